@@ -1,0 +1,210 @@
+/**
+ * Helpers shared by the layers: argument validation, initializer
+ * (de)serialization, shape checks, masks, and a matmul whose gradient stays on
+ * the fast path of the wasm backend.
+ *
+ * Shape letters used across src/layers: B batch, T query length, S key length,
+ * D model width, H heads, K key dim, V value dim.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
+
+export type Shape = Array<number | null>;
+export type Kwargs = { [key: string]: unknown };
+
+/** A tensor as tfjs-layers hands it around: masks travel on `kerasMask`. */
+type MaskedTensor = tf.Tensor & { kerasMask?: tf.Tensor | null };
+
+// ---------------------------------------------------------------------------
+// Argument validation: every error names the argument, the value and the rule.
+// ---------------------------------------------------------------------------
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return `'${value}'`;
+  if (value === undefined) return 'undefined (missing)';
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/** Throws unless `value` is an integer >= 1. */
+export function checkPositiveInt(layer: string, name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new Error(`${layer}: ${name} must be a positive integer, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** Throws unless `value` is a rate in [0, 1). */
+export function checkRate(layer: string, name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value >= 1) {
+    throw new Error(`${layer}: ${name} must be a number in [0, 1), got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** Throws unless `value` is a finite number > 0. */
+export function checkPositiveNumber(layer: string, name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new Error(`${layer}: ${name} must be a positive number, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** Throws unless `value` is a boolean. */
+export function checkBoolean(layer: string, name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') {
+    throw new Error(`${layer}: ${name} must be true or false, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** Throws unless `value` is one of `choices`. */
+export function checkChoice<T extends string>(
+  layer: string,
+  name: string,
+  value: unknown,
+  choices: readonly T[],
+): T {
+  if (typeof value !== 'string' || !choices.includes(value as T)) {
+    throw new Error(
+      `${layer}: ${name} must be one of ${choices.map((c) => `'${c}'`).join(', ')}, got ${describe(value)}`,
+    );
+  }
+  return value as T;
+}
+
+// ---------------------------------------------------------------------------
+// Initializers. tfjs keeps its own getInitializer/serializeInitializer private,
+// so these mirror them on the public serialization registry.
+// ---------------------------------------------------------------------------
+
+/** What a layer argument may hold for an initializer. */
+export type InitializerIdentifier = string | Initializer | tf.serialization.ConfigDict;
+
+/** Keras/tfjs string identifiers, e.g. 'glorot_uniform' or 'glorotUniform'. */
+function initializerFromString(layer: string, name: string, id: string): Initializer {
+  const camel = id.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
+  const factory = (tf.initializers as unknown as Record<string, unknown>)[camel];
+  if (typeof factory !== 'function') {
+    throw new Error(`${layer}: ${name} '${id}' is not a known initializer (e.g. 'glorotUniform', 'zeros')`);
+  }
+  return (factory as (args: object) => Initializer)({});
+}
+
+function isInitializer(value: unknown): value is Initializer {
+  const v = value as Partial<Initializer>;
+  return typeof v.apply === 'function' && typeof v.getClassName === 'function';
+}
+
+/** Resolves an initializer given as a string, an instance or a `{className, config}` dict. */
+export function resolveInitializer(
+  layer: string,
+  name: string,
+  id: InitializerIdentifier | undefined,
+  fallback: string,
+): Initializer {
+  if (id == null) return initializerFromString(layer, name, fallback);
+  if (typeof id === 'string') return initializerFromString(layer, name, id);
+  if (isInitializer(id)) return id;
+  const { className, config } = id as { className?: string; config?: tf.serialization.ConfigDict };
+  const entry = className ? tf.serialization.SerializationMap.getMap().classNameMap[className] : undefined;
+  if (!entry) {
+    throw new Error(`${layer}: ${name} ${describe(id)} is not a registered initializer class`);
+  }
+  const [cls, fromConfig] = entry;
+  return fromConfig(cls, config ?? {}) as Initializer;
+}
+
+/** The `{className, config}` form tfjs writes into model.json. */
+export function serializeInitializer(init: Initializer): tf.serialization.ConfigDict {
+  return { className: init.getClassName(), config: init.getConfig() };
+}
+
+// ---------------------------------------------------------------------------
+// Shapes.
+// ---------------------------------------------------------------------------
+
+/** The list of input shapes, whether `build` got one shape or several. */
+export function shapeList(inputShape: Shape | Shape[]): Shape[] {
+  return Array.isArray(inputShape[0]) ? (inputShape as Shape[]) : [inputShape as Shape];
+}
+
+export function formatShape(shape: ReadonlyArray<number | null>): string {
+  return `[${shape.map((d) => (d == null ? 'null' : d)).join(', ')}]`;
+}
+
+/** Throws unless `shape` has `rank` dimensions and a known last dimension. */
+export function checkRank(layer: string, name: string, shape: Shape | number[], rank: number): void {
+  if (shape.length !== rank) {
+    throw new Error(
+      `${layer}: ${name} must have rank ${rank}, got shape ${formatShape(shape)} (rank ${shape.length})`,
+    );
+  }
+  if (shape[rank - 1] == null) {
+    throw new Error(`${layer}: ${name} needs a known last dimension, got shape ${formatShape(shape)}`);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Masks. tfjs hands a layer its input masks in `kwargs.mask`, but the model
+// executor (predict/fit/evaluate) passes only the FIRST input's mask for a
+// multi-input layer (tfjs-layers executor.ts: `kwargs['mask'] = inputMasks[0]`),
+// and eager calls pass none. Every tensor produced by a mask-aware layer also
+// carries its mask as `kerasMask`, so fall back to that.
+// ---------------------------------------------------------------------------
+
+/** The padding mask of each input, (B, L) with 1 = real token, or null. */
+export function resolveInputMasks(
+  inputs: tf.Tensor[],
+  mask: tf.Tensor | Array<tf.Tensor | null | undefined> | null | undefined,
+): Array<tf.Tensor | null> {
+  const given: Array<tf.Tensor | null | undefined> = Array.isArray(mask) ? mask : [mask];
+  return inputs.map((input, i) => given[i] ?? (input as MaskedTensor).kerasMask ?? null);
+}
+
+/** The mask of a single input, from the argument or the tensor itself. */
+export function resolveInputMask(
+  input: tf.Tensor,
+  mask: tf.Tensor | Array<tf.Tensor | null | undefined> | null | undefined,
+): tf.Tensor | null {
+  return resolveInputMasks([input], mask)[0];
+}
+
+/**
+ * Lower-triangular (T, S) mask, 1 = may attend: query t sees keys s <= t.
+ * Matches Keras's `causal_mask` for the same T and S.
+ */
+export function causalMask(queryLength: number, keyLength: number): tf.Tensor2D {
+  return tf.tidy(() => {
+    const rows = tf.range(0, queryLength, 1, 'int32').reshape([queryLength, 1]);
+    const cols = tf.range(0, keyLength, 1, 'int32').reshape([1, keyLength]);
+    return tf.greaterEqual(rows, cols).cast('float32') as tf.Tensor2D;
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Matmul with a wasm-friendly gradient.
+// ---------------------------------------------------------------------------
+
+/**
+ * `a @ b` for 2-D `a` [N, D] and `b` [D, E], whose gradient transposes its
+ * operands explicitly. tfjs's own matMul gradient calls matMul with
+ * transposeA/transposeB set, which the wasm backend runs in a naive loop
+ * (XNNPACK is used only for untransposed, batch-1 products: ~20x slower, see
+ * ../shared/TFJS_NOTES.md). The values are identical either way.
+ */
+export const matMul2d = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+  save([a, b]);
+  return {
+    value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [savedA, savedB] = saved as tf.Tensor2D[];
+      const dy2 = dy as tf.Tensor2D;
+      // d(a) = dy @ b^T ; d(b) = a^T @ dy, each with a materialised transpose.
+      return [tf.matMul(dy2, tf.transpose(savedB)), tf.matMul(tf.transpose(savedA), dy2)];
+    },
+  };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor2D;

@@ -1,0 +1,412 @@
+/**
+ * Multi-head attention (Vaswani et al. 2017, "Attention Is All You Need",
+ * section 3.2), with the arguments, weight layout and masking rules of Keras's
+ * `keras.layers.MultiHeadAttention`.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
+import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
+import { AttentionOutputProjection, mergeHeads } from './attention_output_projection';
+import { AttentionProjection, projectHeads } from './attention_projection';
+import {
+  causalMask,
+  checkBoolean,
+  checkPositiveInt,
+  checkRank,
+  checkRate,
+  formatShape,
+  InitializerIdentifier,
+  Kwargs,
+  resolveInitializer,
+  resolveInputMasks,
+  serializeInitializer,
+  Shape,
+  shapeList,
+} from './layer_utils';
+
+/** Added to the scores of masked keys before the softmax, as Keras does for float32. */
+const MASKED_SCORE = -1e9;
+
+export interface MultiHeadAttentionArgs extends LayerArgs {
+  /** Number of attention heads H. Required. */
+  numHeads: number;
+  /** Size K of each head's queries and keys. Required. */
+  keyDim: number;
+  /** Size V of each head's values. Default: keyDim. */
+  valueDim?: number | null;
+  /** Dropout rate on the attention probabilities, applied only when training. Default 0. */
+  dropout?: number;
+  /** Whether the projections have biases. Default true. */
+  useBias?: boolean;
+  /** Width of the output. Default: the query's last dimension. */
+  outputDim?: number | null;
+  /** Keras's name for outputDim (a number or a one-element list); accepted when loading Keras configs. */
+  outputShape?: number | number[] | null;
+  /**
+   * Keras's attention axes. Only the default (attention over the sequence axis of
+   * rank-3 inputs: null, 1, [1] or [-2]) is supported.
+   */
+  attentionAxes?: number | number[] | null;
+  /** Whether query t may attend only to keys s <= t. Default false. */
+  causal?: boolean;
+  /** Whether `apply` returns `[output, scores]`, scores (B, H, T, S). Default false. */
+  returnAttentionScores?: boolean;
+  /** Initializer of the four kernels. Default 'glorotUniform'. */
+  kernelInitializer?: InitializerIdentifier;
+  /** Initializer of the four biases. Default 'zeros'. */
+  biasInitializer?: InitializerIdentifier;
+}
+
+/** Keyword arguments of `MultiHeadAttention.apply`. */
+export interface MultiHeadAttentionCallArgs {
+  /** (B, T, S), 1 = query t may attend to key s. Combined with padding and causal masks. */
+  attentionMask?: tf.Tensor;
+  /** Whether dropout is active. Default false. */
+  training?: boolean;
+  /** Padding masks of the inputs, (B, T) / (B, S), 1 = real token; normally set by tfjs. */
+  mask?: tf.Tensor | Array<tf.Tensor | null>;
+}
+
+/**
+ * Multi-head scaled dot-product attention:
+ * `softmax(Q K^T / sqrt(K) + mask) V`, computed per head with its own query,
+ * key and value matrices, then merged by an output projection.
+ *
+ * Inputs (in the first argument of `apply`, so functional models record all):
+ * - `query` (B, T, Dq): self-attention, key = value = query;
+ * - `[query, value]` with value (B, S, Dv): cross-attention, key = value;
+ * - `[query, value, key]` with key (B, S, Dk).
+ *
+ * Masks, all combined (1 = may attend): padding masks that tfjs propagates
+ * (e.g. from `tf.layers.embedding({maskZero: true})`), `causal`, and the
+ * `attentionMask` (B, T, S) keyword argument. A query whose keys are all masked
+ * attends uniformly (as Keras), so its output stays finite.
+ *
+ * Weights, in Keras's order: query kernel [Dq, H, K], query bias [H, K], key
+ * kernel [Dk, H, K], key bias [H, K], value kernel [Dv, H, V], value bias [H, V],
+ * output kernel [H, V, Dout], output bias [Dout] (biases only with useBias).
+ *
+ * ```ts
+ * const attention = new MultiHeadAttention({numHeads: 4, keyDim: 16});
+ * const tokens = tf.input({shape: [null], dtype: 'int32'});
+ * const x = tf.layers.embedding({inputDim: 100, outputDim: 64, maskZero: true}).apply(tokens);
+ * const y = attention.apply(x) as tf.SymbolicTensor; // [null, null, 64]
+ * ```
+ */
+export class MultiHeadAttention extends tf.layers.Layer {
+  /** @nocollapse */
+  static className = 'MultiHeadAttention';
+
+  readonly numHeads: number;
+  readonly keyDim: number;
+  readonly valueDim: number;
+  readonly dropout: number;
+  readonly useBias: boolean;
+  /** As given; null means "the query's width", resolved in build. */
+  readonly outputDim: number | null;
+  readonly causal: boolean;
+  readonly returnAttentionScores: boolean;
+  readonly kernelInitializer: Initializer;
+  readonly biasInitializer: Initializer;
+
+  queryDense: AttentionProjection | null = null;
+  keyDense: AttentionProjection | null = null;
+  valueDense: AttentionProjection | null = null;
+  outputDense: AttentionOutputProjection | null = null;
+
+  constructor(args: MultiHeadAttentionArgs) {
+    super(args);
+    const name = `MultiHeadAttention '${this.name}'`;
+    if (args == null || typeof args !== 'object') {
+      throw new Error(`${name}: expected an arguments object {numHeads, keyDim, ...}, got ${args}`);
+    }
+    this.numHeads = checkPositiveInt(name, 'numHeads', args.numHeads);
+    this.keyDim = checkPositiveInt(name, 'keyDim', args.keyDim);
+    this.valueDim = checkPositiveInt(name, 'valueDim', args.valueDim ?? args.keyDim);
+    this.dropout = checkRate(name, 'dropout', args.dropout ?? 0);
+    this.useBias = checkBoolean(name, 'useBias', args.useBias ?? true);
+    this.outputDim = resolveOutputDim(name, args.outputDim, args.outputShape);
+    checkAttentionAxes(name, args.attentionAxes);
+    this.causal = checkBoolean(name, 'causal', args.causal ?? false);
+    this.returnAttentionScores = checkBoolean(name, 'returnAttentionScores', args.returnAttentionScores ?? false);
+    rejectUnsupportedKerasArgs(name, args as unknown as Record<string, unknown>);
+    this.kernelInitializer = resolveInitializer(name, 'kernelInitializer', args.kernelInitializer, 'glorotUniform');
+    this.biasInitializer = resolveInitializer(name, 'biasInitializer', args.biasInitializer, 'zeros');
+    this.supportsMasking = true;
+  }
+
+  /** The four projections in Keras's weight order. */
+  private get sublayers(): Array<AttentionProjection | AttentionOutputProjection> {
+    return [this.queryDense, this.keyDense, this.valueDense, this.outputDense].filter(
+      (l): l is AttentionProjection | AttentionOutputProjection => l != null,
+    );
+  }
+
+  override get trainableWeights(): tf.LayerVariable[] {
+    return this.trainable ? this.sublayers.flatMap((l) => l.trainableWeights) : [];
+  }
+
+  override set trainableWeights(_weights: tf.LayerVariable[]) {
+    // Weights live in the projections; tfjs's base constructor assigns [] here.
+  }
+
+  override get nonTrainableWeights(): tf.LayerVariable[] {
+    const all = this.sublayers.flatMap((l) => l.weights);
+    return this.trainable ? this.sublayers.flatMap((l) => l.nonTrainableWeights) : all;
+  }
+
+  override set nonTrainableWeights(_weights: tf.LayerVariable[]) {
+    // See trainableWeights.
+  }
+
+  /** tfjs sets this while loading a model (weights are overwritten anyway); pass it to the projections. */
+  private fastInit = false;
+
+  override setFastWeightInitDuringBuild(value: boolean): void {
+    super.setFastWeightInitDuringBuild(value);
+    this.fastInit = value;
+    for (const layer of this.sublayers) layer.setFastWeightInitDuringBuild(value);
+  }
+
+  override build(inputShape: Shape | Shape[]): void {
+    const name = `MultiHeadAttention '${this.name}'`;
+    const shapes = shapeList(inputShape);
+    if (shapes.length < 1 || shapes.length > 3) {
+      throw new Error(`${name}: expected query, [query, value] or [query, value, key], got ${shapes.length} inputs`);
+    }
+    const [queryShape, valueShape = queryShape, keyShape = valueShape] = shapes;
+    checkRank(name, 'query', queryShape, 3);
+    checkRank(name, 'value', valueShape, 3);
+    checkRank(name, 'key', keyShape, 3);
+    checkInputShapes(name, queryShape, valueShape, keyShape);
+
+    const common = {
+      useBias: this.useBias,
+      kernelInitializer: this.kernelInitializer,
+      biasInitializer: this.biasInitializer,
+    };
+    const makeProjection = (scope: string, headDim: number, shape: Shape) => {
+      const layer = new AttentionProjection({ name: `${this.name}_${scope}`, numHeads: this.numHeads, headDim, ...common });
+      layer.weightScope = scope;
+      layer.setFastWeightInitDuringBuild(this.fastInit);
+      layer.build(shape);
+      return layer;
+    };
+    // Built inside this layer's name scope (Layer.apply), so weights are named
+    // '<this.name>/query/kernel' etc., exactly as Keras names them.
+    this.queryDense = makeProjection('query', this.keyDim, queryShape);
+    this.keyDense = makeProjection('key', this.keyDim, keyShape);
+    this.valueDense = makeProjection('value', this.valueDim, valueShape);
+    this.outputDense = new AttentionOutputProjection({
+      name: `${this.name}_attention_output`,
+      outputDim: this.outputDim ?? (queryShape[2] as number),
+      ...common,
+    });
+    this.outputDense.weightScope = 'attention_output';
+    this.outputDense.setFastWeightInitDuringBuild(this.fastInit);
+    this.outputDense.build([queryShape[0], queryShape[1], this.numHeads, this.valueDim]);
+    this.built = true;
+  }
+
+  override computeOutputShape(inputShape: Shape | Shape[]): Shape | Shape[] {
+    const [queryShape, valueShape = queryShape] = shapeList(inputShape);
+    const output: Shape = [queryShape[0], queryShape[1], this.outputDim ?? queryShape[2]];
+    if (!this.returnAttentionScores) return output;
+    return [output, [queryShape[0], this.numHeads, queryShape[1], valueShape[1]]];
+  }
+
+  /** The output keeps the query's padding mask; the scores carry none. */
+  override computeMask(inputs: tf.Tensor | tf.Tensor[], mask?: tf.Tensor | tf.Tensor[]): tf.Tensor | tf.Tensor[] {
+    const list = Array.isArray(inputs) ? inputs : [inputs];
+    const queryMask = resolveInputMasks(list, mask)[0];
+    // tfjs types computeMask as never null, but null is how it says "no mask".
+    return (this.returnAttentionScores ? [queryMask, null] : queryMask) as tf.Tensor | tf.Tensor[];
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
+    const args = kwargs as MultiHeadAttentionCallArgs;
+    const list = Array.isArray(inputs) ? inputs : [inputs];
+    const [query, value = query, key = value] = list;
+    this.checkCallInputs(list, query, value, key, args.attentionMask);
+    const [queryMask, valueMask = queryMask, keyMask = null] = resolveInputMasks(list, args.mask);
+    const sameKeyMask = list.length < 3 ? null : keyMask;
+
+    return tf.tidy(() => {
+      const mask = combineMasks(query, value, queryMask, valueMask, sameKeyMask, this.causal, args.attentionMask ?? null);
+      const { output, probabilities } = this.attend(query, value, key, mask, args.training ?? false);
+      return this.returnAttentionScores ? [output, probabilities] : output;
+    });
+  }
+
+  /**
+   * The attention itself, on explicit tensors: query (B, T, Dq), value (B, S, Dv),
+   * key (B, S, Dk), mask (B, T, S) or (T, S) with 1 = may attend, or null.
+   * Returns the output (B, T, Dout) and the probabilities (B, H, T, S).
+   */
+  attend(
+    query: tf.Tensor,
+    value: tf.Tensor,
+    key: tf.Tensor,
+    mask: tf.Tensor | null,
+    training: boolean,
+  ): { output: tf.Tensor3D; probabilities: tf.Tensor4D } {
+    // 1. Project: (B, T, Dq) -> (B, T, H, K); (B, S, Dk) -> (B, S, H, K); (B, S, Dv) -> (B, S, H, V).
+    const q = projectHeads(query, this.queryDense!);
+    const k = projectHeads(key, this.keyDense!);
+    const v = projectHeads(value, this.valueDense!);
+    // 2. Heads first: (B, T, H, K) -> (B, H, T, K), likewise keys and values.
+    const qh = q.transpose([0, 2, 1, 3]).mul(1 / Math.sqrt(this.keyDim));
+    const kh = k.transpose([0, 2, 1, 3]);
+    const vh = v.transpose([0, 2, 1, 3]);
+    // 3. Scores: (B, H, T, K) x (B, H, S, K)^T -> (B, H, T, S).
+    let scores = tf.matMul(qh, kh, false, true);
+    // 4. Masked keys get a large negative score; the mask broadcasts over heads.
+    if (mask != null) {
+      const hidden = tf.scalar(1).sub(mask).mul(MASKED_SCORE);
+      scores = scores.add(hidden.rank === 2 ? hidden : hidden.expandDims(1));
+    }
+    // 5. Softmax over the keys S.
+    const probabilities = tf.softmax(scores) as tf.Tensor4D;
+    // 6. Dropout on the probabilities, only when training (Keras returns the scores before dropout).
+    const dropped = training && this.dropout > 0 ? tf.dropout(probabilities, this.dropout) : probabilities;
+    // 7. Weighted values: (B, H, T, S) x (B, H, S, V) -> (B, H, T, V) -> (B, T, H, V).
+    const context = tf.matMul(dropped, vh).transpose([0, 2, 1, 3]);
+    // 8. Merge heads: (B, T, H, V) -> (B, T, Dout).
+    return { output: mergeHeads(context, this.outputDense!), probabilities };
+  }
+
+  private checkCallInputs(
+    list: tf.Tensor[],
+    query: tf.Tensor,
+    value: tf.Tensor,
+    key: tf.Tensor,
+    attentionMask: tf.Tensor | undefined,
+  ): void {
+    const name = `MultiHeadAttention '${this.name}'`;
+    if (list.length > 3) {
+      throw new Error(`${name}: expected query, [query, value] or [query, value, key], got ${list.length} inputs`);
+    }
+    checkRank(name, 'query', query.shape, 3);
+    checkRank(name, 'value', value.shape, 3);
+    checkRank(name, 'key', key.shape, 3);
+    checkInputShapes(name, query.shape, value.shape, key.shape);
+    const expected: Array<[string, tf.Tensor, AttentionProjection | null]> = [
+      ['query', query, this.queryDense],
+      ['value', value, this.valueDense],
+      ['key', key, this.keyDense],
+    ];
+    for (const [role, tensor, projection] of expected) {
+      const width = projection?.kernel?.shape[0];
+      if (width != null && tensor.shape[2] !== width) {
+        throw new Error(
+          `${name}: ${role} has width ${tensor.shape[2]} (shape ${formatShape(tensor.shape)}) ` +
+            `but the layer was built for width ${width}`,
+        );
+      }
+    }
+    if (attentionMask != null) {
+      const want = [query.shape[0], query.shape[1], value.shape[1]] as number[];
+      const got = attentionMask.shape;
+      if (got.length !== 3 || got.some((d, i) => d !== want[i])) {
+        throw new Error(
+          `${name}: attentionMask must have shape (B, T, S) = ${formatShape(want)}, got ${formatShape(got)}`,
+        );
+      }
+    }
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return {
+      ...super.getConfig(),
+      numHeads: this.numHeads,
+      keyDim: this.keyDim,
+      valueDim: this.valueDim,
+      dropout: this.dropout,
+      useBias: this.useBias,
+      outputDim: this.outputDim,
+      causal: this.causal,
+      returnAttentionScores: this.returnAttentionScores,
+      kernelInitializer: serializeInitializer(this.kernelInitializer),
+      biasInitializer: serializeInitializer(this.biasInitializer),
+    };
+  }
+}
+tf.serialization.registerClass(MultiHeadAttention);
+
+/** Factory in the style of `tf.layers.dense(args)`. */
+export function multiHeadAttention(args: MultiHeadAttentionArgs): MultiHeadAttention {
+  return new MultiHeadAttention(args);
+}
+
+/**
+ * The combined (B, T, S) mask, 1 = may attend, as Keras's
+ * `_compute_attention_mask`: query padding (B, T, 1) * value padding (B, 1, S)
+ * * key padding (B, 1, S) * causal (1, T, S) * attentionMask (B, T, S).
+ * Null when nothing is masked. Call inside a tidy.
+ */
+export function combineMasks(
+  query: tf.Tensor,
+  value: tf.Tensor,
+  queryMask: tf.Tensor | null,
+  valueMask: tf.Tensor | null,
+  keyMask: tf.Tensor | null,
+  causal: boolean,
+  attentionMask: tf.Tensor | null,
+): tf.Tensor | null {
+  const factors: tf.Tensor[] = [];
+  if (queryMask != null) factors.push(queryMask.cast('float32').expandDims(2));
+  if (valueMask != null) factors.push(valueMask.cast('float32').expandDims(1));
+  if (keyMask != null) factors.push(keyMask.cast('float32').expandDims(1));
+  if (causal) factors.push(causalMask(query.shape[1] as number, value.shape[1] as number).expandDims(0));
+  if (attentionMask != null) factors.push(attentionMask.cast('float32'));
+  if (factors.length === 0) return null;
+  return factors.reduce((a, b) => a.mul(b));
+}
+
+function checkInputShapes(name: string, query: Shape | number[], value: Shape | number[], key: Shape | number[]): void {
+  const batches = [query[0], value[0], key[0]];
+  if (batches.every((b) => b != null) && new Set(batches).size > 1) {
+    throw new Error(
+      `${name}: query, value and key must have the same batch size, got shapes ` +
+        `query ${formatShape(query)}, value ${formatShape(value)}, key ${formatShape(key)}`,
+    );
+  }
+  if (value[1] != null && key[1] != null && value[1] !== key[1]) {
+    throw new Error(
+      `${name}: value and key must have the same length S, got shapes value ${formatShape(value)}, key ${formatShape(key)}`,
+    );
+  }
+}
+
+function resolveOutputDim(
+  name: string,
+  outputDim: number | null | undefined,
+  outputShape: number | number[] | null | undefined,
+): number | null {
+  if (outputDim != null) return checkPositiveInt(name, 'outputDim', outputDim);
+  if (outputShape == null) return null;
+  const dims = Array.isArray(outputShape) ? outputShape : [outputShape];
+  if (dims.length !== 1) {
+    throw new Error(`${name}: outputShape must be one width (e.g. 64 or [64]), got ${JSON.stringify(outputShape)}`);
+  }
+  return checkPositiveInt(name, 'outputShape', dims[0]);
+}
+
+function checkAttentionAxes(name: string, axes: number | number[] | null | undefined): void {
+  if (axes == null) return;
+  const list = Array.isArray(axes) ? axes : [axes];
+  if (list.length === 1 && (list[0] === 1 || list[0] === -2)) return;
+  throw new Error(
+    `${name}: attentionAxes ${JSON.stringify(axes)} is not supported; only attention over the ` +
+      `sequence axis of rank-3 inputs (null, 1, [1] or [-2], the Keras default) is implemented`,
+  );
+}
+
+/** Keras config keys we accept only at their defaults, so nothing is silently dropped. */
+function rejectUnsupportedKerasArgs(name: string, args: Record<string, unknown>): void {
+  for (const key of ['kernelRegularizer', 'biasRegularizer', 'activityRegularizer', 'kernelConstraint', 'biasConstraint']) {
+    if (args[key] != null) {
+      throw new Error(`${name}: ${key} is not supported (got ${JSON.stringify(args[key])}); only null is accepted`);
+    }
+  }
+}
