@@ -1,0 +1,357 @@
+/**
+ * Backend choice: the one place in the library that picks a TensorFlow.js backend.
+ *
+ * In Node the order is tfjs-node's native TensorFlow ('tensorflow', when the optional
+ * `@tensorflow/tfjs-node` is installed), then WebAssembly ('wasm', ~15x faster than 'cpu' for
+ * matmul), then plain JavaScript ('cpu'). In a browser it is 'webgl', then 'wasm', then 'cpu'.
+ *
+ * The wasm backend of tfjs 4.22 cannot train everything out of the box, so choosing it also
+ * registers the kernels that training here needs and wasm lacks (see `registerWasmTrainingKernels`).
+ *
+ * This file is bundled for browsers with esbuild, so `@tensorflow/tfjs-node` is only ever loaded
+ * through a Node-only `require` with a non-literal module name (see `requireInNode`): a bundler
+ * cannot resolve it and therefore never tries to include libtensorflow's bindings.
+ */
+import * as tf from '@tensorflow/tfjs';
+// Side effect: registers the 'wasm' backend factory and its kernels with tfjs-core.
+import '@tensorflow/tfjs-backend-wasm';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+
+/** A backend this library can run on. 'webgl' is only meaningful in a browser. */
+export type BackendName = 'tensorflow' | 'wasm' | 'cpu' | 'webgl';
+
+/** Every value `initBackend` accepts: 'auto' plus the backend names, in the order to show users. */
+export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu', 'webgl'] as const;
+
+/** One of `BACKEND_CHOICES`. */
+export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+
+/** The environment variable that picks the backend when `initBackend` gets no name. */
+export const BACKEND_ENV_VAR = 'TFJS_ATTENTION_BACKEND';
+
+/** Options of `initBackend`. */
+export interface InitBackendOptions {
+  /** Do not print the "using backend" line (nor an auto-choice fallback note). Default false. */
+  quiet?: boolean;
+}
+
+/** What `chooseAutoBackend` needs to know about the running environment. */
+export interface BackendAvailability {
+  /** `@tensorflow/tfjs-node` can be required (only consulted in Node). */
+  tensorflow: boolean;
+  /** The wasm backend is registered and has not failed to initialise. */
+  wasm: boolean;
+  /** WebGL is usable (only consulted in a browser). */
+  webgl: boolean;
+  /** Running in Node rather than a browser. */
+  isNode: boolean;
+}
+
+// Kept in a variable, never written as a literal inside require(...), so that esbuild (and other
+// bundlers) cannot resolve it statically and do not try to bundle the native bindings.
+const TFJS_NODE_MODULE = '@tensorflow/tfjs-node';
+
+const INSTALL_TFJS_NODE_HINT =
+  'npm i @tensorflow/tfjs-node; it downloads libtensorflow';
+
+/**
+ * The auto choice as a pure function, so its order can be tested without the backends:
+ * Node: tensorflow > wasm > cpu; browser: webgl > wasm > cpu. 'cpu' is always possible because
+ * `@tensorflow/tfjs` bundles it.
+ */
+export function chooseAutoBackend(available: BackendAvailability): BackendName {
+  if (available.isNode && available.tensorflow) return 'tensorflow';
+  if (!available.isNode && available.webgl) return 'webgl';
+  if (available.wasm) return 'wasm';
+  return 'cpu';
+}
+
+/** Whether we run under Node.js (as opposed to a browser or a web worker). */
+function isNode(): boolean {
+  return typeof process !== 'undefined' && process.versions != null && process.versions.node != null;
+}
+
+/**
+ * `require(id)` in Node's CommonJS; throws where there is no `require` (a browser bundle).
+ * The id is a parameter on purpose: see TFJS_NODE_MODULE.
+ */
+function requireInNode(id: string): unknown {
+  if (typeof require !== 'function') {
+    throw new Error('require is not available (not running in Node.js)');
+  }
+  return require(id);
+}
+
+/** Result of the one attempt per process to load tfjs-node; `reason` says why it failed. */
+let tfjsNodeProbe: { ok: true } | { ok: false; reason: string } | undefined;
+
+function probeTfjsNode(): { ok: true } | { ok: false; reason: string } {
+  if (tfjsNodeProbe !== undefined) return tfjsNodeProbe;
+  if (!isNode()) {
+    tfjsNodeProbe = { ok: false, reason: 'it needs Node.js (tfjs-node is a native binding)' };
+    return tfjsNodeProbe;
+  }
+  try {
+    // Loading it registers the 'tensorflow' backend with tfjs-core as a side effect.
+    requireInNode(TFJS_NODE_MODULE);
+    tfjsNodeProbe = { ok: true };
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const notInstalled = e.code === 'MODULE_NOT_FOUND' && String(e.message).includes(TFJS_NODE_MODULE);
+    tfjsNodeProbe = {
+      ok: false,
+      reason: notInstalled
+        ? `it needs ${TFJS_NODE_MODULE}, which is not installed (${INSTALL_TFJS_NODE_HINT})`
+        : `${TFJS_NODE_MODULE} is installed but failed to load: ${e.message}`,
+    };
+  }
+  // tfjs-node registers its backend on the tfjs-core it imports; if npm gave it a different copy
+  // (mismatched versions) our `tf` would never see it.
+  if (tfjsNodeProbe.ok && tf.findBackendFactory('tensorflow') == null) {
+    tfjsNodeProbe = {
+      ok: false,
+      reason:
+        `${TFJS_NODE_MODULE} loaded but registered its backend with another copy of ` +
+        `@tensorflow/tfjs-core; install the same version as @tensorflow/tfjs (${tf.version.tfjs})`,
+    };
+  }
+  return tfjsNodeProbe;
+}
+
+/**
+ * True when `@tensorflow/tfjs-node` can be required here (Node only). The first call tries to
+ * load it and remembers the answer for the process; loading it registers the 'tensorflow' backend.
+ */
+export function isTfjsNodeAvailable(): boolean {
+  return probeTfjsNode().ok;
+}
+
+/**
+ * Initialises a backend and makes it current; returns its name.
+ *
+ * `name` defaults to the TFJS_ATTENTION_BACKEND environment variable when set, else 'auto'.
+ * 'auto' takes the first backend that initialises in the order of `chooseAutoBackend`. An explicit
+ * name that cannot be initialised, or a name not in `BACKEND_CHOICES`, is an Error that says why.
+ * Prints `tfjs-attention: using backend <name>` to stderr (stdout stays clean for `--json`
+ * output) when the backend differs from the last one announced, unless `opts.quiet`.
+ * Calling it again with the same choice is cheap: the backend is already set up.
+ *
+ * ```ts
+ * const backend = await initBackend(); // 'wasm' in Node without tfjs-node
+ * ```
+ */
+export async function initBackend(name?: string, opts: InitBackendOptions = {}): Promise<BackendName> {
+  const choice = parseChoice(name);
+  const log = (line: string) => {
+    if (!opts.quiet) console.error(`tfjs-attention: ${line}`);
+  };
+
+  let chosen: BackendName;
+  if (choice === 'auto') {
+    chosen = await initAuto(log);
+  } else {
+    const failure = await trySetBackend(choice);
+    if (failure !== undefined) throw new Error(`backend '${choice}' cannot be used: ${failure}`);
+    chosen = choice;
+  }
+
+  if (!opts.quiet && announced !== chosen) {
+    log(`using backend ${chosen}`);
+    announced = chosen;
+  }
+  return chosen;
+}
+
+/** The backend named in the last "using backend" line, so that it is printed once per change. */
+let announced: BackendName | undefined;
+
+/** Resolves the requested name (argument, else environment variable, else 'auto') and checks it. */
+function parseChoice(name: string | undefined): BackendChoice {
+  let value = name;
+  let source = 'the argument of initBackend';
+  if (value === undefined) {
+    const fromEnv = isNode() ? process.env[BACKEND_ENV_VAR] : undefined;
+    if (fromEnv !== undefined && fromEnv.trim() !== '') {
+      value = fromEnv;
+      source = `the ${BACKEND_ENV_VAR} environment variable`;
+    } else {
+      return 'auto';
+    }
+  }
+  const normalized = value.trim().toLowerCase();
+  if ((BACKEND_CHOICES as readonly string[]).includes(normalized)) return normalized as BackendChoice;
+  throw new Error(
+    `unknown backend '${value}' (from ${source}); valid names: ${BACKEND_CHOICES.join(', ')}`,
+  );
+}
+
+/** 'auto': walks `chooseAutoBackend`'s order, dropping each backend that fails to initialise. */
+async function initAuto(log: (line: string) => void): Promise<BackendName> {
+  const node = isNode();
+  const available: BackendAvailability = {
+    isNode: node,
+    tensorflow: node && isTfjsNodeAvailable(),
+    wasm: tf.findBackendFactory('wasm') != null,
+    webgl: !node && tf.findBackendFactory('webgl') != null,
+  };
+  // tfjs-node simply absent is the normal case here; installed but broken deserves a note.
+  const probe = probeTfjsNode();
+  if (node && !probe.ok && !probe.reason.includes('not installed')) {
+    log(`backend tensorflow is unavailable (${probe.reason}); trying the next one`);
+  }
+  for (;;) {
+    const candidate = chooseAutoBackend(available);
+    const failure = await trySetBackend(candidate);
+    if (failure === undefined) return candidate;
+    if (candidate === 'cpu') throw new Error(`no backend could be initialised; cpu: ${failure}`);
+    log(`backend ${candidate} is unavailable (${failure}); trying the next one`);
+    available[candidate as 'tensorflow' | 'wasm' | 'webgl'] = false;
+  }
+}
+
+/** Makes `name` the current backend; returns why it could not, or undefined on success. */
+async function trySetBackend(name: BackendName): Promise<string | undefined> {
+  switch (name) {
+    case 'tensorflow': {
+      const probe = probeTfjsNode();
+      if (!probe.ok) return probe.reason;
+      break;
+    }
+    case 'webgl':
+      // tfjs-backend-webgl only registers itself in a browser; in Node setBackend would throw
+      // a bare "not found in registry".
+      if (isNode() || tf.findBackendFactory('webgl') == null) {
+        return "it needs a browser with WebGL; in Node use 'tensorflow', 'wasm' or 'cpu'";
+      }
+      break;
+    case 'wasm':
+      // Before setBackend, so the kernels are there from the first op.
+      registerWasmTrainingKernels();
+      break;
+    case 'cpu':
+      break;
+  }
+
+  // Already current and initialised: nothing to do (this keeps repeated calls cheap).
+  if (tf.getBackend() === name) {
+    await tf.ready();
+    if (tf.getBackend() === name) return undefined;
+  }
+
+  let ok: boolean;
+  try {
+    ok = await tf.setBackend(name);
+  } catch (err) {
+    return `initialisation threw: ${(err as Error).message}`;
+  }
+  if (!ok) {
+    // tfjs-core has already logged the underlying error as a warning.
+    return name === 'wasm'
+      ? 'the WebAssembly module failed to initialise (see the TensorFlow.js warning above; ' +
+          'in a browser, serve the .wasm files and call setWasmPaths from @tensorflow/tfjs-backend-wasm)'
+      : 'initialisation failed (see the TensorFlow.js warning above)';
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernels that training needs and tfjs-backend-wasm 4.22 lacks.
+//
+// Compared with the cpu backend, wasm 4.22 has no Complex, ComplexAbs, Conv2DBackpropFilter,
+// DepthwiseConv2dNativeBackprop{Filter,Input}, Draw, Einsum, FFT, IFFT, Imag, Real, Ragged*,
+// StaticRegexReplace and UnsortedSegmentSum kernels. Of these only UnsortedSegmentSum is reached
+// by training an attention model: it is the gradient of `gather`, i.e. of every embedding lookup.
+// Einsum has no gradient in tfjs-core anyway (the library avoids it), and the convolution filter
+// gradients and FFT family are not used here. Every other op of a training step (Adam, softmax
+// cross-entropy, layer normalization, erf-based gelu, Tile, Select/where, clipping by global norm,
+// matmul with transposes) was compared against the cpu backend and agrees to 1e-5, except for
+// the float32 oneHot defect that `oneHotFloat` works around.
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * UnsortedSegmentSum on the wasm heap: out[segmentIds[i], ...] += x[i, ...].
+ *
+ * Same contract as the cpu kernel: segmentIds (int32) has the shape of x's leading dimensions,
+ * the output is [numSegments, ...x.shape.slice(segmentIds.rank)] of x's dtype, and ids outside
+ * [0, numSegments) are dropped. Sums are accumulated in float64 and rounded once, like the cpu
+ * backend's `sum`, so both agree to float32 rounding.
+ */
+function unsortedSegmentSumWasm(args: {
+  inputs: { x: tf.TensorInfo; segmentIds: tf.TensorInfo };
+  backend: BackendWasm;
+  attrs: { numSegments: number };
+}): tf.TensorInfo {
+  const { inputs: { x, segmentIds }, backend, attrs: { numSegments } } = args;
+
+  if (x.dtype !== 'float32' && x.dtype !== 'int32') {
+    throw new Error(`UnsortedSegmentSum (wasm): x must be float32 or int32, got ${x.dtype}`);
+  }
+  const idsRank = segmentIds.shape.length;
+  const leading = x.shape.slice(0, idsRank);
+  if (!tf.util.arraysEqual(leading, segmentIds.shape)) {
+    throw new Error(
+      `UnsortedSegmentSum (wasm): segmentIds shape [${segmentIds.shape}] must equal the leading ` +
+        `dimensions of x shape [${x.shape}]`,
+    );
+  }
+  const innerShape = x.shape.slice(idsRank);
+  const inner = tf.util.sizeFromShape(innerShape);
+  const numRows = tf.util.sizeFromShape(segmentIds.shape);
+
+  const acc = new Float64Array(numSegments * inner);
+  // Allocate the output before taking views of the inputs: allocating may grow the wasm memory,
+  // which detaches every earlier view of the heap.
+  const out = backend.makeOutput([numSegments, ...innerShape], x.dtype);
+  const xVals = backend.typedArrayFromHeap(x);
+  const ids = backend.typedArrayFromHeap(segmentIds);
+  for (let row = 0; row < numRows; row++) {
+    const segment = ids[row];
+    if (segment < 0 || segment >= numSegments) continue;
+    const src = row * inner;
+    const dst = segment * inner;
+    for (let j = 0; j < inner; j++) acc[dst + j] += xVals[src + j];
+  }
+  // The output memory comes from malloc and is not zeroed: every element is written here.
+  backend.typedArrayFromHeap(out).set(acc);
+  return out;
+}
+
+/** The kernels registered by `registerWasmTrainingKernels`, for backend 'wasm'. */
+const WASM_TRAINING_KERNELS: tf.KernelConfig[] = [
+  {
+    kernelName: tf.UnsortedSegmentSum,
+    backendName: 'wasm',
+    // The engine passes the documented inputs/attrs of the op; KernelFunc types them loosely.
+    kernelFunc: unsortedSegmentSumWasm as unknown as tf.KernelFunc,
+  },
+];
+
+/**
+ * Registers on the wasm backend the kernels that training needs and tfjs-backend-wasm 4.22
+ * lacks (today: UnsortedSegmentSum, the gradient of `gather`, so `tf.layers.embedding` trains).
+ * Idempotent, and it leaves alone a kernel that a newer wasm backend provides itself.
+ * `initBackend` calls it whenever it selects wasm; call it yourself only if you select wasm
+ * with `tf.setBackend`.
+ */
+export function registerWasmTrainingKernels(): void {
+  for (const config of WASM_TRAINING_KERNELS) {
+    if (tf.getKernel(config.kernelName, config.backendName) === undefined) {
+      tf.registerKernel(config);
+    }
+  }
+}
+
+/**
+ * One-hot encoding as float32 that is correct on every backend: shape [...indices.shape, depth],
+ * 1 at each index and 0 elsewhere. Non-int32 indices (e.g. float labels) are cast to int32.
+ *
+ * Why not `tf.oneHot(indices, depth, 1, 0, 'float32')`: on tfjs-backend-wasm 4.22 that returns
+ * ~1.4e-45 instead of 1 (the kernel writes the integer bit pattern 1 into float32 memory), so we
+ * one-hot in int32, where every backend is right, and cast.
+ */
+export function oneHotFloat(indices: tf.Tensor, depth: number): tf.Tensor {
+  return tf.tidy(() => {
+    const intIndices = indices.dtype === 'int32' ? indices : tf.cast(indices, 'int32');
+    return tf.cast(tf.oneHot(intIndices, depth), 'float32');
+  });
+}
