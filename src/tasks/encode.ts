@@ -1,0 +1,66 @@
+import { describeValue } from './describe';
+import { Sample } from './samples';
+import { Task } from './tasks';
+import { BOS, EOS, FIRST_SYMBOL } from './vocabulary';
+
+/**
+ * A batch in the padded layout of TASKS.md, as flat row-major `Int32Array`s ready for
+ * `tf.tensor2d(batch.source, [batch.batchSize, batch.sourceLen], 'int32')`.
+ * B = batchSize, S = sourceLen (the task's maxSourceLen), T = targetLen (longest target + 1).
+ */
+export interface EncodedBatch {
+  /** (B, S): the source, right-padded with PAD. */
+  source: Int32Array;
+  /** (B, T): [BOS, ...target], right-padded with PAD. */
+  decoderInput: Int32Array;
+  /** (B, T): [...target, EOS], right-padded with PAD; loss counts only the non-PAD positions. */
+  decoderTarget: Int32Array;
+  batchSize: number;
+  sourceLen: number;
+  targetLen: number;
+}
+
+/**
+ * Pads `samples` to the task's fixed widths, so every batch of a task has the same shape.
+ * Sources are checked with `task.validateSource`; targets must be symbol ids and fit in targetLen - 1.
+ */
+export function encodeBatch(task: Task, samples: readonly Sample[]): EncodedBatch {
+  if (!Array.isArray(samples) || samples.length === 0) {
+    throw new Error(`encodeBatch: samples must be a non-empty array of samples, got ${describeValue(samples)}`);
+  }
+  const batchSize = samples.length;
+  const sourceLen = task.maxSourceLen;
+  const targetLen = task.targetLen;
+  // Int32Array starts zeroed, and PAD is 0, so only the tokens themselves need writing.
+  const source = new Int32Array(batchSize * sourceLen);
+  const decoderInput = new Int32Array(batchSize * targetLen);
+  const decoderTarget = new Int32Array(batchSize * targetLen);
+  samples.forEach((sample, b) => {
+    try {
+      task.validateSource(sample.source);
+    } catch (e) {
+      throw new Error(`encodeBatch: samples[${b}]: ${(e as Error).message}`);
+    }
+    const target = sample.target;
+    if (!Array.isArray(target) || target.length > targetLen - 1) {
+      throw new Error(
+        `encodeBatch: samples[${b}].target must be an array of at most ${targetLen - 1} symbol ids ` +
+          `(targetLen - 1), got ${Array.isArray(target) ? `length ${target.length}` : describeValue(target)}`,
+      );
+    }
+    const badIndex = target.findIndex((id) => !Number.isInteger(id) || id < FIRST_SYMBOL || id >= task.vocabSize);
+    if (badIndex >= 0) {
+      throw new Error(
+        `encodeBatch: samples[${b}].target[${badIndex}] = ${describeValue(target[badIndex])} is not a symbol id; ` +
+          `expected an integer in [${FIRST_SYMBOL}, ${task.vocabSize - 1}]`,
+      );
+    }
+    source.set(sample.source, b * sourceLen);
+    const row = b * targetLen;
+    decoderInput[row] = BOS;
+    decoderInput.set(target, row + 1);
+    decoderTarget.set(target, row);
+    decoderTarget[row + target.length] = EOS;
+  });
+  return { source, decoderInput, decoderTarget, batchSize, sourceLen, targetLen };
+}

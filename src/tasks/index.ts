@@ -1,0 +1,6 @@
+/** The toy tasks of `shared/TASKS.md`: plain TypeScript, no TensorFlow.js, for Node and the browser. */
+export * from './vocabulary';
+export { Random, RandomState } from './random';
+export * from './tasks';
+export * from './samples';
+export * from './encode';
