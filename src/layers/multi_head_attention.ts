@@ -109,6 +109,12 @@ export class MultiHeadAttention extends tf.layers.Layer {
   readonly kernelInitializer: Initializer;
   readonly biasInitializer: Initializer;
 
+  /**
+   * Set by an owning layer (e.g. 'self_attention') so weights are named
+   * '<owner>/self_attention/query/kernel'; not part of the config.
+   */
+  weightScope = '';
+
   queryDense: AttentionProjection | null = null;
   keyDense: AttentionProjection | null = null;
   valueDense: AttentionProjection | null = null;
@@ -187,7 +193,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
     };
     const makeProjection = (scope: string, headDim: number, shape: Shape) => {
       const layer = new AttentionProjection({ name: `${this.name}_${scope}`, numHeads: this.numHeads, headDim, ...common });
-      layer.weightScope = scope;
+      layer.weightScope = this.scoped(scope);
       layer.setFastWeightInitDuringBuild(this.fastInit);
       layer.build(shape);
       return layer;
@@ -202,10 +208,14 @@ export class MultiHeadAttention extends tf.layers.Layer {
       outputDim: this.outputDim ?? (queryShape[2] as number),
       ...common,
     });
-    this.outputDense.weightScope = 'attention_output';
+    this.outputDense.weightScope = this.scoped('attention_output');
     this.outputDense.setFastWeightInitDuringBuild(this.fastInit);
     this.outputDense.build([queryShape[0], queryShape[1], this.numHeads, this.valueDim]);
     this.built = true;
+  }
+
+  private scoped(name: string): string {
+    return this.weightScope ? `${this.weightScope}/${name}` : name;
   }
 
   override computeOutputShape(inputShape: Shape | Shape[]): Shape | Shape[] {
@@ -250,28 +260,55 @@ export class MultiHeadAttention extends tf.layers.Layer {
     mask: tf.Tensor | null,
     training: boolean,
   ): { output: tf.Tensor3D; probabilities: tf.Tensor4D } {
-    // 1. Project: (B, T, Dq) -> (B, T, H, K); (B, S, Dk) -> (B, S, H, K); (B, S, Dv) -> (B, S, H, V).
-    const q = projectHeads(query, this.queryDense!);
-    const k = projectHeads(key, this.keyDense!);
-    const v = projectHeads(value, this.valueDense!);
-    // 2. Heads first: (B, T, H, K) -> (B, H, T, K), likewise keys and values.
-    const qh = q.transpose([0, 2, 1, 3]).mul(1 / Math.sqrt(this.keyDim));
-    const kh = k.transpose([0, 2, 1, 3]);
-    const vh = v.transpose([0, 2, 1, 3]);
-    // 3. Scores: (B, H, T, K) x (B, H, S, K)^T -> (B, H, T, S).
-    let scores = tf.matMul(qh, kh, false, true);
-    // 4. Masked keys get a large negative score; the mask broadcasts over heads.
+    const queries = this.projectQuery(query);
+    const { keys, values } = this.projectKeysValues(key, value);
+    return this.attendProjected(queries, keys, values, mask, training);
+  }
+
+  /** (B, T, Dq) -> (B, H, T, K), already scaled by 1/sqrt(K). Call inside a tidy. */
+  projectQuery(query: tf.Tensor): tf.Tensor4D {
+    // (B, T, Dq) -> (B, T, H, K) -> (B, H, T, K)
+    return projectHeads(query, this.queryDense!).transpose([0, 2, 1, 3]).mul(1 / Math.sqrt(this.keyDim));
+  }
+
+  /**
+   * Keys (B, S, Dk) and values (B, S, Dv) in the heads-first layout,
+   * keys (B, H, S, K) and values (B, H, S, V). Incremental decoding keeps these
+   * for the positions already seen. Call inside a tidy.
+   */
+  projectKeysValues(key: tf.Tensor, value: tf.Tensor): { keys: tf.Tensor4D; values: tf.Tensor4D } {
+    return {
+      keys: projectHeads(key, this.keyDense!).transpose([0, 2, 1, 3]),
+      values: projectHeads(value, this.valueDense!).transpose([0, 2, 1, 3]),
+    };
+  }
+
+  /**
+   * Attention on projected heads: queries (B, H, T, K), keys (B, H, S, K),
+   * values (B, H, S, V); mask (B, T, S) or (T, S), 1 = may attend, or null.
+   * Returns the output (B, T, Dout) and the probabilities (B, H, T, S).
+   */
+  attendProjected(
+    queries: tf.Tensor4D,
+    keys: tf.Tensor4D,
+    values: tf.Tensor4D,
+    mask: tf.Tensor | null,
+    training: boolean,
+  ): { output: tf.Tensor3D; probabilities: tf.Tensor4D } {
+    // Scores: (B, H, T, K) x (B, H, S, K)^T -> (B, H, T, S).
+    let scores = tf.matMul(queries, keys, false, true);
+    // Masked keys get a large negative score; the mask broadcasts over heads.
     if (mask != null) {
       const hidden = tf.scalar(1).sub(mask).mul(MASKED_SCORE);
       scores = scores.add(hidden.rank === 2 ? hidden : hidden.expandDims(1));
     }
-    // 5. Softmax over the keys S.
+    // Softmax over the keys S.
     const probabilities = tf.softmax(scores) as tf.Tensor4D;
-    // 6. Dropout on the probabilities, only when training (Keras returns the scores before dropout).
+    // Dropout on the probabilities, only when training (Keras returns the scores before dropout).
     const dropped = training && this.dropout > 0 ? tf.dropout(probabilities, this.dropout) : probabilities;
-    // 7. Weighted values: (B, H, T, S) x (B, H, S, V) -> (B, H, T, V) -> (B, T, H, V).
-    const context = tf.matMul(dropped, vh).transpose([0, 2, 1, 3]);
-    // 8. Merge heads: (B, T, H, V) -> (B, T, Dout).
+    // Weighted values: (B, H, T, S) x (B, H, S, V) -> (B, H, T, V) -> (B, T, H, V).
+    const context = tf.matMul(dropped, values).transpose([0, 2, 1, 3]);
+    // Merge heads: (B, T, H, V) -> (B, T, Dout).
     return { output: mergeHeads(context, this.outputDense!), probabilities };
   }
 

@@ -96,7 +96,7 @@ export function expectLayerContract(title: string, c: LayerContractCase): void {
       const { value, grads } = tf.variableGrads(() => {
         const outputs = toList(layer.apply(inputs, { ...c.callArgs, training: true }) as tf.Tensor | tf.Tensor[]);
         // A loss that depends on every output element non-trivially.
-        return tf.addN(outputs.map((o) => tf.sum(tf.square(o.add(0.5)).mul(tf.range(0, o.size).reshape(o.shape).mod(3).add(1)))));
+        return tf.addN(outputs.map((o) => tf.sum(tf.square(o.add(0.5)).mul(tf.range(0, o.size).reshape(o.shape).mod(3).add(1))))) as tf.Scalar;
       }, layer.trainableWeights.map((w) => w.read() as tf.Variable));
       expect(Number.isFinite(value.dataSync()[0])).toBe(true);
       for (const [name, grad] of Object.entries(grads)) {
@@ -104,7 +104,7 @@ export function expectLayerContract(title: string, c: LayerContractCase): void {
         expect({ name, finite: Number.isFinite(norm) }).toEqual({ name, finite: true });
         if (!c.allowPartialGradients) expect({ name, nonZero: norm > 0 }).toEqual({ name, nonZero: true });
       }
-      optimizer.applyGradients(grads);
+      optimizer.applyGradients(grads as unknown as Parameters<typeof optimizer.applyGradients>[0]);
       layer.getWeights().forEach((w, i) => {
         const change = tf.max(tf.abs(w.sub(before[i]))).dataSync()[0];
         expect({ weight: layer.weights[i].originalName, changed: change > 0 }).toEqual({

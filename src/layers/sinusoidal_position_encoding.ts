@@ -1,0 +1,68 @@
+/**
+ * Fixed sinusoidal position encoding (Vaswani et al. 2017, section 3.5).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
+import { checkPositiveNumber, checkRank, Kwargs, resolveInputMask, Shape } from './layer_utils';
+
+export interface SinusoidalPositionEncodingArgs extends LayerArgs {
+  /** The wavelength scale, 10000 in the paper. Default 10000. */
+  maxWavelength?: number;
+}
+
+/**
+ * Adds the encoding PE(t, 2i) = sin(t / w^(2i/D)), PE(t, 2i+1) = cos(t / w^(2i/D))
+ * to its input: (B, T, D) -> (B, T, D). No weights; works for any length T.
+ * The padding mask passes through.
+ *
+ * ```ts
+ * const withPositions = new SinusoidalPositionEncoding().apply(tf.zeros([1, 3, 4])) as tf.Tensor;
+ * ```
+ */
+export class SinusoidalPositionEncoding extends tf.layers.Layer {
+  /** @nocollapse */
+  static className = 'SinusoidalPositionEncoding';
+
+  readonly maxWavelength: number;
+
+  constructor(args: SinusoidalPositionEncodingArgs = {}) {
+    super(args);
+    this.maxWavelength = checkPositiveNumber(`SinusoidalPositionEncoding '${this.name}'`, 'maxWavelength', args.maxWavelength ?? 10000);
+    this.supportsMasking = true;
+  }
+
+  override build(inputShape: Shape | Shape[]): void {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
+    checkRank(`SinusoidalPositionEncoding '${this.name}'`, 'input', shape, 3);
+    this.built = true;
+  }
+
+  override computeMask(inputs: tf.Tensor | tf.Tensor[], mask?: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    // tfjs types computeMask as never null, but null is how it says "no mask".
+    return resolveInputMask(Array.isArray(inputs) ? inputs[0] : inputs, mask) as tf.Tensor;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
+    const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    checkRank(`SinusoidalPositionEncoding '${this.name}'`, 'input', x.shape, 3);
+    const [, length, width] = x.shape as number[];
+    return tf.tidy(() => x.add(sinusoidalEncoding(length, width, this.maxWavelength)));
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), maxWavelength: this.maxWavelength };
+  }
+}
+tf.serialization.registerClass(SinusoidalPositionEncoding);
+
+/** The (T, D) encoding table; even columns sine, odd columns cosine. */
+export function sinusoidalEncoding(length: number, width: number, maxWavelength = 10000): tf.Tensor2D {
+  const table = new Float32Array(length * width);
+  for (let t = 0; t < length; t++) {
+    for (let i = 0; i < width; i++) {
+      const angle = t / Math.pow(maxWavelength, (2 * Math.floor(i / 2)) / width);
+      table[t * width + i] = i % 2 === 0 ? Math.sin(angle) : Math.cos(angle);
+    }
+  }
+  return tf.tensor2d(table, [length, width]);
+}

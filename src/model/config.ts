@@ -1,0 +1,133 @@
+/**
+ * One typed configuration for the encoder-decoder Transformer, its defaults
+ * and a few named presets.
+ */
+import type { PositionEncoding } from '../layers/token_and_position_embedding';
+import type { Activation } from '../layers/transformer_block_base';
+
+export interface TransformerConfig {
+  /** Token ids 0..vocabSize-1, shared by source and target (PAD = 0, BOS = 1, EOS = 2). Required. */
+  vocabSize: number;
+  /** Longest source the model accepts (rows of the source position embedding). Required. */
+  maxSourceLength: number;
+  /** Longest decoder input the model accepts: longest target + 1. Required. */
+  maxTargetLength: number;
+  /** Model width D. Default 64. */
+  dModel: number;
+  /** Attention heads H. Default 4. */
+  numHeads: number;
+  /** Per-head query/key/value size. Default dModel / numHeads. */
+  keyDim: number;
+  /** Feed-forward hidden width. Default 256. */
+  intermediateDim: number;
+  /** Encoder blocks. Default 2. */
+  numEncoderLayers: number;
+  /** Decoder blocks. Default 2. */
+  numDecoderLayers: number;
+  /** Dropout rate (attention probabilities, residual branches). Default 0. */
+  dropout: number;
+  /** Feed-forward activation. Default 'relu'. */
+  activation: Activation;
+  /** Pre-LN blocks plus a final layer norm (trains faster without warmup tricks). Default false (post-LN, as Vaswani et al.). */
+  normalizeFirst: boolean;
+  /** Layer norm epsilon. Default 1e-5. */
+  layerNormEpsilon: number;
+  /** 'learned' position embeddings or fixed 'sinusoidal' encodings. Default 'learned'. */
+  positionEncoding: PositionEncoding;
+}
+
+/** The sizes that depend on the task; everything else has a default. */
+export type TransformerConfigInput = Pick<TransformerConfig, 'vocabSize' | 'maxSourceLength' | 'maxTargetLength'> &
+  Partial<TransformerConfig>;
+
+/** Model sizes without the task-dependent fields. */
+export type ModelSize = Omit<Partial<TransformerConfig>, 'vocabSize' | 'maxSourceLength' | 'maxTargetLength'>;
+
+/** The reference configuration of ../shared/TASKS.md (benchmarks and comparisons). */
+export const REFERENCE_SIZE: ModelSize = {
+  dModel: 64,
+  numHeads: 4,
+  keyDim: 16,
+  intermediateDim: 256,
+  numEncoderLayers: 2,
+  numDecoderLayers: 2,
+  dropout: 0,
+  activation: 'relu',
+  positionEncoding: 'learned',
+};
+
+export const PRESETS = {
+  /** A model that trains in seconds, for tests and quick experiments. */
+  tiny: { dModel: 32, numHeads: 2, intermediateDim: 64, numEncoderLayers: 1, numDecoderLayers: 1, dropout: 0 },
+  /** TASKS.md's reference configuration. */
+  reference: REFERENCE_SIZE,
+} satisfies Record<string, ModelSize>;
+
+export type PresetName = keyof typeof PRESETS;
+export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
+
+/** Fills in defaults and checks every field; errors name the field, the value and what was expected. */
+export function resolveConfig(input: TransformerConfigInput): TransformerConfig {
+  const dModel = input.dModel ?? 64;
+  const numHeads = input.numHeads ?? 4;
+  const config: TransformerConfig = {
+    vocabSize: input.vocabSize,
+    maxSourceLength: input.maxSourceLength,
+    maxTargetLength: input.maxTargetLength,
+    dModel,
+    numHeads,
+    keyDim: input.keyDim ?? Math.floor(dModel / numHeads),
+    intermediateDim: input.intermediateDim ?? 256,
+    numEncoderLayers: input.numEncoderLayers ?? 2,
+    numDecoderLayers: input.numDecoderLayers ?? 2,
+    dropout: input.dropout ?? 0,
+    activation: input.activation ?? 'relu',
+    normalizeFirst: input.normalizeFirst ?? false,
+    layerNormEpsilon: input.layerNormEpsilon ?? 1e-5,
+    positionEncoding: input.positionEncoding ?? 'learned',
+  };
+  const positive = ['vocabSize', 'maxSourceLength', 'maxTargetLength', 'dModel', 'numHeads', 'keyDim', 'intermediateDim'] as const;
+  for (const key of positive) {
+    const value = config[key];
+    if (!Number.isInteger(value) || value < 1) {
+      throw new Error(`TransformerConfig: ${key} must be a positive integer, got ${JSON.stringify(value)}`);
+    }
+  }
+  for (const key of ['numEncoderLayers', 'numDecoderLayers'] as const) {
+    const value = config[key];
+    if (!Number.isInteger(value) || value < 1) {
+      throw new Error(`TransformerConfig: ${key} must be an integer >= 1, got ${JSON.stringify(value)}`);
+    }
+  }
+  if (config.vocabSize < 4) {
+    throw new Error(`TransformerConfig: vocabSize must be at least 4 (PAD, BOS, EOS and one symbol), got ${config.vocabSize}`);
+  }
+  if (!(config.dropout >= 0 && config.dropout < 1)) {
+    throw new Error(`TransformerConfig: dropout must be a number in [0, 1), got ${JSON.stringify(config.dropout)}`);
+  }
+  if (!['relu', 'gelu'].includes(config.activation)) {
+    throw new Error(`TransformerConfig: activation must be 'relu' or 'gelu', got ${JSON.stringify(config.activation)}`);
+  }
+  if (!['learned', 'sinusoidal'].includes(config.positionEncoding)) {
+    throw new Error(
+      `TransformerConfig: positionEncoding must be 'learned' or 'sinusoidal', got ${JSON.stringify(config.positionEncoding)}`,
+    );
+  }
+  if (!(config.layerNormEpsilon > 0)) {
+    throw new Error(`TransformerConfig: layerNormEpsilon must be a positive number, got ${JSON.stringify(config.layerNormEpsilon)}`);
+  }
+  return config;
+}
+
+/** A preset's sizes with the task-dependent fields and any overrides. */
+export function presetConfig(
+  preset: PresetName,
+  task: Pick<TransformerConfig, 'vocabSize' | 'maxSourceLength' | 'maxTargetLength'>,
+  overrides: ModelSize = {},
+): TransformerConfig {
+  const size = PRESETS[preset];
+  if (!size) {
+    throw new Error(`unknown preset ${JSON.stringify(preset)}; expected one of ${PRESET_NAMES.join(', ')}`);
+  }
+  return resolveConfig({ ...size, ...overrides, ...task });
+}
