@@ -1,0 +1,366 @@
+/**
+ * Command-line options of `npm run train`: parsing with Node's `util.parseArgs`,
+ * checking every value, defaults (the training recipe), and the command line
+ * that reproduces a run. Errors are `UsageError`s: the script prints the
+ * one-line message and the usage and exits with code 2.
+ */
+import { parseArgs } from 'node:util';
+
+import { BACKEND_CHOICES } from '../backend';
+import { ModelSize, PRESET_NAMES, PresetName } from '../model/config';
+import { createTask, TASK_NAMES, TaskName, TaskOptions } from '../tasks/tasks';
+import { DECAYS, Decay } from './schedule';
+
+/** A wrong command line: exit code 2, message and usage, no stack trace. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export interface TrainOptions {
+  task: TaskName;
+  /** Only the task options given on the command line (createTask fills in the rest). */
+  taskOptions: TaskOptions;
+  preset: PresetName;
+  /** Model sizes given on the command line, over the preset's. */
+  model: ModelSize;
+  /** Most optimisation steps of the run (a resumed run counts from its first step). */
+  steps: number;
+  batch: number;
+  /** Peak learning rate. */
+  lr: number;
+  warmup: number;
+  decay: Decay;
+  /** Step at which the cosine decay reaches minLr. */
+  decaySteps: number;
+  /** Floor of the cosine decay. */
+  minLr: number;
+  beta1: number;
+  beta2: number;
+  /** Global gradient norm limit. */
+  clip: number;
+  seed: number;
+  backend: string;
+  out: string;
+  resume: boolean;
+  evalEvery: number;
+  checkpointEvery: number;
+  /** Steps between plain progress lines when the output is not a terminal. */
+  logEvery: number;
+  /** Stop once held-out exact match reaches this; 0 never stops early. */
+  targetExactMatch: number;
+  /** Stop (and save) after this many seconds of training; undefined: no limit. */
+  maxSeconds?: number;
+}
+
+/**
+ * The default recipe (free per ../shared/TASKS.md for time-to-accuracy; model
+ * size and batch fixed): see the report in the training issue for how it was chosen.
+ */
+export const DEFAULT_RECIPE = {
+  steps: 3000,
+  batch: 64,
+  lr: 2e-3,
+  warmup: 100,
+  decay: 'cosine' as Decay,
+  decaySteps: 1500,
+  minLrFraction: 0.1,
+  beta1: 0.9,
+  beta2: 0.98,
+  clip: 1,
+  normalizeFirst: true,
+};
+
+export const TRAIN_USAGE = `Usage: npm run train -- [options]
+
+Trains a seq2seq Transformer on a toy task and saves it (model.json, weights.bin,
+task.json, train-log.jsonl, training-curve.svg, checkpoint.bin) in --out.
+
+Example:
+  npm run train -- --task reverse --steps 3000 --out models/reverse
+
+Data and model:
+  --task NAME              ${TASK_NAMES.join(' | ')} (default reverse)
+  --symbols N --min-len N --max-len N    copy/reverse/sort options (TASKS.md defaults)
+  --digits N               addition option (default 3)
+  --preset NAME            ${PRESET_NAMES.join(' | ')} (default reference)
+  --d-model N --heads N --key-dim N --ff N      sizes over the preset's
+  --layers N               encoder and decoder blocks (or --encoder-layers N --decoder-layers N)
+  --dropout R --activation relu|gelu --norm pre|post   (default norm: ${DEFAULT_RECIPE.normalizeFirst ? 'pre' : 'post'})
+Optimisation:
+  --steps N                most steps (default ${DEFAULT_RECIPE.steps})
+  --batch N                samples per step (default ${DEFAULT_RECIPE.batch})
+  --lr R                   peak learning rate (default ${DEFAULT_RECIPE.lr})
+  --warmup N               linear warmup steps (default ${DEFAULT_RECIPE.warmup})
+  --decay NAME             ${DECAYS.join(' | ')} (default ${DEFAULT_RECIPE.decay})
+  --decay-steps N          step where the cosine reaches --min-lr (default ${DEFAULT_RECIPE.decaySteps})
+  --min-lr R               cosine floor (default ${DEFAULT_RECIPE.minLrFraction} x --lr)
+  --beta1 R --beta2 R      Adam betas (default ${DEFAULT_RECIPE.beta1}, ${DEFAULT_RECIPE.beta2})
+  --clip R                 global gradient norm limit (default ${DEFAULT_RECIPE.clip})
+  --seed N                 training data seed (default 1)
+Run:
+  --backend NAME           ${BACKEND_CHOICES.filter((b) => b !== 'webgl').join(' | ')} (default auto)
+  --out DIR                output folder (default models/<task>)
+  --resume                 continue from DIR/checkpoint.bin with its settings
+  --eval-every N           steps between held-out evaluations (default 100)
+  --checkpoint-every N     steps between checkpoints (default 250)
+  --log-every N            steps between progress lines when not on a terminal (default 50)
+  --target-exact-match R   stop when held-out exact match reaches R; 0 never stops early (default 0.99)
+  --max-seconds S          stop after S seconds of training (default: no limit)
+  --help                   this text
+
+Ctrl-C saves a checkpoint and exits with code 130; --resume continues from it.`;
+
+const FLAGS = {
+  task: { type: 'string' },
+  symbols: { type: 'string' },
+  'min-len': { type: 'string' },
+  'max-len': { type: 'string' },
+  digits: { type: 'string' },
+  preset: { type: 'string' },
+  'd-model': { type: 'string' },
+  heads: { type: 'string' },
+  'key-dim': { type: 'string' },
+  ff: { type: 'string' },
+  layers: { type: 'string' },
+  'encoder-layers': { type: 'string' },
+  'decoder-layers': { type: 'string' },
+  dropout: { type: 'string' },
+  activation: { type: 'string' },
+  norm: { type: 'string' },
+  steps: { type: 'string' },
+  batch: { type: 'string' },
+  lr: { type: 'string' },
+  warmup: { type: 'string' },
+  decay: { type: 'string' },
+  'decay-steps': { type: 'string' },
+  'min-lr': { type: 'string' },
+  beta1: { type: 'string' },
+  beta2: { type: 'string' },
+  clip: { type: 'string' },
+  seed: { type: 'string' },
+  backend: { type: 'string' },
+  out: { type: 'string' },
+  resume: { type: 'boolean' },
+  'eval-every': { type: 'string' },
+  'checkpoint-every': { type: 'string' },
+  'log-every': { type: 'string' },
+  'target-exact-match': { type: 'string' },
+  'max-seconds': { type: 'string' },
+  help: { type: 'boolean' },
+} as const;
+
+/** Settings a resumed run takes from its checkpoint (they define the run being continued). */
+export const RESUMED_SETTINGS = [
+  'task',
+  'taskOptions',
+  'preset',
+  'model',
+  'batch',
+  'lr',
+  'warmup',
+  'decay',
+  'decaySteps',
+  'minLr',
+  'beta1',
+  'beta2',
+  'clip',
+  'seed',
+] as const;
+
+export type ParsedTrainArgs =
+  | { help: true }
+  | {
+      help: false;
+      options: TrainOptions;
+      /** The TrainOptions keys set on the command line (the rest are defaults). */
+      explicit: Set<keyof TrainOptions>;
+    };
+
+/** Parses `argv` (without node and the script); throws `UsageError`. */
+export function parseTrainArgs(argv: string[]): ParsedTrainArgs {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: false }));
+  } catch (error) {
+    // parseArgs' messages are already one readable line ("Unknown option '--foo'...").
+    throw new UsageError((error as Error).message.split('\n')[0]);
+  }
+  if (values.help) return { help: true };
+  const explicit = new Set<keyof TrainOptions>();
+  const str = (flag: string) => values[flag] as string | undefined;
+
+  const int = (flag: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined => {
+    const text = str(flag);
+    if (text === undefined) return undefined;
+    const value = Number(text);
+    if (text.trim() === '' || !Number.isInteger(value) || value < min || value > max) {
+      const range = max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer in [${min}, ${max}]`;
+      throw new UsageError(`--${flag} must be ${range}, got '${text}'`);
+    }
+    return value;
+  };
+  const num = (flag: string, ok: (v: number) => boolean, expected: string): number | undefined => {
+    const text = str(flag);
+    if (text === undefined) return undefined;
+    const value = Number(text);
+    if (text.trim() === '' || !Number.isFinite(value) || !ok(value)) {
+      throw new UsageError(`--${flag} must be ${expected}, got '${text}'`);
+    }
+    return value;
+  };
+  const choice = <T extends string>(flag: string, allowed: readonly T[]): T | undefined => {
+    const text = str(flag);
+    if (text === undefined) return undefined;
+    if (!(allowed as readonly string[]).includes(text)) {
+      throw new UsageError(`--${flag} must be one of ${allowed.join(', ')}, got '${text}'`);
+    }
+    return text as T;
+  };
+  const set = <K extends keyof TrainOptions>(key: K, value: TrainOptions[K] | undefined, fallback: TrainOptions[K]) => {
+    if (value !== undefined) explicit.add(key);
+    return value ?? fallback;
+  };
+
+  const task = set('task', choice('task', TASK_NAMES), 'reverse');
+  const taskOptions: TaskOptions = {};
+  const symbols = int('symbols', 1);
+  const minLen = int('min-len', 1);
+  const maxLen = int('max-len', 1);
+  const digits = int('digits', 1);
+  if (symbols !== undefined) taskOptions.numSymbols = symbols;
+  if (minLen !== undefined) taskOptions.minLen = minLen;
+  if (maxLen !== undefined) taskOptions.maxLen = maxLen;
+  if (digits !== undefined) taskOptions.digits = digits;
+  if (Object.keys(taskOptions).length > 0) explicit.add('taskOptions');
+  try {
+    createTask(task, taskOptions);
+  } catch (error) {
+    throw new UsageError((error as Error).message.replace(/^createTask: /, `--task ${task}: `));
+  }
+
+  const preset = set('preset', choice('preset', PRESET_NAMES), 'reference');
+  const model: ModelSize = {};
+  const put = <K extends keyof ModelSize>(key: K, value: ModelSize[K] | undefined) => {
+    if (value !== undefined) model[key] = value;
+  };
+  put('dModel', int('d-model', 1));
+  put('numHeads', int('heads', 1));
+  put('keyDim', int('key-dim', 1));
+  put('intermediateDim', int('ff', 1));
+  const layers = int('layers', 1);
+  put('numEncoderLayers', int('encoder-layers', 1) ?? layers);
+  put('numDecoderLayers', int('decoder-layers', 1) ?? layers);
+  put('dropout', num('dropout', (v) => v >= 0 && v < 1, 'a number in [0, 1)'));
+  put('activation', choice('activation', ['relu', 'gelu'] as const));
+  const norm = choice('norm', ['pre', 'post'] as const);
+  if (Object.keys(model).length > 0 || norm !== undefined) explicit.add('model');
+  // Always explicit, so that the recorded command does not depend on the recipe's default.
+  model.normalizeFirst = norm === undefined ? DEFAULT_RECIPE.normalizeFirst : norm === 'pre';
+
+  const lr = set('lr', num('lr', (v) => v > 0 && v < 1, 'a number in (0, 1)'), DEFAULT_RECIPE.lr);
+  const steps = set('steps', int('steps', 1), DEFAULT_RECIPE.steps);
+  const warmup = set('warmup', int('warmup', 0), DEFAULT_RECIPE.warmup);
+  const decay = set('decay', choice('decay', DECAYS), DEFAULT_RECIPE.decay);
+  const decaySteps = set('decaySteps', int('decay-steps', 1), Math.max(DEFAULT_RECIPE.decaySteps, warmup + 1));
+  if (decay === 'cosine' && decaySteps <= warmup) {
+    throw new UsageError(`--decay-steps must be greater than --warmup (${warmup}) for the cosine decay, got ${decaySteps}`);
+  }
+  const minLr = set('minLr', num('min-lr', (v) => v >= 0 && v <= lr, `a number in [0, --lr (${lr})]`), DEFAULT_RECIPE.minLrFraction * lr);
+
+  const options: TrainOptions = {
+    task,
+    taskOptions,
+    preset,
+    model,
+    steps,
+    batch: set('batch', int('batch', 1, 65536), DEFAULT_RECIPE.batch),
+    lr,
+    warmup,
+    decay,
+    decaySteps,
+    minLr,
+    beta1: set('beta1', num('beta1', (v) => v >= 0 && v < 1, 'a number in [0, 1)'), DEFAULT_RECIPE.beta1),
+    beta2: set('beta2', num('beta2', (v) => v >= 0 && v < 1, 'a number in [0, 1)'), DEFAULT_RECIPE.beta2),
+    clip: set('clip', num('clip', (v) => v > 0, 'a positive number'), DEFAULT_RECIPE.clip),
+    seed: set('seed', int('seed', 0, 0xffff_ffff), 1),
+    backend: set('backend', choice('backend', BACKEND_CHOICES.filter((b) => b !== 'webgl')), 'auto'),
+    out: set('out', str('out'), `models/${task}`),
+    resume: set('resume', values.resume as boolean | undefined, false),
+    evalEvery: set('evalEvery', int('eval-every', 1), 100),
+    checkpointEvery: set('checkpointEvery', int('checkpoint-every', 1), 250),
+    logEvery: set('logEvery', int('log-every', 1), 50),
+    targetExactMatch: set('targetExactMatch', num('target-exact-match', (v) => v >= 0 && v <= 1, 'a number in [0, 1]'), 0.99),
+    maxSeconds: set('maxSeconds', num('max-seconds', (v) => v > 0, 'a positive number of seconds'), undefined),
+  };
+  if (options.out.trim() === '') throw new UsageError(`--out must be a folder, got ''`);
+  return { help: false, options, explicit };
+}
+
+/**
+ * The options of a resumed run: the checkpoint's settings (RESUMED_SETTINGS)
+ * with this command line's run controls (steps, output, evaluation...). A
+ * setting given explicitly with a value other than the checkpoint's is a
+ * UsageError, rather than silently training a different run.
+ */
+export function resumeOptions(saved: TrainOptions, current: TrainOptions, explicit: Set<keyof TrainOptions>): TrainOptions {
+  for (const key of RESUMED_SETTINGS) {
+    if (explicit.has(key) && JSON.stringify(current[key]) !== JSON.stringify(saved[key])) {
+      throw new UsageError(
+        `--resume continues the checkpoint's run, which has ${key} ${JSON.stringify(saved[key])}; ` +
+          `the command line asks for ${JSON.stringify(current[key])} (leave it out, or train without --resume)`,
+      );
+    }
+  }
+  const merged = { ...current };
+  for (const key of RESUMED_SETTINGS) (merged as Record<string, unknown>)[key] = saved[key];
+  return merged;
+}
+
+/**
+ * A command line that retrains the run's weights: every setting explicit (so
+ * later changes of the defaults do not change it) and `--steps` the steps
+ * actually taken. Backend and time limit are left out: they do not define the result.
+ */
+export function reproduceCommand(options: TrainOptions, stepsTaken: number): string {
+  const args: Array<[string, string | number]> = [['task', options.task]];
+  const o = options.taskOptions;
+  if (o.numSymbols !== undefined) args.push(['symbols', o.numSymbols]);
+  if (o.minLen !== undefined) args.push(['min-len', o.minLen]);
+  if (o.maxLen !== undefined) args.push(['max-len', o.maxLen]);
+  if (o.digits !== undefined) args.push(['digits', o.digits]);
+  args.push(['preset', options.preset]);
+  const m = options.model;
+  if (m.dModel !== undefined) args.push(['d-model', m.dModel]);
+  if (m.numHeads !== undefined) args.push(['heads', m.numHeads]);
+  if (m.keyDim !== undefined) args.push(['key-dim', m.keyDim]);
+  if (m.intermediateDim !== undefined) args.push(['ff', m.intermediateDim]);
+  if (m.numEncoderLayers !== undefined) args.push(['encoder-layers', m.numEncoderLayers]);
+  if (m.numDecoderLayers !== undefined) args.push(['decoder-layers', m.numDecoderLayers]);
+  if (m.dropout !== undefined) args.push(['dropout', m.dropout]);
+  if (m.activation !== undefined) args.push(['activation', m.activation]);
+  if (m.normalizeFirst !== undefined) args.push(['norm', m.normalizeFirst ? 'pre' : 'post']);
+  args.push(
+    ['steps', stepsTaken],
+    ['batch', options.batch],
+    ['lr', options.lr],
+    ['warmup', options.warmup],
+    ['decay', options.decay],
+    ['decay-steps', options.decaySteps],
+    ['min-lr', options.minLr],
+    ['beta1', options.beta1],
+    ['beta2', options.beta2],
+    ['clip', options.clip],
+    ['seed', options.seed],
+    ['eval-every', options.evalEvery],
+    ['target-exact-match', options.targetExactMatch],
+    ['out', options.out],
+  );
+  return `npm run train -- ${args.map(([flag, value]) => `--${flag} ${shellQuote(String(value))}`).join(' ')}`;
+}
+
+function shellQuote(text: string): string {
+  return /^[\w./:=+-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+}
