@@ -17,6 +17,8 @@ export * from './layers/transformer_encoder_block';
 export * from './layers/transformer_decoder_block';
 export * from './layers/token_and_position_embedding';
 export * from './layers/sinusoidal_position_encoding';
+export * from './layers/masked_layer_normalization';
+export * from './model/decode';
 export * from './model/config';
 export * from './model/transformer';
 export * from './tasks';

@@ -13,6 +13,7 @@ import {
   matMul2d,
   resolveInitializer,
   resolveInputMask,
+  passMask,
   serializeInitializer,
   Shape,
 } from './layer_utils';
@@ -99,7 +100,7 @@ export class AttentionProjection extends tf.layers.Layer {
   override computeMask(inputs: tf.Tensor | tf.Tensor[], mask?: tf.Tensor | tf.Tensor[]): tf.Tensor {
     const input = Array.isArray(inputs) ? inputs[0] : inputs;
     // tfjs types computeMask as never null, but null is how it says "no mask".
-    return resolveInputMask(input, mask as tf.Tensor | undefined) as tf.Tensor;
+    return passMask(input, mask as tf.Tensor | undefined) as tf.Tensor;
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], _kwargs?: Kwargs): tf.Tensor {

@@ -165,6 +165,20 @@ export function resolveInputMasks(
   return inputs.map((input, i) => given[i] ?? (input as MaskedTensor).kerasMask ?? null);
 }
 
+/**
+ * The mask a pass-through layer gives its output: a clone of its input's, so
+ * each tensor owns its `kerasMask`. tfjs 4.x's `Tensor.dispose()` also
+ * disposes the tensor's `kerasMask`; shared mask objects would be disposed with
+ * the first tensor that the model executor frees while later layers still need it.
+ */
+export function passMask(
+  input: tf.Tensor,
+  mask: tf.Tensor | Array<tf.Tensor | null | undefined> | null | undefined,
+): tf.Tensor | null {
+  const resolved = resolveInputMasks([input], mask)[0];
+  return resolved ? resolved.clone() : null;
+}
+
 /** The mask of a single input, from the argument or the tensor itself. */
 export function resolveInputMask(
   input: tf.Tensor,
@@ -208,3 +222,9 @@ export const matMul2d = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.Gra
     },
   };
 }) as unknown as Parameters<typeof tf.customGrad>[0]) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor2D;
+
+/** Layer normalization over the last axis (Ba et al. 2016). Call inside a tidy. */
+export function layerNormalize(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): tf.Tensor {
+  const { mean, variance } = tf.moments(x, -1, true);
+  return x.sub(mean).mul(tf.rsqrt(variance.add(epsilon))).mul(gamma).add(beta);
+}

@@ -18,6 +18,7 @@ import {
   InitializerIdentifier,
   Kwargs,
   resolveInitializer,
+  passMask,
   resolveInputMasks,
   serializeInitializer,
   Shape,
@@ -228,7 +229,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
   /** The output keeps the query's padding mask; the scores carry none. */
   override computeMask(inputs: tf.Tensor | tf.Tensor[], mask?: tf.Tensor | tf.Tensor[]): tf.Tensor | tf.Tensor[] {
     const list = Array.isArray(inputs) ? inputs : [inputs];
-    const queryMask = resolveInputMasks(list, mask)[0];
+    const queryMask = passMask(list[0], resolveInputMasks(list, mask)[0]);
     // tfjs types computeMask as never null, but null is how it says "no mask".
     return (this.returnAttentionScores ? [queryMask, null] : queryMask) as tf.Tensor | tf.Tensor[];
   }

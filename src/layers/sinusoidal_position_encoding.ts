@@ -3,7 +3,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
-import { checkPositiveNumber, checkRank, Kwargs, resolveInputMask, Shape } from './layer_utils';
+import { checkPositiveNumber, checkRank, Kwargs, resolveInputMask,
+  passMask, Shape } from './layer_utils';
 
 export interface SinusoidalPositionEncodingArgs extends LayerArgs {
   /** The wavelength scale, 10000 in the paper. Default 10000. */
@@ -39,7 +40,7 @@ export class SinusoidalPositionEncoding extends tf.layers.Layer {
 
   override computeMask(inputs: tf.Tensor | tf.Tensor[], mask?: tf.Tensor | tf.Tensor[]): tf.Tensor {
     // tfjs types computeMask as never null, but null is how it says "no mask".
-    return resolveInputMask(Array.isArray(inputs) ? inputs[0] : inputs, mask) as tf.Tensor;
+    return passMask(Array.isArray(inputs) ? inputs[0] : inputs, mask) as tf.Tensor;
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: Kwargs): tf.Tensor {

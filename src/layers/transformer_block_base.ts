@@ -17,6 +17,7 @@ import {
   checkRank,
   checkRate,
   InitializerIdentifier,
+  layerNormalize,
   matMul2d,
   resolveInitializer,
   serializeInitializer,
@@ -168,9 +169,7 @@ export abstract class TransformerBlockBase extends tf.layers.Layer {
 
   /** Layer normalization over the last axis (Ba et al. 2016). Call inside a tidy. */
   protected layerNorm(x: tf.Tensor, weights: LayerNormWeights): tf.Tensor {
-    const { mean, variance } = tf.moments(x, -1, true);
-    const normalized = x.sub(mean).mul(tf.rsqrt(variance.add(this.layerNormEpsilon)));
-    return normalized.mul(weights.gamma.read()).add(weights.beta.read());
+    return layerNormalize(x, weights.gamma.read(), weights.beta.read(), this.layerNormEpsilon);
   }
 
   /** Position-wise feed-forward network: (B, T, D) -> (B, T, I) -> (B, T, D). Call inside a tidy. */

@@ -3,12 +3,27 @@
  * keras-hub's `TransformerDecoder`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { Kwargs, resolveInputMasks, Shape, shapeList } from './layer_utils';
+import { Kwargs, passMask, resolveInputMasks, Shape, shapeList } from './layer_utils';
 import { combineMasks, MultiHeadAttention } from './multi_head_attention';
 import { TransformerBlockArgs, TransformerBlockBase } from './transformer_block_base';
 import type { BlockOutput } from './transformer_encoder_block';
 
 export type TransformerDecoderBlockArgs = TransformerBlockArgs;
+
+/**
+ * What incremental decoding keeps for one block between steps: the
+ * self-attention keys (B, H, t, K) and values (B, H, t, V) of the positions
+ * decoded so far, and the cross-attention keys/values of the encoder output,
+ * computed once. Owned by the caller, who disposes them.
+ */
+export interface DecoderBlockCache {
+  keys: tf.Tensor4D | null;
+  values: tf.Tensor4D | null;
+  crossKeys: tf.Tensor4D | null;
+  crossValues: tf.Tensor4D | null;
+  /** (B, 1, S), 1 = real encoder position, or null. */
+  crossMask: tf.Tensor | null;
+}
 
 /**
  * Causal self-attention, cross-attention over the encoder output, then a
@@ -70,7 +85,7 @@ export class TransformerDecoderBlock extends TransformerBlockBase {
   override computeMask(inputs: tf.Tensor | tf.Tensor[], mask?: tf.Tensor | tf.Tensor[]): tf.Tensor {
     const list = Array.isArray(inputs) ? inputs : [inputs];
     // tfjs types computeMask as never null, but null is how it says "no mask".
-    return resolveInputMasks(list, mask)[0] as tf.Tensor;
+    return passMask(list[0], resolveInputMasks(list, mask)[0]) as tf.Tensor;
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
@@ -115,6 +130,49 @@ export class TransformerDecoderBlock extends TransformerBlockBase {
     }
     result.output = this.residual(h, this.feedForwardNorm, training, (q) => this.feedForward(q, this.feedForwardWeights)) as tf.Tensor3D;
     return result as BlockOutput;
+  }
+
+  /**
+   * A cache for incremental decoding against `encoderOutput` (B, S, De) with its
+   * padding mask (B, S) (or null), before any position is decoded. Call inside
+   * a tidy and keep the result.
+   */
+  startCache(encoderOutput: tf.Tensor | null, encoderMask: tf.Tensor | null): DecoderBlockCache {
+    const cache: DecoderBlockCache = { keys: null, values: null, crossKeys: null, crossValues: null, crossMask: null };
+    if (this.crossAttention && encoderOutput) {
+      const { keys, values } = this.crossAttention.projectKeysValues(encoderOutput, encoderOutput);
+      cache.crossKeys = keys;
+      cache.crossValues = values;
+      cache.crossMask = encoderMask ? encoderMask.cast('float32').expandDims(1) : null;
+    }
+    return cache;
+  }
+
+  /**
+   * One decoding step: x (B, 1, D) is the next position; returns its output
+   * (B, 1, D) and the cache extended by it. Equals the last row of `forward`
+   * over all positions so far (the cache holds exactly what the causal mask
+   * lets that row see). Inference only. Call inside a tidy.
+   */
+  forwardStep(x: tf.Tensor, cache: DecoderBlockCache): { output: tf.Tensor3D; cache: DecoderBlockCache } {
+    const next: DecoderBlockCache = { ...cache };
+    let h = this.residual(x, this.selfAttentionNorm, false, (q) => {
+      const attention = this.selfAttention!;
+      const { keys, values } = attention.projectKeysValues(q, q);
+      // (B, H, t, K) + (B, H, 1, K) -> (B, H, t+1, K)
+      next.keys = cache.keys ? tf.concat([cache.keys, keys], 2) : keys;
+      next.values = cache.values ? tf.concat([cache.values, values], 2) : values;
+      return attention.attendProjected(attention.projectQuery(q), next.keys, next.values, null, false).output;
+    });
+    if (this.crossAttention) {
+      h = this.residual(h, this.crossAttentionNorm!, false, (q) => {
+        const attention = this.crossAttention!;
+        return attention.attendProjected(attention.projectQuery(q), cache.crossKeys!, cache.crossValues!, cache.crossMask, false)
+          .output;
+      });
+    }
+    const output = this.residual(h, this.feedForwardNorm, false, (q) => this.feedForward(q, this.feedForwardWeights)) as tf.Tensor3D;
+    return { output, cache: next };
   }
 }
 tf.serialization.registerClass(TransformerDecoderBlock);

@@ -3,7 +3,8 @@
  * keras-hub's `TransformerEncoder`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkBoolean, Kwargs, resolveInputMask, Shape } from './layer_utils';
+import { checkBoolean, Kwargs, resolveInputMask,
+  passMask, Shape } from './layer_utils';
 import { combineMasks, MultiHeadAttention } from './multi_head_attention';
 import { TransformerBlockArgs, TransformerBlockBase } from './transformer_block_base';
 
@@ -66,7 +67,7 @@ export class TransformerEncoderBlock extends TransformerBlockBase {
   override computeMask(inputs: tf.Tensor | tf.Tensor[], mask?: tf.Tensor | tf.Tensor[]): tf.Tensor {
     const input = Array.isArray(inputs) ? inputs[0] : inputs;
     // tfjs types computeMask as never null, but null is how it says "no mask".
-    return resolveInputMask(input, mask) as tf.Tensor;
+    return passMask(input, mask) as tf.Tensor;
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {

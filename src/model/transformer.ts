@@ -4,6 +4,7 @@
  * tfjs model.
  */
 import * as tf from '@tensorflow/tfjs';
+import { MaskedLayerNormalization } from '../layers/masked_layer_normalization';
 import { TokenAndPositionEmbedding } from '../layers/token_and_position_embedding';
 import { TransformerDecoderBlock } from '../layers/transformer_decoder_block';
 import { TransformerEncoderBlock } from '../layers/transformer_encoder_block';
@@ -15,6 +16,7 @@ export const LAYER_NAMES = {
   targetEmbedding: 'target_embedding',
   encoderBlock: (i: number) => `encoder_block_${i}`,
   decoderBlock: (i: number) => `decoder_block_${i}`,
+  encoderFinalNorm: 'encoder_final_layer_norm',
   finalNorm: 'final_layer_norm',
   logits: 'logits',
 } as const;
@@ -58,9 +60,10 @@ export function createTransformer(input: TransformerConfigInput): tf.LayersModel
     encoded = new TransformerEncoderBlock({ name: LAYER_NAMES.encoderBlock(i), ...block }).apply(encoded) as tf.SymbolicTensor;
   }
   if (config.normalizeFirst) {
-    encoded = tf.layers
-      .layerNormalization({ name: 'encoder_final_layer_norm', epsilon: config.layerNormEpsilon })
-      .apply(encoded) as tf.SymbolicTensor;
+    // Our norm, not tf.layers.layerNormalization: the source padding mask must survive it.
+    encoded = new MaskedLayerNormalization({ name: LAYER_NAMES.encoderFinalNorm, epsilon: config.layerNormEpsilon }).apply(
+      encoded,
+    ) as tf.SymbolicTensor;
   }
 
   let decoded = embedding(LAYER_NAMES.targetEmbedding, config.maxTargetLength).apply(decoderInput) as tf.SymbolicTensor;
@@ -68,9 +71,9 @@ export function createTransformer(input: TransformerConfigInput): tf.LayersModel
     decoded = new TransformerDecoderBlock({ name: LAYER_NAMES.decoderBlock(i), ...block }).apply([decoded, encoded]) as tf.SymbolicTensor;
   }
   if (config.normalizeFirst) {
-    decoded = tf.layers
-      .layerNormalization({ name: LAYER_NAMES.finalNorm, epsilon: config.layerNormEpsilon })
-      .apply(decoded) as tf.SymbolicTensor;
+    decoded = new MaskedLayerNormalization({ name: LAYER_NAMES.finalNorm, epsilon: config.layerNormEpsilon }).apply(
+      decoded,
+    ) as tf.SymbolicTensor;
   }
   const logits = tf.layers.dense({ name: LAYER_NAMES.logits, units: config.vocabSize }).apply(decoded) as tf.SymbolicTensor;
   return tf.model({ inputs: [source, decoderInput], outputs: logits, name: 'transformer' });

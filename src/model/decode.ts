@@ -1,0 +1,431 @@
+/**
+ * Decoding from a model built by `createTransformer`: greedy and beam search,
+ * with a key/value cache (each step runs only the newest position through the
+ * decoder) or without one (each step reruns the whole model: the reference),
+ * plus teacher-forced scoring and the attention maps of every layer and head.
+ *
+ * Sources are unpadded token ids as ../shared/TASKS.md numbers them; results
+ * are target ids without BOS and EOS.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { TokenAndPositionEmbedding } from '../layers/token_and_position_embedding';
+import { DecoderBlockCache, TransformerDecoderBlock } from '../layers/transformer_decoder_block';
+import { TransformerEncoderBlock } from '../layers/transformer_encoder_block';
+import { BOS, EOS, PAD } from '../tasks/vocabulary';
+import { LAYER_NAMES } from './transformer';
+
+/** The layers of a `createTransformer` model, found by name. */
+export interface TransformerParts {
+  sourceEmbedding: TokenAndPositionEmbedding;
+  targetEmbedding: TokenAndPositionEmbedding;
+  encoderBlocks: TransformerEncoderBlock[];
+  encoderFinalNorm: tf.layers.Layer | null;
+  decoderBlocks: TransformerDecoderBlock[];
+  finalNorm: tf.layers.Layer | null;
+  logits: tf.layers.Layer;
+  vocabSize: number;
+  maxSourceLength: number;
+  maxTargetLength: number;
+}
+
+/** Finds the parts; a clear error when the model was not built by createTransformer. */
+export function transformerParts(model: tf.LayersModel): TransformerParts {
+  const byName = new Map(model.layers.map((l) => [l.name, l]));
+  const get = <T extends tf.layers.Layer>(name: string, cls: { className: string }): T => {
+    const layer = byName.get(name);
+    if (!layer || layer.getClassName() !== cls.className) {
+      throw new Error(
+        `model '${model.name}' has no ${cls.className} layer named '${name}'; decoding needs a model built by createTransformer`,
+      );
+    }
+    return layer as T;
+  };
+  const collect = <T extends tf.layers.Layer>(name: (i: number) => string, cls: { className: string }): T[] => {
+    const blocks: T[] = [];
+    while (byName.has(name(blocks.length))) blocks.push(get<T>(name(blocks.length), cls));
+    return blocks;
+  };
+  const sourceEmbedding = get<TokenAndPositionEmbedding>(LAYER_NAMES.sourceEmbedding, TokenAndPositionEmbedding);
+  const targetEmbedding = get<TokenAndPositionEmbedding>(LAYER_NAMES.targetEmbedding, TokenAndPositionEmbedding);
+  const logits = byName.get(LAYER_NAMES.logits);
+  if (!logits) throw new Error(`model '${model.name}' has no '${LAYER_NAMES.logits}' layer; decoding needs a model built by createTransformer`);
+  return {
+    sourceEmbedding,
+    targetEmbedding,
+    encoderBlocks: collect(LAYER_NAMES.encoderBlock, TransformerEncoderBlock),
+    encoderFinalNorm: byName.get(LAYER_NAMES.encoderFinalNorm) ?? null,
+    decoderBlocks: collect(LAYER_NAMES.decoderBlock, TransformerDecoderBlock),
+    finalNorm: byName.get(LAYER_NAMES.finalNorm) ?? null,
+    logits,
+    vocabSize: targetEmbedding.vocabularySize,
+    maxSourceLength: sourceEmbedding.sequenceLength,
+    maxTargetLength: targetEmbedding.sequenceLength,
+  };
+}
+
+/** (B, maxLen) int32, right-padded with PAD. */
+export function padBatch(sequences: number[][], length?: number): tf.Tensor2D {
+  const width = length ?? Math.max(1, ...sequences.map((s) => s.length));
+  const data = new Int32Array(sequences.length * width);
+  sequences.forEach((s, b) => data.set(s, b * width));
+  return tf.tensor2d(data, [sequences.length, width], 'int32');
+}
+
+/** The encoder output (B, S, D) and source mask (B, S). Call inside a tidy. */
+export function encode(parts: TransformerParts, source: tf.Tensor2D): { memory: tf.Tensor3D; mask: tf.Tensor2D } {
+  const mask = tf.notEqual(source, PAD) as tf.Tensor2D;
+  let x: tf.Tensor = parts.sourceEmbedding.embed(source, 0);
+  for (const block of parts.encoderBlocks) x = block.forward(x, mask, false).output;
+  if (parts.encoderFinalNorm) x = parts.encoderFinalNorm.apply(x) as tf.Tensor;
+  return { memory: x as tf.Tensor3D, mask };
+}
+
+/** Decoder states (B, T, D) to logits (B, T, V). Call inside a tidy. */
+function project(parts: TransformerParts, x: tf.Tensor): tf.Tensor {
+  const normed = parts.finalNorm ? (parts.finalNorm.apply(x) as tf.Tensor) : x;
+  return parts.logits.apply(normed) as tf.Tensor;
+}
+
+/** `tf.tidy` for results that hold tensors in typed objects (tidy keeps every tensor it finds in them). */
+function tidyKeep<T>(fn: () => T): T {
+  return tf.tidy(fn as unknown as () => tf.TensorContainer) as unknown as T;
+}
+
+/** Incremental decoder state for a batch of B rows. */
+class DecoderState {
+  private caches: DecoderBlockCache[];
+  position = 0;
+
+  constructor(
+    private readonly parts: TransformerParts,
+    memory: tf.Tensor,
+    mask: tf.Tensor,
+  ) {
+    this.caches = tidyKeep(() => parts.decoderBlocks.map((block) => block.startCache(memory, mask)));
+  }
+
+  /** Feeds tokens (B) at the next position; returns log-probabilities (B, V). */
+  step(tokens: Int32Array): tf.Tensor2D {
+    const [logProbs, caches] = tidyKeep(() => {
+      const ids = tf.tensor2d(tokens, [tokens.length, 1], 'int32');
+      let x: tf.Tensor = this.parts.targetEmbedding.embed(ids, this.position);
+      const next: DecoderBlockCache[] = [];
+      this.parts.decoderBlocks.forEach((block, i) => {
+        const result = block.forwardStep(x, this.caches[i]);
+        x = result.output;
+        next.push(result.cache);
+      });
+      const logits = project(this.parts, x).squeeze([1]);
+      return [tf.logSoftmax(logits) as tf.Tensor2D, next] as const;
+    });
+    this.replace(caches);
+    this.position++;
+    return logProbs;
+  }
+
+  /** Keeps rows `rows` (a beam search's survivors), in that order. */
+  reorder(rows: Int32Array): void {
+    const caches = tidyKeep(() => {
+      const index = tf.tensor1d(rows, 'int32');
+      const pick = (t: tf.Tensor | null) => (t ? (tf.gather(t, index) as tf.Tensor4D) : null);
+      return this.caches.map((c) => ({
+        keys: pick(c.keys),
+        values: pick(c.values),
+        crossKeys: pick(c.crossKeys),
+        crossValues: pick(c.crossValues),
+        crossMask: pick(c.crossMask),
+      }));
+    });
+    this.replace(caches);
+  }
+
+  private replace(caches: DecoderBlockCache[]): void {
+    const keep = new Set(caches.flatMap((c) => Object.values(c)).filter((t): t is tf.Tensor => t != null));
+    const old = this.caches.flatMap((c) => Object.values(c)).filter((t): t is tf.Tensor => t != null && !keep.has(t));
+    tf.dispose(old);
+    this.caches = caches;
+  }
+
+  dispose(): void {
+    tf.dispose(this.caches.flatMap((c) => Object.values(c)).filter((t): t is tf.Tensor => t != null));
+    this.caches = [];
+  }
+}
+
+export interface DecodeOptions {
+  /** Most target tokens to produce, EOS included. Default: the model's maxTargetLength. */
+  maxLength?: number;
+  /** Beam width; 1 is greedy. Default 1. */
+  beamWidth?: number;
+  /** Whether to use the key/value cache. Default true; false reruns the whole model each step. */
+  useCache?: boolean;
+}
+
+export interface DecodeResult {
+  /** Target ids per source, without BOS and EOS. */
+  tokens: number[][];
+  /** Log-probability of each result, EOS included when it was produced. */
+  logProbs: number[];
+}
+
+function argmaxRow(data: Float32Array | Int32Array | Uint8Array, row: number, width: number): number {
+  let best = 0;
+  for (let v = 1; v < width; v++) if (data[row * width + v] > data[row * width + best]) best = v;
+  return best;
+}
+
+/** Greedy decoding with the key/value cache. */
+function greedyCached(parts: TransformerParts, sources: number[][], maxLength: number): DecodeResult {
+  const batch = sources.length;
+  const source = padBatch(sources);
+  const { memory, mask } = tf.tidy(() => encode(parts, source));
+  const state = new DecoderState(parts, memory, mask);
+  tf.dispose([source, memory, mask]);
+  const tokens: number[][] = sources.map(() => []);
+  const logProbs = new Array<number>(batch).fill(0);
+  const done = new Array<boolean>(batch).fill(false);
+  let current = new Int32Array(batch).fill(BOS);
+  try {
+    for (let t = 0; t < maxLength && done.includes(false); t++) {
+      const lp = state.step(current);
+      const data = lp.dataSync();
+      lp.dispose();
+      const vocab = data.length / batch;
+      const next = new Int32Array(batch);
+      for (let b = 0; b < batch; b++) {
+        if (done[b]) continue;
+        const token = argmaxRow(data, b, vocab);
+        logProbs[b] += data[b * vocab + token];
+        if (token === EOS) done[b] = true;
+        else tokens[b].push(token);
+        next[b] = token;
+      }
+      current = next;
+    }
+  } finally {
+    state.dispose();
+  }
+  return { tokens, logProbs };
+}
+
+/** Greedy decoding that reruns the whole model on the prefix at every step (no cache). */
+function greedyUncached(model: tf.LayersModel, sources: number[][], maxLength: number): DecodeResult {
+  const batch = sources.length;
+  const source = padBatch(sources);
+  const prefixes: number[][] = sources.map(() => [BOS]);
+  const tokens: number[][] = sources.map(() => []);
+  const logProbs = new Array<number>(batch).fill(0);
+  const done = new Array<boolean>(batch).fill(false);
+  try {
+    for (let t = 0; t < maxLength && done.includes(false); t++) {
+      const lp = tf.tidy(() => {
+        const decoderInput = padBatch(prefixes);
+        const logits = model.predict([source, decoderInput]) as tf.Tensor3D;
+        // The newest position's logits: (B, T, V) -> (B, V).
+        return tf.logSoftmax(logits.slice([0, t, 0], [batch, 1, logits.shape[2]]).squeeze([1]));
+      });
+      const data = lp.dataSync();
+      lp.dispose();
+      const vocab = data.length / batch;
+      for (let b = 0; b < batch; b++) {
+        const token = done[b] ? PAD : argmaxRow(data, b, vocab);
+        if (!done[b]) {
+          logProbs[b] += data[b * vocab + token];
+          if (token === EOS) done[b] = true;
+          else tokens[b].push(token);
+        }
+        prefixes[b].push(token);
+      }
+    }
+  } finally {
+    source.dispose();
+  }
+  return { tokens, logProbs };
+}
+
+interface Hypothesis {
+  tokens: number[];
+  logProb: number;
+  finished: boolean;
+}
+
+/**
+ * Beam search (cached). Each source keeps `beamWidth` hypotheses ranked by
+ * total log-probability (no length penalty); finished ones (EOS) stay in the
+ * beam with their score. The greedy result is also a candidate, so the answer
+ * never scores below greedy decoding (plain beam search can prune the greedy
+ * path). Ties go to the lower token id, so width 1 is exactly greedy.
+ */
+function beamSearch(parts: TransformerParts, sources: number[][], maxLength: number, beamWidth: number): DecodeResult {
+  const greedy = greedyCached(parts, sources, maxLength);
+  const batch = sources.length;
+  const rows = batch * beamWidth;
+  // Each source's encoder output repeated beamWidth times: row b * W + w.
+  const repeated = sources.flatMap((s) => Array.from({ length: beamWidth }, () => s));
+  const source = padBatch(repeated);
+  const { memory, mask } = tf.tidy(() => encode(parts, source));
+  const state = new DecoderState(parts, memory, mask);
+  tf.dispose([source, memory, mask]);
+  // Only the first beam of each source is live at the start.
+  let beams: Hypothesis[] = Array.from({ length: rows }, (_x, r) => ({
+    tokens: [],
+    logProb: r % beamWidth === 0 ? 0 : -Infinity,
+    finished: false,
+  }));
+  let current = new Int32Array(rows).fill(BOS);
+  try {
+    for (let t = 0; t < maxLength && beams.some((h) => !h.finished && h.logProb > -Infinity); t++) {
+      const lp = state.step(current);
+      const data = lp.dataSync();
+      lp.dispose();
+      const vocab = data.length / rows;
+      const nextBeams: Hypothesis[] = [];
+      const parents = new Int32Array(rows);
+      const nextTokens = new Int32Array(rows);
+      for (let b = 0; b < batch; b++) {
+        const candidates: Array<{ parent: number; token: number; logProb: number }> = [];
+        for (let w = 0; w < beamWidth; w++) {
+          const r = b * beamWidth + w;
+          const h = beams[r];
+          if (h.logProb === -Infinity) continue;
+          if (h.finished) {
+            candidates.push({ parent: r, token: -1, logProb: h.logProb });
+            continue;
+          }
+          for (let v = 0; v < vocab; v++) {
+            if (v === PAD || v === BOS) continue;
+            candidates.push({ parent: r, token: v, logProb: h.logProb + data[r * vocab + v] });
+          }
+        }
+        // Stable: equal scores keep beam order, then token order.
+        candidates.sort((x, y) => y.logProb - x.logProb);
+        for (let w = 0; w < beamWidth; w++) {
+          const r = b * beamWidth + w;
+          const c = candidates[w];
+          if (!c) {
+            nextBeams[r] = { tokens: [], logProb: -Infinity, finished: true };
+            parents[r] = b * beamWidth;
+            nextTokens[r] = PAD;
+            continue;
+          }
+          const parent = beams[c.parent];
+          parents[r] = c.parent;
+          if (c.token === -1) {
+            nextBeams[r] = parent;
+            nextTokens[r] = PAD;
+          } else {
+            nextBeams[r] = {
+              tokens: c.token === EOS ? parent.tokens : [...parent.tokens, c.token],
+              logProb: c.logProb,
+              finished: c.token === EOS,
+            };
+            nextTokens[r] = c.token;
+          }
+        }
+      }
+      state.reorder(parents);
+      beams = nextBeams;
+      current = nextTokens;
+    }
+  } finally {
+    state.dispose();
+  }
+  const tokens: number[][] = [];
+  const logProbs: number[] = [];
+  for (let b = 0; b < batch; b++) {
+    const mine = beams.slice(b * beamWidth, (b + 1) * beamWidth);
+    const pool = mine.some((h) => h.finished && h.logProb > -Infinity) ? mine.filter((h) => h.finished) : mine;
+    const best = pool.reduce((x, y) => (y.logProb > x.logProb ? y : x));
+    const useGreedy = greedy.logProbs[b] > best.logProb;
+    tokens.push(useGreedy ? greedy.tokens[b] : best.tokens);
+    logProbs.push(useGreedy ? greedy.logProbs[b] : best.logProb);
+  }
+  return { tokens, logProbs };
+}
+
+/**
+ * Decodes `sources` (unpadded ids) with `model`; greedy unless
+ * `beamWidth > 1`. Leaves `tf.memory().numTensors` as it found it.
+ */
+export function decode(model: tf.LayersModel, sources: number[][], options: DecodeOptions = {}): DecodeResult {
+  const parts = transformerParts(model);
+  const maxLength = options.maxLength ?? parts.maxTargetLength;
+  const beamWidth = options.beamWidth ?? 1;
+  if (sources.length === 0) return { tokens: [], logProbs: [] };
+  if (beamWidth > 1) return beamSearch(parts, sources, maxLength, beamWidth);
+  return options.useCache === false ? greedyUncached(model, sources, maxLength) : greedyCached(parts, sources, maxLength);
+}
+
+/** Greedy decoding (cached): target ids without BOS/EOS for each source. */
+export async function greedyDecode(model: tf.LayersModel, sources: number[][], maxLength: number): Promise<number[][]> {
+  return decode(model, sources, { maxLength }).tokens;
+}
+
+/**
+ * Teacher-forced log-probability of each target (ids without BOS/EOS), EOS
+ * included: the score beam search ranks by.
+ */
+export function scoreTargets(model: tf.LayersModel, sources: number[][], targets: number[][]): number[] {
+  // A result that reached the length limit has no EOS; score what the model produced.
+  const limit = transformerParts(model).maxTargetLength;
+  const decoderInputs = targets.map((t) => [BOS, ...t].slice(0, limit));
+  const expected = targets.map((t) => [...t, EOS].slice(0, limit));
+  const logProbs = tf.tidy(() => {
+    const logits = model.predict([padBatch(sources), padBatch(decoderInputs)]) as tf.Tensor3D;
+    return tf.logSoftmax(logits);
+  });
+  const data = logProbs.dataSync();
+  const [, length, vocab] = logProbs.shape as number[];
+  logProbs.dispose();
+  return expected.map((row, b) => row.reduce((sum, token, t) => sum + data[(b * length + t) * vocab + token], 0));
+}
+
+/** Attention probabilities of every layer and head, as plain arrays: [layer][head][query][key]. */
+export interface AttentionMaps {
+  /** Source ids (rows and columns of encoderSelf; columns of cross). */
+  source: number[];
+  /** Decoder input ids, [BOS, ...target] (rows of decoderSelf and cross). */
+  decoderInput: number[];
+  encoderSelf: number[][][][];
+  decoderSelf: number[][][][];
+  cross: number[][][][];
+}
+
+/** Runs one source and target (teacher forcing) and returns every attention map. */
+export function attentionMaps(model: tf.LayersModel, source: number[], target: number[]): AttentionMaps {
+  const parts = transformerParts(model);
+  const decoderInput = [BOS, ...target];
+  // Each map is (H, query, key) for the single batch row.
+  const maps = tf.tidy(() => {
+    const sourceIds = padBatch([source]);
+    const mask = tf.notEqual(sourceIds, PAD);
+    const encoderSelf: tf.Tensor[] = [];
+    let x: tf.Tensor = parts.sourceEmbedding.embed(sourceIds, 0);
+    for (const block of parts.encoderBlocks) {
+      const r = block.forward(x, mask, false);
+      encoderSelf.push(r.selfAttention.squeeze([0]));
+      x = r.output;
+    }
+    if (parts.encoderFinalNorm) x = parts.encoderFinalNorm.apply(x) as tf.Tensor;
+    const decoderSelf: tf.Tensor[] = [];
+    const cross: tf.Tensor[] = [];
+    let y: tf.Tensor = parts.targetEmbedding.embed(padBatch([decoderInput]), 0);
+    for (const block of parts.decoderBlocks) {
+      const r = block.forward(y, x, null, mask, false);
+      decoderSelf.push(r.selfAttention.squeeze([0]));
+      if (r.crossAttention) cross.push(r.crossAttention.squeeze([0]));
+      y = r.output;
+    }
+    return { encoderSelf, decoderSelf, cross };
+  });
+  const toArrays = (list: tf.Tensor[]) => list.map((t) => t.arraySync() as number[][][]);
+  const result: AttentionMaps = {
+    source,
+    decoderInput,
+    encoderSelf: toArrays(maps.encoderSelf),
+    decoderSelf: toArrays(maps.decoderSelf),
+    cross: toArrays(maps.cross),
+  };
+  tf.dispose([...maps.encoderSelf, ...maps.decoderSelf, ...maps.cross]);
+  return result;
+}

@@ -1,0 +1,89 @@
+import * as tf from '@tensorflow/tfjs';
+import { presetConfig } from '../../src/model/config';
+import { attentionMaps, decode, scoreTargets } from '../../src/model/decode';
+import { createTransformer } from '../../src/model/transformer';
+import { createTask, generateSamples } from '../../src/tasks';
+import { describeEachBackend } from '../helpers/backends';
+import { seededValues } from '../layers/attention_reference';
+
+/** A tiny model with seeded, fairly large weights, so its outputs vary with the input. */
+function seededModel(normalizeFirst: boolean): tf.LayersModel {
+  const task = createTask('reverse');
+  const model = createTransformer(
+    presetConfig('tiny', { vocabSize: task.vocabSize, maxSourceLength: task.maxSourceLen, maxTargetLength: task.targetLen }, {
+      normalizeFirst,
+      numDecoderLayers: 2,
+    }),
+  );
+  model.setWeights(model.getWeights().map((w, i) => tf.tensor(seededValues(w.size, 1000 + i), w.shape).mul(normalizeFirst ? 1.5 : 0.6)));
+  return model;
+}
+
+const sources = generateSamples(createTask('reverse'), 6, 99).map((s) => s.source);
+
+describeEachBackend('decoding', () => {
+  for (const normalizeFirst of [false, true]) {
+    describe(normalizeFirst ? 'pre-LN' : 'post-LN', () => {
+      let model: tf.LayersModel;
+      beforeAll(() => {
+        model = seededModel(normalizeFirst);
+      });
+      afterAll(() => model.dispose());
+
+      it('cached greedy decoding returns the same tokens as rerunning the whole model', () => {
+        const cached = decode(model, sources, { useCache: true });
+        const uncached = decode(model, sources, { useCache: false });
+        expect(cached.tokens).toEqual(uncached.tokens);
+        cached.logProbs.forEach((lp, i) => expect(lp).toBeCloseTo(uncached.logProbs[i], 4));
+        // The scores depend on the source, so the comparison is not between constants.
+        expect(new Set(cached.logProbs.map((lp) => lp.toFixed(3))).size).toBeGreaterThan(1);
+      });
+
+      it('beam width 1 equals greedy; width 4 never scores below greedy', () => {
+        const greedy = decode(model, sources);
+        const beam1 = decode(model, sources, { beamWidth: 1 });
+        const beam4 = decode(model, sources, { beamWidth: 4 });
+        expect(beam1.tokens).toEqual(greedy.tokens);
+        // Scores are the teacher-forced log-probabilities of the returned sequences.
+        const greedyScores = scoreTargets(model, sources, greedy.tokens);
+        const beamScores = scoreTargets(model, sources, beam4.tokens);
+        greedyScores.forEach((g, i) => {
+          expect(g).toBeCloseTo(greedy.logProbs[i], 3);
+          expect(beamScores[i]).toBeGreaterThanOrEqual(g - 1e-4);
+        });
+      });
+
+      it('leaves tf.memory().numTensors unchanged over 20 calls', () => {
+        decode(model, sources.slice(0, 2), { beamWidth: 3 }); // warm-up
+        const before = tf.memory().numTensors;
+        for (let i = 0; i < 20; i++) {
+          decode(model, sources.slice(0, 2), { maxLength: 4 });
+          decode(model, sources.slice(0, 2), { beamWidth: 3, maxLength: 4 });
+          decode(model, sources.slice(0, 1), { useCache: false, maxLength: 3 });
+          scoreTargets(model, sources.slice(0, 2), [[3], [4, 5]]);
+          attentionMaps(model, sources[0], [3, 4]);
+        }
+        expect(tf.memory().numTensors).toBe(before);
+      });
+
+      it('returns attention maps of every layer and head that are distributions', () => {
+        const source = sources[0];
+        const target = [5, 6, 7];
+        const maps = attentionMaps(model, source, target);
+        expect(maps.encoderSelf.length).toBe(1);
+        expect(maps.decoderSelf.length).toBe(2);
+        expect(maps.cross.length).toBe(2);
+        expect(maps.encoderSelf[0].length).toBe(2); // heads
+        expect(maps.cross[1][0].length).toBe(target.length + 1); // rows: BOS + target
+        expect(maps.cross[1][0][0].length).toBe(source.length);
+        for (const layer of [...maps.encoderSelf, ...maps.decoderSelf, ...maps.cross]) {
+          for (const head of layer) for (const row of head) expect(row.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+        }
+        // Decoder self-attention is causal: row t puts no weight after t.
+        const row0 = maps.decoderSelf[0][0][0];
+        expect(row0[0]).toBeCloseTo(1, 6);
+        expect(row0.slice(1).every((p) => p === 0)).toBe(true);
+      });
+    });
+  }
+});
