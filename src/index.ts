@@ -19,6 +19,8 @@ export * from './layers/token_and_position_embedding';
 export * from './layers/sinusoidal_position_encoding';
 export * from './layers/masked_layer_normalization';
 export * from './model/decode';
+export * from './model/seq2seq';
+export * from './io/task_json';
 export * from './model/config';
 export * from './model/transformer';
 export * from './tasks';
