@@ -186,7 +186,7 @@ export function parseTrainArgs(argv: string[]): ParsedTrainArgs {
     ({ values } = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: false }));
   } catch (error) {
     // parseArgs' messages are already one readable line ("Unknown option '--foo'...").
-    throw new UsageError((error as Error).message.split('\n')[0]);
+    throw new UsageError((error as Error).message.replace(/\s*\n\s*/g, ' '));
   }
   if (values.help) return { help: true };
   const explicit = new Set<keyof TrainOptions>();

@@ -1,0 +1,96 @@
+import * as tf from '@tensorflow/tfjs';
+
+import { describeEachBackend } from '../helpers/backends';
+import { maskedSoftmaxCrossEntropy, maskedTokenAccuracy, maskedTokenCounts } from '../../src/train/losses';
+
+/** -log softmax(row)[target], in float64. */
+function nll(row: number[], target: number): number {
+  const max = Math.max(...row);
+  const logSum = max + Math.log(row.reduce((s, v) => s + Math.exp(v - max), 0));
+  return logSum - row[target];
+}
+
+describeEachBackend('masked losses', () => {
+  // B = 2, T = 3, V = 4. Row 0 has 2 real targets, row 1 has 1; PAD (0) positions carry
+  // logits that would dominate the loss if they counted.
+  const logits = [
+    [
+      [0.5, 1.0, -1.0, 2.0],
+      [0.1, 0.2, 3.0, -0.5],
+      [9.0, -9.0, -9.0, -9.0],
+    ],
+    [
+      [1.5, -0.5, 0.25, 0.0],
+      [-9.0, 9.0, 9.0, 9.0],
+      [-9.0, 9.0, 9.0, 9.0],
+    ],
+  ];
+  const targets = [
+    [3, 1, 0],
+    [2, 0, 0],
+  ];
+
+  it('cross-entropy is the mean over non-PAD positions of the hand-computed NLL', () => {
+    const expected = (nll(logits[0][0], 3) + nll(logits[0][1], 1) + nll(logits[1][0], 2)) / 3;
+    const loss = tf.tidy(() => maskedSoftmaxCrossEntropy(tf.tensor3d(logits), tf.tensor2d(targets, undefined, 'int32')).dataSync()[0]);
+    expect(loss).toBeCloseTo(expected, 5);
+  });
+
+  it('a PAD position changes nothing, whatever its logits', () => {
+    const changed = logits.map((row) => row.map((r) => [...r]));
+    changed[0][2] = [-100, 100, 0, 5];
+    changed[1][1] = [42, -42, 0, 1];
+    const losses = tf.tidy(() =>
+      [logits, changed].map((l) => maskedSoftmaxCrossEntropy(tf.tensor3d(l), tf.tensor2d(targets, undefined, 'int32')).dataSync()[0]),
+    );
+    expect(losses[1]).toBe(losses[0]);
+  });
+
+  it('token accuracy counts argmax hits over non-PAD positions only', () => {
+    // Position (0,0): argmax 3 = target 3, hit. (0,1): argmax 2, target 1, miss. (1,0): argmax 0, target 2, miss.
+    const result = tf.tidy(() => {
+      const l = tf.tensor3d(logits);
+      const t = tf.tensor2d(targets, undefined, 'int32');
+      const { correct, count } = maskedTokenCounts(l, t);
+      return [maskedTokenAccuracy(l, t).dataSync()[0], correct.dataSync()[0], count.dataSync()[0]];
+    });
+    expect(result[0]).toBeCloseTo(1 / 3, 6);
+    expect(result.slice(1)).toEqual([1, 3]);
+  });
+
+  it('a batch without targets gives 0, not NaN, and the gradient flows only from real targets', () => {
+    const empty = tf.tidy(() =>
+      maskedSoftmaxCrossEntropy(tf.tensor3d(logits), tf.zeros([2, 3], 'int32')).dataSync()[0],
+    );
+    expect(empty).toBe(0);
+    const grad = tf.tidy(() => {
+      const t = tf.tensor2d(targets, undefined, 'int32');
+      return tf.grad((l: tf.Tensor) => maskedSoftmaxCrossEntropy(l, t))(tf.tensor3d(logits)).arraySync() as number[][][];
+    });
+    expect(grad[0][2].every((g) => g === 0)).toBe(true);
+    expect(grad[1][1].every((g) => g === 0)).toBe(true);
+    // d loss / d logit = (softmax - onehot) / #targets at a real position.
+    const row = logits[0][0];
+    const z = row.reduce((s, v) => s + Math.exp(v), 0);
+    row.forEach((v, k) => expect(grad[0][0][k]).toBeCloseTo((Math.exp(v) / z - (k === 3 ? 1 : 0)) / 3, 5));
+  });
+
+  it('rejects mismatched shapes with both shapes in the message', () => {
+    expect(() => maskedSoftmaxCrossEntropy(tf.zeros([2, 3, 4]), tf.zeros([2, 4], 'int32'))).toThrow(
+      'got logits [2,3,4] and targets [2,4]',
+    );
+  });
+
+  it('leaves no tensors behind', () => {
+    const l = tf.tensor3d(logits);
+    const t = tf.tensor2d(targets, undefined, 'int32');
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 5; i++) {
+      tf.dispose([maskedSoftmaxCrossEntropy(l, t), maskedTokenAccuracy(l, t)]);
+      const { correct, count } = maskedTokenCounts(l, t);
+      tf.dispose([correct, count]);
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([l, t]);
+  });
+});

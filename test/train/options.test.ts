@@ -1,0 +1,104 @@
+import { DEFAULT_RECIPE, parseTrainArgs, reproduceCommand, resumeOptions, TrainOptions, UsageError } from '../../src/train/options';
+
+function options(argv: string[]): { options: TrainOptions; explicit: Set<keyof TrainOptions> } {
+  const parsed = parseTrainArgs(argv);
+  if (parsed.help) throw new Error('unexpected --help');
+  return parsed;
+}
+
+function usageError(argv: string[]): string {
+  try {
+    parseTrainArgs(argv);
+  } catch (error) {
+    expect(error).toBeInstanceOf(UsageError);
+    return (error as Error).message;
+  }
+  throw new Error(`no error for ${argv.join(' ')}`);
+}
+
+describe('parseTrainArgs', () => {
+  it('defaults to reverse, the reference preset and the recipe, into models/reverse', () => {
+    const { options: o, explicit } = options([]);
+    expect(o).toMatchObject({
+      task: 'reverse',
+      preset: 'reference',
+      steps: DEFAULT_RECIPE.steps,
+      batch: 64,
+      lr: DEFAULT_RECIPE.lr,
+      decay: DEFAULT_RECIPE.decay,
+      out: 'models/reverse',
+      resume: false,
+      targetExactMatch: 0.99,
+      backend: 'auto',
+    });
+    expect(o.model).toEqual({ normalizeFirst: DEFAULT_RECIPE.normalizeFirst });
+    expect(explicit.size).toBe(0);
+  });
+
+  it('reads sizes, recipe and run flags', () => {
+    const { options: o, explicit } = options(
+      ('--task copy --preset tiny --d-model 48 --heads 3 --layers 2 --ff 96 --norm post --steps 10 --batch 8 --lr 1e-3 ' +
+        '--warmup 0 --decay constant --beta2 0.999 --seed 7 --backend cpu --out /tmp/x --resume --max-seconds 2.5 --symbols 5').split(' '),
+    );
+    expect(o.model).toEqual({ dModel: 48, numHeads: 3, intermediateDim: 96, numEncoderLayers: 2, numDecoderLayers: 2, normalizeFirst: false });
+    expect(o).toMatchObject({ task: 'copy', taskOptions: { numSymbols: 5 }, steps: 10, batch: 8, lr: 1e-3, warmup: 0, beta2: 0.999 });
+    expect(o).toMatchObject({ seed: 7, backend: 'cpu', out: '/tmp/x', resume: true, maxSeconds: 2.5, decay: 'constant' });
+    expect(explicit.has('lr') && explicit.has('model') && !explicit.has('clip')).toBe(true);
+  });
+
+  it.each([
+    [['--frobnicate'], "Unknown option '--frobnicate'"],
+    [['--task', 'juggle'], "--task must be one of copy, reverse, sort, addition, got 'juggle'"],
+    [['--steps', 'many'], "--steps must be an integer >= 1, got 'many'"],
+    [['--steps', '0'], "--steps must be an integer >= 1, got '0'"],
+    [['--steps', '1.5'], "--steps must be an integer >= 1, got '1.5'"],
+    [['--lr=-1'], "--lr must be a number in (0, 1), got '-1'"],
+    [['--lr', '-1'], "Option '--lr' argument is ambiguous"],
+    [['--lr', ''], "--lr must be a number in (0, 1), got ''"],
+    [['--beta2', '1'], "--beta2 must be a number in [0, 1), got '1'"],
+    [['--seed', '4294967296'], "--seed must be an integer in [0, 4294967295], got '4294967296'"],
+    [['--target-exact-match', '1.5'], "--target-exact-match must be a number in [0, 1], got '1.5'"],
+    [['--backend', 'gpu'], "--backend must be one of auto, tensorflow, wasm, cpu, got 'gpu'"],
+    [['--task', 'addition', '--symbols', '4'], "--task addition: option 'numSymbols' does not apply to addition"],
+    [['--warmup', '500', '--decay-steps', '400'], '--decay-steps must be greater than --warmup (500) for the cosine decay, got 400'],
+    [['extra'], "Unexpected argument 'extra'"],
+  ])('%j is a UsageError: %s', (argv, message) => {
+    expect(usageError(argv as string[])).toContain(message);
+  });
+
+  it('--help wins', () => {
+    expect(parseTrainArgs(['--steps', '3', '--help'])).toEqual({ help: true });
+  });
+});
+
+describe('resumeOptions', () => {
+  const saved = options(['--task', 'copy', '--lr', '0.004', '--steps', '100']).options;
+
+  it("takes the checkpoint's settings and this command's run controls", () => {
+    const now = options(['--steps', '300', '--eval-every', '7']);
+    const merged = resumeOptions(saved, now.options, now.explicit);
+    expect(merged).toMatchObject({ task: 'copy', lr: 0.004, steps: 300, evalEvery: 7 });
+  });
+
+  it('refuses a conflicting explicit setting', () => {
+    const now = options(['--lr', '0.001']);
+    expect(() => resumeOptions(saved, now.options, now.explicit)).toThrow(
+      "--resume continues the checkpoint's run, which has lr 0.004; the command line asks for 0.001",
+    );
+    const same = options(['--lr', '0.004']);
+    expect(resumeOptions(saved, same.options, same.explicit).lr).toBe(0.004);
+  });
+});
+
+describe('reproduceCommand', () => {
+  it('spells out every setting, with the steps taken', () => {
+    const o = options(['--task', 'sort', '--preset', 'tiny', '--out', 'my models/sort']).options;
+    const command = reproduceCommand(o, 1234);
+    expect(command).toMatch(/^npm run train -- --task sort --preset tiny --norm (pre|post) --steps 1234 --batch 64 --lr /);
+    expect(command).toContain("--out 'my models/sort'");
+    // The command parses back to the same settings.
+    const args = command.replace('npm run train -- ', '').replace("'my models/sort'", 'MY').split(' ').map((a) => (a === 'MY' ? 'my models/sort' : a));
+    const again = options(args).options;
+    expect({ ...again, steps: o.steps }).toEqual(o);
+  });
+});

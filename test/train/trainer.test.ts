@@ -1,0 +1,130 @@
+import * as tf from '@tensorflow/tfjs';
+
+import { initBackend } from '../../src/backend';
+import { createTrainingStream, encodeBatch } from '../../src/tasks';
+import { decodeCheckpoint, encodeCheckpoint } from '../../src/train/checkpoint';
+import { warmupSchedule } from '../../src/train/schedule';
+import { NonFiniteLossError, Trainer } from '../../src/train/trainer';
+import { tinySetup } from './helpers';
+
+beforeAll(() => initBackend('wasm', { quiet: true }));
+
+const schedule = warmupSchedule({ peak: 3e-3, warmupSteps: 5, decay: 'cosine', totalSteps: 40 });
+
+function weightsOf(model: tf.LayersModel): Float32Array[] {
+  return model.weights.map((w) => Float32Array.from(w.read().dataSync() as Float32Array));
+}
+
+describe('Trainer', () => {
+  it('one step changes every trainable weight and reports finite loss, accuracy, norm and rate', async () => {
+    const { task, model } = tinySetup();
+    const trainer = new Trainer({ model, learningRate: schedule });
+    const before = weightsOf(model);
+    const stream = createTrainingStream(task, 5);
+    const result = await trainer.step(encodeBatch(task, stream.nextBatch(16)));
+    expect(result.step).toBe(1);
+    expect(trainer.stepCount).toBe(1);
+    expect(result.learningRate).toBeCloseTo(3e-3 / 5, 12);
+    expect(result.loss).toBeGreaterThan(Math.log(task.vocabSize) - 1.5);
+    expect(result.loss).toBeLessThan(Math.log(task.vocabSize) + 1.5);
+    expect(result.tokenAccuracy).toBeGreaterThanOrEqual(0);
+    expect(result.tokenAccuracy).toBeLessThanOrEqual(1);
+    expect(result.gradNorm).toBeGreaterThan(0);
+    const after = weightsOf(model);
+    const unchanged = model.weights.filter((w, i) => w.trainable && after[i].every((v, k) => v === before[i][k])).map((w) => w.name);
+    expect(unchanged).toEqual([]);
+    trainer.dispose();
+    model.dispose();
+  });
+
+  it('keeps tf.memory() flat: the same tensors and bytes after step 10 and step 40', async () => {
+    const { task, model } = tinySetup();
+    const trainer = new Trainer({ model, learningRate: schedule });
+    const stream = createTrainingStream(task, 5);
+    const memory: Array<{ numTensors: number; numBytes: number }> = [];
+    for (let step = 1; step <= 40; step++) {
+      await trainer.step(encodeBatch(task, stream.nextBatch(16)));
+      if (step === 10 || step === 40) memory.push({ numTensors: tf.memory().numTensors, numBytes: tf.memory().numBytes });
+    }
+    expect(memory[1]).toEqual(memory[0]);
+    trainer.dispose();
+    model.dispose();
+  });
+
+  it('a resumed run (state through a checkpoint, fresh model and trainer) ends with bit-identical weights', async () => {
+    const steps = 16;
+    const straight = tinySetup('reverse', 1);
+    const a = new Trainer({ model: straight.model, learningRate: schedule, beta2: 0.98 });
+    const streamA = createTrainingStream(straight.task, 9);
+    for (let i = 0; i < steps; i++) await a.step(encodeBatch(straight.task, streamA.nextBatch(16)));
+
+    const first = tinySetup('reverse', 1);
+    const b = new Trainer({ model: first.model, learningRate: schedule, beta2: 0.98 });
+    const streamB = createTrainingStream(first.task, 9);
+    for (let i = 0; i < steps / 2; i++) await b.step(encodeBatch(first.task, streamB.nextBatch(16)));
+    const bytes = encodeCheckpoint({
+      state: await b.getState(),
+      weightSpecs: first.model.weights.map((w) => ({ name: w.originalName, shape: w.shape as number[] })),
+      extra: { stream: streamB.getState() },
+    });
+    b.dispose();
+    first.model.dispose();
+
+    // A different init seed: everything must come from the checkpoint.
+    const second = tinySetup('reverse', 2);
+    const c = new Trainer({ model: second.model, learningRate: schedule, beta2: 0.98 });
+    const checkpoint = decodeCheckpoint<{ stream: [number, number, number, number] }>(bytes, 'memory');
+    await c.setState(checkpoint.state);
+    expect(c.stepCount).toBe(steps / 2);
+    const streamC = createTrainingStream(second.task, 9);
+    streamC.setState(checkpoint.extra.stream);
+    const losses: number[] = [];
+    for (let i = 0; i < steps / 2; i++) losses.push((await c.step(encodeBatch(second.task, streamC.nextBatch(16)))).loss);
+    expect(c.stepCount).toBe(steps);
+
+    const wa = weightsOf(straight.model);
+    const wc = weightsOf(second.model);
+    wa.forEach((w, i) => expect(Array.from(wc[i])).toEqual(Array.from(w)));
+    const [sa, sc] = [await a.getState(), await c.getState()];
+    sa.firstMoments.forEach((m, i) => expect(Array.from(sc.firstMoments[i])).toEqual(Array.from(m)));
+    sa.secondMoments.forEach((v, i) => expect(Array.from(sc.secondMoments[i])).toEqual(Array.from(v)));
+    expect(losses.every(Number.isFinite)).toBe(true);
+    [a, c].forEach((t) => t.dispose());
+    [straight.model, second.model].forEach((m) => m.dispose());
+  });
+
+  it('stops on a non-finite loss without touching the weights, the optimizer or the memory', async () => {
+    const { task, model } = tinySetup();
+    const trainer = new Trainer({ model, learningRate: 1e-3 });
+    const stream = createTrainingStream(task, 5);
+    await trainer.step(encodeBatch(task, stream.nextBatch(16)));
+    // Finite weights whose logits overflow float32: the loss becomes NaN.
+    const kernel = model.getLayer('logits').getWeights()[0];
+    const huge = tf.fill(kernel.shape, 3e38);
+    model.getLayer('logits').setWeights([huge, model.getLayer('logits').getWeights()[1]]);
+    huge.dispose();
+    const before = weightsOf(model);
+    const stateBefore = await trainer.getState();
+    const tensors = tf.memory().numTensors;
+    const batch = encodeBatch(task, stream.nextBatch(16));
+    await expect(trainer.step(batch)).rejects.toThrow(NonFiniteLossError);
+    await expect(trainer.step(batch)).rejects.toThrow(/^training diverged at step 2: loss NaN/);
+    expect(trainer.stepCount).toBe(1);
+    expect(tf.memory().numTensors).toBe(tensors);
+    weightsOf(model).forEach((w, i) => expect(Array.from(w)).toEqual(Array.from(before[i])));
+    const stateAfter = await trainer.getState();
+    stateAfter.firstMoments.forEach((m, i) => expect(Array.from(m)).toEqual(Array.from(stateBefore.firstMoments[i])));
+    trainer.dispose();
+    model.dispose();
+  });
+
+  it('setState rejects a state of another architecture, naming the weight', async () => {
+    const small = tinySetup('copy', 1);
+    const other = tinySetup('addition', 1);
+    const state = await new Trainer({ model: other.model }).getState();
+    const trainer = new Trainer({ model: small.model });
+    await expect(trainer.setState(state)).rejects.toThrow(/Trainer.setState: weight .* has shape/);
+    small.model.dispose();
+    other.model.dispose();
+  });
+});
