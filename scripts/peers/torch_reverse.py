@@ -1,0 +1,433 @@
+#!/usr/bin/python3
+"""PyTorch comparison peer for the tfjs-attention benchmarks (reverse task, reference configuration).
+
+Written from shared/TASKS.md ("Toy sequence tasks and the reference configuration"):
+
+* Task: reverse, V=10, source length n uniform in [2, 12], symbols uniform over ids 3..12.
+  Tokens: PAD=0, BOS=1, EOS=2. source = symbols right-padded with PAD to maxLen=12;
+  decoderInput = [BOS, ...target], decoderTarget = [...target, EOS], both right-padded with
+  PAD to targetLen = 13. target = source reversed.
+* Model: torch.nn.Transformer(d_model=64, nhead=4, dim_feedforward=256, activation="relu",
+  2 encoder + 2 decoder layers, dropout=0, batch_first=True). Token embedding * sqrt(64) plus a
+  learned position embedding; SEPARATE token and position embeddings for source (12 positions)
+  and target (13 positions). A final nn.Linear(64, 13) to the vocabulary.
+  Note: nn.Transformer always applies a final LayerNorm after its encoder stack and after its
+  decoder stack (encoder.norm / decoder.norm), also in post-LN mode.
+* Masks: src_key_padding_mask (source == PAD), memory_key_padding_mask (same),
+  tgt_key_padding_mask (decoderInput == PAD), causal tgt_mask. All masks are boolean (True = masked).
+* Loss: cross-entropy over non-PAD decoderTarget positions (ignore_index=PAD). Adam, lr 1e-3, batch 64.
+
+Benchmarks (each prints JSON lines on stdout; progress goes to stderr):
+
+  --bench train            training-step throughput of the reference configuration
+      /usr/bin/python3 scripts/peers/torch_reverse.py --bench train --steps 50 --warmup 10 --repeats 5 --threads 1
+      -> {"name":"train-reference","peer":"torch","torch":..,"threads":1,"stepsPerSecond":..,
+          "tokensPerSecond":..,"msPerStep":..,"repeatsMs":[..],"spread":..}
+      `steps` batches are generated before timing and reused, in the same order, by every repeat;
+      the model keeps training across warm-up and repeats. tokensPerSecond counts non-PAD
+      decoderTarget entries. stepsPerSecond / tokensPerSecond are the median over repeats of the
+      per-repeat rate; msPerStep = 1000 / stepsPerSecond; repeatsMs are the wall-clock ms of each
+      repeat; spread = (max - min) / median of repeatsMs.
+
+  --bench decode           greedy decoding, batch 1 and batch 64, always 13 decoder steps
+      /usr/bin/python3 scripts/peers/torch_reverse.py --bench decode --threads 1
+      -> one line per batch size: {"name":"decode-greedy","batch":1,"msPerSequence":..,..}
+      The source is encoded once; every step re-runs the decoder over the whole prefix because
+      nn.Transformer has no key/value cache ("kvCache": "none (uncached)"). Runs under
+      torch.inference_mode() in eval mode with an untrained (freshly initialised) model:
+      the work does not depend on the weights. There torch 1.13 takes its encoder "fast path"
+      (nested tensors), which skips padded source positions: memory is as long as the batch's
+      longest source, not 12.
+
+  --bench time-to-accuracy train from scratch until held-out greedy exact match >= 0.99
+      /usr/bin/python3 scripts/peers/torch_reverse.py --bench time-to-accuracy --max-seconds 600 --threads 1
+      -> {"name":"time-to-accuracy","steps":..,"seconds":..,"exactMatch":..,..}
+      512 held-out samples (seed 1_000_003, never used for training); training batches are
+      filtered so that no training source equals a held-out source. Exact match is checked every
+      100 steps; "seconds" counts training steps only (batch generation and evaluation excluded).
+      Recipe (free per TASKS.md; model size and batch fixed), default "preln-warmup": pre-LN
+      (norm_first=True), Adam betas (0.9, 0.98), peak lr 3e-3, linear warm-up over 100 steps, cosine
+      decay to 0.1x peak at step 900, constant after. Tried on 1 thread: warm-up 200 / decay 4000 reached
+      0.99 at 1400 steps (with a dip to 0.51 at 1100); lr 2e-3 / decay 1500 at 1200 steps; lr 3e-3 /
+      decay 1200 at 1100 steps; the default at 900 steps. "--recipe reference" trains the throughput
+      configuration (post-LN, constant Adam 1e-3) instead.
+
+  --bench attention        one nn.MultiheadAttention (batch_first, dropout 0) forward + backward
+      /usr/bin/python3 scripts/peers/torch_reverse.py --bench attention --threads 1
+      -> one line per (B, T, D, H) in (64,13,64,4), (16,64,128,8), (1,128,256,8):
+         {"name":"attention-forward-backward","B":..,"T":..,"D":..,"H":..,"msPerCall":..,..}
+      Self-attention (query = key = value = x, x requires grad), no mask, need_weights=False;
+      backward of out.sum() to x and all weights.
+
+--threads T sets torch.set_num_threads(T) and, before torch is imported, OMP_NUM_THREADS and
+OPENBLAS_NUM_THREADS (Debian's torch calls the system OpenBLAS, whose thread pool
+torch.set_num_threads does not control), unless those variables are already set.
+All seeds are fixed (--seed, default 1).
+"""
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+
+PAD, BOS, EOS = 0, 1, 2
+V = 10
+FIRST_SYMBOL = 3
+VOCAB = FIRST_SYMBOL + V  # 13
+MIN_LEN, MAX_LEN = 2, 12
+TARGET_LEN = MAX_LEN + 1  # 13
+D_MODEL, N_HEAD, D_FF, N_ENC, N_DEC = 64, 4, 256, 2, 2
+BATCH = 64
+HELD_OUT_SEED = 1_000_003
+HELD_OUT_SIZE = 512
+ATTENTION_SIZES = [(64, 13, 64, 4), (16, 64, 128, 8), (1, 128, 256, 8)]
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--bench", required=True, choices=["train", "decode", "time-to-accuracy", "attention"])
+    p.add_argument("--steps", type=int, default=50, help="train: timed steps per repeat")
+    p.add_argument("--warmup", type=int, default=10, help="untimed warm-up steps / calls")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--max-seconds", type=float, default=600.0, help="time-to-accuracy: training-time budget")
+    p.add_argument("--target", type=float, default=0.99, help="time-to-accuracy: exact-match goal")
+    p.add_argument("--recipe", default="preln-warmup", choices=["preln-warmup", "postln-warmup", "reference"],
+                   help="time-to-accuracy recipe: pre-LN (norm_first) or post-LN with linear warm-up then "
+                        "cosine decay, or 'reference' (post-LN, constant Adam 1e-3)")
+    p.add_argument("--lr", type=float, default=None, help="time-to-accuracy: peak learning rate")
+    p.add_argument("--lr-warmup", type=int, default=100, help="time-to-accuracy: linear warm-up steps")
+    p.add_argument("--lr-decay-steps", type=int, default=900,
+                   help="time-to-accuracy: step at which the cosine decay reaches 0.1x peak")
+    return p.parse_args(argv)
+
+
+ARGS = parse_args() if __name__ == "__main__" else None
+if ARGS is not None:
+    # Must happen before torch (and OpenBLAS / libgomp) are loaded.
+    os.environ.setdefault("OMP_NUM_THREADS", str(ARGS.threads))
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", str(ARGS.threads))
+
+import warnings  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+warnings.filterwarnings("ignore", message="The PyTorch API of nested tensors is in prototype stage")
+
+
+# --------------------------------------------------------------------------------------------
+# Reverse task data
+# --------------------------------------------------------------------------------------------
+
+def reverse_samples(rng, count, exclude=None):
+    """Returns (source [count,12], decoderInput [count,13], decoderTarget [count,13]) int64 arrays.
+
+    `exclude` is a set of source tuples (symbol ids, no padding) that must not be produced;
+    excluded draws are replaced by fresh draws.
+    """
+    rows = []
+    while len(rows) < count:
+        need = count - len(rows)
+        lengths = rng.integers(MIN_LEN, MAX_LEN + 1, size=need)
+        symbols = rng.integers(FIRST_SYMBOL, FIRST_SYMBOL + V, size=(need, MAX_LEN))
+        for n, sym in zip(lengths, symbols):
+            seq = tuple(int(s) for s in sym[:n])
+            if exclude is not None and seq in exclude:
+                continue
+            rows.append(seq)
+    source = np.full((count, MAX_LEN), PAD, dtype=np.int64)
+    dec_in = np.full((count, TARGET_LEN), PAD, dtype=np.int64)
+    dec_tgt = np.full((count, TARGET_LEN), PAD, dtype=np.int64)
+    for i, seq in enumerate(rows):
+        n = len(seq)
+        target = seq[::-1]
+        source[i, :n] = seq
+        dec_in[i, 0] = BOS
+        dec_in[i, 1:n + 1] = target
+        dec_tgt[i, :n] = target
+        dec_tgt[i, n] = EOS
+    return source, dec_in, dec_tgt
+
+
+def to_batch(arrays):
+    return tuple(torch.from_numpy(a) for a in arrays)
+
+
+def held_out_set():
+    src, din, dtg = reverse_samples(np.random.default_rng(HELD_OUT_SEED), HELD_OUT_SIZE)
+    exclude = {tuple(int(s) for s in row if s != PAD) for row in src}
+    return to_batch((src, din, dtg)), exclude
+
+
+# --------------------------------------------------------------------------------------------
+# Model
+# --------------------------------------------------------------------------------------------
+
+class ReverseTransformer(nn.Module):
+    """nn.Transformer with token * sqrt(d) + learned positions (separate for source and target)."""
+
+    def __init__(self, norm_first=False):
+        super().__init__()
+        self.src_tok = nn.Embedding(VOCAB, D_MODEL)
+        self.tgt_tok = nn.Embedding(VOCAB, D_MODEL)
+        self.src_pos = nn.Embedding(MAX_LEN, D_MODEL)
+        self.tgt_pos = nn.Embedding(TARGET_LEN, D_MODEL)
+        self.transformer = nn.Transformer(
+            d_model=D_MODEL, nhead=N_HEAD, num_encoder_layers=N_ENC, num_decoder_layers=N_DEC,
+            dim_feedforward=D_FF, dropout=0.0, activation="relu", batch_first=True, norm_first=norm_first)
+        self.out = nn.Linear(D_MODEL, VOCAB)
+        self.scale = math.sqrt(D_MODEL)
+        causal = torch.triu(torch.ones(TARGET_LEN, TARGET_LEN, dtype=torch.bool), diagonal=1)
+        self.register_buffer("causal", causal, persistent=False)
+
+    def embed_src(self, src):
+        pos = torch.arange(src.shape[1], device=src.device)
+        return self.src_tok(src) * self.scale + self.src_pos(pos)
+
+    def embed_tgt(self, tgt):
+        pos = torch.arange(tgt.shape[1], device=tgt.device)
+        return self.tgt_tok(tgt) * self.scale + self.tgt_pos(pos)
+
+    def encode(self, src):
+        src_pad = src == PAD
+        memory = self.transformer.encoder(self.embed_src(src), src_key_padding_mask=src_pad)
+        # In eval mode without autograd, torch 1.13's encoder "fast path" runs on nested tensors
+        # and returns memory only up to the batch's longest source; padding is on the right, so
+        # cutting the mask to that length keeps it aligned.
+        return memory, src_pad[:, :memory.shape[1]]
+
+    def decode(self, tgt, memory, src_pad, tgt_pad=None):
+        t = tgt.shape[1]
+        h = self.transformer.decoder(
+            self.embed_tgt(tgt), memory, tgt_mask=self.causal[:t, :t],
+            tgt_key_padding_mask=tgt_pad, memory_key_padding_mask=src_pad)
+        return self.out(h)
+
+    def forward(self, src, tgt):
+        memory, src_pad = self.encode(src)
+        return self.decode(tgt, memory, src_pad, tgt_pad=(tgt == PAD))
+
+
+def greedy_decode(model, src, steps=TARGET_LEN):
+    """Greedy decoding for exactly `steps` steps (no early stop); returns [B, steps] token ids.
+
+    Uncached: each step re-runs the decoder over the whole prefix.
+    """
+    memory, src_pad = model.encode(src)
+    tokens = torch.full((src.shape[0], 1), BOS, dtype=torch.long)
+    for _ in range(steps):
+        logits = model.decode(tokens, memory, src_pad)
+        nxt = logits[:, -1].argmax(-1, keepdim=True)
+        tokens = torch.cat([tokens, nxt], dim=1)
+    return tokens[:, 1:]
+
+
+def exact_match(model, batch):
+    """Share of samples whose greedy output up to and including the first EOS equals the target."""
+    src, _, dec_tgt = batch
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        pred = greedy_decode(model, src)
+    model.train(was_training)
+    valid = dec_tgt != PAD  # target symbols plus the EOS
+    ok = ((pred == dec_tgt) | ~valid).all(dim=1)
+    return ok.float().mean().item()
+
+
+def make_train_step(model, optimizer, scheduler=None):
+    loss_fn = nn.CrossEntropyLoss(ignore_index=PAD)
+
+    def step(batch):
+        src, dec_in, dec_tgt = batch
+        logits = model(src, dec_in)
+        loss = loss_fn(logits.reshape(-1, VOCAB), dec_tgt.reshape(-1))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        return loss
+
+    return step
+
+
+# --------------------------------------------------------------------------------------------
+# Benchmarks
+# --------------------------------------------------------------------------------------------
+
+def base_record(name, args):
+    # loadAvg1m: the machine's 1-minute load average when the figure was taken (other work on the
+    # 2 cores makes the figures noisy).
+    return {"name": name, "peer": "torch", "torch": torch.__version__, "threads": args.threads,
+            "loadAvg1m": round(os.getloadavg()[0], 2)}
+
+
+def summarize_ms(repeats_ms):
+    med = statistics.median(repeats_ms)
+    return {"repeatsMs": [round(x, 3) for x in repeats_ms],
+            "spread": round((max(repeats_ms) - min(repeats_ms)) / med, 4)}
+
+
+def emit(record):
+    print(json.dumps(record), flush=True)
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def bench_train(args):
+    rng = np.random.default_rng(args.seed)
+    batches = [to_batch(reverse_samples(rng, BATCH)) for _ in range(args.steps)]
+    tokens = sum(int((b[2] != PAD).sum()) for b in batches)
+    model = ReverseTransformer()
+    model.train()
+    step = make_train_step(model, torch.optim.Adam(model.parameters(), lr=1e-3))
+    for i in range(args.warmup):
+        step(batches[i % len(batches)])
+    repeats_ms, step_rates, token_rates = [], [], []
+    for r in range(args.repeats):
+        t0 = time.perf_counter()
+        for b in batches:
+            loss = step(b)
+        secs = time.perf_counter() - t0
+        repeats_ms.append(secs * 1000)
+        step_rates.append(args.steps / secs)
+        token_rates.append(tokens / secs)
+        log(f"repeat {r}: {secs:.3f}s, loss {loss.item():.4f}")
+    sps = statistics.median(step_rates)
+    rec = base_record("train-reference", args)
+    rec.update({"stepsPerSecond": round(sps, 3), "tokensPerSecond": round(statistics.median(token_rates), 1),
+                "msPerStep": round(1000 / sps, 3), **summarize_ms(repeats_ms),
+                "steps": args.steps, "warmup": args.warmup, "batch": BATCH,
+                "targetTokensPerRepeat": tokens})
+    emit(rec)
+
+
+def bench_decode(args):
+    model = ReverseTransformer()
+    model.eval()
+    rng = np.random.default_rng(args.seed)
+    # Calls per repeat so that each repeat takes a comparable, measurable time.
+    for batch, calls in ((1, 20), (BATCH, 4)):
+        srcs = [to_batch(reverse_samples(rng, batch))[0] for _ in range(calls)]
+        with torch.inference_mode():
+            for i in range(max(1, args.warmup // 4)):
+                greedy_decode(model, srcs[i % calls])
+            repeats_ms = []
+            for _ in range(args.repeats):
+                t0 = time.perf_counter()
+                for s in srcs:
+                    greedy_decode(model, s)
+                repeats_ms.append((time.perf_counter() - t0) * 1000)
+        ms_per_call = statistics.median(repeats_ms) / calls
+        rec = base_record("decode-greedy", args)
+        rec.update({"batch": batch, "msPerSequence": round(ms_per_call / batch, 4),
+                    "msPerBatch": round(ms_per_call, 3), "decodeSteps": TARGET_LEN,
+                    "callsPerRepeat": calls, **summarize_ms(repeats_ms),
+                    "kvCache": "none (uncached: decoder re-run over the whole prefix every step)",
+                    "encoderFastPath": "torch inference fast path (nested tensors: memory cut to the "
+                                       "batch's longest source)"})
+        emit(rec)
+
+
+def lr_lambda_factory(warmup, total):
+    def f(step):
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+    return f
+
+
+def bench_time_to_accuracy(args):
+    torch.manual_seed(args.seed)
+    held_out, exclude = held_out_set()
+    rng = np.random.default_rng(args.seed)
+    if args.recipe == "reference":
+        model = ReverseTransformer(norm_first=False)
+        lr, scheduler_fn, recipe = args.lr or 1e-3, None, "post-LN, Adam constant lr"
+    else:
+        norm_first = args.recipe == "preln-warmup"
+        model = ReverseTransformer(norm_first=norm_first)
+        lr = args.lr or 3e-3
+        schedule = lr_lambda_factory(args.lr_warmup, args.lr_decay_steps)
+        scheduler_fn = lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, schedule)  # noqa: E731
+        recipe = ("pre-LN (norm_first)" if norm_first else "post-LN") + \
+            f", Adam betas (0.9, 0.98), linear warm-up {args.lr_warmup} steps then cosine to 0.1x" \
+            f" at step {args.lr_decay_steps}"
+    betas = (0.9, 0.999) if args.recipe == "reference" else (0.9, 0.98)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=betas)
+    step = make_train_step(model, optimizer, scheduler_fn(optimizer) if scheduler_fn else None)
+    model.train()
+    train_seconds, steps, em = 0.0, 0, 0.0
+    history = []
+    while True:
+        # Generate the next 100 batches outside the timed region.
+        batches = [to_batch(reverse_samples(rng, BATCH, exclude)) for _ in range(100)]
+        t0 = time.perf_counter()
+        for b in batches:
+            loss = step(b)
+        train_seconds += time.perf_counter() - t0
+        steps += len(batches)
+        em = exact_match(model, held_out)
+        history.append([steps, round(train_seconds, 2), round(em, 4)])
+        log(f"step {steps}: {train_seconds:.1f}s loss {loss.item():.4f} exact {em:.4f}")
+        if em >= args.target or train_seconds >= args.max_seconds:
+            break
+    rec = base_record("time-to-accuracy", args)
+    rec.update({"steps": steps, "seconds": round(train_seconds, 3), "exactMatch": round(em, 4),
+                "reached": em >= args.target, "target": args.target, "heldOut": HELD_OUT_SIZE,
+                "batch": BATCH, "peakLr": lr, "recipe": recipe, "history": history})
+    emit(rec)
+
+
+def bench_attention(args):
+    torch.manual_seed(args.seed)
+    for (b, t, d, h) in ATTENTION_SIZES:
+        mha = nn.MultiheadAttention(d, h, dropout=0.0, batch_first=True)
+        x = torch.randn(b, t, d, requires_grad=True)
+
+        def call():
+            mha.zero_grad(set_to_none=True)
+            x.grad = None
+            out, _ = mha(x, x, x, need_weights=False)
+            out.sum().backward()
+
+        # Calibrate calls per repeat to ~0.3 s.
+        for _ in range(max(3, args.warmup)):
+            call()
+        t0 = time.perf_counter()
+        for _ in range(10):
+            call()
+        per = (time.perf_counter() - t0) / 10
+        calls = max(10, int(0.3 / per))
+        repeats_ms = []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                call()
+            repeats_ms.append((time.perf_counter() - t0) * 1000)
+        rec = base_record("attention-forward-backward", args)
+        rec.update({"B": b, "T": t, "D": d, "H": h,
+                    "msPerCall": round(statistics.median(repeats_ms) / calls, 4),
+                    "callsPerRepeat": calls, **summarize_ms(repeats_ms)})
+        emit(rec)
+
+
+def main(args):
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    {"train": bench_train, "decode": bench_decode, "time-to-accuracy": bench_time_to_accuracy,
+     "attention": bench_attention}[args.bench](args)
+
+
+if __name__ == "__main__":
+    main(ARGS)
