@@ -10,7 +10,7 @@ import {
   checkRank,
   InitializerIdentifier,
   Kwargs,
-  matMul2d,
+  dense2d,
   resolveInitializer,
   resolveInputMask,
   passMask,
@@ -114,10 +114,10 @@ tf.serialization.registerClass(AttentionOutputProjection);
 export function mergeHeads(x: tf.Tensor, layer: AttentionOutputProjection): tf.Tensor3D {
   const [batch, length, numHeads, valueDim] = x.shape;
   // (B, T, H, V) -> (B*T, H*V) @ (H*V, Dout) -> (B*T, Dout)
-  const flat = matMul2d(
+  const flat = dense2d(
     x.reshape([batch * length, numHeads * valueDim]),
     layer.kernel!.read().reshape([numHeads * valueDim, layer.outputDim]),
+    layer.bias ? layer.bias.read() : null,
   );
-  const biased = layer.bias ? flat.add(layer.bias.read()) : flat;
-  return biased.reshape([batch, length, layer.outputDim]) as tf.Tensor3D;
+  return flat.reshape([batch, length, layer.outputDim]) as tf.Tensor3D;
 }

@@ -126,6 +126,8 @@ export function projectHeads(x: tf.Tensor, layer: AttentionProjection): tf.Tenso
   const { numHeads, headDim } = layer;
   // (B, T, D) -> (B*T, D) @ (D, H*hd) -> (B*T, H*hd): a 2-D matmul trains on every backend.
   const flat = matMul2d(x.reshape([batch * length, width]), layer.kernel!.read().reshape([width, numHeads * headDim]));
+  // Not dense2d's fused bias: the wasm kernel rejects a bias whose storage is
+  // 2-D ([H, K]), and a reshape keeps the storage.
   const biased = layer.bias ? flat.add(layer.bias.read().reshape([numHeads * headDim])) : flat;
   return biased.reshape([batch, length, numHeads, headDim]) as tf.Tensor4D;
 }

@@ -223,8 +223,71 @@ export const matMul2d = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.Gra
   };
 }) as unknown as Parameters<typeof tf.customGrad>[0]) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor2D;
 
-/** Layer normalization over the last axis (Ba et al. 2016). Call inside a tidy. */
-export function layerNormalize(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): tf.Tensor {
-  const { mean, variance } = tf.moments(x, -1, true);
-  return x.sub(mean).mul(tf.rsqrt(variance.add(epsilon))).mul(gamma).add(beta);
+/**
+ * `activation(x @ kernel + bias)` for 2-D x [N, D], kernel [D, E], bias [E]
+ * (a bias stored 1-D: the wasm fused kernel checks the storage's rank):
+ * one fused kernel forward (XNNPACK on wasm), and a hand-written gradient
+ * whose matmuls are untransposed (see `matMul2d`). Fewer kernels per step
+ * matter as much as faster ones: tfjs spends tens of microseconds on each.
+ */
+export function dense2d(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null, activation: 'linear' | 'relu' = 'linear'): tf.Tensor2D {
+  if (bias == null) {
+    const product = matMul2d(x, kernel);
+    return (activation === 'relu' ? tf.relu(product) : product) as tf.Tensor2D;
+  }
+  return (activation === 'relu' ? denseRelu : denseLinear)(x, kernel, bias);
 }
+
+function makeDense(activation: 'linear' | 'relu'): (x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor) => tf.Tensor2D {
+  return tf.customGrad(((x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor, save: tf.GradSaveFunc) => {
+    const y = tf.fused.matMul({ a: x as tf.Tensor2D, b: kernel as tf.Tensor2D, bias, activation });
+    save(activation === 'relu' ? [x, kernel, y] : [x, kernel]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [savedX, savedKernel, savedY] = saved as tf.Tensor2D[];
+        // Through the activation: relu passes the gradient where its output is positive.
+        const g = (savedY ? dy.mul(tf.step(savedY)) : dy) as tf.Tensor2D;
+        return [tf.matMul(g, tf.transpose(savedKernel)), tf.matMul(tf.transpose(savedX), g), tf.sum(g, 0)];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor) => tf.Tensor2D;
+}
+const denseLinear = makeDense('linear');
+const denseRelu = makeDense('relu');
+
+/**
+ * Layer normalization over the last axis (Ba et al. 2016):
+ * `(x - mean) / sqrt(var + epsilon) * gamma + beta`, with the closed-form
+ * gradient (about a third of the kernels tfjs's autodiff of `moments` runs).
+ * Call inside a tidy.
+ */
+export function layerNormalize(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): tf.Tensor {
+  return layerNormWithGrad(x, gamma, beta, tf.scalar(epsilon));
+}
+
+const layerNormWithGrad = tf.customGrad(((x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: tf.Tensor, save: tf.GradSaveFunc) => {
+  const { mean, variance } = tf.moments(x, -1, true);
+  const inverseStd = tf.rsqrt(variance.add(epsilon));
+  const normalized = x.sub(mean).mul(inverseStd);
+  save([normalized, inverseStd, gamma]);
+  return {
+    value: normalized.mul(gamma).add(beta),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [xHat, invStd, g] = saved;
+      const width = xHat.shape[xHat.rank - 1];
+      const outerAxes = Array.from({ length: xHat.rank - 1 }, (_x, i) => i);
+      // dxHat = dy * gamma; dx = invStd * (dxHat - mean(dxHat) - xHat * mean(dxHat * xHat))
+      const dxHat = dy.mul(g);
+      const meanDxHat = dxHat.sum(-1, true).div(width);
+      const meanDxHatXHat = dxHat.mul(xHat).sum(-1, true).div(width);
+      const dx = dxHat.sub(meanDxHat).sub(xHat.mul(meanDxHatXHat)).mul(invStd);
+      return [dx, dy.mul(xHat).sum(outerAxes), dy.sum(outerAxes), tf.zerosLike(invStd).sum()];
+    },
+  };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (
+  x: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  epsilon: tf.Tensor,
+) => tf.Tensor;

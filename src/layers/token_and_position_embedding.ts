@@ -137,7 +137,26 @@ export class TokenAndPositionEmbedding extends tf.layers.Layer {
         `TokenAndPositionEmbedding '${this.name}': sequence length ${length} exceeds sequenceLength ${this.sequenceLength}`,
       );
     }
+    this.checkIds(ids);
     return tf.tidy(() => this.embed(ids.cast('int32'), 0).reshape([batch, length, this.embeddingDim]));
+  }
+
+  /**
+   * Out-of-range ids would silently embed as zeros on the one-hot path, so they
+   * are an error. Reading ids is a memory view on cpu and wasm; on GPU
+   * backends it would stall the pipeline, so there the check is skipped.
+   */
+  private checkIds(ids: tf.Tensor): void {
+    if (['webgl', 'webgpu'].includes(tf.getBackend())) return;
+    const values = ids.dataSync();
+    for (let i = 0; i < values.length; i++) {
+      const id = values[i];
+      if (!(id >= 0 && id < this.vocabularySize && Number.isInteger(id))) {
+        throw new Error(
+          `TokenAndPositionEmbedding '${this.name}': token id ${id} at position ${i} is outside [0, ${this.vocabularySize - 1}] (vocabularySize ${this.vocabularySize})`,
+        );
+      }
+    }
   }
 
   /**

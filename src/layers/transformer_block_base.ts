@@ -4,7 +4,7 @@
  * weight bookkeeping. Not exported from the package; the two blocks are.
  *
  * The feed-forward and layer-norm weights are this layer's own (`addWeight`)
- * and use `matMul2d`, whose gradient stays on the wasm backend's fast path.
+ * and use `dense2d`, whose gradient stays on the wasm backend's fast path.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
@@ -18,7 +18,7 @@ import {
   checkRate,
   InitializerIdentifier,
   layerNormalize,
-  matMul2d,
+  dense2d,
   resolveInitializer,
   serializeInitializer,
   Shape,
@@ -177,9 +177,11 @@ export abstract class TransformerBlockBase extends tf.layers.Layer {
     const [batch, length, width] = x.shape;
     // (B, T, D) -> (B*T, D): 2-D matmuls train on every backend.
     const flat = x.reshape([batch * length, width]);
-    const inner = matMul2d(flat, weights.innerKernel.read()).add(weights.innerBias.read());
-    const activated = this.activation === 'relu' ? tf.relu(inner) : gelu(inner);
-    const outer = matMul2d(activated, weights.outerKernel.read()).add(weights.outerBias.read());
+    const activated =
+      this.activation === 'relu'
+        ? dense2d(flat, weights.innerKernel.read(), weights.innerBias.read(), 'relu')
+        : gelu(dense2d(flat, weights.innerKernel.read(), weights.innerBias.read()));
+    const outer = dense2d(activated, weights.outerKernel.read(), weights.outerBias.read());
     return outer.reshape([batch, length, width]);
   }
 

@@ -86,35 +86,41 @@ export function resolveConfig(input: TransformerConfigInput): TransformerConfig 
     layerNormEpsilon: input.layerNormEpsilon ?? 1e-5,
     positionEncoding: input.positionEncoding ?? 'learned',
   };
+  if (typeof config.normalizeFirst !== 'boolean') {
+    throw new Error(`TransformerConfig: normalizeFirst must be true or false, got ${describe(config.normalizeFirst)}`);
+  }
+  if (input.keyDim == null && Number.isInteger(dModel) && dModel >= 1 && numHeads > dModel) {
+    throw new Error(`TransformerConfig: numHeads ${describe(numHeads)} exceeds dModel ${describe(dModel)}; pass keyDim or use fewer heads`);
+  }
   const positive = ['vocabSize', 'maxSourceLength', 'maxTargetLength', 'dModel', 'numHeads', 'keyDim', 'intermediateDim'] as const;
   for (const key of positive) {
     const value = config[key];
     if (!Number.isInteger(value) || value < 1) {
-      throw new Error(`TransformerConfig: ${key} must be a positive integer, got ${JSON.stringify(value)}`);
+      throw new Error(`TransformerConfig: ${key} must be a positive integer, got ${describe(value)}`);
     }
   }
   for (const key of ['numEncoderLayers', 'numDecoderLayers'] as const) {
     const value = config[key];
     if (!Number.isInteger(value) || value < 1) {
-      throw new Error(`TransformerConfig: ${key} must be an integer >= 1, got ${JSON.stringify(value)}`);
+      throw new Error(`TransformerConfig: ${key} must be an integer >= 1, got ${describe(value)}`);
     }
   }
   if (config.vocabSize < 4) {
     throw new Error(`TransformerConfig: vocabSize must be at least 4 (PAD, BOS, EOS and one symbol), got ${config.vocabSize}`);
   }
   if (!(config.dropout >= 0 && config.dropout < 1)) {
-    throw new Error(`TransformerConfig: dropout must be a number in [0, 1), got ${JSON.stringify(config.dropout)}`);
+    throw new Error(`TransformerConfig: dropout must be a number in [0, 1), got ${describe(config.dropout)}`);
   }
   if (!['relu', 'gelu'].includes(config.activation)) {
-    throw new Error(`TransformerConfig: activation must be 'relu' or 'gelu', got ${JSON.stringify(config.activation)}`);
+    throw new Error(`TransformerConfig: activation must be 'relu' or 'gelu', got ${describe(config.activation)}`);
   }
   if (!['learned', 'sinusoidal'].includes(config.positionEncoding)) {
     throw new Error(
-      `TransformerConfig: positionEncoding must be 'learned' or 'sinusoidal', got ${JSON.stringify(config.positionEncoding)}`,
+      `TransformerConfig: positionEncoding must be 'learned' or 'sinusoidal', got ${describe(config.positionEncoding)}`,
     );
   }
   if (!(config.layerNormEpsilon > 0)) {
-    throw new Error(`TransformerConfig: layerNormEpsilon must be a positive number, got ${JSON.stringify(config.layerNormEpsilon)}`);
+    throw new Error(`TransformerConfig: layerNormEpsilon must be a positive number, got ${describe(config.layerNormEpsilon)}`);
   }
   return config;
 }
@@ -127,7 +133,14 @@ export function presetConfig(
 ): TransformerConfig {
   const size = PRESETS[preset];
   if (!size) {
-    throw new Error(`unknown preset ${JSON.stringify(preset)}; expected one of ${PRESET_NAMES.join(', ')}`);
+    throw new Error(`unknown preset ${describe(preset)}; expected one of ${PRESET_NAMES.join(', ')}`);
   }
   return resolveConfig({ ...size, ...overrides, ...task });
+}
+
+/** A value for an error message; NaN and Infinity stay readable (JSON would print null). */
+function describe(value: unknown): string {
+  if (typeof value === 'number') return String(value);
+  const text = JSON.stringify(value);
+  return text === undefined ? String(value) : text;
 }
