@@ -146,6 +146,8 @@ async function main(argv: string[]): Promise<number> {
   let stopReason = `reached --steps ${options.steps}`;
   let exitCode = 0;
   while (trainer.stepCount < options.steps) {
+    // wasm and cpu steps never wait on the event loop, so yield to it: this is when a Ctrl-C is seen.
+    await new Promise((resolve) => setImmediate(resolve));
     const t0 = performance.now();
     let result;
     try {

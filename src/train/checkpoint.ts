@@ -107,8 +107,11 @@ export function decodeCheckpoint<Extra = unknown>(bytes: Uint8Array, source: str
   if (bytes.length !== dataStart + 4 * floats) {
     throw bad(`${bytes.length} bytes, but its header lists ${floats} float32 values (${dataStart + 4 * floats} bytes)`);
   }
-  // Copy into an aligned buffer: `bytes` may sit at any offset of a Node Buffer pool.
-  const data = new Float32Array(bytes.slice(dataStart).buffer);
+  // Copy into a fresh, aligned buffer: `bytes` may be a view at any offset of a larger
+  // buffer, and a Node Buffer's slice() is a view too, so copy explicitly.
+  const body = new Uint8Array(bytes.length - dataStart);
+  body.set(bytes.subarray(dataStart));
+  const data = new Float32Array(body.buffer);
   const arrays: Float32Array[] = [];
   let offset = 0;
   for (const size of sizes) {

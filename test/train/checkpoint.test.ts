@@ -54,3 +54,13 @@ describe('checkpoint file', () => {
     fs.rmSync(dir, { recursive: true });
   });
 });
+
+describe('checkpoint from a Node Buffer', () => {
+  it('decodes bytes that are a view into a larger buffer (as fs.readFile returns)', () => {
+    const bytes = encodeCheckpoint(checkpoint);
+    const pool = Buffer.alloc(bytes.length + 13);
+    pool.set(bytes, 13);
+    const back = decodeCheckpoint(pool.subarray(13), 'x');
+    expect(back.state.weights.map((w) => Array.from(w))).toEqual(checkpoint.state.weights.map((w) => Array.from(w)));
+  });
+});

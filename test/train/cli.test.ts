@@ -1,0 +1,158 @@
+/**
+ * scripts/train.ts as a user runs it: a child process. Exit codes, messages,
+ * and what is on disk after an interruption, a kill or a diverging run.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+
+import { initBackend } from '../../src/backend';
+import '../../src'; // registers the layers and the file:// handler
+import { readTaskJson } from '../../src/io/task_json';
+import { CHECKPOINT_FILE, decodeCheckpoint, encodeCheckpoint, readCheckpoint } from '../../src/train/checkpoint';
+
+const ROOT = path.resolve(__dirname, '../..');
+const TINY = ['--task', 'copy', '--preset', 'tiny', '--backend', 'wasm', '--batch', '32', '--target-exact-match', '0'];
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the training script; `watch` sees stdout as it grows and may kill the child. */
+function train(args: string[], watch?: (stdout: string, child: ChildProcess) => void): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'scripts/train.ts', ...args], {
+      cwd: ROOT,
+      env: { ...process.env, TS_NODE_PROJECT: path.join(ROOT, 'tsconfig.json') },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+      watch?.(stdout, child);
+    });
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      // Shown only when a test fails on an unexpected exit.
+      if (code !== 0 && code !== 2 && code !== 130 && signal == null) console.log(`train ${args.join(' ')}: exit ${code}\n${stderr}`);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+function tempDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'train-cli-'));
+}
+
+beforeAll(() => initBackend('wasm', { quiet: true }));
+
+describe('npm run train: command-line errors', () => {
+  it.each([
+    [['--frobnicate'], "error: Unknown option '--frobnicate'"],
+    [['--task', 'juggle'], "error: --task must be one of copy, reverse, sort, addition, got 'juggle'"],
+    [['--steps', 'ten'], "error: --steps must be an integer >= 1, got 'ten'"],
+    [['--batch', '0'], "error: --batch must be an integer in [1, 65536], got '0'"],
+  ])('%j exits with code 2, one line and the usage, no stack trace', async (args, message) => {
+    const run = await train(args as string[]);
+    expect(run.code).toBe(2);
+    const lines = run.stderr.split('\n');
+    expect(lines[0]).toContain(message);
+    expect(run.stderr).toContain('Usage: npm run train -- [options]');
+    expect(run.stderr).not.toMatch(/^\s+at /m);
+    expect(run.stdout).toBe('');
+  });
+
+  it('--resume with a conflicting setting exits 2; --resume without a checkpoint exits 1 naming the file', async () => {
+    const out = tempDir();
+    const missing = await train([...TINY, '--resume', '--out', out]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(`no training checkpoint at ${path.join(out, CHECKPOINT_FILE)}`);
+    fs.rmSync(out, { recursive: true });
+  });
+});
+
+describe('npm run train: interruptions', () => {
+  it('a run killed between checkpoints leaves a loadable model; --resume reaches the same weights as an uninterrupted run', async () => {
+    const args = [...TINY, '--steps', '60', '--checkpoint-every', '20', '--eval-every', '20', '--log-every', '5'];
+    const straightOut = tempDir();
+    const killedOut = tempDir();
+    const [straight, killed] = await Promise.all([
+      train([...args, '--out', straightOut]),
+      // SIGKILL (no handler runs) once step 25 is reported: after the step-20 checkpoint, before the next.
+      train([...args, '--out', killedOut], (stdout, child) => {
+        if (/^step 25\/60/m.test(stdout)) child.kill('SIGKILL');
+      }),
+    ]);
+    expect(straight.code).toBe(0);
+    expect(killed.signal).toBe('SIGKILL');
+    expect(killed.stdout).toContain('checkpoint saved at step 20');
+
+    // The folder is whole: plain tfjs loads the model, task.json and the checkpoint agree on step 20.
+    const model = await tf.loadLayersModel(`file://${killedOut}/model.json`);
+    expect(model.outputs[0].shape).toEqual([null, null, 13]);
+    model.dispose();
+    expect((await readTaskJson(killedOut)).training.steps).toBe(20);
+    expect((await readCheckpoint(path.join(killedOut, CHECKPOINT_FILE))).state.step).toBe(20);
+
+    const resumed = await train([...args, '--out', killedOut, '--resume']);
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toMatch(/^resuming at step 20: copy on wasm/m);
+    const info = await readTaskJson(killedOut);
+    expect(info.training.steps).toBe(60);
+    expect(fs.readFileSync(path.join(killedOut, 'weights.bin'))).toEqual(fs.readFileSync(path.join(straightOut, 'weights.bin')));
+    // The log continues the checkpoint's log: every step's entry once, same values as the straight run.
+    const log = (dir: string) => fs.readFileSync(path.join(dir, 'train-log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const strip = (entries: Array<Record<string, unknown>>) => entries.map(({ seconds: _s, stepsPerSecond: _r, ...rest }) => rest);
+    expect(strip(log(killedOut))).toEqual(strip(log(straightOut)));
+    const straightCommand = (await readTaskJson(straightOut)).training.command;
+    expect(info.training.command).toBe(straightCommand.replace(straightOut, killedOut));
+    [straightOut, killedOut].forEach((d) => fs.rmSync(d, { recursive: true }));
+  });
+
+  it('Ctrl-C (SIGINT) saves a checkpoint at the current step and exits with code 130', async () => {
+    const out = tempDir();
+    let sent = false;
+    const run = await train([...TINY, '--steps', '500', '--checkpoint-every', '1000', '--eval-every', '1000', '--log-every', '5', '--out', out], (stdout, child) => {
+      if (!sent && /^step 10\/500/m.test(stdout)) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    expect(run.code).toBe(130);
+    const saved = /checkpoint saved at step (\d+) \(interrupted\)/.exec(run.stdout);
+    expect(saved).not.toBeNull();
+    const step = Number(saved![1]);
+    expect(step).toBeGreaterThanOrEqual(10);
+    expect((await readCheckpoint(path.join(out, CHECKPOINT_FILE))).state.step).toBe(step);
+    expect((await readTaskJson(out)).training.steps).toBe(step);
+    fs.rmSync(out, { recursive: true });
+  });
+
+  it('a loss that becomes NaN stops the run with a clear message and leaves the last checkpoint as it was', async () => {
+    const out = tempDir();
+    const args = [...TINY, '--steps', '10', '--eval-every', '10', '--out', out];
+    expect((await train(args)).code).toBe(0);
+    // Finite weights whose logits overflow float32 on the next step.
+    const file = path.join(out, CHECKPOINT_FILE);
+    const checkpoint = decodeCheckpoint(fs.readFileSync(file), file);
+    const kernel = checkpoint.weightSpecs.findIndex((w) => w.name.startsWith('logits/kernel'));
+    expect(kernel).toBeGreaterThanOrEqual(0);
+    checkpoint.state.weights[kernel].fill(3e38);
+    fs.writeFileSync(file, encodeCheckpoint(checkpoint));
+    const before = ['checkpoint.bin', 'model.json', 'weights.bin', 'task.json'].map((f) => fs.readFileSync(path.join(out, f)));
+
+    const run = await train([...TINY, '--steps', '20', '--out', out, '--resume']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('error: training diverged at step 11: loss NaN');
+    expect(run.stderr).toContain(`the last good checkpoint (if any) is untouched: ${file}`);
+    const after = ['checkpoint.bin', 'model.json', 'weights.bin', 'task.json'].map((f) => fs.readFileSync(path.join(out, f)));
+    after.forEach((bytes, i) => expect(bytes.equals(before[i])).toBe(true));
+    fs.rmSync(out, { recursive: true });
+  });
+});
