@@ -210,7 +210,12 @@ export function causalMask(queryLength: number, keyLength: number): tf.Tensor2D 
  * (XNNPACK is used only for untransposed, batch-1 products: ~20x slower, see
  * ../shared/TFJS_NOTES.md). The values are identical either way.
  */
-export const matMul2d = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+export function matMul2d(a: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
+  // Without a gradient tape (inference) the custom gradient is pure overhead.
+  return tf.engine().isTapeOn() ? matMul2dWithGrad(a, b) : tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D);
+}
+
+const matMul2dWithGrad = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
   save([a, b]);
   return {
     value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
@@ -231,6 +236,9 @@ export const matMul2d = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.Gra
  * matter as much as faster ones: tfjs spends tens of microseconds on each.
  */
 export function dense2d(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null, activation: 'linear' | 'relu' = 'linear'): tf.Tensor2D {
+  if (!tf.engine().isTapeOn()) {
+    return tf.fused.matMul({ a: x as tf.Tensor2D, b: kernel as tf.Tensor2D, bias: bias ?? undefined, activation }) as tf.Tensor2D;
+  }
   if (bias == null) {
     const product = matMul2d(x, kernel);
     return (activation === 'relu' ? tf.relu(product) : product) as tf.Tensor2D;
@@ -263,16 +271,29 @@ const denseRelu = makeDense('relu');
  * Call inside a tidy.
  */
 export function layerNormalize(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): tf.Tensor {
+  if (!tf.engine().isTapeOn()) return normalizeForward(x, gamma, beta, epsilon).value;
   return layerNormWithGrad(x, gamma, beta, tf.scalar(epsilon));
 }
 
+/** The forward pass, also keeping what the gradient needs. Call inside a tidy. */
+function normalizeForward(
+  x: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  epsilon: number | tf.Tensor,
+): { value: tf.Tensor; normalized: tf.Tensor; inverseStd: tf.Tensor } {
+  const mean = x.mean(-1, true);
+  const centered = x.sub(mean);
+  const inverseStd = tf.rsqrt(centered.square().mean(-1, true).add(epsilon));
+  const normalized = centered.mul(inverseStd);
+  return { value: normalized.mul(gamma).add(beta), normalized, inverseStd };
+}
+
 const layerNormWithGrad = tf.customGrad(((x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: tf.Tensor, save: tf.GradSaveFunc) => {
-  const { mean, variance } = tf.moments(x, -1, true);
-  const inverseStd = tf.rsqrt(variance.add(epsilon));
-  const normalized = x.sub(mean).mul(inverseStd);
+  const { value, normalized, inverseStd } = normalizeForward(x, gamma, beta, epsilon);
   save([normalized, inverseStd, gamma]);
   return {
-    value: normalized.mul(gamma).add(beta),
+    value,
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [xHat, invStd, g] = saved;
       const width = xHat.shape[xHat.rank - 1];

@@ -159,6 +159,8 @@ export interface DecodeOptions {
   beamWidth?: number;
   /** Whether to use the key/value cache. Default true; false reruns the whole model each step. */
   useCache?: boolean;
+  /** Keep decoding past EOS, always `maxLength` steps (benchmarks: a fixed amount of work). Default false. */
+  ignoreEos?: boolean;
 }
 
 export interface DecodeResult {
@@ -175,7 +177,7 @@ function argmaxRow(data: Float32Array | Int32Array | Uint8Array, row: number, wi
 }
 
 /** Greedy decoding with the key/value cache. */
-function greedyCached(parts: TransformerParts, sources: number[][], maxLength: number): DecodeResult {
+function greedyCached(parts: TransformerParts, sources: number[][], maxLength: number, ignoreEos = false): DecodeResult {
   const batch = sources.length;
   const source = padBatch(sources);
   const { memory, mask } = tf.tidy(() => encode(parts, source));
@@ -186,7 +188,7 @@ function greedyCached(parts: TransformerParts, sources: number[][], maxLength: n
   const done = new Array<boolean>(batch).fill(false);
   let current = new Int32Array(batch).fill(BOS);
   try {
-    for (let t = 0; t < maxLength && done.includes(false); t++) {
+    for (let t = 0; t < maxLength && (ignoreEos || done.includes(false)); t++) {
       const lp = state.step(current);
       const data = lp.dataSync();
       lp.dispose();
@@ -209,7 +211,7 @@ function greedyCached(parts: TransformerParts, sources: number[][], maxLength: n
 }
 
 /** Greedy decoding that reruns the whole model on the prefix at every step (no cache). */
-function greedyUncached(model: tf.LayersModel, sources: number[][], maxLength: number): DecodeResult {
+function greedyUncached(model: tf.LayersModel, sources: number[][], maxLength: number, ignoreEos = false): DecodeResult {
   const batch = sources.length;
   const source = padBatch(sources);
   const prefixes: number[][] = sources.map(() => [BOS]);
@@ -217,7 +219,7 @@ function greedyUncached(model: tf.LayersModel, sources: number[][], maxLength: n
   const logProbs = new Array<number>(batch).fill(0);
   const done = new Array<boolean>(batch).fill(false);
   try {
-    for (let t = 0; t < maxLength && done.includes(false); t++) {
+    for (let t = 0; t < maxLength && (ignoreEos || done.includes(false)); t++) {
       const lp = tf.tidy(() => {
         const decoderInput = padBatch(prefixes);
         const logits = model.predict([source, decoderInput]) as tf.Tensor3D;
@@ -353,7 +355,10 @@ export function decode(model: tf.LayersModel, sources: number[][], options: Deco
   const beamWidth = options.beamWidth ?? 1;
   if (sources.length === 0) return { tokens: [], logProbs: [] };
   if (beamWidth > 1) return beamSearch(parts, sources, maxLength, beamWidth);
-  return options.useCache === false ? greedyUncached(model, sources, maxLength) : greedyCached(parts, sources, maxLength);
+  const ignoreEos = options.ignoreEos ?? false;
+  return options.useCache === false
+    ? greedyUncached(model, sources, maxLength, ignoreEos)
+    : greedyCached(parts, sources, maxLength, ignoreEos);
 }
 
 /** Greedy decoding (cached): target ids without BOS/EOS for each source. */

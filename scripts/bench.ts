@@ -1,0 +1,254 @@
+/**
+ * Benchmarks of the reference configuration (../shared/TASKS.md), optionally
+ * side by side with the PyTorch peer measured in the same invocation.
+ *
+ *   npm run bench                                  # every benchmark, a table
+ *   npm run bench -- --json --only train-reference # one JSON line
+ *   npm run bench -- --peer torch                  # and PyTorch's figures, with ratios
+ *
+ * Flags: --json, --only NAME (repeatable), --peer torch, --backend NAME,
+ * --repeats N, --steps N (training steps per repeat), --threads N (peer).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+import * as tf from '@tensorflow/tfjs';
+
+import { initBackend } from '../src/backend';
+import { MultiHeadAttention } from '../src/layers/multi_head_attention';
+import { presetConfig } from '../src/model/config';
+import { decode } from '../src/model/decode';
+import { createTransformer } from '../src/model/transformer';
+import { createTask, createTrainingStream, encodeBatch, generateSamples } from '../src/tasks';
+import { machineInfo, measure, round } from '../src/train/benchmark';
+import { Trainer } from '../src/train/trainer';
+
+const BENCHMARKS = ['train-reference', 'decode-greedy', 'attention-forward-backward', 'time-to-accuracy'] as const;
+type BenchName = (typeof BENCHMARKS)[number];
+type Result = { name: BenchName } & Record<string, unknown>;
+
+const USAGE = `Usage: npm run bench -- [--json] [--only NAME]... [--peer torch] [--backend NAME] [--repeats N] [--steps N] [--threads N]
+Benchmarks: ${BENCHMARKS.join(', ')}`;
+
+function fail(message: string): never {
+  console.error(`bench: ${message}\n${USAGE}`);
+  process.exit(2);
+}
+
+// ---- arguments -------------------------------------------------------------
+let parsed;
+try {
+  parsed = parseArgs({
+    options: {
+      json: { type: 'boolean', default: false },
+      only: { type: 'string', multiple: true },
+      peer: { type: 'string' },
+      backend: { type: 'string' },
+      repeats: { type: 'string', default: '5' },
+      steps: { type: 'string', default: '20' },
+      threads: { type: 'string', default: '1' },
+      help: { type: 'boolean', default: false },
+    },
+  }).values;
+} catch (error) {
+  fail((error as Error).message);
+}
+if (parsed.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const positiveInt = (flag: string, text: string) => {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) fail(`--${flag} must be a positive integer, got '${text}'`);
+  return n;
+};
+const repeats = positiveInt('repeats', parsed.repeats!);
+const stepsPerRepeat = positiveInt('steps', parsed.steps!);
+const peerThreads = positiveInt('threads', parsed.threads!);
+const only = (parsed.only ?? [...BENCHMARKS]) as BenchName[];
+for (const name of only) if (!BENCHMARKS.includes(name)) fail(`unknown benchmark '${name}'`);
+if (parsed.peer != null && parsed.peer !== 'torch') fail(`unknown peer '${parsed.peer}'; the peer is 'torch'`);
+
+// ---- the reference configuration ---------------------------------------------
+const task = createTask('reverse');
+const sizes = { vocabSize: task.vocabSize, maxSourceLength: task.maxSourceLen, maxTargetLength: task.targetLen };
+
+async function trainReference(): Promise<Result> {
+  const model = createTransformer(presetConfig('reference', sizes));
+  // TASKS.md's throughput setting: Adam at 1e-3, no schedule, no clipping (the peer has none).
+  const trainer = new Trainer({ model, learningRate: 1e-3, clipNorm: Infinity });
+  const stream = createTrainingStream(task, 1);
+  const batches = Array.from({ length: stepsPerRepeat }, () => encodeBatch(task, stream.nextBatch(64)));
+  const tokensPerBatch = batches.map((b) => b.decoderTarget.reduce((n, id) => n + (id !== 0 ? 1 : 0), 0));
+  let next = 0;
+  const timing = await measure(
+    async () => {
+      await trainer.step(batches[next]);
+      next = (next + 1) % batches.length;
+    },
+    { warmup: 5, repeats, units: stepsPerRepeat },
+  );
+  const meanTokens = tokensPerBatch.reduce((a, b) => a + b, 0) / tokensPerBatch.length;
+  const before = tf.memory();
+  model.dispose();
+  trainer.optimizer.dispose();
+  void before;
+  return {
+    name: 'train-reference',
+    backend: tf.getBackend(),
+    stepsPerSecond: round(1000 / timing.medianMs),
+    tokensPerSecond: round((meanTokens * 1000) / timing.medianMs),
+    msPerStep: round(timing.medianMs),
+    repeatsMs: timing.repeatsMs,
+    spread: timing.spread,
+    batch: 64,
+  };
+}
+
+async function decodeGreedy(): Promise<Result[]> {
+  const model = createTransformer(presetConfig('reference', sizes));
+  const results: Result[] = [];
+  for (const batch of [1, 64]) {
+    const sources = generateSamples(task, batch, 7).map((s) => s.source);
+    const row: Result = { name: 'decode-greedy', backend: tf.getBackend(), batch, targetLength: task.targetLen };
+    for (const useCache of [true, false]) {
+      const timing = await measure(() => void decode(model, sources, { maxLength: task.targetLen, useCache, ignoreEos: true }), {
+        warmup: 2,
+        repeats,
+        units: batch === 1 ? 5 : 1,
+      });
+      row[useCache ? 'msPerSequenceCached' : 'msPerSequenceUncached'] = round(timing.medianMs / batch);
+    }
+    row.msPerSequence = row.msPerSequenceCached;
+    row.cacheSpeedup = round((row.msPerSequenceUncached as number) / (row.msPerSequenceCached as number));
+    results.push(row);
+  }
+  model.dispose();
+  return results;
+}
+
+async function attentionForwardBackward(): Promise<Result[]> {
+  const results: Result[] = [];
+  for (const [B, T, D, H] of [
+    [64, 13, 64, 4],
+    [16, 64, 128, 8],
+    [1, 128, 256, 8],
+  ]) {
+    const layer = new MultiHeadAttention({ numHeads: H, keyDim: D / H });
+    const x = tf.variable(tf.randomNormal([B, T, D]));
+    tf.dispose(layer.apply(x) as tf.Tensor);
+    const variables = [x, ...layer.trainableWeights.map((w) => w.read() as tf.Variable)];
+    const timing = await measure(
+      () => {
+        const { value, grads } = tf.variableGrads(() => (layer.apply(x) as tf.Tensor).sum() as tf.Scalar, variables);
+        value.dataSync();
+        tf.dispose([value, ...Object.values(grads)]);
+      },
+      { warmup: 3, repeats, units: 5 },
+    );
+    results.push({ name: 'attention-forward-backward', backend: tf.getBackend(), B, T, D, H, msPerCall: round(timing.medianMs), spread: timing.spread });
+    layer.dispose();
+    x.dispose();
+  }
+  return results;
+}
+
+async function timeToAccuracy(): Promise<Result> {
+  // The training command's own loop, from scratch, until held-out exact match >= 0.99.
+  const { runTimeToAccuracy } = await import('../src/train/run');
+  return { name: 'time-to-accuracy', backend: tf.getBackend(), ...(await runTimeToAccuracy({ task: 'reverse', target: 0.99 })) };
+}
+
+// ---- the peer ----------------------------------------------------------------
+const PEER_ARGS: Record<BenchName, string[]> = {
+  'train-reference': ['--bench', 'train', '--steps', String(stepsPerRepeat), '--warmup', '5', '--repeats', String(repeats)],
+  'decode-greedy': ['--bench', 'decode'],
+  'attention-forward-backward': ['--bench', 'attention'],
+  'time-to-accuracy': ['--bench', 'time-to-accuracy', '--max-seconds', '600'],
+};
+
+function runPeer(name: BenchName): Array<Record<string, unknown>> {
+  const python = '/usr/bin/python3';
+  const script = join(__dirname, 'peers', 'torch_reverse.py');
+  const probe = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
+  if (!existsSync(python) || probe.status !== 0) {
+    throw new Error(`the torch peer needs Debian's python3-torch: apt-get install python3-torch libopenblas0-pthread`);
+  }
+  const run = spawnSync(python, [script, ...PEER_ARGS[name], '--threads', String(peerThreads)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (run.status !== 0) throw new Error(`torch peer failed for ${name}: ${run.stderr.trim().split('\n').pop()}`);
+  return run.stdout
+    .split('\n')
+    .filter((line) => line.trim().startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+/** Project/peer ratios of the shared figures (higher is better for the project). */
+function compare(ours: Result, peer: Record<string, unknown> | undefined): Record<string, number> {
+  if (!peer) return {};
+  const ratio = (a: unknown, b: unknown) => (typeof a === 'number' && typeof b === 'number' && b !== 0 ? round(a / b) : NaN);
+  switch (ours.name) {
+    case 'train-reference':
+      return { tokensPerSecondRatio: ratio(ours.tokensPerSecond, peer.tokensPerSecond) };
+    case 'decode-greedy':
+      return { speedRatio: ratio(peer.msPerSequence, ours.msPerSequence) };
+    case 'attention-forward-backward':
+      return { speedRatio: ratio(peer.msPerCall, ours.msPerCall) };
+    case 'time-to-accuracy':
+      return { speedRatio: ratio(peer.seconds, ours.seconds), stepsRatio: ratio(peer.steps, ours.steps) };
+  }
+}
+
+function matchPeer(ours: Result, peers: Array<Record<string, unknown>>): Record<string, unknown> | undefined {
+  if (ours.name === 'decode-greedy') return peers.find((p) => p.batch === ours.batch);
+  if (ours.name === 'attention-forward-backward') return peers.find((p) => p.B === ours.B && p.T === ours.T && p.D === ours.D);
+  return peers[0];
+}
+
+// ---- run -----------------------------------------------------------------------
+async function main(): Promise<void> {
+  const backend = await initBackend(parsed.backend, { quiet: parsed.json });
+  const machine = machineInfo();
+  if (!parsed.json) console.log(`machine: ${JSON.stringify(machine)}`);
+  const cases: Record<BenchName, () => Promise<Result | Result[]>> = {
+    'train-reference': trainReference,
+    'decode-greedy': decodeGreedy,
+    'attention-forward-backward': attentionForwardBackward,
+    'time-to-accuracy': timeToAccuracy,
+  };
+  for (const name of only) {
+    const ours = [await cases[name]()].flat();
+    let peers: Array<Record<string, unknown>> = [];
+    if (parsed.peer === 'torch') {
+      try {
+        peers = runPeer(name);
+      } catch (error) {
+        console.error(`bench: ${(error as Error).message}`);
+      }
+    }
+    for (const result of ours) {
+      const peer = matchPeer(result, peers);
+      const line = { ...result, ...(peer ? { peer: { name: 'torch', ...peer }, ...compare(result, peer) } : {}), machine: { ...machine, backend } };
+      if (parsed.json) console.log(JSON.stringify(line));
+      else console.log(formatLine(line));
+    }
+  }
+}
+
+function formatLine(line: Record<string, unknown>): string {
+  const { machine: _machine, peer, ...rest } = line;
+  const own = Object.entries(rest)
+    .filter(([k]) => k !== 'repeatsMs')
+    .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`)
+    .join(' ');
+  if (!peer) return own;
+  const p = peer as Record<string, unknown>;
+  const shared = ['tokensPerSecond', 'msPerStep', 'msPerSequence', 'msPerCall', 'steps', 'seconds'].filter((k) => k in p);
+  return `${own}\n    torch: ${shared.map((k) => `${k}=${p[k]}`).join(' ')} (threads ${p.threads})`;
+}
+
+main().catch((error) => {
+  console.error(`bench: ${(error as Error).stack ?? error}`);
+  process.exit(1);
+});

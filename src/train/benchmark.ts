@@ -1,0 +1,70 @@
+/**
+ * Timing helpers for `npm run bench`: warm-up, several timed repeats, median
+ * and spread, and a description of the machine, so that every figure printed
+ * says what it measured and where.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+export interface Timing {
+  /** Median over repeats of the milliseconds per unit of work. */
+  medianMs: number;
+  /** Milliseconds per unit of work of each repeat. */
+  repeatsMs: number[];
+  /** (max - min) / median of repeatsMs: how noisy the machine was. */
+  spread: number;
+}
+
+/**
+ * Runs `work` `warmup` times untimed, then `repeats` timed rounds of `units`
+ * calls each; returns the per-call milliseconds.
+ */
+export async function measure(
+  work: () => void | Promise<void>,
+  { warmup = 2, repeats = 5, units = 1 }: { warmup?: number; repeats?: number; units?: number } = {},
+): Promise<Timing> {
+  for (let i = 0; i < warmup; i++) await work();
+  const repeatsMs: number[] = [];
+  for (let r = 0; r < repeats; r++) {
+    const start = performance.now();
+    for (let i = 0; i < units; i++) await work();
+    repeatsMs.push((performance.now() - start) / units);
+  }
+  const medianMs = median(repeatsMs);
+  return { medianMs, repeatsMs: repeatsMs.map(round), spread: round((Math.max(...repeatsMs) - Math.min(...repeatsMs)) / medianMs) };
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/** Three significant decimals: enough for figures that vary by percents between runs. */
+export function round(value: number): number {
+  return Number(value.toPrecision(4));
+}
+
+/** What ran the benchmark. */
+export function machineInfo(): Record<string, string | number> {
+  // Lazily, so the module also loads where `os` does not exist.
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const os = require('os') as typeof import('os');
+  return {
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.cpus().length,
+    node: process.version,
+    tfjs: tf.version.tfjs,
+    backend: tf.getBackend(),
+    wasmThreads: tf.getBackend() === 'wasm' ? wasmThreadCount() : 0,
+  };
+}
+
+function wasmThreadCount(): number {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const wasm = require('@tensorflow/tfjs-backend-wasm') as { getThreadsCount?: () => number };
+    return wasm.getThreadsCount ? wasm.getThreadsCount() : 1;
+  } catch {
+    return 1;
+  }
+}
