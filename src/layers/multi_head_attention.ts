@@ -26,7 +26,7 @@ import {
 } from './layer_utils';
 
 /** Added to the scores of masked keys before the softmax, as Keras does for float32. */
-const MASKED_SCORE = -1e9;
+export const MASKED_SCORE = -1e9;
 
 export interface MultiHeadAttentionArgs extends LayerArgs {
   /** Number of attention heads H. Required. */
@@ -56,6 +56,20 @@ export interface MultiHeadAttentionArgs extends LayerArgs {
   kernelInitializer?: InitializerIdentifier;
   /** Initializer of the four biases. Default 'zeros'. */
   biasInitializer?: InitializerIdentifier;
+}
+
+/** Reshaped and fused weights for incremental decoding (see `inferenceWeights`). */
+export interface AttentionInferenceWeights {
+  /** [Dq, H*K], scaled by 1/sqrt(K). */
+  queryKernel: tf.Tensor;
+  /** [H*K], scaled by 1/sqrt(K). */
+  queryBias: tf.Tensor;
+  /** [D, H*K + H*K + H*V], when query, key and value have the same width. */
+  queryKeyValueKernel: tf.Tensor | null;
+  queryKeyValueBias: tf.Tensor | null;
+  /** [H*V, Dout] and [Dout]. */
+  outputKernel: tf.Tensor;
+  outputBias: tf.Tensor;
 }
 
 /** Keyword arguments of `MultiHeadAttention.apply`. */
@@ -311,6 +325,102 @@ export class MultiHeadAttention extends tf.layers.Layer {
     const context = tf.matMul(dropped, values).transpose([0, 2, 1, 3]);
     // Merge heads: (B, T, H, V) -> (B, T, Dout).
     return { output: mergeHeads(context, this.outputDense!), probabilities };
+  }
+
+  /**
+   * The weights of incremental decoding, reshaped and fused once so that each
+   * step runs few kernels: queries (scaled by 1/sqrt(K)), keys and values in one
+   * kernel [Dq, H*K + H*K + H*V] (self-attention: query = key = value), the
+   * query alone [Dq, H*K], and the output kernel [H*V, Dout]. The caller keeps
+   * and disposes them. Call inside a tidy.
+   */
+  inferenceWeights(): AttentionInferenceWeights {
+    const scale = 1 / Math.sqrt(this.keyDim);
+    const flatKernel = (p: AttentionProjection) => p.kernel!.read().reshape([p.kernel!.shape[0] as number, p.numHeads * p.headDim]);
+    const flatBias = (p: AttentionProjection) =>
+      p.bias ? p.bias.read().reshape([p.numHeads * p.headDim]) : tf.zeros([p.numHeads * p.headDim]);
+    const queryKernel = flatKernel(this.queryDense!).mul(scale);
+    const queryBias = flatBias(this.queryDense!).mul(scale);
+    const sameWidths = this.queryDense!.kernel!.shape[0] === this.keyDense!.kernel!.shape[0] &&
+      this.queryDense!.kernel!.shape[0] === this.valueDense!.kernel!.shape[0];
+    const out = this.outputDense!;
+    return {
+      queryKernel,
+      queryBias,
+      queryKeyValueKernel: sameWidths ? tf.concat([queryKernel, flatKernel(this.keyDense!), flatKernel(this.valueDense!)], 1) : null,
+      queryKeyValueBias: sameWidths ? tf.concat([queryBias, flatBias(this.keyDense!), flatBias(this.valueDense!)]) : null,
+      outputKernel: out.kernel!.read().reshape([this.numHeads * this.valueDim, out.outputDim]),
+      // A copy: the caller disposes these, and the variable must survive.
+      outputBias: out.bias ? out.bias.read().clone() : tf.zeros([out.outputDim]),
+    };
+  }
+
+  /**
+   * One decoding step of self-attention: x (B, 1, D) is the newest position;
+   * `keys` (B, H, t, K) and `values` (B, H, t, V) hold the earlier ones (or
+   * null). Returns the output (B, 1, Dout) and the extended keys and values.
+   * Inference only. Call inside a tidy.
+   */
+  selfAttendStep(
+    x: tf.Tensor,
+    weights: AttentionInferenceWeights,
+    keys: tf.Tensor4D | null,
+    values: tf.Tensor4D | null,
+  ): { output: tf.Tensor3D; keys: tf.Tensor4D; values: tf.Tensor4D } {
+    const [batch, , width] = x.shape;
+    const { numHeads: h, keyDim: k, valueDim: v } = this;
+    // (B, 1, D) -> (B, D) @ (D, HK + HK + HV): queries, keys and values at once.
+    const projected = tf.fused.matMul({
+      a: x.reshape([batch, width]) as tf.Tensor2D,
+      b: weights.queryKeyValueKernel as tf.Tensor2D,
+      bias: weights.queryKeyValueBias!,
+    });
+    // With one position, (B, 1, H, K) and (B, H, 1, K) share the memory order: a reshape, no transpose.
+    const query = projected.slice([0, 0], [batch, h * k]).reshape([batch, h, 1, k]) as tf.Tensor4D;
+    const key = projected.slice([0, h * k], [batch, h * k]).reshape([batch, h, 1, k]) as tf.Tensor4D;
+    const value = projected.slice([0, 2 * h * k], [batch, h * v]).reshape([batch, h, 1, v]) as tf.Tensor4D;
+    const allKeys = keys ? (tf.concat([keys, key], 2) as tf.Tensor4D) : key;
+    const allValues = values ? (tf.concat([values, value], 2) as tf.Tensor4D) : value;
+    return { output: this.attendStep(query, allKeys, allValues, null, weights), keys: allKeys, values: allValues };
+  }
+
+  /**
+   * One decoding step of cross-attention over precomputed keys (B, H, S, K) and
+   * values (B, H, S, V); `maskAdder` (B, 1, 1, S) holds 0 for real and a large
+   * negative number for padded positions (or null). Inference only. Call inside a tidy.
+   */
+  crossAttendStep(
+    x: tf.Tensor,
+    weights: AttentionInferenceWeights,
+    keys: tf.Tensor4D,
+    values: tf.Tensor4D,
+    maskAdder: tf.Tensor | null,
+  ): tf.Tensor3D {
+    const [batch, , width] = x.shape;
+    const query = tf.fused
+      .matMul({ a: x.reshape([batch, width]) as tf.Tensor2D, b: weights.queryKernel as tf.Tensor2D, bias: weights.queryBias })
+      .reshape([batch, this.numHeads, 1, this.keyDim]) as tf.Tensor4D;
+    return this.attendStep(query, keys, values, maskAdder, weights);
+  }
+
+  /** Scaled queries (B, H, 1, K) against keys and values -> output (B, 1, Dout). */
+  private attendStep(
+    query: tf.Tensor4D,
+    keys: tf.Tensor4D,
+    values: tf.Tensor4D,
+    maskAdder: tf.Tensor | null,
+    weights: AttentionInferenceWeights,
+  ): tf.Tensor3D {
+    const batch = query.shape[0];
+    let scores: tf.Tensor = tf.matMul(query, keys, false, true); // (B, H, 1, S)
+    if (maskAdder) scores = scores.add(maskAdder);
+    const context = tf.matMul(tf.softmax(scores), values); // (B, H, 1, V), memory order of (B, 1, H, V)
+    const merged = tf.fused.matMul({
+      a: context.reshape([batch, this.numHeads * this.valueDim]) as tf.Tensor2D,
+      b: weights.outputKernel as tf.Tensor2D,
+      bias: weights.outputBias,
+    });
+    return merged.reshape([batch, 1, merged.shape[1] as number]) as tf.Tensor3D;
   }
 
   private checkCallInputs(

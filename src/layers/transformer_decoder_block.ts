@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Kwargs, passMask, resolveInputMasks, Shape, shapeList } from './layer_utils';
-import { combineMasks, MultiHeadAttention } from './multi_head_attention';
+import { AttentionInferenceWeights, combineMasks, MASKED_SCORE, MultiHeadAttention } from './multi_head_attention';
 import { TransformerBlockArgs, TransformerBlockBase } from './transformer_block_base';
 import type { BlockOutput } from './transformer_encoder_block';
 
@@ -21,8 +21,11 @@ export interface DecoderBlockCache {
   values: tf.Tensor4D | null;
   crossKeys: tf.Tensor4D | null;
   crossValues: tf.Tensor4D | null;
-  /** (B, 1, S), 1 = real encoder position, or null. */
+  /** (B, 1, 1, S): 0 for real encoder positions, a large negative number for padding; or null. */
   crossMask: tf.Tensor | null;
+  /** Weights reshaped and fused once for the steps (the same for every step). */
+  selfWeights: AttentionInferenceWeights | null;
+  crossWeights: AttentionInferenceWeights | null;
 }
 
 /**
@@ -138,12 +141,25 @@ export class TransformerDecoderBlock extends TransformerBlockBase {
    * a tidy and keep the result.
    */
   startCache(encoderOutput: tf.Tensor | null, encoderMask: tf.Tensor | null): DecoderBlockCache {
-    const cache: DecoderBlockCache = { keys: null, values: null, crossKeys: null, crossValues: null, crossMask: null };
+    const cache: DecoderBlockCache = {
+      keys: null,
+      values: null,
+      crossKeys: null,
+      crossValues: null,
+      crossMask: null,
+      selfWeights: this.selfAttention!.inferenceWeights(),
+      crossWeights: null,
+    };
     if (this.crossAttention && encoderOutput) {
       const { keys, values } = this.crossAttention.projectKeysValues(encoderOutput, encoderOutput);
       cache.crossKeys = keys;
       cache.crossValues = values;
-      cache.crossMask = encoderMask ? encoderMask.cast('float32').expandDims(1) : null;
+      cache.crossWeights = this.crossAttention.inferenceWeights();
+      // (B, S) -> (B, 1, 1, S), broadcast over heads and the single query.
+      if (encoderMask) {
+        const [batch, length] = encoderMask.shape;
+        cache.crossMask = tf.scalar(1).sub(encoderMask.cast('float32')).mul(MASKED_SCORE).reshape([batch, 1, 1, length]);
+      }
     }
     return cache;
   }
@@ -157,19 +173,16 @@ export class TransformerDecoderBlock extends TransformerBlockBase {
   forwardStep(x: tf.Tensor, cache: DecoderBlockCache): { output: tf.Tensor3D; cache: DecoderBlockCache } {
     const next: DecoderBlockCache = { ...cache };
     let h = this.residual(x, this.selfAttentionNorm, false, (q) => {
-      const attention = this.selfAttention!;
-      const { keys, values } = attention.projectKeysValues(q, q);
-      // (B, H, t, K) + (B, H, 1, K) -> (B, H, t+1, K)
-      next.keys = cache.keys ? tf.concat([cache.keys, keys], 2) : keys;
-      next.values = cache.values ? tf.concat([cache.values, values], 2) : values;
-      return attention.attendProjected(attention.projectQuery(q), next.keys, next.values, null, false).output;
+      // (B, H, t, K) + (B, H, 1, K) -> (B, H, t+1, K), likewise the values.
+      const step = this.selfAttention!.selfAttendStep(q, cache.selfWeights!, cache.keys, cache.values);
+      next.keys = step.keys;
+      next.values = step.values;
+      return step.output;
     });
     if (this.crossAttention) {
-      h = this.residual(h, this.crossAttentionNorm!, false, (q) => {
-        const attention = this.crossAttention!;
-        return attention.attendProjected(attention.projectQuery(q), cache.crossKeys!, cache.crossValues!, cache.crossMask, false)
-          .output;
-      });
+      h = this.residual(h, this.crossAttentionNorm!, false, (q) =>
+        this.crossAttention!.crossAttendStep(q, cache.crossWeights!, cache.crossKeys!, cache.crossValues!, cache.crossMask),
+      );
     }
     const output = this.residual(h, this.feedForwardNorm, false, (q) => this.feedForward(q, this.feedForwardWeights)) as tf.Tensor3D;
     return { output, cache: next };

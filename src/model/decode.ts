@@ -91,6 +91,14 @@ function tidyKeep<T>(fn: () => T): T {
   return tf.tidy(fn as unknown as () => tf.TensorContainer) as unknown as T;
 }
 
+/** Every tensor a block cache holds, its inference weights included. */
+function cacheTensors(cache: DecoderBlockCache): tf.Tensor[] {
+  const { selfWeights, crossWeights, ...rest } = cache;
+  return [...Object.values(rest), ...Object.values(selfWeights ?? {}), ...Object.values(crossWeights ?? {})].filter(
+    (t): t is tf.Tensor => t != null,
+  );
+}
+
 /** Incremental decoder state for a batch of B rows. */
 class DecoderState {
   private caches: DecoderBlockCache[];
@@ -129,6 +137,7 @@ class DecoderState {
       const index = tf.tensor1d(rows, 'int32');
       const pick = (t: tf.Tensor | null) => (t ? (tf.gather(t, index) as tf.Tensor4D) : null);
       return this.caches.map((c) => ({
+        ...c,
         keys: pick(c.keys),
         values: pick(c.values),
         crossKeys: pick(c.crossKeys),
@@ -140,14 +149,13 @@ class DecoderState {
   }
 
   private replace(caches: DecoderBlockCache[]): void {
-    const keep = new Set(caches.flatMap((c) => Object.values(c)).filter((t): t is tf.Tensor => t != null));
-    const old = this.caches.flatMap((c) => Object.values(c)).filter((t): t is tf.Tensor => t != null && !keep.has(t));
-    tf.dispose(old);
+    const keep = new Set(caches.flatMap(cacheTensors));
+    tf.dispose(this.caches.flatMap(cacheTensors).filter((t) => !keep.has(t)));
     this.caches = caches;
   }
 
   dispose(): void {
-    tf.dispose(this.caches.flatMap((c) => Object.values(c)).filter((t): t is tf.Tensor => t != null));
+    tf.dispose(this.caches.flatMap(cacheTensors));
     this.caches = [];
   }
 }
