@@ -35,10 +35,17 @@ export interface AdamArgs {
 
 interface Slot {
   name: string;
-  m: tf.Variable;
-  v: tf.Variable;
+  /** First and second moments, float32 as tf.train.adam keeps them. */
+  m: Float32Array;
+  v: Float32Array;
 }
 
+/**
+ * The update runs in plain JavaScript over typed arrays, not as tensor ops: a
+ * tensor Adam costs about a dozen kernels per variable (~900 per step for the
+ * reference model, each with tfjs's per-kernel overhead), while the arithmetic
+ * is ~240k multiply-adds. Each variable gets one new tensor per step.
+ */
 export class Adam extends tf.Optimizer {
   /** @nocollapse */
   static className = 'TfjsAttentionAdam';
@@ -70,47 +77,69 @@ export class Adam extends tf.Optimizer {
     const named = Array.isArray(variableGradients)
       ? variableGradients
       : Object.keys(variableGradients).map((name) => ({ name, tensor: variableGradients[name] }));
+    const variables = named.map(({ name }) => {
+      const variable = tf.engine().registeredVariables[name];
+      if (variable == null) throw new Error(`Adam.applyGradients: no variable named '${name}'`);
+      return variable;
+    });
+    this.update(
+      variables,
+      named.map(({ tensor }) => (tensor == null ? null : (tensor.dataSync() as Float32Array))),
+    );
+  }
+
+  /**
+   * One Adam step on gradients already read into arrays (one per variable, in
+   * the same order every step), each multiplied by `gradientScale` first (the
+   * factor of global-norm clipping).
+   */
+  update(variables: tf.Variable[], gradients: Array<Float32Array | null>, gradientScale = 1): void {
     const t = this.iterations + 1;
     const stepSize = this.learningRate / (1 - Math.pow(this.beta1, t));
     const rootCorrection = 1 / Math.sqrt(1 - Math.pow(this.beta2, t));
-    tf.tidy(() => {
-      const beta1 = tf.scalar(this.beta1);
-      const oneMinusBeta1 = tf.scalar(1 - this.beta1);
-      const beta2 = tf.scalar(this.beta2);
-      const oneMinusBeta2 = tf.scalar(1 - this.beta2);
-      const correction = tf.scalar(rootCorrection);
-      const epsilon = tf.scalar(this.epsilon);
-      const minusStep = tf.scalar(-stepSize);
-      named.forEach(({ name, tensor: gradient }, i) => {
-        const variable = tf.engine().registeredVariables[name];
-        if (variable == null) throw new Error(`Adam.applyGradients: no variable named '${name}'`);
-        const slot = (this.slots[i] ??= {
-          name,
-          m: tf.tidy(() => tf.zerosLike(variable).variable(false)),
-          v: tf.tidy(() => tf.zerosLike(variable).variable(false)),
-        });
-        if (gradient == null) return;
-        const m = tf.add(tf.mul(slot.m, beta1), tf.mul(gradient, oneMinusBeta1));
-        const v = tf.add(tf.mul(slot.v, beta2), tf.mul(tf.square(gradient), oneMinusBeta2));
-        const denominator = tf.add(tf.mul(tf.sqrt(v), correction), epsilon);
-        slot.m.assign(m);
-        slot.v.assign(v);
-        variable.assign(tf.add(variable, tf.mul(tf.div(m, denominator), minusStep)));
-      });
+    const { beta1, beta2, epsilon } = this;
+    variables.forEach((variable, i) => {
+      const slot = (this.slots[i] ??= { name: variable.name, m: new Float32Array(variable.size), v: new Float32Array(variable.size) });
+      const gradient = gradients[i];
+      if (gradient == null) return;
+      const { m, v } = slot;
+      const weights = variable.dataSync() as Float32Array;
+      const updated = new Float32Array(weights.length);
+      for (let k = 0; k < weights.length; k++) {
+        const g = gradient[k] * gradientScale;
+        m[k] = beta1 * m[k] + (1 - beta1) * g;
+        v[k] = beta2 * v[k] + (1 - beta2) * g * g;
+        updated[k] = weights[k] - (stepSize * m[k]) / (Math.sqrt(v[k]) * rootCorrection + epsilon);
+      }
+      const value = tf.tensor(updated, variable.shape, 'float32');
+      variable.assign(value);
+      value.dispose();
     });
     this.incrementIterations();
   }
 
+  /** `iter`, then every first moment, then every second moment: new tensors the caller disposes. */
   override async getWeights(): Promise<NamedTensor[]> {
     return [
       await this.saveIterations(),
-      ...this.slots.map((s) => ({ name: `${s.name}/m`, tensor: s.m })),
-      ...this.slots.map((s) => ({ name: `${s.name}/v`, tensor: s.v })),
+      ...this.slots.map((s) => ({ name: `${s.name}/m`, tensor: tf.tensor(s.m) })),
+      ...this.slots.map((s) => ({ name: `${s.name}/v`, tensor: tf.tensor(s.v) })),
     ];
   }
 
+  /** The moments as arrays (copies), in the order of the variables of `update`. */
+  getMoments(): { first: Float32Array[]; second: Float32Array[] } {
+    return { first: this.slots.map((s) => s.m.slice()), second: this.slots.map((s) => s.v.slice()) };
+  }
+
+  /** Restores moments from arrays (copied) and the step count. */
+  setMoments(step: number, names: string[], first: Float32Array[], second: Float32Array[]): void {
+    this.iterations_ = step;
+    this.slots = names.map((name, i) => ({ name, m: first[i].slice(), v: second[i].slice() }));
+  }
+
   /**
-   * Restores what `getWeights` returned (the tensors are copied). The moments
+   * Restores what `getWeights` returned (the values are copied). The moments
    * must be listed for the same variables, in the same order, as the gradients
    * that `applyGradients` will receive.
    */
@@ -120,17 +149,16 @@ export class Adam extends tf.Optimizer {
       throw new Error(`Adam.setWeights: expected iter, then as many first as second moments; got ${moments.length} moments`);
     }
     const count = moments.length / 2;
-    this.disposeSlots();
     this.slots = moments.slice(0, count).map((first, i) => ({
       name: first.name.replace(/\/m$/, ''),
-      m: tf.variable(first.tensor, false),
-      v: tf.variable(moments[count + i].tensor, false),
+      m: Float32Array.from(first.tensor.dataSync() as Float32Array),
+      v: Float32Array.from(moments[count + i].tensor.dataSync() as Float32Array),
     }));
   }
 
   override dispose(): void {
     super.dispose();
-    this.disposeSlots();
+    this.slots = [];
   }
 
   getConfig(): tf.serialization.ConfigDict {
@@ -143,11 +171,6 @@ export class Adam extends tf.Optimizer {
     config: tf.serialization.ConfigDict,
   ): T {
     return new cls(config as AdamArgs);
-  }
-
-  private disposeSlots(): void {
-    tf.dispose(this.slots.flatMap((s) => [s.m, s.v]));
-    this.slots = [];
   }
 }
 tf.serialization.registerClass(Adam);

@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import { Adam } from './adam';
-import { clipByGlobalNorm } from './clip';
+
 import { maskedSoftmaxCrossEntropy, maskedTokenAccuracy } from './losses';
 import { LearningRateSchedule } from './schedule';
 
@@ -132,7 +132,7 @@ export class Trainer {
   async step(batch: TrainBatch): Promise<StepResult> {
     const step = this.stepCount + 1;
     const learningRate = this.schedule(step);
-    const { loss, accuracy, gradNorm, gradients } = tf.tidy(() => {
+    const { loss, accuracy, grads } = tf.tidy(() => {
       const { source, decoderInput, decoderTarget } = batchTensors(batch);
       let accuracy: tf.Scalar | undefined;
       const { value, grads } = tf.variableGrads(() => {
@@ -141,50 +141,39 @@ export class Trainer {
         accuracy = tf.keep(maskedTokenAccuracy(logits, decoderTarget));
         return maskedSoftmaxCrossEntropy(logits, decoderTarget);
       }, this.variables);
-      const clip = clipByGlobalNorm(
-        this.variables.map((v) => grads[v.name]),
-        this.clipNorm === Infinity ? Number.MAX_VALUE : this.clipNorm,
-      );
-      return { loss: value, accuracy: accuracy as tf.Scalar, gradNorm: clip.globalNorm, gradients: clip.clipped };
+      return { loss: value, accuracy: accuracy as tf.Scalar, grads };
     });
     try {
       // Read outside tidy (see ../shared/TFJS_NOTES.md), before deciding whether to update.
-      const [lossValue, accuracyValue, normValue] = await Promise.all([loss.data(), accuracy.data(), gradNorm.data()]);
-      const result: StepResult = {
-        step,
-        loss: lossValue[0],
-        tokenAccuracy: accuracyValue[0],
-        gradNorm: normValue[0],
-        learningRate,
-      };
-      if (!Number.isFinite(result.loss) || !Number.isFinite(result.gradNorm)) {
-        throw new NonFiniteLossError(step, result.loss, result.gradNorm, learningRate);
+      const [lossValue, accuracyValue] = await Promise.all([loss.data(), accuracy.data()]);
+      // Clipping and Adam run on the gradients as arrays: no kernels (see Adam).
+      const gradients = this.variables.map((v) => grads[v.name].dataSync() as Float32Array);
+      const gradNorm = globalNorm(gradients);
+      const result: StepResult = { step, loss: lossValue[0], tokenAccuracy: accuracyValue[0], gradNorm, learningRate };
+      if (!Number.isFinite(result.loss) || !Number.isFinite(gradNorm)) {
+        throw new NonFiniteLossError(step, result.loss, gradNorm, learningRate);
       }
+      // As clipByGlobalNorm: scale by min(1, clipNorm / norm); 1e-6 keeps a zero gradient finite.
+      const scale = Math.min(1, this.clipNorm / (gradNorm + 1e-6));
       this.optimizer.learningRate = learningRate;
-      this.optimizer.applyGradients(this.variables.map((v, i) => ({ name: v.name, tensor: gradients[i] })));
+      this.optimizer.update(this.variables, gradients, scale);
       return result;
     } finally {
-      tf.dispose([loss, accuracy, gradNorm, ...gradients]);
+      tf.dispose([loss, accuracy, ...Object.values(grads)]);
     }
   }
 
   /** A copy of everything a resumed run needs: step, weights, Adam moments. */
   async getState(): Promise<TrainerState> {
-    const named = await this.optimizer.getWeights();
-    const [iter, ...moments] = named;
+    const { first, second } = this.optimizer.getMoments();
     // Copies: a backend may hand out its own storage (the cpu backend does).
     const copy = async (t: tf.Tensor) => Float32Array.from((await t.data()) as Float32Array);
-    try {
-      const count = moments.length / 2;
-      return {
-        step: this.stepCount,
-        weights: await Promise.all(this.model.weights.map((w) => copy(w.read()))),
-        firstMoments: await Promise.all(moments.slice(0, count).map((m) => copy(m.tensor))),
-        secondMoments: await Promise.all(moments.slice(count).map((m) => copy(m.tensor))),
-      };
-    } finally {
-      iter.tensor.dispose();
-    }
+    return {
+      step: this.stepCount,
+      weights: await Promise.all(this.model.weights.map((w) => copy(w.read()))),
+      firstMoments: first,
+      secondMoments: second,
+    };
   }
 
   /** Restores a `getState` result (of a model with the same architecture). */
@@ -200,6 +189,17 @@ export class Trainer {
           `at step ${state.step}, got ${count} and ${state.secondMoments.length}`,
       );
     }
+    // Check everything before changing anything.
+    this.variables.forEach((v, i) => {
+      for (const [list, suffix] of [
+        [state.firstMoments, 'first'],
+        [state.secondMoments, 'second'],
+      ] as const) {
+        if (count !== 0 && list[i].length !== v.size) {
+          throw new Error(`Trainer.setState: the ${suffix} moment of ${v.name} has ${list[i].length} values, expected ${v.size}`);
+        }
+      }
+    });
     const values = weights.map((w, i) => {
       if (state.weights[i].length !== w.read().size) {
         throw new Error(
@@ -210,19 +210,12 @@ export class Trainer {
     });
     this.model.setWeights(values);
     tf.dispose(values);
-    const moment = (list: Float32Array[], suffix: string) =>
-      this.variables.map((v, i) => {
-        if (list[i].length !== v.size) {
-          throw new Error(`Trainer.setState: the ${suffix} moment of ${v.name} has ${list[i].length} values, expected ${v.size}`);
-        }
-        return { name: `${v.name}/${suffix}`, tensor: tf.tensor(list[i], v.shape, 'float32') };
-      });
-    const named = [{ name: 'iter', tensor: tf.scalar(state.step, 'int32') }, ...moment(state.firstMoments, 'm'), ...moment(state.secondMoments, 'v')];
-    try {
-      await this.optimizer.setWeights(named);
-    } finally {
-      tf.dispose(named.map((n) => n.tensor));
-    }
+    this.optimizer.setMoments(
+      state.step,
+      count === 0 ? [] : this.variables.map((v) => v.name),
+      state.firstMoments,
+      state.secondMoments,
+    );
   }
 
   /** Frees Adam's moments (the model belongs to the caller). */
@@ -239,4 +232,11 @@ export function batchTensors(batch: TrainBatch): { source: tf.Tensor2D; decoderI
     decoderInput: tf.tensor2d(batch.decoderInput, [b, t], 'int32'),
     decoderTarget: tf.tensor2d(batch.decoderTarget, [b, t], 'int32'),
   };
+}
+
+/** The L2 norm of all gradients together, accumulated in float64. */
+function globalNorm(gradients: Float32Array[]): number {
+  let sum = 0;
+  for (const g of gradients) for (let k = 0; k < g.length; k++) sum += g[k] * g[k];
+  return Math.sqrt(sum);
 }
