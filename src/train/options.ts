@@ -104,7 +104,7 @@ Run:
   --backend NAME           ${BACKEND_CHOICES.filter((b) => b !== 'webgl').join(' | ')} (default auto)
   --out DIR                output folder (default models/<task>)
   --resume                 continue from DIR/checkpoint.bin with its settings
-  --eval-every N           steps between held-out evaluations (default 100)
+  --eval-every N           steps between held-out evaluations (default 50)
   --checkpoint-every N     steps between checkpoints (default 250)
   --log-every N            steps between progress lines when not on a terminal (default 50)
   --target-exact-match R   stop when held-out exact match reaches R; 0 never stops early (default 0.99)
@@ -289,7 +289,7 @@ export function parseTrainArgs(argv: string[]): ParsedTrainArgs {
     backend: set('backend', choice('backend', BACKEND_CHOICES.filter((b) => b !== 'webgl')), 'auto'),
     out: set('out', str('out'), `models/${task}`),
     resume: set('resume', values.resume as boolean | undefined, false),
-    evalEvery: set('evalEvery', int('eval-every', 1), 100),
+    evalEvery: set('evalEvery', int('eval-every', 1), 50),
     checkpointEvery: set('checkpointEvery', int('checkpoint-every', 1), 250),
     logEvery: set('logEvery', int('log-every', 1), 50),
     targetExactMatch: set('targetExactMatch', num('target-exact-match', (v) => v >= 0 && v <= 1, 'a number in [0, 1]'), 0.99),
@@ -363,4 +363,89 @@ export function reproduceCommand(options: TrainOptions, stepsTaken: number): str
 
 function shellQuote(text: string): string {
   return /^[\w./:=+-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+// ---------------------------------------------------------------------------
+// npm run evaluate
+
+export interface EvaluateOptions {
+  /** The model folder (model.json, weights.bin, task.json). */
+  model: string;
+  /** 'held-out' (TASKS.md's 512 held-out samples) or 'fresh' (the acceptance test set). */
+  set: 'held-out' | 'fresh';
+  /** Evaluate only the first N samples of the set. */
+  count?: number;
+  /** Wrong decodings to print. */
+  failures: number;
+  backend: string;
+  /** Print one JSON object instead of text. */
+  json: boolean;
+}
+
+export const EVALUATE_USAGE = `Usage: npm run evaluate -- --model DIR [options]
+
+Prints greedy exact match and teacher-forced token accuracy of a trained model
+on its task's held-out set, and a few wrong decodings.
+
+Example:
+  npm run evaluate -- --model models/reverse
+
+Options:
+  --model DIR        model folder written by npm run train (model.json, weights.bin, task.json)
+  --set NAME         held-out | fresh (default held-out; fresh is the acceptance test set)
+  --count N          only the first N samples of the set (default all 512)
+  --failures N       wrong decodings to print (default 5)
+  --backend NAME     ${BACKEND_CHOICES.filter((b) => b !== 'webgl').join(' | ')} (default auto)
+  --json             print one JSON object
+  --help             this text`;
+
+/** Parses `npm run evaluate` arguments; throws `UsageError`. */
+export function parseEvaluateArgs(argv: string[]): { help: true } | { help: false; options: EvaluateOptions } {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        model: { type: 'string' },
+        set: { type: 'string' },
+        count: { type: 'string' },
+        failures: { type: 'string' },
+        backend: { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message.replace(/\s*\n\s*/g, ' '));
+  }
+  if (values.help) return { help: true };
+  const model = values.model as string | undefined;
+  if (model === undefined || model.trim() === '') throw new UsageError('--model is required: the folder of a trained model, e.g. models/reverse');
+  const set = (values.set as string | undefined) ?? 'held-out';
+  if (set !== 'held-out' && set !== 'fresh') throw new UsageError(`--set must be one of held-out, fresh, got '${set}'`);
+  const int = (flag: string, min: number, max: number): number | undefined => {
+    const text = values[flag] as string | undefined;
+    if (text === undefined) return undefined;
+    const value = Number(text);
+    if (text.trim() === '' || !Number.isInteger(value) || value < min || value > max) {
+      throw new UsageError(`--${flag} must be an integer in [${min}, ${max}], got '${text}'`);
+    }
+    return value;
+  };
+  const backend = (values.backend as string | undefined) ?? 'auto';
+  const backends = BACKEND_CHOICES.filter((b) => b !== 'webgl') as readonly string[];
+  if (!backends.includes(backend)) throw new UsageError(`--backend must be one of ${backends.join(', ')}, got '${backend}'`);
+  return {
+    help: false,
+    options: {
+      model,
+      set,
+      count: int('count', 1, 512),
+      failures: int('failures', 0, 512) ?? 5,
+      backend,
+      json: values.json === true,
+    },
+  };
 }

@@ -1,0 +1,25 @@
+/**
+ * Issue 4 acceptance: the tiny preset learns copy from scratch to >= 0.9
+ * held-out exact match, through the same loop as `npm run train` (seeded
+ * init and data, so the run is the same every time on a backend).
+ */
+import { initBackend } from '../../src/backend';
+import { runTimeToAccuracy } from '../../src/train/run';
+
+beforeAll(() => initBackend('wasm', { quiet: true }));
+
+it('trains the tiny preset on copy to >= 0.9 held-out exact match', async () => {
+  const result = await runTimeToAccuracy({
+    task: 'copy',
+    target: 0.9,
+    maxSteps: 300,
+    args: ['--preset', 'tiny', '--lr', '0.01', '--warmup', '20', '--decay-steps', '200', '--eval-every', '25', '--seed', '1'],
+  });
+  // Printed so the CI log shows how much margin the budget has.
+  console.log(`copy/tiny: exact match ${result.exactMatch} after ${result.steps} steps, ${result.seconds} s of training`);
+  expect(result.reached).toBe(true);
+  expect(result.exactMatch).toBeGreaterThanOrEqual(0.9);
+  expect(result.steps).toBeLessThanOrEqual(300);
+  expect(result.history.map((h) => h.step)).toEqual(Array.from({ length: result.steps / 25 }, (_v, i) => 25 * (i + 1)));
+  expect(result.command).toContain('--task copy --preset tiny');
+});
