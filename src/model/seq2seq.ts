@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { nodeFs, nodePath } from '../io/atomic';
+import { fileSystem } from '../io/file_system';
 import { parseTaskJson, readTaskJson, Seq2SeqTaskInfo, TASK_JSON, validateTaskJson } from '../io/task_json';
 import { createTask, Task, TaskName, TASK_NAMES } from '../tasks/tasks';
 import { FIRST_SYMBOL, SPECIAL_TOKEN_NAMES } from '../tasks/vocabulary';
@@ -102,7 +103,7 @@ export class Seq2Seq {
    * with T = target length + 1 (the BOS row first).
    */
   async attention(source: number[], target: number[]): Promise<LabelledAttentionMaps> {
-    this.checkSources([source], 'attention');
+    this.checkIds(source, 'source', 'attention', this.maxSourceLength, false);
     this.checkIds(target, 'target', 'attention', this.maxTargetLength - 1, true);
     const maps = attentionMaps(this.model, source, target);
     return {
@@ -211,7 +212,9 @@ export async function loadSeq2Seq(location: string): Promise<Seq2Seq> {
   if (!nodeFs().existsSync(folder)) throw new Error(`loadSeq2Seq: model folder ${folder} does not exist`);
   if (!nodeFs().statSync(folder).isDirectory()) throw new Error(`loadSeq2Seq: ${folder} is not a folder; expected a model folder`);
   const info = await readTaskJson(folder);
-  const model = await tf.loadLayersModel(`file://${nodePath().join(folder, 'model.json')}`);
+  // This package's handler, not a file:// URL: the URL needs a registered
+  // route, which a caller that imports only this module does not have.
+  const model = await tf.loadLayersModel(fileSystem(nodePath().join(folder, 'model.json')));
   return fromParts(model, info, nodePath().join(folder, TASK_JSON));
 }
 
