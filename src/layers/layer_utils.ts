@@ -21,6 +21,7 @@ type MaskedTensor = tf.Tensor & { kerasMask?: tf.Tensor | null };
 
 function describe(value: unknown): string {
   if (typeof value === 'string') return `'${value}'`;
+  if (typeof value === 'number') return String(value); // JSON would print NaN and Infinity as null
   if (value === undefined) return 'undefined (missing)';
   try {
     return JSON.stringify(value) ?? String(value);
@@ -145,6 +146,33 @@ export function checkRank(layer: string, name: string, shape: Shape | number[], 
   }
   if (shape[rank - 1] == null) {
     throw new Error(`${layer}: ${name} needs a known last dimension, got shape ${formatShape(shape)}`);
+  }
+}
+
+/**
+ * Throws unless `x` is (B, L, width) with a known width equal to `width` (when
+ * given) and batch `batch` (when given); messages name the layer and shapes.
+ */
+export function checkSequence(layer: string, name: string, x: tf.Tensor, width?: number, batch?: number): void {
+  checkRank(layer, name, x.shape, 3);
+  if (width != null && x.shape[2] !== width) {
+    throw new Error(`${layer}: ${name} has width ${x.shape[2]} (shape ${formatShape(x.shape)}) but the layer was built for width ${width}`);
+  }
+  if (batch != null && x.shape[0] !== batch) {
+    throw new Error(`${layer}: ${name} has batch size ${x.shape[0]} (shape ${formatShape(x.shape)}), expected ${batch}`);
+  }
+}
+
+/** Throws unless each padding mask is null or (B, L) for its sequence (B, L, ...). */
+export function checkPaddingMasks(layer: string, masks: Array<[string, tf.Tensor | null, tf.Tensor]>): void {
+  for (const [name, mask, sequence] of masks) {
+    if (mask == null) continue;
+    const want = sequence.shape.slice(0, 2);
+    if (mask.rank !== 2 || mask.shape[0] !== want[0] || mask.shape[1] !== want[1]) {
+      throw new Error(
+        `${layer}: the padding mask of ${name} must have shape (B, L) = ${formatShape(want)}, got ${formatShape(mask.shape)}`,
+      );
+    }
   }
 }
 

@@ -10,6 +10,7 @@ import { AttentionOutputProjection, mergeHeads } from './attention_output_projec
 import { AttentionProjection, projectHeads } from './attention_projection';
 import {
   causalMask,
+  checkPaddingMasks,
   checkBoolean,
   checkPositiveInt,
   checkRank,
@@ -255,6 +256,11 @@ export class MultiHeadAttention extends tf.layers.Layer {
     this.checkCallInputs(list, query, value, key, args.attentionMask);
     const [queryMask, valueMask = queryMask, keyMask = null] = resolveInputMasks(list, args.mask);
     const sameKeyMask = list.length < 3 ? null : keyMask;
+    checkPaddingMasks(`MultiHeadAttention '${this.name}'`, [
+      ['query', queryMask, query],
+      ['value', valueMask, value],
+      ['key', sameKeyMask, key],
+    ]);
 
     return tf.tidy(() => {
       const mask = combineMasks(query, value, queryMask, valueMask, sameKeyMask, this.causal, args.attentionMask ?? null);

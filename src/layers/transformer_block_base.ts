@@ -120,6 +120,11 @@ export abstract class TransformerBlockBase extends tf.layers.Layer {
     for (const layer of this.attentionLayers) layer.setFastWeightInitDuringBuild(value);
   }
 
+  /** `Class 'name'`, the prefix of every error message. */
+  protected get label(): string {
+    return `${this.getClassName()} '${this.name}'`;
+  }
+
   /** Width D of the sequence input, checked. */
   protected modelWidth(shape: Shape, role: string): number {
     checkRank(`${this.getClassName()} '${this.name}'`, role, shape, 3);

@@ -3,7 +3,7 @@
  * keras-hub's `TransformerDecoder`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { Kwargs, passMask, resolveInputMasks, Shape, shapeList } from './layer_utils';
+import { checkPaddingMasks, checkSequence, Kwargs, passMask, resolveInputMasks, Shape, shapeList } from './layer_utils';
 import { AttentionInferenceWeights, combineMasks, MASKED_SCORE, MultiHeadAttention } from './multi_head_attention';
 import { TransformerBlockArgs, TransformerBlockBase } from './transformer_block_base';
 import type { BlockOutput } from './transformer_encoder_block';
@@ -101,6 +101,14 @@ export class TransformerDecoderBlock extends TransformerBlockBase {
           `called ${encoderOutput ? 'with' : 'without'} one`,
       );
     }
+    checkSequence(this.label, 'decoderSequence', x, this.selfAttention?.queryDense?.kernel?.shape[0] as number);
+    if (encoderOutput) {
+      checkSequence(this.label, 'encoderSequence', encoderOutput, this.crossAttention?.keyDense?.kernel?.shape[0] as number, x.shape[0]);
+    }
+    checkPaddingMasks(this.label, [
+      ['decoderSequence', decoderMask, x],
+      ['encoderSequence', encoderOutput ? encoderMask : null, encoderOutput ?? x],
+    ]);
     return tf.tidy(() => this.forward(x, encoderOutput, decoderMask, encoderMask, (kwargs.training as boolean) ?? false).output);
   }
 

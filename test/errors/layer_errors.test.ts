@@ -5,10 +5,6 @@
  * queries, query/value batch mismatch, a value wider than the layer was built
  * for, value/key length mismatch and an attentionMask of the wrong shape).
  *
- * `it.failing` marks a known gap: the test states the error a user should get
- * and currently does not (see the issue 8 report). It flips to a failure as
- * soon as the layer gets it right; then change it to `it`.
- *
  * Argument checks do not depend on the backend, so one backend (cpu) suffices.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -41,8 +37,8 @@ describe('layer arguments, at construction', () => {
     expect(make).toThrow(message);
   });
 
-  // layer_utils.ts describe() prints NaN and Infinity through JSON.stringify, as "null".
-  it.failing.each<[string, () => unknown, RegExp]>([
+  // NaN and Infinity must print as themselves (JSON.stringify would print null).
+  it.each<[string, () => unknown, RegExp]>([
     ['MultiHeadAttention dropout NaN names the value NaN', mha({ dropout: NaN }), /dropout must be a number in \[0, 1\), got NaN/],
     ['TransformerEncoderBlock dropout Infinity names the value Infinity', encoder({ dropout: Infinity }), /dropout must be a number in \[0, 1\), got Infinity/],
   ])('%s', (_title, make, message) => {
@@ -112,10 +108,9 @@ describe('call inputs', () => {
       expect(withTensors(make, call)).toThrow(message);
     });
 
-    // Padding masks (B, T) / (B, S) in `mask` are not checked: a wrong one fails
-    // in tfjs's broadcasting ("Operands could not be broadcast together with
-    // shapes 2,2,3,5 and 2,1,1,3"), or, (1, S), is silently broadcast over the batch.
-    it.failing.each<[string, () => tf.Tensor[], RegExp]>([
+    // Unchecked, a wrong padding mask would fail in tfjs's broadcasting, or,
+    // (1, S), be silently broadcast over the batch.
+    it.each<[string, () => tf.Tensor[], RegExp]>([
       ['a value padding mask of length 3 for S = 5', () => [tf.ones([2, 3])], /mask.*\[2, 3\]/],
       ['a value padding mask for one sequence of a batch of 2', () => [tf.ones([1, 5])], /mask.*\[1, 5\]/],
     ])('rejects %s, naming the mask and its shape', (_title, make, message) => {
@@ -136,11 +131,9 @@ describe('call inputs', () => {
       decoder.dispose();
     });
 
-    // Blocks check shapes only in build(); their call() passes the tensors to the
-    // attention's `attend`, past its input checks. So once built, a wrong rank,
-    // width, batch or padding mask fails deep in tfjs ("Size(16) must match the
-    // product of shape 6,4", "Operands could not be broadcast together ...").
-    it.failing.each<[string, () => tf.Tensor[], (...t: tf.Tensor[]) => unknown, RegExp]>([
+    // A built block's call() checks its inputs itself: they go to the attention's
+    // `attend`, past the attention layer's own input checks.
+    it.each<[string, () => tf.Tensor[], (...t: tf.Tensor[]) => unknown, RegExp]>([
       ['TransformerDecoderBlock: a decoder sequence of rank 4', () => [tf.zeros([2, 3, 4, 1])], (x) => decoder.apply([x, value]), /'dec'.*\[2, 3, 4, 1\]/],
       ['TransformerEncoderBlock: an input wider than it was built for', () => [tf.zeros([2, 3, 6])], (x) => encoder.apply(x), /'enc'.*\[2, 3, 6\]/],
       ['TransformerEncoderBlock: a padding mask of the wrong length', () => [tf.ones([2, 4])], (m) => encoder.apply(query, { mask: m } as never), /'enc'.*mask.*\[2, 4\]/],
