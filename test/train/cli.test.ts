@@ -2,9 +2,7 @@
  * scripts/train.ts as a user runs it: a child process. Exit codes, messages,
  * and what is on disk after an interruption, a kill or a diverging run.
  */
-import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 
@@ -12,44 +10,7 @@ import { initBackend } from '../../src/backend';
 import '../../src'; // registers the layers and the file:// handler
 import { readTaskJson } from '../../src/io/task_json';
 import { CHECKPOINT_FILE, decodeCheckpoint, encodeCheckpoint, readCheckpoint } from '../../src/train/checkpoint';
-
-const ROOT = path.resolve(__dirname, '../..');
-/** `run` exited with `code`; on failure the message shows its stderr. */
-function expectExit(run: Run, code: number): void {
-  expect({ code: run.code, stderr: run.stderr }).toEqual({ code, stderr: run.code === code ? run.stderr : '(any)' });
-}
-
-const TINY = ['--task', 'copy', '--preset', 'tiny', '--backend', 'wasm', '--batch', '32', '--target-exact-match', '0'];
-
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the training script; `watch` sees stdout as it grows and may kill the child. */
-function train(args: string[], watch?: (stdout: string, child: ChildProcess) => void): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'scripts/train.ts', ...args], {
-      cwd: ROOT,
-      env: { ...process.env, TS_NODE_PROJECT: path.join(ROOT, 'tsconfig.json') },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-      watch?.(stdout, child);
-    });
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-}
-
-function tempDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'train-cli-'));
-}
+import { expectExit, tempDir, TINY_TRAIN_ARGS as TINY, train } from './helpers';
 
 beforeAll(() => initBackend('wasm', { quiet: true }));
 
@@ -168,3 +129,4 @@ describe('npm run train: interruptions', () => {
     fs.rmSync(out, { recursive: true });
   });
 });
+
