@@ -37,7 +37,7 @@ async function main(argv: string[]): Promise<number> {
   const backend = await initBackend(options.backend);
 
   // --- Data, model and trainer ----------------------------------------------------
-  const run = await TrainingRun.create({ options, backend, resumed, out, display: process.stdout });
+  const run = await TrainingRun.create({ options, backend, resumed, save: true, display: process.stdout });
   console.log(run.describe());
 
   // --- Loop -------------------------------------------------------------------------

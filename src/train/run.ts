@@ -42,8 +42,8 @@ export interface TrainingRunArgs {
   backend: string;
   /** Continue from this checkpoint (its options must be `options`' resumed settings). */
   resumed?: Checkpoint<CheckpointExtra>;
-  /** Absolute output folder; without it nothing is saved. */
-  out?: string;
+  /** Whether checkpoints and the model folder are written (to `options.out`). Default false. */
+  save?: boolean;
   /** Where progress goes (a TTY gets a live bar). Default: nowhere. */
   display?: ProgressStream;
 }
@@ -57,7 +57,7 @@ export interface TrainingOutcome {
 
 /**
  * ```ts
- * const run = await TrainingRun.create({options, backend: 'wasm', out: '/abs/models/reverse', display: process.stdout});
+ * const run = await TrainingRun.create({options, backend: 'wasm', save: true, display: process.stdout});
  * const {stopReason} = await run.train(() => false);
  * await run.save(stopReason);
  * ```
@@ -80,6 +80,7 @@ export class TrainingRun {
   private constructor(
     options: TrainOptions,
     readonly backend: string,
+    /** Absolute output folder, when saving. */
     readonly out: string | undefined,
     display: ProgressStream | undefined,
   ) {
@@ -111,7 +112,8 @@ export class TrainingRun {
   }
 
   static async create(args: TrainingRunArgs): Promise<TrainingRun> {
-    const run = new TrainingRun(args.options, args.backend, args.out, args.display);
+    const out = args.save ? nodePath().resolve(args.options.out) : undefined;
+    const run = new TrainingRun(args.options, args.backend, out, args.display);
     if (args.resumed) {
       await run.trainer.setState(args.resumed.state);
       run.stream.setState(args.resumed.extra.stream);

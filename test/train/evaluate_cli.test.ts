@@ -15,9 +15,9 @@ describe('npm run evaluate', () => {
   it('prints exact match, token accuracy and failures of a model folder; errors name the folder or flag', async () => {
     // A model folder written in-process by the training loop (5 steps: a poor model, so there are failures).
     const out = tempDir();
-    const parsed = parseTrainArgs([...TINY, '--steps', '5']);
+    const parsed = parseTrainArgs([...TINY, '--steps', '5', '--out', out]);
     if (parsed.help) throw new Error('unexpected --help');
-    const run = await TrainingRun.create({ options: parsed.options, backend: 'wasm', out });
+    const run = await TrainingRun.create({ options: parsed.options, backend: 'wasm', save: true });
     await run.save((await run.train()).stopReason);
     run.dispose();
 
