@@ -1,0 +1,244 @@
+/**
+ * The demo in headless Chromium, as a user drives it: pick each shipped model, type a sequence,
+ * decode, and check the answer against the task's own solution; check that every attention map
+ * was drawn (and drawn right: causal decoder self-attention is exactly zero above the diagonal);
+ * draw random examples; save the model to IndexedDB and load it back; see a bad input's error.
+ * Screenshots go to test-output/ (git-ignored).
+ *
+ * The per-model checks run on the wasm backend: headless Chromium's WebGL is SwiftShader (software),
+ * where compiling tfjs's shaders takes seconds per new shape. One test checks the automatic choice
+ * (webgl when the browser has WebGL, else wasm), which is what users get.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Page } from 'playwright-core';
+
+import { createTask, TaskName } from '../../src/tasks/tasks';
+import { launchChromium, OUTPUT_DIR, requireModel, startTestSite, TestBrowser, TestSite, watchPage } from './harness';
+
+/** A short input per shipped model; each model must decode it correctly. */
+const CASES: Array<{ task: TaskName; input: string }> = [
+  { task: 'copy', input: '31415' },
+  { task: 'reverse', input: '314159' },
+  { task: 'sort', input: '93827' },
+  { task: 'addition', input: '352+417' },
+];
+
+/** Viridis at weight 0 and 1 (src/demo/heatmap.ts). */
+const COLOR_AT_0 = [68, 1, 84];
+const COLOR_AT_1 = [253, 231, 37];
+
+let site: TestSite;
+let browser: TestBrowser;
+let page: Page;
+let watch: { problems: string[] };
+
+beforeAll(async () => {
+  for (const { task } of CASES) requireModel(task);
+  browser = await launchChromium();
+  site = await startTestSite();
+  fs.mkdirSync(OUTPUT_DIR, { recursive: true });
+  page = await browser.context.newPage();
+  watch = watchPage(page);
+  await page.goto(`${site.url}?backend=wasm&model=reverse&input=12`);
+  await waitUntilSettled(page);
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await site?.close();
+});
+
+/** Waits for the app to finish what it is doing; returns 'ready' or 'error'. */
+async function waitUntilSettled(p: Page, timeout = 60_000): Promise<string> {
+  await p.waitForFunction(
+    () => {
+      const status = document.getElementById('status');
+      const controls = document.getElementById('decode') as HTMLButtonElement | null;
+      return status !== null && controls !== null && !controls.disabled && ['ready', 'error'].includes(status.dataset.state ?? '');
+    },
+    undefined,
+    { timeout },
+  );
+  return (await p.getAttribute('#status', 'data-state'))!;
+}
+
+async function text(p: Page, selector: string): Promise<string> {
+  return ((await p.textContent(selector)) ?? '').trim();
+}
+
+/** Selects `task` (which loads it and decodes a random example), then decodes `input`. */
+async function decodeWith(task: string, input: string): Promise<void> {
+  if ((await page.inputValue('#model')) !== task) {
+    await page.selectOption('#model', task);
+    await page.waitForFunction((t) => document.getElementById('model-info')?.textContent?.includes(`/models/${t}`), task);
+    expect(await waitUntilSettled(page)).toBe('ready');
+  }
+  await page.fill('#source', input);
+  await page.click('#decode'); // the click handler disables the controls before it returns
+  expect(await waitUntilSettled(page)).toBe('ready');
+}
+
+interface CanvasCheck {
+  kind: string;
+  layer: number;
+  head: number;
+  rows: number;
+  columns: number;
+  /** Share of the canvas's pixels that are not transparent. */
+  painted: number;
+  /** Distinct colours at the cell centres. */
+  distinctCellColors: number;
+  /** Colours at the cell centres, row-major, as [r, g, b]. */
+  cells: number[][];
+}
+
+/** Reads every heatmap canvas back (pixels, not the DOM): what the user actually sees. */
+async function readHeatmaps(p: Page): Promise<CanvasCheck[]> {
+  return p.evaluate(() =>
+    Array.from(document.querySelectorAll<HTMLCanvasElement>('canvas.heatmap')).map((canvas) => {
+      const grid = JSON.parse(canvas.dataset.grid!) as { left: number; top: number; cell: number; rows: number; columns: number };
+      const context = canvas.getContext('2d')!;
+      const image = context.getImageData(0, 0, canvas.width, canvas.height);
+      const scale = canvas.width / canvas.clientWidth;
+      let painted = 0;
+      for (let i = 3; i < image.data.length; i += 4) if (image.data[i] > 0) painted++;
+      const cells: number[][] = [];
+      for (let r = 0; r < grid.rows; r++) {
+        for (let c = 0; c < grid.columns; c++) {
+          const x = Math.floor((grid.left + (c + 0.5) * grid.cell) * scale);
+          const y = Math.floor((grid.top + (r + 0.5) * grid.cell) * scale);
+          const at = (y * image.width + x) * 4;
+          cells.push([image.data[at], image.data[at + 1], image.data[at + 2]]);
+        }
+      }
+      return {
+        kind: canvas.dataset.kind!,
+        layer: Number(canvas.dataset.layer),
+        head: Number(canvas.dataset.head),
+        rows: grid.rows,
+        columns: grid.columns,
+        painted: painted / (image.width * image.height),
+        distinctCellColors: new Set(cells.map((rgb) => rgb.join(','))).size,
+        cells,
+      };
+    }),
+  );
+}
+
+/** task.json's model sizes, to know how many maps to expect. */
+function modelShape(task: string): { encoderLayers: number; decoderLayers: number; heads: number } {
+  const info = JSON.parse(fs.readFileSync(path.join(requireModel(task), 'task.json'), 'utf8'));
+  return { encoderLayers: info.config.numEncoderLayers, decoderLayers: info.config.numDecoderLayers, heads: info.config.numHeads };
+}
+
+test('the demo lists the shipped models and says which backend it uses', async () => {
+  const options = await page.$$eval('#model option', (list) => list.map((o) => (o as HTMLOptionElement).value));
+  expect(options).toEqual(expect.arrayContaining(CASES.map((c) => c.task)));
+  expect(await page.getAttribute('#backend', 'data-backend')).toBe('wasm');
+  expect(await text(page, 'header .backend')).toMatch(/Backend: wasm \(CPU, through WebAssembly\)/);
+  expect(await page.evaluate(() => (window as unknown as { tf: { getBackend(): string } }).tf.getBackend())).toBe('wasm');
+});
+
+describe.each(CASES)('$task', ({ task, input }) => {
+  test(`decodes ${input} correctly and draws every attention map`, async () => {
+    await decodeWith(task, input);
+    const taskObject = createTask(task);
+    const expected = taskObject.tokensToString(taskObject.solve(taskObject.stringToTokens(input)));
+    expect(await text(page, '#expected')).toBe(expected);
+    expect(await text(page, '#output')).toBe(expected);
+    expect(await page.getAttribute('#verdict', 'data-correct')).toBe('true');
+    expect(await text(page, '#verdict')).toBe('✓ right');
+
+    const maps = await readHeatmaps(page);
+    const shape = modelShape(task);
+    const count = (kind: string) => maps.filter((m) => m.kind === kind).length;
+    expect({ encoderSelf: count('encoder-self'), decoderSelf: count('decoder-self'), cross: count('cross') }).toEqual({
+      encoderSelf: shape.encoderLayers * shape.heads,
+      decoderSelf: shape.decoderLayers * shape.heads,
+      cross: shape.decoderLayers * shape.heads,
+    });
+    const sourceLength = input.length;
+    const decoderLength = expected.length + 1; // BOS + the output
+    for (const map of maps) {
+      expect({ map: `${map.kind} ${map.layer}/${map.head}`, painted: map.painted > 0.6, distinct: map.distinctCellColors >= 2 }).toEqual({
+        map: `${map.kind} ${map.layer}/${map.head}`,
+        painted: true,
+        distinct: true,
+      });
+      const [rows, columns] =
+        map.kind === 'encoder-self' ? [sourceLength, sourceLength] : map.kind === 'cross' ? [decoderLength, sourceLength] : [decoderLength, decoderLength];
+      expect([map.rows, map.columns]).toEqual([rows, columns]);
+      if (map.kind === 'decoder-self') {
+        // Causal: BOS sees only itself (weight 1), and nothing above the diagonal (weight 0).
+        expect(map.cells[0]).toEqual(COLOR_AT_1);
+        for (let r = 0; r < rows; r++) for (let c = r + 1; c < columns; c++) expect(map.cells[r * columns + c]).toEqual(COLOR_AT_0);
+      }
+    }
+    await page.screenshot({ path: path.join(OUTPUT_DIR, `demo-${task}.png`), fullPage: true });
+  });
+
+  test('random examples are judged by the task\'s own solution', async () => {
+    const taskObject = createTask(task);
+    for (let i = 0; i < 3; i++) {
+      await page.click('#random');
+      expect(await waitUntilSettled(page)).toBe('ready');
+      const source = await page.inputValue('#source');
+      const expected = taskObject.tokensToString(taskObject.solve(taskObject.stringToTokens(source)));
+      const output = await text(page, '#output');
+      expect(await text(page, '#expected')).toBe(expected);
+      expect(await page.getAttribute('#verdict', 'data-correct')).toBe(String(output === expected));
+    }
+  });
+});
+
+test('saves the model to IndexedDB and loads it back', async () => {
+  await decodeWith('reverse', '2718');
+  await page.click('#save');
+  expect(await waitUntilSettled(page)).toBe('ready');
+  expect(await page.getAttribute('#store-status', 'data-result')).toBe('same');
+  expect(await text(page, '#store-status')).toMatch(/^Saved to indexeddb:\/\/tfjs-attention-demo-reverse \(\d+\.\d KiB of weights\) and loaded it back: the copy decodes 2718 to 8172, the same as the original\.$/);
+
+  await page.waitForSelector('#load:not([disabled])');
+  await page.click('#load');
+  expect(await waitUntilSettled(page)).toBe('ready');
+  expect(await page.getAttribute('#store-status', 'data-result')).toBe('loaded');
+  expect(await text(page, '#model-info')).toMatch(/loaded from indexeddb:\/\/tfjs-attention-demo-reverse$/);
+  expect(await text(page, '#output')).toBe('8172');
+  expect(await page.evaluate(async () => Object.keys(await (window as any).tf.io.listModels()))).toContain(
+    'indexeddb://tfjs-attention-demo-reverse',
+  );
+});
+
+test('a bad input shows the task\'s error and the demo stays usable', async () => {
+  await page.fill('#source', '12x4');
+  await page.click('#decode');
+  expect(await waitUntilSettled(page)).toBe('error');
+  expect(await page.isVisible('#error')).toBe(true);
+  expect(await text(page, '#error')).toMatch(/unexpected character "x" at position 2 of "12x4"/);
+  await page.fill('#source', '12');
+  await page.click('#decode');
+  expect(await waitUntilSettled(page)).toBe('ready');
+  expect(await page.isVisible('#error')).toBe(false);
+  expect(await text(page, '#output')).toBe('21');
+});
+
+test('nothing failed in the page: no uncaught errors, no failed or 4xx requests', () => {
+  expect(watch.problems).toEqual([]);
+});
+
+test('with no backend asked for, the demo takes webgl when the browser has WebGL, else wasm, and says so', async () => {
+  const autoPage = await browser.context.newPage();
+  const autoWatch = watchPage(autoPage);
+  await autoPage.goto(`${site.url}?model=reverse&input=314`);
+  expect(await waitUntilSettled(autoPage, 100_000)).toBe('ready');
+  const hasWebgl = await autoPage.evaluate(() => document.createElement('canvas').getContext('webgl2') !== null);
+  const backend = await autoPage.getAttribute('#backend', 'data-backend');
+  expect(backend).toBe(hasWebgl ? 'webgl' : 'wasm');
+  expect(await autoPage.evaluate(() => (window as unknown as { tf: { getBackend(): string } }).tf.getBackend())).toBe(backend);
+  expect(await text(autoPage, '#output')).toBe('413');
+  expect((await readHeatmaps(autoPage)).length).toBeGreaterThan(0);
+  await autoPage.screenshot({ path: path.join(OUTPUT_DIR, `demo-auto-${backend}.png`), fullPage: true });
+  expect(autoWatch.problems).toEqual([]);
+  await autoPage.close();
+}, 150_000);
