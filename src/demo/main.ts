@@ -180,8 +180,8 @@ function inputHint(model: Seq2Seq): string {
 
 async function loadFromServer(name: string): Promise<void> {
   setStatus('busy', `Loading ${name}…`);
-  const url = new URL(`models/${encodeURIComponent(name)}`, location.href).href;
-  useModel(name, await api.loadSeq2Seq(url), url);
+  const url = new URL(`models/${encodeURIComponent(name)}`, location.href);
+  useModel(name, await api.loadSeq2Seq(url.href), url.pathname);
 }
 
 // --- Decoding and heatmaps -------------------------------------------------------------------
