@@ -21,6 +21,7 @@ export * from './layers/masked_layer_normalization';
 export * from './model/decode';
 export * from './model/seq2seq';
 export * from './io/task_json';
+export { loadKerasModel, rewriteKerasTopology } from './io/keras';
 export * from './model/config';
 export * from './model/transformer';
 export * from './tasks';

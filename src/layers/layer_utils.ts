@@ -184,6 +184,28 @@ export function checkPaddingMasks(layer: string, masks: Array<[string, tf.Tensor
 // carries its mask as `kerasMask`, so fall back to that.
 // ---------------------------------------------------------------------------
 
+/**
+ * The `mask` call argument with the model executor's leftover removed.
+ * tfjs 4.22's executor (predict/fit/evaluate) hands every layer of a run the
+ * same kwargs object and sets `kwargs.mask` only for layers that have a masked
+ * input, so a layer whose inputs carry no mask receives the mask of an earlier
+ * layer (tfjs-layers executor.ts `execute`). The executor always passes the
+ * inputs as a list and one mask tensor; such a mask that does not fit the first
+ * input's (B, L) cannot be that input's and is dropped. A mask a user passes
+ * with a single input, or as a list, is kept (and checked).
+ */
+export function callMask(
+  inputs: tf.Tensor | tf.Tensor[],
+  mask: unknown,
+): tf.Tensor | Array<tf.Tensor | null | undefined> | null | undefined {
+  if (!(mask instanceof tf.Tensor) || !Array.isArray(inputs) || inputs.length === 0) {
+    return mask as tf.Tensor | Array<tf.Tensor | null> | null | undefined;
+  }
+  const first = inputs[0];
+  const fits = mask.rank === 2 && mask.shape[0] === first.shape[0] && mask.shape[1] === first.shape[1];
+  return fits ? mask : null;
+}
+
 /** The padding mask of each input, (B, L) with 1 = real token, or null. */
 export function resolveInputMasks(
   inputs: tf.Tensor[],

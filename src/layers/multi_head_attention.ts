@@ -9,6 +9,7 @@ import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
 import { AttentionOutputProjection, mergeHeads } from './attention_output_projection';
 import { AttentionProjection, projectHeads } from './attention_projection';
 import {
+  callMask,
   causalMask,
   checkPaddingMasks,
   checkBoolean,
@@ -254,7 +255,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
     const list = Array.isArray(inputs) ? inputs : [inputs];
     const [query, value = query, key = value] = list;
     this.checkCallInputs(list, query, value, key, args.attentionMask);
-    const [queryMask, valueMask = queryMask, keyMask = null] = resolveInputMasks(list, args.mask);
+    const [queryMask, valueMask = queryMask, keyMask = null] = resolveInputMasks(list, callMask(inputs, args.mask));
     const sameKeyMask = list.length < 3 ? null : keyMask;
     checkPaddingMasks(`MultiHeadAttention '${this.name}'`, [
       ['query', queryMask, query],

@@ -3,7 +3,7 @@
  * keras-hub's `TransformerDecoder`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkPaddingMasks, checkSequence, Kwargs, passMask, resolveInputMasks, Shape, shapeList } from './layer_utils';
+import { callMask, checkPaddingMasks, checkSequence, Kwargs, passMask, resolveInputMasks, Shape, shapeList } from './layer_utils';
 import { AttentionInferenceWeights, combineMasks, MASKED_SCORE, MultiHeadAttention } from './multi_head_attention';
 import { TransformerBlockArgs, TransformerBlockBase } from './transformer_block_base';
 import type { BlockOutput } from './transformer_encoder_block';
@@ -93,7 +93,7 @@ export class TransformerDecoderBlock extends TransformerBlockBase {
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
     const list = Array.isArray(inputs) ? inputs : [inputs];
-    const [decoderMask, encoderMask = null] = resolveInputMasks(list, kwargs.mask as tf.Tensor | tf.Tensor[] | undefined);
+    const [decoderMask, encoderMask = null] = resolveInputMasks(list, callMask(inputs, kwargs.mask));
     const [x, encoderOutput = null] = list;
     if ((encoderOutput == null) !== (this.crossAttention == null)) {
       throw new Error(

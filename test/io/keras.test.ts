@@ -1,0 +1,252 @@
+/**
+ * loadKerasModel on a Keras 2 functional model in tensorflowjs_converter's
+ * layers format, where MultiHeadAttention got `value` (and `key`) as call
+ * keyword arguments. The fixture (test/fixtures/keras_mha/model.json) was
+ * written by hand following the converter's documented format, not produced by
+ * the converter; its weights are generated here, and the model's output is
+ * checked against a plain-math forward pass of the same weights.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { loadKerasModel, MultiHeadAttention, rewriteKerasTopology } from '../../src';
+import { describeEachBackend } from '../helpers/backends';
+import { Matrix, referenceAttention, seededValues } from '../layers/attention_reference';
+
+const FIXTURE = path.join(__dirname, '../fixtures/keras_mha/model.json');
+
+interface WeightSpec {
+  name: string;
+  shape: number[];
+}
+
+function readFixture(): { modelTopology: Record<string, unknown>; weightsManifest: { paths: string[]; weights: WeightSpec[] }[] } {
+  return JSON.parse(fs.readFileSync(FIXTURE, 'utf8'));
+}
+
+/** Writes the fixture with seeded weights into a fresh folder; returns the folder and the weights by name. */
+function writeFixtureModel(topology?: Record<string, unknown>): { folder: string; weights: Map<string, Float32Array> } {
+  const fixture = readFixture();
+  const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'tfjs-attention-keras-'));
+  const weights = new Map<string, Float32Array>();
+  const [group] = fixture.weightsManifest;
+  const chunks = group.weights.map((spec, i) => {
+    const size = spec.shape.reduce((a, b) => a * b, 1);
+    const values = Float32Array.from(seededValues(size, 100 + i), (v) => v * 0.5);
+    weights.set(spec.name, values);
+    return Buffer.from(values.buffer);
+  });
+  fs.writeFileSync(path.join(folder, group.paths[0]), Buffer.concat(chunks));
+  const json = { ...fixture, modelTopology: topology ?? fixture.modelTopology };
+  fs.writeFileSync(path.join(folder, 'model.json'), JSON.stringify(json));
+  return { folder, weights };
+}
+
+// ---------------------------------------------------------------------------
+// The plain-math forward pass of the fixture: Keras's semantics, no tfjs.
+
+function reshape(values: Float32Array, shape: number[]): any {
+  if (shape.length === 1) return Array.from(values);
+  const stride = values.length / shape[0];
+  return Array.from({ length: shape[0] }, (_x, i) => reshape(values.subarray(i * stride, (i + 1) * stride), shape.slice(1)));
+}
+
+function dense(x: Matrix, kernel: Matrix, bias: number[] | null): Matrix {
+  return x.map((row) => kernel[0].map((_u, o) => row.reduce((sum, v, d) => sum + v * kernel[d][o], bias ? bias[o] : 0)));
+}
+
+function layerNorm(x: Matrix, gamma: number[], beta: number[], epsilon: number): Matrix {
+  return x.map((row) => {
+    const mean = row.reduce((a, b) => a + b, 0) / row.length;
+    const variance = row.reduce((a, b) => a + (b - mean) ** 2, 0) / row.length;
+    return row.map((v, i) => ((v - mean) / Math.sqrt(variance + epsilon)) * gamma[i] + beta[i]);
+  });
+}
+
+function referenceForward(w: (name: string) => any, tokens: number[], context: number[]): number[] {
+  const embedded: Matrix = tokens.map((id) => w('embedding/embeddings')[id]);
+  const normalized = layerNorm(embedded, w('layer_norm/gamma'), w('layer_norm/beta'), 1e-6);
+  const self = referenceAttention(
+    {
+      queryKernel: w('self_attention/query/kernel'),
+      queryBias: w('self_attention/query/bias'),
+      keyKernel: w('self_attention/key/kernel'),
+      keyBias: w('self_attention/key/bias'),
+      valueKernel: w('self_attention/value/kernel'),
+      valueBias: w('self_attention/value/bias'),
+      outputKernel: w('self_attention/attention_output/kernel'),
+      outputBias: w('self_attention/attention_output/bias'),
+    },
+    normalized,
+    normalized,
+    normalized,
+    null,
+  ).output; // the dropout after it is inactive at inference
+  const residual = embedded.map((row, t) => row.map((v, d) => v + self[t][d]));
+  const contextEmbedded: Matrix = context.map((id) => w('context_embedding/embeddings')[id]);
+  const keys = dense(contextEmbedded, w('key_projection/kernel'), w('key_projection/bias'));
+  // context_embedding has mask_zero: padded context positions are never attended.
+  const mask = tokens.map(() => context.map((id) => (id === 0 ? 0 : 1)));
+  const cross = referenceAttention(
+    {
+      queryKernel: w('cross_attention/query/kernel'),
+      queryBias: null,
+      keyKernel: w('cross_attention/key/kernel'),
+      keyBias: null,
+      valueKernel: w('cross_attention/value/kernel'),
+      valueBias: null,
+      outputKernel: w('cross_attention/attention_output/kernel'),
+      outputBias: null,
+    },
+    residual,
+    contextEmbedded,
+    keys,
+    mask,
+  ).output;
+  const pooled = cross[0].map((_x, d) => cross.reduce((sum, row) => sum + row[d], 0) / cross.length);
+  const [logits] = dense([pooled], w('classifier/kernel'), w('classifier/bias'));
+  const max = Math.max(...logits);
+  const exps = logits.map((l) => Math.exp(l - max));
+  const total = exps.reduce((a, b) => a + b, 0);
+  return exps.map((e) => e / total);
+}
+
+const TOKENS = [
+  [3, 1, 4, 1, 5, 9],
+  [2, 6, 5, 3, 5, 8],
+  [19, 0, 7, 7, 12, 1],
+];
+const CONTEXT = [
+  [4, 9, 2, 0, 0],
+  [11, 3, 3, 8, 17],
+  [6, 0, 0, 0, 0],
+];
+
+describeEachBackend('loadKerasModel: Keras 2 MultiHeadAttention with value/key keyword arguments', () => {
+  let folder: string;
+  let weights: Map<string, Float32Array>;
+  beforeAll(() => ({ folder, weights } = writeFixtureModel()));
+  afterAll(() => fs.rmSync(folder, { recursive: true, force: true }));
+
+  it('plain tf.loadLayersModel cannot build the model (the problem this solves)', async () => {
+    await expect(tf.loadLayersModel(`file://${path.join(folder, 'model.json')}`)).rejects.toThrow();
+  });
+
+  it('loads the layers with Keras config keys, and predicts what the plain-math reference computes (< 1e-5)', async () => {
+    const model = await loadKerasModel(path.join(folder, 'model.json'));
+    const self = model.getLayer('self_attention') as MultiHeadAttention;
+    const cross = model.getLayer('cross_attention') as MultiHeadAttention;
+    expect(self).toBeInstanceOf(MultiHeadAttention);
+    expect(self.getConfig()).toMatchObject({ numHeads: 2, keyDim: 4, valueDim: 3, dropout: 0.1, useBias: true, outputDim: null });
+    expect(cross.getConfig()).toMatchObject({ numHeads: 2, keyDim: 3, valueDim: 3, useBias: false, outputDim: 5 });
+    expect(cross.inboundNodes[0].inboundLayers.map((layer) => layer.name)).toEqual(['residual', 'context_embedding', 'key_projection']);
+
+    // Weights loaded unchanged, in Keras's order.
+    const fixtureNames = readFixture().weightsManifest[0].weights.map((spec) => spec.name);
+    expect(model.weights.map((w) => w.originalName).sort()).toEqual([...fixtureNames].sort());
+    const queryKernel = model.weights.find((w) => w.originalName === 'cross_attention/query/kernel')!;
+    expect(Array.from(queryKernel.read().dataSync())).toEqual(Array.from(weights.get('cross_attention/query/kernel')!));
+
+    const shapes = new Map(readFixture().weightsManifest[0].weights.map((spec) => [spec.name, spec.shape]));
+    const w = (name: string) => reshape(weights.get(name)!, shapes.get(name)!);
+    const expected = TOKENS.map((tokens, b) => referenceForward(w, tokens, CONTEXT[b]));
+
+    const before = tf.memory().numTensors;
+    const inputs = [tf.tensor2d(TOKENS, undefined, 'int32'), tf.tensor2d(CONTEXT, undefined, 'int32')];
+    const output = model.predict(inputs) as tf.Tensor;
+    const got = (await output.array()) as number[][];
+    tf.dispose([output, ...inputs]);
+    expect(tf.memory().numTensors).toBe(before);
+
+    let maxDiff = 0;
+    got.forEach((row, b) => row.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - expected[b][i])))));
+    expect(maxDiff).toBeLessThan(1e-5);
+    // The masked context positions matter: the reference without the mask differs.
+    expect(Math.abs(got[2][0] - 1 / 3)).toBeGreaterThan(1e-4);
+    model.dispose();
+  });
+
+  it('accepts a file:// URL and an IOHandler too', async () => {
+    const fromUrl = await loadKerasModel(`file://${path.join(folder, 'model.json')}`);
+    const json = JSON.parse(fs.readFileSync(path.join(folder, 'model.json'), 'utf8'));
+    const weightData = fs.readFileSync(path.join(folder, json.weightsManifest[0].paths[0]));
+    const fromMemory = await loadKerasModel(
+      tf.io.fromMemory({
+        modelTopology: json.modelTopology,
+        weightSpecs: json.weightsManifest[0].weights,
+        weightData: weightData.buffer.slice(weightData.byteOffset, weightData.byteOffset + weightData.byteLength),
+      }),
+    );
+    const inputs = [tf.tensor2d(TOKENS, undefined, 'int32'), tf.tensor2d(CONTEXT, undefined, 'int32')];
+    const a = fromUrl.predict(inputs) as tf.Tensor;
+    const b = fromMemory.predict(inputs) as tf.Tensor;
+    expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()));
+    tf.dispose([a, b, ...inputs]);
+    fromUrl.dispose();
+    fromMemory.dispose();
+  });
+});
+
+describe('rewriteKerasTopology', () => {
+  const topology = () => readFixture().modelTopology as any;
+  const layer = (t: any, name: string) => t.model_config.config.layers.find((l: any) => l.name === name);
+
+  it('turns value/key keyword arguments into positional inputs [query, value, key] and leaves the original untouched', () => {
+    const original = topology();
+    const rewritten = rewriteKerasTopology(original) as any;
+    expect(layer(rewritten, 'cross_attention').inbound_nodes).toEqual([
+      [
+        ['residual', 0, 0, {}],
+        ['context_embedding', 0, 0, {}],
+        ['key_projection', 0, 0, {}],
+      ],
+    ]);
+    expect(layer(rewritten, 'self_attention').inbound_nodes).toEqual([
+      [
+        ['layer_norm', 0, 0, {}],
+        ['layer_norm', 0, 0, {}],
+      ],
+    ]);
+    expect(layer(original, 'cross_attention').inbound_nodes[0]).toHaveLength(1);
+    expect(layer(rewritten, 'embedding')).toEqual(layer(original, 'embedding'));
+  });
+
+  it('maps use_causal_mask to causal and keeps other keyword arguments on the node', () => {
+    const t = topology();
+    layer(t, 'self_attention').inbound_nodes[0][0][3] = { value: ['layer_norm', 0, 0], use_causal_mask: true, training: false };
+    const rewritten = rewriteKerasTopology(t) as any;
+    expect(layer(rewritten, 'self_attention').config.causal).toBe(true);
+    expect(layer(rewritten, 'self_attention').inbound_nodes[0][1]).toEqual(['layer_norm', 0, 0, { training: false }]);
+  });
+
+  it('rejects an attention_mask tensor and a malformed value with errors naming the layer', () => {
+    const withMask = topology();
+    layer(withMask, 'cross_attention').inbound_nodes[0][0][3].attention_mask = ['mask_input', 0, 0];
+    expect(() => rewriteKerasTopology(withMask, 'fixture/model.json')).toThrow(
+      /fixture\/model\.json: layer cross_attention node 0: an attention_mask input tensor is not supported/,
+    );
+    const malformed = topology();
+    layer(malformed, 'self_attention').inbound_nodes[0][0][3].value = 'layer_norm';
+    expect(() => rewriteKerasTopology(malformed)).toThrow(
+      `model.json: layer self_attention node 0: keyword argument 'value' is "layer_norm"; expected a tensor reference [layer name, node index, tensor index]`,
+    );
+  });
+
+  it('a non-default attention_axes is a clear error at load', async () => {
+    const t = topology();
+    layer(t, 'self_attention').config.attention_axes = [1, 2];
+    const { folder } = writeFixtureModel(t);
+    try {
+      await expect(loadKerasModel(path.join(folder, 'model.json'))).rejects.toThrow(
+        "MultiHeadAttention 'self_attention': attentionAxes [1,2] is not supported; only attention over the sequence axis of rank-3 inputs",
+      );
+    } finally {
+      fs.rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  it('a missing model.json names the file', async () => {
+    await expect(loadKerasModel(path.join(os.tmpdir(), 'no-such-keras-model', 'model.json'))).rejects.toThrow(/no-such-keras-model/);
+  });
+});
