@@ -5,7 +5,8 @@
  *     npx ts-node --transpile-only scripts/build_browser.ts --out /tmp/web
  *
  * Writes
- *   <out>/browser/tfjs-attention.esm.js   ES module for bundlers; imports @tensorflow/tfjs (+ -backend-wasm)
+ *   <out>/browser/tfjs-attention.esm.js   ES module for bundlers; imports @tensorflow/tfjs (+ -backend-wasm),
+ *                                         with a .d.ts that re-exports tsc's dist/browser.d.ts
  *   <out>/browser/tfjs-attention.min.js   script tag; uses the page's global `tf`, defines `tfAttention`
  *   <out>/demo/                           index.html, style.css, demo.js (uses the two globals)
  * each .js with its source map. TensorFlow.js is never inside a bundle: the page or the app's
@@ -191,6 +192,10 @@ export async function buildBrowser(options: BuildBrowserOptions = {}): Promise<B
   ]);
   for (const result of builds) checkNoTfjsInside(result.metafile!);
 
+  // Types for `import ... from 'tfjs-attention/dist/browser/tfjs-attention.esm.js'`: tsc's
+  // declarations of src/browser.ts (dist/browser.d.ts, written by `npm run build` before this step).
+  fs.writeFileSync(path.join(browserDir, BUNDLES.esm.replace(/\.js$/, '.d.ts')), "export * from '../browser';\n");
+
   for (const name of DEMO_STATIC_FILES) {
     fs.copyFileSync(path.join(ROOT, 'src/demo', name), path.join(demoDir, name));
   }
@@ -198,6 +203,7 @@ export async function buildBrowser(options: BuildBrowserOptions = {}): Promise<B
   const files = builds
     .flatMap((result) => Object.keys(result.metafile!.outputs))
     .map((output) => path.resolve(ROOT, output))
+    .concat(path.join(browserDir, BUNDLES.esm.replace(/\.js$/, '.d.ts')))
     .concat(DEMO_STATIC_FILES.map((name) => path.join(demoDir, name)))
     .map((file) => ({ path: file, bytes: fs.statSync(file).size }));
   if (options.verbose) {

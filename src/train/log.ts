@@ -149,7 +149,8 @@ function panel(x0: number, name: string, maxStep: number, logScale: boolean, ser
         for (const [step, v] of points) out.push(`<circle cx="${round(sx(step))}" cy="${round(sy(v))}" r="2.5" fill="${s.color}"/>`);
       }
     }
-    const ly = top + 12 + 14 * i;
+    // Legends where the curves are not: top right for the falling loss, bottom right for the rising accuracies.
+    const ly = logScale ? top + 12 + 14 * i : top + plotH - 8 - 14 * (series.length - 1 - i);
     const lx = x0 + left + plotW - 120;
     out.push(`<line x1="${lx}" x2="${lx + 14}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="2"/>`);
     out.push(`<text x="${lx + 18}" y="${ly}">${escapeXml(s.label)}</text>`);
