@@ -38,19 +38,20 @@ function fail(message: string): never {
 }
 
 // ---- arguments -------------------------------------------------------------
-let parsed;
+const BENCH_OPTIONS = {
+  json: { type: 'boolean', default: false },
+  only: { type: 'string', multiple: true },
+  peer: { type: 'string' },
+  backend: { type: 'string' },
+  repeats: { type: 'string', default: '5' },
+  steps: { type: 'string', default: '20' },
+  threads: { type: 'string', default: '1' },
+  help: { type: 'boolean', default: false },
+} as const;
+let parsed: ReturnType<typeof parseArgs<{ options: typeof BENCH_OPTIONS }>>['values'];
 try {
   parsed = parseArgs({
-    options: {
-      json: { type: 'boolean', default: false },
-      only: { type: 'string', multiple: true },
-      peer: { type: 'string' },
-      backend: { type: 'string' },
-      repeats: { type: 'string', default: '5' },
-      steps: { type: 'string', default: '20' },
-      threads: { type: 'string', default: '1' },
-      help: { type: 'boolean', default: false },
-    },
+    options: BENCH_OPTIONS,
   }).values;
 } catch (error) {
   fail((error as Error).message);
