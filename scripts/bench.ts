@@ -21,6 +21,7 @@ import { MultiHeadAttention } from '../src/layers/multi_head_attention';
 import { presetConfig } from '../src/model/config';
 import { decode } from '../src/model/decode';
 import { createTransformer } from '../src/model/transformer';
+import { TYPED_ARRAY_MAX_ROWS } from '../src/model/typed_array_decoder';
 import { createTask, createTrainingStream, encodeBatch, generateSamples } from '../src/tasks';
 import { machineInfo, measure, round } from '../src/train/benchmark';
 import { Trainer } from '../src/train/trainer';
@@ -111,16 +112,29 @@ async function trainReference(): Promise<Result> {
 async function decodeGreedy(): Promise<Result[]> {
   const model = createTransformer(presetConfig('reference', sizes));
   const results: Result[] = [];
+  // cached: the default (typed-array steps up to TYPED_ARRAY_MAX_ROWS rows, tfjs kernels above);
+  // cachedTfjsSteps: the cache with tfjs kernels at every batch; uncached: the whole model per step.
+  const variants = {
+    Cached: { useCache: true },
+    CachedTfjsSteps: { useCache: true, decoderStep: 'tfjs' },
+    Uncached: { useCache: false },
+  } as const;
   for (const batch of [1, 64]) {
     const sources = generateSamples(task, batch, 7).map((s) => s.source);
-    const row: Result = { name: 'decode-greedy', backend: tf.getBackend(), batch, targetLength: task.targetLen };
-    for (const useCache of [true, false]) {
-      const timing = await measure(() => void decode(model, sources, { maxLength: task.targetLen, useCache, ignoreEos: true }), {
+    const row: Result = {
+      name: 'decode-greedy',
+      backend: tf.getBackend(),
+      batch,
+      targetLength: task.targetLen,
+      cachedSteps: batch <= TYPED_ARRAY_MAX_ROWS ? 'typed-arrays' : 'tfjs',
+    };
+    for (const [label, options] of Object.entries(variants)) {
+      const timing = await measure(() => void decode(model, sources, { maxLength: task.targetLen, ignoreEos: true, ...options }), {
         warmup: 2,
         repeats,
         units: batch === 1 ? 5 : 1,
       });
-      row[useCache ? 'msPerSequenceCached' : 'msPerSequenceUncached'] = round(timing.medianMs / batch);
+      row[`msPerSequence${label}`] = round(timing.medianMs / batch);
     }
     row.msPerSequence = row.msPerSequenceCached;
     row.cacheSpeedup = round((row.msPerSequenceUncached as number) / (row.msPerSequenceCached as number));

@@ -13,6 +13,7 @@ import { DecoderBlockCache, TransformerDecoderBlock } from '../layers/transforme
 import { TransformerEncoderBlock } from '../layers/transformer_encoder_block';
 import { BOS, EOS, PAD } from '../tasks/vocabulary';
 import { LAYER_NAMES } from './transformer';
+import { TYPED_ARRAY_MAX_ROWS, TypedArrayDecoderState } from './typed_array_decoder';
 
 /** The layers of a `createTransformer` model, found by name. */
 export interface TransformerParts {
@@ -99,8 +100,35 @@ function cacheTensors(cache: DecoderBlockCache): tf.Tensor[] {
   );
 }
 
-/** Incremental decoder state for a batch of B rows. */
-class DecoderState {
+/** Incremental decoding of B rows: the tfjs step below or the typed-array one (typed_array_decoder.ts). */
+interface IncrementalDecoder {
+  /** Feeds tokens (B) at the next position; returns log-probabilities (B x V, row-major). */
+  step(tokens: Int32Array): Float32Array;
+  /** Keeps rows `rows` (a beam search's survivors), in that order. */
+  reorder(rows: Int32Array): void;
+  dispose(): void;
+}
+
+/** Which implementation runs the cached decoder step. */
+export type DecoderStep = 'auto' | 'tfjs' | 'typed-arrays';
+
+/**
+ * The cached decoder for `source` (B, S): the encoder runs once, in tfjs; the
+ * steps run in tfjs kernels or, for small batches (`auto`), in typed arrays.
+ */
+function startDecoder(parts: TransformerParts, source: tf.Tensor2D, step: DecoderStep): IncrementalDecoder {
+  const { memory, mask } = tf.tidy(() => encode(parts, source));
+  try {
+    const rows = source.shape[0];
+    const typed = step === 'typed-arrays' || (step === 'auto' && rows <= TYPED_ARRAY_MAX_ROWS);
+    return typed ? new TypedArrayDecoderState(parts, memory, mask, rows) : new DecoderState(parts, memory, mask);
+  } finally {
+    tf.dispose([memory, mask]);
+  }
+}
+
+/** Incremental decoder state for a batch of B rows, stepping with tfjs kernels. */
+class DecoderState implements IncrementalDecoder {
   private caches: DecoderBlockCache[];
   position = 0;
 
@@ -112,8 +140,8 @@ class DecoderState {
     this.caches = tidyKeep(() => parts.decoderBlocks.map((block) => block.startCache(memory, mask)));
   }
 
-  /** Feeds tokens (B) at the next position; returns log-probabilities (B, V). */
-  step(tokens: Int32Array): tf.Tensor2D {
+  /** Feeds tokens (B) at the next position; returns log-probabilities (B x V, row-major). */
+  step(tokens: Int32Array): Float32Array {
     const [logProbs, caches] = tidyKeep(() => {
       const ids = tf.tensor2d(tokens, [tokens.length, 1], 'int32');
       let x: tf.Tensor = this.parts.targetEmbedding.embed(ids, this.position);
@@ -128,7 +156,9 @@ class DecoderState {
     });
     this.replace(caches);
     this.position++;
-    return logProbs;
+    const data = logProbs.dataSync() as Float32Array;
+    logProbs.dispose();
+    return data;
   }
 
   /** Keeps rows `rows` (a beam search's survivors), in that order. */
@@ -169,6 +199,12 @@ export interface DecodeOptions {
   useCache?: boolean;
   /** Keep decoding past EOS, always `maxLength` steps (benchmarks: a fixed amount of work). Default false. */
   ignoreEos?: boolean;
+  /**
+   * How cached steps run: 'tfjs' kernels, 'typed-arrays' (plain JavaScript; faster for a few
+   * rows, where tfjs's per-kernel overhead dominates), or 'auto' (typed arrays up to
+   * TYPED_ARRAY_MAX_ROWS rows = sources x beams). Default 'auto'.
+   */
+  decoderStep?: DecoderStep;
 }
 
 export interface DecodeResult {
@@ -178,28 +214,30 @@ export interface DecodeResult {
   logProbs: number[];
 }
 
+/**
+ * The most likely token of a row, never PAD or BOS (as in beam search): they
+ * are not targets, and a generated PAD would be masked out of the decoder's
+ * own attention when the whole model reruns, unlike in the cache.
+ */
 function argmaxRow(data: Float32Array | Int32Array | Uint8Array, row: number, width: number): number {
-  let best = 0;
-  for (let v = 1; v < width; v++) if (data[row * width + v] > data[row * width + best]) best = v;
+  let best = EOS;
+  for (let v = EOS + 1; v < width; v++) if (data[row * width + v] > data[row * width + best]) best = v;
   return best;
 }
 
 /** Greedy decoding with the key/value cache. */
-function greedyCached(parts: TransformerParts, sources: number[][], maxLength: number, ignoreEos = false): DecodeResult {
+function greedyCached(parts: TransformerParts, sources: number[][], maxLength: number, ignoreEos = false, step: DecoderStep = 'auto'): DecodeResult {
   const batch = sources.length;
   const source = padBatch(sources);
-  const { memory, mask } = tf.tidy(() => encode(parts, source));
-  const state = new DecoderState(parts, memory, mask);
-  tf.dispose([source, memory, mask]);
+  const state = startDecoder(parts, source, step);
+  source.dispose();
   const tokens: number[][] = sources.map(() => []);
   const logProbs = new Array<number>(batch).fill(0);
   const done = new Array<boolean>(batch).fill(false);
   let current = new Int32Array(batch).fill(BOS);
   try {
     for (let t = 0; t < maxLength && (ignoreEos || done.includes(false)); t++) {
-      const lp = state.step(current);
-      const data = lp.dataSync();
-      lp.dispose();
+      const data = state.step(current);
       const vocab = data.length / batch;
       const next = new Int32Array(batch);
       for (let b = 0; b < batch; b++) {
@@ -266,16 +304,15 @@ interface Hypothesis {
  * never scores below greedy decoding (plain beam search can prune the greedy
  * path). Ties go to the lower token id, so width 1 is exactly greedy.
  */
-function beamSearch(parts: TransformerParts, sources: number[][], maxLength: number, beamWidth: number): DecodeResult {
-  const greedy = greedyCached(parts, sources, maxLength);
+function beamSearch(parts: TransformerParts, sources: number[][], maxLength: number, beamWidth: number, step: DecoderStep = 'auto'): DecodeResult {
+  const greedy = greedyCached(parts, sources, maxLength, false, step);
   const batch = sources.length;
   const rows = batch * beamWidth;
   // Each source's encoder output repeated beamWidth times: row b * W + w.
   const repeated = sources.flatMap((s) => Array.from({ length: beamWidth }, () => s));
   const source = padBatch(repeated);
-  const { memory, mask } = tf.tidy(() => encode(parts, source));
-  const state = new DecoderState(parts, memory, mask);
-  tf.dispose([source, memory, mask]);
+  const state = startDecoder(parts, source, step);
+  source.dispose();
   // Only the first beam of each source is live at the start.
   let beams: Hypothesis[] = Array.from({ length: rows }, (_x, r) => ({
     tokens: [],
@@ -285,9 +322,7 @@ function beamSearch(parts: TransformerParts, sources: number[][], maxLength: num
   let current = new Int32Array(rows).fill(BOS);
   try {
     for (let t = 0; t < maxLength && beams.some((h) => !h.finished && h.logProb > -Infinity); t++) {
-      const lp = state.step(current);
-      const data = lp.dataSync();
-      lp.dispose();
+      const data = state.step(current);
       const vocab = data.length / rows;
       const nextBeams: Hypothesis[] = [];
       const parents = new Int32Array(rows);
@@ -362,11 +397,12 @@ export function decode(model: tf.LayersModel, sources: number[][], options: Deco
   const maxLength = options.maxLength ?? parts.maxTargetLength;
   const beamWidth = options.beamWidth ?? 1;
   if (sources.length === 0) return { tokens: [], logProbs: [] };
-  if (beamWidth > 1) return beamSearch(parts, sources, maxLength, beamWidth);
+  const step = options.decoderStep ?? 'auto';
+  if (beamWidth > 1) return beamSearch(parts, sources, maxLength, beamWidth, step);
   const ignoreEos = options.ignoreEos ?? false;
   return options.useCache === false
     ? greedyUncached(model, sources, maxLength, ignoreEos)
-    : greedyCached(parts, sources, maxLength, ignoreEos);
+    : greedyCached(parts, sources, maxLength, ignoreEos, step);
 }
 
 /** Greedy decoding (cached): target ids without BOS/EOS for each source. */

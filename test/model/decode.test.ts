@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { presetConfig } from '../../src/model/config';
+import { presetConfig, TransformerConfig } from '../../src/model/config';
 import { attentionMaps, decode, scoreTargets } from '../../src/model/decode';
 import { createTransformer } from '../../src/model/transformer';
 import { createTask, generateSamples } from '../../src/tasks';
@@ -7,12 +7,13 @@ import { describeEachBackend } from '../helpers/backends';
 import { seededValues } from '../layers/attention_reference';
 
 /** A tiny model with seeded, fairly large weights, so its outputs vary with the input. */
-function seededModel(normalizeFirst: boolean): tf.LayersModel {
+function seededModel(normalizeFirst: boolean, overrides: Partial<TransformerConfig> = {}): tf.LayersModel {
   const task = createTask('reverse');
   const model = createTransformer(
     presetConfig('tiny', { vocabSize: task.vocabSize, maxSourceLength: task.maxSourceLen, maxTargetLength: task.targetLen }, {
       normalizeFirst,
       numDecoderLayers: 2,
+      ...overrides,
     }),
   );
   model.setWeights(model.getWeights().map((w, i) => tf.tensor(seededValues(w.size, 1000 + i), w.shape).mul(normalizeFirst ? 1.5 : 0.6)));
@@ -20,6 +21,7 @@ function seededModel(normalizeFirst: boolean): tf.LayersModel {
 }
 
 const sources = generateSamples(createTask('reverse'), 6, 99).map((s) => s.source);
+const DECODER_STEPS = ['tfjs', 'typed-arrays'] as const;
 
 describeEachBackend('decoding', () => {
   for (const normalizeFirst of [false, true]) {
@@ -30,8 +32,8 @@ describeEachBackend('decoding', () => {
       });
       afterAll(() => model.dispose());
 
-      it('cached greedy decoding returns the same tokens as rerunning the whole model', () => {
-        const cached = decode(model, sources, { useCache: true });
+      it.each(DECODER_STEPS)('cached greedy decoding (%s steps) returns the same tokens as rerunning the whole model', (decoderStep) => {
+        const cached = decode(model, sources, { useCache: true, decoderStep });
         const uncached = decode(model, sources, { useCache: false });
         expect(cached.tokens).toEqual(uncached.tokens);
         cached.logProbs.forEach((lp, i) => expect(lp).toBeCloseTo(uncached.logProbs[i], 4));
@@ -39,10 +41,10 @@ describeEachBackend('decoding', () => {
         expect(new Set(cached.logProbs.map((lp) => lp.toFixed(3))).size).toBeGreaterThan(1);
       });
 
-      it('beam width 1 equals greedy; width 4 never scores below greedy', () => {
-        const greedy = decode(model, sources);
-        const beam1 = decode(model, sources, { beamWidth: 1 });
-        const beam4 = decode(model, sources, { beamWidth: 4 });
+      it.each(DECODER_STEPS)('beam width 1 equals greedy; width 4 never scores below greedy (%s steps)', (decoderStep) => {
+        const greedy = decode(model, sources, { decoderStep });
+        const beam1 = decode(model, sources, { beamWidth: 1, decoderStep });
+        const beam4 = decode(model, sources, { beamWidth: 4, decoderStep });
         expect(beam1.tokens).toEqual(greedy.tokens);
         // Scores are the teacher-forced log-probabilities of the returned sequences.
         const greedyScores = scoreTargets(model, sources, greedy.tokens);
@@ -53,12 +55,34 @@ describeEachBackend('decoding', () => {
         });
       });
 
+      it('typed-array steps match tfjs steps (beam 3) and follow changed weights', () => {
+        const tfjs = decode(model, sources, { beamWidth: 3, decoderStep: 'tfjs' });
+        const typed = decode(model, sources, { beamWidth: 3, decoderStep: 'typed-arrays' });
+        expect(typed.tokens).toEqual(tfjs.tokens);
+        typed.logProbs.forEach((lp, i) => expect(lp).toBeCloseTo(tfjs.logProbs[i], 4));
+        // New weights (as an optimizer step would assign) must not be served from the typed-array weight cache.
+        const original = model.getWeights().map((w) => w.clone());
+        try {
+          model.setWeights(original.map((w, i) => tf.tidy(() => w.mul(i % 3 === 0 ? 0.7 : 1.05))));
+          const after = decode(model, sources, { decoderStep: 'typed-arrays' });
+          const reference = decode(model, sources, { useCache: false });
+          expect(after.tokens).toEqual(reference.tokens);
+          after.logProbs.forEach((lp, i) => expect(lp).toBeCloseTo(reference.logProbs[i], 4));
+          expect(after.logProbs.every(Number.isFinite)).toBe(true);
+          expect(after.logProbs).not.toEqual(typed.logProbs);
+        } finally {
+          model.setWeights(original);
+          tf.dispose(original);
+        }
+      });
+
       it('leaves tf.memory().numTensors unchanged over 20 calls', () => {
         decode(model, sources.slice(0, 2), { beamWidth: 3 }); // warm-up
         const before = tf.memory().numTensors;
         for (let i = 0; i < 20; i++) {
           decode(model, sources.slice(0, 2), { maxLength: 4 });
           decode(model, sources.slice(0, 2), { beamWidth: 3, maxLength: 4 });
+          decode(model, sources.slice(0, 2), { maxLength: 4, decoderStep: 'tfjs' });
           decode(model, sources.slice(0, 1), { useCache: false, maxLength: 3 });
           scoreTargets(model, sources.slice(0, 2), [[3], [4, 5]]);
           attentionMaps(model, sources[0], [3, 4]);
@@ -86,4 +110,17 @@ describeEachBackend('decoding', () => {
       });
     });
   }
+
+  it('typed-array steps match tfjs steps with gelu and sinusoidal positions', () => {
+    const model = seededModel(true, { activation: 'gelu', positionEncoding: 'sinusoidal' });
+    try {
+      const tfjs = decode(model, sources, { decoderStep: 'tfjs' });
+      const typed = decode(model, sources, { decoderStep: 'typed-arrays' });
+      expect(typed.tokens).toEqual(tfjs.tokens);
+      typed.logProbs.forEach((lp, i) => expect(lp).toBeCloseTo(tfjs.logProbs[i], 4));
+      expect(new Set(typed.logProbs.map((lp) => lp.toFixed(3))).size).toBeGreaterThan(1);
+    } finally {
+      model.dispose();
+    }
+  });
 });

@@ -1,0 +1,430 @@
+/**
+ * The decoder's incremental step in plain JavaScript over typed arrays, for small batches.
+ *
+ * At batch 1, one decoder step of the reference model is about 0.3 MFLOP spread over ~200 tfjs
+ * kernels, and each kernel costs tens of microseconds of dispatch on wasm (more on webgl): the
+ * step is almost all overhead. Here the same step (target embedding; per block causal
+ * self-attention over the cached keys and values, cross-attention over the encoder's projected
+ * keys and values, feed-forward, residuals and layer norms; final norm, logits, log-softmax)
+ * runs as loops over Float32Arrays. The encoder and the cross-attention keys and values still
+ * run in tfjs, once per decode, and the weights are read once per decode (so a model that is
+ * training decodes with its current weights). `decode.ts` uses this for small batches only
+ * (`TYPED_ARRAY_MAX_ROWS`); larger batches keep the tfjs step, where XNNPACK's matmuls win.
+ *
+ * Numerically it is the same computation as `TransformerDecoderBlock.forwardStep` in another
+ * summation order (differences ~1e-6); tests compare the two.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { MASKED_SCORE, MultiHeadAttention } from '../layers/multi_head_attention';
+import { sinusoidalEncoding } from '../layers/sinusoidal_position_encoding';
+import type { TransformerDecoderBlock } from '../layers/transformer_decoder_block';
+
+/** Batches (rows = sources x beams) up to this size decode with the typed-array step. */
+export const TYPED_ARRAY_MAX_ROWS = 4;
+
+interface Norm {
+  gamma: Float32Array;
+  beta: Float32Array;
+  epsilon: number;
+}
+
+interface Attention {
+  heads: number;
+  keyDim: number;
+  valueDim: number;
+  /** [D, Q] queries only (Q = H*K, scaled by 1/sqrt(K)), or [D, Q + H*K + H*V] for self-attention. */
+  kernel: Float32Array;
+  bias: Float32Array;
+  /** [H*V, D] and [D]. */
+  outputKernel: Float32Array;
+  outputBias: Float32Array;
+}
+
+/** A decoder block's weights as typed arrays. */
+interface BlockWeights {
+  normalizeFirst: boolean;
+  activation: 'relu' | 'gelu';
+  selfAttention: Attention;
+  crossAttention: Attention | null;
+  selfNorm: Norm;
+  crossNorm: Norm | null;
+  feedForwardNorm: Norm;
+  innerKernel: Float32Array; // [D, I]
+  innerBias: Float32Array;
+  outerKernel: Float32Array; // [I, D]
+  outerBias: Float32Array;
+}
+
+/** A decoder block during one decode: its weights and, per row, what the steps attend to. */
+interface Block extends BlockWeights {
+  /** Per row: cross-attention keys (H, S, K) and values (H, S, V); mask adder (S). */
+  crossKeys: Float32Array[];
+  crossValues: Float32Array[];
+  crossMaskAdder: Float32Array[] | null;
+  /** Self-attention cache, per row: (maxT, H*K) keys and (maxT, H*V) values. */
+  keys: Float32Array[];
+  values: Float32Array[];
+}
+
+/** What the typed-array step needs from the model, found by createTransformer's layer names. */
+export interface TypedArrayDecoderParts {
+  targetEmbedding: {
+    weights: tf.LayerVariable[];
+    embeddingDim: number;
+    scaleEmbeddings: boolean;
+    positionEncoding: string;
+    sequenceLength: number;
+  };
+  decoderBlocks: TransformerDecoderBlock[];
+  finalNorm: tf.layers.Layer | null;
+  logits: tf.layers.Layer;
+  vocabSize: number;
+}
+
+function read(tensor: tf.Tensor): Float32Array {
+  return (tensor.dataSync() as Float32Array).slice();
+}
+
+function weightNamed(layer: { weights: tf.LayerVariable[]; name?: string }, suffix: string): Float32Array {
+  const found = layer.weights.filter((w) => w.originalName.endsWith(`/${suffix}`));
+  if (found.length !== 1) throw new Error(`typed-array decoder: expected one weight '${suffix}' in layer '${layer.name}', found ${found.length}`);
+  return read(found[0].read());
+}
+
+function norm(layer: { weights: tf.LayerVariable[]; name?: string }, scope: string, epsilon: number): Norm {
+  return { gamma: weightNamed(layer, `${scope}/gamma`), beta: weightNamed(layer, `${scope}/beta`), epsilon };
+}
+
+function attentionArrays(layer: MultiHeadAttention, fused: boolean): Attention {
+  return tf.tidy(() => {
+    const w = layer.inferenceWeights();
+    const kernel = fused ? w.queryKeyValueKernel : w.queryKernel;
+    const bias = fused ? w.queryKeyValueBias : w.queryBias;
+    if (kernel == null || bias == null) throw new Error(`typed-array decoder: '${layer.name}' has no fused query/key/value weights`);
+    const arrays = {
+      heads: layer.numHeads,
+      keyDim: layer.keyDim,
+      valueDim: layer.valueDim,
+      kernel: read(kernel),
+      bias: read(bias),
+      outputKernel: read(w.outputKernel),
+      outputBias: read(w.outputBias),
+    };
+    tf.dispose(Object.values(w).filter((t): t is tf.Tensor => t instanceof tf.Tensor));
+    return arrays;
+  });
+}
+
+/** y[o] = bias[o] + sum_d x[d] * kernel[d, o], kernel row-major [x.length, out]. */
+function denseInto(y: Float32Array, x: Float32Array, kernel: Float32Array, bias: Float32Array): void {
+  const out = bias.length;
+  y.set(bias);
+  for (let d = 0; d < x.length; d++) {
+    const xd = x[d];
+    if (xd === 0) continue;
+    const row = d * out;
+    for (let o = 0; o < out; o++) y[o] += xd * kernel[row + o];
+  }
+}
+
+function layerNormInto(y: Float32Array, x: Float32Array, n: Norm): void {
+  let mean = 0;
+  for (let i = 0; i < x.length; i++) mean += x[i];
+  mean /= x.length;
+  let variance = 0;
+  for (let i = 0; i < x.length; i++) variance += (x[i] - mean) ** 2;
+  const inverseStd = 1 / Math.sqrt(variance / x.length + n.epsilon);
+  for (let i = 0; i < x.length; i++) y[i] = (x[i] - mean) * inverseStd * n.gamma[i] + n.beta[i];
+}
+
+/** Softmax of scores[0..length) in place. */
+function softmaxInPlace(scores: Float32Array, length: number): void {
+  let max = -Infinity;
+  for (let s = 0; s < length; s++) max = Math.max(max, scores[s]);
+  let total = 0;
+  for (let s = 0; s < length; s++) {
+    scores[s] = Math.exp(scores[s] - max);
+    total += scores[s];
+  }
+  for (let s = 0; s < length; s++) scores[s] /= total;
+}
+
+/** Keys or values of one row: element e of head h at position s is data[s * position + h * head + e]. */
+interface Strided {
+  data: Float32Array;
+  position: number;
+  head: number;
+}
+
+/** Scaled queries (H*K) against `length` keys and values, with an additive mask (or null) -> output (D). */
+function attend(a: Attention, query: Float32Array, length: number, keys: Strided, values: Strided, adder: Float32Array | null): Float32Array {
+  const context = new Float32Array(a.heads * a.valueDim); // (H*V): the heads side by side
+  const scores = new Float32Array(length);
+  for (let head = 0; head < a.heads; head++) {
+    const q = head * a.keyDim;
+    for (let s = 0; s < length; s++) {
+      const k = s * keys.position + head * keys.head;
+      let dot = 0;
+      for (let e = 0; e < a.keyDim; e++) dot += query[q + e] * keys.data[k + e];
+      scores[s] = adder ? dot + adder[s] : dot;
+    }
+    softmaxInPlace(scores, length);
+    const c = head * a.valueDim;
+    for (let s = 0; s < length; s++) {
+      const v = s * values.position + head * values.head;
+      for (let e = 0; e < a.valueDim; e++) context[c + e] += scores[s] * values.data[v + e];
+    }
+  }
+  const output = new Float32Array(a.outputBias.length);
+  denseInto(output, context, a.outputKernel, a.outputBias);
+  return output;
+}
+
+/** erf by its Maclaurin-type series 2/sqrt(pi) e^(-x^2) sum (2x^2)^n x / (1*3*...*(2n+1)), to float precision; +-1 past |x| = 4. */
+function erf(x: number): number {
+  const a = Math.abs(x);
+  if (a > 4) return Math.sign(x);
+  let sum = a;
+  let term = a;
+  for (let n = 1; n < 200 && term > 1e-12 * sum; n++) {
+    term *= (2 * a * a) / (2 * n + 1);
+    sum += term;
+  }
+  return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * Math.exp(-a * a) * sum;
+}
+
+/** The decoder's weights as typed arrays (see `decoderWeights`). */
+interface DecoderWeights {
+  blocks: BlockWeights[];
+  tokenTable: Float32Array; // [V, D], already scaled by sqrt(D) when the embedding scales
+  positionTable: Float32Array; // [maxT, D]
+  finalNorm: Norm | null;
+  logitsKernel: Float32Array; // [D, V]
+  logitsBias: Float32Array;
+}
+
+/**
+ * Reading ~100 weights out of tfjs costs more than a whole batch-1 decode, so
+ * they are read once per set of weight values. Every way tfjs changes a
+ * variable (optimizers, setWeights, loadWeights) assigns it a new data id, so
+ * the cache holds the data ids it was read from and rereads when one differs.
+ */
+const weightCache = new WeakMap<object, { dataIds: unknown[]; weights: DecoderWeights }>();
+
+function decoderVariables(parts: TypedArrayDecoderParts): tf.LayerVariable[] {
+  return [
+    ...parts.targetEmbedding.weights,
+    ...parts.decoderBlocks.flatMap((b) => b.weights),
+    ...(parts.finalNorm?.weights ?? []),
+    ...parts.logits.weights,
+  ];
+}
+
+function decoderWeights(parts: TypedArrayDecoderParts): DecoderWeights {
+  const dataIds = decoderVariables(parts).map((v) => (v.read() as unknown as { dataId: unknown }).dataId);
+  const cached = weightCache.get(parts.logits);
+  if (cached && cached.dataIds.length === dataIds.length && cached.dataIds.every((id, i) => id === dataIds[i])) {
+    return cached.weights;
+  }
+  const embedding = parts.targetEmbedding;
+  const width = embedding.embeddingDim;
+  const scale = embedding.scaleEmbeddings ? Math.sqrt(width) : 1;
+  const [logitsKernel, logitsBias] = parts.logits.getWeights();
+  const finalNorm = parts.finalNorm
+    ? { gamma: read(parts.finalNorm.getWeights()[0]), beta: read(parts.finalNorm.getWeights()[1]), epsilon: parts.finalNorm.getConfig().epsilon as number }
+    : null;
+  const weights: DecoderWeights = {
+    blocks: parts.decoderBlocks.map(blockWeights),
+    tokenTable: weightNamed(embedding as never, 'token_embedding/embeddings').map((v) => v * scale),
+    positionTable:
+      embedding.positionEncoding === 'learned'
+        ? weightNamed(embedding as never, 'position_embedding/embeddings')
+        : tf.tidy(() => read(sinusoidalEncoding(embedding.sequenceLength, width))),
+    finalNorm,
+    logitsKernel: read(logitsKernel),
+    logitsBias: logitsBias ? read(logitsBias) : new Float32Array(parts.vocabSize),
+  };
+  weightCache.set(parts.logits, { dataIds, weights });
+  return weights;
+}
+
+function blockWeights(block: TransformerDecoderBlock): BlockWeights {
+  const epsilon = block.layerNormEpsilon;
+  const cross = block.crossAttention;
+  return {
+    normalizeFirst: block.normalizeFirst,
+    activation: block.activation,
+    selfAttention: attentionArrays(block.selfAttention!, true),
+    crossAttention: cross ? attentionArrays(cross, false) : null,
+    selfNorm: norm(block, 'self_attention_layer_norm', epsilon),
+    crossNorm: cross ? norm(block, 'cross_attention_layer_norm', epsilon) : null,
+    feedForwardNorm: norm(block, 'feedforward_layer_norm', epsilon),
+    innerKernel: weightNamed(block, 'feedforward_intermediate_dense/kernel'),
+    innerBias: weightNamed(block, 'feedforward_intermediate_dense/bias'),
+    outerKernel: weightNamed(block, 'feedforward_output_dense/kernel'),
+    outerBias: weightNamed(block, 'feedforward_output_dense/bias'),
+  };
+}
+
+/**
+ * Incremental decoder state for `rows` sequences; the typed-array twin of
+ * decode.ts's tfjs `DecoderState` (same `step`/`reorder` contract).
+ */
+export class TypedArrayDecoderState {
+  position = 0;
+  private readonly blocks: Block[];
+  private readonly weights: DecoderWeights;
+  private readonly width: number;
+  private readonly maxLength: number;
+
+  /**
+   * `memory` (rows, S, D) and `mask` (rows, S) are the encoder's output and
+   * the source padding mask (1 = real), one row per decoded sequence.
+   */
+  constructor(parts: TypedArrayDecoderParts, memory: tf.Tensor, mask: tf.Tensor, private readonly rows: number) {
+    this.weights = decoderWeights(parts);
+    this.width = parts.targetEmbedding.embeddingDim;
+    this.maxLength = parts.targetEmbedding.sequenceLength;
+    this.blocks = parts.decoderBlocks.map((block, i) => this.startBlock(block, this.weights.blocks[i], memory, mask));
+  }
+
+  /** The block's per-decode state: the encoder's keys and values per row, an empty self-attention cache. */
+  private startBlock(block: TransformerDecoderBlock, weights: BlockWeights, memory: tf.Tensor, mask: tf.Tensor): Block {
+    const { heads, keyDim, valueDim } = weights.selfAttention;
+    const cross = block.crossAttention;
+    let crossKeys: Float32Array[] = [];
+    let crossValues: Float32Array[] = [];
+    let crossMaskAdder: Float32Array[] | null = null;
+    if (cross) {
+      [crossKeys, crossValues] = tf.tidy(() => {
+        // (rows, H, S, K) and (rows, H, S, V), split per row.
+        const { keys, values } = cross.projectKeysValues(memory, memory);
+        const perRow = (t: tf.Tensor) => {
+          const data = t.dataSync() as Float32Array;
+          const size = data.length / this.rows;
+          return Array.from({ length: this.rows }, (_x, r) => data.slice(r * size, (r + 1) * size));
+        };
+        return [perRow(keys), perRow(values)];
+      });
+      const maskData = mask.dataSync();
+      const length = mask.shape[1] as number;
+      // The same additive mask as the tfjs step (MultiHeadAttention's MASKED_SCORE).
+      crossMaskAdder = Array.from({ length: this.rows }, (_x, r) =>
+        Float32Array.from({ length }, (_y, s) => (maskData[r * length + s] ? 0 : MASKED_SCORE)),
+      );
+    }
+    return {
+      ...weights,
+      crossKeys,
+      crossValues,
+      crossMaskAdder,
+      keys: Array.from({ length: this.rows }, () => new Float32Array(this.maxLength * heads * keyDim)),
+      values: Array.from({ length: this.rows }, () => new Float32Array(this.maxLength * heads * valueDim)),
+    };
+  }
+
+  /** Feeds tokens (rows) at the next position; returns log-probabilities (rows x V), row-major. */
+  step(tokens: Int32Array): Float32Array {
+    if (this.position >= this.maxLength) {
+      throw new Error(`decode: position ${this.position} is past the model's maxTargetLength ${this.maxLength}`);
+    }
+    const { tokenTable, positionTable, finalNorm, logitsKernel, logitsBias } = this.weights;
+    const vocab = logitsBias.length;
+    const out = new Float32Array(this.rows * vocab);
+    const width = this.width;
+    for (let r = 0; r < this.rows; r++) {
+      const x = new Float32Array(width);
+      const token = tokens[r] * width;
+      const position = this.position * width;
+      for (let d = 0; d < width; d++) x[d] = tokenTable[token + d] + positionTable[position + d];
+      for (const block of this.blocks) this.blockStep(block, x, r);
+      const h = finalNorm ? new Float32Array(width) : x;
+      if (finalNorm) layerNormInto(h, x, finalNorm);
+      const logits = out.subarray(r * vocab, (r + 1) * vocab);
+      denseInto(logits, h, logitsKernel, logitsBias);
+      // log-softmax
+      let max = -Infinity;
+      for (let v = 0; v < vocab; v++) max = Math.max(max, logits[v]);
+      let total = 0;
+      for (let v = 0; v < vocab; v++) total += Math.exp(logits[v] - max);
+      const logTotal = max + Math.log(total);
+      for (let v = 0; v < vocab; v++) logits[v] -= logTotal;
+    }
+    this.position++;
+    return out;
+  }
+
+  /** Keeps rows `rows` (a beam search's survivors), in that order. */
+  reorder(rows: Int32Array): void {
+    for (const block of this.blocks) {
+      const pick = (list: Float32Array[]) => Array.from(rows, (r) => list[r].slice());
+      block.keys = pick(block.keys);
+      block.values = pick(block.values);
+      block.crossKeys = pick(block.crossKeys);
+      block.crossValues = pick(block.crossValues);
+      if (block.crossMaskAdder) block.crossMaskAdder = pick(block.crossMaskAdder);
+    }
+  }
+
+  dispose(): void {
+    // Typed arrays only: nothing to free in tfjs.
+  }
+
+  /** x (D) of row r through one decoder block, in place. */
+  private blockStep(block: Block, x: Float32Array, r: number): void {
+    this.residual(block, x, block.selfNorm, (h) => this.selfAttend(block, h, r));
+    if (block.crossAttention) this.residual(block, x, block.crossNorm!, (h) => this.crossAttend(block, h, r));
+    this.residual(block, x, block.feedForwardNorm, (h) => this.feedForward(block, h));
+  }
+
+  /** Post-LN `x = norm(x + f(x))` or pre-LN `x = x + f(norm(x))`, as TransformerBlockBase.residual. */
+  private residual(block: Block, x: Float32Array, n: Norm, f: (h: Float32Array) => Float32Array): void {
+    if (block.normalizeFirst) {
+      const h = new Float32Array(x.length);
+      layerNormInto(h, x, n);
+      const y = f(h);
+      for (let d = 0; d < x.length; d++) x[d] += y[d];
+    } else {
+      const y = f(x);
+      for (let d = 0; d < x.length; d++) y[d] += x[d];
+      layerNormInto(x, y, n);
+    }
+  }
+
+  private selfAttend(block: Block, h: Float32Array, r: number): Float32Array {
+    const a = block.selfAttention;
+    const qk = a.heads * a.keyDim;
+    const hv = a.heads * a.valueDim;
+    const projected = new Float32Array(a.bias.length); // [queries | keys | values]
+    denseInto(projected, h, a.kernel, a.bias);
+    const t = this.position;
+    block.keys[r].set(projected.subarray(qk, 2 * qk), t * qk);
+    block.values[r].set(projected.subarray(2 * qk, 2 * qk + hv), t * hv);
+    // The cache is (t, H*K) and (t, H*V): position-major.
+    return attend(a, projected.subarray(0, qk), t + 1, { data: block.keys[r], position: qk, head: a.keyDim },
+      { data: block.values[r], position: hv, head: a.valueDim }, null);
+  }
+
+  private crossAttend(block: Block, h: Float32Array, r: number): Float32Array {
+    const a = block.crossAttention!;
+    const query = new Float32Array(a.bias.length);
+    denseInto(query, h, a.kernel, a.bias);
+    const length = block.crossKeys[r].length / (a.heads * a.keyDim);
+    // The encoder's keys and values are (H, S, K) and (H, S, V): head-major.
+    return attend(a, query, length, { data: block.crossKeys[r], position: a.keyDim, head: length * a.keyDim },
+      { data: block.crossValues[r], position: a.valueDim, head: length * a.valueDim },
+      block.crossMaskAdder ? block.crossMaskAdder[r] : null);
+  }
+
+  private feedForward(block: Block, h: Float32Array): Float32Array {
+    const inner = new Float32Array(block.innerBias.length);
+    denseInto(inner, h, block.innerKernel, block.innerBias);
+    for (let i = 0; i < inner.length; i++) {
+      const v = inner[i];
+      inner[i] = block.activation === 'relu' ? Math.max(0, v) : 0.5 * v * (1 + erf(v * Math.SQRT1_2));
+    }
+    const output = new Float32Array(block.outerBias.length);
+    denseInto(output, inner, block.outerKernel, block.outerBias);
+    return output;
+  }
+}
