@@ -327,8 +327,28 @@ const WASM_TRAINING_KERNELS: tf.KernelConfig[] = [
 ];
 
 /**
+ * Identity without a copy. tfjs-backend-wasm 4.22's Identity copies the tensor's memory, and
+ * autodiff clones (Identity) every tensor a gradient saves: ~320 copies per training step of
+ * the reference model. Tensors are immutable (a variable's assign swaps its data id), so the
+ * output can share the input's memory, counted by reference, as the wasm backend's own Reshape
+ * and the cpu backend's Identity do.
+ */
+function identityWasm(args: { inputs: { x: tf.TensorInfo }; backend: BackendWasm }): tf.TensorInfo {
+  const { x } = args.inputs;
+  args.backend.incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
+/** Kernels of tfjs-backend-wasm 4.22 that we replace with faster equivalents. */
+const WASM_KERNEL_REPLACEMENTS: tf.KernelConfig[] = [
+  { kernelName: tf.Identity, backendName: 'wasm', kernelFunc: identityWasm as unknown as tf.KernelFunc },
+];
+let wasmKernelsReplaced = false;
+
+/**
  * Registers on the wasm backend the kernels that training needs and tfjs-backend-wasm 4.22
- * lacks (today: UnsortedSegmentSum, the gradient of `gather`, so `tf.layers.embedding` trains).
+ * lacks (today: UnsortedSegmentSum, the gradient of `gather`, so `tf.layers.embedding` trains),
+ * and replaces its copying Identity with a shared-memory one (`identityWasm`).
  * Idempotent, and it leaves alone a kernel that a newer wasm backend provides itself.
  * `initBackend` calls it whenever it selects wasm; call it yourself only if you select wasm
  * with `tf.setBackend`.
@@ -338,6 +358,13 @@ export function registerWasmTrainingKernels(): void {
     if (tf.getKernel(config.kernelName, config.backendName) === undefined) {
       tf.registerKernel(config);
     }
+  }
+  if (!wasmKernelsReplaced) {
+    for (const config of WASM_KERNEL_REPLACEMENTS) {
+      if (tf.getKernel(config.kernelName, config.backendName) !== undefined) tf.unregisterKernel(config.kernelName, config.backendName);
+      tf.registerKernel(config);
+    }
+    wasmKernelsReplaced = true;
   }
 }
 

@@ -236,6 +236,26 @@ describe('UnsortedSegmentSum on wasm', () => {
   });
 });
 
+describe('Identity on wasm (shared memory instead of a copy)', () => {
+  it('a clone keeps its values after the original is disposed, and gradients through saved tensors are unchanged', async () => {
+    await initBackend('wasm', { quiet: true });
+    const before = tf.memory().numTensors;
+    const x = tf.tensor2d([[1, -2], [3.5, 4]]);
+    const y = x.clone();
+    x.dispose();
+    expect(Array.from(await y.data())).toEqual([1, -2, 3.5, 4]);
+    y.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    // sin saves its input for the gradient (an Identity clone): d/dx sum(sin(x) * x) = cos(x) x + sin(x).
+    const input = tf.tensor1d([0.3, -1.2, 2]);
+    const grad = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.sin(v), v)))(input);
+    const expected = [0.3, -1.2, 2].map((v) => Math.cos(v) * v + Math.sin(v));
+    Array.from(await grad.data()).forEach((g, i) => expect(g).toBeCloseTo(expected[i], 5));
+    tf.dispose([input, grad]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
 describe('an embedding model on wasm', () => {
   const vocab = 8;
   const seqLen = 3;
