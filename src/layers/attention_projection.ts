@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
 import {
+  addBias,
   checkBoolean,
   checkPositiveInt,
   checkRank,
@@ -128,6 +129,6 @@ export function projectHeads(x: tf.Tensor, layer: AttentionProjection): tf.Tenso
   const flat = matMul2d(x.reshape([batch * length, width]), layer.kernel!.read().reshape([width, numHeads * headDim]));
   // Not dense2d's fused bias: the wasm kernel rejects a bias whose storage is
   // 2-D ([H, K]), and a reshape keeps the storage.
-  const biased = layer.bias ? flat.add(layer.bias.read().reshape([numHeads * headDim])) : flat;
+  const biased = layer.bias ? addBias(flat, layer.bias.read().reshape([numHeads * headDim])) : flat;
   return biased.reshape([batch, length, numHeads, headDim]) as tf.Tensor4D;
 }

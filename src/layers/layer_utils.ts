@@ -306,11 +306,34 @@ function makeDense(activation: 'linear' | 'relu'): (x: tf.Tensor, kernel: tf.Ten
         const [savedX, savedKernel, savedY] = saved as tf.Tensor2D[];
         // Through the activation: relu passes the gradient where its output is positive.
         const g = (savedY ? dy.mul(tf.step(savedY)) : dy) as tf.Tensor2D;
-        return [tf.matMul(g, tf.transpose(savedKernel)), tf.matMul(tf.transpose(savedX), g), tf.sum(g, 0)];
+        return [tf.matMul(g, tf.transpose(savedKernel)), tf.matMul(tf.transpose(savedX), g), sumRows(g)];
       },
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor) => tf.Tensor2D;
 }
+/**
+ * Column sums of a 2-D (N, E) tensor, (E): `ones(1, N) @ x`. The wasm backend
+ * sums over axis 0 by transposing first; the product runs in XNNPACK. Bias and
+ * layer-norm gradients are such sums. Call inside a tidy.
+ */
+export function sumRows(x: tf.Tensor): tf.Tensor1D {
+  const [rows, columns] = x.shape;
+  return tf.matMul(tf.ones([1, rows]), x as tf.Tensor2D).reshape([columns]) as tf.Tensor1D;
+}
+
+/**
+ * `x + bias` for 2-D x (N, E) and bias (E) whose bias gradient is `sumRows`
+ * (tfjs's broadcasting gradient sums over axis 0). Call inside a tidy.
+ */
+export function addBias(x: tf.Tensor, bias: tf.Tensor): tf.Tensor2D {
+  return (tf.engine().isTapeOn() ? addBiasWithGrad(x, bias) : x.add(bias)) as tf.Tensor2D;
+}
+
+const addBiasWithGrad = tf.customGrad(((x: tf.Tensor, bias: tf.Tensor) => ({
+  value: x.add(bias),
+  gradFunc: (dy: tf.Tensor) => [dy, sumRows(dy)],
+})) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor, bias: tf.Tensor) => tf.Tensor;
+
 const denseLinear = makeDense('linear');
 const denseRelu = makeDense('relu');
 
@@ -347,13 +370,14 @@ const layerNormWithGrad = tf.customGrad(((x: tf.Tensor, gamma: tf.Tensor, beta: 
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [xHat, invStd, g] = saved;
       const width = xHat.shape[xHat.rank - 1];
-      const outerAxes = Array.from({ length: xHat.rank - 1 }, (_x, i) => i);
+      // gamma's and beta's gradients sum over every position: (..., D) -> (N, D) -> (D).
+      const rowsOf = (t: tf.Tensor) => t.reshape([-1, width]);
       // dxHat = dy * gamma; dx = invStd * (dxHat - mean(dxHat) - xHat * mean(dxHat * xHat))
       const dxHat = dy.mul(g);
       const meanDxHat = dxHat.sum(-1, true).div(width);
       const meanDxHatXHat = dxHat.mul(xHat).sum(-1, true).div(width);
       const dx = dxHat.sub(meanDxHat).sub(xHat.mul(meanDxHatXHat)).mul(invStd);
-      return [dx, dy.mul(xHat).sum(outerAxes), dy.sum(outerAxes), tf.zerosLike(invStd).sum()];
+      return [dx, sumRows(rowsOf(dy.mul(xHat))), sumRows(rowsOf(dy)), tf.zerosLike(invStd).sum()];
     },
   };
 }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (
