@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
 import { AttentionOutputProjection, mergeHeads } from './attention_output_projection';
-import { AttentionProjection, projectHeads } from './attention_projection';
+import { AttentionProjection, projectHeads, projectHeadsShared } from './attention_projection';
 import {
   callMask,
   causalMask,
@@ -282,15 +282,25 @@ export class MultiHeadAttention extends tf.layers.Layer {
     mask: tf.Tensor | null,
     training: boolean,
   ): { output: tf.Tensor3D; probabilities: tf.Tensor4D } {
+    if (query === value && value === key && this.sharesInputWidth()) {
+      // Self-attention: queries, keys and values in one matmul.
+      const [queries, keys, values] = projectHeadsShared(query, [this.queryDense!, this.keyDense!, this.valueDense!]).map(headsFirst);
+      return this.attendProjected(scaleQueries(queries, this.keyDim), keys, values, mask, training);
+    }
     const queries = this.projectQuery(query);
     const { keys, values } = this.projectKeysValues(key, value);
     return this.attendProjected(queries, keys, values, mask, training);
   }
 
+  /** Whether query, key and value projections take inputs of one width (so one tensor can feed all). */
+  private sharesInputWidth(): boolean {
+    const width = this.queryDense!.kernel!.shape[0];
+    return this.keyDense!.kernel!.shape[0] === width && this.valueDense!.kernel!.shape[0] === width;
+  }
+
   /** (B, T, Dq) -> (B, H, T, K), already scaled by 1/sqrt(K). Call inside a tidy. */
   projectQuery(query: tf.Tensor): tf.Tensor4D {
-    // (B, T, Dq) -> (B, T, H, K) -> (B, H, T, K)
-    return projectHeads(query, this.queryDense!).transpose([0, 2, 1, 3]).mul(1 / Math.sqrt(this.keyDim));
+    return scaleQueries(headsFirst(projectHeads(query, this.queryDense!)), this.keyDim);
   }
 
   /**
@@ -299,10 +309,12 @@ export class MultiHeadAttention extends tf.layers.Layer {
    * for the positions already seen. Call inside a tidy.
    */
   projectKeysValues(key: tf.Tensor, value: tf.Tensor): { keys: tf.Tensor4D; values: tf.Tensor4D } {
-    return {
-      keys: projectHeads(key, this.keyDense!).transpose([0, 2, 1, 3]),
-      values: projectHeads(value, this.valueDense!).transpose([0, 2, 1, 3]),
-    };
+    if (key === value && this.keyDense!.kernel!.shape[0] === this.valueDense!.kernel!.shape[0]) {
+      // Cross-attention over one encoder output: keys and values in one matmul.
+      const [keys, values] = projectHeadsShared(key, [this.keyDense!, this.valueDense!]).map(headsFirst);
+      return { keys, values };
+    }
+    return { keys: headsFirst(projectHeads(key, this.keyDense!)), values: headsFirst(projectHeads(value, this.valueDense!)) };
   }
 
   /**
@@ -564,4 +576,14 @@ function rejectUnsupportedKerasArgs(name: string, args: Record<string, unknown>)
       throw new Error(`${name}: ${key} is not supported (got ${JSON.stringify(args[key])}); only null is accepted`);
     }
   }
+}
+
+/** (B, T, H, E) -> (B, H, T, E). */
+function headsFirst(x: tf.Tensor4D): tf.Tensor4D {
+  return x.transpose([0, 2, 1, 3]);
+}
+
+/** Queries (B, H, T, K) scaled by 1/sqrt(K) (Vaswani et al. 3.2.1). */
+function scaleQueries(queries: tf.Tensor4D, keyDim: number): tf.Tensor4D {
+  return queries.mul(1 / Math.sqrt(keyDim));
 }
