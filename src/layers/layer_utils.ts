@@ -242,11 +242,10 @@ export function resolveInputMask(
  * Matches Keras's `causal_mask` for the same T and S.
  */
 export function causalMask(queryLength: number, keyLength: number): tf.Tensor2D {
-  return tf.tidy(() => {
-    const rows = tf.range(0, queryLength, 1, 'int32').reshape([queryLength, 1]);
-    const cols = tf.range(0, keyLength, 1, 'int32').reshape([1, keyLength]);
-    return tf.greaterEqual(rows, cols).cast('float32') as tf.Tensor2D;
-  });
+  // Written in JavaScript and uploaded once: no kernels (it was six per attention call).
+  const data = new Float32Array(queryLength * keyLength);
+  for (let t = 0; t < queryLength; t++) data.fill(1, t * keyLength, t * keyLength + Math.min(t + 1, keyLength));
+  return tf.tensor2d(data, [queryLength, keyLength]);
 }
 
 // ---------------------------------------------------------------------------
