@@ -1,14 +1,14 @@
 /**
  * The decoder's incremental step in plain JavaScript over typed arrays, for small batches.
  *
- * At batch 1, one decoder step of the reference model is about 0.3 MFLOP spread over ~200 tfjs
+ * At batch 1, one decoder step of the reference model is about 0.25 MFLOP spread over ~200 tfjs
  * kernels, and each kernel costs tens of microseconds of dispatch on wasm (more on webgl): the
  * step is almost all overhead. Here the same step (target embedding; per block causal
  * self-attention over the cached keys and values, cross-attention over the encoder's projected
  * keys and values, feed-forward, residuals and layer norms; final norm, logits, log-softmax)
  * runs as loops over Float32Arrays. The encoder and the cross-attention keys and values still
- * run in tfjs, once per decode, and the weights are read once per decode (so a model that is
- * training decodes with its current weights). `decode.ts` uses this for small batches only
+ * run in tfjs, once per decode; the weights are read out of tfjs once per set of weight values
+ * (`decoderWeights`), so a model that is training still decodes with its current weights. `decode.ts` uses this for small batches only
  * (`TYPED_ARRAY_MAX_ROWS`); larger batches keep the tfjs step, where XNNPACK's matmuls win.
  *
  * Numerically it is the same computation as `TransformerDecoderBlock.forwardStep` in another
