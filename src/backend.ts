@@ -16,6 +16,7 @@ import * as tf from '@tensorflow/tfjs';
 // Side effect: registers the 'wasm' backend factory and its kernels with tfjs-core.
 import '@tensorflow/tfjs-backend-wasm';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { isNodeRuntime } from './io/atomic';
 
 /** A backend this library can run on. 'webgl' is only meaningful in a browser. */
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu' | 'webgl';
@@ -66,11 +67,6 @@ export function chooseAutoBackend(available: BackendAvailability): BackendName {
   return 'cpu';
 }
 
-/** Whether we run under Node.js (as opposed to a browser or a web worker). */
-function isNode(): boolean {
-  return typeof process !== 'undefined' && process.versions != null && process.versions.node != null;
-}
-
 /**
  * `require(id)` in Node's CommonJS; throws where there is no `require` (a browser bundle).
  * The id is a parameter on purpose: see TFJS_NODE_MODULE.
@@ -87,7 +83,7 @@ let tfjsNodeProbe: { ok: true } | { ok: false; reason: string } | undefined;
 
 function probeTfjsNode(): { ok: true } | { ok: false; reason: string } {
   if (tfjsNodeProbe !== undefined) return tfjsNodeProbe;
-  if (!isNode()) {
+  if (!isNodeRuntime()) {
     tfjsNodeProbe = { ok: false, reason: 'it needs Node.js (tfjs-node is a native binding)' };
     return tfjsNodeProbe;
   }
@@ -170,7 +166,7 @@ function parseChoice(name: string | undefined): BackendChoice {
   let value = name;
   let source = 'the argument of initBackend';
   if (value === undefined) {
-    const fromEnv = isNode() ? process.env[BACKEND_ENV_VAR] : undefined;
+    const fromEnv = isNodeRuntime() ? process.env[BACKEND_ENV_VAR] : undefined;
     if (fromEnv !== undefined && fromEnv.trim() !== '') {
       value = fromEnv;
       source = `the ${BACKEND_ENV_VAR} environment variable`;
@@ -187,7 +183,7 @@ function parseChoice(name: string | undefined): BackendChoice {
 
 /** 'auto': walks `chooseAutoBackend`'s order, dropping each backend that fails to initialise. */
 async function initAuto(log: (line: string) => void): Promise<BackendName> {
-  const node = isNode();
+  const node = isNodeRuntime();
   const available: BackendAvailability = {
     isNode: node,
     tensorflow: node && isTfjsNodeAvailable(),
@@ -220,7 +216,7 @@ async function trySetBackend(name: BackendName): Promise<string | undefined> {
     case 'webgl':
       // tfjs-backend-webgl only registers itself in a browser; in Node setBackend would throw
       // a bare "not found in registry".
-      if (isNode() || tf.findBackendFactory('webgl') == null) {
+      if (isNodeRuntime() || tf.findBackendFactory('webgl') == null) {
         return "it needs a browser with WebGL; in Node use 'tensorflow', 'wasm' or 'cpu'";
       }
       break;

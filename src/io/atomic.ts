@@ -18,6 +18,11 @@
 import type * as FsModule from 'fs';
 import type * as PathModule from 'path';
 
+/** Whether we run under Node.js (as opposed to a browser or a web worker). */
+export function isNodeRuntime(): boolean {
+  return typeof process !== 'undefined' && process.versions?.node != null;
+}
+
 /** Node's `fs`, loaded on first use (see the module comment). */
 export function nodeFs(): typeof FsModule {
   // eslint-disable-next-line @typescript-eslint/no-var-requires

@@ -19,6 +19,7 @@ import * as tf from '@tensorflow/tfjs';
 import {
   atomicWriteFile,
   faultPoint,
+  isNodeRuntime,
   fsyncFolder,
   linkOrCopy,
   nodeFs,
@@ -512,6 +513,6 @@ function weightByteLength(spec: tf.io.WeightsManifestEntry): number {
   return size * (perElement ?? 0);
 }
 
-if (typeof process !== 'undefined' && process.versions?.node) {
+if (isNodeRuntime()) {
   registerFileSystemRoutes();
 }

@@ -17,6 +17,7 @@
  * layer takes as a call option rather than an input, is rejected with an error naming the layer.
  */
 import * as tf from '@tensorflow/tfjs';
+import { isNodeRuntime } from './atomic';
 
 /** A tensor reference in a Keras 2 inbound node: [layer name, node index, tensor index, kwargs?]. */
 type TensorReference = [string, number, number, Record<string, unknown>?];
@@ -143,10 +144,6 @@ function resolveHandler(location: string | tf.io.IOHandler): tf.io.IOHandler {
   }
   if (handlers.length > 1) throw new Error(`loadKerasModel: more than one load handler matches ${url}`);
   return handlers[0];
-}
-
-function isNodeRuntime(): boolean {
-  return typeof process !== 'undefined' && process.versions?.node != null && typeof window === 'undefined';
 }
 
 function describe(location: string | tf.io.IOHandler): string {

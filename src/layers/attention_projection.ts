@@ -121,16 +121,20 @@ export class AttentionProjection extends tf.layers.Layer {
 }
 tf.serialization.registerClass(AttentionProjection);
 
+/** The layer's kernel [D, H, E] as a matrix (D, H*E). Call inside a tidy. */
+export function flatKernel(layer: AttentionProjection): tf.Tensor2D {
+  const kernel = layer.kernel!.read();
+  return kernel.reshape([kernel.shape[0], layer.numHeads * layer.headDim]);
+}
+
+/** The layer's bias [H, E] as a vector (H*E), or null without a bias. Call inside a tidy. */
+export function flatBias(layer: AttentionProjection): tf.Tensor1D | null {
+  return layer.bias ? (layer.bias.read().reshape([layer.numHeads * layer.headDim]) as tf.Tensor1D) : null;
+}
+
 /** (B, T, D) -> (B, T, H, headDim) with the layer's weights; call inside a tidy. */
 export function projectHeads(x: tf.Tensor, layer: AttentionProjection): tf.Tensor4D {
-  const [batch, length, width] = x.shape;
-  const { numHeads, headDim } = layer;
-  // (B, T, D) -> (B*T, D) @ (D, H*hd) -> (B*T, H*hd): a 2-D matmul trains on every backend.
-  const flat = matMul2d(x.reshape([batch * length, width]), layer.kernel!.read().reshape([width, numHeads * headDim]));
-  // Not dense2d's fused bias: the wasm kernel rejects a bias whose storage is
-  // 2-D ([H, K]), and a reshape keeps the storage.
-  const biased = layer.bias ? addBias(flat, layer.bias.read().reshape([numHeads * headDim])) : flat;
-  return biased.reshape([batch, length, numHeads, headDim]) as tf.Tensor4D;
+  return projectHeadsShared(x, [layer])[0];
 }
 
 /**
@@ -138,17 +142,20 @@ export function projectHeads(x: tf.Tensor, layer: AttentionProjection): tf.Tenso
  * (B*T, D) @ (D, sum of H*E) matmul, split per projection into (B, T, H, E).
  * Self-attention's query, key and value (or cross-attention's key and value)
  * run as one larger matmul, and the gradient transposes the input once instead
- * of once per projection. Same values as `projectHeads` per layer. Call inside a tidy.
+ * of once per projection. Call inside a tidy.
  */
 export function projectHeadsShared(x: tf.Tensor, layers: AttentionProjection[]): tf.Tensor4D[] {
   const withBias = layers.filter((layer) => layer.bias != null).length;
-  if (layers.length === 1 || (withBias > 0 && withBias < layers.length)) return layers.map((layer) => projectHeads(x, layer));
+  if (withBias > 0 && withBias < layers.length) return layers.map((layer) => projectHeads(x, layer));
   const [batch, length, width] = x.shape;
-  const widths = layers.map((layer) => layer.numHeads * layer.headDim);
-  // Kernels (D, H, E) side by side: (D, sum of H*E); biases likewise.
-  const kernel = tf.concat(layers.map((layer, i) => layer.kernel!.read().reshape([width, widths[i]])), 1);
-  const flat = matMul2d(x.reshape([batch * length, width]), kernel);
-  const biased = withBias ? addBias(flat, tf.concat(layers.map((layer, i) => layer.bias!.read().reshape([widths[i]])))) : flat;
+  // One projection uses its weights as they are; several are put side by side.
+  const joined = <T extends tf.Tensor>(parts: T[], axis: number): T => (parts.length === 1 ? parts[0] : (tf.concat(parts, axis) as T));
+  // (B, T, D) -> (B*T, D) @ (D, sum of H*E): a 2-D matmul trains on every backend.
+  const flat = matMul2d(x.reshape([batch * length, width]), joined(layers.map(flatKernel), 1));
+  // Not dense2d's fused bias: the wasm kernel rejects a bias whose storage is
+  // 2-D ([H, K]), and a reshape keeps the storage.
+  const biased = withBias ? addBias(flat, joined(layers.map((layer) => flatBias(layer)!), 0)) : flat;
   // (B*T, sum of H*E) -> per projection (B*T, H*E) -> (B, T, H, E)
-  return tf.split(biased, widths, 1).map((part, i) => part.reshape([batch, length, layers[i].numHeads, layers[i].headDim]) as tf.Tensor4D);
+  const parts = layers.length === 1 ? [biased] : tf.split(biased, layers.map((layer) => layer.numHeads * layer.headDim), 1);
+  return parts.map((part, i) => part.reshape([batch, length, layers[i].numHeads, layers[i].headDim]) as tf.Tensor4D);
 }

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
 import { AttentionOutputProjection, mergeHeads } from './attention_output_projection';
-import { AttentionProjection, projectHeads, projectHeadsShared } from './attention_projection';
+import { AttentionProjection, flatBias, flatKernel, projectHeads, projectHeadsShared } from './attention_projection';
 import {
   callMask,
   causalMask,
@@ -282,7 +282,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
     mask: tf.Tensor | null,
     training: boolean,
   ): { output: tf.Tensor3D; probabilities: tf.Tensor4D } {
-    if (query === value && value === key && this.sharesInputWidth()) {
+    if (query === value && value === key) {
       // Self-attention: queries, keys and values in one matmul.
       const [queries, keys, values] = projectHeadsShared(query, [this.queryDense!, this.keyDense!, this.valueDense!]).map(headsFirst);
       return this.attendProjected(scaleQueries(queries, this.keyDim), keys, values, mask, training);
@@ -290,12 +290,6 @@ export class MultiHeadAttention extends tf.layers.Layer {
     const queries = this.projectQuery(query);
     const { keys, values } = this.projectKeysValues(key, value);
     return this.attendProjected(queries, keys, values, mask, training);
-  }
-
-  /** Whether query, key and value projections take inputs of one width (so one tensor can feed all). */
-  private sharesInputWidth(): boolean {
-    const width = this.queryDense!.kernel!.shape[0];
-    return this.keyDense!.kernel!.shape[0] === width && this.valueDense!.kernel!.shape[0] === width;
   }
 
   /** (B, T, Dq) -> (B, H, T, K), already scaled by 1/sqrt(K). Call inside a tidy. */
@@ -309,7 +303,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
    * for the positions already seen. Call inside a tidy.
    */
   projectKeysValues(key: tf.Tensor, value: tf.Tensor): { keys: tf.Tensor4D; values: tf.Tensor4D } {
-    if (key === value && this.keyDense!.kernel!.shape[0] === this.valueDense!.kernel!.shape[0]) {
+    if (key === value) {
       // Cross-attention over one encoder output: keys and values in one matmul.
       const [keys, values] = projectHeadsShared(key, [this.keyDense!, this.valueDense!]).map(headsFirst);
       return { keys, values };
@@ -355,11 +349,9 @@ export class MultiHeadAttention extends tf.layers.Layer {
    */
   inferenceWeights(): AttentionInferenceWeights {
     const scale = 1 / Math.sqrt(this.keyDim);
-    const flatKernel = (p: AttentionProjection) => p.kernel!.read().reshape([p.kernel!.shape[0] as number, p.numHeads * p.headDim]);
-    const flatBias = (p: AttentionProjection) =>
-      p.bias ? p.bias.read().reshape([p.numHeads * p.headDim]) : tf.zeros([p.numHeads * p.headDim]);
+    const biasOrZeros = (p: AttentionProjection) => flatBias(p) ?? tf.zeros([p.numHeads * p.headDim]);
     const queryKernel = flatKernel(this.queryDense!).mul(scale);
-    const queryBias = flatBias(this.queryDense!).mul(scale);
+    const queryBias = biasOrZeros(this.queryDense!).mul(scale);
     const sameWidths = this.queryDense!.kernel!.shape[0] === this.keyDense!.kernel!.shape[0] &&
       this.queryDense!.kernel!.shape[0] === this.valueDense!.kernel!.shape[0];
     const out = this.outputDense!;
@@ -367,7 +359,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
       queryKernel,
       queryBias,
       queryKeyValueKernel: sameWidths ? tf.concat([queryKernel, flatKernel(this.keyDense!), flatKernel(this.valueDense!)], 1) : null,
-      queryKeyValueBias: sameWidths ? tf.concat([queryBias, flatBias(this.keyDense!), flatBias(this.valueDense!)]) : null,
+      queryKeyValueBias: sameWidths ? tf.concat([queryBias, biasOrZeros(this.keyDense!), biasOrZeros(this.valueDense!)]) : null,
       outputKernel: out.kernel!.read().reshape([this.numHeads * this.valueDim, out.outputDim]),
       // A copy: the caller disposes these, and the variable must survive.
       outputBias: out.bias ? out.bias.read().clone() : tf.zeros([out.outputDim]),

@@ -3,7 +3,7 @@
  * (Node) or a URL (browser), generate, score, and look at its attention.
  */
 import * as tf from '@tensorflow/tfjs';
-import { nodeFs, nodePath } from '../io/atomic';
+import { isNodeRuntime, nodeFs, nodePath } from '../io/atomic';
 import { fileSystem } from '../io/file_system';
 import { parseTaskJson, readTaskJson, Seq2SeqTaskInfo, TASK_JSON, validateTaskJson } from '../io/task_json';
 import { createTask, Task, TaskName, TASK_NAMES } from '../tasks/tasks';
@@ -197,8 +197,7 @@ export async function loadSeq2Seq(location: string): Promise<Seq2Seq> {
     }
     return new Seq2Seq(model, validateTaskJson(metadata[METADATA_KEY], `${location} (task info)`));
   }
-  const isNode = typeof process !== 'undefined' && process.versions?.node != null;
-  const isUrl = /^https?:\/\//.test(location) || !isNode;
+  const isUrl = /^https?:\/\//.test(location) || !isNodeRuntime();
   if (isUrl) {
     const base = location.replace(/\/model\.json$/, '').replace(/\/+$/, '');
     const taskUrl = `${base}/${TASK_JSON}`;

@@ -18,6 +18,7 @@ import * as tf from '@tensorflow/tfjs';
 import { MASKED_SCORE, MultiHeadAttention } from '../layers/multi_head_attention';
 import { sinusoidalEncoding } from '../layers/sinusoidal_position_encoding';
 import type { TransformerDecoderBlock } from '../layers/transformer_decoder_block';
+import type { TransformerParts } from './decode';
 
 /** Batches (rows = sources x beams) up to this size decode with the typed-array step. */
 export const TYPED_ARRAY_MAX_ROWS = 4;
@@ -66,32 +67,20 @@ interface Block extends BlockWeights {
   values: Float32Array[];
 }
 
-/** What the typed-array step needs from the model, found by createTransformer's layer names. */
-export interface TypedArrayDecoderParts {
-  targetEmbedding: {
-    weights: tf.LayerVariable[];
-    embeddingDim: number;
-    scaleEmbeddings: boolean;
-    positionEncoding: string;
-    sequenceLength: number;
-  };
-  decoderBlocks: TransformerDecoderBlock[];
-  finalNorm: tf.layers.Layer | null;
-  logits: tf.layers.Layer;
-  vocabSize: number;
-}
+/** What the typed-array step needs of the model (found by `transformerParts`). */
+export type TypedArrayDecoderParts = Pick<TransformerParts, 'targetEmbedding' | 'decoderBlocks' | 'finalNorm' | 'logits' | 'vocabSize'>;
 
 function read(tensor: tf.Tensor): Float32Array {
   return (tensor.dataSync() as Float32Array).slice();
 }
 
-function weightNamed(layer: { weights: tf.LayerVariable[]; name?: string }, suffix: string): Float32Array {
+function weightNamed(layer: tf.layers.Layer, suffix: string): Float32Array {
   const found = layer.weights.filter((w) => w.originalName.endsWith(`/${suffix}`));
   if (found.length !== 1) throw new Error(`typed-array decoder: expected one weight '${suffix}' in layer '${layer.name}', found ${found.length}`);
   return read(found[0].read());
 }
 
-function norm(layer: { weights: tf.LayerVariable[]; name?: string }, scope: string, epsilon: number): Norm {
+function norm(layer: tf.layers.Layer, scope: string, epsilon: number): Norm {
   return { gamma: weightNamed(layer, `${scope}/gamma`), beta: weightNamed(layer, `${scope}/beta`), epsilon };
 }
 
@@ -230,15 +219,17 @@ function decoderWeights(parts: TypedArrayDecoderParts): DecoderWeights {
   const width = embedding.embeddingDim;
   const scale = embedding.scaleEmbeddings ? Math.sqrt(width) : 1;
   const [logitsKernel, logitsBias] = parts.logits.getWeights();
-  const finalNorm = parts.finalNorm
-    ? { gamma: read(parts.finalNorm.getWeights()[0]), beta: read(parts.finalNorm.getWeights()[1]), epsilon: parts.finalNorm.getConfig().epsilon as number }
-    : null;
+  let finalNorm: Norm | null = null;
+  if (parts.finalNorm) {
+    const [gamma, beta] = parts.finalNorm.getWeights();
+    finalNorm = { gamma: read(gamma), beta: read(beta), epsilon: parts.finalNorm.getConfig().epsilon as number };
+  }
   const weights: DecoderWeights = {
     blocks: parts.decoderBlocks.map(blockWeights),
-    tokenTable: weightNamed(embedding as never, 'token_embedding/embeddings').map((v) => v * scale),
+    tokenTable: weightNamed(embedding, 'token_embedding/embeddings').map((v) => v * scale),
     positionTable:
       embedding.positionEncoding === 'learned'
-        ? weightNamed(embedding as never, 'position_embedding/embeddings')
+        ? weightNamed(embedding, 'position_embedding/embeddings')
         : tf.tidy(() => read(sinusoidalEncoding(embedding.sequenceLength, width))),
     finalNorm,
     logitsKernel: read(logitsKernel),

@@ -11,22 +11,10 @@ import { Adam } from './adam';
 
 import { maskedSoftmaxCrossEntropy, maskedTokenAccuracy } from './losses';
 import { LearningRateSchedule } from './schedule';
+import type { EncodedBatch } from '../tasks/encode';
 
-/**
- * A padded batch as flat row-major int32 arrays (the layout of the tasks'
- * `EncodedBatch`, which satisfies this interface).
- */
-export interface TrainBatch {
-  /** (B, S) source ids, PAD = 0 after the end. */
-  source: Int32Array;
-  /** (B, T) [BOS, ...target], PAD after the end. */
-  decoderInput: Int32Array;
-  /** (B, T) [...target, EOS], PAD after the end; only non-PAD positions count. */
-  decoderTarget: Int32Array;
-  batchSize: number;
-  sourceLen: number;
-  targetLen: number;
-}
+/** A padded batch as flat row-major int32 arrays: the tasks' `EncodedBatch`. */
+export type TrainBatch = EncodedBatch;
 
 export interface TrainerArgs {
   /** A model with inputs `[source (B, S), decoderInput (B, T)]` and logits (B, T, V) out. Required. */
