@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 
 import { demoMounts, modelsIndex, startStaticServer } from '../src/io/static_server';
 import { buildBrowser } from './build_browser';
+import { runMain, UsageError } from './cli';
 
 const USAGE = `Usage: npm run demo -- [--port N] [--no-build]
 
@@ -24,8 +25,6 @@ Builds dist/browser and dist/demo, then serves the demo on http://127.0.0.1:<por
   --help       this text`;
 
 const ROOT = path.resolve(__dirname, '..');
-
-class UsageError extends Error {}
 
 function parsePort(text: string | undefined): number {
   if (text === undefined) return 8080;
@@ -82,14 +81,4 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    if (error instanceof UsageError) {
-      console.error(`error: ${error.message}\n\n${USAGE}`);
-      process.exit(2);
-    }
-    console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
-    process.exit(1);
-  },
-);
+runMain(main, USAGE);

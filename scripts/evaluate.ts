@@ -13,7 +13,8 @@ import { initBackend } from '../src/backend';
 import { loadSeq2Seq } from '../src/model/seq2seq';
 import { encodeBatch, freshTestSet, heldOutSet } from '../src/tasks';
 import { evaluateSeq2Seq } from '../src/train/evaluate';
-import { EVALUATE_USAGE, parseEvaluateArgs, UsageError } from '../src/train/options';
+import { EVALUATE_USAGE, parseEvaluateArgs } from '../src/train/options';
+import { runMain } from './cli';
 
 async function main(argv: string[]): Promise<number> {
   // --- Arguments -----------------------------------------------------------
@@ -63,15 +64,4 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    if (error instanceof UsageError) {
-      console.error(`error: ${error.message}\n\n${EVALUATE_USAGE}`);
-      process.exit(2);
-    }
-    console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
-    if (process.env.DEBUG) console.error(error);
-    process.exit(1);
-  },
-);
+runMain(main, EVALUATE_USAGE);

@@ -15,9 +15,10 @@ import * as path from 'node:path';
 
 import { initBackend } from '../src/backend';
 import { Checkpoint, CHECKPOINT_FILE, readCheckpoint } from '../src/train/checkpoint';
-import { parseTrainArgs, resumeOptions, TRAIN_USAGE, UsageError } from '../src/train/options';
+import { parseTrainArgs, resumeOptions, TRAIN_USAGE } from '../src/train/options';
 import { CheckpointExtra, TrainingRun } from '../src/train/run';
 import { NonFiniteLossError } from '../src/train/trainer';
+import { runMain } from './cli';
 
 async function main(argv: string[]): Promise<number> {
   // --- Arguments (a checkpoint's settings when resuming) -----------------------
@@ -69,15 +70,4 @@ async function main(argv: string[]): Promise<number> {
   return outcome.interrupted ? 130 : 0;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    if (error instanceof UsageError) {
-      console.error(`error: ${error.message}\n\n${TRAIN_USAGE}`);
-      process.exit(2);
-    }
-    console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
-    if (process.env.DEBUG) console.error(error);
-    process.exit(1);
-  },
-);
+runMain(main, TRAIN_USAGE);
