@@ -11,13 +11,12 @@ import { describeEachBackend } from '../helpers/backends';
 import {
   attentionParams,
   evaluateLoss,
+  expectReloadPredictsSame,
   maxAbsDiff,
   paddedSequences,
   parseSummary,
-  removeFolder,
-  saveAndReload,
   summaryLines,
-  temporaryFolder,
+  TRAINING_BUDGET,
   weightsUnchangedByOneStep,
 } from './example_helpers';
 
@@ -53,11 +52,8 @@ function overlapTask(batch: number, seed: number): { xs: tf.Tensor2D[]; ys: tf.T
   };
 }
 
-/** See sequence_classifier.test.ts: cpu trains only long enough to show the loss falling. */
-const BUDGET = { cpu: { examples: 64, epochs: 5 }, wasm: { examples: 128, epochs: 12 } };
-
 describeEachBackend('example: cross-attention between two inputs', (backend) => {
-  const budget = BUDGET[backend];
+  const budget = TRAINING_BUDGET[backend];
 
   it('trains, evaluates, reports its parameters, and reloads from file:// with identical predictions', async () => {
     const model = buildCrossAttentionModel();
@@ -80,17 +76,9 @@ describeEachBackend('example: cross-attention between two inputs', (backend) => 
     const handCount = VOCABULARY * 16 + VOCABULARY * 12 + attention + 2 * 16 + 16 + 1;
     expect(summary).toMatchObject({ total: handCount, trainable: handCount, nonTrainable: 0 });
 
-    const folder = temporaryFolder('cross-attention');
-    try {
-      const loaded = await saveAndReload(model, folder);
-      const test = overlapTask(16, 77);
-      const [p1, p2] = [model, loaded].map((m) => m.predict(test.xs) as tf.Tensor);
-      expect(maxAbsDiff(p1, p2)).toBeLessThan(1e-5);
-      tf.dispose([p1, p2, ...test.xs, test.ys]);
-      loaded.dispose();
-    } finally {
-      removeFolder(folder);
-    }
+    const test = overlapTask(16, 77);
+    await expectReloadPredictsSame(model, 'cross-attention', test.xs);
+    tf.dispose([...test.xs, test.ys]);
     tf.dispose([...train.xs, train.ys, predicted]);
     model.dispose();
   });

@@ -11,13 +11,12 @@ import { describeEachBackend } from '../helpers/backends';
 import {
   attentionParams,
   evaluateLoss,
+  expectReloadPredictsSame,
   maxAbsDiff,
   parseSummary,
-  removeFolder,
-  saveAndReload,
   seededInts,
   summaryLines,
-  temporaryFolder,
+  TRAINING_BUDGET,
   weightsUnchangedByOneStep,
 } from './example_helpers';
 
@@ -78,7 +77,7 @@ function expectCausal(model: tf.LayersModel, ids: number[], changed: number): vo
   tf.dispose([a, b, earlyA, earlyB, lateA, lateB]);
 }
 
-/** See sequence_classifier.test.ts: cpu trains only long enough to show the loss falling. */
+/** As TRAINING_BUDGET (example_helpers.ts), with a smaller cpu batch for this longer sequence task. */
 const BUDGET = { cpu: { examples: 16, epochs: 4, batchSize: 16 }, wasm: { examples: 128, epochs: 6, batchSize: 32 } };
 
 describeEachBackend('example: decoder-only (GPT-style) stack', (backend) => {
@@ -111,17 +110,7 @@ describeEachBackend('example: decoder-only (GPT-style) stack', (backend) => {
     const handCount = embedding + 2 * block + 2 * WIDTH + (WIDTH * VOCABULARY + VOCABULARY);
     expect(summary).toMatchObject({ total: handCount, trainable: handCount, nonTrainable: 0 });
 
-    const folder = temporaryFolder('gpt');
-    try {
-      const loaded = await saveAndReload(model, folder);
-      const [p1, p2] = [model, loaded].map((m) => m.predict(train.xs) as tf.Tensor);
-      expect(maxAbsDiff(p1, p2)).toBeLessThan(1e-5);
-      expectCausal(loaded, [2, 3, 4, 5, 6, 7], 3);
-      tf.dispose([p1, p2]);
-      loaded.dispose();
-    } finally {
-      removeFolder(folder);
-    }
+    await expectReloadPredictsSame(model, 'gpt', train.xs, (loaded) => expectCausal(loaded, [2, 3, 4, 5, 6, 7], 3));
     tf.dispose([train.xs, train.ys]);
     model.dispose();
   });
@@ -135,17 +124,9 @@ describeEachBackend('example: decoder-only (GPT-style) stack', (backend) => {
     expectCausal(model, [5, 6, 7, 8, 9], 2);
     // No encoder input, so no cross-attention weights: self-attention, two layer norms, feed-forward.
     expect(parseSummary(summaryLines(model)).layers.decoder_block.params).toBe(4224 + 128 + 4192);
-    const folder = temporaryFolder('gpt-decoder-block');
-    try {
-      const loaded = await saveAndReload(model, folder);
-      const ids = tf.tensor2d([[1, 2, 3, 4], [9, 10, 11, 0]], undefined, 'int32');
-      const [p1, p2] = [model, loaded].map((m) => m.predict(ids) as tf.Tensor);
-      expect(maxAbsDiff(p1, p2)).toBeLessThan(1e-5);
-      tf.dispose([ids, p1, p2]);
-      loaded.dispose();
-    } finally {
-      removeFolder(folder);
-    }
+    const ids = tf.tensor2d([[1, 2, 3, 4], [9, 10, 11, 0]], undefined, 'int32');
+    await expectReloadPredictsSame(model, 'gpt-decoder-block', ids);
+    ids.dispose();
     model.dispose();
   });
 });

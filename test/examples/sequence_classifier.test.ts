@@ -10,13 +10,12 @@ import { describeEachBackend } from '../helpers/backends';
 import {
   attentionParams,
   evaluateLoss,
+  expectReloadPredictsSame,
   maxAbsDiff,
   paddedSequences,
   parseSummary,
-  removeFolder,
-  saveAndReload,
   summaryLines,
-  temporaryFolder,
+  TRAINING_BUDGET,
   weightsUnchangedByOneStep,
 } from './example_helpers';
 
@@ -66,15 +65,9 @@ const EXPECTED_PARAMS = {
   classifier: 16 + 1,
 };
 
-/**
- * Training budget per backend: tfjs's cpu kernels run about 10x slower under
- * jest than in plain Node (a transpose of 4096 floats: 17 ms vs 1.5 ms), so
- * cpu trains just long enough to show the loss falling.
- */
-const BUDGET = { cpu: { examples: 64, epochs: 5 }, wasm: { examples: 128, epochs: 12 } };
 
 describeEachBackend('example: sequence classifier', (backend) => {
-  const budget = BUDGET[backend];
+  const budget = TRAINING_BUDGET[backend];
 
   it('trains, evaluates, reports its parameters, and reloads from file:// with identical predictions', async () => {
     const model = buildClassifier();
@@ -100,20 +93,13 @@ describeEachBackend('example: sequence classifier', (backend) => {
     expect(summary).toMatchObject({ total: handCount, trainable: handCount, nonTrainable: 0 });
     expect(model.countParams()).toBe(handCount);
 
-    const folder = temporaryFolder('classifier');
-    try {
-      const loaded = await saveAndReload(model, folder);
-      const test = containsSeven(16, 99);
-      const [p1, p2] = [model, loaded].map((m) => m.predict(test.xs) as tf.Tensor);
-      expect(maxAbsDiff(p1, p2)).toBeLessThan(1e-5);
+    const test = containsSeven(16, 99);
+    await expectReloadPredictsSame(model, 'classifier', test.xs, (loaded) =>
       expect(loaded.layers.map((l) => l.getClassName())).toEqual([
         'InputLayer', 'Embedding', 'MultiHeadAttention', 'Dropout', 'GlobalAveragePooling1D', 'Dense',
-      ]);
-      tf.dispose([p1, p2, test.xs, test.ys]);
-      loaded.dispose();
-    } finally {
-      removeFolder(folder);
-    }
+      ]),
+    );
+    tf.dispose([test.xs, test.ys]);
     tf.dispose([train.xs, train.ys, predicted]);
     model.dispose();
   });
@@ -146,17 +132,7 @@ describeEachBackend('example: sequence classifier', (backend) => {
     expect(summary.layers.attention).toEqual({ className: 'MultiHeadAttention', params: EXPECTED_PARAMS.attention });
     expect(summary.total).toBe(EXPECTED_PARAMS.embedding + EXPECTED_PARAMS.attention + 2 * 16 + 2);
 
-    const folder = temporaryFolder('sequential');
-    try {
-      const loaded = await saveAndReload(model, folder);
-      expect(loaded).toBeInstanceOf(tf.Sequential);
-      const [p1, p2] = [model, loaded].map((m) => m.predict(train.xs) as tf.Tensor);
-      expect(maxAbsDiff(p1, p2)).toBeLessThan(1e-5);
-      tf.dispose([p1, p2]);
-      loaded.dispose();
-    } finally {
-      removeFolder(folder);
-    }
+    await expectReloadPredictsSame(model, 'sequential', train.xs, (loaded) => expect(loaded).toBeInstanceOf(tf.Sequential));
     tf.dispose([train.xs, train.ys, labels]);
     model.dispose();
   });
