@@ -2,31 +2,13 @@
  * The projection that merges the heads back into one vector per position.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
-import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
-import {
-  checkBoolean,
-  checkPositiveInt,
-  checkRank,
-  InitializerIdentifier,
-  Kwargs,
-  dense2d,
-  resolveInitializer,
-  resolveInputMask,
-  passMask,
-  serializeInitializer,
-  Shape,
-} from './layer_utils';
+import { checkPositiveInt, checkRank, dense2d, Kwargs, Shape } from './layer_utils';
+import { ProjectionArgs, ProjectionBase } from './projection_base';
 
-export interface AttentionOutputProjectionArgs extends LayerArgs {
+/** Also `useBias` (a bias [Dout]), `kernelInitializer` (kernel [H, V, Dout]) and `biasInitializer`: see ProjectionArgs. */
+export interface AttentionOutputProjectionArgs extends ProjectionArgs {
   /** Width of the output, Dout. Required. */
   outputDim: number;
-  /** Whether to add a bias [Dout]. Default true. */
-  useBias?: boolean;
-  /** Initializer of the kernel [H, V, Dout]. Default 'glorotUniform'. */
-  kernelInitializer?: InitializerIdentifier;
-  /** Initializer of the bias. Default 'zeros'. */
-  biasInitializer?: InitializerIdentifier;
 }
 
 /**
@@ -38,49 +20,22 @@ export interface AttentionOutputProjectionArgs extends LayerArgs {
  * const out = merge.apply(tf.zeros([2, 5, 4, 16])) as tf.Tensor; // [2, 5, 64]
  * ```
  */
-export class AttentionOutputProjection extends tf.layers.Layer {
+export class AttentionOutputProjection extends ProjectionBase {
   /** @nocollapse */
   static className = 'AttentionOutputProjection';
 
   readonly outputDim: number;
-  readonly useBias: boolean;
-  readonly kernelInitializer: Initializer;
-  readonly biasInitializer: Initializer;
-  /** Set by an owning layer (e.g. 'attention_output'); not part of the config. */
-  weightScope = '';
-
-  kernel: tf.LayerVariable | null = null;
-  bias: tf.LayerVariable | null = null;
 
   constructor(args: AttentionOutputProjectionArgs) {
     super(args);
-    const name = `AttentionOutputProjection '${this.name}'`;
-    this.outputDim = checkPositiveInt(name, 'outputDim', args.outputDim);
-    this.useBias = checkBoolean(name, 'useBias', args.useBias ?? true);
-    this.kernelInitializer = resolveInitializer(name, 'kernelInitializer', args.kernelInitializer, 'glorotUniform');
-    this.biasInitializer = resolveInitializer(name, 'biasInitializer', args.biasInitializer, 'zeros');
-    this.supportsMasking = true;
-  }
-
-  private weightName(name: string): string {
-    return this.weightScope ? `${this.weightScope}/${name}` : name;
+    this.outputDim = checkPositiveInt(this.label, 'outputDim', args.outputDim);
   }
 
   override build(inputShape: Shape | Shape[]): void {
     const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
-    const name = `AttentionOutputProjection '${this.name}'`;
-    checkRank(name, 'input', shape, 4);
-    if (shape[2] == null) throw new Error(`${name}: input needs a known number of heads (axis 2), got ${shape}`);
-    this.kernel = this.addWeight(
-      this.weightName('kernel'),
-      [shape[2], shape[3] as number, this.outputDim],
-      'float32',
-      this.kernelInitializer,
-    );
-    if (this.useBias) {
-      this.bias = this.addWeight(this.weightName('bias'), [this.outputDim], 'float32', this.biasInitializer);
-    }
-    this.built = true;
+    checkRank(this.label, 'input', shape, 4);
+    if (shape[2] == null) throw new Error(`${this.label}: input needs a known number of heads (axis 2), got ${shape}`);
+    this.addProjectionWeights([shape[2], shape[3] as number, this.outputDim], [this.outputDim]);
   }
 
   override computeOutputShape(inputShape: Shape | Shape[]): Shape {
@@ -88,24 +43,12 @@ export class AttentionOutputProjection extends tf.layers.Layer {
     return [shape[0], shape[1], this.outputDim];
   }
 
-  override computeMask(inputs: tf.Tensor | tf.Tensor[], mask?: tf.Tensor | tf.Tensor[]): tf.Tensor {
-    const input = Array.isArray(inputs) ? inputs[0] : inputs;
-    // tfjs types computeMask as never null, but null is how it says "no mask".
-    return passMask(input, mask as tf.Tensor | undefined) as tf.Tensor;
-  }
-
   override call(inputs: tf.Tensor | tf.Tensor[], _kwargs?: Kwargs): tf.Tensor {
     return tf.tidy(() => mergeHeads(Array.isArray(inputs) ? inputs[0] : inputs, this));
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return {
-      ...super.getConfig(),
-      outputDim: this.outputDim,
-      useBias: this.useBias,
-      kernelInitializer: serializeInitializer(this.kernelInitializer),
-      biasInitializer: serializeInitializer(this.biasInitializer),
-    };
+    return { ...super.getConfig(), outputDim: this.outputDim };
   }
 }
 tf.serialization.registerClass(AttentionOutputProjection);

@@ -2,34 +2,15 @@
  * The per-head projection that produces queries, keys or values.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
-import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
-import {
-  addBias,
-  checkBoolean,
-  checkPositiveInt,
-  checkRank,
-  InitializerIdentifier,
-  Kwargs,
-  matMul2d,
-  resolveInitializer,
-  resolveInputMask,
-  passMask,
-  serializeInitializer,
-  Shape,
-} from './layer_utils';
+import { addBias, checkPositiveInt, checkRank, Kwargs, matMul2d, Shape } from './layer_utils';
+import { ProjectionArgs, ProjectionBase } from './projection_base';
 
-export interface AttentionProjectionArgs extends LayerArgs {
+/** Also `useBias` (a bias [H, headDim]), `kernelInitializer` (kernel [D, H, headDim]) and `biasInitializer`: see ProjectionArgs. */
+export interface AttentionProjectionArgs extends ProjectionArgs {
   /** Number of heads H. Required. */
   numHeads: number;
   /** Size of each head's projection (K for queries and keys, V for values). Required. */
   headDim: number;
-  /** Whether to add a bias [H, headDim]. Default true. */
-  useBias?: boolean;
-  /** Initializer of the kernel [D, H, headDim]. Default 'glorotUniform' (fans as Keras's EinsumDense). */
-  kernelInitializer?: InitializerIdentifier;
-  /** Initializer of the bias. Default 'zeros'. */
-  biasInitializer?: InitializerIdentifier;
 }
 
 /**
@@ -44,53 +25,23 @@ export interface AttentionProjectionArgs extends LayerArgs {
  * const heads = project.apply(tf.zeros([2, 5, 64])) as tf.Tensor; // [2, 5, 4, 16]
  * ```
  */
-export class AttentionProjection extends tf.layers.Layer {
+export class AttentionProjection extends ProjectionBase {
   /** @nocollapse */
   static className = 'AttentionProjection';
 
   readonly numHeads: number;
   readonly headDim: number;
-  readonly useBias: boolean;
-  readonly kernelInitializer: Initializer;
-  readonly biasInitializer: Initializer;
-  /**
-   * Set by an owning layer (e.g. 'query') so that weights are named
-   * `<owner>/query/kernel` like Keras's; not part of the config.
-   */
-  weightScope = '';
-
-  kernel: tf.LayerVariable | null = null;
-  bias: tf.LayerVariable | null = null;
 
   constructor(args: AttentionProjectionArgs) {
     super(args);
-    const name = `AttentionProjection '${this.name}'`;
-    this.numHeads = checkPositiveInt(name, 'numHeads', args.numHeads);
-    this.headDim = checkPositiveInt(name, 'headDim', args.headDim);
-    this.useBias = checkBoolean(name, 'useBias', args.useBias ?? true);
-    this.kernelInitializer = resolveInitializer(name, 'kernelInitializer', args.kernelInitializer, 'glorotUniform');
-    this.biasInitializer = resolveInitializer(name, 'biasInitializer', args.biasInitializer, 'zeros');
-    this.supportsMasking = true;
-  }
-
-  private weightName(name: string): string {
-    return this.weightScope ? `${this.weightScope}/${name}` : name;
+    this.numHeads = checkPositiveInt(this.label, 'numHeads', args.numHeads);
+    this.headDim = checkPositiveInt(this.label, 'headDim', args.headDim);
   }
 
   override build(inputShape: Shape | Shape[]): void {
     const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
-    checkRank(`AttentionProjection '${this.name}'`, 'input', shape, 3);
-    const inputDim = shape[2] as number;
-    this.kernel = this.addWeight(
-      this.weightName('kernel'),
-      [inputDim, this.numHeads, this.headDim],
-      'float32',
-      this.kernelInitializer,
-    );
-    if (this.useBias) {
-      this.bias = this.addWeight(this.weightName('bias'), [this.numHeads, this.headDim], 'float32', this.biasInitializer);
-    }
-    this.built = true;
+    checkRank(this.label, 'input', shape, 3);
+    this.addProjectionWeights([shape[2] as number, this.numHeads, this.headDim], [this.numHeads, this.headDim]);
   }
 
   override computeOutputShape(inputShape: Shape | Shape[]): Shape {
@@ -98,25 +49,12 @@ export class AttentionProjection extends tf.layers.Layer {
     return [shape[0], shape[1], this.numHeads, this.headDim];
   }
 
-  override computeMask(inputs: tf.Tensor | tf.Tensor[], mask?: tf.Tensor | tf.Tensor[]): tf.Tensor {
-    const input = Array.isArray(inputs) ? inputs[0] : inputs;
-    // tfjs types computeMask as never null, but null is how it says "no mask".
-    return passMask(input, mask as tf.Tensor | undefined) as tf.Tensor;
-  }
-
   override call(inputs: tf.Tensor | tf.Tensor[], _kwargs?: Kwargs): tf.Tensor {
     return tf.tidy(() => projectHeads(Array.isArray(inputs) ? inputs[0] : inputs, this));
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return {
-      ...super.getConfig(),
-      numHeads: this.numHeads,
-      headDim: this.headDim,
-      useBias: this.useBias,
-      kernelInitializer: serializeInitializer(this.kernelInitializer),
-      biasInitializer: serializeInitializer(this.biasInitializer),
-    };
+    return { ...super.getConfig(), numHeads: this.numHeads, headDim: this.headDim };
   }
 }
 tf.serialization.registerClass(AttentionProjection);
