@@ -185,34 +185,29 @@ export function checkPaddingMasks(layer: string, masks: Array<[string, tf.Tensor
 // ---------------------------------------------------------------------------
 
 /**
- * The `mask` call argument with the model executor's leftover removed.
- * tfjs 4.22's executor (predict/fit/evaluate) hands every layer of a run the
- * same kwargs object and sets `kwargs.mask` only for layers that have a masked
- * input, so a layer whose inputs carry no mask receives the mask of an earlier
- * layer (tfjs-layers executor.ts `execute`). The executor always passes the
- * inputs as a list and one mask tensor; such a mask that does not fit the first
- * input's (B, L) cannot be that input's and is dropped. A mask a user passes
- * with a single input, or as a list, is kept (and checked).
+ * The padding mask of each input, (B, L) with 1 = real token, or null: from
+ * the `mask` argument, else the tensor's own `kerasMask`.
+ *
+ * tfjs 4.22's model executor (predict/fit/evaluate) hands every layer of a run
+ * the same kwargs object and sets `kwargs.mask` only for layers that have a
+ * masked input, so a layer whose inputs carry no mask receives the mask of an
+ * earlier layer (tfjs-layers executor.ts `execute`). The executor always passes
+ * the inputs as a list and one mask tensor; such a mask that does not fit the
+ * first input's (B, L) cannot be that input's and is dropped. A mask given with
+ * a single (unlisted) input, or as a list, is kept (and checked by the caller).
  */
-export function callMask(
+export function resolveInputMasks(
   inputs: tf.Tensor | tf.Tensor[],
   mask: unknown,
-): tf.Tensor | Array<tf.Tensor | null | undefined> | null | undefined {
-  if (!(mask instanceof tf.Tensor) || !Array.isArray(inputs) || inputs.length === 0) {
-    return mask as tf.Tensor | Array<tf.Tensor | null> | null | undefined;
-  }
-  const first = inputs[0];
-  const fits = mask.rank === 2 && mask.shape[0] === first.shape[0] && mask.shape[1] === first.shape[1];
-  return fits ? mask : null;
-}
-
-/** The padding mask of each input, (B, L) with 1 = real token, or null. */
-export function resolveInputMasks(
-  inputs: tf.Tensor[],
-  mask: tf.Tensor | Array<tf.Tensor | null | undefined> | null | undefined,
 ): Array<tf.Tensor | null> {
-  const given: Array<tf.Tensor | null | undefined> = Array.isArray(mask) ? mask : [mask];
-  return inputs.map((input, i) => given[i] ?? (input as MaskedTensor).kerasMask ?? null);
+  const list = Array.isArray(inputs) ? inputs : [inputs];
+  let given = mask as tf.Tensor | Array<tf.Tensor | null | undefined> | null | undefined;
+  if (given instanceof tf.Tensor && Array.isArray(inputs) && list.length > 0) {
+    const [batch, length] = list[0].shape;
+    if (given.rank !== 2 || given.shape[0] !== batch || given.shape[1] !== length) given = null;
+  }
+  const perInput: Array<tf.Tensor | null | undefined> = Array.isArray(given) ? given : [given];
+  return list.map((input, i) => perInput[i] ?? (input as MaskedTensor).kerasMask ?? null);
 }
 
 /**
@@ -225,16 +220,8 @@ export function passMask(
   input: tf.Tensor,
   mask: tf.Tensor | Array<tf.Tensor | null | undefined> | null | undefined,
 ): tf.Tensor | null {
-  const resolved = resolveInputMasks([input], mask)[0];
+  const resolved = resolveInputMasks(input, mask)[0];
   return resolved ? resolved.clone() : null;
-}
-
-/** The mask of a single input, from the argument or the tensor itself. */
-export function resolveInputMask(
-  input: tf.Tensor,
-  mask: tf.Tensor | Array<tf.Tensor | null | undefined> | null | undefined,
-): tf.Tensor | null {
-  return resolveInputMasks([input], mask)[0];
 }
 
 /**

@@ -9,7 +9,6 @@ import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
 import { AttentionOutputProjection, mergeHeads } from './attention_output_projection';
 import { AttentionProjection, flatBias, flatKernel, projectHeads, projectHeadsShared } from './attention_projection';
 import {
-  callMask,
   causalMask,
   checkPaddingMasks,
   checkBoolean,
@@ -245,7 +244,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
   /** The output keeps the query's padding mask; the scores carry none. */
   override computeMask(inputs: tf.Tensor | tf.Tensor[], mask?: tf.Tensor | tf.Tensor[]): tf.Tensor | tf.Tensor[] {
     const list = Array.isArray(inputs) ? inputs : [inputs];
-    const queryMask = passMask(list[0], resolveInputMasks(list, mask)[0]);
+    const queryMask = passMask(list[0], resolveInputMasks(inputs, mask)[0]);
     // tfjs types computeMask as never null, but null is how it says "no mask".
     return (this.returnAttentionScores ? [queryMask, null] : queryMask) as tf.Tensor | tf.Tensor[];
   }
@@ -255,7 +254,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
     const list = Array.isArray(inputs) ? inputs : [inputs];
     const [query, value = query, key = value] = list;
     this.checkCallInputs(list, query, value, key, args.attentionMask);
-    const [queryMask, valueMask = queryMask, keyMask = null] = resolveInputMasks(list, callMask(inputs, args.mask));
+    const [queryMask, valueMask = queryMask, keyMask = null] = resolveInputMasks(inputs, args.mask);
     const sameKeyMask = list.length < 3 ? null : keyMask;
     checkPaddingMasks(`MultiHeadAttention '${this.name}'`, [
       ['query', queryMask, query],

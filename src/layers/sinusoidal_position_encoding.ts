@@ -3,8 +3,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
-import { checkPositiveNumber, checkRank, Kwargs, resolveInputMask,
-  passMask, Shape } from './layer_utils';
+import { checkPositiveNumber, checkRank, Kwargs, passMask, Shape } from './layer_utils';
 
 export interface SinusoidalPositionEncodingArgs extends LayerArgs {
   /** The wavelength scale, 10000 in the paper. Default 10000. */

@@ -3,7 +3,7 @@
  * keras-hub's `TransformerDecoder`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { callMask, checkPaddingMasks, checkSequence, Kwargs, passMask, resolveInputMasks, Shape, shapeList } from './layer_utils';
+import { checkPaddingMasks, checkSequence, Kwargs, passMask, resolveInputMasks, Shape, shapeList } from './layer_utils';
 import { AttentionInferenceWeights, combineMasks, MASKED_SCORE, MultiHeadAttention } from './multi_head_attention';
 import { TransformerBlockArgs, TransformerBlockBase } from './transformer_block_base';
 import type { BlockOutput } from './transformer_encoder_block';
@@ -88,12 +88,12 @@ export class TransformerDecoderBlock extends TransformerBlockBase {
   override computeMask(inputs: tf.Tensor | tf.Tensor[], mask?: tf.Tensor | tf.Tensor[]): tf.Tensor {
     const list = Array.isArray(inputs) ? inputs : [inputs];
     // tfjs types computeMask as never null, but null is how it says "no mask".
-    return passMask(list[0], resolveInputMasks(list, mask)[0]) as tf.Tensor;
+    return passMask(list[0], resolveInputMasks(inputs, mask)[0]) as tf.Tensor;
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
     const list = Array.isArray(inputs) ? inputs : [inputs];
-    const [decoderMask, encoderMask = null] = resolveInputMasks(list, callMask(inputs, kwargs.mask));
+    const [decoderMask, encoderMask = null] = resolveInputMasks(inputs, kwargs.mask);
     const [x, encoderOutput = null] = list;
     if ((encoderOutput == null) !== (this.crossAttention == null)) {
       throw new Error(

@@ -3,7 +3,7 @@
  * keras-hub's `TransformerEncoder`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { callMask, checkBoolean, checkPaddingMasks, checkSequence, Kwargs, resolveInputMasks,
+import { checkBoolean, checkPaddingMasks, checkSequence, Kwargs, resolveInputMasks,
   passMask, Shape } from './layer_utils';
 import { combineMasks, MultiHeadAttention } from './multi_head_attention';
 import { TransformerBlockArgs, TransformerBlockBase } from './transformer_block_base';
@@ -72,7 +72,7 @@ export class TransformerEncoderBlock extends TransformerBlockBase {
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
-    const mask = resolveInputMasks([x], callMask(inputs, kwargs.mask))[0];
+    const mask = resolveInputMasks(inputs, kwargs.mask)[0];
     checkSequence(this.label, 'input', x, this.selfAttention?.queryDense?.kernel?.shape[0] as number);
     checkPaddingMasks(this.label, [['input', mask, x]]);
     return tf.tidy(() => this.forward(x, mask, (kwargs.training as boolean) ?? false).output);

@@ -8,7 +8,7 @@ import { MaskedLayerNormalization } from '../layers/masked_layer_normalization';
 import { TokenAndPositionEmbedding } from '../layers/token_and_position_embedding';
 import { TransformerDecoderBlock } from '../layers/transformer_decoder_block';
 import { TransformerEncoderBlock } from '../layers/transformer_encoder_block';
-import { resolveConfig, TransformerConfig, TransformerConfigInput } from './config';
+import { resolveConfig, TransformerConfigInput } from './config';
 
 /** Layer names inside the model; decoding finds the parts by them. */
 export const LAYER_NAMES = {

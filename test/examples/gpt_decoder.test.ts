@@ -16,7 +16,6 @@ import {
   parseSummary,
   seededInts,
   summaryLines,
-  TRAINING_BUDGET,
   weightsUnchangedByOneStep,
 } from './example_helpers';
 
