@@ -104,27 +104,11 @@ export class NodeFileSystem implements tf.io.IOHandler {
 
   async load(): Promise<tf.io.ModelArtifacts> {
     const modelJSON = await readModelJSON(this.path);
-    const artifacts: tf.io.ModelArtifacts = {
-      modelTopology: modelJSON.modelTopology,
-      format: modelJSON.format,
-      generatedBy: modelJSON.generatedBy,
-      convertedBy: modelJSON.convertedBy,
-    };
-    if (modelJSON.weightsManifest != null) {
-      const { specs, data } = await readWeights(modelJSON.weightsManifest, this.path);
-      artifacts.weightSpecs = specs;
-      artifacts.weightData = data;
-    }
-    if (modelJSON.trainingConfig != null) {
-      artifacts.trainingConfig = modelJSON.trainingConfig;
-    }
-    if (modelJSON.signature != null) {
-      artifacts.signature = modelJSON.signature;
-    }
-    if (modelJSON.userDefinedMetadata != null) {
-      artifacts.userDefinedMetadata = modelJSON.userDefinedMetadata;
-    }
-    return artifacts;
+    // tfjs's own model.json -> artifacts mapping (as its http loader uses), with our weights reader.
+    return tf.io.getModelArtifactsForJSON(modelJSON, async (manifest) => {
+      const { specs, data } = await readWeights(manifest, this.path);
+      return [specs, data];
+    });
   }
 }
 
