@@ -93,10 +93,8 @@ async function trainReference(): Promise<Result> {
     { warmup: 5, repeats, units: stepsPerRepeat },
   );
   const meanTokens = tokensPerBatch.reduce((a, b) => a + b, 0) / tokensPerBatch.length;
-  const before = tf.memory();
   model.dispose();
   trainer.optimizer.dispose();
-  void before;
   return {
     name: 'train-reference',
     backend: tf.getBackend(),
