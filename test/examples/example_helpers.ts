@@ -62,6 +62,25 @@ export function evaluateLoss(model: tf.LayersModel, xs: tf.Tensor | tf.Tensor[],
   return loss;
 }
 
+/**
+ * What every example's training checks: one `fit` step moves every trainable
+ * weight, then `epochs` of training lower the `evaluate` loss by at least 10%.
+ * Returns the loss after training.
+ */
+export async function expectTrainingLowersLoss(
+  model: tf.LayersModel,
+  xs: tf.Tensor | tf.Tensor[],
+  ys: tf.Tensor,
+  fit: { epochs: number; batchSize: number },
+): Promise<number> {
+  const lossBefore = evaluateLoss(model, xs, ys);
+  expect(await weightsUnchangedByOneStep(model, xs, ys)).toEqual([]);
+  await model.fit(xs, ys, { ...fit, verbose: 0 });
+  const lossAfter = evaluateLoss(model, xs, ys);
+  expect(lossAfter).toBeLessThan(0.9 * lossBefore);
+  return lossAfter;
+}
+
 /** A fresh temporary folder, removed by `removeFolder`. */
 export function temporaryFolder(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `tfjs-attention-${prefix}-`));
