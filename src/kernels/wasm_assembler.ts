@@ -1,0 +1,145 @@
+/**
+ * A minimal WebAssembly assembler: enough to write small SIMD kernels in TypeScript as expression
+ * trees and get a module's bytes, with no toolchain at install or build time (the library ships no
+ * binary). Each helper returns the code that leaves its value on the stack, operands first, so
+ * `f32x4.add(get(acc), f32x4.mul(load(a), load(b)))` reads like the code it emits.
+ *
+ * Opcodes: WebAssembly Core Specification 2.0, section 5.4 (instructions), SIMD included.
+ */
+
+export type Code = number[];
+export type ValueType = 'i32' | 'f32' | 'v128';
+
+const VALUE_TYPE: Record<ValueType, number> = { i32: 0x7f, f32: 0x7d, v128: 0x7b };
+
+function unsignedLeb(value: number): Code {
+  const bytes: Code = [];
+  do {
+    let byte = value & 0x7f;
+    value >>>= 7;
+    if (value !== 0) byte |= 0x80;
+    bytes.push(byte);
+  } while (value !== 0);
+  return bytes;
+}
+
+function signedLeb(value: number): Code {
+  const bytes: Code = [];
+  for (;;) {
+    const byte = value & 0x7f;
+    value >>= 7;
+    const done = (value === 0 && (byte & 0x40) === 0) || (value === -1 && (byte & 0x40) !== 0);
+    bytes.push(done ? byte : byte | 0x80);
+    if (done) return bytes;
+  }
+}
+
+const utf8 = (text: string): Code => [...unsignedLeb(text.length), ...new TextEncoder().encode(text)];
+const vector = (items: Code[]): Code => [...unsignedLeb(items.length), ...items.flat()];
+const section = (id: number, body: Code): Code => [id, ...unsignedLeb(body.length), ...body];
+const simd = (opcode: number): Code => [0xfd, ...unsignedLeb(opcode)];
+/** Memory access immediate: log2 of the alignment, then a constant byte offset. */
+const memarg = (log2Align: number, offset = 0): Code => [...unsignedLeb(log2Align), ...unsignedLeb(offset)];
+
+/** A local variable (parameters first, then declared locals), by index. */
+export interface Local {
+  index: number;
+  type: ValueType;
+}
+
+export const get = (local: Local): Code => [0x20, ...unsignedLeb(local.index)];
+export const set = (local: Local, value: Code): Code => [...value, 0x21, ...unsignedLeb(local.index)];
+
+export const i32 = {
+  const: (value: number): Code => [0x41, ...signedLeb(value | 0)],
+  add: (a: Code, b: Code): Code => [...a, ...b, 0x6a],
+  mul: (a: Code, b: Code): Code => [...a, ...b, 0x6c],
+  ltS: (a: Code, b: Code): Code => [...a, ...b, 0x48],
+};
+
+export const f32 = {
+  const: (value: number): Code => [0x43, ...new Uint8Array(new Float32Array([value]).buffer)],
+  add: (a: Code, b: Code): Code => [...a, ...b, 0x92],
+  mul: (a: Code, b: Code): Code => [...a, ...b, 0x94],
+  load: (address: Code): Code => [...address, 0x2a, ...memarg(2)],
+  store: (address: Code, value: Code): Code => [...address, ...value, 0x38, ...memarg(2)],
+};
+
+export const f32x4 = {
+  splat: (value: Code): Code => [...value, ...simd(0x13)],
+  extractLane: (vector: Code, lane: number): Code => [...vector, ...simd(0x1f), lane],
+  add: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe4)],
+  mul: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe6)],
+  /** v128.load; `address` need not be 16-byte aligned (the alignment is only a hint). */
+  load: (address: Code): Code => [...address, ...simd(0x00), ...memarg(2)],
+  store: (address: Code, value: Code): Code => [...address, ...value, ...simd(0x0b), ...memarg(2)],
+};
+
+/** `if (condition) then else otherwise`, both branches leaving nothing on the stack. */
+export function ifElse(condition: Code, then: Code, otherwise: Code): Code {
+  return [...condition, 0x04, 0x40, ...then, 0x05, ...otherwise, 0x0b];
+}
+
+/**
+ * `for (counter = from; counter < to; counter += step) body`, as a block around a loop; the body
+ * runs zero times when `from >= to`.
+ */
+export function forLoop(counter: Local, from: Code, to: Code, step: number, body: Code): Code {
+  const exitUnlessBelow = [...i32.ltS(get(counter), to), 0x45 /* i32.eqz */, 0x0d, 1 /* br_if to the block's end */];
+  return [
+    ...set(counter, from),
+    0x02, 0x40, // block
+    0x03, 0x40, // loop
+    ...exitUnlessBelow,
+    ...body,
+    ...set(counter, i32.add(get(counter), i32.const(step))),
+    0x0c, 0, // br to the loop's start
+    0x0b, 0x0b, // end loop, end block
+  ];
+}
+
+export interface FunctionSpec {
+  name: string;
+  params: ValueType[];
+  locals: ValueType[];
+  body: Code;
+}
+
+type Locals<T extends ValueType[]> = { [I in keyof T]: Local };
+
+/**
+ * A function named `name` with the given parameter and local types; `body` receives them as
+ * numbered locals (parameters first) and returns the code.
+ */
+export function defineFunction<P extends ValueType[], L extends ValueType[]>(
+  name: string,
+  params: [...P],
+  locals: [...L],
+  body: (params: Locals<P>, locals: Locals<L>) => Code,
+): FunctionSpec {
+  const all = [...params, ...locals].map((type, index) => ({ index, type }));
+  return { name, params, locals, body: body(all.slice(0, params.length) as Locals<P>, all.slice(params.length) as Locals<L>) };
+}
+
+/**
+ * A module that imports its memory as `env.memory` and exports `functions` by name, none of
+ * which returns a value.
+ */
+export function assembleModule(functions: FunctionSpec[]): Uint8Array<ArrayBuffer> {
+  const types = functions.map((fn) => [0x60, ...vector(fn.params.map((t) => [VALUE_TYPE[t]])), 0]);
+  const memoryImport = [...utf8('env'), ...utf8('memory'), 0x02, 0x00, 0x01]; // memory, min 1 page
+  const exports = functions.map((fn, index) => [...utf8(fn.name), 0x00, ...unsignedLeb(index)]);
+  const bodies = functions.map((fn) => {
+    // Locals as (count, type) runs of one each: simple, and these functions have few.
+    const body = [...vector(fn.locals.map((t) => [1, VALUE_TYPE[t]])), ...fn.body, 0x0b];
+    return [...unsignedLeb(body.length), ...body];
+  });
+  return new Uint8Array([
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00], // "\0asm", version 1
+    ...section(1, vector(types)),
+    ...section(2, vector([memoryImport])),
+    ...section(3, vector(functions.map((_, index) => unsignedLeb(index)))),
+    ...section(7, vector(exports)),
+    ...section(10, vector(bodies)),
+  ]);
+}

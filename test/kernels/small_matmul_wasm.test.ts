@@ -1,0 +1,69 @@
+/**
+ * The WebAssembly SIMD small products against plain loops, with strides wider than the rows,
+ * a transposed A, alpha and accumulation: every address computation is exercised.
+ */
+import { smallMatmul } from '../../src/kernels/small_matmul_wasm';
+import { seededValues } from '../layers/attention_reference';
+
+const mm = smallMatmul!;
+
+/** Fills the module's first `count` floats with seeded values and returns a copy of them. */
+function seedMemory(count: number, seed: number): Float32Array {
+  mm.reserve(count);
+  mm.floats.set(seededValues(count, seed));
+  return mm.floats.slice(0, count);
+}
+
+describe('smallMatmul (WebAssembly SIMD)', () => {
+  it('compiles here: Node 20 has WebAssembly SIMD', () => {
+    expect(smallMatmul).not.toBeNull();
+  });
+
+  it('dotRows: C(i, j) = alpha * A[i, :] . B[j, :] with row strides wider than the rows', () => {
+    // A: 5 rows of 8 floats at float 0, stride 12; B: 7 rows at float 100, stride 10; C at 400, stride 9.
+    const before = seedMemory(1000, 1);
+    mm.dotRows(0, 4 * 12, 4 * 100, 4 * 10, 4 * 400, 4 * 9, 5, 7, 4 * 8, 0.5);
+    const f = mm.floats;
+    for (let i = 0; i < 5; i++) {
+      for (let j = 0; j < 9; j++) {
+        let expected = before[400 + i * 9 + j]; // columns 7 and 8 of C's rows are not written
+        if (j < 7) {
+          let dot = 0;
+          for (let e = 0; e < 8; e++) dot += before[i * 12 + e] * before[100 + j * 10 + e];
+          expected = 0.5 * dot;
+        }
+        expect(f[400 + i * 9 + j]).toBeCloseTo(expected, 5);
+      }
+    }
+  });
+
+  it('axpyRows: C[i, :] = alpha * sum_j A(i, j) B[j, :] (+ C) with A read transposed', () => {
+    // A(i, j) at float i + 10 j (a 5 x 7 matrix stored column by column), B: 7 rows of 8 at float
+    // 200, stride 12; C: 5 rows at float 500, stride 12, accumulated.
+    const before = seedMemory(1000, 2);
+    mm.axpyRows(0, 4, 4 * 10, 4 * 200, 4 * 12, 4 * 500, 4 * 12, 5, 7, 4 * 8, 2, 1);
+    const f = mm.floats;
+    for (let i = 0; i < 5; i++) {
+      for (let e = 0; e < 12; e++) {
+        let expected = before[500 + i * 12 + e];
+        if (e < 8) {
+          let sum = 0;
+          for (let j = 0; j < 7; j++) sum += before[i + 10 * j] * before[200 + j * 12 + e];
+          expected += 2 * sum;
+        }
+        expect(f[500 + i * 12 + e]).toBeCloseTo(expected, 5);
+      }
+    }
+    // Without accumulation the old C is overwritten.
+    mm.axpyRows(0, 4, 4 * 10, 4 * 200, 4 * 12, 4 * 500, 4 * 12, 1, 1, 4 * 4, 1, 0);
+    for (let e = 0; e < 4; e++) expect(mm.floats[500 + e]).toBeCloseTo(before[0] * before[200 + e], 6);
+  });
+
+  it('reserve grows the memory and keeps its contents', () => {
+    seedMemory(10, 3);
+    const first = mm.floats.slice(0, 10);
+    mm.reserve(mm.floats.length + 1);
+    expect(mm.floats.length).toBeGreaterThan(first.length);
+    expect(Array.from(mm.floats.slice(0, 10))).toEqual(Array.from(first));
+  });
+});
