@@ -85,6 +85,19 @@ export function projectHeads(x: tf.Tensor, layer: AttentionProjection): tf.Tenso
 export function projectHeadsShared(x: tf.Tensor, layers: AttentionProjection[]): tf.Tensor4D[] {
   const withBias = layers.filter((layer) => layer.bias != null).length;
   if (withBias > 0 && withBias < layers.length) return layers.map((layer) => projectHeads(x, layer));
+  const [batch, length] = x.shape;
+  const joinedRows = projectJoined(x, layers);
+  // (B, T, sum of H*E) -> per projection (B, T, H*E) -> (B, T, H, E)
+  const parts = layers.length === 1 ? [joinedRows] : tf.split(joinedRows, layers.map((layer) => layer.numHeads * layer.headDim), 2);
+  return parts.map((part, i) => part.reshape([batch, length, layers[i].numHeads, layers[i].headDim]) as tf.Tensor4D);
+}
+
+/**
+ * (B, T, D) through several projections side by side, unsplit: (B, T, sum of H*E),
+ * each row holding the first projection's H*E values, then the next one's. Layers
+ * without a bias add zeros. Call inside a tidy.
+ */
+export function projectJoined(x: tf.Tensor, layers: AttentionProjection[]): tf.Tensor3D {
   const [batch, length, width] = x.shape;
   // One projection uses its weights as they are; several are put side by side.
   const joined = <T extends tf.Tensor>(parts: T[], axis: number): T => (parts.length === 1 ? parts[0] : (tf.concat(parts, axis) as T));
@@ -92,8 +105,8 @@ export function projectHeadsShared(x: tf.Tensor, layers: AttentionProjection[]):
   const flat = matMul2d(x.reshape([batch * length, width]), joined(layers.map(flatKernel), 1));
   // Not dense2d's fused bias: the wasm kernel rejects a bias whose storage is
   // 2-D ([H, K]), and a reshape keeps the storage.
-  const biased = withBias ? addBias(flat, joined(layers.map((layer) => flatBias(layer)!), 0)) : flat;
-  // (B*T, sum of H*E) -> per projection (B*T, H*E) -> (B, T, H, E)
-  const parts = layers.length === 1 ? [biased] : tf.split(biased, layers.map((layer) => layer.numHeads * layer.headDim), 1);
-  return parts.map((part, i) => part.reshape([batch, length, layers[i].numHeads, layers[i].headDim]) as tf.Tensor4D);
+  const anyBias = layers.some((layer) => layer.bias != null);
+  const biases = () => layers.map((layer) => flatBias(layer) ?? tf.zeros([layer.numHeads * layer.headDim]));
+  const biased = anyBias ? addBias(flat, joined(biases(), 0)) : flat;
+  return biased.reshape([batch, length, -1]) as tf.Tensor3D;
 }

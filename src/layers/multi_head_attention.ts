@@ -7,7 +7,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
 import { AttentionOutputProjection, mergeHeads } from './attention_output_projection';
-import { AttentionProjection, flatBias, flatKernel, projectHeads, projectHeadsShared } from './attention_projection';
+import { AttentionProjection, flatBias, flatKernel, projectHeads, projectHeadsShared, projectJoined } from './attention_projection';
+import { fusedAttention, hasFusedAttention, type HeadsSlice, MASKED_SCORE } from '../kernels/attention';
 import {
   causalMask,
   checkPaddingMasks,
@@ -26,8 +27,7 @@ import {
   shapeList,
 } from './layer_utils';
 
-/** Added to the scores of masked keys before the softmax, as Keras does for float32. */
-export const MASKED_SCORE = -1e9;
+export { MASKED_SCORE };
 
 export interface MultiHeadAttentionArgs extends LayerArgs {
   /** Number of attention heads H. Required. */
@@ -264,15 +264,17 @@ export class MultiHeadAttention extends tf.layers.Layer {
 
     return tf.tidy(() => {
       const mask = combineMasks(query, value, queryMask, valueMask, sameKeyMask, this.causal, args.attentionMask ?? null);
-      const { output, probabilities } = this.attend(query, value, key, mask, args.training ?? false);
-      return this.returnAttentionScores ? [output, probabilities] : output;
+      const { output, probabilities } = this.attend(query, value, key, mask, args.training ?? false, this.returnAttentionScores);
+      return this.returnAttentionScores ? [output, probabilities!] : output;
     });
   }
 
   /**
    * The attention itself, on explicit tensors: query (B, T, Dq), value (B, S, Dv),
    * key (B, S, Dk), mask (B, T, S) or (T, S) with 1 = may attend, or null.
-   * Returns the output (B, T, Dout) and the probabilities (B, H, T, S).
+   * Returns the output (B, T, Dout) and the probabilities (B, H, T, S). The
+   * probabilities are null while a gradient tape records, unless
+   * `needProbabilities`: the fused kernel's are not differentiable.
    */
   attend(
     query: tf.Tensor,
@@ -280,7 +282,11 @@ export class MultiHeadAttention extends tf.layers.Layer {
     key: tf.Tensor,
     mask: tf.Tensor | null,
     training: boolean,
-  ): { output: tf.Tensor3D; probabilities: tf.Tensor4D } {
+    needProbabilities = false,
+  ): { output: tf.Tensor3D; probabilities: tf.Tensor4D | null } {
+    const fused =
+      hasFusedAttention(this.keyDim, this.valueDim) && !(training && this.dropout > 0) && !(needProbabilities && tf.engine().isTapeOn());
+    if (fused) return this.attendFused(query, value, key, mask);
     if (query === value && value === key) {
       // Self-attention: queries, keys and values in one matmul.
       const [queries, keys, values] = projectHeadsShared(query, [this.queryDense!, this.keyDense!, this.valueDense!]).map(headsFirst);
@@ -289,6 +295,47 @@ export class MultiHeadAttention extends tf.layers.Layer {
     const queries = this.projectQuery(query);
     const { keys, values } = this.projectKeysValues(key, value);
     return this.attendProjected(queries, keys, values, mask, training);
+  }
+
+  /**
+   * `attend` in one fused kernel (cpu and wasm backends; no dropout): the
+   * projections stay joined, (B, L, sum of H*E) rows, and the kernel reads each
+   * role's heads from its columns. Call inside a tidy.
+   */
+  private attendFused(
+    query: tf.Tensor,
+    value: tf.Tensor,
+    key: tf.Tensor,
+    mask: tf.Tensor | null,
+  ): { output: tf.Tensor3D; probabilities: tf.Tensor4D | null } {
+    const queryWidth = this.numHeads * this.keyDim;
+    let sources: tf.Tensor3D[];
+    let slices: [HeadsSlice, HeadsSlice, HeadsSlice];
+    if (query === value && value === key) {
+      // Self-attention: (B, T, H*K + H*K + H*V) rows of queries, keys, values.
+      sources = [projectJoined(query, [this.queryDense!, this.keyDense!, this.valueDense!])];
+      slices = [{ source: 0, offset: 0 }, { source: 0, offset: queryWidth }, { source: 0, offset: 2 * queryWidth }];
+    } else if (key === value) {
+      // Cross-attention over one memory: queries (B, T, H*K); keys, values (B, S, H*K + H*V).
+      sources = [projectJoined(query, [this.queryDense!]), projectJoined(key, [this.keyDense!, this.valueDense!])];
+      slices = [{ source: 0, offset: 0 }, { source: 1, offset: 0 }, { source: 1, offset: queryWidth }];
+    } else {
+      sources = [projectJoined(query, [this.queryDense!]), projectJoined(key, [this.keyDense!]), projectJoined(value, [this.valueDense!])];
+      slices = [{ source: 0, offset: 0 }, { source: 1, offset: 0 }, { source: 2, offset: 0 }];
+    }
+    const { context, probabilities } = fusedAttention({
+      sources,
+      query: slices[0],
+      key: slices[1],
+      value: slices[2],
+      numHeads: this.numHeads,
+      keyDim: this.keyDim,
+      valueDim: this.valueDim,
+      scale: 1 / Math.sqrt(this.keyDim),
+      mask,
+    });
+    // Context (B, T, H, V) -> (B, T, Dout).
+    return { output: mergeHeads(context, this.outputDense!), probabilities };
   }
 
   /** (B, T, Dq) -> (B, H, T, K), already scaled by 1/sqrt(K). Call inside a tidy. */

@@ -16,10 +16,10 @@ export interface TransformerEncoderBlockArgs extends TransformerBlockArgs {
 /** What a block computed, with the attention probabilities for visualisation. */
 export interface BlockOutput {
   output: tf.Tensor3D;
-  /** Self-attention probabilities (B, H, T, T). */
-  selfAttention: tf.Tensor4D;
-  /** Cross-attention probabilities (B, H, T, S), decoder blocks with an encoder input only. */
-  crossAttention?: tf.Tensor4D;
+  /** Self-attention probabilities (B, H, T, T); null while a gradient tape records (see `MultiHeadAttention.attend`). */
+  selfAttention: tf.Tensor4D | null;
+  /** Cross-attention probabilities (B, H, T, S), decoder blocks with an encoder input only; null as above. */
+  crossAttention?: tf.Tensor4D | null;
 }
 
 /**
@@ -92,7 +92,7 @@ export class TransformerEncoderBlock extends TransformerBlockBase {
       return result.output;
     });
     const output = this.residual(attended, this.feedForwardNorm, training, (h) => this.feedForward(h, this.feedForwardWeights));
-    return { output: output as tf.Tensor3D, selfAttention: probabilities! };
+    return { output: output as tf.Tensor3D, selfAttention: probabilities };
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -444,7 +444,8 @@ export interface AttentionMaps {
 export function attentionMaps(model: tf.LayersModel, source: number[], target: number[]): AttentionMaps {
   const parts = transformerParts(model);
   const decoderInput = [BOS, ...target];
-  // Each map is (H, query, key) for the single batch row.
+  // Each map is (H, query, key) for the single batch row. No gradient tape records
+  // here, so every block returns its probabilities (they are null only under a tape).
   const maps = tf.tidy(() => {
     const sourceIds = padBatch([source]);
     const mask = tf.notEqual(sourceIds, PAD);
@@ -452,7 +453,7 @@ export function attentionMaps(model: tf.LayersModel, source: number[], target: n
     let x: tf.Tensor = parts.sourceEmbedding.embed(sourceIds, 0);
     for (const block of parts.encoderBlocks) {
       const r = block.forward(x, mask, false);
-      encoderSelf.push(r.selfAttention.squeeze([0]));
+      encoderSelf.push(r.selfAttention!.squeeze([0]));
       x = r.output;
     }
     if (parts.encoderFinalNorm) x = parts.encoderFinalNorm.apply(x) as tf.Tensor;
@@ -461,7 +462,7 @@ export function attentionMaps(model: tf.LayersModel, source: number[], target: n
     let y: tf.Tensor = parts.targetEmbedding.embed(padBatch([decoderInput]), 0);
     for (const block of parts.decoderBlocks) {
       const r = block.forward(y, x, null, mask, false);
-      decoderSelf.push(r.selfAttention.squeeze([0]));
+      decoderSelf.push(r.selfAttention!.squeeze([0]));
       if (r.crossAttention) cross.push(r.crossAttention.squeeze([0]));
       y = r.output;
     }

@@ -1,0 +1,91 @@
+/**
+ * Fused kernels written once in JavaScript over Float32Arrays, registered for the two backends
+ * whose tensors live in JavaScript-visible memory: 'cpu' (JS arrays) and 'wasm' (the WebAssembly
+ * heap, read and written in place). Other backends (webgl, tensorflow) have no such kernel, and
+ * the ops that use one fall back to their composite of tfjs ops (`hasFusedKernel`).
+ *
+ * Why: a tfjs training step is dominated by per-kernel overhead and by the wasm backend's slow
+ * paths (batched matmuls outside XNNPACK, transposes, splits). One kernel that does a whole
+ * attention or layer normalization in a single pass replaces tens of small ones.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+/** The backends that get the fused kernels. */
+export const FUSED_KERNEL_BACKENDS = ['cpu', 'wasm'] as const;
+
+/** Inputs by name as Float32Arrays (absent optional inputs are missing). */
+export type FloatInputs = Record<string, Float32Array>;
+
+export interface FusedKernelSpec<Attrs> {
+  kernelName: string;
+  /** The output shapes, from the input shapes by name and the attributes. */
+  outputShapes(inputs: Record<string, number[]>, attrs: Attrs): number[][];
+  /** Writes every element of `outputs` (they arrive with arbitrary contents). Must not allocate tensors. */
+  compute(inputs: FloatInputs, outputs: Float32Array[], attrs: Attrs, shapes: Record<string, number[]>): void;
+}
+
+/** What this file uses of tfjs-backend-wasm's BackendWasm. */
+interface WasmHeapBackend {
+  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
+  typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
+}
+
+/** What this file uses of tfjs-backend-cpu's MathBackendCPU. */
+interface CpuBackend {
+  data: { get(dataId: tf.DataId): { values?: unknown } };
+  makeTensorInfo(shape: number[], dtype: 'float32', values: Float32Array): tf.TensorInfo;
+}
+
+function checkFloat(kernelName: string, name: string, info: tf.TensorInfo): void {
+  if (info.dtype !== 'float32') {
+    throw new Error(`${kernelName}: input '${name}' must be float32, got ${info.dtype}`);
+  }
+}
+
+function kernelFuncFor<Attrs>(spec: FusedKernelSpec<Attrs>, backendName: string): tf.KernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const given = Object.entries(inputs).filter((entry): entry is [string, tf.TensorInfo] => entry[1] != null);
+    for (const [name, info] of given) checkFloat(spec.kernelName, name, info);
+    const shapes: Record<string, number[]> = {};
+    for (const [name, info] of given) shapes[name] = info.shape;
+    const outShapes = spec.outputShapes(shapes, attrs as unknown as Attrs);
+
+    if (backendName === 'wasm') {
+      const wasm = backend as unknown as WasmHeapBackend;
+      // Allocate every output before taking views: an allocation may grow the heap, which
+      // detaches the views taken before it.
+      const outInfos = outShapes.map((shape) => wasm.makeOutput(shape, 'float32'));
+      const views: FloatInputs = {};
+      for (const [name, info] of given) views[name] = wasm.typedArrayFromHeap(info);
+      const outViews = outInfos.map((info) => wasm.typedArrayFromHeap(info));
+      spec.compute(views, outViews, attrs as unknown as Attrs, shapes);
+      return outInfos;
+    }
+
+    const cpu = backend as unknown as CpuBackend;
+    const views: FloatInputs = {};
+    for (const [name, info] of given) views[name] = cpu.data.get(info.dataId).values as Float32Array;
+    const outArrays = outShapes.map((shape) => new Float32Array(tf.util.sizeFromShape(shape)));
+    spec.compute(views, outArrays, attrs as unknown as Attrs, shapes);
+    return outArrays.map((values, i) => cpu.makeTensorInfo(outShapes[i], 'float32', values));
+  };
+}
+
+/** Registers `spec` for the cpu and wasm backends; idempotent. */
+export function registerFusedKernel<Attrs>(spec: FusedKernelSpec<Attrs>): void {
+  for (const backendName of FUSED_KERNEL_BACKENDS) {
+    if (tf.getKernel(spec.kernelName, backendName) !== undefined) continue;
+    tf.registerKernel({ kernelName: spec.kernelName, backendName, kernelFunc: kernelFuncFor(spec, backendName) });
+  }
+}
+
+/** Whether the current backend has the fused kernel `kernelName`. */
+export function hasFusedKernel(kernelName: string): boolean {
+  return tf.getKernel(kernelName, tf.getBackend()) !== undefined;
+}
+
+/** Runs a registered fused kernel; always returns the list of outputs. */
+export function runFusedKernel(kernelName: string, inputs: Record<string, tf.Tensor>, attrs: object): tf.Tensor[] {
+  const result = tf.engine().runKernel(kernelName, inputs as unknown as tf.NamedTensorMap, attrs as tf.NamedAttrMap);
+  return Array.isArray(result) ? (result as tf.Tensor[]) : [result as tf.Tensor];
+}

@@ -1,0 +1,172 @@
+/**
+ * The fused attention kernel against the same attention composed of plain tfjs ops (slices,
+ * transposes, matmuls, softmax): forward values, probabilities and the gradient of every source,
+ * for each way the sources can be shared, every mask shape, and odd sizes; on cpu and wasm.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { fusedAttention, hasFusedAttention, type FusedAttentionArgs, MASKED_SCORE } from '../../src/kernels/attention';
+import { describeEachBackend } from '../helpers/backends';
+import { maxAbsDiff, seededTensor } from '../helpers/tensors';
+
+/** (B, L, W) columns [offset, offset + H*E) -> (B, H, L, E). */
+function headsOf(x: tf.Tensor, offset: number, H: number, E: number): tf.Tensor {
+  const [B, L] = x.shape;
+  return x.slice([0, 0, offset], [B, L, H * E]).reshape([B, L, H, E]).transpose([0, 2, 1, 3]);
+}
+
+/** The composite attention: context (B, T, H, V) and probabilities (B, H, T, S). */
+function compositeAttention(args: FusedAttentionArgs): { context: tf.Tensor; probabilities: tf.Tensor } {
+  const { sources, numHeads: H, keyDim: K, valueDim: V } = args;
+  const q = headsOf(sources[args.query.source], args.query.offset, H, K);
+  const k = headsOf(sources[args.key.source], args.key.offset, H, K);
+  const v = headsOf(sources[args.value.source], args.value.offset, H, V);
+  let scores = tf.matMul(q.mul(args.scale), k, false, true); // (B, H, T, S)
+  if (args.mask != null) {
+    const mask = args.mask.rank === 2 ? args.mask : args.mask.expandDims(1); // (B|1, 1, T|1, S|1)
+    scores = scores.add(tf.sub(1, mask).mul(MASKED_SCORE));
+  }
+  const probabilities = tf.softmax(scores);
+  const context = tf.matMul(probabilities, v).transpose([0, 2, 1, 3]); // (B, T, H, V)
+  return { context, probabilities };
+}
+
+/** Gradients of sum(context * weights) with respect to every source, by either implementation. */
+function sourceGradients(args: FusedAttentionArgs, weights: tf.Tensor, fused: boolean): tf.Tensor[] {
+  const f = (...sources: tf.Tensor[]) => {
+    const run = fused ? fusedAttention : compositeAttention;
+    return run({ ...args, sources }).context.mul(weights).sum();
+  };
+  return tf.grads(f)(args.sources);
+}
+
+const B = 3;
+const T = 5;
+const S = 7;
+const H = 2;
+const K = 8;
+const V = 4;
+
+interface Case {
+  name: string;
+  shapes: number[][];
+  slices: Pick<FusedAttentionArgs, 'query' | 'key' | 'value'>;
+}
+
+const CASES: Case[] = [
+  {
+    name: 'self-attention: queries, keys, values in one (B, T, 2HK + HV) source',
+    shapes: [[B, T, 2 * H * K + H * V]],
+    slices: { query: { source: 0, offset: 0 }, key: { source: 0, offset: H * K }, value: { source: 0, offset: 2 * H * K } },
+  },
+  {
+    name: 'cross-attention: queries, then keys and values joined',
+    shapes: [[B, T, H * K], [B, S, H * K + H * V]],
+    slices: { query: { source: 0, offset: 0 }, key: { source: 1, offset: 0 }, value: { source: 1, offset: H * K } },
+  },
+  {
+    name: 'three sources, the heads at column offsets inside wider rows',
+    shapes: [[B, T, H * K + 4], [B, S, H * K + 8], [B, S, H * V + 4]],
+    slices: { query: { source: 0, offset: 4 }, key: { source: 1, offset: 0 }, value: { source: 2, offset: 4 } },
+  },
+];
+
+function selfLength(c: Case): number {
+  return c.shapes.length === 1 ? T : S;
+}
+
+describeEachBackend('fusedAttention', () => {
+  for (const c of CASES) {
+    const keyLength = selfLength(c);
+    const masks: [string, () => tf.Tensor | null][] = [
+      ['no mask', () => null],
+      ['a (T, S) causal-like mask', () => tf.tidy(() => tf.linalg.bandPart(tf.ones([T, keyLength]), -1, 0))],
+      ['a (B, T, S) mask with a fully masked row', () => {
+        const m = tf.buffer([B, T, keyLength]);
+        for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) for (let s = 0; s < keyLength; s++) m.set(t === 1 && b === 0 ? 0 : (s + t + b) % 3 === 0 ? 0 : 1, b, t, s);
+        return m.toTensor();
+      }],
+      ['a (B, 1, S) padding mask, broadcast over queries', () => tf.tensor3d([[[1, 1, 1, 0, 0, 0, 0].slice(0, keyLength)], [[1, 1, 1, 1, 1, 0, 0].slice(0, keyLength)], [Array(keyLength).fill(1)]])],
+    ];
+
+    for (const [maskName, makeMask] of masks) {
+      it(`${c.name}, ${maskName}: context, probabilities and gradients equal the composite`, () => {
+        const before = tf.memory().numTensors;
+        const sources = c.shapes.map((shape, i) => seededTensor(shape, 11 + i));
+        const mask = makeMask();
+        const weights = seededTensor([B, T, H, V], 5);
+        const args: FusedAttentionArgs = { sources, ...c.slices, numHeads: H, keyDim: K, valueDim: V, scale: 1 / Math.sqrt(K), mask };
+
+        const fused = tf.tidy(() => {
+          const { context, probabilities } = fusedAttention(args);
+          return [context, probabilities!];
+        });
+        const composite = tf.tidy(() => {
+          const { context, probabilities } = compositeAttention(args);
+          return [context, probabilities];
+        });
+        const fusedGrads = tf.tidy(() => sourceGradients(args, weights, true));
+        const compositeGrads = tf.tidy(() => sourceGradients(args, weights, false));
+
+        expect(fused[0].shape).toEqual([B, T, H, V]);
+        expect(fused[1].shape).toEqual([B, H, T, keyLength]);
+        expect(maxAbsDiff(fused[0].dataSync(), composite[0].dataSync())).toBeLessThan(1e-5);
+        expect(maxAbsDiff(fused[1].dataSync(), composite[1].dataSync())).toBeLessThan(1e-5);
+        fusedGrads.forEach((grad, i) => {
+          expect(grad.shape).toEqual(sources[i].shape);
+          expect(maxAbsDiff(grad.dataSync(), compositeGrads[i].dataSync())).toBeLessThan(1e-5);
+        });
+        // The comparison is not vacuous: some gradient is far from zero.
+        const largest = tf.tidy(() => Math.max(...fusedGrads.map((g) => g.abs().max().dataSync()[0])));
+        expect(largest).toBeGreaterThan(0.05);
+        tf.dispose([...fused, ...composite, ...fusedGrads, ...compositeGrads, ...sources, weights]);
+        if (mask != null) mask.dispose();
+        expect(tf.memory().numTensors).toBe(before);
+      });
+    }
+  }
+
+  it('a masked key gets zero probability and changes nothing', () => {
+    const source = seededTensor([1, 3, 2 * K + V], 3);
+    const args: FusedAttentionArgs = {
+      sources: [source],
+      query: { source: 0, offset: 0 },
+      key: { source: 0, offset: K },
+      value: { source: 0, offset: 2 * K },
+      numHeads: 1,
+      keyDim: K,
+      valueDim: V,
+      scale: 0.5,
+      mask: tf.tensor2d([[1, 0, 1], [1, 0, 1], [1, 0, 1]]),
+    };
+    const { context, probabilities } = fusedAttention(args);
+    const p = probabilities!.arraySync() as number[][][][];
+    for (const row of p[0][0]) {
+      expect(row[1]).toBe(0);
+      expect(row[0] + row[2]).toBeCloseTo(1, 6);
+    }
+    // Changing position 1's key and value (not its query) leaves the context as it was.
+    const keyAndValueColumns = tf.concat([tf.zeros([K]), tf.ones([K + V])]);
+    const changed = source.add(tf.oneHot([1], 3).reshape([1, 3, 1]).mul(keyAndValueColumns).mul(100));
+    const again = fusedAttention({ ...args, sources: [changed] }).context;
+    expect(maxAbsDiff(again.dataSync(), context.dataSync())).toBe(0);
+    tf.dispose([source, context, probabilities!, keyAndValueColumns, changed, again, args.mask!]);
+  });
+
+  it('is available for key and value dims that are multiples of 4, and only those', () => {
+    expect(hasFusedAttention(16, 16)).toBe(true);
+    expect(hasFusedAttention(16, 6)).toBe(false);
+    expect(hasFusedAttention(3, 8)).toBe(false);
+  });
+
+  it('names the argument in its errors', () => {
+    const x = tf.zeros([2, 3, 8]);
+    const base = { numHeads: 1, keyDim: 4, valueDim: 4, scale: 1, mask: null };
+    expect(() => fusedAttention({ ...base, sources: [x], query: { source: 0, offset: 0 }, key: { source: 0, offset: 4 }, value: { source: 0, offset: 6 } })).toThrow(
+      'fusedAttention: value columns [6, 10) of sources[0] must lie inside a source\'s width (shapes [2,3,8])',
+    );
+    expect(() => fusedAttention({ ...base, sources: [x.reshape([6, 8])], query: { source: 0, offset: 0 }, key: { source: 0, offset: 0 }, value: { source: 0, offset: 4 } })).toThrow(
+      'fusedAttention: sources[0] must be (B, L, W), got shape [6,8]',
+    );
+    x.dispose();
+  });
+});
