@@ -9,14 +9,14 @@
  * keys and values straight from the projections' (B, L, H*E) rows, so self-attention's fused
  * query/key/value projection needs no split, and writes the context as (B, T, H, V), the layout
  * the output projection reads. The per-head products run in WebAssembly SIMD
- * (small_matmul_wasm.ts) on both backends; where WebAssembly SIMD is missing the layer keeps its
+ * (simd_kernels.ts) on both backends; where WebAssembly SIMD is missing the layer keeps its
  * composite path (`hasFusedAttention`).
  *
  * Shape letters: B batch, T query length, S key length, H heads, K key dim, V value dim.
  */
 import * as tf from '@tensorflow/tfjs';
 import { hasFusedKernel, registerFusedKernel, runFusedKernel, type FloatInputs } from './fused_kernel';
-import { smallMatmul, type SmallMatmul } from './small_matmul_wasm';
+import { simdKernels, stage } from './simd_kernels';
 
 /** Added to the scores of masked keys before the softmax (Keras's value for float32). */
 export const MASKED_SCORE = -1e9;
@@ -92,24 +92,6 @@ function layoutOf(shapes: Record<string, number[]>, attrs: AttentionAttrs): Layo
   return { ...attrs, batch, queryLength, keyLength, queryWidth: q[2], keyWidth: k[2], valueWidth: v[2], maskStrides };
 }
 
-/**
- * Copies `arrays` into the small-matmul module's memory one after another, followed by
- * `zeroed` zero-filled regions; returns every region's start (in floats) in that order.
- */
-function stage(mm: SmallMatmul, arrays: Float32Array[], zeroed: number[]): number[] {
-  const sizes = [...arrays.map((array) => array.length), ...zeroed];
-  const starts: number[] = [];
-  let end = 0;
-  for (const size of sizes) {
-    starts.push(end);
-    end += size;
-  }
-  mm.reserve(end);
-  arrays.forEach((array, i) => mm.floats.set(array, starts[i]));
-  zeroed.forEach((size, i) => mm.floats.fill(0, starts[arrays.length + i], starts[arrays.length + i] + size));
-  return starts;
-}
-
 /** The sources present (x0, x1, ...) in index order. */
 function sourcesOf(inputs: FloatInputs): Float32Array[] {
   const sources: Float32Array[] = [];
@@ -167,15 +149,15 @@ function softmaxBackwardRows(f: Float32Array, p: number, d: number, rows: number
 
 /**
  * Forward: context (B, T, H, V) and probabilities (B, H, T, S). Per batch row and head, the
- * scores Q K^T * scale and the weighted sum P V run in WebAssembly SIMD (small_matmul_wasm.ts);
+ * scores Q K^T * scale and the weighted sum P V run in WebAssembly SIMD (simd_kernels.ts);
  * the masked softmax in between runs here, over the staged scores in place.
  */
 function attentionForward(inputs: FloatInputs, [context, probabilities]: Float32Array[], attrs: AttentionAttrs, shapes: Record<string, number[]>): void {
   const L = layoutOf(shapes, attrs);
   const { batch: B, queryLength: T, keyLength: S, numHeads: H, keyDim: K, valueDim: V, scale } = L;
-  const mm = smallMatmul!;
+  const mm = simdKernels!;
   const sources = sourcesOf(inputs);
-  const starts = stage(mm, sources, [probabilities.length, context.length]);
+  const starts = stage(sources, [probabilities.length, context.length]);
   const [pStart, cStart] = starts.slice(sources.length);
   const q = headsAt(starts[L.querySource], T, L.queryWidth, L.queryOffset, K);
   const k = headsAt(starts[L.keySource], S, L.keyWidth, L.keyOffset, K);
@@ -205,9 +187,9 @@ function attentionForward(inputs: FloatInputs, [context, probabilities]: Float32
 function attentionBackward(inputs: FloatInputs, grads: Float32Array[], attrs: AttentionAttrs, shapes: Record<string, number[]>): void {
   const L = layoutOf(shapes, attrs);
   const { batch: B, queryLength: T, keyLength: S, numHeads: H, keyDim: K, valueDim: V, scale } = L;
-  const mm = smallMatmul!;
+  const mm = simdKernels!;
   const sources = sourcesOf(inputs);
-  const starts = stage(mm, [...sources, inputs.dContext, inputs.probabilities], [...grads.map((g) => g.length), T * S]);
+  const starts = stage([...sources, inputs.dContext, inputs.probabilities], [...grads.map((g) => g.length), T * S]);
   const [dcStart, pStart] = starts.slice(sources.length, sources.length + 2);
   const gradStarts = starts.slice(sources.length + 2, sources.length + 2 + grads.length);
   const scratch = starts[starts.length - 1];
@@ -261,7 +243,7 @@ registerFusedKernel<AttentionAttrs>({
  * available, for key and value dims that are multiples of 4 (whole SIMD vectors).
  */
 export function hasFusedAttention(keyDim: number, valueDim: number): boolean {
-  return smallMatmul != null && keyDim % 4 === 0 && valueDim % 4 === 0 && hasFusedKernel(FORWARD);
+  return simdKernels != null && keyDim % 4 === 0 && valueDim % 4 === 0 && hasFusedKernel(FORWARD);
 }
 
 function checkArgs(args: FusedAttentionArgs): void {

@@ -60,7 +60,10 @@ export const i32 = {
 export const f32 = {
   const: (value: number): Code => [0x43, ...new Uint8Array(new Float32Array([value]).buffer)],
   add: (a: Code, b: Code): Code => [...a, ...b, 0x92],
+  sub: (a: Code, b: Code): Code => [...a, ...b, 0x93],
   mul: (a: Code, b: Code): Code => [...a, ...b, 0x94],
+  div: (a: Code, b: Code): Code => [...a, ...b, 0x95],
+  sqrt: (a: Code): Code => [...a, 0x91],
   load: (address: Code): Code => [...address, 0x2a, ...memarg(2)],
   store: (address: Code, value: Code): Code => [...address, ...value, 0x38, ...memarg(2)],
 };
@@ -69,6 +72,7 @@ export const f32x4 = {
   splat: (value: Code): Code => [...value, ...simd(0x13)],
   extractLane: (vector: Code, lane: number): Code => [...vector, ...simd(0x1f), lane],
   add: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe4)],
+  sub: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe5)],
   mul: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe6)],
   /** v128.load; `address` need not be 16-byte aligned (the alignment is only a hint). */
   load: (address: Code): Code => [...address, ...simd(0x00), ...memarg(2)],

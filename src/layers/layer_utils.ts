@@ -8,6 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
+import { fusedLayerNorm, hasFusedLayerNorm, layerNormGradients } from '../kernels/layer_norm';
 
 export type Shape = Array<number | null>;
 export type Kwargs = { [key: string]: unknown };
@@ -330,17 +331,25 @@ const denseRelu = makeDense('relu');
  * Call inside a tidy.
  */
 export function layerNormalize(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): tf.Tensor {
-  if (!tf.engine().isTapeOn()) return normalizeForward(x, gamma, beta, epsilon).value;
-  return layerNormWithGrad(x, gamma, beta, tf.scalar(epsilon));
+  if (!tf.engine().isTapeOn()) {
+    const { value, normalized, inverseStd } = normalizeForward(x, gamma, beta, epsilon);
+    tf.dispose([normalized, inverseStd]);
+    return value;
+  }
+  return layerNormWithGrad(epsilon)(x, gamma, beta);
 }
 
-/** The forward pass, also keeping what the gradient needs. Call inside a tidy. */
+/**
+ * The forward pass, also keeping what the gradient needs: on cpu and wasm one
+ * fused kernel (kernels/layer_norm.ts), elsewhere tfjs ops. Call inside a tidy.
+ */
 function normalizeForward(
   x: tf.Tensor,
   gamma: tf.Tensor,
   beta: tf.Tensor,
-  epsilon: number | tf.Tensor,
+  epsilon: number,
 ): { value: tf.Tensor; normalized: tf.Tensor; inverseStd: tf.Tensor } {
+  if (hasFusedLayerNorm(gamma.size)) return fusedLayerNorm(x, gamma, beta, epsilon);
   const mean = x.mean(-1, true);
   const centered = x.sub(mean);
   const inverseStd = tf.rsqrt(centered.square().mean(-1, true).add(epsilon));
@@ -348,27 +357,35 @@ function normalizeForward(
   return { value: normalized.mul(gamma).add(beta), normalized, inverseStd };
 }
 
-const layerNormWithGrad = tf.customGrad(((x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: tf.Tensor, save: tf.GradSaveFunc) => {
-  const { value, normalized, inverseStd } = normalizeForward(x, gamma, beta, epsilon);
-  save([normalized, inverseStd, gamma]);
-  return {
-    value,
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [xHat, invStd, g] = saved;
-      const width = xHat.shape[xHat.rank - 1];
-      // gamma's and beta's gradients sum over every position: (..., D) -> (N, D) -> (D).
-      const rowsOf = (t: tf.Tensor) => t.reshape([-1, width]);
-      // dxHat = dy * gamma; dx = invStd * (dxHat - mean(dxHat) - xHat * mean(dxHat * xHat))
-      const dxHat = dy.mul(g);
-      const meanDxHat = dxHat.sum(-1, true).div(width);
-      const meanDxHatXHat = dxHat.mul(xHat).sum(-1, true).div(width);
-      const dx = dxHat.sub(meanDxHat).sub(xHat.mul(meanDxHatXHat)).mul(invStd);
-      return [dx, sumRows(rowsOf(dy.mul(xHat))), sumRows(rowsOf(dy)), tf.zerosLike(invStd).sum()];
-    },
-  };
-}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (
-  x: tf.Tensor,
-  gamma: tf.Tensor,
-  beta: tf.Tensor,
-  epsilon: tf.Tensor,
-) => tf.Tensor;
+/**
+ * The differentiable layer norm for one epsilon (customGrad takes only tensors,
+ * and epsilon is a constant of the layer): made once per value.
+ */
+const layerNormWithGradFor = new Map<number, (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor>();
+
+function layerNormWithGrad(epsilon: number): (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor {
+  let fn = layerNormWithGradFor.get(epsilon);
+  if (fn == null) {
+    fn = tf.customGrad(((x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, save: tf.GradSaveFunc) => {
+      const { value, normalized, inverseStd } = normalizeForward(x, gamma, beta, epsilon);
+      save([normalized, inverseStd, gamma]);
+      return { value, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => normalizeBackward(dy, saved[0], saved[1], saved[2]) };
+    }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor;
+    layerNormWithGradFor.set(epsilon, fn);
+  }
+  return fn;
+}
+
+/** The gradients of x, gamma and beta, from normalizeForward's xHat and inverseStd. Call inside a tidy. */
+function normalizeBackward(dy: tf.Tensor, xHat: tf.Tensor, invStd: tf.Tensor, gamma: tf.Tensor): tf.Tensor[] {
+  if (hasFusedLayerNorm(gamma.size)) return layerNormGradients(dy, xHat, invStd, gamma);
+  const width = xHat.shape[xHat.rank - 1];
+  // gamma's and beta's gradients sum over every position: (..., D) -> (N, D) -> (D).
+  const rowsOf = (t: tf.Tensor) => t.reshape([-1, width]);
+  // dxHat = dy * gamma; dx = invStd * (dxHat - mean(dxHat) - xHat * mean(dxHat * xHat))
+  const dxHat = dy.mul(gamma);
+  const meanDxHat = dxHat.sum(-1, true).div(width);
+  const meanDxHatXHat = dxHat.mul(xHat).sum(-1, true).div(width);
+  const dx = dxHat.sub(meanDxHat).sub(xHat.mul(meanDxHatXHat)).mul(invStd);
+  return [dx, sumRows(rowsOf(dy.mul(xHat))), sumRows(rowsOf(dy))];
+}

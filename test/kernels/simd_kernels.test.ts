@@ -2,10 +2,10 @@
  * The WebAssembly SIMD small products against plain loops, with strides wider than the rows,
  * a transposed A, alpha and accumulation: every address computation is exercised.
  */
-import { smallMatmul } from '../../src/kernels/small_matmul_wasm';
+import { simdKernels } from '../../src/kernels/simd_kernels';
 import { seededValues } from '../layers/attention_reference';
 
-const mm = smallMatmul!;
+const mm = simdKernels!;
 
 /** Fills the module's first `count` floats with seeded values and returns a copy of them. */
 function seedMemory(count: number, seed: number): Float32Array {
@@ -14,9 +14,9 @@ function seedMemory(count: number, seed: number): Float32Array {
   return mm.floats.slice(0, count);
 }
 
-describe('smallMatmul (WebAssembly SIMD)', () => {
+describe('simdKernels (WebAssembly SIMD)', () => {
   it('compiles here: Node 20 has WebAssembly SIMD', () => {
-    expect(smallMatmul).not.toBeNull();
+    expect(simdKernels).not.toBeNull();
   });
 
   it('dotRows: C(i, j) = alpha * A[i, :] . B[j, :] with row strides wider than the rows', () => {

@@ -1,0 +1,84 @@
+/**
+ * Layer normalization over the last axis (Ba et al. 2016) as one kernel forward and one backward
+ * on the cpu and wasm backends, running in WebAssembly SIMD (simd_kernels.ts).
+ *
+ * The composite forward runs eight tfjs kernels (mean, subtract, square, mean, add, rsqrt,
+ * multiply, multiply-add) and its gradient about fifteen; on a 832 x 64 activation each costs
+ * more in tfjs's per-kernel bookkeeping than in arithmetic (0.67 ms forward and backward, against
+ * 0.1 ms fused).
+ *
+ * Shapes: x (..., D) is read as N = size / D rows of D.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { hasFusedKernel, registerFusedKernel, runFusedKernel } from './fused_kernel';
+import { simdKernels, stage } from './simd_kernels';
+
+const FORWARD = 'TfjsAttentionLayerNorm';
+const BACKWARD = 'TfjsAttentionLayerNormGrad';
+
+interface LayerNormAttrs {
+  epsilon: number;
+}
+
+const lastDim = (shape: number[]) => shape[shape.length - 1];
+
+/** Copies the module's floats from each of `starts` out to the matching output. */
+function unstage(outputs: Float32Array[], starts: number[]): void {
+  const floats = simdKernels!.floats;
+  outputs.forEach((output, i) => output.set(floats.subarray(starts[i], starts[i] + output.length)));
+}
+
+function normalizeRows(x: Float32Array, gamma: Float32Array, beta: Float32Array, epsilon: number, outputs: Float32Array[]): void {
+  const [y, xHat, inverseStd] = outputs;
+  const D = gamma.length;
+  const starts = stage([x, gamma, beta], [y.length, xHat.length, inverseStd.length]);
+  const [xAt, gammaAt, betaAt, yAt, xHatAt, invAt] = starts.map((start) => 4 * start);
+  simdKernels!.layerNormRows(xAt, gammaAt, betaAt, yAt, xHatAt, invAt, inverseStd.length, 4 * D, D, epsilon);
+  unstage(outputs, starts.slice(3));
+}
+
+function normalizeRowsBackward(dy: Float32Array, xHat: Float32Array, inverseStd: Float32Array, gamma: Float32Array, outputs: Float32Array[]): void {
+  const [dx, dGamma, dBeta] = outputs;
+  const D = gamma.length;
+  const starts = stage([dy, xHat, inverseStd, gamma], [dx.length, D, D]);
+  const [dyAt, xHatAt, invAt, gammaAt, dxAt, dGammaAt, dBetaAt] = starts.map((start) => 4 * start);
+  simdKernels!.layerNormRowsBackward(dyAt, xHatAt, invAt, gammaAt, dxAt, dGammaAt, dBetaAt, inverseStd.length, 4 * D, D);
+  unstage(outputs, starts.slice(4));
+}
+
+registerFusedKernel<LayerNormAttrs>({
+  kernelName: FORWARD,
+  // y and xHat shaped as x; inverseStd one per row.
+  outputShapes: ({ x }) => [x, x, [tf.util.sizeFromShape(x) / lastDim(x)]],
+  compute: ({ x, gamma, beta }, outputs, { epsilon }) => normalizeRows(x, gamma, beta, epsilon, outputs),
+});
+
+registerFusedKernel<Record<string, never>>({
+  kernelName: BACKWARD,
+  outputShapes: ({ dy, gamma }) => [dy, gamma, gamma],
+  compute: ({ dy, xHat, inverseStd, gamma }, outputs) => normalizeRowsBackward(dy, xHat, inverseStd, gamma, outputs),
+});
+
+/**
+ * Whether the fused layer norm runs: on the cpu and wasm backends, where WebAssembly SIMD is
+ * available, for widths D that are multiples of 4 (whole SIMD vectors).
+ */
+export function hasFusedLayerNorm(width: number): boolean {
+  return simdKernels != null && width % 4 === 0 && hasFusedKernel(FORWARD);
+}
+
+/**
+ * Layer normalization of x (..., D) with gamma and beta (D): the output, xHat (shaped as x) and
+ * 1/sqrt(var + epsilon) (one per row), float32. Not differentiable by itself: see
+ * `layerNormGradients`. Needs `hasFusedLayerNorm()`.
+ */
+export function fusedLayerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): { value: tf.Tensor; normalized: tf.Tensor; inverseStd: tf.Tensor1D } {
+  const [value, normalized, inverseStd] = runFusedKernel(FORWARD, { x, gamma, beta }, { epsilon });
+  return { value, normalized, inverseStd: inverseStd as tf.Tensor1D };
+}
+
+/** The gradients of x, gamma and beta from dy and the forward's xHat and inverseStd. */
+export function layerNormGradients(dy: tf.Tensor, normalized: tf.Tensor, inverseStd: tf.Tensor, gamma: tf.Tensor): [tf.Tensor, tf.Tensor1D, tf.Tensor1D] {
+  const [dx, dGamma, dBeta] = runFusedKernel(BACKWARD, { dy, xHat: normalized, inverseStd, gamma }, {});
+  return [dx, dGamma as tf.Tensor1D, dBeta as tf.Tensor1D];
+}

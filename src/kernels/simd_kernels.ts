@@ -1,0 +1,215 @@
+/**
+ * Kernels in WebAssembly SIMD, several times faster than scalar JavaScript:
+ * - small strided matrix products, for the per-head products of attention (13 x 16 by 16 x 13 in
+ *   the reference configuration), too small and too many for a matmul library call each;
+ * - layer normalization over rows, forward and backward.
+ * The module is assembled at load time (wasm_assembler.ts) and works on its own memory: callers
+ * copy operands into `floats` and read results from it.
+ *
+ * Addresses and strides are in bytes; the contiguous inner dimension `width` (bytes) must be a
+ * multiple of 16: four floats per SIMD vector.
+ */
+import { assembleModule, type Code, defineFunction, f32, f32x4, forLoop, get, i32, ifElse, type Local, set } from './wasm_assembler';
+
+const at = (base: Local, index: Local, stride: Local): Code => i32.add(get(base), i32.mul(get(index), get(stride)));
+
+/**
+ * C(i, j) = alpha * sum_e A[i, e] B[j, e] for i < m, j < n: rows of A against rows of B (Q K^T).
+ * A row i starts at a + i*aRow, B row j at b + j*bRow; C(i, j) is at c + i*cRow + 4*j.
+ */
+const dotRows = defineFunction(
+  'dotRows',
+  ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'f32'],
+  ['i32', 'i32', 'i32', 'i32', 'i32', 'v128'],
+  ([a, aRow, b, bRow, c, cRow, m, n, width, alpha], [i, j, x, rowA, rowB, acc]) => {
+    const lane = (k: number) => f32x4.extractLane(get(acc), k);
+    return forLoop(i, i32.const(0), get(m), 1, [
+      ...set(rowA, at(a, i, aRow)),
+      ...forLoop(j, i32.const(0), get(n), 1, [
+        ...set(rowB, at(b, j, bRow)),
+        ...set(acc, f32x4.splat(f32.const(0))),
+        ...forLoop(x, i32.const(0), get(width), 16, [
+          ...set(acc, f32x4.add(get(acc), f32x4.mul(f32x4.load(i32.add(get(rowA), get(x))), f32x4.load(i32.add(get(rowB), get(x)))))),
+        ]),
+        ...f32.store(
+          i32.add(at(c, i, cRow), i32.mul(get(j), i32.const(4))),
+          f32.mul(get(alpha), f32.add(f32.add(lane(0), lane(1)), f32.add(lane(2), lane(3)))),
+        ),
+      ]),
+    ]);
+  },
+);
+
+/**
+ * C[i, :] = alpha * sum_j A(i, j) B[j, :], plus the old C[i, :] when `accumulate` is 1, for i < m,
+ * j < n: weighted sums of B's rows (P V). A(i, j) is the float at a + i*aRow + j*aCol, so A may be
+ * read transposed; B row j starts at b + j*bRow, C row i at c + i*cRow.
+ */
+const axpyRows = defineFunction(
+  'axpyRows',
+  ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'f32', 'i32'],
+  ['i32', 'i32', 'i32', 'i32', 'i32', 'v128'],
+  ([a, aRow, aCol, b, bRow, c, cRow, m, n, width, alpha, accumulate], [i, j, x, rowA, rowC, acc]) =>
+    forLoop(i, i32.const(0), get(m), 1, [
+      ...set(rowA, at(a, i, aRow)),
+      ...set(rowC, at(c, i, cRow)),
+      ...forLoop(x, i32.const(0), get(width), 16, [
+        ...set(acc, f32x4.splat(f32.const(0))),
+        ...forLoop(j, i32.const(0), get(n), 1, [
+          ...set(
+            acc,
+            f32x4.add(get(acc), f32x4.mul(f32x4.splat(f32.load(at(rowA, j, aCol))), f32x4.load(i32.add(at(b, j, bRow), get(x))))),
+          ),
+        ]),
+        ...set(acc, f32x4.mul(get(acc), f32x4.splat(get(alpha)))),
+        ...ifElse(get(accumulate), set(acc, f32x4.add(get(acc), f32x4.load(i32.add(get(rowC), get(x))))), []),
+        ...f32x4.store(i32.add(get(rowC), get(x)), get(acc)),
+      ]),
+    ]),
+);
+
+/** The sum of a vector's four lanes. */
+const laneSum = (vector: Local): Code =>
+  f32.add(f32.add(f32x4.extractLane(get(vector), 0), f32x4.extractLane(get(vector), 1)), f32.add(f32x4.extractLane(get(vector), 2), f32x4.extractLane(get(vector), 3)));
+const plus = (address: Local, offset: Local): Code => i32.add(get(address), get(offset));
+/** `address += step` for an i32 local. */
+const advance = (address: Local, step: Code): Code => set(address, i32.add(get(address), step));
+
+/**
+ * Layer normalization of `rows` rows of `width` bytes (count floats, as an f32) at x: per row
+ * mean and biased variance, xHat = (x - mean) / sqrt(var + epsilon), y = xHat * gamma + beta,
+ * and inverseStd[r] = 1 / sqrt(var + epsilon). y, xHat and inverseStd are contiguous.
+ */
+const layerNormRows = defineFunction(
+  'layerNormRows',
+  ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'f32', 'f32'],
+  ['i32', 'i32', 'v128', 'f32', 'f32', 'v128'],
+  ([x, gamma, beta, y, xHat, inverseStd, rows, width, count, epsilon], [r, e, acc, mean, inv, centered]) =>
+    forLoop(r, i32.const(0), get(rows), 1, [
+      ...set(acc, f32x4.splat(f32.const(0))),
+      ...forLoop(e, i32.const(0), get(width), 16, set(acc, f32x4.add(get(acc), f32x4.load(plus(x, e))))),
+      ...set(mean, f32.div(laneSum(acc), get(count))),
+      ...set(acc, f32x4.splat(f32.const(0))),
+      ...forLoop(e, i32.const(0), get(width), 16, [
+        ...set(centered, f32x4.sub(f32x4.load(plus(x, e)), f32x4.splat(get(mean)))),
+        ...set(acc, f32x4.add(get(acc), f32x4.mul(get(centered), get(centered)))),
+      ]),
+      ...set(inv, f32.div(f32.const(1), f32.sqrt(f32.add(f32.div(laneSum(acc), get(count)), get(epsilon))))),
+      ...f32.store(get(inverseStd), get(inv)),
+      ...forLoop(e, i32.const(0), get(width), 16, [
+        ...set(centered, f32x4.mul(f32x4.sub(f32x4.load(plus(x, e)), f32x4.splat(get(mean))), f32x4.splat(get(inv)))),
+        ...f32x4.store(plus(xHat, e), get(centered)),
+        ...f32x4.store(plus(y, e), f32x4.add(f32x4.mul(get(centered), f32x4.load(plus(gamma, e))), f32x4.load(plus(beta, e)))),
+      ]),
+      ...advance(x, get(width)),
+      ...advance(y, get(width)),
+      ...advance(xHat, get(width)),
+      ...advance(inverseStd, i32.const(4)),
+    ]),
+);
+
+/**
+ * The layer norm's gradient from dy, xHat and inverseStd (rows as in `layerNormRows`): with
+ * dxHat = dy * gamma, dx = inverseStd * (dxHat - mean(dxHat) - xHat * mean(dxHat * xHat)) per row;
+ * dGamma += sum over rows of dy * xHat and dBeta += sum of dy (zero them first).
+ */
+const layerNormRowsBackward = defineFunction(
+  'layerNormRowsBackward',
+  ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'f32'],
+  ['i32', 'i32', 'v128', 'v128', 'v128', 'v128', 'f32', 'f32'],
+  ([dy, xHat, inverseStd, gamma, dx, dGamma, dBeta, rows, width, count], [r, e, g, dxHat, sum, sumXHat, meanDxHat, meanDxHatXHat]) =>
+    forLoop(r, i32.const(0), get(rows), 1, [
+      ...set(sum, f32x4.splat(f32.const(0))),
+      ...set(sumXHat, f32x4.splat(f32.const(0))),
+      ...forLoop(e, i32.const(0), get(width), 16, [
+        ...set(g, f32x4.load(plus(dy, e))),
+        ...set(dxHat, f32x4.mul(get(g), f32x4.load(plus(gamma, e)))),
+        ...set(sum, f32x4.add(get(sum), get(dxHat))),
+        ...set(sumXHat, f32x4.add(get(sumXHat), f32x4.mul(get(dxHat), f32x4.load(plus(xHat, e))))),
+        ...f32x4.store(plus(dGamma, e), f32x4.add(f32x4.load(plus(dGamma, e)), f32x4.mul(get(g), f32x4.load(plus(xHat, e))))),
+        ...f32x4.store(plus(dBeta, e), f32x4.add(f32x4.load(plus(dBeta, e)), get(g))),
+      ]),
+      ...set(meanDxHat, f32.div(laneSum(sum), get(count))),
+      ...set(meanDxHatXHat, f32.div(laneSum(sumXHat), get(count))),
+      ...forLoop(e, i32.const(0), get(width), 16, [
+        ...set(dxHat, f32x4.mul(f32x4.load(plus(dy, e)), f32x4.load(plus(gamma, e)))),
+        ...set(dxHat, f32x4.sub(f32x4.sub(get(dxHat), f32x4.splat(get(meanDxHat))), f32x4.mul(f32x4.load(plus(xHat, e)), f32x4.splat(get(meanDxHatXHat))))),
+        ...f32x4.store(plus(dx, e), f32x4.mul(get(dxHat), f32x4.splat(f32.load(get(inverseStd))))),
+      ]),
+      ...advance(dy, get(width)),
+      ...advance(xHat, get(width)),
+      ...advance(dx, get(width)),
+      ...advance(inverseStd, i32.const(4)),
+    ]),
+);
+
+export interface SimdKernels {
+  /** See `dotRows` above; addresses and strides in bytes. */
+  dotRows(a: number, aRow: number, b: number, bRow: number, c: number, cRow: number, m: number, n: number, width: number, alpha: number): void;
+  /** See `axpyRows` above; addresses and strides in bytes, `accumulate` 0 or 1. */
+  axpyRows(
+    a: number, aRow: number, aCol: number, b: number, bRow: number, c: number, cRow: number,
+    m: number, n: number, width: number, alpha: number, accumulate: number,
+  ): void;
+  /** See `layerNormRows` above; addresses and `width` in bytes, `count` = width / 4. */
+  layerNormRows(
+    x: number, gamma: number, beta: number, y: number, xHat: number, inverseStd: number,
+    rows: number, width: number, count: number, epsilon: number,
+  ): void;
+  /** See `layerNormRowsBackward` above. */
+  layerNormRowsBackward(
+    dy: number, xHat: number, inverseStd: number, gamma: number, dx: number, dGamma: number, dBeta: number,
+    rows: number, width: number, count: number,
+  ): void;
+  /** The module's memory as floats; valid until the next `reserve`. */
+  floats: Float32Array;
+  /** Makes the memory hold at least `count` floats (growing it detaches the old `floats`). */
+  reserve(count: number): void;
+}
+
+const PAGE_BYTES = 65536;
+
+/**
+ * The compiled module, or null where WebAssembly or its SIMD extension is unavailable (then
+ * callers use their composite path). One instance per process: the kernels run one at a time.
+ */
+export const simdKernels: SimdKernels | null = (() => {
+  if (typeof WebAssembly !== 'object') return null;
+  const bytes = assembleModule([dotRows, axpyRows, layerNormRows, layerNormRowsBackward]);
+  if (!WebAssembly.validate(bytes)) return null;
+  const memory = new WebAssembly.Memory({ initial: 16 });
+  const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
+  const state: SimdKernels = {
+    dotRows: exports.dotRows as SimdKernels['dotRows'],
+    axpyRows: exports.axpyRows as SimdKernels['axpyRows'],
+    layerNormRows: exports.layerNormRows as SimdKernels['layerNormRows'],
+    layerNormRowsBackward: exports.layerNormRowsBackward as SimdKernels['layerNormRowsBackward'],
+    floats: new Float32Array(memory.buffer),
+    reserve(count: number) {
+      const missing = count * 4 - memory.buffer.byteLength;
+      if (missing <= 0) return;
+      memory.grow(Math.ceil(missing / PAGE_BYTES));
+      state.floats = new Float32Array(memory.buffer);
+    },
+  };
+  return state;
+})();
+
+/**
+ * Copies `arrays` into the module's memory one after another, followed by
+ * `zeroed` zero-filled regions; returns every region's start (in floats) in that order.
+ */
+export function stage(arrays: Float32Array[], zeroed: number[]): number[] {
+  const kernels = simdKernels!;
+  const sizes = [...arrays.map((array) => array.length), ...zeroed];
+  const starts: number[] = [];
+  let end = 0;
+  for (const size of sizes) {
+    starts.push(end);
+    end += size;
+  }
+  kernels.reserve(end);
+  arrays.forEach((array, i) => kernels.floats.set(array, starts[i]));
+  zeroed.forEach((size, i) => kernels.floats.fill(0, starts[arrays.length + i], starts[arrays.length + i] + size));
+  return starts;
+}

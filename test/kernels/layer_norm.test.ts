@@ -1,0 +1,70 @@
+/**
+ * The fused layer norm (WebAssembly SIMD) against layer normalization written with plain tfjs
+ * ops: output and the gradients of x, gamma and beta, on cpu and wasm; and `layerNormalize`,
+ * which picks the fused kernel for widths that are multiples of 4 and tfjs ops otherwise.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { fusedLayerNorm, hasFusedLayerNorm, layerNormGradients } from '../../src/kernels/layer_norm';
+import { layerNormalize } from '../../src/layers/layer_utils';
+import { describeEachBackend } from '../helpers/backends';
+import { maxAbsDiff, seededTensor } from '../helpers/tensors';
+
+const EPSILON = 1e-3;
+
+function plainLayerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor {
+  const { mean, variance } = tf.moments(x, -1, true);
+  return x.sub(mean).div(variance.add(EPSILON).sqrt()).mul(gamma).add(beta);
+}
+
+/** Output and gradients of sum(f(x, gamma, beta) * weights) with respect to x, gamma, beta. */
+function valueAndGradients(f: typeof plainLayerNorm, x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, weights: tf.Tensor): Float32Array[] {
+  return tf.tidy(() => {
+    const grads = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => f(a, g, b).mul(weights).sum())([x, gamma, beta]);
+    return [f(x, gamma, beta), ...grads].map((t) => t.dataSync() as Float32Array);
+  });
+}
+
+describeEachBackend('layer norm', () => {
+  for (const width of [8, 6]) {
+    it(`layerNormalize over width ${width} equals the plain version, forward and backward, without leaking`, () => {
+      const before = tf.memory().numTensors;
+      const x = tf.tidy(() => seededTensor([2, 5, width], 1, 3).add(0.5));
+      const gamma = tf.tidy(() => seededTensor([width], 2).add(1));
+      const beta = seededTensor([width], 3);
+      const weights = seededTensor([2, 5, width], 4);
+      const ours = valueAndGradients((a, g, b) => layerNormalize(a, g, b, EPSILON), x, gamma, beta, weights);
+      const plain = valueAndGradients(plainLayerNorm, x, gamma, beta, weights);
+      ours.forEach((values, i) => expect(maxAbsDiff(values, plain[i])).toBeLessThan(2e-5));
+      // Not vacuous: the output is normalized (unit-ish scale) and every gradient is nonzero.
+      expect(Math.max(...ours[0].map(Math.abs))).toBeGreaterThan(0.5);
+      for (const grad of ours.slice(1)) expect(Math.max(...grad.map(Math.abs))).toBeGreaterThan(1e-3);
+      const inference = tf.tidy(() => layerNormalize(x, gamma, beta, EPSILON).dataSync());
+      expect(maxAbsDiff(inference, plain[0])).toBeLessThan(2e-5);
+      tf.dispose([x, gamma, beta, weights]);
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
+
+  it('is fused for widths that are multiples of 4, and only those', () => {
+    expect(hasFusedLayerNorm(64)).toBe(true);
+    expect(hasFusedLayerNorm(6)).toBe(false);
+  });
+
+  it('fusedLayerNorm returns xHat and 1/std per row, and its gradients reduce gamma and beta over rows', () => {
+    const x = tf.tensor2d([[1, 2, 3, 6], [0, 0, 4, 4]]);
+    const gamma = tf.tensor1d([1, 2, 1, 1]);
+    const beta = tf.tensor1d([0, 0, 0, 1]);
+    const { value, normalized, inverseStd } = fusedLayerNorm(x, gamma, beta, 0);
+    // Row 0: mean 3, variance (4 + 1 + 0 + 9) / 4 = 3.5; row 1: mean 2, variance 4.
+    const inv0 = 1 / Math.sqrt(3.5);
+    expect(Array.from(inverseStd.dataSync())).toEqual([expect.closeTo(inv0, 6), expect.closeTo(0.5, 6)]);
+    expect(Array.from(normalized.dataSync())).toEqual([-2 * inv0, -inv0, 0, 3 * inv0, -1, -1, 1, 1].map((v) => expect.closeTo(v, 6)));
+    expect(Array.from(value.dataSync())).toEqual([-2 * inv0, -2 * inv0, 0, 3 * inv0 + 1, -1, -2, 1, 2].map((v) => expect.closeTo(v, 6)));
+    const dy = tf.ones([2, 4]);
+    const [dx, dGamma, dBeta] = layerNormGradients(dy, normalized, inverseStd, gamma);
+    expect(Array.from(dBeta.dataSync())).toEqual([2, 2, 2, 2]);
+    expect(Array.from(dGamma.dataSync())).toEqual([-2 * inv0 - 1, -inv0 - 1, 1, 3 * inv0 + 1].map((v) => expect.closeTo(v, 6)));
+    expect(dx.shape).toEqual([2, 4]);
+    tf.dispose([x, gamma, beta, value, normalized, inverseStd, dy, dx, dGamma, dBeta]);
+  });
+});
