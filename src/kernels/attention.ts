@@ -111,27 +111,29 @@ function headsAt(start: number, length: number, width: number, offset: number, h
 }
 
 /**
- * The masked softmax of `rows` rows of `S` scores at `f[start]`, in place, each shifted by its
- * maximum. Row t's mask values are `mask[maskAt + t * maskRow + s * maskColumn]` (1 = may attend);
- * masked keys get MASKED_SCORE added. (A function of its own, called per head: V8 optimizes a
- * small, often-called function well, and a long kernel function with its loops inline badly.)
+ * The first half of a masked softmax, in place over B*H blocks of T rows of S scores from
+ * `f[start]`: masked keys get MASKED_SCORE added (mask value at b*maskBatch + t*maskRow +
+ * s*maskColumn, 1 = may attend), then each row is shifted by its maximum, so that every score
+ * is <= 0 for the exponential (simd_kernels.ts's expInPlace) and normalizeRows that follow.
  */
-function softmaxRows(
-  f: Float32Array, start: number, rows: number, S: number,
-  mask: Float32Array | undefined, maskAt: number, maskRow: number, maskColumn: number,
+function maskAndShiftRows(
+  f: Float32Array, start: number, B: number, H: number, T: number, S: number,
+  mask: Float32Array | undefined, maskBatch: number, maskRow: number, maskColumn: number,
 ): void {
-  for (let t = 0; t < rows; t++) {
-    const row = start + t * S;
-    const maskRowAt = maskAt + t * maskRow;
-    let max = -Infinity;
-    for (let s = 0; s < S; s++) {
-      const score = mask === undefined ? f[row + s] : f[row + s] + (1 - mask[maskRowAt + s * maskColumn]) * MASKED_SCORE;
-      f[row + s] = score;
-      if (score > max) max = score;
+  let row = start;
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      for (let t = 0; t < T; t++, row += S) {
+        const maskAt = b * maskBatch + t * maskRow;
+        let max = -Infinity;
+        for (let s = 0; s < S; s++) {
+          const score = mask === undefined ? f[row + s] : f[row + s] + (1 - mask[maskAt + s * maskColumn]) * MASKED_SCORE;
+          f[row + s] = score;
+          if (score > max) max = score;
+        }
+        for (let s = 0; s < S; s++) f[row + s] -= max;
+      }
     }
-    let sum = 0;
-    for (let s = 0; s < S; s++) sum += f[row + s] = Math.exp(f[row + s] - max);
-    for (let s = 0; s < S; s++) f[row + s] /= sum;
   }
 }
 
@@ -149,15 +151,17 @@ function softmaxBackwardRows(f: Float32Array, p: number, d: number, rows: number
 
 /**
  * Forward: context (B, T, H, V) and probabilities (B, H, T, S). Per batch row and head, the
- * scores Q K^T * scale and the weighted sum P V run in WebAssembly SIMD (simd_kernels.ts);
- * the masked softmax in between runs here, over the staged scores in place.
+ * scores Q K^T * scale and the weighted sum P V run in WebAssembly SIMD (simd_kernels.ts), and
+ * so do the softmax's exponential and normalization; the mask and the shift by the row maximum
+ * run here, over the staged scores in place.
  */
 function attentionForward(inputs: FloatInputs, [context, probabilities]: Float32Array[], attrs: AttentionAttrs, shapes: Record<string, number[]>): void {
   const L = layoutOf(shapes, attrs);
   const { batch: B, queryLength: T, keyLength: S, numHeads: H, keyDim: K, valueDim: V, scale } = L;
   const mm = simdKernels!;
   const sources = sourcesOf(inputs);
-  const starts = stage(sources, [probabilities.length, context.length]);
+  // The probabilities' region gets up to 3 floats of slack: expInPlace works 4 at a time.
+  const starts = stage(sources, [probabilities.length + 3, context.length]);
   const [pStart, cStart] = starts.slice(sources.length);
   const q = headsAt(starts[L.querySource], T, L.queryWidth, L.queryOffset, K);
   const k = headsAt(starts[L.keySource], S, L.keyWidth, L.keyOffset, K);
@@ -165,13 +169,19 @@ function attentionForward(inputs: FloatInputs, [context, probabilities]: Float32
   const mask = inputs.mask;
   const [mB, mT, mS] = L.maskStrides ?? [0, 0, 0];
   const f = mm.floats;
+  const scores = (b: number, h: number) => pStart + (b * H + h) * T * S;
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
-      const p = pStart + (b * H + h) * T * S;
-      mm.dotRows(q.addressOf(b, h), q.rowBytes, k.addressOf(b, h), k.rowBytes, 4 * p, 4 * S, T, S, 4 * K, scale);
-      softmaxRows(f, p, T, S, mask, b * mB, mT, mS);
+      mm.dotRows(q.addressOf(b, h), q.rowBytes, k.addressOf(b, h), k.rowBytes, 4 * scores(b, h), 4 * S, T, S, 4 * K, scale);
+    }
+  }
+  maskAndShiftRows(f, pStart, B, H, T, S, mask, mB, mT, mS);
+  mm.expInPlace(4 * pStart, 16 * Math.ceil(probabilities.length / 4));
+  mm.normalizeRows(4 * pStart, B * H * T, S);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
       const c = 4 * (cStart + (b * T * H + h) * V);
-      mm.axpyRows(4 * p, 4 * S, 4, v.addressOf(b, h), v.rowBytes, c, 4 * H * V, T, S, 4 * V, 1, 0);
+      mm.axpyRows(4 * scores(b, h), 4 * S, 4, v.addressOf(b, h), v.rowBytes, c, 4 * H * V, T, S, 4 * V, 1, 0);
     }
   }
   probabilities.set(f.subarray(pStart, pStart + probabilities.length));

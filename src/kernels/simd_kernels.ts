@@ -2,6 +2,7 @@
  * Kernels in WebAssembly SIMD, several times faster than scalar JavaScript:
  * - small strided matrix products, for the per-head products of attention (13 x 16 by 16 x 13 in
  *   the reference configuration), too small and too many for a matmul library call each;
+ * - the exponential and row normalization of a softmax;
  * - layer normalization over rows, forward and backward.
  * The module is assembled at load time (wasm_assembler.ts) and works on its own memory: callers
  * copy operands into `floats` and read results from it.
@@ -9,7 +10,7 @@
  * Addresses and strides are in bytes; the contiguous inner dimension `width` (bytes) must be a
  * multiple of 16: four floats per SIMD vector.
  */
-import { assembleModule, type Code, defineFunction, f32, f32x4, forLoop, get, i32, ifElse, type Local, set } from './wasm_assembler';
+import { assembleModule, type Code, defineFunction, f32, f32x4, forLoop, get, i32, i32x4, ifElse, type Local, set, v128 } from './wasm_assembler';
 
 const at = (base: Local, index: Local, stride: Local): Code => i32.add(get(base), i32.mul(get(index), get(stride)));
 
@@ -143,6 +144,50 @@ const layerNormRowsBackward = defineFunction(
     ]),
 );
 
+/** Below this, exp(x) is flushed to 0 (exp(-87) is near float32's smallest normal number). */
+const EXP_FLOOR = -87;
+
+/**
+ * e^x lane-wise for x <= 0 (scores shifted by their row maximum), as Cephes's expf: x = n ln2 + r
+ * with |r| <= ln2 / 2, e^r by its Taylor polynomial to r^6 (relative error ~1e-7, float32's
+ * rounding), times 2^n built in the exponent bits. Lanes below EXP_FLOOR give exactly 0, as
+ * masked scores must.
+ */
+function expLanes(x: Local, n: Local, r: Local): Code {
+  const splat = (value: number) => f32x4.splat(f32.const(value));
+  const clamped = f32x4.max(get(x), splat(EXP_FLOOR));
+  const horner = [1 / 720, 1 / 120, 1 / 24, 1 / 6, 1 / 2, 1, 1].reduce<Code>(
+    (acc, coefficient) => f32x4.add(f32x4.mul(acc, get(r)), splat(coefficient)),
+    splat(0),
+  );
+  const twoToTheN = i32x4.shl(i32x4.add(i32x4.truncSatF32x4(get(n)), i32x4.splat(i32.const(127))), i32.const(23));
+  return [
+    ...set(n, f32x4.nearest(f32x4.mul(clamped, splat(Math.LOG2E)))),
+    // r = x - n ln2, with ln2 split in two so that n * 0.693359375 is exact.
+    ...set(r, f32x4.sub(f32x4.sub(clamped, f32x4.mul(get(n), splat(0.693359375))), f32x4.mul(get(n), splat(-2.12194440e-4)))),
+    ...v128.and(f32x4.mul(horner, twoToTheN), f32x4.gt(get(x), splat(EXP_FLOOR))),
+  ];
+}
+
+/** f[i] = e^f[i] for the floats in [p, p + bytes), bytes a multiple of 16. */
+const expInPlace = defineFunction('expInPlace', ['i32', 'i32'], ['i32', 'v128', 'v128', 'v128'], ([p, bytes], [at, x, n, r]) =>
+  forLoop(at, get(p), i32.add(get(p), get(bytes)), 16, [
+    ...set(x, f32x4.load(get(at))),
+    ...f32x4.store(get(at), expLanes(x, n, r)),
+  ]),
+);
+
+/** Divides each of `rows` contiguous rows of `count` floats at p by its sum (scalar: rows are short). */
+const normalizeRows = defineFunction('normalizeRows', ['i32', 'i32', 'i32'], ['i32', 'i32', 'f32', 'i32'], ([p, rows, count], [row, at, sum, end]) =>
+  forLoop(row, i32.const(0), get(rows), 1, [
+    ...set(end, i32.add(get(p), i32.mul(get(count), i32.const(4)))),
+    ...set(sum, f32.const(0)),
+    ...forLoop(at, get(p), get(end), 4, set(sum, f32.add(get(sum), f32.load(get(at))))),
+    ...forLoop(at, get(p), get(end), 4, f32.store(get(at), f32.div(f32.load(get(at)), get(sum)))),
+    ...set(p, get(end)),
+  ]),
+);
+
 export interface SimdKernels {
   /** See `dotRows` above; addresses and strides in bytes. */
   dotRows(a: number, aRow: number, b: number, bRow: number, c: number, cRow: number, m: number, n: number, width: number, alpha: number): void;
@@ -161,6 +206,10 @@ export interface SimdKernels {
     dy: number, xHat: number, inverseStd: number, gamma: number, dx: number, dGamma: number, dBeta: number,
     rows: number, width: number, count: number,
   ): void;
+  /** e^x in place for the floats in [p, p + bytes), bytes a multiple of 16, x <= 0. */
+  expInPlace(p: number, bytes: number): void;
+  /** Divides each of `rows` contiguous rows of `count` floats at p by its sum. */
+  normalizeRows(p: number, rows: number, count: number): void;
   /** The module's memory as floats; valid until the next `reserve`. */
   floats: Float32Array;
   /** Makes the memory hold at least `count` floats (growing it detaches the old `floats`). */
@@ -175,13 +224,15 @@ const PAGE_BYTES = 65536;
  */
 export const simdKernels: SimdKernels | null = (() => {
   if (typeof WebAssembly !== 'object') return null;
-  const bytes = assembleModule([dotRows, axpyRows, layerNormRows, layerNormRowsBackward]);
+  const bytes = assembleModule([dotRows, axpyRows, expInPlace, normalizeRows, layerNormRows, layerNormRowsBackward]);
   if (!WebAssembly.validate(bytes)) return null;
   const memory = new WebAssembly.Memory({ initial: 16 });
   const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
   const state: SimdKernels = {
     dotRows: exports.dotRows as SimdKernels['dotRows'],
     axpyRows: exports.axpyRows as SimdKernels['axpyRows'],
+    expInPlace: exports.expInPlace as SimdKernels['expInPlace'],
+    normalizeRows: exports.normalizeRows as SimdKernels['normalizeRows'],
     layerNormRows: exports.layerNormRows as SimdKernels['layerNormRows'],
     layerNormRowsBackward: exports.layerNormRowsBackward as SimdKernels['layerNormRowsBackward'],
     floats: new Float32Array(memory.buffer),

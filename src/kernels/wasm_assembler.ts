@@ -74,9 +74,26 @@ export const f32x4 = {
   add: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe4)],
   sub: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe5)],
   mul: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe6)],
+  max: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe9)],
+  nearest: (a: Code): Code => [...a, ...simd(0x6a)],
+  /** Lane-wise a > b: all ones where true, zeros where false. */
+  gt: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x44)],
   /** v128.load; `address` need not be 16-byte aligned (the alignment is only a hint). */
   load: (address: Code): Code => [...address, ...simd(0x00), ...memarg(2)],
   store: (address: Code, value: Code): Code => [...address, ...value, ...simd(0x0b), ...memarg(2)],
+};
+
+export const i32x4 = {
+  splat: (value: Code): Code => [...value, ...simd(0x11)],
+  add: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xae)],
+  /** Each lane shifted left by the i32 `bits`. */
+  shl: (a: Code, bits: Code): Code => [...a, ...bits, ...simd(0xab)],
+  /** f32 lanes to i32, rounding toward zero and saturating. */
+  truncSatF32x4: (a: Code): Code => [...a, ...simd(0xf8)],
+};
+
+export const v128 = {
+  and: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x4e)],
 };
 
 /** `if (condition) then else otherwise`, both branches leaving nothing on the stack. */

@@ -59,6 +59,28 @@ describe('simdKernels (WebAssembly SIMD)', () => {
     for (let e = 0; e < 4; e++) expect(mm.floats[500 + e]).toBeCloseTo(before[0] * before[200 + e], 6);
   });
 
+  it('expInPlace: e^x within 1e-6 relative over [-80, 0], exactly 0 for masked scores', () => {
+    const xs = Float32Array.from({ length: 1600 }, (_x, i) => -i / 20);
+    const masked = Float32Array.from([-1e9, -1e9 + 3, -88, -1e30]);
+    mm.reserve(xs.length + masked.length);
+    mm.floats.set(xs);
+    mm.floats.set(masked, xs.length);
+    mm.expInPlace(0, 4 * (xs.length + masked.length));
+    let worst = 0;
+    xs.forEach((x, i) => (worst = Math.max(worst, Math.abs(mm.floats[i] / Math.exp(x) - 1))));
+    expect(worst).toBeLessThan(1e-6);
+    expect(worst).toBeGreaterThan(0); // a float32 approximation, not a copy of Math.exp
+    expect(Array.from(mm.floats.slice(xs.length, xs.length + 4))).toEqual([0, 0, 0, 0]);
+    expect(mm.floats[0]).toBe(1);
+  });
+
+  it('normalizeRows divides each row by its own sum', () => {
+    mm.reserve(8);
+    mm.floats.set([1, 3, 4, 2, 2, 6]);
+    mm.normalizeRows(0, 2, 3);
+    expect(Array.from(mm.floats.slice(0, 6))).toEqual([0.125, 0.375, 0.5, 0.2, 0.2, 0.6].map((v) => Math.fround(v)));
+  });
+
   it('reserve grows the memory and keeps its contents', () => {
     seedMemory(10, 3);
     const first = mm.floats.slice(0, 10);
