@@ -335,16 +335,52 @@ function identityWasm(args: { inputs: { x: tf.TensorInfo }; backend: BackendWasm
   return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 }
 
-/** Kernels of tfjs-backend-wasm 4.22 that we replace with faster equivalents. */
-const WASM_KERNEL_REPLACEMENTS: tf.KernelConfig[] = [
-  { kernelName: tf.Identity, backendName: 'wasm', kernelFunc: identityWasm as unknown as tf.KernelFunc },
+/**
+ * BatchMatMul that keeps transposed products on XNNPACK. tfjs-backend-wasm 4.22 sends a product
+ * to XNNPACK only when neither operand is transposed and the batch is 1, and runs the others in
+ * a naive loop ~10-20x slower (../shared/TFJS_NOTES.md). tfjs's own matmul gradient asks for
+ * exactly such products (dA = dY B^T, dB = A^T dY), so every `tf.layers.dense` trained on wasm
+ * took the slow path. Transposing the operand first (one pass over it) and multiplying
+ * untransposed gives the same products. Batched products (batch > 1) gain nothing and are left
+ * to the original kernel.
+ */
+function batchMatMulThroughXnnpack(original: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const attrs = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
+    const batchOf = (x: tf.TensorInfo) => tf.util.sizeFromShape(x.shape.slice(0, -2));
+    if ((!attrs.transposeA && !attrs.transposeB) || batchOf(a) !== 1 || batchOf(b) !== 1) return original(args);
+    const backend = args.backend as unknown as BackendWasm;
+    const transpose = tf.getKernel(tf.Transpose, 'wasm')!.kernelFunc;
+    // (..., M, N) -> (..., N, M)
+    const swapLastTwo = (x: tf.TensorInfo) => {
+      const perm = x.shape.map((_d, i) => i);
+      perm.splice(-2, 2, perm.length - 1, perm.length - 2);
+      return transpose({ inputs: { x }, backend: args.backend, attrs: { perm } }) as tf.TensorInfo;
+    };
+    const aPlain = attrs.transposeA ? swapLastTwo(a) : a;
+    const bPlain = attrs.transposeB ? swapLastTwo(b) : b;
+    try {
+      return original({ ...args, inputs: { a: aPlain, b: bPlain }, attrs: { ...args.attrs, transposeA: false, transposeB: false } });
+    } finally {
+      if (aPlain !== a) backend.disposeData(aPlain.dataId);
+      if (bPlain !== b) backend.disposeData(bPlain.dataId);
+    }
+  };
+}
+
+/** Kernels of tfjs-backend-wasm 4.22 that we replace with faster equivalents, given the originals. */
+const WASM_KERNEL_REPLACEMENTS: Array<{ kernelName: string; replace: (original: tf.KernelFunc) => tf.KernelFunc }> = [
+  { kernelName: tf.Identity, replace: () => identityWasm as unknown as tf.KernelFunc },
+  { kernelName: tf.BatchMatMul, replace: batchMatMulThroughXnnpack },
 ];
 let wasmKernelsReplaced = false;
 
 /**
  * Registers on the wasm backend the kernels that training needs and tfjs-backend-wasm 4.22
  * lacks (today: UnsortedSegmentSum, the gradient of `gather`, so `tf.layers.embedding` trains),
- * and replaces its copying Identity with a shared-memory one (`identityWasm`).
+ * and replaces its copying Identity with a shared-memory one (`identityWasm`) and its BatchMatMul
+ * with one that keeps transposed products on XNNPACK (`batchMatMulThroughXnnpack`).
  * Idempotent, and it leaves alone a kernel that a newer wasm backend provides itself.
  * `initBackend` calls it whenever it selects wasm; call it yourself only if you select wasm
  * with `tf.setBackend`.
@@ -356,9 +392,12 @@ export function registerWasmTrainingKernels(): void {
     }
   }
   if (!wasmKernelsReplaced) {
-    for (const config of WASM_KERNEL_REPLACEMENTS) {
-      if (tf.getKernel(config.kernelName, config.backendName) !== undefined) tf.unregisterKernel(config.kernelName, config.backendName);
-      tf.registerKernel(config);
+    for (const { kernelName, replace } of WASM_KERNEL_REPLACEMENTS) {
+      const original = tf.getKernel(kernelName, 'wasm');
+      if (original === undefined) continue;
+      tf.unregisterKernel(kernelName, 'wasm');
+      // Keep the original's setup (e.g. its cwrap of the wasm function), which it still uses.
+      tf.registerKernel({ ...original, kernelFunc: replace(original.kernelFunc) });
     }
     wasmKernelsReplaced = true;
   }

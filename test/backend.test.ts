@@ -256,6 +256,39 @@ describe('Identity on wasm (shared memory instead of a copy)', () => {
   });
 });
 
+describe('BatchMatMul on wasm with transposed operands (through XNNPACK)', () => {
+  it('equals the cpu product for every transpose combination, batch 1 and batched, and frees its transposes', async () => {
+    const shapes: Array<[number[], number[], boolean, boolean]> = [
+      [[5, 3], [5, 4], true, false],
+      [[3, 5], [4, 5], false, true],
+      [[5, 3], [4, 5], true, true],
+      [[3, 5], [5, 4], false, false],
+      [[2, 5, 3], [2, 5, 4], true, false], // batched: left to the original kernel
+    ];
+    for (const [aShape, bShape, transposeA, transposeB] of shapes) {
+      const values = (shape: number[], seed: number) => Array.from({ length: shape.reduce((x, y) => x * y) }, (_v, i) => Math.sin(seed + i * 0.7));
+      const product = async (backend: string) => {
+        await initBackend(backend, { quiet: true });
+        const a = tf.tensor(values(aShape, 1), aShape);
+        const b = tf.tensor(values(bShape, 2), bShape);
+        const before = tf.memory();
+        const dataIds = (tf.backend() as unknown as { numDataIds(): number }).numDataIds();
+        const c = tf.matMul(a, b, transposeA, transposeB);
+        const result = Array.from(await c.data());
+        c.dispose();
+        expect(tf.memory().numTensors).toBe(before.numTensors);
+        expect((tf.backend() as unknown as { numDataIds(): number }).numDataIds()).toBe(dataIds);
+        tf.dispose([a, b]);
+        return result;
+      };
+      const onCpu = await product('cpu');
+      const onWasm = await product('wasm');
+      expect(onWasm.length).toBe(onCpu.length);
+      onWasm.forEach((v, i) => expect(v).toBeCloseTo(onCpu[i], 5));
+    }
+  });
+});
+
 describe('an embedding model on wasm', () => {
   const vocab = 8;
   const seqLen = 3;
