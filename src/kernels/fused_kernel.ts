@@ -1,7 +1,7 @@
 /**
- * Fused kernels written once in JavaScript over Float32Arrays, registered for the two backends
- * whose tensors live in JavaScript-visible memory: 'cpu' (JS arrays) and 'wasm' (the WebAssembly
- * heap, read and written in place). Other backends (webgl, tensorflow) have no such kernel, and
+ * Fused kernels written once over Float32Arrays (the ones here stage them into the WebAssembly
+ * SIMD kernels of simd_kernels.ts), registered for the two backends whose tensors live in
+ * JavaScript-visible memory: 'cpu' (JS arrays) and 'wasm' (views of the WebAssembly heap). Other backends (webgl, tensorflow) have no such kernel, and
  * the ops that use one fall back to their composite of tfjs ops (`hasFusedKernel`).
  *
  * Why: a tfjs training step is dominated by per-kernel overhead and by the wasm backend's slow
