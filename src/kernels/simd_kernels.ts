@@ -13,6 +13,12 @@
 import { assembleModule, type Code, defineFunction, f32, f32x4, forLoop, get, i32, i32x4, ifElse, type Local, set, v128 } from './wasm_assembler';
 
 const at = (base: Local, index: Local, stride: Local): Code => i32.add(get(base), i32.mul(get(index), get(stride)));
+/** The sum of a vector's four lanes. */
+const laneSum = (vector: Local): Code =>
+  f32.add(f32.add(f32x4.extractLane(get(vector), 0), f32x4.extractLane(get(vector), 1)), f32.add(f32x4.extractLane(get(vector), 2), f32x4.extractLane(get(vector), 3)));
+const plus = (address: Local, offset: Local): Code => i32.add(get(address), get(offset));
+/** `address += step` for an i32 local. */
+const advance = (address: Local, step: Code): Code => set(address, i32.add(get(address), step));
 
 /**
  * C(i, j) = alpha * sum_e A[i, e] B[j, e] for i < m, j < n: rows of A against rows of B (Q K^T).
@@ -49,32 +55,38 @@ const dotRows = defineFunction(
 const axpyRows = defineFunction(
   'axpyRows',
   ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'f32', 'i32'],
-  ['i32', 'i32', 'i32', 'i32', 'i32', 'v128'],
-  ([a, aRow, aCol, b, bRow, c, cRow, m, n, width, alpha, accumulate], [i, j, x, rowA, rowC, acc]) =>
-    forLoop(i, i32.const(0), get(m), 1, [
+  ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'v128', 'v128', 'v128', 'v128', 'v128'],
+  ([a, aRow, aCol, b, bRow, c, cRow, m, n, width, alpha, accumulate], [i, j, x, rowA, rowC, pa, pb, weight, ...acc]) => {
+    // Writes alpha * acc[k] (+ the old C) to C[i, x + 16k].
+    const finish = (k: number) => [
+      ...set(acc[k], f32x4.mul(get(acc[k]), f32x4.splat(get(alpha)))),
+      ...ifElse(get(accumulate), set(acc[k], f32x4.add(get(acc[k]), f32x4.load(plus(rowC, x), 16 * k))), []),
+      ...f32x4.store(plus(rowC, x), get(acc[k]), 16 * k),
+    ];
+    // Columns [x, x + 16 * vectors) of row i: sum over j with `vectors` accumulators, walking A's
+    // row and B's column block by pointer.
+    const block = (vectors: number) => [
+      ...acc.slice(0, vectors).flatMap((v) => set(v, f32x4.splat(f32.const(0)))),
+      ...set(pa, get(rowA)),
+      ...set(pb, plus(b, x)),
+      ...forLoop(j, i32.const(0), get(n), 1, [
+        ...set(weight, f32x4.splat(f32.load(get(pa)))),
+        ...acc.slice(0, vectors).flatMap((v, k) => set(v, f32x4.add(get(v), f32x4.mul(get(weight), f32x4.load(get(pb), 16 * k))))),
+        ...set(pa, i32.add(get(pa), get(aCol))),
+        ...set(pb, i32.add(get(pb), get(bRow))),
+      ]),
+      ...Array.from({ length: vectors }, (_v, k) => finish(k)).flat(),
+    ];
+    return forLoop(i, i32.const(0), get(m), 1, [
       ...set(rowA, at(a, i, aRow)),
       ...set(rowC, at(c, i, cRow)),
-      ...forLoop(x, i32.const(0), get(width), 16, [
-        ...set(acc, f32x4.splat(f32.const(0))),
-        ...forLoop(j, i32.const(0), get(n), 1, [
-          ...set(
-            acc,
-            f32x4.add(get(acc), f32x4.mul(f32x4.splat(f32.load(at(rowA, j, aCol))), f32x4.load(i32.add(at(b, j, bRow), get(x))))),
-          ),
-        ]),
-        ...set(acc, f32x4.mul(get(acc), f32x4.splat(get(alpha)))),
-        ...ifElse(get(accumulate), set(acc, f32x4.add(get(acc), f32x4.load(i32.add(get(rowC), get(x))))), []),
-        ...f32x4.store(i32.add(get(rowC), get(x)), get(acc)),
-      ]),
-    ]),
+      // Four vectors (16 floats) at a time while they fit, then one at a time.
+      ...forLoop(x, i32.const(0), i32.add(get(width), i32.const(-63)), 64, block(4)),
+      ...forLoop(x, get(x), get(width), 16, block(1)),
+    ]);
+  },
 );
 
-/** The sum of a vector's four lanes. */
-const laneSum = (vector: Local): Code =>
-  f32.add(f32.add(f32x4.extractLane(get(vector), 0), f32x4.extractLane(get(vector), 1)), f32.add(f32x4.extractLane(get(vector), 2), f32x4.extractLane(get(vector), 3)));
-const plus = (address: Local, offset: Local): Code => i32.add(get(address), get(offset));
-/** `address += step` for an i32 local. */
-const advance = (address: Local, step: Code): Code => set(address, i32.add(get(address), step));
 
 /**
  * Layer normalization of `rows` rows of `width` bytes (count floats, as an f32) at x: per row

@@ -78,9 +78,9 @@ export const f32x4 = {
   nearest: (a: Code): Code => [...a, ...simd(0x6a)],
   /** Lane-wise a > b: all ones where true, zeros where false. */
   gt: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x44)],
-  /** v128.load; `address` need not be 16-byte aligned (the alignment is only a hint). */
-  load: (address: Code): Code => [...address, ...simd(0x00), ...memarg(2)],
-  store: (address: Code, value: Code): Code => [...address, ...value, ...simd(0x0b), ...memarg(2)],
+  /** v128.load from `address + offset`; it need not be 16-byte aligned (alignment is only a hint). */
+  load: (address: Code, offset = 0): Code => [...address, ...simd(0x00), ...memarg(2, offset)],
+  store: (address: Code, value: Code, offset = 0): Code => [...address, ...value, ...simd(0x0b), ...memarg(2, offset)],
 };
 
 export const i32x4 = {

@@ -125,6 +125,30 @@ describeEachBackend('fusedAttention', () => {
     }
   }
 
+  it('wider heads (key dim 16, value dim 20) equal the composite, forward and backward', () => {
+    const before = tf.memory().numTensors;
+    const [k, v] = [16, 20];
+    const source = seededTensor([B, T, 2 * H * k + H * v], 21);
+    const weights = seededTensor([B, T, H, v], 22);
+    const args: FusedAttentionArgs = {
+      sources: [source],
+      query: { source: 0, offset: 0 },
+      key: { source: 0, offset: H * k },
+      value: { source: 0, offset: 2 * H * k },
+      numHeads: H,
+      keyDim: k,
+      valueDim: v,
+      scale: 0.25,
+      mask: null,
+    };
+    const [fused, composite] = [true, false].map((useFused) =>
+      tf.tidy(() => [(useFused ? fusedAttention : compositeAttention)(args).context, ...sourceGradients(args, weights, useFused)]),
+    );
+    fused.forEach((t, i) => expect(maxAbsDiff(t.dataSync(), composite[i].dataSync())).toBeLessThan(1e-5));
+    tf.dispose([...fused, ...composite, source, weights]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('a masked key gets zero probability and changes nothing', () => {
     const source = seededTensor([1, 3, 2 * K + V], 3);
     const args: FusedAttentionArgs = {

@@ -59,6 +59,24 @@ describe('simdKernels (WebAssembly SIMD)', () => {
     for (let e = 0; e < 4; e++) expect(mm.floats[500 + e]).toBeCloseTo(before[0] * before[200 + e], 6);
   });
 
+  it('axpyRows over 20 columns: a block of four vectors, then one more, leaving the rest of C alone', () => {
+    // A: 3 x 5 row-major at float 0; B: 5 rows of 20 at float 100, stride 24; C: 3 rows at 400, stride 24.
+    const before = seedMemory(1000, 4);
+    mm.axpyRows(0, 4 * 5, 4, 4 * 100, 4 * 24, 4 * 400, 4 * 24, 3, 5, 4 * 20, 0.5, 1);
+    const f = mm.floats;
+    for (let i = 0; i < 3; i++) {
+      for (let e = 0; e < 24; e++) {
+        let expected = before[400 + i * 24 + e];
+        if (e < 20) {
+          let sum = 0;
+          for (let j = 0; j < 5; j++) sum += before[i * 5 + j] * before[100 + j * 24 + e];
+          expected += 0.5 * sum;
+        }
+        expect(f[400 + i * 24 + e]).toBeCloseTo(expected, 5);
+      }
+    }
+  });
+
   it('expInPlace: e^x within 1e-6 relative over [-80, 0], exactly 0 for masked scores', () => {
     const xs = Float32Array.from({ length: 1600 }, (_x, i) => -i / 20);
     const masked = Float32Array.from([-1e9, -1e9 + 3, -88, -1e30]);
