@@ -16,7 +16,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { hasFusedKernel, registerFusedKernel, runFusedKernel, type FloatInputs } from './fused_kernel';
-import { simdKernels, stage } from './simd_kernels';
+import { simdKernels, stage, unstage } from './simd_kernels';
 
 /** Added to the scores of masked keys before the softmax (Keras's value for float32). */
 export const MASKED_SCORE = -1e9;
@@ -160,8 +160,9 @@ function attentionForward(inputs: FloatInputs, [context, probabilities]: Float32
   const { batch: B, queryLength: T, keyLength: S, numHeads: H, keyDim: K, valueDim: V, scale } = L;
   const mm = simdKernels!;
   const sources = sourcesOf(inputs);
-  // The probabilities' region gets up to 3 floats of slack: expInPlace works 4 at a time.
-  const starts = stage(sources, [probabilities.length + 3, context.length]);
+  // Both results are written whole. The probabilities' region gets up to 3 floats of slack:
+  // expInPlace works 4 at a time.
+  const starts = stage(sources, [], [probabilities.length + 3, context.length]);
   const [pStart, cStart] = starts.slice(sources.length);
   const q = headsAt(starts[L.querySource], T, L.queryWidth, L.queryOffset, K);
   const k = headsAt(starts[L.keySource], S, L.keyWidth, L.keyOffset, K);
@@ -184,8 +185,7 @@ function attentionForward(inputs: FloatInputs, [context, probabilities]: Float32
       mm.axpyRows(4 * scores(b, h), 4 * S, 4, v.addressOf(b, h), v.rowBytes, c, 4 * H * V, T, S, 4 * V, 1, 0);
     }
   }
-  probabilities.set(f.subarray(pStart, pStart + probabilities.length));
-  context.set(f.subarray(cStart, cStart + context.length));
+  unstage([context, probabilities], [cStart, pStart]);
 }
 
 /**
@@ -199,7 +199,8 @@ function attentionBackward(inputs: FloatInputs, grads: Float32Array[], attrs: At
   const { batch: B, queryLength: T, keyLength: S, numHeads: H, keyDim: K, valueDim: V, scale } = L;
   const mm = simdKernels!;
   const sources = sourcesOf(inputs);
-  const starts = stage([...sources, inputs.dContext, inputs.probabilities], [...grads.map((g) => g.length), T * S]);
+  // The gradients accumulate (zeroed); the dP / dScore scratch is written whole per head.
+  const starts = stage([...sources, inputs.dContext, inputs.probabilities], grads.map((g) => g.length), [T * S]);
   const [dcStart, pStart] = starts.slice(sources.length, sources.length + 2);
   const gradStarts = starts.slice(sources.length + 2, sources.length + 2 + grads.length);
   const scratch = starts[starts.length - 1];
@@ -223,7 +224,7 @@ function attentionBackward(inputs: FloatInputs, grads: Float32Array[], attrs: At
       mm.axpyRows(4 * p, 4, 4 * S, dc.addressOf(b, h), dc.rowBytes, v.dx.addressOf(b, h), v.dx.rowBytes, S, T, 4 * V, 1, 1);
     }
   }
-  grads.forEach((grad, i) => grad.set(f.subarray(gradStarts[i], gradStarts[i] + grad.length)));
+  unstage(grads, gradStarts);
 }
 
 registerFusedKernel<AttentionAttrs>({

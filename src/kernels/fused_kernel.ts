@@ -1,8 +1,9 @@
 /**
  * Fused kernels written once over Float32Arrays (the ones here stage them into the WebAssembly
  * SIMD kernels of simd_kernels.ts), registered for the two backends whose tensors live in
- * JavaScript-visible memory: 'cpu' (JS arrays) and 'wasm' (views of the WebAssembly heap). Other backends (webgl, tensorflow) have no such kernel, and
- * the ops that use one fall back to their composite of tfjs ops (`hasFusedKernel`).
+ * JavaScript-visible memory: 'cpu' (JS arrays) and 'wasm' (views of the WebAssembly heap).
+ * Other backends (webgl, tensorflow) have no such kernel, and the ops that use one fall back to
+ * their composite of tfjs ops (`hasFusedKernel`).
  *
  * Why: a tfjs training step is dominated by per-kernel overhead and by the wasm backend's slow
  * paths (batched matmuls outside XNNPACK, transposes, splits). One kernel that does a whole

@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { hasFusedKernel, registerFusedKernel, runFusedKernel } from './fused_kernel';
-import { simdKernels, stage } from './simd_kernels';
+import { simdKernels, stage, unstage } from './simd_kernels';
 
 const FORWARD = 'TfjsAttentionLayerNorm';
 const BACKWARD = 'TfjsAttentionLayerNormGrad';
@@ -22,16 +22,10 @@ interface LayerNormAttrs {
 
 const lastDim = (shape: number[]) => shape[shape.length - 1];
 
-/** Copies the module's floats from each of `starts` out to the matching output. */
-function unstage(outputs: Float32Array[], starts: number[]): void {
-  const floats = simdKernels!.floats;
-  outputs.forEach((output, i) => output.set(floats.subarray(starts[i], starts[i] + output.length)));
-}
-
 function normalizeRows(x: Float32Array, gamma: Float32Array, beta: Float32Array, epsilon: number, outputs: Float32Array[]): void {
   const [y, xHat, inverseStd] = outputs;
   const D = gamma.length;
-  const starts = stage([x, gamma, beta], [y.length, xHat.length, inverseStd.length]);
+  const starts = stage([x, gamma, beta], [], [y.length, xHat.length, inverseStd.length]);
   const [xAt, gammaAt, betaAt, yAt, xHatAt, invAt] = starts.map((start) => 4 * start);
   simdKernels!.layerNormRows(xAt, gammaAt, betaAt, yAt, xHatAt, invAt, inverseStd.length, 4 * D, D, epsilon);
   unstage(outputs, starts.slice(3));
@@ -40,10 +34,11 @@ function normalizeRows(x: Float32Array, gamma: Float32Array, beta: Float32Array,
 function normalizeRowsBackward(dy: Float32Array, xHat: Float32Array, inverseStd: Float32Array, gamma: Float32Array, outputs: Float32Array[]): void {
   const [dx, dGamma, dBeta] = outputs;
   const D = gamma.length;
-  const starts = stage([dy, xHat, inverseStd, gamma], [dx.length, D, D]);
-  const [dyAt, xHatAt, invAt, gammaAt, dxAt, dGammaAt, dBetaAt] = starts.map((start) => 4 * start);
+  // dGamma and dBeta accumulate over the rows; dx is written whole.
+  const starts = stage([dy, xHat, inverseStd, gamma], [D, D], [dx.length]);
+  const [dyAt, xHatAt, invAt, gammaAt, dGammaAt, dBetaAt, dxAt] = starts.map((start) => 4 * start);
   simdKernels!.layerNormRowsBackward(dyAt, xHatAt, invAt, gammaAt, dxAt, dGammaAt, dBetaAt, inverseStd.length, 4 * D, D);
-  unstage(outputs, starts.slice(4));
+  unstage([dGamma, dBeta, dx], starts.slice(4));
 }
 
 registerFusedKernel<LayerNormAttrs>({

@@ -28,23 +28,18 @@ const dotRows = defineFunction(
   'dotRows',
   ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'f32'],
   ['i32', 'i32', 'i32', 'i32', 'i32', 'v128'],
-  ([a, aRow, b, bRow, c, cRow, m, n, width, alpha], [i, j, x, rowA, rowB, acc]) => {
-    const lane = (k: number) => f32x4.extractLane(get(acc), k);
-    return forLoop(i, i32.const(0), get(m), 1, [
+  ([a, aRow, b, bRow, c, cRow, m, n, width, alpha], [i, j, x, rowA, rowB, acc]) =>
+    forLoop(i, i32.const(0), get(m), 1, [
       ...set(rowA, at(a, i, aRow)),
       ...forLoop(j, i32.const(0), get(n), 1, [
         ...set(rowB, at(b, j, bRow)),
         ...set(acc, f32x4.splat(f32.const(0))),
         ...forLoop(x, i32.const(0), get(width), 16, [
-          ...set(acc, f32x4.add(get(acc), f32x4.mul(f32x4.load(i32.add(get(rowA), get(x))), f32x4.load(i32.add(get(rowB), get(x)))))),
+          ...set(acc, f32x4.add(get(acc), f32x4.mul(f32x4.load(plus(rowA, x)), f32x4.load(plus(rowB, x))))),
         ]),
-        ...f32.store(
-          i32.add(at(c, i, cRow), i32.mul(get(j), i32.const(4))),
-          f32.mul(get(alpha), f32.add(f32.add(lane(0), lane(1)), f32.add(lane(2), lane(3)))),
-        ),
+        ...f32.store(i32.add(at(c, i, cRow), i32.mul(get(j), i32.const(4))), f32.mul(get(alpha), laneSum(acc))),
       ]),
-    ]);
-  },
+    ]),
 );
 
 /**
@@ -86,7 +81,6 @@ const axpyRows = defineFunction(
     ]);
   },
 );
-
 
 /**
  * Layer normalization of `rows` rows of `width` bytes (count floats, as an f32) at x: per row
@@ -182,20 +176,20 @@ function expLanes(x: Local, n: Local, r: Local): Code {
 }
 
 /** f[i] = e^f[i] for the floats in [p, p + bytes), bytes a multiple of 16. */
-const expInPlace = defineFunction('expInPlace', ['i32', 'i32'], ['i32', 'v128', 'v128', 'v128'], ([p, bytes], [at, x, n, r]) =>
-  forLoop(at, get(p), i32.add(get(p), get(bytes)), 16, [
-    ...set(x, f32x4.load(get(at))),
-    ...f32x4.store(get(at), expLanes(x, n, r)),
+const expInPlace = defineFunction('expInPlace', ['i32', 'i32'], ['i32', 'v128', 'v128', 'v128'], ([p, bytes], [address, x, n, r]) =>
+  forLoop(address, get(p), i32.add(get(p), get(bytes)), 16, [
+    ...set(x, f32x4.load(get(address))),
+    ...f32x4.store(get(address), expLanes(x, n, r)),
   ]),
 );
 
 /** Divides each of `rows` contiguous rows of `count` floats at p by its sum (scalar: rows are short). */
-const normalizeRows = defineFunction('normalizeRows', ['i32', 'i32', 'i32'], ['i32', 'i32', 'f32', 'i32'], ([p, rows, count], [row, at, sum, end]) =>
+const normalizeRows = defineFunction('normalizeRows', ['i32', 'i32', 'i32'], ['i32', 'i32', 'f32', 'i32'], ([p, rows, count], [row, address, sum, end]) =>
   forLoop(row, i32.const(0), get(rows), 1, [
     ...set(end, i32.add(get(p), i32.mul(get(count), i32.const(4)))),
     ...set(sum, f32.const(0)),
-    ...forLoop(at, get(p), get(end), 4, set(sum, f32.add(get(sum), f32.load(get(at))))),
-    ...forLoop(at, get(p), get(end), 4, f32.store(get(at), f32.div(f32.load(get(at)), get(sum)))),
+    ...forLoop(address, get(p), get(end), 4, set(sum, f32.add(get(sum), f32.load(get(address))))),
+    ...forLoop(address, get(p), get(end), 4, f32.store(get(address), f32.div(f32.load(get(address)), get(sum)))),
     ...set(p, get(end)),
   ]),
 );
@@ -259,12 +253,13 @@ export const simdKernels: SimdKernels | null = (() => {
 })();
 
 /**
- * Copies `arrays` into the module's memory one after another, followed by
- * `zeroed` zero-filled regions; returns every region's start (in floats) in that order.
+ * Copies `arrays` into the module's memory one after another, followed by `zeroed` zero-filled
+ * regions (for results that accumulate) and `scratch` regions left as they are (for results
+ * written whole); returns every region's start (in floats) in that order.
  */
-export function stage(arrays: Float32Array[], zeroed: number[]): number[] {
+export function stage(arrays: Float32Array[], zeroed: number[], scratch: number[] = []): number[] {
   const kernels = simdKernels!;
-  const sizes = [...arrays.map((array) => array.length), ...zeroed];
+  const sizes = [...arrays.map((array) => array.length), ...zeroed, ...scratch];
   const starts: number[] = [];
   let end = 0;
   for (const size of sizes) {
@@ -275,4 +270,10 @@ export function stage(arrays: Float32Array[], zeroed: number[]): number[] {
   arrays.forEach((array, i) => kernels.floats.set(array, starts[i]));
   zeroed.forEach((size, i) => kernels.floats.fill(0, starts[arrays.length + i], starts[arrays.length + i] + size));
   return starts;
+}
+
+/** Copies the module's floats from each of `starts` out to the matching output. */
+export function unstage(outputs: Float32Array[], starts: number[]): void {
+  const floats = simdKernels!.floats;
+  outputs.forEach((output, i) => output.set(floats.subarray(starts[i], starts[i] + output.length)));
 }

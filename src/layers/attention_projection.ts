@@ -105,8 +105,9 @@ export function projectJoined(x: tf.Tensor, layers: AttentionProjection[]): tf.T
   const flat = matMul2d(x.reshape([batch * length, width]), joined(layers.map(flatKernel), 1));
   // Not dense2d's fused bias: the wasm kernel rejects a bias whose storage is
   // 2-D ([H, K]), and a reshape keeps the storage.
-  const anyBias = layers.some((layer) => layer.bias != null);
-  const biases = () => layers.map((layer) => flatBias(layer) ?? tf.zeros([layer.numHeads * layer.headDim]));
-  const biased = anyBias ? addBias(flat, joined(biases(), 0)) : flat;
+  const biases = layers.some((layer) => layer.bias != null)
+    ? joined(layers.map((layer) => flatBias(layer) ?? tf.zeros([layer.numHeads * layer.headDim])), 0)
+    : null;
+  const biased = biases == null ? flat : addBias(flat, biases);
   return biased.reshape([batch, length, -1]) as tf.Tensor3D;
 }

@@ -14,6 +14,43 @@ function seedMemory(count: number, seed: number): Float32Array {
   return mm.floats.slice(0, count);
 }
 
+/** One `axpyRows` call, with addresses, strides and width in floats (the kernel takes bytes). */
+interface AxpyCase {
+  a: number;
+  aRow: number;
+  aCol: number;
+  b: number;
+  bRow: number;
+  c: number;
+  cRow: number;
+  m: number;
+  n: number;
+  width: number;
+  alpha: number;
+  accumulate: 0 | 1;
+}
+
+/**
+ * Runs `axpyRows` on memory that held `before` and checks every float of C's m rows of cRow
+ * against plain loops: the first `width` columns get alpha * sum_j A(i, j) B[j, e] (added to the
+ * old value when accumulating), the rest are untouched.
+ */
+function expectAxpyRows(before: Float32Array, k: AxpyCase): void {
+  mm.axpyRows(4 * k.a, 4 * k.aRow, 4 * k.aCol, 4 * k.b, 4 * k.bRow, 4 * k.c, 4 * k.cRow, k.m, k.n, 4 * k.width, k.alpha, k.accumulate);
+  for (let i = 0; i < k.m; i++) {
+    for (let e = 0; e < k.cRow; e++) {
+      const old = before[k.c + i * k.cRow + e];
+      let expected = old;
+      if (e < k.width) {
+        let sum = 0;
+        for (let j = 0; j < k.n; j++) sum += before[k.a + i * k.aRow + j * k.aCol] * before[k.b + j * k.bRow + e];
+        expected = (k.accumulate ? old : 0) + k.alpha * sum;
+      }
+      expect(mm.floats[k.c + i * k.cRow + e]).toBeCloseTo(expected, 5);
+    }
+  }
+}
+
 describe('simdKernels (WebAssembly SIMD)', () => {
   it('compiles here: Node 20 has WebAssembly SIMD', () => {
     expect(simdKernels).not.toBeNull();
@@ -41,19 +78,7 @@ describe('simdKernels (WebAssembly SIMD)', () => {
     // A(i, j) at float i + 10 j (a 5 x 7 matrix stored column by column), B: 7 rows of 8 at float
     // 200, stride 12; C: 5 rows at float 500, stride 12, accumulated.
     const before = seedMemory(1000, 2);
-    mm.axpyRows(0, 4, 4 * 10, 4 * 200, 4 * 12, 4 * 500, 4 * 12, 5, 7, 4 * 8, 2, 1);
-    const f = mm.floats;
-    for (let i = 0; i < 5; i++) {
-      for (let e = 0; e < 12; e++) {
-        let expected = before[500 + i * 12 + e];
-        if (e < 8) {
-          let sum = 0;
-          for (let j = 0; j < 7; j++) sum += before[i + 10 * j] * before[200 + j * 12 + e];
-          expected += 2 * sum;
-        }
-        expect(f[500 + i * 12 + e]).toBeCloseTo(expected, 5);
-      }
-    }
+    expectAxpyRows(before, { a: 0, aRow: 1, aCol: 10, b: 200, bRow: 12, c: 500, cRow: 12, m: 5, n: 7, width: 8, alpha: 2, accumulate: 1 });
     // Without accumulation the old C is overwritten.
     mm.axpyRows(0, 4, 4 * 10, 4 * 200, 4 * 12, 4 * 500, 4 * 12, 1, 1, 4 * 4, 1, 0);
     for (let e = 0; e < 4; e++) expect(mm.floats[500 + e]).toBeCloseTo(before[0] * before[200 + e], 6);
@@ -62,19 +87,7 @@ describe('simdKernels (WebAssembly SIMD)', () => {
   it('axpyRows over 20 columns: a block of four vectors, then one more, leaving the rest of C alone', () => {
     // A: 3 x 5 row-major at float 0; B: 5 rows of 20 at float 100, stride 24; C: 3 rows at 400, stride 24.
     const before = seedMemory(1000, 4);
-    mm.axpyRows(0, 4 * 5, 4, 4 * 100, 4 * 24, 4 * 400, 4 * 24, 3, 5, 4 * 20, 0.5, 1);
-    const f = mm.floats;
-    for (let i = 0; i < 3; i++) {
-      for (let e = 0; e < 24; e++) {
-        let expected = before[400 + i * 24 + e];
-        if (e < 20) {
-          let sum = 0;
-          for (let j = 0; j < 5; j++) sum += before[i * 5 + j] * before[100 + j * 24 + e];
-          expected += 0.5 * sum;
-        }
-        expect(f[400 + i * 24 + e]).toBeCloseTo(expected, 5);
-      }
-    }
+    expectAxpyRows(before, { a: 0, aRow: 5, aCol: 1, b: 100, bRow: 24, c: 400, cRow: 24, m: 3, n: 5, width: 20, alpha: 0.5, accumulate: 1 });
   });
 
   it('expInPlace: e^x within 1e-6 relative over [-80, 0], exactly 0 for masked scores', () => {
