@@ -68,10 +68,17 @@ function nodeOnlyStub(id: string): string {
   )});`;
 }
 
-/** esbuild plugin: Node's built-ins become stubs; tfjs-node is an error. */
+/**
+ * Modules of src/ with a browser version beside them (`<name>.browser.ts`): the folder and
+ * `file://` code of file_system.ts becomes errors that say it is Node-only.
+ */
+const BROWSER_VARIANTS = /(^|\/)io\/file_system$/;
+
+/** esbuild plugin: src/ modules with a browser variant use it; Node's built-ins become stubs; tfjs-node is an error. */
 const browserOnly: esbuild.Plugin = {
   name: 'browser-only',
   setup(build) {
+    build.onResolve({ filter: BROWSER_VARIANTS }, (args) => ({ path: path.resolve(args.resolveDir, `${args.path}.browser.ts`) }));
     build.onResolve({ filter: NODE_ONLY }, (args) => ({ path: args.path, namespace: 'node-only' }));
     build.onLoad({ filter: /.*/, namespace: 'node-only' }, (args) => ({ contents: nodeOnlyStub(args.path), loader: 'js' }));
     build.onResolve({ filter: TFJS_NODE }, (args) => ({

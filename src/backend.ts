@@ -5,16 +5,20 @@
  * `@tensorflow/tfjs-node` is installed), then WebAssembly ('wasm', ~15x faster than 'cpu' for
  * matmul), then plain JavaScript ('cpu'). In a browser it is 'webgl', then 'wasm', then 'cpu'.
  *
- * The wasm backend of tfjs 4.22 cannot train everything out of the box, so choosing it also
- * registers the kernels that training here needs and wasm lacks (see `registerWasmTrainingKernels`).
+ * Importing this file changes nothing in tfjs: the wasm backend package is loaded only when a
+ * backend is being chosen (`initBackend`, or `ensureBackend` from the library's async entry
+ * points), because importing `@tensorflow/tfjs-backend-wasm` registers 'wasm' at priority 2 and
+ * from then on every synchronous tfjs call throws until someone awaits its initialisation.
+ *
+ * The wasm backend of tfjs 4.22 cannot train everything out of the box, so choosing it with
+ * `initBackend` also registers the kernel that training here needs and wasm lacks, and by default
+ * replaces two slow ones (see `installWasmExtras`).
  *
  * This file is bundled for browsers with esbuild, so `@tensorflow/tfjs-node` is only ever loaded
  * through a Node-only `require` with a non-literal module name (see `requireInNode`): a bundler
  * cannot resolve it and therefore never tries to include libtensorflow's bindings.
  */
 import * as tf from '@tensorflow/tfjs';
-// Side effect: registers the 'wasm' backend factory and its kernels with tfjs-core.
-import '@tensorflow/tfjs-backend-wasm';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { isNodeRuntime } from './io/atomic';
 
@@ -34,13 +38,19 @@ export const BACKEND_ENV_VAR = 'TFJS_ATTENTION_BACKEND';
 export interface InitBackendOptions {
   /** Do not print the "using backend" line (nor an auto-choice fallback note). Default false. */
   quiet?: boolean;
+  /**
+   * On wasm, leave tfjs's own Identity and BatchMatMul kernels as they are (restoring them if an
+   * earlier call replaced them) and only add the kernel tfjs lacks. Default false: replace them
+   * with the faster equivalents of `installWasmExtras`, process-wide.
+   */
+  keepTfjsKernels?: boolean;
 }
 
 /** What `chooseAutoBackend` needs to know about the running environment. */
 export interface BackendAvailability {
   /** `@tensorflow/tfjs-node` can be required (only consulted in Node). */
   tensorflow: boolean;
-  /** The wasm backend is registered and has not failed to initialise. */
+  /** The wasm backend has not failed to load or initialise yet. */
   wasm: boolean;
   /** WebGL is usable (only consulted in a browser). */
   webgl: boolean;
@@ -144,9 +154,9 @@ export async function initBackend(name?: string, opts: InitBackendOptions = {}):
 
   let chosen: BackendName;
   if (choice === 'auto') {
-    chosen = await initAuto(log);
+    chosen = await initAuto(log, opts.keepTfjsKernels === true);
   } else {
-    const failure = await trySetBackend(choice);
+    const failure = await trySetBackend(choice, opts.keepTfjsKernels === true);
     if (failure !== undefined) throw new Error(`backend '${choice}' cannot be used: ${failure}`);
     chosen = choice;
   }
@@ -182,12 +192,13 @@ function parseChoice(name: string | undefined): BackendChoice {
 }
 
 /** 'auto': walks `chooseAutoBackend`'s order, dropping each backend that fails to initialise. */
-async function initAuto(log: (line: string) => void): Promise<BackendName> {
+async function initAuto(log: (line: string) => void, keepTfjsKernels: boolean): Promise<BackendName> {
   const node = isNodeRuntime();
   const available: BackendAvailability = {
     isNode: node,
     tensorflow: node && isTfjsNodeAvailable(),
-    wasm: tf.findBackendFactory('wasm') != null,
+    // Loaded only when it is tried (trySetBackend): loading it registers 'wasm' with tfjs.
+    wasm: true,
     webgl: !node && tf.findBackendFactory('webgl') != null,
   };
   // tfjs-node simply absent is the normal case here; installed but broken deserves a note.
@@ -197,7 +208,7 @@ async function initAuto(log: (line: string) => void): Promise<BackendName> {
   }
   for (;;) {
     const candidate = chooseAutoBackend(available);
-    const failure = await trySetBackend(candidate);
+    const failure = await trySetBackend(candidate, keepTfjsKernels);
     if (failure === undefined) return candidate;
     if (candidate === 'cpu') throw new Error(`no backend could be initialised; cpu: ${failure}`);
     log(`backend ${candidate} is unavailable (${failure}); trying the next one`);
@@ -206,7 +217,7 @@ async function initAuto(log: (line: string) => void): Promise<BackendName> {
 }
 
 /** Makes `name` the current backend; returns why it could not, or undefined on success. */
-async function trySetBackend(name: BackendName): Promise<string | undefined> {
+async function trySetBackend(name: BackendName, keepTfjsKernels: boolean): Promise<string | undefined> {
   switch (name) {
     case 'tensorflow': {
       const probe = probeTfjsNode();
@@ -221,8 +232,9 @@ async function trySetBackend(name: BackendName): Promise<string | undefined> {
       }
       break;
     case 'wasm':
+      if (!(await loadWasmBackend())) return WASM_MISSING;
       // Before setBackend, so the kernels are there from the first op.
-      registerWasmTrainingKernels();
+      installWasmExtras({ replaceTfjsKernels: !keepTfjsKernels });
       break;
     case 'cpu':
       break;
@@ -312,7 +324,7 @@ function unsortedSegmentSumWasm(args: {
   return out;
 }
 
-/** The kernels registered by `registerWasmTrainingKernels`, for backend 'wasm'. */
+/** The kernels tfjs-backend-wasm 4.22 lacks that `installWasmExtras` registers. */
 const WASM_TRAINING_KERNELS: tf.KernelConfig[] = [
   {
     kernelName: tf.UnsortedSegmentSum,
@@ -321,6 +333,13 @@ const WASM_TRAINING_KERNELS: tf.KernelConfig[] = [
     kernelFunc: unsortedSegmentSumWasm as unknown as tf.KernelFunc,
   },
 ];
+
+/** Adds the kernels of WASM_TRAINING_KERNELS that the wasm backend has none of. */
+function registerMissingWasmKernels(): void {
+  for (const config of WASM_TRAINING_KERNELS) {
+    if (tf.getKernel(config.kernelName, config.backendName) === undefined) tf.registerKernel(config);
+  }
+}
 
 /**
  * Identity without a copy. tfjs-backend-wasm 4.22's Identity copies the tensor's memory, and
@@ -374,33 +393,91 @@ const WASM_KERNEL_REPLACEMENTS: Array<{ kernelName: string; replace: (original: 
   { kernelName: tf.Identity, replace: () => identityWasm as unknown as tf.KernelFunc },
   { kernelName: tf.BatchMatMul, replace: batchMatMulThroughXnnpack },
 ];
-let wasmKernelsReplaced = false;
+
+/** tfjs's own kernel configs that `installWasmExtras` replaced, by kernel name, to restore them. */
+const replacedWasmKernels = new Map<string, tf.KernelConfig>();
+
+/** Options of `installWasmExtras`. */
+export interface WasmExtrasOptions {
+  /**
+   * Replace tfjs's Identity and BatchMatMul on wasm with the faster equivalents (default true);
+   * false restores tfjs's own where an earlier call replaced them.
+   */
+  replaceTfjsKernels?: boolean;
+}
 
 /**
- * Registers on the wasm backend the kernels that training needs and tfjs-backend-wasm 4.22
- * lacks (today: UnsortedSegmentSum, the gradient of `gather`, so `tf.layers.embedding` trains),
- * and replaces its copying Identity with a shared-memory one (`identityWasm`) and its BatchMatMul
- * with one that keeps transposed products on XNNPACK (`batchMatMulThroughXnnpack`).
- * Idempotent, and it leaves alone a kernel that a newer wasm backend provides itself.
- * `initBackend` calls it whenever it selects wasm; call it yourself only if you select wasm
- * with `tf.setBackend`.
+ * Installs on the wasm backend what training needs and tfjs-backend-wasm 4.22 lacks or does
+ * slowly. Process-wide, for every tfjs user in the process, not only this library:
+ * - registers UnsortedSegmentSum, the gradient of `gather`, so `tf.layers.embedding` trains
+ *   (only where the wasm backend has none of its own);
+ * - unless `replaceTfjsKernels` is false, replaces its copying Identity with a shared-memory one
+ *   (`identityWasm`) and its BatchMatMul with one that keeps transposed products on XNNPACK
+ *   (`batchMatMulThroughXnnpack`). They compute the same values.
+ * Idempotent. `initBackend` calls it whenever it selects wasm (`keepTfjsKernels` is the option);
+ * call it yourself only if you select wasm with `tf.setBackend`. Needs the wasm backend package
+ * loaded (importing '@tensorflow/tfjs-backend-wasm', or `initBackend('wasm')`).
  */
-export function registerWasmTrainingKernels(): void {
-  for (const config of WASM_TRAINING_KERNELS) {
-    if (tf.getKernel(config.kernelName, config.backendName) === undefined) {
-      tf.registerKernel(config);
-    }
-  }
-  if (!wasmKernelsReplaced) {
-    for (const { kernelName, replace } of WASM_KERNEL_REPLACEMENTS) {
-      const original = tf.getKernel(kernelName, 'wasm');
-      if (original === undefined) continue;
+export function installWasmExtras(options: WasmExtrasOptions = {}): void {
+  registerMissingWasmKernels();
+  const replace = options.replaceTfjsKernels ?? true;
+  for (const { kernelName, replace: replacement } of WASM_KERNEL_REPLACEMENTS) {
+    const original = replacedWasmKernels.get(kernelName);
+    if (replace && original === undefined) {
+      const tfjsOwn = tf.getKernel(kernelName, 'wasm');
+      if (tfjsOwn === undefined) continue;
+      replacedWasmKernels.set(kernelName, tfjsOwn);
       tf.unregisterKernel(kernelName, 'wasm');
       // Keep the original's setup (e.g. its cwrap of the wasm function), which it still uses.
-      tf.registerKernel({ ...original, kernelFunc: replace(original.kernelFunc) });
+      tf.registerKernel({ ...tfjsOwn, kernelFunc: replacement(tfjsOwn.kernelFunc) });
+    } else if (!replace && original !== undefined) {
+      tf.unregisterKernel(kernelName, 'wasm');
+      tf.registerKernel(original);
+      replacedWasmKernels.delete(kernelName);
     }
-    wasmKernelsReplaced = true;
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading the wasm backend package, and the backend the library's async entry points run on.
+// ---------------------------------------------------------------------------------------------
+
+const WASM_MISSING =
+  "the package '@tensorflow/tfjs-backend-wasm' could not be loaded (in a browser app, install it " +
+  'and let the bundler include it; on a page, add tf-backend-wasm.min.js after tf.min.js)';
+
+/**
+ * Loads `@tensorflow/tfjs-backend-wasm` once, which registers the 'wasm' backend factory with
+ * tfjs; true when 'wasm' is registered afterwards (or was already: the app imported it). A
+ * dynamic import, so that a browser bundler puts the backend in a chunk of its own that is
+ * fetched only when wasm is chosen.
+ */
+async function loadWasmBackend(): Promise<boolean> {
+  if (tf.findBackendFactory('wasm') != null) return true;
+  try {
+    await import('@tensorflow/tfjs-backend-wasm');
+  } catch {
+    return false;
+  }
+  return tf.findBackendFactory('wasm') != null;
+}
+
+/**
+ * Makes sure a backend is ready; the library's async entry points (`loadSeq2Seq`,
+ * `loadKerasModel`, training, evaluation) call it first. When no backend has been chosen or used
+ * yet, this is `initBackend()`'s choice (the TFJS_ATTENTION_BACKEND variable, else 'auto': in
+ * Node tensorflow, else wasm, else cpu; in a browser webgl, else wasm, else cpu), silently. When
+ * one has (`tf.setBackend`, or tfjs's default picked by an earlier tfjs call), that one stays, and
+ * on wasm only the kernel tfjs lacks is added (tfjs's own kernels are left alone). Returns the
+ * backend's name.
+ */
+export async function ensureBackend(): Promise<string> {
+  // tfjs sets `backendName` in setBackend and when its default is picked on first use.
+  const current = (tf.engine() as unknown as { backendName?: string | null }).backendName;
+  if (current == null) return initBackend(undefined, { quiet: true });
+  await tf.ready();
+  if (tf.getBackend() === 'wasm') registerMissingWasmKernels();
+  return tf.getBackend();
 }
 
 /**

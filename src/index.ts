@@ -4,28 +4,64 @@
  *
  * Importing the package registers every layer with tfjs's serialization (so
  * plain `tf.loadLayersModel` can rebuild models that use them) and, in Node,
- * a `file://` save/load route when `@tensorflow/tfjs-node` has not.
+ * a `file://` save/load route when `@tensorflow/tfjs-node` has not. Nothing
+ * else: no backend, no kernel, no WebAssembly, no tensor. The async entry
+ * points (`loadSeq2Seq`, `loadKerasModel`, training) make sure a backend is
+ * ready (`ensureBackend`); `initBackend` chooses one explicitly.
+ *
+ * This file is the public API: every name exported here is documented and
+ * pinned by test/api.test.ts, so a change to the list is a reviewed change.
+ * Helpers that the modules share stay internal.
  */
 import './io/file_system';
 
-export * from './layers/layer_utils';
-export * from './layers/attention_projection';
-export * from './layers/attention_output_projection';
-export * from './layers/multi_head_attention';
-export * from './layers/transformer_block_base';
-export * from './layers/transformer_encoder_block';
-export * from './layers/transformer_decoder_block';
-export * from './layers/token_and_position_embedding';
-export * from './layers/sinusoidal_position_encoding';
-export * from './layers/masked_layer_normalization';
-export * from './model/decode';
-export * from './model/seq2seq';
-export * from './io/task_json';
-export { loadKerasModel, rewriteKerasTopology } from './io/keras';
-export * from './model/config';
-export * from './model/transformer';
+// Layers (one per file under src/layers).
+export { MultiHeadAttention, multiHeadAttention } from './layers/multi_head_attention';
+export type { MultiHeadAttentionArgs, MultiHeadAttentionCallArgs } from './layers/multi_head_attention';
+export { AttentionProjection } from './layers/attention_projection';
+export type { AttentionProjectionArgs } from './layers/attention_projection';
+export { AttentionOutputProjection } from './layers/attention_output_projection';
+export type { AttentionOutputProjectionArgs } from './layers/attention_output_projection';
+export { TransformerEncoderBlock } from './layers/transformer_encoder_block';
+export type { TransformerEncoderBlockArgs } from './layers/transformer_encoder_block';
+export { TransformerDecoderBlock } from './layers/transformer_decoder_block';
+export type { TransformerDecoderBlockArgs } from './layers/transformer_decoder_block';
+export { ACTIVATIONS } from './layers/transformer_block_base';
+export type { Activation, TransformerBlockArgs } from './layers/transformer_block_base';
+export { TokenAndPositionEmbedding, POSITION_ENCODINGS } from './layers/token_and_position_embedding';
+export type { PositionEncoding, TokenAndPositionEmbeddingArgs } from './layers/token_and_position_embedding';
+export { SinusoidalPositionEncoding, sinusoidalEncoding } from './layers/sinusoidal_position_encoding';
+export type { SinusoidalPositionEncodingArgs } from './layers/sinusoidal_position_encoding';
+export { MaskedLayerNormalization } from './layers/masked_layer_normalization';
+export type { MaskedLayerNormalizationArgs } from './layers/masked_layer_normalization';
+export { causalMask } from './layers/layer_utils';
+
+// The encoder-decoder model: configuration, factory, decoding, the Seq2Seq wrapper.
+export { createTransformer, LAYER_NAMES } from './model/transformer';
+export { presetConfig, resolveConfig, PRESETS, PRESET_NAMES, REFERENCE_SIZE } from './model/config';
+export type { ModelSize, PresetName, TransformerConfig, TransformerConfigInput } from './model/config';
+export { attentionMaps, decode, greedyDecode, scoreTargets } from './model/decode';
+export type { AttentionMaps, DecodeOptions, DecodeResult, DecoderStep } from './model/decode';
+export { loadSeq2Seq, Seq2Seq } from './model/seq2seq';
+export type { GenerateOptions, LabelledAttentionMaps } from './model/seq2seq';
+
+// The toy tasks (plain TypeScript, no TensorFlow.js).
 export * from './tasks';
-export { initBackend, chooseAutoBackend, isTfjsNodeAvailable, oneHotFloat, BACKEND_CHOICES, BACKEND_ENV_VAR } from './backend';
-export type { BackendName, BackendChoice, InitBackendOptions } from './backend';
+
+// Training in any runtime (the command-line runs with files live in scripts/ and src/train/run.ts).
+export { Trainer } from './train/trainer';
+export type { StepResult, TrainBatch, TrainerArgs } from './train/trainer';
+export { warmupSchedule, DECAYS } from './train/schedule';
+export type { Decay, LearningRateSchedule, ScheduleArgs } from './train/schedule';
+export { evaluateSeq2Seq } from './train/evaluate';
+export type { EvalSample, EvaluateOptions, EvaluationResult, Failure } from './train/evaluate';
+
+// Files and formats.
+export { loadKerasModel } from './io/keras';
+export { parseTaskJson, readTaskJson, validateTaskJson, writeTaskJson, TASK_JSON } from './io/task_json';
+export type { Seq2SeqMetrics, Seq2SeqTaskInfo, Seq2SeqTrainingInfo } from './io/task_json';
 export { fileSystem, NodeFileSystem, registerFileSystemRoutes } from './io/file_system';
-export { atomicWriteFile, atomicWriteFileSync } from './io/atomic';
+
+// Backends.
+export { ensureBackend, initBackend, installWasmExtras, isTfjsNodeAvailable, BACKEND_CHOICES, BACKEND_ENV_VAR } from './backend';
+export type { BackendChoice, BackendName, InitBackendOptions, WasmExtrasOptions } from './backend';

@@ -15,7 +15,7 @@ import {
   initBackend,
   isTfjsNodeAvailable,
   oneHotFloat,
-  registerWasmTrainingKernels,
+  installWasmExtras,
 } from '../src/backend';
 
 /** mulberry32: a tiny seeded generator of floats in [0, 1). */
@@ -167,7 +167,7 @@ describe('initBackend', () => {
     const kernels = tf.getKernelsForBackend('wasm').length;
     expect(tf.getKernel('UnsortedSegmentSum', 'wasm')).toBeDefined();
     expect(await initBackend('wasm', { quiet: true })).toBe('wasm');
-    registerWasmTrainingKernels();
+    installWasmExtras();
     expect(tf.getKernelsForBackend('wasm').length).toBe(kernels);
     expect(warnSpy).not.toHaveBeenCalled();
   });

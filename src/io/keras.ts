@@ -17,6 +17,7 @@
  * layer takes as a call option rather than an input, is rejected with an error naming the layer.
  */
 import * as tf from '@tensorflow/tfjs';
+import { ensureBackend } from '../backend';
 import { isNodeRuntime } from './atomic';
 
 /** A tensor reference in a Keras 2 inbound node: [layer name, node index, tensor index, kwargs?]. */
@@ -50,6 +51,7 @@ const TENSOR_KWARGS = ['value', 'key'] as const;
  */
 export async function loadKerasModel(location: string | tf.io.IOHandler): Promise<tf.LayersModel> {
   const handler = resolveHandler(location);
+  await ensureBackend();
   if (handler.load == null) throw new Error(`loadKerasModel: the handler for ${describe(location)} cannot load`);
   const artifacts = await handler.load();
   if (artifacts.modelTopology == null) {

@@ -15,7 +15,7 @@
  * Shape letters: B batch, T query length, S key length, H heads, K key dim, V value dim.
  */
 import * as tf from '@tensorflow/tfjs';
-import { hasFusedKernel, registerFusedKernel, runFusedKernel, type FloatInputs } from './fused_kernel';
+import { hasFusedKernel, defineFusedKernel, runFusedKernel, type FloatInputs } from './fused_kernel';
 import { simdKernels, stage, unstage } from './simd_kernels';
 
 /** Added to the scores of masked keys before the softmax (Keras's value for float32). */
@@ -158,7 +158,7 @@ function softmaxBackwardRows(f: Float32Array, p: number, d: number, rows: number
 function attentionForward(inputs: FloatInputs, [context, probabilities]: Float32Array[], attrs: AttentionAttrs, shapes: Record<string, number[]>): void {
   const L = layoutOf(shapes, attrs);
   const { batch: B, queryLength: T, keyLength: S, numHeads: H, keyDim: K, valueDim: V, scale } = L;
-  const mm = simdKernels!;
+  const mm = simdKernels()!;
   const sources = sourcesOf(inputs);
   // Both results are written whole. The probabilities' region gets up to 3 floats of slack:
   // expInPlace works 4 at a time.
@@ -197,7 +197,7 @@ function attentionForward(inputs: FloatInputs, [context, probabilities]: Float32
 function attentionBackward(inputs: FloatInputs, grads: Float32Array[], attrs: AttentionAttrs, shapes: Record<string, number[]>): void {
   const L = layoutOf(shapes, attrs);
   const { batch: B, queryLength: T, keyLength: S, numHeads: H, keyDim: K, valueDim: V, scale } = L;
-  const mm = simdKernels!;
+  const mm = simdKernels()!;
   const sources = sourcesOf(inputs);
   // The gradients accumulate (zeroed); the dP / dScore scratch is written whole per head.
   const starts = stage([...sources, inputs.dContext, inputs.probabilities], grads.map((g) => g.length), [T * S]);
@@ -227,7 +227,7 @@ function attentionBackward(inputs: FloatInputs, grads: Float32Array[], attrs: At
   unstage(grads, gradStarts);
 }
 
-registerFusedKernel<AttentionAttrs>({
+defineFusedKernel<AttentionAttrs>({
   kernelName: FORWARD,
   outputShapes: (shapes, attrs) => {
     const L = layoutOf(shapes, attrs);
@@ -239,7 +239,7 @@ registerFusedKernel<AttentionAttrs>({
   compute: attentionForward,
 });
 
-registerFusedKernel<AttentionAttrs>({
+defineFusedKernel<AttentionAttrs>({
   kernelName: BACKWARD,
   outputShapes: (shapes) =>
     Object.keys(shapes)
@@ -254,7 +254,7 @@ registerFusedKernel<AttentionAttrs>({
  * available, for key and value dims that are multiples of 4 (whole SIMD vectors).
  */
 export function hasFusedAttention(keyDim: number, valueDim: number): boolean {
-  return simdKernels != null && keyDim % 4 === 0 && valueDim % 4 === 0 && hasFusedKernel(FORWARD);
+  return keyDim % 4 === 0 && valueDim % 4 === 0 && hasFusedKernel(FORWARD) && simdKernels() != null;
 }
 
 function checkArgs(args: FusedAttentionArgs): void {

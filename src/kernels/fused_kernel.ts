@@ -5,6 +5,9 @@
  * Other backends (webgl, tensorflow) have no such kernel, and the ops that use one fall back to
  * their composite of tfjs ops (`hasFusedKernel`).
  *
+ * The kernels are registered with tfjs on first use, for the backend in use then: importing the
+ * library registers nothing, and a tfjs program that never calls our layers sees no new kernel.
+ *
  * Why: a tfjs training step is dominated by per-kernel overhead and by the wasm backend's slow
  * paths (batched matmuls outside XNNPACK, transposes, splits). One kernel that does a whole
  * attention or layer normalization in a single pass replaces tens of small ones.
@@ -72,21 +75,35 @@ function kernelFuncFor<Attrs>(spec: FusedKernelSpec<Attrs>, backendName: string)
   };
 }
 
-/** Registers `spec` for the cpu and wasm backends; idempotent. */
-export function registerFusedKernel<Attrs>(spec: FusedKernelSpec<Attrs>): void {
-  for (const backendName of FUSED_KERNEL_BACKENDS) {
+/** Every kernel defined with `defineFusedKernel`, registered with tfjs by `hasFusedKernel`. */
+const definedKernels: Array<FusedKernelSpec<never>> = [];
+
+/** Defines the fused kernel `spec` for the cpu and wasm backends; registered on first use. */
+export function defineFusedKernel<Attrs>(spec: FusedKernelSpec<Attrs>): void {
+  definedKernels.push(spec as unknown as FusedKernelSpec<never>);
+}
+
+/**
+ * Whether the current backend has the fused kernel `kernelName`: true on cpu and wasm once it is
+ * defined. Registers every defined kernel for the current backend on the first call there.
+ */
+export function hasFusedKernel(kernelName: string): boolean {
+  const backendName = tf.getBackend();
+  if (!(FUSED_KERNEL_BACKENDS as readonly string[]).includes(backendName)) return false;
+  registerDefinedKernels(backendName);
+  return tf.getKernel(kernelName, backendName) !== undefined;
+}
+
+function registerDefinedKernels(backendName: string): void {
+  for (const spec of definedKernels) {
     if (tf.getKernel(spec.kernelName, backendName) !== undefined) continue;
     tf.registerKernel({ kernelName: spec.kernelName, backendName, kernelFunc: kernelFuncFor(spec, backendName) });
   }
 }
 
-/** Whether the current backend has the fused kernel `kernelName`. */
-export function hasFusedKernel(kernelName: string): boolean {
-  return tf.getKernel(kernelName, tf.getBackend()) !== undefined;
-}
-
-/** Runs a registered fused kernel; always returns the list of outputs. */
+/** Runs a fused kernel (check `hasFusedKernel` first); always returns the list of outputs. */
 export function runFusedKernel(kernelName: string, inputs: Record<string, tf.Tensor>, attrs: object): tf.Tensor[] {
+  if (!hasFusedKernel(kernelName)) throw new Error(`${kernelName}: no fused kernel on backend '${tf.getBackend()}'`);
   const result = tf.engine().runKernel(kernelName, inputs as unknown as tf.NamedTensorMap, attrs as tf.NamedAttrMap);
   return Array.isArray(result) ? (result as tf.Tensor[]) : [result as tf.Tensor];
 }

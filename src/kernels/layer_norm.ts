@@ -10,7 +10,7 @@
  * Shapes: x (..., D) is read as N = size / D rows of D.
  */
 import * as tf from '@tensorflow/tfjs';
-import { hasFusedKernel, registerFusedKernel, runFusedKernel } from './fused_kernel';
+import { hasFusedKernel, defineFusedKernel, runFusedKernel } from './fused_kernel';
 import { simdKernels, stage, unstage } from './simd_kernels';
 
 const FORWARD = 'TfjsAttentionLayerNorm';
@@ -27,7 +27,7 @@ function normalizeRows(x: Float32Array, gamma: Float32Array, beta: Float32Array,
   const D = gamma.length;
   const starts = stage([x, gamma, beta], [], [y.length, xHat.length, inverseStd.length]);
   const [xAt, gammaAt, betaAt, yAt, xHatAt, invAt] = starts.map((start) => 4 * start);
-  simdKernels!.layerNormRows(xAt, gammaAt, betaAt, yAt, xHatAt, invAt, inverseStd.length, 4 * D, D, epsilon);
+  simdKernels()!.layerNormRows(xAt, gammaAt, betaAt, yAt, xHatAt, invAt, inverseStd.length, 4 * D, D, epsilon);
   unstage(outputs, starts.slice(3));
 }
 
@@ -37,18 +37,18 @@ function normalizeRowsBackward(dy: Float32Array, xHat: Float32Array, inverseStd:
   // dGamma and dBeta accumulate over the rows; dx is written whole.
   const starts = stage([dy, xHat, inverseStd, gamma], [D, D], [dx.length]);
   const [dyAt, xHatAt, invAt, gammaAt, dGammaAt, dBetaAt, dxAt] = starts.map((start) => 4 * start);
-  simdKernels!.layerNormRowsBackward(dyAt, xHatAt, invAt, gammaAt, dxAt, dGammaAt, dBetaAt, inverseStd.length, 4 * D, D);
+  simdKernels()!.layerNormRowsBackward(dyAt, xHatAt, invAt, gammaAt, dxAt, dGammaAt, dBetaAt, inverseStd.length, 4 * D, D);
   unstage([dGamma, dBeta, dx], starts.slice(4));
 }
 
-registerFusedKernel<LayerNormAttrs>({
+defineFusedKernel<LayerNormAttrs>({
   kernelName: FORWARD,
   // y and xHat shaped as x; inverseStd one per row.
   outputShapes: ({ x }) => [x, x, [tf.util.sizeFromShape(x) / lastDim(x)]],
   compute: ({ x, gamma, beta }, outputs, { epsilon }) => normalizeRows(x, gamma, beta, epsilon, outputs),
 });
 
-registerFusedKernel<Record<string, never>>({
+defineFusedKernel<Record<string, never>>({
   kernelName: BACKWARD,
   outputShapes: ({ dy, gamma }) => [dy, gamma, gamma],
   compute: ({ dy, xHat, inverseStd, gamma }, outputs) => normalizeRowsBackward(dy, xHat, inverseStd, gamma, outputs),
@@ -59,7 +59,7 @@ registerFusedKernel<Record<string, never>>({
  * available, for widths D that are multiples of 4 (whole SIMD vectors).
  */
 export function hasFusedLayerNorm(width: number): boolean {
-  return simdKernels != null && width % 4 === 0 && hasFusedKernel(FORWARD);
+  return width % 4 === 0 && hasFusedKernel(FORWARD) && simdKernels() != null;
 }
 
 /**

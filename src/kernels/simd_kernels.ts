@@ -4,8 +4,8 @@
  *   the reference configuration), too small and too many for a matmul library call each;
  * - the exponential and row normalization of a softmax;
  * - layer normalization over rows, forward and backward.
- * The module is assembled at load time (wasm_assembler.ts) and works on its own memory: callers
- * copy operands into `floats` and read results from it.
+ * The module is assembled and compiled on first use (wasm_assembler.ts), never at import, and works
+ * on its own memory: callers copy operands into `floats` and read results from it.
  *
  * Addresses and strides are in bytes; the contiguous inner dimension `width` (bytes) must be a
  * multiple of 16: four floats per SIMD vector.
@@ -224,11 +224,20 @@ export interface SimdKernels {
 
 const PAGE_BYTES = 65536;
 
+/** The compiled module once `simdKernels` has run: null where it cannot, undefined before. */
+let compiled: SimdKernels | null | undefined;
+
 /**
  * The compiled module, or null where WebAssembly or its SIMD extension is unavailable (then
- * callers use their composite path). One instance per process: the kernels run one at a time.
+ * callers use their composite path). Compiled on the first call; one instance per process: the
+ * kernels run one at a time.
  */
-export const simdKernels: SimdKernels | null = (() => {
+export function simdKernels(): SimdKernels | null {
+  if (compiled === undefined) compiled = compileSimdKernels();
+  return compiled;
+}
+
+function compileSimdKernels(): SimdKernels | null {
   if (typeof WebAssembly !== 'object') return null;
   const bytes = assembleModule([dotRows, axpyRows, expInPlace, normalizeRows, layerNormRows, layerNormRowsBackward]);
   if (!WebAssembly.validate(bytes)) return null;
@@ -250,7 +259,7 @@ export const simdKernels: SimdKernels | null = (() => {
     },
   };
   return state;
-})();
+}
 
 /**
  * Copies `arrays` into the module's memory one after another, followed by `zeroed` zero-filled
@@ -258,7 +267,7 @@ export const simdKernels: SimdKernels | null = (() => {
  * written whole); returns every region's start (in floats) in that order.
  */
 export function stage(arrays: Float32Array[], zeroed: number[], scratch: number[] = []): number[] {
-  const kernels = simdKernels!;
+  const kernels = simdKernels()!;
   const sizes = [...arrays.map((array) => array.length), ...zeroed, ...scratch];
   const starts: number[] = [];
   let end = 0;
@@ -274,6 +283,6 @@ export function stage(arrays: Float32Array[], zeroed: number[], scratch: number[
 
 /** Copies the module's floats from each of `starts` out to the matching output. */
 export function unstage(outputs: Float32Array[], starts: number[]): void {
-  const floats = simdKernels!.floats;
+  const floats = simdKernels()!.floats;
   outputs.forEach((output, i) => output.set(floats.subarray(starts[i], starts[i] + output.length)));
 }

@@ -3,6 +3,7 @@
  * (Node) or a URL (browser), generate, score, and look at its attention.
  */
 import * as tf from '@tensorflow/tfjs';
+import { ensureBackend } from '../backend';
 import { isNodeRuntime, nodeFs, nodePath } from '../io/atomic';
 import { fileSystem } from '../io/file_system';
 import { parseTaskJson, readTaskJson, Seq2SeqTaskInfo, TASK_JSON, validateTaskJson } from '../io/task_json';
@@ -187,6 +188,7 @@ export async function loadSeq2Seq(location: string): Promise<Seq2Seq> {
   if (typeof location !== 'string' || location === '') {
     throw new Error(`loadSeq2Seq: expected a model folder or URL, got ${describe(location)}`);
   }
+  await ensureBackend();
   const store = /^(indexeddb|localstorage):\/\//.exec(location);
   if (store) {
     const model = await tf.loadLayersModel(location);

@@ -6,6 +6,7 @@
  * to exit codes; benchmarks and tests drive the same loop.
  */
 import * as tf from '@tensorflow/tfjs';
+import { ensureBackend } from '../backend';
 
 import { nodePath } from '../io/atomic';
 import { fileSystem } from '../io/file_system';
@@ -112,6 +113,7 @@ export class TrainingRun {
   }
 
   static async create(args: TrainingRunArgs): Promise<TrainingRun> {
+    await ensureBackend();
     const out = args.save ? nodePath().resolve(args.options.out) : undefined;
     const run = new TrainingRun(args.options, args.backend, out, args.display);
     if (args.resumed) {
@@ -341,7 +343,7 @@ export interface TimeToAccuracyResult {
 /**
  * `npm run train`'s loop from scratch with its default recipe (reference
  * model, batch 64) until held-out exact match reaches `target`; nothing is
- * saved. The backend must already be initialised.
+ * saved. Runs on the backend in use, or `initBackend()`'s choice when none is.
  */
 export async function runTimeToAccuracy(args: TimeToAccuracyArgs = {}): Promise<TimeToAccuracyResult> {
   const target = args.target ?? 0.99;
@@ -349,8 +351,9 @@ export async function runTimeToAccuracy(args: TimeToAccuracyArgs = {}): Promise<
   if (args.maxSteps !== undefined) argv.push('--steps', String(args.maxSteps));
   const parsed = parseTrainArgs(argv);
   if (parsed.help) throw new Error('runTimeToAccuracy: --help is not a training option');
+  const backend = await ensureBackend();
   const start = Date.now();
-  const run = await TrainingRun.create({ options: parsed.options, backend: tf.getBackend(), display: args.display });
+  const run = await TrainingRun.create({ options: parsed.options, backend, display: args.display });
   try {
     await run.train();
     const evals = run.log.filter((e): e is EvalLogEntry => e.type === 'eval');

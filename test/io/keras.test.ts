@@ -10,7 +10,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { loadKerasModel, MultiHeadAttention, rewriteKerasTopology } from '../../src';
+import { loadKerasModel, MultiHeadAttention } from '../../src';
+import { rewriteKerasTopology } from '../../src/io/keras';
 import { describeEachBackend } from '../helpers/backends';
 import { Matrix, referenceAttention, seededValues } from '../layers/attention_reference';
 
