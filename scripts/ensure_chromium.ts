@@ -8,7 +8,8 @@
  * playwright-core, never a browser that a test tool downloads. When it is missing and we may
  * install packages (root, or passwordless sudo) on a system with apt-get, this installs Debian's
  * `chromium` package; otherwise it says what to run and fails, so that the browser tests are not
- * silently skipped. TFJS_ATTENTION_NO_CHROMIUM_INSTALL=1 turns the install off.
+ * silently skipped. TFJS_ATTENTION_NO_CHROMIUM_INSTALL=1 turns the install off; CHROMIUM_PATH
+ * names another Chromium to use instead.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -20,7 +21,8 @@ function hasCommand(name: string): boolean {
 }
 
 function main(): void {
-  if (fs.existsSync(CHROMIUM)) return;
+  // CHROMIUM_PATH points the tests at another Chromium (test/browser/harness.ts).
+  if (fs.existsSync(process.env.CHROMIUM_PATH ?? CHROMIUM)) return;
   const manual = 'apt-get update && apt-get install -y chromium';
   if (process.env.TFJS_ATTENTION_NO_CHROMIUM_INSTALL === '1' || !hasCommand('apt-get')) {
     console.error(`ensure_chromium: ${CHROMIUM} is missing and the browser tests need it; install Debian's chromium (${manual})`);

@@ -107,13 +107,13 @@ describe('a page with only tf.min.js and tfjs-attention.min.js', () => {
   test("a Node-only function says so instead of failing obscurely", async () => {
     const message = await page.evaluate(async () => {
       try {
-        await (window as unknown as { tfAttention: any }).tfAttention.atomicWriteFile('/tmp/x', 'y');
+        await (window as unknown as { tfAttention: any }).tfAttention.fileSystem('/tmp/model').load();
         return 'no error';
       } catch (error) {
         return (error as Error).message;
       }
     });
-    expect(message).toMatch(/Node's 'fs' is not available in a browser; this function is Node-only/);
+    expect(message).toMatch(/fileSystem\("\/tmp\/model"\) is Node-only .*in a browser, load models from a URL or indexeddb:\/\//);
   });
 
   test('nothing failed in the page', () => {
