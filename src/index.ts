@@ -34,7 +34,7 @@ export { SinusoidalPositionEncoding, sinusoidalEncoding } from './layers/sinusoi
 export type { SinusoidalPositionEncodingArgs } from './layers/sinusoidal_position_encoding';
 export { MaskedLayerNormalization } from './layers/masked_layer_normalization';
 export type { MaskedLayerNormalizationArgs } from './layers/masked_layer_normalization';
-export { causalMask } from './layers/layer_utils';
+export { causalMask } from './layers/masks';
 
 // The encoder-decoder model: configuration, factory, decoding, the Seq2Seq wrapper.
 export { createTransformer, LAYER_NAMES } from './model/transformer';

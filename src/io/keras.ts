@@ -52,15 +52,15 @@ const TENSOR_KWARGS = ['value', 'key'] as const;
 export async function loadKerasModel(location: string | tf.io.IOHandler): Promise<tf.LayersModel> {
   const handler = resolveHandler(location);
   await ensureBackend();
-  if (handler.load == null) throw new Error(`loadKerasModel: the handler for ${describe(location)} cannot load`);
+  if (handler.load == null) throw new Error(`loadKerasModel: the handler for ${describeLocation(location)} cannot load`);
   const artifacts = await handler.load();
   if (artifacts.modelTopology == null) {
-    throw new Error(`loadKerasModel: ${describe(location)} has no modelTopology; expected a tfjs layers-model model.json`);
+    throw new Error(`loadKerasModel: ${describeLocation(location)} has no modelTopology; expected a tfjs layers-model model.json`);
   }
   if (artifacts.modelTopology instanceof ArrayBuffer) {
-    throw new Error(`loadKerasModel: ${describe(location)} holds a graph model (binary topology); expected a layers model`);
+    throw new Error(`loadKerasModel: ${describeLocation(location)} holds a graph model (binary topology); expected a layers model`);
   }
-  const modelTopology = rewriteKerasTopology(artifacts.modelTopology as Record<string, unknown>, describe(location));
+  const modelTopology = rewriteKerasTopology(artifacts.modelTopology as Record<string, unknown>, describeLocation(location));
   return tf.loadLayersModel(tf.io.fromMemory({ ...artifacts, modelTopology }));
 }
 
@@ -148,6 +148,6 @@ function resolveHandler(location: string | tf.io.IOHandler): tf.io.IOHandler {
   return handlers[0];
 }
 
-function describe(location: string | tf.io.IOHandler): string {
+function describeLocation(location: string | tf.io.IOHandler): string {
   return typeof location === 'string' ? location : 'the given IOHandler';
 }

@@ -2,7 +2,9 @@
  * The projection that merges the heads back into one vector per position.
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkPositiveInt, checkRank, dense2d, Kwargs, Shape } from './layer_utils';
+import { dense2d } from '../ops/dense';
+import { checkPositiveInt } from './args';
+import { checkRank, type Kwargs, type Shape } from './shapes';
 import { ProjectionArgs, ProjectionBase } from './projection_base';
 
 /** Also `useBias` (a bias [Dout]), `kernelInitializer` (kernel [H, V, Dout]) and `biasInitializer`: see ProjectionArgs. */

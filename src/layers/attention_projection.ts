@@ -2,7 +2,9 @@
  * The per-head projection that produces queries, keys or values.
  */
 import * as tf from '@tensorflow/tfjs';
-import { addBias, checkPositiveInt, checkRank, Kwargs, matMul2d, Shape } from './layer_utils';
+import { addBias } from '../ops/dense';
+import { checkPositiveInt } from './args';
+import { checkRank, type Kwargs, type Shape } from './shapes';
 import { ProjectionArgs, ProjectionBase } from './projection_base';
 
 /** Also `useBias` (a bias [H, headDim]), `kernelInitializer` (kernel [D, H, headDim]) and `biasInitializer`: see ProjectionArgs. */
@@ -102,7 +104,7 @@ export function projectJoined(x: tf.Tensor, layers: AttentionProjection[]): tf.T
   // One projection uses its weights as they are; several are put side by side.
   const joined = <T extends tf.Tensor>(parts: T[], axis: number): T => (parts.length === 1 ? parts[0] : (tf.concat(parts, axis) as T));
   // (B, T, D) -> (B*T, D) @ (D, sum of H*E): a 2-D matmul trains on every backend.
-  const flat = matMul2d(x.reshape([batch * length, width]), joined(layers.map(flatKernel), 1));
+  const flat = tf.matMul(x.reshape([batch * length, width]), joined(layers.map(flatKernel), 1));
   // Not dense2d's fused bias: the wasm kernel rejects a bias whose storage is
   // 2-D ([H, K]), and a reshape keeps the storage.
   const biases = layers.some((layer) => layer.bias != null)

@@ -3,7 +3,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
-import { checkPositiveNumber, checkRank, Kwargs, layerNormalize, passMask, Shape } from './layer_utils';
+import { layerNormalize } from '../ops/layer_norm';
+import { checkPositiveNumber } from './args';
+import { passMask } from './masks';
+import { checkRank, type Kwargs, type Shape } from './shapes';
 
 export interface MaskedLayerNormalizationArgs extends LayerArgs {
   /** Added to the variance. Default 1e-5 (PyTorch's; tfjs's LayerNormalization uses 1e-3). */

@@ -9,23 +9,9 @@ import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
 import { AttentionOutputProjection, mergeHeads } from './attention_output_projection';
 import { AttentionProjection, flatBias, flatKernel, projectHeads, projectHeadsShared, projectJoined } from './attention_projection';
 import { fusedAttention, hasFusedAttention, type HeadsSlice, MASKED_SCORE } from '../kernels/attention';
-import {
-  causalMask,
-  checkPaddingMasks,
-  checkBoolean,
-  checkPositiveInt,
-  checkRank,
-  checkRate,
-  formatShape,
-  InitializerIdentifier,
-  Kwargs,
-  resolveInitializer,
-  passMask,
-  resolveInputMasks,
-  serializeInitializer,
-  Shape,
-  shapeList,
-} from './layer_utils';
+import { checkBoolean, checkPositiveInt, checkRate, type InitializerIdentifier, resolveInitializer, serializeInitializer } from './args';
+import { causalMask, checkPaddingMasks, passMask, resolveInputMasks } from './masks';
+import { checkRank, formatShape, type Kwargs, type Shape, shapeList } from './shapes';
 
 export { MASKED_SCORE };
 

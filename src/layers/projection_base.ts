@@ -8,7 +8,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
-import { checkBoolean, InitializerIdentifier, passMask, resolveInitializer, serializeInitializer } from './layer_utils';
+import { checkBoolean, type InitializerIdentifier, resolveInitializer, serializeInitializer } from './args';
+import { passMask } from './masks';
 
 export interface ProjectionArgs extends LayerArgs {
   /** Whether to add a bias. Default true. */

@@ -3,7 +3,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
-import { checkPositiveNumber, checkRank, Kwargs, passMask, Shape } from './layer_utils';
+import { checkPositiveNumber } from './args';
+import { passMask } from './masks';
+import { checkRank, type Kwargs, type Shape } from './shapes';
 
 export interface SinusoidalPositionEncodingArgs extends LayerArgs {
   /** The wavelength scale, 10000 in the paper. Default 10000. */

@@ -4,18 +4,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
-import {
-  checkBoolean,
-  checkChoice,
-  checkPositiveInt,
-  formatShape,
-  InitializerIdentifier,
-  Kwargs,
-  matMul2d,
-  resolveInitializer,
-  serializeInitializer,
-  Shape,
-} from './layer_utils';
+import { checkBoolean, checkChoice, checkPositiveInt, type InitializerIdentifier, resolveInitializer, serializeInitializer } from './args';
+import { formatShape, type Kwargs, type Shape } from './shapes';
 import { sinusoidalEncoding } from './sinusoidal_position_encoding';
 
 export const POSITION_ENCODINGS = ['learned', 'sinusoidal'] as const;
@@ -169,7 +159,7 @@ export class TokenAndPositionEmbedding extends tf.layers.Layer {
     // (B*T) ids -> (B*T, D)
     let tokens =
       this.vocabularySize <= ONE_HOT_MAX_VOCABULARY
-        ? matMul2d(tf.oneHot(flatIds as tf.Tensor1D, this.vocabularySize).cast('float32'), this.tokenEmbedding!.read())
+        ? tf.matMul(tf.oneHot(flatIds as tf.Tensor1D, this.vocabularySize).cast('float32'), this.tokenEmbedding!.read())
         : tf.gather(this.tokenEmbedding!.read(), flatIds);
     if (this.scaleEmbeddings) tokens = tokens.mul(Math.sqrt(this.embeddingDim));
     // (T, D) positions, broadcast over the batch.

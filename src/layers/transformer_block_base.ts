@@ -9,20 +9,10 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
-import {
-  checkBoolean,
-  checkChoice,
-  checkPositiveInt,
-  checkPositiveNumber,
-  checkRank,
-  checkRate,
-  InitializerIdentifier,
-  layerNormalize,
-  dense2d,
-  resolveInitializer,
-  serializeInitializer,
-  Shape,
-} from './layer_utils';
+import { dense2d } from '../ops/dense';
+import { layerNormalize } from '../ops/layer_norm';
+import { checkBoolean, checkChoice, checkPositiveInt, checkPositiveNumber, checkRate, type InitializerIdentifier, resolveInitializer, serializeInitializer } from './args';
+import { checkRank, type Shape } from './shapes';
 import { MultiHeadAttention } from './multi_head_attention';
 
 export const ACTIVATIONS = ['relu', 'gelu'] as const;

@@ -3,7 +3,8 @@
  * keras-hub's `TransformerDecoder`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkPaddingMasks, checkSequence, Kwargs, passMask, resolveInputMasks, Shape, shapeList } from './layer_utils';
+import { checkPaddingMasks, passMask, resolveInputMasks } from './masks';
+import { checkSequence, type Kwargs, type Shape, shapeList } from './shapes';
 import { AttentionInferenceWeights, combineMasks, MASKED_SCORE, MultiHeadAttention } from './multi_head_attention';
 import { TransformerBlockArgs, TransformerBlockBase } from './transformer_block_base';
 import type { BlockOutput } from './transformer_encoder_block';

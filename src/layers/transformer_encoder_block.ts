@@ -3,8 +3,9 @@
  * keras-hub's `TransformerEncoder`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkBoolean, checkPaddingMasks, checkSequence, Kwargs, resolveInputMasks,
-  passMask, Shape } from './layer_utils';
+import { checkBoolean } from './args';
+import { checkPaddingMasks, passMask, resolveInputMasks } from './masks';
+import { checkSequence, type Kwargs, type Shape } from './shapes';
 import { combineMasks, MultiHeadAttention } from './multi_head_attention';
 import { TransformerBlockArgs, TransformerBlockBase } from './transformer_block_base';
 

@@ -4,6 +4,7 @@
  */
 import type { PositionEncoding } from '../layers/token_and_position_embedding';
 import type { Activation } from '../layers/transformer_block_base';
+import { describeValue as describe } from '../describe';
 
 export interface TransformerConfig {
   /** Token ids 0..vocabSize-1, shared by source and target (PAD = 0, BOS = 1, EOS = 2). Required. */
@@ -136,11 +137,4 @@ export function presetConfig(
     throw new Error(`unknown preset ${describe(preset)}; expected one of ${PRESET_NAMES.join(', ')}`);
   }
   return resolveConfig({ ...size, ...overrides, ...task });
-}
-
-/** A value for an error message; NaN and Infinity stay readable (JSON would print null). */
-function describe(value: unknown): string {
-  if (typeof value === 'number') return String(value);
-  const text = JSON.stringify(value);
-  return text === undefined ? String(value) : text;
 }

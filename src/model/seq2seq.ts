@@ -10,6 +10,7 @@ import { parseTaskJson, readTaskJson, Seq2SeqTaskInfo, TASK_JSON, validateTaskJs
 import { createTask, Task, TaskName, TASK_NAMES } from '../tasks/tasks';
 import { FIRST_SYMBOL, SPECIAL_TOKEN_NAMES } from '../tasks/vocabulary';
 import { attentionMaps, AttentionMaps, decode, scoreTargets, transformerParts } from './decode';
+import { describeValue as describe } from '../describe';
 
 export interface GenerateOptions {
   /** Beam width; 1 (the default) is greedy decoding. */
@@ -242,11 +243,4 @@ function checkConsistent(model: tf.LayersModel, info: Seq2SeqTaskInfo, taskFile:
       throw new Error(`${taskFile}: ${field} is ${value} but the model's ${what} is ${actual}; task.json does not belong to this model`);
     }
   }
-}
-
-function describe(value: unknown): string {
-  if (value === undefined) return 'undefined';
-  if (typeof value === 'number' && Number.isNaN(value)) return 'NaN';
-  const text = JSON.stringify(value);
-  return text === undefined ? String(value) : text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }

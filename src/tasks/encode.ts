@@ -1,4 +1,4 @@
-import { describeValue } from './describe';
+import { describeValue } from '../describe';
 import { Sample } from './samples';
 import { Task } from './tasks';
 import { BOS, EOS, FIRST_SYMBOL } from './vocabulary';

@@ -1,4 +1,4 @@
-import { describeValue } from './describe';
+import { describeValue } from '../describe';
 
 const TWO_POW_32 = 0x1_0000_0000;
 

@@ -1,4 +1,4 @@
-import { describeValue } from './describe';
+import { describeValue } from '../describe';
 import { Random, RandomState } from './random';
 import { Task } from './tasks';
 

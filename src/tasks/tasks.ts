@@ -1,4 +1,4 @@
-import { describeValue } from './describe';
+import { describeValue } from '../describe';
 import { Random } from './random';
 import {
   FIRST_SYMBOL,

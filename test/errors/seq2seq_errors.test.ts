@@ -52,7 +52,7 @@ describe('token ids', () => {
     ['PAD inside a source', [[4, 0, 5]], `generate: sources[0][1] is 0; ${range}`],
     ['non-integer', [[3, 4.5]], `generate: sources[0][1] is 4.5; ${range}`],
     ['NaN', [[5], [NaN, 4]], `generate: sources[1][0] is NaN; ${range}`],
-    ['a string', [['3']], `generate: sources[0][0] is "3"; ${range}`],
+    ['a string', [['3']], `generate: sources[0][0] is '3'; ${range}`],
     ['an empty source', [[3], []], 'generate: sources[1] is empty; expected 1 to 12 symbol ids'],
     ['a source longer than the model takes', [tooLong], 'generate: sources[0] has 13 ids; this model takes at most 12'],
   ])('generate rejects %s, naming the id or length and the allowed range', async (_title, sources, message) => {

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { fusedLayerNorm, hasFusedLayerNorm, layerNormGradients } from '../../src/kernels/layer_norm';
-import { layerNormalize } from '../../src/layers/layer_utils';
+import { layerNormalize } from '../../src/ops/layer_norm';
 import { describeEachBackend } from '../helpers/backends';
 import { maxAbsDiff, seededTensor } from '../helpers/tensors';
 

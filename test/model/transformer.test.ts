@@ -359,15 +359,15 @@ describe('TransformerConfig', () => {
     ['dModel 0', { dModel: 0 }, /dModel must be a positive integer, got 0/],
     ['numHeads 2.5', { numHeads: 2.5 }, /numHeads must be a positive integer, got 2\.5/],
     ['keyDim -1', { keyDim: -1 }, /keyDim must be a positive integer, got -1/],
-    ['intermediateDim "64"', { intermediateDim: '64' }, /intermediateDim must be a positive integer, got "64"/],
+    ['intermediateDim "64"', { intermediateDim: '64' }, /intermediateDim must be a positive integer, got '64'/],
     ['numEncoderLayers 0', { numEncoderLayers: 0 }, /numEncoderLayers must be an integer >= 1, got 0/],
     ['numDecoderLayers 1.5', { numDecoderLayers: 1.5 }, /numDecoderLayers must be an integer >= 1, got 1\.5/],
     ['dropout 1', { dropout: 1 }, /dropout must be a number in \[0, 1\), got 1/],
     ['dropout NaN', { dropout: NaN }, /dropout must be a number in \[0, 1\), got NaN/],
-    ['activation swish', { activation: 'swish' }, /activation must be 'relu' or 'gelu', got "swish"/],
-    ['positionEncoding rotary', { positionEncoding: 'rotary' }, /positionEncoding must be 'learned' or 'sinusoidal', got "rotary"/],
+    ['activation swish', { activation: 'swish' }, /activation must be 'relu' or 'gelu', got 'swish'/],
+    ['positionEncoding rotary', { positionEncoding: 'rotary' }, /positionEncoding must be 'learned' or 'sinusoidal', got 'rotary'/],
     ['layerNormEpsilon 0', { layerNormEpsilon: 0 }, /layerNormEpsilon must be a positive number, got 0/],
-    ['normalizeFirst "yes"', { normalizeFirst: 'yes' }, /normalizeFirst must be true or false, got "yes"/],
+    ['normalizeFirst "yes"', { normalizeFirst: 'yes' }, /normalizeFirst must be true or false, got 'yes'/],
   ];
   for (const [title, fields, message] of bad) {
     it(`resolveConfig rejects ${title}`, () => {
@@ -377,6 +377,6 @@ describe('TransformerConfig', () => {
   }
 
   it('presetConfig rejects an unknown preset', () => {
-    expect(() => presetConfig('huge' as never, TASK)).toThrow(/unknown preset "huge"; expected one of tiny, reference/);
+    expect(() => presetConfig('huge' as never, TASK)).toThrow(/unknown preset 'huge'; expected one of tiny, reference/);
   });
 });

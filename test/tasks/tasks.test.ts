@@ -70,12 +70,12 @@ describe('createTask', () => {
       'createTask: numSymbols must be an integer in [1, 62] (one display character per symbol), got ';
     const copyOptions = 'valid options: numSymbols, minLen, maxLen';
     const cases: Array<[string, TaskOptions | undefined, string]> = [
-      ['copyy', {}, 'createTask: unknown task "copyy" (string); expected one of copy, reverse, sort, addition'],
+      ['copyy', {}, "createTask: unknown task 'copyy'; expected one of copy, reverse, sort, addition"],
       ['copy', null as unknown as TaskOptions, 'createTask: options must be an object, got null'],
       ['copy', { numSymbols: 0 }, `${numSymbolsMessage}0`],
       ['copy', { numSymbols: 63 }, `${numSymbolsMessage}63`],
       ['copy', { numSymbols: 2.5 }, `${numSymbolsMessage}2.5`],
-      ['copy', { numSymbols: '10' as unknown as number }, `${numSymbolsMessage}"10" (string)`],
+      ['copy', { numSymbols: '10' as unknown as number }, `${numSymbolsMessage}'10'`],
       ['reverse', { minLen: 0 }, 'createTask: minLen must be an integer >= 1, got 0'],
       ['reverse', { minLen: NaN }, 'createTask: minLen must be an integer >= 1, got NaN'],
       ['sort', { minLen: 5, maxLen: 4 }, 'createTask: maxLen must be an integer >= minLen (5), got 4'],
@@ -228,9 +228,9 @@ describe('validateSource', () => {
       [[3, -1], 'reverse: source[1] = -1 is not a symbol id; expected an integer in [3, 12]'],
       [[3, 3.5], 'reverse: source[1] = 3.5 is not a symbol id; expected an integer in [3, 12]'],
       [[NaN, 3], 'reverse: source[0] = NaN is not a symbol id; expected an integer in [3, 12]'],
-      [[3, '4'], 'reverse: source[1] = "4" (string) is not a symbol id; expected an integer in [3, 12]'],
-      ['34', 'reverse: source must be an array of symbol ids, got "34" (string)'],
-      [undefined, 'reverse: source must be an array of symbol ids, got undefined (undefined)'],
+      [[3, '4'], "reverse: source[1] = '4' is not a symbol id; expected an integer in [3, 12]"],
+      ['34', 'reverse: source must be an array of symbol ids, got \'34\''],
+      [undefined, 'reverse: source must be an array of symbol ids, got undefined (missing)'],
     ];
     for (const [source, message] of cases) {
       expect(() => reverse.validateSource(source as number[])).toThrow(message);

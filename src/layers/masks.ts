@@ -1,0 +1,82 @@
+/**
+ * Masks: padding masks (B, L) with 1 = real token, and attention masks (B, T, S) or (T, S) with
+ * 1 = may attend. How tfjs hands masks to a layer (and where its model executor gets them wrong)
+ * is handled here, once for every layer.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { formatShape } from './shapes';
+
+/** A tensor as tfjs-layers hands it around: masks travel on `kerasMask`. */
+type MaskedTensor = tf.Tensor & { kerasMask?: tf.Tensor | null };
+
+/** Throws unless each padding mask is null or (B, L) for its sequence (B, L, ...). */
+export function checkPaddingMasks(layer: string, masks: Array<[string, tf.Tensor | null, tf.Tensor]>): void {
+  for (const [name, mask, sequence] of masks) {
+    if (mask == null) continue;
+    const want = sequence.shape.slice(0, 2);
+    if (mask.rank !== 2 || mask.shape[0] !== want[0] || mask.shape[1] !== want[1]) {
+      throw new Error(
+        `${layer}: the padding mask of ${name} must have shape (B, L) = ${formatShape(want)}, got ${formatShape(mask.shape)}`,
+      );
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Masks. tfjs hands a layer its input masks in `kwargs.mask`, but the model
+// executor (predict/fit/evaluate) passes only the FIRST input's mask for a
+// multi-input layer (tfjs-layers executor.ts: `kwargs['mask'] = inputMasks[0]`),
+// and eager calls pass none. Every tensor produced by a mask-aware layer also
+// carries its mask as `kerasMask`, so fall back to that.
+// ---------------------------------------------------------------------------
+
+/**
+ * The padding mask of each input, (B, L) with 1 = real token, or null: from
+ * the `mask` argument, else the tensor's own `kerasMask`.
+ *
+ * tfjs 4.22's model executor (predict/fit/evaluate) hands every layer of a run
+ * the same kwargs object and sets `kwargs.mask` only for layers that have a
+ * masked input, so a layer whose inputs carry no mask receives the mask of an
+ * earlier layer (tfjs-layers executor.ts `execute`). The executor always passes
+ * the inputs as a list and one mask tensor; such a mask that does not fit the
+ * first input's (B, L) cannot be that input's and is dropped. A mask given with
+ * a single (unlisted) input, or as a list, is kept (and checked by the caller).
+ */
+export function resolveInputMasks(
+  inputs: tf.Tensor | tf.Tensor[],
+  mask: unknown,
+): Array<tf.Tensor | null> {
+  const list = Array.isArray(inputs) ? inputs : [inputs];
+  let given = mask as tf.Tensor | Array<tf.Tensor | null | undefined> | null | undefined;
+  if (given instanceof tf.Tensor && Array.isArray(inputs) && list.length > 0) {
+    const [batch, length] = list[0].shape;
+    if (given.rank !== 2 || given.shape[0] !== batch || given.shape[1] !== length) given = null;
+  }
+  const perInput: Array<tf.Tensor | null | undefined> = Array.isArray(given) ? given : [given];
+  return list.map((input, i) => perInput[i] ?? (input as MaskedTensor).kerasMask ?? null);
+}
+
+/**
+ * The mask a pass-through layer gives its output: a clone of its input's, so
+ * each tensor owns its `kerasMask`. tfjs 4.x's `Tensor.dispose()` also
+ * disposes the tensor's `kerasMask`; shared mask objects would be disposed with
+ * the first tensor that the model executor frees while later layers still need it.
+ */
+export function passMask(
+  input: tf.Tensor,
+  mask: tf.Tensor | Array<tf.Tensor | null | undefined> | null | undefined,
+): tf.Tensor | null {
+  const resolved = resolveInputMasks(input, mask)[0];
+  return resolved ? resolved.clone() : null;
+}
+
+/**
+ * Lower-triangular (T, S) mask, 1 = may attend: query t sees keys s <= t.
+ * Matches Keras's `causal_mask` for the same T and S.
+ */
+export function causalMask(queryLength: number, keyLength: number): tf.Tensor2D {
+  // Written in JavaScript and uploaded once: no kernels (it was six per attention call).
+  const data = new Float32Array(queryLength * keyLength);
+  for (let t = 0; t < queryLength; t++) data.fill(1, t * keyLength, t * keyLength + Math.min(t + 1, keyLength));
+  return tf.tensor2d(data, [queryLength, keyLength]);
+}

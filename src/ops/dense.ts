@@ -1,0 +1,68 @@
+/**
+ * Dense products with gradients that run few kernels. Fewer kernels per training step matter as
+ * much as faster ones: tfjs spends tens of microseconds of bookkeeping on each.
+ *
+ * Transposed products (`dy @ W^T`, `x^T @ dy`) are written as tfjs matmuls with transpose flags.
+ * tfjs-backend-wasm 4.22 runs those in a naive loop ~10-20x slower than XNNPACK (XNNPACK only
+ * takes untransposed, batch-1 products); `initBackend` replaces its BatchMatMul with one that
+ * transposes first and stays on XNNPACK (src/backend.ts, `installWasmExtras`), the one remedy,
+ * which also serves tfjs's own layers (our logits `tf.layers.dense`, users' models).
+ */
+import * as tf from '@tensorflow/tfjs';
+
+type Dense = (x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor) => tf.Tensor2D;
+
+/**
+ * `activation(x @ kernel + bias)` for 2-D x [N, D], kernel [D, E], bias [E] or null (a bias stored
+ * 1-D: the wasm fused kernel checks the storage's rank): one fused kernel forward (XNNPACK on
+ * wasm) and, under a gradient tape, one hand-written gradient (two matmuls and `sumRows`).
+ */
+export function dense2d(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null, activation: 'linear' | 'relu' = 'linear'): tf.Tensor2D {
+  if (bias == null || !tf.engine().isTapeOn()) {
+    return tf.fused.matMul({ a: x as tf.Tensor2D, b: kernel as tf.Tensor2D, bias: bias ?? undefined, activation }) as tf.Tensor2D;
+  }
+  return (activation === 'relu' ? denseRelu : denseLinear)(x, kernel, bias);
+}
+
+function makeDense(activation: 'linear' | 'relu'): Dense {
+  return tf.customGrad(((x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor, save: tf.GradSaveFunc) => {
+    const y = tf.fused.matMul({ a: x as tf.Tensor2D, b: kernel as tf.Tensor2D, bias, activation });
+    save(activation === 'relu' ? [x, kernel, y] : [x, kernel]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [savedX, savedKernel, savedY] = saved as tf.Tensor2D[];
+        // Through the activation: relu passes the gradient where its output is positive.
+        const g = (savedY ? dy.mul(tf.step(savedY)) : dy) as tf.Tensor2D;
+        // dx = g @ W^T, dW = x^T @ g, dbias = column sums of g.
+        return [tf.matMul(g, savedKernel, false, true), tf.matMul(savedX, g, true, false), sumRows(g)];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as Dense;
+}
+
+const denseLinear = makeDense('linear');
+const denseRelu = makeDense('relu');
+
+/**
+ * Column sums of a 2-D (N, E) tensor, (E): `ones(1, N) @ x`. The wasm backend sums over axis 0
+ * by transposing first; the product runs in XNNPACK. Bias and layer-norm gradients are such
+ * sums. Call inside a tidy.
+ */
+export function sumRows(x: tf.Tensor): tf.Tensor1D {
+  const [rows, columns] = x.shape;
+  return tf.matMul(tf.ones([1, rows]), x as tf.Tensor2D).reshape([columns]) as tf.Tensor1D;
+}
+
+/**
+ * `x + bias` for 2-D x (N, E) and bias (E) whose bias gradient is `sumRows` (tfjs's broadcasting
+ * gradient sums over axis 0). Call inside a tidy.
+ */
+export function addBias(x: tf.Tensor, bias: tf.Tensor): tf.Tensor2D {
+  return (tf.engine().isTapeOn() ? addBiasWithGrad(x, bias) : x.add(bias)) as tf.Tensor2D;
+}
+
+const addBiasWithGrad = tf.customGrad(((x: tf.Tensor, bias: tf.Tensor) => ({
+  value: x.add(bias),
+  gradFunc: (dy: tf.Tensor) => [dy, sumRows(dy)],
+})) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor, bias: tf.Tensor) => tf.Tensor;
