@@ -80,3 +80,28 @@ export function causalMask(queryLength: number, keyLength: number): tf.Tensor2D 
   for (let t = 0; t < queryLength; t++) data.fill(1, t * keyLength, t * keyLength + Math.min(t + 1, keyLength));
   return tf.tensor2d(data, [queryLength, keyLength]);
 }
+
+/**
+ * The combined (B, T, S) mask, 1 = may attend, as Keras's
+ * `_compute_attention_mask`: query padding (B, T, 1) * value padding (B, 1, S)
+ * * key padding (B, 1, S) * causal (1, T, S) * attentionMask (B, T, S).
+ * Null when nothing is masked. Call inside a tidy.
+ */
+export function combineMasks(
+  query: tf.Tensor,
+  value: tf.Tensor,
+  queryMask: tf.Tensor | null,
+  valueMask: tf.Tensor | null,
+  keyMask: tf.Tensor | null,
+  causal: boolean,
+  attentionMask: tf.Tensor | null,
+): tf.Tensor | null {
+  const factors: tf.Tensor[] = [];
+  if (queryMask != null) factors.push(queryMask.cast('float32').expandDims(2));
+  if (valueMask != null) factors.push(valueMask.cast('float32').expandDims(1));
+  if (keyMask != null) factors.push(keyMask.cast('float32').expandDims(1));
+  if (causal) factors.push(causalMask(query.shape[1] as number, value.shape[1] as number).expandDims(0));
+  if (attentionMask != null) factors.push(attentionMask.cast('float32'));
+  if (factors.length === 0) return null;
+  return factors.reduce((a, b) => a.mul(b));
+}

@@ -7,13 +7,11 @@ import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
 import { AttentionOutputProjection, mergeHeads } from './attention_output_projection';
-import { AttentionProjection, flatBias, flatKernel, projectHeads, projectHeadsShared, projectJoined } from './attention_projection';
-import { fusedAttention, hasFusedAttention, type HeadsSlice, MASKED_SCORE } from '../kernels/attention';
+import { AttentionProjection, flatBias, flatKernel, projectJoined } from './attention_projection';
+import { type HeadsSlice, scaledDotProductAttention } from '../ops/attention';
 import { checkBoolean, checkPositiveInt, checkRate, type InitializerIdentifier, resolveInitializer, serializeInitializer } from './args';
-import { causalMask, checkPaddingMasks, passMask, resolveInputMasks } from './masks';
+import { checkPaddingMasks, combineMasks, passMask, resolveInputMasks } from './masks';
 import { checkRank, formatShape, type Kwargs, type Shape, shapeList } from './shapes';
-
-export { MASKED_SCORE };
 
 export interface MultiHeadAttentionArgs extends LayerArgs {
   /** Number of attention heads H. Required. */
@@ -256,11 +254,10 @@ export class MultiHeadAttention extends tf.layers.Layer {
   }
 
   /**
-   * The attention itself, on explicit tensors: query (B, T, Dq), value (B, S, Dv),
-   * key (B, S, Dk), mask (B, T, S) or (T, S) with 1 = may attend, or null.
-   * Returns the output (B, T, Dout) and the probabilities (B, H, T, S). The
-   * probabilities are null while a gradient tape records, unless
-   * `needProbabilities`: the fused kernel's are not differentiable.
+   * The layer on explicit tensors: query (B, T, Dq), value (B, S, Dv), key (B, S, Dk), mask
+   * (B, T, S) or (T, S) with 1 = may attend, or null. Returns the output (B, T, Dout) and the
+   * probabilities (B, H, T, S), which are null while a gradient tape records unless
+   * `needProbabilities` (see `scaledDotProductAttention`). Call inside a tidy.
    */
   attend(
     query: tf.Tensor,
@@ -270,106 +267,43 @@ export class MultiHeadAttention extends tf.layers.Layer {
     training: boolean,
     needProbabilities = false,
   ): { output: tf.Tensor3D; probabilities: tf.Tensor4D | null } {
-    const fused =
-      hasFusedAttention(this.keyDim, this.valueDim) && !(training && this.dropout > 0) && !(needProbabilities && tf.engine().isTapeOn());
-    if (fused) return this.attendFused(query, value, key, mask);
-    if (query === value && value === key) {
-      // Self-attention: queries, keys and values in one matmul.
-      const [queries, keys, values] = projectHeadsShared(query, [this.queryDense!, this.keyDense!, this.valueDense!]).map(headsFirst);
-      return this.attendProjected(scaleQueries(queries, this.keyDim), keys, values, mask, training);
-    }
-    const queries = this.projectQuery(query);
-    const { keys, values } = this.projectKeysValues(key, value);
-    return this.attendProjected(queries, keys, values, mask, training);
-  }
-
-  /**
-   * `attend` in one fused kernel (cpu and wasm backends; no dropout): the
-   * projections stay joined, (B, L, sum of H*E) rows, and the kernel reads each
-   * role's heads from its columns. Call inside a tidy.
-   */
-  private attendFused(
-    query: tf.Tensor,
-    value: tf.Tensor,
-    key: tf.Tensor,
-    mask: tf.Tensor | null,
-  ): { output: tf.Tensor3D; probabilities: tf.Tensor4D | null } {
-    const queryWidth = this.numHeads * this.keyDim;
-    let sources: tf.Tensor3D[];
-    let slices: [HeadsSlice, HeadsSlice, HeadsSlice];
-    if (query === value && value === key) {
-      // Self-attention: (B, T, H*K + H*K + H*V) rows of queries, keys, values.
-      sources = [projectJoined(query, [this.queryDense!, this.keyDense!, this.valueDense!])];
-      slices = [{ source: 0, offset: 0 }, { source: 0, offset: queryWidth }, { source: 0, offset: 2 * queryWidth }];
-    } else if (key === value) {
-      // Cross-attention over one memory: queries (B, T, H*K); keys, values (B, S, H*K + H*V).
-      sources = [projectJoined(query, [this.queryDense!]), projectJoined(key, [this.keyDense!, this.valueDense!])];
-      slices = [{ source: 0, offset: 0 }, { source: 1, offset: 0 }, { source: 1, offset: queryWidth }];
-    } else {
-      sources = [projectJoined(query, [this.queryDense!]), projectJoined(key, [this.keyDense!]), projectJoined(value, [this.valueDense!])];
-      slices = [{ source: 0, offset: 0 }, { source: 1, offset: 0 }, { source: 2, offset: 0 }];
-    }
-    const { context, probabilities } = fusedAttention({
+    // 1. Project: each distinct input through its projections in one matmul.
+    const { sources, query: q, key: k, value: v } = this.project(query, value, key);
+    // 2. Attend: softmax(Q K^T / sqrt(K) + mask) V per head, (B, T, H, V).
+    const { context, probabilities } = scaledDotProductAttention({
       sources,
-      query: slices[0],
-      key: slices[1],
-      value: slices[2],
+      query: q,
+      key: k,
+      value: v,
       numHeads: this.numHeads,
       keyDim: this.keyDim,
       valueDim: this.valueDim,
-      scale: 1 / Math.sqrt(this.keyDim),
       mask,
+      dropout: training ? this.dropout : 0,
+      needProbabilities,
     });
-    // Context (B, T, H, V) -> (B, T, Dout).
+    // 3. Merge the heads: (B, T, H, V) -> (B, T, Dout).
     return { output: mergeHeads(context, this.outputDense!), probabilities };
   }
 
-  /** (B, T, Dq) -> (B, H, T, K), already scaled by 1/sqrt(K). Call inside a tidy. */
-  projectQuery(query: tf.Tensor): tf.Tensor4D {
-    return scaleQueries(headsFirst(projectHeads(query, this.queryDense!)), this.keyDim);
-  }
-
   /**
-   * Keys (B, S, Dk) and values (B, S, Dv) in the heads-first layout,
-   * keys (B, H, S, K) and values (B, H, S, V). Incremental decoding keeps these
-   * for the positions already seen. Call inside a tidy.
+   * The query, key and value projections, kept joined where inputs are shared: (B, L, sum of
+   * H*E) rows, and where each role's heads start in them. Call inside a tidy.
    */
-  projectKeysValues(key: tf.Tensor, value: tf.Tensor): { keys: tf.Tensor4D; values: tf.Tensor4D } {
+  private project(query: tf.Tensor, value: tf.Tensor, key: tf.Tensor): { sources: tf.Tensor3D[]; query: HeadsSlice; key: HeadsSlice; value: HeadsSlice } {
+    const keysWidth = this.numHeads * this.keyDim;
+    if (query === value && value === key) {
+      // Self-attention: (B, T, H*K + H*K + H*V) rows of queries, keys, values.
+      const sources = [projectJoined(query, [this.queryDense!, this.keyDense!, this.valueDense!])];
+      return { sources, query: { source: 0, offset: 0 }, key: { source: 0, offset: keysWidth }, value: { source: 0, offset: 2 * keysWidth } };
+    }
     if (key === value) {
-      // Cross-attention over one encoder output: keys and values in one matmul.
-      const [keys, values] = projectHeadsShared(key, [this.keyDense!, this.valueDense!]).map(headsFirst);
-      return { keys, values };
+      // Cross-attention over one memory: queries (B, T, H*K); keys, values (B, S, H*K + H*V).
+      const sources = [projectJoined(query, [this.queryDense!]), projectJoined(key, [this.keyDense!, this.valueDense!])];
+      return { sources, query: { source: 0, offset: 0 }, key: { source: 1, offset: 0 }, value: { source: 1, offset: keysWidth } };
     }
-    return { keys: headsFirst(projectHeads(key, this.keyDense!)), values: headsFirst(projectHeads(value, this.valueDense!)) };
-  }
-
-  /**
-   * Attention on projected heads: queries (B, H, T, K), keys (B, H, S, K),
-   * values (B, H, S, V); mask (B, T, S) or (T, S), 1 = may attend, or null.
-   * Returns the output (B, T, Dout) and the probabilities (B, H, T, S).
-   */
-  attendProjected(
-    queries: tf.Tensor4D,
-    keys: tf.Tensor4D,
-    values: tf.Tensor4D,
-    mask: tf.Tensor | null,
-    training: boolean,
-  ): { output: tf.Tensor3D; probabilities: tf.Tensor4D } {
-    // Scores: (B, H, T, K) x (B, H, S, K)^T -> (B, H, T, S).
-    let scores = tf.matMul(queries, keys, false, true);
-    // Masked keys get a large negative score; the mask broadcasts over heads.
-    if (mask != null) {
-      const hidden = tf.scalar(1).sub(mask).mul(MASKED_SCORE);
-      scores = scores.add(hidden.rank === 2 ? hidden : hidden.expandDims(1));
-    }
-    // Softmax over the keys S.
-    const probabilities = tf.softmax(scores) as tf.Tensor4D;
-    // Dropout on the probabilities, only when training (Keras returns the scores before dropout).
-    const dropped = training && this.dropout > 0 ? tf.dropout(probabilities, this.dropout) : probabilities;
-    // Weighted values: (B, H, T, S) x (B, H, S, V) -> (B, H, T, V) -> (B, T, H, V).
-    const context = tf.matMul(dropped, values).transpose([0, 2, 1, 3]);
-    // Merge heads: (B, T, H, V) -> (B, T, Dout).
-    return { output: mergeHeads(context, this.outputDense!), probabilities };
+    const sources = [projectJoined(query, [this.queryDense!]), projectJoined(key, [this.keyDense!]), projectJoined(value, [this.valueDense!])];
+    return { sources, query: { source: 0, offset: 0 }, key: { source: 1, offset: 0 }, value: { source: 2, offset: 0 } };
   }
 
   /**
@@ -396,74 +330,6 @@ export class MultiHeadAttention extends tf.layers.Layer {
       // A copy: the caller disposes these, and the variable must survive.
       outputBias: out.bias ? out.bias.read().clone() : tf.zeros([out.outputDim]),
     };
-  }
-
-  /**
-   * One decoding step of self-attention: x (B, 1, D) is the newest position;
-   * `keys` (B, H, t, K) and `values` (B, H, t, V) hold the earlier ones (or
-   * null). Returns the output (B, 1, Dout) and the extended keys and values.
-   * Inference only. Call inside a tidy.
-   */
-  selfAttendStep(
-    x: tf.Tensor,
-    weights: AttentionInferenceWeights,
-    keys: tf.Tensor4D | null,
-    values: tf.Tensor4D | null,
-  ): { output: tf.Tensor3D; keys: tf.Tensor4D; values: tf.Tensor4D } {
-    const [batch, , width] = x.shape;
-    const { numHeads: h, keyDim: k, valueDim: v } = this;
-    // (B, 1, D) -> (B, D) @ (D, HK + HK + HV): queries, keys and values at once.
-    const projected = tf.fused.matMul({
-      a: x.reshape([batch, width]) as tf.Tensor2D,
-      b: weights.queryKeyValueKernel as tf.Tensor2D,
-      bias: weights.queryKeyValueBias!,
-    });
-    // With one position, (B, 1, H, K) and (B, H, 1, K) share the memory order: a reshape, no transpose.
-    const query = projected.slice([0, 0], [batch, h * k]).reshape([batch, h, 1, k]) as tf.Tensor4D;
-    const key = projected.slice([0, h * k], [batch, h * k]).reshape([batch, h, 1, k]) as tf.Tensor4D;
-    const value = projected.slice([0, 2 * h * k], [batch, h * v]).reshape([batch, h, 1, v]) as tf.Tensor4D;
-    const allKeys = keys ? (tf.concat([keys, key], 2) as tf.Tensor4D) : key;
-    const allValues = values ? (tf.concat([values, value], 2) as tf.Tensor4D) : value;
-    return { output: this.attendStep(query, allKeys, allValues, null, weights), keys: allKeys, values: allValues };
-  }
-
-  /**
-   * One decoding step of cross-attention over precomputed keys (B, H, S, K) and
-   * values (B, H, S, V); `maskAdder` (B, 1, 1, S) holds 0 for real and a large
-   * negative number for padded positions (or null). Inference only. Call inside a tidy.
-   */
-  crossAttendStep(
-    x: tf.Tensor,
-    weights: AttentionInferenceWeights,
-    keys: tf.Tensor4D,
-    values: tf.Tensor4D,
-    maskAdder: tf.Tensor | null,
-  ): tf.Tensor3D {
-    const [batch, , width] = x.shape;
-    const query = tf.fused
-      .matMul({ a: x.reshape([batch, width]) as tf.Tensor2D, b: weights.queryKernel as tf.Tensor2D, bias: weights.queryBias })
-      .reshape([batch, this.numHeads, 1, this.keyDim]) as tf.Tensor4D;
-    return this.attendStep(query, keys, values, maskAdder, weights);
-  }
-
-  /** Scaled queries (B, H, 1, K) against keys and values -> output (B, 1, Dout). */
-  private attendStep(
-    query: tf.Tensor4D,
-    keys: tf.Tensor4D,
-    values: tf.Tensor4D,
-    maskAdder: tf.Tensor | null,
-    weights: AttentionInferenceWeights,
-  ): tf.Tensor3D {
-    const batch = query.shape[0];
-    let scores: tf.Tensor = tf.matMul(query, keys, false, true); // (B, H, 1, S)
-    if (maskAdder) scores = scores.add(maskAdder);
-    const context = tf.matMul(tf.softmax(scores), values); // (B, H, 1, V), memory order of (B, 1, H, V)
-    const merged = tf.fused.matMul({
-      a: context.reshape([batch, this.numHeads * this.valueDim]) as tf.Tensor2D,
-      b: weights.outputKernel as tf.Tensor2D,
-      bias: weights.outputBias,
-    });
-    return merged.reshape([batch, 1, merged.shape[1] as number]) as tf.Tensor3D;
   }
 
   private checkCallInputs(
@@ -529,31 +395,6 @@ export function multiHeadAttention(args: MultiHeadAttentionArgs): MultiHeadAtten
   return new MultiHeadAttention(args);
 }
 
-/**
- * The combined (B, T, S) mask, 1 = may attend, as Keras's
- * `_compute_attention_mask`: query padding (B, T, 1) * value padding (B, 1, S)
- * * key padding (B, 1, S) * causal (1, T, S) * attentionMask (B, T, S).
- * Null when nothing is masked. Call inside a tidy.
- */
-export function combineMasks(
-  query: tf.Tensor,
-  value: tf.Tensor,
-  queryMask: tf.Tensor | null,
-  valueMask: tf.Tensor | null,
-  keyMask: tf.Tensor | null,
-  causal: boolean,
-  attentionMask: tf.Tensor | null,
-): tf.Tensor | null {
-  const factors: tf.Tensor[] = [];
-  if (queryMask != null) factors.push(queryMask.cast('float32').expandDims(2));
-  if (valueMask != null) factors.push(valueMask.cast('float32').expandDims(1));
-  if (keyMask != null) factors.push(keyMask.cast('float32').expandDims(1));
-  if (causal) factors.push(causalMask(query.shape[1] as number, value.shape[1] as number).expandDims(0));
-  if (attentionMask != null) factors.push(attentionMask.cast('float32'));
-  if (factors.length === 0) return null;
-  return factors.reduce((a, b) => a.mul(b));
-}
-
 function checkInputShapes(name: string, query: Shape | number[], value: Shape | number[], key: Shape | number[]): void {
   const batches = [query[0], value[0], key[0]];
   if (batches.every((b) => b != null) && new Set(batches).size > 1) {
@@ -600,14 +441,4 @@ function rejectUnsupportedKerasArgs(name: string, args: Record<string, unknown>)
       throw new Error(`${name}: ${key} is not supported (got ${JSON.stringify(args[key])}); only null is accepted`);
     }
   }
-}
-
-/** (B, T, H, E) -> (B, H, T, E). */
-function headsFirst(x: tf.Tensor4D): tf.Tensor4D {
-  return x.transpose([0, 2, 1, 3]);
-}
-
-/** Queries (B, H, T, K) scaled by 1/sqrt(K) (Vaswani et al. 3.2.1). */
-function scaleQueries(queries: tf.Tensor4D, keyDim: number): tf.Tensor4D {
-  return queries.mul(1 / Math.sqrt(keyDim));
 }

@@ -170,6 +170,23 @@ export class TokenAndPositionEmbedding extends tf.layers.Layer {
     return tokens.reshape([batch, length, this.embeddingDim]).add(positions) as tf.Tensor3D;
   }
 
+  /**
+   * The tables `embed` reads, as typed arrays (copies), for inference outside tfjs
+   * (src/decode/typed_array_step.ts): tokens [vocabularySize, D], already times sqrt(D) when
+   * `scaleEmbeddings`, and positions [sequenceLength, D] (learned, or the sinusoidal encoding).
+   */
+  inferenceArrays(): { tokenTable: Float32Array; positionTable: Float32Array } {
+    const scale = this.scaleEmbeddings ? Math.sqrt(this.embeddingDim) : 1;
+    const [tokens, positions] = tf.tidy(() => [
+      this.tokenEmbedding!.read().mul(scale),
+      this.positionEncoding === 'learned' ? this.positionEmbedding!.read().clone() : sinusoidalEncoding(this.sequenceLength, this.embeddingDim),
+    ]);
+    // Read outside tidy, which would walk every element of a typed array it returns.
+    const tables = { tokenTable: (tokens.dataSync() as Float32Array).slice(), positionTable: (positions.dataSync() as Float32Array).slice() };
+    tf.dispose([tokens, positions]);
+    return tables;
+  }
+
   override getConfig(): tf.serialization.ConfigDict {
     return {
       ...super.getConfig(),

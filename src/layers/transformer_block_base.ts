@@ -1,10 +1,10 @@
 /**
  * What the encoder and decoder blocks share: arguments, the attention
  * sub-layers, layer norms, the feed-forward network, residual wiring and the
- * weight bookkeeping. Not exported from the package; the two blocks are.
+ * weight bookkeeping. The package exports its argument types, not the class.
  *
- * The feed-forward and layer-norm weights are this layer's own (`addWeight`)
- * and use `dense2d`, whose gradient stays on the wasm backend's fast path.
+ * The feed-forward and layer-norm weights are this layer's own (`addWeight`);
+ * their math is src/ops' (`dense2d`, `layerNormalize`).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
@@ -39,7 +39,7 @@ export interface TransformerBlockArgs extends LayerArgs {
   biasInitializer?: InitializerIdentifier;
 }
 
-interface LayerNormWeights {
+export interface LayerNormWeights {
   gamma: tf.LayerVariable;
   beta: tf.LayerVariable;
 }

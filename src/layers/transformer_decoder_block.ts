@@ -3,30 +3,32 @@
  * keras-hub's `TransformerDecoder`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkPaddingMasks, passMask, resolveInputMasks } from './masks';
 import { checkSequence, type Kwargs, type Shape, shapeList } from './shapes';
-import { AttentionInferenceWeights, combineMasks, MASKED_SCORE, MultiHeadAttention } from './multi_head_attention';
-import { TransformerBlockArgs, TransformerBlockBase } from './transformer_block_base';
+import { checkPaddingMasks, combineMasks, passMask, resolveInputMasks } from './masks';
+import { MultiHeadAttention } from './multi_head_attention';
+import { type LayerNormWeights, TransformerBlockArgs, TransformerBlockBase } from './transformer_block_base';
 import type { BlockOutput } from './transformer_encoder_block';
 
 export type TransformerDecoderBlockArgs = TransformerBlockArgs;
 
-/**
- * What incremental decoding keeps for one block between steps: the
- * self-attention keys (B, H, t, K) and values (B, H, t, V) of the positions
- * decoded so far, and the cross-attention keys/values of the encoder output,
- * computed once. Owned by the caller, who disposes them.
- */
-export interface DecoderBlockCache {
-  keys: tf.Tensor4D | null;
-  values: tf.Tensor4D | null;
-  crossKeys: tf.Tensor4D | null;
-  crossValues: tf.Tensor4D | null;
-  /** (B, 1, 1, S): 0 for real encoder positions, a large negative number for padding; or null. */
-  crossMask: tf.Tensor | null;
-  /** Weights reshaped and fused once for the steps (the same for every step). */
-  selfWeights: AttentionInferenceWeights | null;
-  crossWeights: AttentionInferenceWeights | null;
+/** A layer norm's weights as typed arrays. */
+export interface LayerNormArrays {
+  gamma: Float32Array;
+  beta: Float32Array;
+  epsilon: number;
+}
+
+/** A decoder block's own weights as typed arrays (`inferenceArrays`); kernels row-major [in, out]. */
+export interface DecoderBlockArrays {
+  selfNorm: LayerNormArrays;
+  crossNorm: LayerNormArrays | null;
+  feedForwardNorm: LayerNormArrays;
+  /** [D, I] and [I]. */
+  innerKernel: Float32Array;
+  innerBias: Float32Array;
+  /** [I, D] and [D]. */
+  outerKernel: Float32Array;
+  outerBias: Float32Array;
 }
 
 /**
@@ -127,74 +129,61 @@ export class TransformerDecoderBlock extends TransformerBlockBase {
   ): BlockOutput {
     const result: Partial<BlockOutput> = {};
     const selfMask = combineMasks(x, x, decoderMask, decoderMask, null, true, null);
-    let h = this.residual(x, this.selfAttentionNorm, training, (q) => {
-      const attended = this.selfAttention!.attend(q, q, q, selfMask, training);
-      result.selfAttention = attended.probabilities;
-      return attended.output;
-    });
-    if (encoderOutput != null) {
-      const crossMask = combineMasks(h, encoderOutput, decoderMask, encoderMask, null, false, null);
-      h = this.residual(h, this.crossAttentionNorm!, training, (q) => {
-        const attended = this.crossAttention!.attend(q, encoderOutput, encoderOutput, crossMask, training);
-        result.crossAttention = attended.probabilities;
+    const crossMask = encoderOutput ? combineMasks(x, encoderOutput, decoderMask, encoderMask, null, false, null) : null;
+    result.output = this.runSublayers(
+      x,
+      (q) => {
+        const attended = this.selfAttention!.attend(q, q, q, selfMask, training);
+        result.selfAttention = attended.probabilities;
         return attended.output;
-      });
-    }
-    result.output = this.residual(h, this.feedForwardNorm, training, (q) => this.feedForward(q, this.feedForwardWeights)) as tf.Tensor3D;
+      },
+      encoderOutput == null
+        ? null
+        : (q) => {
+            const attended = this.crossAttention!.attend(q, encoderOutput, encoderOutput, crossMask, training);
+            result.crossAttention = attended.probabilities;
+            return attended.output;
+          },
+      training,
+    );
     return result as BlockOutput;
   }
 
   /**
-   * A cache for incremental decoding against `encoderOutput` (B, S, De) with its
-   * padding mask (B, S) (or null), before any position is decoded. Call inside
-   * a tidy and keep the result.
+   * The block's three residual sub-blocks (self-attention, cross-attention when `crossAttend` is
+   * given, feed-forward) around attention functions of the (normalized) query rows: `forward`
+   * passes the whole sequence's attention, cached decoding (src/decode/tfjs_step.ts) one
+   * position's. Call inside a tidy.
    */
-  startCache(encoderOutput: tf.Tensor | null, encoderMask: tf.Tensor | null): DecoderBlockCache {
-    const cache: DecoderBlockCache = {
-      keys: null,
-      values: null,
-      crossKeys: null,
-      crossValues: null,
-      crossMask: null,
-      selfWeights: this.selfAttention!.inferenceWeights(),
-      crossWeights: null,
-    };
-    if (this.crossAttention && encoderOutput) {
-      const { keys, values } = this.crossAttention.projectKeysValues(encoderOutput, encoderOutput);
-      cache.crossKeys = keys;
-      cache.crossValues = values;
-      cache.crossWeights = this.crossAttention.inferenceWeights();
-      // (B, S) -> (B, 1, 1, S), broadcast over heads and the single query.
-      if (encoderMask) {
-        const [batch, length] = encoderMask.shape;
-        cache.crossMask = tf.scalar(1).sub(encoderMask.cast('float32')).mul(MASKED_SCORE).reshape([batch, 1, 1, length]);
-      }
-    }
-    return cache;
+  runSublayers(
+    x: tf.Tensor,
+    selfAttend: (query: tf.Tensor) => tf.Tensor,
+    crossAttend: ((query: tf.Tensor) => tf.Tensor) | null,
+    training: boolean,
+  ): tf.Tensor3D {
+    let h = this.residual(x, this.selfAttentionNorm, training, selfAttend);
+    if (crossAttend) h = this.residual(h, this.crossAttentionNorm!, training, crossAttend);
+    return this.residual(h, this.feedForwardNorm, training, (q) => this.feedForward(q, this.feedForwardWeights)) as tf.Tensor3D;
   }
 
   /**
-   * One decoding step: x (B, 1, D) is the next position; returns its output
-   * (B, 1, D) and the cache extended by it. Equals the last row of `forward`
-   * over all positions so far (the cache holds exactly what the causal mask
-   * lets that row see). Inference only. Call inside a tidy.
+   * The block's own weights as typed arrays (copies of their current values), for inference
+   * outside tfjs (src/decode/typed_array_step.ts): its layer norms and feed-forward. The
+   * attention sub-layers export theirs (`MultiHeadAttention.inferenceWeights`).
    */
-  forwardStep(x: tf.Tensor, cache: DecoderBlockCache): { output: tf.Tensor3D; cache: DecoderBlockCache } {
-    const next: DecoderBlockCache = { ...cache };
-    let h = this.residual(x, this.selfAttentionNorm, false, (q) => {
-      // (B, H, t, K) + (B, H, 1, K) -> (B, H, t+1, K), likewise the values.
-      const step = this.selfAttention!.selfAttendStep(q, cache.selfWeights!, cache.keys, cache.values);
-      next.keys = step.keys;
-      next.values = step.values;
-      return step.output;
-    });
-    if (this.crossAttention) {
-      h = this.residual(h, this.crossAttentionNorm!, false, (q) =>
-        this.crossAttention!.crossAttendStep(q, cache.crossWeights!, cache.crossKeys!, cache.crossValues!, cache.crossMask),
-      );
-    }
-    const output = this.residual(h, this.feedForwardNorm, false, (q) => this.feedForward(q, this.feedForwardWeights)) as tf.Tensor3D;
-    return { output, cache: next };
+  inferenceArrays(): DecoderBlockArrays {
+    const read = (v: tf.LayerVariable) => (v.read().dataSync() as Float32Array).slice();
+    const norm = (n: LayerNormWeights) => ({ gamma: read(n.gamma), beta: read(n.beta), epsilon: this.layerNormEpsilon });
+    const ff = this.feedForwardWeights;
+    return {
+      selfNorm: norm(this.selfAttentionNorm),
+      crossNorm: this.crossAttentionNorm ? norm(this.crossAttentionNorm) : null,
+      feedForwardNorm: norm(this.feedForwardNorm),
+      innerKernel: read(ff.innerKernel),
+      innerBias: read(ff.innerBias),
+      outerKernel: read(ff.outerKernel),
+      outerBias: read(ff.outerBias),
+    };
   }
 }
 tf.serialization.registerClass(TransformerDecoderBlock);

@@ -4,9 +4,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { checkBoolean } from './args';
-import { checkPaddingMasks, passMask, resolveInputMasks } from './masks';
+import { checkPaddingMasks, combineMasks, passMask, resolveInputMasks } from './masks';
 import { checkSequence, type Kwargs, type Shape } from './shapes';
-import { combineMasks, MultiHeadAttention } from './multi_head_attention';
+import { MultiHeadAttention } from './multi_head_attention';
 import { TransformerBlockArgs, TransformerBlockBase } from './transformer_block_base';
 
 export interface TransformerEncoderBlockArgs extends TransformerBlockArgs {

@@ -9,7 +9,8 @@ import { fileSystem } from '../io/file_system';
 import { parseTaskJson, readTaskJson, Seq2SeqTaskInfo, TASK_JSON, validateTaskJson } from '../io/task_json';
 import { createTask, Task, TaskName, TASK_NAMES } from '../tasks/tasks';
 import { FIRST_SYMBOL, SPECIAL_TOKEN_NAMES } from '../tasks/vocabulary';
-import { attentionMaps, AttentionMaps, decode, scoreTargets, transformerParts } from './decode';
+import { attentionMaps, AttentionMaps, decode, scoreTargets } from '../decode/decode';
+import { transformerParts } from '../decode/transformer_parts';
 import { describeValue as describe } from '../describe';
 
 export interface GenerateOptions {

@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import { greedyDecode } from '../model/decode';
+import { greedyDecode } from '../decode/decode';
 import { maskedSoftmaxCrossEntropy, maskedTokenCounts, targetMask } from './losses';
 import { batchTensors, TrainBatch } from './trainer';
 

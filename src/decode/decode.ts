@@ -4,65 +4,17 @@
  * decoder) or without one (each step reruns the whole model: the reference),
  * plus teacher-forced scoring and the attention maps of every layer and head.
  *
- * Sources are unpadded token ids as ../shared/TASKS.md numbers them; results
+ * Sources are unpadded token ids of the task's vocabulary (src/tasks/vocabulary.ts); results
  * are target ids without BOS and EOS.
  */
 import * as tf from '@tensorflow/tfjs';
-import { TokenAndPositionEmbedding } from '../layers/token_and_position_embedding';
-import { DecoderBlockCache, TransformerDecoderBlock } from '../layers/transformer_decoder_block';
-import { TransformerEncoderBlock } from '../layers/transformer_encoder_block';
 import { BOS, EOS, PAD } from '../tasks/vocabulary';
-import { LAYER_NAMES } from './transformer';
-import { TYPED_ARRAY_MAX_ROWS, TypedArrayDecoderState } from './typed_array_decoder';
+import type { DecoderStep, IncrementalDecoder } from './incremental';
+import { DecoderState } from './tfjs_step';
+import { encode, logitsOf, transformerParts, type TransformerParts } from './transformer_parts';
+import { TYPED_ARRAY_MAX_ROWS, TypedArrayDecoderState } from './typed_array_step';
 
-/** The layers of a `createTransformer` model, found by name. */
-export interface TransformerParts {
-  sourceEmbedding: TokenAndPositionEmbedding;
-  targetEmbedding: TokenAndPositionEmbedding;
-  encoderBlocks: TransformerEncoderBlock[];
-  encoderFinalNorm: tf.layers.Layer | null;
-  decoderBlocks: TransformerDecoderBlock[];
-  finalNorm: tf.layers.Layer | null;
-  logits: tf.layers.Layer;
-  vocabSize: number;
-  maxSourceLength: number;
-  maxTargetLength: number;
-}
-
-/** Finds the parts; a clear error when the model was not built by createTransformer. */
-export function transformerParts(model: tf.LayersModel): TransformerParts {
-  const byName = new Map(model.layers.map((l) => [l.name, l]));
-  const get = <T extends tf.layers.Layer>(name: string, cls: { className: string }): T => {
-    const layer = byName.get(name);
-    if (!layer || layer.getClassName() !== cls.className) {
-      throw new Error(
-        `model '${model.name}' has no ${cls.className} layer named '${name}'; decoding needs a model built by createTransformer`,
-      );
-    }
-    return layer as T;
-  };
-  const collect = <T extends tf.layers.Layer>(name: (i: number) => string, cls: { className: string }): T[] => {
-    const blocks: T[] = [];
-    while (byName.has(name(blocks.length))) blocks.push(get<T>(name(blocks.length), cls));
-    return blocks;
-  };
-  const sourceEmbedding = get<TokenAndPositionEmbedding>(LAYER_NAMES.sourceEmbedding, TokenAndPositionEmbedding);
-  const targetEmbedding = get<TokenAndPositionEmbedding>(LAYER_NAMES.targetEmbedding, TokenAndPositionEmbedding);
-  const logits = byName.get(LAYER_NAMES.logits);
-  if (!logits) throw new Error(`model '${model.name}' has no '${LAYER_NAMES.logits}' layer; decoding needs a model built by createTransformer`);
-  return {
-    sourceEmbedding,
-    targetEmbedding,
-    encoderBlocks: collect(LAYER_NAMES.encoderBlock, TransformerEncoderBlock),
-    encoderFinalNorm: byName.get(LAYER_NAMES.encoderFinalNorm) ?? null,
-    decoderBlocks: collect(LAYER_NAMES.decoderBlock, TransformerDecoderBlock),
-    finalNorm: byName.get(LAYER_NAMES.finalNorm) ?? null,
-    logits,
-    vocabSize: targetEmbedding.vocabularySize,
-    maxSourceLength: sourceEmbedding.sequenceLength,
-    maxTargetLength: targetEmbedding.sequenceLength,
-  };
-}
+export type { DecoderStep };
 
 /** (B, maxLen) int32, right-padded with PAD. */
 export function padBatch(sequences: number[][], length?: number): tf.Tensor2D {
@@ -71,46 +23,6 @@ export function padBatch(sequences: number[][], length?: number): tf.Tensor2D {
   sequences.forEach((s, b) => data.set(s, b * width));
   return tf.tensor2d(data, [sequences.length, width], 'int32');
 }
-
-/** The encoder output (B, S, D) and source mask (B, S). Call inside a tidy. */
-export function encode(parts: TransformerParts, source: tf.Tensor2D): { memory: tf.Tensor3D; mask: tf.Tensor2D } {
-  const mask = tf.notEqual(source, PAD) as tf.Tensor2D;
-  let x: tf.Tensor = parts.sourceEmbedding.embed(source, 0);
-  for (const block of parts.encoderBlocks) x = block.forward(x, mask, false).output;
-  if (parts.encoderFinalNorm) x = parts.encoderFinalNorm.apply(x) as tf.Tensor;
-  return { memory: x as tf.Tensor3D, mask };
-}
-
-/** Decoder states (B, T, D) to logits (B, T, V). Call inside a tidy. */
-function project(parts: TransformerParts, x: tf.Tensor): tf.Tensor {
-  const normed = parts.finalNorm ? (parts.finalNorm.apply(x) as tf.Tensor) : x;
-  return parts.logits.apply(normed) as tf.Tensor;
-}
-
-/** `tf.tidy` for results that hold tensors in typed objects (tidy keeps every tensor it finds in them). */
-function tidyKeep<T>(fn: () => T): T {
-  return tf.tidy(fn as unknown as () => tf.TensorContainer) as unknown as T;
-}
-
-/** Every tensor a block cache holds, its inference weights included. */
-function cacheTensors(cache: DecoderBlockCache): tf.Tensor[] {
-  const { selfWeights, crossWeights, ...rest } = cache;
-  return [...Object.values(rest), ...Object.values(selfWeights ?? {}), ...Object.values(crossWeights ?? {})].filter(
-    (t): t is tf.Tensor => t != null,
-  );
-}
-
-/** Incremental decoding of B rows: the tfjs step below or the typed-array one (typed_array_decoder.ts). */
-interface IncrementalDecoder {
-  /** Feeds tokens (B) at the next position; returns log-probabilities (B x V, row-major). */
-  step(tokens: Int32Array): Float32Array;
-  /** Keeps rows `rows` (a beam search's survivors), in that order. */
-  reorder(rows: Int32Array): void;
-  dispose(): void;
-}
-
-/** Which implementation runs the cached decoder step. */
-export type DecoderStep = 'auto' | 'tfjs' | 'typed-arrays';
 
 /**
  * The cached decoder for `source` (B, S): the encoder runs once, in tfjs; the
@@ -124,69 +36,6 @@ function startDecoder(parts: TransformerParts, source: tf.Tensor2D, step: Decode
     return typed ? new TypedArrayDecoderState(parts, memory, mask, rows) : new DecoderState(parts, memory, mask);
   } finally {
     tf.dispose([memory, mask]);
-  }
-}
-
-/** Incremental decoder state for a batch of B rows, stepping with tfjs kernels. */
-class DecoderState implements IncrementalDecoder {
-  private caches: DecoderBlockCache[];
-  position = 0;
-
-  constructor(
-    private readonly parts: TransformerParts,
-    memory: tf.Tensor,
-    mask: tf.Tensor,
-  ) {
-    this.caches = tidyKeep(() => parts.decoderBlocks.map((block) => block.startCache(memory, mask)));
-  }
-
-  /** Feeds tokens (B) at the next position; returns log-probabilities (B x V, row-major). */
-  step(tokens: Int32Array): Float32Array {
-    const [logProbs, caches] = tidyKeep(() => {
-      const ids = tf.tensor2d(tokens, [tokens.length, 1], 'int32');
-      let x: tf.Tensor = this.parts.targetEmbedding.embed(ids, this.position);
-      const next: DecoderBlockCache[] = [];
-      this.parts.decoderBlocks.forEach((block, i) => {
-        const result = block.forwardStep(x, this.caches[i]);
-        x = result.output;
-        next.push(result.cache);
-      });
-      const logits = project(this.parts, x).squeeze([1]);
-      return [tf.logSoftmax(logits) as tf.Tensor2D, next] as const;
-    });
-    this.replace(caches);
-    this.position++;
-    const data = logProbs.dataSync() as Float32Array;
-    logProbs.dispose();
-    return data;
-  }
-
-  /** Keeps rows `rows` (a beam search's survivors), in that order. */
-  reorder(rows: Int32Array): void {
-    const caches = tidyKeep(() => {
-      const index = tf.tensor1d(rows, 'int32');
-      const pick = (t: tf.Tensor | null) => (t ? (tf.gather(t, index) as tf.Tensor4D) : null);
-      return this.caches.map((c) => ({
-        ...c,
-        keys: pick(c.keys),
-        values: pick(c.values),
-        crossKeys: pick(c.crossKeys),
-        crossValues: pick(c.crossValues),
-        crossMask: pick(c.crossMask),
-      }));
-    });
-    this.replace(caches);
-  }
-
-  private replace(caches: DecoderBlockCache[]): void {
-    const keep = new Set(caches.flatMap(cacheTensors));
-    tf.dispose(this.caches.flatMap(cacheTensors).filter((t) => !keep.has(t)));
-    this.caches = caches;
-  }
-
-  dispose(): void {
-    tf.dispose(this.caches.flatMap(cacheTensors));
-    this.caches = [];
   }
 }
 

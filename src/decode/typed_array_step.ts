@@ -8,26 +8,27 @@
  * keys and values, feed-forward, residuals and layer norms; final norm, logits, log-softmax)
  * runs as loops over Float32Arrays. The encoder and the cross-attention keys and values still
  * run in tfjs, once per decode; the weights are read out of tfjs once per set of weight values
- * (`decoderWeights`), so a model that is training still decodes with its current weights. `decode.ts` uses this for small batches only
- * (`TYPED_ARRAY_MAX_ROWS`); larger batches keep the tfjs step, where XNNPACK's matmuls win.
+ * (`decoderWeights`, from the layers' own `inferenceArrays`/`inferenceWeights`), so a model that
+ * is training still decodes with its current weights. `decode.ts` uses this for small batches
+ * only (`TYPED_ARRAY_MAX_ROWS`); larger batches keep the tfjs step, where XNNPACK's matmuls win.
  *
- * Numerically it is the same computation as `TransformerDecoderBlock.forwardStep` in another
- * summation order (differences ~1e-6); tests compare the two.
+ * Numerically it is the same computation as the tfjs step (tfjs_step.ts) in another summation
+ * order (differences ~1e-6); tests compare the two. It is the library's one other home of the
+ * math (attention with its additive mask, layer norm, gelu) besides src/ops and src/kernels:
+ * plain loops, because at batch 1 per-kernel dispatch is the whole cost.
  */
 import * as tf from '@tensorflow/tfjs';
-import { MASKED_SCORE, MultiHeadAttention } from '../layers/multi_head_attention';
-import { sinusoidalEncoding } from '../layers/sinusoidal_position_encoding';
-import type { TransformerDecoderBlock } from '../layers/transformer_decoder_block';
-import type { TransformerParts } from './decode';
+import { projectJoined } from '../layers/attention_projection';
+import type { MultiHeadAttention } from '../layers/multi_head_attention';
+import type { DecoderBlockArrays, LayerNormArrays, TransformerDecoderBlock } from '../layers/transformer_decoder_block';
+import { MASKED_SCORE } from '../ops/attention';
+import type { IncrementalDecoder } from './incremental';
+import type { TransformerParts } from './transformer_parts';
 
 /** Batches (rows = sources x beams) up to this size decode with the typed-array step. */
 export const TYPED_ARRAY_MAX_ROWS = 4;
 
-interface Norm {
-  gamma: Float32Array;
-  beta: Float32Array;
-  epsilon: number;
-}
+type Norm = LayerNormArrays;
 
 interface Attention {
   heads: number;
@@ -42,23 +43,16 @@ interface Attention {
 }
 
 /** A decoder block's weights as typed arrays. */
-interface BlockWeights {
+interface BlockWeights extends DecoderBlockArrays {
   normalizeFirst: boolean;
   activation: 'relu' | 'gelu';
   selfAttention: Attention;
   crossAttention: Attention | null;
-  selfNorm: Norm;
-  crossNorm: Norm | null;
-  feedForwardNorm: Norm;
-  innerKernel: Float32Array; // [D, I]
-  innerBias: Float32Array;
-  outerKernel: Float32Array; // [I, D]
-  outerBias: Float32Array;
 }
 
 /** A decoder block during one decode: its weights and, per row, what the steps attend to. */
 interface Block extends BlockWeights {
-  /** Per row: cross-attention keys (H, S, K) and values (H, S, V); mask adder (S). */
+  /** Per row: cross-attention keys (S, H*K) and values (S, H*V); mask adder (S). */
   crossKeys: Float32Array[];
   crossValues: Float32Array[];
   crossMaskAdder: Float32Array[] | null;
@@ -72,16 +66,6 @@ export type TypedArrayDecoderParts = Pick<TransformerParts, 'targetEmbedding' | 
 
 function read(tensor: tf.Tensor): Float32Array {
   return (tensor.dataSync() as Float32Array).slice();
-}
-
-function weightNamed(layer: tf.layers.Layer, suffix: string): Float32Array {
-  const found = layer.weights.filter((w) => w.originalName.endsWith(`/${suffix}`));
-  if (found.length !== 1) throw new Error(`typed-array decoder: expected one weight '${suffix}' in layer '${layer.name}', found ${found.length}`);
-  return read(found[0].read());
-}
-
-function norm(layer: tf.layers.Layer, scope: string, epsilon: number): Norm {
-  return { gamma: weightNamed(layer, `${scope}/gamma`), beta: weightNamed(layer, `${scope}/beta`), epsilon };
 }
 
 function attentionArrays(layer: MultiHeadAttention, fused: boolean): Attention {
@@ -215,9 +199,7 @@ function decoderWeights(parts: TypedArrayDecoderParts): DecoderWeights {
   if (cached && cached.dataIds.length === dataIds.length && cached.dataIds.every((id, i) => id === dataIds[i])) {
     return cached.weights;
   }
-  const embedding = parts.targetEmbedding;
-  const width = embedding.embeddingDim;
-  const scale = embedding.scaleEmbeddings ? Math.sqrt(width) : 1;
+  const { tokenTable, positionTable } = parts.targetEmbedding.inferenceArrays();
   const [logitsKernel, logitsBias] = parts.logits.getWeights();
   let finalNorm: Norm | null = null;
   if (parts.finalNorm) {
@@ -226,11 +208,8 @@ function decoderWeights(parts: TypedArrayDecoderParts): DecoderWeights {
   }
   const weights: DecoderWeights = {
     blocks: parts.decoderBlocks.map(blockWeights),
-    tokenTable: weightNamed(embedding, 'token_embedding/embeddings').map((v) => v * scale),
-    positionTable:
-      embedding.positionEncoding === 'learned'
-        ? weightNamed(embedding, 'position_embedding/embeddings')
-        : tf.tidy(() => read(sinusoidalEncoding(embedding.sequenceLength, width))),
+    tokenTable,
+    positionTable,
     finalNorm,
     logitsKernel: read(logitsKernel),
     logitsBias: logitsBias ? read(logitsBias) : new Float32Array(parts.vocabSize),
@@ -240,20 +219,13 @@ function decoderWeights(parts: TypedArrayDecoderParts): DecoderWeights {
 }
 
 function blockWeights(block: TransformerDecoderBlock): BlockWeights {
-  const epsilon = block.layerNormEpsilon;
   const cross = block.crossAttention;
   return {
+    ...block.inferenceArrays(),
     normalizeFirst: block.normalizeFirst,
     activation: block.activation,
     selfAttention: attentionArrays(block.selfAttention!, true),
     crossAttention: cross ? attentionArrays(cross, false) : null,
-    selfNorm: norm(block, 'self_attention_layer_norm', epsilon),
-    crossNorm: cross ? norm(block, 'cross_attention_layer_norm', epsilon) : null,
-    feedForwardNorm: norm(block, 'feedforward_layer_norm', epsilon),
-    innerKernel: weightNamed(block, 'feedforward_intermediate_dense/kernel'),
-    innerBias: weightNamed(block, 'feedforward_intermediate_dense/bias'),
-    outerKernel: weightNamed(block, 'feedforward_output_dense/kernel'),
-    outerBias: weightNamed(block, 'feedforward_output_dense/bias'),
   };
 }
 
@@ -261,7 +233,7 @@ function blockWeights(block: TransformerDecoderBlock): BlockWeights {
  * Incremental decoder state for `rows` sequences; the typed-array twin of
  * decode.ts's tfjs `DecoderState` (same `step`/`reorder` contract).
  */
-export class TypedArrayDecoderState {
+export class TypedArrayDecoderState implements IncrementalDecoder {
   position = 0;
   private readonly blocks: Block[];
   private readonly weights: DecoderWeights;
@@ -287,19 +259,24 @@ export class TypedArrayDecoderState {
     let crossValues: Float32Array[] = [];
     let crossMaskAdder: Float32Array[] | null = null;
     if (cross) {
-      [crossKeys, crossValues] = tf.tidy(() => {
-        // (rows, H, S, K) and (rows, H, S, V), split per row.
-        const { keys, values } = cross.projectKeysValues(memory, memory);
-        const perRow = (t: tf.Tensor) => {
-          const data = t.dataSync() as Float32Array;
-          const size = data.length / this.rows;
-          return Array.from({ length: this.rows }, (_x, r) => data.slice(r * size, (r + 1) * size));
-        };
-        return [perRow(keys), perRow(values)];
-      });
+      // (rows, S, H*K + H*V): each position's keys, then its values. Read outside tidy, which
+      // would walk every element of a typed array it returns.
+      const joined = tf.tidy(() => projectJoined(memory, [cross.keyDense!, cross.valueDense!]));
+      const data = joined.dataSync() as Float32Array;
+      joined.dispose();
+      const length = memory.shape[1] as number;
+      const keysWidth = cross.numHeads * cross.keyDim;
+      const valuesWidth = cross.numHeads * cross.valueDim;
+      const row = keysWidth + valuesWidth;
+      const split = (r: number, from: number, width: number) => {
+        const out = new Float32Array(length * width);
+        for (let s = 0; s < length; s++) out.set(data.subarray((r * length + s) * row + from, (r * length + s) * row + from + width), s * width);
+        return out;
+      };
+      crossKeys = Array.from({ length: this.rows }, (_x, r) => split(r, 0, keysWidth));
+      crossValues = Array.from({ length: this.rows }, (_x, r) => split(r, keysWidth, valuesWidth));
       const maskData = mask.dataSync();
-      const length = mask.shape[1] as number;
-      // The same additive mask as the tfjs step (MultiHeadAttention's MASKED_SCORE).
+      // The mask rule of src/ops/attention.ts (`maskToScores`): 0 for real positions, MASKED_SCORE for padding.
       crossMaskAdder = Array.from({ length: this.rows }, (_x, r) =>
         Float32Array.from({ length }, (_y, s) => (maskData[r * length + s] ? 0 : MASKED_SCORE)),
       );
@@ -401,9 +378,9 @@ export class TypedArrayDecoderState {
     const query = new Float32Array(a.bias.length);
     denseInto(query, h, a.kernel, a.bias);
     const length = block.crossKeys[r].length / (a.heads * a.keyDim);
-    // The encoder's keys and values are (H, S, K) and (H, S, V): head-major.
-    return attend(a, query, length, { data: block.crossKeys[r], position: a.keyDim, head: length * a.keyDim },
-      { data: block.crossValues[r], position: a.valueDim, head: length * a.valueDim },
+    // The encoder's keys and values are (S, H*K) and (S, H*V): position-major, like the cache.
+    return attend(a, query, length, { data: block.crossKeys[r], position: a.heads * a.keyDim, head: a.keyDim },
+      { data: block.crossValues[r], position: a.heads * a.valueDim, head: a.valueDim },
       block.crossMaskAdder ? block.crossMaskAdder[r] : null);
   }
 

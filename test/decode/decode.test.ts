@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { presetConfig, TransformerConfig } from '../../src/model/config';
-import { attentionMaps, decode, scoreTargets } from '../../src/model/decode';
+import { attentionMaps, decode, scoreTargets } from '../../src/decode/decode';
 import { createTransformer } from '../../src/model/transformer';
 import { createTask, generateSamples } from '../../src/tasks';
 import { describeEachBackend } from '../helpers/backends';

@@ -1,0 +1,99 @@
+/**
+ * Scaled dot-product attention of H heads (Vaswani et al. 2017, section 3.2.1, equation 1):
+ *
+ *     softmax(scale * Q K^T + mask) V,   scale = 1/sqrt(K)
+ *
+ * `scaledDotProductAttention` is the one place where the library computes it, for the layers
+ * (MultiHeadAttention) and for cached decoding (src/decode/tfjs_step.ts), and the only place that
+ * may hand the work to the fused kernel (src/kernels/attention.ts). Its plain path below is the
+ * definition, in tfjs ops, that runs on every backend; the kernel computes the same values on cpu
+ * and wasm. Like Keras's `MultiHeadAttention._compute_attention`, it starts from projected
+ * queries, keys and values and returns the context before the output projection.
+ *
+ * Queries, keys and values are read from the projections as they come out of one matmul: up to
+ * three `sources` of (B, L, W) rows, each role's H heads of E values side by side from a column
+ * `offset` (self-attention's one (B, T, H*K + H*K + H*V) projection needs no split).
+ *
+ * Shape letters: B batch, T query length, S key length, H heads, K key dim, V value dim.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { fusedAttention, hasFusedAttention, type HeadsSlice, MASKED_SCORE } from '../kernels/attention';
+
+export { MASKED_SCORE };
+export type { HeadsSlice };
+
+export interface AttentionArgs {
+  /** The projections that hold the heads, each (B, L, W): L = T for the queries', S for the keys' and values'. */
+  sources: tf.Tensor[];
+  /** Where each role's heads are: `sources[slice.source]`, columns from `slice.offset`. */
+  query: HeadsSlice;
+  key: HeadsSlice;
+  value: HeadsSlice;
+  numHeads: number;
+  keyDim: number;
+  valueDim: number;
+  /** (T, S), (B, T, S) or (B, 1, S), 1 = may attend; null attends everywhere. */
+  mask: tf.Tensor | null;
+  /** Multiplies the queries. Default 1/sqrt(keyDim); 1 for queries scaled beforehand. */
+  scale?: number;
+  /** Dropout rate on the probabilities (pass it only while training). Default 0. */
+  dropout?: number;
+  /** The probabilities are wanted, and differentiable under a gradient tape. Default false. */
+  needProbabilities?: boolean;
+}
+
+export interface AttentionResult {
+  /** (B, T, H, V): each head's weighted values, the layout the output projection reads. */
+  context: tf.Tensor4D;
+  /**
+   * (B, H, T, S), before dropout (as Keras returns them). Null while a gradient tape records and
+   * `needProbabilities` is false: the fused kernel does not differentiate them.
+   */
+  probabilities: tf.Tensor4D | null;
+}
+
+/** Scaled dot-product attention; see the file comment. Call inside a tidy. */
+export function scaledDotProductAttention(args: AttentionArgs): AttentionResult {
+  const scale = args.scale ?? 1 / Math.sqrt(args.keyDim);
+  const dropout = args.dropout ?? 0;
+  // The fused kernel: cpu or wasm with WebAssembly SIMD and K, V multiples of 4 (whole SIMD
+  // vectors); it has no dropout, and its probabilities carry no gradient.
+  const fused =
+    hasFusedAttention(args.keyDim, args.valueDim) && dropout === 0 && !(args.needProbabilities && tf.engine().isTapeOn());
+  if (fused) return fusedAttention({ ...args, scale });
+  return plainAttention(args, scale, dropout);
+}
+
+/**
+ * The additive scores of a mask, (1 - mask) * MASKED_SCORE: 0 where 1 = may attend, -1e9 where
+ * masked, so that the softmax gives masked keys probability 0 (exactly: e^-1e9 underflows). A
+ * query whose keys are all masked gets equal scores everywhere and attends uniformly, as in Keras.
+ */
+export function maskToScores(mask: tf.Tensor): tf.Tensor {
+  return tf.scalar(1).sub(mask.cast('float32')).mul(MASKED_SCORE);
+}
+
+function plainAttention(args: AttentionArgs, scale: number, dropout: number): AttentionResult {
+  const { numHeads: H, keyDim: K, valueDim: V } = args;
+  // (B, L, W) columns [offset, offset + H*E) -> (B, L, H, E) -> (B, H, L, E).
+  const heads = (slice: HeadsSlice, size: number): tf.Tensor4D => {
+    const source = args.sources[slice.source];
+    const [batch, length] = source.shape;
+    const columns = source.slice([0, 0, slice.offset], [batch, length, H * size]);
+    return columns.reshape([batch, length, H, size]).transpose([0, 2, 1, 3]) as tf.Tensor4D;
+  };
+  const queries = heads(args.query, K).mul(scale);
+  // Scores: (B, H, T, K) x (B, H, S, K)^T -> (B, H, T, S).
+  let scores = tf.matMul(queries, heads(args.key, K), false, true);
+  // The mask broadcasts over heads: (T, S) as it is, (B, T, S) and (B, 1, S) with a heads axis.
+  if (args.mask != null) {
+    const masked = maskToScores(args.mask);
+    scores = scores.add(masked.rank === 2 ? masked : masked.expandDims(1));
+  }
+  // Softmax over the keys S.
+  const probabilities = tf.softmax(scores) as tf.Tensor4D;
+  const dropped = dropout > 0 ? tf.dropout(probabilities, dropout) : probabilities;
+  // Weighted values: (B, H, T, S) x (B, H, S, V) -> (B, H, T, V) -> (B, T, H, V).
+  const context = tf.matMul(dropped, heads(args.value, V)).transpose([0, 2, 1, 3]) as tf.Tensor4D;
+  return { context, probabilities };
+}
