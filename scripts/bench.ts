@@ -1,5 +1,5 @@
 /**
- * Benchmarks of the reference configuration (../shared/TASKS.md), optionally
+ * Benchmarks of the reference configuration (README, "Toy tasks"), optionally
  * side by side with the PyTorch peer measured in the same invocation.
  *
  *   npm run bench                                  # every benchmark, a table
@@ -79,7 +79,7 @@ const sizes = { vocabSize: task.vocabSize, maxSourceLength: task.maxSourceLen, m
 
 async function trainReference(): Promise<Result> {
   const model = createTransformer(presetConfig('reference', sizes));
-  // TASKS.md's throughput setting: Adam at 1e-3, no schedule, no clipping (the peer has none).
+  // The reference throughput setting (README, "Toy tasks"): Adam at 1e-3, no schedule, no clipping (the peer has none).
   const trainer = new Trainer({ model, learningRate: 1e-3, clipNorm: Infinity });
   const stream = createTrainingStream(task, 1);
   const batches = Array.from({ length: stepsPerRepeat }, () => encodeBatch(task, stream.nextBatch(64)));

@@ -1,6 +1,6 @@
 /**
- * Evaluates a trained model on its task's held-out set (../shared/TASKS.md,
- * "Metrics"): greedy exact match, teacher-forced token accuracy, and a few
+ * Evaluates a trained model on its task's held-out set (README, "Toy tasks":
+ * metrics): greedy exact match, teacher-forced token accuracy, and a few
  * wrong decodings.
  *
  *     npm run evaluate -- --model models/reverse

@@ -1,5 +1,5 @@
 /**
- * Trains a seq2seq Transformer on a toy task of ../shared/TASKS.md and saves
+ * Trains a seq2seq Transformer on a toy task (README, "Toy tasks") and saves
  * it with its task.json, training log, curve and checkpoint.
  *
  *     npm run train                                  # reverse, reference config, into models/reverse

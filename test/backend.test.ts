@@ -50,7 +50,7 @@ async function runOn(backend: BackendName, fn: () => tf.Tensor | tf.Tensor[]): P
   const before = tf.memory().numTensors;
   const out = tf.tidy(fn);
   const outs = Array.isArray(out) ? out : [out];
-  // Read outside tidy: tidy walks returned TypedArrays element by element (TFJS_NOTES).
+  // Read outside tidy: tidy walks returned TypedArrays element by element (README, "TensorFlow.js 4.22 defects").
   const values = outs.map((t) => Array.from(t.dataSync()));
   tf.dispose(outs);
   expect(tf.memory().numTensors).toBe(before);

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """PyTorch comparison peer for the tfjs-attention benchmarks (reverse task, reference configuration).
 
-Written from shared/TASKS.md ("Toy sequence tasks and the reference configuration"):
+Written from the README's "Toy tasks" (the tasks and the reference configuration):
 
 * Task: reverse, V=10, source length n uniform in [2, 12], symbols uniform over ids 3..12.
   Tokens: PAD=0, BOS=1, EOS=2. source = symbols right-padded with PAD to maxLen=12;
@@ -45,7 +45,7 @@ Benchmarks (each prints JSON lines on stdout; progress goes to stderr):
       512 held-out samples (seed 1_000_003, never used for training); training batches are
       filtered so that no training source equals a held-out source. Exact match is checked every
       100 steps; "seconds" counts training steps only (batch generation and evaluation excluded).
-      Recipe (free per TASKS.md; model size and batch fixed), default "preln-warmup": pre-LN
+      Recipe (free per the README's "Toy tasks"; model size and batch fixed), default "preln-warmup": pre-LN
       (norm_first=True), Adam betas (0.9, 0.98), peak lr 3e-3, linear warm-up over 100 steps, cosine
       decay to 0.1x peak at step 900, constant after. Tried on 1 thread: warm-up 200 / decay 4000 reached
       0.99 at 1400 steps (with a dip to 0.51 at 1100); lr 2e-3 / decay 1500 at 1200 steps; lr 3e-3 /

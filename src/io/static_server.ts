@@ -167,7 +167,7 @@ export function modelsIndex(dir: string): { models: ModelIndexEntry[] } {
     if (typeof exact === 'number') entry.heldOutExactMatch = exact;
     models.push(entry);
   }
-  // The four toy tasks in TASKS.md's order, then anything else by name.
+  // The four toy tasks in the README's order, then anything else by name.
   const rank = (name: string) => {
     const i = (TASK_NAMES as readonly string[]).indexOf(name);
     return i < 0 ? TASK_NAMES.length : i;

@@ -16,7 +16,7 @@ export const TASK_JSON = 'task.json';
 export const TASK_JSON_FORMAT = 'tfjs-attention-seq2seq';
 export const TASK_JSON_VERSION = 1;
 
-/** Held-out metrics of the saved weights (../shared/TASKS.md, "Metrics"). */
+/** Held-out metrics of the saved weights (README, "Toy tasks"). */
 export interface Seq2SeqMetrics {
   /** Share of the held-out samples whose greedy decoding equals the target. */
   heldOutExactMatch: number;

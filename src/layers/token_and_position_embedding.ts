@@ -13,7 +13,7 @@ export type PositionEncoding = (typeof POSITION_ENCODINGS)[number];
 
 /**
  * Vocabularies up to this size are embedded by a one-hot matmul: its gradient
- * is a plain matmul (fast on wasm, see ../shared/TFJS_NOTES.md), where the
+ * is a plain matmul (fast on wasm; tfjs 4.22's wasm `gather` has no gradient kernel, UnsortedSegmentSum), where the
  * gradient of `gather` is a scatter. Larger ones use `gather`.
  */
 const ONE_HOT_MAX_VOCABULARY = 512;

@@ -44,7 +44,7 @@ export type TransformerConfigInput = Pick<TransformerConfig, 'vocabSize' | 'maxS
 /** Model sizes without the task-dependent fields. */
 export type ModelSize = Omit<Partial<TransformerConfig>, 'vocabSize' | 'maxSourceLength' | 'maxTargetLength'>;
 
-/** The reference configuration of ../shared/TASKS.md (benchmarks and comparisons). */
+/** The reference configuration (README, "Toy tasks"): dModel 64, 4 heads, feed-forward 256, 2+2 layers; benchmarks and comparisons use it. */
 export const REFERENCE_SIZE: ModelSize = {
   dModel: 64,
   numHeads: 4,
@@ -60,7 +60,7 @@ export const REFERENCE_SIZE: ModelSize = {
 export const PRESETS = {
   /** A model that trains in seconds, for tests and quick experiments. */
   tiny: { dModel: 32, numHeads: 2, intermediateDim: 64, numEncoderLayers: 1, numDecoderLayers: 1, dropout: 0 },
-  /** TASKS.md's reference configuration. */
+  /** The README's reference configuration ("Toy tasks"). */
   reference: REFERENCE_SIZE,
 } satisfies Record<string, ModelSize>;
 

@@ -69,7 +69,7 @@ export class Seq2Seq {
   }
 
   /**
-   * Decodes each source (unpadded symbol ids, as TASKS.md numbers them) to
+   * Decodes each source (unpadded symbol ids, as the tasks number them) to
    * target ids without BOS and EOS. Greedy by default, beam search when
    * `beamWidth > 1`. All sources go through the model as one batch.
    */

@@ -4,7 +4,7 @@ import { Task } from './tasks';
 import { BOS, EOS, FIRST_SYMBOL } from './vocabulary';
 
 /**
- * A batch in the padded layout of TASKS.md, as flat row-major `Int32Array`s ready for
+ * A batch in the padded layout of the README's "Toy tasks", as flat row-major `Int32Array`s ready for
  * `tf.tensor2d(batch.source, [batch.batchSize, batch.sourceLen], 'int32')`.
  * B = batchSize, S = sourceLen (the task's maxSourceLen), T = targetLen (longest target + 1).
  */

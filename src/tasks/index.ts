@@ -1,4 +1,4 @@
-/** The toy tasks of `shared/TASKS.md`: plain TypeScript, no TensorFlow.js, for Node and the browser. */
+/** The toy tasks (README, "Toy tasks"): plain TypeScript, no TensorFlow.js, for Node and the browser. */
 export * from './vocabulary';
 export { Random, RandomState } from './random';
 export * from './tasks';

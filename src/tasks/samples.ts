@@ -8,9 +8,9 @@ export interface Sample {
   target: number[];
 }
 
-/** Seed of the held-out evaluation set (TASKS.md); training streams refuse it. */
+/** Seed of the held-out evaluation set (README, "Toy tasks"); training streams refuse it. */
 export const HELD_OUT_SEED = 0x7e57_0001;
-/** Size of the held-out evaluation set (TASKS.md). */
+/** Size of the held-out evaluation set (README, "Toy tasks"). */
 export const HELD_OUT_SIZE = 512;
 /**
  * Seed of a second evaluation set, for acceptance tests of trained models, so that tuning against
@@ -22,7 +22,7 @@ export const FRESH_TEST_SIZE = 512;
 
 /**
  * Training streams refuse a task whose held-out and fresh test sets cover at least this share of
- * the source distribution: training on what is left would no longer be the task of TASKS.md.
+ * the source distribution: training on what is left would no longer be the task as defined.
  */
 export const MAX_EXCLUDED_PROBABILITY = 0.5;
 
@@ -44,7 +44,7 @@ export function generateSamples(task: Task, count: number, seed: number): Sample
   return samples;
 }
 
-/** The held-out evaluation set of TASKS.md: `HELD_OUT_SIZE` samples drawn with `HELD_OUT_SEED`. */
+/** The held-out evaluation set (README, "Toy tasks"): `HELD_OUT_SIZE` samples drawn with `HELD_OUT_SEED`. */
 export function heldOutSet(task: Task): Sample[] {
   return generateSamples(task, HELD_OUT_SIZE, HELD_OUT_SEED);
 }
@@ -61,7 +61,7 @@ function sourceKey(source: readonly number[]): string {
 
 /**
  * An endless stream of training samples that never yields a sample equal to one of the held-out
- * or fresh test sets (TASKS.md: "training never sees a sample equal to one of them"). Filtering is
+ * or fresh test sets (README, "Toy tasks": training never sees a sample equal to one of them). Filtering is
  * needed, not just different seeds: copy, reverse and sort have only 100 sources of length 2, so
  * most of the held-out ones would otherwise turn up in training within a few thousand samples.
  *

@@ -8,7 +8,7 @@ import {
   SYMBOL_ALPHABET,
 } from './vocabulary';
 
-/** The toy tasks of `shared/TASKS.md`. */
+/** The toy tasks (README, "Toy tasks": copy, reverse, sort, addition). */
 export const TASK_NAMES = ['copy', 'reverse', 'sort', 'addition'] as const;
 export type TaskName = (typeof TASK_NAMES)[number];
 
@@ -28,7 +28,7 @@ export interface TaskOptions {
   digits?: number;
 }
 
-/** TASKS.md defaults. */
+/** The tasks' defaults (README, "Toy tasks"). */
 export const DEFAULT_NUM_SYMBOLS = 10;
 export const DEFAULT_MIN_LEN = 2;
 export const DEFAULT_MAX_LEN = 12;
@@ -70,9 +70,9 @@ export interface Task {
 }
 
 /**
- * Creates one of the TASKS.md tasks; options left out take the TASKS.md defaults.
+ * Creates one of the toy tasks (README, "Toy tasks"); options left out take their defaults.
  *
- * Example (the TASKS.md worked example; a test runs it):
+ * Example (the README's worked example in "Toy tasks"; a test runs it):
  * ```ts
  * const task = createTask('reverse');
  * const source = task.stringToTokens('3 1 4');        // [6, 4, 7]

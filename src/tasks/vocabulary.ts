@@ -1,5 +1,5 @@
 /**
- * The shared token ids of every toy task (`shared/TASKS.md`, "Tokens"): three special tokens,
+ * The shared token ids of every toy task (README, "Toy tasks"): three special tokens,
  * then the task's V symbols from id 3 on. Every task uses the same special ids so that the
  * model, the losses and the decoder never need to know which task they run.
  */
@@ -21,7 +21,7 @@ export const SPECIAL_TOKEN_NAMES: readonly string[] = ['<pad>', '<bos>', '<eos>'
 /**
  * Display characters for the symbols of copy, reverse and sort: digits, then upper-case, then
  * lower-case letters. This is ASCII order, so sorting the displayed characters agrees with
- * sorting the ids, and the first ten symbols read as the digits of the TASKS.md worked examples.
+ * sorting the ids, and the first ten symbols read as the digits of the README's worked examples ("Toy tasks").
  */
 export const SYMBOL_ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 

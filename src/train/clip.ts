@@ -1,30 +1,21 @@
 /**
- * Gradient clipping by global norm (Pascanu et al. 2013; `tf.clip_by_global_norm`
- * in TensorFlow, `clip_grad_norm_` in PyTorch).
+ * Gradient clipping by global norm (Pascanu et al. 2013; `tf.clip_by_global_norm` in TensorFlow,
+ * `clip_grad_norm_` in PyTorch): every gradient is scaled by `min(1, maxNorm / globalNorm)`, where
+ * `globalNorm` is the L2 norm of all gradients together, so the update keeps its direction.
+ *
+ * The Trainer reads the gradients out as arrays once per step and folds the scale into its Adam
+ * update (no kernels), so the rule is written here over Float32Arrays.
  */
-import * as tf from '@tensorflow/tfjs';
 
-/**
- * Scales every gradient by `min(1, maxNorm / globalNorm)`, where `globalNorm`
- * is the L2 norm of all gradients together, so the update keeps its direction.
- * Returns the clipped gradients (new tensors, same order) and the norm before
- * clipping (a scalar); the caller owns all of them. The norm is left as a
- * tensor so that no value is read back from the backend here.
- */
-export function clipByGlobalNorm(
-  gradients: tf.Tensor[],
-  maxNorm: number,
-): { clipped: tf.Tensor[]; globalNorm: tf.Scalar } {
-  if (!(maxNorm > 0)) throw new Error(`clipByGlobalNorm: maxNorm must be a positive number, got ${maxNorm}`);
-  return tf.tidy(() => {
-    const globalNorm = globalL2Norm(gradients);
-    // 1e-6 keeps an all-zero gradient finite (scale 1, nothing to clip).
-    const scale = tf.minimum(tf.div(tf.scalar(maxNorm), tf.add(globalNorm, 1e-6)), 1);
-    return { clipped: gradients.map((g) => tf.mul(g, scale)), globalNorm };
-  });
+/** sqrt(sum over every array of its squared elements). */
+export function globalNorm(gradients: readonly Float32Array[]): number {
+  let sum = 0;
+  for (const g of gradients) for (let k = 0; k < g.length; k++) sum += g[k] * g[k];
+  return Math.sqrt(sum);
 }
 
-/** sqrt(sum over all tensors of the sum of their squared elements). */
-export function globalL2Norm(tensors: tf.Tensor[]): tf.Scalar {
-  return tf.tidy(() => tf.sqrt(tf.addN(tensors.map((t) => tf.sum(tf.square(t))))) as tf.Scalar);
+/** The factor that clips gradients of norm `norm` to at most `maxNorm`; 1e-6 keeps a zero gradient finite. */
+export function clipScale(norm: number, maxNorm: number): number {
+  if (!(maxNorm > 0)) throw new Error(`clipScale: maxNorm must be a positive number, got ${maxNorm}`);
+  return Math.min(1, maxNorm / (norm + 1e-6));
 }

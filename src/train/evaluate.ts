@@ -1,5 +1,5 @@
 /**
- * Held-out evaluation of a seq2seq model (../shared/TASKS.md, "Metrics"):
+ * Held-out evaluation of a seq2seq model (README, "Toy tasks": token accuracy and exact match):
  * exact match of greedy decoding and teacher-forced token accuracy and loss.
  */
 import * as tf from '@tensorflow/tfjs';

@@ -3,13 +3,13 @@
  *
  * Shapes: B batch, T target length, V vocabulary. Targets are int32 token ids
  * (B, T) right-padded with PAD = 0; a PAD position is never a target
- * (../shared/TASKS.md, "Tokens"), so it adds nothing to the loss, to the
+ * (README, "Toy tasks"), so it adds nothing to the loss, to the
  * accuracy, or to the count they are averaged over.
  *
  * The cross-entropy is `logSoftmax` times a one-hot of the targets rather than
  * a `gather` of the target log-probabilities: its gradient is elementwise (no
  * scatter, which the wasm backend lacks), and the one-hot is built in int32 and
- * then cast, because wasm's float32 `oneHot` is wrong (../shared/TFJS_NOTES.md).
+ * then cast, because wasm's float32 `oneHot` is wrong (it writes ~1.4e-45 for 1; README, "TensorFlow.js 4.22 defects").
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -45,7 +45,7 @@ export function maskedSoftmaxCrossEntropy(logits: tf.Tensor, targets: tf.Tensor)
 
 /**
  * Share of non-PAD target positions where the highest logit is the target
- * (teacher forcing, TASKS.md "token accuracy"). 0 for a batch without targets.
+ * (teacher forcing, README "Toy tasks": token accuracy). 0 for a batch without targets.
  */
 export function maskedTokenAccuracy(logits: tf.Tensor, targets: tf.Tensor): tf.Scalar {
   checkShapes('maskedTokenAccuracy', logits, targets);

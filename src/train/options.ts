@@ -57,7 +57,7 @@ export interface TrainOptions {
 
 /**
  * The default recipe, tuned for time to 0.99 held-out exact match on reverse
- * with the reference model and batch 64 (free per ../shared/TASKS.md; model
+ * with the reference model and batch 64 (free per the README's "Toy tasks"; model
  * size and batch fixed): pre-LN, Adam (0.9, 0.98), peak 4e-3 after a 50-step
  * linear warmup, cosine to 0.1x at step 350, gradients clipped to norm 5.
  * Two seeds reach 0.99 at step 325 (evaluating every 25). Decaying by step 300
@@ -88,7 +88,7 @@ Example:
 
 Data and model:
   --task NAME              ${TASK_NAMES.join(' | ')} (default reverse)
-  --symbols N --min-len N --max-len N    copy/reverse/sort options (TASKS.md defaults)
+  --symbols N --min-len N --max-len N    copy/reverse/sort options (the tasks' defaults)
   --digits N               addition option (default 3)
   --preset NAME            ${PRESET_NAMES.join(' | ')} (default reference)
   --d-model N --heads N --key-dim N --ff N      sizes over the preset's
@@ -376,7 +376,7 @@ function shellQuote(text: string): string {
 export interface EvaluateOptions {
   /** The model folder (model.json, weights.bin, task.json). */
   model: string;
-  /** 'held-out' (TASKS.md's 512 held-out samples) or 'fresh' (the acceptance test set). */
+  /** 'held-out' (the 512 held-out samples) or 'fresh' (the acceptance test set). */
   set: 'held-out' | 'fresh';
   /** Evaluate only the first N samples of the set. */
   count?: number;

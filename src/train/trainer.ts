@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import { Adam } from './adam';
+import { clipScale, globalNorm } from './clip';
 
 import { maskedSoftmaxCrossEntropy, maskedTokenAccuracy } from './losses';
 import { LearningRateSchedule } from './schedule';
@@ -132,7 +133,7 @@ export class Trainer {
       return { loss: value, accuracy: accuracy as tf.Scalar, grads };
     });
     try {
-      // Read outside tidy (see ../shared/TFJS_NOTES.md), before deciding whether to update.
+      // Read outside tidy (tf.tidy walks every element of a typed array it returns), before deciding whether to update.
       const [lossValue, accuracyValue] = await Promise.all([loss.data(), accuracy.data()]);
       // Clipping and Adam run on the gradients as arrays: no kernels (see Adam).
       const gradients = this.variables.map((v) => grads[v.name].dataSync() as Float32Array);
@@ -141,8 +142,7 @@ export class Trainer {
       if (!Number.isFinite(result.loss) || !Number.isFinite(gradNorm)) {
         throw new NonFiniteLossError(step, result.loss, gradNorm, learningRate);
       }
-      // As clipByGlobalNorm: scale by min(1, clipNorm / norm); 1e-6 keeps a zero gradient finite.
-      const scale = Math.min(1, this.clipNorm / (gradNorm + 1e-6));
+      const scale = clipScale(gradNorm, this.clipNorm);
       this.optimizer.learningRate = learningRate;
       this.optimizer.update(this.variables, gradients, scale);
       return result;
@@ -222,9 +222,3 @@ export function batchTensors(batch: TrainBatch): { source: tf.Tensor2D; decoderI
   };
 }
 
-/** The L2 norm of all gradients together, accumulated in float64. */
-function globalNorm(gradients: Float32Array[]): number {
-  let sum = 0;
-  for (const g of gradients) for (let k = 0; k < g.length; k++) sum += g[k] * g[k];
-  return Math.sqrt(sum);
-}

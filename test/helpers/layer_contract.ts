@@ -1,5 +1,5 @@
 /**
- * The contract every public layer of this library keeps (../shared/STYLE.md):
+ * The contract every public layer of this library keeps (the layer conventions of tfjs-layers and keras-hub):
  * config round trip, output shape (eager and symbolic), weight count and
  * shapes, a training step that moves every trainable weight, and no tensor
  * leaks. Each layer test calls `expectLayerContract` inside its describe block.

@@ -23,7 +23,7 @@ describe('createTask', () => {
     expect(sample.length).toBeLessThanOrEqual(12);
   });
 
-  it('has the TASKS.md defaults and sizes', () => {
+  it('has the defaults and sizes of the toy tasks (README, "Toy tasks")', () => {
     for (const name of ['copy', 'reverse', 'sort'] as const) {
       const task = createTask(name);
       expect(task.name).toBe(name);
@@ -93,7 +93,7 @@ describe('createTask', () => {
 });
 
 describe('solve', () => {
-  it('holds the TASKS.md worked examples', () => {
+  it('holds the worked examples of the README ("Toy tasks")', () => {
     expect(solveText(createTask('reverse'), '3 1 4')).toBe('413');
     expect(solveText(createTask('sort'), '3 1 4 1')).toBe('1134');
     expect(solveText(createTask('addition'), '1 2 3 + 9 9')).toBe('222');

@@ -21,14 +21,28 @@ function stateAtImport(tf) {
 
 /** Matmuls (plain, transposed, batched), softmax, a gradient and a small dense model with fixed initializers. */
 function plainComputation(tf) {
-  const a = tf.tensor2d([[1, 2, 3], [4, 5, 6]]);
-  const b = tf.tensor2d([[0.5, -1], [2, 0.25], [-0.75, 1.5]]);
+  const a = tf.tensor2d([
+    [1, 2, 3],
+    [4, 5, 6],
+  ]);
+  const b = tf.tensor2d([
+    [0.5, -1],
+    [2, 0.25],
+    [-0.75, 1.5],
+  ]);
   const product = tf.matMul(a, b);
   const softmax = tf.softmax(product);
   const transposed = tf.matMul(a, a, false, true);
   const batched = tf.matMul(tf.reshape(a, [1, 2, 3]), tf.reshape(b, [1, 3, 2]));
   const gradient = tf.grad((x) => tf.sum(tf.square(tf.matMul(x, b))))(a);
-  const gathered = tf.gather(tf.tensor2d([[0.25, 0.5], [1, 2], [-3, 4]]), tf.tensor1d([2, 0, 2], 'int32'));
+  const gathered = tf.gather(
+    tf.tensor2d([
+      [0.25, 0.5],
+      [1, 2],
+      [-3, 4],
+    ]),
+    tf.tensor1d([2, 0, 2], 'int32'),
+  );
 
   const model = tf.sequential({
     layers: [
@@ -48,7 +62,13 @@ function plainComputation(tf) {
       }),
     ],
   });
-  const predicted = model.predict(tf.tensor2d([[1, 2, 3], [0.5, -0.5, 0], [-1, 3, 2]]));
+  const predicted = model.predict(
+    tf.tensor2d([
+      [1, 2, 3],
+      [0.5, -0.5, 0],
+      [-1, 3, 2],
+    ]),
+  );
 
   return {
     product: product.arraySync(),
@@ -64,7 +84,11 @@ function plainComputation(tf) {
 /** tfjs's global state after the computation: backend, tensors, every backend's kernels, backend factories. */
 function stateAfter(tf) {
   const kernels = {};
-  for (const name of BACKEND_NAMES) kernels[name] = tf.getKernelsForBackend(name).map((k) => k.kernelName).sort();
+  for (const name of BACKEND_NAMES)
+    kernels[name] = tf
+      .getKernelsForBackend(name)
+      .map((k) => k.kernelName)
+      .sort();
   return {
     backend: tf.getBackend(),
     numTensors: tf.memory().numTensors,

@@ -71,7 +71,10 @@ async function readmeChecks({ tf, MultiHeadAttention, loadSeq2Seq, reverseFolder
   report.probeMatchesModel = JSON.stringify(probeProbabilities.arraySync()) === JSON.stringify(report.probabilities);
   report.attendedShape = attendedShort.shape;
   report.maskedDiff = maxDiffAtTokens(attendedShort.arraySync(), attendedPadded.arraySync());
-  report.unmaskedDiff = maxDiffAtTokens(control.predict(ints(BATCH)).arraySync(), control.predict(ints(PADDED)).arraySync());
+  report.unmaskedDiff = maxDiffAtTokens(
+    control.predict(ints(BATCH)).arraySync(),
+    control.predict(ints(PADDED)).arraySync(),
+  );
   report.backendAfterModel = tf.getBackend();
 
   if (!loadFirst) await loadReverse();
