@@ -61,7 +61,7 @@ export function scaledDotProductAttention(args: AttentionArgs): AttentionResult 
   const fused =
     hasFusedAttention(args.keyDim, args.valueDim) && dropout === 0 && !(args.needProbabilities && tf.engine().isTapeOn());
   if (fused) return fusedAttention({ ...args, scale });
-  return plainAttention(args, scale, dropout);
+  return plainAttention({ ...args, scale, dropout });
 }
 
 /**
@@ -73,8 +73,15 @@ export function maskToScores(mask: tf.Tensor): tf.Tensor {
   return tf.scalar(1).sub(mask.cast('float32')).mul(MASKED_SCORE);
 }
 
-function plainAttention(args: AttentionArgs, scale: number, dropout: number): AttentionResult {
+/**
+ * The definition in tfjs ops, on any backend: what `scaledDotProductAttention` runs where the fused
+ * kernel cannot, and what the kernel's conformance tests (test/kernels/attention.test.ts) hold it
+ * to. Always returns the probabilities. Call inside a tidy.
+ */
+export function plainAttention(args: AttentionArgs): { context: tf.Tensor4D; probabilities: tf.Tensor4D } {
   const { numHeads: H, keyDim: K, valueDim: V } = args;
+  const scale = args.scale ?? 1 / Math.sqrt(K);
+  const dropout = args.dropout ?? 0;
   // (B, L, W) columns [offset, offset + H*E) -> (B, L, H, E) -> (B, H, L, E).
   const heads = (slice: HeadsSlice, size: number): tf.Tensor4D => {
     const source = args.sources[slice.source];

@@ -1,39 +1,19 @@
 /**
- * The fused attention kernel against the same attention composed of plain tfjs ops (slices,
- * transposes, matmuls, softmax): forward values, probabilities and the gradient of every source,
- * for each way the sources can be shared, every mask shape, and odd sizes; on cpu and wasm.
+ * The fused attention kernel against the library's definition in plain tfjs ops
+ * (`plainAttention`, src/ops/attention.ts: slices, transposes, matmuls, the mask rule, softmax):
+ * forward values, probabilities and the gradient of every source, for each way the sources can be
+ * shared, every mask shape, and odd sizes; on cpu and wasm.
  */
 import * as tf from '@tensorflow/tfjs';
-import { fusedAttention, hasFusedAttention, type FusedAttentionArgs, MASKED_SCORE } from '../../src/kernels/attention';
+import { fusedAttention, hasFusedAttention, type FusedAttentionArgs } from '../../src/kernels/attention';
+import { plainAttention } from '../../src/ops/attention';
 import { describeEachBackend } from '../helpers/backends';
 import { maxAbsDiff, seededTensor } from '../helpers/tensors';
-
-/** (B, L, W) columns [offset, offset + H*E) -> (B, H, L, E). */
-function headsOf(x: tf.Tensor, offset: number, H: number, E: number): tf.Tensor {
-  const [B, L] = x.shape;
-  return x.slice([0, 0, offset], [B, L, H * E]).reshape([B, L, H, E]).transpose([0, 2, 1, 3]);
-}
-
-/** The composite attention: context (B, T, H, V) and probabilities (B, H, T, S). */
-function compositeAttention(args: FusedAttentionArgs): { context: tf.Tensor; probabilities: tf.Tensor } {
-  const { sources, numHeads: H, keyDim: K, valueDim: V } = args;
-  const q = headsOf(sources[args.query.source], args.query.offset, H, K);
-  const k = headsOf(sources[args.key.source], args.key.offset, H, K);
-  const v = headsOf(sources[args.value.source], args.value.offset, H, V);
-  let scores = tf.matMul(q.mul(args.scale), k, false, true); // (B, H, T, S)
-  if (args.mask != null) {
-    const mask = args.mask.rank === 2 ? args.mask : args.mask.expandDims(1); // (B|1, 1, T|1, S|1)
-    scores = scores.add(tf.sub(1, mask).mul(MASKED_SCORE));
-  }
-  const probabilities = tf.softmax(scores);
-  const context = tf.matMul(probabilities, v).transpose([0, 2, 1, 3]); // (B, T, H, V)
-  return { context, probabilities };
-}
 
 /** Gradients of sum(context * weights) with respect to every source, by either implementation. */
 function sourceGradients(args: FusedAttentionArgs, weights: tf.Tensor, fused: boolean): tf.Tensor[] {
   const f = (...sources: tf.Tensor[]) => {
-    const run = fused ? fusedAttention : compositeAttention;
+    const run = fused ? fusedAttention : plainAttention;
     return run({ ...args, sources }).context.mul(weights).sum();
   };
   return tf.grads(f)(args.sources);
@@ -89,7 +69,7 @@ describeEachBackend('fusedAttention', () => {
     ];
 
     for (const [maskName, makeMask] of masks) {
-      it(`${c.name}, ${maskName}: context, probabilities and gradients equal the composite`, () => {
+      it(`${c.name}, ${maskName}: context, probabilities and gradients equal the plain definition`, () => {
         const before = tf.memory().numTensors;
         const sources = c.shapes.map((shape, i) => seededTensor(shape, 11 + i));
         const mask = makeMask();
@@ -101,7 +81,7 @@ describeEachBackend('fusedAttention', () => {
           return [context, probabilities!];
         });
         const composite = tf.tidy(() => {
-          const { context, probabilities } = compositeAttention(args);
+          const { context, probabilities } = plainAttention(args);
           return [context, probabilities];
         });
         const fusedGrads = tf.tidy(() => sourceGradients(args, weights, true));
@@ -125,7 +105,7 @@ describeEachBackend('fusedAttention', () => {
     }
   }
 
-  it('wider heads (key dim 16, value dim 20) equal the composite, forward and backward', () => {
+  it('wider heads (key dim 16, value dim 20) equal the plain definition, forward and backward', () => {
     const before = tf.memory().numTensors;
     const [k, v] = [16, 20];
     const source = seededTensor([B, T, 2 * H * k + H * v], 21);
@@ -142,7 +122,7 @@ describeEachBackend('fusedAttention', () => {
       mask: null,
     };
     const [fused, composite] = [true, false].map((useFused) =>
-      tf.tidy(() => [(useFused ? fusedAttention : compositeAttention)(args).context, ...sourceGradients(args, weights, useFused)]),
+      tf.tidy(() => [(useFused ? fusedAttention : plainAttention)(args).context, ...sourceGradients(args, weights, useFused)]),
     );
     fused.forEach((t, i) => expect(maxAbsDiff(t.dataSync(), composite[i].dataSync())).toBeLessThan(1e-5));
     tf.dispose([...fused, ...composite, source, weights]);
