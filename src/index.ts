@@ -50,7 +50,7 @@ export * from './tasks';
 
 // Training in any runtime (the command-line runs with files live in scripts/ and src/train/run.ts).
 export { Trainer } from './train/trainer';
-export type { StepResult, TrainBatch, TrainerArgs } from './train/trainer';
+export type { StepResult, TrainerArgs } from './train/trainer';
 export { warmupSchedule, DECAYS } from './train/schedule';
 export type { Decay, LearningRateSchedule, ScheduleArgs } from './train/schedule';
 export { evaluateSeq2Seq } from './train/evaluate';

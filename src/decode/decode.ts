@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { BOS, EOS, PAD } from '../tasks/vocabulary';
 import type { DecoderStep, IncrementalDecoder } from './incremental';
 import { DecoderState } from './tfjs_step';
-import { encode, logitsOf, transformerParts, type TransformerParts } from './transformer_parts';
+import { encode, transformerParts, type TransformerParts } from './transformer_parts';
 import { TYPED_ARRAY_MAX_ROWS, TypedArrayDecoderState } from './typed_array_step';
 
 export type { DecoderStep };

@@ -25,13 +25,11 @@ export function isNodeRuntime(): boolean {
 
 /** Node's `fs`, loaded on first use (see the module comment). */
 export function nodeFs(): typeof FsModule {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
   return require('fs');
 }
 
 /** Node's `path`, loaded on first use (see the module comment). */
 export function nodePath(): typeof PathModule {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
   return require('path');
 }
 

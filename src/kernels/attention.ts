@@ -114,7 +114,7 @@ function headsAt(start: number, length: number, width: number, offset: number, h
  * The first half of a masked softmax, in place over B*H blocks of T rows of S scores from
  * `f[start]`: masked keys get MASKED_SCORE added (mask value at b*maskBatch + t*maskRow +
  * s*maskColumn, 1 = may attend), then each row is shifted by its maximum, so that every score
- * is <= 0 for the exponential (simd_kernels.ts's expInPlace) and normalizeRows that follow.
+ * is <= 0 for the exponential (simd_kernels.ts's expInPlace) and divideRowsBySum that follow.
  */
 function maskAndShiftRows(
   f: Float32Array, start: number, B: number, H: number, T: number, S: number,
@@ -178,7 +178,7 @@ function attentionForward(inputs: FloatInputs, [context, probabilities]: Float32
   }
   maskAndShiftRows(f, pStart, B, H, T, S, mask, mB, mT, mS);
   mm.expInPlace(4 * pStart, 16 * Math.ceil(probabilities.length / 4));
-  mm.normalizeRows(4 * pStart, B * H * T, S);
+  mm.divideRowsBySum(4 * pStart, B * H * T, S);
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
       const c = 4 * (cStart + (b * T * H + h) * V);

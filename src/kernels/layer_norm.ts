@@ -22,7 +22,7 @@ interface LayerNormAttrs {
 
 const lastDim = (shape: number[]) => shape[shape.length - 1];
 
-function normalizeRows(x: Float32Array, gamma: Float32Array, beta: Float32Array, epsilon: number, outputs: Float32Array[]): void {
+function layerNormForward(x: Float32Array, gamma: Float32Array, beta: Float32Array, epsilon: number, outputs: Float32Array[]): void {
   const [y, xHat, inverseStd] = outputs;
   const D = gamma.length;
   const starts = stage([x, gamma, beta], [], [y.length, xHat.length, inverseStd.length]);
@@ -31,7 +31,7 @@ function normalizeRows(x: Float32Array, gamma: Float32Array, beta: Float32Array,
   unstage(outputs, starts.slice(3));
 }
 
-function normalizeRowsBackward(dy: Float32Array, xHat: Float32Array, inverseStd: Float32Array, gamma: Float32Array, outputs: Float32Array[]): void {
+function layerNormBackward(dy: Float32Array, xHat: Float32Array, inverseStd: Float32Array, gamma: Float32Array, outputs: Float32Array[]): void {
   const [dx, dGamma, dBeta] = outputs;
   const D = gamma.length;
   // dGamma and dBeta accumulate over the rows; dx is written whole.
@@ -45,13 +45,13 @@ defineFusedKernel<LayerNormAttrs>({
   kernelName: FORWARD,
   // y and xHat shaped as x; inverseStd one per row.
   outputShapes: ({ x }) => [x, x, [tf.util.sizeFromShape(x) / lastDim(x)]],
-  compute: ({ x, gamma, beta }, outputs, { epsilon }) => normalizeRows(x, gamma, beta, epsilon, outputs),
+  compute: ({ x, gamma, beta }, outputs, { epsilon }) => layerNormForward(x, gamma, beta, epsilon, outputs),
 });
 
 defineFusedKernel<Record<string, never>>({
   kernelName: BACKWARD,
   outputShapes: ({ dy, gamma }) => [dy, gamma, gamma],
-  compute: ({ dy, xHat, inverseStd, gamma }, outputs) => normalizeRowsBackward(dy, xHat, inverseStd, gamma, outputs),
+  compute: ({ dy, xHat, inverseStd, gamma }, outputs) => layerNormBackward(dy, xHat, inverseStd, gamma, outputs),
 });
 
 /**

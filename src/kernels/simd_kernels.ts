@@ -184,7 +184,7 @@ const expInPlace = defineFunction('expInPlace', ['i32', 'i32'], ['i32', 'v128', 
 );
 
 /** Divides each of `rows` contiguous rows of `count` floats at p by its sum (scalar: rows are short). */
-const normalizeRows = defineFunction('normalizeRows', ['i32', 'i32', 'i32'], ['i32', 'i32', 'f32', 'i32'], ([p, rows, count], [row, address, sum, end]) =>
+const divideRowsBySum = defineFunction('divideRowsBySum', ['i32', 'i32', 'i32'], ['i32', 'i32', 'f32', 'i32'], ([p, rows, count], [row, address, sum, end]) =>
   forLoop(row, i32.const(0), get(rows), 1, [
     ...set(end, i32.add(get(p), i32.mul(get(count), i32.const(4)))),
     ...set(sum, f32.const(0)),
@@ -215,7 +215,7 @@ export interface SimdKernels {
   /** e^x in place for the floats in [p, p + bytes), bytes a multiple of 16, x <= 0. */
   expInPlace(p: number, bytes: number): void;
   /** Divides each of `rows` contiguous rows of `count` floats at p by its sum. */
-  normalizeRows(p: number, rows: number, count: number): void;
+  divideRowsBySum(p: number, rows: number, count: number): void;
   /** The module's memory as floats; valid until the next `reserve`. */
   floats: Float32Array;
   /** Makes the memory hold at least `count` floats (growing it detaches the old `floats`). */
@@ -239,7 +239,7 @@ export function simdKernels(): SimdKernels | null {
 
 function compileSimdKernels(): SimdKernels | null {
   if (typeof WebAssembly !== 'object') return null;
-  const bytes = assembleModule([dotRows, axpyRows, expInPlace, normalizeRows, layerNormRows, layerNormRowsBackward]);
+  const bytes = assembleModule([dotRows, axpyRows, expInPlace, divideRowsBySum, layerNormRows, layerNormRowsBackward]);
   if (!WebAssembly.validate(bytes)) return null;
   const memory = new WebAssembly.Memory({ initial: 16 });
   const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
@@ -247,7 +247,7 @@ function compileSimdKernels(): SimdKernels | null {
     dotRows: exports.dotRows as SimdKernels['dotRows'],
     axpyRows: exports.axpyRows as SimdKernels['axpyRows'],
     expInPlace: exports.expInPlace as SimdKernels['expInPlace'],
-    normalizeRows: exports.normalizeRows as SimdKernels['normalizeRows'],
+    divideRowsBySum: exports.divideRowsBySum as SimdKernels['divideRowsBySum'],
     layerNormRows: exports.layerNormRows as SimdKernels['layerNormRows'],
     layerNormRowsBackward: exports.layerNormRowsBackward as SimdKernels['layerNormRowsBackward'],
     floats: new Float32Array(memory.buffer),

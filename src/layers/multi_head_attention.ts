@@ -10,6 +10,7 @@ import { AttentionOutputProjection, mergeHeads } from './attention_output_projec
 import { AttentionProjection, flatBias, flatKernel, projectJoined } from './attention_projection';
 import { type HeadsSlice, scaledDotProductAttention } from '../ops/attention';
 import { checkBoolean, checkPositiveInt, checkRate, type InitializerIdentifier, resolveInitializer, serializeInitializer } from './args';
+import { checkAttentionAxes, rejectUnsupportedKerasArgs, resolveOutputDim } from './keras_args';
 import { checkPaddingMasks, combineMasks, passMask, resolveInputMasks } from './masks';
 import { checkRank, formatShape, type Kwargs, type Shape, shapeList } from './shapes';
 
@@ -407,38 +408,5 @@ function checkInputShapes(name: string, query: Shape | number[], value: Shape | 
     throw new Error(
       `${name}: value and key must have the same length S, got shapes value ${formatShape(value)}, key ${formatShape(key)}`,
     );
-  }
-}
-
-function resolveOutputDim(
-  name: string,
-  outputDim: number | null | undefined,
-  outputShape: number | number[] | null | undefined,
-): number | null {
-  if (outputDim != null) return checkPositiveInt(name, 'outputDim', outputDim);
-  if (outputShape == null) return null;
-  const dims = Array.isArray(outputShape) ? outputShape : [outputShape];
-  if (dims.length !== 1) {
-    throw new Error(`${name}: outputShape must be one width (e.g. 64 or [64]), got ${JSON.stringify(outputShape)}`);
-  }
-  return checkPositiveInt(name, 'outputShape', dims[0]);
-}
-
-function checkAttentionAxes(name: string, axes: number | number[] | null | undefined): void {
-  if (axes == null) return;
-  const list = Array.isArray(axes) ? axes : [axes];
-  if (list.length === 1 && (list[0] === 1 || list[0] === -2)) return;
-  throw new Error(
-    `${name}: attentionAxes ${JSON.stringify(axes)} is not supported; only attention over the ` +
-      `sequence axis of rank-3 inputs (null, 1, [1] or [-2], the Keras default) is implemented`,
-  );
-}
-
-/** Keras config keys we accept only at their defaults, so nothing is silently dropped. */
-function rejectUnsupportedKerasArgs(name: string, args: Record<string, unknown>): void {
-  for (const key of ['kernelRegularizer', 'biasRegularizer', 'activityRegularizer', 'kernelConstraint', 'biasConstraint']) {
-    if (args[key] != null) {
-      throw new Error(`${name}: ${key} is not supported (got ${JSON.stringify(args[key])}); only null is accepted`);
-    }
   }
 }

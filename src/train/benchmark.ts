@@ -47,7 +47,6 @@ export function round(value: number): number {
 /** What ran the benchmark. */
 export function machineInfo(): Record<string, string | number> {
   // Lazily, so the module also loads where `os` does not exist.
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
   const os = require('os') as typeof import('os');
   return {
     cpu: os.cpus()[0]?.model ?? 'unknown',
@@ -61,7 +60,6 @@ export function machineInfo(): Record<string, string | number> {
 
 function wasmThreadCount(): number {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
     const wasm = require('@tensorflow/tfjs-backend-wasm') as { getThreadsCount?: () => number };
     return wasm.getThreadsCount ? wasm.getThreadsCount() : 1;
   } catch {

@@ -6,7 +6,8 @@ import * as tf from '@tensorflow/tfjs';
 
 import { greedyDecode } from '../decode/decode';
 import { maskedSoftmaxCrossEntropy, maskedTokenCounts, targetMask } from './losses';
-import { batchTensors, TrainBatch } from './trainer';
+import type { EncodedBatch } from '../tasks/encode';
+import { batchTensors } from './trainer';
 
 /** A source and its one correct target: unpadded symbol ids, target without EOS. */
 export interface EvalSample {
@@ -57,7 +58,7 @@ export interface EvaluateOptions {
 export async function evaluateSeq2Seq(
   model: tf.LayersModel,
   samples: readonly EvalSample[],
-  encode: (samples: EvalSample[]) => TrainBatch,
+  encode: (samples: EvalSample[]) => EncodedBatch,
   options: EvaluateOptions,
 ): Promise<EvaluationResult> {
   if (samples.length === 0) throw new Error('evaluateSeq2Seq: samples is empty; expected at least one sample');

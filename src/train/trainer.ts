@@ -14,8 +14,6 @@ import { maskedSoftmaxCrossEntropy, maskedTokenAccuracy } from './losses';
 import { LearningRateSchedule } from './schedule';
 import type { EncodedBatch } from '../tasks/encode';
 
-/** A padded batch as flat row-major int32 arrays: the tasks' `EncodedBatch`. */
-export type TrainBatch = EncodedBatch;
 
 export interface TrainerArgs {
   /** A model with inputs `[source (B, S), decoderInput (B, T)]` and logits (B, T, V) out. Required. */
@@ -118,7 +116,7 @@ export class Trainer {
   }
 
   /** One update on `batch`; returns what it measured, as numbers. */
-  async step(batch: TrainBatch): Promise<StepResult> {
+  async step(batch: EncodedBatch): Promise<StepResult> {
     const step = this.stepCount + 1;
     const learningRate = this.schedule(step);
     const { loss, accuracy, grads } = tf.tidy(() => {
@@ -213,7 +211,7 @@ export class Trainer {
 }
 
 /** The batch's arrays as int32 tensors (B, S), (B, T), (B, T). */
-export function batchTensors(batch: TrainBatch): { source: tf.Tensor2D; decoderInput: tf.Tensor2D; decoderTarget: tf.Tensor2D } {
+export function batchTensors(batch: EncodedBatch): { source: tf.Tensor2D; decoderInput: tf.Tensor2D; decoderTarget: tf.Tensor2D } {
   const { batchSize: b, sourceLen: s, targetLen: t } = batch;
   return {
     source: tf.tensor2d(batch.source, [b, s], 'int32'),

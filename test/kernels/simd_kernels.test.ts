@@ -105,10 +105,10 @@ describe('simdKernels (WebAssembly SIMD)', () => {
     expect(mm.floats[0]).toBe(1);
   });
 
-  it('normalizeRows divides each row by its own sum', () => {
+  it('divideRowsBySum divides each row by its own sum', () => {
     mm.reserve(8);
     mm.floats.set([1, 3, 4, 2, 2, 6]);
-    mm.normalizeRows(0, 2, 3);
+    mm.divideRowsBySum(0, 2, 3);
     expect(Array.from(mm.floats.slice(0, 6))).toEqual([0.125, 0.375, 0.5, 0.2, 0.2, 0.6].map((v) => Math.fround(v)));
   });
 
