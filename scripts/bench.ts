@@ -127,11 +127,14 @@ async function decodeGreedy(): Promise<Result[]> {
       cachedSteps: batch <= TYPED_ARRAY_MAX_ROWS ? 'typed-arrays' : 'tfjs',
     };
     for (const [label, options] of Object.entries(variants)) {
-      const timing = await measure(() => void decode(model, sources, { maxLength: task.targetLen, ignoreEos: true, ...options }), {
-        warmup: 2,
-        repeats,
-        units: batch === 1 ? 5 : 1,
-      });
+      const timing = await measure(
+        () => void decode(model, sources, { maxLength: task.targetLen, ignoreEos: true, ...options }),
+        {
+          warmup: 2,
+          repeats,
+          units: batch === 1 ? 5 : 1,
+        },
+      );
       row[`msPerSequence${label}`] = round(timing.medianMs / batch);
     }
     row.msPerSequence = row.msPerSequenceCached;
@@ -161,7 +164,16 @@ async function attentionForwardBackward(): Promise<Result[]> {
       },
       { warmup: 3, repeats, units: 5 },
     );
-    results.push({ name: 'attention-forward-backward', backend: tf.getBackend(), B, T, D, H, msPerCall: round(timing.medianMs), spread: timing.spread });
+    results.push({
+      name: 'attention-forward-backward',
+      backend: tf.getBackend(),
+      B,
+      T,
+      D,
+      H,
+      msPerCall: round(timing.medianMs),
+      spread: timing.spread,
+    });
     layer.dispose();
     x.dispose();
   }
@@ -171,12 +183,25 @@ async function attentionForwardBackward(): Promise<Result[]> {
 async function timeToAccuracy(): Promise<Result> {
   // The training command's own loop, from scratch, until held-out exact match >= 0.99.
   const { runTimeToAccuracy } = await import('../src/train/run');
-  return { name: 'time-to-accuracy', backend: tf.getBackend(), ...(await runTimeToAccuracy({ task: 'reverse', target: 0.99 })) };
+  return {
+    name: 'time-to-accuracy',
+    backend: tf.getBackend(),
+    ...(await runTimeToAccuracy({ task: 'reverse', target: 0.99 })),
+  };
 }
 
 // ---- the peer ----------------------------------------------------------------
 const PEER_ARGS: Record<BenchName, string[]> = {
-  'train-reference': ['--bench', 'train', '--steps', String(stepsPerRepeat), '--warmup', '5', '--repeats', String(repeats)],
+  'train-reference': [
+    '--bench',
+    'train',
+    '--steps',
+    String(stepsPerRepeat),
+    '--warmup',
+    '5',
+    '--repeats',
+    String(repeats),
+  ],
   'decode-greedy': ['--bench', 'decode'],
   'attention-forward-backward': ['--bench', 'attention'],
   'time-to-accuracy': ['--bench', 'time-to-accuracy', '--max-seconds', '600'],
@@ -189,7 +214,10 @@ function runPeer(name: BenchName): Array<Record<string, unknown>> {
   if (!existsSync(python) || probe.status !== 0) {
     throw new Error(`the torch peer needs Debian's python3-torch: apt-get install python3-torch libopenblas0-pthread`);
   }
-  const run = spawnSync(python, [script, ...PEER_ARGS[name], '--threads', String(peerThreads)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const run = spawnSync(python, [script, ...PEER_ARGS[name], '--threads', String(peerThreads)], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 24,
+  });
   if (run.status !== 0) throw new Error(`torch peer failed for ${name}: ${run.stderr.trim().split('\n').pop()}`);
   return run.stdout
     .split('\n')
@@ -200,7 +228,8 @@ function runPeer(name: BenchName): Array<Record<string, unknown>> {
 /** Project/peer ratios of the shared figures (higher is better for the project). */
 function compare(ours: Result, peer: Record<string, unknown> | undefined): Record<string, number> {
   if (!peer) return {};
-  const ratio = (a: unknown, b: unknown) => (typeof a === 'number' && typeof b === 'number' && b !== 0 ? round(a / b) : NaN);
+  const ratio = (a: unknown, b: unknown) =>
+    typeof a === 'number' && typeof b === 'number' && b !== 0 ? round(a / b) : NaN;
   switch (ours.name) {
     case 'train-reference':
       return { tokensPerSecondRatio: ratio(ours.tokensPerSecond, peer.tokensPerSecond) };
@@ -215,7 +244,8 @@ function compare(ours: Result, peer: Record<string, unknown> | undefined): Recor
 
 function matchPeer(ours: Result, peers: Array<Record<string, unknown>>): Record<string, unknown> | undefined {
   if (ours.name === 'decode-greedy') return peers.find((p) => p.batch === ours.batch);
-  if (ours.name === 'attention-forward-backward') return peers.find((p) => p.B === ours.B && p.T === ours.T && p.D === ours.D);
+  if (ours.name === 'attention-forward-backward')
+    return peers.find((p) => p.B === ours.B && p.T === ours.T && p.D === ours.D);
   return peers[0];
 }
 
@@ -242,7 +272,11 @@ async function main(): Promise<void> {
     }
     for (const result of ours) {
       const peer = matchPeer(result, peers);
-      const line = { ...result, ...(peer ? { peer: { name: 'torch', ...peer }, ...compare(result, peer) } : {}), machine: { ...machine, backend } };
+      const line = {
+        ...result,
+        ...(peer ? { peer: { name: 'torch', ...peer }, ...compare(result, peer) } : {}),
+        machine: { ...machine, backend },
+      };
       if (parsed.json) console.log(JSON.stringify(line));
       else console.log(formatLine(line));
     }
@@ -257,7 +291,9 @@ function formatLine(line: Record<string, unknown>): string {
     .join(' ');
   if (!peer) return own;
   const p = peer as Record<string, unknown>;
-  const shared = ['tokensPerSecond', 'msPerStep', 'msPerSequence', 'msPerCall', 'steps', 'seconds'].filter((k) => k in p);
+  const shared = ['tokensPerSecond', 'msPerStep', 'msPerSequence', 'msPerCall', 'steps', 'seconds'].filter(
+    (k) => k in p,
+  );
   return `${own}\n    torch: ${shared.map((k) => `${k}=${p[k]}`).join(' ')} (threads ${p.threads})`;
 }
 

@@ -78,9 +78,14 @@ const BROWSER_VARIANTS = /(^|\/)io\/file_system$/;
 const browserOnly: esbuild.Plugin = {
   name: 'browser-only',
   setup(build) {
-    build.onResolve({ filter: BROWSER_VARIANTS }, (args) => ({ path: path.resolve(args.resolveDir, `${args.path}.browser.ts`) }));
+    build.onResolve({ filter: BROWSER_VARIANTS }, (args) => ({
+      path: path.resolve(args.resolveDir, `${args.path}.browser.ts`),
+    }));
     build.onResolve({ filter: NODE_ONLY }, (args) => ({ path: args.path, namespace: 'node-only' }));
-    build.onLoad({ filter: /.*/, namespace: 'node-only' }, (args) => ({ contents: nodeOnlyStub(args.path), loader: 'js' }));
+    build.onLoad({ filter: /.*/, namespace: 'node-only' }, (args) => ({
+      contents: nodeOnlyStub(args.path),
+      loader: 'js',
+    }));
     build.onResolve({ filter: TFJS_NODE }, (args) => ({
       errors: [{ text: `${args.importer} imports ${args.path}; browser bundles must never include tfjs-node` }],
     }));
@@ -214,7 +219,8 @@ export async function buildBrowser(options: BuildBrowserOptions = {}): Promise<B
     .concat(DEMO_STATIC_FILES.map((name) => path.join(demoDir, name)))
     .map((file) => ({ path: file, bytes: fs.statSync(file).size }));
   if (options.verbose) {
-    for (const file of files) console.log(`${path.relative(process.cwd(), file.path)}  ${(file.bytes / 1024).toFixed(1)} KiB`);
+    for (const file of files)
+      console.log(`${path.relative(process.cwd(), file.path)}  ${(file.bytes / 1024).toFixed(1)} KiB`);
   }
   return { files };
 }

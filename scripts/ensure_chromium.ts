@@ -25,7 +25,9 @@ function main(): void {
   if (fs.existsSync(process.env.CHROMIUM_PATH ?? CHROMIUM)) return;
   const manual = 'apt-get update && apt-get install -y chromium';
   if (process.env.TFJS_ATTENTION_NO_CHROMIUM_INSTALL === '1' || !hasCommand('apt-get')) {
-    console.error(`ensure_chromium: ${CHROMIUM} is missing and the browser tests need it; install Debian's chromium (${manual})`);
+    console.error(
+      `ensure_chromium: ${CHROMIUM} is missing and the browser tests need it; install Debian's chromium (${manual})`,
+    );
     process.exit(1);
   }
   const root = process.getuid?.() === 0;
@@ -36,7 +38,10 @@ function main(): void {
   const asRoot = (args: string[]) => (root ? ['apt-get', ...args] : ['sudo', '-n', 'apt-get', ...args]);
   console.error(`ensure_chromium: ${CHROMIUM} is missing; installing Debian's chromium for the browser tests`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  for (const args of [['update', '-qq'], ['install', '-y', '-qq', 'chromium']]) {
+  for (const args of [
+    ['update', '-qq'],
+    ['install', '-y', '-qq', 'chromium'],
+  ]) {
     const [command, ...rest] = asRoot(args);
     execFileSync(command, rest, { stdio: ['ignore', 'ignore', 'inherit'], env });
   }

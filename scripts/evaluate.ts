@@ -30,7 +30,9 @@ async function main(argv: string[]): Promise<number> {
   const seq2seq = await loadSeq2Seq(options.model);
   const task = seq2seq.task;
   if (task === null) {
-    throw new Error(`${options.model}/task.json names task '${seq2seq.info.task.name}', which is not one of the toy tasks`);
+    throw new Error(
+      `${options.model}/task.json names task '${seq2seq.info.task.name}', which is not one of the toy tasks`,
+    );
   }
   const all = options.set === 'fresh' ? freshTestSet(task) : heldOutSet(task);
   const samples = all.slice(0, options.count ?? all.length);
@@ -51,14 +53,32 @@ async function main(argv: string[]): Promise<number> {
   // --- Report ----------------------------------------------------------------
   if (options.json) {
     const { exactMatch, tokenAccuracy, loss, size } = result;
-    console.log(JSON.stringify({ model: options.model, task: task.name, set: options.set, backend, exactMatch, tokenAccuracy, loss, size, seconds, failures }));
+    console.log(
+      JSON.stringify({
+        model: options.model,
+        task: task.name,
+        set: options.set,
+        backend,
+        exactMatch,
+        tokenAccuracy,
+        loss,
+        size,
+        seconds,
+        failures,
+      }),
+    );
   } else {
     const wrong = Math.round((1 - result.exactMatch) * result.size);
     console.log(`${options.model}: ${task.name}, ${options.set} set, ${result.size} samples, backend ${backend}`);
-    console.log(`exact match     ${result.exactMatch.toFixed(4)}  (${result.size - wrong}/${result.size}, greedy decoding)`);
-    console.log(`token accuracy  ${result.tokenAccuracy.toFixed(4)}  (teacher forcing; loss ${result.loss.toFixed(4)})`);
+    console.log(
+      `exact match     ${result.exactMatch.toFixed(4)}  (${result.size - wrong}/${result.size}, greedy decoding)`,
+    );
+    console.log(
+      `token accuracy  ${result.tokenAccuracy.toFixed(4)}  (teacher forcing; loss ${result.loss.toFixed(4)})`,
+    );
     if (failures.length > 0) console.log(`first ${failures.length} of ${wrong} wrong:`);
-    for (const f of failures) console.log(`  ${f.input} -> expected ${f.expected}, got ${f.got === '' ? '(nothing)' : f.got}`);
+    for (const f of failures)
+      console.log(`  ${f.input} -> expected ${f.expected}, got ${f.got === '' ? '(nothing)' : f.got}`);
   }
   seq2seq.dispose();
   return 0;

@@ -62,8 +62,7 @@ export interface BackendAvailability {
 // bundlers) cannot resolve it statically and do not try to bundle the native bindings.
 const TFJS_NODE_MODULE = '@tensorflow/tfjs-node';
 
-const INSTALL_TFJS_NODE_HINT =
-  'npm i @tensorflow/tfjs-node; it downloads libtensorflow';
+const INSTALL_TFJS_NODE_HINT = 'npm i @tensorflow/tfjs-node; it downloads libtensorflow';
 
 /**
  * The auto choice as a pure function, so its order can be tested without the backends:
@@ -186,9 +185,7 @@ function parseChoice(name: string | undefined): BackendChoice {
   }
   const normalized = value.trim().toLowerCase();
   if ((BACKEND_CHOICES as readonly string[]).includes(normalized)) return normalized as BackendChoice;
-  throw new Error(
-    `unknown backend '${value}' (from ${source}); valid names: ${BACKEND_CHOICES.join(', ')}`,
-  );
+  throw new Error(`unknown backend '${value}' (from ${source}); valid names: ${BACKEND_CHOICES.join(', ')}`);
 }
 
 /** 'auto': walks `chooseAutoBackend`'s order, dropping each backend that fails to initialise. */
@@ -289,7 +286,11 @@ function unsortedSegmentSumWasm(args: {
   backend: BackendWasm;
   attrs: { numSegments: number };
 }): tf.TensorInfo {
-  const { inputs: { x, segmentIds }, backend, attrs: { numSegments } } = args;
+  const {
+    inputs: { x, segmentIds },
+    backend,
+    attrs: { numSegments },
+  } = args;
 
   if (x.dtype !== 'float32' && x.dtype !== 'int32') {
     throw new Error(`UnsortedSegmentSum (wasm): x must be float32 or int32, got ${x.dtype}`);
@@ -380,7 +381,11 @@ function batchMatMulThroughXnnpack(original: tf.KernelFunc): tf.KernelFunc {
     const aPlain = attrs.transposeA ? swapLastTwo(a) : a;
     const bPlain = attrs.transposeB ? swapLastTwo(b) : b;
     try {
-      return original({ ...args, inputs: { a: aPlain, b: bPlain }, attrs: { ...args.attrs, transposeA: false, transposeB: false } });
+      return original({
+        ...args,
+        inputs: { a: aPlain, b: bPlain },
+        attrs: { ...args.attrs, transposeA: false, transposeB: false },
+      });
     } finally {
       if (aPlain !== a) backend.disposeData(aPlain.dataId);
       if (bPlain !== b) backend.disposeData(bPlain.dataId);

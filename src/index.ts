@@ -63,5 +63,12 @@ export type { Seq2SeqMetrics, Seq2SeqTaskInfo, Seq2SeqTrainingInfo } from './io/
 export { fileSystem, NodeFileSystem, registerFileSystemRoutes } from './io/file_system';
 
 // Backends.
-export { ensureBackend, initBackend, installWasmExtras, isTfjsNodeAvailable, BACKEND_CHOICES, BACKEND_ENV_VAR } from './backend';
+export {
+  ensureBackend,
+  initBackend,
+  installWasmExtras,
+  isTfjsNodeAvailable,
+  BACKEND_CHOICES,
+  BACKEND_ENV_VAR,
+} from './backend';
 export type { BackendChoice, BackendName, InitBackendOptions, WasmExtrasOptions } from './backend';

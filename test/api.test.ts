@@ -79,7 +79,14 @@ const PUBLIC_NAMES = {
     'validateTaskJson',
     'writeTaskJson',
   ],
-  backends: ['BACKEND_CHOICES', 'BACKEND_ENV_VAR', 'ensureBackend', 'initBackend', 'installWasmExtras', 'isTfjsNodeAvailable'],
+  backends: [
+    'BACKEND_CHOICES',
+    'BACKEND_ENV_VAR',
+    'ensureBackend',
+    'initBackend',
+    'installWasmExtras',
+    'isTfjsNodeAvailable',
+  ],
 };
 
 const sorted = (names: string[]) => [...names].sort();
@@ -94,7 +101,17 @@ describe('the public API', () => {
   });
 
   test('internal helpers stay internal', () => {
-    for (const name of ['checkPositiveInt', 'matMul2d', 'sumRows', 'dense2d', 'projectHeads', 'combineMasks', 'oneHotFloat', 'atomicWriteFile', 'transformerParts']) {
+    for (const name of [
+      'checkPositiveInt',
+      'matMul2d',
+      'sumRows',
+      'dense2d',
+      'projectHeads',
+      'combineMasks',
+      'oneHotFloat',
+      'atomicWriteFile',
+      'transformerParts',
+    ]) {
       expect(Object.keys(api)).not.toContain(name);
     }
   });

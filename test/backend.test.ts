@@ -196,7 +196,11 @@ describe('UnsortedSegmentSum on wasm', () => {
       flattenIds
         ? tf.unsortedSegmentSum(tf.tensor2d(x2, [20, 3]), tf.tensor1d(ids2, 'int32'), 7)
         : // The typings say Tensor1D, but the op (like TensorFlow's) takes ids of any rank.
-          tf.unsortedSegmentSum(tf.tensor3d(x2, [4, 5, 3]), tf.tensor2d(ids2, [4, 5], 'int32') as tf.Tensor as tf.Tensor1D, 7),
+          tf.unsortedSegmentSum(
+            tf.tensor3d(x2, [4, 5, 3]),
+            tf.tensor2d(ids2, [4, 5], 'int32') as tf.Tensor as tf.Tensor1D,
+            7,
+          ),
       tf.unsortedSegmentSum(tf.tensor2d(xInt, [10, 2], 'int32'), tf.tensor1d(idsInt, 'int32'), 3),
     ];
     // The cpu kernel of tfjs 4.22 mis-broadcasts segment ids of rank > 1 ("could not be broadcast
@@ -219,20 +223,31 @@ describe('UnsortedSegmentSum on wasm', () => {
     const dy2 = uniform(4 * 5, 11);
     const compute = () => [
       // Embedding-style lookup on axis 0 with 2-D indices.
-      tf.grad((p: tf.Tensor) => tf.gather(p, tf.tensor2d(indices, [3, 4], 'int32')).mul(tf.tensor3d(dy, [3, 4, 5])).sum())(
-        tf.tensor2d(params, [9, 5]),
-      ),
+      tf.grad((p: tf.Tensor) =>
+        tf
+          .gather(p, tf.tensor2d(indices, [3, 4], 'int32'))
+          .mul(tf.tensor3d(dy, [3, 4, 5]))
+          .sum(),
+      )(tf.tensor2d(params, [9, 5])),
       // Gather along axis 1 (its gradient transposes around the segment sum).
-      tf.grad((p: tf.Tensor) => tf.gather(p, tf.tensor1d(indices2, 'int32'), 1).mul(tf.tensor2d(dy2, [4, 5])).sum())(
-        tf.tensor2d(params2, [4, 6]),
-      ),
+      tf.grad((p: tf.Tensor) =>
+        tf
+          .gather(p, tf.tensor1d(indices2, 'int32'), 1)
+          .mul(tf.tensor2d(dy2, [4, 5]))
+          .sum(),
+      )(tf.tensor2d(params2, [4, 6])),
     ];
     const onCpu = await runOn('cpu', compute);
     const onWasm = await runOn('wasm', compute);
     expectClose(onWasm, onCpu, 1e-5);
     // Row 5 of params2 is gathered 3 times: its gradient column is the sum of 3 dy columns.
     const expectedCol5 = [0, 1, 2, 3].map((r) => dy2[r * 5] + dy2[r * 5 + 2] + dy2[r * 5 + 3]);
-    expect(onWasm[1].filter((_, i) => i % 6 === 5).map((v, r) => v - expectedCol5[r]).every((d) => Math.abs(d) < 1e-5)).toBe(true);
+    expect(
+      onWasm[1]
+        .filter((_, i) => i % 6 === 5)
+        .map((v, r) => v - expectedCol5[r])
+        .every((d) => Math.abs(d) < 1e-5),
+    ).toBe(true);
   });
 });
 
@@ -240,7 +255,10 @@ describe('Identity on wasm (shared memory instead of a copy)', () => {
   it('a clone keeps its values after the original is disposed, and gradients through saved tensors are unchanged', async () => {
     await initBackend('wasm', { quiet: true });
     const before = tf.memory().numTensors;
-    const x = tf.tensor2d([[1, -2], [3.5, 4]]);
+    const x = tf.tensor2d([
+      [1, -2],
+      [3.5, 4],
+    ]);
     const y = x.clone();
     x.dispose();
     expect(Array.from(await y.data())).toEqual([1, -2, 3.5, 4]);
@@ -266,7 +284,8 @@ describe('BatchMatMul on wasm with transposed operands (through XNNPACK)', () =>
       [[2, 5, 3], [2, 5, 4], true, false], // batched: left to the original kernel
     ];
     for (const [aShape, bShape, transposeA, transposeB] of shapes) {
-      const values = (shape: number[], seed: number) => Array.from({ length: shape.reduce((x, y) => x * y) }, (_v, i) => Math.sin(seed + i * 0.7));
+      const values = (shape: number[], seed: number) =>
+        Array.from({ length: shape.reduce((x, y) => x * y) }, (_v, i) => Math.sin(seed + i * 0.7));
       const product = async (backend: string) => {
         await initBackend(backend, { quiet: true });
         const a = tf.tensor(values(aShape, 1), aShape);
@@ -321,7 +340,10 @@ describe('an embedding model on wasm', () => {
     const model = buildModel();
     const optimizer = tf.train.adam(0.05);
     // The dense layer outputs logits: the loss takes them as such.
-    model.compile({ optimizer, loss: (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.losses.softmaxCrossEntropy(yTrue, yPred) });
+    model.compile({
+      optimizer,
+      loss: (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.losses.softmaxCrossEntropy(yTrue, yPred),
+    });
     const embeddingBefore = model.layers[0].getWeights()[0].arraySync() as number[][];
 
     const x = tf.tensor2d(tokens, [16, seqLen]);
@@ -376,7 +398,17 @@ describe('oneHotFloat', () => {
     ].flat();
     for (const backend of ['wasm', 'cpu'] as const) {
       const [fromInt, fromFloat] = await runOn(backend, () => {
-        const out = oneHotFloat(tf.tensor2d([[0, 3], [2, 1]], [2, 2], 'int32'), 4);
+        const out = oneHotFloat(
+          tf.tensor2d(
+            [
+              [0, 3],
+              [2, 1],
+            ],
+            [2, 2],
+            'int32',
+          ),
+          4,
+        );
         expect(out.dtype).toBe('float32');
         expect(out.shape).toEqual([2, 2, 4]);
         // Float labels (as datasets often deliver them) are accepted too.

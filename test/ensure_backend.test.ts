@@ -42,8 +42,29 @@ test('a backend the user chose stays: ensureBackend neither switches nor replace
 
 test("initBackend replaces tfjs's Identity and BatchMatMul on wasm unless keepTfjsKernels, which puts them back", async () => {
   await initBackend('wasm', { quiet: true, keepTfjsKernels: true });
-  const own = { identity: tf.getKernel('Identity', 'wasm')!.kernelFunc, matMul: tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc };
-  const product = () => tf.tidy(() => Array.from(tf.matMul(tf.tensor2d([[1, 2], [3, 4]]), tf.tensor2d([[5, 6], [7, 8]]), true, false).dataSync()));
+  const own = {
+    identity: tf.getKernel('Identity', 'wasm')!.kernelFunc,
+    matMul: tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc,
+  };
+  const product = () =>
+    tf.tidy(() =>
+      Array.from(
+        tf
+          .matMul(
+            tf.tensor2d([
+              [1, 2],
+              [3, 4],
+            ]),
+            tf.tensor2d([
+              [5, 6],
+              [7, 8],
+            ]),
+            true,
+            false,
+          )
+          .dataSync(),
+      ),
+    );
   const expected = [26, 30, 38, 44]; // A^T B
   expect(product()).toEqual(expected);
 

@@ -21,7 +21,15 @@ function tfjsState() {
   return {
     backendName: engine.backendName ?? null,
     backendFactories: Object.keys(engine.registryFactory).sort(),
-    kernels: Object.fromEntries(BACKEND_NAMES.map((name) => [name, tf.getKernelsForBackend(name).map((k) => k.kernelName).sort()])),
+    kernels: Object.fromEntries(
+      BACKEND_NAMES.map((name) => [
+        name,
+        tf
+          .getKernelsForBackend(name)
+          .map((k) => k.kernelName)
+          .sort(),
+      ]),
+    ),
     // Not tf.memory(): it would initialise a backend.
     numTensors: engine.state.numTensors,
     saveRoutesForFile: tf.io.getSaveHandlers('file://x').length,
@@ -60,7 +68,9 @@ test('importing the package registers its classes and the file:// routes, and no
   const after = tfjsState();
   expect(webAssemblyCalls).toBe(0);
   expect(after).toEqual({ ...before, saveRoutesForFile: 1 });
-  const added = Object.keys(tf.serialization.SerializationMap.getMap().classNameMap).filter((name) => !classesBefore.includes(name));
+  const added = Object.keys(tf.serialization.SerializationMap.getMap().classNameMap).filter(
+    (name) => !classesBefore.includes(name),
+  );
   expect(added.sort()).toEqual(
     [
       'AttentionOutputProjection',

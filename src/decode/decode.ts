@@ -75,7 +75,13 @@ function argmaxRow(data: Float32Array | Int32Array | Uint8Array, row: number, wi
 }
 
 /** Greedy decoding with the key/value cache. */
-function greedyCached(parts: TransformerParts, sources: number[][], maxLength: number, ignoreEos = false, step: DecoderStep = 'auto'): DecodeResult {
+function greedyCached(
+  parts: TransformerParts,
+  sources: number[][],
+  maxLength: number,
+  ignoreEos = false,
+  step: DecoderStep = 'auto',
+): DecodeResult {
   const batch = sources.length;
   const source = padBatch(sources);
   const state = startDecoder(parts, source, step);
@@ -106,7 +112,12 @@ function greedyCached(parts: TransformerParts, sources: number[][], maxLength: n
 }
 
 /** Greedy decoding that reruns the whole model on the prefix at every step (no cache). */
-function greedyUncached(model: tf.LayersModel, sources: number[][], maxLength: number, ignoreEos = false): DecodeResult {
+function greedyUncached(
+  model: tf.LayersModel,
+  sources: number[][],
+  maxLength: number,
+  ignoreEos = false,
+): DecodeResult {
   const batch = sources.length;
   const source = padBatch(sources);
   const prefixes: number[][] = sources.map(() => [BOS]);
@@ -153,7 +164,13 @@ interface Hypothesis {
  * never scores below greedy decoding (plain beam search can prune the greedy
  * path). Ties go to the lower token id, so width 1 is exactly greedy.
  */
-function beamSearch(parts: TransformerParts, sources: number[][], maxLength: number, beamWidth: number, step: DecoderStep = 'auto'): DecodeResult {
+function beamSearch(
+  parts: TransformerParts,
+  sources: number[][],
+  maxLength: number,
+  beamWidth: number,
+  step: DecoderStep = 'auto',
+): DecodeResult {
   const greedy = greedyCached(parts, sources, maxLength, false, step);
   const batch = sources.length;
   const rows = batch * beamWidth;

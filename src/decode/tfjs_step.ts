@@ -136,7 +136,9 @@ export class DecoderState implements IncrementalDecoder {
 
   step(tokens: Int32Array): Float32Array {
     if (this.position >= this.parts.maxTargetLength) {
-      throw new Error(`decode: position ${this.position} is past the model's maxTargetLength ${this.parts.maxTargetLength}`);
+      throw new Error(
+        `decode: position ${this.position} is past the model's maxTargetLength ${this.parts.maxTargetLength}`,
+      );
     }
     const [logProbs, caches] = tidyKeep(() => {
       const ids = tf.tensor2d(tokens, [tokens.length, 1], 'int32');

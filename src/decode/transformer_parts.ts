@@ -44,7 +44,10 @@ export function transformerParts(model: tf.LayersModel): TransformerParts {
   const sourceEmbedding = get<TokenAndPositionEmbedding>(LAYER_NAMES.sourceEmbedding, TokenAndPositionEmbedding);
   const targetEmbedding = get<TokenAndPositionEmbedding>(LAYER_NAMES.targetEmbedding, TokenAndPositionEmbedding);
   const logits = byName.get(LAYER_NAMES.logits);
-  if (!logits) throw new Error(`model '${model.name}' has no '${LAYER_NAMES.logits}' layer; decoding needs a model built by createTransformer`);
+  if (!logits)
+    throw new Error(
+      `model '${model.name}' has no '${LAYER_NAMES.logits}' layer; decoding needs a model built by createTransformer`,
+    );
   return {
     sourceEmbedding,
     targetEmbedding,
@@ -73,4 +76,3 @@ export function logitsOf(parts: TransformerParts, x: tf.Tensor): tf.Tensor {
   const normed = parts.finalNorm ? (parts.finalNorm.apply(x) as tf.Tensor) : x;
   return parts.logits.apply(normed) as tf.Tensor;
 }
-

@@ -62,7 +62,10 @@ interface Block extends BlockWeights {
 }
 
 /** What the typed-array step needs of the model (found by `transformerParts`). */
-export type TypedArrayDecoderParts = Pick<TransformerParts, 'targetEmbedding' | 'decoderBlocks' | 'finalNorm' | 'logits' | 'vocabSize'>;
+export type TypedArrayDecoderParts = Pick<
+  TransformerParts,
+  'targetEmbedding' | 'decoderBlocks' | 'finalNorm' | 'logits' | 'vocabSize'
+>;
 
 function read(tensor: tf.Tensor): Float32Array {
   return (tensor.dataSync() as Float32Array).slice();
@@ -73,7 +76,8 @@ function attentionArrays(layer: MultiHeadAttention, fused: boolean): Attention {
     const w = layer.inferenceWeights();
     const kernel = fused ? w.queryKeyValueKernel : w.queryKernel;
     const bias = fused ? w.queryKeyValueBias : w.queryBias;
-    if (kernel == null || bias == null) throw new Error(`typed-array decoder: '${layer.name}' has no fused query/key/value weights`);
+    if (kernel == null || bias == null)
+      throw new Error(`typed-array decoder: '${layer.name}' has no fused query/key/value weights`);
     const arrays = {
       heads: layer.numHeads,
       keyDim: layer.keyDim,
@@ -130,7 +134,14 @@ interface Strided {
 }
 
 /** Scaled queries (H*K) against `length` keys and values, with an additive mask (or null) -> output (D). */
-function attend(a: Attention, query: Float32Array, length: number, keys: Strided, values: Strided, adder: Float32Array | null): Float32Array {
+function attend(
+  a: Attention,
+  query: Float32Array,
+  length: number,
+  keys: Strided,
+  values: Strided,
+  adder: Float32Array | null,
+): Float32Array {
   const context = new Float32Array(a.heads * a.valueDim); // (H*V): the heads side by side
   const scores = new Float32Array(length);
   for (let head = 0; head < a.heads; head++) {
@@ -244,7 +255,12 @@ export class TypedArrayDecoderState implements IncrementalDecoder {
    * `memory` (rows, S, D) and `mask` (rows, S) are the encoder's output and
    * the source padding mask (1 = real), one row per decoded sequence.
    */
-  constructor(parts: TypedArrayDecoderParts, memory: tf.Tensor, mask: tf.Tensor, private readonly rows: number) {
+  constructor(
+    parts: TypedArrayDecoderParts,
+    memory: tf.Tensor,
+    mask: tf.Tensor,
+    private readonly rows: number,
+  ) {
     this.weights = decoderWeights(parts);
     this.width = parts.targetEmbedding.embeddingDim;
     this.maxLength = parts.targetEmbedding.sequenceLength;
@@ -270,7 +286,8 @@ export class TypedArrayDecoderState implements IncrementalDecoder {
       const row = keysWidth + valuesWidth;
       const split = (r: number, from: number, width: number) => {
         const out = new Float32Array(length * width);
-        for (let s = 0; s < length; s++) out.set(data.subarray((r * length + s) * row + from, (r * length + s) * row + from + width), s * width);
+        for (let s = 0; s < length; s++)
+          out.set(data.subarray((r * length + s) * row + from, (r * length + s) * row + from + width), s * width);
         return out;
       };
       crossKeys = Array.from({ length: this.rows }, (_x, r) => split(r, 0, keysWidth));
@@ -369,8 +386,14 @@ export class TypedArrayDecoderState implements IncrementalDecoder {
     block.keys[r].set(projected.subarray(qk, 2 * qk), t * qk);
     block.values[r].set(projected.subarray(2 * qk, 2 * qk + hv), t * hv);
     // The cache is (t, H*K) and (t, H*V): position-major.
-    return attend(a, projected.subarray(0, qk), t + 1, { data: block.keys[r], position: qk, head: a.keyDim },
-      { data: block.values[r], position: hv, head: a.valueDim }, null);
+    return attend(
+      a,
+      projected.subarray(0, qk),
+      t + 1,
+      { data: block.keys[r], position: qk, head: a.keyDim },
+      { data: block.values[r], position: hv, head: a.valueDim },
+      null,
+    );
   }
 
   private crossAttend(block: Block, h: Float32Array, r: number): Float32Array {
@@ -379,9 +402,14 @@ export class TypedArrayDecoderState implements IncrementalDecoder {
     denseInto(query, h, a.kernel, a.bias);
     const length = block.crossKeys[r].length / (a.heads * a.keyDim);
     // The encoder's keys and values are (S, H*K) and (S, H*V): position-major, like the cache.
-    return attend(a, query, length, { data: block.crossKeys[r], position: a.heads * a.keyDim, head: a.keyDim },
+    return attend(
+      a,
+      query,
+      length,
+      { data: block.crossKeys[r], position: a.heads * a.keyDim, head: a.keyDim },
       { data: block.crossValues[r], position: a.heads * a.valueDim, head: a.valueDim },
-      block.crossMaskAdder ? block.crossMaskAdder[r] : null);
+      block.crossMaskAdder ? block.crossMaskAdder[r] : null,
+    );
   }
 
   private feedForward(block: Block, h: Float32Array): Float32Array {

@@ -145,7 +145,9 @@ async function listModels(): Promise<ModelEntry[]> {
     const index = (await response.json()) as { models?: ModelEntry[] };
     if (!Array.isArray(index.models)) return FALLBACK_MODELS;
     if (index.models.length === 0) {
-      throw new Error('This server has no trained models in models/. Train one (npm run train -- --task reverse) and reload.');
+      throw new Error(
+        'This server has no trained models in models/. Train one (npm run train -- --task reverse) and reload.',
+      );
     }
     return index.models;
   } catch (error) {
@@ -245,7 +247,8 @@ const KINDS = [
     key: 'cross' as const,
     id: 'cross',
     title: 'Cross-attention',
-    about: 'Each decoder input (row) attends to the encoded source tokens (column): where the model looks to write the next token.',
+    about:
+      'Each decoder input (row) attends to the encoded source tokens (column): where the model looks to write the next token.',
   },
 ];
 
@@ -357,7 +360,8 @@ async function start(): Promise<void> {
   for (const entry of models) {
     const option = document.createElement('option');
     option.value = entry.name;
-    const exact = typeof entry.heldOutExactMatch === 'number' ? ` (${(entry.heldOutExactMatch * 100).toFixed(1)}% exact)` : '';
+    const exact =
+      typeof entry.heldOutExactMatch === 'number' ? ` (${(entry.heldOutExactMatch * 100).toFixed(1)}% exact)` : '';
     option.textContent = `${entry.name}${exact}`;
     ui.model.append(option);
   }

@@ -186,7 +186,9 @@ async function createOrVerifyFolder(folder: string): Promise<void> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') {
-      throw new Error(`Cannot save model to ${folder}: it exists and is a file; the path must be a folder or not exist yet`);
+      throw new Error(
+        `Cannot save model to ${folder}: it exists and is a file; the path must be a folder or not exist yet`,
+      );
     }
     if (code === 'ENOTDIR') {
       throw new Error(`Cannot save model to ${folder}: a parent of it is a file, not a folder`);
@@ -451,7 +453,9 @@ async function readWeights(
   const isGroup = (g: tf.io.WeightsManifestConfig[number]) =>
     g != null && Array.isArray(g.paths) && g.paths.every((p) => typeof p === 'string') && Array.isArray(g.weights);
   if (!Array.isArray(manifest) || !manifest.every(isGroup)) {
-    throw new Error(`Cannot load model: ${modelJSONPath} has a malformed weightsManifest (expected [{paths, weights}])`);
+    throw new Error(
+      `Cannot load model: ${modelJSONPath} has a malformed weightsManifest (expected [{paths, weights}])`,
+    );
   }
 
   const files = manifest.flatMap((group) => group.paths.map((p) => join(dirname(modelJSONPath), p)));
@@ -492,8 +496,7 @@ async function readWeights(
 /** Bytes a weight takes in the weights file (a lower bound for strings). */
 function weightByteLength(spec: tf.io.WeightsManifestEntry): number {
   const size = (spec.shape ?? []).reduce((product, dim) => product * dim, 1);
-  const perElement =
-    spec.quantization != null ? QUANTIZED_BYTES[spec.quantization.dtype] : DTYPE_BYTES[spec.dtype];
+  const perElement = spec.quantization != null ? QUANTIZED_BYTES[spec.quantization.dtype] : DTYPE_BYTES[spec.dtype];
   return size * (perElement ?? 0);
 }
 

@@ -52,15 +52,23 @@ const TENSOR_KWARGS = ['value', 'key'] as const;
 export async function loadKerasModel(location: string | tf.io.IOHandler): Promise<tf.LayersModel> {
   const handler = resolveHandler(location);
   await ensureBackend();
-  if (handler.load == null) throw new Error(`loadKerasModel: the handler for ${describeLocation(location)} cannot load`);
+  if (handler.load == null)
+    throw new Error(`loadKerasModel: the handler for ${describeLocation(location)} cannot load`);
   const artifacts = await handler.load();
   if (artifacts.modelTopology == null) {
-    throw new Error(`loadKerasModel: ${describeLocation(location)} has no modelTopology; expected a tfjs layers-model model.json`);
+    throw new Error(
+      `loadKerasModel: ${describeLocation(location)} has no modelTopology; expected a tfjs layers-model model.json`,
+    );
   }
   if (artifacts.modelTopology instanceof ArrayBuffer) {
-    throw new Error(`loadKerasModel: ${describeLocation(location)} holds a graph model (binary topology); expected a layers model`);
+    throw new Error(
+      `loadKerasModel: ${describeLocation(location)} holds a graph model (binary topology); expected a layers model`,
+    );
   }
-  const modelTopology = rewriteKerasTopology(artifacts.modelTopology as Record<string, unknown>, describeLocation(location));
+  const modelTopology = rewriteKerasTopology(
+    artifacts.modelTopology as Record<string, unknown>,
+    describeLocation(location),
+  );
   return tf.loadLayersModel(tf.io.fromMemory({ ...artifacts, modelTopology }));
 }
 
@@ -70,14 +78,19 @@ export async function loadKerasModel(location: string | tf.io.IOHandler): Promis
  * lists them as positional inputs `[query, value, key]`. Exposed for tools
  * that convert model.json files once instead of at every load.
  */
-export function rewriteKerasTopology(topology: Record<string, unknown>, source = 'model.json'): Record<string, unknown> {
+export function rewriteKerasTopology(
+  topology: Record<string, unknown>,
+  source = 'model.json',
+): Record<string, unknown> {
   const copy = JSON.parse(JSON.stringify(topology)) as Record<string, unknown>;
   const modelConfig = (copy.model_config ?? copy) as { class_name?: string; config?: { layers?: KerasLayerJson[] } };
   const layers = modelConfig.config?.layers;
   if (!Array.isArray(layers)) return copy; // A single layer or an unknown format: nothing to rewrite.
   for (const layer of layers) {
     if (layer.class_name !== 'MultiHeadAttention' || !Array.isArray(layer.inbound_nodes)) continue;
-    layer.inbound_nodes = layer.inbound_nodes.map((node, index) => rewriteAttentionNode(layer, node, `${source}: layer ${layer.name ?? layer.config.name} node ${index}`));
+    layer.inbound_nodes = layer.inbound_nodes.map((node, index) =>
+      rewriteAttentionNode(layer, node, `${source}: layer ${layer.name ?? layer.config.name} node ${index}`),
+    );
   }
   return copy;
 }
@@ -97,7 +110,9 @@ function rewriteAttentionNode(layer: KerasLayerJson, node: InboundNode, where: s
     const reference = rest[key];
     delete rest[key];
     if (!isTensorReference(reference)) {
-      throw new Error(`${where}: keyword argument '${key}' is ${JSON.stringify(reference)}; expected a tensor reference [layer name, node index, tensor index]`);
+      throw new Error(
+        `${where}: keyword argument '${key}' is ${JSON.stringify(reference)}; expected a tensor reference [layer name, node index, tensor index]`,
+      );
     }
     if (key === 'key' && inputs.length === 1) {
       throw new Error(`${where}: has a 'key' keyword argument but no 'value'; Keras's MultiHeadAttention needs value`);

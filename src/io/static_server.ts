@@ -147,7 +147,10 @@ export function resolveRequest(mounts: readonly Mount[], target: string): string
 export function modelsIndex(dir: string): { models: ModelIndexEntry[] } {
   let names: string[];
   try {
-    names = fs.readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name);
+    names = fs
+      .readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+      .map((e) => e.name);
   } catch {
     return { models: [] };
   }
@@ -178,7 +181,8 @@ export function modelsIndex(dir: string): { models: ModelIndexEntry[] } {
 
 /** The demo's mounts for a checkout at `root` (see the file comment). */
 export function demoMounts(root: string): Mount[] {
-  const packageDist = (name: string) => path.join(path.dirname(require.resolve(`${name}/package.json`, { paths: [root] })), 'dist');
+  const packageDist = (name: string) =>
+    path.join(path.dirname(require.resolve(`${name}/package.json`, { paths: [root] })), 'dist');
   return [
     { prefix: '/', dir: path.join(root, 'dist', 'demo'), index: 'index.html' },
     { prefix: '/dist/browser/', dir: path.join(root, 'dist', 'browser') },

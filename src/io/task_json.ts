@@ -119,10 +119,21 @@ export function validateTaskJson(json: unknown, source: string): Seq2SeqTaskInfo
   positiveInt('maxTargetLength', json.maxTargetLength);
   const config = json.config;
   if (!isObject(config)) return fail('config', config, 'the TransformerConfig object');
-  for (const key of ['vocabSize', 'maxSourceLength', 'maxTargetLength', 'dModel', 'numHeads', 'keyDim', 'intermediateDim', 'numEncoderLayers', 'numDecoderLayers']) {
+  for (const key of [
+    'vocabSize',
+    'maxSourceLength',
+    'maxTargetLength',
+    'dModel',
+    'numHeads',
+    'keyDim',
+    'intermediateDim',
+    'numEncoderLayers',
+    'numDecoderLayers',
+  ]) {
     positiveInt(`config.${key}`, config[key]);
   }
-  if (config.vocabSize !== vocabulary.size) fail('config.vocabSize', config.vocabSize, `vocabulary.size (${vocabulary.size})`);
+  if (config.vocabSize !== vocabulary.size)
+    fail('config.vocabSize', config.vocabSize, `vocabulary.size (${vocabulary.size})`);
   if (config.maxSourceLength !== json.maxSourceLength) {
     fail('config.maxSourceLength', config.maxSourceLength, `maxSourceLength (${json.maxSourceLength})`);
   }
@@ -131,15 +142,19 @@ export function validateTaskJson(json: unknown, source: string): Seq2SeqTaskInfo
   }
 
   const metrics = json.metrics;
-  if (!isObject(metrics)) return fail('metrics', metrics, 'an object {heldOutExactMatch, heldOutTokenAccuracy, heldOutSize}');
+  if (!isObject(metrics))
+    return fail('metrics', metrics, 'an object {heldOutExactMatch, heldOutTokenAccuracy, heldOutSize}');
   rate('metrics.heldOutExactMatch', metrics.heldOutExactMatch);
   rate('metrics.heldOutTokenAccuracy', metrics.heldOutTokenAccuracy);
   positiveInt('metrics.heldOutSize', metrics.heldOutSize);
 
   const training = json.training;
-  if (!isObject(training)) return fail('training', training, 'an object {command, steps, seconds, backend, seed, batch, lr, ...}');
-  if (typeof training.command !== 'string') fail('training.command', training.command, 'the command line that trained the model');
-  if (!(Number.isInteger(training.steps) && (training.steps as number) >= 0)) fail('training.steps', training.steps, 'an integer >= 0');
+  if (!isObject(training))
+    return fail('training', training, 'an object {command, steps, seconds, backend, seed, batch, lr, ...}');
+  if (typeof training.command !== 'string')
+    fail('training.command', training.command, 'the command line that trained the model');
+  if (!(Number.isInteger(training.steps) && (training.steps as number) >= 0))
+    fail('training.steps', training.steps, 'an integer >= 0');
   return json as unknown as Seq2SeqTaskInfo;
 }
 

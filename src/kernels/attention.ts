@@ -117,8 +117,16 @@ function headsAt(start: number, length: number, width: number, offset: number, h
  * is <= 0 for the exponential (simd_kernels.ts's expInPlace) and divideRowsBySum that follow.
  */
 function maskAndShiftRows(
-  f: Float32Array, start: number, B: number, H: number, T: number, S: number,
-  mask: Float32Array | undefined, maskBatch: number, maskRow: number, maskColumn: number,
+  f: Float32Array,
+  start: number,
+  B: number,
+  H: number,
+  T: number,
+  S: number,
+  mask: Float32Array | undefined,
+  maskBatch: number,
+  maskRow: number,
+  maskColumn: number,
 ): void {
   let row = start;
   for (let b = 0; b < B; b++) {
@@ -127,7 +135,8 @@ function maskAndShiftRows(
         const maskAt = b * maskBatch + t * maskRow;
         let max = -Infinity;
         for (let s = 0; s < S; s++) {
-          const score = mask === undefined ? f[row + s] : f[row + s] + (1 - mask[maskAt + s * maskColumn]) * MASKED_SCORE;
+          const score =
+            mask === undefined ? f[row + s] : f[row + s] + (1 - mask[maskAt + s * maskColumn]) * MASKED_SCORE;
           f[row + s] = score;
           if (score > max) max = score;
         }
@@ -155,7 +164,12 @@ function softmaxBackwardRows(f: Float32Array, p: number, d: number, rows: number
  * so do the softmax's exponential and normalization; the mask and the shift by the row maximum
  * run here, over the staged scores in place.
  */
-function attentionForward(inputs: FloatInputs, [context, probabilities]: Float32Array[], attrs: AttentionAttrs, shapes: Record<string, number[]>): void {
+function attentionForward(
+  inputs: FloatInputs,
+  [context, probabilities]: Float32Array[],
+  attrs: AttentionAttrs,
+  shapes: Record<string, number[]>,
+): void {
   const L = layoutOf(shapes, attrs);
   const { batch: B, queryLength: T, keyLength: S, numHeads: H, keyDim: K, valueDim: V, scale } = L;
   const mm = simdKernels()!;
@@ -173,7 +187,18 @@ function attentionForward(inputs: FloatInputs, [context, probabilities]: Float32
   const scores = (b: number, h: number) => pStart + (b * H + h) * T * S;
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
-      mm.dotRows(q.addressOf(b, h), q.rowBytes, k.addressOf(b, h), k.rowBytes, 4 * scores(b, h), 4 * S, T, S, 4 * K, scale);
+      mm.dotRows(
+        q.addressOf(b, h),
+        q.rowBytes,
+        k.addressOf(b, h),
+        k.rowBytes,
+        4 * scores(b, h),
+        4 * S,
+        T,
+        S,
+        4 * K,
+        scale,
+      );
     }
   }
   maskAndShiftRows(f, pStart, B, H, T, S, mask, mB, mT, mS);
@@ -194,13 +219,22 @@ function attentionForward(inputs: FloatInputs, [context, probabilities]: Float32
  * dP = dC V^T, dScore = P * (dP - rowsum(P * dP)) (the softmax's Jacobian),
  * dQ += scale dScore K, dK += scale dScore^T Q, dV += P^T dC.
  */
-function attentionBackward(inputs: FloatInputs, grads: Float32Array[], attrs: AttentionAttrs, shapes: Record<string, number[]>): void {
+function attentionBackward(
+  inputs: FloatInputs,
+  grads: Float32Array[],
+  attrs: AttentionAttrs,
+  shapes: Record<string, number[]>,
+): void {
   const L = layoutOf(shapes, attrs);
   const { batch: B, queryLength: T, keyLength: S, numHeads: H, keyDim: K, valueDim: V, scale } = L;
   const mm = simdKernels()!;
   const sources = sourcesOf(inputs);
   // The gradients accumulate (zeroed); the dP / dScore scratch is written whole per head.
-  const starts = stage([...sources, inputs.dContext, inputs.probabilities], grads.map((g) => g.length), [T * S]);
+  const starts = stage(
+    [...sources, inputs.dContext, inputs.probabilities],
+    grads.map((g) => g.length),
+    [T * S],
+  );
   const [dcStart, pStart] = starts.slice(sources.length, sources.length + 2);
   const gradStarts = starts.slice(sources.length + 2, sources.length + 2 + grads.length);
   const scratch = starts[starts.length - 1];
@@ -216,12 +250,62 @@ function attentionBackward(inputs: FloatInputs, grads: Float32Array[], attrs: At
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
       const p = pStart + (b * H + h) * T * S;
-      mm.dotRows(dc.addressOf(b, h), dc.rowBytes, v.x.addressOf(b, h), v.x.rowBytes, 4 * scratch, 4 * S, T, S, 4 * V, 1);
+      mm.dotRows(
+        dc.addressOf(b, h),
+        dc.rowBytes,
+        v.x.addressOf(b, h),
+        v.x.rowBytes,
+        4 * scratch,
+        4 * S,
+        T,
+        S,
+        4 * V,
+        1,
+      );
       softmaxBackwardRows(f, p, scratch, T, S);
       // A(i, j) read as dScore[t, s] for dQ, transposed (dScore[t, s] at (s, t)) for dK, dV.
-      mm.axpyRows(4 * scratch, 4 * S, 4, k.x.addressOf(b, h), k.x.rowBytes, q.dx.addressOf(b, h), q.dx.rowBytes, T, S, 4 * K, scale, 1);
-      mm.axpyRows(4 * scratch, 4, 4 * S, q.x.addressOf(b, h), q.x.rowBytes, k.dx.addressOf(b, h), k.dx.rowBytes, S, T, 4 * K, scale, 1);
-      mm.axpyRows(4 * p, 4, 4 * S, dc.addressOf(b, h), dc.rowBytes, v.dx.addressOf(b, h), v.dx.rowBytes, S, T, 4 * V, 1, 1);
+      mm.axpyRows(
+        4 * scratch,
+        4 * S,
+        4,
+        k.x.addressOf(b, h),
+        k.x.rowBytes,
+        q.dx.addressOf(b, h),
+        q.dx.rowBytes,
+        T,
+        S,
+        4 * K,
+        scale,
+        1,
+      );
+      mm.axpyRows(
+        4 * scratch,
+        4,
+        4 * S,
+        q.x.addressOf(b, h),
+        q.x.rowBytes,
+        k.dx.addressOf(b, h),
+        k.dx.rowBytes,
+        S,
+        T,
+        4 * K,
+        scale,
+        1,
+      );
+      mm.axpyRows(
+        4 * p,
+        4,
+        4 * S,
+        dc.addressOf(b, h),
+        dc.rowBytes,
+        v.dx.addressOf(b, h),
+        v.dx.rowBytes,
+        S,
+        T,
+        4 * V,
+        1,
+        1,
+      );
     }
   }
   unstage(grads, gradStarts);
@@ -279,7 +363,9 @@ function checkArgs(args: FusedAttentionArgs): void {
   check('value', args.value, H * V);
   const keyLength = sources[args.key.source].shape[1];
   if (sources[args.value.source].shape[1] !== keyLength) {
-    throw new Error(`fusedAttention: keys and values must have the same length, got ${keyLength} and ${sources[args.value.source].shape[1]}`);
+    throw new Error(
+      `fusedAttention: keys and values must have the same length, got ${keyLength} and ${sources[args.value.source].shape[1]}`,
+    );
   }
 }
 

@@ -22,7 +22,13 @@ interface LayerNormAttrs {
 
 const lastDim = (shape: number[]) => shape[shape.length - 1];
 
-function layerNormForward(x: Float32Array, gamma: Float32Array, beta: Float32Array, epsilon: number, outputs: Float32Array[]): void {
+function layerNormForward(
+  x: Float32Array,
+  gamma: Float32Array,
+  beta: Float32Array,
+  epsilon: number,
+  outputs: Float32Array[],
+): void {
   const [y, xHat, inverseStd] = outputs;
   const D = gamma.length;
   const starts = stage([x, gamma, beta], [], [y.length, xHat.length, inverseStd.length]);
@@ -31,13 +37,30 @@ function layerNormForward(x: Float32Array, gamma: Float32Array, beta: Float32Arr
   unstage(outputs, starts.slice(3));
 }
 
-function layerNormBackward(dy: Float32Array, xHat: Float32Array, inverseStd: Float32Array, gamma: Float32Array, outputs: Float32Array[]): void {
+function layerNormBackward(
+  dy: Float32Array,
+  xHat: Float32Array,
+  inverseStd: Float32Array,
+  gamma: Float32Array,
+  outputs: Float32Array[],
+): void {
   const [dx, dGamma, dBeta] = outputs;
   const D = gamma.length;
   // dGamma and dBeta accumulate over the rows; dx is written whole.
   const starts = stage([dy, xHat, inverseStd, gamma], [D, D], [dx.length]);
   const [dyAt, xHatAt, invAt, gammaAt, dGammaAt, dBetaAt, dxAt] = starts.map((start) => 4 * start);
-  simdKernels()!.layerNormRowsBackward(dyAt, xHatAt, invAt, gammaAt, dxAt, dGammaAt, dBetaAt, inverseStd.length, 4 * D, D);
+  simdKernels()!.layerNormRowsBackward(
+    dyAt,
+    xHatAt,
+    invAt,
+    gammaAt,
+    dxAt,
+    dGammaAt,
+    dBetaAt,
+    inverseStd.length,
+    4 * D,
+    D,
+  );
   unstage([dGamma, dBeta, dx], starts.slice(4));
 }
 
@@ -67,13 +90,23 @@ export function hasFusedLayerNorm(width: number): boolean {
  * 1/sqrt(var + epsilon) (one per row), float32. Not differentiable by itself: see
  * `layerNormGradients`. Needs `hasFusedLayerNorm()`.
  */
-export function fusedLayerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): { value: tf.Tensor; normalized: tf.Tensor; inverseStd: tf.Tensor1D } {
+export function fusedLayerNorm(
+  x: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  epsilon: number,
+): { value: tf.Tensor; normalized: tf.Tensor; inverseStd: tf.Tensor1D } {
   const [value, normalized, inverseStd] = runFusedKernel(FORWARD, { x, gamma, beta }, { epsilon });
   return { value, normalized, inverseStd: inverseStd as tf.Tensor1D };
 }
 
 /** The gradients of x, gamma and beta from dy and the forward's xHat and inverseStd. */
-export function layerNormGradients(dy: tf.Tensor, normalized: tf.Tensor, inverseStd: tf.Tensor, gamma: tf.Tensor): [tf.Tensor, tf.Tensor1D, tf.Tensor1D] {
+export function layerNormGradients(
+  dy: tf.Tensor,
+  normalized: tf.Tensor,
+  inverseStd: tf.Tensor,
+  gamma: tf.Tensor,
+): [tf.Tensor, tf.Tensor1D, tf.Tensor1D] {
   const [dx, dGamma, dBeta] = runFusedKernel(BACKWARD, { dy, xHat: normalized, inverseStd, gamma }, {});
   return [dx, dGamma as tf.Tensor1D, dBeta as tf.Tensor1D];
 }

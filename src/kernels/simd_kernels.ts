@@ -10,12 +10,29 @@
  * Addresses and strides are in bytes; the contiguous inner dimension `width` (bytes) must be a
  * multiple of 16: four floats per SIMD vector.
  */
-import { assembleModule, type Code, defineFunction, f32, f32x4, forLoop, get, i32, i32x4, ifElse, type Local, set, v128 } from './wasm_assembler';
+import {
+  assembleModule,
+  type Code,
+  defineFunction,
+  f32,
+  f32x4,
+  forLoop,
+  get,
+  i32,
+  i32x4,
+  ifElse,
+  type Local,
+  set,
+  v128,
+} from './wasm_assembler';
 
 const at = (base: Local, index: Local, stride: Local): Code => i32.add(get(base), i32.mul(get(index), get(stride)));
 /** The sum of a vector's four lanes. */
 const laneSum = (vector: Local): Code =>
-  f32.add(f32.add(f32x4.extractLane(get(vector), 0), f32x4.extractLane(get(vector), 1)), f32.add(f32x4.extractLane(get(vector), 2), f32x4.extractLane(get(vector), 3)));
+  f32.add(
+    f32.add(f32x4.extractLane(get(vector), 0), f32x4.extractLane(get(vector), 1)),
+    f32.add(f32x4.extractLane(get(vector), 2), f32x4.extractLane(get(vector), 3)),
+  );
 const plus = (address: Local, offset: Local): Code => i32.add(get(address), get(offset));
 /** `address += step` for an i32 local. */
 const advance = (address: Local, step: Code): Code => set(address, i32.add(get(address), step));
@@ -51,7 +68,10 @@ const axpyRows = defineFunction(
   'axpyRows',
   ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'f32', 'i32'],
   ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'v128', 'v128', 'v128', 'v128', 'v128'],
-  ([a, aRow, aCol, b, bRow, c, cRow, m, n, width, alpha, accumulate], [i, j, x, rowA, rowC, pa, pb, weight, ...acc]) => {
+  (
+    [a, aRow, aCol, b, bRow, c, cRow, m, n, width, alpha, accumulate],
+    [i, j, x, rowA, rowC, pa, pb, weight, ...acc],
+  ) => {
     // Writes alpha * acc[k] (+ the old C) to C[i, x + 16k].
     const finish = (k: number) => [
       ...set(acc[k], f32x4.mul(get(acc[k]), f32x4.splat(get(alpha)))),
@@ -66,7 +86,9 @@ const axpyRows = defineFunction(
       ...set(pb, plus(b, x)),
       ...forLoop(j, i32.const(0), get(n), 1, [
         ...set(weight, f32x4.splat(f32.load(get(pa)))),
-        ...acc.slice(0, vectors).flatMap((v, k) => set(v, f32x4.add(get(v), f32x4.mul(get(weight), f32x4.load(get(pb), 16 * k))))),
+        ...acc
+          .slice(0, vectors)
+          .flatMap((v, k) => set(v, f32x4.add(get(v), f32x4.mul(get(weight), f32x4.load(get(pb), 16 * k))))),
         ...set(pa, i32.add(get(pa), get(aCol))),
         ...set(pb, i32.add(get(pb), get(bRow))),
       ]),
@@ -106,7 +128,10 @@ const layerNormRows = defineFunction(
       ...forLoop(e, i32.const(0), get(width), 16, [
         ...set(centered, f32x4.mul(f32x4.sub(f32x4.load(plus(x, e)), f32x4.splat(get(mean))), f32x4.splat(get(inv)))),
         ...f32x4.store(plus(xHat, e), get(centered)),
-        ...f32x4.store(plus(y, e), f32x4.add(f32x4.mul(get(centered), f32x4.load(plus(gamma, e))), f32x4.load(plus(beta, e)))),
+        ...f32x4.store(
+          plus(y, e),
+          f32x4.add(f32x4.mul(get(centered), f32x4.load(plus(gamma, e))), f32x4.load(plus(beta, e))),
+        ),
       ]),
       ...advance(x, get(width)),
       ...advance(y, get(width)),
@@ -124,7 +149,10 @@ const layerNormRowsBackward = defineFunction(
   'layerNormRowsBackward',
   ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'f32'],
   ['i32', 'i32', 'v128', 'v128', 'v128', 'v128', 'f32', 'f32'],
-  ([dy, xHat, inverseStd, gamma, dx, dGamma, dBeta, rows, width, count], [r, e, g, dxHat, sum, sumXHat, meanDxHat, meanDxHatXHat]) =>
+  (
+    [dy, xHat, inverseStd, gamma, dx, dGamma, dBeta, rows, width, count],
+    [r, e, g, dxHat, sum, sumXHat, meanDxHat, meanDxHatXHat],
+  ) =>
     forLoop(r, i32.const(0), get(rows), 1, [
       ...set(sum, f32x4.splat(f32.const(0))),
       ...set(sumXHat, f32x4.splat(f32.const(0))),
@@ -133,14 +161,23 @@ const layerNormRowsBackward = defineFunction(
         ...set(dxHat, f32x4.mul(get(g), f32x4.load(plus(gamma, e)))),
         ...set(sum, f32x4.add(get(sum), get(dxHat))),
         ...set(sumXHat, f32x4.add(get(sumXHat), f32x4.mul(get(dxHat), f32x4.load(plus(xHat, e))))),
-        ...f32x4.store(plus(dGamma, e), f32x4.add(f32x4.load(plus(dGamma, e)), f32x4.mul(get(g), f32x4.load(plus(xHat, e))))),
+        ...f32x4.store(
+          plus(dGamma, e),
+          f32x4.add(f32x4.load(plus(dGamma, e)), f32x4.mul(get(g), f32x4.load(plus(xHat, e)))),
+        ),
         ...f32x4.store(plus(dBeta, e), f32x4.add(f32x4.load(plus(dBeta, e)), get(g))),
       ]),
       ...set(meanDxHat, f32.div(laneSum(sum), get(count))),
       ...set(meanDxHatXHat, f32.div(laneSum(sumXHat), get(count))),
       ...forLoop(e, i32.const(0), get(width), 16, [
         ...set(dxHat, f32x4.mul(f32x4.load(plus(dy, e)), f32x4.load(plus(gamma, e)))),
-        ...set(dxHat, f32x4.sub(f32x4.sub(get(dxHat), f32x4.splat(get(meanDxHat))), f32x4.mul(f32x4.load(plus(xHat, e)), f32x4.splat(get(meanDxHatXHat))))),
+        ...set(
+          dxHat,
+          f32x4.sub(
+            f32x4.sub(get(dxHat), f32x4.splat(get(meanDxHat))),
+            f32x4.mul(f32x4.load(plus(xHat, e)), f32x4.splat(get(meanDxHatXHat))),
+          ),
+        ),
         ...f32x4.store(plus(dx, e), f32x4.mul(get(dxHat), f32x4.splat(f32.load(get(inverseStd))))),
       ]),
       ...advance(dy, get(width)),
@@ -170,47 +207,95 @@ function expLanes(x: Local, n: Local, r: Local): Code {
   return [
     ...set(n, f32x4.nearest(f32x4.mul(clamped, splat(Math.LOG2E)))),
     // r = x - n ln2, with ln2 split in two so that n * 0.693359375 is exact.
-    ...set(r, f32x4.sub(f32x4.sub(clamped, f32x4.mul(get(n), splat(0.693359375))), f32x4.mul(get(n), splat(-2.12194440e-4)))),
+    ...set(
+      r,
+      f32x4.sub(f32x4.sub(clamped, f32x4.mul(get(n), splat(0.693359375))), f32x4.mul(get(n), splat(-2.1219444e-4))),
+    ),
     ...v128.and(f32x4.mul(horner, twoToTheN), f32x4.gt(get(x), splat(EXP_FLOOR))),
   ];
 }
 
 /** f[i] = e^f[i] for the floats in [p, p + bytes), bytes a multiple of 16. */
-const expInPlace = defineFunction('expInPlace', ['i32', 'i32'], ['i32', 'v128', 'v128', 'v128'], ([p, bytes], [address, x, n, r]) =>
-  forLoop(address, get(p), i32.add(get(p), get(bytes)), 16, [
-    ...set(x, f32x4.load(get(address))),
-    ...f32x4.store(get(address), expLanes(x, n, r)),
-  ]),
+const expInPlace = defineFunction(
+  'expInPlace',
+  ['i32', 'i32'],
+  ['i32', 'v128', 'v128', 'v128'],
+  ([p, bytes], [address, x, n, r]) =>
+    forLoop(address, get(p), i32.add(get(p), get(bytes)), 16, [
+      ...set(x, f32x4.load(get(address))),
+      ...f32x4.store(get(address), expLanes(x, n, r)),
+    ]),
 );
 
 /** Divides each of `rows` contiguous rows of `count` floats at p by its sum (scalar: rows are short). */
-const divideRowsBySum = defineFunction('divideRowsBySum', ['i32', 'i32', 'i32'], ['i32', 'i32', 'f32', 'i32'], ([p, rows, count], [row, address, sum, end]) =>
-  forLoop(row, i32.const(0), get(rows), 1, [
-    ...set(end, i32.add(get(p), i32.mul(get(count), i32.const(4)))),
-    ...set(sum, f32.const(0)),
-    ...forLoop(address, get(p), get(end), 4, set(sum, f32.add(get(sum), f32.load(get(address))))),
-    ...forLoop(address, get(p), get(end), 4, f32.store(get(address), f32.div(f32.load(get(address)), get(sum)))),
-    ...set(p, get(end)),
-  ]),
+const divideRowsBySum = defineFunction(
+  'divideRowsBySum',
+  ['i32', 'i32', 'i32'],
+  ['i32', 'i32', 'f32', 'i32'],
+  ([p, rows, count], [row, address, sum, end]) =>
+    forLoop(row, i32.const(0), get(rows), 1, [
+      ...set(end, i32.add(get(p), i32.mul(get(count), i32.const(4)))),
+      ...set(sum, f32.const(0)),
+      ...forLoop(address, get(p), get(end), 4, set(sum, f32.add(get(sum), f32.load(get(address))))),
+      ...forLoop(address, get(p), get(end), 4, f32.store(get(address), f32.div(f32.load(get(address)), get(sum)))),
+      ...set(p, get(end)),
+    ]),
 );
 
 export interface SimdKernels {
   /** See `dotRows` above; addresses and strides in bytes. */
-  dotRows(a: number, aRow: number, b: number, bRow: number, c: number, cRow: number, m: number, n: number, width: number, alpha: number): void;
+  dotRows(
+    a: number,
+    aRow: number,
+    b: number,
+    bRow: number,
+    c: number,
+    cRow: number,
+    m: number,
+    n: number,
+    width: number,
+    alpha: number,
+  ): void;
   /** See `axpyRows` above; addresses and strides in bytes, `accumulate` 0 or 1. */
   axpyRows(
-    a: number, aRow: number, aCol: number, b: number, bRow: number, c: number, cRow: number,
-    m: number, n: number, width: number, alpha: number, accumulate: number,
+    a: number,
+    aRow: number,
+    aCol: number,
+    b: number,
+    bRow: number,
+    c: number,
+    cRow: number,
+    m: number,
+    n: number,
+    width: number,
+    alpha: number,
+    accumulate: number,
   ): void;
   /** See `layerNormRows` above; addresses and `width` in bytes, `count` = width / 4. */
   layerNormRows(
-    x: number, gamma: number, beta: number, y: number, xHat: number, inverseStd: number,
-    rows: number, width: number, count: number, epsilon: number,
+    x: number,
+    gamma: number,
+    beta: number,
+    y: number,
+    xHat: number,
+    inverseStd: number,
+    rows: number,
+    width: number,
+    count: number,
+    epsilon: number,
   ): void;
   /** See `layerNormRowsBackward` above. */
   layerNormRowsBackward(
-    dy: number, xHat: number, inverseStd: number, gamma: number, dx: number, dGamma: number, dBeta: number,
-    rows: number, width: number, count: number,
+    dy: number,
+    xHat: number,
+    inverseStd: number,
+    gamma: number,
+    dx: number,
+    dGamma: number,
+    dBeta: number,
+    rows: number,
+    width: number,
+    count: number,
   ): void;
   /** e^x in place for the floats in [p, p + bytes), bytes a multiple of 16, x <= 0. */
   expInPlace(p: number, bytes: number): void;

@@ -109,13 +109,17 @@ export function forLoop(counter: Local, from: Code, to: Code, step: number, body
   const exitUnlessBelow = [...i32.ltS(get(counter), to), 0x45 /* i32.eqz */, 0x0d, 1 /* br_if to the block's end */];
   return [
     ...set(counter, from),
-    0x02, 0x40, // block
-    0x03, 0x40, // loop
+    0x02,
+    0x40, // block
+    0x03,
+    0x40, // loop
     ...exitUnlessBelow,
     ...body,
     ...set(counter, i32.add(get(counter), i32.const(step))),
-    0x0c, 0, // br to the loop's start
-    0x0b, 0x0b, // end loop, end block
+    0x0c,
+    0, // br to the loop's start
+    0x0b,
+    0x0b, // end loop, end block
   ];
 }
 
@@ -139,7 +143,12 @@ export function defineFunction<P extends ValueType[], L extends ValueType[]>(
   body: (params: Locals<P>, locals: Locals<L>) => Code,
 ): FunctionSpec {
   const all = [...params, ...locals].map((type, index) => ({ index, type }));
-  return { name, params, locals, body: body(all.slice(0, params.length) as Locals<P>, all.slice(params.length) as Locals<L>) };
+  return {
+    name,
+    params,
+    locals,
+    body: body(all.slice(0, params.length) as Locals<P>, all.slice(params.length) as Locals<L>),
+  };
 }
 
 /**

@@ -39,12 +39,7 @@ export function checkBoolean(layer: string, name: string, value: unknown): boole
 }
 
 /** Throws unless `value` is one of `choices`. */
-export function checkChoice<T extends string>(
-  layer: string,
-  name: string,
-  value: unknown,
-  choices: readonly T[],
-): T {
+export function checkChoice<T extends string>(layer: string, name: string, value: unknown, choices: readonly T[]): T {
   if (typeof value !== 'string' || !choices.includes(value as T)) {
     throw new Error(
       `${layer}: ${name} must be one of ${choices.map((c) => `'${c}'`).join(', ')}, got ${describe(value)}`,

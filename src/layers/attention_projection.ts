@@ -90,7 +90,14 @@ export function projectHeadsShared(x: tf.Tensor, layers: AttentionProjection[]):
   const [batch, length] = x.shape;
   const joinedRows = projectJoined(x, layers);
   // (B, T, sum of H*E) -> per projection (B, T, H*E) -> (B, T, H, E)
-  const parts = layers.length === 1 ? [joinedRows] : tf.split(joinedRows, layers.map((layer) => layer.numHeads * layer.headDim), 2);
+  const parts =
+    layers.length === 1
+      ? [joinedRows]
+      : tf.split(
+          joinedRows,
+          layers.map((layer) => layer.numHeads * layer.headDim),
+          2,
+        );
   return parts.map((part, i) => part.reshape([batch, length, layers[i].numHeads, layers[i].headDim]) as tf.Tensor4D);
 }
 
@@ -102,13 +109,17 @@ export function projectHeadsShared(x: tf.Tensor, layers: AttentionProjection[]):
 export function projectJoined(x: tf.Tensor, layers: AttentionProjection[]): tf.Tensor3D {
   const [batch, length, width] = x.shape;
   // One projection uses its weights as they are; several are put side by side.
-  const joined = <T extends tf.Tensor>(parts: T[], axis: number): T => (parts.length === 1 ? parts[0] : (tf.concat(parts, axis) as T));
+  const joined = <T extends tf.Tensor>(parts: T[], axis: number): T =>
+    parts.length === 1 ? parts[0] : (tf.concat(parts, axis) as T);
   // (B, T, D) -> (B*T, D) @ (D, sum of H*E): a 2-D matmul trains on every backend.
   const flat = tf.matMul(x.reshape([batch * length, width]), joined(layers.map(flatKernel), 1));
   // Not dense2d's fused bias: the wasm kernel rejects a bias whose storage is
   // 2-D ([H, K]), and a reshape keeps the storage.
   const biases = layers.some((layer) => layer.bias != null)
-    ? joined(layers.map((layer) => flatBias(layer) ?? tf.zeros([layer.numHeads * layer.headDim])), 0)
+    ? joined(
+        layers.map((layer) => flatBias(layer) ?? tf.zeros([layer.numHeads * layer.headDim])),
+        0,
+      )
     : null;
   const biased = biases == null ? flat : addBias(flat, biases);
   return biased.reshape([batch, length, -1]) as tf.Tensor3D;

@@ -31,7 +31,13 @@ export function checkAttentionAxes(name: string, axes: number | number[] | null 
 
 /** Keras config keys we accept only at their defaults, so nothing is silently dropped. */
 export function rejectUnsupportedKerasArgs(name: string, args: Record<string, unknown>): void {
-  for (const key of ['kernelRegularizer', 'biasRegularizer', 'activityRegularizer', 'kernelConstraint', 'biasConstraint']) {
+  for (const key of [
+    'kernelRegularizer',
+    'biasRegularizer',
+    'activityRegularizer',
+    'kernelConstraint',
+    'biasConstraint',
+  ]) {
     if (args[key] != null) {
       throw new Error(`${name}: ${key} is not supported (got ${JSON.stringify(args[key])}); only null is accepted`);
     }

@@ -42,10 +42,7 @@ export function checkPaddingMasks(layer: string, masks: Array<[string, tf.Tensor
  * first input's (B, L) cannot be that input's and is dropped. A mask given with
  * a single (unlisted) input, or as a list, is kept (and checked by the caller).
  */
-export function resolveInputMasks(
-  inputs: tf.Tensor | tf.Tensor[],
-  mask: unknown,
-): Array<tf.Tensor | null> {
+export function resolveInputMasks(inputs: tf.Tensor | tf.Tensor[], mask: unknown): Array<tf.Tensor | null> {
   const list = Array.isArray(inputs) ? inputs : [inputs];
   let given = mask as tf.Tensor | Array<tf.Tensor | null | undefined> | null | undefined;
   if (given instanceof tf.Tensor && Array.isArray(inputs) && list.length > 0) {

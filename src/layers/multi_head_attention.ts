@@ -9,7 +9,14 @@ import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
 import { AttentionOutputProjection, mergeHeads } from './attention_output_projection';
 import { AttentionProjection, flatBias, flatKernel, projectJoined } from './attention_projection';
 import { type HeadsSlice, scaledDotProductAttention } from '../ops/attention';
-import { checkBoolean, checkPositiveInt, checkRate, type InitializerIdentifier, resolveInitializer, serializeInitializer } from './args';
+import {
+  checkBoolean,
+  checkPositiveInt,
+  checkRate,
+  type InitializerIdentifier,
+  resolveInitializer,
+  serializeInitializer,
+} from './args';
 import { checkAttentionAxes, rejectUnsupportedKerasArgs, resolveOutputDim } from './keras_args';
 import { checkPaddingMasks, combineMasks, passMask, resolveInputMasks } from './masks';
 import { checkRank, formatShape, type Kwargs, type Shape, shapeList } from './shapes';
@@ -193,7 +200,12 @@ export class MultiHeadAttention extends tf.layers.Layer {
       biasInitializer: this.biasInitializer,
     };
     const makeProjection = (scope: string, headDim: number, shape: Shape) => {
-      const layer = new AttentionProjection({ name: `${this.name}_${scope}`, numHeads: this.numHeads, headDim, ...common });
+      const layer = new AttentionProjection({
+        name: `${this.name}_${scope}`,
+        numHeads: this.numHeads,
+        headDim,
+        ...common,
+      });
       layer.weightScope = this.scoped(scope);
       layer.setFastWeightInitDuringBuild(this.fastInit);
       layer.build(shape);
@@ -248,8 +260,23 @@ export class MultiHeadAttention extends tf.layers.Layer {
     ]);
 
     return tf.tidy(() => {
-      const mask = combineMasks(query, value, queryMask, valueMask, sameKeyMask, this.causal, args.attentionMask ?? null);
-      const { output, probabilities } = this.attend(query, value, key, mask, args.training ?? false, this.returnAttentionScores);
+      const mask = combineMasks(
+        query,
+        value,
+        queryMask,
+        valueMask,
+        sameKeyMask,
+        this.causal,
+        args.attentionMask ?? null,
+      );
+      const { output, probabilities } = this.attend(
+        query,
+        value,
+        key,
+        mask,
+        args.training ?? false,
+        this.returnAttentionScores,
+      );
       return this.returnAttentionScores ? [output, probabilities!] : output;
     });
   }
@@ -291,19 +318,40 @@ export class MultiHeadAttention extends tf.layers.Layer {
    * The query, key and value projections, kept joined where inputs are shared: (B, L, sum of
    * H*E) rows, and where each role's heads start in them. Call inside a tidy.
    */
-  private project(query: tf.Tensor, value: tf.Tensor, key: tf.Tensor): { sources: tf.Tensor3D[]; query: HeadsSlice; key: HeadsSlice; value: HeadsSlice } {
+  private project(
+    query: tf.Tensor,
+    value: tf.Tensor,
+    key: tf.Tensor,
+  ): { sources: tf.Tensor3D[]; query: HeadsSlice; key: HeadsSlice; value: HeadsSlice } {
     const keysWidth = this.numHeads * this.keyDim;
     if (query === value && value === key) {
       // Self-attention: (B, T, H*K + H*K + H*V) rows of queries, keys, values.
       const sources = [projectJoined(query, [this.queryDense!, this.keyDense!, this.valueDense!])];
-      return { sources, query: { source: 0, offset: 0 }, key: { source: 0, offset: keysWidth }, value: { source: 0, offset: 2 * keysWidth } };
+      return {
+        sources,
+        query: { source: 0, offset: 0 },
+        key: { source: 0, offset: keysWidth },
+        value: { source: 0, offset: 2 * keysWidth },
+      };
     }
     if (key === value) {
       // Cross-attention over one memory: queries (B, T, H*K); keys, values (B, S, H*K + H*V).
-      const sources = [projectJoined(query, [this.queryDense!]), projectJoined(key, [this.keyDense!, this.valueDense!])];
-      return { sources, query: { source: 0, offset: 0 }, key: { source: 1, offset: 0 }, value: { source: 1, offset: keysWidth } };
+      const sources = [
+        projectJoined(query, [this.queryDense!]),
+        projectJoined(key, [this.keyDense!, this.valueDense!]),
+      ];
+      return {
+        sources,
+        query: { source: 0, offset: 0 },
+        key: { source: 1, offset: 0 },
+        value: { source: 1, offset: keysWidth },
+      };
     }
-    const sources = [projectJoined(query, [this.queryDense!]), projectJoined(key, [this.keyDense!]), projectJoined(value, [this.valueDense!])];
+    const sources = [
+      projectJoined(query, [this.queryDense!]),
+      projectJoined(key, [this.keyDense!]),
+      projectJoined(value, [this.valueDense!]),
+    ];
     return { sources, query: { source: 0, offset: 0 }, key: { source: 1, offset: 0 }, value: { source: 2, offset: 0 } };
   }
 
@@ -319,14 +367,19 @@ export class MultiHeadAttention extends tf.layers.Layer {
     const biasOrZeros = (p: AttentionProjection) => flatBias(p) ?? tf.zeros([p.numHeads * p.headDim]);
     const queryKernel = flatKernel(this.queryDense!).mul(scale);
     const queryBias = biasOrZeros(this.queryDense!).mul(scale);
-    const sameWidths = this.queryDense!.kernel!.shape[0] === this.keyDense!.kernel!.shape[0] &&
+    const sameWidths =
+      this.queryDense!.kernel!.shape[0] === this.keyDense!.kernel!.shape[0] &&
       this.queryDense!.kernel!.shape[0] === this.valueDense!.kernel!.shape[0];
     const out = this.outputDense!;
     return {
       queryKernel,
       queryBias,
-      queryKeyValueKernel: sameWidths ? tf.concat([queryKernel, flatKernel(this.keyDense!), flatKernel(this.valueDense!)], 1) : null,
-      queryKeyValueBias: sameWidths ? tf.concat([queryBias, biasOrZeros(this.keyDense!), biasOrZeros(this.valueDense!)]) : null,
+      queryKeyValueKernel: sameWidths
+        ? tf.concat([queryKernel, flatKernel(this.keyDense!), flatKernel(this.valueDense!)], 1)
+        : null,
+      queryKeyValueBias: sameWidths
+        ? tf.concat([queryBias, biasOrZeros(this.keyDense!), biasOrZeros(this.valueDense!)])
+        : null,
       outputKernel: out.kernel!.read().reshape([this.numHeads * this.valueDim, out.outputDim]),
       // A copy: the caller disposes these, and the variable must survive.
       outputBias: out.bias ? out.bias.read().clone() : tf.zeros([out.outputDim]),

@@ -36,7 +36,12 @@ export abstract class ProjectionBase extends tf.layers.Layer {
   constructor(args: ProjectionArgs) {
     super(args);
     this.useBias = checkBoolean(this.label, 'useBias', args.useBias ?? true);
-    this.kernelInitializer = resolveInitializer(this.label, 'kernelInitializer', args.kernelInitializer, 'glorotUniform');
+    this.kernelInitializer = resolveInitializer(
+      this.label,
+      'kernelInitializer',
+      args.kernelInitializer,
+      'glorotUniform',
+    );
     this.biasInitializer = resolveInitializer(this.label, 'biasInitializer', args.biasInitializer, 'zeros');
     this.supportsMasking = true;
   }

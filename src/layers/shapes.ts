@@ -21,9 +21,7 @@ export function formatShape(shape: ReadonlyArray<number | null>): string {
 /** Throws unless `shape` has `rank` dimensions and a known last dimension. */
 export function checkRank(layer: string, name: string, shape: Shape | number[], rank: number): void {
   if (shape.length !== rank) {
-    throw new Error(
-      `${layer}: ${name} must have rank ${rank}, got shape ${formatShape(shape)} (rank ${shape.length})`,
-    );
+    throw new Error(`${layer}: ${name} must have rank ${rank}, got shape ${formatShape(shape)} (rank ${shape.length})`);
   }
   if (shape[rank - 1] == null) {
     throw new Error(`${layer}: ${name} needs a known last dimension, got shape ${formatShape(shape)}`);
@@ -37,10 +35,13 @@ export function checkRank(layer: string, name: string, shape: Shape | number[], 
 export function checkSequence(layer: string, name: string, x: tf.Tensor, width?: number, batch?: number): void {
   checkRank(layer, name, x.shape, 3);
   if (width != null && x.shape[2] !== width) {
-    throw new Error(`${layer}: ${name} has width ${x.shape[2]} (shape ${formatShape(x.shape)}) but the layer was built for width ${width}`);
+    throw new Error(
+      `${layer}: ${name} has width ${x.shape[2]} (shape ${formatShape(x.shape)}) but the layer was built for width ${width}`,
+    );
   }
   if (batch != null && x.shape[0] !== batch) {
-    throw new Error(`${layer}: ${name} has batch size ${x.shape[0]} (shape ${formatShape(x.shape)}), expected ${batch}`);
+    throw new Error(
+      `${layer}: ${name} has batch size ${x.shape[0]} (shape ${formatShape(x.shape)}), expected ${batch}`,
+    );
   }
 }
-

@@ -29,7 +29,11 @@ export class SinusoidalPositionEncoding extends tf.layers.Layer {
 
   constructor(args: SinusoidalPositionEncodingArgs = {}) {
     super(args);
-    this.maxWavelength = checkPositiveNumber(`SinusoidalPositionEncoding '${this.name}'`, 'maxWavelength', args.maxWavelength ?? 10000);
+    this.maxWavelength = checkPositiveNumber(
+      `SinusoidalPositionEncoding '${this.name}'`,
+      'maxWavelength',
+      args.maxWavelength ?? 10000,
+    );
     this.supportsMasking = true;
   }
 

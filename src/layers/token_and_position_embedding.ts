@@ -4,7 +4,14 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
-import { checkBoolean, checkChoice, checkPositiveInt, type InitializerIdentifier, resolveInitializer, serializeInitializer } from './args';
+import {
+  checkBoolean,
+  checkChoice,
+  checkPositiveInt,
+  type InitializerIdentifier,
+  resolveInitializer,
+  serializeInitializer,
+} from './args';
 import { formatShape, type Kwargs, type Shape } from './shapes';
 import { sinusoidalEncoding } from './sinusoidal_position_encoding';
 
@@ -68,14 +75,21 @@ export class TokenAndPositionEmbedding extends tf.layers.Layer {
     super({ dtype: 'int32', ...args });
     const name = `TokenAndPositionEmbedding '${this.name}'`;
     if (args == null || typeof args !== 'object') {
-      throw new Error(`${name}: expected an arguments object {vocabularySize, sequenceLength, embeddingDim}, got ${args}`);
+      throw new Error(
+        `${name}: expected an arguments object {vocabularySize, sequenceLength, embeddingDim}, got ${args}`,
+      );
     }
     this.vocabularySize = checkPositiveInt(name, 'vocabularySize', args.vocabularySize);
     this.sequenceLength = checkPositiveInt(name, 'sequenceLength', args.sequenceLength);
     this.embeddingDim = checkPositiveInt(name, 'embeddingDim', args.embeddingDim);
     this.maskZero = checkBoolean(name, 'maskZero', args.maskZero ?? true);
     this.scaleEmbeddings = checkBoolean(name, 'scaleEmbeddings', args.scaleEmbeddings ?? true);
-    this.positionEncoding = checkChoice(name, 'positionEncoding', args.positionEncoding ?? 'learned', POSITION_ENCODINGS);
+    this.positionEncoding = checkChoice(
+      name,
+      'positionEncoding',
+      args.positionEncoding ?? 'learned',
+      POSITION_ENCODINGS,
+    );
     this.embeddingsInitializer = resolveInitializer(
       name,
       'embeddingsInitializer',
@@ -92,7 +106,12 @@ export class TokenAndPositionEmbedding extends tf.layers.Layer {
         `TokenAndPositionEmbedding '${this.name}': input must be token ids of rank 2 (B, T), got shape ${formatShape(shape)}`,
       );
     }
-    this.tokenEmbedding = this.addWeight('token_embedding/embeddings', [this.vocabularySize, this.embeddingDim], 'float32', this.embeddingsInitializer);
+    this.tokenEmbedding = this.addWeight(
+      'token_embedding/embeddings',
+      [this.vocabularySize, this.embeddingDim],
+      'float32',
+      this.embeddingsInitializer,
+    );
     if (this.positionEncoding === 'learned') {
       this.positionEmbedding = this.addWeight(
         'position_embedding/embeddings',
@@ -120,7 +139,9 @@ export class TokenAndPositionEmbedding extends tf.layers.Layer {
     const ids = Array.isArray(inputs) ? inputs[0] : inputs;
     const [batch, length] = ids.shape;
     if (ids.rank !== 2) {
-      throw new Error(`TokenAndPositionEmbedding '${this.name}': input must be token ids of rank 2 (B, T), got shape ${formatShape(ids.shape)}`);
+      throw new Error(
+        `TokenAndPositionEmbedding '${this.name}': input must be token ids of rank 2 (B, T), got shape ${formatShape(ids.shape)}`,
+      );
     }
     if (length > this.sequenceLength) {
       throw new Error(
@@ -179,10 +200,15 @@ export class TokenAndPositionEmbedding extends tf.layers.Layer {
     const scale = this.scaleEmbeddings ? Math.sqrt(this.embeddingDim) : 1;
     const [tokens, positions] = tf.tidy(() => [
       this.tokenEmbedding!.read().mul(scale),
-      this.positionEncoding === 'learned' ? this.positionEmbedding!.read().clone() : sinusoidalEncoding(this.sequenceLength, this.embeddingDim),
+      this.positionEncoding === 'learned'
+        ? this.positionEmbedding!.read().clone()
+        : sinusoidalEncoding(this.sequenceLength, this.embeddingDim),
     ]);
     // Read outside tidy, which would walk every element of a typed array it returns.
-    const tables = { tokenTable: (tokens.dataSync() as Float32Array).slice(), positionTable: (positions.dataSync() as Float32Array).slice() };
+    const tables = {
+      tokenTable: (tokens.dataSync() as Float32Array).slice(),
+      positionTable: (positions.dataSync() as Float32Array).slice(),
+    };
     tf.dispose([tokens, positions]);
     return tables;
   }

@@ -11,7 +11,16 @@ import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
 import { dense2d } from '../ops/dense';
 import { layerNormalize } from '../ops/layer_norm';
-import { checkBoolean, checkChoice, checkPositiveInt, checkPositiveNumber, checkRate, type InitializerIdentifier, resolveInitializer, serializeInitializer } from './args';
+import {
+  checkBoolean,
+  checkChoice,
+  checkPositiveInt,
+  checkPositiveNumber,
+  checkRate,
+  type InitializerIdentifier,
+  resolveInitializer,
+  serializeInitializer,
+} from './args';
 import { checkRank, type Shape } from './shapes';
 import { MultiHeadAttention } from './multi_head_attention';
 
@@ -122,7 +131,13 @@ export abstract class TransformerBlockBase extends tf.layers.Layer {
   }
 
   /** An attention sub-layer built inside this layer, its weights named '<this>/<scope>/...'. */
-  protected buildAttention(scope: string, width: number, queryShape: Shape, valueShape: Shape, causal: boolean): MultiHeadAttention {
+  protected buildAttention(
+    scope: string,
+    width: number,
+    queryShape: Shape,
+    valueShape: Shape,
+    causal: boolean,
+  ): MultiHeadAttention {
     const keyDim = this.keyDim ?? Math.floor(width / this.numHeads);
     if (this.keyDim == null && width % this.numHeads !== 0) {
       throw new Error(
@@ -155,9 +170,24 @@ export abstract class TransformerBlockBase extends tf.layers.Layer {
 
   protected addFeedForward(width: number): FeedForwardWeights {
     return {
-      innerKernel: this.addWeight('feedforward_intermediate_dense/kernel', [width, this.intermediateDim], 'float32', this.kernelInitializer),
-      innerBias: this.addWeight('feedforward_intermediate_dense/bias', [this.intermediateDim], 'float32', this.biasInitializer),
-      outerKernel: this.addWeight('feedforward_output_dense/kernel', [this.intermediateDim, width], 'float32', this.kernelInitializer),
+      innerKernel: this.addWeight(
+        'feedforward_intermediate_dense/kernel',
+        [width, this.intermediateDim],
+        'float32',
+        this.kernelInitializer,
+      ),
+      innerBias: this.addWeight(
+        'feedforward_intermediate_dense/bias',
+        [this.intermediateDim],
+        'float32',
+        this.biasInitializer,
+      ),
+      outerKernel: this.addWeight(
+        'feedforward_output_dense/kernel',
+        [this.intermediateDim, width],
+        'float32',
+        this.kernelInitializer,
+      ),
       outerBias: this.addWeight('feedforward_output_dense/bias', [width], 'float32', this.biasInitializer),
     };
   }
@@ -184,7 +214,12 @@ export abstract class TransformerBlockBase extends tf.layers.Layer {
    * One residual sub-block: post-LN `norm(x + drop(f(x)))` or pre-LN
    * `x + drop(f(norm(x)))`. Call inside a tidy.
    */
-  protected residual(x: tf.Tensor, norm: LayerNormWeights, training: boolean, f: (input: tf.Tensor) => tf.Tensor): tf.Tensor {
+  protected residual(
+    x: tf.Tensor,
+    norm: LayerNormWeights,
+    training: boolean,
+    f: (input: tf.Tensor) => tf.Tensor,
+  ): tf.Tensor {
     const drop = (t: tf.Tensor) => (training && this.dropout > 0 ? tf.dropout(t, this.dropout) : t);
     if (this.normalizeFirst) return x.add(drop(f(this.layerNorm(x, norm))));
     return this.layerNorm(x.add(drop(f(x))), norm);

@@ -106,13 +106,21 @@ export class TransformerDecoderBlock extends TransformerBlockBase {
     }
     checkSequence(this.label, 'decoderSequence', x, this.selfAttention?.queryDense?.kernel?.shape[0] as number);
     if (encoderOutput) {
-      checkSequence(this.label, 'encoderSequence', encoderOutput, this.crossAttention?.keyDense?.kernel?.shape[0] as number, x.shape[0]);
+      checkSequence(
+        this.label,
+        'encoderSequence',
+        encoderOutput,
+        this.crossAttention?.keyDense?.kernel?.shape[0] as number,
+        x.shape[0],
+      );
     }
     checkPaddingMasks(this.label, [
       ['decoderSequence', decoderMask, x],
       ['encoderSequence', encoderOutput ? encoderMask : null, encoderOutput ?? x],
     ]);
-    return tf.tidy(() => this.forward(x, encoderOutput, decoderMask, encoderMask, (kwargs.training as boolean) ?? false).output);
+    return tf.tidy(
+      () => this.forward(x, encoderOutput, decoderMask, encoderMask, (kwargs.training as boolean) ?? false).output,
+    );
   }
 
   /**
@@ -129,7 +137,9 @@ export class TransformerDecoderBlock extends TransformerBlockBase {
   ): BlockOutput {
     const result: Partial<BlockOutput> = {};
     const selfMask = combineMasks(x, x, decoderMask, decoderMask, null, true, null);
-    const crossMask = encoderOutput ? combineMasks(x, encoderOutput, decoderMask, encoderMask, null, false, null) : null;
+    const crossMask = encoderOutput
+      ? combineMasks(x, encoderOutput, decoderMask, encoderMask, null, false, null)
+      : null;
     result.output = this.runSublayers(
       x,
       (q) => {
@@ -163,7 +173,9 @@ export class TransformerDecoderBlock extends TransformerBlockBase {
   ): tf.Tensor3D {
     let h = this.residual(x, this.selfAttentionNorm, training, selfAttend);
     if (crossAttend) h = this.residual(h, this.crossAttentionNorm!, training, crossAttend);
-    return this.residual(h, this.feedForwardNorm, training, (q) => this.feedForward(q, this.feedForwardWeights)) as tf.Tensor3D;
+    return this.residual(h, this.feedForwardNorm, training, (q) =>
+      this.feedForward(q, this.feedForwardWeights),
+    ) as tf.Tensor3D;
   }
 
   /**
@@ -173,7 +185,11 @@ export class TransformerDecoderBlock extends TransformerBlockBase {
    */
   inferenceArrays(): DecoderBlockArrays {
     const read = (v: tf.LayerVariable) => (v.read().dataSync() as Float32Array).slice();
-    const norm = (n: LayerNormWeights) => ({ gamma: read(n.gamma), beta: read(n.beta), epsilon: this.layerNormEpsilon });
+    const norm = (n: LayerNormWeights) => ({
+      gamma: read(n.gamma),
+      beta: read(n.beta),
+      epsilon: this.layerNormEpsilon,
+    });
     const ff = this.feedForwardWeights;
     return {
       selfNorm: norm(this.selfAttentionNorm),

@@ -92,7 +92,9 @@ export class TransformerEncoderBlock extends TransformerBlockBase {
       probabilities = result.probabilities;
       return result.output;
     });
-    const output = this.residual(attended, this.feedForwardNorm, training, (h) => this.feedForward(h, this.feedForwardWeights));
+    const output = this.residual(attended, this.feedForwardNorm, training, (h) =>
+      this.feedForward(h, this.feedForwardWeights),
+    );
     return { output: output as tf.Tensor3D, selfAttention: probabilities };
   }
 

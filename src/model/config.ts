@@ -91,9 +91,19 @@ export function resolveConfig(input: TransformerConfigInput): TransformerConfig 
     throw new Error(`TransformerConfig: normalizeFirst must be true or false, got ${describe(config.normalizeFirst)}`);
   }
   if (input.keyDim == null && Number.isInteger(dModel) && dModel >= 1 && numHeads > dModel) {
-    throw new Error(`TransformerConfig: numHeads ${describe(numHeads)} exceeds dModel ${describe(dModel)}; pass keyDim or use fewer heads`);
+    throw new Error(
+      `TransformerConfig: numHeads ${describe(numHeads)} exceeds dModel ${describe(dModel)}; pass keyDim or use fewer heads`,
+    );
   }
-  const positive = ['vocabSize', 'maxSourceLength', 'maxTargetLength', 'dModel', 'numHeads', 'keyDim', 'intermediateDim'] as const;
+  const positive = [
+    'vocabSize',
+    'maxSourceLength',
+    'maxTargetLength',
+    'dModel',
+    'numHeads',
+    'keyDim',
+    'intermediateDim',
+  ] as const;
   for (const key of positive) {
     const value = config[key];
     if (!Number.isInteger(value) || value < 1) {
@@ -107,7 +117,9 @@ export function resolveConfig(input: TransformerConfigInput): TransformerConfig 
     }
   }
   if (config.vocabSize < 4) {
-    throw new Error(`TransformerConfig: vocabSize must be at least 4 (PAD, BOS, EOS and one symbol), got ${config.vocabSize}`);
+    throw new Error(
+      `TransformerConfig: vocabSize must be at least 4 (PAD, BOS, EOS and one symbol), got ${config.vocabSize}`,
+    );
   }
   if (!(config.dropout >= 0 && config.dropout < 1)) {
     throw new Error(`TransformerConfig: dropout must be a number in [0, 1), got ${describe(config.dropout)}`);
@@ -121,7 +133,9 @@ export function resolveConfig(input: TransformerConfigInput): TransformerConfig 
     );
   }
   if (!(config.layerNormEpsilon > 0)) {
-    throw new Error(`TransformerConfig: layerNormEpsilon must be a positive number, got ${describe(config.layerNormEpsilon)}`);
+    throw new Error(
+      `TransformerConfig: layerNormEpsilon must be a positive number, got ${describe(config.layerNormEpsilon)}`,
+    );
   }
   return config;
 }

@@ -93,7 +93,9 @@ export class Seq2Seq {
   score(sources: number[][], targets: number[][]): number[] {
     this.checkSources(sources, 'score');
     if (!Array.isArray(targets) || targets.length !== sources.length) {
-      throw new Error(`score: targets must be an array with one target per source (${sources.length}), got ${describe(targets)}`);
+      throw new Error(
+        `score: targets must be an array with one target per source (${sources.length}), got ${describe(targets)}`,
+      );
     }
     targets.forEach((t, i) => this.checkIds(t, `targets[${i}]`, 'score', this.maxTargetLength - 1, true));
     return scoreTargets(this.model, sources, targets);
@@ -118,7 +120,7 @@ export class Seq2Seq {
 
   /** Display string of one id: a symbol, or '<pad>', '<bos>', '<eos>'. */
   tokenName(id: number): string {
-    return id < FIRST_SYMBOL ? SPECIAL_TOKEN_NAMES[id] : this.info.vocabulary.symbols[id - FIRST_SYMBOL] ?? `<${id}>`;
+    return id < FIRST_SYMBOL ? SPECIAL_TOKEN_NAMES[id] : (this.info.vocabulary.symbols[id - FIRST_SYMBOL] ?? `<${id}>`);
   }
 
   /** Ids as text, one display string per id. */
@@ -132,7 +134,8 @@ export class Seq2Seq {
     const symbols = this.info.vocabulary.symbols;
     return [...text.replace(/\s+/g, '')].map((ch, i) => {
       const index = symbols.indexOf(ch);
-      if (index < 0) throw new Error(`stringToTokens: character ${JSON.stringify(ch)} at ${i} is not one of ${symbols.join('')}`);
+      if (index < 0)
+        throw new Error(`stringToTokens: character ${JSON.stringify(ch)} at ${i} is not one of ${symbols.join('')}`);
       return FIRST_SYMBOL + index;
     });
   }
@@ -213,7 +216,8 @@ export async function loadSeq2Seq(location: string): Promise<Seq2Seq> {
   }
   const folder = nodePath().resolve(location.replace(/^file:\/\//, '').replace(/[/\\]model\.json$/, ''));
   if (!nodeFs().existsSync(folder)) throw new Error(`loadSeq2Seq: model folder ${folder} does not exist`);
-  if (!nodeFs().statSync(folder).isDirectory()) throw new Error(`loadSeq2Seq: ${folder} is not a folder; expected a model folder`);
+  if (!nodeFs().statSync(folder).isDirectory())
+    throw new Error(`loadSeq2Seq: ${folder} is not a folder; expected a model folder`);
   const info = await readTaskJson(folder);
   // This package's handler, not a file:// URL: the URL needs a registered
   // route, which a caller that imports only this module does not have.
@@ -241,7 +245,9 @@ function checkConsistent(model: tf.LayersModel, info: Seq2SeqTaskInfo, taskFile:
   ];
   for (const [field, value, what, actual] of checks) {
     if (value !== actual) {
-      throw new Error(`${taskFile}: ${field} is ${value} but the model's ${what} is ${actual}; task.json does not belong to this model`);
+      throw new Error(
+        `${taskFile}: ${field} is ${value} but the model's ${what} is ${actual}; task.json does not belong to this model`,
+      );
     }
   }
 }

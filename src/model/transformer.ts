@@ -57,24 +57,32 @@ export function createTransformer(input: TransformerConfigInput): tf.LayersModel
 
   let encoded = embedding(LAYER_NAMES.sourceEmbedding, config.maxSourceLength).apply(source) as tf.SymbolicTensor;
   for (let i = 0; i < config.numEncoderLayers; i++) {
-    encoded = new TransformerEncoderBlock({ name: LAYER_NAMES.encoderBlock(i), ...block }).apply(encoded) as tf.SymbolicTensor;
+    encoded = new TransformerEncoderBlock({ name: LAYER_NAMES.encoderBlock(i), ...block }).apply(
+      encoded,
+    ) as tf.SymbolicTensor;
   }
   if (config.normalizeFirst) {
     // Our norm, not tf.layers.layerNormalization: the source padding mask must survive it.
-    encoded = new MaskedLayerNormalization({ name: LAYER_NAMES.encoderFinalNorm, epsilon: config.layerNormEpsilon }).apply(
-      encoded,
-    ) as tf.SymbolicTensor;
+    encoded = new MaskedLayerNormalization({
+      name: LAYER_NAMES.encoderFinalNorm,
+      epsilon: config.layerNormEpsilon,
+    }).apply(encoded) as tf.SymbolicTensor;
   }
 
   let decoded = embedding(LAYER_NAMES.targetEmbedding, config.maxTargetLength).apply(decoderInput) as tf.SymbolicTensor;
   for (let i = 0; i < config.numDecoderLayers; i++) {
-    decoded = new TransformerDecoderBlock({ name: LAYER_NAMES.decoderBlock(i), ...block }).apply([decoded, encoded]) as tf.SymbolicTensor;
+    decoded = new TransformerDecoderBlock({ name: LAYER_NAMES.decoderBlock(i), ...block }).apply([
+      decoded,
+      encoded,
+    ]) as tf.SymbolicTensor;
   }
   if (config.normalizeFirst) {
     decoded = new MaskedLayerNormalization({ name: LAYER_NAMES.finalNorm, epsilon: config.layerNormEpsilon }).apply(
       decoded,
     ) as tf.SymbolicTensor;
   }
-  const logits = tf.layers.dense({ name: LAYER_NAMES.logits, units: config.vocabSize }).apply(decoded) as tf.SymbolicTensor;
+  const logits = tf.layers
+    .dense({ name: LAYER_NAMES.logits, units: config.vocabSize })
+    .apply(decoded) as tf.SymbolicTensor;
   return tf.model({ inputs: [source, decoderInput], outputs: logits, name: 'transformer' });
 }

@@ -59,7 +59,9 @@ export function scaledDotProductAttention(args: AttentionArgs): AttentionResult 
   // The fused kernel: cpu or wasm with WebAssembly SIMD and K, V multiples of 4 (whole SIMD
   // vectors); it has no dropout, and its probabilities carry no gradient.
   const fused =
-    hasFusedAttention(args.keyDim, args.valueDim) && dropout === 0 && !(args.needProbabilities && tf.engine().isTapeOn());
+    hasFusedAttention(args.keyDim, args.valueDim) &&
+    dropout === 0 &&
+    !(args.needProbabilities && tf.engine().isTapeOn());
   if (fused) return fusedAttention({ ...args, scale });
   return plainAttention({ ...args, scale, dropout });
 }

@@ -17,9 +17,19 @@ type Dense = (x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor) => tf.Tensor2D;
  * 1-D: the wasm fused kernel checks the storage's rank): one fused kernel forward (XNNPACK on
  * wasm) and, under a gradient tape, one hand-written gradient (two matmuls and `sumRows`).
  */
-export function dense2d(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null, activation: 'linear' | 'relu' = 'linear'): tf.Tensor2D {
+export function dense2d(
+  x: tf.Tensor,
+  kernel: tf.Tensor,
+  bias: tf.Tensor | null,
+  activation: 'linear' | 'relu' = 'linear',
+): tf.Tensor2D {
   if (bias == null || !tf.engine().isTapeOn()) {
-    return tf.fused.matMul({ a: x as tf.Tensor2D, b: kernel as tf.Tensor2D, bias: bias ?? undefined, activation }) as tf.Tensor2D;
+    return tf.fused.matMul({
+      a: x as tf.Tensor2D,
+      b: kernel as tf.Tensor2D,
+      bias: bias ?? undefined,
+      activation,
+    }) as tf.Tensor2D;
   }
   return (activation === 'relu' ? denseRelu : denseLinear)(x, kernel, bias);
 }

@@ -54,8 +54,15 @@ function layerNormWithGrad(epsilon: number): (x: tf.Tensor, gamma: tf.Tensor, be
     fn = tf.customGrad(((x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, save: tf.GradSaveFunc) => {
       const { value, normalized, inverseStd } = normalizeForward(x, gamma, beta, epsilon);
       save([normalized, inverseStd, gamma]);
-      return { value, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => normalizeBackward(dy, saved[0], saved[1], saved[2]) };
-    }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor;
+      return {
+        value,
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => normalizeBackward(dy, saved[0], saved[1], saved[2]),
+      };
+    }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (
+      x: tf.Tensor,
+      gamma: tf.Tensor,
+      beta: tf.Tensor,
+    ) => tf.Tensor;
     layerNormWithGradFor.set(epsilon, fn);
   }
   return fn;

@@ -1,12 +1,6 @@
 import { describeValue } from '../describe';
 import { Random } from './random';
-import {
-  FIRST_SYMBOL,
-  MAX_NUM_SYMBOLS,
-  NUM_SPECIAL_TOKENS,
-  SPECIAL_TOKEN_NAMES,
-  SYMBOL_ALPHABET,
-} from './vocabulary';
+import { FIRST_SYMBOL, MAX_NUM_SYMBOLS, NUM_SPECIAL_TOKENS, SPECIAL_TOKEN_NAMES, SYMBOL_ALPHABET } from './vocabulary';
 
 /** The toy tasks (README, "Toy tasks": copy, reverse, sort, addition). */
 export const TASK_NAMES = ['copy', 'reverse', 'sort', 'addition'] as const;

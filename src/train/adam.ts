@@ -99,7 +99,11 @@ export class Adam extends tf.Optimizer {
     const rootCorrection = 1 / Math.sqrt(1 - Math.pow(this.beta2, t));
     const { beta1, beta2, epsilon } = this;
     variables.forEach((variable, i) => {
-      const slot = (this.slots[i] ??= { name: variable.name, m: new Float32Array(variable.size), v: new Float32Array(variable.size) });
+      const slot = (this.slots[i] ??= {
+        name: variable.name,
+        m: new Float32Array(variable.size),
+        v: new Float32Array(variable.size),
+      });
       const gradient = gradients[i];
       if (gradient == null) return;
       const { m, v } = slot;
@@ -146,7 +150,9 @@ export class Adam extends tf.Optimizer {
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     const moments = await this.extractIterations(weightValues);
     if (moments.length % 2 !== 0) {
-      throw new Error(`Adam.setWeights: expected iter, then as many first as second moments; got ${moments.length} moments`);
+      throw new Error(
+        `Adam.setWeights: expected iter, then as many first as second moments; got ${moments.length} moments`,
+      );
     }
     const count = moments.length / 2;
     this.slots = moments.slice(0, count).map((first, i) => ({

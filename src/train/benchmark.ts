@@ -30,7 +30,11 @@ export async function measure(
     repeatsMs.push((performance.now() - start) / units);
   }
   const medianMs = median(repeatsMs);
-  return { medianMs, repeatsMs: repeatsMs.map(round), spread: round((Math.max(...repeatsMs) - Math.min(...repeatsMs)) / medianMs) };
+  return {
+    medianMs,
+    repeatsMs: repeatsMs.map(round),
+    spread: round((Math.max(...repeatsMs) - Math.min(...repeatsMs)) / medianMs),
+  };
 }
 
 export function median(values: number[]): number {

@@ -90,7 +90,8 @@ export function decodeCheckpoint<Extra = unknown>(bytes: Uint8Array, source: str
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = view.getUint32(MAGIC.length, true);
-  if (MAGIC.length + 4 + headerLength > bytes.length) throw bad(`the header needs ${headerLength} bytes, the file is too short`);
+  if (MAGIC.length + 4 + headerLength > bytes.length)
+    throw bad(`the header needs ${headerLength} bytes, the file is too short`);
   let header: Header;
   try {
     header = JSON.parse(new TextDecoder().decode(bytes.subarray(MAGIC.length + 4, MAGIC.length + 4 + headerLength)));
@@ -98,7 +99,9 @@ export function decodeCheckpoint<Extra = unknown>(bytes: Uint8Array, source: str
     throw bad(`its header is not JSON (${(error as Error).message})`);
   }
   if (header.format !== FORMAT || header.version !== VERSION) {
-    throw bad(`format ${JSON.stringify(header.format)} version ${header.version}; expected ${FORMAT} version ${VERSION}`);
+    throw bad(
+      `format ${JSON.stringify(header.format)} version ${header.version}; expected ${FORMAT} version ${VERSION}`,
+    );
   }
   const dataStart = align4(MAGIC.length + 4 + headerLength);
   const entries = [...header.weights, ...header.firstMoments, ...header.secondMoments];

@@ -71,10 +71,15 @@ export async function evaluateSeq2Seq(
   const failures: Failure[] = [];
   for (let start = 0; start < samples.length; start += batchSize) {
     const chunk = samples.slice(start, start + batchSize);
-    const decoded = await greedyDecode(model, chunk.map((s) => s.source), options.maxLength);
+    const decoded = await greedyDecode(
+      model,
+      chunk.map((s) => s.source),
+      options.maxLength,
+    );
     chunk.forEach((sample, i) => {
       if (sameIds(decoded[i], sample.target)) exact++;
-      else if (failures.length < maxFailures) failures.push({ source: sample.source, expected: sample.target, got: decoded[i] });
+      else if (failures.length < maxFailures)
+        failures.push({ source: sample.source, expected: sample.target, got: decoded[i] });
     });
     const sums = tf.tidy(() => {
       const { source, decoderInput, decoderTarget } = batchTensors(encode(chunk));

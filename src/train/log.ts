@@ -65,27 +65,25 @@ export function curveSvg(entries: readonly LogEntry[], title: string): string {
   const train = entries.filter((e): e is TrainLogEntry => e.type === 'train');
   const evals = entries.filter((e): e is EvalLogEntry => e.type === 'eval');
   const maxStep = Math.max(1, ...entries.map((e) => e.step));
-  const lossPanel = panel(
-    0,
-    'loss (log scale)',
-    maxStep,
-    true,
-    [
-      { label: 'train', color: COLORS.train, points: train.map((e) => [e.step, e.loss]) },
-      { label: 'held-out', color: COLORS.heldOut, points: evals.map((e) => [e.step, e.loss]), dots: true },
-    ],
-  );
-  const accuracyPanel = panel(
-    PANEL.width,
-    'accuracy',
-    maxStep,
-    false,
-    [
-      { label: 'train token acc', color: COLORS.train, points: train.map((e) => [e.step, e.tokenAccuracy]) },
-      { label: 'held-out token acc', color: COLORS.heldOut, points: evals.map((e) => [e.step, e.tokenAccuracy]), dots: true },
-      { label: 'held-out exact match', color: COLORS.exact, points: evals.map((e) => [e.step, e.exactMatch]), dots: true },
-    ],
-  );
+  const lossPanel = panel(0, 'loss (log scale)', maxStep, true, [
+    { label: 'train', color: COLORS.train, points: train.map((e) => [e.step, e.loss]) },
+    { label: 'held-out', color: COLORS.heldOut, points: evals.map((e) => [e.step, e.loss]), dots: true },
+  ]);
+  const accuracyPanel = panel(PANEL.width, 'accuracy', maxStep, false, [
+    { label: 'train token acc', color: COLORS.train, points: train.map((e) => [e.step, e.tokenAccuracy]) },
+    {
+      label: 'held-out token acc',
+      color: COLORS.heldOut,
+      points: evals.map((e) => [e.step, e.tokenAccuracy]),
+      dots: true,
+    },
+    {
+      label: 'held-out exact match',
+      color: COLORS.exact,
+      points: evals.map((e) => [e.step, e.exactMatch]),
+      dots: true,
+    },
+  ]);
   const width = 2 * PANEL.width;
   const height = PANEL.height + 24;
   return [
@@ -105,7 +103,9 @@ function panel(x0: number, name: string, maxStep: number, logScale: boolean, ser
   const { width, height, left, right, top, bottom } = PANEL;
   const plotW = width - left - right;
   const plotH = height - top - bottom;
-  const values = series.flatMap((s) => s.points.map((p) => p[1])).filter((v) => Number.isFinite(v) && (!logScale || v > 0));
+  const values = series
+    .flatMap((s) => s.points.map((p) => p[1]))
+    .filter((v) => Number.isFinite(v) && (!logScale || v > 0));
   let lo: number;
   let hi: number;
   if (logScale) {
@@ -146,7 +146,8 @@ function panel(x0: number, name: string, maxStep: number, logScale: boolean, ser
       const path = points.map(([step, v]) => `${round(sx(step))},${round(sy(v))}`).join(' ');
       out.push(`<polyline points="${path}" fill="none" stroke="${s.color}" stroke-width="1.5"/>`);
       if (s.dots) {
-        for (const [step, v] of points) out.push(`<circle cx="${round(sx(step))}" cy="${round(sy(v))}" r="2.5" fill="${s.color}"/>`);
+        for (const [step, v] of points)
+          out.push(`<circle cx="${round(sx(step))}" cy="${round(sy(v))}" r="2.5" fill="${s.color}"/>`);
       }
     }
     // Legends where the curves are not: top right for the falling loss, bottom right for the rising accuracies.

@@ -71,7 +71,12 @@ export function maskedTokenCounts(logits: tf.Tensor, targets: tf.Tensor): { corr
 }
 
 function checkShapes(fn: string, logits: tf.Tensor, targets: tf.Tensor): void {
-  if (logits.rank !== 3 || targets.rank !== 2 || logits.shape[0] !== targets.shape[0] || logits.shape[1] !== targets.shape[1]) {
+  if (
+    logits.rank !== 3 ||
+    targets.rank !== 2 ||
+    logits.shape[0] !== targets.shape[0] ||
+    logits.shape[1] !== targets.shape[1]
+  ) {
     throw new Error(
       `${fn}: expected logits (B, T, V) and targets (B, T) with the same B and T, ` +
         `got logits [${logits.shape}] and targets [${targets.shape}]`,

@@ -258,22 +258,35 @@ export function parseTrainArgs(argv: string[]): ParsedTrainArgs {
   const layers = int('layers', 1);
   put('numEncoderLayers', int('encoder-layers', 1) ?? layers);
   put('numDecoderLayers', int('decoder-layers', 1) ?? layers);
-  put('dropout', num('dropout', (v) => v >= 0 && v < 1, 'a number in [0, 1)'));
+  put(
+    'dropout',
+    num('dropout', (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
+  );
   put('activation', choice('activation', ['relu', 'gelu'] as const));
   const norm = choice('norm', ['pre', 'post'] as const);
   if (Object.keys(model).length > 0 || norm !== undefined) explicit.add('model');
   // Always explicit, so that the recorded command does not depend on the recipe's default.
   model.normalizeFirst = norm === undefined ? DEFAULT_RECIPE.normalizeFirst : norm === 'pre';
 
-  const lr = set('lr', num('lr', (v) => v > 0 && v < 1, 'a number in (0, 1)'), DEFAULT_RECIPE.lr);
+  const lr = set(
+    'lr',
+    num('lr', (v) => v > 0 && v < 1, 'a number in (0, 1)'),
+    DEFAULT_RECIPE.lr,
+  );
   const steps = set('steps', int('steps', 1), DEFAULT_RECIPE.steps);
   const warmup = set('warmup', int('warmup', 0), DEFAULT_RECIPE.warmup);
   const decay = set('decay', choice('decay', DECAYS), DEFAULT_RECIPE.decay);
   const decaySteps = set('decaySteps', int('decay-steps', 1), Math.max(DEFAULT_RECIPE.decaySteps, warmup + 1));
   if (decay === 'cosine' && decaySteps <= warmup) {
-    throw new UsageError(`--decay-steps must be greater than --warmup (${warmup}) for the cosine decay, got ${decaySteps}`);
+    throw new UsageError(
+      `--decay-steps must be greater than --warmup (${warmup}) for the cosine decay, got ${decaySteps}`,
+    );
   }
-  const minLr = set('minLr', num('min-lr', (v) => v >= 0 && v <= lr, `a number in [0, --lr (${lr})]`), DEFAULT_RECIPE.minLrFraction * lr);
+  const minLr = set(
+    'minLr',
+    num('min-lr', (v) => v >= 0 && v <= lr, `a number in [0, --lr (${lr})]`),
+    DEFAULT_RECIPE.minLrFraction * lr,
+  );
 
   const options: TrainOptions = {
     task,
@@ -287,18 +300,45 @@ export function parseTrainArgs(argv: string[]): ParsedTrainArgs {
     decay,
     decaySteps,
     minLr,
-    beta1: set('beta1', num('beta1', (v) => v >= 0 && v < 1, 'a number in [0, 1)'), DEFAULT_RECIPE.beta1),
-    beta2: set('beta2', num('beta2', (v) => v >= 0 && v < 1, 'a number in [0, 1)'), DEFAULT_RECIPE.beta2),
-    clip: set('clip', num('clip', (v) => v > 0, 'a positive number'), DEFAULT_RECIPE.clip),
+    beta1: set(
+      'beta1',
+      num('beta1', (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
+      DEFAULT_RECIPE.beta1,
+    ),
+    beta2: set(
+      'beta2',
+      num('beta2', (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
+      DEFAULT_RECIPE.beta2,
+    ),
+    clip: set(
+      'clip',
+      num('clip', (v) => v > 0, 'a positive number'),
+      DEFAULT_RECIPE.clip,
+    ),
     seed: set('seed', int('seed', 0, 0xffff_ffff), 1),
-    backend: set('backend', choice('backend', BACKEND_CHOICES.filter((b) => b !== 'webgl')), 'auto'),
+    backend: set(
+      'backend',
+      choice(
+        'backend',
+        BACKEND_CHOICES.filter((b) => b !== 'webgl'),
+      ),
+      'auto',
+    ),
     out: set('out', str('out'), `models/${task}`),
     resume: set('resume', values.resume as boolean | undefined, false),
     evalEvery: set('evalEvery', int('eval-every', 1), 50),
     checkpointEvery: set('checkpointEvery', int('checkpoint-every', 1), 250),
     logEvery: set('logEvery', int('log-every', 1), 50),
-    targetExactMatch: set('targetExactMatch', num('target-exact-match', (v) => v >= 0 && v <= 1, 'a number in [0, 1]'), 0.99),
-    maxSeconds: set('maxSeconds', num('max-seconds', (v) => v > 0, 'a positive number of seconds'), undefined),
+    targetExactMatch: set(
+      'targetExactMatch',
+      num('target-exact-match', (v) => v >= 0 && v <= 1, 'a number in [0, 1]'),
+      0.99,
+    ),
+    maxSeconds: set(
+      'maxSeconds',
+      num('max-seconds', (v) => v > 0, 'a positive number of seconds'),
+      undefined,
+    ),
   };
   if (options.out.trim() === '') throw new UsageError(`--out must be a folder, got ''`);
   return { help: false, options, explicit };
@@ -310,7 +350,11 @@ export function parseTrainArgs(argv: string[]): ParsedTrainArgs {
  * setting given explicitly with a value other than the checkpoint's is a
  * UsageError, rather than silently training a different run.
  */
-export function resumeOptions(saved: TrainOptions, current: TrainOptions, explicit: Set<keyof TrainOptions>): TrainOptions {
+export function resumeOptions(
+  saved: TrainOptions,
+  current: TrainOptions,
+  explicit: Set<keyof TrainOptions>,
+): TrainOptions {
   for (const key of RESUMED_SETTINGS) {
     if (explicit.has(key) && JSON.stringify(current[key]) !== JSON.stringify(saved[key])) {
       throw new UsageError(
@@ -427,7 +471,8 @@ export function parseEvaluateArgs(argv: string[]): { help: true } | { help: fals
   }
   if (values.help) return { help: true };
   const model = values.model as string | undefined;
-  if (model === undefined || model.trim() === '') throw new UsageError('--model is required: the folder of a trained model, e.g. models/reverse');
+  if (model === undefined || model.trim() === '')
+    throw new UsageError('--model is required: the folder of a trained model, e.g. models/reverse');
   const set = (values.set as string | undefined) ?? 'held-out';
   if (set !== 'held-out' && set !== 'fresh') throw new UsageError(`--set must be one of held-out, fresh, got '${set}'`);
   const int = (flag: string, min: number, max: number): number | undefined => {
@@ -441,7 +486,8 @@ export function parseEvaluateArgs(argv: string[]): { help: true } | { help: fals
   };
   const backend = (values.backend as string | undefined) ?? 'auto';
   const backends = BACKEND_CHOICES.filter((b) => b !== 'webgl') as readonly string[];
-  if (!backends.includes(backend)) throw new UsageError(`--backend must be one of ${backends.join(', ')}, got '${backend}'`);
+  if (!backends.includes(backend))
+    throw new UsageError(`--backend must be one of ${backends.join(', ')}, got '${backend}'`);
   return {
     help: false,
     options: {

@@ -140,7 +140,9 @@ export class TrainingRun {
 
   /** Held-out exact match, token accuracy and loss now; logged and printed. */
   async evaluate(): Promise<EvalLogEntry> {
-    const result = await evaluateSeq2Seq(this.model, this.heldOut, (s) => this.encode(s), { maxLength: this.task.targetLen });
+    const result = await evaluateSeq2Seq(this.model, this.heldOut, (s) => this.encode(s), {
+      maxLength: this.task.targetLen,
+    });
     const entry: EvalLogEntry = {
       type: 'eval',
       step: this.trainer.stepCount,
@@ -243,7 +245,12 @@ export class TrainingRun {
     if (out === undefined) throw new Error('TrainingRun.save: this run has no output folder');
     if (this.lastEval?.step !== this.trainer.stepCount) await this.evaluate();
     const { join } = nodePath();
-    const extra: CheckpointExtra = { options: this.options, stream: this.stream.getState(), log: this.log, seconds: this.seconds };
+    const extra: CheckpointExtra = {
+      options: this.options,
+      stream: this.stream.getState(),
+      log: this.log,
+      seconds: this.seconds,
+    };
     await writeCheckpoint(join(out, CHECKPOINT_FILE), {
       state: await this.trainer.getState(),
       weightSpecs: this.model.weights.map((w) => ({ name: w.originalName, shape: w.shape as number[] })),
@@ -251,7 +258,11 @@ export class TrainingRun {
     });
     await this.model.save(fileSystem(out));
     await writeTaskJson(out, this.taskInfo());
-    await writeTrainingLog(out, this.log, `${this.task.name}: ${this.options.preset} model, batch ${this.options.batch}, lr ${this.options.lr}`);
+    await writeTrainingLog(
+      out,
+      this.log,
+      `${this.task.name}: ${this.options.preset} model, batch ${this.options.batch}, lr ${this.options.lr}`,
+    );
     this.progress.print(`checkpoint saved at step ${this.trainer.stepCount} (${why})`);
   }
 
@@ -268,7 +279,11 @@ export class TrainingRun {
       maxSourceLength: task.maxSourceLen,
       maxTargetLength: task.targetLen,
       config: this.config,
-      metrics: { heldOutExactMatch: metrics.exactMatch, heldOutTokenAccuracy: metrics.tokenAccuracy, heldOutSize: metrics.size },
+      metrics: {
+        heldOutExactMatch: metrics.exactMatch,
+        heldOutTokenAccuracy: metrics.tokenAccuracy,
+        heldOutSize: metrics.size,
+      },
       training: {
         command: reproduceCommand(o, this.trainer.stepCount),
         steps: this.trainer.stepCount,
@@ -307,7 +322,8 @@ export function formatEval(e: EvalLogEntry): string {
     `step ${e.step}  held-out exact match ${e.exactMatch.toFixed(4)} (${Math.round(e.exactMatch * e.size)}/${e.size})  ` +
       `token acc ${e.tokenAccuracy.toFixed(4)}  loss ${e.loss.toFixed(4)}`,
   ];
-  for (const f of e.failures) lines.push(`  wrong: ${f.input} -> expected ${f.expected}, got ${f.got === '' ? '(nothing)' : f.got}`);
+  for (const f of e.failures)
+    lines.push(`  wrong: ${f.input} -> expected ${f.expected}, got ${f.got === '' ? '(nothing)' : f.got}`);
   return lines.join('\n');
 }
 

@@ -40,17 +40,21 @@ export function warmupSchedule(args: ScheduleArgs): LearningRateSchedule {
   const warmupSteps = args.warmupSteps ?? 0;
   const decay = args.decay ?? 'cosine';
   const minRate = args.minRate ?? 0.1 * peak;
-  if (!(Number.isFinite(peak) && peak > 0)) throw new Error(`warmupSchedule: peak must be a positive number, got ${peak}`);
+  if (!(Number.isFinite(peak) && peak > 0))
+    throw new Error(`warmupSchedule: peak must be a positive number, got ${peak}`);
   if (!(Number.isInteger(warmupSteps) && warmupSteps >= 0)) {
     throw new Error(`warmupSchedule: warmupSteps must be an integer >= 0, got ${warmupSteps}`);
   }
-  if (!DECAYS.includes(decay)) throw new Error(`warmupSchedule: decay must be one of ${DECAYS.join(', ')}, got ${JSON.stringify(decay)}`);
+  if (!DECAYS.includes(decay))
+    throw new Error(`warmupSchedule: decay must be one of ${DECAYS.join(', ')}, got ${JSON.stringify(decay)}`);
   if (!(Number.isFinite(minRate) && minRate >= 0 && minRate <= peak)) {
     throw new Error(`warmupSchedule: minRate must be a number in [0, peak], got ${minRate}`);
   }
   const totalSteps = args.totalSteps;
   if (decay === 'cosine' && !(Number.isInteger(totalSteps) && (totalSteps as number) > warmupSteps)) {
-    throw new Error(`warmupSchedule: cosine decay needs totalSteps, an integer > warmupSteps (${warmupSteps}), got ${totalSteps}`);
+    throw new Error(
+      `warmupSchedule: cosine decay needs totalSteps, an integer > warmupSteps (${warmupSteps}), got ${totalSteps}`,
+    );
   }
 
   return (step: number) => {

@@ -14,7 +14,6 @@ import { maskedSoftmaxCrossEntropy, maskedTokenAccuracy } from './losses';
 import { LearningRateSchedule } from './schedule';
 import type { EncodedBatch } from '../tasks/encode';
 
-
 export interface TrainerArgs {
   /** A model with inputs `[source (B, S), decoderInput (B, T)]` and logits (B, T, V) out. Required. */
   model: tf.LayersModel;
@@ -100,8 +99,14 @@ export class Trainer {
     const rate = args.learningRate ?? 1e-3;
     this.schedule = typeof rate === 'number' ? () => rate : rate;
     this.clipNorm = args.clipNorm ?? 1;
-    if (!(this.clipNorm > 0)) throw new Error(`Trainer: clipNorm must be a positive number or Infinity, got ${args.clipNorm}`);
-    this.optimizer = new Adam({ learningRate: this.schedule(1), beta1: args.beta1, beta2: args.beta2, epsilon: args.epsilon });
+    if (!(this.clipNorm > 0))
+      throw new Error(`Trainer: clipNorm must be a positive number or Infinity, got ${args.clipNorm}`);
+    this.optimizer = new Adam({
+      learningRate: this.schedule(1),
+      beta1: args.beta1,
+      beta2: args.beta2,
+      epsilon: args.epsilon,
+    });
     this.variables = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
   }
 
@@ -169,7 +174,11 @@ export class Trainer {
       throw new Error(`Trainer.setState: the state has ${state.weights.length} weights, the model ${weights.length}`);
     }
     const count = state.firstMoments.length;
-    if (state.secondMoments.length !== count || (count !== 0 && count !== this.variables.length) || (count === 0 && state.step !== 0)) {
+    if (
+      state.secondMoments.length !== count ||
+      (count !== 0 && count !== this.variables.length) ||
+      (count === 0 && state.step !== 0)
+    ) {
       throw new Error(
         `Trainer.setState: expected ${this.variables.length} first and second moments (one per trainable weight) ` +
           `at step ${state.step}, got ${count} and ${state.secondMoments.length}`,
@@ -182,7 +191,9 @@ export class Trainer {
         [state.secondMoments, 'second'],
       ] as const) {
         if (count !== 0 && list[i].length !== v.size) {
-          throw new Error(`Trainer.setState: the ${suffix} moment of ${v.name} has ${list[i].length} values, expected ${v.size}`);
+          throw new Error(
+            `Trainer.setState: the ${suffix} moment of ${v.name} has ${list[i].length} values, expected ${v.size}`,
+          );
         }
       }
     });
@@ -211,7 +222,11 @@ export class Trainer {
 }
 
 /** The batch's arrays as int32 tensors (B, S), (B, T), (B, T). */
-export function batchTensors(batch: EncodedBatch): { source: tf.Tensor2D; decoderInput: tf.Tensor2D; decoderTarget: tf.Tensor2D } {
+export function batchTensors(batch: EncodedBatch): {
+  source: tf.Tensor2D;
+  decoderInput: tf.Tensor2D;
+  decoderTarget: tf.Tensor2D;
+} {
   const { batchSize: b, sourceLen: s, targetLen: t } = batch;
   return {
     source: tf.tensor2d(batch.source, [b, s], 'int32'),
@@ -219,4 +234,3 @@ export function batchTensors(batch: EncodedBatch): { source: tf.Tensor2D; decode
     decoderTarget: tf.tensor2d(batch.decoderTarget, [b, t], 'int32'),
   };
 }
-

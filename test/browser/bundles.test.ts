@@ -10,7 +10,16 @@ import type { Page } from 'playwright-core';
 
 import { BUNDLES } from '../../scripts/build_browser';
 import { demoMounts, startStaticServer } from '../../src/io/static_server';
-import { launchChromium, MODELS_DIR, requireModel, ROOT, startTestSite, TestBrowser, TestSite, watchPage } from './harness';
+import {
+  launchChromium,
+  MODELS_DIR,
+  requireModel,
+  ROOT,
+  startTestSite,
+  TestBrowser,
+  TestSite,
+  watchPage,
+} from './harness';
 
 const PAGES = path.join(__dirname, 'pages');
 
@@ -52,7 +61,9 @@ describe('a page with only tf.min.js and tfjs-attention.min.js', () => {
   afterAll(() => page?.close());
 
   test('loads /models/reverse and generates correct reversals', async () => {
-    const result = await page.evaluate(() => (window as unknown as { result: Promise<{ inputs: string[]; decoded: string[] }> }).result);
+    const result = await page.evaluate(
+      () => (window as unknown as { result: Promise<{ inputs: string[]; decoded: string[] }> }).result,
+    );
     expect(result.decoded).toEqual(result.inputs.map(reversed));
     expect(await page.textContent('#log')).toContain('314 -> 413');
 
@@ -76,7 +87,9 @@ describe('a page with only tf.min.js and tfjs-attention.min.js', () => {
       // Every concrete layer (the abstract TransformerBlockBase has no className of its own).
       const layerClasses = Object.entries(tfAttention).filter(
         ([, value]) =>
-          typeof value === 'function' && value.prototype instanceof tf.layers.Layer && Object.prototype.hasOwnProperty.call(value, 'className'),
+          typeof value === 'function' &&
+          value.prototype instanceof tf.layers.Layer &&
+          Object.prototype.hasOwnProperty.call(value, 'className'),
       );
       const classNameMap = tf.serialization.SerializationMap.getMap().classNameMap;
       const registered = layerClasses.map(([name, cls]) => ({ name, same: classNameMap[cls.className]?.[0] === cls }));
@@ -104,7 +117,7 @@ describe('a page with only tf.min.js and tfjs-attention.min.js', () => {
     expect(check.maxDiff).toBe(0);
   });
 
-  test("a Node-only function says so instead of failing obscurely", async () => {
+  test('a Node-only function says so instead of failing obscurely', async () => {
     const message = await page.evaluate(async () => {
       try {
         await (window as unknown as { tfAttention: any }).tfAttention.fileSystem('/tmp/model').load();
@@ -113,7 +126,9 @@ describe('a page with only tf.min.js and tfjs-attention.min.js', () => {
         return (error as Error).message;
       }
     });
-    expect(message).toMatch(/fileSystem\("\/tmp\/model"\) is Node-only .*in a browser, load models from a URL or indexeddb:\/\//);
+    expect(message).toMatch(
+      /fileSystem\("\/tmp\/model"\) is Node-only .*in a browser, load models from a URL or indexeddb:\/\//,
+    );
   });
 
   test('nothing failed in the page', () => {
@@ -124,7 +139,9 @@ describe('a page with only tf.min.js and tfjs-attention.min.js', () => {
 test('the script-tag bundle without tf.min.js says what to add', async () => {
   const page = await browser.context.newPage();
   const [error] = await Promise.all([page.waitForEvent('pageerror'), page.goto(`${site.url}test/no_tf.html`)]);
-  expect(error.message).toMatch(/tfjs-attention\.min\.js needs TensorFlow\.js on the page first: add <script src=.*tf\.min\.js/);
+  expect(error.message).toMatch(
+    /tfjs-attention\.min\.js needs TensorFlow\.js on the page first: add <script src=.*tf\.min\.js/,
+  );
   await page.close();
 });
 
@@ -172,7 +189,18 @@ test('an app bundled from tfjs-attention.esm.js has one tfjs, loads the model an
     const page = await browser.context.newPage();
     const watch = await open(page, server.url);
     const out = await page.evaluate(
-      () => (window as unknown as { result: Promise<{ backend: string; tfBackend: string; inputs: string[]; decoded: string[]; plainLoadUsesOurClass: boolean }> }).result,
+      () =>
+        (
+          window as unknown as {
+            result: Promise<{
+              backend: string;
+              tfBackend: string;
+              inputs: string[];
+              decoded: string[];
+              plainLoadUsesOurClass: boolean;
+            }>;
+          }
+        ).result,
     );
     expect(out.decoded).toEqual(out.inputs.map(reversed));
     expect(out.plainLoadUsesOurClass).toBe(true);

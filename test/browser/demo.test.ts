@@ -55,7 +55,12 @@ async function waitUntilSettled(p: Page, timeout = 60_000): Promise<string> {
     () => {
       const status = document.getElementById('status');
       const controls = document.getElementById('decode') as HTMLButtonElement | null;
-      return status !== null && controls !== null && !controls.disabled && ['ready', 'error'].includes(status.dataset.state ?? '');
+      return (
+        status !== null &&
+        controls !== null &&
+        !controls.disabled &&
+        ['ready', 'error'].includes(status.dataset.state ?? '')
+      );
     },
     undefined,
     { timeout },
@@ -71,7 +76,10 @@ async function text(p: Page, selector: string): Promise<string> {
 async function decodeWith(task: string, input: string): Promise<void> {
   if ((await page.inputValue('#model')) !== task) {
     await page.selectOption('#model', task);
-    await page.waitForFunction((t) => document.getElementById('model-info')?.textContent?.includes(`/models/${t}`), task);
+    await page.waitForFunction(
+      (t) => document.getElementById('model-info')?.textContent?.includes(`/models/${t}`),
+      task,
+    );
     expect(await waitUntilSettled(page)).toBe('ready');
   }
   await page.fill('#source', input);
@@ -97,7 +105,13 @@ interface CanvasCheck {
 async function readHeatmaps(p: Page): Promise<CanvasCheck[]> {
   return p.evaluate(() =>
     Array.from(document.querySelectorAll<HTMLCanvasElement>('canvas.heatmap')).map((canvas) => {
-      const grid = JSON.parse(canvas.dataset.grid!) as { left: number; top: number; cell: number; rows: number; columns: number };
+      const grid = JSON.parse(canvas.dataset.grid!) as {
+        left: number;
+        top: number;
+        cell: number;
+        rows: number;
+        columns: number;
+      };
       const context = canvas.getContext('2d')!;
       const image = context.getImageData(0, 0, canvas.width, canvas.height);
       const scale = canvas.width / canvas.clientWidth;
@@ -129,7 +143,11 @@ async function readHeatmaps(p: Page): Promise<CanvasCheck[]> {
 /** task.json's model sizes, to know how many maps to expect. */
 function modelShape(task: string): { encoderLayers: number; decoderLayers: number; heads: number } {
   const info = JSON.parse(fs.readFileSync(path.join(requireModel(task), 'task.json'), 'utf8'));
-  return { encoderLayers: info.config.numEncoderLayers, decoderLayers: info.config.numDecoderLayers, heads: info.config.numHeads };
+  return {
+    encoderLayers: info.config.numEncoderLayers,
+    decoderLayers: info.config.numDecoderLayers,
+    heads: info.config.numHeads,
+  };
 }
 
 test('the demo lists the shipped models and says which backend it uses', async () => {
@@ -137,7 +155,9 @@ test('the demo lists the shipped models and says which backend it uses', async (
   expect(options).toEqual(expect.arrayContaining(CASES.map((c) => c.task)));
   expect(await page.getAttribute('#backend', 'data-backend')).toBe('wasm');
   expect(await text(page, 'header .backend')).toMatch(/Backend: wasm \(CPU, through WebAssembly\)/);
-  expect(await page.evaluate(() => (window as unknown as { tf: { getBackend(): string } }).tf.getBackend())).toBe('wasm');
+  expect(await page.evaluate(() => (window as unknown as { tf: { getBackend(): string } }).tf.getBackend())).toBe(
+    'wasm',
+  );
 });
 
 describe.each(CASES)('$task', ({ task, input }) => {
@@ -161,24 +181,33 @@ describe.each(CASES)('$task', ({ task, input }) => {
     const sourceLength = input.length;
     const decoderLength = expected.length + 1; // BOS + the output
     for (const map of maps) {
-      expect({ map: `${map.kind} ${map.layer}/${map.head}`, painted: map.painted > 0.6, distinct: map.distinctCellColors >= 2 }).toEqual({
+      expect({
+        map: `${map.kind} ${map.layer}/${map.head}`,
+        painted: map.painted > 0.6,
+        distinct: map.distinctCellColors >= 2,
+      }).toEqual({
         map: `${map.kind} ${map.layer}/${map.head}`,
         painted: true,
         distinct: true,
       });
       const [rows, columns] =
-        map.kind === 'encoder-self' ? [sourceLength, sourceLength] : map.kind === 'cross' ? [decoderLength, sourceLength] : [decoderLength, decoderLength];
+        map.kind === 'encoder-self'
+          ? [sourceLength, sourceLength]
+          : map.kind === 'cross'
+            ? [decoderLength, sourceLength]
+            : [decoderLength, decoderLength];
       expect([map.rows, map.columns]).toEqual([rows, columns]);
       if (map.kind === 'decoder-self') {
         // Causal: BOS sees only itself (weight 1), and nothing above the diagonal (weight 0).
         expect(map.cells[0]).toEqual(COLOR_AT_1);
-        for (let r = 0; r < rows; r++) for (let c = r + 1; c < columns; c++) expect(map.cells[r * columns + c]).toEqual(COLOR_AT_0);
+        for (let r = 0; r < rows; r++)
+          for (let c = r + 1; c < columns; c++) expect(map.cells[r * columns + c]).toEqual(COLOR_AT_0);
       }
     }
     await page.screenshot({ path: path.join(OUTPUT_DIR, `demo-${task}.png`), fullPage: true });
   });
 
-  test('random examples are judged by the task\'s own solution', async () => {
+  test("random examples are judged by the task's own solution", async () => {
     const taskObject = createTask(task);
     for (let i = 0; i < 3; i++) {
       await page.click('#random');
@@ -197,7 +226,9 @@ test('saves the model to IndexedDB and loads it back', async () => {
   await page.click('#save');
   expect(await waitUntilSettled(page)).toBe('ready');
   expect(await page.getAttribute('#store-status', 'data-result')).toBe('same');
-  expect(await text(page, '#store-status')).toMatch(/^Saved to indexeddb:\/\/tfjs-attention-demo-reverse \(\d+\.\d KiB of weights\) and loaded it back: the copy decodes 2718 to 8172, the same as the original\.$/);
+  expect(await text(page, '#store-status')).toMatch(
+    /^Saved to indexeddb:\/\/tfjs-attention-demo-reverse \(\d+\.\d KiB of weights\) and loaded it back: the copy decodes 2718 to 8172, the same as the original\.$/,
+  );
 
   await page.waitForSelector('#load:not([disabled])');
   await page.click('#load');
@@ -210,7 +241,7 @@ test('saves the model to IndexedDB and loads it back', async () => {
   );
 });
 
-test('a bad input shows the task\'s error and the demo stays usable', async () => {
+test("a bad input shows the task's error and the demo stays usable", async () => {
   await page.fill('#source', '12x4');
   await page.click('#decode');
   expect(await waitUntilSettled(page)).toBe('error');
@@ -235,7 +266,9 @@ test('with no backend asked for, the demo takes webgl when the browser has WebGL
   const hasWebgl = await autoPage.evaluate(() => document.createElement('canvas').getContext('webgl2') !== null);
   const backend = await autoPage.getAttribute('#backend', 'data-backend');
   expect(backend).toBe(hasWebgl ? 'webgl' : 'wasm');
-  expect(await autoPage.evaluate(() => (window as unknown as { tf: { getBackend(): string } }).tf.getBackend())).toBe(backend);
+  expect(await autoPage.evaluate(() => (window as unknown as { tf: { getBackend(): string } }).tf.getBackend())).toBe(
+    backend,
+  );
   expect(await text(autoPage, '#output')).toBe('413');
   expect((await readHeatmaps(autoPage)).length).toBeGreaterThan(0);
   await autoPage.screenshot({ path: path.join(OUTPUT_DIR, `demo-auto-${backend}.png`), fullPage: true });

@@ -10,13 +10,21 @@ import { seededValues } from '../layers/attention_reference';
 function seededModel(normalizeFirst: boolean, overrides: Partial<TransformerConfig> = {}): tf.LayersModel {
   const task = createTask('reverse');
   const model = createTransformer(
-    presetConfig('tiny', { vocabSize: task.vocabSize, maxSourceLength: task.maxSourceLen, maxTargetLength: task.targetLen }, {
-      normalizeFirst,
-      numDecoderLayers: 2,
-      ...overrides,
-    }),
+    presetConfig(
+      'tiny',
+      { vocabSize: task.vocabSize, maxSourceLength: task.maxSourceLen, maxTargetLength: task.targetLen },
+      {
+        normalizeFirst,
+        numDecoderLayers: 2,
+        ...overrides,
+      },
+    ),
   );
-  model.setWeights(model.getWeights().map((w, i) => tf.tensor(seededValues(w.size, 1000 + i), w.shape).mul(normalizeFirst ? 1.5 : 0.6)));
+  model.setWeights(
+    model
+      .getWeights()
+      .map((w, i) => tf.tensor(seededValues(w.size, 1000 + i), w.shape).mul(normalizeFirst ? 1.5 : 0.6)),
+  );
   return model;
 }
 
@@ -32,28 +40,34 @@ describeEachBackend('decoding', () => {
       });
       afterAll(() => model.dispose());
 
-      it.each(DECODER_STEPS)('cached greedy decoding (%s steps) returns the same tokens as rerunning the whole model', (decoderStep) => {
-        const cached = decode(model, sources, { useCache: true, decoderStep });
-        const uncached = decode(model, sources, { useCache: false });
-        expect(cached.tokens).toEqual(uncached.tokens);
-        cached.logProbs.forEach((lp, i) => expect(lp).toBeCloseTo(uncached.logProbs[i], 4));
-        // The scores depend on the source, so the comparison is not between constants.
-        expect(new Set(cached.logProbs.map((lp) => lp.toFixed(3))).size).toBeGreaterThan(1);
-      });
+      it.each(DECODER_STEPS)(
+        'cached greedy decoding (%s steps) returns the same tokens as rerunning the whole model',
+        (decoderStep) => {
+          const cached = decode(model, sources, { useCache: true, decoderStep });
+          const uncached = decode(model, sources, { useCache: false });
+          expect(cached.tokens).toEqual(uncached.tokens);
+          cached.logProbs.forEach((lp, i) => expect(lp).toBeCloseTo(uncached.logProbs[i], 4));
+          // The scores depend on the source, so the comparison is not between constants.
+          expect(new Set(cached.logProbs.map((lp) => lp.toFixed(3))).size).toBeGreaterThan(1);
+        },
+      );
 
-      it.each(DECODER_STEPS)('beam width 1 equals greedy; width 4 never scores below greedy (%s steps)', (decoderStep) => {
-        const greedy = decode(model, sources, { decoderStep });
-        const beam1 = decode(model, sources, { beamWidth: 1, decoderStep });
-        const beam4 = decode(model, sources, { beamWidth: 4, decoderStep });
-        expect(beam1.tokens).toEqual(greedy.tokens);
-        // Scores are the teacher-forced log-probabilities of the returned sequences.
-        const greedyScores = scoreTargets(model, sources, greedy.tokens);
-        const beamScores = scoreTargets(model, sources, beam4.tokens);
-        greedyScores.forEach((g, i) => {
-          expect(g).toBeCloseTo(greedy.logProbs[i], 3);
-          expect(beamScores[i]).toBeGreaterThanOrEqual(g - 1e-4);
-        });
-      });
+      it.each(DECODER_STEPS)(
+        'beam width 1 equals greedy; width 4 never scores below greedy (%s steps)',
+        (decoderStep) => {
+          const greedy = decode(model, sources, { decoderStep });
+          const beam1 = decode(model, sources, { beamWidth: 1, decoderStep });
+          const beam4 = decode(model, sources, { beamWidth: 4, decoderStep });
+          expect(beam1.tokens).toEqual(greedy.tokens);
+          // Scores are the teacher-forced log-probabilities of the returned sequences.
+          const greedyScores = scoreTargets(model, sources, greedy.tokens);
+          const beamScores = scoreTargets(model, sources, beam4.tokens);
+          greedyScores.forEach((g, i) => {
+            expect(g).toBeCloseTo(greedy.logProbs[i], 3);
+            expect(beamScores[i]).toBeGreaterThanOrEqual(g - 1e-4);
+          });
+        },
+      );
 
       it('typed-array steps match tfjs steps (beam 3) and follow changed weights', () => {
         const tfjs = decode(model, sources, { beamWidth: 3, decoderStep: 'tfjs' });

@@ -17,30 +17,85 @@ import { TransformerEncoderBlock, TransformerEncoderBlockArgs } from '../../src/
 beforeAll(() => initBackend('cpu', { quiet: true }));
 
 describe('layer arguments, at construction', () => {
-  const mha = (args: object) => () => new MultiHeadAttention({ numHeads: 2, keyDim: 2, ...args } as MultiHeadAttentionArgs);
-  const encoder = (args: object) => () => new TransformerEncoderBlock({ numHeads: 2, intermediateDim: 8, ...args } as TransformerEncoderBlockArgs);
-  const decoder = (args: object) => () => new TransformerDecoderBlock({ numHeads: 2, intermediateDim: 8, ...args } as TransformerDecoderBlockArgs);
+  const mha = (args: object) => () =>
+    new MultiHeadAttention({ numHeads: 2, keyDim: 2, ...args } as MultiHeadAttentionArgs);
+  const encoder = (args: object) => () =>
+    new TransformerEncoderBlock({ numHeads: 2, intermediateDim: 8, ...args } as TransformerEncoderBlockArgs);
+  const decoder = (args: object) => () =>
+    new TransformerDecoderBlock({ numHeads: 2, intermediateDim: 8, ...args } as TransformerDecoderBlockArgs);
 
   it.each<[string, () => unknown, RegExp]>([
-    ['MultiHeadAttention numHeads "2" (a string)', mha({ numHeads: '2' }), /MultiHeadAttention '.*': numHeads must be a positive integer, got '2'/],
-    ['MultiHeadAttention dropout 1.5', mha({ dropout: 1.5 }), /MultiHeadAttention '.*': dropout must be a number in \[0, 1\), got 1\.5/],
-    ['MultiHeadAttention valueDim 0', mha({ valueDim: 0 }), /MultiHeadAttention '.*': valueDim must be a positive integer, got 0/],
-    ['TransformerEncoderBlock numHeads -1', encoder({ numHeads: -1 }), /TransformerEncoderBlock '.*': numHeads must be a positive integer, got -1/],
-    ['TransformerEncoderBlock dropout -0.1', encoder({ dropout: -0.1 }), /TransformerEncoderBlock '.*': dropout must be a number in \[0, 1\), got -0\.1/],
-    ['TransformerEncoderBlock activation "tanh"', encoder({ activation: 'tanh' }), /TransformerEncoderBlock '.*': activation must be one of 'relu', 'gelu', got 'tanh'/],
-    ['TransformerDecoderBlock numHeads -1', decoder({ numHeads: -1 }), /TransformerDecoderBlock '.*': numHeads must be a positive integer, got -1/],
-    ['TransformerDecoderBlock keyDim 0', decoder({ keyDim: 0 }), /TransformerDecoderBlock '.*': keyDim must be a positive integer, got 0/],
-    ['TransformerDecoderBlock keyDim 1.5', decoder({ keyDim: 1.5 }), /TransformerDecoderBlock '.*': keyDim must be a positive integer, got 1\.5/],
-    ['TransformerDecoderBlock dropout -0.1', decoder({ dropout: -0.1 }), /TransformerDecoderBlock '.*': dropout must be a number in \[0, 1\), got -0\.1/],
-    ['TransformerDecoderBlock activation 2 (not a string)', decoder({ activation: 2 }), /TransformerDecoderBlock '.*': activation must be one of 'relu', 'gelu', got 2/],
+    [
+      'MultiHeadAttention numHeads "2" (a string)',
+      mha({ numHeads: '2' }),
+      /MultiHeadAttention '.*': numHeads must be a positive integer, got '2'/,
+    ],
+    [
+      'MultiHeadAttention dropout 1.5',
+      mha({ dropout: 1.5 }),
+      /MultiHeadAttention '.*': dropout must be a number in \[0, 1\), got 1\.5/,
+    ],
+    [
+      'MultiHeadAttention valueDim 0',
+      mha({ valueDim: 0 }),
+      /MultiHeadAttention '.*': valueDim must be a positive integer, got 0/,
+    ],
+    [
+      'TransformerEncoderBlock numHeads -1',
+      encoder({ numHeads: -1 }),
+      /TransformerEncoderBlock '.*': numHeads must be a positive integer, got -1/,
+    ],
+    [
+      'TransformerEncoderBlock dropout -0.1',
+      encoder({ dropout: -0.1 }),
+      /TransformerEncoderBlock '.*': dropout must be a number in \[0, 1\), got -0\.1/,
+    ],
+    [
+      'TransformerEncoderBlock activation "tanh"',
+      encoder({ activation: 'tanh' }),
+      /TransformerEncoderBlock '.*': activation must be one of 'relu', 'gelu', got 'tanh'/,
+    ],
+    [
+      'TransformerDecoderBlock numHeads -1',
+      decoder({ numHeads: -1 }),
+      /TransformerDecoderBlock '.*': numHeads must be a positive integer, got -1/,
+    ],
+    [
+      'TransformerDecoderBlock keyDim 0',
+      decoder({ keyDim: 0 }),
+      /TransformerDecoderBlock '.*': keyDim must be a positive integer, got 0/,
+    ],
+    [
+      'TransformerDecoderBlock keyDim 1.5',
+      decoder({ keyDim: 1.5 }),
+      /TransformerDecoderBlock '.*': keyDim must be a positive integer, got 1\.5/,
+    ],
+    [
+      'TransformerDecoderBlock dropout -0.1',
+      decoder({ dropout: -0.1 }),
+      /TransformerDecoderBlock '.*': dropout must be a number in \[0, 1\), got -0\.1/,
+    ],
+    [
+      'TransformerDecoderBlock activation 2 (not a string)',
+      decoder({ activation: 2 }),
+      /TransformerDecoderBlock '.*': activation must be one of 'relu', 'gelu', got 2/,
+    ],
   ])('%s', (_title, make, message) => {
     expect(make).toThrow(message);
   });
 
   // NaN and Infinity must print as themselves (JSON.stringify would print null).
   it.each<[string, () => unknown, RegExp]>([
-    ['MultiHeadAttention dropout NaN names the value NaN', mha({ dropout: NaN }), /dropout must be a number in \[0, 1\), got NaN/],
-    ['TransformerEncoderBlock dropout Infinity names the value Infinity', encoder({ dropout: Infinity }), /dropout must be a number in \[0, 1\), got Infinity/],
+    [
+      'MultiHeadAttention dropout NaN names the value NaN',
+      mha({ dropout: NaN }),
+      /dropout must be a number in \[0, 1\), got NaN/,
+    ],
+    [
+      'TransformerEncoderBlock dropout Infinity names the value Infinity',
+      encoder({ dropout: Infinity }),
+      /dropout must be a number in \[0, 1\), got Infinity/,
+    ],
   ])('%s', (_title, make, message) => {
     expect(make).toThrow(message);
   });
@@ -77,8 +132,18 @@ describe('call inputs', () => {
     afterAll(() => layer.dispose());
 
     it.each<[string, () => tf.Tensor[], (...t: tf.Tensor[]) => unknown, string]>([
-      ['a value of rank 2', () => [tf.zeros([2, 5])], (v) => layer.apply([query, v]), "MultiHeadAttention 'mha': value must have rank 3, got shape [2, 5] (rank 2)"],
-      ['a key of rank 4', () => [tf.zeros([2, 5, 4, 1])], (k) => layer.apply([query, value, k]), "MultiHeadAttention 'mha': key must have rank 3, got shape [2, 5, 4, 1] (rank 4)"],
+      [
+        'a value of rank 2',
+        () => [tf.zeros([2, 5])],
+        (v) => layer.apply([query, v]),
+        "MultiHeadAttention 'mha': value must have rank 3, got shape [2, 5] (rank 2)",
+      ],
+      [
+        'a key of rank 4',
+        () => [tf.zeros([2, 5, 4, 1])],
+        (k) => layer.apply([query, value, k]),
+        "MultiHeadAttention 'mha': key must have rank 3, got shape [2, 5, 4, 1] (rank 4)",
+      ],
       [
         'a key whose batch differs from query and value',
         () => [tf.zeros([1, 5, 4])],
@@ -97,7 +162,12 @@ describe('call inputs', () => {
         (k) => layer.apply([query, value, k]),
         "MultiHeadAttention 'mha': key has width 3 (shape [2, 5, 3]) but the layer was built for width 4",
       ],
-      ['four inputs', () => [], () => layer.apply([query, value, value, value]), "MultiHeadAttention 'mha': expected query, [query, value] or [query, value, key], got 4 inputs"],
+      [
+        'four inputs',
+        () => [],
+        () => layer.apply([query, value, value, value]),
+        "MultiHeadAttention 'mha': expected query, [query, value] or [query, value, key], got 4 inputs",
+      ],
       [
         'an attentionMask of rank 2',
         () => [tf.ones([3, 5])],
@@ -134,11 +204,36 @@ describe('call inputs', () => {
     // A built block's call() checks its inputs itself: they go to the attention's
     // `attend`, past the attention layer's own input checks.
     it.each<[string, () => tf.Tensor[], (...t: tf.Tensor[]) => unknown, RegExp]>([
-      ['TransformerDecoderBlock: a decoder sequence of rank 4', () => [tf.zeros([2, 3, 4, 1])], (x) => decoder.apply([x, value]), /'dec'.*\[2, 3, 4, 1\]/],
-      ['TransformerEncoderBlock: an input wider than it was built for', () => [tf.zeros([2, 3, 6])], (x) => encoder.apply(x), /'enc'.*\[2, 3, 6\]/],
-      ['TransformerEncoderBlock: a padding mask of the wrong length', () => [tf.ones([2, 4])], (m) => encoder.apply(query, { mask: m } as never), /'enc'.*mask.*\[2, 4\]/],
-      ['TransformerDecoderBlock: an encoder sequence of another batch size', () => [tf.zeros([3, 5, 4])], (e) => decoder.apply([query, e]), /'dec'.*\[3, 5, 4\]/],
-      ['TransformerDecoderBlock: an encoder sequence of another width', () => [tf.zeros([2, 5, 6])], (e) => decoder.apply([query, e]), /'dec'.*\[2, 5, 6\]/],
+      [
+        'TransformerDecoderBlock: a decoder sequence of rank 4',
+        () => [tf.zeros([2, 3, 4, 1])],
+        (x) => decoder.apply([x, value]),
+        /'dec'.*\[2, 3, 4, 1\]/,
+      ],
+      [
+        'TransformerEncoderBlock: an input wider than it was built for',
+        () => [tf.zeros([2, 3, 6])],
+        (x) => encoder.apply(x),
+        /'enc'.*\[2, 3, 6\]/,
+      ],
+      [
+        'TransformerEncoderBlock: a padding mask of the wrong length',
+        () => [tf.ones([2, 4])],
+        (m) => encoder.apply(query, { mask: m } as never),
+        /'enc'.*mask.*\[2, 4\]/,
+      ],
+      [
+        'TransformerDecoderBlock: an encoder sequence of another batch size',
+        () => [tf.zeros([3, 5, 4])],
+        (e) => decoder.apply([query, e]),
+        /'dec'.*\[3, 5, 4\]/,
+      ],
+      [
+        'TransformerDecoderBlock: an encoder sequence of another width',
+        () => [tf.zeros([2, 5, 6])],
+        (e) => decoder.apply([query, e]),
+        /'dec'.*\[2, 5, 6\]/,
+      ],
       [
         'TransformerDecoderBlock: an encoder padding mask of the wrong length',
         () => [tf.ones([2, 3])],

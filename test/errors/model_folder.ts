@@ -25,7 +25,11 @@ export interface TinyReverse {
 /** A seeded tiny model for the reverse task and the task.json that describes it. */
 export function tinyReverse(seed = 1): TinyReverse {
   const task = createTask('reverse');
-  const config = presetConfig('tiny', { vocabSize: task.vocabSize, maxSourceLength: task.maxSourceLen, maxTargetLength: task.targetLen });
+  const config = presetConfig('tiny', {
+    vocabSize: task.vocabSize,
+    maxSourceLength: task.maxSourceLen,
+    maxTargetLength: task.targetLen,
+  });
   const model = withSeededRandom(seed, () => createTransformer(config));
   const info: Seq2SeqTaskInfo = {
     format: TASK_JSON_FORMAT,
@@ -36,7 +40,15 @@ export function tinyReverse(seed = 1): TinyReverse {
     maxTargetLength: task.targetLen,
     config,
     metrics: { heldOutExactMatch: 0, heldOutTokenAccuracy: 0, heldOutSize: 512 },
-    training: { command: 'untrained (test fixture)', steps: 0, seconds: 0, backend: tf.getBackend(), seed, batch: 8, lr: 1e-3 },
+    training: {
+      command: 'untrained (test fixture)',
+      steps: 0,
+      seconds: 0,
+      backend: tf.getBackend(),
+      seed,
+      batch: 8,
+      lr: 1e-3,
+    },
   };
   return { task, config, model, info };
 }

@@ -60,12 +60,24 @@ describe('token ids', () => {
   });
 
   it.each<[string, () => unknown, string]>([
-    ['a source id outside the vocabulary', () => reverse.score([[3, 99]], [[4]]), `score: sources[0][1] is 99; ${range}`],
+    [
+      'a source id outside the vocabulary',
+      () => reverse.score([[3, 99]], [[4]]),
+      `score: sources[0][1] is 99; ${range}`,
+    ],
     ['a target id outside the vocabulary', () => reverse.score([[3]], [[2]]), `score: targets[0][0] is 2; ${range}`],
     ['a NaN target id', () => reverse.score([[3], [4]], [[3], [NaN]]), `score: targets[1][0] is NaN; ${range}`],
     ['an empty source', () => reverse.score([[]], [[3]]), 'score: sources[0] is empty; expected 1 to 12 symbol ids'],
-    ['a target longer than the model produces', () => reverse.score([[3]], [tooLong]), 'score: targets[0] has 13 ids; this model takes at most 12'],
-    ['fewer targets than sources', () => reverse.score([[3], [4]], [[3]]), 'score: targets must be an array with one target per source (2), got [[3]]'],
+    [
+      'a target longer than the model produces',
+      () => reverse.score([[3]], [tooLong]),
+      'score: targets[0] has 13 ids; this model takes at most 12',
+    ],
+    [
+      'fewer targets than sources',
+      () => reverse.score([[3], [4]], [[3]]),
+      'score: targets must be an array with one target per source (2), got [[3]]',
+    ],
   ])('score rejects %s', (_title, call, message) => {
     expect(call).toThrow(message);
   });
@@ -103,17 +115,23 @@ describe('model folder', () => {
   it('a file given as the folder is named', async () => {
     const notFolder = path.join(root, 'a-file');
     fs.writeFileSync(notFolder, 'x');
-    await expect(loadSeq2Seq(notFolder)).rejects.toThrow(`loadSeq2Seq: ${notFolder} is not a folder; expected a model folder`);
+    await expect(loadSeq2Seq(notFolder)).rejects.toThrow(
+      `loadSeq2Seq: ${notFolder} is not a folder; expected a model folder`,
+    );
   });
 
   it('a missing model.json is named', async () => {
     const folder = broken((f) => fs.rmSync(file(f, 'model.json')));
-    await expect(loadSeq2Seq(folder)).rejects.toThrow(`Cannot load model: ${file(folder, 'model.json')} does not exist`);
+    await expect(loadSeq2Seq(folder)).rejects.toThrow(
+      `Cannot load model: ${file(folder, 'model.json')} does not exist`,
+    );
   });
 
   it('model.json that is not JSON is named', async () => {
     const folder = broken((f) => fs.writeFileSync(file(f, 'model.json'), '{"modelTopology": {'));
-    await expect(loadSeq2Seq(folder)).rejects.toThrow(new RegExp(`^Cannot load model: ${escapeRegExp(file(folder, 'model.json'))} is not valid JSON \\(.+\\)$`));
+    await expect(loadSeq2Seq(folder)).rejects.toThrow(
+      new RegExp(`^Cannot load model: ${escapeRegExp(file(folder, 'model.json'))} is not valid JSON \\(.+\\)$`),
+    );
   });
 
   it('a missing weights.bin is named, with the model.json that lists it', async () => {
@@ -134,7 +152,9 @@ describe('model folder', () => {
 
   it('a missing task.json is named', async () => {
     const folder = broken((f) => fs.rmSync(file(f, 'task.json')));
-    await expect(loadSeq2Seq(folder)).rejects.toThrow(`${file(folder, 'task.json')} does not exist; a model folder needs the task.json written by training`);
+    await expect(loadSeq2Seq(folder)).rejects.toThrow(
+      `${file(folder, 'task.json')} does not exist; a model folder needs the task.json written by training`,
+    );
   });
 
   it('task.json that is not JSON is named', async () => {
@@ -171,14 +191,20 @@ describe('model folder', () => {
 
   it('task.json that breaks its own rules names the field', async () => {
     const folder = broken(editTaskJson((json) => (json.config.maxTargetLength = 99)));
-    await expect(loadSeq2Seq(folder)).rejects.toThrow(`${file(folder, 'task.json')}: config.maxTargetLength is 99; expected maxTargetLength (13)`);
+    await expect(loadSeq2Seq(folder)).rejects.toThrow(
+      `${file(folder, 'task.json')}: config.maxTargetLength is 99; expected maxTargetLength (13)`,
+    );
   });
 
   it('failed loads leave no tensors behind', async () => {
-    const inconsistent = broken(editTaskJson((json) => ((json.maxTargetLength = 14), (json.config.maxTargetLength = 14))));
+    const inconsistent = broken(
+      editTaskJson((json) => ((json.maxTargetLength = 14), (json.config.maxTargetLength = 14))),
+    );
     const truncated = broken((f) => fs.truncateSync(file(f, 'weights.bin'), 8));
     const before = tf.memory().numTensors;
-    await expect(loadSeq2Seq(inconsistent)).rejects.toThrow("maxTargetLength is 14 but the model's target position embedding length is 13");
+    await expect(loadSeq2Seq(inconsistent)).rejects.toThrow(
+      "maxTargetLength is 14 but the model's target position embedding length is 13",
+    );
     await expect(loadSeq2Seq(truncated)).rejects.toThrow('has 8 bytes');
     expect(tf.memory().numTensors).toBe(before);
   });
@@ -192,10 +218,23 @@ describe('npm run evaluate -- --model <broken folder>', () => {
   }
   function evaluate(folder: string, ...args: string[]): Promise<Run> {
     return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'scripts/evaluate.ts', '--model', folder, '--backend', 'cpu', ...args], {
-        cwd: ROOT,
-        env: { ...process.env, TS_NODE_PROJECT: path.join(ROOT, 'tsconfig.json'), DEBUG: '' },
-      });
+      const child = spawn(
+        process.execPath,
+        [
+          '-r',
+          'ts-node/register/transpile-only',
+          'scripts/evaluate.ts',
+          '--model',
+          folder,
+          '--backend',
+          'cpu',
+          ...args,
+        ],
+        {
+          cwd: ROOT,
+          env: { ...process.env, TS_NODE_PROJECT: path.join(ROOT, 'tsconfig.json'), DEBUG: '' },
+        },
+      );
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (chunk) => (stdout += chunk));
@@ -213,11 +252,17 @@ describe('npm run evaluate -- --model <broken folder>', () => {
     fs.rmSync(path.join(noTask, 'task.json'));
     const cases: Array<[string, string]> = [
       [missing, `error: loadSeq2Seq: model folder ${missing} does not exist`],
-      [truncated, `error: Cannot load model: weights file ${path.join(truncated, 'weights.bin')} has 64 bytes but model.json's weightsManifest needs`],
+      [
+        truncated,
+        `error: Cannot load model: weights file ${path.join(truncated, 'weights.bin')} has 64 bytes but model.json's weightsManifest needs`,
+      ],
       [noTask, `error: ${path.join(noTask, 'task.json')} does not exist`],
     ];
     // The whole folder as a control: the errors come from the damage, not from loading as such.
-    const [whole, ...runs] = await Promise.all([evaluate(good, '--count', '2', '--json'), ...cases.map(([folder]) => evaluate(folder))]);
+    const [whole, ...runs] = await Promise.all([
+      evaluate(good, '--count', '2', '--json'),
+      ...cases.map(([folder]) => evaluate(folder)),
+    ]);
     expect({ code: whole.code, errors: whole.stderr.match(/^error:.*/gm) }).toEqual({ code: 0, errors: null });
     expect(JSON.parse(whole.stdout)).toMatchObject({ model: good, task: 'reverse', size: 2 });
     runs.forEach((run, i) => {

@@ -72,7 +72,12 @@ describe('layer calls leave tf.memory().numTensors unchanged', () => {
 
   it('TransformerEncoderBlock.apply and TransformerDecoderBlock.apply, masked, training true and false', async () => {
     const encoder = new TransformerEncoderBlock({ numHeads: 2, intermediateDim: 8, dropout: 0.2 });
-    const decoder = new TransformerDecoderBlock({ numHeads: 2, intermediateDim: 8, dropout: 0.2, normalizeFirst: true });
+    const decoder = new TransformerDecoderBlock({
+      numHeads: 2,
+      intermediateDim: 8,
+      dropout: 0.2,
+      normalizeFirst: true,
+    });
     await expectNoLeak((i) => {
       const training = i % 2 === 0;
       disposeAll(encoder.apply(value, { mask: valueMask, training } as never));
@@ -83,8 +88,20 @@ describe('layer calls leave tf.memory().numTensors unchanged', () => {
   });
 
   it('TokenAndPositionEmbedding.apply (its output carries a padding mask)', async () => {
-    const embedding = new TokenAndPositionEmbedding({ vocabularySize: 13, sequenceLength: 6, embeddingDim: 4, maskZero: true });
-    const ids = tf.tensor2d([[3, 4, 5, 0], [6, 0, 0, 0]], undefined, 'int32');
+    const embedding = new TokenAndPositionEmbedding({
+      vocabularySize: 13,
+      sequenceLength: 6,
+      embeddingDim: 4,
+      maskZero: true,
+    });
+    const ids = tf.tensor2d(
+      [
+        [3, 4, 5, 0],
+        [6, 0, 0, 0],
+      ],
+      undefined,
+      'int32',
+    );
     await expectNoLeak(() => {
       const output = embedding.apply(ids) as tf.Tensor & { kerasMask?: tf.Tensor };
       expect(output.kerasMask?.shape).toEqual([2, 4]);
@@ -107,8 +124,14 @@ describe('failed calls leave tf.memory().numTensors unchanged', () => {
     disposeAll(mha.apply(query));
     disposeAll(encoder.apply(query));
     await expectThrowsWithoutLeak(() => mha.apply(flat), 'query must have rank 3, got shape [2, 3] (rank 2)');
-    await expectThrowsWithoutLeak(() => mha.apply([query, otherBatch]), 'query, value and key must have the same batch size');
-    await expectThrowsWithoutLeak(() => mha.apply(query, { attentionMask: wrongMask }), 'attentionMask must have shape (B, T, S) = [2, 3, 3], got [2, 3, 4]');
+    await expectThrowsWithoutLeak(
+      () => mha.apply([query, otherBatch]),
+      'query, value and key must have the same batch size',
+    );
+    await expectThrowsWithoutLeak(
+      () => mha.apply(query, { attentionMask: wrongMask }),
+      'attentionMask must have shape (B, T, S) = [2, 3, 3], got [2, 3, 4]',
+    );
     // Thrown by tfjs from inside the block's tidy (see layer_errors.test.ts for the message it should have).
     await expectThrowsWithoutLeak(() => encoder.apply(wide), /./);
     tf.dispose([query, flat, otherBatch, wrongMask, wide]);
@@ -148,7 +171,10 @@ describe('Seq2Seq, training and loading leave tf.memory() unchanged', () => {
     await expectNoLeak(async () => {
       const maps = await reverse.attention(sources[0], [5, 4]);
       expect(maps.decoderTokens.length).toBe(3);
-      reverse.score(sources, sources.map((s) => [...s].reverse()));
+      reverse.score(
+        sources,
+        sources.map((s) => [...s].reverse()),
+      );
     });
   });
 

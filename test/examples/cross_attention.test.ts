@@ -27,10 +27,17 @@ const CONTEXT_LENGTH = 6;
 function buildCrossAttentionModel(): tf.LayersModel {
   const question = tf.input({ shape: [null], dtype: 'int32', name: 'question' });
   const context = tf.input({ shape: [null], dtype: 'int32', name: 'context' });
-  const q = tf.layers.embedding({ inputDim: VOCABULARY, outputDim: 16, maskZero: true, name: 'question_embedding' }).apply(question);
-  const c = tf.layers.embedding({ inputDim: VOCABULARY, outputDim: 12, maskZero: true, name: 'context_embedding' }).apply(context);
+  const q = tf.layers
+    .embedding({ inputDim: VOCABULARY, outputDim: 16, maskZero: true, name: 'question_embedding' })
+    .apply(question);
+  const c = tf.layers
+    .embedding({ inputDim: VOCABULARY, outputDim: 12, maskZero: true, name: 'context_embedding' })
+    .apply(context);
   // Cross-attention: every input in the first argument, [query, value] (or [query, value, key]).
-  const attended = new MultiHeadAttention({ numHeads: 2, keyDim: 8, name: 'cross_attention' }).apply([q, c] as tf.SymbolicTensor[]);
+  const attended = new MultiHeadAttention({ numHeads: 2, keyDim: 8, name: 'cross_attention' }).apply([
+    q,
+    c,
+  ] as tf.SymbolicTensor[]);
   const residual = tf.layers.add({ name: 'residual' }).apply([q, attended] as tf.SymbolicTensor[]);
   const normalized = tf.layers.layerNormalization({ name: 'norm' }).apply(residual);
   const pooled = tf.layers.globalAveragePooling1d({ name: 'pool' }).apply(normalized);
@@ -57,7 +64,10 @@ describeEachBackend('example: cross-attention between two inputs', (backend) => 
   it('trains, evaluates, reports its parameters, and reloads from file:// with identical predictions', async () => {
     const model = buildCrossAttentionModel();
     const train = overlapTask(budget.examples, 5);
-    const lossAfter = await expectTrainingLowersLoss(model, train.xs, train.ys, { epochs: budget.epochs, batchSize: 32 });
+    const lossAfter = await expectTrainingLowersLoss(model, train.xs, train.ys, {
+      epochs: budget.epochs,
+      batchSize: 32,
+    });
     const predicted = model.predict(train.xs) as tf.Tensor;
     const byHand = tf.tidy(() => tf.metrics.binaryCrossentropy(train.ys, predicted).mean().dataSync()[0]);
     expect(Math.abs(lossAfter - byHand)).toBeLessThan(1e-4);

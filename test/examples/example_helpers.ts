@@ -23,7 +23,13 @@ export function seededInts(count: number, lo: number, hi: number, seed: number):
  * Token sequences (B, L) of ids in [1, vocabulary), each of a seeded length in
  * [minLength, L] followed by padding zeros.
  */
-export function paddedSequences(batch: number, length: number, minLength: number, vocabulary: number, seed: number): number[][] {
+export function paddedSequences(
+  batch: number,
+  length: number,
+  minLength: number,
+  vocabulary: number,
+  seed: number,
+): number[][] {
   const lengths = seededInts(batch, minLength, length + 1, seed);
   const ids = seededInts(batch * length, 1, vocabulary, seed + 1);
   return lengths.map((n, b) => Array.from({ length }, (_x, t) => (t < n ? ids[b * length + t] : 0)));
@@ -171,7 +177,15 @@ export function parseSummary(lines: string[]): {
 }
 
 /** Parameters of a MultiHeadAttention: four projections, each kernel plus bias (Keras's layout). */
-export function attentionParams(a: { queryWidth: number; valueWidth?: number; keyWidth?: number; heads: number; keyDim: number; valueDim?: number; outputDim?: number }): number {
+export function attentionParams(a: {
+  queryWidth: number;
+  valueWidth?: number;
+  keyWidth?: number;
+  heads: number;
+  keyDim: number;
+  valueDim?: number;
+  outputDim?: number;
+}): number {
   const valueWidth = a.valueWidth ?? a.queryWidth;
   const keyWidth = a.keyWidth ?? valueWidth;
   const valueDim = a.valueDim ?? a.keyDim;
@@ -179,7 +193,8 @@ export function attentionParams(a: { queryWidth: number; valueWidth?: number; ke
   const hk = a.heads * a.keyDim;
   const hv = a.heads * valueDim;
   return (
-    (a.queryWidth * hk + hk) + // query kernel [Dq, H, K] + bias [H, K]
+    a.queryWidth * hk +
+    hk + // query kernel [Dq, H, K] + bias [H, K]
     (keyWidth * hk + hk) + // key
     (valueWidth * hv + hv) + // value kernel [Dv, H, V] + bias [H, V]
     (hv * outputDim + outputDim) // output kernel [H, V, Dout] + bias [Dout]

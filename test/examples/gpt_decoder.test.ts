@@ -25,11 +25,22 @@ const WIDTH = 32;
 // README:begin gpt
 function buildGpt(): tf.LayersModel {
   const tokens = tf.input({ shape: [null], dtype: 'int32', name: 'tokens' });
-  let x = new TokenAndPositionEmbedding({ vocabularySize: VOCABULARY, sequenceLength: LENGTH, embeddingDim: WIDTH, name: 'embedding' }).apply(tokens);
+  let x = new TokenAndPositionEmbedding({
+    vocabularySize: VOCABULARY,
+    sequenceLength: LENGTH,
+    embeddingDim: WIDTH,
+    name: 'embedding',
+  }).apply(tokens);
   x = tf.layers.dropout({ rate: 0.1 }).apply(x);
   for (let i = 0; i < 2; i++) {
     // causal: position t attends only to positions <= t; normalizeFirst: pre-LN, as GPT-2.
-    x = new TransformerEncoderBlock({ numHeads: 2, intermediateDim: 64, causal: true, normalizeFirst: true, name: `block_${i}` }).apply(x);
+    x = new TransformerEncoderBlock({
+      numHeads: 2,
+      intermediateDim: 64,
+      causal: true,
+      normalizeFirst: true,
+      name: `block_${i}`,
+    }).apply(x);
   }
   x = tf.layers.layerNormalization({ name: 'final_norm' }).apply(x);
   const nextToken = tf.layers.dense({ units: VOCABULARY, activation: 'softmax', name: 'next_token' }).apply(x);
@@ -45,8 +56,15 @@ function counting(batch: number, seed: number): { xs: tf.Tensor2D; ys: tf.Tensor
   const starts = seededInts(batch, 1, VOCABULARY, seed);
   const rows = starts.map((s) => Array.from({ length: LENGTH + 1 }, (_x, t) => ((s - 1 + t) % (VOCABULARY - 1)) + 1));
   return {
-    xs: tf.tensor2d(rows.map((r) => r.slice(0, LENGTH)), undefined, 'int32'),
-    ys: tf.tensor3d(rows.map((r) => r.slice(1).map((id) => [id])), [batch, LENGTH, 1]),
+    xs: tf.tensor2d(
+      rows.map((r) => r.slice(0, LENGTH)),
+      undefined,
+      'int32',
+    ),
+    ys: tf.tensor3d(
+      rows.map((r) => r.slice(1).map((id) => [id])),
+      [batch, LENGTH, 1],
+    ),
   };
 }
 
@@ -56,7 +74,10 @@ function generate(model: tf.LayersModel, prompt: number[], steps: number): numbe
   for (let i = 0; i < steps; i++) {
     const next = tf.tidy(() => {
       const probabilities = model.predict(tf.tensor2d([ids], undefined, 'int32')) as tf.Tensor3D;
-      return probabilities.slice([0, ids.length - 1, 0], [1, 1, VOCABULARY]).argMax(-1).dataSync()[0];
+      return probabilities
+        .slice([0, ids.length - 1, 0], [1, 1, VOCABULARY])
+        .argMax(-1)
+        .dataSync()[0];
     });
     ids.push(next);
   }
@@ -92,9 +113,11 @@ describeEachBackend('example: decoder-only (GPT-style) stack', (backend) => {
     expectCausal(model, [2, 3, 4, 5, 6, 7], 3);
 
     // Hand count: D = 32, H = 2, K = D / H = 16, I = 64.
-    const block = attentionParams({ queryWidth: WIDTH, heads: 2, keyDim: 16 }) + // self-attention
+    const block =
+      attentionParams({ queryWidth: WIDTH, heads: 2, keyDim: 16 }) + // self-attention
       2 * (2 * WIDTH) + // two layer norms, gamma and beta each
-      (WIDTH * 64 + 64) + (64 * WIDTH + WIDTH); // feed-forward
+      (WIDTH * 64 + 64) +
+      (64 * WIDTH + WIDTH); // feed-forward
     expect(block).toBe(4224 + 128 + 4192);
     const embedding = VOCABULARY * WIDTH + LENGTH * WIDTH;
     const summary = parseSummary(summaryLines(model));
@@ -111,14 +134,25 @@ describeEachBackend('example: decoder-only (GPT-style) stack', (backend) => {
 
   it('TransformerDecoderBlock with a single input is a causal block too, and reloads', async () => {
     const tokens = tf.input({ shape: [null], dtype: 'int32' });
-    const x = new TokenAndPositionEmbedding({ vocabularySize: VOCABULARY, sequenceLength: LENGTH, embeddingDim: WIDTH }).apply(tokens);
+    const x = new TokenAndPositionEmbedding({
+      vocabularySize: VOCABULARY,
+      sequenceLength: LENGTH,
+      embeddingDim: WIDTH,
+    }).apply(tokens);
     const y = new TransformerDecoderBlock({ numHeads: 2, intermediateDim: 64, name: 'decoder_block' }).apply(x);
     const next = tf.layers.dense({ units: VOCABULARY, activation: 'softmax' }).apply(y);
     const model = tf.model({ inputs: tokens, outputs: next as tf.SymbolicTensor });
     expectCausal(model, [5, 6, 7, 8, 9], 2);
     // No encoder input, so no cross-attention weights: self-attention, two layer norms, feed-forward.
     expect(parseSummary(summaryLines(model)).layers.decoder_block.params).toBe(4224 + 128 + 4192);
-    const ids = tf.tensor2d([[1, 2, 3, 4], [9, 10, 11, 0]], undefined, 'int32');
+    const ids = tf.tensor2d(
+      [
+        [1, 2, 3, 4],
+        [9, 10, 11, 0],
+      ],
+      undefined,
+      'int32',
+    );
     await expectReloadPredictsSame(model, 'gpt-decoder-block', ids);
     ids.dispose();
     model.dispose();

@@ -25,7 +25,9 @@ const LENGTH = 8;
 function buildClassifier(): tf.LayersModel {
   const tokens = tf.input({ shape: [null], dtype: 'int32', name: 'tokens' });
   // Id 0 is padding: the embedding's mask keeps attention off padded positions.
-  const embedded = tf.layers.embedding({ inputDim: VOCABULARY, outputDim: 16, maskZero: true, name: 'embedding' }).apply(tokens);
+  const embedded = tf.layers
+    .embedding({ inputDim: VOCABULARY, outputDim: 16, maskZero: true, name: 'embedding' })
+    .apply(tokens);
   const attended = new MultiHeadAttention({ numHeads: 2, keyDim: 8, name: 'attention' }).apply(embedded);
   const dropped = tf.layers.dropout({ rate: 0.1 }).apply(attended);
   const pooled = tf.layers.globalAveragePooling1d({ name: 'pool' }).apply(dropped);
@@ -40,7 +42,13 @@ function buildClassifier(): tf.LayersModel {
 function buildSequentialClassifier(): tf.Sequential {
   const model = tf.sequential({
     layers: [
-      tf.layers.embedding({ inputDim: VOCABULARY, outputDim: 16, maskZero: true, inputShape: [LENGTH], name: 'embedding' }),
+      tf.layers.embedding({
+        inputDim: VOCABULARY,
+        outputDim: 16,
+        maskZero: true,
+        inputShape: [LENGTH],
+        name: 'embedding',
+      }),
       new MultiHeadAttention({ numHeads: 2, keyDim: 8, name: 'attention' }),
       tf.layers.globalAveragePooling1d({ name: 'pool' }),
       tf.layers.dense({ units: 2, activation: 'softmax', name: 'classifier' }),
@@ -64,14 +72,16 @@ const EXPECTED_PARAMS = {
   classifier: 16 + 1,
 };
 
-
 describeEachBackend('example: sequence classifier', (backend) => {
   const budget = TRAINING_BUDGET[backend];
 
   it('trains, evaluates, reports its parameters, and reloads from file:// with identical predictions', async () => {
     const model = buildClassifier();
     const train = containsSeven(budget.examples, 11);
-    const evalLoss = await expectTrainingLowersLoss(model, train.xs, train.ys, { epochs: budget.epochs, batchSize: 32 });
+    const evalLoss = await expectTrainingLowersLoss(model, train.xs, train.ys, {
+      epochs: budget.epochs,
+      batchSize: 32,
+    });
 
     // evaluate() agrees with the binary cross-entropy of predict().
     const predicted = model.predict(train.xs) as tf.Tensor;
@@ -90,7 +100,12 @@ describeEachBackend('example: sequence classifier', (backend) => {
     const test = containsSeven(16, 99);
     await expectReloadPredictsSame(model, 'classifier', test.xs, (loaded) =>
       expect(loaded.layers.map((l) => l.getClassName())).toEqual([
-        'InputLayer', 'Embedding', 'MultiHeadAttention', 'Dropout', 'GlobalAveragePooling1D', 'Dense',
+        'InputLayer',
+        'Embedding',
+        'MultiHeadAttention',
+        'Dropout',
+        'GlobalAveragePooling1D',
+        'Dense',
       ]),
     );
     tf.dispose([test.xs, test.ys]);
@@ -103,9 +118,26 @@ describeEachBackend('example: sequence classifier', (backend) => {
     // The same two sequences with and without trailing padding. globalAveragePooling1d
     // averages every position (tfjs's pooling ignores masks), so compare the
     // attention's output at the real positions through a sub-model.
-    const attention = tf.model({ inputs: model.inputs, outputs: model.getLayer('attention').output as tf.SymbolicTensor });
-    const short = tf.tensor2d([[3, 7, 2], [5, 5, 1]], undefined, 'int32');
-    const padded = tf.tensor2d([[3, 7, 2, 0, 0], [5, 5, 1, 0, 0]], undefined, 'int32');
+    const attention = tf.model({
+      inputs: model.inputs,
+      outputs: model.getLayer('attention').output as tf.SymbolicTensor,
+    });
+    const short = tf.tensor2d(
+      [
+        [3, 7, 2],
+        [5, 5, 1],
+      ],
+      undefined,
+      'int32',
+    );
+    const padded = tf.tensor2d(
+      [
+        [3, 7, 2, 0, 0],
+        [5, 5, 1, 0, 0],
+      ],
+      undefined,
+      'int32',
+    );
     const a = attention.predict(short) as tf.Tensor;
     const b = tf.tidy(() => (attention.predict(padded) as tf.Tensor).slice([0, 0, 0], [2, 3, 16]));
     expect(maxAbsDiff(a, b)).toBeLessThan(1e-5);
@@ -123,7 +155,9 @@ describeEachBackend('example: sequence classifier', (backend) => {
     expect(summary.layers.attention).toEqual({ className: 'MultiHeadAttention', params: EXPECTED_PARAMS.attention });
     expect(summary.total).toBe(EXPECTED_PARAMS.embedding + EXPECTED_PARAMS.attention + 2 * 16 + 2);
 
-    await expectReloadPredictsSame(model, 'sequential', train.xs, (loaded) => expect(loaded).toBeInstanceOf(tf.Sequential));
+    await expectReloadPredictsSame(model, 'sequential', train.xs, (loaded) =>
+      expect(loaded).toBeInstanceOf(tf.Sequential),
+    );
     tf.dispose([train.xs, train.ys, labels]);
     model.dispose();
   });

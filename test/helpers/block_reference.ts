@@ -113,7 +113,13 @@ function residual(x: Matrix, norm: LayerNormReference, opts: BlockOptions, f: (h
 }
 
 /** (T, S) attention mask from padding vectors (1 = real), causal or not. */
-export function attentionMask(queryPadding: number[] | null, keyPadding: number[] | null, length: number, keyLength: number, causal: boolean): Matrix {
+export function attentionMask(
+  queryPadding: number[] | null,
+  keyPadding: number[] | null,
+  length: number,
+  keyLength: number,
+  causal: boolean,
+): Matrix {
   return Array.from({ length }, (_r, t) =>
     Array.from({ length: keyLength }, (_c, s) => {
       let m = 1;
@@ -131,7 +137,16 @@ export function attentionMask(queryPadding: number[] | null, keyPadding: number[
 
 function attentionWeights(w: unknown[]): ReferenceWeights {
   const [queryKernel, queryBias, keyKernel, keyBias, valueKernel, valueBias, outputKernel, outputBias] = w;
-  return { queryKernel, queryBias, keyKernel, keyBias, valueKernel, valueBias, outputKernel, outputBias } as ReferenceWeights;
+  return {
+    queryKernel,
+    queryBias,
+    keyKernel,
+    keyBias,
+    valueKernel,
+    valueBias,
+    outputKernel,
+    outputBias,
+  } as ReferenceWeights;
 }
 
 function norm(w: unknown[]): LayerNormReference {
@@ -177,7 +192,12 @@ export function referenceEncoderBlock(
   opts: BlockOptions,
 ): Matrix {
   const mask = padding || causal ? attentionMask(padding, padding, x.length, x.length, causal) : null;
-  const attended = residual(x, w.selfAttentionNorm, opts, (h) => referenceAttention(w.selfAttention, h, h, h, mask).output);
+  const attended = residual(
+    x,
+    w.selfAttentionNorm,
+    opts,
+    (h) => referenceAttention(w.selfAttention, h, h, h, mask).output,
+  );
   return residual(attended, w.feedForwardNorm, opts, (h) => feedForward(h, w.feedForward, opts.activation));
 }
 
@@ -197,8 +217,15 @@ export function referenceDecoderBlock(
   let h = residual(x, w.selfAttentionNorm, opts, (q) => referenceAttention(w.selfAttention, q, q, q, selfMask).output);
   if (encoder) {
     const crossMask =
-      decoderPadding || encoderPadding ? attentionMask(decoderPadding, encoderPadding, x.length, encoder.length, false) : null;
-    h = residual(h, w.crossAttentionNorm!, opts, (q) => referenceAttention(w.crossAttention!, q, encoder, encoder, crossMask).output);
+      decoderPadding || encoderPadding
+        ? attentionMask(decoderPadding, encoderPadding, x.length, encoder.length, false)
+        : null;
+    h = residual(
+      h,
+      w.crossAttentionNorm!,
+      opts,
+      (q) => referenceAttention(w.crossAttention!, q, encoder, encoder, crossMask).output,
+    );
   }
   return residual(h, w.feedForwardNorm, opts, (q) => feedForward(q, w.feedForward, opts.activation));
 }
@@ -217,7 +244,12 @@ export function sinusoid(t: number, i: number, width: number, maxWavelength = 10
  * token_table[id] * sqrt(D) (if scaled) + position_table[t] (or the sinusoid
  * when positionTable is null), for one sequence of ids.
  */
-export function referenceEmbedding(tokenTable: Matrix, positionTable: Matrix | null, ids: number[], scale: boolean): Matrix {
+export function referenceEmbedding(
+  tokenTable: Matrix,
+  positionTable: Matrix | null,
+  ids: number[],
+  scale: boolean,
+): Matrix {
   const width = tokenTable[0].length;
   const factor = scale ? Math.sqrt(width) : 1;
   return ids.map((id, t) =>

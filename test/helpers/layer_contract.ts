@@ -58,8 +58,7 @@ export function expectLayerContract(title: string, c: LayerContractCase): void {
       const inputShapes = toList(inputs).map((t) => t.shape);
       const symbolicInputs = toList(inputs).map((t) => tf.input({ batchShape: t.shape, dtype: t.dtype }));
       const symbolic = c.make().apply(Array.isArray(inputs) ? symbolicInputs : symbolicInputs[0]) as
-        | tf.SymbolicTensor
-        | tf.SymbolicTensor[];
+        tf.SymbolicTensor | tf.SymbolicTensor[];
       expect(toList(symbolic).map((t) => t.shape)).toEqual(expected);
       const computed = layer.computeOutputShape(Array.isArray(inputs) ? inputShapes : inputShapes[0]);
       expect(Array.isArray(computed[0]) ? computed : [computed]).toEqual(expected);
@@ -93,11 +92,16 @@ export function expectLayerContract(title: string, c: LayerContractCase): void {
       disposeAll(layer.apply(inputs, c.callArgs) as tf.Tensor | tf.Tensor[]);
       const before = layer.getWeights().map((w) => w.clone());
       const optimizer = tf.train.adam(0.01);
-      const { value, grads } = tf.variableGrads(() => {
-        const outputs = toList(layer.apply(inputs, { ...c.callArgs, training: true }) as tf.Tensor | tf.Tensor[]);
-        // A loss that depends on every output element non-trivially.
-        return tf.addN(outputs.map((o) => tf.sum(tf.square(o.add(0.5)).mul(tf.range(0, o.size).reshape(o.shape).mod(3).add(1))))) as tf.Scalar;
-      }, layer.trainableWeights.map((w) => w.read() as tf.Variable));
+      const { value, grads } = tf.variableGrads(
+        () => {
+          const outputs = toList(layer.apply(inputs, { ...c.callArgs, training: true }) as tf.Tensor | tf.Tensor[]);
+          // A loss that depends on every output element non-trivially.
+          return tf.addN(
+            outputs.map((o) => tf.sum(tf.square(o.add(0.5)).mul(tf.range(0, o.size).reshape(o.shape).mod(3).add(1)))),
+          ) as tf.Scalar;
+        },
+        layer.trainableWeights.map((w) => w.read() as tf.Variable),
+      );
       expect(Number.isFinite(value.dataSync()[0])).toBe(true);
       for (const [name, grad] of Object.entries(grads)) {
         const norm = tf.norm(grad).dataSync()[0];

@@ -9,7 +9,10 @@ import { seededValues } from '../layers/attention_reference';
 /** A float32 tensor of seeded values in [-1, 1) times `scale`. */
 export function seededTensor(shape: number[], seed: number, scale = 1): tf.Tensor {
   return tf.tensor(
-    seededValues(shape.reduce((a, b) => a * b, 1), seed).map((v) => v * scale),
+    seededValues(
+      shape.reduce((a, b) => a * b, 1),
+      seed,
+    ).map((v) => v * scale),
     shape,
   );
 }
@@ -92,7 +95,9 @@ export function hashSeed(name: string): number {
  * deterministic, independent of weight order and of the backend.
  */
 export function seedWeightsByName(model: tf.LayersModel | tf.layers.Layer, seed: number, scale = 0.5): void {
-  const fresh = model.weights.map((w) => seededTensor(w.shape as number[], hashSeed(`${seed}:${w.originalName}`), scale));
+  const fresh = model.weights.map((w) =>
+    seededTensor(w.shape as number[], hashSeed(`${seed}:${w.originalName}`), scale),
+  );
   model.setWeights(fresh);
   tf.dispose(fresh);
 }

@@ -125,7 +125,11 @@ describe('round trip', () => {
     const model = denseModel(7);
     model.compile({ optimizer: tf.train.adam(0.01), loss: 'meanSquaredError' });
     const xs = tf.tensor2d(PROBE);
-    const ys = tf.tensor2d([[1, 0, 0], [0, 1, 0], [0, 0, 1]]);
+    const ys = tf.tensor2d([
+      [1, 0, 0],
+      [0, 1, 0],
+      [0, 0, 1],
+    ]);
     await model.fit(xs, ys, { epochs: 1, batchSize: 3, verbose: 0 });
     model.setUserDefinedMetadata({ vocabulary: ['a', 'b'] });
     const before = await predict(model);
@@ -327,7 +331,9 @@ describe('atomic saving', () => {
     const pinned = fs.readFileSync(path.join(crashed, 'model.json'), 'utf8').split(ours).join(`.tmp-${deadPid}-`);
     fs.writeFileSync(path.join(crashed, 'model.json'), pinned);
     fs.writeFileSync(path.join(crashed, `.weights.bin.tmp-${deadPid}-abc123`), 'partial');
-    expect(readModelJSON(crashed).weightsManifest[0].paths[0]).toMatch(new RegExp(`^\\.weights\\.bin\\.tmp-${deadPid}-`));
+    expect(readModelJSON(crashed).weightsManifest[0].paths[0]).toMatch(
+      new RegExp(`^\\.weights\\.bin\\.tmp-${deadPid}-`),
+    );
     expect(listFolder(crashed).filter((n) => n.startsWith('.')).length).toBe(3);
     expect(maxAbsDiff(await loadAndPredict(crashed), predictionsA)).toBe(0);
     await modelB.save(`file://${crashed}`);

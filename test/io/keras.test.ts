@@ -22,7 +22,10 @@ interface WeightSpec {
   shape: number[];
 }
 
-function readFixture(): { modelTopology: Record<string, unknown>; weightsManifest: { paths: string[]; weights: WeightSpec[] }[] } {
+function readFixture(): {
+  modelTopology: Record<string, unknown>;
+  weightsManifest: { paths: string[]; weights: WeightSpec[] }[];
+} {
   return JSON.parse(fs.readFileSync(FIXTURE, 'utf8'));
 }
 
@@ -50,11 +53,15 @@ function writeFixtureModel(topology?: Record<string, unknown>): { folder: string
 function reshape(values: Float32Array, shape: number[]): any {
   if (shape.length === 1) return Array.from(values);
   const stride = values.length / shape[0];
-  return Array.from({ length: shape[0] }, (_x, i) => reshape(values.subarray(i * stride, (i + 1) * stride), shape.slice(1)));
+  return Array.from({ length: shape[0] }, (_x, i) =>
+    reshape(values.subarray(i * stride, (i + 1) * stride), shape.slice(1)),
+  );
 }
 
 function dense(x: Matrix, kernel: Matrix, bias: number[] | null): Matrix {
-  return x.map((row) => kernel[0].map((_u, o) => row.reduce((sum, v, d) => sum + v * kernel[d][o], bias ? bias[o] : 0)));
+  return x.map((row) =>
+    kernel[0].map((_u, o) => row.reduce((sum, v, d) => sum + v * kernel[d][o], bias ? bias[o] : 0)),
+  );
 }
 
 function layerNorm(x: Matrix, gamma: number[], beta: number[], epsilon: number): Matrix {
@@ -139,9 +146,20 @@ describeEachBackend('loadKerasModel: Keras 2 MultiHeadAttention with value/key k
     const self = model.getLayer('self_attention') as MultiHeadAttention;
     const cross = model.getLayer('cross_attention') as MultiHeadAttention;
     expect(self).toBeInstanceOf(MultiHeadAttention);
-    expect(self.getConfig()).toMatchObject({ numHeads: 2, keyDim: 4, valueDim: 3, dropout: 0.1, useBias: true, outputDim: null });
+    expect(self.getConfig()).toMatchObject({
+      numHeads: 2,
+      keyDim: 4,
+      valueDim: 3,
+      dropout: 0.1,
+      useBias: true,
+      outputDim: null,
+    });
     expect(cross.getConfig()).toMatchObject({ numHeads: 2, keyDim: 3, valueDim: 3, useBias: false, outputDim: 5 });
-    expect(cross.inboundNodes[0].inboundLayers.map((layer) => layer.name)).toEqual(['residual', 'context_embedding', 'key_projection']);
+    expect(cross.inboundNodes[0].inboundLayers.map((layer) => layer.name)).toEqual([
+      'residual',
+      'context_embedding',
+      'key_projection',
+    ]);
 
     // Weights loaded unchanged, in Keras's order.
     const fixtureNames = readFixture().weightsManifest[0].weights.map((spec) => spec.name);
@@ -215,7 +233,11 @@ describe('rewriteKerasTopology', () => {
 
   it('maps use_causal_mask to causal and keeps other keyword arguments on the node', () => {
     const t = topology();
-    layer(t, 'self_attention').inbound_nodes[0][0][3] = { value: ['layer_norm', 0, 0], use_causal_mask: true, training: false };
+    layer(t, 'self_attention').inbound_nodes[0][0][3] = {
+      value: ['layer_norm', 0, 0],
+      use_causal_mask: true,
+      training: false,
+    };
     const rewritten = rewriteKerasTopology(t) as any;
     expect(layer(rewritten, 'self_attention').config.causal).toBe(true);
     expect(layer(rewritten, 'self_attention').inbound_nodes[0][1]).toEqual(['layer_norm', 0, 0, { training: false }]);
@@ -248,6 +270,8 @@ describe('rewriteKerasTopology', () => {
   });
 
   it('a missing model.json names the file', async () => {
-    await expect(loadKerasModel(path.join(os.tmpdir(), 'no-such-keras-model', 'model.json'))).rejects.toThrow(/no-such-keras-model/);
+    await expect(loadKerasModel(path.join(os.tmpdir(), 'no-such-keras-model', 'model.json'))).rejects.toThrow(
+      /no-such-keras-model/,
+    );
   });
 });

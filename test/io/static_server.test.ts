@@ -39,7 +39,10 @@ function makeTree(): string {
   write('site/app.js', 'console.log(1)');
   write('site/.env', SECRET);
   write('models/reverse/model.json', '{"modelTopology":{}}');
-  write('models/reverse/task.json', JSON.stringify({ task: { name: 'reverse' }, metrics: { heldOutExactMatch: 0.995 } }));
+  write(
+    'models/reverse/task.json',
+    JSON.stringify({ task: { name: 'reverse' }, metrics: { heldOutExactMatch: 0.995 } }),
+  );
   write('models/reverse/weights.bin', 'weights');
   write('models/reverse/.weights.bin.tmp-1-abc', SECRET);
   write('models/copy/model.json', '{}');
@@ -196,7 +199,20 @@ test('safePathSegments decodes each segment and refuses unsafe ones', () => {
   expect(safePathSegments('/models/rev%65rse/model.json?x=1#y')).toEqual(['models', 'reverse', 'model.json']);
   expect(safePathSegments('/')).toEqual(['']);
   expect(safePathSegments('/models/')).toEqual(['models', '']);
-  for (const bad of ['', '*', 'models/x', '/a/../b', '/a/%2e%2e/b', '/a%2fb', '/a%5cb', '/a\\b', '/a//b', '/.x', '/a:b', '/a%00']) {
+  for (const bad of [
+    '',
+    '*',
+    'models/x',
+    '/a/../b',
+    '/a/%2e%2e/b',
+    '/a%2fb',
+    '/a%5cb',
+    '/a\\b',
+    '/a//b',
+    '/.x',
+    '/a:b',
+    '/a%00',
+  ]) {
     expect({ bad, segments: safePathSegments(bad) }).toEqual({ bad, segments: null });
   }
 });
@@ -207,7 +223,13 @@ test("the demo's mounts point at files that exist: tfjs's script and the wasm bi
     .flatMap((mount) => mount.files!.map((file) => fs.existsSync(path.join(mount.dir, file))));
   expect(found.length).toBeGreaterThanOrEqual(5);
   expect(found.every(Boolean)).toBe(true);
-  expect(demoMounts(ROOT).map((m) => m.prefix)).toEqual(['/', '/dist/browser/', '/vendor/tfjs/', '/vendor/tfjs-backend-wasm/', '/models/']);
+  expect(demoMounts(ROOT).map((m) => m.prefix)).toEqual([
+    '/',
+    '/dist/browser/',
+    '/vendor/tfjs/',
+    '/vendor/tfjs-backend-wasm/',
+    '/models/',
+  ]);
 });
 
 test('a taken port is a readable error', async () => {
@@ -218,11 +240,15 @@ test('a taken port is a readable error', async () => {
 });
 
 test('npm run demo: a bad --port exits with code 2, a one-line message and the usage', () => {
-  const run = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', 'scripts/demo.ts', '--port', 'eighty'], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    env: { ...process.env, TS_NODE_PROJECT: path.join(ROOT, 'tsconfig.json') },
-  });
+  const run = spawnSync(
+    process.execPath,
+    ['-r', 'ts-node/register/transpile-only', 'scripts/demo.ts', '--port', 'eighty'],
+    {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, TS_NODE_PROJECT: path.join(ROOT, 'tsconfig.json') },
+    },
+  );
   expect(run.status).toBe(2);
   expect(run.stderr).toMatch(/^error: --port must be an integer in \[0, 65535\], got "eighty"\n\nUsage: npm run demo/);
   expect(run.stderr).not.toMatch(/\n\s+at /); // no stack trace

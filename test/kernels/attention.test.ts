@@ -14,7 +14,9 @@ import { maxAbsDiff, seededTensor } from '../helpers/tensors';
 function sourceGradients(args: FusedAttentionArgs, weights: tf.Tensor, fused: boolean): tf.Tensor[] {
   const f = (...sources: tf.Tensor[]) => {
     const run = fused ? fusedAttention : plainAttention;
-    return run({ ...args, sources }).context.mul(weights).sum();
+    return run({ ...args, sources })
+      .context.mul(weights)
+      .sum();
   };
   return tf.grads(f)(args.sources);
 }
@@ -36,16 +38,27 @@ const CASES: Case[] = [
   {
     name: 'self-attention: queries, keys, values in one (B, T, 2HK + HV) source',
     shapes: [[B, T, 2 * H * K + H * V]],
-    slices: { query: { source: 0, offset: 0 }, key: { source: 0, offset: H * K }, value: { source: 0, offset: 2 * H * K } },
+    slices: {
+      query: { source: 0, offset: 0 },
+      key: { source: 0, offset: H * K },
+      value: { source: 0, offset: 2 * H * K },
+    },
   },
   {
     name: 'cross-attention: queries, then keys and values joined',
-    shapes: [[B, T, H * K], [B, S, H * K + H * V]],
+    shapes: [
+      [B, T, H * K],
+      [B, S, H * K + H * V],
+    ],
     slices: { query: { source: 0, offset: 0 }, key: { source: 1, offset: 0 }, value: { source: 1, offset: H * K } },
   },
   {
     name: 'three sources, the heads at column offsets inside wider rows',
-    shapes: [[B, T, H * K + 4], [B, S, H * K + 8], [B, S, H * V + 4]],
+    shapes: [
+      [B, T, H * K + 4],
+      [B, S, H * K + 8],
+      [B, S, H * V + 4],
+    ],
     slices: { query: { source: 0, offset: 4 }, key: { source: 1, offset: 0 }, value: { source: 2, offset: 4 } },
   },
 ];
@@ -60,12 +73,26 @@ describeEachBackend('fusedAttention', () => {
     const masks: [string, () => tf.Tensor | null][] = [
       ['no mask', () => null],
       ['a (T, S) causal-like mask', () => tf.tidy(() => tf.linalg.bandPart(tf.ones([T, keyLength]), -1, 0))],
-      ['a (B, T, S) mask with a fully masked row', () => {
-        const m = tf.buffer([B, T, keyLength]);
-        for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) for (let s = 0; s < keyLength; s++) m.set(t === 1 && b === 0 ? 0 : (s + t + b) % 3 === 0 ? 0 : 1, b, t, s);
-        return m.toTensor();
-      }],
-      ['a (B, 1, S) padding mask, broadcast over queries', () => tf.tensor3d([[[1, 1, 1, 0, 0, 0, 0].slice(0, keyLength)], [[1, 1, 1, 1, 1, 0, 0].slice(0, keyLength)], [Array(keyLength).fill(1)]])],
+      [
+        'a (B, T, S) mask with a fully masked row',
+        () => {
+          const m = tf.buffer([B, T, keyLength]);
+          for (let b = 0; b < B; b++)
+            for (let t = 0; t < T; t++)
+              for (let s = 0; s < keyLength; s++)
+                m.set(t === 1 && b === 0 ? 0 : (s + t + b) % 3 === 0 ? 0 : 1, b, t, s);
+          return m.toTensor();
+        },
+      ],
+      [
+        'a (B, 1, S) padding mask, broadcast over queries',
+        () =>
+          tf.tensor3d([
+            [[1, 1, 1, 0, 0, 0, 0].slice(0, keyLength)],
+            [[1, 1, 1, 1, 1, 0, 0].slice(0, keyLength)],
+            [Array(keyLength).fill(1)],
+          ]),
+      ],
     ];
 
     for (const [maskName, makeMask] of masks) {
@@ -74,7 +101,15 @@ describeEachBackend('fusedAttention', () => {
         const sources = c.shapes.map((shape, i) => seededTensor(shape, 11 + i));
         const mask = makeMask();
         const weights = seededTensor([B, T, H, V], 5);
-        const args: FusedAttentionArgs = { sources, ...c.slices, numHeads: H, keyDim: K, valueDim: V, scale: 1 / Math.sqrt(K), mask };
+        const args: FusedAttentionArgs = {
+          sources,
+          ...c.slices,
+          numHeads: H,
+          keyDim: K,
+          valueDim: V,
+          scale: 1 / Math.sqrt(K),
+          mask,
+        };
 
         const fused = tf.tidy(() => {
           const { context, probabilities } = fusedAttention(args);
@@ -122,7 +157,10 @@ describeEachBackend('fusedAttention', () => {
       mask: null,
     };
     const [fused, composite] = [true, false].map((useFused) =>
-      tf.tidy(() => [(useFused ? fusedAttention : plainAttention)(args).context, ...sourceGradients(args, weights, useFused)]),
+      tf.tidy(() => [
+        (useFused ? fusedAttention : plainAttention)(args).context,
+        ...sourceGradients(args, weights, useFused),
+      ]),
     );
     fused.forEach((t, i) => expect(maxAbsDiff(t.dataSync(), composite[i].dataSync())).toBeLessThan(1e-5));
     tf.dispose([...fused, ...composite, source, weights]);
@@ -140,7 +178,11 @@ describeEachBackend('fusedAttention', () => {
       keyDim: K,
       valueDim: V,
       scale: 0.5,
-      mask: tf.tensor2d([[1, 0, 1], [1, 0, 1], [1, 0, 1]]),
+      mask: tf.tensor2d([
+        [1, 0, 1],
+        [1, 0, 1],
+        [1, 0, 1],
+      ]),
     };
     const { context, probabilities } = fusedAttention(args);
     const p = probabilities!.arraySync() as number[][][][];
@@ -165,12 +207,24 @@ describeEachBackend('fusedAttention', () => {
   it('names the argument in its errors', () => {
     const x = tf.zeros([2, 3, 8]);
     const base = { numHeads: 1, keyDim: 4, valueDim: 4, scale: 1, mask: null };
-    expect(() => fusedAttention({ ...base, sources: [x], query: { source: 0, offset: 0 }, key: { source: 0, offset: 4 }, value: { source: 0, offset: 6 } })).toThrow(
-      'fusedAttention: value columns [6, 10) of sources[0] must lie inside a source\'s width (shapes [2,3,8])',
-    );
-    expect(() => fusedAttention({ ...base, sources: [x.reshape([6, 8])], query: { source: 0, offset: 0 }, key: { source: 0, offset: 0 }, value: { source: 0, offset: 4 } })).toThrow(
-      'fusedAttention: sources[0] must be (B, L, W), got shape [6,8]',
-    );
+    expect(() =>
+      fusedAttention({
+        ...base,
+        sources: [x],
+        query: { source: 0, offset: 0 },
+        key: { source: 0, offset: 4 },
+        value: { source: 0, offset: 6 },
+      }),
+    ).toThrow("fusedAttention: value columns [6, 10) of sources[0] must lie inside a source's width (shapes [2,3,8])");
+    expect(() =>
+      fusedAttention({
+        ...base,
+        sources: [x.reshape([6, 8])],
+        query: { source: 0, offset: 0 },
+        key: { source: 0, offset: 0 },
+        value: { source: 0, offset: 4 },
+      }),
+    ).toThrow('fusedAttention: sources[0] must be (B, L, W), got shape [6,8]');
     x.dispose();
   });
 });

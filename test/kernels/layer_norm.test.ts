@@ -17,9 +17,19 @@ function plainLayerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Ten
 }
 
 /** Output and gradients of sum(f(x, gamma, beta) * weights) with respect to x, gamma, beta. */
-function valueAndGradients(f: typeof plainLayerNorm, x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, weights: tf.Tensor): Float32Array[] {
+function valueAndGradients(
+  f: typeof plainLayerNorm,
+  x: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  weights: tf.Tensor,
+): Float32Array[] {
   return tf.tidy(() => {
-    const grads = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => f(a, g, b).mul(weights).sum())([x, gamma, beta]);
+    const grads = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => f(a, g, b).mul(weights).sum())([
+      x,
+      gamma,
+      beta,
+    ]);
     return [f(x, gamma, beta), ...grads].map((t) => t.dataSync() as Float32Array);
   });
 }
@@ -51,19 +61,28 @@ describeEachBackend('layer norm', () => {
   });
 
   it('fusedLayerNorm returns xHat and 1/std per row, and its gradients reduce gamma and beta over rows', () => {
-    const x = tf.tensor2d([[1, 2, 3, 6], [0, 0, 4, 4]]);
+    const x = tf.tensor2d([
+      [1, 2, 3, 6],
+      [0, 0, 4, 4],
+    ]);
     const gamma = tf.tensor1d([1, 2, 1, 1]);
     const beta = tf.tensor1d([0, 0, 0, 1]);
     const { value, normalized, inverseStd } = fusedLayerNorm(x, gamma, beta, 0);
     // Row 0: mean 3, variance (4 + 1 + 0 + 9) / 4 = 3.5; row 1: mean 2, variance 4.
     const inv0 = 1 / Math.sqrt(3.5);
     expect(Array.from(inverseStd.dataSync())).toEqual([expect.closeTo(inv0, 6), expect.closeTo(0.5, 6)]);
-    expect(Array.from(normalized.dataSync())).toEqual([-2 * inv0, -inv0, 0, 3 * inv0, -1, -1, 1, 1].map((v) => expect.closeTo(v, 6)));
-    expect(Array.from(value.dataSync())).toEqual([-2 * inv0, -2 * inv0, 0, 3 * inv0 + 1, -1, -2, 1, 2].map((v) => expect.closeTo(v, 6)));
+    expect(Array.from(normalized.dataSync())).toEqual(
+      [-2 * inv0, -inv0, 0, 3 * inv0, -1, -1, 1, 1].map((v) => expect.closeTo(v, 6)),
+    );
+    expect(Array.from(value.dataSync())).toEqual(
+      [-2 * inv0, -2 * inv0, 0, 3 * inv0 + 1, -1, -2, 1, 2].map((v) => expect.closeTo(v, 6)),
+    );
     const dy = tf.ones([2, 4]);
     const [dx, dGamma, dBeta] = layerNormGradients(dy, normalized, inverseStd, gamma);
     expect(Array.from(dBeta.dataSync())).toEqual([2, 2, 2, 2]);
-    expect(Array.from(dGamma.dataSync())).toEqual([-2 * inv0 - 1, -inv0 - 1, 1, 3 * inv0 + 1].map((v) => expect.closeTo(v, 6)));
+    expect(Array.from(dGamma.dataSync())).toEqual(
+      [-2 * inv0 - 1, -inv0 - 1, 1, 3 * inv0 + 1].map((v) => expect.closeTo(v, 6)),
+    );
     expect(dx.shape).toEqual([2, 4]);
     tf.dispose([x, gamma, beta, value, normalized, inverseStd, dy, dx, dGamma, dBeta]);
   });

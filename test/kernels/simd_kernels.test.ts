@@ -36,7 +36,20 @@ interface AxpyCase {
  * old value when accumulating), the rest are untouched.
  */
 function expectAxpyRows(before: Float32Array, k: AxpyCase): void {
-  mm.axpyRows(4 * k.a, 4 * k.aRow, 4 * k.aCol, 4 * k.b, 4 * k.bRow, 4 * k.c, 4 * k.cRow, k.m, k.n, 4 * k.width, k.alpha, k.accumulate);
+  mm.axpyRows(
+    4 * k.a,
+    4 * k.aRow,
+    4 * k.aCol,
+    4 * k.b,
+    4 * k.bRow,
+    4 * k.c,
+    4 * k.cRow,
+    k.m,
+    k.n,
+    4 * k.width,
+    k.alpha,
+    k.accumulate,
+  );
   for (let i = 0; i < k.m; i++) {
     for (let e = 0; e < k.cRow; e++) {
       const old = before[k.c + i * k.cRow + e];
@@ -78,7 +91,20 @@ describe('simdKernels (WebAssembly SIMD)', () => {
     // A(i, j) at float i + 10 j (a 5 x 7 matrix stored column by column), B: 7 rows of 8 at float
     // 200, stride 12; C: 5 rows at float 500, stride 12, accumulated.
     const before = seedMemory(1000, 2);
-    expectAxpyRows(before, { a: 0, aRow: 1, aCol: 10, b: 200, bRow: 12, c: 500, cRow: 12, m: 5, n: 7, width: 8, alpha: 2, accumulate: 1 });
+    expectAxpyRows(before, {
+      a: 0,
+      aRow: 1,
+      aCol: 10,
+      b: 200,
+      bRow: 12,
+      c: 500,
+      cRow: 12,
+      m: 5,
+      n: 7,
+      width: 8,
+      alpha: 2,
+      accumulate: 1,
+    });
     // Without accumulation the old C is overwritten.
     mm.axpyRows(0, 4, 4 * 10, 4 * 200, 4 * 12, 4 * 500, 4 * 12, 1, 1, 4 * 4, 1, 0);
     for (let e = 0; e < 4; e++) expect(mm.floats[500 + e]).toBeCloseTo(before[0] * before[200 + e], 6);
@@ -87,7 +113,20 @@ describe('simdKernels (WebAssembly SIMD)', () => {
   it('axpyRows over 20 columns: a block of four vectors, then one more, leaving the rest of C alone', () => {
     // A: 3 x 5 row-major at float 0; B: 5 rows of 20 at float 100, stride 24; C: 3 rows at 400, stride 24.
     const before = seedMemory(1000, 4);
-    expectAxpyRows(before, { a: 0, aRow: 5, aCol: 1, b: 100, bRow: 24, c: 400, cRow: 24, m: 3, n: 5, width: 20, alpha: 0.5, accumulate: 1 });
+    expectAxpyRows(before, {
+      a: 0,
+      aRow: 5,
+      aCol: 1,
+      b: 100,
+      bRow: 24,
+      c: 400,
+      cRow: 24,
+      m: 3,
+      n: 5,
+      width: 20,
+      alpha: 0.5,
+      accumulate: 1,
+    });
   });
 
   it('expInPlace: e^x within 1e-6 relative over [-80, 0], exactly 0 for masked scores', () => {

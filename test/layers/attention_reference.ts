@@ -73,7 +73,8 @@ export function referenceAttention(
   const output = query.map((_row, t) =>
     Array.from({ length: outDim }, (_o, o) => {
       let sum = w.outputBias ? w.outputBias[o] : 0;
-      for (let h = 0; h < heads; h++) for (let e = 0; e < valueDim; e++) sum += context[t][h][e] * w.outputKernel[h][e][o];
+      for (let h = 0; h < heads; h++)
+        for (let e = 0; e < valueDim; e++) sum += context[t][h][e] * w.outputKernel[h][e][o];
       return sum;
     }),
   );

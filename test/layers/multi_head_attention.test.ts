@@ -7,7 +7,13 @@ import { expectLayerContract } from '../helpers/layer_contract';
 import { Matrix, referenceAttention, ReferenceWeights, seededValues } from './attention_reference';
 
 function tensor(shape: number[], seed: number): tf.Tensor {
-  return tf.tensor(seededValues(shape.reduce((a, b) => a * b, 1), seed), shape);
+  return tf.tensor(
+    seededValues(
+      shape.reduce((a, b) => a * b, 1),
+      seed,
+    ),
+    shape,
+  );
 }
 
 /** The layer's weights as nested arrays, in Keras order. */
@@ -15,7 +21,16 @@ function referenceWeights(layer: MultiHeadAttention): ReferenceWeights {
   const w = layer.getWeights().map((t) => t.arraySync());
   if (layer.useBias) {
     const [queryKernel, queryBias, keyKernel, keyBias, valueKernel, valueBias, outputKernel, outputBias] = w;
-    return { queryKernel, queryBias, keyKernel, keyBias, valueKernel, valueBias, outputKernel, outputBias } as ReferenceWeights;
+    return {
+      queryKernel,
+      queryBias,
+      keyKernel,
+      keyBias,
+      valueKernel,
+      valueBias,
+      outputKernel,
+      outputBias,
+    } as ReferenceWeights;
   }
   const [queryKernel, keyKernel, valueKernel, outputKernel] = w;
   return {
@@ -87,7 +102,8 @@ describeEachBackend('MultiHeadAttention', () => {
     weightShapes: [[6, 2, 3], [2, 3], [6, 2, 3], [2, 3], [6, 2, 4], [2, 4], [2, 4, 6], [6]],
   });
   expectLayerContract('MultiHeadAttention cross with scores', {
-    make: () => new MultiHeadAttention({ numHeads: 2, keyDim: 3, outputDim: 5, returnAttentionScores: true, dropout: 0.1 }),
+    make: () =>
+      new MultiHeadAttention({ numHeads: 2, keyDim: 3, outputDim: 5, returnAttentionScores: true, dropout: 0.1 }),
     inputs: () => [tensor([2, 4, 6], 1), tensor([2, 3, 7], 2), tensor([2, 3, 8], 3)],
     outputShape: [
       [2, 4, 5],
@@ -122,7 +138,10 @@ describeEachBackend('MultiHeadAttention', () => {
         const [batch, queryLength] = c.queryShape;
         const keyLength = (c.valueShape ?? c.queryShape)[1];
         const valueMask = c.valueLengths
-          ? tf.tensor2d(c.valueLengths.flatMap((n) => Array.from({ length: keyLength }, (_x, s) => (s < n ? 1 : 0))), [batch, keyLength])
+          ? tf.tensor2d(
+              c.valueLengths.flatMap((n) => Array.from({ length: keyLength }, (_x, s) => (s < n ? 1 : 0))),
+              [batch, keyLength],
+            )
           : null;
         const maskArray = (b: number): Matrix =>
           Array.from({ length: queryLength }, (_r, t) =>
@@ -269,13 +288,18 @@ describeEachBackend('MultiHeadAttention', () => {
       const base = outputs(layer, [query, value], { mask: [null, mask] });
       const changed = (position: number) =>
         tf.tidy(() => {
-          const bump = tf.oneHot(tf.tensor1d([position], 'int32'), 5).reshape([1, 5, 1]).mul(3);
+          const bump = tf
+            .oneHot(tf.tensor1d([position], 'int32'), 5)
+            .reshape([1, 5, 1])
+            .mul(3);
           return value.add(bump);
         });
       const padded = changed(4);
       const real = changed(1);
       expect(outputs(layer, [query, padded], { mask: [null, mask] })).toEqual(base);
-      expect(maxAbsDiff(Array.from(outputs(layer, [query, real], { mask: [null, mask] })), Array.from(base))).toBeGreaterThan(1e-3);
+      expect(
+        maxAbsDiff(Array.from(outputs(layer, [query, real], { mask: [null, mask] })), Array.from(base)),
+      ).toBeGreaterThan(1e-3);
       tf.dispose([query, value, mask, padded, real]);
       layer.dispose();
     });
@@ -284,7 +308,14 @@ describeEachBackend('MultiHeadAttention', () => {
       const layer = new MultiHeadAttention({ numHeads: 2, keyDim: 3, causal: true });
       const x = tensor([1, 5, 4], 51);
       const base = outputs(layer, [x], {});
-      const changed = tf.tidy(() => x.add(tf.oneHot(tf.tensor1d([3], 'int32'), 5).reshape([1, 5, 1]).mul(2)));
+      const changed = tf.tidy(() =>
+        x.add(
+          tf
+            .oneHot(tf.tensor1d([3], 'int32'), 5)
+            .reshape([1, 5, 1])
+            .mul(2),
+        ),
+      );
       const after = outputs(layer, [changed], {});
       // Positions 0..2 (the first 3 * 4 values) are unchanged; position 3 changes.
       expect(Array.from(after.slice(0, 12))).toEqual(Array.from(base.slice(0, 12)));
@@ -295,7 +326,9 @@ describeEachBackend('MultiHeadAttention', () => {
 
     it('uses the padding mask that tf.layers.embedding({maskZero}) propagates in a model', () => {
       const tokens = tf.input({ shape: [null], dtype: 'int32' });
-      const embedded = tf.layers.embedding({ inputDim: 10, outputDim: 4, maskZero: true }).apply(tokens) as tf.SymbolicTensor;
+      const embedded = tf.layers
+        .embedding({ inputDim: 10, outputDim: 4, maskZero: true })
+        .apply(tokens) as tf.SymbolicTensor;
       const attended = new MultiHeadAttention({ numHeads: 2, keyDim: 2 }).apply(embedded) as tf.SymbolicTensor;
       const model = tf.model({ inputs: tokens, outputs: attended });
       const padded = tf.tensor2d([[3, 4, 5, 0, 0]], undefined, 'int32');
@@ -303,9 +336,13 @@ describeEachBackend('MultiHeadAttention', () => {
       const longer = tf.tensor2d([[3, 4, 5, 7, 0]], undefined, 'int32');
       const [yPadded, yUnpadded, yLonger] = [padded, unpadded, longer].map((x) => model.predict(x) as tf.Tensor);
       // Padded keys are never attended: the real rows equal those of the unpadded sequence.
-      expect(maxAbsDiff(Array.from(yPadded.dataSync().slice(0, 12)), Array.from(yUnpadded.dataSync()))).toBeLessThan(1e-6);
+      expect(maxAbsDiff(Array.from(yPadded.dataSync().slice(0, 12)), Array.from(yUnpadded.dataSync()))).toBeLessThan(
+        1e-6,
+      );
       // A real token in the same place does change them.
-      expect(maxAbsDiff(Array.from(yPadded.dataSync().slice(0, 12)), Array.from(yLonger.dataSync().slice(0, 12)))).toBeGreaterThan(1e-4);
+      expect(
+        maxAbsDiff(Array.from(yPadded.dataSync().slice(0, 12)), Array.from(yLonger.dataSync().slice(0, 12))),
+      ).toBeGreaterThan(1e-4);
       tf.dispose([padded, unpadded, longer, yPadded, yUnpadded, yLonger]);
       model.dispose();
     });
@@ -313,7 +350,13 @@ describeEachBackend('MultiHeadAttention', () => {
     it('a query row whose keys are all masked gives finite output', () => {
       const layer = new MultiHeadAttention({ numHeads: 2, keyDim: 3 });
       const x = tensor([1, 3, 4], 61);
-      const attentionMask = tf.tensor3d([[[0, 0, 0], [1, 0, 0], [1, 1, 0]]]);
+      const attentionMask = tf.tensor3d([
+        [
+          [0, 0, 0],
+          [1, 0, 0],
+          [1, 1, 0],
+        ],
+      ]);
       const out = outputs(layer, [x], { attentionMask });
       expect(out.every((v) => Number.isFinite(v))).toBe(true);
       tf.dispose([x, attentionMask]);
@@ -354,15 +397,22 @@ describeEachBackend('MultiHeadAttention', () => {
       const model = tf.model({ inputs: [a, b], outputs: y });
       const xs = [tensor([2, 4, 6], 81), tensor([2, 3, 5], 82)];
       let artifacts: tf.io.ModelArtifacts | null = null;
-      await model.save(tf.io.withSaveHandler(async (art) => {
-        artifacts = art;
-        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-      }));
+      await model.save(
+        tf.io.withSaveHandler(async (art) => {
+          artifacts = art;
+          return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+        }),
+      );
       const loaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts!));
       const p1 = model.predict(xs) as tf.Tensor;
       const p2 = loaded.predict(xs) as tf.Tensor;
       expect(maxAbsDiff(Array.from(p1.dataSync()), Array.from(p2.dataSync()))).toBe(0);
-      expect(loaded.layers.map((l) => l.getClassName())).toEqual(['InputLayer', 'MultiHeadAttention', 'InputLayer', 'MultiHeadAttention']);
+      expect(loaded.layers.map((l) => l.getClassName())).toEqual([
+        'InputLayer',
+        'MultiHeadAttention',
+        'InputLayer',
+        'MultiHeadAttention',
+      ]);
       tf.dispose([...xs, p1, p2]);
       model.dispose();
       loaded.dispose();
@@ -389,14 +439,42 @@ describeEachBackend('MultiHeadAttention', () => {
 
   describe('invalid arguments', () => {
     const cases: Array<[string, () => unknown, RegExp]> = [
-      ['numHeads 0', () => multiHeadAttention({ numHeads: 0, keyDim: 2 }), /numHeads must be a positive integer, got 0/],
-      ['numHeads 2.5', () => multiHeadAttention({ numHeads: 2.5, keyDim: 2 }), /numHeads must be a positive integer, got 2.5/],
-      ['numHeads -1', () => multiHeadAttention({ numHeads: -1, keyDim: 2 }), /numHeads must be a positive integer, got -1/],
-      ['keyDim missing', () => multiHeadAttention({ numHeads: 2 } as never), /keyDim must be a positive integer, got undefined/],
+      [
+        'numHeads 0',
+        () => multiHeadAttention({ numHeads: 0, keyDim: 2 }),
+        /numHeads must be a positive integer, got 0/,
+      ],
+      [
+        'numHeads 2.5',
+        () => multiHeadAttention({ numHeads: 2.5, keyDim: 2 }),
+        /numHeads must be a positive integer, got 2.5/,
+      ],
+      [
+        'numHeads -1',
+        () => multiHeadAttention({ numHeads: -1, keyDim: 2 }),
+        /numHeads must be a positive integer, got -1/,
+      ],
+      [
+        'keyDim missing',
+        () => multiHeadAttention({ numHeads: 2 } as never),
+        /keyDim must be a positive integer, got undefined/,
+      ],
       ['keyDim 0', () => multiHeadAttention({ numHeads: 2, keyDim: 0 }), /keyDim must be a positive integer, got 0/],
-      ['dropout 1', () => multiHeadAttention({ numHeads: 2, keyDim: 2, dropout: 1 }), /dropout must be a number in \[0, 1\), got 1/],
-      ['dropout -0.1', () => multiHeadAttention({ numHeads: 2, keyDim: 2, dropout: -0.1 }), /dropout must be a number in \[0, 1\), got -0.1/],
-      ['attentionAxes [1, 2]', () => multiHeadAttention({ numHeads: 2, keyDim: 2, attentionAxes: [1, 2] }), /attentionAxes \[1,2\] is not supported/],
+      [
+        'dropout 1',
+        () => multiHeadAttention({ numHeads: 2, keyDim: 2, dropout: 1 }),
+        /dropout must be a number in \[0, 1\), got 1/,
+      ],
+      [
+        'dropout -0.1',
+        () => multiHeadAttention({ numHeads: 2, keyDim: 2, dropout: -0.1 }),
+        /dropout must be a number in \[0, 1\), got -0.1/,
+      ],
+      [
+        'attentionAxes [1, 2]',
+        () => multiHeadAttention({ numHeads: 2, keyDim: 2, attentionAxes: [1, 2] }),
+        /attentionAxes \[1,2\] is not supported/,
+      ],
     ];
     for (const [title, make, message] of cases) {
       it(title, () => expect(make).toThrow(message));
@@ -422,7 +500,9 @@ describeEachBackend('MultiHeadAttention', () => {
       const q = tf.zeros([2, 3, 4]);
       const wide = tf.zeros([2, 3, 5]);
       (layer.apply(q) as tf.Tensor).dispose();
-      expect(() => layer.apply([q, wide])).toThrow(/value has width 5 \(shape \[2, 3, 5\]\) but the layer was built for width 4/);
+      expect(() => layer.apply([q, wide])).toThrow(
+        /value has width 5 \(shape \[2, 3, 5\]\) but the layer was built for width 4/,
+      );
       tf.dispose([q, wide]);
       layer.dispose();
     });
@@ -432,7 +512,9 @@ describeEachBackend('MultiHeadAttention', () => {
       const q = tf.zeros([2, 3, 4]);
       const v = tf.zeros([2, 5, 4]);
       const k = tf.zeros([2, 6, 4]);
-      expect(() => layer.apply([q, v, k])).toThrow(/value and key must have the same length S, got shapes value \[2, 5, 4\], key \[2, 6, 4\]/);
+      expect(() => layer.apply([q, v, k])).toThrow(
+        /value and key must have the same length S, got shapes value \[2, 5, 4\], key \[2, 6, 4\]/,
+      );
       tf.dispose([q, v, k]);
     });
 
@@ -440,7 +522,9 @@ describeEachBackend('MultiHeadAttention', () => {
       const layer = multiHeadAttention({ numHeads: 2, keyDim: 2 });
       const q = tf.zeros([2, 3, 4]);
       const m = tf.ones([2, 3, 4]);
-      expect(() => layer.apply(q, { attentionMask: m })).toThrow(/attentionMask must have shape \(B, T, S\) = \[2, 3, 3\], got \[2, 3, 4\]/);
+      expect(() => layer.apply(q, { attentionMask: m })).toThrow(
+        /attentionMask must have shape \(B, T, S\) = \[2, 3, 3\], got \[2, 3, 4\]/,
+      );
       tf.dispose([q, m]);
     });
   });

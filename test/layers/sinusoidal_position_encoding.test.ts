@@ -21,8 +21,18 @@ describeEachBackend('SinusoidalPositionEncoding', () => {
   });
   // ...and the full contract for the layer it is used in place of.
   expectLayerContract('TokenAndPositionEmbedding sinusoidal', {
-    make: () => new TokenAndPositionEmbedding({ vocabularySize: 7, sequenceLength: 5, embeddingDim: 6, positionEncoding: 'sinusoidal' }),
-    inputs: () => ids([[1, 2, 3, 0, 0], [4, 5, 6, 1, 0]]),
+    make: () =>
+      new TokenAndPositionEmbedding({
+        vocabularySize: 7,
+        sequenceLength: 5,
+        embeddingDim: 6,
+        positionEncoding: 'sinusoidal',
+      }),
+    inputs: () =>
+      ids([
+        [1, 2, 3, 0, 0],
+        [4, 5, 6, 1, 0],
+      ]),
     outputShape: [2, 5, 6],
     weightShapes: [[7, 6]],
   });
@@ -41,7 +51,12 @@ describeEachBackend('SinusoidalPositionEncoding', () => {
         expect(Math.abs(pe[b][1][1] - Math.cos(1))).toBeLessThan(1e-6);
         expect(Math.abs(pe[b][4][3] - Math.cos(4 / Math.pow(10000, 2 / 6)))).toBeLessThan(1e-6);
         expect(Math.abs(pe[b][2][4] - Math.sin(2 / Math.pow(10000, 4 / 6)))).toBeLessThan(1e-6);
-        expect(maxAbsDiff(pe[b], pe[b].map((row, t) => row.map((_v, i) => sinusoid(t, i, 6))))).toBeLessThan(1e-6);
+        expect(
+          maxAbsDiff(
+            pe[b],
+            pe[b].map((row, t) => row.map((_v, i) => sinusoid(t, i, 6))),
+          ),
+        ).toBeLessThan(1e-6);
       }
       x.dispose();
     });
@@ -51,7 +66,12 @@ describeEachBackend('SinusoidalPositionEncoding', () => {
       const pe = read(() => new SinusoidalPositionEncoding({ maxWavelength: 100 }).apply(x) as tf.Tensor)[0];
       expect(Math.abs(pe[3][2] - Math.sin(3 / Math.pow(100, 2 / 5)))).toBeLessThan(1e-6);
       expect(Math.abs(pe[3][4] - Math.sin(3 / Math.pow(100, 4 / 5)))).toBeLessThan(1e-6);
-      expect(maxAbsDiff(pe, pe.map((row, t) => row.map((_v, i) => sinusoid(t, i, 5, 100))))).toBeLessThan(1e-6);
+      expect(
+        maxAbsDiff(
+          pe,
+          pe.map((row, t) => row.map((_v, i) => sinusoid(t, i, 5, 100))),
+        ),
+      ).toBeLessThan(1e-6);
       x.dispose();
     });
 
@@ -62,7 +82,12 @@ describeEachBackend('SinusoidalPositionEncoding', () => {
       expect(maxAbsDiff(pe, table.arraySync())).toBe(0);
       expect(Math.abs(pe[49][0] - Math.sin(49))).toBeLessThan(1e-5);
       // TokenAndPositionEmbedding('sinusoidal') = token * sqrt(D) + the same encoding.
-      const embedding = new TokenAndPositionEmbedding({ vocabularySize: 5, sequenceLength: 50, embeddingDim: 4, positionEncoding: 'sinusoidal' });
+      const embedding = new TokenAndPositionEmbedding({
+        vocabularySize: 5,
+        sequenceLength: 50,
+        embeddingDim: 4,
+        positionEncoding: 'sinusoidal',
+      });
       const tokens = ids([Array.from({ length: 50 }, (_v, t) => t % 5)]);
       (embedding.apply(tokens) as tf.Tensor).dispose();
       randomizeWeights(embedding, 9);
@@ -81,13 +106,19 @@ describeEachBackend('SinusoidalPositionEncoding', () => {
       const x = tf.zeros([2, 3, 4]);
       const mask = paddingMask([1, 3], 3);
       const viaKwargs = layer.computeMask(x, mask);
-      expect(viaKwargs.arraySync()).toEqual([[1, 0, 0], [1, 1, 1]]);
+      expect(viaKwargs.arraySync()).toEqual([
+        [1, 0, 0],
+        [1, 1, 1],
+      ]);
       const input = withMask(x.clone(), mask.clone());
       const y = layer.apply(input) as MaskedTensor;
       input.dispose(); // disposes the input's mask too (tfjs 4.x)
       expect(y.kerasMask).toBeTruthy();
       expect(y.kerasMask!.isDisposed).toBe(false);
-      expect(y.kerasMask!.arraySync()).toEqual([[1, 0, 0], [1, 1, 1]]);
+      expect(y.kerasMask!.arraySync()).toEqual([
+        [1, 0, 0],
+        [1, 1, 1],
+      ]);
       const unmasked = layer.apply(x) as MaskedTensor;
       expect(unmasked.kerasMask ?? null).toBeNull();
       tf.dispose([x, mask, viaKwargs, y, unmasked]);
@@ -96,9 +127,13 @@ describeEachBackend('SinusoidalPositionEncoding', () => {
     it('in a model (embedding maskZero -> sinusoidal -> encoder block), predict ignores padding', () => {
       const tokens = tf.input({ shape: [null], dtype: 'int32' });
       // Learned-free: the embedding adds no positions of its own here.
-      const embedded = tf.layers.embedding({ inputDim: 9, outputDim: 6, maskZero: true }).apply(tokens) as tf.SymbolicTensor;
+      const embedded = tf.layers
+        .embedding({ inputDim: 9, outputDim: 6, maskZero: true })
+        .apply(tokens) as tf.SymbolicTensor;
       const positioned = new SinusoidalPositionEncoding().apply(embedded) as tf.SymbolicTensor;
-      const encoded = new TransformerEncoderBlock({ numHeads: 2, intermediateDim: 8 }).apply(positioned) as tf.SymbolicTensor;
+      const encoded = new TransformerEncoderBlock({ numHeads: 2, intermediateDim: 8 }).apply(
+        positioned,
+      ) as tf.SymbolicTensor;
       const model = tf.model({ inputs: tokens, outputs: encoded });
       randomizeWeights(model, 700);
       const run = (rows: number[][]) => {
@@ -123,7 +158,9 @@ describeEachBackend('SinusoidalPositionEncoding', () => {
 
     it('input of rank 2', () => {
       const x = tf.zeros([3, 4]);
-      expect(() => new SinusoidalPositionEncoding().apply(x)).toThrow(/input must have rank 3, got shape \[3, 4\] \(rank 2\)/);
+      expect(() => new SinusoidalPositionEncoding().apply(x)).toThrow(
+        /input must have rank 3, got shape \[3, 4\] \(rank 2\)/,
+      );
       x.dispose();
     });
   });

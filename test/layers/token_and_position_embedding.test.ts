@@ -1,6 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { MultiHeadAttention } from '../../src/layers/multi_head_attention';
-import { TokenAndPositionEmbedding, TokenAndPositionEmbeddingArgs } from '../../src/layers/token_and_position_embedding';
+import {
+  TokenAndPositionEmbedding,
+  TokenAndPositionEmbeddingArgs,
+} from '../../src/layers/token_and_position_embedding';
 import { describeEachBackend } from '../helpers/backends';
 import { referenceEmbedding, sinusoid } from '../helpers/block_reference';
 import { expectLayerContract } from '../helpers/layer_contract';
@@ -35,8 +38,18 @@ describeEachBackend('TokenAndPositionEmbedding', () => {
   });
   expectLayerContract('TokenAndPositionEmbedding sinusoidal, gather path (vocabulary > 512), no mask', {
     make: () =>
-      new TokenAndPositionEmbedding({ vocabularySize: 600, sequenceLength: 6, embeddingDim: 4, positionEncoding: 'sinusoidal', maskZero: false }),
-    inputs: () => ids([[1, 599, 300, 0], [4, 5, 513, 0]]),
+      new TokenAndPositionEmbedding({
+        vocabularySize: 600,
+        sequenceLength: 6,
+        embeddingDim: 4,
+        positionEncoding: 'sinusoidal',
+        maskZero: false,
+      }),
+    inputs: () =>
+      ids([
+        [1, 599, 300, 0],
+        [4, 5, 513, 0],
+      ]),
     outputShape: [2, 4, 4],
     weightShapes: [[600, 4]],
   });
@@ -46,11 +59,18 @@ describeEachBackend('TokenAndPositionEmbedding', () => {
       for (const scaleEmbeddings of [true, false]) {
         it(`learned: tokenTable[id] * ${scaleEmbeddings ? 'sqrt(D)' : '1'} + positionTable[t] (vocabulary ${vocabularySize})`, () => {
           const layer = seededEmbedding({ vocabularySize, sequenceLength: 6, embeddingDim: 4, scaleEmbeddings });
-          const x = ids([[1, 2, 3, 0], [4, 10, 0, 0]]);
+          const x = ids([
+            [1, 2, 3, 0],
+            [4, 10, 0, 0],
+          ]);
           const out = read(() => layer.apply(x) as tf.Tensor);
           const [tokenTable, positionTable] = weightArrays(layer) as number[][][];
           const rows = x.arraySync() as number[][];
-          rows.forEach((row, b) => expect(maxAbsDiff(out[b], referenceEmbedding(tokenTable, positionTable, row, scaleEmbeddings))).toBeLessThan(1e-6));
+          rows.forEach((row, b) =>
+            expect(
+              maxAbsDiff(out[b], referenceEmbedding(tokenTable, positionTable, row, scaleEmbeddings)),
+            ).toBeLessThan(1e-6),
+          );
           // A hand check of one entry: id 10 at t = 1, d = 2.
           const factor = scaleEmbeddings ? 2 : 1; // sqrt(4)
           expect(Math.abs(out[1][1][2] - (tokenTable[10][2] * factor + positionTable[1][2]))).toBeLessThan(1e-6);
@@ -61,11 +81,24 @@ describeEachBackend('TokenAndPositionEmbedding', () => {
     }
 
     it('sinusoidal: PE(t, 2i) = sin(t / 10000^(2i/D)), PE(t, 2i+1) = cos(...), added to the scaled token', () => {
-      const layer = new TokenAndPositionEmbedding({ vocabularySize: 7, sequenceLength: 5, embeddingDim: 6, positionEncoding: 'sinusoidal' });
+      const layer = new TokenAndPositionEmbedding({
+        vocabularySize: 7,
+        sequenceLength: 5,
+        embeddingDim: 6,
+        positionEncoding: 'sinusoidal',
+      });
       const x = ids([[3, 3, 3, 3, 3]]);
       (layer.apply(x) as tf.Tensor).dispose();
       // Token 3's vector is zero, every other token's is ones: the output is PE itself.
-      const table = tf.tidy(() => tf.ones([7, 6]).mul(tf.oneHot(tf.tensor1d([3], 'int32'), 7).reshape([7, 1]).sub(1).neg()));
+      const table = tf.tidy(() =>
+        tf.ones([7, 6]).mul(
+          tf
+            .oneHot(tf.tensor1d([3], 'int32'), 7)
+            .reshape([7, 1])
+            .sub(1)
+            .neg(),
+        ),
+      );
       layer.setWeights([table]);
       const pe = read(() => layer.apply(x) as tf.Tensor)[0];
       // Hand values.
@@ -81,7 +114,12 @@ describeEachBackend('TokenAndPositionEmbedding', () => {
       // And another token adds sqrt(D) * its vector on top.
       const other = ids([[0, 1, 2, 4, 5]]);
       const withTokens = read(() => layer.apply(other) as tf.Tensor)[0];
-      expect(maxAbsDiff(withTokens, expected.map((row) => row.map((v) => v + Math.sqrt(6))))).toBeLessThan(1e-5);
+      expect(
+        maxAbsDiff(
+          withTokens,
+          expected.map((row) => row.map((v) => v + Math.sqrt(6))),
+        ),
+      ).toBeLessThan(1e-5);
       tf.dispose([x, table, other]);
       layer.dispose();
     });
@@ -104,7 +142,10 @@ describeEachBackend('TokenAndPositionEmbedding', () => {
   describe('mask', () => {
     it('maskZero (default): mask = id != 0, on computeMask and on the output', () => {
       const layer = new TokenAndPositionEmbedding({ vocabularySize: 11, sequenceLength: 6, embeddingDim: 4 });
-      const x = ids([[1, 0, 3, 0], [0, 5, 6, 7]]);
+      const x = ids([
+        [1, 0, 3, 0],
+        [0, 5, 6, 7],
+      ]);
       const y = layer.apply(x) as MaskedTensor;
       const expected = [
         [1, 0, 1, 0],
@@ -124,7 +165,9 @@ describeEachBackend('TokenAndPositionEmbedding', () => {
       expect(y.kerasMask ?? null).toBeNull();
       expect(layer.computeMask(x) ?? null).toBeNull();
       const [tokenTable, positionTable] = weightArrays(layer) as number[][][];
-      expect(maxAbsDiff(y.arraySync() as number[][][], [referenceEmbedding(tokenTable, positionTable, [1, 0, 3, 0], true)])).toBeLessThan(1e-6);
+      expect(
+        maxAbsDiff(y.arraySync() as number[][][], [referenceEmbedding(tokenTable, positionTable, [1, 0, 3, 0], true)]),
+      ).toBeLessThan(1e-6);
       tf.dispose([x, y]);
       layer.dispose();
     });
@@ -132,7 +175,9 @@ describeEachBackend('TokenAndPositionEmbedding', () => {
     it('in a functional model, the mask reaches the next layer (attention ignores padded positions)', () => {
       const tokens = tf.input({ shape: [null], dtype: 'int32' });
       const embedding = new TokenAndPositionEmbedding({ vocabularySize: 11, sequenceLength: 6, embeddingDim: 4 });
-      const attended = new MultiHeadAttention({ numHeads: 2, keyDim: 2 }).apply(embedding.apply(tokens)) as tf.SymbolicTensor;
+      const attended = new MultiHeadAttention({ numHeads: 2, keyDim: 2 }).apply(
+        embedding.apply(tokens),
+      ) as tf.SymbolicTensor;
       const model = tf.model({ inputs: tokens, outputs: attended });
       randomizeWeights(model, 500);
       const run = (rows: number[][]) => {
@@ -160,7 +205,10 @@ describeEachBackend('TokenAndPositionEmbedding', () => {
         const x = ids(rows);
         const c = seededTensor([2, 4, 4], 7);
         const [tokenVar, positionVar] = layer.trainableWeights.map((w) => w.read() as tf.Variable);
-        const { value, grads } = tf.variableGrads(() => tf.sum((layer.apply(x) as tf.Tensor).mul(c)) as tf.Scalar, [tokenVar, positionVar]);
+        const { value, grads } = tf.variableGrads(
+          () => tf.sum((layer.apply(x) as tf.Tensor).mul(c)) as tf.Scalar,
+          [tokenVar, positionVar],
+        );
         const tokenGrad = grads[tokenVar.name].arraySync() as number[][];
         const positionGrad = grads[positionVar.name].arraySync() as number[][];
         const cs = c.arraySync() as number[][][];
@@ -186,14 +234,35 @@ describeEachBackend('TokenAndPositionEmbedding', () => {
 
   describe('invalid arguments', () => {
     const make = (args: object) => () =>
-      new TokenAndPositionEmbedding({ vocabularySize: 11, sequenceLength: 6, embeddingDim: 4, ...args } as TokenAndPositionEmbeddingArgs);
+      new TokenAndPositionEmbedding({
+        vocabularySize: 11,
+        sequenceLength: 6,
+        embeddingDim: 4,
+        ...args,
+      } as TokenAndPositionEmbeddingArgs);
     const cases: Array<[string, () => unknown, RegExp]> = [
-      ['vocabularySize 0', make({ vocabularySize: 0 }), /TokenAndPositionEmbedding '.*': vocabularySize must be a positive integer, got 0/],
-      ['sequenceLength missing', make({ sequenceLength: undefined }), /sequenceLength must be a positive integer, got undefined \(missing\)/],
+      [
+        'vocabularySize 0',
+        make({ vocabularySize: 0 }),
+        /TokenAndPositionEmbedding '.*': vocabularySize must be a positive integer, got 0/,
+      ],
+      [
+        'sequenceLength missing',
+        make({ sequenceLength: undefined }),
+        /sequenceLength must be a positive integer, got undefined \(missing\)/,
+      ],
       ['embeddingDim 2.5', make({ embeddingDim: 2.5 }), /embeddingDim must be a positive integer, got 2\.5/],
-      ['positionEncoding rotary', make({ positionEncoding: 'rotary' }), /positionEncoding must be one of 'learned', 'sinusoidal', got 'rotary'/],
+      [
+        'positionEncoding rotary',
+        make({ positionEncoding: 'rotary' }),
+        /positionEncoding must be one of 'learned', 'sinusoidal', got 'rotary'/,
+      ],
       ['maskZero "yes"', make({ maskZero: 'yes' }), /maskZero must be true or false, got 'yes'/],
-      ['embeddingsInitializer unknown', make({ embeddingsInitializer: 'nope' }), /embeddingsInitializer 'nope' is not a known initializer/],
+      [
+        'embeddingsInitializer unknown',
+        make({ embeddingsInitializer: 'nope' }),
+        /embeddingsInitializer 'nope' is not a known initializer/,
+      ],
     ];
     for (const [title, f, message] of cases) {
       it(title, () => expect(f).toThrow(message));

@@ -4,14 +4,32 @@ import { TransformerDecoderBlock, TransformerDecoderBlockArgs } from '../../src/
 import { describeEachBackend } from '../helpers/backends';
 import { Activation, decoderBlockWeights, referenceDecoderBlock } from '../helpers/block_reference';
 import { expectLayerContract } from '../helpers/layer_contract';
-import { ids, maxAbsDiff, paddingMask, randomizeWeights, read, seededTensor, weightArrays, withMask } from '../helpers/tensors';
+import {
+  ids,
+  maxAbsDiff,
+  paddingMask,
+  randomizeWeights,
+  read,
+  seededTensor,
+  weightArrays,
+  withMask,
+} from '../helpers/tensors';
 
 /**
  * Weight shapes in the documented order for decoder width D, encoder width De
  * (null: decoder-only), H heads of size K, feed-forward width I.
  */
 function decoderWeightShapes(D: number, De: number | null, H: number, K: number, I: number): number[][] {
-  const attention = (keyWidth: number) => [[D, H, K], [H, K], [keyWidth, H, K], [H, K], [keyWidth, H, K], [H, K], [H, K, D], [D]];
+  const attention = (keyWidth: number) => [
+    [D, H, K],
+    [H, K],
+    [keyWidth, H, K],
+    [H, K],
+    [keyWidth, H, K],
+    [H, K],
+    [H, K, D],
+    [D],
+  ];
   const norm = [[D], [D]];
   const feedForward = [[D, I], [I], [I, D], [D]];
   if (De == null) return [...attention(D), ...norm, ...feedForward, ...norm];
@@ -19,7 +37,11 @@ function decoderWeightShapes(D: number, De: number | null, H: number, K: number,
 }
 
 /** A built block with seeded weights (non-zero biases, non-unit gammas). */
-function seededBlock(args: TransformerDecoderBlockArgs, inputs: tf.Tensor | tf.Tensor[], seed = 100): TransformerDecoderBlock {
+function seededBlock(
+  args: TransformerDecoderBlockArgs,
+  inputs: tf.Tensor | tf.Tensor[],
+  seed = 100,
+): TransformerDecoderBlock {
   const block = new TransformerDecoderBlock(args);
   (block.apply(inputs) as tf.Tensor).dispose();
   randomizeWeights(block, seed);
@@ -29,26 +51,51 @@ function seededBlock(args: TransformerDecoderBlockArgs, inputs: tf.Tensor | tf.T
 /** x with position `t` of every batch element shifted by `by`. */
 function bump(x: tf.Tensor, t: number, by = 3): tf.Tensor {
   const [batch, length, width] = x.shape as number[];
-  return tf.tidy(() => x.add(tf.oneHot(tf.tensor1d([t], 'int32'), length).reshape([1, length, 1]).tile([batch, 1, width]).mul(by)));
+  return tf.tidy(() =>
+    x.add(
+      tf
+        .oneHot(tf.tensor1d([t], 'int32'), length)
+        .reshape([1, length, 1])
+        .tile([batch, 1, width])
+        .mul(by),
+    ),
+  );
 }
 
 describeEachBackend('TransformerDecoderBlock', () => {
   expectLayerContract('TransformerDecoderBlock with a padded encoder sequence of another width', {
     make: () => new TransformerDecoderBlock({ numHeads: 2, intermediateDim: 8 }),
     // Masks ride on the inputs as tfjs layers attach them (kerasMask).
-    inputs: () => [withMask(seededTensor([2, 4, 6], 1), paddingMask([4, 3], 4)), withMask(seededTensor([2, 5, 5], 2), paddingMask([5, 2], 5))],
+    inputs: () => [
+      withMask(seededTensor([2, 4, 6], 1), paddingMask([4, 3], 4)),
+      withMask(seededTensor([2, 5, 5], 2), paddingMask([5, 2], 5)),
+    ],
     outputShape: [2, 4, 6],
     weightShapes: decoderWeightShapes(6, 5, 2, 3, 8),
   });
   expectLayerContract('TransformerDecoderBlock decoder-only, pre-LN gelu, keyDim 4, dropout', {
-    make: () => new TransformerDecoderBlock({ numHeads: 2, keyDim: 4, intermediateDim: 5, normalizeFirst: true, activation: 'gelu', dropout: 0.1 }),
+    make: () =>
+      new TransformerDecoderBlock({
+        numHeads: 2,
+        keyDim: 4,
+        intermediateDim: 5,
+        normalizeFirst: true,
+        activation: 'gelu',
+        dropout: 0.1,
+      }),
     inputs: () => seededTensor([2, 4, 6], 3),
     outputShape: [2, 4, 6],
     weightShapes: decoderWeightShapes(6, null, 2, 4, 5),
   });
 
   describe('numerical parity with a plain-math reference (1e-5)', () => {
-    const cases: Array<{ normalizeFirst: boolean; activation: Activation; encoder: boolean; decoderLengths?: number[]; encoderLengths?: number[] }> = [
+    const cases: Array<{
+      normalizeFirst: boolean;
+      activation: Activation;
+      encoder: boolean;
+      decoderLengths?: number[];
+      encoderLengths?: number[];
+    }> = [
       { normalizeFirst: false, activation: 'relu', encoder: true, encoderLengths: [5, 2] },
       { normalizeFirst: true, activation: 'gelu', encoder: true, decoderLengths: [4, 2], encoderLengths: [3, 5] },
       { normalizeFirst: false, activation: 'gelu', encoder: false, decoderLengths: [3, 4] },
@@ -63,10 +110,24 @@ describeEachBackend('TransformerDecoderBlock', () => {
         const x = seededTensor([2, 4, 6], 11, 1.5);
         const encoder = c.encoder ? seededTensor([2, 5, 5], 12, 1.5) : null;
         const inputs = encoder ? [x, encoder] : x;
-        const block = seededBlock({ numHeads: 2, intermediateDim: 7, layerNormEpsilon: epsilon, normalizeFirst: c.normalizeFirst, activation: c.activation }, inputs);
+        const block = seededBlock(
+          {
+            numHeads: 2,
+            intermediateDim: 7,
+            layerNormEpsilon: epsilon,
+            normalizeFirst: c.normalizeFirst,
+            activation: c.activation,
+          },
+          inputs,
+        );
         const decoderMask = c.decoderLengths ? paddingMask(c.decoderLengths, 4) : null;
         const encoderMask = c.encoderLengths ? paddingMask(c.encoderLengths, 5) : null;
-        const out = read(() => block.apply(inputs, { mask: encoder ? [decoderMask, encoderMask] : decoderMask ?? undefined }) as tf.Tensor);
+        const out = read(
+          () =>
+            block.apply(inputs, {
+              mask: encoder ? [decoderMask, encoderMask] : (decoderMask ?? undefined),
+            }) as tf.Tensor,
+        );
         const w = decoderBlockWeights(weightArrays(block));
         expect(w.crossAttention == null).toBe(!c.encoder);
         const xs = x.arraySync() as number[][][];
@@ -74,15 +135,27 @@ describeEachBackend('TransformerDecoderBlock', () => {
         const padding = (lengths: number[] | undefined, b: number, length: number) =>
           lengths ? Array.from({ length }, (_v, t) => (t < lengths[b] ? 1 : 0)) : null;
         for (let b = 0; b < 2; b++) {
-          const ref = referenceDecoderBlock(w, xs[b], es ? es[b] : null, padding(c.decoderLengths, b, 4), padding(c.encoderLengths, b, 5), {
-            ...c,
-            epsilon,
-          });
+          const ref = referenceDecoderBlock(
+            w,
+            xs[b],
+            es ? es[b] : null,
+            padding(c.decoderLengths, b, 4),
+            padding(c.encoderLengths, b, 5),
+            {
+              ...c,
+              epsilon,
+            },
+          );
           // Real decoder positions only (a padded query attends to nothing: uniform in float32).
           const real = c.decoderLengths ? c.decoderLengths[b] : 4;
           expect(maxAbsDiff(out[b].slice(0, real), ref.slice(0, real))).toBeLessThan(1e-5);
         }
-        tf.dispose([x, ...(encoder ? [encoder] : []), ...(decoderMask ? [decoderMask] : []), ...(encoderMask ? [encoderMask] : [])]);
+        tf.dispose([
+          x,
+          ...(encoder ? [encoder] : []),
+          ...(decoderMask ? [decoderMask] : []),
+          ...(encoderMask ? [encoderMask] : []),
+        ]);
         block.dispose();
       });
     }
@@ -118,7 +191,8 @@ describeEachBackend('TransformerDecoderBlock', () => {
       const block = seededBlock({ numHeads: 2, intermediateDim: 8 }, [x, encoder]);
       const decoderMask = paddingMask([4, 4], 4);
       const encoderMask = paddingMask([3, 5], 5);
-      const run = (e: tf.Tensor, mask?: Array<tf.Tensor | null>) => read(() => block.apply([x, e], { mask }) as tf.Tensor);
+      const run = (e: tf.Tensor, mask?: Array<tf.Tensor | null>) =>
+        read(() => block.apply([x, e], { mask }) as tf.Tensor);
       const base = run(encoder, [decoderMask, encoderMask]);
       const padded = bump(encoder, 4);
       const real = bump(encoder, 1);
@@ -129,9 +203,13 @@ describeEachBackend('TransformerDecoderBlock', () => {
       expect(maxAbsDiff(afterPadded[1], base[1])).toBeGreaterThan(1e-3);
       // A real position changes element 0, and without the encoder mask so does a padded one.
       expect(maxAbsDiff(run(real, [decoderMask, encoderMask])[0], base[0])).toBeGreaterThan(1e-3);
-      expect(maxAbsDiff(run(padded, [decoderMask, null])[0], run(encoder, [decoderMask, null])[0])).toBeGreaterThan(1e-3);
+      expect(maxAbsDiff(run(padded, [decoderMask, null])[0], run(encoder, [decoderMask, null])[0])).toBeGreaterThan(
+        1e-3,
+      );
       // The decoder mask alone (a single tensor in kwargs) leaves the encoder unmasked.
-      expect(maxAbsDiff(run(encoder, [decoderMask, null]), run(encoder, decoderMask as unknown as tf.Tensor[]))).toBe(0);
+      expect(maxAbsDiff(run(encoder, [decoderMask, null]), run(encoder, decoderMask as unknown as tf.Tensor[]))).toBe(
+        0,
+      );
       tf.dispose([x, encoder, decoderMask, encoderMask, padded, real]);
       block.dispose();
     });
@@ -161,19 +239,49 @@ describeEachBackend('TransformerDecoderBlock', () => {
       ]) as tf.SymbolicTensor;
       const model = tf.model({ inputs: [source, target], outputs: decoded });
       randomizeWeights(model, 400);
-      const tgt = ids([[1, 5, 6], [1, 2, 3]]);
+      const tgt = ids([
+        [1, 5, 6],
+        [1, 2, 3],
+      ]);
       for (const how of ['predict', 'apply'] as const) {
         const run = (rows: number[][]) => {
           const src = ids(rows);
-          const y = read(() => (how === 'predict' ? model.predict([src, tgt]) : model.apply([src, tgt], { training: true })) as tf.Tensor);
+          const y = read(
+            () =>
+              (how === 'predict'
+                ? model.predict([src, tgt])
+                : model.apply([src, tgt], { training: true })) as tf.Tensor,
+          );
           src.dispose();
           return y;
         };
-        const padded = run([[3, 4, 5, 0, 0], [7, 0, 0, 0, 0]]);
-        expect(maxAbsDiff(padded, run([[3, 4, 5], [7, 0, 0]]))).toBeLessThan(1e-5);
-        expect(maxAbsDiff(padded, run([[3, 4, 5, 0, 0, 0, 0], [7, 0, 0, 0, 0, 0, 0]]))).toBeLessThan(1e-5);
+        const padded = run([
+          [3, 4, 5, 0, 0],
+          [7, 0, 0, 0, 0],
+        ]);
+        expect(
+          maxAbsDiff(
+            padded,
+            run([
+              [3, 4, 5],
+              [7, 0, 0],
+            ]),
+          ),
+        ).toBeLessThan(1e-5);
+        expect(
+          maxAbsDiff(
+            padded,
+            run([
+              [3, 4, 5, 0, 0, 0, 0],
+              [7, 0, 0, 0, 0, 0, 0],
+            ]),
+          ),
+        ).toBeLessThan(1e-5);
         // A real token where the padding was does change the output.
-        const longer = run([[3, 4, 5, 8, 0], [7, 0, 0, 0, 0]]);
+        const longer = run([
+          [3, 4, 5, 8, 0],
+          [7, 0, 0, 0, 0],
+        ]);
         expect(maxAbsDiff(padded[0], longer[0])).toBeGreaterThan(1e-3);
         expect(maxAbsDiff(padded[1], longer[1])).toBeLessThan(1e-5);
       }
@@ -207,7 +315,9 @@ describeEachBackend('TransformerDecoderBlock', () => {
         'gpt/feedforward_layer_norm/gamma',
         'gpt/feedforward_layer_norm/beta',
       ]);
-      expect(() => block.apply([x, encoder])).toThrow(/TransformerDecoderBlock 'gpt': built without an encoder sequence, called with one/);
+      expect(() => block.apply([x, encoder])).toThrow(
+        /TransformerDecoderBlock 'gpt': built without an encoder sequence, called with one/,
+      );
       const withCross = new TransformerDecoderBlock({ numHeads: 2, intermediateDim: 8, name: 'seq2seq' });
       (withCross.apply([x, encoder]) as tf.Tensor).dispose();
       expect(withCross.weights.filter((w) => w.originalName.includes('cross_attention')).length).toBe(10);
@@ -225,7 +335,8 @@ describeEachBackend('TransformerDecoderBlock', () => {
       const dropped = seededBlock({ numHeads: 2, intermediateDim: 8, dropout: 0.999 }, [x, encoder]);
       const plain = seededBlock({ numHeads: 2, intermediateDim: 8, dropout: 0 }, [x, encoder]);
       plain.setWeights(dropped.getWeights());
-      const run = (block: TransformerDecoderBlock, training: boolean) => read(() => block.apply([x, encoder], { training }) as tf.Tensor);
+      const run = (block: TransformerDecoderBlock, training: boolean) =>
+        read(() => block.apply([x, encoder], { training }) as tf.Tensor);
       expect(maxAbsDiff(run(dropped, false), run(plain, false))).toBe(0);
       expect(maxAbsDiff(run(plain, true), run(plain, false))).toBe(0);
       expect(maxAbsDiff(run(dropped, true), run(plain, true))).toBeGreaterThan(1e-2);
@@ -242,7 +353,8 @@ describeEachBackend('TransformerDecoderBlock', () => {
       const decoderMask = paddingMask([4, 2], 4);
       const encoderMask = paddingMask([3, 5], 5);
       const block = new TransformerDecoderBlock({ numHeads: 2, intermediateDim: 8, dropout: 0.1 });
-      const call = (training: boolean) => (block.apply([x, encoder], { mask: [decoderMask, encoderMask], training }) as tf.Tensor).dispose();
+      const call = (training: boolean) =>
+        (block.apply([x, encoder], { mask: [decoderMask, encoderMask], training }) as tf.Tensor).dispose();
       call(false); // builds the weights
       const before = tf.memory().numTensors;
       for (let i = 0; i < 20; i++) call(i % 2 === 0);
@@ -253,11 +365,16 @@ describeEachBackend('TransformerDecoderBlock', () => {
   });
 
   describe('invalid arguments', () => {
-    const make = (args: object) => () => new TransformerDecoderBlock({ numHeads: 2, intermediateDim: 8, ...args } as TransformerDecoderBlockArgs);
+    const make = (args: object) => () =>
+      new TransformerDecoderBlock({ numHeads: 2, intermediateDim: 8, ...args } as TransformerDecoderBlockArgs);
     const cases: Array<[string, () => unknown, RegExp]> = [
       ['numHeads 0', make({ numHeads: 0 }), /TransformerDecoderBlock '.*': numHeads must be a positive integer, got 0/],
       ['numHeads 2.5', make({ numHeads: 2.5 }), /numHeads must be a positive integer, got 2\.5/],
-      ['intermediateDim missing', make({ intermediateDim: undefined }), /intermediateDim must be a positive integer, got undefined \(missing\)/],
+      [
+        'intermediateDim missing',
+        make({ intermediateDim: undefined }),
+        /intermediateDim must be a positive integer, got undefined \(missing\)/,
+      ],
       ['dropout 1', make({ dropout: 1 }), /dropout must be a number in \[0, 1\), got 1/],
       ['activation swish', make({ activation: 'swish' }), /activation must be one of 'relu', 'gelu', got 'swish'/],
       ['layerNormEpsilon 0', make({ layerNormEpsilon: 0 }), /layerNormEpsilon must be a positive number, got 0/],

@@ -5,7 +5,16 @@ import { TransformerEncoderBlock, TransformerEncoderBlockArgs } from '../../src/
 import { describeEachBackend } from '../helpers/backends';
 import { Activation, encoderBlockWeights, erf, gelu, referenceEncoderBlock } from '../helpers/block_reference';
 import { expectLayerContract } from '../helpers/layer_contract';
-import { ids, maxAbsDiff, paddingMask, randomizeWeights, read, seededTensor, weightArrays, withMask } from '../helpers/tensors';
+import {
+  ids,
+  maxAbsDiff,
+  paddingMask,
+  randomizeWeights,
+  read,
+  seededTensor,
+  weightArrays,
+  withMask,
+} from '../helpers/tensors';
 
 /** Weight shapes for width D, H heads of size K, feed-forward width I, in the documented order. */
 function encoderWeightShapes(D: number, H: number, K: number, I: number): number[][] {
@@ -30,7 +39,15 @@ describeEachBackend('TransformerEncoderBlock', () => {
   });
   expectLayerContract('TransformerEncoderBlock pre-LN gelu causal, keyDim 4, dropout, padded input', {
     make: () =>
-      new TransformerEncoderBlock({ numHeads: 2, keyDim: 4, intermediateDim: 5, activation: 'gelu', normalizeFirst: true, causal: true, dropout: 0.1 }),
+      new TransformerEncoderBlock({
+        numHeads: 2,
+        keyDim: 4,
+        intermediateDim: 5,
+        activation: 'gelu',
+        normalizeFirst: true,
+        causal: true,
+        dropout: 0.1,
+      }),
     // The padding mask rides on the input as tfjs layers attach it (kerasMask);
     // disposing the input disposes it too.
     inputs: () => withMask(seededTensor([2, 4, 6], 2), paddingMask([4, 2], 4)),
@@ -90,16 +107,29 @@ describeEachBackend('TransformerEncoderBlock', () => {
     it('gelu is the exact erf form, not the tanh approximation', () => {
       // One position, identity-like weights: the block is LN(x + FF(x)) with
       // attention output zero, so the feed-forward activation is directly visible.
-      const block = new TransformerEncoderBlock({ numHeads: 1, intermediateDim: 2, activation: 'gelu', normalizeFirst: true });
+      const block = new TransformerEncoderBlock({
+        numHeads: 1,
+        intermediateDim: 2,
+        activation: 'gelu',
+        normalizeFirst: true,
+      });
       const x = tf.tensor3d([[[0, 0]]]);
       (block.apply(x) as tf.Tensor).dispose();
       const shapes = block.getWeights().map((w) => w.shape);
       // Zero attention, unit norms, inner kernel picks x, outer kernel identity; bias 1 and -2.
       const values = shapes.map((s, i) => {
         if (i === 8 || i === 14) return tf.ones(s); // gammas
-        if (i === 10) return tf.tensor2d([[1, 0], [0, 1]]); // inner kernel
+        if (i === 10)
+          return tf.tensor2d([
+            [1, 0],
+            [0, 1],
+          ]); // inner kernel
         if (i === 11) return tf.tensor1d([1, -2]); // inner bias
-        if (i === 12) return tf.tensor2d([[1, 0], [0, 1]]); // outer kernel
+        if (i === 12)
+          return tf.tensor2d([
+            [1, 0],
+            [0, 1],
+          ]); // outer kernel
         return tf.zeros(s);
       });
       block.setWeights(values);
@@ -117,7 +147,15 @@ describeEachBackend('TransformerEncoderBlock', () => {
       const x = seededTensor([1, 5, 6], 21);
       const block = seededBlock({ numHeads: 2, intermediateDim: 8 }, x);
       const mask = paddingMask([3], 5);
-      const bump = (position: number) => tf.tidy(() => x.add(tf.oneHot(tf.tensor1d([position], 'int32'), 5).reshape([1, 5, 1]).mul(3)));
+      const bump = (position: number) =>
+        tf.tidy(() =>
+          x.add(
+            tf
+              .oneHot(tf.tensor1d([position], 'int32'), 5)
+              .reshape([1, 5, 1])
+              .mul(3),
+          ),
+        );
       const base = read(() => block.apply(x, { mask }) as tf.Tensor)[0];
       const [padded, real] = [bump(4), bump(1)];
       const afterPadded = read(() => block.apply(padded, { mask }) as tf.Tensor)[0];
@@ -148,7 +186,14 @@ describeEachBackend('TransformerEncoderBlock', () => {
 
     it('causal: changing position 3 changes no output before it', () => {
       const x = seededTensor([1, 5, 6], 23);
-      const changed = tf.tidy(() => x.add(tf.oneHot(tf.tensor1d([3], 'int32'), 5).reshape([1, 5, 1]).mul(2)));
+      const changed = tf.tidy(() =>
+        x.add(
+          tf
+            .oneHot(tf.tensor1d([3], 'int32'), 5)
+            .reshape([1, 5, 1])
+            .mul(2),
+        ),
+      );
       for (const causal of [true, false]) {
         const block = seededBlock({ numHeads: 2, intermediateDim: 8, causal }, x);
         const before = read(() => block.apply(x) as tf.Tensor)[0];
@@ -167,15 +212,24 @@ describeEachBackend('TransformerEncoderBlock', () => {
       const input = withMask(x.clone(), paddingMask([3, 1], 3));
       const y = block.apply(input) as tf.Tensor & { kerasMask?: tf.Tensor | null };
       expect(y.kerasMask).toBeTruthy();
-      expect(y.kerasMask!.cast('float32').arraySync()).toEqual([[1, 1, 1], [1, 0, 0]]);
+      expect(y.kerasMask!.cast('float32').arraySync()).toEqual([
+        [1, 1, 1],
+        [1, 0, 0],
+      ]);
       // tfjs's Tensor.dispose() also disposes the tensor's kerasMask, and the
       // model executor frees a layer's input as soon as its last consumer has
       // run; a mask shared between input and output would die with the input.
       input.dispose();
       expect(y.kerasMask!.isDisposed).toBe(false);
-      expect(y.kerasMask!.cast('float32').arraySync()).toEqual([[1, 1, 1], [1, 0, 0]]);
+      expect(y.kerasMask!.cast('float32').arraySync()).toEqual([
+        [1, 1, 1],
+        [1, 0, 0],
+      ]);
       const computed = block.computeMask(x, paddingMask([2, 3], 3));
-      expect(computed.cast('float32').arraySync()).toEqual([[1, 1, 0], [1, 1, 1]]);
+      expect(computed.cast('float32').arraySync()).toEqual([
+        [1, 1, 0],
+        [1, 1, 1],
+      ]);
       tf.dispose([x, y, computed]);
       block.dispose();
     });
@@ -187,7 +241,9 @@ describeEachBackend('TransformerEncoderBlock', () => {
       const target = tf.input({ shape: [null], dtype: 'int32' });
       const embedSource = new TokenAndPositionEmbedding({ vocabularySize: 9, sequenceLength: 8, embeddingDim: 6 });
       const embedTarget = new TokenAndPositionEmbedding({ vocabularySize: 9, sequenceLength: 8, embeddingDim: 6 });
-      const encoded = new TransformerEncoderBlock({ numHeads: 2, intermediateDim: 8 }).apply(embedSource.apply(source)) as tf.SymbolicTensor;
+      const encoded = new TransformerEncoderBlock({ numHeads: 2, intermediateDim: 8 }).apply(
+        embedSource.apply(source),
+      ) as tf.SymbolicTensor;
       const decoded = new TransformerDecoderBlock({ numHeads: 2, intermediateDim: 8 }).apply([
         embedTarget.apply(target) as tf.SymbolicTensor,
         encoded,
@@ -217,7 +273,8 @@ describeEachBackend('TransformerEncoderBlock', () => {
         const dropped = seededBlock({ numHeads: 2, intermediateDim: 8, dropout: 0.999, normalizeFirst }, x);
         const plain = seededBlock({ numHeads: 2, intermediateDim: 8, dropout: 0, normalizeFirst }, x);
         plain.setWeights(dropped.getWeights());
-        const run = (block: TransformerEncoderBlock, training: boolean) => read(() => block.apply(x, { training }) as tf.Tensor);
+        const run = (block: TransformerEncoderBlock, training: boolean) =>
+          read(() => block.apply(x, { training }) as tf.Tensor);
         expect(maxAbsDiff(run(dropped, false), run(plain, false))).toBe(0);
         expect(maxAbsDiff(run(plain, true), run(plain, false))).toBe(0);
         expect(maxAbsDiff(run(dropped, true), run(plain, true))).toBeGreaterThan(1e-2);
@@ -229,17 +286,26 @@ describeEachBackend('TransformerEncoderBlock', () => {
   });
 
   describe('invalid arguments', () => {
-    const make = (args: object) => () => new TransformerEncoderBlock({ numHeads: 2, intermediateDim: 8, ...args } as TransformerEncoderBlockArgs);
+    const make = (args: object) => () =>
+      new TransformerEncoderBlock({ numHeads: 2, intermediateDim: 8, ...args } as TransformerEncoderBlockArgs);
     const cases: Array<[string, () => unknown, RegExp]> = [
       ['numHeads 0', make({ numHeads: 0 }), /TransformerEncoderBlock '.*': numHeads must be a positive integer, got 0/],
       ['numHeads 2.5', make({ numHeads: 2.5 }), /numHeads must be a positive integer, got 2\.5/],
-      ['intermediateDim missing', make({ intermediateDim: undefined }), /intermediateDim must be a positive integer, got undefined \(missing\)/],
+      [
+        'intermediateDim missing',
+        make({ intermediateDim: undefined }),
+        /intermediateDim must be a positive integer, got undefined \(missing\)/,
+      ],
       ['dropout 1', make({ dropout: 1 }), /dropout must be a number in \[0, 1\), got 1/],
       ['activation swish', make({ activation: 'swish' }), /activation must be one of 'relu', 'gelu', got 'swish'/],
       ['layerNormEpsilon 0', make({ layerNormEpsilon: 0 }), /layerNormEpsilon must be a positive number, got 0/],
       ['keyDim 0', make({ keyDim: 0 }), /keyDim must be a positive integer, got 0/],
       ['causal "yes"', make({ causal: 'yes' }), /causal must be true or false, got 'yes'/],
-      ['kernelInitializer unknown', make({ kernelInitializer: 'nope' }), /kernelInitializer 'nope' is not a known initializer/],
+      [
+        'kernelInitializer unknown',
+        make({ kernelInitializer: 'nope' }),
+        /kernelInitializer 'nope' is not a known initializer/,
+      ],
     ];
     for (const [title, f, message] of cases) {
       it(title, () => expect(f).toThrow(message));
@@ -259,7 +325,9 @@ describeEachBackend('TransformerEncoderBlock', () => {
 
     it('input of rank 2', () => {
       const x = tf.zeros([3, 6]);
-      expect(() => new TransformerEncoderBlock({ numHeads: 2, intermediateDim: 8 }).apply(x)).toThrow(/input must have rank 3, got shape \[3, 6\] \(rank 2\)/);
+      expect(() => new TransformerEncoderBlock({ numHeads: 2, intermediateDim: 8 }).apply(x)).toThrow(
+        /input must have rank 3, got shape \[3, 6\] \(rank 2\)/,
+      );
       x.dispose();
     });
   });

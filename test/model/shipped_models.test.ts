@@ -45,10 +45,16 @@ describe.each(TASK_NAMES.map((task) => [task]))('models/%s', (task) => {
     const wrong = samples.filter((s, i) => outputs[i].join(',') !== s.target.join(','));
     const exactMatch = 1 - wrong.length / samples.length;
     // Printed so the CI log shows each model's margin.
-    console.log(`models/${task}: fresh exact match ${exactMatch.toFixed(4)} (${samples.length - wrong.length}/${samples.length})`);
+    console.log(
+      `models/${task}: fresh exact match ${exactMatch.toFixed(4)} (${samples.length - wrong.length}/${samples.length})`,
+    );
     if (exactMatch < 0.99) {
-      const shown = wrong.slice(0, 5).map((s) => `${model.tokensToString(s.source)} -> ${model.tokensToString(s.target)}`);
-      throw new Error(`${task}: exact match ${exactMatch.toFixed(4)} < 0.99 on fresh samples; wrong: ${shown.join('; ')}`);
+      const shown = wrong
+        .slice(0, 5)
+        .map((s) => `${model.tokensToString(s.source)} -> ${model.tokensToString(s.target)}`);
+      throw new Error(
+        `${task}: exact match ${exactMatch.toFixed(4)} < 0.99 on fresh samples; wrong: ${shown.join('; ')}`,
+      );
     }
     expect(exactMatch).toBeGreaterThanOrEqual(0.99);
     model.dispose();

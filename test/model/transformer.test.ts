@@ -3,7 +3,14 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import '../../src/io/file_system';
-import { ModelSize, presetConfig, PRESETS, resolveConfig, TransformerConfig, TransformerConfigInput } from '../../src/model/config';
+import {
+  ModelSize,
+  presetConfig,
+  PRESETS,
+  resolveConfig,
+  TransformerConfig,
+  TransformerConfigInput,
+} from '../../src/model/config';
 import { createTransformer, LAYER_NAMES } from '../../src/model/transformer';
 import { Matrix } from '../layers/attention_reference';
 import { describeEachBackend } from '../helpers/backends';
@@ -34,9 +41,16 @@ function tinyModel(overrides: ModelSize = {}, seed = 1): { model: tf.LayersModel
 type Run = 'predict' | 'apply(training)';
 
 /** Logits (B, T, V) as arrays, by model.predict or by model.apply(..., {training: true}). */
-function logits(model: tf.LayersModel, source: number[][], decoderInput: number[][], how: Run = 'predict'): number[][][] {
+function logits(
+  model: tf.LayersModel,
+  source: number[][],
+  decoderInput: number[][],
+  how: Run = 'predict',
+): number[][][] {
   const [s, d] = [ids(source), ids(decoderInput)];
-  const y = read(() => (how === 'predict' ? model.predict([s, d]) : model.apply([s, d], { training: true })) as tf.Tensor);
+  const y = read(
+    () => (how === 'predict' ? model.predict([s, d]) : model.apply([s, d], { training: true })) as tf.Tensor,
+  );
   tf.dispose([s, d]);
   return y;
 }
@@ -45,12 +59,25 @@ function logits(model: tf.LayersModel, source: number[][], decoderInput: number[
  * The whole encoder-decoder in plain math (test/helpers/block_reference.ts),
  * from the model's weights, for one batch; PAD = 0 masks source and target.
  */
-function referenceTransformer(model: tf.LayersModel, config: TransformerConfig, source: number[][], decoderInput: number[][]): number[][][] {
-  const weights = (name: string) => model.getLayer(name).getWeights().map((w) => w.arraySync()) as unknown[];
+function referenceTransformer(
+  model: tf.LayersModel,
+  config: TransformerConfig,
+  source: number[][],
+  decoderInput: number[][],
+): number[][][] {
+  const weights = (name: string) =>
+    model
+      .getLayer(name)
+      .getWeights()
+      .map((w) => w.arraySync()) as unknown[];
   const learned = config.positionEncoding === 'learned';
   const [sourceTokens, sourcePositions] = weights(LAYER_NAMES.sourceEmbedding) as Matrix[];
   const [targetTokens, targetPositions] = weights(LAYER_NAMES.targetEmbedding) as Matrix[];
-  const opts = { normalizeFirst: config.normalizeFirst, activation: config.activation, epsilon: config.layerNormEpsilon };
+  const opts = {
+    normalizeFirst: config.normalizeFirst,
+    activation: config.activation,
+    epsilon: config.layerNormEpsilon,
+  };
   const norm = (name: string) => {
     const [gamma, beta] = weights(name) as number[][];
     return { gamma, beta };
@@ -61,12 +88,25 @@ function referenceTransformer(model: tf.LayersModel, config: TransformerConfig, 
     const targetPadding = decoderInput[b].map((id) => (id === 0 ? 0 : 1));
     let encoded = referenceEmbedding(sourceTokens, learned ? sourcePositions : null, src, true);
     for (let i = 0; i < config.numEncoderLayers; i++) {
-      encoded = referenceEncoderBlock(encoderBlockWeights(weights(LAYER_NAMES.encoderBlock(i))), encoded, sourcePadding, false, opts);
+      encoded = referenceEncoderBlock(
+        encoderBlockWeights(weights(LAYER_NAMES.encoderBlock(i))),
+        encoded,
+        sourcePadding,
+        false,
+        opts,
+      );
     }
     if (config.normalizeFirst) encoded = layerNorm(encoded, norm(ENCODER_FINAL_NORM), config.layerNormEpsilon);
     let decoded = referenceEmbedding(targetTokens, learned ? targetPositions : null, decoderInput[b], true);
     for (let i = 0; i < config.numDecoderLayers; i++) {
-      decoded = referenceDecoderBlock(decoderBlockWeights(weights(LAYER_NAMES.decoderBlock(i))), decoded, encoded, targetPadding, sourcePadding, opts);
+      decoded = referenceDecoderBlock(
+        decoderBlockWeights(weights(LAYER_NAMES.decoderBlock(i))),
+        decoded,
+        encoded,
+        targetPadding,
+        sourcePadding,
+        opts,
+      );
     }
     if (config.normalizeFirst) decoded = layerNorm(decoded, norm(LAYER_NAMES.finalNorm), config.layerNormEpsilon);
     return dense(decoded, kernel, bias);
@@ -89,7 +129,8 @@ function handCount(c: TransformerConfig): Record<string, number> {
     [LAYER_NAMES.logits]: D * V + V,
   };
   for (let i = 0; i < c.numEncoderLayers; i++) counts[LAYER_NAMES.encoderBlock(i)] = attention + 2 * norm + feedForward;
-  for (let i = 0; i < c.numDecoderLayers; i++) counts[LAYER_NAMES.decoderBlock(i)] = 2 * attention + 3 * norm + feedForward;
+  for (let i = 0; i < c.numDecoderLayers; i++)
+    counts[LAYER_NAMES.decoderBlock(i)] = 2 * attention + 3 * norm + feedForward;
   if (c.normalizeFirst) {
     counts[ENCODER_FINAL_NORM] = norm;
     counts[LAYER_NAMES.finalNorm] = norm;
@@ -155,7 +196,16 @@ describeEachBackend('createTransformer', () => {
   describe('equals the plain-math reference (1e-5)', () => {
     const cases: Array<[string, ModelSize]> = [
       ['post-LN, learned positions', {}],
-      ['pre-LN, sinusoidal positions, gelu, 2+2 layers', { normalizeFirst: true, positionEncoding: 'sinusoidal', activation: 'gelu', numEncoderLayers: 2, numDecoderLayers: 2 }],
+      [
+        'pre-LN, sinusoidal positions, gelu, 2+2 layers',
+        {
+          normalizeFirst: true,
+          positionEncoding: 'sinusoidal',
+          activation: 'gelu',
+          numEncoderLayers: 2,
+          numDecoderLayers: 2,
+        },
+      ],
     ];
     for (const [title, overrides] of cases) {
       for (const how of ['predict', 'apply(training)'] as Run[]) {
@@ -174,7 +224,14 @@ describeEachBackend('createTransformer', () => {
     const { model, config } = tinyModel({}, 1);
     if (process.env.PRINT_PINNED) {
       const ref = referenceTransformer(model, config, SOURCE, DECODER_INPUT);
-      const at = [[0, 0, 0], [0, 0, 3], [0, 3, 9], [1, 1, 2], [1, 2, 5], [1, 3, 7]];
+      const at = [
+        [0, 0, 0],
+        [0, 0, 3],
+        [0, 3, 9],
+        [1, 1, 2],
+        [1, 2, 5],
+        [1, 3, 7],
+      ];
       console.log(at.map(([b, t, v]) => `  [${b}, ${t}, ${v}, ${ref[b][t][v].toFixed(8)}],`).join('\n'));
     }
     const y = logits(model, SOURCE, DECODER_INPUT);
@@ -194,7 +251,9 @@ describeEachBackend('createTransformer', () => {
         const { model } = tinyModel({ normalizeFirst });
         const [s, d] = [ids(SOURCE), ids(DECODER_INPUT)];
         const once = (training: boolean) =>
-          tf.dispose(tf.tidy(() => (training ? model.apply([s, d], { training: true }) : model.predict([s, d])) as tf.Tensor));
+          tf.dispose(
+            tf.tidy(() => (training ? model.apply([s, d], { training: true }) : model.predict([s, d])) as tf.Tensor),
+          );
         once(false);
         once(true);
         const before = tf.memory().numTensors;
@@ -243,7 +302,15 @@ describeEachBackend('createTransformer', () => {
           expect(maxAbsDiff(padded, logits(model, [[3, 4, 5]], target, how))).toBeLessThan(1e-5);
           expect(maxAbsDiff(padded, logits(model, [[3, 4, 5, 0, 0, 0, 0, 0]], target, how))).toBeLessThan(1e-5);
           // A batch whose rows have different padding gives each row what it gives alone.
-          const batch = logits(model, [[3, 4, 5, 0, 0], [6, 7, 8, 9, 3]], [target[0], target[0]], how);
+          const batch = logits(
+            model,
+            [
+              [3, 4, 5, 0, 0],
+              [6, 7, 8, 9, 3],
+            ],
+            [target[0], target[0]],
+            how,
+          );
           expect(maxAbsDiff(batch[0], padded[0])).toBeLessThan(1e-5);
           expect(maxAbsDiff(batch[1], logits(model, [[6, 7, 8, 9, 3]], target, how)[0])).toBeLessThan(1e-5);
           // A real token where the padding was does change the logits.
@@ -257,7 +324,10 @@ describeEachBackend('createTransformer', () => {
   describe('parameter counts', () => {
     const configs: Array<[string, ModelSize]> = [
       ["'tiny'", {}],
-      ["'tiny' pre-LN, sinusoidal, keyDim 8, 2+3 layers", { normalizeFirst: true, positionEncoding: 'sinusoidal', keyDim: 8, numEncoderLayers: 2, numDecoderLayers: 3 }],
+      [
+        "'tiny' pre-LN, sinusoidal, keyDim 8, 2+3 layers",
+        { normalizeFirst: true, positionEncoding: 'sinusoidal', keyDim: 8, numEncoderLayers: 2, numDecoderLayers: 3 },
+      ],
     ];
     for (const [title, overrides] of configs) {
       it(`model.summary() equals a hand count from the config: ${title}`, () => {
@@ -317,7 +387,9 @@ describeEachBackend('createTransformer', () => {
           expect(loaded.layers.map((l) => l.name)).toEqual(model.layers.map((l) => l.name));
           expect(loaded.weights.map((w) => w.originalName)).toEqual(model.weights.map((w) => w.originalName));
           // The config came back too: padding still changes nothing.
-          expect(maxAbsDiff(logits(loaded, [[3, 4, 5, 0]], [[1, 3]]), logits(loaded, [[3, 4, 5]], [[1, 3]]))).toBeLessThan(1e-5);
+          expect(
+            maxAbsDiff(logits(loaded, [[3, 4, 5, 0]], [[1, 3]]), logits(loaded, [[3, 4, 5]], [[1, 3]])),
+          ).toBeLessThan(1e-5);
           loaded.dispose();
         }
         model.dispose();
@@ -354,7 +426,11 @@ describe('TransformerConfig', () => {
   const bad: Array<[string, Partial<TransformerConfigInput> | Record<string, unknown>, RegExp]> = [
     ['vocabSize 3', { vocabSize: 3 }, /vocabSize must be at least 4 \(PAD, BOS, EOS and one symbol\), got 3/],
     ['vocabSize 10.5', { vocabSize: 10.5 }, /vocabSize must be a positive integer, got 10\.5/],
-    ['maxSourceLength missing', { maxSourceLength: undefined }, /maxSourceLength must be a positive integer, got undefined/],
+    [
+      'maxSourceLength missing',
+      { maxSourceLength: undefined },
+      /maxSourceLength must be a positive integer, got undefined/,
+    ],
     ['maxTargetLength 0', { maxTargetLength: 0 }, /maxTargetLength must be a positive integer, got 0/],
     ['dModel 0', { dModel: 0 }, /dModel must be a positive integer, got 0/],
     ['numHeads 2.5', { numHeads: 2.5 }, /numHeads must be a positive integer, got 2\.5/],
@@ -365,7 +441,11 @@ describe('TransformerConfig', () => {
     ['dropout 1', { dropout: 1 }, /dropout must be a number in \[0, 1\), got 1/],
     ['dropout NaN', { dropout: NaN }, /dropout must be a number in \[0, 1\), got NaN/],
     ['activation swish', { activation: 'swish' }, /activation must be 'relu' or 'gelu', got 'swish'/],
-    ['positionEncoding rotary', { positionEncoding: 'rotary' }, /positionEncoding must be 'learned' or 'sinusoidal', got 'rotary'/],
+    [
+      'positionEncoding rotary',
+      { positionEncoding: 'rotary' },
+      /positionEncoding must be 'learned' or 'sinusoidal', got 'rotary'/,
+    ],
     ['layerNormEpsilon 0', { layerNormEpsilon: 0 }, /layerNormEpsilon must be a positive number, got 0/],
     ['normalizeFirst "yes"', { normalizeFirst: 'yes' }, /normalizeFirst must be true or false, got 'yes'/],
   ];

@@ -30,7 +30,8 @@ describeEachBackend('ops/dense', () => {
       [2, 1],
     ]);
     const before = tf.memory().numTensors;
-    const loss = (f: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor) => (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a, b), weights));
+    const loss = (f: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor) => (a: tf.Tensor, b: tf.Tensor) =>
+      tf.sum(tf.mul(f(a, b), weights));
     const ours = tf.grads(loss(addBias))([x, bias]);
     const theirs = tf.grads(loss((a, b) => tf.add(a, b)))([x, bias]);
     expect(ours[0].arraySync()).toEqual(theirs[0].arraySync());
@@ -43,16 +44,31 @@ describeEachBackend('ops/dense', () => {
 
   for (const activation of ['linear', 'relu'] as const) {
     it(`dense2d (${activation}) equals tf.matMul + bias (+ relu) in value and in the gradients of x, kernel and bias`, () => {
-      const x = tf.tensor2d([[1, -2, 0.5], [3, 0.25, -1], [-0.5, 2, 1.5], [0, 1, -3]]);
-      const kernel = tf.tensor2d([[0.5, -1], [1.5, 0.25], [-2, 1]]);
+      const x = tf.tensor2d([
+        [1, -2, 0.5],
+        [3, 0.25, -1],
+        [-0.5, 2, 1.5],
+        [0, 1, -3],
+      ]);
+      const kernel = tf.tensor2d([
+        [0.5, -1],
+        [1.5, 0.25],
+        [-2, 1],
+      ]);
       const bias = tf.tensor1d([0.1, -0.3]);
-      const weights = tf.tensor2d([[1, -2], [0.5, 3], [2, 1], [-1, 0.5]]);
+      const weights = tf.tensor2d([
+        [1, -2],
+        [0.5, 3],
+        [2, 1],
+        [-1, 0.5],
+      ]);
       const before = tf.memory().numTensors;
       const plain = (a: tf.Tensor, k: tf.Tensor, b: tf.Tensor) => {
         const y = tf.add(tf.matMul(a as tf.Tensor2D, k as tf.Tensor2D), b);
         return activation === 'relu' ? tf.relu(y) : y;
       };
-      const loss = (f: typeof plain) => (a: tf.Tensor, k: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a, k, b), weights));
+      const loss = (f: typeof plain) => (a: tf.Tensor, k: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(tf.mul(f(a, k, b), weights));
       const ours = tf.grads(loss((a, k, b) => dense2d(a, k, b, activation)))([x, kernel, bias]);
       const theirs = tf.grads(loss(plain))([x, kernel, bias]);
       ours.forEach((g, i) => {

@@ -57,9 +57,7 @@ describe('encodeBatch', () => {
 
   it('rejects empty batches, bad sources and targets that do not fit', () => {
     const task = createTask('copy');
-    expect(() => encodeBatch(task, [])).toThrow(
-      'encodeBatch: samples must be a non-empty array of samples, got []',
-    );
+    expect(() => encodeBatch(task, [])).toThrow('encodeBatch: samples must be a non-empty array of samples, got []');
     const good = { source: [3, 4], target: [3, 4] };
     expect(() => encodeBatch(task, [good, { source: [3, 0], target: [3] }])).toThrow(
       'encodeBatch: samples[1]: copy: source[1] = 0 (<pad>) is not a symbol id; expected an integer in [3, 12]',

@@ -97,7 +97,7 @@ describe('Random', () => {
     expect(() => new Random(1.5)).toThrow('Random: seed must be an integer in [0, 4294967295], got 1.5');
     expect(() => new Random(2 ** 32)).toThrow('Random: seed must be an integer in [0, 4294967295], got 4294967296');
     expect(() => new Random('1' as unknown as number)).toThrow(
-      'Random: seed must be an integer in [0, 4294967295], got \'1\'',
+      "Random: seed must be an integer in [0, 4294967295], got '1'",
     );
     const rng = new Random(0);
     expect(() => rng.nextInt(0.5, 2)).toThrow('Random.nextInt: minInclusive must be a safe integer, got 0.5');

@@ -53,11 +53,11 @@ describe('held-out and fresh test sets', () => {
   it('pins the first held-out samples (changing them invalidates every reported figure)', () => {
     expect(keys(heldOutSet(createTask('reverse')).slice(0, 2))).toEqual(['9,3', '9,12,11']);
     const addition = createTask('addition');
-    expect(heldOutSet(addition).slice(0, 3).map((s) => addition.tokensToString(s.source))).toEqual([
-      '760+469',
-      '801+313',
-      '718+586',
-    ]);
+    expect(
+      heldOutSet(addition)
+        .slice(0, 3)
+        .map((s) => addition.tokensToString(s.source)),
+    ).toEqual(['760+469', '801+313', '718+586']);
   });
 });
 

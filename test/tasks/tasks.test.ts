@@ -229,7 +229,7 @@ describe('validateSource', () => {
       [[3, 3.5], 'reverse: source[1] = 3.5 is not a symbol id; expected an integer in [3, 12]'],
       [[NaN, 3], 'reverse: source[0] = NaN is not a symbol id; expected an integer in [3, 12]'],
       [[3, '4'], "reverse: source[1] = '4' is not a symbol id; expected an integer in [3, 12]"],
-      ['34', 'reverse: source must be an array of symbol ids, got \'34\''],
+      ['34', "reverse: source must be an array of symbol ids, got '34'"],
       [undefined, 'reverse: source must be an array of symbol ids, got undefined (missing)'],
     ];
     for (const [source, message] of cases) {

@@ -51,7 +51,10 @@ describe('Adam', () => {
       for (let i = 0; i < grads.length; i++) {
         if (i === restoreAfter) {
           const saved = await adam.getWeights();
-          const copies = saved.map((s) => ({ name: s.name, tensor: tf.tensor(s.tensor.dataSync(), s.tensor.shape, s.tensor.dtype) }));
+          const copies = saved.map((s) => ({
+            name: s.name,
+            tensor: tf.tensor(s.tensor.dataSync(), s.tensor.shape, s.tensor.dtype),
+          }));
           saved[0].tensor.dispose(); // the iteration scalar is made by getWeights
           adam.dispose();
           adam = new Adam({ learningRate: 1e-2 });

@@ -2,7 +2,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { Checkpoint, decodeCheckpoint, encodeCheckpoint, readCheckpoint, writeCheckpoint } from '../../src/train/checkpoint';
+import {
+  Checkpoint,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  readCheckpoint,
+  writeCheckpoint,
+} from '../../src/train/checkpoint';
 
 const checkpoint: Checkpoint = {
   state: {

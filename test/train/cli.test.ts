@@ -78,10 +78,18 @@ describe('npm run train: interruptions', () => {
     expect(resumed.stdout).toMatch(/^resuming at step 10: copy on wasm/m);
     const info = await readTaskJson(killedOut);
     expect(info.training.steps).toBe(40);
-    expect(fs.readFileSync(path.join(killedOut, 'weights.bin'))).toEqual(fs.readFileSync(path.join(straightOut, 'weights.bin')));
+    expect(fs.readFileSync(path.join(killedOut, 'weights.bin'))).toEqual(
+      fs.readFileSync(path.join(straightOut, 'weights.bin')),
+    );
     // The log continues the checkpoint's log: every step's entry once, same values as the straight run.
-    const log = (dir: string) => fs.readFileSync(path.join(dir, 'train-log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    const strip = (entries: Array<Record<string, unknown>>) => entries.map(({ seconds: _s, stepsPerSecond: _r, ...rest }) => rest);
+    const log = (dir: string) =>
+      fs
+        .readFileSync(path.join(dir, 'train-log.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+    const strip = (entries: Array<Record<string, unknown>>) =>
+      entries.map(({ seconds: _s, stepsPerSecond: _r, ...rest }) => rest);
     expect(strip(log(killedOut))).toEqual(strip(log(straightOut)));
     const straightCommand = (await readTaskJson(straightOut)).training.command;
     expect(info.training.command).toBe(straightCommand.replace(straightOut, killedOut));
@@ -91,12 +99,27 @@ describe('npm run train: interruptions', () => {
   it('Ctrl-C (SIGINT) saves a checkpoint at the current step and exits with code 130', async () => {
     const out = tempDir();
     let sent = false;
-    const run = await train([...TINY, '--steps', '500', '--checkpoint-every', '1000', '--eval-every', '1000', '--log-every', '5', '--out', out], (stdout, child) => {
-      if (!sent && /^step 10\/500/m.test(stdout)) {
-        sent = true;
-        child.kill('SIGINT');
-      }
-    });
+    const run = await train(
+      [
+        ...TINY,
+        '--steps',
+        '500',
+        '--checkpoint-every',
+        '1000',
+        '--eval-every',
+        '1000',
+        '--log-every',
+        '5',
+        '--out',
+        out,
+      ],
+      (stdout, child) => {
+        if (!sent && /^step 10\/500/m.test(stdout)) {
+          sent = true;
+          child.kill('SIGINT');
+        }
+      },
+    );
     expectExit(run, 130);
     const saved = /checkpoint saved at step (\d+) \(interrupted\)/.exec(run.stdout);
     expect(saved).not.toBeNull();
@@ -118,15 +141,18 @@ describe('npm run train: interruptions', () => {
     expect(kernel).toBeGreaterThanOrEqual(0);
     checkpoint.state.weights[kernel].fill(3e38);
     fs.writeFileSync(file, encodeCheckpoint(checkpoint));
-    const before = ['checkpoint.bin', 'model.json', 'weights.bin', 'task.json'].map((f) => fs.readFileSync(path.join(out, f)));
+    const before = ['checkpoint.bin', 'model.json', 'weights.bin', 'task.json'].map((f) =>
+      fs.readFileSync(path.join(out, f)),
+    );
 
     const run = await train([...TINY, '--steps', '20', '--out', out, '--resume']);
     expectExit(run, 1);
     expect(run.stderr).toContain('error: training diverged at step 11: loss NaN');
     expect(run.stderr).toContain(`the last good checkpoint (if any) is untouched: ${file}`);
-    const after = ['checkpoint.bin', 'model.json', 'weights.bin', 'task.json'].map((f) => fs.readFileSync(path.join(out, f)));
+    const after = ['checkpoint.bin', 'model.json', 'weights.bin', 'task.json'].map((f) =>
+      fs.readFileSync(path.join(out, f)),
+    );
     after.forEach((bytes, i) => expect(bytes.equals(before[i])).toBe(true));
     fs.rmSync(out, { recursive: true });
   });
 });
-

@@ -29,7 +29,18 @@ export function expectExit(run: Run, code: number): void {
 }
 
 /** A fast run: tiny model on copy, wasm, no early stop. */
-export const TINY_TRAIN_ARGS = ['--task', 'copy', '--preset', 'tiny', '--backend', 'wasm', '--batch', '32', '--target-exact-match', '0'];
+export const TINY_TRAIN_ARGS = [
+  '--task',
+  'copy',
+  '--preset',
+  'tiny',
+  '--backend',
+  'wasm',
+  '--batch',
+  '32',
+  '--target-exact-match',
+  '0',
+];
 
 export interface Run {
   code: number | null;
@@ -39,7 +50,11 @@ export interface Run {
 }
 
 /** Runs a script (default the training script) as a child process; `watch` sees stdout as it grows and may kill the child. */
-export function train(args: string[], watch?: (stdout: string, child: ChildProcess) => void, script = 'scripts/train.ts'): Promise<Run> {
+export function train(
+  args: string[],
+  watch?: (stdout: string, child: ChildProcess) => void,
+  script = 'scripts/train.ts',
+): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', script, ...args], {
       cwd: ROOT,
@@ -60,4 +75,3 @@ export function train(args: string[], watch?: (stdout: string, child: ChildProce
 export function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'train-cli-'));
 }
-

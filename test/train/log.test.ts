@@ -2,10 +2,34 @@ import { curveSvg, LogEntry, toJsonLines } from '../../src/train/log';
 import { formatBar, formatDuration, formatLine, ProgressDisplay } from '../../src/train/progress';
 
 const entries: LogEntry[] = [
-  { type: 'train', step: 50, loss: 2.1, tokenAccuracy: 0.2, gradNorm: 3, learningRate: 1e-3, stepsPerSecond: 4, seconds: 12 },
-  { type: 'train', step: 100, loss: 0.05, tokenAccuracy: 0.99, gradNorm: 1, learningRate: 1e-3, stepsPerSecond: 4, seconds: 25 },
   {
-    type: 'eval', step: 100, exactMatch: 0.5, tokenAccuracy: 0.9, loss: 0.2, size: 512, seconds: 25,
+    type: 'train',
+    step: 50,
+    loss: 2.1,
+    tokenAccuracy: 0.2,
+    gradNorm: 3,
+    learningRate: 1e-3,
+    stepsPerSecond: 4,
+    seconds: 12,
+  },
+  {
+    type: 'train',
+    step: 100,
+    loss: 0.05,
+    tokenAccuracy: 0.99,
+    gradNorm: 1,
+    learningRate: 1e-3,
+    stepsPerSecond: 4,
+    seconds: 25,
+  },
+  {
+    type: 'eval',
+    step: 100,
+    exactMatch: 0.5,
+    tokenAccuracy: 0.9,
+    loss: 0.2,
+    size: 512,
+    seconds: 25,
     failures: [{ input: '12<3', expected: '3>21', got: '' }],
   },
 ];
@@ -33,13 +57,25 @@ describe('training log', () => {
 });
 
 describe('progress display', () => {
-  const snapshot = { step: 340, totalSteps: 2000, loss: 0.12345, tokenAccuracy: 0.9531, stepsPerSecond: 3.4, etaSeconds: 489 };
+  const snapshot = {
+    step: 340,
+    totalSteps: 2000,
+    loss: 0.12345,
+    tokenAccuracy: 0.9531,
+    stepsPerSecond: 3.4,
+    etaSeconds: 489,
+  };
 
   it('formats a line, a bar and durations', () => {
     expect(formatLine(snapshot)).toBe('step 340/2000  loss 0.1235  token acc 0.953  3.40 steps/s  ETA 8m09s');
     expect(formatBar(snapshot, 120)).toMatch(/^\[#{2,}-+\] step 340\/2000/);
     expect(formatBar(snapshot, 50)).toHaveLength(50);
-    expect([formatDuration(42), formatDuration(3725), formatDuration(undefined), formatDuration(NaN)]).toEqual(['42s', '1h02m', '?', '?']);
+    expect([formatDuration(42), formatDuration(3725), formatDuration(undefined), formatDuration(NaN)]).toEqual([
+      '42s',
+      '1h02m',
+      '?',
+      '?',
+    ]);
   });
 
   it('redraws in place on a TTY and prints plain periodic lines elsewhere', () => {

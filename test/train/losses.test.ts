@@ -32,7 +32,9 @@ describeEachBackend('masked losses', () => {
 
   it('cross-entropy is the mean over non-PAD positions of the hand-computed NLL', () => {
     const expected = (nll(logits[0][0], 3) + nll(logits[0][1], 1) + nll(logits[1][0], 2)) / 3;
-    const loss = tf.tidy(() => maskedSoftmaxCrossEntropy(tf.tensor3d(logits), tf.tensor2d(targets, undefined, 'int32')).dataSync()[0]);
+    const loss = tf.tidy(
+      () => maskedSoftmaxCrossEntropy(tf.tensor3d(logits), tf.tensor2d(targets, undefined, 'int32')).dataSync()[0],
+    );
     expect(loss).toBeCloseTo(expected, 5);
   });
 
@@ -41,7 +43,9 @@ describeEachBackend('masked losses', () => {
     changed[0][2] = [-100, 100, 0, 5];
     changed[1][1] = [42, -42, 0, 1];
     const losses = tf.tidy(() =>
-      [logits, changed].map((l) => maskedSoftmaxCrossEntropy(tf.tensor3d(l), tf.tensor2d(targets, undefined, 'int32')).dataSync()[0]),
+      [logits, changed].map(
+        (l) => maskedSoftmaxCrossEntropy(tf.tensor3d(l), tf.tensor2d(targets, undefined, 'int32')).dataSync()[0],
+      ),
     );
     expect(losses[1]).toBe(losses[0]);
   });
@@ -59,13 +63,15 @@ describeEachBackend('masked losses', () => {
   });
 
   it('a batch without targets gives 0, not NaN, and the gradient flows only from real targets', () => {
-    const empty = tf.tidy(() =>
-      maskedSoftmaxCrossEntropy(tf.tensor3d(logits), tf.zeros([2, 3], 'int32')).dataSync()[0],
+    const empty = tf.tidy(
+      () => maskedSoftmaxCrossEntropy(tf.tensor3d(logits), tf.zeros([2, 3], 'int32')).dataSync()[0],
     );
     expect(empty).toBe(0);
     const grad = tf.tidy(() => {
       const t = tf.tensor2d(targets, undefined, 'int32');
-      return tf.grad((l: tf.Tensor) => maskedSoftmaxCrossEntropy(l, t))(tf.tensor3d(logits)).arraySync() as number[][][];
+      return tf
+        .grad((l: tf.Tensor) => maskedSoftmaxCrossEntropy(l, t))(tf.tensor3d(logits))
+        .arraySync() as number[][][];
     });
     expect(grad[0][2].every((g) => g === 0)).toBe(true);
     expect(grad[1][1].every((g) => g === 0)).toBe(true);

@@ -1,4 +1,11 @@
-import { DEFAULT_RECIPE, parseTrainArgs, reproduceCommand, resumeOptions, TrainOptions, UsageError } from '../../src/train/options';
+import {
+  DEFAULT_RECIPE,
+  parseTrainArgs,
+  reproduceCommand,
+  resumeOptions,
+  TrainOptions,
+  UsageError,
+} from '../../src/train/options';
 
 function options(argv: string[]): { options: TrainOptions; explicit: Set<keyof TrainOptions> } {
   const parsed = parseTrainArgs(argv);
@@ -37,12 +44,36 @@ describe('parseTrainArgs', () => {
 
   it('reads sizes, recipe and run flags', () => {
     const { options: o, explicit } = options(
-      ('--task copy --preset tiny --d-model 48 --heads 3 --layers 2 --ff 96 --norm post --steps 10 --batch 8 --lr 1e-3 ' +
-        '--warmup 0 --decay constant --beta2 0.999 --seed 7 --backend cpu --out /tmp/x --resume --max-seconds 2.5 --symbols 5').split(' '),
+      (
+        '--task copy --preset tiny --d-model 48 --heads 3 --layers 2 --ff 96 --norm post --steps 10 --batch 8 --lr 1e-3 ' +
+        '--warmup 0 --decay constant --beta2 0.999 --seed 7 --backend cpu --out /tmp/x --resume --max-seconds 2.5 --symbols 5'
+      ).split(' '),
     );
-    expect(o.model).toEqual({ dModel: 48, numHeads: 3, intermediateDim: 96, numEncoderLayers: 2, numDecoderLayers: 2, normalizeFirst: false });
-    expect(o).toMatchObject({ task: 'copy', taskOptions: { numSymbols: 5 }, steps: 10, batch: 8, lr: 1e-3, warmup: 0, beta2: 0.999 });
-    expect(o).toMatchObject({ seed: 7, backend: 'cpu', out: '/tmp/x', resume: true, maxSeconds: 2.5, decay: 'constant' });
+    expect(o.model).toEqual({
+      dModel: 48,
+      numHeads: 3,
+      intermediateDim: 96,
+      numEncoderLayers: 2,
+      numDecoderLayers: 2,
+      normalizeFirst: false,
+    });
+    expect(o).toMatchObject({
+      task: 'copy',
+      taskOptions: { numSymbols: 5 },
+      steps: 10,
+      batch: 8,
+      lr: 1e-3,
+      warmup: 0,
+      beta2: 0.999,
+    });
+    expect(o).toMatchObject({
+      seed: 7,
+      backend: 'cpu',
+      out: '/tmp/x',
+      resume: true,
+      maxSeconds: 2.5,
+      decay: 'constant',
+    });
     expect(explicit.has('lr') && explicit.has('model') && !explicit.has('clip')).toBe(true);
   });
 
@@ -60,7 +91,10 @@ describe('parseTrainArgs', () => {
     [['--target-exact-match', '1.5'], "--target-exact-match must be a number in [0, 1], got '1.5'"],
     [['--backend', 'gpu'], "--backend must be one of auto, tensorflow, wasm, cpu, got 'gpu'"],
     [['--task', 'addition', '--symbols', '4'], "--task addition: option 'numSymbols' does not apply to addition"],
-    [['--warmup', '500', '--decay-steps', '400'], '--decay-steps must be greater than --warmup (500) for the cosine decay, got 400'],
+    [
+      ['--warmup', '500', '--decay-steps', '400'],
+      '--decay-steps must be greater than --warmup (500) for the cosine decay, got 400',
+    ],
     [['extra'], "Unexpected argument 'extra'"],
   ])('%j is a UsageError: %s', (argv, message) => {
     expect(usageError(argv as string[])).toContain(message);
@@ -94,10 +128,16 @@ describe('reproduceCommand', () => {
   it('spells out every setting, with the steps taken', () => {
     const o = options(['--task', 'sort', '--preset', 'tiny', '--out', 'my models/sort']).options;
     const command = reproduceCommand(o, 1234);
-    expect(command).toMatch(/^npm run train -- --task sort --preset tiny --norm (pre|post) --steps 1234 --batch 64 --lr /);
+    expect(command).toMatch(
+      /^npm run train -- --task sort --preset tiny --norm (pre|post) --steps 1234 --batch 64 --lr /,
+    );
     expect(command).toContain("--out 'my models/sort'");
     // The command parses back to the same settings.
-    const args = command.replace('npm run train -- ', '').replace("'my models/sort'", 'MY').split(' ').map((a) => (a === 'MY' ? 'my models/sort' : a));
+    const args = command
+      .replace('npm run train -- ', '')
+      .replace("'my models/sort'", 'MY')
+      .split(' ')
+      .map((a) => (a === 'MY' ? 'my models/sort' : a));
     const again = options(args).options;
     expect({ ...again, steps: o.steps }).toEqual(o);
   });

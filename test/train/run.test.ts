@@ -17,7 +17,10 @@ function options(args: string[]): TrainOptions {
 
 describe('TrainingRun', () => {
   it('stops at --max-seconds, and when interrupted', async () => {
-    const timed = await TrainingRun.create({ options: options(['--steps', '1000', '--max-seconds', '0.001']), backend: 'wasm' });
+    const timed = await TrainingRun.create({
+      options: options(['--steps', '1000', '--max-seconds', '0.001']),
+      backend: 'wasm',
+    });
     expect(await timed.train()).toEqual({ stopReason: 'reached --max-seconds 0.001', interrupted: false });
     expect(timed.trainer.stepCount).toBe(1);
     timed.dispose();
@@ -33,13 +36,28 @@ describe('TrainingRun', () => {
 
   it('saves a folder whose task.json describes the saved weights and reproduces the run', async () => {
     const out = tempDir();
-    const run = await TrainingRun.create({ options: options(['--steps', '3', '--log-every', '1', '--eval-every', '2', '--out', out]), backend: 'wasm', save: true });
+    const run = await TrainingRun.create({
+      options: options(['--steps', '3', '--log-every', '1', '--eval-every', '2', '--out', out]),
+      backend: 'wasm',
+      save: true,
+    });
     const outcome = await run.train();
     await run.save(outcome.stopReason);
     run.dispose();
-    expect(fs.readdirSync(out).sort()).toEqual(['checkpoint.bin', 'model.json', 'task.json', 'train-log.jsonl', 'training-curve.svg', 'weights.bin']);
+    expect(fs.readdirSync(out).sort()).toEqual([
+      'checkpoint.bin',
+      'model.json',
+      'task.json',
+      'train-log.jsonl',
+      'training-curve.svg',
+      'weights.bin',
+    ]);
     const info = await readTaskJson(out);
-    const log = fs.readFileSync(path.join(out, 'train-log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const log = fs
+      .readFileSync(path.join(out, 'train-log.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     // Evaluated at step 2 (eval-every) and again at step 3 before saving: metrics are of the saved weights.
     expect(log.filter((e) => e.type === 'eval').map((e) => e.step)).toEqual([2, 3]);
     expect(log.filter((e) => e.type === 'train').map((e) => e.step)).toEqual([1, 2, 3]);

@@ -27,8 +27,14 @@ describe('warmupSchedule', () => {
 
   it('rejects bad arguments naming them', () => {
     expect(() => warmupSchedule({ peak: 0 })).toThrow('peak must be a positive number, got 0');
-    expect(() => warmupSchedule({ peak: 1e-3, warmupSteps: 1.5, decay: 'constant' })).toThrow('warmupSteps must be an integer >= 0, got 1.5');
-    expect(() => warmupSchedule({ peak: 1e-3, warmupSteps: 10, decay: 'cosine' })).toThrow('cosine decay needs totalSteps');
-    expect(() => warmupSchedule({ peak: 1e-3, decay: 'linear' as never })).toThrow('decay must be one of cosine, inverse-sqrt, constant');
+    expect(() => warmupSchedule({ peak: 1e-3, warmupSteps: 1.5, decay: 'constant' })).toThrow(
+      'warmupSteps must be an integer >= 0, got 1.5',
+    );
+    expect(() => warmupSchedule({ peak: 1e-3, warmupSteps: 10, decay: 'cosine' })).toThrow(
+      'cosine decay needs totalSteps',
+    );
+    expect(() => warmupSchedule({ peak: 1e-3, decay: 'linear' as never })).toThrow(
+      'decay must be one of cosine, inverse-sqrt, constant',
+    );
   });
 });

@@ -14,7 +14,15 @@ const info: Seq2SeqTaskInfo = {
   maxTargetLength: 13,
   config: presetConfig('tiny', { vocabSize: 13, maxSourceLength: 12, maxTargetLength: 13 }),
   metrics: { heldOutExactMatch: 0.995, heldOutTokenAccuracy: 0.999, heldOutSize: 512 },
-  training: { command: 'npm run train -- --task reverse', steps: 10, seconds: 1, backend: 'wasm', seed: 1, batch: 64, lr: 0.002 },
+  training: {
+    command: 'npm run train -- --task reverse',
+    steps: 10,
+    seconds: 1,
+    backend: 'wasm',
+    seed: 1,
+    batch: 64,
+    lr: 0.002,
+  },
 };
 
 describe('task.json', () => {
@@ -28,11 +36,27 @@ describe('task.json', () => {
 
   it.each([
     ['not JSON', '{', /^m\/task.json is not valid JSON/],
-    ['wrong format', JSON.stringify({ ...info, format: 'keras' }), `m/task.json: format is "keras"; expected 'tfjs-attention-seq2seq'`],
-    ['vocabulary size', JSON.stringify({ ...info, vocabulary: { ...info.vocabulary, size: 14 } }), 'vocabulary.size is 14; expected specials + symbols = 13'],
-    ['config mismatch', JSON.stringify({ ...info, maxSourceLength: 20 }), 'config.maxSourceLength is 12; expected maxSourceLength (20)'],
+    [
+      'wrong format',
+      JSON.stringify({ ...info, format: 'keras' }),
+      `m/task.json: format is "keras"; expected 'tfjs-attention-seq2seq'`,
+    ],
+    [
+      'vocabulary size',
+      JSON.stringify({ ...info, vocabulary: { ...info.vocabulary, size: 14 } }),
+      'vocabulary.size is 14; expected specials + symbols = 13',
+    ],
+    [
+      'config mismatch',
+      JSON.stringify({ ...info, maxSourceLength: 20 }),
+      'config.maxSourceLength is 12; expected maxSourceLength (20)',
+    ],
     ['missing metrics', JSON.stringify({ ...info, metrics: undefined }), 'metrics is missing; expected an object'],
-    ['bad rate', JSON.stringify({ ...info, metrics: { ...info.metrics, heldOutExactMatch: 2 } }), 'metrics.heldOutExactMatch is 2; expected a number in [0, 1]'],
+    [
+      'bad rate',
+      JSON.stringify({ ...info, metrics: { ...info.metrics, heldOutExactMatch: 2 } }),
+      'metrics.heldOutExactMatch is 2; expected a number in [0, 1]',
+    ],
   ])('rejects %s naming the file and field', (_name, text, message) => {
     expect(() => parseTaskJson(text, 'm/task.json')).toThrow(message);
   });

@@ -13,10 +13,27 @@ it('trains the tiny preset on copy to >= 0.9 held-out exact match', async () => 
     task: 'copy',
     target: 0.9,
     maxSteps: 300,
-    args: ['--preset', 'tiny', '--lr', '0.01', '--warmup', '20', '--decay-steps', '200', '--clip', '1', '--eval-every', '25', '--seed', '1'],
+    args: [
+      '--preset',
+      'tiny',
+      '--lr',
+      '0.01',
+      '--warmup',
+      '20',
+      '--decay-steps',
+      '200',
+      '--clip',
+      '1',
+      '--eval-every',
+      '25',
+      '--seed',
+      '1',
+    ],
   });
   // Printed so the CI log shows how much margin the budget has.
-  console.log(`copy/tiny: exact match ${result.exactMatch} after ${result.steps} steps, ${result.seconds} s of training`);
+  console.log(
+    `copy/tiny: exact match ${result.exactMatch} after ${result.steps} steps, ${result.seconds} s of training`,
+  );
   expect(result.reached).toBe(true);
   expect(result.exactMatch).toBeGreaterThanOrEqual(0.9);
   expect(result.steps).toBeLessThanOrEqual(300);

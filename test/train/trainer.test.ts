@@ -31,7 +31,9 @@ describe('Trainer', () => {
     expect(result.tokenAccuracy).toBeLessThanOrEqual(1);
     expect(result.gradNorm).toBeGreaterThan(0);
     const after = weightsOf(model);
-    const unchanged = model.weights.filter((w, i) => w.trainable && after[i].every((v, k) => v === before[i][k])).map((w) => w.name);
+    const unchanged = model.weights
+      .filter((w, i) => w.trainable && after[i].every((v, k) => v === before[i][k]))
+      .map((w) => w.name);
     expect(unchanged).toEqual([]);
     trainer.dispose();
     model.dispose();
@@ -44,7 +46,8 @@ describe('Trainer', () => {
     const memory: Array<{ numTensors: number; numBytes: number }> = [];
     for (let step = 1; step <= 200; step++) {
       await trainer.step(encodeBatch(task, stream.nextBatch(16)));
-      if (step === 10 || step === 200) memory.push({ numTensors: tf.memory().numTensors, numBytes: tf.memory().numBytes });
+      if (step === 10 || step === 200)
+        memory.push({ numTensors: tf.memory().numTensors, numBytes: tf.memory().numBytes });
     }
     expect(memory[1]).toEqual(memory[0]);
     trainer.dispose();
@@ -79,7 +82,8 @@ describe('Trainer', () => {
     const streamC = createTrainingStream(second.task, 9);
     streamC.setState(checkpoint.extra.stream);
     const losses: number[] = [];
-    for (let i = 0; i < steps / 2; i++) losses.push((await c.step(encodeBatch(second.task, streamC.nextBatch(16)))).loss);
+    for (let i = 0; i < steps / 2; i++)
+      losses.push((await c.step(encodeBatch(second.task, streamC.nextBatch(16)))).loss);
     expect(c.stepCount).toBe(steps);
 
     const wa = weightsOf(straight.model);
