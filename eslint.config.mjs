@@ -43,7 +43,8 @@ export default defineConfig(
         {
           selector: [
             'Program > VariableDeclaration > VariableDeclarator > CallExpression[callee.name="require"]',
-            'Program > VariableDeclaration > VariableDeclarator > TSAsExpression > CallExpression[callee.name="require"]',
+            'Program > VariableDeclaration > VariableDeclarator > TSAsExpression > ' +
+              'CallExpression[callee.name="require"]',
           ].join(', '),
           message: 'Use an ES `import` at module level; `require()` is for lazy or conditional loading only.',
         },
@@ -87,4 +88,10 @@ export default defineConfig(
   },
 
   prettier,
+
+  // After eslint-config-prettier, which turns max-len off: Prettier wraps code at 120, and this catches
+  // what it cannot wrap (long strings and comments).
+  {
+    rules: { 'max-len': ['error', { code: 120 }] },
+  },
 );

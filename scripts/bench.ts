@@ -30,8 +30,10 @@ const BENCHMARKS = ['train-reference', 'decode-greedy', 'attention-forward-backw
 type BenchName = (typeof BENCHMARKS)[number];
 type Result = { name: BenchName } & Record<string, unknown>;
 
-const USAGE = `Usage: npm run bench -- [--json] [--only NAME]... [--peer torch] [--backend NAME] [--repeats N] [--steps N] [--threads N]
-Benchmarks: ${BENCHMARKS.join(', ')}`;
+const USAGE =
+  'Usage: npm run bench -- [--json] [--only NAME]... [--peer torch] [--backend NAME] ' +
+  '[--repeats N] [--steps N] [--threads N]\n' +
+  `Benchmarks: ${BENCHMARKS.join(', ')}`;
 
 function fail(message: string): never {
   console.error(`bench: ${message}\n${USAGE}`);

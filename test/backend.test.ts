@@ -252,60 +252,66 @@ describe('UnsortedSegmentSum on wasm', () => {
 });
 
 describe('Identity on wasm (shared memory instead of a copy)', () => {
-  it('a clone keeps its values after the original is disposed, and gradients through saved tensors are unchanged', async () => {
-    await initBackend('wasm', { quiet: true });
-    const before = tf.memory().numTensors;
-    const x = tf.tensor2d([
-      [1, -2],
-      [3.5, 4],
-    ]);
-    const y = x.clone();
-    x.dispose();
-    expect(Array.from(await y.data())).toEqual([1, -2, 3.5, 4]);
-    y.dispose();
-    expect(tf.memory().numTensors).toBe(before);
-    // sin saves its input for the gradient (an Identity clone): d/dx sum(sin(x) * x) = cos(x) x + sin(x).
-    const input = tf.tensor1d([0.3, -1.2, 2]);
-    const grad = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.sin(v), v)))(input);
-    const expected = [0.3, -1.2, 2].map((v) => Math.cos(v) * v + Math.sin(v));
-    Array.from(await grad.data()).forEach((g, i) => expect(g).toBeCloseTo(expected[i], 5));
-    tf.dispose([input, grad]);
-    expect(tf.memory().numTensors).toBe(before);
-  });
+  it(
+    'a clone keeps its values after the original is disposed, ' + 'and gradients through saved tensors are unchanged',
+    async () => {
+      await initBackend('wasm', { quiet: true });
+      const before = tf.memory().numTensors;
+      const x = tf.tensor2d([
+        [1, -2],
+        [3.5, 4],
+      ]);
+      const y = x.clone();
+      x.dispose();
+      expect(Array.from(await y.data())).toEqual([1, -2, 3.5, 4]);
+      y.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+      // sin saves its input for the gradient (an Identity clone): d/dx sum(sin(x) * x) = cos(x) x + sin(x).
+      const input = tf.tensor1d([0.3, -1.2, 2]);
+      const grad = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.sin(v), v)))(input);
+      const expected = [0.3, -1.2, 2].map((v) => Math.cos(v) * v + Math.sin(v));
+      Array.from(await grad.data()).forEach((g, i) => expect(g).toBeCloseTo(expected[i], 5));
+      tf.dispose([input, grad]);
+      expect(tf.memory().numTensors).toBe(before);
+    },
+  );
 });
 
 describe('BatchMatMul on wasm with transposed operands (through XNNPACK)', () => {
-  it('equals the cpu product for every transpose combination, batch 1 and batched, and frees its transposes', async () => {
-    const shapes: Array<[number[], number[], boolean, boolean]> = [
-      [[5, 3], [5, 4], true, false],
-      [[3, 5], [4, 5], false, true],
-      [[5, 3], [4, 5], true, true],
-      [[3, 5], [5, 4], false, false],
-      [[2, 5, 3], [2, 5, 4], true, false], // batched: left to the original kernel
-    ];
-    for (const [aShape, bShape, transposeA, transposeB] of shapes) {
-      const values = (shape: number[], seed: number) =>
-        Array.from({ length: shape.reduce((x, y) => x * y) }, (_v, i) => Math.sin(seed + i * 0.7));
-      const product = async (backend: string) => {
-        await initBackend(backend, { quiet: true });
-        const a = tf.tensor(values(aShape, 1), aShape);
-        const b = tf.tensor(values(bShape, 2), bShape);
-        const before = tf.memory();
-        const dataIds = (tf.backend() as unknown as { numDataIds(): number }).numDataIds();
-        const c = tf.matMul(a, b, transposeA, transposeB);
-        const result = Array.from(await c.data());
-        c.dispose();
-        expect(tf.memory().numTensors).toBe(before.numTensors);
-        expect((tf.backend() as unknown as { numDataIds(): number }).numDataIds()).toBe(dataIds);
-        tf.dispose([a, b]);
-        return result;
-      };
-      const onCpu = await product('cpu');
-      const onWasm = await product('wasm');
-      expect(onWasm.length).toBe(onCpu.length);
-      onWasm.forEach((v, i) => expect(v).toBeCloseTo(onCpu[i], 5));
-    }
-  });
+  it(
+    'equals the cpu product for every transpose combination, ' + 'batch 1 and batched, and frees its transposes',
+    async () => {
+      const shapes: Array<[number[], number[], boolean, boolean]> = [
+        [[5, 3], [5, 4], true, false],
+        [[3, 5], [4, 5], false, true],
+        [[5, 3], [4, 5], true, true],
+        [[3, 5], [5, 4], false, false],
+        [[2, 5, 3], [2, 5, 4], true, false], // batched: left to the original kernel
+      ];
+      for (const [aShape, bShape, transposeA, transposeB] of shapes) {
+        const values = (shape: number[], seed: number) =>
+          Array.from({ length: shape.reduce((x, y) => x * y) }, (_v, i) => Math.sin(seed + i * 0.7));
+        const product = async (backend: string) => {
+          await initBackend(backend, { quiet: true });
+          const a = tf.tensor(values(aShape, 1), aShape);
+          const b = tf.tensor(values(bShape, 2), bShape);
+          const before = tf.memory();
+          const dataIds = (tf.backend() as unknown as { numDataIds(): number }).numDataIds();
+          const c = tf.matMul(a, b, transposeA, transposeB);
+          const result = Array.from(await c.data());
+          c.dispose();
+          expect(tf.memory().numTensors).toBe(before.numTensors);
+          expect((tf.backend() as unknown as { numDataIds(): number }).numDataIds()).toBe(dataIds);
+          tf.dispose([a, b]);
+          return result;
+        };
+        const onCpu = await product('cpu');
+        const onWasm = await product('wasm');
+        expect(onWasm.length).toBe(onCpu.length);
+        onWasm.forEach((v, i) => expect(v).toBeCloseTo(onCpu[i], 5));
+      }
+    },
+  );
 });
 
 describe('an embedding model on wasm', () => {

@@ -40,41 +40,44 @@ test('a backend the user chose stays: ensureBackend neither switches nor replace
   expect(tf.getKernel('UnsortedSegmentSum', 'wasm')).toBeDefined();
 });
 
-test("initBackend replaces tfjs's Identity and BatchMatMul on wasm unless keepTfjsKernels, which puts them back", async () => {
-  await initBackend('wasm', { quiet: true, keepTfjsKernels: true });
-  const own = {
-    identity: tf.getKernel('Identity', 'wasm')!.kernelFunc,
-    matMul: tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc,
-  };
-  const product = () =>
-    tf.tidy(() =>
-      Array.from(
-        tf
-          .matMul(
-            tf.tensor2d([
-              [1, 2],
-              [3, 4],
-            ]),
-            tf.tensor2d([
-              [5, 6],
-              [7, 8],
-            ]),
-            true,
-            false,
-          )
-          .dataSync(),
-      ),
-    );
-  const expected = [26, 30, 38, 44]; // A^T B
-  expect(product()).toEqual(expected);
+test(
+  "initBackend replaces tfjs's Identity and BatchMatMul " + 'on wasm unless keepTfjsKernels, which puts them back',
+  async () => {
+    await initBackend('wasm', { quiet: true, keepTfjsKernels: true });
+    const own = {
+      identity: tf.getKernel('Identity', 'wasm')!.kernelFunc,
+      matMul: tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc,
+    };
+    const product = () =>
+      tf.tidy(() =>
+        Array.from(
+          tf
+            .matMul(
+              tf.tensor2d([
+                [1, 2],
+                [3, 4],
+              ]),
+              tf.tensor2d([
+                [5, 6],
+                [7, 8],
+              ]),
+              true,
+              false,
+            )
+            .dataSync(),
+        ),
+      );
+    const expected = [26, 30, 38, 44]; // A^T B
+    expect(product()).toEqual(expected);
 
-  await initBackend('wasm', { quiet: true });
-  expect(tf.getKernel('Identity', 'wasm')!.kernelFunc).not.toBe(own.identity);
-  expect(tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc).not.toBe(own.matMul);
-  expect(product()).toEqual(expected);
+    await initBackend('wasm', { quiet: true });
+    expect(tf.getKernel('Identity', 'wasm')!.kernelFunc).not.toBe(own.identity);
+    expect(tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc).not.toBe(own.matMul);
+    expect(product()).toEqual(expected);
 
-  await initBackend('wasm', { quiet: true, keepTfjsKernels: true });
-  expect(tf.getKernel('Identity', 'wasm')!.kernelFunc).toBe(own.identity);
-  expect(tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc).toBe(own.matMul);
-  expect(product()).toEqual(expected);
-});
+    await initBackend('wasm', { quiet: true, keepTfjsKernels: true });
+    expect(tf.getKernel('Identity', 'wasm')!.kernelFunc).toBe(own.identity);
+    expect(tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc).toBe(own.matMul);
+    expect(product()).toEqual(expected);
+  },
+);

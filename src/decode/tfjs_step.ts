@@ -24,7 +24,10 @@ interface BlockCache {
   /** Self-attention keys (B, t, H*K) and values (B, t, H*V) of the t positions so far; null before the first. */
   keys: tf.Tensor3D | null;
   values: tf.Tensor3D | null;
-  /** Cross-attention keys and values of the encoder output side by side, (B, S, H*K + H*V); null without cross-attention. */
+  /**
+   * Cross-attention keys and values of the encoder output side by side, (B, S, H*K + H*V);
+   * null without cross-attention.
+   */
   memory: tf.Tensor3D | null;
   /** The encoder's padding mask (B, 1, S), 1 = real position; or null. */
   memoryMask: tf.Tensor3D | null;

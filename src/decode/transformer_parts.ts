@@ -31,7 +31,8 @@ export function transformerParts(model: tf.LayersModel): TransformerParts {
     const layer = byName.get(name);
     if (!layer || layer.getClassName() !== cls.className) {
       throw new Error(
-        `model '${model.name}' has no ${cls.className} layer named '${name}'; decoding needs a model built by createTransformer`,
+        `model '${model.name}' has no ${cls.className} layer named '${name}'; ` +
+          'decoding needs a model built by createTransformer',
       );
     }
     return layer as T;

@@ -164,7 +164,10 @@ function attend(
   return output;
 }
 
-/** erf by its Maclaurin-type series 2/sqrt(pi) e^(-x^2) sum (2x^2)^n x / (1*3*...*(2n+1)), to float precision; +-1 past |x| = 4. */
+/**
+ * erf by its Maclaurin-type series 2/sqrt(pi) e^(-x^2) sum (2x^2)^n x / (1*3*...*(2n+1)),
+ * to float precision; +-1 past |x| = 4.
+ */
 function erf(x: number): number {
   const a = Math.abs(x);
   if (a > 4) return Math.sign(x);

@@ -175,7 +175,8 @@ function inputHint(model: Seq2Seq): string {
   const task = model.task;
   if (task === null) return `symbols: ${model.info.vocabulary.symbols.join(' ')}`;
   if (task.name === 'addition') {
-    return `two numbers of up to ${task.options.digits} digits, e.g. ${task.tokensToString(task.sampleSource(new api.Random(1)))}`;
+    const example = task.tokensToString(task.sampleSource(new api.Random(1)));
+    return `two numbers of up to ${task.options.digits} digits, e.g. ${example}`;
   }
   return `${task.options.minLen} to ${task.options.maxLen} of the symbols ${task.symbols.join('')}`;
 }
@@ -248,7 +249,8 @@ const KINDS = [
     id: 'cross',
     title: 'Cross-attention',
     about:
-      'Each decoder input (row) attends to the encoded source tokens (column): where the model looks to write the next token.',
+      'Each decoder input (row) attends to the encoded source tokens (column): ' +
+      'where the model looks to write the next token.',
   },
 ];
 

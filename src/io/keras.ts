@@ -111,7 +111,8 @@ function rewriteAttentionNode(layer: KerasLayerJson, node: InboundNode, where: s
     delete rest[key];
     if (!isTensorReference(reference)) {
       throw new Error(
-        `${where}: keyword argument '${key}' is ${JSON.stringify(reference)}; expected a tensor reference [layer name, node index, tensor index]`,
+        `${where}: keyword argument '${key}' is ${JSON.stringify(reference)}; ` +
+          'expected a tensor reference [layer name, node index, tensor index]',
       );
     }
     if (key === 'key' && inputs.length === 1) {

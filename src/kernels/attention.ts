@@ -364,7 +364,8 @@ function checkArgs(args: FusedAttentionArgs): void {
   const keyLength = sources[args.key.source].shape[1];
   if (sources[args.value.source].shape[1] !== keyLength) {
     throw new Error(
-      `fusedAttention: keys and values must have the same length, got ${keyLength} and ${sources[args.value.source].shape[1]}`,
+      `fusedAttention: keys and values must have the same length, ` +
+        `got ${keyLength} and ${sources[args.value.source].shape[1]}`,
     );
   }
 }

@@ -7,7 +7,10 @@ import { checkPositiveInt } from './args';
 import { checkRank, type Kwargs, type Shape } from './shapes';
 import { ProjectionArgs, ProjectionBase } from './projection_base';
 
-/** Also `useBias` (a bias [Dout]), `kernelInitializer` (kernel [H, V, Dout]) and `biasInitializer`: see ProjectionArgs. */
+/**
+ * Also `useBias` (a bias [Dout]), `kernelInitializer` (kernel [H, V, Dout]) and `biasInitializer`:
+ * see ProjectionArgs.
+ */
 export interface AttentionOutputProjectionArgs extends ProjectionArgs {
   /** Width of the output, Dout. Required. */
   outputDim: number;

@@ -7,7 +7,10 @@ import { checkPositiveInt } from './args';
 import { checkRank, type Kwargs, type Shape } from './shapes';
 import { ProjectionArgs, ProjectionBase } from './projection_base';
 
-/** Also `useBias` (a bias [H, headDim]), `kernelInitializer` (kernel [D, H, headDim]) and `biasInitializer`: see ProjectionArgs. */
+/**
+ * Also `useBias` (a bias [H, headDim]), `kernelInitializer` (kernel [D, H, headDim]) and `biasInitializer`:
+ * see ProjectionArgs.
+ */
 export interface AttentionProjectionArgs extends ProjectionArgs {
   /** Number of heads H. Required. */
   numHeads: number;

@@ -16,7 +16,8 @@ export function checkPaddingMasks(layer: string, masks: Array<[string, tf.Tensor
     const want = sequence.shape.slice(0, 2);
     if (mask.rank !== 2 || mask.shape[0] !== want[0] || mask.shape[1] !== want[1]) {
       throw new Error(
-        `${layer}: the padding mask of ${name} must have shape (B, L) = ${formatShape(want)}, got ${formatShape(mask.shape)}`,
+        `${layer}: the padding mask of ${name} must have shape (B, L) = ${formatShape(want)}, ` +
+          `got ${formatShape(mask.shape)}`,
       );
     }
   }

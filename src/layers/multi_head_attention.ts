@@ -459,7 +459,8 @@ function checkInputShapes(name: string, query: Shape | number[], value: Shape | 
   }
   if (value[1] != null && key[1] != null && value[1] !== key[1]) {
     throw new Error(
-      `${name}: value and key must have the same length S, got shapes value ${formatShape(value)}, key ${formatShape(key)}`,
+      `${name}: value and key must have the same length S, ` +
+        `got shapes value ${formatShape(value)}, key ${formatShape(key)}`,
     );
   }
 }

@@ -36,7 +36,8 @@ export function checkSequence(layer: string, name: string, x: tf.Tensor, width?:
   checkRank(layer, name, x.shape, 3);
   if (width != null && x.shape[2] !== width) {
     throw new Error(
-      `${layer}: ${name} has width ${x.shape[2]} (shape ${formatShape(x.shape)}) but the layer was built for width ${width}`,
+      `${layer}: ${name} has width ${x.shape[2]} (shape ${formatShape(x.shape)}) ` +
+        `but the layer was built for width ${width}`,
     );
   }
   if (batch != null && x.shape[0] !== batch) {

@@ -103,7 +103,8 @@ export class TokenAndPositionEmbedding extends tf.layers.Layer {
     const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
     if (shape.length !== 2) {
       throw new Error(
-        `TokenAndPositionEmbedding '${this.name}': input must be token ids of rank 2 (B, T), got shape ${formatShape(shape)}`,
+        `TokenAndPositionEmbedding '${this.name}': input must be token ids of rank 2 (B, T), ` +
+          `got shape ${formatShape(shape)}`,
       );
     }
     this.tokenEmbedding = this.addWeight(
@@ -140,12 +141,14 @@ export class TokenAndPositionEmbedding extends tf.layers.Layer {
     const [batch, length] = ids.shape;
     if (ids.rank !== 2) {
       throw new Error(
-        `TokenAndPositionEmbedding '${this.name}': input must be token ids of rank 2 (B, T), got shape ${formatShape(ids.shape)}`,
+        `TokenAndPositionEmbedding '${this.name}': input must be token ids of rank 2 (B, T), ` +
+          `got shape ${formatShape(ids.shape)}`,
       );
     }
     if (length > this.sequenceLength) {
       throw new Error(
-        `TokenAndPositionEmbedding '${this.name}': sequence length ${length} exceeds sequenceLength ${this.sequenceLength}`,
+        `TokenAndPositionEmbedding '${this.name}': sequence length ${length} ` +
+          `exceeds sequenceLength ${this.sequenceLength}`,
       );
     }
     this.checkIds(ids);
@@ -164,7 +167,8 @@ export class TokenAndPositionEmbedding extends tf.layers.Layer {
       const id = values[i];
       if (!(id >= 0 && id < this.vocabularySize && Number.isInteger(id))) {
         throw new Error(
-          `TokenAndPositionEmbedding '${this.name}': token id ${id} at position ${i} is outside [0, ${this.vocabularySize - 1}] (vocabularySize ${this.vocabularySize})`,
+          `TokenAndPositionEmbedding '${this.name}': token id ${id} at position ${i} ` +
+            `is outside [0, ${this.vocabularySize - 1}] (vocabularySize ${this.vocabularySize})`,
         );
       }
     }

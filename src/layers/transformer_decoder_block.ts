@@ -70,7 +70,8 @@ export class TransformerDecoderBlock extends TransformerBlockBase {
     const shapes = shapeList(inputShape);
     if (shapes.length > 2) {
       throw new Error(
-        `TransformerDecoderBlock '${this.name}': expected [decoderSequence, encoderSequence] or decoderSequence, got ${shapes.length} inputs`,
+        `TransformerDecoderBlock '${this.name}': expected [decoderSequence, encoderSequence] ` +
+          `or decoderSequence, got ${shapes.length} inputs`,
       );
     }
     const [decoderShape, encoderShape] = shapes;
@@ -100,7 +101,8 @@ export class TransformerDecoderBlock extends TransformerBlockBase {
     const [x, encoderOutput = null] = list;
     if ((encoderOutput == null) !== (this.crossAttention == null)) {
       throw new Error(
-        `TransformerDecoderBlock '${this.name}': built ${this.crossAttention ? 'with' : 'without'} an encoder sequence, ` +
+        `TransformerDecoderBlock '${this.name}': ` +
+          `built ${this.crossAttention ? 'with' : 'without'} an encoder sequence, ` +
           `called ${encoderOutput ? 'with' : 'without'} one`,
       );
     }

@@ -17,7 +17,10 @@ export interface TransformerEncoderBlockArgs extends TransformerBlockArgs {
 /** What a block computed, with the attention probabilities for visualisation. */
 export interface BlockOutput {
   output: tf.Tensor3D;
-  /** Self-attention probabilities (B, H, T, T); null while a gradient tape records (see `MultiHeadAttention.attend`). */
+  /**
+   * Self-attention probabilities (B, H, T, T); null while a gradient tape records
+   * (see `MultiHeadAttention.attend`).
+   */
   selfAttention: tf.Tensor4D | null;
   /** Cross-attention probabilities (B, H, T, S), decoder blocks with an encoder input only; null as above. */
   crossAttention?: tf.Tensor4D | null;

@@ -29,7 +29,10 @@ export interface TransformerConfig {
   dropout: number;
   /** Feed-forward activation. Default 'relu'. */
   activation: Activation;
-  /** Pre-LN blocks plus a final layer norm (trains faster without warmup tricks). Default false (post-LN, as Vaswani et al.). */
+  /**
+   * Pre-LN blocks plus a final layer norm (trains faster without warmup tricks).
+   * Default false (post-LN, as Vaswani et al.).
+   */
   normalizeFirst: boolean;
   /** Layer norm epsilon. Default 1e-5. */
   layerNormEpsilon: number;
@@ -44,7 +47,10 @@ export type TransformerConfigInput = Pick<TransformerConfig, 'vocabSize' | 'maxS
 /** Model sizes without the task-dependent fields. */
 export type ModelSize = Omit<Partial<TransformerConfig>, 'vocabSize' | 'maxSourceLength' | 'maxTargetLength'>;
 
-/** The reference configuration (README, "Toy tasks"): dModel 64, 4 heads, feed-forward 256, 2+2 layers; benchmarks and comparisons use it. */
+/**
+ * The reference configuration (README, "Toy tasks"): dModel 64, 4 heads, feed-forward 256, 2+2 layers;
+ * benchmarks and comparisons use it.
+ */
 export const REFERENCE_SIZE: ModelSize = {
   dModel: 64,
   numHeads: 4,
@@ -92,7 +98,8 @@ export function resolveConfig(input: TransformerConfigInput): TransformerConfig 
   }
   if (input.keyDim == null && Number.isInteger(dModel) && dModel >= 1 && numHeads > dModel) {
     throw new Error(
-      `TransformerConfig: numHeads ${describe(numHeads)} exceeds dModel ${describe(dModel)}; pass keyDim or use fewer heads`,
+      `TransformerConfig: numHeads ${describe(numHeads)} exceeds dModel ${describe(dModel)}; ` +
+        'pass keyDim or use fewer heads',
     );
   }
   const positive = [

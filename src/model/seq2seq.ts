@@ -174,7 +174,8 @@ export class Seq2Seq {
     ids.forEach((id, j) => {
       if (typeof id !== 'number' || !Number.isInteger(id) || id < FIRST_SYMBOL || id > last) {
         throw new Error(
-          `${method}: ${name}[${j}] is ${describe(id)}; expected a symbol id, an integer in [${FIRST_SYMBOL}, ${last}] ` +
+          `${method}: ${name}[${j}] is ${describe(id)}; ` +
+            `expected a symbol id, an integer in [${FIRST_SYMBOL}, ${last}] ` +
             `(0-2 are PAD, BOS, EOS)`,
         );
       }
@@ -246,7 +247,8 @@ function checkConsistent(model: tf.LayersModel, info: Seq2SeqTaskInfo, taskFile:
   for (const [field, value, what, actual] of checks) {
     if (value !== actual) {
       throw new Error(
-        `${taskFile}: ${field} is ${value} but the model's ${what} is ${actual}; task.json does not belong to this model`,
+        `${taskFile}: ${field} is ${value} but the model's ${what} is ${actual}; ` +
+          'task.json does not belong to this model',
       );
     }
   }

@@ -132,8 +132,10 @@ export class TrainingRun {
     return (
       `${o.resume ? `resuming at step ${this.trainer.stepCount}: ` : ''}${this.task.name} on ${this.backend}, ` +
       `${o.preset} model (dModel ${c.dModel}, ${c.numHeads} heads, ff ${c.intermediateDim}, ` +
-      `${c.numEncoderLayers}+${c.numDecoderLayers} layers, ${c.normalizeFirst ? 'pre' : 'post'}-LN, ${this.model.countParams()} parameters), ` +
-      `batch ${o.batch}, lr ${o.lr} (${o.warmup} warmup, ${o.decay}${o.decay === 'cosine' ? ` to ${o.minLr} at ${o.decaySteps}` : ''}), ` +
+      `${c.numEncoderLayers}+${c.numDecoderLayers} layers, ${c.normalizeFirst ? 'pre' : 'post'}-LN, ` +
+      `${this.model.countParams()} parameters), ` +
+      `batch ${o.batch}, lr ${o.lr} (${o.warmup} warmup, ` +
+      `${o.decay}${o.decay === 'cosine' ? ` to ${o.minLr} at ${o.decaySteps}` : ''}), ` +
       `up to ${o.steps} steps${this.out ? ` -> ${this.out}` : ''}`
     );
   }
@@ -219,7 +221,8 @@ export class TrainingRun {
         const entry = await this.evaluate();
         if (o.targetExactMatch > 0 && entry.exactMatch >= o.targetExactMatch) {
           return {
-            stopReason: `held-out exact match ${entry.exactMatch.toFixed(4)} >= --target-exact-match ${o.targetExactMatch}`,
+            stopReason:
+              `held-out exact match ${entry.exactMatch.toFixed(4)} ` + `>= --target-exact-match ${o.targetExactMatch}`,
             interrupted: false,
           };
         }
@@ -319,7 +322,8 @@ export class TrainingRun {
 /** `step 300  held-out exact match 0.7773 ...` plus the wrong decodings. */
 export function formatEval(e: EvalLogEntry): string {
   const lines = [
-    `step ${e.step}  held-out exact match ${e.exactMatch.toFixed(4)} (${Math.round(e.exactMatch * e.size)}/${e.size})  ` +
+    `step ${e.step}  held-out exact match ${e.exactMatch.toFixed(4)} ` +
+      `(${Math.round(e.exactMatch * e.size)}/${e.size})  ` +
       `token acc ${e.tokenAccuracy.toFixed(4)}  loss ${e.loss.toFixed(4)}`,
   ];
   for (const f of e.failures)

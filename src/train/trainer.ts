@@ -68,7 +68,8 @@ export class NonFiniteLossError extends Error {
     readonly learningRate: number,
   ) {
     super(
-      `training diverged at step ${step}: loss ${loss}, gradient norm ${gradNorm} (learning rate ${learningRate.toPrecision(3)}); ` +
+      `training diverged at step ${step}: loss ${loss}, gradient norm ${gradNorm} ` +
+        `(learning rate ${learningRate.toPrecision(3)}); ` +
         `the update was not applied. Try a lower --lr, a longer --warmup, or --resume from the last checkpoint.`,
     );
     this.name = 'NonFiniteLossError';
@@ -79,7 +80,10 @@ export class NonFiniteLossError extends Error {
  * Trains a seq2seq model one batch at a time.
  *
  * ```ts
- * const trainer = new Trainer({model, learningRate: warmupSchedule({peak: 1e-3, warmupSteps: 100, decay: 'constant'})});
+ * const trainer = new Trainer({
+ *   model,
+ *   learningRate: warmupSchedule({peak: 1e-3, warmupSteps: 100, decay: 'constant'}),
+ * });
  * const {loss, tokenAccuracy} = await trainer.step(encodeBatch(task, stream.nextBatch(64)));
  * ```
  *
@@ -200,7 +204,8 @@ export class Trainer {
     const values = weights.map((w, i) => {
       if (state.weights[i].length !== w.read().size) {
         throw new Error(
-          `Trainer.setState: weight ${w.originalName} has shape [${w.shape}] (${w.read().size} values), the state ${state.weights[i].length}`,
+          `Trainer.setState: weight ${w.originalName} has shape [${w.shape}] (${w.read().size} values), ` +
+            `the state ${state.weights[i].length}`,
         );
       }
       return tf.tensor(state.weights[i], w.shape as number[], w.dtype);

@@ -227,7 +227,10 @@ test('saves the model to IndexedDB and loads it back', async () => {
   expect(await waitUntilSettled(page)).toBe('ready');
   expect(await page.getAttribute('#store-status', 'data-result')).toBe('same');
   expect(await text(page, '#store-status')).toMatch(
-    /^Saved to indexeddb:\/\/tfjs-attention-demo-reverse \(\d+\.\d KiB of weights\) and loaded it back: the copy decodes 2718 to 8172, the same as the original\.$/,
+    new RegExp(
+      String.raw`^Saved to indexeddb://tfjs-attention-demo-reverse \(\d+\.\d KiB of weights\) and loaded it back: ` +
+        String.raw`the copy decodes 2718 to 8172, the same as the original\.$`,
+    ),
   );
 
   await page.waitForSelector('#load:not([disabled])');

@@ -148,7 +148,8 @@ describe('call inputs', () => {
         'a key whose batch differs from query and value',
         () => [tf.zeros([1, 5, 4])],
         (k) => layer.apply([query, value, k]),
-        "MultiHeadAttention 'mha': query, value and key must have the same batch size, got shapes query [2, 3, 4], value [2, 5, 4], key [1, 5, 4]",
+        "MultiHeadAttention 'mha': query, value and key must have the same batch size, " +
+          'got shapes query [2, 3, 4], value [2, 5, 4], key [1, 5, 4]',
       ],
       [
         'a query wider than the layer was built for',

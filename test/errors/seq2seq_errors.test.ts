@@ -137,7 +137,8 @@ describe('model folder', () => {
   it('a missing weights.bin is named, with the model.json that lists it', async () => {
     const folder = broken((f) => fs.rmSync(file(f, 'weights.bin')));
     await expect(loadSeq2Seq(folder)).rejects.toThrow(
-      `Cannot load model: weights file ${file(folder, 'weights.bin')} does not exist (listed in ${file(folder, 'model.json')})`,
+      `Cannot load model: weights file ${file(folder, 'weights.bin')} does not exist ` +
+        `(listed in ${file(folder, 'model.json')})`,
     );
   });
 
@@ -145,7 +146,8 @@ describe('model folder', () => {
     const size = fs.statSync(file(good, 'weights.bin')).size;
     const folder = broken((f) => fs.truncateSync(file(f, 'weights.bin'), size - 100));
     await expect(loadSeq2Seq(folder)).rejects.toThrow(
-      `Cannot load model: weights file ${file(folder, 'weights.bin')} has ${size - 100} bytes but model.json's weightsManifest needs ${size} ` +
+      `Cannot load model: weights file ${file(folder, 'weights.bin')} has ${size - 100} bytes ` +
+        `but model.json's weightsManifest needs ${size} ` +
         '(truncated, or not the weights of this model.json)',
     );
   });
@@ -173,7 +175,8 @@ describe('model folder', () => {
       }),
     );
     await expect(loadSeq2Seq(folder)).rejects.toThrow(
-      `${file(folder, 'task.json')}: vocabulary.size is 14 but the model's vocabulary is 13; task.json does not belong to this model`,
+      `${file(folder, 'task.json')}: vocabulary.size is 14 but the model's vocabulary is 13; ` +
+        'task.json does not belong to this model',
     );
   });
 
@@ -185,7 +188,8 @@ describe('model folder', () => {
       }),
     );
     await expect(loadSeq2Seq(folder)).rejects.toThrow(
-      `${file(folder, 'task.json')}: maxSourceLength is 20 but the model's source position embedding length is 12; task.json does not belong to this model`,
+      `${file(folder, 'task.json')}: maxSourceLength is 20 ` +
+        "but the model's source position embedding length is 12; task.json does not belong to this model",
     );
   });
 
@@ -254,7 +258,8 @@ describe('npm run evaluate -- --model <broken folder>', () => {
       [missing, `error: loadSeq2Seq: model folder ${missing} does not exist`],
       [
         truncated,
-        `error: Cannot load model: weights file ${path.join(truncated, 'weights.bin')} has 64 bytes but model.json's weightsManifest needs`,
+        `error: Cannot load model: weights file ${path.join(truncated, 'weights.bin')} has 64 bytes ` +
+          "but model.json's weightsManifest needs",
       ],
       [noTask, `error: ${path.join(noTask, 'task.json')} does not exist`],
     ];

@@ -102,35 +102,39 @@ const BUDGET = { cpu: { examples: 16, epochs: 4, batchSize: 16 }, wasm: { exampl
 describeEachBackend('example: decoder-only (GPT-style) stack', (backend) => {
   const budget = BUDGET[backend];
 
-  it('trains on next-token prediction, stays causal, reports its parameters, and reloads with identical predictions', async () => {
-    const model = buildGpt();
-    const train = counting(budget.examples, 3);
-    await expectTrainingLowersLoss(model, train.xs, train.ys, { epochs: budget.epochs, batchSize: budget.batchSize });
-    if (backend === 'wasm') {
-      // Long enough to have learnt to count.
-      expect(generate(model, [3, 4, 5], 4)).toEqual([6, 7, 8, 9]);
-    }
-    expectCausal(model, [2, 3, 4, 5, 6, 7], 3);
+  it(
+    'trains on next-token prediction, stays causal, reports ' +
+      'its parameters, and reloads with identical predictions',
+    async () => {
+      const model = buildGpt();
+      const train = counting(budget.examples, 3);
+      await expectTrainingLowersLoss(model, train.xs, train.ys, { epochs: budget.epochs, batchSize: budget.batchSize });
+      if (backend === 'wasm') {
+        // Long enough to have learnt to count.
+        expect(generate(model, [3, 4, 5], 4)).toEqual([6, 7, 8, 9]);
+      }
+      expectCausal(model, [2, 3, 4, 5, 6, 7], 3);
 
-    // Hand count: D = 32, H = 2, K = D / H = 16, I = 64.
-    const block =
-      attentionParams({ queryWidth: WIDTH, heads: 2, keyDim: 16 }) + // self-attention
-      2 * (2 * WIDTH) + // two layer norms, gamma and beta each
-      (WIDTH * 64 + 64) +
-      (64 * WIDTH + WIDTH); // feed-forward
-    expect(block).toBe(4224 + 128 + 4192);
-    const embedding = VOCABULARY * WIDTH + LENGTH * WIDTH;
-    const summary = parseSummary(summaryLines(model));
-    expect(summary.layers.embedding).toEqual({ className: 'TokenAndPositionEmbedding', params: embedding });
-    expect(summary.layers.block_0).toEqual({ className: 'TransformerEncoderBlock', params: block });
-    expect(summary.layers.block_1).toEqual({ className: 'TransformerEncoderBlock', params: block });
-    const handCount = embedding + 2 * block + 2 * WIDTH + (WIDTH * VOCABULARY + VOCABULARY);
-    expect(summary).toMatchObject({ total: handCount, trainable: handCount, nonTrainable: 0 });
+      // Hand count: D = 32, H = 2, K = D / H = 16, I = 64.
+      const block =
+        attentionParams({ queryWidth: WIDTH, heads: 2, keyDim: 16 }) + // self-attention
+        2 * (2 * WIDTH) + // two layer norms, gamma and beta each
+        (WIDTH * 64 + 64) +
+        (64 * WIDTH + WIDTH); // feed-forward
+      expect(block).toBe(4224 + 128 + 4192);
+      const embedding = VOCABULARY * WIDTH + LENGTH * WIDTH;
+      const summary = parseSummary(summaryLines(model));
+      expect(summary.layers.embedding).toEqual({ className: 'TokenAndPositionEmbedding', params: embedding });
+      expect(summary.layers.block_0).toEqual({ className: 'TransformerEncoderBlock', params: block });
+      expect(summary.layers.block_1).toEqual({ className: 'TransformerEncoderBlock', params: block });
+      const handCount = embedding + 2 * block + 2 * WIDTH + (WIDTH * VOCABULARY + VOCABULARY);
+      expect(summary).toMatchObject({ total: handCount, trainable: handCount, nonTrainable: 0 });
 
-    await expectReloadPredictsSame(model, 'gpt', train.xs, (loaded) => expectCausal(loaded, [2, 3, 4, 5, 6, 7], 3));
-    tf.dispose([train.xs, train.ys]);
-    model.dispose();
-  });
+      await expectReloadPredictsSame(model, 'gpt', train.xs, (loaded) => expectCausal(loaded, [2, 3, 4, 5, 6, 7], 3));
+      tf.dispose([train.xs, train.ys]);
+      model.dispose();
+    },
+  );
 
   it('TransformerDecoderBlock with a single input is a causal block too, and reloads', async () => {
     const tokens = tf.input({ shape: [null], dtype: 'int32' });

@@ -141,50 +141,55 @@ describeEachBackend('loadKerasModel: Keras 2 MultiHeadAttention with value/key k
     await expect(tf.loadLayersModel(`file://${path.join(folder, 'model.json')}`)).rejects.toThrow();
   });
 
-  it('loads the layers with Keras config keys, and predicts what the plain-math reference computes (< 1e-5)', async () => {
-    const model = await loadKerasModel(path.join(folder, 'model.json'));
-    const self = model.getLayer('self_attention') as MultiHeadAttention;
-    const cross = model.getLayer('cross_attention') as MultiHeadAttention;
-    expect(self).toBeInstanceOf(MultiHeadAttention);
-    expect(self.getConfig()).toMatchObject({
-      numHeads: 2,
-      keyDim: 4,
-      valueDim: 3,
-      dropout: 0.1,
-      useBias: true,
-      outputDim: null,
-    });
-    expect(cross.getConfig()).toMatchObject({ numHeads: 2, keyDim: 3, valueDim: 3, useBias: false, outputDim: 5 });
-    expect(cross.inboundNodes[0].inboundLayers.map((layer) => layer.name)).toEqual([
-      'residual',
-      'context_embedding',
-      'key_projection',
-    ]);
+  it(
+    'loads the layers with Keras config keys, and predicts ' + 'what the plain-math reference computes (< 1e-5)',
+    async () => {
+      const model = await loadKerasModel(path.join(folder, 'model.json'));
+      const self = model.getLayer('self_attention') as MultiHeadAttention;
+      const cross = model.getLayer('cross_attention') as MultiHeadAttention;
+      expect(self).toBeInstanceOf(MultiHeadAttention);
+      expect(self.getConfig()).toMatchObject({
+        numHeads: 2,
+        keyDim: 4,
+        valueDim: 3,
+        dropout: 0.1,
+        useBias: true,
+        outputDim: null,
+      });
+      expect(cross.getConfig()).toMatchObject({ numHeads: 2, keyDim: 3, valueDim: 3, useBias: false, outputDim: 5 });
+      expect(cross.inboundNodes[0].inboundLayers.map((layer) => layer.name)).toEqual([
+        'residual',
+        'context_embedding',
+        'key_projection',
+      ]);
 
-    // Weights loaded unchanged, in Keras's order.
-    const fixtureNames = readFixture().weightsManifest[0].weights.map((spec) => spec.name);
-    expect(model.weights.map((w) => w.originalName).sort()).toEqual([...fixtureNames].sort());
-    const queryKernel = model.weights.find((w) => w.originalName === 'cross_attention/query/kernel')!;
-    expect(Array.from(queryKernel.read().dataSync())).toEqual(Array.from(weights.get('cross_attention/query/kernel')!));
+      // Weights loaded unchanged, in Keras's order.
+      const fixtureNames = readFixture().weightsManifest[0].weights.map((spec) => spec.name);
+      expect(model.weights.map((w) => w.originalName).sort()).toEqual([...fixtureNames].sort());
+      const queryKernel = model.weights.find((w) => w.originalName === 'cross_attention/query/kernel')!;
+      expect(Array.from(queryKernel.read().dataSync())).toEqual(
+        Array.from(weights.get('cross_attention/query/kernel')!),
+      );
 
-    const shapes = new Map(readFixture().weightsManifest[0].weights.map((spec) => [spec.name, spec.shape]));
-    const w = (name: string) => reshape(weights.get(name)!, shapes.get(name)!);
-    const expected = TOKENS.map((tokens, b) => referenceForward(w, tokens, CONTEXT[b]));
+      const shapes = new Map(readFixture().weightsManifest[0].weights.map((spec) => [spec.name, spec.shape]));
+      const w = (name: string) => reshape(weights.get(name)!, shapes.get(name)!);
+      const expected = TOKENS.map((tokens, b) => referenceForward(w, tokens, CONTEXT[b]));
 
-    const before = tf.memory().numTensors;
-    const inputs = [tf.tensor2d(TOKENS, undefined, 'int32'), tf.tensor2d(CONTEXT, undefined, 'int32')];
-    const output = model.predict(inputs) as tf.Tensor;
-    const got = (await output.array()) as number[][];
-    tf.dispose([output, ...inputs]);
-    expect(tf.memory().numTensors).toBe(before);
+      const before = tf.memory().numTensors;
+      const inputs = [tf.tensor2d(TOKENS, undefined, 'int32'), tf.tensor2d(CONTEXT, undefined, 'int32')];
+      const output = model.predict(inputs) as tf.Tensor;
+      const got = (await output.array()) as number[][];
+      tf.dispose([output, ...inputs]);
+      expect(tf.memory().numTensors).toBe(before);
 
-    let maxDiff = 0;
-    got.forEach((row, b) => row.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - expected[b][i])))));
-    expect(maxDiff).toBeLessThan(1e-5);
-    // The masked context positions matter: the reference without the mask differs.
-    expect(Math.abs(got[2][0] - 1 / 3)).toBeGreaterThan(1e-4);
-    model.dispose();
-  });
+      let maxDiff = 0;
+      got.forEach((row, b) => row.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - expected[b][i])))));
+      expect(maxDiff).toBeLessThan(1e-5);
+      // The masked context positions matter: the reference without the mask differs.
+      expect(Math.abs(got[2][0] - 1 / 3)).toBeGreaterThan(1e-4);
+      model.dispose();
+    },
+  );
 
   it('accepts a file:// URL and an IOHandler too', async () => {
     const fromUrl = await loadKerasModel(`file://${path.join(folder, 'model.json')}`);
@@ -211,25 +216,29 @@ describe('rewriteKerasTopology', () => {
   const topology = () => readFixture().modelTopology as any;
   const layer = (t: any, name: string) => t.model_config.config.layers.find((l: any) => l.name === name);
 
-  it('turns value/key keyword arguments into positional inputs [query, value, key] and leaves the original untouched', () => {
-    const original = topology();
-    const rewritten = rewriteKerasTopology(original) as any;
-    expect(layer(rewritten, 'cross_attention').inbound_nodes).toEqual([
-      [
-        ['residual', 0, 0, {}],
-        ['context_embedding', 0, 0, {}],
-        ['key_projection', 0, 0, {}],
-      ],
-    ]);
-    expect(layer(rewritten, 'self_attention').inbound_nodes).toEqual([
-      [
-        ['layer_norm', 0, 0, {}],
-        ['layer_norm', 0, 0, {}],
-      ],
-    ]);
-    expect(layer(original, 'cross_attention').inbound_nodes[0]).toHaveLength(1);
-    expect(layer(rewritten, 'embedding')).toEqual(layer(original, 'embedding'));
-  });
+  it(
+    'turns value/key keyword arguments into positional inputs ' +
+      '[query, value, key] and leaves the original untouched',
+    () => {
+      const original = topology();
+      const rewritten = rewriteKerasTopology(original) as any;
+      expect(layer(rewritten, 'cross_attention').inbound_nodes).toEqual([
+        [
+          ['residual', 0, 0, {}],
+          ['context_embedding', 0, 0, {}],
+          ['key_projection', 0, 0, {}],
+        ],
+      ]);
+      expect(layer(rewritten, 'self_attention').inbound_nodes).toEqual([
+        [
+          ['layer_norm', 0, 0, {}],
+          ['layer_norm', 0, 0, {}],
+        ],
+      ]);
+      expect(layer(original, 'cross_attention').inbound_nodes[0]).toHaveLength(1);
+      expect(layer(rewritten, 'embedding')).toEqual(layer(original, 'embedding'));
+    },
+  );
 
   it('maps use_causal_mask to causal and keeps other keyword arguments on the node', () => {
     const t = topology();
@@ -252,7 +261,8 @@ describe('rewriteKerasTopology', () => {
     const malformed = topology();
     layer(malformed, 'self_attention').inbound_nodes[0][0][3].value = 'layer_norm';
     expect(() => rewriteKerasTopology(malformed)).toThrow(
-      `model.json: layer self_attention node 0: keyword argument 'value' is "layer_norm"; expected a tensor reference [layer name, node index, tensor index]`,
+      `model.json: layer self_attention node 0: keyword argument 'value' is "layer_norm"; ` +
+        'expected a tensor reference [layer name, node index, tensor index]',
     );
   });
 
@@ -262,7 +272,8 @@ describe('rewriteKerasTopology', () => {
     const { folder } = writeFixtureModel(t);
     try {
       await expect(loadKerasModel(path.join(folder, 'model.json'))).rejects.toThrow(
-        "MultiHeadAttention 'self_attention': attentionAxes [1,2] is not supported; only attention over the sequence axis of rank-3 inputs",
+        "MultiHeadAttention 'self_attention': attentionAxes [1,2] is not supported; " +
+          'only attention over the sequence axis of rank-3 inputs',
       );
     } finally {
       fs.rmSync(folder, { recursive: true, force: true });

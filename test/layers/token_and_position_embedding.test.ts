@@ -57,26 +57,30 @@ describeEachBackend('TokenAndPositionEmbedding', () => {
   describe('values', () => {
     for (const vocabularySize of [11, 600]) {
       for (const scaleEmbeddings of [true, false]) {
-        it(`learned: tokenTable[id] * ${scaleEmbeddings ? 'sqrt(D)' : '1'} + positionTable[t] (vocabulary ${vocabularySize})`, () => {
-          const layer = seededEmbedding({ vocabularySize, sequenceLength: 6, embeddingDim: 4, scaleEmbeddings });
-          const x = ids([
-            [1, 2, 3, 0],
-            [4, 10, 0, 0],
-          ]);
-          const out = read(() => layer.apply(x) as tf.Tensor);
-          const [tokenTable, positionTable] = weightArrays(layer) as number[][][];
-          const rows = x.arraySync() as number[][];
-          rows.forEach((row, b) =>
-            expect(
-              maxAbsDiff(out[b], referenceEmbedding(tokenTable, positionTable, row, scaleEmbeddings)),
-            ).toBeLessThan(1e-6),
-          );
-          // A hand check of one entry: id 10 at t = 1, d = 2.
-          const factor = scaleEmbeddings ? 2 : 1; // sqrt(4)
-          expect(Math.abs(out[1][1][2] - (tokenTable[10][2] * factor + positionTable[1][2]))).toBeLessThan(1e-6);
-          x.dispose();
-          layer.dispose();
-        });
+        it(
+          `learned: tokenTable[id] * ${scaleEmbeddings ? 'sqrt(D)' : '1'} + ` +
+            `positionTable[t] (vocabulary ${vocabularySize})`,
+          () => {
+            const layer = seededEmbedding({ vocabularySize, sequenceLength: 6, embeddingDim: 4, scaleEmbeddings });
+            const x = ids([
+              [1, 2, 3, 0],
+              [4, 10, 0, 0],
+            ]);
+            const out = read(() => layer.apply(x) as tf.Tensor);
+            const [tokenTable, positionTable] = weightArrays(layer) as number[][][];
+            const rows = x.arraySync() as number[][];
+            rows.forEach((row, b) =>
+              expect(
+                maxAbsDiff(out[b], referenceEmbedding(tokenTable, positionTable, row, scaleEmbeddings)),
+              ).toBeLessThan(1e-6),
+            );
+            // A hand check of one entry: id 10 at t = 1, d = 2.
+            const factor = scaleEmbeddings ? 2 : 1; // sqrt(4)
+            expect(Math.abs(out[1][1][2] - (tokenTable[10][2] * factor + positionTable[1][2]))).toBeLessThan(1e-6);
+            x.dispose();
+            layer.dispose();
+          },
+        );
       }
     }
 
@@ -196,39 +200,43 @@ describeEachBackend('TokenAndPositionEmbedding', () => {
 
   describe('gradients', () => {
     for (const vocabularySize of [11, 600]) {
-      it(`flow to both tables with the exact values (vocabulary ${vocabularySize}: ${vocabularySize > 512 ? 'gather' : 'one-hot matmul'})`, () => {
-        const layer = seededEmbedding({ vocabularySize, sequenceLength: 6, embeddingDim: 4 });
-        const rows = [
-          [1, 2, 1, 0],
-          [10, 2, 0, 0],
-        ];
-        const x = ids(rows);
-        const c = seededTensor([2, 4, 4], 7);
-        const [tokenVar, positionVar] = layer.trainableWeights.map((w) => w.read() as tf.Variable);
-        const { value, grads } = tf.variableGrads(
-          () => tf.sum((layer.apply(x) as tf.Tensor).mul(c)) as tf.Scalar,
-          [tokenVar, positionVar],
-        );
-        const tokenGrad = grads[tokenVar.name].arraySync() as number[][];
-        const positionGrad = grads[positionVar.name].arraySync() as number[][];
-        const cs = c.arraySync() as number[][][];
-        // d/d token[v] = sqrt(D) * sum of c over the positions holding v; d/d position[t] = sum_b c[b][t].
-        const expectedToken = Array.from({ length: vocabularySize }, () => [0, 0, 0, 0]);
-        const expectedPosition = Array.from({ length: 6 }, () => [0, 0, 0, 0]);
-        rows.forEach((row, b) =>
-          row.forEach((id, t) =>
-            cs[b][t].forEach((v, d) => {
-              expectedToken[id][d] += 2 * v;
-              expectedPosition[t][d] += v;
-            }),
-          ),
-        );
-        expect(maxAbsDiff(tokenGrad, expectedToken)).toBeLessThan(1e-5);
-        expect(maxAbsDiff(positionGrad, expectedPosition)).toBeLessThan(1e-5);
-        expect(Math.abs(tokenGrad[1][0])).toBeGreaterThan(1e-3);
-        tf.dispose([x, c, value, ...Object.values(grads)]);
-        layer.dispose();
-      });
+      it(
+        `flow to both tables with the exact values ` +
+          `(vocabulary ${vocabularySize}: ${vocabularySize > 512 ? 'gather' : 'one-hot matmul'})`,
+        () => {
+          const layer = seededEmbedding({ vocabularySize, sequenceLength: 6, embeddingDim: 4 });
+          const rows = [
+            [1, 2, 1, 0],
+            [10, 2, 0, 0],
+          ];
+          const x = ids(rows);
+          const c = seededTensor([2, 4, 4], 7);
+          const [tokenVar, positionVar] = layer.trainableWeights.map((w) => w.read() as tf.Variable);
+          const { value, grads } = tf.variableGrads(
+            () => tf.sum((layer.apply(x) as tf.Tensor).mul(c)) as tf.Scalar,
+            [tokenVar, positionVar],
+          );
+          const tokenGrad = grads[tokenVar.name].arraySync() as number[][];
+          const positionGrad = grads[positionVar.name].arraySync() as number[][];
+          const cs = c.arraySync() as number[][][];
+          // d/d token[v] = sqrt(D) * sum of c over the positions holding v; d/d position[t] = sum_b c[b][t].
+          const expectedToken = Array.from({ length: vocabularySize }, () => [0, 0, 0, 0]);
+          const expectedPosition = Array.from({ length: 6 }, () => [0, 0, 0, 0]);
+          rows.forEach((row, b) =>
+            row.forEach((id, t) =>
+              cs[b][t].forEach((v, d) => {
+                expectedToken[id][d] += 2 * v;
+                expectedPosition[t][d] += v;
+              }),
+            ),
+          );
+          expect(maxAbsDiff(tokenGrad, expectedToken)).toBeLessThan(1e-5);
+          expect(maxAbsDiff(positionGrad, expectedPosition)).toBeLessThan(1e-5);
+          expect(Math.abs(tokenGrad[1][0])).toBeGreaterThan(1e-3);
+          tf.dispose([x, c, value, ...Object.values(grads)]);
+          layer.dispose();
+        },
+      );
     }
   });
 

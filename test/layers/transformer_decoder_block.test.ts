@@ -163,24 +163,28 @@ describeEachBackend('TransformerDecoderBlock', () => {
 
   describe('causality', () => {
     for (const withEncoder of [true, false]) {
-      it(`changing decoder position t changes no output before t (${withEncoder ? 'with encoder' : 'decoder-only'})`, () => {
-        const x = seededTensor([2, 5, 6], 21);
-        const encoder = withEncoder ? seededTensor([2, 3, 6], 22) : null;
-        const with_ = (d: tf.Tensor) => (encoder ? [d, encoder] : d);
-        const block = seededBlock({ numHeads: 2, intermediateDim: 8 }, with_(x));
-        const base = read(() => block.apply(with_(x)) as tf.Tensor);
-        for (const t of [1, 3, 4]) {
-          const changed = bump(x, t);
-          const after = read(() => block.apply(with_(changed)) as tf.Tensor);
-          for (let b = 0; b < 2; b++) {
-            expect(maxAbsDiff(after[b].slice(0, t), base[b].slice(0, t))).toBeLessThan(1e-6);
-            expect(maxAbsDiff(after[b][t], base[b][t])).toBeGreaterThan(1e-3);
+      it(
+        'changing decoder position t changes no output before t ' +
+          `(${withEncoder ? 'with encoder' : 'decoder-only'})`,
+        () => {
+          const x = seededTensor([2, 5, 6], 21);
+          const encoder = withEncoder ? seededTensor([2, 3, 6], 22) : null;
+          const with_ = (d: tf.Tensor) => (encoder ? [d, encoder] : d);
+          const block = seededBlock({ numHeads: 2, intermediateDim: 8 }, with_(x));
+          const base = read(() => block.apply(with_(x)) as tf.Tensor);
+          for (const t of [1, 3, 4]) {
+            const changed = bump(x, t);
+            const after = read(() => block.apply(with_(changed)) as tf.Tensor);
+            for (let b = 0; b < 2; b++) {
+              expect(maxAbsDiff(after[b].slice(0, t), base[b].slice(0, t))).toBeLessThan(1e-6);
+              expect(maxAbsDiff(after[b][t], base[b][t])).toBeGreaterThan(1e-3);
+            }
+            changed.dispose();
           }
-          changed.dispose();
-        }
-        tf.dispose([x, ...(encoder ? [encoder] : [])]);
-        block.dispose();
-      });
+          tf.dispose([x, ...(encoder ? [encoder] : [])]);
+          block.dispose();
+        },
+      );
     }
   });
 
@@ -228,66 +232,70 @@ describeEachBackend('TransformerDecoderBlock', () => {
       block.dispose();
     });
 
-    it('in a functional model fed by TokenAndPositionEmbedding(maskZero): predict and apply(training) ignore source padding', () => {
-      const source = tf.input({ shape: [null], dtype: 'int32' });
-      const target = tf.input({ shape: [null], dtype: 'int32' });
-      const embedSource = new TokenAndPositionEmbedding({ vocabularySize: 9, sequenceLength: 8, embeddingDim: 6 });
-      const embedTarget = new TokenAndPositionEmbedding({ vocabularySize: 9, sequenceLength: 8, embeddingDim: 6 });
-      const decoded = new TransformerDecoderBlock({ numHeads: 2, intermediateDim: 8 }).apply([
-        embedTarget.apply(target) as tf.SymbolicTensor,
-        embedSource.apply(source) as tf.SymbolicTensor,
-      ]) as tf.SymbolicTensor;
-      const model = tf.model({ inputs: [source, target], outputs: decoded });
-      randomizeWeights(model, 400);
-      const tgt = ids([
-        [1, 5, 6],
-        [1, 2, 3],
-      ]);
-      for (const how of ['predict', 'apply'] as const) {
-        const run = (rows: number[][]) => {
-          const src = ids(rows);
-          const y = read(
-            () =>
-              (how === 'predict'
-                ? model.predict([src, tgt])
-                : model.apply([src, tgt], { training: true })) as tf.Tensor,
-          );
-          src.dispose();
-          return y;
-        };
-        const padded = run([
-          [3, 4, 5, 0, 0],
-          [7, 0, 0, 0, 0],
+    it(
+      'in a functional model fed by TokenAndPositionEmbedding(maskZero): ' +
+        'predict and apply(training) ignore source padding',
+      () => {
+        const source = tf.input({ shape: [null], dtype: 'int32' });
+        const target = tf.input({ shape: [null], dtype: 'int32' });
+        const embedSource = new TokenAndPositionEmbedding({ vocabularySize: 9, sequenceLength: 8, embeddingDim: 6 });
+        const embedTarget = new TokenAndPositionEmbedding({ vocabularySize: 9, sequenceLength: 8, embeddingDim: 6 });
+        const decoded = new TransformerDecoderBlock({ numHeads: 2, intermediateDim: 8 }).apply([
+          embedTarget.apply(target) as tf.SymbolicTensor,
+          embedSource.apply(source) as tf.SymbolicTensor,
+        ]) as tf.SymbolicTensor;
+        const model = tf.model({ inputs: [source, target], outputs: decoded });
+        randomizeWeights(model, 400);
+        const tgt = ids([
+          [1, 5, 6],
+          [1, 2, 3],
         ]);
-        expect(
-          maxAbsDiff(
-            padded,
-            run([
-              [3, 4, 5],
-              [7, 0, 0],
-            ]),
-          ),
-        ).toBeLessThan(1e-5);
-        expect(
-          maxAbsDiff(
-            padded,
-            run([
-              [3, 4, 5, 0, 0, 0, 0],
-              [7, 0, 0, 0, 0, 0, 0],
-            ]),
-          ),
-        ).toBeLessThan(1e-5);
-        // A real token where the padding was does change the output.
-        const longer = run([
-          [3, 4, 5, 8, 0],
-          [7, 0, 0, 0, 0],
-        ]);
-        expect(maxAbsDiff(padded[0], longer[0])).toBeGreaterThan(1e-3);
-        expect(maxAbsDiff(padded[1], longer[1])).toBeLessThan(1e-5);
-      }
-      tgt.dispose();
-      model.dispose();
-    });
+        for (const how of ['predict', 'apply'] as const) {
+          const run = (rows: number[][]) => {
+            const src = ids(rows);
+            const y = read(
+              () =>
+                (how === 'predict'
+                  ? model.predict([src, tgt])
+                  : model.apply([src, tgt], { training: true })) as tf.Tensor,
+            );
+            src.dispose();
+            return y;
+          };
+          const padded = run([
+            [3, 4, 5, 0, 0],
+            [7, 0, 0, 0, 0],
+          ]);
+          expect(
+            maxAbsDiff(
+              padded,
+              run([
+                [3, 4, 5],
+                [7, 0, 0],
+              ]),
+            ),
+          ).toBeLessThan(1e-5);
+          expect(
+            maxAbsDiff(
+              padded,
+              run([
+                [3, 4, 5, 0, 0, 0, 0],
+                [7, 0, 0, 0, 0, 0, 0],
+              ]),
+            ),
+          ).toBeLessThan(1e-5);
+          // A real token where the padding was does change the output.
+          const longer = run([
+            [3, 4, 5, 8, 0],
+            [7, 0, 0, 0, 0],
+          ]);
+          expect(maxAbsDiff(padded[0], longer[0])).toBeGreaterThan(1e-3);
+          expect(maxAbsDiff(padded[1], longer[1])).toBeLessThan(1e-5);
+        }
+        tgt.dispose();
+        model.dispose();
+      },
+    );
   });
 
   describe('decoder-only mode', () => {

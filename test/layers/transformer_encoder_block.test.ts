@@ -63,7 +63,8 @@ describeEachBackend('TransformerEncoderBlock', () => {
       { normalizeFirst: true, activation: 'gelu', causal: true },
     ];
     for (const c of cases) {
-      const title = `${c.normalizeFirst ? 'pre' : 'post'}-LN ${c.activation}${c.causal ? ' causal' : ''}${c.lengths ? ' padded' : ''}`;
+      const flags = `${c.causal ? ' causal' : ''}${c.lengths ? ' padded' : ''}`;
+      const title = `${c.normalizeFirst ? 'pre' : 'post'}-LN ${c.activation}${flags}`;
       it(title, () => {
         const epsilon = 1e-3; // not the default, so a hard-coded epsilon would show
         const args = { numHeads: 2, intermediateDim: 7, layerNormEpsilon: epsilon, ...c };
@@ -234,36 +235,40 @@ describeEachBackend('TransformerEncoderBlock', () => {
       block.dispose();
     });
 
-    it('in a model (embedding maskZero -> encoder block -> decoder cross-attention), predict ignores source padding', () => {
-      // The decoder gets the encoder's mask only through the encoder block's
-      // output (tfjs's executor passes a multi-input layer only its first mask).
-      const source = tf.input({ shape: [null], dtype: 'int32' });
-      const target = tf.input({ shape: [null], dtype: 'int32' });
-      const embedSource = new TokenAndPositionEmbedding({ vocabularySize: 9, sequenceLength: 8, embeddingDim: 6 });
-      const embedTarget = new TokenAndPositionEmbedding({ vocabularySize: 9, sequenceLength: 8, embeddingDim: 6 });
-      const encoded = new TransformerEncoderBlock({ numHeads: 2, intermediateDim: 8 }).apply(
-        embedSource.apply(source),
-      ) as tf.SymbolicTensor;
-      const decoded = new TransformerDecoderBlock({ numHeads: 2, intermediateDim: 8 }).apply([
-        embedTarget.apply(target) as tf.SymbolicTensor,
-        encoded,
-      ]) as tf.SymbolicTensor;
-      const model = tf.model({ inputs: [source, target], outputs: decoded });
-      randomizeWeights(model, 300);
-      const tgt = ids([[1, 5, 6]]);
-      const run = (rows: number[][]) => {
-        const src = ids(rows);
-        const y = read(() => model.predict([src, tgt]) as tf.Tensor);
-        src.dispose();
-        return y;
-      };
-      const padded = run([[3, 4, 5, 0, 0]]);
-      expect(maxAbsDiff(padded, run([[3, 4, 5]]))).toBeLessThan(1e-5);
-      expect(maxAbsDiff(padded, run([[3, 4, 5, 0, 0, 0, 0]]))).toBeLessThan(1e-5);
-      expect(maxAbsDiff(padded, run([[3, 4, 5, 7, 0]]))).toBeGreaterThan(1e-3);
-      tgt.dispose();
-      model.dispose();
-    });
+    it(
+      'in a model (embedding maskZero -> encoder block -> ' +
+        'decoder cross-attention), predict ignores source padding',
+      () => {
+        // The decoder gets the encoder's mask only through the encoder block's
+        // output (tfjs's executor passes a multi-input layer only its first mask).
+        const source = tf.input({ shape: [null], dtype: 'int32' });
+        const target = tf.input({ shape: [null], dtype: 'int32' });
+        const embedSource = new TokenAndPositionEmbedding({ vocabularySize: 9, sequenceLength: 8, embeddingDim: 6 });
+        const embedTarget = new TokenAndPositionEmbedding({ vocabularySize: 9, sequenceLength: 8, embeddingDim: 6 });
+        const encoded = new TransformerEncoderBlock({ numHeads: 2, intermediateDim: 8 }).apply(
+          embedSource.apply(source),
+        ) as tf.SymbolicTensor;
+        const decoded = new TransformerDecoderBlock({ numHeads: 2, intermediateDim: 8 }).apply([
+          embedTarget.apply(target) as tf.SymbolicTensor,
+          encoded,
+        ]) as tf.SymbolicTensor;
+        const model = tf.model({ inputs: [source, target], outputs: decoded });
+        randomizeWeights(model, 300);
+        const tgt = ids([[1, 5, 6]]);
+        const run = (rows: number[][]) => {
+          const src = ids(rows);
+          const y = read(() => model.predict([src, tgt]) as tf.Tensor);
+          src.dispose();
+          return y;
+        };
+        const padded = run([[3, 4, 5, 0, 0]]);
+        expect(maxAbsDiff(padded, run([[3, 4, 5]]))).toBeLessThan(1e-5);
+        expect(maxAbsDiff(padded, run([[3, 4, 5, 0, 0, 0, 0]]))).toBeLessThan(1e-5);
+        expect(maxAbsDiff(padded, run([[3, 4, 5, 7, 0]]))).toBeGreaterThan(1e-3);
+        tgt.dispose();
+        model.dispose();
+      },
+    );
   });
 
   describe('dropout', () => {

@@ -247,24 +247,27 @@ describeEachBackend('createTransformer', () => {
 
   describe('memory', () => {
     for (const normalizeFirst of [false, true]) {
-      it(`predict and apply(training) leave tf.memory().numTensors unchanged (normalizeFirst ${normalizeFirst})`, () => {
-        const { model } = tinyModel({ normalizeFirst });
-        const [s, d] = [ids(SOURCE), ids(DECODER_INPUT)];
-        const once = (training: boolean) =>
-          tf.dispose(
-            tf.tidy(() => (training ? model.apply([s, d], { training: true }) : model.predict([s, d])) as tf.Tensor),
-          );
-        once(false);
-        once(true);
-        const before = tf.memory().numTensors;
-        for (let i = 0; i < 5; i++) {
+      it(
+        `predict and apply(training) leave tf.memory().numTensors ` + `unchanged (normalizeFirst ${normalizeFirst})`,
+        () => {
+          const { model } = tinyModel({ normalizeFirst });
+          const [s, d] = [ids(SOURCE), ids(DECODER_INPUT)];
+          const once = (training: boolean) =>
+            tf.dispose(
+              tf.tidy(() => (training ? model.apply([s, d], { training: true }) : model.predict([s, d])) as tf.Tensor),
+            );
           once(false);
           once(true);
-        }
-        expect(tf.memory().numTensors).toBe(before);
-        tf.dispose([s, d]);
-        model.dispose();
-      });
+          const before = tf.memory().numTensors;
+          for (let i = 0; i < 5; i++) {
+            once(false);
+            once(true);
+          }
+          expect(tf.memory().numTensors).toBe(before);
+          tf.dispose([s, d]);
+          model.dispose();
+        },
+      );
     }
   });
 

@@ -43,44 +43,48 @@ describeEachBackend('ops/dense', () => {
   });
 
   for (const activation of ['linear', 'relu'] as const) {
-    it(`dense2d (${activation}) equals tf.matMul + bias (+ relu) in value and in the gradients of x, kernel and bias`, () => {
-      const x = tf.tensor2d([
-        [1, -2, 0.5],
-        [3, 0.25, -1],
-        [-0.5, 2, 1.5],
-        [0, 1, -3],
-      ]);
-      const kernel = tf.tensor2d([
-        [0.5, -1],
-        [1.5, 0.25],
-        [-2, 1],
-      ]);
-      const bias = tf.tensor1d([0.1, -0.3]);
-      const weights = tf.tensor2d([
-        [1, -2],
-        [0.5, 3],
-        [2, 1],
-        [-1, 0.5],
-      ]);
-      const before = tf.memory().numTensors;
-      const plain = (a: tf.Tensor, k: tf.Tensor, b: tf.Tensor) => {
-        const y = tf.add(tf.matMul(a as tf.Tensor2D, k as tf.Tensor2D), b);
-        return activation === 'relu' ? tf.relu(y) : y;
-      };
-      const loss = (f: typeof plain) => (a: tf.Tensor, k: tf.Tensor, b: tf.Tensor) =>
-        tf.sum(tf.mul(f(a, k, b), weights));
-      const ours = tf.grads(loss((a, k, b) => dense2d(a, k, b, activation)))([x, kernel, bias]);
-      const theirs = tf.grads(loss(plain))([x, kernel, bias]);
-      ours.forEach((g, i) => {
-        const [a, b] = [Array.from(g.dataSync()), Array.from(theirs[i].dataSync())];
-        a.forEach((v, j) => expect(v).toBeCloseTo(b[j], 5));
-      });
-      const value = tf.tidy(() => Array.from(dense2d(x, kernel, bias, activation).dataSync()));
-      const expected = tf.tidy(() => Array.from(plain(x, kernel, bias).dataSync()));
-      value.forEach((v, j) => expect(v).toBeCloseTo(expected[j], 5));
-      tf.dispose([...ours, ...theirs]);
-      expect(tf.memory().numTensors).toBe(before);
-      tf.dispose([x, kernel, bias, weights]);
-    });
+    it(
+      `dense2d (${activation}) equals tf.matMul + bias (+ relu) ` +
+        'in value and in the gradients of x, kernel and bias',
+      () => {
+        const x = tf.tensor2d([
+          [1, -2, 0.5],
+          [3, 0.25, -1],
+          [-0.5, 2, 1.5],
+          [0, 1, -3],
+        ]);
+        const kernel = tf.tensor2d([
+          [0.5, -1],
+          [1.5, 0.25],
+          [-2, 1],
+        ]);
+        const bias = tf.tensor1d([0.1, -0.3]);
+        const weights = tf.tensor2d([
+          [1, -2],
+          [0.5, 3],
+          [2, 1],
+          [-1, 0.5],
+        ]);
+        const before = tf.memory().numTensors;
+        const plain = (a: tf.Tensor, k: tf.Tensor, b: tf.Tensor) => {
+          const y = tf.add(tf.matMul(a as tf.Tensor2D, k as tf.Tensor2D), b);
+          return activation === 'relu' ? tf.relu(y) : y;
+        };
+        const loss = (f: typeof plain) => (a: tf.Tensor, k: tf.Tensor, b: tf.Tensor) =>
+          tf.sum(tf.mul(f(a, k, b), weights));
+        const ours = tf.grads(loss((a, k, b) => dense2d(a, k, b, activation)))([x, kernel, bias]);
+        const theirs = tf.grads(loss(plain))([x, kernel, bias]);
+        ours.forEach((g, i) => {
+          const [a, b] = [Array.from(g.dataSync()), Array.from(theirs[i].dataSync())];
+          a.forEach((v, j) => expect(v).toBeCloseTo(b[j], 5));
+        });
+        const value = tf.tidy(() => Array.from(dense2d(x, kernel, bias, activation).dataSync()));
+        const expected = tf.tidy(() => Array.from(plain(x, kernel, bias).dataSync()));
+        value.forEach((v, j) => expect(v).toBeCloseTo(expected[j], 5));
+        tf.dispose([...ours, ...theirs]);
+        expect(tf.memory().numTensors).toBe(before);
+        tf.dispose([x, kernel, bias, weights]);
+      },
+    );
   }
 });

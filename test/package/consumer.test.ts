@@ -199,7 +199,10 @@ interface Web {
   meta: Record<string, Metafile>;
 }
 
-/** Bundles the pages with the project's esbuild (build.mjs), serves them with the installed models, launches Chromium. */
+/**
+ * Bundles the pages with the project's esbuild (build.mjs), serves them with the installed models,
+ * launches Chromium.
+ */
 async function startWeb(): Promise<Web> {
   const [, browser] = await Promise.all([runScript('build.mjs'), launchChromium()]);
   const meta: Record<string, Metafile> = {};
@@ -316,31 +319,34 @@ function expectNoWasmWork(counts: Record<string, number>): void {
 }
 
 describe('Node', () => {
-  test('CommonJS: the README example masks padding inside attention, and loadSeq2Seq decodes with the shipped model', async () => {
-    const out = await runScript('readme.cjs');
-    expect(out.resolved).toBe(path.join(installed, 'dist', 'index.js'));
-    expect(out.reverseFolder).toBe(path.join(installed, 'models', 'reverse'));
-    expect(out.backendChosenAtImport).toBeNull();
+  test(
+    'CommonJS: the README example masks padding inside ' + 'attention, and loadSeq2Seq decodes with the shipped model',
+    async () => {
+      const out = await runScript('readme.cjs');
+      expect(out.resolved).toBe(path.join(installed, 'dist', 'index.js'));
+      expect(out.reverseFolder).toBe(path.join(installed, 'models', 'reverse'));
+      expect(out.backendChosenAtImport).toBeNull();
 
-    expect(out.layerClass).toBe('MultiHeadAttention');
-    expect(out.probabilitiesShape).toEqual([3, 2]);
-    expectRowsSumToOne(out.probabilities);
-    expect(out.probeMatchesModel).toBe(true);
-    expect(out.attendedShape).toEqual([3, 6, 64]);
-    // Three more padding positions leave every real position's attention output unchanged; the
-    // same attention without the mask changes them.
-    expect(out.maskedDiff).toBeLessThan(1e-6);
-    expect(out.unmaskedDiff).toBeGreaterThan(1e-4);
+      expect(out.layerClass).toBe('MultiHeadAttention');
+      expect(out.probabilitiesShape).toEqual([3, 2]);
+      expectRowsSumToOne(out.probabilities);
+      expect(out.probeMatchesModel).toBe(true);
+      expect(out.attendedShape).toEqual([3, 6, 64]);
+      // Three more padding positions leave every real position's attention output unchanged; the
+      // same attention without the mask changes them.
+      expect(out.maskedDiff).toBeLessThan(1e-6);
+      expect(out.unmaskedDiff).toBeGreaterThan(1e-4);
 
-    // Synchronous code after a bare require runs on tfjs's own default, and loadSeq2Seq keeps it.
-    expect(out.backendAfterModel).toBe('cpu');
-    expect(out.backendAfterLoad).toBe('cpu');
-    expect(out.backendAtEnd).toBe('cpu');
-    expect(out.seq2seqClass).toBe('Seq2Seq');
-    expect(out.reversed).toEqual([[6, 5, 4, 3]]);
-    expect(out.decoded314).toBe('413');
-    record.backends.nodeCommonJs = out.backendAtEnd;
-  });
+      // Synchronous code after a bare require runs on tfjs's own default, and loadSeq2Seq keeps it.
+      expect(out.backendAfterModel).toBe('cpu');
+      expect(out.backendAfterLoad).toBe('cpu');
+      expect(out.backendAtEnd).toBe('cpu');
+      expect(out.seq2seqClass).toBe('Seq2Seq');
+      expect(out.reversed).toEqual([[6, 5, 4, 3]]);
+      expect(out.decoded314).toBe('413');
+      record.backends.nodeCommonJs = out.backendAtEnd;
+    },
+  );
 
   test('ES module: loadSeq2Seq first chooses the backend, then the README example runs on it', async () => {
     const out = await runScript('readme.mjs');
@@ -430,33 +436,37 @@ function expectSameWithAndWithout(withPackage: PlainReport, without: PlainReport
   expect(withPackage.layerClasses).toEqual(expect.arrayContaining([...without.layerClasses, ...LAYER_CLASSES]));
 }
 
-describe('a plain-tfjs script in Node gives identical results, backend, kernels and backends with and without the package', () => {
-  test('CommonJS, the package required before tfjs', async () => {
-    const [without, withPackage] = await Promise.all([
-      runScript<PlainReport>('plain.cjs'),
-      runScript<PlainReport>('plain.cjs', '--with-package'),
-    ]);
-    expect(withPackage.packageModule).toBe(path.join(installed, 'dist', 'index.js'));
-    expect(without.packageModule).toBeNull();
-    expectSameWithAndWithout(withPackage, without);
-    expect(withPackage.compared.after.backend).toBe('cpu');
-    expect(withPackage.compared.after.registryFactory).toEqual(['cpu']);
-    expect(withPackage.compared.wasmAtEnd).toEqual(withPackage.compared.wasmAtImport);
-  });
+describe(
+  'a plain-tfjs script in Node gives identical results, ' +
+    'backend, kernels and backends with and without the package',
+  () => {
+    test('CommonJS, the package required before tfjs', async () => {
+      const [without, withPackage] = await Promise.all([
+        runScript<PlainReport>('plain.cjs'),
+        runScript<PlainReport>('plain.cjs', '--with-package'),
+      ]);
+      expect(withPackage.packageModule).toBe(path.join(installed, 'dist', 'index.js'));
+      expect(without.packageModule).toBeNull();
+      expectSameWithAndWithout(withPackage, without);
+      expect(withPackage.compared.after.backend).toBe('cpu');
+      expect(withPackage.compared.after.registryFactory).toEqual(['cpu']);
+      expect(withPackage.compared.wasmAtEnd).toEqual(withPackage.compared.wasmAtImport);
+    });
 
-  test('ES modules, `import "tfjs-attention"` after tfjs adds no WebAssembly work', async () => {
-    const [without, withPackage] = await Promise.all([
-      runScript<PlainReport>('plain_without.mjs'),
-      runScript<PlainReport>('plain_with.mjs'),
-    ]);
-    expect(withPackage.packageModule).toBe('file://' + path.join(installed, 'dist', 'index.mjs'));
-    expectSameWithAndWithout(withPackage, without);
-    // What the package's import did: the difference between these two.
-    expect(withPackage.compared.wasmAtImport).toEqual(withPackage.compared.wasmAfterTfjs);
-    expect(withPackage.compared.after.backend).toBe('cpu');
-    expect(withPackage.compared.after.registryFactory).toEqual(['cpu']);
-  });
-});
+    test('ES modules, `import "tfjs-attention"` after tfjs adds no WebAssembly work', async () => {
+      const [without, withPackage] = await Promise.all([
+        runScript<PlainReport>('plain_without.mjs'),
+        runScript<PlainReport>('plain_with.mjs'),
+      ]);
+      expect(withPackage.packageModule).toBe('file://' + path.join(installed, 'dist', 'index.mjs'));
+      expectSameWithAndWithout(withPackage, without);
+      // What the package's import did: the difference between these two.
+      expect(withPackage.compared.wasmAtImport).toEqual(withPackage.compared.wasmAfterTfjs);
+      expect(withPackage.compared.after.backend).toBe('cpu');
+      expect(withPackage.compared.after.registryFactory).toEqual(['cpu']);
+    });
+  },
+);
 
 describe('TypeScript', () => {
   let checked: Record<'node16' | 'bundler', Checked>;
@@ -465,17 +475,21 @@ describe('TypeScript', () => {
     checked = await typechecks;
   });
 
-  test('node16: typed.mts gets the import declarations (dist/index.d.mts), typed.cts the require ones, both fully typed', () => {
-    const { errors, reasons } = checked.node16;
-    // Every @ts-expect-error met its error, and nothing else failed.
-    expect(errors).toEqual([]);
-    expect(reasons.get('node_modules/tfjs-attention/dist/index.d.mts')).toEqual(
-      expect.arrayContaining([expect.stringMatching(/^Imported via 'tfjs-attention' from file 'typed\.mts'/)]),
-    );
-    expect(reasons.get('node_modules/tfjs-attention/dist/index.d.ts')).toEqual(
-      expect.arrayContaining([expect.stringMatching(/^Imported via 'tfjs-attention' from file 'typed\.cts'/)]),
-    );
-  });
+  test(
+    'node16: typed.mts gets the import declarations ' +
+      '(dist/index.d.mts), typed.cts the require ones, both fully typed',
+    () => {
+      const { errors, reasons } = checked.node16;
+      // Every @ts-expect-error met its error, and nothing else failed.
+      expect(errors).toEqual([]);
+      expect(reasons.get('node_modules/tfjs-attention/dist/index.d.mts')).toEqual(
+        expect.arrayContaining([expect.stringMatching(/^Imported via 'tfjs-attention' from file 'typed\.mts'/)]),
+      );
+      expect(reasons.get('node_modules/tfjs-attention/dist/index.d.ts')).toEqual(
+        expect.arrayContaining([expect.stringMatching(/^Imported via 'tfjs-attention' from file 'typed\.cts'/)]),
+      );
+    },
+  );
 
   test('bundler resolution: typed.ts gets dist/index.d.mts, fully typed, and our declarations pass --strict', () => {
     const { errors, reasons } = checked.bundler;
@@ -544,40 +558,44 @@ describe("in Chromium, bundled by the consumer's esbuild", () => {
     expect(fromOurs).toEqual([]);
   }
 
-  test('the app resolves the package to dist/browser/tfjs-attention.esm.js, with one tfjs and the wasm backend in a lazy chunk', () => {
-    const metafile = meta.app;
-    expect(inputsOf(metafile, /(^|\/)tfjs-attention\//)).toEqual([
-      'node_modules/tfjs-attention/dist/browser/tfjs-attention.esm.js',
-    ]);
-    expectOneTfjsNoNodeBuiltins(metafile);
-    // The package imports exactly tfjs and, dynamically, the wasm backend.
-    const packageImports = metafile.inputs['node_modules/tfjs-attention/dist/browser/tfjs-attention.esm.js'].imports
-      .filter((i) => i.path !== '<runtime>')
-      .map((i) => `${i.original} ${i.kind}`);
-    expect([...new Set(packageImports)].sort()).toEqual([
-      '@tensorflow/tfjs import-statement',
-      '@tensorflow/tfjs-backend-wasm dynamic-import',
-    ]);
+  test(
+    'the app resolves the package to dist/browser/tfjs-attention.esm.js, ' +
+      'with one tfjs and the wasm backend in a lazy chunk',
+    () => {
+      const metafile = meta.app;
+      expect(inputsOf(metafile, /(^|\/)tfjs-attention\//)).toEqual([
+        'node_modules/tfjs-attention/dist/browser/tfjs-attention.esm.js',
+      ]);
+      expectOneTfjsNoNodeBuiltins(metafile);
+      // The package imports exactly tfjs and, dynamically, the wasm backend.
+      const packageImports = metafile.inputs['node_modules/tfjs-attention/dist/browser/tfjs-attention.esm.js'].imports
+        .filter((i) => i.path !== '<runtime>')
+        .map((i) => `${i.original} ${i.kind}`);
+      expect([...new Set(packageImports)].sort()).toEqual([
+        '@tensorflow/tfjs import-statement',
+        '@tensorflow/tfjs-backend-wasm dynamic-import',
+      ]);
 
-    const outputs = Object.entries(metafile.outputs);
-    const [main] = outputs.filter(([, output]) => output.entryPoint === 'app.js');
-    const [wasmChunk] = outputs.filter(
-      ([, output]) => output.entryPoint === 'node_modules/@tensorflow/tfjs-backend-wasm/dist/index.js',
-    );
-    expect(
-      main[1].inputs['node_modules/tfjs-attention/dist/browser/tfjs-attention.esm.js'].bytesInOutput,
-    ).toBeGreaterThan(0);
-    expect(main[1].imports).toEqual(expect.arrayContaining([{ path: wasmChunk[0], kind: 'dynamic-import' }]));
-    // The wasm backend's code is in its chunk only.
-    const wasmCodeIn = outputs
-      .filter(([, output]) =>
-        Object.entries(output.inputs).some(
-          ([input, { bytesInOutput }]) => input.includes('/tfjs-backend-wasm/') && bytesInOutput > 0,
-        ),
-      )
-      .map(([file]) => file);
-    expect(wasmCodeIn).toEqual([wasmChunk[0]]);
-  });
+      const outputs = Object.entries(metafile.outputs);
+      const [main] = outputs.filter(([, output]) => output.entryPoint === 'app.js');
+      const [wasmChunk] = outputs.filter(
+        ([, output]) => output.entryPoint === 'node_modules/@tensorflow/tfjs-backend-wasm/dist/index.js',
+      );
+      expect(
+        main[1].inputs['node_modules/tfjs-attention/dist/browser/tfjs-attention.esm.js'].bytesInOutput,
+      ).toBeGreaterThan(0);
+      expect(main[1].imports).toEqual(expect.arrayContaining([{ path: wasmChunk[0], kind: 'dynamic-import' }]));
+      // The wasm backend's code is in its chunk only.
+      const wasmCodeIn = outputs
+        .filter(([, output]) =>
+          Object.entries(output.inputs).some(
+            ([input, { bytesInOutput }]) => input.includes('/tfjs-backend-wasm/') && bytesInOutput > 0,
+          ),
+        )
+        .map(([file]) => file);
+      expect(wasmCodeIn).toEqual([wasmChunk[0]]);
+    },
+  );
 
   test('the app decodes /models/reverse and shows the backend the library chose', async () => {
     const { result, requests, problems } = await openPage<{
@@ -610,32 +628,35 @@ describe("in Chromium, bundled by the consumer's esbuild", () => {
     expect(requests.includes('/' + path.posix.relative('web', wasmChunk))).toBe(result.tfBackend !== 'webgl');
   });
 
-  test('a plain-tfjs page gives identical results, backend, kernels and backends with and without the package', async () => {
-    expect(inputsOf(meta['plain-without'], /tfjs-attention/)).toEqual([]);
-    expect(inputsOf(meta['plain-with'], /tfjs-attention/)).toEqual([
-      'node_modules/tfjs-attention/dist/browser/tfjs-attention.esm.js',
-    ]);
-    for (const page of ['plain-without', 'plain-with']) expectOneTfjsNoNodeBuiltins(meta[page]);
-    // The bare import was not tree-shaken away.
-    const withMain = Object.values(meta['plain-with'].outputs).find(
-      (output) => output.entryPoint === 'plain_page_with.js',
-    )!;
-    expect(
-      withMain.inputs['node_modules/tfjs-attention/dist/browser/tfjs-attention.esm.js'].bytesInOutput,
-    ).toBeGreaterThan(0);
+  test(
+    'a plain-tfjs page gives identical results, backend, ' + 'kernels and backends with and without the package',
+    async () => {
+      expect(inputsOf(meta['plain-without'], /tfjs-attention/)).toEqual([]);
+      expect(inputsOf(meta['plain-with'], /tfjs-attention/)).toEqual([
+        'node_modules/tfjs-attention/dist/browser/tfjs-attention.esm.js',
+      ]);
+      for (const page of ['plain-without', 'plain-with']) expectOneTfjsNoNodeBuiltins(meta[page]);
+      // The bare import was not tree-shaken away.
+      const withMain = Object.values(meta['plain-with'].outputs).find(
+        (output) => output.entryPoint === 'plain_page_with.js',
+      )!;
+      expect(
+        withMain.inputs['node_modules/tfjs-attention/dist/browser/tfjs-attention.esm.js'].bytesInOutput,
+      ).toBeGreaterThan(0);
 
-    const without = await openPage<PlainReport>('plain-without');
-    const withPackage = await openPage<PlainReport>('plain-with');
-    expect(without.problems).toEqual([]);
-    expect(withPackage.problems).toEqual([]);
-    expectSameWithAndWithout(withPackage.result, without.result);
-    expect(withPackage.result.compared.wasmAtImport).toEqual(withPackage.result.compared.wasmAfterTfjs);
-    const { backend, registryFactory } = withPackage.result.compared.after;
-    expect(['webgl', 'cpu']).toContain(backend); // tfjs's own default; the wasm backend is not registered
-    expect(registryFactory).toEqual(expect.arrayContaining(['cpu', backend]));
-    expect(registryFactory).not.toContain('wasm');
-    record.backends.browserPlain = backend;
-  });
+      const without = await openPage<PlainReport>('plain-without');
+      const withPackage = await openPage<PlainReport>('plain-with');
+      expect(without.problems).toEqual([]);
+      expect(withPackage.problems).toEqual([]);
+      expectSameWithAndWithout(withPackage.result, without.result);
+      expect(withPackage.result.compared.wasmAtImport).toEqual(withPackage.result.compared.wasmAfterTfjs);
+      const { backend, registryFactory } = withPackage.result.compared.after;
+      expect(['webgl', 'cpu']).toContain(backend); // tfjs's own default; the wasm backend is not registered
+      expect(registryFactory).toEqual(expect.arrayContaining(['cpu', backend]));
+      expect(registryFactory).not.toContain('wasm');
+      record.backends.browserPlain = backend;
+    },
+  );
 });
 
 describe('the installed package', () => {

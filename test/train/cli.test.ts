@@ -22,20 +22,24 @@ describe('npm run train: command-line errors', () => {
     [['--batch', '0'], "error: --batch must be an integer in [1, 65536], got '0'"],
   ];
 
-  it('unknown flag, unknown task, non-numeric or out-of-range number: exit code 2, one line and the usage, no stack trace', async () => {
-    // In parallel: each run is mostly process start-up.
-    const runs = await Promise.all(cases.map(([args]) => train(args)));
-    runs.forEach((run, i) => {
-      expect({ args: cases[i][0], code: run.code, firstLine: run.stderr.split('\n')[0] }).toEqual({
-        args: cases[i][0],
-        code: 2,
-        firstLine: expect.stringContaining(cases[i][1]),
+  it(
+    'unknown flag, unknown task, non-numeric or out-of-range ' +
+      'number: exit code 2, one line and the usage, no stack trace',
+    async () => {
+      // In parallel: each run is mostly process start-up.
+      const runs = await Promise.all(cases.map(([args]) => train(args)));
+      runs.forEach((run, i) => {
+        expect({ args: cases[i][0], code: run.code, firstLine: run.stderr.split('\n')[0] }).toEqual({
+          args: cases[i][0],
+          code: 2,
+          firstLine: expect.stringContaining(cases[i][1]),
+        });
+        expect(run.stderr).toContain('Usage: npm run train -- [options]');
+        expect(run.stderr).not.toMatch(/^\s+at /m);
+        expect(run.stdout).toBe('');
       });
-      expect(run.stderr).toContain('Usage: npm run train -- [options]');
-      expect(run.stderr).not.toMatch(/^\s+at /m);
-      expect(run.stdout).toBe('');
-    });
-  });
+    },
+  );
 
   it('--resume without a checkpoint exits 1 naming the file', async () => {
     const out = tempDir();
@@ -50,51 +54,55 @@ describe('npm run train: command-line errors', () => {
 });
 
 describe('npm run train: interruptions', () => {
-  it('a run killed between checkpoints leaves a loadable model; --resume reaches the same weights as an uninterrupted run', async () => {
-    const args = [...TINY, '--steps', '40', '--checkpoint-every', '10', '--eval-every', '10', '--log-every', '5'];
-    const straightOut = tempDir();
-    const killedOut = tempDir();
-    const [straight, killed] = await Promise.all([
-      train([...args, '--out', straightOut]),
-      // SIGKILL (no handler runs) once step 15 is reported: after the step-10 checkpoint, before the next.
-      train([...args, '--out', killedOut], (stdout, child) => {
-        if (/^step 15\/40/m.test(stdout)) child.kill('SIGKILL');
-      }),
-    ]);
-    expectExit(straight, 0);
-    expect(killed.signal).toBe('SIGKILL');
-    expect(killed.stdout).toContain('checkpoint saved at step 10');
-    expect(killed.stdout).not.toContain('checkpoint saved at step 20');
+  it(
+    'a run killed between checkpoints leaves a loadable model; ' +
+      '--resume reaches the same weights as an uninterrupted run',
+    async () => {
+      const args = [...TINY, '--steps', '40', '--checkpoint-every', '10', '--eval-every', '10', '--log-every', '5'];
+      const straightOut = tempDir();
+      const killedOut = tempDir();
+      const [straight, killed] = await Promise.all([
+        train([...args, '--out', straightOut]),
+        // SIGKILL (no handler runs) once step 15 is reported: after the step-10 checkpoint, before the next.
+        train([...args, '--out', killedOut], (stdout, child) => {
+          if (/^step 15\/40/m.test(stdout)) child.kill('SIGKILL');
+        }),
+      ]);
+      expectExit(straight, 0);
+      expect(killed.signal).toBe('SIGKILL');
+      expect(killed.stdout).toContain('checkpoint saved at step 10');
+      expect(killed.stdout).not.toContain('checkpoint saved at step 20');
 
-    // The folder is whole: plain tfjs loads the model, task.json and the checkpoint agree on step 20.
-    const model = await tf.loadLayersModel(`file://${killedOut}/model.json`);
-    expect(model.outputs[0].shape).toEqual([null, null, 13]);
-    model.dispose();
-    expect((await readTaskJson(killedOut)).training.steps).toBe(10);
-    expect((await readCheckpoint(path.join(killedOut, CHECKPOINT_FILE))).state.step).toBe(10);
+      // The folder is whole: plain tfjs loads the model, task.json and the checkpoint agree on step 20.
+      const model = await tf.loadLayersModel(`file://${killedOut}/model.json`);
+      expect(model.outputs[0].shape).toEqual([null, null, 13]);
+      model.dispose();
+      expect((await readTaskJson(killedOut)).training.steps).toBe(10);
+      expect((await readCheckpoint(path.join(killedOut, CHECKPOINT_FILE))).state.step).toBe(10);
 
-    const resumed = await train([...args, '--out', killedOut, '--resume']);
-    expectExit(resumed, 0);
-    expect(resumed.stdout).toMatch(/^resuming at step 10: copy on wasm/m);
-    const info = await readTaskJson(killedOut);
-    expect(info.training.steps).toBe(40);
-    expect(fs.readFileSync(path.join(killedOut, 'weights.bin'))).toEqual(
-      fs.readFileSync(path.join(straightOut, 'weights.bin')),
-    );
-    // The log continues the checkpoint's log: every step's entry once, same values as the straight run.
-    const log = (dir: string) =>
-      fs
-        .readFileSync(path.join(dir, 'train-log.jsonl'), 'utf8')
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l));
-    const strip = (entries: Array<Record<string, unknown>>) =>
-      entries.map(({ seconds: _s, stepsPerSecond: _r, ...rest }) => rest);
-    expect(strip(log(killedOut))).toEqual(strip(log(straightOut)));
-    const straightCommand = (await readTaskJson(straightOut)).training.command;
-    expect(info.training.command).toBe(straightCommand.replace(straightOut, killedOut));
-    [straightOut, killedOut].forEach((d) => fs.rmSync(d, { recursive: true }));
-  });
+      const resumed = await train([...args, '--out', killedOut, '--resume']);
+      expectExit(resumed, 0);
+      expect(resumed.stdout).toMatch(/^resuming at step 10: copy on wasm/m);
+      const info = await readTaskJson(killedOut);
+      expect(info.training.steps).toBe(40);
+      expect(fs.readFileSync(path.join(killedOut, 'weights.bin'))).toEqual(
+        fs.readFileSync(path.join(straightOut, 'weights.bin')),
+      );
+      // The log continues the checkpoint's log: every step's entry once, same values as the straight run.
+      const log = (dir: string) =>
+        fs
+          .readFileSync(path.join(dir, 'train-log.jsonl'), 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l));
+      const strip = (entries: Array<Record<string, unknown>>) =>
+        entries.map(({ seconds: _s, stepsPerSecond: _r, ...rest }) => rest);
+      expect(strip(log(killedOut))).toEqual(strip(log(straightOut)));
+      const straightCommand = (await readTaskJson(straightOut)).training.command;
+      expect(info.training.command).toBe(straightCommand.replace(straightOut, killedOut));
+      [straightOut, killedOut].forEach((d) => fs.rmSync(d, { recursive: true }));
+    },
+  );
 
   it('Ctrl-C (SIGINT) saves a checkpoint at the current step and exits with code 130', async () => {
     const out = tempDir();
@@ -130,29 +138,32 @@ describe('npm run train: interruptions', () => {
     fs.rmSync(out, { recursive: true });
   });
 
-  it('a loss that becomes NaN stops the run with a clear message and leaves the last checkpoint as it was', async () => {
-    const out = tempDir();
-    const args = [...TINY, '--steps', '10', '--eval-every', '10', '--out', out];
-    expectExit(await train(args), 0);
-    // Finite weights whose logits overflow float32 on the next step.
-    const file = path.join(out, CHECKPOINT_FILE);
-    const checkpoint = decodeCheckpoint(fs.readFileSync(file), file);
-    const kernel = checkpoint.weightSpecs.findIndex((w) => w.name.startsWith('logits/kernel'));
-    expect(kernel).toBeGreaterThanOrEqual(0);
-    checkpoint.state.weights[kernel].fill(3e38);
-    fs.writeFileSync(file, encodeCheckpoint(checkpoint));
-    const before = ['checkpoint.bin', 'model.json', 'weights.bin', 'task.json'].map((f) =>
-      fs.readFileSync(path.join(out, f)),
-    );
+  it(
+    'a loss that becomes NaN stops the run with a clear ' + 'message and leaves the last checkpoint as it was',
+    async () => {
+      const out = tempDir();
+      const args = [...TINY, '--steps', '10', '--eval-every', '10', '--out', out];
+      expectExit(await train(args), 0);
+      // Finite weights whose logits overflow float32 on the next step.
+      const file = path.join(out, CHECKPOINT_FILE);
+      const checkpoint = decodeCheckpoint(fs.readFileSync(file), file);
+      const kernel = checkpoint.weightSpecs.findIndex((w) => w.name.startsWith('logits/kernel'));
+      expect(kernel).toBeGreaterThanOrEqual(0);
+      checkpoint.state.weights[kernel].fill(3e38);
+      fs.writeFileSync(file, encodeCheckpoint(checkpoint));
+      const before = ['checkpoint.bin', 'model.json', 'weights.bin', 'task.json'].map((f) =>
+        fs.readFileSync(path.join(out, f)),
+      );
 
-    const run = await train([...TINY, '--steps', '20', '--out', out, '--resume']);
-    expectExit(run, 1);
-    expect(run.stderr).toContain('error: training diverged at step 11: loss NaN');
-    expect(run.stderr).toContain(`the last good checkpoint (if any) is untouched: ${file}`);
-    const after = ['checkpoint.bin', 'model.json', 'weights.bin', 'task.json'].map((f) =>
-      fs.readFileSync(path.join(out, f)),
-    );
-    after.forEach((bytes, i) => expect(bytes.equals(before[i])).toBe(true));
-    fs.rmSync(out, { recursive: true });
-  });
+      const run = await train([...TINY, '--steps', '20', '--out', out, '--resume']);
+      expectExit(run, 1);
+      expect(run.stderr).toContain('error: training diverged at step 11: loss NaN');
+      expect(run.stderr).toContain(`the last good checkpoint (if any) is untouched: ${file}`);
+      const after = ['checkpoint.bin', 'model.json', 'weights.bin', 'task.json'].map((f) =>
+        fs.readFileSync(path.join(out, f)),
+      );
+      after.forEach((bytes, i) => expect(bytes.equals(before[i])).toBe(true));
+      fs.rmSync(out, { recursive: true });
+    },
+  );
 });

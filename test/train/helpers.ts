@@ -49,7 +49,10 @@ export interface Run {
   stderr: string;
 }
 
-/** Runs a script (default the training script) as a child process; `watch` sees stdout as it grows and may kill the child. */
+/**
+ * Runs a script (default the training script) as a child process; `watch` sees stdout as it grows
+ * and may kill the child.
+ */
 export function train(
   args: string[],
   watch?: (stdout: string, child: ChildProcess) => void,

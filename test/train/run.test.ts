@@ -65,9 +65,12 @@ describe('TrainingRun', () => {
     expect(info.metrics.heldOutSize).toBe(512);
     expect(info.training).toMatchObject({ steps: 3, backend: 'wasm', seed: 1, batch: 32 });
     expect(info.training.command).toBe(
-      `npm run train -- --task copy --preset tiny --norm pre --steps 3 --batch 32 --lr ${info.training.lr} --warmup ${info.training.warmup} ` +
-        `--decay ${info.training.decay} --decay-steps ${info.training.decaySteps} --min-lr ${info.training.minLr} --beta1 0.9 ` +
-        `--beta2 ${info.training.beta2} --clip ${info.training.clip} --seed 1 --eval-every 2 --target-exact-match 0 --out ${out}`,
+      'npm run train -- --task copy --preset tiny --norm pre --steps 3 --batch 32 ' +
+        `--lr ${info.training.lr} --warmup ${info.training.warmup} ` +
+        `--decay ${info.training.decay} --decay-steps ${info.training.decaySteps} ` +
+        `--min-lr ${info.training.minLr} --beta1 0.9 ` +
+        `--beta2 ${info.training.beta2} --clip ${info.training.clip} ` +
+        `--seed 1 --eval-every 2 --target-exact-match 0 --out ${out}`,
     );
     expect(info.config).toMatchObject({ dModel: 32, vocabSize: 13, normalizeFirst: true });
     fs.rmSync(out, { recursive: true });

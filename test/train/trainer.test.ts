@@ -54,48 +54,51 @@ describe('Trainer', () => {
     model.dispose();
   });
 
-  it('a resumed run (state through a checkpoint, fresh model and trainer) ends with bit-identical weights', async () => {
-    const steps = 16;
-    const straight = tinySetup('reverse', 1);
-    const a = new Trainer({ model: straight.model, learningRate: schedule, beta2: 0.98 });
-    const streamA = createTrainingStream(straight.task, 9);
-    for (let i = 0; i < steps; i++) await a.step(encodeBatch(straight.task, streamA.nextBatch(16)));
+  it(
+    'a resumed run (state through a checkpoint, fresh ' + 'model and trainer) ends with bit-identical weights',
+    async () => {
+      const steps = 16;
+      const straight = tinySetup('reverse', 1);
+      const a = new Trainer({ model: straight.model, learningRate: schedule, beta2: 0.98 });
+      const streamA = createTrainingStream(straight.task, 9);
+      for (let i = 0; i < steps; i++) await a.step(encodeBatch(straight.task, streamA.nextBatch(16)));
 
-    const first = tinySetup('reverse', 1);
-    const b = new Trainer({ model: first.model, learningRate: schedule, beta2: 0.98 });
-    const streamB = createTrainingStream(first.task, 9);
-    for (let i = 0; i < steps / 2; i++) await b.step(encodeBatch(first.task, streamB.nextBatch(16)));
-    const bytes = encodeCheckpoint({
-      state: await b.getState(),
-      weightSpecs: first.model.weights.map((w) => ({ name: w.originalName, shape: w.shape as number[] })),
-      extra: { stream: streamB.getState() },
-    });
-    b.dispose();
-    first.model.dispose();
+      const first = tinySetup('reverse', 1);
+      const b = new Trainer({ model: first.model, learningRate: schedule, beta2: 0.98 });
+      const streamB = createTrainingStream(first.task, 9);
+      for (let i = 0; i < steps / 2; i++) await b.step(encodeBatch(first.task, streamB.nextBatch(16)));
+      const bytes = encodeCheckpoint({
+        state: await b.getState(),
+        weightSpecs: first.model.weights.map((w) => ({ name: w.originalName, shape: w.shape as number[] })),
+        extra: { stream: streamB.getState() },
+      });
+      b.dispose();
+      first.model.dispose();
 
-    // A different init seed: everything must come from the checkpoint.
-    const second = tinySetup('reverse', 2);
-    const c = new Trainer({ model: second.model, learningRate: schedule, beta2: 0.98 });
-    const checkpoint = decodeCheckpoint<{ stream: [number, number, number, number] }>(bytes, 'memory');
-    await c.setState(checkpoint.state);
-    expect(c.stepCount).toBe(steps / 2);
-    const streamC = createTrainingStream(second.task, 9);
-    streamC.setState(checkpoint.extra.stream);
-    const losses: number[] = [];
-    for (let i = 0; i < steps / 2; i++)
-      losses.push((await c.step(encodeBatch(second.task, streamC.nextBatch(16)))).loss);
-    expect(c.stepCount).toBe(steps);
+      // A different init seed: everything must come from the checkpoint.
+      const second = tinySetup('reverse', 2);
+      const c = new Trainer({ model: second.model, learningRate: schedule, beta2: 0.98 });
+      const checkpoint = decodeCheckpoint<{ stream: [number, number, number, number] }>(bytes, 'memory');
+      await c.setState(checkpoint.state);
+      expect(c.stepCount).toBe(steps / 2);
+      const streamC = createTrainingStream(second.task, 9);
+      streamC.setState(checkpoint.extra.stream);
+      const losses: number[] = [];
+      for (let i = 0; i < steps / 2; i++)
+        losses.push((await c.step(encodeBatch(second.task, streamC.nextBatch(16)))).loss);
+      expect(c.stepCount).toBe(steps);
 
-    const wa = weightsOf(straight.model);
-    const wc = weightsOf(second.model);
-    wa.forEach((w, i) => expect(Array.from(wc[i])).toEqual(Array.from(w)));
-    const [sa, sc] = [await a.getState(), await c.getState()];
-    sa.firstMoments.forEach((m, i) => expect(Array.from(sc.firstMoments[i])).toEqual(Array.from(m)));
-    sa.secondMoments.forEach((v, i) => expect(Array.from(sc.secondMoments[i])).toEqual(Array.from(v)));
-    expect(losses.every(Number.isFinite)).toBe(true);
-    [a, c].forEach((t) => t.dispose());
-    [straight.model, second.model].forEach((m) => m.dispose());
-  });
+      const wa = weightsOf(straight.model);
+      const wc = weightsOf(second.model);
+      wa.forEach((w, i) => expect(Array.from(wc[i])).toEqual(Array.from(w)));
+      const [sa, sc] = [await a.getState(), await c.getState()];
+      sa.firstMoments.forEach((m, i) => expect(Array.from(sc.firstMoments[i])).toEqual(Array.from(m)));
+      sa.secondMoments.forEach((v, i) => expect(Array.from(sc.secondMoments[i])).toEqual(Array.from(v)));
+      expect(losses.every(Number.isFinite)).toBe(true);
+      [a, c].forEach((t) => t.dispose());
+      [straight.model, second.model].forEach((m) => m.dispose());
+    },
+  );
 
   it('stops on a non-finite loss without touching the weights, the optimizer or the memory', async () => {
     const { task, model } = tinySetup();
