@@ -248,27 +248,9 @@ export class MultiHeadAttention extends tf.layers.Layer {
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
     const args = kwargs as MultiHeadAttentionCallArgs;
-    const list = Array.isArray(inputs) ? inputs : [inputs];
-    const [query, value = query, key = value] = list;
-    this.checkCallInputs(list, query, value, key, args.attentionMask);
-    const [queryMask, valueMask = queryMask, keyMask = null] = resolveInputMasks(inputs, args.mask);
-    const sameKeyMask = list.length < 3 ? null : keyMask;
-    checkPaddingMasks(`MultiHeadAttention '${this.name}'`, [
-      ['query', queryMask, query],
-      ['value', valueMask, value],
-      ['key', sameKeyMask, key],
-    ]);
-
+    const { query, value, key, masks } = this.callInputs(inputs, args);
     return tf.tidy(() => {
-      const mask = combineMasks(
-        query,
-        value,
-        queryMask,
-        valueMask,
-        sameKeyMask,
-        this.causal,
-        args.attentionMask ?? null,
-      );
+      const mask = masks();
       const { output, probabilities } = this.attend(
         query,
         value,
@@ -279,6 +261,80 @@ export class MultiHeadAttention extends tf.layers.Layer {
       );
       return this.returnAttentionScores ? [output, probabilities!] : output;
     });
+  }
+
+  /**
+   * What each key position adds to each query's output through each head (Kobayashi et al. 2020,
+   * "Attention is Not Only a Weight: Analyzing Transformers with Vector Norms", EMNLP): attention
+   * weights alone mislead, since a head can attend strongly to a position whose value vector is
+   * near zero and so adds nothing. Takes what `apply` takes (`query`, `[query, value]` or
+   * `[query, value, key]`; `attentionMask`, and padding masks as `mask`), and returns, in
+   * inference mode (no dropout):
+   * - `weights` (B, H, T, S): the attention probabilities (as `returnAttentionScores`);
+   * - `valueNorms` (B, H, S): `|| (value_s W_V^h + b_V^h) W_O^h ||_2`, the length of the vector
+   *   that key position s sends through head h, W_O^h being the head's [V, Dout] slice of the
+   *   output kernel;
+   * - `contributions` (B, H, T, S) = `weights * valueNorms` (broadcast over T): the length of the
+   *   vector that position s adds to output t through head h (their `||alpha f(x)||`). Summed as
+   *   vectors over s, these are the head's share of the output before the output bias.
+   * Plain tfjs ops, any backend; the caller owns the three tensors.
+   */
+  attentionContributions(
+    inputs: tf.Tensor | tf.Tensor[],
+    kwargs: Pick<MultiHeadAttentionCallArgs, 'attentionMask' | 'mask'> = {},
+  ): { weights: tf.Tensor4D; contributions: tf.Tensor4D; valueNorms: tf.Tensor3D } {
+    if (!this.built) {
+      throw new Error(
+        `MultiHeadAttention '${this.name}': attentionContributions needs a built layer; apply it once first`,
+      );
+    }
+    const { query, value, key, masks } = this.callInputs(inputs, kwargs);
+    return tf.tidy(() => {
+      // 1. The weights: the layer's own attention, inference mode.
+      const weights = this.attend(query, value, key, masks(), false, true).probabilities!;
+      // 2. Each head's value vectors through its slice of the output kernel:
+      //    (B, S, Dv) -> (B, S, H, V) -> (H, B*S, V) @ [H, V, Dout] -> (H, B*S, Dout).
+      const [batch, length] = value.shape;
+      const { numHeads: H, valueDim: V } = this;
+      const values = projectJoined(value, [this.valueDense!]).reshape([batch, length, H, V]);
+      const perHead = tf.matMul(
+        values.transpose([2, 0, 1, 3]).reshape([H, batch * length, V]),
+        this.outputDense!.kernel!.read(),
+      );
+      // 3. Their lengths: (H, B*S) -> (B, H, S).
+      const valueNorms = perHead
+        .square()
+        .sum(-1)
+        .sqrt()
+        .reshape([H, batch, length])
+        .transpose([1, 0, 2]) as tf.Tensor3D;
+      // 4. Weighted: (B, H, T, S) * (B, H, 1, S).
+      const contributions = weights.mul(valueNorms.expandDims(2)) as tf.Tensor4D;
+      return { weights, contributions, valueNorms };
+    });
+  }
+
+  /**
+   * The call's tensors and its combined mask (`masks()`, to run inside a tidy), checked: query,
+   * `[query, value]` or `[query, value, key]`; padding masks from `mask` or the tensors' own.
+   */
+  private callInputs(
+    inputs: tf.Tensor | tf.Tensor[],
+    args: Pick<MultiHeadAttentionCallArgs, 'attentionMask' | 'mask'>,
+  ): { query: tf.Tensor; value: tf.Tensor; key: tf.Tensor; masks: () => tf.Tensor | null } {
+    const list = Array.isArray(inputs) ? inputs : [inputs];
+    const [query, value = query, key = value] = list;
+    this.checkCallInputs(list, query, value, key, args.attentionMask);
+    const [queryMask, valueMask = queryMask, keyMask = null] = resolveInputMasks(inputs, args.mask);
+    const sameKeyMask = list.length < 3 ? null : keyMask;
+    checkPaddingMasks(`MultiHeadAttention '${this.name}'`, [
+      ['query', queryMask, query],
+      ['value', valueMask, value],
+      ['key', sameKeyMask, key],
+    ]);
+    const attentionMask = args.attentionMask ?? null;
+    const masks = () => combineMasks(query, value, queryMask, valueMask, sameKeyMask, this.causal, attentionMask);
+    return { query, value, key, masks };
   }
 
   /**
