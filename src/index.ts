@@ -41,7 +41,7 @@ export { createTransformer, LAYER_NAMES } from './model/transformer';
 export { presetConfig, resolveConfig, PRESETS, PRESET_NAMES, REFERENCE_SIZE } from './model/config';
 export type { ModelSize, PresetName, TransformerConfig, TransformerConfigInput } from './model/config';
 export { attentionMaps, decode, greedyDecode, scoreTargets } from './decode/decode';
-export type { AttentionMaps, DecodeOptions, DecodeResult, DecoderStep } from './decode/decode';
+export type { AttentionMaps, DecodeOptions, DecodeResult, DecoderStep, PerAttentionKind } from './decode/decode';
 export { loadSeq2Seq, Seq2Seq } from './model/seq2seq';
 export type { GenerateOptions, LabelledAttentionMaps } from './model/seq2seq';
 

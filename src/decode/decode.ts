@@ -8,6 +8,7 @@
  * are target ids without BOS and EOS.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { MultiHeadAttention } from '../layers/multi_head_attention';
 import { BOS, EOS, PAD } from '../tasks/vocabulary';
 import type { DecoderStep, IncrementalDecoder } from './incremental';
 import { DecoderState } from './tfjs_step';
@@ -296,52 +297,97 @@ export function scoreTargets(model: tf.LayersModel, sources: number[][], targets
 }
 
 /** Attention probabilities of every layer and head, as plain arrays: [layer][head][query][key]. */
-export interface AttentionMaps {
+/** One value per attention kind: encoder self-attention, decoder self-attention, cross-attention. */
+export interface PerAttentionKind<T> {
+  encoderSelf: T;
+  decoderSelf: T;
+  cross: T;
+}
+
+export interface AttentionMaps extends PerAttentionKind<number[][][][]> {
   /** Source ids (rows and columns of encoderSelf; columns of cross). */
   source: number[];
   /** Decoder input ids, [BOS, ...target] (rows of decoderSelf and cross). */
   decoderInput: number[];
-  encoderSelf: number[][][][];
-  decoderSelf: number[][][][];
-  cross: number[][][][];
+  /**
+   * The attention weights, [layer][head][query][key], are the fields encoderSelf, decoderSelf and
+   * cross. What each key position adds to each query's output through each head (Kobayashi et
+   * al. 2020; see `MultiHeadAttention.attentionContributions`): weight * value norm, in the same
+   * layout.
+   */
+  contributions: PerAttentionKind<number[][][][]>;
+  /** The length of what each key position sends through each head, [layer][head][key]. */
+  valueNorms: PerAttentionKind<number[][][]>;
+  /**
+   * How much each head adds to its layer's output: the mean over query positions of the length
+   * of the head's share of the output (before the output bias), [layer][head].
+   */
+  headImportance: PerAttentionKind<number[][]>;
+}
+
+/** One attention call's maps for a single batch row: (H, T, S), (H, T, S), (H, S) and (H). */
+interface CallMaps {
+  weights: tf.Tensor;
+  contributions: tf.Tensor;
+  valueNorms: tf.Tensor;
+  headImportance: tf.Tensor;
+}
+
+/** The maps of one call of `layer` with probabilities (1, H, T, S) over `value` (1, S, Dv). Call inside a tidy. */
+function callMaps(layer: MultiHeadAttention, probabilities: tf.Tensor, value: tf.Tensor): CallMaps {
+  const vectors = layer.valueVectors(value).squeeze([0]); // (H, S, Dout)
+  const weights = probabilities.squeeze([0]); // (H, T, S)
+  const valueNorms = vectors.square().sum(-1).sqrt(); // (H, S)
+  // Each head's share of the output: (H, T, S) @ (H, S, Dout) -> (H, T, Dout); its length, averaged over T.
+  const shares = tf.matMul(weights as tf.Tensor3D, vectors as tf.Tensor3D);
+  const headImportance = shares.square().sum(-1).sqrt().mean(-1);
+  return { weights, contributions: weights.mul(valueNorms.expandDims(1)), valueNorms, headImportance };
 }
 
 /** Runs one source and target (teacher forcing) and returns every attention map. */
 export function attentionMaps(model: tf.LayersModel, source: number[], target: number[]): AttentionMaps {
   const parts = transformerParts(model);
   const decoderInput = [BOS, ...target];
-  // Each map is (H, query, key) for the single batch row. No gradient tape records
-  // here, so every block returns its probabilities (they are null only under a tape).
+  // A single batch row, unpadded. No gradient tape records here, so every block returns its
+  // probabilities (they are null only under a tape).
   const maps = tf.tidy(() => {
     const sourceIds = padBatch([source]);
     const mask = tf.notEqual(sourceIds, PAD);
-    const encoderSelf: tf.Tensor[] = [];
+    const encoderSelf: CallMaps[] = [];
     let x: tf.Tensor = parts.sourceEmbedding.embed(sourceIds, 0);
     for (const block of parts.encoderBlocks) {
       const r = block.forward(x, mask, false);
-      encoderSelf.push(r.selfAttention!.squeeze([0]));
+      encoderSelf.push(callMaps(block.selfAttention!, r.selfAttention!, r.selfAttentionInput));
       x = r.output;
     }
     if (parts.encoderFinalNorm) x = parts.encoderFinalNorm.apply(x) as tf.Tensor;
-    const decoderSelf: tf.Tensor[] = [];
-    const cross: tf.Tensor[] = [];
+    const decoderSelf: CallMaps[] = [];
+    const cross: CallMaps[] = [];
     let y: tf.Tensor = parts.targetEmbedding.embed(padBatch([decoderInput]), 0);
     for (const block of parts.decoderBlocks) {
       const r = block.forward(y, x, null, mask, false);
-      decoderSelf.push(r.selfAttention!.squeeze([0]));
-      if (r.crossAttention) cross.push(r.crossAttention.squeeze([0]));
+      decoderSelf.push(callMaps(block.selfAttention!, r.selfAttention!, r.selfAttentionInput));
+      if (r.crossAttention) cross.push(callMaps(block.crossAttention!, r.crossAttention, x));
       y = r.output;
     }
-    return { encoderSelf, decoderSelf, cross };
+    return { encoderSelf, decoderSelf, cross } as unknown as tf.TensorContainer;
+  }) as unknown as PerAttentionKind<CallMaps[]>;
+  const read = <T>(kind: keyof PerAttentionKind<unknown>, field: keyof CallMaps) =>
+    maps[kind].map((m) => m[field].arraySync() as T);
+  const all = <T>(field: keyof CallMaps): PerAttentionKind<T[]> => ({
+    encoderSelf: read<T>('encoderSelf', field),
+    decoderSelf: read<T>('decoderSelf', field),
+    cross: read<T>('cross', field),
   });
-  const toArrays = (list: tf.Tensor[]) => list.map((t) => t.arraySync() as number[][][]);
+  const weights = all<number[][][]>('weights');
   const result: AttentionMaps = {
     source,
     decoderInput,
-    encoderSelf: toArrays(maps.encoderSelf),
-    decoderSelf: toArrays(maps.decoderSelf),
-    cross: toArrays(maps.cross),
+    ...weights,
+    contributions: all<number[][][]>('contributions'),
+    valueNorms: all<number[][]>('valueNorms'),
+    headImportance: all<number[]>('headImportance'),
   };
-  tf.dispose([...maps.encoderSelf, ...maps.decoderSelf, ...maps.cross]);
+  tf.dispose([...maps.encoderSelf, ...maps.decoderSelf, ...maps.cross].flatMap((m) => Object.values(m)));
   return result;
 }

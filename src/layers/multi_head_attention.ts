@@ -292,26 +292,27 @@ export class MultiHeadAttention extends tf.layers.Layer {
     return tf.tidy(() => {
       // 1. The weights: the layer's own attention, inference mode.
       const weights = this.attend(query, value, key, masks(), false, true).probabilities!;
-      // 2. Each head's value vectors through its slice of the output kernel:
-      //    (B, S, Dv) -> (B, S, H, V) -> (H, B*S, V) @ [H, V, Dout] -> (H, B*S, Dout).
-      const [batch, length] = value.shape;
-      const { numHeads: H, valueDim: V } = this;
-      const values = projectJoined(value, [this.valueDense!]).reshape([batch, length, H, V]);
-      const perHead = tf.matMul(
-        values.transpose([2, 0, 1, 3]).reshape([H, batch * length, V]),
-        this.outputDense!.kernel!.read(),
-      );
-      // 3. Their lengths: (H, B*S) -> (B, H, S).
-      const valueNorms = perHead
-        .square()
-        .sum(-1)
-        .sqrt()
-        .reshape([H, batch, length])
-        .transpose([1, 0, 2]) as tf.Tensor3D;
-      // 4. Weighted: (B, H, T, S) * (B, H, 1, S).
+      // 2. The length of each head's value vector at each key position: (B, H, S, Dout) -> (B, H, S).
+      const valueNorms = this.valueVectors(value).square().sum(-1).sqrt() as tf.Tensor3D;
+      // 3. Weighted: (B, H, T, S) * (B, H, 1, S).
       const contributions = weights.mul(valueNorms.expandDims(2)) as tf.Tensor4D;
       return { weights, contributions, valueNorms };
     });
+  }
+
+  /**
+   * What each key position sends through each head: `(value_s W_V^h + b_V^h) W_O^h` for value
+   * (B, S, Dv), as (B, H, S, Dout). The head's share of the output at query t (before the output
+   * bias) is the attention-weighted sum of these over s. Call inside a tidy.
+   */
+  valueVectors(value: tf.Tensor): tf.Tensor4D {
+    const [batch, length] = value.shape;
+    const { numHeads: H, valueDim: V } = this;
+    // (B, S, Dv) -> (B, S, H, V) -> (H, B*S, V) @ [H, V, Dout] -> (H, B*S, Dout) -> (B, H, S, Dout).
+    const values = projectJoined(value, [this.valueDense!]).reshape([batch, length, H, V]);
+    const kernel = this.outputDense!.kernel!.read();
+    const perHead = tf.matMul(values.transpose([2, 0, 1, 3]).reshape([H, batch * length, V]), kernel);
+    return perHead.reshape([H, batch, length, kernel.shape[2] as number]).transpose([1, 0, 2, 3]) as tf.Tensor4D;
   }
 
   /**

@@ -147,6 +147,7 @@ export class TransformerDecoderBlock extends TransformerBlockBase {
       (q) => {
         const attended = this.selfAttention!.attend(q, q, q, selfMask, training);
         result.selfAttention = attended.probabilities;
+        result.selfAttentionInput = q as tf.Tensor3D;
         return attended.output;
       },
       encoderOutput == null

@@ -24,6 +24,11 @@ export interface BlockOutput {
   selfAttention: tf.Tensor4D | null;
   /** Cross-attention probabilities (B, H, T, S), decoder blocks with an encoder input only; null as above. */
   crossAttention?: tf.Tensor4D | null;
+  /**
+   * What the self-attention attended over (its query, key and value): the block's input, or its
+   * layer-normalized input with `normalizeFirst`. For `MultiHeadAttention.valueVectors`.
+   */
+  selfAttentionInput: tf.Tensor3D;
 }
 
 /**
@@ -90,15 +95,17 @@ export class TransformerEncoderBlock extends TransformerBlockBase {
     const attention = this.selfAttention!;
     const attentionMask = combineMasks(x, x, mask, mask, null, this.causal, null);
     let probabilities: tf.Tensor4D | null = null;
+    let selfAttentionInput = x as tf.Tensor3D;
     const attended = this.residual(x, this.selfAttentionNorm, training, (h) => {
       const result = attention.attend(h, h, h, attentionMask, training);
       probabilities = result.probabilities;
+      selfAttentionInput = h as tf.Tensor3D;
       return result.output;
     });
     const output = this.residual(attended, this.feedForwardNorm, training, (h) =>
       this.feedForward(h, this.feedForwardWeights),
     );
-    return { output: output as tf.Tensor3D, selfAttention: probabilities };
+    return { output: output as tf.Tensor3D, selfAttention: probabilities, selfAttentionInput };
   }
 
   override getConfig(): tf.serialization.ConfigDict {
