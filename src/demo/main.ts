@@ -254,53 +254,102 @@ const KINDS = [
   },
 ];
 
+/** What a section's maps show: the attention weights, or the value-weighted contributions. */
+type MapView = 'weights' | 'value-weighted';
+
+const VALUE_WEIGHTED_ABOUT =
+  'Value-weighted: each cell is the weight times the length of what that key sends through the ' +
+  "head's value and output matrices (Kobayashi et al. 2020), scaled to the largest cell of this " +
+  'section, so a head that attends strongly to a position it carries almost nothing from stays dark.';
+
 function renderHeatmaps(maps: LabelledAttentionMaps): void {
   for (const old of Array.from(ui.heatmaps.querySelectorAll('.kind'))) old.remove();
   for (const kind of KINDS) {
     const section = document.createElement('div');
     section.className = 'kind';
     section.id = kind.id;
-    section.innerHTML = `<h2></h2><p class="muted"></p>`;
+    section.innerHTML =
+      '<h2></h2><p class="muted about"></p>' +
+      '<p class="view" role="radiogroup" aria-label="What the maps show">' +
+      '<label><input type="radio" value="weights" checked> attention weights</label> ' +
+      '<label><input type="radio" value="value-weighted"> value-weighted</label></p>' +
+      '<p class="muted view-about"></p><div class="layers"></div>';
     section.querySelector('h2')!.textContent = kind.title;
-    section.querySelector('p')!.textContent = kind.about;
-    const rowLabels = kind.key === 'encoderSelf' ? maps.sourceTokens : maps.decoderTokens;
-    const columnLabels = kind.key === 'decoderSelf' ? maps.decoderTokens : maps.sourceTokens;
-    maps[kind.key].forEach((heads, layer) => {
-      const heading = document.createElement('h3');
-      heading.textContent = `layer ${layer + 1}`;
-      const row = document.createElement('div');
-      row.className = 'layer';
-      heads.forEach((weights, head) => {
-        const figure = document.createElement('figure');
-        const canvas = document.createElement('canvas');
-        canvas.className = 'heatmap';
-        canvas.dataset.kind = kind.id;
-        canvas.dataset.layer = String(layer);
-        canvas.dataset.head = String(head);
-        const layout = drawHeatmap(canvas, { weights, rowLabels, columnLabels });
-        // The cell grid in CSS pixels, for tests and tools that read the canvas.
-        canvas.dataset.grid = JSON.stringify(layout);
-        canvas.setAttribute(
-          'aria-label',
-          `${kind.title}, layer ${layer + 1}, head ${head + 1}: ${rowLabels.length} by ${columnLabels.length}`,
-        );
-        canvas.addEventListener('mousemove', (event) => {
-          const cell = cellAt(layout, event.offsetX, event.offsetY);
-          ui.hoverInfo.textContent = cell
-            ? `${kind.title}, layer ${layer + 1}, head ${head + 1}: ` +
-              `${tokenLabel(rowLabels[cell.row])} (row ${cell.row + 1}) → ${tokenLabel(columnLabels[cell.column])} ` +
-              `(column ${cell.column + 1}): ${weights[cell.row][cell.column].toFixed(3)}`
-            : 'rows: queries, columns: keys; point at a cell';
-        });
-        const caption = document.createElement('figcaption');
-        caption.textContent = `head ${head + 1}`;
-        figure.append(canvas, caption);
-        row.append(figure);
-      });
-      section.append(heading, row);
-    });
+    section.querySelector('.about')!.textContent = kind.about;
+    const group = `view-${kind.id}`;
+    for (const input of Array.from(section.querySelectorAll<HTMLInputElement>('.view input'))) {
+      input.name = group;
+      input.addEventListener('change', () => drawKind(section, kind, maps, input.value as MapView));
+    }
     ui.heatmaps.append(section);
+    drawKind(section, kind, maps, 'weights');
   }
+}
+
+/** Draws one section's maps (every layer and head) in the given view. */
+function drawKind(
+  section: HTMLElement,
+  kind: (typeof KINDS)[number],
+  maps: LabelledAttentionMaps,
+  view: MapView,
+): void {
+  section.dataset.view = view;
+  section.querySelector('.view-about')!.textContent = view === 'value-weighted' ? VALUE_WEIGHTED_ABOUT : '';
+  const container = section.querySelector('.layers')!;
+  container.replaceChildren();
+  const rowLabels = kind.key === 'encoderSelf' ? maps.sourceTokens : maps.decoderTokens;
+  const columnLabels = kind.key === 'decoderSelf' ? maps.decoderTokens : maps.sourceTokens;
+  const weightsOf = maps[kind.key];
+  const contributionsOf = maps.contributions[kind.key];
+  // One scale for the whole section, so that heads and layers compare.
+  const largest = Math.max(1e-12, ...contributionsOf.flat(3));
+  weightsOf.forEach((heads, layer) => {
+    const heading = document.createElement('h3');
+    heading.textContent = `layer ${layer + 1}`;
+    const row = document.createElement('div');
+    row.className = 'layer';
+    const importance = maps.headImportance[kind.key][layer];
+    const top = importance.indexOf(Math.max(...importance));
+    heads.forEach((weights, head) => {
+      const figure = document.createElement('figure');
+      const canvas = document.createElement('canvas');
+      canvas.className = 'heatmap';
+      canvas.dataset.kind = kind.id;
+      canvas.dataset.layer = String(layer);
+      canvas.dataset.head = String(head);
+      canvas.dataset.view = view;
+      const contributions = contributionsOf[layer][head];
+      const shown = view === 'weights' ? weights : contributions.map((r) => r.map((c) => c / largest));
+      const layout = drawHeatmap(canvas, { weights: shown, rowLabels, columnLabels });
+      // The cell grid in CSS pixels and the scale of the value-weighted view, for tests and tools.
+      canvas.dataset.grid = JSON.stringify(layout);
+      canvas.dataset.scale = String(view === 'weights' ? 1 : largest);
+      canvas.setAttribute(
+        'aria-label',
+        `${kind.title}, layer ${layer + 1}, head ${head + 1} (${view}): ${rowLabels.length} by ${columnLabels.length}`,
+      );
+      canvas.addEventListener('mousemove', (event) => {
+        const cell = cellAt(layout, event.offsetX, event.offsetY);
+        if (!cell) {
+          ui.hoverInfo.textContent = 'rows: queries, columns: keys; point at a cell';
+          return;
+        }
+        const norm = maps.valueNorms[kind.key][layer][head][cell.column];
+        ui.hoverInfo.textContent =
+          `${kind.title}, layer ${layer + 1}, head ${head + 1}: ` +
+          `${tokenLabel(rowLabels[cell.row])} (row ${cell.row + 1}) → ${tokenLabel(columnLabels[cell.column])} ` +
+          `(column ${cell.column + 1}): weight ${weights[cell.row][cell.column].toFixed(3)}, ` +
+          `value norm ${norm.toFixed(3)}, contribution ${contributions[cell.row][cell.column].toFixed(3)}`;
+      });
+      const caption = document.createElement('figcaption');
+      caption.textContent = `head ${head + 1} · importance ${importance[head].toFixed(2)}${head === top ? ' ★' : ''}`;
+      caption.title = "the mean length of the head's share of this layer's output";
+      if (head === top) caption.className = 'top-head';
+      figure.append(canvas, caption);
+      row.append(figure);
+    });
+    container.append(heading, row);
+  });
 }
 
 // --- IndexedDB -------------------------------------------------------------------------------
