@@ -8,7 +8,8 @@
  *   <out>/browser/tfjs-attention.esm.js   ES module for bundlers; imports @tensorflow/tfjs (+ -backend-wasm),
  *                                         with a .d.ts that re-exports tsc's dist/browser.d.ts
  *   <out>/browser/tfjs-attention.min.js   script tag; uses the page's global `tf`, defines `tfAttention`
- *   <out>/demo/                           index.html, style.css, demo.js (uses the two globals)
+ *   <out>/demo/                           index.html, style.css, demo.js; train.html, train.js (both use the
+ *                                         two globals)
  * each .js with its source map. TensorFlow.js is never inside a bundle: the page or the app's
  * bundler provides exactly one copy, so the layers register in the same `tf` that loads models.
  * Node's `fs`/`path` and `@tensorflow/tfjs-node` are never bundled either (see NODE_ONLY).
@@ -26,10 +27,11 @@ export const BUNDLES = {
   esm: 'tfjs-attention.esm.js',
   script: 'tfjs-attention.min.js',
   demo: 'demo.js',
+  train: 'train.js',
 } as const;
 
 /** The demo's static files, copied unchanged from src/demo. */
-const DEMO_STATIC_FILES = ['index.html', 'style.css'];
+const DEMO_STATIC_FILES = ['index.html', 'train.html', 'style.css'];
 
 /**
  * Module ids the browser bundles must not contain. Node's built-ins are only used lazily by
@@ -197,6 +199,14 @@ export async function buildBrowser(options: BuildBrowserOptions = {}): Promise<B
       ...common,
       entryPoints: [path.join(ROOT, 'src/demo/main.ts')],
       outfile: path.join(demoDir, BUNDLES.demo),
+      format: 'iife',
+      minify: true,
+      plugins: [browserOnly, pageGlobalTf, demoOnlyImportsDemo],
+    }),
+    esbuild.build({
+      ...common,
+      entryPoints: [path.join(ROOT, 'src/demo/train.ts')],
+      outfile: path.join(demoDir, BUNDLES.train),
       format: 'iife',
       minify: true,
       plugins: [browserOnly, pageGlobalTf, demoOnlyImportsDemo],

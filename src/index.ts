@@ -54,11 +54,12 @@ export type { StepResult, TrainerArgs } from './train/trainer';
 export { warmupSchedule, DECAYS } from './train/schedule';
 export type { Decay, LearningRateSchedule, ScheduleArgs } from './train/schedule';
 export { evaluateSeq2Seq } from './train/evaluate';
+export { DEFAULT_RECIPE } from './train/recipe';
 export type { EvalSample, EvaluateOptions, EvaluationResult, Failure } from './train/evaluate';
 
 // Files and formats.
 export { loadKerasModel } from './io/keras';
-export { parseTaskJson, readTaskJson, validateTaskJson, writeTaskJson, TASK_JSON } from './io/task_json';
+export { parseTaskJson, readTaskJson, taskInfoFor, validateTaskJson, writeTaskJson, TASK_JSON } from './io/task_json';
 export type { Seq2SeqMetrics, Seq2SeqTaskInfo, Seq2SeqTrainingInfo } from './io/task_json';
 export { fileSystem, NodeFileSystem, registerFileSystemRoutes } from './io/file_system';
 

@@ -67,7 +67,7 @@ const PUBLIC_NAMES = {
     'generateSamples',
     'heldOutSet',
   ],
-  training: ['DECAYS', 'Trainer', 'evaluateSeq2Seq', 'warmupSchedule'],
+  training: ['DECAYS', 'DEFAULT_RECIPE', 'Trainer', 'evaluateSeq2Seq', 'warmupSchedule'],
   io: [
     'NodeFileSystem',
     'TASK_JSON',
@@ -76,6 +76,7 @@ const PUBLIC_NAMES = {
     'parseTaskJson',
     'readTaskJson',
     'registerFileSystemRoutes',
+    'taskInfoFor',
     'validateTaskJson',
     'writeTaskJson',
   ],

@@ -9,6 +9,8 @@
  * (see ./atomic.ts), so browser bundles never include it.
  */
 import type { TransformerConfig } from '../model/config';
+import type { Task } from '../tasks/tasks';
+import { SPECIAL_TOKEN_NAMES } from '../tasks/vocabulary';
 
 import { atomicWriteFile, nodeFs, nodePath } from './atomic';
 
@@ -68,6 +70,30 @@ export interface Seq2SeqTaskInfo {
   config: TransformerConfig;
   metrics: Seq2SeqMetrics;
   training: Seq2SeqTrainingInfo;
+}
+
+/**
+ * The content of task.json for a model of the toy task `task` built from `config`: the task and
+ * vocabulary parts come from the task itself. Used by the training run (src/train/run.ts) and by
+ * the demo's in-browser training, so that `new Seq2Seq(model, info)` and `Seq2Seq.save` work.
+ */
+export function taskInfoFor(
+  task: Task,
+  config: TransformerConfig,
+  metrics: Seq2SeqMetrics,
+  training: Seq2SeqTrainingInfo,
+): Seq2SeqTaskInfo {
+  return {
+    format: TASK_JSON_FORMAT,
+    version: TASK_JSON_VERSION,
+    task: { name: task.name, options: { ...task.options } as Record<string, number> },
+    vocabulary: { size: task.vocabSize, symbols: [...task.symbols], specials: [...SPECIAL_TOKEN_NAMES] },
+    maxSourceLength: task.maxSourceLen,
+    maxTargetLength: task.targetLen,
+    config,
+    metrics,
+    training,
+  };
 }
 
 /**

@@ -10,6 +10,7 @@ import { BACKEND_CHOICES } from '../backend';
 import { ModelSize, PRESET_NAMES, PresetName } from '../model/config';
 import { createTask, TASK_NAMES, TaskName, TaskOptions } from '../tasks/tasks';
 import { DECAYS, Decay } from './schedule';
+import { DEFAULT_RECIPE } from './recipe';
 
 /** A wrong command line: exit code 2, message and usage, no stack trace. */
 export class UsageError extends Error {
@@ -55,28 +56,7 @@ export interface TrainOptions {
   maxSeconds?: number;
 }
 
-/**
- * The default recipe, tuned for time to 0.99 held-out exact match on reverse
- * with the reference model and batch 64 (free per the README's "Toy tasks"; model
- * size and batch fixed): pre-LN, Adam (0.9, 0.98), peak 4e-3 after a 50-step
- * linear warmup, cosine to 0.1x at step 350, gradients clipped to norm 5.
- * Two seeds reach 0.99 at step 325 (evaluating every 25). Decaying by step 300
- * or 250 is faster for some seeds but stalls others at 0.95-0.98; post-LN at
- * a constant 1e-3 needs more than 900 steps.
- */
-export const DEFAULT_RECIPE = {
-  steps: 3000,
-  batch: 64,
-  lr: 4e-3,
-  warmup: 50,
-  decay: 'cosine' as Decay,
-  decaySteps: 350,
-  minLrFraction: 0.1,
-  beta1: 0.9,
-  beta2: 0.98,
-  clip: 5,
-  normalizeFirst: true,
-};
+export { DEFAULT_RECIPE };
 
 export const TRAIN_USAGE = `Usage: npm run train -- [options]
 

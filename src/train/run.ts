@@ -10,14 +10,13 @@ import { ensureBackend } from '../backend';
 
 import { nodePath } from '../io/atomic';
 import { fileSystem } from '../io/file_system';
-import { Seq2SeqTaskInfo, writeTaskJson } from '../io/task_json';
+import { Seq2SeqTaskInfo, taskInfoFor, writeTaskJson } from '../io/task_json';
 import { presetConfig, TransformerConfig } from '../model/config';
 import { createTransformer } from '../model/transformer';
 import { encodeBatch, EncodedBatch } from '../tasks/encode';
 import { RandomState } from '../tasks/random';
 import { createTrainingStream, heldOutSet, Sample, TrainingStream } from '../tasks/samples';
 import { createTask, Task, TaskName } from '../tasks/tasks';
-import { SPECIAL_TOKEN_NAMES } from '../tasks/vocabulary';
 import { Checkpoint, CHECKPOINT_FILE, writeCheckpoint } from './checkpoint';
 import { evaluateSeq2Seq } from './evaluate';
 import { EvalLogEntry, LogEntry, TrainLogEntry, writeTrainingLog } from './log';
@@ -274,20 +273,15 @@ export class TrainingRun {
     const { task, options: o } = this;
     const metrics = this.lastEval;
     if (metrics === undefined) throw new Error('TrainingRun.taskInfo: evaluate before describing the model');
-    return {
-      format: 'tfjs-attention-seq2seq',
-      version: 1,
-      task: { name: task.name, options: { ...task.options } as Record<string, number> },
-      vocabulary: { size: task.vocabSize, symbols: [...task.symbols], specials: [...SPECIAL_TOKEN_NAMES] },
-      maxSourceLength: task.maxSourceLen,
-      maxTargetLength: task.targetLen,
-      config: this.config,
-      metrics: {
+    return taskInfoFor(
+      task,
+      this.config,
+      {
         heldOutExactMatch: metrics.exactMatch,
         heldOutTokenAccuracy: metrics.tokenAccuracy,
         heldOutSize: metrics.size,
       },
-      training: {
+      {
         command: reproduceCommand(o, this.trainer.stepCount),
         steps: this.trainer.stepCount,
         seconds: round(this.seconds),
@@ -305,7 +299,7 @@ export class TrainingRun {
         normalizeFirst: this.config.normalizeFirst,
         tfjs: tf.version.tfjs,
       },
-    };
+    );
   }
 
   dispose(): void {
