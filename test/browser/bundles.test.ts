@@ -46,8 +46,8 @@ async function open(page: Page, url: string): Promise<{ problems: string[] }> {
 }
 
 describe('a page with only tf.min.js and tfjs-attention.min.js', () => {
-  // One page for these tests: tf.min.js picks webgl, and compiling its shaders under headless
-  // Chromium's software WebGL takes seconds, so they are compiled once.
+  // One page for these tests: tf.min.js picks webgl (the harness gives Chromium SwiftShader's
+  // WebGL), and compiling its shaders in software takes seconds, so they are compiled once.
   let page: Page;
   let watch: { problems: string[] };
   const requests: string[] = [];
@@ -60,11 +60,16 @@ describe('a page with only tf.min.js and tfjs-attention.min.js', () => {
 
   afterAll(() => page?.close());
 
-  test('loads /models/reverse and generates correct reversals', async () => {
+  test('loads /models/reverse and generates correct reversals, on webgl', async () => {
     const result = await page.evaluate(
-      () => (window as unknown as { result: Promise<{ inputs: string[]; decoded: string[] }> }).result,
+      () => (window as unknown as { result: Promise<{ backend: string; inputs: string[]; decoded: string[] }> }).result,
     );
     expect(result.decoded).toEqual(result.inputs.map(reversed));
+    // tfjs's own choice on a page with only tf.min.js: webgl, the backend the decoding ran on.
+    expect(result.backend).toBe('webgl');
+    expect(await page.evaluate(() => (window as unknown as { tf: { getBackend(): string } }).tf.getBackend())).toBe(
+      'webgl',
+    );
     expect(await page.textContent('#log')).toContain('314 -> 413');
 
     // Nothing but the two scripts and the model's three files was fetched: no CDN, no wasm.

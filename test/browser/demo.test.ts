@@ -1,18 +1,23 @@
 /**
  * The demo in headless Chromium, as a user drives it: pick each shipped model, type a sequence,
  * decode, and check the answer against the task's own solution; check that every attention map
- * was drawn (and drawn right: causal decoder self-attention is exactly zero above the diagonal);
- * draw random examples; save the model to IndexedDB and load it back; see a bad input's error.
- * Screenshots go to test-output/ (git-ignored).
+ * was drawn, and drawn right: every cell's pixel is the colour map (src/demo/heatmap.ts) of the
+ * weight `Seq2Seq.attention` computes in Node for the same model, input and output, so drawing
+ * the wrong head, layer or kind fails (and causal decoder self-attention is exactly zero above
+ * the diagonal); draw random examples; save the model to IndexedDB and load it back; see a bad
+ * input's error. Screenshots go to test-output/ (git-ignored).
  *
  * The per-model checks run on the wasm backend: headless Chromium's WebGL is SwiftShader (software),
- * where compiling tfjs's shaders takes seconds per new shape. One test checks the automatic choice
- * (webgl when the browser has WebGL, else wasm), which is what users get.
+ * where compiling tfjs's shaders takes seconds per new shape. One test checks the automatic choice,
+ * which is what users get: webgl (the harness gives Chromium SwiftShader's WebGL), and its maps.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Page } from 'playwright-core';
 
+import { initBackend } from '../../src/backend';
+import { weightColor } from '../../src/demo/heatmap';
+import { LabelledAttentionMaps, loadSeq2Seq } from '../../src/model/seq2seq';
 import { createTask, TaskName } from '../../src/tasks/tasks';
 import { launchChromium, OUTPUT_DIR, requireModel, startTestSite, TestBrowser, TestSite, watchPage } from './harness';
 
@@ -28,13 +33,34 @@ const CASES: Array<{ task: TaskName; input: string }> = [
 const COLOR_AT_0 = [68, 1, 84];
 const COLOR_AT_1 = [253, 231, 37];
 
+/** The input the automatic-backend test decodes with the reverse model. */
+const AUTO_INPUT = '314';
+
+/** The kinds of map: the canvases' data-kind and `Seq2Seq.attention`'s key. */
+const KIND_KEYS = { 'encoder-self': 'encoderSelf', 'decoder-self': 'decoderSelf', cross: 'cross' } as const;
+
 let site: TestSite;
 let browser: TestBrowser;
 let page: Page;
 let watch: { problems: string[] };
+/** The attention maps Node computes for each case ('task input'), from the shipped model. */
+const expectedMaps = new Map<string, LabelledAttentionMaps>();
+
+/** Node's maps for `input` and its right answer (the output the page must decode), on wasm as the page. */
+async function nodeMaps(task: TaskName, input: string): Promise<LabelledAttentionMaps> {
+  const model = await loadSeq2Seq(requireModel(task));
+  const source = model.stringToTokens(input);
+  const maps = await model.attention(source, createTask(task).solve(source));
+  model.dispose();
+  return maps;
+}
 
 beforeAll(async () => {
   for (const { task } of CASES) requireModel(task);
+  await initBackend('wasm', { quiet: true });
+  for (const { task, input } of [...CASES, { task: 'reverse' as const, input: AUTO_INPUT }]) {
+    expectedMaps.set(`${task} ${input}`, await nodeMaps(task, input));
+  }
   browser = await launchChromium();
   site = await startTestSite();
   fs.mkdirSync(OUTPUT_DIR, { recursive: true });
@@ -140,6 +166,25 @@ async function readHeatmaps(p: Page): Promise<CanvasCheck[]> {
   );
 }
 
+const rgb = (css: string) => css.match(/\d+/g)!.map(Number);
+
+/**
+ * The largest difference, over every cell of every map and every colour channel, between the
+ * page's pixel and the colour of Node's weight for that kind, layer, head, row and column.
+ */
+function worstColourError(maps: CanvasCheck[], expected: LabelledAttentionMaps): number {
+  let worst = 0;
+  for (const map of maps) {
+    const weights = expected[KIND_KEYS[map.kind as keyof typeof KIND_KEYS]][map.layer][map.head];
+    expect([weights.length, weights[0].length]).toEqual([map.rows, map.columns]);
+    map.cells.forEach((cell, i) => {
+      const colour = rgb(weightColor(weights[Math.floor(i / map.columns)][i % map.columns]));
+      worst = Math.max(worst, ...colour.map((v, k) => Math.abs(v - cell[k])));
+    });
+  }
+  return worst;
+}
+
 /** task.json's model sizes, to know how many maps to expect. */
 function modelShape(task: string): { encoderLayers: number; decoderLayers: number; heads: number } {
   const info = JSON.parse(fs.readFileSync(path.join(requireModel(task), 'task.json'), 'utf8'));
@@ -204,6 +249,9 @@ describe.each(CASES)('$task', ({ task, input }) => {
           for (let c = r + 1; c < columns; c++) expect(map.cells[r * columns + c]).toEqual(COLOR_AT_0);
       }
     }
+    // Every cell is the colour of Node's weight for its map: the page and Node both run wasm, so a
+    // channel may be off by one where float32 rounding moves a weight across a colour step.
+    expect(worstColourError(maps, expectedMaps.get(`${task} ${input}`)!)).toBeLessThanOrEqual(1);
     await page.screenshot({ path: path.join(OUTPUT_DIR, `demo-${task}.png`), fullPage: true });
   });
 
@@ -261,20 +309,29 @@ test('nothing failed in the page: no uncaught errors, no failed or 4xx requests'
   expect(watch.problems).toEqual([]);
 });
 
-test('with no backend asked for, the demo takes webgl when the browser has WebGL, else wasm, and says so', async () => {
+test('with no backend asked for, the demo decodes with webgl (SwiftShader), says so, and draws its maps', async () => {
   const autoPage = await browser.context.newPage();
   const autoWatch = watchPage(autoPage);
-  await autoPage.goto(`${site.url}?model=reverse&input=314`);
+  await autoPage.goto(`${site.url}?model=reverse&input=${AUTO_INPUT}`);
   expect(await waitUntilSettled(autoPage, 100_000)).toBe('ready');
-  const hasWebgl = await autoPage.evaluate(() => document.createElement('canvas').getContext('webgl2') !== null);
-  const backend = await autoPage.getAttribute('#backend', 'data-backend');
-  expect(backend).toBe(hasWebgl ? 'webgl' : 'wasm');
+  const renderer = await autoPage.evaluate(() => {
+    const gl = document.createElement('canvas').getContext('webgl2');
+    const info = gl?.getExtension('WEBGL_debug_renderer_info');
+    return gl && info ? String(gl.getParameter(info.UNMASKED_RENDERER_WEBGL)) : null;
+  });
+  expect(renderer).toMatch(/SwiftShader/);
+  expect(await autoPage.getAttribute('#backend', 'data-backend')).toBe('webgl');
+  expect(await text(autoPage, 'header .backend')).toMatch(/^Backend: webgl /);
   expect(await autoPage.evaluate(() => (window as unknown as { tf: { getBackend(): string } }).tf.getBackend())).toBe(
-    backend,
+    'webgl',
   );
   expect(await text(autoPage, '#output')).toBe('413');
-  expect((await readHeatmaps(autoPage)).length).toBeGreaterThan(0);
-  await autoPage.screenshot({ path: path.join(OUTPUT_DIR, `demo-auto-${backend}.png`), fullPage: true });
+  const maps = await readHeatmaps(autoPage);
+  expect(maps.length).toBe(3 * 2 * 4); // three kinds, 2 layers, 4 heads
+  // webgl computes in float32 on SwiftShader with its own exp and reductions: allow two units of colour
+  // (0 when measured), far below what another head's or layer's weights give.
+  expect(worstColourError(maps, expectedMaps.get(`reverse ${AUTO_INPUT}`)!)).toBeLessThanOrEqual(2);
+  await autoPage.screenshot({ path: path.join(OUTPUT_DIR, 'demo-auto-webgl.png'), fullPage: true });
   expect(autoWatch.problems).toEqual([]);
   await autoPage.close();
 }, 150_000);

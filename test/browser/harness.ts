@@ -20,11 +20,17 @@ export const ROOT = path.resolve(__dirname, '../..');
 /** Debian's Chromium; CHROMIUM_PATH overrides it for other systems. */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
-/** Headless, no GPU, nothing phoning home; the page picks webgl if it can, else wasm. */
+/**
+ * Headless, nothing phoning home, and WebGL always there: SwiftShader (Chromium's software GPU,
+ * through ANGLE), asked for explicitly instead of left to Chromium's automatic fallback to it
+ * (which Chromium is removing) or to the machine's GPU and driver. The tests assert that the
+ * pages that choose a backend themselves pick webgl.
+ */
 export const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
-  '--disable-gpu',
+  '--use-angle=swiftshader',
+  '--enable-unsafe-swiftshader',
   '--disable-background-networking',
   '--disable-component-update',
   '--no-first-run',

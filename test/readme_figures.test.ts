@@ -1,0 +1,250 @@
+/**
+ * Every figure of the README's "Speed" table (and the figures of the prose around it) is a
+ * figure of the kept benchmark run, models/BENCHMARKS.jsonl, to the digits shown; the
+ * shipped-models table's held-out and training columns are the models' own task.json. The
+ * shipped-models table's fresh and held-out exact match columns and its sizes are recomputed
+ * from the weights and the folders by test/model/shipped_models.test.ts.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { TASK_NAMES } from '../src/tasks/tasks';
+import {
+  figuresIn,
+  matchesShown,
+  readmeSection,
+  readmeTable,
+  readReadme,
+  ShownFigure,
+  toDigitsShown,
+} from './helpers/readme_tables';
+
+const ROOT = path.join(__dirname, '..');
+const BENCHMARKS = path.join(ROOT, 'models', 'BENCHMARKS.jsonl');
+const SPEED_HEADER = ['benchmark', 'tfjs-attention (wasm)', 'PyTorch peer', 'ratio (higher is better for us)'];
+const MODELS_HEADER = ['model', 'held-out exact match (512)', 'fresh exact match (400)', 'training', 'size (bytes)'];
+
+type Line = Record<string, unknown> & {
+  name: string;
+  date: string;
+  startedAt: string;
+  benchCommand: string;
+  peer?: Record<string, unknown>;
+  machine: Record<string, unknown>;
+};
+
+const readme = readReadme();
+/** The Speed section with every run of white space one space: the prose as read, not as wrapped. */
+const speed = readmeSection(readme, 'Speed').replace(/\s+/g, ' ');
+const kept: Line[] = fs
+  .readFileSync(BENCHMARKS, 'utf8')
+  .split('\n')
+  .filter((line) => line.trim() !== '')
+  .map((line) => JSON.parse(line) as Line);
+
+/** The run the README names by its date: the kept lines of that date, which must be one run. */
+function runOfReadme(): Line[] {
+  const date = /one run of `npm run bench[^`]*` on (\d{4}-\d{2}-\d{2})/.exec(speed)?.[1];
+  if (!date)
+    throw new Error('the Speed section does not say the date of its run ("one run of `npm run bench ...` on")');
+  const lines = kept.filter((line) => line.date === date);
+  const runs = new Set(lines.map((line) => line.startedAt));
+  if (runs.size !== 1) throw new Error(`models/BENCHMARKS.jsonl has ${runs.size} runs dated ${date}, expected 1`);
+  return lines;
+}
+
+/** A field of a kept line, by its path ('peer.msPerStep'); throws when the line does not have it as a number. */
+function field(line: Line, key: string): number {
+  const value = key.split('.').reduce<unknown>((at, part) => (at as Record<string, unknown> | undefined)?.[part], line);
+  if (typeof value !== 'number') throw new Error(`the ${line.name} line has no number ${key}`);
+  return value;
+}
+
+/** Each README row: the kept line it shows and, per column, the fields its figures are (in order). */
+interface RowSpec {
+  line: (candidate: Line) => boolean;
+  ours: string[];
+  peer: string[];
+  ratio: string[];
+}
+
+function rowSpec(label: string): RowSpec {
+  const attention = /B(\d+) T(\d+) D(\d+) H(\d+)$/.exec(label);
+  if (attention) {
+    const [B, T, D, H] = attention.slice(1).map(Number);
+    return {
+      line: (l) => l.name === 'attention-forward-backward' && l.B === B && l.T === T && l.D === D && l.H === H,
+      ours: ['msPerCall'],
+      peer: ['peer.msPerCall'],
+      ratio: ['speedRatio'],
+    };
+  }
+  const decode = /^`decode-greedy` batch (\d+), ms\/sequence$/.exec(label);
+  if (decode) {
+    const batch = Number(decode[1]);
+    return {
+      line: (l) => l.name === 'decode-greedy' && l.batch === batch,
+      // Batch 64's cached steps are tfjs kernels already: the row shows cached and uncached only.
+      ours:
+        batch === 1
+          ? ['msPerSequenceCached', 'msPerSequenceCachedTfjsSteps', 'msPerSequenceUncached']
+          : ['msPerSequenceCached', 'msPerSequenceUncached'],
+      peer: ['peer.msPerSequence'],
+      ratio: ['speedRatio'],
+    };
+  }
+  if (label === '`train-reference`: tokens/s (ms/step)') {
+    return {
+      line: (l) => l.name === 'train-reference',
+      ours: ['tokensPerSecond', 'msPerStep'],
+      peer: ['peer.tokensPerSecond', 'peer.msPerStep'],
+      ratio: ['tokensPerSecondRatio'],
+    };
+  }
+  if (label === '`time-to-accuracy`: reverse to 0.99 held-out exact match') {
+    return {
+      line: (l) =>
+        l.name === 'time-to-accuracy' &&
+        l.peer?.target === 0.99 &&
+        String(l.command).includes('--target-exact-match 0.99 '),
+      ours: ['steps', 'seconds'],
+      peer: ['peer.steps', 'peer.seconds'],
+      ratio: ['speedRatio', 'stepsRatio'],
+    };
+  }
+  throw new Error(`README Speed table: no kept benchmark is known for the row "${label}"`);
+}
+
+/** Compares the figures shown with the fields they stand for, reporting each one as text. */
+function expectFigures(shown: ShownFigure[], line: Line, keys: string[]): void {
+  expect(shown.map((figure) => figure.text)).toHaveLength(keys.length);
+  expect(shown.map((figure, i) => `${keys[i]} ${toDigitsShown(field(line, keys[i]), figure)}`)).toEqual(
+    shown.map((figure, i) => `${keys[i]} ${figure.text.replace(/,/g, '')}`),
+  );
+}
+
+describe('models/BENCHMARKS.jsonl', () => {
+  test('each kept line carries its date, the exact command that printed it and the machine', () => {
+    expect(kept.length).toBeGreaterThan(0);
+    for (const line of kept) {
+      expect(line.date).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+      expect(line.startedAt.slice(0, 10)).toBe(line.date);
+      expect(line.benchCommand).toMatch(/^npm run bench -- /);
+      expect(Object.keys(line.machine).sort()).toEqual(['backend', 'cores', 'cpu', 'node', 'tfjs', 'wasmThreads']);
+    }
+  });
+});
+
+describe("the README's Speed section", () => {
+  test('names the command, the machine and the versions of its run', () => {
+    const run = runOfReadme();
+    const { benchCommand, machine } = run[0];
+    expect(benchCommand).toBe('npm run bench -- --json --peer torch'); // the full bench, with the peer
+    expect(new Set(run.map((line) => line.name))).toEqual(
+      new Set(['train-reference', 'decode-greedy', 'attention-forward-backward', 'time-to-accuracy']),
+    );
+    expect(speed).toContain(`one run of \`${benchCommand}\` on ${run[0].date}`);
+    expect(speed).toContain(`(\`machine.cpu\` "${machine.cpu}", ${machine.cores} cores)`);
+    expect(speed).toContain(`Node ${String(machine.node).replace(/^v(\d+)\..*/, '$1')}, `);
+    expect(speed).toContain(`tfjs ${String(machine.tfjs).replace(/^(\d+\.\d+)\..*/, '$1')}, `);
+    expect(speed).toContain(`${machine.backend} backend (${machine.wasmThreads} thread)`);
+    expect(speed).toContain(`PyTorch ${String(run[0].peer!.torch).replace(/^(\d+\.\d+)\..*/, '$1')}`);
+  });
+
+  test('every row of the table is a kept line, every figure its figure to the digits shown', () => {
+    const run = runOfReadme();
+    const rows = readmeTable(readme, SPEED_HEADER);
+    expect(rows.length).toBeGreaterThan(0);
+    const used = new Set<Line>();
+    for (const [label, ours, peer, ratio] of rows) {
+      const spec = rowSpec(label);
+      const matching = run.filter(spec.line);
+      expect({ label, lines: matching.length }).toEqual({ label, lines: 1 });
+      const [line] = matching;
+      expect(used.has(line)).toBe(false);
+      used.add(line);
+      expectFigures(figuresIn(ours), line, spec.ours);
+      expectFigures(figuresIn(peer), line, spec.peer);
+      expectFigures(figuresIn(ratio), line, spec.ratio);
+      if (line.name === 'decode-greedy') expect(line.cachedSteps).toBe(line.batch === 1 ? 'typed-arrays' : 'tfjs');
+    }
+    // The run measured nothing the table leaves out.
+    expect(used.size).toBe(run.length);
+  });
+
+  test("the prose's load average and KV-cache speed-ups are the run's", () => {
+    const run = runOfReadme();
+    const load = /load average was (\S+) to (\S+) on its (\d+) cores/.exec(speed);
+    expect(load).not.toBeNull();
+    const loads = run.map((line) => field(line, 'peer.loadAvg1m'));
+    const [low, high, cores] = figuresIn(load!.slice(1).join(' '));
+    expect(matchesShown(Math.min(...loads), low)).toBe(true);
+    expect(matchesShown(Math.max(...loads), high)).toBe(true);
+    expect(cores.value).toBe(run[0].machine.cores);
+
+    const cache = /KV cache made greedy decoding (\S+)x faster [^.]* at batch (\d+) and (\S+)x at batch (\d+)/.exec(
+      speed,
+    );
+    expect(cache).not.toBeNull();
+    for (const [speedup, batch] of [
+      [cache![1], cache![2]],
+      [cache![3], cache![4]],
+    ]) {
+      const line = run.find((l) => l.name === 'decode-greedy' && l.batch === Number(batch))!;
+      expect(`batch ${batch}: ${toDigitsShown(field(line, 'cacheSpeedup'), figuresIn(speedup)[0])}x`).toBe(
+        `batch ${batch}: ${speedup}x`,
+      );
+    }
+  });
+});
+
+describe("the README's shipped models", () => {
+  const rows = readmeTable(readme, MODELS_HEADER);
+  const info = (task: string) =>
+    JSON.parse(fs.readFileSync(path.join(ROOT, 'models', task, 'task.json'), 'utf8')) as {
+      metrics: { heldOutExactMatch: number; heldOutSize: number };
+      training: { steps: number; seconds: number; lr: number };
+    };
+
+  test('one row per shipped model', () => {
+    expect(rows.map(([model]) => model)).toEqual(TASK_NAMES.map((task) => `\`models/${task}\``));
+  });
+
+  test.each(TASK_NAMES.map((task) => [task]))(
+    "%s: held-out exact match and training are its task.json's, to the digits shown",
+    (task) => {
+      const [, heldOut, fresh, training, size] = rows.find(([model]) => model === `\`models/${task}\``)!;
+      const { metrics, training: trained } = info(task);
+      expect(metrics.heldOutSize).toBe(512);
+      const [shownHeldOut] = figuresIn(heldOut);
+      expect(toDigitsShown(metrics.heldOutExactMatch, shownHeldOut)).toBe(heldOut);
+      // "1,000 steps, 245 s", or "6,000 steps at peak lr 1e-3, 813 s" when the peak lr is not the recipe's.
+      const parts = /^([\d,]+) steps(?: at peak lr (\S+))?, ([\d,]+) s$/.exec(training);
+      expect(parts).not.toBeNull();
+      const [steps, seconds] = [figuresIn(parts![1])[0], figuresIn(parts![3])[0]];
+      expect([steps.value, toDigitsShown(trained.seconds, seconds)]).toEqual([trained.steps, parts![3]]);
+      if (parts![2] !== undefined) expect(Number(parts![2])).toBe(trained.lr);
+      // Checked against the weights and the folder by test/model/shipped_models.test.ts.
+      expect(fresh).toMatch(/^[01]\.\d{3,4}$/);
+      expect(size).toMatch(/^\d{1,3}(,\d{3})*$/);
+    },
+  );
+
+  test('the default training sentence is the kept time-to-accuracy run', () => {
+    const section = readmeSection(readme, 'Models: train, decode, look inside').replace(/\s+/g, ' ');
+    const sentence = new RegExp(
+      String.raw`\`npm run train\` stops on reverse at step (\S+) with (\S+) held-out exact match;[^.]*` +
+        String.raw`took (\S+) s of training steps \((\S+) s with its evaluations\) in the kept run`,
+    ).exec(section);
+    expect(sentence).not.toBeNull();
+    const line = runOfReadme().find((l) => l.name === 'time-to-accuracy')!;
+    expect(line.command).toMatch(/^npm run train -- --task reverse /);
+    const [step, exact, seconds, wall] = sentence!.slice(1).map((text) => figuresIn(text)[0]);
+    expect([
+      toDigitsShown(field(line, 'steps'), step),
+      toDigitsShown(field(line, 'exactMatch'), exact),
+      toDigitsShown(field(line, 'seconds'), seconds),
+      toDigitsShown(field(line, 'wallSeconds'), wall),
+    ]).toEqual(sentence!.slice(1));
+  });
+});
