@@ -1,4 +1,7 @@
-/** The default training recipe, shared by `npm run train` (src/train/options.ts) and the browser demo's training page. */
+/**
+ * The default training recipe, shared by `npm run train` (src/train/options.ts) and the browser
+ * demo's training page.
+ */
 import type { Decay } from './schedule';
 
 /**

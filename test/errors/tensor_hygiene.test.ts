@@ -113,7 +113,7 @@ describe('layer calls leave tf.memory().numTensors unchanged', () => {
 });
 
 describe('failed calls leave tf.memory().numTensors unchanged', () => {
-  it('layer calls that throw on a bad shape, before or inside the computation', async () => {
+  it("layer calls that throw on a bad shape (the layers' own input checks)", async () => {
     const query = tf.zeros([2, 3, 4]);
     const flat = tf.zeros([2, 3]);
     const otherBatch = tf.zeros([3, 3, 4]);
@@ -132,8 +132,11 @@ describe('failed calls leave tf.memory().numTensors unchanged', () => {
       () => mha.apply(query, { attentionMask: wrongMask }),
       'attentionMask must have shape (B, T, S) = [2, 3, 3], got [2, 3, 4]',
     );
-    // Thrown by tfjs from inside the block's tidy (see layer_errors.test.ts for the message it should have).
-    await expectThrowsWithoutLeak(() => encoder.apply(wide), /./);
+    // Thrown by the built block's own input check in call(), before its tidy.
+    await expectThrowsWithoutLeak(
+      () => encoder.apply(wide),
+      /^TransformerEncoderBlock '[^']+': input has width 6 \(shape \[2, 3, 6\]\) but the layer was built for width 4$/,
+    );
     tf.dispose([query, flat, otherBatch, wrongMask, wide]);
     mha.dispose();
     encoder.dispose();

@@ -11,9 +11,9 @@ import { maxAbsDiff, seededTensor } from '../helpers/tensors';
 
 const EPSILON = 1e-3;
 
-function plainLayerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor {
+function plainLayerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon = EPSILON): tf.Tensor {
   const { mean, variance } = tf.moments(x, -1, true);
-  return x.sub(mean).div(variance.add(EPSILON).sqrt()).mul(gamma).add(beta);
+  return x.sub(mean).div(variance.add(epsilon).sqrt()).mul(gamma).add(beta);
 }
 
 /** Output and gradients of sum(f(x, gamma, beta) * weights) with respect to x, gamma, beta. */
@@ -35,24 +35,37 @@ function valueAndGradients(
 }
 
 describeEachBackend('layer norm', () => {
-  for (const width of [8, 6]) {
-    it(`layerNormalize over width ${width} equals the plain version, forward and backward, without leaking`, () => {
-      const before = tf.memory().numTensors;
-      const x = tf.tidy(() => seededTensor([2, 5, width], 1, 3).add(0.5));
-      const gamma = tf.tidy(() => seededTensor([width], 2).add(1));
-      const beta = seededTensor([width], 3);
-      const weights = seededTensor([2, 5, width], 4);
-      const ours = valueAndGradients((a, g, b) => layerNormalize(a, g, b, EPSILON), x, gamma, beta, weights);
-      const plain = valueAndGradients(plainLayerNorm, x, gamma, beta, weights);
-      ours.forEach((values, i) => expect(maxAbsDiff(values, plain[i])).toBeLessThan(2e-5));
-      // Not vacuous: the output is normalized (unit-ish scale) and every gradient is nonzero.
-      expect(Math.max(...ours[0].map(Math.abs))).toBeGreaterThan(0.5);
-      for (const grad of ours.slice(1)) expect(Math.max(...grad.map(Math.abs))).toBeGreaterThan(1e-3);
-      const inference = tf.tidy(() => layerNormalize(x, gamma, beta, EPSILON).dataSync());
-      expect(maxAbsDiff(inference, plain[0])).toBeLessThan(2e-5);
-      tf.dispose([x, gamma, beta, weights]);
-      expect(tf.memory().numTensors).toBe(before);
-    });
+  for (const { width, path } of [
+    { width: 8, path: 'fused' },
+    { width: 6, path: 'plain' },
+  ]) {
+    it(
+      `layerNormalize over width ${width} [${path}] equals the plain version, ` +
+        'forward and backward, without leaking',
+      async () => {
+        const before = tf.memory().numTensors;
+        const x = tf.tidy(() => seededTensor([2, 5, width], 1, 3).add(0.5));
+        const gamma = tf.tidy(() => seededTensor([width], 2).add(1));
+        const beta = seededTensor([width], 3);
+        const weights = seededTensor([2, 5, width], 4);
+        let ours: Float32Array[] = [];
+        const { kernelNames } = await tf.profile(() => {
+          ours = valueAndGradients((a, g, b) => layerNormalize(a, g, b, EPSILON), x, gamma, beta, weights);
+        });
+        // The intended path ran, forward and backward.
+        const fusedKernels = kernelNames.filter((name) => name.startsWith('TfjsAttentionLayerNorm'));
+        expect(fusedKernels).toEqual(path === 'fused' ? ['TfjsAttentionLayerNorm', 'TfjsAttentionLayerNormGrad'] : []);
+        const plain = valueAndGradients(plainLayerNorm, x, gamma, beta, weights);
+        ours.forEach((values, i) => expect(maxAbsDiff(values, plain[i])).toBeLessThan(2e-5));
+        // Not vacuous: the output is normalized (unit-ish scale) and every gradient is nonzero.
+        expect(Math.max(...ours[0].map(Math.abs))).toBeGreaterThan(0.5);
+        for (const grad of ours.slice(1)) expect(Math.max(...grad.map(Math.abs))).toBeGreaterThan(1e-3);
+        const inference = tf.tidy(() => layerNormalize(x, gamma, beta, EPSILON).dataSync());
+        expect(maxAbsDiff(inference, plain[0])).toBeLessThan(2e-5);
+        tf.dispose([x, gamma, beta, weights]);
+        expect(tf.memory().numTensors).toBe(before);
+      },
+    );
   }
 
   it('is fused for widths that are multiples of 4, and only those', () => {
@@ -84,6 +97,14 @@ describeEachBackend('layer norm', () => {
       [-2 * inv0 - 1, -inv0 - 1, 1, 3 * inv0 + 1].map((v) => expect.closeTo(v, 6)),
     );
     expect(dx.shape).toEqual([2, 4]);
+    // dx against tfjs's autodiff of the plain version (epsilon 0 too): not zero, as gamma is not uniform.
+    const expectedDx = tf.tidy(() =>
+      tf
+        .grad((a: tf.Tensor) => plainLayerNorm(a, gamma, beta, 0).sum())(x)
+        .dataSync(),
+    );
+    expect(Math.max(...expectedDx.map(Math.abs))).toBeGreaterThan(0.05);
+    expect(maxAbsDiff(dx.dataSync(), expectedDx)).toBeLessThan(1e-6);
     tf.dispose([x, gamma, beta, value, normalized, inverseStd, dy, dx, dGamma, dBeta]);
   });
 });

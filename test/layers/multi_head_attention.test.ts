@@ -3,6 +3,7 @@ import { AttentionOutputProjection } from '../../src/layers/attention_output_pro
 import { AttentionProjection } from '../../src/layers/attention_projection';
 import { MultiHeadAttention, multiHeadAttention } from '../../src/layers/multi_head_attention';
 import { describeEachBackend } from '../helpers/backends';
+import { FUSED_ATTENTION, FUSED_ATTENTION_GRAD, profiled } from '../helpers/kernel_paths';
 import { expectLayerContract } from '../helpers/layer_contract';
 import { Matrix, referenceAttention, ReferenceWeights, seededValues } from './attention_reference';
 
@@ -92,7 +93,25 @@ const parityCases: ParityCase[] = [
     valueShape: [2, 3, 6],
     attentionMask: (b, t, s) => ((b + t + s) % 3 === 0 ? 0 : 1),
   },
+  {
+    title: 'causal self-attention, keyDim 8, valueDim 4',
+    layerArgs: { numHeads: 2, keyDim: 8, valueDim: 4, causal: true },
+    queryShape: [2, 5, 4],
+  },
+  {
+    title: 'cross-attention with a separate key, no bias, explicit attentionMask, keyDim 4',
+    layerArgs: { numHeads: 3, keyDim: 4, useBias: false },
+    queryShape: [2, 4, 6],
+    valueShape: [2, 3, 5],
+    keyShape: [2, 3, 7],
+    attentionMask: (b, t, s) => ((b + 2 * t + s) % 4 === 0 ? 0 : 1),
+  },
 ];
+
+/** The path of a layer's attention (src/ops/attention.ts): fused for key and value dims that are multiples of 4. */
+function pathOf(args: { keyDim: number; valueDim?: number | null }): 'fused' | 'plain' {
+  return args.keyDim % 4 === 0 && (args.valueDim ?? args.keyDim) % 4 === 0 ? 'fused' : 'plain';
+}
 
 describeEachBackend('MultiHeadAttention', () => {
   expectLayerContract('MultiHeadAttention self', {
@@ -129,7 +148,7 @@ describeEachBackend('MultiHeadAttention', () => {
 
   describe('numerical parity with a plain-math reference (1e-5)', () => {
     for (const c of parityCases) {
-      it(c.title, () => {
+      it(`${c.title} [${pathOf(c.layerArgs)}]`, async () => {
         const layer = new MultiHeadAttention({ ...c.layerArgs, returnAttentionScores: true });
         const query = tensor(c.queryShape, 11);
         const value = c.valueShape ? tensor(c.valueShape, 12) : null;
@@ -159,7 +178,11 @@ describeEachBackend('MultiHeadAttention', () => {
         layer.apply(inputs.length === 1 ? inputs[0] : inputs); // build
         randomizeWeights(layer, 100);
         const kwargs = { attentionMask, mask: valueMask ? [null, valueMask] : undefined };
-        const [output, scores] = layer.apply(inputs.length === 1 ? inputs[0] : inputs, kwargs) as tf.Tensor[];
+        const { kernels, result } = await profiled(
+          () => layer.apply(inputs.length === 1 ? inputs[0] : inputs, kwargs) as tf.Tensor[],
+        );
+        expect(kernels.includes(FUSED_ATTENTION)).toBe(pathOf(c.layerArgs) === 'fused');
+        const [output, scores] = result;
         const weights = referenceWeights(layer);
         const q = query.arraySync() as number[][][];
         const v = (value ?? query).arraySync() as number[][][];
@@ -202,49 +225,62 @@ describeEachBackend('MultiHeadAttention', () => {
   });
 
   describe('gradients', () => {
-    it('match central finite differences for every weight', () => {
-      const layer = new MultiHeadAttention({ numHeads: 2, keyDim: 2, valueDim: 3 });
-      const query = tensor([1, 3, 4], 21);
-      const value = tensor([1, 4, 3], 22);
-      layer.apply([query, value]);
-      randomizeWeights(layer, 200);
-      const target = tensor([1, 3, 4], 23);
-      const loss = () =>
-        tf.tidy(() => tf.sum(tf.square((layer.apply([query, value]) as tf.Tensor).sub(target))) as tf.Scalar);
-      const vars = layer.trainableWeights.map((w) => w.read() as tf.Variable);
-      const { grads, value: l0 } = tf.variableGrads(loss, vars);
-      l0.dispose();
-      const eps = 1e-2;
-      let checked = 0;
-      for (const variable of vars) {
-        const analytic = grads[variable.name].dataSync();
-        const original = variable.dataSync().slice();
-        // A handful of entries per weight keeps the test fast on the cpu backend.
-        for (const index of [0, Math.floor(original.length / 2), original.length - 1]) {
-          const shifted = (delta: number) => {
-            const values = original.slice();
-            values[index] += delta;
-            variable.assign(tf.tensor(values, variable.shape));
-            const l = loss();
-            const result = l.dataSync()[0];
-            l.dispose();
-            return result;
-          };
-          const numeric = (shifted(eps) - shifted(-eps)) / (2 * eps);
-          variable.assign(tf.tensor(original, variable.shape));
-          const scale = Math.max(1, Math.abs(numeric), Math.abs(analytic[index]));
-          expect({ weight: variable.name, index, relErr: Math.abs(numeric - analytic[index]) / scale < 1e-3 }).toEqual({
-            weight: variable.name,
-            index,
-            relErr: true,
-          });
-          checked++;
+    for (const { path, keyDim, valueDim } of [
+      { path: 'plain (keyDim 2, valueDim 3)', keyDim: 2, valueDim: 3 },
+      { path: 'fused (keyDim 4, valueDim 4)', keyDim: 4, valueDim: 4 },
+    ]) {
+      it(`match central finite differences for every weight [${path}]`, async () => {
+        const layer = new MultiHeadAttention({ numHeads: 2, keyDim, valueDim });
+        const query = tensor([1, 3, 4], 21);
+        const value = tensor([1, 4, 3], 22);
+        layer.apply([query, value]);
+        randomizeWeights(layer, 200);
+        const target = tensor([1, 3, 4], 23);
+        const loss = () =>
+          tf.tidy(() => tf.sum(tf.square((layer.apply([query, value]) as tf.Tensor).sub(target))) as tf.Scalar);
+        const vars = layer.trainableWeights.map((w) => w.read() as tf.Variable);
+        const { kernels, result } = await profiled(() => tf.variableGrads(loss, vars));
+        const { grads, value: l0 } = result;
+        // The intended path ran, forward and backward.
+        const fused = keyDim % 4 === 0;
+        expect([FUSED_ATTENTION, FUSED_ATTENTION_GRAD].map((name) => kernels.includes(name))).toEqual([fused, fused]);
+        l0.dispose();
+        const eps = 1e-2;
+        let checked = 0;
+        for (const variable of vars) {
+          const analytic = grads[variable.name].dataSync();
+          const original = variable.dataSync().slice();
+          // A handful of entries per weight keeps the test fast on the cpu backend.
+          for (const index of [0, Math.floor(original.length / 2), original.length - 1]) {
+            const shifted = (delta: number) => {
+              const values = original.slice();
+              values[index] += delta;
+              variable.assign(tf.tensor(values, variable.shape));
+              const l = loss();
+              const result = l.dataSync()[0];
+              l.dispose();
+              return result;
+            };
+            const numeric = (shifted(eps) - shifted(-eps)) / (2 * eps);
+            variable.assign(tf.tensor(original, variable.shape));
+            const scale = Math.max(1, Math.abs(numeric), Math.abs(analytic[index]));
+            expect({
+              weight: variable.name,
+              index,
+              relErr: Math.abs(numeric - analytic[index]) / scale < 1e-3,
+            }).toEqual({
+              weight: variable.name,
+              index,
+              relErr: true,
+            });
+            checked++;
+          }
         }
-      }
-      expect(checked).toBe(8 * 3);
-      tf.dispose([query, value, target, ...Object.values(grads)]);
-      layer.dispose();
-    });
+        expect(checked).toBe(8 * 3);
+        tf.dispose([query, value, target, ...Object.values(grads)]);
+        layer.dispose();
+      });
+    }
 
     it('one Adam step inside a tf.model changes every trainable weight', async () => {
       const input = tf.input({ shape: [4, 6] });
@@ -347,21 +383,58 @@ describeEachBackend('MultiHeadAttention', () => {
       model.dispose();
     });
 
-    it('a query row whose keys are all masked gives finite output', () => {
-      const layer = new MultiHeadAttention({ numHeads: 2, keyDim: 3 });
-      const x = tensor([1, 3, 4], 61);
-      const attentionMask = tf.tensor3d([
-        [
-          [0, 0, 0],
-          [1, 0, 0],
-          [1, 1, 0],
-        ],
-      ]);
-      const out = outputs(layer, [x], { attentionMask });
-      expect(out.every((v) => Number.isFinite(v))).toBe(true);
-      tf.dispose([x, attentionMask]);
-      layer.dispose();
-    });
+    for (const { path, keyDim } of [
+      { path: 'plain (keyDim 3)', keyDim: 3 },
+      { path: 'fused (keyDim 4)', keyDim: 4 },
+    ]) {
+      it(`a query row whose keys are all masked attends uniformly: [${path}]`, async () => {
+        const layer = new MultiHeadAttention({ numHeads: 2, keyDim, returnAttentionScores: true });
+        const x = tensor([1, 3, 4], 61);
+        const attentionMask = tf.tensor3d([
+          [
+            [0, 0, 0],
+            [1, 0, 0],
+            [1, 1, 0],
+          ],
+        ]);
+        layer.apply(x); // build
+        randomizeWeights(layer, 160);
+        const { kernels, result } = await profiled(() => layer.apply(x, { attentionMask }) as tf.Tensor[]);
+        expect(kernels.includes(FUSED_ATTENTION)).toBe(keyDim === 4);
+        const [output, scores] = result;
+        const probabilities = scores.arraySync() as number[][][][]; // (B, H, T, S)
+        const out = output.arraySync() as number[][][];
+        for (const head of probabilities[0]) {
+          // Every score of the row is exactly MASKED_SCORE (float32 absorbs q.k), so its probabilities are
+          // exactly equal, and 1/S to float32 rounding (the fused kernel on cpu lands one ulp below).
+          expect(head[0].map((p) => p === head[0][0])).toEqual([true, true, true]);
+          expect(Math.abs(head[0][0] - 1 / 3)).toBeLessThan(1e-7);
+          expect(head[1]).toEqual([1, 0, 0]); // an ordinary row: masked keys get exactly 0
+          expect(head[2][2]).toBe(0);
+        }
+        // The row's output: the mean of the value projections, through the output projection.
+        const w = referenceWeights(layer);
+        const rows = x.arraySync() as number[][][];
+        const meanX = rows[0][0].map((_v, d) => rows[0].reduce((sum, row) => sum + row[d], 0) / 3);
+        const [numHeads, valueDim] = [2, keyDim];
+        const meanValue = Array.from({ length: numHeads }, (_h, h) =>
+          Array.from(
+            { length: valueDim },
+            (_e, e) => meanX.reduce((sum, v, d) => sum + v * w.valueKernel[d][h][e], 0) + w.valueBias![h][e],
+          ),
+        );
+        const expected = w.outputBias!.map(
+          (bias, d) =>
+            bias +
+            meanValue.reduce((sum, head, h) => sum + head.reduce((s, v, e) => s + v * w.outputKernel[h][e][d], 0), 0),
+        );
+        expect(maxAbsDiff(out[0][0], expected)).toBeLessThan(1e-5);
+        // Not vacuous: the other rows differ from it.
+        expect(maxAbsDiff(out[0][1], expected)).toBeGreaterThan(1e-2);
+        tf.dispose([x, attentionMask, output, scores]);
+        layer.dispose();
+      });
+    }
   });
 
   describe('dropout', () => {

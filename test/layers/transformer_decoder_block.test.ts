@@ -3,6 +3,7 @@ import { TokenAndPositionEmbedding } from '../../src/layers/token_and_position_e
 import { TransformerDecoderBlock, TransformerDecoderBlockArgs } from '../../src/layers/transformer_decoder_block';
 import { describeEachBackend } from '../helpers/backends';
 import { Activation, decoderBlockWeights, referenceDecoderBlock } from '../helpers/block_reference';
+import { BLOCK_PATHS, FUSED_BLOCK_KERNELS, fusedKernelsIn, profiled } from '../helpers/kernel_paths';
 import { expectLayerContract } from '../helpers/layer_contract';
 import {
   ids,
@@ -102,62 +103,67 @@ describeEachBackend('TransformerDecoderBlock', () => {
       { normalizeFirst: true, activation: 'relu', encoder: false },
     ];
     for (const c of cases) {
-      const title =
-        `${c.normalizeFirst ? 'pre' : 'post'}-LN ${c.activation} ${c.encoder ? 'with encoder' : 'decoder-only'}` +
-        `${c.decoderLengths ? ', padded decoder' : ''}${c.encoderLengths ? ', padded encoder' : ''}`;
-      it(title, () => {
-        const epsilon = 1e-4;
-        const x = seededTensor([2, 4, 6], 11, 1.5);
-        const encoder = c.encoder ? seededTensor([2, 5, 5], 12, 1.5) : null;
-        const inputs = encoder ? [x, encoder] : x;
-        const block = seededBlock(
-          {
-            numHeads: 2,
-            intermediateDim: 7,
-            layerNormEpsilon: epsilon,
-            normalizeFirst: c.normalizeFirst,
-            activation: c.activation,
-          },
-          inputs,
-        );
-        const decoderMask = c.decoderLengths ? paddingMask(c.decoderLengths, 4) : null;
-        const encoderMask = c.encoderLengths ? paddingMask(c.encoderLengths, 5) : null;
-        const out = read(
-          () =>
-            block.apply(inputs, {
-              mask: encoder ? [decoderMask, encoderMask] : (decoderMask ?? undefined),
-            }) as tf.Tensor,
-        );
-        const w = decoderBlockWeights(weightArrays(block));
-        expect(w.crossAttention == null).toBe(!c.encoder);
-        const xs = x.arraySync() as number[][][];
-        const es = encoder ? (encoder.arraySync() as number[][][]) : null;
-        const padding = (lengths: number[] | undefined, b: number, length: number) =>
-          lengths ? Array.from({ length }, (_v, t) => (t < lengths[b] ? 1 : 0)) : null;
-        for (let b = 0; b < 2; b++) {
-          const ref = referenceDecoderBlock(
-            w,
-            xs[b],
-            es ? es[b] : null,
-            padding(c.decoderLengths, b, 4),
-            padding(c.encoderLengths, b, 5),
+      for (const { path, width, fused } of BLOCK_PATHS) {
+        const title =
+          `${c.normalizeFirst ? 'pre' : 'post'}-LN ${c.activation} ${c.encoder ? 'with encoder' : 'decoder-only'}` +
+          `${c.decoderLengths ? ', padded decoder' : ''}${c.encoderLengths ? ', padded encoder' : ''} [${path}]`;
+        it(title, async () => {
+          const epsilon = 1e-4;
+          const x = seededTensor([2, 4, width], 11, 1.5);
+          const encoder = c.encoder ? seededTensor([2, 5, 5], 12, 1.5) : null;
+          const inputs = encoder ? [x, encoder] : x;
+          const block = seededBlock(
             {
-              ...c,
-              epsilon,
+              numHeads: 2,
+              intermediateDim: 7,
+              layerNormEpsilon: epsilon,
+              normalizeFirst: c.normalizeFirst,
+              activation: c.activation,
             },
+            inputs,
           );
-          // Real decoder positions only (a padded query attends to nothing: uniform in float32).
-          const real = c.decoderLengths ? c.decoderLengths[b] : 4;
-          expect(maxAbsDiff(out[b].slice(0, real), ref.slice(0, real))).toBeLessThan(1e-5);
-        }
-        tf.dispose([
-          x,
-          ...(encoder ? [encoder] : []),
-          ...(decoderMask ? [decoderMask] : []),
-          ...(encoderMask ? [encoderMask] : []),
-        ]);
-        block.dispose();
-      });
+          const decoderMask = c.decoderLengths ? paddingMask(c.decoderLengths, 4) : null;
+          const encoderMask = c.encoderLengths ? paddingMask(c.encoderLengths, 5) : null;
+          const { kernels, result } = await profiled(
+            () =>
+              block.apply(inputs, {
+                mask: encoder ? [decoderMask, encoderMask] : (decoderMask ?? undefined),
+              }) as tf.Tensor,
+          );
+          expect(fusedKernelsIn(kernels)).toEqual(fused ? FUSED_BLOCK_KERNELS : []);
+          const out = result.arraySync() as number[][][];
+          result.dispose();
+          const w = decoderBlockWeights(weightArrays(block));
+          expect(w.crossAttention == null).toBe(!c.encoder);
+          const xs = x.arraySync() as number[][][];
+          const es = encoder ? (encoder.arraySync() as number[][][]) : null;
+          const padding = (lengths: number[] | undefined, b: number, length: number) =>
+            lengths ? Array.from({ length }, (_v, t) => (t < lengths[b] ? 1 : 0)) : null;
+          for (let b = 0; b < 2; b++) {
+            const ref = referenceDecoderBlock(
+              w,
+              xs[b],
+              es ? es[b] : null,
+              padding(c.decoderLengths, b, 4),
+              padding(c.encoderLengths, b, 5),
+              {
+                ...c,
+                epsilon,
+              },
+            );
+            // Real decoder positions only (a padded query attends to nothing: uniform in float32).
+            const real = c.decoderLengths ? c.decoderLengths[b] : 4;
+            expect(maxAbsDiff(out[b].slice(0, real), ref.slice(0, real))).toBeLessThan(1e-5);
+          }
+          tf.dispose([
+            x,
+            ...(encoder ? [encoder] : []),
+            ...(decoderMask ? [decoderMask] : []),
+            ...(encoderMask ? [encoderMask] : []),
+          ]);
+          block.dispose();
+        });
+      }
     }
   });
 

@@ -4,6 +4,7 @@ import { TransformerDecoderBlock } from '../../src/layers/transformer_decoder_bl
 import { TransformerEncoderBlock, TransformerEncoderBlockArgs } from '../../src/layers/transformer_encoder_block';
 import { describeEachBackend } from '../helpers/backends';
 import { Activation, encoderBlockWeights, erf, gelu, referenceEncoderBlock } from '../helpers/block_reference';
+import { BLOCK_PATHS, FUSED_BLOCK_KERNELS, fusedKernelsIn, profiled } from '../helpers/kernel_paths';
 import { expectLayerContract } from '../helpers/layer_contract';
 import {
   ids,
@@ -63,36 +64,41 @@ describeEachBackend('TransformerEncoderBlock', () => {
       { normalizeFirst: true, activation: 'gelu', causal: true },
     ];
     for (const c of cases) {
-      const flags = `${c.causal ? ' causal' : ''}${c.lengths ? ' padded' : ''}`;
-      const title = `${c.normalizeFirst ? 'pre' : 'post'}-LN ${c.activation}${flags}`;
-      it(title, () => {
-        const epsilon = 1e-3; // not the default, so a hard-coded epsilon would show
-        const args = { numHeads: 2, intermediateDim: 7, layerNormEpsilon: epsilon, ...c };
-        delete (args as { lengths?: number[] }).lengths;
-        const x = seededTensor([2, 5, 6], 11, 1.5);
-        const block = seededBlock(args, x);
-        const mask = c.lengths ? paddingMask(c.lengths, 5) : null;
-        const out = read(() => block.apply(x, { mask: mask ?? undefined }) as tf.Tensor);
-        const w = encoderBlockWeights(weightArrays(block));
-        const xs = x.arraySync() as number[][][];
-        for (let b = 0; b < 2; b++) {
-          const padding = c.lengths ? Array.from({ length: 5 }, (_v, t) => (t < c.lengths![b] ? 1 : 0)) : null;
-          const ref = referenceEncoderBlock(w, xs[b], padding, c.causal ?? false, { ...c, epsilon });
-          // Real positions only: a padded query attends to nothing, which tfjs
-          // (like Keras) turns into uniform attention in float32.
-          const real = c.lengths ? c.lengths[b] : 5;
-          expect(maxAbsDiff(out[b].slice(0, real), ref.slice(0, real))).toBeLessThan(1e-5);
-          // The reference must be sensitive to the activation: relu and gelu differ here.
-          const other = referenceEncoderBlock(w, xs[b], padding, c.causal ?? false, {
-            ...c,
-            activation: c.activation === 'relu' ? 'gelu' : 'relu',
-            epsilon,
-          });
-          expect(maxAbsDiff(ref.slice(0, real), other.slice(0, real))).toBeGreaterThan(1e-3);
-        }
-        tf.dispose([x, ...(mask ? [mask] : [])]);
-        block.dispose();
-      });
+      for (const { path, width, fused } of BLOCK_PATHS) {
+        const flags = `${c.causal ? ' causal' : ''}${c.lengths ? ' padded' : ''}`;
+        const title = `${c.normalizeFirst ? 'pre' : 'post'}-LN ${c.activation}${flags} [${path}]`;
+        it(title, async () => {
+          const epsilon = 1e-3; // not the default, so a hard-coded epsilon would show
+          const args = { numHeads: 2, intermediateDim: 7, layerNormEpsilon: epsilon, ...c };
+          delete (args as { lengths?: number[] }).lengths;
+          const x = seededTensor([2, 5, width], 11, 1.5);
+          const block = seededBlock(args, x);
+          const mask = c.lengths ? paddingMask(c.lengths, 5) : null;
+          const { kernels, result } = await profiled(() => block.apply(x, { mask: mask ?? undefined }) as tf.Tensor);
+          expect(fusedKernelsIn(kernels)).toEqual(fused ? FUSED_BLOCK_KERNELS : []);
+          const out = result.arraySync() as number[][][];
+          result.dispose();
+          const w = encoderBlockWeights(weightArrays(block));
+          const xs = x.arraySync() as number[][][];
+          for (let b = 0; b < 2; b++) {
+            const padding = c.lengths ? Array.from({ length: 5 }, (_v, t) => (t < c.lengths![b] ? 1 : 0)) : null;
+            const ref = referenceEncoderBlock(w, xs[b], padding, c.causal ?? false, { ...c, epsilon });
+            // Real positions only: a padded query attends to nothing, which tfjs
+            // (like Keras) turns into uniform attention in float32.
+            const real = c.lengths ? c.lengths[b] : 5;
+            expect(maxAbsDiff(out[b].slice(0, real), ref.slice(0, real))).toBeLessThan(1e-5);
+            // The reference must be sensitive to the activation: relu and gelu differ here.
+            const other = referenceEncoderBlock(w, xs[b], padding, c.causal ?? false, {
+              ...c,
+              activation: c.activation === 'relu' ? 'gelu' : 'relu',
+              epsilon,
+            });
+            expect(maxAbsDiff(ref.slice(0, real), other.slice(0, real))).toBeGreaterThan(1e-3);
+          }
+          tf.dispose([x, ...(mask ? [mask] : [])]);
+          block.dispose();
+        });
+      }
     }
 
     it("the reference's erf/gelu are accurate (tabulated values)", () => {

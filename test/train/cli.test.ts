@@ -73,7 +73,7 @@ describe('npm run train: interruptions', () => {
       expect(killed.stdout).toContain('checkpoint saved at step 10');
       expect(killed.stdout).not.toContain('checkpoint saved at step 20');
 
-      // The folder is whole: plain tfjs loads the model, task.json and the checkpoint agree on step 20.
+      // The folder is whole: plain tfjs loads the model, task.json and the checkpoint agree on step 10.
       const model = await tf.loadLayersModel(`file://${killedOut}/model.json`);
       expect(model.outputs[0].shape).toEqual([null, null, 13]);
       model.dispose();

@@ -125,6 +125,55 @@ describe('Trainer', () => {
     model.dispose();
   });
 
+  it('clips by global norm: after one step Adam holds (1 - beta1) scale g and (1 - beta2) (scale g)^2', async () => {
+    // Adam's first update is (almost) invariant to the gradient's scale, so the weights cannot show the
+    // clipping; the moments can. Same seed, same batch, no dropout (tiny): the same gradient g each time.
+    const beta1 = 0.9;
+    const beta2 = 0.98;
+    const { task } = tinySetup();
+    const batch = encodeBatch(task, createTrainingStream(task, 5).nextBatch(16));
+    const oneStep = async (clipNorm: number) => {
+      const { model } = tinySetup();
+      const trainer = new Trainer({ model, learningRate: 1e-3, beta1, beta2, clipNorm });
+      const result = await trainer.step(batch);
+      const moments = trainer.optimizer.getMoments();
+      trainer.dispose();
+      model.dispose();
+      return { result, ...moments };
+    };
+    const unclipped = await oneStep(Infinity);
+    const gradNorm = unclipped.result.gradNorm;
+    expect(gradNorm).toBeGreaterThan(0.1);
+    // The unclipped moments are g itself (times 1 - beta1): recover g from them.
+    const g = unclipped.first.map((m) => Float64Array.from(m, (v) => v / (1 - beta1)));
+    const norm = Math.sqrt(g.reduce((sum, a) => sum + a.reduce((s, v) => s + v * v, 0), 0));
+    expect(Math.abs(norm - gradNorm) / gradNorm).toBeLessThan(1e-5);
+
+    for (const clipNorm of [gradNorm / 100, gradNorm * 2]) {
+      const clipped = await oneStep(clipNorm);
+      // The reported norm is the one before clipping.
+      expect(clipped.result.gradNorm).toBe(gradNorm);
+      const scale = Math.min(1, clipNorm / (gradNorm + 1e-6));
+      let worst = 0;
+      g.forEach((gi, i) =>
+        gi.forEach((v, k) => {
+          const first = (1 - beta1) * scale * v;
+          const second = (1 - beta2) * (scale * v) ** 2;
+          worst = Math.max(
+            worst,
+            Math.abs(clipped.first[i][k] - first) / (Math.abs(first) + 1e-12),
+            Math.abs(clipped.second[i][k] - second) / (Math.abs(second) + 1e-20),
+          );
+        }),
+      );
+      expect({ clipNorm, scale, worstRelativeError: worst < 1e-5 }).toEqual({
+        clipNorm,
+        scale,
+        worstRelativeError: true,
+      });
+    }
+  });
+
   it('setState rejects a state of another architecture, naming the weight', async () => {
     const small = tinySetup('copy', 1);
     const other = tinySetup('addition', 1);
