@@ -23,3 +23,10 @@ export function wasmSetPaths(): ((prefix: string) => void) | undefined {
   const wasm = (globalThis as unknown as { tf?: { wasm?: { setWasmPaths?: (prefix: string) => void } } }).tf?.wasm;
   return wasm?.setWasmPaths;
 }
+
+/** The page's element with this id; a readable error naming the page when it has none. */
+export function element<T extends HTMLElement>(id: string): T {
+  const found = document.getElementById(id);
+  if (found === null) throw new Error(`${location.pathname}: the page has no element #${id}`);
+  return found as T;
+}

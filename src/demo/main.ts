@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LabelledAttentionMaps, Seq2Seq } from '../browser';
-import { library, wasmSetPaths } from './globals';
+import { element, library, wasmSetPaths } from './globals';
 import { cellAt, drawHeatmap, tokenLabel } from './heatmap';
 
 /** One entry of models/index.json (written by the demo server from models/<name>/task.json). */
@@ -31,12 +31,6 @@ const BACKEND_NOTES: Record<string, string> = {
 
 const api = library();
 const params = new URLSearchParams(location.search);
-
-function element<T extends HTMLElement>(id: string): T {
-  const found = document.getElementById(id);
-  if (found === null) throw new Error(`demo: index.html has no #${id}`);
-  return found as T;
-}
 
 const ui = {
   backend: element<HTMLElement>('backend'),

@@ -12,17 +12,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Seq2Seq, TaskName } from '../browser';
-import { library, wasmSetPaths } from './globals';
+import { element, library, wasmSetPaths } from './globals';
 import { drawHeatmap } from './heatmap';
 
 const api = library();
 const params = new URLSearchParams(location.search);
-
-function element<T extends HTMLElement>(id: string): T {
-  const found = document.getElementById(id);
-  if (found === null) throw new Error(`train.html has no element #${id}`);
-  return found as T;
-}
 
 const ui = {
   backend: element<HTMLElement>('backend'),
@@ -250,7 +244,11 @@ async function main(): Promise<void> {
   }
   ui.train.addEventListener('click', handle(train));
   ui.stop.addEventListener('click', () => (state.stopRequested = true));
-  ui.ping.addEventListener('click', () => (ui.pings.textContent = String(++state.pings)));
+  ui.ping.addEventListener('click', () => {
+    ui.pings.textContent = String(++state.pings);
+    // The training step at which the click was handled, for tests of the page's responsiveness.
+    ui.pings.dataset.atStep = ui.status.dataset.step ?? '0';
+  });
   ui.decodeForm.addEventListener('submit', (event) => {
     event.preventDefault();
     handle(decodeInput)();

@@ -19,7 +19,16 @@ import { initBackend } from '../../src/backend';
 import { weightColor } from '../../src/demo/heatmap';
 import { LabelledAttentionMaps, loadSeq2Seq } from '../../src/model/seq2seq';
 import { createTask, TaskName } from '../../src/tasks/tasks';
-import { launchChromium, OUTPUT_DIR, requireModel, startTestSite, TestBrowser, TestSite, watchPage } from './harness';
+import {
+  launchChromium,
+  OUTPUT_DIR,
+  readHeatmapCanvases,
+  requireModel,
+  startTestSite,
+  TestBrowser,
+  TestSite,
+  watchPage,
+} from './harness';
 
 /** A short input per shipped model; each model must decode it correctly. */
 const CASES: Array<{ task: TaskName; input: string }> = [
@@ -129,41 +138,16 @@ interface CanvasCheck {
 
 /** Reads every heatmap canvas back (pixels, not the DOM): what the user actually sees. */
 async function readHeatmaps(p: Page): Promise<CanvasCheck[]> {
-  return p.evaluate(() =>
-    Array.from(document.querySelectorAll<HTMLCanvasElement>('canvas.heatmap')).map((canvas) => {
-      const grid = JSON.parse(canvas.dataset.grid!) as {
-        left: number;
-        top: number;
-        cell: number;
-        rows: number;
-        columns: number;
-      };
-      const context = canvas.getContext('2d')!;
-      const image = context.getImageData(0, 0, canvas.width, canvas.height);
-      const scale = canvas.width / canvas.clientWidth;
-      let painted = 0;
-      for (let i = 3; i < image.data.length; i += 4) if (image.data[i] > 0) painted++;
-      const cells: number[][] = [];
-      for (let r = 0; r < grid.rows; r++) {
-        for (let c = 0; c < grid.columns; c++) {
-          const x = Math.floor((grid.left + (c + 0.5) * grid.cell) * scale);
-          const y = Math.floor((grid.top + (r + 0.5) * grid.cell) * scale);
-          const at = (y * image.width + x) * 4;
-          cells.push([image.data[at], image.data[at + 1], image.data[at + 2]]);
-        }
-      }
-      return {
-        kind: canvas.dataset.kind!,
-        layer: Number(canvas.dataset.layer),
-        head: Number(canvas.dataset.head),
-        rows: grid.rows,
-        columns: grid.columns,
-        painted: painted / (image.width * image.height),
-        distinctCellColors: new Set(cells.map((rgb) => rgb.join(','))).size,
-        cells,
-      };
-    }),
-  );
+  return (await readHeatmapCanvases(p)).map((drawn) => ({
+    kind: drawn.dataset.kind,
+    layer: Number(drawn.dataset.layer),
+    head: Number(drawn.dataset.head),
+    rows: drawn.rows,
+    columns: drawn.columns,
+    painted: drawn.painted,
+    distinctCellColors: new Set(drawn.cells.map((rgb) => rgb.join(','))).size,
+    cells: drawn.cells,
+  }));
 }
 
 const rgb = (css: string) => css.match(/\d+/g)!.map(Number);

@@ -16,7 +16,16 @@ import { initBackend } from '../../src/backend';
 import { weightColor } from '../../src/demo/heatmap';
 import { loadSeq2Seq } from '../../src/model/seq2seq';
 import type { LabelledAttentionMaps } from '../../src/model/seq2seq';
-import { launchChromium, OUTPUT_DIR, requireModel, startTestSite, TestBrowser, TestSite, watchPage } from './harness';
+import {
+  launchChromium,
+  OUTPUT_DIR,
+  readHeatmapCanvases,
+  requireModel,
+  startTestSite,
+  TestBrowser,
+  TestSite,
+  watchPage,
+} from './harness';
 
 const INPUT = '314159';
 const KINDS = [
@@ -57,40 +66,15 @@ afterAll(async () => {
   await site?.close();
 });
 
-/** Every canvas of one section: its dataset and the RGB at each cell's centre. */
+/** Every canvas of one section: its fields and the RGB at each cell's centre, [row][column]. */
 async function readSection(p: Page, kind: string) {
-  return p.$$eval(`#${kind} canvas.heatmap`, (canvases) =>
-    (canvases as HTMLCanvasElement[]).map((canvas) => {
-      const grid = JSON.parse(canvas.dataset.grid!) as {
-        left: number;
-        top: number;
-        cell: number;
-        rows: number;
-        columns: number;
-      };
-      const context = canvas.getContext('2d')!;
-      const image = context.getImageData(0, 0, canvas.width, canvas.height);
-      const scale = canvas.width / canvas.clientWidth;
-      const cells: number[][][] = [];
-      for (let r = 0; r < grid.rows; r++) {
-        const row: number[][] = [];
-        for (let c = 0; c < grid.columns; c++) {
-          const x = Math.floor((grid.left + (c + 0.5) * grid.cell) * scale);
-          const y = Math.floor((grid.top + (r + 0.5) * grid.cell) * scale);
-          const at = (y * image.width + x) * 4;
-          row.push([image.data[at], image.data[at + 1], image.data[at + 2]]);
-        }
-        cells.push(row);
-      }
-      return {
-        layer: Number(canvas.dataset.layer),
-        head: Number(canvas.dataset.head),
-        view: canvas.dataset.view!,
-        scale: Number(canvas.dataset.scale),
-        cells,
-      };
-    }),
-  );
+  return (await readHeatmapCanvases(p, `#${kind} canvas.heatmap`)).map((drawn) => ({
+    layer: Number(drawn.dataset.layer),
+    head: Number(drawn.dataset.head),
+    view: drawn.dataset.view,
+    scale: Number(drawn.dataset.scale),
+    cells: Array.from({ length: drawn.rows }, (_r, r) => drawn.cells.slice(r * drawn.columns, (r + 1) * drawn.columns)),
+  }));
 }
 
 const rgb = (css: string) => css.match(/\d+/g)!.map(Number);

@@ -155,3 +155,51 @@ export function watchPage(page: Page): { problems: string[] } {
   });
   return { problems };
 }
+
+/** One heatmap canvas as the page drew it (pixels, not the DOM): what the user actually sees. */
+export interface DrawnHeatmap {
+  /** The canvas's data-* fields (kind, layer, head, view, scale, grid). */
+  dataset: Record<string, string>;
+  rows: number;
+  columns: number;
+  /** Share of the canvas's pixels that are not transparent. */
+  painted: number;
+  /** Colours at the cell centres, row-major, as [r, g, b]. */
+  cells: number[][];
+}
+
+/** Reads back every heatmap canvas matching `selector`, with its cells' colours (src/demo/heatmap.ts's grid). */
+export function readHeatmapCanvases(p: Page, selector = 'canvas.heatmap'): Promise<DrawnHeatmap[]> {
+  return p.$$eval(selector, (canvases) =>
+    (canvases as HTMLCanvasElement[]).map((canvas) => {
+      const grid = JSON.parse(canvas.dataset.grid!) as {
+        left: number;
+        top: number;
+        cell: number;
+        rows: number;
+        columns: number;
+      };
+      const context = canvas.getContext('2d')!;
+      const image = context.getImageData(0, 0, canvas.width, canvas.height);
+      const scale = canvas.width / canvas.clientWidth;
+      let painted = 0;
+      for (let i = 3; i < image.data.length; i += 4) if (image.data[i] > 0) painted++;
+      const cells: number[][] = [];
+      for (let r = 0; r < grid.rows; r++) {
+        for (let c = 0; c < grid.columns; c++) {
+          const x = Math.floor((grid.left + (c + 0.5) * grid.cell) * scale);
+          const y = Math.floor((grid.top + (r + 0.5) * grid.cell) * scale);
+          const at = (y * image.width + x) * 4;
+          cells.push([image.data[at], image.data[at + 1], image.data[at + 2]]);
+        }
+      }
+      return {
+        dataset: { ...canvas.dataset } as Record<string, string>,
+        rows: grid.rows,
+        columns: grid.columns,
+        painted: painted / (image.width * image.height),
+        cells,
+      };
+    }),
+  );
+}

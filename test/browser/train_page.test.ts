@@ -64,10 +64,14 @@ test('100 steps of the tiny model lower the loss and change the heatmaps, and th
   await page.click('#ping');
   await page.waitForFunction(() => document.getElementById('pings')!.textContent === '1', undefined, {
     polling: 20,
-    timeout: 1000,
+    timeout: 10_000,
   });
-  expect(Date.now() - started).toBeLessThan(1000);
-  expect(atClick).toBeLessThan(100);
+  // Handled while the training still ran (a page blocked by the loop would answer after its end),
+  // and soon: a generous bound, as the test machine is shared.
+  const handledAt = Number(await page.getAttribute('#pings', 'data-at-step'));
+  expect(handledAt).toBeGreaterThanOrEqual(atClick);
+  expect(handledAt).toBeLessThan(100);
+  expect(Date.now() - started).toBeLessThan(5000);
 
   await page.waitForFunction(() => document.getElementById('status')?.dataset.phase === 'done', undefined, {
     ...poll,
