@@ -31,6 +31,7 @@ import type { Metafile } from 'esbuild';
 
 import { RunningServer, startStaticServer } from '../../src/io/static_server';
 import { launchChromium, OUTPUT_DIR, ROOT, TestBrowser, watchPage } from '../browser/harness';
+import { LAYER_CLASS_NAMES } from '../helpers/registered_classes';
 
 const FIXTURES = path.join(__dirname, 'consumer');
 const execFileAsync = promisify(execFile);
@@ -39,16 +40,7 @@ const execFileAsync = promisify(execFile);
 const PINNED = ['@tensorflow/tfjs', 'typescript', 'esbuild'];
 
 /** The layers importing the package registers with tfjs's serialization. */
-const LAYER_CLASSES = [
-  'AttentionOutputProjection',
-  'AttentionProjection',
-  'MaskedLayerNormalization',
-  'MultiHeadAttention',
-  'SinusoidalPositionEncoding',
-  'TokenAndPositionEmbedding',
-  'TransformerDecoderBlock',
-  'TransformerEncoderBlock',
-];
+const LAYER_CLASSES = LAYER_CLASS_NAMES;
 
 let tmp: string;
 /** The consumer project. */
