@@ -6,17 +6,11 @@
  */
 import * as api from '../src';
 import * as browserApi from '../src/browser';
+import { LAYER_CLASS_NAMES } from './helpers/registered_classes';
 
 const PUBLIC_NAMES = {
   layers: [
-    'AttentionOutputProjection',
-    'AttentionProjection',
-    'MaskedLayerNormalization',
-    'MultiHeadAttention',
-    'SinusoidalPositionEncoding',
-    'TokenAndPositionEmbedding',
-    'TransformerDecoderBlock',
-    'TransformerEncoderBlock',
+    ...LAYER_CLASS_NAMES,
     'multiHeadAttention',
     'sinusoidalEncoding',
     'causalMask',

@@ -94,11 +94,16 @@ export function hasFusedKernel(kernelName: string): boolean {
   return tf.getKernel(kernelName, backendName) !== undefined;
 }
 
+/** How many of `definedKernels` are registered, per backend: the check on the hot path is one lookup. */
+const registeredCount = new Map<string, number>();
+
 function registerDefinedKernels(backendName: string): void {
+  if (registeredCount.get(backendName) === definedKernels.length) return;
   for (const spec of definedKernels) {
     if (tf.getKernel(spec.kernelName, backendName) !== undefined) continue;
     tf.registerKernel({ kernelName: spec.kernelName, backendName, kernelFunc: kernelFuncFor(spec, backendName) });
   }
+  registeredCount.set(backendName, definedKernels.length);
 }
 
 /** Runs a fused kernel (check `hasFusedKernel` first); always returns the list of outputs. */

@@ -77,31 +77,8 @@ export function flatBias(layer: AttentionProjection): tf.Tensor1D | null {
 
 /** (B, T, D) -> (B, T, H, headDim) with the layer's weights; call inside a tidy. */
 export function projectHeads(x: tf.Tensor, layer: AttentionProjection): tf.Tensor4D {
-  return projectHeadsShared(x, [layer])[0];
-}
-
-/**
- * (B, T, D) through several projections that share this input at once: one
- * (B*T, D) @ (D, sum of H*E) matmul, split per projection into (B, T, H, E).
- * Self-attention's query, key and value (or cross-attention's key and value)
- * run as one larger matmul, and the gradient transposes the input once instead
- * of once per projection. Call inside a tidy.
- */
-export function projectHeadsShared(x: tf.Tensor, layers: AttentionProjection[]): tf.Tensor4D[] {
-  const withBias = layers.filter((layer) => layer.bias != null).length;
-  if (withBias > 0 && withBias < layers.length) return layers.map((layer) => projectHeads(x, layer));
   const [batch, length] = x.shape;
-  const joinedRows = projectJoined(x, layers);
-  // (B, T, sum of H*E) -> per projection (B, T, H*E) -> (B, T, H, E)
-  const parts =
-    layers.length === 1
-      ? [joinedRows]
-      : tf.split(
-          joinedRows,
-          layers.map((layer) => layer.numHeads * layer.headDim),
-          2,
-        );
-  return parts.map((part, i) => part.reshape([batch, length, layers[i].numHeads, layers[i].headDim]) as tf.Tensor4D);
+  return projectJoined(x, [layer]).reshape([batch, length, layer.numHeads, layer.headDim]) as tf.Tensor4D;
 }
 
 /**

@@ -9,10 +9,10 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 
 import '../../src/io/file_system'; // file:// in plain Node
-import { Seq2SeqTaskInfo, TASK_JSON_FORMAT, TASK_JSON_VERSION, writeTaskJson } from '../../src/io/task_json';
+import { Seq2SeqTaskInfo, taskInfoFor, writeTaskJson } from '../../src/io/task_json';
 import { presetConfig, TransformerConfig } from '../../src/model/config';
 import { createTransformer } from '../../src/model/transformer';
-import { createTask, SPECIAL_TOKEN_NAMES, Task } from '../../src/tasks';
+import { createTask, Task } from '../../src/tasks';
 import { withSeededRandom } from '../../src/train/seed';
 
 export interface TinyReverse {
@@ -31,25 +31,12 @@ export function tinyReverse(seed = 1): TinyReverse {
     maxTargetLength: task.targetLen,
   });
   const model = withSeededRandom(seed, () => createTransformer(config));
-  const info: Seq2SeqTaskInfo = {
-    format: TASK_JSON_FORMAT,
-    version: TASK_JSON_VERSION,
-    task: { name: task.name, options: { ...task.options } as Record<string, number> },
-    vocabulary: { size: task.vocabSize, symbols: [...task.symbols], specials: [...SPECIAL_TOKEN_NAMES] },
-    maxSourceLength: task.maxSourceLen,
-    maxTargetLength: task.targetLen,
+  const info = taskInfoFor(
+    task,
     config,
-    metrics: { heldOutExactMatch: 0, heldOutTokenAccuracy: 0, heldOutSize: 512 },
-    training: {
-      command: 'untrained (test fixture)',
-      steps: 0,
-      seconds: 0,
-      backend: tf.getBackend(),
-      seed,
-      batch: 8,
-      lr: 1e-3,
-    },
-  };
+    { heldOutExactMatch: 0, heldOutTokenAccuracy: 0, heldOutSize: 512 },
+    { command: 'untrained (test fixture)', steps: 0, seconds: 0, backend: tf.getBackend(), seed, batch: 8, lr: 1e-3 },
+  );
   return { task, config, model, info };
 }
 

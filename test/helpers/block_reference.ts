@@ -135,7 +135,8 @@ export function attentionMask(
 // Blocks.
 // ---------------------------------------------------------------------------
 
-function attentionWeights(w: unknown[]): ReferenceWeights {
+/** An attention layer's 8 weights (Keras order, with biases) as the reference's fields. */
+export function attentionWeights(w: unknown[]): ReferenceWeights {
   const [queryKernel, queryBias, keyKernel, keyBias, valueKernel, valueBias, outputKernel, outputBias] = w;
   return {
     queryKernel,

@@ -3,6 +3,7 @@ import { AttentionOutputProjection } from '../../src/layers/attention_output_pro
 import { AttentionProjection } from '../../src/layers/attention_projection';
 import { MultiHeadAttention, multiHeadAttention } from '../../src/layers/multi_head_attention';
 import { describeEachBackend } from '../helpers/backends';
+import { attentionWeights } from '../helpers/block_reference';
 import { FUSED_ATTENTION, FUSED_ATTENTION_GRAD, profiled } from '../helpers/kernel_paths';
 import { expectLayerContract } from '../helpers/layer_contract';
 import { Matrix, referenceAttention, ReferenceWeights, seededValues } from './attention_reference';
@@ -20,19 +21,7 @@ function tensor(shape: number[], seed: number): tf.Tensor {
 /** The layer's weights as nested arrays, in Keras order. */
 function referenceWeights(layer: MultiHeadAttention): ReferenceWeights {
   const w = layer.getWeights().map((t) => t.arraySync());
-  if (layer.useBias) {
-    const [queryKernel, queryBias, keyKernel, keyBias, valueKernel, valueBias, outputKernel, outputBias] = w;
-    return {
-      queryKernel,
-      queryBias,
-      keyKernel,
-      keyBias,
-      valueKernel,
-      valueBias,
-      outputKernel,
-      outputBias,
-    } as ReferenceWeights;
-  }
+  if (layer.useBias) return attentionWeights(w);
   const [queryKernel, keyKernel, valueKernel, outputKernel] = w;
   return {
     queryKernel,
