@@ -483,6 +483,20 @@ export class MultiHeadAttention extends tf.layers.Layer {
     }
   }
 
+  /**
+   * Where each of `this.weights` sits in a Keras 3 weights file, relative to this layer's group, in
+   * the same order: `query_dense/vars/0` (kernel), `query_dense/vars/1` (bias), then key, value and
+   * output. Keras 3 saves MultiHeadAttention's projections under these four sub-groups (seen in
+   * real `.keras` files: `layers/multi_head_attention/query_dense/vars/0`); Keras 2 `.h5` files list
+   * the same weights in this order in `weight_names`.
+   */
+  kerasWeightPaths(): string[] {
+    const vars = this.useBias ? ['vars/0', 'vars/1'] : ['vars/0'];
+    return ['query_dense', 'key_dense', 'value_dense', 'output_dense'].flatMap((group) =>
+      vars.map((v) => `${group}/${v}`),
+    );
+  }
+
   override getConfig(): tf.serialization.ConfigDict {
     return {
       ...super.getConfig(),
