@@ -77,10 +77,9 @@ if (parsed.peer != null && parsed.peer !== 'torch') fail(`unknown peer '${parsed
 
 // ---- the reference configuration ---------------------------------------------
 const task = createTask('reverse');
-const sizes = { vocabSize: task.vocabSize, maxSourceLength: task.maxSourceLen, maxTargetLength: task.targetLen };
 
 async function trainReference(): Promise<Result> {
-  const model = createTransformer(presetConfig('reference', sizes));
+  const model = createTransformer(presetConfig('reference', task));
   // The reference throughput setting (README, "Toy tasks"): Adam at 1e-3, no schedule, no clipping (the peer has none).
   const trainer = new Trainer({ model, learningRate: 1e-3, clipNorm: Infinity });
   const stream = createTrainingStream(task, 1);
@@ -110,7 +109,7 @@ async function trainReference(): Promise<Result> {
 }
 
 async function decodeGreedy(): Promise<Result[]> {
-  const model = createTransformer(presetConfig('reference', sizes));
+  const model = createTransformer(presetConfig('reference', task));
   const results: Result[] = [];
   // cached: the default (typed-array steps up to TYPED_ARRAY_MAX_ROWS rows, tfjs kernels above);
   // cachedTfjsSteps: the cache with tfjs kernels at every batch; uncached: the whole model per step.
@@ -125,12 +124,12 @@ async function decodeGreedy(): Promise<Result[]> {
       name: 'decode-greedy',
       backend: tf.getBackend(),
       batch,
-      targetLength: task.targetLen,
+      targetLength: task.maxTargetLength,
       cachedSteps: batch <= TYPED_ARRAY_MAX_ROWS ? 'typed-arrays' : 'tfjs',
     };
     for (const [label, options] of Object.entries(variants)) {
       const timing = await measure(
-        () => void decode(model, sources, { maxLength: task.targetLen, ignoreEos: true, ...options }),
+        () => void decode(model, sources, { maxLength: task.maxTargetLength, ignoreEos: true, ...options }),
         {
           warmup: 2,
           repeats,

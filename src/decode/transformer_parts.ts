@@ -19,7 +19,7 @@ export interface TransformerParts {
   decoderBlocks: TransformerDecoderBlock[];
   finalNorm: tf.layers.Layer | null;
   logits: tf.layers.Layer;
-  vocabSize: number;
+  vocabularySize: number;
   maxSourceLength: number;
   maxTargetLength: number;
 }
@@ -57,7 +57,7 @@ export function transformerParts(model: tf.LayersModel): TransformerParts {
     decoderBlocks: collect(LAYER_NAMES.decoderBlock, TransformerDecoderBlock),
     finalNorm: byName.get(LAYER_NAMES.finalNorm) ?? null,
     logits,
-    vocabSize: targetEmbedding.vocabularySize,
+    vocabularySize: targetEmbedding.vocabularySize,
     maxSourceLength: sourceEmbedding.sequenceLength,
     maxTargetLength: targetEmbedding.sequenceLength,
   };

@@ -64,7 +64,7 @@ interface Block extends BlockWeights {
 /** What the typed-array step needs of the model (found by `transformerParts`). */
 export type TypedArrayDecoderParts = Pick<
   TransformerParts,
-  'targetEmbedding' | 'decoderBlocks' | 'finalNorm' | 'logits' | 'vocabSize'
+  'targetEmbedding' | 'decoderBlocks' | 'finalNorm' | 'logits' | 'vocabularySize'
 >;
 
 function read(tensor: tf.Tensor): Float32Array {
@@ -226,7 +226,7 @@ function decoderWeights(parts: TypedArrayDecoderParts): DecoderWeights {
     positionTable,
     finalNorm,
     logitsKernel: read(logitsKernel),
-    logitsBias: logitsBias ? read(logitsBias) : new Float32Array(parts.vocabSize),
+    logitsBias: logitsBias ? read(logitsBias) : new Float32Array(parts.vocabularySize),
   };
   weightCache.set(parts.logits, { dataIds, weights });
   return weights;

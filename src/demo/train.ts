@@ -117,11 +117,7 @@ async function train(): Promise<void> {
   const steps = Math.max(1, Math.floor(Number(ui.steps.value) || 1));
   const recipe = api.DEFAULT_RECIPE;
   const task = api.createTask(taskName);
-  const config = api.presetConfig(
-    size,
-    { vocabSize: task.vocabSize, maxSourceLength: task.maxSourceLen, maxTargetLength: task.targetLen },
-    { normalizeFirst: recipe.normalizeFirst },
-  );
+  const config = api.presetConfig(size, task, { normalizeFirst: recipe.normalizeFirst });
   state.model?.model.dispose();
   const model = api.createTransformer(config);
   const batchSize = size === 'tiny' ? 32 : recipe.batch;
@@ -174,7 +170,7 @@ async function train(): Promise<void> {
       const point: Point = { step: result.step, loss: result.loss };
       if (result.step % EVAL_EVERY === 0 || result.step === steps) {
         const evaluation = await api.evaluateSeq2Seq(model, heldOut, (s) => api.encodeBatch(task, s), {
-          maxLength: task.targetLen,
+          maxLength: task.maxTargetLength,
           batchSize: EVAL_SAMPLES,
         });
         point.exactMatch = evaluation.exactMatch;

@@ -8,7 +8,7 @@
  * `readTaskJson`/`writeTaskJson` are Node-only and load `fs` on first use
  * (see ./atomic.ts), so browser bundles never include it.
  */
-import type { TransformerConfig } from '../model/config';
+import { withCurrentConfigNames, type TransformerConfig } from '../model/config';
 import type { Task } from '../tasks/tasks';
 import { SPECIAL_TOKEN_NAMES } from '../tasks/vocabulary';
 
@@ -16,7 +16,12 @@ import { atomicWriteFile, nodeFs, nodePath } from './atomic';
 
 export const TASK_JSON = 'task.json';
 export const TASK_JSON_FORMAT = 'tfjs-attention-seq2seq';
-export const TASK_JSON_VERSION = 1;
+/**
+ * 2: `config` uses TransformerConfig's current names (`vocabularySize`, `embeddingDim`). Version 1
+ * files (`vocabSize`, `dModel`) are still read, with those names mapped to the current ones.
+ */
+export const TASK_JSON_VERSION = 2;
+const READABLE_VERSIONS: readonly number[] = [1, 2];
 
 /** Held-out metrics of the saved weights (README, "Toy tasks"). */
 export interface Seq2SeqMetrics {
@@ -55,7 +60,7 @@ export interface Seq2SeqTaskInfo {
   /** The task, as `createTask(task.name, task.options)` rebuilds it. */
   task: { name: string; options: Record<string, number> };
   vocabulary: {
-    /** Number of token ids, specials included: the model's vocabSize. */
+    /** Number of token ids, specials included: the model's vocabularySize. */
     size: number;
     /** Display string of each symbol; symbols[i] has id specials.length + i. */
     symbols: string[];
@@ -87,9 +92,9 @@ export function taskInfoFor(
     format: TASK_JSON_FORMAT,
     version: TASK_JSON_VERSION,
     task: { name: task.name, options: { ...task.options } as Record<string, number> },
-    vocabulary: { size: task.vocabSize, symbols: [...task.symbols], specials: [...SPECIAL_TOKEN_NAMES] },
-    maxSourceLength: task.maxSourceLen,
-    maxTargetLength: task.targetLen,
+    vocabulary: { size: task.vocabularySize, symbols: [...task.symbols], specials: [...SPECIAL_TOKEN_NAMES] },
+    maxSourceLength: task.maxSourceLength,
+    maxTargetLength: task.maxTargetLength,
     config,
     metrics,
     training,
@@ -117,7 +122,9 @@ export function validateTaskJson(json: unknown, source: string): Seq2SeqTaskInfo
   };
   if (!isObject(json)) return fail('the content', json, `a JSON object with format '${TASK_JSON_FORMAT}'`);
   if (json.format !== TASK_JSON_FORMAT) fail('format', json.format, `'${TASK_JSON_FORMAT}'`);
-  if (json.version !== TASK_JSON_VERSION) fail('version', json.version, `${TASK_JSON_VERSION}`);
+  if (!READABLE_VERSIONS.includes(json.version as number)) {
+    fail('version', json.version, `one of ${READABLE_VERSIONS.join(', ')}`);
+  }
   const positiveInt = (field: string, value: unknown) => {
     if (!(Number.isInteger(value) && (value as number) >= 1)) fail(field, value, 'a positive integer');
   };
@@ -143,13 +150,13 @@ export function validateTaskJson(json: unknown, source: string): Seq2SeqTaskInfo
 
   positiveInt('maxSourceLength', json.maxSourceLength);
   positiveInt('maxTargetLength', json.maxTargetLength);
-  const config = json.config;
-  if (!isObject(config)) return fail('config', config, 'the TransformerConfig object');
+  if (!isObject(json.config)) return fail('config', json.config, 'the TransformerConfig object');
+  const config = withCurrentConfigNames(json.config, `${source}: config`);
   for (const key of [
-    'vocabSize',
+    'vocabularySize',
     'maxSourceLength',
     'maxTargetLength',
-    'dModel',
+    'embeddingDim',
     'numHeads',
     'keyDim',
     'intermediateDim',
@@ -158,8 +165,8 @@ export function validateTaskJson(json: unknown, source: string): Seq2SeqTaskInfo
   ]) {
     positiveInt(`config.${key}`, config[key]);
   }
-  if (config.vocabSize !== vocabulary.size)
-    fail('config.vocabSize', config.vocabSize, `vocabulary.size (${vocabulary.size})`);
+  if (config.vocabularySize !== vocabulary.size)
+    fail('config.vocabularySize', config.vocabularySize, `vocabulary.size (${vocabulary.size})`);
   if (config.maxSourceLength !== json.maxSourceLength) {
     fail('config.maxSourceLength', config.maxSourceLength, `maxSourceLength (${json.maxSourceLength})`);
   }
@@ -181,7 +188,7 @@ export function validateTaskJson(json: unknown, source: string): Seq2SeqTaskInfo
     fail('training.command', training.command, 'the command line that trained the model');
   if (!(Number.isInteger(training.steps) && (training.steps as number) >= 0))
     fail('training.steps', training.steps, 'an integer >= 0');
-  return json as unknown as Seq2SeqTaskInfo;
+  return { ...json, version: TASK_JSON_VERSION, config } as unknown as Seq2SeqTaskInfo;
 }
 
 /** Reads `<folder>/task.json` (or the file itself, if given a path ending in .json). Node only. */

@@ -7,17 +7,17 @@ import type { Activation } from '../layers/transformer_block_base';
 import { describeValue as describe } from '../describe';
 
 export interface TransformerConfig {
-  /** Token ids 0..vocabSize-1, shared by source and target (PAD = 0, BOS = 1, EOS = 2). Required. */
-  vocabSize: number;
+  /** Token ids 0..vocabularySize-1, shared by source and target (PAD = 0, BOS = 1, EOS = 2). Required. */
+  vocabularySize: number;
   /** Longest source the model accepts (rows of the source position embedding). Required. */
   maxSourceLength: number;
   /** Longest decoder input the model accepts: longest target + 1. Required. */
   maxTargetLength: number;
   /** Model width D. Default 64. */
-  dModel: number;
+  embeddingDim: number;
   /** Attention heads H. Default 4. */
   numHeads: number;
-  /** Per-head query/key/value size. Default dModel / numHeads. */
+  /** Per-head query/key/value size. Default embeddingDim / numHeads. */
   keyDim: number;
   /** Feed-forward hidden width. Default 256. */
   intermediateDim: number;
@@ -40,19 +40,57 @@ export interface TransformerConfig {
   positionEncoding: PositionEncoding;
 }
 
+/**
+ * Names that earlier versions used for two of the fields (the layers, tasks and task.json always
+ * said `vocabularySize` and used `embeddingDim` for the width); still accepted on input.
+ */
+export interface DeprecatedConfigNames {
+  /** @deprecated Use `vocabularySize`. */
+  vocabSize?: number;
+  /** @deprecated Use `embeddingDim`. */
+  dModel?: number;
+}
+
+/** Old name -> current name, for `DeprecatedConfigNames`. */
+const DEPRECATED_NAMES = { vocabSize: 'vocabularySize', dModel: 'embeddingDim' } as const;
+
+/** The task's sizes, under the current names or (deprecated) `vocabSize`. */
+export type TaskSizes = Pick<TransformerConfig, 'maxSourceLength' | 'maxTargetLength'> &
+  ({ vocabularySize: number } | { vocabSize: number });
+
 /** The sizes that depend on the task; everything else has a default. */
-export type TransformerConfigInput = Pick<TransformerConfig, 'vocabSize' | 'maxSourceLength' | 'maxTargetLength'> &
-  Partial<TransformerConfig>;
+export type TransformerConfigInput = TaskSizes & Partial<TransformerConfig> & DeprecatedConfigNames;
 
 /** Model sizes without the task-dependent fields. */
-export type ModelSize = Omit<Partial<TransformerConfig>, 'vocabSize' | 'maxSourceLength' | 'maxTargetLength'>;
+export type ModelSize = Omit<Partial<TransformerConfig>, 'vocabularySize' | 'maxSourceLength' | 'maxTargetLength'> &
+  Pick<DeprecatedConfigNames, 'dModel'>;
 
 /**
- * The reference configuration (README, "Toy tasks"): dModel 64, 4 heads, feed-forward 256, 2+2 layers;
+ * A copy of `input` with each deprecated name replaced by its current one. Giving both names with
+ * different values is an error (`where` names the object in it); the same value twice is allowed.
+ */
+export function withCurrentConfigNames<T extends object>(input: T, where = 'TransformerConfig'): T {
+  const out: Record<string, unknown> = { ...(input as Record<string, unknown>) };
+  for (const [old, current] of Object.entries(DEPRECATED_NAMES)) {
+    if (out[old] === undefined) continue;
+    if (out[current] !== undefined && out[current] !== out[old]) {
+      throw new Error(
+        `${where}: ${old} (deprecated) is ${describe(out[old])} but ${current} is ${describe(out[current])}; ` +
+          `give only ${current}`,
+      );
+    }
+    out[current] = out[old];
+    delete out[old];
+  }
+  return out as T;
+}
+
+/**
+ * The reference configuration (README, "Toy tasks"): embeddingDim 64, 4 heads, feed-forward 256, 2+2 layers;
  * benchmarks and comparisons use it.
  */
 export const REFERENCE_SIZE: ModelSize = {
-  dModel: 64,
+  embeddingDim: 64,
   numHeads: 4,
   keyDim: 16,
   intermediateDim: 256,
@@ -65,7 +103,7 @@ export const REFERENCE_SIZE: ModelSize = {
 
 export const PRESETS = {
   /** A model that trains in seconds, for tests and quick experiments. */
-  tiny: { dModel: 32, numHeads: 2, intermediateDim: 64, numEncoderLayers: 1, numDecoderLayers: 1, dropout: 0 },
+  tiny: { embeddingDim: 32, numHeads: 2, intermediateDim: 64, numEncoderLayers: 1, numDecoderLayers: 1, dropout: 0 },
   /** The README's reference configuration ("Toy tasks"). */
   reference: REFERENCE_SIZE,
 } satisfies Record<string, ModelSize>;
@@ -74,16 +112,17 @@ export type PresetName = keyof typeof PRESETS;
 export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
 
 /** Fills in defaults and checks every field; errors name the field, the value and what was expected. */
-export function resolveConfig(input: TransformerConfigInput): TransformerConfig {
-  const dModel = input.dModel ?? 64;
+export function resolveConfig(given: TransformerConfigInput): TransformerConfig {
+  const input = withCurrentConfigNames(given) as Partial<TransformerConfig>;
+  const embeddingDim = input.embeddingDim ?? 64;
   const numHeads = input.numHeads ?? 4;
   const config: TransformerConfig = {
-    vocabSize: input.vocabSize,
-    maxSourceLength: input.maxSourceLength,
-    maxTargetLength: input.maxTargetLength,
-    dModel,
+    vocabularySize: input.vocabularySize as number,
+    maxSourceLength: input.maxSourceLength as number,
+    maxTargetLength: input.maxTargetLength as number,
+    embeddingDim,
     numHeads,
-    keyDim: input.keyDim ?? Math.floor(dModel / numHeads),
+    keyDim: input.keyDim ?? Math.floor(embeddingDim / numHeads),
     intermediateDim: input.intermediateDim ?? 256,
     numEncoderLayers: input.numEncoderLayers ?? 2,
     numDecoderLayers: input.numDecoderLayers ?? 2,
@@ -96,17 +135,17 @@ export function resolveConfig(input: TransformerConfigInput): TransformerConfig 
   if (typeof config.normalizeFirst !== 'boolean') {
     throw new Error(`TransformerConfig: normalizeFirst must be true or false, got ${describe(config.normalizeFirst)}`);
   }
-  if (input.keyDim == null && Number.isInteger(dModel) && dModel >= 1 && numHeads > dModel) {
+  if (input.keyDim == null && Number.isInteger(embeddingDim) && embeddingDim >= 1 && numHeads > embeddingDim) {
     throw new Error(
-      `TransformerConfig: numHeads ${describe(numHeads)} exceeds dModel ${describe(dModel)}; ` +
+      `TransformerConfig: numHeads ${describe(numHeads)} exceeds embeddingDim ${describe(embeddingDim)}; ` +
         'pass keyDim or use fewer heads',
     );
   }
   const positive = [
-    'vocabSize',
+    'vocabularySize',
     'maxSourceLength',
     'maxTargetLength',
-    'dModel',
+    'embeddingDim',
     'numHeads',
     'keyDim',
     'intermediateDim',
@@ -123,9 +162,10 @@ export function resolveConfig(input: TransformerConfigInput): TransformerConfig 
       throw new Error(`TransformerConfig: ${key} must be an integer >= 1, got ${describe(value)}`);
     }
   }
-  if (config.vocabSize < 4) {
+  if (config.vocabularySize < 4) {
     throw new Error(
-      `TransformerConfig: vocabSize must be at least 4 (PAD, BOS, EOS and one symbol), got ${config.vocabSize}`,
+      `TransformerConfig: vocabularySize must be at least 4 (PAD, BOS, EOS and one symbol), ` +
+        `got ${config.vocabularySize}`,
     );
   }
   if (!(config.dropout >= 0 && config.dropout < 1)) {
@@ -147,15 +187,24 @@ export function resolveConfig(input: TransformerConfigInput): TransformerConfig 
   return config;
 }
 
-/** A preset's sizes with the task-dependent fields and any overrides. */
-export function presetConfig(
-  preset: PresetName,
-  task: Pick<TransformerConfig, 'vocabSize' | 'maxSourceLength' | 'maxTargetLength'>,
-  overrides: ModelSize = {},
-): TransformerConfig {
+/**
+ * A preset's sizes with the task-dependent fields and any overrides. `task` may be a `Task` itself:
+ * only its vocabularySize, maxSourceLength and maxTargetLength are read.
+ */
+export function presetConfig(preset: PresetName, task: TaskSizes, overrides: ModelSize = {}): TransformerConfig {
   const size = PRESETS[preset];
   if (!size) {
     throw new Error(`unknown preset ${describe(preset)}; expected one of ${PRESET_NAMES.join(', ')}`);
   }
-  return resolveConfig({ ...size, ...overrides, ...task });
+  // Aliases resolved per object, so an override's `dModel` replaces the preset's `embeddingDim`.
+  return resolveConfig({
+    ...size,
+    ...withCurrentConfigNames(overrides, 'overrides'),
+    ...taskSizes(withCurrentConfigNames(task, 'task')),
+  } as TransformerConfigInput);
+}
+
+function taskSizes(task: TaskSizes): Partial<TransformerConfig> {
+  const { vocabularySize, maxSourceLength, maxTargetLength } = task as Partial<TransformerConfig>;
+  return { vocabularySize, maxSourceLength, maxTargetLength };
 }

@@ -56,8 +56,13 @@ export class Seq2Seq {
       : null;
   }
 
-  get vocabSize(): number {
+  get vocabularySize(): number {
     return this.info.vocabulary.size;
+  }
+
+  /** @deprecated Use `vocabularySize`. */
+  get vocabSize(): number {
+    return this.vocabularySize;
   }
 
   get maxSourceLength(): number {
@@ -170,7 +175,7 @@ export class Seq2Seq {
     if (ids.length > maxLength) {
       throw new Error(`${method}: ${name} has ${ids.length} ids; this model takes at most ${maxLength}`);
     }
-    const last = this.vocabSize - 1;
+    const last = this.vocabularySize - 1;
     ids.forEach((id, j) => {
       if (typeof id !== 'number' || !Number.isInteger(id) || id < FIRST_SYMBOL || id > last) {
         throw new Error(
@@ -240,7 +245,7 @@ function fromParts(model: tf.LayersModel, info: Seq2SeqTaskInfo, taskFile: strin
 function checkConsistent(model: tf.LayersModel, info: Seq2SeqTaskInfo, taskFile: string): void {
   const parts = transformerParts(model);
   const checks: Array<[string, number, string, number]> = [
-    ['vocabulary.size', info.vocabulary.size, 'vocabulary', parts.vocabSize],
+    ['vocabulary.size', info.vocabulary.size, 'vocabulary', parts.vocabularySize],
     ['maxSourceLength', info.maxSourceLength, 'source position embedding length', parts.maxSourceLength],
     ['maxTargetLength', info.maxTargetLength, 'target position embedding length', parts.maxTargetLength],
   ];

@@ -24,11 +24,11 @@ export const LAYER_NAMES = {
 /**
  * The model: inputs `[source (B, S), decoderInput (B, T)]`, int32 token ids
  * with PAD = 0 (any S <= maxSourceLength, T <= maxTargetLength); output logits
- * (B, T, vocabSize). Padding masks flow from the embeddings, so padded source
+ * (B, T, vocabularySize). Padding masks flow from the embeddings, so padded source
  * positions are never attended and decoder position t sees only inputs <= t.
  *
  * ```ts
- * const model = createTransformer({vocabSize: 13, maxSourceLength: 12, maxTargetLength: 13});
+ * const model = createTransformer({vocabularySize: 13, maxSourceLength: 12, maxTargetLength: 13});
  * const logits = model.predict([source, decoderInput]) as tf.Tensor; // (B, T, 13)
  * ```
  */
@@ -46,9 +46,9 @@ export function createTransformer(input: TransformerConfigInput): tf.LayersModel
   const embedding = (name: string, sequenceLength: number) =>
     new TokenAndPositionEmbedding({
       name,
-      vocabularySize: config.vocabSize,
+      vocabularySize: config.vocabularySize,
       sequenceLength,
-      embeddingDim: config.dModel,
+      embeddingDim: config.embeddingDim,
       positionEncoding: config.positionEncoding,
     });
 
@@ -82,7 +82,7 @@ export function createTransformer(input: TransformerConfigInput): tf.LayersModel
     ) as tf.SymbolicTensor;
   }
   const logits = tf.layers
-    .dense({ name: LAYER_NAMES.logits, units: config.vocabSize })
+    .dense({ name: LAYER_NAMES.logits, units: config.vocabularySize })
     .apply(decoded) as tf.SymbolicTensor;
   return tf.model({ inputs: [source, decoderInput], outputs: logits, name: 'transformer' });
 }

@@ -41,10 +41,16 @@ export interface Task {
   /** Display string of each symbol; `symbols[i]` is the symbol with id `FIRST_SYMBOL + i`. */
   readonly symbols: readonly string[];
   /** 3 special tokens + V symbols: the size of the model's embedding and output layer. */
-  readonly vocabSize: number;
+  readonly vocabularySize: number;
   /** Longest possible source: the width sources are padded to. */
-  readonly maxSourceLen: number;
+  readonly maxSourceLength: number;
   /** Longest possible target + 1 (for BOS/EOS): the width decoder inputs and targets are padded to. */
+  readonly maxTargetLength: number;
+  /** @deprecated Use `vocabularySize` (the name the layers and TransformerConfig use). */
+  readonly vocabSize: number;
+  /** @deprecated Use `maxSourceLength` (the name TransformerConfig and task.json use). */
+  readonly maxSourceLen: number;
+  /** @deprecated Use `maxTargetLength` (the name TransformerConfig and task.json use). */
   readonly targetLen: number;
   /** Draws one source (symbol ids, unpadded) from the task's distribution. */
   sampleSource(rng: Random): number[];
@@ -121,20 +127,35 @@ function checkInteger(arg: string, value: unknown, min: number, max: number, exp
 /** Vocabulary handling shared by all tasks; subclasses add sampling, solving and validation. */
 abstract class BaseTask implements Task {
   readonly numSymbols: number;
-  readonly vocabSize: number;
+  readonly vocabularySize: number;
   private readonly idOfSymbol: ReadonlyMap<string, number>;
 
   constructor(
     readonly name: TaskName,
     readonly options: Readonly<TaskOptions>,
     readonly symbols: readonly string[],
-    readonly maxSourceLen: number,
-    readonly targetLen: number,
+    readonly maxSourceLength: number,
+    readonly maxTargetLength: number,
   ) {
     Object.freeze(options);
     this.numSymbols = symbols.length;
-    this.vocabSize = NUM_SPECIAL_TOKENS + symbols.length;
+    this.vocabularySize = NUM_SPECIAL_TOKENS + symbols.length;
     this.idOfSymbol = new Map(symbols.map((symbol, i) => [symbol, FIRST_SYMBOL + i]));
+  }
+
+  /** @deprecated Use `vocabularySize`. */
+  get vocabSize(): number {
+    return this.vocabularySize;
+  }
+
+  /** @deprecated Use `maxSourceLength`. */
+  get maxSourceLen(): number {
+    return this.maxSourceLength;
+  }
+
+  /** @deprecated Use `maxTargetLength`. */
+  get targetLen(): number {
+    return this.maxTargetLength;
   }
 
   abstract sampleSource(rng: Random): number[];
@@ -162,10 +183,10 @@ abstract class BaseTask implements Task {
     }
     return ids
       .map((id, i) => {
-        if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) {
+        if (!Number.isInteger(id) || id < 0 || id >= this.vocabularySize) {
           throw new Error(
             `${this.name}.tokensToString: ids[${i}] = ${describeValue(id)} is not a token; ` +
-              `expected an integer in [0, ${this.vocabSize - 1}]`,
+              `expected an integer in [0, ${this.vocabularySize - 1}]`,
           );
         }
         return id < FIRST_SYMBOL ? SPECIAL_TOKEN_NAMES[id] : this.symbols[id - FIRST_SYMBOL];
@@ -206,11 +227,11 @@ abstract class BaseTask implements Task {
   protected symbolIdError(source: readonly number[]): string | undefined {
     for (let i = 0; i < source.length; i++) {
       const id = source[i];
-      if (!Number.isInteger(id) || id < FIRST_SYMBOL || id >= this.vocabSize) {
+      if (!Number.isInteger(id) || id < FIRST_SYMBOL || id >= this.vocabularySize) {
         const special = Number.isInteger(id) && id >= 0 && id < FIRST_SYMBOL ? ` (${SPECIAL_TOKEN_NAMES[id]})` : '';
         return (
           `source[${i}] = ${describeValue(id)}${special} is not a symbol id; ` +
-          `expected an integer in [${FIRST_SYMBOL}, ${this.vocabSize - 1}]`
+          `expected an integer in [${FIRST_SYMBOL}, ${this.vocabularySize - 1}]`
         );
       }
     }
@@ -247,7 +268,7 @@ class SymbolSequenceTask extends BaseTask {
   sampleSource(rng: Random): number[] {
     const length = rng.nextInt(this.minLen, this.maxLen);
     const source: number[] = [];
-    for (let i = 0; i < length; i++) source.push(rng.nextInt(FIRST_SYMBOL, this.vocabSize - 1));
+    for (let i = 0; i < length; i++) source.push(rng.nextInt(FIRST_SYMBOL, this.vocabularySize - 1));
     return source;
   }
 
@@ -318,7 +339,7 @@ class AdditionTask extends BaseTask {
   }
 
   protected sourceError(source: readonly number[]): string | undefined {
-    const error = this.lengthError(source, 3, this.maxSourceLen) ?? this.symbolIdError(source);
+    const error = this.lengthError(source, 3, this.maxSourceLength) ?? this.symbolIdError(source);
     if (error !== undefined) return error;
     const text = JSON.stringify(this.tokensToString(source));
     const numPlus = source.filter((id) => id === PLUS).length;

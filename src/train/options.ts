@@ -71,7 +71,7 @@ Data and model:
   --symbols N --min-len N --max-len N    copy/reverse/sort options (the tasks' defaults)
   --digits N               addition option (default 3)
   --preset NAME            ${PRESET_NAMES.join(' | ')} (default reference)
-  --d-model N --heads N --key-dim N --ff N      sizes over the preset's
+  --embedding-dim N --heads N --key-dim N --ff N      sizes over the preset's
   --layers N               encoder and decoder blocks (or --encoder-layers N --decoder-layers N)
   --dropout R --activation relu|gelu --norm pre|post   (default norm: ${DEFAULT_RECIPE.normalizeFirst ? 'pre' : 'post'})
 Optimisation:
@@ -105,6 +105,8 @@ const FLAGS = {
   'max-len': { type: 'string' },
   digits: { type: 'string' },
   preset: { type: 'string' },
+  'embedding-dim': { type: 'string' },
+  /** Deprecated spelling of --embedding-dim (TransformerConfig's earlier `dModel`). */
   'd-model': { type: 'string' },
   heads: { type: 'string' },
   'key-dim': { type: 'string' },
@@ -231,7 +233,12 @@ export function parseTrainArgs(argv: string[]): ParsedTrainArgs {
   const put = <K extends keyof ModelSize>(key: K, value: ModelSize[K] | undefined) => {
     if (value !== undefined) model[key] = value;
   };
-  put('dModel', int('d-model', 1));
+  const embeddingDim = int('embedding-dim', 1);
+  const dModel = int('d-model', 1);
+  if (embeddingDim !== undefined && dModel !== undefined && embeddingDim !== dModel) {
+    throw new UsageError(`--d-model (deprecated) is ${dModel} but --embedding-dim is ${embeddingDim}; give only one`);
+  }
+  put('embeddingDim', embeddingDim ?? dModel);
   put('numHeads', int('heads', 1));
   put('keyDim', int('key-dim', 1));
   put('intermediateDim', int('ff', 1));
@@ -362,7 +369,7 @@ export function reproduceCommand(options: TrainOptions, stepsTaken: number): str
   if (o.digits !== undefined) args.push(['digits', o.digits]);
   args.push(['preset', options.preset]);
   const m = options.model;
-  if (m.dModel !== undefined) args.push(['d-model', m.dModel]);
+  if (m.embeddingDim !== undefined) args.push(['embedding-dim', m.embeddingDim]);
   if (m.numHeads !== undefined) args.push(['heads', m.numHeads]);
   if (m.keyDim !== undefined) args.push(['key-dim', m.keyDim]);
   if (m.intermediateDim !== undefined) args.push(['ff', m.intermediateDim]);

@@ -88,11 +88,7 @@ export class TrainingRun {
     this.task = createTask(options.task, options.taskOptions);
     this.stream = createTrainingStream(this.task, options.seed);
     this.heldOut = heldOutSet(this.task);
-    this.config = presetConfig(
-      options.preset,
-      { vocabSize: this.task.vocabSize, maxSourceLength: this.task.maxSourceLen, maxTargetLength: this.task.targetLen },
-      options.model,
-    );
+    this.config = presetConfig(options.preset, this.task, options.model);
     // tfjs initializers take their seed from Math.random: seed it, so a run is repeatable.
     this.model = withSeededRandom(options.seed, () => createTransformer(this.config));
     this.trainer = new Trainer({
@@ -130,7 +126,7 @@ export class TrainingRun {
     const { options: o, config: c } = this;
     return (
       `${o.resume ? `resuming at step ${this.trainer.stepCount}: ` : ''}${this.task.name} on ${this.backend}, ` +
-      `${o.preset} model (dModel ${c.dModel}, ${c.numHeads} heads, ff ${c.intermediateDim}, ` +
+      `${o.preset} model (embeddingDim ${c.embeddingDim}, ${c.numHeads} heads, ff ${c.intermediateDim}, ` +
       `${c.numEncoderLayers}+${c.numDecoderLayers} layers, ${c.normalizeFirst ? 'pre' : 'post'}-LN, ` +
       `${this.model.countParams()} parameters), ` +
       `batch ${o.batch}, lr ${o.lr} (${o.warmup} warmup, ` +
@@ -142,7 +138,7 @@ export class TrainingRun {
   /** Held-out exact match, token accuracy and loss now; logged and printed. */
   async evaluate(): Promise<EvalLogEntry> {
     const result = await evaluateSeq2Seq(this.model, this.heldOut, (s) => this.encode(s), {
-      maxLength: this.task.targetLen,
+      maxLength: this.task.maxTargetLength,
     });
     const entry: EvalLogEntry = {
       type: 'eval',

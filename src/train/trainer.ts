@@ -232,7 +232,7 @@ export function batchTensors(batch: EncodedBatch): {
   decoderInput: tf.Tensor2D;
   decoderTarget: tf.Tensor2D;
 } {
-  const { batchSize: b, sourceLen: s, targetLen: t } = batch;
+  const { batchSize: b, sourceLength: s, targetLength: t } = batch;
   return {
     source: tf.tensor2d(batch.source, [b, s], 'int32'),
     decoderInput: tf.tensor2d(batch.decoderInput, [b, t], 'int32'),

@@ -21,11 +21,7 @@ const source = [3, 7, 4, 9, 5];
 const target = [5, 9, 4, 7, 3];
 
 function seededModel(normalizeFirst: boolean): tf.LayersModel {
-  const config = presetConfig(
-    'tiny',
-    { vocabSize: task.vocabSize, maxSourceLength: task.maxSourceLen, maxTargetLength: task.targetLen },
-    { normalizeFirst, numDecoderLayers: 2 },
-  );
+  const config = presetConfig('tiny', task, { normalizeFirst, numDecoderLayers: 2 });
   const model = createTransformer(config);
   const weights = model.getWeights().map((w, i) => tf.tensor(seededValues(w.size, 500 + i), w.shape).mul(0.8));
   model.setWeights(weights);

@@ -10,15 +10,11 @@ import { seededValues } from '../layers/attention_reference';
 function seededModel(normalizeFirst: boolean, overrides: Partial<TransformerConfig> = {}): tf.LayersModel {
   const task = createTask('reverse');
   const model = createTransformer(
-    presetConfig(
-      'tiny',
-      { vocabSize: task.vocabSize, maxSourceLength: task.maxSourceLen, maxTargetLength: task.targetLen },
-      {
-        normalizeFirst,
-        numDecoderLayers: 2,
-        ...overrides,
-      },
-    ),
+    presetConfig('tiny', task, {
+      normalizeFirst,
+      numDecoderLayers: 2,
+      ...overrides,
+    }),
   );
   model.setWeights(
     model

@@ -25,11 +25,7 @@ export interface TinyReverse {
 /** A seeded tiny model for the reverse task and the task.json that describes it. */
 export function tinyReverse(seed = 1): TinyReverse {
   const task = createTask('reverse');
-  const config = presetConfig('tiny', {
-    vocabSize: task.vocabSize,
-    maxSourceLength: task.maxSourceLen,
-    maxTargetLength: task.targetLen,
-  });
+  const config = presetConfig('tiny', task);
   const model = withSeededRandom(seed, () => createTransformer(config));
   const info = taskInfoFor(
     task,

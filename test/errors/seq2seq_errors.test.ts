@@ -170,7 +170,7 @@ describe('model folder', () => {
       editTaskJson((json) => {
         json.vocabulary.symbols.push('A');
         json.vocabulary.size = 14;
-        json.config.vocabSize = 14;
+        json.config.vocabularySize = 14;
         json.task.options.numSymbols = 11;
       }),
     );

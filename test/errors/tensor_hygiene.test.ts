@@ -190,7 +190,7 @@ describe('Seq2Seq, training and loading leave tf.memory() unchanged', () => {
   it('loadSeq2Seq + dispose', async () => {
     await expectNoLeak(async () => {
       const loaded = await loadSeq2Seq(folder);
-      expect(loaded.vocabSize).toBe(13);
+      expect(loaded.vocabularySize).toBe(13);
       loaded.dispose();
     });
   });

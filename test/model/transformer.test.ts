@@ -26,7 +26,7 @@ import {
 import { ids, maxAbsDiff, read, seedWeightsByName } from '../helpers/tensors';
 
 /** The task-dependent sizes used throughout: PAD 0, BOS 1, EOS 2, symbols 3..9. */
-const TASK = { vocabSize: 10, maxSourceLength: 8, maxTargetLength: 6 };
+const TASK = { vocabularySize: 10, maxSourceLength: 8, maxTargetLength: 6 };
 
 const ENCODER_FINAL_NORM = 'encoder_final_layer_norm';
 
@@ -115,7 +115,7 @@ function referenceTransformer(
 
 /** Parameters per layer, counted by hand from the config (Vaswani et al. 2017, with Keras's weight layout). */
 function handCount(c: TransformerConfig): Record<string, number> {
-  const { dModel: D, numHeads: H, keyDim: K, intermediateDim: I, vocabSize: V } = c;
+  const { embeddingDim: D, numHeads: H, keyDim: K, intermediateDim: I, vocabularySize: V } = c;
   // query, key, value: kernel [D, H, K] + bias [H, K]; output: kernel [H, K, D] + bias [D].
   const attention = 3 * (D * H * K + H * K) + (H * K * D + D);
   const norm = 2 * D;
@@ -182,10 +182,10 @@ const PINNED: Array<[number, number, number, number]> = [
 ];
 
 describeEachBackend('createTransformer', () => {
-  it("'tiny' preset: logits of shape (B, T, vocabSize), finite and not constant", () => {
+  it("'tiny' preset: logits of shape (B, T, vocabularySize), finite and not constant", () => {
     const { model } = tinyModel();
     const y = logits(model, SOURCE, DECODER_INPUT);
-    expect([y.length, y[0].length, y[0][0].length]).toEqual([2, 4, TASK.vocabSize]);
+    expect([y.length, y[0].length, y[0][0].length]).toEqual([2, 4, TASK.vocabularySize]);
     const flat = y.flat(2);
     expect(flat.every((v) => Number.isFinite(v))).toBe(true);
     expect(Math.max(...flat) - Math.min(...flat)).toBeGreaterThan(0.1);
@@ -405,7 +405,7 @@ describe('TransformerConfig', () => {
   it('resolveConfig fills the documented defaults', () => {
     expect(resolveConfig(TASK)).toEqual({
       ...TASK,
-      dModel: 64,
+      embeddingDim: 64,
       numHeads: 4,
       keyDim: 16,
       intermediateDim: 256,
@@ -423,19 +423,23 @@ describe('TransformerConfig', () => {
     const config = presetConfig('tiny', TASK, { normalizeFirst: true });
     expect(config).toMatchObject({ ...PRESETS.tiny, ...TASK, keyDim: 16, normalizeFirst: true });
     // The task wins over a preset or an override that names its fields.
-    expect(presetConfig('tiny', TASK, { vocabSize: 99 } as ModelSize).vocabSize).toBe(10);
+    expect(presetConfig('tiny', TASK, { vocabularySize: 99 } as ModelSize).vocabularySize).toBe(10);
   });
 
   const bad: Array<[string, Partial<TransformerConfigInput> | Record<string, unknown>, RegExp]> = [
-    ['vocabSize 3', { vocabSize: 3 }, /vocabSize must be at least 4 \(PAD, BOS, EOS and one symbol\), got 3/],
-    ['vocabSize 10.5', { vocabSize: 10.5 }, /vocabSize must be a positive integer, got 10\.5/],
+    [
+      'vocabularySize 3',
+      { vocabularySize: 3 },
+      /vocabularySize must be at least 4 \(PAD, BOS, EOS and one symbol\), got 3/,
+    ],
+    ['vocabularySize 10.5', { vocabularySize: 10.5 }, /vocabularySize must be a positive integer, got 10\.5/],
     [
       'maxSourceLength missing',
       { maxSourceLength: undefined },
       /maxSourceLength must be a positive integer, got undefined/,
     ],
     ['maxTargetLength 0', { maxTargetLength: 0 }, /maxTargetLength must be a positive integer, got 0/],
-    ['dModel 0', { dModel: 0 }, /dModel must be a positive integer, got 0/],
+    ['embeddingDim 0', { embeddingDim: 0 }, /embeddingDim must be a positive integer, got 0/],
     ['numHeads 2.5', { numHeads: 2.5 }, /numHeads must be a positive integer, got 2\.5/],
     ['keyDim -1', { keyDim: -1 }, /keyDim must be a positive integer, got -1/],
     ['intermediateDim "64"', { intermediateDim: '64' }, /intermediateDim must be a positive integer, got '64'/],

@@ -9,13 +9,13 @@ function rows(flat: Int32Array, width: number): number[][] {
 
 describe('encodeBatch', () => {
   it('pads a hand example: PAD = 0 right, BOS = 1 first in the decoder input, EOS = 2 after the target', () => {
-    const task = createTask('reverse', { maxLen: 5 }); // sourceLen 5, targetLen 6
+    const task = createTask('reverse', { maxLen: 5 }); // sourceLength 5, targetLength 6
     const samples: Sample[] = [
       { source: [6, 4, 7], target: [7, 4, 6] }, // "314" -> "413"
       { source: [3, 4, 5, 6, 7], target: [7, 6, 5, 4, 3] }, // longest source fills its row
     ];
     const batch = encodeBatch(task, samples);
-    expect([batch.batchSize, batch.sourceLen, batch.targetLen]).toEqual([2, 5, 6]);
+    expect([batch.batchSize, batch.sourceLength, batch.targetLength]).toEqual([2, 5, 6]);
     expect(batch.source).toBeInstanceOf(Int32Array);
     expect(rows(batch.source, 5)).toEqual([
       [6, 4, 7, 0, 0],
@@ -63,7 +63,7 @@ describe('encodeBatch', () => {
       'encodeBatch: samples[1]: copy: source[1] = 0 (<pad>) is not a symbol id; expected an integer in [3, 12]',
     );
     expect(() => encodeBatch(task, [good, { source: [3, 4], target: new Array(13).fill(3) }])).toThrow(
-      'encodeBatch: samples[1].target must be an array of at most 12 symbol ids (targetLen - 1), got length 13',
+      'encodeBatch: samples[1].target must be an array of at most 12 symbol ids (targetLength - 1), got length 13',
     );
     expect(() => encodeBatch(task, [{ source: [3, 4], target: [3, 4, 2] }])).toThrow(
       'encodeBatch: samples[0].target[2] = 2 is not a symbol id; expected an integer in [3, 12]',

@@ -116,7 +116,7 @@ describe('TrainingStream', () => {
     const stream = createTrainingStream(createTask('reverse'), 1);
     const batch = encodeBatch(stream.task, stream.nextBatch(64));
     expect(stream).toBeInstanceOf(TrainingStream);
-    expect([batch.batchSize, batch.sourceLen, batch.targetLen]).toEqual([64, 12, 13]);
+    expect([batch.batchSize, batch.sourceLength, batch.targetLength]).toEqual([64, 12, 13]);
   });
 
   it('refuses reserved seeds, tasks too small to hold out, and bad batch sizes', () => {

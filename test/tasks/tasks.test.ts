@@ -30,26 +30,26 @@ describe('createTask', () => {
       expect(task.options).toEqual({ numSymbols: 10, minLen: 2, maxLen: 12 });
       expect(task.numSymbols).toBe(10);
       expect(task.symbols.join('')).toBe('0123456789');
-      expect(task.vocabSize).toBe(13);
-      expect(task.maxSourceLen).toBe(12);
-      expect(task.targetLen).toBe(13);
+      expect(task.vocabularySize).toBe(13);
+      expect(task.maxSourceLength).toBe(12);
+      expect(task.maxTargetLength).toBe(13);
     }
     const addition = createTask('addition');
     expect(addition.options).toEqual({ digits: 3 });
     expect(addition.numSymbols).toBe(11);
     expect(addition.symbols).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '+']);
-    expect(addition.vocabSize).toBe(14);
-    expect(addition.maxSourceLen).toBe(7); // 999+999
-    expect(addition.targetLen).toBe(5); // 1998 has 4 digits, + 1
+    expect(addition.vocabularySize).toBe(14);
+    expect(addition.maxSourceLength).toBe(7); // 999+999
+    expect(addition.maxTargetLength).toBe(5); // 1998 has 4 digits, + 1
   });
 
   it('derives sizes from custom options', () => {
     const copy = createTask('copy', { numSymbols: 26, minLen: 1, maxLen: 5 });
     expect(copy.symbols.join('')).toBe('0123456789ABCDEFGHIJKLMNOP');
-    expect([copy.vocabSize, copy.maxSourceLen, copy.targetLen]).toEqual([29, 5, 6]);
+    expect([copy.vocabularySize, copy.maxSourceLength, copy.maxTargetLength]).toEqual([29, 5, 6]);
     expect(createTask('sort', { numSymbols: 62 }).symbols.slice(-3)).toEqual(['x', 'y', 'z']);
     const addition = createTask('addition', { digits: 5 });
-    expect([addition.vocabSize, addition.maxSourceLen, addition.targetLen]).toEqual([14, 11, 7]);
+    expect([addition.vocabularySize, addition.maxSourceLength, addition.maxTargetLength]).toEqual([14, 11, 7]);
   });
 
   it('rebuilds the same task from its name and options', () => {
@@ -194,7 +194,7 @@ describe('validateSource', () => {
     let accepted = 0;
     const disagreements: Array<[number[], boolean]> = [];
     // Every id sequence of length 0..3 over the whole vocabulary (and a few out of it).
-    const ids = Array.from({ length: addition.vocabSize + 1 }, (_, i) => i);
+    const ids = Array.from({ length: addition.vocabularySize + 1 }, (_, i) => i);
     const sequences: number[][] = [[]];
     for (let len = 1; len <= 3; len++) {
       for (const prefix of sequences.filter((s) => s.length === len - 1)) {

@@ -36,7 +36,7 @@ describe('evaluateSeq2Seq', () => {
     // Vocabulary of copy: 13 ids (PAD, BOS, EOS, symbols 3..12). EOS wins; symbol 5 comes second.
     const bias = Array.from({ length: 13 }, (_v, id) => (id === EOS ? 2 : id === 5 ? 1 : 0));
     const { task, model } = constantModel(bias);
-    expect(task.vocabSize).toBe(13);
+    expect(task.vocabularySize).toBe(13);
     const samples: EvalSample[] = [
       { source: [3, 4], target: [] }, // right: decodes to [] (EOS first)
       { source: [3, 4, 5], target: [3, 4, 5] },
@@ -54,7 +54,7 @@ describe('evaluateSeq2Seq', () => {
     const before = tf.memory().numTensors;
     for (const batchSize of [256, 2]) {
       const result = await evaluateSeq2Seq(model, samples, (s) => encodeBatch(task, s), {
-        maxLength: task.targetLen,
+        maxLength: task.maxTargetLength,
         batchSize,
         maxFailures: 2,
       });
@@ -73,7 +73,7 @@ describe('evaluateSeq2Seq', () => {
       expect(Math.abs(result.loss - loss)).toBeLessThan(1e-5);
     }
     // maxFailures defaults to 3.
-    const all = await evaluateSeq2Seq(model, samples, (s) => encodeBatch(task, s), { maxLength: task.targetLen });
+    const all = await evaluateSeq2Seq(model, samples, (s) => encodeBatch(task, s), { maxLength: task.maxTargetLength });
     expect(all.failures.map((f) => f.expected)).toEqual([[3, 4, 5], [8], [5, 5]]);
     expect(tf.memory().numTensors).toBe(before);
     model.dispose();
@@ -83,25 +83,25 @@ describe('evaluateSeq2Seq', () => {
     // Symbol 5 always wins: greedy decoding never emits EOS and runs to maxLength.
     const bias = Array.from({ length: 13 }, (_v, id) => (id === 5 ? 3 : 0));
     const { task, model } = constantModel(bias);
-    const longest = Array<number>(task.targetLen - 1).fill(5); // 12 fives: the longest target
+    const longest = Array<number>(task.maxTargetLength - 1).fill(5); // 12 fives: the longest target
     const samples: EvalSample[] = [
       { source: longest, target: longest },
       { source: [5, 5], target: [5] },
     ];
     const encode = (s: EvalSample[]) => encodeBatch(task, s);
 
-    const result = await evaluateSeq2Seq(model, samples, encode, { maxLength: task.targetLen });
+    const result = await evaluateSeq2Seq(model, samples, encode, { maxLength: task.maxTargetLength });
     expect(result.exactMatch).toBe(0);
     // Teacher forcing: every symbol 5 is right, every EOS wrong: (12 + 1) of (13 + 2) tokens.
     expect(result.tokenAccuracy).toBe(13 / 15);
-    const fives = Array<number>(task.targetLen).fill(5);
+    const fives = Array<number>(task.maxTargetLength).fill(5);
     expect(result.failures).toEqual([
       { source: longest, expected: longest, got: fives },
       { source: [5, 5], expected: [5], got: fives },
     ]);
     // Only the length limit tells the first one apart: stopped one token earlier (no room for EOS), it
     // equals the target. This is why maxLength must be the padded target width.
-    const short = await evaluateSeq2Seq(model, samples, encode, { maxLength: task.targetLen - 1 });
+    const short = await evaluateSeq2Seq(model, samples, encode, { maxLength: task.maxTargetLength - 1 });
     expect(short.exactMatch).toBe(1 / 2);
     expect(short.failures).toEqual([{ source: [5, 5], expected: [5], got: longest }]);
     model.dispose();

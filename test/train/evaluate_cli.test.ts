@@ -31,8 +31,8 @@ async function independentFigures(folder: string, count: number) {
   const logits = tf.tidy(() =>
     (
       seq2seq.model.predict([
-        tf.tensor2d(batch.source, [batch.batchSize, batch.sourceLen], 'int32'),
-        tf.tensor2d(batch.decoderInput, [batch.batchSize, batch.targetLen], 'int32'),
+        tf.tensor2d(batch.source, [batch.batchSize, batch.sourceLength], 'int32'),
+        tf.tensor2d(batch.decoderInput, [batch.batchSize, batch.targetLength], 'int32'),
       ]) as tf.Tensor
     ).dataSync(),
   );

@@ -11,11 +11,7 @@ import { withSeededRandom } from '../../src/train/seed';
 
 export function tinySetup(taskName: TaskName = 'copy', seed = 1, preset: PresetName = 'tiny', normalizeFirst = true) {
   const task = createTask(taskName);
-  const config = presetConfig(
-    preset,
-    { vocabSize: task.vocabSize, maxSourceLength: task.maxSourceLen, maxTargetLength: task.targetLen },
-    { normalizeFirst },
-  );
+  const config = presetConfig(preset, task, { normalizeFirst });
   const model = withSeededRandom(seed, () => createTransformer(config));
   return { task, config, model };
 }

@@ -45,14 +45,14 @@ describe('parseTrainArgs', () => {
   it('reads sizes, recipe and run flags', () => {
     const { options: o, explicit } = options(
       (
-        '--task copy --preset tiny --d-model 48 --heads 3 --layers 2 --ff 96 ' +
+        '--task copy --preset tiny --embedding-dim 48 --heads 3 --layers 2 --ff 96 ' +
         '--norm post --steps 10 --batch 8 --lr 1e-3 ' +
         '--warmup 0 --decay constant --beta2 0.999 --seed 7 --backend cpu ' +
         '--out /tmp/x --resume --max-seconds 2.5 --symbols 5'
       ).split(' '),
     );
     expect(o.model).toEqual({
-      dModel: 48,
+      embeddingDim: 48,
       numHeads: 3,
       intermediateDim: 96,
       numEncoderLayers: 2,

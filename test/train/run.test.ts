@@ -72,7 +72,7 @@ describe('TrainingRun', () => {
         `--beta2 ${info.training.beta2} --clip ${info.training.clip} ` +
         `--seed 1 --eval-every 2 --target-exact-match 0 --out ${out}`,
     );
-    expect(info.config).toMatchObject({ dModel: 32, vocabSize: 13, normalizeFirst: true });
+    expect(info.config).toMatchObject({ embeddingDim: 32, vocabularySize: 13, normalizeFirst: true });
     fs.rmSync(out, { recursive: true });
   });
 });

@@ -25,8 +25,8 @@ describe('Trainer', () => {
     expect(result.step).toBe(1);
     expect(trainer.stepCount).toBe(1);
     expect(result.learningRate).toBeCloseTo(3e-3 / 5, 12);
-    expect(result.loss).toBeGreaterThan(Math.log(task.vocabSize) - 1.5);
-    expect(result.loss).toBeLessThan(Math.log(task.vocabSize) + 1.5);
+    expect(result.loss).toBeGreaterThan(Math.log(task.vocabularySize) - 1.5);
+    expect(result.loss).toBeLessThan(Math.log(task.vocabularySize) + 1.5);
     expect(result.tokenAccuracy).toBeGreaterThanOrEqual(0);
     expect(result.tokenAccuracy).toBeLessThanOrEqual(1);
     expect(result.gradNorm).toBeGreaterThan(0);

@@ -7,12 +7,12 @@ import { presetConfig } from '../../src/model/config';
 
 const info: Seq2SeqTaskInfo = {
   format: 'tfjs-attention-seq2seq',
-  version: 1,
+  version: 2,
   task: { name: 'reverse', options: { numSymbols: 10, minLen: 2, maxLen: 12 } },
   vocabulary: { size: 13, symbols: [...'0123456789'], specials: ['<pad>', '<bos>', '<eos>'] },
   maxSourceLength: 12,
   maxTargetLength: 13,
-  config: presetConfig('tiny', { vocabSize: 13, maxSourceLength: 12, maxTargetLength: 13 }),
+  config: presetConfig('tiny', { vocabularySize: 13, maxSourceLength: 12, maxTargetLength: 13 }),
   metrics: { heldOutExactMatch: 0.995, heldOutTokenAccuracy: 0.999, heldOutSize: 512 },
   training: {
     command: 'npm run train -- --task reverse',
