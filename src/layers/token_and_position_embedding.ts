@@ -12,6 +12,7 @@ import {
   resolveInitializer,
   serializeInitializer,
 } from './args';
+import { checkTokenIds } from '../ops/token_ids';
 import { formatShape, type Kwargs, type Shape } from './shapes';
 import { sinusoidalEncoding } from './sinusoidal_position_encoding';
 
@@ -151,27 +152,8 @@ export class TokenAndPositionEmbedding extends tf.layers.Layer {
           `exceeds sequenceLength ${this.sequenceLength}`,
       );
     }
-    this.checkIds(ids);
+    checkTokenIds(ids, this.vocabularySize, `TokenAndPositionEmbedding '${this.name}'`);
     return tf.tidy(() => this.embed(ids.cast('int32'), 0).reshape([batch, length, this.embeddingDim]));
-  }
-
-  /**
-   * Out-of-range ids would silently embed as zeros on the one-hot path, so they
-   * are an error. Reading ids is a memory view on cpu and wasm; on GPU
-   * backends it would stall the pipeline, so there the check is skipped.
-   */
-  private checkIds(ids: tf.Tensor): void {
-    if (['webgl', 'webgpu'].includes(tf.getBackend())) return;
-    const values = ids.dataSync();
-    for (let i = 0; i < values.length; i++) {
-      const id = values[i];
-      if (!(id >= 0 && id < this.vocabularySize && Number.isInteger(id))) {
-        throw new Error(
-          `TokenAndPositionEmbedding '${this.name}': token id ${id} at position ${i} ` +
-            `is outside [0, ${this.vocabularySize - 1}] (vocabularySize ${this.vocabularySize})`,
-        );
-      }
-    }
   }
 
   /**

@@ -287,12 +287,14 @@ describeEachBackend('TokenAndPositionEmbedding', () => {
 
     for (const vocabularySize of [11, 600]) {
       it(`a token id outside [0, vocabularySize) is an error on either path (vocabulary ${vocabularySize})`, () => {
-        // The gather path (vocabulary > 512) throws from tfjs's GatherV2; the
-        // one-hot path must not silently embed the id as a zero vector instead.
+        // Checked before either lookup (src/ops/token_ids.ts): the one-hot path (vocabulary <= 512)
+        // would otherwise embed the id as a zero vector.
         const layer = make({ vocabularySize })() as TokenAndPositionEmbedding;
         for (const bad of [vocabularySize, -1]) {
           const x = ids([[1, bad]]);
-          expect(() => tf.dispose(layer.apply(x) as tf.Tensor)).toThrow(new RegExp(`${bad}`));
+          expect(() => tf.dispose(layer.apply(x) as tf.Tensor)).toThrow(
+            `token id ${bad} at position 1 is outside [0, ${vocabularySize - 1}] (vocabularySize ${vocabularySize})`,
+          );
           x.dispose();
         }
       });
