@@ -17,16 +17,23 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 
 import { initBackend } from '../src/backend';
+import { installGradientFixes } from '../src/kernels/tile_gradient';
 import { MultiHeadAttention } from '../src/layers/multi_head_attention';
 import { presetConfig } from '../src/model/config';
 import { decode } from '../src/decode/decode';
 import { createTransformer } from '../src/model/transformer';
 import { TYPED_ARRAY_MAX_ROWS } from '../src/decode/typed_array_step';
 import { createTask, createTrainingStream, encodeBatch, generateSamples } from '../src/tasks';
-import { machineInfo, measure, round } from '../src/train/benchmark';
+import { machineInfo, measure, median, round } from '../src/train/benchmark';
 import { Trainer } from '../src/train/trainer';
 
-const BENCHMARKS = ['train-reference', 'decode-greedy', 'attention-forward-backward', 'time-to-accuracy'] as const;
+const BENCHMARKS = [
+  'train-reference',
+  'decode-greedy',
+  'attention-forward-backward',
+  'time-to-accuracy',
+  'tfjs-layer-norm-step',
+] as const;
 type BenchName = (typeof BENCHMARKS)[number];
 type Result = { name: BenchName } & Record<string, unknown>;
 
@@ -181,6 +188,62 @@ async function attentionForwardBackward(): Promise<Result[]> {
   return results;
 }
 
+/**
+ * A training step of a model users write with tfjs's own layers: dense -> tf.layers.layerNormalization
+ * (rank 3) -> dense to 65 classes, B 16, T 128, D 128, Adam, softmax cross-entropy. Timed with tfjs
+ * 4.22's Tile gradient (a Slice and an Add per repetition) and with `installGradientFixes`'s, repeats
+ * alternating in this one run; `ratio` is tfjs's median over ours.
+ */
+async function tfjsLayerNormStep(): Promise<Result> {
+  const [B, T, D, classes] = [16, 128, 128, 65];
+  const model = tf.sequential({
+    layers: [
+      tf.layers.dense({ inputShape: [T, D], units: D }),
+      tf.layers.layerNormalization(),
+      tf.layers.dense({ units: classes }),
+    ],
+  });
+  const x = tf.randomNormal([B, T, D]);
+  const y = tf.tidy(() => tf.oneHot(tf.randomUniform([B, T], 0, classes, 'int32'), classes).cast('float32'));
+  const optimizer = tf.train.adam(1e-3);
+  const step = () => {
+    const loss = optimizer.minimize(
+      () => tf.losses.softmaxCrossEntropy(y, model.apply(x) as tf.Tensor) as tf.Scalar,
+      true,
+    );
+    loss!.dataSync();
+    loss!.dispose();
+  };
+  const withGradient = async (tfjsOwn: boolean) => {
+    installGradientFixes({ replaceTfjsGradients: !tfjsOwn });
+    const kernels = (await tf.profile(step)).kernels.length;
+    const timing = await measure(step, { warmup: 1, repeats: 1, units: 3 });
+    return { kernels, ms: timing.medianMs };
+  };
+  const runs: Record<'tfjs' | 'ours', { kernels: number; ms: number }[]> = { tfjs: [], ours: [] };
+  for (let i = 0; i < repeats; i++) {
+    runs.tfjs.push(await withGradient(true));
+    runs.ours.push(await withGradient(false));
+  }
+  installGradientFixes();
+  const medianMs = (list: { ms: number }[]) => median(list.map((r) => r.ms));
+  tf.dispose([x, y]);
+  optimizer.dispose();
+  model.dispose();
+  return {
+    name: 'tfjs-layer-norm-step',
+    backend: tf.getBackend(),
+    B,
+    T,
+    D,
+    msPerStepTfjsTileGradient: round(medianMs(runs.tfjs)),
+    msPerStep: round(medianMs(runs.ours)),
+    kernelsPerStepTfjsTileGradient: runs.tfjs[0].kernels,
+    kernelsPerStep: runs.ours[0].kernels,
+    ratio: round(medianMs(runs.tfjs) / medianMs(runs.ours)),
+  };
+}
+
 async function timeToAccuracy(): Promise<Result> {
   // The training command's own loop, from scratch, until held-out exact match >= 0.99.
   const { runTimeToAccuracy } = await import('../src/train/run');
@@ -192,7 +255,8 @@ async function timeToAccuracy(): Promise<Result> {
 }
 
 // ---- the peer ----------------------------------------------------------------
-const PEER_ARGS: Record<BenchName, string[]> = {
+/** The peer's command for each benchmark that has one (tfjs-layer-norm-step compares tfjs with itself). */
+const PEER_ARGS: Partial<Record<BenchName, string[]>> = {
   'train-reference': [
     '--bench',
     'train',
@@ -215,7 +279,7 @@ function runPeer(name: BenchName): Array<Record<string, unknown>> {
   if (!existsSync(python) || probe.status !== 0) {
     throw new Error(`the torch peer needs Debian's python3-torch: apt-get install python3-torch libopenblas0-pthread`);
   }
-  const run = spawnSync(python, [script, ...PEER_ARGS[name], '--threads', String(peerThreads)], {
+  const run = spawnSync(python, [script, ...(PEER_ARGS[name] ?? []), '--threads', String(peerThreads)], {
     encoding: 'utf8',
     maxBuffer: 1 << 24,
   });
@@ -240,6 +304,8 @@ function compare(ours: Result, peer: Record<string, unknown> | undefined): Recor
       return { speedRatio: ratio(peer.msPerCall, ours.msPerCall) };
     case 'time-to-accuracy':
       return { speedRatio: ratio(peer.seconds, ours.seconds), stepsRatio: ratio(peer.steps, ours.steps) };
+    case 'tfjs-layer-norm-step':
+      return {};
   }
 }
 
@@ -260,11 +326,12 @@ async function main(): Promise<void> {
     'decode-greedy': decodeGreedy,
     'attention-forward-backward': attentionForwardBackward,
     'time-to-accuracy': timeToAccuracy,
+    'tfjs-layer-norm-step': tfjsLayerNormStep,
   };
   for (const name of only) {
     const ours = [await cases[name]()].flat();
     let peers: Array<Record<string, unknown>> = [];
-    if (parsed.peer === 'torch') {
+    if (parsed.peer === 'torch' && PEER_ARGS[name] != null) {
       try {
         peers = runPeer(name);
       } catch (error) {

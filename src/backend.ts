@@ -19,6 +19,7 @@
  * cannot resolve it and therefore never tries to include libtensorflow's bindings.
  */
 import * as tf from '@tensorflow/tfjs';
+import { installGradientFixes } from './kernels/tile_gradient';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { isNodeRuntime } from './io/atomic';
 
@@ -39,9 +40,10 @@ export interface InitBackendOptions {
   /** Do not print the "using backend" line (nor an auto-choice fallback note). Default false. */
   quiet?: boolean;
   /**
-   * On wasm, leave tfjs's own Identity and BatchMatMul kernels as they are (restoring them if an
-   * earlier call replaced them) and only add the kernel tfjs lacks. Default false: replace them
-   * with the faster equivalents of `installWasmExtras`, process-wide.
+   * Leave tfjs's own kernels and gradients as they are (restoring them if an earlier call replaced
+   * them): on wasm only the kernel tfjs lacks is added. Default false: replace them, process-wide,
+   * with the faster equivalents of `installWasmExtras` (on wasm) and `installGradientFixes` (the
+   * `Tile` gradient, on every backend).
    */
   keepTfjsKernels?: boolean;
 }
@@ -159,6 +161,8 @@ export async function initBackend(name?: string, opts: InitBackendOptions = {}):
     if (failure !== undefined) throw new Error(`backend '${choice}' cannot be used: ${failure}`);
     chosen = choice;
   }
+
+  installGradientFixes({ replaceTfjsGradients: opts.keepTfjsKernels !== true });
 
   if (!opts.quiet && announced !== chosen) {
     log(`using backend ${chosen}`);

@@ -73,3 +73,5 @@ export {
   BACKEND_ENV_VAR,
 } from './backend';
 export type { BackendChoice, BackendName, InitBackendOptions, WasmExtrasOptions } from './backend';
+export { installGradientFixes } from './kernels/tile_gradient';
+export type { GradientFixesOptions } from './kernels/tile_gradient';

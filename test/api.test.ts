@@ -79,6 +79,7 @@ const PUBLIC_NAMES = {
     'BACKEND_ENV_VAR',
     'ensureBackend',
     'initBackend',
+    'installGradientFixes',
     'installWasmExtras',
     'isTfjsNodeAvailable',
   ],

@@ -32,6 +32,10 @@ function tfjsState() {
           .sort(),
       ]),
     ),
+    // The gradient of every op (the configs themselves, compared by identity).
+    gradients: Object.fromEntries(
+      tf.getKernelsForBackend('cpu').map((k) => [k.kernelName, tf.getGradient(k.kernelName)]),
+    ),
     // Not tf.memory(): it would initialise a backend.
     numTensors: engine.state.numTensors,
     saveRoutesForFile: tf.io.getSaveHandlers('file://x').length,
