@@ -10,7 +10,8 @@
  * --repeats N, --steps N (training steps per repeat), --threads N (peer).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -27,12 +28,15 @@ import { createTask, createTrainingStream, encodeBatch, generateSamples } from '
 import { machineInfo, measure, median, round } from '../src/train/benchmark';
 import { Trainer } from '../src/train/trainer';
 
+import { trainGptChar } from './bench/gpt_char';
+
 const BENCHMARKS = [
   'train-reference',
   'decode-greedy',
   'attention-forward-backward',
   'time-to-accuracy',
   'tfjs-layer-norm-step',
+  'train-gpt-char',
 ] as const;
 type BenchName = (typeof BENCHMARKS)[number];
 type Result = { name: BenchName } & Record<string, unknown>;
@@ -244,6 +248,10 @@ async function tfjsLayerNormStep(): Promise<Result> {
   };
 }
 
+/** Steps a repeat of train-gpt-char (a step is about a second here) and the file its batches go to. */
+const GPT_CHAR_STEPS = 5;
+const GPT_CHAR_BATCHES = join(tmpdir(), `tfjs-attention-gpt-char-${process.pid}.bin`);
+
 async function timeToAccuracy(): Promise<Result> {
   // The training command's own loop, from scratch, until held-out exact match >= 0.99.
   const { runTimeToAccuracy } = await import('../src/train/run');
@@ -270,11 +278,15 @@ const PEER_ARGS: Partial<Record<BenchName, string[]>> = {
   'decode-greedy': ['--bench', 'decode'],
   'attention-forward-backward': ['--bench', 'attention'],
   'time-to-accuracy': ['--bench', 'time-to-accuracy', '--max-seconds', '600'],
+  'train-gpt-char': ['--batches', GPT_CHAR_BATCHES, '--steps', String(GPT_CHAR_STEPS), '--repeats', String(repeats)],
 };
+
+/** The peer script of each benchmark: torch_reverse.py unless named here. */
+const PEER_SCRIPTS: Partial<Record<BenchName, string>> = { 'train-gpt-char': 'torch_gpt_char.py' };
 
 function runPeer(name: BenchName): Array<Record<string, unknown>> {
   const python = '/usr/bin/python3';
-  const script = join(__dirname, 'peers', 'torch_reverse.py');
+  const script = join(__dirname, 'peers', PEER_SCRIPTS[name] ?? 'torch_reverse.py');
   const probe = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
   if (!existsSync(python) || probe.status !== 0) {
     throw new Error(`the torch peer needs Debian's python3-torch: apt-get install python3-torch libopenblas0-pthread`);
@@ -304,6 +316,8 @@ function compare(ours: Result, peer: Record<string, unknown> | undefined): Recor
       return { speedRatio: ratio(peer.msPerCall, ours.msPerCall) };
     case 'time-to-accuracy':
       return { speedRatio: ratio(peer.seconds, ours.seconds), stepsRatio: ratio(peer.steps, ours.steps) };
+    case 'train-gpt-char':
+      return { tokensPerSecondRatio: ratio(ours.tokensPerSecond, peer.tokensPerSecond) };
     case 'tfjs-layer-norm-step':
       return {};
   }
@@ -327,6 +341,7 @@ async function main(): Promise<void> {
     'attention-forward-backward': attentionForwardBackward,
     'time-to-accuracy': timeToAccuracy,
     'tfjs-layer-norm-step': tfjsLayerNormStep,
+    'train-gpt-char': () => trainGptChar({ repeats, steps: GPT_CHAR_STEPS, batchFile: GPT_CHAR_BATCHES }),
   };
   for (const name of only) {
     const ours = [await cases[name]()].flat();
@@ -350,6 +365,8 @@ async function main(): Promise<void> {
     }
   }
 }
+
+process.on('exit', () => rmSync(GPT_CHAR_BATCHES, { force: true }));
 
 function formatLine(line: Record<string, unknown>): string {
   const { machine: _machine, peer, ...rest } = line;
