@@ -157,35 +157,54 @@ async function decodeGreedy(): Promise<Result[]> {
   return results;
 }
 
+/**
+ * One MultiHeadAttention self-attention call, no mask: forward + backward (grads of the input and
+ * every weight) and forward alone, with the peak bytes tfjs held during one call (tf.profile).
+ * The sizes are the peer's ATTENTION_SIZES.
+ */
 async function attentionForwardBackward(): Promise<Result[]> {
   const results: Result[] = [];
   for (const [B, T, D, H] of [
     [64, 13, 64, 4],
     [16, 64, 128, 8],
     [1, 128, 256, 8],
+    [4, 256, 128, 4],
+    [1, 512, 256, 8],
+    [1, 1024, 256, 8],
   ]) {
     const layer = new MultiHeadAttention({ numHeads: H, keyDim: D / H });
     const x = tf.variable(tf.randomNormal([B, T, D]));
     tf.dispose(layer.apply(x) as tf.Tensor);
     const variables = [x, ...layer.trainableWeights.map((w) => w.read() as tf.Variable)];
-    const timing = await measure(
-      () => {
+    const calls = {
+      'forward-backward': () => {
         const { value, grads } = tf.variableGrads(() => (layer.apply(x) as tf.Tensor).sum() as tf.Scalar, variables);
         value.dataSync();
         tf.dispose([value, ...Object.values(grads)]);
       },
-      { warmup: 3, repeats, units: 5 },
-    );
-    results.push({
-      name: 'attention-forward-backward',
-      backend: tf.getBackend(),
-      B,
-      T,
-      D,
-      H,
-      msPerCall: round(timing.medianMs),
-      spread: timing.spread,
-    });
+      forward: () => {
+        const y = layer.apply(x) as tf.Tensor;
+        y.dataSync();
+        y.dispose();
+      },
+    };
+    for (const [mode, call] of Object.entries(calls)) {
+      const baseBytes = tf.memory().numBytes;
+      const peakBytes = (await tf.profile(call)).peakBytes - baseBytes;
+      const timing = await measure(call, { warmup: 2, repeats, units: T >= 512 ? 1 : 5 });
+      results.push({
+        name: 'attention-forward-backward',
+        backend: tf.getBackend(),
+        B,
+        T,
+        D,
+        H,
+        mode,
+        msPerCall: round(timing.medianMs),
+        peakBytes,
+        spread: timing.spread,
+      });
+    }
     layer.dispose();
     x.dispose();
   }
@@ -326,7 +345,9 @@ function compare(ours: Result, peer: Record<string, unknown> | undefined): Recor
 function matchPeer(ours: Result, peers: Array<Record<string, unknown>>): Record<string, unknown> | undefined {
   if (ours.name === 'decode-greedy') return peers.find((p) => p.batch === ours.batch);
   if (ours.name === 'attention-forward-backward')
-    return peers.find((p) => p.B === ours.B && p.T === ours.T && p.D === ours.D);
+    return peers.find(
+      (p) => p.B === ours.B && p.T === ours.T && p.D === ours.D && (p.mode ?? 'forward-backward') === ours.mode,
+    );
   return peers[0];
 }
 

@@ -73,7 +73,14 @@ function rowSpec(label: string): RowSpec {
   if (attention) {
     const [B, T, D, H] = attention.slice(1).map(Number);
     return {
-      line: (l) => l.name === 'attention-forward-backward' && l.B === B && l.T === T && l.D === D && l.H === H,
+      // Runs before forward-only lines were added have no mode: those are forward + backward.
+      line: (l) =>
+        l.name === 'attention-forward-backward' &&
+        (l.mode ?? 'forward-backward') === 'forward-backward' &&
+        l.B === B &&
+        l.T === T &&
+        l.D === D &&
+        l.H === H,
       ours: ['msPerCall'],
       peer: ['peer.msPerCall'],
       ratio: ['speedRatio'],

@@ -54,10 +54,10 @@ Benchmarks (each prints JSON lines on stdout; progress goes to stderr):
 
   --bench attention        one nn.MultiheadAttention (batch_first, dropout 0) forward + backward
       /usr/bin/python3 scripts/peers/torch_reverse.py --bench attention --threads 1
-      -> one line per (B, T, D, H) in (64,13,64,4), (16,64,128,8), (1,128,256,8):
-         {"name":"attention-forward-backward","B":..,"T":..,"D":..,"H":..,"msPerCall":..,..}
+      -> two lines per (B, T, D, H) in ATTENTION_SIZES, "mode" "forward-backward" and "forward":
+         {"name":"attention-forward-backward","B":..,"T":..,"D":..,"H":..,"mode":..,"msPerCall":..,..}
       Self-attention (query = key = value = x, x requires grad), no mask, need_weights=False;
-      backward of out.sum() to x and all weights.
+      forward-backward: backward of out.sum() to x and all weights; forward: under no_grad.
 
 --threads T sets torch.set_num_threads(T) and, before torch is imported, OMP_NUM_THREADS and
 OPENBLAS_NUM_THREADS (Debian's torch calls the system OpenBLAS, whose thread pool
@@ -83,7 +83,8 @@ D_MODEL, N_HEAD, D_FF, N_ENC, N_DEC = 64, 4, 256, 2, 2
 BATCH = 64
 HELD_OUT_SEED = 1_000_003
 HELD_OUT_SIZE = 512
-ATTENTION_SIZES = [(64, 13, 64, 4), (16, 64, 128, 8), (1, 128, 256, 8)]
+ATTENTION_SIZES = [(64, 13, 64, 4), (16, 64, 128, 8), (1, 128, 256, 8), (4, 256, 128, 4), (1, 512, 256, 8),
+                   (1, 1024, 256, 8)]
 
 
 def parse_args(argv=None):
@@ -395,31 +396,36 @@ def bench_attention(args):
         mha = nn.MultiheadAttention(d, h, dropout=0.0, batch_first=True)
         x = torch.randn(b, t, d, requires_grad=True)
 
-        def call():
+        def forward_backward():
             mha.zero_grad(set_to_none=True)
             x.grad = None
             out, _ = mha(x, x, x, need_weights=False)
             out.sum().backward()
 
-        # Calibrate calls per repeat to ~0.3 s.
-        for _ in range(max(3, args.warmup)):
-            call()
-        t0 = time.perf_counter()
-        for _ in range(10):
-            call()
-        per = (time.perf_counter() - t0) / 10
-        calls = max(10, int(0.3 / per))
-        repeats_ms = []
-        for _ in range(args.repeats):
-            t0 = time.perf_counter()
-            for _ in range(calls):
+        def forward():
+            with torch.no_grad():
+                mha(x, x, x, need_weights=False)
+
+        for mode, call in (("forward-backward", forward_backward), ("forward", forward)):
+            # Calibrate calls per repeat to ~0.3 s.
+            for _ in range(max(3, args.warmup)):
                 call()
-            repeats_ms.append((time.perf_counter() - t0) * 1000)
-        rec = base_record("attention-forward-backward", args)
-        rec.update({"B": b, "T": t, "D": d, "H": h,
-                    "msPerCall": round(statistics.median(repeats_ms) / calls, 4),
-                    "callsPerRepeat": calls, **summarize_ms(repeats_ms)})
-        emit(rec)
+            t0 = time.perf_counter()
+            for _ in range(10):
+                call()
+            per = (time.perf_counter() - t0) / 10
+            calls = max(10, int(0.3 / per))
+            repeats_ms = []
+            for _ in range(args.repeats):
+                t0 = time.perf_counter()
+                for _ in range(calls):
+                    call()
+                repeats_ms.append((time.perf_counter() - t0) * 1000)
+            rec = base_record("attention-forward-backward", args)
+            rec.update({"B": b, "T": t, "D": d, "H": h, "mode": mode,
+                        "msPerCall": round(statistics.median(repeats_ms) / calls, 4),
+                        "callsPerRepeat": calls, **summarize_ms(repeats_ms)})
+            emit(rec)
 
 
 def main(args):
