@@ -12,10 +12,9 @@ import {
   resolveInitializer,
   serializeInitializer,
 } from './args';
-import { checkTokenIds } from '../ops/token_ids';
 import { formatShape, type Kwargs, type Shape } from './shapes';
 import { sinusoidalEncoding } from './sinusoidal_position_encoding';
-import { embeddingLookup } from '../ops/embedding';
+import { checkTokenIds, embeddingLookup } from '../ops/embedding';
 
 export const POSITION_ENCODINGS = ['learned', 'sinusoidal'] as const;
 export type PositionEncoding = (typeof POSITION_ENCODINGS)[number];

@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
-import { embeddingLookup } from '../../ops/embedding';
+import { checkTokenIds, embeddingLookup } from '../../ops/embedding';
 import {
   checkBoolean,
   checkPositiveInt,
@@ -158,6 +158,7 @@ export class KerasHubTokenAndPositionEmbedding extends tf.layers.Layer {
       throw new Error(`${this.label}: token ids must have shape (B, T), got shape [${ids.shape.join(', ')}]`);
     }
     const [batch, length] = ids.shape;
+    checkTokenIds(ids, this.vocabularySize, this.label);
     return tf.tidy(() => {
       // 1. Tokens: (B*T) ids -> (B*T, D) -> (B, T, D).
       const tokens = embeddingLookup(this.tokenEmbeddings!.read(), ids.reshape([batch * length]));

@@ -72,6 +72,17 @@ describeEachBackend('keras_hub TokenAndPositionEmbedding', () => {
     });
   });
 
+  it('a token id outside [0, vocabularySize) is an error naming the layer, the id and the range', () => {
+    const layer = new KerasHubTokenAndPositionEmbedding({ vocabularySize: 6, sequenceLength: 4, embeddingDim: 3 });
+    for (const bad of [6, -1]) {
+      const x = ids([[1, bad]]);
+      expect(() => tf.dispose(layer.apply(x) as tf.Tensor)).toThrow(
+        `token id ${bad} at position 1 is outside [0, 5] (vocabularySize 6)`,
+      );
+      x.dispose();
+    }
+  });
+
   it('invalid arguments', () => {
     const make = (args: Record<string, unknown>) => () =>
       new KerasHubTokenAndPositionEmbedding({
