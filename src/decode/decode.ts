@@ -356,7 +356,7 @@ export function attentionMaps(model: tf.LayersModel, source: number[], target: n
     const encoderSelf: CallMaps[] = [];
     let x: tf.Tensor = parts.sourceEmbedding.embed(sourceIds, 0);
     for (const block of parts.encoderBlocks) {
-      const r = block.forward(x, mask, false);
+      const r = block.forward(x, mask, false, true);
       encoderSelf.push(callMaps(block.selfAttention!, r.selfAttention!, r.selfAttentionInput));
       x = r.output;
     }
@@ -365,7 +365,7 @@ export function attentionMaps(model: tf.LayersModel, source: number[], target: n
     const cross: CallMaps[] = [];
     let y: tf.Tensor = parts.targetEmbedding.embed(padBatch([decoderInput]), 0);
     for (const block of parts.decoderBlocks) {
-      const r = block.forward(y, x, null, mask, false);
+      const r = block.forward(y, x, null, mask, false, true);
       decoderSelf.push(callMaps(block.selfAttention!, r.selfAttention!, r.selfAttentionInput));
       if (r.crossAttention) cross.push(callMaps(block.crossAttention!, r.crossAttention, x));
       y = r.output;

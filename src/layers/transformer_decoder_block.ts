@@ -128,7 +128,7 @@ export class TransformerDecoderBlock extends TransformerBlockBase {
   /**
    * The block on explicit tensors: x (B, T, D), encoderOutput (B, S, De) or
    * null, masks (B, T) / (B, S) with 1 = real token, or null. Returns the output
-   * and the attention probabilities. Call inside a tidy.
+   * and, with `withProbabilities`, the attention probabilities (else null). Call inside a tidy.
    */
   forward(
     x: tf.Tensor,
@@ -136,6 +136,7 @@ export class TransformerDecoderBlock extends TransformerBlockBase {
     decoderMask: tf.Tensor | null,
     encoderMask: tf.Tensor | null,
     training: boolean,
+    withProbabilities = false,
   ): BlockOutput {
     const result: Partial<BlockOutput> = {};
     const selfMask = combineMasks(x, x, decoderMask, decoderMask, null, true, null);
@@ -145,7 +146,7 @@ export class TransformerDecoderBlock extends TransformerBlockBase {
     result.output = this.runSublayers(
       x,
       (q) => {
-        const attended = this.selfAttention!.attend(q, q, q, selfMask, training);
+        const attended = this.selfAttention!.attend(q, q, q, selfMask, training, withProbabilities);
         result.selfAttention = attended.probabilities;
         result.selfAttentionInput = q as tf.Tensor3D;
         return attended.output;
@@ -153,7 +154,14 @@ export class TransformerDecoderBlock extends TransformerBlockBase {
       encoderOutput == null
         ? null
         : (q) => {
-            const attended = this.crossAttention!.attend(q, encoderOutput, encoderOutput, crossMask, training);
+            const attended = this.crossAttention!.attend(
+              q,
+              encoderOutput,
+              encoderOutput,
+              crossMask,
+              training,
+              withProbabilities,
+            );
             result.crossAttention = attended.probabilities;
             return attended.output;
           },

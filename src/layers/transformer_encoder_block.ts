@@ -89,15 +89,16 @@ export class TransformerEncoderBlock extends TransformerBlockBase {
 
   /**
    * The block on explicit tensors: x (B, T, D), mask (B, T) with 1 = real token
-   * or null. Returns the output and the attention probabilities. Call inside a tidy.
+   * or null. Returns the output and, with `withProbabilities`, the attention probabilities
+   * (else null). Call inside a tidy.
    */
-  forward(x: tf.Tensor, mask: tf.Tensor | null, training: boolean): BlockOutput {
+  forward(x: tf.Tensor, mask: tf.Tensor | null, training: boolean, withProbabilities = false): BlockOutput {
     const attention = this.selfAttention!;
     const attentionMask = combineMasks(x, x, mask, mask, null, this.causal, null);
     let probabilities: tf.Tensor4D | null = null;
     let selfAttentionInput = x as tf.Tensor3D;
     const attended = this.residual(x, this.selfAttentionNorm, training, (h) => {
-      const result = attention.attend(h, h, h, attentionMask, training);
+      const result = attention.attend(h, h, h, attentionMask, training, withProbabilities);
       probabilities = result.probabilities;
       selfAttentionInput = h as tf.Tensor3D;
       return result.output;

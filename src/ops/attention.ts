@@ -38,7 +38,7 @@ export interface AttentionArgs {
   scale?: number;
   /** Dropout rate on the probabilities (pass it only while training). Default 0. */
   dropout?: number;
-  /** The probabilities are wanted, and differentiable under a gradient tape. Default false. */
+  /** The probabilities are wanted (and differentiable under a gradient tape). Default false. */
   needProbabilities?: boolean;
 }
 
@@ -46,8 +46,8 @@ export interface AttentionResult {
   /** (B, T, H, V): each head's weighted values, the layout the output projection reads. */
   context: tf.Tensor4D;
   /**
-   * (B, H, T, S), before dropout (as Keras returns them). Null while a gradient tape records and
-   * `needProbabilities` is false: the fused kernel does not differentiate them.
+   * (B, H, T, S), before dropout (as Keras returns them). Null when `needProbabilities` is false
+   * and the fused kernel ran: it keeps no (T, S) matrix beyond one block of queries.
    */
   probabilities: tf.Tensor4D | null;
 }

@@ -112,7 +112,7 @@ describeEachBackend('fusedAttention', () => {
         };
 
         const fused = tf.tidy(() => {
-          const { context, probabilities } = fusedAttention(args);
+          const { context, probabilities } = fusedAttention({ ...args, needProbabilities: true });
           return [context, probabilities!];
         });
         const composite = tf.tidy(() => {
@@ -184,7 +184,7 @@ describeEachBackend('fusedAttention', () => {
         [1, 0, 1],
       ]),
     };
-    const { context, probabilities } = fusedAttention(args);
+    const { context, probabilities } = fusedAttention({ ...args, needProbabilities: true });
     const p = probabilities!.arraySync() as number[][][][];
     for (const row of p[0][0]) {
       expect(row[1]).toBe(0);
@@ -196,6 +196,117 @@ describeEachBackend('fusedAttention', () => {
     const again = fusedAttention({ ...args, sources: [changed] }).context;
     expect(maxAbsDiff(again.dataSync(), context.dataSync())).toBe(0);
     tf.dispose([source, context, probabilities!, keyAndValueColumns, changed, again, args.mask!]);
+  });
+
+  // The kernels work on blocks of 32 queries: T = 70 is two whole blocks and a partial one (its
+  // probabilities are saved for the backward; the next test is over the size where they are not).
+  for (const [maskName, mask] of [
+    ['no mask', () => null],
+    ['causal', () => tf.tidy(() => tf.linalg.bandPart(tf.ones([70, 70]), -1, 0))],
+    [
+      'a (B, 1, S) padding mask',
+      () => tf.tidy(() => tf.stack([tf.ones([1, 70]), tf.concat([tf.ones([1, 33]), tf.zeros([1, 37])], 1)])),
+    ],
+  ] as const) {
+    it(`T = 70 over several query blocks, ${maskName}: context and gradients equal the plain definition`, () => {
+      const before = tf.memory().numTensors;
+      const [b, t, h, k] = [2, 70, 2, 4];
+      const source = seededTensor([b, t, 3 * h * k], 3);
+      const args: FusedAttentionArgs = {
+        sources: [source],
+        query: { source: 0, offset: 0 },
+        key: { source: 0, offset: h * k },
+        value: { source: 0, offset: 2 * h * k },
+        numHeads: h,
+        keyDim: k,
+        valueDim: k,
+        scale: 1 / Math.sqrt(k),
+        mask: mask(),
+      };
+      const weights = seededTensor([b, t, h, k], 4);
+      const fused = tf.tidy(() => fusedAttention(args).context);
+      const withProbabilities = tf.tidy(() => {
+        const result = fusedAttention({ ...args, needProbabilities: true });
+        return { context: result.context, probabilities: result.probabilities! };
+      });
+      const plain = tf.tidy(() => plainAttention(args));
+      expect(maxAbsDiff(fused.dataSync(), plain.context.dataSync())).toBeLessThan(1e-5);
+      expect(maxAbsDiff(withProbabilities.context.dataSync(), fused.dataSync())).toBe(0);
+      expect(maxAbsDiff(withProbabilities.probabilities!.dataSync(), plain.probabilities.dataSync())).toBeLessThan(
+        1e-6,
+      );
+      const [fusedGrad] = tf.tidy(() => sourceGradients(args, weights, true));
+      const [plainGrad] = tf.tidy(() => sourceGradients(args, weights, false));
+      expect(maxAbsDiff(fusedGrad.dataSync(), plainGrad.dataSync())).toBeLessThan(1e-5);
+      expect(Math.max(...plainGrad.dataSync().map(Math.abs))).toBeGreaterThan(0.01);
+      tf.dispose([source, weights, fused, withProbabilities, plain, fusedGrad, plainGrad]);
+      if (args.mask) args.mask.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
+
+  it('over 2^20 probabilities (B1 H4 T520), the backward recomputes them: gradients equal the plain definition', () => {
+    const before = tf.memory().numTensors;
+    const [t, h, k] = [520, 4, 4];
+    const source = seededTensor([1, t, 3 * h * k], 7);
+    const mask = tf.tidy(() => tf.concat([tf.ones([1, 1, 500]), tf.zeros([1, 1, 20])], 2));
+    const args: FusedAttentionArgs = {
+      sources: [source],
+      query: { source: 0, offset: 0 },
+      key: { source: 0, offset: h * k },
+      value: { source: 0, offset: 2 * h * k },
+      numHeads: h,
+      keyDim: k,
+      valueDim: k,
+      scale: 1 / Math.sqrt(k),
+      mask,
+    };
+    const weights = seededTensor([1, t, h, k], 8);
+    const [fusedGrad] = tf.tidy(() => sourceGradients(args, weights, true));
+    const [plainGrad] = tf.tidy(() => sourceGradients(args, weights, false));
+    expect(maxAbsDiff(fusedGrad.dataSync(), plainGrad.dataSync())).toBeLessThan(1e-5);
+    expect(Math.max(...plainGrad.dataSync().map(Math.abs))).toBeGreaterThan(0.01);
+    tf.dispose([source, mask, weights, fusedGrad, plainGrad]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('without needProbabilities holds nothing of shape (T, S): peak bytes grow linearly in T', async () => {
+    const peak = async (t: number) => {
+      const [h, k] = [4, 8];
+      const source = seededTensor([1, t, 3 * h * k], 5);
+      const args: FusedAttentionArgs = {
+        sources: [source],
+        query: { source: 0, offset: 0 },
+        key: { source: 0, offset: h * k },
+        value: { source: 0, offset: 2 * h * k },
+        numHeads: h,
+        keyDim: k,
+        valueDim: k,
+        scale: 1,
+        mask: null,
+      };
+      // tf.profile's peakBytes counts every live tensor: subtract those alive before the call.
+      const base = tf.memory().numBytes;
+      // tf.profile hands back one object that its next call overwrites: read it at once.
+      const withoutProbabilities = await tf.profile(() => fusedAttention(args).context);
+      const without = withoutProbabilities.peakBytes - base;
+      tf.dispose(withoutProbabilities.result as tf.Tensor);
+      const withProbabilities = await tf.profile(() => {
+        const result = fusedAttention({ ...args, needProbabilities: true });
+        result.probabilities!.dispose();
+        return result.context;
+      });
+      tf.dispose([source, withProbabilities.result as tf.Tensor]);
+      return { without, with: withProbabilities.peakBytes - base };
+    };
+    const before = tf.memory().numTensors;
+    const [small, large] = [await peak(256), await peak(512)];
+    expect(tf.memory().numTensors).toBe(before);
+    // Without: the context (B, T, H, V) and each row's max and log-sum (B, H, T, 2), linear in T.
+    expect(small.without).toBe(4 * (256 * 4 * 8 + 4 * 256 * 2));
+    expect(large.without).toBe(4 * (512 * 4 * 8 + 4 * 512 * 2));
+    // With: the (B, H, T, S) probabilities instead, 4 MB at T = 512.
+    expect(large.with).toBe(4 * (512 * 4 * 8 + 4 * 512 * 512));
   });
 
   it('is available for key and value dims that are multiples of 4, and only those', () => {
