@@ -282,7 +282,8 @@ function convertLayer(layer: LayerJson, where: string): TfjsLayerJson {
   const out = (className: string, config: Record<string, unknown>, inputs: TensorRef[][]): TfjsLayerJson => ({
     class_name: className,
     name: layer.name,
-    config: { ...config, name: layer.name },
+    // Through JSON: tfjs's config conversion fails on undefined values.
+    config: JSON.parse(JSON.stringify({ ...config, name: layer.name })),
     inbound_nodes: inputs.map((refs) => refs.map((r) => [r.layer, r.node, r.tensor, {}])),
   });
 

@@ -17,7 +17,16 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 
-export const ELEMENTWISE_OPERATIONS = ['add', 'subtract', 'multiply', 'divide', 'maximum', 'minimum', 'power'] as const;
+export const ELEMENTWISE_OPERATIONS = [
+  'add',
+  'subtract',
+  'multiply',
+  'divide',
+  'maximum',
+  'minimum',
+  'power',
+  'average',
+] as const;
 export type ElementwiseOperationName = (typeof ELEMENTWISE_OPERATIONS)[number];
 
 export interface ElementwiseOperationArgs extends LayerArgs {
@@ -30,6 +39,11 @@ export interface ElementwiseOperationArgs extends LayerArgs {
   constant?: number | null;
   /** Whether the constant is the left operand (`1.0 - x`). Default false. */
   constantFirst?: boolean;
+  /**
+   * Whether the output's mask is the AND of the inputs' masks, as Keras's merge layers (Add,
+   * Multiply, ...) compute it. Default false: operations pass no mask on.
+   */
+  mergeMasks?: boolean;
 }
 
 /** `x op y` (or `x op c`, `c op x`) for the elementwise operations of Keras graphs. */
@@ -39,6 +53,7 @@ export class ElementwiseOperation extends tf.layers.Layer {
   readonly operation: ElementwiseOperationName;
   readonly constant: number | null;
   readonly constantFirst: boolean;
+  readonly mergeMasks: boolean;
 
   constructor(args: ElementwiseOperationArgs) {
     super(args);
@@ -51,28 +66,37 @@ export class ElementwiseOperation extends tf.layers.Layer {
     this.operation = args.operation;
     this.constant = args.constant ?? null;
     this.constantFirst = args.constantFirst ?? false;
+    this.mergeMasks = args.mergeMasks ?? false;
+    this.supportsMasking = true;
     if (this.constant != null && !Number.isFinite(this.constant)) {
       throw new Error(`ElementwiseOperation: constant is ${this.constant}; expected a finite number`);
     }
   }
 
-  private operands(inputs: tf.Tensor | tf.Tensor[]): [tf.Tensor, tf.Tensor] {
+  private operands(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor[] {
     const list = Array.isArray(inputs) ? inputs : [inputs];
-    const expected = this.constant == null ? 2 : 1;
-    if (list.length !== expected) {
+    const ok = this.constant == null ? list.length >= 2 : list.length === 1;
+    if (!ok) {
       throw new Error(
-        `ElementwiseOperation '${this.name}': got ${list.length} inputs; expected ${expected} ` +
-          `(${this.constant == null ? 'two operands' : 'one operand and the constant'})`,
+        `ElementwiseOperation '${this.name}': got ${list.length} inputs; expected ` +
+          (this.constant == null ? 'two or more' : 'one (the other operand is the constant)'),
       );
     }
-    if (this.constant == null) return [list[0], list[1]];
+    if (this.constant == null) return list;
     const c = tf.scalar(this.constant, list[0].dtype);
     return this.constantFirst ? [c, list[0]] : [list[0], c];
   }
 
   call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
     return tf.tidy(() => {
-      const [x, y] = this.operands(inputs);
+      const operands = this.operands(inputs);
+      if (this.operation === 'average') return tf.div(tf.addN(operands), operands.length);
+      return operands.slice(1).reduce((x, y) => this.apply2(x, y), operands[0]);
+    });
+  }
+
+  private apply2(x: tf.Tensor, y: tf.Tensor): tf.Tensor {
+    {
       switch (this.operation) {
         case 'add':
           return tf.add(x, y);
@@ -88,19 +112,27 @@ export class ElementwiseOperation extends tf.layers.Layer {
           return tf.minimum(x, y);
         case 'power':
           return tf.pow(x, y);
+        default:
+          throw new Error(`ElementwiseOperation: ${this.operation} takes more than two operands`);
       }
-    });
+    }
   }
 
   computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
     const shapes = (Array.isArray(inputShape[0]) ? inputShape : [inputShape]) as tf.Shape[];
-    if (shapes.length === 1) return shapes[0];
-    return broadcastShapes(shapes[0], shapes[1], this.name);
+    return shapes.slice(1).reduce((a, b) => broadcastShapes(a, b, this.name), shapes[0]);
   }
 
-  override computeMask(): tf.Tensor {
+  /**
+   * With mergeMasks, the AND of the inputs' masks (Keras's Merge.compute_mask). tfjs 4.22's own
+   * merge layers return the first mask with an extra leading axis and never look at the last one
+   * (tfjs-layers layers/merge.js), which is why Keras's Add etc. load as this layer.
+   */
+  override computeMask(_inputs: tf.Tensor | tf.Tensor[], mask?: tf.Tensor | tf.Tensor[]): tf.Tensor {
     // tfjs types computeMask as never null, but null is how it says "no mask".
-    return null as unknown as tf.Tensor;
+    const masks = (Array.isArray(mask) ? mask : [mask]).filter((m): m is tf.Tensor => m != null);
+    if (!this.mergeMasks || masks.length === 0) return null as unknown as tf.Tensor;
+    return tf.tidy(() => masks.slice(1).reduce((a, b) => tf.logicalAnd(a, b), tf.cast(masks[0], 'bool')));
   }
 
   getConfig(): tf.serialization.ConfigDict {
@@ -108,6 +140,7 @@ export class ElementwiseOperation extends tf.layers.Layer {
       operation: this.operation,
       constant: this.constant,
       constantFirst: this.constantFirst,
+      mergeMasks: this.mergeMasks,
       ...super.getConfig(),
     };
   }

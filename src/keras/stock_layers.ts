@@ -53,6 +53,13 @@ const WEIGHT_ARGS = (...names: string[]): Record<string, Check> =>
     ]),
   );
 
+function merge(operation: string): StockLayer {
+  return {
+    args: {},
+    convert: (config) => ({ className: 'ElementwiseOperation', config: { ...config, operation, merge_masks: true } }),
+  };
+}
+
 /** Keys every layer may have (Keras base Layer arguments). */
 const BASE: Record<string, Check> = {
   name: any,
@@ -152,16 +159,13 @@ export const STOCK_LAYERS: Record<string, StockLayer> = {
     }),
   },
   GlobalMaxPooling1D: { args: { data_format: oneOf('channels_last', null), keepdims: isFalse } },
-  Add: { args: {} },
-  // tfjs 4.22 has no Subtract layer: x - y runs as an ElementwiseOperation.
-  Subtract: {
-    args: {},
-    convert: (config) => ({ className: 'ElementwiseOperation', config: { ...config, operation: 'subtract' } }),
-  },
-  Multiply: { args: {} },
-  Average: { args: {} },
-  Maximum: { args: {} },
-  Minimum: { args: {} },
+  // tfjs 4.22's merge layers compute the wrong mask (see op_layers.ts), and it has no Subtract.
+  Add: merge('add'),
+  Subtract: merge('subtract'),
+  Multiply: merge('multiply'),
+  Average: merge('average'),
+  Maximum: merge('maximum'),
+  Minimum: merge('minimum'),
   Concatenate: { args: { axis: any } },
   Flatten: { args: { data_format: oneOf('channels_last', null) } },
   Reshape: { args: { target_shape: any } },
