@@ -183,21 +183,21 @@ function readWeight(
   options: AssignOptions,
 ): Pending {
   if (!h5.has(path)) {
-    throw new Error(`${h5.source}: weight ${variable.name} of layer '${layer.name}' is missing (no ${path})`);
+    throw new Error(`${h5.source}: weight ${variable.originalName} of layer '${layer.name}' is missing (no ${path})`);
   }
   const { shape, values } = h5.read(path);
   const expected = variable.shape;
   if (shape.length !== expected.length || shape.some((d, i) => d !== expected[i])) {
     throw new Error(
       `${h5.source}: ${path} has shape [${shape}] but layer '${layer.name}' needs [${expected}] for ` +
-        `${variable.name}; the weights do not match the config`,
+        `${variable.originalName}; the weights do not match the config`,
     );
   }
   let bad = 0;
   for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) bad++;
   if (bad > 0) {
     const message =
-      `${h5.source}: ${path} (weight ${variable.name} of layer '${layer.name}') holds ${bad} non-finite ` +
+      `${h5.source}: ${path} (weight ${variable.originalName} of layer '${layer.name}') holds ${bad} non-finite ` +
       `value(s) (NaN or ±Infinity) of ${values.length}`;
     if ((options.nonFiniteWeights ?? 'refuse') === 'refuse') {
       throw new Error(`${message}; pass {nonFiniteWeights: 'warn'} to load it anyway`);
