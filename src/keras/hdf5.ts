@@ -58,7 +58,7 @@ export class Hdf5File {
   /** Member names of the group at `path` ('' for the root), in the file's order. */
   keys(path: string): string[] {
     const node = this.node(path);
-    if (node.keys == null) throw new Error(`${this.source}: '${path}' is a dataset, not a group`);
+    if (!Array.isArray(node.keys)) throw new Error(`${this.source}: '${path}' is a dataset, not a group`);
     return this.guard(`'${path}'`, () => node.keys!);
   }
 
@@ -108,16 +108,26 @@ export class Hdf5File {
     return { shape, values };
   }
 
+  /** jsfive parses an object's header again on every lookup: each path is looked up once. */
+  private readonly cache = new Map<string, Hdf5Node | null>();
+
   private find(path: string): Hdf5Node | null {
-    let node = this.root;
-    for (const part of path.split('/').filter((p) => p !== '')) {
-      // Check membership by name first: jsfive looks names up with `in` on a plain object.
-      if (node.keys == null || !this.guard(`'${path}'`, () => node.keys!).includes(part)) return null;
-      const child = this.guard(`'${path}'`, () => node.get!(part));
-      if (child == null) return null;
-      node = child;
-    }
+    const key = path
+      .split('/')
+      .filter((p) => p !== '')
+      .join('/');
+    if (this.cache.has(key)) return this.cache.get(key)!;
+    const slash = key.lastIndexOf('/');
+    const parent = key === '' ? null : this.find(slash < 0 ? '' : key.slice(0, slash));
+    const node = key === '' ? this.root : parent == null ? null : this.child(parent, key.slice(slash + 1), path);
+    this.cache.set(key, node);
     return node;
+  }
+
+  private child(node: Hdf5Node, part: string, path: string): Hdf5Node | null {
+    // Check membership by name first: jsfive looks names up with `in` on a plain object.
+    if (!Array.isArray(node.keys) || !this.guard(`'${path}'`, () => node.keys!).includes(part)) return null;
+    return this.guard(`'${path}'`, () => node.get!(part)) ?? null;
   }
 
   private node(path: string): Hdf5Node {
