@@ -133,7 +133,12 @@ const NEUTRAL_KWARGS: Record<string, (v: unknown) => boolean> = {
   name: (v) => v == null || typeof v === 'string',
 };
 
-type LayerClass = { new (...args: never[]): tf.layers.Layer; kerasCallArguments?: readonly string[] };
+/** A registered layer class; `className` is the registered name (minified bundles rename the class itself). */
+type LayerClass = {
+  new (...args: never[]): tf.layers.Layer;
+  className: string;
+  kerasCallArguments?: readonly string[];
+};
 
 function registeredClass(name: string): LayerClass | null {
   const entry = tf.serialization.SerializationMap.getMap().classNameMap[name];
@@ -484,7 +489,7 @@ function classInputs(node: NodeCall, cls: LayerClass, config: Record<string, unk
     delete kwargs.return_attention_scores;
   }
   const callArguments =
-    cls.kerasCallArguments ?? (cls.name === 'MultiHeadAttention' ? ['query', 'value', 'key'] : null);
+    cls.kerasCallArguments ?? (cls.className === 'MultiHeadAttention' ? ['query', 'value', 'key'] : null);
   if (callArguments == null) {
     if (!node.args.every((a) => a instanceof TensorRef)) {
       throw new Error(`${where}: expected input tensors as arguments, got ${describeArgs(node.args)}`);
@@ -537,7 +542,7 @@ function classInputs(node: NodeCall, cls: LayerClass, config: Record<string, unk
       const missing = callArguments.slice(0, names.length).filter((n) => !names.includes(n));
       const extra = names.filter((n) => !callArguments.includes(n));
       throw new Error(
-        `${where}: passes the tensors ${names.join(', ')}; this build's ${cls.name} takes only ` +
+        `${where}: passes the tensors ${names.join(', ')}; this build's ${cls.className} takes only ` +
           `${callArguments.join(', ')} in that order` +
           (missing.length > 0 ? ` (${missing.join(', ')} missing)` : '') +
           (extra.length > 0 ? ` (${extra.join(', ')} not supported)` : ''),
