@@ -80,10 +80,27 @@ export function causalMask(queryLength: number, keyLength: number): tf.Tensor2D 
 }
 
 /**
- * The combined (B, T, S) mask, 1 = may attend, as Keras's
- * `_compute_attention_mask`: query padding (B, T, 1) * value padding (B, 1, S)
- * * key padding (B, 1, S) * causal (1, T, S) * attentionMask (B, T, S).
- * Null when nothing is masked. Call inside a tidy.
+ * Keras's sliding window (MultiHeadAttention `sliding_window`, Keras 3.15): the (T, S) band
+ * |t - s| < window, 1 = may attend, the same on both sides of the diagonal; with a causal mask it
+ * is the causal sliding window of Mistral-style models.
+ */
+export function slidingWindowMask(queryLength: number, keyLength: number, window: number): tf.Tensor2D {
+  const data = new Float32Array(queryLength * keyLength);
+  for (let t = 0; t < queryLength; t++) {
+    const from = Math.max(0, t - window + 1);
+    const to = Math.min(keyLength, t + window);
+    if (from < to) data.fill(1, t * keyLength + from, t * keyLength + to);
+  }
+  return tf.tensor2d(data, [queryLength, keyLength]);
+}
+
+/**
+ * The combined mask, 1 = may attend, as Keras's `_compute_attention_mask`: query padding
+ * (B, T, 1) * value padding (B, 1, S) * key padding (B, 1, S) * causal (1, T, S) * sliding
+ * window (1, T, S) * attentionMask, which may be (T, S), (B, T, S) or (B, H, T, S) (each axis
+ * also 1, to broadcast; Keras broadcasts it over the batch and heads axes it lacks). The result
+ * is (B, T, S) (or broadcastable to it), or (B, H, T, S) with a 4-D attentionMask, whose other
+ * factors then broadcast over heads. Null when nothing is masked. Call inside a tidy.
  */
 export function combineMasks(
   query: tf.Tensor,
@@ -93,13 +110,44 @@ export function combineMasks(
   keyMask: tf.Tensor | null,
   causal: boolean,
   attentionMask: tf.Tensor | null,
+  slidingWindow: number | null = null,
 ): tf.Tensor | null {
+  const [queryLength, keyLength] = [query.shape[1] as number, value.shape[1] as number];
   const factors: tf.Tensor[] = [];
   if (queryMask != null) factors.push(queryMask.cast('float32').expandDims(2));
   if (valueMask != null) factors.push(valueMask.cast('float32').expandDims(1));
   if (keyMask != null) factors.push(keyMask.cast('float32').expandDims(1));
-  if (causal) factors.push(causalMask(query.shape[1] as number, value.shape[1] as number).expandDims(0));
-  if (attentionMask != null) factors.push(attentionMask.cast('float32'));
-  if (factors.length === 0) return null;
-  return factors.reduce((a, b) => a.mul(b));
+  if (causal) factors.push(causalMask(queryLength, keyLength).expandDims(0));
+  if (slidingWindow != null) factors.push(slidingWindowMask(queryLength, keyLength, slidingWindow).expandDims(0));
+  // (T, S) -> (1, T, S); (B, T, S) as it is.
+  if (attentionMask != null && attentionMask.rank < 4) {
+    const mask = attentionMask.cast('float32');
+    factors.push(mask.rank === 2 ? mask.expandDims(0) : mask);
+  }
+  const combined = factors.length === 0 ? null : factors.reduce((a, b) => a.mul(b));
+  if (attentionMask == null || attentionMask.rank < 4) return combined;
+  // (B, H, T, S): the other factors gain a heads axis, (B, T, S) -> (B, 1, T, S).
+  const perHead = attentionMask.cast('float32');
+  return combined == null ? perHead : combined.expandDims(1).mul(perHead);
+}
+
+/**
+ * Throws unless `mask` is an attention mask Keras's MultiHeadAttention accepts for query length
+ * T, key length S, batch B and H heads: (T, S), (B, T, S) or (B, H, T, S), any axis also 1.
+ */
+export function checkAttentionMask(layer: string, mask: tf.Tensor, batch: number, heads: number, t: number, s: number) {
+  const wanted: Record<number, [string, number[]]> = {
+    2: ['(T, S)', [t, s]],
+    3: ['(B, T, S)', [batch, t, s]],
+    4: ['(B, H, T, S)', [batch, heads, t, s]],
+  };
+  const want = wanted[mask.rank];
+  if (want == null || mask.shape.some((d, i) => d !== want[1][i] && d !== 1)) {
+    const shapes = Object.values(wanted)
+      .map(([letters, dims]) => `${letters} = ${formatShape(dims)}`)
+      .join(', ');
+    throw new Error(
+      `${layer}: attentionMask must have shape ${shapes} (an axis may also be 1), got ${formatShape(mask.shape)}`,
+    );
+  }
 }

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
 import { AttentionOutputProjection, mergeHeads } from './attention_output_projection';
-import { AttentionProjection, flatBias, flatKernel, projectJoined } from './attention_projection';
+import { AttentionProjection, flatBias, flatKernel, projectHeads, projectJoined } from './attention_projection';
 import { type HeadsSlice, scaledDotProductAttention } from '../ops/attention';
 import {
   checkBoolean,
@@ -17,8 +17,24 @@ import {
   resolveInitializer,
   serializeInitializer,
 } from './args';
-import { checkAttentionAxes, rejectUnsupportedKerasArgs, resolveOutputDim } from './keras_args';
-import { checkPaddingMasks, combineMasks, passMask, resolveInputMasks } from './masks';
+import type { Constraint } from '@tensorflow/tfjs-layers/dist/constraints';
+import type { Regularizer } from '@tensorflow/tfjs-layers/dist/regularizers';
+import {
+  byCallArgument,
+  checkAttentionAxes,
+  checkCallArguments,
+  checkFlashAttention,
+  checkSeed,
+  checkSlidingWindow,
+  type ConstraintIdentifier,
+  type RegularizerIdentifier,
+  rejectActivityRegularizer,
+  resolveConstraint,
+  resolveOutputDim,
+  resolveRegularizer,
+  serializeRegularizerOrConstraint,
+} from './keras_args';
+import { checkAttentionMask, checkPaddingMasks, combineMasks, passMask, resolveInputMasks } from './masks';
 import { checkRank, formatShape, type Kwargs, type Shape, shapeList } from './shapes';
 
 export interface MultiHeadAttentionArgs extends LayerArgs {
@@ -43,6 +59,37 @@ export interface MultiHeadAttentionArgs extends LayerArgs {
   attentionAxes?: number | number[] | null;
   /** Whether query t may attend only to keys s <= t. Default false. */
   causal?: boolean;
+  /**
+   * Keras's `sliding_window`: query t attends only to keys s with |t - s| < slidingWindow (a band
+   * on both sides; with `causal`, the causal sliding window). Default null (no band).
+   */
+  slidingWindow?: number | null;
+  /**
+   * Keras's `use_gate` (gated attention, Qiu et al. 2025): each head's context is multiplied by
+   * `sigmoid(query W_G + b_G)`, a per-head, per-channel gate computed from the query input
+   * (kernel [Dq, H, V], bias [H, V]), before the output projection. Default false.
+   */
+  useGate?: boolean;
+  /** Keras's `flash_attention`: a kernel choice in Keras, the same values here. Default null. */
+  flashAttention?: boolean | null;
+  /** Keras's `seed` (of its dropout); kept in the config. Default null. */
+  seed?: number | null;
+  /** Regularizer of every kernel (query, key, value, gate, output). Default null. */
+  kernelRegularizer?: RegularizerIdentifier | null;
+  /** Regularizer of every bias. Default null. */
+  biasRegularizer?: RegularizerIdentifier | null;
+  /** Refused unless null: tfjs 4.22 cannot run a layer with an activity regularizer. */
+  activityRegularizer?: null;
+  /** Constraint of every kernel (applied where tfjs applies constraints). Default null. */
+  kernelConstraint?: ConstraintIdentifier | null;
+  /** Constraint of every bias. Default null. */
+  biasConstraint?: ConstraintIdentifier | null;
+  /**
+   * Which Keras call argument each input is (from `MultiHeadAttention.kerasCallArguments`), e.g.
+   * `['query', 'value', 'attention_mask']`; set by the Keras loader for nodes that pass tensors as
+   * keyword arguments. Default null: the inputs are query, [query, value] or [query, value, key].
+   */
+  callArguments?: string[] | null;
   /** Whether `apply` returns `[output, scores]`, scores (B, H, T, S). Default false. */
   returnAttentionScores?: boolean;
   /** Initializer of the four kernels. Default 'glorotUniform'. */
@@ -67,7 +114,10 @@ export interface AttentionInferenceWeights {
 
 /** Keyword arguments of `MultiHeadAttention.apply`. */
 export interface MultiHeadAttentionCallArgs {
-  /** (B, T, S), 1 = query t may attend to key s. Combined with padding and causal masks. */
+  /**
+   * 1 = query t may attend to key s: (T, S), (B, T, S) or (B, H, T, S) (an axis may be 1), as
+   * Keras accepts. Combined with padding, causal and sliding-window masks.
+   */
   attentionMask?: tf.Tensor;
   /** Whether dropout is active. Default false. */
   training?: boolean;
@@ -85,14 +135,19 @@ export interface MultiHeadAttentionCallArgs {
  * - `[query, value]` with value (B, S, Dv): cross-attention, key = value;
  * - `[query, value, key]` with key (B, S, Dk).
  *
+ * With `callArguments` (Keras configs whose node passes tensors by keyword), the
+ * inputs are the named call arguments in that order instead, e.g.
+ * `[query, value, attention_mask]`.
+ *
  * Masks, all combined (1 = may attend): padding masks that tfjs propagates
- * (e.g. from `tf.layers.embedding({maskZero: true})`), `causal`, and the
- * `attentionMask` (B, T, S) keyword argument. A query whose keys are all masked
- * attends uniformly (as Keras), so its output stays finite.
+ * (e.g. from `tf.layers.embedding({maskZero: true})`), `causal`, `slidingWindow`,
+ * and the `attentionMask` keyword argument, (T, S), (B, T, S) or (B, H, T, S). A
+ * query whose keys are all masked attends uniformly, so its output stays finite.
  *
  * Weights, in Keras's order: query kernel [Dq, H, K], query bias [H, K], key
  * kernel [Dk, H, K], key bias [H, K], value kernel [Dv, H, V], value bias [H, V],
- * output kernel [H, V, Dout], output bias [Dout] (biases only with useBias).
+ * with `useGate` gate kernel [Dq, H, V] and gate bias [H, V], then output kernel
+ * [H, V, Dout], output bias [Dout] (biases only with useBias).
  *
  * ```ts
  * const attention = new MultiHeadAttention({numHeads: 4, keyDim: 16});
@@ -104,6 +159,16 @@ export interface MultiHeadAttentionCallArgs {
 export class MultiHeadAttention extends tf.layers.Layer {
   /** @nocollapse */
   static className = 'MultiHeadAttention';
+  /** Keras's call arguments that may be tensors, the names `callArguments` uses. */
+  static readonly kerasCallArguments: readonly string[] = [
+    'query',
+    'value',
+    'key',
+    'query_mask',
+    'value_mask',
+    'key_mask',
+    'attention_mask',
+  ];
 
   readonly numHeads: number;
   readonly keyDim: number;
@@ -114,8 +179,17 @@ export class MultiHeadAttention extends tf.layers.Layer {
   readonly outputDim: number | null;
   readonly causal: boolean;
   readonly returnAttentionScores: boolean;
+  readonly slidingWindow: number | null;
+  readonly useGate: boolean;
+  readonly flashAttention: boolean | null;
+  readonly seed: number | null;
   readonly kernelInitializer: Initializer;
   readonly biasInitializer: Initializer;
+  readonly kernelRegularizer: Regularizer | null;
+  readonly biasRegularizer: Regularizer | null;
+  readonly kernelConstraint: Constraint | null;
+  readonly biasConstraint: Constraint | null;
+  readonly callArguments: string[] | null;
 
   /**
    * Set by an owning layer (e.g. 'self_attention') so weights are named
@@ -126,6 +200,8 @@ export class MultiHeadAttention extends tf.layers.Layer {
   queryDense: AttentionProjection | null = null;
   keyDense: AttentionProjection | null = null;
   valueDense: AttentionProjection | null = null;
+  /** With `useGate`: the gate's projection of the query input, (B, T, Dq) -> (B, T, H, V). */
+  gateDense: AttentionProjection | null = null;
   outputDense: AttentionOutputProjection | null = null;
 
   constructor(args: MultiHeadAttentionArgs) {
@@ -143,15 +219,27 @@ export class MultiHeadAttention extends tf.layers.Layer {
     checkAttentionAxes(name, args.attentionAxes);
     this.causal = checkBoolean(name, 'causal', args.causal ?? false);
     this.returnAttentionScores = checkBoolean(name, 'returnAttentionScores', args.returnAttentionScores ?? false);
-    rejectUnsupportedKerasArgs(name, args as unknown as Record<string, unknown>);
+    this.slidingWindow = checkSlidingWindow(name, args.slidingWindow);
+    this.useGate = checkBoolean(name, 'useGate', args.useGate ?? false);
+    this.flashAttention = checkFlashAttention(name, args.flashAttention, this.dropout);
+    this.seed = checkSeed(name, args.seed);
     this.kernelInitializer = resolveInitializer(name, 'kernelInitializer', args.kernelInitializer, 'glorotUniform');
     this.biasInitializer = resolveInitializer(name, 'biasInitializer', args.biasInitializer, 'zeros');
+    this.kernelRegularizer = resolveRegularizer(name, 'kernelRegularizer', args.kernelRegularizer);
+    this.biasRegularizer = resolveRegularizer(name, 'biasRegularizer', args.biasRegularizer);
+    rejectActivityRegularizer(name, args.activityRegularizer);
+    this.kernelConstraint = resolveConstraint(name, 'kernelConstraint', args.kernelConstraint);
+    this.biasConstraint = resolveConstraint(name, 'biasConstraint', args.biasConstraint);
+    this.callArguments = checkCallArguments(name, args.callArguments, MultiHeadAttention.kerasCallArguments, [
+      'query',
+      'value',
+    ]);
     this.supportsMasking = true;
   }
 
-  /** The four projections in Keras's weight order. */
+  /** The projections in Keras's weight order. */
   private get sublayers(): Array<AttentionProjection | AttentionOutputProjection> {
-    return [this.queryDense, this.keyDense, this.valueDense, this.outputDense].filter(
+    return [this.queryDense, this.keyDense, this.valueDense, this.gateDense, this.outputDense].filter(
       (l): l is AttentionProjection | AttentionOutputProjection => l != null,
     );
   }
@@ -173,6 +261,11 @@ export class MultiHeadAttention extends tf.layers.Layer {
     // See trainableWeights.
   }
 
+  /** The regularization penalties of the projections' weights (tfjs asks each model layer for its own). */
+  override calculateLosses(): tf.Scalar[] {
+    return this.sublayers.flatMap((l) => l.calculateLosses());
+  }
+
   /** tfjs sets this while loading a model (weights are overwritten anyway); pass it to the projections. */
   private fastInit = false;
 
@@ -184,11 +277,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
 
   override build(inputShape: Shape | Shape[]): void {
     const name = `MultiHeadAttention '${this.name}'`;
-    const shapes = shapeList(inputShape);
-    if (shapes.length < 1 || shapes.length > 3) {
-      throw new Error(`${name}: expected query, [query, value] or [query, value, key], got ${shapes.length} inputs`);
-    }
-    const [queryShape, valueShape = queryShape, keyShape = valueShape] = shapes;
+    const { query: queryShape, value: valueShape, key: keyShape } = this.roles(shapeList(inputShape));
     checkRank(name, 'query', queryShape, 3);
     checkRank(name, 'value', valueShape, 3);
     checkRank(name, 'key', keyShape, 3);
@@ -198,6 +287,10 @@ export class MultiHeadAttention extends tf.layers.Layer {
       useBias: this.useBias,
       kernelInitializer: this.kernelInitializer,
       biasInitializer: this.biasInitializer,
+      kernelRegularizer: this.kernelRegularizer,
+      biasRegularizer: this.biasRegularizer,
+      kernelConstraint: this.kernelConstraint,
+      biasConstraint: this.biasConstraint,
     };
     const makeProjection = (scope: string, headDim: number, shape: Shape) => {
       const layer = new AttentionProjection({
@@ -216,6 +309,9 @@ export class MultiHeadAttention extends tf.layers.Layer {
     this.queryDense = makeProjection('query', this.keyDim, queryShape);
     this.keyDense = makeProjection('key', this.keyDim, keyShape);
     this.valueDense = makeProjection('value', this.valueDim, valueShape);
+    // Keras builds the gate on the query input; it multiplies the (B, T, H, V) context, so its
+    // heads are V wide (Keras's gate is only defined where that holds).
+    if (this.useGate) this.gateDense = makeProjection('gate', this.valueDim, queryShape);
     this.outputDense = new AttentionOutputProjection({
       name: `${this.name}_attention_output`,
       outputDim: this.outputDim ?? (queryShape[2] as number),
@@ -231,8 +327,48 @@ export class MultiHeadAttention extends tf.layers.Layer {
     return this.weightScope ? `${this.weightScope}/${name}` : name;
   }
 
+  /**
+   * The query, value and key (inputs or shapes) and any tensor masks, from the input list: by
+   * `callArguments` when set, else positionally (query, [query, value] or [query, value, key]).
+   */
+  private roles<T>(list: T[]): {
+    query: T;
+    value: T;
+    key: T;
+    hasKey: boolean;
+    valueMask?: T;
+    keyMask?: T;
+    attentionMask?: T;
+    indices: { query: number; value: number; key: number };
+  } {
+    const name = `MultiHeadAttention '${this.name}'`;
+    if (this.callArguments == null) {
+      if (list.length < 1 || list.length > 3) {
+        throw new Error(`${name}: expected query, [query, value] or [query, value, key], got ${list.length} inputs`);
+      }
+      const [query, value = query, key = value] = list;
+      const indices = { query: 0, value: list.length > 1 ? 1 : 0, key: list.length - 1 };
+      return { query, value, key, hasKey: list.length === 3, indices };
+    }
+    const named = byCallArgument(name, this.callArguments, list);
+    const index = (arg: string) => this.callArguments!.indexOf(arg);
+    const hasKey = named.key !== undefined;
+    return {
+      query: named.query,
+      value: named.value,
+      key: hasKey ? named.key : named.value,
+      hasKey,
+      // Keras reads query_mask from the query's own mask (MultiHeadAttention.call overwrites the
+      // argument with get_keras_mask(query)), so a query_mask input is accepted and not used.
+      valueMask: named.value_mask,
+      keyMask: named.key_mask,
+      attentionMask: named.attention_mask,
+      indices: { query: index('query'), value: index('value'), key: hasKey ? index('key') : index('value') },
+    };
+  }
+
   override computeOutputShape(inputShape: Shape | Shape[]): Shape | Shape[] {
-    const [queryShape, valueShape = queryShape] = shapeList(inputShape);
+    const { query: queryShape, value: valueShape } = this.roles(shapeList(inputShape));
     const output: Shape = [queryShape[0], queryShape[1], this.outputDim ?? queryShape[2]];
     if (!this.returnAttentionScores) return output;
     return [output, [queryShape[0], this.numHeads, queryShape[1], valueShape[1]]];
@@ -241,7 +377,8 @@ export class MultiHeadAttention extends tf.layers.Layer {
   /** The output keeps the query's padding mask; the scores carry none. */
   override computeMask(inputs: tf.Tensor | tf.Tensor[], mask?: tf.Tensor | tf.Tensor[]): tf.Tensor | tf.Tensor[] {
     const list = Array.isArray(inputs) ? inputs : [inputs];
-    const queryMask = passMask(list[0], resolveInputMasks(inputs, mask)[0]);
+    const queryIndex = this.roles(list).indices.query;
+    const queryMask = passMask(list[queryIndex], resolveInputMasks(inputs, mask)[queryIndex]);
     // tfjs types computeMask as never null, but null is how it says "no mask".
     return (this.returnAttentionScores ? [queryMask, null] : queryMask) as tf.Tensor | tf.Tensor[];
   }
@@ -288,6 +425,12 @@ export class MultiHeadAttention extends tf.layers.Layer {
         `MultiHeadAttention '${this.name}': attentionContributions needs a built layer; apply it once first`,
       );
     }
+    if (this.useGate) {
+      throw new Error(
+        `MultiHeadAttention '${this.name}': attentionContributions is not defined with useGate ` +
+          "(the gate scales each query position's context, so a key position's contribution depends on the query)",
+      );
+    }
     const { query, value, key, masks } = this.callInputs(inputs, kwargs);
     return tf.tidy(() => {
       // 1. The weights: the layer's own attention, inference mode.
@@ -323,24 +466,36 @@ export class MultiHeadAttention extends tf.layers.Layer {
     inputs: tf.Tensor | tf.Tensor[],
     args: Pick<MultiHeadAttentionCallArgs, 'attentionMask' | 'mask'>,
   ): { query: tf.Tensor; value: tf.Tensor; key: tf.Tensor; masks: () => tf.Tensor | null } {
+    const name = `MultiHeadAttention '${this.name}'`;
     const list = Array.isArray(inputs) ? inputs : [inputs];
-    const [query, value = query, key = value] = list;
-    this.checkCallInputs(list, query, value, key, args.attentionMask);
-    const [queryMask, valueMask = queryMask, keyMask = null] = resolveInputMasks(inputs, args.mask);
-    const sameKeyMask = list.length < 3 ? null : keyMask;
-    checkPaddingMasks(`MultiHeadAttention '${this.name}'`, [
+    const roles = this.roles(list);
+    const { query, value, key } = roles;
+    if (roles.attentionMask != null && args.attentionMask != null) {
+      throw new Error(
+        `${name}: attention_mask is an input (callArguments), so the attentionMask argument must be unset`,
+      );
+    }
+    const attentionMask = roles.attentionMask ?? args.attentionMask ?? null;
+    this.checkCallInputs(query, value, key, attentionMask);
+    const padding = resolveInputMasks(inputs, args.mask);
+    const queryMask = padding[roles.indices.query];
+    // Explicit value_mask / key_mask inputs win over the tensors' own masks, as in Keras; the key's
+    // own mask counts only when a key was given (Keras ignores it for key = value).
+    const valueMask = roles.valueMask ?? padding[roles.indices.value];
+    const keyMask = roles.keyMask ?? (roles.hasKey ? padding[roles.indices.key] : null);
+    checkPaddingMasks(name, [
       ['query', queryMask, query],
       ['value', valueMask, value],
-      ['key', sameKeyMask, key],
+      ['key', keyMask, key],
     ]);
-    const attentionMask = args.attentionMask ?? null;
-    const masks = () => combineMasks(query, value, queryMask, valueMask, sameKeyMask, this.causal, attentionMask);
+    const masks = () =>
+      combineMasks(query, value, queryMask, valueMask, keyMask, this.causal, attentionMask, this.slidingWindow);
     return { query, value, key, masks };
   }
 
   /**
    * The layer on explicit tensors: query (B, T, Dq), value (B, S, Dv), key (B, S, Dk), mask
-   * (B, T, S) or (T, S) with 1 = may attend, or null. Returns the output (B, T, Dout) and the
+   * (B, T, S), (T, S) or (B, H, T, S) with 1 = may attend, or null. Returns the output (B, T, Dout) and the
    * probabilities (B, H, T, S), which are null while a gradient tape records unless
    * `needProbabilities` (see `scaledDotProductAttention`). Call inside a tidy.
    */
@@ -367,8 +522,10 @@ export class MultiHeadAttention extends tf.layers.Layer {
       dropout: training ? this.dropout : 0,
       needProbabilities,
     });
-    // 3. Merge the heads: (B, T, H, V) -> (B, T, Dout).
-    return { output: mergeHeads(context, this.outputDense!), probabilities };
+    // 3. Gate (useGate): each head's context times sigmoid(query W_G + b_G), (B, T, H, V).
+    const gated = this.gateDense ? context.mul(tf.sigmoid(projectHeads(query, this.gateDense))) : context;
+    // 4. Merge the heads: (B, T, H, V) -> (B, T, Dout).
+    return { output: mergeHeads(gated, this.outputDense!), probabilities };
   }
 
   /**
@@ -420,6 +577,12 @@ export class MultiHeadAttention extends tf.layers.Layer {
    * and disposes them. Call inside a tidy.
    */
   inferenceWeights(): AttentionInferenceWeights {
+    if (this.useGate || this.slidingWindow != null) {
+      throw new Error(
+        `MultiHeadAttention '${this.name}': cached decoding supports neither useGate nor slidingWindow ` +
+          `(got useGate ${this.useGate}, slidingWindow ${this.slidingWindow})`,
+      );
+    }
     const scale = 1 / Math.sqrt(this.keyDim);
     const biasOrZeros = (p: AttentionProjection) => flatBias(p) ?? tf.zeros([p.numHeads * p.headDim]);
     const queryKernel = flatKernel(this.queryDense!).mul(scale);
@@ -443,17 +606,8 @@ export class MultiHeadAttention extends tf.layers.Layer {
     };
   }
 
-  private checkCallInputs(
-    list: tf.Tensor[],
-    query: tf.Tensor,
-    value: tf.Tensor,
-    key: tf.Tensor,
-    attentionMask: tf.Tensor | undefined,
-  ): void {
+  private checkCallInputs(query: tf.Tensor, value: tf.Tensor, key: tf.Tensor, attentionMask: tf.Tensor | null): void {
     const name = `MultiHeadAttention '${this.name}'`;
-    if (list.length > 3) {
-      throw new Error(`${name}: expected query, [query, value] or [query, value, key], got ${list.length} inputs`);
-    }
     checkRank(name, 'query', query.shape, 3);
     checkRank(name, 'value', value.shape, 3);
     checkRank(name, 'key', key.shape, 3);
@@ -473,28 +627,32 @@ export class MultiHeadAttention extends tf.layers.Layer {
       }
     }
     if (attentionMask != null) {
-      const want = [query.shape[0], query.shape[1], value.shape[1]] as number[];
-      const got = attentionMask.shape;
-      if (got.length !== 3 || got.some((d, i) => d !== want[i])) {
-        throw new Error(
-          `${name}: attentionMask must have shape (B, T, S) = ${formatShape(want)}, got ${formatShape(got)}`,
-        );
-      }
+      const [batch, queryLength] = query.shape;
+      checkAttentionMask(name, attentionMask, batch, this.numHeads, queryLength, value.shape[1] as number);
     }
   }
 
   /**
    * Where each of `this.weights` sits in a Keras 3 weights file, relative to this layer's group, in
-   * the same order: `query_dense/vars/0` (kernel), `query_dense/vars/1` (bias), then key, value and
-   * output. Keras 3 saves MultiHeadAttention's projections under these four sub-groups (seen in
-   * real `.keras` files: `layers/multi_head_attention/query_dense/vars/0`); Keras 2 `.h5` files list
-   * the same weights in this order in `weight_names`.
+   * the same order: `query_dense/vars/0` (kernel), `query_dense/vars/1` (bias), then key, value,
+   * the gate (`useGate`) and output. Keras 3 saves a layer's sub-layers under the attribute names
+   * it reaches them by (keras/src/saving/saving_lib.py `_walk_saveable`: attributes sorted by name
+   * with public before private ones, each object saved once, at the first name): the public
+   * properties `query_dense`, `key_dense`, `value_dense`, `output_dense` come first (seen in real
+   * `.keras` files: `layers/multi_head_attention/query_dense/vars/0`); the gate has only its
+   * private attribute `_gate_dense`. Keras 2 `.h5` files list the weights in this order in
+   * `weight_names`.
    */
   kerasWeightPaths(): string[] {
     const vars = this.useBias ? ['vars/0', 'vars/1'] : ['vars/0'];
-    return ['query_dense', 'key_dense', 'value_dense', 'output_dense'].flatMap((group) =>
-      vars.map((v) => `${group}/${v}`),
-    );
+    const groups = [
+      'query_dense',
+      'key_dense',
+      'value_dense',
+      ...(this.useGate ? ['_gate_dense'] : []),
+      'output_dense',
+    ];
+    return groups.flatMap((group) => vars.map((v) => `${group}/${v}`));
   }
 
   override getConfig(): tf.serialization.ConfigDict {
@@ -508,8 +666,17 @@ export class MultiHeadAttention extends tf.layers.Layer {
       outputDim: this.outputDim,
       causal: this.causal,
       returnAttentionScores: this.returnAttentionScores,
+      slidingWindow: this.slidingWindow,
+      useGate: this.useGate,
+      flashAttention: this.flashAttention,
+      seed: this.seed,
       kernelInitializer: serializeInitializer(this.kernelInitializer),
       biasInitializer: serializeInitializer(this.biasInitializer),
+      kernelRegularizer: serializeRegularizerOrConstraint(this.kernelRegularizer),
+      biasRegularizer: serializeRegularizerOrConstraint(this.biasRegularizer),
+      kernelConstraint: serializeRegularizerOrConstraint(this.kernelConstraint),
+      biasConstraint: serializeRegularizerOrConstraint(this.biasConstraint),
+      callArguments: this.callArguments,
     };
   }
 }

@@ -8,7 +8,16 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
+import type { Constraint } from '@tensorflow/tfjs-layers/dist/constraints';
+import type { Regularizer } from '@tensorflow/tfjs-layers/dist/regularizers';
 import { checkBoolean, type InitializerIdentifier, resolveInitializer, serializeInitializer } from './args';
+import {
+  type ConstraintIdentifier,
+  type RegularizerIdentifier,
+  resolveConstraint,
+  resolveRegularizer,
+  serializeRegularizerOrConstraint,
+} from './keras_args';
 import { passMask } from './masks';
 
 export interface ProjectionArgs extends LayerArgs {
@@ -18,12 +27,24 @@ export interface ProjectionArgs extends LayerArgs {
   kernelInitializer?: InitializerIdentifier;
   /** Initializer of the bias. Default 'zeros'. */
   biasInitializer?: InitializerIdentifier;
+  /** Regularizer of the kernel (its penalty in `calculateLosses`). Default null. */
+  kernelRegularizer?: RegularizerIdentifier | null;
+  /** Regularizer of the bias. Default null. */
+  biasRegularizer?: RegularizerIdentifier | null;
+  /** Constraint applied to the kernel after each optimizer update. Default null. */
+  kernelConstraint?: ConstraintIdentifier | null;
+  /** Constraint applied to the bias after each optimizer update. Default null. */
+  biasConstraint?: ConstraintIdentifier | null;
 }
 
 export abstract class ProjectionBase extends tf.layers.Layer {
   readonly useBias: boolean;
   readonly kernelInitializer: Initializer;
   readonly biasInitializer: Initializer;
+  readonly kernelRegularizer: Regularizer | null;
+  readonly biasRegularizer: Regularizer | null;
+  readonly kernelConstraint: Constraint | null;
+  readonly biasConstraint: Constraint | null;
   /**
    * Set by an owning layer (e.g. 'query') so that weights are named
    * `<owner>/query/kernel` like Keras's; not part of the config.
@@ -43,6 +64,10 @@ export abstract class ProjectionBase extends tf.layers.Layer {
       'glorotUniform',
     );
     this.biasInitializer = resolveInitializer(this.label, 'biasInitializer', args.biasInitializer, 'zeros');
+    this.kernelRegularizer = resolveRegularizer(this.label, 'kernelRegularizer', args.kernelRegularizer);
+    this.biasRegularizer = resolveRegularizer(this.label, 'biasRegularizer', args.biasRegularizer);
+    this.kernelConstraint = resolveConstraint(this.label, 'kernelConstraint', args.kernelConstraint);
+    this.biasConstraint = resolveConstraint(this.label, 'biasConstraint', args.biasConstraint);
     this.supportsMasking = true;
   }
 
@@ -54,8 +79,27 @@ export abstract class ProjectionBase extends tf.layers.Layer {
   /** Creates the kernel and (with `useBias`) the bias, and marks the layer built. */
   protected addProjectionWeights(kernelShape: number[], biasShape: number[]): void {
     const scoped = (name: string) => (this.weightScope ? `${this.weightScope}/${name}` : name);
-    this.kernel = this.addWeight(scoped('kernel'), kernelShape, 'float32', this.kernelInitializer);
-    if (this.useBias) this.bias = this.addWeight(scoped('bias'), biasShape, 'float32', this.biasInitializer);
+    const { kernelRegularizer, biasRegularizer, kernelConstraint, biasConstraint } = this;
+    this.kernel = this.addWeight(
+      scoped('kernel'),
+      kernelShape,
+      'float32',
+      this.kernelInitializer,
+      kernelRegularizer ?? undefined,
+      true,
+      kernelConstraint ?? undefined,
+    );
+    if (this.useBias) {
+      this.bias = this.addWeight(
+        scoped('bias'),
+        biasShape,
+        'float32',
+        this.biasInitializer,
+        biasRegularizer ?? undefined,
+        true,
+        biasConstraint ?? undefined,
+      );
+    }
     this.built = true;
   }
 
@@ -72,6 +116,10 @@ export abstract class ProjectionBase extends tf.layers.Layer {
       useBias: this.useBias,
       kernelInitializer: serializeInitializer(this.kernelInitializer),
       biasInitializer: serializeInitializer(this.biasInitializer),
+      kernelRegularizer: serializeRegularizerOrConstraint(this.kernelRegularizer),
+      biasRegularizer: serializeRegularizerOrConstraint(this.biasRegularizer),
+      kernelConstraint: serializeRegularizerOrConstraint(this.kernelConstraint),
+      biasConstraint: serializeRegularizerOrConstraint(this.biasConstraint),
     };
   }
 }

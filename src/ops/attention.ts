@@ -32,7 +32,7 @@ export interface AttentionArgs {
   numHeads: number;
   keyDim: number;
   valueDim: number;
-  /** (T, S), (B, T, S) or (B, 1, S), 1 = may attend; null attends everywhere. */
+  /** (T, S), (B, T, S), (B, 1, S) or (B, H, T, S) (axes of 1 broadcast), 1 = may attend; null attends everywhere. */
   mask: tf.Tensor | null;
   /** Multiplies the queries. Default 1/sqrt(keyDim); 1 for queries scaled beforehand. */
   scale?: number;
@@ -56,14 +56,19 @@ export interface AttentionResult {
 export function scaledDotProductAttention(args: AttentionArgs): AttentionResult {
   const scale = args.scale ?? 1 / Math.sqrt(args.keyDim);
   const dropout = args.dropout ?? 0;
+  // A per-head mask whose heads axis is 1 is a (B, T, S) mask: (B, 1, T, S) -> (B, T, S).
+  const mask =
+    args.mask != null && args.mask.rank === 4 && args.mask.shape[1] === 1 ? args.mask.squeeze([1]) : args.mask;
   // The fused kernel: cpu or wasm with WebAssembly SIMD and K, V multiples of 4 (whole SIMD
   // vectors); it has no dropout, and its probabilities carry no gradient.
   const fused =
     hasFusedAttention(args.keyDim, args.valueDim) &&
     dropout === 0 &&
-    !(args.needProbabilities && tf.engine().isTapeOn());
-  if (fused) return fusedAttention({ ...args, scale });
-  return plainAttention({ ...args, scale, dropout });
+    !(args.needProbabilities && tf.engine().isTapeOn()) &&
+    // A mask that differs per head (B, H, T, S) takes the plain path: the kernel's mask has no heads axis.
+    (mask == null || mask.rank < 4);
+  if (fused) return fusedAttention({ ...args, mask, scale });
+  return plainAttention({ ...args, mask, scale, dropout });
 }
 
 /**
@@ -94,10 +99,10 @@ export function plainAttention(args: AttentionArgs): { context: tf.Tensor4D; pro
   const queries = heads(args.query, K).mul(scale);
   // Scores: (B, H, T, K) x (B, H, S, K)^T -> (B, H, T, S).
   let scores = tf.matMul(queries, heads(args.key, K), false, true);
-  // The mask broadcasts over heads: (T, S) as it is, (B, T, S) and (B, 1, S) with a heads axis.
+  // The mask broadcasts over heads: (T, S) and (B, H, T, S) as they are, (B, T, S) and (B, 1, S) with a heads axis.
   if (args.mask != null) {
     const masked = maskToScores(args.mask);
-    scores = scores.add(masked.rank === 2 ? masked : masked.expandDims(1));
+    scores = scores.add(masked.rank === 3 ? masked.expandDims(1) : masked);
   }
   // Softmax over the keys S.
   const probabilities = tf.softmax(scores) as tf.Tensor4D;

@@ -585,7 +585,8 @@ describeEachBackend('MultiHeadAttention', () => {
       const q = tf.zeros([2, 3, 4]);
       const m = tf.ones([2, 3, 4]);
       expect(() => layer.apply(q, { attentionMask: m })).toThrow(
-        /attentionMask must have shape \(B, T, S\) = \[2, 3, 3\], got \[2, 3, 4\]/,
+        'attentionMask must have shape (T, S) = [3, 3], (B, T, S) = [2, 3, 3], (B, H, T, S) = [2, 2, 3, 3] ' +
+          '(an axis may also be 1), got [2, 3, 4]',
       );
       tf.dispose([q, m]);
     });
