@@ -54,7 +54,8 @@ def open_model(path):
                 continue
             if layer["class_name"] == "MultiHeadAttention":
                 arrays = []
-                for sub in ["query_dense", "key_dense", "value_dense", "output_dense"]:
+                subs = ["query_dense", "key_dense", "value_dense"] + (["_gate_dense"] if "_gate_dense" in g else [])
+                for sub in subs + ["output_dense"]:
                     v = g[sub]["vars"]
                     arrays += [np.array(v[str(i)]) for i in range(len(v))]
             else:
@@ -108,12 +109,16 @@ def layer_norm(x, gamma, beta, epsilon):
     return (x - mean) / np.sqrt(var + epsilon) * gamma + beta
 
 
-def mha(cfg, w, query, value, key, query_mask, value_mask, key_mask, causal):
-    """keras/src/layers/attention/multi_head_attention.py: einsum projections, masked softmax."""
+def mha(cfg, w, query, value, key, query_mask, value_mask, key_mask, causal, attention_mask=None):
+    """keras/src/layers/attention/multi_head_attention.py: einsum projections, masked softmax, optional gate."""
     use_bias = cfg.get("use_bias", True)
     per = 2 if use_bias else 1
-    qk, kk, vk, ok = (w[i * per] for i in range(4))
-    qb, kb, vb, ob = ((w[i * per + 1] if use_bias else 0) for i in range(4))
+    gate = bool(cfg.get("use_gate"))
+    n = 5 if gate else 4
+    kernels = [w[i * per] for i in range(n)]
+    biases = [(w[i * per + 1] if use_bias else 0) for i in range(n)]
+    qk, kk, vk, ok = kernels[0], kernels[1], kernels[2], kernels[-1]
+    qb, kb, vb, ob = biases[0], biases[1], biases[2], biases[-1]
     q = np.einsum("btd,dhk->bthk", query, qk) + qb
     k = np.einsum("bsd,dhk->bshk", key, kk) + kb
     v = np.einsum("bsd,dhv->bshv", value, vk) + vb
@@ -129,10 +134,16 @@ def mha(cfg, w, query, value, key, query_mask, value_mask, key_mask, causal):
         mask &= key_mask[:, None, :]
     if causal:
         mask &= np.tril(np.ones((T, S), dtype=bool))[None]
+    if attention_mask is not None:
+        mask &= attention_mask.astype(bool).reshape((-1,) + attention_mask.shape[-2:]) if attention_mask.ndim == 3 else (
+            attention_mask.astype(bool)[None]
+        )
     # Keras's Softmax with a mask: adds a large negative number where the mask is 0.
     scores = scores + (1.0 - mask[:, None].astype(scores.dtype)) * -1e9
     probs = softmax(scores, -1)
     out = np.einsum("bhts,bshv->bthv", probs, v)
+    if gate:  # use_gate: each head's context times sigmoid(query W_G + b_G)
+        out = out * (1 / (1 + np.exp(-(np.einsum("btd,dhv->bthv", query, kernels[3]) + biases[3]))))
     return np.einsum("bthv,hvo->bto", out, ok) + ob
 
 
@@ -242,7 +253,9 @@ def apply(layer, w, args, kwargs, values):
         v, vm = get(args[1] if len(args) > 1 else kwargs["value"])
         kr = args[2] if len(args) > 2 else kwargs.get("key")
         k, km = get(kr) if kr is not None else (v, vm)
-        out = mha(cfg, w, q, v, k, qm, vm, km if kr is not None else None, bool(kwargs.get("use_causal_mask")))
+        am = kwargs.get("attention_mask")
+        am = get(am)[0] if am is not None else None
+        out = mha(cfg, w, q, v, k, qm, vm, km if kr is not None else None, bool(kwargs.get("use_causal_mask")), am)
         return out, qm
     x, m = get(args[0])
     if cls == "Embedding":

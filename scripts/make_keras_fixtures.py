@@ -225,6 +225,13 @@ def weight_names(name):
     return []
 
 
+def put(z, name, data):
+    """An entry dated 1980-01-01, as Keras's archives are (and so the fixtures are reproducible)."""
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = z.compression
+    z.writestr(info, data)
+
+
 def write_keras(path):
     """A .keras zip: saving_lib's layout (stored entries, as zipfile writes them by default)."""
     buffer = io.BytesIO()
@@ -255,9 +262,9 @@ def write_keras(path):
                     v[str(j)] = a
         h5.create_group("vars").attrs["name"] = "fixture"
     with zipfile.ZipFile(path, "w") as z:
-        z.writestr("metadata.json", json.dumps({"keras_version": "3.9.2", "date_saved": "2026-12-01@12:00:00"}))
-        z.writestr("config.json", json.dumps(keras3_config()))
-        z.writestr("model.weights.h5", buffer.getvalue())
+        put(z, "metadata.json", json.dumps({"keras_version": "3.9.2", "date_saved": "2026-12-01@12:00:00"}))
+        put(z, "config.json", json.dumps(keras3_config()))
+        put(z, "model.weights.h5", buffer.getvalue())
 
 
 def write_h5(path, config, keras_version, suffix):
@@ -296,6 +303,64 @@ def write_model_json(folder):
                    "modelTopology": topology, "weightsManifest": [{"paths": ["weights.bin"], "weights": specs}]}, f)
 
 
+# A second model: gated cross-attention (use_gate) with an attention_mask given as a model input.
+GATE_WEIGHTS = {
+    "gated_attention": [w(6, 2, 3), w(2, 3), w(6, 2, 3), w(2, 3), w(6, 2, 3), w(2, 3), w(6, 2, 3), w(2, 3), w(2, 3, 6), w(6)],
+    "head": [w(6, 2), w(2)],
+}
+GATE_CLASSES = {"x": "InputLayer", "context": "InputLayer", "mask": "InputLayer", "gated_attention": "MultiHeadAttention",
+                "pool": "GlobalAveragePooling1D", "head": "Dense"}
+
+
+def gate_config():
+    B = None
+    cfg = {**mha_cfg(2, 3, 3, True), "use_gate": True}
+    layers = [
+        k3_layer("InputLayer", "x", {"batch_shape": [B, 4, 6], "dtype": "float32", "sparse": False, "ragged": False}, None),
+        k3_layer("InputLayer", "context", {"batch_shape": [B, 5, 6], "dtype": "float32", "sparse": False, "ragged": False},
+                 None),
+        k3_layer("InputLayer", "mask", {"batch_shape": [B, 4, 5], "dtype": "float32", "sparse": False, "ragged": False},
+                 None),
+        k3_layer("MultiHeadAttention", "gated_attention", cfg, [kt("x", [B, 4, 6]), kt("context", [B, 5, 6])],
+                 {"attention_mask": kt("mask", [B, 4, 5])}),
+        k3_layer("GlobalAveragePooling1D", "pool", {"data_format": "channels_last", "keepdims": False},
+                 [kt("gated_attention", [B, 4, 6])], {"mask": None}),
+        k3_layer("Dense", "head", dense_cfg(2), [kt("pool", [B, 6])]),
+    ]
+    return {"module": "keras.src.models.functional", "class_name": "Functional", "registered_name": "Functional",
+            "config": {"name": "gated", "trainable": True, "layers": layers,
+                       "input_layers": [["x", 0, 0], ["context", 0, 0], ["mask", 0, 0]],
+                       "output_layers": [["head", 0, 0]]}}
+
+
+def write_gate_keras(path):
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as h5:
+        layers, used = h5.create_group("layers"), {}
+        for name, cls in GATE_CLASSES.items():
+            base = keras_reference.snake(cls)
+            used[base] = used.get(base, -1) + 1
+            group = layers.create_group(base if used[base] == 0 else f"{base}_{used[base]}")
+            arrays = GATE_WEIGHTS.get(name, [])
+            group.create_group("vars").attrs["name"] = name
+            if cls == "MultiHeadAttention":
+                # Public attributes first, then the private _gate_dense (saving_lib walks attributes by name).
+                subs = [("query_dense", "query"), ("key_dense", "key"), ("value_dense", "value"),
+                        ("_gate_dense", "gate"), ("output_dense", "attention_output")]
+                for i, (sub, label) in enumerate(subs):
+                    v = group.create_group(sub).create_group("vars")
+                    v.attrs["name"] = label
+                    v["0"], v["1"] = arrays[2 * i], arrays[2 * i + 1]
+            else:
+                for j, a in enumerate(arrays):
+                    group["vars"][str(j)] = a
+        h5.create_group("vars").attrs["name"] = "gated"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:  # deflated, as zipfile can write
+        put(z, "metadata.json", json.dumps({"keras_version": "3.14.0", "date_saved": "2026-12-01@12:00:00"}))
+        put(z, "config.json", json.dumps(gate_config()))
+        put(z, "model.weights.h5", buffer.getvalue())
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     files = {
@@ -316,9 +381,17 @@ def main():
     first = np.array(reference["outputs"]["k3_attention.keras"])
     for name, out in reference["outputs"].items():
         assert np.abs(np.array(out) - first).max() < 1e-12, f"{name} computes differently"
-    # Without the padding mask (row 0 has padding) the reference differs: the mask matters.
     with open(os.path.join(OUT, "reference.json"), "w") as f:
         json.dump(reference, f, indent=1)
+    write_gate_keras(os.path.join(OUT, "k3_gate_mask.keras"))
+    gate_inputs = keras_reference.seeded_inputs(gate_config(), seed=5)
+    gate_inputs[2] = (np.random.default_rng(6).random((2, 4, 5)) > 0.4).astype(np.float32)
+    gate_inputs[2][:, :, 0] = 1  # every query attends somewhere
+    config, weights = keras_reference.open_model(os.path.join(OUT, "k3_gate_mask.keras"))
+    w64 = {k: [a.astype(np.float64) for a in v] for k, v in weights.items()}
+    out = keras_reference.run(config, w64, [x.astype(np.float64) for x in gate_inputs])[0]
+    with open(os.path.join(OUT, "reference_gate_mask.json"), "w") as f:
+        json.dump({"inputs": [x.tolist() for x in gate_inputs], "outputs": out.tolist()}, f, indent=1)
     print("wrote", sorted(os.listdir(OUT)))
 
 

@@ -94,3 +94,38 @@ it('a causal self-attention: a later token changes nothing in the attention outp
   tf.dispose([a, b]);
   model.dispose();
 });
+
+describe('loadKerasModel(k3_gate_mask.keras): use_gate and an attention_mask model input', () => {
+  const gate = JSON.parse(fs.readFileSync(path.join(DIR, 'reference_gate_mask.json'), 'utf8')) as {
+    inputs: [number[][][], number[][][], number[][][]];
+    outputs: number[][];
+  };
+  const run = (model: tf.LayersModel, mask = gate.inputs[2]) => {
+    const inputs = [tf.tensor3d(gate.inputs[0]), tf.tensor3d(gate.inputs[1]), tf.tensor3d(mask)];
+    const y = model.predict(inputs) as tf.Tensor;
+    const rows = y.arraySync() as number[][];
+    tf.dispose([y, ...inputs]);
+    return rows;
+  };
+
+  it('predicts the NumPy reference (< 1e-4), gate weights from _gate_dense, mask in effect; converts', async () => {
+    const model = await loadKerasModel(path.join(DIR, 'k3_gate_mask.keras'));
+    const layer = model.getLayer('gated_attention') as MultiHeadAttention;
+    expect(layer.getConfig()).toMatchObject({ useGate: true, callArguments: ['query', 'value', 'attention_mask'] });
+    expect(layer.inboundNodes[0].inboundLayers.map((l) => l.name)).toEqual(['x', 'context', 'mask']);
+    const got = run(model);
+    expect(maxDiff(got, gate.outputs)).toBeLessThan(1e-4);
+    const allOnes = gate.inputs[2].map((rows) => rows.map((row) => row.map(() => 1)));
+    expect(maxDiff(run(model, allOnes), got)).toBeGreaterThan(1e-4);
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'keras-convert-'));
+    try {
+      await convertKerasModel(path.join(DIR, 'k3_gate_mask.keras'), folder);
+      const reloaded = await tf.loadLayersModel(`file://${path.join(folder, 'model.json')}`);
+      expect(maxDiff(run(reloaded), got)).toBe(0);
+      reloaded.dispose();
+    } finally {
+      fs.rmSync(folder, { recursive: true, force: true });
+    }
+    model.dispose();
+  });
+});

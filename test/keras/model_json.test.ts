@@ -282,12 +282,29 @@ describe('convertModelJsonTopology', () => {
     );
   });
 
-  it('rejects an attention_mask tensor and a malformed value with errors naming the layer', () => {
+  it('passes tensor call arguments as inputs named by callArguments; a malformed value is an error', () => {
     const withMask = topology();
     layer(withMask, 'cross_attention').inbound_nodes[0][0][3].attention_mask = ['context_embedding', 0, 0];
+    layer(withMask, 'cross_attention').inbound_nodes[0][0][3].key_mask = ['context_embedding', 0, 0];
+    const converted = layer(convertModelJsonTopology(withMask, 'fixture/model.json'), 'cross_attention');
+    // Not the plain leading query, value, key: every tensor is an input, callArguments names each.
+    expect(converted.config.callArguments).toEqual(['query', 'value', 'key', 'key_mask', 'attention_mask']);
+    expect(converted.inbound_nodes[0].map((entry: unknown[]) => entry[0])).toEqual([
+      'residual',
+      'context_embedding',
+      'key_projection',
+      'cross_attention_call0_input3_copy', // context_embedding again: routed through a copy (copyRepeatedInputs)
+      'cross_attention_call0_input4_copy',
+    ]);
+    withMask.model_config.config.layers.find((l: any) => l.name === 'cross_attention').inbound_nodes[0][0][3].bogus = [
+      'context_embedding',
+      0,
+      0,
+    ];
     expect(() => convertModelJsonTopology(withMask, 'fixture/model.json')).toThrow(
       "fixture/model.json (modelTopology): layer 'cross_attention' (MultiHeadAttention) call 0: passes a tensor " +
-        "as 'attention_mask', which is not one of its tensor call arguments (query, value, key)",
+        "as 'bogus', which is not one of its tensor call arguments (query, value, key, query_mask, value_mask, " +
+        'key_mask, attention_mask)',
     );
     const malformed = topology();
     layer(malformed, 'self_attention').inbound_nodes[0][0][3].value = 'layer_norm';
