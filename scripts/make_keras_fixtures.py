@@ -361,8 +361,81 @@ def write_gate_keras(path):
         put(z, "model.weights.h5", buffer.getvalue())
 
 
+# Sequential models: token ids -> Embedding(mask_zero) -> GlobalAveragePooling1D (masked) -> Dense(softmax).
+SEQ_WEIGHTS = {"embedding": [w(20, 8)], "dense": [w(8, 3), w(3)]}
+
+
+def sequential_k3_config():
+    layers = [
+        {"module": "keras.layers", "class_name": "InputLayer", "registered_name": None,
+         "config": {"batch_shape": [None, 6], "dtype": "int32", "sparse": False, "ragged": False, "name": "tokens"}},
+        {"module": "keras.layers", "class_name": "Embedding", "registered_name": None, "build_config": {"input_shape": [None, 6]},
+         "config": {"name": "embedding", "trainable": True, "dtype": POLICY, "input_dim": 20, "output_dim": 8,
+                    "embeddings_initializer": init("RandomUniform"), "embeddings_regularizer": None,
+                    "activity_regularizer": None, "embeddings_constraint": None, "mask_zero": True}},
+        {"module": "keras.layers", "class_name": "GlobalAveragePooling1D", "registered_name": None,
+         "config": {"name": "pool", "trainable": True, "dtype": POLICY, "data_format": "channels_last", "keepdims": False}},
+        {"module": "keras.layers", "class_name": "Dense", "registered_name": None,
+         "config": {"name": "dense", "trainable": True, "dtype": POLICY, **dense_cfg(3, "softmax")}},
+    ]
+    return {"module": "keras", "class_name": "Sequential", "registered_name": None,
+            "config": {"name": "sequential", "trainable": True, "dtype": POLICY, "layers": layers},
+            "build_config": {"input_shape": [None, 6]}}
+
+
+def sequential_k2_config():
+    """tf-keras without an InputLayer entry: the first layer carries batch_input_shape."""
+    emb = {k: v for k, v in sequential_k3_config()["config"]["layers"][1]["config"].items()}
+    emb.update({"dtype": "float32", "batch_input_shape": [None, 6], "input_length": 6,
+                "embeddings_initializer": {"class_name": "RandomUniform", "config": {}}})
+    dense = {k: (v if not isinstance(v, dict) else {"class_name": v["class_name"], "config": v["config"]})
+             for k, v in dense_cfg(3, "softmax").items()}
+    return {"class_name": "Sequential", "config": {"name": "sequential", "layers": [
+        {"class_name": "Embedding", "config": emb},
+        {"class_name": "GlobalAveragePooling1D", "config": {"name": "pool", "trainable": True, "dtype": "float32",
+                                                             "data_format": "channels_last", "keepdims": False}},
+        {"class_name": "Dense", "config": {"name": "dense", "trainable": True, "dtype": "float32", **dense}},
+    ]}}
+
+
+def write_sequential(folder_name):
+    # .keras: Sequential.layers leaves out the InputLayer, so there is no input_layer group.
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as h5:
+        for group, name in [("embedding", "embedding"), ("global_average_pooling1d", "pool"), ("dense", "dense")]:
+            v = h5.create_group(f"layers/{group}/vars")
+            v.attrs["name"] = name
+            for j, a in enumerate(SEQ_WEIGHTS.get(name, [])):
+                v[str(j)] = a
+        h5.create_group("vars").attrs["name"] = "sequential"
+    with zipfile.ZipFile(os.path.join(OUT, "k3_sequential.keras"), "w") as z:
+        put(z, "metadata.json", json.dumps({"keras_version": "3.9.2", "date_saved": "2026-12-01@12:00:00"}))
+        put(z, "config.json", json.dumps(sequential_k3_config()))
+        put(z, "model.weights.h5", buffer.getvalue())
+    with h5py.File(os.path.join(OUT, "k2_sequential.h5"), "w") as h5:
+        h5.attrs["keras_version"] = "2.11.0"
+        h5.attrs["backend"] = "tensorflow"
+        h5.attrs["model_config"] = json.dumps(sequential_k2_config())
+        mw = h5.create_group("model_weights")
+        mw.attrs["layer_names"] = [b"embedding", b"pool", b"dense"]
+        for name, names in [("dense", ["kernel", "bias"]), ("embedding", ["embeddings"]), ("pool", [])]:
+            g = mw.create_group(name)
+            full = [f"{name}/{n}:0" for n in names]
+            g.attrs["weight_names"] = [n.encode() for n in full] if full else np.array([], dtype=np.float64)
+            for n, a in zip(full, SEQ_WEIGHTS.get(name, [])):
+                g.create_dataset(n, data=a)
+    tokens = np.array([[3, 7, 1, 0, 0, 0], [5, 2, 9, 4, 8, 6]])
+    e = SEQ_WEIGHTS["embedding"][0].astype(np.float64)[tokens]
+    m = (tokens != 0).astype(np.float64)[:, :, None]
+    pooled = (e * m).sum(1) / m.sum(1)
+    out = keras_reference.softmax(pooled @ SEQ_WEIGHTS["dense"][0] + SEQ_WEIGHTS["dense"][1])
+    with open(os.path.join(OUT, "reference_sequential.json"), "w") as f:
+        json.dump({"inputs": [tokens.tolist()], "outputs": out.tolist()}, f, indent=1)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
+    write_sequential(OUT)
     files = {
         "k3_attention.keras": lambda p: write_keras(p),
         "k3_attention.h5": lambda p: write_h5(p, keras3_config(), "3.9.2", ""),

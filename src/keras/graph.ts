@@ -41,6 +41,8 @@ export interface LayerJson {
   registered_name?: string | null;
   config: Record<string, unknown>;
   nodes: NodeCall[];
+  /** A Sequential model's InputLayer, which Keras 3 leaves out of `model.layers` (no weights group). */
+  noWeightsGroup?: boolean;
 }
 
 export interface KerasGraph {
@@ -150,7 +152,7 @@ export interface ConvertedGraph {
   topology: TfjsTopology;
   /** Layer name -> Keras class name (`GlobalAveragePooling1D` even when it loads as our own class). */
   kerasClasses: Map<string, string>;
-  /** Names of the Keras 3 operations (not layers: they have no weights group). */
+  /** Names of the Keras 3 operations and other entries without a weights group. */
   operations: Set<string>;
 }
 
@@ -168,7 +170,7 @@ export function convertGraph(graph: KerasGraph, where: string): ConvertedGraph {
     }
     layers.push(converted);
     kerasClasses.set(layer.name, layer.class_name);
-    if (isOperation(layer)) operations.add(layer.name);
+    if (isOperation(layer) || layer.noWeightsGroup) operations.add(layer.name);
   }
   return {
     topology: {
@@ -551,4 +553,45 @@ function classInputs(node: NodeCall, cls: LayerClass, config: Record<string, unk
     config.callArguments = names;
   }
   return named.map(([, ref]) => ref);
+}
+
+/**
+ * A Sequential model as the functional graph it is: each layer called once on the previous one's
+ * output. Keras 3 writes the InputLayer as the first entry of `layers` (`batch_shape`); Keras 2
+ * writes it too, or (older files) only a `batch_input_shape` on the first layer, from which the
+ * input is made here. Keras 3's `Sequential.layers` leaves the InputLayer out, so it has no
+ * weights group (keras/src/models/sequential.py).
+ */
+export function sequentialGraph(name: string, layers: LayerJson[], where: string): KerasGraph {
+  if (layers.length === 0) throw new Error(`${where}: the Sequential model has no layers`);
+  const chain = [...layers];
+  if (chain[0].class_name !== 'InputLayer') {
+    const first = chain[0];
+    const shape = first.config.batch_input_shape ?? first.config.batch_shape;
+    if (!Array.isArray(shape)) {
+      throw new Error(
+        `${where}: the Sequential model has no InputLayer and its first layer '${first.name}' no batch_input_shape; ` +
+          'build the model (or give it keras.Input) before saving',
+      );
+    }
+    chain.unshift({
+      class_name: 'InputLayer',
+      name: `${first.name}_input`,
+      config: { batch_input_shape: shape, dtype: first.config.dtype ?? 'float32', name: `${first.name}_input` },
+      nodes: [],
+    });
+  }
+  chain[0] = { ...chain[0], nodes: [], noWeightsGroup: true };
+  for (let i = 1; i < chain.length; i++) {
+    if (chain[i].class_name === 'InputLayer') throw new Error(`${where}: a Sequential model with a second InputLayer`);
+    const { batch_input_shape: _b, batch_shape: _s, ...config } = chain[i].config;
+    chain[i] = { ...chain[i], config, nodes: [{ args: [new TensorRef(chain[i - 1].name, 0, 0)], kwargs: {} }] };
+  }
+  const last = chain[chain.length - 1];
+  return {
+    name,
+    layers: chain,
+    inputs: [new TensorRef(chain[0].name, 0, 0)],
+    outputs: [new TensorRef(last.name, 0, 0)],
+  };
 }

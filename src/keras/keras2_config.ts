@@ -16,20 +16,16 @@
  * never reach the layer (tfjs issue #8574); here they become arguments of the call, which
  * graph.ts turns into the layer's inputs.
  */
-import { KerasGraph, LayerJson, NodeCall, TensorRef } from './graph';
+import { KerasGraph, LayerJson, NodeCall, sequentialGraph, TensorRef } from './graph';
 import { asObject, normalizeConfig, refList, tensorRef } from './keras3_config';
 
-/** Parses a Keras 2 functional model config (`{class_name: 'Functional' | 'Model', config: {layers, ...}}`). */
+/** Parses a Keras 2 model config (`{class_name: 'Functional' | 'Model' | 'Sequential', config: {layers, ...}}`). */
 export function parseKeras2Config(modelConfig: unknown, where: string): KerasGraph {
   const root = asObject(modelConfig, where, 'the model config');
-  if (root.class_name === 'Sequential') {
+  if (root.class_name !== 'Functional' && root.class_name !== 'Model' && root.class_name !== 'Sequential') {
     throw new Error(
-      `${where}: a Sequential model; loadKerasModel reads functional models (keras.Model(inputs, outputs)); ` +
-        'rebuild it functionally in Python and save again',
+      `${where}: the model is a ${String(root.class_name)}; only functional and Sequential models can be loaded`,
     );
-  }
-  if (root.class_name !== 'Functional' && root.class_name !== 'Model') {
-    throw new Error(`${where}: the model is a ${String(root.class_name)}; only functional models can be loaded`);
   }
   const config = asObject(root.config, where, 'the model config.config');
   if (!Array.isArray(config.layers)) throw new Error(`${where}: the model config has no layers list`);
@@ -47,6 +43,7 @@ export function parseKeras2Config(modelConfig: unknown, where: string): KerasGra
       nodes: nodes.map((node: unknown, n: number) => parseNode(node, `${at} call ${n}`)),
     };
   });
+  if (root.class_name === 'Sequential') return sequentialGraph(String(config.name ?? 'sequential'), layers, where);
   return {
     name: String(config.name ?? 'model'),
     layers,

@@ -12,7 +12,7 @@
  * - `InputLayer` has `batch_shape` (Keras 2: `batch_input_shape`) and may have `optional`;
  * - each layer may carry `build_config` (input shapes); tfjs infers shapes from the graph instead.
  */
-import { KerasGraph, LayerJson, NodeCall, TensorRef } from './graph';
+import { KerasGraph, LayerJson, NodeCall, sequentialGraph, TensorRef } from './graph';
 import { describeValue } from './source';
 
 /** Whether a model config uses Keras 3's node format (any node an {args, kwargs} object). */
@@ -26,19 +26,13 @@ export function isKeras3Config(modelConfig: unknown): boolean {
   );
 }
 
-/** Parses a Keras 3 `Functional` config; Sequential and subclassed models are refused with what to do. */
+/** Parses a Keras 3 `Functional` or `Sequential` config; subclassed models are refused with what to do. */
 export function parseKeras3Config(modelConfig: unknown, where: string): KerasGraph {
   const root = asObject(modelConfig, where, 'the model config');
   const className = root.class_name;
-  if (className === 'Sequential') {
+  if (className !== 'Functional' && className !== 'Model' && className !== 'Sequential') {
     throw new Error(
-      `${where}: a Sequential model; loadKerasModel reads functional models (keras.Model(inputs, outputs)); ` +
-        'rebuild it functionally in Python and save again',
-    );
-  }
-  if (className !== 'Functional' && className !== 'Model') {
-    throw new Error(
-      `${where}: the model is a ${String(className)}; only functional models can be loaded ` +
+      `${where}: the model is a ${String(className)}; only functional and Sequential models can be loaded ` +
         '(a subclassed model has no graph in its config)',
     );
   }
@@ -58,6 +52,7 @@ export function parseKeras3Config(modelConfig: unknown, where: string): KerasGra
       nodes: nodes.map((node: unknown, n: number) => parseNode(node, `${at} call ${n}`)),
     };
   });
+  if (className === 'Sequential') return sequentialGraph(String(config.name ?? 'sequential'), layers, where);
   return {
     name: String(config.name ?? 'model'),
     layers,

@@ -129,3 +129,25 @@ describe('loadKerasModel(k3_gate_mask.keras): use_gate and an attention_mask mod
     model.dispose();
   });
 });
+
+describe.each(['k3_sequential.keras', 'k2_sequential.h5'])('loadKerasModel(%s): a Sequential model', (file) => {
+  const seq = JSON.parse(fs.readFileSync(path.join(DIR, 'reference_sequential.json'), 'utf8')) as {
+    inputs: [number[][]];
+    outputs: number[][];
+  };
+
+  it('loads as the functional chain it is, the masked pooling included, and predicts the NumPy reference', async () => {
+    const model = await loadKerasModel(path.join(DIR, file));
+    expect(model.layers.map((l) => l.getClassName())).toEqual([
+      'InputLayer',
+      'Embedding',
+      'KerasGlobalAveragePooling1D',
+      'Dense',
+    ]);
+    const x = tf.tensor2d(seq.inputs[0], undefined, 'int32');
+    const y = model.predict(x) as tf.Tensor;
+    expect(maxDiff(y.arraySync() as number[][], seq.outputs)).toBeLessThan(1e-4);
+    tf.dispose([x, y]);
+    model.dispose();
+  });
+});
