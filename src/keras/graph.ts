@@ -352,6 +352,9 @@ function resolveClass(
           : `register a tfjs layer class with className '${name}' (tf.serialization.registerClass) before loading`),
     );
   }
+  if (layer.class_name === 'Functional' || layer.class_name === 'Sequential' || layer.class_name === 'Model') {
+    throw new Error(`${where}: a model nested inside a model is not supported; save the inner model's layers inline`);
+  }
   if (layer.class_name in STOCK_LAYERS) return { stock: true };
   const cls = registeredClass(layer.class_name);
   if (cls != null && !TFJS_BUILTIN_LAYERS.has(layer.class_name)) {
@@ -362,9 +365,6 @@ function resolveClass(
       `${where}: tfjs has a ${layer.class_name} layer, but loadKerasModel does not check its Keras arguments yet, ` +
         'so it is refused rather than risk a silently different result',
     );
-  }
-  if (layer.class_name === 'Functional' || layer.class_name === 'Sequential' || layer.class_name === 'Model') {
-    throw new Error(`${where}: a model nested inside a model is not supported; save the inner model's layers inline`);
   }
   throw new Error(
     `${where}: unknown layer class ${layer.class_name}${layer.module ? ` (module ${layer.module})` : ''}; ` +
