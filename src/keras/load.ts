@@ -15,6 +15,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ensureBackend } from '../backend';
 import { isNodeRuntime } from '../io/atomic';
+import { checkWeightPath } from '../io/weight_paths';
 import { convertGraph, ConvertedGraph, KerasGraph } from './graph';
 import { Hdf5File } from './hdf5';
 import { parseKeras2Config } from './keras2_config';
@@ -66,6 +67,7 @@ export async function loadKerasModel(
             'pass its path or URL (or a tfjs IOHandler such as tf.io.browserFiles([json, ...weights]))',
         );
       }
+      if (isUrl(source) || !isNodeRuntime()) return loadModelJson(urlHandler(bytes, source), name, options);
       return loadModelJson(handlerFor(source), name, options);
   }
 }
@@ -219,6 +221,31 @@ function checkFinite(model: tf.LayersModel, name: string, options: AssignOptions
     }
     console.warn(`${message}; loaded anyway (nonFiniteWeights: 'warn')`);
   }
+}
+
+/**
+ * The model.json already fetched from `url`, its weight files fetched relative to it; a weight path
+ * that leaves the model's folder is refused (io/weight_paths.ts).
+ */
+function urlHandler(bytes: Uint8Array, url: string): tf.io.IOHandler {
+  const json = parseJson(new TextDecoder().decode(bytes), url) as tf.io.ModelJSON;
+  const base = url.slice(0, url.lastIndexOf('/') + 1);
+  return {
+    load: () =>
+      tf.io.getModelArtifactsForJSON(json, async (manifest) => {
+        const paths = manifest.flatMap((group) => group.paths);
+        paths.forEach((p) => checkWeightPath(p, url));
+        const buffers = await Promise.all(
+          paths.map(async (p) => {
+            const response = await fetch(new URL(p, base).toString());
+            if (!response.ok)
+              throw new Error(`${url}: weights file ${p} could not be fetched (HTTP ${response.status})`);
+            return response.arrayBuffer();
+          }),
+        );
+        return [manifest.flatMap((group) => group.weights), tf.io.concatenateArrayBuffers(buffers)];
+      }),
+  };
 }
 
 function handlerFor(location: string): tf.io.IOHandler {

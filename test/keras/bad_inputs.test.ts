@@ -174,17 +174,24 @@ describe('bad Keras files: a clear error each, nothing leaked', () => {
   it('a weights manifest path leaving the model folder is refused by the file:// loader and loadSeq2Seq', async () => {
     const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'keras-escape-'));
     try {
+      const expected = 'lists the weights file "../secret.bin", which is outside the model\'s folder';
+      // A Keras model.json...
       const json = JSON.parse(fs.readFileSync(path.join(DIR, 'k3_nodes/model.json'), 'utf8'));
       json.weightsManifest[0].paths = ['../secret.bin'];
-      fs.mkdirSync(path.join(folder, 'model'));
-      fs.writeFileSync(path.join(folder, 'model/model.json'), JSON.stringify(json));
+      fs.mkdirSync(path.join(folder, 'keras'));
+      fs.writeFileSync(path.join(folder, 'keras/model.json'), JSON.stringify(json));
       fs.copyFileSync(path.join(DIR, 'k3_nodes/weights.bin'), path.join(folder, 'secret.bin'));
-      fs.writeFileSync(path.join(folder, 'model/task.json'), '{}');
-      const expected = 'lists the weights file "../secret.bin", which is outside the model\'s folder';
+      // ...and a shipped Seq2Seq model whose manifest points outside its folder.
+      const reverse = path.join(__dirname, '../../models/reverse');
+      fs.mkdirSync(path.join(folder, 'reverse'));
+      fs.copyFileSync(path.join(reverse, 'task.json'), path.join(folder, 'reverse/task.json'));
+      const seq = JSON.parse(fs.readFileSync(path.join(reverse, 'model.json'), 'utf8'));
+      seq.weightsManifest[0].paths = ['../secret.bin'];
+      fs.writeFileSync(path.join(folder, 'reverse/model.json'), JSON.stringify(seq));
       const before = tf.memory().numTensors;
-      await expect(loadKerasModel(path.join(folder, 'model/model.json'))).rejects.toThrow(expected);
-      await expect(tf.loadLayersModel(`file://${path.join(folder, 'model/model.json')}`)).rejects.toThrow(expected);
-      await expect(loadSeq2Seq(path.join(folder, 'model'))).rejects.toThrow(/task\.json|outside the model's folder/);
+      await expect(loadKerasModel(path.join(folder, 'keras/model.json'))).rejects.toThrow(expected);
+      await expect(tf.loadLayersModel(`file://${path.join(folder, 'keras/model.json')}`)).rejects.toThrow(expected);
+      await expect(loadSeq2Seq(path.join(folder, 'reverse'))).rejects.toThrow(expected);
       expect(tf.memory().numTensors).toBe(before);
     } finally {
       fs.rmSync(folder, { recursive: true, force: true });
