@@ -4,7 +4,12 @@
  * to be silently wrong. Defaults and meanings are from keras/src/layers/ (Keras 3) and
  * tf-keras (Keras 2); the values allowed are the ones whose tfjs result equals Keras's.
  */
-import type { LayerJson } from './graph';
+/** The part of a graph layer (graph.ts's LayerJson) that the checks read. */
+interface LayerJson {
+  class_name: string;
+  name: string;
+  config: Record<string, unknown>;
+}
 
 type Check = (value: unknown) => string | null;
 
