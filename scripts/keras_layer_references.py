@@ -87,7 +87,9 @@ def mha(w, query, value, key=None, mask=None):
     key_dim = q.shape[-1]
     scores = np.einsum("aecd,abcd->acbe", k, q * (1.0 / np.sqrt(key_dim)))  # (B, H, T, S)
     if mask is not None:
-        scores = scores + (1.0 - mask) * NEG
+        # Keras adds (1 - mask) * -1e9 in float32, where a masked score rounds to -1e9 itself (so a
+        # query with every key masked attends uniformly); np.where gives that in float64 too.
+        scores = np.where(np.broadcast_to(mask, scores.shape) > 0, scores, NEG)
     probs = softmax(scores)
     context = np.einsum("acbe,aecd->abcd", probs, v)  # (B, T, H, V)
     if "gate_kernel" in w:
@@ -260,12 +262,204 @@ def mha_cases(folder):
     )
 
 
+# ---------------------------------------------------------------------------
+# keras-hub layers.
+# ---------------------------------------------------------------------------
+
+
+def norm_weights(rng, width):
+    return 1 + rand(rng, width, scale=0.3), rand(rng, width, scale=0.3)
+
+
+def dense_weights(rng, inp, out):
+    return rand(rng, inp, out), rand(rng, out, scale=0.3)
+
+
+def flat_mha(w, names):
+    return [w[n] for n in names]
+
+
+def merge_padding_and_attention(padding, attention):
+    """transformer_layer_utils.merge_padding_and_attention_mask: (B, 1, S) min (B, T, S)."""
+    mask = None if padding is None else np.asarray(padding, dtype=np.float64)[:, None, :]
+    if attention is not None:
+        attention = np.asarray(attention, dtype=np.float64)
+        return attention if mask is None else np.minimum(mask, attention)
+    return mask
+
+
+def mha_auto_masks(query_mask, value_mask):
+    """Keras MultiHeadAttention's own masks: query (B, T, 1) and value (B, 1, S)."""
+    factors = []
+    if query_mask is not None:
+        factors.append(np.asarray(query_mask, dtype=np.float64)[:, :, None])
+    if value_mask is not None:
+        factors.append(np.asarray(value_mask, dtype=np.float64)[:, None, :])
+    return factors
+
+
+def combine(*factors):
+    out = None
+    for f in factors:
+        if f is None:
+            continue
+        out = f if out is None else out * f
+    return out
+
+
+def sub_block(x, norm, normalize_first, f):
+    gamma, beta, eps = norm
+    if normalize_first:
+        return x + f(layer_norm(x, gamma, beta, eps))
+    return layer_norm(x + f(x), gamma, beta, eps)
+
+
+def feed_forward(x, inner, outer, activation):
+    h = ACTIVATIONS[activation](x @ inner[0] + inner[1])
+    return h @ outer[0] + outer[1]
+
+
+def encoder_case(seed, config, batch, length, own_mask=None, padding_mask=None, attention_mask=None):
+    """keras_hub TransformerEncoder.call (inference: dropout off)."""
+    rng = rng_for(seed)
+    width, heads = config["width"], config["numHeads"]
+    key_dim = width // heads
+    x = rand(rng, batch, length, width, scale=1.0)
+    w, names = mha_weights(rng, width, width, width, heads, key_dim, key_dim, width)
+    self_norm = norm_weights(rng, width)
+    ff_norm = norm_weights(rng, width)
+    inner = dense_weights(rng, width, config["intermediateDim"])
+    outer = dense_weights(rng, config["intermediateDim"], width)
+    eps = config.get("layerNormEpsilon", 1e-5)
+    padding = padding_mask if padding_mask is not None else own_mask
+    mask = combine(merge_padding_and_attention(padding, attention_mask), *mha_auto_masks(own_mask, own_mask))
+    mask4 = None if mask is None else mask[:, None, :, :]
+    nf = config.get("normalizeFirst", False)
+    h = sub_block(x, (*self_norm, eps), nf, lambda q: mha(w, q, q, None, mask4)[0])
+    out = sub_block(h, (*ff_norm, eps), nf, lambda q: feed_forward(q, inner, outer, config.get("activation", "relu")))
+    weights = flat_mha(w, names) + [*self_norm, *ff_norm, *inner, *outer]
+    case = {"config": config, "inputs": f32(x), "weights": [f32(v) for v in weights], "output": f32(out)}
+    for key, value in [("ownMask", own_mask), ("paddingMask", padding_mask), ("attentionMask", attention_mask)]:
+        if value is not None:
+            case[key] = f32(value)
+    return case
+
+
+def decoder_case(seed, config, batch, length, enc_length=None, own=None, enc_own=None, dec_padding=None,
+                 enc_padding=None, dec_attention=None):
+    """keras_hub TransformerDecoder.call (inference: dropout off, no cache)."""
+    rng = rng_for(seed)
+    width, heads = config["width"], config["numHeads"]
+    key_dim = width // heads
+    eps = config.get("layerNormEpsilon", 1e-5)
+    nf = config.get("normalizeFirst", False)
+    x = rand(rng, batch, length, width, scale=1.0)
+    enc = None if enc_length is None else rand(rng, batch, enc_length, config["encoderWidth"], scale=1.0)
+    w_self, names_self = mha_weights(rng, width, width, width, heads, key_dim, key_dim, width)
+    self_norm = norm_weights(rng, width)
+    weights = flat_mha(w_self, names_self) + [*self_norm]
+    if enc is not None:
+        ew = config["encoderWidth"]
+        w_cross, names_cross = mha_weights(rng, width, ew, ew, heads, key_dim, key_dim, width)
+        cross_norm = norm_weights(rng, width)
+        weights += flat_mha(w_cross, names_cross) + [*cross_norm]
+    inner = dense_weights(rng, width, config["intermediateDim"])
+    outer = dense_weights(rng, config["intermediateDim"], width)
+    ff_norm = norm_weights(rng, width)
+    weights += [*inner, *outer, *ff_norm]
+    # Self-attention mask: merge(decoder padding or own, decoder attention) min causal, and the
+    # attention layer's own query/value masks from the decoder sequence's mask.
+    dec_mask = merge_padding_and_attention(dec_padding if dec_padding is not None else own, dec_attention)
+    if config.get("useCausalMask", True):
+        c = causal(length, length)[None]
+        dec_mask = c if dec_mask is None else np.minimum(dec_mask, c)
+    self_mask = combine(dec_mask, *mha_auto_masks(own, own))
+    h = sub_block(x, (*self_norm, eps), nf, lambda q: mha(w_self, q, q, None, None if self_mask is None else self_mask[:, None])[0])
+    if enc is not None:
+        cross = merge_padding_and_attention(enc_padding if enc_padding is not None else enc_own, None)
+        cross_mask = combine(cross, *mha_auto_masks(None, enc_own))
+        h = sub_block(h, (*cross_norm, eps), nf,
+                      lambda q: mha(w_cross, q, enc, None, None if cross_mask is None else cross_mask[:, None])[0])
+    out = sub_block(h, (*ff_norm, eps), nf, lambda q: feed_forward(q, inner, outer, config.get("activation", "relu")))
+    case = {"config": config, "inputs": f32(x), "weights": [f32(v) for v in weights], "output": f32(out)}
+    if enc is not None:
+        case["encoder"] = f32(enc)
+    for key, value in [("ownMask", own), ("encoderOwnMask", enc_own), ("decoderPaddingMask", dec_padding),
+                       ("encoderPaddingMask", enc_padding), ("decoderAttentionMask", dec_attention)]:
+        if value is not None:
+            case[key] = f32(value)
+    return case
+
+
+def position_rows(table, length, alpha=0.4):
+    """keras_hub PositionEmbedding.call (start_index 0)."""
+    rows = table.shape[0]
+    if length < rows:
+        return table[:length]
+    e = (table - alpha * table[:1]) / (1 - alpha)
+    ids = np.arange(length)
+    return alpha * e[ids // rows] + (1 - alpha) * e[ids % rows]
+
+
+def sine_encoding(length, width, max_wavelength):
+    """keras_hub SinePositionEncoding.call."""
+    positions = np.arange(length, dtype=np.float64)
+    timescales = np.power(1 / max_wavelength, (2 * (np.arange(width) // 2)) / width)
+    angles = positions[:, None] * timescales[None, :]
+    cos_mask = np.arange(width) % 2
+    return np.sin(angles) * (1 - cos_mask) + np.cos(angles) * cos_mask
+
+
+def hub_cases(folder):
+    lengths = [[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]]
+    write(folder, "hub_encoder_post_ln", encoder_case(300, {"width": 8, "numHeads": 2, "intermediateDim": 12}, 2, 5))
+    write(folder, "hub_encoder_pre_ln_gelu", encoder_case(
+        301, {"width": 8, "numHeads": 2, "intermediateDim": 6, "normalizeFirst": True, "activation": "gelu",
+              "layerNormEpsilon": 1e-3}, 2, 5))
+    write(folder, "hub_encoder_own_mask", encoder_case(
+        302, {"width": 6, "numHeads": 3, "intermediateDim": 5}, 2, 5, own_mask=lengths))
+    attention = (rng_for(9).uniform(size=(2, 5, 5)) > 0.3).astype(np.float64)
+    attention[:, np.arange(5), np.arange(5)] = 1
+    write(folder, "hub_encoder_padding_and_attention_mask", encoder_case(
+        303, {"width": 8, "numHeads": 4, "intermediateDim": 8, "normalizeFirst": True}, 2, 5,
+        padding_mask=lengths, attention_mask=attention))
+    write(folder, "hub_decoder_only_pre_ln", decoder_case(
+        310, {"width": 8, "numHeads": 2, "intermediateDim": 10, "normalizeFirst": True, "activation": "gelu"}, 2, 4))
+    write(folder, "hub_decoder_cross_post_ln", decoder_case(
+        311, {"width": 8, "numHeads": 2, "intermediateDim": 6, "encoderWidth": 6}, 2, 4, enc_length=5))
+    write(folder, "hub_decoder_cross_masks", decoder_case(
+        312, {"width": 6, "numHeads": 2, "intermediateDim": 4, "encoderWidth": 6, "normalizeFirst": True},
+        2, 4, enc_length=5, own=[[1, 1, 1, 1], [1, 1, 0, 0]], enc_padding=[[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]]))
+    write(folder, "hub_decoder_no_causal", decoder_case(
+        313, {"width": 4, "numHeads": 1, "intermediateDim": 4, "useCausalMask": False}, 1, 3))
+    rng = rng_for(320)
+    table = rand(rng, 4, 6)
+    write(folder, "hub_position_embedding", {
+        "table": f32(table),
+        "short": f32(position_rows(table, 3)),
+        "exact": f32(position_rows(table, 4)),
+        "long": f32(position_rows(table, 10)),
+    })
+    write(folder, "hub_sine_position_encoding", {
+        "even": f32(sine_encoding(5, 6, 100)),
+        "odd": f32(sine_encoding(4, 7, 10000)),
+    })
+    tokens = rand(rng, 9, 4)
+    positions = rand(rng, 6, 4)
+    ids = np.array([[1, 2, 3, 0, 0], [4, 8, 1, 7, 0]])
+    write(folder, "hub_token_and_position_embedding", {
+        "tokens": f32(tokens),
+        "positions": f32(positions),
+        "ids": ids.tolist(),
+        "output": f32(tokens[ids] + position_rows(positions, 5)[None]),
+    })
+
+
 def main():
     folder = sys.argv[1] if len(sys.argv) > 1 else "test/fixtures/keras_layers"
     os.makedirs(folder, exist_ok=True)
     mha_cases(folder)
-    if "hub_cases" in globals():
-        hub_cases(folder)  # noqa: F821
+    hub_cases(folder)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,23 @@ export type { SinusoidalPositionEncodingArgs } from './layers/sinusoidal_positio
 export { MaskedLayerNormalization } from './layers/masked_layer_normalization';
 export type { MaskedLayerNormalizationArgs } from './layers/masked_layer_normalization';
 export { causalMask } from './layers/masks';
+// keras-hub's layers (registered as 'keras_hub>TransformerEncoder' etc.), for Keras models built from them.
+export { KerasHubTransformerEncoder } from './layers/keras_hub/transformer_encoder';
+export type {
+  KerasHubTransformerEncoderArgs,
+  KerasHubTransformerEncoderCallArgs,
+} from './layers/keras_hub/transformer_encoder';
+export { KerasHubTransformerDecoder } from './layers/keras_hub/transformer_decoder';
+export type {
+  KerasHubTransformerDecoderArgs,
+  KerasHubTransformerDecoderCallArgs,
+} from './layers/keras_hub/transformer_decoder';
+export { KerasHubTokenAndPositionEmbedding } from './layers/keras_hub/token_and_position_embedding';
+export type { KerasHubTokenAndPositionEmbeddingArgs } from './layers/keras_hub/token_and_position_embedding';
+export { KerasHubPositionEmbedding } from './layers/keras_hub/position_embedding';
+export type { KerasHubPositionEmbeddingArgs } from './layers/keras_hub/position_embedding';
+export { KerasHubSinePositionEncoding } from './layers/keras_hub/sine_position_encoding';
+export type { KerasHubSinePositionEncodingArgs } from './layers/keras_hub/sine_position_encoding';
 
 // The encoder-decoder model: configuration, factory, decoding, the Seq2Seq wrapper.
 export { createTransformer, LAYER_NAMES } from './model/transformer';

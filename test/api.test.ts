@@ -6,11 +6,11 @@
  */
 import * as api from '../src';
 import * as browserApi from '../src/browser';
-import { LAYER_CLASS_NAMES } from './helpers/registered_classes';
+import { LAYER_EXPORT_NAMES } from './helpers/registered_classes';
 
 const PUBLIC_NAMES = {
   layers: [
-    ...LAYER_CLASS_NAMES,
+    ...LAYER_EXPORT_NAMES,
     'multiHeadAttention',
     'sinusoidalEncoding',
     'causalMask',

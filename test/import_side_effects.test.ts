@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import { LAYER_CLASS_NAMES } from './helpers/registered_classes';
+import { REGISTERED_NAMES } from './helpers/registered_classes';
 
 const BACKEND_NAMES = ['cpu', 'wasm', 'webgl', 'tensorflow'];
 
@@ -74,7 +74,7 @@ test('importing the package registers its classes and the file:// routes, and no
     (name) => !classesBefore.includes(name),
   );
   // ... and the Trainer's optimizer, registered like tfjs's own optimizers.
-  expect(added.sort()).toEqual([...LAYER_CLASS_NAMES, 'TfjsAttentionAdam'].sort());
+  expect(added.sort()).toEqual([...REGISTERED_NAMES, 'TfjsAttentionAdam'].sort());
   // Synchronous tfjs after the import runs on tfjs's own default, as without it.
   expect(tf.tidy(() => tf.add(1, 2).arraySync())).toBe(3);
   expect(tf.getBackend()).toBe('cpu');

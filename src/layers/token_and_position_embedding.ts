@@ -14,16 +14,10 @@ import {
 } from './args';
 import { formatShape, type Kwargs, type Shape } from './shapes';
 import { sinusoidalEncoding } from './sinusoidal_position_encoding';
+import { embeddingLookup } from '../ops/embedding';
 
 export const POSITION_ENCODINGS = ['learned', 'sinusoidal'] as const;
 export type PositionEncoding = (typeof POSITION_ENCODINGS)[number];
-
-/**
- * Vocabularies up to this size are embedded by a one-hot matmul: its gradient
- * is a plain matmul (fast on wasm; tfjs 4.22's wasm `gather` has no gradient kernel, UnsortedSegmentSum), where the
- * gradient of `gather` is a scatter. Larger ones use `gather`.
- */
-const ONE_HOT_MAX_VOCABULARY = 512;
 
 export interface TokenAndPositionEmbeddingArgs extends LayerArgs {
   /** Number of token ids, V (ids 0..V-1). Required. */
@@ -182,10 +176,7 @@ export class TokenAndPositionEmbedding extends tf.layers.Layer {
     const [batch, length] = ids.shape;
     const flatIds = ids.reshape([batch * length]);
     // (B*T) ids -> (B*T, D)
-    let tokens =
-      this.vocabularySize <= ONE_HOT_MAX_VOCABULARY
-        ? tf.matMul(tf.oneHot(flatIds as tf.Tensor1D, this.vocabularySize).cast('float32'), this.tokenEmbedding!.read())
-        : tf.gather(this.tokenEmbedding!.read(), flatIds);
+    let tokens: tf.Tensor = embeddingLookup(this.tokenEmbedding!.read(), flatIds);
     if (this.scaleEmbeddings) tokens = tokens.mul(Math.sqrt(this.embeddingDim));
     // (T, D) positions, broadcast over the batch.
     const positions =

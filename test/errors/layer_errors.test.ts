@@ -3,7 +3,7 @@
  * does not already cover (those files test numHeads 0/2.5/-1, keyDim missing
  * or 0, dropout 1 and -0.1 for MultiHeadAttention, unknown activations, rank 2
  * queries, query/value batch mismatch, a value wider than the layer was built
- * for, value/key length mismatch and an attentionMask of the wrong shape).
+ * for, value/key length mismatch and an attentionMask of a shape Keras does not accept).
  *
  * Argument checks do not depend on the backend, so one backend (cpu) suffices.
  */
@@ -170,10 +170,11 @@ describe('call inputs', () => {
         "MultiHeadAttention 'mha': expected query, [query, value] or [query, value, key], got 4 inputs",
       ],
       [
-        'an attentionMask of rank 2',
-        () => [tf.ones([3, 5])],
+        'an attentionMask (T, S) with the wrong key length',
+        () => [tf.ones([3, 4])],
         (m) => layer.apply([query, value], { attentionMask: m }),
-        "MultiHeadAttention 'mha': attentionMask must have shape (B, T, S) = [2, 3, 5], got [3, 5]",
+        "MultiHeadAttention 'mha': attentionMask must have shape (T, S) = [3, 5], (B, T, S) = [2, 3, 5], " +
+          '(B, H, T, S) = [2, 2, 3, 5] (an axis may also be 1), got [3, 4]',
       ],
     ])('rejects %s, naming the shapes', (_title, make, call, message) => {
       expect(withTensors(make, call)).toThrow(message);

@@ -130,7 +130,8 @@ describe('failed calls leave tf.memory().numTensors unchanged', () => {
     );
     await expectThrowsWithoutLeak(
       () => mha.apply(query, { attentionMask: wrongMask }),
-      'attentionMask must have shape (B, T, S) = [2, 3, 3], got [2, 3, 4]',
+      'attentionMask must have shape (T, S) = [3, 3], (B, T, S) = [2, 3, 3], (B, H, T, S) = [2, 2, 3, 3] ' +
+        '(an axis may also be 1), got [2, 3, 4]',
     );
     // Thrown by the built block's own input check in call(), before its tidy.
     await expectThrowsWithoutLeak(

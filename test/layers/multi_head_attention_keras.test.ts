@@ -276,6 +276,21 @@ describeEachBackend('MultiHeadAttention (Keras 3 parity)', () => {
       named.dispose();
     });
 
+    it("a query_mask input is accepted and, as in Keras, the query's own mask is used instead", () => {
+      // keras MultiHeadAttention.call: `query_mask = backend.get_keras_mask(query)` overwrites the argument.
+      const plain = new MultiHeadAttention({ numHeads: 2, keyDim: 2 });
+      const named = new MultiHeadAttention({ numHeads: 2, keyDim: 2, callArguments: ['query', 'value', 'query_mask'] });
+      const [query, value] = [q(), v()];
+      const zeros = tf.zeros([2, 3]);
+      tf.dispose(plain.apply([query, value]) as tf.Tensor);
+      tf.dispose(named.apply([query, value, zeros]) as tf.Tensor);
+      named.setWeights(plain.getWeights());
+      const a = plain.apply([query, value]) as tf.Tensor;
+      const b = named.apply([query, value, zeros]) as tf.Tensor;
+      expect(maxAbsDiff(b, a.arraySync() as number[][][])).toBe(0);
+      tf.dispose([query, value, zeros, a, b]);
+    });
+
     it('works in a functional model with the mask as a model input, and round-trips', async () => {
       const query = tf.input({ shape: [3, 4] });
       const value = tf.input({ shape: [5, 4] });

@@ -1,0 +1,67 @@
+/**
+ * keras-hub's `SinePositionEncoding` (keras_hub/src/layers/modeling/sine_position_encoding.py).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
+import { checkPositiveNumber } from '../args';
+import { layerArgsWithName, registerKerasHubClass } from './parts';
+import { checkRank, type Kwargs, type Shape } from '../shapes';
+import { sinusoidalEncoding } from '../sinusoidal_position_encoding';
+
+export interface KerasHubSinePositionEncodingArgs extends LayerArgs {
+  /** The wavelength scale w. Default 10000. */
+  maxWavelength?: number;
+}
+
+/**
+ * The fixed sinusoidal encoding of Vaswani et al. 2017 (section 3.5) as keras-hub computes it:
+ * PE(t, 2i) = sin(t / w^(2i/D)), PE(t, 2i+1) = cos(t / w^(2i/D)), returned (not added) as
+ * (T, D) broadcast to the input's shape (B, T, D); only the input's shape is used, and the
+ * output carries no mask. The sum with the embeddings is the caller's (as in keras-hub; our
+ * `SinusoidalPositionEncoding` adds it instead). No weights.
+ *
+ * ```ts
+ * const encoding = new KerasHubSinePositionEncoding().apply(tf.zeros([1, 3, 4])) as tf.Tensor; // [1, 3, 4]
+ * ```
+ */
+export class KerasHubSinePositionEncoding extends tf.layers.Layer {
+  /** @nocollapse */
+  static className = 'keras_hub>SinePositionEncoding';
+
+  readonly maxWavelength: number;
+
+  constructor(args: KerasHubSinePositionEncodingArgs = {}) {
+    super(layerArgsWithName(args, 'sine_position_encoding'));
+    this.maxWavelength = checkPositiveNumber(this.label, 'maxWavelength', args.maxWavelength ?? 10000);
+  }
+
+  private get label(): string {
+    return `keras_hub SinePositionEncoding '${this.name}'`;
+  }
+
+  override build(inputShape: Shape | Shape[]): void {
+    checkRank(this.label, 'inputs', (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape, 3);
+    this.built = true;
+  }
+
+  override computeOutputShape(inputShape: Shape | Shape[]): Shape {
+    return (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
+  }
+
+  /** keras-hub's layer does not support masking: its output has no mask. */
+  override computeMask(): tf.Tensor {
+    return null as unknown as tf.Tensor;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
+    const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    checkRank(this.label, 'inputs', x.shape, 3);
+    const [, length, width] = x.shape as number[];
+    return tf.tidy(() => sinusoidalEncoding(length, width, this.maxWavelength).broadcastTo(x.shape));
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), maxWavelength: this.maxWavelength };
+  }
+}
+registerKerasHubClass(KerasHubSinePositionEncoding);
