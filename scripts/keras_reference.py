@@ -33,6 +33,16 @@ def is_op(layer):
     return str(layer.get("module") or "").startswith(("keras.src.ops", "keras.ops"))
 
 
+# keras-hub layers' sub-layer groups in a Keras 3 weights file, in the order of their weights.
+HUB_GROUPS = {
+    "keras_hub>TransformerEncoder": ["_self_attention_layer", "_self_attention_layer_norm", "_feedforward_layer_norm",
+                                     "_feedforward_intermediate_dense", "_feedforward_output_dense"],
+    "keras_hub>TransformerDecoder": ["_self_attention_layer", "_self_attention_layer_norm", "_cross_attention_layer",
+                                     "_cross_attention_layer_norm", "_feedforward_intermediate_dense",
+                                     "_feedforward_output_dense", "_feedforward_layer_norm"],
+}
+
+
 def open_model(path):
     """(config, {layer name: [arrays in layer.weights order]}) from a .keras or .h5 file."""
     with open(path, "rb") as f:
@@ -52,7 +62,19 @@ def open_model(path):
             if g is None:
                 weights[layer["name"]] = []
                 continue
-            if layer["class_name"] == "MultiHeadAttention":
+            if layer.get("registered_name") in HUB_GROUPS:
+                arrays = []
+                for sub in HUB_GROUPS[layer["registered_name"]]:
+                    if sub not in g:
+                        continue
+                    if sub.endswith("attention_layer"):
+                        for part in ["query_dense", "key_dense", "value_dense", "output_dense"]:
+                            v = g[sub][part]["vars"]
+                            arrays += [np.array(v[str(i)]) for i in range(len(v))]
+                    else:
+                        v = g[sub]["vars"]
+                        arrays += [np.array(v[str(i)]) for i in range(len(v))]
+            elif layer["class_name"] == "MultiHeadAttention":
                 arrays = []
                 subs = ["query_dense", "key_dense", "value_dense"] + (["_gate_dense"] if "_gate_dense" in g else [])
                 for sub in subs + ["output_dense"]:
@@ -164,6 +186,35 @@ ELEMENTWISE = {
 REDUCE = {"Mean": np.mean, "Sum": np.sum, "math.reduce_mean": np.mean, "math.reduce_sum": np.sum}
 
 
+def hub_encoder(cfg, w, x, own):
+    """keras_hub TransformerEncoder (post-LN unless normalize_first; inference): the padding mask is the
+    input's own, merged (B, 1, S), and the attention layer applies its own query/value masks too."""
+    eps, nf = cfg.get("layer_norm_epsilon", 1e-5), cfg.get("normalize_first", False)
+    mha_cfg = {"key_dim": x.shape[-1] // cfg["num_heads"], "use_bias": True}
+
+    def block(h, gamma, beta, f):
+        return h + f(layer_norm(h, gamma, beta, eps)) if nf else layer_norm(h + f(h), gamma, beta, eps)
+
+    h = block(x, w[8], w[9], lambda q: mha(mha_cfg, w[:8], q, q, q, own, own, own, False))
+    act = ACTIVATIONS[cfg.get("activation", "relu")]
+    return block(h, w[10], w[11], lambda q: act(q @ w[12] + w[13]) @ w[14] + w[15])
+
+
+def hub_decoder(cfg, w, x, own, enc, enc_own):
+    """keras_hub TransformerDecoder (inference, no cache): causal self-attention over the decoder's own
+    padding, then cross-attention over the encoder sequence masked by the encoder's padding."""
+    eps, nf = cfg.get("layer_norm_epsilon", 1e-5), cfg.get("normalize_first", False)
+    mha_cfg = {"key_dim": x.shape[-1] // cfg["num_heads"], "use_bias": True}
+
+    def block(h, gamma, beta, f):
+        return h + f(layer_norm(h, gamma, beta, eps)) if nf else layer_norm(h + f(h), gamma, beta, eps)
+
+    h = block(x, w[8], w[9], lambda q: mha(mha_cfg, w[:8], q, q, q, own, own, own, True))
+    h = block(h, w[18], w[19], lambda q: mha(mha_cfg, w[10:18], q, enc, enc, None, enc_own, None, False))
+    act = ACTIVATIONS[cfg.get("activation", "relu")]
+    return block(h, w[24], w[25], lambda q: act(q @ w[20] + w[21]) @ w[22] + w[23])
+
+
 def run(config, weights, inputs):
     """Runs the functional graph; returns the model outputs (float64)."""
     layers = config["config"]["layers"]
@@ -248,6 +299,12 @@ def apply(layer, w, args, kwargs, values):
         axis = kwargs.get("axis", cfg.get("axis"))
         keepdims = kwargs.get("keepdims", cfg.get("keepdims", False))
         return REDUCE[cls](x, axis=tuple(axis) if isinstance(axis, list) else axis, keepdims=keepdims), None
+    if layer.get("registered_name") == "keras_hub>TransformerEncoder":
+        x, m = get(args[0])
+        return hub_encoder(cfg, w, x, m), m
+    if layer.get("registered_name") == "keras_hub>TransformerDecoder":
+        (x, m), (e, em) = get(args[0]), get(args[1])
+        return hub_decoder(cfg, w, x, m, e, em), m
     if cls == "MultiHeadAttention":
         q, qm = get(args[0])
         v, vm = get(args[1] if len(args) > 1 else kwargs["value"])

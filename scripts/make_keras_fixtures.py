@@ -433,8 +433,112 @@ def write_sequential(folder_name):
         json.dump({"inputs": [tokens.tolist()], "outputs": out.tolist()}, f, indent=1)
 
 
+# keras-hub blocks: an encoder over padded source tokens and a decoder (causal self-attention,
+# cross-attention to the encoder) over padded target tokens, then masked pooling and a Dense.
+def hub_block_weights(width, inner, cross):
+    def mha_w():
+        return [w(width, 2, width // 2), w(2, width // 2), w(width, 2, width // 2), w(2, width // 2),
+                w(width, 2, width // 2), w(2, width // 2), w(2, width // 2, width), w(width)]
+
+    def norm():
+        return [1 + w(width, scale=0.1), w(width, scale=0.1)]
+
+    if not cross:  # encoder: attention, its norm, feed-forward norm, intermediate, output
+        return mha_w() + norm() + norm() + [w(width, inner), w(inner), w(inner, width), w(width)]
+    return mha_w() + norm() + mha_w() + norm() + [w(width, inner), w(inner), w(inner, width), w(width)] + norm()
+
+
+HUB_WEIGHTS = {
+    "enc_embedding": [w(20, 8)],
+    "encoder": hub_block_weights(8, 16, cross=False),
+    "dec_embedding": [w(20, 8)],
+    "decoder": hub_block_weights(8, 16, cross=True),
+    "head": [w(8, 3), w(3)],
+}
+HUB_GROUP_LAYOUT = {
+    "encoder": ["_self_attention_layer", "_self_attention_layer_norm", "_feedforward_layer_norm",
+                "_feedforward_intermediate_dense", "_feedforward_output_dense"],
+    "decoder": ["_self_attention_layer", "_self_attention_layer_norm", "_cross_attention_layer",
+                "_cross_attention_layer_norm", "_feedforward_intermediate_dense", "_feedforward_output_dense",
+                "_feedforward_layer_norm"],
+}
+
+
+def hub_layer(cls, name, args):
+    module = f"keras_hub.src.layers.modeling.{keras_reference.snake(cls)}"
+    config = {"intermediate_dim": 16, "num_heads": 2, "dropout": 0.0, "activation": "relu", "layer_norm_epsilon": 1e-05,
+              "kernel_initializer": init("GlorotUniform"), "bias_initializer": init("Zeros"), "normalize_first": False}
+    entry = k3_layer(cls, name, config, args, module=module)
+    entry["registered_name"] = f"keras_hub>{cls}"
+    return entry
+
+
+def hub_config():
+    B = None
+    emb = lambda name, src, n: k3_layer(  # noqa: E731
+        "Embedding", name, {"input_dim": 20, "output_dim": 8, "embeddings_initializer": init("RandomUniform"),
+                            "embeddings_regularizer": None, "activity_regularizer": None,
+                            "embeddings_constraint": None, "mask_zero": True}, [kt(src, [B, n], "int32")])
+    layers = [
+        k3_layer("InputLayer", "source", {"batch_shape": [B, 6], "dtype": "int32", "sparse": False, "ragged": False}, None),
+        k3_layer("InputLayer", "target", {"batch_shape": [B, 5], "dtype": "int32", "sparse": False, "ragged": False}, None),
+        emb("enc_embedding", "source", 6),
+        hub_layer("TransformerEncoder", "encoder", [kt("enc_embedding", [B, 6, 8])]),
+        emb("dec_embedding", "target", 5),
+        hub_layer("TransformerDecoder", "decoder", [kt("dec_embedding", [B, 5, 8]), kt("encoder", [B, 6, 8])]),
+        k3_layer("GlobalAveragePooling1D", "pool", {"data_format": "channels_last", "keepdims": False},
+                 [kt("decoder", [B, 5, 8])], {"mask": None}),
+        k3_layer("Dense", "head", dense_cfg(3), [kt("pool", [B, 8])]),
+    ]
+    return {"module": "keras.src.models.functional", "class_name": "Functional", "registered_name": "Functional",
+            "config": {"name": "seq2seq", "trainable": True, "layers": layers,
+                       "input_layers": [["source", 0, 0], ["target", 0, 0]], "output_layers": [["head", 0, 0]]}}
+
+
+def write_hub_keras(path):
+    classes = {"source": "InputLayer", "target": "InputLayer", "enc_embedding": "Embedding",
+               "encoder": "TransformerEncoder", "dec_embedding": "Embedding", "decoder": "TransformerDecoder",
+               "pool": "GlobalAveragePooling1D", "head": "Dense"}
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as h5:
+        used = {}
+        for name, cls in classes.items():
+            base = keras_reference.snake(cls)
+            used[base] = used.get(base, -1) + 1
+            group = h5.create_group(f"layers/{base if used[base] == 0 else f'{base}_{used[base]}'}")
+            group.create_group("vars").attrs["name"] = name
+            arrays = list(HUB_WEIGHTS.get(name, []))
+            if name in HUB_GROUP_LAYOUT:
+                for sub in HUB_GROUP_LAYOUT[name]:
+                    if sub.endswith("attention_layer"):
+                        for part in ["query_dense", "key_dense", "value_dense", "output_dense"]:
+                            v = group.create_group(f"{sub}/{part}/vars")
+                            v["0"], v["1"] = arrays.pop(0), arrays.pop(0)
+                    else:
+                        v = group.create_group(f"{sub}/vars")
+                        v["0"], v["1"] = arrays.pop(0), arrays.pop(0)
+                for sub in ["_self_attention_dropout", "_feedforward_dropout"]:
+                    group.create_group(f"{sub}/vars")
+            else:
+                for j, a in enumerate(arrays):
+                    group["vars"][str(j)] = a
+        h5.create_group("vars").attrs["name"] = "seq2seq"
+    with zipfile.ZipFile(path, "w") as z:
+        put(z, "metadata.json", json.dumps({"keras_version": "3.9.2", "date_saved": "2026-12-01@12:00:00"}))
+        put(z, "config.json", json.dumps(hub_config()))
+        put(z, "model.weights.h5", buffer.getvalue())
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
+    write_hub_keras(os.path.join(OUT, "k3_keras_hub.keras"))
+    hub_inputs = [np.array([[3, 7, 1, 4, 0, 0], [5, 2, 9, 4, 8, 6]], dtype=np.int32),
+                  np.array([[2, 6, 0, 0, 0], [1, 8, 3, 3, 5]], dtype=np.int32)]
+    config, weights = keras_reference.open_model(os.path.join(OUT, "k3_keras_hub.keras"))
+    w64 = {k: [a.astype(np.float64) for a in v] for k, v in weights.items()}
+    out = keras_reference.run(config, w64, hub_inputs)[0]
+    with open(os.path.join(OUT, "reference_keras_hub.json"), "w") as f:
+        json.dump({"inputs": [x.tolist() for x in hub_inputs], "outputs": out.tolist()}, f, indent=1)
     write_sequential(OUT)
     files = {
         "k3_attention.keras": lambda p: write_keras(p),

@@ -1,6 +1,6 @@
 /**
  * loadKerasModel in headless Chromium on the script-tag bundle: the fixtures of test/fixtures/keras/
- * (see test/keras/fixtures.test.ts; the gated one with a mask input too) loaded by URL, and as
+ * (see test/keras/fixtures.test.ts; the gated one with a mask input and the keras-hub blocks too) loaded by URL, and as
  * a File as a page's file input gives it,
  * predict what the NumPy reference computed (< 1e-4). The real Keras files are checked the same
  * way by npm run check:keras.
@@ -36,9 +36,14 @@ it('loads each fixture by URL and as a File, predicting the NumPy reference (< 1
   expect(results).toHaveLength(6);
 
   const gate = JSON.parse(fs.readFileSync(path.join(DIR, 'reference_gate_mask.json'), 'utf8'));
-  const [gated] = await predictInChromium(DIR, [
+  const hub = JSON.parse(fs.readFileSync(path.join(DIR, 'reference_keras_hub.json'), 'utf8'));
+  const [gated, blocks] = await predictInChromium(DIR, [
     { file: 'k3_gate_mask.keras', inputs: gate.inputs.map((values: unknown) => ({ values, dtype: 'float32' })) },
+    { file: 'k3_keras_hub.keras', inputs: hub.inputs.map((values: unknown) => ({ values, dtype: 'int32' })) },
   ]);
+  expect(blocks.error).toBeUndefined();
+  const hubWant = (hub.outputs as number[][]).flat();
+  expect(Math.max(...hubWant.map((v, i) => Math.abs(v - blocks.outputs![i])))).toBeLessThan(1e-4);
   expect(gated.error).toBeUndefined();
   const want = (gate.outputs as number[][]).flat();
   expect(Math.max(...want.map((v, i) => Math.abs(v - gated.outputs![i])))).toBeLessThan(1e-4);

@@ -151,3 +151,42 @@ describe.each(['k3_sequential.keras', 'k2_sequential.h5'])('loadKerasModel(%s): 
     model.dispose();
   });
 });
+
+describe('loadKerasModel(k3_keras_hub.keras): keras-hub TransformerEncoder and TransformerDecoder', () => {
+  const hub = JSON.parse(fs.readFileSync(path.join(DIR, 'reference_keras_hub.json'), 'utf8')) as {
+    inputs: [number[][], number[][]];
+    outputs: number[][];
+  };
+  const run = (model: tf.LayersModel, source = hub.inputs[0]) => {
+    const inputs = [tf.tensor2d(source, undefined, 'int32'), tf.tensor2d(hub.inputs[1], undefined, 'int32')];
+    const y = model.predict(inputs) as tf.Tensor;
+    const rows = y.arraySync() as number[][];
+    tf.dispose([y, ...inputs]);
+    return rows;
+  };
+
+  it('loads the blocks as keras_hub> classes and predicts the NumPy reference (< 1e-4); converts', async () => {
+    const model = await loadKerasModel(path.join(DIR, 'k3_keras_hub.keras'));
+    expect(model.getLayer('encoder').getClassName()).toBe('keras_hub>TransformerEncoder');
+    expect(model.getLayer('decoder').getClassName()).toBe('keras_hub>TransformerDecoder');
+    expect(model.getLayer('decoder').inboundNodes[0].inboundLayers.map((l) => l.name)).toEqual([
+      'dec_embedding',
+      'encoder',
+    ]);
+    const got = run(model);
+    expect(maxDiff(got, hub.outputs)).toBeLessThan(1e-4);
+    // The encoder's padding is in effect: a padded source token changes nothing, a real one does.
+    expect(maxDiff(run(model, [[3, 7, 1, 4, 0, 0], hub.inputs[0][1]]), got)).toBe(0);
+    expect(maxDiff(run(model, [[3, 7, 1, 5, 0, 0], hub.inputs[0][1]]), got)).toBeGreaterThan(1e-4);
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'keras-convert-'));
+    try {
+      await convertKerasModel(path.join(DIR, 'k3_keras_hub.keras'), folder);
+      const reloaded = await tf.loadLayersModel(`file://${path.join(folder, 'model.json')}`);
+      expect(maxDiff(run(reloaded), got)).toBe(0);
+      reloaded.dispose();
+    } finally {
+      fs.rmSync(folder, { recursive: true, force: true });
+    }
+    model.dispose();
+  });
+});
