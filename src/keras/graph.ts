@@ -368,7 +368,10 @@ function resolveClass(
   }
   throw new Error(
     `${where}: unknown layer class ${layer.class_name}${layer.module ? ` (module ${layer.module})` : ''}; ` +
-      `loadKerasModel supports ${Object.keys(STOCK_LAYERS).join(', ')}, MultiHeadAttention and this package's ` +
+      `loadKerasModel supports ${Object.keys(STOCK_LAYERS)
+        .filter((c) => c !== 'EinsumDense')
+        .join(', ')}, ` +
+      "MultiHeadAttention, keras-hub's transformer layers and this package's " +
       `layers; for a custom layer, register a tfjs layer class with className '${layer.class_name}' first`,
   );
 }

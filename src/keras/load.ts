@@ -23,7 +23,14 @@ import { asObject, isKeras3Config, parseKeras3Config } from './keras3_config';
 import { detectFormat, isUrl, KerasModelSource, readSource } from './source';
 import { AssignOptions, assignH5Weights, assignKeras3Weights, keras3GroupNames } from './weights';
 import { ZipArchive } from './zip';
+// The classes a Keras file can name, registered with tfjs whoever imports only this module (npm run convert).
 import './op_layers';
+import '../layers/multi_head_attention';
+import '../layers/keras_hub/position_embedding';
+import '../layers/keras_hub/sine_position_encoding';
+import '../layers/keras_hub/token_and_position_embedding';
+import '../layers/keras_hub/transformer_decoder';
+import '../layers/keras_hub/transformer_encoder';
 
 /** Options of `loadKerasModel`. */
 export type LoadKerasModelOptions = AssignOptions;
