@@ -75,7 +75,11 @@ export { DEFAULT_RECIPE } from './train/recipe';
 export type { EvalSample, EvaluateOptions, EvaluationResult, Failure } from './train/evaluate';
 
 // Files and formats.
-export { loadKerasModel } from './io/keras';
+export { loadKerasModel } from './keras/load';
+export type { LoadKerasModelOptions } from './keras/load';
+export type { KerasModelSource } from './keras/source';
+export type { NonFiniteWeights } from './keras/weights';
+export { ElementwiseOperation, KerasGlobalAveragePooling1D, ReduceOperation } from './keras/op_layers';
 export { parseTaskJson, readTaskJson, taskInfoFor, validateTaskJson, writeTaskJson, TASK_JSON } from './io/task_json';
 export type { Seq2SeqMetrics, Seq2SeqTaskInfo, Seq2SeqTrainingInfo } from './io/task_json';
 export { fileSystem, NodeFileSystem, registerFileSystemRoutes } from './io/file_system';

@@ -107,6 +107,10 @@ describe('the public API', () => {
       'oneHotFloat',
       'atomicWriteFile',
       'transformerParts',
+      'convertKerasModel',
+      'ZipArchive',
+      'Hdf5File',
+      'convertGraph',
     ]) {
       expect(Object.keys(api)).not.toContain(name);
     }

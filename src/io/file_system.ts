@@ -27,6 +27,7 @@ import {
   parseTempName,
   tempPathFor,
 } from './atomic';
+import { checkWeightPath } from './weight_paths';
 
 const FILE_SCHEME = 'file://';
 const MODEL_JSON = 'model.json';
@@ -458,7 +459,9 @@ async function readWeights(
     );
   }
 
-  const files = manifest.flatMap((group) => group.paths.map((p) => join(dirname(modelJSONPath), p)));
+  const folder = dirname(modelJSONPath);
+  for (const p of manifest.flatMap((group) => group.paths)) checkWeightPath(p, modelJSONPath);
+  const files = manifest.flatMap((group) => group.paths.map((p) => join(folder, p)));
   const specs = manifest.flatMap((group) => group.weights);
   const buffers: Uint8Array[] = [];
   for (const file of files) {

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { ensureBackend } from '../backend';
 import { isNodeRuntime, nodeFs, nodePath } from '../io/atomic';
 import { fileSystem } from '../io/file_system';
+import { checkWeightPath } from '../io/weight_paths';
 import { parseTaskJson, readTaskJson, Seq2SeqTaskInfo, TASK_JSON, validateTaskJson } from '../io/task_json';
 import { createTask, Task, TaskName, TASK_NAMES } from '../tasks/tasks';
 import { FIRST_SYMBOL, SPECIAL_TOKEN_NAMES } from '../tasks/vocabulary';
@@ -217,7 +218,15 @@ export async function loadSeq2Seq(location: string): Promise<Seq2Seq> {
     const response = await fetch(taskUrl);
     if (!response.ok) throw new Error(`loadSeq2Seq: ${taskUrl} could not be fetched (HTTP ${response.status})`);
     const info = parseTaskJson(await response.text(), taskUrl);
-    const model = await tf.loadLayersModel(`${base}/model.json`);
+    const modelUrl = `${base}/model.json`;
+    const model = await tf.loadLayersModel(
+      tf.io.http(modelUrl, {
+        weightUrlConverter: async (name) => {
+          checkWeightPath(name, modelUrl);
+          return `${base}/${name}`;
+        },
+      }),
+    );
     return fromParts(model, info, taskUrl);
   }
   const folder = nodePath().resolve(location.replace(/^file:\/\//, '').replace(/[/\\]model\.json$/, ''));

@@ -2,8 +2,11 @@
 export const OWN_LAYER_CLASS_NAMES = [
   'AttentionOutputProjection',
   'AttentionProjection',
+  'ElementwiseOperation',
+  'KerasGlobalAveragePooling1D',
   'MaskedLayerNormalization',
   'MultiHeadAttention',
+  'ReduceOperation',
   'SinusoidalPositionEncoding',
   'TokenAndPositionEmbedding',
   'TransformerDecoderBlock',

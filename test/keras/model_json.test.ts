@@ -11,7 +11,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { loadKerasModel, MultiHeadAttention } from '../../src';
-import { rewriteKerasTopology } from '../../src/io/keras';
+import { convertModelJsonTopology } from '../../src/keras/load';
 import { describeEachBackend } from '../helpers/backends';
 import { Matrix, referenceAttention, seededValues } from '../layers/attention_reference';
 
@@ -241,7 +241,7 @@ describeEachBackend('loadKerasModel: Keras 2 MultiHeadAttention with value/key k
   });
 });
 
-describe('rewriteKerasTopology', () => {
+describe('convertModelJsonTopology', () => {
   const topology = () => readFixture().modelTopology as any;
   const layer = (t: any, name: string) => t.model_config.config.layers.find((l: any) => l.name === name);
 
@@ -250,7 +250,7 @@ describe('rewriteKerasTopology', () => {
       '[query, value, key] and leaves the original untouched',
     () => {
       const original = topology();
-      const rewritten = rewriteKerasTopology(original) as any;
+      const rewritten = convertModelJsonTopology(original, 'model.json') as any;
       expect(layer(rewritten, 'cross_attention').inbound_nodes).toEqual([
         [
           ['residual', 0, 0, {}],
@@ -258,40 +258,60 @@ describe('rewriteKerasTopology', () => {
           ['key_projection', 0, 0, {}],
         ],
       ]);
-      expect(layer(rewritten, 'self_attention').inbound_nodes).toEqual([
-        [
-          ['layer_norm', 0, 0, {}],
-          ['layer_norm', 0, 0, {}],
-        ],
-      ]);
+      // value = query: one input, self-attention (tfjs frees a tensor given twice to one call too early).
+      expect(layer(rewritten, 'self_attention').inbound_nodes).toEqual([[['layer_norm', 0, 0, {}]]]);
       expect(layer(original, 'cross_attention').inbound_nodes[0]).toHaveLength(1);
-      expect(layer(rewritten, 'embedding')).toEqual(layer(original, 'embedding'));
+      expect(layer(rewritten, 'embedding').inbound_nodes).toEqual(layer(original, 'embedding').inbound_nodes);
     },
   );
 
-  it('maps use_causal_mask to causal and keeps other keyword arguments on the node', () => {
+  it('maps use_causal_mask to causal and drops training=false', () => {
     const t = topology();
     layer(t, 'self_attention').inbound_nodes[0][0][3] = {
       value: ['layer_norm', 0, 0],
       use_causal_mask: true,
       training: false,
     };
-    const rewritten = rewriteKerasTopology(t) as any;
+    const rewritten = convertModelJsonTopology(t, 'model.json') as any;
     expect(layer(rewritten, 'self_attention').config.causal).toBe(true);
-    expect(layer(rewritten, 'self_attention').inbound_nodes[0][1]).toEqual(['layer_norm', 0, 0, { training: false }]);
+    expect(layer(rewritten, 'self_attention').inbound_nodes[0]).toEqual([['layer_norm', 0, 0, {}]]);
+    layer(t, 'self_attention').inbound_nodes[0][0][3].training = true;
+    expect(() => convertModelJsonTopology(t, 'model.json')).toThrow(
+      "model.json (modelTopology): layer 'self_attention' (MultiHeadAttention) call 0: call argument " +
+        'training=true is not supported by loadKerasModel (it would change the result, and tfjs cannot pass it on)',
+    );
   });
 
-  it('rejects an attention_mask tensor and a malformed value with errors naming the layer', () => {
+  it('passes tensor call arguments as inputs named by callArguments; a malformed value is an error', () => {
     const withMask = topology();
-    layer(withMask, 'cross_attention').inbound_nodes[0][0][3].attention_mask = ['mask_input', 0, 0];
-    expect(() => rewriteKerasTopology(withMask, 'fixture/model.json')).toThrow(
-      /fixture\/model\.json: layer cross_attention node 0: an attention_mask input tensor is not supported/,
+    layer(withMask, 'cross_attention').inbound_nodes[0][0][3].attention_mask = ['context_embedding', 0, 0];
+    layer(withMask, 'cross_attention').inbound_nodes[0][0][3].key_mask = ['context_embedding', 0, 0];
+    const converted = layer(convertModelJsonTopology(withMask, 'fixture/model.json'), 'cross_attention');
+    // Not the plain leading query, value, key: every tensor is an input, callArguments names each.
+    expect(converted.config.callArguments).toEqual(['query', 'value', 'key', 'key_mask', 'attention_mask']);
+    expect(converted.inbound_nodes[0].map((entry: unknown[]) => entry[0])).toEqual([
+      'residual',
+      'context_embedding',
+      'key_projection',
+      'cross_attention_call0_input3_copy', // context_embedding again: routed through a copy (copyRepeatedInputs)
+      'cross_attention_call0_input4_copy',
+    ]);
+    withMask.model_config.config.layers.find((l: any) => l.name === 'cross_attention').inbound_nodes[0][0][3].bogus = [
+      'context_embedding',
+      0,
+      0,
+    ];
+    expect(() => convertModelJsonTopology(withMask, 'fixture/model.json')).toThrow(
+      "fixture/model.json (modelTopology): layer 'cross_attention' (MultiHeadAttention) call 0: passes a tensor " +
+        "as 'bogus', which is not one of its tensor call arguments (query, value, key, query_mask, value_mask, " +
+        'key_mask, attention_mask)',
     );
     const malformed = topology();
     layer(malformed, 'self_attention').inbound_nodes[0][0][3].value = 'layer_norm';
-    expect(() => rewriteKerasTopology(malformed)).toThrow(
-      `model.json: layer self_attention node 0: keyword argument 'value' is "layer_norm"; ` +
-        'expected a tensor reference [layer name, node index, tensor index]',
+    expect(() => convertModelJsonTopology(malformed, 'model.json')).toThrow(
+      "model.json (modelTopology): layer 'self_attention' (MultiHeadAttention) call 0: call argument " +
+        'value="layer_norm" is not supported by loadKerasModel ' +
+        '(it would change the result, and tfjs cannot pass it on)',
     );
   });
 

@@ -1,0 +1,600 @@
+/**
+ * A Keras functional graph in one form for Keras 2 and Keras 3 configs, checked, and turned into
+ * the topology tfjs's `tf.models.modelFromJSON` builds (tfjs reads tf-keras 2's node format:
+ * `inbound_nodes: [[[layer, node, tensor, kwargs], ...]]`, one list of inputs per call).
+ *
+ * keras2_config.ts and keras3_config.ts parse their node formats into `NodeCall`s, the Keras 3
+ * shape (`args`, `kwargs`, tensors as `TensorRef`); everything after that is shared here:
+ * which class a layer loads as (stock_layers.ts, op_layers.ts, our layers, keras-hub names),
+ * which tensors become the tfjs node's inputs, what the non-tensor call arguments mean, and the
+ * checks that make a bad graph a clear error (a reference to a missing layer or node, a cycle,
+ * a name used twice).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { convertStockLayer, STOCK_LAYERS } from './stock_layers';
+import { ELEMENTWISE_OPERATIONS, REDUCE_OPERATIONS } from './op_layers';
+
+/** One tensor of the graph: output `tensor` of call `node` of layer `layer` (Keras's keras_history). */
+export class TensorRef {
+  constructor(
+    readonly layer: string,
+    readonly node: number,
+    readonly tensor: number,
+  ) {}
+
+  toJSON(): [string, number, number] {
+    return [this.layer, this.node, this.tensor];
+  }
+}
+
+/** One call of a layer: positional and keyword arguments, tensors as TensorRef, the rest as written. */
+export interface NodeCall {
+  args: unknown[];
+  kwargs: Record<string, unknown>;
+}
+
+/** A layer of the graph, its config already normalized (plain dtypes, nested objects as {class_name, config}). */
+export interface LayerJson {
+  class_name: string;
+  name: string;
+  module?: string | null;
+  registered_name?: string | null;
+  config: Record<string, unknown>;
+  nodes: NodeCall[];
+  /** A Sequential model's InputLayer, which Keras 3 leaves out of `model.layers` (no weights group). */
+  noWeightsGroup?: boolean;
+}
+
+export interface KerasGraph {
+  name: string;
+  layers: LayerJson[];
+  inputs: TensorRef[];
+  outputs: TensorRef[];
+}
+
+/** A tfjs layer entry of model_config.config.layers. */
+export interface TfjsLayerJson {
+  class_name: string;
+  name: string;
+  config: Record<string, unknown>;
+  inbound_nodes: [string, number, number, Record<string, unknown>][][];
+}
+
+export interface TfjsTopology {
+  class_name: 'Functional';
+  config: {
+    name: string;
+    layers: TfjsLayerJson[];
+    input_layers: [string, number, number][];
+    output_layers: [string, number, number][];
+  };
+}
+
+/** Keras's registered-name prefixes for keras-hub layers, older first. */
+const KERAS_HUB_PREFIXES = ['keras_nlp>', 'keras_hub>'];
+
+/** Keras 3 operation classes (keras/src/ops/numpy.py) and TFOpLambda functions that load, and as what. */
+const OPERATIONS: Record<string, { kind: 'elementwise' | 'reduce'; operation: string }> = {
+  Add: { kind: 'elementwise', operation: 'add' },
+  Subtract: { kind: 'elementwise', operation: 'subtract' },
+  Multiply: { kind: 'elementwise', operation: 'multiply' },
+  Divide: { kind: 'elementwise', operation: 'divide' },
+  TrueDivide: { kind: 'elementwise', operation: 'divide' },
+  Maximum: { kind: 'elementwise', operation: 'maximum' },
+  Minimum: { kind: 'elementwise', operation: 'minimum' },
+  Power: { kind: 'elementwise', operation: 'power' },
+  Mean: { kind: 'reduce', operation: 'mean' },
+  Sum: { kind: 'reduce', operation: 'sum' },
+  Max: { kind: 'reduce', operation: 'max' },
+  Min: { kind: 'reduce', operation: 'min' },
+  Prod: { kind: 'reduce', operation: 'prod' },
+};
+
+const TF_OP_LAMBDAS: Record<string, { kind: 'elementwise' | 'reduce'; operation: string }> = {
+  '__operators__.add': OPERATIONS.Add,
+  'math.add': OPERATIONS.Add,
+  'math.subtract': OPERATIONS.Subtract,
+  'math.multiply': OPERATIONS.Multiply,
+  'math.truediv': OPERATIONS.Divide,
+  'math.divide': OPERATIONS.Divide,
+  'math.maximum': OPERATIONS.Maximum,
+  'math.minimum': OPERATIONS.Minimum,
+  'math.pow': OPERATIONS.Power,
+  'math.reduce_mean': OPERATIONS.Mean,
+  'math.reduce_sum': OPERATIONS.Sum,
+  'math.reduce_max': OPERATIONS.Max,
+  'math.reduce_min': OPERATIONS.Min,
+  'math.reduce_prod': OPERATIONS.Prod,
+};
+
+/** tfjs 4.22's own layer classes: loaded only through the checked table of stock_layers.ts. */
+const TFJS_BUILTIN_LAYERS = new Set(
+  (
+    'Activation Add AlphaDropout Average AveragePooling1D AveragePooling2D AveragePooling3D BatchNormalization ' +
+    'Bidirectional CategoryEncoding CenterCrop Concatenate Conv1D Conv2D Conv2DTranspose Conv3D Conv3DTranspose ' +
+    'ConvLSTM2D ConvLSTM2DCell Cropping2D Dense DepthwiseConv2D Dot Dropout ELU Embedding Flatten Functional GRU ' +
+    'GRUCell GaussianDropout GaussianNoise GlobalAveragePooling1D GlobalAveragePooling2D GlobalMaxPooling1D ' +
+    'GlobalMaxPooling2D InputLayer LSTM LSTMCell LayerNormalization LeakyReLU Masking MaxPooling1D MaxPooling2D ' +
+    'MaxPooling3D Maximum Minimum Model Multiply PReLU Permute RNN RandomWidth ReLU RepeatVector Rescaling Reshape ' +
+    'Resizing SeparableConv2D Sequential SimpleRNN SimpleRNNCell Softmax SpatialDropout1D StackedRNNCells ' +
+    'ThresholdedReLU TimeDistributed UpSampling2D ZeroPadding2D'
+  ).split(' '),
+);
+
+/** Merge layers: called on one list of tensors. */
+const MERGE_LAYERS = new Set(['Add', 'Subtract', 'Multiply', 'Average', 'Maximum', 'Minimum', 'Concatenate']);
+
+/** Non-tensor call arguments that change nothing at inference when they have these values. */
+const NEUTRAL_KWARGS: Record<string, (v: unknown) => boolean> = {
+  training: (v) => v == null || v === false,
+  mask: (v) => v == null,
+  query_mask: (v) => v == null,
+  value_mask: (v) => v == null,
+  key_mask: (v) => v == null,
+  attention_mask: (v) => v == null,
+  name: (v) => v == null || typeof v === 'string',
+};
+
+/** A registered layer class; `className` is the registered name (minified bundles rename the class itself). */
+type LayerClass = {
+  new (...args: never[]): tf.layers.Layer;
+  className: string;
+  kerasCallArguments?: readonly string[];
+};
+
+function registeredClass(name: string): LayerClass | null {
+  const entry = tf.serialization.SerializationMap.getMap().classNameMap[name];
+  return entry == null ? null : (entry[0] as unknown as LayerClass);
+}
+
+/** The result of converting a graph: the topology and, per layer name, the Keras class it came from. */
+export interface ConvertedGraph {
+  topology: TfjsTopology;
+  /** Layer name -> Keras class name (`GlobalAveragePooling1D` even when it loads as our own class). */
+  kerasClasses: Map<string, string>;
+  /** Names of the Keras 3 operations and other entries without a weights group. */
+  operations: Set<string>;
+}
+
+/** Checks the graph and converts it for tfjs; throws naming the layer and what to do. */
+export function convertGraph(graph: KerasGraph, where: string): ConvertedGraph {
+  checkGraph(graph, where);
+  const layers: TfjsLayerJson[] = [];
+  const kerasClasses = new Map<string, string>();
+  const operations = new Set<string>();
+  for (const layer of graph.layers) {
+    const converted = convertLayer(layer, `${where}: layer '${layer.name}' (${layer.class_name})`);
+    for (const copy of copyRepeatedInputs(converted)) {
+      layers.push(copy);
+      operations.add(copy.name);
+    }
+    layers.push(converted);
+    kerasClasses.set(layer.name, layer.class_name);
+    if (isOperation(layer) || layer.noWeightsGroup) operations.add(layer.name);
+  }
+  return {
+    topology: {
+      class_name: 'Functional',
+      config: {
+        name: graph.name,
+        layers,
+        input_layers: graph.inputs.map((r) => r.toJSON()),
+        output_layers: graph.outputs.map((r) => r.toJSON()),
+      },
+    },
+    kerasClasses,
+    operations,
+  };
+}
+
+/**
+ * tfjs 4.22's executor (tfjs-layers engine/executor.js) counts a tensor's consumers as distinct
+ * layers but decrements the count once per input slot, so a call that takes one tensor twice
+ * (`Add()([x, x])`) frees it while later layers still need it ("Cannot read properties of
+ * undefined (reading 'backend')" at predict). Each repeated input is routed through a copy
+ * (`x + 0`, a new tensor) instead; the copies have no weights.
+ */
+function copyRepeatedInputs(layer: TfjsLayerJson): TfjsLayerJson[] {
+  const copies: TfjsLayerJson[] = [];
+  layer.inbound_nodes.forEach((node, n) => {
+    const seen = new Set<string>();
+    node.forEach((entry, i) => {
+      const key = `${entry[0]}/${entry[1]}/${entry[2]}`;
+      if (!seen.has(key)) {
+        seen.add(key);
+        return;
+      }
+      const name = `${layer.name}_call${n}_input${i}_copy`;
+      copies.push({
+        class_name: 'ElementwiseOperation',
+        name,
+        config: { name, trainable: false, operation: 'add', constant: 0 },
+        inbound_nodes: [[[entry[0], entry[1], entry[2], {}]]],
+      });
+      node[i] = [name, 0, 0, {}];
+    });
+  });
+  return copies;
+}
+
+function isOperation(layer: LayerJson): boolean {
+  return typeof layer.module === 'string' && /^keras(\.src)?\.ops\b/.test(layer.module);
+}
+
+/** Names unique, every reference to an existing layer and call, no cycle. */
+function checkGraph(graph: KerasGraph, where: string): void {
+  const byName = new Map<string, LayerJson>();
+  for (const layer of graph.layers) {
+    if (typeof layer.name !== 'string' || layer.name === '') {
+      throw new Error(`${where}: a layer of class ${layer.class_name} has no name`);
+    }
+    if (byName.has(layer.name)) throw new Error(`${where}: two layers are named '${layer.name}'`);
+    byName.set(layer.name, layer);
+  }
+  const check = (ref: TensorRef, from: string): void => {
+    const target = byName.get(ref.layer);
+    if (target == null)
+      throw new Error(`${where}: ${from} refers to layer '${ref.layer}', which the model does not have`);
+    const calls = target.class_name === 'InputLayer' ? 1 : target.nodes.length;
+    if (ref.node >= calls) {
+      throw new Error(
+        `${where}: ${from} refers to call ${ref.node} of layer '${ref.layer}', which is called ${calls} time(s)`,
+      );
+    }
+  };
+  for (const layer of graph.layers) {
+    for (const [i, node] of layer.nodes.entries()) {
+      for (const ref of refsOf(node)) check(ref, `layer '${layer.name}' call ${i}`);
+    }
+  }
+  graph.inputs.forEach((ref) => check(ref, 'the model inputs'));
+  graph.outputs.forEach((ref) => check(ref, 'the model outputs'));
+  if (graph.inputs.length === 0) throw new Error(`${where}: the model has no inputs`);
+  for (const ref of graph.inputs) {
+    if (byName.get(ref.layer)!.class_name !== 'InputLayer') {
+      throw new Error(`${where}: model input '${ref.layer}' is not an InputLayer`);
+    }
+  }
+  // Depth-first search over layer -> layers it reads from; a layer seen again on the current path is a cycle.
+  const state = new Map<string, 'active' | 'done'>();
+  const visit = (name: string, path: string[]): void => {
+    const seen = state.get(name);
+    if (seen === 'done') return;
+    if (seen === 'active') {
+      const cycle = [...path.slice(path.indexOf(name)), name].join(' -> ');
+      throw new Error(`${where}: the graph has a cycle (${cycle}); a Keras functional model never does`);
+    }
+    state.set(name, 'active');
+    for (const node of byName.get(name)!.nodes) for (const ref of refsOf(node)) visit(ref.layer, [...path, name]);
+    state.set(name, 'done');
+  };
+  for (const layer of graph.layers) visit(layer.name, []);
+}
+
+/** Every TensorRef anywhere in a call's arguments. */
+export function refsOf(node: NodeCall): TensorRef[] {
+  const out: TensorRef[] = [];
+  const walk = (value: unknown): void => {
+    if (value instanceof TensorRef) out.push(value);
+    else if (Array.isArray(value)) value.forEach(walk);
+    else if (value != null && typeof value === 'object') Object.values(value).forEach(walk);
+  };
+  walk(node.args);
+  walk(node.kwargs);
+  return out;
+}
+
+function convertLayer(layer: LayerJson, where: string): TfjsLayerJson {
+  const nodes = layer.nodes;
+  const out = (className: string, config: Record<string, unknown>, inputs: TensorRef[][]): TfjsLayerJson => ({
+    class_name: className,
+    name: layer.name,
+    // Through JSON: tfjs's config conversion fails on undefined values.
+    config: JSON.parse(JSON.stringify({ ...config, name: layer.name })),
+    inbound_nodes: inputs.map((refs) => refs.map((r) => [r.layer, r.node, r.tensor, {}])),
+  });
+
+  // Keras 3 operations and Keras 2 TFOpLambdas.
+  if (isOperation(layer) || layer.class_name === 'TFOpLambda') {
+    const fn = layer.class_name === 'TFOpLambda' ? String(layer.config.function) : layer.class_name;
+    const op = layer.class_name === 'TFOpLambda' ? TF_OP_LAMBDAS[fn] : OPERATIONS[fn];
+    if (op == null) {
+      const known = Object.keys(layer.class_name === 'TFOpLambda' ? TF_OP_LAMBDAS : OPERATIONS).join(', ');
+      throw new Error(
+        `${where}: the operation ${layer.class_name === 'TFOpLambda' ? `tf.${fn}` : `${layer.module}.${fn}`} ` +
+          `is not supported by loadKerasModel (supported: ${known}); express it with Keras layers instead`,
+      );
+    }
+    if (nodes.length !== 1) throw new Error(`${where}: an operation called ${nodes.length} times is not supported`);
+    const base = { name: layer.name, trainable: false, dtype: layer.config.dtype };
+    return op.kind === 'elementwise'
+      ? elementwise(layer, nodes[0], op.operation, base, where, out)
+      : reduce(layer, nodes[0], op.operation, base, where, out);
+  }
+
+  const resolved = resolveClass(layer, where);
+  if (resolved.stock) {
+    const { className, config } = convertStockLayer(layer, where);
+    if (MERGE_LAYERS.has(layer.class_name)) {
+      return out(
+        className,
+        config,
+        nodes.map((node, i) => mergeInputs(node, `${where} call ${i}`)),
+      );
+    }
+    return out(
+      className,
+      config,
+      nodes.map((node, i) => singleInput(node, `${where} call ${i}`)),
+    );
+  }
+  // One of our layers, a keras-hub layer registered under its keras-hub name, or a user's registered class:
+  // its config goes through unchanged and the class checks it.
+  const config = { ...layer.config };
+  const inputs = nodes.map((node, i) => classInputs(node, resolved.cls, config, `${where} call ${i}`));
+  return out(resolved.className, config, inputs);
+}
+
+function resolveClass(
+  layer: LayerJson,
+  where: string,
+): { stock: true } | { stock: false; className: string; cls: LayerClass } {
+  const registered = layer.registered_name;
+  if (typeof registered === 'string' && registered.includes('>')) {
+    const hub = KERAS_HUB_PREFIXES.find((p) => registered.startsWith(p));
+    const name = hub != null ? `keras_hub>${registered.slice(hub.length)}` : registered;
+    const cls = registeredClass(name);
+    if (cls != null) return { stock: false, className: name, cls };
+    throw new Error(
+      `${where}: class '${registered}' is not known to tfjs; ` +
+        (hub != null
+          ? 'this keras-hub layer is not supported yet'
+          : `register a tfjs layer class with className '${name}' (tf.serialization.registerClass) before loading`),
+    );
+  }
+  if (layer.class_name === 'Functional' || layer.class_name === 'Sequential' || layer.class_name === 'Model') {
+    throw new Error(`${where}: a model nested inside a model is not supported; save the inner model's layers inline`);
+  }
+  if (layer.class_name in STOCK_LAYERS) return { stock: true };
+  const cls = registeredClass(layer.class_name);
+  if (cls != null && !TFJS_BUILTIN_LAYERS.has(layer.class_name)) {
+    return { stock: false, className: layer.class_name, cls };
+  }
+  if (cls != null) {
+    throw new Error(
+      `${where}: tfjs has a ${layer.class_name} layer, but loadKerasModel does not check its Keras arguments yet, ` +
+        'so it is refused rather than risk a silently different result',
+    );
+  }
+  throw new Error(
+    `${where}: unknown layer class ${layer.class_name}${layer.module ? ` (module ${layer.module})` : ''}; ` +
+      `loadKerasModel supports ${Object.keys(STOCK_LAYERS)
+        .filter((c) => c !== 'EinsumDense')
+        .join(', ')}, ` +
+      "MultiHeadAttention, keras-hub's transformer layers and this package's " +
+      `layers; for a custom layer, register a tfjs layer class with className '${layer.class_name}' first`,
+  );
+}
+
+/** The neutral call arguments dropped, anything else an error. */
+function checkNeutral(kwargs: Record<string, unknown>, where: string, handled: readonly string[] = []): void {
+  for (const [key, value] of Object.entries(kwargs)) {
+    if (handled.includes(key)) continue;
+    if (value instanceof TensorRef || refsOf({ args: [value], kwargs: {} }).length > 0) {
+      throw new Error(
+        `${where}: passes a tensor as call argument '${key}', which this layer cannot take in tfjs ` +
+          '(loadKerasModel supports tensor call arguments only for layers that declare kerasCallArguments)',
+      );
+    }
+    const neutral = NEUTRAL_KWARGS[key];
+    if (neutral == null || !neutral(value)) {
+      throw new Error(
+        `${where}: call argument ${key}=${JSON.stringify(value)} is not supported by loadKerasModel ` +
+          '(it would change the result, and tfjs cannot pass it on)',
+      );
+    }
+  }
+}
+
+function singleInput(node: NodeCall, where: string): TensorRef[] {
+  const [first, ...rest] = node.args;
+  if (!(first instanceof TensorRef) || rest.some((a) => a != null)) {
+    throw new Error(`${where}: expected one input tensor, got arguments ${describeArgs(node.args)}`);
+  }
+  checkNeutral(node.kwargs, where);
+  return [first];
+}
+
+function mergeInputs(node: NodeCall, where: string): TensorRef[] {
+  const list = node.args.length === 1 && Array.isArray(node.args[0]) ? node.args[0] : node.args;
+  if (list.length < 2 || !list.every((a) => a instanceof TensorRef)) {
+    throw new Error(`${where}: expected a list of two or more input tensors, got ${describeArgs(node.args)}`);
+  }
+  checkNeutral(node.kwargs, where);
+  return list as TensorRef[];
+}
+
+function describeArgs(args: unknown[]): string {
+  return JSON.stringify(args, (_k, v) => (v instanceof TensorRef ? `<tensor ${v.layer}[${v.node}][${v.tensor}]>` : v));
+}
+
+type Emit = (className: string, config: Record<string, unknown>, inputs: TensorRef[][]) => TfjsLayerJson;
+
+function elementwise(
+  layer: LayerJson,
+  node: NodeCall,
+  operation: string,
+  base: Record<string, unknown>,
+  where: string,
+  out: Emit,
+): TfjsLayerJson {
+  if (!(ELEMENTWISE_OPERATIONS as readonly string[]).includes(operation)) throw new Error(`${where}: bad operation`);
+  // Keras 3: args [x, y]; TFOpLambda: args [x], kwargs {y} (tf.__operators__.add(x, y=...)).
+  const x = node.args[0];
+  const y = node.args.length > 1 ? node.args[1] : node.kwargs.y;
+  checkNeutral(node.kwargs, where, ['y']);
+  const operand = (v: unknown): v is TensorRef | number => v instanceof TensorRef || typeof v === 'number';
+  if (!operand(x) || !operand(y) || node.args.length > 2 || (!(x instanceof TensorRef) && !(y instanceof TensorRef))) {
+    throw new Error(`${where}: expected two operands (tensors or one number), got ${describeArgs([x, y])}`);
+  }
+  if (x instanceof TensorRef && y instanceof TensorRef)
+    return out('ElementwiseOperation', { ...base, operation }, [[x, y]]);
+  const tensor = (x instanceof TensorRef ? x : y) as TensorRef;
+  const constant = x instanceof TensorRef ? y : x;
+  return out('ElementwiseOperation', { ...base, operation, constant, constantFirst: !(x instanceof TensorRef) }, [
+    [tensor],
+  ]);
+}
+
+function reduce(
+  layer: LayerJson,
+  node: NodeCall,
+  operation: string,
+  base: Record<string, unknown>,
+  where: string,
+  out: Emit,
+): TfjsLayerJson {
+  if (!(REDUCE_OPERATIONS as readonly string[]).includes(operation)) throw new Error(`${where}: bad operation`);
+  const x = node.args[0];
+  if (!(x instanceof TensorRef)) throw new Error(`${where}: expected an input tensor, got ${describeArgs(node.args)}`);
+  // axis/keepdims: positional, keyword, or (Keras 3 operations) in the config.
+  const axis = node.args[1] ?? node.kwargs.axis ?? layer.config.axis ?? null;
+  const keepdims = node.args[2] ?? node.kwargs.keepdims ?? layer.config.keepdims ?? false;
+  checkNeutral(node.kwargs, where, ['axis', 'keepdims']);
+  return out('ReduceOperation', { ...base, operation, axis, keepdims }, [[x]]);
+}
+
+/**
+ * Inputs of a layer whose class checks its own config (MultiHeadAttention, keras-hub layers, ...).
+ *
+ * - Classes that declare `kerasCallArguments` take any of those as tensors: when the call passes
+ *   exactly the leading positional ones, the tfjs node lists them positionally; otherwise it lists
+ *   every tensor and `config.callArguments` names each (the contract with those layers).
+ * - MultiHeadAttention without that declaration (older builds of this package) takes
+ *   [query, value, key] positionally, Keras 2's `value=`/`key=` keywords rewritten so.
+ * Non-tensor call arguments: `use_causal_mask` -> config `causal`, `return_attention_scores` ->
+ * config; `training` false/None and absent masks are dropped; anything else is an error.
+ */
+/** Whether a call passes only query/value/key (the MultiHeadAttention inputs that may be collapsed). */
+function names3(named: [string, TensorRef][]): boolean {
+  return named.every(([n]) => n === 'query' || n === 'value' || n === 'key');
+}
+
+function classInputs(node: NodeCall, cls: LayerClass, config: Record<string, unknown>, where: string): TensorRef[] {
+  const kwargs = { ...node.kwargs };
+  if ('use_causal_mask' in kwargs) {
+    if (kwargs.use_causal_mask === true) config.causal = true;
+    else if (kwargs.use_causal_mask != null && kwargs.use_causal_mask !== false) {
+      throw new Error(`${where}: use_causal_mask is ${JSON.stringify(kwargs.use_causal_mask)}; expected a boolean`);
+    }
+    delete kwargs.use_causal_mask;
+  }
+  if ('return_attention_scores' in kwargs) {
+    if (kwargs.return_attention_scores === true) config.return_attention_scores = true;
+    delete kwargs.return_attention_scores;
+  }
+  const callArguments =
+    cls.kerasCallArguments ?? (cls.className === 'MultiHeadAttention' ? ['query', 'value', 'key'] : null);
+  if (callArguments == null) {
+    if (!node.args.every((a) => a instanceof TensorRef)) {
+      throw new Error(`${where}: expected input tensors as arguments, got ${describeArgs(node.args)}`);
+    }
+    checkNeutral(kwargs, where);
+    return node.args as TensorRef[];
+  }
+  const named: [string, TensorRef][] = [];
+  node.args.forEach((arg, i) => {
+    if (arg == null) return;
+    if (!(arg instanceof TensorRef) || i >= callArguments.length) {
+      throw new Error(`${where}: positional argument ${i} is ${describeArgs([arg])}; expected a tensor`);
+    }
+    named.push([callArguments[i], arg]);
+  });
+  for (const [key, value] of Object.entries(kwargs)) {
+    if (!(value instanceof TensorRef)) continue;
+    if (!callArguments.includes(key)) {
+      throw new Error(
+        `${where}: passes a tensor as '${key}', which is not one of its tensor call arguments ` +
+          `(${callArguments.join(', ')})`,
+      );
+    }
+    if (named.some(([n]) => n === key)) throw new Error(`${where}: '${key}' is given twice`);
+    named.push([key, value]);
+    delete kwargs[key];
+  }
+  checkNeutral(kwargs, where);
+  named.sort(([a], [b]) => callArguments.indexOf(a) - callArguments.indexOf(b));
+  if (cls.kerasCallArguments == null || names3(named)) {
+    // Keras's defaults, which our layer shares: key = value when absent, value = query in self-attention.
+    // Dropping the repeats keeps the node's inputs distinct (see copyRepeatedInputs).
+    const ref = (n: string) => named.find(([name]) => name === n)?.[1];
+    const same = (a?: TensorRef, b?: TensorRef) => a != null && b != null && JSON.stringify(a) === JSON.stringify(b);
+    if (same(ref('key'), ref('value')))
+      named.splice(
+        named.findIndex(([n]) => n === 'key'),
+        1,
+      );
+    if (!ref('key') && same(ref('value'), ref('query')))
+      named.splice(
+        named.findIndex(([n]) => n === 'value'),
+        1,
+      );
+  }
+  const names = named.map(([n]) => n);
+  const leading = names.every((n, i) => n === callArguments[i]);
+  if (!leading) {
+    if (cls.kerasCallArguments == null) {
+      const missing = callArguments.slice(0, names.length).filter((n) => !names.includes(n));
+      const extra = names.filter((n) => !callArguments.includes(n));
+      throw new Error(
+        `${where}: passes the tensors ${names.join(', ')}; this build's ${cls.className} takes only ` +
+          `${callArguments.join(', ')} in that order` +
+          (missing.length > 0 ? ` (${missing.join(', ')} missing)` : '') +
+          (extra.length > 0 ? ` (${extra.join(', ')} not supported)` : ''),
+      );
+    }
+    config.callArguments = names;
+  }
+  return named.map(([, ref]) => ref);
+}
+
+/**
+ * A Sequential model as the functional graph it is: each layer called once on the previous one's
+ * output. Keras 3 writes the InputLayer as the first entry of `layers` (`batch_shape`); Keras 2
+ * writes it too, or (older files) only a `batch_input_shape` on the first layer, from which the
+ * input is made here. Keras 3's `Sequential.layers` leaves the InputLayer out, so it has no
+ * weights group (keras/src/models/sequential.py).
+ */
+export function sequentialGraph(name: string, layers: LayerJson[], where: string): KerasGraph {
+  if (layers.length === 0) throw new Error(`${where}: the Sequential model has no layers`);
+  const chain = [...layers];
+  if (chain[0].class_name !== 'InputLayer') {
+    const first = chain[0];
+    const shape = first.config.batch_input_shape ?? first.config.batch_shape;
+    if (!Array.isArray(shape)) {
+      throw new Error(
+        `${where}: the Sequential model has no InputLayer and its first layer '${first.name}' no batch_input_shape; ` +
+          'build the model (or give it keras.Input) before saving',
+      );
+    }
+    chain.unshift({
+      class_name: 'InputLayer',
+      name: `${first.name}_input`,
+      config: { batch_input_shape: shape, dtype: first.config.dtype ?? 'float32', name: `${first.name}_input` },
+      nodes: [],
+    });
+  }
+  chain[0] = { ...chain[0], nodes: [], noWeightsGroup: true };
+  for (let i = 1; i < chain.length; i++) {
+    if (chain[i].class_name === 'InputLayer') throw new Error(`${where}: a Sequential model with a second InputLayer`);
+    const { batch_input_shape: _b, batch_shape: _s, ...config } = chain[i].config;
+    chain[i] = { ...chain[i], config, nodes: [{ args: [new TensorRef(chain[i - 1].name, 0, 0)], kwargs: {} }] };
+  }
+  const last = chain[chain.length - 1];
+  return {
+    name,
+    layers: chain,
+    inputs: [new TensorRef(chain[0].name, 0, 0)],
+    outputs: [new TensorRef(last.name, 0, 0)],
+  };
+}

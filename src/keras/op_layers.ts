@@ -1,0 +1,317 @@
+/**
+ * Small layers for what Keras graphs hold that tfjs has no layer for, or computes differently:
+ *
+ * - Keras 3 operation layers: `x + y` in a functional model is serialized as an operation node
+ *   (`"module": "keras.src.ops.numpy", "class_name": "Add"`), `keras.ops.mean(x, axis=1)` as
+ *   `Mean` (keras/src/ops/numpy.py); Keras 2 writes the same things as `TFOpLambda` layers
+ *   (`"function": "__operators__.add"`, `"math.reduce_mean"`). Both become `ElementwiseOperation`
+ *   or `ReduceOperation`.
+ * - `GlobalAveragePooling1D`: tfjs 4.22's layer ignores `data_format` (it always averages axis 1)
+ *   and ignores the padding mask (it averages padded steps too); Keras does neither
+ *   (keras/src/layers/pooling/global_average_pooling1d.py). `KerasGlobalAveragePooling1D`
+ *   computes what Keras computes.
+ *
+ * Masks: Keras operations (and TFOpLambda) do not pass a mask on, so these layers return none;
+ * the pooling layer consumes it.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
+
+export const ELEMENTWISE_OPERATIONS = [
+  'add',
+  'subtract',
+  'multiply',
+  'divide',
+  'maximum',
+  'minimum',
+  'power',
+  'average',
+] as const;
+export type ElementwiseOperationName = (typeof ELEMENTWISE_OPERATIONS)[number];
+
+export interface ElementwiseOperationArgs extends LayerArgs {
+  /** The operation, applied as `x op y` with broadcasting. */
+  operation: ElementwiseOperationName;
+  /**
+   * A constant operand, when the graph has one (`x + 1.0`); null (the default) when both
+   * operands are inputs.
+   */
+  constant?: number | null;
+  /** Whether the constant is the left operand (`1.0 - x`). Default false. */
+  constantFirst?: boolean;
+  /**
+   * Whether the output's mask is the AND of the inputs' masks, as Keras's merge layers (Add,
+   * Multiply, ...) compute it. Default false: operations pass no mask on.
+   */
+  mergeMasks?: boolean;
+}
+
+/** `x op y` (or `x op c`, `c op x`) for the elementwise operations of Keras graphs. */
+export class ElementwiseOperation extends tf.layers.Layer {
+  /** @nocollapse */
+  static className = 'ElementwiseOperation';
+  readonly operation: ElementwiseOperationName;
+  readonly constant: number | null;
+  readonly constantFirst: boolean;
+  readonly mergeMasks: boolean;
+
+  constructor(args: ElementwiseOperationArgs) {
+    super(args);
+    if (!ELEMENTWISE_OPERATIONS.includes(args.operation)) {
+      throw new Error(
+        `ElementwiseOperation: operation is ${JSON.stringify(args.operation)}; expected one of ` +
+          ELEMENTWISE_OPERATIONS.join(', '),
+      );
+    }
+    this.operation = args.operation;
+    this.constant = args.constant ?? null;
+    this.constantFirst = args.constantFirst ?? false;
+    this.mergeMasks = args.mergeMasks ?? false;
+    this.supportsMasking = true;
+    if (this.constant != null && !Number.isFinite(this.constant)) {
+      throw new Error(`ElementwiseOperation: constant is ${this.constant}; expected a finite number`);
+    }
+  }
+
+  private operands(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor[] {
+    const list = Array.isArray(inputs) ? inputs : [inputs];
+    const ok = this.constant == null ? list.length >= 2 : list.length === 1;
+    if (!ok) {
+      throw new Error(
+        `ElementwiseOperation '${this.name}': got ${list.length} inputs; expected ` +
+          (this.constant == null ? 'two or more' : 'one (the other operand is the constant)'),
+      );
+    }
+    if (this.constant == null) return list;
+    const c = tf.scalar(this.constant, list[0].dtype);
+    return this.constantFirst ? [c, list[0]] : [list[0], c];
+  }
+
+  call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const operands = this.operands(inputs);
+      if (this.operation === 'average') return tf.div(tf.addN(operands), operands.length);
+      return operands.slice(1).reduce((x, y) => this.apply2(x, y), operands[0]);
+    });
+  }
+
+  private apply2(x: tf.Tensor, y: tf.Tensor): tf.Tensor {
+    {
+      switch (this.operation) {
+        case 'add':
+          return tf.add(x, y);
+        case 'subtract':
+          return tf.sub(x, y);
+        case 'multiply':
+          return tf.mul(x, y);
+        case 'divide':
+          return tf.div(x, y);
+        case 'maximum':
+          return tf.maximum(x, y);
+        case 'minimum':
+          return tf.minimum(x, y);
+        case 'power':
+          return tf.pow(x, y);
+        default:
+          throw new Error(`ElementwiseOperation: ${this.operation} takes more than two operands`);
+      }
+    }
+  }
+
+  computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+    const shapes = (Array.isArray(inputShape[0]) ? inputShape : [inputShape]) as tf.Shape[];
+    return shapes.slice(1).reduce((a, b) => broadcastShapes(a, b, this.name), shapes[0]);
+  }
+
+  /**
+   * With mergeMasks, the AND of the inputs' masks (Keras's Merge.compute_mask). tfjs 4.22's own
+   * merge layers return the first mask with an extra leading axis and never look at the last one
+   * (tfjs-layers layers/merge.js), which is why Keras's Add etc. load as this layer.
+   */
+  override computeMask(_inputs: tf.Tensor | tf.Tensor[], mask?: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    // tfjs types computeMask as never null, but null is how it says "no mask".
+    const masks = (Array.isArray(mask) ? mask : [mask]).filter((m): m is tf.Tensor => m != null);
+    if (!this.mergeMasks || masks.length === 0) return null as unknown as tf.Tensor;
+    return tf.tidy(() => masks.slice(1).reduce((a, b) => tf.logicalAnd(a, b), tf.cast(masks[0], 'bool')));
+  }
+
+  getConfig(): tf.serialization.ConfigDict {
+    return {
+      operation: this.operation,
+      constant: this.constant,
+      constantFirst: this.constantFirst,
+      mergeMasks: this.mergeMasks,
+      ...super.getConfig(),
+    };
+  }
+}
+tf.serialization.registerClass(ElementwiseOperation);
+
+export const REDUCE_OPERATIONS = ['mean', 'sum', 'max', 'min', 'prod'] as const;
+export type ReduceOperationName = (typeof REDUCE_OPERATIONS)[number];
+
+export interface ReduceOperationArgs extends LayerArgs {
+  /** The reduction. */
+  operation: ReduceOperationName;
+  /** Axis or axes to reduce (negative counts from the end); null (the default) reduces all of them. */
+  axis?: number | number[] | null;
+  /** Whether reduced axes stay as size 1. Default false. */
+  keepdims?: boolean;
+}
+
+/** A reduction over axes, as Keras's `ops.mean/sum/max/min/prod` and `tf.math.reduce_*` compute it. */
+export class ReduceOperation extends tf.layers.Layer {
+  /** @nocollapse */
+  static className = 'ReduceOperation';
+  readonly operation: ReduceOperationName;
+  readonly axis: number | number[] | null;
+  readonly keepdims: boolean;
+
+  constructor(args: ReduceOperationArgs) {
+    super(args);
+    if (!REDUCE_OPERATIONS.includes(args.operation)) {
+      throw new Error(
+        `ReduceOperation: operation is ${JSON.stringify(args.operation)}; ` +
+          `expected one of ${REDUCE_OPERATIONS.join(', ')}`,
+      );
+    }
+    const axis = args.axis ?? null;
+    const axes = axis == null ? [] : Array.isArray(axis) ? axis : [axis];
+    if (!axes.every((a) => Number.isInteger(a))) {
+      throw new Error(`ReduceOperation: axis is ${JSON.stringify(axis)}; expected an integer, a list of them or null`);
+    }
+    this.operation = args.operation;
+    this.axis = axis;
+    this.keepdims = args.keepdims ?? false;
+  }
+
+  private axes(rank: number): number[] {
+    if (this.axis == null) return Array.from({ length: rank }, (_x, i) => i);
+    const axes = (Array.isArray(this.axis) ? this.axis : [this.axis]).map((a) => (a < 0 ? a + rank : a));
+    for (const a of axes) {
+      if (a < 0 || a >= rank) {
+        throw new Error(
+          `ReduceOperation '${this.name}': axis ${JSON.stringify(this.axis)} is out of range for rank ${rank}`,
+        );
+      }
+    }
+    return axes;
+  }
+
+  call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const x = Array.isArray(inputs) ? inputs[0] : inputs;
+      const axes = this.axes(x.rank);
+      switch (this.operation) {
+        case 'mean':
+          return tf.mean(x, axes, this.keepdims);
+        case 'sum':
+          return tf.sum(x, axes, this.keepdims);
+        case 'max':
+          return tf.max(x, axes, this.keepdims);
+        case 'min':
+          return tf.min(x, axes, this.keepdims);
+        case 'prod':
+          return tf.prod(x, axes, this.keepdims);
+      }
+    });
+  }
+
+  computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
+    const axes = this.axes(shape.length);
+    if (this.keepdims) return shape.map((d, i) => (axes.includes(i) ? 1 : d));
+    return shape.filter((_d, i) => !axes.includes(i));
+  }
+
+  override computeMask(): tf.Tensor {
+    // tfjs types computeMask as never null, but null is how it says "no mask".
+    return null as unknown as tf.Tensor;
+  }
+
+  getConfig(): tf.serialization.ConfigDict {
+    return { operation: this.operation, axis: this.axis, keepdims: this.keepdims, ...super.getConfig() };
+  }
+}
+tf.serialization.registerClass(ReduceOperation);
+
+export interface KerasGlobalAveragePooling1DArgs extends LayerArgs {
+  /** 'channels_last' (the default): inputs (B, T, D), average over T. 'channels_first': (B, D, T). */
+  dataFormat?: 'channels_last' | 'channels_first';
+  /** Whether the averaged axis stays as size 1. Default false. */
+  keepdims?: boolean;
+}
+
+/**
+ * Keras's `GlobalAveragePooling1D`: the mean over the steps axis, over the unmasked steps only
+ * when a padding mask (B, T), 1 = real step, comes with the input:
+ * `sum(x * m) / sum(m)` (keras/src/layers/pooling/global_average_pooling1d.py).
+ */
+export class KerasGlobalAveragePooling1D extends tf.layers.Layer {
+  /** @nocollapse */
+  static className = 'KerasGlobalAveragePooling1D';
+  readonly dataFormat: 'channels_last' | 'channels_first';
+  readonly keepdims: boolean;
+
+  constructor(args: KerasGlobalAveragePooling1DArgs = {}) {
+    super(args);
+    // tfjs's deserialization turns the config's 'channels_last' into 'channelsLast': accept both spellings.
+    const format = String(args.dataFormat ?? 'channels_last')
+      .replace(/([a-z])([A-Z])/, '$1_$2')
+      .toLowerCase();
+    this.dataFormat = format as 'channels_last' | 'channels_first';
+    if (this.dataFormat !== 'channels_last' && this.dataFormat !== 'channels_first') {
+      throw new Error(
+        `KerasGlobalAveragePooling1D: dataFormat is ${JSON.stringify(args.dataFormat)}; ` +
+          "expected 'channels_last' or 'channels_first'",
+      );
+    }
+    this.keepdims = args.keepdims ?? false;
+    this.supportsMasking = true;
+  }
+
+  call(inputs: tf.Tensor | tf.Tensor[], kwargs: { mask?: tf.Tensor | null }): tf.Tensor {
+    return tf.tidy(() => {
+      const x = Array.isArray(inputs) ? inputs[0] : inputs;
+      if (x.rank !== 3) {
+        throw new Error(`KerasGlobalAveragePooling1D '${this.name}': input has rank ${x.rank}; expected 3`);
+      }
+      const steps = this.dataFormat === 'channels_last' ? 1 : 2;
+      if (kwargs?.mask == null) return tf.mean(x, steps, this.keepdims);
+      // (B, T) -> (B, T, 1) channels_last, (B, 1, T) channels_first.
+      const mask = tf.expandDims(tf.cast(kwargs.mask, x.dtype), steps === 1 ? 2 : 1);
+      return tf.div(tf.sum(tf.mul(x, mask), steps, this.keepdims), tf.sum(mask, steps, this.keepdims));
+    });
+  }
+
+  computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
+    const steps = this.dataFormat === 'channels_last' ? 1 : 2;
+    return this.keepdims ? shape.map((d, i) => (i === steps ? 1 : d)) : shape.filter((_d, i) => i !== steps);
+  }
+
+  override computeMask(): tf.Tensor {
+    // tfjs types computeMask as never null, but null is how it says "no mask".
+    return null as unknown as tf.Tensor;
+  }
+
+  getConfig(): tf.serialization.ConfigDict {
+    return { dataFormat: this.dataFormat, keepdims: this.keepdims, ...super.getConfig() };
+  }
+}
+tf.serialization.registerClass(KerasGlobalAveragePooling1D);
+
+/** NumPy broadcasting of two static shapes (null = unknown size). */
+function broadcastShapes(a: tf.Shape, b: tf.Shape, name: string): tf.Shape {
+  const rank = Math.max(a.length, b.length);
+  const out: tf.Shape = [];
+  for (let i = 0; i < rank; i++) {
+    const x = a[a.length - rank + i] ?? 1;
+    const y = b[b.length - rank + i] ?? 1;
+    if (x === 1) out.push(y);
+    else if (y === 1 || y === x) out.push(x);
+    else if (x == null || y == null) out.push(x ?? y);
+    else throw new Error(`ElementwiseOperation '${name}': shapes [${a}] and [${b}] do not broadcast`);
+  }
+  return out;
+}

@@ -1,0 +1,216 @@
+/**
+ * Putting the weights of a Keras file into the layers of the model built from its config.
+ *
+ * Keras 3 weights file (`model.weights.h5` in a `.keras`; keras/src/saving/saving_lib.py):
+ * `_save_state` walks the model, and for a functional model's `layers` list
+ * (`_save_container_state`) names each layer's group NOT by the layer's name but by its class:
+ * `naming.to_snake_case(type(layer).__name__)`, the first of a class bare (`dense`), the next ones
+ * with a counter (`dense_1`, `dense_2`), in the order of `model.layers`, which includes the
+ * InputLayer (`input_layer`) and excludes Keras operations (`x + y` is an operation, not a layer,
+ * and has no group). A layer's own variables are `layers/<group>/vars/0..n-1` in creation order;
+ * sub-layers add their own groups below (MultiHeadAttention: `query_dense/vars/0`, ...), which
+ * such a layer lists with `kerasWeightPaths()` (one path per element of `layer.weights`).
+ * Layers without that method have `vars/<i>` for `layer.weights[i]` (Dense, LayerNormalization,
+ * Conv1D, Embedding, BatchNormalization: Keras and tfjs create their weights in the same order).
+ *
+ * Full-model `.h5` (Keras 2: tf_keras/saving/legacy/hdf5_format.py; Keras 3:
+ * keras/src/legacy/saving/legacy_h5_format.py): `model_weights/<layer name>` with a
+ * `weight_names` attribute listing the layer's weights in `layer.weights` order
+ * (trainable then non-trainable), each a dataset at `model_weights/<layer name>/<weight name>`
+ * (Keras 2 names end in `:0`; Keras 3 writes the variable path without it).
+ *
+ * Every weight is checked (present, shape equal to the layer's, count equal, finite) before any
+ * is assigned, so a model is either loaded whole or not at all.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Hdf5File } from './hdf5';
+
+/** What to do with weights that hold NaN or ±Infinity. */
+export type NonFiniteWeights = 'refuse' | 'warn';
+
+export interface AssignOptions {
+  /** 'refuse' (the default) throws naming the weight; 'warn' loads it and warns once per weight. */
+  nonFiniteWeights?: NonFiniteWeights;
+}
+
+/** Keras's naming.to_snake_case, used for weight group names. */
+export function toSnakeCase(name: string): string {
+  return name
+    .replace(/\W+/g, '')
+    .replace(/(.)([A-Z][a-z]+)/g, '$1_$2')
+    .replace(/([a-z])([A-Z])/g, '$1_$2')
+    .toLowerCase();
+}
+
+/** Keras 3 weight group of each layer, by layer name, following `_save_container_state`'s rule. */
+export function keras3GroupNames(
+  layers: { name: string; kerasClass: string; isOperation: boolean }[],
+): Map<string, string> {
+  const used = new Map<string, number>();
+  const groups = new Map<string, string>();
+  for (const layer of layers) {
+    if (layer.isOperation) continue;
+    const base = toSnakeCase(layer.kerasClass);
+    const count = used.get(base);
+    used.set(base, count == null ? 0 : count + 1);
+    groups.set(layer.name, count == null ? base : `${base}_${count + 1}`);
+  }
+  return groups;
+}
+
+interface Pending {
+  variable: tf.LayerVariable;
+  values: Float32Array;
+}
+
+type WithPaths = tf.layers.Layer & { kerasWeightPaths?: () => string[] };
+
+/** Reads the weights of a `.keras` weights file into `model`; `groups` from keras3GroupNames. */
+export function assignKeras3Weights(
+  model: tf.LayersModel,
+  groups: Map<string, string>,
+  h5: Hdf5File,
+  options: AssignOptions,
+): void {
+  const where = h5.source;
+  const pending: Pending[] = [];
+  const claimed = new Set<string>();
+  for (const layer of model.layers as WithPaths[]) {
+    const group = groups.get(layer.name);
+    const weights = layer.weights;
+    const root = `layers/${group}`;
+    const stored = group != null && h5.has(root) ? datasetsUnder(h5, root) : [];
+    if (group != null) claimed.add(group);
+    if (weights.length === 0) {
+      if (stored.length > 0) {
+        throw new Error(
+          `${where}: layer '${layer.name}' has no weights in its config, but the file holds ${stored.length} for it ` +
+            `under ${root} (${stored.join(', ')}); the file does not match the config`,
+        );
+      }
+      continue;
+    }
+    if (group == null || !h5.has(root)) {
+      throw new Error(
+        `${where}: the weights of layer '${layer.name}' are missing: no group ${root} in the weights file ` +
+          '(Keras names the groups by class and counter; the file does not match the config)',
+      );
+    }
+    const paths = layer.kerasWeightPaths ? layer.kerasWeightPaths() : weights.map((_w, i) => `vars/${i}`);
+    if (paths.length !== weights.length || stored.length !== weights.length) {
+      throw new Error(
+        `${where}: layer '${layer.name}' (${layer.getClassName()}) has ${weights.length} weights, but ${root} holds ` +
+          `${stored.length} (${stored.join(', ') || 'none'}); the weight count does not match the config`,
+      );
+    }
+    paths.forEach((path, i) => pending.push(readWeight(h5, `${root}/${path}`, weights[i], layer, options)));
+  }
+  if (h5.has('layers')) {
+    for (const group of h5.keys('layers')) {
+      if (!claimed.has(group) && datasetsUnder(h5, `layers/${group}`).length > 0) {
+        throw new Error(
+          `${where}: the weights file holds weights for layers/${group}, which no layer of the config matches`,
+        );
+      }
+    }
+  }
+  write(pending);
+}
+
+/** Reads a full-model `.h5`'s `model_weights` into `model`. */
+export function assignH5Weights(model: tf.LayersModel, h5: Hdf5File, options: AssignOptions): void {
+  const where = h5.source;
+  if (!h5.has('model_weights')) throw new Error(`${where}: the .h5 file has no model_weights group`);
+  const pending: Pending[] = [];
+  const names = new Set(model.layers.map((l) => l.name));
+  for (const layer of model.layers) {
+    const weights = layer.weights;
+    const root = `model_weights/${layer.name}`;
+    const listed = h5.has(root) ? weightNames(h5, root) : [];
+    if (weights.length === 0) {
+      if (listed.length > 0) {
+        throw new Error(
+          `${where}: layer '${layer.name}' has no weights in its config, but ${root} lists ${listed.length}`,
+        );
+      }
+      continue;
+    }
+    if (!h5.has(root)) {
+      throw new Error(`${where}: the weights of layer '${layer.name}' are missing: no group ${root} in the file`);
+    }
+    if (listed.length !== weights.length) {
+      throw new Error(
+        `${where}: layer '${layer.name}' (${layer.getClassName()}) has ${weights.length} weights, but ${root} lists ` +
+          `${listed.length} (${listed.join(', ') || 'none'}); the weight count does not match the config`,
+      );
+    }
+    listed.forEach((name, i) => pending.push(readWeight(h5, `${root}/${name}`, weights[i], layer, options)));
+  }
+  for (const group of h5.keys('model_weights')) {
+    if (!names.has(group) && group !== 'top_level_model_weights' && weightNames(h5, `model_weights/${group}`).length) {
+      throw new Error(`${where}: model_weights/${group} holds weights, but the config has no layer '${group}'`);
+    }
+  }
+  write(pending);
+}
+
+function weightNames(h5: Hdf5File, path: string): string[] {
+  const names = h5.attrs(path).weight_names;
+  if (names == null) return [];
+  const list = Array.isArray(names) ? names : [names];
+  if (!list.every((n) => typeof n === 'string')) {
+    throw new Error(`${h5.source}: ${path} has a weight_names attribute that is not a list of strings`);
+  }
+  return list as string[];
+}
+
+/** Paths of every dataset below `path`, relative to it. */
+function datasetsUnder(h5: Hdf5File, path: string, depth = 0): string[] {
+  if (depth > 16) throw new Error(`${h5.source}: ${path} is nested more than 16 groups deep`);
+  if (!h5.isGroup(path)) return [''];
+  return h5
+    .keys(path)
+    .flatMap((key) =>
+      datasetsUnder(h5, `${path}/${key}`, depth + 1).map((sub) => (sub === '' ? key : `${key}/${sub}`)),
+    );
+}
+
+function readWeight(
+  h5: Hdf5File,
+  path: string,
+  variable: tf.LayerVariable,
+  layer: tf.layers.Layer,
+  options: AssignOptions,
+): Pending {
+  if (!h5.has(path)) {
+    throw new Error(`${h5.source}: weight ${variable.originalName} of layer '${layer.name}' is missing (no ${path})`);
+  }
+  const { shape, values } = h5.read(path);
+  const expected = variable.shape;
+  if (shape.length !== expected.length || shape.some((d, i) => d !== expected[i])) {
+    throw new Error(
+      `${h5.source}: ${path} has shape [${shape}] but layer '${layer.name}' needs [${expected}] for ` +
+        `${variable.originalName}; the weights do not match the config`,
+    );
+  }
+  let bad = 0;
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) bad++;
+  if (bad > 0) {
+    const message =
+      `${h5.source}: ${path} (weight ${variable.originalName} of layer '${layer.name}') holds ${bad} non-finite ` +
+      `value(s) (NaN or ±Infinity) of ${values.length}`;
+    if ((options.nonFiniteWeights ?? 'refuse') === 'refuse') {
+      throw new Error(`${message}; pass {nonFiniteWeights: 'warn'} to load it anyway`);
+    }
+    console.warn(`${message}; loaded anyway (nonFiniteWeights: 'warn')`);
+  }
+  return { variable, values };
+}
+
+function write(pending: Pending[]): void {
+  for (const { variable, values } of pending) {
+    const value = tf.tensor(values, variable.shape as number[], variable.dtype);
+    variable.write(value);
+    value.dispose();
+  }
+}

@@ -1,0 +1,214 @@
+/**
+ * Files from outside are untrusted: each row of this table is a broken or crafted Keras file, made
+ * from the fixtures of test/fixtures/keras/, and must give a clear error (the message asserted),
+ * no crash, no hang, no tensor left behind.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { loadKerasModel, loadSeq2Seq } from '../../src';
+import { Hdf5File } from '../../src/keras/hdf5';
+import { ZipArchive } from '../../src/keras/zip';
+import { zip } from './zip_writer';
+
+const DIR = path.join(__dirname, '../fixtures/keras');
+const KERAS = new Uint8Array(fs.readFileSync(path.join(DIR, 'k3_attention.keras')));
+const H5 = new Uint8Array(fs.readFileSync(path.join(DIR, 'k2_attention.h5')));
+
+const archive = new ZipArchive(KERAS, 'fixture');
+const CONFIG = JSON.parse(archive.readText('config.json'));
+const WEIGHTS = archive.read('model.weights.h5');
+const METADATA = archive.read('metadata.json');
+
+/** The .keras fixture with its config edited. */
+function withConfig(edit: (config: any) => void, weights = WEIGHTS): Uint8Array {
+  const config = JSON.parse(JSON.stringify(CONFIG));
+  edit(config);
+  return zip([
+    { name: 'metadata.json', data: METADATA },
+    { name: 'config.json', data: new TextEncoder().encode(JSON.stringify(config)) },
+    { name: 'model.weights.h5', data: weights },
+  ]);
+}
+const layer = (config: any, name: string) => config.config.layers.find((l: any) => l.name === name);
+
+/** The weights file with the first value of a float32 dataset replaced (h5py writes data contiguous). */
+function patchFirstValue(dataset: string, value: number): Uint8Array {
+  const copy = WEIGHTS.slice();
+  const needle = new Uint8Array(new Hdf5File(WEIGHTS, 'weights').read(dataset).values.slice(0, 2).buffer);
+  for (let at = 0; at + needle.length <= copy.length; at++) {
+    if (needle.every((b, i) => copy[at + i] === b)) {
+      new DataView(copy.buffer).setFloat32(at, value, true);
+      return copy;
+    }
+  }
+  throw new Error(`the values of ${dataset} were not found`);
+}
+
+/** The weights file with the (20, 8) embedding table's dataspace declaring `rows` rows. */
+function patchEmbeddingRows(rows: bigint): Uint8Array {
+  const copy = WEIGHTS.slice();
+  // A dataspace message holds each dimension as 8 little-endian bytes: find (20, 8).
+  const dims = new Uint8Array(16);
+  new DataView(dims.buffer).setBigUint64(0, 20n, true);
+  new DataView(dims.buffer).setBigUint64(8, 8n, true);
+  for (let at = 0; at + 16 <= copy.length; at++) {
+    if (dims.every((b, i) => copy[at + i] === b)) {
+      new DataView(copy.buffer).setBigUint64(at, rows, true);
+      return copy;
+    }
+  }
+  throw new Error('the embedding dataspace was not found');
+}
+
+const ROWS: [string, () => Uint8Array, string | RegExp][] = [
+  [
+    'a truncated zip',
+    () => KERAS.subarray(0, KERAS.byteLength - 300),
+    new RegExp(
+      'the zip central directory .* lies past the end of the \\d+-byte file \\(truncated archive\\)' +
+        '|not a complete zip archive',
+    ),
+  ],
+  [
+    'a zip entry whose path leaves the archive',
+    () => zip([{ name: '../../etc/evil.json', data: new Uint8Array([1]) }]),
+    "zip entry '../../etc/evil.json' has a path outside the archive (absolute or with '..'); refusing the archive",
+  ],
+  [
+    'a declared uncompressed size far over the real one',
+    () =>
+      zip([{ name: 'config.json', data: new TextEncoder().encode('{"a": 1}'), deflate: true, declaredSize: 1 << 30 }]),
+    "zip entry 'config.json' declares 1073741824 uncompressed bytes from 10 compressed ones, more than deflate " +
+      'can produce (1032:1); the archive is corrupt or crafted',
+  ],
+  [
+    'a declared size a little over the real one',
+    () => zip([{ name: 'config.json', data: new TextEncoder().encode('{"a": 1}'), deflate: true, declaredSize: 20 }]),
+    "zip entry 'config.json' declares 20 uncompressed bytes but holds 8; the archive is corrupt or crafted",
+  ],
+  [
+    'an HDF5 dataset with an absurd shape',
+    () => withConfig(() => undefined, patchEmbeddingRows(1n << 31n)),
+    new RegExp(
+      "model\\.weights\\.h5: dataset 'layers/embedding/vars/0' declares shape \\[2147483648,8\\] " +
+        '\\(68719476736 bytes of <f4\\), more than the \\d+-byte file can hold; the file is corrupt or crafted',
+    ),
+  ],
+  [
+    'a weight shape that does not match the config',
+    () => withConfig((c) => (layer(c, 'hidden').config.units = 5)),
+    "layers/dense_1/vars/0 has shape [8,4] but layer 'hidden' needs [8,5] for hidden/kernel; the weights do not " +
+      'match the config',
+  ],
+  [
+    'a weight count that does not match the config',
+    () => withConfig((c) => (layer(c, 'hidden').config.use_bias = false)),
+    "layer 'hidden' (Dense) has 1 weights, but layers/dense_1 holds 2 (vars/0, vars/1); the weight count does not " +
+      'match the config',
+  ],
+  [
+    'a missing weight group',
+    () =>
+      withConfig((c) => {
+        // One more Dense after 'out': it is dense_3 by Keras's counter, a group the file does not have.
+        const extra = JSON.parse(JSON.stringify(layer(c, 'out')));
+        extra.name = extra.config.name = 'extra';
+        extra.inbound_nodes[0].args[0].config.keras_history = ['out', 0, 0];
+        c.config.layers.push(extra);
+        c.config.output_layers = [['extra', 0, 0]];
+      }),
+    "the weights of layer 'extra' are missing: no group layers/dense_3 in the weights file (Keras names the groups " +
+      'by class and counter; the file does not match the config)',
+  ],
+  [
+    'an unknown layer class',
+    () => withConfig((c) => (layer(c, 'pool').class_name = 'FancyPooling')),
+    "layer 'pool' (FancyPooling): unknown layer class FancyPooling (module keras.layers)",
+  ],
+  [
+    'a cycle in the graph',
+    () => withConfig((c) => (layer(c, 'add').inbound_nodes[0].args[0][0].config.keras_history = ['add_1', 0, 0])),
+    'the graph has a cycle (',
+  ],
+  [
+    'a layer referring to a missing layer',
+    () => withConfig((c) => (layer(c, 'hidden').inbound_nodes[0].args[0].config.keras_history = ['nowhere', 0, 0])),
+    "layer 'hidden' call 0 refers to layer 'nowhere', which the model does not have",
+  ],
+  [
+    'non-finite weights',
+    () => withConfig(() => undefined, patchFirstValue('layers/dense_1/vars/1', NaN)),
+    "model.weights.h5: layers/dense_1/vars/1 (weight hidden/bias of layer 'hidden') holds 1 non-finite value(s) " +
+      "(NaN or ±Infinity) of 4; pass {nonFiniteWeights: 'warn'} to load it anyway",
+  ],
+  [
+    'a Keras 2 .h5 cut short',
+    () => H5.subarray(0, 4000),
+    /the given bytes: cannot read .* of the HDF5 file \(.*\); the file is corrupt/,
+  ],
+];
+
+describe('bad Keras files: a clear error each, nothing leaked', () => {
+  it.each(ROWS)('%s', async (_name, make, message) => {
+    const bytes = make();
+    const before = tf.memory().numTensors;
+    const started = Date.now();
+    const load = loadKerasModel(bytes);
+    await expect(load).rejects.toThrow(message);
+    expect(Date.now() - started).toBeLessThan(10000);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it("non-finite weights load with {nonFiniteWeights: 'warn'}, with a warning", async () => {
+    const bytes = ROWS[11][1]();
+    const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+    const model = await loadKerasModel(bytes, { nonFiniteWeights: 'warn' });
+    expect(warn).toHaveBeenCalledWith(expect.stringContaining("loaded anyway (nonFiniteWeights: 'warn')"));
+    expect(Number.isNaN(model.getLayer('hidden').getWeights()[1].dataSync()[0])).toBe(true);
+    warn.mockRestore();
+    model.dispose();
+  });
+
+  it('a weights manifest path leaving the model folder is refused by the file:// loader and loadSeq2Seq', async () => {
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'keras-escape-'));
+    try {
+      const expected = 'lists the weights file "../secret.bin", which is outside the model\'s folder';
+      // A Keras model.json...
+      const json = JSON.parse(fs.readFileSync(path.join(DIR, 'k3_nodes/model.json'), 'utf8'));
+      json.weightsManifest[0].paths = ['../secret.bin'];
+      fs.mkdirSync(path.join(folder, 'keras'));
+      fs.writeFileSync(path.join(folder, 'keras/model.json'), JSON.stringify(json));
+      fs.copyFileSync(path.join(DIR, 'k3_nodes/weights.bin'), path.join(folder, 'secret.bin'));
+      // ...and a shipped Seq2Seq model whose manifest points outside its folder.
+      const reverse = path.join(__dirname, '../../models/reverse');
+      fs.mkdirSync(path.join(folder, 'reverse'));
+      fs.copyFileSync(path.join(reverse, 'task.json'), path.join(folder, 'reverse/task.json'));
+      const seq = JSON.parse(fs.readFileSync(path.join(reverse, 'model.json'), 'utf8'));
+      seq.weightsManifest[0].paths = ['../secret.bin'];
+      fs.writeFileSync(path.join(folder, 'reverse/model.json'), JSON.stringify(seq));
+      const before = tf.memory().numTensors;
+      await expect(loadKerasModel(path.join(folder, 'keras/model.json'))).rejects.toThrow(expected);
+      await expect(tf.loadLayersModel(`file://${path.join(folder, 'keras/model.json')}`)).rejects.toThrow(expected);
+      await expect(loadSeq2Seq(path.join(folder, 'reverse'))).rejects.toThrow(expected);
+      expect(tf.memory().numTensors).toBe(before);
+    } finally {
+      fs.rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  it('bad arguments name the argument', async () => {
+    await expect(loadKerasModel(42 as never)).rejects.toThrow(
+      'loadKerasModel: source is number 42; expected a path, a URL, an ArrayBuffer, a Uint8Array, a Blob/File or a ' +
+        'tfjs IOHandler',
+    );
+    await expect(loadKerasModel(KERAS, { nonFiniteWeights: 'maybe' as never })).rejects.toThrow(
+      `loadKerasModel: nonFiniteWeights is "maybe"; expected 'refuse' or 'warn'`,
+    );
+    await expect(loadKerasModel(new Uint8Array([1, 2, 3]))).rejects.toThrow(
+      'the given bytes: not a Keras model file (3 bytes starting 01 02 03); expected a .keras zip, a full-model .h5 ' +
+        '(HDF5) or a tfjs model.json',
+    );
+  });
+});
