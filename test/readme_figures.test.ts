@@ -42,14 +42,19 @@ const kept: Line[] = fs
   .filter((line) => line.trim() !== '')
   .map((line) => JSON.parse(line) as Line);
 
-/** The run the README names by its date: the kept lines of that date, which must be one run. */
+/**
+ * The run the README names by its command and date: the kept lines of that command and date, which
+ * must be one run (other kept runs, such as the per-task time-to-accuracy ones, have other commands).
+ */
 function runOfReadme(): Line[] {
-  const date = /one run of `npm run bench[^`]*` on (\d{4}-\d{2}-\d{2})/.exec(speed)?.[1];
-  if (!date)
+  const named = /one run of `(npm run bench[^`]*)` on (\d{4}-\d{2}-\d{2})/.exec(speed);
+  if (!named)
     throw new Error('the Speed section does not say the date of its run ("one run of `npm run bench ...` on")');
-  const lines = kept.filter((line) => line.date === date);
+  const [, command, date] = named;
+  const lines = kept.filter((line) => line.date === date && line.benchCommand === command);
   const runs = new Set(lines.map((line) => line.startedAt));
-  if (runs.size !== 1) throw new Error(`models/BENCHMARKS.jsonl has ${runs.size} runs dated ${date}, expected 1`);
+  if (runs.size !== 1)
+    throw new Error(`models/BENCHMARKS.jsonl has ${runs.size} runs of \`${command}\` dated ${date}, expected 1`);
   return lines;
 }
 

@@ -48,6 +48,8 @@ export interface TrainOptions {
   weightDecay: number;
   /** Share of each batch drawn length-balanced (Task.sampleLengthBalancedSource); 0 is the task's distribution. */
   lengthBalanced: number;
+  /** Steps over which that share falls linearly to 0 (a curriculum); 0 keeps it constant. */
+  lengthBalancedSteps: number;
   /** Factor on every initial kernel and embedding (rank >= 2 weights); 1 is the layers' own initialization. */
   initScale: number;
   seed: number;
@@ -96,6 +98,7 @@ Optimisation (defaults: the task's recipe):
   --label-smoothing R      label smoothing of the training loss, in [0, 1)
   --weight-decay R         decoupled (AdamW) weight decay of kernels and embeddings
   --length-balanced R      share of each batch with uniform lengths (addition: operand digit counts), in [0, 1]
+  --length-balanced-steps N   the share falls linearly to 0 at step N (a curriculum); 0 keeps it constant
   --init-scale R           factor on the initial kernels and embeddings
   --seed N                 training data seed (default 1)
 Run:
@@ -137,6 +140,7 @@ export function recipeOf(options: TrainOptions): Recipe {
     labelSmoothing: options.labelSmoothing,
     weightDecay: options.weightDecay,
     lengthBalanced: options.lengthBalanced,
+    lengthBalancedSteps: options.lengthBalancedSteps,
     initScale: options.initScale,
     normalizeFirst: options.model.normalizeFirst ?? TASK_RECIPES[options.task].normalizeFirst,
     evalEvery: options.evalEvery,
@@ -175,6 +179,7 @@ function recipeFlags(r: Recipe): Array<[string, string | number]> {
     ['label-smoothing', r.labelSmoothing],
     ['weight-decay', r.weightDecay],
     ['length-balanced', r.lengthBalanced],
+    ['length-balanced-steps', r.lengthBalancedSteps],
     ['init-scale', r.initScale],
     ['eval-every', r.evalEvery],
   ];
@@ -210,6 +215,7 @@ const FLAGS = {
   'label-smoothing': { type: 'string' },
   'weight-decay': { type: 'string' },
   'length-balanced': { type: 'string' },
+  'length-balanced-steps': { type: 'string' },
   'init-scale': { type: 'string' },
   seed: { type: 'string' },
   backend: { type: 'string' },
@@ -241,6 +247,7 @@ export const RESUMED_SETTINGS = [
   'labelSmoothing',
   'weightDecay',
   'lengthBalanced',
+  'lengthBalancedSteps',
   'initScale',
   'seed',
 ] as const;
@@ -401,6 +408,7 @@ export function parseTrainArgs(argv: string[]): ParsedTrainArgs {
       num('length-balanced', (v) => v >= 0 && v <= 1, 'a number in [0, 1]'),
       recipe.lengthBalanced,
     ),
+    lengthBalancedSteps: set('lengthBalancedSteps', int('length-balanced-steps', 0), recipe.lengthBalancedSteps),
     initScale: set(
       'initScale',
       num('init-scale', (v) => v > 0, 'a positive number'),
@@ -498,6 +506,7 @@ export function reproduceCommand(options: TrainOptions, stepsTaken: number): str
     ['label-smoothing', options.labelSmoothing],
     ['weight-decay', options.weightDecay],
     ['length-balanced', options.lengthBalanced],
+    ['length-balanced-steps', options.lengthBalancedSteps],
     ['init-scale', options.initScale],
     ['seed', options.seed],
     ['eval-every', options.evalEvery],

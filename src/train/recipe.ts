@@ -31,6 +31,8 @@ export interface Recipe {
   weightDecay: number;
   /** Share of each batch drawn with uniform lengths (addition: operand digit counts); 0 is the task's distribution. */
   lengthBalanced: number;
+  /** Steps over which that share falls linearly to 0 (a curriculum from short cases to the task's mix); 0 keeps it. */
+  lengthBalancedSteps: number;
   /** Factor on every initial kernel and embedding; 1 is the layers' own initialization. */
   initScale: number;
   /** Pre-LN (true) or post-LN blocks. */
@@ -51,6 +53,7 @@ const COMMON = {
   labelSmoothing: 0,
   weightDecay: 0,
   lengthBalanced: 0,
+  lengthBalancedSteps: 0,
   initScale: 1,
   normalizeFirst: true,
   evalEvery: 50,

@@ -184,7 +184,7 @@ export class TrainingRun {
       await new Promise((resolve) => setImmediate(resolve));
       if (interrupted()) return { stopReason: 'interrupted', interrupted: true };
       const t0 = performance.now();
-      const batch = this.stream.nextBatch(o.batch, o.lengthBalanced ?? 0);
+      const batch = this.stream.nextBatch(o.batch, balancedShare(o, this.trainer.stepCount + 1));
       const result = await this.trainer.step(this.encode(batch));
       const stepSeconds = (performance.now() - t0) / 1000;
       this.seconds += stepSeconds;
@@ -326,6 +326,7 @@ export class TrainingRun {
         labelSmoothing: o.labelSmoothing,
         weightDecay: o.weightDecay,
         lengthBalanced: o.lengthBalanced,
+        lengthBalancedSteps: o.lengthBalancedSteps,
         initScale: o.initScale,
         normalizeFirst: this.config.normalizeFirst,
         tfjs: tf.version.tfjs,
@@ -342,6 +343,17 @@ export class TrainingRun {
   private encode(samples: Sample[]): EncodedBatch {
     return encodeBatch(this.task, samples);
   }
+}
+
+/**
+ * The share of step `step`'s batch drawn length-balanced: --length-balanced, falling linearly to 0
+ * at --length-balanced-steps when that is set (a function of the step, so a resumed run draws as
+ * the uninterrupted one).
+ */
+export function balancedShare(options: TrainOptions, step: number): number {
+  const share = options.lengthBalanced ?? 0;
+  const steps = options.lengthBalancedSteps ?? 0;
+  return steps > 0 ? share * Math.max(0, 1 - (step - 1) / steps) : share;
 }
 
 /**

@@ -151,6 +151,7 @@ describe('parseTrainArgs', () => {
     [['--weight-decay=-0.1'], "--weight-decay must be a number in [0, 1), got '-0.1'"],
     [['--length-balanced', 'half'], "--length-balanced must be a number in [0, 1], got 'half'"],
     [['--init-scale', '0'], "--init-scale must be a positive number, got '0'"],
+    [['--length-balanced-steps', '0.5'], "--length-balanced-steps must be an integer >= 0, got '0.5'"],
     [['extra'], "Unexpected argument 'extra'"],
   ])('%j is a UsageError: %s', (argv, message) => {
     expect(usageError(argv as string[])).toContain(message);

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { initBackend } from '../../src/backend';
 import { readTaskJson } from '../../src/io/task_json';
 import { parseTrainArgs, TrainOptions } from '../../src/train/options';
-import { TrainingRun } from '../../src/train/run';
+import { balancedShare, TrainingRun } from '../../src/train/run';
 import { estimateTargetStep } from '../../src/train/progress';
 import { tempDir, TINY_TRAIN_ARGS } from './helpers';
 
@@ -71,7 +71,7 @@ describe('TrainingRun', () => {
         `--decay ${info.training.decay} --decay-steps ${info.training.decaySteps} ` +
         `--min-lr ${info.training.minLr} --beta1 0.9 ` +
         `--beta2 ${info.training.beta2} --clip ${info.training.clip} ` +
-        '--label-smoothing 0 --weight-decay 0 --length-balanced 0 --init-scale 1 ' +
+        '--label-smoothing 0 --weight-decay 0 --length-balanced 0 --length-balanced-steps 0 --init-scale 1 ' +
         `--seed 1 --eval-every 2 --target-exact-match 0 --out ${out}`,
     );
     expect(info.config).toMatchObject({ dModel: 32, vocabSize: 13, normalizeFirst: true });
@@ -116,5 +116,13 @@ describe('TrainingRun', () => {
     const never = await TrainingRun.create({ options: options(['--target-exact-match', '0']), backend: 'wasm' });
     expect(never.targetProgress()).toBeUndefined();
     never.dispose();
+  });
+
+  it('draws the length-balanced share of --length-balanced, falling linearly to 0 at --length-balanced-steps', () => {
+    const curriculum = options(['--length-balanced', '0.8', '--length-balanced-steps', '100']);
+    expect([1, 51, 101, 500].map((step) => balancedShare(curriculum, step))).toEqual([0.8, 0.4, 0, 0]);
+    const constant = options(['--length-balanced', '0.5']);
+    expect([1, 1000].map((step) => balancedShare(constant, step))).toEqual([0.5, 0.5]);
+    expect(balancedShare(options([]), 1)).toBe(0);
   });
 });
