@@ -157,6 +157,11 @@ export class ProgressDisplay {
  * `exact match 0.75 -> 0.99 at ~step 380` before the speed, and the ETA is to that step.
  */
 export function formatLine(p: ProgressSnapshot): string {
+  return `step ${p.step}/${p.totalSteps}  ${details(p)}  ETA ${formatDuration(p.etaSeconds)}`;
+}
+
+/** Loss, token accuracy, where the run stands against its target, speed. */
+function details(p: ProgressSnapshot): string {
   const t = p.target;
   let toTarget = '';
   if (t !== undefined) {
@@ -165,8 +170,8 @@ export function formatLine(p: ProgressSnapshot): string {
     toTarget = `exact match ${now} -> ${t.exactMatch}${at}  `;
   }
   return (
-    `step ${p.step}/${p.totalSteps}  loss ${p.loss.toFixed(4)}  token acc ${p.tokenAccuracy.toFixed(3)}  ` +
-    `${toTarget}${p.stepsPerSecond.toFixed(2)} steps/s  ETA ${formatDuration(p.etaSeconds)}`
+    `loss ${p.loss.toFixed(4)}  token acc ${p.tokenAccuracy.toFixed(3)}  ` +
+    `${toTarget}${p.stepsPerSecond.toFixed(2)} steps/s`
   );
 }
 
@@ -175,13 +180,17 @@ const PARTIAL_BLOCKS = ['', '\u258f', '\u258e', '\u258d', '\u258c', '\u258b', '\
 const FULL_BLOCK = '\u2588';
 
 /**
- * `|██████▌      |  45% step 340/2000 ...`: the bar fills towards the step the run is expected to
- * stop at (expectedStopStep), in eighths of a cell, then the percentage and the line; cut to `width`.
+ * `|██████▌      |  45% step 340/2000  ETA 8m09s  loss ...`: the bar fills towards the step the run
+ * is expected to stop at (expectedStopStep), in eighths of a cell; then the percentage, the step
+ * and the ETA, and the rest of the line, cut to `width` (so a narrow terminal loses the details
+ * first).
  */
 export function formatBar(p: ProgressSnapshot, width: number): string {
   const stop = expectedStopStep(p.totalSteps, p.target);
   const fraction = Math.min(1, Math.max(0, p.step / Math.max(1, stop)));
-  const text = ` ${String(Math.floor(fraction * 100)).padStart(3)}% ${formatLine(p)}`;
+  const text =
+    ` ${String(Math.floor(fraction * 100)).padStart(3)}% step ${p.step}/${p.totalSteps}  ` +
+    `ETA ${formatDuration(p.etaSeconds)}  ${details(p)}`;
   const cells = Math.max(10, Math.min(40, width - text.length - 2));
   const eighths = Math.floor(fraction * cells * 8);
   const full = Math.floor(eighths / 8);

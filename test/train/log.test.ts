@@ -76,11 +76,11 @@ describe('progress display', () => {
 
   it('formats a line, a bar and durations', () => {
     expect(formatLine(snapshot)).toBe('step 340/2000  loss 0.1235  token acc 0.953  3.40 steps/s  ETA 8m09s');
-    // 340/2000 = 17%: of 40 cells, 6.8 = 6 full and 6/8 of the seventh (U+258A).
-    const line = formatLine(snapshot);
-    expect(formatBar(snapshot, 200)).toBe(`|${'\u2588'.repeat(6)}\u258a${' '.repeat(33)}|  17% ${line}`);
-    // Narrow: at least 10 cells (1.7 = 1 full, 5/8 of the next), then cut to the width.
-    expect(formatBar(snapshot, 50)).toBe(`|\u2588\u258b${' '.repeat(8)}|  17% ${line}`.slice(0, 50));
+    // 340/2000 = 17%: of 40 cells, 6.8 = 6 full and 6/8 of the seventh (U+258A); the ETA before the details.
+    const text = '  17% step 340/2000  ETA 8m09s  loss 0.1235  token acc 0.953  3.40 steps/s';
+    expect(formatBar(snapshot, 200)).toBe(`|${'\u2588'.repeat(6)}\u258a${' '.repeat(33)}|${text}`);
+    // Narrow: at least 10 cells (1.7 = 1 full, 5/8 of the next), cut to the width: the details go first.
+    expect(formatBar(snapshot, 50)).toBe(`|\u2588\u258b${' '.repeat(8)}|  17% step 340/2000  ETA 8m09s  loss 0`);
     expect(formatBar({ ...snapshot, step: 2000 }, 200).slice(0, 42)).toBe(`|${'\u2588'.repeat(40)}|`);
     expect(formatBar({ ...snapshot, step: 0 }, 200).slice(0, 42)).toBe(`|${' '.repeat(40)}|`);
     expect([formatDuration(42), formatDuration(3725), formatDuration(undefined), formatDuration(NaN)]).toEqual([
