@@ -5,13 +5,16 @@
  *   npm run bench                                  # every benchmark, a table
  *   npm run bench -- --json --only train-reference # one JSON line
  *   npm run bench -- --peer torch                  # and PyTorch's figures, with ratios
+ *   npm run bench -- --json --only time-to-accuracy --task addition --seed 2 --keep
  *
  * Flags: --json, --only NAME (repeatable), --peer torch, --backend NAME,
- * --repeats N, --steps N (training steps per repeat), --threads N (peer).
+ * --repeats N, --steps N (training steps per repeat), --threads N (peer),
+ * --task NAME and --seed N (time-to-accuracy: the task's default recipe, default reverse and 1),
+ * --keep (append the lines, with date, start and end times and the command, to models/BENCHMARKS.jsonl).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, existsSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -24,7 +27,7 @@ import { presetConfig } from '../src/model/config';
 import { decode } from '../src/decode/decode';
 import { createTransformer } from '../src/model/transformer';
 import { TYPED_ARRAY_MAX_ROWS } from '../src/decode/typed_array_step';
-import { createTask, createTrainingStream, encodeBatch, generateSamples } from '../src/tasks';
+import { createTask, createTrainingStream, encodeBatch, generateSamples, TASK_NAMES, TaskName } from '../src/tasks';
 import { machineInfo, measure, median, round } from '../src/train/benchmark';
 import { Trainer } from '../src/train/trainer';
 
@@ -43,7 +46,7 @@ type Result = { name: BenchName } & Record<string, unknown>;
 
 const USAGE =
   'Usage: npm run bench -- [--json] [--only NAME]... [--peer torch] [--backend NAME] ' +
-  '[--repeats N] [--steps N] [--threads N]\n' +
+  '[--repeats N] [--steps N] [--threads N] [--task NAME] [--seed N] [--keep]\n' +
   `Benchmarks: ${BENCHMARKS.join(', ')}`;
 
 function fail(message: string): never {
@@ -60,6 +63,9 @@ const BENCH_OPTIONS = {
   repeats: { type: 'string', default: '5' },
   steps: { type: 'string', default: '20' },
   threads: { type: 'string', default: '1' },
+  task: { type: 'string', default: 'reverse' },
+  seed: { type: 'string', default: '1' },
+  keep: { type: 'boolean', default: false },
   help: { type: 'boolean', default: false },
 } as const;
 let parsed: ReturnType<typeof parseArgs<{ options: typeof BENCH_OPTIONS }>>['values'];
@@ -85,6 +91,12 @@ const peerThreads = positiveInt('threads', parsed.threads!);
 const only = (parsed.only ?? [...BENCHMARKS]) as BenchName[];
 for (const name of only) if (!BENCHMARKS.includes(name)) fail(`unknown benchmark '${name}'`);
 if (parsed.peer != null && parsed.peer !== 'torch') fail(`unknown peer '${parsed.peer}'; the peer is 'torch'`);
+const ttaTask = parsed.task as TaskName;
+if (!TASK_NAMES.includes(ttaTask)) fail(`--task must be one of ${TASK_NAMES.join(', ')}, got '${parsed.task}'`);
+const ttaSeed = Number(parsed.seed);
+if (!Number.isInteger(ttaSeed) || ttaSeed < 0) fail(`--seed must be an integer >= 0, got '${parsed.seed}'`);
+if (parsed.peer === 'torch' && ttaTask !== 'reverse' && only.includes('time-to-accuracy'))
+  fail(`--peer torch trains reverse only; time-to-accuracy with --task ${ttaTask} has no peer`);
 
 // ---- the reference configuration ---------------------------------------------
 const task = createTask('reverse');
@@ -272,12 +284,19 @@ const GPT_CHAR_STEPS = 5;
 const GPT_CHAR_BATCHES = join(tmpdir(), `tfjs-attention-gpt-char-${process.pid}.bin`);
 
 async function timeToAccuracy(): Promise<Result> {
-  // The training command's own loop, from scratch, until held-out exact match >= 0.99.
+  // The training command's own loop with the task's default recipe, from scratch, until held-out
+  // exact match >= 0.99. The load average says how much the other work on the machine slowed it.
   const { runTimeToAccuracy } = await import('../src/train/run');
+  const loadBefore = loadavg()[0];
+  const result = await runTimeToAccuracy({ task: ttaTask, target: 0.99, args: ['--seed', String(ttaSeed)] });
   return {
     name: 'time-to-accuracy',
     backend: tf.getBackend(),
-    ...(await runTimeToAccuracy({ task: 'reverse', target: 0.99 })),
+    task: ttaTask,
+    seed: ttaSeed,
+    ...result,
+    msPerStep: round((1000 * result.seconds) / result.steps),
+    loadAvg1m: [round(loadBefore), round(loadavg()[0])],
   };
 }
 
@@ -353,6 +372,8 @@ function matchPeer(ours: Result, peers: Array<Record<string, unknown>>): Record<
 
 // ---- run -----------------------------------------------------------------------
 async function main(): Promise<void> {
+  const startedAt = new Date();
+  const kept: Array<Record<string, unknown>> = [];
   const backend = await initBackend(parsed.backend, { quiet: parsed.json });
   const machine = machineInfo();
   if (!parsed.json) console.log(`machine: ${JSON.stringify(machine)}`);
@@ -383,7 +404,21 @@ async function main(): Promise<void> {
       };
       if (parsed.json) console.log(JSON.stringify(line));
       else console.log(formatLine(line));
+      kept.push(line);
     }
+  }
+  if (parsed.keep) {
+    const stamp = (d: Date) => d.toISOString().replace(/\.\d+Z$/, 'Z');
+    const args = process.argv.slice(2).filter((a) => a !== '--keep');
+    const header = {
+      date: stamp(startedAt).slice(0, 10),
+      startedAt: stamp(startedAt),
+      finishedAt: stamp(new Date()),
+      benchCommand: `npm run bench -- ${args.join(' ')}`,
+    };
+    const file = join(__dirname, '..', 'models', 'BENCHMARKS.jsonl');
+    appendFileSync(file, kept.map((line) => `${JSON.stringify({ ...header, ...line })}\n`).join(''));
+    if (!parsed.json) console.log(`kept ${kept.length} line(s) in ${file}`);
   }
 }
 

@@ -15,7 +15,7 @@ import * as path from 'node:path';
 
 import { initBackend } from '../src/backend';
 import { Checkpoint, CHECKPOINT_FILE, readCheckpoint } from '../src/train/checkpoint';
-import { parseTrainArgs, resumeOptions, TRAIN_USAGE } from '../src/train/options';
+import { describeRecipe, parseTrainArgs, resumeOptions, TRAIN_USAGE } from '../src/train/options';
 import { CheckpointExtra, TrainingRun } from '../src/train/run';
 import { NonFiniteLossError } from '../src/train/trainer';
 import { runMain } from './cli';
@@ -39,6 +39,7 @@ async function main(argv: string[]): Promise<number> {
 
   // --- Data, model and trainer ----------------------------------------------------
   const run = await TrainingRun.create({ options, backend, resumed, save: true, display: process.stdout });
+  console.log(describeRecipe(options));
   console.log(run.describe());
 
   // --- Loop -------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { TASK_NAMES } from '../src/tasks/tasks';
+import { parseTrainArgs, reproduceCommand } from '../src/train/options';
 import {
   figuresIn,
   matchesShown,
@@ -22,6 +23,15 @@ import {
 const ROOT = path.join(__dirname, '..');
 const BENCHMARKS = path.join(ROOT, 'models', 'BENCHMARKS.jsonl');
 const SPEED_HEADER = ['benchmark', 'tfjs-attention (wasm)', 'PyTorch peer', 'ratio (higher is better for us)'];
+const RECIPES_HEADER = [
+  'task',
+  'seed',
+  'steps to 0.99',
+  'training seconds',
+  'ms/step',
+  'held-out exact match',
+  'load average (1 min)',
+];
 const MODELS_HEADER = ['model', 'held-out exact match (512)', 'fresh exact match (400)', 'training', 'size (bytes)'];
 
 type Line = Record<string, unknown> & {
@@ -42,14 +52,19 @@ const kept: Line[] = fs
   .filter((line) => line.trim() !== '')
   .map((line) => JSON.parse(line) as Line);
 
-/** The run the README names by its date: the kept lines of that date, which must be one run. */
+/**
+ * The run the README names by its command and date: the kept lines of that command and date, which
+ * must be one run (other kept runs, such as the per-task time-to-accuracy ones, have other commands).
+ */
 function runOfReadme(): Line[] {
-  const date = /one run of `npm run bench[^`]*` on (\d{4}-\d{2}-\d{2})/.exec(speed)?.[1];
-  if (!date)
+  const named = /one run of `(npm run bench[^`]*)` on (\d{4}-\d{2}-\d{2})/.exec(speed);
+  if (!named)
     throw new Error('the Speed section does not say the date of its run ("one run of `npm run bench ...` on")');
-  const lines = kept.filter((line) => line.date === date);
+  const [, command, date] = named;
+  const lines = kept.filter((line) => line.date === date && line.benchCommand === command);
   const runs = new Set(lines.map((line) => line.startedAt));
-  if (runs.size !== 1) throw new Error(`models/BENCHMARKS.jsonl has ${runs.size} runs dated ${date}, expected 1`);
+  if (runs.size !== 1)
+    throw new Error(`models/BENCHMARKS.jsonl has ${runs.size} runs of \`${command}\` dated ${date}, expected 1`);
   return lines;
 }
 
@@ -254,4 +269,44 @@ describe("the README's shipped models", () => {
       toDigitsShown(field(line, 'wallSeconds'), wall),
     ]).toEqual(sentence!.slice(1));
   });
+});
+
+describe("the README's default-recipe table", () => {
+  const rows = readmeTable(readme, RECIPES_HEADER);
+
+  test('three seeds per task, each a kept time-to-accuracy run of that task and seed', () => {
+    expect(rows.map(([task]) => task.replace(/`/g, ''))).toEqual(TASK_NAMES.flatMap((task) => [task, task, task]));
+    for (const task of TASK_NAMES) {
+      expect(new Set(rows.filter(([t]) => t === `\`${task}\``).map(([, seed]) => seed)).size).toBe(3);
+    }
+  });
+
+  test.each(rows.map((row) => [`${row[0]} seed ${row[1]}`, row]))(
+    "%s: the kept line's figures to the digits shown, trained with the task's current default recipe",
+    (_label, row) => {
+      const [taskCell, seed, steps, seconds, msPerStep, exactMatch, load] = row as string[];
+      const task = taskCell.replace(/`/g, '');
+      const command = `npm run bench -- --json --only time-to-accuracy --task ${task} --seed ${seed}`;
+      const lines = kept.filter((l) => l.name === 'time-to-accuracy' && l.benchCommand === command);
+      expect({ command, lines: lines.length }).toEqual({ command, lines: 1 });
+      const [line] = lines;
+      expect([line.task, line.seed, line.reached]).toEqual([task, Number(seed), true]);
+      expect(field(line, 'exactMatch')).toBeGreaterThanOrEqual(0.99);
+      // The run used exactly the default recipe of today's code: a changed recipe needs new runs.
+      const parsed = parseTrainArgs(['--task', task, '--target-exact-match', '0.99', '--seed', seed]);
+      if (parsed.help) throw new Error('unexpected --help');
+      expect(line.command).toBe(reproduceCommand(parsed.options, field(line, 'steps')));
+      const loads = line.loadAvg1m as number[];
+      const shown = [steps, seconds, msPerStep, exactMatch].map((text) => figuresIn(text)[0]);
+      expect([
+        toDigitsShown(field(line, 'steps'), shown[0]),
+        toDigitsShown(field(line, 'seconds'), shown[1]),
+        toDigitsShown(field(line, 'msPerStep'), shown[2]),
+        toDigitsShown(field(line, 'exactMatch'), shown[3]),
+        figuresIn(load)
+          .map((figure, i) => toDigitsShown(loads[i], figure))
+          .join(' to '),
+      ]).toEqual([steps, seconds, msPerStep, exactMatch, load].map((text) => text.replace(/,/g, '')));
+    },
+  );
 });

@@ -114,20 +114,32 @@ export class TrainingStream {
     this.excludedProbability = excludedProbability;
   }
 
-  /** The next sample not in the held-out or fresh test set. */
-  next(): Sample {
+  /**
+   * The next sample not in the held-out or fresh test set: from the task's distribution, or with
+   * `lengthBalanced` from `task.sampleLengthBalancedSource` (excluded samples are redrawn either way).
+   */
+  next(lengthBalanced = false): Sample {
     for (;;) {
-      const source = this.task.sampleSource(this.rng);
+      const source = lengthBalanced ? this.task.sampleLengthBalancedSource(this.rng) : this.task.sampleSource(this.rng);
       if (!this.excluded.has(sourceKey(source))) return { source, target: this.task.solve(source) };
     }
   }
 
-  /** The next `batchSize` samples. */
-  nextBatch(batchSize: number): Sample[] {
+  /**
+   * The next `batchSize` samples; the first `round(balancedShare * batchSize)` of them length-balanced
+   * (see `next`). A share of 0 draws exactly the stream it always did.
+   */
+  nextBatch(batchSize: number, balancedShare = 0): Sample[] {
     if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
       throw new Error(`TrainingStream.nextBatch: batchSize must be an integer >= 1, got ${describeValue(batchSize)}`);
     }
-    return Array.from({ length: batchSize }, () => this.next());
+    if (!(balancedShare >= 0 && balancedShare <= 1)) {
+      throw new Error(
+        `TrainingStream.nextBatch: balancedShare must be a number in [0, 1], got ${describeValue(balancedShare)}`,
+      );
+    }
+    const balanced = Math.round(balancedShare * batchSize);
+    return Array.from({ length: batchSize }, (_v, i) => this.next(i < balanced));
   }
 
   /** The generator state, to continue the exact same stream after a restart (`setState`). */

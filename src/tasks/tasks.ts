@@ -54,6 +54,14 @@ export interface Task {
   readonly targetLen: number;
   /** Draws one source (symbol ids, unpadded) from the task's distribution. */
   sampleSource(rng: Random): number[];
+  /**
+   * Draws one source with its lengths uniform, for training mixes that should see short cases as
+   * often as long ones (never for evaluation sets, which follow `sampleSource`). copy, reverse and
+   * sort: as `sampleSource` (their length is uniform already). addition: each operand's digit count
+   * uniform in [1, D], then the operand uniform among the numbers with that many digits; the task's
+   * own distribution gives 90% of operands all D digits (for D = 3).
+   */
+  sampleLengthBalancedSource(rng: Random): number[];
   /** The target symbol ids for a source (without EOS). Throws as `validateSource` does. */
   solve(source: readonly number[]): number[];
   /**
@@ -159,6 +167,7 @@ abstract class BaseTask implements Task {
   }
 
   abstract sampleSource(rng: Random): number[];
+  abstract sampleLengthBalancedSource(rng: Random): number[];
   protected abstract solveValid(source: readonly number[]): number[];
   protected abstract sourceError(source: readonly number[]): string | undefined;
   protected abstract validSourceProbability(source: readonly number[]): number;
@@ -272,6 +281,10 @@ class SymbolSequenceTask extends BaseTask {
     return source;
   }
 
+  sampleLengthBalancedSource(rng: Random): number[] {
+    return this.sampleSource(rng);
+  }
+
   protected solveValid(source: readonly number[]): number[] {
     switch (this.kind) {
       case 'copy':
@@ -313,6 +326,18 @@ class AdditionTask extends BaseTask {
 
   sampleSource(rng: Random): number[] {
     return [...this.sampleNumber(rng), PLUS, ...this.sampleNumber(rng)];
+  }
+
+  sampleLengthBalancedSource(rng: Random): number[] {
+    return [...this.sampleNumberOfLength(rng), PLUS, ...this.sampleNumberOfLength(rng)];
+  }
+
+  /** A length n uniform in [1, D], then a number uniform among those with n digits (0 counts as 1 digit). */
+  private sampleNumberOfLength(rng: Random): number[] {
+    const length = rng.nextInt(1, this.digits);
+    const digitIds = [FIRST_SYMBOL + rng.nextInt(length === 1 ? 0 : 1, 9)];
+    for (let i = 1; i < length; i++) digitIds.push(FIRST_SYMBOL + rng.nextInt(0, 9));
+    return digitIds;
   }
 
   /** D uniform digits make a uniform number in [0, 10^D - 1]; then drop the leading zeros. */

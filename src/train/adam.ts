@@ -9,8 +9,10 @@
  * so a restored optimizer drifts from the original one. Here the only scalar
  * state is the integer step count `t`, and the corrections are computed from
  * it in float64 each step. The update is PyTorch's `torch.optim.Adam` (epsilon
- * added to the bias-corrected root, no weight decay, no amsgrad):
+ * added to the bias-corrected root, no amsgrad), with `torch.optim.AdamW`'s
+ * decoupled weight decay (Loshchilov & Hutter 2019) when `weightDecay` > 0:
  *
+ *     w -= lr * weightDecay * w          (only variables of rank >= 2, see AdamArgs)
  *     m = beta1 m + (1 - beta1) g
  *     v = beta2 v + (1 - beta2) g^2
  *     w -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + epsilon)
@@ -31,6 +33,11 @@ export interface AdamArgs {
   beta2?: number;
   /** Added to the root of the second moment. Default 1e-9 (Vaswani et al. 2017). */
   epsilon?: number;
+  /**
+   * Decoupled weight decay per unit of learning rate, applied to kernels and embeddings (rank >= 2)
+   * but not to biases and layer-norm scales, as minGPT and nanoGPT do. Default 0.
+   */
+  weightDecay?: number;
 }
 
 interface Slot {
@@ -54,6 +61,7 @@ export class Adam extends tf.Optimizer {
   readonly beta1: number;
   readonly beta2: number;
   readonly epsilon: number;
+  readonly weightDecay: number;
   private slots: Slot[] = [];
 
   constructor(args: AdamArgs = {}) {
@@ -62,10 +70,12 @@ export class Adam extends tf.Optimizer {
     this.beta1 = args.beta1 ?? 0.9;
     this.beta2 = args.beta2 ?? 0.98;
     this.epsilon = args.epsilon ?? 1e-9;
+    this.weightDecay = args.weightDecay ?? 0;
     checkRange('learningRate', this.learningRate, 0, Infinity, 'a number >= 0');
     checkRange('beta1', this.beta1, 0, 1, 'a number in [0, 1)');
     checkRange('beta2', this.beta2, 0, 1, 'a number in [0, 1)');
     checkRange('epsilon', this.epsilon, 0, Infinity, 'a number >= 0');
+    checkRange('weightDecay', this.weightDecay, 0, Infinity, 'a number >= 0');
   }
 
   /** The number of updates applied so far (Adam's t). */
@@ -109,11 +119,12 @@ export class Adam extends tf.Optimizer {
       const { m, v } = slot;
       const weights = variable.dataSync() as Float32Array;
       const updated = new Float32Array(weights.length);
+      const keep = variable.rank >= 2 ? 1 - this.learningRate * this.weightDecay : 1;
       for (let k = 0; k < weights.length; k++) {
         const g = gradient[k] * gradientScale;
         m[k] = beta1 * m[k] + (1 - beta1) * g;
         v[k] = beta2 * v[k] + (1 - beta2) * g * g;
-        updated[k] = weights[k] - (stepSize * m[k]) / (Math.sqrt(v[k]) * rootCorrection + epsilon);
+        updated[k] = weights[k] * keep - (stepSize * m[k]) / (Math.sqrt(v[k]) * rootCorrection + epsilon);
       }
       const value = tf.tensor(updated, variable.shape, 'float32');
       variable.assign(value);
@@ -168,7 +179,8 @@ export class Adam extends tf.Optimizer {
   }
 
   getConfig(): tf.serialization.ConfigDict {
-    return { learningRate: this.learningRate, beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon };
+    const { learningRate, beta1, beta2, epsilon, weightDecay } = this;
+    return { learningRate, beta1, beta2, epsilon, weightDecay };
   }
 
   /** @nocollapse */

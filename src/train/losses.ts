@@ -28,16 +28,24 @@ export function targetMask(targets: tf.Tensor): tf.Tensor {
  * `-sum_{b,t: target != PAD} log softmax(logits[b, t])[target[b, t]] / #non-PAD`.
  * A batch with no real target at all gives 0 (not NaN).
  *
+ * With `labelSmoothing` e > 0 the target distribution is `(1 - e) one-hot + e / V` (Szegedy et
+ * al. 2016; Vaswani et al. 2017, 5.4, with e = 0.1), as PyTorch's `cross_entropy(label_smoothing=e)`.
+ *
  * @param logits (B, T, V) float32, unnormalised scores.
  * @param targets (B, T) int32 target ids, PAD = 0 where there is no target.
+ * @param labelSmoothing e in [0, 1). Default 0.
  */
-export function maskedSoftmaxCrossEntropy(logits: tf.Tensor, targets: tf.Tensor): tf.Scalar {
+export function maskedSoftmaxCrossEntropy(logits: tf.Tensor, targets: tf.Tensor, labelSmoothing = 0): tf.Scalar {
   checkShapes('maskedSoftmaxCrossEntropy', logits, targets);
+  if (!(labelSmoothing >= 0 && labelSmoothing < 1)) {
+    throw new Error(`maskedSoftmaxCrossEntropy: labelSmoothing must be a number in [0, 1), got ${labelSmoothing}`);
+  }
   return tf.tidy(() => {
     const vocab = logits.shape[2] as number;
     const logProbs = tf.logSoftmax(logits); // (B, T, V)
-    const oneHot = oneHotFloat(targets, vocab); // (B, T, V); a PAD row is [1, 0, ...], masked below
-    const nll = tf.neg(tf.sum(tf.mul(logProbs, oneHot), -1)); // (B, T)
+    let weights = oneHotFloat(targets, vocab); // (B, T, V); a PAD row is [1, 0, ...], masked below
+    if (labelSmoothing > 0) weights = tf.add(tf.mul(weights, 1 - labelSmoothing), labelSmoothing / vocab);
+    const nll = tf.neg(tf.sum(tf.mul(logProbs, weights), -1)); // (B, T)
     const mask = targetMask(targets);
     return tf.div(tf.sum(tf.mul(nll, mask)), tf.maximum(tf.sum(mask), 1)) as tf.Scalar;
   });

@@ -10,7 +10,7 @@ import { BACKEND_CHOICES } from '../backend';
 import { ModelSize, PRESET_NAMES, PresetName } from '../model/config';
 import { createTask, TASK_NAMES, TaskName, TaskOptions } from '../tasks/tasks';
 import { DECAYS, Decay } from './schedule';
-import { DEFAULT_RECIPE } from './recipe';
+import { DEFAULT_RECIPE, Recipe, TASK_RECIPES } from './recipe';
 
 /** A wrong command line: exit code 2, message and usage, no stack trace. */
 export class UsageError extends Error {
@@ -42,6 +42,16 @@ export interface TrainOptions {
   beta2: number;
   /** Global gradient norm limit. */
   clip: number;
+  /** Label smoothing of the training loss; 0 is none. */
+  labelSmoothing: number;
+  /** Adam's decoupled weight decay of kernels and embeddings; 0 is none. */
+  weightDecay: number;
+  /** Share of each batch drawn length-balanced (Task.sampleLengthBalancedSource); 0 is the task's distribution. */
+  lengthBalanced: number;
+  /** Steps over which that share falls linearly to 0 (a curriculum); 0 keeps it constant. */
+  lengthBalancedSteps: number;
+  /** Factor on every initial kernel and embedding (rank >= 2 weights); 1 is the layers' own initialization. */
+  initScale: number;
   seed: number;
   backend: string;
   out: string;
@@ -56,15 +66,16 @@ export interface TrainOptions {
   maxSeconds?: number;
 }
 
-export { DEFAULT_RECIPE };
+export { DEFAULT_RECIPE, TASK_RECIPES };
 
 export const TRAIN_USAGE = `Usage: npm run train -- [options]
 
 Trains a seq2seq Transformer on a toy task and saves it (model.json, weights.bin,
 task.json, train-log.jsonl, training-curve.svg, checkpoint.bin) in --out.
+Every optimisation default is the task's recipe (the table at the end); a flag overrides it.
 
 Example:
-  npm run train -- --task reverse --steps 3000 --out models/reverse
+  npm run train -- --task addition          # stops at 0.99 held-out exact match, into models/addition
 
 Data and model:
   --task NAME              ${TASK_NAMES.join(' | ')} (default reverse)
@@ -73,30 +84,106 @@ Data and model:
   --preset NAME            ${PRESET_NAMES.join(' | ')} (default reference)
   --embedding-dim N --heads N --key-dim N --ff N      sizes over the preset's
   --layers N               encoder and decoder blocks (or --encoder-layers N --decoder-layers N)
-  --dropout R --activation relu|gelu --norm pre|post   (default norm: ${DEFAULT_RECIPE.normalizeFirst ? 'pre' : 'post'})
-Optimisation:
-  --steps N                most steps (default ${DEFAULT_RECIPE.steps})
-  --batch N                samples per step (default ${DEFAULT_RECIPE.batch})
-  --lr R                   peak learning rate (default ${DEFAULT_RECIPE.lr})
-  --warmup N               linear warmup steps (default ${DEFAULT_RECIPE.warmup})
-  --decay NAME             ${DECAYS.join(' | ')} (default ${DEFAULT_RECIPE.decay})
-  --decay-steps N          step where the cosine reaches --min-lr (default ${DEFAULT_RECIPE.decaySteps})
-  --min-lr R               cosine floor (default ${DEFAULT_RECIPE.minLrFraction} x --lr)
-  --beta1 R --beta2 R      Adam betas (default ${DEFAULT_RECIPE.beta1}, ${DEFAULT_RECIPE.beta2})
-  --clip R                 global gradient norm limit (default ${DEFAULT_RECIPE.clip})
+  --dropout R --activation relu|gelu --norm pre|post   (default norm: the recipe's)
+Optimisation (defaults: the task's recipe):
+  --steps N                most steps
+  --batch N                samples per step
+  --lr R                   peak learning rate
+  --warmup N               linear warmup steps
+  --decay NAME             ${DECAYS.join(' | ')}
+  --decay-steps N          step where the cosine reaches --min-lr
+  --min-lr R               cosine floor (default the recipe's share of --lr)
+  --beta1 R --beta2 R      Adam betas
+  --clip R                 global gradient norm limit
+  --label-smoothing R      label smoothing of the training loss, in [0, 1)
+  --weight-decay R         decoupled (AdamW) weight decay of kernels and embeddings
+  --length-balanced R      share of each batch with uniform lengths (addition: operand digit counts), in [0, 1]
+  --length-balanced-steps N   the share falls linearly to 0 at step N (a curriculum); 0 keeps it constant
+  --init-scale R           factor on the initial kernels and embeddings
   --seed N                 training data seed (default 1)
 Run:
   --backend NAME           ${BACKEND_CHOICES.filter((b) => b !== 'webgl').join(' | ')} (default auto)
   --out DIR                output folder (default models/<task>)
   --resume                 continue from DIR/checkpoint.bin with its settings
-  --eval-every N           steps between held-out evaluations (default 50)
+  --eval-every N           steps between held-out evaluations (default the recipe's)
   --checkpoint-every N     steps between checkpoints (default 250)
   --log-every N            steps between progress lines when not on a terminal (default 50)
   --target-exact-match R   stop when held-out exact match reaches R; 0 never stops early (default 0.99)
   --max-seconds S          stop (and save) after S seconds of this run, evaluations included (default: no limit)
   --help                   this text
 
-Ctrl-C saves a checkpoint and exits with code 130; --resume continues from it.`;
+Ctrl-C saves a checkpoint and exits with code 130; --resume continues from it.
+
+Default recipes (src/train/recipe.ts):
+${TASK_NAMES.map((name) => `  ${name.padEnd(9)} ${formatRecipe(TASK_RECIPES[name])}`).join('\n')}`;
+
+/** `--lr 0.004 --warmup 50 --decay cosine --decay-steps 350 ...`: a recipe as the flags that set it. */
+export function formatRecipe(recipe: Recipe): string {
+  return recipeFlags(recipe)
+    .map(([flag, value]) => `--${flag} ${value}`)
+    .join(' ');
+}
+
+/** The recipe a run uses: its options' optimisation settings. */
+export function recipeOf(options: TrainOptions): Recipe {
+  return {
+    steps: options.steps,
+    batch: options.batch,
+    lr: options.lr,
+    warmup: options.warmup,
+    decay: options.decay,
+    decaySteps: options.decaySteps,
+    minLrFraction: options.minLr / options.lr,
+    beta1: options.beta1,
+    beta2: options.beta2,
+    clip: options.clip,
+    labelSmoothing: options.labelSmoothing,
+    weightDecay: options.weightDecay,
+    lengthBalanced: options.lengthBalanced,
+    lengthBalancedSteps: options.lengthBalancedSteps,
+    initScale: options.initScale,
+    normalizeFirst: options.model.normalizeFirst ?? TASK_RECIPES[options.task].normalizeFirst,
+    evalEvery: options.evalEvery,
+  };
+}
+
+/**
+ * The line `npm run train` prints first: the task's default recipe and the settings of this run
+ * that differ from it, `recipe: addition's default (src/train/recipe.ts) --norm pre ...; changed: --lr 0.003`.
+ */
+export function describeRecipe(options: TrainOptions): string {
+  const defaults = recipeFlags(TASK_RECIPES[options.task]);
+  const used = new Map(recipeFlags(recipeOf(options)));
+  const changed = defaults
+    .filter(([flag, value]) => used.get(flag) !== value)
+    .map(([flag]) => `--${flag} ${used.get(flag)}`);
+  return (
+    `recipe: ${options.task}'s default (src/train/recipe.ts) ${formatRecipe(TASK_RECIPES[options.task])}` +
+    (changed.length > 0 ? `; changed: ${changed.join(' ')}` : '')
+  );
+}
+
+function recipeFlags(r: Recipe): Array<[string, string | number]> {
+  return [
+    ['norm', r.normalizeFirst ? 'pre' : 'post'],
+    ['steps', r.steps],
+    ['batch', r.batch],
+    ['lr', r.lr],
+    ['warmup', r.warmup],
+    ['decay', r.decay],
+    ['decay-steps', r.decaySteps],
+    ['min-lr', Number((r.minLrFraction * r.lr).toPrecision(6))],
+    ['beta1', r.beta1],
+    ['beta2', r.beta2],
+    ['clip', r.clip],
+    ['label-smoothing', r.labelSmoothing],
+    ['weight-decay', r.weightDecay],
+    ['length-balanced', r.lengthBalanced],
+    ['length-balanced-steps', r.lengthBalancedSteps],
+    ['init-scale', r.initScale],
+    ['eval-every', r.evalEvery],
+  ];
+}
 
 const FLAGS = {
   task: { type: 'string' },
@@ -127,6 +214,11 @@ const FLAGS = {
   beta1: { type: 'string' },
   beta2: { type: 'string' },
   clip: { type: 'string' },
+  'label-smoothing': { type: 'string' },
+  'weight-decay': { type: 'string' },
+  'length-balanced': { type: 'string' },
+  'length-balanced-steps': { type: 'string' },
+  'init-scale': { type: 'string' },
   seed: { type: 'string' },
   backend: { type: 'string' },
   out: { type: 'string' },
@@ -154,6 +246,11 @@ export const RESUMED_SETTINGS = [
   'beta1',
   'beta2',
   'clip',
+  'labelSmoothing',
+  'weightDecay',
+  'lengthBalanced',
+  'lengthBalancedSteps',
+  'initScale',
   'seed',
 ] as const;
 
@@ -212,6 +309,7 @@ export function parseTrainArgs(argv: string[]): ParsedTrainArgs {
   };
 
   const task = set('task', choice('task', TASK_NAMES), 'reverse');
+  const recipe = TASK_RECIPES[task];
   const taskOptions: TaskOptions = {};
   const symbols = int('symbols', 1);
   const minLen = int('min-len', 1);
@@ -253,17 +351,17 @@ export function parseTrainArgs(argv: string[]): ParsedTrainArgs {
   const norm = choice('norm', ['pre', 'post'] as const);
   if (Object.keys(model).length > 0 || norm !== undefined) explicit.add('model');
   // Always explicit, so that the recorded command does not depend on the recipe's default.
-  model.normalizeFirst = norm === undefined ? DEFAULT_RECIPE.normalizeFirst : norm === 'pre';
+  model.normalizeFirst = norm === undefined ? recipe.normalizeFirst : norm === 'pre';
 
   const lr = set(
     'lr',
     num('lr', (v) => v > 0 && v < 1, 'a number in (0, 1)'),
-    DEFAULT_RECIPE.lr,
+    recipe.lr,
   );
-  const steps = set('steps', int('steps', 1), DEFAULT_RECIPE.steps);
-  const warmup = set('warmup', int('warmup', 0), DEFAULT_RECIPE.warmup);
-  const decay = set('decay', choice('decay', DECAYS), DEFAULT_RECIPE.decay);
-  const decaySteps = set('decaySteps', int('decay-steps', 1), Math.max(DEFAULT_RECIPE.decaySteps, warmup + 1));
+  const steps = set('steps', int('steps', 1), recipe.steps);
+  const warmup = set('warmup', int('warmup', 0), recipe.warmup);
+  const decay = set('decay', choice('decay', DECAYS), recipe.decay);
+  const decaySteps = set('decaySteps', int('decay-steps', 1), Math.max(recipe.decaySteps, warmup + 1));
   if (decay === 'cosine' && decaySteps <= warmup) {
     throw new UsageError(
       `--decay-steps must be greater than --warmup (${warmup}) for the cosine decay, got ${decaySteps}`,
@@ -272,7 +370,7 @@ export function parseTrainArgs(argv: string[]): ParsedTrainArgs {
   const minLr = set(
     'minLr',
     num('min-lr', (v) => v >= 0 && v <= lr, `a number in [0, --lr (${lr})]`),
-    DEFAULT_RECIPE.minLrFraction * lr,
+    recipe.minLrFraction * lr,
   );
 
   const options: TrainOptions = {
@@ -281,7 +379,7 @@ export function parseTrainArgs(argv: string[]): ParsedTrainArgs {
     preset,
     model,
     steps,
-    batch: set('batch', int('batch', 1, 65536), DEFAULT_RECIPE.batch),
+    batch: set('batch', int('batch', 1, 65536), recipe.batch),
     lr,
     warmup,
     decay,
@@ -290,17 +388,38 @@ export function parseTrainArgs(argv: string[]): ParsedTrainArgs {
     beta1: set(
       'beta1',
       num('beta1', (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
-      DEFAULT_RECIPE.beta1,
+      recipe.beta1,
     ),
     beta2: set(
       'beta2',
       num('beta2', (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
-      DEFAULT_RECIPE.beta2,
+      recipe.beta2,
     ),
     clip: set(
       'clip',
       num('clip', (v) => v > 0, 'a positive number'),
-      DEFAULT_RECIPE.clip,
+      recipe.clip,
+    ),
+    labelSmoothing: set(
+      'labelSmoothing',
+      num('label-smoothing', (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
+      recipe.labelSmoothing,
+    ),
+    weightDecay: set(
+      'weightDecay',
+      num('weight-decay', (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
+      recipe.weightDecay,
+    ),
+    lengthBalanced: set(
+      'lengthBalanced',
+      num('length-balanced', (v) => v >= 0 && v <= 1, 'a number in [0, 1]'),
+      recipe.lengthBalanced,
+    ),
+    lengthBalancedSteps: set('lengthBalancedSteps', int('length-balanced-steps', 0), recipe.lengthBalancedSteps),
+    initScale: set(
+      'initScale',
+      num('init-scale', (v) => v > 0, 'a positive number'),
+      recipe.initScale,
     ),
     seed: set('seed', int('seed', 0, 0xffff_ffff), 1),
     backend: set(
@@ -313,7 +432,7 @@ export function parseTrainArgs(argv: string[]): ParsedTrainArgs {
     ),
     out: set('out', str('out'), `models/${task}`),
     resume: set('resume', values.resume as boolean | undefined, false),
-    evalEvery: set('evalEvery', int('eval-every', 1), 50),
+    evalEvery: set('evalEvery', int('eval-every', 1), recipe.evalEvery),
     checkpointEvery: set('checkpointEvery', int('checkpoint-every', 1), 250),
     logEvery: set('logEvery', int('log-every', 1), 50),
     targetExactMatch: set(
@@ -351,7 +470,9 @@ export function resumeOptions(
     }
   }
   const merged = { ...current };
-  for (const key of RESUMED_SETTINGS) (merged as Record<string, unknown>)[key] = saved[key];
+  // A checkpoint from before a setting existed lacks it: it trained with the setting's default.
+  for (const key of RESUMED_SETTINGS)
+    if (saved[key] !== undefined) (merged as Record<string, unknown>)[key] = saved[key];
   return merged;
 }
 
@@ -389,6 +510,11 @@ export function reproduceCommand(options: TrainOptions, stepsTaken: number): str
     ['beta1', options.beta1],
     ['beta2', options.beta2],
     ['clip', options.clip],
+    ['label-smoothing', options.labelSmoothing],
+    ['weight-decay', options.weightDecay],
+    ['length-balanced', options.lengthBalanced],
+    ['length-balanced-steps', options.lengthBalancedSteps],
+    ['init-scale', options.initScale],
     ['seed', options.seed],
     ['eval-every', options.evalEvery],
     ['target-exact-match', options.targetExactMatch],

@@ -21,7 +21,7 @@ import { Checkpoint, CHECKPOINT_FILE, writeCheckpoint } from './checkpoint';
 import { evaluateSeq2Seq } from './evaluate';
 import { EvalLogEntry, LogEntry, TrainLogEntry, writeTrainingLog } from './log';
 import { parseTrainArgs, reproduceCommand, TrainOptions } from './options';
-import { ProgressDisplay, ProgressStream } from './progress';
+import { estimateTargetStep, etaSeconds, ProgressDisplay, ProgressStream, TargetProgress } from './progress';
 import { warmupSchedule } from './schedule';
 import { withSeededRandom } from './seed';
 import { Trainer } from './trainer';
@@ -91,6 +91,7 @@ export class TrainingRun {
     this.config = presetConfig(options.preset, this.task, options.model);
     // tfjs initializers take their seed from Math.random: seed it, so a run is repeatable.
     this.model = withSeededRandom(options.seed, () => createTransformer(this.config));
+    if ((options.initScale ?? 1) !== 1) scaleInitialWeights(this.model, options.initScale);
     this.trainer = new Trainer({
       model: this.model,
       learningRate: warmupSchedule({
@@ -103,6 +104,9 @@ export class TrainingRun {
       beta1: options.beta1,
       beta2: options.beta2,
       clipNorm: options.clip,
+      // Checkpoints written before these options existed lack them.
+      labelSmoothing: options.labelSmoothing ?? 0,
+      weightDecay: options.weightDecay ?? 0,
     });
     this.progress = new ProgressDisplay(display ?? { write: () => true }, options.logEvery);
   }
@@ -176,7 +180,8 @@ export class TrainingRun {
       await new Promise((resolve) => setImmediate(resolve));
       if (interrupted()) return { stopReason: 'interrupted', interrupted: true };
       const t0 = performance.now();
-      const result = await this.trainer.step(this.encode(this.stream.nextBatch(o.batch)));
+      const batch = this.stream.nextBatch(o.batch, balancedShare(o, this.trainer.stepCount + 1));
+      const result = await this.trainer.step(this.encode(batch));
       const stepSeconds = (performance.now() - t0) / 1000;
       this.seconds += stepSeconds;
       window = {
@@ -189,14 +194,21 @@ export class TrainingRun {
       const step = result.step;
       const wallSeconds = (Date.now() - runStart) / 1000;
       const rate = (step - startStep) / wallSeconds;
-      const left = (o.steps - step) / rate;
+      const target = this.targetProgress();
       this.progress.update({
         step,
         totalSteps: o.steps,
         loss: window.loss / window.steps,
         tokenAccuracy: window.accuracy / window.steps,
         stepsPerSecond: rate,
-        etaSeconds: o.maxSeconds === undefined ? left : Math.min(left, o.maxSeconds - wallSeconds),
+        etaSeconds: etaSeconds(
+          step,
+          o.steps,
+          rate,
+          target,
+          o.maxSeconds === undefined ? undefined : o.maxSeconds - wallSeconds,
+        ),
+        target,
       });
       if (step % o.logEvery === 0) {
         const entry: TrainLogEntry = {
@@ -230,6 +242,21 @@ export class TrainingRun {
       }
     }
     return { stopReason: `reached --steps ${o.steps}`, interrupted: false };
+  }
+
+  /**
+   * Where the run stands against --target-exact-match (undefined when it never stops early):
+   * the last held-out exact match and the step its trend reaches the target at.
+   */
+  targetProgress(): TargetProgress | undefined {
+    const target = this.options.targetExactMatch;
+    if (!(target > 0)) return undefined;
+    const points = this.log.filter((e): e is EvalLogEntry => e.type === 'eval');
+    return {
+      exactMatch: target,
+      lastExactMatch: this.lastEval?.exactMatch,
+      estimatedStep: estimateTargetStep(points, target),
+    };
   }
 
   /**
@@ -292,6 +319,11 @@ export class TrainingRun {
         beta1: o.beta1,
         beta2: o.beta2,
         clip: o.clip,
+        labelSmoothing: o.labelSmoothing,
+        weightDecay: o.weightDecay,
+        lengthBalanced: o.lengthBalanced,
+        lengthBalancedSteps: o.lengthBalancedSteps,
+        initScale: o.initScale,
         normalizeFirst: this.config.normalizeFirst,
         tfjs: tf.version.tfjs,
       },
@@ -306,6 +338,31 @@ export class TrainingRun {
 
   private encode(samples: Sample[]): EncodedBatch {
     return encodeBatch(this.task, samples);
+  }
+}
+
+/**
+ * The share of step `step`'s batch drawn length-balanced: --length-balanced, falling linearly to 0
+ * at --length-balanced-steps when that is set (a function of the step, so a resumed run draws as
+ * the uninterrupted one).
+ */
+export function balancedShare(options: TrainOptions, step: number): number {
+  const share = options.lengthBalanced ?? 0;
+  const steps = options.lengthBalancedSteps ?? 0;
+  return steps > 0 ? share * Math.max(0, 1 - (step - 1) / steps) : share;
+}
+
+/**
+ * Multiplies every kernel and embedding (the weights of rank >= 2) by `scale`, leaving biases and
+ * layer-norm parameters: a smaller initialization (e.g. 0.5) starts the residual stream closer to
+ * the identity, as GPT-2's scaled initialization of residual projections does.
+ */
+export function scaleInitialWeights(model: tf.LayersModel, scale: number): void {
+  for (const weight of model.weights) {
+    if (weight.shape.length < 2) continue;
+    const scaled = tf.tidy(() => tf.mul(weight.read(), scale));
+    weight.write(scaled);
+    scaled.dispose();
   }
 }
 

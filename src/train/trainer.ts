@@ -27,13 +27,17 @@ export interface TrainerArgs {
   epsilon?: number;
   /** Largest global gradient norm; larger gradients are scaled down to it. Infinity turns clipping off. Default 1. */
   clipNorm?: number;
+  /** Label smoothing of the training loss (see maskedSoftmaxCrossEntropy). Default 0. */
+  labelSmoothing?: number;
+  /** Adam's decoupled weight decay (see AdamArgs). Default 0. */
+  weightDecay?: number;
 }
 
 /** What one step measured (on the batch, before the update). */
 export interface StepResult {
   /** The step just taken, 1-based: the trainer's `stepCount` after it. */
   step: number;
-  /** Masked mean cross-entropy of the batch. */
+  /** Masked mean cross-entropy of the batch (label-smoothed when the trainer smooths). */
   loss: number;
   /** Token accuracy of the batch (teacher forcing, non-PAD positions). */
   tokenAccuracy: number;
@@ -95,6 +99,7 @@ export class Trainer {
   readonly model: tf.LayersModel;
   readonly optimizer: Adam;
   readonly clipNorm: number;
+  readonly labelSmoothing: number;
   private readonly schedule: LearningRateSchedule;
   private readonly variables: tf.Variable[];
 
@@ -105,11 +110,15 @@ export class Trainer {
     this.clipNorm = args.clipNorm ?? 1;
     if (!(this.clipNorm > 0))
       throw new Error(`Trainer: clipNorm must be a positive number or Infinity, got ${args.clipNorm}`);
+    this.labelSmoothing = args.labelSmoothing ?? 0;
+    if (!(this.labelSmoothing >= 0 && this.labelSmoothing < 1))
+      throw new Error(`Trainer: labelSmoothing must be a number in [0, 1), got ${args.labelSmoothing}`);
     this.optimizer = new Adam({
       learningRate: this.schedule(1),
       beta1: args.beta1,
       beta2: args.beta2,
       epsilon: args.epsilon,
+      weightDecay: args.weightDecay,
     });
     this.variables = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
   }
@@ -135,7 +144,7 @@ export class Trainer {
         const logits = this.model.apply([source, decoderInput], { training: true }) as tf.Tensor; // (B, T, V)
         // Measured on the same forward pass; kept because variableGrads disposes everything but the loss.
         accuracy = tf.keep(maskedTokenAccuracy(logits, decoderTarget));
-        return maskedSoftmaxCrossEntropy(logits, decoderTarget);
+        return maskedSoftmaxCrossEntropy(logits, decoderTarget, this.labelSmoothing);
       }, this.variables);
       return { loss: value, accuracy: accuracy as tf.Scalar, grads };
     });

@@ -112,6 +112,28 @@ describe('TrainingStream', () => {
     expect(resumed.nextBatch(20)).toEqual(expected);
   });
 
+  it('draws the first share of a batch length-balanced, from the same seeded generator, still filtered', () => {
+    const task = createTask('addition');
+    const excluded = new Set([...keys(heldOutSet(task)), ...keys(freshTestSet(task))]);
+    // A share of 0 is the plain stream, draw for draw.
+    expect(createTrainingStream(task, 4).nextBatch(64, 0)).toEqual(createTrainingStream(task, 4).nextBatch(64));
+    const batches = Array.from({ length: 100 }, () => null);
+    const stream = createTrainingStream(task, 4);
+    const mixed = batches.map(() => stream.nextBatch(64, 0.5));
+    const again = createTrainingStream(task, 4);
+    expect(batches.map(() => again.nextBatch(64, 0.5))).toEqual(mixed); // reproducible from the seed
+    const shortShare = (samples: Array<{ source: number[] }>) =>
+      samples.filter((s) => task.tokensToString(s.source).length < 7).length / samples.length;
+    // Not both operands of 3 digits: 19% of the task's distribution, 1 - 1/9 = 89% of balanced draws.
+    expect(shortShare(mixed.flatMap((b) => b.slice(0, 32)))).toBeCloseTo(0.89, 1);
+    expect(shortShare(mixed.flatMap((b) => b.slice(32)))).toBeCloseTo(0.19, 1);
+    expect(mixed.flat().filter((s) => excluded.has(s.source.join()))).toEqual([]);
+    expect(mixed.flat().map((s) => s.target)).toEqual(mixed.flat().map((s) => task.solve(s.source)));
+    expect(() => stream.nextBatch(8, 1.5)).toThrow(
+      'TrainingStream.nextBatch: balancedShare must be a number in [0, 1], got 1.5',
+    );
+  });
+
   it('runs the doc comment example', () => {
     const stream = createTrainingStream(createTask('reverse'), 1);
     const batch = encodeBatch(stream.task, stream.nextBatch(64));

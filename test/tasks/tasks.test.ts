@@ -163,6 +163,30 @@ describe('sampleSource', () => {
     expect(values.filter((v) => v >= 10 && v < 100).length / values.length).toBeCloseTo(0.09, 2);
   });
 
+  it('draws length-balanced addition operands: digit counts uniform, values uniform within a length', () => {
+    const addition = createTask('addition');
+    const rng = new Random(3);
+    const sources = Array.from({ length: 30000 }, () => addition.sampleLengthBalancedSource(rng));
+    sources.forEach((source) => addition.validateSource(source)); // every draw is a source of the task
+    const operands = sources.flatMap((s) => addition.tokensToString(s).split('+'));
+    for (const digits of [1, 2, 3]) {
+      const ofLength = operands.filter((operand) => operand.length === digits).map(Number);
+      expect(ofLength.length / operands.length).toBeCloseTo(1 / 3, 2);
+      const [low, high] = [digits === 1 ? 0 : 10 ** (digits - 1), 10 ** digits - 1];
+      expect([Math.min(...ofLength), Math.max(...ofLength)]).toEqual([low, high]);
+      expect(ofLength.reduce((a, b) => a + b, 0) / ofLength.length / ((low + high) / 2)).toBeCloseTo(1, 1);
+    }
+  });
+
+  it('draws length-balanced copy, reverse and sort sources as sampleSource does (lengths are uniform)', () => {
+    for (const name of ['copy', 'reverse', 'sort'] as const) {
+      const task = createTask(name);
+      const [a, b] = [new Random(9), new Random(9)];
+      const balanced = Array.from({ length: 20 }, () => task.sampleLengthBalancedSource(a));
+      expect(balanced).toEqual(Array.from({ length: 20 }, () => task.sampleSource(b)));
+    }
+  });
+
   it('is deterministic for a generator seed', () => {
     for (const name of TASK_NAMES) {
       const task = createTask(name);

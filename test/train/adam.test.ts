@@ -80,4 +80,19 @@ describe('Adam', () => {
     expect(() => new Adam({ beta1: 1 })).toThrow('Adam: beta1 must be a number in [0, 1), got 1');
     expect(() => new Adam({ learningRate: -1 })).toThrow('Adam: learningRate must be a number >= 0, got -1');
   });
+
+  it('decays kernels (rank >= 2) by lr x weightDecay per step, AdamW-style, and leaves biases alone', () => {
+    const adam = new Adam({ learningRate: 0.1, weightDecay: 0.5 });
+    const kernel = tf.variable(tf.tensor2d([[1, -2]]));
+    const bias = tf.variable(tf.tensor1d([3]));
+    // Zero gradients: Adam's own term is 0 / (0 + epsilon) = 0, so only the decay moves the kernel.
+    adam.update([kernel, bias], [new Float32Array(2), new Float32Array(1)]);
+    adam.update([kernel, bias], [new Float32Array(2), new Float32Array(1)]);
+    expect(Array.from(kernel.dataSync())).toEqual([0.9025, -1.805].map(Math.fround)); // x (1 - 0.1 * 0.5)^2
+    expect(Array.from(bias.dataSync())).toEqual([3]);
+    expect(adam.getConfig().weightDecay).toBe(0.5);
+    expect(() => new Adam({ weightDecay: -1 })).toThrow('Adam: weightDecay must be a number >= 0, got -1');
+    tf.dispose([kernel, bias]);
+    adam.dispose();
+  });
 });

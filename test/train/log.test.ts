@@ -1,5 +1,13 @@
 import { curveSvg, LogEntry, toJsonLines } from '../../src/train/log';
-import { formatBar, formatDuration, formatLine, ProgressDisplay } from '../../src/train/progress';
+import {
+  estimateTargetStep,
+  etaSeconds,
+  expectedStopStep,
+  formatBar,
+  formatDuration,
+  formatLine,
+  ProgressDisplay,
+} from '../../src/train/progress';
 
 const entries: LogEntry[] = [
   {
@@ -68,8 +76,13 @@ describe('progress display', () => {
 
   it('formats a line, a bar and durations', () => {
     expect(formatLine(snapshot)).toBe('step 340/2000  loss 0.1235  token acc 0.953  3.40 steps/s  ETA 8m09s');
-    expect(formatBar(snapshot, 120)).toMatch(/^\[#{2,}-+\] step 340\/2000/);
-    expect(formatBar(snapshot, 50)).toHaveLength(50);
+    // 340/2000 = 17%: of 40 cells, 6.8 = 6 full and 6/8 of the seventh (U+258A); the ETA before the details.
+    const text = '  17% step 340/2000  ETA 8m09s  loss 0.1235  token acc 0.953  3.40 steps/s';
+    expect(formatBar(snapshot, 200)).toBe(`|${'\u2588'.repeat(6)}\u258a${' '.repeat(33)}|${text}`);
+    // Narrow: at least 10 cells (1.7 = 1 full, 5/8 of the next), cut to the width: the details go first.
+    expect(formatBar(snapshot, 50)).toBe(`|\u2588\u258b${' '.repeat(8)}|  17% step 340/2000  ETA 8m09s  loss 0`);
+    expect(formatBar({ ...snapshot, step: 2000 }, 200).slice(0, 42)).toBe(`|${'\u2588'.repeat(40)}|`);
+    expect(formatBar({ ...snapshot, step: 0 }, 200).slice(0, 42)).toBe(`|${' '.repeat(40)}|`);
     expect([formatDuration(42), formatDuration(3725), formatDuration(undefined), formatDuration(NaN)]).toEqual([
       '42s',
       '1h02m',
@@ -78,12 +91,68 @@ describe('progress display', () => {
     ]);
   });
 
+  it('shows the exact match, the target and the step the trend reaches it at; the bar fills towards that step', () => {
+    const target = { exactMatch: 0.99, lastExactMatch: 0.7461, estimatedStep: 680 };
+    const withTarget = { ...snapshot, target, etaSeconds: 100 };
+    expect(formatLine(withTarget)).toBe(
+      'step 340/2000  loss 0.1235  token acc 0.953  exact match 0.746 -> 0.99 at ~step 680  3.40 steps/s  ETA 1m40s',
+    );
+    // 340 of the expected 680 steps: half the bar.
+    expect(formatBar(withTarget, 200).slice(0, 47)).toBe(`|${'\u2588'.repeat(20)}${' '.repeat(20)}|  50%`);
+    expect(formatLine({ ...snapshot, target: { exactMatch: 0.99 } })).toContain(
+      '  exact match ? -> 0.99  3.40 steps/s',
+    );
+  });
+
+  it('estimates the target step from the logit trend of the last evaluations', () => {
+    // Exact matches on a logistic curve, logit = 0.02 (step - 250): logit(0.99) = 4.595 at step 479.8.
+    const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+    const curve = [50, 100, 150, 200].map((step) => ({ step, exactMatch: sigmoid(0.02 * (step - 250)) }));
+    expect(estimateTargetStep(curve, 0.99)).toBe(480);
+    // Only the last `window` points count: an early plateau does not bend the estimate.
+    const plateau = [{ step: 0, exactMatch: 0.5 }, ...curve.slice(1)];
+    expect(estimateTargetStep(plateau, 0.99, 3)).toBe(480);
+    expect(estimateTargetStep(curve, 0.25)).toBe(200); // already reached (0.269 at step 200): the last step
+    expect(estimateTargetStep(curve.slice(0, 1), 0.99)).toBeUndefined(); // one point: no trend
+    expect(estimateTargetStep([], 0.99)).toBeUndefined();
+    const falling = [...curve].reverse().map((p, i) => ({ step: 50 * (i + 1), exactMatch: p.exactMatch }));
+    expect(estimateTargetStep(falling, 0.99)).toBeUndefined();
+    // All zero: the logits are clamped equal, no slope, no estimate (rather than Infinity).
+    expect(
+      estimateTargetStep(
+        [50, 100].map((step) => ({ step, exactMatch: 0 })),
+        0.99,
+      ),
+    ).toBeUndefined();
+    // The kept reverse run's evaluations (models/BENCHMARKS.jsonl) at 200, 250, 300: ~step 369; it stopped at 350.
+    const reverse = [
+      { step: 200, exactMatch: 0.568359375 },
+      { step: 250, exactMatch: 0.74609375 },
+      { step: 300, exactMatch: 0.94921875 },
+    ];
+    expect(estimateTargetStep(reverse, 0.99)).toBe(369);
+  });
+
+  it('estimates the seconds left to the expected stop: the target step, --steps or --max-seconds', () => {
+    const target = { exactMatch: 0.99, estimatedStep: 400 };
+    expect(expectedStopStep(3000, target)).toBe(400);
+    expect(expectedStopStep(300, target)).toBe(300);
+    expect(expectedStopStep(3000, { exactMatch: 0.99 })).toBe(3000);
+    expect(expectedStopStep(3000)).toBe(3000);
+    expect(etaSeconds(300, 3000, 5, target)).toBe(20);
+    expect(etaSeconds(300, 3000, 5, { exactMatch: 0.99 })).toBe(540);
+    expect(etaSeconds(300, 3000, 5)).toBe(540);
+    expect(etaSeconds(300, 3000, 5, target, 8)).toBe(8);
+    expect(etaSeconds(300, 3000, 5, target, -1)).toBe(0);
+    expect(etaSeconds(300, 3000, 0, target)).toBeUndefined();
+  });
+
   it('redraws in place on a TTY and prints plain periodic lines elsewhere', () => {
     const tty: string[] = [];
     const live = new ProgressDisplay({ write: (t) => tty.push(t) > 0, isTTY: true, columns: 100 }, 50);
     live.update(snapshot, true);
     live.print('evaluation');
-    expect(tty[0].startsWith('\r\x1b[K[')).toBe(true);
+    expect(tty[0]).toBe(`\r\x1b[K${formatBar(snapshot, 99)}`);
     expect(tty.slice(1)).toEqual(['\r\x1b[K', 'evaluation\n']);
 
     const plain: string[] = [];

@@ -38,6 +38,21 @@ describeEachBackend('masked losses', () => {
     expect(loss).toBeCloseTo(expected, 5);
   });
 
+  it('label smoothing e targets (1 - e) one-hot + e / V over non-PAD positions, as PyTorch does', () => {
+    const e = 0.2;
+    // Per position: (1 - e) NLL of the target + e times the mean NLL over the V = 4 classes.
+    const smoothed = (row: number[], target: number) =>
+      (1 - e) * nll(row, target) + (e / 4) * [0, 1, 2, 3].reduce((sum, k) => sum + nll(row, k), 0);
+    const expected = (smoothed(logits[0][0], 3) + smoothed(logits[0][1], 1) + smoothed(logits[1][0], 2)) / 3;
+    const loss = tf.tidy(
+      () => maskedSoftmaxCrossEntropy(tf.tensor3d(logits), tf.tensor2d(targets, undefined, 'int32'), e).dataSync()[0],
+    );
+    expect(loss).toBeCloseTo(expected, 5);
+    expect(() => maskedSoftmaxCrossEntropy(tf.zeros([1, 1, 4]), tf.ones([1, 1], 'int32'), 1)).toThrow(
+      'maskedSoftmaxCrossEntropy: labelSmoothing must be a number in [0, 1), got 1',
+    );
+  });
+
   it('a PAD position changes nothing, whatever its logits', () => {
     const changed = logits.map((row) => row.map((r) => [...r]));
     changed[0][2] = [-100, 100, 0, 5];

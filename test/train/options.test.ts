@@ -1,8 +1,13 @@
+import { TASK_NAMES } from '../../src/tasks/tasks';
 import {
   DEFAULT_RECIPE,
+  describeRecipe,
+  formatRecipe,
   parseTrainArgs,
   reproduceCommand,
   resumeOptions,
+  TASK_RECIPES,
+  TRAIN_USAGE,
   TrainOptions,
   UsageError,
 } from '../../src/train/options';
@@ -40,6 +45,51 @@ describe('parseTrainArgs', () => {
     });
     expect(o.model).toEqual({ normalizeFirst: DEFAULT_RECIPE.normalizeFirst });
     expect(explicit.size).toBe(0);
+  });
+
+  it.each(TASK_NAMES.map((task) => [task]))("--task %s defaults to the task's recipe, and says so", (task) => {
+    const r = TASK_RECIPES[task];
+    const { options: o, explicit } = options(['--task', task]);
+    expect(o).toMatchObject({
+      steps: r.steps,
+      batch: r.batch,
+      lr: r.lr,
+      warmup: r.warmup,
+      decay: r.decay,
+      decaySteps: r.decaySteps,
+      beta1: r.beta1,
+      beta2: r.beta2,
+      clip: r.clip,
+      labelSmoothing: r.labelSmoothing,
+      weightDecay: r.weightDecay,
+      lengthBalanced: r.lengthBalanced,
+      initScale: r.initScale,
+      evalEvery: r.evalEvery,
+      model: { normalizeFirst: r.normalizeFirst },
+    });
+    expect(o.minLr).toBeCloseTo(r.minLrFraction * r.lr, 12);
+    expect([...explicit]).toEqual(['task']);
+    expect(describeRecipe(o)).toBe(`recipe: ${task}'s default (src/train/recipe.ts) ${formatRecipe(r)}`);
+    expect(TRAIN_USAGE).toContain(`  ${task.padEnd(9)} ${formatRecipe(r)}`);
+  });
+
+  it('every recipe setting is overridden by its flag, and the first line names what changed', () => {
+    const argv = '--task addition --norm post --lr 0.001 --label-smoothing 0.1 --weight-decay 0.01'.split(' ');
+    const { options: o } = options([...argv, '--length-balanced', '0.25', '--init-scale', '0.5', '--eval-every', '10']);
+    expect(o).toMatchObject({
+      lr: 0.001,
+      labelSmoothing: 0.1,
+      weightDecay: 0.01,
+      lengthBalanced: 0.25,
+      initScale: 0.5,
+    });
+    const r = TASK_RECIPES.addition;
+    expect(formatRecipe(r)).toContain(`--lr ${r.lr} `);
+    expect(describeRecipe(o)).toBe(
+      `recipe: addition's default (src/train/recipe.ts) ${formatRecipe(r)}; changed: --norm post --lr 0.001 ` +
+        `--min-lr ${r.minLrFraction * 0.001} --label-smoothing 0.1 --weight-decay 0.01 --length-balanced 0.25 ` +
+        '--init-scale 0.5 --eval-every 10',
+    );
   });
 
   it('reads sizes, recipe and run flags', () => {
@@ -97,6 +147,11 @@ describe('parseTrainArgs', () => {
       ['--warmup', '500', '--decay-steps', '400'],
       '--decay-steps must be greater than --warmup (500) for the cosine decay, got 400',
     ],
+    [['--label-smoothing', '1'], "--label-smoothing must be a number in [0, 1), got '1'"],
+    [['--weight-decay=-0.1'], "--weight-decay must be a number in [0, 1), got '-0.1'"],
+    [['--length-balanced', 'half'], "--length-balanced must be a number in [0, 1], got 'half'"],
+    [['--init-scale', '0'], "--init-scale must be a positive number, got '0'"],
+    [['--length-balanced-steps', '0.5'], "--length-balanced-steps must be an integer >= 0, got '0.5'"],
     [['extra'], "Unexpected argument 'extra'"],
   ])('%j is a UsageError: %s', (argv, message) => {
     expect(usageError(argv as string[])).toContain(message);

@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import { initBackend } from '../../src/backend';
 import { readTaskJson } from '../../src/io/task_json';
 import { parseTrainArgs, TrainOptions } from '../../src/train/options';
-import { TrainingRun } from '../../src/train/run';
+import { balancedShare, TrainingRun } from '../../src/train/run';
+import { estimateTargetStep } from '../../src/train/progress';
 import { tempDir, TINY_TRAIN_ARGS } from './helpers';
 
 beforeAll(() => initBackend('wasm', { quiet: true }));
@@ -70,9 +71,58 @@ describe('TrainingRun', () => {
         `--decay ${info.training.decay} --decay-steps ${info.training.decaySteps} ` +
         `--min-lr ${info.training.minLr} --beta1 0.9 ` +
         `--beta2 ${info.training.beta2} --clip ${info.training.clip} ` +
+        '--label-smoothing 0 --weight-decay 0 --length-balanced 0 --length-balanced-steps 0 --init-scale 1 ' +
         `--seed 1 --eval-every 2 --target-exact-match 0 --out ${out}`,
     );
     expect(info.config).toMatchObject({ embeddingDim: 32, vocabularySize: 13, normalizeFirst: true });
     fs.rmSync(out, { recursive: true });
+  });
+
+  it('--init-scale multiplies the initial kernels and embeddings, not biases or layer norms', async () => {
+    const plain = await TrainingRun.create({ options: options([]), backend: 'wasm' });
+    const scaled = await TrainingRun.create({ options: options(['--init-scale', '0.5']), backend: 'wasm' });
+    const values = (run: TrainingRun) => run.model.weights.map((w) => Array.from(w.read().dataSync()));
+    const [a, b] = [values(plain), values(scaled)];
+    plain.model.weights.forEach((w, i) => {
+      const factor = w.shape.length >= 2 ? 0.5 : 1;
+      expect({ name: w.originalName, values: b[i] }).toEqual({
+        name: w.originalName,
+        values: a[i].map((x) => Math.fround(x * factor)),
+      });
+    });
+    // There are rank-1 weights (biases, layer norms), and the check above left them unscaled.
+    expect(plain.model.weights.filter((w) => w.shape.length < 2).length).toBeGreaterThan(0);
+    plain.dispose();
+    scaled.dispose();
+  });
+
+  it("reports the target and the trend's estimated step from its evaluations", async () => {
+    const run = await TrainingRun.create({ options: options(['--target-exact-match', '0.9']), backend: 'wasm' });
+    expect(run.targetProgress()).toEqual({ exactMatch: 0.9, lastExactMatch: undefined, estimatedStep: undefined });
+    const evals = [
+      { step: 50, exactMatch: 0.1 },
+      { step: 100, exactMatch: 0.3 },
+    ];
+    for (const e of evals)
+      run.log.push({ type: 'eval', ...e, tokenAccuracy: 0, loss: 0, size: 512, seconds: 0, failures: [] });
+    run.lastEval = run.log[run.log.length - 1] as never;
+    expect(run.targetProgress()).toEqual({
+      exactMatch: 0.9,
+      lastExactMatch: 0.3,
+      estimatedStep: estimateTargetStep(evals, 0.9),
+    });
+    expect(estimateTargetStep(evals, 0.9)).toBeGreaterThan(100);
+    run.dispose();
+    const never = await TrainingRun.create({ options: options(['--target-exact-match', '0']), backend: 'wasm' });
+    expect(never.targetProgress()).toBeUndefined();
+    never.dispose();
+  });
+
+  it('draws the length-balanced share of --length-balanced, falling linearly to 0 at --length-balanced-steps', () => {
+    const curriculum = options(['--length-balanced', '0.8', '--length-balanced-steps', '100']);
+    expect([1, 51, 101, 500].map((step) => balancedShare(curriculum, step))).toEqual([0.8, 0.4, 0, 0]);
+    const constant = options(['--length-balanced', '0.5']);
+    expect([1, 1000].map((step) => balancedShare(constant, step))).toEqual([0.5, 0.5]);
+    expect(balancedShare(options([]), 1)).toBe(0);
   });
 });
