@@ -70,17 +70,21 @@ export type ModelSize = Omit<Partial<TransformerConfig>, 'vocabularySize' | 'max
  * different values is an error (`where` names the object in it); the same value twice is allowed.
  */
 export function withCurrentConfigNames<T extends object>(input: T, where = 'TransformerConfig'): T {
-  const out: Record<string, unknown> = { ...(input as Record<string, unknown>) };
+  const given = input as Record<string, unknown>;
   for (const [old, current] of Object.entries(DEPRECATED_NAMES)) {
-    if (out[old] === undefined) continue;
-    if (out[current] !== undefined && out[current] !== out[old]) {
+    if (given[old] !== undefined && given[current] !== undefined && given[current] !== given[old]) {
       throw new Error(
-        `${where}: ${old} (deprecated) is ${describe(out[old])} but ${current} is ${describe(out[current])}; ` +
+        `${where}: ${old} (deprecated) is ${describe(given[old])} but ${current} is ${describe(given[current])}; ` +
           `give only ${current}`,
       );
     }
-    out[current] = out[old];
-    delete out[old];
+  }
+  // Rebuilt key by key, so that a renamed field keeps its place.
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(given)) {
+    const current = (DEPRECATED_NAMES as Record<string, string>)[key];
+    if (current === undefined) out[key] = value;
+    else if (value !== undefined) out[current] = value;
   }
   return out as T;
 }
