@@ -71,7 +71,8 @@ export type { StepResult, TrainerArgs } from './train/trainer';
 export { warmupSchedule, DECAYS } from './train/schedule';
 export type { Decay, LearningRateSchedule, ScheduleArgs } from './train/schedule';
 export { evaluateSeq2Seq } from './train/evaluate';
-export { DEFAULT_RECIPE } from './train/recipe';
+export { balancedShare, DEFAULT_RECIPE, TASK_RECIPES } from './train/recipe';
+export type { Recipe } from './train/recipe';
 export type { EvalSample, EvaluateOptions, EvaluationResult, Failure } from './train/evaluate';
 
 // Files and formats.

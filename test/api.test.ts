@@ -61,7 +61,15 @@ const PUBLIC_NAMES = {
     'generateSamples',
     'heldOutSet',
   ],
-  training: ['DECAYS', 'DEFAULT_RECIPE', 'Trainer', 'evaluateSeq2Seq', 'warmupSchedule'],
+  training: [
+    'DECAYS',
+    'DEFAULT_RECIPE',
+    'TASK_RECIPES',
+    'Trainer',
+    'balancedShare',
+    'evaluateSeq2Seq',
+    'warmupSchedule',
+  ],
   io: [
     'NodeFileSystem',
     'TASK_JSON',

@@ -115,7 +115,8 @@ async function train(): Promise<void> {
   const taskName = ui.task.value as TaskName;
   const size = ui.size.value as 'tiny' | 'reference';
   const steps = Math.max(1, Math.floor(Number(ui.steps.value) || 1));
-  const recipe = api.DEFAULT_RECIPE;
+  // The task's own default recipe (src/train/recipe.ts), as `npm run train -- --task <task>` uses.
+  const recipe = api.TASK_RECIPES[taskName];
   const task = api.createTask(taskName);
   const config = api.presetConfig(size, task, { normalizeFirst: recipe.normalizeFirst });
   state.model?.model.dispose();
@@ -127,7 +128,8 @@ async function train(): Promise<void> {
       peak: recipe.lr,
       warmupSteps: Math.min(recipe.warmup, steps),
       decay: recipe.decay,
-      totalSteps: Math.max(steps, recipe.warmup + 1),
+      // The recipe's cosine, ending earlier when the page trains fewer steps.
+      totalSteps: Math.max(Math.min(steps, recipe.decaySteps), recipe.warmup + 1),
       minRate: recipe.lr * recipe.minLrFraction,
     }),
     beta1: recipe.beta1,
@@ -166,7 +168,8 @@ async function train(): Promise<void> {
   let last = { exactMatch: 0, tokenAccuracy: 0 };
   try {
     while (trainer.stepCount < steps && !state.stopRequested) {
-      const result = await trainer.step(api.encodeBatch(task, stream.nextBatch(batchSize)));
+      const share = api.balancedShare(recipe, trainer.stepCount + 1);
+      const result = await trainer.step(api.encodeBatch(task, stream.nextBatch(batchSize, share)));
       const point: Point = { step: result.step, loss: result.loss };
       if (result.step % EVAL_EVERY === 0 || result.step === steps) {
         const evaluation = await api.evaluateSeq2Seq(model, heldOut, (s) => api.encodeBatch(task, s), {

@@ -102,5 +102,19 @@ export const TASK_RECIPES: Readonly<Record<TaskName, Readonly<Recipe>>> = {
   },
 };
 
-/** The reverse recipe: what the demo's training page uses for every task. */
+/** The reverse recipe (the default task's). The demo's training page uses each task's own. */
 export const DEFAULT_RECIPE: Readonly<Recipe> = TASK_RECIPES.reverse;
+
+/**
+ * The share of step `step`'s batch drawn length-balanced: `lengthBalanced` (--length-balanced), falling
+ * linearly to 0 at `lengthBalancedSteps` when that is set (a function of the step, so a resumed run draws as
+ * the uninterrupted one).
+ */
+export function balancedShare(
+  options: Partial<Pick<Recipe, 'lengthBalanced' | 'lengthBalancedSteps'>>,
+  step: number,
+): number {
+  const share = options.lengthBalanced ?? 0;
+  const steps = options.lengthBalancedSteps ?? 0;
+  return steps > 0 ? share * Math.max(0, 1 - (step - 1) / steps) : share;
+}

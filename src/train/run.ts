@@ -21,6 +21,7 @@ import { Checkpoint, CHECKPOINT_FILE, writeCheckpoint } from './checkpoint';
 import { evaluateSeq2Seq } from './evaluate';
 import { EvalLogEntry, LogEntry, TrainLogEntry, writeTrainingLog } from './log';
 import { parseTrainArgs, reproduceCommand, TrainOptions } from './options';
+import { balancedShare } from './recipe';
 import { estimateTargetStep, etaSeconds, ProgressDisplay, ProgressStream, TargetProgress } from './progress';
 import { warmupSchedule } from './schedule';
 import { withSeededRandom } from './seed';
@@ -339,17 +340,6 @@ export class TrainingRun {
   private encode(samples: Sample[]): EncodedBatch {
     return encodeBatch(this.task, samples);
   }
-}
-
-/**
- * The share of step `step`'s batch drawn length-balanced: --length-balanced, falling linearly to 0
- * at --length-balanced-steps when that is set (a function of the step, so a resumed run draws as
- * the uninterrupted one).
- */
-export function balancedShare(options: TrainOptions, step: number): number {
-  const share = options.lengthBalanced ?? 0;
-  const steps = options.lengthBalancedSteps ?? 0;
-  return steps > 0 ? share * Math.max(0, 1 - (step - 1) / steps) : share;
 }
 
 /**

@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import { initBackend } from '../../src/backend';
 import { readTaskJson } from '../../src/io/task_json';
 import { parseTrainArgs, TrainOptions } from '../../src/train/options';
-import { balancedShare, TrainingRun } from '../../src/train/run';
+import { balancedShare } from '../../src/train/recipe';
+import { TrainingRun } from '../../src/train/run';
 import { estimateTargetStep } from '../../src/train/progress';
 import { tempDir, TINY_TRAIN_ARGS } from './helpers';
 
