@@ -112,6 +112,32 @@ export function subLayerPaths(parts: SubLayer[]): string[] {
   );
 }
 
+/**
+ * A layer whose weights live in its sub-layer parts (dense, norm, attention, embedding tables),
+ * listed from `parts` in Keras's order, so that they train, save and load as Keras's layer does.
+ */
+export abstract class LayerWithParts extends tf.layers.Layer {
+  /** Filled in build, in Keras's weight order. */
+  protected parts: SubLayer[] = [];
+
+  override get trainableWeights(): tf.LayerVariable[] {
+    return this.trainable ? subLayerWeights(this.parts) : [];
+  }
+
+  override set trainableWeights(weights: tf.LayerVariable[]) {
+    // The base constructor assigns []; the weights are listed from `parts`.
+    this._trainableWeights = weights;
+  }
+
+  override get nonTrainableWeights(): tf.LayerVariable[] {
+    return this.trainable ? [] : subLayerWeights(this.parts);
+  }
+
+  override set nonTrainableWeights(_weights: tf.LayerVariable[]) {
+    // See trainableWeights.
+  }
+}
+
 /** `activation(x W + b)` over the last axis of (B, T, Din): (B, T, Dout). Call inside a tidy. */
 export function applyDense(x: tf.Tensor, dense: DenseWeights, activation: string): tf.Tensor {
   const [batch, length, width] = x.shape;

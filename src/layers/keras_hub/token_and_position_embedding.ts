@@ -14,7 +14,7 @@ import {
 } from '../args';
 import { type Kwargs, type Shape } from '../shapes';
 import { DEFAULT_HIERARCHICAL_ALPHA, positionRows } from './position_embedding';
-import { type SubLayer, subLayerPaths, subLayerWeights, layerArgsWithName, registerKerasHubClass } from './parts';
+import { subLayerPaths, layerArgsWithName, LayerWithParts, registerKerasHubClass } from './parts';
 
 export interface KerasHubTokenAndPositionEmbeddingArgs extends LayerArgs {
   /** Number of token ids V (ids 0..V-1). Required. */
@@ -52,7 +52,7 @@ export interface KerasHubTokenAndPositionEmbeddingArgs extends LayerArgs {
  * const x = embed.apply(tf.tensor2d([[3, 4, 0]], undefined, 'int32')) as tf.Tensor; // [1, 3, 8]
  * ```
  */
-export class KerasHubTokenAndPositionEmbedding extends tf.layers.Layer {
+export class KerasHubTokenAndPositionEmbedding extends LayerWithParts {
   /** @nocollapse */
   static className = 'keras_hub>TokenAndPositionEmbedding';
 
@@ -66,7 +66,6 @@ export class KerasHubTokenAndPositionEmbedding extends tf.layers.Layer {
   tokenEmbeddings: tf.LayerVariable | null = null;
   reverseEmbeddings: tf.LayerVariable | null = null;
   positionEmbeddings: tf.LayerVariable | null = null;
-  private parts: SubLayer[] = [];
 
   constructor(args: KerasHubTokenAndPositionEmbeddingArgs) {
     super(layerArgsWithName(args, 'token_and_position_embedding'));
@@ -93,23 +92,6 @@ export class KerasHubTokenAndPositionEmbedding extends tf.layers.Layer {
 
   private get label(): string {
     return `keras_hub TokenAndPositionEmbedding '${this.name}'`;
-  }
-
-  override get trainableWeights(): tf.LayerVariable[] {
-    return this.trainable ? subLayerWeights(this.parts) : [];
-  }
-
-  override set trainableWeights(weights: tf.LayerVariable[]) {
-    // The base constructor assigns []; the weights are listed from `parts`.
-    this._trainableWeights = weights;
-  }
-
-  override get nonTrainableWeights(): tf.LayerVariable[] {
-    return this.trainable ? [] : subLayerWeights(this.parts);
-  }
-
-  override set nonTrainableWeights(_weights: tf.LayerVariable[]) {
-    // See trainableWeights.
   }
 
   override build(_inputShape: Shape | Shape[]): void {

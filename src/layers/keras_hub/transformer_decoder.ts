@@ -24,10 +24,9 @@ import {
   type NormWeights,
   resolveActivation,
   residualBlock,
-  type SubLayer,
   subLayerPaths,
-  subLayerWeights,
   layerArgsWithName,
+  LayerWithParts,
   registerKerasHubClass,
 } from './parts';
 import { checkEncoderAttentionMask } from './transformer_encoder';
@@ -119,7 +118,7 @@ interface DecoderInputs<T> {
  * const y = decoder.apply([tf.zeros([2, 7, 32]), tf.zeros([2, 9, 32])]) as tf.Tensor; // [2, 7, 32]
  * ```
  */
-export class KerasHubTransformerDecoder extends tf.layers.Layer {
+export class KerasHubTransformerDecoder extends LayerWithParts {
   /** @nocollapse */
   static className = 'keras_hub>TransformerDecoder';
   /** keras-hub's tensor call arguments (the caches of cached decoding aside), the names `callArguments` uses. */
@@ -153,7 +152,6 @@ export class KerasHubTransformerDecoder extends tf.layers.Layer {
   private intermediateDense!: DenseWeights;
   private outputDense!: DenseWeights;
   /** The Keras sub-layers in Keras's weight order (empty until built). */
-  private parts: SubLayer[] = [];
   private fastInit = false;
 
   constructor(args: KerasHubTransformerDecoderArgs) {
@@ -181,23 +179,6 @@ export class KerasHubTransformerDecoder extends tf.layers.Layer {
 
   private get label(): string {
     return `keras_hub TransformerDecoder '${this.name}'`;
-  }
-
-  override get trainableWeights(): tf.LayerVariable[] {
-    return this.trainable ? subLayerWeights(this.parts) : [];
-  }
-
-  override set trainableWeights(weights: tf.LayerVariable[]) {
-    // The base constructor assigns []; the weights are listed from `parts`.
-    this._trainableWeights = weights;
-  }
-
-  override get nonTrainableWeights(): tf.LayerVariable[] {
-    return this.trainable ? [] : subLayerWeights(this.parts);
-  }
-
-  override set nonTrainableWeights(_weights: tf.LayerVariable[]) {
-    // See trainableWeights.
   }
 
   override calculateLosses(): tf.Scalar[] {

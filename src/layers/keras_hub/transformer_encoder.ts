@@ -32,10 +32,9 @@ import {
   type NormWeights,
   resolveActivation,
   residualBlock,
-  type SubLayer,
   subLayerPaths,
-  subLayerWeights,
   layerArgsWithName,
+  LayerWithParts,
   registerKerasHubClass,
 } from './parts';
 
@@ -101,7 +100,7 @@ export interface KerasHubTransformerEncoderCallArgs {
  * const y = encoder.apply(tf.zeros([2, 10, 32])) as tf.Tensor; // [2, 10, 32]
  * ```
  */
-export class KerasHubTransformerEncoder extends tf.layers.Layer {
+export class KerasHubTransformerEncoder extends LayerWithParts {
   /** @nocollapse */
   static className = 'keras_hub>TransformerEncoder';
   /** keras-hub's tensor call arguments, the names `callArguments` uses. */
@@ -125,7 +124,6 @@ export class KerasHubTransformerEncoder extends tf.layers.Layer {
   private intermediateDense!: DenseWeights;
   private outputDense!: DenseWeights;
   /** The Keras sub-layers in Keras's weight order (empty until built). */
-  private parts: SubLayer[] = [];
   private fastInit = false;
 
   constructor(args: KerasHubTransformerEncoderArgs) {
@@ -153,23 +151,6 @@ export class KerasHubTransformerEncoder extends tf.layers.Layer {
 
   private get label(): string {
     return `keras_hub TransformerEncoder '${this.name}'`;
-  }
-
-  override get trainableWeights(): tf.LayerVariable[] {
-    return this.trainable ? subLayerWeights(this.parts) : [];
-  }
-
-  override set trainableWeights(weights: tf.LayerVariable[]) {
-    // The base constructor assigns []; the weights are listed from `parts`.
-    this._trainableWeights = weights;
-  }
-
-  override get nonTrainableWeights(): tf.LayerVariable[] {
-    return this.trainable ? [] : subLayerWeights(this.parts);
-  }
-
-  override set nonTrainableWeights(_weights: tf.LayerVariable[]) {
-    // See trainableWeights.
   }
 
   override calculateLosses(): tf.Scalar[] {
