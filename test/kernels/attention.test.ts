@@ -21,6 +21,31 @@ function sourceGradients(args: FusedAttentionArgs, weights: tf.Tensor, fused: bo
   return tf.grads(f)(args.sources);
 }
 
+/**
+ * Self-attention over one seeded (B, T, 3*H*K) source holding queries, keys and values side by
+ * side, each head K wide.
+ */
+function selfAttentionArgs(
+  shape: [number, number, number, number],
+  seed: number,
+  mask: tf.Tensor | null,
+  scale?: number,
+) {
+  const [b, t, h, k] = shape;
+  const args: FusedAttentionArgs = {
+    sources: [seededTensor([b, t, 3 * h * k], seed)],
+    query: { source: 0, offset: 0 },
+    key: { source: 0, offset: h * k },
+    value: { source: 0, offset: 2 * h * k },
+    numHeads: h,
+    keyDim: k,
+    valueDim: k,
+    scale: scale ?? 1 / Math.sqrt(k),
+    mask,
+  };
+  return args;
+}
+
 const B = 3;
 const T = 5;
 const S = 7;
@@ -211,18 +236,8 @@ describeEachBackend('fusedAttention', () => {
     it(`T = 70 over several query blocks, ${maskName}: context and gradients equal the plain definition`, () => {
       const before = tf.memory().numTensors;
       const [b, t, h, k] = [2, 70, 2, 4];
-      const source = seededTensor([b, t, 3 * h * k], 3);
-      const args: FusedAttentionArgs = {
-        sources: [source],
-        query: { source: 0, offset: 0 },
-        key: { source: 0, offset: h * k },
-        value: { source: 0, offset: 2 * h * k },
-        numHeads: h,
-        keyDim: k,
-        valueDim: k,
-        scale: 1 / Math.sqrt(k),
-        mask: mask(),
-      };
+      const args = selfAttentionArgs([b, t, h, k], 3, mask());
+      const [source] = args.sources;
       const weights = seededTensor([b, t, h, k], 4);
       const fused = tf.tidy(() => fusedAttention(args).context);
       const withProbabilities = tf.tidy(() => {
@@ -248,19 +263,9 @@ describeEachBackend('fusedAttention', () => {
   it('over 2^20 probabilities (B1 H4 T520), the backward recomputes them: gradients equal the plain definition', () => {
     const before = tf.memory().numTensors;
     const [t, h, k] = [520, 4, 4];
-    const source = seededTensor([1, t, 3 * h * k], 7);
     const mask = tf.tidy(() => tf.concat([tf.ones([1, 1, 500]), tf.zeros([1, 1, 20])], 2));
-    const args: FusedAttentionArgs = {
-      sources: [source],
-      query: { source: 0, offset: 0 },
-      key: { source: 0, offset: h * k },
-      value: { source: 0, offset: 2 * h * k },
-      numHeads: h,
-      keyDim: k,
-      valueDim: k,
-      scale: 1 / Math.sqrt(k),
-      mask,
-    };
+    const args = selfAttentionArgs([1, t, h, k], 7, mask);
+    const [source] = args.sources;
     const weights = seededTensor([1, t, h, k], 8);
     const [fusedGrad] = tf.tidy(() => sourceGradients(args, weights, true));
     const [plainGrad] = tf.tidy(() => sourceGradients(args, weights, false));
@@ -273,18 +278,8 @@ describeEachBackend('fusedAttention', () => {
   it('without needProbabilities holds nothing of shape (T, S): peak bytes grow linearly in T', async () => {
     const peak = async (t: number) => {
       const [h, k] = [4, 8];
-      const source = seededTensor([1, t, 3 * h * k], 5);
-      const args: FusedAttentionArgs = {
-        sources: [source],
-        query: { source: 0, offset: 0 },
-        key: { source: 0, offset: h * k },
-        value: { source: 0, offset: 2 * h * k },
-        numHeads: h,
-        keyDim: k,
-        valueDim: k,
-        scale: 1,
-        mask: null,
-      };
+      const args = selfAttentionArgs([1, t, h, k], 5, null, 1);
+      const [source] = args.sources;
       // tf.profile's peakBytes counts every live tensor: subtract those alive before the call.
       const base = tf.memory().numBytes;
       // tf.profile hands back one object that its next call overwrites: read it at once.
