@@ -16,8 +16,8 @@
  * never reach the layer (tfjs issue #8574); here they become arguments of the call, which
  * graph.ts turns into the layer's inputs.
  */
-import { KerasGraph, LayerJson, NodeCall, sequentialGraph, TensorRef } from './graph';
-import { asObject, normalizeConfig, refList, tensorRef } from './keras3_config';
+import { KerasGraph, NodeCall, sequentialGraph, TensorRef } from './graph';
+import { asObject, parseLayers, refList, tensorRef } from './keras3_config';
 
 /** Parses a Keras 2 model config (`{class_name: 'Functional' | 'Model' | 'Sequential', config: {layers, ...}}`). */
 export function parseKeras2Config(modelConfig: unknown, where: string): KerasGraph {
@@ -27,22 +27,7 @@ export function parseKeras2Config(modelConfig: unknown, where: string): KerasGra
       `${where}: the model is a ${String(root.class_name)}; only functional and Sequential models can be loaded`,
     );
   }
-  const config = asObject(root.config, where, 'the model config.config');
-  if (!Array.isArray(config.layers)) throw new Error(`${where}: the model config has no layers list`);
-  const layers: LayerJson[] = config.layers.map((entry: unknown, i: number) => {
-    const layer = asObject(entry, where, `layer ${i}`);
-    const name = String(layer.name ?? (layer.config as Record<string, unknown>)?.name ?? '');
-    const at = `${where}: layer '${name}'`;
-    const nodes = Array.isArray(layer.inbound_nodes) ? layer.inbound_nodes : [];
-    return {
-      class_name: String(layer.class_name),
-      name,
-      module: null,
-      registered_name: null,
-      config: normalizeConfig(asObject(layer.config ?? {}, at, 'config'), at),
-      nodes: nodes.map((node: unknown, n: number) => parseNode(node, `${at} call ${n}`)),
-    };
-  });
+  const { config, layers } = parseLayers(root, where, parseNode, false);
   if (root.class_name === 'Sequential') return sequentialGraph(String(config.name ?? 'sequential'), layers, where);
   return {
     name: String(config.name ?? 'model'),

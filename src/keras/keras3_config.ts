@@ -36,6 +36,27 @@ export function parseKeras3Config(modelConfig: unknown, where: string): KerasGra
         '(a subclassed model has no graph in its config)',
     );
   }
+  const { config, layers } = parseLayers(root, where, parseNode, true);
+  if (className === 'Sequential') return sequentialGraph(String(config.name ?? 'sequential'), layers, where);
+  return {
+    name: String(config.name ?? 'model'),
+    layers,
+    inputs: refList(config.input_layers, where, 'input_layers'),
+    outputs: refList(config.output_layers, where, 'output_layers'),
+  };
+}
+
+/**
+ * The model config's `config` and its layers, each with its calls parsed by `parseNode` (the part
+ * where Keras 2 and Keras 3 differ). `module` and `registered_name` are read only for Keras 3
+ * (`readModules`); Keras 2 layers are resolved by class name alone.
+ */
+export function parseLayers(
+  root: Record<string, unknown>,
+  where: string,
+  parseNode: (node: unknown, where: string) => NodeCall,
+  readModules: boolean,
+): { config: Record<string, unknown>; layers: LayerJson[] } {
   const config = asObject(root.config, where, 'the model config.config');
   if (!Array.isArray(config.layers)) throw new Error(`${where}: the model config has no layers list`);
   const layers: LayerJson[] = config.layers.map((entry: unknown, i: number) => {
@@ -46,19 +67,13 @@ export function parseKeras3Config(modelConfig: unknown, where: string): KerasGra
     return {
       class_name: String(layer.class_name),
       name,
-      module: typeof layer.module === 'string' ? layer.module : null,
-      registered_name: typeof layer.registered_name === 'string' ? layer.registered_name : null,
+      module: readModules && typeof layer.module === 'string' ? layer.module : null,
+      registered_name: readModules && typeof layer.registered_name === 'string' ? layer.registered_name : null,
       config: normalizeConfig(asObject(layer.config ?? {}, at, 'config'), at),
       nodes: nodes.map((node: unknown, n: number) => parseNode(node, `${at} call ${n}`)),
     };
   });
-  if (className === 'Sequential') return sequentialGraph(String(config.name ?? 'sequential'), layers, where);
-  return {
-    name: String(config.name ?? 'model'),
-    layers,
-    inputs: refList(config.input_layers, where, 'input_layers'),
-    outputs: refList(config.output_layers, where, 'output_layers'),
-  };
+  return { config, layers };
 }
 
 function parseNode(node: unknown, where: string): NodeCall {

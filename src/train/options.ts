@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { BACKEND_CHOICES } from '../backend';
 import { ModelSize, PRESET_NAMES, PresetName } from '../model/config';
 import { createTask, TASK_NAMES, TaskName, TaskOptions } from '../tasks/tasks';
-import { DECAYS, Decay } from './schedule';
+import { DECAYS } from './schedule';
 import { DEFAULT_RECIPE, Recipe, TASK_RECIPES } from './recipe';
 
 /** A wrong command line: exit code 2, message and usage, no stack trace. */
@@ -20,38 +20,34 @@ export class UsageError extends Error {
   }
 }
 
-export interface TrainOptions {
+/** The recipe's settings (src/train/recipe.ts documents each); the cosine's floor is an absolute `minLr` here. */
+type RecipeSettings = Pick<
+  Recipe,
+  | 'steps'
+  | 'batch'
+  | 'lr'
+  | 'warmup'
+  | 'decay'
+  | 'decaySteps'
+  | 'beta1'
+  | 'beta2'
+  | 'clip'
+  | 'labelSmoothing'
+  | 'weightDecay'
+  | 'lengthBalanced'
+  | 'lengthBalancedSteps'
+  | 'initScale'
+>;
+
+export interface TrainOptions extends RecipeSettings {
   task: TaskName;
   /** Only the task options given on the command line (createTask fills in the rest). */
   taskOptions: TaskOptions;
   preset: PresetName;
   /** Model sizes given on the command line, over the preset's. */
   model: ModelSize;
-  /** Most optimisation steps of the run (a resumed run counts from its first step). */
-  steps: number;
-  batch: number;
-  /** Peak learning rate. */
-  lr: number;
-  warmup: number;
-  decay: Decay;
-  /** Step at which the cosine decay reaches minLr. */
-  decaySteps: number;
   /** Floor of the cosine decay. */
   minLr: number;
-  beta1: number;
-  beta2: number;
-  /** Global gradient norm limit. */
-  clip: number;
-  /** Label smoothing of the training loss; 0 is none. */
-  labelSmoothing: number;
-  /** Adam's decoupled weight decay of kernels and embeddings; 0 is none. */
-  weightDecay: number;
-  /** Share of each batch drawn length-balanced (Task.sampleLengthBalancedSource); 0 is the task's distribution. */
-  lengthBalanced: number;
-  /** Steps over which that share falls linearly to 0 (a curriculum); 0 keeps it constant. */
-  lengthBalancedSteps: number;
-  /** Factor on every initial kernel and embedding (rank >= 2 weights); 1 is the layers' own initialization. */
-  initScale: number;
   seed: number;
   backend: string;
   out: string;

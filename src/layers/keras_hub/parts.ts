@@ -136,6 +136,11 @@ export abstract class LayerWithParts extends tf.layers.Layer {
   override set nonTrainableWeights(_weights: tf.LayerVariable[]) {
     // See trainableWeights.
   }
+
+  /** Where each of `this.weights` sits in a Keras 3 weights file, relative to this layer's group. */
+  kerasWeightPaths(): string[] {
+    return subLayerPaths(this.parts);
+  }
 }
 
 /** `activation(x W + b)` over the last axis of (B, T, Din): (B, T, Dout). Call inside a tidy. */

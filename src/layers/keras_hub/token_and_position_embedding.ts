@@ -14,7 +14,7 @@ import {
 } from '../args';
 import { type Kwargs, type Shape } from '../shapes';
 import { DEFAULT_HIERARCHICAL_ALPHA, positionRows } from './position_embedding';
-import { subLayerPaths, layerArgsWithName, LayerWithParts, registerKerasHubClass } from './parts';
+import { layerArgsWithName, LayerWithParts, registerKerasHubClass } from './parts';
 
 export interface KerasHubTokenAndPositionEmbeddingArgs extends LayerArgs {
   /** Number of token ids V (ids 0..V-1). Required. */
@@ -148,11 +148,6 @@ export class KerasHubTokenAndPositionEmbedding extends LayerWithParts {
       const positions = positionRows(this.positionEmbeddings!.read(), length, DEFAULT_HIERARCHICAL_ALPHA);
       return tokens.reshape([batch, length, this.embeddingDim]).add(positions);
     });
-  }
-
-  /** Where each of `this.weights` sits in a Keras 3 weights file, relative to this layer's group (see ./parts.ts). */
-  kerasWeightPaths(): string[] {
-    return subLayerPaths(this.parts);
   }
 
   override getConfig(): tf.serialization.ConfigDict {

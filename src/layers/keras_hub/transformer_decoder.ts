@@ -24,7 +24,6 @@ import {
   type NormWeights,
   resolveActivation,
   residualBlock,
-  subLayerPaths,
   layerArgsWithName,
   LayerWithParts,
   registerKerasHubClass,
@@ -411,11 +410,6 @@ export class KerasHubTransformerDecoder extends LayerWithParts {
     return residualBlock(h, this.feedForwardNorm, normalizeFirst, dropout, training, (q) =>
       applyDense(applyDense(q, this.intermediateDense, this.activation), this.outputDense, 'linear'),
     );
-  }
-
-  /** Where each of `this.weights` sits in a Keras 3 weights file, relative to this layer's group (see ./parts.ts). */
-  kerasWeightPaths(): string[] {
-    return subLayerPaths(this.parts);
   }
 
   override getConfig(): tf.serialization.ConfigDict {

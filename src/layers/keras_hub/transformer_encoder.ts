@@ -32,7 +32,6 @@ import {
   type NormWeights,
   resolveActivation,
   residualBlock,
-  subLayerPaths,
   layerArgsWithName,
   LayerWithParts,
   registerKerasHubClass,
@@ -304,11 +303,6 @@ export class KerasHubTransformerEncoder extends LayerWithParts {
     return residualBlock(attended, this.feedForwardNorm, normalizeFirst, dropout, training, (h) =>
       applyDense(applyDense(h, this.intermediateDense, this.activation), this.outputDense, 'linear'),
     );
-  }
-
-  /** Where each of `this.weights` sits in a Keras 3 weights file, relative to this layer's group (see ./parts.ts). */
-  kerasWeightPaths(): string[] {
-    return subLayerPaths(this.parts);
   }
 
   override getConfig(): tf.serialization.ConfigDict {
