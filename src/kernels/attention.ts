@@ -16,7 +16,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { hasFusedKernel, defineFusedKernel, runFusedKernel, type FloatInputs } from './fused_kernel';
-import { simdKernels, stage, unstage } from './simd_kernels';
+import { simdKernels, stage, unstage, type SimdKernels } from './simd_kernels';
 
 /** Added to the scores of masked keys before the softmax (Keras's value for float32). */
 export const MASKED_SCORE = -1e9;
@@ -125,8 +125,8 @@ function headsAt(start: number, length: number, width: number, offset: number, h
 /**
  * Queries are processed in blocks of this many rows: a block's scores (ROWS x S) are the only
  * (T, S)-shaped memory the kernels use, so memory grows linearly in T (FlashAttention's row
- * blocks, Dao et al. 2022, without its key blocks: a block spans every key, so its softmax is
- * exact in one pass).
+ * blocks, Dao et al. 2022, without its key blocks: a block spans the keys it can attend to, so
+ * its softmax is exact in one pass).
  */
 const ROWS = 32;
 
@@ -140,97 +140,76 @@ const ROWS = 32;
  */
 const SAVED_PROBABILITIES_MAX = 1 << 20;
 
-/**
- * The first half of a masked softmax, in place over `rows` rows of S scores from `f[start]`,
- * query rows t0.. of batch row b: masked keys get MASKED_SCORE added (mask value at b*maskBatch +
- * t*maskRow + s*maskColumn, 1 = may attend), then each row is shifted by its maximum, written to
- * `maxima[i]`, so that every score is <= 0 for the exponential (simd_kernels.ts's expInPlace).
- */
-function maskAndShiftRows(
-  f: Float32Array,
-  start: number,
-  rows: number,
-  S: number,
-  b: number,
-  t0: number,
-  mask: Float32Array | undefined,
-  [maskBatch, maskRow, maskColumn]: [number, number, number],
-  maxima: Float64Array,
-): void {
-  for (let i = 0, row = start; i < rows; i++, row += S) {
-    const maskAt = b * maskBatch + (t0 + i) * maskRow;
-    let max = -Infinity;
-    for (let s = 0; s < S; s++) {
-      // Rounded to float32 before the maximum is taken, so that the maximum is a stored score.
-      const score = Math.fround(
-        mask === undefined ? f[row + s] : f[row + s] + (1 - mask[maskAt + s * maskColumn]) * MASKED_SCORE,
-      );
-      f[row + s] = score;
-      if (score > max) max = score;
-    }
-    for (let s = 0; s < S; s++) f[row + s] -= max;
-    maxima[i] = max;
-  }
-}
+/** `n` rounded up to whole SIMD vectors of 4 floats. */
+const wholeVectors = (n: number) => 4 * Math.ceil(n / 4);
 
 /**
- * The backward's recomputation of a block's probabilities, first half: the scores at `f[start]`
- * get the mask added as in the forward, then each row's maximum and log-sum (`stats` from
- * `statsStart`, pairs) subtracted, so that the exponential gives the forward's probabilities.
+ * Copies each head's keys (or values), E floats per position, into (B, H, E, S4) at float `out`
+ * of `f`: transposed, so that Q K^T and dC V^T are weighted sums of contiguous rows for
+ * `axpyRows`, with S4 = S rounded up to whole vectors. `out` must be zeroed: the padding stays 0.
  */
-function maskAndSubtractRows(
-  f: Float32Array,
-  start: number,
-  rows: number,
-  S: number,
-  b: number,
-  t0: number,
-  mask: Float32Array | undefined,
-  [maskBatch, maskRow, maskColumn]: [number, number, number],
-  stats: Float32Array,
-  statsStart: number,
+function transposeHeads(
+  mm: SimdKernels,
+  heads: ReturnType<typeof headsAt>,
+  [B, H, S, E]: [number, number, number, number],
+  out: number,
 ): void {
-  for (let i = 0, row = start; i < rows; i++, row += S) {
-    const maskAt = b * maskBatch + (t0 + i) * maskRow;
-    const max = stats[statsStart + 2 * i];
-    const logSum = stats[statsStart + 2 * i + 1];
-    for (let s = 0; s < S; s++) {
-      // The score rounded to float32 as the forward stored it, so that score - max is the forward's.
-      const score = Math.fround(
-        mask === undefined ? f[row + s] : f[row + s] + (1 - mask[maskAt + s * maskColumn]) * MASKED_SCORE,
-      );
-      f[row + s] = Math.min(score - max - logSum, 0);
+  const S4 = wholeVectors(S);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      mm.transposeRows(heads.addressOf(b, h), heads.rowBytes, 4 * (out + (b * H + h) * E * S4), 4 * S4, S, E);
     }
   }
 }
 
-/** Row sums of `rows` rows of S values at `f[start]`, as float64. */
-function rowSums(f: Float32Array, start: number, rows: number, S: number, sums: Float64Array): void {
-  for (let i = 0, row = start; i < rows; i++, row += S) {
-    let sum = 0;
-    for (let s = 0; s < S; s++) sum += f[row + s];
-    sums[i] = sum;
-  }
+/**
+ * The masked scores' bias, (1 - mask) * MASKED_SCORE, written at float `out` of `f` in the mask's
+ * own layout, then 4 zeros: a block reads whole vectors of it (`addRowBias`), up to 3 floats past
+ * a row's end, into padding the softmax overwrites.
+ */
+function writeMaskBias(f: Float32Array, mask: Float32Array, out: number): void {
+  for (let i = 0; i < mask.length; i++) f[out + i] = (1 - mask[i]) * MASKED_SCORE;
+  f.fill(0, out + mask.length, out + mask.length + 4);
 }
 
 /**
- * Through the softmax, in place: with P the `rows` x `S` probabilities at `f[p]` and dP the
- * gradient at `f[d]`, dP becomes dScore = P * (dP - rowsum(P * dP)).
+ * The keys that query rows t0 .. t0 + rows - 1 of batch row b attend to: [first, end), `first`
+ * rounded down to a whole vector (the transposed keys' rows are read from it). Outside that
+ * range every row's mask is 0, so the keys' probabilities are exactly 0 (their exponential
+ * underflows) and skipping them changes nothing: with a causal mask a block of queries reads only
+ * the keys up to its last query, about half the work. A row that may attend to no key keeps
+ * every key: the bias makes its softmax uniform, as in the plain definition.
  */
-function softmaxBackwardRows(f: Float32Array, p: number, d: number, rows: number, S: number): void {
-  for (let i = 0; i < rows * S; i += S) {
-    let weighted = 0;
-    for (let s = 0; s < S; s++) weighted += f[p + i + s] * f[d + i + s];
-    for (let s = 0; s < S; s++) f[d + i + s] = f[p + i + s] * (f[d + i + s] - weighted);
+function keyRange(
+  mask: Float32Array | undefined,
+  [maskBatch, maskRow, maskColumn]: [number, number, number],
+  b: number,
+  t0: number,
+  rows: number,
+  S: number,
+): [number, number] {
+  if (mask === undefined) return [0, S];
+  let first = S;
+  let end = 0;
+  for (let t = t0; t < t0 + rows; t++) {
+    const at = b * maskBatch + t * maskRow;
+    let s = 0;
+    while (s < S && mask[at + s * maskColumn] === 0) s++;
+    if (s === S) return [0, S];
+    first = Math.min(first, s);
+    s = S - 1;
+    while (mask[at + s * maskColumn] === 0) s--;
+    end = Math.max(end, s + 1);
   }
+  return [4 * Math.floor(first / 4), end];
 }
 
 /**
  * Forward: the context (B, T, H, V), and the probabilities (B, H, T, S) or each row's
- * maximum and log-sum (B, H, T, 2) (`withProbabilities`). Per batch row, head and block of ROWS queries,
- * the scores Q K^T * scale and the weighted sum P V run in WebAssembly SIMD (simd_kernels.ts), and
- * so do the softmax's exponential and normalization; the mask and the shift by the row maximum
- * run here, over the staged scores in place.
+ * maximum and log-sum (B, H, T, 2) (`withProbabilities`). Per batch row, head and block of ROWS
+ * queries, over the keys the block attends to (`keyRange`): the scores scale * Q K^T (against
+ * the transposed keys), the mask's bias, the softmax and the weighted sum P V, all in WebAssembly
+ * SIMD (simd_kernels.ts).
  */
 function attentionForward(
   inputs: FloatInputs,
@@ -240,52 +219,79 @@ function attentionForward(
 ): void {
   const L = layoutOf(shapes, attrs);
   const { batch: B, queryLength: T, keyLength: S, numHeads: H, keyDim: K, valueDim: V, scale } = L;
+  const S4 = wholeVectors(S);
   const mm = simdKernels()!;
   const sources = sourcesOf(inputs);
-  // Scores are written in place of the probabilities when those are wanted, else in one block's
-  // scratch; either gets 3 floats of slack: expInPlace works 4 at a time.
-  const scoresSize = attrs.withProbabilities ? second.length : ROWS * S;
-  const starts = stage(sources, [], [scoresSize + 3, context.length]);
-  const [pStart, cStart] = starts.slice(sources.length);
+  const mask = inputs.mask;
+  const maskStrides = L.maskStrides ?? [0, 0, 0];
+  // Zeroed: the transposed keys (their padding stays 0) and the probabilities (zero outside the
+  // keys a block attends to). Scratch, written whole: the context, a block's scores and row
+  // statistics, the mask's bias.
+  const probabilitiesSize = attrs.withProbabilities ? second.length : 0;
+  const starts = stage(
+    sources,
+    [B * H * K * S4, probabilitiesSize],
+    [context.length, ROWS * S4, 2 * ROWS, mask ? mask.length + 4 : 0],
+  );
+  const [keysStart, pStart, cStart, scoresStart, statsStart, biasStart] = starts.slice(sources.length);
   const q = headsAt(starts[L.querySource], T, L.queryWidth, L.queryOffset, K);
   const k = headsAt(starts[L.keySource], S, L.keyWidth, L.keyOffset, K);
   const v = headsAt(starts[L.valueSource], S, L.valueWidth, L.valueOffset, V);
-  const mask = inputs.mask;
-  const maskStrides = L.maskStrides ?? [0, 0, 0];
-  const maxima = new Float64Array(ROWS);
-  const sums = new Float64Array(ROWS);
+  transposeHeads(mm, k, [B, H, S, K], keysStart);
+  if (mask) writeMaskBias(mm.floats, mask, biasStart);
+  const [maskBatch, maskRow, maskColumn] = maskStrides;
+  const f = mm.floats;
   for (let b = 0; b < B; b++) {
-    for (let h = 0; h < H; h++) {
-      for (let t0 = 0; t0 < T; t0 += ROWS) {
-        const rows = Math.min(ROWS, T - t0);
-        const scores = attrs.withProbabilities ? pStart + ((b * H + h) * T + t0) * S : pStart;
-        // (rows, K) x (S, K)^T -> (rows, S), then the softmax over S.
-        mm.dotRows(
+    for (let t0 = 0; t0 < T; t0 += ROWS) {
+      const rows = Math.min(ROWS, T - t0);
+      const [first, end] = keyRange(mask, maskStrides, b, t0, rows, S);
+      const count = end - first;
+      const width = 4 * wholeVectors(count);
+      for (let h = 0; h < H; h++) {
+        // (rows, K) x (K, keys) -> (rows, keys), the mask's bias, then the softmax over the keys.
+        mm.axpyRows(
           q.addressOf(b, h) + t0 * q.rowBytes,
           q.rowBytes,
-          k.addressOf(b, h),
-          k.rowBytes,
-          4 * scores,
-          4 * S,
+          4,
+          4 * (keysStart + (b * H + h) * K * S4 + first),
+          4 * S4,
+          4 * scoresStart,
+          width,
           rows,
-          S,
-          4 * K,
+          K,
+          width,
           scale,
+          0,
         );
-        maskAndShiftRows(mm.floats, scores, rows, S, b, t0, mask, maskStrides, maxima);
-        mm.expInPlace(4 * scores, 16 * Math.ceil((rows * S) / 4));
-        if (!attrs.withProbabilities) {
-          rowSums(mm.floats, scores, rows, S, sums);
-          const stats = 2 * ((b * H + h) * T + t0);
+        if (mask) {
+          const bias = biasStart + b * maskBatch + t0 * maskRow + first * maskColumn;
+          mm.addRowBias(4 * scoresStart, rows, width, 4 * bias, 4 * maskRow, maskColumn);
+        }
+        mm.softmaxRows(4 * scoresStart, rows, count, width, 4 * statsStart);
+        const rowStart = (b * H + h) * T + t0;
+        if (attrs.withProbabilities) {
+          mm.copyRows(4 * scoresStart, width, 4 * (pStart + rowStart * S + first), 4 * S, rows, count, count);
+        } else {
           for (let i = 0; i < rows; i++) {
-            second[stats + 2 * i] = maxima[i];
-            second[stats + 2 * i + 1] = Math.log(sums[i]);
+            second[2 * (rowStart + i)] = f[statsStart + 2 * i];
+            second[2 * (rowStart + i) + 1] = Math.log(f[statsStart + 2 * i + 1]);
           }
         }
-        mm.divideRowsBySum(4 * scores, rows, S);
-        // (rows, S) x (S, V) -> context rows t0.. of head h.
-        const c = 4 * (cStart + ((b * T + t0) * H + h) * V);
-        mm.axpyRows(4 * scores, 4 * S, 4, v.addressOf(b, h), v.rowBytes, c, 4 * H * V, rows, S, 4 * V, 1, 0);
+        // (rows, keys) x (keys, V) -> context rows t0.. of head h.
+        mm.axpyRows(
+          4 * scoresStart,
+          width,
+          4,
+          v.addressOf(b, h) + first * v.rowBytes,
+          v.rowBytes,
+          4 * (cStart + ((b * T + t0) * H + h) * V),
+          4 * H * V,
+          rows,
+          count,
+          4 * V,
+          1,
+          0,
+        );
       }
     }
   }
@@ -294,9 +300,9 @@ function attentionForward(
 
 /**
  * Backward: the gradient of every source (zero where no role reads it) from dContext (B, T, H, V)
- * and the forward's probabilities or row statistics (maximum, log-sum). Per batch row, head and
- * block of ROWS queries, the block's probabilities P are read, or recomputed from Q, K, the mask
- * and those statistics, then
+ * and the forward's probabilities or row statistics (maximum, log-sum). Per batch row, block of
+ * ROWS queries and head, over the keys the block attends to: the block's probabilities P are
+ * copied from the saved ones, or recomputed from Q, K, the mask and those statistics, then
  * dP = dC V^T, dScore = P * (dP - rowsum(P * dP)) (the softmax's Jacobian),
  * dQ += scale dScore K, dK += scale dScore^T Q, dV += P^T dC.
  */
@@ -308,21 +314,24 @@ function attentionBackward(
 ): void {
   const L = layoutOf(shapes, attrs);
   const { batch: B, queryLength: T, keyLength: S, numHeads: H, keyDim: K, valueDim: V, scale } = L;
+  const S4 = wholeVectors(S);
   const mm = simdKernels()!;
   const sources = sourcesOf(inputs);
-  // The forward's probabilities when it saved them, else they are recomputed into a block's scratch.
+  const mask = inputs.mask;
+  const maskStrides = L.maskStrides ?? [0, 0, 0];
+  // The forward's probabilities when it saved them, else they are recomputed from the statistics.
   const saved = inputs.probabilities;
-  const staged = saved ? [...sources, inputs.dContext, saved] : [...sources, inputs.dContext];
-  // The gradients accumulate (zeroed); a block's P and dP / dScore scratch are written whole.
+  const staged = [...sources, inputs.dContext, saved ?? inputs.rowStats];
+  // Zeroed: the gradients (they accumulate) and the transposed keys' and values' padding.
+  // Scratch, written whole: a block's P and its dP / dScore, the mask's bias.
   const starts = stage(
     staged,
-    grads.map((g) => g.length),
-    [ROWS * S + 3, ROWS * S],
+    [...grads.map((g) => g.length), B * H * K * S4, B * H * V * S4],
+    [ROWS * S4, ROWS * S4, mask ? mask.length + 4 : 0],
   );
-  const dcStart = starts[sources.length];
-  const savedStart = starts[sources.length + 1];
+  const [dcStart, savedStart] = starts.slice(sources.length, sources.length + 2);
   const gradStarts = starts.slice(staged.length, staged.length + grads.length);
-  const [scratchStart, dStart] = starts.slice(starts.length - 2);
+  const [keysStart, valuesStart, pStart, dStart, biasStart] = starts.slice(staged.length + grads.length);
   const role = (source: number, length: number, width: number, offset: number, headSize: number) => ({
     x: headsAt(starts[source], length, width, offset, headSize),
     dx: headsAt(gradStarts[source], length, width, offset, headSize),
@@ -331,79 +340,80 @@ function attentionBackward(
   const k = role(L.keySource, S, L.keyWidth, L.keyOffset, K);
   const v = role(L.valueSource, S, L.valueWidth, L.valueOffset, V);
   const dc = headsAt(dcStart, T, H * V, 0, V);
-  const mask = inputs.mask;
-  const maskStrides = L.maskStrides ?? [0, 0, 0];
+  transposeHeads(mm, k.x, [B, H, S, K], keysStart);
+  transposeHeads(mm, v.x, [B, H, S, V], valuesStart);
+  if (mask) writeMaskBias(mm.floats, mask, biasStart);
+  const [maskBatch, maskRow, maskColumn] = maskStrides;
   for (let b = 0; b < B; b++) {
-    for (let h = 0; h < H; h++) {
-      for (let t0 = 0; t0 < T; t0 += ROWS) {
-        const rows = Math.min(ROWS, T - t0);
+    for (let t0 = 0; t0 < T; t0 += ROWS) {
+      const rows = Math.min(ROWS, T - t0);
+      const [first, end] = keyRange(mask, maskStrides, b, t0, rows, S);
+      const count = end - first;
+      const width = 4 * wholeVectors(count);
+      for (let h = 0; h < H; h++) {
         const qRows = q.x.addressOf(b, h) + t0 * q.x.rowBytes;
         const dqRows = q.dx.addressOf(b, h) + t0 * q.dx.rowBytes;
         const dcRows = dc.addressOf(b, h) + t0 * dc.rowBytes;
-        const pStart = saved ? savedStart + ((b * H + h) * T + t0) * S : scratchStart;
-        if (!saved) {
+        const rowStart = (b * H + h) * T + t0;
+        if (saved) {
+          mm.copyRows(4 * (savedStart + rowStart * S + first), 4 * S, 4 * pStart, width, rows, count, width / 4);
+        } else {
           // P, recomputed: exp(scale * Q K^T + mask - max - log-sum).
-          mm.dotRows(qRows, q.x.rowBytes, k.x.addressOf(b, h), k.x.rowBytes, 4 * pStart, 4 * S, rows, S, 4 * K, scale);
-          maskAndSubtractRows(
-            mm.floats,
-            pStart,
+          mm.axpyRows(
+            qRows,
+            q.x.rowBytes,
+            4,
+            4 * (keysStart + (b * H + h) * K * S4 + first),
+            4 * S4,
+            4 * pStart,
+            width,
             rows,
-            S,
-            b,
-            t0,
-            mask,
-            maskStrides,
-            inputs.rowStats,
-            2 * ((b * H + h) * T + t0),
+            K,
+            width,
+            scale,
+            0,
           );
-          mm.expInPlace(4 * pStart, 16 * Math.ceil((rows * S) / 4));
+          if (mask) {
+            const bias = biasStart + b * maskBatch + t0 * maskRow + first * maskColumn;
+            mm.addRowBias(4 * pStart, rows, width, 4 * bias, 4 * maskRow, maskColumn);
+          }
+          mm.expShiftedRows(4 * pStart, rows, count, width, 4 * (savedStart + 2 * rowStart));
         }
         // dP = dC V^T, then dScore in its place.
-        mm.dotRows(dcRows, dc.rowBytes, v.x.addressOf(b, h), v.x.rowBytes, 4 * dStart, 4 * S, rows, S, 4 * V, 1);
-        softmaxBackwardRows(mm.floats, pStart, dStart, rows, S);
+        mm.axpyRows(
+          dcRows,
+          dc.rowBytes,
+          4,
+          4 * (valuesStart + (b * H + h) * V * S4 + first),
+          4 * S4,
+          4 * dStart,
+          width,
+          rows,
+          V,
+          width,
+          1,
+          0,
+        );
+        mm.softmaxBackwardRows(4 * pStart, 4 * dStart, rows, width);
         // A(i, j) read as dScore[t, s] for dQ, transposed (dScore[t, s] at (s, t)) for dK, dV.
+        const keyRows = (heads: ReturnType<typeof headsAt>) => heads.addressOf(b, h) + first * heads.rowBytes;
         mm.axpyRows(
           4 * dStart,
-          4 * S,
+          width,
           4,
-          k.x.addressOf(b, h),
+          keyRows(k.x),
           k.x.rowBytes,
           dqRows,
           q.dx.rowBytes,
           rows,
-          S,
+          count,
           4 * K,
           scale,
           1,
         );
-        mm.axpyRows(
-          4 * dStart,
-          4,
-          4 * S,
-          qRows,
-          q.x.rowBytes,
-          k.dx.addressOf(b, h),
-          k.dx.rowBytes,
-          S,
-          rows,
-          4 * K,
-          scale,
-          1,
-        );
-        mm.axpyRows(
-          4 * pStart,
-          4,
-          4 * S,
-          dcRows,
-          dc.rowBytes,
-          v.dx.addressOf(b, h),
-          v.dx.rowBytes,
-          S,
-          rows,
-          4 * V,
-          1,
-          1,
-        );
+        const [dk, dv] = [keyRows(k.dx), keyRows(v.dx)];
+        mm.axpyRows(4 * dStart, 4, width, qRows, q.x.rowBytes, dk, k.dx.rowBytes, count, rows, 4 * K, scale, 1);
+        mm.axpyRows(4 * pStart, 4, width, dcRows, dc.rowBytes, dv, v.dx.rowBytes, count, rows, 4 * V, 1, 1);
       }
     }
   }

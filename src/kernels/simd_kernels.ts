@@ -1,8 +1,10 @@
 /**
  * Kernels in WebAssembly SIMD, several times faster than scalar JavaScript:
  * - small strided matrix products, for the per-head products of attention (13 x 16 by 16 x 13 in
- *   the reference configuration), too small and too many for a matmul library call each;
- * - the exponential and row normalization of a softmax;
+ *   the reference configuration, 32 x 32 by 32 x 1024 at T = 1024), too small and too many for a
+ *   matmul library call each;
+ * - a softmax over rows (mask bias, maximum, exponential, sum, normalization), its recomputation
+ *   from saved row statistics and its gradient;
  * - layer normalization over rows, forward and backward.
  * The module is assembled and compiled on first use (wasm_assembler.ts), never at import, and works
  * on its own memory: callers copy operands into `floats` and read results from it.
@@ -38,69 +40,85 @@ const plus = (address: Local, offset: Local): Code => i32.add(get(address), get(
 const advance = (address: Local, step: Code): Code => set(address, i32.add(get(address), step));
 
 /**
- * C(i, j) = alpha * sum_e A[i, e] B[j, e] for i < m, j < n: rows of A against rows of B (Q K^T).
- * A row i starts at a + i*aRow, B row j at b + j*bRow; C(i, j) is at c + i*cRow + 4*j.
- */
-const dotRows = defineFunction(
-  'dotRows',
-  ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'f32'],
-  ['i32', 'i32', 'i32', 'i32', 'i32', 'v128'],
-  ([a, aRow, b, bRow, c, cRow, m, n, width, alpha], [i, j, x, rowA, rowB, acc]) =>
-    forLoop(i, i32.const(0), get(m), 1, [
-      ...set(rowA, at(a, i, aRow)),
-      ...forLoop(j, i32.const(0), get(n), 1, [
-        ...set(rowB, at(b, j, bRow)),
-        ...set(acc, f32x4.splat(f32.const(0))),
-        ...forLoop(x, i32.const(0), get(width), 16, [
-          ...set(acc, f32x4.add(get(acc), f32x4.mul(f32x4.load(plus(rowA, x)), f32x4.load(plus(rowB, x))))),
-        ]),
-        ...f32.store(i32.add(at(c, i, cRow), i32.mul(get(j), i32.const(4))), f32.mul(get(alpha), laneSum(acc))),
-      ]),
-    ]),
-);
-
-/**
  * C[i, :] = alpha * sum_j A(i, j) B[j, :], plus the old C[i, :] when `accumulate` is 1, for i < m,
- * j < n: weighted sums of B's rows (P V). A(i, j) is the float at a + i*aRow + j*aCol, so A may be
- * read transposed; B row j starts at b + j*bRow, C row i at c + i*cRow.
+ * j < n: a matrix product written as weighted sums of B's rows. A(i, j) is the float at
+ * a + i*aRow + j*aCol, so A may be read transposed; B row j starts at b + j*bRow, C row i at
+ * c + i*cRow.
+ *
+ * Register-blocked like XNNPACK's "loadsplat" micro-kernels: a tile of 4 rows of C by 8 floats
+ * keeps 8 accumulators, and each step j loads two vectors of B and broadcasts four floats of A for
+ * 16 multiply-adds, where one row at a time needs a load of B per multiply-add. The rows left
+ * over (m mod 4) go one at a time, 16 floats per tile.
  */
 const axpyRows = defineFunction(
   'axpyRows',
   ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'f32', 'i32'],
-  ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'v128', 'v128', 'v128', 'v128', 'v128'],
+  [...Array<'i32'>(7).fill('i32'), ...Array<'v128'>(11).fill('v128')],
   (
     [a, aRow, aCol, b, bRow, c, cRow, m, n, width, alpha, accumulate],
-    [i, j, x, rowA, rowC, pa, pb, weight, ...acc],
+    [i, j, x, rowA, rowC, pa, pb, weight, b0, b1, ...acc],
   ) => {
-    // Writes alpha * acc[k] (+ the old C) to C[i, x + 16k].
-    const finish = (k: number) => [
-      ...set(acc[k], f32x4.mul(get(acc[k]), f32x4.splat(get(alpha)))),
-      ...ifElse(get(accumulate), set(acc[k], f32x4.add(get(acc[k]), f32x4.load(plus(rowC, x), 16 * k))), []),
-      ...f32x4.store(plus(rowC, x), get(acc[k]), 16 * k),
-    ];
-    // Columns [x, x + 16 * vectors) of row i: sum over j with `vectors` accumulators, walking A's
-    // row and B's column block by pointer.
-    const block = (vectors: number) => [
-      ...acc.slice(0, vectors).flatMap((v) => set(v, f32x4.splat(f32.const(0)))),
-      ...set(pa, get(rowA)),
-      ...set(pb, plus(b, x)),
-      ...forLoop(j, i32.const(0), get(n), 1, [
-        ...set(weight, f32x4.splat(f32.load(get(pa)))),
-        ...acc
-          .slice(0, vectors)
-          .flatMap((v, k) => set(v, f32x4.add(get(v), f32x4.mul(get(weight), f32x4.load(get(pb), 16 * k))))),
-        ...set(pa, i32.add(get(pa), get(aCol))),
-        ...set(pb, i32.add(get(pb), get(bRow))),
+    // Writes alpha * acc (+ the old C) to C at rowC + r*cRow + x + 16v.
+    const finish = (accumulator: Local, r: number, v: number) => {
+      const address = r === 0 ? plus(rowC, x) : i32.add(plus(rowC, x), i32.mul(get(cRow), i32.const(r)));
+      return [
+        ...set(accumulator, f32x4.mul(get(accumulator), f32x4.splat(get(alpha)))),
+        ...ifElse(get(accumulate), set(accumulator, f32x4.add(get(accumulator), f32x4.load(address, 16 * v))), []),
+        ...f32x4.store(address, get(accumulator), 16 * v),
+      ];
+    };
+    // A tile of `rows` rows of C by `vectors` vectors from column x: sum over j, walking A's
+    // column and B's rows by pointer. With four rows, B's vectors are loaded once per j into b0,
+    // b1 and each row's weight once into `weight`; with one row, each vector of B is used once.
+    const tile = (rows: 1 | 4, vectors: number) => {
+      const accOf = (r: number, v: number) => acc[r * vectors + v];
+      const aAt = (r: number) => (r === 0 ? get(pa) : i32.add(get(pa), i32.mul(get(aRow), i32.const(r))));
+      const bVectors = [b0, b1];
+      const products =
+        rows === 1
+          ? [
+              ...set(weight, f32x4.loadSplat(get(pa))),
+              ...Array.from({ length: vectors }, (_x, v) =>
+                set(accOf(0, v), f32x4.add(get(accOf(0, v)), f32x4.mul(get(weight), f32x4.load(get(pb), 16 * v)))),
+              ).flat(),
+            ]
+          : [
+              ...Array.from({ length: vectors }, (_x, v) => set(bVectors[v], f32x4.load(get(pb), 16 * v))).flat(),
+              ...Array.from({ length: rows }, (_x, r) => [
+                ...set(weight, f32x4.loadSplat(aAt(r))),
+                ...Array.from({ length: vectors }, (_y, v) =>
+                  set(accOf(r, v), f32x4.add(get(accOf(r, v)), f32x4.mul(get(weight), get(bVectors[v])))),
+                ).flat(),
+              ]).flat(),
+            ];
+      return [
+        ...acc.slice(0, rows * vectors).flatMap((v) => set(v, f32x4.splat(f32.const(0)))),
+        ...set(pa, get(rowA)),
+        ...set(pb, plus(b, x)),
+        ...forLoop(j, i32.const(0), get(n), 1, [
+          ...products,
+          ...set(pa, i32.add(get(pa), get(aCol))),
+          ...set(pb, i32.add(get(pb), get(bRow))),
+        ]),
+        ...Array.from({ length: rows }, (_x, r) =>
+          Array.from({ length: vectors }, (_y, v) => finish(accOf(r, v), r, v)).flat(),
+        ).flat(),
+      ];
+    };
+    const rowsFrom = (first: Code, step: number, last: Code, body: Code) =>
+      forLoop(i, first, last, step, [...set(rowA, at(a, i, aRow)), ...set(rowC, at(c, i, cRow)), ...body]);
+    return [
+      // Four rows at a time: 8 floats per tile, then 4.
+      ...rowsFrom(i32.const(0), 4, i32.add(get(m), i32.const(-3)), [
+        ...forLoop(x, i32.const(0), i32.add(get(width), i32.const(-31)), 32, tile(4, 2)),
+        ...forLoop(x, get(x), get(width), 16, tile(4, 1)),
       ]),
-      ...Array.from({ length: vectors }, (_v, k) => finish(k)).flat(),
+      // The last m mod 4 rows one at a time: 16 floats per tile, then 4.
+      ...rowsFrom(get(i), 1, get(m), [
+        ...forLoop(x, i32.const(0), i32.add(get(width), i32.const(-63)), 64, tile(1, 4)),
+        ...forLoop(x, get(x), get(width), 16, tile(1, 1)),
+      ]),
     ];
-    return forLoop(i, i32.const(0), get(m), 1, [
-      ...set(rowA, at(a, i, aRow)),
-      ...set(rowC, at(c, i, cRow)),
-      // Four vectors (16 floats) at a time while they fit, then one at a time.
-      ...forLoop(x, i32.const(0), i32.add(get(width), i32.const(-63)), 64, block(4)),
-      ...forLoop(x, get(x), get(width), 16, block(1)),
-    ]);
   },
 );
 
@@ -215,47 +233,169 @@ function expLanes(x: Local, n: Local, r: Local): Code {
   ];
 }
 
-/** f[i] = e^f[i] for the floats in [p, p + bytes), bytes a multiple of 16. */
-const expInPlace = defineFunction(
-  'expInPlace',
-  ['i32', 'i32'],
-  ['i32', 'v128', 'v128', 'v128'],
-  ([p, bytes], [address, x, n, r]) =>
-    forLoop(address, get(p), i32.add(get(p), get(bytes)), 16, [
-      ...set(x, f32x4.load(get(address))),
-      ...f32x4.store(get(address), expLanes(x, n, r)),
+/** Put in the padding columns of a block of scores: below EXP_FLOOR, so its exponential is 0. */
+const PAD_SCORE = -1e30;
+
+/** The largest of a vector's four lanes. */
+const laneMax = (vector: Local): Code =>
+  f32.max(
+    f32.max(f32x4.extractLane(get(vector), 0), f32x4.extractLane(get(vector), 1)),
+    f32.max(f32x4.extractLane(get(vector), 2), f32x4.extractLane(get(vector), 3)),
+  );
+
+/**
+ * Rows of a block of scores are `width` bytes apart (a multiple of 16) and hold `count` real
+ * scores; the floats from `count` to the row's end are padding, written here so they drop out.
+ */
+const padRow = (row: Local, count: Local, width: Local, address: Local, value: number): Code =>
+  forLoop(address, i32.add(get(row), i32.mul(get(count), i32.const(4))), plus(row, width), 4, [
+    ...f32.store(get(address), f32.const(value)),
+  ]);
+
+/**
+ * The softmax of each of `rows` rows of scores at p, in place (rows as in `padRow`): the row's
+ * maximum, e^(score - maximum), their sum, and each divided by the sum; the padding ends as 0.
+ * Each row's maximum and sum go to `stats` as a pair of floats (the backward's recomputation
+ * needs them).
+ */
+const softmaxRows = defineFunction(
+  'softmaxRows',
+  ['i32', 'i32', 'i32', 'i32', 'i32'],
+  ['i32', 'i32', 'v128', 'v128', 'v128', 'v128', 'f32', 'f32'],
+  ([p, rows, count, width, stats], [r, address, x, n, e, sums, max, sum]) =>
+    forLoop(r, i32.const(0), get(rows), 1, [
+      ...padRow(p, count, width, address, PAD_SCORE),
+      ...set(sums, f32x4.splat(f32.const(-Infinity))),
+      ...forLoop(address, get(p), plus(p, width), 16, set(sums, f32x4.max(get(sums), f32x4.load(get(address))))),
+      ...set(max, laneMax(sums)),
+      ...set(sums, f32x4.splat(f32.const(0))),
+      ...forLoop(address, get(p), plus(p, width), 16, [
+        ...set(x, f32x4.sub(f32x4.load(get(address)), f32x4.splat(get(max)))),
+        ...set(e, expLanes(x, n, e)),
+        ...f32x4.store(get(address), get(e)),
+        ...set(sums, f32x4.add(get(sums), get(e))),
+      ]),
+      ...set(sum, laneSum(sums)),
+      ...forLoop(address, get(p), plus(p, width), 16, [
+        ...f32x4.store(get(address), f32x4.div(f32x4.load(get(address)), f32x4.splat(get(sum)))),
+      ]),
+      ...f32.store(get(stats), get(max)),
+      ...f32.store(i32.add(get(stats), i32.const(4)), get(sum)),
+      ...advance(stats, i32.const(8)),
+      ...advance(p, get(width)),
     ]),
 );
 
-/** Divides each of `rows` contiguous rows of `count` floats at p by its sum (scalar: rows are short). */
-const divideRowsBySum = defineFunction(
-  'divideRowsBySum',
-  ['i32', 'i32', 'i32'],
-  ['i32', 'i32', 'f32', 'i32'],
-  ([p, rows, count], [row, address, sum, end]) =>
-    forLoop(row, i32.const(0), get(rows), 1, [
-      ...set(end, i32.add(get(p), i32.mul(get(count), i32.const(4)))),
-      ...set(sum, f32.const(0)),
-      ...forLoop(address, get(p), get(end), 4, set(sum, f32.add(get(sum), f32.load(get(address))))),
-      ...forLoop(address, get(p), get(end), 4, f32.store(get(address), f32.div(f32.load(get(address)), get(sum)))),
-      ...set(p, get(end)),
+/**
+ * The backward's recomputation of the forward's probabilities from each row's scores at p (rows
+ * as in `padRow`) and the forward's maximum and log of the sum (`stats`, pairs of floats):
+ * e^min(score - maximum - logSum, 0), in place; the padding ends as 0.
+ */
+const expShiftedRows = defineFunction(
+  'expShiftedRows',
+  ['i32', 'i32', 'i32', 'i32', 'i32'],
+  ['i32', 'i32', 'v128', 'v128', 'v128', 'v128'],
+  ([p, rows, count, width, stats], [r, address, x, n, e, shift]) =>
+    forLoop(r, i32.const(0), get(rows), 1, [
+      ...set(shift, f32x4.splat(f32.add(f32.load(get(stats)), f32.load(i32.add(get(stats), i32.const(4)))))),
+      ...forLoop(address, get(p), plus(p, width), 16, [
+        ...set(x, f32x4.min(f32x4.sub(f32x4.load(get(address)), get(shift)), f32x4.splat(f32.const(0)))),
+        ...f32x4.store(get(address), expLanes(x, n, e)),
+      ]),
+      ...padRow(p, count, width, address, 0),
+      ...advance(stats, i32.const(8)),
+      ...advance(p, get(width)),
+    ]),
+);
+
+/**
+ * Through the softmax, in place: with P the probabilities at p and dP the gradient at d, `rows`
+ * rows of `width` bytes each, dP becomes dScore = P * (dP - rowsum(P * dP)).
+ */
+const softmaxBackwardRows = defineFunction(
+  'softmaxBackwardRows',
+  ['i32', 'i32', 'i32', 'i32'],
+  ['i32', 'i32', 'v128', 'v128'],
+  ([p, d, rows, width], [r, x, sums, weighted]) =>
+    forLoop(r, i32.const(0), get(rows), 1, [
+      ...set(sums, f32x4.splat(f32.const(0))),
+      ...forLoop(x, i32.const(0), get(width), 16, [
+        ...set(sums, f32x4.add(get(sums), f32x4.mul(f32x4.load(plus(p, x)), f32x4.load(plus(d, x))))),
+      ]),
+      ...set(weighted, f32x4.splat(laneSum(sums))),
+      ...forLoop(x, i32.const(0), get(width), 16, [
+        ...f32x4.store(plus(d, x), f32x4.mul(f32x4.load(plus(p, x)), f32x4.sub(f32x4.load(plus(d, x)), get(weighted)))),
+      ]),
+      ...advance(p, get(width)),
+      ...advance(d, get(width)),
+    ]),
+);
+
+/**
+ * Adds a bias to `rows` rows of `width` bytes at c, in place: row i gets the floats from
+ * bias + i*biasRow when `perColumn` is 1, or the one float at bias + i*biasRow in every column
+ * when it is 0 (a mask that broadcasts over keys).
+ */
+const addRowBias = defineFunction(
+  'addRowBias',
+  ['i32', 'i32', 'i32', 'i32', 'i32', 'i32'],
+  ['i32', 'i32'],
+  ([c, rows, width, bias, biasRow, perColumn], [r, x]) =>
+    forLoop(r, i32.const(0), get(rows), 1, [
+      ...ifElse(
+        get(perColumn),
+        forLoop(x, i32.const(0), get(width), 16, [
+          ...f32x4.store(plus(c, x), f32x4.add(f32x4.load(plus(c, x)), f32x4.load(plus(bias, x)))),
+        ]),
+        forLoop(x, i32.const(0), get(width), 16, [
+          ...f32x4.store(plus(c, x), f32x4.add(f32x4.load(plus(c, x)), f32x4.loadSplat(get(bias)))),
+        ]),
+      ),
+      ...advance(c, get(width)),
+      ...advance(bias, get(biasRow)),
+    ]),
+);
+
+/**
+ * Copies `rows` rows of `count` floats from src to dst (row starts `srcRow` and `dstRow` bytes
+ * apart), then writes zeros in each dst row from `count` up to `padTo` floats (a block's padding).
+ */
+const copyRows = defineFunction(
+  'copyRows',
+  ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32'],
+  ['i32', 'i32'],
+  ([src, srcRow, dst, dstRow, rows, count, padTo], [r, x]) =>
+    forLoop(r, i32.const(0), get(rows), 1, [
+      ...forLoop(x, i32.const(0), i32.mul(get(count), i32.const(4)), 4, [
+        ...f32.store(plus(dst, x), f32.load(plus(src, x))),
+      ]),
+      ...forLoop(x, get(x), i32.mul(get(padTo), i32.const(4)), 4, [...f32.store(plus(dst, x), f32.const(0))]),
+      ...advance(src, get(srcRow)),
+      ...advance(dst, get(dstRow)),
+    ]),
+);
+
+/**
+ * Writes the transpose of a `rows` x `columns` matrix of floats at src (rows `srcRow` bytes
+ * apart) to dst (its rows, one per column of src, `dstRow` bytes apart).
+ */
+const transposeRows = defineFunction(
+  'transposeRows',
+  ['i32', 'i32', 'i32', 'i32', 'i32', 'i32'],
+  ['i32', 'i32', 'i32', 'i32'],
+  ([src, srcRow, dst, dstRow, rows, columns], [r, e, from, to]) =>
+    forLoop(r, i32.const(0), get(rows), 1, [
+      ...set(from, i32.add(get(src), i32.mul(get(r), get(srcRow)))),
+      ...set(to, i32.add(get(dst), i32.mul(get(r), i32.const(4)))),
+      ...forLoop(e, i32.const(0), get(columns), 1, [
+        ...f32.store(get(to), f32.load(get(from))),
+        ...advance(from, i32.const(4)),
+        ...advance(to, get(dstRow)),
+      ]),
     ]),
 );
 
 export interface SimdKernels {
-  /** See `dotRows` above; addresses and strides in bytes. */
-  dotRows(
-    a: number,
-    aRow: number,
-    b: number,
-    bRow: number,
-    c: number,
-    cRow: number,
-    m: number,
-    n: number,
-    width: number,
-    alpha: number,
-  ): void;
   /** See `axpyRows` above; addresses and strides in bytes, `accumulate` 0 or 1. */
   axpyRows(
     a: number,
@@ -297,10 +437,18 @@ export interface SimdKernels {
     width: number,
     count: number,
   ): void;
-  /** e^x in place for the floats in [p, p + bytes), bytes a multiple of 16, x <= 0. */
-  expInPlace(p: number, bytes: number): void;
-  /** Divides each of `rows` contiguous rows of `count` floats at p by its sum. */
-  divideRowsBySum(p: number, rows: number, count: number): void;
+  /** See `softmaxRows` above; p, width and stats in bytes, count in floats. */
+  softmaxRows(p: number, rows: number, count: number, width: number, stats: number): void;
+  /** See `expShiftedRows` above; p, width and stats in bytes, count in floats. */
+  expShiftedRows(p: number, rows: number, count: number, width: number, stats: number): void;
+  /** See `softmaxBackwardRows` above; addresses and width in bytes. */
+  softmaxBackwardRows(p: number, d: number, rows: number, width: number): void;
+  /** See `addRowBias` above; addresses, width and biasRow in bytes, perColumn 0 or 1. */
+  addRowBias(c: number, rows: number, width: number, bias: number, biasRow: number, perColumn: number): void;
+  /** See `copyRows` above; addresses and row strides in bytes, count and padTo in floats. */
+  copyRows(src: number, srcRow: number, dst: number, dstRow: number, rows: number, count: number, padTo: number): void;
+  /** See `transposeRows` above; addresses and row strides in bytes. */
+  transposeRows(src: number, srcRow: number, dst: number, dstRow: number, rows: number, columns: number): void;
   /** The module's memory as floats; valid until the next `reserve`. */
   floats: Float32Array;
   /** Makes the memory hold at least `count` floats (growing it detaches the old `floats`). */
@@ -324,15 +472,28 @@ export function simdKernels(): SimdKernels | null {
 
 function compileSimdKernels(): SimdKernels | null {
   if (typeof WebAssembly !== 'object') return null;
-  const bytes = assembleModule([dotRows, axpyRows, expInPlace, divideRowsBySum, layerNormRows, layerNormRowsBackward]);
+  const bytes = assembleModule([
+    axpyRows,
+    softmaxRows,
+    expShiftedRows,
+    softmaxBackwardRows,
+    addRowBias,
+    copyRows,
+    transposeRows,
+    layerNormRows,
+    layerNormRowsBackward,
+  ]);
   if (!WebAssembly.validate(bytes)) return null;
   const memory = new WebAssembly.Memory({ initial: 16 });
   const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
   const state: SimdKernels = {
-    dotRows: exports.dotRows as SimdKernels['dotRows'],
     axpyRows: exports.axpyRows as SimdKernels['axpyRows'],
-    expInPlace: exports.expInPlace as SimdKernels['expInPlace'],
-    divideRowsBySum: exports.divideRowsBySum as SimdKernels['divideRowsBySum'],
+    softmaxRows: exports.softmaxRows as SimdKernels['softmaxRows'],
+    expShiftedRows: exports.expShiftedRows as SimdKernels['expShiftedRows'],
+    softmaxBackwardRows: exports.softmaxBackwardRows as SimdKernels['softmaxBackwardRows'],
+    addRowBias: exports.addRowBias as SimdKernels['addRowBias'],
+    copyRows: exports.copyRows as SimdKernels['copyRows'],
+    transposeRows: exports.transposeRows as SimdKernels['transposeRows'],
     layerNormRows: exports.layerNormRows as SimdKernels['layerNormRows'],
     layerNormRowsBackward: exports.layerNormRowsBackward as SimdKernels['layerNormRowsBackward'],
     floats: new Float32Array(memory.buffer),

@@ -63,6 +63,7 @@ export const f32 = {
   sub: (a: Code, b: Code): Code => [...a, ...b, 0x93],
   mul: (a: Code, b: Code): Code => [...a, ...b, 0x94],
   div: (a: Code, b: Code): Code => [...a, ...b, 0x95],
+  max: (a: Code, b: Code): Code => [...a, ...b, 0x97],
   sqrt: (a: Code): Code => [...a, 0x91],
   load: (address: Code): Code => [...address, 0x2a, ...memarg(2)],
   store: (address: Code, value: Code): Code => [...address, ...value, 0x38, ...memarg(2)],
@@ -74,12 +75,16 @@ export const f32x4 = {
   add: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe4)],
   sub: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe5)],
   mul: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe6)],
+  div: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe7)],
+  min: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe8)],
   max: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe9)],
   nearest: (a: Code): Code => [...a, ...simd(0x6a)],
   /** Lane-wise a > b: all ones where true, zeros where false. */
   gt: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x44)],
   /** v128.load from `address + offset`; it need not be 16-byte aligned (alignment is only a hint). */
   load: (address: Code, offset = 0): Code => [...address, ...simd(0x00), ...memarg(2, offset)],
+  /** v128.load32_splat: the float at `address + offset` in all four lanes. */
+  loadSplat: (address: Code, offset = 0): Code => [...address, ...simd(0x09), ...memarg(2, offset)],
   store: (address: Code, value: Code, offset = 0): Code => [...address, ...value, ...simd(0x0b), ...memarg(2, offset)],
 };
 

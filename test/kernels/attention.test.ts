@@ -224,10 +224,14 @@ describeEachBackend('fusedAttention', () => {
   });
 
   // The kernels work on blocks of 32 queries: T = 70 is two whole blocks and a partial one (its
-  // probabilities are saved for the backward; the next test is over the size where they are not).
+  // probabilities are saved for the backward; the next test is over the size where they are not),
+  // and with a mask each block reads only the keys its rows may attend to.
   for (const [maskName, mask] of [
     ['no mask', () => null],
     ['causal', () => tf.tidy(() => tf.linalg.bandPart(tf.ones([70, 70]), -1, 0))],
+    // A block of queries then reads keys from an unaligned first one (the window's start) to its
+    // last query's: the kernels skip the keys outside, rounding the first down to a whole vector.
+    ['a sliding window of 9 keys', () => tf.tidy(() => tf.linalg.bandPart(tf.ones([70, 70]), 8, 0))],
     [
       'a (B, 1, S) padding mask',
       () => tf.tidy(() => tf.stack([tf.ones([1, 70]), tf.concat([tf.ones([1, 33]), tf.zeros([1, 37])], 1)])),
@@ -260,10 +264,13 @@ describeEachBackend('fusedAttention', () => {
     });
   }
 
-  it('over 2^20 probabilities (B1 H4 T520), the backward recomputes them: gradients equal the plain definition', () => {
+  it('over 2^20 probabilities (B1 H4 T520, causal, padded), the backward recomputes them: gradients match', () => {
     const before = tf.memory().numTensors;
     const [t, h, k] = [520, 4, 4];
-    const mask = tf.tidy(() => tf.concat([tf.ones([1, 1, 500]), tf.zeros([1, 1, 20])], 2));
+    // Causal, and the last 20 keys padding: each block recomputes over a different range of keys.
+    const mask = tf.tidy(() =>
+      tf.linalg.bandPart(tf.ones([t, t]), -1, 0).mul(tf.concat([tf.ones([1, 500]), tf.zeros([1, 20])], 1)),
+    );
     const args = selfAttentionArgs([1, t, h, k], 7, mask);
     const [source] = args.sources;
     const weights = seededTensor([1, t, h, k], 8);

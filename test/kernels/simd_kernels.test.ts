@@ -1,6 +1,7 @@
 /**
- * The WebAssembly SIMD small products against plain loops, with strides wider than the rows,
- * a transposed A, alpha and accumulation: every address computation is exercised.
+ * The WebAssembly SIMD kernels against plain loops: the small products with strides wider than
+ * the rows, a transposed A, alpha, accumulation and every tile shape; the softmax's rows with
+ * their padding and statistics, its recomputation and gradient; the mask's bias.
  */
 import { simdKernels } from '../../src/kernels/simd_kernels';
 import { seededValues } from '../layers/attention_reference';
@@ -69,24 +70,6 @@ describe('simdKernels (WebAssembly SIMD)', () => {
     expect(simdKernels()).not.toBeNull();
   });
 
-  it('dotRows: C(i, j) = alpha * A[i, :] . B[j, :] with row strides wider than the rows', () => {
-    // A: 5 rows of 8 floats at float 0, stride 12; B: 7 rows at float 100, stride 10; C at 400, stride 9.
-    const before = seedMemory(1000, 1);
-    mm.dotRows(0, 4 * 12, 4 * 100, 4 * 10, 4 * 400, 4 * 9, 5, 7, 4 * 8, 0.5);
-    const f = mm.floats;
-    for (let i = 0; i < 5; i++) {
-      for (let j = 0; j < 9; j++) {
-        let expected = before[400 + i * 9 + j]; // columns 7 and 8 of C's rows are not written
-        if (j < 7) {
-          let dot = 0;
-          for (let e = 0; e < 8; e++) dot += before[i * 12 + e] * before[100 + j * 10 + e];
-          expected = 0.5 * dot;
-        }
-        expect(f[400 + i * 9 + j]).toBeCloseTo(expected, 5);
-      }
-    }
-  });
-
   it('axpyRows: C[i, :] = alpha * sum_j A(i, j) B[j, :] (+ C) with A read transposed', () => {
     // A(i, j) at float i + 10 j (a 5 x 7 matrix stored column by column), B: 7 rows of 8 at float
     // 200, stride 12; C: 5 rows at float 500, stride 12, accumulated.
@@ -129,26 +112,87 @@ describe('simdKernels (WebAssembly SIMD)', () => {
     });
   });
 
-  it('expInPlace: e^x within 1e-6 relative over [-80, 0], exactly 0 for masked scores', () => {
-    const xs = Float32Array.from({ length: 1600 }, (_x, i) => -i / 20);
-    const masked = Float32Array.from([-1e9, -1e9 + 3, -88, -1e30]);
-    mm.reserve(xs.length + masked.length);
-    mm.floats.set(xs);
-    mm.floats.set(masked, xs.length);
-    mm.expInPlace(0, 4 * (xs.length + masked.length));
-    let worst = 0;
-    xs.forEach((x, i) => (worst = Math.max(worst, Math.abs(mm.floats[i] / Math.exp(x) - 1))));
-    expect(worst).toBeLessThan(1e-6);
-    expect(worst).toBeGreaterThan(0); // a float32 approximation, not a copy of Math.exp
-    expect(Array.from(mm.floats.slice(xs.length, xs.length + 4))).toEqual([0, 0, 0, 0]);
-    expect(mm.floats[0]).toBe(1);
+  it('axpyRows over 7 rows and 44 columns: four-row tiles of 8 and 4 floats, then single rows', () => {
+    // A: 7 x 6 row-major at float 0, stride 9; B: 6 rows of 44 at float 100, stride 48; C: 7 rows at
+    // float 500, stride 48, overwritten with alpha 0.25; every tile shape and the leftover rows.
+    const before = seedMemory(1000, 5);
+    const shape = { a: 0, aRow: 9, aCol: 1, b: 100, bRow: 48, c: 500, cRow: 48, m: 7, n: 6, width: 44 };
+    expectAxpyRows(before, { ...shape, alpha: 0.25, accumulate: 0 });
   });
 
-  it('divideRowsBySum divides each row by its own sum', () => {
-    mm.reserve(8);
-    mm.floats.set([1, 3, 4, 2, 2, 6]);
-    mm.divideRowsBySum(0, 2, 3);
-    expect(Array.from(mm.floats.slice(0, 6))).toEqual([0.125, 0.375, 0.5, 0.2, 0.2, 0.6].map((v) => Math.fround(v)));
+  /** Rows of `width` floats (a multiple of 4) holding `count` real values each, at float 0. */
+  function stageRows(values: number[][], width: number): void {
+    mm.reserve(values.length * width + 64);
+    mm.floats.fill(7, 0, values.length * width + 64); // padding starts as garbage
+    values.forEach((row, r) => mm.floats.set(row, r * width));
+  }
+
+  it('softmaxRows: each row softmax-ed over its real values, padding 0, maximum and sum to stats', () => {
+    const rows = [
+      [1, 2, 3, 4, 5],
+      [-1e9, 0.5, -1e9, -2, 0.25],
+    ];
+    stageRows(rows, 8);
+    const stats = 40;
+    mm.softmaxRows(0, 2, 5, 4 * 8, 4 * stats);
+    rows.forEach((row, r) => {
+      const max = Math.max(...row);
+      const sum = row.reduce((acc, x) => acc + Math.exp(x - max), 0);
+      for (let s = 0; s < 5; s++) expect(mm.floats[r * 8 + s]).toBeCloseTo(Math.exp(row[s] - max) / sum, 6);
+      expect(Array.from(mm.floats.slice(r * 8 + 5, r * 8 + 8))).toEqual([0, 0, 0]);
+      expect(mm.floats[stats + 2 * r]).toBe(max);
+      expect(mm.floats[stats + 2 * r + 1]).toBeCloseTo(sum, 5);
+    });
+    expect(mm.floats[8]).toBe(0); // exp(-1e9 - max) is exactly 0, as masked keys must get
+  });
+
+  it('over 1604 scores from 0 to -80 and below: within 1e-5 relative of float64, exactly 0 below -87', () => {
+    const xs = Array.from({ length: 1600 }, (_x, i) => -i / 20);
+    stageRows([[...xs, -1e9, -1e9 + 3, -88, -1e30]], 1604);
+    mm.softmaxRows(0, 1, 1604, 4 * 1604, 4 * 1700);
+    const sum = xs.reduce((acc, x) => acc + Math.exp(x), 0);
+    let worst = 0;
+    xs.forEach((x, i) => (worst = Math.max(worst, Math.abs(mm.floats[i] / (Math.exp(x) / sum) - 1))));
+    expect(worst).toBeLessThan(1e-5);
+    expect(worst).toBeGreaterThan(0); // a float32 approximation, not a copy of Math.exp
+    expect(Array.from(mm.floats.slice(1600, 1604))).toEqual([0, 0, 0, 0]);
+    expect(mm.floats[1701]).toBeCloseTo(sum, 4);
+  });
+
+  it("expShiftedRows recomputes softmaxRows's probabilities from its maximum and log of the sum", () => {
+    const row = [0.5, -3, 2, 1.25, -1e9, 0];
+    stageRows([row], 8);
+    mm.softmaxRows(0, 1, 6, 32, 4 * 40);
+    const probabilities = mm.floats.slice(0, 8);
+    const [max, sum] = [mm.floats[40], mm.floats[41]];
+    stageRows([row], 8);
+    mm.floats.set([max, Math.log(sum)], 40);
+    mm.expShiftedRows(0, 1, 6, 32, 4 * 40);
+    for (let s = 0; s < 8; s++) expect(mm.floats[s]).toBeCloseTo(probabilities[s], 6);
+    expect(Array.from(mm.floats.slice(6, 8))).toEqual([0, 0]);
+  });
+
+  it('softmaxBackwardRows: dScore = P * (dP - rowsum(P * dP)) per row', () => {
+    const p = [0.1, 0.2, 0.3, 0.4, 0.5, 0.25, 0.25, 0];
+    const d = [1, -2, 0.5, 3, -1, 2, 4, 9];
+    mm.reserve(16);
+    mm.floats.set([...p, ...d]);
+    mm.softmaxBackwardRows(0, 4 * 8, 2, 16);
+    for (let r = 0; r < 2; r++) {
+      const row = [0, 1, 2, 3].map((s) => 4 * r + s);
+      const weighted = row.reduce((acc, i) => acc + p[i] * d[i], 0);
+      for (const i of row) expect(mm.floats[8 + i]).toBeCloseTo(p[i] * (d[i] - weighted), 6);
+    }
+  });
+
+  it('addRowBias adds a row of biases per row, or one bias broadcast over the row', () => {
+    mm.reserve(64);
+    mm.floats.fill(1, 0, 16);
+    mm.floats.set([10, 20, 30, 40, 50, 60, 70, 80], 32);
+    mm.addRowBias(0, 2, 16, 4 * 32, 4 * 4, 1);
+    expect(Array.from(mm.floats.slice(0, 8))).toEqual([11, 21, 31, 41, 51, 61, 71, 81]);
+    mm.addRowBias(0, 2, 16, 4 * 32, 4 * 1, 0);
+    expect(Array.from(mm.floats.slice(0, 8))).toEqual([21, 31, 41, 51, 71, 81, 91, 101]);
   });
 
   it('reserve grows the memory and keeps its contents', () => {
