@@ -12,7 +12,7 @@
  *
  * The wasm backend of tfjs 4.22 cannot train everything out of the box, so choosing it with
  * `initBackend` also registers the kernel that training here needs and wasm lacks, and by default
- * replaces two slow ones (see `installWasmExtras`).
+ * replaces three slow ones (see `installWasmExtras`).
  *
  * This file is bundled for browsers with esbuild, so `@tensorflow/tfjs-node` is only ever loaded
  * through a Node-only `require` with a non-literal module name (see `requireInNode`): a bundler
@@ -20,6 +20,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { installGradientFixes } from './kernels/tile_gradient';
+import { transposeLastTwoOnWasm } from './kernels/transpose';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { isNodeRuntime } from './io/atomic';
 
@@ -401,6 +402,7 @@ function batchMatMulThroughXnnpack(original: tf.KernelFunc): tf.KernelFunc {
 const WASM_KERNEL_REPLACEMENTS: Array<{ kernelName: string; replace: (original: tf.KernelFunc) => tf.KernelFunc }> = [
   { kernelName: tf.Identity, replace: () => identityWasm as unknown as tf.KernelFunc },
   { kernelName: tf.BatchMatMul, replace: batchMatMulThroughXnnpack },
+  { kernelName: tf.Transpose, replace: transposeLastTwoOnWasm },
 ];
 
 /** tfjs's own kernel configs that `installWasmExtras` replaced, by kernel name, to restore them. */
@@ -409,7 +411,7 @@ const replacedWasmKernels = new Map<string, tf.KernelConfig>();
 /** Options of `installWasmExtras`. */
 export interface WasmExtrasOptions {
   /**
-   * Replace tfjs's Identity and BatchMatMul on wasm with the faster equivalents (default true);
+   * Replace tfjs's Identity, BatchMatMul and Transpose on wasm with the faster equivalents (default true);
    * false restores tfjs's own where an earlier call replaced them.
    */
   replaceTfjsKernels?: boolean;
@@ -421,8 +423,9 @@ export interface WasmExtrasOptions {
  * - registers UnsortedSegmentSum, the gradient of `gather`, so `tf.layers.embedding` trains
  *   (only where the wasm backend has none of its own);
  * - unless `replaceTfjsKernels` is false, replaces its copying Identity with a shared-memory one
- *   (`identityWasm`) and its BatchMatMul with one that keeps transposed products on XNNPACK
- *   (`batchMatMulThroughXnnpack`). They compute the same values.
+ *   (`identityWasm`), its BatchMatMul with one that keeps transposed products on XNNPACK
+ *   (`batchMatMulThroughXnnpack`), and its Transpose of the last two axes of float32 tensors with
+ *   a cache-blocked one about 10x faster (`transposeLastTwoOnWasm`). They compute the same values.
  * Idempotent. `initBackend` calls it whenever it selects wasm (`keepTfjsKernels` is the option);
  * call it yourself only if you select wasm with `tf.setBackend`. Needs the wasm backend package
  * loaded (importing '@tensorflow/tfjs-backend-wasm', or `initBackend('wasm')`).

@@ -314,6 +314,38 @@ describe('BatchMatMul on wasm with transposed operands (through XNNPACK)', () =>
   );
 });
 
+describe('Transpose on wasm (the last two axes of float32 in SIMD)', () => {
+  it('equals the cpu transpose for 2-D and batched matrices, other permutations and int32', async () => {
+    const cases: Array<[number[], number[], 'float32' | 'int32']> = [
+      [[2048, 37], [1, 0], 'float32'], // rows not a multiple of the kernel's 8
+      [[3, 5, 7], [0, 2, 1], 'float32'], // one matrix per leading index
+      [[2, 3, 4, 5], [0, 1, 3, 2], 'float32'],
+      [[3, 5, 7], [1, 0, 2], 'float32'], // another permutation: tfjs's own kernel
+      [[4, 6], [1, 0], 'int32'], // another dtype: tfjs's own kernel
+    ];
+    for (const [shape, perm, dtype] of cases) {
+      const size = shape.reduce((x, y) => x * y);
+      const values = Array.from({ length: size }, (_v, i) => (dtype === 'int32' ? i : i / 8 - 100));
+      const transpose = () => tf.transpose(tf.tensor(values, shape, dtype), perm);
+      const [onCpu] = await runOn('cpu', transpose);
+      const [onWasm] = await runOn('wasm', transpose);
+      expect(onWasm).toEqual(onCpu);
+      expect(new Set(onWasm).size).toBe(size); // every element moved, none repeated
+    }
+  });
+
+  it("is registered by initBackend, and keepTfjsKernels restores tfjs's own", async () => {
+    const transposeKernel = () => tf.getKernel('Transpose', 'wasm')!.kernelFunc;
+    await initBackend('wasm', { quiet: true });
+    const ours = transposeKernel();
+    await initBackend('wasm', { quiet: true, keepTfjsKernels: true });
+    const tfjsOwn = transposeKernel();
+    expect(tfjsOwn).not.toBe(ours);
+    await initBackend('wasm', { quiet: true });
+    expect(transposeKernel()).not.toBe(tfjsOwn);
+  });
+});
+
 describe('an embedding model on wasm', () => {
   const vocab = 8;
   const seqLen = 3;
