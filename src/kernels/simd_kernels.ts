@@ -356,6 +356,59 @@ const addRowBias = defineFunction(
     ]),
 );
 
+/** Abramowitz & Stegun 7.1.26, the erf of tfjs's own kernels (absolute error <= 1.5e-7). */
+const ERF_P = 0.3275911;
+const ERF_A = [0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429];
+
+/**
+ * Lane-wise Phi(x) = (1 + erf(x / sqrt 2)) / 2 and the density phi(x) = e^(-x^2/2) / sqrt(2 pi),
+ * left in `cdf` and `pdf`; `z`, `t`, `n` and `r` are scratch. erf(|z|) = 1 - poly(t) e^(-z^2)
+ * with t = 1 / (1 + p |z|), and e^(-z^2) = e^(-x^2/2) is the density's exponential too.
+ */
+function normalLanes(x: Local, cdf: Local, pdf: Local, [z, t, n, r]: Local[]): Code {
+  const splat = (value: number) => f32x4.splat(f32.const(value));
+  const poly = [...ERF_A].reverse().reduce<Code>((acc, a) => f32x4.add(f32x4.mul(acc, get(t)), splat(a)), splat(0));
+  return [
+    ...set(z, f32x4.abs(f32x4.mul(get(x), splat(Math.SQRT1_2)))),
+    ...set(t, f32x4.div(splat(1), f32x4.add(splat(1), f32x4.mul(get(z), splat(ERF_P))))),
+    ...set(pdf, f32x4.neg(f32x4.mul(get(z), get(z)))),
+    ...set(pdf, expLanes(pdf, n, r)),
+    // erf(|z|), then its sign: 0.5 * (1 + sign(x) erf(|z|)).
+    ...set(cdf, f32x4.sub(splat(1), f32x4.mul(f32x4.mul(poly, get(t)), get(pdf)))),
+    ...set(cdf, f32x4.mul(splat(0.5), f32x4.add(splat(1), f32x4.copySign(get(cdf), get(x))))),
+    ...set(pdf, f32x4.mul(get(pdf), splat(1 / Math.sqrt(2 * Math.PI)))),
+  ];
+}
+
+/** Exact GELU over the floats in [x, x + bytes) (a multiple of 16): y = x Phi(x). */
+const geluForward = defineFunction(
+  'geluForward',
+  ['i32', 'i32', 'i32'],
+  ['i32', 'v128', 'v128', 'v128', 'v128', 'v128', 'v128', 'v128'],
+  ([x, y, bytes], [at, value, cdf, pdf, ...scratch]) =>
+    forLoop(at, i32.const(0), get(bytes), 16, [
+      ...set(value, f32x4.load(plus(x, at))),
+      ...normalLanes(value, cdf, pdf, scratch),
+      ...f32x4.store(plus(y, at), f32x4.mul(get(value), get(cdf))),
+    ]),
+);
+
+/** GELU's gradient over `bytes` of x and dy: dx = dy (Phi(x) + x phi(x)). */
+const geluBackward = defineFunction(
+  'geluBackward',
+  ['i32', 'i32', 'i32', 'i32'],
+  ['i32', 'v128', 'v128', 'v128', 'v128', 'v128', 'v128', 'v128'],
+  ([x, dy, dx, bytes], [at, value, cdf, pdf, ...scratch]) =>
+    forLoop(at, i32.const(0), get(bytes), 16, [
+      ...set(value, f32x4.load(plus(x, at))),
+      ...normalLanes(value, cdf, pdf, scratch),
+      ...f32x4.store(
+        plus(dx, at),
+        f32x4.mul(f32x4.load(plus(dy, at)), f32x4.add(get(cdf), f32x4.mul(get(value), get(pdf)))),
+      ),
+    ]),
+);
+
 /**
  * Copies `rows` rows of `count` floats from src to dst (row starts `srcRow` and `dstRow` bytes
  * apart), then writes zeros in each dst row from `count` up to `padTo` floats (a block's padding).
@@ -456,6 +509,10 @@ export interface SimdKernels {
   copyRows(src: number, srcRow: number, dst: number, dstRow: number, rows: number, count: number, padTo: number): void;
   /** See `transposeRows` above; addresses and row strides in bytes. */
   transposeRows(src: number, srcRow: number, dst: number, dstRow: number, rows: number, columns: number): void;
+  /** See `geluForward` above; addresses and bytes in bytes. */
+  geluForward(x: number, y: number, bytes: number): void;
+  /** See `geluBackward` above; addresses and bytes in bytes. */
+  geluBackward(x: number, dy: number, dx: number, bytes: number): void;
   /** The module's memory as floats; valid until the next `reserve`. */
   floats: Float32Array;
   /** Makes the memory hold at least `count` floats (growing it detaches the old `floats`). */
@@ -487,6 +544,8 @@ function compileSimdKernels(): SimdKernels | null {
     addRowBias,
     copyRows,
     transposeRows,
+    geluForward,
+    geluBackward,
     layerNormRows,
     layerNormRowsBackward,
   ]);
@@ -500,6 +559,8 @@ function compileSimdKernels(): SimdKernels | null {
     softmaxBackwardRows: exports.softmaxBackwardRows as SimdKernels['softmaxBackwardRows'],
     addRowBias: exports.addRowBias as SimdKernels['addRowBias'],
     copyRows: exports.copyRows as SimdKernels['copyRows'],
+    geluForward: exports.geluForward as SimdKernels['geluForward'],
+    geluBackward: exports.geluBackward as SimdKernels['geluBackward'],
     transposeRows: exports.transposeRows as SimdKernels['transposeRows'],
     layerNormRows: exports.layerNormRows as SimdKernels['layerNormRows'],
     layerNormRowsBackward: exports.layerNormRowsBackward as SimdKernels['layerNormRowsBackward'],

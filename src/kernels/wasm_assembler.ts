@@ -76,6 +76,11 @@ export const f32x4 = {
   sub: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe5)],
   mul: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe6)],
   div: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe7)],
+  abs: (a: Code): Code => [...a, ...simd(0xe0)],
+  neg: (a: Code): Code => [...a, ...simd(0xe1)],
+  /** |magnitude| with the sign bit of `sign`, lane-wise (bitwise: no f32x4 copysign in SIMD). */
+  copySign: (magnitude: Code, sign: Code): Code =>
+    v128.or(f32x4.abs(magnitude), v128.and(sign, i32x4.splat(i32.const(0x80000000 | 0)))),
   min: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe8)],
   max: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe9)],
   nearest: (a: Code): Code => [...a, ...simd(0x6a)],
@@ -99,6 +104,7 @@ export const i32x4 = {
 
 export const v128 = {
   and: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x4e)],
+  or: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x50)],
 };
 
 /** `if (condition) then else otherwise`, both branches leaving nothing on the stack. */

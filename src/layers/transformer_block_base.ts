@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
 import { dense2d } from '../ops/dense';
+import { gelu } from '../ops/gelu';
 import { layerNormalize } from '../ops/layer_norm';
 import {
   checkBoolean,
@@ -243,9 +244,4 @@ export abstract class TransformerBlockBase extends tf.layers.Layer {
       biasInitializer: serializeInitializer(this.biasInitializer),
     };
   }
-}
-
-/** Exact GELU, x * Phi(x) (Hendrycks & Gimpel 2016), as keras-hub and PyTorch's default. */
-export function gelu(x: tf.Tensor): tf.Tensor {
-  return x.mul(tf.erf(x.mul(Math.SQRT1_2)).add(1)).mul(0.5);
 }

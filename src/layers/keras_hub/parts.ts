@@ -17,9 +17,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { describeValue as describe } from '../../describe';
 import { dense2d } from '../../ops/dense';
+import { gelu } from '../../ops/gelu';
 import { layerNormalize } from '../../ops/layer_norm';
 import { MultiHeadAttention } from '../multi_head_attention';
-import { gelu } from '../transformer_block_base';
 
 const nameCounts: Record<string, number> = {};
 

@@ -1,0 +1,54 @@
+/**
+ * The fused GELU kernel against the composite definition in tfjs ops, x * (erf(x / sqrt 2) + 1) / 2,
+ * and against float64: values and gradients over a wide range, sizes that are not whole SIMD
+ * vectors, and no tensor left behind; on cpu and wasm.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { hasFusedGelu } from '../../src/kernels/gelu';
+import { gelu } from '../../src/ops/gelu';
+import { describeEachBackend } from '../helpers/backends';
+import { erf } from '../helpers/block_reference';
+import { maxAbsDiff } from '../helpers/tensors';
+
+const composite = (x: tf.Tensor) => x.mul(tf.erf(x.mul(Math.SQRT1_2)).add(1)).mul(0.5);
+
+/** float64 GELU and its derivative, Phi(x) + x phi(x). */
+const exact = (x: number) => (x * (1 + erf(x / Math.SQRT2))) / 2;
+const exactGradient = (x: number) =>
+  (1 + erf(x / Math.SQRT2)) / 2 + (x * Math.exp((-x * x) / 2)) / Math.sqrt(2 * Math.PI);
+
+describeEachBackend('gelu', () => {
+  // 1001 values from -10 to 10: not a whole number of vectors, both tails and the centre.
+  const xs = Array.from({ length: 1001 }, (_v, i) => -10 + i / 50);
+
+  it('runs the fused kernel here, and equals the composite and float64 (forward and gradient)', () => {
+    expect(hasFusedGelu()).toBe(true);
+    const before = tf.memory().numTensors;
+    const x = tf.tensor1d(xs);
+    const weights = tf.tensor1d(xs.map((_v, i) => Math.cos(i)));
+    // The gradient of sum(f(x) * w) is w * f'(x).
+    const grad = (f: (x: tf.Tensor) => tf.Tensor) =>
+      tf.tidy(() => tf.grad((t: tf.Tensor) => f(t).mul(weights).sum())(x));
+    const [fused, plain] = [tf.tidy(() => gelu(x)), tf.tidy(() => composite(x))];
+    const [fusedGrad, plainGrad] = [grad(gelu), grad(composite)];
+    expect(maxAbsDiff(fused.dataSync(), plain.dataSync())).toBeLessThan(1e-6);
+    expect(maxAbsDiff(fusedGrad.dataSync(), plainGrad.dataSync())).toBeLessThan(1e-6);
+    const values = fused.dataSync();
+    const gradients = fusedGrad.dataSync();
+    xs.forEach((value, i) => {
+      expect(Math.abs(values[i] - exact(value))).toBeLessThan(1e-6 * Math.max(1, Math.abs(value)));
+      expect(Math.abs(gradients[i] - Math.cos(i) * exactGradient(value))).toBeLessThan(1e-6);
+    });
+    expect(values[0]).toBeCloseTo(0, 6); // gelu(-10) underflows to (minus) zero
+    expect(values[1000]).toBe(10);
+    tf.dispose([x, weights, fused, plain, fusedGrad, plainGrad]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('keeps the shape of a rank-3 input', () => {
+    const y = tf.tidy(() => gelu(tf.ones([2, 3, 5])));
+    expect(y.shape).toEqual([2, 3, 5]);
+    expect(maxAbsDiff(y.dataSync(), new Float32Array(30).fill(exact(1)))).toBeLessThan(1e-6);
+    y.dispose();
+  });
+});
