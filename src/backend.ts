@@ -12,7 +12,7 @@
  *
  * The wasm backend of tfjs 4.22 cannot train everything out of the box, so choosing it with
  * `initBackend` also registers the kernel that training here needs and wasm lacks, and by default
- * replaces three slow ones (see `installWasmExtras`).
+ * replaces four slow ones (see `installWasmExtras`).
  *
  * This file is bundled for browsers with esbuild, so `@tensorflow/tfjs-node` is only ever loaded
  * through a Node-only `require` with a non-literal module name (see `requireInNode`): a bundler
@@ -20,6 +20,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { installGradientFixes } from './kernels/tile_gradient';
+import { tileOnWasm } from './kernels/tile';
 import { transposeLastTwoOnWasm } from './kernels/transpose';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { isNodeRuntime } from './io/atomic';
@@ -403,6 +404,7 @@ const WASM_KERNEL_REPLACEMENTS: Array<{ kernelName: string; replace: (original: 
   { kernelName: tf.Identity, replace: () => identityWasm as unknown as tf.KernelFunc },
   { kernelName: tf.BatchMatMul, replace: batchMatMulThroughXnnpack },
   { kernelName: tf.Transpose, replace: transposeLastTwoOnWasm },
+  { kernelName: tf.Tile, replace: tileOnWasm },
 ];
 
 /** tfjs's own kernel configs that `installWasmExtras` replaced, by kernel name, to restore them. */
@@ -411,7 +413,7 @@ const replacedWasmKernels = new Map<string, tf.KernelConfig>();
 /** Options of `installWasmExtras`. */
 export interface WasmExtrasOptions {
   /**
-   * Replace tfjs's Identity, BatchMatMul and Transpose on wasm with the faster equivalents (default true);
+   * Replace tfjs's Identity, BatchMatMul, Transpose and Tile on wasm with faster equivalents (default true);
    * false restores tfjs's own where an earlier call replaced them.
    */
   replaceTfjsKernels?: boolean;
@@ -425,7 +427,8 @@ export interface WasmExtrasOptions {
  * - unless `replaceTfjsKernels` is false, replaces its copying Identity with a shared-memory one
  *   (`identityWasm`), its BatchMatMul with one that keeps transposed products on XNNPACK
  *   (`batchMatMulThroughXnnpack`), and its Transpose of the last two axes of float32 tensors with
- *   a cache-blocked one about 10x faster (`transposeLastTwoOnWasm`). They compute the same values.
+ *   a cache-blocked one about 10x faster (`transposeLastTwoOnWasm`), and its Tile with one that
+ *   copies whole blocks (`tileOnWasm`). They compute the same values.
  * Idempotent. `initBackend` calls it whenever it selects wasm (`keepTfjsKernels` is the option);
  * call it yourself only if you select wasm with `tf.setBackend`. Needs the wasm backend package
  * loaded (importing '@tensorflow/tfjs-backend-wasm', or `initBackend('wasm')`).

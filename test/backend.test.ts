@@ -346,6 +346,28 @@ describe('Transpose on wasm (the last two axes of float32 in SIMD)', () => {
   });
 });
 
+describe('Tile on wasm (whole blocks copied)', () => {
+  it('equals the cpu tile for every axis repeated or not, rank 1 to 4, float32 and int32', async () => {
+    const cases: Array<[number[], number[], 'float32' | 'int32']> = [
+      [[5], [3], 'float32'],
+      [[2, 3], [1, 4], 'float32'],
+      [[2, 3], [3, 1], 'int32'],
+      [[16, 12, 1], [1, 1, 7], 'float32'], // a layer norm's moments to its input's shape
+      [[1, 1, 9], [4, 5, 1], 'float32'], // its gamma and beta
+      [[2, 3, 2, 3], [2, 1, 3, 2], 'float32'],
+    ];
+    for (const [shape, reps, dtype] of cases) {
+      const size = shape.reduce((x, y) => x * y);
+      const values = Array.from({ length: size }, (_v, i) => (dtype === 'int32' ? i + 1 : i / 4 - 2));
+      const tile = () => tf.tile(tf.tensor(values, shape, dtype), reps);
+      const [onCpu] = await runOn('cpu', tile);
+      const [onWasm] = await runOn('wasm', tile);
+      expect(onWasm).toEqual(onCpu);
+      expect(onWasm.length).toBe(size * reps.reduce((x, y) => x * y));
+    }
+  });
+});
+
 describe('an embedding model on wasm', () => {
   const vocab = 8;
   const seqLen = 3;
