@@ -12,7 +12,7 @@
  *
  * The wasm backend of tfjs 4.22 cannot train everything out of the box, so choosing it with
  * `initBackend` also registers the kernel that training here needs and wasm lacks, and by default
- * replaces four slow ones (see `installWasmExtras`).
+ * replaces five slow ones (see `installWasmExtras`).
  *
  * This file is bundled for browsers with esbuild, so `@tensorflow/tfjs-node` is only ever loaded
  * through a Node-only `require` with a non-literal module name (see `requireInNode`): a bundler
@@ -20,6 +20,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { installGradientFixes } from './kernels/tile_gradient';
+import { matMulOnWasm } from './kernels/matmul';
 import { tileOnWasm } from './kernels/tile';
 import { transposeLastTwoOnWasm } from './kernels/transpose';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
@@ -361,48 +362,11 @@ function identityWasm(args: { inputs: { x: tf.TensorInfo }; backend: BackendWasm
   return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 }
 
-/**
- * BatchMatMul that keeps transposed products on XNNPACK. tfjs-backend-wasm 4.22 sends a product
- * to XNNPACK only when neither operand is transposed and the batch is 1, and runs the others in
- * a naive loop ~10-20x slower (20.6 ms against 1.1 ms for 832x256 by 832x64). tfjs's own matmul gradient asks for
- * exactly such products (dA = dY B^T, dB = A^T dY), so every `tf.layers.dense` trained on wasm
- * took the slow path. Transposing the operand first (one pass over it) and multiplying
- * untransposed gives the same products. Batched products (batch > 1) gain nothing and are left
- * to the original kernel.
- */
-function batchMatMulThroughXnnpack(original: tf.KernelFunc): tf.KernelFunc {
-  return (args) => {
-    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-    const attrs = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
-    const batchOf = (x: tf.TensorInfo) => tf.util.sizeFromShape(x.shape.slice(0, -2));
-    if ((!attrs.transposeA && !attrs.transposeB) || batchOf(a) !== 1 || batchOf(b) !== 1) return original(args);
-    const backend = args.backend as unknown as BackendWasm;
-    const transpose = tf.getKernel(tf.Transpose, 'wasm')!.kernelFunc;
-    // (..., M, N) -> (..., N, M)
-    const swapLastTwo = (x: tf.TensorInfo) => {
-      const perm = x.shape.map((_d, i) => i);
-      perm.splice(-2, 2, perm.length - 1, perm.length - 2);
-      return transpose({ inputs: { x }, backend: args.backend, attrs: { perm } }) as tf.TensorInfo;
-    };
-    const aPlain = attrs.transposeA ? swapLastTwo(a) : a;
-    const bPlain = attrs.transposeB ? swapLastTwo(b) : b;
-    try {
-      return original({
-        ...args,
-        inputs: { a: aPlain, b: bPlain },
-        attrs: { ...args.attrs, transposeA: false, transposeB: false },
-      });
-    } finally {
-      if (aPlain !== a) backend.disposeData(aPlain.dataId);
-      if (bPlain !== b) backend.disposeData(bPlain.dataId);
-    }
-  };
-}
-
 /** Kernels of tfjs-backend-wasm 4.22 that we replace with faster equivalents, given the originals. */
 const WASM_KERNEL_REPLACEMENTS: Array<{ kernelName: string; replace: (original: tf.KernelFunc) => tf.KernelFunc }> = [
   { kernelName: tf.Identity, replace: () => identityWasm as unknown as tf.KernelFunc },
-  { kernelName: tf.BatchMatMul, replace: batchMatMulThroughXnnpack },
+  { kernelName: tf.BatchMatMul, replace: matMulOnWasm },
+  { kernelName: tf._FusedMatMul, replace: matMulOnWasm },
   { kernelName: tf.Transpose, replace: transposeLastTwoOnWasm },
   { kernelName: tf.Tile, replace: tileOnWasm },
 ];
@@ -413,7 +377,8 @@ const replacedWasmKernels = new Map<string, tf.KernelConfig>();
 /** Options of `installWasmExtras`. */
 export interface WasmExtrasOptions {
   /**
-   * Replace tfjs's Identity, BatchMatMul, Transpose and Tile on wasm with faster equivalents (default true);
+   * Replace tfjs's Identity, BatchMatMul, _FusedMatMul, Transpose and Tile on wasm with faster equivalents
+   * (default true);
    * false restores tfjs's own where an earlier call replaced them.
    */
   replaceTfjsKernels?: boolean;
@@ -425,10 +390,13 @@ export interface WasmExtrasOptions {
  * - registers UnsortedSegmentSum, the gradient of `gather`, so `tf.layers.embedding` trains
  *   (only where the wasm backend has none of its own);
  * - unless `replaceTfjsKernels` is false, replaces its copying Identity with a shared-memory one
- *   (`identityWasm`), its BatchMatMul with one that keeps transposed products on XNNPACK
- *   (`batchMatMulThroughXnnpack`), and its Transpose of the last two axes of float32 tensors with
- *   a cache-blocked one about 10x faster (`transposeLastTwoOnWasm`), and its Tile with one that
- *   copies whole blocks (`tileOnWasm`). They compute the same values.
+ *   (`identityWasm`); its BatchMatMul and _FusedMatMul of single float32 matrices with
+ *   register-blocked SIMD products that read transposed operands in place (`matMulOnWasm`,
+ *   src/kernels/matmul.ts; 1.3-1.5x XNNPACK's speed on this library's shapes, and tfjs 4.22 sends
+ *   transposed products to a naive loop); its Transpose of the last two axes of float32 tensors
+ *   with a cache-blocked one (`transposeLastTwoOnWasm`, ~9x faster); and its Tile with one that
+ *   copies whole blocks (`tileOnWasm`). They compute the same values, up to float32 rounding
+ *   where a product's sums run in another order.
  * Idempotent. `initBackend` calls it whenever it selects wasm (`keepTfjsKernels` is the option);
  * call it yourself only if you select wasm with `tf.setBackend`. Needs the wasm backend package
  * loaded (importing '@tensorflow/tfjs-backend-wasm', or `initBackend('wasm')`).

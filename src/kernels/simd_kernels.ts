@@ -409,6 +409,13 @@ const geluBackward = defineFunction(
     ]),
 );
 
+/** max(x, 0) in place over the floats in [p, p + bytes), bytes a multiple of 16. */
+const reluInPlace = defineFunction('reluInPlace', ['i32', 'i32'], ['i32'], ([p, bytes], [at]) =>
+  forLoop(at, get(p), i32.add(get(p), get(bytes)), 16, [
+    ...f32x4.store(get(at), f32x4.max(f32x4.load(get(at)), f32x4.splat(f32.const(0)))),
+  ]),
+);
+
 /**
  * Copies `rows` rows of `count` floats from src to dst (row starts `srcRow` and `dstRow` bytes
  * apart), then writes zeros in each dst row from `count` up to `padTo` floats (a block's padding).
@@ -513,6 +520,8 @@ export interface SimdKernels {
   geluForward(x: number, y: number, bytes: number): void;
   /** See `geluBackward` above; addresses and bytes in bytes. */
   geluBackward(x: number, dy: number, dx: number, bytes: number): void;
+  /** max(x, 0) in place over the floats in [p, p + bytes); bytes a multiple of 16. */
+  reluInPlace(p: number, bytes: number): void;
   /** The module's memory as floats; valid until the next `reserve`. */
   floats: Float32Array;
   /** Makes the memory hold at least `count` floats (growing it detaches the old `floats`). */
@@ -546,6 +555,7 @@ function compileSimdKernels(): SimdKernels | null {
     transposeRows,
     geluForward,
     geluBackward,
+    reluInPlace,
     layerNormRows,
     layerNormRowsBackward,
   ]);
@@ -561,6 +571,7 @@ function compileSimdKernels(): SimdKernels | null {
     copyRows: exports.copyRows as SimdKernels['copyRows'],
     geluForward: exports.geluForward as SimdKernels['geluForward'],
     geluBackward: exports.geluBackward as SimdKernels['geluBackward'],
+    reluInPlace: exports.reluInPlace as SimdKernels['reluInPlace'],
     transposeRows: exports.transposeRows as SimdKernels['transposeRows'],
     layerNormRows: exports.layerNormRows as SimdKernels['layerNormRows'],
     layerNormRowsBackward: exports.layerNormRowsBackward as SimdKernels['layerNormRowsBackward'],

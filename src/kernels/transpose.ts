@@ -3,10 +3,11 @@
  * WebAssembly SIMD's module (simd_kernels.ts's cache-blocked `transposeRows`).
  *
  * Why: tfjs-backend-wasm 4.22's Transpose takes about 18 ns an element (18 ms for 2048 x 512 on
- * the machine of models/BENCHMARKS.jsonl), and training transposes a lot: the gradient of every
- * dense layer multiplies by its input transposed (`batchMatMulThroughXnnpack` in backend.ts keeps
- * those products on XNNPACK by transposing first), 7.3 million elements a step in the gpt-char
- * benchmark. Other permutations and dtypes stay with tfjs's kernel.
+ * the machine of models/BENCHMARKS.jsonl), and training transposes a lot: tfjs's gradients of
+ * batched matmuls (attention's composite path) and of tfjs's own layers transpose their inputs,
+ * and tfjs 4.22's XNNPACK path takes a transposed product only after a transpose (7.3 million
+ * elements a gpt-char training step before matmul.ts read them in place). Other permutations and
+ * dtypes stay with tfjs's kernel.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';

@@ -1,0 +1,138 @@
+/**
+ * Matrix products for tfjs-backend-wasm in WebAssembly SIMD (simd_kernels.ts's register-blocked
+ * `axpyRows`): BatchMatMul and _FusedMatMul of one float32 matrix by another (batch 1), any
+ * transposes, with _FusedMatMul's 1-D bias and its 'linear' or 'relu' activation. Batched
+ * products and other activations stay with tfjs's kernels (XNNPACK or its generic loop).
+ *
+ * Why: on the shapes of this library's models, XNNPACK through tfjs 4.22 runs 1.3-1.5x slower
+ * than `axpyRows` including its copies in and out (832 x 64 x 192: 1.33 ms against 0.93 ms;
+ * 2048 x 128 x 512: 23.6 ms against 16.0 ms, on the machine of models/BENCHMARKS.jsonl), creates
+ * an XNNPACK operator for every new right-hand operand (every gradient product), and handles a
+ * transposed operand only after a transpose. Here a transposed left operand is read in place
+ * through strides, and a transposed right one is transposed in the SIMD module.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { simdKernels, stage, unstage } from './simd_kernels';
+
+/**
+ * Columns of the product computed per pass over the rows: a panel of the right operand (K rows of
+ * up to 256 floats, 256 kB at K = 256) then stays in the L2 cache while every row block reads it.
+ */
+const PANEL = 256;
+
+/** `n` rounded up to whole SIMD vectors of 4 floats. */
+const wholeVectors = (n: number) => 4 * Math.ceil(n / 4);
+
+export interface MatMulArgs {
+  /** (M, K), or (K, M) when transposeA. */
+  a: Float32Array;
+  /** (K, N), or (N, K) when transposeB. */
+  b: Float32Array;
+  /** (N) or null. */
+  bias: Float32Array | null;
+  M: number;
+  K: number;
+  N: number;
+  transposeA: boolean;
+  transposeB: boolean;
+  relu: boolean;
+}
+
+/** Writes activation(op(a) op(b) + bias) into out (M, N). */
+export function matMulInto(args: MatMulArgs, out: Float32Array): void {
+  const { a, b, bias, M, K, N, transposeA, transposeB, relu } = args;
+  const mm = simdKernels()!;
+  const N4 = wholeVectors(N);
+  const padded = N4 !== N || transposeB;
+  // The right operand as (K, N4) rows when it must be moved (transposed or padded to whole
+  // vectors), the product as (M, N4) rows, then compacted to (M, N) when padded.
+  const starts = stage(bias ? [a, b, bias] : [a, b], bias ? [3] : [], [
+    padded ? K * N4 : 0,
+    M * N4,
+    padded && N4 !== N ? M * N : 0,
+  ]);
+  const [aAt, bAt] = starts;
+  const [rightAt, productAt, compactAt] = starts.slice(starts.length - 3);
+  const biasAt = bias ? starts[2] : 0;
+  let right = bAt;
+  if (padded) {
+    right = rightAt;
+    if (transposeB) mm.transposeRows(4 * bAt, 4 * K, 4 * right, 4 * N4, N, K);
+    else mm.copyRows(4 * bAt, 4 * N, 4 * right, 4 * N4, K, N, N4);
+    // Padding columns of the transposed right operand: zeros, so the padded product columns are finite.
+    if (transposeB && N4 !== N) for (let k = 0; k < K; k++) mm.floats.fill(0, right + k * N4 + N, right + (k + 1) * N4);
+  }
+  const [aRow, aCol] = transposeA ? [4, 4 * M] : [4 * K, 4];
+  for (let x0 = 0; x0 < N4; x0 += PANEL) {
+    const width = 4 * Math.min(PANEL, N4 - x0);
+    mm.axpyRows(4 * aAt, aRow, aCol, 4 * (right + x0), 4 * N4, 4 * (productAt + x0), 4 * N4, M, K, width, 1, 0);
+  }
+  // The bias's last vector may read 3 floats past it: the zeroed region after it.
+  if (bias) mm.addRowBias(4 * productAt, M, 4 * N4, 4 * biasAt, 0, 1);
+  if (relu) mm.reluInPlace(4 * productAt, 4 * M * N4);
+  if (N4 !== N) {
+    mm.copyRows(4 * productAt, 4 * N4, 4 * compactAt, 4 * N, M, N, N);
+    unstage([out], [compactAt]);
+  } else unstage([out], [productAt]);
+}
+
+interface ProductInputs {
+  a: tf.TensorInfo;
+  b: tf.TensorInfo;
+  bias?: tf.TensorInfo;
+  preluActivationWeights?: tf.TensorInfo;
+}
+
+interface ProductAttrs {
+  transposeA: boolean;
+  transposeB: boolean;
+  activation?: string;
+}
+
+/**
+ * BatchMatMul or _FusedMatMul on wasm, `original`, with the products this file handles done here:
+ * float32, a batch of 1 on both sides, and for _FusedMatMul no PReLU weights, a 1-D bias and a
+ * 'linear' or 'relu' activation.
+ */
+export function matMulOnWasm(original: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const { a, b, bias, preluActivationWeights } = args.inputs as unknown as ProductInputs;
+    const { transposeA, transposeB, activation = 'linear' } = args.attrs as unknown as ProductAttrs;
+    const batchOf = (x: tf.TensorInfo) => tf.util.sizeFromShape(x.shape.slice(0, -2));
+    const handled =
+      simdKernels() != null &&
+      a.dtype === 'float32' &&
+      b.dtype === 'float32' &&
+      batchOf(a) === 1 &&
+      batchOf(b) === 1 &&
+      preluActivationWeights == null &&
+      (bias == null || (bias.shape.length === 1 && bias.dtype === 'float32')) &&
+      (activation === 'linear' || activation === 'relu');
+    if (!handled) return original(args);
+    const [rowsA, colsA] = a.shape.slice(-2);
+    const [rowsB, colsB] = b.shape.slice(-2);
+    const [M, K] = transposeA ? [colsA, rowsA] : [rowsA, colsA];
+    const N = transposeB ? rowsB : colsB;
+    if (M * K * N === 0 || (bias != null && bias.shape[0] !== N)) return original(args);
+    const backend = args.backend as unknown as BackendWasm;
+    const out = backend.makeOutput([...a.shape.slice(0, -2), M, N], 'float32');
+    // Views taken after the allocation, which may grow (and detach) the heap.
+    const view = (x: tf.TensorInfo) => backend.typedArrayFromHeap(x) as Float32Array;
+    matMulInto(
+      {
+        a: view(a),
+        b: view(b),
+        bias: bias ? view(bias) : null,
+        M,
+        K,
+        N,
+        transposeA,
+        transposeB,
+        relu: activation === 'relu',
+      },
+      view(out),
+    );
+    return out;
+  };
+}
