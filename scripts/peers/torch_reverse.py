@@ -91,6 +91,10 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--bench", required=True, choices=["train", "decode", "time-to-accuracy", "attention"])
     p.add_argument("--steps", type=int, default=50, help="train: timed steps per repeat")
+    p.add_argument("--batches", default=None,
+                   help="train: the bench's batches (int32, --steps x (64x12 + 64x13 + 64x13)) instead of our own")
+    p.add_argument("--sources", default=None,
+                   help="decode: the bench's sources (int32, 1x12 then 64x12, PAD-padded) instead of our own")
     p.add_argument("--warmup", type=int, default=10, help="untimed warm-up steps / calls")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=1)
@@ -119,6 +123,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
+from batch_file import read_int32_steps  # noqa: E402
+
 warnings.filterwarnings("ignore", message="The PyTorch API of nested tensors is in prototype stage")
 
 
@@ -142,6 +148,12 @@ def reverse_samples(rng, count, exclude=None):
             if exclude is not None and seq in exclude:
                 continue
             rows.append(seq)
+    return encode_reverse(rows)
+
+
+def encode_reverse(rows):
+    """The padded arrays of reverse samples given as source tuples (the README's layout)."""
+    count = len(rows)
     source = np.full((count, MAX_LEN), PAD, dtype=np.int64)
     dec_in = np.full((count, TARGET_LEN), PAD, dtype=np.int64)
     dec_tgt = np.full((count, TARGET_LEN), PAD, dtype=np.int64)
@@ -154,6 +166,23 @@ def reverse_samples(rng, count, exclude=None):
         dec_tgt[i, :n] = target
         dec_tgt[i, n] = EOS
     return source, dec_in, dec_tgt
+
+
+def unpadded(source):
+    return [tuple(int(s) for s in row if s != PAD) for row in source]
+
+
+def bench_batches(path, steps):
+    """The bench's `steps` training batches from `path`, each checked to be reverse samples in our layout."""
+    batches = read_int32_steps(path, steps, [(BATCH, MAX_LEN), (BATCH, TARGET_LEN), (BATCH, TARGET_LEN)])
+    for i, arrays in enumerate(batches):
+        # Re-encoding the sources must give back all three arrays: a file with another layout or
+        # task (or trailing PAD inside a source) would otherwise train the peer on other work.
+        expected = encode_reverse(unpadded(arrays[0]))
+        if not all(np.array_equal(a, e) for a, e in zip(arrays, expected)):
+            raise SystemExit(f"{path}: batch {i} is not reverse samples as source (64x12), decoderInput "
+                             f"(64x13), decoderTarget (64x13) with PAD={PAD}, BOS={BOS}, EOS={EOS}")
+    return [to_batch(b) for b in batches]
 
 
 def to_batch(arrays):
@@ -285,19 +314,27 @@ def log(msg):
 
 
 def bench_train(args):
-    rng = np.random.default_rng(args.seed)
-    batches = [to_batch(reverse_samples(rng, BATCH)) for _ in range(args.steps)]
+    if args.batches:
+        batches = bench_batches(args.batches, args.steps)
+    else:
+        rng = np.random.default_rng(args.seed)
+        batches = [to_batch(reverse_samples(rng, BATCH)) for _ in range(args.steps)]
     tokens = sum(int((b[2] != PAD).sum()) for b in batches)
     model = ReverseTransformer()
     model.train()
     step = make_train_step(model, torch.optim.Adam(model.parameters(), lr=1e-3))
-    for i in range(args.warmup):
-        step(batches[i % len(batches)])
+    # One running index over warm-up and repeats, as the bench's own loop: both sides see the
+    # batches in the same order.
+    taken = 0
+    for _ in range(args.warmup):
+        step(batches[taken % len(batches)])
+        taken += 1
     repeats_ms, step_rates, token_rates = [], [], []
     for r in range(args.repeats):
         t0 = time.perf_counter()
-        for b in batches:
-            loss = step(b)
+        for _ in range(len(batches)):
+            loss = step(batches[taken % len(batches)])
+            taken += 1
         secs = time.perf_counter() - t0
         repeats_ms.append(secs * 1000)
         step_rates.append(args.steps / secs)
@@ -308,7 +345,7 @@ def bench_train(args):
     rec.update({"stepsPerSecond": round(sps, 3), "tokensPerSecond": round(statistics.median(token_rates), 1),
                 "msPerStep": round(1000 / sps, 3), **summarize_ms(repeats_ms),
                 "steps": args.steps, "warmup": args.warmup, "batch": BATCH,
-                "targetTokensPerRepeat": tokens})
+                "targetTokensPerRepeat": tokens, "batches": "the bench's" if args.batches else "own"})
     emit(rec)
 
 
@@ -316,9 +353,14 @@ def bench_decode(args):
     model = ReverseTransformer()
     model.eval()
     rng = np.random.default_rng(args.seed)
+    given = read_int32_steps(args.sources, 1, [(1, MAX_LEN), (BATCH, MAX_LEN)])[0] if args.sources else None
     # Calls per repeat so that each repeat takes a comparable, measurable time.
     for batch, calls in ((1, 20), (BATCH, 4)):
-        srcs = [to_batch(reverse_samples(rng, batch))[0] for _ in range(calls)]
+        if given is not None:
+            # The bench decodes the same sources every call; so does the peer then.
+            srcs = [torch.from_numpy(given[0 if batch == 1 else 1])] * calls
+        else:
+            srcs = [to_batch(reverse_samples(rng, batch))[0] for _ in range(calls)]
         with torch.inference_mode():
             for i in range(max(1, args.warmup // 4)):
                 greedy_decode(model, srcs[i % calls])
@@ -333,6 +375,7 @@ def bench_decode(args):
         rec.update({"batch": batch, "msPerSequence": round(ms_per_call / batch, 4),
                     "msPerBatch": round(ms_per_call, 3), "decodeSteps": TARGET_LEN,
                     "callsPerRepeat": calls, **summarize_ms(repeats_ms),
+                    "sources": "the bench's" if given is not None else "own",
                     "kvCache": "none (uncached: decoder re-run over the whole prefix every step)",
                     "encoderFastPath": "torch inference fast path (nested tensors: memory cut to the "
                                        "batch's longest source)"})
