@@ -332,7 +332,17 @@ const PEER_ARGS: Partial<Record<BenchName, (ours: Result[]) => string[]>> = {
   ],
   'decode-greedy': () => ['--bench', 'decode', '--sources', DECODE_SOURCES, '--repeats', String(repeats)],
   'attention-forward-backward': () => ['--bench', 'attention', '--repeats', String(repeats)],
-  'time-to-accuracy': () => ['--bench', 'time-to-accuracy', '--max-seconds', '600'],
+  // The recipe our run reports, so the two cannot drift apart; the same seed for data and initialization.
+  'time-to-accuracy': ([ours]) => [
+    '--bench',
+    'time-to-accuracy',
+    '--recipe-json',
+    JSON.stringify(ours.recipe),
+    '--seed',
+    String(ttaSeed),
+    '--max-seconds',
+    '600',
+  ],
   'train-gpt-char': () => [
     '--batches',
     GPT_CHAR_BATCHES,

@@ -104,6 +104,9 @@ def parse_args(argv=None):
     p.add_argument("--recipe", default="preln-warmup", choices=["preln-warmup", "postln-warmup", "reference"],
                    help="time-to-accuracy recipe: pre-LN (norm_first) or post-LN with linear warm-up then "
                         "cosine decay, or 'reference' (post-LN, constant Adam 1e-3)")
+    p.add_argument("--recipe-json", default=None,
+                   help="time-to-accuracy: our recipe as JSON (src/train/recipe.ts's Recipe plus minLr and "
+                        "epsilon), which replaces --recipe, --lr, --lr-warmup and --lr-decay-steps")
     p.add_argument("--lr", type=float, default=None, help="time-to-accuracy: peak learning rate")
     p.add_argument("--lr-warmup", type=int, default=100, help="time-to-accuracy: linear warm-up steps")
     p.add_argument("--lr-decay-steps", type=int, default=900,
@@ -391,10 +394,114 @@ def lr_lambda_factory(warmup, total):
     return f
 
 
-def bench_time_to_accuracy(args):
-    torch.manual_seed(args.seed)
-    held_out, exclude = held_out_set()
-    rng = np.random.default_rng(args.seed)
+# The fields of src/train/recipe.ts's Recipe, plus the two the run derives from it: minLr (the floor as
+# a rate, minLrFraction * lr) and epsilon (Adam's, which the recipe leaves at our Adam's default). All
+# must be given and no other: a field added to our recipe that the peer does not apply stops the
+# peer, instead of training it on something else.
+RECIPE_FIELDS = {"steps", "batch", "lr", "warmup", "decay", "decaySteps", "minLrFraction", "minLr", "beta1",
+                 "beta2", "epsilon", "clip", "labelSmoothing", "weightDecay", "lengthBalanced",
+                 "lengthBalancedSteps", "initScale", "normalizeFirst", "evalEvery"}
+
+
+def parse_recipe(text):
+    recipe = json.loads(text)
+    missing, unknown = RECIPE_FIELDS - set(recipe), set(recipe) - RECIPE_FIELDS
+    if missing or unknown:
+        raise SystemExit(f"--recipe-json: missing {sorted(missing)}, unknown {sorted(unknown)}; "
+                         f"expected exactly {sorted(RECIPE_FIELDS)}")
+    if recipe["lengthBalanced"] != 0:
+        raise SystemExit("--recipe-json: lengthBalanced > 0 is addition's curriculum; reverse's lengths are "
+                         "already uniform and the peer does not implement it")
+    if recipe["decay"] not in ("cosine", "inverse-sqrt", "constant"):
+        raise SystemExit(f"--recipe-json: unknown decay {recipe['decay']!r}")
+    return recipe
+
+
+def scheduled_lr(recipe, step):
+    """src/train/schedule.ts's warmupSchedule, term for term: the rate of 1-based step `step`.
+
+    A linear warm-up to the peak over `warmup` steps, then 'constant', 'inverse-sqrt' (peak *
+    sqrt(warmup / step)) or 'cosine' from the peak to minLr at step decaySteps, minLr after.
+    """
+    peak, warmup = recipe["lr"], recipe["warmup"]
+    if step <= warmup:
+        return peak * max(step, 1) / warmup
+    if recipe["decay"] == "constant":
+        return peak
+    if recipe["decay"] == "inverse-sqrt":
+        return peak * math.sqrt(max(warmup, 1) / step)
+    floor = recipe["minLr"]
+    progress = min(1, (step - warmup) / (recipe["decaySteps"] - warmup))
+    return floor + 0.5 * (peak - floor) * (1 + math.cos(math.pi * progress))
+
+
+def init_as_ours(model):
+    """Our layers' initialization (src/layers/) in place of PyTorch's.
+
+    Embeddings N(0, 0.02) (TokenAndPositionEmbedding), every kernel Glorot-uniform over the fans of its
+    own projection (query, key and value each D x D, as Keras's EinsumDense counts them, not
+    nn.MultiheadAttention's joined 3D x D), every bias zero; layer norms 1 and 0 on both sides.
+    """
+    with torch.no_grad():
+        for embedding in (model.src_tok, model.tgt_tok, model.src_pos, model.tgt_pos):
+            nn.init.normal_(embedding.weight, 0.0, 0.02)
+        for module in model.modules():
+            if isinstance(module, nn.MultiheadAttention):
+                for kernel in module.in_proj_weight.chunk(3):
+                    nn.init.xavier_uniform_(kernel)
+                nn.init.zeros_(module.in_proj_bias)
+            elif isinstance(module, nn.Linear):  # out_proj, the feed-forward layers, the logits
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+
+
+def recipe_plan(recipe):
+    """Model, step and evaluation cadence of our recipe, applied as src/train/trainer.ts applies it.
+
+    Per step: masked cross-entropy (label-smoothed by labelSmoothing), global-norm clipping to `clip`
+    (clip_grad_norm_: scale min(1, clip / (norm + 1e-6)), our clip.ts's rule; JSON has no Infinity, so
+    no clipping arrives as null), then Adam with our betas and epsilon at scheduled_lr, with AdamW's
+    decoupled weight decay on the weights of rank >= 2 only (our Adam's rule, exact also at 0).
+    """
+    model = ReverseTransformer(norm_first=recipe["normalizeFirst"])
+    init_as_ours(model)
+    params = list(model.parameters())
+    with torch.no_grad():
+        for p in params:
+            if p.dim() >= 2:
+                p.mul_(recipe["initScale"])
+    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": recipe["weightDecay"]},
+              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    optimizer = torch.optim.AdamW(groups, lr=scheduled_lr(recipe, 1), betas=(recipe["beta1"], recipe["beta2"]),
+                                  eps=recipe["epsilon"])
+    loss_fn = nn.CrossEntropyLoss(ignore_index=PAD, label_smoothing=recipe["labelSmoothing"])
+    clip = math.inf if recipe["clip"] is None else recipe["clip"]
+
+    def step(batch, number):
+        src, dec_in, dec_tgt = batch
+        logits = model(src, dec_in)
+        loss = loss_fn(logits.reshape(-1, VOCAB), dec_tgt.reshape(-1))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip != math.inf:
+            nn.utils.clip_grad_norm_(params, clip)
+        for group in optimizer.param_groups:
+            group["lr"] = scheduled_lr(recipe, number)
+        optimizer.step()
+        return loss
+
+    norm = "pre-LN (norm_first)" if recipe["normalizeFirst"] else "post-LN"
+    description = (f"ours (--recipe-json): {norm}, our initialization, AdamW betas ({recipe['beta1']}, "
+                   f"{recipe['beta2']}) eps {recipe['epsilon']} weight decay {recipe['weightDecay']}, peak lr "
+                   f"{recipe['lr']} after {recipe['warmup']} warm-up steps, {recipe['decay']} to "
+                   f"{recipe['minLr']} at step {recipe['decaySteps']}, clip {recipe['clip']}, label smoothing "
+                   f"{recipe['labelSmoothing']}, batch {recipe['batch']}, evaluating every {recipe['evalEvery']}")
+    return {"model": model, "step": step, "evalEvery": recipe["evalEvery"], "maxSteps": recipe["steps"],
+            "batch": recipe["batch"], "peakLr": recipe["lr"], "recipe": description, "recipeSettings": recipe}
+
+
+def preset_plan(args):
+    """The peer's own recipes (before it took ours): torch's initialization, Adam's epsilon, no clipping."""
     if args.recipe == "reference":
         model = ReverseTransformer(norm_first=False)
         lr, scheduler_fn, recipe = args.lr or 1e-3, None, "post-LN, Adam constant lr"
@@ -409,18 +516,29 @@ def bench_time_to_accuracy(args):
             f" at step {args.lr_decay_steps}"
     betas = (0.9, 0.999) if args.recipe == "reference" else (0.9, 0.98)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=betas)
-    step = make_train_step(model, optimizer, scheduler_fn(optimizer) if scheduler_fn else None)
+    train_step = make_train_step(model, optimizer, scheduler_fn(optimizer) if scheduler_fn else None)
+    return {"model": model, "step": lambda batch, _number: train_step(batch), "evalEvery": 100,
+            "maxSteps": math.inf, "batch": BATCH, "peakLr": lr, "recipe": recipe}
+
+
+def bench_time_to_accuracy(args):
+    torch.manual_seed(args.seed)
+    held_out, exclude = held_out_set()
+    rng = np.random.default_rng(args.seed)
+    plan = recipe_plan(parse_recipe(args.recipe_json)) if args.recipe_json else preset_plan(args)
+    model, step = plan["model"], plan["step"]
     model.train()
     train_seconds, steps, em = 0.0, 0, 0.0
     history = []
-    while True:
-        # Generate the next 100 batches outside the timed region.
-        batches = [to_batch(reverse_samples(rng, BATCH, exclude)) for _ in range(100)]
+    while steps < plan["maxSteps"]:
+        # The batches up to the next evaluation, generated outside the timed region.
+        count = min(plan["evalEvery"], plan["maxSteps"] - steps)
+        batches = [to_batch(reverse_samples(rng, plan["batch"], exclude)) for _ in range(count)]
         t0 = time.perf_counter()
         for b in batches:
-            loss = step(b)
+            steps += 1
+            loss = step(b, steps)
         train_seconds += time.perf_counter() - t0
-        steps += len(batches)
         em = exact_match(model, held_out)
         history.append([steps, round(train_seconds, 2), round(em, 4)])
         log(f"step {steps}: {train_seconds:.1f}s loss {loss.item():.4f} exact {em:.4f}")
@@ -429,7 +547,9 @@ def bench_time_to_accuracy(args):
     rec = base_record("time-to-accuracy", args)
     rec.update({"steps": steps, "seconds": round(train_seconds, 3), "exactMatch": round(em, 4),
                 "reached": em >= args.target, "target": args.target, "heldOut": HELD_OUT_SIZE,
-                "batch": BATCH, "peakLr": lr, "recipe": recipe, "history": history})
+                "batch": plan["batch"], "evalEvery": plan["evalEvery"], "peakLr": plan["peakLr"],
+                "recipe": plan["recipe"], **({"recipeSettings": plan["recipeSettings"]} if "recipeSettings" in plan else {}),
+                "history": history})
     emit(rec)
 
 
