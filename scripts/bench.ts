@@ -11,6 +11,10 @@
  * --repeats N, --steps N (training steps per repeat), --threads N (peer),
  * --task NAME and --seed N (time-to-accuracy: the task's default recipe, default reverse and 1),
  * --keep (append the lines, with date, start and end times and the command, to models/BENCHMARKS.jsonl).
+ *
+ * With --peer torch the peer does our work, not its own: it trains train-reference on our batches and
+ * decodes decode-greedy's sources (temporary files, scripts/bench/batch_file.ts), and trains
+ * time-to-accuracy with the recipe our run reports, on our run's batches, scored on our held-out set.
  */
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync } from 'node:fs';
@@ -27,8 +31,17 @@ import { presetConfig } from '../src/model/config';
 import { decode } from '../src/decode/decode';
 import { createTransformer } from '../src/model/transformer';
 import { TYPED_ARRAY_MAX_ROWS } from '../src/decode/typed_array_step';
-import { createTask, createTrainingStream, encodeBatch, generateSamples, TASK_NAMES, TaskName } from '../src/tasks';
+import {
+  createTask,
+  createTrainingStream,
+  encodeBatch,
+  generateSamples,
+  heldOutSet,
+  TASK_NAMES,
+  TaskName,
+} from '../src/tasks';
 import { machineInfo, measure, median, round } from '../src/train/benchmark';
+import { balancedShare } from '../src/train/recipe';
 import { Trainer } from '../src/train/trainer';
 
 import { benchTempFile, writeInt32File } from './bench/batch_file';
@@ -295,12 +308,29 @@ async function tfjsLayerNormStep(): Promise<Result> {
 const GPT_CHAR_STEPS = 5;
 const GPT_CHAR_BATCHES = benchTempFile('gpt-char');
 
+/** time-to-accuracy's training stream (every batch the recipe allows) and held-out sources, for the peer. */
+const TTA_BATCHES = benchTempFile('time-to-accuracy-batches');
+const TTA_HELD_OUT = benchTempFile('time-to-accuracy-held-out');
+
 async function timeToAccuracy(): Promise<Result> {
   // The training command's own loop with the task's default recipe, from scratch, until held-out
   // exact match >= 0.99. The load average says how much the other work on the machine slowed it.
   const { runTimeToAccuracy } = await import('../src/train/run');
   const loadBefore = loadavg()[0];
   const result = await runTimeToAccuracy({ task: ttaTask, target: 0.99, args: ['--seed', String(ttaSeed)] });
+  // The batches the run drew, step by step as TrainingRun.train draws them (same task, seed and
+  // share), and its held-out set: the peer learns from the same data and is scored on the same samples.
+  const ttaTaskDefinition = createTask(ttaTask);
+  const stream = createTrainingStream(ttaTaskDefinition, ttaSeed);
+  const { steps, batch } = result.recipe;
+  const batches = Array.from({ length: steps }, (_v, i) =>
+    encodeBatch(ttaTaskDefinition, stream.nextBatch(batch, balancedShare(result.recipe, i + 1))),
+  );
+  writeInt32File(
+    TTA_BATCHES,
+    batches.flatMap((b) => [b.source, b.decoderInput, b.decoderTarget]),
+  );
+  writeInt32File(TTA_HELD_OUT, [encodeBatch(ttaTaskDefinition, heldOutSet(ttaTaskDefinition)).source]);
   return {
     name: 'time-to-accuracy',
     backend: tf.getBackend(),
@@ -338,6 +368,10 @@ const PEER_ARGS: Partial<Record<BenchName, (ours: Result[]) => string[]>> = {
     'time-to-accuracy',
     '--recipe-json',
     JSON.stringify(ours.recipe),
+    '--batches',
+    TTA_BATCHES,
+    '--held-out',
+    TTA_HELD_OUT,
     '--seed',
     String(ttaSeed),
     '--max-seconds',

@@ -15,42 +15,62 @@ Written from the README's "Toy tasks" (the tasks and the reference configuration
   decoder stack (encoder.norm / decoder.norm), also in post-LN mode.
 * Masks: src_key_padding_mask (source == PAD), memory_key_padding_mask (same),
   tgt_key_padding_mask (decoderInput == PAD), causal tgt_mask. All masks are boolean (True = masked).
-* Loss: cross-entropy over non-PAD decoderTarget positions (ignore_index=PAD). Adam, lr 1e-3, batch 64.
+* Loss: cross-entropy over non-PAD decoderTarget positions (ignore_index=PAD). Adam, lr 1e-3, batch 64
+  (the throughput setting; time-to-accuracy takes its recipe, below).
 
 Benchmarks (each prints JSON lines on stdout; progress goes to stderr):
 
   --bench train            training-step throughput of the reference configuration
-      /usr/bin/python3 scripts/peers/torch_reverse.py --bench train --steps 50 --warmup 10 --repeats 5 --threads 1
+      /usr/bin/python3 scripts/peers/torch_reverse.py --bench train --batches FILE --steps 20 --warmup 5 --repeats 5 --threads 1
       -> {"name":"train-reference","peer":"torch","torch":..,"threads":1,"stepsPerSecond":..,
           "tokensPerSecond":..,"msPerStep":..,"repeatsMs":[..],"spread":..}
-      `steps` batches are generated before timing and reused, in the same order, by every repeat;
-      the model keeps training across warm-up and repeats. tokensPerSecond counts non-PAD
-      decoderTarget entries. stepsPerSecond / tokensPerSecond are the median over repeats of the
-      per-repeat rate; msPerStep = 1000 / stepsPerSecond; repeatsMs are the wall-clock ms of each
-      repeat; spread = (max - min) / median of repeatsMs.
+      With --batches (what `npm run bench -- --peer torch` passes) the `steps` batches are the
+      bench's own (scripts/bench/batch_file.ts: int32, per step source 64x12, decoderInput 64x13,
+      decoderTarget 64x13; the size and the reverse layout are checked), so both sides time the same
+      tokens; without it they are drawn here before timing. One running index walks the batches
+      over warm-up and repeats, as the bench's loop does; the model keeps training throughout.
+      tokensPerSecond counts non-PAD decoderTarget entries. stepsPerSecond / tokensPerSecond are the
+      median over repeats of the per-repeat rate; msPerStep = 1000 / stepsPerSecond; repeatsMs are the
+      wall-clock ms of each repeat; spread = (max - min) / median of repeatsMs.
 
   --bench decode           greedy decoding, batch 1 and batch 64, always 13 decoder steps
-      /usr/bin/python3 scripts/peers/torch_reverse.py --bench decode --threads 1
+      /usr/bin/python3 scripts/peers/torch_reverse.py --bench decode --sources FILE --threads 1
       -> one line per batch size: {"name":"decode-greedy","batch":1,"msPerSequence":..,..}
+      --sources: the bench's sources (int32, the batch-1 source 1x12 then the batch-64 ones 64x12,
+      PAD-padded), decoded on every call as the bench does; without it, fresh sources per call.
       The source is encoded once; every step re-runs the decoder over the whole prefix because
-      nn.Transformer has no key/value cache ("kvCache": "none (uncached)"). Runs under
+      nn.Transformer has no key/value cache ("kvCache": "none (uncached)"): compare it with our
+      uncached figure (which also re-runs our encoder every step). Runs under
       torch.inference_mode() in eval mode with an untrained (freshly initialised) model:
       the work does not depend on the weights. There torch 1.13 takes its encoder "fast path"
       (nested tensors), which skips padded source positions: memory is as long as the batch's
-      longest source, not 12.
+      longest source, not 12 (ours pads a batch to its longest source too).
 
   --bench time-to-accuracy train from scratch until held-out greedy exact match >= 0.99
-      /usr/bin/python3 scripts/peers/torch_reverse.py --bench time-to-accuracy --max-seconds 600 --threads 1
+      /usr/bin/python3 scripts/peers/torch_reverse.py --bench time-to-accuracy --recipe-json JSON \
+          --batches FILE --held-out FILE --seed 1 --max-seconds 600 --threads 1
       -> {"name":"time-to-accuracy","steps":..,"seconds":..,"exactMatch":..,..}
-      512 held-out samples (seed 1_000_003, never used for training); training batches are
-      filtered so that no training source equals a held-out source. Exact match is checked every
-      100 steps; "seconds" counts training steps only (batch generation and evaluation excluded).
-      Recipe (free per the README's "Toy tasks"; model size and batch fixed), default "preln-warmup": pre-LN
-      (norm_first=True), Adam betas (0.9, 0.98), peak lr 3e-3, linear warm-up over 100 steps, cosine
-      decay to 0.1x peak at step 900, constant after. Tried on 1 thread: warm-up 200 / decay 4000 reached
-      0.99 at 1400 steps (with a dip to 0.51 at 1100); lr 2e-3 / decay 1500 at 1200 steps; lr 3e-3 /
-      decay 1200 at 1100 steps; the default at 900 steps. "--recipe reference" trains the throughput
-      configuration (post-LN, constant Adam 1e-3) instead.
+      --recipe-json (what the bench passes: the recipe its own run reports, src/train/recipe.ts's
+      Recipe plus minLr and Adam's epsilon) trains with our recipe exactly: our layers'
+      initialization (init_as_ours), initScale on the weights of rank >= 2, pre- or post-LN, the
+      learning rate of each step from scheduled_lr (src/train/schedule.ts term for term: equal to
+      the last bit except where libm's cos and V8's Math.cos round differently, by 1 ulp), global-norm
+      clipping as clip_grad_norm_ (our clip.ts's rule), AdamW with our betas, epsilon and decoupled
+      weight decay on rank >= 2 only, label smoothing, the batch size, an evaluation every evalEvery
+      steps and at most `steps` steps. Every field must be present and known (a field we add and
+      the peer does not apply stops it). --batches FILE: the bench run's own training batches, the
+      recipe's steps of them; --held-out FILE: its 512 held-out sources (int32, 512x12).
+      Without those files: 512 held-out samples of our own (seed 1_000_003, never used for training)
+      and training batches filtered so that no training source equals a held-out source.
+      "seconds" counts training steps only (batch generation and evaluation excluded; ours also
+      counts making its batches).
+      Without --recipe-json, --recipe picks one of the peer's own earlier recipes (torch's
+      initialization and Adam epsilon, no clipping, exact match every 100 steps), default
+      "preln-warmup": pre-LN (norm_first=True), Adam betas (0.9, 0.98), peak lr 3e-3, linear warm-up
+      over 100 steps, cosine decay to 0.1x peak at step 900, constant after. Tried on 1 thread:
+      warm-up 200 / decay 4000 reached 0.99 at 1400 steps (with a dip to 0.51 at 1100); lr 2e-3 /
+      decay 1500 at 1200 steps; lr 3e-3 / decay 1200 at 1100 steps; the default at 900 steps.
+      "--recipe reference" trains the throughput configuration (post-LN, constant Adam 1e-3) instead.
 
   --bench attention        one nn.MultiheadAttention (batch_first, dropout 0) forward + backward
       /usr/bin/python3 scripts/peers/torch_reverse.py --bench attention --threads 1
@@ -92,7 +112,10 @@ def parse_args(argv=None):
     p.add_argument("--bench", required=True, choices=["train", "decode", "time-to-accuracy", "attention"])
     p.add_argument("--steps", type=int, default=50, help="train: timed steps per repeat")
     p.add_argument("--batches", default=None,
-                   help="train: the bench's batches (int32, --steps x (64x12 + 64x13 + 64x13)) instead of our own")
+                   help="train: the bench's batches (int32, --steps x (64x12 + 64x13 + 64x13)) instead of our own; "
+                        "time-to-accuracy: the bench's training stream (the recipe's steps x batches)")
+    p.add_argument("--held-out", default=None,
+                   help="time-to-accuracy: the bench's held-out sources (int32, 512x12) instead of our own")
     p.add_argument("--sources", default=None,
                    help="decode: the bench's sources (int32, 1x12 then 64x12, PAD-padded) instead of our own")
     p.add_argument("--warmup", type=int, default=10, help="untimed warm-up steps / calls")
@@ -175,16 +198,16 @@ def unpadded(source):
     return [tuple(int(s) for s in row if s != PAD) for row in source]
 
 
-def bench_batches(path, steps):
+def bench_batches(path, steps, batch=BATCH):
     """The bench's `steps` training batches from `path`, each checked to be reverse samples in our layout."""
-    batches = read_int32_steps(path, steps, [(BATCH, MAX_LEN), (BATCH, TARGET_LEN), (BATCH, TARGET_LEN)])
+    batches = read_int32_steps(path, steps, [(batch, MAX_LEN), (batch, TARGET_LEN), (batch, TARGET_LEN)])
     for i, arrays in enumerate(batches):
         # Re-encoding the sources must give back all three arrays: a file with another layout or
         # task (or trailing PAD inside a source) would otherwise train the peer on other work.
         expected = encode_reverse(unpadded(arrays[0]))
         if not all(np.array_equal(a, e) for a, e in zip(arrays, expected)):
-            raise SystemExit(f"{path}: batch {i} is not reverse samples as source (64x12), decoderInput "
-                             f"(64x13), decoderTarget (64x13) with PAD={PAD}, BOS={BOS}, EOS={EOS}")
+            raise SystemExit(f"{path}: batch {i} is not reverse samples as source ({batch}x12), decoderInput "
+                             f"({batch}x13), decoderTarget ({batch}x13) with PAD={PAD}, BOS={BOS}, EOS={EOS}")
     return [to_batch(b) for b in batches]
 
 
@@ -192,8 +215,12 @@ def to_batch(arrays):
     return tuple(torch.from_numpy(a) for a in arrays)
 
 
-def held_out_set():
-    src, din, dtg = reverse_samples(np.random.default_rng(HELD_OUT_SEED), HELD_OUT_SIZE)
+def held_out_set(path=None):
+    """Our own held-out set, or the bench's (HELD_OUT_SIZE sources, 12 wide, from `path`)."""
+    if path:
+        src, din, dtg = encode_reverse(unpadded(read_int32_steps(path, 1, [(HELD_OUT_SIZE, MAX_LEN)])[0][0]))
+    else:
+        src, din, dtg = reverse_samples(np.random.default_rng(HELD_OUT_SEED), HELD_OUT_SIZE)
     exclude = {tuple(int(s) for s in row if s != PAD) for row in src}
     return to_batch((src, din, dtg)), exclude
 
@@ -523,9 +550,12 @@ def preset_plan(args):
 
 def bench_time_to_accuracy(args):
     torch.manual_seed(args.seed)
-    held_out, exclude = held_out_set()
+    held_out, exclude = held_out_set(args.held_out)
     rng = np.random.default_rng(args.seed)
     plan = recipe_plan(parse_recipe(args.recipe_json)) if args.recipe_json else preset_plan(args)
+    if args.batches and not args.recipe_json:
+        raise SystemExit("time-to-accuracy: --batches needs --recipe-json (the recipe's steps say how many)")
+    given = bench_batches(args.batches, plan["maxSteps"], plan["batch"]) if args.batches else None
     model, step = plan["model"], plan["step"]
     model.train()
     train_seconds, steps, em = 0.0, 0, 0.0
@@ -533,7 +563,10 @@ def bench_time_to_accuracy(args):
     while steps < plan["maxSteps"]:
         # The batches up to the next evaluation, generated outside the timed region.
         count = min(plan["evalEvery"], plan["maxSteps"] - steps)
-        batches = [to_batch(reverse_samples(rng, plan["batch"], exclude)) for _ in range(count)]
+        if given is not None:
+            batches = given[steps:steps + count]
+        else:
+            batches = [to_batch(reverse_samples(rng, plan["batch"], exclude)) for _ in range(count)]
         t0 = time.perf_counter()
         for b in batches:
             steps += 1
@@ -548,6 +581,8 @@ def bench_time_to_accuracy(args):
     rec.update({"steps": steps, "seconds": round(train_seconds, 3), "exactMatch": round(em, 4),
                 "reached": em >= args.target, "target": args.target, "heldOut": HELD_OUT_SIZE,
                 "batch": plan["batch"], "evalEvery": plan["evalEvery"], "peakLr": plan["peakLr"],
+                "batches": "the bench's" if given is not None else "own",
+                "heldOutSet": "the bench's" if args.held_out else "own",
                 "recipe": plan["recipe"], **({"recipeSettings": plan["recipeSettings"]} if "recipeSettings" in plan else {}),
                 "history": history})
     emit(rec)
