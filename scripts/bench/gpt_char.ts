@@ -13,8 +13,6 @@
  * The batches are drawn once and written to a file that the peer reads, so both train on the same
  * windows in the same order.
  */
-import { writeFileSync } from 'node:fs';
-
 import * as tf from '@tensorflow/tfjs';
 
 import { oneHotFloat } from '../../src/backend';
@@ -24,6 +22,8 @@ import { TransformerEncoderBlock } from '../../src/layers/transformer_encoder_bl
 import { Random } from '../../src/tasks/random';
 import { measure, round } from '../../src/train/benchmark';
 import { Adam } from '../../src/train/adam';
+
+import { writeInt32File } from './batch_file';
 
 export const GPT_CHAR = { vocabulary: 65, length: 128, width: 128, heads: 4, layers: 4, ff: 512, batch: 16 };
 
@@ -101,7 +101,7 @@ function buildModel(finalNorm: 'ours' | 'tfjs'): tf.LayersModel {
 export async function trainGptChar(options: { repeats: number; steps: number; batchFile: string }) {
   const { batch, length, vocabulary } = GPT_CHAR;
   const batches = gptCharBatches(gptCharText(), options.steps);
-  writeFileSync(options.batchFile, Buffer.from(batches.buffer));
+  writeInt32File(options.batchFile, [batches]);
   const results = [];
   for (const finalNorm of ['ours', 'tfjs'] as const) {
     const model = buildModel(finalNorm);

@@ -42,6 +42,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", str(ARGS.threads))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from batch_file import read_int32_steps  # noqa: E402
 from torch import nn  # noqa: E402
 
 
@@ -66,11 +67,8 @@ class GptChar(nn.Module):
 def main():
     torch.set_num_threads(ARGS.threads)
     torch.manual_seed(1)
-    windows = np.fromfile(ARGS.batches, dtype=np.int32)
-    expected = ARGS.steps * BATCH * (LENGTH + 1)
-    if windows.size != expected:
-        raise SystemExit(f"{ARGS.batches} holds {windows.size} ids; expected steps x 16 x 129 = {expected}")
-    windows = torch.from_numpy(windows.reshape(ARGS.steps, BATCH, LENGTH + 1).astype(np.int64))
+    steps = read_int32_steps(ARGS.batches, ARGS.steps, [(BATCH, LENGTH + 1)])
+    windows = torch.from_numpy(np.stack([windows for (windows,) in steps]))
     model = GptChar()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()

@@ -20,8 +20,8 @@ import { createTask, Task, TaskName } from '../tasks/tasks';
 import { Checkpoint, CHECKPOINT_FILE, writeCheckpoint } from './checkpoint';
 import { evaluateSeq2Seq } from './evaluate';
 import { EvalLogEntry, LogEntry, TrainLogEntry, writeTrainingLog } from './log';
-import { parseTrainArgs, reproduceCommand, TrainOptions } from './options';
-import { balancedShare } from './recipe';
+import { parseTrainArgs, recipeOf, reproduceCommand, TrainOptions } from './options';
+import { balancedShare, Recipe } from './recipe';
 import { estimateTargetStep, etaSeconds, ProgressDisplay, ProgressStream, TargetProgress } from './progress';
 import { warmupSchedule } from './schedule';
 import { withSeededRandom } from './seed';
@@ -394,6 +394,11 @@ export interface TimeToAccuracyResult {
   evalEvery: number;
   /** The command line that reproduces the run. */
   command: string;
+  /**
+   * The settings the run trained with: its recipe, the cosine's floor as a rate and Adam's epsilon
+   * (which no recipe sets), so that a peer can be given exactly the same.
+   */
+  recipe: Recipe & { minLr: number; epsilon: number };
   history: Array<{ step: number; exactMatch: number; seconds: number }>;
 }
 
@@ -424,6 +429,7 @@ export async function runTimeToAccuracy(args: TimeToAccuracyArgs = {}): Promise<
       reached: last.exactMatch >= target,
       evalEvery: parsed.options.evalEvery,
       command: reproduceCommand(parsed.options, run.trainer.stepCount),
+      recipe: { ...recipeOf(parsed.options), minLr: parsed.options.minLr, epsilon: run.trainer.optimizer.epsilon },
       history: evals.map((e) => ({ step: e.step, exactMatch: e.exactMatch, seconds: e.seconds })),
     };
   } finally {

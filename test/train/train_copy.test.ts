@@ -4,6 +4,7 @@
  * init and data, so the run is the same every time on a backend).
  */
 import { initBackend } from '../../src/backend';
+import { TASK_RECIPES } from '../../src/train/recipe';
 import { runTimeToAccuracy } from '../../src/train/run';
 
 beforeAll(() => initBackend('wasm', { quiet: true }));
@@ -39,4 +40,17 @@ it('trains the tiny preset on copy to >= 0.9 held-out exact match', async () => 
   expect(result.steps).toBeLessThanOrEqual(300);
   expect(result.history.map((h) => h.step)).toEqual(Array.from({ length: result.steps / 25 }, (_v, i) => 25 * (i + 1)));
   expect(result.command).toContain('--task copy --preset tiny');
+  // What the bench hands the torch peer: the flags given, the recipe's other settings, Adam's epsilon.
+  expect(result.recipe).toEqual({
+    ...TASK_RECIPES.copy,
+    steps: 300, // maxSteps
+    lr: 0.01,
+    warmup: 20,
+    decaySteps: 200,
+    clip: 1,
+    evalEvery: 25,
+    minLrFraction: expect.closeTo(0.1, 12),
+    minLr: expect.closeTo(0.001, 12),
+    epsilon: 1e-9,
+  });
 });
