@@ -93,6 +93,8 @@ def main():
     median = statistics.median(repeats_ms)
     print(json.dumps({
         "name": "train-gpt-char", "peer": "torch", "torch": torch.__version__, "threads": ARGS.threads,
+        # The machine's 1-minute load average when the figure was taken, as torch_reverse.py records it.
+        "loadAvg1m": round(os.getloadavg()[0], 2),
         "msPerStep": round(median, 3), "tokensPerSecond": round(BATCH * LENGTH * 1000 / median, 1),
         "repeatsMs": [round(r, 3) for r in repeats_ms],
         "spread": round((max(repeats_ms) - min(repeats_ms)) / median, 4), "batch": BATCH, "T": LENGTH,
