@@ -37,6 +37,32 @@ export async function measure(
   };
 }
 
+/**
+ * `measure`, unless its calls would take longer than `maxSeconds`: then, instead of measuring,
+ * why not. The first warm-up call pays for what the backend compiles (webgl's shaders), so the
+ * second, timed, is what each later call costs. Needs `warmup` >= 2 when `maxSeconds` is finite:
+ * the two are warm-up calls.
+ */
+export async function measureWithin(
+  work: () => void | Promise<void>,
+  options: { warmup?: number; repeats?: number; units?: number; maxSeconds: number },
+): Promise<Timing | { skipped: string }> {
+  const { warmup = 2, repeats = 5, units = 1, maxSeconds } = options;
+  if (maxSeconds === Infinity) return measure(work, { warmup, repeats, units });
+  if (warmup < 2) throw new Error(`measureWithin: warmup must be >= 2 to estimate, got ${warmup}`);
+  await work();
+  const start = performance.now();
+  await work();
+  const callMs = performance.now() - start;
+  const calls = warmup - 2 + repeats * units;
+  const seconds = (callMs * calls) / 1000;
+  if (seconds > maxSeconds) {
+    const why = `one call took ${round(callMs)} ms, so ${calls} more would take ~${round(seconds)} s`;
+    return { skipped: `${why} (over ${maxSeconds} s)` };
+  }
+  return measure(work, { warmup: warmup - 2, repeats, units });
+}
+
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
