@@ -13,7 +13,7 @@
  * --keep (append the lines, with date, start and end times and the command, to models/BENCHMARKS.jsonl).
  */
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,28 +21,11 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 
 import { initBackend } from '../src/backend';
-import { installGradientFixes } from '../src/kernels/tile_gradient';
-import { MultiHeadAttention } from '../src/layers/multi_head_attention';
-import { presetConfig } from '../src/model/config';
-import { decode } from '../src/decode/decode';
-import { createTransformer } from '../src/model/transformer';
-import { TYPED_ARRAY_MAX_ROWS } from '../src/decode/typed_array_step';
-import { createTask, createTrainingStream, encodeBatch, generateSamples, TASK_NAMES, TaskName } from '../src/tasks';
-import { machineInfo, measure, median, round } from '../src/train/benchmark';
-import { Trainer } from '../src/train/trainer';
+import { TASK_NAMES, TaskName } from '../src/tasks';
+import { machineInfo, round } from '../src/train/benchmark';
 
-import { trainGptChar } from './bench/gpt_char';
-
-const BENCHMARKS = [
-  'train-reference',
-  'decode-greedy',
-  'attention-forward-backward',
-  'time-to-accuracy',
-  'tfjs-layer-norm-step',
-  'train-gpt-char',
-] as const;
-type BenchName = (typeof BENCHMARKS)[number];
-type Result = { name: BenchName } & Record<string, unknown>;
+import { BENCHMARKS, BenchName, PORTABLE_CASES, Result } from './bench/cases';
+import { GPT_CHAR_STEPS, gptCharBatches, gptCharText } from './bench/gpt_char';
 
 const USAGE =
   'Usage: npm run bench -- [--json] [--only NAME]... [--peer torch] [--backend NAME] ' +
@@ -98,189 +81,7 @@ if (!Number.isInteger(ttaSeed) || ttaSeed < 0) fail(`--seed must be an integer >
 if (parsed.peer === 'torch' && ttaTask !== 'reverse' && only.includes('time-to-accuracy'))
   fail(`--peer torch trains reverse only; time-to-accuracy with --task ${ttaTask} has no peer`);
 
-// ---- the reference configuration ---------------------------------------------
-const task = createTask('reverse');
-
-async function trainReference(): Promise<Result> {
-  const model = createTransformer(presetConfig('reference', task));
-  // The reference throughput setting (README, "Toy tasks"): Adam at 1e-3, no schedule, no clipping (the peer has none).
-  const trainer = new Trainer({ model, learningRate: 1e-3, clipNorm: Infinity });
-  const stream = createTrainingStream(task, 1);
-  const batches = Array.from({ length: stepsPerRepeat }, () => encodeBatch(task, stream.nextBatch(64)));
-  const tokensPerBatch = batches.map((b) => b.decoderTarget.reduce((n, id) => n + (id !== 0 ? 1 : 0), 0));
-  let next = 0;
-  const timing = await measure(
-    async () => {
-      await trainer.step(batches[next]);
-      next = (next + 1) % batches.length;
-    },
-    { warmup: 5, repeats, units: stepsPerRepeat },
-  );
-  const meanTokens = tokensPerBatch.reduce((a, b) => a + b, 0) / tokensPerBatch.length;
-  model.dispose();
-  trainer.optimizer.dispose();
-  return {
-    name: 'train-reference',
-    backend: tf.getBackend(),
-    stepsPerSecond: round(1000 / timing.medianMs),
-    tokensPerSecond: round((meanTokens * 1000) / timing.medianMs),
-    msPerStep: round(timing.medianMs),
-    repeatsMs: timing.repeatsMs,
-    spread: timing.spread,
-    batch: 64,
-  };
-}
-
-async function decodeGreedy(): Promise<Result[]> {
-  const model = createTransformer(presetConfig('reference', task));
-  const results: Result[] = [];
-  // cached: the default (typed-array steps up to TYPED_ARRAY_MAX_ROWS rows, tfjs kernels above);
-  // cachedTfjsSteps: the cache with tfjs kernels at every batch; uncached: the whole model per step.
-  const variants = {
-    Cached: { useCache: true },
-    CachedTfjsSteps: { useCache: true, decoderStep: 'tfjs' },
-    Uncached: { useCache: false },
-  } as const;
-  for (const batch of [1, 64]) {
-    const sources = generateSamples(task, batch, 7).map((s) => s.source);
-    const row: Result = {
-      name: 'decode-greedy',
-      backend: tf.getBackend(),
-      batch,
-      targetLength: task.maxTargetLength,
-      cachedSteps: batch <= TYPED_ARRAY_MAX_ROWS ? 'typed-arrays' : 'tfjs',
-    };
-    for (const [label, options] of Object.entries(variants)) {
-      const timing = await measure(
-        () => void decode(model, sources, { maxLength: task.maxTargetLength, ignoreEos: true, ...options }),
-        {
-          warmup: 2,
-          repeats,
-          units: batch === 1 ? 5 : 1,
-        },
-      );
-      row[`msPerSequence${label}`] = round(timing.medianMs / batch);
-    }
-    row.msPerSequence = row.msPerSequenceCached;
-    row.cacheSpeedup = round((row.msPerSequenceUncached as number) / (row.msPerSequenceCached as number));
-    results.push(row);
-  }
-  model.dispose();
-  return results;
-}
-
-/**
- * One MultiHeadAttention self-attention call, no mask: forward + backward (grads of the input and
- * every weight) and forward alone, with the peak bytes tfjs held during one call (tf.profile).
- * The sizes are the peer's ATTENTION_SIZES.
- */
-async function attentionForwardBackward(): Promise<Result[]> {
-  const results: Result[] = [];
-  for (const [B, T, D, H] of [
-    [64, 13, 64, 4],
-    [16, 64, 128, 8],
-    [1, 128, 256, 8],
-    [4, 256, 128, 4],
-    [1, 512, 256, 8],
-    [1, 1024, 256, 8],
-  ]) {
-    const layer = new MultiHeadAttention({ numHeads: H, keyDim: D / H });
-    const x = tf.variable(tf.randomNormal([B, T, D]));
-    tf.dispose(layer.apply(x) as tf.Tensor);
-    const variables = [x, ...layer.trainableWeights.map((w) => w.read() as tf.Variable)];
-    const calls = {
-      'forward-backward': () => {
-        const { value, grads } = tf.variableGrads(() => (layer.apply(x) as tf.Tensor).sum() as tf.Scalar, variables);
-        value.dataSync();
-        tf.dispose([value, ...Object.values(grads)]);
-      },
-      forward: () => {
-        const y = layer.apply(x) as tf.Tensor;
-        y.dataSync();
-        y.dispose();
-      },
-    };
-    for (const [mode, call] of Object.entries(calls)) {
-      const baseBytes = tf.memory().numBytes;
-      const peakBytes = (await tf.profile(call)).peakBytes - baseBytes;
-      const timing = await measure(call, { warmup: 2, repeats, units: T >= 512 ? 1 : 5 });
-      results.push({
-        name: 'attention-forward-backward',
-        backend: tf.getBackend(),
-        B,
-        T,
-        D,
-        H,
-        mode,
-        msPerCall: round(timing.medianMs),
-        peakBytes,
-        spread: timing.spread,
-      });
-    }
-    layer.dispose();
-    x.dispose();
-  }
-  return results;
-}
-
-/**
- * A training step of a model users write with tfjs's own layers: dense -> tf.layers.layerNormalization
- * (rank 3) -> dense to 65 classes, B 16, T 128, D 128, Adam, softmax cross-entropy. Timed with tfjs
- * 4.22's Tile gradient (a Slice and an Add per repetition) and with `installGradientFixes`'s, repeats
- * alternating in this one run; `ratio` is tfjs's median over ours.
- */
-async function tfjsLayerNormStep(): Promise<Result> {
-  const [B, T, D, classes] = [16, 128, 128, 65];
-  const model = tf.sequential({
-    layers: [
-      tf.layers.dense({ inputShape: [T, D], units: D }),
-      tf.layers.layerNormalization(),
-      tf.layers.dense({ units: classes }),
-    ],
-  });
-  const x = tf.randomNormal([B, T, D]);
-  const y = tf.tidy(() => tf.oneHot(tf.randomUniform([B, T], 0, classes, 'int32'), classes).cast('float32'));
-  const optimizer = tf.train.adam(1e-3);
-  const step = () => {
-    const loss = optimizer.minimize(
-      () => tf.losses.softmaxCrossEntropy(y, model.apply(x) as tf.Tensor) as tf.Scalar,
-      true,
-    );
-    loss!.dataSync();
-    loss!.dispose();
-  };
-  const withGradient = async (tfjsOwn: boolean) => {
-    installGradientFixes({ replaceTfjsGradients: !tfjsOwn });
-    const kernels = (await tf.profile(step)).kernels.length;
-    const timing = await measure(step, { warmup: 1, repeats: 1, units: 3 });
-    return { kernels, ms: timing.medianMs };
-  };
-  const runs: Record<'tfjs' | 'ours', { kernels: number; ms: number }[]> = { tfjs: [], ours: [] };
-  for (let i = 0; i < repeats; i++) {
-    runs.tfjs.push(await withGradient(true));
-    runs.ours.push(await withGradient(false));
-  }
-  installGradientFixes();
-  const medianMs = (list: { ms: number }[]) => median(list.map((r) => r.ms));
-  tf.dispose([x, y]);
-  optimizer.dispose();
-  model.dispose();
-  return {
-    name: 'tfjs-layer-norm-step',
-    backend: tf.getBackend(),
-    B,
-    T,
-    D,
-    msPerStepTfjsTileGradient: round(medianMs(runs.tfjs)),
-    msPerStep: round(medianMs(runs.ours)),
-    kernelsPerStepTfjsTileGradient: runs.tfjs[0].kernels,
-    kernelsPerStep: runs.ours[0].kernels,
-    ratio: round(medianMs(runs.tfjs) / medianMs(runs.ours)),
-  };
-}
-
-/** Steps a repeat of train-gpt-char (a step is about a second here) and the file its batches go to. */
-const GPT_CHAR_STEPS = 5;
+/** Where train-gpt-char's batches go for the peer. */
 const GPT_CHAR_BATCHES = join(tmpdir(), `tfjs-attention-gpt-char-${process.pid}.bin`);
 
 async function timeToAccuracy(): Promise<Result> {
@@ -374,38 +175,41 @@ function matchPeer(ours: Result, peers: Array<Record<string, unknown>>): Record<
 async function main(): Promise<void> {
   const startedAt = new Date();
   const kept: Array<Record<string, unknown>> = [];
-  const backend = await initBackend(parsed.backend, { quiet: parsed.json });
-  const machine = machineInfo();
-  if (!parsed.json) console.log(`machine: ${JSON.stringify(machine)}`);
-  const cases: Record<BenchName, () => Promise<Result | Result[]>> = {
-    'train-reference': trainReference,
-    'decode-greedy': decodeGreedy,
-    'attention-forward-backward': attentionForwardBackward,
-    'time-to-accuracy': timeToAccuracy,
-    'tfjs-layer-norm-step': tfjsLayerNormStep,
-    'train-gpt-char': () => trainGptChar({ repeats, steps: GPT_CHAR_STEPS, batchFile: GPT_CHAR_BATCHES }),
-  };
-  for (const name of only) {
-    const ours = [await cases[name]()].flat();
-    let peers: Array<Record<string, unknown>> = [];
-    if (parsed.peer === 'torch' && PEER_ARGS[name] != null) {
+  const settings = { repeats, steps: stepsPerRepeat };
+  const peerLines = new Map<BenchName, Array<Record<string, unknown>>>();
+  const peersOf = (name: BenchName) => {
+    if (parsed.peer !== 'torch' || PEER_ARGS[name] == null) return [];
+    if (!peerLines.has(name)) {
       try {
-        peers = runPeer(name);
+        if (name === 'train-gpt-char') writeFileSync(GPT_CHAR_BATCHES, gptCharBatches(gptCharText(), GPT_CHAR_STEPS));
+        peerLines.set(name, runPeer(name));
       } catch (error) {
         console.error(`bench: ${(error as Error).message}`);
+        peerLines.set(name, []);
       }
     }
+    return peerLines.get(name)!;
+  };
+  const print = (ours: Result[], machine: Record<string, unknown>) => {
     for (const result of ours) {
-      const peer = matchPeer(result, peers);
+      const peer = result.skipped == null ? matchPeer(result, peersOf(result.name)) : undefined;
       const line = {
         ...result,
         ...(peer ? { peer: { name: 'torch', ...peer }, ...compare(result, peer) } : {}),
-        machine: { ...machine, backend },
+        machine,
       };
       if (parsed.json) console.log(JSON.stringify(line));
       else console.log(formatLine(line));
       kept.push(line);
     }
+  };
+
+  const backend = await initBackend(parsed.backend, { quiet: parsed.json });
+  const machine = machineInfo();
+  if (!parsed.json) console.log(`machine: ${JSON.stringify(machine)}`);
+  for (const name of only) {
+    const run = name === 'time-to-accuracy' ? timeToAccuracy : PORTABLE_CASES[name]!;
+    print([await run(settings)].flat(), { ...machine, backend });
   }
   if (parsed.keep) {
     const stamp = (d: Date) => d.toISOString().replace(/\.\d+Z$/, 'Z');
@@ -425,11 +229,12 @@ async function main(): Promise<void> {
 process.on('exit', () => rmSync(GPT_CHAR_BATCHES, { force: true }));
 
 function formatLine(line: Record<string, unknown>): string {
-  const { machine: _machine, peer, ...rest } = line;
+  const { machine: _machine, peer, skipped, ...rest } = line;
   const own = Object.entries(rest)
     .filter(([k]) => k !== 'repeatsMs')
     .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`)
     .join(' ');
+  if (skipped != null) return `skipped: ${own}: ${skipped}`;
   if (!peer) return own;
   const p = peer as Record<string, unknown>;
   const shared = ['tokensPerSecond', 'msPerStep', 'msPerSequence', 'msPerCall', 'steps', 'seconds'].filter(
