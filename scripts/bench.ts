@@ -6,8 +6,13 @@
  *   npm run bench -- --json --only train-reference # one JSON line
  *   npm run bench -- --peer torch                  # and PyTorch's figures, with ratios
  *   npm run bench -- --json --only time-to-accuracy --task addition --seed 2 --keep
+ *   npm run bench -- --browser --repeats 3          # in headless Chromium, on wasm then webgl
  *
- * Flags: --json, --only NAME (repeatable), --peer torch, --backend NAME,
+ * --browser runs the benchmarks in headless Chromium (scripts/bench/browser.ts) instead of Node,
+ * on wasm and on webgl (here SwiftShader, software GL: `glRenderer`, `softwareGl` say so); the
+ * peer still runs in Node. time-to-accuracy needs Node and says so.
+ *
+ * Flags: --json, --only NAME (repeatable), --peer torch, --backend NAME, --browser,
  * --repeats N, --steps N (training steps per repeat), --threads N (peer),
  * --task NAME and --seed N (time-to-accuracy: the task's default recipe, default reverse and 1),
  * --keep (append the lines, with date, start and end times and the command, to models/BENCHMARKS.jsonl).
@@ -28,7 +33,7 @@ import { BENCHMARKS, BenchName, PORTABLE_CASES, Result } from './bench/cases';
 import { GPT_CHAR_STEPS, gptCharBatches, gptCharText } from './bench/gpt_char';
 
 const USAGE =
-  'Usage: npm run bench -- [--json] [--only NAME]... [--peer torch] [--backend NAME] ' +
+  'Usage: npm run bench -- [--json] [--only NAME]... [--peer torch] [--backend NAME] [--browser] ' +
   '[--repeats N] [--steps N] [--threads N] [--task NAME] [--seed N] [--keep]\n' +
   `Benchmarks: ${BENCHMARKS.join(', ')}`;
 
@@ -43,6 +48,7 @@ const BENCH_OPTIONS = {
   only: { type: 'string', multiple: true },
   peer: { type: 'string' },
   backend: { type: 'string' },
+  browser: { type: 'boolean', default: false },
   repeats: { type: 'string', default: '5' },
   steps: { type: 'string', default: '20' },
   threads: { type: 'string', default: '1' },
@@ -177,6 +183,7 @@ async function main(): Promise<void> {
   const kept: Array<Record<string, unknown>> = [];
   const settings = { repeats, steps: stepsPerRepeat };
   const peerLines = new Map<BenchName, Array<Record<string, unknown>>>();
+  // Once per benchmark, even when the browser runs it on two backends.
   const peersOf = (name: BenchName) => {
     if (parsed.peer !== 'torch' || PEER_ARGS[name] == null) return [];
     if (!peerLines.has(name)) {
@@ -204,12 +211,41 @@ async function main(): Promise<void> {
     }
   };
 
-  const backend = await initBackend(parsed.backend, { quiet: parsed.json });
-  const machine = machineInfo();
-  if (!parsed.json) console.log(`machine: ${JSON.stringify(machine)}`);
-  for (const name of only) {
-    const run = name === 'time-to-accuracy' ? timeToAccuracy : PORTABLE_CASES[name]!;
-    print([await run(settings)].flat(), { ...machine, backend });
+  if (parsed.browser) {
+    const { benchInChromium, PAGE_BACKENDS } = await import('./bench/browser');
+    const backends = parsed.backend != null ? [parsed.backend] : PAGE_BACKENDS;
+    for (const name of backends) {
+      if (!(PAGE_BACKENDS as readonly string[]).includes(name))
+        fail(`--backend with --browser must be one of ${PAGE_BACKENDS.join(', ')}, got '${name}'`);
+    }
+    // The host's CPU and cores, with what the page ran on in place of Node and its tfjs backend.
+    const { cpu, cores } = machineInfo();
+    const announced = new Set<string>();
+    await benchInChromium({ only, backends, settings }, (lines, page) => {
+      const machine = {
+        cpu,
+        cores,
+        runtime: 'chromium',
+        chromium: page.chromium,
+        tfjs: page.tfjs,
+        backend: page.backend,
+        wasmThreads: page.wasmThreads,
+        fusedAttention: page.fusedAttention,
+      };
+      if (!parsed.json && !announced.has(page.backend)) {
+        announced.add(page.backend);
+        console.log(`machine: ${JSON.stringify({ ...machine, glRenderer: page.glRenderer })}`);
+      }
+      print(lines, machine);
+    });
+  } else {
+    const backend = await initBackend(parsed.backend, { quiet: parsed.json });
+    const machine = machineInfo();
+    if (!parsed.json) console.log(`machine: ${JSON.stringify(machine)}`);
+    for (const name of only) {
+      const run = name === 'time-to-accuracy' ? timeToAccuracy : PORTABLE_CASES[name]!;
+      print([await run(settings)].flat(), { ...machine, backend });
+    }
   }
   if (parsed.keep) {
     const stamp = (d: Date) => d.toISOString().replace(/\.\d+Z$/, 'Z');
@@ -231,7 +267,8 @@ process.on('exit', () => rmSync(GPT_CHAR_BATCHES, { force: true }));
 function formatLine(line: Record<string, unknown>): string {
   const { machine: _machine, peer, skipped, ...rest } = line;
   const own = Object.entries(rest)
-    .filter(([k]) => k !== 'repeatsMs')
+    // The renderer is in the machine line above the lines of its page.
+    .filter(([k]) => k !== 'repeatsMs' && k !== 'glRenderer')
     .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`)
     .join(' ');
   if (skipped != null) return `skipped: ${own}: ${skipped}`;
