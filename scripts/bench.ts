@@ -234,7 +234,8 @@ async function main(): Promise<void> {
       };
       if (!parsed.json && !announced.has(page.backend)) {
         announced.add(page.backend);
-        console.log(`machine: ${JSON.stringify({ ...machine, glRenderer: page.glRenderer })}`);
+        const gl = page.backend === 'webgl' ? { glRenderer: page.glRenderer } : {};
+        console.log(`machine: ${JSON.stringify({ ...machine, ...gl })}`);
       }
       print(lines, machine);
     });
