@@ -31,8 +31,9 @@ export const PAGE_BACKENDS = ['wasm', 'webgl'] as const;
 const SOFTWARE_GL = /swiftshader|llvmpipe|softpipe/i;
 
 /**
- * A figure is skipped when its calls would take longer than this: on SwiftShader a training step
- * of the reference model takes ~5 s and attention forward + backward at T = 1024 ~23 s.
+ * A figure is skipped when its calls would take longer than this: on SwiftShader here a training
+ * step of the reference model took ~5 s, one of train-gpt-char 12 to 23 s, and attention forward +
+ * backward at T = 1024 7 to 23 s (as the other work on the machine varied).
  */
 const MAX_SECONDS = 60;
 

@@ -237,5 +237,6 @@ export const PORTABLE_CASES: Partial<Record<BenchName, (settings: BenchSettings)
   'decode-greedy': decodeGreedy,
   'attention-forward-backward': attentionForwardBackward,
   'tfjs-layer-norm-step': tfjsLayerNormStep,
-  'train-gpt-char': ({ repeats }) => trainGptChar({ repeats, batches: gptCharBatches(gptCharText(), GPT_CHAR_STEPS) }),
+  'train-gpt-char': ({ repeats, maxSeconds }) =>
+    trainGptChar({ repeats, maxSeconds, batches: gptCharBatches(gptCharText(), GPT_CHAR_STEPS) }),
 };

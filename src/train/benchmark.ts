@@ -30,9 +30,9 @@ export async function measure(
  * `measure`, unless its calls would take longer than `maxSeconds`: then, instead of the timing,
  * why not. The first warm-up call pays for what the backend compiles (webgl's shaders); the
  * second, timed until the backend has finished it, says what the rest would take, and when that
- * is over the budget they are not run. That estimate can be low (on SwiftShader a gpt-char step
- * took under 6 s alone and 14 to 19 s in the timed rounds), so the calls also stop once the budget,
- * counted from the second call, has run out. Needs `warmup` >= 2 when `maxSeconds` is finite: the
+ * is over the budget they are not run. One call can still be a low estimate (other work on the
+ * machine, a backend that slows as it runs), so the calls also stop once the budget, counted from
+ * the second call, has run out. Needs `warmup` >= 2 when `maxSeconds` is finite: the
  * two are warm-up calls.
  */
 export async function measureWithin(
@@ -96,9 +96,9 @@ function summarize(repeatsMs: number[]): Timing {
 
 /**
  * Resolves when the backend has done all the work queued so far. webgl runs kernels
- * asynchronously: a call that reads back only its loss returns before the weight updates it
- * queued have run (on SwiftShader a gpt-char step "took" under 6 s and cost 14). A GL context runs
- * its commands in order, so reading back a tensor made now waits for all of them.
+ * asynchronously: a call that reads back only its loss (or its output) returns before the weight
+ * updates (or gradients) it queued have run. A GL context runs its commands in order, so reading
+ * back a tensor made now waits for all of them.
  */
 async function settled(): Promise<void> {
   const marker = tf.scalar(0).add(1);
