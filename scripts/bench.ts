@@ -6,8 +6,13 @@
  *   npm run bench -- --json --only train-reference # one JSON line
  *   npm run bench -- --peer torch                  # and PyTorch's figures, with ratios
  *   npm run bench -- --json --only time-to-accuracy --task addition --seed 2 --keep
+ *   npm run bench -- --browser --repeats 3          # in headless Chromium, on wasm then webgl
  *
- * Flags: --json, --only NAME (repeatable), --peer torch, --backend NAME,
+ * --browser runs the benchmarks in headless Chromium (scripts/bench/browser.ts) instead of Node,
+ * on wasm and on webgl (here SwiftShader, software GL: `glRenderer`, `softwareGl` say so); the
+ * peer still runs in Node. time-to-accuracy needs Node and says so.
+ *
+ * Flags: --json, --only NAME (repeatable), --peer torch, --backend NAME, --browser,
  * --repeats N, --steps N (training steps per repeat), --threads N (peer),
  * --task NAME and --seed N (time-to-accuracy: the task's default recipe, default reverse and 1),
  * --keep (append the lines, with date, start and end times and the command, to models/BENCHMARKS.jsonl).
@@ -25,41 +30,16 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 
 import { initBackend } from '../src/backend';
-import { installGradientFixes } from '../src/kernels/tile_gradient';
-import { MultiHeadAttention } from '../src/layers/multi_head_attention';
-import { presetConfig } from '../src/model/config';
-import { decode } from '../src/decode/decode';
-import { createTransformer } from '../src/model/transformer';
-import { TYPED_ARRAY_MAX_ROWS } from '../src/decode/typed_array_step';
-import {
-  createTask,
-  createTrainingStream,
-  encodeBatch,
-  generateSamples,
-  heldOutSet,
-  TASK_NAMES,
-  TaskName,
-} from '../src/tasks';
-import { machineInfo, measure, median, round } from '../src/train/benchmark';
+import { createTask, createTrainingStream, encodeBatch, heldOutSet, TASK_NAMES, TaskName } from '../src/tasks';
+import { machineInfo, round } from '../src/train/benchmark';
 import { balancedShare } from '../src/train/recipe';
-import { Trainer } from '../src/train/trainer';
 
 import { benchTempFile, writeInt32File } from './bench/batch_file';
-import { trainGptChar } from './bench/gpt_char';
-
-const BENCHMARKS = [
-  'train-reference',
-  'decode-greedy',
-  'attention-forward-backward',
-  'time-to-accuracy',
-  'tfjs-layer-norm-step',
-  'train-gpt-char',
-] as const;
-type BenchName = (typeof BENCHMARKS)[number];
-type Result = { name: BenchName } & Record<string, unknown>;
+import { BENCHMARKS, BenchName, decodeSamples, PORTABLE_CASES, referenceBatches, Result, task } from './bench/cases';
+import { GPT_CHAR_STEPS, gptCharBatches, gptCharText } from './bench/gpt_char';
 
 const USAGE =
-  'Usage: npm run bench -- [--json] [--only NAME]... [--peer torch] [--backend NAME] ' +
+  'Usage: npm run bench -- [--json] [--only NAME]... [--peer torch] [--backend NAME] [--browser] ' +
   '[--repeats N] [--steps N] [--threads N] [--task NAME] [--seed N] [--keep]\n' +
   `Benchmarks: ${BENCHMARKS.join(', ')}`;
 
@@ -74,6 +54,7 @@ const BENCH_OPTIONS = {
   only: { type: 'string', multiple: true },
   peer: { type: 'string' },
   backend: { type: 'string' },
+  browser: { type: 'boolean', default: false },
   repeats: { type: 'string', default: '5' },
   steps: { type: 'string', default: '20' },
   threads: { type: 'string', default: '1' },
@@ -112,205 +93,31 @@ if (!Number.isInteger(ttaSeed) || ttaSeed < 0) fail(`--seed must be an integer >
 if (parsed.peer === 'torch' && ttaTask !== 'reverse' && only.includes('time-to-accuracy'))
   fail(`--peer torch trains reverse only; time-to-accuracy with --task ${ttaTask} has no peer`);
 
-// ---- the reference configuration ---------------------------------------------
-const task = createTask('reverse');
-
-/** Where train-reference's batches and decode-greedy's sources go for the peer, which trains and decodes on them. */
+/** The files the peer reads: our batches, sources and held-out set, so it does the work we timed. */
 const REFERENCE_BATCHES = benchTempFile('reference-batches');
 const DECODE_SOURCES = benchTempFile('decode-sources');
-
-async function trainReference(): Promise<Result> {
-  const model = createTransformer(presetConfig('reference', task));
-  // The reference throughput setting (README, "Toy tasks"): Adam at 1e-3, no schedule, no clipping (the peer has none).
-  const trainer = new Trainer({ model, learningRate: 1e-3, clipNorm: Infinity });
-  const stream = createTrainingStream(task, 1);
-  const batches = Array.from({ length: stepsPerRepeat }, () => encodeBatch(task, stream.nextBatch(64)));
-  writeInt32File(
-    REFERENCE_BATCHES,
-    batches.flatMap((b) => [b.source, b.decoderInput, b.decoderTarget]),
-  );
-  const tokensPerBatch = batches.map((b) => b.decoderTarget.reduce((n, id) => n + (id !== 0 ? 1 : 0), 0));
-  let next = 0;
-  const timing = await measure(
-    async () => {
-      await trainer.step(batches[next]);
-      next = (next + 1) % batches.length;
-    },
-    { warmup: 5, repeats, units: stepsPerRepeat },
-  );
-  const meanTokens = tokensPerBatch.reduce((a, b) => a + b, 0) / tokensPerBatch.length;
-  model.dispose();
-  trainer.optimizer.dispose();
-  return {
-    name: 'train-reference',
-    backend: tf.getBackend(),
-    stepsPerSecond: round(1000 / timing.medianMs),
-    tokensPerSecond: round((meanTokens * 1000) / timing.medianMs),
-    msPerStep: round(timing.medianMs),
-    repeatsMs: timing.repeatsMs,
-    spread: timing.spread,
-    batch: 64,
-    targetTokensPerRepeat: tokensPerBatch.reduce((a, b) => a + b, 0),
-  };
-}
-
-async function decodeGreedy(): Promise<Result[]> {
-  const model = createTransformer(presetConfig('reference', task));
-  const results: Result[] = [];
-  // cached: the default (typed-array steps up to TYPED_ARRAY_MAX_ROWS rows, tfjs kernels above);
-  // cachedTfjsSteps: the cache with tfjs kernels at every batch; uncached: the whole model per step.
-  const variants = {
-    Cached: { useCache: true },
-    CachedTfjsSteps: { useCache: true, decoderStep: 'tfjs' },
-    Uncached: { useCache: false },
-  } as const;
-  const sourcesOf = (batch: number) => generateSamples(task, batch, 7);
-  writeInt32File(DECODE_SOURCES, [encodeBatch(task, sourcesOf(1)).source, encodeBatch(task, sourcesOf(64)).source]);
-  for (const batch of [1, 64]) {
-    const sources = sourcesOf(batch).map((s) => s.source);
-    const row: Result = {
-      name: 'decode-greedy',
-      backend: tf.getBackend(),
-      batch,
-      targetLength: task.maxTargetLength,
-      cachedSteps: batch <= TYPED_ARRAY_MAX_ROWS ? 'typed-arrays' : 'tfjs',
-    };
-    for (const [label, options] of Object.entries(variants)) {
-      const timing = await measure(
-        () => void decode(model, sources, { maxLength: task.maxTargetLength, ignoreEos: true, ...options }),
-        {
-          warmup: 2,
-          repeats,
-          units: batch === 1 ? 5 : 1,
-        },
-      );
-      row[`msPerSequence${label}`] = round(timing.medianMs / batch);
-    }
-    row.msPerSequence = row.msPerSequenceCached;
-    row.cacheSpeedup = round((row.msPerSequenceUncached as number) / (row.msPerSequenceCached as number));
-    results.push(row);
-  }
-  model.dispose();
-  return results;
-}
-
-/**
- * One MultiHeadAttention self-attention call, no mask: forward + backward (grads of the input and
- * every weight) and forward alone, with the peak bytes tfjs held during one call (tf.profile).
- * The sizes are the peer's ATTENTION_SIZES.
- */
-async function attentionForwardBackward(): Promise<Result[]> {
-  const results: Result[] = [];
-  for (const [B, T, D, H] of [
-    [64, 13, 64, 4],
-    [16, 64, 128, 8],
-    [1, 128, 256, 8],
-    [4, 256, 128, 4],
-    [1, 512, 256, 8],
-    [1, 1024, 256, 8],
-  ]) {
-    const layer = new MultiHeadAttention({ numHeads: H, keyDim: D / H });
-    const x = tf.variable(tf.randomNormal([B, T, D]));
-    tf.dispose(layer.apply(x) as tf.Tensor);
-    const variables = [x, ...layer.trainableWeights.map((w) => w.read() as tf.Variable)];
-    const calls = {
-      'forward-backward': () => {
-        const { value, grads } = tf.variableGrads(() => (layer.apply(x) as tf.Tensor).sum() as tf.Scalar, variables);
-        value.dataSync();
-        tf.dispose([value, ...Object.values(grads)]);
-      },
-      forward: () => {
-        const y = layer.apply(x) as tf.Tensor;
-        y.dataSync();
-        y.dispose();
-      },
-    };
-    for (const [mode, call] of Object.entries(calls)) {
-      const baseBytes = tf.memory().numBytes;
-      const peakBytes = (await tf.profile(call)).peakBytes - baseBytes;
-      const timing = await measure(call, { warmup: 2, repeats, units: T >= 512 ? 1 : 5 });
-      results.push({
-        name: 'attention-forward-backward',
-        backend: tf.getBackend(),
-        B,
-        T,
-        D,
-        H,
-        mode,
-        msPerCall: round(timing.medianMs),
-        peakBytes,
-        spread: timing.spread,
-      });
-    }
-    layer.dispose();
-    x.dispose();
-  }
-  return results;
-}
-
-/**
- * A training step of a model users write with tfjs's own layers: dense -> tf.layers.layerNormalization
- * (rank 3) -> dense to 65 classes, B 16, T 128, D 128, Adam, softmax cross-entropy. Timed with tfjs
- * 4.22's Tile gradient (a Slice and an Add per repetition) and with `installGradientFixes`'s, repeats
- * alternating in this one run; `ratio` is tfjs's median over ours.
- */
-async function tfjsLayerNormStep(): Promise<Result> {
-  const [B, T, D, classes] = [16, 128, 128, 65];
-  const model = tf.sequential({
-    layers: [
-      tf.layers.dense({ inputShape: [T, D], units: D }),
-      tf.layers.layerNormalization(),
-      tf.layers.dense({ units: classes }),
-    ],
-  });
-  const x = tf.randomNormal([B, T, D]);
-  const y = tf.tidy(() => tf.oneHot(tf.randomUniform([B, T], 0, classes, 'int32'), classes).cast('float32'));
-  const optimizer = tf.train.adam(1e-3);
-  const step = () => {
-    const loss = optimizer.minimize(
-      () => tf.losses.softmaxCrossEntropy(y, model.apply(x) as tf.Tensor) as tf.Scalar,
-      true,
-    );
-    loss!.dataSync();
-    loss!.dispose();
-  };
-  const withGradient = async (tfjsOwn: boolean) => {
-    installGradientFixes({ replaceTfjsGradients: !tfjsOwn });
-    const kernels = (await tf.profile(step)).kernels.length;
-    const timing = await measure(step, { warmup: 1, repeats: 1, units: 3 });
-    return { kernels, ms: timing.medianMs };
-  };
-  const runs: Record<'tfjs' | 'ours', { kernels: number; ms: number }[]> = { tfjs: [], ours: [] };
-  for (let i = 0; i < repeats; i++) {
-    runs.tfjs.push(await withGradient(true));
-    runs.ours.push(await withGradient(false));
-  }
-  installGradientFixes();
-  const medianMs = (list: { ms: number }[]) => median(list.map((r) => r.ms));
-  tf.dispose([x, y]);
-  optimizer.dispose();
-  model.dispose();
-  return {
-    name: 'tfjs-layer-norm-step',
-    backend: tf.getBackend(),
-    B,
-    T,
-    D,
-    msPerStepTfjsTileGradient: round(medianMs(runs.tfjs)),
-    msPerStep: round(medianMs(runs.ours)),
-    kernelsPerStepTfjsTileGradient: runs.tfjs[0].kernels,
-    kernelsPerStep: runs.ours[0].kernels,
-    ratio: round(medianMs(runs.tfjs) / medianMs(runs.ours)),
-  };
-}
-
-/** Steps a repeat of train-gpt-char (a step is about a second here) and the file its batches go to. */
-const GPT_CHAR_STEPS = 5;
 const GPT_CHAR_BATCHES = benchTempFile('gpt-char');
-
-/** time-to-accuracy's training stream (every batch the recipe allows) and held-out sources, for the peer. */
+/** time-to-accuracy's training stream (every batch the recipe allows) and held-out sources. */
 const TTA_BATCHES = benchTempFile('time-to-accuracy-batches');
 const TTA_HELD_OUT = benchTempFile('time-to-accuracy-held-out');
+
+/** Writes what the peer of `name` reads, with our benchmarks' own functions (time-to-accuracy writes its own). */
+function writePeerInputs(name: BenchName): void {
+  if (name === 'train-reference') {
+    const batches = referenceBatches(stepsPerRepeat);
+    writeInt32File(
+      REFERENCE_BATCHES,
+      batches.flatMap((b) => [b.source, b.decoderInput, b.decoderTarget]),
+    );
+  } else if (name === 'decode-greedy') {
+    writeInt32File(
+      DECODE_SOURCES,
+      [1, 64].map((batch) => encodeBatch(task, decodeSamples(batch)).source),
+    );
+  } else if (name === 'train-gpt-char') {
+    writeInt32File(GPT_CHAR_BATCHES, [gptCharBatches(gptCharText(), GPT_CHAR_STEPS)]);
+  }
+}
 
 async function timeToAccuracy(): Promise<Result> {
   // The training command's own loop with the task's default recipe, from scratch, until held-out
@@ -452,37 +259,71 @@ function matchPeer(ours: Result, peers: Array<Record<string, unknown>>): Record<
 async function main(): Promise<void> {
   const startedAt = new Date();
   const kept: Array<Record<string, unknown>> = [];
-  const backend = await initBackend(parsed.backend, { quiet: parsed.json });
-  const machine = machineInfo();
-  if (!parsed.json) console.log(`machine: ${JSON.stringify(machine)}`);
-  const cases: Record<BenchName, () => Promise<Result | Result[]>> = {
-    'train-reference': trainReference,
-    'decode-greedy': decodeGreedy,
-    'attention-forward-backward': attentionForwardBackward,
-    'time-to-accuracy': timeToAccuracy,
-    'tfjs-layer-norm-step': tfjsLayerNormStep,
-    'train-gpt-char': () => trainGptChar({ repeats, steps: GPT_CHAR_STEPS, batchFile: GPT_CHAR_BATCHES }),
-  };
-  for (const name of only) {
-    const ours = [await cases[name]()].flat();
-    let peers: Array<Record<string, unknown>> = [];
-    if (parsed.peer === 'torch' && PEER_ARGS[name] != null) {
+  const settings = { repeats, steps: stepsPerRepeat };
+  const peerLines = new Map<BenchName, Array<Record<string, unknown>>>();
+  // Once per benchmark, even when the browser runs it on two backends.
+  const peersOf = (name: BenchName, ours: Result[]) => {
+    if (parsed.peer !== 'torch' || PEER_ARGS[name] == null) return [];
+    if (!peerLines.has(name)) {
       try {
-        peers = runPeer(name, ours);
+        writePeerInputs(name);
+        peerLines.set(name, runPeer(name, ours));
       } catch (error) {
         console.error(`bench: ${(error as Error).message}`);
+        peerLines.set(name, []);
       }
     }
+    return peerLines.get(name)!;
+  };
+  const print = (ours: Result[], machine: Record<string, unknown>) => {
     for (const result of ours) {
-      const peer = matchPeer(result, peers);
+      const peer = result.skipped == null ? matchPeer(result, peersOf(result.name, ours)) : undefined;
       const line = {
         ...result,
         ...(peer ? { peer: { name: 'torch', ...peer }, ...compare(result, peer) } : {}),
-        machine: { ...machine, backend },
+        machine,
       };
       if (parsed.json) console.log(JSON.stringify(line));
       else console.log(formatLine(line));
       kept.push(line);
+    }
+  };
+
+  if (parsed.browser) {
+    const { benchInChromium, PAGE_BACKENDS } = await import('./bench/browser');
+    const backends = parsed.backend != null ? [parsed.backend] : PAGE_BACKENDS;
+    for (const name of backends) {
+      if (!(PAGE_BACKENDS as readonly string[]).includes(name))
+        fail(`--backend with --browser must be one of ${PAGE_BACKENDS.join(', ')}, got '${name}'`);
+    }
+    // The host's CPU and cores, with what the page ran on in place of Node and its tfjs backend.
+    const { cpu, cores } = machineInfo();
+    const announced = new Set<string>();
+    await benchInChromium({ only, backends, settings }, (lines, page) => {
+      const machine = {
+        cpu,
+        cores,
+        runtime: 'chromium',
+        chromium: page.chromium,
+        tfjs: page.tfjs,
+        backend: page.backend,
+        wasmThreads: page.wasmThreads,
+        fusedAttention: page.fusedAttention,
+      };
+      if (!parsed.json && !announced.has(page.backend)) {
+        announced.add(page.backend);
+        const gl = page.backend === 'webgl' ? { glRenderer: page.glRenderer } : {};
+        console.log(`machine: ${JSON.stringify({ ...machine, ...gl })}`);
+      }
+      print(lines, machine);
+    });
+  } else {
+    const backend = await initBackend(parsed.backend, { quiet: parsed.json });
+    const machine = machineInfo();
+    if (!parsed.json) console.log(`machine: ${JSON.stringify(machine)}`);
+    for (const name of only) {
+      const run = name === 'time-to-accuracy' ? timeToAccuracy : PORTABLE_CASES[name]!;
+      print([await run(settings)].flat(), { ...machine, backend });
     }
   }
   if (parsed.keep) {
@@ -501,11 +342,13 @@ async function main(): Promise<void> {
 }
 
 function formatLine(line: Record<string, unknown>): string {
-  const { machine: _machine, peer, ...rest } = line;
+  const { machine: _machine, peer, skipped, ...rest } = line;
   const own = Object.entries(rest)
-    .filter(([k]) => k !== 'repeatsMs')
+    // The renderer is in the machine line above the lines of its page.
+    .filter(([k]) => k !== 'repeatsMs' && k !== 'glRenderer')
     .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`)
     .join(' ');
+  if (skipped != null) return `skipped: ${own}: ${skipped}`;
   if (!peer) return own;
   const p = peer as Record<string, unknown>;
   const shared = ['tokensPerSecond', 'msPerStep', 'msPerSequence', 'msPerCall', 'steps', 'seconds'].filter(

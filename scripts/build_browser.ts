@@ -14,7 +14,8 @@
  * bundler provides exactly one copy, so the layers register in the same `tf` that loads models.
  * Node's `fs`/`path` and `@tensorflow/tfjs-node` are never bundled either (see NODE_ONLY).
  *
- * `buildBrowser` is exported for the browser tests, which build into a temporary folder.
+ * `buildBrowser` is exported for the browser tests, which build into a temporary folder, and
+ * `browserOnly` for the page of `npm run bench -- --browser` (scripts/bench/browser.ts).
  */
 import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
@@ -77,7 +78,7 @@ function nodeOnlyStub(id: string): string {
 const BROWSER_VARIANTS = /(^|\/)io\/file_system$/;
 
 /** esbuild plugin: src/ modules with a browser variant use it; Node's built-ins become stubs; tfjs-node is an error. */
-const browserOnly: esbuild.Plugin = {
+export const browserOnly: esbuild.Plugin = {
   name: 'browser-only',
   setup(build) {
     build.onResolve({ filter: BROWSER_VARIANTS }, (args) => ({

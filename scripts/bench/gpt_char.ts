@@ -10,8 +10,8 @@
  *
  * The text is generated here, so nothing is shipped or fetched: words drawn from a fixed seeded
  * syllable list, with capitals, digits and punctuation, 262,144 characters over exactly 65 symbols.
- * The batches are drawn once and written to a file that the peer reads, so both train on the same
- * windows in the same order.
+ * The batches are drawn once and (scripts/bench.ts) written to a file that the peer reads, so both
+ * train on the same windows in the same order. No Node API here: the browser bench runs it in a page.
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -20,12 +20,13 @@ import { MaskedLayerNormalization } from '../../src/layers/masked_layer_normaliz
 import { TokenAndPositionEmbedding } from '../../src/layers/token_and_position_embedding';
 import { TransformerEncoderBlock } from '../../src/layers/transformer_encoder_block';
 import { Random } from '../../src/tasks/random';
-import { measure, round } from '../../src/train/benchmark';
+import { measureWithin, round } from '../../src/train/benchmark';
 import { Adam } from '../../src/train/adam';
 
-import { writeInt32File } from './batch_file';
-
 export const GPT_CHAR = { vocabulary: 65, length: 128, width: 128, heads: 4, layers: 4, ff: 512, batch: 16 };
+
+/** Steps a repeat of train-gpt-char (a step is about a second here). */
+export const GPT_CHAR_STEPS = 5;
 
 /** The 65 symbols: a-z, A-Z, 0-9, space, '.' and newline. */
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .\n';
@@ -95,13 +96,14 @@ function buildModel(finalNorm: 'ours' | 'tfjs'): tf.LayersModel {
 }
 
 /**
- * Times `steps` training steps per repeat on the batches (reused in order by every repeat), for
- * each final norm; `batchFile` receives the batches for the peer.
+ * Times a repeat of one training step per batch of `batches` (gptCharBatches; reused in order by
+ * every repeat), for each final norm; a norm whose steps would take over `maxSeconds` (default
+ * Infinity) is skipped with the reason.
  */
-export async function trainGptChar(options: { repeats: number; steps: number; batchFile: string }) {
+export async function trainGptChar(options: { repeats: number; batches: Int32Array; maxSeconds?: number }) {
   const { batch, length, vocabulary } = GPT_CHAR;
-  const batches = gptCharBatches(gptCharText(), options.steps);
-  writeInt32File(options.batchFile, [batches]);
+  const { batches } = options;
+  const steps = batches.length / (batch * (length + 1));
   const results = [];
   for (const finalNorm of ['ours', 'tfjs'] as const) {
     const model = buildModel(finalNorm);
@@ -110,7 +112,7 @@ export async function trainGptChar(options: { repeats: number; steps: number; ba
     let next = 0;
     const step = () => {
       const rows = batches.subarray(next * batch * (length + 1), (next + 1) * batch * (length + 1));
-      next = (next + 1) % options.steps;
+      next = (next + 1) % steps;
       const loss = tf.tidy((): tf.Scalar => {
         const windows = tf.tensor2d(rows, [batch, length + 1], 'int32');
         const inputs = windows.slice([0, 0], [batch, length]);
@@ -129,11 +131,25 @@ export async function trainGptChar(options: { repeats: number; steps: number; ba
       loss.dataSync();
       loss.dispose();
     };
-    const timing = await measure(step, { warmup: 2, repeats: options.repeats, units: options.steps });
-    results.push({
+    const timing = await measureWithin(step, {
+      warmup: 2,
+      repeats: options.repeats,
+      units: steps,
+      maxSeconds: options.maxSeconds ?? Infinity,
+    });
+    const row = {
       name: 'train-gpt-char' as const,
       backend: tf.getBackend(),
       finalNorm: finalNorm === 'ours' ? 'MaskedLayerNormalization' : 'tf.layers.layerNormalization',
+    };
+    model.dispose();
+    optimizer.dispose();
+    if ('skipped' in timing) {
+      results.push({ ...row, batch, T: length, skipped: timing.skipped });
+      continue;
+    }
+    results.push({
+      ...row,
       msPerStep: round(timing.medianMs),
       tokensPerSecond: round((batch * length * 1000) / timing.medianMs),
       repeatsMs: timing.repeatsMs,
@@ -141,8 +157,6 @@ export async function trainGptChar(options: { repeats: number; steps: number; ba
       batch,
       T: length,
     });
-    model.dispose();
-    optimizer.dispose();
   }
   return results;
 }

@@ -23,18 +23,87 @@ export async function measure(
   { warmup = 2, repeats = 5, units = 1 }: { warmup?: number; repeats?: number; units?: number } = {},
 ): Promise<Timing> {
   for (let i = 0; i < warmup; i++) await work();
+  return summarize((await timedRounds(work, repeats, units, Infinity)).repeatsMs);
+}
+
+/**
+ * `measure`, unless its calls would take longer than `maxSeconds`: then, instead of the timing,
+ * why not. The first warm-up call pays for what the backend compiles (webgl's shaders); the
+ * second, timed until the backend has finished it, says what the rest would take, and when that
+ * is over the budget they are not run. One call can still be a low estimate (other work on the
+ * machine, a backend that slows as it runs), so the calls also stop once the budget, counted from
+ * the second call, has run out. Needs `warmup` >= 2 when `maxSeconds` is finite: the
+ * two are warm-up calls.
+ */
+export async function measureWithin(
+  work: () => void | Promise<void>,
+  options: { warmup?: number; repeats?: number; units?: number; maxSeconds: number },
+): Promise<Timing | { skipped: string }> {
+  const { warmup = 2, repeats = 5, units = 1, maxSeconds } = options;
+  if (maxSeconds === Infinity) return measure(work, { warmup, repeats, units });
+  if (warmup < 2) throw new Error(`measureWithin: warmup must be >= 2 to estimate, got ${warmup}`);
+  await work();
+  await settled();
+  const start = performance.now();
+  await work();
+  await settled();
+  const callMs = performance.now() - start;
+  const calls = warmup - 2 + repeats * units;
+  const seconds = (callMs * calls) / 1000;
+  if (seconds > maxSeconds) {
+    const why = `one call took ${round(callMs)} ms, so ${calls} more would take ~${round(seconds)} s`;
+    return { skipped: `${why} (over ${maxSeconds} s)` };
+  }
+  const deadline = start + maxSeconds * 1000;
+  for (let i = 0; i < warmup - 2; i++) await work();
+  const rounds = await timedRounds(work, repeats, units, deadline);
+  if (rounds.callsDone < repeats * units) {
+    const why = `one call took ${round(callMs)} ms, but after ${rounds.callsDone} of ${repeats * units} timed calls`;
+    return { skipped: `${why} ${maxSeconds} s had passed` };
+  }
+  return summarize(rounds.repeatsMs);
+}
+
+/** `repeats` rounds of `units` calls, per-call milliseconds of each; stops after the call that ends past `deadline`. */
+async function timedRounds(
+  work: () => void | Promise<void>,
+  repeats: number,
+  units: number,
+  deadline: number,
+): Promise<{ repeatsMs: number[]; callsDone: number }> {
   const repeatsMs: number[] = [];
+  let callsDone = 0;
   for (let r = 0; r < repeats; r++) {
     const start = performance.now();
-    for (let i = 0; i < units; i++) await work();
+    for (let i = 0; i < units; i++) {
+      await work();
+      callsDone++;
+      if (performance.now() > deadline && callsDone < repeats * units) return { repeatsMs, callsDone };
+    }
     repeatsMs.push((performance.now() - start) / units);
   }
+  return { repeatsMs, callsDone };
+}
+
+function summarize(repeatsMs: number[]): Timing {
   const medianMs = median(repeatsMs);
   return {
     medianMs,
     repeatsMs: repeatsMs.map(round),
     spread: round((Math.max(...repeatsMs) - Math.min(...repeatsMs)) / medianMs),
   };
+}
+
+/**
+ * Resolves when the backend has done all the work queued so far. webgl runs kernels
+ * asynchronously: a call that reads back only its loss (or its output) returns before the weight
+ * updates (or gradients) it queued have run. A GL context runs its commands in order, so reading
+ * back a tensor made now waits for all of them.
+ */
+async function settled(): Promise<void> {
+  const marker = tf.scalar(0).add(1);
+  await marker.data();
+  marker.dispose();
 }
 
 export function median(values: number[]): number {

@@ -1,7 +1,7 @@
 /**
  * What the browser end-to-end tests share: build the bundles and the demo into a temporary
  * folder, serve them with the demo's own static server, and drive Debian's Chromium headless
- * through playwright-core (never a downloaded browser).
+ * through playwright-core (never a downloaded browser; scripts/chromium.ts launches it).
  *
  * Each test file builds its own copy (esbuild takes about a second), so the tests always run the
  * current sources, need no `npm run build` first, and two files running in parallel never write
@@ -10,31 +10,21 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 
 import { demoMounts, modelsIndex, Mount, RunningServer, startStaticServer } from '../../src/io/static_server';
 import { buildBrowser } from '../../scripts/build_browser';
+import { ChromiumSession } from '../../scripts/chromium';
+
+export {
+  CHROMIUM_ARGS,
+  CHROMIUM_PATH,
+  launchChromium,
+  missingChromiumMessage,
+  watchPage,
+} from '../../scripts/chromium';
 
 export const ROOT = path.resolve(__dirname, '../..');
-
-/** Debian's Chromium; CHROMIUM_PATH overrides it for other systems. */
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-
-/**
- * Headless, nothing phoning home, and WebGL always there: SwiftShader (Chromium's software GPU,
- * through ANGLE), asked for explicitly instead of left to Chromium's automatic fallback to it
- * (which Chromium is removing) or to the machine's GPU and driver. The tests assert that the
- * pages that choose a backend themselves pick webgl.
- */
-export const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--use-angle=swiftshader',
-  '--enable-unsafe-swiftshader',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--no-first-run',
-];
 
 /**
  * The shipped models the tests use: models/. TFJS_ATTENTION_TEST_MODELS points the tests at
@@ -46,15 +36,6 @@ export const MODELS_DIR = process.env.TFJS_ATTENTION_TEST_MODELS
 
 /** Screenshots go here (git-ignored). */
 export const OUTPUT_DIR = path.join(ROOT, 'test-output');
-
-/** The error that fails the suite when there is no Chromium: it says how to get one. */
-export function missingChromiumMessage(executable: string): string {
-  return (
-    `the browser tests need Chromium at ${executable}, which does not exist.\n` +
-    `Install Debian's package:  apt-get update && apt-get install -y chromium\n` +
-    `(or point CHROMIUM_PATH at a Chromium binary). These tests never download a browser.`
-  );
-}
 
 /** Throws (failing the suite, never skipping it) when a shipped model is missing. */
 export function requireModel(task: string): string {
@@ -111,50 +92,8 @@ export async function startTestSite(extraMounts: Mount[] = []): Promise<TestSite
   };
 }
 
-export interface TestBrowser {
-  context: BrowserContext;
-  close(): Promise<void>;
-}
-
-/** Chromium with a new, empty profile; fails with install instructions when it is missing. */
-export async function launchChromium(): Promise<TestBrowser> {
-  if (!fs.existsSync(CHROMIUM_PATH)) throw new Error(missingChromiumMessage(CHROMIUM_PATH));
-  const { chromium } = await import('playwright-core');
-  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfjs-attention-chromium-'));
-  let context: BrowserContext;
-  try {
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM_PATH,
-      headless: true,
-      args: CHROMIUM_ARGS,
-      viewport: { width: 1100, height: 900 },
-      timeout: 60_000,
-    });
-  } catch (error) {
-    fs.rmSync(userDataDir, { recursive: true, force: true });
-    throw error;
-  }
-  return {
-    context,
-    close: async () => {
-      await context.close();
-      fs.rmSync(userDataDir, { recursive: true, force: true });
-    },
-  };
-}
-
-/** Collects what would otherwise pass unnoticed in a page: uncaught errors, failed requests, 4xx/5xx. */
-export function watchPage(page: Page): { problems: string[] } {
-  const problems: string[] = [];
-  page.on('pageerror', (error) => problems.push(`uncaught error: ${error.message}`));
-  page.on('requestfailed', (request) =>
-    problems.push(`request failed: ${request.url()} (${request.failure()?.errorText})`),
-  );
-  page.on('response', (response) => {
-    if (response.status() >= 400) problems.push(`HTTP ${response.status()}: ${response.url()}`);
-  });
-  return { problems };
-}
+/** The browser the tests drive (launched by `launchChromium`). */
+export type TestBrowser = ChromiumSession;
 
 /** One heatmap canvas as the page drew it (pixels, not the DOM): what the user actually sees. */
 export interface DrawnHeatmap {
