@@ -57,14 +57,18 @@ const kept: Line[] = fs
  * must be one run (other kept runs, such as the per-task time-to-accuracy ones, have other commands).
  */
 function runOfReadme(): Line[] {
-  const named = /one run of `(npm run bench[^`]*)` on (\d{4}-\d{2}-\d{2})/.exec(speed);
+  const named = /one run of `(npm run bench[^`]*)` on (\d{4}-\d{2}-\d{2})(?: at (\d\d:\d\d) UTC)?/.exec(speed);
   if (!named)
     throw new Error('the Speed section does not say the date of its run ("one run of `npm run bench ...` on")');
-  const [, command, date] = named;
-  const lines = kept.filter((line) => line.date === date && line.benchCommand === command);
+  const [, command, date, time] = named;
+  // The start time tells apart two runs of one command on one day.
+  const started = time == null ? date : `${date}T${time}`;
+  const lines = kept.filter(
+    (line) => line.date === date && line.benchCommand === command && line.startedAt.startsWith(started),
+  );
   const runs = new Set(lines.map((line) => line.startedAt));
   if (runs.size !== 1)
-    throw new Error(`models/BENCHMARKS.jsonl has ${runs.size} runs of \`${command}\` dated ${date}, expected 1`);
+    throw new Error(`models/BENCHMARKS.jsonl has ${runs.size} runs of \`${command}\` started ${started}, expected 1`);
   return lines;
 }
 
@@ -84,14 +88,15 @@ interface RowSpec {
 }
 
 function rowSpec(label: string): RowSpec {
-  const attention = /B(\d+) T(\d+) D(\d+) H(\d+)$/.exec(label);
+  const attention = /B(\d+) T(\d+) D(\d+) H(\d+)( forward only)?$/.exec(label);
   if (attention) {
-    const [B, T, D, H] = attention.slice(1).map(Number);
+    const [B, T, D, H] = attention.slice(1, 5).map(Number);
+    const mode = attention[5] ? 'forward' : 'forward-backward';
     return {
       // Runs before forward-only lines were added have no mode: those are forward + backward.
       line: (l) =>
         l.name === 'attention-forward-backward' &&
-        (l.mode ?? 'forward-backward') === 'forward-backward' &&
+        (l.mode ?? 'forward-backward') === mode &&
         l.B === B &&
         l.T === T &&
         l.D === D &&
@@ -112,15 +117,32 @@ function rowSpec(label: string): RowSpec {
           ? ['msPerSequenceCached', 'msPerSequenceCachedTfjsSteps', 'msPerSequenceUncached']
           : ['msPerSequenceCached', 'msPerSequenceUncached'],
       peer: ['peer.msPerSequence'],
-      ratio: ['speedRatio'],
+      ratio: ['speedRatioCachedVsPeerUncached', 'speedRatioUncached'],
     };
   }
-  if (label === '`train-reference`: tokens/s (ms/step)') {
+  if (label === '`train-reference`: ms/step on identical batches (tokens/s)') {
     return {
       line: (l) => l.name === 'train-reference',
-      ours: ['tokensPerSecond', 'msPerStep'],
-      peer: ['peer.tokensPerSecond', 'peer.msPerStep'],
+      ours: ['msPerStep', 'tokensPerSecond'],
+      peer: ['peer.msPerStep', 'peer.tokensPerSecond'],
+      ratio: ['msPerStepRatio'],
+    };
+  }
+  const gptChar = /^`train-gpt-char` ms\/step, final norm `(\S+)`$/.exec(label);
+  if (gptChar) {
+    return {
+      line: (l) => l.name === 'train-gpt-char' && l.finalNorm === gptChar[1],
+      ours: ['msPerStep'],
+      peer: ['peer.msPerStep'],
       ratio: ['tokensPerSecondRatio'],
+    };
+  }
+  if (label === "`tfjs-layer-norm-step` ms/step (kernels), against tfjs's own `Tile` gradient") {
+    return {
+      line: (l) => l.name === 'tfjs-layer-norm-step',
+      ours: ['msPerStep', 'kernelsPerStep'],
+      peer: ['msPerStepTfjsTileGradient', 'kernelsPerStepTfjsTileGradient'],
+      ratio: ['ratio'],
     };
   }
   if (label === '`time-to-accuracy`: reverse to 0.99 held-out exact match') {
@@ -163,9 +185,16 @@ describe("the README's Speed section", () => {
     const { benchCommand, machine } = run[0];
     expect(benchCommand).toBe('npm run bench -- --json --peer torch'); // the full bench, with the peer
     expect(new Set(run.map((line) => line.name))).toEqual(
-      new Set(['train-reference', 'decode-greedy', 'attention-forward-backward', 'time-to-accuracy']),
+      new Set([
+        'train-reference',
+        'decode-greedy',
+        'attention-forward-backward',
+        'time-to-accuracy',
+        'tfjs-layer-norm-step',
+        'train-gpt-char',
+      ]),
     );
-    expect(speed).toContain(`one run of \`${benchCommand}\` on ${run[0].date}`);
+    expect(speed).toContain(`one run of \`${benchCommand}\` on ${run[0].date} at ${run[0].startedAt.slice(11, 16)} UTC`);
     expect(speed).toContain(`(\`machine.cpu\` "${machine.cpu}", ${machine.cores} cores)`);
     expect(speed).toContain(`Node ${String(machine.node).replace(/^v(\d+)\..*/, '$1')}, `);
     expect(speed).toContain(`tfjs ${String(machine.tfjs).replace(/^(\d+\.\d+)\..*/, '$1')}, `);
@@ -198,7 +227,7 @@ describe("the README's Speed section", () => {
     const run = runOfReadme();
     const load = /load average was (\S+) to (\S+) on its (\d+) cores/.exec(speed);
     expect(load).not.toBeNull();
-    const loads = run.map((line) => field(line, 'peer.loadAvg1m'));
+    const loads = run.filter((line) => line.peer != null).map((line) => field(line, 'peer.loadAvg1m'));
     const [low, high, cores] = figuresIn(load!.slice(1).join(' '));
     expect(matchesShown(Math.min(...loads), low)).toBe(true);
     expect(matchesShown(Math.max(...loads), high)).toBe(true);
