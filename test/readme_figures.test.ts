@@ -194,7 +194,8 @@ describe("the README's Speed section", () => {
         'train-gpt-char',
       ]),
     );
-    expect(speed).toContain(`one run of \`${benchCommand}\` on ${run[0].date} at ${run[0].startedAt.slice(11, 16)} UTC`);
+    const started = `${run[0].date} at ${run[0].startedAt.slice(11, 16)} UTC`;
+    expect(speed).toContain(`one run of \`${benchCommand}\` on ${started}`);
     expect(speed).toContain(`(\`machine.cpu\` "${machine.cpu}", ${machine.cores} cores)`);
     expect(speed).toContain(`Node ${String(machine.node).replace(/^v(\d+)\..*/, '$1')}, `);
     expect(speed).toContain(`tfjs ${String(machine.tfjs).replace(/^(\d+\.\d+)\..*/, '$1')}, `);
