@@ -204,6 +204,63 @@ function keyRange(
   return [4 * Math.floor(first / 4), end];
 }
 
+/** One block of query rows and the keys it attends to (`keyRange`), as the kernels' loops visit them. */
+interface Block {
+  b: number;
+  t0: number;
+  rows: number;
+  /** The first key (a whole vector) and how many from it. */
+  first: number;
+  count: number;
+  /** A row of the block's scores in bytes: `count` rounded up to whole vectors. */
+  width: number;
+}
+
+/** Calls `visit` for each batch row and block of ROWS queries, in order. */
+function forEachBlock(
+  L: Layout,
+  mask: Float32Array | undefined,
+  maskStrides: [number, number, number],
+  visit: (block: Block) => void,
+): void {
+  const { batch: B, queryLength: T, keyLength: S } = L;
+  for (let b = 0; b < B; b++) {
+    for (let t0 = 0; t0 < T; t0 += ROWS) {
+      const rows = Math.min(ROWS, T - t0);
+      const [first, end] = keyRange(mask, maskStrides, b, t0, rows, S);
+      const count = end - first;
+      visit({ b, t0, rows, first, count, width: 4 * wholeVectors(count) });
+    }
+  }
+}
+
+/**
+ * A block's scores for head h into `out` (floats, rows `width` bytes apart): scale * Q K^T
+ * against the transposed keys at `keysStart` (keysStart's (B, H, K, S4) layout), plus the mask's
+ * bias staged at `biasStart` when there is a mask.
+ */
+function blockScores(
+  mm: SimdKernels,
+  L: Layout,
+  block: Block,
+  h: number,
+  queryRows: number,
+  queryRowBytes: number,
+  keysStart: number,
+  mask: { biasStart: number; strides: [number, number, number] } | null,
+  out: number,
+): void {
+  const { b, t0, rows, first, width } = block;
+  const S4 = wholeVectors(L.keyLength);
+  const keys = 4 * (keysStart + (b * L.numHeads + h) * L.keyDim * S4 + first);
+  mm.axpyRows(queryRows, queryRowBytes, 4, keys, 4 * S4, 4 * out, width, rows, L.keyDim, width, L.scale, 0);
+  if (mask) {
+    const [maskBatch, maskRow, maskColumn] = mask.strides;
+    const bias = mask.biasStart + b * maskBatch + t0 * maskRow + first * maskColumn;
+    mm.addRowBias(4 * out, rows, width, 4 * bias, 4 * maskRow, maskColumn);
+  }
+}
+
 /**
  * Forward: the context (B, T, H, V), and the probabilities (B, H, T, S) or each row's
  * maximum and log-sum (B, H, T, 2) (`withProbabilities`). Per batch row, head and block of ROWS
@@ -218,7 +275,7 @@ function attentionForward(
   shapes: Record<string, number[]>,
 ): void {
   const L = layoutOf(shapes, attrs);
-  const { batch: B, queryLength: T, keyLength: S, numHeads: H, keyDim: K, valueDim: V, scale } = L;
+  const { batch: B, queryLength: T, keyLength: S, numHeads: H, keyDim: K, valueDim: V } = L;
   const S4 = wholeVectors(S);
   const mm = simdKernels()!;
   const sources = sourcesOf(inputs);
@@ -239,62 +296,29 @@ function attentionForward(
   const v = headsAt(starts[L.valueSource], S, L.valueWidth, L.valueOffset, V);
   transposeHeads(mm, k, [B, H, S, K], keysStart);
   if (mask) writeMaskBias(mm.floats, mask, biasStart);
-  const [maskBatch, maskRow, maskColumn] = maskStrides;
   const f = mm.floats;
-  for (let b = 0; b < B; b++) {
-    for (let t0 = 0; t0 < T; t0 += ROWS) {
-      const rows = Math.min(ROWS, T - t0);
-      const [first, end] = keyRange(mask, maskStrides, b, t0, rows, S);
-      const count = end - first;
-      const width = 4 * wholeVectors(count);
-      for (let h = 0; h < H; h++) {
-        // (rows, K) x (K, keys) -> (rows, keys), the mask's bias, then the softmax over the keys.
-        mm.axpyRows(
-          q.addressOf(b, h) + t0 * q.rowBytes,
-          q.rowBytes,
-          4,
-          4 * (keysStart + (b * H + h) * K * S4 + first),
-          4 * S4,
-          4 * scoresStart,
-          width,
-          rows,
-          K,
-          width,
-          scale,
-          0,
-        );
-        if (mask) {
-          const bias = biasStart + b * maskBatch + t0 * maskRow + first * maskColumn;
-          mm.addRowBias(4 * scoresStart, rows, width, 4 * bias, 4 * maskRow, maskColumn);
+  const maskBias = mask ? { biasStart, strides: maskStrides } : null;
+  forEachBlock(L, mask, maskStrides, (block) => {
+    const { b, t0, rows, first, count, width } = block;
+    for (let h = 0; h < H; h++) {
+      // (rows, K) x (K, keys) -> (rows, keys) with the mask's bias, then the softmax over the keys.
+      blockScores(mm, L, block, h, q.addressOf(b, h) + t0 * q.rowBytes, q.rowBytes, keysStart, maskBias, scoresStart);
+      mm.softmaxRows(4 * scoresStart, rows, count, width, 4 * statsStart);
+      const rowStart = (b * H + h) * T + t0;
+      if (attrs.withProbabilities) {
+        mm.copyRows(4 * scoresStart, width, 4 * (pStart + rowStart * S + first), 4 * S, rows, count, count);
+      } else {
+        for (let i = 0; i < rows; i++) {
+          second[2 * (rowStart + i)] = f[statsStart + 2 * i];
+          second[2 * (rowStart + i) + 1] = Math.log(f[statsStart + 2 * i + 1]);
         }
-        mm.softmaxRows(4 * scoresStart, rows, count, width, 4 * statsStart);
-        const rowStart = (b * H + h) * T + t0;
-        if (attrs.withProbabilities) {
-          mm.copyRows(4 * scoresStart, width, 4 * (pStart + rowStart * S + first), 4 * S, rows, count, count);
-        } else {
-          for (let i = 0; i < rows; i++) {
-            second[2 * (rowStart + i)] = f[statsStart + 2 * i];
-            second[2 * (rowStart + i) + 1] = Math.log(f[statsStart + 2 * i + 1]);
-          }
-        }
-        // (rows, keys) x (keys, V) -> context rows t0.. of head h.
-        mm.axpyRows(
-          4 * scoresStart,
-          width,
-          4,
-          v.addressOf(b, h) + first * v.rowBytes,
-          v.rowBytes,
-          4 * (cStart + ((b * T + t0) * H + h) * V),
-          4 * H * V,
-          rows,
-          count,
-          4 * V,
-          1,
-          0,
-        );
       }
+      // (rows, keys) x (keys, V) -> context rows t0.. of head h.
+      const contextRows = 4 * (cStart + ((b * T + t0) * H + h) * V);
+      const values = v.addressOf(b, h) + first * v.rowBytes;
+      mm.axpyRows(4 * scoresStart, width, 4, values, v.rowBytes, contextRows, 4 * H * V, rows, count, 4 * V, 1, 0);
     }
-  }
+  });
   unstage(attrs.withProbabilities ? [context, second] : [context], [cStart, pStart]);
 }
 
@@ -343,80 +367,58 @@ function attentionBackward(
   transposeHeads(mm, k.x, [B, H, S, K], keysStart);
   transposeHeads(mm, v.x, [B, H, S, V], valuesStart);
   if (mask) writeMaskBias(mm.floats, mask, biasStart);
-  const [maskBatch, maskRow, maskColumn] = maskStrides;
-  for (let b = 0; b < B; b++) {
-    for (let t0 = 0; t0 < T; t0 += ROWS) {
-      const rows = Math.min(ROWS, T - t0);
-      const [first, end] = keyRange(mask, maskStrides, b, t0, rows, S);
-      const count = end - first;
-      const width = 4 * wholeVectors(count);
-      for (let h = 0; h < H; h++) {
-        const qRows = q.x.addressOf(b, h) + t0 * q.x.rowBytes;
-        const dqRows = q.dx.addressOf(b, h) + t0 * q.dx.rowBytes;
-        const dcRows = dc.addressOf(b, h) + t0 * dc.rowBytes;
-        const rowStart = (b * H + h) * T + t0;
-        if (saved) {
-          mm.copyRows(4 * (savedStart + rowStart * S + first), 4 * S, 4 * pStart, width, rows, count, width / 4);
-        } else {
-          // P, recomputed: exp(scale * Q K^T + mask - max - log-sum).
-          mm.axpyRows(
-            qRows,
-            q.x.rowBytes,
-            4,
-            4 * (keysStart + (b * H + h) * K * S4 + first),
-            4 * S4,
-            4 * pStart,
-            width,
-            rows,
-            K,
-            width,
-            scale,
-            0,
-          );
-          if (mask) {
-            const bias = biasStart + b * maskBatch + t0 * maskRow + first * maskColumn;
-            mm.addRowBias(4 * pStart, rows, width, 4 * bias, 4 * maskRow, maskColumn);
-          }
-          mm.expShiftedRows(4 * pStart, rows, count, width, 4 * (savedStart + 2 * rowStart));
-        }
-        // dP = dC V^T, then dScore in its place.
-        mm.axpyRows(
-          dcRows,
-          dc.rowBytes,
-          4,
-          4 * (valuesStart + (b * H + h) * V * S4 + first),
-          4 * S4,
-          4 * dStart,
-          width,
-          rows,
-          V,
-          width,
-          1,
-          0,
-        );
-        mm.softmaxBackwardRows(4 * pStart, 4 * dStart, rows, width);
-        // A(i, j) read as dScore[t, s] for dQ, transposed (dScore[t, s] at (s, t)) for dK, dV.
-        const keyRows = (heads: ReturnType<typeof headsAt>) => heads.addressOf(b, h) + first * heads.rowBytes;
-        mm.axpyRows(
-          4 * dStart,
-          width,
-          4,
-          keyRows(k.x),
-          k.x.rowBytes,
-          dqRows,
-          q.dx.rowBytes,
-          rows,
-          count,
-          4 * K,
-          scale,
-          1,
-        );
-        const [dk, dv] = [keyRows(k.dx), keyRows(v.dx)];
-        mm.axpyRows(4 * dStart, 4, width, qRows, q.x.rowBytes, dk, k.dx.rowBytes, count, rows, 4 * K, scale, 1);
-        mm.axpyRows(4 * pStart, 4, width, dcRows, dc.rowBytes, dv, v.dx.rowBytes, count, rows, 4 * V, 1, 1);
+  const maskBias = mask ? { biasStart, strides: maskStrides } : null;
+  forEachBlock(L, mask, maskStrides, (block) => {
+    const { b, t0, rows, first, count, width } = block;
+    for (let h = 0; h < H; h++) {
+      const qRows = q.x.addressOf(b, h) + t0 * q.x.rowBytes;
+      const dqRows = q.dx.addressOf(b, h) + t0 * q.dx.rowBytes;
+      const dcRows = dc.addressOf(b, h) + t0 * dc.rowBytes;
+      const rowStart = (b * H + h) * T + t0;
+      if (saved) {
+        mm.copyRows(4 * (savedStart + rowStart * S + first), 4 * S, 4 * pStart, width, rows, count, width / 4);
+      } else {
+        // P, recomputed: exp(scale * Q K^T + mask - max - log-sum).
+        blockScores(mm, L, block, h, qRows, q.x.rowBytes, keysStart, maskBias, pStart);
+        mm.expShiftedRows(4 * pStart, rows, count, width, 4 * (savedStart + 2 * rowStart));
       }
+      // dP = dC V^T, then dScore in its place.
+      mm.axpyRows(
+        dcRows,
+        dc.rowBytes,
+        4,
+        4 * (valuesStart + (b * H + h) * V * S4 + first),
+        4 * S4,
+        4 * dStart,
+        width,
+        rows,
+        V,
+        width,
+        1,
+        0,
+      );
+      mm.softmaxBackwardRows(4 * pStart, 4 * dStart, rows, width);
+      // A(i, j) read as dScore[t, s] for dQ, transposed (dScore[t, s] at (s, t)) for dK, dV.
+      const keyRows = (heads: ReturnType<typeof headsAt>) => heads.addressOf(b, h) + first * heads.rowBytes;
+      mm.axpyRows(
+        4 * dStart,
+        width,
+        4,
+        keyRows(k.x),
+        k.x.rowBytes,
+        dqRows,
+        q.dx.rowBytes,
+        rows,
+        count,
+        4 * K,
+        scale,
+        1,
+      );
+      const [dk, dv] = [keyRows(k.dx), keyRows(v.dx)];
+      mm.axpyRows(4 * dStart, 4, width, qRows, q.x.rowBytes, dk, k.dx.rowBytes, count, rows, 4 * K, scale, 1);
+      mm.axpyRows(4 * pStart, 4, width, dcRows, dc.rowBytes, dv, v.dx.rowBytes, count, rows, 4 * V, 1, 1);
     }
-  }
+  });
   unstage(grads, gradStarts);
 }
 
