@@ -3,50 +3,16 @@
  * same arguments, defaults, math, weight shapes and order, so that Keras models built from it load.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
-import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
-import {
-  checkBoolean,
-  checkPositiveInt,
-  checkPositiveNumber,
-  checkRate,
-  type InitializerIdentifier,
-  resolveInitializer,
-  serializeInitializer,
-} from '../args';
-import { byCallArgument, checkCallArguments } from '../keras_args';
+import { checkBoolean, serializeInitializer } from '../args';
+import { byCallArgument } from '../keras_args';
 import { checkPaddingMasks, combineMasks, passMask, resolveInputMasks } from '../masks';
 import { MultiHeadAttention } from '../multi_head_attention';
 import { checkRank, checkSequence, type Kwargs, type Shape, shapeList } from '../shapes';
-import {
-  applyDense,
-  type DenseWeights,
-  type NormWeights,
-  resolveActivation,
-  residualBlock,
-  layerArgsWithName,
-  LayerWithParts,
-  registerKerasHubClass,
-} from './parts';
+import { applyDense, type DenseWeights, type NormWeights, residualBlock, registerKerasHubClass } from './parts';
+import { KerasHubTransformerBase, type KerasHubTransformerArgs, weightsPart } from './transformer_base';
 import { checkEncoderAttentionMask } from './transformer_encoder';
 
-export interface KerasHubTransformerDecoderArgs extends LayerArgs {
-  /** Width I of the feed-forward hidden layer. Required. */
-  intermediateDim: number;
-  /** Number of attention heads H; each head has key dim floor(D / H). Required. */
-  numHeads: number;
-  /** Dropout rate inside attention, after each attention and after the feed-forward network. Default 0. */
-  dropout?: number;
-  /** Keras activation of the feed-forward hidden layer ('relu', 'gelu', ...). Default 'relu'. */
-  activation?: string | tf.serialization.ConfigDict;
-  /** Epsilon of the layer norms. Default 1e-5. */
-  layerNormEpsilon?: number;
-  /** Initializer of every kernel. Default 'glorotUniform'. */
-  kernelInitializer?: InitializerIdentifier;
-  /** Initializer of every bias. Default 'zeros'. */
-  biasInitializer?: InitializerIdentifier;
-  /** Pre-LN (norm before each sub-block, GPT-2) instead of post-LN (BERT). Default false. */
-  normalizeFirst?: boolean;
+export interface KerasHubTransformerDecoderArgs extends KerasHubTransformerArgs {
   /** keras-hub's build shapes, written in its configs; kept, and checked against the inputs. Default null. */
   decoderSequenceShape?: Shape | null;
   /** With an encoder sequence (cross-attention): its build shape. Default null. */
@@ -117,7 +83,7 @@ interface DecoderInputs<T> {
  * const y = decoder.apply([tf.zeros([2, 7, 32]), tf.zeros([2, 9, 32])]) as tf.Tensor; // [2, 7, 32]
  * ```
  */
-export class KerasHubTransformerDecoder extends LayerWithParts {
+export class KerasHubTransformerDecoder extends KerasHubTransformerBase {
   /** @nocollapse */
   static className = 'keras_hub>TransformerDecoder';
   /** keras-hub's tensor call arguments (the caches of cached decoding aside), the names `callArguments` uses. */
@@ -130,18 +96,9 @@ export class KerasHubTransformerDecoder extends LayerWithParts {
     'encoder_attention_mask',
   ];
 
-  readonly intermediateDim: number;
-  readonly numHeads: number;
-  readonly dropout: number;
-  readonly activation: string;
-  readonly layerNormEpsilon: number;
-  readonly kernelInitializer: Initializer;
-  readonly biasInitializer: Initializer;
-  readonly normalizeFirst: boolean;
   readonly decoderSequenceShape: Shape | null;
   readonly encoderSequenceShape: Shape | null;
   readonly useCausalMask: boolean;
-  readonly callArguments: string[] | null;
 
   selfAttention: MultiHeadAttention | null = null;
   crossAttention: MultiHeadAttention | null = null;
@@ -150,49 +107,21 @@ export class KerasHubTransformerDecoder extends LayerWithParts {
   private feedForwardNorm!: NormWeights;
   private intermediateDense!: DenseWeights;
   private outputDense!: DenseWeights;
-  /** The Keras sub-layers in Keras's weight order (empty until built). */
-  private fastInit = false;
-
   constructor(args: KerasHubTransformerDecoderArgs) {
-    super(layerArgsWithName(args, 'transformer_decoder'));
+    super(args, {
+      namePrefix: 'transformer_decoder',
+      kerasCallArguments: KerasHubTransformerDecoder.kerasCallArguments,
+      required: 'decoder_sequence',
+      regularizers: false,
+    });
     const name = this.label;
-    if (args == null || typeof args !== 'object') {
-      throw new Error(`${name}: expected an arguments object {intermediateDim, numHeads, ...}, got ${args}`);
-    }
-    this.intermediateDim = checkPositiveInt(name, 'intermediateDim', args.intermediateDim);
-    this.numHeads = checkPositiveInt(name, 'numHeads', args.numHeads);
-    this.dropout = checkRate(name, 'dropout', args.dropout ?? 0);
-    this.activation = resolveActivation(name, args.activation ?? 'relu');
-    this.layerNormEpsilon = checkPositiveNumber(name, 'layerNormEpsilon', args.layerNormEpsilon ?? 1e-5);
-    this.kernelInitializer = resolveInitializer(name, 'kernelInitializer', args.kernelInitializer, 'glorotUniform');
-    this.biasInitializer = resolveInitializer(name, 'biasInitializer', args.biasInitializer, 'zeros');
-    this.normalizeFirst = checkBoolean(name, 'normalizeFirst', args.normalizeFirst ?? false);
     this.decoderSequenceShape = checkBuildShape(name, 'decoderSequenceShape', args.decoderSequenceShape);
     this.encoderSequenceShape = checkBuildShape(name, 'encoderSequenceShape', args.encoderSequenceShape);
     this.useCausalMask = checkBoolean(name, 'useCausalMask', args.useCausalMask ?? true);
-    this.callArguments = checkCallArguments(name, args.callArguments, KerasHubTransformerDecoder.kerasCallArguments, [
-      'decoder_sequence',
-    ]);
-    this.supportsMasking = true;
   }
 
-  private get label(): string {
-    return `keras_hub TransformerDecoder '${this.name}'`;
-  }
-
-  override calculateLosses(): tf.Scalar[] {
-    return [
-      ...super.calculateLosses(),
-      ...(this.selfAttention?.calculateLosses() ?? []),
-      ...(this.crossAttention?.calculateLosses() ?? []),
-    ];
-  }
-
-  override setFastWeightInitDuringBuild(value: boolean): void {
-    super.setFastWeightInitDuringBuild(value);
-    this.fastInit = value;
-    this.selfAttention?.setFastWeightInitDuringBuild(value);
-    this.crossAttention?.setFastWeightInitDuringBuild(value);
+  protected attentionLayers(): Array<MultiHeadAttention | null> {
+    return [this.selfAttention, this.crossAttention];
   }
 
   /** The inputs (or shapes) by keras-hub's call argument names. */
@@ -224,74 +153,31 @@ export class KerasHubTransformerDecoder extends LayerWithParts {
       throw new Error(`${this.label}: the config has an encoderSequenceShape, but the layer got no encoder sequence`);
     }
     const width = decoderShape[2] as number;
-    // keras-hub: head_dim = hidden_dim // num_heads, which must not be 0.
-    const keyDim = Math.floor(width / this.numHeads);
-    if (keyDim === 0) {
-      throw new Error(
-        `${this.label}: the attention key dim floor(D / numHeads) is 0: the decoder width ${width} must be ` +
-          `at least numHeads ${this.numHeads}`,
-      );
-    }
+    const keyDim = this.keyDimFor(width, 'decoder');
     // In the order keras-hub's build creates them.
     this.selfAttention = this.addAttention('self_attention', keyDim, decoderShape, decoderShape);
     this.selfAttentionNorm = this.addNorm('self_attention_layer_norm', width);
     this.parts = [
       { group: '_self_attention_layer', attention: this.selfAttention },
-      { group: '_self_attention_layer_norm', variables: [this.selfAttentionNorm.gamma, this.selfAttentionNorm.beta] },
+      weightsPart('_self_attention_layer_norm', this.selfAttentionNorm),
     ];
     if (encoderShape) {
       this.crossAttention = this.addAttention('cross_attention', keyDim, decoderShape, encoderShape);
       this.crossAttentionNorm = this.addNorm('cross_attention_layer_norm', width);
       this.parts.push(
         { group: '_cross_attention_layer', attention: this.crossAttention },
-        {
-          group: '_cross_attention_layer_norm',
-          variables: [this.crossAttentionNorm.gamma, this.crossAttentionNorm.beta],
-        },
+        weightsPart('_cross_attention_layer_norm', this.crossAttentionNorm),
       );
     }
     this.intermediateDense = this.addDense('feedforward_intermediate_dense', width, this.intermediateDim);
     this.outputDense = this.addDense('feedforward_output_dense', this.intermediateDim, width);
     this.feedForwardNorm = this.addNorm('feedforward_layer_norm', width);
     this.parts.push(
-      {
-        group: '_feedforward_intermediate_dense',
-        variables: [this.intermediateDense.kernel, this.intermediateDense.bias],
-      },
-      { group: '_feedforward_output_dense', variables: [this.outputDense.kernel, this.outputDense.bias] },
-      { group: '_feedforward_layer_norm', variables: [this.feedForwardNorm.gamma, this.feedForwardNorm.beta] },
+      weightsPart('_feedforward_intermediate_dense', this.intermediateDense),
+      weightsPart('_feedforward_output_dense', this.outputDense),
+      weightsPart('_feedforward_layer_norm', this.feedForwardNorm),
     );
     this.built = true;
-  }
-
-  private addAttention(scope: string, keyDim: number, queryShape: Shape, valueShape: Shape): MultiHeadAttention {
-    const attention = new MultiHeadAttention({
-      name: `${this.name}_${scope}`,
-      numHeads: this.numHeads,
-      keyDim,
-      dropout: this.dropout,
-      kernelInitializer: this.kernelInitializer,
-      biasInitializer: this.biasInitializer,
-    });
-    attention.weightScope = scope;
-    attention.setFastWeightInitDuringBuild(this.fastInit);
-    attention.build([queryShape, valueShape]);
-    return attention;
-  }
-
-  private addNorm(scope: string, width: number): NormWeights {
-    return {
-      gamma: this.addWeight(`${scope}/gamma`, [width], 'float32', tf.initializers.ones()),
-      beta: this.addWeight(`${scope}/beta`, [width], 'float32', tf.initializers.zeros()),
-      epsilon: this.layerNormEpsilon,
-    };
-  }
-
-  private addDense(scope: string, input: number, output: number): DenseWeights {
-    return {
-      kernel: this.addWeight(`${scope}/kernel`, [input, output], 'float32', this.kernelInitializer),
-      bias: this.addWeight(`${scope}/bias`, [output], 'float32', this.biasInitializer),
-    };
   }
 
   override computeOutputShape(inputShape: Shape | Shape[]): Shape {

@@ -3,63 +3,20 @@
  * same arguments, defaults, math, weight shapes and order, so that Keras models built from it load.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
-import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
-import type { Regularizer } from '@tensorflow/tfjs-layers/dist/regularizers';
-import {
-  checkBoolean,
-  checkPositiveInt,
-  checkPositiveNumber,
-  checkRate,
-  type InitializerIdentifier,
-  resolveInitializer,
-  serializeInitializer,
-} from '../args';
-import {
-  byCallArgument,
-  checkCallArguments,
-  type RegularizerIdentifier,
-  rejectActivityRegularizer,
-  resolveRegularizer,
-  serializeRegularizerOrConstraint,
-} from '../keras_args';
+import { serializeInitializer } from '../args';
+import { byCallArgument, serializeRegularizerOrConstraint } from '../keras_args';
 import { checkPaddingMasks, combineMasks, passMask, resolveInputMasks } from '../masks';
 import { MultiHeadAttention } from '../multi_head_attention';
 import { checkRank, checkSequence, formatShape, type Kwargs, type Shape, shapeList } from '../shapes';
+import { applyDense, type DenseWeights, type NormWeights, residualBlock, registerKerasHubClass } from './parts';
 import {
-  applyDense,
-  type DenseWeights,
-  type NormWeights,
-  resolveActivation,
-  residualBlock,
-  layerArgsWithName,
-  LayerWithParts,
-  registerKerasHubClass,
-} from './parts';
+  KerasHubTransformerBase,
+  type KerasHubRegularizerArgs,
+  type KerasHubTransformerArgs,
+  weightsPart,
+} from './transformer_base';
 
-export interface KerasHubTransformerEncoderArgs extends LayerArgs {
-  /** Width I of the feed-forward hidden layer. Required. */
-  intermediateDim: number;
-  /** Number of attention heads H; each head has key dim floor(D / H). Required. */
-  numHeads: number;
-  /** Dropout rate inside attention, after attention and after the feed-forward network. Default 0. */
-  dropout?: number;
-  /** Keras activation of the feed-forward hidden layer ('relu', 'gelu', ...). Default 'relu'. */
-  activation?: string | tf.serialization.ConfigDict;
-  /** Epsilon of the layer norms. Default 1e-5. */
-  layerNormEpsilon?: number;
-  /** Initializer of every kernel. Default 'glorotUniform'. */
-  kernelInitializer?: InitializerIdentifier;
-  /** Initializer of every bias. Default 'zeros'. */
-  biasInitializer?: InitializerIdentifier;
-  /** Regularizer of every kernel (attention and feed-forward). Default null. */
-  kernelRegularizer?: RegularizerIdentifier | null;
-  /** Regularizer of every bias. Default null. */
-  biasRegularizer?: RegularizerIdentifier | null;
-  /** Refused unless null: tfjs 4.22 cannot run a layer with an activity regularizer. */
-  activityRegularizer?: null;
-  /** Pre-LN (norm before each sub-block, GPT-2) instead of post-LN (BERT). Default false. */
-  normalizeFirst?: boolean;
+export interface KerasHubTransformerEncoderArgs extends KerasHubTransformerArgs, KerasHubRegularizerArgs {
   /**
    * Which Keras call argument each input is (`KerasHubTransformerEncoder.kerasCallArguments`), e.g.
    * `['inputs', 'padding_mask']`; set by the Keras loader. Default null: the one input is `inputs`.
@@ -99,67 +56,29 @@ export interface KerasHubTransformerEncoderCallArgs {
  * const y = encoder.apply(tf.zeros([2, 10, 32])) as tf.Tensor; // [2, 10, 32]
  * ```
  */
-export class KerasHubTransformerEncoder extends LayerWithParts {
+export class KerasHubTransformerEncoder extends KerasHubTransformerBase {
   /** @nocollapse */
   static className = 'keras_hub>TransformerEncoder';
   /** keras-hub's tensor call arguments, the names `callArguments` uses. */
   static readonly kerasCallArguments: readonly string[] = ['inputs', 'padding_mask', 'attention_mask'];
-
-  readonly intermediateDim: number;
-  readonly numHeads: number;
-  readonly dropout: number;
-  readonly activation: string;
-  readonly layerNormEpsilon: number;
-  readonly kernelInitializer: Initializer;
-  readonly biasInitializer: Initializer;
-  readonly kernelRegularizer: Regularizer | null;
-  readonly biasRegularizer: Regularizer | null;
-  readonly normalizeFirst: boolean;
-  readonly callArguments: string[] | null;
 
   selfAttention: MultiHeadAttention | null = null;
   private selfAttentionNorm!: NormWeights;
   private feedForwardNorm!: NormWeights;
   private intermediateDense!: DenseWeights;
   private outputDense!: DenseWeights;
-  /** The Keras sub-layers in Keras's weight order (empty until built). */
-  private fastInit = false;
 
   constructor(args: KerasHubTransformerEncoderArgs) {
-    super(layerArgsWithName(args, 'transformer_encoder'));
-    const name = this.label;
-    if (args == null || typeof args !== 'object') {
-      throw new Error(`${name}: expected an arguments object {intermediateDim, numHeads, ...}, got ${args}`);
-    }
-    this.intermediateDim = checkPositiveInt(name, 'intermediateDim', args.intermediateDim);
-    this.numHeads = checkPositiveInt(name, 'numHeads', args.numHeads);
-    this.dropout = checkRate(name, 'dropout', args.dropout ?? 0);
-    this.activation = resolveActivation(name, args.activation ?? 'relu');
-    this.layerNormEpsilon = checkPositiveNumber(name, 'layerNormEpsilon', args.layerNormEpsilon ?? 1e-5);
-    this.kernelInitializer = resolveInitializer(name, 'kernelInitializer', args.kernelInitializer, 'glorotUniform');
-    this.biasInitializer = resolveInitializer(name, 'biasInitializer', args.biasInitializer, 'zeros');
-    this.kernelRegularizer = resolveRegularizer(name, 'kernelRegularizer', args.kernelRegularizer);
-    this.biasRegularizer = resolveRegularizer(name, 'biasRegularizer', args.biasRegularizer);
-    rejectActivityRegularizer(name, args.activityRegularizer);
-    this.normalizeFirst = checkBoolean(name, 'normalizeFirst', args.normalizeFirst ?? false);
-    this.callArguments = checkCallArguments(name, args.callArguments, KerasHubTransformerEncoder.kerasCallArguments, [
-      'inputs',
-    ]);
-    this.supportsMasking = true;
+    super(args, {
+      namePrefix: 'transformer_encoder',
+      kerasCallArguments: KerasHubTransformerEncoder.kerasCallArguments,
+      required: 'inputs',
+      regularizers: true,
+    });
   }
 
-  private get label(): string {
-    return `keras_hub TransformerEncoder '${this.name}'`;
-  }
-
-  override calculateLosses(): tf.Scalar[] {
-    return [...super.calculateLosses(), ...(this.selfAttention?.calculateLosses() ?? [])];
-  }
-
-  override setFastWeightInitDuringBuild(value: boolean): void {
-    super.setFastWeightInitDuringBuild(value);
-    this.fastInit = value;
-    this.selfAttention?.setFastWeightInitDuringBuild(value);
+  protected attentionLayers(): Array<MultiHeadAttention | null> {
+    return [this.selfAttention];
   }
 
   /** The inputs (or shapes) by Keras call argument: `inputs`, and the masks when they are inputs. */
@@ -176,27 +95,8 @@ export class KerasHubTransformerEncoder extends LayerWithParts {
     const shape = this.named(shapeList(inputShape)).inputs;
     checkRank(this.label, 'inputs', shape, 3);
     const width = shape[2] as number;
-    // keras-hub: key_dim = hidden_dim // num_heads, which must not be 0.
-    const keyDim = Math.floor(width / this.numHeads);
-    if (keyDim === 0) {
-      throw new Error(
-        `${this.label}: the attention key dim floor(D / numHeads) is 0: the input width ${width} must be at least ` +
-          `numHeads ${this.numHeads}`,
-      );
-    }
-    const attention = new MultiHeadAttention({
-      name: `${this.name}_self_attention_layer`,
-      numHeads: this.numHeads,
-      keyDim,
-      dropout: this.dropout,
-      kernelInitializer: this.kernelInitializer,
-      biasInitializer: this.biasInitializer,
-      kernelRegularizer: this.kernelRegularizer,
-      biasRegularizer: this.biasRegularizer,
-    });
-    attention.weightScope = 'self_attention_layer';
-    attention.setFastWeightInitDuringBuild(this.fastInit);
-    attention.build([shape, shape]);
+    const keyDim = this.keyDimFor(width, 'input');
+    const attention = this.addAttention('self_attention_layer', keyDim, shape, shape);
     this.selfAttention = attention;
     // In the order keras-hub's build creates them.
     this.selfAttentionNorm = this.addNorm('self_attention_layer_norm', width);
@@ -205,42 +105,12 @@ export class KerasHubTransformerEncoder extends LayerWithParts {
     this.outputDense = this.addDense('feedforward_output_dense', this.intermediateDim, width);
     this.parts = [
       { group: '_self_attention_layer', attention },
-      { group: '_self_attention_layer_norm', variables: [this.selfAttentionNorm.gamma, this.selfAttentionNorm.beta] },
-      { group: '_feedforward_layer_norm', variables: [this.feedForwardNorm.gamma, this.feedForwardNorm.beta] },
-      {
-        group: '_feedforward_intermediate_dense',
-        variables: [this.intermediateDense.kernel, this.intermediateDense.bias],
-      },
-      { group: '_feedforward_output_dense', variables: [this.outputDense.kernel, this.outputDense.bias] },
+      weightsPart('_self_attention_layer_norm', this.selfAttentionNorm),
+      weightsPart('_feedforward_layer_norm', this.feedForwardNorm),
+      weightsPart('_feedforward_intermediate_dense', this.intermediateDense),
+      weightsPart('_feedforward_output_dense', this.outputDense),
     ];
     this.built = true;
-  }
-
-  private addNorm(scope: string, width: number): NormWeights {
-    return {
-      gamma: this.addWeight(`${scope}/gamma`, [width], 'float32', tf.initializers.ones()),
-      beta: this.addWeight(`${scope}/beta`, [width], 'float32', tf.initializers.zeros()),
-      epsilon: this.layerNormEpsilon,
-    };
-  }
-
-  private addDense(scope: string, input: number, output: number): DenseWeights {
-    return {
-      kernel: this.addWeight(
-        `${scope}/kernel`,
-        [input, output],
-        'float32',
-        this.kernelInitializer,
-        this.kernelRegularizer ?? undefined,
-      ),
-      bias: this.addWeight(
-        `${scope}/bias`,
-        [output],
-        'float32',
-        this.biasInitializer,
-        this.biasRegularizer ?? undefined,
-      ),
-    };
   }
 
   override computeOutputShape(inputShape: Shape | Shape[]): Shape {
