@@ -23,6 +23,7 @@ import { installGradientFixes } from './kernels/tile_gradient';
 import { matMulOnWasm } from './kernels/matmul';
 import { tileOnWasm } from './kernels/tile';
 import { transposeLastTwoOnWasm } from './kernels/transpose';
+import { checkThreadCount, kernelThreadsReady, setKernelThreads } from './kernels/threads';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { isNodeRuntime } from './io/atomic';
 
@@ -49,6 +50,12 @@ export interface InitBackendOptions {
    * `Tile` gradient, on every backend).
    */
   keepTfjsKernels?: boolean;
+  /**
+   * Threads for the library's SIMD kernels on wasm and cpu, the calling one included
+   * (`setKernelThreads`; 1 keeps them on the calling thread). Default: the
+   * TFJS_ATTENTION_THREADS environment variable in Node, else the machine's cores, up to 4.
+   */
+  threads?: number;
 }
 
 /** What `chooseAutoBackend` needs to know about the running environment. */
@@ -152,6 +159,7 @@ export function isTfjsNodeAvailable(): boolean {
  */
 export async function initBackend(name?: string, opts: InitBackendOptions = {}): Promise<BackendName> {
   const choice = parseChoice(name);
+  if (opts.threads !== undefined) checkThreadCount(opts.threads, 'initBackend: threads');
   const log = (line: string) => {
     if (!opts.quiet) console.error(`tfjs-attention: ${line}`);
   };
@@ -166,6 +174,9 @@ export async function initBackend(name?: string, opts: InitBackendOptions = {}):
   }
 
   installGradientFixes({ replaceTfjsGradients: opts.keepTfjsKernels !== true });
+  if (opts.threads !== undefined) setKernelThreads(opts.threads);
+  // The kernel threads start now rather than at the first kernel, which would run on one thread.
+  if (chosen === 'wasm' || chosen === 'cpu') await kernelThreadsReady();
 
   if (!opts.quiet && announced !== chosen) {
     log(`using backend ${chosen}`);

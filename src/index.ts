@@ -96,4 +96,5 @@ export {
 } from './backend';
 export type { BackendChoice, BackendName, InitBackendOptions, WasmExtrasOptions } from './backend';
 export { installGradientFixes } from './kernels/tile_gradient';
+export { kernelThreads, kernelThreadsReady, setKernelThreads, THREADS_ENV_VAR } from './kernels/threads';
 export type { GradientFixesOptions } from './kernels/tile_gradient';

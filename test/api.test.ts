@@ -90,6 +90,10 @@ const PUBLIC_NAMES = {
     'installGradientFixes',
     'installWasmExtras',
     'isTfjsNodeAvailable',
+    'kernelThreads',
+    'kernelThreadsReady',
+    'setKernelThreads',
+    'THREADS_ENV_VAR',
   ],
 };
 
@@ -119,6 +123,7 @@ describe('the public API', () => {
       'ZipArchive',
       'Hdf5File',
       'convertGraph',
+      'inParallel',
     ]) {
       expect(Object.keys(api)).not.toContain(name);
     }

@@ -16,7 +16,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { hasFusedKernel, defineFusedKernel, runFusedKernel, type FloatInputs } from './fused_kernel';
-import { simdKernels, stage, unstage, type SimdKernels } from './simd_kernels';
+import { simdKernels, stage, unstage } from './simd_kernels';
+import { inParallel, itemsOfPart, partsFor, type KernelCalls } from './threads';
 
 /** Added to the scores of masked keys before the softmax (Keras's value for float32). */
 export const MASKED_SCORE = -1e9;
@@ -144,22 +145,20 @@ const SAVED_PROBABILITIES_MAX = 1 << 20;
 const wholeVectors = (n: number) => 4 * Math.ceil(n / 4);
 
 /**
- * Copies each head's keys (or values), E floats per position, into (B, H, E, S4) at float `out`
- * of `f`: transposed, so that Q K^T and dC V^T are weighted sums of contiguous rows for
- * `axpyRows`, with S4 = S rounded up to whole vectors. `out` must be zeroed: the padding stays 0.
+ * Copies head h's keys (or values) of batch row b, E floats per position, into their (E, S4)
+ * block of the (B, H, E, S4) array at float `out`: transposed, so that Q K^T and dC V^T are
+ * weighted sums of contiguous rows for `axpyRows`, with S4 = S rounded up to whole vectors.
+ * `out` must be zeroed: the padding stays 0.
  */
-function transposeHeads(
-  mm: SimdKernels,
+function transposeHead(
+  calls: KernelCalls,
   heads: ReturnType<typeof headsAt>,
-  [B, H, S, E]: [number, number, number, number],
+  [H, S, E]: [number, number, number],
+  [b, h]: [number, number],
   out: number,
 ): void {
   const S4 = wholeVectors(S);
-  for (let b = 0; b < B; b++) {
-    for (let h = 0; h < H; h++) {
-      mm.transposeRows(heads.addressOf(b, h), heads.rowBytes, 4 * (out + (b * H + h) * E * S4), 4 * S4, S, E);
-    }
-  }
+  calls.transposeRows(heads.addressOf(b, h), heads.rowBytes, 4 * (out + (b * H + h) * E * S4), 4 * S4, S, E);
 }
 
 /**
@@ -216,22 +215,38 @@ interface Block {
   width: number;
 }
 
-/** Calls `visit` for each batch row and block of ROWS queries, in order. */
-function forEachBlock(
-  L: Layout,
-  mask: Float32Array | undefined,
-  maskStrides: [number, number, number],
-  visit: (block: Block) => void,
-): void {
+/** Each batch row's blocks of ROWS queries, in order, with the keys they attend to. */
+function blocksOf(L: Layout, mask: Float32Array | undefined, maskStrides: [number, number, number]): Block[][] {
   const { batch: B, queryLength: T, keyLength: S } = L;
+  const blocks: Block[][] = [];
   for (let b = 0; b < B; b++) {
+    blocks.push([]);
     for (let t0 = 0; t0 < T; t0 += ROWS) {
       const rows = Math.min(ROWS, T - t0);
       const [first, end] = keyRange(mask, maskStrides, b, t0, rows, S);
       const count = end - first;
-      visit({ b, t0, rows, first, count, width: 4 * wholeVectors(count) });
+      blocks[b].push({ b, t0, rows, first, count, width: 4 * wholeVectors(count) });
     }
   }
+  return blocks;
+}
+
+/**
+ * Runs `visit(calls, b, h, part)` for every batch row b and head h, the (b, h) pairs cut into
+ * parts over the kernel threads (threads.ts). A pair's work touches only its own rows of the
+ * context and gradients (keys and values accumulate over their head's blocks), so pairs are
+ * independent; `part` picks the part's own scratch.
+ */
+function forEachHead(
+  L: Layout,
+  parts: number,
+  visit: (calls: KernelCalls, b: number, h: number, part: number) => void,
+): void {
+  const pairs = L.batch * L.numHeads;
+  inParallel(parts, (calls, part) => {
+    const [first, end] = itemsOfPart(pairs, parts, part);
+    for (let pair = first; pair < end; pair++) visit(calls, Math.floor(pair / L.numHeads), pair % L.numHeads, part);
+  });
 }
 
 /**
@@ -240,7 +255,7 @@ function forEachBlock(
  * bias staged at `biasStart` when there is a mask.
  */
 function blockScores(
-  mm: SimdKernels,
+  mm: KernelCalls,
   L: Layout,
   block: Block,
   h: number,
@@ -262,11 +277,24 @@ function blockScores(
 }
 
 /**
+ * The least work worth a part of its own on another thread, in multiply-adds of Q K^T and P V.
+ * Below it, recording a part's calls for the worker (threads.ts) costs about as much as running
+ * them: the toy tasks' attention (B64 T13, 5,400 multiply-adds a head) runs on one thread.
+ */
+const MIN_PART_MACS = 1 << 19;
+
+/** How many parts to cut a call's (b, h) pairs into for the kernel threads. */
+function headParts(L: Layout): number {
+  const macsPerPair = L.queryLength * L.keyLength * (L.keyDim + L.valueDim);
+  return partsFor(L.batch * L.numHeads, Math.ceil(MIN_PART_MACS / macsPerPair));
+}
+
+/**
  * Forward: the context (B, T, H, V), and the probabilities (B, H, T, S) or each row's
- * maximum and log-sum (B, H, T, 2) (`withProbabilities`). Per batch row, head and block of ROWS
- * queries, over the keys the block attends to (`keyRange`): the scores scale * Q K^T (against
- * the transposed keys), the mask's bias, the softmax and the weighted sum P V, all in WebAssembly
- * SIMD (simd_kernels.ts).
+ * maximum and log-sum (B, H, T, 2) (`withProbabilities`). Per batch row and head (a part of
+ * them per thread), the head's keys transposed, then per block of ROWS queries, over the keys
+ * the block attends to (`keyRange`): the scores scale * Q K^T, the mask's bias, the softmax and
+ * the weighted sum P V, all in WebAssembly SIMD (simd_kernels.ts).
  */
 function attentionForward(
   inputs: FloatInputs,
@@ -281,54 +309,60 @@ function attentionForward(
   const sources = sourcesOf(inputs);
   const mask = inputs.mask;
   const maskStrides = L.maskStrides ?? [0, 0, 0];
+  const parts = headParts(L);
   // Zeroed: the transposed keys (their padding stays 0) and the probabilities (zero outside the
-  // keys a block attends to). Scratch, written whole: the context, a block's scores and row
-  // statistics, the mask's bias.
+  // keys a block attends to). Scratch, written whole: the context, each row's statistics
+  // (maximum, sum), a block's scores per part, the mask's bias.
   const probabilitiesSize = attrs.withProbabilities ? second.length : 0;
   const starts = stage(
     sources,
     [B * H * K * S4, probabilitiesSize],
-    [context.length, ROWS * S4, 2 * ROWS, mask ? mask.length + 4 : 0],
+    [context.length, B * H * T * 2, parts * ROWS * S4, mask ? mask.length + 4 : 0],
   );
-  const [keysStart, pStart, cStart, scoresStart, statsStart, biasStart] = starts.slice(sources.length);
+  const [keysStart, pStart, cStart, statsStart, scoresStart, biasStart] = starts.slice(sources.length);
   const q = headsAt(starts[L.querySource], T, L.queryWidth, L.queryOffset, K);
   const k = headsAt(starts[L.keySource], S, L.keyWidth, L.keyOffset, K);
   const v = headsAt(starts[L.valueSource], S, L.valueWidth, L.valueOffset, V);
-  transposeHeads(mm, k, [B, H, S, K], keysStart);
   if (mask) writeMaskBias(mm.floats, mask, biasStart);
-  const f = mm.floats;
   const maskBias = mask ? { biasStart, strides: maskStrides } : null;
-  forEachBlock(L, mask, maskStrides, (block) => {
-    const { b, t0, rows, first, count, width } = block;
-    for (let h = 0; h < H; h++) {
-      // (rows, K) x (K, keys) -> (rows, keys) with the mask's bias, then the softmax over the keys.
-      blockScores(mm, L, block, h, q.addressOf(b, h) + t0 * q.rowBytes, q.rowBytes, keysStart, maskBias, scoresStart);
-      mm.softmaxRows(4 * scoresStart, rows, count, width, 4 * statsStart);
+  const blocks = blocksOf(L, mask, maskStrides);
+  forEachHead(L, parts, (calls, b, h, part) => {
+    transposeHead(calls, k, [H, S, K], [b, h], keysStart);
+    const scores = scoresStart + part * ROWS * S4;
+    for (const block of blocks[b]) {
+      const { t0, rows, first, count, width } = block;
       const rowStart = (b * H + h) * T + t0;
+      // (rows, K) x (K, keys) -> (rows, keys) with the mask's bias, then the softmax over the keys.
+      blockScores(calls, L, block, h, q.addressOf(b, h) + t0 * q.rowBytes, q.rowBytes, keysStart, maskBias, scores);
+      calls.softmaxRows(4 * scores, rows, count, width, 4 * (statsStart + 2 * rowStart));
       if (attrs.withProbabilities) {
-        mm.copyRows(4 * scoresStart, width, 4 * (pStart + rowStart * S + first), 4 * S, rows, count, count);
-      } else {
-        for (let i = 0; i < rows; i++) {
-          second[2 * (rowStart + i)] = f[statsStart + 2 * i];
-          second[2 * (rowStart + i) + 1] = Math.log(f[statsStart + 2 * i + 1]);
-        }
+        calls.copyRows(4 * scores, width, 4 * (pStart + rowStart * S + first), 4 * S, rows, count, count);
       }
       // (rows, keys) x (keys, V) -> context rows t0.. of head h.
       const contextRows = 4 * (cStart + ((b * T + t0) * H + h) * V);
       const values = v.addressOf(b, h) + first * v.rowBytes;
-      mm.axpyRows(4 * scoresStart, width, 4, values, v.rowBytes, contextRows, 4 * H * V, rows, count, 4 * V, 1, 0);
+      calls.axpyRows(4 * scores, width, 4, values, v.rowBytes, contextRows, 4 * H * V, rows, count, 4 * V, 1, 0);
     }
   });
   unstage(attrs.withProbabilities ? [context, second] : [context], [cStart, pStart]);
+  if (!attrs.withProbabilities) {
+    // Each row's maximum, and the log of its sum (see AttentionAttrs.withProbabilities).
+    const stats = mm.floats.subarray(statsStart, statsStart + second.length);
+    for (let i = 0; i < second.length; i += 2) {
+      second[i] = stats[i];
+      second[i + 1] = Math.log(stats[i + 1]);
+    }
+  }
 }
 
 /**
  * Backward: the gradient of every source (zero where no role reads it) from dContext (B, T, H, V)
- * and the forward's probabilities or row statistics (maximum, log-sum). Per batch row, block of
- * ROWS queries and head, over the keys the block attends to: the block's probabilities P are
- * copied from the saved ones, or recomputed from Q, K, the mask and those statistics, then
- * dP = dC V^T, dScore = P * (dP - rowsum(P * dP)) (the softmax's Jacobian),
- * dQ += scale dScore K, dK += scale dScore^T Q, dV += P^T dC.
+ * and the forward's probabilities or row statistics (maximum, log-sum). Per batch row and head (a
+ * part of them per thread), the head's keys and values transposed, then per block of ROWS
+ * queries, over the keys the block attends to: the block's probabilities P are copied from the
+ * saved ones, or recomputed from Q, K, the mask and those statistics, then dP = dC V^T,
+ * dScore = P * (dP - rowsum(P * dP)) (the softmax's Jacobian), dQ += scale dScore K,
+ * dK += scale dScore^T Q, dV += P^T dC.
  */
 function attentionBackward(
   inputs: FloatInputs,
@@ -343,19 +377,20 @@ function attentionBackward(
   const sources = sourcesOf(inputs);
   const mask = inputs.mask;
   const maskStrides = L.maskStrides ?? [0, 0, 0];
+  const parts = headParts(L);
   // The forward's probabilities when it saved them, else they are recomputed from the statistics.
   const saved = inputs.probabilities;
   const staged = [...sources, inputs.dContext, saved ?? inputs.rowStats];
   // Zeroed: the gradients (they accumulate) and the transposed keys' and values' padding.
-  // Scratch, written whole: a block's P and its dP / dScore, the mask's bias.
+  // Scratch, written whole: a block's P and its dP / dScore per part, the mask's bias.
   const starts = stage(
     staged,
     [...grads.map((g) => g.length), B * H * K * S4, B * H * V * S4],
-    [ROWS * S4, ROWS * S4, mask ? mask.length + 4 : 0],
+    [parts * ROWS * S4, parts * ROWS * S4, mask ? mask.length + 4 : 0],
   );
   const [dcStart, savedStart] = starts.slice(sources.length, sources.length + 2);
   const gradStarts = starts.slice(staged.length, staged.length + grads.length);
-  const [keysStart, valuesStart, pStart, dStart, biasStart] = starts.slice(staged.length + grads.length);
+  const [keysStart, valuesStart, pScratch, dScratch, biasStart] = starts.slice(staged.length + grads.length);
   const role = (source: number, length: number, width: number, offset: number, headSize: number) => ({
     x: headsAt(starts[source], length, width, offset, headSize),
     dx: headsAt(gradStarts[source], length, width, offset, headSize),
@@ -364,59 +399,36 @@ function attentionBackward(
   const k = role(L.keySource, S, L.keyWidth, L.keyOffset, K);
   const v = role(L.valueSource, S, L.valueWidth, L.valueOffset, V);
   const dc = headsAt(dcStart, T, H * V, 0, V);
-  transposeHeads(mm, k.x, [B, H, S, K], keysStart);
-  transposeHeads(mm, v.x, [B, H, S, V], valuesStart);
   if (mask) writeMaskBias(mm.floats, mask, biasStart);
   const maskBias = mask ? { biasStart, strides: maskStrides } : null;
-  forEachBlock(L, mask, maskStrides, (block) => {
-    const { b, t0, rows, first, count, width } = block;
-    for (let h = 0; h < H; h++) {
+  const blocks = blocksOf(L, mask, maskStrides);
+  forEachHead(L, parts, (calls, b, h, part) => {
+    transposeHead(calls, k.x, [H, S, K], [b, h], keysStart);
+    transposeHead(calls, v.x, [H, S, V], [b, h], valuesStart);
+    const [pStart, dStart] = [pScratch + part * ROWS * S4, dScratch + part * ROWS * S4];
+    for (const block of blocks[b]) {
+      const { t0, rows, first, count, width } = block;
       const qRows = q.x.addressOf(b, h) + t0 * q.x.rowBytes;
       const dqRows = q.dx.addressOf(b, h) + t0 * q.dx.rowBytes;
       const dcRows = dc.addressOf(b, h) + t0 * dc.rowBytes;
       const rowStart = (b * H + h) * T + t0;
       if (saved) {
-        mm.copyRows(4 * (savedStart + rowStart * S + first), 4 * S, 4 * pStart, width, rows, count, width / 4);
+        calls.copyRows(4 * (savedStart + rowStart * S + first), 4 * S, 4 * pStart, width, rows, count, width / 4);
       } else {
         // P, recomputed: exp(scale * Q K^T + mask - max - log-sum).
-        blockScores(mm, L, block, h, qRows, q.x.rowBytes, keysStart, maskBias, pStart);
-        mm.expShiftedRows(4 * pStart, rows, count, width, 4 * (savedStart + 2 * rowStart));
+        blockScores(calls, L, block, h, qRows, q.x.rowBytes, keysStart, maskBias, pStart);
+        calls.expShiftedRows(4 * pStart, rows, count, width, 4 * (savedStart + 2 * rowStart));
       }
       // dP = dC V^T, then dScore in its place.
-      mm.axpyRows(
-        dcRows,
-        dc.rowBytes,
-        4,
-        4 * (valuesStart + (b * H + h) * V * S4 + first),
-        4 * S4,
-        4 * dStart,
-        width,
-        rows,
-        V,
-        width,
-        1,
-        0,
-      );
-      mm.softmaxBackwardRows(4 * pStart, 4 * dStart, rows, width);
+      const values = 4 * (valuesStart + (b * H + h) * V * S4 + first);
+      calls.axpyRows(dcRows, dc.rowBytes, 4, values, 4 * S4, 4 * dStart, width, rows, V, width, 1, 0);
+      calls.softmaxBackwardRows(4 * pStart, 4 * dStart, rows, width);
       // A(i, j) read as dScore[t, s] for dQ, transposed (dScore[t, s] at (s, t)) for dK, dV.
       const keyRows = (heads: ReturnType<typeof headsAt>) => heads.addressOf(b, h) + first * heads.rowBytes;
-      mm.axpyRows(
-        4 * dStart,
-        width,
-        4,
-        keyRows(k.x),
-        k.x.rowBytes,
-        dqRows,
-        q.dx.rowBytes,
-        rows,
-        count,
-        4 * K,
-        scale,
-        1,
-      );
-      const [dk, dv] = [keyRows(k.dx), keyRows(v.dx)];
-      mm.axpyRows(4 * dStart, 4, width, qRows, q.x.rowBytes, dk, k.dx.rowBytes, count, rows, 4 * K, scale, 1);
-      mm.axpyRows(4 * pStart, 4, width, dcRows, dc.rowBytes, dv, v.dx.rowBytes, count, rows, 4 * V, 1, 1);
+      const [kRows, dk, dv] = [keyRows(k.x), keyRows(k.dx), keyRows(v.dx)];
+      calls.axpyRows(4 * dStart, width, 4, kRows, k.x.rowBytes, dqRows, q.dx.rowBytes, rows, count, 4 * K, scale, 1);
+      calls.axpyRows(4 * dStart, 4, width, qRows, q.x.rowBytes, dk, k.dx.rowBytes, count, rows, 4 * K, scale, 1);
+      calls.axpyRows(4 * pStart, 4, width, dcRows, dc.rowBytes, dv, v.dx.rowBytes, count, rows, 4 * V, 1, 1);
     }
   });
   unstage(grads, gradStarts);

@@ -14,12 +14,19 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { simdKernels, stage, unstage } from './simd_kernels';
+import { inParallel, itemsOfPart, partsFor } from './threads';
 
 /**
  * Columns of the product computed per pass over the rows: a panel of the right operand (K rows of
  * up to 256 floats, 256 kB at K = 256) then stays in the L2 cache while every row block reads it.
  */
 const PANEL = 256;
+
+/**
+ * The least work worth a part of its own on another thread, in multiply-adds: about 25 us at
+ * this kernel's 8-12 GMAC/s, several times what handing a part over costs.
+ */
+const MIN_PART_MACS = 1 << 18;
 
 /** `n` rounded up to whole SIMD vectors of 4 floats. */
 const wholeVectors = (n: number) => 4 * Math.ceil(n / 4);
@@ -64,13 +71,21 @@ export function matMulInto(args: MatMulArgs, out: Float32Array): void {
     if (transposeB && N4 !== N) for (let k = 0; k < K; k++) mm.floats.fill(0, right + k * N4 + N, right + (k + 1) * N4);
   }
   const [aRow, aCol] = transposeA ? [4, 4 * M] : [4 * K, 4];
-  for (let x0 = 0; x0 < N4; x0 += PANEL) {
-    const width = 4 * Math.min(PANEL, N4 - x0);
-    mm.axpyRows(4 * aAt, aRow, aCol, 4 * (right + x0), 4 * N4, 4 * (productAt + x0), 4 * N4, M, K, width, 1, 0);
-  }
-  // The bias's last vector may read 3 floats past it: the zeroed region after it.
-  if (bias) mm.addRowBias(4 * productAt, M, 4 * N4, 4 * biasAt, 0, 1);
-  if (relu) mm.reluInPlace(4 * productAt, 4 * M * N4);
+  // Blocks of whole 4-row tiles of the product, one per part, over the kernel threads.
+  const tiles = Math.ceil(M / 4);
+  const parts = partsFor(tiles, Math.ceil(MIN_PART_MACS / (4 * K * N4)));
+  inParallel(parts, (calls, p) => {
+    const [firstTile, endTile] = itemsOfPart(tiles, parts, p);
+    const [r0, rows] = [4 * firstTile, Math.min(M, 4 * endTile) - 4 * firstTile];
+    const [left, product] = [4 * aAt + r0 * aRow, 4 * (productAt + r0 * N4)];
+    for (let x0 = 0; x0 < N4; x0 += PANEL) {
+      const width = 4 * Math.min(PANEL, N4 - x0);
+      calls.axpyRows(left, aRow, aCol, 4 * (right + x0), 4 * N4, product + 4 * x0, 4 * N4, rows, K, width, 1, 0);
+    }
+    // The bias's last vector may read 3 floats past it: the zeroed region after it.
+    if (bias) calls.addRowBias(product, rows, 4 * N4, 4 * biasAt, 0, 1);
+    if (relu) calls.reluInPlace(product, 4 * rows * N4);
+  });
   if (N4 !== N) {
     mm.copyRows(4 * productAt, 4 * N4, 4 * compactAt, 4 * N, M, N, N);
     unstage([out], [compactAt]);

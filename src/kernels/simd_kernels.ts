@@ -528,40 +528,81 @@ export interface SimdKernels {
   reserve(count: number): void;
 }
 
+/** Every function of the module, in the order of its exports. */
+export const KERNEL_FUNCTIONS = [
+  axpyRows,
+  softmaxRows,
+  expShiftedRows,
+  softmaxBackwardRows,
+  addRowBias,
+  copyRows,
+  transposeRows,
+  geluForward,
+  geluBackward,
+  reluInPlace,
+  layerNormRows,
+  layerNormRowsBackward,
+];
+
 const PAGE_BYTES = 65536;
 
 /** The compiled module once `simdKernels` has run: null where it cannot, undefined before. */
 let compiled: SimdKernels | null | undefined;
+/** The module and its memory, for the worker threads of threads.ts. */
+let compiledModule: { module: WebAssembly.Module; memory: WebAssembly.Memory; shared: boolean } | null = null;
 
 /**
  * The compiled module, or null where WebAssembly or its SIMD extension is unavailable (then
- * callers use their composite path). Compiled on the first call; one instance per process: the
- * kernels run one at a time.
+ * callers use their composite path). Compiled on the first call; one instance per thread, all on
+ * one memory (threads.ts).
  */
 export function simdKernels(): SimdKernels | null {
   if (compiled === undefined) compiled = compileSimdKernels();
   return compiled;
 }
 
+/** The module and its memory (`shared` when threads can use it), or null like `simdKernels`. */
+export function simdModule(): { module: WebAssembly.Module; memory: WebAssembly.Memory; shared: boolean } | null {
+  return simdKernels() && compiledModule;
+}
+
+/**
+ * The largest shared memories to try, in pages: 4 GB (all that 32-bit addresses reach), then
+ * 1 GB where the runtime cannot reserve that much address space. A shared memory must declare
+ * its maximum, and it never moves, so the runtime reserves the maximum up front.
+ */
+const SHARED_MAXIMUM_PAGES = [65536, 16384];
+
+/**
+ * A shared memory and the module assembled for it where SharedArrayBuffer is usable (Node; a
+ * cross-origin isolated page), else a memory of this thread's own.
+ */
+function instantiate(): { module: WebAssembly.Module; memory: WebAssembly.Memory; shared: boolean } | null {
+  const sharable =
+    typeof SharedArrayBuffer === 'function' && (typeof crossOriginIsolated === 'undefined' || crossOriginIsolated);
+  if (sharable) {
+    for (const maximum of SHARED_MAXIMUM_PAGES) {
+      const bytes = assembleModule(KERNEL_FUNCTIONS, maximum);
+      if (!WebAssembly.validate(bytes)) return null;
+      try {
+        const memory = new WebAssembly.Memory({ initial: 16, maximum, shared: true });
+        return { module: new WebAssembly.Module(bytes), memory, shared: true };
+      } catch {
+        // Too much address space to reserve here: try the smaller maximum, then no sharing.
+      }
+    }
+  }
+  const bytes = assembleModule(KERNEL_FUNCTIONS);
+  if (!WebAssembly.validate(bytes)) return null;
+  return { module: new WebAssembly.Module(bytes), memory: new WebAssembly.Memory({ initial: 16 }), shared: false };
+}
+
 function compileSimdKernels(): SimdKernels | null {
   if (typeof WebAssembly !== 'object') return null;
-  const bytes = assembleModule([
-    axpyRows,
-    softmaxRows,
-    expShiftedRows,
-    softmaxBackwardRows,
-    addRowBias,
-    copyRows,
-    transposeRows,
-    geluForward,
-    geluBackward,
-    reluInPlace,
-    layerNormRows,
-    layerNormRowsBackward,
-  ]);
-  if (!WebAssembly.validate(bytes)) return null;
-  const memory = new WebAssembly.Memory({ initial: 16 });
-  const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
+  compiledModule = instantiate();
+  if (compiledModule === null) return null;
+  const { module, memory } = compiledModule;
+  const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
   const state: SimdKernels = {
     axpyRows: exports.axpyRows as SimdKernels['axpyRows'],
     softmaxRows: exports.softmaxRows as SimdKernels['softmaxRows'],

@@ -164,11 +164,15 @@ export function defineFunction<P extends ValueType[], L extends ValueType[]>(
 
 /**
  * A module that imports its memory as `env.memory` and exports `functions` by name, none of
- * which returns a value.
+ * which returns a value. With `sharedMaxPages`, the memory imported is a shared one of at most
+ * that many 64 kB pages (a `WebAssembly.Memory` made with `shared: true` and that maximum), so
+ * that instances in several threads can work on it at once.
  */
-export function assembleModule(functions: FunctionSpec[]): Uint8Array<ArrayBuffer> {
+export function assembleModule(functions: FunctionSpec[], sharedMaxPages?: number): Uint8Array<ArrayBuffer> {
   const types = functions.map((fn) => [0x60, ...vector(fn.params.map((t) => [VALUE_TYPE[t]])), 0]);
-  const memoryImport = [...utf8('env'), ...utf8('memory'), 0x02, 0x00, 0x01]; // memory, min 1 page
+  // Limits: 0x00 min (1 page), or 0x03 shared with min (1 page) and max (Core spec 5.3.7).
+  const limits = sharedMaxPages === undefined ? [0x00, 0x01] : [0x03, 0x01, ...unsignedLeb(sharedMaxPages)];
+  const memoryImport = [...utf8('env'), ...utf8('memory'), 0x02, ...limits];
   const exports = functions.map((fn, index) => [...utf8(fn.name), 0x00, ...unsignedLeb(index)]);
   const bodies = functions.map((fn) => {
     // Locals as (count, type) runs of one each: simple, and these functions have few.

@@ -4,6 +4,7 @@
  * says what it measured and where.
  */
 import * as tf from '@tensorflow/tfjs';
+import { kernelThreads } from '../kernels/threads';
 
 export interface Timing {
   /** Median over repeats of the milliseconds per unit of work. */
@@ -128,6 +129,8 @@ export function machineInfo(): Record<string, string | number> {
     tfjs: tf.version.tfjs,
     backend: tf.getBackend(),
     wasmThreads: tf.getBackend() === 'wasm' ? wasmThreadCount() : 0,
+    // Threads of this library's SIMD kernels (src/kernels/threads.ts), on wasm and cpu.
+    kernelThreads: tf.getBackend() === 'wasm' || tf.getBackend() === 'cpu' ? kernelThreads() : 0,
   };
 }
 
