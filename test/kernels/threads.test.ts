@@ -36,24 +36,27 @@ async function useThreads(count: number): Promise<void> {
   expect(await kernelThreadsReady()).toBe(count);
 }
 
-/** Runs `f` on one thread, then on two; returns both results as arrays, and the parts the worker ran. */
+/**
+ * Runs `f` on one thread, then on two until the worker has taken parts (at most 30 times: on a
+ * loaded machine the caller may finish a call before the worker wakes); returns the one-thread
+ * result, every two-thread result, and the parts the worker ran.
+ */
 async function onOneAndTwoThreads(
   f: () => tf.Tensor[],
-): Promise<{ one: Float32Array[]; two: Float32Array[]; workerParts: number }> {
+): Promise<{ one: Float32Array[]; twos: Float32Array[][]; workerParts: number }> {
+  const values = () =>
+    f().map((t) => {
+      const array = t.dataSync() as Float32Array;
+      t.dispose();
+      return array;
+    });
   await useThreads(1);
-  const one = f().map((t) => {
-    const values = t.dataSync() as Float32Array;
-    t.dispose();
-    return values;
-  });
+  const one = values();
   await useThreads(2);
   const before = partsRunByWorkers();
-  const two = f().map((t) => {
-    const values = t.dataSync() as Float32Array;
-    t.dispose();
-    return values;
-  });
-  return { one, two, workerParts: partsRunByWorkers() - before };
+  const twos: Float32Array[][] = [];
+  while (twos.length < 30 && partsRunByWorkers() === before) twos.push(values());
+  return { one, twos, workerParts: partsRunByWorkers() - before };
 }
 
 describe.each(['wasm', 'cpu'])('kernel threads [%s]', (backend) => {
@@ -66,7 +69,7 @@ describe.each(['wasm', 'cpu'])('kernel threads [%s]', (backend) => {
     const a = seededTensor([517, 96], 1);
     const b = seededTensor([96, 130], 2);
     const bias = seededTensor([130], 3);
-    const { one, two, workerParts } = await onOneAndTwoThreads(() => [
+    const { one, twos, workerParts } = await onOneAndTwoThreads(() => [
       tf.matMul(a, b),
       tf.matMul(a, b, false, false),
       tf.matMul(b, a, true, true),
@@ -74,7 +77,7 @@ describe.each(['wasm', 'cpu'])('kernel threads [%s]', (backend) => {
     ]);
     tf.dispose([a, b, bias]);
     if (backend === 'wasm') expect(workerParts).toBeGreaterThan(0);
-    two.forEach((values, i) => expectSameFloats(values, one[i]));
+    for (const two of twos) two.forEach((values, i) => expectSameFloats(values, one[i]));
     // Not all zeros, and the relu really clipped some.
     expect(Math.max(...one[0].map(Math.abs))).toBeGreaterThan(1);
     expect(one[3].filter((x) => x === 0).length).toBeGreaterThan(1000);
@@ -99,7 +102,7 @@ describe.each(['wasm', 'cpu'])('kernel threads [%s]', (backend) => {
       scale: 0.25,
       mask,
     };
-    const { one, two, workerParts } = await onOneAndTwoThreads(() => {
+    const { one, twos, workerParts } = await onOneAndTwoThreads(() => {
       const { value, grads } = tf.valueAndGrads((x: tf.Tensor) =>
         fusedAttention({ ...args, sources: [x] })
           .context.mul(weights)
@@ -110,7 +113,7 @@ describe.each(['wasm', 'cpu'])('kernel threads [%s]', (backend) => {
     });
     tf.dispose([source, weights, padding, mask]);
     expect(workerParts).toBeGreaterThan(0);
-    two.forEach((values, i) => expectSameFloats(values, one[i]));
+    for (const two of twos) two.forEach((values, i) => expectSameFloats(values, one[i]));
     expect(Math.max(...one[1].map(Math.abs))).toBeGreaterThan(0.01);
   });
 });
