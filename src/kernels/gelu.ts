@@ -10,6 +10,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { defineFusedKernel, hasFusedKernel, runFusedKernel } from './fused_kernel';
 import { simdKernels, stage, unstage } from './simd_kernels';
+import { inParallel, itemsOfPart, partsFor, type KernelCalls } from './threads';
 
 const FORWARD = 'TfjsAttentionGelu';
 const BACKWARD = 'TfjsAttentionGeluGrad';
@@ -17,13 +18,29 @@ const BACKWARD = 'TfjsAttentionGeluGrad';
 /** `n` floats rounded up to whole SIMD vectors: the kernels read and write 4 at a time. */
 const vectorBytes = (n: number) => 16 * Math.ceil(n / 4);
 
+/** Elements below which a part of GELU is not worth handing to another thread (about 20 us). */
+const MIN_PART_ELEMENTS = 1 << 15;
+
+/**
+ * Calls `run(calls, firstByte, bytes)` over `n` floats as runs of whole vectors, one per part,
+ * over the kernel threads (threads.ts).
+ */
+function inVectorRuns(n: number, run: (calls: KernelCalls, firstByte: number, bytes: number) => void): void {
+  const vectors = Math.ceil(n / 4);
+  const parts = partsFor(vectors, MIN_PART_ELEMENTS / 4);
+  inParallel(parts, (calls, p) => {
+    const [first, end] = itemsOfPart(vectors, parts, p);
+    run(calls, 16 * first, 16 * (end - first));
+  });
+}
+
 defineFusedKernel<Record<string, never>>({
   kernelName: FORWARD,
   outputShapes: ({ x }) => [x],
   compute: ({ x }, [y]) => {
     // A last partial vector reads past x into y's region, and writes y's slack.
     const [xAt, yAt] = stage([x], [], [y.length + 3]);
-    simdKernels()!.geluForward(4 * xAt, 4 * yAt, vectorBytes(x.length));
+    inVectorRuns(x.length, (calls, first, bytes) => calls.geluForward(4 * xAt + first, 4 * yAt + first, bytes));
     unstage([y], [yAt]);
   },
 });
@@ -34,7 +51,9 @@ defineFusedKernel<Record<string, never>>({
   compute: ({ x, dy }, [dx]) => {
     // A last partial vector reads past x and dy into the next region, and writes dx's slack.
     const [xAt, dyAt, dxAt] = stage([x, dy], [], [dx.length + 3]);
-    simdKernels()!.geluBackward(4 * xAt, 4 * dyAt, 4 * dxAt, vectorBytes(x.length));
+    inVectorRuns(x.length, (calls, first, bytes) =>
+      calls.geluBackward(4 * xAt + first, 4 * dyAt + first, 4 * dxAt + first, bytes),
+    );
     unstage([dx], [dxAt]);
   },
 });

@@ -12,6 +12,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { hasFusedKernel, defineFusedKernel, runFusedKernel } from './fused_kernel';
 import { simdKernels, stage, unstage } from './simd_kernels';
+import { inParallel, itemsOfPart, partsFor } from './threads';
+
+/** Elements below which a part of layer normalization is not worth handing to another thread. */
+const MIN_PART_ELEMENTS = 1 << 15;
+
+/** The backward's parts at most: its sums over rows are split this way on any number of threads. */
+const BACKWARD_PARTS = 8;
 
 const FORWARD = 'TfjsAttentionLayerNorm';
 const BACKWARD = 'TfjsAttentionLayerNormGrad';
@@ -33,7 +40,24 @@ function layerNormForward(
   const D = gamma.length;
   const starts = stage([x, gamma, beta], [], [y.length, xHat.length, inverseStd.length]);
   const [xAt, gammaAt, betaAt, yAt, xHatAt, invAt] = starts.map((start) => 4 * start);
-  simdKernels()!.layerNormRows(xAt, gammaAt, betaAt, yAt, xHatAt, invAt, inverseStd.length, 4 * D, D, epsilon);
+  const rows = inverseStd.length;
+  const parts = partsFor(rows, Math.ceil(MIN_PART_ELEMENTS / D));
+  inParallel(parts, (calls, p) => {
+    const [first, end] = itemsOfPart(rows, parts, p);
+    const at = 4 * D * first;
+    calls.layerNormRows(
+      xAt + at,
+      gammaAt,
+      betaAt,
+      yAt + at,
+      xHatAt + at,
+      invAt + 4 * first,
+      end - first,
+      4 * D,
+      D,
+      epsilon,
+    );
+  });
   unstage(outputs, starts.slice(3));
 }
 
@@ -46,22 +70,40 @@ function layerNormBackward(
 ): void {
   const [dx, dGamma, dBeta] = outputs;
   const D = gamma.length;
-  // dGamma and dBeta accumulate over the rows; dx is written whole.
-  const starts = stage([dy, xHat, inverseStd, gamma], [D, D], [dx.length]);
+  const rows = inverseStd.length;
+  // Each part's dGamma and dBeta accumulate over its rows, then are summed over the parts in
+  // order. The parts do not depend on the thread count, so neither do the floats. dx is written whole.
+  const parts = Math.max(1, Math.min(BACKWARD_PARTS, Math.floor((rows * D) / MIN_PART_ELEMENTS)));
+  const starts = stage([dy, xHat, inverseStd, gamma], [parts * D, parts * D], [dx.length]);
   const [dyAt, xHatAt, invAt, gammaAt, dGammaAt, dBetaAt, dxAt] = starts.map((start) => 4 * start);
-  simdKernels()!.layerNormRowsBackward(
-    dyAt,
-    xHatAt,
-    invAt,
-    gammaAt,
-    dxAt,
-    dGammaAt,
-    dBetaAt,
-    inverseStd.length,
-    4 * D,
-    D,
-  );
-  unstage([dGamma, dBeta, dx], starts.slice(4));
+  inParallel(parts, (calls, p) => {
+    const [first, end] = itemsOfPart(rows, parts, p);
+    const at = 4 * D * first;
+    const [dGammaOfPart, dBetaOfPart] = [dGammaAt + 4 * D * p, dBetaAt + 4 * D * p];
+    calls.layerNormRowsBackward(
+      dyAt + at,
+      xHatAt + at,
+      invAt + 4 * first,
+      gammaAt,
+      dxAt + at,
+      dGammaOfPart,
+      dBetaOfPart,
+      end - first,
+      4 * D,
+      D,
+    );
+  });
+  const floats = simdKernels()!.floats;
+  const [gammaParts, betaParts] = [starts[4], starts[5]];
+  for (let e = 0; e < D; e++) {
+    let [sumGamma, sumBeta] = [0, 0];
+    for (let p = 0; p < parts; p++) {
+      sumGamma += floats[gammaParts + p * D + e];
+      sumBeta += floats[betaParts + p * D + e];
+    }
+    [dGamma[e], dBeta[e]] = [sumGamma, sumBeta];
+  }
+  unstage([dx], [starts[6]]);
 }
 
 defineFusedKernel<LayerNormAttrs>({

@@ -22,6 +22,8 @@ import {
   type KernelCalls,
 } from '../../src/kernels/threads';
 import { causalMask } from '../../src/layers/masks';
+import { gelu } from '../../src/ops/gelu';
+import { layerNormalize } from '../../src/ops/layer_norm';
 import { seededTensor } from '../helpers/tensors';
 
 /** Every float of `actual` is exactly `expected`'s (a loop: jest's toEqual takes seconds on 100k floats). */
@@ -115,6 +117,25 @@ describe.each(['wasm', 'cpu'])('kernel threads [%s]', (backend) => {
     expect(workerParts).toBeGreaterThan(0);
     for (const two of twos) two.forEach((values, i) => expectSameFloats(values, one[i]));
     expect(Math.max(...one[1].map(Math.abs))).toBeGreaterThan(0.01);
+  });
+
+  test('layer normalization and GELU, forward and every gradient, on two threads equal one thread exactly', async () => {
+    const x = seededTensor([1000, 128], 6, 2);
+    const gamma = seededTensor([128], 7);
+    const beta = seededTensor([128], 8);
+    const weights = seededTensor([1000, 128], 9);
+    const { one, twos, workerParts } = await onOneAndTwoThreads(() => {
+      const { value, grads } = tf.valueAndGrads((input: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+        gelu(layerNormalize(input, g, b, 1e-5))
+          .mul(weights)
+          .sum(),
+      )([x, gamma, beta]);
+      return [value, ...grads, gelu(x)];
+    });
+    tf.dispose([x, gamma, beta, weights]);
+    expect(workerParts).toBeGreaterThan(0);
+    for (const two of twos) two.forEach((values, i) => expectSameFloats(values, one[i]));
+    expect(Math.max(...one[2].map(Math.abs))).toBeGreaterThan(0.1);
   });
 });
 
