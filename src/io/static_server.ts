@@ -41,6 +41,13 @@ export interface StaticServerOptions {
   mounts: readonly Mount[];
   /** JSON documents computed per request, by exact URL path (e.g. '/models/index.json'). Default none. */
   generated?: Readonly<Record<string, () => unknown>>;
+  /**
+   * Serve every response with the headers that make a page cross-origin isolated
+   * (Cross-Origin-Opener-Policy: same-origin, Cross-Origin-Embedder-Policy: require-corp), which
+   * browsers require before they give a page SharedArrayBuffer, and so threads: tfjs's threaded
+   * wasm build and this library's kernel threads. Default false.
+   */
+  crossOriginIsolated?: boolean;
 }
 
 /** One entry of the models index: a folder with model.json and task.json. */
@@ -222,7 +229,11 @@ export function createStaticServer(options: StaticServerOptions): http.Server {
       return;
     }
     const target = request.url ?? '';
-    const common = { 'Cache-Control': 'no-cache', 'X-Content-Type-Options': 'nosniff' };
+    const common: http.OutgoingHttpHeaders = { 'Cache-Control': 'no-cache', 'X-Content-Type-Options': 'nosniff' };
+    if (options.crossOriginIsolated) {
+      common['Cross-Origin-Opener-Policy'] = 'same-origin';
+      common['Cross-Origin-Embedder-Policy'] = 'require-corp';
+    }
 
     const segments = safePathSegments(target);
     const urlPath = segments === null ? null : '/' + segments.join('/');

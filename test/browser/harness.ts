@@ -61,9 +61,9 @@ export interface TestSite {
 
 /**
  * Builds into a temporary folder and serves it exactly as `npm run demo` does, with extra mounts
- * (test pages) on top.
+ * (test pages) on top; `crossOriginIsolated` adds the headers that give pages SharedArrayBuffer.
  */
-export async function startTestSite(extraMounts: Mount[] = []): Promise<TestSite> {
+export async function startTestSite(extraMounts: Mount[] = [], crossOriginIsolated = false): Promise<TestSite> {
   const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfjs-attention-web-'));
   await buildBrowser({ outDir });
   const mounts = demoMounts(ROOT).map((mount) => {
@@ -75,7 +75,11 @@ export async function startTestSite(extraMounts: Mount[] = []): Promise<TestSite
   let running: RunningServer;
   try {
     running = await startStaticServer(
-      { mounts: [...mounts, ...extraMounts], generated: { '/models/index.json': () => modelsIndex(MODELS_DIR) } },
+      {
+        mounts: [...mounts, ...extraMounts],
+        generated: { '/models/index.json': () => modelsIndex(MODELS_DIR) },
+        crossOriginIsolated,
+      },
       0,
     );
   } catch (error) {
