@@ -308,6 +308,8 @@ async function main(): Promise<void> {
         tfjs: page.tfjs,
         backend: page.backend,
         wasmThreads: page.wasmThreads,
+        kernelThreads: page.kernelThreads,
+        crossOriginIsolated: page.crossOriginIsolated,
         fusedAttention: page.fusedAttention,
       };
       if (!parsed.json && !announced.has(page.backend)) {

@@ -6,8 +6,9 @@
  * browser bundle (build_browser.ts's browserOnly plugin: the browser variants of src/, Node's
  * built-ins stubbed), TensorFlow.js 4.22 and its wasm backend; the .wasm files are served beside
  * it. On 'wasm' the page's `initBackend` installs the same kernels as in Node (fused SIMD
- * attention, the matmul and gradient replacements) and runs one thread: the page is not
- * cross-origin isolated, so there is no SharedArrayBuffer, as in Node's 1-thread default. On 'webgl'
+ * attention, the matmul and gradient replacements). The page is served cross-origin isolated, so
+ * it has SharedArrayBuffer: our kernels run on as many threads as in Node (src/kernels/threads.ts),
+ * and tfjs loads its threaded wasm build (`wasmThreads`). On 'webgl'
  * it is SwiftShader, Chromium's software GL, on the CPU: its figures say nothing about a GPU, and
  * every webgl line carries the renderer (`glRenderer`) and `softwareGl`.
  */
@@ -98,6 +99,7 @@ export async function benchInChromium(
           { prefix: '/', dir, index: 'bench.html' },
           ...demoMounts(ROOT).filter((mount) => mount.prefix === WASM_PATH),
         ],
+        crossOriginIsolated: true,
       },
       0,
     );

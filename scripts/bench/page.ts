@@ -9,6 +9,7 @@ import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 
 import { initBackend } from '../../src/backend';
 import { hasFusedAttention } from '../../src/kernels/attention';
+import { kernelThreads } from '../../src/kernels/threads';
 import { BenchName, BenchSettings, NODE_ONLY, PORTABLE_CASES, Result } from './cases';
 
 /** What ran the benchmarks in the page. */
@@ -17,6 +18,10 @@ export interface PageEnvironment {
   tfjs: string;
   /** Threads of the wasm backend: 1 without cross-origin isolation (no SharedArrayBuffer). */
   wasmThreads: number;
+  /** Threads of this library's SIMD kernels (src/kernels/threads.ts): 1 without isolation too. */
+  kernelThreads: number;
+  /** Whether the page is cross-origin isolated (the runner serves it so). */
+  crossOriginIsolated: boolean;
   /** Whether MultiHeadAttention runs the fused SIMD kernels (initBackend('wasm') installs them). */
   fusedAttention: boolean;
   /** WebGL's unmasked renderer (WEBGL_debug_renderer_info), else gl.RENDERER; '' without WebGL. */
@@ -47,6 +52,8 @@ const bench: PageBench = {
       backend: chosen,
       tfjs: tf.version.tfjs,
       wasmThreads: chosen === 'wasm' ? getThreadsCount() : 0,
+      kernelThreads: chosen === 'wasm' ? kernelThreads() : 0,
+      crossOriginIsolated: self.crossOriginIsolated,
       fusedAttention: hasFusedAttention(32, 32),
       glRenderer: webglRenderer(),
     };
