@@ -145,7 +145,12 @@ class Pool {
     this.control = new Int32Array(buffer, 0, CONTROL_WORDS);
     this.commands = new Float64Array(buffer, COMMANDS_BYTE_OFFSET, COMMAND_SLOTS);
     const data = { module: shared.module, memory: shared.memory, control: buffer, names: NAMES, arity: ARITY };
-    for (let i = 0; i < workerCount; i++) this.workers.push(startWorker(data));
+    try {
+      for (let i = 0; i < workerCount; i++) this.workers.push(startWorker(data));
+    } catch (error) {
+      for (const worker of this.workers) worker.terminate();
+      throw error;
+    }
   }
 
   get size(): number {
@@ -314,7 +319,13 @@ function currentPool(): Pool | null {
   if (pool !== undefined) return pool;
   const threads = wantedThreads();
   const shared = threads > 1 ? simdModule() : null;
-  pool = shared?.shared ? new Pool(shared, threads - 1) : null;
+  try {
+    pool = shared?.shared ? new Pool(shared, threads - 1) : null;
+  } catch {
+    // No worker could start here (a Content-Security-Policy without `worker-src blob:`, a
+    // runtime without workers): the kernels run on the calling thread.
+    pool = null;
+  }
   return pool;
 }
 
