@@ -21,6 +21,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { installGradientFixes } from './kernels/tile_gradient';
 import { matMulOnWasm } from './kernels/matmul';
+import { concatOnWasm, splitVOnWasm } from './kernels/concat';
 import { tileOnWasm } from './kernels/tile';
 import { transposeLastTwoOnWasm } from './kernels/transpose';
 import { checkThreadCount, kernelThreadsReady, setKernelThreads } from './kernels/threads';
@@ -380,6 +381,8 @@ const WASM_KERNEL_REPLACEMENTS: Array<{ kernelName: string; replace: (original: 
   { kernelName: tf._FusedMatMul, replace: matMulOnWasm },
   { kernelName: tf.Transpose, replace: transposeLastTwoOnWasm },
   { kernelName: tf.Tile, replace: tileOnWasm },
+  { kernelName: tf.Concat, replace: concatOnWasm },
+  { kernelName: tf.SplitV, replace: splitVOnWasm },
 ];
 
 /** tfjs's own kernel configs that `installWasmExtras` replaced, by kernel name, to restore them. */
@@ -388,7 +391,7 @@ const replacedWasmKernels = new Map<string, tf.KernelConfig>();
 /** Options of `installWasmExtras`. */
 export interface WasmExtrasOptions {
   /**
-   * Replace tfjs's Identity, BatchMatMul, _FusedMatMul, Transpose and Tile on wasm with faster equivalents
+   * Replace tfjs's Identity, BatchMatMul, _FusedMatMul, Transpose, Tile, Concat and SplitV on wasm with faster equivalents
    * (default true);
    * false restores tfjs's own where an earlier call replaced them.
    */
@@ -405,9 +408,10 @@ export interface WasmExtrasOptions {
  *   register-blocked SIMD products that read transposed operands in place (`matMulOnWasm`,
  *   src/kernels/matmul.ts; 1.3-1.5x XNNPACK's speed on this library's shapes, and tfjs 4.22 sends
  *   transposed products to a naive loop); its Transpose of the last two axes of float32 tensors
- *   with a cache-blocked one (`transposeLastTwoOnWasm`, ~9x faster); and its Tile with one that
- *   copies whole blocks (`tileOnWasm`). They compute the same values, up to float32 rounding
- *   where a product's sums run in another order.
+ *   with a cache-blocked one (`transposeLastTwoOnWasm`, ~9x faster); its Tile with one that
+ *   copies whole blocks (`tileOnWasm`); and its Concat and SplitV with row copies inside the heap
+ *   (`concatOnWasm`, `splitVOnWasm`, src/kernels/concat.ts). They compute the same values, up to
+ *   float32 rounding where a product's sums run in another order.
  * Idempotent. `initBackend` calls it whenever it selects wasm (`keepTfjsKernels` is the option);
  * call it yourself only if you select wasm with `tf.setBackend`. Needs the wasm backend package
  * loaded (importing '@tensorflow/tfjs-backend-wasm', or `initBackend('wasm')`).

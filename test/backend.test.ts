@@ -368,6 +368,112 @@ describe('Tile on wasm (whole blocks copied)', () => {
   });
 });
 
+describe('Concat and SplitV on wasm (row copies inside the heap)', () => {
+  const valuesOf = (shape: number[], dtype: tf.DataType, seed: number) =>
+    Array.from({ length: shape.reduce((x, y) => x * y, 1) }, (_v, i) =>
+      dtype === 'bool' ? (i * seed) % 3 === 0 : dtype === 'int32' ? i * seed + 1 : i / 4 - seed,
+    );
+
+  it('Concat equals the cpu concat on every axis, rank 1 to 4, float32, int32 and bool, with empty inputs', async () => {
+    const cases: Array<[number[][], number, tf.DataType]> = [
+      [[[5], [3], [9]], 0, 'float32'],
+      [
+        [
+          [256, 256],
+          [256, 256],
+          [256, 256],
+        ],
+        1,
+        'float32',
+      ], // attention's joined kernels
+      [
+        [
+          [4, 3],
+          [4, 1],
+          [4, 20],
+        ],
+        1,
+        'int32',
+      ], // rows shorter and longer than SHORT_ROW
+      [
+        [
+          [2, 3],
+          [5, 3],
+        ],
+        0,
+        'float32',
+      ],
+      [
+        [
+          [2, 3, 4],
+          [2, 0, 4],
+          [2, 2, 4],
+        ],
+        1,
+        'float32',
+      ], // an empty input
+      [
+        [
+          [2, 3, 4, 5],
+          [2, 3, 4, 2],
+        ],
+        3,
+        'bool',
+      ],
+      [
+        [
+          [2, 3, 4, 5],
+          [2, 1, 4, 5],
+        ],
+        -3,
+        'float32',
+      ],
+    ];
+    for (const [shapes, axis, dtype] of cases) {
+      const concat = () =>
+        tf.concat(
+          shapes.map((shape, i) => tf.tensor(valuesOf(shape, dtype, i + 2) as number[], shape, dtype)),
+          axis,
+        );
+      const [onCpu] = await runOn('cpu', concat);
+      const [onWasm] = await runOn('wasm', concat);
+      expect(onWasm).toEqual(onCpu);
+      expect(onWasm.length).toBe(shapes.reduce((sum, shape) => sum + shape.reduce((x, y) => x * y, 1), 0));
+    }
+  });
+
+  it('SplitV equals the cpu split on every axis, by count and by sizes (with -1 and 0), float32, int32 and bool', async () => {
+    const cases: Array<[number[], number | number[], number, tf.DataType]> = [
+      [[12], 3, 0, 'float32'],
+      [[256, 768], [256, 256, 256], 1, 'float32'], // the joined kernels' gradient
+      [[4, 23], [1, 20, -1], 1, 'int32'],
+      [[6, 3], [2, 0, 4], 0, 'float32'],
+      [[2, 3, 4, 5], 5, 3, 'bool'],
+      [[2, 6, 4], [1, 5], -2, 'float32'],
+    ];
+    for (const [shape, splits, axis, dtype] of cases) {
+      const split = () => tf.split(tf.tensor(valuesOf(shape, dtype, 3) as number[], shape, dtype), splits, axis);
+      const onCpu = await runOn('cpu', split);
+      const onWasm = await runOn('wasm', split);
+      expect(onWasm).toEqual(onCpu);
+      expect(onWasm.flat().length).toBe(shape.reduce((x, y) => x * y, 1));
+    }
+  });
+
+  it('the gradient of a concat is a split: both directions of a joined projection match cpu', async () => {
+    const x = () => tf.tensor(valuesOf([5, 7], 'float32', 1) as number[], [5, 7]);
+    const weights = [0, 1, 2].map((i) => () => tf.tensor(valuesOf([7, 6], 'float32', i + 4) as number[], [7, 6]));
+    const grads = () =>
+      tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+        tf
+          .matMul(x(), tf.concat([a, b, c], 1))
+          .square()
+          .sum(),
+      )(weights.map((w) => w()));
+    expect(await runOn('wasm', grads)).toEqual(await runOn('cpu', grads));
+  });
+});
+
 describe('an embedding model on wasm', () => {
   const vocab = 8;
   const seqLen = 3;

@@ -304,7 +304,9 @@ function wantedThreads(): number {
 export function setKernelThreads(count: number): void {
   checkThreadCount(count, 'setKernelThreads: count');
   requestedThreads = count;
-  if (pool != null && pool.size + 1 !== count) stopThreads();
+  // A pool of the right size stays; any other is stopped, and the next call starts the new one.
+  if (pool != null && pool.size + 1 === count) return;
+  if (pool != null) stopThreads();
   pool = undefined;
 }
 

@@ -191,6 +191,21 @@ describe('kernel threads: the protocol', () => {
     expect(await kernelThreadsReady()).toBe(2);
   });
 
+  test('asking again for the running thread count keeps the running workers', () => {
+    const [one, counts] = stage([new Float32Array([1, 1, 1, 1])], [4 * MAX_PARTS]);
+    const call = () =>
+      inParallel(MAX_PARTS, (calls, p) =>
+        calls.axpyRows(4 * one, 0, 0, 4 * one, 0, 4 * (counts + 4 * p), 16, 1, 1, 16, 1, 0),
+      );
+    for (let i = 0; i < 30 && partsRunByWorkers() === 0; i++) call();
+    const taken = partsRunByWorkers();
+    expect(taken).toBeGreaterThan(0);
+    // A new pool would count from 0 again (and leave the old workers running).
+    setKernelThreads(2);
+    expect(kernelThreads()).toBe(2);
+    expect(partsRunByWorkers()).toBe(taken);
+  });
+
   test('the thread settings reject what is not an integer from 1 to 64, naming the value', async () => {
     expect(() => setKernelThreads(0)).toThrow('setKernelThreads: count must be an integer from 1 to 64, got 0');
     expect(() => setKernelThreads(1.5)).toThrow('got 1.5');
