@@ -374,7 +374,7 @@ describe('Concat and SplitV on wasm (row copies inside the heap)', () => {
       dtype === 'bool' ? (i * seed) % 3 === 0 : dtype === 'int32' ? i * seed + 1 : i / 4 - seed,
     );
 
-  it('Concat equals the cpu concat on every axis, rank 1 to 4, float32, int32 and bool, with empty inputs', async () => {
+  it('Concat equals the cpu concat on every axis, rank 1 to 4, float32, int32, bool, empty inputs', async () => {
     const cases: Array<[number[][], number, tf.DataType]> = [
       [[[5], [3], [9]], 0, 'float32'],
       [
@@ -442,7 +442,7 @@ describe('Concat and SplitV on wasm (row copies inside the heap)', () => {
     }
   });
 
-  it('SplitV equals the cpu split on every axis, by count and by sizes (with -1 and 0), float32, int32 and bool', async () => {
+  it('SplitV equals the cpu split on every axis, by count and by sizes (with -1 and 0), all dtypes', async () => {
     const cases: Array<[number[], number | number[], number, tf.DataType]> = [
       [[12], 3, 0, 'float32'],
       [[256, 768], [256, 256, 256], 1, 'float32'], // the joined kernels' gradient

@@ -15,14 +15,12 @@ import { inParallel, itemsOfPart, partsFor, type KernelCalls } from './threads';
 const FORWARD = 'TfjsAttentionGelu';
 const BACKWARD = 'TfjsAttentionGeluGrad';
 
-/** `n` floats rounded up to whole SIMD vectors: the kernels read and write 4 at a time. */
-const vectorBytes = (n: number) => 16 * Math.ceil(n / 4);
-
 /** Elements below which a part of GELU is not worth handing to another thread (about 20 us). */
 const MIN_PART_ELEMENTS = 1 << 15;
 
 /**
- * Calls `run(calls, firstByte, bytes)` over `n` floats as runs of whole vectors, one per part,
+ * Calls `run(calls, firstByte, bytes)` over `n` floats as runs of whole vectors (the kernels read
+ * and write 4 floats at a time, so the last run may cover up to 3 past n), one per part,
  * over the kernel threads (threads.ts).
  */
 function inVectorRuns(n: number, run: (calls: KernelCalls, firstByte: number, bytes: number) => void): void {

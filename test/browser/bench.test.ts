@@ -41,7 +41,7 @@ test('measures the attention call on wasm, then on webgl', () => {
   }
 });
 
-test("wasm runs the library's fused attention on the kernel threads, isolated; webgl is SwiftShader, flagged as software GL", () => {
+test('wasm runs our fused attention on the kernel threads, isolated; webgl is SwiftShader, marked software GL', () => {
   const [wasm, webgl] = environments;
   expect(wasm).toMatchObject({
     backend: 'wasm',

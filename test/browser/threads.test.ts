@@ -38,7 +38,9 @@ async function threadsPage(crossOriginIsolated: boolean): Promise<{ result: Thre
   const page: Page = await browser.context.newPage();
   const watch = watchPage(page);
   await page.goto(`${site.url}test/threads.html`);
-  const result = (await page.evaluate(() => (window as unknown as { result: Promise<ThreadsResult> }).result)) as ThreadsResult;
+  const result = (await page.evaluate(
+    () => (window as unknown as { result: Promise<ThreadsResult> }).result,
+  )) as ThreadsResult;
   await page.close();
   return { result, problems: watch.problems };
 }
@@ -57,20 +59,18 @@ function expectSameRuns(result: ThreadsResult): void {
   expect(Math.max(...result.one[1].map(Math.abs))).toBeGreaterThan(1e-3);
 }
 
-test('a cross-origin isolated page runs the kernels on two threads, with the floats of one', async () => {
-  const { result, problems } = await threadsPage(true);
-  expect(result.error).toBeUndefined();
-  expect(problems).toEqual([]);
-  expect(result.crossOriginIsolated).toBe(true);
-  expect(result.threads).toBe(2);
-  expectSameRuns(result);
-}, 120_000);
-
-test('a page without isolation has no SharedArrayBuffer: the kernels stay on one thread and work', async () => {
-  const { result, problems } = await threadsPage(false);
-  expect(result.error).toBeUndefined();
-  expect(problems).toEqual([]);
-  expect(result.crossOriginIsolated).toBe(false);
-  expect(result.threads).toBe(1);
-  expectSameRuns(result);
-}, 120_000);
+test.each([
+  ['a cross-origin isolated page runs the kernels on two threads, with the floats of one', true, 2],
+  ['a page without isolation has no SharedArrayBuffer: the kernels stay on one thread and work', false, 1],
+])(
+  '%s',
+  async (_title, isolated, threads) => {
+    const { result, problems } = await threadsPage(isolated);
+    expect(result.error).toBeUndefined();
+    expect(problems).toEqual([]);
+    expect(result.crossOriginIsolated).toBe(isolated);
+    expect(result.threads).toBe(threads);
+    expectSameRuns(result);
+  },
+  120_000,
+);

@@ -4,6 +4,7 @@
  * any tidy.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { FusedAttentionArgs } from '../../src/kernels/attention';
 import { seededValues } from '../layers/attention_reference';
 
 /** A float32 tensor of seeded values in [-1, 1) times `scale`. */
@@ -100,4 +101,29 @@ export function seedWeightsByName(model: tf.LayersModel | tf.layers.Layer, seed:
   );
   model.setWeights(fresh);
   tf.dispose(fresh);
+}
+
+/**
+ * Self-attention over one seeded (B, T, 3*H*K) source holding queries, keys and values side by
+ * side, each head K wide.
+ */
+export function selfAttentionArgs(
+  shape: [number, number, number, number],
+  seed: number,
+  mask: tf.Tensor | null,
+  scale?: number,
+) {
+  const [b, t, h, k] = shape;
+  const args: FusedAttentionArgs = {
+    sources: [seededTensor([b, t, 3 * h * k], seed)],
+    query: { source: 0, offset: 0 },
+    key: { source: 0, offset: h * k },
+    value: { source: 0, offset: 2 * h * k },
+    numHeads: h,
+    keyDim: k,
+    valueDim: k,
+    scale: scale ?? 1 / Math.sqrt(k),
+    mask,
+  };
+  return args;
 }

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { fusedAttention, hasFusedAttention, type FusedAttentionArgs } from '../../src/kernels/attention';
 import { plainAttention } from '../../src/ops/attention';
 import { describeEachBackend } from '../helpers/backends';
-import { maxAbsDiff, seededTensor } from '../helpers/tensors';
+import { maxAbsDiff, seededTensor, selfAttentionArgs } from '../helpers/tensors';
 
 /** Gradients of sum(context * weights) with respect to every source, by either implementation. */
 function sourceGradients(args: FusedAttentionArgs, weights: tf.Tensor, fused: boolean): tf.Tensor[] {
@@ -19,31 +19,6 @@ function sourceGradients(args: FusedAttentionArgs, weights: tf.Tensor, fused: bo
       .sum();
   };
   return tf.grads(f)(args.sources);
-}
-
-/**
- * Self-attention over one seeded (B, T, 3*H*K) source holding queries, keys and values side by
- * side, each head K wide.
- */
-function selfAttentionArgs(
-  shape: [number, number, number, number],
-  seed: number,
-  mask: tf.Tensor | null,
-  scale?: number,
-) {
-  const [b, t, h, k] = shape;
-  const args: FusedAttentionArgs = {
-    sources: [seededTensor([b, t, 3 * h * k], seed)],
-    query: { source: 0, offset: 0 },
-    key: { source: 0, offset: h * k },
-    value: { source: 0, offset: 2 * h * k },
-    numHeads: h,
-    keyDim: k,
-    valueDim: k,
-    scale: scale ?? 1 / Math.sqrt(k),
-    mask,
-  };
-  return args;
 }
 
 const B = 3;

@@ -24,7 +24,7 @@ import {
 import { causalMask } from '../../src/layers/masks';
 import { gelu } from '../../src/ops/gelu';
 import { layerNormalize } from '../../src/ops/layer_norm';
-import { seededTensor } from '../helpers/tensors';
+import { seededTensor, selfAttentionArgs } from '../helpers/tensors';
 
 /** Every float of `actual` is exactly `expected`'s (a loop: jest's toEqual takes seconds on 100k floats). */
 function expectSameFloats(actual: Float32Array, expected: Float32Array): void {
@@ -87,23 +87,14 @@ describe.each(['wasm', 'cpu'])('kernel threads [%s]', (backend) => {
 
   test('attention forward and every gradient on two threads equal one thread exactly, causal and padded', async () => {
     const [B, T, H, K] = [3, 150, 4, 16];
-    const source = seededTensor([B, T, 3 * H * K], 4);
     const weights = seededTensor([B, T, H, K], 5);
     // Causal, and the last 40 keys of batch row 1 padded.
     const padding = tf.tensor3d(
       Array.from({ length: B }, (_, b) => [Array.from({ length: T }, (_x, s) => (b === 1 && s >= T - 40 ? 0 : 1))]),
     );
     const mask = tf.mul(causalMask(T, T), padding);
-    const args = {
-      query: { source: 0, offset: 0 },
-      key: { source: 0, offset: H * K },
-      value: { source: 0, offset: 2 * H * K },
-      numHeads: H,
-      keyDim: K,
-      valueDim: K,
-      scale: 0.25,
-      mask,
-    };
+    const { sources, ...args } = selfAttentionArgs([B, T, H, K], 4, mask, 0.25);
+    const source = sources[0];
     const { one, twos, workerParts } = await onOneAndTwoThreads(() => {
       const { value, grads } = tf.valueAndGrads((x: tf.Tensor) =>
         fusedAttention({ ...args, sources: [x] })
@@ -119,7 +110,7 @@ describe.each(['wasm', 'cpu'])('kernel threads [%s]', (backend) => {
     expect(Math.max(...one[1].map(Math.abs))).toBeGreaterThan(0.01);
   });
 
-  test('layer normalization and GELU, forward and every gradient, on two threads equal one thread exactly', async () => {
+  test('layer norm and GELU, forward and every gradient, on two threads equal one thread exactly', async () => {
     const x = seededTensor([1000, 128], 6, 2);
     const gamma = seededTensor([128], 7);
     const beta = seededTensor([128], 8);
