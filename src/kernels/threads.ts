@@ -137,10 +137,7 @@ class Pool {
   /** Where the next recorded call goes. */
   private cursor = 0;
 
-  constructor(
-    private readonly shared: { module: WebAssembly.Module; memory: WebAssembly.Memory },
-    workerCount: number,
-  ) {
+  constructor(shared: { module: WebAssembly.Module; memory: WebAssembly.Memory }, workerCount: number) {
     const buffer = new SharedArrayBuffer(COMMANDS_BYTE_OFFSET + 8 * COMMAND_SLOTS);
     this.control = new Int32Array(buffer, 0, CONTROL_WORDS);
     this.commands = new Float64Array(buffer, COMMANDS_BYTE_OFFSET, COMMAND_SLOTS);
@@ -161,7 +158,7 @@ class Pool {
     return Atomics.load(this.control, READY) >= 1;
   }
 
-  /** A KernelCalls whose every call is appended to the command buffer; throws Overflow when full. */
+  /** A KernelCalls whose every call is appended to the command buffer; throws OVERFLOW when it is full. */
   readonly recorder: KernelCalls = Object.fromEntries(
     NAMES.map((name, fn) => [
       name,
