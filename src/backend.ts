@@ -391,10 +391,8 @@ const replacedWasmKernels = new Map<string, tf.KernelConfig>();
 /** Options of `installWasmExtras`. */
 export interface WasmExtrasOptions {
   /**
-   * Replace tfjs's Identity, BatchMatMul, _FusedMatMul, Transpose, Tile, Concat and SplitV on wasm with faster
-   * equivalents
-   * (default true);
-   * false restores tfjs's own where an earlier call replaced them.
+   * Replace tfjs's Identity, BatchMatMul, _FusedMatMul, Transpose, Tile, Concat and SplitV on wasm with
+   * faster equivalents (default true); false restores tfjs's own where an earlier call replaced them.
    */
   replaceTfjsKernels?: boolean;
 }
