@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { BENCHMARKS as BENCH_NAMES } from '../scripts/bench/cases';
 import { TASK_NAMES } from '../src/tasks/tasks';
 import { parseTrainArgs, reproduceCommand } from '../src/train/options';
 import {
@@ -186,16 +187,7 @@ describe("the README's Speed section", () => {
     const run = runOfReadme();
     const { benchCommand, machine } = run[0];
     expect(benchCommand).toBe('npm run bench -- --json --peer torch'); // the full bench, with the peer
-    expect(new Set(run.map((line) => line.name))).toEqual(
-      new Set([
-        'train-reference',
-        'decode-greedy',
-        'attention-forward-backward',
-        'time-to-accuracy',
-        'tfjs-layer-norm-step',
-        'train-gpt-char',
-      ]),
-    );
+    expect(new Set(run.map((line) => line.name))).toEqual(new Set(BENCH_NAMES));
     const started = `${run[0].date} at ${run[0].startedAt.slice(11, 16)} UTC`;
     expect(speed).toContain(`one run of \`${benchCommand}\` on ${started}`);
     expect(speed).toContain(`(\`machine.cpu\` "${machine.cpu}", ${machine.cores} cores)`);

@@ -17,7 +17,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { hasFusedKernel, defineFusedKernel, runFusedKernel, type FloatInputs } from './fused_kernel';
 import { simdKernels, stage, unstage } from './simd_kernels';
-import { inParallel, itemsOfPart, partsFor, type KernelCalls } from './threads';
+import { inParallelRuns, partsFor, type KernelCalls } from './threads';
 
 /** Added to the scores of masked keys before the softmax (Keras's value for float32). */
 export const MASKED_SCORE = -1e9;
@@ -243,8 +243,7 @@ function forEachHead(
   visit: (calls: KernelCalls, b: number, h: number, part: number) => void,
 ): void {
   const pairs = L.batch * L.numHeads;
-  inParallel(parts, (calls, part) => {
-    const [first, end] = itemsOfPart(pairs, parts, part);
+  inParallelRuns(pairs, parts, (calls, first, end, part) => {
     for (let pair = first; pair < end; pair++) visit(calls, Math.floor(pair / L.numHeads), pair % L.numHeads, part);
   });
 }

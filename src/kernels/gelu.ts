@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { defineFusedKernel, hasFusedKernel, runFusedKernel } from './fused_kernel';
 import { simdKernels, stage, unstage } from './simd_kernels';
-import { inParallel, itemsOfPart, partsFor, type KernelCalls } from './threads';
+import { inParallelRuns, partsFor, type KernelCalls } from './threads';
 
 const FORWARD = 'TfjsAttentionGelu';
 const BACKWARD = 'TfjsAttentionGeluGrad';
@@ -25,11 +25,9 @@ const MIN_PART_ELEMENTS = 1 << 15;
  */
 function inVectorRuns(n: number, run: (calls: KernelCalls, firstByte: number, bytes: number) => void): void {
   const vectors = Math.ceil(n / 4);
-  const parts = partsFor(vectors, MIN_PART_ELEMENTS / 4);
-  inParallel(parts, (calls, p) => {
-    const [first, end] = itemsOfPart(vectors, parts, p);
-    run(calls, 16 * first, 16 * (end - first));
-  });
+  inParallelRuns(vectors, partsFor(vectors, MIN_PART_ELEMENTS / 4), (calls, first, end) =>
+    run(calls, 16 * first, 16 * (end - first)),
+  );
 }
 
 defineFusedKernel<Record<string, never>>({

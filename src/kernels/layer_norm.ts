@@ -12,7 +12,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { hasFusedKernel, defineFusedKernel, runFusedKernel } from './fused_kernel';
 import { simdKernels, stage, unstage } from './simd_kernels';
-import { inParallel, itemsOfPart, partsFor } from './threads';
+import { inParallelRuns, partsFor } from './threads';
 
 /** Elements below which a part of layer normalization is not worth handing to another thread. */
 const MIN_PART_ELEMENTS = 1 << 15;
@@ -41,9 +41,7 @@ function layerNormForward(
   const starts = stage([x, gamma, beta], [], [y.length, xHat.length, inverseStd.length]);
   const [xAt, gammaAt, betaAt, yAt, xHatAt, invAt] = starts.map((start) => 4 * start);
   const rows = inverseStd.length;
-  const parts = partsFor(rows, Math.ceil(MIN_PART_ELEMENTS / D));
-  inParallel(parts, (calls, p) => {
-    const [first, end] = itemsOfPart(rows, parts, p);
+  inParallelRuns(rows, partsFor(rows, Math.ceil(MIN_PART_ELEMENTS / D)), (calls, first, end) => {
     const at = 4 * D * first;
     calls.layerNormRows(
       xAt + at,
@@ -76,8 +74,7 @@ function layerNormBackward(
   const parts = Math.max(1, Math.min(BACKWARD_PARTS, Math.floor((rows * D) / MIN_PART_ELEMENTS)));
   const starts = stage([dy, xHat, inverseStd, gamma], [parts * D, parts * D], [dx.length]);
   const [dyAt, xHatAt, invAt, gammaAt, dGammaAt, dBetaAt, dxAt] = starts.map((start) => 4 * start);
-  inParallel(parts, (calls, p) => {
-    const [first, end] = itemsOfPart(rows, parts, p);
+  inParallelRuns(rows, parts, (calls, first, end, p) => {
     const at = 4 * D * first;
     const [dGammaOfPart, dBetaOfPart] = [dGammaAt + 4 * D * p, dBetaAt + 4 * D * p];
     calls.layerNormRowsBackward(

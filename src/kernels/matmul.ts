@@ -14,7 +14,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { simdKernels, stage, unstage } from './simd_kernels';
-import { inParallel, itemsOfPart, partsFor } from './threads';
+import { inParallelRuns, partsFor } from './threads';
 
 /**
  * Columns of the product computed per pass over the rows: a panel of the right operand (K rows of
@@ -74,8 +74,7 @@ export function matMulInto(args: MatMulArgs, out: Float32Array): void {
   // Blocks of whole 4-row tiles of the product, one per part, over the kernel threads.
   const tiles = Math.ceil(M / 4);
   const parts = partsFor(tiles, Math.ceil(MIN_PART_MACS / (4 * K * N4)));
-  inParallel(parts, (calls, p) => {
-    const [firstTile, endTile] = itemsOfPart(tiles, parts, p);
+  inParallelRuns(tiles, parts, (calls, firstTile, endTile) => {
     const [r0, rows] = [4 * firstTile, Math.min(M, 4 * endTile) - 4 * firstTile];
     const [left, product] = [4 * aAt + r0 * aRow, 4 * (productAt + r0 * N4)];
     for (let x0 = 0; x0 < N4; x0 += PANEL) {

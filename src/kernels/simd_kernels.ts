@@ -602,20 +602,12 @@ function compileSimdKernels(): SimdKernels | null {
   compiledModule = instantiate();
   if (compiledModule === null) return null;
   const { module, memory } = compiledModule;
-  const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
+  // Not named `exports`: compiled to CommonJS, KERNEL_FUNCTIONS below is read from the module's `exports`.
+  const functions = new WebAssembly.Instance(module, { env: { memory } }).exports;
+  // Every function of KERNEL_FUNCTIONS by its name, as SimdKernels declares it.
+  const calls = Object.fromEntries(KERNEL_FUNCTIONS.map(({ name }) => [name, functions[name]]));
   const state: SimdKernels = {
-    axpyRows: exports.axpyRows as SimdKernels['axpyRows'],
-    softmaxRows: exports.softmaxRows as SimdKernels['softmaxRows'],
-    expShiftedRows: exports.expShiftedRows as SimdKernels['expShiftedRows'],
-    softmaxBackwardRows: exports.softmaxBackwardRows as SimdKernels['softmaxBackwardRows'],
-    addRowBias: exports.addRowBias as SimdKernels['addRowBias'],
-    copyRows: exports.copyRows as SimdKernels['copyRows'],
-    geluForward: exports.geluForward as SimdKernels['geluForward'],
-    geluBackward: exports.geluBackward as SimdKernels['geluBackward'],
-    reluInPlace: exports.reluInPlace as SimdKernels['reluInPlace'],
-    transposeRows: exports.transposeRows as SimdKernels['transposeRows'],
-    layerNormRows: exports.layerNormRows as SimdKernels['layerNormRows'],
-    layerNormRowsBackward: exports.layerNormRowsBackward as SimdKernels['layerNormRowsBackward'],
+    ...(calls as unknown as Omit<SimdKernels, 'floats' | 'reserve'>),
     floats: new Float32Array(memory.buffer),
     reserve(count: number) {
       const missing = count * 4 - memory.buffer.byteLength;

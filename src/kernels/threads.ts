@@ -340,7 +340,8 @@ export function kernelThreads(): number {
 /** Resolves once the workers can take parts (at once for one thread), or after `timeoutMs`. */
 export async function kernelThreadsReady(timeoutMs = 5000): Promise<number> {
   const started = Date.now();
-  while (currentPool() != null && !currentPool()!.ready && Date.now() - started < timeoutMs) {
+  const starting = currentPool();
+  while (starting != null && !starting.ready && Date.now() - started < timeoutMs) {
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
   return kernelThreads();
@@ -376,7 +377,16 @@ export function partsFor(items: number, minItems = 1): number {
   return Math.max(1, Math.min(items, 4 * threads, MAX_PARTS, Math.floor(items / minItems)));
 }
 
-/** The items [first, end) of part p when `items` are cut into `parts` nearly equal runs. */
-export function itemsOfPart(items: number, parts: number, p: number): [number, number] {
-  return [Math.floor((p * items) / parts), Math.floor(((p + 1) * items) / parts)];
+/**
+ * `inParallel` over `items` cut into `parts` nearly equal runs: `visit(calls, first, end, part)`
+ * for the items [first, end) of each part.
+ */
+export function inParallelRuns(
+  items: number,
+  parts: number,
+  visit: (calls: KernelCalls, first: number, end: number, part: number) => void,
+): void {
+  inParallel(parts, (calls, part) =>
+    visit(calls, Math.floor((part * items) / parts), Math.floor(((part + 1) * items) / parts), part),
+  );
 }

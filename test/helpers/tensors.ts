@@ -104,24 +104,26 @@ export function seedWeightsByName(model: tf.LayersModel | tf.layers.Layer, seed:
 }
 
 /**
- * Self-attention over one seeded (B, T, 3*H*K) source holding queries, keys and values side by
- * side, each head K wide.
+ * Self-attention over one seeded (B, T, 2*H*K + H*V) source holding queries, keys and values side
+ * by side, each query and key head K wide and each value head V wide (default K).
  */
 export function selfAttentionArgs(
   shape: [number, number, number, number],
   seed: number,
   mask: tf.Tensor | null,
   scale?: number,
+  valueDim?: number,
 ) {
   const [b, t, h, k] = shape;
+  const v = valueDim ?? k;
   const args: FusedAttentionArgs = {
-    sources: [seededTensor([b, t, 3 * h * k], seed)],
+    sources: [seededTensor([b, t, 2 * h * k + h * v], seed)],
     query: { source: 0, offset: 0 },
     key: { source: 0, offset: h * k },
     value: { source: 0, offset: 2 * h * k },
     numHeads: h,
     keyDim: k,
-    valueDim: k,
+    valueDim: v,
     scale: scale ?? 1 / Math.sqrt(k),
     mask,
   };

@@ -143,19 +143,9 @@ describeEachBackend('fusedAttention', () => {
   it('wider heads (key dim 16, value dim 20) equal the plain definition, forward and backward', () => {
     const before = tf.memory().numTensors;
     const [k, v] = [16, 20];
-    const source = seededTensor([B, T, 2 * H * k + H * v], 21);
+    const args = selfAttentionArgs([B, T, H, k], 21, null, 0.25, v);
+    const source = args.sources[0];
     const weights = seededTensor([B, T, H, v], 22);
-    const args: FusedAttentionArgs = {
-      sources: [source],
-      query: { source: 0, offset: 0 },
-      key: { source: 0, offset: H * k },
-      value: { source: 0, offset: 2 * H * k },
-      numHeads: H,
-      keyDim: k,
-      valueDim: v,
-      scale: 0.25,
-      mask: null,
-    };
     const [fused, composite] = [true, false].map((useFused) =>
       tf.tidy(() => [
         (useFused ? fusedAttention : plainAttention)(args).context,
@@ -168,22 +158,13 @@ describeEachBackend('fusedAttention', () => {
   });
 
   it('a masked key gets zero probability and changes nothing', () => {
-    const source = seededTensor([1, 3, 2 * K + V], 3);
-    const args: FusedAttentionArgs = {
-      sources: [source],
-      query: { source: 0, offset: 0 },
-      key: { source: 0, offset: K },
-      value: { source: 0, offset: 2 * K },
-      numHeads: 1,
-      keyDim: K,
-      valueDim: V,
-      scale: 0.5,
-      mask: tf.tensor2d([
-        [1, 0, 1],
-        [1, 0, 1],
-        [1, 0, 1],
-      ]),
-    };
+    const mask = tf.tensor2d([
+      [1, 0, 1],
+      [1, 0, 1],
+      [1, 0, 1],
+    ]);
+    const args = selfAttentionArgs([1, 3, 1, K], 3, mask, 0.5, V);
+    const source = args.sources[0];
     const { context, probabilities } = fusedAttention({ ...args, needProbabilities: true });
     const p = probabilities!.arraySync() as number[][][][];
     for (const row of p[0][0]) {
