@@ -79,7 +79,9 @@ export type { EvalSample, EvaluateOptions, EvaluationResult, Failure } from './t
 export { loadKerasModel } from './keras/load';
 export type { LoadKerasModelOptions } from './keras/load';
 export type { KerasModelSource } from './keras/source';
-export type { NonFiniteWeights } from './keras/weights';
+export { ModelLoadError } from './io/load_error';
+export { DEFAULT_MAX_WEIGHT_BYTES } from './io/limits';
+export type { ModelLoadOptions, NonFiniteWeights } from './io/limits';
 export { ElementwiseOperation, KerasGlobalAveragePooling1D, ReduceOperation } from './keras/op_layers';
 export { parseTaskJson, readTaskJson, taskInfoFor, validateTaskJson, writeTaskJson, TASK_JSON } from './io/task_json';
 export type { Seq2SeqMetrics, Seq2SeqTaskInfo, Seq2SeqTrainingInfo } from './io/task_json';

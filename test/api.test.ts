@@ -71,6 +71,8 @@ const PUBLIC_NAMES = {
     'warmupSchedule',
   ],
   io: [
+    'DEFAULT_MAX_WEIGHT_BYTES',
+    'ModelLoadError',
     'NodeFileSystem',
     'TASK_JSON',
     'fileSystem',

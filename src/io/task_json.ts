@@ -13,6 +13,7 @@ import type { Task } from '../tasks/tasks';
 import { SPECIAL_TOKEN_NAMES } from '../tasks/vocabulary';
 
 import { atomicWriteFile, nodeFs, nodePath } from './atomic';
+import { checkJsonText, JSON_LIMITS } from './limits';
 
 export const TASK_JSON = 'task.json';
 export const TASK_JSON_FORMAT = 'tfjs-attention-seq2seq';
@@ -106,6 +107,7 @@ export function taskInfoFor(
  * errors. Every error says which field is wrong, its value and what was expected.
  */
 export function parseTaskJson(text: string, source: string): Seq2SeqTaskInfo {
+  checkJsonText(text, source);
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -196,6 +198,11 @@ export async function readTaskJson(folderOrFile: string): Promise<Seq2SeqTaskInf
   const file = taskJsonPath(folderOrFile);
   let text: string;
   try {
+    const stat = await nodeFs().promises.stat(file);
+    if (!stat.isFile())
+      throw new Error(`${file} is not a plain file; a model folder needs the task.json written by training`);
+    if (stat.size > JSON_LIMITS.maxLength * 3)
+      throw new Error(`${file} is ${stat.size} bytes, more than a task.json may have`);
     text = await nodeFs().promises.readFile(file, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {

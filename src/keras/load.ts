@@ -15,13 +15,19 @@
 import * as tf from '@tensorflow/tfjs';
 import { ensureBackend } from '../backend';
 import { isNodeRuntime } from '../io/atomic';
+import { fileSystem } from '../io/file_system';
+import { checkJsonValue, checkLoadOptions, decodeUtf8, JSON_LIMITS, ModelLoadOptions, parseJson } from '../io/limits';
+import { ModelLoadError } from '../io/load_error';
+import { buildFromArtifacts } from '../io/model_artifacts';
+import { checkTopology } from '../io/topology';
+import { buildWithinBudget, formatBytes, weightBytes } from '../io/weight_budget';
 import { checkWeightPath } from '../io/weight_paths';
 import { convertGraph, ConvertedGraph, KerasGraph } from './graph';
 import { Hdf5File } from './hdf5';
 import { parseKeras2Config } from './keras2_config';
 import { asObject, isKeras3Config, parseKeras3Config } from './keras3_config';
 import { detectFormat, isUrl, KerasModelSource, readSource } from './source';
-import { AssignOptions, assignH5Weights, assignKeras3Weights, keras3GroupNames } from './weights';
+import { assignH5Weights, assignKeras3Weights, keras3GroupNames } from './weights';
 import { ZipArchive } from './zip';
 // The classes a Keras file can name, registered with tfjs whoever imports only this module (npm run convert).
 import './op_layers';
@@ -32,8 +38,8 @@ import '../layers/keras_hub/token_and_position_embedding';
 import '../layers/keras_hub/transformer_decoder';
 import '../layers/keras_hub/transformer_encoder';
 
-/** Options of `loadKerasModel`. */
-export type LoadKerasModelOptions = AssignOptions;
+/** Options of `loadKerasModel`: `nonFiniteWeights` and `maxWeightBytes` (see `ModelLoadOptions`). */
+export type LoadKerasModelOptions = ModelLoadOptions;
 
 /**
  * Loads a Keras model, recognizing by content:
@@ -45,7 +51,8 @@ export type LoadKerasModelOptions = AssignOptions;
  * bytes (`ArrayBuffer`, `Uint8Array`), a `Blob`/`File` (from an `<input type="file">`), or a tfjs
  * `IOHandler` of a model.json. Keras's `MultiHeadAttention` loads as this package's layer; what
  * cannot load exactly is an error naming the layer, its class and what to do (see the README's
- * "Bring a Keras model").
+ * "Bring a Keras model"). The file is untrusted (README, "Untrusted model files"): whatever is wrong
+ * with it is a `ModelLoadError` naming it, within bounded time and memory.
  *
  * ```ts
  * import { loadKerasModel } from 'tfjs-attention';
@@ -57,39 +64,43 @@ export async function loadKerasModel(
   source: KerasModelSource | tf.io.IOHandler,
   options: LoadKerasModelOptions = {},
 ): Promise<tf.LayersModel> {
-  checkOptions(options);
+  const checked = checkLoadOptions('loadKerasModel', options);
   await ensureBackend();
-  if (isIOHandler(source)) return loadModelJson(source, 'the given IOHandler', options);
+  if (isIOHandler(source))
+    return load('the given IOHandler', () => loadModelJson(source, 'the given IOHandler', checked));
   const name = describeSource(source);
-  const bytes = await readSource(source, name);
-  switch (detectFormat(bytes, name)) {
-    case 'zip':
-      return loadKerasArchive(bytes, name, options);
-    case 'hdf5':
-      return loadH5(bytes, name, options);
-    case 'json':
-      if (typeof source !== 'string') {
-        throw new Error(
-          `${name}: holds a model.json, whose weight files are named relative to its location; ` +
-            'pass its path or URL (or a tfjs IOHandler such as tf.io.browserFiles([json, ...weights]))',
+  return load(name, async () => {
+    // A file may hold up to 4 copies of the weights (an optimizer's state), and a config.
+    const bytes = await readSource(source, name, 4 * checked.maxWeightBytes + JSON_LIMITS.maxLength * 3);
+    switch (detectFormat(bytes, name)) {
+      case 'zip':
+        return loadKerasArchive(bytes, name, checked);
+      case 'hdf5':
+        return loadH5(bytes, name, checked);
+      case 'json':
+        if (typeof source !== 'string') {
+          throw new Error(
+            `${name}: holds a model.json, whose weight files are named relative to its location; ` +
+              'pass its path or URL (or a tfjs IOHandler such as tf.io.browserFiles([json, ...weights]))',
+          );
+        }
+        if (isUrl(source) || !isNodeRuntime()) return loadModelJson(urlHandler(bytes, source), name, checked);
+        // This package's reader (files checked, no build of the raw topology, which may be in Keras 3's format).
+        return loadModelJson(
+          { load: () => fileSystem(source.replace(/^file:\/\//, ''), checked).readArtifacts() },
+          name,
+          checked,
         );
-      }
-      if (isUrl(source) || !isNodeRuntime()) return loadModelJson(urlHandler(bytes, source), name, options);
-      return loadModelJson(handlerFor(source), name, options);
-  }
+    }
+  });
 }
 
-function checkOptions(options: LoadKerasModelOptions): void {
-  if (options == null || typeof options !== 'object') {
-    throw new Error(`loadKerasModel: options is ${String(options)}; expected an object`);
-  }
-  const known = ['nonFiniteWeights'];
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) throw new Error(`loadKerasModel: unknown option '${key}'; expected ${known.join(', ')}`);
-  }
-  const mode = options.nonFiniteWeights;
-  if (mode != null && mode !== 'refuse' && mode !== 'warn') {
-    throw new Error(`loadKerasModel: nonFiniteWeights is ${JSON.stringify(mode)}; expected 'refuse' or 'warn'`);
+/** Runs one load, every failure a `ModelLoadError` naming `name`. */
+async function load(name: string, run: () => Promise<tf.LayersModel>): Promise<tf.LayersModel> {
+  try {
+    return await run();
+  } catch (error) {
+    throw ModelLoadError.wrap(error, name);
   }
 }
 
@@ -110,25 +121,59 @@ function describeSource(source: KerasModelSource): string {
   return 'the given bytes';
 }
 
-async function loadKerasArchive(bytes: Uint8Array, name: string, options: AssignOptions): Promise<tf.LayersModel> {
+async function loadKerasArchive(
+  bytes: Uint8Array,
+  name: string,
+  options: Required<ModelLoadOptions>,
+): Promise<tf.LayersModel> {
   const archive = new ZipArchive(bytes, name);
   if (!archive.has('config.json')) {
     throw new Error(
       `${name}: a zip without config.json is not a .keras file (it holds ${[...archive.entries.keys()]})`,
     );
   }
-  const config = parseJson(archive.readText('config.json'), `${name}!config.json`);
-  if (!archive.has('model.weights.h5')) {
+  const where = `${name}!config.json`;
+  if (archive.entries.get('config.json')!.uncompressedSize > JSON_LIMITS.maxLength * 3) {
+    throw new ModelLoadError(
+      where,
+      `is ${archive.entries.get('config.json')!.uncompressedSize} bytes, more than a config may have`,
+    );
+  }
+  const config = parseJson(decodeUtf8(archive.read('config.json'), where), where);
+  const weightsEntry = archive.entries.get('model.weights.h5');
+  if (weightsEntry == null) {
     const npz = archive.has('model.weights.npz') ? ' (its weights are in .npz form, which is not supported)' : '';
     throw new Error(`${name}: the .keras archive has no model.weights.h5${npz}`);
   }
-  const graph = parseKeras3Config(config, `${name}!config.json`);
-  const converted = convertGraph(graph, `${name}!config.json`);
-  const h5 = new Hdf5File(archive.read('model.weights.h5'), `${name}!model.weights.h5`);
-  return build(converted, name, (model) => assignKeras3Weights(model, groupNames(graph, converted), h5, options));
+  checkTopology(config, where);
+  const graph = parseKeras3Config(config, where);
+  const converted = convertGraph(graph, where);
+  const weightsFile = `${name}!model.weights.h5`;
+  const stored = weightsEntry.uncompressedSize;
+  return build(
+    converted,
+    name,
+    { limitBytes: Math.min(stored, options.maxWeightBytes), holds: `the ${formatBytes(stored)} of ${weightsFile}` },
+    (model) => {
+      // The weights file may hold the weights, an optimizer's state (up to 3 copies) and the groups' metadata;
+      // more than that is refused before a byte of it is inflated.
+      const needed = weightBytes(model);
+      const allowed = 4 * needed + 65536 + 16384 * (model.weights.length + model.layers.length);
+      if (stored > allowed) {
+        throw new ModelLoadError(
+          weightsFile,
+          `is ${formatBytes(stored)}, far more than the ${formatBytes(needed)} of weights its config needs (with an ` +
+            `optimizer's state and the groups' metadata, at most ${formatBytes(allowed)}); ` +
+            'the file is corrupt or crafted',
+        );
+      }
+      const h5 = new Hdf5File(archive.read('model.weights.h5'), weightsFile);
+      assignKeras3Weights(model, groupNames(graph, converted), h5, options);
+    },
+  );
 }
 
-async function loadH5(bytes: Uint8Array, name: string, options: AssignOptions): Promise<tf.LayersModel> {
+async function loadH5(bytes: Uint8Array, name: string, options: Required<ModelLoadOptions>): Promise<tf.LayersModel> {
   const h5 = new Hdf5File(bytes, name);
   const attrs = h5.attrs('');
   if (attrs.model_config == null) {
@@ -137,13 +182,21 @@ async function loadH5(bytes: Uint8Array, name: string, options: AssignOptions): 
         'load the full model (.keras, or .h5 from model.save)',
     );
   }
-  const config = parseJson(String(attrs.model_config), `${name} (model_config)`);
   const where = `${name} (model_config)`;
+  if (typeof attrs.model_config !== 'string') {
+    throw new ModelLoadError(name, 'has a model_config attribute that is not a string of JSON');
+  }
+  const config = parseJson(attrs.model_config, where);
+  checkTopology(config, where);
   const graph: KerasGraph = isKeras3Config(config)
     ? parseKeras3Config(config, where)
     : parseKeras2Config(config, where);
   const converted = convertGraph(graph, where);
-  return build(converted, name, (model) => assignH5Weights(model, h5, options));
+  const budget = {
+    limitBytes: Math.min(bytes.byteLength, options.maxWeightBytes),
+    holds: `the ${formatBytes(bytes.byteLength)} of the file`,
+  };
+  return build(converted, name, budget, (model) => assignH5Weights(model, h5, options));
 }
 
 function groupNames(graph: KerasGraph, converted: ConvertedGraph): Map<string, string> {
@@ -156,20 +209,17 @@ function groupNames(graph: KerasGraph, converted: ConvertedGraph): Map<string, s
   );
 }
 
-/** Builds the model with tfjs and fills its weights; disposes it if anything fails. */
+/**
+ * Builds the model with tfjs, its weights within what the file holds (io/weight_budget.ts), and
+ * fills them; disposes it if anything fails.
+ */
 async function build(
   converted: ConvertedGraph,
   name: string,
+  budget: { limitBytes: number; holds: string },
   assign: (model: tf.LayersModel) => void,
 ): Promise<tf.LayersModel> {
-  let model: tf.LayersModel;
-  try {
-    model = await tf.models.modelFromJSON({
-      modelTopology: converted.topology as unknown as tf.io.ModelJSON['modelTopology'],
-    });
-  } catch (error) {
-    throw new Error(`${name}: tfjs could not build the model from its config (${(error as Error).message})`);
-  }
+  const model = await buildWithinBudget(converted.topology, { file: name, ...budget });
   try {
     assign(model);
   } catch (error) {
@@ -179,8 +229,12 @@ async function build(
   return model;
 }
 
-/** Loads a tfjs model.json through `handler`, its topology converted. */
-async function loadModelJson(handler: tf.io.IOHandler, name: string, options: AssignOptions): Promise<tf.LayersModel> {
+/** Loads a tfjs model.json through `handler`, its topology converted, its weights checked (io/model_artifacts.ts). */
+async function loadModelJson(
+  handler: tf.io.IOHandler,
+  name: string,
+  options: Required<ModelLoadOptions>,
+): Promise<tf.LayersModel> {
   if (handler.load == null) throw new Error(`loadKerasModel: the handler for ${name} cannot load`);
   const artifacts = await handler.load();
   if (artifacts.modelTopology == null) {
@@ -189,15 +243,10 @@ async function loadModelJson(handler: tf.io.IOHandler, name: string, options: As
   if (artifacts.modelTopology instanceof ArrayBuffer) {
     throw new Error(`loadKerasModel: ${name} holds a graph model (binary topology); expected a layers model`);
   }
+  checkJsonValue(artifacts.modelTopology, name);
+  checkTopology(artifacts.modelTopology, name);
   const modelTopology = convertModelJsonTopology(artifacts.modelTopology as Record<string, unknown>, name);
-  const model = await tf.loadLayersModel(tf.io.fromMemory({ ...artifacts, modelTopology }));
-  try {
-    checkFinite(model, name, options);
-  } catch (error) {
-    model.dispose();
-    throw error;
-  }
-  return model;
+  return buildFromArtifacts({ ...artifacts, modelTopology }, name, options);
 }
 
 /**
@@ -216,26 +265,12 @@ export function convertModelJsonTopology(topology: Record<string, unknown>, name
   return wrapped ? { ...topology, model_config: converted } : converted;
 }
 
-function checkFinite(model: tf.LayersModel, name: string, options: AssignOptions): void {
-  for (const weight of model.weights) {
-    const values = weight.read().dataSync();
-    let bad = 0;
-    for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) bad++;
-    if (bad === 0) continue;
-    const message = `${name}: weight ${weight.originalName} holds ${bad} non-finite value(s) (NaN or ±Infinity)`;
-    if ((options.nonFiniteWeights ?? 'refuse') === 'refuse') {
-      throw new Error(`${message}; pass {nonFiniteWeights: 'warn'} to load it anyway`);
-    }
-    console.warn(`${message}; loaded anyway (nonFiniteWeights: 'warn')`);
-  }
-}
-
 /**
  * The model.json already fetched from `url`, its weight files fetched relative to it; a weight path
  * that leaves the model's folder is refused (io/weight_paths.ts).
  */
 function urlHandler(bytes: Uint8Array, url: string): tf.io.IOHandler {
-  const json = parseJson(new TextDecoder().decode(bytes), url) as tf.io.ModelJSON;
+  const json = parseJson(decodeUtf8(bytes, url), url) as tf.io.ModelJSON;
   const base = url.slice(0, url.lastIndexOf('/') + 1);
   return {
     load: () =>
@@ -253,20 +288,4 @@ function urlHandler(bytes: Uint8Array, url: string): tf.io.IOHandler {
         return [manifest.flatMap((group) => group.weights), tf.io.concatenateArrayBuffers(buffers)];
       }),
   };
-}
-
-function handlerFor(location: string): tf.io.IOHandler {
-  const url = isNodeRuntime() && !isUrl(location) && !location.startsWith('file://') ? `file://${location}` : location;
-  const handlers = tf.io.getLoadHandlers(url);
-  if (handlers.length === 0) return tf.io.http(url); // relative and absolute URLs in a browser
-  if (handlers.length > 1) throw new Error(`loadKerasModel: more than one load handler matches ${url}`);
-  return handlers[0];
-}
-
-function parseJson(text: string, where: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new Error(`${where}: is not valid JSON (${(error as Error).message})`);
-  }
 }

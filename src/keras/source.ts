@@ -38,8 +38,11 @@ export function isUrl(location: string): boolean {
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(location) && !location.startsWith('file://');
 }
 
-/** Reads a path (Node), a URL (fetch), bytes or a Blob into one Uint8Array. */
-export async function readSource(source: KerasModelSource, name: string): Promise<Uint8Array> {
+/**
+ * Reads a path (Node), a URL (fetch), bytes or a Blob into one Uint8Array. A path must be a plain
+ * file (not a pipe, which would never end) of at most `maxBytes`.
+ */
+export async function readSource(source: KerasModelSource, name: string, maxBytes = Infinity): Promise<Uint8Array> {
   if (source instanceof Uint8Array) return source;
   if (source instanceof ArrayBuffer) return new Uint8Array(source);
   if (typeof Blob !== 'undefined' && source instanceof Blob) return new Uint8Array(await source.arrayBuffer());
@@ -62,6 +65,13 @@ export async function readSource(source: KerasModelSource, name: string): Promis
   }
   const path = source.replace(/^file:\/\//, '');
   try {
+    const stat = await nodeFs().promises.stat(path);
+    if (stat.isFile() && stat.size > maxBytes) {
+      throw new Error(
+        `loadKerasModel: ${path} is ${stat.size} bytes, more than a model within the maxWeightBytes option can be`,
+      );
+    }
+    if (!stat.isFile() && !stat.isDirectory()) throw new Error(`loadKerasModel: ${path} is not a plain file`);
     const buffer = await nodeFs().promises.readFile(path);
     // A Node Buffer may come from another realm (jest) or a shared pool: copy into our own array.
     return new Uint8Array(buffer);

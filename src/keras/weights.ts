@@ -23,15 +23,12 @@
  * is assigned, so a model is either loaded whole or not at all.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { ModelLoadOptions } from '../io/limits';
+import { countNonFinite, reportNonFinite } from '../io/model_artifacts';
 import type { Hdf5File } from './hdf5';
 
-/** What to do with weights that hold NaN or ±Infinity. */
-export type NonFiniteWeights = 'refuse' | 'warn';
-
-export interface AssignOptions {
-  /** 'refuse' (the default) throws naming the weight; 'warn' loads it and warns once per weight. */
-  nonFiniteWeights?: NonFiniteWeights;
-}
+/** What `assign*Weights` take of the load options: `nonFiniteWeights`. */
+export type AssignOptions = Pick<ModelLoadOptions, 'nonFiniteWeights'>;
 
 /** Keras's naming.to_snake_case, used for weight group names. */
 export function toSnakeCase(name: string): string {
@@ -185,7 +182,8 @@ function readWeight(
   if (!h5.has(path)) {
     throw new Error(`${h5.source}: weight ${variable.originalName} of layer '${layer.name}' is missing (no ${path})`);
   }
-  const { shape, values } = h5.read(path);
+  // The declared shape first: a weight of the wrong shape is refused before its values are read.
+  const shape = h5.shape(path);
   const expected = variable.shape;
   if (shape.length !== expected.length || shape.some((d, i) => d !== expected[i])) {
     throw new Error(
@@ -193,17 +191,9 @@ function readWeight(
         `${variable.originalName}; the weights do not match the config`,
     );
   }
-  let bad = 0;
-  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) bad++;
-  if (bad > 0) {
-    const message =
-      `${h5.source}: ${path} (weight ${variable.originalName} of layer '${layer.name}') holds ${bad} non-finite ` +
-      `value(s) (NaN or ±Infinity) of ${values.length}`;
-    if ((options.nonFiniteWeights ?? 'refuse') === 'refuse') {
-      throw new Error(`${message}; pass {nonFiniteWeights: 'warn'} to load it anyway`);
-    }
-    console.warn(`${message}; loaded anyway (nonFiniteWeights: 'warn')`);
-  }
+  const { values } = h5.read(path);
+  const what = `${path} (weight ${variable.originalName} of layer '${layer.name}')`;
+  reportNonFinite(countNonFinite(values), values.length, h5.source, what, options);
   return { variable, values };
 }
 

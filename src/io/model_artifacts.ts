@@ -1,0 +1,262 @@
+/**
+ * A tfjs layers model's artifacts (model.json's topology and weights manifest, and the weight
+ * bytes) checked as untrusted input, and the model built from them, for every loader that reads a
+ * model.json: `loadSeq2Seq` (folder, URL, browser store), `loadKerasModel` (model.json) and the
+ * `file://` route of `tf.loadLayersModel`, which checks a build before tfjs does its own.
+ *
+ * In order, each refused with a `ModelLoadError` naming the model.json:
+ * 1. the topology within the JSON limits, and its graph sound (./topology.ts);
+ * 2. each weight spec: a name, a shape of sizes, a dtype (float32 or int32) or one of tfjs's
+ *    quantizations; together at most `maxWeightBytes`, and exactly as many bytes as the weight data;
+ * 3. no NaN or infinity in the weights (or a warning, with `nonFiniteWeights: 'warn'`);
+ * 4. the model built within the budget of the weights the manifest lists (./weight_budget.ts);
+ * 5. every weight of the model matched by name and shape to one of the manifest, and no other;
+ * then the values written. Nothing is allocated from a declared size before it is checked, and a
+ * failure disposes what was built.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { describeValue } from '../describe';
+import { checkJsonValue, ModelLoadOptions } from './limits';
+import { ModelLoadError } from './load_error';
+import { checkTopology } from './topology';
+import { buildWithinBudget, formatBytes } from './weight_budget';
+
+/** Bytes per stored value of each weight dtype and quantization that a layers model's manifest may use. */
+const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4 };
+const QUANTIZED_BYTES: Record<string, number> = { uint8: 1, uint16: 2, float16: 2 };
+
+/** A weight spec checked, with where its bytes are in the weight data. */
+interface Weight {
+  spec: tf.io.WeightsManifestEntry;
+  offset: number;
+  bytes: number;
+  /** A model weight (assigned), or an optimizer's (skipped, as tfjs does without an optimizer). */
+  isModel: boolean;
+}
+
+/**
+ * The weight specs of `artifacts` checked against its weight data and the options (steps 1 to 3 of
+ * the module comment); `file` names the model.json.
+ */
+export function checkArtifacts(
+  artifacts: tf.io.ModelArtifacts,
+  file: string,
+  options: Required<ModelLoadOptions>,
+): { weights: Weight[]; data: ArrayBuffer } {
+  const topology = artifacts.modelTopology;
+  if (topology == null || topology instanceof ArrayBuffer) {
+    throw new ModelLoadError(file, 'has no modelTopology of a layers model (a graph model, or no model)');
+  }
+  checkJsonValue(topology, file);
+  checkTopology(topology, file);
+  const weights = checkWeightSpecs(artifacts.weightSpecs ?? [], file, options.maxWeightBytes);
+  const data = joinWeightData(artifacts.weightData);
+  const needed = weights.reduce((sum, w) => sum + w.bytes, 0);
+  if (data.byteLength !== needed) {
+    throw new ModelLoadError(
+      file,
+      `has ${data.byteLength} bytes of weight data but its weightsManifest needs ${needed} ` +
+        '(truncated, or not the weights of this model.json)',
+    );
+  }
+  for (const weight of weights) checkFinite(weight, data, file, options);
+  return { weights, data };
+}
+
+/** The model of `artifacts`, checked and built within the weights they hold, its weights written. */
+export async function buildFromArtifacts(
+  artifacts: tf.io.ModelArtifacts,
+  file: string,
+  options: Required<ModelLoadOptions>,
+): Promise<tf.LayersModel> {
+  return (await build(artifacts, file, options, true))!;
+}
+
+/** Whether `buildFromArtifacts` would succeed, without writing the weights; the model built is disposed. */
+export async function checkBuild(
+  artifacts: tf.io.ModelArtifacts,
+  file: string,
+  options: Required<ModelLoadOptions>,
+): Promise<void> {
+  await build(artifacts, file, options, false);
+}
+
+/** Steps 1 to 5 of the module comment; with `assign` false, disposes the model instead of filling it. */
+async function build(
+  artifacts: tf.io.ModelArtifacts,
+  file: string,
+  options: Required<ModelLoadOptions>,
+  assign: boolean,
+): Promise<tf.LayersModel | null> {
+  const { weights, data } = checkArtifacts(artifacts, file, options);
+  const modelWeights = weights.filter((w) => w.isModel);
+  const values = modelWeights.reduce((sum, w) => sum + 4 * sizeOf(w.spec.shape), 0);
+  const model = await buildWithinBudget(artifacts.modelTopology as object, {
+    file,
+    limitBytes: values,
+    holds: `the ${formatBytes(values)} its weightsManifest lists`,
+  });
+  try {
+    const pairs = matchWeights(model, modelWeights, file);
+    if (!assign) {
+      model.dispose();
+      return null;
+    }
+    for (const [variable, weight] of pairs) {
+      const value = tf.io.decodeWeights(data.slice(weight.offset, weight.offset + weight.bytes), [weight.spec])[
+        weight.spec.name
+      ];
+      variable.write(value);
+      value.dispose();
+    }
+    if (artifacts.trainingConfig != null) {
+      model.loadTrainingConfig(artifacts.trainingConfig as Parameters<tf.LayersModel['loadTrainingConfig']>[0]);
+    }
+    if (artifacts.userDefinedMetadata != null) model.setUserDefinedMetadata(artifacts.userDefinedMetadata);
+    return model;
+  } catch (error) {
+    model.dispose();
+    throw ModelLoadError.wrap(error, file);
+  }
+}
+
+/** Every model weight paired with the manifest's weight of its name and shape; any other is an error. */
+function matchWeights(model: tf.LayersModel, weights: Weight[], file: string): [tf.LayerVariable, Weight][] {
+  const byName = new Map(weights.map((w) => [w.spec.name, w]));
+  const pairs: [tf.LayerVariable, Weight][] = [];
+  for (const variable of model.weights) {
+    const weight = byName.get(variable.originalName);
+    if (weight == null) {
+      throw new ModelLoadError(
+        file,
+        `its weightsManifest has no weight '${variable.originalName}', which the model's config creates ` +
+          '(the weights are not those of this model)',
+      );
+    }
+    const shape = weight.spec.shape;
+    if (shape.length !== variable.shape.length || shape.some((d, i) => d !== variable.shape[i])) {
+      throw new ModelLoadError(
+        file,
+        `weight '${variable.originalName}' has shape [${shape}] in its weightsManifest but [${variable.shape}] ` +
+          'in the model its config builds',
+      );
+    }
+    byName.delete(variable.originalName);
+    pairs.push([variable, weight]);
+  }
+  if (byName.size > 0) {
+    const names = [...byName.keys()].slice(0, 3).map((n) => describeValue(n));
+    throw new ModelLoadError(
+      file,
+      `its weightsManifest lists ${byName.size} weight(s) that no layer of the model has (${names.join(', ')}` +
+        `${byName.size > 3 ? ', ...' : ''})`,
+    );
+  }
+  return pairs;
+}
+
+/** The specs checked one by one, with their offsets in the weight data (which follows the specs' order). */
+export function checkWeightSpecs(specs: unknown, file: string, maxWeightBytes: number): Weight[] {
+  if (!Array.isArray(specs))
+    throw new ModelLoadError(file, `has weight specs ${describeValue(specs)}; expected a list`);
+  const weights: Weight[] = [];
+  const names = new Set<string>();
+  let offset = 0;
+  let values = 0;
+  for (const [i, spec] of specs.entries()) {
+    const fail = (problem: string): never => {
+      throw new ModelLoadError(file, `weight ${i} of its weightsManifest ${problem}`);
+    };
+    if (spec == null || typeof spec !== 'object') fail(`is ${describeValue(spec)}; expected {name, shape, dtype}`);
+    const { name, shape, dtype, quantization, group } = spec as tf.io.WeightsManifestEntry;
+    if (typeof name !== 'string' || name === '') fail(`has the name ${describeValue(name)}`);
+    if (name in Object.prototype) fail(`is named ${describeValue(name)}, a member of every JavaScript object`);
+    if (names.has(name)) fail(`has the name ${describeValue(name)} of an earlier weight`);
+    names.add(name);
+    if (!Array.isArray(shape) || shape.length > 32 || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      fail(`('${name}') has the shape ${describeValue(shape)}; expected a list of sizes`);
+    }
+    if (!(dtype in DTYPE_BYTES)) {
+      fail(
+        `('${name}') has the dtype ${describeValue(dtype)}; a layers model's weights are float32 or int32 ` +
+          "(float16 storage is written as quantization {dtype: 'float16'})",
+      );
+    }
+    let bytesPerValue = DTYPE_BYTES[dtype];
+    if (quantization != null) {
+      const q = quantization as { dtype?: unknown; scale?: unknown; min?: unknown };
+      if (typeof q.dtype !== 'string' || !(q.dtype in QUANTIZED_BYTES)) {
+        fail(`('${name}') has the quantization dtype ${describeValue(q.dtype)}; expected uint8, uint16 or float16`);
+      }
+      if (q.dtype === 'float16' ? dtype !== 'float32' : !Number.isFinite(q.scale) || !Number.isFinite(q.min)) {
+        fail(`('${name}') has a quantization tfjs cannot decode (${describeValue(quantization)})`);
+      }
+      bytesPerValue = QUANTIZED_BYTES[q.dtype as string];
+    }
+    const size = sizeOf(shape);
+    values += size;
+    if (4 * values > maxWeightBytes) {
+      throw new ModelLoadError(
+        file,
+        `lists more than ${formatBytes(maxWeightBytes)} of weights (the maxWeightBytes option) by weight '${name}'`,
+      );
+    }
+    const bytes = size * bytesPerValue;
+    weights.push({ spec: spec as tf.io.WeightsManifestEntry, offset, bytes, isModel: group !== 'optimizer' });
+    offset += bytes;
+  }
+  return weights;
+}
+
+/** Refuses (or warns about) NaN and ±Infinity in one weight's stored values. */
+function checkFinite(weight: Weight, data: ArrayBuffer, file: string, options: Required<ModelLoadOptions>): void {
+  const { spec, offset, bytes } = weight;
+  const storage = spec.quantization?.dtype ?? spec.dtype;
+  let bad = 0;
+  if (storage === 'float32') {
+    const values =
+      offset % 4 === 0
+        ? new Float32Array(data, offset, bytes / 4)
+        : new Float32Array(data.slice(offset, offset + bytes));
+    bad = countNonFinite(values);
+  } else if (storage === 'float16') {
+    const view = new DataView(data, offset, bytes);
+    for (let i = 0; i < bytes; i += 2) if ((view.getUint16(i, true) & 0x7c00) === 0x7c00) bad++;
+  }
+  reportNonFinite(bad, sizeOf(spec.shape), file, `weight '${spec.name}'`, options);
+}
+
+/** Values that are NaN or ±Infinity. */
+export function countNonFinite(values: ArrayLike<number>): number {
+  let bad = 0;
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) bad++;
+  return bad;
+}
+
+/**
+ * Refuses `bad` non-finite values of `total` in the weight `what` of `file` (a ModelLoadError), or
+ * warns with `nonFiniteWeights: 'warn'`; does nothing when `bad` is 0.
+ */
+export function reportNonFinite(
+  bad: number,
+  total: number,
+  file: string,
+  what: string,
+  options: Pick<ModelLoadOptions, 'nonFiniteWeights'>,
+): void {
+  if (bad === 0) return;
+  const message = `${file}: ${what} holds ${bad} non-finite value(s) (NaN or ±Infinity) of ${total}`;
+  if ((options.nonFiniteWeights ?? 'refuse') === 'refuse') {
+    throw new ModelLoadError(file, `${message}; pass {nonFiniteWeights: 'warn'} to load it anyway`);
+  }
+  console.warn(`${message}; loaded anyway (nonFiniteWeights: 'warn')`);
+}
+
+function joinWeightData(data: tf.io.WeightData | undefined): ArrayBuffer {
+  if (data == null) return new ArrayBuffer(0);
+  return Array.isArray(data) ? tf.io.CompositeArrayBuffer.join(data) : data;
+}
+
+function sizeOf(shape: number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
