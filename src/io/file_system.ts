@@ -16,6 +16,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
+import { describeValue } from '../describe';
+
 import {
   atomicWriteFile,
   faultPoint,
@@ -27,7 +29,7 @@ import {
   parseTempName,
   tempPathFor,
 } from './atomic';
-import { checkLoadOptions, checkJsonText, JSON_LIMITS, ModelLoadOptions } from './limits';
+import { checkJsonBytes, checkJsonText, checkLoadOptions, ModelLoadOptions } from './limits';
 import { ModelLoadError } from './load_error';
 import { checkBuild, checkWeightSpecs } from './model_artifacts';
 import { checkWeightPath } from './weight_paths';
@@ -447,13 +449,7 @@ async function readModelJSON(path: string): Promise<tf.io.ModelJSON> {
   let text: string;
   try {
     const stat = await fs.promises.stat(path);
-    if (stat.isFile() && stat.size > JSON_LIMITS.maxLength * 3) {
-      // Each character takes at most 3 bytes of UTF-8 (4 for a surrogate pair, which is 2 characters).
-      throw new ModelLoadError(
-        path,
-        `Cannot load model: ${path} is ${stat.size} bytes, more than a model.json may have`,
-      );
-    }
+    if (stat.isFile()) checkJsonBytes(stat.size, path);
     text = await fs.promises.readFile(path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
@@ -531,6 +527,13 @@ async function readWeights(
         );
       }
       throw error;
+    }
+    if (real === realFolder) {
+      throw new ModelLoadError(
+        file,
+        `Cannot load model: ${modelJSONPath} lists the weights file ${describeValue(p)}, which is its folder, ` +
+          'not a file',
+      );
     }
     if (!real.startsWith(realFolder + sep)) {
       throw new ModelLoadError(

@@ -38,8 +38,11 @@ export const MODEL_LOAD_DEFAULTS: Required<ModelLoadOptions> = {
 
 /** Limits on the JSON of a model file (config.json, model_config, model.json, task.json). */
 export const JSON_LIMITS = {
-  /** Characters of one JSON document (a Keras config of 2,000 layers is about 3 MB). */
-  maxLength: 32 * 2 ** 20,
+  /**
+   * Bytes of one JSON document (a Keras config of 2,000 layers is about 3 MB), checked before it is
+   * read or inflated; its text then has at most as many characters.
+   */
+  maxBytes: 16 * 2 ** 20,
   /** Nesting of arrays and objects (Keras configs nest about 15 deep). */
   maxDepth: 100,
   /** Values, keys included. */
@@ -103,6 +106,16 @@ function editDistance(a: string, b: string): number {
   return previous[b.length];
 }
 
+/** A JSON document's size in bytes, checked against JSON_LIMITS.maxBytes before it is read or inflated. */
+export function checkJsonBytes(bytes: number, file: string): void {
+  if (bytes > JSON_LIMITS.maxBytes) {
+    throw new ModelLoadError(
+      file,
+      `is ${bytes} bytes, more than the ${JSON_LIMITS.maxBytes} a JSON file of a model may have`,
+    );
+  }
+}
+
 /** UTF-8 bytes as text; invalid UTF-8 is an error naming the file. */
 export function decodeUtf8(bytes: Uint8Array, file: string): string {
   try {
@@ -114,11 +127,11 @@ export function decodeUtf8(bytes: Uint8Array, file: string): string {
 
 /** Checks JSON text against JSON_LIMITS (see the module comment) without parsing it. */
 export function checkJsonText(text: string, file: string): void {
-  const { maxLength, maxDepth, maxValues, maxStringLength } = JSON_LIMITS;
-  if (text.length > maxLength) {
+  const { maxBytes, maxDepth, maxValues, maxStringLength } = JSON_LIMITS;
+  if (text.length > maxBytes) {
     throw new ModelLoadError(
       file,
-      `is ${text.length} characters of JSON, more than the ${maxLength} a model file may have`,
+      `is ${text.length} characters of JSON, more than the ${maxBytes} a model file may have`,
     );
   }
   let depth = 0;

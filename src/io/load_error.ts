@@ -42,6 +42,7 @@ export class ModelLoadError extends Error {
 /** A message cut to MAX_MESSAGE characters, its head and tail kept. */
 export function clampMessage(message: string): string {
   if (message.length <= MAX_MESSAGE) return message;
-  const omitted = message.length - MAX_MESSAGE;
-  return `${message.slice(0, 700)} …(${omitted} characters omitted)… ${message.slice(-(MAX_MESSAGE - 700))}`;
+  const head = 700;
+  const tail = MAX_MESSAGE - head - 40; // 40: room for the marker
+  return `${message.slice(0, head)} …(${message.length - head - tail} characters omitted)… ${message.slice(-tail)}`;
 }

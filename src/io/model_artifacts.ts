@@ -22,8 +22,15 @@ import { checkTopology } from './topology';
 import { buildWithinBudget, formatBytes } from './weight_budget';
 
 /** Bytes per stored value of each weight dtype and quantization that a layers model's manifest may use. */
-const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4 };
-const QUANTIZED_BYTES: Record<string, number> = { uint8: 1, uint16: 2, float16: 2 };
+const DTYPE_BYTES = new Map([
+  ['float32', 4],
+  ['int32', 4],
+]);
+const QUANTIZED_BYTES = new Map([
+  ['uint8', 1],
+  ['uint16', 2],
+  ['float16', 2],
+]);
 
 /** A weight spec checked, with where its bytes are in the weight data. */
 interface Weight {
@@ -110,7 +117,15 @@ async function build(
       value.dispose();
     }
     if (artifacts.trainingConfig != null) {
-      model.loadTrainingConfig(artifacts.trainingConfig as Parameters<tf.LayersModel['loadTrainingConfig']>[0]);
+      const config = artifacts.trainingConfig as Parameters<tf.LayersModel['loadTrainingConfig']>[0];
+      try {
+        model.loadTrainingConfig(config);
+      } catch (error) {
+        throw new ModelLoadError(
+          file,
+          `its trainingConfig is not one tfjs can compile (tfjs: ${(error as Error).message})`,
+        );
+      }
     }
     if (artifacts.userDefinedMetadata != null) model.setUserDefinedMetadata(artifacts.userDefinedMetadata);
     return model;
@@ -176,22 +191,22 @@ export function checkWeightSpecs(specs: unknown, file: string, maxWeightBytes: n
     if (!Array.isArray(shape) || shape.length > 32 || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       fail(`('${name}') has the shape ${describeValue(shape)}; expected a list of sizes`);
     }
-    if (!(dtype in DTYPE_BYTES)) {
+    if (!DTYPE_BYTES.has(dtype)) {
       fail(
         `('${name}') has the dtype ${describeValue(dtype)}; a layers model's weights are float32 or int32 ` +
           "(float16 storage is written as quantization {dtype: 'float16'})",
       );
     }
-    let bytesPerValue = DTYPE_BYTES[dtype];
+    let bytesPerValue = DTYPE_BYTES.get(dtype)!;
     if (quantization != null) {
       const q = quantization as { dtype?: unknown; scale?: unknown; min?: unknown };
-      if (typeof q.dtype !== 'string' || !(q.dtype in QUANTIZED_BYTES)) {
+      if (typeof q.dtype !== 'string' || !QUANTIZED_BYTES.has(q.dtype)) {
         fail(`('${name}') has the quantization dtype ${describeValue(q.dtype)}; expected uint8, uint16 or float16`);
       }
       if (q.dtype === 'float16' ? dtype !== 'float32' : !Number.isFinite(q.scale) || !Number.isFinite(q.min)) {
         fail(`('${name}') has a quantization tfjs cannot decode (${describeValue(quantization)})`);
       }
-      bytesPerValue = QUANTIZED_BYTES[q.dtype as string];
+      bytesPerValue = QUANTIZED_BYTES.get(q.dtype as string)!;
     }
     const size = sizeOf(shape);
     values += size;

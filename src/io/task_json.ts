@@ -13,7 +13,7 @@ import type { Task } from '../tasks/tasks';
 import { SPECIAL_TOKEN_NAMES } from '../tasks/vocabulary';
 
 import { atomicWriteFile, nodeFs, nodePath } from './atomic';
-import { checkJsonText, JSON_LIMITS } from './limits';
+import { checkJsonBytes, checkJsonText } from './limits';
 
 export const TASK_JSON = 'task.json';
 export const TASK_JSON_FORMAT = 'tfjs-attention-seq2seq';
@@ -201,8 +201,7 @@ export async function readTaskJson(folderOrFile: string): Promise<Seq2SeqTaskInf
     const stat = await nodeFs().promises.stat(file);
     if (!stat.isFile())
       throw new Error(`${file} is not a plain file; a model folder needs the task.json written by training`);
-    if (stat.size > JSON_LIMITS.maxLength * 3)
-      throw new Error(`${file} is ${stat.size} bytes, more than a task.json may have`);
+    checkJsonBytes(stat.size, file);
     text = await nodeFs().promises.readFile(file, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {

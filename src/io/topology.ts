@@ -112,6 +112,23 @@ function checkModel(
   const inputs = refList(asObject(model.config, where, fail).input_layers, `${where}'s input_layers`, fail);
   for (const ref of [...inputs, ...outputs]) checkRef(ref, `${where}'s inputs and outputs`);
   checkAcyclic(reads, where, fail);
+  // tfjs builds every layer of the config but keeps in the model only those its outputs depend on:
+  // another layer's weights would outlive the model. Keras never saves such a layer.
+  const used = new Set<string>();
+  const pending = outputs.map((r) => `${r.layer}/${r.call}`);
+  while (pending.length > 0) {
+    const call = pending.pop()!;
+    if (used.has(call)) continue;
+    used.add(call);
+    for (const ref of reads.get(call) ?? []) pending.push(`${ref.layer}/${ref.call}`);
+  }
+  const usedLayers = new Set([...used].map((call) => call.slice(0, call.lastIndexOf('/'))));
+  for (const layer of layers) {
+    const name = String(layer.name ?? (layer.config as Record<string, unknown>)?.name);
+    if (layer.class_name !== 'InputLayer' && !usedLayers.has(name)) {
+      fail(`layer ${describeValue(name)} of ${where} is not used by its outputs; a saved model has no such layer`);
+    }
+  }
 }
 
 /** Iterative depth-first search over calls; a call met again on the current path is a cycle. */

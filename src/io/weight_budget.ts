@@ -10,13 +10,15 @@
  * are created as zeros (the file's values replace them), which also spares the random
  * initialisers' time.
  *
- * How: `Layer.prototype.addWeight` is replaced for the duration of one synchronous call,
+ * How: `Layer.prototype.addWeight` (and, to name the layer in tfjs's errors, `Layer.prototype.apply`
+ * and the serialization registry) is replaced for the duration of one synchronous call,
  * `tf.models.modelFromJSON` without a weights manifest, which runs tfjs's whole deserialization
  * before its first `await` (tfjs-layers 4.22 src/models.ts). No other code can run inside that
  * window, so no other model in the process ever sees the replacement, and it is restored in a
  * `finally`. test/io/weight_budget.test.ts fails if a tfjs version ever deserializes later.
  */
 import * as tf from '@tensorflow/tfjs';
+import { describeValue } from '../describe';
 import { ModelLoadError } from './load_error';
 
 /** What the budget is and how a message says it: the file, its limit in bytes, and what holds it. */
@@ -36,51 +38,113 @@ export function weightBytes(model: tf.LayersModel): number {
 
 /**
  * Deserializes `modelTopology` (tfjs's JSON, snake_case as saved) with tfjs, its weights zeros and
- * charged to `budget`; tfjs's own errors come back as `ModelLoadError`s naming the file.
+ * charged to `budget`. tfjs's own errors come back as `ModelLoadError`s naming the file and, when
+ * tfjs was making or calling one, the layer: `layer 'dense' (Dense): tfjs cannot build it from its
+ * config (tfjs: ...)`.
  */
 export async function buildWithinBudget(modelTopology: object, budget: WeightBudget): Promise<tf.LayersModel> {
-  const prototype = tf.layers.Layer.prototype as unknown as { addWeight: AddWeight };
-  const original = prototype.addWeight;
   const created: tf.LayerVariable[] = [];
-  let spent = 0;
-  const zeros = tf.initializers.zeros();
-  prototype.addWeight = function (this: tf.layers.Layer, name, shape, dtype, _initializer, ...rest) {
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
-      throw new ModelLoadError(
-        budget.file,
-        `its config gives layer '${this.name}' a weight '${name}' of shape ${JSON.stringify(shape)?.slice(0, 100)}, ` +
-          'which is not a list of sizes; the config is corrupt',
-      );
-    }
-    spent += 4 * (shape as number[]).reduce((a, b) => a * b, 1);
-    if (spent > budget.limitBytes) {
-      throw new ModelLoadError(
-        budget.file,
-        `its config gives layer '${this.name}' a weight '${name}' of shape [${shape}], which brings the model's ` +
-          `weights to ${formatBytes(spent)}, more than ${budget.holds}; the config does not match its weights`,
-      );
-    }
-    const weight = original.call(this, name, shape, dtype, zeros, ...rest);
-    created.push(weight);
-    return weight;
-  };
   let pending: Promise<tf.LayersModel>;
+  const restore = instrument(budget, created);
   try {
     pending = tf.models.modelFromJSON({ modelTopology: modelTopology as tf.io.ModelJSON['modelTopology'] });
   } finally {
-    prototype.addWeight = original;
+    restore();
   }
   try {
-    return await pending;
+    const model = await pending;
+    // A layer that no output depends on is built but left out of the model (tfjs's Container keeps
+    // only the layers between inputs and outputs): its weights would outlive model.dispose().
+    const kept = new Set(model.weights);
+    for (const weight of created) if (!kept.has(weight)) weight.dispose();
+    // tfjs counts a reference per call of a layer, and model.dispose() releases one per layer: the
+    // weights of a layer called twice (shared) would never be freed. Built here, each layer belongs to
+    // this model alone.
+    for (const layer of model.layers) {
+      const counted = layer as unknown as { _refCount: number | null };
+      if (counted._refCount != null && counted._refCount > 1) counted._refCount = 1;
+    }
+    return model;
   } catch (error) {
     // The model was never returned, so nothing else holds or has disposed these.
     for (const weight of created) weight.dispose();
     if (error instanceof ModelLoadError) throw error;
-    throw new ModelLoadError(
-      budget.file,
-      `tfjs could not build the model from its config (${error instanceof Error ? error.message : String(error)})`,
-    );
+    throw new ModelLoadError(budget.file, `tfjs could not build the model from its config (tfjs: ${messageOf(error)})`);
   }
+}
+
+/**
+ * Replaces, until the returned function restores them: `Layer.prototype.addWeight` (charged to the
+ * budget, zeros, each weight recorded in `created`), `Layer.prototype.apply` and the serialization
+ * registry's `fromConfig`s (their errors attributed to the layer being built).
+ */
+function instrument(budget: WeightBudget, created: tf.LayerVariable[]): () => void {
+  const prototype = tf.layers.Layer.prototype as unknown as { addWeight: AddWeight; apply: tf.layers.Layer['apply'] };
+  const { addWeight, apply: applyLayer } = prototype;
+  const registry = tf.serialization.SerializationMap.getMap();
+  const classes = registry.classNameMap;
+  const fail = (problem: string) => new ModelLoadError(budget.file, problem);
+  const attributed = (error: unknown, name: unknown, className: string) =>
+    error instanceof ModelLoadError
+      ? error
+      : fail(
+          `layer ${describeValue(name)} (${className}): tfjs cannot build it from its config ` +
+            `(tfjs: ${messageOf(error)})`,
+        );
+  let spent = 0;
+  const zeros = tf.initializers.zeros();
+  prototype.addWeight = function (this: tf.layers.Layer, name, shape, dtype, _initializer, ...rest) {
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
+      throw fail(
+        `its config gives layer '${this.name}' a weight '${name}' of shape ${describeValue(shape)}, which is not ` +
+          'a list of sizes; the config is corrupt',
+      );
+    }
+    spent += 4 * (shape as number[]).reduce((a, b) => a * b, 1);
+    if (spent > budget.limitBytes) {
+      throw fail(
+        `its config gives layer '${this.name}' a weight '${name}' of shape [${shape}], which brings the model's ` +
+          `weights to ${formatBytes(spent)}, more than ${budget.holds}; the config does not match its weights`,
+      );
+    }
+    const weight = addWeight.call(this, name, shape, dtype, zeros, ...rest);
+    created.push(weight);
+    return weight;
+  };
+  prototype.apply = function (this: tf.layers.Layer, ...args: Parameters<tf.layers.Layer['apply']>) {
+    try {
+      return applyLayer.apply(this, args);
+    } catch (error) {
+      throw attributed(error, this.name, this.getClassName());
+    }
+  };
+  registry.classNameMap = new Proxy(classes, {
+    get(target, className: string) {
+      const entry = target[className];
+      if (!Array.isArray(entry)) return entry;
+      const [cls, fromConfig] = entry;
+      const isLayer = cls.prototype instanceof tf.layers.Layer;
+      const wrapped: typeof fromConfig = (c, config, ...rest) => {
+        try {
+          return fromConfig(c, config, ...rest);
+        } catch (error) {
+          // A layer's own config names it; an initializer's or regularizer's does not: its layer will.
+          if (!isLayer || typeof config?.name !== 'string') throw error;
+          throw attributed(error, config.name, className);
+        }
+      };
+      return [cls, wrapped];
+    },
+  });
+  return () => {
+    prototype.addWeight = addWeight;
+    prototype.apply = applyLayer;
+    registry.classNameMap = classes;
+  };
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 /** Bytes for a message: '17 kB', '1.6 GB' (powers of 1000, as file managers show sizes). */

@@ -172,8 +172,9 @@ export class Hdf5Reader {
     const links = new Map<string, number>();
     const symbolTable = object.first(MSG.symbolTable);
     if (symbolTable != null) {
-      const btree = this.address(symbolTable.at, `the B-tree address of ${where}`, true);
-      const heap = this.localHeap(this.address(symbolTable.at + 8, `the local heap address of ${where}`, true), where);
+      this.trace?.(symbolTable.at, symbolTable.size, `symbol table message of ${where}`);
+      const btree = this.address(symbolTable.at, `B-tree address of ${where}`, true);
+      const heap = this.localHeap(this.address(symbolTable.at + 8, `local heap address of ${where}`, true), where);
       this.groupNodes(btree, heap, where, links);
       return links;
     }
@@ -245,6 +246,9 @@ export class Hdf5Reader {
     if (object.has(MSG.filters)) {
       this.fail(`${where} is compressed or filtered, which Keras never writes; re-save the model with Keras`);
     }
+    this.trace?.(typeMsg.at, typeMsg.size, `datatype message of ${where}`);
+    this.trace?.(spaceMsg.at, spaceMsg.size, `dataspace message of ${where}`);
+    this.trace?.(layoutMsg.at, layoutMsg.size, `layout message of ${where}`);
     const type = this.datatype(typeMsg.at, typeMsg.size, where, 0);
     const space = this.dataspace(spaceMsg.at, spaceMsg.size, where);
     return { type, space, storage: this.layout(layoutMsg, where) };
@@ -473,6 +477,7 @@ export class Hdf5Reader {
     const dataAt = spaceAt + pad(spaceSize);
     if (nameSize === 0 || dataAt > end) this.fail(`has an attribute message on ${where} whose parts overrun it`);
     const name = decodeText(this.slice(nameAt, nameSize, 'an attribute name')).replace(/\0+$/, '');
+    this.trace?.(at, message.size, `attribute '${name}' of ${where}`);
     return {
       name,
       typeAt,
@@ -605,7 +610,7 @@ export class Hdf5Reader {
 
   /** The bytes of a variable-length element: `count` items of `itemSize` bytes in a global heap object. */
   private vlenData(at: number, itemSize: number, where: string, budget: { left: number }): Uint8Array {
-    const count = this.u32(at, 'variable-length element count');
+    const count = this.u32(at, `variable-length element count of ${where}`);
     const collection = this.address(at + 4, 'global heap collection address', false);
     const index = this.u32(at + 12, 'global heap object index');
     if (count === 0) return new Uint8Array(0);
@@ -734,7 +739,7 @@ export class Hdf5Reader {
     this.trace?.(at, 8, what);
     const value = this.view.getBigUint64(at, true);
     if (value === 0xffffffffffffffffn) {
-      if (required) this.fail(`has an undefined ${what} at ${at}`);
+      if (required) this.fail(`has no ${what} at ${at} (the field is unset)`);
       return UNDEFINED;
     }
     if (value >= BigInt(this.bytes.byteLength - this.base)) {

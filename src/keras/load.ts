@@ -16,7 +16,15 @@ import * as tf from '@tensorflow/tfjs';
 import { ensureBackend } from '../backend';
 import { isNodeRuntime } from '../io/atomic';
 import { fileSystem } from '../io/file_system';
-import { checkJsonValue, checkLoadOptions, decodeUtf8, JSON_LIMITS, ModelLoadOptions, parseJson } from '../io/limits';
+import {
+  checkJsonBytes,
+  checkJsonValue,
+  checkLoadOptions,
+  decodeUtf8,
+  JSON_LIMITS,
+  ModelLoadOptions,
+  parseJson,
+} from '../io/limits';
 import { ModelLoadError } from '../io/load_error';
 import { buildFromArtifacts } from '../io/model_artifacts';
 import { checkTopology } from '../io/topology';
@@ -26,7 +34,7 @@ import { convertGraph, ConvertedGraph, KerasGraph } from './graph';
 import { Hdf5File } from './hdf5';
 import { parseKeras2Config } from './keras2_config';
 import { asObject, isKeras3Config, parseKeras3Config } from './keras3_config';
-import { detectFormat, isUrl, KerasModelSource, readSource } from './source';
+import { detectFormat, isJsonFile, isUrl, KerasModelSource, readSource } from './source';
 import { assignH5Weights, assignKeras3Weights, keras3GroupNames } from './weights';
 import { ZipArchive } from './zip';
 // The classes a Keras file can name, registered with tfjs whoever imports only this module (npm run convert).
@@ -69,9 +77,17 @@ export async function loadKerasModel(
   if (isIOHandler(source))
     return load('the given IOHandler', () => loadModelJson(source, 'the given IOHandler', checked));
   const name = describeSource(source);
+  // A model.json file in Node goes to this package's reader (files checked and read within the limits,
+  // no build of the raw topology, which may be in Keras 3's format), not read whole here.
+  const localJson = async (path: string) => {
+    const handler = fileSystem(path.replace(/^file:\/\//, ''), checked);
+    return loadModelJson({ load: () => handler.readArtifacts() }, name, checked);
+  };
+  const isLocal = typeof source === 'string' && !isUrl(source) && isNodeRuntime();
   return load(name, async () => {
+    if (isLocal && (await isJsonFile(source as string))) return localJson(source as string);
     // A file may hold up to 4 copies of the weights (an optimizer's state), and a config.
-    const bytes = await readSource(source, name, 4 * checked.maxWeightBytes + JSON_LIMITS.maxLength * 3);
+    const bytes = await readSource(source, name, 4 * checked.maxWeightBytes + JSON_LIMITS.maxBytes);
     switch (detectFormat(bytes, name)) {
       case 'zip':
         return loadKerasArchive(bytes, name, checked);
@@ -84,13 +100,7 @@ export async function loadKerasModel(
               'pass its path or URL (or a tfjs IOHandler such as tf.io.browserFiles([json, ...weights]))',
           );
         }
-        if (isUrl(source) || !isNodeRuntime()) return loadModelJson(urlHandler(bytes, source), name, checked);
-        // This package's reader (files checked, no build of the raw topology, which may be in Keras 3's format).
-        return loadModelJson(
-          { load: () => fileSystem(source.replace(/^file:\/\//, ''), checked).readArtifacts() },
-          name,
-          checked,
-        );
+        return isLocal ? localJson(source) : loadModelJson(urlHandler(bytes, source), name, checked);
     }
   });
 }
@@ -133,12 +143,7 @@ async function loadKerasArchive(
     );
   }
   const where = `${name}!config.json`;
-  if (archive.entries.get('config.json')!.uncompressedSize > JSON_LIMITS.maxLength * 3) {
-    throw new ModelLoadError(
-      where,
-      `is ${archive.entries.get('config.json')!.uncompressedSize} bytes, more than a config may have`,
-    );
-  }
+  checkJsonBytes(archive.entries.get('config.json')!.uncompressedSize, where);
   const config = parseJson(decodeUtf8(archive.read('config.json'), where), where);
   const weightsEntry = archive.entries.get('model.weights.h5');
   if (weightsEntry == null) {

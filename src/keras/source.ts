@@ -7,6 +7,7 @@
  *   an HDF5 file, a full-model `.h5` from Keras 2 or Keras 3;
  * - `{` after optional whitespace or a UTF-8 byte-order mark: JSON, a tfjs layers-model model.json.
  */
+import type * as FsPromises from 'node:fs/promises';
 import { isNodeRuntime, nodeFs } from '../io/atomic';
 
 /** What a model can be loaded from (see `loadKerasModel`). */
@@ -22,15 +23,41 @@ export function detectFormat(bytes: Uint8Array, source: string): KerasFormat {
   for (let at = 0; at + 8 <= bytes.byteLength && at <= 1 << 20; at = at === 0 ? 512 : at * 2) {
     if (HDF5_SIGNATURE.every((b, i) => bytes[at + i] === b)) return 'hdf5';
   }
-  let at = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
-  while (at < bytes.byteLength && (bytes[at] === 0x20 || bytes[at] === 0x0a || bytes[at] === 0x0d || bytes[at] === 9))
-    at++;
-  if (bytes[at] === 0x7b) return 'json';
+  if (findJsonStart(bytes)) return 'json';
   const head = Array.from(bytes.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join(' ');
   throw new Error(
     `${source}: not a Keras model file (${bytes.byteLength} bytes starting ${head || '(empty)'}); expected a ` +
       '.keras zip, a full-model .h5 (HDF5) or a tfjs model.json',
   );
+}
+
+/**
+ * Whether the file at `path` (Node) holds a model.json, told from its first 64 kB (the JSON
+ * loader reads the file itself, within the JSON limits, so it is not read whole here).
+ */
+export async function isJsonFile(path: string): Promise<boolean> {
+  let handle: Awaited<ReturnType<typeof FsPromises.open>>;
+  try {
+    handle = await nodeFs().promises.open(path.replace(/^file:\/\//, ''), 'r');
+  } catch {
+    return false; // readSource says why
+  }
+  try {
+    if (!(await handle.stat()).isFile()) return false;
+    const head = new Uint8Array(65536);
+    const { bytesRead } = await handle.read(head, 0, head.byteLength, 0);
+    const start = head.subarray(0, bytesRead);
+    return start[0] !== 0x50 && findJsonStart(start);
+  } finally {
+    await handle.close();
+  }
+}
+
+function findJsonStart(bytes: Uint8Array): boolean {
+  let at = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  while (at < bytes.byteLength && (bytes[at] === 0x20 || bytes[at] === 0x0a || bytes[at] === 0x0d || bytes[at] === 9))
+    at++;
+  return bytes[at] === 0x7b;
 }
 
 /** Whether a string names a URL rather than a file (any scheme://, or a relative URL in a browser). */

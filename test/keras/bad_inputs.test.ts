@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { loadKerasModel, loadSeq2Seq } from '../../src';
 import { Hdf5File } from '../../src/keras/hdf5';
 import { ZipArchive } from '../../src/keras/zip';
-import { zip } from './zip_writer';
+import { zip } from '../../scripts/fuzz/zip_writer';
 
 const DIR = path.join(__dirname, '../fixtures/keras');
 const KERAS = new Uint8Array(fs.readFileSync(path.join(DIR, 'k3_attention.keras')));
@@ -175,7 +175,7 @@ describe('bad Keras files: a clear error each, nothing leaked', () => {
   it('a weights manifest path leaving the model folder is refused by the file:// loader and loadSeq2Seq', async () => {
     const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'keras-escape-'));
     try {
-      const expected = 'lists the weights file "../secret.bin", which is outside the model\'s folder';
+      const expected = "lists the weights file '../secret.bin', which is outside the model's folder";
       // A Keras model.json...
       const json = JSON.parse(fs.readFileSync(path.join(DIR, 'k3_nodes/model.json'), 'utf8'));
       json.weightsManifest[0].paths = ['../secret.bin'];
