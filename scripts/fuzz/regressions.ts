@@ -230,7 +230,12 @@ export const ROWS: Row[] = [
     fixture: 'models/reverse',
     loaders: JSON_LOADERS,
     expect: "is named 'toString', a member of every JavaScript object",
-    make: () => reverseJson((j) => (reverseLayer(j, 'logits').name = 'toString')),
+    make: () =>
+      reverseJson((j) => {
+        const layer = reverseLayer(j, 'logits');
+        layer.name = 'toString';
+        layer.config.name = 'toString';
+      }),
   },
   {
     what: 'unclear error: invalid UTF-8 in config.json',

@@ -456,10 +456,10 @@ async function readModelJSON(path: string): Promise<tf.io.ModelJSON> {
     if (code === 'ENOENT') {
       const folder = dirname(path);
       const why = (await exists(folder)) ? 'does not exist' : `does not exist (nor does the folder ${folder})`;
-      throw new ModelLoadError(path, `Cannot load model: ${path} ${why}`);
+      throw ModelLoadError.withMessage(path, `Cannot load model: ${path} ${why}`);
     }
     if (code === 'EISDIR') {
-      throw new ModelLoadError(
+      throw ModelLoadError.withMessage(
         path,
         `Cannot load model: ${path} is a folder; load the model.json inside it (file://${join(path, MODEL_JSON)})`,
       );
@@ -471,10 +471,13 @@ async function readModelJSON(path: string): Promise<tf.io.ModelJSON> {
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new ModelLoadError(path, `Cannot load model: ${path} is not valid JSON (${(error as Error).message})`);
+    throw ModelLoadError.withMessage(
+      path,
+      `Cannot load model: ${path} is not valid JSON (${(error as Error).message})`,
+    );
   }
   if (json == null || typeof json !== 'object' || Array.isArray(json)) {
-    throw new ModelLoadError(
+    throw ModelLoadError.withMessage(
       path,
       `Cannot load model: ${path} is not a model.json (expected a JSON object with modelTopology)`,
     );
@@ -500,7 +503,7 @@ async function readWeights(
   const isGroup = (g: tf.io.WeightsManifestConfig[number]) =>
     g != null && Array.isArray(g.paths) && g.paths.every((p) => typeof p === 'string') && Array.isArray(g.weights);
   if (!Array.isArray(manifest) || !manifest.every(isGroup)) {
-    throw new ModelLoadError(
+    throw ModelLoadError.withMessage(
       modelJSONPath,
       `Cannot load model: ${modelJSONPath} has a malformed weightsManifest (expected [{paths, weights}])`,
     );
@@ -521,7 +524,7 @@ async function readWeights(
       real = await fs.promises.realpath(file);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new ModelLoadError(
+        throw ModelLoadError.withMessage(
           file,
           `Cannot load model: weights file ${file} does not exist (listed in ${modelJSONPath})`,
         );
@@ -529,14 +532,14 @@ async function readWeights(
       throw error;
     }
     if (real === realFolder) {
-      throw new ModelLoadError(
+      throw ModelLoadError.withMessage(
         file,
         `Cannot load model: ${modelJSONPath} lists the weights file ${describeValue(p)}, which is its folder, ` +
           'not a file',
       );
     }
     if (!real.startsWith(realFolder + sep)) {
-      throw new ModelLoadError(
+      throw ModelLoadError.withMessage(
         file,
         `Cannot load model: weights file ${file} resolves to ${real}, outside the model's folder ${realFolder} ` +
           '(a symbolic link?); refusing to read it',
@@ -544,7 +547,7 @@ async function readWeights(
     }
     const stat = await fs.promises.stat(real);
     if (!stat.isFile()) {
-      throw new ModelLoadError(
+      throw ModelLoadError.withMessage(
         file,
         `Cannot load model: weights file ${file} (listed in ${modelJSONPath}) is not a plain file`,
       );
@@ -557,7 +560,7 @@ async function readWeights(
   const haveBytes = sizes.reduce((sum, size) => sum + size, 0);
   if (haveBytes !== needBytes) {
     const what = files.length === 1 ? `weights file ${files[0]} has` : `weights files ${files.join(', ')} have`;
-    throw new ModelLoadError(
+    throw ModelLoadError.withMessage(
       files[0] ?? modelJSONPath,
       `Cannot load model: ${what} ${haveBytes} bytes but ${jsonName}'s weightsManifest needs ${needBytes} ` +
         (haveBytes < needBytes
@@ -575,7 +578,7 @@ async function readWeights(
     try {
       const { bytesRead } = await handle.read(data, offset, sizes[i], 0);
       if (bytesRead !== sizes[i])
-        throw new ModelLoadError(file, `Cannot load model: weights file ${file} changed while being read`);
+        throw ModelLoadError.withMessage(file, `Cannot load model: weights file ${file} changed while being read`);
     } finally {
       await handle.close();
     }

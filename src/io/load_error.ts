@@ -18,22 +18,30 @@ export class ModelLoadError extends Error {
 
   /**
    * @param file The file at fault.
-   * @param message What is wrong, in a sentence; prefixed with `file: ` unless it already names it.
+   * @param problem What is wrong, in a sentence; the message is `${file}: ${problem}` (unless it
+   *   already starts with the file).
    */
-  constructor(file: string, message: string) {
-    super(clampMessage(message.includes(file) ? message : `${file}: ${message}`));
+  constructor(file: string, problem: string) {
+    super(clampMessage(problem.startsWith(file) ? problem : `${file}: ${problem}`));
     this.name = 'ModelLoadError';
     this.file = file;
   }
 
+  /** An error whose `message` is given whole; it must name `file`. */
+  static withMessage(file: string, message: string): ModelLoadError {
+    const error = new ModelLoadError(file, '');
+    error.message = clampMessage(message);
+    return error;
+  }
+
   /**
    * `error` in the loaders' shape: a ModelLoadError as it is, any other error's text (or a thrown
-   * non-Error, which jsfive-like libraries throw) kept and prefixed with the file unless it names it.
+   * non-Error's) kept, prefixed with the file unless it already names it.
    */
   static wrap(error: unknown, file: string): ModelLoadError {
     if (error instanceof ModelLoadError) return error;
-    const text = error instanceof Error ? error.message : `${String(error)}`;
-    const wrapped = new ModelLoadError(file, text || 'failed without a message');
+    const text = (error instanceof Error ? error.message : String(error)) || 'failed without a message';
+    const wrapped = text.includes(file) ? ModelLoadError.withMessage(file, text) : new ModelLoadError(file, text);
     (wrapped as { cause?: unknown }).cause = error;
     return wrapped;
   }

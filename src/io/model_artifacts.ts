@@ -100,7 +100,7 @@ async function build(
   const values = modelWeights.reduce((sum, w) => sum + 4 * sizeOf(w.spec.shape), 0);
   const model = await buildWithinBudget(artifacts.modelTopology as object, {
     file,
-    limitBytes: values,
+    limitBytes: values, // at most maxWeightBytes: checkWeightSpecs saw to it
     holds: `the ${formatBytes(values)} its weightsManifest lists`,
   });
   try {

@@ -70,6 +70,12 @@ function checkModel(
     if (name != null || className !== 'Sequential') {
       if (typeof name !== 'string' || name === '') fail(`layer ${i} of ${where} has the name ${describeValue(name)}`);
       const text = name as string;
+      if (layerConfig.name != null && layerConfig.name !== text) {
+        fail(
+          `layer ${describeValue(text)} of ${where} has config.name ${describeValue(layerConfig.name)}; ` +
+            'the two must agree',
+        );
+      }
       if (text in Object.prototype) {
         fail(
           `layer ${i} of ${where} is named ${describeValue(text)}, a member of every JavaScript object, which ` +

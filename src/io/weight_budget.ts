@@ -31,6 +31,16 @@ export interface WeightBudget {
 
 type AddWeight = tf.layers.Layer['addWeight'];
 
+/**
+ * The budget of a file that holds `bytes` of weights at most (`holds` says where: "of
+ * model.weights.h5"), or of the `maxWeightBytes` option when that is smaller.
+ */
+export function budgetOf(file: string, bytes: number, holds: string, maxWeightBytes: number): WeightBudget {
+  return bytes <= maxWeightBytes
+    ? { file, limitBytes: bytes, holds: `the ${formatBytes(bytes)} ${holds}` }
+    : { file, limitBytes: maxWeightBytes, holds: `the ${formatBytes(maxWeightBytes)} of the maxWeightBytes option` };
+}
+
 /** Bytes of the model's weights once loaded: 4 per value (float32 and int32). */
 export function weightBytes(model: tf.LayersModel): number {
   return model.weights.reduce((sum, w) => sum + 4 * w.shape.reduce((a: number, b) => a * (b ?? 0), 1), 0);
@@ -92,7 +102,12 @@ function instrument(budget: WeightBudget, created: tf.LayerVariable[]): () => vo
             `(tfjs: ${messageOf(error)})`,
         );
   let spent = 0;
-  const zeros = tf.initializers.zeros();
+  // Zeros, each initial value remembered: tfjs's addWeight leaks it when the variable then fails
+  // (an invalid weight name: "Not a valid tensor name").
+  let initial: tf.Tensor | null = null;
+  const zeros = Object.assign(Object.create(tf.initializers.zeros()), {
+    apply: (shape: number[], dtype?: tf.DataType) => (initial = tf.zeros(shape, dtype)),
+  }) as ReturnType<typeof tf.initializers.zeros>;
   prototype.addWeight = function (this: tf.layers.Layer, name, shape, dtype, _initializer, ...rest) {
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
       throw fail(
@@ -107,9 +122,14 @@ function instrument(budget: WeightBudget, created: tf.LayerVariable[]): () => vo
           `weights to ${formatBytes(spent)}, more than ${budget.holds}; the config does not match its weights`,
       );
     }
-    const weight = addWeight.call(this, name, shape, dtype, zeros, ...rest);
-    created.push(weight);
-    return weight;
+    try {
+      const weight = addWeight.call(this, name, shape, dtype, zeros, ...rest);
+      created.push(weight);
+      return weight;
+    } catch (error) {
+      if (initial != null && !initial.isDisposed) initial.dispose();
+      throw error;
+    }
   };
   prototype.apply = function (this: tf.layers.Layer, ...args: Parameters<tf.layers.Layer['apply']>) {
     try {

@@ -28,7 +28,7 @@ import {
 import { ModelLoadError } from '../io/load_error';
 import { buildFromArtifacts } from '../io/model_artifacts';
 import { checkTopology } from '../io/topology';
-import { buildWithinBudget, formatBytes, weightBytes } from '../io/weight_budget';
+import { budgetOf, buildWithinBudget, formatBytes, WeightBudget, weightBytes } from '../io/weight_budget';
 import { checkWeightPath } from '../io/weight_paths';
 import { convertGraph, ConvertedGraph, KerasGraph } from './graph';
 import { Hdf5File } from './hdf5';
@@ -155,27 +155,22 @@ async function loadKerasArchive(
   const converted = convertGraph(graph, where);
   const weightsFile = `${name}!model.weights.h5`;
   const stored = weightsEntry.uncompressedSize;
-  return build(
-    converted,
-    name,
-    { limitBytes: Math.min(stored, options.maxWeightBytes), holds: `the ${formatBytes(stored)} of ${weightsFile}` },
-    (model) => {
-      // The weights file may hold the weights, an optimizer's state (up to 3 copies) and the groups' metadata;
-      // more than that is refused before a byte of it is inflated.
-      const needed = weightBytes(model);
-      const allowed = 4 * needed + 65536 + 16384 * (model.weights.length + model.layers.length);
-      if (stored > allowed) {
-        throw new ModelLoadError(
-          weightsFile,
-          `is ${formatBytes(stored)}, far more than the ${formatBytes(needed)} of weights its config needs (with an ` +
-            `optimizer's state and the groups' metadata, at most ${formatBytes(allowed)}); ` +
-            'the file is corrupt or crafted',
-        );
-      }
-      const h5 = new Hdf5File(archive.read('model.weights.h5'), weightsFile);
-      assignKeras3Weights(model, groupNames(graph, converted), h5, options);
-    },
-  );
+  return build(converted, name, budgetOf(name, stored, `of ${weightsFile}`, options.maxWeightBytes), (model) => {
+    // The weights file may hold the weights, an optimizer's state (up to 3 copies) and the groups' metadata;
+    // more than that is refused before a byte of it is inflated.
+    const needed = weightBytes(model);
+    const allowed = 4 * needed + 65536 + 16384 * (model.weights.length + model.layers.length);
+    if (stored > allowed) {
+      throw new ModelLoadError(
+        weightsFile,
+        `is ${formatBytes(stored)}, far more than the ${formatBytes(needed)} of weights its config needs (with an ` +
+          `optimizer's state and the groups' metadata, at most ${formatBytes(allowed)}); ` +
+          'the file is corrupt or crafted',
+      );
+    }
+    const h5 = new Hdf5File(archive.read('model.weights.h5'), weightsFile);
+    assignKeras3Weights(model, groupNames(graph, converted), h5, options);
+  });
 }
 
 async function loadH5(bytes: Uint8Array, name: string, options: Required<ModelLoadOptions>): Promise<tf.LayersModel> {
@@ -197,10 +192,7 @@ async function loadH5(bytes: Uint8Array, name: string, options: Required<ModelLo
     ? parseKeras3Config(config, where)
     : parseKeras2Config(config, where);
   const converted = convertGraph(graph, where);
-  const budget = {
-    limitBytes: Math.min(bytes.byteLength, options.maxWeightBytes),
-    holds: `the ${formatBytes(bytes.byteLength)} of the file`,
-  };
+  const budget = budgetOf(name, bytes.byteLength, 'of the file', options.maxWeightBytes);
   return build(converted, name, budget, (model) => assignH5Weights(model, h5, options));
 }
 
@@ -221,10 +213,10 @@ function groupNames(graph: KerasGraph, converted: ConvertedGraph): Map<string, s
 async function build(
   converted: ConvertedGraph,
   name: string,
-  budget: { limitBytes: number; holds: string },
+  budget: WeightBudget,
   assign: (model: tf.LayersModel) => void,
 ): Promise<tf.LayersModel> {
-  const model = await buildWithinBudget(converted.topology, { file: name, ...budget });
+  const model = await buildWithinBudget(converted.topology, budget);
   try {
     assign(model);
   } catch (error) {

@@ -1,0 +1,172 @@
+/**
+ * The JSON limits and load options every loader applies (src/io/limits.ts) and the topology check
+ * (src/io/topology.ts), on small hand-made inputs: each limit just passed and just exceeded, each
+ * refusal's message.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { checkJsonText, checkJsonValue, checkLoadOptions, JSON_LIMITS, parseJson } from '../../src/io/limits';
+import { ModelLoadError } from '../../src/io/load_error';
+import { checkTopology } from '../../src/io/topology';
+
+const nested = (depth: number) => `${'['.repeat(depth)}0${']'.repeat(depth)}`;
+
+describe('JSON limits', () => {
+  it('nesting: 100 deep passes, 101 is refused with the offset', () => {
+    expect(() => checkJsonText(nested(JSON_LIMITS.maxDepth), 'f.json')).not.toThrow();
+    expect(() => checkJsonText(nested(JSON_LIMITS.maxDepth + 1), 'f.json')).toThrow(
+      new ModelLoadError('f.json', 'nests arrays and objects more than 100 deep (at offset 100)'),
+    );
+  });
+
+  it('strings: the longest allowed passes (escapes included), one more character is refused', () => {
+    const longest = `"${'\\"'.repeat(JSON_LIMITS.maxStringLength / 2)}"`;
+    expect(() => checkJsonText(`{${longest}: 1}`, 'f.json')).not.toThrow();
+    expect(() => checkJsonText(`["${'x'.repeat(JSON_LIMITS.maxStringLength + 1)}"]`, 'f.json')).toThrow(
+      'f.json: holds a string of 1048577 characters (at offset 1), more than the 1048576 a model file may have',
+    );
+  });
+
+  it('values and size', () => {
+    expect(() => checkJsonText(`[${'0,'.repeat(JSON_LIMITS.maxValues)}0]`, 'f.json')).toThrow(
+      'f.json: holds more than 1000000 JSON values',
+    );
+    expect(() => checkJsonText(' '.repeat(JSON_LIMITS.maxBytes + 1), 'f.json')).toThrow(
+      'f.json: is 16777217 characters of JSON, more than the 16777216 a model file may have',
+    );
+    expect(() => parseJson('{"a": ', 'f.json')).toThrow(/^f\.json: is not valid JSON \(.+\)$/);
+  });
+
+  it('parsed values: depth, strings and cycles', () => {
+    let deep: unknown = 0;
+    for (let i = 0; i < 200; i++) deep = { a: deep };
+    expect(() => checkJsonValue(deep, 'the given IOHandler')).toThrow(
+      'the given IOHandler: nests arrays and objects more than 100 deep',
+    );
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(() => checkJsonValue(cyclic, 'the given IOHandler')).toThrow(
+      /^the given IOHandler: (nests|holds more than)/,
+    );
+    expect(() => checkJsonValue({ f: () => 1 }, 'the given IOHandler')).toThrow(
+      'the given IOHandler: holds a function, which JSON cannot',
+    );
+  });
+});
+
+describe('load options', () => {
+  it('completes the defaults; an unknown name is an error with the nearest known one', () => {
+    expect(checkLoadOptions('load', {})).toEqual({ nonFiniteWeights: 'refuse', maxWeightBytes: 2 ** 31 });
+    expect(() => checkLoadOptions('load', { nonFiniteWeight: 'warn' })).toThrow(
+      "load: unknown option 'nonFiniteWeight' (did you mean 'nonFiniteWeights'?); the options are " +
+        'nonFiniteWeights, maxWeightBytes',
+    );
+    expect(() => checkLoadOptions('load', { maxWeightBytes: 0 })).toThrow(
+      'load: maxWeightBytes is 0; expected a positive number of bytes (Infinity for no limit)',
+    );
+    expect(() => checkLoadOptions('load', null)).toThrow('load: options is null; expected an object');
+  });
+});
+
+describe('topology check', () => {
+  const reverse = () =>
+    JSON.parse(fs.readFileSync(path.join(__dirname, '../../models/reverse/model.json'), 'utf8')).modelTopology;
+  type Layer = {
+    name: string;
+    class_name: string;
+    config: Record<string, unknown>;
+    inbound_nodes: [string, number, number, object][][];
+  };
+  const rename = (layer: Layer, name: string) => ((layer.name = name), (layer.config = { ...layer.config, name }));
+  const edit = (change: (layers: Layer[]) => void) => {
+    const topology = reverse();
+    change(topology.config.layers);
+    return () => checkTopology(topology, 'model.json');
+  };
+  const named = (layers: Layer[], name: string) => layers.find((l) => l.name === name)!;
+
+  it('passes a model saved by training, and a shared layer reading its own earlier call', () => {
+    expect(() => checkTopology(reverse(), 'model.json')).not.toThrow();
+    const shared = edit((layers) => {
+      const block = named(layers, 'encoder_block_1');
+      block.inbound_nodes.push([['encoder_block_1', 0, 0, {}]]);
+      named(layers, 'encoder_final_layer_norm').inbound_nodes[0][0][1] = 1;
+    });
+    expect(shared).not.toThrow();
+  });
+
+  it.each([
+    [
+      'a call that does not exist',
+      (l: Layer[]) => (named(l, 'encoder_final_layer_norm').inbound_nodes[0][0][1] = 1),
+      "model.json: layer 'encoder_final_layer_norm' call 0 reads call 1 of layer 'encoder_block_1', " +
+        'which is called 1 time(s)',
+    ],
+    [
+      'a cycle, with its path',
+      (l: Layer[]) => (named(l, 'encoder_block_0').inbound_nodes[0][0][0] = 'encoder_block_1'),
+      'model.json: the model has a cycle (encoder_block_0 call 0 -> encoder_block_1 call 0 -> encoder_block_0 call 0)',
+    ],
+    [
+      'a name every JavaScript object has',
+      (l: Layer[]) => rename(named(l, 'logits'), 'hasOwnProperty'),
+      "model.json: layer 10 of the model is named 'hasOwnProperty', a member of every JavaScript object",
+    ],
+    [
+      'a class every JavaScript object has',
+      (l: Layer[]) => (named(l, 'logits').class_name = '__proto__'),
+      "model.json: layer 10 of the model has the class_name '__proto__', which is no layer class",
+    ],
+    [
+      'two layers of one name',
+      (l: Layer[]) => rename(named(l, 'logits'), 'source'),
+      "model.json: the model has two layers named 'source'",
+    ],
+    [
+      'a layer no output uses',
+      (l: Layer[]) => {
+        const spare = { ...named(l, 'logits') };
+        rename(spare, 'spare');
+        l.push(spare);
+      },
+      "model.json: layer 'spare' of the model is not used by its outputs; a saved model has no such layer",
+    ],
+    [
+      'a name that its config contradicts',
+      (l: Layer[]) => (named(l, 'logits').name = 'other'),
+      "model.json: layer 'other' of the model has config.name 'logits'; the two must agree",
+    ],
+    [
+      'a malformed reference',
+      (l: Layer[]) => (named(l, 'logits').inbound_nodes[0][0][1] = -1),
+      'model.json: layer \'logits\' call 0 has the tensor reference ["final_layer_norm",-1,0,{}]; ' +
+        'expected [layer name, call, tensor]',
+    ],
+  ])('refuses %s', (_what, change, message) => {
+    expect(edit(change as (layers: Layer[]) => void)).toThrow(message);
+  });
+
+  it("reads Keras 3's node format", () => {
+    const tensor = (layer: string) => ({ class_name: '__keras_tensor__', config: { keras_history: [layer, 0, 0] } });
+    const topology = {
+      class_name: 'Functional',
+      config: {
+        layers: [
+          { class_name: 'InputLayer', name: 'x', config: {}, inbound_nodes: [] },
+          { class_name: 'Dense', name: 'd', config: {}, inbound_nodes: [{ args: [tensor('x')], kwargs: {} }] },
+          {
+            class_name: 'Add',
+            name: 'a',
+            config: {},
+            inbound_nodes: [{ args: [[tensor('d'), tensor('y')]], kwargs: {} }],
+          },
+        ],
+        input_layers: [['x', 0, 0]],
+        output_layers: [['a', 0, 0]],
+      },
+    };
+    expect(() => checkTopology(topology, 'config.json')).toThrow(
+      "config.json: layer 'a' call 0 reads layer 'y', which the model does not have",
+    );
+  });
+});

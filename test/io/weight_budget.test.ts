@@ -1,0 +1,103 @@
+/**
+ * buildWithinBudget: a model built from an untrusted config allocates no weight beyond the budget,
+ * leaves nothing replaced or allocated behind when it refuses, and names the layer at fault.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { ModelLoadError } from '../../src/io/load_error';
+import { buildWithinBudget } from '../../src/io/weight_budget';
+
+/** A tfjs functional topology: input (B, 4) -> each layer in turn. */
+function chain(...layers: { class_name: string; name: string; config: Record<string, unknown> }[]): object {
+  const all = [
+    { class_name: 'InputLayer', name: 'x', config: { name: 'x', batch_input_shape: [null, 4], dtype: 'float32' } },
+    ...layers,
+  ];
+  return {
+    class_name: 'Functional',
+    config: {
+      name: 'm',
+      layers: all.map((layer, i) => ({
+        ...layer,
+        config: { ...layer.config, name: layer.name },
+        inbound_nodes: i === 0 ? [] : [[[all[i - 1].name, 0, 0, {}]]],
+      })),
+      input_layers: [['x', 0, 0]],
+      output_layers: [[all[all.length - 1].name, 0, 0]],
+    },
+  };
+}
+const dense = (name: string, units: number) => ({ class_name: 'Dense', name, config: { units } });
+const budget = (limitBytes: number) => ({ file: 'model.json', limitBytes, holds: 'the weights it lists' });
+
+describe('buildWithinBudget', () => {
+  it('builds within the budget, every weight zeros (the file fills them)', async () => {
+    const model = await buildWithinBudget(chain(dense('a', 3), dense('b', 2)), budget(4 * (12 + 3 + 6 + 2)));
+    expect(model.weights.map((w) => w.shape)).toEqual([[4, 3], [3], [3, 2], [2]]);
+    expect(
+      model.weights.every((w) =>
+        w
+          .read()
+          .dataSync()
+          .every((v) => v === 0),
+      ),
+    ).toBe(true);
+    model.dispose();
+  });
+
+  it('refuses the weight that passes the budget before allocating it, naming the layer and weight', async () => {
+    const before = tf.memory().numTensors;
+    const bytes = tf.memory().numBytes;
+    const build = buildWithinBudget(chain(dense('a', 3), dense('huge', 5e8)), budget(100));
+    await expect(build).rejects.toThrow(ModelLoadError);
+    await expect(buildWithinBudget(chain(dense('a', 3), dense('huge', 5e8)), budget(100))).rejects.toThrow(
+      "model.json: its config gives layer 'huge' a weight 'kernel' of shape [3,500000000], which brings the " +
+        "model's weights to 6.0 GB, more than the weights it lists; the config does not match its weights",
+    );
+    // Layer 'a's weights, made before the refusal, are disposed too.
+    expect([tf.memory().numTensors, tf.memory().numBytes]).toEqual([before, bytes]);
+  });
+
+  it('restores what it replaced, refused or not (only replaced while tfjs deserializes, synchronously)', async () => {
+    const prototype = tf.layers.Layer.prototype as unknown as Record<'addWeight' | 'apply', unknown>;
+    const { addWeight, apply } = prototype;
+    const classes = tf.serialization.SerializationMap.getMap().classNameMap;
+    const refused = buildWithinBudget(chain(dense('huge', 5e8)), budget(100));
+    // tfjs deserialized (and the budget refused) inside the call: nothing is replaced once it returns.
+    expect([prototype.addWeight, prototype.apply]).toEqual([addWeight, apply]);
+    expect(tf.serialization.SerializationMap.getMap().classNameMap).toBe(classes);
+    await expect(refused).rejects.toThrow("layer 'huge'");
+    (await buildWithinBudget(chain(dense('a', 3)), budget(1000))).dispose();
+    expect(prototype.addWeight).toBe(addWeight);
+    expect(tf.serialization.SerializationMap.getMap().classNameMap).toBe(classes);
+  });
+
+  it("names the layer whose config tfjs cannot build, keeping tfjs's text", async () => {
+    const before = tf.memory().numTensors;
+    // A regularizer given as a model class: tfjs fails deep inside with "undefined is not iterable".
+    const odd = { class_name: 'Dense', name: 'odd', config: { units: 2, bias_regularizer: 'Functional' } };
+    await expect(buildWithinBudget(chain(dense('a', 3), odd), budget(1000))).rejects.toThrow(
+      /^model\.json: layer 'odd' \(Dense\): tfjs cannot build it from its config \(tfjs: .+\)$/,
+    );
+    await expect(buildWithinBudget(chain(dense('negative', -2)), budget(1000))).rejects.toThrow(
+      "model.json: layer 'negative' (Dense): tfjs cannot build it from its config " +
+        '(tfjs: Expected units to be a positive integer, but got -2.)',
+    );
+    // tfjs makes the weight's initial value, then fails on its name (and would leave that value behind).
+    await expect(buildWithinBudget(chain(dense('/etc/passwd', 2)), budget(1000))).rejects.toThrow(
+      "model.json: layer '/etc/passwd' (Dense): tfjs cannot build it from its config (tfjs: Not a valid tensor name",
+    );
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it("frees a shared layer's weights on dispose (tfjs counts one reference per call)", async () => {
+    const topology = chain(dense('a', 4), dense('b', 4)) as { config: { layers: { inbound_nodes: unknown[] }[] } };
+    // Layer 'a' called a second time, on its own output: 'b' reads that second call.
+    topology.config.layers[1].inbound_nodes.push([['a', 0, 0, {}]]);
+    topology.config.layers[2].inbound_nodes = [[['a', 1, 0, {}]]];
+    const before = tf.memory().numTensors;
+    const model = await buildWithinBudget(topology, budget(1000));
+    expect(model.weights).toHaveLength(4);
+    model.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
