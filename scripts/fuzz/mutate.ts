@@ -4,6 +4,7 @@
  * file, the JSON of a config, model.json or task.json, the bytes of weights.bin, the files of a
  * model folder) or in its raw bytes, and says in a few words what it changed.
  */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Random } from '../../src/tasks/random';
@@ -432,8 +433,9 @@ export function makeCase(fixture: Fixture, c: Chooser, id: number, root: string)
   let how: string;
   const choice = c.int(0, 9);
   if (choice === 0) {
-    // The folder's files themselves: a weights file outside the folder, a folder in its place, a file missing.
-    const op = c.int(0, 2);
+    // The folder's files themselves: a weights file outside the folder, a folder or a pipe in its place, a file
+    // missing.
+    const op = c.int(0, 3);
     const folder = writeCaseFolder(root, id, fixture, files);
     const file = path.join(folder, which);
     fs.rmSync(file);
@@ -444,6 +446,8 @@ export function makeCase(fixture: Fixture, c: Chooser, id: number, root: string)
     } else if (op === 1) {
       fs.mkdirSync(file);
       how = `${which} is a folder`;
+    } else if (op === 2 && spawnSync('mkfifo', [file]).status === 0) {
+      how = `${which} is a named pipe (no writer: reading it would wait forever)`;
     } else {
       how = `${which} missing`;
     }

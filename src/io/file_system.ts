@@ -31,7 +31,8 @@ import {
 } from './atomic';
 import { checkJsonBytes, checkJsonText, checkLoadOptions, ModelLoadOptions } from './limits';
 import { ModelLoadError } from './load_error';
-import { checkBuild, checkWeightSpecs } from './model_artifacts';
+import { checkedForTfjs, checkWeightSpecs } from './model_artifacts';
+import { NOT_PLAIN_FILE, readPlainFile } from './read_file';
 import { checkWeightPath } from './weight_paths';
 
 const FILE_SCHEME = 'file://';
@@ -118,12 +119,11 @@ export class NodeFileSystem implements tf.io.IOHandler {
   async load(): Promise<tf.io.ModelArtifacts> {
     const artifacts = await this.readArtifacts();
     try {
-      // tfjs will build the model from these without a check of its own: build it once here first.
-      await checkBuild(artifacts, this.path, this.options);
+      // tfjs builds the model from these with no check of its own: armed, its build runs under ours.
+      return checkedForTfjs(artifacts, this.path, this.options);
     } catch (error) {
       throw ModelLoadError.wrap(error, this.path);
     }
-    return artifacts;
   }
 
   /**
@@ -444,13 +444,10 @@ function processExists(pid: number): boolean {
 // Loading.
 
 async function readModelJSON(path: string): Promise<tf.io.ModelJSON> {
-  const fs = nodeFs();
   const { dirname, join } = nodePath();
   let text: string;
   try {
-    const stat = await fs.promises.stat(path);
-    if (stat.isFile()) checkJsonBytes(stat.size, path);
-    text = await fs.promises.readFile(path, 'utf8');
+    text = new TextDecoder().decode(readPlainFile(path, (size) => checkJsonBytes(size, path)));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
@@ -464,6 +461,8 @@ async function readModelJSON(path: string): Promise<tf.io.ModelJSON> {
         `Cannot load model: ${path} is a folder; load the model.json inside it (file://${join(path, MODEL_JSON)})`,
       );
     }
+    if (code === NOT_PLAIN_FILE)
+      throw ModelLoadError.withMessage(path, `Cannot load model: ${path} is not a plain file`);
     throw error;
   }
   checkJsonText(text, path);
@@ -512,7 +511,7 @@ async function readWeights(
   const needBytes = checkWeightSpecs(specs, modelJSONPath, options.maxWeightBytes).reduce((sum, w) => sum + w.bytes, 0);
 
   const folder = dirname(modelJSONPath);
-  const realFolder = await fs.promises.realpath(folder);
+  const realFolder = fs.realpathSync(folder);
   const files: string[] = [];
   const reals: string[] = [];
   const sizes: number[] = [];
@@ -521,7 +520,7 @@ async function readWeights(
     const file = join(folder, p);
     let real: string;
     try {
-      real = await fs.promises.realpath(file);
+      real = fs.realpathSync(file);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
         throw ModelLoadError.withMessage(
@@ -545,7 +544,7 @@ async function readWeights(
           '(a symbolic link?); refusing to read it',
       );
     }
-    const stat = await fs.promises.stat(real);
+    const stat = fs.statSync(real);
     if (!stat.isFile()) {
       throw ModelLoadError.withMessage(
         file,
@@ -574,14 +573,16 @@ async function readWeights(
   const data = new Uint8Array(haveBytes);
   let offset = 0;
   for (const [i, file] of files.entries()) {
-    const handle = await fs.promises.open(reals[i], 'r');
-    try {
-      const { bytesRead } = await handle.read(data, offset, sizes[i], 0);
-      if (bytesRead !== sizes[i])
-        throw ModelLoadError.withMessage(file, `Cannot load model: weights file ${file} changed while being read`);
-    } finally {
-      await handle.close();
-    }
+    readPlainFile(
+      reals[i],
+      (size) => {
+        if (size !== sizes[i]) {
+          throw ModelLoadError.withMessage(file, `Cannot load model: weights file ${file} changed while being read`);
+        }
+      },
+      data,
+      offset,
+    );
     offset += sizes[i];
   }
   return { specs, data: data.buffer };

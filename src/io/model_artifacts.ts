@@ -2,7 +2,8 @@
  * A tfjs layers model's artifacts (model.json's topology and weights manifest, and the weight
  * bytes) checked as untrusted input, and the model built from them, for every loader that reads a
  * model.json: `loadSeq2Seq` (folder, URL, browser store), `loadKerasModel` (model.json) and the
- * `file://` route of `tf.loadLayersModel`, which checks a build before tfjs does its own.
+ * `file://` route of `tf.loadLayersModel`, where tfjs builds the model itself under steps 4 and 5
+ * (`checkedForTfjs`).
  *
  * In order, each refused with a `ModelLoadError` naming the model.json:
  * 1. the topology within the JSON limits, and its graph sound (./topology.ts);
@@ -19,7 +20,7 @@ import { describeValue } from '../describe';
 import { checkJsonValue, ModelLoadOptions } from './limits';
 import { ModelLoadError } from './load_error';
 import { checkTopology } from './topology';
-import { buildWithinBudget, formatBytes } from './weight_budget';
+import { armForTfjs, buildWithinBudget, formatBytes, WeightBudget } from './weight_budget';
 
 /** Bytes per stored value of each weight dtype and quantization that a layers model's manifest may use. */
 const DTYPE_BYTES = new Map([
@@ -70,49 +71,48 @@ export function checkArtifacts(
   return { weights, data };
 }
 
-/** The model of `artifacts`, checked and built within the weights they hold, its weights written. */
+/**
+ * The artifacts checked (steps 1 to 3) and armed for tfjs's own `tf.loadLayersModel` (the `file://`
+ * route), so that tfjs builds the model once, under steps 4 and 5 (weight_budget.ts's `armForTfjs`).
+ */
+export function checkedForTfjs(
+  artifacts: tf.io.ModelArtifacts,
+  file: string,
+  options: Required<ModelLoadOptions>,
+): tf.io.ModelArtifacts {
+  const { weights } = checkArtifacts(artifacts, file, options);
+  const modelWeights = weights.filter((w) => w.isModel);
+  const byName = new Map(modelWeights.map((w) => [w.spec.name, w]));
+  return armForTfjs(
+    artifacts,
+    budgetFor(modelWeights, file),
+    (variable) => {
+      checkMatch(variable, byName.get(variable.originalName), file);
+      byName.delete(variable.originalName);
+    },
+    () => checkAllMatched(byName, file),
+  );
+}
+
+function budgetFor(modelWeights: Weight[], file: string): WeightBudget {
+  const values = modelWeights.reduce((sum, w) => sum + 4 * sizeOf(w.spec.shape), 0);
+  // At most maxWeightBytes: checkWeightSpecs saw to it.
+  return { file, limitBytes: values, holds: `the ${formatBytes(values)} its weightsManifest lists` };
+}
+
+/** The model of `artifacts`, checked and built within the weights they hold (steps 1 to 5), its weights written. */
 export async function buildFromArtifacts(
   artifacts: tf.io.ModelArtifacts,
   file: string,
   options: Required<ModelLoadOptions>,
 ): Promise<tf.LayersModel> {
-  return (await build(artifacts, file, options, true))!;
-}
-
-/** Whether `buildFromArtifacts` would succeed, without writing the weights; the model built is disposed. */
-export async function checkBuild(
-  artifacts: tf.io.ModelArtifacts,
-  file: string,
-  options: Required<ModelLoadOptions>,
-): Promise<void> {
-  await build(artifacts, file, options, false);
-}
-
-/** Steps 1 to 5 of the module comment; with `assign` false, disposes the model instead of filling it. */
-async function build(
-  artifacts: tf.io.ModelArtifacts,
-  file: string,
-  options: Required<ModelLoadOptions>,
-  assign: boolean,
-): Promise<tf.LayersModel | null> {
   const { weights, data } = checkArtifacts(artifacts, file, options);
   const modelWeights = weights.filter((w) => w.isModel);
-  const values = modelWeights.reduce((sum, w) => sum + 4 * sizeOf(w.spec.shape), 0);
-  const model = await buildWithinBudget(artifacts.modelTopology as object, {
-    file,
-    limitBytes: values, // at most maxWeightBytes: checkWeightSpecs saw to it
-    holds: `the ${formatBytes(values)} its weightsManifest lists`,
-  });
+  const model = await buildWithinBudget(artifacts.modelTopology as object, budgetFor(modelWeights, file));
   try {
     const pairs = matchWeights(model, modelWeights, file);
-    if (!assign) {
-      model.dispose();
-      return null;
-    }
     for (const [variable, weight] of pairs) {
-      const value = tf.io.decodeWeights(data.slice(weight.offset, weight.offset + weight.bytes), [weight.spec])[
-        weight.spec.name
-      ];
+      const value = decode(weight, data);
       variable.write(value);
       value.dispose();
     }
@@ -135,39 +135,60 @@ async function build(
   }
 }
 
+/**
+ * One weight's values as a tensor: float32 and int32 straight from the data (a view when aligned,
+ * so the bytes are copied once, into the backend), quantized ones through tfjs's decoder.
+ */
+function decode({ spec, offset, bytes }: Weight, data: ArrayBuffer): tf.Tensor {
+  if (spec.quantization != null) return tf.io.decodeWeights(data.slice(offset, offset + bytes), [spec])[spec.name];
+  const Values = spec.dtype === 'int32' ? Int32Array : Float32Array;
+  const values =
+    offset % 4 === 0 ? new Values(data, offset, bytes / 4) : new Values(data.slice(offset, offset + bytes));
+  return tf.tensor(values, spec.shape, spec.dtype);
+}
+
 /** Every model weight paired with the manifest's weight of its name and shape; any other is an error. */
 function matchWeights(model: tf.LayersModel, weights: Weight[], file: string): [tf.LayerVariable, Weight][] {
   const byName = new Map(weights.map((w) => [w.spec.name, w]));
   const pairs: [tf.LayerVariable, Weight][] = [];
   for (const variable of model.weights) {
-    const weight = byName.get(variable.originalName);
-    if (weight == null) {
-      throw new ModelLoadError(
-        file,
-        `its weightsManifest has no weight '${variable.originalName}', which the model's config creates ` +
-          '(the weights are not those of this model)',
-      );
-    }
-    const shape = weight.spec.shape;
-    if (shape.length !== variable.shape.length || shape.some((d, i) => d !== variable.shape[i])) {
-      throw new ModelLoadError(
-        file,
-        `weight '${variable.originalName}' has shape [${shape}] in its weightsManifest but [${variable.shape}] ` +
-          'in the model its config builds',
-      );
-    }
+    const weight = checkMatch(variable, byName.get(variable.originalName), file);
     byName.delete(variable.originalName);
     pairs.push([variable, weight]);
   }
-  if (byName.size > 0) {
-    const names = [...byName.keys()].slice(0, 3).map((n) => describeValue(n));
+  checkAllMatched(byName, file);
+  return pairs;
+}
+
+/** The manifest's weight for a weight the model creates: present, and of its shape. */
+function checkMatch(variable: tf.LayerVariable, weight: Weight | undefined, file: string): Weight {
+  if (weight == null) {
     throw new ModelLoadError(
       file,
-      `its weightsManifest lists ${byName.size} weight(s) that no layer of the model has (${names.join(', ')}` +
-        `${byName.size > 3 ? ', ...' : ''})`,
+      `its weightsManifest has no weight '${variable.originalName}', which the model's config creates ` +
+        '(the weights are not those of this model)',
     );
   }
-  return pairs;
+  const shape = weight.spec.shape;
+  if (shape.length !== variable.shape.length || shape.some((d, i) => d !== variable.shape[i])) {
+    throw new ModelLoadError(
+      file,
+      `weight '${variable.originalName}' has shape [${shape}] in its weightsManifest but [${variable.shape}] ` +
+        'in the model its config builds',
+    );
+  }
+  return weight;
+}
+
+/** No weight of the manifest is left over (`left`: those no weight of the model matched). */
+function checkAllMatched(left: Map<string, Weight>, file: string): void {
+  if (left.size === 0) return;
+  const names = [...left.keys()].slice(0, 3).map((n) => describeValue(n));
+  throw new ModelLoadError(
+    file,
+    `its weightsManifest lists ${left.size} weight(s) that no layer of the model has (${names.join(', ')}` +
+      `${left.size > 3 ? ', ...' : ''})`,
+  );
 }
 
 /** The specs checked one by one, with their offsets in the weight data (which follows the specs' order). */

@@ -12,8 +12,9 @@ import { withCurrentConfigNames, type TransformerConfig } from '../model/config'
 import type { Task } from '../tasks/tasks';
 import { SPECIAL_TOKEN_NAMES } from '../tasks/vocabulary';
 
-import { atomicWriteFile, nodeFs, nodePath } from './atomic';
+import { atomicWriteFile, nodePath } from './atomic';
 import { checkJsonBytes, checkJsonText } from './limits';
+import { NOT_PLAIN_FILE, readPlainFile } from './read_file';
 
 export const TASK_JSON = 'task.json';
 export const TASK_JSON_FORMAT = 'tfjs-attention-seq2seq';
@@ -198,14 +199,14 @@ export async function readTaskJson(folderOrFile: string): Promise<Seq2SeqTaskInf
   const file = taskJsonPath(folderOrFile);
   let text: string;
   try {
-    const stat = await nodeFs().promises.stat(file);
-    if (!stat.isFile())
-      throw new Error(`${file} is not a plain file; a model folder needs the task.json written by training`);
-    checkJsonBytes(stat.size, file);
-    text = await nodeFs().promises.readFile(file, 'utf8');
+    text = new TextDecoder().decode(readPlainFile(file, (size) => checkJsonBytes(size, file)));
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
       throw new Error(`${file} does not exist; a model folder needs the task.json written by training`);
+    }
+    if (code === 'EISDIR' || code === NOT_PLAIN_FILE) {
+      throw new Error(`${file} is not a plain file; a model folder needs the task.json written by training`);
     }
     throw error;
   }

@@ -11,11 +11,16 @@
  * initialisers' time.
  *
  * How: `Layer.prototype.addWeight` (and, to name the layer in tfjs's errors, `Layer.prototype.apply`
- * and the serialization registry) is replaced for the duration of one synchronous call,
- * `tf.models.modelFromJSON` without a weights manifest, which runs tfjs's whole deserialization
- * before its first `await` (tfjs-layers 4.22 src/models.ts). No other code can run inside that
- * window, so no other model in the process ever sees the replacement, and it is restored in a
- * `finally`. test/io/weight_budget.test.ts fails if a tfjs version ever deserializes later.
+ * and the serialization registry) is replaced while tfjs deserializes, which it does synchronously:
+ * - `buildWithinBudget`: for one call, `tf.models.modelFromJSON` without a weights manifest, which
+ *   runs tfjs's whole deserialization before its first `await` (tfjs-layers 4.22 src/models.ts);
+ *   restored in a `finally`;
+ * - `armForTfjs`, for tfjs's own `tf.loadLayersModel` (the `file://` route, so that the model is built
+ *   once, by tfjs): from tfjs's read of the artifacts' `modelTopology`, which it deserializes right
+ *   after, in the same synchronous run (tfjs-layers 4.22 `loadLayersModelFromIOHandler`), to the end
+ *   of that run (a microtask).
+ * No other code runs inside either window, so no other model in the process sees the replacement.
+ * test/io/weight_budget.test.ts fails if a tfjs version ever deserializes outside them.
  */
 import * as tf from '@tensorflow/tfjs';
 import { describeValue } from '../describe';
@@ -88,7 +93,11 @@ export async function buildWithinBudget(modelTopology: object, budget: WeightBud
  * budget, zeros, each weight recorded in `created`), `Layer.prototype.apply` and the serialization
  * registry's `fromConfig`s (their errors attributed to the layer being built).
  */
-function instrument(budget: WeightBudget, created: tf.LayerVariable[]): () => void {
+function instrument(
+  budget: WeightBudget,
+  created: tf.LayerVariable[],
+  onWeight: (weight: tf.LayerVariable) => void = () => undefined,
+): () => void {
   const prototype = tf.layers.Layer.prototype as unknown as { addWeight: AddWeight; apply: tf.layers.Layer['apply'] };
   const { addWeight, apply: applyLayer } = prototype;
   const registry = tf.serialization.SerializationMap.getMap();
@@ -122,14 +131,16 @@ function instrument(budget: WeightBudget, created: tf.LayerVariable[]): () => vo
           `weights to ${formatBytes(spent)}, more than ${budget.holds}; the config does not match its weights`,
       );
     }
+    let weight: tf.LayerVariable;
     try {
-      const weight = addWeight.call(this, name, shape, dtype, zeros, ...rest);
-      created.push(weight);
-      return weight;
+      weight = addWeight.call(this, name, shape, dtype, zeros, ...rest);
     } catch (error) {
       if (initial != null && !initial.isDisposed) initial.dispose();
       throw error;
     }
+    created.push(weight);
+    onWeight(weight);
+    return weight;
   };
   prototype.apply = function (this: tf.layers.Layer, ...args: Parameters<tf.layers.Layer['apply']>) {
     try {
@@ -138,22 +149,31 @@ function instrument(budget: WeightBudget, created: tf.LayerVariable[]): () => vo
       throw attributed(error, this.name, this.getClassName());
     }
   };
+  // Only a layer's fromConfig is wrapped (a layer's config names it; an initializer's or a
+  // regularizer's does not, and its layer names the error; a model's error is the whole build's),
+  // each once per window.
+  const wrappedLayers = new Map<string, (typeof classes)[string]>();
   registry.classNameMap = new Proxy(classes, {
     get(target, className: string) {
       const entry = target[className];
-      if (!Array.isArray(entry)) return entry;
-      const [cls, fromConfig] = entry;
-      const isLayer = cls.prototype instanceof tf.layers.Layer;
-      const wrapped: typeof fromConfig = (c, config, ...rest) => {
-        try {
-          return fromConfig(c, config, ...rest);
-        } catch (error) {
-          // A layer's own config names it; an initializer's or regularizer's does not: its layer will.
-          if (!isLayer || typeof config?.name !== 'string') throw error;
-          throw attributed(error, config.name, className);
-        }
-      };
-      return [cls, wrapped];
+      if (!Array.isArray(entry) || !isPlainLayer(entry[0])) return entry;
+      let wrapped = wrappedLayers.get(className);
+      if (wrapped == null) {
+        const [cls, fromConfig] = entry;
+        wrapped = [
+          cls,
+          (c, config, ...rest) => {
+            try {
+              return fromConfig(c, config, ...rest);
+            } catch (error) {
+              if (typeof config?.name !== 'string') throw error;
+              throw attributed(error, config.name, className);
+            }
+          },
+        ];
+        wrappedLayers.set(className, wrapped);
+      }
+      return wrapped;
     },
   });
   return () => {
@@ -163,8 +183,65 @@ function instrument(budget: WeightBudget, created: tf.LayerVariable[]): () => vo
   };
 }
 
+function isPlainLayer(cls: { prototype: unknown }): boolean {
+  return (
+    cls.prototype instanceof tf.layers.Layer && cls !== tf.LayersModel && !(cls.prototype instanceof tf.LayersModel)
+  );
+}
+
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * `artifacts` (already checked by their loader) armed so that tfjs's own `loadLayersModel` builds
+ * them within `budget`, each weight it creates checked by `onWeight` (which throws to refuse it), and
+ * `onBuilt` called once tfjs has built the model (which throws to refuse it; the weights made are then
+ * disposed): see the module comment. Anything else reading the artifacts gets them unchanged.
+ */
+export function armForTfjs(
+  artifacts: tf.io.ModelArtifacts,
+  budget: WeightBudget,
+  onWeight: (weight: tf.LayerVariable) => void,
+  onBuilt: () => void,
+): tf.io.ModelArtifacts {
+  const { modelTopology, trainingConfig } = artifacts;
+  let window: { created: tf.LayerVariable[]; built: boolean } | null = null;
+  const armed = { ...artifacts };
+  Object.defineProperty(armed, 'modelTopology', {
+    enumerable: true,
+    get() {
+      if (window == null) {
+        const opened = { created: [] as tf.LayerVariable[], built: false };
+        window = opened;
+        const restore = instrument(budget, opened.created, onWeight);
+        queueMicrotask(() => {
+          restore();
+          // tfjs failed while building: it holds the weights made so far, and never returns them.
+          if (!opened.built) for (const weight of opened.created) weight.dispose();
+        });
+      }
+      return modelTopology;
+    },
+  });
+  Object.defineProperty(armed, 'trainingConfig', {
+    enumerable: true,
+    get() {
+      // tfjs reads this right after building the model.
+      if (window != null && !window.built) {
+        try {
+          onBuilt();
+        } catch (error) {
+          for (const weight of window.created) weight.dispose();
+          window.built = true; // nothing left for the end of the window to dispose
+          throw error;
+        }
+        window.built = true;
+      }
+      return trainingConfig;
+    },
+  });
+  return armed;
 }
 
 /** Bytes for a message: '17 kB', '1.6 GB' (powers of 1000, as file managers show sizes). */

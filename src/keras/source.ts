@@ -38,7 +38,9 @@ export function detectFormat(bytes: Uint8Array, source: string): KerasFormat {
 export async function isJsonFile(path: string): Promise<boolean> {
   let handle: Awaited<ReturnType<typeof FsPromises.open>>;
   try {
-    handle = await nodeFs().promises.open(path.replace(/^file:\/\//, ''), 'r');
+    // Non-blocking: opening a pipe would otherwise wait for a writer, forever.
+    const { O_RDONLY, O_NONBLOCK } = nodeFs().constants;
+    handle = await nodeFs().promises.open(path.replace(/^file:\/\//, ''), O_RDONLY | O_NONBLOCK);
   } catch {
     return false; // readSource says why
   }

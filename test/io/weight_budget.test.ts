@@ -2,7 +2,11 @@
  * buildWithinBudget: a model built from an untrusted config allocates no weight beyond the budget,
  * leaves nothing replaced or allocated behind when it refuses, and names the layer at fault.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { fileSystem } from '../../src/io/file_system';
 import { ModelLoadError } from '../../src/io/load_error';
 import { buildWithinBudget } from '../../src/io/weight_budget';
 
@@ -99,5 +103,68 @@ describe('buildWithinBudget', () => {
     expect(model.weights).toHaveLength(4);
     model.dispose();
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe("the file:// route: tfjs's own build, under the same budget and checks", () => {
+  let folder: string;
+  const json = () => path.join(folder, 'model.json');
+  /** The saved model.json with layer `name`'s units set to `units` (its weights manifest unchanged). */
+  const withUnits = (name: string, units: number) => {
+    const model = JSON.parse(fs.readFileSync(json(), 'utf8'));
+    model.modelTopology.config.layers.find((l: { name: string }) => l.name === name).config.units = units;
+    fs.writeFileSync(json(), JSON.stringify(model));
+  };
+  const prototype = tf.layers.Layer.prototype as unknown as Record<'addWeight' | 'apply', unknown>;
+  const { addWeight, apply } = prototype;
+
+  beforeEach(async () => {
+    folder = fs.mkdtempSync(path.join(os.tmpdir(), 'armed-'));
+    const model = await buildWithinBudget(chain(dense('a', 3), dense('b', 2)), budget(1000));
+    await model.save(`file://${folder}`);
+    model.dispose();
+  });
+  afterEach(() => fs.rmSync(folder, { recursive: true, force: true }));
+
+  it('loads, with nothing left replaced', async () => {
+    const model = await tf.loadLayersModel(`file://${json()}`);
+    expect(model.weights.map((w) => w.shape)).toEqual([[4, 3], [3], [3, 2], [2]]);
+    model.dispose();
+    expect([prototype.addWeight, prototype.apply]).toEqual([addWeight, apply]);
+  });
+
+  it("refuses, inside tfjs's build, a weight beyond what the manifest lists, leaving nothing behind", async () => {
+    withUnits('b', 30);
+    const before = tf.memory().numTensors;
+    // Were tfjs's build outside the checks, tfjs would build it and fail later with "Shape mismatch".
+    await expect(tf.loadLayersModel(`file://${json()}`)).rejects.toThrow(
+      `${json()}: its config gives layer 'b' a weight 'kernel' of shape [3,30], which brings the model's weights to ` +
+        '420 bytes, more than the 92 bytes its weightsManifest lists; the config does not match its weights',
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(tf.memory().numTensors).toBe(before);
+    expect([prototype.addWeight, prototype.apply]).toEqual([addWeight, apply]);
+  });
+
+  it('names the layer tfjs cannot build, and a weight of another shape', async () => {
+    withUnits('b', -2);
+    const before = tf.memory().numTensors;
+    await expect(tf.loadLayersModel(`file://${json()}`)).rejects.toThrow(
+      `${json()}: layer 'b' (Dense): tfjs cannot build it from its config (tfjs: Expected units to be a positive`,
+    );
+    withUnits('b', 1);
+    await expect(tf.loadLayersModel(`file://${json()}`)).rejects.toThrow(
+      `${json()}: weight 'b/kernel' has shape [3,2] in its weightsManifest but [3,1] in the model its config builds`,
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('hands other readers of the artifacts what the folder holds, and replaces nothing for long', async () => {
+    const artifacts = await fileSystem(json()).load();
+    expect((artifacts.modelTopology as { class_name: string }).class_name).toBe('Functional');
+    expect(artifacts.weightSpecs).toHaveLength(4);
+    await new Promise((resolve) => queueMicrotask(() => resolve(undefined)));
+    expect([prototype.addWeight, prototype.apply]).toEqual([addWeight, apply]);
   });
 });
