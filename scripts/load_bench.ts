@@ -30,9 +30,12 @@ const { values } = parseArgs({
   },
 });
 
-// A computed name: a bundle of this script leaves the library out, to be the one named.
-const lib: Library = require(values.lib ? path.resolve(values.lib) : path.join(__dirname, '../src'));
 const runs = Number(values.runs);
+
+/** The library timed: loaded by a computed name, so that a bundle of this script leaves it out. */
+function library(): Library {
+  return require(values.lib ? path.resolve(values.lib) : path.join(__dirname, '../src'));
+}
 
 async function time(what: string, input: string, load: () => Promise<{ dispose(): void }>): Promise<void> {
   (await load()).dispose(); // warm-up: backend, kernels, first-use compilation
@@ -49,6 +52,7 @@ async function time(what: string, input: string, load: () => Promise<{ dispose()
 }
 
 void (async () => {
+  const lib = library();
   await lib.ensureBackend(); // the backend the loaders would pick, for tf.loadLayersModel too
   for (const file of values.keras!) await time('loadKerasModel', file, () => lib.loadKerasModel(file));
   for (const folder of values.seq2seq!) await time('loadSeq2Seq', folder, () => lib.loadSeq2Seq(folder));
