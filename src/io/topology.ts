@@ -129,10 +129,14 @@ function checkModel(
     for (const ref of reads.get(call) ?? []) pending.push(`${ref.layer}/${ref.call}`);
   }
   const usedLayers = new Set([...used].map((call) => call.slice(0, call.lastIndexOf('/'))));
+  const inputNames = new Set(inputs.map((ref) => ref.layer));
   for (const layer of layers) {
     const name = String(layer.name ?? (layer.config as Record<string, unknown>)?.name);
     if (layer.class_name !== 'InputLayer' && !usedLayers.has(name)) {
       fail(`layer ${describeValue(name)} of ${where} is not used by its outputs; a saved model has no such layer`);
+    }
+    if (layer.class_name === 'InputLayer' && usedLayers.has(name) && !inputNames.has(name)) {
+      fail(`${where}'s outputs read its input layer ${describeValue(name)}, which is not one of its input_layers`);
     }
   }
 }

@@ -149,29 +149,40 @@ function instrument(
       throw attributed(error, this.name, this.getClassName());
     }
   };
-  // Only a layer's fromConfig is wrapped (a layer's config names it; an initializer's or a
-  // regularizer's does not, and its layer names the error; a model's error is the whole build's),
-  // each once per window.
-  const wrappedLayers = new Map<string, (typeof classes)[string]>();
+  // A layer's fromConfig errors name the layer (its config names it; an initializer's or a
+  // regularizer's does not, and its layer names the error); a model's are the whole build's. Each
+  // class is wrapped once per window.
+  const wrappedClasses = new Map<string, (typeof classes)[string]>();
+  let depth = 0; // of fromConfig calls: the model being loaded is at 1
   registry.classNameMap = new Proxy(classes, {
     get(target, className: string) {
       const entry = target[className];
-      if (!Array.isArray(entry) || !isPlainLayer(entry[0])) return entry;
-      let wrapped = wrappedLayers.get(className);
+      if (!Array.isArray(entry) || !(entry[0].prototype instanceof tf.layers.Layer)) return entry;
+      let wrapped = wrappedClasses.get(className);
       if (wrapped == null) {
         const [cls, fromConfig] = entry;
+        const isModel = cls === tf.LayersModel || cls.prototype instanceof tf.LayersModel;
         wrapped = [
           cls,
           (c, config, ...rest) => {
+            depth++;
             try {
               return fromConfig(c, config, ...rest);
             } catch (error) {
-              if (typeof config?.name !== 'string') throw error;
+              if (error instanceof ModelLoadError) throw error;
+              if (isModel && depth === 1) {
+                throw fail(`tfjs could not build the model from its config (tfjs: ${messageOf(error)})`);
+              }
+              // A model class deeper down (a nested model, or one named where an initializer belongs) is
+              // named by the layer around it.
+              if (isModel || typeof config?.name !== 'string') throw error;
               throw attributed(error, config.name, className);
+            } finally {
+              depth--;
             }
           },
         ];
-        wrappedLayers.set(className, wrapped);
+        wrappedClasses.set(className, wrapped);
       }
       return wrapped;
     },
@@ -181,12 +192,6 @@ function instrument(
     prototype.apply = applyLayer;
     registry.classNameMap = classes;
   };
-}
-
-function isPlainLayer(cls: { prototype: unknown }): boolean {
-  return (
-    cls.prototype instanceof tf.layers.Layer && cls !== tf.LayersModel && !(cls.prototype instanceof tf.LayersModel)
-  );
 }
 
 function messageOf(error: unknown): string {

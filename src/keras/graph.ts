@@ -11,6 +11,7 @@
  * a name used twice).
  */
 import * as tf from '@tensorflow/tfjs';
+import { describeValue as describe } from '../describe';
 import { convertStockLayer, STOCK_LAYERS } from './stock_layers';
 import { ELEMENTWISE_OPERATIONS, REDUCE_OPERATIONS } from './op_layers';
 
@@ -296,8 +297,13 @@ function convertLayer(layer: LayerJson, where: string): TfjsLayerJson {
 
   // Keras 3 operations and Keras 2 TFOpLambdas.
   if (isOperation(layer) || layer.class_name === 'TFOpLambda') {
-    const fn = layer.class_name === 'TFOpLambda' ? String(layer.config.function) : layer.class_name;
-    const op = layer.class_name === 'TFOpLambda' ? TF_OP_LAMBDAS[fn] : OPERATIONS[fn];
+    const fn = layer.class_name === 'TFOpLambda' ? layer.config.function : layer.class_name;
+    if (typeof fn !== 'string') {
+      throw new Error(`${where}: a TFOpLambda whose config.function is ${describe(fn)}; expected a tf function name`);
+    }
+    const table = layer.class_name === 'TFOpLambda' ? TF_OP_LAMBDAS : OPERATIONS;
+    // Own keys only: a file's 'constructor' must not find Object.prototype's.
+    const op = Object.prototype.hasOwnProperty.call(table, fn) ? table[fn] : undefined;
     if (op == null) {
       const known = Object.keys(layer.class_name === 'TFOpLambda' ? TF_OP_LAMBDAS : OPERATIONS).join(', ');
       throw new Error(

@@ -78,9 +78,10 @@ describe('topology check', () => {
     inbound_nodes: [string, number, number, object][][];
   };
   const rename = (layer: Layer, name: string) => ((layer.name = name), (layer.config = { ...layer.config, name }));
-  const edit = (change: (layers: Layer[]) => void) => {
+  type Config = { layers: Layer[]; input_layers: unknown[] };
+  const edit = (change: (layers: Layer[], config: Config) => void) => {
     const topology = reverse();
-    change(topology.config.layers);
+    change(topology.config.layers, topology.config);
     return () => checkTopology(topology, 'model.json');
   };
   const named = (layers: Layer[], name: string) => layers.find((l) => l.name === name)!;
@@ -132,6 +133,11 @@ describe('topology check', () => {
       "model.json: layer 'spare' of the model is not used by its outputs; a saved model has no such layer",
     ],
     [
+      'an input layer the outputs read but the model does not list',
+      (_l: Layer[], config: Config) => (config.input_layers = [['source', 0, 0]]),
+      "model.json: the model's outputs read its input layer 'decoder_input', which is not one of its input_layers",
+    ],
+    [
       'a name that its config contradicts',
       (l: Layer[]) => (named(l, 'logits').name = 'other'),
       "model.json: layer 'other' of the model has config.name 'logits'; the two must agree",
@@ -143,7 +149,7 @@ describe('topology check', () => {
         'expected [layer name, call, tensor]',
     ],
   ])('refuses %s', (_what, change, message) => {
-    expect(edit(change as (layers: Layer[]) => void)).toThrow(message);
+    expect(edit(change as (layers: Layer[], config: Config) => void)).toThrow(message);
   });
 
   it("reads Keras 3's node format", () => {

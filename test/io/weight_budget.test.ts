@@ -160,6 +160,15 @@ describe("the file:// route: tfjs's own build, under the same budget and checks"
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it("wraps tfjs's errors about the model as a whole, naming the file", async () => {
+    const model = JSON.parse(fs.readFileSync(json(), 'utf8'));
+    model.modelTopology.config.output_layers = [['b', 0, 3]]; // 'b' has one output tensor
+    fs.writeFileSync(json(), JSON.stringify(model));
+    await expect(tf.loadLayersModel(`file://${json()}`)).rejects.toThrow(
+      `${json()}: tfjs could not build the model from its config (tfjs: `,
+    );
+  });
+
   it('hands other readers of the artifacts what the folder holds, and replaces nothing for long', async () => {
     const artifacts = await fileSystem(json()).load();
     expect((artifacts.modelTopology as { class_name: string }).class_name).toBe('Functional');

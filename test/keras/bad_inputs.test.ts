@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { loadKerasModel, loadSeq2Seq } from '../../src';
 import { Hdf5File } from '../../src/keras/hdf5';
 import { ZipArchive } from '../../src/keras/zip';
+import { mapHdf5, replaceRootString, rootString } from '../../scripts/fuzz/hdf5_craft';
 import { zip } from '../../scripts/fuzz/zip_writer';
 
 const DIR = path.join(__dirname, '../fixtures/keras');
@@ -32,6 +33,13 @@ function withConfig(edit: (config: any) => void, weights = WEIGHTS): Uint8Array 
   ]);
 }
 const layer = (config: any, name: string) => config.config.layers.find((l: any) => l.name === name);
+
+/** The Keras 2 .h5 fixture with its model_config edited (the new text appended in an HDF5 heap of its own). */
+function withModelConfig(edit: (config: any) => void): Uint8Array {
+  const config = JSON.parse(rootString(H5, 'model_config'));
+  edit(config);
+  return replaceRootString(H5, mapHdf5(H5), 'model_config', new TextEncoder().encode(JSON.stringify(config)));
+}
 
 /** The weights file with the first value of a float32 dataset replaced (h5py writes data contiguous). */
 function patchFirstValue(dataset: string, value: number): Uint8Array {
@@ -142,6 +150,17 @@ const ROWS: [string, () => Uint8Array, string | RegExp][] = [
     () => withConfig(() => undefined, patchFirstValue('layers/dense_1/vars/1', NaN)),
     "model.weights.h5: layers/dense_1/vars/1 (weight hidden/bias of layer 'hidden') holds 1 non-finite value(s) " +
       "(NaN or ±Infinity) of 4; pass {nonFiniteWeights: 'warn'} to load it anyway",
+  ],
+  [
+    'a TFOpLambda without its function name',
+    () => withModelConfig((c) => delete layer(c, 'tf.math.reduce_mean').config.function),
+    "layer 'tf.math.reduce_mean' (TFOpLambda): a TFOpLambda whose config.function is undefined (missing); " +
+      'expected a tf function name',
+  ],
+  [
+    'a TFOpLambda named after an Object member',
+    () => withModelConfig((c) => (layer(c, 'tf.math.reduce_mean').config.function = 'constructor')),
+    "layer 'tf.math.reduce_mean' (TFOpLambda): the operation tf.constructor is not supported by loadKerasModel",
   ],
   [
     'a Keras 2 .h5 cut short',
