@@ -51,8 +51,17 @@ export const JSON_LIMITS = {
   maxStringLength: 2 ** 20,
 } as const;
 
-/** Layers in one model, nested models' included (the largest Keras applications have about 1,000). */
-export const MAX_LAYERS = 20_000;
+/**
+ * Layers in one model, nested models' included (the largest Keras applications have about 1,000;
+ * tfjs builds about one a millisecond, so this bounds a load's time too).
+ */
+export const MAX_LAYERS = 5_000;
+
+/**
+ * Calls on the longest path from an input to an output (ResNet-152 is about 500 deep): tfjs's model
+ * constructor recurses once a call, and runs out of stack between 3,000 and 6,000.
+ */
+export const MAX_DEPTH = 2_000;
 
 /**
  * `options` checked and completed with the defaults; an unknown name is an error with the nearest

@@ -9,12 +9,13 @@
  * So, for every model (nested ones too): names are strings, unique and not members of
  * `Object.prototype`; every tensor reference names an existing layer, a call it has and a tensor
  * index; the calls form no cycle (checked per call, since a shared layer may read its own earlier
- * call); at most MAX_LAYERS layers. Both node formats are read: Keras 2 / tfjs
- * (`[[layer, call, tensor, kwargs], ...]`, tensors in kwargs too) and Keras 3
+ * call); at most MAX_LAYERS layers and MAX_DEPTH calls from an input to an output; every layer used
+ * by the outputs, every input layer they read listed as an input. Both node formats are read:
+ * Keras 2 / tfjs (`[[layer, call, tensor, kwargs], ...]`, tensors in kwargs too) and Keras 3
  * (`{args, kwargs}` with `__keras_tensor__` objects).
  */
 import { describeValue } from '../describe';
-import { MAX_LAYERS } from './limits';
+import { MAX_DEPTH, MAX_LAYERS } from './limits';
 import { ModelLoadError } from './load_error';
 
 /** A reference to output `tensor` of call `call` of layer `layer`. */
@@ -141,9 +142,13 @@ function checkModel(
   }
 }
 
-/** Iterative depth-first search over calls; a call met again on the current path is a cycle. */
+/**
+ * Iterative depth-first search over calls: a call met again on the current path is a cycle; a call
+ * done has its depth, 1 + the deepest call it reads, which must stay within MAX_DEPTH.
+ */
 function checkAcyclic(reads: Map<string, Ref[]>, where: string, fail: Fail): void {
   const state = new Map<string, 'active' | 'done'>();
+  const depth = new Map<string, number>();
   for (const start of reads.keys()) {
     if (state.has(start)) continue;
     const stack: [string, number][] = [[start, 0]];
@@ -153,6 +158,14 @@ function checkAcyclic(reads: Map<string, Ref[]>, where: string, fail: Fail): voi
       const refs = reads.get(top[0]) ?? [];
       if (top[1] >= refs.length) {
         state.set(top[0], 'done');
+        const own = 1 + Math.max(0, ...refs.map((r) => depth.get(`${r.layer}/${r.call}`) ?? 0));
+        if (own > MAX_DEPTH) {
+          fail(
+            `${where} is more than ${MAX_DEPTH} calls deep (at ${top[0].replace(/\/(\d+)$/, ' call $1')}); ` +
+              'tfjs cannot build it',
+          );
+        }
+        depth.set(top[0], own);
         stack.pop();
         continue;
       }

@@ -1,7 +1,7 @@
 /**
  * The HDF5 files Keras writes (`model.weights.h5` inside a `.keras`, and full-model `.h5`), by path:
  * groups and their members, attributes, and numeric datasets as typed arrays. The bytes are read by
- * this package's own strict reader (hdf5_reader.ts; the README's "Bring a Keras model" says why it
+ * this package's own strict reader (hdf5_reader.ts; the README's "Untrusted model files" says why it
  * is not a general HDF5 library). A dataset's declared size is checked against the bytes that
  * really hold it before anything is allocated; every failure is an `Error` that names the file and
  * the object.

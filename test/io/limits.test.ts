@@ -5,7 +5,15 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { checkJsonText, checkJsonValue, checkLoadOptions, JSON_LIMITS, parseJson } from '../../src/io/limits';
+import {
+  checkJsonText,
+  checkJsonValue,
+  checkLoadOptions,
+  JSON_LIMITS,
+  MAX_DEPTH,
+  MAX_LAYERS,
+  parseJson,
+} from '../../src/io/limits';
 import { ModelLoadError } from '../../src/io/load_error';
 import { checkTopology } from '../../src/io/topology';
 
@@ -150,6 +158,30 @@ describe('topology check', () => {
     ],
   ])('refuses %s', (_what, change, message) => {
     expect(edit(change as (layers: Layer[], config: Config) => void)).toThrow(message);
+  });
+
+  it('bounds the layers and the depth (tfjs recurses once a call when it builds the model)', () => {
+    const chain = (length: number, fanOut = false) => ({
+      class_name: 'Functional',
+      config: {
+        layers: [
+          { class_name: 'InputLayer', name: 'x', config: {}, inbound_nodes: [] },
+          ...Array.from({ length }, (_v, i) => ({
+            class_name: 'ReLU',
+            name: `r${i}`,
+            config: {},
+            inbound_nodes: [[[fanOut || i === 0 ? 'x' : `r${i - 1}`, 0, 0, {}]]],
+          })),
+        ],
+        input_layers: [['x', 0, 0]],
+        output_layers: fanOut ? Array.from({ length }, (_v, i) => [`r${i}`, 0, 0]) : [[`r${length - 1}`, 0, 0]],
+      },
+    });
+    expect(() => checkTopology(chain(MAX_DEPTH - 1), 'model.json')).not.toThrow();
+    expect(() => checkTopology(chain(MAX_DEPTH), 'model.json')).toThrow(
+      `model.json: the model is more than 2000 calls deep (at r${MAX_DEPTH - 1} call 0); tfjs cannot build it`,
+    );
+    expect(() => checkTopology(chain(MAX_LAYERS, true), 'model.json')).toThrow('model.json: has more than 5000 layers');
   });
 
   it("reads Keras 3's node format", () => {
