@@ -67,7 +67,9 @@ function checkModel(
   for (const [i, layer] of layers.entries()) {
     const layerClass = checkClassName(layer.class_name, `layer ${i} of ${where}`, fail);
     const layerConfig = layer.config == null ? {} : asObject(layer.config, `layer ${i} of ${where}`, fail);
-    const name = layer.name ?? layerConfig.name;
+    // A functional model's layers are found by their own `name` (tfjs's Container.fromConfig reads
+    // nothing else); a Sequential model's may name themselves in their config only.
+    const name = className === 'Sequential' ? (layer.name ?? layerConfig.name) : layer.name;
     if (name != null || className !== 'Sequential') {
       if (typeof name !== 'string' || name === '') fail(`layer ${i} of ${where} has the name ${describeValue(name)}`);
       const text = name as string;
@@ -107,7 +109,7 @@ function checkModel(
     if (ref.tensor > MAX_TENSOR_INDEX) fail(`${from} reads tensor ${ref.tensor} of layer ${describeValue(ref.layer)}`);
   };
   for (const layer of layers) {
-    const name = String(layer.name ?? (layer.config as Record<string, unknown>)?.name);
+    const name = String(layer.name);
     ((layer.inbound_nodes ?? []) as unknown[]).forEach((node, n) => {
       const from = `layer ${describeValue(name)} call ${n}`;
       const refs = nodeRefs(node, from, fail);
@@ -132,7 +134,7 @@ function checkModel(
   const usedLayers = new Set([...used].map((call) => call.slice(0, call.lastIndexOf('/'))));
   const inputNames = new Set(inputs.map((ref) => ref.layer));
   for (const layer of layers) {
-    const name = String(layer.name ?? (layer.config as Record<string, unknown>)?.name);
+    const name = String(layer.name);
     if (layer.class_name !== 'InputLayer' && !usedLayers.has(name)) {
       fail(`layer ${describeValue(name)} of ${where} is not used by its outputs; a saved model has no such layer`);
     }

@@ -146,6 +146,11 @@ describe('topology check', () => {
       "model.json: the model's outputs read its input layer 'decoder_input', which is not one of its input_layers",
     ],
     [
+      'a layer named only in its config (tfjs finds layers by their own name, and would never return)',
+      (l: Layer[]) => delete (named(l, 'target_embedding') as Partial<Layer>).name,
+      'model.json: layer 5 of the model has the name undefined (missing)',
+    ],
+    [
       'a name that its config contradicts',
       (l: Layer[]) => (named(l, 'logits').name = 'other'),
       "model.json: layer 'other' of the model has config.name 'logits'; the two must agree",
