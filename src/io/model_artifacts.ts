@@ -111,11 +111,7 @@ export async function buildFromArtifacts(
   const model = await buildWithinBudget(artifacts.modelTopology as object, budgetFor(modelWeights, file));
   try {
     const pairs = matchWeights(model, modelWeights, file);
-    for (const [variable, weight] of pairs) {
-      const value = decode(weight, data);
-      variable.write(value);
-      value.dispose();
-    }
+    for (const [variable, weight] of pairs) writeWeight(variable, decode(weight, data), file);
     if (artifacts.trainingConfig != null) {
       const config = artifacts.trainingConfig as Parameters<tf.LayersModel['loadTrainingConfig']>[0];
       try {
@@ -260,6 +256,25 @@ function checkFinite(weight: Weight, data: ArrayBuffer, file: string, options: R
     for (let i = 0; i < bytes; i += 2) if ((view.getUint16(i, true) & 0x7c00) === 0x7c00) bad++;
   }
   reportNonFinite(bad, sizeOf(spec.shape), file, `weight '${spec.name}'`, options);
+}
+
+/**
+ * Writes `value` (then disposed) into `variable`. tfjs applies the weight's constraint as it writes,
+ * and a constraint from a crafted config (an initializer's class, say) fails there: that is an
+ * error naming the file and the weight.
+ */
+export function writeWeight(variable: tf.LayerVariable, value: tf.Tensor, file: string): void {
+  try {
+    variable.write(value);
+  } catch (error) {
+    throw new ModelLoadError(
+      file,
+      `weight '${variable.originalName}' cannot be set: tfjs fails applying its config's constraint to it ` +
+        `(tfjs: ${(error as Error).message})`,
+    );
+  } finally {
+    value.dispose();
+  }
 }
 
 /** Values that are NaN or ±Infinity. */

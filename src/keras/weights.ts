@@ -24,7 +24,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { ModelLoadOptions } from '../io/limits';
-import { countNonFinite, reportNonFinite } from '../io/model_artifacts';
+import { countNonFinite, reportNonFinite, writeWeight } from '../io/model_artifacts';
 import type { Hdf5File } from './hdf5';
 
 /** What `assign*Weights` take of the load options: `nonFiniteWeights`. */
@@ -111,7 +111,7 @@ export function assignKeras3Weights(
       }
     }
   }
-  write(pending);
+  write(pending, where);
 }
 
 /** Reads a full-model `.h5`'s `model_weights` into `model`. */
@@ -148,7 +148,7 @@ export function assignH5Weights(model: tf.LayersModel, h5: Hdf5File, options: As
       throw new Error(`${where}: model_weights/${group} holds weights, but the config has no layer '${group}'`);
     }
   }
-  write(pending);
+  write(pending, where);
 }
 
 function weightNames(h5: Hdf5File, path: string): string[] {
@@ -197,10 +197,8 @@ function readWeight(
   return { variable, values };
 }
 
-function write(pending: Pending[]): void {
+function write(pending: Pending[], file: string): void {
   for (const { variable, values } of pending) {
-    const value = tf.tensor(values, variable.shape as number[], variable.dtype);
-    variable.write(value);
-    value.dispose();
+    writeWeight(variable, tf.tensor(values, variable.shape as number[], variable.dtype), file);
   }
 }

@@ -152,6 +152,14 @@ const ROWS: [string, () => Uint8Array, string | RegExp][] = [
       "(NaN or ±Infinity) of 4; pass {nonFiniteWeights: 'warn'} to load it anyway",
   ],
   [
+    "a constraint tfjs cannot apply (an initializer's class)",
+    () =>
+      withConfig(
+        (c) => (layer(c, 'embedding').config.embeddings_constraint = { class_name: 'GlorotUniform', config: {} }),
+      ),
+    "weight 'embedding/embeddings' cannot be set: tfjs fails applying its config's constraint to it (tfjs: ",
+  ],
+  [
     'a TFOpLambda without its function name',
     () => withModelConfig((c) => delete layer(c, 'tf.math.reduce_mean').config.function),
     "layer 'tf.math.reduce_mean' (TFOpLambda): a TFOpLambda whose config.function is undefined (missing); " +
