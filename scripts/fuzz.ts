@@ -6,6 +6,10 @@
  *
  *     npm run fuzz -- --minutes 30 --seed 7
  *     npm run fuzz -- --cases 500 --jobs 2 --timeout 5000 --memory 256 --keep /tmp/fuzz-failures
+ *     FUZZ_LIB=/tmp/other.js npm run fuzz -- --cases 0   # issue 29's cases against another build
+ *
+ * (another build: `npx esbuild <checkout>/src/index.ts --bundle --platform=node
+ * --external:@tensorflow/* --ignore-annotations --outfile=/tmp/other.js`)
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';

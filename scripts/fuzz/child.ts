@@ -7,8 +7,19 @@
  */
 import * as fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
-import { loadKerasModel, loadSeq2Seq } from '../../src';
+import * as path from 'node:path';
 import type { Loader } from './cases';
+
+type Library = Pick<typeof import('../../src'), 'loadKerasModel' | 'loadSeq2Seq'>;
+
+/**
+ * The library tried: this checkout's, bundled next to this script by the runner (lib.js), or another
+ * build named by the FUZZ_LIB environment variable (to measure another version against the same
+ * cases). Loaded by a computed name, so that one child serves both.
+ */
+function library(): Library {
+  return require(process.env.FUZZ_LIB ?? path.join(__dirname, 'lib.js'));
+}
 
 interface Request {
   id: number;
@@ -48,6 +59,7 @@ function resetPeak(): void {
 }
 
 async function load(request: Request): Promise<void> {
+  const { loadKerasModel, loadSeq2Seq } = library();
   switch (request.loader) {
     case 'keras':
       (await loadKerasModel(request.target)).dispose();
@@ -88,6 +100,7 @@ async function run(request: Request): Promise<ChildResult> {
 }
 
 async function main(): Promise<void> {
+  library(); // loaded (and its layers and file:// route registered) before the first case
   await tf.setBackend(process.env.FUZZ_BACKEND ?? 'cpu');
   tf.env().set('PROD', true); // no "Hi, looks like you are running TensorFlow.js in Node.js" per process
   process.stdout.write(`${JSON.stringify({ ready: true, rssMB: residentMB('VmRSS') })}\n`);

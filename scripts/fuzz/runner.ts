@@ -87,22 +87,30 @@ export function judge(c: FuzzCase, result: ChildResult, memoryMB: number): Outco
 
 let bundled: Promise<string> | null = null;
 
-/** The child bundled into a temporary folder, once per process. */
+/** The child and this checkout's library (lib.js, which the child loads) bundled into a temporary folder, once. */
 function childScript(): Promise<string> {
   bundled ??= (async () => {
-    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tfjs-attention-fuzz-child-')), 'child.js');
-    await esbuild.build({
-      entryPoints: [path.join(__dirname, 'child.ts')],
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'tfjs-attention-fuzz-child-'));
+    const common: esbuild.BuildOptions = {
       bundle: true,
       platform: 'node',
       target: 'node20',
-      outfile: out,
       external: ['@tensorflow/*', 'fflate'],
       // package.json's "sideEffects" names the built files only: keep src's layer registrations.
       ignoreAnnotations: true,
       logLevel: 'error',
+    };
+    await esbuild.build({
+      ...common,
+      entryPoints: [path.join(__dirname, 'child.ts')],
+      outfile: path.join(folder, 'child.js'),
     });
-    return out;
+    await esbuild.build({
+      ...common,
+      entryPoints: [path.join(__dirname, '../../src/index.ts')],
+      outfile: path.join(folder, 'lib.js'),
+    });
+    return path.join(folder, 'child.js');
   })();
   return bundled;
 }

@@ -72,13 +72,7 @@ export async function buildWithinBudget(modelTopology: object, budget: WeightBud
     // only the layers between inputs and outputs): its weights would outlive model.dispose().
     const kept = new Set(model.weights);
     for (const weight of created) if (!kept.has(weight)) weight.dispose();
-    // tfjs counts a reference per call of a layer, and model.dispose() releases one per layer: the
-    // weights of a layer called twice (shared) would never be freed. Built here, each layer belongs to
-    // this model alone.
-    for (const layer of model.layers) {
-      const counted = layer as unknown as { _refCount: number | null };
-      if (counted._refCount != null && counted._refCount > 1) counted._refCount = 1;
-    }
+    countOnce(model.layers);
     return model;
   } catch (error) {
     // The model was never returned, so nothing else holds or has disposed these.
@@ -96,7 +90,7 @@ export async function buildWithinBudget(modelTopology: object, budget: WeightBud
 function instrument(
   budget: WeightBudget,
   created: tf.LayerVariable[],
-  onWeight: (weight: tf.LayerVariable) => void = () => undefined,
+  onWeight: (weight: tf.LayerVariable, layer: tf.layers.Layer) => void = () => undefined,
 ): () => void {
   const prototype = tf.layers.Layer.prototype as unknown as { addWeight: AddWeight; apply: tf.layers.Layer['apply'] };
   const { addWeight, apply: applyLayer } = prototype;
@@ -139,7 +133,7 @@ function instrument(
       throw error;
     }
     created.push(weight);
-    onWeight(weight);
+    onWeight(weight, this);
     return weight;
   };
   prototype.apply = function (this: tf.layers.Layer, ...args: Parameters<tf.layers.Layer['apply']>) {
@@ -211,15 +205,18 @@ export function armForTfjs(
   onBuilt: () => void,
 ): tf.io.ModelArtifacts {
   const { modelTopology, trainingConfig } = artifacts;
-  let window: { created: tf.LayerVariable[]; built: boolean } | null = null;
+  let window: { created: tf.LayerVariable[]; layers: Set<tf.layers.Layer>; built: boolean } | null = null;
   const armed = { ...artifacts };
   Object.defineProperty(armed, 'modelTopology', {
     enumerable: true,
     get() {
       if (window == null) {
-        const opened = { created: [] as tf.LayerVariable[], built: false };
+        const opened = { created: [] as tf.LayerVariable[], layers: new Set<tf.layers.Layer>(), built: false };
         window = opened;
-        const restore = instrument(budget, opened.created, onWeight);
+        const restore = instrument(budget, opened.created, (weight, layer) => {
+          opened.layers.add(layer);
+          onWeight(weight);
+        });
         queueMicrotask(() => {
           restore();
           // tfjs failed while building: it holds the weights made so far, and never returns them.
@@ -242,11 +239,24 @@ export function armForTfjs(
           throw error;
         }
         window.built = true;
+        countOnce(window.layers);
       }
       return trainingConfig;
     },
   });
   return armed;
+}
+
+/**
+ * tfjs counts a reference per call of a layer, and `model.dispose()` releases one per layer: the
+ * weights of a layer called twice (shared) would never be freed. Built by one load, each of these
+ * layers belongs to that model alone.
+ */
+function countOnce(layers: Iterable<tf.layers.Layer>): void {
+  for (const layer of layers) {
+    const counted = layer as unknown as { _refCount: number | null };
+    if (counted._refCount != null && counted._refCount > 1) counted._refCount = 1;
+  }
 }
 
 /** Bytes for a message: '17 kB', '1.6 GB' (powers of 1000, as file managers show sizes). */

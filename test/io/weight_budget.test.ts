@@ -160,6 +160,18 @@ describe("the file:// route: tfjs's own build, under the same budget and checks"
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it("frees a shared layer's weights on dispose, tfjs's build too", async () => {
+    const topology = chain(dense('a', 4), dense('b', 4)) as { config: { layers: { inbound_nodes: unknown[] }[] } };
+    topology.config.layers[1].inbound_nodes.push([['a', 0, 0, {}]]);
+    topology.config.layers[2].inbound_nodes = [[['a', 1, 0, {}]]];
+    const shared = await buildWithinBudget(topology, budget(1000));
+    await shared.save(`file://${folder}`);
+    shared.dispose();
+    const before = tf.memory().numTensors;
+    (await tf.loadLayersModel(`file://${json()}`)).dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it("wraps tfjs's errors about the model as a whole, naming the file", async () => {
     const model = JSON.parse(fs.readFileSync(json(), 'utf8'));
     model.modelTopology.config.output_layers = [['b', 0, 3]]; // 'b' has one output tensor
