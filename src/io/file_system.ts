@@ -557,6 +557,12 @@ async function readWeights(
   }
 
   const haveBytes = sizes.reduce((sum, size) => sum + size, 0);
+  if (files.length === 0 && needBytes > 0) {
+    throw ModelLoadError.withMessage(
+      modelJSONPath,
+      `Cannot load model: ${modelJSONPath} lists no weights file, but its weightsManifest needs ${needBytes} bytes`,
+    );
+  }
   if (haveBytes !== needBytes) {
     const what = files.length === 1 ? `weights file ${files[0]} has` : `weights files ${files.join(', ')} have`;
     throw ModelLoadError.withMessage(

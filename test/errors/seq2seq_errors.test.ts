@@ -257,6 +257,18 @@ describe('untrusted weights: the same rules in loadSeq2Seq and the file:// route
     expect(error.file).toBe(path.join(good, 'model.json'));
   });
 
+  it('a manifest that lists no weights file, but weights, is refused naming model.json', async () => {
+    const folder = folderWith((f) => {
+      const json = JSON.parse(fs.readFileSync(path.join(f, 'model.json'), 'utf8'));
+      json.weightsManifest[0].paths = [];
+      fs.writeFileSync(path.join(f, 'model.json'), JSON.stringify(json));
+    });
+    const json = path.join(folder, 'model.json');
+    await expect(loadSeq2Seq(folder)).rejects.toThrow(
+      new RegExp(`^Cannot load model: ${json} lists no weights file, but its weightsManifest needs \\d+ bytes$`),
+    );
+  });
+
   it('a weights file that is a link to a file inside the folder loads; the manifest must match the model', async () => {
     const linked = folderWith((folder) => {
       fs.mkdirSync(path.join(folder, 'store'));
