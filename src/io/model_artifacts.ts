@@ -20,7 +20,7 @@ import { describeValue } from '../describe';
 import { checkJsonValue, ModelLoadOptions } from './limits';
 import { ModelLoadError } from './load_error';
 import { checkTopology } from './topology';
-import { armForTfjs, buildWithinBudget, formatBytes, WeightBudget } from './weight_budget';
+import { armForTfjs, buildWithinBudget, compiles, formatBytes, WeightBudget } from './weight_budget';
 
 /** Bytes per stored value of each weight dtype and quantization that a layers model's manifest may use. */
 const DTYPE_BYTES = new Map([
@@ -112,17 +112,7 @@ export async function buildFromArtifacts(
   try {
     const pairs = matchWeights(model, modelWeights, file);
     for (const [variable, weight] of pairs) writeWeight(variable, decode(weight, data), file);
-    if (artifacts.trainingConfig != null) {
-      const config = artifacts.trainingConfig as Parameters<tf.LayersModel['loadTrainingConfig']>[0];
-      try {
-        model.loadTrainingConfig(config);
-      } catch (error) {
-        throw new ModelLoadError(
-          file,
-          `its trainingConfig is not one tfjs can compile (tfjs: ${(error as Error).message})`,
-        );
-      }
-    }
+    if (artifacts.trainingConfig != null) compiles(model, artifacts.trainingConfig, file);
     if (artifacts.userDefinedMetadata != null) model.setUserDefinedMetadata(artifacts.userDefinedMetadata);
     return model;
   } catch (error) {

@@ -91,6 +91,7 @@ function instrument(
   budget: WeightBudget,
   created: tf.LayerVariable[],
   onWeight: (weight: tf.LayerVariable, layer: tf.layers.Layer) => void = () => undefined,
+  onModel: (model: tf.LayersModel) => void = () => undefined,
 ): () => void {
   const prototype = tf.layers.Layer.prototype as unknown as { addWeight: AddWeight; apply: tf.layers.Layer['apply'] };
   const { addWeight, apply: applyLayer } = prototype;
@@ -161,7 +162,9 @@ function instrument(
           (c, config, ...rest) => {
             depth++;
             try {
-              return fromConfig(c, config, ...rest);
+              const made = fromConfig(c, config, ...rest);
+              if (isModel && depth === 1) onModel(made as unknown as tf.LayersModel);
+              return made;
             } catch (error) {
               if (error instanceof ModelLoadError) throw error;
               if (isModel && depth === 1) {
@@ -205,18 +208,33 @@ export function armForTfjs(
   onBuilt: () => void,
 ): tf.io.ModelArtifacts {
   const { modelTopology, trainingConfig } = artifacts;
-  let window: { created: tf.LayerVariable[]; layers: Set<tf.layers.Layer>; built: boolean } | null = null;
+  let window: {
+    created: tf.LayerVariable[];
+    layers: Set<tf.layers.Layer>;
+    model: tf.LayersModel | null;
+    built: boolean;
+  } | null = null;
   const armed = { ...artifacts };
   Object.defineProperty(armed, 'modelTopology', {
     enumerable: true,
     get() {
       if (window == null) {
-        const opened = { created: [] as tf.LayerVariable[], layers: new Set<tf.layers.Layer>(), built: false };
+        const opened = {
+          created: [] as tf.LayerVariable[],
+          layers: new Set<tf.layers.Layer>(),
+          model: null as tf.LayersModel | null,
+          built: false,
+        };
         window = opened;
-        const restore = instrument(budget, opened.created, (weight, layer) => {
-          opened.layers.add(layer);
-          onWeight(weight);
-        });
+        const restore = instrument(
+          budget,
+          opened.created,
+          (weight, layer) => {
+            opened.layers.add(layer);
+            onWeight(weight);
+          },
+          (model) => (opened.model = model),
+        );
         queueMicrotask(() => {
           restore();
           // tfjs failed while building: it holds the weights made so far, and never returns them.
@@ -233,6 +251,8 @@ export function armForTfjs(
       if (window != null && !window.built) {
         try {
           onBuilt();
+          // tfjs compiles the model with this next, and its errors would name no file: a trial first.
+          if (trainingConfig != null) compiles(window.model, trainingConfig, budget.file);
         } catch (error) {
           for (const weight of window.created) weight.dispose();
           window.built = true; // nothing left for the end of the window to dispose
@@ -245,6 +265,19 @@ export function armForTfjs(
     },
   });
   return armed;
+}
+
+/** Whether tfjs can compile `model` with `config` (a model.json's trainingConfig); an error naming the file if not. */
+export function compiles(model: tf.LayersModel | null, config: tf.io.TrainingConfig, file: string): void {
+  const variables = tf.engine().registeredVariables;
+  const before = new Set(Object.keys(variables));
+  try {
+    model?.loadTrainingConfig(config as Parameters<tf.LayersModel['loadTrainingConfig']>[0]);
+  } catch (error) {
+    // tfjs makes the optimizer (and its variables) before it checks the loss: free what it made.
+    for (const [name, variable] of Object.entries(variables)) if (!before.has(name)) variable.dispose();
+    throw new ModelLoadError(file, `its trainingConfig is not one tfjs can compile (tfjs: ${messageOf(error)})`);
+  }
 }
 
 /**

@@ -172,6 +172,26 @@ describe("the file:// route: tfjs's own build, under the same budget and checks"
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('compiles a trainingConfig, and refuses one tfjs cannot compile naming the file', async () => {
+    const model = JSON.parse(fs.readFileSync(json(), 'utf8'));
+    const training = {
+      loss: 'mean_squared_error',
+      metrics: ['mae'],
+      optimizer_config: { class_name: 'Adam', config: { learning_rate: 0.001, beta1: 0.9, beta2: 0.999 } },
+    };
+    fs.writeFileSync(json(), JSON.stringify({ ...model, trainingConfig: training }));
+    const compiled = await tf.loadLayersModel(`file://${json()}`);
+    expect(compiled.optimizer?.getClassName()).toBe('Adam');
+    compiled.dispose();
+    const before = tf.memory().numTensors;
+    fs.writeFileSync(json(), JSON.stringify({ ...model, trainingConfig: { ...training, loss: 'no_such_loss' } }));
+    await expect(tf.loadLayersModel(`file://${json()}`)).rejects.toThrow(
+      `${json()}: its trainingConfig is not one tfjs can compile (tfjs: Unknown loss noSuchLoss`,
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it("wraps tfjs's errors about the model as a whole, naming the file", async () => {
     const model = JSON.parse(fs.readFileSync(json(), 'utf8'));
     model.modelTopology.config.output_layers = [['b', 0, 3]]; // 'b' has one output tensor
