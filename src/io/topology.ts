@@ -113,6 +113,8 @@ function checkModel(
     ((layer.inbound_nodes ?? []) as unknown[]).forEach((node, n) => {
       const from = `layer ${describeValue(name)} call ${n}`;
       const refs = nodeRefs(node, from, fail);
+      // tfjs never makes a call that reads no tensor, and waits forever for the layers that read it.
+      if (refs.length === 0) fail(`${from} reads no tensor; a layer's call takes at least one`);
       refs.forEach((ref) => checkRef(ref, from));
       reads.set(`${name}/${n}`, refs);
     });

@@ -151,6 +151,11 @@ describe('topology check', () => {
       'model.json: layer 5 of the model has the name undefined (missing)',
     ],
     [
+      'a call that reads no tensor (tfjs would wait forever for it)',
+      (l: Layer[]) => (named(l, 'target_embedding').inbound_nodes[0] = []),
+      "model.json: layer 'target_embedding' call 0 reads no tensor; a layer's call takes at least one",
+    ],
+    [
       'a name that its config contradicts',
       (l: Layer[]) => (named(l, 'logits').name = 'other'),
       "model.json: layer 'other' of the model has config.name 'logits'; the two must agree",
