@@ -116,7 +116,9 @@ function checkModel(
       // tfjs never makes a call that reads no tensor, and waits forever for the layers that read it.
       if (refs.length === 0) fail(`${from} reads no tensor; a layer's call takes at least one`);
       refs.forEach((ref) => checkRef(ref, from));
-      reads.set(`${name}/${n}`, refs);
+      // tfjs numbers a layer's calls in the order it makes them: call n must be makeable after call
+      // n - 1, never need a later one (or the numbers would not be the config's, and tfjs would wait).
+      reads.set(`${name}/${n}`, n === 0 ? refs : [...refs, { layer: name, call: n - 1, tensor: 0 }]);
     });
   }
   const outputs = refList(asObject(model.config, where, fail).output_layers, `${where}'s output_layers`, fail);

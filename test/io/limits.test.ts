@@ -151,6 +151,14 @@ describe('topology check', () => {
       'model.json: layer 5 of the model has the name undefined (missing)',
     ],
     [
+      "a layer's call that needs its later call (tfjs numbers calls as it makes them)",
+      (l: Layer[]) => {
+        const block = named(l, 'encoder_block_1');
+        block.inbound_nodes = [[['encoder_block_1', 1, 0, {}]], [['encoder_block_0', 0, 0, {}]]];
+      },
+      'model.json: the model has a cycle (encoder_block_1 call 0 -> encoder_block_1 call 1 -> encoder_block_1 call 0)',
+    ],
+    [
       'a call that reads no tensor (tfjs would wait forever for it)',
       (l: Layer[]) => (named(l, 'target_embedding').inbound_nodes[0] = []),
       "model.json: layer 'target_embedding' call 0 reads no tensor; a layer's call takes at least one",
