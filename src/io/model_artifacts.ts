@@ -20,7 +20,14 @@ import { describeValue } from '../describe';
 import { checkJsonValue, ModelLoadOptions } from './limits';
 import { ModelLoadError } from './load_error';
 import { checkTopology } from './topology';
-import { armForTfjs, buildWithinBudget, compiles, formatBytes, WeightBudget } from './weight_budget';
+import {
+  armForTfjs,
+  buildWithinBudget,
+  compiles,
+  formatBytes,
+  freeingVariablesOnError,
+  WeightBudget,
+} from './weight_budget';
 
 /** Bytes per stored value of each weight dtype and quantization that a layers model's manifest may use. */
 const DTYPE_BYTES = new Map([
@@ -255,7 +262,8 @@ function checkFinite(weight: Weight, data: ArrayBuffer, file: string, options: R
  */
 export function writeWeight(variable: tf.LayerVariable, value: tf.Tensor, file: string): void {
   try {
-    variable.write(value);
+    // A crafted constraint may even be a layer, which builds weights of its own as it fails.
+    freeingVariablesOnError(() => variable.write(value));
   } catch (error) {
     throw new ModelLoadError(
       file,

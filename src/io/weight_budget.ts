@@ -269,14 +269,25 @@ export function armForTfjs(
 
 /** Whether tfjs can compile `model` with `config` (a model.json's trainingConfig); an error naming the file if not. */
 export function compiles(model: tf.LayersModel | null, config: tf.io.TrainingConfig, file: string): void {
+  try {
+    // tfjs makes the optimizer (and its variables) before it checks the loss.
+    freeingVariablesOnError(() =>
+      model?.loadTrainingConfig(config as Parameters<tf.LayersModel['loadTrainingConfig']>[0]),
+    );
+  } catch (error) {
+    throw new ModelLoadError(file, `its trainingConfig is not one tfjs can compile (tfjs: ${messageOf(error)})`);
+  }
+}
+
+/** Runs `run`; if it throws, disposes every variable it registered with tfjs's engine first. */
+export function freeingVariablesOnError<T>(run: () => T): T {
   const variables = tf.engine().registeredVariables;
   const before = new Set(Object.keys(variables));
   try {
-    model?.loadTrainingConfig(config as Parameters<tf.LayersModel['loadTrainingConfig']>[0]);
+    return run();
   } catch (error) {
-    // tfjs makes the optimizer (and its variables) before it checks the loss: free what it made.
     for (const [name, variable] of Object.entries(variables)) if (!before.has(name)) variable.dispose();
-    throw new ModelLoadError(file, `its trainingConfig is not one tfjs can compile (tfjs: ${messageOf(error)})`);
+    throw error;
   }
 }
 

@@ -160,6 +160,11 @@ const ROWS: [string, () => Uint8Array, string | RegExp][] = [
     "weight 'embedding/embeddings' cannot be set: tfjs fails applying its config's constraint to it (tfjs: ",
   ],
   [
+    'a constraint that is a layer (which builds weights of its own as it fails)',
+    () => withConfig((c) => (layer(c, 'hidden').config.kernel_constraint = layer(c, 'embedding'))),
+    "weight 'hidden/kernel' cannot be set: tfjs fails applying its config's constraint to it (tfjs: ",
+  ],
+  [
     'a TFOpLambda without its function name',
     () => withModelConfig((c) => delete layer(c, 'tf.math.reduce_mean').config.function),
     "layer 'tf.math.reduce_mean' (TFOpLambda): a TFOpLambda whose config.function is undefined (missing); " +
