@@ -26,8 +26,8 @@ export { TransformerEncoderBlock } from './layers/transformer_encoder_block';
 export type { TransformerEncoderBlockArgs } from './layers/transformer_encoder_block';
 export { TransformerDecoderBlock } from './layers/transformer_decoder_block';
 export type { TransformerDecoderBlockArgs } from './layers/transformer_decoder_block';
-export { ACTIVATIONS } from './layers/transformer_block_base';
-export type { Activation, TransformerBlockArgs } from './layers/transformer_block_base';
+export { ACTIVATIONS } from './layers/transformer_block';
+export type { Activation, TransformerBlockArgs } from './layers/transformer_block';
 export { TokenAndPositionEmbedding, POSITION_ENCODINGS } from './layers/token_and_position_embedding';
 export type { PositionEncoding, TokenAndPositionEmbeddingArgs } from './layers/token_and_position_embedding';
 export { SinusoidalPositionEncoding, sinusoidalEncoding } from './layers/sinusoidal_position_encoding';
@@ -58,9 +58,11 @@ export { createTransformer, LAYER_NAMES } from './model/transformer';
 export { presetConfig, resolveConfig, PRESETS, PRESET_NAMES, REFERENCE_SIZE } from './model/config';
 export type { ModelSize, PresetName, TransformerConfig, TransformerConfigInput } from './model/config';
 export { attentionMaps, decode, greedyDecode, scoreTargets } from './decode/decode';
-export type { AttentionMaps, DecodeOptions, DecodeResult, DecoderStep, PerAttentionKind } from './decode/decode';
+export type { AttentionMaps, DecodeOptions, DecodeResult, PerAttentionKind } from './decode/decode';
+export { generate, SAMPLERS } from './decode/generate';
+export type { GenerateOptions, SamplerName } from './decode/generate';
 export { loadSeq2Seq, Seq2Seq } from './model/seq2seq';
-export type { GenerateOptions, LabelledAttentionMaps } from './model/seq2seq';
+export type { LabelledAttentionMaps, Seq2SeqGenerateOptions } from './model/seq2seq';
 
 // The toy tasks (plain TypeScript, no TensorFlow.js).
 export * from './tasks';

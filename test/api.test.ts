@@ -26,7 +26,9 @@ const PUBLIC_NAMES = {
     'attentionMaps',
     'createTransformer',
     'decode',
+    'generate',
     'greedyDecode',
+    'SAMPLERS',
     'loadSeq2Seq',
     'presetConfig',
     'resolveConfig',
@@ -34,6 +36,7 @@ const PUBLIC_NAMES = {
   ],
   tasks: [
     'BOS',
+    'CharTokenizer',
     'DEFAULT_DIGITS',
     'DEFAULT_MAX_LEN',
     'DEFAULT_MIN_LEN',

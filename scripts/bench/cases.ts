@@ -11,7 +11,6 @@ import { MultiHeadAttention } from '../../src/layers/multi_head_attention';
 import { presetConfig } from '../../src/model/config';
 import { decode } from '../../src/decode/decode';
 import { createTransformer } from '../../src/model/transformer';
-import { TYPED_ARRAY_MAX_ROWS } from '../../src/decode/typed_array_step';
 import { createTask, createTrainingStream, encodeBatch, generateSamples } from '../../src/tasks';
 import { measure, measureWithin, median, round } from '../../src/train/benchmark';
 import { Trainer } from '../../src/train/trainer';
@@ -100,11 +99,9 @@ export async function trainReference({ repeats, steps, maxSeconds = Infinity }: 
 export async function decodeGreedy({ repeats, maxSeconds = Infinity }: BenchSettings): Promise<Result[]> {
   const model = createTransformer(presetConfig('reference', task));
   const results: Result[] = [];
-  // cached: the default (typed-array steps up to TYPED_ARRAY_MAX_ROWS rows, tfjs kernels above);
-  // cachedTfjsSteps: the cache with tfjs kernels at every batch; uncached: the whole model per step.
+  // cached: the key/value cache (the decoder one position a step); uncached: the whole model per step.
   const variants = {
     Cached: { useCache: true },
-    CachedTfjsSteps: { useCache: true, decoderStep: 'tfjs' },
     Uncached: { useCache: false },
   } as const;
   for (const batch of [1, 64]) {
@@ -114,7 +111,6 @@ export async function decodeGreedy({ repeats, maxSeconds = Infinity }: BenchSett
       backend: tf.getBackend(),
       batch,
       targetLength: task.maxTargetLength,
-      cachedSteps: batch <= TYPED_ARRAY_MAX_ROWS ? 'typed-arrays' : 'tfjs',
     };
     for (const [label, options] of Object.entries(variants)) {
       const timing = await measureWithin(

@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { dense2d } from '../ops/dense';
 import { checkPositiveInt } from './args';
+import { type IncrementalRole, POSITION_WISE } from './incremental';
 import { checkRank, type Kwargs, type Shape } from './shapes';
 import { ProjectionArgs, ProjectionBase } from './projection_base';
 
@@ -50,6 +51,10 @@ export class AttentionOutputProjection extends ProjectionBase {
 
   override call(inputs: tf.Tensor | tf.Tensor[], _kwargs?: Kwargs): tf.Tensor {
     return tf.tidy(() => mergeHeads(Array.isArray(inputs) ? inputs[0] : inputs, this));
+  }
+
+  incrementalRole(): IncrementalRole {
+    return POSITION_WISE;
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { addBias } from '../ops/dense';
 import { checkPositiveInt } from './args';
+import { type IncrementalRole, POSITION_WISE } from './incremental';
 import { checkRank, type Kwargs, type Shape } from './shapes';
 import { ProjectionArgs, ProjectionBase } from './projection_base';
 
@@ -56,6 +57,10 @@ export class AttentionProjection extends ProjectionBase {
 
   override call(inputs: tf.Tensor | tf.Tensor[], _kwargs?: Kwargs): tf.Tensor {
     return tf.tidy(() => projectHeads(Array.isArray(inputs) ? inputs[0] : inputs, this));
+  }
+
+  incrementalRole(): IncrementalRole {
+    return POSITION_WISE;
   }
 
   override getConfig(): tf.serialization.ConfigDict {

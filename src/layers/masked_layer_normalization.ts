@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import { layerNormalize } from '../ops/layer_norm';
 import { checkPositiveNumber } from './args';
+import { type IncrementalRole, POSITION_WISE } from './incremental';
 import { passMask } from './masks';
 import { checkRank, type Kwargs, type Shape } from './shapes';
 
@@ -56,6 +57,10 @@ export class MaskedLayerNormalization extends tf.layers.Layer {
   override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
     return tf.tidy(() => layerNormalize(x, this.gamma!.read(), this.beta!.read(), this.epsilon));
+  }
+
+  incrementalRole(): IncrementalRole {
+    return POSITION_WISE;
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -12,6 +12,7 @@ import {
   resolveInitializer,
   serializeInitializer,
 } from './args';
+import { type IncrementalRole, POSITIONED, startIndexOf } from './incremental';
 import { formatShape, type Kwargs, type Shape } from './shapes';
 import { sinusoidalEncoding } from './sinusoidal_position_encoding';
 import { checkTokenIds, embeddingLookup } from '../ops/embedding';
@@ -40,7 +41,9 @@ export interface TokenAndPositionEmbeddingArgs extends LayerArgs {
  * Maps token ids (B, T) (int32) to vectors (B, T, D):
  * `token_embedding[id] * sqrt(D) + position_embedding[t]`. With `maskZero`,
  * the output carries the padding mask (B, T), 1 = real token, so attention
- * layers downstream never attend to padding.
+ * layers downstream never attend to padding. The call argument `startIndex`
+ * (keras-hub's `start_index`) says which position the first id is at
+ * (incremental decoding embeds the new positions only); default 0.
  *
  * Weights: token_embedding [V, D], then position_embedding [sequenceLength, D]
  * (learned positions only).
@@ -130,23 +133,28 @@ export class TokenAndPositionEmbedding extends tf.layers.Layer {
     return (this.maskZero ? tf.notEqual(ids, 0) : null) as tf.Tensor;
   }
 
-  override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
     const ids = Array.isArray(inputs) ? inputs[0] : inputs;
     const [batch, length] = ids.shape;
+    const start = startIndexOf(`TokenAndPositionEmbedding '${this.name}'`, kwargs);
     if (ids.rank !== 2) {
       throw new Error(
         `TokenAndPositionEmbedding '${this.name}': input must be token ids of rank 2 (B, T), ` +
           `got shape ${formatShape(ids.shape)}`,
       );
     }
-    if (length > this.sequenceLength) {
+    if (start + length > this.sequenceLength) {
+      const positions = start === 0 ? `sequence length ${length}` : `positions ${start}..${start + length - 1}`;
       throw new Error(
-        `TokenAndPositionEmbedding '${this.name}': sequence length ${length} ` +
-          `exceeds sequenceLength ${this.sequenceLength}`,
+        `TokenAndPositionEmbedding '${this.name}': ${positions} ` + `exceeds sequenceLength ${this.sequenceLength}`,
       );
     }
     checkTokenIds(ids, this.vocabularySize, `TokenAndPositionEmbedding '${this.name}'`);
-    return tf.tidy(() => this.embed(ids.cast('int32'), 0).reshape([batch, length, this.embeddingDim]));
+    return tf.tidy(() => this.embed(ids.cast('int32'), start).reshape([batch, length, this.embeddingDim]));
+  }
+
+  incrementalRole(): IncrementalRole {
+    return POSITIONED;
   }
 
   /**
@@ -163,30 +171,8 @@ export class TokenAndPositionEmbedding extends tf.layers.Layer {
     const positions =
       this.positionEncoding === 'learned'
         ? this.positionEmbedding!.read().slice([offset, 0], [length, this.embeddingDim])
-        : sinusoidalEncoding(offset + length, this.embeddingDim).slice([offset, 0], [length, this.embeddingDim]);
+        : sinusoidalEncoding(length, this.embeddingDim, undefined, offset);
     return tokens.reshape([batch, length, this.embeddingDim]).add(positions) as tf.Tensor3D;
-  }
-
-  /**
-   * The tables `embed` reads, as typed arrays (copies), for inference outside tfjs
-   * (src/decode/typed_array_step.ts): tokens [vocabularySize, D], already times sqrt(D) when
-   * `scaleEmbeddings`, and positions [sequenceLength, D] (learned, or the sinusoidal encoding).
-   */
-  inferenceArrays(): { tokenTable: Float32Array; positionTable: Float32Array } {
-    const scale = this.scaleEmbeddings ? Math.sqrt(this.embeddingDim) : 1;
-    const [tokens, positions] = tf.tidy(() => [
-      this.tokenEmbedding!.read().mul(scale),
-      this.positionEncoding === 'learned'
-        ? this.positionEmbedding!.read().clone()
-        : sinusoidalEncoding(this.sequenceLength, this.embeddingDim),
-    ]);
-    // Read outside tidy, which would walk every element of a typed array it returns.
-    const tables = {
-      tokenTable: (tokens.dataSync() as Float32Array).slice(),
-      positionTable: (positions.dataSync() as Float32Array).slice(),
-    };
-    tf.dispose([tokens, positions]);
-    return tables;
   }
 
   override getConfig(): tf.serialization.ConfigDict {

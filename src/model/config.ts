@@ -3,7 +3,6 @@
  * and a few named presets.
  */
 import type { PositionEncoding } from '../layers/token_and_position_embedding';
-import type { Activation } from '../layers/transformer_block_base';
 import { describeValue as describe } from '../describe';
 
 export interface TransformerConfig {
@@ -27,8 +26,8 @@ export interface TransformerConfig {
   numDecoderLayers: number;
   /** Dropout rate (attention probabilities, residual branches). Default 0. */
   dropout: number;
-  /** Feed-forward activation. Default 'relu'. */
-  activation: Activation;
+  /** Feed-forward activation, 'relu' or 'gelu' (what the recipes and the PyTorch peer run). Default 'relu'. */
+  activation: 'relu' | 'gelu';
   /**
    * Pre-LN blocks plus a final layer norm (trains faster without warmup tricks).
    * Default false (post-LN, as Vaswani et al.).

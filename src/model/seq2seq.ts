@@ -10,11 +10,13 @@ import { checkWeightPath } from '../io/weight_paths';
 import { parseTaskJson, readTaskJson, Seq2SeqTaskInfo, TASK_JSON, validateTaskJson } from '../io/task_json';
 import { createTask, Task, TaskName, TASK_NAMES } from '../tasks/tasks';
 import { FIRST_SYMBOL, SPECIAL_TOKEN_NAMES } from '../tasks/vocabulary';
-import { attentionMaps, AttentionMaps, decode, scoreTargets } from '../decode/decode';
-import { transformerParts } from '../decode/transformer_parts';
+import { attentionMaps, AttentionMaps, decode, maxTargetLength, scoreTargets } from '../decode/decode';
+import { positionLimit } from '../decode/graph';
+// The layers a Seq2Seq model is made of, registered with tfjs so that loadLayersModel finds them.
+import './transformer';
 import { describeValue as describe } from '../describe';
 
-export interface GenerateOptions {
+export interface Seq2SeqGenerateOptions {
   /** Beam width; 1 (the default) is greedy decoding. */
   beamWidth?: number;
   /** Most target tokens to produce, EOS included. Default: the model's maxTargetLength. */
@@ -79,7 +81,7 @@ export class Seq2Seq {
    * target ids without BOS and EOS. Greedy by default, beam search when
    * `beamWidth > 1`. All sources go through the model as one batch.
    */
-  async generate(sources: number[][], options: GenerateOptions = {}): Promise<number[][]> {
+  async generate(sources: number[][], options: Seq2SeqGenerateOptions = {}): Promise<number[][]> {
     this.checkSources(sources, 'generate');
     const beamWidth = options.beamWidth ?? 1;
     if (!Number.isInteger(beamWidth) || beamWidth < 1) {
@@ -252,11 +254,21 @@ function fromParts(model: tf.LayersModel, info: Seq2SeqTaskInfo, taskFile: strin
 
 /** task.json must describe the model it sits beside. */
 function checkConsistent(model: tf.LayersModel, info: Seq2SeqTaskInfo, taskFile: string): void {
-  const parts = transformerParts(model);
+  if (model.inputs.length !== 2) {
+    throw new Error(
+      `${taskFile}: the model has ${model.inputs.length} input(s); a Seq2Seq model takes [source, decoderInput]`,
+    );
+  }
+  const outputShape = model.outputs[0].shape;
   const checks: Array<[string, number, string, number]> = [
-    ['vocabulary.size', info.vocabulary.size, 'vocabulary', parts.vocabularySize],
-    ['maxSourceLength', info.maxSourceLength, 'source position embedding length', parts.maxSourceLength],
-    ['maxTargetLength', info.maxTargetLength, 'target position embedding length', parts.maxTargetLength],
+    [
+      'vocabulary.size',
+      info.vocabulary.size,
+      'vocabulary (its output width)',
+      outputShape[outputShape.length - 1] as number,
+    ],
+    ['maxSourceLength', info.maxSourceLength, 'source position embedding length', positionLimit(model, 0)],
+    ['maxTargetLength', info.maxTargetLength, 'target position embedding length', maxTargetLength(model)],
   ];
   for (const [field, value, what, actual] of checks) {
     if (value !== actual) {

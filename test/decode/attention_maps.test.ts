@@ -9,7 +9,8 @@
 import * as tf from '@tensorflow/tfjs';
 
 import { attentionMaps } from '../../src/decode/decode';
-import { transformerParts } from '../../src/decode/transformer_parts';
+import type { TokenAndPositionEmbedding } from '../../src/layers/token_and_position_embedding';
+import type { TransformerEncoderBlock } from '../../src/layers/transformer_encoder_block';
 import { presetConfig } from '../../src/model/config';
 import { createTransformer } from '../../src/model/transformer';
 import { createTask } from '../../src/tasks';
@@ -65,12 +66,11 @@ describeEachBackend('attentionMaps with value contributions', () => {
       }
 
       // Encoder layer 0 by hand: its attention sees the embedded source (normalized when pre-LN).
-      const parts = transformerParts(model);
-      const block = parts.encoderBlocks[0];
+      const block = model.getLayer('encoder_block_0') as TransformerEncoderBlock;
       const attention = block.selfAttention!;
       const ids = tf.tensor2d([source], [1, source.length], 'int32');
       const input = tf.tidy(() => {
-        const embedded = parts.sourceEmbedding.embed(ids, 0);
+        const embedded = (model.getLayer('source_embedding') as TokenAndPositionEmbedding).embed(ids, 0);
         if (!normalizeFirst) return embedded;
         const [gamma, beta] = block
           .getWeights()

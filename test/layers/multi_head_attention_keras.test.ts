@@ -521,16 +521,5 @@ describeEachBackend('MultiHeadAttention (Keras 3 parity)', () => {
       }
       x.dispose();
     });
-
-    it('cached decoding refuses a gated or windowed layer', () => {
-      const layer = make({ slidingWindow: 3 })();
-      const x = tensor([1, 2, 4], 16);
-      tf.dispose(layer.apply(x) as tf.Tensor);
-      expect(() => layer.inferenceWeights()).toThrow(
-        "MultiHeadAttention 'mha': cached decoding supports neither useGate nor slidingWindow " +
-          '(got useGate false, slidingWindow 3)',
-      );
-      x.dispose();
-    });
   });
 });

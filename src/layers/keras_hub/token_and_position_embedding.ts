@@ -14,6 +14,7 @@ import {
 } from '../args';
 import { type Kwargs, type Shape } from '../shapes';
 import { DEFAULT_HIERARCHICAL_ALPHA, positionRows } from './position_embedding';
+import { type IncrementalRole, POSITIONED, startIndexOf } from '../incremental';
 import { layerArgsWithName, LayerWithParts, registerKerasHubClass } from './parts';
 
 export interface KerasHubTokenAndPositionEmbeddingArgs extends LayerArgs {
@@ -134,8 +135,10 @@ export class KerasHubTokenAndPositionEmbedding extends LayerWithParts {
     return (this.maskZero ? tf.tidy(() => tf.notEqual(ids, 0)) : null) as tf.Tensor;
   }
 
-  override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
+  /** `startIndex` (keras-hub's `start_index`): the position of the first id. Default 0. */
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
     const ids = Array.isArray(inputs) ? inputs[0] : inputs;
+    const start = startIndexOf(this.label, kwargs);
     if (ids.rank !== 2) {
       throw new Error(`${this.label}: token ids must have shape (B, T), got shape [${ids.shape.join(', ')}]`);
     }
@@ -145,9 +148,13 @@ export class KerasHubTokenAndPositionEmbedding extends LayerWithParts {
       // 1. Tokens: (B*T) ids -> (B*T, D) -> (B, T, D).
       const tokens = embeddingLookup(this.tokenEmbeddings!.read(), ids.reshape([batch * length]));
       // 2. Positions (T, D), broadcast over the batch.
-      const positions = positionRows(this.positionEmbeddings!.read(), length, DEFAULT_HIERARCHICAL_ALPHA);
+      const positions = positionRows(this.positionEmbeddings!.read(), start, length, DEFAULT_HIERARCHICAL_ALPHA);
       return tokens.reshape([batch, length, this.embeddingDim]).add(positions);
     });
+  }
+
+  incrementalRole(): IncrementalRole {
+    return POSITIONED;
   }
 
   override getConfig(): tf.serialization.ConfigDict {

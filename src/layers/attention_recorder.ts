@@ -1,0 +1,44 @@
+/**
+ * Seeing every attention call of a model's forward pass, wherever the attention sits (a
+ * MultiHeadAttention in the model, or inside a block), with the masks the model really used:
+ * `recordAttention(onCall, fn)` runs `fn` and calls `onCall` for each MultiHeadAttention call
+ * made meanwhile, with the call's inputs and its attention probabilities. The recorder is active
+ * only while `fn` runs (and only on the calling thread of JavaScript), the way a profiler or
+ * TransformerLens's hooks see a forward pass; no layer changes what it computes.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import type { AttentionInputs, MultiHeadAttention } from './multi_head_attention';
+
+/** One attention call as the recorder sees it. */
+export interface AttentionCallRecord {
+  layer: MultiHeadAttention;
+  inputs: AttentionInputs;
+  /** (B, H, T, S), inference mode (no dropout). */
+  probabilities: tf.Tensor4D;
+  /** The combined mask the call attended with, 1 = may attend, or null. */
+  mask: tf.Tensor | null;
+}
+
+/**
+ * Called inside the attention's own `tf.tidy`: what it computes is disposed when the call returns
+ * unless it keeps it (`tf.keep`).
+ */
+export type AttentionObserver = (record: AttentionCallRecord) => void;
+
+let active: AttentionObserver | null = null;
+
+/** Runs `fn`, calling `onCall` for each attention call it makes. Not reentrant: one recording at a time. */
+export function recordAttention<T>(onCall: AttentionObserver, fn: () => T): T {
+  if (active != null) throw new Error('recordAttention: a recording is already running');
+  active = onCall;
+  try {
+    return fn();
+  } finally {
+    active = null;
+  }
+}
+
+/** The observer of the recording in progress, or null (read by MultiHeadAttention.run). */
+export function attentionObserver(): AttentionObserver | null {
+  return active;
+}
