@@ -3,7 +3,7 @@
  * earlier versions used are still read wherever they were public, and map to the current ones.
  */
 import { createTask, encodeBatch, parseTaskJson, presetConfig, resolveConfig } from '../src';
-import { TASK_JSON_VERSION } from '../src/io/task_json';
+import { TASK_JSON_VERSION } from '../src/model/task_json';
 import { parseTrainArgs, UsageError } from '../src/train/options';
 
 const SIZES = { maxSourceLength: 12, maxTargetLength: 13 };

@@ -7,7 +7,7 @@ import { ensureBackend } from '../backend';
 import { isNodeRuntime, nodeFs, nodePath } from '../io/atomic';
 import { fileSystem } from '../io/file_system';
 import { checkWeightPath } from '../io/weight_paths';
-import { parseTaskJson, readTaskJson, Seq2SeqTaskInfo, TASK_JSON, validateTaskJson } from '../io/task_json';
+import { parseTaskJson, readTaskJson, Seq2SeqTaskInfo, TASK_JSON, validateTaskJson } from './task_json';
 import { createTask, Task, TaskName, TASK_NAMES } from '../tasks/tasks';
 import { FIRST_SYMBOL, SPECIAL_TOKEN_NAMES } from '../tasks/vocabulary';
 import { attentionMaps, AttentionMaps, decode, maxTargetLength, scoreTargets } from '../decode/decode';

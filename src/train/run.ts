@@ -10,7 +10,7 @@ import { ensureBackend } from '../backend';
 
 import { nodePath } from '../io/atomic';
 import { fileSystem } from '../io/file_system';
-import { Seq2SeqTaskInfo, taskInfoFor, writeTaskJson } from '../io/task_json';
+import { Seq2SeqTaskInfo, taskInfoFor, writeTaskJson } from '../model/task_json';
 import { presetConfig, TransformerConfig } from '../model/config';
 import { createTransformer } from '../model/transformer';
 import { encodeBatch, EncodedBatch } from '../tasks/encode';

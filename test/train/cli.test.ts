@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import { initBackend } from '../../src/backend';
 import '../../src'; // registers the layers and the file:// handler
-import { readTaskJson } from '../../src/io/task_json';
+import { readTaskJson } from '../../src/model/task_json';
 import { CHECKPOINT_FILE, decodeCheckpoint, encodeCheckpoint, readCheckpoint } from '../../src/train/checkpoint';
 import { expectExit, tempDir, TINY_TRAIN_ARGS as TINY, train } from './helpers';
 

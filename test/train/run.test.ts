@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { initBackend } from '../../src/backend';
-import { readTaskJson } from '../../src/io/task_json';
+import { readTaskJson } from '../../src/model/task_json';
 import { parseTrainArgs, TrainOptions } from '../../src/train/options';
 import { balancedShare } from '../../src/train/recipe';
 import { TrainingRun } from '../../src/train/run';

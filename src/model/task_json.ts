@@ -8,11 +8,11 @@
  * `readTaskJson`/`writeTaskJson` are Node-only and load `fs` on first use
  * (see ./atomic.ts), so browser bundles never include it.
  */
-import { withCurrentConfigNames, type TransformerConfig } from '../model/config';
+import { withCurrentConfigNames, type TransformerConfig } from './config';
 import type { Task } from '../tasks/tasks';
 import { SPECIAL_TOKEN_NAMES } from '../tasks/vocabulary';
 
-import { atomicWriteFile, nodeFs, nodePath } from './atomic';
+import { atomicWriteFile, nodeFs, nodePath } from '../io/atomic';
 
 export const TASK_JSON = 'task.json';
 export const TASK_JSON_FORMAT = 'tfjs-attention-seq2seq';

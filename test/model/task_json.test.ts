@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { parseTaskJson, readTaskJson, Seq2SeqTaskInfo, writeTaskJson } from '../../src/io/task_json';
+import { parseTaskJson, readTaskJson, Seq2SeqTaskInfo, writeTaskJson } from '../../src/model/task_json';
 import { presetConfig } from '../../src/model/config';
 
 const info: Seq2SeqTaskInfo = {
