@@ -83,7 +83,14 @@ export type { LoadKerasModelOptions } from './keras/load';
 export type { KerasModelSource } from './keras/source';
 export type { NonFiniteWeights } from './keras/weights';
 export { ElementwiseOperation, KerasGlobalAveragePooling1D, ReduceOperation } from './keras/op_layers';
-export { parseTaskJson, readTaskJson, taskInfoFor, validateTaskJson, writeTaskJson, TASK_JSON } from './model/task_json';
+export {
+  parseTaskJson,
+  readTaskJson,
+  taskInfoFor,
+  validateTaskJson,
+  writeTaskJson,
+  TASK_JSON,
+} from './model/task_json';
 export type { Seq2SeqMetrics, Seq2SeqTaskInfo, Seq2SeqTrainingInfo } from './model/task_json';
 export { fileSystem, NodeFileSystem, registerFileSystemRoutes } from './io/file_system';
 

@@ -173,7 +173,7 @@ export function attentionMaps(model: tf.LayersModel, source: number[], target: n
   checkSeq2Seq(model, 'attentionMaps');
   const decoderInput = [BOS, ...target];
   const maps: PerAttentionKind<CallMaps[]> = { encoderSelf: [], decoderSelf: [], cross: [] };
-  const output = recordAttention(
+  const output = recordAttention<tf.Tensor, MultiHeadAttention>(
     ({ layer, inputs, probabilities }) => {
       const kind: keyof PerAttentionKind<unknown> =
         inputs.value !== inputs.query ? 'cross' : layer.causal ? 'decoderSelf' : 'encoderSelf';

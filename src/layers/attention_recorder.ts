@@ -7,12 +7,15 @@
  * TransformerLens's hooks see a forward pass; no layer changes what it computes.
  */
 import type * as tf from '@tensorflow/tfjs';
-import type { AttentionInputs, MultiHeadAttention } from './multi_head_attention';
 
-/** One attention call as the recorder sees it. */
-export interface AttentionCallRecord {
-  layer: MultiHeadAttention;
-  inputs: AttentionInputs;
+/**
+ * One attention call as the recorder sees it; `L` is the attention layer's type
+ * (MultiHeadAttention: this file does not import it, which imports this file).
+ */
+export interface AttentionCallRecord<L = unknown> {
+  layer: L;
+  /** The call's query (B, T, Dq), value (B, S, Dv) and key (B, S, Dk). */
+  inputs: { query: tf.Tensor; value: tf.Tensor; key: tf.Tensor };
   /** (B, H, T, S), inference mode (no dropout). */
   probabilities: tf.Tensor4D;
   /** The combined mask the call attended with, 1 = may attend, or null. */
@@ -23,14 +26,14 @@ export interface AttentionCallRecord {
  * Called inside the attention's own `tf.tidy`: what it computes is disposed when the call returns
  * unless it keeps it (`tf.keep`).
  */
-export type AttentionObserver = (record: AttentionCallRecord) => void;
+export type AttentionObserver<L = unknown> = (record: AttentionCallRecord<L>) => void;
 
 let active: AttentionObserver | null = null;
 
 /** Runs `fn`, calling `onCall` for each attention call it makes. Not reentrant: one recording at a time. */
-export function recordAttention<T>(onCall: AttentionObserver, fn: () => T): T {
+export function recordAttention<T, L = unknown>(onCall: AttentionObserver<L>, fn: () => T): T {
   if (active != null) throw new Error('recordAttention: a recording is already running');
-  active = onCall;
+  active = onCall as AttentionObserver;
   try {
     return fn();
   } finally {

@@ -13,7 +13,16 @@
  *   attention layer each belongs to and which inputs become its keys and values. With caches the
  *   call returns its outputs and then the updated caches, in slot order.
  */
-import type { MultiHeadAttention } from './multi_head_attention';
+import type * as tf from '@tensorflow/tfjs';
+
+/** What a cache slot needs of its attention layer (MultiHeadAttention: not imported, it imports this file). */
+export interface CachingAttention {
+  readonly name: string;
+  /** Whether query t attends only to keys s <= t: what lets a cache grow one position at a time. */
+  readonly causal: boolean;
+  /** An empty cache (B, maxLength, W). */
+  createCache(batch: number, maxLength: number): tf.Tensor3D;
+}
 
 /** One key/value cache of a layer's call. */
 export interface CacheSlot {
@@ -21,8 +30,8 @@ export interface CacheSlot {
   cacheArgument: string;
   /** The call argument that takes its update index (null: a static cache). */
   indexArgument: string;
-  /** The attention layer the cache belongs to (`createCache`, `causal`). */
-  attention: MultiHeadAttention;
+  /** The attention layer the cache belongs to. */
+  attention: CachingAttention;
   /** The call's inputs whose positions become the cached keys and values. */
   keyValueInputs: number[];
 }
