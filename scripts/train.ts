@@ -2,9 +2,9 @@
  * Trains a seq2seq Transformer on a toy task (README, "Toy tasks") and saves
  * it with its task.json, training log, curve and checkpoint.
  *
- *     npm run train                                  # reverse, reference config, into models/reverse
+ *     npm run train                                  # reverse, reference config, into models/runs/reverse
  *     npm run train -- --task copy --preset tiny --steps 600 --out /tmp/copy
- *     npm run train -- --resume                      # continue models/reverse from its checkpoint
+ *     npm run train -- --resume                      # continue models/runs/reverse from its checkpoint
  *
  * `--help` lists every flag. Exit codes: 0 done (step limit, target exact
  * match or --max-seconds reached); 1 error (e.g. the loss became NaN: the last

@@ -64,6 +64,12 @@ export interface TrainOptions extends RecipeSettings {
 
 export { DEFAULT_RECIPE, TASK_RECIPES };
 
+/**
+ * Where `npm run train` writes when no --out is given: `models/runs/<task>`, ignored by git and
+ * left out of the package, so that training never overwrites the shipped `models/<task>`.
+ */
+export const RUNS_FOLDER = 'models/runs';
+
 export const TRAIN_USAGE = `Usage: npm run train -- [options]
 
 Trains a seq2seq Transformer on a toy task and saves it (model.json, weights.bin,
@@ -71,7 +77,7 @@ task.json, train-log.jsonl, training-curve.svg, checkpoint.bin) in --out.
 Every optimisation default is the task's recipe (the table at the end); a flag overrides it.
 
 Example:
-  npm run train -- --task addition          # stops at 0.99 held-out exact match, into models/addition
+  npm run train -- --task addition          # stops at 0.99 held-out exact match, into ${RUNS_FOLDER}/addition
 
 Data and model:
   --task NAME              ${TASK_NAMES.join(' | ')} (default reverse)
@@ -99,7 +105,7 @@ Optimisation (defaults: the task's recipe):
   --seed N                 training data seed (default 1)
 Run:
   --backend NAME           ${BACKEND_CHOICES.filter((b) => b !== 'webgl').join(' | ')} (default auto)
-  --out DIR                output folder (default models/<task>)
+  --out DIR                output folder (default ${RUNS_FOLDER}/<task>, ignored by git)
   --resume                 continue from DIR/checkpoint.bin with its settings
   --eval-every N           steps between held-out evaluations (default the recipe's)
   --checkpoint-every N     steps between checkpoints (default 250)
@@ -426,7 +432,7 @@ export function parseTrainArgs(argv: string[]): ParsedTrainArgs {
       ),
       'auto',
     ),
-    out: set('out', str('out'), `models/${task}`),
+    out: set('out', str('out'), `${RUNS_FOLDER}/${task}`),
     resume: set('resume', values.resume as boolean | undefined, false),
     evalEvery: set('evalEvery', int('eval-every', 1), recipe.evalEvery),
     checkpointEvery: set('checkpointEvery', int('checkpoint-every', 1), 250),

@@ -29,7 +29,7 @@ function usageError(argv: string[]): string {
 }
 
 describe('parseTrainArgs', () => {
-  it('defaults to reverse, the reference preset and the recipe, into models/reverse', () => {
+  it('defaults to reverse, the reference preset and the recipe, into models/runs/reverse (not the shipped model)', () => {
     const { options: o, explicit } = options([]);
     expect(o).toMatchObject({
       task: 'reverse',
@@ -38,7 +38,7 @@ describe('parseTrainArgs', () => {
       batch: 64,
       lr: DEFAULT_RECIPE.lr,
       decay: DEFAULT_RECIPE.decay,
-      out: 'models/reverse',
+      out: 'models/runs/reverse',
       resume: false,
       targetExactMatch: 0.99,
       backend: 'auto',
