@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 
 import { demoMounts, modelsIndex, startStaticServer } from '../src/io/static_server';
 import { buildBrowser } from './build_browser';
+import { checkFlagNames } from '../src/train/options';
 import { runMain, UsageError } from './cli';
 
 const USAGE = `Usage: npm run demo -- [--port N] [--no-build]
@@ -37,11 +38,13 @@ function parsePort(text: string | undefined): number {
 
 async function main(argv: string[]): Promise<number> {
   // --- Arguments --------------------------------------------------------------------
+  const flags = { port: { type: 'string' }, 'no-build': { type: 'boolean' }, help: { type: 'boolean' } } as const;
+  checkFlagNames(argv, flags);
   let values;
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { port: { type: 'string' }, 'no-build': { type: 'boolean' }, help: { type: 'boolean' } },
+      options: flags,
       strict: true,
       allowPositionals: false,
     }));
@@ -81,4 +84,4 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-runMain(main, USAGE);
+runMain(main, 'npm run demo -- --help');

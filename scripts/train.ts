@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { initBackend } from '../src/backend';
 import { Checkpoint, CHECKPOINT_FILE, readCheckpoint } from '../src/train/checkpoint';
 import { describeRecipe, parseTrainArgs, resumeOptions, TRAIN_USAGE } from '../src/train/options';
-import { CheckpointExtra, TrainingRun } from '../src/train/run';
+import { CheckpointExtra, formatFailures, TrainingRun } from '../src/train/run';
 import { NonFiniteLossError } from '../src/train/trainer';
 import { runMain } from './cli';
 
@@ -67,8 +67,14 @@ async function main(argv: string[]): Promise<number> {
     `done: ${outcome.stopReason}; step ${run.trainer.stepCount}, ${run.seconds.toFixed(1)} s of training steps, ` +
       `held-out exact match ${final.exactMatch.toFixed(4)}, token accuracy ${final.tokenAccuracy.toFixed(4)} -> ${out}`,
   );
+  // The wrong answers once, at the end (--verbose printed every evaluation's).
+  if (!options.verbose && final.failures.length > 0) {
+    const wrong = Math.round((1 - final.exactMatch) * final.size);
+    run.progress.print(`first ${final.failures.length} of the ${wrong} wrong decodings:`);
+    for (const line of formatFailures(final)) run.progress.print(line);
+  }
   run.dispose();
   return outcome.interrupted ? 130 : 0;
 }
 
-runMain(main, TRAIN_USAGE);
+runMain(main, 'npm run train -- --help');

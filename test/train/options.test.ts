@@ -29,7 +29,7 @@ function usageError(argv: string[]): string {
 }
 
 describe('parseTrainArgs', () => {
-  it('defaults to reverse, the reference preset and the recipe, into models/runs/reverse (not the shipped model)', () => {
+  it('defaults to reverse, the reference preset and the recipe, into models/runs/reverse (not the shipped one)', () => {
     const { options: o, explicit } = options([]);
     expect(o).toMatchObject({
       task: 'reverse',
@@ -130,7 +130,9 @@ describe('parseTrainArgs', () => {
   });
 
   it.each([
-    [['--frobnicate'], "Unknown option '--frobnicate'"],
+    [['--frobnicate'], 'unknown option --frobnicate'],
+    [['--taks', 'reverse'], 'unknown option --taks (did you mean --task?)'],
+    [['--lr', '0.01', '--evel-every=5'], 'unknown option --evel-every (did you mean --eval-every?)'],
     [['--task', 'juggle'], "--task must be one of copy, reverse, sort, addition, got 'juggle'"],
     [['--steps', 'many'], "--steps must be an integer >= 1, got 'many'"],
     [['--steps', '0'], "--steps must be an integer >= 1, got '0'"],
