@@ -19,6 +19,7 @@
  * cannot resolve it and therefore never tries to include libtensorflow's bindings.
  */
 import * as tf from '@tensorflow/tfjs';
+import { checkOptionNames, optionNames } from './options';
 import { installGradientFixes } from './kernels/tile_gradient';
 import { matMulOnWasm } from './kernels/matmul';
 import { concatOnWasm, splitVOnWasm } from './kernels/concat';
@@ -159,6 +160,11 @@ export function isTfjsNodeAvailable(): boolean {
  * ```
  */
 export async function initBackend(name?: string, opts: InitBackendOptions = {}): Promise<BackendName> {
+  checkOptionNames(
+    'initBackend',
+    opts,
+    optionNames<InitBackendOptions>({ quiet: true, keepTfjsKernels: true, threads: true }),
+  );
   const choice = parseChoice(name);
   if (opts.threads !== undefined) checkThreadCount(opts.threads, 'initBackend: threads');
   const log = (line: string) => {
@@ -416,6 +422,7 @@ export interface WasmExtrasOptions {
  * loaded (importing '@tensorflow/tfjs-backend-wasm', or `initBackend('wasm')`).
  */
 export function installWasmExtras(options: WasmExtrasOptions = {}): void {
+  checkOptionNames('installWasmExtras', options, optionNames<WasmExtrasOptions>({ replaceTfjsKernels: true }));
   registerMissingWasmKernels();
   const replace = options.replaceTfjsKernels ?? true;
   for (const { kernelName, replace: replacement } of WASM_KERNEL_REPLACEMENTS) {

@@ -9,9 +9,12 @@
  * points (`loadSeq2Seq`, `loadKerasModel`, training) make sure a backend is
  * ready (`ensureBackend`); `initBackend` chooses one explicitly.
  *
- * This file is the public API: every name exported here is documented and
- * pinned by test/api.test.ts, so a change to the list is a reviewed change.
- * Helpers that the modules share stay internal.
+ * This file is the public API, grouped by job: the layers, the encoder-decoder
+ * model, training, files and formats, backends at the top level, and the toy
+ * tasks as one namespace (`tasks.createTask('reverse')`). Every name exported
+ * here is documented (the API reference, `npm run docs`, fails on one that is
+ * not) and pinned by test/api.test.ts, so a change to the list is a reviewed
+ * change; CHANGELOG.md records it. Helpers that the modules share stay internal.
  */
 import './io/file_system';
 
@@ -54,16 +57,16 @@ export { KerasHubSinePositionEncoding } from './layers/keras_hub/sine_position_e
 export type { KerasHubSinePositionEncodingArgs } from './layers/keras_hub/sine_position_encoding';
 
 // The encoder-decoder model: configuration, factory, decoding, the Seq2Seq wrapper.
-export { createTransformer, LAYER_NAMES } from './model/transformer';
-export { presetConfig, resolveConfig, PRESETS, PRESET_NAMES, REFERENCE_SIZE } from './model/config';
-export type { ModelSize, PresetName, TransformerConfig, TransformerConfigInput } from './model/config';
+export { createTransformer } from './model/transformer';
+export { presetConfig, resolveConfig, PRESETS, PRESET_NAMES } from './model/config';
+export type { ModelSize, PresetName, TaskSizes, TransformerConfig, TransformerConfigInput } from './model/config';
 export { attentionMaps, decode, greedyDecode, scoreTargets } from './decode/decode';
 export type { AttentionMaps, DecodeOptions, DecodeResult, DecoderStep, PerAttentionKind } from './decode/decode';
 export { loadSeq2Seq, Seq2Seq } from './model/seq2seq';
 export type { GenerateOptions, LabelledAttentionMaps } from './model/seq2seq';
 
-// The toy tasks (plain TypeScript, no TensorFlow.js).
-export * from './tasks';
+// The toy tasks (plain TypeScript, no TensorFlow.js), as one namespace: `tasks.createTask('reverse')`.
+export * as tasks from './tasks/public';
 
 // Training in any runtime (the command-line runs with files live in scripts/ and src/train/run.ts).
 export { Trainer } from './train/trainer';
@@ -81,20 +84,13 @@ export type { LoadKerasModelOptions } from './keras/load';
 export type { KerasModelSource } from './keras/source';
 export type { NonFiniteWeights } from './keras/weights';
 export { ElementwiseOperation, KerasGlobalAveragePooling1D, ReduceOperation } from './keras/op_layers';
-export { parseTaskJson, readTaskJson, taskInfoFor, validateTaskJson, writeTaskJson, TASK_JSON } from './io/task_json';
+export { parseTaskJson, readTaskJson, taskInfoFor, writeTaskJson } from './io/task_json';
 export type { Seq2SeqMetrics, Seq2SeqTaskInfo, Seq2SeqTrainingInfo } from './io/task_json';
 export { fileSystem, NodeFileSystem, registerFileSystemRoutes } from './io/file_system';
 
 // Backends.
-export {
-  ensureBackend,
-  initBackend,
-  installWasmExtras,
-  isTfjsNodeAvailable,
-  BACKEND_CHOICES,
-  BACKEND_ENV_VAR,
-} from './backend';
+export { ensureBackend, initBackend, installWasmExtras, isTfjsNodeAvailable, BACKEND_CHOICES } from './backend';
 export type { BackendChoice, BackendName, InitBackendOptions, WasmExtrasOptions } from './backend';
 export { installGradientFixes } from './kernels/tile_gradient';
-export { kernelThreads, kernelThreadsReady, setKernelThreads, THREADS_ENV_VAR } from './kernels/threads';
+export { kernelThreads, kernelThreadsReady, setKernelThreads } from './kernels/threads';
 export type { GradientFixesOptions } from './kernels/tile_gradient';

@@ -2,7 +2,7 @@
  * Unknown options are errors, as in Keras (a layer refuses an unknown keyword argument): every
  * options object the library takes is checked against the names it knows, and the error names the
  * unknown key and the nearest known one (`useCausalMask` -> `causal`, `casual` -> `causal`,
- * `num_heads` -> `numHeads`). The command lines use the same rule for their flags.
+ * `num_heads` -> `numHeads`). The command lines use the same rule for their flags (src/train/options.ts).
  */
 
 /**
@@ -46,32 +46,40 @@ export function unknownNameMessage(
 
 /**
  * The known name a mistyped `name` most likely meant, or undefined when none is near. Names are
- * compared in lower case without `_` and `-` (so Keras's snake_case finds our camelCase); the
+ * compared in lower case without `_` and `-` (so Keras's snake_case finds our camelCase). The
  * nearest is the one at the smallest edit distance (insertions, deletions, substitutions and swaps
- * of two neighbours), if it is at most a third of the longer name (at least 1); else the longest
- * known name of 4 or more letters that one name contains (`useCausalMask` contains `causal`).
+ * of two neighbours: `casual` -> `causal`) if that is at most a third of the longer name (at least
+ * 1); else the longest known name of 4 letters or more that is part of the other or the other
+ * part of it (`useCausalMask` -> `causal`), or whose letters appear in order in the other's (or the
+ * other's in it) with at least half as many (`vocabSize` -> `vocabularySize`).
  */
 export function nearestName(name: string, known: readonly string[]): string | undefined {
   const plain = (text: string) => text.toLowerCase().replace(/[-_]/g, '');
   const wanted = plain(name);
   let best: { name: string; distance: number } | undefined;
   for (const candidate of known) {
-    const distance = editDistance(wanted, plain(candidate));
-    const limit = Math.max(1, Math.floor(Math.max(wanted.length, plain(candidate).length) / 3));
+    const other = plain(candidate);
+    const distance = editDistance(wanted, other);
+    const limit = Math.max(1, Math.floor(Math.max(wanted.length, other.length) / 3));
     if (distance <= limit && (best === undefined || distance < best.distance)) best = { name: candidate, distance };
   }
   if (best !== undefined) return best.name;
-  let contained: string | undefined;
+  let within: string | undefined;
   for (const candidate of known) {
     const other = plain(candidate);
-    if (other.length < 4 || wanted.length < 4) continue;
-    if (
-      (wanted.includes(other) || other.includes(wanted)) &&
-      (contained === undefined || candidate.length > contained.length)
-    )
-      contained = candidate;
+    const [shorter, longer] = other.length <= wanted.length ? [other, wanted] : [wanted, other];
+    if (shorter.length < 4) continue;
+    if (!longer.includes(shorter) && !(2 * shorter.length >= longer.length && isSubsequence(shorter, longer))) continue;
+    if (within === undefined || candidate.length > within.length) within = candidate;
   }
-  return contained;
+  return within;
+}
+
+/** Whether the letters of `short` appear in `long` in the same order. */
+function isSubsequence(short: string, long: string): boolean {
+  let i = 0;
+  for (const letter of long) if (letter === short[i]) i++;
+  return i === short.length;
 }
 
 /** Optimal-string-alignment distance: insertions, deletions, substitutions and adjacent swaps. */

@@ -8,6 +8,7 @@
  * are target ids without BOS and EOS.
  */
 import * as tf from '@tensorflow/tfjs';
+import { checkOptionNames, optionNames } from '../options';
 import type { MultiHeadAttention } from '../layers/multi_head_attention';
 import { BOS, EOS, PAD } from '../tasks/vocabulary';
 import type { DecoderStep, IncrementalDecoder } from './incremental';
@@ -255,11 +256,20 @@ function beamSearch(
   return { tokens, logProbs };
 }
 
+const DECODE_OPTION_NAMES = optionNames<DecodeOptions>({
+  maxLength: true,
+  beamWidth: true,
+  useCache: true,
+  ignoreEos: true,
+  decoderStep: true,
+});
+
 /**
  * Decodes `sources` (unpadded ids) with `model`; greedy unless
  * `beamWidth > 1`. Leaves `tf.memory().numTensors` as it found it.
  */
 export function decode(model: tf.LayersModel, sources: number[][], options: DecodeOptions = {}): DecodeResult {
+  checkOptionNames('decode', options, DECODE_OPTION_NAMES);
   const parts = transformerParts(model);
   const maxLength = options.maxLength ?? parts.maxTargetLength;
   const beamWidth = options.beamWidth ?? 1;

@@ -169,7 +169,7 @@ function inputHint(model: Seq2Seq): string {
   const task = model.task;
   if (task === null) return `symbols: ${model.info.vocabulary.symbols.join(' ')}`;
   if (task.name === 'addition') {
-    const example = task.tokensToString(task.sampleSource(new api.Random(1)));
+    const example = task.tokensToString(task.sampleSource(new api.tasks.Random(1)));
     return `two numbers of up to ${task.options.digits} digits, e.g. ${example}`;
   }
   return `${task.options.minLen} to ${task.options.maxLen} of the symbols ${task.symbols.join('')}`;
@@ -185,7 +185,7 @@ async function loadFromServer(name: string): Promise<void> {
 
 /** Ids up to the first non-symbol (a model that has not learned EOS may emit PAD or BOS). */
 function symbolPrefix(ids: number[], maxLength: number): number[] {
-  const end = ids.findIndex((id) => id < api.FIRST_SYMBOL);
+  const end = ids.findIndex((id) => id < api.tasks.FIRST_SYMBOL);
   return (end < 0 ? ids : ids.slice(0, end)).slice(0, maxLength);
 }
 
@@ -220,7 +220,7 @@ async function decodeText(text: string): Promise<void> {
 function randomExample(): string {
   const model = state.model;
   if (model === null || model.task === null) throw new Error('random examples need a model of a known task');
-  const rng = new api.Random(state.seed);
+  const rng = new api.tasks.Random(state.seed);
   state.seed = (state.seed + 1) % 2 ** 32;
   return model.task.tokensToString(model.task.sampleSource(rng));
 }

@@ -11,7 +11,7 @@
  * `seed` (of the training stream).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Seq2Seq, TaskName } from '../browser';
+import type { Seq2Seq, tasks } from '../browser';
 import { element, library, wasmSetPaths } from './globals';
 import { drawHeatmap } from './heatmap';
 
@@ -112,12 +112,12 @@ async function drawExample(model: Seq2Seq, source: number[], target: number[]): 
 }
 
 async function train(): Promise<void> {
-  const taskName = ui.task.value as TaskName;
+  const taskName = ui.task.value as tasks.TaskName;
   const size = ui.size.value as 'tiny' | 'reference';
   const steps = Math.max(1, Math.floor(Number(ui.steps.value) || 1));
   // The task's own default recipe (src/train/recipe.ts), as `npm run train -- --task <task>` uses.
   const recipe = api.TASK_RECIPES[taskName];
-  const task = api.createTask(taskName);
+  const task = api.tasks.createTask(taskName);
   const config = api.presetConfig(size, task, { normalizeFirst: recipe.normalizeFirst });
   state.model?.model.dispose();
   const model = api.createTransformer(config);
@@ -136,8 +136,8 @@ async function train(): Promise<void> {
     beta2: recipe.beta2,
     clipNorm: recipe.clip,
   });
-  const stream = api.createTrainingStream(task, Number(params.get('seed') ?? 1));
-  const heldOut = api.heldOutSet(task).slice(0, EVAL_SAMPLES);
+  const stream = api.tasks.createTrainingStream(task, Number(params.get('seed') ?? 1));
+  const heldOut = api.tasks.heldOutSet(task).slice(0, EVAL_SAMPLES);
   // The longest of the evaluated samples: the most to see in its maps.
   const example = heldOut.reduce((a, b) => (b.source.length > a.source.length ? b : a));
   const info = (exactMatch: number, tokenAccuracy: number, seconds: number) =>
@@ -169,10 +169,10 @@ async function train(): Promise<void> {
   try {
     while (trainer.stepCount < steps && !state.stopRequested) {
       const share = api.balancedShare(recipe, trainer.stepCount + 1);
-      const result = await trainer.step(api.encodeBatch(task, stream.nextBatch(batchSize, share)));
+      const result = await trainer.step(api.tasks.encodeBatch(task, stream.nextBatch(batchSize, share)));
       const point: Point = { step: result.step, loss: result.loss };
       if (result.step % EVAL_EVERY === 0 || result.step === steps) {
-        const evaluation = await api.evaluateSeq2Seq(model, heldOut, (s) => api.encodeBatch(task, s), {
+        const evaluation = await api.evaluateSeq2Seq(model, heldOut, (s) => api.tasks.encodeBatch(task, s), {
           maxLength: task.maxTargetLength,
           batchSize: EVAL_SAMPLES,
         });

@@ -15,6 +15,7 @@
  * the pooling layer consumes it.
  */
 import * as tf from '@tensorflow/tfjs';
+import { checkLayerArgNames, layerArgNames } from '../layers/args';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 
 export const ELEMENTWISE_OPERATIONS = [
@@ -46,6 +47,14 @@ export interface ElementwiseOperationArgs extends LayerArgs {
   mergeMasks?: boolean;
 }
 
+/** Every argument name, for the unknown-argument check. */
+const ELEMENTWISE_ARG_NAMES = layerArgNames<ElementwiseOperationArgs>({
+  operation: true,
+  constant: true,
+  constantFirst: true,
+  mergeMasks: true,
+});
+
 /** `x op y` (or `x op c`, `c op x`) for the elementwise operations of Keras graphs. */
 export class ElementwiseOperation extends tf.layers.Layer {
   /** @nocollapse */
@@ -57,6 +66,7 @@ export class ElementwiseOperation extends tf.layers.Layer {
 
   constructor(args: ElementwiseOperationArgs) {
     super(args);
+    checkLayerArgNames(this, ElementwiseOperation, args, ELEMENTWISE_ARG_NAMES);
     if (!ELEMENTWISE_OPERATIONS.includes(args.operation)) {
       throw new Error(
         `ElementwiseOperation: operation is ${JSON.stringify(args.operation)}; expected one of ` +
@@ -159,6 +169,13 @@ export interface ReduceOperationArgs extends LayerArgs {
   keepdims?: boolean;
 }
 
+/** Every argument name, for the unknown-argument check. */
+const REDUCE_ARG_NAMES = layerArgNames<ReduceOperationArgs>({
+  operation: true,
+  axis: true,
+  keepdims: true,
+});
+
 /** A reduction over axes, as Keras's `ops.mean/sum/max/min/prod` and `tf.math.reduce_*` compute it. */
 export class ReduceOperation extends tf.layers.Layer {
   /** @nocollapse */
@@ -169,6 +186,7 @@ export class ReduceOperation extends tf.layers.Layer {
 
   constructor(args: ReduceOperationArgs) {
     super(args);
+    checkLayerArgNames(this, ReduceOperation, args, REDUCE_ARG_NAMES);
     if (!REDUCE_OPERATIONS.includes(args.operation)) {
       throw new Error(
         `ReduceOperation: operation is ${JSON.stringify(args.operation)}; ` +
@@ -242,6 +260,12 @@ export interface KerasGlobalAveragePooling1DArgs extends LayerArgs {
   keepdims?: boolean;
 }
 
+/** Every argument name, for the unknown-argument check. */
+const POOLING_ARG_NAMES = layerArgNames<KerasGlobalAveragePooling1DArgs>({
+  dataFormat: true,
+  keepdims: true,
+});
+
 /**
  * Keras's `GlobalAveragePooling1D`: the mean over the steps axis, over the unmasked steps only
  * when a padding mask (B, T), 1 = real step, comes with the input:
@@ -255,6 +279,7 @@ export class KerasGlobalAveragePooling1D extends tf.layers.Layer {
 
   constructor(args: KerasGlobalAveragePooling1DArgs = {}) {
     super(args);
+    checkLayerArgNames(this, KerasGlobalAveragePooling1D, args, POOLING_ARG_NAMES);
     // tfjs's deserialization turns the config's 'channels_last' into 'channelsLast': accept both spellings.
     const format = String(args.dataFormat ?? 'channels_last')
       .replace(/([a-z])([A-Z])/, '$1_$2')

@@ -7,8 +7,10 @@ import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
 import {
   checkBoolean,
   checkChoice,
+  checkLayerArgNames,
   checkPositiveInt,
   type InitializerIdentifier,
+  layerArgNames,
   resolveInitializer,
   serializeInitializer,
 } from './args';
@@ -35,6 +37,17 @@ export interface TokenAndPositionEmbeddingArgs extends LayerArgs {
   /** Initializer of both embedding tables. Default 'randomNormal' with stddev 0.02 (GPT-2, BERT). */
   embeddingsInitializer?: InitializerIdentifier;
 }
+
+/** Every argument name, for the unknown-argument check. */
+const ARG_NAMES = layerArgNames<TokenAndPositionEmbeddingArgs>({
+  vocabularySize: true,
+  sequenceLength: true,
+  embeddingDim: true,
+  maskZero: true,
+  scaleEmbeddings: true,
+  positionEncoding: true,
+  embeddingsInitializer: true,
+});
 
 /**
  * Maps token ids (B, T) (int32) to vectors (B, T, D):
@@ -67,6 +80,7 @@ export class TokenAndPositionEmbedding extends tf.layers.Layer {
 
   constructor(args: TokenAndPositionEmbeddingArgs) {
     super({ dtype: 'int32', ...args });
+    checkLayerArgNames(this, TokenAndPositionEmbedding, args, ARG_NAMES);
     const name = `TokenAndPositionEmbedding '${this.name}'`;
     if (args == null || typeof args !== 'object') {
       throw new Error(

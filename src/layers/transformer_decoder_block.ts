@@ -3,6 +3,7 @@
  * keras-hub's `TransformerDecoder`.
  */
 import * as tf from '@tensorflow/tfjs';
+import { checkLayerArgNames, layerArgNames } from './args';
 import { checkSequence, type Kwargs, type Shape, shapeList } from './shapes';
 import { checkPaddingMasks, combineMasks, passMask, resolveInputMasks } from './masks';
 import { MultiHeadAttention } from './multi_head_attention';
@@ -10,6 +11,19 @@ import { type LayerNormWeights, TransformerBlockArgs, TransformerBlockBase } fro
 import type { BlockOutput } from './transformer_encoder_block';
 
 export type TransformerDecoderBlockArgs = TransformerBlockArgs;
+
+/** Every argument name, for the unknown-argument check. */
+const ARG_NAMES = layerArgNames<TransformerDecoderBlockArgs>({
+  numHeads: true,
+  intermediateDim: true,
+  keyDim: true,
+  dropout: true,
+  activation: true,
+  layerNormEpsilon: true,
+  normalizeFirst: true,
+  kernelInitializer: true,
+  biasInitializer: true,
+});
 
 /** A layer norm's weights as typed arrays. */
 export interface LayerNormArrays {
@@ -64,6 +78,7 @@ export class TransformerDecoderBlock extends TransformerBlockBase {
 
   constructor(args: TransformerDecoderBlockArgs) {
     super(args, 'TransformerDecoderBlock');
+    checkLayerArgNames(this, TransformerDecoderBlock, args, ARG_NAMES);
   }
 
   override build(inputShape: Shape | Shape[]): void {

@@ -3,7 +3,7 @@
  * keras-hub's `TransformerEncoder`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkBoolean } from './args';
+import { checkBoolean, checkLayerArgNames, layerArgNames } from './args';
 import { checkPaddingMasks, combineMasks, passMask, resolveInputMasks } from './masks';
 import { checkSequence, type Kwargs, type Shape } from './shapes';
 import { MultiHeadAttention } from './multi_head_attention';
@@ -13,6 +13,20 @@ export interface TransformerEncoderBlockArgs extends TransformerBlockArgs {
   /** Whether position t attends only to positions <= t (a GPT-style block). Default false. */
   causal?: boolean;
 }
+
+/** Every argument name, for the unknown-argument check. */
+const ARG_NAMES = layerArgNames<TransformerEncoderBlockArgs>({
+  numHeads: true,
+  intermediateDim: true,
+  keyDim: true,
+  dropout: true,
+  activation: true,
+  layerNormEpsilon: true,
+  normalizeFirst: true,
+  kernelInitializer: true,
+  biasInitializer: true,
+  causal: true,
+});
 
 /** What a block computed, with the attention probabilities for visualisation. */
 export interface BlockOutput {
@@ -60,6 +74,7 @@ export class TransformerEncoderBlock extends TransformerBlockBase {
 
   constructor(args: TransformerEncoderBlockArgs) {
     super(args, 'TransformerEncoderBlock');
+    checkLayerArgNames(this, TransformerEncoderBlock, args, ARG_NAMES);
     this.causal = checkBoolean(`TransformerEncoderBlock '${this.name}'`, 'causal', args.causal ?? false);
   }
 

@@ -3,6 +3,7 @@
  * (Node) or a URL (browser), generate, score, and look at its attention.
  */
 import * as tf from '@tensorflow/tfjs';
+import { checkOptionNames, optionNames } from '../options';
 import { ensureBackend } from '../backend';
 import { isNodeRuntime, nodeFs, nodePath } from '../io/atomic';
 import { fileSystem } from '../io/file_system';
@@ -22,6 +23,8 @@ export interface GenerateOptions {
   /** Whether to use the key/value cache. Default true (same tokens, faster). */
   useCache?: boolean;
 }
+
+const GENERATE_OPTION_NAMES = optionNames<GenerateOptions>({ beamWidth: true, maxLength: true, useCache: true });
 
 /** Attention maps labelled with the tokens, for visualisation. */
 export interface LabelledAttentionMaps extends AttentionMaps {
@@ -61,11 +64,6 @@ export class Seq2Seq {
     return this.info.vocabulary.size;
   }
 
-  /** @deprecated Use `vocabularySize`. */
-  get vocabSize(): number {
-    return this.vocabularySize;
-  }
-
   get maxSourceLength(): number {
     return this.info.maxSourceLength;
   }
@@ -80,6 +78,7 @@ export class Seq2Seq {
    * `beamWidth > 1`. All sources go through the model as one batch.
    */
   async generate(sources: number[][], options: GenerateOptions = {}): Promise<number[][]> {
+    checkOptionNames('generate', options, GENERATE_OPTION_NAMES);
     this.checkSources(sources, 'generate');
     const beamWidth = options.beamWidth ?? 1;
     if (!Number.isInteger(beamWidth) || beamWidth < 1) {

@@ -3,6 +3,7 @@
  * exact match of greedy decoding and teacher-forced token accuracy and loss.
  */
 import * as tf from '@tensorflow/tfjs';
+import { checkOptionNames, optionNames } from '../options';
 
 import { greedyDecode } from '../decode/decode';
 import { maskedSoftmaxCrossEntropy, maskedTokenCounts, targetMask } from './losses';
@@ -47,6 +48,8 @@ export interface EvaluateOptions {
   maxFailures?: number;
 }
 
+const EVALUATE_OPTION_NAMES = optionNames<EvaluateOptions>({ maxLength: true, batchSize: true, maxFailures: true });
+
 /**
  * Evaluates `model` on `samples`; `encode` pads samples into a batch (for the
  * toy tasks, `(s) => encodeBatch(task, s)`). Leaves no tensors behind.
@@ -61,6 +64,7 @@ export async function evaluateSeq2Seq(
   encode: (samples: EvalSample[]) => EncodedBatch,
   options: EvaluateOptions,
 ): Promise<EvaluationResult> {
+  checkOptionNames('evaluateSeq2Seq', options, EVALUATE_OPTION_NAMES);
   if (samples.length === 0) throw new Error('evaluateSeq2Seq: samples is empty; expected at least one sample');
   const batchSize = options.batchSize ?? 256;
   const maxFailures = options.maxFailures ?? 3;

@@ -220,8 +220,6 @@ const FLAGS = {
   digits: { type: 'string' },
   preset: { type: 'string' },
   'embedding-dim': { type: 'string' },
-  /** Deprecated spelling of --embedding-dim (TransformerConfig's earlier `dModel`). */
-  'd-model': { type: 'string' },
   heads: { type: 'string' },
   'key-dim': { type: 'string' },
   ff: { type: 'string' },
@@ -352,7 +350,7 @@ export function parseTrainArgs(argv: string[]): ParsedTrainArgs {
   try {
     createTask(task, taskOptions);
   } catch (error) {
-    throw new UsageError((error as Error).message.replace(/^createTask: /, `--task ${task}: `));
+    throw new UsageError((error as Error).message.replace(/^createTask(\('\w+'\))?: /, `--task ${task}: `));
   }
 
   const preset = set('preset', choice('preset', PRESET_NAMES), 'reference');
@@ -360,12 +358,7 @@ export function parseTrainArgs(argv: string[]): ParsedTrainArgs {
   const put = <K extends keyof ModelSize>(key: K, value: ModelSize[K] | undefined) => {
     if (value !== undefined) model[key] = value;
   };
-  const embeddingDim = int('embedding-dim', 1);
-  const dModel = int('d-model', 1);
-  if (embeddingDim !== undefined && dModel !== undefined && embeddingDim !== dModel) {
-    throw new UsageError(`--d-model (deprecated) is ${dModel} but --embedding-dim is ${embeddingDim}; give only one`);
-  }
-  put('embeddingDim', embeddingDim ?? dModel);
+  put('embeddingDim', int('embedding-dim', 1));
   put('numHeads', int('heads', 1));
   put('keyDim', int('key-dim', 1));
   put('intermediateDim', int('ff', 1));

@@ -10,7 +10,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { freshTestSet, heldOutSet, loadSeq2Seq, Seq2Seq, TASK_NAMES } from '../../src';
+import { loadSeq2Seq, Seq2Seq } from '../../src';
+import { freshTestSet, heldOutSet, TASK_NAMES } from '../../src/tasks';
 import { initBackend } from '../../src/backend';
 import { figuresIn, readmeTable, readReadme, toDigitsShown } from '../helpers/readme_tables';
 import { recordMargin } from '../helpers/test_output';
@@ -34,7 +35,7 @@ beforeAll(async () => {
   await initBackend('wasm', { quiet: true });
 });
 
-/** Greedy exact match of `model` on `samples`, leaving no tensors behind; records the margin (test-output/margins.jsonl). */
+/** Greedy exact match of `model` on `samples`, leaving no tensors behind; kept in test-output/margins.jsonl. */
 async function exactMatchOn(
   model: Seq2Seq,
   samples: Array<{ source: number[]; target: number[] }>,

@@ -144,7 +144,7 @@ describe('parseTrainArgs', () => {
     [['--seed', '4294967296'], "--seed must be an integer in [0, 4294967295], got '4294967296'"],
     [['--target-exact-match', '1.5'], "--target-exact-match must be a number in [0, 1], got '1.5'"],
     [['--backend', 'gpu'], "--backend must be one of auto, tensorflow, wasm, cpu, got 'gpu'"],
-    [['--task', 'addition', '--symbols', '4'], "--task addition: option 'numSymbols' does not apply to addition"],
+    [['--task', 'addition', '--symbols', '4'], "--task addition: unknown option 'numSymbols'"],
     [
       ['--warmup', '500', '--decay-steps', '400'],
       '--decay-steps must be greater than --warmup (500) for the cosine decay, got 400',

@@ -5,7 +5,14 @@ import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
 import { describeValue as describe } from '../../describe';
-import { checkPositiveInt, type InitializerIdentifier, resolveInitializer, serializeInitializer } from '../args';
+import {
+  checkLayerArgNames,
+  checkPositiveInt,
+  type InitializerIdentifier,
+  layerArgNames,
+  resolveInitializer,
+  serializeInitializer,
+} from '../args';
 import { layerArgsWithName, registerKerasHubClass } from './parts';
 import { checkRank, type Kwargs, type Shape } from '../shapes';
 
@@ -20,6 +27,13 @@ export interface KerasHubPositionEmbeddingArgs extends LayerArgs {
   /** keras-hub's mixing weight for sequences longer than L (see the class comment). Default 0.4. */
   hierarchicalAlpha?: number;
 }
+
+/** Every argument name, for the unknown-argument check. */
+const ARG_NAMES = layerArgNames<KerasHubPositionEmbeddingArgs>({
+  sequenceLength: true,
+  initializer: true,
+  hierarchicalAlpha: true,
+});
 
 /**
  * A learned position embedding (Devlin et al. 2019): returns the embeddings of positions 0..T-1,
@@ -48,6 +62,7 @@ export class KerasHubPositionEmbedding extends tf.layers.Layer {
 
   constructor(args: KerasHubPositionEmbeddingArgs) {
     super(layerArgsWithName(args, 'position_embedding'));
+    checkLayerArgNames(this, KerasHubPositionEmbedding, args, ARG_NAMES);
     const name = this.label;
     if (args == null || typeof args !== 'object') {
       throw new Error(`${name}: expected an arguments object {sequenceLength, ...}, got ${args}`);

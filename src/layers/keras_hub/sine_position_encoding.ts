@@ -3,7 +3,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
-import { checkPositiveNumber } from '../args';
+import { checkLayerArgNames, checkPositiveNumber, layerArgNames } from '../args';
 import { layerArgsWithName, registerKerasHubClass } from './parts';
 import { checkRank, type Kwargs, type Shape } from '../shapes';
 import { sinusoidalEncoding } from '../sinusoidal_position_encoding';
@@ -12,6 +12,11 @@ export interface KerasHubSinePositionEncodingArgs extends LayerArgs {
   /** The wavelength scale w. Default 10000. */
   maxWavelength?: number;
 }
+
+/** Every argument name, for the unknown-argument check. */
+const ARG_NAMES = layerArgNames<KerasHubSinePositionEncodingArgs>({
+  maxWavelength: true,
+});
 
 /**
  * The fixed sinusoidal encoding of Vaswani et al. 2017 (section 3.5) as keras-hub computes it:
@@ -32,6 +37,7 @@ export class KerasHubSinePositionEncoding extends tf.layers.Layer {
 
   constructor(args: KerasHubSinePositionEncodingArgs = {}) {
     super(layerArgsWithName(args, 'sine_position_encoding'));
+    checkLayerArgNames(this, KerasHubSinePositionEncoding, args, ARG_NAMES);
     this.maxWavelength = checkPositiveNumber(this.label, 'maxWavelength', args.maxWavelength ?? 10000);
   }
 

@@ -3,7 +3,7 @@
  * same arguments, defaults, math, weight shapes and order, so that Keras models built from it load.
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkBoolean, serializeInitializer } from '../args';
+import { checkBoolean, checkLayerArgNames, layerArgNames, serializeInitializer } from '../args';
 import { byCallArgument } from '../keras_args';
 import { checkPaddingMasks, combineMasks, passMask, resolveInputMasks } from '../masks';
 import { MultiHeadAttention } from '../multi_head_attention';
@@ -29,6 +29,22 @@ export interface KerasHubTransformerDecoderArgs extends KerasHubTransformerArgs 
    */
   callArguments?: string[] | null;
 }
+
+/** Every argument name, for the unknown-argument check. */
+const ARG_NAMES = layerArgNames<KerasHubTransformerDecoderArgs>({
+  intermediateDim: true,
+  numHeads: true,
+  dropout: true,
+  activation: true,
+  layerNormEpsilon: true,
+  kernelInitializer: true,
+  biasInitializer: true,
+  normalizeFirst: true,
+  callArguments: true,
+  decoderSequenceShape: true,
+  encoderSequenceShape: true,
+  useCausalMask: true,
+});
 
 /** Keyword arguments of `apply` (tensors the Keras loader passes as inputs instead, with callArguments). */
 export interface KerasHubTransformerDecoderCallArgs {
@@ -114,6 +130,7 @@ export class KerasHubTransformerDecoder extends KerasHubTransformerBase {
       required: 'decoder_sequence',
       regularizers: false,
     });
+    checkLayerArgNames(this, KerasHubTransformerDecoder, args, ARG_NAMES);
     const name = this.label;
     this.decoderSequenceShape = checkBuildShape(name, 'decoderSequenceShape', args.decoderSequenceShape);
     this.encoderSequenceShape = checkBuildShape(name, 'encoderSequenceShape', args.encoderSequenceShape);

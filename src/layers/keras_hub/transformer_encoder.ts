@@ -3,7 +3,7 @@
  * same arguments, defaults, math, weight shapes and order, so that Keras models built from it load.
  */
 import * as tf from '@tensorflow/tfjs';
-import { serializeInitializer } from '../args';
+import { checkLayerArgNames, layerArgNames, serializeInitializer } from '../args';
 import { byCallArgument, serializeRegularizerOrConstraint } from '../keras_args';
 import { checkPaddingMasks, combineMasks, passMask, resolveInputMasks } from '../masks';
 import { MultiHeadAttention } from '../multi_head_attention';
@@ -23,6 +23,22 @@ export interface KerasHubTransformerEncoderArgs extends KerasHubTransformerArgs,
    */
   callArguments?: string[] | null;
 }
+
+/** Every argument name, for the unknown-argument check. */
+const ARG_NAMES = layerArgNames<KerasHubTransformerEncoderArgs>({
+  intermediateDim: true,
+  numHeads: true,
+  dropout: true,
+  activation: true,
+  layerNormEpsilon: true,
+  kernelInitializer: true,
+  biasInitializer: true,
+  normalizeFirst: true,
+  callArguments: true,
+  kernelRegularizer: true,
+  biasRegularizer: true,
+  activityRegularizer: true,
+});
 
 /** Keyword arguments of `apply` (tensors the Keras loader passes as inputs instead, with callArguments). */
 export interface KerasHubTransformerEncoderCallArgs {
@@ -75,6 +91,7 @@ export class KerasHubTransformerEncoder extends KerasHubTransformerBase {
       required: 'inputs',
       regularizers: true,
     });
+    checkLayerArgNames(this, KerasHubTransformerEncoder, args, ARG_NAMES);
   }
 
   protected attentionLayers(): Array<MultiHeadAttention | null> {
