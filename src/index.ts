@@ -74,6 +74,8 @@ export type { StepResult, TrainerArgs } from './train/trainer';
 export { warmupSchedule, DECAYS } from './train/schedule';
 export type { Decay, LearningRateSchedule, ScheduleArgs } from './train/schedule';
 export { evaluateSeq2Seq } from './train/evaluate';
+export { trainingCurveSvg } from './train/log';
+export type { EvalLogEntry, LogEntry, TrainLogEntry } from './train/log';
 export { balancedShare, DEFAULT_RECIPE, TASK_RECIPES } from './train/recipe';
 export type { Recipe } from './train/recipe';
 export type { EvalSample, EvaluateOptions, EvaluationResult, Failure } from './train/evaluate';
@@ -89,7 +91,14 @@ export type { Seq2SeqMetrics, Seq2SeqTaskInfo, Seq2SeqTrainingInfo } from './io/
 export { fileSystem, NodeFileSystem, registerFileSystemRoutes } from './io/file_system';
 
 // Backends.
-export { ensureBackend, initBackend, installWasmExtras, isTfjsNodeAvailable, BACKEND_CHOICES } from './backend';
+export {
+  ensureBackend,
+  initBackend,
+  installWasmExtras,
+  isTfjsNodeAvailable,
+  softwareWebglRenderer,
+  BACKEND_CHOICES,
+} from './backend';
 export type { BackendChoice, BackendName, InitBackendOptions, WasmExtrasOptions } from './backend';
 export { installGradientFixes } from './kernels/tile_gradient';
 export { kernelThreads, kernelThreadsReady, setKernelThreads } from './kernels/threads';

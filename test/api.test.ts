@@ -39,6 +39,7 @@ const PUBLIC_NAMES = {
     'Trainer',
     'balancedShare',
     'evaluateSeq2Seq',
+    'trainingCurveSvg',
     'warmupSchedule',
   ],
   io: [
@@ -61,6 +62,7 @@ const PUBLIC_NAMES = {
     'kernelThreads',
     'kernelThreadsReady',
     'setKernelThreads',
+    'softwareWebglRenderer',
   ],
 };
 

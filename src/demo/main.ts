@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LabelledAttentionMaps, Seq2Seq } from '../browser';
-import { element, library, wasmSetPaths } from './globals';
+import { backendNote, element, library, wasmSetPaths } from './globals';
 import { cellAt, drawHeatmap, tokenLabel } from './heatmap';
 
 /** One entry of models/index.json (written by the demo server from models/<name>/task.json). */
@@ -22,12 +22,6 @@ interface ModelEntry {
 
 /** Used when the server gives no models/index.json (e.g. the demo on a plain static host). */
 const FALLBACK_MODELS: ModelEntry[] = ['copy', 'reverse', 'sort', 'addition'].map((name) => ({ name }));
-
-const BACKEND_NOTES: Record<string, string> = {
-  webgl: 'GPU, through WebGL',
-  wasm: 'CPU, through WebAssembly',
-  cpu: 'plain JavaScript: WebGL and WebAssembly are unavailable',
-};
 
 const api = library();
 const params = new URLSearchParams(location.search);
@@ -122,10 +116,12 @@ async function action(work: () => Promise<void>): Promise<void> {
 async function startBackend(): Promise<string> {
   // The wasm backend fetches its .wasm binaries; the demo server serves them next to its script.
   wasmSetPaths()?.(new URL('vendor/tfjs-backend-wasm/', location.href).href);
-  const backend = await api.initBackend(params.get('backend') ?? 'auto');
+  const choice = params.get('backend') ?? 'auto';
+  const backend = await api.initBackend(choice);
+  const note = backendNote(api, backend, choice);
   ui.backend.textContent = backend;
-  ui.backend.title = BACKEND_NOTES[backend] ?? '';
-  ui.backend.insertAdjacentText('afterend', ` (${BACKEND_NOTES[backend] ?? backend})`);
+  ui.backend.title = note;
+  ui.backend.insertAdjacentText('afterend', ` (${note})`);
   ui.backend.dataset.backend = backend;
   return backend;
 }

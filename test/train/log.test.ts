@@ -1,4 +1,4 @@
-import { curveSvg, LogEntry, toJsonLines } from '../../src/train/log';
+import { LogEntry, toJsonLines, trainingCurveSvg } from '../../src/train/log';
 import {
   estimateTargetStep,
   EtaEstimator,
@@ -51,7 +51,7 @@ describe('training log', () => {
   });
 
   it('plots loss (log scale) and accuracies as a standalone SVG with escaped text', () => {
-    const svg = curveSvg(entries, 'reverse <reference> & co');
+    const svg = trainingCurveSvg(entries, 'reverse <reference> & co');
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
     expect(svg).toContain('reverse &lt;reference&gt; &amp; co');
     expect(svg.match(/<polyline/g)).toHaveLength(5); // train + held-out loss; 3 accuracy curves
@@ -59,10 +59,22 @@ describe('training log', () => {
     expect(svg).toContain('>0.01<');
     expect(svg).toContain('>10<');
     expect(svg).not.toContain('NaN');
+    // Axes with ticks and labels, and a legend in each panel.
+    const texts = (cls: string) =>
+      [...svg.matchAll(new RegExp(`<text class="${cls}"[^>]*>([^<]*)<`, 'g'))].map((m) => m[1]);
+    expect(texts('axis-label')).toEqual(['loss (log scale)', 'step', 'accuracy', 'step']);
+    expect(texts('legend')).toEqual([
+      'train',
+      'held-out',
+      'train token acc',
+      'held-out token acc',
+      'held-out exact match',
+    ]);
+    expect(texts('tick')).toEqual(expect.arrayContaining(['0.01', '0.1', '1', '10', '0.0', '0.2', '1.0', '20', '100']));
   });
 
   it('survives an empty log', () => {
-    expect(curveSvg([], 'empty')).not.toContain('NaN');
+    expect(trainingCurveSvg([], 'empty')).not.toContain('NaN');
   });
 });
 
