@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { demoMounts, modelsIndex, startStaticServer } from '../src/io/static_server';
+import { modelsIndex, startDemoServer } from '../src/io/static_server';
 import { buildBrowser } from './build_browser';
 import { checkFlagNames } from '../src/train/options';
 import { runMain, UsageError } from './cli';
@@ -74,10 +74,7 @@ async function main(argv: string[]): Promise<number> {
   }
 
   // --- Serve --------------------------------------------------------------------------
-  const running = await startStaticServer(
-    { mounts: demoMounts(ROOT), generated: { '/models/index.json': () => modelsIndex(modelsDir) } },
-    port,
-  );
+  const running = await startDemoServer(ROOT, port);
   console.log(`demo: ${running.url}  (Ctrl-C to stop)`);
   await new Promise<void>((resolve) => process.once('SIGINT', resolve));
   await running.close();

@@ -20,15 +20,23 @@ import './io/file_system';
 
 // Layers (one per file under src/layers).
 export { MultiHeadAttention, multiHeadAttention } from './layers/multi_head_attention';
-export type { MultiHeadAttentionArgs, MultiHeadAttentionCallArgs } from './layers/multi_head_attention';
+export type {
+  AttentionInferenceWeights,
+  MultiHeadAttentionArgs,
+  MultiHeadAttentionCallArgs,
+} from './layers/multi_head_attention';
 export { AttentionProjection } from './layers/attention_projection';
 export type { AttentionProjectionArgs } from './layers/attention_projection';
 export { AttentionOutputProjection } from './layers/attention_output_projection';
 export type { AttentionOutputProjectionArgs } from './layers/attention_output_projection';
 export { TransformerEncoderBlock } from './layers/transformer_encoder_block';
-export type { TransformerEncoderBlockArgs } from './layers/transformer_encoder_block';
+export type { BlockOutput, TransformerEncoderBlockArgs } from './layers/transformer_encoder_block';
 export { TransformerDecoderBlock } from './layers/transformer_decoder_block';
-export type { TransformerDecoderBlockArgs } from './layers/transformer_decoder_block';
+export type {
+  DecoderBlockArrays,
+  LayerNormArrays,
+  TransformerDecoderBlockArgs,
+} from './layers/transformer_decoder_block';
 export { ACTIVATIONS } from './layers/transformer_block_base';
 export type { Activation, TransformerBlockArgs } from './layers/transformer_block_base';
 export { TokenAndPositionEmbedding, POSITION_ENCODINGS } from './layers/token_and_position_embedding';
@@ -38,6 +46,10 @@ export type { SinusoidalPositionEncodingArgs } from './layers/sinusoidal_positio
 export { MaskedLayerNormalization } from './layers/masked_layer_normalization';
 export type { MaskedLayerNormalizationArgs } from './layers/masked_layer_normalization';
 export { causalMask } from './layers/masks';
+// The types the layers' arguments use.
+export type { Shape } from './layers/shapes';
+export type { InitializerIdentifier } from './layers/args';
+export type { ConstraintIdentifier, RegularizerIdentifier } from './layers/keras_args';
 // keras-hub's layers (registered as 'keras_hub>TransformerEncoder' etc.), for Keras models built from them.
 export { KerasHubTransformerEncoder } from './layers/keras_hub/transformer_encoder';
 export type {
@@ -65,12 +77,16 @@ export type { AttentionMaps, DecodeOptions, DecodeResult, DecoderStep, PerAttent
 export { loadSeq2Seq, Seq2Seq } from './model/seq2seq';
 export type { GenerateOptions, LabelledAttentionMaps } from './model/seq2seq';
 
-// The toy tasks (plain TypeScript, no TensorFlow.js), as one namespace: `tasks.createTask('reverse')`.
+/**
+ * The toy tasks (README, "Toy tasks"), plain TypeScript with no TensorFlow.js, as one namespace:
+ * `tasks.createTask('reverse')`, `tasks.heldOutSet(task)`, `tasks.encodeBatch(task, samples)`.
+ */
 export * as tasks from './tasks/public';
 
 // Training in any runtime (the command-line runs with files live in scripts/ and src/train/run.ts).
 export { Trainer } from './train/trainer';
-export type { StepResult, TrainerArgs } from './train/trainer';
+export type { StepResult, TrainerArgs, TrainerState } from './train/trainer';
+export type { Adam } from './train/adam';
 export { warmupSchedule, DECAYS } from './train/schedule';
 export type { Decay, LearningRateSchedule, ScheduleArgs } from './train/schedule';
 export { evaluateSeq2Seq } from './train/evaluate';
@@ -86,6 +102,7 @@ export type { LoadKerasModelOptions } from './keras/load';
 export type { KerasModelSource } from './keras/source';
 export type { NonFiniteWeights } from './keras/weights';
 export { ElementwiseOperation, KerasGlobalAveragePooling1D, ReduceOperation } from './keras/op_layers';
+export type { ElementwiseOperationArgs, KerasGlobalAveragePooling1DArgs, ReduceOperationArgs } from './keras/op_layers';
 export { parseTaskJson, readTaskJson, taskInfoFor, writeTaskJson } from './io/task_json';
 export type { Seq2SeqMetrics, Seq2SeqTaskInfo, Seq2SeqTrainingInfo } from './io/task_json';
 export { fileSystem, NodeFileSystem, registerFileSystemRoutes } from './io/file_system';

@@ -41,6 +41,7 @@ function startDecoder(parts: TransformerParts, source: tf.Tensor2D, step: Decode
   }
 }
 
+/** Options of `decode`. */
 export interface DecodeOptions {
   /** Most target tokens to produce, EOS included. Default: the model's maxTargetLength. */
   maxLength?: number;
@@ -58,6 +59,7 @@ export interface DecodeOptions {
   decoderStep?: DecoderStep;
 }
 
+/** What `decode` returns: per source, the ids and their log-probabilities. */
 export interface DecodeResult {
   /** Target ids per source, without BOS and EOS. */
   tokens: number[][];

@@ -30,6 +30,7 @@ export const ELEMENTWISE_OPERATIONS = [
 ] as const;
 export type ElementwiseOperationName = (typeof ELEMENTWISE_OPERATIONS)[number];
 
+/** The arguments of `ElementwiseOperation`, and tfjs's `LayerArgs`. */
 export interface ElementwiseOperationArgs extends LayerArgs {
   /** The operation, applied as `x op y` with broadcasting. */
   operation: ElementwiseOperationName;
@@ -160,6 +161,7 @@ tf.serialization.registerClass(ElementwiseOperation);
 export const REDUCE_OPERATIONS = ['mean', 'sum', 'max', 'min', 'prod'] as const;
 export type ReduceOperationName = (typeof REDUCE_OPERATIONS)[number];
 
+/** The arguments of `ReduceOperation`, and tfjs's `LayerArgs`. */
 export interface ReduceOperationArgs extends LayerArgs {
   /** The reduction. */
   operation: ReduceOperationName;
@@ -253,6 +255,7 @@ export class ReduceOperation extends tf.layers.Layer {
 }
 tf.serialization.registerClass(ReduceOperation);
 
+/** The arguments of `KerasGlobalAveragePooling1D`: Keras's `GlobalAveragePooling1D`'s, in camelCase. */
 export interface KerasGlobalAveragePooling1DArgs extends LayerArgs {
   /** 'channels_last' (the default): inputs (B, T, D), average over T. 'channels_first': (B, D, T). */
   dataFormat?: 'channels_last' | 'channels_first';

@@ -65,6 +65,7 @@ export class AttentionOutputProjection extends ProjectionBase {
     return tf.tidy(() => mergeHeads(Array.isArray(inputs) ? inputs[0] : inputs, this));
   }
 
+  /** The constructor's arguments, as tfjs serializes layers. */
   override getConfig(): tf.serialization.ConfigDict {
     return { ...super.getConfig(), outputDim: this.outputDim };
   }

@@ -72,6 +72,7 @@ export class AttentionProjection extends ProjectionBase {
     return tf.tidy(() => projectHeads(Array.isArray(inputs) ? inputs[0] : inputs, this));
   }
 
+  /** The constructor's arguments, as tfjs serializes layers. */
   override getConfig(): tf.serialization.ConfigDict {
     return { ...super.getConfig(), numHeads: this.numHeads, headDim: this.headDim };
   }

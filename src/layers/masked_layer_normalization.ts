@@ -8,6 +8,7 @@ import { checkLayerArgNames, checkPositiveNumber, layerArgNames } from './args';
 import { passMask } from './masks';
 import { checkRank, type Kwargs, type Shape } from './shapes';
 
+/** The arguments of `MaskedLayerNormalization`, and tfjs's `LayerArgs`. */
 export interface MaskedLayerNormalizationArgs extends LayerArgs {
   /** Added to the variance. Default 1e-5 (PyTorch's; tfjs's LayerNormalization uses 1e-3). */
   epsilon?: number;

@@ -40,6 +40,7 @@ import {
 import { checkAttentionMask, checkPaddingMasks, combineMasks, passMask, resolveInputMasks } from './masks';
 import { checkRank, formatShape, type Kwargs, type Shape, shapeList } from './shapes';
 
+/** The arguments of `MultiHeadAttention`: Keras's, in camelCase, and tfjs's `LayerArgs`. */
 export interface MultiHeadAttentionArgs extends LayerArgs {
   /** Number of attention heads H. Required. */
   numHeads: number;

@@ -7,6 +7,7 @@ import { checkLayerArgNames, checkPositiveNumber, layerArgNames } from './args';
 import { passMask } from './masks';
 import { checkRank, type Kwargs, type Shape } from './shapes';
 
+/** The arguments of `SinusoidalPositionEncoding`, and tfjs's `LayerArgs`. */
 export interface SinusoidalPositionEncodingArgs extends LayerArgs {
   /** The wavelength scale, 10000 in the paper. Default 10000. */
   maxWavelength?: number;

@@ -18,9 +18,12 @@ import { formatShape, type Kwargs, type Shape } from './shapes';
 import { sinusoidalEncoding } from './sinusoidal_position_encoding';
 import { checkTokenIds, embeddingLookup } from '../ops/embedding';
 
+/** The values of `positionEncoding`: learned position embeddings, or the fixed sin/cos encoding. */
 export const POSITION_ENCODINGS = ['learned', 'sinusoidal'] as const;
+/** One of `POSITION_ENCODINGS`. */
 export type PositionEncoding = (typeof POSITION_ENCODINGS)[number];
 
+/** The arguments of `TokenAndPositionEmbedding`, and tfjs's `LayerArgs`. */
 export interface TokenAndPositionEmbeddingArgs extends LayerArgs {
   /** Number of token ids, V (ids 0..V-1). Required. */
   vocabularySize: number;

@@ -25,9 +25,12 @@ import {
 import { checkRank, type Shape } from './shapes';
 import { MultiHeadAttention } from './multi_head_attention';
 
+/** The values of a block's `activation`: relu, or gelu (exact, with erf). */
 export const ACTIVATIONS = ['relu', 'gelu'] as const;
+/** One of `ACTIVATIONS`. */
 export type Activation = (typeof ACTIVATIONS)[number];
 
+/** The arguments `TransformerEncoderBlock` and `TransformerDecoderBlock` share, and tfjs's `LayerArgs`. */
 export interface TransformerBlockArgs extends LayerArgs {
   /** Number of attention heads H. Required. */
   numHeads: number;

@@ -10,6 +10,7 @@ import { MultiHeadAttention } from './multi_head_attention';
 import { type LayerNormWeights, TransformerBlockArgs, TransformerBlockBase } from './transformer_block_base';
 import type { BlockOutput } from './transformer_encoder_block';
 
+/** The arguments of `TransformerDecoderBlock`: the blocks' shared ones. */
 export type TransformerDecoderBlockArgs = TransformerBlockArgs;
 
 /** Every argument name, for the unknown-argument check. */

@@ -9,6 +9,7 @@ import { checkSequence, type Kwargs, type Shape } from './shapes';
 import { MultiHeadAttention } from './multi_head_attention';
 import { TransformerBlockArgs, TransformerBlockBase } from './transformer_block_base';
 
+/** The arguments of `TransformerEncoderBlock`. */
 export interface TransformerEncoderBlockArgs extends TransformerBlockArgs {
   /** Whether position t attends only to positions <= t (a GPT-style block). Default false. */
   causal?: boolean;
@@ -124,6 +125,7 @@ export class TransformerEncoderBlock extends TransformerBlockBase {
     return { output: output as tf.Tensor3D, selfAttention: probabilities, selfAttentionInput };
   }
 
+  /** The constructor's arguments, as tfjs serializes layers. */
   override getConfig(): tf.serialization.ConfigDict {
     return { ...super.getConfig(), causal: this.causal };
   }

@@ -7,6 +7,7 @@ import type { Activation } from '../layers/transformer_block_base';
 import { describeValue as describe } from '../describe';
 import { checkOptionNames, optionNames } from '../options';
 
+/** The encoder-decoder's configuration: every size and choice `createTransformer` builds from (`resolveConfig`). */
 export interface TransformerConfig {
   /** Token ids 0..vocabularySize-1, shared by source and target (PAD = 0, BOS = 1, EOS = 2). Required. */
   vocabularySize: number;
@@ -84,6 +85,7 @@ export const REFERENCE_SIZE: ModelSize = {
   positionEncoding: 'learned',
 };
 
+/** Named model sizes, without the task's (`presetConfig` adds them). */
 export const PRESETS = {
   /** A model that trains in seconds, for tests and quick experiments. */
   tiny: { embeddingDim: 32, numHeads: 2, intermediateDim: 64, numEncoderLayers: 1, numDecoderLayers: 1, dropout: 0 },
@@ -91,7 +93,9 @@ export const PRESETS = {
   reference: REFERENCE_SIZE,
 } satisfies Record<string, ModelSize>;
 
+/** A key of `PRESETS`: `tiny` or `reference`. */
 export type PresetName = keyof typeof PRESETS;
+/** The keys of `PRESETS`. */
 export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
 
 /** Fills in defaults and checks every field; errors name the field, the value and what was expected. */

@@ -15,6 +15,7 @@ import { attentionMaps, AttentionMaps, decode, scoreTargets } from '../decode/de
 import { transformerParts } from '../decode/transformer_parts';
 import { describeValue as describe } from '../describe';
 
+/** Options of `Seq2Seq.generate`. */
 export interface GenerateOptions {
   /** Beam width; 1 (the default) is greedy decoding. */
   beamWidth?: number;
@@ -60,14 +61,17 @@ export class Seq2Seq {
       : null;
   }
 
+  /** Token ids 0..vocabularySize-1, from task.json. */
   get vocabularySize(): number {
     return this.info.vocabulary.size;
   }
 
+  /** Longest source the model takes, from task.json. */
   get maxSourceLength(): number {
     return this.info.maxSourceLength;
   }
 
+  /** Longest target + 1 (for EOS): the most tokens `generate` produces. */
   get maxTargetLength(): number {
     return this.info.maxTargetLength;
   }
@@ -156,6 +160,7 @@ export class Seq2Seq {
     return this.model.save(url);
   }
 
+  /** Frees the model's weights. */
   dispose(): void {
     this.model.dispose();
   }

@@ -5,6 +5,7 @@ import { FIRST_SYMBOL, MAX_NUM_SYMBOLS, NUM_SPECIAL_TOKENS, SPECIAL_TOKEN_NAMES,
 
 /** The toy tasks (README, "Toy tasks": copy, reverse, sort, addition). */
 export const TASK_NAMES = ['copy', 'reverse', 'sort', 'addition'] as const;
+/** One of `TASK_NAMES`. */
 export type TaskName = (typeof TASK_NAMES)[number];
 
 /**

@@ -23,6 +23,7 @@ export interface Failure {
   got: number[];
 }
 
+/** What `evaluateSeq2Seq` measured on the samples. */
 export interface EvaluationResult {
   /** Share of samples whose greedy decoding, up to and including EOS, equals the target. */
   exactMatch: number;
@@ -36,6 +37,7 @@ export interface EvaluationResult {
   failures: Failure[];
 }
 
+/** Options of `evaluateSeq2Seq`. */
 export interface EvaluateOptions {
   /**
    * Most tokens greedy decoding produces, EOS included: the padded target

@@ -33,6 +33,7 @@ export interface EvalLogEntry {
   failures: Array<{ input: string; expected: string; got: string }>;
 }
 
+/** One line of train-log.jsonl. */
 export type LogEntry = TrainLogEntry | EvalLogEntry;
 
 export function toJsonLines(entries: readonly LogEntry[]): string {

@@ -5,9 +5,12 @@
  */
 import { checkOptionNames, optionNames } from '../options';
 
+/** The values of `ScheduleArgs.decay`: after the warmup, cosine to `minRate`, 1/sqrt(step), or none. */
 export const DECAYS = ['cosine', 'inverse-sqrt', 'constant'] as const;
+/** One of `DECAYS`. */
 export type Decay = (typeof DECAYS)[number];
 
+/** The arguments of `warmupSchedule`. */
 export interface ScheduleArgs {
   /** Rate reached at the end of the warmup. Required. */
   peak: number;

@@ -15,6 +15,7 @@ import { maskedSoftmaxCrossEntropy, maskedTokenAccuracy } from './losses';
 import { LearningRateSchedule } from './schedule';
 import type { EncodedBatch } from '../tasks/encode';
 
+/** The arguments of `Trainer`: the model and the optimisation settings. */
 export interface TrainerArgs {
   /** A model with inputs `[source (B, S), decoderInput (B, T)]` and logits (B, T, V) out. Required. */
   model: tf.LayersModel;

@@ -586,7 +586,7 @@ describe("in Chromium, bundled by the consumer's esbuild", () => {
     },
   );
 
-  test('the app decodes the shipped reverse model, copied next to it by its build, on the backend the library chose', async () => {
+  test("the app decodes the shipped reverse model its build copied next to it, on the library's backend", async () => {
     const { result, requests, problems } = await openPage<{
       inputs: string[];
       decoded: string[];

@@ -19,6 +19,7 @@ import { checkRank, type Kwargs, type Shape } from '../shapes';
 /** keras-hub's default `hierarchical_alpha`, also what its TokenAndPositionEmbedding uses. */
 export const DEFAULT_HIERARCHICAL_ALPHA = 0.4;
 
+/** The arguments of `KerasHubPositionEmbedding`: keras-hub's `PositionEmbedding`'s, in camelCase. */
 export interface KerasHubPositionEmbeddingArgs extends LayerArgs {
   /** Longest sequence L the table covers. Required. */
   sequenceLength: number;

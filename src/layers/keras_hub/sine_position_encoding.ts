@@ -8,6 +8,7 @@ import { layerArgsWithName, registerKerasHubClass } from './parts';
 import { checkRank, type Kwargs, type Shape } from '../shapes';
 import { sinusoidalEncoding } from '../sinusoidal_position_encoding';
 
+/** The arguments of `KerasHubSinePositionEncoding`: keras-hub's `SinePositionEncoding`'s, in camelCase. */
 export interface KerasHubSinePositionEncodingArgs extends LayerArgs {
   /** The wavelength scale w. Default 10000. */
   maxWavelength?: number;

@@ -18,6 +18,7 @@ import { type Kwargs, type Shape } from '../shapes';
 import { DEFAULT_HIERARCHICAL_ALPHA, positionRows } from './position_embedding';
 import { layerArgsWithName, LayerWithParts, registerKerasHubClass } from './parts';
 
+/** The arguments of `KerasHubTokenAndPositionEmbedding`: keras-hub's, in camelCase. */
 export interface KerasHubTokenAndPositionEmbeddingArgs extends LayerArgs {
   /** Number of token ids V (ids 0..V-1). Required. */
   vocabularySize: number;

@@ -12,6 +12,7 @@ import { applyDense, type DenseWeights, type NormWeights, residualBlock, registe
 import { KerasHubTransformerBase, type KerasHubTransformerArgs, weightsPart } from './transformer_base';
 import { checkEncoderAttentionMask } from './transformer_encoder';
 
+/** The arguments of `KerasHubTransformerDecoder`: keras-hub's `TransformerDecoder`'s, in camelCase. */
 export interface KerasHubTransformerDecoderArgs extends KerasHubTransformerArgs {
   /** keras-hub's build shapes, written in its configs; kept, and checked against the inputs. Default null. */
   decoderSequenceShape?: Shape | null;

@@ -16,6 +16,7 @@ import {
   weightsPart,
 } from './transformer_base';
 
+/** The arguments of `KerasHubTransformerEncoder`: keras-hub's `TransformerEncoder`'s, in camelCase. */
 export interface KerasHubTransformerEncoderArgs extends KerasHubTransformerArgs, KerasHubRegularizerArgs {
   /**
    * Which Keras call argument each input is (`KerasHubTransformerEncoder.kerasCallArguments`), e.g.
