@@ -72,15 +72,17 @@ export interface ExactMatchPoint {
  * `window` evaluations: exact match against steps rises as a sigmoid, so its logit is close to a
  * straight line over a few evaluations; the least-squares line through the logits of the last
  * `window` points (exact matches clamped to [1/1024, 1 - 1/1024]) is followed to logit(target).
- * Undefined while there are fewer than two points or the trend is not rising; the last step
- * when the target is already met. Never before the last evaluated step.
+ * Undefined while there are fewer than `window` points, while one of them is 0 (the logit of a
+ * zero is only the clamp's, and a line from it rises far too steeply: early runs estimated the
+ * end a few steps away) or when the trend is not rising; the last step when the target is
+ * already met. Never before the last evaluated step.
  */
 export function estimateTargetStep(points: readonly ExactMatchPoint[], target: number, window = 3): number | undefined {
   if (points.length === 0) return undefined;
   const last = points[points.length - 1];
   if (last.exactMatch >= target) return last.step;
   const recent = points.slice(-Math.max(2, window));
-  if (recent.length < 2) return undefined;
+  if (recent.length < Math.max(2, window) || recent.some((p) => !(p.exactMatch > 0))) return undefined;
   const logit = (p: number) => {
     const q = Math.min(1 - 1 / 1024, Math.max(1 / 1024, p));
     return Math.log(q / (1 - q));

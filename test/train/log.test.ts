@@ -163,6 +163,17 @@ describe('progress display', () => {
     expect(estimateTargetStep(plateau, 0.99, 3)).toBe(480);
     expect(estimateTargetStep(curve, 0.25)).toBe(200); // already reached (0.269 at step 200): the last step
     expect(estimateTargetStep(curve.slice(0, 1), 0.99)).toBeUndefined(); // one point: no trend
+    expect(estimateTargetStep(curve.slice(0, 2), 0.99)).toBeUndefined(); // two: not yet
+    // The start of a reverse run (npm run train): with a 0 among the last three, no estimate (from 0
+    // and 0.029 the line said step ~70; the run stopped at 325); from three above 0, a later one.
+    const start = [
+      { step: 25, exactMatch: 0 },
+      { step: 50, exactMatch: 0.0293 },
+      { step: 75, exactMatch: 0.1035 },
+      { step: 100, exactMatch: 0.2246 },
+    ];
+    expect(estimateTargetStep(start.slice(0, 3), 0.99)).toBeUndefined();
+    expect(estimateTargetStep(start, 0.99)).toBeGreaterThan(200);
     expect(estimateTargetStep([], 0.99)).toBeUndefined();
     const falling = [...curve].reverse().map((p, i) => ({ step: 50 * (i + 1), exactMatch: p.exactMatch }));
     expect(estimateTargetStep(falling, 0.99)).toBeUndefined();
