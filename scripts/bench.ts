@@ -32,6 +32,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
 import { createTask, createTrainingStream, encodeBatch, heldOutSet, TASK_NAMES, TaskName } from '../src/tasks';
 import { machineInfo, round } from '../src/train/benchmark';
+import { checkFlagNames } from '../src/train/options';
 import { balancedShare } from '../src/train/recipe';
 
 import { benchTempFile, writeInt32File } from './bench/batch_file';
@@ -65,6 +66,7 @@ const BENCH_OPTIONS = {
 } as const;
 let parsed: ReturnType<typeof parseArgs<{ options: typeof BENCH_OPTIONS }>>['values'];
 try {
+  checkFlagNames(process.argv.slice(2), BENCH_OPTIONS);
   parsed = parseArgs({
     options: BENCH_OPTIONS,
   }).values;

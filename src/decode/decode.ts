@@ -11,6 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { recordAttention } from '../layers/attention_recorder';
+import { checkOptionNames, optionNames } from '../options';
 import type { MultiHeadAttention } from '../layers/multi_head_attention';
 import { BOS, EOS, PAD } from '../tasks/vocabulary';
 import { generateSync } from './generate';
@@ -55,6 +56,7 @@ export interface DecodeOptions {
   ignoreEos?: boolean;
 }
 
+/** What `decode` returns: per source, the ids and their log-probabilities. */
 export interface DecodeResult {
   /** Target ids per source, without BOS and EOS. */
   tokens: number[][];
@@ -62,12 +64,20 @@ export interface DecodeResult {
   logProbs: number[];
 }
 
+const DECODE_OPTION_NAMES = optionNames<DecodeOptions>({
+  maxLength: true,
+  beamWidth: true,
+  useCache: true,
+  ignoreEos: true,
+});
+
 /**
  * Decodes `sources` (unpadded ids) with `model`, greedy unless `beamWidth > 1`: from BOS, never
  * producing PAD or BOS (they are not targets), until EOS. Leaves `tf.memory().numTensors` as it
  * found it.
  */
 export function decode(model: tf.LayersModel, sources: number[][], options: DecodeOptions = {}): DecodeResult {
+  checkOptionNames('decode', options, DECODE_OPTION_NAMES);
   checkSeq2Seq(model, 'decode');
   if (sources.length === 0) return { tokens: [], logProbs: [] };
   const beamWidth = options.beamWidth ?? 1;

@@ -11,7 +11,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { SymbolicTensor } from '@tensorflow/tfjs-layers/dist/engine/topology';
-import { describeValue, rejectUnknownOptions } from '../describe';
+import { describeValue } from '../describe';
+import { checkOptionNames, optionNames } from '../options';
 import { Random } from '../tasks/random';
 import { outputIsProbabilities, planGraph, positionLimit } from './graph';
 import { CachedRunner, checkFixedRows, RerunRunner, type RunnerSetup, type StepRunner } from './runner';
@@ -74,22 +75,22 @@ export interface GenerateOptions {
   output?: 'auto' | 'logits' | 'probabilities';
 }
 
-const OPTION_NAMES: ReadonlyArray<keyof GenerateOptions> = [
-  'maxNewTokens',
-  'sampler',
-  'beamWidth',
-  'temperature',
-  'topK',
-  'topP',
-  'seed',
-  'stopTokenIds',
-  'suppressTokenIds',
-  'useCache',
-  'onToken',
-  'inputs',
-  'tokenInput',
-  'output',
-];
+const OPTION_NAMES = optionNames<GenerateOptions>({
+  maxNewTokens: true,
+  sampler: true,
+  beamWidth: true,
+  temperature: true,
+  topK: true,
+  topP: true,
+  seed: true,
+  stopTokenIds: true,
+  suppressTokenIds: true,
+  useCache: true,
+  onToken: true,
+  inputs: true,
+  tokenInput: true,
+  output: true,
+});
 
 /**
  * Generates up to `maxNewTokens` tokens after each prompt (token ids; prompts may differ in
@@ -199,15 +200,15 @@ interface Resolved {
 }
 
 function resolveOptions(model: tf.LayersModel, prompts: number[][], options: GenerateOptions): Resolved {
+  if (options == null || typeof options !== 'object') {
+    throw new Error(`generate: options must be an object, got ${describeValue(options)}`);
+  }
+  checkOptionNames('generate', options, OPTION_NAMES);
   if (!(model instanceof tf.LayersModel)) {
     throw new Error(
       `generate: model must be a tf.LayersModel (tf.model, tf.sequential or loaded), got ${describeValue(model)}`,
     );
   }
-  if (options == null || typeof options !== 'object') {
-    throw new Error(`generate: options must be an object, got ${describeValue(options)}`);
-  }
-  rejectUnknownOptions('generate', options, OPTION_NAMES);
   const sampler = options.sampler ?? 'greedy';
   if (!(SAMPLERS as readonly string[]).includes(sampler)) {
     throw new Error(

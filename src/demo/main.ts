@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LabelledAttentionMaps, Seq2Seq } from '../browser';
-import { element, library, wasmSetPaths } from './globals';
+import { backendNote, element, library, wasmSetPaths } from './globals';
 import { cellAt, drawHeatmap, tokenLabel } from './heatmap';
 
 /** One entry of models/index.json (written by the demo server from models/<name>/task.json). */
@@ -22,12 +22,6 @@ interface ModelEntry {
 
 /** Used when the server gives no models/index.json (e.g. the demo on a plain static host). */
 const FALLBACK_MODELS: ModelEntry[] = ['copy', 'reverse', 'sort', 'addition'].map((name) => ({ name }));
-
-const BACKEND_NOTES: Record<string, string> = {
-  webgl: 'GPU, through WebGL',
-  wasm: 'CPU, through WebAssembly',
-  cpu: 'plain JavaScript: WebGL and WebAssembly are unavailable',
-};
 
 const api = library();
 const params = new URLSearchParams(location.search);
@@ -122,10 +116,12 @@ async function action(work: () => Promise<void>): Promise<void> {
 async function startBackend(): Promise<string> {
   // The wasm backend fetches its .wasm binaries; the demo server serves them next to its script.
   wasmSetPaths()?.(new URL('vendor/tfjs-backend-wasm/', location.href).href);
-  const backend = await api.initBackend(params.get('backend') ?? 'auto');
+  const choice = params.get('backend') ?? 'auto';
+  const backend = await api.initBackend(choice);
+  const note = backendNote(api, backend, choice);
   ui.backend.textContent = backend;
-  ui.backend.title = BACKEND_NOTES[backend] ?? '';
-  ui.backend.insertAdjacentText('afterend', ` (${BACKEND_NOTES[backend] ?? backend})`);
+  ui.backend.title = note;
+  ui.backend.insertAdjacentText('afterend', ` (${note})`);
   ui.backend.dataset.backend = backend;
   return backend;
 }
@@ -169,7 +165,7 @@ function inputHint(model: Seq2Seq): string {
   const task = model.task;
   if (task === null) return `symbols: ${model.info.vocabulary.symbols.join(' ')}`;
   if (task.name === 'addition') {
-    const example = task.tokensToString(task.sampleSource(new api.Random(1)));
+    const example = task.tokensToString(task.sampleSource(new api.tasks.Random(1)));
     return `two numbers of up to ${task.options.digits} digits, e.g. ${example}`;
   }
   return `${task.options.minLen} to ${task.options.maxLen} of the symbols ${task.symbols.join('')}`;
@@ -185,7 +181,7 @@ async function loadFromServer(name: string): Promise<void> {
 
 /** Ids up to the first non-symbol (a model that has not learned EOS may emit PAD or BOS). */
 function symbolPrefix(ids: number[], maxLength: number): number[] {
-  const end = ids.findIndex((id) => id < api.FIRST_SYMBOL);
+  const end = ids.findIndex((id) => id < api.tasks.FIRST_SYMBOL);
   return (end < 0 ? ids : ids.slice(0, end)).slice(0, maxLength);
 }
 
@@ -220,7 +216,7 @@ async function decodeText(text: string): Promise<void> {
 function randomExample(): string {
   const model = state.model;
   if (model === null || model.task === null) throw new Error('random examples need a model of a known task');
-  const rng = new api.Random(state.seed);
+  const rng = new api.tasks.Random(state.seed);
   state.seed = (state.seed + 1) % 2 ** 32;
   return model.task.tokensToString(model.task.sampleSource(rng));
 }

@@ -186,6 +186,15 @@ export function modelsIndex(dir: string): { models: ModelIndexEntry[] } {
   return { models };
 }
 
+/** The site `npm run demo` serves: `demoMounts(root)` and models/index.json, on `port` (0: a free one). */
+export function startDemoServer(root: string, port: number): Promise<RunningServer> {
+  const modelsDir = path.join(root, 'models');
+  return startStaticServer(
+    { mounts: demoMounts(root), generated: { '/models/index.json': () => modelsIndex(modelsDir) } },
+    port,
+  );
+}
+
 /** The demo's mounts for a checkout at `root` (see the file comment). */
 export function demoMounts(root: string): Mount[] {
   const packageDist = (name: string) =>

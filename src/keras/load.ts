@@ -13,6 +13,7 @@
  * disposes what was built, so a call either returns a whole model or throws, leaking no tensor.
  */
 import * as tf from '@tensorflow/tfjs';
+import { checkOptionNames, optionNames } from '../options';
 import { ensureBackend } from '../backend';
 import { isNodeRuntime } from '../io/atomic';
 import { checkWeightPath } from '../io/weight_paths';
@@ -83,10 +84,7 @@ function checkOptions(options: LoadKerasModelOptions): void {
   if (options == null || typeof options !== 'object') {
     throw new Error(`loadKerasModel: options is ${String(options)}; expected an object`);
   }
-  const known = ['nonFiniteWeights'];
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) throw new Error(`loadKerasModel: unknown option '${key}'; expected ${known.join(', ')}`);
-  }
+  checkOptionNames('loadKerasModel', options, optionNames<LoadKerasModelOptions>({ nonFiniteWeights: true }));
   const mode = options.nonFiniteWeights;
   if (mode != null && mode !== 'refuse' && mode !== 'warn') {
     throw new Error(`loadKerasModel: nonFiniteWeights is ${JSON.stringify(mode)}; expected 'refuse' or 'warn'`);

@@ -15,6 +15,7 @@
  * the pooling layer consumes it.
  */
 import * as tf from '@tensorflow/tfjs';
+import { checkLayerArgNames, layerArgNames } from '../layers/args';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 
 export const ELEMENTWISE_OPERATIONS = [
@@ -29,6 +30,7 @@ export const ELEMENTWISE_OPERATIONS = [
 ] as const;
 export type ElementwiseOperationName = (typeof ELEMENTWISE_OPERATIONS)[number];
 
+/** The arguments of `ElementwiseOperation`, and tfjs's `LayerArgs`. */
 export interface ElementwiseOperationArgs extends LayerArgs {
   /** The operation, applied as `x op y` with broadcasting. */
   operation: ElementwiseOperationName;
@@ -46,6 +48,14 @@ export interface ElementwiseOperationArgs extends LayerArgs {
   mergeMasks?: boolean;
 }
 
+/** Every argument name, for the unknown-argument check. */
+const ELEMENTWISE_ARG_NAMES = layerArgNames<ElementwiseOperationArgs>({
+  operation: true,
+  constant: true,
+  constantFirst: true,
+  mergeMasks: true,
+});
+
 /** `x op y` (or `x op c`, `c op x`) for the elementwise operations of Keras graphs. */
 export class ElementwiseOperation extends tf.layers.Layer {
   /** @nocollapse */
@@ -57,6 +67,7 @@ export class ElementwiseOperation extends tf.layers.Layer {
 
   constructor(args: ElementwiseOperationArgs) {
     super(args);
+    checkLayerArgNames(this, ElementwiseOperation, args, ELEMENTWISE_ARG_NAMES);
     if (!ELEMENTWISE_OPERATIONS.includes(args.operation)) {
       throw new Error(
         `ElementwiseOperation: operation is ${JSON.stringify(args.operation)}; expected one of ` +
@@ -150,6 +161,7 @@ tf.serialization.registerClass(ElementwiseOperation);
 export const REDUCE_OPERATIONS = ['mean', 'sum', 'max', 'min', 'prod'] as const;
 export type ReduceOperationName = (typeof REDUCE_OPERATIONS)[number];
 
+/** The arguments of `ReduceOperation`, and tfjs's `LayerArgs`. */
 export interface ReduceOperationArgs extends LayerArgs {
   /** The reduction. */
   operation: ReduceOperationName;
@@ -158,6 +170,13 @@ export interface ReduceOperationArgs extends LayerArgs {
   /** Whether reduced axes stay as size 1. Default false. */
   keepdims?: boolean;
 }
+
+/** Every argument name, for the unknown-argument check. */
+const REDUCE_ARG_NAMES = layerArgNames<ReduceOperationArgs>({
+  operation: true,
+  axis: true,
+  keepdims: true,
+});
 
 /** A reduction over axes, as Keras's `ops.mean/sum/max/min/prod` and `tf.math.reduce_*` compute it. */
 export class ReduceOperation extends tf.layers.Layer {
@@ -169,6 +188,7 @@ export class ReduceOperation extends tf.layers.Layer {
 
   constructor(args: ReduceOperationArgs) {
     super(args);
+    checkLayerArgNames(this, ReduceOperation, args, REDUCE_ARG_NAMES);
     if (!REDUCE_OPERATIONS.includes(args.operation)) {
       throw new Error(
         `ReduceOperation: operation is ${JSON.stringify(args.operation)}; ` +
@@ -235,12 +255,19 @@ export class ReduceOperation extends tf.layers.Layer {
 }
 tf.serialization.registerClass(ReduceOperation);
 
+/** The arguments of `KerasGlobalAveragePooling1D`: Keras's `GlobalAveragePooling1D`'s, in camelCase. */
 export interface KerasGlobalAveragePooling1DArgs extends LayerArgs {
   /** 'channels_last' (the default): inputs (B, T, D), average over T. 'channels_first': (B, D, T). */
   dataFormat?: 'channels_last' | 'channels_first';
   /** Whether the averaged axis stays as size 1. Default false. */
   keepdims?: boolean;
 }
+
+/** Every argument name, for the unknown-argument check. */
+const POOLING_ARG_NAMES = layerArgNames<KerasGlobalAveragePooling1DArgs>({
+  dataFormat: true,
+  keepdims: true,
+});
 
 /**
  * Keras's `GlobalAveragePooling1D`: the mean over the steps axis, over the unmasked steps only
@@ -255,6 +282,7 @@ export class KerasGlobalAveragePooling1D extends tf.layers.Layer {
 
   constructor(args: KerasGlobalAveragePooling1DArgs = {}) {
     super(args);
+    checkLayerArgNames(this, KerasGlobalAveragePooling1D, args, POOLING_ARG_NAMES);
     // tfjs's deserialization turns the config's 'channels_last' into 'channelsLast': accept both spellings.
     const format = String(args.dataFormat ?? 'channels_last')
       .replace(/([a-z])([A-Z])/, '$1_$2')

@@ -28,6 +28,11 @@ import type { Hdf5File } from './hdf5';
 /** What to do with weights that hold NaN or ±Infinity. */
 export type NonFiniteWeights = 'refuse' | 'warn';
 
+/**
+ * Options of loading weights (`loadKerasModel`'s).
+ *
+ * @inline
+ */
 export interface AssignOptions {
   /** 'refuse' (the default) throws naming the weight; 'warn' loads it and warns once per weight. */
   nonFiniteWeights?: NonFiniteWeights;

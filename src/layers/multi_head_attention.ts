@@ -4,6 +4,7 @@
  * `keras.layers.MultiHeadAttention`.
  */
 import * as tf from '@tensorflow/tfjs';
+import { checkOptionNames } from '../options';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
 import { AttentionOutputProjection, mergeHeads } from './attention_output_projection';
@@ -13,9 +14,11 @@ import { updateCache } from '../ops/attention_cache';
 import { describeValue } from '../describe';
 import {
   checkBoolean,
+  checkLayerArgNames,
   checkPositiveInt,
   checkRate,
   type InitializerIdentifier,
+  layerArgNames,
   resolveInitializer,
   serializeInitializer,
 } from './args';
@@ -41,6 +44,7 @@ import type { IncrementalRole } from './incremental';
 import { checkAttentionMask, checkPaddingMasks, combineMasks, passMask, resolveInputMasks } from './masks';
 import { checkRank, formatShape, type Kwargs, type Shape, shapeList } from './shapes';
 
+/** The arguments of `MultiHeadAttention`: Keras's, in camelCase, and tfjs's `LayerArgs`. */
 export interface MultiHeadAttentionArgs extends LayerArgs {
   /** Number of attention heads H. Required. */
   numHeads: number;
@@ -100,7 +104,42 @@ export interface MultiHeadAttentionArgs extends LayerArgs {
   kernelInitializer?: InitializerIdentifier;
   /** Initializer of the four biases. Default 'zeros'. */
   biasInitializer?: InitializerIdentifier;
+  /** tf.keras 2's record of the input shapes (in its configs); accepted, unused: tfjs infers shapes from the graph. */
+  queryShape?: Shape | null;
+  /** See queryShape. */
+  keyShape?: Shape | null;
+  /** See queryShape. */
+  valueShape?: Shape | null;
 }
+
+/** Every argument name, for the unknown-argument check. */
+const ARG_NAMES = layerArgNames<MultiHeadAttentionArgs>({
+  numHeads: true,
+  keyDim: true,
+  valueDim: true,
+  dropout: true,
+  useBias: true,
+  outputDim: true,
+  outputShape: true,
+  attentionAxes: true,
+  causal: true,
+  slidingWindow: true,
+  useGate: true,
+  flashAttention: true,
+  seed: true,
+  kernelRegularizer: true,
+  biasRegularizer: true,
+  activityRegularizer: true,
+  kernelConstraint: true,
+  biasConstraint: true,
+  callArguments: true,
+  returnAttentionScores: true,
+  kernelInitializer: true,
+  biasInitializer: true,
+  queryShape: true,
+  keyShape: true,
+  valueShape: true,
+});
 
 /** Keyword arguments of `MultiHeadAttention.apply`. */
 export interface MultiHeadAttentionCallArgs {
@@ -253,6 +292,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
     if (args == null || typeof args !== 'object') {
       throw new Error(`${name}: expected an arguments object {numHeads, keyDim, ...}, got ${args}`);
     }
+    checkLayerArgNames(this, MultiHeadAttention, args, ARG_NAMES);
     this.numHeads = checkPositiveInt(name, 'numHeads', args.numHeads);
     this.keyDim = checkPositiveInt(name, 'keyDim', args.keyDim);
     this.valueDim = checkPositiveInt(name, 'valueDim', args.valueDim ?? args.keyDim);
@@ -493,6 +533,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
     inputs: tf.Tensor | tf.Tensor[],
     kwargs: Pick<MultiHeadAttentionCallArgs, 'attentionMask' | 'mask'> = {},
   ): { weights: tf.Tensor4D; contributions: tf.Tensor4D; valueNorms: tf.Tensor3D } {
+    checkOptionNames(`MultiHeadAttention '${this.name}': attentionContributions`, kwargs, ['attentionMask', 'mask']);
     if (!this.built) {
       throw new Error(
         `MultiHeadAttention '${this.name}': attentionContributions needs a built layer; apply it once first`,

@@ -3,15 +3,21 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
-import { checkPositiveNumber } from './args';
+import { checkPositiveNumber, checkLayerArgNames, layerArgNames } from './args';
 import { type IncrementalRole, POSITIONED, startIndexOf } from './incremental';
 import { passMask } from './masks';
 import { checkRank, type Kwargs, type Shape } from './shapes';
 
+/** The arguments of `SinusoidalPositionEncoding`, and tfjs's `LayerArgs`. */
 export interface SinusoidalPositionEncodingArgs extends LayerArgs {
   /** The wavelength scale, 10000 in the paper. Default 10000. */
   maxWavelength?: number;
 }
+
+/** Every argument name, for the unknown-argument check. */
+const ARG_NAMES = layerArgNames<SinusoidalPositionEncodingArgs>({
+  maxWavelength: true,
+});
 
 /**
  * Adds the encoding PE(t, 2i) = sin(t / w^(2i/D)), PE(t, 2i+1) = cos(t / w^(2i/D))
@@ -31,6 +37,7 @@ export class SinusoidalPositionEncoding extends tf.layers.Layer {
 
   constructor(args: SinusoidalPositionEncodingArgs = {}) {
     super(args);
+    checkLayerArgNames(this, SinusoidalPositionEncoding, args, ARG_NAMES);
     this.maxWavelength = checkPositiveNumber(
       `SinusoidalPositionEncoding '${this.name}'`,
       'maxWavelength',

@@ -7,8 +7,10 @@ import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
 import {
   checkBoolean,
   checkChoice,
+  checkLayerArgNames,
   checkPositiveInt,
   type InitializerIdentifier,
+  layerArgNames,
   resolveInitializer,
   serializeInitializer,
 } from './args';
@@ -17,9 +19,12 @@ import { formatShape, type Kwargs, type Shape } from './shapes';
 import { sinusoidalEncoding } from './sinusoidal_position_encoding';
 import { checkTokenIds, embeddingLookup } from '../ops/embedding';
 
+/** The values of `positionEncoding`: learned position embeddings, or the fixed sin/cos encoding. */
 export const POSITION_ENCODINGS = ['learned', 'sinusoidal'] as const;
+/** One of `POSITION_ENCODINGS`. */
 export type PositionEncoding = (typeof POSITION_ENCODINGS)[number];
 
+/** The arguments of `TokenAndPositionEmbedding`, and tfjs's `LayerArgs`. */
 export interface TokenAndPositionEmbeddingArgs extends LayerArgs {
   /** Number of token ids, V (ids 0..V-1). Required. */
   vocabularySize: number;
@@ -36,6 +41,17 @@ export interface TokenAndPositionEmbeddingArgs extends LayerArgs {
   /** Initializer of both embedding tables. Default 'randomNormal' with stddev 0.02 (GPT-2, BERT). */
   embeddingsInitializer?: InitializerIdentifier;
 }
+
+/** Every argument name, for the unknown-argument check. */
+const ARG_NAMES = layerArgNames<TokenAndPositionEmbeddingArgs>({
+  vocabularySize: true,
+  sequenceLength: true,
+  embeddingDim: true,
+  maskZero: true,
+  scaleEmbeddings: true,
+  positionEncoding: true,
+  embeddingsInitializer: true,
+});
 
 /**
  * Maps token ids (B, T) (int32) to vectors (B, T, D):
@@ -70,6 +86,7 @@ export class TokenAndPositionEmbedding extends tf.layers.Layer {
 
   constructor(args: TokenAndPositionEmbeddingArgs) {
     super({ dtype: 'int32', ...args });
+    checkLayerArgNames(this, TokenAndPositionEmbedding, args, ARG_NAMES);
     const name = `TokenAndPositionEmbedding '${this.name}'`;
     if (args == null || typeof args !== 'object') {
       throw new Error(

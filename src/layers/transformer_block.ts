@@ -33,6 +33,7 @@ import {
   serializeInitializer,
 } from './args';
 import { type RegularizerIdentifier, rejectActivityRegularizer, resolveRegularizer } from './keras_args';
+import { checkOptionNames } from '../options';
 import type { CacheSlot } from './incremental';
 import { type AttentionInputs, MultiHeadAttention } from './multi_head_attention';
 import { checkRank, type Shape } from './shapes';
@@ -103,6 +104,13 @@ export type SubLayerName =
 export interface BlockKind {
   /** The class name in messages, e.g. 'TransformerEncoderBlock' or 'keras_hub TransformerEncoder'. */
   label: string;
+  /**
+   * Every argument name the class takes (`layerArgNames`): any other is refused, with the nearest
+   * known name, before the arguments are read (a subclass with arguments of its own checks them itself).
+   */
+  argNames: readonly string[];
+  /** The class it describes, whose instances (not a subclass's) get the argument-name check. */
+  owner: () => unknown;
   /** Its weights' order: the sub-layers in `layer.weights` order (an absent cross-attention is skipped). */
   weightOrder: readonly SubLayerName[];
   /** The weight-name scope of each attention sub-layer ('<scope>/query/kernel', ...). */
@@ -170,6 +178,7 @@ export abstract class TransformerBlock extends tf.layers.Layer {
     if (args == null || typeof args !== 'object') {
       throw new Error(`${name}: expected an arguments object {numHeads, intermediateDim, ...}, got ${args}`);
     }
+    if (this.constructor === kind.owner()) checkOptionNames(name, args, kind.argNames);
     this.numHeads = checkPositiveInt(name, 'numHeads', args.numHeads);
     this.intermediateDim = checkPositiveInt(name, 'intermediateDim', args.intermediateDim);
     this.dropout = checkRate(name, 'dropout', args.dropout ?? 0);

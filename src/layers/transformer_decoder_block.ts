@@ -3,7 +3,7 @@
  * keras-hub's `TransformerDecoder`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkPositiveInt } from './args';
+import { checkPositiveInt, layerArgNames } from './args';
 import type { IncrementalRole } from './incremental';
 import { checkPaddingMasks, passMask, resolveInputMasks } from './masks';
 import { checkSequence, type Kwargs, type Shape, shapeList } from './shapes';
@@ -20,7 +20,22 @@ export type TransformerDecoderBlockCallArgs = BlockCacheArgs & {
   mask?: tf.Tensor | Array<tf.Tensor | null>;
 };
 
+/** Every argument name, for the unknown-argument check. */
+const ARG_NAMES = layerArgNames<TransformerDecoderBlockArgs>({
+  numHeads: true,
+  intermediateDim: true,
+  keyDim: true,
+  dropout: true,
+  activation: true,
+  layerNormEpsilon: true,
+  normalizeFirst: true,
+  kernelInitializer: true,
+  biasInitializer: true,
+});
+
 const KIND: BlockKind = {
+  argNames: ARG_NAMES,
+  owner: () => TransformerDecoderBlock,
   label: 'TransformerDecoderBlock',
   weightOrder: [
     'self_attention',

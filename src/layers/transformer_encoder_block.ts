@@ -3,12 +3,13 @@
  * keras-hub's `TransformerEncoder`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkBoolean, checkPositiveInt } from './args';
+import { checkBoolean, checkPositiveInt, layerArgNames } from './args';
 import type { IncrementalRole } from './incremental';
 import { checkPaddingMasks, passMask, resolveInputMasks } from './masks';
 import { checkSequence, type Kwargs, type Shape } from './shapes';
 import { type BlockCacheArgs, type BlockKind, TransformerBlock, type TransformerBlockArgs } from './transformer_block';
 
+/** The arguments of `TransformerEncoderBlock`. */
 export interface TransformerEncoderBlockArgs extends TransformerBlockArgs {
   /** Size of each head's queries and keys. Default: model width / numHeads (which must divide it). */
   keyDim?: number | null;
@@ -25,7 +26,23 @@ export type TransformerEncoderBlockCallArgs = Pick<
   mask?: tf.Tensor | Array<tf.Tensor | null>;
 };
 
+/** Every argument name, for the unknown-argument check. */
+const ARG_NAMES = layerArgNames<TransformerEncoderBlockArgs>({
+  numHeads: true,
+  intermediateDim: true,
+  keyDim: true,
+  dropout: true,
+  activation: true,
+  layerNormEpsilon: true,
+  normalizeFirst: true,
+  kernelInitializer: true,
+  biasInitializer: true,
+  causal: true,
+});
+
 const KIND: BlockKind = {
+  argNames: ARG_NAMES,
+  owner: () => TransformerEncoderBlock,
   label: 'TransformerEncoderBlock',
   weightOrder: [
     'self_attention',
@@ -107,6 +124,7 @@ export class TransformerEncoderBlock extends TransformerBlock {
     return { kind: 'cached', slots: this.blockCacheSlots(0, 0) };
   }
 
+  /** The constructor's arguments, as tfjs serializes layers. */
   override getConfig(): tf.serialization.ConfigDict {
     return { ...super.getConfig(), ...this.blockConfig(), keyDim: this.keyDim, causal: this.causal };
   }

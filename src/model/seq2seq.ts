@@ -3,6 +3,7 @@
  * (Node) or a URL (browser), generate, score, and look at its attention.
  */
 import * as tf from '@tensorflow/tfjs';
+import { checkOptionNames, optionNames } from '../options';
 import { ensureBackend } from '../backend';
 import { isNodeRuntime, nodeFs, nodePath } from '../io/atomic';
 import { fileSystem } from '../io/file_system';
@@ -24,6 +25,8 @@ export interface Seq2SeqGenerateOptions {
   /** Whether to use the key/value cache. Default true (same tokens, faster). */
   useCache?: boolean;
 }
+
+const GENERATE_OPTION_NAMES = optionNames<Seq2SeqGenerateOptions>({ beamWidth: true, maxLength: true, useCache: true });
 
 /** Attention maps labelled with the tokens, for visualisation. */
 export interface LabelledAttentionMaps extends AttentionMaps {
@@ -59,19 +62,17 @@ export class Seq2Seq {
       : null;
   }
 
+  /** Token ids 0..vocabularySize-1, from task.json. */
   get vocabularySize(): number {
     return this.info.vocabulary.size;
   }
 
-  /** @deprecated Use `vocabularySize`. */
-  get vocabSize(): number {
-    return this.vocabularySize;
-  }
-
+  /** Longest source the model takes, from task.json. */
   get maxSourceLength(): number {
     return this.info.maxSourceLength;
   }
 
+  /** Longest target + 1 (for EOS): the most tokens `generate` produces. */
   get maxTargetLength(): number {
     return this.info.maxTargetLength;
   }
@@ -82,6 +83,7 @@ export class Seq2Seq {
    * `beamWidth > 1`. All sources go through the model as one batch.
    */
   async generate(sources: number[][], options: Seq2SeqGenerateOptions = {}): Promise<number[][]> {
+    checkOptionNames('generate', options, GENERATE_OPTION_NAMES);
     this.checkSources(sources, 'generate');
     const beamWidth = options.beamWidth ?? 1;
     if (!Number.isInteger(beamWidth) || beamWidth < 1) {
@@ -159,6 +161,7 @@ export class Seq2Seq {
     return this.model.save(url);
   }
 
+  /** Frees the model's weights. */
   dispose(): void {
     this.model.dispose();
   }

@@ -8,7 +8,7 @@
  * `readTaskJson`/`writeTaskJson` are Node-only and load `fs` on first use
  * (see ./atomic.ts), so browser bundles never include it.
  */
-import { withCurrentConfigNames, type TransformerConfig } from './config';
+import type { TransformerConfig } from './config';
 import type { Task } from '../tasks/tasks';
 import { SPECIAL_TOKEN_NAMES } from '../tasks/vocabulary';
 
@@ -16,12 +16,9 @@ import { atomicWriteFile, nodeFs, nodePath } from '../io/atomic';
 
 export const TASK_JSON = 'task.json';
 export const TASK_JSON_FORMAT = 'tfjs-attention-seq2seq';
-/**
- * 2: `config` uses TransformerConfig's current names (`vocabularySize`, `embeddingDim`). Version 1
- * files (`vocabSize`, `dModel`) are still read, with those names mapped to the current ones.
- */
+/** The version task.json files are written in and read from (CHANGELOG.md says what changed when). */
 export const TASK_JSON_VERSION = 2;
-const READABLE_VERSIONS: readonly number[] = [1, 2];
+const READABLE_VERSIONS: readonly number[] = [TASK_JSON_VERSION];
 
 /** Held-out metrics of the saved weights (README, "Toy tasks"). */
 export interface Seq2SeqMetrics {
@@ -151,7 +148,7 @@ export function validateTaskJson(json: unknown, source: string): Seq2SeqTaskInfo
   positiveInt('maxSourceLength', json.maxSourceLength);
   positiveInt('maxTargetLength', json.maxTargetLength);
   if (!isObject(json.config)) return fail('config', json.config, 'the TransformerConfig object');
-  const config = withCurrentConfigNames(json.config, `${source}: config`);
+  const config = json.config;
   for (const key of [
     'vocabularySize',
     'maxSourceLength',

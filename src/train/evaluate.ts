@@ -3,6 +3,7 @@
  * exact match of greedy decoding and teacher-forced token accuracy and loss.
  */
 import * as tf from '@tensorflow/tfjs';
+import { checkOptionNames, optionNames } from '../options';
 
 import { greedyDecode } from '../decode/decode';
 import { maskedSoftmaxCrossEntropy, maskedTokenCounts, targetMask } from './losses';
@@ -22,6 +23,7 @@ export interface Failure {
   got: number[];
 }
 
+/** What `evaluateSeq2Seq` measured on the samples. */
 export interface EvaluationResult {
   /** Share of samples whose greedy decoding, up to and including EOS, equals the target. */
   exactMatch: number;
@@ -35,6 +37,7 @@ export interface EvaluationResult {
   failures: Failure[];
 }
 
+/** Options of `evaluateSeq2Seq`. */
 export interface EvaluateOptions {
   /**
    * Most tokens greedy decoding produces, EOS included: the padded target
@@ -46,6 +49,8 @@ export interface EvaluateOptions {
   /** How many failures to return. Default 3. */
   maxFailures?: number;
 }
+
+const EVALUATE_OPTION_NAMES = optionNames<EvaluateOptions>({ maxLength: true, batchSize: true, maxFailures: true });
 
 /**
  * Evaluates `model` on `samples`; `encode` pads samples into a batch (for the
@@ -61,6 +66,7 @@ export async function evaluateSeq2Seq(
   encode: (samples: EvalSample[]) => EncodedBatch,
   options: EvaluateOptions,
 ): Promise<EvaluationResult> {
+  checkOptionNames('evaluateSeq2Seq', options, EVALUATE_OPTION_NAMES);
   if (samples.length === 0) throw new Error('evaluateSeq2Seq: samples is empty; expected at least one sample');
   const batchSize = options.batchSize ?? 256;
   const maxFailures = options.maxFailures ?? 3;

@@ -293,7 +293,7 @@ describeEachBackend('generate', (backend) => {
   it('refuses bad options and prompts with messages that name them', async () => {
     const model = buildGpt();
     const cases: Array<[unknown, unknown, string | RegExp]> = [
-      [PROMPTS, { topk: 3 }, "generate: unknown option 'topk'; did you mean 'topK'?"],
+      [PROMPTS, { topk: 3 }, "generate: unknown option 'topk' (did you mean 'topK'?)"],
       [
         PROMPTS,
         { sampler: 'nucleus' },

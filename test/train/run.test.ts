@@ -102,6 +102,7 @@ describe('TrainingRun', () => {
     expect(run.targetProgress()).toEqual({ exactMatch: 0.9, lastExactMatch: undefined, estimatedStep: undefined });
     const evals = [
       { step: 50, exactMatch: 0.1 },
+      { step: 75, exactMatch: 0.2 },
       { step: 100, exactMatch: 0.3 },
     ];
     for (const e of evals)

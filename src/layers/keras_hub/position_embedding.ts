@@ -5,7 +5,14 @@ import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
 import { describeValue as describe } from '../../describe';
-import { checkPositiveInt, type InitializerIdentifier, resolveInitializer, serializeInitializer } from '../args';
+import {
+  checkPositiveInt,
+  type InitializerIdentifier,
+  resolveInitializer,
+  serializeInitializer,
+  checkLayerArgNames,
+  layerArgNames,
+} from '../args';
 import { type IncrementalRole, POSITIONED, startIndexOf } from '../incremental';
 import { layerArgsWithName, registerKerasHubClass } from './parts';
 import { checkRank, type Kwargs, type Shape } from '../shapes';
@@ -13,6 +20,7 @@ import { checkRank, type Kwargs, type Shape } from '../shapes';
 /** keras-hub's default `hierarchical_alpha`, also what its TokenAndPositionEmbedding uses. */
 export const DEFAULT_HIERARCHICAL_ALPHA = 0.4;
 
+/** The arguments of `KerasHubPositionEmbedding`: keras-hub's `PositionEmbedding`'s, in camelCase. */
 export interface KerasHubPositionEmbeddingArgs extends LayerArgs {
   /** Longest sequence L the table covers. Required. */
   sequenceLength: number;
@@ -21,6 +29,13 @@ export interface KerasHubPositionEmbeddingArgs extends LayerArgs {
   /** keras-hub's mixing weight for sequences longer than L (see the class comment). Default 0.4. */
   hierarchicalAlpha?: number;
 }
+
+/** Every argument name, for the unknown-argument check. */
+const ARG_NAMES = layerArgNames<KerasHubPositionEmbeddingArgs>({
+  sequenceLength: true,
+  initializer: true,
+  hierarchicalAlpha: true,
+});
 
 /**
  * A learned position embedding (Devlin et al. 2019): returns the embeddings of positions 0..T-1,
@@ -49,6 +64,7 @@ export class KerasHubPositionEmbedding extends tf.layers.Layer {
 
   constructor(args: KerasHubPositionEmbeddingArgs) {
     super(layerArgsWithName(args, 'position_embedding'));
+    checkLayerArgNames(this, KerasHubPositionEmbedding, args, ARG_NAMES);
     const name = this.label;
     if (args == null || typeof args !== 'object') {
       throw new Error(`${name}: expected an arguments object {sequenceLength, ...}, got ${args}`);

@@ -3,16 +3,22 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
-import { checkPositiveNumber } from '../args';
+import { checkPositiveNumber, checkLayerArgNames, layerArgNames } from '../args';
 import { type IncrementalRole, POSITIONED, startIndexOf } from '../incremental';
 import { layerArgsWithName, registerKerasHubClass } from './parts';
 import { checkRank, type Kwargs, type Shape } from '../shapes';
 import { sinusoidalEncoding } from '../sinusoidal_position_encoding';
 
+/** The arguments of `KerasHubSinePositionEncoding`: keras-hub's `SinePositionEncoding`'s, in camelCase. */
 export interface KerasHubSinePositionEncodingArgs extends LayerArgs {
   /** The wavelength scale w. Default 10000. */
   maxWavelength?: number;
 }
+
+/** Every argument name, for the unknown-argument check. */
+const ARG_NAMES = layerArgNames<KerasHubSinePositionEncodingArgs>({
+  maxWavelength: true,
+});
 
 /**
  * The fixed sinusoidal encoding of Vaswani et al. 2017 (section 3.5) as keras-hub computes it:
@@ -33,6 +39,7 @@ export class KerasHubSinePositionEncoding extends tf.layers.Layer {
 
   constructor(args: KerasHubSinePositionEncodingArgs = {}) {
     super(layerArgsWithName(args, 'sine_position_encoding'));
+    checkLayerArgNames(this, KerasHubSinePositionEncoding, args, ARG_NAMES);
     this.maxWavelength = checkPositiveNumber(this.label, 'maxWavelength', args.maxWavelength ?? 10000);
   }
 

@@ -7,8 +7,10 @@ import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
 import { checkTokenIds, embeddingLookup } from '../../ops/embedding';
 import {
   checkBoolean,
+  checkLayerArgNames,
   checkPositiveInt,
   type InitializerIdentifier,
+  layerArgNames,
   resolveInitializer,
   serializeInitializer,
 } from '../args';
@@ -17,6 +19,7 @@ import { DEFAULT_HIERARCHICAL_ALPHA, positionRows } from './position_embedding';
 import { type IncrementalRole, POSITIONED, startIndexOf } from '../incremental';
 import { layerArgsWithName, LayerWithParts, registerKerasHubClass } from './parts';
 
+/** The arguments of `KerasHubTokenAndPositionEmbedding`: keras-hub's, in camelCase. */
 export interface KerasHubTokenAndPositionEmbeddingArgs extends LayerArgs {
   /** Number of token ids V (ids 0..V-1). Required. */
   vocabularySize: number;
@@ -37,6 +40,16 @@ export interface KerasHubTokenAndPositionEmbeddingArgs extends LayerArgs {
   /** Whether id 0 is padding: the output then carries the padding mask (B, T), 1 = real token. Default false. */
   maskZero?: boolean;
 }
+
+/** Every argument name, for the unknown-argument check. */
+const ARG_NAMES = layerArgNames<KerasHubTokenAndPositionEmbeddingArgs>({
+  vocabularySize: true,
+  sequenceLength: true,
+  embeddingDim: true,
+  tieWeights: true,
+  embeddingsInitializer: true,
+  maskZero: true,
+});
 
 /**
  * Token ids (B, T) to `token_embedding[id] + position_embedding[t]`, (B, T, D), as keras-hub
@@ -70,6 +83,7 @@ export class KerasHubTokenAndPositionEmbedding extends LayerWithParts {
 
   constructor(args: KerasHubTokenAndPositionEmbeddingArgs) {
     super(layerArgsWithName(args, 'token_and_position_embedding'));
+    checkLayerArgNames(this, KerasHubTokenAndPositionEmbedding, args, ARG_NAMES);
     const name = this.label;
     if (args == null || typeof args !== 'object') {
       throw new Error(

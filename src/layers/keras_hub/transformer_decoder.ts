@@ -5,7 +5,7 @@
  * mask rules and weight paths.
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkBoolean } from '../args';
+import { checkBoolean, layerArgNames } from '../args';
 import type { IncrementalRole } from '../incremental';
 import { byCallArgument, checkCallArguments } from '../keras_args';
 import { checkPaddingMasks, passMask, resolveInputMasks } from '../masks';
@@ -14,6 +14,7 @@ import { type BlockCacheArgs, type BlockKind, TransformerBlock } from '../transf
 import { blockParts, layerArgsWithName, registerKerasHubClass, subLayerPaths } from './parts';
 import { checkEncoderAttentionMask, type KerasHubTransformerArgs } from './transformer_encoder';
 
+/** The arguments of `KerasHubTransformerDecoder`: keras-hub's `TransformerDecoder`'s, in camelCase. */
 export interface KerasHubTransformerDecoderArgs extends KerasHubTransformerArgs {
   /** keras-hub's build shapes, written in its configs; kept, and checked against the inputs. Default null. */
   decoderSequenceShape?: Shape | null;
@@ -61,7 +62,25 @@ interface DecoderInputs<T> {
   encoderIndex: number;
 }
 
+/** Every argument name, for the unknown-argument check. */
+const ARG_NAMES = layerArgNames<KerasHubTransformerDecoderArgs>({
+  intermediateDim: true,
+  numHeads: true,
+  dropout: true,
+  activation: true,
+  layerNormEpsilon: true,
+  kernelInitializer: true,
+  biasInitializer: true,
+  normalizeFirst: true,
+  callArguments: true,
+  decoderSequenceShape: true,
+  encoderSequenceShape: true,
+  useCausalMask: true,
+});
+
 const KIND: BlockKind = {
+  argNames: ARG_NAMES,
+  owner: () => KerasHubTransformerDecoder,
   label: 'keras_hub TransformerDecoder',
   // In the order keras-hub's build creates them.
   weightOrder: [

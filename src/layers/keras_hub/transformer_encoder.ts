@@ -5,6 +5,7 @@
  * mask rules and weight paths.
  */
 import * as tf from '@tensorflow/tfjs';
+import { layerArgNames } from '../args';
 import { byCallArgument, checkCallArguments, serializeRegularizerOrConstraint } from '../keras_args';
 import { checkPaddingMasks, passMask, resolveInputMasks } from '../masks';
 import { checkRank, checkSequence, formatShape, type Kwargs, type Shape, shapeList } from '../shapes';
@@ -30,6 +31,22 @@ export interface KerasHubTransformerEncoderArgs extends KerasHubTransformerArgs,
   callArguments?: string[] | null;
 }
 
+/** Every argument name, for the unknown-argument check. */
+const ARG_NAMES = layerArgNames<KerasHubTransformerEncoderArgs>({
+  intermediateDim: true,
+  numHeads: true,
+  dropout: true,
+  activation: true,
+  layerNormEpsilon: true,
+  kernelInitializer: true,
+  biasInitializer: true,
+  normalizeFirst: true,
+  callArguments: true,
+  kernelRegularizer: true,
+  biasRegularizer: true,
+  activityRegularizer: true,
+});
+
 /** Keyword arguments of `apply` (tensors the Keras loader passes as inputs instead, with callArguments). */
 export interface KerasHubTransformerEncoderCallArgs {
   /** (B, T), 1 = real token: masks the keys. Default: the input's own padding mask. */
@@ -41,6 +58,8 @@ export interface KerasHubTransformerEncoderCallArgs {
 }
 
 const KIND: BlockKind = {
+  argNames: ARG_NAMES,
+  owner: () => KerasHubTransformerEncoder,
   label: 'keras_hub TransformerEncoder',
   // In the order keras-hub's build creates them.
   weightOrder: [
