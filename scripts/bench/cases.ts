@@ -15,6 +15,7 @@ import { createTask, createTrainingStream, encodeBatch, generateSamples } from '
 import { measure, measureWithin, median, round } from '../../src/train/benchmark';
 import { Trainer } from '../../src/train/trainer';
 
+import { generateGpt } from './generate_gpt';
 import { GPT_CHAR_STEPS, gptCharBatches, gptCharText, trainGptChar } from './gpt_char';
 
 export const BENCHMARKS = [
@@ -24,6 +25,7 @@ export const BENCHMARKS = [
   'time-to-accuracy',
   'tfjs-layer-norm-step',
   'train-gpt-char',
+  'generate-gpt',
 ] as const;
 export type BenchName = (typeof BENCHMARKS)[number];
 /** One result line; `skipped` (a reason) instead of figures when a case was not measured. */
@@ -244,4 +246,5 @@ export const PORTABLE_CASES: Partial<Record<BenchName, (settings: BenchSettings)
   'tfjs-layer-norm-step': tfjsLayerNormStep,
   'train-gpt-char': ({ repeats, maxSeconds }) =>
     trainGptChar({ repeats, maxSeconds, batches: gptCharBatches(gptCharText(), GPT_CHAR_STEPS) }),
+  'generate-gpt': generateGpt,
 };
