@@ -126,7 +126,8 @@ describeEachBackend('transformer block caches', () => {
     const [x, memory] = [tf.zeros([1, 1, D]), tf.zeros([1, 4, D])];
     const cache = block.selfAttention!.createCache(1, 3);
     expect(() => block.apply([x, memory], { selfAttentionCache: cache, selfAttentionCacheUpdateIndex: 0 })).toThrow(
-      "TransformerDecoderBlock 'dec': with caches, pass selfAttentionCache and crossAttentionCache; got selfAttentionCache",
+      "TransformerDecoderBlock 'dec': with caches, pass selfAttentionCache and crossAttentionCache; " +
+        'got selfAttentionCache',
     );
     tf.dispose([x, memory, cache]);
   });
