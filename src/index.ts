@@ -70,8 +70,12 @@ export type { KerasHubSinePositionEncodingArgs } from './layers/keras_hub/sine_p
 export { createTransformer } from './model/transformer';
 export { presetConfig, resolveConfig, PRESETS, PRESET_NAMES } from './model/config';
 export type { ModelSize, PresetName, TaskSizes, TransformerConfig, TransformerConfigInput } from './model/config';
-export { attentionMaps, decode, greedyDecode, scoreTargets } from './decode/decode';
-export type { AttentionMaps, DecodeOptions, DecodeResult, PerAttentionKind } from './decode/decode';
+export { decode, greedyDecode, scoreTargets } from './decode/decode';
+export type { DecodeOptions, DecodeResult } from './decode/decode';
+export { attentionMaps } from './explain/attention_maps';
+export type { AttentionMaps, PerAttentionKind } from './explain/attention_maps';
+export { explainAttention } from './explain/explain';
+export type { AttentionExplanation, AttentionKind, ExplainOptions } from './explain/explain';
 export { generate, SAMPLERS } from './decode/generate';
 export type { GenerateOptions, SamplerName } from './decode/generate';
 export { CharTokenizer } from './tasks/char_tokenizer';

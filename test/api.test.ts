@@ -25,6 +25,7 @@ const PUBLIC_NAMES = {
     'attentionMaps',
     'createTransformer',
     'decode',
+    'explainAttention',
     'generate',
     'greedyDecode',
     'SAMPLERS',

@@ -153,10 +153,11 @@ const CASES: Record<string, Case> = {
   resolveConfig: [() => api.resolveConfig({ ...TASK, dropOut: 0.1 } as never), unknown('dropOut', 'dropout')],
   presetConfig: [() => api.presetConfig('tiny', TASK, { ffDim: 64 } as never), "unknown option 'ffDim'"],
   decode: [() => api.decode(null as never, [], { maxLenght: 3 } as never), unknown('maxLenght', 'maxLength')],
-  generate: [
-    () => api.generate(null as never, [[1]], { topk: 3 } as never),
-    unknown('topk', 'topK'),
+  explainAttention: [
+    () => api.explainAttention(null as never, [], { headMask: {} } as never),
+    unknown('headMask', 'headMasks'),
   ],
+  generate: [() => api.generate(null as never, [[1]], { topk: 3 } as never), unknown('topk', 'topK')],
   'Seq2Seq.generate': [
     () => api.Seq2Seq.prototype.generate.call(null as never, [[3]], { beamwidth: 2 } as never),
     unknown('beamwidth', 'beamWidth'),

@@ -5,14 +5,12 @@
  * with those inputs and output decodes the same way. Greedy and beam search run through
  * `generate`'s runner (src/decode/runner.ts): the encoder once, the decoder one position per step
  * with key/value caches, or the whole model per step without them (the reference). Also
- * teacher-forced scoring and the attention maps of every layer and head.
+ * teacher-forced scoring (the attention maps of every layer and head: src/explain/attention_maps.ts).
  *
  * Sources are unpadded token ids; results are target ids without BOS and EOS.
  */
 import * as tf from '@tensorflow/tfjs';
-import { recordAttention } from '../layers/attention_recorder';
 import { checkOptionNames, optionNames } from '../options';
-import type { MultiHeadAttention } from '../layers/multi_head_attention';
 import { BOS, EOS, PAD } from '../tasks/vocabulary';
 import { generateSync } from './generate';
 import { positionLimit } from './graph';
@@ -54,6 +52,8 @@ export interface DecodeOptions {
   useCache?: boolean;
   /** Keep decoding past EOS, always `maxLength` steps (benchmarks: a fixed amount of work). Default false. */
   ignoreEos?: boolean;
+  /** Heads switched off, per attention path: see `generate`'s `headMasks`. Default none. */
+  headMasks?: Record<string, number[]>;
 }
 
 /** What `decode` returns: per source, the ids and their log-probabilities. */
@@ -69,6 +69,7 @@ const DECODE_OPTION_NAMES = optionNames<DecodeOptions>({
   beamWidth: true,
   useCache: true,
   ignoreEos: true,
+  headMasks: true,
 });
 
 /**
@@ -95,6 +96,7 @@ export function decode(model: tf.LayersModel, sources: number[][], options: Deco
       inputs: { [model.inputNames[SOURCE_INPUT]]: sources },
       tokenInput: model.inputNames[DECODER_INPUT],
       output: 'logits',
+      headMasks: options.headMasks,
     },
     { runAllSteps: options.ignoreEos ?? false },
   );
@@ -123,93 +125,4 @@ export function scoreTargets(model: tf.LayersModel, sources: number[][], targets
   const [, length, vocab] = logProbs.shape as number[];
   logProbs.dispose();
   return expected.map((row, b) => row.reduce((sum, token, t) => sum + data[(b * length + t) * vocab + token], 0));
-}
-
-/** One value per attention kind: encoder self-attention, decoder self-attention, cross-attention. */
-export interface PerAttentionKind<T> {
-  encoderSelf: T;
-  decoderSelf: T;
-  cross: T;
-}
-
-/** Attention probabilities of every layer and head, as plain arrays: [layer][head][query][key]. */
-export interface AttentionMaps extends PerAttentionKind<number[][][][]> {
-  /** Source ids (rows and columns of encoderSelf; columns of cross). */
-  source: number[];
-  /** Decoder input ids, [BOS, ...target] (rows of decoderSelf and cross). */
-  decoderInput: number[];
-  /**
-   * The attention weights, [layer][head][query][key], are the fields encoderSelf, decoderSelf and
-   * cross. What each key position adds to each query's output through each head (Kobayashi et
-   * al. 2020; see `MultiHeadAttention.attentionContributions`): weight * value norm, in the same
-   * layout.
-   */
-  contributions: PerAttentionKind<number[][][][]>;
-  /** The length of what each key position sends through each head, [layer][head][key]. */
-  valueNorms: PerAttentionKind<number[][][]>;
-  /**
-   * How much each head adds to its layer's output: the mean over query positions of the length
-   * of the head's share of the output (before the output bias), [layer][head].
-   */
-  headImportance: PerAttentionKind<number[][]>;
-}
-
-/** One attention call's maps for a single batch row: (H, T, S), (H, T, S), (H, S) and (H). */
-interface CallMaps {
-  weights: tf.Tensor;
-  contributions: tf.Tensor;
-  valueNorms: tf.Tensor;
-  headImportance: tf.Tensor;
-}
-
-/** The maps of one call of `layer` with probabilities (1, H, T, S) over `value` (1, S, Dv). Call inside a tidy. */
-function callMaps(layer: MultiHeadAttention, probabilities: tf.Tensor, value: tf.Tensor): CallMaps {
-  const vectors = layer.valueVectors(value).squeeze([0]); // (H, S, Dout)
-  const weights = probabilities.squeeze([0]); // (H, T, S)
-  const valueNorms = vectors.square().sum(-1).sqrt(); // (H, S)
-  // Each head's share of the output: (H, T, S) @ (H, S, Dout) -> (H, T, Dout); its length, averaged over T.
-  const shares = tf.matMul(weights as tf.Tensor3D, vectors as tf.Tensor3D);
-  const headImportance = shares.square().sum(-1).sqrt().mean(-1);
-  return { weights, contributions: weights.mul(valueNorms.expandDims(1)), valueNorms, headImportance };
-}
-
-/**
- * Runs one source and target (teacher forcing) and returns every attention map, from the
- * attention calls the forward pass makes (`recordAttention`), in the order it makes them: the
- * encoder's (non-causal self-attention), the decoder's causal self-attention and its
- * cross-attention.
- */
-export function attentionMaps(model: tf.LayersModel, source: number[], target: number[]): AttentionMaps {
-  checkSeq2Seq(model, 'attentionMaps');
-  const decoderInput = [BOS, ...target];
-  const maps: PerAttentionKind<CallMaps[]> = { encoderSelf: [], decoderSelf: [], cross: [] };
-  const output = recordAttention<tf.Tensor, MultiHeadAttention>(
-    ({ layer, inputs, probabilities }) => {
-      const kind: keyof PerAttentionKind<unknown> =
-        inputs.value !== inputs.query ? 'cross' : layer.causal ? 'decoderSelf' : 'encoderSelf';
-      const callMap = callMaps(layer, probabilities, inputs.value);
-      Object.values(callMap).forEach((t) => tf.keep(t));
-      maps[kind].push(callMap);
-    },
-    () => tf.tidy(() => model.predict([padBatch([source]), padBatch([decoderInput])]) as tf.Tensor),
-  );
-  output.dispose();
-  const read = <T>(kind: keyof PerAttentionKind<unknown>, field: keyof CallMaps) =>
-    maps[kind].map((m) => m[field].arraySync() as T);
-  const all = <T>(field: keyof CallMaps): PerAttentionKind<T[]> => ({
-    encoderSelf: read<T>('encoderSelf', field),
-    decoderSelf: read<T>('decoderSelf', field),
-    cross: read<T>('cross', field),
-  });
-  const weights = all<number[][][]>('weights');
-  const result: AttentionMaps = {
-    source,
-    decoderInput,
-    ...weights,
-    contributions: all<number[][][]>('contributions'),
-    valueNorms: all<number[][]>('valueNorms'),
-    headImportance: all<number[]>('headImportance'),
-  };
-  tf.dispose([...maps.encoderSelf, ...maps.decoderSelf, ...maps.cross].flatMap((m) => Object.values(m)));
-  return result;
 }

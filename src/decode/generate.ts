@@ -14,7 +14,7 @@ import type { SymbolicTensor } from '@tensorflow/tfjs-layers/dist/engine/topolog
 import { describeValue } from '../describe';
 import { checkOptionNames, optionNames } from '../options';
 import { Random } from '../tasks/random';
-import { outputIsProbabilities, planGraph, positionLimit } from './graph';
+import { headMaskArguments, outputIsProbabilities, planGraph, positionLimit } from './graph';
 import { CachedRunner, checkFixedRows, RerunRunner, type RunnerSetup, type StepRunner } from './runner';
 import { SAMPLERS, type SamplerName, type SamplerSettings, sampleToken } from './samplers';
 import {
@@ -69,6 +69,12 @@ export interface GenerateOptions {
   /** The name of the input that takes the tokens. Default: the model's only input, else the one generation can grow. */
   tokenInput?: string;
   /**
+   * Heads switched off (or scaled) at every step, per attention layer by its path
+   * (`explainAttention`'s, e.g. 'block_1/self_attention'): H numbers, 0 removes a head's share of
+   * the layer's output (MultiHeadAttention's `headMask`). Default none.
+   */
+  headMasks?: Record<string, number[] | tf.Tensor1D>;
+  /**
    * Whether the model outputs 'logits' or 'probabilities'. Default 'auto': probabilities when its last
    * layer ends in a softmax.
    */
@@ -90,6 +96,7 @@ const OPTION_NAMES = optionNames<GenerateOptions>({
   inputs: true,
   tokenInput: true,
   output: true,
+  headMasks: true,
 });
 
 /**
@@ -249,7 +256,16 @@ function resolveOptions(model: tf.LayersModel, prompts: number[][], options: Gen
   // The positions fed: each prompt, then all generated tokens but the last.
   const positions = longest + maxNewTokens - 1;
   checkPositionLimit(model, tokenInput, positions);
-  const { fixed, made } = fixedInputs(model, tokenInput, options.inputs ?? {}, prompts.length);
+  const masks = headMaskArguments(model, options.headMasks ?? {});
+  let fixedOnes: ReturnType<typeof fixedInputs>;
+  try {
+    fixedOnes = fixedInputs(model, tokenInput, options.inputs ?? {}, prompts.length);
+  } catch (error) {
+    tf.dispose(masks.made);
+    throw error;
+  }
+  const { fixed, made } = fixedOnes;
+  made.push(...masks.made);
   const probabilities = output === 'auto' ? outputIsProbabilities(model) : output === 'probabilities';
   return {
     sampler,
@@ -264,7 +280,14 @@ function resolveOptions(model: tf.LayersModel, prompts: number[][], options: Gen
       const index = tf.tensor1d(rowPrompts, 'int32');
       const rows = fixed.map((x) => (x ? tf.gather(x, index) : null));
       index.dispose();
-      const setup: RunnerSetup = { model, tokenInput, fixedInputs: rows, rows: rowPrompts.length, probabilities };
+      const setup: RunnerSetup = {
+        model,
+        tokenInput,
+        fixedInputs: rows,
+        rows: rowPrompts.length,
+        probabilities,
+        extra: masks.extra,
+      };
       if (plan == null) return new RerunRunner(setup);
       return new CachedRunner(setup, plan, positions);
     },

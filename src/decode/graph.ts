@@ -16,6 +16,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Node, SymbolicTensor } from '@tensorflow/tfjs-layers/dist/engine/topology';
+import { describeValue } from '../describe';
+import { hasAttention } from '../layers/attention_recorder';
 import { type CacheSlot, isIncrementalLayer } from '../layers/incremental';
 
 /** tfjs's layers whose output at a position depends only on their input at that position. */
@@ -208,4 +210,141 @@ export function positionLimit(model: tf.LayersModel, inputIndex: number): number
       .filter((layer) => layer.getClassName() === 'TokenAndPositionEmbedding')
       .map((layer) => (layer as unknown as { sequenceLength: number }).sequenceLength),
   );
+}
+
+/** A tensor and its padding mask, as tfjs's executor carries them between layers. */
+export interface NodeValue {
+  tensor: tf.Tensor;
+  mask: tf.Tensor | null;
+}
+
+/**
+ * Calls one node's layer on its input values as tfjs's executor does (the inputs' masks as
+ * `mask`, the node's own call arguments, inference mode) plus `extra` call arguments; returns all
+ * the call's outputs and the masks of the node's outputs. Call inside a tidy.
+ */
+export function callNode(
+  node: Node,
+  inputs: NodeValue[],
+  extra: Record<string, unknown> = {},
+): { outputs: tf.Tensor[]; masks: Array<tf.Tensor | null> } {
+  const layer = node.outboundLayer as tf.layers.Layer;
+  const tensors = inputs.map((v) => v.tensor);
+  const masks = inputs.map((v) => v.mask);
+  const single = tensors.length === 1;
+  const kwargs: Record<string, unknown> = { ...(node.callArgs ?? {}), training: false, ...extra };
+  if (kwargs.mask == null) kwargs.mask = single ? masks[0] : masks;
+  const outputs = [layer.call(single ? tensors[0] : tensors, kwargs)].flat() as tf.Tensor[];
+  // A layer that does not support masking ends the masks (tfjs's executor asks it for none).
+  const outputMasks = layer.supportsMasking
+    ? [layer.computeMask(single ? tensors[0] : tensors, single ? masks[0]! : (masks as tf.Tensor[]))]
+        .flat()
+        .map((m) => (m ?? null) as tf.Tensor | null)
+    : outputs.map(() => null);
+  return { outputs, masks: outputMasks };
+}
+
+/**
+ * Runs a model on concrete inputs (one per `model.inputs`) node by node, as `model.predict` does
+ * for one batch, with extra call arguments for the layers `extra` names (head masks); returns the
+ * model's outputs. Models used as layers are run the same way inside. Call inside a tidy.
+ */
+export function runModel(
+  model: tf.LayersModel,
+  inputs: tf.Tensor[],
+  extra: (layer: tf.layers.Layer) => Record<string, unknown> | undefined = () => undefined,
+): tf.Tensor[] {
+  const values = new Map<number, NodeValue>();
+  model.inputs.forEach((input, i) => values.set(input.id, { tensor: inputs[i], mask: null }));
+  runNodes(model, values, extra);
+  return model.outputs.map((output) => values.get(output.id)!.tensor);
+}
+
+function runNodes(
+  model: tf.LayersModel,
+  values: Map<number, NodeValue>,
+  extra: (layer: tf.layers.Layer) => Record<string, unknown> | undefined,
+): void {
+  for (const node of nodesInRunOrder(model)) {
+    const layer = node.outboundLayer as tf.layers.Layer;
+    const inputs = node.inputTensors.map((t) => values.get(t.id)!);
+    if (isContainer(layer)) {
+      inputs.forEach((v, i) => values.set(layer.inputs[i].id, v));
+      runNodes(layer, values, extra);
+      node.outputTensors.forEach((t, i) => values.set(t.id, values.get(layer.outputs[i].id)!));
+      continue;
+    }
+    const { outputs, masks } = callNode(node, inputs, extra(layer));
+    node.outputTensors.forEach((t, i) => values.set(t.id, { tensor: outputs[i], mask: masks[i] }));
+  }
+}
+
+/** An attention layer of a model, where it is, and how its heads are masked. */
+export interface AttentionSite {
+  /** 'block_1/self_attention', 'mha' (a MultiHeadAttention of the model), 'nested/block_0/...'. */
+  path: string;
+  /** The MultiHeadAttention. */
+  attention: tf.layers.Layer;
+  /** The model's layer that holds it (the attention itself, or a block). */
+  owner: tf.layers.Layer;
+  /** The owner's call argument for this attention's head mask. */
+  headMaskArgument: string;
+}
+
+/** Every attention layer of `model`, in the order of `model.layers` (models used as layers searched inside). */
+export function attentionSites(model: tf.LayersModel, prefix = ''): AttentionSite[] {
+  return model.layers.flatMap((layer): AttentionSite[] => {
+    if (isContainer(layer)) return attentionSites(layer, `${prefix}${layer.name}/`);
+    if (!hasAttention<tf.layers.Layer>(layer)) return [];
+    return layer.attentionSublayers().map((sub) => ({
+      path: `${prefix}${layer.name}${sub.name ? `/${sub.name}` : ''}`,
+      attention: sub.attention,
+      owner: layer,
+      headMaskArgument: sub.headMaskArgument,
+    }));
+  });
+}
+
+/**
+ * The head masks by attention path as call arguments of the layers that hold those attentions
+ * (`extra`), and the tensors made for them (`made`: the caller disposes them).
+ */
+export function headMaskArguments(
+  model: tf.LayersModel,
+  masks: Record<string, number[] | tf.Tensor>,
+  where = 'generate',
+): { extra: (layer: tf.layers.Layer) => Record<string, unknown> | undefined; made: tf.Tensor[] } {
+  const sites = attentionSites(model);
+  const byOwner = new Map<tf.layers.Layer, Record<string, unknown>>();
+  const made: tf.Tensor[] = [];
+  try {
+    for (const [path, mask] of Object.entries(masks)) {
+      const site = sites.find((s) => s.path === path);
+      if (site == null) {
+        const paths = sites.map((s) => `'${s.path}'`).join(', ') || 'none';
+        throw new Error(
+          `${where}: headMasks has ${describeValue(path)}, which is not an attention layer of the model; ` +
+            `its attention layers are ${paths}`,
+        );
+      }
+      const heads = (site.attention as unknown as { numHeads: number }).numHeads;
+      if (
+        !(mask instanceof tf.Tensor) &&
+        (!Array.isArray(mask) ||
+          mask.length !== heads ||
+          mask.some((v) => typeof v !== 'number' || !Number.isFinite(v)))
+      ) {
+        throw new Error(
+          `${where}: headMasks['${path}'] must be ${heads} numbers (one per head), got ${describeValue(mask)}`,
+        );
+      }
+      const tensor = mask instanceof tf.Tensor ? mask : tf.tensor1d(mask);
+      if (!(mask instanceof tf.Tensor)) made.push(tensor);
+      byOwner.set(site.owner, { ...byOwner.get(site.owner), [site.headMaskArgument]: tensor });
+    }
+  } catch (error) {
+    tf.dispose(made);
+    throw error;
+  }
+  return { extra: (layer) => byOwner.get(layer), made };
 }

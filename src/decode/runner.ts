@@ -17,7 +17,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { SymbolicTensor } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import { describeValue } from '../describe';
-import type { PlannedNode, GraphPlan, NodeRun } from './graph';
+import { callNode, type GraphPlan, type NodeRun, type NodeValue, type PlannedNode, runModel } from './graph';
 
 /** Runs a model's rows position by position. */
 export interface StepRunner {
@@ -44,13 +44,11 @@ export interface RunnerSetup {
   rows: number;
   /** The model outputs probabilities (a softmax), not logits. */
   probabilities: boolean;
+  /** Call arguments for some of the model's layers on every call (head masks), or undefined. */
+  extra: (layer: tf.layers.Layer) => Record<string, unknown> | undefined;
 }
 
-/** A tensor and its padding mask, as tfjs's executor carries them. */
-interface Value {
-  tensor: tf.Tensor;
-  mask: tf.Tensor | null;
-}
+type Value = NodeValue;
 
 /** (rows, n, V) model output -> the log-probabilities of its last position (rows, V). Call inside a tidy. */
 function lastLogProbs(output: tf.Tensor, probabilities: boolean): tf.Tensor2D {
@@ -99,10 +97,8 @@ export class RerunRunner implements StepRunner {
       const flat = new Int32Array(this.rows * length);
       this.history.forEach((row, r) => flat.set(row, r * length));
       const inputs = this.fixed.map((x) => x ?? tokenTensor(flat, this.rows, length));
-      const output = this.setup.model.predict(inputs.length === 1 ? inputs[0] : inputs, {
-        batchSize: this.rows,
-      }) as tf.Tensor | tf.Tensor[];
-      return lastLogProbs(Array.isArray(output) ? output[0] : output, this.setup.probabilities);
+      const [output] = runModel(this.setup.model, inputs, this.setup.extra);
+      return lastLogProbs(output, this.setup.probabilities);
     });
   }
 
@@ -220,9 +216,9 @@ export class CachedRunner implements StepRunner {
   }
 
   /**
-   * Calls one node's layer on its input values, as tfjs's executor does (masks from the inputs,
-   * the node's own call arguments, inference mode), with the position arguments its run needs.
-   * Returns the node's new caches, if it has any. Call inside a tidy.
+   * Calls one node's layer on its input values (`callNode`) with the call arguments its run
+   * needs: caches and their update index, or the first position's index. Returns the node's new
+   * caches, if it has any. Call inside a tidy.
    */
   private runNode(
     planned: PlannedNode,
@@ -232,20 +228,19 @@ export class CachedRunner implements StepRunner {
   ): tf.Tensor3D[] | null {
     const { node, layer, run } = planned;
     const inputs = node.inputTensors.map((t) => values.get(t.id)!);
-    const tensors = inputs.map((v) => v.tensor);
-    const masks = inputs.map((v) => v.mask);
-    const single = tensors.length === 1;
-    const kwargs: Record<string, unknown> = { ...(node.callArgs ?? {}), training: false };
-    if (kwargs.mask == null) kwargs.mask = single ? masks[0] : masks;
-    const slots = this.prepareCaches(planned, run, tensors, index, kwargs, fixed);
+    const kwargs: Record<string, unknown> = { ...this.setup.extra(layer) };
+    const cached = this.prepareCaches(
+      planned,
+      run,
+      inputs.map((v) => v.tensor),
+      index,
+      kwargs,
+      fixed,
+    );
     if (run.kind === 'positioned') kwargs[run.startIndexArgument] = index;
-    const outputs = [layer.call(single ? tensors[0] : tensors, kwargs)].flat() as tf.Tensor[];
-    const outputCount = node.outputTensors.length;
-    const outputMasks = [
-      layer.computeMask(single ? tensors[0] : tensors, single ? masks[0]! : (masks as tf.Tensor[])),
-    ].flat();
-    node.outputTensors.forEach((t, i) => values.set(t.id, { tensor: outputs[i], mask: outputMasks[i] ?? null }));
-    return slots ? (outputs.slice(outputCount) as tf.Tensor3D[]) : null;
+    const { outputs, masks } = callNode(node, inputs, kwargs);
+    node.outputTensors.forEach((t, i) => values.set(t.id, { tensor: outputs[i], mask: masks[i] }));
+    return cached ? (outputs.slice(node.outputTensors.length) as tf.Tensor3D[]) : null;
   }
 
   /**

@@ -20,6 +20,8 @@ export interface AttentionCallRecord<L = unknown> {
   probabilities: tf.Tensor4D;
   /** The combined mask the call attended with, 1 = may attend, or null. */
   mask: tf.Tensor | null;
+  /** The call's head mask (H) or (B, H), or null. */
+  headMask: tf.Tensor | null;
 }
 
 /**
@@ -44,4 +46,23 @@ export function recordAttention<T, L = unknown>(onCall: AttentionObserver<L>, fn
 /** The observer of the recording in progress, or null (read by MultiHeadAttention.run). */
 export function attentionObserver(): AttentionObserver | null {
   return active;
+}
+
+/** An attention layer inside a layer, as tools that look into a model name and switch it (head masks). */
+export interface AttentionSublayer<L = unknown> {
+  /** Its name under the owning layer's ('self_attention'), or '' for the owning layer itself. */
+  name: string;
+  /** The attention layer (a MultiHeadAttention). */
+  attention: L;
+  /** The owning layer's call argument that takes this attention's head mask (H) or (B, H). */
+  headMaskArgument: string;
+}
+
+/** A layer that has attention layers inside it (or is one): MultiHeadAttention and the blocks. */
+export interface HasAttention<L = unknown> {
+  attentionSublayers(): Array<AttentionSublayer<L>>;
+}
+
+export function hasAttention<L = unknown>(layer: unknown): layer is HasAttention<L> {
+  return typeof (layer as Partial<HasAttention>)?.attentionSublayers === 'function';
 }

@@ -39,7 +39,7 @@ import {
   resolveRegularizer,
   serializeRegularizerOrConstraint,
 } from './keras_args';
-import { attentionObserver } from './attention_recorder';
+import { type AttentionSublayer, attentionObserver } from './attention_recorder';
 import type { IncrementalRole } from './incremental';
 import { checkAttentionMask, checkPaddingMasks, combineMasks, passMask, resolveInputMasks } from './masks';
 import { checkRank, formatShape, type Kwargs, type Shape, shapeList } from './shapes';
@@ -171,6 +171,12 @@ export interface MultiHeadAttentionCallArgs {
   cache?: tf.Tensor3D;
   /** See `cache`. Default null. */
   cacheUpdateIndex?: number | null;
+  /**
+   * Hugging Face's `head_mask`: (H) or (B, H), each head's context is multiplied by its entry
+   * before the output projection, so 0 removes the head's share of the output (the output bias
+   * stays) and 1 keeps it exactly. Gradients flow through it. Default null (every head).
+   */
+  headMask?: tf.Tensor | null;
 }
 
 /** The tensors of one attention call and their masks, as `run` takes them. */
@@ -195,6 +201,8 @@ export interface AttentionRunOptions {
   needProbabilities?: boolean;
   cache?: tf.Tensor3D | null;
   cacheUpdateIndex?: number | null;
+  /** (H) or (B, H): see `MultiHeadAttentionCallArgs.headMask`. */
+  headMask?: tf.Tensor | null;
 }
 
 /** What `run` returns. */
@@ -481,6 +489,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
       throw new Error(`${name}: cacheUpdateIndex ${args.cacheUpdateIndex} needs a cache`);
     }
     const { query, value, attentionMask } = attentionInputs;
+    if (args.headMask != null) this.checkHeadMask(args.headMask, query.shape[0] as number);
     if (withCache)
       this.checkCache(args.cache!, query.shape[0] as number, args.cacheUpdateIndex ?? null, value.shape[1] as number);
     if (attentionMask != null) {
@@ -505,6 +514,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
         needProbabilities: this.returnAttentionScores,
         cache: args.cache,
         cacheUpdateIndex: args.cacheUpdateIndex,
+        headMask: args.headMask,
       });
       const outputs: tf.Tensor[] = [output, ...(this.returnAttentionScores ? [probabilities!] : [])];
       if (withCache) outputs.push(cache!);
@@ -547,14 +557,39 @@ export class MultiHeadAttention extends tf.layers.Layer {
     }
     const attentionInputs = this.callInputs(inputs, kwargs);
     return tf.tidy(() => {
-      // 1. The weights: the layer's own attention, inference mode.
+      // The weights: the layer's own attention, inference mode.
       const weights = this.run(attentionInputs, { needProbabilities: true }).probabilities!;
-      // 2. The length of each head's value vector at each key position: (B, H, S, Dout) -> (B, H, S).
-      const valueNorms = this.valueVectors(attentionInputs.value).square().sum(-1).sqrt() as tf.Tensor3D;
-      // 3. Weighted: (B, H, T, S) * (B, H, 1, S).
-      const contributions = weights.mul(valueNorms.expandDims(2)) as tf.Tensor4D;
+      const { valueNorms, contributions } = this.contributionsOf(weights, attentionInputs.value);
       return { weights, contributions, valueNorms };
     });
+  }
+
+  /**
+   * `attentionContributions`' math on a call's probabilities `weights` (B, H, T, S) over `value`
+   * (B, S, Dv), with the call's `headMask` (H) or (B, H) when it had one: each head's value vectors'
+   * lengths `valueNorms` (B, H, S); `contributions` (B, H, T, S), the length of what key s adds to
+   * query t's output through the head, weight * value norm; `headOutputs` (B, H, T, Dout), the
+   * head's share of the output (before the output bias: the contribution vectors summed over the
+   * keys); `importance` (B, H), the mean length of that share over the queries. A masked head's
+   * contributions, share and importance are scaled by its mask entry. Call inside a tidy.
+   */
+  contributionsOf(
+    weights: tf.Tensor,
+    value: tf.Tensor,
+    headMask: tf.Tensor | null = null,
+  ): { valueNorms: tf.Tensor3D; contributions: tf.Tensor4D; headOutputs: tf.Tensor4D; importance: tf.Tensor2D } {
+    // 1. What each key position sends through each head, (B, H, S, Dout), and its length (B, H, S).
+    const vectors = this.valueVectors(value);
+    const valueNorms = vectors.square().sum(-1).sqrt() as tf.Tensor3D;
+    // 2. The head mask as a factor (B or 1, H, 1, 1) on what each head adds.
+    const scale =
+      headMask == null ? null : headMask.cast('float32').reshape([headMask.rank === 1 ? 1 : -1, this.numHeads, 1, 1]);
+    const scaled = (x: tf.Tensor) => (scale == null ? x : x.mul(scale)) as tf.Tensor4D;
+    // 3. Weighted: (B, H, T, S) * (B, H, 1, S); each head's share (B, H, T, S) @ (B, H, S, Dout).
+    const contributions = scaled(weights.mul(valueNorms.expandDims(2)));
+    const headOutputs = scaled(tf.matMul(weights as tf.Tensor4D, vectors));
+    const importance = headOutputs.square().sum(-1).sqrt().mean(-1) as tf.Tensor2D;
+    return { valueNorms, contributions, headOutputs, importance };
   }
 
   /**
@@ -644,10 +679,14 @@ export class MultiHeadAttention extends tf.layers.Layer {
       needProbabilities: (options.needProbabilities ?? false) || observer != null,
       keyLength,
     });
-    if (observer != null && probabilities != null) observer({ layer: this, inputs, probabilities, mask });
+    const headMask = options.headMask ?? null;
+    if (observer != null && probabilities != null) observer({ layer: this, inputs, probabilities, mask, headMask });
     // 4. Gate (useGate): each head's context times sigmoid(query W_G + b_G), (B, T, H, V).
-    const gated = this.gateDense ? context.mul(tf.sigmoid(projectHeads(query, this.gateDense))) : context;
-    // 5. Merge the heads: (B, T, H, V) -> (B, T, Dout).
+    let gated = this.gateDense ? context.mul(tf.sigmoid(projectHeads(query, this.gateDense))) : context;
+    // 5. Head mask: (H) or (B, H) -> (B or 1, 1, H, 1), times each head's context.
+    if (headMask != null)
+      gated = gated.mul(headMask.cast('float32').reshape([headMask.rank === 1 ? 1 : -1, 1, this.numHeads, 1]));
+    // 6. Merge the heads: (B, T, H, V) -> (B, T, Dout).
     return { output: mergeHeads(gated, this.outputDense!), probabilities, cache: updated };
   }
 
@@ -749,6 +788,26 @@ export class MultiHeadAttention extends tf.layers.Layer {
       kind: 'cached',
       slots: [{ cacheArgument: 'cache', indexArgument: 'cacheUpdateIndex', attention: this, keyValueInputs }],
     };
+  }
+
+  /** The layer itself, as tools that look into a model see it (its head mask: `headMask`). */
+  attentionSublayers(): Array<AttentionSublayer<MultiHeadAttention>> {
+    return [{ name: '', attention: this, headMaskArgument: 'headMask' }];
+  }
+
+  /** Throws unless `mask` is a head mask for this layer: (H) or (B, H). */
+  checkHeadMask(mask: unknown, batch: number): void {
+    const ok =
+      mask instanceof tf.Tensor &&
+      ((mask.rank === 1 && mask.shape[0] === this.numHeads) ||
+        (mask.rank === 2 && mask.shape[1] === this.numHeads && (mask.shape[0] === batch || mask.shape[0] === 1)));
+    if (!ok) {
+      const got = mask instanceof tf.Tensor ? `shape ${formatShape(mask.shape)}` : describeValue(mask);
+      throw new Error(
+        `MultiHeadAttention '${this.name}': headMask must be a tensor of shape (H) = [${this.numHeads}] or ` +
+          `(B, H) = [${batch}, ${this.numHeads}], got ${got}`,
+      );
+    }
   }
 
   /** The width of a cache row, H*K + H*V: a position's keys, then its values. */

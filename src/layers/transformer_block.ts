@@ -34,6 +34,7 @@ import {
 } from './args';
 import { type RegularizerIdentifier, rejectActivityRegularizer, resolveRegularizer } from './keras_args';
 import { checkOptionNames } from '../options';
+import type { AttentionSublayer } from './attention_recorder';
 import type { CacheSlot } from './incremental';
 import { type AttentionInputs, MultiHeadAttention } from './multi_head_attention';
 import { checkRank, type Shape } from './shapes';
@@ -133,6 +134,18 @@ export interface AttentionCall {
   memory?: tf.Tensor;
   cache?: tf.Tensor3D | null;
   cacheUpdateIndex?: number | null;
+  /** (H) or (B, H): MultiHeadAttention's `headMask`. */
+  headMask?: tf.Tensor | null;
+}
+
+/**
+ * The head masks of a block's attention sub-layers (MultiHeadAttention's `headMask`, Hugging
+ * Face's per-layer `head_mask`): (H) or (B, H), 0 removes a head's share of the output.
+ */
+export interface BlockHeadMaskArgs {
+  selfAttentionHeadMask?: tf.Tensor | null;
+  /** Blocks with cross-attention only. */
+  crossAttentionHeadMask?: tf.Tensor | null;
 }
 
 /** The cache call arguments of every block (keras-hub's names), returned after the output when given. */
@@ -329,7 +342,7 @@ export abstract class TransformerBlock extends tf.layers.Layer {
     const run = (attention: MultiHeadAttention, call: AttentionCall, query: tf.Tensor, memory: tf.Tensor) =>
       attention.run(
         { query, value: memory, key: memory, ...call.masks },
-        { training, cache: call.cache, cacheUpdateIndex: call.cacheUpdateIndex },
+        { training, cache: call.cache, cacheUpdateIndex: call.cacheUpdateIndex, headMask: call.headMask },
       );
     let selfAttentionCache: tf.Tensor3D | null = null;
     let crossAttentionCache: tf.Tensor3D | null = null;
@@ -366,6 +379,35 @@ export abstract class TransformerBlock extends tf.layers.Layer {
     const normalize = (t: tf.Tensor) => layerNormalize(t, norm.gamma.read(), norm.beta.read(), this.layerNormEpsilon);
     if (this.normalizeFirst) return x.add(drop(f(normalize(x))));
     return normalize(x.add(drop(f(x))));
+  }
+
+  /** The attention sub-layers, as tools that look into a model name them and mask their heads. */
+  attentionSublayers(): Array<AttentionSublayer<MultiHeadAttention>> {
+    const list: Array<AttentionSublayer<MultiHeadAttention>> = [];
+    if (this.selfAttention) {
+      list.push({ name: 'self_attention', attention: this.selfAttention, headMaskArgument: 'selfAttentionHeadMask' });
+    }
+    if (this.crossAttention) {
+      list.push({
+        name: 'cross_attention',
+        attention: this.crossAttention,
+        headMaskArgument: 'crossAttentionHeadMask',
+      });
+    }
+    return list;
+  }
+
+  /** The call's head masks (`BlockHeadMaskArgs`), checked: for the self-attention, and the cross-attention it has. */
+  protected headMasksOf(args: BlockHeadMaskArgs, batch: number): { self: tf.Tensor | null; cross: tf.Tensor | null } {
+    const self = args.selfAttentionHeadMask ?? null;
+    const cross = args.crossAttentionHeadMask ?? null;
+    if (self != null) this.selfAttention!.checkHeadMask(self, batch);
+    if (cross != null) {
+      if (this.crossAttention == null)
+        throw new Error(`${this.label}: crossAttentionHeadMask given, but the block has no cross-attention`);
+      this.crossAttention.checkHeadMask(cross, batch);
+    }
+    return { self, cross };
   }
 
   /**

@@ -7,7 +7,13 @@ import { checkPositiveInt, layerArgNames } from './args';
 import type { IncrementalRole } from './incremental';
 import { checkPaddingMasks, passMask, resolveInputMasks } from './masks';
 import { checkSequence, type Kwargs, type Shape, shapeList } from './shapes';
-import { type BlockCacheArgs, type BlockKind, TransformerBlock, type TransformerBlockArgs } from './transformer_block';
+import {
+  type BlockCacheArgs,
+  type BlockHeadMaskArgs,
+  type BlockKind,
+  TransformerBlock,
+  type TransformerBlockArgs,
+} from './transformer_block';
 
 export interface TransformerDecoderBlockArgs extends TransformerBlockArgs {
   /** Size of each head's queries and keys. Default: model width / numHeads (which must divide it). */
@@ -15,10 +21,11 @@ export interface TransformerDecoderBlockArgs extends TransformerBlockArgs {
 }
 
 /** Keyword arguments of `apply`: `training`, and the attention caches of incremental decoding. */
-export type TransformerDecoderBlockCallArgs = BlockCacheArgs & {
-  training?: boolean;
-  mask?: tf.Tensor | Array<tf.Tensor | null>;
-};
+export type TransformerDecoderBlockCallArgs = BlockCacheArgs &
+  BlockHeadMaskArgs & {
+    training?: boolean;
+    mask?: tf.Tensor | Array<tf.Tensor | null>;
+  };
 
 /** Every argument name, for the unknown-argument check. */
 const ARG_NAMES = layerArgNames<TransformerDecoderBlockArgs>({
@@ -128,14 +135,24 @@ export class TransformerDecoderBlock extends TransformerBlock {
       ['encoderSequence', encoderOutput ? encoderMask : null, encoderOutput ?? x],
     ]);
     const caches = this.cachesOf(args);
+    const headMasks = this.headMasksOf(args, x.shape[0]);
     return tf.tidy(() => {
       // Padded decoder positions are neither attended nor attend; padded encoder positions are not
       // attended. The causal mask is the self-attention's own.
-      const self = { ...caches?.self, masks: { queryMask: decoderMask, valueMask: decoderMask } };
+      const self = {
+        ...caches?.self,
+        masks: { queryMask: decoderMask, valueMask: decoderMask },
+        headMask: headMasks.self,
+      };
       const cross =
         encoderOutput == null
           ? null
-          : { ...caches?.cross, memory: encoderOutput, masks: { queryMask: decoderMask, valueMask: encoderMask } };
+          : {
+              ...caches?.cross,
+              memory: encoderOutput,
+              masks: { queryMask: decoderMask, valueMask: encoderMask },
+              headMask: headMasks.cross,
+            };
       return this.outputsOf(this.runBlock(x, self, cross, args.training ?? false), caches != null);
     });
   }

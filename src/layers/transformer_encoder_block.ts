@@ -7,7 +7,13 @@ import { checkBoolean, checkPositiveInt, layerArgNames } from './args';
 import type { IncrementalRole } from './incremental';
 import { checkPaddingMasks, passMask, resolveInputMasks } from './masks';
 import { checkSequence, type Kwargs, type Shape } from './shapes';
-import { type BlockCacheArgs, type BlockKind, TransformerBlock, type TransformerBlockArgs } from './transformer_block';
+import {
+  type BlockCacheArgs,
+  type BlockHeadMaskArgs,
+  type BlockKind,
+  TransformerBlock,
+  type TransformerBlockArgs,
+} from './transformer_block';
 
 /** The arguments of `TransformerEncoderBlock`. */
 export interface TransformerEncoderBlockArgs extends TransformerBlockArgs {
@@ -21,10 +27,11 @@ export interface TransformerEncoderBlockArgs extends TransformerBlockArgs {
 export type TransformerEncoderBlockCallArgs = Pick<
   BlockCacheArgs,
   'selfAttentionCache' | 'selfAttentionCacheUpdateIndex'
-> & {
-  training?: boolean;
-  mask?: tf.Tensor | Array<tf.Tensor | null>;
-};
+> &
+  Pick<BlockHeadMaskArgs, 'selfAttentionHeadMask'> & {
+    training?: boolean;
+    mask?: tf.Tensor | Array<tf.Tensor | null>;
+  };
 
 /** Every argument name, for the unknown-argument check. */
 const ARG_NAMES = layerArgNames<TransformerEncoderBlockArgs>({
@@ -111,10 +118,11 @@ export class TransformerEncoderBlock extends TransformerBlock {
     checkSequence(this.label, 'input', x, this.selfAttention?.queryDense?.kernel?.shape[0] as number);
     checkPaddingMasks(this.label, [['input', mask, x]]);
     const caches = this.cachesOf(args);
+    const headMasks = this.headMasksOf(args, x.shape[0]);
     return tf.tidy(() => {
       // Padded positions are neither attended nor attend (the causal mask is the attention's own).
       const masks = { queryMask: mask, valueMask: mask };
-      const self = { ...caches?.self, masks };
+      const self = { ...caches?.self, masks, headMask: headMasks.self };
       return this.outputsOf(this.runBlock(x, self, null, args.training ?? false), caches != null);
     });
   }

@@ -11,7 +11,8 @@ import { checkWeightPath } from '../io/weight_paths';
 import { parseTaskJson, readTaskJson, Seq2SeqTaskInfo, TASK_JSON, validateTaskJson } from './task_json';
 import { createTask, Task, TaskName, TASK_NAMES } from '../tasks/tasks';
 import { FIRST_SYMBOL, SPECIAL_TOKEN_NAMES } from '../tasks/vocabulary';
-import { attentionMaps, AttentionMaps, decode, maxTargetLength, scoreTargets } from '../decode/decode';
+import { decode, maxTargetLength, scoreTargets } from '../decode/decode';
+import { attentionMaps, type AttentionMaps } from '../explain/attention_maps';
 import { positionLimit } from '../decode/graph';
 // The layers a Seq2Seq model is made of, registered with tfjs so that loadLayersModel finds them.
 import './transformer';
@@ -24,9 +25,16 @@ export interface Seq2SeqGenerateOptions {
   maxLength?: number;
   /** Whether to use the key/value cache. Default true (same tokens, faster). */
   useCache?: boolean;
+  /** Heads switched off, per attention path ('decoder_block_1/cross_attention'): see `generate`'s. Default none. */
+  headMasks?: Record<string, number[]>;
 }
 
-const GENERATE_OPTION_NAMES = optionNames<Seq2SeqGenerateOptions>({ beamWidth: true, maxLength: true, useCache: true });
+const GENERATE_OPTION_NAMES = optionNames<Seq2SeqGenerateOptions>({
+  beamWidth: true,
+  maxLength: true,
+  useCache: true,
+  headMasks: true,
+});
 
 /** Attention maps labelled with the tokens, for visualisation. */
 export interface LabelledAttentionMaps extends AttentionMaps {
@@ -96,7 +104,12 @@ export class Seq2Seq {
           `got ${JSON.stringify(options.maxLength)}`,
       );
     }
-    return decode(this.model, sources, { beamWidth, maxLength, useCache: options.useCache }).tokens;
+    return decode(this.model, sources, {
+      beamWidth,
+      maxLength,
+      useCache: options.useCache,
+      headMasks: options.headMasks,
+    }).tokens;
   }
 
   /** Teacher-forced log-probability of each target (ids without BOS/EOS), EOS included. */

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { presetConfig, TransformerConfig } from '../../src/model/config';
-import { attentionMaps, decode, scoreTargets } from '../../src/decode/decode';
+import { decode, scoreTargets } from '../../src/decode/decode';
+import { attentionMaps } from '../../src/explain/attention_maps';
 import { createTransformer } from '../../src/model/transformer';
 import { createTask, generateSamples } from '../../src/tasks';
 import { describeEachBackend } from '../helpers/backends';

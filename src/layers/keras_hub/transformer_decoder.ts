@@ -10,7 +10,7 @@ import type { IncrementalRole } from '../incremental';
 import { byCallArgument, checkCallArguments } from '../keras_args';
 import { checkPaddingMasks, passMask, resolveInputMasks } from '../masks';
 import { checkRank, checkSequence, type Kwargs, type Shape, shapeList } from '../shapes';
-import { type BlockCacheArgs, type BlockKind, TransformerBlock } from '../transformer_block';
+import { type BlockCacheArgs, type BlockHeadMaskArgs, type BlockKind, TransformerBlock } from '../transformer_block';
 import { blockParts, layerArgsWithName, registerKerasHubClass, subLayerPaths } from './parts';
 import { checkEncoderAttentionMask, type KerasHubTransformerArgs } from './transformer_encoder';
 
@@ -37,7 +37,7 @@ export interface KerasHubTransformerDecoderArgs extends KerasHubTransformerArgs 
  * Keyword arguments of `apply` (tensors the Keras loader passes as inputs instead, with
  * callArguments), and keras-hub's caches of cached decoding (see TransformerBlock).
  */
-export interface KerasHubTransformerDecoderCallArgs extends BlockCacheArgs {
+export interface KerasHubTransformerDecoderCallArgs extends BlockCacheArgs, BlockHeadMaskArgs {
   /** (B, T), 1 = real token. Default: the decoder sequence's own padding mask. */
   decoderPaddingMask?: tf.Tensor;
   /** (B, T, T), 1 = may attend. */
@@ -235,6 +235,7 @@ export class KerasHubTransformerDecoder extends TransformerBlock {
     ]);
     const caches = this.cachesOf(args);
     const [batch, length] = x.shape as number[];
+    const headMasks = this.headMasksOf(args, batch);
     if (caches == null) {
       checkEncoderAttentionMask(this.label, decoderAttention, batch, length, length);
       if (encoder) checkEncoderAttentionMask(this.label, encoderAttention, batch, length, encoder.shape[1] as number);
@@ -253,6 +254,7 @@ export class KerasHubTransformerDecoder extends TransformerBlock {
         keyMask: decoderPadding != null ? decoderOwn : null,
         attentionMask: decoderAttention,
       },
+      headMask: headMasks.self,
     };
     const cross =
       encoder == null
@@ -265,6 +267,7 @@ export class KerasHubTransformerDecoder extends TransformerBlock {
               keyMask: encoderPadding != null ? encoderOwn : null,
               attentionMask: encoderAttention,
             },
+            headMask: headMasks.cross,
           };
     return tf.tidy(() => this.outputsOf(this.runBlock(x, self, cross, args.training ?? false), caches != null));
   }

@@ -10,6 +10,7 @@ import { byCallArgument, checkCallArguments, serializeRegularizerOrConstraint } 
 import { checkPaddingMasks, passMask, resolveInputMasks } from '../masks';
 import { checkRank, checkSequence, formatShape, type Kwargs, type Shape, shapeList } from '../shapes';
 import {
+  type BlockHeadMaskArgs,
   type BlockKind,
   type BlockRegularizerArgs,
   TransformerBlock,
@@ -48,7 +49,7 @@ const ARG_NAMES = layerArgNames<KerasHubTransformerEncoderArgs>({
 });
 
 /** Keyword arguments of `apply` (tensors the Keras loader passes as inputs instead, with callArguments). */
-export interface KerasHubTransformerEncoderCallArgs {
+export interface KerasHubTransformerEncoderCallArgs extends Pick<BlockHeadMaskArgs, 'selfAttentionHeadMask'> {
   /** (B, T), 1 = real token: masks the keys. Default: the input's own padding mask. */
   paddingMask?: tf.Tensor;
   /** (B, T, T), 1 = query t may attend to position s. */
@@ -173,7 +174,8 @@ export class KerasHubTransformerEncoder extends TransformerBlock {
       keyMask: paddingMask != null ? ownMask : null,
       attentionMask,
     };
-    return tf.tidy(() => this.runBlock(x, { masks }, null, args.training ?? false).output);
+    const headMasks = this.headMasksOf(args, batch);
+    return tf.tidy(() => this.runBlock(x, { masks, headMask: headMasks.self }, null, args.training ?? false).output);
   }
 
   override getConfig(): tf.serialization.ConfigDict {

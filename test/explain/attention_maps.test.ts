@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import { attentionMaps } from '../../src/decode/decode';
+import { attentionMaps } from '../../src/explain/attention_maps';
 import type { TokenAndPositionEmbedding } from '../../src/layers/token_and_position_embedding';
 import type { TransformerEncoderBlock } from '../../src/layers/transformer_encoder_block';
 import { presetConfig } from '../../src/model/config';
