@@ -99,7 +99,7 @@ describeEachBackend('explainAttention', () => {
     model.dispose();
   });
 
-  it("per head, the contribution vectors summed over keys are the head's share (the others masked, minus the bias)", () => {
+  it("per head, the contributions summed over keys are the head's share (others masked, minus the bias)", () => {
     const model = classifier();
     seedWeights(model, 20);
     const ids = tf.tensor2d(
@@ -154,7 +154,7 @@ describeEachBackend('explainAttention', () => {
     model.dispose();
   });
 
-  it('the shipped reverse model: its six attention calls; Seq2Seq.attention gives the figures it gave before', async () => {
+  it('the shipped reverse model: six attention calls; Seq2Seq.attention gives the figures it gave before', async () => {
     const reverse = await loadSeq2Seq('models/reverse');
     const fixture = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'explain', 'reverse_attention_maps.json'), 'utf8'));
     const maps = await reverse.attention(fixture.source, fixture.decoderInput.slice(1));
