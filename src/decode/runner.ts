@@ -23,10 +23,13 @@ import { callNode, type GraphPlan, type NodeRun, type NodeValue, type PlannedNod
 export interface StepRunner {
   /** Rows (prompts, or prompts x beams). */
   readonly rows: number;
+  /** Whether the model outputs probabilities (a softmax), not logits. */
+  readonly probabilities: boolean;
   /**
    * Feeds `tokens` (rows x n, row-major) at positions [index, index + n) of every row (the
-   * positions before index were fed already) and returns the log-probabilities of the token
-   * after the last of them, (rows, V): the caller disposes it.
+   * positions before index were fed already) and returns the model's output for the token after
+   * the last of them, (rows, V) logits or probabilities (`logProbabilities` turns them into
+   * log-probabilities once read): the caller disposes it.
    */
   advance(tokens: Int32Array, n: number, index: number): tf.Tensor2D;
   /** Keeps rows `rows` in that order (a beam search's survivors; repeats make copies). */
@@ -50,8 +53,8 @@ export interface RunnerSetup {
 
 type Value = NodeValue;
 
-/** (rows, n, V) model output -> the log-probabilities of its last position (rows, V). Call inside a tidy. */
-function lastLogProbs(output: tf.Tensor, probabilities: boolean): tf.Tensor2D {
+/** (rows, n, V) model output -> its last position (rows, V). Call inside a tidy. */
+function lastPosition(output: tf.Tensor): tf.Tensor2D {
   if (output.rank !== 3) {
     throw new Error(
       `generate: the model's output must be (B, T, V) logits or probabilities per position, got shape ` +
@@ -59,8 +62,30 @@ function lastLogProbs(output: tf.Tensor, probabilities: boolean): tf.Tensor2D {
     );
   }
   const [rows, length, vocabulary] = output.shape as number[];
-  const last = output.slice([0, length - 1, 0], [rows, 1, vocabulary]).reshape([rows, vocabulary]);
-  return (probabilities ? tf.log(last) : tf.logSoftmax(last)) as tf.Tensor2D;
+  return output.slice([0, length - 1, 0], [rows, 1, vocabulary]).reshape([rows, vocabulary]) as tf.Tensor2D;
+}
+
+/**
+ * `rows` rows of V logits or probabilities (read from `advance`'s tensor) as log-probabilities,
+ * in place: log-softmax of the logits, the log of the probabilities. In JavaScript: V numbers a
+ * row, fewer than the tfjs kernels a log-softmax would take.
+ */
+export function logProbabilities(values: Float32Array, rows: number, probabilities: boolean): Float32Array {
+  const vocabulary = values.length / rows;
+  for (let r = 0; r < rows; r++) {
+    const row = values.subarray(r * vocabulary, (r + 1) * vocabulary);
+    if (probabilities) {
+      for (let v = 0; v < vocabulary; v++) row[v] = Math.log(row[v]);
+      continue;
+    }
+    let max = -Infinity;
+    for (let v = 0; v < vocabulary; v++) max = Math.max(max, row[v]);
+    let total = 0;
+    for (let v = 0; v < vocabulary; v++) total += Math.exp(row[v] - max);
+    const logTotal = max + Math.log(total);
+    for (let v = 0; v < vocabulary; v++) row[v] -= logTotal;
+  }
+  return values;
 }
 
 /** `tf.tidy` for results that hold tensors in arrays, maps' entries or objects (tidy keeps every tensor it finds). */
@@ -76,11 +101,13 @@ function tokenTensor(tokens: Int32Array, rows: number, n: number): tf.Tensor2D {
 /** The reference runner: the whole model on every row's tokens so far, every step. */
 export class RerunRunner implements StepRunner {
   readonly rows: number;
+  readonly probabilities: boolean;
   private history: Int32Array[];
   private fixed: Array<tf.Tensor | null>;
 
   constructor(private readonly setup: RunnerSetup) {
     this.rows = setup.rows;
+    this.probabilities = setup.probabilities;
     this.fixed = setup.fixedInputs;
     this.history = Array.from({ length: this.rows }, () => new Int32Array(0));
   }
@@ -98,7 +125,7 @@ export class RerunRunner implements StepRunner {
       this.history.forEach((row, r) => flat.set(row, r * length));
       const inputs = this.fixed.map((x) => x ?? tokenTensor(flat, this.rows, length));
       const [output] = runModel(this.setup.model, inputs, this.setup.extra);
-      return lastLogProbs(output, this.setup.probabilities);
+      return lastPosition(output);
     });
   }
 
@@ -122,6 +149,7 @@ export class RerunRunner implements StepRunner {
  */
 export class CachedRunner implements StepRunner {
   readonly rows: number;
+  readonly probabilities: boolean;
   /** Outputs of the fixed part that the growing part reads, by symbolic tensor id. */
   private kept = new Map<number, Value>();
   /** Per cached node, its caches in slot order (absent before the first call). */
@@ -134,6 +162,7 @@ export class CachedRunner implements StepRunner {
     private readonly maxLength: number,
   ) {
     this.rows = setup.rows;
+    this.probabilities = setup.probabilities;
     try {
       this.runFixedPart();
     } catch (error) {
@@ -174,7 +203,7 @@ export class CachedRunner implements StepRunner {
       const updated = this.runPlan(this.plan, values, index, next);
       const output = values.get((model.outputs[0] as SymbolicTensor).id);
       if (output == null) throw new Error('generate: the model output does not depend on the token input');
-      return [lastLogProbs(output.tensor, probabilities), ...updated.flat()] as tf.Tensor[];
+      return [lastPosition(output.tensor), ...updated.flat()] as tf.Tensor[];
     })[0] as tf.Tensor2D;
     // The new caches share the old ones' storage where they were written in place; the old
     // handles go (a cache is donated: nothing reads the handle passed in).

@@ -13,7 +13,7 @@
  * page render between steps).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { StepRunner } from './runner';
+import { logProbabilities, type StepRunner } from './runner';
 
 /** What every search takes. */
 export interface SearchOptions {
@@ -86,6 +86,17 @@ export async function runAsync(search: Search): Promise<SearchResult> {
   }
 }
 
+/** Feeds the runner and reads each row's log-probabilities of the next token, (rows x V). */
+function* advance(
+  runner: StepRunner,
+  tokens: Int32Array,
+  n: number,
+  index: number,
+): Generator<SearchRequest, Float32Array, Float32Array | undefined> {
+  const values = (yield { read: runner.advance(tokens, n, index) })!;
+  return logProbabilities(values, runner.rows, runner.probabilities);
+}
+
 /** The shape of a generation: where rows start and where the last one ends. */
 function extent(prompts: number[][], maxNewTokens: number) {
   const lengths = prompts.map((p) => p.length);
@@ -119,7 +130,7 @@ export function* samplingSearch(
   const generated = new Array<number>(rows).fill(0);
   const ended = new Array<boolean>(rows).fill(false);
   const fed = new Int32Array(rows);
-  let data = (yield { read: runner.advance(prefix(prompts, common), common, 0) })!;
+  let data = yield* advance(runner, prefix(prompts, common), common, 0);
   for (let index = common; index < end; index++) {
     const emitted: Array<number | null> = [];
     const vocabulary = data.length / rows;
@@ -145,7 +156,7 @@ export function* samplingSearch(
     }
     if (options.onToken) yield { wait: options.onToken(emitted, index - common) };
     if (index === end - 1 || (ended.every(Boolean) && !options.runAllSteps)) break;
-    data = (yield { read: runner.advance(fed, 1, index) })!;
+    data = yield* advance(runner, fed, 1, index);
   }
   return { tokens, logProbs };
 }
@@ -190,7 +201,7 @@ export function* beamSearch(
     finished: false,
   }));
   let fed = new Int32Array(rows);
-  let data = (yield { read: runner.advance(prefix(expanded, common), common, 0) })!;
+  let data = yield* advance(runner, prefix(expanded, common), common, 0);
   for (let index = common; index < end; index++) {
     const vocabulary = data.length / rows;
     const next: Hypothesis[] = [];
@@ -248,7 +259,7 @@ export function* beamSearch(
     beams = next;
     fed = nextFed;
     if (index === end - 1 || !beams.some((h) => h.logProb > -Infinity && !h.finished)) break;
-    data = (yield { read: runner.advance(fed, 1, index) })!;
+    data = yield* advance(runner, fed, 1, index);
   }
   const result: SearchResult = { tokens: [], logProbs: [] };
   for (let p = 0; p < count; p++) {
