@@ -52,6 +52,18 @@ export { KerasHubPositionEmbedding } from './layers/keras_hub/position_embedding
 export type { KerasHubPositionEmbeddingArgs } from './layers/keras_hub/position_embedding';
 export { KerasHubSinePositionEncoding } from './layers/keras_hub/sine_position_encoding';
 export type { KerasHubSinePositionEncodingArgs } from './layers/keras_hub/sine_position_encoding';
+// The keras.io examples' layer classes, for Keras files built from them (loadKerasModel's customObjects).
+export {
+  KERAS_IO_LAYERS,
+  KerasIoPositionalEmbedding,
+  KerasIoTokenAndPositionEmbedding,
+  KerasIoTransformerBlock,
+  KerasIoTransformerEncoder,
+} from './layers/keras_io';
+export type { KerasIoPositionalEmbeddingArgs } from './layers/keras_io/positional_embedding';
+export type { KerasIoTokenAndPositionEmbeddingArgs } from './layers/keras_io/token_and_position_embedding';
+export type { KerasIoTransformerBlockArgs } from './layers/keras_io/transformer_block';
+export type { KerasIoTransformerEncoderArgs } from './layers/keras_io/transformer_encoder';
 
 // The encoder-decoder model: configuration, factory, decoding, the Seq2Seq wrapper.
 export { createTransformer, LAYER_NAMES } from './model/transformer';

@@ -14,6 +14,14 @@ import * as tf from '@tensorflow/tfjs';
 import { convertStockLayer, STOCK_LAYERS } from './stock_layers';
 import { ELEMENTWISE_OPERATIONS, REDUCE_OPERATIONS } from './op_layers';
 
+/** The keras.io example classes this package ships (src/layers/keras_io/), named in refusals. */
+const KERAS_IO_CLASS_NAMES = [
+  'TransformerBlock',
+  'TokenAndPositionEmbedding',
+  'PositionalEmbedding',
+  'TransformerEncoder',
+] as const;
+
 /** One tensor of the graph: output `tensor` of call `node` of layer `layer` (Keras's keras_history). */
 export class TensorRef {
   constructor(
@@ -136,7 +144,7 @@ const NEUTRAL_KWARGS: Record<string, (v: unknown) => boolean> = {
 };
 
 /** A registered layer class; `className` is the registered name (minified bundles rename the class itself). */
-type LayerClass = {
+export type LayerClass = {
   new (...args: never[]): tf.layers.Layer;
   className: string;
   kerasCallArguments?: readonly string[];
@@ -154,16 +162,38 @@ export interface ConvertedGraph {
   kerasClasses: Map<string, string>;
   /** Names of the Keras 3 operations and other entries without a weights group. */
   operations: Set<string>;
+  /** The customObjects classes the topology uses, by their tfjs className (for tfjs's deserializer). */
+  customObjects: Record<string, LayerClass>;
+}
+
+/** How a graph's classes are found. */
+export interface ClassContext {
+  /**
+   * Keras's `custom_objects`: a file's class name (or registered name) -> the tfjs layer class that
+   * loads it; takes priority over every other match.
+   */
+  customObjects?: Record<string, LayerClass>;
+  /**
+   * Whether a bare class name may match any registered tfjs class: true for a model.json that tfjs
+   * wrote (its classes are tfjs classes by definition); false for Keras files, where a bare name is
+   * the user's own class unless it is one of Keras's (a user's `TokenAndPositionEmbedding` is not ours).
+   */
+  bareNames: boolean;
 }
 
 /** Checks the graph and converts it for tfjs; throws naming the layer and what to do. */
-export function convertGraph(graph: KerasGraph, where: string): ConvertedGraph {
+export function convertGraph(
+  graph: KerasGraph,
+  where: string,
+  context: ClassContext = { bareNames: true },
+): ConvertedGraph {
   checkGraph(graph, where);
   const layers: TfjsLayerJson[] = [];
   const kerasClasses = new Map<string, string>();
   const operations = new Set<string>();
+  const custom: Record<string, LayerClass> = {};
   for (const layer of graph.layers) {
-    const converted = convertLayer(layer, `${where}: layer '${layer.name}' (${layer.class_name})`);
+    const converted = convertLayer(layer, `${where}: layer '${layer.name}' (${layer.class_name})`, context, custom);
     for (const copy of copyRepeatedInputs(converted)) {
       layers.push(copy);
       operations.add(copy.name);
@@ -184,6 +214,7 @@ export function convertGraph(graph: KerasGraph, where: string): ConvertedGraph {
     },
     kerasClasses,
     operations,
+    customObjects: custom,
   };
 }
 
@@ -284,7 +315,12 @@ export function refsOf(node: NodeCall): TensorRef[] {
   return out;
 }
 
-function convertLayer(layer: LayerJson, where: string): TfjsLayerJson {
+function convertLayer(
+  layer: LayerJson,
+  where: string,
+  context: ClassContext,
+  custom: Record<string, LayerClass>,
+): TfjsLayerJson {
   const nodes = layer.nodes;
   const out = (className: string, config: Record<string, unknown>, inputs: TensorRef[][]): TfjsLayerJson => ({
     class_name: className,
@@ -312,7 +348,8 @@ function convertLayer(layer: LayerJson, where: string): TfjsLayerJson {
       : reduce(layer, nodes[0], op.operation, base, where, out);
   }
 
-  const resolved = resolveClass(layer, where);
+  const resolved = resolveClass(layer, where, context);
+  if (!resolved.stock && resolved.custom) custom[resolved.className] = resolved.cls;
   if (resolved.stock) {
     const { className, config } = convertStockLayer(layer, where);
     if (MERGE_LAYERS.has(layer.class_name)) {
@@ -335,11 +372,28 @@ function convertLayer(layer: LayerJson, where: string): TfjsLayerJson {
   return out(resolved.className, config, inputs);
 }
 
+/** Keras's own module prefixes: a class from one of them is Keras's, not the user's. */
+const KERAS_MODULES = /^(keras|tf_keras|tensorflow|keras_nlp|keras_hub)(\.|$)/;
+
+/** Classes of this package that Keras files name by their bare Keras class name. */
+const KERAS_CLASSES_OF_OURS = new Set(['MultiHeadAttention']);
+
 function resolveClass(
   layer: LayerJson,
   where: string,
-): { stock: true } | { stock: false; className: string; cls: LayerClass } {
-  const registered = layer.registered_name;
+  context: ClassContext,
+): { stock: true } | { stock: false; className: string; cls: LayerClass; custom?: boolean } {
+  // Keras 3's legacy .h5 writes a registered class's name as its class_name ('keras_hub>PositionEmbedding').
+  const registered = layer.registered_name ?? (layer.class_name.includes('>') ? layer.class_name : null);
+  // 1. customObjects, as Keras's custom_objects: by registered name, then by class name.
+  const customKey = [registered, layer.class_name].find(
+    (k): k is string => typeof k === 'string' && context.customObjects != null && k in context.customObjects,
+  );
+  if (customKey != null) {
+    const cls = context.customObjects![customKey];
+    return { stock: false, className: cls.className, cls, custom: true };
+  }
+  // 2. Registered names ('keras_hub>TransformerEncoder', 'MyPackage>MyLayer').
   if (typeof registered === 'string' && registered.includes('>')) {
     const hub = KERAS_HUB_PREFIXES.find((p) => registered.startsWith(p));
     const name = hub != null ? `keras_hub>${registered.slice(hub.length)}` : registered;
@@ -349,30 +403,53 @@ function resolveClass(
       `${where}: class '${registered}' is not known to tfjs; ` +
         (hub != null
           ? 'this keras-hub layer is not supported yet'
-          : `register a tfjs layer class with className '${name}' (tf.serialization.registerClass) before loading`),
+          : `pass a tfjs layer class for it: loadKerasModel(source, {customObjects: {'${registered}': MyLayer}})`),
+    );
+  }
+  if (layer.class_name === 'Lambda') {
+    throw new Error(
+      `${where}: a Lambda layer holds arbitrary Python code (its function is stored as Python bytecode), which ` +
+        'cannot run in JavaScript; replace it with Keras layers or keras.ops operations and save again, or write ' +
+        `a tfjs layer that computes the same and pass it: {customObjects: {Lambda: MyLayer}}`,
     );
   }
   if (layer.class_name === 'Functional' || layer.class_name === 'Sequential' || layer.class_name === 'Model') {
     throw new Error(`${where}: a model nested inside a model is not supported; save the inner model's layers inline`);
   }
-  if (layer.class_name in STOCK_LAYERS) return { stock: true };
+  const userModule = typeof layer.module === 'string' && !KERAS_MODULES.test(layer.module);
+  if (layer.class_name in STOCK_LAYERS && !userModule) return { stock: true };
   const cls = registeredClass(layer.class_name);
-  if (cls != null && !TFJS_BUILTIN_LAYERS.has(layer.class_name)) {
-    return { stock: false, className: layer.class_name, cls };
+  // 3. By bare name: Keras's classes that this package implements, or anything in a tfjs-written model.json.
+  if (cls != null && !TFJS_BUILTIN_LAYERS.has(layer.class_name) && !userModule) {
+    if (context.bareNames || KERAS_CLASSES_OF_OURS.has(layer.class_name)) {
+      return { stock: false, className: layer.class_name, cls };
+    }
   }
-  if (cls != null) {
+  if (cls != null && TFJS_BUILTIN_LAYERS.has(layer.class_name) && !userModule) {
     throw new Error(
       `${where}: tfjs has a ${layer.class_name} layer, but loadKerasModel does not check its Keras arguments yet, ` +
         'so it is refused rather than risk a silently different result',
     );
   }
+  const shipped = (KERAS_IO_CLASS_NAMES as readonly string[]).includes(layer.class_name)
+    ? ` (this package ships the keras.io example's ${layer.class_name} as KerasIo${layer.class_name}: ` +
+      `{customObjects: {${layer.class_name}: KerasIo${layer.class_name}}}, or all of them: {customObjects: KERAS_IO_LAYERS})`
+    : '';
+  const module = layer.module ? ` from module ${layer.module}` : '';
+  if (userModule || cls != null || shipped !== '') {
+    throw new Error(
+      `${where}: ${layer.class_name}${module} is a class of your own, which Keras itself loads only when given ` +
+        `custom_objects; pass its tfjs equal: loadKerasModel(source, {customObjects: {${layer.class_name}: MyLayer}})` +
+        shipped,
+    );
+  }
   throw new Error(
-    `${where}: unknown layer class ${layer.class_name}${layer.module ? ` (module ${layer.module})` : ''}; ` +
+    `${where}: unknown layer class ${layer.class_name}${module}; ` +
       `loadKerasModel supports ${Object.keys(STOCK_LAYERS)
         .filter((c) => c !== 'EinsumDense')
         .join(', ')}, ` +
-      "MultiHeadAttention, keras-hub's transformer layers and this package's " +
-      `layers; for a custom layer, register a tfjs layer class with className '${layer.class_name}' first`,
+      "MultiHeadAttention, keras-hub's transformer layers, this package's layers, " +
+      `and classes passed as customObjects ({customObjects: {${layer.class_name}: MyLayer}})`,
   );
 }
 

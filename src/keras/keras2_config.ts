@@ -19,15 +19,19 @@
 import { KerasGraph, NodeCall, sequentialGraph, TensorRef } from './graph';
 import { asObject, parseLayers, refList, tensorRef } from './keras3_config';
 
-/** Parses a Keras 2 model config (`{class_name: 'Functional' | 'Model' | 'Sequential', config: {layers, ...}}`). */
-export function parseKeras2Config(modelConfig: unknown, where: string): KerasGraph {
+/**
+ * Parses a Keras 2 model config (`{class_name: 'Functional' | 'Model' | 'Sequential', config: {layers, ...}}`).
+ * `readModules`: the config carries Keras 3-style `module`/`registered_name` per layer (tf.keras
+ * 2.13+ writes them in its `.keras` zip); an `.h5` of Keras 2 has none.
+ */
+export function parseKeras2Config(modelConfig: unknown, where: string, readModules = false): KerasGraph {
   const root = asObject(modelConfig, where, 'the model config');
   if (root.class_name !== 'Functional' && root.class_name !== 'Model' && root.class_name !== 'Sequential') {
     throw new Error(
       `${where}: the model is a ${String(root.class_name)}; only functional and Sequential models can be loaded`,
     );
   }
-  const { config, layers } = parseLayers(root, where, parseNode, false);
+  const { config, layers } = parseLayers(root, where, parseNode, readModules);
   if (root.class_name === 'Sequential') return sequentialGraph(String(config.name ?? 'sequential'), layers, where);
   return {
     name: String(config.name ?? 'model'),

@@ -306,8 +306,10 @@ function broadcastShapes(a: tf.Shape, b: tf.Shape, name: string): tf.Shape {
   const rank = Math.max(a.length, b.length);
   const out: tf.Shape = [];
   for (let i = 0; i < rank; i++) {
-    const x = a[a.length - rank + i] ?? 1;
-    const y = b[b.length - rank + i] ?? 1;
+    // A missing leading axis broadcasts as 1; a null size (unknown, e.g. the batch) stays unknown
+    // unless the other operand gives it.
+    const x = i < rank - a.length ? 1 : a[a.length - rank + i];
+    const y = i < rank - b.length ? 1 : b[b.length - rank + i];
     if (x === 1) out.push(y);
     else if (y === 1 || y === x) out.push(x);
     else if (x == null || y == null) out.push(x ?? y);

@@ -65,7 +65,53 @@ interface Pending {
 
 type WithPaths = tf.layers.Layer & { kerasWeightPaths?: () => string[] };
 
-/** Reads the weights of a `.keras` weights file into `model`; `groups` from keras3GroupNames. */
+/**
+ * The datasets of a `.keras` weights file by their path with `/` separators. tf.keras 2.13-2.15
+ * joins group names with `tf.io.gfile.join`, so a file saved on Windows has root groups literally
+ * named `layers\\dense` (HDF5 splits paths on `/` only); both layouts read the same here.
+ */
+class WeightsIndex {
+  /** Normalized dataset path -> the path in the file. */
+  private readonly datasets = new Map<string, string>();
+
+  constructor(readonly h5: Hdf5File) {
+    const walk = (path: string, depth: number): void => {
+      if (depth > 32) throw new Error(`${h5.source}: ${path} is nested more than 32 groups deep`);
+      if (!h5.isGroup(path)) {
+        this.datasets.set(path.replace(/\\/g, '/'), path);
+        return;
+      }
+      for (const key of h5.keys(path)) walk(path === '' ? key : `${path}/${key}`, depth + 1);
+    };
+    walk('', 0);
+  }
+
+  /** Dataset paths under `root` (normalized), relative to it. */
+  under(root: string): string[] {
+    const prefix = `${root}/`;
+    return [...this.datasets.keys()].filter((p) => p.startsWith(prefix)).map((p) => p.slice(prefix.length));
+  }
+
+  /**
+   * The file's path of the weight at `root/path`. tf.keras 2.x saves sub-layers under their
+   * attribute names, which for MultiHeadAttention are private (`_query_dense`, Keras 3: `query_dense`):
+   * a sub-group missing under its Keras 3 name is looked up with a leading `_`.
+   */
+  find(root: string, path: string): string | null {
+    const exact = this.datasets.get(`${root}/${path}`);
+    if (exact != null) return exact;
+    const parts = path.split('/');
+    const privateParts = parts.map((p, i) => (i < parts.length - 2 && !p.startsWith('_') ? `_${p}` : p));
+    return this.datasets.get(`${root}/${privateParts.join('/')}`) ?? null;
+  }
+
+  /** The top-level group names below `layers/`. */
+  layerGroups(): string[] {
+    return [...new Set([...this.datasets.keys()].filter((p) => p.startsWith('layers/')).map((p) => p.split('/')[1]))];
+  }
+}
+
+/** Reads the weights of a `.keras` weights file into `model`; `groups` from keras3GroupNames (paths below `layers/`). */
 export function assignKeras3Weights(
   model: tf.LayersModel,
   groups: Map<string, string>,
@@ -73,16 +119,17 @@ export function assignKeras3Weights(
   options: AssignOptions,
 ): void {
   const where = h5.source;
+  const index = new WeightsIndex(h5);
   const pending: Pending[] = [];
   const claimed = new Set<string>();
   for (const layer of model.layers as WithPaths[]) {
     const group = groups.get(layer.name);
     const weights = layer.weights;
     const root = `layers/${group}`;
-    const stored = group != null && h5.has(root) ? datasetsUnder(h5, root) : [];
-    if (group != null) claimed.add(group);
+    const stored = group != null ? index.under(root) : [];
+    if (group != null) claimed.add(group.split('/')[0]);
     if (weights.length === 0) {
-      if (stored.length > 0) {
+      if (stored.length > 0 && !group!.includes('/')) {
         throw new Error(
           `${where}: layer '${layer.name}' has no weights in its config, but the file holds ${stored.length} for it ` +
             `under ${root} (${stored.join(', ')}); the file does not match the config`,
@@ -90,28 +137,37 @@ export function assignKeras3Weights(
       }
       continue;
     }
-    if (group == null || !h5.has(root)) {
+    if (group == null || stored.length === 0) {
       throw new Error(
         `${where}: the weights of layer '${layer.name}' are missing: no group ${root} in the weights file ` +
           '(Keras names the groups by class and counter; the file does not match the config)',
       );
     }
     const paths = layer.kerasWeightPaths ? layer.kerasWeightPaths() : weights.map((_w, i) => `vars/${i}`);
-    if (paths.length !== weights.length || stored.length !== weights.length) {
+    // A nested model's layers share its group; a layer's own weights are those its paths name.
+    const own = group.includes('/') ? stored.filter((p) => p.startsWith('vars/')) : stored;
+    if (paths.length !== weights.length || own.length !== weights.length) {
       throw new Error(
         `${where}: layer '${layer.name}' (${layer.getClassName()}) has ${weights.length} weights, but ${root} holds ` +
-          `${stored.length} (${stored.join(', ') || 'none'}); the weight count does not match the config`,
+          `${own.length} (${own.join(', ') || 'none'}); the weight count does not match the config`,
       );
     }
-    paths.forEach((path, i) => pending.push(readWeight(h5, `${root}/${path}`, weights[i], layer, options)));
-  }
-  if (h5.has('layers')) {
-    for (const group of h5.keys('layers')) {
-      if (!claimed.has(group) && datasetsUnder(h5, `layers/${group}`).length > 0) {
+    paths.forEach((path, i) => {
+      const found = index.find(root, path);
+      if (found == null) {
         throw new Error(
-          `${where}: the weights file holds weights for layers/${group}, which no layer of the config matches`,
+          `${where}: weight ${weights[i].originalName} of layer '${layer.name}' is missing (no ${root}/${path}); ` +
+            `the group holds ${stored.join(', ')}`,
         );
       }
+      pending.push(readWeight(h5, found, weights[i], layer, options));
+    });
+  }
+  for (const group of index.layerGroups()) {
+    if (!claimed.has(group)) {
+      throw new Error(
+        `${where}: the weights file holds weights for layers/${group}, which no layer of the config matches`,
+      );
     }
   }
   write(pending);
