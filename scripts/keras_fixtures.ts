@@ -20,6 +20,8 @@ import {
   KERAS_WRITTEN,
   KerasWrittenEntry,
   KerasWrittenManifest,
+  KNOWN_GAPS,
+  refusalOptions,
 } from '../test/helpers/keras_written';
 import { loadKerasModel } from '../src';
 import { PythonEnvName, pythonEnv } from './python_env';
@@ -90,11 +92,15 @@ async function check(): Promise<void> {
         }
       } else {
         try {
-          (await loadKerasModel(path.join(dir, entry.file))).dispose();
+          (await loadKerasModel(path.join(dir, entry.file), refusalOptions(entry))).dispose();
           problem = 'loaded, but must be refused';
         } catch (error) {
           if (!(error as Error).message.includes(entry.refused)) problem = `refused with ${(error as Error).message}`;
         }
+      }
+      if (problem != null && entry.file in KNOWN_GAPS && entry.refused == null) {
+        console.log(`gap  ${entry.file}: ${KNOWN_GAPS[entry.file]} (${problem})`);
+        continue;
       }
       if (problem != null) failures++;
       console.log(

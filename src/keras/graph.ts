@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { convertStockLayer, STOCK_LAYERS } from './stock_layers';
-import { ELEMENTWISE_OPERATIONS, REDUCE_OPERATIONS } from './op_layers';
+import { type Constant, constantShape, ELEMENTWISE_OPERATIONS, REDUCE_OPERATIONS } from './op_layers';
 
 /** The keras.io example classes this package ships (src/layers/keras_io/), named in refusals. */
 const KERAS_IO_CLASS_NAMES = [
@@ -49,6 +49,8 @@ export interface LayerJson {
   registered_name?: string | null;
   config: Record<string, unknown>;
   nodes: NodeCall[];
+  /** Whether the layer came from a Keras 3 config (node format `{args, kwargs}`). */
+  keras3?: boolean;
   /** A Sequential model's InputLayer, which Keras 3 leaves out of `model.layers` (no weights group). */
   noWeightsGroup?: boolean;
 }
@@ -91,6 +93,10 @@ const OPERATIONS: Record<string, { kind: 'elementwise' | 'reduce'; operation: st
   Maximum: { kind: 'elementwise', operation: 'maximum' },
   Minimum: { kind: 'elementwise', operation: 'minimum' },
   Power: { kind: 'elementwise', operation: 'power' },
+  Equal: { kind: 'elementwise', operation: 'equal' },
+  NotEqual: { kind: 'elementwise', operation: 'not_equal' },
+  LogicalAnd: { kind: 'elementwise', operation: 'logical_and' },
+  LogicalOr: { kind: 'elementwise', operation: 'logical_or' },
   Mean: { kind: 'reduce', operation: 'mean' },
   Sum: { kind: 'reduce', operation: 'sum' },
   Max: { kind: 'reduce', operation: 'max' },
@@ -108,6 +114,10 @@ const TF_OP_LAMBDAS: Record<string, { kind: 'elementwise' | 'reduce'; operation:
   'math.maximum': OPERATIONS.Maximum,
   'math.minimum': OPERATIONS.Minimum,
   'math.pow': OPERATIONS.Power,
+  'math.equal': OPERATIONS.Equal,
+  'math.not_equal': OPERATIONS.NotEqual,
+  'math.logical_and': OPERATIONS.LogicalAnd,
+  'math.logical_or': OPERATIONS.LogicalOr,
   'math.reduce_mean': OPERATIONS.Mean,
   'math.reduce_sum': OPERATIONS.Sum,
   'math.reduce_max': OPERATIONS.Max,
@@ -249,7 +259,15 @@ function copyRepeatedInputs(layer: TfjsLayerJson): TfjsLayerJson[] {
 }
 
 function isOperation(layer: LayerJson): boolean {
-  return typeof layer.module === 'string' && /^keras(\.src)?\.ops\b/.test(layer.module);
+  if (typeof layer.module === 'string') return /^keras(\.src)?\.ops\b/.test(layer.module);
+  // Keras 3's legacy .h5 writes no module: an operation is called on its operands (`Add` with
+  // args [x, y]), a merge layer on one list of them (args [[x, y]]).
+  return (
+    layer.keras3 === true &&
+    layer.class_name in OPERATIONS &&
+    layer.nodes.length > 0 &&
+    layer.nodes.every((n) => n.args.length > 1 || !Array.isArray(n.args[0]))
+  );
 }
 
 /** Names unique, every reference to an existing layer and call, no cycle. */
@@ -357,6 +375,14 @@ function convertLayer(
         className,
         config,
         nodes.map((node, i) => mergeInputs(node, `${where} call ${i}`)),
+      );
+    }
+    if (className === 'KerasGlobalAveragePooling1D' || layer.class_name === 'Softmax') {
+      // Keras 3.15+ passes the padding mask as an explicit tensor: a second input of these layers.
+      return out(
+        className,
+        config,
+        nodes.map((node, i) => maskedInput(node, `${where} call ${i}`)),
       );
     }
     return out(
@@ -482,6 +508,13 @@ function singleInput(node: NodeCall, where: string): TensorRef[] {
   return [first];
 }
 
+/** One input tensor and, when the call passes one, its `mask` tensor as a second input. */
+function maskedInput(node: NodeCall, where: string): TensorRef[] {
+  const { mask, ...kwargs } = node.kwargs;
+  const [x] = singleInput({ args: node.args, kwargs }, where);
+  return mask instanceof TensorRef ? [x, mask] : [x];
+}
+
 function mergeInputs(node: NodeCall, where: string): TensorRef[] {
   const list = node.args.length === 1 && Array.isArray(node.args[0]) ? node.args[0] : node.args;
   if (list.length < 2 || !list.every((a) => a instanceof TensorRef)) {
@@ -510,14 +543,18 @@ function elementwise(
   const x = node.args[0];
   const y = node.args.length > 1 ? node.args[1] : node.kwargs.y;
   checkNeutral(node.kwargs, where, ['y']);
-  const operand = (v: unknown): v is TensorRef | number => v instanceof TensorRef || typeof v === 'number';
+  const operand = (v: unknown): v is TensorRef | Constant =>
+    v instanceof TensorRef ||
+    typeof v === 'number' ||
+    (Array.isArray(v) && refsOf({ args: [v], kwargs: {} }).length === 0);
   if (!operand(x) || !operand(y) || node.args.length > 2 || (!(x instanceof TensorRef) && !(y instanceof TensorRef))) {
-    throw new Error(`${where}: expected two operands (tensors or one number), got ${describeArgs([x, y])}`);
+    throw new Error(`${where}: expected two operands (tensors, or one constant), got ${describeArgs([x, y])}`);
   }
   if (x instanceof TensorRef && y instanceof TensorRef)
     return out('ElementwiseOperation', { ...base, operation }, [[x, y]]);
   const tensor = (x instanceof TensorRef ? x : y) as TensorRef;
   const constant = x instanceof TensorRef ? y : x;
+  constantShape(constant as Constant, where);
   return out('ElementwiseOperation', { ...base, operation, constant, constantFirst: !(x instanceof TensorRef) }, [
     [tensor],
   ]);
@@ -572,6 +609,11 @@ function classInputs(node: NodeCall, cls: LayerClass, config: Record<string, unk
   }
   const callArguments =
     cls.kerasCallArguments ?? (cls.className === 'MultiHeadAttention' ? ['query', 'value', 'key'] : null);
+  if (callArguments == null && kwargs.mask instanceof TensorRef) {
+    // Keras 3.15+ writes the padding mask a layer receives into the graph; tfjs propagates the same
+    // mask to the layer (computeMask of the layer before it), so the explicit one is not an input.
+    delete kwargs.mask;
+  }
   if (callArguments == null) {
     if (!node.args.every((a) => a instanceof TensorRef)) {
       throw new Error(`${where}: expected input tensors as arguments, got ${describeArgs(node.args)}`);

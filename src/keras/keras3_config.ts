@@ -36,7 +36,8 @@ export function parseKeras3Config(modelConfig: unknown, where: string): KerasGra
         '(a subclassed model has no graph in its config)',
     );
   }
-  const { config, layers } = parseLayers(root, where, parseNode, true);
+  const { config, layers: parsed } = parseLayers(root, where, parseNode, true);
+  const layers = parsed.map((l) => ({ ...l, keras3: true }));
   if (className === 'Sequential') return sequentialGraph(String(config.name ?? 'sequential'), layers, where);
   return {
     name: String(config.name ?? 'model'),
@@ -97,7 +98,12 @@ function parseValue(value: unknown, where: string): unknown {
       return tensorRef(history, where);
     }
     if (object.class_name === '__tensor__' || object.class_name === '__numpy__') {
-      throw new Error(`${where}: a constant tensor argument (${object.class_name}) is not supported`);
+      // A constant tensor (`x + table`): its values as nested lists, checked where it is used.
+      const value = (object.config as { value?: unknown })?.value;
+      if (typeof value !== 'number' && !Array.isArray(value)) {
+        throw new Error(`${where}: a constant tensor (${object.class_name}) without a value list`);
+      }
+      return value;
     }
     return object;
   }

@@ -85,9 +85,14 @@ interface StockLayer {
 export const STOCK_LAYERS: Record<string, StockLayer> = {
   InputLayer: {
     args: { batch_shape: any, sparse: isFalse, ragged: isFalse, optional: isFalse, input_tensor: nullish },
+    // tfjs has no int64: integer inputs (token ids) load as int32.
     convert: ({ batch_shape, ...config }) => ({
       className: 'InputLayer',
-      config: { ...config, batch_input_shape: config.batch_input_shape ?? batch_shape },
+      config: {
+        ...config,
+        batch_input_shape: config.batch_input_shape ?? batch_shape,
+        ...(config.dtype === 'int64' || config.dtype === 'uint8' || config.dtype === 'int16' ? { dtype: 'int32' } : {}),
+      },
     }),
   },
   Dense: {
@@ -172,6 +177,36 @@ export const STOCK_LAYERS: Record<string, StockLayer> = {
   Maximum: merge('maximum'),
   Minimum: merge('minimum'),
   Concatenate: { args: { axis: any } },
+  // tfjs's Softmax ignores the mask Keras's applies: see op_layers.ts.
+  Softmax: { args: { axis: any }, convert: (config) => ({ className: 'KerasSoftmax', config }) },
+  LeakyReLU: {
+    // Keras 3: negative_slope (default 0.3); Keras 2: alpha.
+    args: { negative_slope: any, alpha: any },
+    convert: ({ negative_slope, alpha, ...config }) => ({
+      className: 'LeakyReLU',
+      config: { ...config, alpha: negative_slope ?? alpha ?? 0.3 },
+    }),
+  },
+  Conv2D: {
+    args: {
+      filters: any,
+      kernel_size: any,
+      strides: any,
+      padding: oneOf('valid', 'same'),
+      data_format: oneOf('channels_last', null),
+      dilation_rate: any,
+      groups: oneOf(1, null),
+      activation,
+      use_bias: any,
+      ...WEIGHT_ARGS('kernel', 'bias'),
+      lora_rank: zeroOrNull,
+      lora_alpha: any,
+    },
+    convert: ({ groups: _g, lora_rank: _r, lora_alpha: _a, ...config }) => ({
+      className: 'Conv2D',
+      config: { ...config, activation: ACTIVATIONS[config.activation as string] },
+    }),
+  },
   Flatten: { args: { data_format: oneOf('channels_last', null) } },
   Reshape: { args: { target_shape: any } },
   Permute: { args: { dims: any } },

@@ -7,9 +7,25 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { KERAS_IO_LAYERS, loadKerasModel } from '../../src';
+import { KERAS_IO_LAYERS, loadKerasModel, type LoadKerasModelOptions } from '../../src';
 
 export const KERAS_WRITTEN = path.join(__dirname, '../fixtures/keras_written');
+
+/** Files that do not load or match Keras yet, and what is missing (the test checks that they still fail). */
+export const KNOWN_GAPS: Record<string, string> = {
+  'k3_attention.keras': 'MultiHeadAttention with use_gate/sliding_window differs from Keras 3.15 (max 0.1)',
+  'k3_attention.h5': "Keras 3.15's MultiHeadAttention lists the gate's weights before value's",
+  'k3_graph_ops.keras': 'nested functional and Sequential models, GetItem',
+  'k3_graph_ops.h5': 'nested functional and Sequential models, GetItem',
+  'k3_vit_stem.keras': 'Normalization',
+  'k3_vit_stem.h5': 'Normalization',
+  'tfk2.21_graph.keras': 'nested Sequential model, slicing (SlicingOpLambda), tf.nn.gelu',
+  'tfk2.21_graph.h5': 'nested Sequential model, slicing (SlicingOpLambda), tf.nn.gelu',
+  'k2.15_graph.keras': 'nested Sequential model, slicing (SlicingOpLambda), tf.nn.gelu',
+  'k2.15_graph.h5': 'nested Sequential model, slicing (SlicingOpLambda), tf.nn.gelu',
+  'k2.15_graph_windows.keras': 'nested Sequential model, slicing (SlicingOpLambda), tf.nn.gelu',
+  'k2.15_graph_tfjs/model.json': 'nested Sequential model, slicing (SlicingOpLambda), tf.nn.gelu',
+};
 
 /** One fixture file: the inputs Keras predicted on and its outputs, or the reason it must be refused. */
 export interface KerasWrittenEntry {
@@ -78,4 +94,13 @@ export async function compareWithKeras(
   } finally {
     model.dispose();
   }
+}
+
+/**
+ * The options a refused entry is loaded with: the keras.io classes as customObjects (so that a
+ * variant of an example class is refused for what differs), except for the entry that checks the
+ * refusal without customObjects.
+ */
+export function refusalOptions(entry: KerasWrittenEntry): LoadKerasModelOptions {
+  return entry.refused === 'customObjects' ? {} : { customObjects: KERAS_IO_LAYERS as never };
 }
