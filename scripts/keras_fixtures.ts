@@ -104,7 +104,8 @@ async function check(): Promise<void> {
       }
       if (problem != null) failures++;
       console.log(
-        `${problem == null ? 'ok  ' : 'FAIL'} ${entry.file}${entry.refused ? ' (refused)' : ''}: ${problem ?? entry.keras}`,
+        `${problem == null ? 'ok  ' : 'FAIL'} ${entry.file}${entry.refused ? ' (refused)' : ''}: ` +
+          `${problem ?? entry.keras}`,
       );
     }
     for (const key of byKey.keys()) {

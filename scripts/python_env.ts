@@ -45,7 +45,8 @@ function basePython(): string {
     if (probe.status === 0 && probe.stdout.trim() === '3.11') return candidate;
   }
   throw new Error(
-    `python:env: needs Python 3.11 (TensorFlow 2.15 has no wheels for later versions); tried ${candidates.join(', ')}; ` +
+    'python:env: needs Python 3.11 (TensorFlow 2.15 has no wheels for later versions); ' +
+      `tried ${candidates.join(', ')}; ` +
       'set PYTHON to a Python 3.11 interpreter',
   );
 }

@@ -459,7 +459,8 @@ function resolveClass(
   }
   const shipped = (KERAS_IO_CLASS_NAMES as readonly string[]).includes(layer.class_name)
     ? ` (this package ships the keras.io example's ${layer.class_name} as KerasIo${layer.class_name}: ` +
-      `{customObjects: {${layer.class_name}: KerasIo${layer.class_name}}}, or all of them: {customObjects: KERAS_IO_LAYERS})`
+      `{customObjects: {${layer.class_name}: KerasIo${layer.class_name}}}, ` +
+      'or all of them: {customObjects: KERAS_IO_LAYERS})'
     : '';
   const module = layer.module ? ` from module ${layer.module}` : '';
   if (userModule || cls != null || shipped !== '') {

@@ -112,7 +112,8 @@ function checkOptions(options: LoadKerasModelOptions): void {
     for (const [name, cls] of Object.entries(custom)) {
       if (typeof cls !== 'function' || typeof (cls as { className?: unknown }).className !== 'string') {
         throw new Error(
-          `loadKerasModel: customObjects.${name} is ${describeValue(cls)}; expected a tfjs layer class with a static className`,
+          `loadKerasModel: customObjects.${name} is ${describeValue(cls)}; ` +
+            'expected a tfjs layer class with a static className',
         );
       }
     }

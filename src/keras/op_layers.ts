@@ -45,7 +45,8 @@ export function constantShape(value: Constant, where: string): number[] {
   const size = shape.reduce((a, b) => a * b, 1);
   if (size > MAX_CONSTANT_VALUES) {
     throw new Error(
-      `${where}: a constant tensor of shape [${shape}] holds ${size} values, more than the ${MAX_CONSTANT_VALUES} allowed`,
+      `${where}: a constant tensor of shape [${shape}] holds ${size} values, ` +
+        `more than the ${MAX_CONSTANT_VALUES} allowed`,
     );
   }
   const check = (v: Constant, depth: number): void => {

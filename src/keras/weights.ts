@@ -111,7 +111,7 @@ class WeightsIndex {
   }
 }
 
-/** Reads the weights of a `.keras` weights file into `model`; `groups` from keras3GroupNames (paths below `layers/`). */
+/** Reads the weights of a `.keras` weights file into `model`; `groups` from keras3GroupNames (below `layers/`). */
 export function assignKeras3Weights(
   model: tf.LayersModel,
   groups: Map<string, string>,
@@ -218,17 +218,6 @@ function weightNames(h5: Hdf5File, path: string): string[] {
     throw new Error(`${h5.source}: ${path} has a weight_names attribute that is not a list of strings`);
   }
   return list as string[];
-}
-
-/** Paths of every dataset below `path`, relative to it. */
-function datasetsUnder(h5: Hdf5File, path: string, depth = 0): string[] {
-  if (depth > 16) throw new Error(`${h5.source}: ${path} is nested more than 16 groups deep`);
-  if (!h5.isGroup(path)) return [''];
-  return h5
-    .keys(path)
-    .flatMap((key) =>
-      datasetsUnder(h5, `${path}/${key}`, depth + 1).map((sub) => (sub === '' ? key : `${key}/${sub}`)),
-    );
 }
 
 function readWeight(

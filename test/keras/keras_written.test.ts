@@ -51,14 +51,17 @@ describe.each(Object.entries(KNOWN_GAPS))('%s (known gap)', (file, gap) => {
   });
 });
 
-it('a user class with the bare name of one of ours is refused with the customObjects line, then loads with it', async () => {
+it('a user class with the bare name of one of ours is refused with the customObjects line', async () => {
   const file = path.join(KERAS_WRITTEN, 'k3_keras_io_text_classification.keras');
   await expect(loadKerasModel(file)).rejects.toThrow(
-    /TokenAndPositionEmbedding is a class of your own.*customObjects: \{TokenAndPositionEmbedding: KerasIoTokenAndPositionEmbedding\}/,
+    new RegExp(
+      'TokenAndPositionEmbedding is a class of your own.*' +
+        'customObjects: \\{TokenAndPositionEmbedding: KerasIoTokenAndPositionEmbedding\\}',
+    ),
   );
 });
 
-it('a variant of the keras.io TransformerBlock is refused with what differs, even when passed as customObjects', async () => {
+it('a variant of the keras.io TransformerBlock is refused with what differs, even given customObjects', async () => {
   const { KERAS_IO_LAYERS } = await import('../../src');
   await expect(
     loadKerasModel(path.join(KERAS_WRITTEN, 'k3_keras_io_variant.keras'), {

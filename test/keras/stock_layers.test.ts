@@ -79,7 +79,7 @@ describe('stock layers', () => {
     expect(() => convertGraph(graphOf(layer(cls, config, { module: 'keras.layers' })), 'm.keras')).toThrow(message);
   });
 
-  it("a class from the user's own module is refused with the customObjects line, even with a stock class's name", () => {
+  it("a class from the user's module is refused with the customObjects line, even with a stock name", () => {
     expect(() => convertGraph(graphOf(layer('Dense', {}, { module: 'my.module' })), 'm.keras')).toThrow(
       'Dense from module my.module is a class of your own, which Keras itself loads only when given custom_objects; ' +
         'pass its tfjs equal: loadKerasModel(source, {customObjects: {Dense: MyLayer}})',
@@ -92,7 +92,8 @@ describe('stock layers', () => {
       "class 'keras_nlp>NoSuchLayer' is not known to tfjs; this keras-hub layer is not supported yet",
     );
     expect(() => convertGraph(graphOf({ ...hub, registered_name: 'my_pkg>Thing' }), 'm.keras')).toThrow(
-      "class 'my_pkg>Thing' is not known to tfjs; pass a tfjs layer class for it: loadKerasModel(source, {customObjects: {'my_pkg>Thing': MyLayer}})",
+      "class 'my_pkg>Thing' is not known to tfjs; pass a tfjs layer class for it: " +
+        "loadKerasModel(source, {customObjects: {'my_pkg>Thing': MyLayer}})",
     );
   });
 
