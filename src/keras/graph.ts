@@ -12,7 +12,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { convertStockLayer, STOCK_LAYERS } from './stock_layers';
+import { type KerasActivationName } from './activations';
 import { type Constant, constantShape, ELEMENTWISE_OPERATIONS, REDUCE_OPERATIONS } from './op_layers';
+import { parseSliceKey } from './slicing';
 
 /** The keras.io example classes this package ships (src/layers/keras_io/), named in refusals. */
 const KERAS_IO_CLASS_NAMES = [
@@ -53,6 +55,19 @@ export interface LayerJson {
   keras3?: boolean;
   /** A Sequential model's InputLayer, which Keras 3 leaves out of `model.layers` (no weights group). */
   noWeightsGroup?: boolean;
+  /** For a functional or Sequential model used as a layer: its graph (nested_models.ts inlines it). */
+  model?: NestedModel;
+}
+
+/** A model nested in a model: its graph, and how the outer graph numbers its calls. */
+export interface NestedModel {
+  graph: KerasGraph;
+  /**
+   * The index the outer graph's references give the model's first call, in call arguments
+   * (`nodes`) and in the outer model's inputs and outputs (`io`): 1 where Keras's serializer
+   * counts the node that links the nested model's own inputs to its outputs, else 0.
+   */
+  firstCall: { nodes: number; io: number };
 }
 
 export interface KerasGraph {
@@ -83,8 +98,23 @@ export interface TfjsTopology {
 /** Keras's registered-name prefixes for keras-hub layers, older first. */
 const KERAS_HUB_PREFIXES = ['keras_nlp>', 'keras_hub>'];
 
-/** Keras 3 operation classes (keras/src/ops/numpy.py) and TFOpLambda functions that load, and as what. */
-const OPERATIONS: Record<string, { kind: 'elementwise' | 'reduce'; operation: string }> = {
+/**
+ * What an operation of a graph loads as. `activation`: its parameters as Keras names them, in the
+ * Keras 3 operation's config or the TFOpLambda call's kwargs, with Keras's defaults.
+ */
+type OperationSpec =
+  | { kind: 'elementwise' | 'reduce'; operation: string }
+  | { kind: 'activation'; activation: KerasActivationName; params?: Record<string, number | boolean> }
+  | { kind: 'getitem' };
+
+const activation = (name: KerasActivationName, params?: Record<string, number | boolean>): OperationSpec => ({
+  kind: 'activation',
+  activation: name,
+  params,
+});
+
+/** Keras 3 operation classes (keras/src/ops/numpy.py, nn.py) that load, and as what. */
+const OPERATIONS: Record<string, OperationSpec> = {
   Add: { kind: 'elementwise', operation: 'add' },
   Subtract: { kind: 'elementwise', operation: 'subtract' },
   Multiply: { kind: 'elementwise', operation: 'multiply' },
@@ -102,9 +132,25 @@ const OPERATIONS: Record<string, { kind: 'elementwise' | 'reduce'; operation: st
   Max: { kind: 'reduce', operation: 'max' },
   Min: { kind: 'reduce', operation: 'min' },
   Prod: { kind: 'reduce', operation: 'prod' },
+  GetItem: { kind: 'getitem' },
+  Relu: activation('relu'),
+  Relu6: activation('relu6'),
+  Sigmoid: activation('sigmoid'),
+  Tanh: activation('tanh'),
+  Softplus: activation('softplus'),
+  Softsign: activation('softsign'),
+  Silu: activation('silu'),
+  Selu: activation('selu'),
+  Mish: activation('mish'),
+  // keras.ops.gelu's default is the tanh approximation (keras.activations.gelu's is exact).
+  Gelu: activation('gelu', { approximate: true }),
+  LeakyRelu: activation('leaky_relu', { negative_slope: 0.2 }),
+  Elu: activation('elu', { alpha: 1 }),
+  Softmax: activation('softmax', { axis: -1 }),
 };
 
-const TF_OP_LAMBDAS: Record<string, { kind: 'elementwise' | 'reduce'; operation: string }> = {
+/** tf.* functions of Keras 2 TFOpLambda layers (and SlicingOpLambda's getitem) that load, and as what. */
+const TF_OP_LAMBDAS: Record<string, OperationSpec> = {
   '__operators__.add': OPERATIONS.Add,
   'math.add': OPERATIONS.Add,
   'math.subtract': OPERATIONS.Subtract,
@@ -123,6 +169,26 @@ const TF_OP_LAMBDAS: Record<string, { kind: 'elementwise' | 'reduce'; operation:
   'math.reduce_max': OPERATIONS.Max,
   'math.reduce_min': OPERATIONS.Min,
   'math.reduce_prod': OPERATIONS.Prod,
+  '__operators__.getitem': OPERATIONS.GetItem,
+  'nn.relu': OPERATIONS.Relu,
+  'nn.relu6': OPERATIONS.Relu6,
+  'math.sigmoid': OPERATIONS.Sigmoid,
+  'nn.sigmoid': OPERATIONS.Sigmoid,
+  'math.tanh': OPERATIONS.Tanh,
+  'nn.tanh': OPERATIONS.Tanh,
+  'math.softplus': OPERATIONS.Softplus,
+  'nn.softplus': OPERATIONS.Softplus,
+  'math.softsign': OPERATIONS.Softsign,
+  'nn.softsign': OPERATIONS.Softsign,
+  'nn.silu': OPERATIONS.Silu,
+  'nn.swish': OPERATIONS.Silu,
+  'nn.selu': OPERATIONS.Selu,
+  'nn.elu': activation('elu'),
+  // tf.nn.gelu's default is exact; tf.nn.leaky_relu's slope is `alpha`.
+  'nn.gelu': activation('gelu', { approximate: false }),
+  'nn.leaky_relu': activation('leaky_relu', { alpha: 0.2 }),
+  'nn.softmax': OPERATIONS.Softmax,
+  'math.softmax': OPERATIONS.Softmax,
 };
 
 /** tfjs 4.22's own layer classes: loaded only through the checked table of stock_layers.ts. */
@@ -165,13 +231,9 @@ function registeredClass(name: string): LayerClass | null {
   return entry == null ? null : (entry[0] as unknown as LayerClass);
 }
 
-/** The result of converting a graph: the topology and, per layer name, the Keras class it came from. */
+/** The result of converting a graph: the topology and the customObjects classes it needs. */
 export interface ConvertedGraph {
   topology: TfjsTopology;
-  /** Layer name -> Keras class name (`GlobalAveragePooling1D` even when it loads as our own class). */
-  kerasClasses: Map<string, string>;
-  /** Names of the Keras 3 operations and other entries without a weights group. */
-  operations: Set<string>;
   /** The customObjects classes the topology uses, by their tfjs className (for tfjs's deserializer). */
   customObjects: Record<string, LayerClass>;
 }
@@ -199,18 +261,10 @@ export function convertGraph(
 ): ConvertedGraph {
   checkGraph(graph, where);
   const layers: TfjsLayerJson[] = [];
-  const kerasClasses = new Map<string, string>();
-  const operations = new Set<string>();
   const custom: Record<string, LayerClass> = {};
   for (const layer of graph.layers) {
     const converted = convertLayer(layer, `${where}: layer '${layer.name}' (${layer.class_name})`, context, custom);
-    for (const copy of copyRepeatedInputs(converted)) {
-      layers.push(copy);
-      operations.add(copy.name);
-    }
-    layers.push(converted);
-    kerasClasses.set(layer.name, layer.class_name);
-    if (isOperation(layer) || layer.noWeightsGroup) operations.add(layer.name);
+    layers.push(...copyRepeatedInputs(converted), converted);
   }
   return {
     topology: {
@@ -222,8 +276,6 @@ export function convertGraph(
         output_layers: graph.outputs.map((r) => r.toJSON()),
       },
     },
-    kerasClasses,
-    operations,
     customObjects: custom,
   };
 }
@@ -258,16 +310,12 @@ function copyRepeatedInputs(layer: TfjsLayerJson): TfjsLayerJson[] {
   return copies;
 }
 
-function isOperation(layer: LayerJson): boolean {
+export function isOperation(layer: LayerJson): boolean {
   if (typeof layer.module === 'string') return /^keras(\.src)?\.ops\b/.test(layer.module);
-  // Keras 3's legacy .h5 writes no module: an operation is called on its operands (`Add` with
-  // args [x, y]), a merge layer on one list of them (args [[x, y]]).
-  return (
-    layer.keras3 === true &&
-    layer.class_name in OPERATIONS &&
-    layer.nodes.length > 0 &&
-    layer.nodes.every((n) => n.args.length > 1 || !Array.isArray(n.args[0]))
-  );
+  // Keras 3's legacy .h5 writes no module: an operation's config is its name and arguments, a
+  // layer's always has `trainable` (the Add and Softmax layers and the Add and Softmax operations
+  // share their class names).
+  return layer.keras3 === true && layer.class_name in OPERATIONS && !('trainable' in layer.config);
 }
 
 /** Names unique, every reference to an existing layer and call, no cycle. */
@@ -348,22 +396,30 @@ function convertLayer(
     inbound_nodes: inputs.map((refs) => refs.map((r) => [r.layer, r.node, r.tensor, {}])),
   });
 
-  // Keras 3 operations and Keras 2 TFOpLambdas.
-  if (isOperation(layer) || layer.class_name === 'TFOpLambda') {
-    const fn = layer.class_name === 'TFOpLambda' ? String(layer.config.function) : layer.class_name;
-    const op = layer.class_name === 'TFOpLambda' ? TF_OP_LAMBDAS[fn] : OPERATIONS[fn];
+  // Keras 3 operations and Keras 2 TFOpLambdas (SlicingOpLambda for `x[...]`).
+  const tfOp = layer.class_name === 'TFOpLambda' || layer.class_name === 'SlicingOpLambda';
+  if (isOperation(layer) || tfOp) {
+    const fn = tfOp ? String(layer.config.function) : layer.class_name;
+    const op = tfOp ? TF_OP_LAMBDAS[fn] : OPERATIONS[fn];
     if (op == null) {
-      const known = Object.keys(layer.class_name === 'TFOpLambda' ? TF_OP_LAMBDAS : OPERATIONS).join(', ');
+      const known = Object.keys(tfOp ? TF_OP_LAMBDAS : OPERATIONS).join(', ');
       throw new Error(
-        `${where}: the operation ${layer.class_name === 'TFOpLambda' ? `tf.${fn}` : `${layer.module}.${fn}`} ` +
+        `${where}: the operation ${tfOp ? `tf.${fn}` : `${layer.module ?? 'keras.ops'}.${fn}`} ` +
           `is not supported by loadKerasModel (supported: ${known}); express it with Keras layers instead`,
       );
     }
     if (nodes.length !== 1) throw new Error(`${where}: an operation called ${nodes.length} times is not supported`);
     const base = { name: layer.name, trainable: false, dtype: layer.config.dtype };
-    return op.kind === 'elementwise'
-      ? elementwise(layer, nodes[0], op.operation, base, where, out)
-      : reduce(layer, nodes[0], op.operation, base, where, out);
+    switch (op.kind) {
+      case 'elementwise':
+        return elementwise(layer, nodes[0], op.operation, base, where, out);
+      case 'reduce':
+        return reduce(layer, nodes[0], op.operation, base, where, out);
+      case 'activation':
+        return activationOperation(layer, nodes[0], op, base, tfOp, where, out);
+      case 'getitem':
+        return getItem(nodes[0], base, tfOp, where, out);
+    }
   }
 
   const resolved = resolveClass(layer, where, context);
@@ -440,7 +496,10 @@ function resolveClass(
     );
   }
   if (layer.class_name === 'Functional' || layer.class_name === 'Sequential' || layer.class_name === 'Model') {
-    throw new Error(`${where}: a model nested inside a model is not supported; save the inner model's layers inline`);
+    throw new Error(
+      `${where}: a nested ${layer.class_name} without a layers list (a subclassed model) has no graph to load; ` +
+        'build it as a functional or Sequential model, or pass a tfjs layer for it as customObjects',
+    );
   }
   const userModule = typeof layer.module === 'string' && !KERAS_MODULES.test(layer.module);
   if (layer.class_name in STOCK_LAYERS && !userModule) return { stock: true };
@@ -580,6 +639,60 @@ function reduce(
 }
 
 /**
+ * An activation operation: its parameters from the Keras 3 operation's config, or the TFOpLambda
+ * call's kwargs (tf.nn.* functions take them there), Keras's defaults for the rest.
+ */
+function activationOperation(
+  layer: LayerJson,
+  node: NodeCall,
+  op: { activation: KerasActivationName; params?: Record<string, number | boolean> },
+  base: Record<string, unknown>,
+  tfOp: boolean,
+  where: string,
+  out: Emit,
+): TfjsLayerJson {
+  const defaults = op.params ?? {};
+  const given = tfOp ? node.kwargs : layer.config;
+  const known = tfOp ? Object.keys(defaults) : ['name', 'trainable', 'dtype', ...Object.keys(defaults)];
+  for (const key of Object.keys(given)) {
+    if (!known.includes(key) && !(tfOp && key in NEUTRAL_KWARGS)) {
+      throw new Error(
+        `${where}: argument ${key}=${JSON.stringify(given[key])} is not supported by loadKerasModel ` +
+          `for this operation (it takes ${Object.keys(defaults).join(', ') || 'none'})`,
+      );
+    }
+  }
+  const value = (key: string) => given[key] ?? defaults[key];
+  const [x] = singleInput({ args: node.args, kwargs: tfOp ? {} : node.kwargs }, where);
+  if (tfOp) checkNeutral(node.kwargs, where, Object.keys(defaults));
+  // ActivationOperation's names: tf.nn.leaky_relu's `alpha` is the slope.
+  const options = Object.fromEntries(
+    Object.keys(defaults).map((k) => [op.activation === 'leaky_relu' ? 'negative_slope' : k, value(k)]),
+  );
+  return out('ActivationOperation', { ...base, activation: op.activation, ...options }, [[x]]);
+}
+
+/** `x[key]`: Keras 3's GetItem (args [x, key]) or Keras 2's SlicingOpLambda (kwargs {slice_spec}). */
+function getItem(
+  node: NodeCall,
+  base: Record<string, unknown>,
+  tfOp: boolean,
+  where: string,
+  out: Emit,
+): TfjsLayerJson {
+  const x = node.args[0];
+  const key = tfOp ? node.kwargs.slice_spec : node.args[1];
+  if (!(x instanceof TensorRef) || node.args.length > (tfOp ? 1 : 2) || key === undefined) {
+    throw new Error(`${where}: expected x[key] with a static key, got arguments ${describeArgs(node.args)}`);
+  }
+  if (refsOf({ args: [key], kwargs: {} }).length > 0) {
+    throw new Error(`${where}: indexes with a tensor (${describeArgs([key])}); only static slices are supported`);
+  }
+  checkNeutral(node.kwargs, where, ['slice_spec']);
+  return out('SliceOperation', { ...base, key: parseSliceKey(key, where) }, [[x]]);
+}
+
+/**
  * Inputs of a layer whose class checks its own config (MultiHeadAttention, keras-hub layers, ...).
  *
  * - Classes that declare `kerasCallArguments` take any of those as tensors: when the call passes
@@ -685,13 +798,14 @@ function classInputs(node: NodeCall, cls: LayerClass, config: Record<string, unk
  * input is made here. Keras 3's `Sequential.layers` leaves the InputLayer out, so it has no
  * weights group (keras/src/models/sequential.py).
  */
-export function sequentialGraph(name: string, layers: LayerJson[], where: string): KerasGraph {
+export function sequentialGraph(name: string, layers: LayerJson[], where: string, nested = false): KerasGraph {
   if (layers.length === 0) throw new Error(`${where}: the Sequential model has no layers`);
   const chain = [...layers];
   if (chain[0].class_name !== 'InputLayer') {
     const first = chain[0];
     const shape = first.config.batch_input_shape ?? first.config.batch_shape;
-    if (!Array.isArray(shape)) {
+    // A nested Sequential's input is the tensor it is called on: its shape is not needed.
+    if (!Array.isArray(shape) && !nested) {
       throw new Error(
         `${where}: the Sequential model has no InputLayer and its first layer '${first.name}' no batch_input_shape; ` +
           'build the model (or give it keras.Input) before saving',

@@ -16,12 +16,13 @@ import * as tf from '@tensorflow/tfjs';
 import { ensureBackend } from '../backend';
 import { isNodeRuntime } from '../io/atomic';
 import { checkWeightPath } from '../io/weight_paths';
-import { ClassContext, convertGraph, ConvertedGraph, KerasGraph } from './graph';
+import { ClassContext, convertGraph, ConvertedGraph } from './graph';
 import { Hdf5File } from './hdf5';
 import { parseKeras2Config } from './keras2_config';
 import { asObject, isKeras3Config, parseKeras3Config } from './keras3_config';
+import { inlineNestedModels } from './nested_models';
 import { describeValue, detectFormat, isUrl, KerasModelSource, readSource } from './source';
-import { AssignOptions, assignH5Weights, assignKeras3Weights, keras3GroupNames } from './weights';
+import { AssignOptions, assignH5Weights, assignKeras3Weights } from './weights';
 import { ZipArchive } from './zip';
 // The classes a Keras file can name, registered with tfjs whoever imports only this module (npm run convert).
 import './op_layers';
@@ -155,10 +156,13 @@ async function loadKerasArchive(bytes: Uint8Array, name: string, options: Assign
   }
   const where = `${name}!config.json`;
   // Keras 3 writes its node format; tf.keras 2.13-2.15 (and tf-keras) write Keras 2 nodes in the same zip.
-  const graph = isKeras3Config(config) ? parseKeras3Config(config, where) : parseKeras2Config(config, where, true);
+  const graph = inlineNestedModels(
+    isKeras3Config(config) ? parseKeras3Config(config, where) : parseKeras2Config(config, where, true),
+    where,
+  );
   const converted = convertGraph(graph, where, classContext(options, false));
   const h5 = new Hdf5File(archive.read('model.weights.h5'), `${name}!model.weights.h5`);
-  return build(converted, name, (model) => assignKeras3Weights(model, groupNames(graph, converted), h5, options));
+  return build(converted, name, (model) => assignKeras3Weights(model, graph.kerasGroups, h5, options));
 }
 
 async function loadH5(bytes: Uint8Array, name: string, options: AssignOptions): Promise<tf.LayersModel> {
@@ -172,21 +176,12 @@ async function loadH5(bytes: Uint8Array, name: string, options: AssignOptions): 
   }
   const config = parseJson(String(attrs.model_config), `${name} (model_config)`);
   const where = `${name} (model_config)`;
-  const graph: KerasGraph = isKeras3Config(config)
-    ? parseKeras3Config(config, where)
-    : parseKeras2Config(config, where);
-  const converted = convertGraph(graph, where, classContext(options, false));
-  return build(converted, name, (model) => assignH5Weights(model, h5, options));
-}
-
-function groupNames(graph: KerasGraph, converted: ConvertedGraph): Map<string, string> {
-  return keras3GroupNames(
-    graph.layers.map((l) => ({
-      name: l.name,
-      kerasClass: converted.kerasClasses.get(l.name)!,
-      isOperation: converted.operations.has(l.name),
-    })),
+  const graph = inlineNestedModels(
+    isKeras3Config(config) ? parseKeras3Config(config, where) : parseKeras2Config(config, where),
+    where,
   );
+  const converted = convertGraph(graph, where, classContext(options, false));
+  return build(converted, name, (model) => assignH5Weights(model, h5, options, graph.h5Groups));
 }
 
 /** Builds the model with tfjs and fills its weights; disposes it if anything fails. */
@@ -258,9 +253,10 @@ export function convertModelJsonTopology(
   const modelConfig = wrapped ? topology.model_config : topology;
   const where = `${name} (modelTopology)`;
   asObject(modelConfig, where, 'model_config');
-  const graph = isKeras3Config(modelConfig)
-    ? parseKeras3Config(modelConfig, where)
-    : parseKeras2Config(modelConfig, where);
+  const graph = inlineNestedModels(
+    isKeras3Config(modelConfig) ? parseKeras3Config(modelConfig, where) : parseKeras2Config(modelConfig, where),
+    where,
+  );
   // A model.json names tfjs classes (tfjs wrote it) or Keras 2 ones (tensorflowjs_converter did).
   const converted = convertGraph(graph, where, classContext(options, true)).topology as unknown as Record<
     string,

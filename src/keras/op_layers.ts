@@ -16,6 +16,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
+import { softmaxOver } from './activations';
 
 export const ELEMENTWISE_OPERATIONS = [
   'add',
@@ -415,10 +416,7 @@ export class KerasSoftmax extends tf.layers.Layer {
             : null;
       const mask = given != null ? tf.cast(given, x.dtype) : null;
       if (mask != null) x = tf.add(x, tf.mul(tf.sub(1, mask), -1e9));
-      const axes = (Array.isArray(this.axis) ? this.axis : [this.axis]).map((a) => (a < 0 ? a + x.rank : a));
-      const y =
-        axes.length === 1 ? tf.softmax(moveLast(x, axes[0]), -1) : tf.exp(tf.sub(x, tf.logSumExp(x, axes, true)));
-      const out = axes.length === 1 ? moveBack(y, axes[0]) : y;
+      const out = softmaxOver(x, Array.isArray(this.axis) ? this.axis : [this.axis]);
       return mask != null ? tf.mul(out, mask) : out;
     });
   }
@@ -437,18 +435,3 @@ export class KerasSoftmax extends tf.layers.Layer {
   }
 }
 tf.serialization.registerClass(KerasSoftmax);
-
-/** `x` with `axis` moved last (tf.softmax works on the last axis). */
-function moveLast(x: tf.Tensor, axis: number): tf.Tensor {
-  if (axis === x.rank - 1) return x;
-  const perm = [...Array(x.rank).keys()].filter((a) => a !== axis).concat(axis);
-  return tf.transpose(x, perm);
-}
-
-/** The inverse of moveLast. */
-function moveBack(y: tf.Tensor, axis: number): tf.Tensor {
-  if (axis === y.rank - 1) return y;
-  const perm = [...Array(y.rank).keys()].filter((a) => a !== axis).concat(axis);
-  const inverse = perm.map((_p, i) => perm.indexOf(i));
-  return tf.transpose(y, inverse);
-}

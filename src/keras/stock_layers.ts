@@ -4,6 +4,8 @@
  * to be silently wrong. Defaults and meanings are from keras/src/layers/ (Keras 3) and
  * tf-keras (Keras 2); the values allowed are the ones whose tfjs result equals Keras's.
  */
+import { KerasLeakyRelu } from './activations';
+
 /** The part of a graph layer (graph.ts's LayerJson) that the checks read. */
 interface LayerJson {
   class_name: string;
@@ -26,7 +28,10 @@ const lastAxis: Check = (v) => {
   return axes.length === 1 && (axes[0] === -1 || Number.isInteger(axes[0])) ? null : 'only a single axis is supported';
 };
 
-/** Activations whose tfjs definition equals Keras's (tfjs's 'gelu' is the exact, erf one, as Keras's default). */
+/**
+ * Keras activation names -> the tfjs activation computing the same (tfjs's 'gelu' is the exact, erf
+ * one, as Keras's; Keras 3's 'leaky_relu' has slope 0.2, activations.ts).
+ */
 export const ACTIVATIONS: Record<string, string> = {
   linear: 'linear',
   relu: 'relu',
@@ -42,6 +47,7 @@ export const ACTIVATIONS: Record<string, string> = {
   silu: 'swish',
   gelu: 'gelu',
   mish: 'mish',
+  leaky_relu: KerasLeakyRelu.className,
 };
 
 const activation: Check = (v) =>

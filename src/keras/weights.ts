@@ -129,7 +129,7 @@ export function assignKeras3Weights(
     const stored = group != null ? index.under(root) : [];
     if (group != null) claimed.add(group.split('/')[0]);
     if (weights.length === 0) {
-      if (stored.length > 0 && !group!.includes('/')) {
+      if (stored.length > 0) {
         throw new Error(
           `${where}: layer '${layer.name}' has no weights in its config, but the file holds ${stored.length} for it ` +
             `under ${root} (${stored.join(', ')}); the file does not match the config`,
@@ -144,12 +144,10 @@ export function assignKeras3Weights(
       );
     }
     const paths = layer.kerasWeightPaths ? layer.kerasWeightPaths() : weights.map((_w, i) => `vars/${i}`);
-    // A nested model's layers share its group; a layer's own weights are those its paths name.
-    const own = group.includes('/') ? stored.filter((p) => p.startsWith('vars/')) : stored;
-    if (paths.length !== weights.length || own.length !== weights.length) {
+    if (paths.length !== weights.length || stored.length !== weights.length) {
       throw new Error(
         `${where}: layer '${layer.name}' (${layer.getClassName()}) has ${weights.length} weights, but ${root} holds ` +
-          `${own.length} (${own.join(', ') || 'none'}); the weight count does not match the config`,
+          `${stored.length} (${stored.join(', ') || 'none'}); the weight count does not match the config`,
       );
     }
     paths.forEach((path, i) => {
@@ -160,7 +158,7 @@ export function assignKeras3Weights(
             `the group holds ${stored.join(', ')}`,
         );
       }
-      pending.push(readWeight(h5, found, weights[i], layer, options));
+      pending.push(readWeight(h5, found, weights[i], `layer '${layer.name}'`, options));
     });
   }
   for (const group of index.layerGroups()) {
@@ -173,34 +171,49 @@ export function assignKeras3Weights(
   write(pending);
 }
 
-/** Reads a full-model `.h5`'s `model_weights` into `model`. */
-export function assignH5Weights(model: tf.LayersModel, h5: Hdf5File, options: AssignOptions): void {
+/**
+ * Reads a full-model `.h5`'s `model_weights` into `model`. `nested`: per nested model's group, the
+ * layers inlined from it (nested_models.ts), whose weights that group lists.
+ */
+export function assignH5Weights(
+  model: tf.LayersModel,
+  h5: Hdf5File,
+  options: AssignOptions,
+  nested: Map<string, string[]> = new Map(),
+): void {
   const where = h5.source;
   if (!h5.has('model_weights')) throw new Error(`${where}: the .h5 file has no model_weights group`);
   const pending: Pending[] = [];
-  const names = new Set(model.layers.map((l) => l.name));
-  for (const layer of model.layers) {
-    const weights = layer.weights;
-    const root = `model_weights/${layer.name}`;
+  const inlined = new Set([...nested.values()].flat());
+  const groups: { name: string; weights: tf.LayerVariable[]; owner: string }[] = model.layers
+    .filter((l) => !inlined.has(l.name))
+    .map((l) => ({ name: l.name, weights: l.weights, owner: `layer '${l.name}' (${l.getClassName()})` }));
+  for (const [name, members] of nested) {
+    // Keras's _legacy_weights order: the trainable weights of all its layers, then the non-trainable ones.
+    const layers = members.map((member) => model.getLayer(member));
+    const weights = [...layers.flatMap((l) => l.trainableWeights), ...layers.flatMap((l) => l.nonTrainableWeights)];
+    groups.push({ name, weights, owner: `nested model '${name}'` });
+  }
+  const names = new Set(groups.map((g) => g.name));
+  for (const { name, weights, owner } of groups) {
+    const root = `model_weights/${name}`;
     const listed = h5.has(root) ? weightNames(h5, root) : [];
     if (weights.length === 0) {
       if (listed.length > 0) {
-        throw new Error(
-          `${where}: layer '${layer.name}' has no weights in its config, but ${root} lists ${listed.length}`,
-        );
+        throw new Error(`${where}: ${owner} has no weights in its config, but ${root} lists ${listed.length}`);
       }
       continue;
     }
     if (!h5.has(root)) {
-      throw new Error(`${where}: the weights of layer '${layer.name}' are missing: no group ${root} in the file`);
+      throw new Error(`${where}: the weights of ${owner} are missing: no group ${root} in the file`);
     }
     if (listed.length !== weights.length) {
       throw new Error(
-        `${where}: layer '${layer.name}' (${layer.getClassName()}) has ${weights.length} weights, but ${root} lists ` +
+        `${where}: ${owner} has ${weights.length} weights, but ${root} lists ` +
           `${listed.length} (${listed.join(', ') || 'none'}); the weight count does not match the config`,
       );
     }
-    listed.forEach((name, i) => pending.push(readWeight(h5, `${root}/${name}`, weights[i], layer, options)));
+    listed.forEach((weight, i) => pending.push(readWeight(h5, `${root}/${weight}`, weights[i], owner, options)));
   }
   for (const group of h5.keys('model_weights')) {
     if (!names.has(group) && group !== 'top_level_model_weights' && weightNames(h5, `model_weights/${group}`).length) {
@@ -224,17 +237,17 @@ function readWeight(
   h5: Hdf5File,
   path: string,
   variable: tf.LayerVariable,
-  layer: tf.layers.Layer,
+  owner: string,
   options: AssignOptions,
 ): Pending {
   if (!h5.has(path)) {
-    throw new Error(`${h5.source}: weight ${variable.originalName} of layer '${layer.name}' is missing (no ${path})`);
+    throw new Error(`${h5.source}: weight ${variable.originalName} of ${owner} is missing (no ${path})`);
   }
   const { shape, values } = h5.read(path);
   const expected = variable.shape;
   if (shape.length !== expected.length || shape.some((d, i) => d !== expected[i])) {
     throw new Error(
-      `${h5.source}: ${path} has shape [${shape}] but layer '${layer.name}' needs [${expected}] for ` +
+      `${h5.source}: ${path} has shape [${shape}] but ${owner} needs [${expected}] for ` +
         `${variable.originalName}; the weights do not match the config`,
     );
   }
@@ -242,7 +255,7 @@ function readWeight(
   for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) bad++;
   if (bad > 0) {
     const message =
-      `${h5.source}: ${path} (weight ${variable.originalName} of layer '${layer.name}') holds ${bad} non-finite ` +
+      `${h5.source}: ${path} (weight ${variable.originalName} of ${owner}) holds ${bad} non-finite ` +
       `value(s) (NaN or ±Infinity) of ${values.length}`;
     if ((options.nonFiniteWeights ?? 'refuse') === 'refuse') {
       throw new Error(`${message}; pass {nonFiniteWeights: 'warn'} to load it anyway`);

@@ -15,16 +15,8 @@ export const KERAS_WRITTEN = path.join(__dirname, '../fixtures/keras_written');
 export const KNOWN_GAPS: Record<string, string> = {
   'k3_attention.keras': 'MultiHeadAttention with use_gate/sliding_window differs from Keras 3.15 (max 0.1)',
   'k3_attention.h5': "Keras 3.15's MultiHeadAttention lists the gate's weights before value's",
-  'k3_graph_ops.keras': 'nested functional and Sequential models, GetItem',
-  'k3_graph_ops.h5': 'nested functional and Sequential models, GetItem',
   'k3_vit_stem.keras': 'Normalization',
   'k3_vit_stem.h5': 'Normalization',
-  'tfk2.21_graph.keras': 'nested Sequential model, slicing (SlicingOpLambda), tf.nn.gelu',
-  'tfk2.21_graph.h5': 'nested Sequential model, slicing (SlicingOpLambda), tf.nn.gelu',
-  'k2.15_graph.keras': 'nested Sequential model, slicing (SlicingOpLambda), tf.nn.gelu',
-  'k2.15_graph.h5': 'nested Sequential model, slicing (SlicingOpLambda), tf.nn.gelu',
-  'k2.15_graph_windows.keras': 'nested Sequential model, slicing (SlicingOpLambda), tf.nn.gelu',
-  'k2.15_graph_tfjs/model.json': 'nested Sequential model, slicing (SlicingOpLambda), tf.nn.gelu',
 };
 
 /** One fixture file: the inputs Keras predicted on and its outputs, or the reason it must be refused. */

@@ -73,7 +73,7 @@ describe('stock layers', () => {
   it.each([
     ['LSTM', {}, 'tfjs has a LSTM layer, but loadKerasModel does not check its Keras arguments yet'],
     ['EinsumDense', {}, 'EinsumDense) is not supported by loadKerasModel: tfjs has no einsum layer'],
-    ['Functional', {}, 'a model nested inside a model is not supported'],
+    ['Functional', {}, 'a nested Functional without a layers list (a subclassed model) has no graph to load'],
     ['Frobnicate', {}, 'unknown layer class Frobnicate from module keras.layers'],
   ])('class %s is refused', (cls, config, message) => {
     expect(() => convertGraph(graphOf(layer(cls, config, { module: 'keras.layers' })), 'm.keras')).toThrow(message);
