@@ -12,12 +12,15 @@ the Keras version, and for files that must be refused, the part of the message t
 
 Groups:
 - keras3: Keras 3 (JAX backend) `.keras` and `.h5`: MultiHeadAttention with its options and masks;
-  keras-hub's layers; slicing (`x[:, -1, :]`), nested Sequential and functional models, activations,
-  constant tensors, Softmax, Normalization, a Conv2D patch stem with Reshape/Permute; the keras.io
-  example classes (keras_io_examples.py) loaded with customObjects, a variant of one, and Lambda.
+  keras-hub's layers; slicing (`x[:, -1, :]`, GetItem), Cropping1D, activations (as layers' arguments
+  and as operations), constant tensors, Softmax, Normalization (adapted, fixed, inverted), a Conv2D
+  patch stem with Reshape/Permute; nested Sequential and functional models (shared, frozen, with
+  BatchNormalization, two inputs, nested twice, as an output); the keras.io example classes
+  (keras_io_examples.py) loaded with customObjects, a variant of one, and Lambda.
 - tf_keras / tf2.15: Keras 2 `.h5` and the Keras 2 `.keras` zip (tf-keras 2.21; tf.keras 2.15, also
   as saved on Windows, with `\\` in its weight group names), and (tf2.15) tensorflowjs_converter's
-  model.json of the `.h5`: TFOpLambda, slicing, nested Sequential, MultiHeadAttention.
+  model.json of the `.h5`: TFOpLambda (tf.nn activations), SlicingOpLambda, nested models as in
+  keras3, Normalization, Cropping1D, MultiHeadAttention.
 """
 
 import json
@@ -103,6 +106,14 @@ def save(model, name, formats=(".keras", ".h5")):
     return files
 
 
+def randomize(model):
+    """Every weight drawn at random (variances positive), so that BatchNormalization's statistics matter."""
+    generator = rng(99)
+    for w in model.weights:
+        values = generator.normal(size=tuple(w.shape)).astype("float32") * 0.5
+        w.assign(np.abs(values) + 0.5 if "variance" in w.name else values)
+
+
 def tokens(seed, batch, length, vocab, pad=True):
     t = rng(seed).integers(1, vocab, size=(batch, length))
     if pad:
@@ -185,14 +196,16 @@ def keras3():
     acts = ["elu", "softplus", "swish", "silu", "gelu", "tanh", "sigmoid", "softsign", "relu6", "leaky_relu", "selu"]
     parts = [layers.Dense(3, activation=a, name=f"dense_{a}")(x) for a in acts]
     parts += [layers.Activation(a, name=f"activation_{a}")(x) for a in ["gelu", "leaky_relu", "selu", "silu"]]
-    parts += [ops.gelu(x, approximate=True), ops.gelu(x), ops.relu(x), ops.sigmoid(x), ops.silu(x), ops.tanh(x)]
+    parts += [ops.gelu(x, approximate=True), ops.gelu(x), ops.gelu(x, approximate=False), ops.relu(x)]
+    parts += [ops.sigmoid(x), ops.silu(x), ops.tanh(x), ops.relu6(x), ops.softsign(x)]
     parts += [layers.LeakyReLU(negative_slope=0.1)(x), ops.leaky_relu(x), ops.elu(x), ops.softplus(x), ops.selu(x)]
     parts += [layers.Softmax()(x), layers.Softmax(axis=1)(x), ops.softmax(x, axis=-1)]
     x = layers.Concatenate()(parts)
     last = x[:, -1, :]
     sliced = x[:, 1:5:2, None, 0]
     every = x[..., ::4]
-    model = keras.Model(inp, [last, sliced, every, block])
+    backwards = layers.Cropping1D((1, 2))(x)[:, ::-2, -3:-50:-7]
+    model = keras.Model(inp, [last, sliced, every, block, backwards])
     record(save(model, "k3_graph_ops"), model, [floats(6, 2, 6, 8)])
 
     # 4. Normalization (adapted: stored mean and variance), a ViT patch stem: Conv2D -> Reshape -> Permute.
@@ -209,8 +222,35 @@ def keras3():
     x = layers.Conv2D(2, (2, 2), padding="same", dilation_rate=1)(layers.Reshape((6, 4, 1))(x))
     x = layers.Flatten()(x)
     fixed = layers.Normalization(mean=[0.5, -1.0, 2.0], variance=[4.0, 1.0, 0.25])(image)
-    model = keras.Model(image, [layers.Dense(3, activation="softmax")(x), layers.GlobalAveragePooling2D()(fixed)])
+    whole = layers.Normalization(axis=None)
+    whole.adapt(floats(10, 4, 8, 8, 3) * 2 - 1)
+    rows = layers.Normalization(axis=(1, 3), mean=[[0.5, 1.0, -1.0]], variance=[[2.0, 1.0, 0.5]], invert=True)
+    pooled = layers.GlobalAveragePooling2D()(layers.Concatenate()([fixed, whole(image), rows(image)]))
+    model = keras.Model(image, [layers.Dense(3, activation="softmax")(x), pooled])
     record(save(model, "k3_vit_stem"), model, [floats(9, 2, 8, 8, 3)])
+
+    # 4b. Nested models: a Sequential with BatchNormalization called twice (its layers shared), a
+    #     frozen one (every weight non-trainable: another .h5 weight order), a functional model with
+    #     two inputs, a Sequential holding a Sequential, and a Sequential as a model output.
+    keras.utils.set_random_seed(41)
+    first = keras.Input((5, 6), name="first")
+    second = keras.Input((5, 6), name="second")
+    shared = keras.Sequential(
+        [layers.Dense(6, activation="gelu"), layers.BatchNormalization(), layers.Dense(6)], name="shared"
+    )
+    frozen = keras.Sequential([layers.Dense(6), layers.BatchNormalization()], name="frozen")
+    a, b = keras.Input((5, 6)), keras.Input((5, 6))
+    pair = keras.Model([a, b], layers.Concatenate()([layers.Dense(4)(a), b * 2.0]), name="pair")
+    deep = keras.Sequential(
+        [keras.Input((5, 10)), layers.Dense(6), keras.Sequential([layers.Dense(6, activation="tanh")], name="inner")],
+        name="deep",
+    )
+    x = shared(first) + shared(second)
+    z = deep(pair([x, frozen(second)]))
+    model = keras.Model([first, second], [z, frozen(z)])
+    frozen.trainable = False
+    randomize(model)
+    record(save(model, "k3_nested"), model, [floats(42, 2, 5, 6), floats(43, 2, 5, 6)])
 
     # 5. keras.io "Text classification with Transformer", as the example builds it (smaller).
     keras.utils.set_random_seed(5)
@@ -308,8 +348,22 @@ def windows_paths():
     return lambda: setattr(saving_lib, "tf", tf)
 
 
+def tfjs_converter(name):
+    """tensorflowjs_converter's model.json (and weights) of `name`.h5, in `name`_tfjs/."""
+    folder = os.path.join(OUT, f"{name}_tfjs")
+    subprocess.run(
+        [sys.executable, "-m", "tensorflowjs.converters.converter", "--input_format", "keras",
+         os.path.join(OUT, f"{name}.h5"), folder],
+        check=True,
+    )
+    return f"{name}_tfjs/model.json"
+
+
 def keras2(prefix):
-    tf.keras.utils.set_random_seed(1) if GROUP == "tf2.15" else keras.utils.set_random_seed(1)
+    def seed(n):
+        tf.keras.utils.set_random_seed(n) if GROUP == "tf2.15" else keras.utils.set_random_seed(n)
+
+    seed(1)
     inp = keras.Input((5, 8), name="sequence")
     a = layers.MultiHeadAttention(2, 3, value_dim=5, name="attention")(inp, inp)
     x = inp + a
@@ -327,14 +381,51 @@ def keras2(prefix):
         restore = windows_paths()
         files += save(model, f"{prefix}_graph_windows", (".keras",))
         restore()
-        folder = os.path.join(OUT, f"{prefix}_graph_tfjs")
-        subprocess.run(
-            [sys.executable, "-m", "tensorflowjs.converters.converter", "--input_format", "keras",
-             os.path.join(OUT, f"{prefix}_graph.h5"), folder],
-            check=True,
-        )
-        files.append(f"{prefix}_graph_tfjs/model.json")
+        files.append(tfjs_converter(f"{prefix}_graph"))
     record(files, model, [floats(12, 2, 5, 8)])
+
+    # Nested models, as in the Keras 3 group: tf.keras counts their calls from 1.
+    seed(2)
+    first = keras.Input((5, 6), name="first")
+    second = keras.Input((5, 6), name="second")
+    shared = keras.Sequential(
+        [layers.Dense(6, activation="gelu"), layers.BatchNormalization(), layers.Dense(6)], name="shared"
+    )
+    frozen = keras.Sequential([layers.Dense(6), layers.BatchNormalization()], name="frozen")
+    a, b = keras.Input((5, 6)), keras.Input((5, 6))
+    pair = keras.Model([a, b], layers.Concatenate()([layers.Dense(4)(a), b * 2.0]), name="pair")
+    deep = keras.Sequential(
+        [keras.Input((5, 10)), layers.Dense(6), keras.Sequential([layers.Dense(6, activation="tanh")], name="inner")],
+        name="deep",
+    )
+    x = shared(first) + shared(second)
+    z = deep(pair([x, frozen(second)]))
+    model = keras.Model([first, second], [z, frozen(z)])
+    frozen.trainable = False
+    randomize(model)
+    files = save(model, f"{prefix}_nested")
+    if GROUP == "tf2.15":
+        restore = windows_paths()
+        files += save(model, f"{prefix}_nested_windows", (".keras",))
+        restore()
+        files.append(tfjs_converter(f"{prefix}_nested"))
+    record(files, model, [floats(21, 2, 5, 6), floats(22, 2, 5, 6)])
+
+    # tf.nn activations and slicing as TFOpLambda/SlicingOpLambda, Cropping1D, Normalization.
+    seed(3)
+    inp = keras.Input((6, 4), name="sequence")
+    parts = [tf.nn.leaky_relu(inp), tf.nn.leaky_relu(inp, alpha=0.1), tf.nn.silu(inp), tf.nn.elu(inp)]
+    parts += [tf.nn.relu(inp), tf.math.sigmoid(inp), tf.nn.softmax(inp, axis=1), tf.nn.gelu(inp), tf.nn.selu(inp)]
+    parts += [tf.nn.softplus(inp), tf.math.tanh(inp), tf.nn.relu6(inp), tf.nn.softsign(inp)]
+    x = layers.Concatenate()(parts)
+    reversed_ = layers.Cropping1D((1, 2))(x)[:, :, ::-3]  # tf.keras 2.15 cannot save an Ellipsis in .keras
+    picked = x[:, tf.newaxis, -2, 3:40:5]
+    norm = layers.Normalization()
+    norm.adapt(floats(23, 8, 6, 4) * 2 + 1)
+    fixed = layers.Normalization(axis=None, mean=1.0, variance=4.0, invert=True)
+    normalized = layers.Concatenate()([norm(inp), fixed(inp), layers.Dense(3, activation="gelu")(inp)])
+    model = keras.Model(inp, [reversed_, picked, normalized])
+    record(save(model, f"{prefix}_ops"), model, [floats(24, 2, 6, 4) * 2])
 
     # A Sequential model with an Embedding and masked pooling.
     seq = keras.Sequential(

@@ -168,7 +168,7 @@ export class ActivationOperation extends tf.layers.Layer {
     return (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
   }
 
-  override computeMask(): tf.Tensor {
+  override computeMask(_inputs: tf.Tensor | tf.Tensor[], _mask?: tf.Tensor | tf.Tensor[]): tf.Tensor {
     // tfjs types computeMask as never null, but null is how it says "no mask".
     return null as unknown as tf.Tensor;
   }

@@ -352,20 +352,40 @@ function checkGraph(graph: KerasGraph, where: string): void {
       throw new Error(`${where}: model input '${ref.layer}' is not an InputLayer`);
     }
   }
-  // Depth-first search over layer -> layers it reads from; a layer seen again on the current path is a cycle.
+  // Depth-first search over calls (a layer's call -> the calls whose outputs it reads), iterative
+  // so that a long chain cannot overflow the stack. Calls, not layers: a shared layer may be called
+  // before and after another layer (A(B(A(x))), a nested model called twice), which is no cycle.
   const state = new Map<string, 'active' | 'done'>();
-  const visit = (name: string, path: string[]): void => {
-    const seen = state.get(name);
-    if (seen === 'done') return;
-    if (seen === 'active') {
-      const cycle = [...path.slice(path.indexOf(name)), name].join(' -> ');
-      throw new Error(`${where}: the graph has a cycle (${cycle}); a Keras functional model never does`);
+  const key = (layer: string, node: number) => `${node} ${layer}`;
+  for (const layer of graph.layers) {
+    for (let n = 0; n < layer.nodes.length; n++) {
+      if (state.has(key(layer.name, n))) continue;
+      const stack: { layer: string; node: number; inputs: TensorRef[]; next: number }[] = [];
+      const enter = (name: string, node: number) => {
+        state.set(key(name, node), 'active');
+        const calls = byName.get(name)!.nodes;
+        stack.push({ layer: name, node, inputs: node < calls.length ? refsOf(calls[node]) : [], next: 0 });
+      };
+      enter(layer.name, n);
+      while (stack.length > 0) {
+        const top = stack[stack.length - 1];
+        if (top.next === top.inputs.length) {
+          state.set(key(top.layer, top.node), 'done');
+          stack.pop();
+          continue;
+        }
+        const ref = top.inputs[top.next++];
+        const seen = state.get(key(ref.layer, ref.node));
+        if (seen === 'done') continue;
+        if (seen === 'active') {
+          const from = stack.findIndex((s) => s.layer === ref.layer && s.node === ref.node);
+          const cycle = [...stack.slice(from).map((s) => s.layer), ref.layer].join(' -> ');
+          throw new Error(`${where}: the graph has a cycle (${cycle}); a Keras functional model never does`);
+        }
+        enter(ref.layer, ref.node);
+      }
     }
-    state.set(name, 'active');
-    for (const node of byName.get(name)!.nodes) for (const ref of refsOf(node)) visit(ref.layer, [...path, name]);
-    state.set(name, 'done');
-  };
-  for (const layer of graph.layers) visit(layer.name, []);
+  }
 }
 
 /** Every TensorRef anywhere in a call's arguments. */

@@ -172,9 +172,11 @@ function innerRef(model: Inlined, ref: TensorRef, call: number, where: string): 
 /** The input tensors of one call of a nested model: one per input of the model. */
 function callInputs(node: NodeCall, count: number, where: string): TensorRef[] {
   const { mask, training, ...rest } = node.kwargs;
-  // The padding mask Keras 3.15+ writes into a call is the one the inlined layers get by propagation.
-  if (mask != null && !(mask instanceof TensorRef) && refsOf({ args: [mask], kwargs: {} }).length === 0) {
-    throw new Error(`${where}: mask=${JSON.stringify(mask)}; expected a tensor or null`);
+  // The padding masks Keras 3.15+ writes into a call (one per input, null for none) are the ones
+  // the inlined layers get by propagation.
+  const masks = [mask].flat(Infinity);
+  if (!masks.every((m) => m == null || m instanceof TensorRef)) {
+    throw new Error(`${where}: mask=${JSON.stringify(mask)}; expected a tensor, null or a list of them`);
   }
   if (training != null && training !== false) {
     throw new Error(`${where}: training=${JSON.stringify(training)} is not supported (it changes the result)`);

@@ -146,7 +146,7 @@ export class SliceOperation extends tf.layers.Layer {
     return shape;
   }
 
-  override computeMask(): tf.Tensor {
+  override computeMask(_inputs: tf.Tensor | tf.Tensor[], _mask?: tf.Tensor | tf.Tensor[]): tf.Tensor {
     // tfjs types computeMask as never null, but null is how it says "no mask".
     return null as unknown as tf.Tensor;
   }

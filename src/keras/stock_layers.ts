@@ -5,6 +5,8 @@
  * tf-keras (Keras 2); the values allowed are the ones whose tfjs result equals Keras's.
  */
 import { KerasLeakyRelu } from './activations';
+import { KerasNormalization } from './normalization';
+import { SliceOperation } from './slicing';
 
 /** The part of a graph layer (graph.ts's LayerJson) that the checks read. */
 interface LayerJson {
@@ -48,6 +50,13 @@ export const ACTIVATIONS: Record<string, string> = {
   gelu: 'gelu',
   mish: 'mish',
   leaky_relu: KerasLeakyRelu.className,
+};
+
+const croppingPair: Check = (v) => {
+  const pair = typeof v === 'number' ? [v, v] : v;
+  return Array.isArray(pair) && pair.length === 2 && pair.every((c) => Number.isInteger(c) && c >= 0)
+    ? null
+    : 'expected an integer >= 0 or a pair of them';
 };
 
 const activation: Check = (v) =>
@@ -175,6 +184,7 @@ export const STOCK_LAYERS: Record<string, StockLayer> = {
     }),
   },
   GlobalMaxPooling1D: { args: { data_format: oneOf('channels_last', null), keepdims: isFalse } },
+  GlobalAveragePooling2D: { args: { data_format: oneOf('channels_last', null), keepdims: isFalse } },
   // tfjs 4.22's merge layers compute the wrong mask (see op_layers.ts), and it has no Subtract.
   Add: merge('add'),
   Subtract: merge('subtract'),
@@ -212,6 +222,23 @@ export const STOCK_LAYERS: Record<string, StockLayer> = {
       className: 'Conv2D',
       config: { ...config, activation: ACTIVATIONS[config.activation as string] },
     }),
+  },
+  // tfjs has no Normalization layer: normalization.ts.
+  Normalization: {
+    args: { axis: any, mean: any, variance: any, invert: any },
+    convert: (config) => ({ className: KerasNormalization.className, config }),
+  },
+  // Cropping1D((a, b)) is x[:, a:T-b] (slicing.ts); tfjs has Cropping2D only.
+  Cropping1D: {
+    args: { cropping: croppingPair },
+    convert: ({ cropping, ...config }) => {
+      const [start, end] = typeof cropping === 'number' ? [cropping, cropping] : (cropping as number[]);
+      const all = { start: null, stop: null, step: null };
+      return {
+        className: SliceOperation.className,
+        config: { ...config, key: [all, { start, stop: end > 0 ? -end : null, step: null }] },
+      };
+    },
   },
   Flatten: { args: { data_format: oneOf('channels_last', null) } },
   Reshape: { args: { target_shape: any } },

@@ -15,8 +15,6 @@ export const KERAS_WRITTEN = path.join(__dirname, '../fixtures/keras_written');
 export const KNOWN_GAPS: Record<string, string> = {
   'k3_attention.keras': 'MultiHeadAttention with use_gate/sliding_window differs from Keras 3.15 (max 0.1)',
   'k3_attention.h5': "Keras 3.15's MultiHeadAttention lists the gate's weights before value's",
-  'k3_vit_stem.keras': 'Normalization',
-  'k3_vit_stem.h5': 'Normalization',
 };
 
 /** One fixture file: the inputs Keras predicted on and its outputs, or the reason it must be refused. */
