@@ -252,6 +252,27 @@ def keras3():
     randomize(model)
     record(save(model, "k3_nested"), model, [floats(42, 2, 5, 6), floats(43, 2, 5, 6)])
 
+    # 4c. Padding masks into MultiHeadAttention, where Keras 3.15 does what tfjs's executor does not:
+    #     - value: the query's and the value's masks differ (two LayerNormalizations of one masked input);
+    #     - cleared: Keras >= 3.8's MultiHeadAttention clears the masks of the tensors it is given, so
+    #       the residual `x + mha(x, x)` and everything after it carries none;
+    #     - explicit: with dropout (or return_attention_scores) Keras's own attention path gives a
+    #       fully masked query row all-zero probabilities (the fused path: uniform ones).
+    for name, seed in (("value", 42), ("cleared", 43), ("explicit", 44)):
+        keras.utils.set_random_seed(seed)
+        ids = keras.Input((6,), dtype="int32", name="tokens")
+        x = layers.Embedding(30, 8, mask_zero=True)(ids)
+        if name == "value":
+            y = layers.MultiHeadAttention(2, 4)(layers.LayerNormalization()(x), layers.LayerNormalization()(x))
+        elif name == "cleared":
+            h = layers.Add()([x, layers.MultiHeadAttention(2, 4)(x, x)])
+            y = layers.MultiHeadAttention(2, 4)(h, h)
+        else:
+            y = layers.MultiHeadAttention(2, 4, dropout=0.3)(x, x)
+        model = keras.Model(ids, y)
+        randomize(model)
+        record(save(model, f"k3_mask_{name}", (".keras",)), model, [tokens(45, 2, 6, 30)])
+
     # 5. keras.io "Text classification with Transformer", as the example builds it (smaller).
     keras.utils.set_random_seed(5)
     maxlen, vocab_size, embed_dim, num_heads, ff_dim = 6, 40, 8, 2, 12
