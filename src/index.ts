@@ -92,7 +92,7 @@ export { loadKerasModel } from './keras/load';
 export type { LoadKerasModelOptions } from './keras/load';
 export type { KerasModelSource } from './keras/source';
 export type { NonFiniteWeights } from './keras/weights';
-export { ElementwiseOperation, KerasGlobalAveragePooling1D, ReduceOperation } from './keras/op_layers';
+export { ElementwiseOperation, KerasGlobalAveragePooling1D, KerasSoftmax, ReduceOperation } from './keras/op_layers';
 export { ActivationOperation } from './keras/activations';
 export type { KerasActivationName, KerasActivationOptions } from './keras/activations';
 export { SliceOperation } from './keras/slicing';

@@ -75,6 +75,7 @@ const PUBLIC_NAMES = {
     'TASK_JSON',
     'fileSystem',
     'loadKerasModel',
+    'KERAS_IO_LAYERS',
     'parseTaskJson',
     'readTaskJson',
     'registerFileSystemRoutes',

@@ -114,6 +114,31 @@ def randomize(model):
         w.assign(np.abs(values) + 0.5 if "variance" in w.name else values)
 
 
+def nested_models(seed):
+    """Models nested in a model: a Sequential with BatchNormalization called twice (its layers shared),
+    a frozen one (every weight non-trainable: another .h5 weight order), a functional model with two
+    inputs, a Sequential holding a Sequential, and a Sequential as a model output; with its inputs."""
+    keras.utils.set_random_seed(seed)
+    first = keras.Input((5, 6), name="first")
+    second = keras.Input((5, 6), name="second")
+    shared = keras.Sequential(
+        [layers.Dense(6, activation="gelu"), layers.BatchNormalization(), layers.Dense(6)], name="shared"
+    )
+    frozen = keras.Sequential([layers.Dense(6), layers.BatchNormalization()], name="frozen")
+    a, b = keras.Input((5, 6)), keras.Input((5, 6))
+    pair = keras.Model([a, b], layers.Concatenate()([layers.Dense(4)(a), b * 2.0]), name="pair")
+    deep = keras.Sequential(
+        [keras.Input((5, 10)), layers.Dense(6), keras.Sequential([layers.Dense(6, activation="tanh")], name="inner")],
+        name="deep",
+    )
+    x = shared(first) + shared(second)
+    z = deep(pair([x, frozen(second)]))
+    model = keras.Model([first, second], [z, frozen(z)])
+    frozen.trainable = False
+    randomize(model)
+    return model, [floats(seed + 1, 2, 5, 6), floats(seed + 2, 2, 5, 6)]
+
+
 def tokens(seed, batch, length, vocab, pad=True):
     t = rng(seed).integers(1, vocab, size=(batch, length))
     if pad:
@@ -229,28 +254,9 @@ def keras3():
     model = keras.Model(image, [layers.Dense(3, activation="softmax")(x), pooled])
     record(save(model, "k3_vit_stem"), model, [floats(9, 2, 8, 8, 3)])
 
-    # 4b. Nested models: a Sequential with BatchNormalization called twice (its layers shared), a
-    #     frozen one (every weight non-trainable: another .h5 weight order), a functional model with
-    #     two inputs, a Sequential holding a Sequential, and a Sequential as a model output.
-    keras.utils.set_random_seed(41)
-    first = keras.Input((5, 6), name="first")
-    second = keras.Input((5, 6), name="second")
-    shared = keras.Sequential(
-        [layers.Dense(6, activation="gelu"), layers.BatchNormalization(), layers.Dense(6)], name="shared"
-    )
-    frozen = keras.Sequential([layers.Dense(6), layers.BatchNormalization()], name="frozen")
-    a, b = keras.Input((5, 6)), keras.Input((5, 6))
-    pair = keras.Model([a, b], layers.Concatenate()([layers.Dense(4)(a), b * 2.0]), name="pair")
-    deep = keras.Sequential(
-        [keras.Input((5, 10)), layers.Dense(6), keras.Sequential([layers.Dense(6, activation="tanh")], name="inner")],
-        name="deep",
-    )
-    x = shared(first) + shared(second)
-    z = deep(pair([x, frozen(second)]))
-    model = keras.Model([first, second], [z, frozen(z)])
-    frozen.trainable = False
-    randomize(model)
-    record(save(model, "k3_nested"), model, [floats(42, 2, 5, 6), floats(43, 2, 5, 6)])
+    # 4b. Nested models.
+    model, inputs = nested_models(41)
+    record(save(model, "k3_nested"), model, inputs)
 
     # 4c. Padding masks into MultiHeadAttention, where Keras 3.15 does what tfjs's executor does not:
     #     - value: the query's and the value's masks differ (two LayerNormalizations of one masked input);
@@ -380,6 +386,18 @@ def tfjs_converter(name):
     return f"{name}_tfjs/model.json"
 
 
+def save_all_keras2(model, name):
+    """`name`.keras and `name`.h5; with tf.keras 2.15 also the `.keras` as saved on Windows and
+    tensorflowjs_converter's model.json."""
+    files = save(model, name)
+    if GROUP == "tf2.15":
+        restore = windows_paths()
+        files += save(model, f"{name}_windows", (".keras",))
+        restore()
+        files.append(tfjs_converter(name))
+    return files
+
+
 def keras2(prefix):
     def seed(n):
         tf.keras.utils.set_random_seed(n) if GROUP == "tf2.15" else keras.utils.set_random_seed(n)
@@ -397,40 +415,11 @@ def keras2(prefix):
     pooled = tf.reduce_mean(x[:, 1:4, :], axis=1)
     out = layers.Dense(3, activation="softmax")(layers.Concatenate()([last, pooled]))
     model = keras.Model(inp, out)
-    files = save(model, f"{prefix}_graph")
-    if GROUP == "tf2.15":
-        restore = windows_paths()
-        files += save(model, f"{prefix}_graph_windows", (".keras",))
-        restore()
-        files.append(tfjs_converter(f"{prefix}_graph"))
-    record(files, model, [floats(12, 2, 5, 8)])
+    record(save_all_keras2(model, f"{prefix}_graph"), model, [floats(12, 2, 5, 8)])
 
     # Nested models, as in the Keras 3 group: tf.keras counts their calls from 1.
-    seed(2)
-    first = keras.Input((5, 6), name="first")
-    second = keras.Input((5, 6), name="second")
-    shared = keras.Sequential(
-        [layers.Dense(6, activation="gelu"), layers.BatchNormalization(), layers.Dense(6)], name="shared"
-    )
-    frozen = keras.Sequential([layers.Dense(6), layers.BatchNormalization()], name="frozen")
-    a, b = keras.Input((5, 6)), keras.Input((5, 6))
-    pair = keras.Model([a, b], layers.Concatenate()([layers.Dense(4)(a), b * 2.0]), name="pair")
-    deep = keras.Sequential(
-        [keras.Input((5, 10)), layers.Dense(6), keras.Sequential([layers.Dense(6, activation="tanh")], name="inner")],
-        name="deep",
-    )
-    x = shared(first) + shared(second)
-    z = deep(pair([x, frozen(second)]))
-    model = keras.Model([first, second], [z, frozen(z)])
-    frozen.trainable = False
-    randomize(model)
-    files = save(model, f"{prefix}_nested")
-    if GROUP == "tf2.15":
-        restore = windows_paths()
-        files += save(model, f"{prefix}_nested_windows", (".keras",))
-        restore()
-        files.append(tfjs_converter(f"{prefix}_nested"))
-    record(files, model, [floats(21, 2, 5, 6), floats(22, 2, 5, 6)])
+    model, inputs = nested_models(2)
+    record(save_all_keras2(model, f"{prefix}_nested"), model, inputs)
 
     # tf.nn activations and slicing as TFOpLambda/SlicingOpLambda, Cropping1D, Normalization.
     seed(3)
