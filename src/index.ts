@@ -65,6 +65,18 @@ export { KerasHubPositionEmbedding } from './layers/keras_hub/position_embedding
 export type { KerasHubPositionEmbeddingArgs } from './layers/keras_hub/position_embedding';
 export { KerasHubSinePositionEncoding } from './layers/keras_hub/sine_position_encoding';
 export type { KerasHubSinePositionEncodingArgs } from './layers/keras_hub/sine_position_encoding';
+// The keras.io examples' layer classes, for Keras files built from them (loadKerasModel's customObjects).
+export {
+  KERAS_IO_LAYERS,
+  KerasIoPositionalEmbedding,
+  KerasIoTokenAndPositionEmbedding,
+  KerasIoTransformerBlock,
+  KerasIoTransformerEncoder,
+} from './layers/keras_io';
+export type { KerasIoPositionalEmbeddingArgs } from './layers/keras_io/positional_embedding';
+export type { KerasIoTokenAndPositionEmbeddingArgs } from './layers/keras_io/token_and_position_embedding';
+export type { KerasIoTransformerBlockArgs } from './layers/keras_io/transformer_block';
+export type { KerasIoTransformerEncoderArgs } from './layers/keras_io/transformer_encoder';
 
 // The encoder-decoder model: configuration, factory, decoding, the Seq2Seq wrapper.
 export { createTransformer } from './model/transformer';
@@ -106,8 +118,14 @@ export { loadKerasModel } from './keras/load';
 export type { LoadKerasModelOptions } from './keras/load';
 export type { KerasModelSource } from './keras/source';
 export type { NonFiniteWeights } from './keras/weights';
-export { ElementwiseOperation, KerasGlobalAveragePooling1D, ReduceOperation } from './keras/op_layers';
+export { ElementwiseOperation, KerasGlobalAveragePooling1D, KerasSoftmax, ReduceOperation } from './keras/op_layers';
 export type { ElementwiseOperationArgs, KerasGlobalAveragePooling1DArgs, ReduceOperationArgs } from './keras/op_layers';
+export { ActivationOperation } from './keras/activations';
+export type { KerasActivationName, KerasActivationOptions } from './keras/activations';
+export { SliceOperation } from './keras/slicing';
+export type { SliceKeyItem } from './keras/slicing';
+export { KerasNormalization } from './keras/normalization';
+export type { KerasNormalizationArgs } from './keras/normalization';
 export { parseTaskJson, readTaskJson, taskInfoFor, writeTaskJson } from './model/task_json';
 export type { Seq2SeqMetrics, Seq2SeqTaskInfo, Seq2SeqTrainingInfo } from './model/task_json';
 export { fileSystem, NodeFileSystem, registerFileSystemRoutes } from './io/file_system';

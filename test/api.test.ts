@@ -49,6 +49,7 @@ const PUBLIC_NAMES = {
     'NodeFileSystem',
     'fileSystem',
     'loadKerasModel',
+    'KERAS_IO_LAYERS',
     'parseTaskJson',
     'readTaskJson',
     'registerFileSystemRoutes',

@@ -157,6 +157,29 @@ const CASES: Record<string, Case> = {
     () => api.explainAttention(null as never, [], { headMask: {} } as never),
     unknown('headMask', 'headMasks'),
   ],
+  KerasSoftmax: [() => new api.KerasSoftmax({ axes: [1] } as never), unknown('axes', 'axis')],
+  ActivationOperation: [
+    () => new api.ActivationOperation({ activation: 'elu', alph: 1 } as never),
+    unknown('alph', 'alpha'),
+  ],
+  SliceOperation: [() => new api.SliceOperation({ keys: [] } as never), unknown('keys', 'key')],
+  KerasNormalization: [() => new api.KerasNormalization({ invertt: true } as never), unknown('invertt', 'invert')],
+  KerasIoTransformerBlock: [
+    () => new api.KerasIoTransformerBlock({ embedDim: 8, numHeads: 2, ffDim: 8, dropout: 0.1 } as never),
+    "it has dropout; the example's arguments are embed_dim, num_heads, ff_dim, rate",
+  ],
+  KerasIoTransformerEncoder: [
+    () => new api.KerasIoTransformerEncoder({ embedDim: 8, numHeads: 2, denseDim: 8, rate: 0.1 } as never),
+    'it has rate',
+  ],
+  KerasIoTokenAndPositionEmbedding: [
+    () => new api.KerasIoTokenAndPositionEmbedding({ maxlen: 8, vocabSize: 10, embedDim: 4, maskZero: true } as never),
+    'it has mask_zero',
+  ],
+  KerasIoPositionalEmbedding: [
+    () => new api.KerasIoPositionalEmbedding({ sequenceLength: 8, vocabSize: 10, embedDim: 4, scale: 2 } as never),
+    'it has scale',
+  ],
   generate: [() => api.generate(null as never, [[1]], { topk: 3 } as never), unknown('topk', 'topK')],
   'Seq2Seq.generate': [
     () => api.Seq2Seq.prototype.generate.call(null as never, [[3]], { beamwidth: 2 } as never),

@@ -194,10 +194,10 @@ export class CachedRunner implements StepRunner {
     if (index + n > this.maxLength) {
       throw new Error(`generate: positions up to ${index + n} are past the caches' ${this.maxLength} positions`);
     }
-    const { model, tokenInput, probabilities } = this.setup;
+    const { model, tokenInput } = this.setup;
     const previous = this.caches;
     const next = new Map<PlannedNode, tf.Tensor3D[]>();
-    const logProbs = tf.tidy(() => {
+    const outputs = tf.tidy(() => {
       const values = new Map(this.kept);
       values.set(model.inputs[tokenInput].id, { tensor: tokenTensor(tokens, this.rows, n), mask: null });
       const updated = this.runPlan(this.plan, values, index, next);
@@ -209,7 +209,7 @@ export class CachedRunner implements StepRunner {
     // handles go (a cache is donated: nothing reads the handle passed in).
     for (const caches of previous.values()) tf.dispose(caches);
     this.caches = next;
-    return logProbs;
+    return outputs;
   }
 
   /** Runs a plan's growing part on `values`; returns every cache written (kept by the caller's tidy). */

@@ -110,6 +110,12 @@ export interface MultiHeadAttentionArgs extends LayerArgs {
   keyShape?: Shape | null;
   /** See queryShape. */
   valueShape?: Shape | null;
+  /**
+   * tf-keras 2.16+'s `softmax_robust_masking`: masked scores set to the lowest float instead of
+   * having -1e9 added. The probabilities are the same unless scores reach 1e9; kept in the config.
+   * Default false.
+   */
+  softmaxRobustMasking?: boolean;
 }
 
 /** Every argument name, for the unknown-argument check. */
@@ -137,6 +143,7 @@ const ARG_NAMES = layerArgNames<MultiHeadAttentionArgs>({
   kernelInitializer: true,
   biasInitializer: true,
   queryShape: true,
+  softmaxRobustMasking: true,
   keyShape: true,
   valueShape: true,
 });
@@ -273,6 +280,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
   readonly useGate: boolean;
   readonly flashAttention: boolean | null;
   readonly seed: number | null;
+  readonly softmaxRobustMasking: boolean;
   readonly kernelInitializer: Initializer;
   readonly biasInitializer: Initializer;
   readonly kernelRegularizer: Regularizer | null;
@@ -314,6 +322,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
     this.useGate = checkBoolean(name, 'useGate', args.useGate ?? false);
     this.flashAttention = checkFlashAttention(name, args.flashAttention, this.dropout);
     this.seed = checkSeed(name, args.seed);
+    this.softmaxRobustMasking = checkBoolean(name, 'softmaxRobustMasking', args.softmaxRobustMasking ?? false);
     this.kernelInitializer = resolveInitializer(name, 'kernelInitializer', args.kernelInitializer, 'glorotUniform');
     this.biasInitializer = resolveInitializer(name, 'biasInitializer', args.biasInitializer, 'zeros');
     this.kernelRegularizer = resolveRegularizer(name, 'kernelRegularizer', args.kernelRegularizer);
@@ -949,6 +958,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
       useGate: this.useGate,
       flashAttention: this.flashAttention,
       seed: this.seed,
+      ...(this.softmaxRobustMasking ? { softmaxRobustMasking: true } : {}),
       kernelInitializer: serializeInitializer(this.kernelInitializer),
       biasInitializer: serializeInitializer(this.biasInitializer),
       kernelRegularizer: serializeRegularizerOrConstraint(this.kernelRegularizer),

@@ -125,6 +125,13 @@ export interface BlockKind {
    * multiple of H.
    */
   exactKeyDim: boolean;
+  /** Whether `dropout` also drops attention probabilities (false: only the residual branches). Default true. */
+  attentionDropout?: boolean;
+  /**
+   * For a Keras class: the attribute each sub-layer is saved under in a Keras 3 weights file
+   * (`kerasWeightPaths`), e.g. '_self_attention_layer' or 'ffn/layers/dense'.
+   */
+  kerasGroups?: Record<SubLayerName, string>;
 }
 
 /** One of a block's attention calls: its masks, its memory (cross-attention) and its cache. */
@@ -243,7 +250,7 @@ export abstract class TransformerBlock extends tf.layers.Layer {
       name: `${this.name}_${scope}`,
       numHeads: this.numHeads,
       keyDim,
-      dropout: this.dropout,
+      dropout: this.kind.attentionDropout === false ? 0 : this.dropout,
       causal,
       kernelInitializer: this.kernelInitializer,
       biasInitializer: this.biasInitializer,
@@ -379,6 +386,20 @@ export abstract class TransformerBlock extends tf.layers.Layer {
     const normalize = (t: tf.Tensor) => layerNormalize(t, norm.gamma.read(), norm.beta.read(), this.layerNormEpsilon);
     if (this.normalizeFirst) return x.add(drop(f(normalize(x))));
     return normalize(x.add(drop(f(x))));
+  }
+
+  /**
+   * For a Keras class (`BlockKind.kerasGroups`): where each of `this.weights` sits in a Keras 3
+   * weights file, relative to the layer's group (`_self_attention_layer/query_dense/vars/0`, ...).
+   */
+  kerasWeightPaths(): string[] {
+    const groups = this.kind.kerasGroups;
+    if (groups == null) throw new Error(`${this.label}: not a Keras class, so it has no Keras weight paths`);
+    return this.sublayers().flatMap(({ name, attention, variables }) =>
+      attention
+        ? attention.kerasWeightPaths().map((path) => `${groups[name]}/${path}`)
+        : variables.map((_v, i) => `${groups[name]}/vars/${i}`),
+    );
   }
 
   /** The attention sub-layers, as tools that look into a model name them and mask their heads. */

@@ -16,7 +16,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { MultiHeadAttention } from '../multi_head_attention';
-import type { SubLayerName, TransformerBlock } from '../transformer_block';
+import type { SubLayerName } from '../transformer_block';
 
 const nameCounts: Record<string, number> = {};
 
@@ -94,7 +94,7 @@ export abstract class LayerWithParts extends tf.layers.Layer {
 }
 
 /** keras-hub's attribute name of each transformer sub-layer: the group Keras 3 saves it under. */
-const KERAS_HUB_GROUPS: Record<SubLayerName, string> = {
+export const KERAS_HUB_GROUPS: Record<SubLayerName, string> = {
   self_attention: '_self_attention_layer',
   self_attention_layer_norm: '_self_attention_layer_norm',
   cross_attention: '_cross_attention_layer',
@@ -103,12 +103,3 @@ const KERAS_HUB_GROUPS: Record<SubLayerName, string> = {
   feedforward_output_dense: '_feedforward_output_dense',
   feedforward_layer_norm: '_feedforward_layer_norm',
 };
-
-/** A keras-hub transformer block's sub-layers as parts, with their Keras 3 groups. */
-export function blockParts(block: TransformerBlock): SubLayer[] {
-  return block
-    .sublayers()
-    .map(({ name, attention, variables }) =>
-      attention ? { group: KERAS_HUB_GROUPS[name], attention } : { group: KERAS_HUB_GROUPS[name], variables },
-    );
-}

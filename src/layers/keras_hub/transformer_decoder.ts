@@ -11,7 +11,7 @@ import { byCallArgument, checkCallArguments } from '../keras_args';
 import { checkPaddingMasks, passMask, resolveInputMasks } from '../masks';
 import { checkRank, checkSequence, type Kwargs, type Shape, shapeList } from '../shapes';
 import { type BlockCacheArgs, type BlockHeadMaskArgs, type BlockKind, TransformerBlock } from '../transformer_block';
-import { blockParts, layerArgsWithName, registerKerasHubClass, subLayerPaths } from './parts';
+import { KERAS_HUB_GROUPS, layerArgsWithName, registerKerasHubClass } from './parts';
 import { checkEncoderAttentionMask, type KerasHubTransformerArgs } from './transformer_encoder';
 
 /** The arguments of `KerasHubTransformerDecoder`: keras-hub's `TransformerDecoder`'s, in camelCase. */
@@ -96,6 +96,7 @@ const KIND: BlockKind = {
   regularizers: false,
   inputNames: { sequence: 'decoder_sequence', memory: 'encoder_sequence' },
   exactKeyDim: false,
+  kerasGroups: KERAS_HUB_GROUPS,
 };
 
 /**
@@ -185,11 +186,6 @@ export class KerasHubTransformerDecoder extends TransformerBlock {
     }
     this.buildSublayers(decoderShape, encoderShape, null, this.useCausalMask);
     this.built = true;
-  }
-
-  /** Where each of `this.weights` sits in a Keras 3 weights file, relative to this layer's group. */
-  kerasWeightPaths(): string[] {
-    return subLayerPaths(blockParts(this));
   }
 
   override computeOutputShape(inputShape: Shape | Shape[]): Shape {

@@ -16,7 +16,7 @@ import {
   TransformerBlock,
   type TransformerBlockArgs,
 } from '../transformer_block';
-import { blockParts, layerArgsWithName, registerKerasHubClass, subLayerPaths } from './parts';
+import { KERAS_HUB_GROUPS, layerArgsWithName, registerKerasHubClass } from './parts';
 
 /** The arguments both keras-hub transformer layers take: ours without `keyDim` (keras-hub's is floor(D / H)). */
 export interface KerasHubTransformerArgs extends TransformerBlockArgs {
@@ -74,6 +74,7 @@ const KIND: BlockKind = {
   regularizers: true,
   inputNames: { sequence: 'inputs', memory: 'memory' },
   exactKeyDim: false,
+  kerasGroups: KERAS_HUB_GROUPS,
 };
 
 /**
@@ -131,11 +132,6 @@ export class KerasHubTransformerEncoder extends TransformerBlock {
     checkRank(this.label, 'inputs', shape, 3);
     this.buildSublayers(shape, null, null, false);
     this.built = true;
-  }
-
-  /** Where each of `this.weights` sits in a Keras 3 weights file, relative to this layer's group. */
-  kerasWeightPaths(): string[] {
-    return subLayerPaths(blockParts(this));
   }
 
   override computeOutputShape(inputShape: Shape | Shape[]): Shape {
