@@ -242,9 +242,9 @@ export interface AttentionRunResult {
  * query whose keys are all masked attends uniformly, so its output stays finite.
  *
  * Weights, in Keras's order: query kernel [Dq, H, K], query bias [H, K], key
- * kernel [Dk, H, K], key bias [H, K], value kernel [Dv, H, V], value bias [H, V],
- * with `useGate` gate kernel [Dq, H, V] and gate bias [H, V], then output kernel
- * [H, V, Dout], output bias [Dout] (biases only with useBias).
+ * kernel [Dk, H, K], key bias [H, K], with `useGate` gate kernel [Dq, H, V] and
+ * gate bias [H, V], value kernel [Dv, H, V], value bias [H, V], then output
+ * kernel [H, V, Dout], output bias [Dout] (biases only with useBias).
  *
  * ```ts
  * const attention = new MultiHeadAttention({numHeads: 4, keyDim: 16});
@@ -342,7 +342,8 @@ export class MultiHeadAttention extends tf.layers.Layer {
 
   /** The projections in Keras's weight order. */
   private get sublayers(): Array<AttentionProjection | AttentionOutputProjection> {
-    return [this.queryDense, this.keyDense, this.valueDense, this.gateDense, this.outputDense].filter(
+    // Keras 3.14+'s build order: the gate between key and value.
+    return [this.queryDense, this.keyDense, this.gateDense, this.valueDense, this.outputDense].filter(
       (l): l is AttentionProjection | AttentionOutputProjection => l != null,
     );
   }
@@ -922,8 +923,8 @@ export class MultiHeadAttention extends tf.layers.Layer {
 
   /**
    * Where each of `this.weights` sits in a Keras 3 weights file, relative to this layer's group, in
-   * the same order: `query_dense/vars/0` (kernel), `query_dense/vars/1` (bias), then key, value,
-   * the gate (`useGate`) and output. Keras 3 saves a layer's sub-layers under the attribute names
+   * the same order: `query_dense/vars/0` (kernel), `query_dense/vars/1` (bias), then key, the gate
+   * (`useGate`, which Keras 3.14+ builds between key and value), value and output. Keras 3 saves a layer's sub-layers under the attribute names
    * it reaches them by (keras/src/saving/saving_lib.py `_walk_saveable`: attributes sorted by name
    * with public before private ones, each object saved once, at the first name): the public
    * properties `query_dense`, `key_dense`, `value_dense`, `output_dense` come first (seen in real
@@ -936,8 +937,8 @@ export class MultiHeadAttention extends tf.layers.Layer {
     const groups = [
       'query_dense',
       'key_dense',
-      'value_dense',
       ...(this.useGate ? ['_gate_dense'] : []),
+      'value_dense',
       'output_dense',
     ];
     return groups.flatMap((group) => vars.map((v) => `${group}/${v}`));
