@@ -925,12 +925,12 @@ export class MultiHeadAttention extends tf.layers.Layer {
    * Where each of `this.weights` sits in a Keras 3 weights file, relative to this layer's group, in
    * the same order: `query_dense/vars/0` (kernel), `query_dense/vars/1` (bias), then key, the gate
    * (`useGate`, which Keras 3.14+ builds between key and value), value and output. Keras 3 saves a
-   * layer's sub-layers under the attribute names it reaches them by (keras/src/saving/saving_lib.py `_walk_saveable`: attributes sorted by name
-   * with public before private ones, each object saved once, at the first name): the public
-   * properties `query_dense`, `key_dense`, `value_dense`, `output_dense` come first (seen in real
-   * `.keras` files: `layers/multi_head_attention/query_dense/vars/0`); the gate has only its
-   * private attribute `_gate_dense`. Keras 2 `.h5` files list the weights in this order in
-   * `weight_names`.
+   * layer's sub-layers under the attribute names it reaches them by (keras/src/saving/saving_lib.py
+   * `_walk_saveable`: attributes sorted by name with public before private ones, each object saved
+   * once, at the first name): the public properties `query_dense`, `key_dense`, `value_dense`,
+   * `output_dense` (seen in real `.keras` files: `layers/multi_head_attention/query_dense/vars/0`);
+   * the gate has only its private attribute `_gate_dense`. Keras 2 `.h5` files list the weights in
+   * this order in `weight_names`.
    */
   kerasWeightPaths(): string[] {
     const vars = this.useBias ? ['vars/0', 'vars/1'] : ['vars/0'];
