@@ -121,6 +121,18 @@ describeEachBackend('decoding', () => {
     });
   }
 
+  it('cached decoding matches uncached with a layer-norm epsilon other than 1e-5', () => {
+    const model = seededModel(true, { layerNormEpsilon: 0.5 });
+    try {
+      const cached = decode(model, sources);
+      const uncached = decode(model, sources, { useCache: false });
+      expect(cached.tokens).toEqual(uncached.tokens);
+      cached.logProbs.forEach((lp, i) => expect(lp).toBeCloseTo(uncached.logProbs[i], 4));
+    } finally {
+      model.dispose();
+    }
+  });
+
   it('cached decoding matches uncached with gelu and sinusoidal positions', () => {
     const model = seededModel(true, { activation: 'gelu', positionEncoding: 'sinusoidal' });
     try {
