@@ -12,7 +12,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { checkOptionNames, optionNames } from '../options';
 import { BOS, EOS, PAD } from '../tasks/vocabulary';
-import { generateSync } from './generate';
+import { type GenerateOptions, generateSync } from './generate';
 import { positionLimit } from './graph';
 
 /** The seq2seq inputs: the source first, the decoder input second (createTransformer's order). */
@@ -54,6 +54,8 @@ export interface DecodeOptions {
   ignoreEos?: boolean;
   /** Heads switched off, per attention path: see `generate`'s `headMasks`. Default none. */
   headMasks?: Record<string, number[]>;
+  /** Where the cached steps run: see `generate`'s `step`. Default 'auto'. */
+  step?: GenerateOptions['step'];
 }
 
 /** What `decode` returns: per source, the ids and their log-probabilities. */
@@ -70,6 +72,7 @@ const DECODE_OPTION_NAMES = optionNames<DecodeOptions>({
   useCache: true,
   ignoreEos: true,
   headMasks: true,
+  step: true,
 });
 
 /**
@@ -97,6 +100,7 @@ export function decode(model: tf.LayersModel, sources: number[][], options: Deco
       tokenInput: model.inputNames[DECODER_INPUT],
       output: 'logits',
       headMasks: options.headMasks,
+      step: options.step,
     },
     { runAllSteps: options.ignoreEos ?? false },
   );

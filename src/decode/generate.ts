@@ -14,6 +14,8 @@ import type { SymbolicTensor } from '@tensorflow/tfjs-layers/dist/engine/topolog
 import { describeValue } from '../describe';
 import { checkOptionNames, optionNames } from '../options';
 import { Random } from '../tasks/random';
+import { hasRowOps } from '../ops/rows';
+import { ArrayRunner, planArraySteps } from './array_runner';
 import { headMaskArguments, outputIsProbabilities, planGraph, positionLimit } from './graph';
 import { CachedRunner, checkFixedRows, RerunRunner, type RunnerSetup, type StepRunner } from './runner';
 import { SAMPLERS, type SamplerName, type SamplerSettings, sampleToken } from './samplers';
@@ -75,6 +77,15 @@ export interface GenerateOptions {
    */
   headMasks?: Record<string, number[] | tf.Tensor1D>;
   /**
+   * Where the cached steps run: 'typed-arrays' (the layers on Float32Arrays through the library's
+   * WebAssembly SIMD kernels, without tfjs's per-kernel bookkeeping: far faster for a few rows),
+   * 'tfjs' (tfjs kernels on the current backend), or 'auto' (the default): typed arrays when every
+   * cached layer of the model has a typed-array step, on the cpu and wasm backends (the same
+   * kernels as their tensors, without the bookkeeping) and elsewhere (webgl, webgpu) for up to
+   * TYPED_ARRAY_MAX_ROWS rows (prompts, times beams); else tfjs.
+   */
+  step?: 'auto' | 'tfjs' | 'typed-arrays';
+  /**
    * Whether the model outputs 'logits' or 'probabilities'. Default 'auto': probabilities when its last
    * layer ends in a softmax.
    */
@@ -97,7 +108,11 @@ const OPTION_NAMES = optionNames<GenerateOptions>({
   tokenInput: true,
   output: true,
   headMasks: true,
+  step: true,
 });
+
+/** The most rows (prompts, times beams) that `step: 'auto'` runs on typed arrays on a GPU backend. */
+export const TYPED_ARRAY_MAX_ROWS = 4;
 
 /**
  * Generates up to `maxNewTokens` tokens after each prompt (token ids; prompts may differ in
@@ -237,6 +252,16 @@ function resolveOptions(model: tf.LayersModel, prompts: number[][], options: Gen
   const useCache = options.useCache ?? true;
   if (typeof useCache !== 'boolean')
     throw new Error(`generate: useCache must be true or false, got ${describeValue(useCache)}`);
+  const step = options.step ?? 'auto';
+  if (!['auto', 'tfjs', 'typed-arrays'].includes(step)) {
+    throw new Error(`generate: step must be 'auto', 'tfjs' or 'typed-arrays', got ${describeValue(step)}`);
+  }
+  if (step === 'typed-arrays' && !useCache) {
+    throw new Error(`generate: step 'typed-arrays' runs the cached steps; it cannot go with useCache: false`);
+  }
+  if (step === 'typed-arrays' && !hasRowOps()) {
+    throw new Error(`generate: step 'typed-arrays' needs WebAssembly SIMD, which this JavaScript engine lacks`);
+  }
   const output = options.output ?? 'auto';
   if (!['auto', 'logits', 'probabilities'].includes(output)) {
     throw new Error(`generate: output must be 'auto', 'logits' or 'probabilities', got ${describeValue(output)}`);
@@ -289,6 +314,22 @@ function resolveOptions(model: tf.LayersModel, prompts: number[][], options: Gen
         extra: masks.extra,
       };
       if (plan == null) return new RerunRunner(setup);
+      const arrays =
+        step === 'typed-arrays' ||
+        (step === 'auto' &&
+          hasRowOps() &&
+          (['cpu', 'wasm'].includes(tf.getBackend()) || setup.rows <= TYPED_ARRAY_MAX_ROWS));
+      if (arrays) {
+        const planned = planArraySteps(plan, setup, positions);
+        if ('steps' in planned) return new ArrayRunner(setup, plan, planned.steps, positions);
+        if (step === 'typed-arrays') {
+          tf.dispose(rows.filter((x): x is tf.Tensor => x != null));
+          throw new Error(
+            `generate: step 'typed-arrays' cannot run ${planned.unsupported}: it has no typed-array step; ` +
+              `use step 'tfjs' or 'auto'`,
+          );
+        }
+      }
       return new CachedRunner(setup, plan, positions);
     },
   };

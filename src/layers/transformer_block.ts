@@ -145,6 +145,33 @@ export interface AttentionCall {
   headMask?: tf.Tensor | null;
 }
 
+/** A block's residual parts: its two attentions and its feed-forward network, each with its norm. */
+export type BlockPart = 'self' | 'cross' | 'feedforward';
+
+/** The sub-layer names of each part's norm, and of the feed-forward network's two dense layers. */
+export const BLOCK_NORMS: Record<BlockPart, SubLayerName> = {
+  self: 'self_attention_layer_norm',
+  cross: 'cross_attention_layer_norm',
+  feedforward: 'feedforward_layer_norm',
+};
+export const BLOCK_DENSES: Record<'intermediate' | 'output', SubLayerName> = {
+  intermediate: 'feedforward_intermediate_dense',
+  output: 'feedforward_output_dense',
+};
+
+/** What a block's wiring (`TransformerBlock.wire`) does to its values, each op on one kind of value. */
+export interface BlockOps<T> {
+  /** The self- or cross-attention sub-layer on queries `query` (its memory and cache are the ops' own). */
+  attention(which: 'self' | 'cross', query: T): T;
+  /** The layer norm of a part (`BLOCK_NORMS`). */
+  norm(which: BlockPart, x: T): T;
+  /** A feed-forward dense layer (`BLOCK_DENSES`) with an activation. */
+  dense(which: 'intermediate' | 'output', x: T, activation: string): T;
+  add(a: T, b: T): T;
+  /** Dropout on a residual branch (the identity outside training). */
+  dropout(x: T): T;
+}
+
 /**
  * The head masks of a block's attention sub-layers (MultiHeadAttention's `headMask`, Hugging
  * Face's per-layer `head_mask`): (H) or (B, H), 0 removes a head's share of the output.
@@ -346,46 +373,49 @@ export abstract class TransformerBlock extends tf.layers.Layer {
     cross: AttentionCall | null,
     training: boolean,
   ): { output: tf.Tensor3D; selfAttentionCache: tf.Tensor3D | null; crossAttentionCache: tf.Tensor3D | null } {
-    const run = (attention: MultiHeadAttention, call: AttentionCall, query: tf.Tensor, memory: tf.Tensor) =>
-      attention.run(
-        { query, value: memory, key: memory, ...call.masks },
-        { training, cache: call.cache, cacheUpdateIndex: call.cacheUpdateIndex, headMask: call.headMask },
-      );
-    let selfAttentionCache: tf.Tensor3D | null = null;
-    let crossAttentionCache: tf.Tensor3D | null = null;
-    // 1. Self-attention block.
-    let h = this.residual(x, this.selfAttentionNorm, training, (q) => {
-      const result = run(this.selfAttention!, self, q, q);
-      selfAttentionCache = result.cache;
-      return result.output;
-    });
-    // 2. Cross-attention block, over the memory (an encoder's output).
-    if (cross != null) {
-      h = this.residual(h, this.crossAttentionNorm!, training, (q) => {
-        const result = run(this.crossAttention!, cross, q, cross.memory!);
-        crossAttentionCache = result.cache;
+    const caches: { self: tf.Tensor3D | null; cross: tf.Tensor3D | null } = { self: null, cross: null };
+    const norms = { self: this.selfAttentionNorm, cross: this.crossAttentionNorm, feedforward: this.feedForwardNorm };
+    const denses = { intermediate: this.intermediateDense, output: this.outputDense };
+    const output = this.wire<tf.Tensor>(x, cross != null, {
+      attention: (which, query) => {
+        const [attention, call] = which === 'self' ? [this.selfAttention!, self] : [this.crossAttention!, cross!];
+        const memory = which === 'self' ? query : call.memory!;
+        const result = attention.run(
+          { query, value: memory, key: memory, ...call.masks },
+          { training, cache: call.cache, cacheUpdateIndex: call.cacheUpdateIndex, headMask: call.headMask },
+        );
+        caches[which] = result.cache;
         return result.output;
-      });
-    }
-    // 3. Feed-forward block: (B, T, D) -> (B, T, I) -> (B, T, D).
-    const output = this.residual(h, this.feedForwardNorm, training, (q) => {
-      const inner = denseSequence(
-        q,
-        this.intermediateDense.kernel.read(),
-        this.intermediateDense.bias.read(),
-        this.activation,
-      );
-      return denseSequence(inner, this.outputDense.kernel.read(), this.outputDense.bias.read(), 'linear');
+      },
+      norm: (which, t) => {
+        const { gamma, beta } = norms[which]!;
+        return layerNormalize(t, gamma.read(), beta.read(), this.layerNormEpsilon);
+      },
+      dense: (which, t, activation) =>
+        denseSequence(t, denses[which].kernel.read(), denses[which].bias.read(), activation),
+      add: (a, b) => a.add(b),
+      dropout: (t) => (training && this.dropout > 0 ? tf.dropout(t, this.dropout) : t),
     });
-    return { output: output as tf.Tensor3D, selfAttentionCache, crossAttentionCache };
+    return { output: output as tf.Tensor3D, selfAttentionCache: caches.self, crossAttentionCache: caches.cross };
   }
 
-  /** Post-LN `norm(x + drop(f(x)))` or, with normalizeFirst, pre-LN `x + drop(f(norm(x)))`. Call inside a tidy. */
-  private residual(x: tf.Tensor, norm: NormWeights, training: boolean, f: (input: tf.Tensor) => tf.Tensor): tf.Tensor {
-    const drop = (t: tf.Tensor) => (training && this.dropout > 0 ? tf.dropout(t, this.dropout) : t);
-    const normalize = (t: tf.Tensor) => layerNormalize(t, norm.gamma.read(), norm.beta.read(), this.layerNormEpsilon);
-    if (this.normalizeFirst) return x.add(drop(f(normalize(x))));
-    return normalize(x.add(drop(f(x))));
+  /**
+   * The block's wiring, once, on any kind of value: tensors in a call (`runBlock`), typed-array
+   * rows in a decode step (src/decode/array_steps.ts). Self-attention, then (`withCross`)
+   * cross-attention, then the feed-forward network (B, T, D) -> (B, T, I) -> (B, T, D), each in a
+   * residual connection with dropout and a layer norm: post-LN `norm(x + drop(f(x)))` or, with
+   * normalizeFirst, pre-LN `x + drop(f(norm(x)))`.
+   */
+  wire<T>(x: T, withCross: boolean, ops: BlockOps<T>): T {
+    const residual = (input: T, norm: BlockPart, f: (t: T) => T): T =>
+      this.normalizeFirst
+        ? ops.add(input, ops.dropout(f(ops.norm(norm, input))))
+        : ops.norm(norm, ops.add(input, ops.dropout(f(input))));
+    let h = residual(x, 'self', (q) => ops.attention('self', q));
+    if (withCross) h = residual(h, 'cross', (q) => ops.attention('cross', q));
+    return residual(h, 'feedforward', (q) =>
+      ops.dense('output', ops.dense('intermediate', q, this.activation), 'linear'),
+    );
   }
 
   /**
