@@ -539,6 +539,7 @@ function drawTensorFields(current: Extract<Current, { kind: 'model' }>): void {
     name.textContent = `${describeSpec(spec)} (JSON; paste your own)`;
     const field = document.createElement('textarea');
     field.dataset.input = spec.name;
+    field.dataset.dtype = spec.dtype;
     field.spellcheck = false;
     field.rows = Math.min(8, spec.shape.length > 1 ? spec.shape[0] + 2 : 2);
     field.value = sampleText(current.samples[i]);

@@ -170,7 +170,8 @@ function drawLayer(
       const line = document.createElement('span');
       const drop = options.study.baseline.exactMatch - figures.removed.exactMatch;
       line.className = `study${drop > 0.1 ? ' matters' : ''}`;
-      line.textContent = `without: ${percent(figures.removed.exactMatch)} · values → mean: ${percent(figures.meanValues.exactMatch)}`;
+      const [removed, meanValues] = [percent(figures.removed.exactMatch), percent(figures.meanValues.exactMatch)];
+      line.textContent = `without: ${removed} · values → mean: ${meanValues}`;
       line.title =
         `held-out exact match (npm run study, ${options.study.about.size} samples): ` +
         `${percent(options.study.baseline.exactMatch)} with every head, ${percent(figures.removed.exactMatch)} ` +

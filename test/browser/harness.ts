@@ -8,13 +8,12 @@
  * the same files. The models come from models/<task>, the ones the package ships.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Page } from 'playwright-core';
 
-import { demoMounts, modelsIndex, Mount, RunningServer, startStaticServer } from '../../src/io/static_server';
-import { buildBrowser } from '../../scripts/build_browser';
+import type { Mount } from '../../src/io/static_server';
 import { ChromiumSession } from '../../scripts/chromium';
+import { type DemoSite, startDemoSite } from '../../scripts/demo_page';
 
 export {
   CHROMIUM_ARGS,
@@ -51,49 +50,15 @@ export function requireModel(task: string): string {
   return folder;
 }
 
-export interface TestSite {
-  /** Base URL, e.g. 'http://127.0.0.1:41234/'. */
-  url: string;
-  /** The temporary build folder (browser/ and demo/). */
-  outDir: string;
-  close(): Promise<void>;
-}
+export type TestSite = DemoSite;
 
 /**
- * Builds into a temporary folder and serves it exactly as `npm run demo` does, with extra mounts
- * (test pages) on top; `crossOriginIsolated` adds the headers that give pages SharedArrayBuffer.
+ * Builds into a temporary folder and serves it exactly as `npm run demo` does, with the test
+ * models and extra mounts (test pages) on top; `crossOriginIsolated` adds the headers that give
+ * pages SharedArrayBuffer.
  */
-export async function startTestSite(extraMounts: Mount[] = [], crossOriginIsolated = false): Promise<TestSite> {
-  const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfjs-attention-web-'));
-  await buildBrowser({ outDir });
-  const mounts = demoMounts(ROOT).map((mount) => {
-    if (mount.prefix === '/') return { ...mount, dir: path.join(outDir, 'demo') };
-    if (mount.prefix === '/dist/browser/') return { ...mount, dir: path.join(outDir, 'browser') };
-    if (mount.prefix === '/models/') return { ...mount, dir: MODELS_DIR };
-    return mount;
-  });
-  let running: RunningServer;
-  try {
-    running = await startStaticServer(
-      {
-        mounts: [...mounts, ...extraMounts],
-        generated: { '/models/index.json': () => modelsIndex(MODELS_DIR) },
-        crossOriginIsolated,
-      },
-      0,
-    );
-  } catch (error) {
-    fs.rmSync(outDir, { recursive: true, force: true });
-    throw error;
-  }
-  return {
-    url: running.url,
-    outDir,
-    close: async () => {
-      await running.close();
-      fs.rmSync(outDir, { recursive: true, force: true });
-    },
-  };
+export function startTestSite(extraMounts: Mount[] = [], crossOriginIsolated = false): Promise<TestSite> {
+  return startDemoSite(MODELS_DIR, extraMounts, crossOriginIsolated);
 }
 
 /** The browser the tests drive (launched by `launchChromium`). */
