@@ -25,40 +25,21 @@ import { checkStudy } from '../../src/explain/study';
 import { loadKerasModel } from '../../src/keras/load';
 import { loadSeq2Seq } from '../../src/model/seq2seq';
 import { heldOutSet } from '../../src/tasks';
-import {
-  launchChromium,
-  OUTPUT_DIR,
-  readHeatmapCanvases,
-  requireModel,
-  startTestSite,
-  TestBrowser,
-  TestSite,
-  watchPage,
-} from './harness';
+import { type DemoSession, openDemo, OUTPUT_DIR, readHeatmapCanvases, requireModel } from './harness';
 
 const KERAS = path.join(__dirname, '..', 'fixtures', 'keras');
 const FIXTURES = fs.readdirSync(KERAS).filter((file) => /\.(keras|h5)$/.test(file));
 
-let site: TestSite;
-let browser: TestBrowser;
+let demo: DemoSession;
 let page: Page;
-let watch: { problems: string[] };
 
 beforeAll(async () => {
   await initBackend('wasm', { quiet: true });
-  browser = await launchChromium();
-  site = await startTestSite();
-  fs.mkdirSync(OUTPUT_DIR, { recursive: true });
-  page = await browser.context.newPage();
-  watch = watchPage(page);
-  await page.goto(`${site.url}?backend=wasm&model=reverse&input=12`);
-  expect(await waitForDemo(page)).toBe('ready');
+  demo = await openDemo('?backend=wasm&model=reverse&input=12');
+  page = demo.page;
 }, 120_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await site?.close();
-});
+afterAll(() => demo?.close());
 
 const rgb = (css: string) => css.match(/\d+/g)!.map(Number);
 
@@ -194,7 +175,7 @@ test("switching off the head the reverse model's study needs most changes the an
   const [right, changed] = [reverse.tokensToString(full[at]), reverse.tokensToString(without[at])];
   reverse.dispose();
 
-  await page.goto(`${site.url}?backend=wasm&model=reverse&input=${input}`);
+  await page.goto(`${demo.site.url}?backend=wasm&model=reverse&input=${input}`);
   expect(await waitForDemo(page)).toBe('ready');
   expect(await page.textContent('#output')).toBe(right);
   const figure = `figure.head[data-path="${worst.path}"][data-head="${worst.h}"]`;
@@ -217,5 +198,5 @@ test("switching off the head the reverse model's study needs most changes the an
 });
 
 test('nothing failed in the page: no uncaught errors, no failed or 4xx requests', () => {
-  expect(watch.problems).toEqual([]);
+  expect(demo.watch.problems).toEqual([]);
 });

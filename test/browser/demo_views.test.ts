@@ -10,7 +10,6 @@
  * shows weight, value norm and contribution; the most important head of each layer is marked.
  * Screenshots of both views go to test-output/.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Page } from 'playwright-core';
 
@@ -18,16 +17,7 @@ import { initBackend } from '../../src/backend';
 import { BAR_COLOR, weightColor } from '../../src/demo/heatmap';
 import { loadSeq2Seq } from '../../src/model/seq2seq';
 import type { LabelledAttentionMaps } from '../../src/model/seq2seq';
-import {
-  launchChromium,
-  OUTPUT_DIR,
-  readHeatmapCanvases,
-  requireModel,
-  startTestSite,
-  TestBrowser,
-  TestSite,
-  watchPage,
-} from './harness';
+import { type DemoSession, openDemo, OUTPUT_DIR, readHeatmapCanvases, requireModel } from './harness';
 
 const INPUT = '314159';
 /** explainAttention's kinds (the sections are #maps-<kind>) and `Seq2Seq.attention`'s keys. */
@@ -37,10 +27,8 @@ const KINDS = [
   { id: 'cross', key: 'cross' },
 ] as const;
 
-let site: TestSite;
-let browser: TestBrowser;
+let demo: DemoSession;
 let page: Page;
-let watch: { problems: string[] };
 /** The maps computed in Node from the shipped model, for the input and the target the page decodes. */
 let expected: LabelledAttentionMaps;
 
@@ -52,22 +40,12 @@ beforeAll(async () => {
   expected = await reverse.attention(source, [...source].reverse());
   reverse.model.dispose();
 
-  browser = await launchChromium();
-  site = await startTestSite();
-  fs.mkdirSync(OUTPUT_DIR, { recursive: true });
-  page = await browser.context.newPage();
-  watch = watchPage(page);
-  await page.goto(`${site.url}?backend=wasm&model=reverse&input=${INPUT}`);
-  await page.waitForFunction(() => document.querySelectorAll('canvas.heatmap').length > 0, undefined, {
-    timeout: 60_000,
-  });
-  await page.waitForFunction(() => document.getElementById('output')?.textContent === '951413');
+  demo = await openDemo(`?backend=wasm&model=reverse&input=${INPUT}`);
+  page = demo.page;
+  expect(await page.textContent('#output')).toBe('951413');
 }, 120_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await site?.close();
-});
+afterAll(() => demo?.close());
 
 /** Every canvas of one section: its fields and the RGB at each cell's centre, [row][column]. */
 async function readSection(p: Page, kind: string) {
@@ -251,5 +229,5 @@ test('the explanation is written once for the page, in blocks wide enough to rea
 });
 
 test('nothing failed in the page', () => {
-  expect(watch.problems).toEqual([]);
+  expect(demo.watch.problems).toEqual([]);
 });

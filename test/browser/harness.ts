@@ -12,8 +12,8 @@ import * as path from 'node:path';
 import type { Page } from 'playwright-core';
 
 import type { Mount } from '../../src/io/static_server';
-import { ChromiumSession } from '../../scripts/chromium';
-import { type DemoSite, startDemoSite } from '../../scripts/demo_page';
+import { ChromiumSession, launchChromium, watchPage } from '../../scripts/chromium';
+import { type DemoSite, startDemoSite, waitForDemo } from '../../scripts/demo_page';
 
 export {
   CHROMIUM_ARGS,
@@ -63,6 +63,48 @@ export function startTestSite(extraMounts: Mount[] = [], crossOriginIsolated = f
 
 /** The browser the tests drive (launched by `launchChromium`). */
 export type TestBrowser = ChromiumSession;
+
+/** The demo open in Chromium on a site of its own: what the demo tests drive. */
+export interface DemoSession {
+  site: TestSite;
+  browser: TestBrowser;
+  page: Page;
+  /** What went wrong in the page (`watchPage`). */
+  watch: { problems: string[] };
+  close(): Promise<void>;
+}
+
+/**
+ * Builds and serves the demo, launches Chromium and opens the demo with `query`
+ * ('?backend=wasm&model=reverse&input=12'), waiting until it has settled.
+ */
+export async function openDemo(query: string): Promise<DemoSession> {
+  const browser = await launchChromium();
+  let site: TestSite | undefined;
+  try {
+    site = await startTestSite();
+    fs.mkdirSync(OUTPUT_DIR, { recursive: true });
+    const page = await browser.context.newPage();
+    const watch = watchPage(page);
+    await page.goto(`${site.url}${query}`);
+    await waitForDemo(page);
+    const opened = site;
+    return {
+      site: opened,
+      browser,
+      page,
+      watch,
+      close: async () => {
+        await browser.close();
+        await opened.close();
+      },
+    };
+  } catch (error) {
+    await browser.close();
+    await site?.close();
+    throw error;
+  }
+}
 
 /** One heatmap canvas as the page drew it (pixels, not the DOM): what the user actually sees. */
 export interface DrawnHeatmap {

@@ -120,7 +120,7 @@ describe('serves what is mounted', () => {
     expect((await request('/app.js', 'PUT')).status).toBe(405);
   });
 
-  test('/models/index.json lists the model folders with a task.json, the toy tasks first, and their studies', async () => {
+  test('/models/index.json lists the model folders with a task.json (toy tasks first) and their studies', async () => {
     const reply = await request('/models/index.json');
     expect(reply.status).toBe(200);
     expect(JSON.parse(reply.body)).toEqual({
