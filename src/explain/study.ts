@@ -186,6 +186,13 @@ export async function studyAttention(
       `studyAttention: evaluate must be a function (headMasks) => score, got ${describeValue(options.evaluate)}`,
     );
   }
+  const examples = Array.isArray(options.example) ? options.example : [options.example];
+  if (examples.length === 0 || examples.some((x) => !(x instanceof tf.Tensor))) {
+    throw new Error(
+      "studyAttention: example must be the model's input (a tensor, or one per input), " +
+        `got ${describeValue(options.example)}`,
+    );
+  }
   const include = options.include ?? (() => true);
   const layers = attentionLayers(model, options.example);
   const initial = new Map(
