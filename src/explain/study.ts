@@ -145,17 +145,18 @@ export async function withMeanValues<T>(
   if (heads.some((h) => !Number.isInteger(h) || h < 0 || h >= H)) {
     throw new Error(`withMeanValues: heads must be head indices in [0, ${H - 1}], got ${describeValue(heads)}`);
   }
-  const variables = [query.kernel, ...(query.bias ? [query.bias] : [])];
-  const saved = variables.map((v) => v.read().clone());
+  // The variables themselves: LayerVariable.write would pass the values through the layer's constraint.
+  const variables = [query.kernel, ...(query.bias ? [query.bias] : [])].map((v) => v.read() as tf.Variable);
+  const saved = variables.map((v) => v.clone());
   try {
     tf.tidy(() => {
       const keep = tf.tensor1d(Array.from({ length: H }, (_x, h) => (heads.includes(h) ? 0 : 1)));
       // kernel [Dq, H, K] and bias [H, K]: the head axis is second to last.
-      variables.forEach((v, i) => v.write(saved[i].mul(keep.reshape([...v.shape.slice(0, -2).map(() => 1), H, 1]))));
+      variables.forEach((v, i) => v.assign(saved[i].mul(keep.reshape([...v.shape.slice(0, -2).map(() => 1), H, 1]))));
     });
     return await fn();
   } finally {
-    variables.forEach((v, i) => v.write(saved[i]));
+    variables.forEach((v, i) => v.assign(saved[i]));
     tf.dispose(saved);
   }
 }
