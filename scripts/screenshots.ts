@@ -4,19 +4,32 @@
  *
  *     npm run screenshots
  *
- * demo.png: the heatmap demo on the reverse model with 314159; cross-weights.png and
- * cross-value-weighted.png: its cross-attention section in both views; train.png: the training
- * page after 300 steps of the tiny model on reverse, on the backend the page chooses.
+ * At 1280 px, on the reverse model with 314159: cross-weights.png and cross-value-weighted.png,
+ * its cross-attention with every head in both views (the value norms under the columns);
+ * head-off.png, the same after switching off the head its study finds it needs most
+ * (decoder_block_0/cross_attention head 1); demo.png, the page above the maps then (the answer
+ * and what changed, the explanation, the legend); open-keras.png, the page after
+ * test/fixtures/keras/k3_keras_hub.keras was dropped on it, down to its first maps; train.png, the
+ * training page after 300 steps of the tiny model on reverse, on the backend the page chooses.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import type { Page } from 'playwright-core';
+
 import { startDemoServer } from '../src/io/static_server';
 import { buildBrowser } from './build_browser';
 import { launchChromium, watchPage } from './chromium';
+import { dropFiles, waitForDemo } from './demo_page';
 
 const ROOT = path.resolve(__dirname, '..');
 const OUT = path.join(ROOT, 'src/demo/screenshots');
+
+/** The page from its top to where `selector` starts, as a screenshot clip. */
+async function above(page: Page, selector: string): Promise<{ x: number; y: number; width: number; height: number }> {
+  const top = await page.$eval(selector, (element) => element.getBoundingClientRect().top + window.scrollY);
+  return { x: 0, y: 0, width: page.viewportSize()!.width, height: Math.ceil(top) };
+}
 
 async function main(): Promise<void> {
   // --- Site and browser ------------------------------------------------------------------
@@ -26,23 +39,27 @@ async function main(): Promise<void> {
   try {
     fs.mkdirSync(OUT, { recursive: true });
     const page = await browser.context.newPage();
-    await page.setViewportSize({ width: 800, height: 900 });
+    await page.setViewportSize({ width: 1280, height: 900 });
     const watch = watchPage(page);
 
-    // --- The heatmap demo, and its cross-attention in both views ----------------------------
-    await page.goto(`${server.url}?backend=wasm&model=reverse&input=314159`);
-    await page.waitForFunction(() => document.querySelectorAll('#cross canvas.heatmap').length > 0, undefined, {
-      timeout: 60_000,
-    });
-    await page.screenshot({ path: path.join(OUT, 'demo.png'), fullPage: true });
-    await page.locator('#cross').screenshot({ path: path.join(OUT, 'cross-weights.png') });
-    await page.click('#cross .view input[value="value-weighted"]');
-    await page.waitForFunction(() =>
-      Array.from(document.querySelectorAll<HTMLElement>('#cross canvas.heatmap')).every(
-        (c) => c.dataset.view === 'value-weighted',
-      ),
-    );
-    await page.locator('#cross').screenshot({ path: path.join(OUT, 'cross-value-weighted.png') });
+    // --- The demo: the cross-attention in both views, then a head switched off ----------------
+    await page.goto(`${server.url}?backend=wasm&model=reverse&input=314159&seed=1`);
+    await waitForDemo(page);
+    await page.locator('#maps-cross').screenshot({ path: path.join(OUT, 'cross-weights.png') });
+    await page.check('input[name="view"][value="value-weighted"]');
+    await page.locator('#maps-cross').screenshot({ path: path.join(OUT, 'cross-value-weighted.png') });
+    await page.check('input[name="view"][value="weights"]');
+    await page.click('figure.head[data-path="decoder_block_0/cross_attention"][data-head="0"] .head-toggle');
+    await waitForDemo(page);
+    await page.locator('#maps-cross').screenshot({ path: path.join(OUT, 'head-off.png') });
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: path.join(OUT, 'demo.png'), clip: await above(page, '#heatmaps') });
+
+    // --- Any model: a Keras file dropped on the page ----------------------------------------------
+    await dropFiles(page, [path.join(ROOT, 'test/fixtures/keras/k3_keras_hub.keras')]);
+    await waitForDemo(page);
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: path.join(OUT, 'open-keras.png'), clip: await above(page, '#maps-causal') });
 
     // --- The training page -------------------------------------------------------------------
     await page.goto(`${server.url}train.html?task=reverse&size=tiny&steps=300&seed=3`);

@@ -180,6 +180,19 @@ const CASES: Record<string, Case> = {
     () => new api.KerasIoPositionalEmbedding({ sequenceLength: 8, vocabSize: 10, embedDim: 4, scale: 2 } as never),
     'it has scale',
   ],
+  studyAttention: [
+    () =>
+      api.studyAttention(
+        null as never,
+        {
+          example: [],
+          evaluate: async () => ({ exactMatch: 1, loss: 0 }),
+          onscore: () => undefined,
+        } as never,
+      ),
+    unknown('onscore', 'onScore'),
+  ],
+  studySeq2Seq: [() => api.studySeq2Seq(null as never, { model: 'm', counts: 3 } as never), unknown('counts', 'count')],
   generate: [() => api.generate(null as never, [[1]], { topk: 3 } as never), unknown('topk', 'topK')],
   'Seq2Seq.generate': [
     () => api.Seq2Seq.prototype.generate.call(null as never, [[3]], { beamwidth: 2 } as never),
@@ -216,6 +229,11 @@ const NO_OPTIONS: Record<string, string> = {
   CharTokenizer: 'a list of characters (CharTokenizer.fromText builds one from a text)',
   sinusoidalEncoding: 'a length, a width and a wavelength',
   attentionMaps: 'a model, a source and a target',
+  predictWithHeadMasks: 'a model, its inputs and the head masks by attention path (each path and mask checked)',
+  withMeanValues: 'an attention layer, head indices and the work to run meanwhile',
+  ovSpectra: 'an attention layer',
+  studySvg: 'a study',
+  checkStudy: 'the parsed study.json and its file name',
   greedyDecode: 'a model, sources and a length',
   scoreTargets: 'a model, sources and targets',
   loadSeq2Seq: 'a folder or URL',

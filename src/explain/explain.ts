@@ -69,16 +69,7 @@ export function explainAttention(
   options: ExplainOptions = {},
 ): AttentionExplanation[] {
   checkOptionNames('explainAttention', options, OPTION_NAMES);
-  if (!(model instanceof tf.LayersModel)) {
-    throw new Error(`explainAttention: model must be a tf.LayersModel, got ${describeValue(model)}`);
-  }
-  const list = Array.isArray(inputs) ? inputs : [inputs];
-  if (list.length !== model.inputs.length || list.some((x) => !(x instanceof tf.Tensor))) {
-    throw new Error(
-      `explainAttention: inputs must be ${model.inputs.length} tensor(s), one per model input ` +
-        `(${model.inputNames.join(', ')}), got ${describeValue(inputs)}`,
-    );
-  }
+  const list = modelInputs(model, inputs, 'explainAttention');
   const paths = new Map(attentionSites(model).map((site) => [site.attention, site.path]));
   const masks = headMaskArguments(model, options.headMasks ?? {}, 'explainAttention');
   const calls: Array<{
@@ -131,4 +122,44 @@ export function explainAttention(
     tf.dispose(calls.flatMap((c) => c.tensors));
     tf.dispose(masks.made);
   }
+}
+
+/**
+ * What `model.predict(inputs)` gives (one batch, inference mode), with heads switched off (or
+ * scaled) by `headMasks`, per attention path as `explainAttention` takes them; without masks, the
+ * same as `predict`. One tensor per model output (a tensor for a single output, as `predict`); the
+ * caller owns them.
+ *
+ * ```ts
+ * const probabilities = predictWithHeadMasks(classifier, x, { attention: [1, 0, 1, 1] }) as tf.Tensor;
+ * ```
+ */
+export function predictWithHeadMasks(
+  model: tf.LayersModel,
+  inputs: tf.Tensor | tf.Tensor[],
+  headMasks: Record<string, number[] | tf.Tensor1D> = {},
+): tf.Tensor | tf.Tensor[] {
+  const list = modelInputs(model, inputs, 'predictWithHeadMasks');
+  const masks = headMaskArguments(model, headMasks, 'predictWithHeadMasks');
+  try {
+    const outputs = tf.tidy(() => runModel(model, list, masks.extra));
+    return outputs.length === 1 ? outputs[0] : outputs;
+  } finally {
+    tf.dispose(masks.made);
+  }
+}
+
+/** `inputs` as a list, one tensor per model input; throws, naming `where`, unless `model` is a LayersModel they fit. */
+function modelInputs(model: tf.LayersModel, inputs: tf.Tensor | tf.Tensor[], where: string): tf.Tensor[] {
+  if (!(model instanceof tf.LayersModel)) {
+    throw new Error(`${where}: model must be a tf.LayersModel, got ${describeValue(model)}`);
+  }
+  const list = Array.isArray(inputs) ? inputs : [inputs];
+  if (list.length !== model.inputs.length || list.some((x) => !(x instanceof tf.Tensor))) {
+    throw new Error(
+      `${where}: inputs must be ${model.inputs.length} tensor(s), one per model input ` +
+        `(${model.inputNames.join(', ')}), got ${describeValue(inputs)}`,
+    );
+  }
+  return list;
 }

@@ -2,6 +2,7 @@
  * The training log: one JSON object per line (train-log.jsonl) and a plot of
  * it as a self-contained SVG (training-curve.svg), written next to the model.
  */
+import { escapeXml } from '../describe';
 import { atomicWriteFile, nodePath } from '../io/atomic';
 
 export const LOG_FILE = 'train-log.jsonl';
@@ -181,8 +182,4 @@ function niceTicks(max: number): number[] {
 
 function round(v: number): number {
   return Math.round(v * 10) / 10;
-}
-
-function escapeXml(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }

@@ -44,6 +44,7 @@ function makeTree(): string {
     JSON.stringify({ task: { name: 'reverse' }, metrics: { heldOutExactMatch: 0.995 } }),
   );
   write('models/reverse/weights.bin', 'weights');
+  write('models/reverse/study.json', '{}');
   write('models/reverse/.weights.bin.tmp-1-abc', SECRET);
   write('models/copy/model.json', '{}');
   write('models/copy/task.json', JSON.stringify({ task: { name: 'copy' } }));
@@ -119,13 +120,13 @@ describe('serves what is mounted', () => {
     expect((await request('/app.js', 'PUT')).status).toBe(405);
   });
 
-  test('/models/index.json lists the model folders with a task.json, the toy tasks first', async () => {
+  test('/models/index.json lists the model folders with a task.json (toy tasks first) and their studies', async () => {
     const reply = await request('/models/index.json');
     expect(reply.status).toBe(200);
     expect(JSON.parse(reply.body)).toEqual({
       models: [
         { name: 'copy', task: 'copy' },
-        { name: 'reverse', task: 'reverse', heldOutExactMatch: 0.995 },
+        { name: 'reverse', task: 'reverse', heldOutExactMatch: 0.995, study: 'study.json' },
         { name: 'zeta', task: 'reverse' },
       ],
     });
