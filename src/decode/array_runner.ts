@@ -30,9 +30,8 @@ export function planArraySteps(
   const steps: NodeSteps = new Map();
   for (const planned of allNodes(plan)) {
     const { run, layer } = planned;
-    if (run.kind === 'nested' || (run.kind === 'static' && plan.nodes.includes(planned))) continue;
-    const step =
-      run.kind === 'static' ? null : arrayStepFor(planned, { rows: setup.rows, maxLength, extra: setup.extra(layer) });
+    if (run.kind === 'nested') continue;
+    const step = arrayStepFor(planned, { rows: setup.rows, maxLength, extra: setup.extra(layer) });
     if (step == null && run.kind === 'cached') return { unsupported: describeLayer(layer) };
     steps.set(planned, step ?? 'bridged');
   }
@@ -84,25 +83,32 @@ export class ArrayRunner implements StepRunner {
     }
   }
 
-  /** Runs the nodes that do not depend on the tokens once in tfjs, and reads what the others take. */
+  /**
+   * Runs the nodes that do not depend on the tokens once, on whole sequences, and keeps what the
+   * others take.
+   */
   private runFixedPart(): void {
     const { model, fixedInputs, tokenInput } = this.setup;
     const needed = new Set(
       this.plan.nodes.filter((n) => n.run.kind !== 'static').flatMap((n) => n.node.inputTensors.map((t) => t.id)),
     );
-    tf.tidy(() => {
-      const values = new Map<number, NodeValue>();
-      model.inputs.forEach((input, i) => {
-        if (i !== tokenInput) values.set(input.id, { tensor: fixedInputs[i]!, mask: null });
-      });
-      for (const { node, layer, run } of this.plan.nodes) {
-        if (run.kind !== 'static') continue;
-        const inputs = node.inputTensors.map((t) => values.get(t.id)!);
-        const { outputs, masks } = callNode(node, inputs, this.setup.extra(layer));
-        node.outputTensors.forEach((t, i) => values.set(t.id, { tensor: outputs[i], mask: masks[i] }));
-      }
-      for (const [id, value] of values) if (needed.has(id)) this.kept.set(id, toArrays(value));
+    const values = new Map<number, ArrayValue>();
+    model.inputs.forEach((input, i) => {
+      if (i !== tokenInput) values.set(input.id, toArrays({ tensor: fixedInputs[i]!, mask: null }));
     });
+    for (const planned of this.plan.nodes) {
+      if (planned.run.kind !== 'static') continue;
+      const inputs = planned.node.inputTensors.map((t) => values.get(t.id)!);
+      const at = { rows: this.rows, n: inputs[0].shape[1], index: 0 };
+      this.runNode(planned, inputs, at).forEach((v, i) => values.set(planned.node.outputTensors[i].id, v));
+    }
+    for (const [id, value] of values) if (needed.has(id)) this.kept.set(id, value);
+  }
+
+  /** A node's outputs from its inputs: its array step, or through tfjs. */
+  private runNode(planned: PlannedNode, inputs: ArrayValue[], at: StepPositions): ArrayValue[] {
+    const step = this.steps.get(planned)!;
+    return step === 'bridged' ? this.bridge(planned, inputs, at) : step.run(inputs, at);
   }
 
   advance(tokens: Int32Array, n: number, index: number): tf.Tensor2D {
@@ -143,13 +149,11 @@ export class ArrayRunner implements StepRunner {
         continue;
       }
       const inputs = node.inputTensors.map((t) => values.get(t.id)!);
-      const step = this.steps.get(planned)!;
-      const outputs = step === 'bridged' ? this.bridge(planned, inputs, at) : step.run(inputs, at);
-      node.outputTensors.forEach((t, i) => values.set(t.id, outputs[i]));
+      this.runNode(planned, inputs, at).forEach((v, i) => values.set(node.outputTensors[i].id, v));
     }
   }
 
-  /** A node without an array step, through tfjs on the step's values. */
+  /** A node without an array step, through tfjs on the step's values; its outputs' masks as tfjs gives them. */
   private bridge(planned: PlannedNode, inputs: ArrayValue[], at: StepPositions): ArrayValue[] {
     const { node, layer, run } = planned;
     let results: ArrayValue[] = [];
@@ -160,11 +164,11 @@ export class ArrayRunner implements StepRunner {
       }));
       const kwargs: Record<string, unknown> = { ...this.setup.extra(layer) };
       if (run.kind === 'positioned') kwargs[run.startIndexArgument] = at.index;
-      const { outputs } = callNode(node, values, kwargs);
-      results = outputs.slice(0, node.outputTensors.length).map((t) => ({
+      const { outputs, masks } = callNode(node, values, kwargs);
+      results = outputs.slice(0, node.outputTensors.length).map((t, i) => ({
         data: Float32Array.from(t.dataSync()),
         shape: t.shape,
-        mask: null,
+        mask: masks[i] ? Float32Array.from(masks[i]!.dataSync()) : null,
       }));
     });
     return results;

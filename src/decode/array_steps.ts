@@ -62,7 +62,11 @@ export interface StepSetup {
   extra: Record<string, unknown> | undefined;
 }
 
-/** The node's array step, or null when it has none (a position-wise layer then runs through tfjs). */
+/**
+ * The node's array step, or null when it has none (the runner then runs it through tfjs). A
+ * static node (one that does not depend on the tokens, run once) runs on whole sequences, its
+ * attention over them with their padding masks, and gives its outputs' masks as tfjs would.
+ */
 export function arrayStepFor(planned: PlannedNode, setup: StepSetup): ArrayStep | null {
   const { layer, node, run } = planned;
   // Call arguments recorded in the graph (a Keras file's) other than masks may change what the
@@ -71,14 +75,47 @@ export function arrayStepFor(planned: PlannedNode, setup: StepSetup): ArrayStep 
   if (callArgs.length > 0) return null;
   const extra = Object.keys(setup.extra ?? {});
   if (run.kind === 'cached') {
-    if (layer instanceof MultiHeadAttention) return attentionStep(layer, run.slots[0], setup);
-    if (layer instanceof TransformerBlock) return blockStep(layer, run.slots, setup);
+    if (layer instanceof MultiHeadAttention) return attentionStep(layer, run.slots[0].mode, setup);
+    if (layer instanceof TransformerBlock)
+      return blockStep(
+        layer,
+        run.slots.map((slot) => slot.mode),
+        setup,
+      );
     return null;
   }
+  if (run.kind === 'static') return staticStep(layer, setup);
   if (extra.length > 0) return null;
   if (run.kind === 'positioned') return layer instanceof TokenAndPositionEmbedding ? embeddingStep(layer, setup) : null;
   if (run.kind === 'position-wise') return positionWiseStep(layer);
   return null;
+}
+
+/**
+ * A node that runs once on whole sequences: attention without a cache, and the layers whose
+ * output mask tfjs computes from their input's alone (passed on, or ids != 0 for an embedding).
+ */
+function staticStep(layer: tf.layers.Layer, setup: StepSetup): ArrayStep | null {
+  if (layer instanceof MultiHeadAttention) return attentionStep(layer, 'full', setup);
+  if (layer instanceof TransformerBlock) return blockStep(layer, ['full', 'full'], setup);
+  if (Object.keys(setup.extra ?? {}).length > 0) return null;
+  if (layer instanceof TokenAndPositionEmbedding) {
+    const step = embeddingStep(layer, setup);
+    return {
+      run: (inputs, at) => {
+        const [output] = step.run(inputs, at);
+        const ids = inputs[0].data;
+        return [{ ...output, mask: layer.maskZero ? ids.map((id) => (id !== 0 ? 1 : 0)) : null }];
+      },
+    };
+  }
+  const className = layer.getClassName();
+  if (className in MERGES || className === 'Average') return null;
+  const step = positionWiseStep(layer);
+  if (step == null) return null;
+  // Single-input layers: tfjs's computeMask passes the input's mask on where the layer supports masking.
+  const maskOf = (inputs: ArrayValue[]): Float32Array | null => (layer.supportsMasking ? inputs[0].mask : null);
+  return { run: (inputs, at) => step.run(inputs, at).map((v) => ({ ...v, mask: maskOf(inputs) })) };
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -285,24 +322,40 @@ function embeddingStep(layer: TokenAndPositionEmbedding, setup: StepSetup): Arra
 // -------------------------------------------------------------------------------------------------
 // Attention with a key/value cache.
 
-/** One attention layer's step on arrays, with its cache: what the layer and a block's attention share. */
+/** How an attention runs: with an updated or a static cache (PlannedSlot's modes), or without one. */
+type AttentionMode = PlannedSlot['mode'] | 'full';
+
+/** Padding masks (B, L) of an attention's query, value and key, 1 = a real position; null = none. */
+export interface PaddingMasks {
+  queryMask?: Float32Array | null;
+  valueMask?: Float32Array | null;
+  keyMask?: Float32Array | null;
+}
+
+/** One attention layer on arrays, with its cache: what the layer and a block's attention share. */
 interface AttentionState {
-  /** The outputs for queries `query` (B, n, D); `memory` (B, S, De) for a static cache's first call. */
-  attend(query: ArrayValue, memory: ArrayValue, at: StepPositions): Float32Array;
+  /**
+   * The outputs for queries `query` (B, n, D) over `memory` (B, S, De): with a cache, the
+   * memory's new positions (updated) or, on the first call, all of it (static); without one
+   * (`full`), the whole memory every call, with the call's padding masks.
+   */
+  attend(query: ArrayValue, memory: ArrayValue, at: StepPositions, masks?: PaddingMasks): Float32Array;
   reorder(rows: Int32Array): void;
 }
 
 /**
- * MultiHeadAttention's call with a cache on arrays (MultiHeadAttention.run's steps): the queries
- * projected; the keys and values projected into the cache (an updated cache at the step's
- * positions; a static one once, from the memory); attention over the cached keys with the causal
- * and sliding-window masks at the positions' offset or the memory's padding mask; the gate, the
- * head mask, the heads merged. Null where the kernels cannot take the layer (K or V not a
- * multiple of 4) or the head mask varies by row.
+ * MultiHeadAttention's call on arrays (MultiHeadAttention.run's steps): the queries projected; the
+ * keys and values projected into the cache (an updated cache at the step's positions; a static
+ * one once, from the memory) or, without a cache ('full', a node that runs once), over the whole
+ * memory; attention over the keys with the causal and sliding-window masks at the positions'
+ * offset and the padding masks (a static cache: the memory's; 'full': the query's, value's and
+ * key's, as Keras's `_compute_attention_mask`); the gate, the head mask, the heads merged. Null
+ * where the kernels cannot take the layer (K or V not a multiple of 4) or the head mask varies by
+ * row.
  */
 function attentionState(
   layer: MultiHeadAttention,
-  slot: PlannedSlot,
+  mode: AttentionMode,
   setup: StepSetup,
   headMask: tf.Tensor | null,
 ): AttentionState | null {
@@ -330,31 +383,40 @@ function attentionState(
       cache!.set(projected.subarray(r * n * width, (r + 1) * n * width), (r * length + at) * width);
     }
   };
-  return {
-    attend(query, memory, { n, index }) {
-      const q = denseRows(query.data, w.query);
-      if (slot.mode === 'updated') {
-        if (cache == null) {
-          length = setup.maxLength;
-          cache = new Float32Array(rows * length * width);
-        }
-        write(denseRows(memory.data, w.keyValue), n, index);
-      } else if (cache == null) {
-        length = memory.shape[1];
-        cache = denseRows(memory.data, w.keyValue);
-        memoryMask = memory.mask;
+  /** The keys and values to attend to, how many, and the mask, for a call of `mode`. */
+  const keysAndValues = (memory: ArrayValue, { n, index }: StepPositions, masks: PaddingMasks) => {
+    if (mode === 'full') {
+      const S = memory.shape[1];
+      const mask = paddingMask(rows, n, S, masks, positionMask(n, S, 0, layer.causal, layer.slidingWindow));
+      return { source: denseRows(memory.data, w.keyValue), rowsOf: S, keyLength: S, mask };
+    }
+    if (mode === 'updated') {
+      if (cache == null) {
+        length = setup.maxLength;
+        cache = new Float32Array(rows * length * width);
       }
-      const keyLength = slot.mode === 'updated' ? index + n : length;
-      const queryOffset = keyLength - n;
-      const mask =
-        slot.mode === 'updated'
-          ? positionMask(n, keyLength, queryOffset, layer.causal, layer.slidingWindow)
-          : memoryMask && { values: memoryMask, shape: [rows, 1, length] as [number, number, number] };
+      write(denseRows(memory.data, w.keyValue), n, index);
+      const keyLength = index + n;
+      const mask = positionMask(n, keyLength, index, layer.causal, layer.slidingWindow);
+      return { source: cache, rowsOf: length, keyLength, mask };
+    }
+    if (cache == null) {
+      length = memory.shape[1];
+      cache = denseRows(memory.data, w.keyValue);
+      memoryMask = memory.mask;
+    }
+    const mask = memoryMask && { values: memoryMask, shape: [rows, 1, length] as [number, number, number] };
+    return { source: cache, rowsOf: length, keyLength: length, mask };
+  };
+  return {
+    attend(query, memory, at, masks = {}) {
+      const q = denseRows(query.data, w.query);
+      const { source, rowsOf, keyLength, mask } = keysAndValues(memory, at, masks);
       const context = attentionRows({
-        sources: [q, cache!],
+        sources: [q, source],
         shapes: [
-          [rows, n, keysWidth],
-          [rows, length, width],
+          [rows, at.n, keysWidth],
+          [rows, rowsOf, width],
         ],
         query: { source: 0, offset: 0 },
         key: { source: 1, offset: 0 },
@@ -391,6 +453,32 @@ function attentionState(
 }
 
 /**
+ * The (B, T, S) mask of padding masks (query (B, T), value and key (B, S)) times a position mask
+ * (1, T, S), or the position mask alone (null: none of them).
+ */
+function paddingMask(
+  rows: number,
+  T: number,
+  S: number,
+  { queryMask, valueMask, keyMask }: PaddingMasks,
+  positions: { values: Float32Array; shape: [number, number, number] } | null,
+): { values: Float32Array; shape: [number, number, number] } | null {
+  if (queryMask == null && valueMask == null && keyMask == null) return positions;
+  const values = new Float32Array(rows * T * S);
+  for (let b = 0; b < rows; b++) {
+    for (let t = 0; t < T; t++) {
+      const query = queryMask ? queryMask[b * T + t] : 1;
+      for (let s = 0; s < S; s++) {
+        const keys = (valueMask ? valueMask[b * S + s] : 1) * (keyMask ? keyMask[b * S + s] : 1);
+        const position = positions ? positions.values[t * S + s] : 1;
+        values[(b * T + t) * S + s] = query * keys * position;
+      }
+    }
+  }
+  return { values, shape: [rows, T, S] };
+}
+
+/**
  * The (1, n, keyLength) mask, 1 = may attend, of queries at positions offset.. over the cached
  * keys: causal (key s <= query position), and within a sliding window |t - s| < window; null
  * when neither applies. The same masks as `causalMask` and `slidingWindowMask` (src/layers/masks.ts).
@@ -414,12 +502,16 @@ function positionMask(
   return { values, shape: [1, n, keyLength] };
 }
 
-/** A MultiHeadAttention node: inputs query, [query, value] or [query, value, key] (one source of keys and values). */
-function attentionStep(layer: MultiHeadAttention, slot: PlannedSlot, setup: StepSetup): ArrayStep | null {
+/**
+ * A MultiHeadAttention node: inputs query, [query, value] or [query, value, key] (one source of
+ * keys and values). Without a cache (`full`), their padding masks apply and the output keeps the
+ * query's.
+ */
+function attentionStep(layer: MultiHeadAttention, mode: AttentionMode, setup: StepSetup): ArrayStep | null {
   if (layer.callArguments != null || layer.returnAttentionScores) return null;
   const headMask = (setup.extra?.headMask as tf.Tensor | undefined) ?? null;
   if (Object.keys(setup.extra ?? {}).some((k) => k !== 'headMask')) return null;
-  const state = attentionState(layer, slot, setup, headMask);
+  const state = attentionState(layer, mode, setup, headMask);
   if (state == null) return null;
   return {
     run: (inputs, at) => {
@@ -429,28 +521,32 @@ function attentionStep(layer: MultiHeadAttention, slot: PlannedSlot, setup: Step
           `generate: '${layer.name}' takes keys and values from different inputs, which the typed-array step does not`,
         );
       }
-      const output = state.attend(query, value, at);
-      return [{ data: output, shape: [at.rows, at.n, output.length / (at.rows * at.n)], mask: null }];
+      const masks = { queryMask: query.mask, valueMask: value.mask, keyMask: key.mask };
+      const output = state.attend(query, value, at, masks);
+      const mask = mode === 'full' ? query.mask : null;
+      return [{ data: output, shape: [at.rows, at.n, output.length / (at.rows * at.n)], mask }];
     },
     reorder: (rows) => state.reorder(rows),
   };
 }
 
-/** A TransformerBlock node: its wiring (`wire`) on arrays, its attentions with their caches. */
-function blockStep(block: TransformerBlock, slots: PlannedSlot[], setup: StepSetup): ArrayStep | null {
+/**
+ * A TransformerBlock node: its wiring (`wire`) on arrays, its attentions with their caches, or
+ * without (`full`: the block's own padding masks, `paddingMasksOf`; the output keeps the
+ * sequence's mask).
+ */
+function blockStep(block: TransformerBlock, modes: AttentionMode[], setup: StepSetup): ArrayStep | null {
   const extra = setup.extra ?? {};
   if (Object.keys(extra).some((k) => k !== 'selfAttentionHeadMask' && k !== 'crossAttentionHeadMask')) return null;
-  const [selfSlot, crossSlot] = slots;
-  const self = attentionState(
-    block.selfAttention!,
-    selfSlot,
-    setup,
-    (extra.selfAttentionHeadMask as tf.Tensor) ?? null,
-  );
-  const cross = crossSlot
-    ? attentionState(block.crossAttention!, crossSlot, setup, (extra.crossAttentionHeadMask as tf.Tensor) ?? null)
+  const full = modes[0] === 'full';
+  if (full && block.paddingMasksOf(null, null) == null) return null;
+  const selfMask = (extra.selfAttentionHeadMask as tf.Tensor) ?? null;
+  const crossMask = (extra.crossAttentionHeadMask as tf.Tensor) ?? null;
+  const self = attentionState(block.selfAttention!, modes[0], setup, selfMask);
+  const cross = block.crossAttention
+    ? attentionState(block.crossAttention, modes[1] ?? 'full', setup, crossMask)
     : null;
-  if (self == null || (crossSlot && cross == null)) return null;
+  if (self == null || (block.crossAttention && cross == null)) return null;
   const width = block.selfAttention!.queryDense!.kernel!.shape[0] as number;
   if (width % 4 !== 0) return null;
   const parts = new Map(block.sublayers().map((p) => [p.name, p.variables]));
@@ -458,6 +554,7 @@ function blockStep(block: TransformerBlock, slots: PlannedSlot[], setup: StepSet
     run: (inputs, at) => {
       const [x, memory] = inputs;
       const shape = x.shape;
+      const masks = full ? block.paddingMasksOf(x.mask, memory?.mask ?? null)! : { self: {}, cross: {} };
       const asValue = (data: Float32Array): ArrayValue => ({
         data,
         shape: [shape[0], shape[1], data.length / (shape[0] * shape[1])],
@@ -466,8 +563,8 @@ function blockStep(block: TransformerBlock, slots: PlannedSlot[], setup: StepSet
       const ops: BlockOps<Float32Array> = {
         attention: (which, query) =>
           which === 'self'
-            ? self.attend(asValue(query), asValue(query), at)
-            : cross!.attend(asValue(query), memory, at),
+            ? self.attend(asValue(query), asValue(query), at, masks.self)
+            : cross!.attend(asValue(query), memory, at, masks.cross),
         norm: (which, t) => {
           const [gamma, beta] = parts.get(BLOCK_NORMS[which])!;
           return layerNormRows(t, readVariable(gamma), readVariable(beta), block.layerNormEpsilon);
@@ -479,7 +576,7 @@ function blockStep(block: TransformerBlock, slots: PlannedSlot[], setup: StepSet
         add: addRows,
         dropout: (t) => t,
       };
-      return [{ data: block.wire(x.data, memory != null, ops), shape, mask: null }];
+      return [{ data: block.wire(x.data, memory != null, ops), shape, mask: full ? x.mask : null }];
     },
     reorder: (rows) => {
       self.reorder(rows);

@@ -128,10 +128,21 @@ export interface BlockKind {
   /** Whether `dropout` also drops attention probabilities (false: only the residual branches). Default true. */
   attentionDropout?: boolean;
   /**
+   * Whether its attentions apply the inputs' padding masks as `paddingMasksOf` says (ours); else
+   * its call decides them. Default false.
+   */
+  paddingMasks?: boolean;
+  /**
    * For a Keras class: the attribute each sub-layer is saved under in a Keras 3 weights file
    * (`kerasWeightPaths`), e.g. '_self_attention_layer' or 'ffn/layers/dense'.
    */
   kerasGroups?: Record<SubLayerName, string>;
+}
+
+/** The padding masks of a block's self- and cross-attention (`TransformerBlock.paddingMasksOf`). */
+export interface BlockPaddingMasks<T> {
+  self: { queryMask: T | null; valueMask: T | null };
+  cross: { queryMask: T | null; valueMask: T | null };
 }
 
 /** One of a block's attention calls: its masks, its memory (cross-attention) and its cache. */
@@ -416,6 +427,20 @@ export abstract class TransformerBlock extends tf.layers.Layer {
     return residual(h, 'feedforward', (q) =>
       ops.dense('output', ops.dense('intermediate', q, this.activation), 'linear'),
     );
+  }
+
+  /**
+   * The padding masks each attention of a call applies, from the padding masks (1 = a real
+   * position) of its sequence and memory inputs, on tensors or arrays: for our blocks, padded
+   * positions neither attend nor are attended. Null for a class whose call decides them
+   * otherwise (keras-hub's and keras.io's); the typed-array runner then runs it through tfjs.
+   */
+  paddingMasksOf<T>(sequence: T | null, memory: T | null): BlockPaddingMasks<T> | null {
+    if (!this.kind.paddingMasks) return null;
+    return {
+      self: { queryMask: sequence, valueMask: sequence },
+      cross: { queryMask: sequence, valueMask: memory },
+    };
   }
 
   /**

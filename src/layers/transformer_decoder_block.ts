@@ -57,6 +57,7 @@ const KIND: BlockKind = {
   regularizers: false,
   inputNames: { sequence: 'decoderSequence', memory: 'encoderSequence' },
   exactKeyDim: true,
+  paddingMasks: true,
 };
 
 /**
@@ -139,9 +140,10 @@ export class TransformerDecoderBlock extends TransformerBlock {
     return tf.tidy(() => {
       // Padded decoder positions are neither attended nor attend; padded encoder positions are not
       // attended. The causal mask is the self-attention's own.
+      const masks = this.paddingMasksOf(decoderMask, encoderMask)!;
       const self = {
         ...caches?.self,
-        masks: { queryMask: decoderMask, valueMask: decoderMask },
+        masks: masks.self,
         headMask: headMasks.self,
       };
       const cross =
@@ -150,7 +152,7 @@ export class TransformerDecoderBlock extends TransformerBlock {
           : {
               ...caches?.cross,
               memory: encoderOutput,
-              masks: { queryMask: decoderMask, valueMask: encoderMask },
+              masks: masks.cross,
               headMask: headMasks.cross,
             };
       return this.outputsOf(this.runBlock(x, self, cross, args.training ?? false), caches != null);

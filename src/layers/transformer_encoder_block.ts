@@ -62,6 +62,7 @@ const KIND: BlockKind = {
   regularizers: false,
   inputNames: { sequence: 'input', memory: 'memory' },
   exactKeyDim: true,
+  paddingMasks: true,
 };
 
 /**
@@ -121,7 +122,7 @@ export class TransformerEncoderBlock extends TransformerBlock {
     const headMasks = this.headMasksOf(args, x.shape[0]);
     return tf.tidy(() => {
       // Padded positions are neither attended nor attend (the causal mask is the attention's own).
-      const masks = { queryMask: mask, valueMask: mask };
+      const masks = this.paddingMasksOf(mask, null)!.self;
       const self = { ...caches?.self, masks, headMask: headMasks.self };
       return this.outputsOf(this.runBlock(x, self, null, args.training ?? false), caches != null);
     });
