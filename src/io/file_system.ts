@@ -107,6 +107,7 @@ export class NodeFileSystem implements tf.io.IOHandler {
     this.options = checkLoadOptions('fileSystem', options);
   }
 
+  /** Writes the model folder, each file atomically (tfjs's `IOHandler.save`). */
   async save(artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
     if (artifacts.modelTopology instanceof ArrayBuffer) {
       throw new Error('NodeFileSystem.save() supports JSON model topologies only, not binary (GraphDef) ones');
@@ -116,6 +117,7 @@ export class NodeFileSystem implements tf.io.IOHandler {
     return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
   }
 
+  /** Reads the model folder (tfjs's `IOHandler.load`). */
   async load(): Promise<tf.io.ModelArtifacts> {
     const artifacts = await this.readArtifacts();
     try {

@@ -10,6 +10,7 @@
  * later (tfjs's deserializer and config converter recurse).
  */
 import { describeValue } from '../describe';
+import { checkOptionNames, optionNames } from '../options';
 import { ModelLoadError } from './load_error';
 
 /** What to do with weights that hold NaN or ±Infinity. */
@@ -63,23 +64,27 @@ export const MAX_LAYERS = 5_000;
  */
 export const MAX_DEPTH = 2_000;
 
+/** The names of `ModelLoadOptions`, which every loader takes. */
+export const MODEL_LOAD_OPTION_NAMES = optionNames<ModelLoadOptions>({ nonFiniteWeights: true, maxWeightBytes: true });
+
 /**
  * `options` checked and completed with the defaults; an unknown name is an error with the nearest
- * known one. `caller` names the function in messages.
+ * known one (src/options.ts). `caller` names the function in messages; `known` lists every option it
+ * takes (a loader with options of its own adds them to `MODEL_LOAD_OPTION_NAMES`).
  */
-export function checkLoadOptions(caller: string, options: unknown): Required<ModelLoadOptions> {
+export function checkLoadOptions(
+  caller: string,
+  options: unknown,
+  known: readonly string[] = MODEL_LOAD_OPTION_NAMES,
+): Required<ModelLoadOptions> {
   if (options == null || typeof options !== 'object' || Array.isArray(options)) {
     throw new Error(`${caller}: options is ${describeValue(options)}; expected an object`);
   }
-  const known = Object.keys(MODEL_LOAD_DEFAULTS);
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) {
-      throw new Error(
-        `${caller}: unknown option '${key}'${didYouMean(key, known)}; the options are ${known.join(', ')}`,
-      );
-    }
-  }
-  const { nonFiniteWeights, maxWeightBytes } = { ...MODEL_LOAD_DEFAULTS, ...(options as ModelLoadOptions) };
+  checkOptionNames(caller, options, known);
+  // An option given as undefined takes its default, as an absent one does.
+  const given = options as ModelLoadOptions;
+  const nonFiniteWeights = given.nonFiniteWeights ?? MODEL_LOAD_DEFAULTS.nonFiniteWeights;
+  const maxWeightBytes = given.maxWeightBytes ?? MODEL_LOAD_DEFAULTS.maxWeightBytes;
   if (nonFiniteWeights !== 'refuse' && nonFiniteWeights !== 'warn') {
     throw new Error(`${caller}: nonFiniteWeights is ${describeValue(nonFiniteWeights)}; expected 'refuse' or 'warn'`);
   }
@@ -90,29 +95,6 @@ export function checkLoadOptions(caller: string, options: unknown): Required<Mod
     );
   }
   return { nonFiniteWeights, maxWeightBytes };
-}
-
-/** " (did you mean 'x'?)" for the known name nearest to `name` by edit distance, if one is near. */
-export function didYouMean(name: string, known: readonly string[]): string {
-  let best = '';
-  let bestDistance = Infinity;
-  for (const candidate of known) {
-    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
-    if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
-  }
-  return bestDistance <= Math.max(2, Math.floor(best.length / 3)) ? ` (did you mean '${best}'?)` : '';
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_v, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    previous = current;
-  }
-  return previous[b.length];
 }
 
 /** A JSON document's size in bytes, checked against JSON_LIMITS.maxBytes before it is read or inflated. */

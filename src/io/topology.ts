@@ -12,7 +12,8 @@
  * call); at most MAX_LAYERS layers and MAX_DEPTH calls from an input to an output; every layer used
  * by the outputs, every input layer they read listed as an input. Both node formats are read:
  * Keras 2 / tfjs (`[[layer, call, tensor, kwargs], ...]`, tensors in kwargs too) and Keras 3
- * (`{args, kwargs}` with `__keras_tensor__` objects).
+ * (`{args, kwargs}` with `__keras_tensor__` objects). How references number a nested model's calls
+ * depends on who reads the topology next: `CallNumbering`.
  */
 import { describeValue } from '../describe';
 import { MAX_DEPTH, MAX_LAYERS } from './limits';
@@ -31,15 +32,29 @@ const MAX_TENSOR_INDEX = 1024;
 /** Models inside models followed at most this deep. */
 const MAX_MODEL_NESTING = 8;
 
+/**
+ * How a topology's references number the calls of a model nested in it (a layer of class
+ * Functional, Model or Sequential):
+ * - 'tfjs', for a topology tfjs deserializes as it is: a nested model's node 0 is the one tfjs makes
+ *   when it builds the model (its own inputs to its own outputs, reading nothing of the outer graph),
+ *   and its calls are nodes 1 to n (tfjs-layers 4.22 engine/container.ts);
+ * - 'keras', for a Keras config or a model.json that keras/nested_models.ts inlines before tfjs sees
+ *   it: from 0 or from 1 (Keras versions differ; that file's `callOffsets` tells them apart). A
+ *   reference to a nested model is only checked to be one of the two, and a graph with nested models
+ *   is left to the check of what tfjs then builds (inlined, with the 'tfjs' numbering) for its cycles,
+ *   depth and unused layers.
+ */
+export type CallNumbering = 'tfjs' | 'keras';
+
 /** Checks `modelTopology` (a model config, or `{model_config, ...}`) as the module comment says. */
-export function checkTopology(modelTopology: unknown, file: string): void {
+export function checkTopology(modelTopology: unknown, file: string, numbering: CallNumbering = 'tfjs'): void {
   const fail = (problem: string): never => {
     throw new ModelLoadError(file, problem);
   };
   const root = asObject(modelTopology, 'modelTopology', fail);
   const config = root.model_config != null ? asObject(root.model_config, 'model_config', fail) : root;
   const count = { layers: 0 };
-  checkModel(config, 'the model', 0, count, fail);
+  checkModel(config, 'the model', 0, count, fail, numbering);
 }
 
 type Fail = (problem: string) => never;
@@ -50,6 +65,7 @@ function checkModel(
   nesting: number,
   count: { layers: number },
   fail: Fail,
+  numbering: CallNumbering,
 ): void {
   if (nesting > MAX_MODEL_NESTING) fail(`nests models more than ${MAX_MODEL_NESTING} deep`);
   const className = checkClassName(model.class_name, where, fail);
@@ -64,6 +80,7 @@ function checkModel(
   if (count.layers > MAX_LAYERS) fail(`has more than ${MAX_LAYERS} layers`);
 
   const calls = new Map<string, number>();
+  const models = new Set<string>(); // the layers that are nested models
   for (const [i, layer] of layers.entries()) {
     const layerClass = checkClassName(layer.class_name, `layer ${i} of ${where}`, fail);
     const layerConfig = layer.config == null ? {} : asObject(layer.config, `layer ${i} of ${where}`, fail);
@@ -94,19 +111,29 @@ function checkModel(
         layerClass === 'InputLayer' ? Math.max(1, (nodes as unknown[]).length) : (nodes as unknown[]).length,
       );
     }
-    if (MODEL_CLASSES.includes(layerClass)) checkModel(layer, `model ${describeValue(name)}`, nesting + 1, count, fail);
+    if (MODEL_CLASSES.includes(layerClass)) {
+      if (name != null) models.add(name as string);
+      checkModel(layer, `model ${describeValue(name)}`, nesting + 1, count, fail, numbering);
+    }
   }
   if (className === 'Sequential') return;
 
-  // Every call's references, checked; then the calls must form no cycle.
+  // Every call's references, checked and turned into the call each reads ("layer/call"); then the
+  // calls must form no cycle.
   const reads = new Map<string, Ref[]>(); // "layer/call" -> the calls it reads
-  const checkRef = (ref: Ref, from: string): void => {
+  const checkRef = (ref: Ref, from: string): Ref => {
     const have = calls.get(ref.layer);
     if (have == null) fail(`${from} reads layer ${describeValue(ref.layer)}, which ${where} does not have`);
-    if (ref.call >= have!) {
-      fail(`${from} reads call ${ref.call} of layer ${describeValue(ref.layer)}, which is called ${have} time(s)`);
-    }
     if (ref.tensor > MAX_TENSOR_INDEX) fail(`${from} reads tensor ${ref.tensor} of layer ${describeValue(ref.layer)}`);
+    // A nested model's calls are numbered from 1 ('tfjs'), or from 0 or 1 ('keras'): up to `have`.
+    const nested = models.has(ref.layer);
+    if (ref.call >= have! + (nested ? 1 : 0)) {
+      const counted = nested ? (numbering === 'tfjs' ? ', counted from 1' : ', counted from 0 or 1') : '';
+      const layer = describeValue(ref.layer);
+      fail(`${from} reads call ${ref.call} of layer ${layer}, which is called ${have} time(s)${counted}`);
+    }
+    // tfjs's node 0 of a nested model reads nothing of this graph: "layer/-1".
+    return nested ? { ...ref, call: numbering === 'tfjs' ? ref.call - 1 : -1 } : ref;
   };
   for (const layer of layers) {
     const name = String(layer.name);
@@ -115,20 +142,22 @@ function checkModel(
       const refs = nodeRefs(node, from, fail);
       // tfjs never makes a call that reads no tensor, and waits forever for the layers that read it.
       if (refs.length === 0) fail(`${from} reads no tensor; a layer's call takes at least one`);
-      refs.forEach((ref) => checkRef(ref, from));
+      const read = refs.map((ref) => checkRef(ref, from));
       // tfjs numbers a layer's calls in the order it makes them: call n must be makeable after call
       // n - 1, never need a later one (or the numbers would not be the config's, and tfjs would wait).
-      reads.set(`${name}/${n}`, n === 0 ? refs : [...refs, { layer: name, call: n - 1, tensor: 0 }]);
+      reads.set(`${name}/${n}`, n === 0 ? read : [...read, { layer: name, call: n - 1, tensor: 0 }]);
     });
   }
   const outputs = refList(asObject(model.config, where, fail).output_layers, `${where}'s output_layers`, fail);
   const inputs = refList(asObject(model.config, where, fail).input_layers, `${where}'s input_layers`, fail);
-  for (const ref of [...inputs, ...outputs]) checkRef(ref, `${where}'s inputs and outputs`);
+  const outputCalls = outputs.map((ref) => checkRef(ref, `${where}'s inputs and outputs`));
+  inputs.forEach((ref) => checkRef(ref, `${where}'s inputs and outputs`));
+  if (numbering === 'keras' && models.size > 0) return;
   checkAcyclic(reads, where, fail);
   // tfjs builds every layer of the config but keeps in the model only those its outputs depend on:
   // another layer's weights would outlive the model. Keras never saves such a layer.
   const used = new Set<string>();
-  const pending = outputs.map((r) => `${r.layer}/${r.call}`);
+  const pending = outputCalls.map((r) => `${r.layer}/${r.call}`);
   while (pending.length > 0) {
     const call = pending.pop()!;
     if (used.has(call)) continue;

@@ -13,6 +13,7 @@
  * disposes what was built, so a call either returns a whole model or throws, leaking no tensor.
  */
 import * as tf from '@tensorflow/tfjs';
+import { optionNames } from '../options';
 import { ensureBackend } from '../backend';
 import { isNodeRuntime } from '../io/atomic';
 import { fileSystem } from '../io/file_system';
@@ -30,12 +31,13 @@ import { buildFromArtifacts } from '../io/model_artifacts';
 import { checkTopology } from '../io/topology';
 import { budgetOf, buildWithinBudget, formatBytes, WeightBudget, weightBytes } from '../io/weight_budget';
 import { checkWeightPath } from '../io/weight_paths';
-import { convertGraph, ConvertedGraph, KerasGraph } from './graph';
+import { ClassContext, convertGraph, ConvertedGraph, LayerClass } from './graph';
 import { Hdf5File } from './hdf5';
 import { parseKeras2Config } from './keras2_config';
 import { asObject, isKeras3Config, parseKeras3Config } from './keras3_config';
-import { detectFormat, isJsonFile, isUrl, KerasModelSource, readSource } from './source';
-import { assignH5Weights, assignKeras3Weights, keras3GroupNames } from './weights';
+import { inlineNestedModels } from './nested_models';
+import { describeValue, detectFormat, isJsonFile, isUrl, KerasModelSource, readSource } from './source';
+import { assignH5Weights, assignKeras3Weights } from './weights';
 import { ZipArchive } from './zip';
 // The classes a Keras file can name, registered with tfjs whoever imports only this module (npm run convert).
 import './op_layers';
@@ -45,9 +47,23 @@ import '../layers/keras_hub/sine_position_encoding';
 import '../layers/keras_hub/token_and_position_embedding';
 import '../layers/keras_hub/transformer_decoder';
 import '../layers/keras_hub/transformer_encoder';
+import '../layers/keras_io';
 
-/** Options of `loadKerasModel`: `nonFiniteWeights` and `maxWeightBytes` (see `ModelLoadOptions`). */
-export type LoadKerasModelOptions = ModelLoadOptions;
+/** Options of `loadKerasModel`: those of every loader (`ModelLoadOptions`), and `customObjects`. */
+export interface LoadKerasModelOptions extends ModelLoadOptions {
+  /**
+   * Keras's `custom_objects`: the file's class name (or registered name, `'Custom>MyLayer'`) -> the
+   * tfjs layer class that computes what the user's Keras class computes. Takes priority over this
+   * package's classes of the same name. The class receives the file's config (camelCase keys) and
+   * must create its weights in Keras's order; for `.keras` files, its `kerasWeightPaths()` says
+   * where each weight sits under the layer's group. This package ships the keras.io examples'
+   * classes: `{customObjects: KERAS_IO_LAYERS}`.
+   */
+  customObjects?: Record<string, tf.serialization.SerializableConstructor<tf.layers.Layer>>;
+}
+
+/** `loadKerasModel`'s options checked, the defaults filled in. */
+type CheckedOptions = Required<ModelLoadOptions> & Pick<LoadKerasModelOptions, 'customObjects'>;
 
 /**
  * Loads a Keras model, recognizing by content:
@@ -72,7 +88,7 @@ export async function loadKerasModel(
   source: KerasModelSource | tf.io.IOHandler,
   options: LoadKerasModelOptions = {},
 ): Promise<tf.LayersModel> {
-  const checked = checkLoadOptions('loadKerasModel', options);
+  const checked = checkOptions(options);
   await ensureBackend();
   if (isIOHandler(source))
     return load('the given IOHandler', () => loadModelJson(source, 'the given IOHandler', checked));
@@ -114,6 +130,35 @@ async function load(name: string, run: () => Promise<tf.LayersModel>): Promise<t
   }
 }
 
+function checkOptions(options: LoadKerasModelOptions): CheckedOptions {
+  const checked = checkLoadOptions(
+    'loadKerasModel',
+    options,
+    optionNames<LoadKerasModelOptions>({ nonFiniteWeights: true, maxWeightBytes: true, customObjects: true }),
+  );
+  const custom = options.customObjects;
+  if (custom != null) {
+    if (typeof custom !== 'object' || Array.isArray(custom)) {
+      throw new Error(
+        `loadKerasModel: customObjects is ${describeValue(custom)}; expected {KerasClassName: TfjsLayerClass}`,
+      );
+    }
+    for (const [name, cls] of Object.entries(custom)) {
+      if (typeof cls !== 'function' || typeof (cls as { className?: unknown }).className !== 'string') {
+        throw new Error(
+          `loadKerasModel: customObjects.${name} is ${describeValue(cls)}; ` +
+            'expected a tfjs layer class with a static className',
+        );
+      }
+    }
+  }
+  return { ...checked, customObjects: custom };
+}
+
+function classContext(options: LoadKerasModelOptions, bareNames: boolean): ClassContext {
+  return { customObjects: options.customObjects as ClassContext['customObjects'], bareNames };
+}
+
 function isIOHandler(source: unknown): source is tf.io.IOHandler {
   return (
     source != null &&
@@ -131,11 +176,7 @@ function describeSource(source: KerasModelSource): string {
   return 'the given bytes';
 }
 
-async function loadKerasArchive(
-  bytes: Uint8Array,
-  name: string,
-  options: Required<ModelLoadOptions>,
-): Promise<tf.LayersModel> {
+async function loadKerasArchive(bytes: Uint8Array, name: string, options: CheckedOptions): Promise<tf.LayersModel> {
   const archive = new ZipArchive(bytes, name);
   if (!archive.has('config.json')) {
     throw new Error(
@@ -150,12 +191,16 @@ async function loadKerasArchive(
     const npz = archive.has('model.weights.npz') ? ' (its weights are in .npz form, which is not supported)' : '';
     throw new Error(`${name}: the .keras archive has no model.weights.h5${npz}`);
   }
-  checkTopology(config, where);
-  const graph = parseKeras3Config(config, where);
-  const converted = convertGraph(graph, where);
+  checkTopology(config, where, 'keras');
+  // Keras 3 writes its node format; tf.keras 2.13-2.15 (and tf-keras) write Keras 2 nodes in the same zip.
+  const graph = inlineNestedModels(
+    isKeras3Config(config) ? parseKeras3Config(config, where) : parseKeras2Config(config, where, true),
+    where,
+  );
+  const converted = convertGraph(graph, where, classContext(options, false));
   const weightsFile = `${name}!model.weights.h5`;
   const stored = weightsEntry.uncompressedSize;
-  return build(converted, name, budgetOf(name, stored, `of ${weightsFile}`, options.maxWeightBytes), (model) => {
+  return build(converted, budgetOf(name, stored, `of ${weightsFile}`, options.maxWeightBytes), (model) => {
     // The weights file may hold the weights, an optimizer's state (up to 3 copies) and the groups' metadata;
     // more than that is refused before a byte of it is inflated.
     const needed = weightBytes(model);
@@ -169,11 +214,11 @@ async function loadKerasArchive(
       );
     }
     const h5 = new Hdf5File(archive.read('model.weights.h5'), weightsFile);
-    assignKeras3Weights(model, groupNames(graph, converted), h5, options);
+    assignKeras3Weights(model, graph.kerasGroups, h5, options);
   });
 }
 
-async function loadH5(bytes: Uint8Array, name: string, options: Required<ModelLoadOptions>): Promise<tf.LayersModel> {
+async function loadH5(bytes: Uint8Array, name: string, options: CheckedOptions): Promise<tf.LayersModel> {
   const h5 = new Hdf5File(bytes, name);
   const attrs = h5.attrs('');
   if (attrs.model_config == null) {
@@ -187,23 +232,14 @@ async function loadH5(bytes: Uint8Array, name: string, options: Required<ModelLo
     throw new ModelLoadError(name, 'has a model_config attribute that is not a string of JSON');
   }
   const config = parseJson(attrs.model_config, where);
-  checkTopology(config, where);
-  const graph: KerasGraph = isKeras3Config(config)
-    ? parseKeras3Config(config, where)
-    : parseKeras2Config(config, where);
-  const converted = convertGraph(graph, where);
-  const budget = budgetOf(name, bytes.byteLength, 'of the file', options.maxWeightBytes);
-  return build(converted, name, budget, (model) => assignH5Weights(model, h5, options));
-}
-
-function groupNames(graph: KerasGraph, converted: ConvertedGraph): Map<string, string> {
-  return keras3GroupNames(
-    graph.layers.map((l) => ({
-      name: l.name,
-      kerasClass: converted.kerasClasses.get(l.name)!,
-      isOperation: converted.operations.has(l.name),
-    })),
+  checkTopology(config, where, 'keras');
+  const graph = inlineNestedModels(
+    isKeras3Config(config) ? parseKeras3Config(config, where) : parseKeras2Config(config, where),
+    where,
   );
+  const converted = convertGraph(graph, where, classContext(options, false));
+  const budget = budgetOf(name, bytes.byteLength, 'of the file', options.maxWeightBytes);
+  return build(converted, budget, (model) => assignH5Weights(model, h5, options, graph.h5Groups));
 }
 
 /**
@@ -212,11 +248,12 @@ function groupNames(graph: KerasGraph, converted: ConvertedGraph): Map<string, s
  */
 async function build(
   converted: ConvertedGraph,
-  name: string,
   budget: WeightBudget,
   assign: (model: tf.LayersModel) => void,
 ): Promise<tf.LayersModel> {
-  const model = await buildWithinBudget(converted.topology, budget);
+  // What tfjs builds, checked as tfjs reads it (the file's own graph was checked as Keras numbers it).
+  checkTopology(converted.topology, budget.file);
+  const model = await withCustomClasses(converted.customObjects, () => buildWithinBudget(converted.topology, budget));
   try {
     assign(model);
   } catch (error) {
@@ -226,12 +263,24 @@ async function build(
   return model;
 }
 
+/**
+ * Runs `build` with the customObjects classes that tfjs's registry lacks registered: tfjs 4.22's
+ * deserializer finds nested layer classes only in its registry. They are removed when it settles.
+ */
+async function withCustomClasses<T>(classes: Record<string, LayerClass>, build: () => Promise<T>): Promise<T> {
+  const registry = tf.serialization.SerializationMap.getMap().classNameMap;
+  const added = Object.entries(classes).filter(([name]) => !(name in registry));
+  for (const [name, cls] of added)
+    registry[name] = [cls as never, (cls as unknown as { fromConfig: never }).fromConfig];
+  try {
+    return await build();
+  } finally {
+    for (const [name] of added) delete registry[name];
+  }
+}
+
 /** Loads a tfjs model.json through `handler`, its topology converted, its weights checked (io/model_artifacts.ts). */
-async function loadModelJson(
-  handler: tf.io.IOHandler,
-  name: string,
-  options: Required<ModelLoadOptions>,
-): Promise<tf.LayersModel> {
+async function loadModelJson(handler: tf.io.IOHandler, name: string, options: CheckedOptions): Promise<tf.LayersModel> {
   if (handler.load == null) throw new Error(`loadKerasModel: the handler for ${name} cannot load`);
   const artifacts = await handler.load();
   if (artifacts.modelTopology == null) {
@@ -241,25 +290,48 @@ async function loadModelJson(
     throw new Error(`loadKerasModel: ${name} holds a graph model (binary topology); expected a layers model`);
   }
   checkJsonValue(artifacts.modelTopology, name);
-  checkTopology(artifacts.modelTopology, name);
-  const modelTopology = convertModelJsonTopology(artifacts.modelTopology as Record<string, unknown>, name);
-  return buildFromArtifacts({ ...artifacts, modelTopology }, name, options);
+  checkTopology(artifacts.modelTopology, name, 'keras');
+  const { modelTopology, customObjects } = convertModelJson(
+    artifacts.modelTopology as Record<string, unknown>,
+    name,
+    options,
+  );
+  return withCustomClasses(customObjects, () => buildFromArtifacts({ ...artifacts, modelTopology }, name, options));
 }
 
 /**
  * A model.json's `modelTopology` (`{model_config, keras_version, ...}` or the model config
  * itself) with its model config converted by graph.ts (Keras 2 or Keras 3 node format).
  */
-export function convertModelJsonTopology(topology: Record<string, unknown>, name: string): Record<string, unknown> {
+export function convertModelJsonTopology(
+  topology: Record<string, unknown>,
+  name: string,
+  options: LoadKerasModelOptions = {},
+): Record<string, unknown> {
+  return convertModelJson(topology, name, options).modelTopology;
+}
+
+/** `convertModelJsonTopology`'s result, and the customObjects classes it uses (graph.ts's `ConvertedGraph`). */
+function convertModelJson(
+  topology: Record<string, unknown>,
+  name: string,
+  options: LoadKerasModelOptions,
+): { modelTopology: Record<string, unknown>; customObjects: Record<string, LayerClass> } {
   const wrapped = topology.model_config != null;
   const modelConfig = wrapped ? topology.model_config : topology;
   const where = `${name} (modelTopology)`;
   asObject(modelConfig, where, 'model_config');
-  const graph = isKeras3Config(modelConfig)
-    ? parseKeras3Config(modelConfig, where)
-    : parseKeras2Config(modelConfig, where);
-  const converted = convertGraph(graph, where).topology as unknown as Record<string, unknown>;
-  return wrapped ? { ...topology, model_config: converted } : converted;
+  const graph = inlineNestedModels(
+    isKeras3Config(modelConfig) ? parseKeras3Config(modelConfig, where) : parseKeras2Config(modelConfig, where),
+    where,
+  );
+  // A model.json names tfjs classes (tfjs wrote it) or Keras 2 ones (tensorflowjs_converter did).
+  const converted = convertGraph(graph, where, classContext(options, true));
+  const config = converted.topology as unknown as Record<string, unknown>;
+  return {
+    modelTopology: wrapped ? { ...topology, model_config: config } : config,
+    customObjects: converted.customObjects,
+  };
 }
 
 /**

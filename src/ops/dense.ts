@@ -9,6 +9,7 @@
  * which also serves tfjs's own layers (our logits `tf.layers.dense`, users' models).
  */
 import * as tf from '@tensorflow/tfjs';
+import { activate } from './activations';
 
 type Dense = (x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor) => tf.Tensor2D;
 
@@ -76,3 +77,23 @@ const addBiasWithGrad = tf.customGrad(((x: tf.Tensor, bias: tf.Tensor) => ({
   value: x.add(bias),
   gradFunc: (dy: tf.Tensor) => [dy, sumRows(dy)],
 })) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor, bias: tf.Tensor) => tf.Tensor;
+
+/**
+ * `activation(x W + b)` over the last axis of a sequence (B, T, Din) -> (B, T, Dout), as a Keras
+ * Dense on rank-3 input: a 2-D product (it trains on every backend) with relu fused where it is
+ * the activation. Call inside a tidy.
+ */
+export function denseSequence(
+  x: tf.Tensor,
+  kernel: tf.Tensor,
+  bias: tf.Tensor | null,
+  activation: string,
+): tf.Tensor3D {
+  const [batch, length, width] = x.shape;
+  // (B, T, Din) -> (B*T, Din)
+  const flat = x.reshape([batch * length, width]);
+  const fused = activation === 'relu' ? 'relu' : 'linear';
+  const y = dense2d(flat, kernel, bias, fused);
+  const activated = activation === 'relu' || activation === 'linear' ? y : activate(y, activation);
+  return activated.reshape([batch, length, kernel.shape[1] as number]) as tf.Tensor3D;
+}

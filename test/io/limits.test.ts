@@ -66,8 +66,7 @@ describe('load options', () => {
   it('completes the defaults; an unknown name is an error with the nearest known one', () => {
     expect(checkLoadOptions('load', {})).toEqual({ nonFiniteWeights: 'refuse', maxWeightBytes: 2 ** 31 });
     expect(() => checkLoadOptions('load', { nonFiniteWeight: 'warn' })).toThrow(
-      "load: unknown option 'nonFiniteWeight' (did you mean 'nonFiniteWeights'?); the options are " +
-        'nonFiniteWeights, maxWeightBytes',
+      "load: unknown option 'nonFiniteWeight' (did you mean 'nonFiniteWeights'?)",
     );
     expect(() => checkLoadOptions('load', { maxWeightBytes: 0 })).toThrow(
       'load: maxWeightBytes is 0; expected a positive number of bytes (Infinity for no limit)',
@@ -200,6 +199,47 @@ describe('topology check', () => {
       `model.json: the model is more than 2000 calls deep (at r${MAX_DEPTH - 1} call 0); tfjs cannot build it`,
     );
     expect(() => checkTopology(chain(MAX_LAYERS, true), 'model.json')).toThrow('model.json: has more than 5000 layers');
+  });
+
+  it("numbers a nested model's calls from 1 as tfjs does, from 0 or 1 as Keras files do", () => {
+    // x -> inner (a nested model: its own input, a Dense) -> after; `after` reads call `call` of inner.
+    const nested = (call: number, innerReads = 'x') => ({
+      class_name: 'Functional',
+      config: {
+        layers: [
+          { class_name: 'InputLayer', name: 'x', config: {}, inbound_nodes: [] },
+          {
+            class_name: 'Functional',
+            name: 'inner',
+            config: {
+              layers: [
+                { class_name: 'InputLayer', name: 'i', config: {}, inbound_nodes: [] },
+                { class_name: 'Dense', name: 'd', config: {}, inbound_nodes: [[['i', 0, 0, {}]]] },
+              ],
+              input_layers: [['i', 0, 0]],
+              output_layers: [['d', 0, 0]],
+            },
+            inbound_nodes: [[[innerReads, 0, 0, {}]]],
+          },
+          { class_name: 'ReLU', name: 'after', config: {}, inbound_nodes: [[['inner', call, 0, {}]]] },
+        ],
+        input_layers: [['x', 0, 0]],
+        output_layers: [['after', 0, 0]],
+      },
+    });
+    expect(() => checkTopology(nested(1), 'model.json')).not.toThrow();
+    expect(() => checkTopology(nested(0), 'config.json', 'keras')).not.toThrow();
+    expect(() => checkTopology(nested(1), 'config.json', 'keras')).not.toThrow();
+    expect(() => checkTopology(nested(2), 'model.json')).toThrow(
+      "model.json: layer 'after' call 0 reads call 2 of layer 'inner', which is called 1 time(s), counted from 1",
+    );
+    expect(() => checkTopology(nested(2), 'config.json', 'keras')).toThrow(
+      "config.json: layer 'after' call 0 reads call 2 of layer 'inner', which is called 1 time(s), counted from 0 or 1",
+    );
+    // tfjs's call 1 of inner is its first: a cycle, which tfjs would wait on forever.
+    expect(() => checkTopology(nested(1, 'after'), 'model.json')).toThrow(
+      'model.json: the model has a cycle (inner call 0 -> after call 0 -> inner call 0)',
+    );
   });
 
   it("reads Keras 3's node format", () => {

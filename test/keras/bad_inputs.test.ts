@@ -133,7 +133,7 @@ const ROWS: [string, () => Uint8Array, string | RegExp][] = [
   [
     'an unknown layer class',
     () => withConfig((c) => (layer(c, 'pool').class_name = 'FancyPooling')),
-    "layer 'pool' (FancyPooling): unknown layer class FancyPooling (module keras.layers)",
+    "layer 'pool' (FancyPooling): unknown layer class FancyPooling from module keras.layers",
   ],
   [
     'a cycle in the graph',
