@@ -116,7 +116,7 @@ export type { EvalSample, EvaluateOptions, EvaluationResult, Failure } from './t
 // Files and formats.
 export { loadKerasModel } from './keras/load';
 export type { LoadKerasModelOptions } from './keras/load';
-export { KERAS_FORMAT_VERSION, saveKerasModel } from './keras/save';
+export { saveKerasModel } from './keras/save';
 export type { SaveKerasModelOptions } from './keras/save';
 export type { KerasModelSource } from './keras/source';
 export type { NonFiniteWeights } from './keras/weights';

@@ -448,24 +448,14 @@ function exportBlock(block: TransformerBlock, ctx: ExportContext): KerasTensor[]
     else if (memoryMask != null) kwargs.encoder_padding_mask = ctx.masks.padding(memoryMask);
   }
   if (self != null) kwargs[causal ? 'decoder_attention_mask' : 'attention_mask'] = self;
-  const hub = causal ? 'transformer_decoder' : 'transformer_encoder';
   const hubClass = causal ? 'TransformerDecoder' : 'TransformerEncoder';
   return write(
     block,
     ctx,
     {
-      module: `keras_hub.src.layers.modeling.${hub}`,
-      className: hubClass,
-      registeredName: `keras_hub>${hubClass}`,
+      ...KERAS_HUB(causal ? 'transformer_decoder' : 'transformer_encoder', hubClass),
       config: {
-        intermediate_dim: block.intermediateDim,
-        num_heads: block.numHeads,
-        dropout: block.dropout,
-        activation: block.activation,
-        layer_norm_epsilon: block.layerNormEpsilon,
-        kernel_initializer: kerasInitializer(serialize(block.kernelInitializer), ctx.where),
-        bias_initializer: kerasInitializer(serialize(block.biasInitializer), ctx.where),
-        normalize_first: block.normalizeFirst,
+        ...hubBlockConfig(block, ctx),
         ...(causal ? { decoder_sequence_shape: null, encoder_sequence_shape: null } : {}),
       },
       weights: blockWeights(block),

@@ -18,6 +18,7 @@ import {
   TransformerEncoderBlock,
 } from '../../src';
 import { Hdf5File } from '../../src/keras/hdf5';
+import { convertToKeras } from '../../src/keras/convert';
 import { Hdf5Writer } from '../../src/keras/hdf5_writer';
 import { ZipArchive } from '../../src/keras/zip';
 import { writeZip } from '../../src/keras/zip_writer';
@@ -400,6 +401,34 @@ describe('refusals', () => {
 });
 
 describe('a path in Node', () => {
+  it("npm run convert's other direction: the shipped models/reverse model.json into a .keras", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convert-keras-'));
+    const output = path.join(dir, 'reverse.keras');
+    try {
+      const { layers, weights } = await convertToKeras(path.join(__dirname, '../../models/reverse/model.json'), output);
+      expect({ layers, weights }).toEqual({ layers: 11, weights: 94 });
+      await expect(convertToKeras('x/model.json', path.join(dir, 'x.h5'))).rejects.toThrow('must end in .keras');
+      const [original, written] = await Promise.all([
+        tf.loadLayersModel(`file://${path.join(__dirname, '../../models/reverse/model.json')}`),
+        loadKerasModel(output),
+      ]);
+      const inputs = [
+        ids(),
+        ids([
+          [1, 5, 4],
+          [1, 3, 0],
+          [1, 0, 0],
+        ]),
+      ];
+      expect(maxAbsDiff(predictions(written, inputs), predictions(original, inputs))).toBeLessThan(1e-4);
+      tf.dispose(inputs);
+      original.dispose();
+      written.dispose();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('is written atomically: the file holds the bytes, no temporary file is left, the old file replaced', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'save-keras-'));
     const file = path.join(dir, 'model.keras');
