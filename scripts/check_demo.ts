@@ -2,7 +2,8 @@
  * Drops every .keras / .h5 file of a folder onto the demo page in headless Chromium (Debian's,
  * through playwright-core), as test/browser/demo_open.test.ts does with the repository's
  * fixtures, and checks that the page shows every attention call `explainAttention` finds in Node
- * for the same model and the inputs the page ran:
+ * for the same model and the inputs the page ran, and that in Node each head's contributions
+ * (`headOutputs`) are its share of the layer's output, measured by switching the other heads off:
  *
  *     npm run check:demo -- ../shared/keras_real
  *
@@ -15,7 +16,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 
 import { initBackend } from '../src/backend';
-import { explainAttention } from '../src/explain/explain';
+import { type AttentionExplanation, explainAttention, predictWithHeadMasks } from '../src/explain/explain';
 import { loadKerasModel } from '../src/keras/load';
 import { launchChromium, watchPage } from './chromium';
 import { dropFiles, shownInputs, shownLayers, startDemoSite, waitForDemo } from './demo_page';
@@ -59,14 +60,17 @@ async function main(): Promise<number> {
             .cast(dtype),
         ),
       );
-      const expected = explainAttention(model, inputs).map((c) => `${c.path} (${c.kind}, ${c.numHeads} heads)`);
+      const explained = explainAttention(model, inputs, { headOutputs: true });
+      const expected = explained.map((c) => `${c.path} (${c.kind}, ${c.numHeads} heads)`);
+      const shareDiff = Math.max(...explained.map((call) => shareDifference(model, inputs, call)));
       tf.dispose(inputs);
       model.dispose();
-      const same = shown.join() === expected.join() && shown.length > 0;
+      const same = shown.join() === expected.join() && shown.length > 0 && shareDiff < 1e-5;
       if (!same) failures++;
       console.log(
         `${file}: ${same ? 'ok' : 'FAILED'}, ${shown.length} attention layer(s) shown: ${shown.join(', ') || 'none'}` +
-          (same ? '' : `; Node finds ${expected.join(', ') || 'none'}`) +
+          (shown.join() === expected.join() ? '' : `; Node finds ${expected.join(', ') || 'none'}`) +
+          `; heads' contributions = their shares within ${shareDiff.toExponential(1)}` +
           `; the page's answer: ${await page.textContent('#output')}`,
       );
     }
@@ -79,6 +83,30 @@ async function main(): Promise<number> {
     await site.close();
   }
   return failures === 0 ? 0 : 1;
+}
+
+/**
+ * The largest difference between each head's `headOutputs` and its share of the layer's output as
+ * the model computes it with the other heads switched off (`predictWithHeadMasks` on a model that
+ * ends at the layer), the output bias taken away.
+ */
+function shareDifference(model: tf.LayersModel, inputs: tf.Tensor[], call: AttentionExplanation): number {
+  const upTo = tf.model({ inputs: model.inputs, outputs: call.layer.output as tf.SymbolicTensor });
+  const bias = call.layer.outputDense!.bias?.read();
+  let largest = 0;
+  for (let h = 0; h < call.numHeads; h++) {
+    const only = Array.from({ length: call.numHeads }, (_x, i) => (i === h ? 1 : 0));
+    const share = tf.tidy(() => {
+      const output = predictWithHeadMasks(upTo, inputs, { [call.path]: only }) as tf.Tensor;
+      return (bias ? output.sub(bias) : output).arraySync() as number[][][];
+    });
+    share.forEach((rows, b) =>
+      rows.forEach((row, t) =>
+        row.forEach((value, d) => (largest = Math.max(largest, Math.abs(value - call.headOutputs![b][h][t][d])))),
+      ),
+    );
+  }
+  return largest;
 }
 
 main().then(

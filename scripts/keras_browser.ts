@@ -23,6 +23,8 @@ export interface BrowserRun {
   inputs: { values: unknown; dtype: 'float32' | 'int32' }[];
   /** Load with `{customObjects: tfAttention.KERAS_IO_LAYERS}` (the keras.io example classes). */
   kerasIoLayers?: boolean;
+  /** Then `saveKerasModel(model)` in the page, and predict with the model loaded from those bytes as a Blob. */
+  resave?: boolean;
 }
 
 export interface BrowserResult {
@@ -67,7 +69,7 @@ export async function predictInChromium(folder: string, runs: BrowserRun[]): Pro
     for (const run of runs) {
       results.push(
         await page.evaluate(
-          async ({ url, file, inputs, asFile, kerasIoLayers }) => {
+          async ({ url, file, inputs, asFile, kerasIoLayers, resave }) => {
             // The page's globals (tf.min.js's tf, the bundle's tfAttention), typed as far as used here.
             type PageTensor = { data(): Promise<Float32Array> };
             const w = window as unknown as {
@@ -79,20 +81,27 @@ export async function predictInChromium(folder: string, runs: BrowserRun[]): Pro
               tfAttention: {
                 KERAS_IO_LAYERS: Record<string, unknown>;
                 loadKerasModel(
-                  source: string | File,
+                  source: string | Blob,
                   options?: { customObjects?: Record<string, unknown> },
-                ): Promise<{
-                  predict(x: PageTensor | PageTensor[]): PageTensor | PageTensor[];
-                  dispose(): void;
-                }>;
+                ): Promise<PageModel>;
+                saveKerasModel(model: PageModel): Promise<Uint8Array>;
               };
+            };
+            type PageModel = {
+              predict(x: PageTensor | PageTensor[]): PageTensor | PageTensor[];
+              dispose(): void;
             };
             const started = performance.now();
             try {
               const source = asFile ? new File([await (await fetch(url)).blob()], file) : url;
               const options = kerasIoLayers ? { customObjects: w.tfAttention.KERAS_IO_LAYERS } : {};
-              const model = await w.tfAttention.loadKerasModel(source, options);
+              let model = await w.tfAttention.loadKerasModel(source, options);
               const ms = performance.now() - started;
+              if (resave) {
+                const bytes = await w.tfAttention.saveKerasModel(model);
+                model.dispose();
+                model = await w.tfAttention.loadKerasModel(new Blob([bytes as BlobPart]));
+              }
               const xs = inputs.map((x: { values: unknown; dtype: string }) =>
                 w.tf.tensor(x.values, undefined, x.dtype),
               );
@@ -113,6 +122,7 @@ export async function predictInChromium(folder: string, runs: BrowserRun[]): Pro
             inputs: run.inputs,
             asFile: run.asFile ?? false,
             kerasIoLayers: run.kerasIoLayers ?? false,
+            resave: run.resave ?? false,
           },
         ),
       );

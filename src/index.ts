@@ -123,6 +123,8 @@ export type { EvalSample, EvaluateOptions, EvaluationResult, Failure } from './t
 // Files and formats.
 export { loadKerasModel } from './keras/load';
 export type { LoadKerasModelOptions } from './keras/load';
+export { saveKerasModel } from './keras/save';
+export type { SaveKerasModelOptions } from './keras/save';
 export type { KerasModelSource } from './keras/source';
 export { ModelLoadError } from './io/load_error';
 export { DEFAULT_MAX_WEIGHT_BYTES } from './io/limits';

@@ -58,6 +58,7 @@ const PUBLIC_NAMES = {
     'NodeFileSystem',
     'fileSystem',
     'loadKerasModel',
+    'saveKerasModel',
     'KERAS_IO_LAYERS',
     'parseTaskJson',
     'readTaskJson',

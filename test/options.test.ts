@@ -64,6 +64,9 @@ const TASK = { vocabularySize: 13, maxSourceLength: 12, maxTargetLength: 13 };
 const unknown = (name: string, nearest: string) => `unknown option '${name}' (did you mean '${nearest}'?)`;
 
 /** Keyed by the export's name (`tasks.x` inside the namespace); methods as `Class.method`. */
+/** A model to save (built once, outside the tensor count of each case). */
+const denseModel = tf.sequential({ layers: [tf.layers.dense({ units: 1, inputShape: [2] })] });
+
 const CASES: Record<string, Case> = {
   MultiHeadAttention: [
     () => new api.MultiHeadAttention({ numHeads: 2, keyDim: 8, useCausalMask: true } as never),
@@ -222,6 +225,10 @@ const CASES: Record<string, Case> = {
   NodeFileSystem: [
     () => new api.NodeFileSystem('models/reverse', { maxWeights: 1 } as never),
     unknown('maxWeights', 'maxWeightBytes'),
+  ],
+  saveKerasModel: [
+    () => api.saveKerasModel(denseModel, null, { dateSave: new Date(0) } as never),
+    unknown('dateSave', 'dateSaved'),
   ],
   initBackend: [() => api.initBackend('cpu', { thread: 2 } as never), unknown('thread', 'threads')],
   installWasmExtras: [

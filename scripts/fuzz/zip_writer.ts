@@ -3,6 +3,7 @@
  * too: for the tests of the zip reader and for the fuzzer's `.keras` cases.
  */
 import { deflateSync } from 'fflate';
+import { crc32 } from '../../src/keras/zip';
 
 /** One entry: `data` stored or deflated, or `raw` (already compressed, with its CRC and size). */
 export interface ZipInput {
@@ -12,22 +13,6 @@ export interface ZipInput {
   /** An uncompressed size to declare instead of the real one. */
   declaredSize?: number;
   raw?: { body: Uint8Array; crc: number; size: number; method: 0 | 8 };
-}
-
-let crcTable: Int32Array | null = null;
-
-export function crc32(data: Uint8Array, crc = 0): number {
-  if (crcTable == null) {
-    crcTable = new Int32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c;
-    }
-  }
-  let c = ~crc;
-  for (let i = 0; i < data.length; i++) c = crcTable[(c ^ data[i]) & 0xff] ^ (c >>> 8);
-  return ~c >>> 0;
 }
 
 /** A zip of the given entries, as Python's zipfile writes. */

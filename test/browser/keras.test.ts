@@ -5,7 +5,9 @@
  *   gaps of KNOWN_GAPS excepted);
  * - the fixtures of test/fixtures/keras/ (see test/keras/fixtures.test.ts; the gated one with a
  *   mask input and the keras-hub blocks too), loaded by URL and as a File as a page's file input
- *   gives it, predict what the NumPy reference computed (< 1e-4).
+ *   gives it, predict what the NumPy reference computed (< 1e-4);
+ * - saveKerasModel in the page: Keras-written fixtures loaded, saved to bytes, loaded again from a
+ *   Blob, predict what Keras predicted (< 1e-5).
  * The real Keras files are checked the same way by npm run check:keras.
  */
 import * as fs from 'node:fs';
@@ -52,6 +54,7 @@ function numpyRuns(): { run: BrowserRun; want: number[] }[] {
 it("loads every fixture in one page: the Keras-written ones predict Keras's outputs (< 1e-5)", async () => {
   const written = readManifest().entries.filter((e) => e.refused == null && !(e.file in KNOWN_GAPS));
   const numpy = numpyRuns();
+  const resaved = written.filter((e) => ['k3_graph_ops.keras', 'k2.15_nested.keras'].includes(e.file));
   const results = await predictInChromium(FIXTURES, [
     ...written.map((e) => ({
       file: `keras_written/${e.file}`,
@@ -59,10 +62,16 @@ it("loads every fixture in one page: the Keras-written ones predict Keras's outp
       kerasIoLayers: (e.customObjects ?? []).length > 0,
     })),
     ...numpy.map((n) => n.run),
+    ...resaved.map((e) => ({ file: `keras_written/${e.file}`, inputs: e.inputs!, resave: true })),
   ]);
-  expect(results).toHaveLength(written.length + numpy.length);
-  const wants = [...written.map((e) => flat(e.outputs)), ...numpy.map((n) => n.want)];
-  const tolerances = [...written.map(() => 1e-5), ...numpy.map(() => 1e-4)];
+  expect(resaved).toHaveLength(2);
+  expect(results).toHaveLength(written.length + numpy.length + resaved.length);
+  const wants = [
+    ...written.map((e) => flat(e.outputs)),
+    ...numpy.map((n) => n.want),
+    ...resaved.map((e) => flat(e.outputs)),
+  ];
+  const tolerances = [...written.map(() => 1e-5), ...numpy.map(() => 1e-4), ...resaved.map(() => 1e-5)];
   results.forEach((result, i) => {
     expect({ file: result.file, error: result.error }).toEqual({ file: result.file, error: undefined });
     expect({ file: result.file, outputs: result.outputs!.length }).toEqual({
