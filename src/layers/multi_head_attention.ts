@@ -9,11 +9,12 @@ import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
 import { AttentionOutputProjection, mergeHeads } from './attention_output_projection';
 import { AttentionProjection, projectHeads, projectJoined } from './attention_projection';
-import { type HeadsSlice, scaledDotProductAttention } from '../ops/attention';
+import { type FullyMaskedQueries, type HeadsSlice, scaledDotProductAttention } from '../ops/attention';
 import { updateCache } from '../ops/attention_cache';
 import { describeValue } from '../describe';
 import {
   checkBoolean,
+  checkChoice,
   checkLayerArgNames,
   checkPositiveInt,
   checkRate,
@@ -116,6 +117,15 @@ export interface MultiHeadAttentionArgs extends LayerArgs {
    * Default false.
    */
   softmaxRobustMasking?: boolean;
+  /**
+   * What a query whose keys are all masked (a padded position) gets: 'uniform' attention, the
+   * average of the values (the default, so the output stays finite; Keras's fused attention does
+   * the same), or 'zero' attention, so the context is zero and the output is the output
+   * projection's bias, with zero scores. Keras 3.10+ takes the 'zero' path when the layer has
+   * `dropout` > 0 or returns its scores (its masked Softmax; the fused path otherwise), which is
+   * where `loadKerasModel` sets it. Default 'uniform'.
+   */
+  fullyMaskedQueries?: FullyMaskedQueries;
 }
 
 /** Every argument name, for the unknown-argument check. */
@@ -144,6 +154,7 @@ const ARG_NAMES = layerArgNames<MultiHeadAttentionArgs>({
   biasInitializer: true,
   queryShape: true,
   softmaxRobustMasking: true,
+  fullyMaskedQueries: true,
   keyShape: true,
   valueShape: true,
 });
@@ -239,7 +250,8 @@ export interface AttentionRunResult {
  * Masks, all combined (1 = may attend): padding masks that tfjs propagates
  * (e.g. from `tf.layers.embedding({maskZero: true})`), `causal`, `slidingWindow`,
  * and the `attentionMask` keyword argument, (T, S), (B, T, S) or (B, H, T, S). A
- * query whose keys are all masked attends uniformly, so its output stays finite.
+ * query whose keys are all masked attends uniformly, so its output stays finite (or, with
+ * `fullyMaskedQueries: 'zero'`, not at all, as Keras's attention with dropout).
  *
  * Weights, in Keras's order: query kernel [Dq, H, K], query bias [H, K], key
  * kernel [Dk, H, K], key bias [H, K], with `useGate` gate kernel [Dq, H, V] and
@@ -281,6 +293,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
   readonly flashAttention: boolean | null;
   readonly seed: number | null;
   readonly softmaxRobustMasking: boolean;
+  readonly fullyMaskedQueries: FullyMaskedQueries;
   readonly kernelInitializer: Initializer;
   readonly biasInitializer: Initializer;
   readonly kernelRegularizer: Regularizer | null;
@@ -323,6 +336,10 @@ export class MultiHeadAttention extends tf.layers.Layer {
     this.flashAttention = checkFlashAttention(name, args.flashAttention, this.dropout);
     this.seed = checkSeed(name, args.seed);
     this.softmaxRobustMasking = checkBoolean(name, 'softmaxRobustMasking', args.softmaxRobustMasking ?? false);
+    this.fullyMaskedQueries = checkChoice(name, 'fullyMaskedQueries', args.fullyMaskedQueries ?? 'uniform', [
+      'uniform',
+      'zero',
+    ] as const);
     this.kernelInitializer = resolveInitializer(name, 'kernelInitializer', args.kernelInitializer, 'glorotUniform');
     this.biasInitializer = resolveInitializer(name, 'biasInitializer', args.biasInitializer, 'zeros');
     this.kernelRegularizer = resolveRegularizer(name, 'kernelRegularizer', args.kernelRegularizer);
@@ -440,6 +457,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
     value: T;
     key: T;
     hasKey: boolean;
+    queryMask?: T;
     valueMask?: T;
     keyMask?: T;
     attentionMask?: T;
@@ -462,8 +480,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
       value: named.value,
       key: hasKey ? named.key : named.value,
       hasKey,
-      // Keras reads query_mask from the query's own mask (MultiHeadAttention.call overwrites the
-      // argument with get_keras_mask(query)), so a query_mask input is accepted and not used.
+      queryMask: named.query_mask,
       valueMask: named.value_mask,
       keyMask: named.key_mask,
       attentionMask: named.attention_mask,
@@ -637,9 +654,10 @@ export class MultiHeadAttention extends tf.layers.Layer {
     const attentionMask = roles.attentionMask ?? args.attentionMask ?? null;
     this.checkCallInputs(query, value, key);
     const padding = resolveInputMasks(inputs, args.mask);
-    const queryMask = padding[roles.indices.query];
-    // Explicit value_mask / key_mask inputs win over the tensors' own masks, as in Keras; the key's
+    // Explicit query_mask / value_mask / key_mask inputs win over the tensors' own masks, as in
+    // Keras (whose 3.8+ reads the query's from the query: loadKerasModel passes that one); the key's
     // own mask counts only when a key was given (Keras ignores it for key = value).
+    const queryMask = roles.queryMask ?? padding[roles.indices.query];
     const valueMask = roles.valueMask ?? padding[roles.indices.value];
     const keyMask = roles.keyMask ?? (roles.hasKey ? padding[roles.indices.key] : null);
     checkPaddingMasks(name, [
@@ -688,6 +706,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
       dropout: options.training ? this.dropout : 0,
       needProbabilities: (options.needProbabilities ?? false) || observer != null,
       keyLength,
+      fullyMaskedQueries: this.fullyMaskedQueries,
     });
     const headMask = options.headMask ?? null;
     if (observer != null && probabilities != null) observer({ layer: this, inputs, probabilities, mask, headMask });
@@ -960,6 +979,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
       flashAttention: this.flashAttention,
       seed: this.seed,
       ...(this.softmaxRobustMasking ? { softmaxRobustMasking: true } : {}),
+      ...(this.fullyMaskedQueries !== 'uniform' ? { fullyMaskedQueries: this.fullyMaskedQueries } : {}),
       kernelInitializer: serializeInitializer(this.kernelInitializer),
       biasInitializer: serializeInitializer(this.biasInitializer),
       kernelRegularizer: serializeRegularizerOrConstraint(this.kernelRegularizer),

@@ -276,19 +276,26 @@ describeEachBackend('MultiHeadAttention (Keras 3 parity)', () => {
       named.dispose();
     });
 
-    it("a query_mask input is accepted and, as in Keras, the query's own mask is used instead", () => {
-      // keras MultiHeadAttention.call: `query_mask = backend.get_keras_mask(query)` overwrites the argument.
+    it("a query_mask input masks the queries (B, T), in place of the query's own mask", () => {
+      // Keras 3.8+ reads the query's mask from the query itself (multi_head_attention.py `call`);
+      // loadKerasModel passes that mask here, explicitly (src/keras/keras_masks.ts).
       const plain = new MultiHeadAttention({ numHeads: 2, keyDim: 2 });
       const named = new MultiHeadAttention({ numHeads: 2, keyDim: 2, callArguments: ['query', 'value', 'query_mask'] });
       const [query, value] = [q(), v()];
-      const zeros = tf.zeros([2, 3]);
+      const queryMask = tf.tensor2d([1, 0, 1, 1, 1, 0], [2, 3]);
       tf.dispose(plain.apply([query, value]) as tf.Tensor);
-      tf.dispose(named.apply([query, value, zeros]) as tf.Tensor);
+      tf.dispose(named.apply([query, value, queryMask]) as tf.Tensor);
       named.setWeights(plain.getWeights());
-      const a = plain.apply([query, value]) as tf.Tensor;
-      const b = named.apply([query, value, zeros]) as tf.Tensor;
-      expect(maxAbsDiff(b, a.arraySync() as number[][][])).toBe(0);
-      tf.dispose([query, value, zeros, a, b]);
+      const rows = tf.tidy(() => queryMask.expandDims(2).tile([1, 1, 5]));
+      const a = plain.apply([query, value], { attentionMask: rows }) as tf.Tensor;
+      const b = named.apply([query, value, queryMask]) as tf.Tensor;
+      expect(maxAbsDiff(b, a.arraySync() as number[][][])).toBeLessThan(1e-6);
+      // Not vacuous: a masked query row attends uniformly, unlike the unmasked call.
+      const c = plain.apply([query, value]) as tf.Tensor;
+      expect(maxAbsDiff(b, c.arraySync() as number[][][])).toBeGreaterThan(1e-3);
+      tf.dispose([query, value, queryMask, rows, a, b, c]);
+      plain.dispose();
+      named.dispose();
     });
 
     it('works in a functional model with the mask as a model input, and round-trips', async () => {
