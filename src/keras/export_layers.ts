@@ -337,8 +337,9 @@ function serialize(object: tf.serialization.Serializable | null): unknown {
 /**
  * Keras's attention with dropout, or returning its scores, runs a softmax that gives a query whose
  * keys are all masked zero attention (keras/src/layers/activations/softmax.py); without, its fused
- * `dot_product_attention` gives it uniform attention, as this package always does. Masks that can
- * mask a whole row then give other numbers: refused.
+ * `dot_product_attention` gives it uniform attention. Our attention gives what its
+ * `fullyMaskedQueries` says (`zero`; our blocks' attention: uniform). Where the two differ, masks
+ * that can mask a whole row give other numbers: refused.
  */
 function checkFullyMaskedRows(
   ctx: ExportContext,
@@ -346,23 +347,34 @@ function checkFullyMaskedRows(
   dropout: number,
   returnScores: boolean,
   masked: boolean,
+  zero = false,
 ): void {
-  if (!masked || (dropout === 0 && !returnScores)) return;
+  const kerasZero = dropout > 0 || returnScores;
+  if (!masked || kerasZero === zero) return;
+  if (zero) {
+    refuse(
+      ctx,
+      `${what} has fullyMaskedQueries 'zero' and receives padding or attention masks: Keras's attention without ` +
+        'dropout or returned scores gives a query whose keys are all masked (a padded position) uniform attention, ' +
+        `so the outputs at padded positions would differ; save a copy with fullyMaskedQueries 'uniform'`,
+    );
+  }
   refuse(
     ctx,
     `${what} has ${returnScores ? 'returnAttentionScores' : `dropout ${dropout}`} and receives padding or ` +
       "attention masks: Keras's attention then gives a query whose keys are all masked (a padded position) " +
       'zero attention where tfjs gives it uniform attention, so the outputs at padded positions would differ; ' +
-      `save a copy with ${returnScores ? 'returnAttentionScores false' : 'dropout 0'} in its attention`,
+      `save a copy with ${returnScores ? 'returnAttentionScores false' : 'dropout 0'} in its attention` +
+      (what === 'the attention' ? ", or with fullyMaskedQueries 'zero'" : ''),
   );
 }
 
 /**
  * Our MultiHeadAttention as Keras's, called `(query, value, key=, value_mask=, key_mask=,
  * attention_mask=, use_causal_mask=)`: the value and key padding masks tfjs applied as
- * `value_mask`/`key_mask`, the query's as `attention_mask` rows (B, T, 1), ANDed with an attention
- * mask input (Keras reads a query mask only from the query's implicit mask, which the written
- * model does not carry).
+ * `value_mask`/`key_mask`, the query's (a `query_mask` input, else the query's own) as
+ * `attention_mask` rows (B, T, 1), ANDed with an attention mask input (Keras 3.8+ reads a query mask
+ * only from the query's implicit mask, which the written model does not carry).
  */
 function exportAttention(layer: MultiHeadAttention, ctx: ExportContext): KerasTensor[] {
   const names = layer.callArguments ?? ['query', 'value', 'key'].slice(0, ctx.inputs.length);
@@ -373,7 +385,8 @@ function exportAttention(layer: MultiHeadAttention, ctx: ExportContext): KerasTe
   const query = input('query')!;
   const value = input('value') ?? query;
   const key = input('key');
-  // An explicit value_mask / key_mask input wins over the tensor's own (as in our layer and Keras).
+  // An explicit mask input wins over the tensor's own (as in our layer and Keras).
+  const queryMask: MaskSource | null = input('query_mask')?.tensor ?? query.mask;
   const valueMask: MaskSource | null = input('value_mask')?.tensor ?? value.mask;
   const keyMask: MaskSource | null = input('key_mask')?.tensor ?? key?.mask ?? null;
   const userMask = input('attention_mask')?.tensor ?? null;
@@ -382,9 +395,10 @@ function exportAttention(layer: MultiHeadAttention, ctx: ExportContext): KerasTe
     'the attention',
     layer.dropout,
     layer.returnAttentionScores,
-    query.mask != null || valueMask != null || keyMask != null || userMask != null || layer.slidingWindow != null,
+    queryMask != null || valueMask != null || keyMask != null || userMask != null || layer.slidingWindow != null,
+    layer.fullyMaskedQueries === 'zero',
   );
-  let attentionMask: KerasTensor | null = query.mask == null ? null : ctx.masks.rows(query.mask);
+  let attentionMask: KerasTensor | null = queryMask == null ? null : ctx.masks.rows(queryMask);
   if (userMask != null) {
     const user = ctx.masks.padding(userMask);
     attentionMask = attentionMask == null ? user : ctx.masks.and(attentionMask, user);

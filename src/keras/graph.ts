@@ -254,13 +254,23 @@ export interface ClassContext {
   bareNames: boolean;
 }
 
-/** Checks the graph and converts it for tfjs; throws naming the layer and what to do. */
+/**
+ * A rewrite of the checked graph before its layers are converted (load.ts makes a Keras file's
+ * masks explicit with it, keras_masks.ts), given what each layer loads as: 'operation' (Keras 3
+ * operations, Keras 2 TFOpLambdas), 'stock:<class>' (stock_layers.ts), else the tfjs class name,
+ * or 'unknown' where the class is refused (its conversion then says why).
+ */
+export type GraphRewrite = (graph: KerasGraph, classOf: (layer: LayerJson) => string) => KerasGraph;
+
+/** Checks the graph, rewrites it (`rewrite`) and converts it for tfjs; throws naming the layer and what to do. */
 export function convertGraph(
   graph: KerasGraph,
   where: string,
   context: ClassContext = { bareNames: true },
+  rewrite: GraphRewrite | null = null,
 ): ConvertedGraph {
   checkGraph(graph, where);
+  if (rewrite != null) graph = rewrite(graph, (layer) => loadsAs(layer, where, context));
   const layers: TfjsLayerJson[] = [];
   const custom: Record<string, LayerClass> = {};
   for (const layer of graph.layers) {
@@ -480,6 +490,19 @@ function convertLayer(
   const config = { ...layer.config };
   const inputs = nodes.map((node, i) => classInputs(node, resolved.cls, config, `${where} call ${i}`));
   return out(resolved.className, config, inputs);
+}
+
+/** What a layer loads as: see `GraphRewrite`. */
+function loadsAs(layer: LayerJson, where: string, context: ClassContext): string {
+  if (isOperation(layer) || layer.class_name === 'TFOpLambda' || layer.class_name === 'SlicingOpLambda') {
+    return 'operation';
+  }
+  try {
+    const resolved = resolveClass(layer, `${where}: layer '${layer.name}' (${layer.class_name})`, context);
+    return resolved.stock ? `stock:${layer.class_name}` : resolved.className;
+  } catch {
+    return 'unknown';
+  }
 }
 
 /** Keras's own module prefixes: a class from one of them is Keras's, not the user's. */
@@ -805,7 +828,9 @@ function classInputs(node: NodeCall, cls: LayerClass, config: Record<string, unk
       );
   }
   const names = named.map(([n]) => n);
-  const leading = names.every((n, i) => n === callArguments[i]);
+  // Without callArguments a class takes only its sequences positionally (query, value, key;
+  // keras-hub's inputs or decoder and encoder sequences): a mask input needs the names.
+  const leading = names.every((n, i) => n === callArguments[i]) && !names.some((n) => n.endsWith('_mask'));
   if (!leading) {
     if (cls.kerasCallArguments == null) {
       const missing = callArguments.slice(0, names.length).filter((n) => !names.includes(n));
