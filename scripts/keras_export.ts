@@ -119,8 +119,9 @@ function readmeBuilders(): Record<string, () => tf.LayersModel> {
 
 /**
  * Our MultiHeadAttention with Keras's options: outputDim, useGate, causal, no biases, a key input,
- * slidingWindow. (Keras 3.15 on JAX cannot run value_dim != key_dim: jax.nn.dot_product_attention
- * wants one head width.)
+ * slidingWindow, and dropout with fullyMaskedQueries 'zero' on padded inputs (Keras's attention with
+ * dropout gives a padded query zero attention). (Keras 3.15 on JAX cannot run value_dim != key_dim:
+ * jax.nn.dot_product_attention wants one head width.)
  */
 function attentionOptionsModel(): tf.LayersModel {
   const tokens = tf.input({ shape: [null], dtype: 'int32', name: 'tokens' });
@@ -141,7 +142,16 @@ function attentionOptionsModel(): tf.LayersModel {
     slidingWindow: 2,
     name: 'windowed',
   }).apply([gated, x, keys] as tf.SymbolicTensor[]) as tf.SymbolicTensor;
-  const out = tf.layers.dense({ units: 3, activation: 'softmax', name: 'head' }).apply(windowed);
+  const dropping = new library.MultiHeadAttention({
+    numHeads: 2,
+    keyDim: 5,
+    outputDim: 10,
+    dropout: 0.2,
+    fullyMaskedQueries: 'zero',
+    name: 'dropping',
+  }).apply(x) as tf.SymbolicTensor;
+  const both = tf.layers.concatenate({ name: 'both' }).apply([windowed, dropping]);
+  const out = tf.layers.dense({ units: 3, activation: 'softmax', name: 'head' }).apply(both);
   return tf.model({ inputs: tokens, outputs: out as tf.SymbolicTensor, name: 'attention_options' });
 }
 

@@ -311,6 +311,21 @@ def keras3():
     randomize(model)
     record(save(model, "k3_mask_order"), model, [tokens(46, 2, 6, 30)])
 
+    # 4e. keras-hub's transformer layers with dropout on padded inputs, every position an output:
+    #     their attention (Keras 3.10+, with dropout: the masked Softmax path) gives a query whose keys
+    #     are all masked zero attention: the encoder's padded queries, the decoder's first query where
+    #     its sequence starts with padding.
+    keras.utils.set_random_seed(47)
+    src = keras.Input((6,), dtype="int32", name="source")
+    tgt = keras.Input((5,), dtype="int32", name="target")
+    e = keras_hub.layers.TransformerEncoder(12, 2, dropout=0.2)(layers.Embedding(30, 8, mask_zero=True)(src))
+    d = keras_hub.layers.TransformerDecoder(12, 2, dropout=0.2)(layers.Embedding(30, 8, mask_zero=True)(tgt), e)
+    model = keras.Model([src, tgt], [layers.Dense(3)(e), layers.Dense(3)(d)])
+    randomize(model)
+    target = tokens(48, 2, 5, 30, pad=False)
+    target[1, :2] = 0  # row 1 starts with padding
+    record(save(model, "k3_mask_hub_dropout"), model, [tokens(47, 2, 6, 30), target])
+
     # 5. keras.io "Text classification with Transformer", as the example builds it (smaller).
     keras.utils.set_random_seed(5)
     maxlen, vocab_size, embed_dim, num_heads, ff_dim = 6, 40, 8, 2, 12

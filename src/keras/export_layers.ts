@@ -365,7 +365,7 @@ function checkFullyMaskedRows(
       "attention masks: Keras's attention then gives a query whose keys are all masked (a padded position) " +
       'zero attention where tfjs gives it uniform attention, so the outputs at padded positions would differ; ' +
       `save a copy with ${returnScores ? 'returnAttentionScores false' : 'dropout 0'} in its attention` +
-      (what === 'the attention' ? ", or with fullyMaskedQueries 'zero'" : ''),
+      ", or with fullyMaskedQueries 'zero'",
   );
 }
 
@@ -447,7 +447,14 @@ function exportBlock(block: TransformerBlock, ctx: ExportContext): KerasTensor[]
     );
   }
   const causal = className === 'TransformerDecoderBlock' || (block as unknown as { causal: boolean }).causal;
-  checkFullyMaskedRows(ctx, 'the block', block.dropout, false, sequenceMask != null || memoryMask != null);
+  checkFullyMaskedRows(
+    ctx,
+    'the block',
+    block.dropout,
+    false,
+    sequenceMask != null || memoryMask != null,
+    block.fullyMaskedQueries === 'zero',
+  );
   const kwargs: Record<string, unknown> = {};
   const self = sequenceMask == null ? null : ctx.masks.pair(sequenceMask, [sequenceMask]);
   if (memory != null) {
@@ -666,7 +673,14 @@ function exportKerasHubEncoder(layer: KerasHubTransformerEncoder, ctx: ExportCon
     input('padding_mask')?.tensor ?? null,
     input('attention_mask')?.tensor ?? null,
   );
-  checkFullyMaskedRows(ctx, 'the layer', layer.dropout, false, masks.padding != null || masks.attention != null);
+  checkFullyMaskedRows(
+    ctx,
+    'the layer',
+    layer.dropout,
+    false,
+    masks.padding != null || masks.attention != null,
+    layer.fullyMaskedQueries === 'zero',
+  );
   const kwargs: Record<string, unknown> = {};
   if (masks.padding != null) kwargs.padding_mask = masks.padding;
   if (masks.attention != null) kwargs.attention_mask = masks.attention;
@@ -717,6 +731,7 @@ function exportKerasHubDecoder(layer: KerasHubTransformerDecoder, ctx: ExportCon
     layer.dropout,
     false,
     self.padding != null || self.attention != null || crossMasked,
+    layer.fullyMaskedQueries === 'zero',
   );
   return write(
     layer,

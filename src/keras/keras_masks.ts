@@ -179,14 +179,18 @@ function copyGraph(graph: KerasGraph): KerasGraph {
 /**
  * The attention arguments that follow from the version alone: Keras 3.8+ ignores a `query_mask`
  * argument (it reads the query's own mask), and Keras 3.10+ gives a fully masked query zero
- * attention when the layer has dropout or returns its scores.
+ * attention when the layer has dropout or returns its scores (keras-hub's transformer layers: when
+ * they have dropout, which they pass to their attention).
  */
 function attentionArguments(graph: KerasGraph, semantics: MaskSemantics, classOf: (l: LayerJson) => string): void {
   for (const layer of graph.layers) {
-    if (RULES[classOf(layer)] !== 'attention') continue;
-    if (semantics.attentionClearsMasks) for (const node of layer.nodes) delete node.kwargs.query_mask;
+    const rule = RULES[classOf(layer)];
+    if (rule !== 'attention' && rule !== 'hub encoder' && rule !== 'hub decoder') continue;
+    if (rule === 'attention' && semantics.attentionClearsMasks) {
+      for (const node of layer.nodes) delete node.kwargs.query_mask;
+    }
     const dropout = Number(layer.config.dropout ?? 0);
-    const scores = layer.nodes.some((n) => n.kwargs.return_attention_scores === true);
+    const scores = rule === 'attention' && layer.nodes.some((n) => n.kwargs.return_attention_scores === true);
     if (semantics.zeroFullyMaskedQueries && (dropout > 0 || scores)) layer.config.fully_masked_queries = 'zero';
   }
 }
@@ -195,7 +199,7 @@ const keyOf = (ref: TensorRef) => `${ref.layer}/${ref.node}/${ref.tensor}`;
 
 /** Walks the calls in Keras's run order, keeping each tensor's mask as Keras would at that point. */
 class MaskWriter {
-  /** The mask each tensor carries now (a bool tensor of the graph), by `key`; absent = none. */
+  /** The mask each tensor carries now (a bool tensor of the graph), by `keyOf`; absent = none. */
   private readonly masks = new Map<string, TensorRef>();
   /** The mask operations written, by what they compute (each written once). */
   private readonly written = new Map<string, TensorRef>();
@@ -404,7 +408,8 @@ class MaskWriter {
       nodes: [{ args, kwargs: {} }],
       keras3: true,
     };
-    this.inserts.set(this.current, [...(this.inserts.get(this.current) ?? []), layer]);
+    if (!this.inserts.has(this.current)) this.inserts.set(this.current, []);
+    this.inserts.get(this.current)!.push(layer);
     const ref = new TensorRef(unique, 0, 0);
     this.written.set(id, ref);
     return ref;
@@ -499,7 +504,10 @@ export function kerasRunOrder(graph: KerasGraph): LayerCall[] {
   }
   // 3. `_run_through_graph`: deepest first, each depth in insertion order.
   const byDepth = new Map<number, string[]>();
-  for (const [call, depth] of depths) byDepth.set(depth, [...(byDepth.get(depth) ?? []), call]);
+  for (const [call, depth] of depths) {
+    if (!byDepth.has(depth)) byDepth.set(depth, []);
+    byDepth.get(depth)!.push(call);
+  }
   return [...byDepth.keys()]
     .sort((a, b) => b - a)
     .flatMap((d) => byDepth.get(d)!)
