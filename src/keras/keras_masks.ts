@@ -461,14 +461,20 @@ export function kerasRunOrder(graph: KerasGraph): LayerCall[] {
   const calls = new Map<string, LayerCall>();
   const parents = new Map<string, string[]>();
   const callOf = (ref: TensorRef): string => {
-    const layer = byName.get(ref.layer)!;
-    const k = callKey(layer.name, ref.node);
-    if (!calls.has(k)) {
-      calls.set(k, { layer, node: ref.node });
-      const node = layer.class_name === 'InputLayer' ? undefined : layer.nodes[ref.node];
-      parents.set(k, node == null ? [] : refsIn(node).map(callOf));
-    }
+    const k = callKey(ref.layer, ref.node);
+    if (!calls.has(k)) calls.set(k, { layer: byName.get(ref.layer)!, node: ref.node });
     return k;
+  };
+  // The calls whose outputs a call reads, found as the walk reaches it (no recursion: a long chain).
+  const parentsOf = (k: string): string[] => {
+    let found = parents.get(k);
+    if (found == null) {
+      const { layer, node } = calls.get(k)!;
+      const call = layer.class_name === 'InputLayer' ? undefined : layer.nodes[node];
+      found = call == null ? [] : refsIn(call).map(callOf);
+      parents.set(k, found);
+    }
+    return found;
   };
   // 1. `_build_map`: depth-first from each output, a call listed after the calls it reads.
   const ordered: string[] = [];
@@ -479,7 +485,7 @@ export function kerasRunOrder(graph: KerasGraph): LayerCall[] {
     const stack: { call: string; next: number }[] = [{ call: start, next: 0 }];
     while (stack.length > 0) {
       const top = stack[stack.length - 1];
-      const inputs = parents.get(top.call)!;
+      const inputs = parentsOf(top.call);
       if (top.next < inputs.length) {
         const input = inputs[top.next++];
         if (!finished.has(input)) stack.push({ call: input, next: 0 });

@@ -166,6 +166,22 @@ describe('explicitMasks', () => {
   });
 });
 
+it('walks a chain of 20,000 layers without recursion, the mask reaching its end', () => {
+  const n = 20_000;
+  const dense = Array.from({ length: n }, (_x, i) =>
+    layer('Dense', `d${i}`, {}, [call([ref(i === 0 ? 'embedding' : `d${i - 1}`)])]),
+  );
+  const graph: KerasGraph = {
+    name: 'chain',
+    layers: [input, embedding, ...dense, layer('MultiHeadAttention', 'attention', {}, [call([ref(`d${n - 1}`)])])],
+    inputs: [ref('ids')],
+    outputs: [ref('attention')],
+  };
+  expect(kerasRunOrder(graph)).toHaveLength(n + 3);
+  const out = explicitMasks(graph, maskSemantics('3.15.1', true), classOf);
+  expect(describeRef(out, byName(out, 'attention').nodes[0].kwargs.query_mask)).toBe('NotEqual(ids, 0)');
+});
+
 describe("kerasRunOrder: Keras's own order, for every Keras 3 fixture", () => {
   const entries = readManifest().entries.filter((e) => e.runOrder != null);
 
