@@ -96,7 +96,9 @@ export interface MultiHeadAttentionArgs extends LayerArgs {
   /**
    * Which Keras call argument each input is (from `MultiHeadAttention.kerasCallArguments`), e.g.
    * `['query', 'value', 'attention_mask']`; set by the Keras loader for nodes that pass tensors as
-   * keyword arguments. Default null: the inputs are query, [query, value] or [query, value, key].
+   * keyword arguments. A `query_mask`, `value_mask` or `key_mask` input, (B, T) / (B, S) with 1 = a
+   * real position, is used in place of that tensor's own padding mask. Default null: the inputs are
+   * query, [query, value] or [query, value, key].
    */
   callArguments?: string[] | null;
   /** Whether `apply` returns `[output, scores]`, scores (B, H, T, S). Default false. */
