@@ -387,7 +387,8 @@ function exportAttention(layer: MultiHeadAttention, ctx: ExportContext): KerasTe
   const key = input('key');
   // An explicit mask input wins over the tensor's own (as in our layer and Keras).
   const queryMask: MaskSource | null = input('query_mask')?.tensor ?? query.mask;
-  const valueMask: MaskSource | null = input('value_mask')?.tensor ?? value.mask;
+  // Without a value input the value is the query, and its mask the query's (as in our layer).
+  const valueMask: MaskSource | null = input('value_mask')?.tensor ?? (input('value') == null ? queryMask : value.mask);
   const keyMask: MaskSource | null = input('key_mask')?.tensor ?? key?.mask ?? null;
   const userMask = input('attention_mask')?.tensor ?? null;
   checkFullyMaskedRows(

@@ -757,11 +757,6 @@ function getItem(
  * Non-tensor call arguments: `use_causal_mask` -> config `causal`, `return_attention_scores` ->
  * config; `training` false/None and absent masks are dropped; anything else is an error.
  */
-/** Whether a call passes only query/value/key (the MultiHeadAttention inputs that may be collapsed). */
-function names3(named: [string, TensorRef][]): boolean {
-  return named.every(([n]) => n === 'query' || n === 'value' || n === 'key');
-}
-
 function classInputs(node: NodeCall, cls: LayerClass, config: Record<string, unknown>, where: string): TensorRef[] {
   const kwargs = { ...node.kwargs };
   if ('use_causal_mask' in kwargs) {
@@ -811,21 +806,20 @@ function classInputs(node: NodeCall, cls: LayerClass, config: Record<string, unk
   }
   checkNeutral(kwargs, where);
   named.sort(([a], [b]) => callArguments.indexOf(a) - callArguments.indexOf(b));
-  if (cls.kerasCallArguments == null || names3(named)) {
-    // Keras's defaults, which our layer shares: key = value when absent, value = query in self-attention.
-    // Dropping the repeats keeps the node's inputs distinct (see copyRepeatedInputs).
-    const ref = (n: string) => named.find(([name]) => name === n)?.[1];
-    const same = (a?: TensorRef, b?: TensorRef) => a != null && b != null && JSON.stringify(a) === JSON.stringify(b);
-    if (same(ref('key'), ref('value')))
-      named.splice(
-        named.findIndex(([n]) => n === 'key'),
-        1,
-      );
-    if (!ref('key') && same(ref('value'), ref('query')))
-      named.splice(
-        named.findIndex(([n]) => n === 'value'),
-        1,
-      );
+  // Keras's defaults, which MultiHeadAttention shares: key = value when absent, value = query in
+  // self-attention (and then the value's mask = the query's). Dropping the repeats keeps the node's
+  // inputs distinct (see copyRepeatedInputs) and self-attention recognisable as such (explain.ts).
+  const ref = (n: string) => named.find(([name]) => name === n)?.[1];
+  const same = (a?: TensorRef, b?: TensorRef) => a != null && b != null && JSON.stringify(a) === JSON.stringify(b);
+  const drop = (n: string) =>
+    named.splice(
+      named.findIndex(([name]) => name === n),
+      1,
+    );
+  if (same(ref('key'), ref('value'))) drop('key');
+  if (!ref('key') && same(ref('value'), ref('query'))) {
+    drop('value');
+    if (same(ref('value_mask'), ref('query_mask'))) drop('value_mask');
   }
   const names = named.map(([n]) => n);
   // Without callArguments a class takes only its sequences positionally (query, value, key;

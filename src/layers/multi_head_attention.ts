@@ -349,10 +349,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
     rejectActivityRegularizer(name, args.activityRegularizer);
     this.kernelConstraint = resolveConstraint(name, 'kernelConstraint', args.kernelConstraint);
     this.biasConstraint = resolveConstraint(name, 'biasConstraint', args.biasConstraint);
-    this.callArguments = checkCallArguments(name, args.callArguments, MultiHeadAttention.kerasCallArguments, [
-      'query',
-      'value',
-    ]);
+    this.callArguments = checkCallArguments(name, args.callArguments, MultiHeadAttention.kerasCallArguments, ['query']);
     this.supportsMasking = true;
   }
 
@@ -476,17 +473,21 @@ export class MultiHeadAttention extends tf.layers.Layer {
     }
     const named = byCallArgument(name, this.callArguments, list);
     const index = (arg: string) => this.callArguments!.indexOf(arg);
+    // Without a value input the value is the query (self-attention), and so is its mask.
+    const selfAttention = named.value === undefined;
+    const value = selfAttention ? named.query : named.value;
     const hasKey = named.key !== undefined;
+    const valueIndex = selfAttention ? index('query') : index('value');
     return {
       query: named.query,
-      value: named.value,
-      key: hasKey ? named.key : named.value,
+      value,
+      key: hasKey ? named.key : value,
       hasKey,
       queryMask: named.query_mask,
-      valueMask: named.value_mask,
+      valueMask: named.value_mask ?? (selfAttention ? named.query_mask : undefined),
       keyMask: named.key_mask,
       attentionMask: named.attention_mask,
-      indices: { query: index('query'), value: index('value'), key: hasKey ? index('key') : index('value') },
+      indices: { query: index('query'), value: valueIndex, key: hasKey ? index('key') : valueIndex },
     };
   }
 

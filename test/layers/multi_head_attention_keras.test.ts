@@ -298,6 +298,23 @@ describeEachBackend('MultiHeadAttention (Keras 3 parity)', () => {
       named.dispose();
     });
 
+    it('without a value input, attends over the query (self-attention) with the query_mask on the keys too', () => {
+      const positional = new MultiHeadAttention({ numHeads: 2, keyDim: 2 });
+      const named = new MultiHeadAttention({ numHeads: 2, keyDim: 2, callArguments: ['query', 'query_mask'] });
+      const query = q();
+      const queryMask = tf.tensor2d([1, 1, 0, 1, 0, 1], [2, 3]);
+      tf.dispose(positional.apply(query) as tf.Tensor);
+      tf.dispose(named.apply([query, queryMask]) as tf.Tensor);
+      named.setWeights(positional.getWeights());
+      const pair = tf.tidy(() => queryMask.expandDims(2).mul(queryMask.expandDims(1)));
+      const a = positional.apply(query, { attentionMask: pair }) as tf.Tensor;
+      const b = named.apply([query, queryMask]) as tf.Tensor;
+      expect(maxAbsDiff(b, a.arraySync() as number[][][])).toBeLessThan(1e-6);
+      tf.dispose([query, queryMask, pair, a, b]);
+      positional.dispose();
+      named.dispose();
+    });
+
     it('works in a functional model with the mask as a model input, and round-trips', async () => {
       const query = tf.input({ shape: [3, 4] });
       const value = tf.input({ shape: [5, 4] });
@@ -473,9 +490,9 @@ describeEachBackend('MultiHeadAttention (Keras 3 parity)', () => {
         'MultiHeadAttention \'mha\': callArguments ["query","value","value"] names an argument twice',
       ],
       [
-        'callArguments without value',
-        make({ callArguments: ['query', 'attention_mask'] }),
-        'MultiHeadAttention \'mha\': callArguments ["query","attention_mask"] must include \'value\'',
+        'callArguments without query',
+        make({ callArguments: ['value', 'attention_mask'] }),
+        'MultiHeadAttention \'mha\': callArguments ["value","attention_mask"] must include \'query\'',
       ],
       [
         'callArguments not a list',
