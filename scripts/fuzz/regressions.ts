@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ZipArchive } from '../../src/keras/zip';
 import { Fixture, fixtures, FOLDER_FILES, folderTarget, FuzzCase, Loader, LOADERS, writeCaseFolder } from './cases';
-import { btreeChain, chunkedLayout, dataspaceVersion, hugeAttribute, mapHdf5 } from './hdf5_craft';
+import { btreeChain, chunkedLayout, dataspaceVersion, groupChain, hugeAttribute, mapHdf5 } from './hdf5_craft';
 import { deflatedZeros, zip, ZipInput } from './zip_writer';
 
 /** One row: what it is, the file it makes (under `folder`), the loaders, the message part expected. */
@@ -106,6 +106,18 @@ export const ROWS: Row[] = [
     make: () => {
       const weights = new ZipArchive(read(fixture('k3_attention.keras').path), 'x').read('model.weights.h5');
       return keras('k3_attention.keras', { 'model.weights.h5': btreeChain(weights, mapHdf5(weights), 40) });
+    },
+  },
+  {
+    // Not in the issue's table: the weights index that reads tf.keras's Windows paths walked every
+    // path through the groups (found when the branch took in main's Keras 2 .keras support).
+    what: 'hang: .keras weights groups made a chain of hard links, 2^38 paths 30 groups deep',
+    fixture: 'k3_keras_hub.keras',
+    loaders: ['keras'],
+    expect: 'links to the object already at',
+    make: () => {
+      const weights = new ZipArchive(read(fixture('k3_keras_hub.keras').path), 'x').read('model.weights.h5');
+      return keras('k3_keras_hub.keras', { 'model.weights.h5': groupChain(weights, mapHdf5(weights), 30) });
     },
   },
   {
