@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ZipArchive } from '../../src/keras/zip';
-import { Fixture, fixtures, FOLDER_FILES, folderTarget, FuzzCase, Loader, LOADERS, writeCaseFolder } from './cases';
+import { Fixture, fixtures, folderTarget, FuzzCase, Loader, LOADERS, writeCaseFolder } from './cases';
 import { btreeChain, chunkedLayout, dataspaceVersion, groupChain, hugeAttribute, mapHdf5 } from './hdf5_craft';
 import { deflatedZeros, zip, ZipInput } from './zip_writer';
 
@@ -318,7 +318,7 @@ export function regressionCases(root: string, firstId = 0): FuzzCase[] {
         continue;
       }
       const files: Record<string, Uint8Array | null> = {};
-      for (const name of FOLDER_FILES) if (fs.existsSync(path.join(source.path, name))) files[name] = null;
+      for (const name of source.files) files[name] = null;
       const links: [string, string][] = [];
       for (const [name, value] of Object.entries(made)) {
         if (typeof value === 'string') {
