@@ -17,10 +17,13 @@ import { simdKernels, stage, unstage } from './simd_kernels';
 import { inParallelRuns, partsFor } from './threads';
 
 /**
- * Columns of the product computed per pass over the rows: a panel of the right operand (K rows of
- * up to 256 floats, 256 kB at K = 256) then stays in the L2 cache while every row block reads it.
+ * The right operand is read in blocks of DEPTH rows by PANEL columns (256 kB), each summed into
+ * the product before the next: a block then stays in the L2 cache while every 4-row tile of the
+ * part reads it, whatever K (at K = 2048, a whole panel of K rows is 2 MB, and every tile would
+ * read it again from memory).
  */
 const PANEL = 256;
+const DEPTH = 256;
 
 /**
  * The least work worth a part of its own on another thread, in multiply-adds: about 25 us at
@@ -53,14 +56,16 @@ export function matMulInto(args: MatMulArgs, out: Float32Array): void {
   const N4 = wholeVectors(N);
   const padded = N4 !== N || transposeB;
   // The right operand as (K, N4) rows when it must be moved (transposed or padded to whole
-  // vectors), the product as (M, N4) rows, then compacted to (M, N) when padded.
+  // vectors), the left one as (M, K) rows when it is transposed, the product as (M, N4) rows,
+  // then compacted to (M, N) when padded.
   const starts = stage(bias ? [a, b, bias] : [a, b], bias ? [3] : [], [
     padded ? K * N4 : 0,
+    transposeA ? M * K : 0,
     M * N4,
     padded && N4 !== N ? M * N : 0,
   ]);
   const [aAt, bAt] = starts;
-  const [rightAt, productAt, compactAt] = starts.slice(starts.length - 3);
+  const [rightAt, leftAt, productAt, compactAt] = starts.slice(starts.length - 4);
   const biasAt = bias ? starts[2] : 0;
   let right = bAt;
   if (padded) {
@@ -70,16 +75,37 @@ export function matMulInto(args: MatMulArgs, out: Float32Array): void {
     // Padding columns of the transposed right operand: zeros, so the padded product columns are finite.
     if (transposeB && N4 !== N) for (let k = 0; k < K; k++) mm.floats.fill(0, right + k * N4 + N, right + (k + 1) * N4);
   }
-  const [aRow, aCol] = transposeA ? [4, 4 * M] : [4 * K, 4];
   // Blocks of whole 4-row tiles of the product, one per part, over the kernel threads.
   const tiles = Math.ceil(M / 4);
   const parts = partsFor(tiles, Math.ceil(MIN_PART_MACS / (4 * K * N4)));
   inParallelRuns(tiles, parts, (calls, firstTile, endTile) => {
     const [r0, rows] = [4 * firstTile, Math.min(M, 4 * endTile) - 4 * firstTile];
-    const [left, product] = [4 * aAt + r0 * aRow, 4 * (productAt + r0 * N4)];
+    // The part's rows of the left operand, (rows, K): in place, or transposed from columns r0..
+    // of the stored (K, M) (read in place through strides, each step of a product would touch K
+    // cache lines for 4 floats of each).
+    const left = 4 * ((transposeA ? leftAt : aAt) + r0 * K);
+    if (transposeA) calls.transposeRows(4 * (aAt + r0), 4 * M, left, 4 * K, K, rows);
+    const product = 4 * (productAt + r0 * N4);
     for (let x0 = 0; x0 < N4; x0 += PANEL) {
       const width = 4 * Math.min(PANEL, N4 - x0);
-      calls.axpyRows(left, aRow, aCol, 4 * (right + x0), 4 * N4, product + 4 * x0, 4 * N4, rows, K, width, 1, 0);
+      for (let k0 = 0; k0 < K; k0 += DEPTH) {
+        const [depth, accumulate] = [Math.min(DEPTH, K - k0), k0 > 0 ? 1 : 0];
+        const block = 4 * (right + k0 * N4 + x0);
+        calls.axpyRows(
+          left + 4 * k0,
+          4 * K,
+          4,
+          block,
+          4 * N4,
+          product + 4 * x0,
+          4 * N4,
+          rows,
+          depth,
+          width,
+          1,
+          accumulate,
+        );
+      }
     }
     // The bias's last vector may read 3 floats past it: the zeroed region after it.
     if (bias) calls.addRowBias(product, rows, 4 * N4, 4 * biasAt, 0, 1);

@@ -7,7 +7,9 @@
  *   from saved row statistics and its gradient;
  * - layer normalization over rows, forward and backward.
  * The module is assembled and compiled on first use (wasm_assembler.ts), never at import, and works
- * on its own memory: callers copy operands into `floats` and read results from it.
+ * on its own memory: callers copy operands into `floats` and read results from it. Its multiply-adds
+ * are relaxed SIMD's fused ones where the engine has relaxed SIMD, else a multiply and an add
+ * (`Arithmetic`).
  *
  * Addresses and strides are in bytes; the contiguous inner dimension `width` (bytes) must be a
  * multiple of 16: four floats per SIMD vector.
@@ -16,6 +18,7 @@ import {
   assembleModule,
   type Code,
   defineFunction,
+  type FunctionSpec,
   f32,
   f32x4,
   forLoop,
@@ -24,9 +27,44 @@ import {
   i32x4,
   ifElse,
   type Local,
+  type Locals,
   set,
   v128,
+  type ValueType,
 } from './wasm_assembler';
+
+/**
+ * How a kernel multiplies and adds, chosen when the module is assembled: relaxed SIMD's
+ * f32x4.relaxed_madd where the engine validates it (fused multiply-add on CPUs that have it: one
+ * instruction and one rounding instead of two), else a multiply and an add. Both give the same
+ * floats on every thread of one process: the threads run one compiled module.
+ */
+interface Arithmetic {
+  /** Whether `madd` is relaxed SIMD's. */
+  relaxed: boolean;
+  /** a * b + c, lane-wise. */
+  madd(a: Code, b: Code, c: Code): Code;
+}
+
+const SEPARATE: Arithmetic = { relaxed: false, madd: (a, b, c) => f32x4.add(c, f32x4.mul(a, b)) };
+const RELAXED: Arithmetic = { relaxed: true, madd: (a, b, c) => f32x4.relaxedMadd(a, b, c) };
+
+/** A kernel of the module: its name and parameters, and its code for either arithmetic. */
+interface KernelDefinition {
+  name: string;
+  params: ValueType[];
+  assemble(math: Arithmetic): FunctionSpec;
+}
+
+/** `defineFunction`, with the body given the arithmetic it is assembled with. */
+function defineKernel<P extends ValueType[], L extends ValueType[]>(
+  name: string,
+  params: [...P],
+  locals: [...L],
+  body: (params: Locals<P>, locals: Locals<L>, math: Arithmetic) => Code,
+): KernelDefinition {
+  return { name, params, assemble: (math) => defineFunction(name, params, locals, (p, l) => body(p, l, math)) };
+}
 
 const at = (base: Local, index: Local, stride: Local): Code => i32.add(get(base), i32.mul(get(index), get(stride)));
 /** The sum of a vector's four lanes. */
@@ -50,13 +88,14 @@ const advance = (address: Local, step: Code): Code => set(address, i32.add(get(a
  * 16 multiply-adds, where one row at a time needs a load of B per multiply-add. The rows left
  * over (m mod 4) go one at a time, 16 floats per tile.
  */
-const axpyRows = defineFunction(
+const axpyRows = defineKernel(
   'axpyRows',
   ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'f32', 'i32'],
   [...Array<'i32'>(7).fill('i32'), ...Array<'v128'>(11).fill('v128')],
   (
     [a, aRow, aCol, b, bRow, c, cRow, m, n, width, alpha, accumulate],
     [i, j, x, rowA, rowC, pa, pb, weight, b0, b1, ...acc],
+    math,
   ) => {
     // Writes alpha * acc (+ the old C) to C at rowC + r*cRow + x + 16v.
     const finish = (accumulator: Local, r: number, v: number) => {
@@ -79,7 +118,7 @@ const axpyRows = defineFunction(
           ? [
               ...set(weight, f32x4.loadSplat(get(pa))),
               ...Array.from({ length: vectors }, (_x, v) =>
-                set(accOf(0, v), f32x4.add(get(accOf(0, v)), f32x4.mul(get(weight), f32x4.load(get(pb), 16 * v)))),
+                set(accOf(0, v), math.madd(get(weight), f32x4.load(get(pb), 16 * v), get(accOf(0, v)))),
               ).flat(),
             ]
           : [
@@ -87,7 +126,7 @@ const axpyRows = defineFunction(
               ...Array.from({ length: rows }, (_x, r) => [
                 ...set(weight, f32x4.loadSplat(aAt(r))),
                 ...Array.from({ length: vectors }, (_y, v) =>
-                  set(accOf(r, v), f32x4.add(get(accOf(r, v)), f32x4.mul(get(weight), get(bVectors[v])))),
+                  set(accOf(r, v), math.madd(get(weight), get(bVectors[v]), get(accOf(r, v)))),
                 ).flat(),
               ]).flat(),
             ];
@@ -127,11 +166,11 @@ const axpyRows = defineFunction(
  * mean and biased variance, xHat = (x - mean) / sqrt(var + epsilon), y = xHat * gamma + beta,
  * and inverseStd[r] = 1 / sqrt(var + epsilon). y, xHat and inverseStd are contiguous.
  */
-const layerNormRows = defineFunction(
+const layerNormRows = defineKernel(
   'layerNormRows',
   ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'f32', 'f32'],
   ['i32', 'i32', 'v128', 'f32', 'f32', 'v128'],
-  ([x, gamma, beta, y, xHat, inverseStd, rows, width, count, epsilon], [r, e, acc, mean, inv, centered]) =>
+  ([x, gamma, beta, y, xHat, inverseStd, rows, width, count, epsilon], [r, e, acc, mean, inv, centered], math) =>
     forLoop(r, i32.const(0), get(rows), 1, [
       ...set(acc, f32x4.splat(f32.const(0))),
       ...forLoop(e, i32.const(0), get(width), 16, set(acc, f32x4.add(get(acc), f32x4.load(plus(x, e))))),
@@ -139,17 +178,14 @@ const layerNormRows = defineFunction(
       ...set(acc, f32x4.splat(f32.const(0))),
       ...forLoop(e, i32.const(0), get(width), 16, [
         ...set(centered, f32x4.sub(f32x4.load(plus(x, e)), f32x4.splat(get(mean)))),
-        ...set(acc, f32x4.add(get(acc), f32x4.mul(get(centered), get(centered)))),
+        ...set(acc, math.madd(get(centered), get(centered), get(acc))),
       ]),
       ...set(inv, f32.div(f32.const(1), f32.sqrt(f32.add(f32.div(laneSum(acc), get(count)), get(epsilon))))),
       ...f32.store(get(inverseStd), get(inv)),
       ...forLoop(e, i32.const(0), get(width), 16, [
         ...set(centered, f32x4.mul(f32x4.sub(f32x4.load(plus(x, e)), f32x4.splat(get(mean))), f32x4.splat(get(inv)))),
         ...f32x4.store(plus(xHat, e), get(centered)),
-        ...f32x4.store(
-          plus(y, e),
-          f32x4.add(f32x4.mul(get(centered), f32x4.load(plus(gamma, e))), f32x4.load(plus(beta, e))),
-        ),
+        ...f32x4.store(plus(y, e), math.madd(get(centered), f32x4.load(plus(gamma, e)), f32x4.load(plus(beta, e)))),
       ]),
       ...advance(x, get(width)),
       ...advance(y, get(width)),
@@ -163,13 +199,14 @@ const layerNormRows = defineFunction(
  * dxHat = dy * gamma, dx = inverseStd * (dxHat - mean(dxHat) - xHat * mean(dxHat * xHat)) per row;
  * dGamma += sum over rows of dy * xHat and dBeta += sum of dy (zero them first).
  */
-const layerNormRowsBackward = defineFunction(
+const layerNormRowsBackward = defineKernel(
   'layerNormRowsBackward',
   ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'f32'],
   ['i32', 'i32', 'v128', 'v128', 'v128', 'v128', 'f32', 'f32'],
   (
     [dy, xHat, inverseStd, gamma, dx, dGamma, dBeta, rows, width, count],
     [r, e, g, dxHat, sum, sumXHat, meanDxHat, meanDxHatXHat],
+    math,
   ) =>
     forLoop(r, i32.const(0), get(rows), 1, [
       ...set(sum, f32x4.splat(f32.const(0))),
@@ -178,11 +215,8 @@ const layerNormRowsBackward = defineFunction(
         ...set(g, f32x4.load(plus(dy, e))),
         ...set(dxHat, f32x4.mul(get(g), f32x4.load(plus(gamma, e)))),
         ...set(sum, f32x4.add(get(sum), get(dxHat))),
-        ...set(sumXHat, f32x4.add(get(sumXHat), f32x4.mul(get(dxHat), f32x4.load(plus(xHat, e))))),
-        ...f32x4.store(
-          plus(dGamma, e),
-          f32x4.add(f32x4.load(plus(dGamma, e)), f32x4.mul(get(g), f32x4.load(plus(xHat, e)))),
-        ),
+        ...set(sumXHat, math.madd(get(dxHat), f32x4.load(plus(xHat, e)), get(sumXHat))),
+        ...f32x4.store(plus(dGamma, e), math.madd(get(g), f32x4.load(plus(xHat, e)), f32x4.load(plus(dGamma, e)))),
         ...f32x4.store(plus(dBeta, e), f32x4.add(f32x4.load(plus(dBeta, e)), get(g))),
       ]),
       ...set(meanDxHat, f32.div(laneSum(sum), get(count))),
@@ -214,11 +248,11 @@ const EXP_FLOOR = -87;
  * rounding), times 2^n built in the exponent bits. Lanes below EXP_FLOOR give exactly 0, as
  * masked scores must.
  */
-function expLanes(x: Local, n: Local, r: Local): Code {
+function expLanes(x: Local, n: Local, r: Local, math: Arithmetic): Code {
   const splat = (value: number) => f32x4.splat(f32.const(value));
   const clamped = f32x4.max(get(x), splat(EXP_FLOOR));
   const horner = [1 / 720, 1 / 120, 1 / 24, 1 / 6, 1 / 2, 1, 1].reduce<Code>(
-    (acc, coefficient) => f32x4.add(f32x4.mul(acc, get(r)), splat(coefficient)),
+    (acc, coefficient) => math.madd(acc, get(r), splat(coefficient)),
     splat(0),
   );
   const twoToTheN = i32x4.shl(i32x4.add(i32x4.truncSatF32x4(get(n)), i32x4.splat(i32.const(127))), i32.const(23));
@@ -258,11 +292,11 @@ const padRow = (row: Local, count: Local, width: Local, address: Local, value: n
  * Each row's maximum and sum go to `stats` as a pair of floats (the backward's recomputation
  * needs them).
  */
-const softmaxRows = defineFunction(
+const softmaxRows = defineKernel(
   'softmaxRows',
   ['i32', 'i32', 'i32', 'i32', 'i32'],
   ['i32', 'i32', 'v128', 'v128', 'v128', 'v128', 'f32', 'f32'],
-  ([p, rows, count, width, stats], [r, address, x, n, e, sums, max, sum]) =>
+  ([p, rows, count, width, stats], [r, address, x, n, e, sums, max, sum], math) =>
     forLoop(r, i32.const(0), get(rows), 1, [
       ...padRow(p, count, width, address, PAD_SCORE),
       ...set(sums, f32x4.splat(f32.const(-Infinity))),
@@ -271,7 +305,7 @@ const softmaxRows = defineFunction(
       ...set(sums, f32x4.splat(f32.const(0))),
       ...forLoop(address, get(p), plus(p, width), 16, [
         ...set(x, f32x4.sub(f32x4.load(get(address)), f32x4.splat(get(max)))),
-        ...set(e, expLanes(x, n, e)),
+        ...set(e, expLanes(x, n, e, math)),
         ...f32x4.store(get(address), get(e)),
         ...set(sums, f32x4.add(get(sums), get(e))),
       ]),
@@ -291,16 +325,16 @@ const softmaxRows = defineFunction(
  * as in `padRow`) and the forward's maximum and log of the sum (`stats`, pairs of floats):
  * e^min(score - maximum - logSum, 0), in place; the padding ends as 0.
  */
-const expShiftedRows = defineFunction(
+const expShiftedRows = defineKernel(
   'expShiftedRows',
   ['i32', 'i32', 'i32', 'i32', 'i32'],
   ['i32', 'i32', 'v128', 'v128', 'v128', 'v128'],
-  ([p, rows, count, width, stats], [r, address, x, n, e, shift]) =>
+  ([p, rows, count, width, stats], [r, address, x, n, e, shift], math) =>
     forLoop(r, i32.const(0), get(rows), 1, [
       ...set(shift, f32x4.splat(f32.add(f32.load(get(stats)), f32.load(i32.add(get(stats), i32.const(4)))))),
       ...forLoop(address, get(p), plus(p, width), 16, [
         ...set(x, f32x4.min(f32x4.sub(f32x4.load(get(address)), get(shift)), f32x4.splat(f32.const(0)))),
-        ...f32x4.store(get(address), expLanes(x, n, e)),
+        ...f32x4.store(get(address), expLanes(x, n, e, math)),
       ]),
       ...padRow(p, count, width, address, 0),
       ...advance(stats, i32.const(8)),
@@ -312,15 +346,15 @@ const expShiftedRows = defineFunction(
  * Through the softmax, in place: with P the probabilities at p and dP the gradient at d, `rows`
  * rows of `width` bytes each, dP becomes dScore = P * (dP - rowsum(P * dP)).
  */
-const softmaxBackwardRows = defineFunction(
+const softmaxBackwardRows = defineKernel(
   'softmaxBackwardRows',
   ['i32', 'i32', 'i32', 'i32'],
   ['i32', 'i32', 'v128', 'v128'],
-  ([p, d, rows, width], [r, x, sums, weighted]) =>
+  ([p, d, rows, width], [r, x, sums, weighted], math) =>
     forLoop(r, i32.const(0), get(rows), 1, [
       ...set(sums, f32x4.splat(f32.const(0))),
       ...forLoop(x, i32.const(0), get(width), 16, [
-        ...set(sums, f32x4.add(get(sums), f32x4.mul(f32x4.load(plus(p, x)), f32x4.load(plus(d, x))))),
+        ...set(sums, math.madd(f32x4.load(plus(p, x)), f32x4.load(plus(d, x)), get(sums))),
       ]),
       ...set(weighted, f32x4.splat(laneSum(sums))),
       ...forLoop(x, i32.const(0), get(width), 16, [
@@ -336,7 +370,7 @@ const softmaxBackwardRows = defineFunction(
  * bias + i*biasRow when `perColumn` is 1, or the one float at bias + i*biasRow in every column
  * when it is 0 (a mask that broadcasts over keys).
  */
-const addRowBias = defineFunction(
+const addRowBias = defineKernel(
   'addRowBias',
   ['i32', 'i32', 'i32', 'i32', 'i32', 'i32'],
   ['i32', 'i32'],
@@ -365,14 +399,14 @@ const ERF_A = [0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429
  * left in `cdf` and `pdf`; `z`, `t`, `n` and `r` are scratch. erf(|z|) = 1 - poly(t) e^(-z^2)
  * with t = 1 / (1 + p |z|), and e^(-z^2) = e^(-x^2/2) is the density's exponential too.
  */
-function normalLanes(x: Local, cdf: Local, pdf: Local, [z, t, n, r]: Local[]): Code {
+function normalLanes(x: Local, cdf: Local, pdf: Local, [z, t, n, r]: Local[], math: Arithmetic): Code {
   const splat = (value: number) => f32x4.splat(f32.const(value));
-  const poly = [...ERF_A].reverse().reduce<Code>((acc, a) => f32x4.add(f32x4.mul(acc, get(t)), splat(a)), splat(0));
+  const poly = [...ERF_A].reverse().reduce<Code>((acc, a) => math.madd(acc, get(t), splat(a)), splat(0));
   return [
     ...set(z, f32x4.abs(f32x4.mul(get(x), splat(Math.SQRT1_2)))),
     ...set(t, f32x4.div(splat(1), f32x4.add(splat(1), f32x4.mul(get(z), splat(ERF_P))))),
     ...set(pdf, f32x4.neg(f32x4.mul(get(z), get(z)))),
-    ...set(pdf, expLanes(pdf, n, r)),
+    ...set(pdf, expLanes(pdf, n, r, math)),
     // erf(|z|), then its sign: 0.5 * (1 + sign(x) erf(|z|)).
     ...set(cdf, f32x4.sub(splat(1), f32x4.mul(f32x4.mul(poly, get(t)), get(pdf)))),
     ...set(cdf, f32x4.mul(splat(0.5), f32x4.add(splat(1), f32x4.copySign(get(cdf), get(x))))),
@@ -381,36 +415,33 @@ function normalLanes(x: Local, cdf: Local, pdf: Local, [z, t, n, r]: Local[]): C
 }
 
 /** Exact GELU over the floats in [x, x + bytes) (a multiple of 16): y = x Phi(x). */
-const geluForward = defineFunction(
+const geluForward = defineKernel(
   'geluForward',
   ['i32', 'i32', 'i32'],
   ['i32', 'v128', 'v128', 'v128', 'v128', 'v128', 'v128', 'v128'],
-  ([x, y, bytes], [at, value, cdf, pdf, ...scratch]) =>
+  ([x, y, bytes], [at, value, cdf, pdf, ...scratch], math) =>
     forLoop(at, i32.const(0), get(bytes), 16, [
       ...set(value, f32x4.load(plus(x, at))),
-      ...normalLanes(value, cdf, pdf, scratch),
+      ...normalLanes(value, cdf, pdf, scratch, math),
       ...f32x4.store(plus(y, at), f32x4.mul(get(value), get(cdf))),
     ]),
 );
 
 /** GELU's gradient over `bytes` of x and dy: dx = dy (Phi(x) + x phi(x)). */
-const geluBackward = defineFunction(
+const geluBackward = defineKernel(
   'geluBackward',
   ['i32', 'i32', 'i32', 'i32'],
   ['i32', 'v128', 'v128', 'v128', 'v128', 'v128', 'v128', 'v128'],
-  ([x, dy, dx, bytes], [at, value, cdf, pdf, ...scratch]) =>
+  ([x, dy, dx, bytes], [at, value, cdf, pdf, ...scratch], math) =>
     forLoop(at, i32.const(0), get(bytes), 16, [
       ...set(value, f32x4.load(plus(x, at))),
-      ...normalLanes(value, cdf, pdf, scratch),
-      ...f32x4.store(
-        plus(dx, at),
-        f32x4.mul(f32x4.load(plus(dy, at)), f32x4.add(get(cdf), f32x4.mul(get(value), get(pdf)))),
-      ),
+      ...normalLanes(value, cdf, pdf, scratch, math),
+      ...f32x4.store(plus(dx, at), f32x4.mul(f32x4.load(plus(dy, at)), math.madd(get(value), get(pdf), get(cdf)))),
     ]),
 );
 
 /** max(x, 0) in place over the floats in [p, p + bytes), bytes a multiple of 16. */
-const reluInPlace = defineFunction('reluInPlace', ['i32', 'i32'], ['i32'], ([p, bytes], [at]) =>
+const reluInPlace = defineKernel('reluInPlace', ['i32', 'i32'], ['i32'], ([p, bytes], [at]) =>
   forLoop(at, get(p), i32.add(get(p), get(bytes)), 16, [
     ...f32x4.store(get(at), f32x4.max(f32x4.load(get(at)), f32x4.splat(f32.const(0)))),
   ]),
@@ -420,7 +451,7 @@ const reluInPlace = defineFunction('reluInPlace', ['i32', 'i32'], ['i32'], ([p, 
  * Copies `rows` rows of `count` floats from src to dst (row starts `srcRow` and `dstRow` bytes
  * apart), then writes zeros in each dst row from `count` up to `padTo` floats (a block's padding).
  */
-const copyRows = defineFunction(
+const copyRows = defineKernel(
   'copyRows',
   ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32'],
   ['i32', 'i32'],
@@ -442,7 +473,7 @@ const copyRows = defineFunction(
  * rows stay in cache while their columns are read (a row-by-row transpose of 2048 x 512 misses the
  * cache on nearly every store).
  */
-const transposeRows = defineFunction(
+const transposeRows = defineKernel(
   'transposeRows',
   ['i32', 'i32', 'i32', 'i32', 'i32', 'i32'],
   ['i32', 'i32', 'i32', 'i32', 'i32', 'i32'],
@@ -548,8 +579,17 @@ const PAGE_BYTES = 65536;
 
 /** The compiled module once `simdKernels` has run: null where it cannot, undefined before. */
 let compiled: SimdKernels | null | undefined;
+/** The compiled module, its memory (`shared` when threads can use it) and its arithmetic. */
+interface CompiledModule {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  shared: boolean;
+  /** Assembled with relaxed SIMD's fused multiply-add (`Arithmetic`). */
+  relaxed: boolean;
+}
+
 /** The module and its memory, for the worker threads of threads.ts. */
-let compiledModule: { module: WebAssembly.Module; memory: WebAssembly.Memory; shared: boolean } | null = null;
+let compiledModule: CompiledModule | null = null;
 
 /**
  * The compiled module, or null where WebAssembly or its SIMD extension is unavailable (then
@@ -562,8 +602,18 @@ export function simdKernels(): SimdKernels | null {
 }
 
 /** The module and its memory (`shared` when threads can use it), or null like `simdKernels`. */
-export function simdModule(): { module: WebAssembly.Module; memory: WebAssembly.Memory; shared: boolean } | null {
+export function simdModule(): CompiledModule | null {
   return simdKernels() && compiledModule;
+}
+
+/**
+ * Whether the SIMD kernels run relaxed SIMD's fused multiply-add (`f32x4.relaxed_madd`): where
+ * the engine has relaxed SIMD (Chrome 114 and later, Node 22 and later; Node 20 with V8's
+ * `--experimental-wasm-relaxed-simd`, which this library never sets). False where WebAssembly
+ * SIMD is missing altogether. Compiles the kernels if they are not yet.
+ */
+export function relaxedSimdKernels(): boolean {
+  return simdModule()?.relaxed ?? false;
 }
 
 /**
@@ -574,27 +624,44 @@ export function simdModule(): { module: WebAssembly.Module; memory: WebAssembly.
 const SHARED_MAXIMUM_PAGES = [65536, 16384];
 
 /**
+ * The module's bytes for a memory of `sharedMaxPages` (see `assembleModule`): with relaxed SIMD's
+ * arithmetic where the engine validates it, else with separate multiplies and adds; null where
+ * neither validates (no WebAssembly SIMD).
+ */
+function moduleBytes(sharedMaxPages?: number): { bytes: Uint8Array<ArrayBuffer>; relaxed: boolean } | null {
+  for (const math of [RELAXED, SEPARATE]) {
+    const bytes = assembleModule(
+      KERNEL_FUNCTIONS.map((kernel) => kernel.assemble(math)),
+      sharedMaxPages,
+    );
+    if (WebAssembly.validate(bytes)) return { bytes, relaxed: math.relaxed };
+  }
+  return null;
+}
+
+/**
  * A shared memory and the module assembled for it where SharedArrayBuffer is usable (Node; a
  * cross-origin isolated page), else a memory of this thread's own.
  */
-function instantiate(): { module: WebAssembly.Module; memory: WebAssembly.Memory; shared: boolean } | null {
+function instantiate(): CompiledModule | null {
   const sharable =
     typeof SharedArrayBuffer === 'function' && (typeof crossOriginIsolated === 'undefined' || crossOriginIsolated);
   if (sharable) {
     for (const maximum of SHARED_MAXIMUM_PAGES) {
-      const bytes = assembleModule(KERNEL_FUNCTIONS, maximum);
-      if (!WebAssembly.validate(bytes)) return null;
+      const assembled = moduleBytes(maximum);
+      if (assembled === null) return null;
       try {
         const memory = new WebAssembly.Memory({ initial: 16, maximum, shared: true });
-        return { module: new WebAssembly.Module(bytes), memory, shared: true };
+        return { module: new WebAssembly.Module(assembled.bytes), memory, shared: true, relaxed: assembled.relaxed };
       } catch {
         // Too much address space to reserve here: try the smaller maximum, then no sharing.
       }
     }
   }
-  const bytes = assembleModule(KERNEL_FUNCTIONS);
-  if (!WebAssembly.validate(bytes)) return null;
-  return { module: new WebAssembly.Module(bytes), memory: new WebAssembly.Memory({ initial: 16 }), shared: false };
+  const assembled = moduleBytes();
+  if (assembled === null) return null;
+  const memory = new WebAssembly.Memory({ initial: 16 });
+  return { module: new WebAssembly.Module(assembled.bytes), memory, shared: false, relaxed: assembled.relaxed };
 }
 
 function compileSimdKernels(): SimdKernels | null {

@@ -4,7 +4,8 @@
  * binary). Each helper returns the code that leaves its value on the stack, operands first, so
  * `f32x4.add(get(acc), f32x4.mul(load(a), load(b)))` reads like the code it emits.
  *
- * Opcodes: WebAssembly Core Specification 2.0, section 5.4 (instructions), SIMD included.
+ * Opcodes: WebAssembly Core Specification 2.0, section 5.4 (instructions), SIMD included, and the
+ * relaxed SIMD proposal's (WebAssembly/relaxed-simd, Overview.md, "Binary format").
  */
 
 export type Code = number[];
@@ -84,6 +85,12 @@ export const f32x4 = {
   min: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe8)],
   max: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe9)],
   nearest: (a: Code): Code => [...a, ...simd(0x6a)],
+  /**
+   * Relaxed SIMD's f32x4.relaxed_madd, a * b + c: fused (one rounding) where the engine uses the
+   * CPU's fused multiply-add, else a multiply and an add; the same choice every time in one
+   * engine on one CPU. Valid only where the engine has relaxed SIMD (`WebAssembly.validate`).
+   */
+  relaxedMadd: (a: Code, b: Code, c: Code): Code => [...a, ...b, ...c, ...simd(0x105)],
   /** Lane-wise a > b: all ones where true, zeros where false. */
   gt: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x44)],
   /** v128.load from `address + offset`; it need not be 16-byte aligned (alignment is only a hint). */
@@ -141,7 +148,8 @@ export interface FunctionSpec {
   body: Code;
 }
 
-type Locals<T extends ValueType[]> = { [I in keyof T]: Local };
+/** A local for each type of T, by position. */
+export type Locals<T extends ValueType[]> = { [I in keyof T]: Local };
 
 /**
  * A function named `name` with the given parameter and local types; `body` receives them as

@@ -1,9 +1,12 @@
 /**
  * The WebAssembly SIMD kernels against plain loops: the small products with strides wider than
  * the rows, a transposed A, alpha, accumulation and every tile shape; the softmax's rows with
- * their padding and statistics, its recomputation and gradient; the mask's bias.
+ * their padding and statistics, its recomputation and gradient; the mask's bias. Run once with
+ * each arithmetic (jest.config.js's projects), which the first tests check.
  */
-import { simdKernels } from '../../src/kernels/simd_kernels';
+import { existsSync, readFileSync } from 'fs';
+import { relaxedSimdKernels, simdKernels } from '../../src/kernels/simd_kernels';
+import { assembleModule, defineFunction, f32x4, get, i32 } from '../../src/kernels/wasm_assembler';
 import { seededValues } from '../layers/attention_reference';
 
 const mm = simdKernels()!;
@@ -65,9 +68,40 @@ function expectAxpyRows(before: Float32Array, k: AxpyCase): void {
   }
 }
 
+/** Whether this engine validates relaxed SIMD's f32x4.relaxed_madd: a module of one function using it. */
+function engineHasRelaxedSimd(): boolean {
+  const probe = defineFunction('probe', ['v128'], [], ([v]) =>
+    f32x4.store(i32.const(0), f32x4.relaxedMadd(get(v), get(v), get(v))),
+  );
+  return WebAssembly.validate(assembleModule([probe]));
+}
+
+/** Whether the CPU has fused multiply-add, where Linux says so (null elsewhere). */
+function cpuHasFma(): boolean | null {
+  if (!existsSync('/proc/cpuinfo')) return null;
+  return /^flags\s*:.*\bfma\b/m.test(readFileSync('/proc/cpuinfo', 'utf8'));
+}
+
 describe('simdKernels (WebAssembly SIMD)', () => {
   it('compiles here: Node 20 has WebAssembly SIMD', () => {
     expect(simdKernels()).not.toBeNull();
+  });
+
+  it("is assembled with relaxed SIMD's multiply-add exactly where the engine validates it, as the project asks", () => {
+    expect(relaxedSimdKernels()).toBe(engineHasRelaxedSimd());
+    // The setup file of the jest project says which arithmetic this run tests.
+    expect(relaxedSimdKernels()).toBe(process.env.TFJS_ATTENTION_TEST_SIMD === 'relaxed');
+  });
+
+  it('rounds a multiply-add once with relaxed SIMD on a CPU with FMA, twice without relaxed SIMD', () => {
+    // -(1 + 2^-11) + (1 + 2^-12)^2 = 2^-24 exactly; the product alone rounds to 1 + 2^-11.
+    const [x, y] = [1 + 2 ** -12, -(1 + 2 ** -11)];
+    mm.reserve(16);
+    mm.floats.set([1, x, 0, 0, y, y, y, y, x, x, x, x]);
+    // C (float 12) = A(0, 0) B[0, :] + A(0, 1) B[1, :]: A at float 0, B's rows at floats 4 and 8.
+    mm.axpyRows(0, 4, 4, 16, 16, 48, 16, 1, 2, 16, 1, 0);
+    const fused = relaxedSimdKernels() && cpuHasFma() !== false;
+    expect(Array.from(mm.floats.subarray(12, 16))).toEqual(Array(4).fill(fused ? 2 ** -24 : 0));
   });
 
   it('axpyRows: C[i, :] = alpha * sum_j A(i, j) B[j, :] (+ C) with A read transposed', () => {
