@@ -21,6 +21,7 @@ const KERNEL_TESTS = [
   'kernels/matmul',
   'kernels/simd_kernels',
   'kernels/thread_results',
+  'train/adam_kernel',
 ].map((name) => `<rootDir>/test/${name}.test.ts`);
 
 /** @type {import('jest').Config} */

@@ -493,6 +493,63 @@ const transposeRows = defineKernel(
     ]),
 );
 
+/** Adam's hyperparameters of one step, as the floats of the block `adamUpdate` reads, in this order. */
+export const ADAM_PARAMETERS = [
+  'gradientScale',
+  'beta1',
+  'oneMinusBeta1',
+  'beta2',
+  'oneMinusBeta2',
+  'stepSize',
+  'rootCorrection',
+  'epsilon',
+] as const;
+
+/**
+ * Adam's update (train/adam.ts) of the weights at w and their first and second moments at m and v,
+ * `bytes` of each, in place, from the gradient at g, with the hyperparameters of the block at
+ * `parameters` (ADAM_PARAMETERS) and the weights' decay factor `keep`:
+ *
+ *     g' = g gradientScale,  m = beta1 m + (1 - beta1) g',  v = beta2 v + (1 - beta2) g'^2,
+ *     w = keep w - stepSize m / (sqrt(v) rootCorrection + epsilon)
+ */
+const adamUpdate = defineKernel(
+  'adamUpdate',
+  ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'f32'],
+  ['i32', 'v128', 'v128', 'v128', 'v128', ...ADAM_PARAMETERS.map((): 'v128' => 'v128')],
+  ([w, g, m, v, bytes, parameters, keep], [at, grad, first, second, decay, ...constants], math) => {
+    const [scale, beta1, oneMinusBeta1, beta2, oneMinusBeta2, stepSize, rootCorrection, epsilon] = constants;
+    return [
+      ...constants.flatMap((constant, i) => set(constant, f32x4.loadSplat(get(parameters), 4 * i))),
+      ...set(decay, f32x4.splat(get(keep))),
+      ...forLoop(at, i32.const(0), get(bytes), 16, [
+        ...set(grad, f32x4.mul(f32x4.load(plus(g, at)), get(scale))),
+        ...set(first, math.madd(get(beta1), f32x4.load(plus(m, at)), f32x4.mul(get(oneMinusBeta1), get(grad)))),
+        ...set(
+          second,
+          math.madd(
+            get(beta2),
+            f32x4.load(plus(v, at)),
+            f32x4.mul(get(oneMinusBeta2), f32x4.mul(get(grad), get(grad))),
+          ),
+        ),
+        ...f32x4.store(plus(m, at), get(first)),
+        ...f32x4.store(plus(v, at), get(second)),
+        ...f32x4.store(
+          plus(w, at),
+          f32x4.sub(
+            f32x4.mul(f32x4.load(plus(w, at)), get(decay)),
+            f32x4.div(
+              f32x4.mul(get(stepSize), get(first)),
+              math.madd(f32x4.sqrt(get(second)), get(rootCorrection), get(epsilon)),
+            ),
+          ),
+        ),
+      ]),
+    ];
+  },
+);
+
 export interface SimdKernels {
   /** See `axpyRows` above; addresses and strides in bytes, `accumulate` 0 or 1. */
   axpyRows(
@@ -553,6 +610,8 @@ export interface SimdKernels {
   geluBackward(x: number, dy: number, dx: number, bytes: number): void;
   /** max(x, 0) in place over the floats in [p, p + bytes); bytes a multiple of 16. */
   reluInPlace(p: number, bytes: number): void;
+  /** See `adamUpdate` above; addresses and bytes in bytes. */
+  adamUpdate(w: number, g: number, m: number, v: number, bytes: number, parameters: number, keep: number): void;
   /** The module's memory as floats; valid until the next `reserve`. */
   floats: Float32Array;
   /** Makes the memory hold at least `count` floats (growing it detaches the old `floats`). */
@@ -573,6 +632,7 @@ export const KERNEL_FUNCTIONS = [
   reluInPlace,
   layerNormRows,
   layerNormRowsBackward,
+  adamUpdate,
 ];
 
 const PAGE_BYTES = 65536;
@@ -687,15 +747,57 @@ function compileSimdKernels(): SimdKernels | null {
 }
 
 /**
- * Copies `arrays` into the module's memory one after another, followed by `zeroed` zero-filled
- * regions (for results that accumulate) and `scratch` regions left as they are (for results
- * written whole); returns every region's start (in floats) in that order.
+ * A block of the module's memory whose floats stay from one kernel call to the next (`stage` never
+ * writes there): state a kernel keeps, such as Adam's moments (adam.ts). `start` (in floats) moves
+ * when a block allocated before it is freed.
+ */
+export interface ResidentBlock {
+  start: number;
+  readonly length: number;
+}
+
+/** The resident blocks, in memory order from float 0; staging starts after the last. */
+const residentBlocks: ResidentBlock[] = [];
+
+const residentEnd = () => {
+  const last = residentBlocks[residentBlocks.length - 1];
+  return last === undefined ? 0 : last.start + last.length;
+};
+
+/** A resident block of `length` floats, zero-filled, after the others. */
+export function allocateResident(length: number): ResidentBlock {
+  const kernels = simdKernels()!;
+  const block = { start: residentEnd(), length };
+  kernels.reserve(block.start + length);
+  kernels.floats.fill(0, block.start, block.start + length);
+  residentBlocks.push(block);
+  return block;
+}
+
+/** Frees `block`: the blocks after it move down to close the gap (their `start` changes). */
+export function freeResident(block: ResidentBlock): void {
+  const index = residentBlocks.indexOf(block);
+  if (index < 0) return;
+  residentBlocks.splice(index, 1);
+  const floats = simdKernels()!.floats;
+  let end = index === 0 ? 0 : residentBlocks[index - 1].start + residentBlocks[index - 1].length;
+  for (const later of residentBlocks.slice(index)) {
+    floats.copyWithin(end, later.start, later.start + later.length);
+    later.start = end;
+    end += later.length;
+  }
+}
+
+/**
+ * Copies `arrays` into the module's memory one after another (after the resident blocks),
+ * followed by `zeroed` zero-filled regions (for results that accumulate) and `scratch` regions left
+ * as they are (for results written whole); returns every region's start (in floats) in that order.
  */
 export function stage(arrays: Float32Array[], zeroed: number[], scratch: number[] = []): number[] {
   const kernels = simdKernels()!;
   const sizes = [...arrays.map((array) => array.length), ...zeroed, ...scratch];
   const starts: number[] = [];
-  let end = 0;
+  let end = residentEnd();
   for (const size of sizes) {
     starts.push(end);
     end += size;

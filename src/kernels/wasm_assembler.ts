@@ -79,6 +79,7 @@ export const f32x4 = {
   div: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe7)],
   abs: (a: Code): Code => [...a, ...simd(0xe0)],
   neg: (a: Code): Code => [...a, ...simd(0xe1)],
+  sqrt: (a: Code): Code => [...a, ...simd(0xe3)],
   /** |magnitude| with the sign bit of `sign`, lane-wise (bitwise: no f32x4 copysign in SIMD). */
   copySign: (magnitude: Code, sign: Code): Code =>
     v128.or(f32x4.abs(magnitude), v128.and(sign, i32x4.splat(i32.const(0x80000000 | 0)))),
