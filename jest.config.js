@@ -17,6 +17,7 @@ const shared = {
 /** The tests of the kernels whose arithmetic relaxed SIMD changes. */
 const KERNEL_TESTS = [
   'kernels/attention',
+  'kernels/dense',
   'kernels/layer_norm',
   'kernels/matmul',
   'kernels/simd_kernels',

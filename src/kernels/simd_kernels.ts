@@ -447,6 +447,16 @@ const reluInPlace = defineKernel('reluInPlace', ['i32', 'i32'], ['i32'], ([p, by
   ]),
 );
 
+/** The gradient through relu over `bytes` of its output y and dy: dx = dy where y > 0, else 0. */
+const reluBackward = defineKernel('reluBackward', ['i32', 'i32', 'i32', 'i32'], ['i32'], ([y, dy, dx, bytes], [at]) =>
+  forLoop(at, i32.const(0), get(bytes), 16, [
+    ...f32x4.store(
+      plus(dx, at),
+      v128.and(f32x4.load(plus(dy, at)), f32x4.gt(f32x4.load(plus(y, at)), f32x4.splat(f32.const(0)))),
+    ),
+  ]),
+);
+
 /**
  * Copies `rows` rows of `count` floats from src to dst (row starts `srcRow` and `dstRow` bytes
  * apart), then writes zeros in each dst row from `count` up to `padTo` floats (a block's padding).
@@ -610,6 +620,8 @@ export interface SimdKernels {
   geluBackward(x: number, dy: number, dx: number, bytes: number): void;
   /** max(x, 0) in place over the floats in [p, p + bytes); bytes a multiple of 16. */
   reluInPlace(p: number, bytes: number): void;
+  /** See `reluBackward` above; addresses and bytes in bytes. */
+  reluBackward(y: number, dy: number, dx: number, bytes: number): void;
   /** See `adamUpdate` above; addresses and bytes in bytes. */
   adamUpdate(w: number, g: number, m: number, v: number, bytes: number, parameters: number, keep: number): void;
   /** The module's memory as floats; valid until the next `reserve`. */
@@ -630,6 +642,7 @@ export const KERNEL_FUNCTIONS = [
   geluForward,
   geluBackward,
   reluInPlace,
+  reluBackward,
   layerNormRows,
   layerNormRowsBackward,
   adamUpdate,

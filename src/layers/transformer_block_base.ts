@@ -10,7 +10,6 @@ import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
 import { dense2d } from '../ops/dense';
-import { gelu } from '../ops/gelu';
 import { layerNormalize } from '../ops/layer_norm';
 import {
   checkBoolean,
@@ -203,10 +202,7 @@ export abstract class TransformerBlockBase extends tf.layers.Layer {
     const [batch, length, width] = x.shape;
     // (B, T, D) -> (B*T, D): 2-D matmuls train on every backend.
     const flat = x.reshape([batch * length, width]);
-    const activated =
-      this.activation === 'relu'
-        ? dense2d(flat, weights.innerKernel.read(), weights.innerBias.read(), 'relu')
-        : gelu(dense2d(flat, weights.innerKernel.read(), weights.innerBias.read()));
+    const activated = dense2d(flat, weights.innerKernel.read(), weights.innerBias.read(), this.activation);
     const outer = dense2d(activated, weights.outerKernel.read(), weights.outerBias.read());
     return outer.reshape([batch, length, width]);
   }

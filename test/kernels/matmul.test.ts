@@ -75,9 +75,9 @@ describe('matrix products on wasm (SIMD) against cpu', () => {
     const args = { M: 2, K: 2, N: 2, transposeA: false, transposeB: false };
     const a = Float32Array.from([1, 2, 3, 4]);
     const b = Float32Array.from([5, 6, 7, 8]);
-    matMulInto({ ...args, a, b, bias: Float32Array.from([1, -100]), relu: false }, out);
+    matMulInto({ ...args, a, b, bias: Float32Array.from([1, -100]), activation: 'linear' }, out);
     expect(Array.from(out)).toEqual([20, -78, 44, -50]);
-    matMulInto({ ...args, a, b, bias: Float32Array.from([1, -100]), relu: true }, out);
+    matMulInto({ ...args, a, b, bias: Float32Array.from([1, -100]), activation: 'relu' }, out);
     expect(Array.from(out)).toEqual([20, 0, 44, 0]);
   });
 });

@@ -103,15 +103,17 @@ describeEachBackend('Adam (fused kernel)', (backend) => {
     const adam = new Adam(HYPER);
     const [a, b] = [tf.variable(tf.tensor1d([1, 2, 3])), tf.variable(tf.tensor1d([4, 5]))];
     const step = (ga: number[], gb: number[] | null) => {
-      const gradients = [tf.tensor1d(ga), gb && tf.tensor1d(gb)];
+      const [gradientA, gradientB] = [tf.tensor1d(ga), gb === null ? null : tf.tensor1d(gb)];
       adam.applyGradients([
-        { name: a.name, tensor: gradients[0]! },
-        { name: b.name, tensor: gradients[1] as tf.Tensor },
+        { name: a.name, tensor: gradientA },
+        { name: b.name, tensor: gradientB as tf.Tensor },
       ]);
-      tf.dispose(gradients.filter((g): g is tf.Tensor => g != null));
+      tf.dispose(gradientB === null ? [gradientA] : [gradientA, gradientB]);
     };
     step([1, 1, 1], [1, 1]);
-    a.assign(tf.tensor1d([10, 20, 30]));
+    const moved = tf.tensor1d([10, 20, 30]);
+    a.assign(moved);
+    moved.dispose();
     step([1, 1, 1], null);
     // Step 2's normalized step is about -lr for a gradient that keeps its sign; from the new weights.
     Array.from(a.dataSync()).forEach((w, k) => expect(w).toBeCloseTo([10, 20, 30][k] - HYPER.learningRate, 4));
