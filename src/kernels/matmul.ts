@@ -148,7 +148,7 @@ export function matMulInto(args: MatMulArgs, out: Float32Array, preActivation?: 
     productRows(calls, product, r0, rows);
     const at = 4 * (productAt + r0 * N4);
     // The bias's last vector may read 3 floats past it: the zeroed region after it.
-    if (bias) calls.addRowBias(at, rows, 4 * N4, 4 * biasAt, 0, 1);
+    if (bias) calls.addRowBias(at, rows, 4 * N4, 4 * biasAt, 0, 1, 1, 0);
     if (activation === 'relu') calls.reluInPlace(at, 4 * rows * N4);
     if (gelu) calls.geluForward(at, 4 * (activatedAt + r0 * N4), 4 * rows * N4);
   });

@@ -368,26 +368,37 @@ const softmaxBackwardRows = defineKernel(
 /**
  * Adds a bias to `rows` rows of `width` bytes at c, in place: row i gets the floats from
  * bias + i*biasRow when `perColumn` is 1, or the one float at bias + i*biasRow in every column
- * when it is 0 (a mask that broadcasts over keys).
+ * when it is 0 (a mask that broadcasts over keys), each taken as bias * scale + shift (a mask m
+ * of 1 = may attend becomes the scores' bias (1 - m) * MASKED_SCORE with scale -MASKED_SCORE and
+ * shift MASKED_SCORE).
  */
 const addRowBias = defineKernel(
   'addRowBias',
-  ['i32', 'i32', 'i32', 'i32', 'i32', 'i32'],
-  ['i32', 'i32'],
-  ([c, rows, width, bias, biasRow, perColumn], [r, x]) =>
-    forLoop(r, i32.const(0), get(rows), 1, [
+  ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'f32', 'f32'],
+  ['i32', 'i32', 'v128', 'v128'],
+  ([c, rows, width, bias, biasRow, perColumn, scale, shift], [r, x, scales, shifts], math) => [
+    ...set(scales, f32x4.splat(get(scale))),
+    ...set(shifts, f32x4.splat(get(shift))),
+    ...forLoop(r, i32.const(0), get(rows), 1, [
       ...ifElse(
         get(perColumn),
         forLoop(x, i32.const(0), get(width), 16, [
-          ...f32x4.store(plus(c, x), f32x4.add(f32x4.load(plus(c, x)), f32x4.load(plus(bias, x)))),
+          ...f32x4.store(
+            plus(c, x),
+            f32x4.add(f32x4.load(plus(c, x)), math.madd(f32x4.load(plus(bias, x)), get(scales), get(shifts))),
+          ),
         ]),
         forLoop(x, i32.const(0), get(width), 16, [
-          ...f32x4.store(plus(c, x), f32x4.add(f32x4.load(plus(c, x)), f32x4.loadSplat(get(bias)))),
+          ...f32x4.store(
+            plus(c, x),
+            f32x4.add(f32x4.load(plus(c, x)), math.madd(f32x4.loadSplat(get(bias)), get(scales), get(shifts))),
+          ),
         ]),
       ),
       ...advance(c, get(width)),
       ...advance(bias, get(biasRow)),
     ]),
+  ],
 );
 
 /** Abramowitz & Stegun 7.1.26, the erf of tfjs's own kernels (absolute error <= 1.5e-7). */
@@ -609,7 +620,16 @@ export interface SimdKernels {
   /** See `softmaxBackwardRows` above; addresses and width in bytes. */
   softmaxBackwardRows(p: number, d: number, rows: number, width: number): void;
   /** See `addRowBias` above; addresses, width and biasRow in bytes, perColumn 0 or 1. */
-  addRowBias(c: number, rows: number, width: number, bias: number, biasRow: number, perColumn: number): void;
+  addRowBias(
+    c: number,
+    rows: number,
+    width: number,
+    bias: number,
+    biasRow: number,
+    perColumn: number,
+    scale: number,
+    shift: number,
+  ): void;
   /** See `copyRows` above; addresses and row strides in bytes, count and padTo in floats. */
   copyRows(src: number, srcRow: number, dst: number, dstRow: number, rows: number, count: number, padTo: number): void;
   /** See `transposeRows` above; addresses and row strides in bytes. */

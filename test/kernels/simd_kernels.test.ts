@@ -219,14 +219,19 @@ describe('simdKernels (WebAssembly SIMD)', () => {
     }
   });
 
-  it('addRowBias adds a row of biases per row, or one bias broadcast over the row', () => {
+  it('addRowBias adds a row of biases per row, or one bias broadcast over the row, scaled and shifted', () => {
     mm.reserve(64);
     mm.floats.fill(1, 0, 16);
     mm.floats.set([10, 20, 30, 40, 50, 60, 70, 80], 32);
-    mm.addRowBias(0, 2, 16, 4 * 32, 4 * 4, 1);
+    mm.addRowBias(0, 2, 16, 4 * 32, 4 * 4, 1, 1, 0);
     expect(Array.from(mm.floats.slice(0, 8))).toEqual([11, 21, 31, 41, 51, 61, 71, 81]);
-    mm.addRowBias(0, 2, 16, 4 * 32, 4 * 1, 0);
+    mm.addRowBias(0, 2, 16, 4 * 32, 4 * 1, 0, 1, 0);
     expect(Array.from(mm.floats.slice(0, 8))).toEqual([21, 31, 41, 51, 71, 81, 91, 101]);
+    // A mask (1 = may attend) as the scores' bias (1 - m) * -1e9: scale 1e9, shift -1e9.
+    mm.floats.set([1, 0, 1, 0.5], 32);
+    mm.floats.fill(0, 0, 4);
+    mm.addRowBias(0, 1, 16, 4 * 32, 0, 1, 1e9, -1e9);
+    expect(Array.from(mm.floats.slice(0, 4))).toEqual([0, -1e9, 0, -5e8]);
   });
 
   it('reserve grows the memory and keeps its contents', () => {
