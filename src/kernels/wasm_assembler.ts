@@ -92,6 +92,13 @@ export const f32x4 = {
    * engine on one CPU. Valid only where the engine has relaxed SIMD (`WebAssembly.validate`).
    */
   relaxedMadd: (a: Code, b: Code, c: Code): Code => [...a, ...b, ...c, ...simd(0x105)],
+  /** The lanes `lanes` of a and b side by side (0-3 a's, 4-7 b's): i8x16.shuffle of their bytes. */
+  shuffle: (a: Code, b: Code, lanes: [number, number, number, number]): Code => [
+    ...a,
+    ...b,
+    ...simd(0x0d),
+    ...lanes.flatMap((lane) => [4 * lane, 4 * lane + 1, 4 * lane + 2, 4 * lane + 3]),
+  ],
   /** Lane-wise a > b: all ones where true, zeros where false. */
   gt: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x44)],
   /** v128.load from `address + offset`; it need not be 16-byte aligned (alignment is only a hint). */

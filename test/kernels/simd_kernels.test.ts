@@ -234,6 +234,26 @@ describe('simdKernels (WebAssembly SIMD)', () => {
     expect(Array.from(mm.floats.slice(0, 4))).toEqual([0, -1e9, 0, -5e8]);
   });
 
+  it('transposeRows: groups of 16 rows, blocks of 4, the columns and rows left over, strides wider than rows', () => {
+    for (const [rows, columns] of [
+      [7, 10],
+      [8, 4],
+      [3, 9],
+      [13, 1],
+      [37, 11], // two groups of 16 rows, a block of 4, a row left over
+    ]) {
+      // src: rows of `columns` floats, 12 apart, at float 0; dst: rows of `rows` floats, 40 apart, at 500.
+      const before = seedMemory(1000, rows * columns);
+      mm.transposeRows(0, 4 * 12, 4 * 500, 4 * 40, rows, columns);
+      for (let e = 0; e < columns; e++) {
+        for (let r = 0; r < 40; r++) {
+          const expected = r < rows ? before[r * 12 + e] : before[500 + e * 40 + r];
+          expect(mm.floats[500 + e * 40 + r]).toBe(expected);
+        }
+      }
+    }
+  });
+
   it('reserve grows the memory and keeps its contents', () => {
     seedMemory(10, 3);
     const first = mm.floats.slice(0, 10);
