@@ -14,7 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { simdKernels, stage, unstage } from './simd_kernels';
+import { identify, simdKernels, stage, unstage } from './simd_kernels';
 import { inParallelRuns, partsFor, type KernelCalls } from './threads';
 
 /**
@@ -129,10 +129,11 @@ export function matMulInto(args: MatMulArgs, out: Float32Array, preActivation?: 
     transposeA ? M * K : 0,
     M * N4,
     gelu ? M * N4 : 0,
-    padded && N4 !== N ? M * N : 0,
+    N4 !== N ? M * N : 0,
+    N4 !== N && preActivation ? M * N : 0,
   ]);
   const [aAt, bAt] = starts;
-  const [rightAt, leftAt, productAt, activatedAt, compactAt] = starts.slice(starts.length - 5);
+  const [rightAt, leftAt, productAt, activatedAt, compactAt, compactPreAt] = starts.slice(starts.length - 6);
   const biasAt = bias ? starts[2] : 0;
   let right = bAt;
   if (padded) {
@@ -152,14 +153,15 @@ export function matMulInto(args: MatMulArgs, out: Float32Array, preActivation?: 
     if (activation === 'relu') calls.reluInPlace(at, 4 * rows * N4);
     if (gelu) calls.geluForward(at, 4 * (activatedAt + r0 * N4), 4 * rows * N4);
   });
-  const outputs: Array<[Float32Array | undefined, number]> = [
-    [out, gelu ? activatedAt : productAt],
-    [gelu ? preActivation : undefined, productAt],
+  // Each output from its own region: unstage records which tensor a region holds.
+  const outputs: Array<[Float32Array | undefined, number, number]> = [
+    [out, gelu ? activatedAt : productAt, compactAt],
+    [gelu ? preActivation : undefined, productAt, compactPreAt],
   ];
-  for (const [output, at] of outputs) {
+  for (const [output, at, compact] of outputs) {
     if (output === undefined) continue;
-    if (N4 !== N) mm.copyRows(4 * at, 4 * N4, 4 * compactAt, 4 * N, M, N, N);
-    unstage([output], [N4 !== N ? compactAt : at]);
+    if (N4 !== N) mm.copyRows(4 * at, 4 * N4, 4 * compact, 4 * N, M, N, N);
+    unstage([output], [N4 !== N ? compact : at]);
   }
 }
 
@@ -204,7 +206,7 @@ export function matMulOnWasm(original: tf.KernelFunc): tf.KernelFunc {
     const backend = args.backend as unknown as BackendWasm;
     const out = backend.makeOutput([...a.shape.slice(0, -2), M, N], 'float32');
     // Views taken after the allocation, which may grow (and detach) the heap.
-    const view = (x: tf.TensorInfo) => backend.typedArrayFromHeap(x) as Float32Array;
+    const view = (x: tf.TensorInfo) => identify(backend.typedArrayFromHeap(x) as Float32Array, x.dataId);
     matMulInto(
       {
         a: view(a),

@@ -843,6 +843,7 @@ export function allocateResident(length: number): ResidentBlock {
   kernels.reserve(block.start + length);
   kernels.floats.fill(0, block.start, block.start + length);
   residentBlocks.push(block);
+  forgetStaged();
   return block;
 }
 
@@ -858,30 +859,96 @@ export function freeResident(block: ResidentBlock): void {
     later.start = end;
     end += later.length;
   }
+  forgetStaged();
 }
+
+/**
+ * Which tensor an array handed to `stage` or `unstage` holds: its data id, set by the caller that
+ * took the array from the tensor (`identify`). A tensor's data never changes under its data id.
+ */
+const tensorOf = new WeakMap<Float32Array, object>();
+
+/** Records that `array` holds the floats of the tensor whose data id is `dataId`. */
+export function identify(array: Float32Array, dataId: object): Float32Array {
+  tensorOf.set(array, dataId);
+  return array;
+}
+
+/** Where one kernel call staged its regions, and the tensors (by data id) whose floats they still hold. */
+interface StagedCall {
+  start: number;
+  end: number;
+  tensors: Map<object, { start: number; length: number }>;
+}
+
+/**
+ * The call before the one staging now, whose region the current call leaves alone: a tensor it
+ * took in or gave out (most often the output the next kernel takes in) need not be copied in again.
+ */
+let previous: StagedCall | null = null;
+let current: StagedCall | null = null;
+
+/** Forgets what the regions hold (they are about to move or be overwritten). */
+function forgetStaged(): void {
+  previous = null;
+  current = null;
+}
+
+/** Floats past a staged region that a kernel may read (a last partial vector) and that must exist. */
+const SLACK = 4;
 
 /**
  * Copies `arrays` into the module's memory one after another (after the resident blocks),
  * followed by `zeroed` zero-filled regions (for results that accumulate) and `scratch` regions left
  * as they are (for results written whole); returns every region's start (in floats) in that order.
+ * Each call is one kernel call: the kernel reads the staged arrays and never writes them.
+ *
+ * An array that holds a tensor the previous call staged or gave out (`identify`), in whole vectors,
+ * is not copied: its start is where that call left it. This call's regions go where they do not
+ * overlap the previous call's: at the start of the staging area if they fit before it, else after it.
  */
 export function stage(arrays: Float32Array[], zeroed: number[], scratch: number[] = []): number[] {
   const kernels = simdKernels()!;
-  const sizes = [...arrays.map((array) => array.length), ...zeroed, ...scratch];
+  previous = current;
+  const kept = (array: Float32Array) => {
+    const id = tensorOf.get(array);
+    const held = id === undefined ? undefined : previous?.tensors.get(id);
+    return held !== undefined && held.length === array.length && array.length % 4 === 0 ? held.start : undefined;
+  };
+  const reused = arrays.map(kept);
+  const sizes = [...arrays.map((array, i) => (reused[i] === undefined ? array.length : 0)), ...zeroed, ...scratch];
+  const size = sizes.reduce((sum, n) => sum + n, 0);
+  const base = residentEnd();
+  const start = previous === null || base + size + SLACK <= previous.start ? base : previous.end;
   const starts: number[] = [];
-  let end = residentEnd();
-  for (const size of sizes) {
+  let end = start;
+  for (const n of sizes) {
     starts.push(end);
-    end += size;
+    end += n;
   }
-  kernels.reserve(end);
-  arrays.forEach((array, i) => kernels.floats.set(array, starts[i]));
-  zeroed.forEach((size, i) => kernels.floats.fill(0, starts[arrays.length + i], starts[arrays.length + i] + size));
+  kernels.reserve(end + SLACK);
+  current = { start, end: end + SLACK, tensors: new Map() };
+  arrays.forEach((array, i) => {
+    // A reused array stays in the previous call's region, which the next call may overwrite.
+    if (reused[i] !== undefined) starts[i] = reused[i];
+    else kernels.floats.set(array, starts[i]);
+    const id = tensorOf.get(array);
+    if (id !== undefined && reused[i] === undefined)
+      current!.tensors.set(id, { start: starts[i], length: array.length });
+  });
+  zeroed.forEach((n, i) => kernels.floats.fill(0, starts[arrays.length + i], starts[arrays.length + i] + n));
   return starts;
 }
 
-/** Copies the module's floats from each of `starts` out to the matching output. */
+/**
+ * Copies the module's floats from each of `starts` out to the matching output, and records which
+ * tensor each region now holds (for the next call's `stage`): a region must not change after.
+ */
 export function unstage(outputs: Float32Array[], starts: number[]): void {
   const floats = simdKernels()!.floats;
-  outputs.forEach((output, i) => output.set(floats.subarray(starts[i], starts[i] + output.length)));
+  outputs.forEach((output, i) => {
+    output.set(floats.subarray(starts[i], starts[i] + output.length));
+    const id = tensorOf.get(output);
+    if (id !== undefined) current?.tensors.set(id, { start: starts[i], length: output.length });
+  });
 }
