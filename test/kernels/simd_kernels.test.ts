@@ -5,7 +5,7 @@
  * each arithmetic (jest.config.js's projects), which the first tests check.
  */
 import { existsSync, readFileSync } from 'fs';
-import { relaxedSimdKernels, simdKernels } from '../../src/kernels/simd_kernels';
+import { identify, relaxedSimdKernels, simdKernels, stage, unstage } from '../../src/kernels/simd_kernels';
 import { assembleModule, defineFunction, f32x4, get, i32 } from '../../src/kernels/wasm_assembler';
 import { seededValues } from '../layers/attention_reference';
 
@@ -252,6 +252,28 @@ describe('simdKernels (WebAssembly SIMD)', () => {
         }
       }
     }
+  });
+
+  it("stage finds in place what the previous call staged or gave out, and only the previous call's", () => {
+    const values = identify(Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]), {});
+    const [first, firstScratch] = stage([values], [], [16]);
+    const [again, scratch] = stage([values], [], [16]);
+    expect(again).toBe(first);
+    // The new call's regions stay clear of the previous call's.
+    expect(scratch >= first + 8 + 16 || scratch + 16 <= first).toBe(true);
+    // What this call gives out is found by the next one.
+    mm.floats.set([9, 9, 9, 9], scratch);
+    const out = identify(new Float32Array(4), {});
+    unstage([out], [scratch]);
+    expect(stage([out], [], [])[0]).toBe(scratch);
+    // Two calls later it is copied again, with its values; so is an array of no whole vectors.
+    const [copied] = stage([values], [], []);
+    expect(copied).not.toBe(first);
+    expect(Array.from(mm.floats.subarray(copied, copied + 8))).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    const odd = identify(Float32Array.from([1, 2, 3]), {});
+    const [odd1] = stage([odd], [], [8]);
+    expect(stage([odd], [], [8])[0]).not.toBe(odd1);
+    expect(firstScratch).toBe(first + 8);
   });
 
   it('reserve grows the memory and keeps its contents', () => {
