@@ -68,6 +68,8 @@ export * from './tasks';
 // Training in any runtime (the command-line runs with files live in scripts/ and src/train/run.ts).
 export { Trainer } from './train/trainer';
 export type { StepResult, TrainerArgs } from './train/trainer';
+export { Adam } from './train/adam';
+export type { AdamArgs } from './train/adam';
 export { warmupSchedule, DECAYS } from './train/schedule';
 export type { Decay, LearningRateSchedule, ScheduleArgs } from './train/schedule';
 export { evaluateSeq2Seq } from './train/evaluate';
@@ -97,4 +99,5 @@ export {
 export type { BackendChoice, BackendName, InitBackendOptions, WasmExtrasOptions } from './backend';
 export { installGradientFixes } from './kernels/tile_gradient';
 export { kernelThreads, kernelThreadsReady, setKernelThreads, THREADS_ENV_VAR } from './kernels/threads';
+export { relaxedSimdKernels } from './kernels/simd_kernels';
 export type { GradientFixesOptions } from './kernels/tile_gradient';

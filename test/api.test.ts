@@ -62,6 +62,7 @@ const PUBLIC_NAMES = {
     'heldOutSet',
   ],
   training: [
+    'Adam',
     'DECAYS',
     'DEFAULT_RECIPE',
     'TASK_RECIPES',
@@ -92,6 +93,7 @@ const PUBLIC_NAMES = {
     'isTfjsNodeAvailable',
     'kernelThreads',
     'kernelThreadsReady',
+    'relaxedSimdKernels',
     'setKernelThreads',
     'THREADS_ENV_VAR',
   ],

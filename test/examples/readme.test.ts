@@ -19,10 +19,11 @@ const blocks = fs
   .filter((file) => file.endsWith('.test.ts'))
   .flatMap((file) => readmeBlocks(file).map(([name, code]) => [`${file}: ${name}`, code] as [string, string]));
 
-it('finds the four example blocks', () => {
+it('finds the five example blocks', () => {
   expect(blocks.map(([name]) => name).sort()).toEqual([
     'cross_attention.test.ts: cross-attention',
     'gpt_decoder.test.ts: gpt',
+    'sequence_classifier.test.ts: adam',
     'sequence_classifier.test.ts: sequence-classifier',
     'sequence_classifier.test.ts: sequential-classifier',
   ]);

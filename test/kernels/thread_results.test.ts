@@ -11,6 +11,7 @@ import { partsRunByWorkers, setKernelThreads } from '../../src/kernels/threads';
 import { causalMask } from '../../src/layers/masks';
 import { gelu } from '../../src/ops/gelu';
 import { layerNormalize } from '../../src/ops/layer_norm';
+import { BACKENDS_OF_THIS_RUN } from '../helpers/backends';
 import { seededTensor, selfAttentionArgs } from '../helpers/tensors';
 import { useThreads } from '../helpers/threads';
 
@@ -44,7 +45,7 @@ async function onOneAndTwoThreads(
   return { one, twos, workerParts: partsRunByWorkers() - before };
 }
 
-describe.each(['wasm', 'cpu'])('kernel threads [%s]', (backend) => {
+describe.each(BACKENDS_OF_THIS_RUN)('kernel threads [%s]', (backend) => {
   beforeAll(async () => {
     await initBackend(backend, { quiet: true });
   });
