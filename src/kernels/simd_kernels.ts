@@ -28,6 +28,7 @@ import {
   ifElse,
   type Local,
   type Locals,
+  bulkMemory,
   set,
   v128,
   type ValueType,
@@ -458,6 +459,14 @@ const reluInPlace = defineKernel('reluInPlace', ['i32', 'i32'], ['i32'], ([p, by
   ]),
 );
 
+/**
+ * Zeros `bytes` bytes from `address`: memory.fill, several times faster than a typed array's `fill`
+ * on a shared memory.
+ */
+const zeroFill = defineKernel('zeroFill', ['i32', 'i32'], [], ([address, bytes]) =>
+  bulkMemory.fill(get(address), i32.const(0), get(bytes)),
+);
+
 /** The gradient through relu over `bytes` of its output y and dy: dx = dy where y > 0, else 0. */
 const reluBackward = defineKernel('reluBackward', ['i32', 'i32', 'i32', 'i32'], ['i32'], ([y, dy, dx, bytes], [at]) =>
   forLoop(at, i32.const(0), get(bytes), 16, [
@@ -679,6 +688,8 @@ export interface SimdKernels {
   geluBackward(x: number, dy: number, dx: number, bytes: number): void;
   /** max(x, 0) in place over the floats in [p, p + bytes); bytes a multiple of 16. */
   reluInPlace(p: number, bytes: number): void;
+  /** See `zeroFill` above; address and bytes in bytes. */
+  zeroFill(address: number, bytes: number): void;
   /** See `reluBackward` above; addresses and bytes in bytes. */
   reluBackward(y: number, dy: number, dx: number, bytes: number): void;
   /** See `adamUpdate` above; addresses and bytes in bytes. */
@@ -702,6 +713,7 @@ export const KERNEL_FUNCTIONS = [
   geluBackward,
   reluInPlace,
   reluBackward,
+  zeroFill,
   layerNormRows,
   layerNormRowsBackward,
   adamUpdate,
@@ -936,7 +948,7 @@ export function stage(arrays: Float32Array[], zeroed: number[], scratch: number[
     if (id !== undefined && reused[i] === undefined)
       current!.tensors.set(id, { start: starts[i], length: array.length });
   });
-  zeroed.forEach((n, i) => kernels.floats.fill(0, starts[arrays.length + i], starts[arrays.length + i] + n));
+  zeroed.forEach((n, i) => kernels.zeroFill(4 * starts[arrays.length + i], 4 * n));
   return starts;
 }
 

@@ -4,7 +4,7 @@
  * binary). Each helper returns the code that leaves its value on the stack, operands first, so
  * `f32x4.add(get(acc), f32x4.mul(load(a), load(b)))` reads like the code it emits.
  *
- * Opcodes: WebAssembly Core Specification 2.0, section 5.4 (instructions), SIMD included, and the
+ * Opcodes: WebAssembly Core Specification 2.0, section 5.4 (instructions), SIMD and bulk memory included, and the
  * relaxed SIMD proposal's (WebAssembly/relaxed-simd, Overview.md, "Binary format").
  */
 
@@ -120,6 +120,11 @@ export const i32x4 = {
 export const v128 = {
   and: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x4e)],
   or: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x50)],
+};
+
+export const bulkMemory = {
+  /** memory.fill (bulk memory): `bytes` bytes from `address` set to the low byte of `value`. */
+  fill: (address: Code, value: Code, bytes: Code): Code => [...address, ...value, ...bytes, 0xfc, 0x0b, 0x00],
 };
 
 /** `if (condition) then else otherwise`, both branches leaving nothing on the stack. */

@@ -276,6 +276,15 @@ describe('simdKernels (WebAssembly SIMD)', () => {
     expect(firstScratch).toBe(first + 8);
   });
 
+  it('zeroFill zeros the bytes asked for and nothing around them', () => {
+    mm.reserve(64);
+    mm.floats.fill(7, 0, 64);
+    mm.zeroFill(4 * 3, 4 * 50);
+    expect(Array.from(mm.floats.subarray(0, 64)).map((v, i) => (i >= 3 && i < 53 ? v === 0 : v === 7))).not.toContain(
+      false,
+    );
+  });
+
   it('reserve grows the memory and keeps its contents', () => {
     seedMemory(10, 3);
     const first = mm.floats.slice(0, 10);
