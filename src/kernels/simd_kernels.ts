@@ -910,6 +910,16 @@ function forgetStaged(): void {
 const SLACK = 4;
 
 /**
+ * Staged regions start on whole cache lines (16 floats), and a call's first region on a whole 4 kB
+ * page: from some other offsets V8's copies between this memory and tfjs's heap ran at half the
+ * speed here (a forward and backward of one attention layer, B1 T128 D256 H8, 2.2 ms of copies a
+ * call against 1.0).
+ */
+const LINE = 16;
+const PAGE = 1024;
+const roundUp = (n: number, to: number) => to * Math.ceil(n / to);
+
+/**
  * Copies `arrays` into the module's memory one after another (after the resident blocks),
  * followed by `zeroed` zero-filled regions (for results that accumulate) and `scratch` regions left
  * as they are (for results written whole); returns every region's start (in floats) in that order.
@@ -929,14 +939,14 @@ export function stage(arrays: Float32Array[], zeroed: number[], scratch: number[
   };
   const reused = arrays.map(kept);
   const sizes = [...arrays.map((array, i) => (reused[i] === undefined ? array.length : 0)), ...zeroed, ...scratch];
-  const size = sizes.reduce((sum, n) => sum + n, 0);
-  const base = residentEnd();
-  const start = previous === null || base + size + SLACK <= previous.start ? base : previous.end;
+  const size = sizes.reduce((sum, n) => sum + roundUp(n, LINE), 0);
+  const base = roundUp(residentEnd(), PAGE);
+  const start = previous === null || base + size + SLACK <= previous.start ? base : roundUp(previous.end, PAGE);
   const starts: number[] = [];
   let end = start;
   for (const n of sizes) {
     starts.push(end);
-    end += n;
+    end += roundUp(n, LINE);
   }
   kernels.reserve(end + SLACK);
   current = { start, end: end + SLACK, tensors: new Map() };
