@@ -204,7 +204,10 @@ describe("the README's Speed section", () => {
     expect(new Set(run.map((line) => line.name))).toEqual(new Set(BENCH_NAMES));
     const started = `${run[0].date} at ${run[0].startedAt.slice(11, 16)} UTC`;
     expect(speed).toContain(`one run of \`${benchCommand}\` on ${started}`);
-    expect(speed).toContain(`(\`machine.cpu\` "${machine.cpu}", ${machine.cores} cores)`);
+    // The CPU class: its vector extensions, where the run recorded them (AVX-512 or not changes the ratios).
+    const extensions = machine.vectorExtensions as string[] | undefined;
+    const cpuClass = extensions ? `, ${extensions.join(', ')}` : '';
+    expect(speed).toContain(`(\`machine.cpu\` "${machine.cpu}"${cpuClass}, ${machine.cores} cores)`);
     expect(speed).toContain(`Node ${String(machine.node).replace(/^v(\d+)\..*/, '$1')}, `);
     expect(speed).toContain(`tfjs ${String(machine.tfjs).replace(/^(\d+\.\d+)\..*/, '$1')}, `);
     const threads = `tfjs's own kernels on ${machine.wasmThreads} thread, ours on ${machine.kernelThreads}`;
