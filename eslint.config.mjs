@@ -8,7 +8,16 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig(
-  globalIgnores(['dist/', 'node_modules/', 'models/', 'coverage/', 'test-output/', 'scripts/peers/']),
+  globalIgnores([
+    'dist/',
+    'node_modules/',
+    'models/',
+    'coverage/',
+    'test-output/',
+    'scripts/peers/',
+    '.venv/',
+    'scripts/tmp-diag/',
+  ]),
 
   js.configs.recommended,
   tseslint.configs.recommended,

@@ -7,10 +7,16 @@
  * the kernels' own tests again with relaxed SIMD's fused multiply-add (src/kernels/simd_kernels.ts
  * picks it where the engine validates it), so that both arithmetics are tested on every run.
  */
+// Colours only on a terminal (or with FORCE_COLOR): jest's code frames colour themselves whenever
+// CI is set (picocolors), which leaves raw escape codes in a CI log or a file.
+if (!process.stdout.isTTY && process.env.FORCE_COLOR === undefined) process.env.NO_COLOR = '1';
+
 const shared = {
   testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
   transform: {
-    '^.+\\.ts$': ['ts-jest', { isolatedModules: true, tsconfig: '<rootDir>/test/tsconfig.json' }],
+    // isolatedModules (in that tsconfig): ts-jest transpiles each file on its own, without type checking.
+    '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/test/tsconfig.jest.json' }],
   },
 };
 
@@ -33,16 +39,14 @@ module.exports = {
     {
       ...shared,
       displayName: 'separate-simd',
-      roots: ['<rootDir>/test'],
       testMatch: ['**/*.test.ts'],
-      setupFiles: ['<rootDir>/test/helpers/separate_simd.ts'],
+      setupFiles: ['<rootDir>/test/setup.ts', '<rootDir>/test/helpers/separate_simd.ts'],
     },
     {
       ...shared,
       displayName: 'relaxed-simd',
-      roots: ['<rootDir>/test'],
       testMatch: KERNEL_TESTS,
-      setupFiles: ['<rootDir>/test/helpers/relaxed_simd.ts'],
+      setupFiles: ['<rootDir>/test/setup.ts', '<rootDir>/test/helpers/relaxed_simd.ts'],
     },
   ],
 };

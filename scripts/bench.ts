@@ -34,6 +34,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
 import { createTask, createTrainingStream, encodeBatch, heldOutSet, TASK_NAMES, TaskName } from '../src/tasks';
 import { machineInfo, round } from '../src/train/benchmark';
+import { checkFlagNames } from '../src/train/options';
 import { balancedShare } from '../src/train/recipe';
 
 import { benchTempFile, writeInt32File } from './bench/batch_file';
@@ -67,6 +68,7 @@ const BENCH_OPTIONS = {
 } as const;
 let parsed: ReturnType<typeof parseArgs<{ options: typeof BENCH_OPTIONS }>>['values'];
 try {
+  checkFlagNames(process.argv.slice(2), BENCH_OPTIONS);
   parsed = parseArgs({
     options: BENCH_OPTIONS,
   }).values;
@@ -196,10 +198,14 @@ const PEER_ARGS: Partial<Record<BenchName, (ours: Result[]) => string[]>> = {
     '--repeats',
     String(repeats),
   ],
+  'generate-gpt': () => ['--repeats', String(repeats)],
 };
 
 /** The peer script of each benchmark: torch_reverse.py unless named here. */
-const PEER_SCRIPTS: Partial<Record<BenchName, string>> = { 'train-gpt-char': 'torch_gpt_char.py' };
+const PEER_SCRIPTS: Partial<Record<BenchName, string>> = {
+  'train-gpt-char': 'torch_gpt_char.py',
+  'generate-gpt': 'torch_generate_gpt.py',
+};
 
 function runPeer(name: BenchName, ours: Result[]): Array<Record<string, unknown>> {
   const python = '/usr/bin/python3';
@@ -249,6 +255,12 @@ function compare(ours: Result, peer: Record<string, unknown> | undefined): Recor
       return { speedRatio: ratio(peer.seconds, ours.seconds), stepsRatio: ratio(peer.steps, ours.steps) };
     case 'train-gpt-char':
       return { tokensPerSecondRatio: ratio(ours.tokensPerSecond, peer.tokensPerSecond) };
+    case 'generate-gpt':
+      // Cached against the peer's own cached loop; uncached against its uncached.
+      return {
+        speedRatio: ratio(peer.msPerTokenCached, ours.msPerTokenCached),
+        speedRatioUncached: ratio(peer.msPerTokenUncached, ours.msPerTokenUncached),
+      };
     case 'tfjs-layer-norm-step':
       return {};
   }
@@ -363,9 +375,16 @@ function formatLine(line: Record<string, unknown>): string {
   if (skipped != null) return `skipped: ${own}: ${skipped}`;
   if (!peer) return own;
   const p = peer as Record<string, unknown>;
-  const shared = ['tokensPerSecond', 'msPerStep', 'msPerSequence', 'msPerCall', 'steps', 'seconds'].filter(
-    (k) => k in p,
-  );
+  const shared = [
+    'tokensPerSecond',
+    'msPerStep',
+    'msPerSequence',
+    'msPerCall',
+    'msPerTokenCached',
+    'msPerTokenUncached',
+    'steps',
+    'seconds',
+  ].filter((k) => k in p);
   const threads = p.threads as { torch: number; blas: number } | undefined;
   const config = threads
     ? `PyTorch ${threads.torch} thread(s), BLAS ${threads.blas}, of ${JSON.stringify(p.threadConfigs)}`

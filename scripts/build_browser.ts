@@ -10,7 +10,8 @@
  *   <out>/browser/tfjs-attention.min.js   script tag; uses the page's global `tf`, defines `tfAttention`
  *   <out>/demo/                           index.html, style.css, demo.js; train.html, train.js (both use the
  *                                         two globals)
- * each .js with its source map. TensorFlow.js is never inside a bundle: the page or the app's
+ * the demo's .js with source maps; the two bundles the package ships without (maps of the whole
+ * library's source would be half the tarball). TensorFlow.js is never inside a bundle: the page or the app's
  * bundler provides exactly one copy, so the layers register in the same `tf` that loads models.
  * Node's `fs`/`path` and `@tensorflow/tfjs-node` are never bundled either (see NODE_ONLY).
  *
@@ -171,7 +172,6 @@ export async function buildBrowser(options: BuildBrowserOptions = {}): Promise<B
     bundle: true,
     platform: 'browser',
     target: 'es2018',
-    sourcemap: 'linked',
     metafile: true,
     logLevel: 'silent',
     legalComments: 'none',
@@ -200,6 +200,7 @@ export async function buildBrowser(options: BuildBrowserOptions = {}): Promise<B
       ...common,
       entryPoints: [path.join(ROOT, 'src/demo/main.ts')],
       outfile: path.join(demoDir, BUNDLES.demo),
+      sourcemap: 'linked',
       format: 'iife',
       minify: true,
       plugins: [browserOnly, pageGlobalTf, demoOnlyImportsDemo],
@@ -208,6 +209,7 @@ export async function buildBrowser(options: BuildBrowserOptions = {}): Promise<B
       ...common,
       entryPoints: [path.join(ROOT, 'src/demo/train.ts')],
       outfile: path.join(demoDir, BUNDLES.train),
+      sourcemap: 'linked',
       format: 'iife',
       minify: true,
       plugins: [browserOnly, pageGlobalTf, demoOnlyImportsDemo],

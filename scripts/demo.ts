@@ -12,8 +12,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { demoMounts, modelsIndex, startStaticServer } from '../src/io/static_server';
+import { modelsIndex, startDemoServer } from '../src/io/static_server';
 import { buildBrowser } from './build_browser';
+import { checkFlagNames } from '../src/train/options';
 import { runMain, UsageError } from './cli';
 
 const USAGE = `Usage: npm run demo -- [--port N] [--no-build]
@@ -37,11 +38,13 @@ function parsePort(text: string | undefined): number {
 
 async function main(argv: string[]): Promise<number> {
   // --- Arguments --------------------------------------------------------------------
+  const flags = { port: { type: 'string' }, 'no-build': { type: 'boolean' }, help: { type: 'boolean' } } as const;
+  checkFlagNames(argv, flags);
   let values;
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { port: { type: 'string' }, 'no-build': { type: 'boolean' }, help: { type: 'boolean' } },
+      options: flags,
       strict: true,
       allowPositionals: false,
     }));
@@ -71,14 +74,11 @@ async function main(argv: string[]): Promise<number> {
   }
 
   // --- Serve --------------------------------------------------------------------------
-  const running = await startStaticServer(
-    { mounts: demoMounts(ROOT), generated: { '/models/index.json': () => modelsIndex(modelsDir) } },
-    port,
-  );
+  const running = await startDemoServer(ROOT, port);
   console.log(`demo: ${running.url}  (Ctrl-C to stop)`);
   await new Promise<void>((resolve) => process.once('SIGINT', resolve));
   await running.close();
   return 0;
 }
 
-runMain(main, USAGE);
+runMain(main, 'npm run demo -- --help');

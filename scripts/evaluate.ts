@@ -84,4 +84,4 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-runMain(main, EVALUATE_USAGE);
+runMain(main, 'npm run evaluate -- --help');

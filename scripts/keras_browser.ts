@@ -21,10 +21,15 @@ export interface BrowserRun {
   asFile?: boolean;
   /** One nested array per model input, and each input's dtype. */
   inputs: { values: unknown; dtype: 'float32' | 'int32' }[];
+  /** Load with `{customObjects: tfAttention.KERAS_IO_LAYERS}` (the keras.io example classes). */
+  kerasIoLayers?: boolean;
+  /** Then `saveKerasModel(model)` in the page, and predict with the model loaded from those bytes as a Blob. */
+  resave?: boolean;
 }
 
 export interface BrowserResult {
   file: string;
+  /** Every output of the model, flattened and concatenated in output order. */
   outputs?: number[];
   error?: string;
   backend?: string;
@@ -64,7 +69,7 @@ export async function predictInChromium(folder: string, runs: BrowserRun[]): Pro
     for (const run of runs) {
       results.push(
         await page.evaluate(
-          async ({ url, file, inputs, asFile }) => {
+          async ({ url, file, inputs, asFile, kerasIoLayers, resave }) => {
             // The page's globals (tf.min.js's tf, the bundle's tfAttention), typed as far as used here.
             type PageTensor = { data(): Promise<Float32Array> };
             const w = window as unknown as {
@@ -74,30 +79,51 @@ export async function predictInChromium(folder: string, runs: BrowserRun[]): Pro
                 getBackend(): string;
               };
               tfAttention: {
-                loadKerasModel(source: string | File): Promise<{
-                  predict(x: PageTensor | PageTensor[]): PageTensor;
-                  dispose(): void;
-                }>;
+                KERAS_IO_LAYERS: Record<string, unknown>;
+                loadKerasModel(
+                  source: string | Blob,
+                  options?: { customObjects?: Record<string, unknown> },
+                ): Promise<PageModel>;
+                saveKerasModel(model: PageModel): Promise<Uint8Array>;
               };
+            };
+            type PageModel = {
+              predict(x: PageTensor | PageTensor[]): PageTensor | PageTensor[];
+              dispose(): void;
             };
             const started = performance.now();
             try {
               const source = asFile ? new File([await (await fetch(url)).blob()], file) : url;
-              const model = await w.tfAttention.loadKerasModel(source);
+              const options = kerasIoLayers ? { customObjects: w.tfAttention.KERAS_IO_LAYERS } : {};
+              let model = await w.tfAttention.loadKerasModel(source, options);
               const ms = performance.now() - started;
+              if (resave) {
+                const bytes = await w.tfAttention.saveKerasModel(model);
+                model.dispose();
+                model = await w.tfAttention.loadKerasModel(new Blob([bytes as BlobPart]));
+              }
               const xs = inputs.map((x: { values: unknown; dtype: string }) =>
                 w.tf.tensor(x.values, undefined, x.dtype),
               );
-              const y = model.predict(xs.length === 1 ? xs[0] : xs);
-              const outputs = Array.from(await y.data());
-              w.tf.dispose([y, ...xs]);
+              const predicted = model.predict(xs.length === 1 ? xs[0] : xs);
+              const ys = Array.isArray(predicted) ? predicted : [predicted];
+              const outputs: number[] = [];
+              for (const y of ys) outputs.push(...Array.from(await y.data()));
+              w.tf.dispose([...ys, ...xs]);
               model.dispose();
               return { file, outputs, backend: w.tf.getBackend(), ms };
             } catch (error) {
               return { file, error: (error as Error).message };
             }
           },
-          { url: `${server.url}keras/${run.file}`, file: run.file, inputs: run.inputs, asFile: run.asFile ?? false },
+          {
+            url: `${server.url}keras/${run.file}`,
+            file: run.file,
+            inputs: run.inputs,
+            asFile: run.asFile ?? false,
+            kerasIoLayers: run.kerasIoLayers ?? false,
+            resave: run.resave ?? false,
+          },
         ),
       );
     }

@@ -46,7 +46,7 @@ def sigmoid(x):
 
 
 def mha_weights(rng, dq, dk, dv, heads, key_dim, value_dim, out_dim, use_bias=True, use_gate=False):
-    """Weights in MultiHeadAttention's order: query, key, value, (gate), output."""
+    """Weights in MultiHeadAttention's order (Keras 3.14+): query, key, (gate), value, output."""
     names = []
     w = {}
 
@@ -67,6 +67,10 @@ def mha_weights(rng, dq, dk, dv, heads, key_dim, value_dim, out_dim, use_bias=Tr
         add("gate_kernel", dq, heads, value_dim)
         if use_bias:
             add("gate_bias", heads, value_dim)
+        # Keras 3.14+ builds (and lists) the gate between key and value; drawn after value, as before.
+        gate = [n for n in names if n.startswith("gate_")]
+        at = names.index("value_kernel")
+        names[:] = [n for n in names[:at] if n not in gate] + gate + [n for n in names[at:] if n not in gate]
     add("output_kernel", heads, value_dim, out_dim)
     if use_bias:
         add("output_bias", out_dim)

@@ -2,9 +2,9 @@
  * Trains a seq2seq Transformer on a toy task (README, "Toy tasks") and saves
  * it with its task.json, training log, curve and checkpoint.
  *
- *     npm run train                                  # reverse, reference config, into models/reverse
+ *     npm run train                                  # reverse, reference config, into models/runs/reverse
  *     npm run train -- --task copy --preset tiny --steps 600 --out /tmp/copy
- *     npm run train -- --resume                      # continue models/reverse from its checkpoint
+ *     npm run train -- --resume                      # continue models/runs/reverse from its checkpoint
  *
  * `--help` lists every flag. Exit codes: 0 done (step limit, target exact
  * match or --max-seconds reached); 1 error (e.g. the loss became NaN: the last
@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { initBackend } from '../src/backend';
 import { Checkpoint, CHECKPOINT_FILE, readCheckpoint } from '../src/train/checkpoint';
 import { describeRecipe, parseTrainArgs, resumeOptions, TRAIN_USAGE } from '../src/train/options';
-import { CheckpointExtra, TrainingRun } from '../src/train/run';
+import { CheckpointExtra, formatFailures, TrainingRun } from '../src/train/run';
 import { NonFiniteLossError } from '../src/train/trainer';
 import { runMain } from './cli';
 
@@ -67,8 +67,14 @@ async function main(argv: string[]): Promise<number> {
     `done: ${outcome.stopReason}; step ${run.trainer.stepCount}, ${run.seconds.toFixed(1)} s of training steps, ` +
       `held-out exact match ${final.exactMatch.toFixed(4)}, token accuracy ${final.tokenAccuracy.toFixed(4)} -> ${out}`,
   );
+  // The wrong answers once, at the end (--verbose printed every evaluation's).
+  if (!options.verbose && final.failures.length > 0) {
+    const wrong = Math.round((1 - final.exactMatch) * final.size);
+    run.progress.print(`first ${final.failures.length} of the ${wrong} wrong decodings:`);
+    for (const line of formatFailures(final)) run.progress.print(line);
+  }
   run.dispose();
   return outcome.interrupted ? 130 : 0;
 }
 
-runMain(main, TRAIN_USAGE);
+runMain(main, 'npm run train -- --help');

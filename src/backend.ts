@@ -3,7 +3,8 @@
  *
  * In Node the order is tfjs-node's native TensorFlow ('tensorflow', when the optional
  * `@tensorflow/tfjs-node` is installed), then WebAssembly ('wasm', ~15x faster than 'cpu' for
- * matmul), then plain JavaScript ('cpu'). In a browser it is 'webgl', then 'wasm', then 'cpu'.
+ * matmul), then plain JavaScript ('cpu'). In a browser it is 'webgl', then 'wasm', then 'cpu', with
+ * 'wasm' first where WebGL draws in software (SwiftShader, llvmpipe; see `chooseAutoBackend`).
  *
  * Importing this file changes nothing in tfjs: the wasm backend package is loaded only when a
  * backend is being chosen (`initBackend`, or `ensureBackend` from the library's async entry
@@ -19,6 +20,7 @@
  * cannot resolve it and therefore never tries to include libtensorflow's bindings.
  */
 import * as tf from '@tensorflow/tfjs';
+import { checkOptionNames, optionNames } from './options';
 import { installGradientFixes } from './kernels/tile_gradient';
 import { matMulOnWasm } from './kernels/matmul';
 import { concatOnWasm, splitVOnWasm } from './kernels/concat';
@@ -67,6 +69,8 @@ export interface BackendAvailability {
   wasm: boolean;
   /** WebGL is usable (only consulted in a browser). */
   webgl: boolean;
+  /** WebGL draws in software on the CPU (`softwareWebglRenderer`), where wasm is far faster. */
+  softwareWebgl: boolean;
   /** Running in Node rather than a browser. */
   isNode: boolean;
 }
@@ -79,14 +83,51 @@ const INSTALL_TFJS_NODE_HINT = 'npm i @tensorflow/tfjs-node; it downloads libten
 
 /**
  * The auto choice as a pure function, so its order can be tested without the backends:
- * Node: tensorflow > wasm > cpu; browser: webgl > wasm > cpu. 'cpu' is always possible because
- * `@tensorflow/tfjs` bundles it.
+ * Node: tensorflow > wasm > cpu; browser: webgl > wasm > cpu, except where WebGL draws in software
+ * (SwiftShader, llvmpipe: headless browsers, machines without a GPU driver), where the order is
+ * wasm > webgl > cpu, as webgl there trains about 15x slower than wasm. 'cpu' is always possible
+ * because `@tensorflow/tfjs` bundles it.
  */
 export function chooseAutoBackend(available: BackendAvailability): BackendName {
   if (available.isNode && available.tensorflow) return 'tensorflow';
-  if (!available.isNode && available.webgl) return 'webgl';
+  if (!available.isNode && available.webgl && !available.softwareWebgl) return 'webgl';
   if (available.wasm) return 'wasm';
+  if (!available.isNode && available.webgl) return 'webgl';
   return 'cpu';
+}
+
+/** Renderers that draw WebGL in software on the CPU: SwiftShader (Chromium's), Mesa's llvmpipe and softpipe. */
+const SOFTWARE_GL = /swiftshader|llvmpipe|softpipe/i;
+
+/**
+ * This page's WebGL renderer (the unmasked name where the browser gives it, e.g. "ANGLE (..., SwiftShader
+ * Device ...)"), or undefined outside a browser page or without WebGL.
+ */
+export function webglRenderer(): string | undefined {
+  if (typeof document === 'undefined') return undefined;
+  const canvas = document.createElement('canvas');
+  const gl = canvas.getContext('webgl2') ?? canvas.getContext('webgl');
+  if (gl == null) return undefined;
+  // Browsers mask gl.RENDERER (Chromium: "WebKit WebGL"); the extension still gives the real one.
+  const info = gl.getExtension('WEBGL_debug_renderer_info');
+  const renderer = String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+  // A page may hold only a few contexts at once: give this one back.
+  gl.getExtension('WEBGL_lose_context')?.loseContext();
+  return renderer;
+}
+
+/** Whether a WebGL renderer's name is one that draws in software (SOFTWARE_GL). */
+export function isSoftwareRenderer(renderer: string): boolean {
+  return SOFTWARE_GL.test(renderer);
+}
+
+/**
+ * The renderer's name when this page's WebGL draws in software on the CPU (SwiftShader, llvmpipe),
+ * else undefined (a GPU, no WebGL, or not a browser). There `initBackend('auto')` prefers wasm.
+ */
+export function softwareWebglRenderer(): string | undefined {
+  const renderer = webglRenderer();
+  return renderer !== undefined && isSoftwareRenderer(renderer) ? renderer : undefined;
 }
 
 /**
@@ -159,6 +200,11 @@ export function isTfjsNodeAvailable(): boolean {
  * ```
  */
 export async function initBackend(name?: string, opts: InitBackendOptions = {}): Promise<BackendName> {
+  checkOptionNames(
+    'initBackend',
+    opts,
+    optionNames<InitBackendOptions>({ quiet: true, keepTfjsKernels: true, threads: true }),
+  );
   const choice = parseChoice(name);
   if (opts.threads !== undefined) checkThreadCount(opts.threads, 'initBackend: threads');
   const log = (line: string) => {
@@ -216,6 +262,7 @@ async function initAuto(log: (line: string) => void, keepTfjsKernels: boolean): 
     // Loaded only when it is tried (trySetBackend): loading it registers 'wasm' with tfjs.
     wasm: true,
     webgl: !node && tf.findBackendFactory('webgl') != null,
+    softwareWebgl: !node && softwareWebglRenderer() !== undefined,
   };
   // tfjs-node simply absent is the normal case here; installed but broken deserves a note.
   const probe = probeTfjsNode();
@@ -416,6 +463,7 @@ export interface WasmExtrasOptions {
  * loaded (importing '@tensorflow/tfjs-backend-wasm', or `initBackend('wasm')`).
  */
 export function installWasmExtras(options: WasmExtrasOptions = {}): void {
+  checkOptionNames('installWasmExtras', options, optionNames<WasmExtrasOptions>({ replaceTfjsKernels: true }));
   registerMissingWasmKernels();
   const replace = options.replaceTfjsKernels ?? true;
   for (const { kernelName, replace: replacement } of WASM_KERNEL_REPLACEMENTS) {
@@ -463,7 +511,8 @@ async function loadWasmBackend(): Promise<boolean> {
  * Makes sure a backend is ready; the library's async entry points (`loadSeq2Seq`,
  * `loadKerasModel`, training, evaluation) call it first. When no backend has been chosen or used
  * yet, this is `initBackend()`'s choice (the TFJS_ATTENTION_BACKEND variable, else 'auto': in
- * Node tensorflow, else wasm, else cpu; in a browser webgl, else wasm, else cpu), silently. When
+ * Node tensorflow, else wasm, else cpu; in a browser webgl (wasm first where WebGL draws in software),
+ * else wasm, else cpu), silently. When
  * one has (`tf.setBackend`, or tfjs's default picked by an earlier tfjs call), that one stays, and
  * on wasm only the kernel tfjs lacks is added (tfjs's own kernels are left alone). Returns the
  * backend's name.

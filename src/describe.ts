@@ -18,3 +18,8 @@ export function describeValue(value: unknown): string {
   if (text.length <= 60) return text;
   return Array.isArray(value) ? `an array of length ${value.length}` : `${text.slice(0, 57)}...`;
 }
+
+/** `text` safe inside XML or HTML character data and double-quoted attribute values (the SVG plots). */
+export function escapeXml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}

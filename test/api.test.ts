@@ -1,6 +1,7 @@
 /**
  * The public API is a deliberate list: every name src/index.ts exports at runtime, pinned here, so
- * that adding or removing one is a reviewed change (update this list and the README together).
+ * that adding or removing one is a reviewed change (update this list, the README and CHANGELOG.md
+ * together).
  * Shared helpers of the modules (argument checks, mask and matmul helpers, kernels) are internal.
  * The browser entry (src/browser.ts, behind the package's `browser` condition) exports the same.
  */
@@ -18,49 +19,28 @@ const PUBLIC_NAMES = {
     'POSITION_ENCODINGS',
   ],
   model: [
-    'LAYER_NAMES',
     'PRESETS',
     'PRESET_NAMES',
-    'REFERENCE_SIZE',
     'Seq2Seq',
     'attentionMaps',
     'createTransformer',
     'decode',
+    'explainAttention',
+    'predictWithHeadMasks',
+    'studyAttention',
+    'withMeanValues',
+    'ovSpectra',
+    'studySvg',
+    'checkStudy',
+    'generate',
     'greedyDecode',
+    'SAMPLERS',
     'loadSeq2Seq',
     'presetConfig',
     'resolveConfig',
     'scoreTargets',
   ],
-  tasks: [
-    'BOS',
-    'DEFAULT_DIGITS',
-    'DEFAULT_MAX_LEN',
-    'DEFAULT_MIN_LEN',
-    'DEFAULT_NUM_SYMBOLS',
-    'EOS',
-    'FIRST_SYMBOL',
-    'FRESH_TEST_SEED',
-    'FRESH_TEST_SIZE',
-    'HELD_OUT_SEED',
-    'HELD_OUT_SIZE',
-    'MAX_EXCLUDED_PROBABILITY',
-    'MAX_NUM_SYMBOLS',
-    'NUM_SPECIAL_TOKENS',
-    'PAD',
-    'Random',
-    'RandomState',
-    'SPECIAL_TOKEN_NAMES',
-    'SYMBOL_ALPHABET',
-    'TASK_NAMES',
-    'TrainingStream',
-    'createTask',
-    'createTrainingStream',
-    'encodeBatch',
-    'freshTestSet',
-    'generateSamples',
-    'heldOutSet',
-  ],
+  tasks: ['tasks', 'CharTokenizer'],
   training: [
     'Adam',
     'DECAYS',
@@ -69,23 +49,24 @@ const PUBLIC_NAMES = {
     'Trainer',
     'balancedShare',
     'evaluateSeq2Seq',
+    'studySeq2Seq',
+    'trainingCurveSvg',
     'warmupSchedule',
   ],
   io: [
     'NodeFileSystem',
-    'TASK_JSON',
     'fileSystem',
     'loadKerasModel',
+    'saveKerasModel',
+    'KERAS_IO_LAYERS',
     'parseTaskJson',
     'readTaskJson',
     'registerFileSystemRoutes',
     'taskInfoFor',
-    'validateTaskJson',
     'writeTaskJson',
   ],
   backends: [
     'BACKEND_CHOICES',
-    'BACKEND_ENV_VAR',
     'ensureBackend',
     'initBackend',
     'installGradientFixes',
@@ -95,15 +76,39 @@ const PUBLIC_NAMES = {
     'kernelThreadsReady',
     'relaxedSimdKernels',
     'setKernelThreads',
-    'THREADS_ENV_VAR',
+    'softwareWebglRenderer',
   ],
 };
+
+/** The `tasks` namespace: the toy tasks, without the seeds and limits behind their sets. */
+const TASKS_NAMES = [
+  'BOS',
+  'EOS',
+  'FIRST_SYMBOL',
+  'FRESH_TEST_SIZE',
+  'HELD_OUT_SIZE',
+  'PAD',
+  'Random',
+  'SPECIAL_TOKEN_NAMES',
+  'TASK_NAMES',
+  'TrainingStream',
+  'createTask',
+  'createTrainingStream',
+  'encodeBatch',
+  'freshTestSet',
+  'generateSamples',
+  'heldOutSet',
+];
 
 const sorted = (names: string[]) => [...names].sort();
 
 describe('the public API', () => {
   test('src/index.ts exports exactly the pinned names', () => {
     expect(sorted(Object.keys(api))).toEqual(sorted(Object.values(PUBLIC_NAMES).flat()));
+  });
+
+  test('the toy tasks are one namespace, without their seeds and limits', () => {
+    expect(sorted(Object.keys(api.tasks))).toEqual(sorted(TASKS_NAMES));
   });
 
   test('the browser entry exports the same names', () => {
@@ -126,8 +131,16 @@ describe('the public API', () => {
       'Hdf5File',
       'convertGraph',
       'inParallel',
+      // Internal constants, and the aliases of before 0.1.0 (CHANGELOG.md).
+      'MAX_EXCLUDED_PROBABILITY',
+      'FRESH_TEST_SEED',
+      'HELD_OUT_SEED',
+      'LAYER_NAMES',
+      'REFERENCE_SIZE',
+      'withCurrentConfigNames',
     ]) {
       expect(Object.keys(api)).not.toContain(name);
+      expect(Object.keys(api.tasks)).not.toContain(name);
     }
   });
 });

@@ -13,9 +13,11 @@ import {
   BackendName,
   chooseAutoBackend,
   initBackend,
+  isSoftwareRenderer,
   isTfjsNodeAvailable,
   oneHotFloat,
   installWasmExtras,
+  softwareWebglRenderer,
 } from '../src/backend';
 
 /** mulberry32: a tiny seeded generator of floats in [0, 1). */
@@ -65,7 +67,7 @@ function expectClose(actual: number[][], expected: number[][], tol: number): voi
 }
 
 describe('chooseAutoBackend', () => {
-  const none = { tensorflow: false, wasm: false, webgl: false };
+  const none = { tensorflow: false, wasm: false, webgl: false, softwareWebgl: false };
 
   it('prefers tensorflow, then wasm, then cpu in Node and ignores webgl there', () => {
     expect(chooseAutoBackend({ ...none, isNode: true, tensorflow: true, wasm: true })).toBe('tensorflow');
@@ -78,6 +80,25 @@ describe('chooseAutoBackend', () => {
     expect(chooseAutoBackend({ ...none, isNode: false, webgl: true, wasm: true, tensorflow: true })).toBe('webgl');
     expect(chooseAutoBackend({ ...none, isNode: false, wasm: true, tensorflow: true })).toBe('wasm');
     expect(chooseAutoBackend({ ...none, isNode: false, tensorflow: true })).toBe('cpu');
+  });
+
+  it('in a browser whose WebGL draws in software (SwiftShader), prefers wasm, then that webgl, then cpu', () => {
+    const software = { ...none, isNode: false, softwareWebgl: true };
+    expect(chooseAutoBackend({ ...software, webgl: true, wasm: true })).toBe('wasm');
+    expect(chooseAutoBackend({ ...software, webgl: true })).toBe('webgl');
+    expect(chooseAutoBackend({ ...software })).toBe('cpu');
+    // Node never looks at WebGL.
+    expect(chooseAutoBackend({ ...none, isNode: true, webgl: true, softwareWebgl: true })).toBe('cpu');
+  });
+
+  it('names software renderers by their names: SwiftShader, llvmpipe, softpipe; not a GPU', () => {
+    const swiftShader = 'ANGLE (Google, Vulkan 1.3.0 (SwiftShader Device (Subzero) (0x0000C0DE)), SwiftShader driver)';
+    expect(isSoftwareRenderer(swiftShader)).toBe(true);
+    expect(isSoftwareRenderer('llvmpipe (LLVM 15.0.6, 256 bits)')).toBe(true);
+    expect(isSoftwareRenderer('ANGLE (NVIDIA, NVIDIA GeForce RTX 3060 Direct3D11 vs_5_0 ps_5_0, D3D11)')).toBe(false);
+    expect(isSoftwareRenderer('Apple M1')).toBe(false);
+    // Node has no page, so no renderer.
+    expect(softwareWebglRenderer()).toBeUndefined();
   });
 });
 

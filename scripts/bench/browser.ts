@@ -17,6 +17,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+import { isSoftwareRenderer } from '../../src/backend';
 import { demoMounts, startStaticServer } from '../../src/io/static_server';
 import { browserOnly } from '../build_browser';
 import { launchChromium, watchPage } from '../chromium';
@@ -27,9 +28,6 @@ const ROOT = path.resolve(__dirname, '../..');
 
 /** The backends a browser run measures, in this order, unless told otherwise. */
 export const PAGE_BACKENDS = ['wasm', 'webgl'] as const;
-
-/** Renderers that are GL in software on the CPU: SwiftShader (Chromium's own), Mesa's llvmpipe and softpipe. */
-const SOFTWARE_GL = /swiftshader|llvmpipe|softpipe/i;
 
 /**
  * A figure is skipped when its calls would take longer than this: on SwiftShader here a training
@@ -122,7 +120,7 @@ export async function benchInChromium(
         const environment = { ...pageEnvironment, chromium: product.replace(/^\D*\//, '') };
         const where =
           backend === 'webgl'
-            ? { glRenderer: environment.glRenderer, softwareGl: SOFTWARE_GL.test(environment.glRenderer) }
+            ? { glRenderer: environment.glRenderer, softwareGl: isSoftwareRenderer(environment.glRenderer) }
             : {};
         for (const name of options.only) {
           const lines = await page.evaluate(

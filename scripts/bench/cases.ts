@@ -11,11 +11,11 @@ import { MultiHeadAttention } from '../../src/layers/multi_head_attention';
 import { presetConfig } from '../../src/model/config';
 import { decode } from '../../src/decode/decode';
 import { createTransformer } from '../../src/model/transformer';
-import { TYPED_ARRAY_MAX_ROWS } from '../../src/decode/typed_array_step';
 import { createTask, createTrainingStream, encodeBatch, generateSamples } from '../../src/tasks';
 import { measure, measureWithin, median, round } from '../../src/train/benchmark';
 import { Trainer } from '../../src/train/trainer';
 
+import { generateGpt } from './generate_gpt';
 import { GPT_CHAR_STEPS, gptCharBatches, gptCharText, trainGptChar } from './gpt_char';
 
 export const BENCHMARKS = [
@@ -25,6 +25,7 @@ export const BENCHMARKS = [
   'time-to-accuracy',
   'tfjs-layer-norm-step',
   'train-gpt-char',
+  'generate-gpt',
 ] as const;
 export type BenchName = (typeof BENCHMARKS)[number];
 /** One result line; `skipped` (a reason) instead of figures when a case was not measured. */
@@ -100,11 +101,9 @@ export async function trainReference({ repeats, steps, maxSeconds = Infinity }: 
 export async function decodeGreedy({ repeats, maxSeconds = Infinity }: BenchSettings): Promise<Result[]> {
   const model = createTransformer(presetConfig('reference', task));
   const results: Result[] = [];
-  // cached: the default (typed-array steps up to TYPED_ARRAY_MAX_ROWS rows, tfjs kernels above);
-  // cachedTfjsSteps: the cache with tfjs kernels at every batch; uncached: the whole model per step.
+  // cached: the key/value cache (the decoder one position a step); uncached: the whole model per step.
   const variants = {
     Cached: { useCache: true },
-    CachedTfjsSteps: { useCache: true, decoderStep: 'tfjs' },
     Uncached: { useCache: false },
   } as const;
   for (const batch of [1, 64]) {
@@ -114,7 +113,6 @@ export async function decodeGreedy({ repeats, maxSeconds = Infinity }: BenchSett
       backend: tf.getBackend(),
       batch,
       targetLength: task.maxTargetLength,
-      cachedSteps: batch <= TYPED_ARRAY_MAX_ROWS ? 'typed-arrays' : 'tfjs',
     };
     for (const [label, options] of Object.entries(variants)) {
       const timing = await measureWithin(
@@ -248,4 +246,5 @@ export const PORTABLE_CASES: Partial<Record<BenchName, (settings: BenchSettings)
   'tfjs-layer-norm-step': tfjsLayerNormStep,
   'train-gpt-char': ({ repeats, maxSeconds }) =>
     trainGptChar({ repeats, maxSeconds, batches: gptCharBatches(gptCharText(), GPT_CHAR_STEPS) }),
+  'generate-gpt': generateGpt,
 };

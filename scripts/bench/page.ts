@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 
-import { initBackend } from '../../src/backend';
+import { initBackend, webglRenderer } from '../../src/backend';
 import { hasFusedAttention } from '../../src/kernels/attention';
 import { relaxedSimdKernels } from '../../src/kernels/simd_kernels';
 import { kernelThreads } from '../../src/kernels/threads';
@@ -38,15 +38,6 @@ export interface PageBench {
   run(name: BenchName, settings: BenchSettings): Promise<Result[]>;
 }
 
-function webglRenderer(): string {
-  const gl =
-    document.createElement('canvas').getContext('webgl2') ?? document.createElement('canvas').getContext('webgl');
-  if (gl == null) return '';
-  // Chromium masks gl.RENDERER as "WebKit WebGL"; the extension still gives the real one.
-  const info = gl.getExtension('WEBGL_debug_renderer_info');
-  return String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
-}
-
 const bench: PageBench = {
   async start(backend, wasmPath) {
     setWasmPaths(wasmPath);
@@ -59,7 +50,7 @@ const bench: PageBench = {
       relaxedSimd: chosen === 'wasm' && relaxedSimdKernels(),
       crossOriginIsolated: self.crossOriginIsolated,
       fusedAttention: hasFusedAttention(32, 32),
-      glRenderer: webglRenderer(),
+      glRenderer: webglRenderer() ?? '',
     };
   },
   async run(name, settings) {

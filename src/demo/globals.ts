@@ -30,3 +30,24 @@ export function element<T extends HTMLElement>(id: string): T {
   if (found === null) throw new Error(`${location.pathname}: the page has no element #${id}`);
   return found as T;
 }
+
+/**
+ * What runs a backend, for the page's header: the GPU through WebGL (or the CPU, where WebGL draws
+ * in software), the CPU through WebAssembly (saying when 'auto' took it over a software WebGL), or
+ * plain JavaScript.
+ */
+export function backendNote(api: Api, backend: string, choice = 'auto'): string {
+  const software = api.softwareWebglRenderer();
+  switch (backend) {
+    case 'webgl':
+      return software === undefined ? 'GPU, through WebGL' : `WebGL drawn in software on the CPU: ${software}`;
+    case 'wasm':
+      return choice === 'auto' && software !== undefined
+        ? `CPU, through WebAssembly: this WebGL draws in software (${software}), where wasm is far faster`
+        : 'CPU, through WebAssembly';
+    case 'cpu':
+      return 'plain JavaScript';
+    default:
+      return backend;
+  }
+}

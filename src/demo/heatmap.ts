@@ -1,6 +1,7 @@
 /**
  * One attention map drawn on a canvas: a cell per (query, key) pair coloured by its weight, the
- * query tokens down the left and the key tokens along the top. Plain canvas 2D, no library.
+ * query tokens down the left and the key tokens along the top, and optionally a bar under each
+ * column (the key's value norm). Plain canvas 2D, no library.
  */
 
 /** One map: `weights[query][key]`, each row a probability distribution over the keys. */
@@ -10,6 +11,8 @@ export interface Heatmap {
   rowLabels: string[];
   /** One label per column (key position). */
   columnLabels: string[];
+  /** One bar under each column, its height in [0, 1] of the strip (clamped). Default none. */
+  columnBars?: number[];
 }
 
 /** Where the cells are, in CSS pixels, to map the mouse back to a cell. */
@@ -19,10 +22,17 @@ export interface HeatmapLayout {
   cell: number;
   rows: number;
   columns: number;
+  /** Where the strip of column bars starts, and its height (0 without bars). */
+  barsTop: number;
+  barsHeight: number;
 }
 
 const LABEL_FONT = '11px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace';
 const LABEL_COLOR = '#334';
+/** The column bars: their colour, the strip's height and the gap above it, in CSS pixels. */
+export const BAR_COLOR = 'rgb(214, 96, 77)';
+const BARS_HEIGHT = 22;
+const BARS_GAP = 4;
 
 /**
  * Stops of matplotlib's viridis colormap (van der Walt & Smith, 2015): perceptually uniform and
@@ -73,8 +83,14 @@ export function drawHeatmap(canvas: HTMLCanvasElement, map: Heatmap, cell = 20):
   const columnLabels = map.columnLabels.map(tokenLabel);
   const left = Math.ceil(Math.max(0, ...rowLabels.map((label) => context.measureText(label).width))) + 8;
   const top = 18;
+  const bars = map.columnBars;
+  if (bars !== undefined && bars.length !== columns) {
+    throw new Error(`drawHeatmap: ${columns} columns need ${columns} column bars, got ${bars.length}`);
+  }
+  const barsTop = top + rows * cell + BARS_GAP;
+  const barsHeight = bars === undefined ? 0 : BARS_HEIGHT;
   const width = left + columns * cell + 1;
-  const height = top + rows * cell + 1;
+  const height = top + rows * cell + 1 + (bars === undefined ? 0 : BARS_GAP + BARS_HEIGHT);
 
   const scale = globalThis.devicePixelRatio || 1;
   canvas.width = Math.round(width * scale);
@@ -91,6 +107,17 @@ export function drawHeatmap(canvas: HTMLCanvasElement, map: Heatmap, cell = 20):
     }
   }
 
+  if (bars !== undefined) {
+    // A baseline under the strip, then each column's bar standing on it.
+    context.fillStyle = '#c8ccd6';
+    context.fillRect(left, barsTop + barsHeight - 1, columns * cell, 1);
+    context.fillStyle = BAR_COLOR;
+    bars.forEach((value, c) => {
+      const h = Math.round(Math.min(1, Math.max(0, Number.isFinite(value) ? value : 0)) * (barsHeight - 1));
+      context.fillRect(left + c * cell + 3, barsTop + barsHeight - 1 - h, cell - 6, h);
+    });
+  }
+
   context.font = LABEL_FONT;
   context.fillStyle = LABEL_COLOR;
   context.textBaseline = 'middle';
@@ -102,7 +129,7 @@ export function drawHeatmap(canvas: HTMLCanvasElement, map: Heatmap, cell = 20):
     // A label wider than its cell (BOS) is squeezed rather than overlapping its neighbours.
     context.fillText(label, left + (c + 0.5) * cell, top - 5, cell - 1);
   });
-  return { left, top, cell, rows, columns };
+  return { left, top, cell, rows, columns, barsTop, barsHeight };
 }
 
 /** The (row, column) under a point in CSS pixels relative to the canvas, or null outside the cells. */

@@ -1,33 +1,44 @@
 /**
- * The attention-heatmap demo (index.html loads it after tf.min.js, tf-backend-wasm.min.js and
- * tfjs-attention.min.js). Pick a shipped model, type a sequence or draw a random one, and see the
- * decoded output, whether it is right (the task's own solution), and every attention map:
- * encoder self-attention, decoder self-attention and cross-attention, per layer and head.
- * The model can be saved to IndexedDB and loaded back from it.
+ * The demo (index.html loads it after tf.min.js, tf-backend-wasm.min.js and tfjs-attention.min.js):
+ * pick a shipped model or open your own (a `.keras`/`.h5` file or a model folder, chosen or
+ * dropped), give it an input, and see its answer and every attention layer's maps (weights or
+ * value-weighted, with the value norms under the columns); click a head to switch it off and see
+ * the answer change. A seq2seq model of this library (with its task.json) takes text and decodes;
+ * any other model takes token ids or floats (a random sample, or JSON) and predicts. A shipped
+ * model can be saved to IndexedDB and loaded back from it.
  *
  * URL parameters, for links and tests: `model` (a name from models/index.json), `input`,
- * `backend` (webgl | wasm | cpu; default: the best available), `seed` (of "random example").
+ * `backend` (webgl | wasm | cpu; default: the best available), `seed` (of random examples).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { LabelledAttentionMaps, Seq2Seq } from '../browser';
-import { element, library, wasmSetPaths } from './globals';
-import { cellAt, drawHeatmap, tokenLabel } from './heatmap';
+import type { AttentionExplanation, AttentionKind, AttentionStudy, Seq2Seq } from '../browser';
+import { backendNote, element, library, wasmSetPaths } from './globals';
+import {
+  type InputSpec,
+  inputSpecs,
+  type Nested,
+  parseSample,
+  randomSample,
+  sampleText,
+  summarizeOutput,
+} from './inputs';
+import { headKey, type KindTitle, type LabelledCall, type MapView, renderMaps } from './maps';
+import { filesFromDrop, type OpenedModel, openFiles } from './open_model';
 
 /** One entry of models/index.json (written by the demo server from models/<name>/task.json). */
 interface ModelEntry {
   name: string;
   task?: string;
   heldOutExactMatch?: number;
+  /** The folder's study file, when it has one. */
+  study?: string;
 }
 
 /** Used when the server gives no models/index.json (e.g. the demo on a plain static host). */
 const FALLBACK_MODELS: ModelEntry[] = ['copy', 'reverse', 'sort', 'addition'].map((name) => ({ name }));
 
-const BACKEND_NOTES: Record<string, string> = {
-  webgl: 'GPU, through WebGL',
-  wasm: 'CPU, through WebAssembly',
-  cpu: 'plain JavaScript: WebGL and WebAssembly are unavailable',
-};
+/** The model select's entry for a model the user opened. */
+const OPENED = '(opened)';
 
 const api = library();
 const params = new URLSearchParams(location.search);
@@ -35,42 +46,86 @@ const params = new URLSearchParams(location.search);
 const ui = {
   backend: element<HTMLElement>('backend'),
   model: element<HTMLSelectElement>('model'),
+  openFiles: element<HTMLInputElement>('open-files'),
+  openFolder: element<HTMLInputElement>('open-folder'),
   modelInfo: element<HTMLElement>('model-info'),
+  seq2seqInput: element<HTMLElement>('seq2seq-input'),
   form: element<HTMLFormElement>('decode-form'),
   source: element<HTMLInputElement>('source'),
   decode: element<HTMLButtonElement>('decode'),
   random: element<HTMLButtonElement>('random'),
   inputHint: element<HTMLElement>('input-hint'),
+  tensorInput: element<HTMLElement>('tensor-input'),
+  tensorFields: element<HTMLElement>('tensor-fields'),
+  run: element<HTMLButtonElement>('run'),
+  sample: element<HTMLButtonElement>('sample'),
   output: element<HTMLElement>('output'),
+  expectedRow: element<HTMLElement>('expected-row'),
   expected: element<HTMLElement>('expected'),
   verdict: element<HTMLElement>('verdict'),
+  ablation: element<HTMLElement>('ablation'),
+  ablationText: element<HTMLElement>('ablation-text'),
+  headsOn: element<HTMLButtonElement>('heads-on'),
   error: element<HTMLElement>('error'),
   status: element<HTMLElement>('status'),
+  store: element<HTMLElement>('store'),
   save: element<HTMLButtonElement>('save'),
   load: element<HTMLButtonElement>('load'),
   storeStatus: element<HTMLElement>('store-status'),
+  norms: element<HTMLInputElement>('show-norms'),
+  legendLow: element<HTMLElement>('legend-low'),
+  legendHigh: element<HTMLElement>('legend-high'),
+  legendText: element<HTMLElement>('legend-text'),
   heatmaps: element<HTMLElement>('heatmaps'),
   hoverInfo: element<HTMLElement>('hover-info'),
+  dropOverlay: element<HTMLElement>('drop-overlay'),
 };
 
-/** What is on screen: the model in use (from the server or from IndexedDB) and the last decode. */
+/** The model in use: a seq2seq model of this library, or any other model. */
+type Current =
+  | { kind: 'seq2seq'; name: string; origin: string; model: Seq2Seq; study: AttentionStudy | null }
+  | {
+      kind: 'model';
+      name: string;
+      origin: string;
+      model: tf.LayersModel;
+      study: AttentionStudy | null;
+      specs: InputSpec[];
+      /** The sample each input gets, as the page shows it. */
+      samples: Nested[];
+    };
+
 const state: {
-  name: string;
-  model: Seq2Seq | null;
-  origin: string;
+  current: Current | null;
   seed: number;
   busy: boolean;
+  /** Heads switched off, as `headKey(path, head)`. */
+  off: Set<string>;
+  /** Each attention path's number of heads, from the last pass. */
+  heads: Map<string, number>;
+  view: MapView;
+  /** The last pass's maps, redrawn when the view changes. */
+  calls: LabelledCall[];
 } = {
-  name: '',
-  model: null,
-  origin: '',
+  current: null,
   seed: parseSeed(params.get('seed')),
   busy: false,
+  off: new Set(),
+  heads: new Map(),
+  view: 'weights',
+  calls: [],
 };
 
 function parseSeed(text: string | null): number {
   const n = Number(text);
   return text !== null && Number.isInteger(n) && n >= 0 && n < 2 ** 32 ? n : Math.floor(Math.random() * 2 ** 32);
+}
+
+/** The next seeded random generator (each random example or sample takes the next seed). */
+function nextRandom(): InstanceType<typeof api.tasks.Random> {
+  const rng = new api.tasks.Random(state.seed);
+  state.seed = (state.seed + 1) % 2 ** 32;
+  return rng;
 }
 
 /** The IndexedDB key a model is saved under. */
@@ -98,7 +153,9 @@ function clearError(): void {
 
 function setBusy(busy: boolean): void {
   state.busy = busy;
-  for (const control of [ui.model, ui.source, ui.decode, ui.random, ui.save]) control.disabled = busy;
+  const controls = [ui.model, ui.openFiles, ui.openFolder, ui.source, ui.decode, ui.random, ui.run, ui.sample];
+  for (const control of [...controls, ui.save, ui.headsOn]) control.disabled = busy;
+  for (const field of Array.from(ui.tensorFields.querySelectorAll('textarea'))) field.disabled = busy;
   if (busy) ui.load.disabled = true;
   else void refreshLoadButton();
 }
@@ -122,10 +179,12 @@ async function action(work: () => Promise<void>): Promise<void> {
 async function startBackend(): Promise<string> {
   // The wasm backend fetches its .wasm binaries; the demo server serves them next to its script.
   wasmSetPaths()?.(new URL('vendor/tfjs-backend-wasm/', location.href).href);
-  const backend = await api.initBackend(params.get('backend') ?? 'auto');
+  const choice = params.get('backend') ?? 'auto';
+  const backend = await api.initBackend(choice);
+  const note = backendNote(api, backend, choice);
   ui.backend.textContent = backend;
-  ui.backend.title = BACKEND_NOTES[backend] ?? '';
-  ui.backend.insertAdjacentText('afterend', ` (${BACKEND_NOTES[backend] ?? backend})`);
+  ui.backend.title = note;
+  ui.backend.insertAdjacentText('afterend', ` (${note})`);
   ui.backend.dataset.backend = backend;
   return backend;
 }
@@ -150,200 +209,352 @@ async function listModels(): Promise<ModelEntry[]> {
   }
 }
 
-function useModel(name: string, model: Seq2Seq, origin: string): void {
-  if (state.model !== null && state.model !== model) state.model.dispose();
-  state.name = name;
-  state.model = model;
-  state.origin = origin;
-  const info = model.info;
-  const exact = info.metrics?.heldOutExactMatch;
-  ui.modelInfo.textContent =
-    `${info.task.name}, ${model.model.countParams().toLocaleString('en')} parameters, ` +
-    `${info.config.numEncoderLayers}+${info.config.numDecoderLayers} layers, ${info.config.numHeads} heads` +
-    (typeof exact === 'number' ? `, held-out exact match ${(exact * 100).toFixed(1)}%` : '') +
-    ` — loaded from ${origin}`;
-  ui.inputHint.textContent = inputHint(model);
+/** Makes `next` the model in use: frees the previous one, switches every head back on, shows its inputs. */
+function useModel(next: Current): void {
+  const previous = state.current;
+  if (previous !== null) {
+    const old = previous.kind === 'seq2seq' ? previous.model.model : previous.model;
+    const fresh = next.kind === 'seq2seq' ? next.model.model : next.model;
+    if (old !== fresh) old.dispose();
+  }
+  state.current = next;
+  state.off.clear();
+  state.calls = [];
+  const seq2seq = next.kind === 'seq2seq';
+  ui.seq2seqInput.hidden = !seq2seq;
+  ui.tensorInput.hidden = seq2seq;
+  ui.store.hidden = !seq2seq;
+  ui.expectedRow.hidden = !seq2seq;
+  ui.verdict.hidden = !seq2seq;
+  const studied =
+    next.study === null
+      ? ''
+      : `; under each head, the study's held-out exact match without it and with its values → mean ` +
+        `(${(next.study.baseline.exactMatch * 100).toFixed(1)}% with every head)`;
+  if (next.kind === 'seq2seq') {
+    const info = next.model.info;
+    const exact = info.metrics?.heldOutExactMatch;
+    ui.modelInfo.textContent =
+      `${info.task.name}, ${next.model.model.countParams().toLocaleString('en')} parameters, ` +
+      `${info.config.numEncoderLayers}+${info.config.numDecoderLayers} layers, ${info.config.numHeads} heads` +
+      (typeof exact === 'number' ? `, held-out exact match ${(exact * 100).toFixed(1)}%` : '') +
+      `${studied} — loaded from ${next.origin}`;
+    ui.inputHint.textContent = inputHint(next.model);
+  } else {
+    const inputs = next.specs.map(describeSpec).join('; ');
+    ui.modelInfo.textContent =
+      `${next.name}: ${next.model.countParams().toLocaleString('en')} parameters; inputs: ${inputs}${studied} — ` +
+      `loaded from ${next.origin}`;
+    drawTensorFields(next);
+  }
+}
+
+function describeSpec(spec: InputSpec): string {
+  const shape = `[${spec.shape.join(', ')}]`;
+  if (spec.kind === 'tokens') return `${spec.name} ${shape}, token ids below ${spec.vocabulary}`;
+  if (spec.kind === 'mask') return `${spec.name} ${shape}, a mask (1 = may attend)`;
+  return `${spec.name} ${shape}, ${spec.dtype}`;
 }
 
 function inputHint(model: Seq2Seq): string {
   const task = model.task;
   if (task === null) return `symbols: ${model.info.vocabulary.symbols.join(' ')}`;
   if (task.name === 'addition') {
-    const example = task.tokensToString(task.sampleSource(new api.Random(1)));
+    const example = task.tokensToString(task.sampleSource(new api.tasks.Random(1)));
     return `two numbers of up to ${task.options.digits} digits, e.g. ${example}`;
   }
   return `${task.options.minLen} to ${task.options.maxLen} of the symbols ${task.symbols.join('')}`;
 }
 
-async function loadFromServer(name: string): Promise<void> {
-  setStatus('busy', `Loading ${name}…`);
-  const url = new URL(`models/${encodeURIComponent(name)}`, location.href);
-  useModel(name, await api.loadSeq2Seq(url.href), url.pathname);
+/** The study of a shipped model, when its folder has one (the models index says so). */
+async function fetchStudy(entry: ModelEntry | undefined): Promise<AttentionStudy | null> {
+  if (entry?.study === undefined) return null;
+  const url = `models/${encodeURIComponent(entry.name)}/${encodeURIComponent(entry.study)}`;
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url} could not be fetched (HTTP ${response.status})`);
+  return api.checkStudy(await response.json(), url);
 }
 
-// --- Decoding and heatmaps -------------------------------------------------------------------
+async function loadFromServer(entry: ModelEntry): Promise<void> {
+  setStatus('busy', `Loading ${entry.name}…`);
+  const url = new URL(`models/${encodeURIComponent(entry.name)}`, location.href);
+  const model = await api.loadSeq2Seq(url.href);
+  const study = await fetchStudy(entry).catch((error) => {
+    model.dispose();
+    throw error;
+  });
+  useModel({ kind: 'seq2seq', name: entry.name, origin: url.pathname, model, study });
+}
+
+/** Uses a model the user opened: a seq2seq model when it came with task.json, else any model. */
+function useOpened(opened: OpenedModel): void {
+  const origin = `your files (${opened.name})`;
+  let option = ui.model.querySelector<HTMLOptionElement>(`option[value="${OPENED}"]`);
+  if (option === null) {
+    option = document.createElement('option');
+    option.value = OPENED;
+    ui.model.append(option);
+  }
+  option.textContent = `${opened.name} (opened)`;
+  ui.model.value = OPENED;
+  if (opened.info !== null) {
+    let model: Seq2Seq;
+    try {
+      model = new api.Seq2Seq(opened.model, opened.info);
+    } catch (error) {
+      opened.model.dispose();
+      throw error;
+    }
+    useModel({ kind: 'seq2seq', name: opened.name, origin, model, study: opened.study });
+    return;
+  }
+  const specs = inputSpecs(opened.model);
+  const rng = nextRandom();
+  const samples = specs.map((spec) => randomSample(spec, rng));
+  useModel({ kind: 'model', name: opened.name, origin, model: opened.model, study: opened.study, specs, samples });
+}
+
+async function openAndRun(files: File[]): Promise<void> {
+  setStatus('busy', `Opening ${files.map((f) => f.name).join(', ')}…`);
+  useOpened(await openFiles(api, files));
+  await rerun();
+}
+
+// --- Running the model -----------------------------------------------------------------------
+
+/** The heads switched off as head masks by attention path (H numbers each, 0 = off). */
+function headMasks(): Record<string, number[]> {
+  const masks: Record<string, number[]> = {};
+  for (const key of state.off) {
+    const cut = key.lastIndexOf('#');
+    const path = key.slice(0, cut);
+    const heads = state.heads.get(path);
+    if (heads === undefined) continue;
+    masks[path] ??= new Array(heads).fill(1);
+    masks[path][Number(key.slice(cut + 1))] = 0;
+  }
+  return masks;
+}
+
+/** '`decoder_block_0/cross_attention` head 1, ...': the heads switched off, in words. */
+function offHeads(): string {
+  return [...state.off]
+    .map((key) => {
+      const cut = key.lastIndexOf('#');
+      return `${key.slice(0, cut)} head ${Number(key.slice(cut + 1)) + 1}`;
+    })
+    .join(', ');
+}
+
+/** Runs the model again on the current input (after a head was switched, or a new model). */
+async function rerun(): Promise<void> {
+  const current = state.current;
+  if (current === null) throw new Error('no model loaded');
+  if (current.kind === 'seq2seq') await decodeText(ui.source.value || randomExample());
+  else await runTensors();
+}
 
 /** Ids up to the first non-symbol (a model that has not learned EOS may emit PAD or BOS). */
 function symbolPrefix(ids: number[], maxLength: number): number[] {
-  const end = ids.findIndex((id) => id < api.FIRST_SYMBOL);
+  const end = ids.findIndex((id) => id < api.tasks.FIRST_SYMBOL);
   return (end < 0 ? ids : ids.slice(0, end)).slice(0, maxLength);
 }
 
 async function decodeText(text: string): Promise<void> {
-  const model = state.model;
-  if (model === null) throw new Error('no model loaded');
+  const current = state.current;
+  if (current?.kind !== 'seq2seq') throw new Error('no sequence-to-sequence model loaded');
+  const model = current.model;
+  ui.source.value = text;
   setStatus('busy', 'Decoding…');
   const source = model.stringToTokens(text);
   // The task's own check gives the clearest message (lengths, addition's form).
   model.task?.validateSource(source);
   const started = performance.now();
-  const [output] = await model.generate([source]);
+  const masks = headMasks();
+  const [withEveryHead] = await model.generate([source]);
+  const [output] = state.off.size === 0 ? [withEveryHead] : await model.generate([source], { headMasks: masks });
   const decodeMs = performance.now() - started;
   const expected = model.task ? model.task.solve(source) : null;
-  const correct = expected !== null && expected.length === output.length && expected.every((id, i) => id === output[i]);
+  const isRight = (ids: number[]) =>
+    expected !== null && expected.length === ids.length && expected.every((id, i) => id === ids[i]);
+  const shown = (ids: number[]) => model.tokensToString(ids) || '(empty)';
 
-  ui.output.textContent = model.tokensToString(output) || '(empty)';
+  ui.output.textContent = shown(output);
   ui.expected.textContent = expected === null ? '(unknown task)' : model.tokensToString(expected);
-  ui.verdict.dataset.correct = expected === null ? '' : String(correct);
-  ui.verdict.textContent = expected === null ? '' : correct ? '✓ right' : '✗ wrong';
+  ui.verdict.dataset.correct = expected === null ? '' : String(isRight(output));
+  ui.verdict.textContent = expected === null ? '' : isRight(output) ? '✓ right' : '✗ wrong';
+  const judged = (ids: number[]) => `${shown(ids)}${expected === null ? '' : isRight(ids) ? ' (right)' : ' (wrong)'}`;
+  showAblation(judged(withEveryHead), judged(output), shown(withEveryHead) !== shown(output));
 
-  const target = symbolPrefix(output, model.maxTargetLength - 1);
-  const maps = await model.attention(source, target);
-  renderHeatmaps(maps);
+  const decoderInput = [api.tasks.BOS, ...symbolPrefix(output, model.maxTargetLength - 1)];
+  const sourceTokens = source.map((id) => model.tokenName(id));
+  const decoderTokens = decoderInput.map((id) => model.tokenName(id));
+  const labels: Record<AttentionKind, [string[], string[]]> = {
+    self: [sourceTokens, sourceTokens],
+    causal: [decoderTokens, decoderTokens],
+    cross: [decoderTokens, sourceTokens],
+  };
+  const inputs = [tf.tensor2d([source], undefined, 'int32'), tf.tensor2d([decoderInput], undefined, 'int32')];
+  try {
+    explain(current.model.model, inputs, masks, (call) => labels[call.kind]);
+  } finally {
+    tf.dispose(inputs);
+  }
   setStatus('ready', `Decoded ${source.length} tokens in ${decodeMs.toFixed(0)} ms on ${tf.getBackend()}.`);
-  const url = new URL(location.href);
-  url.searchParams.set('model', state.name);
-  url.searchParams.set('input', text);
-  history.replaceState(null, '', url);
-}
-
-function randomExample(): string {
-  const model = state.model;
-  if (model === null || model.task === null) throw new Error('random examples need a model of a known task');
-  const rng = new api.Random(state.seed);
-  state.seed = (state.seed + 1) % 2 ** 32;
-  return model.task.tokensToString(model.task.sampleSource(rng));
-}
-
-const KINDS = [
-  {
-    key: 'encoderSelf' as const,
-    id: 'encoder-self',
-    title: 'Encoder self-attention',
-    about: 'Each source token (row) attends to every source token (column).',
-  },
-  {
-    key: 'decoderSelf' as const,
-    id: 'decoder-self',
-    title: 'Decoder self-attention',
-    about: 'Each decoder input (row; BOS, then the output so far) attends to itself and earlier ones (causal).',
-  },
-  {
-    key: 'cross' as const,
-    id: 'cross',
-    title: 'Cross-attention',
-    about:
-      'Each decoder input (row) attends to the encoded source tokens (column): ' +
-      'where the model looks to write the next token.',
-  },
-];
-
-/** What a section's maps show: the attention weights, or the value-weighted contributions. */
-type MapView = 'weights' | 'value-weighted';
-
-const VALUE_WEIGHTED_ABOUT =
-  'Value-weighted: each cell is the weight times the length of what that key sends through the ' +
-  "head's value and output matrices (Kobayashi et al. 2020), scaled to the largest cell of this " +
-  'section, so a head that attends strongly to a position it carries almost nothing from stays dark.';
-
-function renderHeatmaps(maps: LabelledAttentionMaps): void {
-  for (const old of Array.from(ui.heatmaps.querySelectorAll('.kind'))) old.remove();
-  for (const kind of KINDS) {
-    const section = document.createElement('div');
-    section.className = 'kind';
-    section.id = kind.id;
-    section.innerHTML =
-      '<h2></h2><p class="muted about"></p>' +
-      '<p class="view" role="radiogroup" aria-label="What the maps show">' +
-      '<label><input type="radio" value="weights" checked> attention weights</label> ' +
-      '<label><input type="radio" value="value-weighted"> value-weighted</label></p>' +
-      '<p class="muted view-about"></p><div class="layers"></div>';
-    section.querySelector('h2')!.textContent = kind.title;
-    section.querySelector('.about')!.textContent = kind.about;
-    const group = `view-${kind.id}`;
-    for (const input of Array.from(section.querySelectorAll<HTMLInputElement>('.view input'))) {
-      input.name = group;
-      input.addEventListener('change', () => drawKind(section, kind, maps, input.value as MapView));
-    }
-    ui.heatmaps.append(section);
-    drawKind(section, kind, maps, 'weights');
+  if (current.origin.startsWith('/models/')) {
+    const url = new URL(location.href);
+    url.searchParams.set('model', current.name);
+    url.searchParams.set('input', text);
+    history.replaceState(null, '', url);
   }
 }
 
-/** Draws one section's maps (every layer and head) in the given view. */
-function drawKind(
-  section: HTMLElement,
-  kind: (typeof KINDS)[number],
-  maps: LabelledAttentionMaps,
-  view: MapView,
+/** The tensors of the current samples, batch 1 (the caller disposes them). */
+function sampleTensors(current: Extract<Current, { kind: 'model' }>): tf.Tensor[] {
+  return current.specs.map((spec, i) =>
+    tf.tensor([current.samples[i]] as tf.TensorLike, [1, ...spec.shape], spec.dtype),
+  );
+}
+
+async function runTensors(): Promise<void> {
+  const current = state.current;
+  if (current?.kind !== 'model') throw new Error('no model loaded');
+  // What the fields say now, checked, is what runs.
+  const fields = Array.from(ui.tensorFields.querySelectorAll<HTMLTextAreaElement>('textarea'));
+  current.samples = current.specs.map((spec, i) => parseSample(spec, fields[i].value));
+  setStatus('busy', 'Running…');
+  const started = performance.now();
+  const inputs = sampleTensors(current);
+  try {
+    const masks = headMasks();
+    const summary = (headMasksNow: Record<string, number[]>) => {
+      const outputs = api.predictWithHeadMasks(current.model, inputs, headMasksNow);
+      const first = Array.isArray(outputs) ? outputs[0] : outputs;
+      const result = summarizeOutput(Array.from(first.dataSync()), first.shape.slice(1));
+      tf.dispose(outputs);
+      return result;
+    };
+    const withEveryHead = summary({});
+    const output = state.off.size === 0 ? withEveryHead : summary(masks);
+    ui.output.textContent = output.text;
+    showAblation(withEveryHead.text, output.text, withEveryHead.answer !== output.answer);
+    // Every position labelled by its number.
+    const positions = (n: number) => Array.from({ length: n }, (_x, i) => String(i + 1));
+    explain(current.model, inputs, masks, (call) => [
+      positions(call.weights[0][0].length),
+      positions(call.weights[0][0][0].length),
+    ]);
+  } finally {
+    tf.dispose(inputs);
+  }
+  setStatus('ready', `Ran in ${(performance.now() - started).toFixed(0)} ms on ${tf.getBackend()}.`);
+}
+
+/** Says which heads are off and whether the answer changed (hidden with every head on). */
+function showAblation(withEveryHead: string, now: string, changed: boolean): void {
+  ui.ablation.hidden = state.off.size === 0;
+  ui.ablation.dataset.changed = state.off.size === 0 ? '' : String(changed);
+  ui.ablationText.textContent =
+    state.off.size === 0
+      ? ''
+      : `Switched off: ${offHeads()}. With every head: ${withEveryHead}; now: ${now}. ` +
+        (changed ? 'The answer changed.' : 'The answer did not change.');
+}
+
+/** Explains one pass on `inputs` with the heads switched off, and draws its maps labelled by `labels`. */
+function explain(
+  model: tf.LayersModel,
+  inputs: tf.Tensor[],
+  masks: Record<string, number[]>,
+  labels: (call: AttentionExplanation) => [string[], string[]],
 ): void {
-  section.dataset.view = view;
-  section.querySelector('.view-about')!.textContent = view === 'value-weighted' ? VALUE_WEIGHTED_ABOUT : '';
-  const container = section.querySelector('.layers')!;
-  container.replaceChildren();
-  const rowLabels = kind.key === 'encoderSelf' ? maps.sourceTokens : maps.decoderTokens;
-  const columnLabels = kind.key === 'decoderSelf' ? maps.decoderTokens : maps.sourceTokens;
-  const weightsOf = maps[kind.key];
-  const contributionsOf = maps.contributions[kind.key];
-  // One scale for the whole section, so that heads and layers compare.
-  const largest = Math.max(1e-12, ...contributionsOf.flat(3));
-  weightsOf.forEach((heads, layer) => {
-    const heading = document.createElement('h3');
-    heading.textContent = `layer ${layer + 1}`;
-    const row = document.createElement('div');
-    row.className = 'layer';
-    const importance = maps.headImportance[kind.key][layer];
-    const top = importance.indexOf(Math.max(...importance));
-    heads.forEach((weights, head) => {
-      const figure = document.createElement('figure');
-      const canvas = document.createElement('canvas');
-      canvas.className = 'heatmap';
-      canvas.dataset.kind = kind.id;
-      canvas.dataset.layer = String(layer);
-      canvas.dataset.head = String(head);
-      canvas.dataset.view = view;
-      const contributions = contributionsOf[layer][head];
-      const shown = view === 'weights' ? weights : contributions.map((r) => r.map((c) => c / largest));
-      const layout = drawHeatmap(canvas, { weights: shown, rowLabels, columnLabels });
-      // The cell grid in CSS pixels and the scale of the value-weighted view, for tests and tools.
-      canvas.dataset.grid = JSON.stringify(layout);
-      canvas.dataset.scale = String(view === 'weights' ? 1 : largest);
-      canvas.setAttribute(
-        'aria-label',
-        `${kind.title}, layer ${layer + 1}, head ${head + 1} (${view}): ${rowLabels.length} by ${columnLabels.length}`,
-      );
-      canvas.addEventListener('mousemove', (event) => {
-        const cell = cellAt(layout, event.offsetX, event.offsetY);
-        if (!cell) {
-          ui.hoverInfo.textContent = 'rows: queries, columns: keys; point at a cell';
-          return;
-        }
-        const norm = maps.valueNorms[kind.key][layer][head][cell.column];
-        ui.hoverInfo.textContent =
-          `${kind.title}, layer ${layer + 1}, head ${head + 1}: ` +
-          `${tokenLabel(rowLabels[cell.row])} (row ${cell.row + 1}) → ${tokenLabel(columnLabels[cell.column])} ` +
-          `(column ${cell.column + 1}): weight ${weights[cell.row][cell.column].toFixed(3)}, ` +
-          `value norm ${norm.toFixed(3)}, contribution ${contributions[cell.row][cell.column].toFixed(3)}`;
-      });
-      const caption = document.createElement('figcaption');
-      caption.textContent = `head ${head + 1} · importance ${importance[head].toFixed(2)}${head === top ? ' ★' : ''}`;
-      caption.title = "the mean length of the head's share of this layer's output";
-      if (head === top) caption.className = 'top-head';
-      figure.append(canvas, caption);
-      row.append(figure);
-    });
-    container.append(heading, row);
+  const calls = api.explainAttention(model, inputs, { headMasks: masks });
+  for (const call of calls) state.heads.set(call.path.replace(/#\d+$/, ''), call.numHeads);
+  state.calls = calls.map((call) => {
+    const [rowLabels, columnLabels] = labels(call);
+    return { call, rowLabels, columnLabels };
   });
+  drawMaps();
+}
+
+// --- Maps ------------------------------------------------------------------------------------
+
+const SEQ2SEQ_TITLES: Record<AttentionKind, KindTitle> = {
+  self: { title: 'Encoder self-attention', axes: 'Rows and columns: the source tokens.' },
+  causal: {
+    title: 'Decoder self-attention',
+    axes: 'Rows and columns: the decoder inputs (BOS, then the output so far); causal.',
+  },
+  cross: {
+    title: 'Cross-attention',
+    axes: 'Rows: the decoder inputs; columns: the source tokens, where the model looks to write the next token.',
+  },
+};
+
+const MODEL_TITLES: Record<AttentionKind, KindTitle> = {
+  self: { title: 'Self-attention', axes: 'Rows and columns: the positions of the sequence, numbered from 1.' },
+  causal: { title: 'Causal self-attention', axes: 'Rows and columns: the positions of the sequence, from 1.' },
+  cross: { title: 'Cross-attention', axes: 'Rows: the query positions; columns: the positions of the other input.' },
+};
+
+const LEGENDS: Record<MapView, string> = {
+  weights: 'colour: the attention weight, from 0 to 1 (each row sums to 1)',
+  'value-weighted':
+    "colour: weight × value norm, from 0 to the section's brightest cell (its figure is above its maps)",
+};
+
+function drawMaps(): void {
+  const current = state.current;
+  if (current === null) return;
+  ui.legendLow.textContent = '0';
+  ui.legendHigh.textContent = state.view === 'weights' ? '1' : 'max';
+  ui.legendText.textContent =
+    LEGENDS[state.view] + (ui.norms.checked ? "; bars: each key's value norm, full = the section's largest" : '');
+  renderMaps(ui.heatmaps, state.calls, {
+    view: state.view,
+    norms: ui.norms.checked,
+    titles: current.kind === 'seq2seq' ? SEQ2SEQ_TITLES : MODEL_TITLES,
+    off: state.off,
+    study: current.study,
+    onToggle: (path, head) =>
+      void action(async () => {
+        const key = headKey(path, head);
+        if (!state.off.delete(key)) state.off.add(key);
+        await rerun();
+      }),
+    onHover: (text) => {
+      ui.hoverInfo.textContent = text ?? 'Point at a cell to read its weight, value norm and contribution.';
+    },
+  });
+}
+
+// --- Inputs of any model ---------------------------------------------------------------------
+
+function drawTensorFields(current: Extract<Current, { kind: 'model' }>): void {
+  ui.tensorFields.replaceChildren();
+  current.specs.forEach((spec, i) => {
+    const label = document.createElement('label');
+    label.className = 'tensor-field';
+    const name = document.createElement('span');
+    name.textContent = `${describeSpec(spec)} (JSON; paste your own)`;
+    const field = document.createElement('textarea');
+    field.dataset.input = spec.name;
+    field.dataset.dtype = spec.dtype;
+    field.spellcheck = false;
+    field.rows = Math.min(8, spec.shape.length > 1 ? spec.shape[0] + 2 : 2);
+    field.value = sampleText(current.samples[i]);
+    label.append(name, field);
+    ui.tensorFields.append(label);
+  });
+}
+
+function randomExample(): string {
+  const current = state.current;
+  if (current?.kind !== 'seq2seq' || current.model.task === null) {
+    throw new Error('random examples need a model of a known task');
+  }
+  const task = current.model.task;
+  return task.tokensToString(task.sampleSource(nextRandom()));
 }
 
 // --- IndexedDB -------------------------------------------------------------------------------
@@ -357,16 +568,17 @@ async function isStored(name: string): Promise<boolean> {
 }
 
 async function refreshLoadButton(): Promise<void> {
-  const name = state.name;
+  const name = state.current?.kind === 'seq2seq' ? state.current.name : '';
   const stored = name !== '' && (await isStored(name));
-  if (!state.busy && name === state.name) ui.load.disabled = !stored;
+  if (!state.busy && name === (state.current?.name ?? '')) ui.load.disabled = !stored;
 }
 
 /** Saves the current model, then loads the copy and checks that it decodes the input the same way. */
 async function saveToStore(): Promise<void> {
-  const model = state.model;
-  if (model === null) throw new Error('no model loaded');
-  const url = storeUrl(state.name);
+  const current = state.current;
+  if (current?.kind !== 'seq2seq') throw new Error('no sequence-to-sequence model loaded');
+  const model = current.model;
+  const url = storeUrl(current.name);
   setStatus('busy', `Saving to ${url}…`);
   const result = await model.save(url);
   const bytes = result.modelArtifactsInfo?.weightDataBytes ?? 0;
@@ -384,19 +596,57 @@ async function saveToStore(): Promise<void> {
   } finally {
     copy.dispose();
   }
-  setStatus('ready', `Saved ${state.name}.`);
+  setStatus('ready', `Saved ${current.name}.`);
 }
 
 async function loadFromStore(): Promise<void> {
-  const url = storeUrl(state.name);
+  const current = state.current;
+  if (current?.kind !== 'seq2seq') throw new Error('no sequence-to-sequence model loaded');
+  const url = storeUrl(current.name);
   setStatus('busy', `Loading ${url}…`);
-  useModel(state.name, await api.loadSeq2Seq(url), url);
+  const model = await api.loadSeq2Seq(url);
+  useModel({ kind: 'seq2seq', name: current.name, origin: url, model, study: current.study });
   ui.storeStatus.dataset.result = 'loaded';
   ui.storeStatus.textContent = `Now using the model loaded from ${url}.`;
   await decodeText(ui.source.value);
 }
 
 // --- Start -----------------------------------------------------------------------------------
+
+function listenForFiles(): void {
+  for (const input of [ui.openFiles, ui.openFolder]) {
+    input.addEventListener('change', () => {
+      const files = Array.from(input.files ?? []);
+      input.value = '';
+      if (files.length > 0) void action(() => openAndRun(files));
+    });
+  }
+  // The whole page takes a drop; the overlay says so while something is dragged over it.
+  let depth = 0;
+  const show = (shown: boolean) => {
+    ui.dropOverlay.hidden = !shown;
+  };
+  document.addEventListener('dragenter', (event) => {
+    event.preventDefault();
+    depth++;
+    show(true);
+  });
+  document.addEventListener('dragleave', () => {
+    depth = Math.max(0, depth - 1);
+    if (depth === 0) show(false);
+  });
+  document.addEventListener('dragover', (event) => event.preventDefault());
+  document.addEventListener('drop', (event) => {
+    event.preventDefault();
+    depth = 0;
+    show(false);
+    const transfer = event.dataTransfer;
+    if (transfer === null) return;
+    // The entries must be read while the drop event runs; the files load after.
+    const files = filesFromDrop(transfer);
+    void action(async () => openAndRun(await files));
+  });
+}
 
 async function start(): Promise<void> {
   setStatus('loading', 'Starting TensorFlow.js…');
@@ -414,30 +664,50 @@ async function start(): Promise<void> {
   const first = models.find((m) => m.name === wanted) ?? models.find((m) => m.name === 'reverse') ?? models[0];
   ui.model.value = first.name;
 
-  ui.model.addEventListener('change', () =>
-    action(async () => {
-      await loadFromServer(ui.model.value);
-      ui.source.value = randomExample();
-      await decodeText(ui.source.value);
-    }),
-  );
+  ui.model.addEventListener('change', () => {
+    const entry = models.find((m) => m.name === ui.model.value);
+    if (entry === undefined) return; // the opened model's own entry
+    void action(async () => {
+      await loadFromServer(entry);
+      await decodeText(randomExample());
+    });
+  });
   ui.form.addEventListener('submit', (event) => {
     event.preventDefault();
     void action(() => decodeText(ui.source.value));
   });
-  ui.random.addEventListener('click', () =>
+  ui.random.addEventListener('click', () => action(() => decodeText(randomExample())));
+  ui.run.addEventListener('click', () => action(runTensors));
+  ui.sample.addEventListener('click', () =>
     action(async () => {
-      ui.source.value = randomExample();
-      await decodeText(ui.source.value);
+      const current = state.current;
+      if (current?.kind !== 'model') return;
+      const rng = nextRandom();
+      current.samples = current.specs.map((spec) => randomSample(spec, rng));
+      drawTensorFields(current);
+      await runTensors();
     }),
   );
+  ui.headsOn.addEventListener('click', () =>
+    action(async () => {
+      state.off.clear();
+      await rerun();
+    }),
+  );
+  for (const radio of Array.from(document.querySelectorAll<HTMLInputElement>('input[name="view"]'))) {
+    radio.addEventListener('change', () => {
+      state.view = radio.value as MapView;
+      drawMaps();
+    });
+  }
+  ui.norms.addEventListener('change', drawMaps);
   ui.save.addEventListener('click', () => action(saveToStore));
   ui.load.addEventListener('click', () => action(loadFromStore));
+  listenForFiles();
 
   await action(async () => {
-    await loadFromServer(first.name);
-    ui.source.value = params.get('input') ?? randomExample();
-    await decodeText(ui.source.value);
+    await loadFromServer(first);
+    await decodeText(params.get('input') ?? randomExample());
   });
 }
 

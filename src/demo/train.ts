@@ -1,18 +1,20 @@
 /**
  * Train in the browser (train.html loads it after tf.min.js, tf-backend-wasm.min.js and
  * tfjs-attention.min.js): pick a toy task and a model size, press Train, and watch the loss, the
- * held-out exact match and the cross-attention of a fixed example change as the model learns. It
- * uses the library's own tasks, Trainer, default recipe and evaluation, on whichever backend the
- * page got (shown). The loop yields to the page after every step, so the page answers clicks
- * while it trains; Stop ends it, and the model then decodes your input, saves to IndexedDB and
- * downloads as a tfjs model folder.
+ * held-out exact match and the cross-attention of a fixed example change as the model learns, with
+ * the speed and the time left. It uses the library's own tasks, Trainer, default recipe,
+ * evaluation and training chart (`trainingCurveSvg`, the plot `npm run train` writes), on the
+ * backend chosen on the page: 'auto' is the library's choice, which takes wasm over a WebGL that
+ * draws in software (SwiftShader), where webgl trains about 15 times slower. The loop yields to
+ * the page after every step, so the page answers clicks while it trains; Stop ends it, and the
+ * model then decodes your input, saves to IndexedDB and downloads as a tfjs model folder.
  *
- * URL parameters, for links and tests: `task`, `size` (tiny | reference), `steps`, `backend`,
- * `seed` (of the training stream).
+ * URL parameters, for links and tests: `task`, `size` (tiny | reference), `steps`, `backend`
+ * (the choice to start with), `seed` (of the training stream).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Seq2Seq, TaskName } from '../browser';
-import { element, library, wasmSetPaths } from './globals';
+import type { EvalLogEntry, LogEntry, Seq2Seq, tasks, TrainLogEntry } from '../browser';
+import { backendNote, element, library, wasmSetPaths } from './globals';
 import { drawHeatmap } from './heatmap';
 
 const api = library();
@@ -20,14 +22,15 @@ const params = new URLSearchParams(location.search);
 
 const ui = {
   backend: element<HTMLElement>('backend'),
+  backendNote: element<HTMLElement>('backend-note'),
+  backendChoice: element<HTMLSelectElement>('backend-choice'),
   task: element<HTMLSelectElement>('task'),
   size: element<HTMLSelectElement>('size'),
   steps: element<HTMLInputElement>('steps'),
   train: element<HTMLButtonElement>('train'),
   stop: element<HTMLButtonElement>('stop'),
-  ping: element<HTMLButtonElement>('ping'),
-  pings: element<HTMLElement>('pings'),
   status: element<HTMLElement>('status'),
+  progress: element<HTMLElement>('progress'),
   curve: element<HTMLElement>('curve'),
   decodeForm: element<HTMLFormElement>('decode-form'),
   source: element<HTMLInputElement>('source'),
@@ -40,21 +43,17 @@ const ui = {
   exampleMaps: element<HTMLElement>('example-maps'),
 };
 
-/** One point of the curve: the step, its batch loss and, every EVAL_EVERY steps, the exact match. */
-interface Point {
-  step: number;
-  loss: number;
-  exactMatch?: number;
-}
-
 const EVAL_EVERY = 25;
 const EVAL_SAMPLES = 64;
+/** Steps per second over this many of the last steps: recent enough to follow the page, steady enough to read. */
+const SPEED_WINDOW = 20;
 
 const state = {
+  training: false,
   stopRequested: false,
   model: null as Seq2Seq | null,
-  points: [] as Point[],
-  pings: 0,
+  /** The run's log, as `npm run train` keeps it: a 'train' entry per step, an 'eval' entry per evaluation. */
+  log: [] as LogEntry[],
 };
 
 function setStatus(text: string, phase: 'ready' | 'training' | 'done' | 'error'): void {
@@ -74,23 +73,27 @@ function yieldToPage(step: number): Promise<void> {
   });
 }
 
-/** The loss (blue, scaled to the first step's) and exact match (orange, 0 to 1) as SVG polylines. */
-function drawCurve(points: Point[], totalSteps: number): void {
-  const [width, height] = [480, 160];
-  const x = (step: number) => ((step / Math.max(1, totalSteps)) * (width - 10) + 5).toFixed(1);
-  const top = points.length > 0 ? points[0].loss : 1;
-  const y = (fraction: number) => (height - 5 - Math.min(1, Math.max(0, fraction)) * (height - 10)).toFixed(1);
-  const loss = points.map((p) => `${x(p.step)},${y(p.loss / top)}`).join(' ');
-  const exact = points
-    .filter((p) => p.exactMatch !== undefined)
-    .map((p) => `${x(p.step)},${y(p.exactMatch!)}`)
-    .join(' ');
-  // The figures behind the curve, for tests and tools that read the page.
-  ui.curve.dataset.losses = JSON.stringify(points.map((p) => p.loss));
-  ui.curve.innerHTML =
-    `<rect width="${width}" height="${height}" fill="white" stroke="#ccd"/>` +
-    `<polyline id="loss-line" fill="none" stroke="#2b6cb0" stroke-width="1.5" points="${loss}"/>` +
-    `<polyline id="exact-line" fill="none" stroke="#dd6b20" stroke-width="2" points="${exact}"/>`;
+/** The chart of the log so far (the library's `trainingCurveSvg`), and the losses behind it for tools. */
+function drawCurve(title: string): void {
+  ui.curve.innerHTML = api.trainingCurveSvg(state.log, title);
+  const losses = state.log.filter((e): e is TrainLogEntry => e.type === 'train').map((e) => e.loss);
+  ui.curve.dataset.losses = JSON.stringify(losses);
+}
+
+/** `12.5 steps/s, ETA 1m05s`: the speed over the last SPEED_WINDOW steps, and the time to the last step. */
+function showProgress(times: number[], step: number, steps: number): void {
+  if (times.length < 2) return;
+  const perSecond = ((times.length - 1) * 1000) / (times[times.length - 1] - times[0]);
+  const eta = (steps - step) / perSecond;
+  ui.progress.textContent = `${perSecond.toFixed(1)} steps/s, ETA ${duration(eta)}`;
+  ui.progress.dataset.stepsPerSecond = String(perSecond);
+  ui.progress.dataset.etaSeconds = String(eta);
+}
+
+/** `42s`, `3m05s`. */
+function duration(seconds: number): string {
+  const s = Math.round(seconds);
+  return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
 }
 
 /** The fixed example's cross-attention, last decoder layer, one map per head. */
@@ -112,12 +115,12 @@ async function drawExample(model: Seq2Seq, source: number[], target: number[]): 
 }
 
 async function train(): Promise<void> {
-  const taskName = ui.task.value as TaskName;
+  const taskName = ui.task.value as tasks.TaskName;
   const size = ui.size.value as 'tiny' | 'reference';
   const steps = Math.max(1, Math.floor(Number(ui.steps.value) || 1));
   // The task's own default recipe (src/train/recipe.ts), as `npm run train -- --task <task>` uses.
   const recipe = api.TASK_RECIPES[taskName];
-  const task = api.createTask(taskName);
+  const task = api.tasks.createTask(taskName);
   const config = api.presetConfig(size, task, { normalizeFirst: recipe.normalizeFirst });
   state.model?.model.dispose();
   const model = api.createTransformer(config);
@@ -136,8 +139,8 @@ async function train(): Promise<void> {
     beta2: recipe.beta2,
     clipNorm: recipe.clip,
   });
-  const stream = api.createTrainingStream(task, Number(params.get('seed') ?? 1));
-  const heldOut = api.heldOutSet(task).slice(0, EVAL_SAMPLES);
+  const stream = api.tasks.createTrainingStream(task, Number(params.get('seed') ?? 1));
+  const heldOut = api.tasks.heldOutSet(task).slice(0, EVAL_SAMPLES);
   // The longest of the evaluated samples: the most to see in its maps.
   const example = heldOut.reduce((a, b) => (b.source.length > a.source.length ? b : a));
   const info = (exactMatch: number, tokenAccuracy: number, seconds: number) =>
@@ -157,31 +160,40 @@ async function train(): Promise<void> {
     );
   let seq2seq = new api.Seq2Seq(model, info(0, 0, 0));
   state.model = seq2seq;
-  state.points = [];
+  state.log = [];
+  const title = `${taskName}, ${size} model, on ${tf.getBackend()}`;
+  drawCurve(title);
+  ui.progress.textContent = '';
   const [exampleSource, exampleTarget] = [example.source, example.target].map((ids) => task.tokensToString(ids));
   ui.example.textContent = `source ${exampleSource}, target ${exampleTarget}`;
   await drawExample(seq2seq, example.source, example.target);
 
   state.stopRequested = false;
-  setControls(true);
+  state.training = true;
+  setControls();
   const started = performance.now();
+  const times = [started];
   let last = { exactMatch: 0, tokenAccuracy: 0 };
   try {
     while (trainer.stepCount < steps && !state.stopRequested) {
       const share = api.balancedShare(recipe, trainer.stepCount + 1);
-      const result = await trainer.step(api.encodeBatch(task, stream.nextBatch(batchSize, share)));
-      const point: Point = { step: result.step, loss: result.loss };
+      const result = await trainer.step(api.tasks.encodeBatch(task, stream.nextBatch(batchSize, share)));
+      const seconds = (performance.now() - started) / 1000;
+      state.log.push({ type: 'train', ...result, stepsPerSecond: result.step / seconds, seconds });
       if (result.step % EVAL_EVERY === 0 || result.step === steps) {
-        const evaluation = await api.evaluateSeq2Seq(model, heldOut, (s) => api.encodeBatch(task, s), {
+        const evaluation = await api.evaluateSeq2Seq(model, heldOut, (s) => api.tasks.encodeBatch(task, s), {
           maxLength: task.maxTargetLength,
           batchSize: EVAL_SAMPLES,
         });
-        point.exactMatch = evaluation.exactMatch;
+        const entry: EvalLogEntry = { type: 'eval', step: result.step, ...evaluation, seconds, failures: [] };
+        state.log.push(entry);
         last = { exactMatch: evaluation.exactMatch, tokenAccuracy: evaluation.tokenAccuracy };
         await drawExample(seq2seq, example.source, example.target);
       }
-      state.points.push(point);
-      drawCurve(state.points, steps);
+      drawCurve(title);
+      times.push(performance.now());
+      if (times.length > SPEED_WINDOW + 1) times.shift();
+      showProgress(times, result.step, steps);
       setStatus(
         `step ${result.step} of ${steps}: loss ${result.loss.toFixed(3)}, ` +
           `exact match ${last.exactMatch.toFixed(3)} (${EVAL_SAMPLES} held-out samples), on ${tf.getBackend()}`,
@@ -194,16 +206,30 @@ async function train(): Promise<void> {
     const seconds = (performance.now() - started) / 1000;
     seq2seq = new api.Seq2Seq(model, info(last.exactMatch, last.tokenAccuracy, seconds));
     state.model = seq2seq;
-    setControls(false);
+    state.training = false;
+    setControls();
   }
   const why = state.stopRequested ? 'stopped' : 'done';
   setStatus(`${why} after ${trainer.stepCount} steps: exact match ${last.exactMatch.toFixed(3)}`, 'done');
 }
 
-function setControls(training: boolean): void {
+function setControls(): void {
+  const { training } = state;
   ui.train.disabled = training;
   ui.stop.disabled = !training;
+  // A backend is changed between runs, never under one.
+  ui.backendChoice.disabled = training;
   for (const control of [ui.decode, ui.save, ui.download]) control.disabled = training || state.model === null;
+}
+
+/** Switches to the backend `choice` (auto | webgl | wasm | cpu) and says which one runs, and why. */
+async function useBackend(choice: string): Promise<void> {
+  const backend = await api.initBackend(choice);
+  ui.backend.textContent = backend;
+  ui.backend.dataset.backend = backend;
+  ui.backendNote.textContent = `(${backendNote(api, backend, choice)})`;
+  ui.backendChoice.value = choice;
+  setStatus(`ready on ${backend}: pick a task and a size, then Train`, 'ready');
 }
 
 /** Runs a button's work, showing its error in the status line. */
@@ -230,9 +256,6 @@ async function saveToStore(): Promise<void> {
 
 async function main(): Promise<void> {
   wasmSetPaths()?.(new URL('vendor/tfjs-backend-wasm/', location.href).href);
-  const backend = await api.initBackend(params.get('backend') ?? 'auto');
-  ui.backend.textContent = backend;
-  ui.backend.dataset.backend = backend;
   for (const [control, key] of [
     [ui.task, 'task'],
     [ui.size, 'size'],
@@ -243,10 +266,10 @@ async function main(): Promise<void> {
   }
   ui.train.addEventListener('click', handle(train));
   ui.stop.addEventListener('click', () => (state.stopRequested = true));
-  ui.ping.addEventListener('click', () => {
-    ui.pings.textContent = String(++state.pings);
-    // The training step at which the click was handled, for tests of the page's responsiveness.
-    ui.pings.dataset.atStep = ui.status.dataset.step ?? '0';
+  ui.backendChoice.addEventListener('change', () => {
+    ui.backendChoice.disabled = true;
+    ui.train.disabled = true;
+    handle(() => useBackend(ui.backendChoice.value).finally(setControls))();
   });
   ui.decodeForm.addEventListener('submit', (event) => {
     event.preventDefault();
@@ -257,8 +280,8 @@ async function main(): Promise<void> {
     'click',
     handle(() => state.model!.save('downloads://model').then(() => undefined)),
   );
-  setControls(false);
-  setStatus(`ready on ${backend}: pick a task and a size, then Train`, 'ready');
+  await useBackend(params.get('backend') ?? 'auto');
+  setControls();
 }
 
 main().catch((error: unknown) => setStatus(error instanceof Error ? error.message : String(error), 'error'));

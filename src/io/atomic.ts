@@ -120,33 +120,6 @@ export async function atomicWriteFile(target: string, data: string | Uint8Array)
 }
 
 /**
- * The synchronous twin of `atomicWriteFile`, for callers that cannot await
- * (an exit handler flushing a log, a script's last line). Same guarantees; it
- * has no fault points.
- */
-export function atomicWriteFileSync(target: string, data: string | Uint8Array): void {
-  const fs = nodeFs();
-  const { dirname } = nodePath();
-  const folder = dirname(target);
-  fs.mkdirSync(folder, { recursive: true });
-  const temp = tempPathFor(target);
-  try {
-    const fd = fs.openSync(temp, 'wx');
-    try {
-      fs.writeFileSync(fd, data);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(temp, target);
-  } catch (error) {
-    fs.rmSync(temp, { force: true });
-    throw error;
-  }
-  fsyncFolderSync(folder);
-}
-
-/**
  * Gives `source`'s current content a second name `target` (which must not
  * exist) without copying when the file system allows it. A hard link shares
  * the bytes; since nothing in this package ever writes into an existing file
@@ -189,19 +162,5 @@ export async function fsyncFolder(folder: string): Promise<void> {
     }
   } catch {
     // Not supported on this platform; the rename itself has still happened.
-  }
-}
-
-function fsyncFolderSync(folder: string): void {
-  const fs = nodeFs();
-  try {
-    const fd = fs.openSync(folder, 'r');
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    // See fsyncFolder.
   }
 }

@@ -94,6 +94,7 @@ export class NodeFileSystem implements tf.io.IOHandler {
     this.path = nodePath().resolve(path);
   }
 
+  /** Writes the model folder, each file atomically (tfjs's `IOHandler.save`). */
   async save(artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
     if (artifacts.modelTopology instanceof ArrayBuffer) {
       throw new Error('NodeFileSystem.save() supports JSON model topologies only, not binary (GraphDef) ones');
@@ -103,6 +104,7 @@ export class NodeFileSystem implements tf.io.IOHandler {
     return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
   }
 
+  /** Reads the model folder (tfjs's `IOHandler.load`). */
   async load(): Promise<tf.io.ModelArtifacts> {
     const modelJSON = await readModelJSON(this.path);
     // tfjs's own model.json -> artifacts mapping (as its http loader uses), with our weights reader.

@@ -58,6 +58,8 @@ export interface ModelIndexEntry {
   task: string;
   /** task.json's metrics.heldOutExactMatch, when present. */
   heldOutExactMatch?: number;
+  /** 'study.json' when the folder has the study `npm run study` writes. */
+  study?: string;
 }
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -175,6 +177,7 @@ export function modelsIndex(dir: string): { models: ModelIndexEntry[] } {
     const entry: ModelIndexEntry = { name, task: info.task.name };
     const exact = info.metrics?.heldOutExactMatch;
     if (typeof exact === 'number') entry.heldOutExactMatch = exact;
+    if (fs.existsSync(path.join(folder, 'study.json'))) entry.study = 'study.json';
     models.push(entry);
   }
   // The four toy tasks in the README's order, then anything else by name.
@@ -184,6 +187,15 @@ export function modelsIndex(dir: string): { models: ModelIndexEntry[] } {
   };
   models.sort((a, b) => rank(a.name) - rank(b.name) || a.name.localeCompare(b.name));
   return { models };
+}
+
+/** The site `npm run demo` serves: `demoMounts(root)` and models/index.json, on `port` (0: a free one). */
+export function startDemoServer(root: string, port: number): Promise<RunningServer> {
+  const modelsDir = path.join(root, 'models');
+  return startStaticServer(
+    { mounts: demoMounts(root), generated: { '/models/index.json': () => modelsIndex(modelsDir) } },
+    port,
+  );
 }
 
 /** The demo's mounts for a checkout at `root` (see the file comment). */

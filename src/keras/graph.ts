@@ -12,7 +12,17 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { convertStockLayer, STOCK_LAYERS } from './stock_layers';
-import { ELEMENTWISE_OPERATIONS, REDUCE_OPERATIONS } from './op_layers';
+import { type KerasActivationName } from './activations';
+import { type Constant, constantShape, ELEMENTWISE_OPERATIONS, REDUCE_OPERATIONS } from './op_layers';
+import { parseSliceKey } from './slicing';
+
+/** The keras.io example classes this package ships (src/layers/keras_io/), named in refusals. */
+const KERAS_IO_CLASS_NAMES = [
+  'TransformerBlock',
+  'TokenAndPositionEmbedding',
+  'PositionalEmbedding',
+  'TransformerEncoder',
+] as const;
 
 /** One tensor of the graph: output `tensor` of call `node` of layer `layer` (Keras's keras_history). */
 export class TensorRef {
@@ -41,8 +51,23 @@ export interface LayerJson {
   registered_name?: string | null;
   config: Record<string, unknown>;
   nodes: NodeCall[];
+  /** Whether the layer came from a Keras 3 config (node format `{args, kwargs}`). */
+  keras3?: boolean;
   /** A Sequential model's InputLayer, which Keras 3 leaves out of `model.layers` (no weights group). */
   noWeightsGroup?: boolean;
+  /** For a functional or Sequential model used as a layer: its graph (nested_models.ts inlines it). */
+  model?: NestedModel;
+}
+
+/** A model nested in a model: its graph, and how the outer graph numbers its calls. */
+export interface NestedModel {
+  graph: KerasGraph;
+  /**
+   * The index the outer graph's references give the model's first call, in call arguments
+   * (`nodes`) and in the outer model's inputs and outputs (`io`): 1 where Keras's serializer
+   * counts the node that links the nested model's own inputs to its outputs, else 0.
+   */
+  firstCall: { nodes: number; io: number };
 }
 
 export interface KerasGraph {
@@ -73,8 +98,23 @@ export interface TfjsTopology {
 /** Keras's registered-name prefixes for keras-hub layers, older first. */
 const KERAS_HUB_PREFIXES = ['keras_nlp>', 'keras_hub>'];
 
-/** Keras 3 operation classes (keras/src/ops/numpy.py) and TFOpLambda functions that load, and as what. */
-const OPERATIONS: Record<string, { kind: 'elementwise' | 'reduce'; operation: string }> = {
+/**
+ * What an operation of a graph loads as. `activation`: its parameters as Keras names them, in the
+ * Keras 3 operation's config or the TFOpLambda call's kwargs, with Keras's defaults.
+ */
+type OperationSpec =
+  | { kind: 'elementwise' | 'reduce'; operation: string }
+  | { kind: 'activation'; activation: KerasActivationName; params?: Record<string, number | boolean> }
+  | { kind: 'getitem' };
+
+const activation = (name: KerasActivationName, params?: Record<string, number | boolean>): OperationSpec => ({
+  kind: 'activation',
+  activation: name,
+  params,
+});
+
+/** Keras 3 operation classes (keras/src/ops/numpy.py, nn.py) that load, and as what. */
+const OPERATIONS: Record<string, OperationSpec> = {
   Add: { kind: 'elementwise', operation: 'add' },
   Subtract: { kind: 'elementwise', operation: 'subtract' },
   Multiply: { kind: 'elementwise', operation: 'multiply' },
@@ -83,14 +123,34 @@ const OPERATIONS: Record<string, { kind: 'elementwise' | 'reduce'; operation: st
   Maximum: { kind: 'elementwise', operation: 'maximum' },
   Minimum: { kind: 'elementwise', operation: 'minimum' },
   Power: { kind: 'elementwise', operation: 'power' },
+  Equal: { kind: 'elementwise', operation: 'equal' },
+  NotEqual: { kind: 'elementwise', operation: 'not_equal' },
+  LogicalAnd: { kind: 'elementwise', operation: 'logical_and' },
+  LogicalOr: { kind: 'elementwise', operation: 'logical_or' },
   Mean: { kind: 'reduce', operation: 'mean' },
   Sum: { kind: 'reduce', operation: 'sum' },
   Max: { kind: 'reduce', operation: 'max' },
   Min: { kind: 'reduce', operation: 'min' },
   Prod: { kind: 'reduce', operation: 'prod' },
+  GetItem: { kind: 'getitem' },
+  Relu: activation('relu'),
+  Relu6: activation('relu6'),
+  Sigmoid: activation('sigmoid'),
+  Tanh: activation('tanh'),
+  Softplus: activation('softplus'),
+  Softsign: activation('softsign'),
+  Silu: activation('silu'),
+  Selu: activation('selu'),
+  Mish: activation('mish'),
+  // keras.ops.gelu's default is the tanh approximation (keras.activations.gelu's is exact).
+  Gelu: activation('gelu', { approximate: true }),
+  LeakyRelu: activation('leaky_relu', { negative_slope: 0.2 }),
+  Elu: activation('elu', { alpha: 1 }),
+  Softmax: activation('softmax', { axis: -1 }),
 };
 
-const TF_OP_LAMBDAS: Record<string, { kind: 'elementwise' | 'reduce'; operation: string }> = {
+/** tf.* functions of Keras 2 TFOpLambda layers (and SlicingOpLambda's getitem) that load, and as what. */
+const TF_OP_LAMBDAS: Record<string, OperationSpec> = {
   '__operators__.add': OPERATIONS.Add,
   'math.add': OPERATIONS.Add,
   'math.subtract': OPERATIONS.Subtract,
@@ -100,11 +160,35 @@ const TF_OP_LAMBDAS: Record<string, { kind: 'elementwise' | 'reduce'; operation:
   'math.maximum': OPERATIONS.Maximum,
   'math.minimum': OPERATIONS.Minimum,
   'math.pow': OPERATIONS.Power,
+  'math.equal': OPERATIONS.Equal,
+  'math.not_equal': OPERATIONS.NotEqual,
+  'math.logical_and': OPERATIONS.LogicalAnd,
+  'math.logical_or': OPERATIONS.LogicalOr,
   'math.reduce_mean': OPERATIONS.Mean,
   'math.reduce_sum': OPERATIONS.Sum,
   'math.reduce_max': OPERATIONS.Max,
   'math.reduce_min': OPERATIONS.Min,
   'math.reduce_prod': OPERATIONS.Prod,
+  '__operators__.getitem': OPERATIONS.GetItem,
+  'nn.relu': OPERATIONS.Relu,
+  'nn.relu6': OPERATIONS.Relu6,
+  'math.sigmoid': OPERATIONS.Sigmoid,
+  'nn.sigmoid': OPERATIONS.Sigmoid,
+  'math.tanh': OPERATIONS.Tanh,
+  'nn.tanh': OPERATIONS.Tanh,
+  'math.softplus': OPERATIONS.Softplus,
+  'nn.softplus': OPERATIONS.Softplus,
+  'math.softsign': OPERATIONS.Softsign,
+  'nn.softsign': OPERATIONS.Softsign,
+  'nn.silu': OPERATIONS.Silu,
+  'nn.swish': OPERATIONS.Silu,
+  'nn.selu': OPERATIONS.Selu,
+  'nn.elu': activation('elu'),
+  // tf.nn.gelu's default is exact; tf.nn.leaky_relu's slope is `alpha`.
+  'nn.gelu': activation('gelu', { approximate: false }),
+  'nn.leaky_relu': activation('leaky_relu', { alpha: 0.2 }),
+  'nn.softmax': OPERATIONS.Softmax,
+  'math.softmax': OPERATIONS.Softmax,
 };
 
 /** tfjs 4.22's own layer classes: loaded only through the checked table of stock_layers.ts. */
@@ -136,7 +220,7 @@ const NEUTRAL_KWARGS: Record<string, (v: unknown) => boolean> = {
 };
 
 /** A registered layer class; `className` is the registered name (minified bundles rename the class itself). */
-type LayerClass = {
+export type LayerClass = {
   new (...args: never[]): tf.layers.Layer;
   className: string;
   kerasCallArguments?: readonly string[];
@@ -147,30 +231,40 @@ function registeredClass(name: string): LayerClass | null {
   return entry == null ? null : (entry[0] as unknown as LayerClass);
 }
 
-/** The result of converting a graph: the topology and, per layer name, the Keras class it came from. */
+/** The result of converting a graph: the topology and the customObjects classes it needs. */
 export interface ConvertedGraph {
   topology: TfjsTopology;
-  /** Layer name -> Keras class name (`GlobalAveragePooling1D` even when it loads as our own class). */
-  kerasClasses: Map<string, string>;
-  /** Names of the Keras 3 operations and other entries without a weights group. */
-  operations: Set<string>;
+  /** The customObjects classes the topology uses, by their tfjs className (for tfjs's deserializer). */
+  customObjects: Record<string, LayerClass>;
+}
+
+/** How a graph's classes are found. */
+export interface ClassContext {
+  /**
+   * Keras's `custom_objects`: a file's class name (or registered name) -> the tfjs layer class that
+   * loads it; takes priority over every other match.
+   */
+  customObjects?: Record<string, LayerClass>;
+  /**
+   * Whether a bare class name may match any registered tfjs class: true for a model.json that tfjs
+   * wrote (its classes are tfjs classes by definition); false for Keras files, where a bare name is
+   * the user's own class unless it is one of Keras's (a user's `TokenAndPositionEmbedding` is not ours).
+   */
+  bareNames: boolean;
 }
 
 /** Checks the graph and converts it for tfjs; throws naming the layer and what to do. */
-export function convertGraph(graph: KerasGraph, where: string): ConvertedGraph {
+export function convertGraph(
+  graph: KerasGraph,
+  where: string,
+  context: ClassContext = { bareNames: true },
+): ConvertedGraph {
   checkGraph(graph, where);
   const layers: TfjsLayerJson[] = [];
-  const kerasClasses = new Map<string, string>();
-  const operations = new Set<string>();
+  const custom: Record<string, LayerClass> = {};
   for (const layer of graph.layers) {
-    const converted = convertLayer(layer, `${where}: layer '${layer.name}' (${layer.class_name})`);
-    for (const copy of copyRepeatedInputs(converted)) {
-      layers.push(copy);
-      operations.add(copy.name);
-    }
-    layers.push(converted);
-    kerasClasses.set(layer.name, layer.class_name);
-    if (isOperation(layer) || layer.noWeightsGroup) operations.add(layer.name);
+    const converted = convertLayer(layer, `${where}: layer '${layer.name}' (${layer.class_name})`, context, custom);
+    layers.push(...copyRepeatedInputs(converted), converted);
   }
   return {
     topology: {
@@ -182,8 +276,7 @@ export function convertGraph(graph: KerasGraph, where: string): ConvertedGraph {
         output_layers: graph.outputs.map((r) => r.toJSON()),
       },
     },
-    kerasClasses,
-    operations,
+    customObjects: custom,
   };
 }
 
@@ -217,8 +310,12 @@ function copyRepeatedInputs(layer: TfjsLayerJson): TfjsLayerJson[] {
   return copies;
 }
 
-function isOperation(layer: LayerJson): boolean {
-  return typeof layer.module === 'string' && /^keras(\.src)?\.ops\b/.test(layer.module);
+export function isOperation(layer: LayerJson): boolean {
+  if (typeof layer.module === 'string') return /^keras(\.src)?\.ops\b/.test(layer.module);
+  // Keras 3's legacy .h5 writes no module: an operation's config is its name and arguments, a
+  // layer's always has `trainable` (the Add and Softmax layers and the Add and Softmax operations
+  // share their class names).
+  return layer.keras3 === true && layer.class_name in OPERATIONS && !('trainable' in layer.config);
 }
 
 /** Names unique, every reference to an existing layer and call, no cycle. */
@@ -255,20 +352,40 @@ function checkGraph(graph: KerasGraph, where: string): void {
       throw new Error(`${where}: model input '${ref.layer}' is not an InputLayer`);
     }
   }
-  // Depth-first search over layer -> layers it reads from; a layer seen again on the current path is a cycle.
+  // Depth-first search over calls (a layer's call -> the calls whose outputs it reads), iterative
+  // so that a long chain cannot overflow the stack. Calls, not layers: a shared layer may be called
+  // before and after another layer (A(B(A(x))), a nested model called twice), which is no cycle.
   const state = new Map<string, 'active' | 'done'>();
-  const visit = (name: string, path: string[]): void => {
-    const seen = state.get(name);
-    if (seen === 'done') return;
-    if (seen === 'active') {
-      const cycle = [...path.slice(path.indexOf(name)), name].join(' -> ');
-      throw new Error(`${where}: the graph has a cycle (${cycle}); a Keras functional model never does`);
+  const key = (layer: string, node: number) => `${node} ${layer}`;
+  for (const layer of graph.layers) {
+    for (let n = 0; n < layer.nodes.length; n++) {
+      if (state.has(key(layer.name, n))) continue;
+      const stack: { layer: string; node: number; inputs: TensorRef[]; next: number }[] = [];
+      const enter = (name: string, node: number) => {
+        state.set(key(name, node), 'active');
+        const calls = byName.get(name)!.nodes;
+        stack.push({ layer: name, node, inputs: node < calls.length ? refsOf(calls[node]) : [], next: 0 });
+      };
+      enter(layer.name, n);
+      while (stack.length > 0) {
+        const top = stack[stack.length - 1];
+        if (top.next === top.inputs.length) {
+          state.set(key(top.layer, top.node), 'done');
+          stack.pop();
+          continue;
+        }
+        const ref = top.inputs[top.next++];
+        const seen = state.get(key(ref.layer, ref.node));
+        if (seen === 'done') continue;
+        if (seen === 'active') {
+          const from = stack.findIndex((s) => s.layer === ref.layer && s.node === ref.node);
+          const cycle = [...stack.slice(from).map((s) => s.layer), ref.layer].join(' -> ');
+          throw new Error(`${where}: the graph has a cycle (${cycle}); a Keras functional model never does`);
+        }
+        enter(ref.layer, ref.node);
+      }
     }
-    state.set(name, 'active');
-    for (const node of byName.get(name)!.nodes) for (const ref of refsOf(node)) visit(ref.layer, [...path, name]);
-    state.set(name, 'done');
-  };
-  for (const layer of graph.layers) visit(layer.name, []);
+  }
 }
 
 /** Every TensorRef anywhere in a call's arguments. */
@@ -284,7 +401,12 @@ export function refsOf(node: NodeCall): TensorRef[] {
   return out;
 }
 
-function convertLayer(layer: LayerJson, where: string): TfjsLayerJson {
+function convertLayer(
+  layer: LayerJson,
+  where: string,
+  context: ClassContext,
+  custom: Record<string, LayerClass>,
+): TfjsLayerJson {
   const nodes = layer.nodes;
   const out = (className: string, config: Record<string, unknown>, inputs: TensorRef[][]): TfjsLayerJson => ({
     class_name: className,
@@ -294,25 +416,34 @@ function convertLayer(layer: LayerJson, where: string): TfjsLayerJson {
     inbound_nodes: inputs.map((refs) => refs.map((r) => [r.layer, r.node, r.tensor, {}])),
   });
 
-  // Keras 3 operations and Keras 2 TFOpLambdas.
-  if (isOperation(layer) || layer.class_name === 'TFOpLambda') {
-    const fn = layer.class_name === 'TFOpLambda' ? String(layer.config.function) : layer.class_name;
-    const op = layer.class_name === 'TFOpLambda' ? TF_OP_LAMBDAS[fn] : OPERATIONS[fn];
+  // Keras 3 operations and Keras 2 TFOpLambdas (SlicingOpLambda for `x[...]`).
+  const tfOp = layer.class_name === 'TFOpLambda' || layer.class_name === 'SlicingOpLambda';
+  if (isOperation(layer) || tfOp) {
+    const fn = tfOp ? String(layer.config.function) : layer.class_name;
+    const op = tfOp ? TF_OP_LAMBDAS[fn] : OPERATIONS[fn];
     if (op == null) {
-      const known = Object.keys(layer.class_name === 'TFOpLambda' ? TF_OP_LAMBDAS : OPERATIONS).join(', ');
+      const known = Object.keys(tfOp ? TF_OP_LAMBDAS : OPERATIONS).join(', ');
       throw new Error(
-        `${where}: the operation ${layer.class_name === 'TFOpLambda' ? `tf.${fn}` : `${layer.module}.${fn}`} ` +
+        `${where}: the operation ${tfOp ? `tf.${fn}` : `${layer.module ?? 'keras.ops'}.${fn}`} ` +
           `is not supported by loadKerasModel (supported: ${known}); express it with Keras layers instead`,
       );
     }
     if (nodes.length !== 1) throw new Error(`${where}: an operation called ${nodes.length} times is not supported`);
     const base = { name: layer.name, trainable: false, dtype: layer.config.dtype };
-    return op.kind === 'elementwise'
-      ? elementwise(layer, nodes[0], op.operation, base, where, out)
-      : reduce(layer, nodes[0], op.operation, base, where, out);
+    switch (op.kind) {
+      case 'elementwise':
+        return elementwise(layer, nodes[0], op.operation, base, where, out);
+      case 'reduce':
+        return reduce(layer, nodes[0], op.operation, base, where, out);
+      case 'activation':
+        return activationOperation(layer, nodes[0], op, base, tfOp, where, out);
+      case 'getitem':
+        return getItem(nodes[0], base, tfOp, where, out);
+    }
   }
 
-  const resolved = resolveClass(layer, where);
+  const resolved = resolveClass(layer, where, context);
+  if (!resolved.stock && resolved.custom) custom[resolved.className] = resolved.cls;
   if (resolved.stock) {
     const { className, config } = convertStockLayer(layer, where);
     if (MERGE_LAYERS.has(layer.class_name)) {
@@ -320,6 +451,14 @@ function convertLayer(layer: LayerJson, where: string): TfjsLayerJson {
         className,
         config,
         nodes.map((node, i) => mergeInputs(node, `${where} call ${i}`)),
+      );
+    }
+    if (className === 'KerasGlobalAveragePooling1D' || layer.class_name === 'Softmax') {
+      // Keras 3.15+ passes the padding mask as an explicit tensor: a second input of these layers.
+      return out(
+        className,
+        config,
+        nodes.map((node, i) => maskedInput(node, `${where} call ${i}`)),
       );
     }
     return out(
@@ -335,11 +474,28 @@ function convertLayer(layer: LayerJson, where: string): TfjsLayerJson {
   return out(resolved.className, config, inputs);
 }
 
+/** Keras's own module prefixes: a class from one of them is Keras's, not the user's. */
+const KERAS_MODULES = /^(keras|tf_keras|tensorflow|keras_nlp|keras_hub)(\.|$)/;
+
+/** Classes of this package that Keras files name by their bare Keras class name. */
+const KERAS_CLASSES_OF_OURS = new Set(['MultiHeadAttention']);
+
 function resolveClass(
   layer: LayerJson,
   where: string,
-): { stock: true } | { stock: false; className: string; cls: LayerClass } {
-  const registered = layer.registered_name;
+  context: ClassContext,
+): { stock: true } | { stock: false; className: string; cls: LayerClass; custom?: boolean } {
+  // Keras 3's legacy .h5 writes a registered class's name as its class_name ('keras_hub>PositionEmbedding').
+  const registered = layer.registered_name ?? (layer.class_name.includes('>') ? layer.class_name : null);
+  // 1. customObjects, as Keras's custom_objects: by registered name, then by class name.
+  const customKey = [registered, layer.class_name].find(
+    (k): k is string => typeof k === 'string' && context.customObjects != null && k in context.customObjects,
+  );
+  if (customKey != null) {
+    const cls = context.customObjects![customKey];
+    return { stock: false, className: cls.className, cls, custom: true };
+  }
+  // 2. Registered names ('keras_hub>TransformerEncoder', 'MyPackage>MyLayer').
   if (typeof registered === 'string' && registered.includes('>')) {
     const hub = KERAS_HUB_PREFIXES.find((p) => registered.startsWith(p));
     const name = hub != null ? `keras_hub>${registered.slice(hub.length)}` : registered;
@@ -349,30 +505,57 @@ function resolveClass(
       `${where}: class '${registered}' is not known to tfjs; ` +
         (hub != null
           ? 'this keras-hub layer is not supported yet'
-          : `register a tfjs layer class with className '${name}' (tf.serialization.registerClass) before loading`),
+          : `pass a tfjs layer class for it: loadKerasModel(source, {customObjects: {'${registered}': MyLayer}})`),
+    );
+  }
+  if (layer.class_name === 'Lambda') {
+    throw new Error(
+      `${where}: a Lambda layer holds arbitrary Python code (its function is stored as Python bytecode), which ` +
+        'cannot run in JavaScript; replace it with Keras layers or keras.ops operations and save again, or write ' +
+        `a tfjs layer that computes the same and pass it: {customObjects: {Lambda: MyLayer}}`,
     );
   }
   if (layer.class_name === 'Functional' || layer.class_name === 'Sequential' || layer.class_name === 'Model') {
-    throw new Error(`${where}: a model nested inside a model is not supported; save the inner model's layers inline`);
+    throw new Error(
+      `${where}: a nested ${layer.class_name} without a layers list (a subclassed model) has no graph to load; ` +
+        'build it as a functional or Sequential model, or pass a tfjs layer for it as customObjects',
+    );
   }
-  if (layer.class_name in STOCK_LAYERS) return { stock: true };
+  const userModule = typeof layer.module === 'string' && !KERAS_MODULES.test(layer.module);
+  if (layer.class_name in STOCK_LAYERS && !userModule) return { stock: true };
   const cls = registeredClass(layer.class_name);
-  if (cls != null && !TFJS_BUILTIN_LAYERS.has(layer.class_name)) {
-    return { stock: false, className: layer.class_name, cls };
+  // 3. By bare name: Keras's classes that this package implements, or anything in a tfjs-written model.json.
+  if (cls != null && !TFJS_BUILTIN_LAYERS.has(layer.class_name) && !userModule) {
+    if (context.bareNames || KERAS_CLASSES_OF_OURS.has(layer.class_name)) {
+      return { stock: false, className: layer.class_name, cls };
+    }
   }
-  if (cls != null) {
+  if (cls != null && TFJS_BUILTIN_LAYERS.has(layer.class_name) && !userModule) {
     throw new Error(
       `${where}: tfjs has a ${layer.class_name} layer, but loadKerasModel does not check its Keras arguments yet, ` +
         'so it is refused rather than risk a silently different result',
     );
   }
+  const shipped = (KERAS_IO_CLASS_NAMES as readonly string[]).includes(layer.class_name)
+    ? ` (this package ships the keras.io example's ${layer.class_name} as KerasIo${layer.class_name}: ` +
+      `{customObjects: {${layer.class_name}: KerasIo${layer.class_name}}}, ` +
+      'or all of them: {customObjects: KERAS_IO_LAYERS})'
+    : '';
+  const module = layer.module ? ` from module ${layer.module}` : '';
+  if (userModule || cls != null || shipped !== '') {
+    throw new Error(
+      `${where}: ${layer.class_name}${module} is a class of your own, which Keras itself loads only when given ` +
+        `custom_objects; pass its tfjs equal: loadKerasModel(source, {customObjects: {${layer.class_name}: MyLayer}})` +
+        shipped,
+    );
+  }
   throw new Error(
-    `${where}: unknown layer class ${layer.class_name}${layer.module ? ` (module ${layer.module})` : ''}; ` +
+    `${where}: unknown layer class ${layer.class_name}${module}; ` +
       `loadKerasModel supports ${Object.keys(STOCK_LAYERS)
         .filter((c) => c !== 'EinsumDense')
         .join(', ')}, ` +
-      "MultiHeadAttention, keras-hub's transformer layers and this package's " +
-      `layers; for a custom layer, register a tfjs layer class with className '${layer.class_name}' first`,
+      "MultiHeadAttention, keras-hub's transformer layers, this package's layers, " +
+      `and classes passed as customObjects ({customObjects: {${layer.class_name}: MyLayer}})`,
   );
 }
 
@@ -405,6 +588,13 @@ function singleInput(node: NodeCall, where: string): TensorRef[] {
   return [first];
 }
 
+/** One input tensor and, when the call passes one, its `mask` tensor as a second input. */
+function maskedInput(node: NodeCall, where: string): TensorRef[] {
+  const { mask, ...kwargs } = node.kwargs;
+  const [x] = singleInput({ args: node.args, kwargs }, where);
+  return mask instanceof TensorRef ? [x, mask] : [x];
+}
+
 function mergeInputs(node: NodeCall, where: string): TensorRef[] {
   const list = node.args.length === 1 && Array.isArray(node.args[0]) ? node.args[0] : node.args;
   if (list.length < 2 || !list.every((a) => a instanceof TensorRef)) {
@@ -433,14 +623,18 @@ function elementwise(
   const x = node.args[0];
   const y = node.args.length > 1 ? node.args[1] : node.kwargs.y;
   checkNeutral(node.kwargs, where, ['y']);
-  const operand = (v: unknown): v is TensorRef | number => v instanceof TensorRef || typeof v === 'number';
+  const operand = (v: unknown): v is TensorRef | Constant =>
+    v instanceof TensorRef ||
+    typeof v === 'number' ||
+    (Array.isArray(v) && refsOf({ args: [v], kwargs: {} }).length === 0);
   if (!operand(x) || !operand(y) || node.args.length > 2 || (!(x instanceof TensorRef) && !(y instanceof TensorRef))) {
-    throw new Error(`${where}: expected two operands (tensors or one number), got ${describeArgs([x, y])}`);
+    throw new Error(`${where}: expected two operands (tensors, or one constant), got ${describeArgs([x, y])}`);
   }
   if (x instanceof TensorRef && y instanceof TensorRef)
     return out('ElementwiseOperation', { ...base, operation }, [[x, y]]);
   const tensor = (x instanceof TensorRef ? x : y) as TensorRef;
   const constant = x instanceof TensorRef ? y : x;
+  constantShape(constant as Constant, where);
   return out('ElementwiseOperation', { ...base, operation, constant, constantFirst: !(x instanceof TensorRef) }, [
     [tensor],
   ]);
@@ -462,6 +656,60 @@ function reduce(
   const keepdims = node.args[2] ?? node.kwargs.keepdims ?? layer.config.keepdims ?? false;
   checkNeutral(node.kwargs, where, ['axis', 'keepdims']);
   return out('ReduceOperation', { ...base, operation, axis, keepdims }, [[x]]);
+}
+
+/**
+ * An activation operation: its parameters from the Keras 3 operation's config, or the TFOpLambda
+ * call's kwargs (tf.nn.* functions take them there), Keras's defaults for the rest.
+ */
+function activationOperation(
+  layer: LayerJson,
+  node: NodeCall,
+  op: { activation: KerasActivationName; params?: Record<string, number | boolean> },
+  base: Record<string, unknown>,
+  tfOp: boolean,
+  where: string,
+  out: Emit,
+): TfjsLayerJson {
+  const defaults = op.params ?? {};
+  const given = tfOp ? node.kwargs : layer.config;
+  const known = tfOp ? Object.keys(defaults) : ['name', 'trainable', 'dtype', ...Object.keys(defaults)];
+  for (const key of Object.keys(given)) {
+    if (!known.includes(key) && !(tfOp && key in NEUTRAL_KWARGS)) {
+      throw new Error(
+        `${where}: argument ${key}=${JSON.stringify(given[key])} is not supported by loadKerasModel ` +
+          `for this operation (it takes ${Object.keys(defaults).join(', ') || 'none'})`,
+      );
+    }
+  }
+  const value = (key: string) => given[key] ?? defaults[key];
+  const [x] = singleInput({ args: node.args, kwargs: tfOp ? {} : node.kwargs }, where);
+  if (tfOp) checkNeutral(node.kwargs, where, Object.keys(defaults));
+  // ActivationOperation's names: tf.nn.leaky_relu's `alpha` is the slope.
+  const options = Object.fromEntries(
+    Object.keys(defaults).map((k) => [op.activation === 'leaky_relu' ? 'negative_slope' : k, value(k)]),
+  );
+  return out('ActivationOperation', { ...base, activation: op.activation, ...options }, [[x]]);
+}
+
+/** `x[key]`: Keras 3's GetItem (args [x, key]) or Keras 2's SlicingOpLambda (kwargs {slice_spec}). */
+function getItem(
+  node: NodeCall,
+  base: Record<string, unknown>,
+  tfOp: boolean,
+  where: string,
+  out: Emit,
+): TfjsLayerJson {
+  const x = node.args[0];
+  const key = tfOp ? node.kwargs.slice_spec : node.args[1];
+  if (!(x instanceof TensorRef) || node.args.length > (tfOp ? 1 : 2) || key === undefined) {
+    throw new Error(`${where}: expected x[key] with a static key, got arguments ${describeArgs(node.args)}`);
+  }
+  if (refsOf({ args: [key], kwargs: {} }).length > 0) {
+    throw new Error(`${where}: indexes with a tensor (${describeArgs([key])}); only static slices are supported`);
+  }
+  checkNeutral(node.kwargs, where, ['slice_spec']);
+  return out('SliceOperation', { ...base, key: parseSliceKey(key, where) }, [[x]]);
 }
 
 /**
@@ -495,6 +743,11 @@ function classInputs(node: NodeCall, cls: LayerClass, config: Record<string, unk
   }
   const callArguments =
     cls.kerasCallArguments ?? (cls.className === 'MultiHeadAttention' ? ['query', 'value', 'key'] : null);
+  if (callArguments == null && kwargs.mask instanceof TensorRef) {
+    // Keras 3.15+ writes the padding mask a layer receives into the graph; tfjs propagates the same
+    // mask to the layer (computeMask of the layer before it), so the explicit one is not an input.
+    delete kwargs.mask;
+  }
   if (callArguments == null) {
     if (!node.args.every((a) => a instanceof TensorRef)) {
       throw new Error(`${where}: expected input tensors as arguments, got ${describeArgs(node.args)}`);
@@ -565,13 +818,14 @@ function classInputs(node: NodeCall, cls: LayerClass, config: Record<string, unk
  * input is made here. Keras 3's `Sequential.layers` leaves the InputLayer out, so it has no
  * weights group (keras/src/models/sequential.py).
  */
-export function sequentialGraph(name: string, layers: LayerJson[], where: string): KerasGraph {
+export function sequentialGraph(name: string, layers: LayerJson[], where: string, nested = false): KerasGraph {
   if (layers.length === 0) throw new Error(`${where}: the Sequential model has no layers`);
   const chain = [...layers];
   if (chain[0].class_name !== 'InputLayer') {
     const first = chain[0];
     const shape = first.config.batch_input_shape ?? first.config.batch_shape;
-    if (!Array.isArray(shape)) {
+    // A nested Sequential's input is the tensor it is called on: its shape is not needed.
+    if (!Array.isArray(shape) && !nested) {
       throw new Error(
         `${where}: the Sequential model has no InputLayer and its first layer '${first.name}' no batch_input_shape; ` +
           'build the model (or give it keras.Input) before saving',

@@ -16,25 +16,53 @@
  * never reach the layer (tfjs issue #8574); here they become arguments of the call, which
  * graph.ts turns into the layer's inputs.
  */
-import { KerasGraph, NodeCall, sequentialGraph, TensorRef } from './graph';
+import { KerasGraph, NestedModel, NodeCall, sequentialGraph, TensorRef } from './graph';
 import { asObject, parseLayers, refList, tensorRef } from './keras3_config';
 
-/** Parses a Keras 2 model config (`{class_name: 'Functional' | 'Model' | 'Sequential', config: {layers, ...}}`). */
-export function parseKeras2Config(modelConfig: unknown, where: string): KerasGraph {
+/**
+ * Parses a Keras 2 model config (`{class_name: 'Functional' | 'Model' | 'Sequential', config: {layers, ...}}`).
+ * `readModules`: the config carries Keras 3-style `module`/`registered_name` per layer (tf.keras
+ * 2.13+ writes them in its `.keras` zip); an `.h5` of Keras 2 has none. `nested`: the model is
+ * nested in another, so a Sequential needs no input shape (its input is what it is called on).
+ */
+export function parseKeras2Config(
+  modelConfig: unknown,
+  where: string,
+  readModules = false,
+  nested = false,
+): KerasGraph {
   const root = asObject(modelConfig, where, 'the model config');
   if (root.class_name !== 'Functional' && root.class_name !== 'Model' && root.class_name !== 'Sequential') {
     throw new Error(
       `${where}: the model is a ${String(root.class_name)}; only functional and Sequential models can be loaded`,
     );
   }
-  const { config, layers } = parseLayers(root, where, parseNode, false);
-  if (root.class_name === 'Sequential') return sequentialGraph(String(config.name ?? 'sequential'), layers, where);
+  const { config, layers } = parseLayers(root, where, parseNode, readModules, (layer, at) =>
+    parseNestedModel(layer, at, readModules),
+  );
+  if (root.class_name === 'Sequential') {
+    return sequentialGraph(String(config.name ?? 'sequential'), layers, where, nested);
+  }
   return {
     name: String(config.name ?? 'model'),
     layers,
     inputs: refList(config.input_layers, where, 'input_layers'),
     outputs: refList(config.output_layers, where, 'output_layers'),
   };
+}
+
+/**
+ * A tf.keras model nested in a model. tf.keras counts its calls from 1 when the model has a call
+ * of its own from being built on its inputs (a Functional, or a Sequential whose layers start
+ * with an InputLayer), everywhere: tf_keras/engine/functional.py `get_network_config` starts such
+ * a layer's `node_conversion_map` at 1 (`_should_skip_first_node`), and node.py serializes call
+ * arguments and keyword arguments through that map.
+ */
+function parseNestedModel(layer: Record<string, unknown>, where: string, readModules: boolean): NestedModel {
+  const graph = parseKeras2Config(layer, where, readModules, true);
+  const first = (layer.config as { layers: { class_name?: unknown }[] }).layers[0];
+  const built = layer.class_name !== 'Sequential' || first?.class_name === 'InputLayer';
+  return { graph, firstCall: { nodes: built ? 1 : 0, io: built ? 1 : 0 } };
 }
 
 function parseNode(node: unknown, where: string): NodeCall {

@@ -12,7 +12,7 @@
  * - `InputLayer` has `batch_shape` (Keras 2: `batch_input_shape`) and may have `optional`;
  * - each layer may carry `build_config` (input shapes); tfjs infers shapes from the graph instead.
  */
-import { KerasGraph, LayerJson, NodeCall, sequentialGraph, TensorRef } from './graph';
+import { KerasGraph, LayerJson, NestedModel, NodeCall, sequentialGraph, TensorRef } from './graph';
 import { describeValue } from './source';
 
 /** Whether a model config uses Keras 3's node format (any node an {args, kwargs} object). */
@@ -36,7 +36,8 @@ export function parseKeras3Config(modelConfig: unknown, where: string): KerasGra
         '(a subclassed model has no graph in its config)',
     );
   }
-  const { config, layers } = parseLayers(root, where, parseNode, true);
+  const { config, layers: parsed } = parseLayers(root, where, parseNode, true, parseNestedModel);
+  const layers = parsed.map((l) => ({ ...l, keras3: true }));
   if (className === 'Sequential') return sequentialGraph(String(config.name ?? 'sequential'), layers, where);
   return {
     name: String(config.name ?? 'model'),
@@ -47,15 +48,39 @@ export function parseKeras3Config(modelConfig: unknown, where: string): KerasGra
 }
 
 /**
+ * A Keras 3 model nested in a model. Keras 3 counts its calls from 0 in call arguments
+ * (functional.py `serialize_node` drops the calls outside the outer model), but a `Functional`'s
+ * from 1 in `input_layers`/`output_layers` (`get_config`'s `node_reindexing_map` starts a
+ * Functional at 1, and `functional_from_config`'s `get_tensor` subtracts it again); a Sequential
+ * is not a Functional there.
+ */
+function parseNestedModel(layer: Record<string, unknown>, where: string): NestedModel {
+  const graph = parseKeras3Config(layer, where);
+  return { graph, firstCall: { nodes: 0, io: layer.class_name === 'Sequential' ? 0 : 1 } };
+}
+
+/** Whether a layer entry is a functional or Sequential model of Keras's own, used as a layer. */
+function isNestedModel(layer: Record<string, unknown>): boolean {
+  const config = layer.config as { layers?: unknown } | null;
+  return (
+    (layer.class_name === 'Functional' || layer.class_name === 'Sequential' || layer.class_name === 'Model') &&
+    Array.isArray(config?.layers) &&
+    (layer.module == null || /^(keras|tf_keras|tensorflow)(\.|$)/.test(String(layer.module)))
+  );
+}
+
+/**
  * The model config's `config` and its layers, each with its calls parsed by `parseNode` (the part
- * where Keras 2 and Keras 3 differ). `module` and `registered_name` are read only for Keras 3
- * (`readModules`); Keras 2 layers are resolved by class name alone.
+ * where Keras 2 and Keras 3 differ) and, for a model nested in it, its own graph parsed by
+ * `parseModel` (nested_models.ts inlines it). `module` and `registered_name` are read only for
+ * Keras 3 (`readModules`); Keras 2 layers are resolved by class name alone.
  */
 export function parseLayers(
   root: Record<string, unknown>,
   where: string,
   parseNode: (node: unknown, where: string) => NodeCall,
   readModules: boolean,
+  parseModel: (layer: Record<string, unknown>, where: string) => NestedModel,
 ): { config: Record<string, unknown>; layers: LayerJson[] } {
   const config = asObject(root.config, where, 'the model config.config');
   if (!Array.isArray(config.layers)) throw new Error(`${where}: the model config has no layers list`);
@@ -64,13 +89,17 @@ export function parseLayers(
     const name = String(layer.name ?? (layer.config as Record<string, unknown>)?.name ?? '');
     const at = `${where}: layer '${name}'`;
     const nodes = Array.isArray(layer.inbound_nodes) ? layer.inbound_nodes : [];
+    const nested = isNestedModel(layer) ? parseModel(layer, `${at} (a nested ${String(layer.class_name)})`) : null;
+    const layerConfig = asObject(layer.config ?? {}, at, 'config');
     return {
       class_name: String(layer.class_name),
       name,
       module: readModules && typeof layer.module === 'string' ? layer.module : null,
       registered_name: readModules && typeof layer.registered_name === 'string' ? layer.registered_name : null,
-      config: normalizeConfig(asObject(layer.config ?? {}, at, 'config'), at),
+      // A nested model's config is its graph, parsed into `model`.
+      config: nested == null ? normalizeConfig(layerConfig, at) : { name, trainable: layerConfig.trainable ?? true },
       nodes: nodes.map((node: unknown, n: number) => parseNode(node, `${at} call ${n}`)),
+      ...(nested == null ? {} : { model: nested }),
     };
   });
   return { config, layers };
@@ -97,7 +126,12 @@ function parseValue(value: unknown, where: string): unknown {
       return tensorRef(history, where);
     }
     if (object.class_name === '__tensor__' || object.class_name === '__numpy__') {
-      throw new Error(`${where}: a constant tensor argument (${object.class_name}) is not supported`);
+      // A constant tensor (`x + table`): its values as nested lists, checked where it is used.
+      const value = (object.config as { value?: unknown })?.value;
+      if (typeof value !== 'number' && !Array.isArray(value)) {
+        throw new Error(`${where}: a constant tensor (${object.class_name}) without a value list`);
+      }
+      return value;
     }
     return object;
   }

@@ -13,15 +13,17 @@
  * disposes what was built, so a call either returns a whole model or throws, leaking no tensor.
  */
 import * as tf from '@tensorflow/tfjs';
+import { checkOptionNames, optionNames } from '../options';
 import { ensureBackend } from '../backend';
 import { isNodeRuntime } from '../io/atomic';
 import { checkWeightPath } from '../io/weight_paths';
-import { convertGraph, ConvertedGraph, KerasGraph } from './graph';
+import { ClassContext, convertGraph, ConvertedGraph } from './graph';
 import { Hdf5File } from './hdf5';
 import { parseKeras2Config } from './keras2_config';
 import { asObject, isKeras3Config, parseKeras3Config } from './keras3_config';
-import { detectFormat, isUrl, KerasModelSource, readSource } from './source';
-import { AssignOptions, assignH5Weights, assignKeras3Weights, keras3GroupNames } from './weights';
+import { inlineNestedModels } from './nested_models';
+import { describeValue, detectFormat, isUrl, KerasModelSource, readSource } from './source';
+import { AssignOptions, assignH5Weights, assignKeras3Weights } from './weights';
 import { ZipArchive } from './zip';
 // The classes a Keras file can name, registered with tfjs whoever imports only this module (npm run convert).
 import './op_layers';
@@ -31,9 +33,20 @@ import '../layers/keras_hub/sine_position_encoding';
 import '../layers/keras_hub/token_and_position_embedding';
 import '../layers/keras_hub/transformer_decoder';
 import '../layers/keras_hub/transformer_encoder';
+import '../layers/keras_io';
 
 /** Options of `loadKerasModel`. */
-export type LoadKerasModelOptions = AssignOptions;
+export interface LoadKerasModelOptions extends AssignOptions {
+  /**
+   * Keras's `custom_objects`: the file's class name (or registered name, `'Custom>MyLayer'`) -> the
+   * tfjs layer class that computes what the user's Keras class computes. Takes priority over this
+   * package's classes of the same name. The class receives the file's config (camelCase keys) and
+   * must create its weights in Keras's order; for `.keras` files, its `kerasWeightPaths()` says
+   * where each weight sits under the layer's group. This package ships the keras.io examples'
+   * classes: `{customObjects: KERAS_IO_LAYERS}`.
+   */
+  customObjects?: Record<string, tf.serialization.SerializableConstructor<tf.layers.Layer>>;
+}
 
 /**
  * Loads a Keras model, recognizing by content:
@@ -83,14 +96,35 @@ function checkOptions(options: LoadKerasModelOptions): void {
   if (options == null || typeof options !== 'object') {
     throw new Error(`loadKerasModel: options is ${String(options)}; expected an object`);
   }
-  const known = ['nonFiniteWeights'];
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) throw new Error(`loadKerasModel: unknown option '${key}'; expected ${known.join(', ')}`);
-  }
+  checkOptionNames(
+    'loadKerasModel',
+    options,
+    optionNames<LoadKerasModelOptions>({ nonFiniteWeights: true, customObjects: true }),
+  );
   const mode = options.nonFiniteWeights;
   if (mode != null && mode !== 'refuse' && mode !== 'warn') {
     throw new Error(`loadKerasModel: nonFiniteWeights is ${JSON.stringify(mode)}; expected 'refuse' or 'warn'`);
   }
+  const custom = options.customObjects;
+  if (custom != null) {
+    if (typeof custom !== 'object' || Array.isArray(custom)) {
+      throw new Error(
+        `loadKerasModel: customObjects is ${describeValue(custom)}; expected {KerasClassName: TfjsLayerClass}`,
+      );
+    }
+    for (const [name, cls] of Object.entries(custom)) {
+      if (typeof cls !== 'function' || typeof (cls as { className?: unknown }).className !== 'string') {
+        throw new Error(
+          `loadKerasModel: customObjects.${name} is ${describeValue(cls)}; ` +
+            'expected a tfjs layer class with a static className',
+        );
+      }
+    }
+  }
+}
+
+function classContext(options: LoadKerasModelOptions, bareNames: boolean): ClassContext {
+  return { customObjects: options.customObjects as ClassContext['customObjects'], bareNames };
 }
 
 function isIOHandler(source: unknown): source is tf.io.IOHandler {
@@ -122,10 +156,15 @@ async function loadKerasArchive(bytes: Uint8Array, name: string, options: Assign
     const npz = archive.has('model.weights.npz') ? ' (its weights are in .npz form, which is not supported)' : '';
     throw new Error(`${name}: the .keras archive has no model.weights.h5${npz}`);
   }
-  const graph = parseKeras3Config(config, `${name}!config.json`);
-  const converted = convertGraph(graph, `${name}!config.json`);
+  const where = `${name}!config.json`;
+  // Keras 3 writes its node format; tf.keras 2.13-2.15 (and tf-keras) write Keras 2 nodes in the same zip.
+  const graph = inlineNestedModels(
+    isKeras3Config(config) ? parseKeras3Config(config, where) : parseKeras2Config(config, where, true),
+    where,
+  );
+  const converted = convertGraph(graph, where, classContext(options, false));
   const h5 = new Hdf5File(archive.read('model.weights.h5'), `${name}!model.weights.h5`);
-  return build(converted, name, (model) => assignKeras3Weights(model, groupNames(graph, converted), h5, options));
+  return build(converted, name, (model) => assignKeras3Weights(model, graph.kerasGroups, h5, options));
 }
 
 async function loadH5(bytes: Uint8Array, name: string, options: AssignOptions): Promise<tf.LayersModel> {
@@ -139,21 +178,12 @@ async function loadH5(bytes: Uint8Array, name: string, options: AssignOptions): 
   }
   const config = parseJson(String(attrs.model_config), `${name} (model_config)`);
   const where = `${name} (model_config)`;
-  const graph: KerasGraph = isKeras3Config(config)
-    ? parseKeras3Config(config, where)
-    : parseKeras2Config(config, where);
-  const converted = convertGraph(graph, where);
-  return build(converted, name, (model) => assignH5Weights(model, h5, options));
-}
-
-function groupNames(graph: KerasGraph, converted: ConvertedGraph): Map<string, string> {
-  return keras3GroupNames(
-    graph.layers.map((l) => ({
-      name: l.name,
-      kerasClass: converted.kerasClasses.get(l.name)!,
-      isOperation: converted.operations.has(l.name),
-    })),
+  const graph = inlineNestedModels(
+    isKeras3Config(config) ? parseKeras3Config(config, where) : parseKeras2Config(config, where),
+    where,
   );
+  const converted = convertGraph(graph, where, classContext(options, false));
+  return build(converted, name, (model) => assignH5Weights(model, h5, options, graph.h5Groups));
 }
 
 /** Builds the model with tfjs and fills its weights; disposes it if anything fails. */
@@ -163,12 +193,20 @@ async function build(
   assign: (model: tf.LayersModel) => void,
 ): Promise<tf.LayersModel> {
   let model: tf.LayersModel;
+  // tfjs 4.22's deserializer finds nested layer classes only in its registry: the customObjects
+  // classes that are not registered are registered for this build and removed after it.
+  const registry = tf.serialization.SerializationMap.getMap().classNameMap;
+  const added = Object.entries(converted.customObjects).filter(([name]) => !(name in registry));
+  for (const [name, cls] of added)
+    registry[name] = [cls as never, (cls as unknown as { fromConfig: never }).fromConfig];
   try {
     model = await tf.models.modelFromJSON({
       modelTopology: converted.topology as unknown as tf.io.ModelJSON['modelTopology'],
     });
   } catch (error) {
     throw new Error(`${name}: tfjs could not build the model from its config (${(error as Error).message})`);
+  } finally {
+    for (const [name] of added) delete registry[name];
   }
   try {
     assign(model);
@@ -180,7 +218,11 @@ async function build(
 }
 
 /** Loads a tfjs model.json through `handler`, its topology converted. */
-async function loadModelJson(handler: tf.io.IOHandler, name: string, options: AssignOptions): Promise<tf.LayersModel> {
+async function loadModelJson(
+  handler: tf.io.IOHandler,
+  name: string,
+  options: LoadKerasModelOptions,
+): Promise<tf.LayersModel> {
   if (handler.load == null) throw new Error(`loadKerasModel: the handler for ${name} cannot load`);
   const artifacts = await handler.load();
   if (artifacts.modelTopology == null) {
@@ -189,7 +231,7 @@ async function loadModelJson(handler: tf.io.IOHandler, name: string, options: As
   if (artifacts.modelTopology instanceof ArrayBuffer) {
     throw new Error(`loadKerasModel: ${name} holds a graph model (binary topology); expected a layers model`);
   }
-  const modelTopology = convertModelJsonTopology(artifacts.modelTopology as Record<string, unknown>, name);
+  const modelTopology = convertModelJsonTopology(artifacts.modelTopology as Record<string, unknown>, name, options);
   const model = await tf.loadLayersModel(tf.io.fromMemory({ ...artifacts, modelTopology }));
   try {
     checkFinite(model, name, options);
@@ -204,15 +246,24 @@ async function loadModelJson(handler: tf.io.IOHandler, name: string, options: As
  * A model.json's `modelTopology` (`{model_config, keras_version, ...}` or the model config
  * itself) with its model config converted by graph.ts (Keras 2 or Keras 3 node format).
  */
-export function convertModelJsonTopology(topology: Record<string, unknown>, name: string): Record<string, unknown> {
+export function convertModelJsonTopology(
+  topology: Record<string, unknown>,
+  name: string,
+  options: LoadKerasModelOptions = {},
+): Record<string, unknown> {
   const wrapped = topology.model_config != null;
   const modelConfig = wrapped ? topology.model_config : topology;
   const where = `${name} (modelTopology)`;
   asObject(modelConfig, where, 'model_config');
-  const graph = isKeras3Config(modelConfig)
-    ? parseKeras3Config(modelConfig, where)
-    : parseKeras2Config(modelConfig, where);
-  const converted = convertGraph(graph, where).topology as unknown as Record<string, unknown>;
+  const graph = inlineNestedModels(
+    isKeras3Config(modelConfig) ? parseKeras3Config(modelConfig, where) : parseKeras2Config(modelConfig, where),
+    where,
+  );
+  // A model.json names tfjs classes (tfjs wrote it) or Keras 2 ones (tensorflowjs_converter did).
+  const converted = convertGraph(graph, where, classContext(options, true)).topology as unknown as Record<
+    string,
+    unknown
+  >;
   return wrapped ? { ...topology, model_config: converted } : converted;
 }
 

@@ -15,7 +15,9 @@
  * the pooling layer consumes it.
  */
 import * as tf from '@tensorflow/tfjs';
+import { checkLayerArgNames, layerArgNames } from '../layers/args';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
+import { softmaxOver } from './activations';
 
 export const ELEMENTWISE_OPERATIONS = [
   'add',
@@ -26,9 +28,47 @@ export const ELEMENTWISE_OPERATIONS = [
   'minimum',
   'power',
   'average',
+  'equal',
+  'not_equal',
+  'logical_and',
+  'logical_or',
 ] as const;
+
+/** A constant operand: a number, or a tensor as nested lists (Keras's `__numpy__`/`__tensor__` values). */
+export type Constant = number | Constant[];
+
+/** The most values a constant tensor in a graph may hold (a positional table of 2048 x 512 fits). */
+export const MAX_CONSTANT_VALUES = 1 << 20;
+
+/** The shape of a nested-list constant, checking that it is rectangular, finite and within MAX_CONSTANT_VALUES. */
+export function constantShape(value: Constant, where: string): number[] {
+  const shape: number[] = [];
+  for (let v: Constant = value; Array.isArray(v); v = v[0]) shape.push(v.length);
+  const size = shape.reduce((a, b) => a * b, 1);
+  if (size > MAX_CONSTANT_VALUES) {
+    throw new Error(
+      `${where}: a constant tensor of shape [${shape}] holds ${size} values, ` +
+        `more than the ${MAX_CONSTANT_VALUES} allowed`,
+    );
+  }
+  const check = (v: Constant, depth: number): void => {
+    if (depth === shape.length) {
+      if (typeof v !== 'number' || !Number.isFinite(v)) {
+        throw new Error(`${where}: a constant tensor holds ${JSON.stringify(v)}; expected finite numbers`);
+      }
+      return;
+    }
+    if (!Array.isArray(v) || v.length !== shape[depth]) {
+      throw new Error(`${where}: a constant tensor is not rectangular (expected shape [${shape}])`);
+    }
+    v.forEach((x) => check(x, depth + 1));
+  };
+  check(value, 0);
+  return shape;
+}
 export type ElementwiseOperationName = (typeof ELEMENTWISE_OPERATIONS)[number];
 
+/** The arguments of `ElementwiseOperation`, and tfjs's `LayerArgs`. */
 export interface ElementwiseOperationArgs extends LayerArgs {
   /** The operation, applied as `x op y` with broadcasting. */
   operation: ElementwiseOperationName;
@@ -36,7 +76,7 @@ export interface ElementwiseOperationArgs extends LayerArgs {
    * A constant operand, when the graph has one (`x + 1.0`); null (the default) when both
    * operands are inputs.
    */
-  constant?: number | null;
+  constant?: Constant | null;
   /** Whether the constant is the left operand (`1.0 - x`). Default false. */
   constantFirst?: boolean;
   /**
@@ -46,17 +86,32 @@ export interface ElementwiseOperationArgs extends LayerArgs {
   mergeMasks?: boolean;
 }
 
+/** Every argument name, for the unknown-argument check. */
+const ELEMENTWISE_ARG_NAMES = layerArgNames<ElementwiseOperationArgs>({
+  operation: true,
+  constant: true,
+  constantFirst: true,
+  mergeMasks: true,
+});
+
 /** `x op y` (or `x op c`, `c op x`) for the elementwise operations of Keras graphs. */
 export class ElementwiseOperation extends tf.layers.Layer {
   /** @nocollapse */
   static className = 'ElementwiseOperation';
   readonly operation: ElementwiseOperationName;
-  readonly constant: number | null;
+  readonly constant: Constant | null;
+  private readonly constantDims: number[];
   readonly constantFirst: boolean;
   readonly mergeMasks: boolean;
 
   constructor(args: ElementwiseOperationArgs) {
     super(args);
+    checkLayerArgNames(this, ElementwiseOperation, args, ELEMENTWISE_ARG_NAMES);
+    // tfjs's deserializer camel-cases string values of a config ('not_equal' arrives as 'notEqual').
+    args = {
+      ...args,
+      operation: String(args.operation).replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) as ElementwiseOperationName,
+    };
     if (!ELEMENTWISE_OPERATIONS.includes(args.operation)) {
       throw new Error(
         `ElementwiseOperation: operation is ${JSON.stringify(args.operation)}; expected one of ` +
@@ -68,9 +123,8 @@ export class ElementwiseOperation extends tf.layers.Layer {
     this.constantFirst = args.constantFirst ?? false;
     this.mergeMasks = args.mergeMasks ?? false;
     this.supportsMasking = true;
-    if (this.constant != null && !Number.isFinite(this.constant)) {
-      throw new Error(`ElementwiseOperation: constant is ${this.constant}; expected a finite number`);
-    }
+    this.constantDims =
+      this.constant == null ? [] : constantShape(this.constant, `ElementwiseOperation '${this.name}'`);
   }
 
   private operands(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor[] {
@@ -83,7 +137,11 @@ export class ElementwiseOperation extends tf.layers.Layer {
       );
     }
     if (this.constant == null) return list;
-    const c = tf.scalar(this.constant, list[0].dtype);
+    const c = tf.tensor(
+      this.constant as number,
+      this.constantDims,
+      list[0].dtype === 'bool' ? 'float32' : list[0].dtype,
+    );
     return this.constantFirst ? [c, list[0]] : [list[0], c];
   }
 
@@ -112,6 +170,14 @@ export class ElementwiseOperation extends tf.layers.Layer {
           return tf.minimum(x, y);
         case 'power':
           return tf.pow(x, y);
+        case 'equal':
+          return tf.equal(x, y);
+        case 'not_equal':
+          return tf.notEqual(x, y);
+        case 'logical_and':
+          return tf.logicalAnd(tf.cast(x, 'bool'), tf.cast(y, 'bool'));
+        case 'logical_or':
+          return tf.logicalOr(tf.cast(x, 'bool'), tf.cast(y, 'bool'));
         default:
           throw new Error(`ElementwiseOperation: ${this.operation} takes more than two operands`);
       }
@@ -120,6 +186,7 @@ export class ElementwiseOperation extends tf.layers.Layer {
 
   computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
     const shapes = (Array.isArray(inputShape[0]) ? inputShape : [inputShape]) as tf.Shape[];
+    if (this.constant != null) shapes.push(this.constantDims);
     return shapes.slice(1).reduce((a, b) => broadcastShapes(a, b, this.name), shapes[0]);
   }
 
@@ -150,6 +217,7 @@ tf.serialization.registerClass(ElementwiseOperation);
 export const REDUCE_OPERATIONS = ['mean', 'sum', 'max', 'min', 'prod'] as const;
 export type ReduceOperationName = (typeof REDUCE_OPERATIONS)[number];
 
+/** The arguments of `ReduceOperation`, and tfjs's `LayerArgs`. */
 export interface ReduceOperationArgs extends LayerArgs {
   /** The reduction. */
   operation: ReduceOperationName;
@@ -158,6 +226,13 @@ export interface ReduceOperationArgs extends LayerArgs {
   /** Whether reduced axes stay as size 1. Default false. */
   keepdims?: boolean;
 }
+
+/** Every argument name, for the unknown-argument check. */
+const REDUCE_ARG_NAMES = layerArgNames<ReduceOperationArgs>({
+  operation: true,
+  axis: true,
+  keepdims: true,
+});
 
 /** A reduction over axes, as Keras's `ops.mean/sum/max/min/prod` and `tf.math.reduce_*` compute it. */
 export class ReduceOperation extends tf.layers.Layer {
@@ -169,6 +244,7 @@ export class ReduceOperation extends tf.layers.Layer {
 
   constructor(args: ReduceOperationArgs) {
     super(args);
+    checkLayerArgNames(this, ReduceOperation, args, REDUCE_ARG_NAMES);
     if (!REDUCE_OPERATIONS.includes(args.operation)) {
       throw new Error(
         `ReduceOperation: operation is ${JSON.stringify(args.operation)}; ` +
@@ -235,12 +311,19 @@ export class ReduceOperation extends tf.layers.Layer {
 }
 tf.serialization.registerClass(ReduceOperation);
 
+/** The arguments of `KerasGlobalAveragePooling1D`: Keras's `GlobalAveragePooling1D`'s, in camelCase. */
 export interface KerasGlobalAveragePooling1DArgs extends LayerArgs {
   /** 'channels_last' (the default): inputs (B, T, D), average over T. 'channels_first': (B, D, T). */
   dataFormat?: 'channels_last' | 'channels_first';
   /** Whether the averaged axis stays as size 1. Default false. */
   keepdims?: boolean;
 }
+
+/** Every argument name, for the unknown-argument check. */
+const POOLING_ARG_NAMES = layerArgNames<KerasGlobalAveragePooling1DArgs>({
+  dataFormat: true,
+  keepdims: true,
+});
 
 /**
  * Keras's `GlobalAveragePooling1D`: the mean over the steps axis, over the unmasked steps only
@@ -255,6 +338,7 @@ export class KerasGlobalAveragePooling1D extends tf.layers.Layer {
 
   constructor(args: KerasGlobalAveragePooling1DArgs = {}) {
     super(args);
+    checkLayerArgNames(this, KerasGlobalAveragePooling1D, args, POOLING_ARG_NAMES);
     // tfjs's deserialization turns the config's 'channels_last' into 'channelsLast': accept both spellings.
     const format = String(args.dataFormat ?? 'channels_last')
       .replace(/([a-z])([A-Z])/, '$1_$2')
@@ -277,9 +361,11 @@ export class KerasGlobalAveragePooling1D extends tf.layers.Layer {
         throw new Error(`KerasGlobalAveragePooling1D '${this.name}': input has rank ${x.rank}; expected 3`);
       }
       const steps = this.dataFormat === 'channels_last' ? 1 : 2;
-      if (kwargs?.mask == null) return tf.mean(x, steps, this.keepdims);
+      // Keras 3.15+ writes the mask into the graph as a second input; older files leave it to propagation.
+      const given = Array.isArray(inputs) && inputs.length > 1 ? inputs[1] : (kwargs?.mask ?? null);
+      if (given == null) return tf.mean(x, steps, this.keepdims);
       // (B, T) -> (B, T, 1) channels_last, (B, 1, T) channels_first.
-      const mask = tf.expandDims(tf.cast(kwargs.mask, x.dtype), steps === 1 ? 2 : 1);
+      const mask = tf.expandDims(tf.cast(given as tf.Tensor, x.dtype), steps === 1 ? 2 : 1);
       return tf.div(tf.sum(tf.mul(x, mask), steps, this.keepdims), tf.sum(mask, steps, this.keepdims));
     });
   }
@@ -306,8 +392,10 @@ function broadcastShapes(a: tf.Shape, b: tf.Shape, name: string): tf.Shape {
   const rank = Math.max(a.length, b.length);
   const out: tf.Shape = [];
   for (let i = 0; i < rank; i++) {
-    const x = a[a.length - rank + i] ?? 1;
-    const y = b[b.length - rank + i] ?? 1;
+    // A missing leading axis broadcasts as 1; a null size (unknown, e.g. the batch) stays unknown
+    // unless the other operand gives it.
+    const x = i < rank - a.length ? 1 : a[a.length - rank + i];
+    const y = i < rank - b.length ? 1 : b[b.length - rank + i];
     if (x === 1) out.push(y);
     else if (y === 1 || y === x) out.push(x);
     else if (x == null || y == null) out.push(x ?? y);
@@ -315,3 +403,67 @@ function broadcastShapes(a: tf.Shape, b: tf.Shape, name: string): tf.Shape {
   }
   return out;
 }
+
+export interface KerasSoftmaxArgs extends LayerArgs {
+  /** Axis or axes of the softmax (negative counts from the end). Default -1. */
+  axis?: number | number[];
+}
+
+/** Every argument name, for the unknown-argument check. */
+const SOFTMAX_ARG_NAMES = layerArgNames<KerasSoftmaxArgs>({ axis: true });
+
+/**
+ * Keras's `Softmax` layer (keras/src/layers/activations/softmax.py): softmax over `axis` (over
+ * several axes: `exp(x - logsumexp(x, axes))`); with a mask (a second input, or the propagated
+ * padding mask), masked positions get -1e9 added before and 0 after.
+ */
+export class KerasSoftmax extends tf.layers.Layer {
+  /** @nocollapse */
+  static className = 'KerasSoftmax';
+  readonly axis: number | number[];
+
+  constructor(args: KerasSoftmaxArgs = {}) {
+    super(args);
+    checkLayerArgNames(this, KerasSoftmax, args, SOFTMAX_ARG_NAMES);
+    const axis = args.axis ?? -1;
+    const axes = Array.isArray(axis) ? axis : [axis];
+    if (axes.length === 0 || !axes.every((a) => Number.isInteger(a))) {
+      throw new Error(`KerasSoftmax: axis is ${JSON.stringify(axis)}; expected an integer or a list of them`);
+    }
+    this.axis = axis;
+    this.supportsMasking = true;
+  }
+
+  call(inputs: tf.Tensor | tf.Tensor[], kwargs: { mask?: tf.Tensor | null }): tf.Tensor {
+    return tf.tidy(() => {
+      let x = Array.isArray(inputs) ? inputs[0] : inputs;
+      // The mask: a second input (Keras 3.15+ writes it into the graph), or a propagated one of x's
+      // own shape (tfjs hands every layer of a run the same mask kwarg, see TFJS_NOTES).
+      const propagated = kwargs?.mask ?? null;
+      const given =
+        Array.isArray(inputs) && inputs.length > 1
+          ? inputs[1]
+          : propagated != null && propagated.shape.join() === x.shape.join()
+            ? propagated
+            : null;
+      const mask = given != null ? tf.cast(given, x.dtype) : null;
+      if (mask != null) x = tf.add(x, tf.mul(tf.sub(1, mask), -1e9));
+      const out = softmaxOver(x, Array.isArray(this.axis) ? this.axis : [this.axis]);
+      return mask != null ? tf.mul(out, mask) : out;
+    });
+  }
+
+  computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+    return (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
+  }
+
+  override computeMask(inputs: tf.Tensor | tf.Tensor[], mask?: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    // tfjs types computeMask as never null, but null is how it says "no mask".
+    return ((Array.isArray(mask) ? mask[0] : mask) ?? null) as tf.Tensor;
+  }
+
+  getConfig(): tf.serialization.ConfigDict {
+    return { axis: this.axis, ...super.getConfig() };
+  }
+}
+tf.serialization.registerClass(KerasSoftmax);

@@ -4,6 +4,10 @@
  * to be silently wrong. Defaults and meanings are from keras/src/layers/ (Keras 3) and
  * tf-keras (Keras 2); the values allowed are the ones whose tfjs result equals Keras's.
  */
+import { KerasLeakyRelu } from './activations';
+import { KerasNormalization } from './normalization';
+import { SliceOperation } from './slicing';
+
 /** The part of a graph layer (graph.ts's LayerJson) that the checks read. */
 interface LayerJson {
   class_name: string;
@@ -26,7 +30,10 @@ const lastAxis: Check = (v) => {
   return axes.length === 1 && (axes[0] === -1 || Number.isInteger(axes[0])) ? null : 'only a single axis is supported';
 };
 
-/** Activations whose tfjs definition equals Keras's (tfjs's 'gelu' is the exact, erf one, as Keras's default). */
+/**
+ * Keras activation names -> the tfjs activation computing the same (tfjs's 'gelu' is the exact, erf
+ * one, as Keras's; Keras 3's 'leaky_relu' has slope 0.2, activations.ts).
+ */
 export const ACTIVATIONS: Record<string, string> = {
   linear: 'linear',
   relu: 'relu',
@@ -42,6 +49,14 @@ export const ACTIVATIONS: Record<string, string> = {
   silu: 'swish',
   gelu: 'gelu',
   mish: 'mish',
+  leaky_relu: KerasLeakyRelu.className,
+};
+
+const croppingPair: Check = (v) => {
+  const pair = typeof v === 'number' ? [v, v] : v;
+  return Array.isArray(pair) && pair.length === 2 && pair.every((c) => Number.isInteger(c) && c >= 0)
+    ? null
+    : 'expected an integer >= 0 or a pair of them';
 };
 
 const activation: Check = (v) =>
@@ -85,9 +100,14 @@ interface StockLayer {
 export const STOCK_LAYERS: Record<string, StockLayer> = {
   InputLayer: {
     args: { batch_shape: any, sparse: isFalse, ragged: isFalse, optional: isFalse, input_tensor: nullish },
+    // tfjs has no int64: integer inputs (token ids) load as int32.
     convert: ({ batch_shape, ...config }) => ({
       className: 'InputLayer',
-      config: { ...config, batch_input_shape: config.batch_input_shape ?? batch_shape },
+      config: {
+        ...config,
+        batch_input_shape: config.batch_input_shape ?? batch_shape,
+        ...(config.dtype === 'int64' || config.dtype === 'uint8' || config.dtype === 'int16' ? { dtype: 'int32' } : {}),
+      },
     }),
   },
   Dense: {
@@ -164,6 +184,7 @@ export const STOCK_LAYERS: Record<string, StockLayer> = {
     }),
   },
   GlobalMaxPooling1D: { args: { data_format: oneOf('channels_last', null), keepdims: isFalse } },
+  GlobalAveragePooling2D: { args: { data_format: oneOf('channels_last', null), keepdims: isFalse } },
   // tfjs 4.22's merge layers compute the wrong mask (see op_layers.ts), and it has no Subtract.
   Add: merge('add'),
   Subtract: merge('subtract'),
@@ -172,6 +193,53 @@ export const STOCK_LAYERS: Record<string, StockLayer> = {
   Maximum: merge('maximum'),
   Minimum: merge('minimum'),
   Concatenate: { args: { axis: any } },
+  // tfjs's Softmax ignores the mask Keras's applies: see op_layers.ts.
+  Softmax: { args: { axis: any }, convert: (config) => ({ className: 'KerasSoftmax', config }) },
+  LeakyReLU: {
+    // Keras 3: negative_slope (default 0.3); Keras 2: alpha.
+    args: { negative_slope: any, alpha: any },
+    convert: ({ negative_slope, alpha, ...config }) => ({
+      className: 'LeakyReLU',
+      config: { ...config, alpha: negative_slope ?? alpha ?? 0.3 },
+    }),
+  },
+  Conv2D: {
+    args: {
+      filters: any,
+      kernel_size: any,
+      strides: any,
+      padding: oneOf('valid', 'same'),
+      data_format: oneOf('channels_last', null),
+      dilation_rate: any,
+      groups: oneOf(1, null),
+      activation,
+      use_bias: any,
+      ...WEIGHT_ARGS('kernel', 'bias'),
+      lora_rank: zeroOrNull,
+      lora_alpha: any,
+    },
+    convert: ({ groups: _g, lora_rank: _r, lora_alpha: _a, ...config }) => ({
+      className: 'Conv2D',
+      config: { ...config, activation: ACTIVATIONS[config.activation as string] },
+    }),
+  },
+  // tfjs has no Normalization layer: normalization.ts.
+  Normalization: {
+    args: { axis: any, mean: any, variance: any, invert: any },
+    convert: (config) => ({ className: KerasNormalization.className, config }),
+  },
+  // Cropping1D((a, b)) is x[:, a:T-b] (slicing.ts); tfjs has Cropping2D only.
+  Cropping1D: {
+    args: { cropping: croppingPair },
+    convert: ({ cropping, ...config }) => {
+      const [start, end] = typeof cropping === 'number' ? [cropping, cropping] : (cropping as number[]);
+      const all = { start: null, stop: null, step: null };
+      return {
+        className: SliceOperation.className,
+        config: { ...config, key: [all, { start, stop: end > 0 ? -end : null, step: null }] },
+      };
+    },
+  },
   Flatten: { args: { data_format: oneOf('channels_last', null) } },
   Reshape: { args: { target_shape: any } },
   Permute: { args: { dims: any } },

@@ -28,6 +28,11 @@ import type { Hdf5File } from './hdf5';
 /** What to do with weights that hold NaN or ±Infinity. */
 export type NonFiniteWeights = 'refuse' | 'warn';
 
+/**
+ * Options of loading weights (`loadKerasModel`'s).
+ *
+ * @inline
+ */
 export interface AssignOptions {
   /** 'refuse' (the default) throws naming the weight; 'warn' loads it and warns once per weight. */
   nonFiniteWeights?: NonFiniteWeights;
@@ -65,7 +70,53 @@ interface Pending {
 
 type WithPaths = tf.layers.Layer & { kerasWeightPaths?: () => string[] };
 
-/** Reads the weights of a `.keras` weights file into `model`; `groups` from keras3GroupNames. */
+/**
+ * The datasets of a `.keras` weights file by their path with `/` separators. tf.keras 2.13-2.15
+ * joins group names with `tf.io.gfile.join`, so a file saved on Windows has root groups literally
+ * named `layers\\dense` (HDF5 splits paths on `/` only); both layouts read the same here.
+ */
+class WeightsIndex {
+  /** Normalized dataset path -> the path in the file. */
+  private readonly datasets = new Map<string, string>();
+
+  constructor(readonly h5: Hdf5File) {
+    const walk = (path: string, depth: number): void => {
+      if (depth > 32) throw new Error(`${h5.source}: ${path} is nested more than 32 groups deep`);
+      if (!h5.isGroup(path)) {
+        this.datasets.set(path.replace(/\\/g, '/'), path);
+        return;
+      }
+      for (const key of h5.keys(path)) walk(path === '' ? key : `${path}/${key}`, depth + 1);
+    };
+    walk('', 0);
+  }
+
+  /** Dataset paths under `root` (normalized), relative to it. */
+  under(root: string): string[] {
+    const prefix = `${root}/`;
+    return [...this.datasets.keys()].filter((p) => p.startsWith(prefix)).map((p) => p.slice(prefix.length));
+  }
+
+  /**
+   * The file's path of the weight at `root/path`. tf.keras 2.x saves sub-layers under their
+   * attribute names, which for MultiHeadAttention are private (`_query_dense`, Keras 3: `query_dense`):
+   * a sub-group missing under its Keras 3 name is looked up with a leading `_`.
+   */
+  find(root: string, path: string): string | null {
+    const exact = this.datasets.get(`${root}/${path}`);
+    if (exact != null) return exact;
+    const parts = path.split('/');
+    const privateParts = parts.map((p, i) => (i < parts.length - 2 && !p.startsWith('_') ? `_${p}` : p));
+    return this.datasets.get(`${root}/${privateParts.join('/')}`) ?? null;
+  }
+
+  /** The top-level group names below `layers/`. */
+  layerGroups(): string[] {
+    return [...new Set([...this.datasets.keys()].filter((p) => p.startsWith('layers/')).map((p) => p.split('/')[1]))];
+  }
+}
+
+/** Reads the weights of a `.keras` weights file into `model`; `groups` from keras3GroupNames (below `layers/`). */
 export function assignKeras3Weights(
   model: tf.LayersModel,
   groups: Map<string, string>,
@@ -73,14 +124,15 @@ export function assignKeras3Weights(
   options: AssignOptions,
 ): void {
   const where = h5.source;
+  const index = new WeightsIndex(h5);
   const pending: Pending[] = [];
   const claimed = new Set<string>();
   for (const layer of model.layers as WithPaths[]) {
     const group = groups.get(layer.name);
     const weights = layer.weights;
     const root = `layers/${group}`;
-    const stored = group != null && h5.has(root) ? datasetsUnder(h5, root) : [];
-    if (group != null) claimed.add(group);
+    const stored = group != null ? index.under(root) : [];
+    if (group != null) claimed.add(group.split('/')[0]);
     if (weights.length === 0) {
       if (stored.length > 0) {
         throw new Error(
@@ -90,7 +142,7 @@ export function assignKeras3Weights(
       }
       continue;
     }
-    if (group == null || !h5.has(root)) {
+    if (group == null || stored.length === 0) {
       throw new Error(
         `${where}: the weights of layer '${layer.name}' are missing: no group ${root} in the weights file ` +
           '(Keras names the groups by class and counter; the file does not match the config)',
@@ -103,48 +155,70 @@ export function assignKeras3Weights(
           `${stored.length} (${stored.join(', ') || 'none'}); the weight count does not match the config`,
       );
     }
-    paths.forEach((path, i) => pending.push(readWeight(h5, `${root}/${path}`, weights[i], layer, options)));
-  }
-  if (h5.has('layers')) {
-    for (const group of h5.keys('layers')) {
-      if (!claimed.has(group) && datasetsUnder(h5, `layers/${group}`).length > 0) {
+    paths.forEach((path, i) => {
+      const found = index.find(root, path);
+      if (found == null) {
         throw new Error(
-          `${where}: the weights file holds weights for layers/${group}, which no layer of the config matches`,
+          `${where}: weight ${weights[i].originalName} of layer '${layer.name}' is missing (no ${root}/${path}); ` +
+            `the group holds ${stored.join(', ')}`,
         );
       }
+      pending.push(readWeight(h5, found, weights[i], `layer '${layer.name}'`, options));
+    });
+  }
+  for (const group of index.layerGroups()) {
+    if (!claimed.has(group)) {
+      throw new Error(
+        `${where}: the weights file holds weights for layers/${group}, which no layer of the config matches`,
+      );
     }
   }
   write(pending);
 }
 
-/** Reads a full-model `.h5`'s `model_weights` into `model`. */
-export function assignH5Weights(model: tf.LayersModel, h5: Hdf5File, options: AssignOptions): void {
+/**
+ * Reads a full-model `.h5`'s `model_weights` into `model`. `nested`: per nested model's group, the
+ * layers inlined from it (nested_models.ts), whose weights that group lists.
+ */
+export function assignH5Weights(
+  model: tf.LayersModel,
+  h5: Hdf5File,
+  options: AssignOptions,
+  nested: Map<string, string[]> = new Map(),
+): void {
   const where = h5.source;
   if (!h5.has('model_weights')) throw new Error(`${where}: the .h5 file has no model_weights group`);
   const pending: Pending[] = [];
-  const names = new Set(model.layers.map((l) => l.name));
-  for (const layer of model.layers) {
-    const weights = layer.weights;
-    const root = `model_weights/${layer.name}`;
+  const inlined = new Set([...nested.values()].flat());
+  const groups: { name: string; weights: tf.LayerVariable[]; owner: string }[] = model.layers
+    .filter((l) => !inlined.has(l.name))
+    .map((l) => ({ name: l.name, weights: l.weights, owner: `layer '${l.name}' (${l.getClassName()})` }));
+  for (const [name, members] of nested) {
+    // Keras's _legacy_weights order: the trainable weights of all its layers, then the non-trainable ones.
+    const layers = members.map((member) => model.getLayer(member));
+    const weights = [...layers.flatMap((l) => l.trainableWeights), ...layers.flatMap((l) => l.nonTrainableWeights)];
+    groups.push({ name, weights, owner: `nested model '${name}'` });
+  }
+  const names = new Set(groups.map((g) => g.name));
+  for (const { name, weights, owner } of groups) {
+    const root = `model_weights/${name}`;
     const listed = h5.has(root) ? weightNames(h5, root) : [];
     if (weights.length === 0) {
       if (listed.length > 0) {
-        throw new Error(
-          `${where}: layer '${layer.name}' has no weights in its config, but ${root} lists ${listed.length}`,
-        );
+        throw new Error(`${where}: ${owner} has no weights in its config, but ${root} lists ${listed.length}`);
       }
       continue;
     }
     if (!h5.has(root)) {
-      throw new Error(`${where}: the weights of layer '${layer.name}' are missing: no group ${root} in the file`);
+      throw new Error(`${where}: the weights of ${owner} are missing: no group ${root} in the file`);
     }
     if (listed.length !== weights.length) {
       throw new Error(
-        `${where}: layer '${layer.name}' (${layer.getClassName()}) has ${weights.length} weights, but ${root} lists ` +
+        `${where}: ${owner} has ${weights.length} weights, but ${root} lists ` +
           `${listed.length} (${listed.join(', ') || 'none'}); the weight count does not match the config`,
       );
     }
-    listed.forEach((name, i) => pending.push(readWeight(h5, `${root}/${name}`, weights[i], layer, options)));
+    listed.forEach((weight, i) => pending.push(readWeight(h5, `${root}/${weight}`, weights[i], owner, options)));
   }
   for (const group of h5.keys('model_weights')) {
     if (!names.has(group) && group !== 'top_level_model_weights' && weightNames(h5, `model_weights/${group}`).length) {
@@ -164,32 +238,21 @@ function weightNames(h5: Hdf5File, path: string): string[] {
   return list as string[];
 }
 
-/** Paths of every dataset below `path`, relative to it. */
-function datasetsUnder(h5: Hdf5File, path: string, depth = 0): string[] {
-  if (depth > 16) throw new Error(`${h5.source}: ${path} is nested more than 16 groups deep`);
-  if (!h5.isGroup(path)) return [''];
-  return h5
-    .keys(path)
-    .flatMap((key) =>
-      datasetsUnder(h5, `${path}/${key}`, depth + 1).map((sub) => (sub === '' ? key : `${key}/${sub}`)),
-    );
-}
-
 function readWeight(
   h5: Hdf5File,
   path: string,
   variable: tf.LayerVariable,
-  layer: tf.layers.Layer,
+  owner: string,
   options: AssignOptions,
 ): Pending {
   if (!h5.has(path)) {
-    throw new Error(`${h5.source}: weight ${variable.originalName} of layer '${layer.name}' is missing (no ${path})`);
+    throw new Error(`${h5.source}: weight ${variable.originalName} of ${owner} is missing (no ${path})`);
   }
   const { shape, values } = h5.read(path);
   const expected = variable.shape;
   if (shape.length !== expected.length || shape.some((d, i) => d !== expected[i])) {
     throw new Error(
-      `${h5.source}: ${path} has shape [${shape}] but layer '${layer.name}' needs [${expected}] for ` +
+      `${h5.source}: ${path} has shape [${shape}] but ${owner} needs [${expected}] for ` +
         `${variable.originalName}; the weights do not match the config`,
     );
   }
@@ -197,7 +260,7 @@ function readWeight(
   for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) bad++;
   if (bad > 0) {
     const message =
-      `${h5.source}: ${path} (weight ${variable.originalName} of layer '${layer.name}') holds ${bad} non-finite ` +
+      `${h5.source}: ${path} (weight ${variable.originalName} of ${owner}) holds ${bad} non-finite ` +
       `value(s) (NaN or ±Infinity) of ${values.length}`;
     if ((options.nonFiniteWeights ?? 'refuse') === 'refuse') {
       throw new Error(`${message}; pass {nonFiniteWeights: 'warn'} to load it anyway`);

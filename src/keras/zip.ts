@@ -262,7 +262,8 @@ function inflate(compressed: Uint8Array, entry: ZipEntry, source: string): Uint8
 
 let crcTable: Uint32Array | null = null;
 
-function crc32(data: Uint8Array): number {
+/** The CRC-32 (ISO 3309, zip's) of `data`; zip_writer.ts writes it too. */
+export function crc32(data: Uint8Array): number {
   if (crcTable == null) {
     crcTable = new Uint32Array(256);
     for (let n = 0; n < 256; n++) {

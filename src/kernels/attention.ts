@@ -52,6 +52,12 @@ export interface FusedAttentionArgs {
    * nothing of shape (T, S) is kept beyond one block of queries.
    */
   needProbabilities?: boolean;
+  /**
+   * Read only the first S = keyLength positions of the keys and values (a key/value cache filled
+   * up to there); the mask is then (.., T, keyLength). Not while a gradient tape records. Default:
+   * the whole source.
+   */
+  keyLength?: number;
 }
 
 /** The kernels' attributes: the slices flattened, as tfjs attributes are plain values. */
@@ -73,6 +79,8 @@ interface AttentionAttrs {
   keyOffset: number;
   valueSource: number;
   valueOffset: number;
+  /** The keys and values read, from the first position: S (-1 = the whole source). */
+  keyLength: number;
 }
 
 /** Sizes and strides the loops need, from the input shapes and attributes. */
@@ -80,6 +88,8 @@ interface Layout extends AttentionAttrs {
   batch: number;
   queryLength: number;
   keyLength: number;
+  /** Positions in the keys' and values' sources (S or more: a cache holds room for later ones). */
+  keyRows: number;
   queryWidth: number;
   keyWidth: number;
   valueWidth: number;
@@ -94,7 +104,8 @@ function layoutOf(shapes: Record<string, number[]>, attrs: AttentionAttrs): Layo
   const k = shapes[sourceName(attrs.keySource)];
   const v = shapes[sourceName(attrs.valueSource)];
   const [batch, queryLength] = q;
-  const keyLength = k[1];
+  const keyRows = k[1];
+  const keyLength = attrs.keyLength >= 0 ? attrs.keyLength : keyRows;
   let maskStrides: Layout['maskStrides'] = null;
   const mask = shapes.mask;
   if (mask != null) {
@@ -102,7 +113,28 @@ function layoutOf(shapes: Record<string, number[]>, attrs: AttentionAttrs): Layo
     const [mb, mt, ms] = mask.length === 2 ? [1, mask[0], mask[1]] : mask;
     maskStrides = [mb === 1 ? 0 : mt * ms, mt === 1 ? 0 : ms, ms === 1 ? 0 : 1];
   }
-  return { ...attrs, batch, queryLength, keyLength, queryWidth: q[2], keyWidth: k[2], valueWidth: v[2], maskStrides };
+  // Field by field: an object spread here cost more than the rest of a small call.
+  return {
+    withProbabilities: attrs.withProbabilities,
+    numHeads: attrs.numHeads,
+    keyDim: attrs.keyDim,
+    valueDim: attrs.valueDim,
+    scale: attrs.scale,
+    querySource: attrs.querySource,
+    queryOffset: attrs.queryOffset,
+    keySource: attrs.keySource,
+    keyOffset: attrs.keyOffset,
+    valueSource: attrs.valueSource,
+    valueOffset: attrs.valueOffset,
+    keyLength,
+    batch,
+    queryLength,
+    keyRows,
+    queryWidth: q[2],
+    keyWidth: k[2],
+    valueWidth: v[2],
+    maskStrides,
+  };
 }
 
 /** The sources present (x0, x1, ...) in index order. */
@@ -306,6 +338,13 @@ function attentionForward(
   const S4 = wholeVectors(S);
   const mm = simdKernels()!;
   const sources = sourcesOf(inputs);
+  if (B === 1 && L.keyRows > S && L.querySource !== L.keySource && L.querySource !== L.valueSource) {
+    // One batch row of a cache: stage only the positions read, a prefix of the source.
+    for (const i of new Set([L.keySource, L.valueSource])) {
+      sources[i] = sources[i].subarray(0, S * shapes[sourceName(i)][2]);
+    }
+    L.keyRows = S;
+  }
   const mask = inputs.mask;
   const maskStrides = L.maskStrides ?? [0, 0, 0];
   const parts = headParts(L);
@@ -320,8 +359,8 @@ function attentionForward(
   );
   const [keysStart, pStart, cStart, statsStart, scoresStart, biasStart] = starts.slice(sources.length);
   const q = headsAt(starts[L.querySource], T, L.queryWidth, L.queryOffset, K);
-  const k = headsAt(starts[L.keySource], S, L.keyWidth, L.keyOffset, K);
-  const v = headsAt(starts[L.valueSource], S, L.valueWidth, L.valueOffset, V);
+  const k = headsAt(starts[L.keySource], L.keyRows, L.keyWidth, L.keyOffset, K);
+  const v = headsAt(starts[L.valueSource], L.keyRows, L.valueWidth, L.valueOffset, V);
   if (mask) writeMask(mm.floats, mask, biasStart);
   const maskBias = mask ? { biasStart, strides: maskStrides } : null;
   const blocks = blocksOf(L, mask, maskStrides);
@@ -484,7 +523,11 @@ function checkArgs(args: FusedAttentionArgs): void {
   check('query', args.query, H * K);
   check('key', args.key, H * K);
   check('value', args.value, H * V);
-  const keyLength = sources[args.key.source].shape[1];
+  const keyLength = sources[args.key.source].shape[1] as number;
+  const read = args.keyLength;
+  if (read != null && !(Number.isInteger(read) && read >= 1 && read <= keyLength)) {
+    throw new Error(`fusedAttention: keyLength must be an integer in [1, ${keyLength}], got ${args.keyLength}`);
+  }
   if (sources[args.value.source].shape[1] !== keyLength) {
     throw new Error(
       `fusedAttention: keys and values must have the same length, ` +
@@ -525,9 +568,13 @@ export function fusedAttention(args: FusedAttentionArgs): { context: tf.Tensor4D
     keyOffset: args.key.offset,
     valueSource: args.value.source,
     valueOffset: args.value.offset,
+    keyLength: args.keyLength ?? -1,
   };
   const mask = args.mask == null ? null : args.mask.dtype === 'float32' ? args.mask : args.mask.cast('float32');
 
+  if (args.keyLength != null && taping) {
+    throw new Error('fusedAttention: keyLength (a cache prefix) is for inference; no gradient tape may record');
+  }
   if (!taping) {
     const [context, second] = runFusedKernel(FORWARD, inputsOf(args.sources, mask), attrs);
     if (attrs.withProbabilities) return { context: context as tf.Tensor4D, probabilities: second as tf.Tensor4D };

@@ -12,14 +12,14 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { defineFusedKernel, hasFusedKernel, runFusedKernel } from './fused_kernel';
-import { inRowBlocks, matMulInto, productRows, transposedRows } from './matmul';
+import { type EpilogueActivation, inRowBlocks, matMulInto, productRows, transposedRows } from './matmul';
 import { simdKernels, stage, unstage } from './simd_kernels';
 
 const FORWARD = 'TfjsAttentionDense';
 const BACKWARD = 'TfjsAttentionDenseGrad';
 
-/** The activations of the fused dense layer; 'gelu' is exact GELU (gelu.ts). */
-export type DenseActivation = 'linear' | 'relu' | 'gelu';
+/** The activations of the fused dense layer, the product's epilogue's; 'gelu' is exact GELU (gelu.ts). */
+export type DenseActivation = EpilogueActivation;
 
 interface DenseAttrs {
   activation: DenseActivation;

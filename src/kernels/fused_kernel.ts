@@ -109,6 +109,24 @@ function registerDefinedKernels(backendName: string): void {
   registeredCount.set(backendName, definedKernels.length);
 }
 
+/**
+ * Runs the fused kernel `kernelName` on Float32Arrays, outside tfjs (no tensors, no backend): the
+ * same computation as its tensor kernel, for the typed-array decode step (src/ops/rows.ts).
+ * `shapes` gives each input's shape. Returns the outputs, newly allocated.
+ */
+export function computeOnArrays(
+  kernelName: string,
+  inputs: FloatInputs,
+  attrs: object,
+  shapes: Record<string, number[]>,
+): Float32Array[] {
+  const spec = definedKernels.find((s) => s.kernelName === kernelName) as FusedKernelSpec<object> | undefined;
+  if (spec == null) throw new Error(`${kernelName}: no such fused kernel`);
+  const outputs = spec.outputShapes(shapes, attrs).map((shape) => new Float32Array(tf.util.sizeFromShape(shape)));
+  spec.compute(inputs, outputs, attrs, shapes);
+  return outputs;
+}
+
 /** Runs a fused kernel (check `hasFusedKernel` first); always returns the list of outputs. */
 export function runFusedKernel(kernelName: string, inputs: Record<string, tf.Tensor>, attrs: object): tf.Tensor[] {
   if (!hasFusedKernel(kernelName)) throw new Error(`${kernelName}: no fused kernel on backend '${tf.getBackend()}'`);

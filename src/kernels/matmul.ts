@@ -95,6 +95,18 @@ export function inRowBlocks(
   );
 }
 
+/** The activations a product applies in its epilogue, after the bias; 'gelu' is exact GELU (gelu.ts's). */
+export const EPILOGUE_ACTIVATIONS = ['linear', 'relu', 'gelu'] as const;
+export type EpilogueActivation = (typeof EPILOGUE_ACTIVATIONS)[number];
+
+/**
+ * `activation` (a Keras name) when a product applies it in its epilogue, else 'linear' (the
+ * caller applies it to the result).
+ */
+export function epilogueActivation(activation: string): EpilogueActivation {
+  return EPILOGUE_ACTIVATIONS.find((name) => name === activation) ?? 'linear';
+}
+
 export interface MatMulArgs {
   /** (M, K), or (K, M) when transposeA. */
   a: Float32Array;
@@ -108,7 +120,7 @@ export interface MatMulArgs {
   transposeA: boolean;
   transposeB: boolean;
   /** Applied to the product plus bias. Exact GELU (gelu.ts's) also keeps what it was applied to. */
-  activation: 'linear' | 'relu' | 'gelu';
+  activation: EpilogueActivation;
 }
 
 /**

@@ -876,7 +876,8 @@ export function freeResident(block: ResidentBlock): void {
 
 /**
  * Which tensor an array handed to `stage` or `unstage` holds: its data id, set by the caller that
- * took the array from the tensor (`identify`). A tensor's data never changes under its data id.
+ * took the array from the tensor (`identify`). A tensor's data never changes under its data id,
+ * except a key/value cache written in place (cache_update.ts), which says so (`writtenInPlace`).
  */
 const tensorOf = new WeakMap<Float32Array, object>();
 
@@ -884,6 +885,15 @@ const tensorOf = new WeakMap<Float32Array, object>();
 export function identify(array: Float32Array, dataId: object): Float32Array {
   tensorOf.set(array, dataId);
   return array;
+}
+
+/**
+ * Tells staging that the tensor with data id `dataId` was changed in place: a region that held its
+ * floats no longer does, and the next call that takes it copies it in again.
+ */
+export function writtenInPlace(dataId: object): void {
+  previous?.tensors.delete(dataId);
+  current?.tensors.delete(dataId);
 }
 
 /** Where one kernel call staged its regions, and the tensors (by data id) whose floats they still hold. */

@@ -11,6 +11,7 @@
  * axis splits into (repetitions, size), then summed over the repetitions.
  */
 import * as tf from '@tensorflow/tfjs';
+import { checkOptionNames, optionNames } from '../options';
 
 /** tfjs's own gradient, kept while ours is registered so that it can be restored. */
 let tfjsTileGradient: tf.GradConfig | undefined;
@@ -58,6 +59,7 @@ export interface GradientFixesOptions {
  * `keepTfjsKernels` option keeps tfjs's own); importing the library does not.
  */
 export function installGradientFixes(options: GradientFixesOptions = {}): void {
+  checkOptionNames('installGradientFixes', options, optionNames<GradientFixesOptions>({ replaceTfjsGradients: true }));
   const replace = options.replaceTfjsGradients ?? true;
   if (replace && tfjsTileGradient === undefined) {
     tfjsTileGradient = tf.getGradient(tf.Tile);

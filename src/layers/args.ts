@@ -3,8 +3,52 @@
  * the value and the rule.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
 import { describeValue as describe } from '../describe';
+import { checkOptionNames, optionNames } from '../options';
+
+/** tfjs's `LayerArgs`: every layer takes them, and tfjs passes `getConfig`'s back when it deserializes one. */
+const LAYER_ARG_NAMES = optionNames<LayerArgs>({
+  inputShape: true,
+  batchInputShape: true,
+  batchSize: true,
+  dtype: true,
+  name: true,
+  trainable: true,
+  weights: true,
+  inputDType: true,
+});
+
+/**
+ * What tfjs adds to a layer's config when it deserializes one (`deserializeKerasObject` in
+ * tfjs-layers' generic_utils: the custom classes, for layers that deserialize their own parts).
+ */
+const DESERIALIZATION_NAMES = ['customObjects'];
+
+/**
+ * The argument names of a layer whose arguments are `T`: the ones it adds to `LayerArgs` (the
+ * object literal must list exactly those, so the compiler keeps the list in step with `T`), then
+ * LayerArgs' own and what tfjs adds when deserializing.
+ */
+export function layerArgNames<T extends LayerArgs>(own: {
+  readonly [K in Exclude<keyof T, keyof LayerArgs>]-?: true;
+}): readonly string[] {
+  return [...Object.keys(own), ...LAYER_ARG_NAMES, ...DESERIALIZATION_NAMES];
+}
+
+/**
+ * Refuses an argument that `cls` does not know, with the nearest known name (src/options.ts), when
+ * `layer` is exactly a `cls`: a subclass with arguments of its own checks them itself.
+ */
+export function checkLayerArgNames(
+  layer: tf.layers.Layer,
+  cls: { className: string },
+  args: unknown,
+  names: readonly string[],
+): void {
+  if ((layer.constructor as unknown) === cls) checkOptionNames(`${cls.className} '${layer.name}'`, args, names);
+}
 
 /** Throws unless `value` is an integer >= 1. */
 export function checkPositiveInt(layer: string, name: string, value: unknown): number {

@@ -3,7 +3,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { dense2d } from '../ops/dense';
-import { checkPositiveInt } from './args';
+import { checkPositiveInt, checkLayerArgNames, layerArgNames } from './args';
+import { type IncrementalRole, POSITION_WISE } from './incremental';
 import { checkRank, type Kwargs, type Shape } from './shapes';
 import { ProjectionArgs, ProjectionBase } from './projection_base';
 
@@ -15,6 +16,18 @@ export interface AttentionOutputProjectionArgs extends ProjectionArgs {
   /** Width of the output, Dout. Required. */
   outputDim: number;
 }
+
+/** Every argument name, for the unknown-argument check. */
+const ARG_NAMES = layerArgNames<AttentionOutputProjectionArgs>({
+  outputDim: true,
+  useBias: true,
+  kernelInitializer: true,
+  biasInitializer: true,
+  kernelRegularizer: true,
+  biasRegularizer: true,
+  kernelConstraint: true,
+  biasConstraint: true,
+});
 
 /**
  * Merges heads: (B, T, H, V) -> (B, T, Dout), kernel [H, V, Dout], bias [Dout]
@@ -33,6 +46,7 @@ export class AttentionOutputProjection extends ProjectionBase {
 
   constructor(args: AttentionOutputProjectionArgs) {
     super(args);
+    checkLayerArgNames(this, AttentionOutputProjection, args, ARG_NAMES);
     this.outputDim = checkPositiveInt(this.label, 'outputDim', args.outputDim);
   }
 
@@ -50,6 +64,10 @@ export class AttentionOutputProjection extends ProjectionBase {
 
   override call(inputs: tf.Tensor | tf.Tensor[], _kwargs?: Kwargs): tf.Tensor {
     return tf.tidy(() => mergeHeads(Array.isArray(inputs) ? inputs[0] : inputs, this));
+  }
+
+  incrementalRole(): IncrementalRole {
+    return POSITION_WISE;
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -3,7 +3,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { denseWithAnyBias } from '../ops/dense';
-import { checkPositiveInt } from './args';
+import { checkPositiveInt, checkLayerArgNames, layerArgNames } from './args';
+import { type IncrementalRole, POSITION_WISE } from './incremental';
 import { checkRank, type Kwargs, type Shape } from './shapes';
 import { ProjectionArgs, ProjectionBase } from './projection_base';
 
@@ -17,6 +18,19 @@ export interface AttentionProjectionArgs extends ProjectionArgs {
   /** Size of each head's projection (K for queries and keys, V for values). Required. */
   headDim: number;
 }
+
+/** Every argument name, for the unknown-argument check. */
+const ARG_NAMES = layerArgNames<AttentionProjectionArgs>({
+  numHeads: true,
+  headDim: true,
+  useBias: true,
+  kernelInitializer: true,
+  biasInitializer: true,
+  kernelRegularizer: true,
+  biasRegularizer: true,
+  kernelConstraint: true,
+  biasConstraint: true,
+});
 
 /**
  * Projects every position to one vector per head: (B, T, D) -> (B, T, H, headDim),
@@ -39,6 +53,7 @@ export class AttentionProjection extends ProjectionBase {
 
   constructor(args: AttentionProjectionArgs) {
     super(args);
+    checkLayerArgNames(this, AttentionProjection, args, ARG_NAMES);
     this.numHeads = checkPositiveInt(this.label, 'numHeads', args.numHeads);
     this.headDim = checkPositiveInt(this.label, 'headDim', args.headDim);
   }
@@ -56,6 +71,10 @@ export class AttentionProjection extends ProjectionBase {
 
   override call(inputs: tf.Tensor | tf.Tensor[], _kwargs?: Kwargs): tf.Tensor {
     return tf.tidy(() => projectHeads(Array.isArray(inputs) ? inputs[0] : inputs, this));
+  }
+
+  incrementalRole(): IncrementalRole {
+    return POSITION_WISE;
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -77,8 +77,9 @@ export function checkFlashAttention(name: string, value: unknown, dropout: numbe
 // MinMaxNorm, NonNeg, UnitNorm) and act on kernels of the same shapes.
 // ---------------------------------------------------------------------------
 
-/** What a layer argument may hold for a regularizer or a constraint. */
+/** A regularizer as a layer argument: its tfjs name, an instance, or a Keras `{className, config}`. */
 export type RegularizerIdentifier = string | Regularizer | tf.serialization.ConfigDict;
+/** A constraint as a layer argument: its tfjs name, an instance, or a Keras `{className, config}`. */
 export type ConstraintIdentifier = string | Constraint | tf.serialization.ConfigDict;
 
 /** tfjs 4.22's regularizer and constraint classes (the registry also holds layers and initializers). */

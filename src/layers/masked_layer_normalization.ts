@@ -4,14 +4,21 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import { layerNormalize } from '../ops/layer_norm';
-import { checkPositiveNumber } from './args';
+import { checkPositiveNumber, checkLayerArgNames, layerArgNames } from './args';
+import { type IncrementalRole, POSITION_WISE } from './incremental';
 import { passMask } from './masks';
 import { checkRank, type Kwargs, type Shape } from './shapes';
 
+/** The arguments of `MaskedLayerNormalization`, and tfjs's `LayerArgs`. */
 export interface MaskedLayerNormalizationArgs extends LayerArgs {
   /** Added to the variance. Default 1e-5 (PyTorch's; tfjs's LayerNormalization uses 1e-3). */
   epsilon?: number;
 }
+
+/** Every argument name, for the unknown-argument check. */
+const ARG_NAMES = layerArgNames<MaskedLayerNormalizationArgs>({
+  epsilon: true,
+});
 
 /**
  * Normalizes the last axis: (B, T, D) -> (B, T, D), with gamma [D] and beta [D].
@@ -35,6 +42,7 @@ export class MaskedLayerNormalization extends tf.layers.Layer {
 
   constructor(args: MaskedLayerNormalizationArgs = {}) {
     super(args);
+    checkLayerArgNames(this, MaskedLayerNormalization, args, ARG_NAMES);
     this.epsilon = checkPositiveNumber(`MaskedLayerNormalization '${this.name}'`, 'epsilon', args.epsilon ?? 1e-5);
     this.supportsMasking = true;
   }
@@ -56,6 +64,10 @@ export class MaskedLayerNormalization extends tf.layers.Layer {
   override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
     return tf.tidy(() => layerNormalize(x, this.gamma!.read(), this.beta!.read(), this.epsilon));
+  }
+
+  incrementalRole(): IncrementalRole {
+    return POSITION_WISE;
   }
 
   override getConfig(): tf.serialization.ConfigDict {

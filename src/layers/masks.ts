@@ -69,33 +69,44 @@ export function passMask(
 }
 
 /**
- * Lower-triangular (T, S) mask, 1 = may attend: query t sees keys s <= t.
- * Matches Keras's `causal_mask` for the same T and S.
+ * Lower-triangular (T, S) mask, 1 = may attend: query t sees keys s <= t. Matches Keras's
+ * `causal_mask` for the same T and S. With `queryOffset` the queries are positions
+ * queryOffset .. queryOffset + T - 1 of the sequence (a key/value cache holds the earlier ones),
+ * as keras-hub's `compute_causal_mask(..., cache_index)`.
  */
-export function causalMask(queryLength: number, keyLength: number): tf.Tensor2D {
+export function causalMask(queryLength: number, keyLength: number, queryOffset = 0): tf.Tensor2D {
   // Written in JavaScript and uploaded once: no kernels (it was six per attention call).
   const data = new Float32Array(queryLength * keyLength);
-  for (let t = 0; t < queryLength; t++) data.fill(1, t * keyLength, t * keyLength + Math.min(t + 1, keyLength));
+  for (let t = 0; t < queryLength; t++) {
+    data.fill(1, t * keyLength, t * keyLength + Math.min(queryOffset + t + 1, keyLength));
+  }
   return tf.tensor2d(data, [queryLength, keyLength]);
 }
 
 /**
  * Keras's sliding window (MultiHeadAttention `sliding_window`, Keras 3.15): the (T, S) band
  * |t - s| < window, 1 = may attend, the same on both sides of the diagonal; with a causal mask it
- * is the causal sliding window of Mistral-style models.
+ * is the causal sliding window of Mistral-style models. `queryOffset` as in `causalMask`.
  */
-export function slidingWindowMask(queryLength: number, keyLength: number, window: number): tf.Tensor2D {
+export function slidingWindowMask(
+  queryLength: number,
+  keyLength: number,
+  window: number,
+  queryOffset = 0,
+): tf.Tensor2D {
   const data = new Float32Array(queryLength * keyLength);
   for (let t = 0; t < queryLength; t++) {
-    const from = Math.max(0, t - window + 1);
-    const to = Math.min(keyLength, t + window);
+    const position = queryOffset + t;
+    const from = Math.max(0, position - window + 1);
+    const to = Math.min(keyLength, position + window);
     if (from < to) data.fill(1, t * keyLength + from, t * keyLength + to);
   }
   return tf.tensor2d(data, [queryLength, keyLength]);
 }
 
 /**
- * The combined mask, 1 = may attend, as Keras's `_compute_attention_mask`: query padding
+ * The combined mask over `keyLength` keys, 1 = may attend, as Keras's `_compute_attention_mask`
+ * (queries at positions `queryOffset`.. of the sequence, as with a key/value cache): query padding
  * (B, T, 1) * value padding (B, 1, S) * key padding (B, 1, S) * causal (1, T, S) * sliding
  * window (1, T, S) * attentionMask, which may be (T, S), (B, T, S) or (B, H, T, S) (each axis
  * also 1, to broadcast; Keras broadcasts it over the batch and heads axes it lacks). The result
@@ -104,21 +115,27 @@ export function slidingWindowMask(queryLength: number, keyLength: number, window
  */
 export function combineMasks(
   query: tf.Tensor,
-  value: tf.Tensor,
+  keyLength: number,
   queryMask: tf.Tensor | null,
   valueMask: tf.Tensor | null,
   keyMask: tf.Tensor | null,
   causal: boolean,
   attentionMask: tf.Tensor | null,
   slidingWindow: number | null = null,
+  queryOffset = 0,
 ): tf.Tensor | null {
-  const [queryLength, keyLength] = [query.shape[1] as number, value.shape[1] as number];
+  const queryLength = query.shape[1] as number;
   const factors: tf.Tensor[] = [];
   if (queryMask != null) factors.push(queryMask.cast('float32').expandDims(2));
   if (valueMask != null) factors.push(valueMask.cast('float32').expandDims(1));
   if (keyMask != null) factors.push(keyMask.cast('float32').expandDims(1));
-  if (causal) factors.push(causalMask(queryLength, keyLength).expandDims(0));
-  if (slidingWindow != null) factors.push(slidingWindowMask(queryLength, keyLength, slidingWindow).expandDims(0));
+  // Queries from the last key's position on see every key: their causal mask is all ones.
+  if (causal && keyLength - 1 > queryOffset) {
+    factors.push(causalMask(queryLength, keyLength, queryOffset).expandDims(0));
+  }
+  if (slidingWindow != null) {
+    factors.push(slidingWindowMask(queryLength, keyLength, slidingWindow, queryOffset).expandDims(0));
+  }
   // (T, S) -> (1, T, S); (B, T, S) as it is.
   if (attentionMask != null && attentionMask.rank < 4) {
     const mask = attentionMask.cast('float32');

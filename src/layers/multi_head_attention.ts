@@ -4,16 +4,21 @@
  * `keras.layers.MultiHeadAttention`.
  */
 import * as tf from '@tensorflow/tfjs';
+import { checkOptionNames } from '../options';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
 import { AttentionOutputProjection, mergeHeads } from './attention_output_projection';
-import { AttentionProjection, flatBias, flatKernel, projectHeads, projectJoined } from './attention_projection';
+import { AttentionProjection, projectHeads, projectJoined } from './attention_projection';
 import { type HeadsSlice, scaledDotProductAttention } from '../ops/attention';
+import { updateCache } from '../ops/attention_cache';
+import { describeValue } from '../describe';
 import {
   checkBoolean,
+  checkLayerArgNames,
   checkPositiveInt,
   checkRate,
   type InitializerIdentifier,
+  layerArgNames,
   resolveInitializer,
   serializeInitializer,
 } from './args';
@@ -34,9 +39,12 @@ import {
   resolveRegularizer,
   serializeRegularizerOrConstraint,
 } from './keras_args';
+import { type AttentionSublayer, attentionObserver } from './attention_recorder';
+import type { IncrementalRole } from './incremental';
 import { checkAttentionMask, checkPaddingMasks, combineMasks, passMask, resolveInputMasks } from './masks';
 import { checkRank, formatShape, type Kwargs, type Shape, shapeList } from './shapes';
 
+/** The arguments of `MultiHeadAttention`: Keras's, in camelCase, and tfjs's `LayerArgs`. */
 export interface MultiHeadAttentionArgs extends LayerArgs {
   /** Number of attention heads H. Required. */
   numHeads: number;
@@ -96,21 +104,49 @@ export interface MultiHeadAttentionArgs extends LayerArgs {
   kernelInitializer?: InitializerIdentifier;
   /** Initializer of the four biases. Default 'zeros'. */
   biasInitializer?: InitializerIdentifier;
+  /** tf.keras 2's record of the input shapes (in its configs); accepted, unused: tfjs infers shapes from the graph. */
+  queryShape?: Shape | null;
+  /** See queryShape. */
+  keyShape?: Shape | null;
+  /** See queryShape. */
+  valueShape?: Shape | null;
+  /**
+   * tf-keras 2.16+'s `softmax_robust_masking`: masked scores set to the lowest float instead of
+   * having -1e9 added. The probabilities are the same unless scores reach 1e9; kept in the config.
+   * Default false.
+   */
+  softmaxRobustMasking?: boolean;
 }
 
-/** Reshaped and fused weights for incremental decoding (see `inferenceWeights`). */
-export interface AttentionInferenceWeights {
-  /** [Dq, H*K], scaled by 1/sqrt(K). */
-  queryKernel: tf.Tensor;
-  /** [H*K], scaled by 1/sqrt(K). */
-  queryBias: tf.Tensor;
-  /** [D, H*K + H*K + H*V], when query, key and value have the same width. */
-  queryKeyValueKernel: tf.Tensor | null;
-  queryKeyValueBias: tf.Tensor | null;
-  /** [H*V, Dout] and [Dout]. */
-  outputKernel: tf.Tensor;
-  outputBias: tf.Tensor;
-}
+/** Every argument name, for the unknown-argument check. */
+const ARG_NAMES = layerArgNames<MultiHeadAttentionArgs>({
+  numHeads: true,
+  keyDim: true,
+  valueDim: true,
+  dropout: true,
+  useBias: true,
+  outputDim: true,
+  outputShape: true,
+  attentionAxes: true,
+  causal: true,
+  slidingWindow: true,
+  useGate: true,
+  flashAttention: true,
+  seed: true,
+  kernelRegularizer: true,
+  biasRegularizer: true,
+  activityRegularizer: true,
+  kernelConstraint: true,
+  biasConstraint: true,
+  callArguments: true,
+  returnAttentionScores: true,
+  kernelInitializer: true,
+  biasInitializer: true,
+  queryShape: true,
+  softmaxRobustMasking: true,
+  keyShape: true,
+  valueShape: true,
+});
 
 /** Keyword arguments of `MultiHeadAttention.apply`. */
 export interface MultiHeadAttentionCallArgs {
@@ -123,6 +159,67 @@ export interface MultiHeadAttentionCallArgs {
   training?: boolean;
   /** Padding masks of the inputs, (B, T) / (B, S), 1 = real token; normally set by tfjs. */
   mask?: tf.Tensor | Array<tf.Tensor | null>;
+  /**
+   * A key/value cache (B, S, H*K + H*V) (`createCache`): each position's keys, then its values,
+   * as keras-hub's `CachedMultiHeadAttention` keeps them (there as (B, 2, S, H, K)). With a cache,
+   * `apply` returns `[output, cache]` (`[output, scores, cache]` with returnAttentionScores), in
+   * one of two modes:
+   * - `cacheUpdateIndex` a number i: the keys and values of the T' value/key positions are written
+   *   at positions [i, i + T') and the queries, positions i + T' - T .. i + T' - 1 of the
+   *   sequence, attend to cache positions [0, i + T'); `causal` and `slidingWindow` count
+   *   positions from the sequence's start. The cache passed in is donated (on cpu and wasm it is
+   *   written in place): use the returned one. Padding masks are not applied (a cache keeps none):
+   *   feed no padding, or mask it with `attentionMask` (B, T, i + T').
+   * - `cacheUpdateIndex` null: a static cache (an encoder's keys and values, projected once): the
+   *   queries attend to all S cached positions, with the value's padding mask; `value` and `key`
+   *   are not projected.
+   * Without a cache (the default) the layer attends over its inputs as usual.
+   */
+  cache?: tf.Tensor3D;
+  /** See `cache`. Default null. */
+  cacheUpdateIndex?: number | null;
+  /**
+   * Hugging Face's `head_mask`: (H) or (B, H), each head's context is multiplied by its entry
+   * before the output projection, so 0 removes the head's share of the output (the output bias
+   * stays) and 1 keeps it exactly. Gradients flow through it. Default null (every head).
+   */
+  headMask?: tf.Tensor | null;
+}
+
+/** The tensors of one attention call and their masks, as `run` takes them. */
+export interface AttentionInputs {
+  /** (B, T, Dq). */
+  query: tf.Tensor;
+  /** (B, S, Dv). */
+  value: tf.Tensor;
+  /** (B, S, Dk); the value itself when the call has no key. */
+  key: tf.Tensor;
+  /** Padding masks, (B, T) / (B, S) / (B, S) with 1 = real position, or null. */
+  queryMask?: tf.Tensor | null;
+  valueMask?: tf.Tensor | null;
+  keyMask?: tf.Tensor | null;
+  /** (T, S), (B, T, S) or (B, H, T, S), 1 = may attend, or null. */
+  attentionMask?: tf.Tensor | null;
+}
+
+/** How `run` computes: dropout, whether the probabilities are wanted, and the cache (see the call args). */
+export interface AttentionRunOptions {
+  training?: boolean;
+  needProbabilities?: boolean;
+  cache?: tf.Tensor3D | null;
+  cacheUpdateIndex?: number | null;
+  /** (H) or (B, H): see `MultiHeadAttentionCallArgs.headMask`. */
+  headMask?: tf.Tensor | null;
+}
+
+/** What `run` returns. */
+export interface AttentionRunResult {
+  /** (B, T, Dout). */
+  output: tf.Tensor3D;
+  /** (B, H, T, S); null while a gradient tape records, unless `needProbabilities`. */
+  probabilities: tf.Tensor4D | null;
+  /** The updated cache, when a cache was given; else null. */
+  cache: tf.Tensor3D | null;
 }
 
 /**
@@ -145,9 +242,9 @@ export interface MultiHeadAttentionCallArgs {
  * query whose keys are all masked attends uniformly, so its output stays finite.
  *
  * Weights, in Keras's order: query kernel [Dq, H, K], query bias [H, K], key
- * kernel [Dk, H, K], key bias [H, K], value kernel [Dv, H, V], value bias [H, V],
- * with `useGate` gate kernel [Dq, H, V] and gate bias [H, V], then output kernel
- * [H, V, Dout], output bias [Dout] (biases only with useBias).
+ * kernel [Dk, H, K], key bias [H, K], with `useGate` gate kernel [Dq, H, V] and
+ * gate bias [H, V], value kernel [Dv, H, V], value bias [H, V], then output
+ * kernel [H, V, Dout], output bias [Dout] (biases only with useBias).
  *
  * ```ts
  * const attention = new MultiHeadAttention({numHeads: 4, keyDim: 16});
@@ -183,6 +280,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
   readonly useGate: boolean;
   readonly flashAttention: boolean | null;
   readonly seed: number | null;
+  readonly softmaxRobustMasking: boolean;
   readonly kernelInitializer: Initializer;
   readonly biasInitializer: Initializer;
   readonly kernelRegularizer: Regularizer | null;
@@ -210,6 +308,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
     if (args == null || typeof args !== 'object') {
       throw new Error(`${name}: expected an arguments object {numHeads, keyDim, ...}, got ${args}`);
     }
+    checkLayerArgNames(this, MultiHeadAttention, args, ARG_NAMES);
     this.numHeads = checkPositiveInt(name, 'numHeads', args.numHeads);
     this.keyDim = checkPositiveInt(name, 'keyDim', args.keyDim);
     this.valueDim = checkPositiveInt(name, 'valueDim', args.valueDim ?? args.keyDim);
@@ -223,6 +322,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
     this.useGate = checkBoolean(name, 'useGate', args.useGate ?? false);
     this.flashAttention = checkFlashAttention(name, args.flashAttention, this.dropout);
     this.seed = checkSeed(name, args.seed);
+    this.softmaxRobustMasking = checkBoolean(name, 'softmaxRobustMasking', args.softmaxRobustMasking ?? false);
     this.kernelInitializer = resolveInitializer(name, 'kernelInitializer', args.kernelInitializer, 'glorotUniform');
     this.biasInitializer = resolveInitializer(name, 'biasInitializer', args.biasInitializer, 'zeros');
     this.kernelRegularizer = resolveRegularizer(name, 'kernelRegularizer', args.kernelRegularizer);
@@ -237,9 +337,13 @@ export class MultiHeadAttention extends tf.layers.Layer {
     this.supportsMasking = true;
   }
 
+  /** Whether the last call returned a cache after its outputs (`apply` asks `computeMask` for a mask each). */
+  private cacheOutputs = 0;
+
   /** The projections in Keras's weight order. */
   private get sublayers(): Array<AttentionProjection | AttentionOutputProjection> {
-    return [this.queryDense, this.keyDense, this.valueDense, this.gateDense, this.outputDense].filter(
+    // Keras 3.14+'s build order: the gate between key and value.
+    return [this.queryDense, this.keyDense, this.gateDense, this.valueDense, this.outputDense].filter(
       (l): l is AttentionProjection | AttentionOutputProjection => l != null,
     );
   }
@@ -379,24 +483,53 @@ export class MultiHeadAttention extends tf.layers.Layer {
     const list = Array.isArray(inputs) ? inputs : [inputs];
     const queryIndex = this.roles(list).indices.query;
     const queryMask = passMask(list[queryIndex], resolveInputMasks(inputs, mask)[queryIndex]);
+    // A null for the scores and the cache when the call returned them (the cache: its last call).
+    const others = (this.returnAttentionScores ? 1 : 0) + this.cacheOutputs;
+    this.cacheOutputs = 0;
     // tfjs types computeMask as never null, but null is how it says "no mask".
-    return (this.returnAttentionScores ? [queryMask, null] : queryMask) as tf.Tensor | tf.Tensor[];
+    return (others === 0 ? queryMask : [queryMask, ...new Array(others).fill(null)]) as tf.Tensor | tf.Tensor[];
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
     const args = kwargs as MultiHeadAttentionCallArgs;
-    const { query, value, key, masks } = this.callInputs(inputs, args);
-    return tf.tidy(() => {
-      const mask = masks();
-      const { output, probabilities } = this.attend(
-        query,
-        value,
-        key,
-        mask,
-        args.training ?? false,
-        this.returnAttentionScores,
+    const name = `MultiHeadAttention '${this.name}'`;
+    const attentionInputs = this.callInputs(inputs, args);
+    const withCache = args.cache != null;
+    if (!withCache && args.cacheUpdateIndex != null) {
+      throw new Error(`${name}: cacheUpdateIndex ${args.cacheUpdateIndex} needs a cache`);
+    }
+    const { query, value, attentionMask } = attentionInputs;
+    if (args.headMask != null) this.checkHeadMask(args.headMask, query.shape[0] as number);
+    if (withCache)
+      this.checkCache(args.cache!, query.shape[0] as number, args.cacheUpdateIndex ?? null, value.shape[1] as number);
+    if (attentionMask != null) {
+      // The keys attended: the value's, or with a cache the cached positions up to the new ones.
+      const keyLength = !withCache
+        ? (value.shape[1] as number)
+        : args.cacheUpdateIndex == null
+          ? (args.cache!.shape[1] as number)
+          : args.cacheUpdateIndex + (value.shape[1] as number);
+      checkAttentionMask(
+        name,
+        attentionMask,
+        query.shape[0] as number,
+        this.numHeads,
+        query.shape[1] as number,
+        keyLength,
       );
-      return this.returnAttentionScores ? [output, probabilities!] : output;
+    }
+    return tf.tidy(() => {
+      const { output, probabilities, cache } = this.run(attentionInputs, {
+        training: args.training ?? false,
+        needProbabilities: this.returnAttentionScores,
+        cache: args.cache,
+        cacheUpdateIndex: args.cacheUpdateIndex,
+        headMask: args.headMask,
+      });
+      const outputs: tf.Tensor[] = [output, ...(this.returnAttentionScores ? [probabilities!] : [])];
+      if (withCache) outputs.push(cache!);
+      this.cacheOutputs = withCache ? 1 : 0;
+      return outputs.length === 1 ? outputs[0] : outputs;
     });
   }
 
@@ -420,6 +553,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
     inputs: tf.Tensor | tf.Tensor[],
     kwargs: Pick<MultiHeadAttentionCallArgs, 'attentionMask' | 'mask'> = {},
   ): { weights: tf.Tensor4D; contributions: tf.Tensor4D; valueNorms: tf.Tensor3D } {
+    checkOptionNames(`MultiHeadAttention '${this.name}': attentionContributions`, kwargs, ['attentionMask', 'mask']);
     if (!this.built) {
       throw new Error(
         `MultiHeadAttention '${this.name}': attentionContributions needs a built layer; apply it once first`,
@@ -431,16 +565,41 @@ export class MultiHeadAttention extends tf.layers.Layer {
           "(the gate scales each query position's context, so a key position's contribution depends on the query)",
       );
     }
-    const { query, value, key, masks } = this.callInputs(inputs, kwargs);
+    const attentionInputs = this.callInputs(inputs, kwargs);
     return tf.tidy(() => {
-      // 1. The weights: the layer's own attention, inference mode.
-      const weights = this.attend(query, value, key, masks(), false, true).probabilities!;
-      // 2. The length of each head's value vector at each key position: (B, H, S, Dout) -> (B, H, S).
-      const valueNorms = this.valueVectors(value).square().sum(-1).sqrt() as tf.Tensor3D;
-      // 3. Weighted: (B, H, T, S) * (B, H, 1, S).
-      const contributions = weights.mul(valueNorms.expandDims(2)) as tf.Tensor4D;
+      // The weights: the layer's own attention, inference mode.
+      const weights = this.run(attentionInputs, { needProbabilities: true }).probabilities!;
+      const { valueNorms, contributions } = this.contributionsOf(weights, attentionInputs.value);
       return { weights, contributions, valueNorms };
     });
+  }
+
+  /**
+   * `attentionContributions`' math on a call's probabilities `weights` (B, H, T, S) over `value`
+   * (B, S, Dv), with the call's `headMask` (H) or (B, H) when it had one: each head's value vectors'
+   * lengths `valueNorms` (B, H, S); `contributions` (B, H, T, S), the length of what key s adds to
+   * query t's output through the head, weight * value norm; `headOutputs` (B, H, T, Dout), the
+   * head's share of the output (before the output bias: the contribution vectors summed over the
+   * keys); `importance` (B, H), the mean length of that share over the queries. A masked head's
+   * contributions, share and importance are scaled by its mask entry. Call inside a tidy.
+   */
+  contributionsOf(
+    weights: tf.Tensor,
+    value: tf.Tensor,
+    headMask: tf.Tensor | null = null,
+  ): { valueNorms: tf.Tensor3D; contributions: tf.Tensor4D; headOutputs: tf.Tensor4D; importance: tf.Tensor2D } {
+    // 1. What each key position sends through each head, (B, H, S, Dout), and its length (B, H, S).
+    const vectors = this.valueVectors(value);
+    const valueNorms = vectors.square().sum(-1).sqrt() as tf.Tensor3D;
+    // 2. The head mask as a factor (B or 1, H, 1, 1) on what each head adds.
+    const scale =
+      headMask == null ? null : headMask.cast('float32').reshape([headMask.rank === 1 ? 1 : -1, this.numHeads, 1, 1]);
+    const scaled = (x: tf.Tensor) => (scale == null ? x : x.mul(scale)) as tf.Tensor4D;
+    // 3. Weighted: (B, H, T, S) * (B, H, 1, S); each head's share (B, H, T, S) @ (B, H, S, Dout).
+    const contributions = scaled(weights.mul(valueNorms.expandDims(2)));
+    const headOutputs = scaled(tf.matMul(weights as tf.Tensor4D, vectors));
+    const importance = headOutputs.square().sum(-1).sqrt().mean(-1) as tf.Tensor2D;
+    return { valueNorms, contributions, headOutputs, importance };
   }
 
   /**
@@ -459,13 +618,13 @@ export class MultiHeadAttention extends tf.layers.Layer {
   }
 
   /**
-   * The call's tensors and its combined mask (`masks()`, to run inside a tidy), checked: query,
-   * `[query, value]` or `[query, value, key]`; padding masks from `mask` or the tensors' own.
+   * The call's tensors and masks, checked: query, `[query, value]` or `[query, value, key]` (or by
+   * `callArguments`); padding masks from `mask` or the tensors' own.
    */
   private callInputs(
     inputs: tf.Tensor | tf.Tensor[],
     args: Pick<MultiHeadAttentionCallArgs, 'attentionMask' | 'mask'>,
-  ): { query: tf.Tensor; value: tf.Tensor; key: tf.Tensor; masks: () => tf.Tensor | null } {
+  ): AttentionInputs {
     const name = `MultiHeadAttention '${this.name}'`;
     const list = Array.isArray(inputs) ? inputs : [inputs];
     const roles = this.roles(list);
@@ -476,7 +635,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
       );
     }
     const attentionMask = roles.attentionMask ?? args.attentionMask ?? null;
-    this.checkCallInputs(query, value, key, attentionMask);
+    this.checkCallInputs(query, value, key);
     const padding = resolveInputMasks(inputs, args.mask);
     const queryMask = padding[roles.indices.query];
     // Explicit value_mask / key_mask inputs win over the tensors' own masks, as in Keras; the key's
@@ -488,28 +647,35 @@ export class MultiHeadAttention extends tf.layers.Layer {
       ['value', valueMask, value],
       ['key', keyMask, key],
     ]);
-    const masks = () =>
-      combineMasks(query, value, queryMask, valueMask, keyMask, this.causal, attentionMask, this.slidingWindow);
-    return { query, value, key, masks };
+    return { query, value, key, queryMask, valueMask, keyMask, attentionMask };
   }
 
   /**
-   * The layer on explicit tensors: query (B, T, Dq), value (B, S, Dv), key (B, S, Dk), mask
-   * (B, T, S), (T, S) or (B, H, T, S) with 1 = may attend, or null. Returns the output (B, T, Dout) and the
-   * probabilities (B, H, T, S), which are null while a gradient tape records unless
-   * `needProbabilities` (see `scaledDotProductAttention`). Call inside a tidy.
+   * The layer on explicit tensors (what `call` runs, and what blocks call for their attention
+   * sub-layers): projections, the combined mask (the inputs' padding masks, `attentionMask`, and
+   * the layer's own causal and sliding-window masks), attention, gate and output projection, with
+   * or without a cache (see `MultiHeadAttentionCallArgs.cache`). Call inside a tidy.
    */
-  attend(
-    query: tf.Tensor,
-    value: tf.Tensor,
-    key: tf.Tensor,
-    mask: tf.Tensor | null,
-    training: boolean,
-    needProbabilities = false,
-  ): { output: tf.Tensor3D; probabilities: tf.Tensor4D | null } {
-    // 1. Project: each distinct input through its projections in one matmul.
-    const { sources, query: q, key: k, value: v } = this.project(query, value, key);
-    // 2. Attend: softmax(Q K^T / sqrt(K) + mask) V per head, (B, T, H, V).
+  run(inputs: AttentionInputs, options: AttentionRunOptions = {}): AttentionRunResult {
+    const { query, value, key } = inputs;
+    const cache = options.cache ?? null;
+    const index = options.cacheUpdateIndex ?? null;
+    // 1. Project, and with a cache write the new keys and values into it: (B, L, H*E) rows.
+    const {
+      sources,
+      query: q,
+      key: k,
+      value: v,
+      cache: updated,
+      keyLength,
+    } = cache == null
+      ? { ...this.project(query, value, key), cache: null, keyLength: undefined }
+      : this.projectCached(inputs, cache, index);
+    // 2. The mask, positions counted from the sequence's start (index + new keys - T with a cache).
+    const queryOffset = index == null ? 0 : keyLength! - (query.shape[1] as number);
+    const mask = this.combinedMask(inputs, keyLength ?? (value.shape[1] as number), queryOffset, cache != null);
+    // 3. Attend: softmax(Q K^T / sqrt(K) + mask) V per head, (B, T, H, V).
+    const observer = attentionObserver();
     const { context, probabilities } = scaledDotProductAttention({
       sources,
       query: q,
@@ -519,13 +685,177 @@ export class MultiHeadAttention extends tf.layers.Layer {
       keyDim: this.keyDim,
       valueDim: this.valueDim,
       mask,
-      dropout: training ? this.dropout : 0,
-      needProbabilities,
+      dropout: options.training ? this.dropout : 0,
+      needProbabilities: (options.needProbabilities ?? false) || observer != null,
+      keyLength,
     });
-    // 3. Gate (useGate): each head's context times sigmoid(query W_G + b_G), (B, T, H, V).
-    const gated = this.gateDense ? context.mul(tf.sigmoid(projectHeads(query, this.gateDense))) : context;
-    // 4. Merge the heads: (B, T, H, V) -> (B, T, Dout).
-    return { output: mergeHeads(gated, this.outputDense!), probabilities };
+    const headMask = options.headMask ?? null;
+    if (observer != null && probabilities != null) observer({ layer: this, inputs, probabilities, mask, headMask });
+    // 4. Gate (useGate): each head's context times sigmoid(query W_G + b_G), (B, T, H, V).
+    let gated = this.gateDense ? context.mul(tf.sigmoid(projectHeads(query, this.gateDense))) : context;
+    // 5. Head mask: (H) or (B, H) -> (B or 1, 1, H, 1), times each head's context.
+    if (headMask != null)
+      gated = gated.mul(headMask.cast('float32').reshape([headMask.rank === 1 ? 1 : -1, 1, this.numHeads, 1]));
+    // 6. Merge the heads: (B, T, H, V) -> (B, T, Dout).
+    return { output: mergeHeads(gated, this.outputDense!), probabilities, cache: updated };
+  }
+
+  /**
+   * The combined mask (1 = may attend) over `keyLength` keys for queries at positions
+   * `queryOffset`.. of the sequence: Keras's `_compute_attention_mask` (padding, causal, sliding
+   * window, attentionMask). With a cache the query's padding mask is not applied (it only changes
+   * padded query rows), and the value's and key's only where they cover every key attended (a
+   * static cache, or a cache's first write): a cache keeps no padding, so what feeds it later must
+   * hold none (`generate` never feeds padding), or say so in `attentionMask`, as with keras-hub's
+   * CachedMultiHeadAttention. Call inside a tidy.
+   */
+  private combinedMask(inputs: AttentionInputs, keyLength: number, queryOffset: number, cached: boolean) {
+    const covering = (m: tf.Tensor | null | undefined) => (m != null && m.shape[1] === keyLength ? m : null);
+    return combineMasks(
+      inputs.query,
+      keyLength,
+      cached ? null : (inputs.queryMask ?? null),
+      covering(inputs.valueMask),
+      covering(inputs.keyMask),
+      this.causal,
+      inputs.attentionMask ?? null,
+      this.slidingWindow,
+      queryOffset,
+    );
+  }
+
+  /**
+   * Queries projected, keys and values in the cache: with `index`, the new keys and values written
+   * at [index, index + S') (`updateCache`; the cache is donated); without, the cache as it is (a
+   * static cache). Call inside a tidy.
+   */
+  private projectCached(
+    inputs: AttentionInputs,
+    cache: tf.Tensor3D,
+    index: number | null,
+  ): {
+    sources: tf.Tensor3D[];
+    query: HeadsSlice;
+    key: HeadsSlice;
+    value: HeadsSlice;
+    cache: tf.Tensor3D;
+    keyLength: number;
+  } {
+    const { query, value, key } = inputs;
+    this.checkCache(cache, query.shape[0] as number, index, value.shape[1] as number);
+    const keysWidth = this.numHeads * this.keyDim;
+    const valuesWidth = this.numHeads * this.valueDim;
+    const slices = { key: { source: 1, offset: 0 }, value: { source: 1, offset: keysWidth } };
+    if (index == null) {
+      // A static cache: its keys and values as they are (cloned: the caller owns what it passed).
+      if (this.causal || this.slidingWindow != null) {
+        throw new Error(
+          `MultiHeadAttention '${this.name}': a static cache (cacheUpdateIndex null) has no query positions ` +
+            'for the causal or sliding-window mask; pass cacheUpdateIndex',
+        );
+      }
+      const sources = [projectJoined(query, [this.queryDense!]), cache.clone()];
+      return { sources, query: { source: 0, offset: 0 }, ...slices, cache: sources[1], keyLength: cache.shape[1] };
+    }
+    const at = (sourceColumn: number, targetColumn: number, width: number) => ({
+      index,
+      sourceColumn,
+      targetColumn,
+      width,
+    });
+    let projected: tf.Tensor3D;
+    let updated: tf.Tensor3D;
+    if (query === value && value === key) {
+      // Self-attention: one (B, T, H*K + H*K + H*V) projection; its keys and values go to the cache.
+      projected = projectJoined(query, [this.queryDense!, this.keyDense!, this.valueDense!]);
+      updated = updateCache(cache, projected, at(keysWidth, 0, keysWidth + valuesWidth));
+    } else {
+      projected = projectJoined(query, [this.queryDense!]);
+      if (key === value) {
+        updated = updateCache(
+          cache,
+          projectJoined(value, [this.keyDense!, this.valueDense!]),
+          at(0, 0, keysWidth + valuesWidth),
+        );
+      } else {
+        const withKeys = updateCache(cache, projectJoined(key, [this.keyDense!]), at(0, 0, keysWidth));
+        updated = updateCache(withKeys, projectJoined(value, [this.valueDense!]), at(0, keysWidth, valuesWidth));
+      }
+    }
+    const keyLength = index + (value.shape[1] as number);
+    return { sources: [projected, updated], query: { source: 0, offset: 0 }, ...slices, cache: updated, keyLength };
+  }
+
+  /**
+   * Incremental decoding: the queries run one position at a time with a key/value cache of what
+   * the value and key inputs give (the new positions' for causal self-attention, an encoder's
+   * once for cross-attention).
+   */
+  incrementalRole(inputCount: number): IncrementalRole {
+    const { indices } = this.roles(Array.from({ length: inputCount }, (_x, i) => i));
+    const keyValueInputs = [...new Set([indices.value, indices.key])];
+    return {
+      kind: 'cached',
+      slots: [{ cacheArgument: 'cache', indexArgument: 'cacheUpdateIndex', attention: this, keyValueInputs }],
+    };
+  }
+
+  /** The layer itself, as tools that look into a model see it (its head mask: `headMask`). */
+  attentionSublayers(): Array<AttentionSublayer<MultiHeadAttention>> {
+    return [{ name: '', attention: this, headMaskArgument: 'headMask' }];
+  }
+
+  /** Throws unless `mask` is a head mask for this layer: (H) or (B, H). */
+  checkHeadMask(mask: unknown, batch: number): void {
+    const ok =
+      mask instanceof tf.Tensor &&
+      ((mask.rank === 1 && mask.shape[0] === this.numHeads) ||
+        (mask.rank === 2 && mask.shape[1] === this.numHeads && (mask.shape[0] === batch || mask.shape[0] === 1)));
+    if (!ok) {
+      const got = mask instanceof tf.Tensor ? `shape ${formatShape(mask.shape)}` : describeValue(mask);
+      throw new Error(
+        `MultiHeadAttention '${this.name}': headMask must be a tensor of shape (H) = [${this.numHeads}] or ` +
+          `(B, H) = [${batch}, ${this.numHeads}], got ${got}`,
+      );
+    }
+  }
+
+  /** The width of a cache row, H*K + H*V: a position's keys, then its values. */
+  get cacheWidth(): number {
+    return this.numHeads * (this.keyDim + this.valueDim);
+  }
+
+  /**
+   * An empty key/value cache (B, maxLength, H*K + H*V) of zeros for `call`'s `cache` argument; the
+   * caller owns (and disposes) it.
+   */
+  createCache(batch: number, maxLength: number): tf.Tensor3D {
+    const name = `MultiHeadAttention '${this.name}'`;
+    checkPositiveInt(name, 'batch', batch);
+    checkPositiveInt(name, 'maxLength', maxLength);
+    return tf.zeros([batch, maxLength, this.cacheWidth]);
+  }
+
+  private checkCache(cache: tf.Tensor, batch: number, index: number | null, newKeys: number): void {
+    const name = `MultiHeadAttention '${this.name}'`;
+    if (
+      !(cache instanceof tf.Tensor) ||
+      cache.rank !== 3 ||
+      cache.shape[0] !== batch ||
+      cache.shape[2] !== this.cacheWidth
+    ) {
+      const got = cache instanceof tf.Tensor ? `shape ${formatShape(cache.shape)}` : describeValue(cache);
+      throw new Error(
+        `${name}: cache must be a (B, S, H*K + H*V) = (${batch}, S, ${this.cacheWidth}) tensor (createCache), ` +
+          `got ${got}`,
+      );
+    }
+    if (index != null && !(Number.isInteger(index) && index >= 0 && index + newKeys <= (cache.shape[1] as number))) {
+      throw new Error(
+        `${name}: cacheUpdateIndex must be an integer in [0, ${(cache.shape[1] as number) - newKeys}] ` +
+          `(the cache holds ${cache.shape[1]} positions and this call writes ${newKeys}), got ${describeValue(index)}`,
+      );
+    }
   }
 
   /**
@@ -569,44 +899,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
     return { sources, query: { source: 0, offset: 0 }, key: { source: 1, offset: 0 }, value: { source: 2, offset: 0 } };
   }
 
-  /**
-   * The weights of incremental decoding, reshaped and fused once so that each
-   * step runs few kernels: queries (scaled by 1/sqrt(K)), keys and values in one
-   * kernel [Dq, H*K + H*K + H*V] (self-attention: query = key = value), the
-   * query alone [Dq, H*K], and the output kernel [H*V, Dout]. The caller keeps
-   * and disposes them. Call inside a tidy.
-   */
-  inferenceWeights(): AttentionInferenceWeights {
-    if (this.useGate || this.slidingWindow != null) {
-      throw new Error(
-        `MultiHeadAttention '${this.name}': cached decoding supports neither useGate nor slidingWindow ` +
-          `(got useGate ${this.useGate}, slidingWindow ${this.slidingWindow})`,
-      );
-    }
-    const scale = 1 / Math.sqrt(this.keyDim);
-    const biasOrZeros = (p: AttentionProjection) => flatBias(p) ?? tf.zeros([p.numHeads * p.headDim]);
-    const queryKernel = flatKernel(this.queryDense!).mul(scale);
-    const queryBias = biasOrZeros(this.queryDense!).mul(scale);
-    const sameWidths =
-      this.queryDense!.kernel!.shape[0] === this.keyDense!.kernel!.shape[0] &&
-      this.queryDense!.kernel!.shape[0] === this.valueDense!.kernel!.shape[0];
-    const out = this.outputDense!;
-    return {
-      queryKernel,
-      queryBias,
-      queryKeyValueKernel: sameWidths
-        ? tf.concat([queryKernel, flatKernel(this.keyDense!), flatKernel(this.valueDense!)], 1)
-        : null,
-      queryKeyValueBias: sameWidths
-        ? tf.concat([queryBias, biasOrZeros(this.keyDense!), biasOrZeros(this.valueDense!)])
-        : null,
-      outputKernel: out.kernel!.read().reshape([this.numHeads * this.valueDim, out.outputDim]),
-      // A copy: the caller disposes these, and the variable must survive.
-      outputBias: out.bias ? out.bias.read().clone() : tf.zeros([out.outputDim]),
-    };
-  }
-
-  private checkCallInputs(query: tf.Tensor, value: tf.Tensor, key: tf.Tensor, attentionMask: tf.Tensor | null): void {
+  private checkCallInputs(query: tf.Tensor, value: tf.Tensor, key: tf.Tensor): void {
     const name = `MultiHeadAttention '${this.name}'`;
     checkRank(name, 'query', query.shape, 3);
     checkRank(name, 'value', value.shape, 3);
@@ -626,30 +919,26 @@ export class MultiHeadAttention extends tf.layers.Layer {
         );
       }
     }
-    if (attentionMask != null) {
-      const [batch, queryLength] = query.shape;
-      checkAttentionMask(name, attentionMask, batch, this.numHeads, queryLength, value.shape[1] as number);
-    }
   }
 
   /**
    * Where each of `this.weights` sits in a Keras 3 weights file, relative to this layer's group, in
-   * the same order: `query_dense/vars/0` (kernel), `query_dense/vars/1` (bias), then key, value,
-   * the gate (`useGate`) and output. Keras 3 saves a layer's sub-layers under the attribute names
-   * it reaches them by (keras/src/saving/saving_lib.py `_walk_saveable`: attributes sorted by name
-   * with public before private ones, each object saved once, at the first name): the public
-   * properties `query_dense`, `key_dense`, `value_dense`, `output_dense` come first (seen in real
-   * `.keras` files: `layers/multi_head_attention/query_dense/vars/0`); the gate has only its
-   * private attribute `_gate_dense`. Keras 2 `.h5` files list the weights in this order in
-   * `weight_names`.
+   * the same order: `query_dense/vars/0` (kernel), `query_dense/vars/1` (bias), then key, the gate
+   * (`useGate`, which Keras 3.14+ builds between key and value), value and output. Keras 3 saves a
+   * layer's sub-layers under the attribute names it reaches them by (keras/src/saving/saving_lib.py
+   * `_walk_saveable`: attributes sorted by name with public before private ones, each object saved
+   * once, at the first name): the public properties `query_dense`, `key_dense`, `value_dense`,
+   * `output_dense` (seen in real `.keras` files: `layers/multi_head_attention/query_dense/vars/0`);
+   * the gate has only its private attribute `_gate_dense`. Keras 2 `.h5` files list the weights in
+   * this order in `weight_names`.
    */
   kerasWeightPaths(): string[] {
     const vars = this.useBias ? ['vars/0', 'vars/1'] : ['vars/0'];
     const groups = [
       'query_dense',
       'key_dense',
-      'value_dense',
       ...(this.useGate ? ['_gate_dense'] : []),
+      'value_dense',
       'output_dense',
     ];
     return groups.flatMap((group) => vars.map((v) => `${group}/${v}`));
@@ -670,6 +959,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
       useGate: this.useGate,
       flashAttention: this.flashAttention,
       seed: this.seed,
+      ...(this.softmaxRobustMasking ? { softmaxRobustMasking: true } : {}),
       kernelInitializer: serializeInitializer(this.kernelInitializer),
       biasInitializer: serializeInitializer(this.biasInitializer),
       kernelRegularizer: serializeRegularizerOrConstraint(this.kernelRegularizer),

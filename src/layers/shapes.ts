@@ -6,7 +6,13 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
+/** A tensor shape as tfjs's layers give it: `null` for a size not known before the data (the batch, a length). */
 export type Shape = Array<number | null>;
+/**
+ * The keyword arguments tfjs hands a layer's `call` (`training`, `mask`, and the layer's own).
+ *
+ * @inline
+ */
 export type Kwargs = { [key: string]: unknown };
 
 /** The list of input shapes, whether `build` got one shape or several. */

@@ -7,18 +7,24 @@ import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
 import {
   checkBoolean,
   checkChoice,
+  checkLayerArgNames,
   checkPositiveInt,
   type InitializerIdentifier,
+  layerArgNames,
   resolveInitializer,
   serializeInitializer,
 } from './args';
+import { type IncrementalRole, POSITIONED, startIndexOf } from './incremental';
 import { formatShape, type Kwargs, type Shape } from './shapes';
 import { sinusoidalEncoding } from './sinusoidal_position_encoding';
 import { checkTokenIds, embeddingLookup } from '../ops/embedding';
 
+/** The values of `positionEncoding`: learned position embeddings, or the fixed sin/cos encoding. */
 export const POSITION_ENCODINGS = ['learned', 'sinusoidal'] as const;
+/** One of `POSITION_ENCODINGS`. */
 export type PositionEncoding = (typeof POSITION_ENCODINGS)[number];
 
+/** The arguments of `TokenAndPositionEmbedding`, and tfjs's `LayerArgs`. */
 export interface TokenAndPositionEmbeddingArgs extends LayerArgs {
   /** Number of token ids, V (ids 0..V-1). Required. */
   vocabularySize: number;
@@ -36,11 +42,24 @@ export interface TokenAndPositionEmbeddingArgs extends LayerArgs {
   embeddingsInitializer?: InitializerIdentifier;
 }
 
+/** Every argument name, for the unknown-argument check. */
+const ARG_NAMES = layerArgNames<TokenAndPositionEmbeddingArgs>({
+  vocabularySize: true,
+  sequenceLength: true,
+  embeddingDim: true,
+  maskZero: true,
+  scaleEmbeddings: true,
+  positionEncoding: true,
+  embeddingsInitializer: true,
+});
+
 /**
  * Maps token ids (B, T) (int32) to vectors (B, T, D):
  * `token_embedding[id] * sqrt(D) + position_embedding[t]`. With `maskZero`,
  * the output carries the padding mask (B, T), 1 = real token, so attention
- * layers downstream never attend to padding.
+ * layers downstream never attend to padding. The call argument `startIndex`
+ * (keras-hub's `start_index`) says which position the first id is at
+ * (incremental decoding embeds the new positions only); default 0.
  *
  * Weights: token_embedding [V, D], then position_embedding [sequenceLength, D]
  * (learned positions only).
@@ -67,6 +86,7 @@ export class TokenAndPositionEmbedding extends tf.layers.Layer {
 
   constructor(args: TokenAndPositionEmbeddingArgs) {
     super({ dtype: 'int32', ...args });
+    checkLayerArgNames(this, TokenAndPositionEmbedding, args, ARG_NAMES);
     const name = `TokenAndPositionEmbedding '${this.name}'`;
     if (args == null || typeof args !== 'object') {
       throw new Error(
@@ -130,23 +150,28 @@ export class TokenAndPositionEmbedding extends tf.layers.Layer {
     return (this.maskZero ? tf.notEqual(ids, 0) : null) as tf.Tensor;
   }
 
-  override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
     const ids = Array.isArray(inputs) ? inputs[0] : inputs;
     const [batch, length] = ids.shape;
+    const start = startIndexOf(`TokenAndPositionEmbedding '${this.name}'`, kwargs);
     if (ids.rank !== 2) {
       throw new Error(
         `TokenAndPositionEmbedding '${this.name}': input must be token ids of rank 2 (B, T), ` +
           `got shape ${formatShape(ids.shape)}`,
       );
     }
-    if (length > this.sequenceLength) {
+    if (start + length > this.sequenceLength) {
+      const positions = start === 0 ? `sequence length ${length}` : `positions ${start}..${start + length - 1}`;
       throw new Error(
-        `TokenAndPositionEmbedding '${this.name}': sequence length ${length} ` +
-          `exceeds sequenceLength ${this.sequenceLength}`,
+        `TokenAndPositionEmbedding '${this.name}': ${positions} ` + `exceeds sequenceLength ${this.sequenceLength}`,
       );
     }
     checkTokenIds(ids, this.vocabularySize, `TokenAndPositionEmbedding '${this.name}'`);
-    return tf.tidy(() => this.embed(ids.cast('int32'), 0).reshape([batch, length, this.embeddingDim]));
+    return tf.tidy(() => this.embed(ids.cast('int32'), start).reshape([batch, length, this.embeddingDim]));
+  }
+
+  incrementalRole(): IncrementalRole {
+    return POSITIONED;
   }
 
   /**
@@ -163,30 +188,8 @@ export class TokenAndPositionEmbedding extends tf.layers.Layer {
     const positions =
       this.positionEncoding === 'learned'
         ? this.positionEmbedding!.read().slice([offset, 0], [length, this.embeddingDim])
-        : sinusoidalEncoding(offset + length, this.embeddingDim).slice([offset, 0], [length, this.embeddingDim]);
+        : sinusoidalEncoding(length, this.embeddingDim, undefined, offset);
     return tokens.reshape([batch, length, this.embeddingDim]).add(positions) as tf.Tensor3D;
-  }
-
-  /**
-   * The tables `embed` reads, as typed arrays (copies), for inference outside tfjs
-   * (src/decode/typed_array_step.ts): tokens [vocabularySize, D], already times sqrt(D) when
-   * `scaleEmbeddings`, and positions [sequenceLength, D] (learned, or the sinusoidal encoding).
-   */
-  inferenceArrays(): { tokenTable: Float32Array; positionTable: Float32Array } {
-    const scale = this.scaleEmbeddings ? Math.sqrt(this.embeddingDim) : 1;
-    const [tokens, positions] = tf.tidy(() => [
-      this.tokenEmbedding!.read().mul(scale),
-      this.positionEncoding === 'learned'
-        ? this.positionEmbedding!.read().clone()
-        : sinusoidalEncoding(this.sequenceLength, this.embeddingDim),
-    ]);
-    // Read outside tidy, which would walk every element of a typed array it returns.
-    const tables = {
-      tokenTable: (tokens.dataSync() as Float32Array).slice(),
-      positionTable: (positions.dataSync() as Float32Array).slice(),
-    };
-    tf.dispose([tokens, positions]);
-    return tables;
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -3,33 +3,62 @@
  * keras-hub's `TransformerDecoder`.
  */
 import * as tf from '@tensorflow/tfjs';
+import { checkPositiveInt, layerArgNames } from './args';
+import type { IncrementalRole } from './incremental';
+import { checkPaddingMasks, passMask, resolveInputMasks } from './masks';
 import { checkSequence, type Kwargs, type Shape, shapeList } from './shapes';
-import { checkPaddingMasks, combineMasks, passMask, resolveInputMasks } from './masks';
-import { MultiHeadAttention } from './multi_head_attention';
-import { type LayerNormWeights, TransformerBlockArgs, TransformerBlockBase } from './transformer_block_base';
-import type { BlockOutput } from './transformer_encoder_block';
+import {
+  type BlockCacheArgs,
+  type BlockHeadMaskArgs,
+  type BlockKind,
+  TransformerBlock,
+  type TransformerBlockArgs,
+} from './transformer_block';
 
-export type TransformerDecoderBlockArgs = TransformerBlockArgs;
-
-/** A layer norm's weights as typed arrays. */
-export interface LayerNormArrays {
-  gamma: Float32Array;
-  beta: Float32Array;
-  epsilon: number;
+export interface TransformerDecoderBlockArgs extends TransformerBlockArgs {
+  /** Size of each head's queries and keys. Default: model width / numHeads (which must divide it). */
+  keyDim?: number | null;
 }
 
-/** A decoder block's own weights as typed arrays (`inferenceArrays`); kernels row-major [in, out]. */
-export interface DecoderBlockArrays {
-  selfNorm: LayerNormArrays;
-  crossNorm: LayerNormArrays | null;
-  feedForwardNorm: LayerNormArrays;
-  /** [D, I] and [I]. */
-  innerKernel: Float32Array;
-  innerBias: Float32Array;
-  /** [I, D] and [D]. */
-  outerKernel: Float32Array;
-  outerBias: Float32Array;
-}
+/** Keyword arguments of `apply`: `training`, and the attention caches of incremental decoding. */
+export type TransformerDecoderBlockCallArgs = BlockCacheArgs &
+  BlockHeadMaskArgs & {
+    training?: boolean;
+    mask?: tf.Tensor | Array<tf.Tensor | null>;
+  };
+
+/** Every argument name, for the unknown-argument check. */
+const ARG_NAMES = layerArgNames<TransformerDecoderBlockArgs>({
+  numHeads: true,
+  intermediateDim: true,
+  keyDim: true,
+  dropout: true,
+  activation: true,
+  layerNormEpsilon: true,
+  normalizeFirst: true,
+  kernelInitializer: true,
+  biasInitializer: true,
+});
+
+const KIND: BlockKind = {
+  argNames: ARG_NAMES,
+  owner: () => TransformerDecoderBlock,
+  label: 'TransformerDecoderBlock',
+  weightOrder: [
+    'self_attention',
+    'cross_attention',
+    'self_attention_layer_norm',
+    'cross_attention_layer_norm',
+    'feedforward_intermediate_dense',
+    'feedforward_output_dense',
+    'feedforward_layer_norm',
+  ],
+  attentionScopes: { self: 'self_attention', cross: 'cross_attention' },
+  regularizers: false,
+  inputNames: { sequence: 'decoderSequence', memory: 'encoderSequence' },
+  exactKeyDim: true,
+  paddingMasks: true,
+};
 
 /**
  * Causal self-attention, cross-attention over the encoder output, then a
@@ -40,6 +69,8 @@ export interface DecoderBlockArrays {
  * the decoder sequence for a decoder-only (GPT-style) stack, which then has no
  * cross-attention. Output (B, T, D). Padding masks that tfjs propagates on
  * either input are honoured; position t never sees decoder positions > t.
+ * For generation the attention takes key/value caches (`selfAttentionCache`,
+ * `crossAttentionCache`: see TransformerBlock).
  *
  * Weights: self-attention's 8, cross-attention's 8 (with an encoder input),
  * then self_attention_layer_norm, cross_attention_layer_norm (with an encoder
@@ -51,166 +82,90 @@ export interface DecoderBlockArrays {
  * const y = block.apply([tf.zeros([2, 7, 64]), tf.zeros([2, 10, 64])]) as tf.Tensor; // [2, 7, 64]
  * ```
  */
-export class TransformerDecoderBlock extends TransformerBlockBase {
+export class TransformerDecoderBlock extends TransformerBlock {
   /** @nocollapse */
   static className = 'TransformerDecoderBlock';
 
-  selfAttention: MultiHeadAttention | null = null;
-  crossAttention: MultiHeadAttention | null = null;
-  private selfAttentionNorm!: ReturnType<TransformerBlockBase['addLayerNorm']>;
-  private crossAttentionNorm: ReturnType<TransformerBlockBase['addLayerNorm']> | null = null;
-  private feedForwardNorm!: ReturnType<TransformerBlockBase['addLayerNorm']>;
-  private feedForwardWeights!: ReturnType<TransformerBlockBase['addFeedForward']>;
+  readonly keyDim: number | null;
 
   constructor(args: TransformerDecoderBlockArgs) {
-    super(args, 'TransformerDecoderBlock');
+    super(args, KIND);
+    this.keyDim = args.keyDim == null ? null : checkPositiveInt(this.label, 'keyDim', args.keyDim);
   }
 
   override build(inputShape: Shape | Shape[]): void {
     const shapes = shapeList(inputShape);
     if (shapes.length > 2) {
       throw new Error(
-        `TransformerDecoderBlock '${this.name}': expected [decoderSequence, encoderSequence] ` +
-          `or decoderSequence, got ${shapes.length} inputs`,
+        `${this.label}: expected [decoderSequence, encoderSequence] or decoderSequence, got ${shapes.length} inputs`,
       );
     }
-    const [decoderShape, encoderShape] = shapes;
-    const width = this.modelWidth(decoderShape, 'decoderSequence');
-    this.selfAttention = this.buildAttention('self_attention', width, decoderShape, decoderShape, true);
-    if (encoderShape) {
-      this.modelWidth(encoderShape, 'encoderSequence');
-      this.crossAttention = this.buildAttention('cross_attention', width, decoderShape, encoderShape, false);
-    }
-    this.selfAttentionNorm = this.addLayerNorm('self_attention_layer_norm', width);
-    if (encoderShape) this.crossAttentionNorm = this.addLayerNorm('cross_attention_layer_norm', width);
-    this.feedForwardWeights = this.addFeedForward(width);
-    this.feedForwardNorm = this.addLayerNorm('feedforward_layer_norm', width);
+    const [decoderShape, encoderShape = null] = shapes;
+    this.buildSublayers(decoderShape, encoderShape, this.keyDim, true);
     this.built = true;
+  }
+
+  override computeOutputShape(inputShape: Shape | Shape[]): Shape {
+    return shapeList(inputShape)[0];
   }
 
   /** The output keeps the decoder sequence's padding mask. */
   override computeMask(inputs: tf.Tensor | tf.Tensor[], mask?: tf.Tensor | tf.Tensor[]): tf.Tensor {
     const list = Array.isArray(inputs) ? inputs : [inputs];
-    // tfjs types computeMask as never null, but null is how it says "no mask".
-    return passMask(list[0], resolveInputMasks(inputs, mask)[0]) as tf.Tensor;
+    return this.withCacheMasks(passMask(list[0], resolveInputMasks(inputs, mask)[0]));
   }
 
-  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
+    const args = kwargs as TransformerDecoderBlockCallArgs;
     const list = Array.isArray(inputs) ? inputs : [inputs];
-    const [decoderMask, encoderMask = null] = resolveInputMasks(inputs, kwargs.mask);
+    const [decoderMask, encoderMask = null] = resolveInputMasks(inputs, args.mask);
     const [x, encoderOutput = null] = list;
     if ((encoderOutput == null) !== (this.crossAttention == null)) {
       throw new Error(
-        `TransformerDecoderBlock '${this.name}': ` +
-          `built ${this.crossAttention ? 'with' : 'without'} an encoder sequence, ` +
+        `${this.label}: built ${this.crossAttention ? 'with' : 'without'} an encoder sequence, ` +
           `called ${encoderOutput ? 'with' : 'without'} one`,
       );
     }
     checkSequence(this.label, 'decoderSequence', x, this.selfAttention?.queryDense?.kernel?.shape[0] as number);
     if (encoderOutput) {
-      checkSequence(
-        this.label,
-        'encoderSequence',
-        encoderOutput,
-        this.crossAttention?.keyDense?.kernel?.shape[0] as number,
-        x.shape[0],
-      );
+      const width = this.crossAttention?.keyDense?.kernel?.shape[0] as number;
+      checkSequence(this.label, 'encoderSequence', encoderOutput, width, x.shape[0]);
     }
     checkPaddingMasks(this.label, [
       ['decoderSequence', decoderMask, x],
       ['encoderSequence', encoderOutput ? encoderMask : null, encoderOutput ?? x],
     ]);
-    return tf.tidy(
-      () => this.forward(x, encoderOutput, decoderMask, encoderMask, (kwargs.training as boolean) ?? false).output,
-    );
-  }
-
-  /**
-   * The block on explicit tensors: x (B, T, D), encoderOutput (B, S, De) or
-   * null, masks (B, T) / (B, S) with 1 = real token, or null. Returns the output
-   * and, with `withProbabilities`, the attention probabilities (else null). Call inside a tidy.
-   */
-  forward(
-    x: tf.Tensor,
-    encoderOutput: tf.Tensor | null,
-    decoderMask: tf.Tensor | null,
-    encoderMask: tf.Tensor | null,
-    training: boolean,
-    withProbabilities = false,
-  ): BlockOutput {
-    const result: Partial<BlockOutput> = {};
-    const selfMask = combineMasks(x, x, decoderMask, decoderMask, null, true, null);
-    const crossMask = encoderOutput
-      ? combineMasks(x, encoderOutput, decoderMask, encoderMask, null, false, null)
-      : null;
-    result.output = this.runSublayers(
-      x,
-      (q) => {
-        const attended = this.selfAttention!.attend(q, q, q, selfMask, training, withProbabilities);
-        result.selfAttention = attended.probabilities;
-        result.selfAttentionInput = q as tf.Tensor3D;
-        return attended.output;
-      },
-      encoderOutput == null
-        ? null
-        : (q) => {
-            const attended = this.crossAttention!.attend(
-              q,
-              encoderOutput,
-              encoderOutput,
-              crossMask,
-              training,
-              withProbabilities,
-            );
-            result.crossAttention = attended.probabilities;
-            return attended.output;
-          },
-      training,
-    );
-    return result as BlockOutput;
-  }
-
-  /**
-   * The block's three residual sub-blocks (self-attention, cross-attention when `crossAttend` is
-   * given, feed-forward) around attention functions of the (normalized) query rows: `forward`
-   * passes the whole sequence's attention, cached decoding (src/decode/tfjs_step.ts) one
-   * position's. Call inside a tidy.
-   */
-  runSublayers(
-    x: tf.Tensor,
-    selfAttend: (query: tf.Tensor) => tf.Tensor,
-    crossAttend: ((query: tf.Tensor) => tf.Tensor) | null,
-    training: boolean,
-  ): tf.Tensor3D {
-    let h = this.residual(x, this.selfAttentionNorm, training, selfAttend);
-    if (crossAttend) h = this.residual(h, this.crossAttentionNorm!, training, crossAttend);
-    return this.residual(h, this.feedForwardNorm, training, (q) =>
-      this.feedForward(q, this.feedForwardWeights),
-    ) as tf.Tensor3D;
-  }
-
-  /**
-   * The block's own weights as typed arrays (copies of their current values), for inference
-   * outside tfjs (src/decode/typed_array_step.ts): its layer norms and feed-forward. The
-   * attention sub-layers export theirs (`MultiHeadAttention.inferenceWeights`).
-   */
-  inferenceArrays(): DecoderBlockArrays {
-    const read = (v: tf.LayerVariable) => (v.read().dataSync() as Float32Array).slice();
-    const norm = (n: LayerNormWeights) => ({
-      gamma: read(n.gamma),
-      beta: read(n.beta),
-      epsilon: this.layerNormEpsilon,
+    const caches = this.cachesOf(args);
+    const headMasks = this.headMasksOf(args, x.shape[0]);
+    return tf.tidy(() => {
+      // Padded decoder positions are neither attended nor attend; padded encoder positions are not
+      // attended. The causal mask is the self-attention's own.
+      const masks = this.paddingMasksOf(decoderMask, encoderMask)!;
+      const self = {
+        ...caches?.self,
+        masks: masks.self,
+        headMask: headMasks.self,
+      };
+      const cross =
+        encoderOutput == null
+          ? null
+          : {
+              ...caches?.cross,
+              memory: encoderOutput,
+              masks: masks.cross,
+              headMask: headMasks.cross,
+            };
+      return this.outputsOf(this.runBlock(x, self, cross, args.training ?? false), caches != null);
     });
-    const ff = this.feedForwardWeights;
-    return {
-      selfNorm: norm(this.selfAttentionNorm),
-      crossNorm: this.crossAttentionNorm ? norm(this.crossAttentionNorm) : null,
-      feedForwardNorm: norm(this.feedForwardNorm),
-      innerKernel: read(ff.innerKernel),
-      innerBias: read(ff.innerBias),
-      outerKernel: read(ff.outerKernel),
-      outerBias: read(ff.outerBias),
-    };
+  }
+
+  /** Runs one position at a time with its self-attention's cache (and cross-attention's, static). */
+  incrementalRole(): IncrementalRole {
+    return { kind: 'cached', slots: this.blockCacheSlots(0, 1) };
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), ...this.blockConfig(), keyDim: this.keyDim };
   }
 }
 tf.serialization.registerClass(TransformerDecoderBlock);

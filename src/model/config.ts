@@ -3,9 +3,10 @@
  * and a few named presets.
  */
 import type { PositionEncoding } from '../layers/token_and_position_embedding';
-import type { Activation } from '../layers/transformer_block_base';
 import { describeValue as describe } from '../describe';
+import { checkOptionNames, optionNames } from '../options';
 
+/** The encoder-decoder's configuration: every size and choice `createTransformer` builds from (`resolveConfig`). */
 export interface TransformerConfig {
   /** Token ids 0..vocabularySize-1, shared by source and target (PAD = 0, BOS = 1, EOS = 2). Required. */
   vocabularySize: number;
@@ -27,8 +28,8 @@ export interface TransformerConfig {
   numDecoderLayers: number;
   /** Dropout rate (attention probabilities, residual branches). Default 0. */
   dropout: number;
-  /** Feed-forward activation. Default 'relu'. */
-  activation: Activation;
+  /** Feed-forward activation, 'relu' or 'gelu' (what the recipes and the PyTorch peer run). Default 'relu'. */
+  activation: 'relu' | 'gelu';
   /**
    * Pre-LN blocks plus a final layer norm (trains faster without warmup tricks).
    * Default false (post-LN, as Vaswani et al.).
@@ -40,54 +41,32 @@ export interface TransformerConfig {
   positionEncoding: PositionEncoding;
 }
 
-/**
- * Names that earlier versions used for two of the fields (the layers, tasks and task.json always
- * said `vocabularySize` and used `embeddingDim` for the width); still accepted on input.
- */
-export interface DeprecatedConfigNames {
-  /** @deprecated Use `vocabularySize`. */
-  vocabSize?: number;
-  /** @deprecated Use `embeddingDim`. */
-  dModel?: number;
-}
+/** Every field name of TransformerConfig, for the unknown-option check. */
+const CONFIG_NAMES = optionNames<TransformerConfig>({
+  vocabularySize: true,
+  maxSourceLength: true,
+  maxTargetLength: true,
+  embeddingDim: true,
+  numHeads: true,
+  keyDim: true,
+  intermediateDim: true,
+  numEncoderLayers: true,
+  numDecoderLayers: true,
+  dropout: true,
+  activation: true,
+  normalizeFirst: true,
+  layerNormEpsilon: true,
+  positionEncoding: true,
+});
 
-/** Old name -> current name, for `DeprecatedConfigNames`. */
-const DEPRECATED_NAMES = { vocabSize: 'vocabularySize', dModel: 'embeddingDim' } as const;
-
-/** The task's sizes, under the current names or (deprecated) `vocabSize`. */
-export type TaskSizes = Pick<TransformerConfig, 'maxSourceLength' | 'maxTargetLength'> &
-  ({ vocabularySize: number } | { vocabSize: number });
+/** The task's sizes (a `Task` has them). */
+export type TaskSizes = Pick<TransformerConfig, 'vocabularySize' | 'maxSourceLength' | 'maxTargetLength'>;
 
 /** The sizes that depend on the task; everything else has a default. */
-export type TransformerConfigInput = TaskSizes & Partial<TransformerConfig> & DeprecatedConfigNames;
+export type TransformerConfigInput = TaskSizes & Partial<TransformerConfig>;
 
 /** Model sizes without the task-dependent fields. */
-export type ModelSize = Omit<Partial<TransformerConfig>, 'vocabularySize' | 'maxSourceLength' | 'maxTargetLength'> &
-  Pick<DeprecatedConfigNames, 'dModel'>;
-
-/**
- * A copy of `input` with each deprecated name replaced by its current one. Giving both names with
- * different values is an error (`where` names the object in it); the same value twice is allowed.
- */
-export function withCurrentConfigNames<T extends object>(input: T, where = 'TransformerConfig'): T {
-  const given = input as Record<string, unknown>;
-  for (const [old, current] of Object.entries(DEPRECATED_NAMES)) {
-    if (given[old] !== undefined && given[current] !== undefined && given[current] !== given[old]) {
-      throw new Error(
-        `${where}: ${old} (deprecated) is ${describe(given[old])} but ${current} is ${describe(given[current])}; ` +
-          `give only ${current}`,
-      );
-    }
-  }
-  // Rebuilt key by key, so that a renamed field keeps its place.
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(given)) {
-    const current = (DEPRECATED_NAMES as Record<string, string>)[key];
-    if (current === undefined) out[key] = value;
-    else if (value !== undefined) out[current] = value;
-  }
-  return out as T;
-}
+export type ModelSize = Omit<Partial<TransformerConfig>, keyof TaskSizes>;
 
 /**
  * The reference configuration (README, "Toy tasks"): embeddingDim 64, 4 heads, feed-forward 256, 2+2 layers;
@@ -105,6 +84,7 @@ export const REFERENCE_SIZE: ModelSize = {
   positionEncoding: 'learned',
 };
 
+/** Named model sizes, without the task's (`presetConfig` adds them). */
 export const PRESETS = {
   /** A model that trains in seconds, for tests and quick experiments. */
   tiny: { embeddingDim: 32, numHeads: 2, intermediateDim: 64, numEncoderLayers: 1, numDecoderLayers: 1, dropout: 0 },
@@ -112,12 +92,15 @@ export const PRESETS = {
   reference: REFERENCE_SIZE,
 } satisfies Record<string, ModelSize>;
 
+/** A key of `PRESETS`: `tiny` or `reference`. */
 export type PresetName = keyof typeof PRESETS;
+/** The keys of `PRESETS`. */
 export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
 
 /** Fills in defaults and checks every field; errors name the field, the value and what was expected. */
 export function resolveConfig(given: TransformerConfigInput): TransformerConfig {
-  const input = withCurrentConfigNames(given) as Partial<TransformerConfig>;
+  checkOptionNames('TransformerConfig', given, CONFIG_NAMES);
+  const input: Partial<TransformerConfig> = given;
   const embeddingDim = input.embeddingDim ?? 64;
   const numHeads = input.numHeads ?? 4;
   const config: TransformerConfig = {
@@ -200,15 +183,8 @@ export function presetConfig(preset: PresetName, task: TaskSizes, overrides: Mod
   if (!size) {
     throw new Error(`unknown preset ${describe(preset)}; expected one of ${PRESET_NAMES.join(', ')}`);
   }
-  // Aliases resolved per object, so an override's `dModel` replaces the preset's `embeddingDim`.
-  return resolveConfig({
-    ...size,
-    ...withCurrentConfigNames(overrides, 'overrides'),
-    ...taskSizes(withCurrentConfigNames(task, 'task')),
-  } as TransformerConfigInput);
-}
-
-function taskSizes(task: TaskSizes): Partial<TransformerConfig> {
-  const { vocabularySize, maxSourceLength, maxTargetLength } = task as Partial<TransformerConfig>;
-  return { vocabularySize, maxSourceLength, maxTargetLength };
+  const sizes = CONFIG_NAMES.filter((name) => !['vocabularySize', 'maxSourceLength', 'maxTargetLength'].includes(name));
+  checkOptionNames('presetConfig: overrides', overrides, sizes);
+  const { vocabularySize, maxSourceLength, maxTargetLength } = task;
+  return resolveConfig({ ...size, ...overrides, vocabularySize, maxSourceLength, maxTargetLength });
 }

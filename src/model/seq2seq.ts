@@ -3,25 +3,38 @@
  * (Node) or a URL (browser), generate, score, and look at its attention.
  */
 import * as tf from '@tensorflow/tfjs';
+import { checkOptionNames, optionNames } from '../options';
 import { ensureBackend } from '../backend';
 import { isNodeRuntime, nodeFs, nodePath } from '../io/atomic';
 import { fileSystem } from '../io/file_system';
 import { checkWeightPath } from '../io/weight_paths';
-import { parseTaskJson, readTaskJson, Seq2SeqTaskInfo, TASK_JSON, validateTaskJson } from '../io/task_json';
+import { parseTaskJson, readTaskJson, Seq2SeqTaskInfo, TASK_JSON, validateTaskJson } from './task_json';
 import { createTask, Task, TaskName, TASK_NAMES } from '../tasks/tasks';
 import { FIRST_SYMBOL, SPECIAL_TOKEN_NAMES } from '../tasks/vocabulary';
-import { attentionMaps, AttentionMaps, decode, scoreTargets } from '../decode/decode';
-import { transformerParts } from '../decode/transformer_parts';
+import { decode, maxTargetLength, scoreTargets } from '../decode/decode';
+import { attentionMaps, type AttentionMaps } from '../explain/attention_maps';
+import { positionLimit } from '../decode/graph';
+// The layers a Seq2Seq model is made of, registered with tfjs so that loadLayersModel finds them.
+import './transformer';
 import { describeValue as describe } from '../describe';
 
-export interface GenerateOptions {
+export interface Seq2SeqGenerateOptions {
   /** Beam width; 1 (the default) is greedy decoding. */
   beamWidth?: number;
   /** Most target tokens to produce, EOS included. Default: the model's maxTargetLength. */
   maxLength?: number;
   /** Whether to use the key/value cache. Default true (same tokens, faster). */
   useCache?: boolean;
+  /** Heads switched off, per attention path ('decoder_block_1/cross_attention'): see `generate`'s. Default none. */
+  headMasks?: Record<string, number[]>;
 }
+
+const GENERATE_OPTION_NAMES = optionNames<Seq2SeqGenerateOptions>({
+  beamWidth: true,
+  maxLength: true,
+  useCache: true,
+  headMasks: true,
+});
 
 /** Attention maps labelled with the tokens, for visualisation. */
 export interface LabelledAttentionMaps extends AttentionMaps {
@@ -57,19 +70,17 @@ export class Seq2Seq {
       : null;
   }
 
+  /** Token ids 0..vocabularySize-1, from task.json. */
   get vocabularySize(): number {
     return this.info.vocabulary.size;
   }
 
-  /** @deprecated Use `vocabularySize`. */
-  get vocabSize(): number {
-    return this.vocabularySize;
-  }
-
+  /** Longest source the model takes, from task.json. */
   get maxSourceLength(): number {
     return this.info.maxSourceLength;
   }
 
+  /** Longest target + 1 (for EOS): the most tokens `generate` produces. */
   get maxTargetLength(): number {
     return this.info.maxTargetLength;
   }
@@ -79,7 +90,8 @@ export class Seq2Seq {
    * target ids without BOS and EOS. Greedy by default, beam search when
    * `beamWidth > 1`. All sources go through the model as one batch.
    */
-  async generate(sources: number[][], options: GenerateOptions = {}): Promise<number[][]> {
+  async generate(sources: number[][], options: Seq2SeqGenerateOptions = {}): Promise<number[][]> {
+    checkOptionNames('generate', options, GENERATE_OPTION_NAMES);
     this.checkSources(sources, 'generate');
     const beamWidth = options.beamWidth ?? 1;
     if (!Number.isInteger(beamWidth) || beamWidth < 1) {
@@ -92,7 +104,12 @@ export class Seq2Seq {
           `got ${JSON.stringify(options.maxLength)}`,
       );
     }
-    return decode(this.model, sources, { beamWidth, maxLength, useCache: options.useCache }).tokens;
+    return decode(this.model, sources, {
+      beamWidth,
+      maxLength,
+      useCache: options.useCache,
+      headMasks: options.headMasks,
+    }).tokens;
   }
 
   /** Teacher-forced log-probability of each target (ids without BOS/EOS), EOS included. */
@@ -157,6 +174,7 @@ export class Seq2Seq {
     return this.model.save(url);
   }
 
+  /** Frees the model's weights. */
   dispose(): void {
     this.model.dispose();
   }
@@ -252,11 +270,21 @@ function fromParts(model: tf.LayersModel, info: Seq2SeqTaskInfo, taskFile: strin
 
 /** task.json must describe the model it sits beside. */
 function checkConsistent(model: tf.LayersModel, info: Seq2SeqTaskInfo, taskFile: string): void {
-  const parts = transformerParts(model);
+  if (model.inputs.length !== 2) {
+    throw new Error(
+      `${taskFile}: the model has ${model.inputs.length} input(s); a Seq2Seq model takes [source, decoderInput]`,
+    );
+  }
+  const outputShape = model.outputs[0].shape;
   const checks: Array<[string, number, string, number]> = [
-    ['vocabulary.size', info.vocabulary.size, 'vocabulary', parts.vocabularySize],
-    ['maxSourceLength', info.maxSourceLength, 'source position embedding length', parts.maxSourceLength],
-    ['maxTargetLength', info.maxTargetLength, 'target position embedding length', parts.maxTargetLength],
+    [
+      'vocabulary.size',
+      info.vocabulary.size,
+      'vocabulary (its output width)',
+      outputShape[outputShape.length - 1] as number,
+    ],
+    ['maxSourceLength', info.maxSourceLength, 'source position embedding length', positionLimit(model, 0)],
+    ['maxTargetLength', info.maxTargetLength, 'target position embedding length', maxTargetLength(model)],
   ];
   for (const [field, value, what, actual] of checks) {
     if (value !== actual) {

@@ -10,7 +10,7 @@ import { TransformerDecoderBlock } from '../layers/transformer_decoder_block';
 import { TransformerEncoderBlock } from '../layers/transformer_encoder_block';
 import { resolveConfig, TransformerConfigInput } from './config';
 
-/** Layer names inside the model; decoding finds the parts by them. */
+/** Layer names inside the model, for looking at its parts (`model.getLayer(LAYER_NAMES.encoderBlock(0))`). */
 export const LAYER_NAMES = {
   sourceEmbedding: 'source_embedding',
   targetEmbedding: 'target_embedding',

@@ -40,6 +40,12 @@ export interface AttentionArgs {
   dropout?: number;
   /** The probabilities are wanted (and differentiable under a gradient tape). Default false. */
   needProbabilities?: boolean;
+  /**
+   * Attend to the first S = keyLength positions of the keys' and values' sources only (a key/value
+   * cache filled up to there: src/ops/attention_cache.ts); the mask is then (.., T, keyLength).
+   * Default: every position of the sources.
+   */
+  keyLength?: number;
 }
 
 export interface AttentionResult {
@@ -66,7 +72,9 @@ export function scaledDotProductAttention(args: AttentionArgs): AttentionResult 
     dropout === 0 &&
     !(args.needProbabilities && tf.engine().isTapeOn()) &&
     // A mask that differs per head (B, H, T, S) takes the plain path: the kernel's mask has no heads axis.
-    (mask == null || mask.rank < 4);
+    (mask == null || mask.rank < 4) &&
+    // A cache prefix is read in place only without a tape (the kernel's backward reads whole sources).
+    !(args.keyLength != null && tf.engine().isTapeOn());
   if (fused) return fusedAttention({ ...args, mask, scale });
   return plainAttention({ ...args, mask, scale, dropout });
 }
@@ -89,16 +97,18 @@ export function plainAttention(args: AttentionArgs): { context: tf.Tensor4D; pro
   const { numHeads: H, keyDim: K, valueDim: V } = args;
   const scale = args.scale ?? 1 / Math.sqrt(K);
   const dropout = args.dropout ?? 0;
-  // (B, L, W) columns [offset, offset + H*E) -> (B, L, H, E) -> (B, H, L, E).
-  const heads = (slice: HeadsSlice, size: number): tf.Tensor4D => {
+  // (B, L, W) columns [offset, offset + H*E) -> (B, L, H, E) -> (B, H, L, E); keys and values
+  // only their first keyLength positions.
+  const heads = (slice: HeadsSlice, size: number, keyLength?: number): tf.Tensor4D => {
     const source = args.sources[slice.source];
-    const [batch, length] = source.shape;
+    const batch = source.shape[0] as number;
+    const length = keyLength ?? (source.shape[1] as number);
     const columns = source.slice([0, 0, slice.offset], [batch, length, H * size]);
     return columns.reshape([batch, length, H, size]).transpose([0, 2, 1, 3]) as tf.Tensor4D;
   };
   const queries = heads(args.query, K).mul(scale);
   // Scores: (B, H, T, K) x (B, H, S, K)^T -> (B, H, T, S).
-  let scores = tf.matMul(queries, heads(args.key, K), false, true);
+  let scores = tf.matMul(queries, heads(args.key, K, args.keyLength), false, true);
   // The mask broadcasts over heads: (T, S) and (B, H, T, S) as they are, (B, T, S) and (B, 1, S) with a heads axis.
   if (args.mask != null) {
     const masked = maskToScores(args.mask);
@@ -108,6 +118,6 @@ export function plainAttention(args: AttentionArgs): { context: tf.Tensor4D; pro
   const probabilities = tf.softmax(scores) as tf.Tensor4D;
   const dropped = dropout > 0 ? tf.dropout(probabilities, dropout) : probabilities;
   // Weighted values: (B, H, T, S) x (B, H, S, V) -> (B, H, T, V) -> (B, T, H, V).
-  const context = tf.matMul(dropped, heads(args.value, V)).transpose([0, 2, 1, 3]) as tf.Tensor4D;
+  const context = tf.matMul(dropped, heads(args.value, V, args.keyLength)).transpose([0, 2, 1, 3]) as tf.Tensor4D;
   return { context, probabilities };
 }

@@ -12,6 +12,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { fusedDense, hasFusedDense, type DenseActivation } from '../kernels/dense';
+import { epilogueActivation } from '../kernels/matmul';
+import { activate } from './activations';
 import { gelu } from './gelu';
 
 type Dense = (x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor) => tf.Tensor2D;
@@ -94,3 +96,23 @@ const addBiasWithGrad = tf.customGrad(((x: tf.Tensor, bias: tf.Tensor) => ({
   value: x.add(bias),
   gradFunc: (dy: tf.Tensor) => [dy, sumRows(dy)],
 })) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor, bias: tf.Tensor) => tf.Tensor;
+
+/**
+ * `activation(x W + b)` over the last axis of a sequence (B, T, Din) -> (B, T, Dout), as a Keras
+ * Dense on rank-3 input: a 2-D product (it trains on every backend) with the activation fused
+ * where `dense2d` takes it (linear, relu, exact GELU). Call inside a tidy.
+ */
+export function denseSequence(
+  x: tf.Tensor,
+  kernel: tf.Tensor,
+  bias: tf.Tensor | null,
+  activation: string,
+): tf.Tensor3D {
+  const [batch, length, width] = x.shape;
+  // (B, T, Din) -> (B*T, Din)
+  const flat = x.reshape([batch * length, width]);
+  const fused = epilogueActivation(activation);
+  const y = dense2d(flat, kernel, bias, fused);
+  const activated = fused === activation ? y : activate(y, activation);
+  return activated.reshape([batch, length, kernel.shape[1] as number]) as tf.Tensor3D;
+}

@@ -12,13 +12,19 @@ import * as tf from '@tensorflow/tfjs';
  */
 export const ONE_HOT_MAX_VOCABULARY = 512;
 
-/** Rows `table[id]` for ids (N) of a [V, D] table: (N, D). Call inside a tidy. */
+/**
+ * Rows `table[id]` for ids (N) of a [V, D] table: (N, D). Under a gradient tape small
+ * vocabularies go through the one-hot product; otherwise (inference, generation's steps) a gather,
+ * one kernel. Call inside a tidy.
+ */
 export function embeddingLookup(table: tf.Tensor, flatIds: tf.Tensor): tf.Tensor2D {
   const vocabulary = table.shape[0] as number;
+  const ids = flatIds.dtype === 'int32' ? flatIds : flatIds.cast('int32');
+  const oneHot = vocabulary <= ONE_HOT_MAX_VOCABULARY && tf.engine().isTapeOn();
   return (
-    vocabulary <= ONE_HOT_MAX_VOCABULARY
-      ? tf.matMul(tf.oneHot(flatIds.cast('int32') as tf.Tensor1D, vocabulary).cast('float32'), table as tf.Tensor2D)
-      : tf.gather(table, flatIds.cast('int32'))
+    oneHot
+      ? tf.matMul(tf.oneHot(ids as tf.Tensor1D, vocabulary).cast('float32'), table as tf.Tensor2D)
+      : tf.gather(table, ids)
   ) as tf.Tensor2D;
 }
 

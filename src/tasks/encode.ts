@@ -18,10 +18,6 @@ export interface EncodedBatch {
   batchSize: number;
   sourceLength: number;
   targetLength: number;
-  /** @deprecated Use `sourceLength`. */
-  readonly sourceLen?: number;
-  /** @deprecated Use `targetLength`. */
-  readonly targetLen?: number;
 }
 
 /**
@@ -66,10 +62,5 @@ export function encodeBatch(task: Task, samples: readonly Sample[]): EncodedBatc
     decoderTarget.set(target, row);
     decoderTarget[row + target.length] = EOS;
   });
-  const batch: EncodedBatch = { source, decoderInput, decoderTarget, batchSize, sourceLength, targetLength };
-  // The old names stay readable (not enumerable, so copies and JSON carry only the new ones).
-  return Object.defineProperties(batch, {
-    sourceLen: { get: () => batch.sourceLength },
-    targetLen: { get: () => batch.targetLength },
-  });
+  return { source, decoderInput, decoderTarget, batchSize, sourceLength, targetLength };
 }

@@ -4,3 +4,4 @@ export { Random, RandomState } from './random';
 export * from './tasks';
 export * from './samples';
 export * from './encode';
+export { CharTokenizer } from './char_tokenizer';

@@ -104,6 +104,7 @@ export class Random {
     return [this.a, this.b, this.c, this.counter];
   }
 
+  /** Continues from a state `getState` returned. */
   setState(state: RandomState): void {
     if (!Array.isArray(state) || state.length !== 4 || !state.every(isUint32)) {
       throw new Error(

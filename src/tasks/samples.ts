@@ -147,6 +147,7 @@ export class TrainingStream {
     return this.rng.getState();
   }
 
+  /** Continues from a state `getState` returned (a checkpoint's). */
   setState(state: RandomState): void {
     this.rng.setState(state);
   }

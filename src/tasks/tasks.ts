@@ -1,9 +1,11 @@
 import { describeValue } from '../describe';
+import { checkOptionNames } from '../options';
 import { Random } from './random';
 import { FIRST_SYMBOL, MAX_NUM_SYMBOLS, NUM_SPECIAL_TOKENS, SPECIAL_TOKEN_NAMES, SYMBOL_ALPHABET } from './vocabulary';
 
 /** The toy tasks (README, "Toy tasks": copy, reverse, sort, addition). */
 export const TASK_NAMES = ['copy', 'reverse', 'sort', 'addition'] as const;
+/** One of `TASK_NAMES`. */
 export type TaskName = (typeof TASK_NAMES)[number];
 
 /**
@@ -46,12 +48,6 @@ export interface Task {
   readonly maxSourceLength: number;
   /** Longest possible target + 1 (for BOS/EOS): the width decoder inputs and targets are padded to. */
   readonly maxTargetLength: number;
-  /** @deprecated Use `vocabularySize` (the name the layers and TransformerConfig use). */
-  readonly vocabSize: number;
-  /** @deprecated Use `maxSourceLength` (the name TransformerConfig and task.json use). */
-  readonly maxSourceLen: number;
-  /** @deprecated Use `maxTargetLength` (the name TransformerConfig and task.json use). */
-  readonly targetLen: number;
   /** Draws one source (symbol ids, unpadded) from the task's distribution. */
   sampleSource(rng: Random): number[];
   /**
@@ -96,12 +92,12 @@ export function createTask(name: TaskName, options: TaskOptions = {}): Task {
     throw new Error(`createTask: options must be an object, got ${describeValue(options)}`);
   }
   if (name === 'addition') {
-    checkOptionNames(name, options, ['digits']);
+    checkOptionNames(`createTask('${name}')`, options, ['digits']);
     const digits = options.digits ?? DEFAULT_DIGITS;
     checkInteger('digits', digits, 1, Infinity, 'an integer >= 1');
     return new AdditionTask(digits);
   }
-  checkOptionNames(name, options, ['numSymbols', 'minLen', 'maxLen']);
+  checkOptionNames(`createTask('${name}')`, options, ['numSymbols', 'minLen', 'maxLen']);
   const numSymbols = options.numSymbols ?? DEFAULT_NUM_SYMBOLS;
   const minLen = options.minLen ?? DEFAULT_MIN_LEN;
   const maxLen = options.maxLen ?? DEFAULT_MAX_LEN;
@@ -115,15 +111,6 @@ export function createTask(name: TaskName, options: TaskOptions = {}): Task {
   checkInteger('minLen', minLen, 1, Infinity, 'an integer >= 1');
   checkInteger('maxLen', maxLen, minLen, Infinity, `an integer >= minLen (${minLen})`);
   return new SymbolSequenceTask(name, numSymbols, minLen, maxLen);
-}
-
-function checkOptionNames(name: TaskName, options: TaskOptions, valid: readonly string[]): void {
-  for (const [key, value] of Object.entries(options)) {
-    // An explicit `undefined` means "default", as with `??`.
-    if (value !== undefined && !valid.includes(key)) {
-      throw new Error(`createTask: option '${key}' does not apply to ${name}; valid options: ${valid.join(', ')}`);
-    }
-  }
 }
 
 function checkInteger(arg: string, value: unknown, min: number, max: number, expected: string): void {
@@ -149,21 +136,6 @@ abstract class BaseTask implements Task {
     this.numSymbols = symbols.length;
     this.vocabularySize = NUM_SPECIAL_TOKENS + symbols.length;
     this.idOfSymbol = new Map(symbols.map((symbol, i) => [symbol, FIRST_SYMBOL + i]));
-  }
-
-  /** @deprecated Use `vocabularySize`. */
-  get vocabSize(): number {
-    return this.vocabularySize;
-  }
-
-  /** @deprecated Use `maxSourceLength`. */
-  get maxSourceLen(): number {
-    return this.maxSourceLength;
-  }
-
-  /** @deprecated Use `maxTargetLength`. */
-  get targetLen(): number {
-    return this.maxTargetLength;
   }
 
   abstract sampleSource(rng: Random): number[];

@@ -24,6 +24,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { NamedTensor } from '@tensorflow/tfjs-core/dist/tensor_types';
 import { AdamState, floatsOf, type AdamParameters } from '../kernels/adam';
+import { checkOptionNames, optionNames } from '../options';
 
 export interface AdamArgs {
   /** Step size; may be changed between steps through `learningRate`. Default 1e-3. */
@@ -40,6 +41,15 @@ export interface AdamArgs {
    */
   weightDecay?: number;
 }
+
+/** Every option name, for the unknown-option check. */
+const ADAM_ARG_NAMES = optionNames<AdamArgs>({
+  learningRate: true,
+  beta1: true,
+  beta2: true,
+  epsilon: true,
+  weightDecay: true,
+});
 
 /**
  * The update runs as one fused SIMD kernel over the kernel threads (src/kernels/adam.ts), not as
@@ -79,6 +89,7 @@ export class Adam extends tf.Optimizer {
 
   constructor(args: AdamArgs = {}) {
     super();
+    checkOptionNames('Adam', args, ADAM_ARG_NAMES);
     this.learningRate = args.learningRate ?? 1e-3;
     this.beta1 = args.beta1 ?? 0.9;
     this.beta2 = args.beta2 ?? 0.98;

@@ -3,8 +3,10 @@
  * exact match of greedy decoding and teacher-forced token accuracy and loss.
  */
 import * as tf from '@tensorflow/tfjs';
+import { checkOptionNames, optionNames } from '../options';
 
-import { greedyDecode } from '../decode/decode';
+import { decode } from '../decode/decode';
+import { predictWithHeadMasks } from '../explain/explain';
 import { maskedSoftmaxCrossEntropy, maskedTokenCounts, targetMask } from './losses';
 import type { EncodedBatch } from '../tasks/encode';
 import { batchTensors } from './trainer';
@@ -22,6 +24,7 @@ export interface Failure {
   got: number[];
 }
 
+/** What `evaluateSeq2Seq` measured on the samples. */
 export interface EvaluationResult {
   /** Share of samples whose greedy decoding, up to and including EOS, equals the target. */
   exactMatch: number;
@@ -35,6 +38,7 @@ export interface EvaluationResult {
   failures: Failure[];
 }
 
+/** Options of `evaluateSeq2Seq`. */
 export interface EvaluateOptions {
   /**
    * Most tokens greedy decoding produces, EOS included: the padded target
@@ -45,7 +49,19 @@ export interface EvaluateOptions {
   batchSize?: number;
   /** How many failures to return. Default 3. */
   maxFailures?: number;
+  /**
+   * Heads switched off for the whole evaluation (decoding and the teacher-forced pass), per
+   * attention path: `generate`'s `headMasks`. Default none.
+   */
+  headMasks?: Record<string, number[]>;
 }
+
+const EVALUATE_OPTION_NAMES = optionNames<EvaluateOptions>({
+  maxLength: true,
+  batchSize: true,
+  maxFailures: true,
+  headMasks: true,
+});
 
 /**
  * Evaluates `model` on `samples`; `encode` pads samples into a batch (for the
@@ -61,6 +77,7 @@ export async function evaluateSeq2Seq(
   encode: (samples: EvalSample[]) => EncodedBatch,
   options: EvaluateOptions,
 ): Promise<EvaluationResult> {
+  checkOptionNames('evaluateSeq2Seq', options, EVALUATE_OPTION_NAMES);
   if (samples.length === 0) throw new Error('evaluateSeq2Seq: samples is empty; expected at least one sample');
   const batchSize = options.batchSize ?? 256;
   const maxFailures = options.maxFailures ?? 3;
@@ -71,11 +88,11 @@ export async function evaluateSeq2Seq(
   const failures: Failure[] = [];
   for (let start = 0; start < samples.length; start += batchSize) {
     const chunk = samples.slice(start, start + batchSize);
-    const decoded = await greedyDecode(
+    const decoded = decode(
       model,
       chunk.map((s) => s.source),
-      options.maxLength,
-    );
+      { maxLength: options.maxLength, headMasks: options.headMasks },
+    ).tokens;
     chunk.forEach((sample, i) => {
       if (sameIds(decoded[i], sample.target)) exact++;
       else if (failures.length < maxFailures)
@@ -83,7 +100,11 @@ export async function evaluateSeq2Seq(
     });
     const sums = tf.tidy(() => {
       const { source, decoderInput, decoderTarget } = batchTensors(encode(chunk));
-      const logits = model.predict([source, decoderInput]) as tf.Tensor;
+      const logits = (
+        options.headMasks
+          ? predictWithHeadMasks(model, [source, decoderInput], options.headMasks)
+          : model.predict([source, decoderInput])
+      ) as tf.Tensor;
       const { correct, count } = maskedTokenCounts(logits, decoderTarget);
       // The batch mean times its token count: the batch's loss sum.
       const loss = tf.mul(maskedSoftmaxCrossEntropy(logits, decoderTarget), tf.sum(targetMask(decoderTarget)));

@@ -2,6 +2,7 @@
  * The training log: one JSON object per line (train-log.jsonl) and a plot of
  * it as a self-contained SVG (training-curve.svg), written next to the model.
  */
+import { escapeXml } from '../describe';
 import { atomicWriteFile, nodePath } from '../io/atomic';
 
 export const LOG_FILE = 'train-log.jsonl';
@@ -33,6 +34,7 @@ export interface EvalLogEntry {
   failures: Array<{ input: string; expected: string; got: string }>;
 }
 
+/** One line of train-log.jsonl. */
 export type LogEntry = TrainLogEntry | EvalLogEntry;
 
 export function toJsonLines(entries: readonly LogEntry[]): string {
@@ -43,7 +45,7 @@ export function toJsonLines(entries: readonly LogEntry[]): string {
 export async function writeTrainingLog(folder: string, entries: readonly LogEntry[], title: string): Promise<void> {
   const { join } = nodePath();
   await atomicWriteFile(join(folder, LOG_FILE), toJsonLines(entries));
-  await atomicWriteFile(join(folder, CURVE_FILE), curveSvg(entries, title));
+  await atomicWriteFile(join(folder, CURVE_FILE), trainingCurveSvg(entries, title));
 }
 
 // ---------------------------------------------------------------------------
@@ -60,8 +62,14 @@ interface Series {
   dots?: boolean;
 }
 
-/** A standalone SVG of the log's curves. */
-export function curveSvg(entries: readonly LogEntry[], title: string): string {
+/**
+ * The training log as a standalone SVG, 720 x 264: the train and held-out loss (log scale) on the
+ * left, token accuracies and held-out exact match on the right, both against the step, with axes,
+ * ticks and a legend in each panel. `npm run train` writes it as training-curve.svg; a page can put
+ * it in its DOM as it trains (the demo's train.html does). Tick labels, axis labels and legend
+ * entries carry the classes `tick`, `axis-label` and `legend`.
+ */
+export function trainingCurveSvg(entries: readonly LogEntry[], title: string): string {
   const train = entries.filter((e): e is TrainLogEntry => e.type === 'train');
   const evals = entries.filter((e): e is EvalLogEntry => e.type === 'eval');
   const maxStep = Math.max(1, ...entries.map((e) => e.step));
@@ -124,7 +132,7 @@ function panel(x0: number, name: string, maxStep: number, logScale: boolean, ser
   };
   const out: string[] = [];
   out.push(`<rect x="${x0 + left}" y="${top}" width="${plotW}" height="${plotH}" fill="none" stroke="#888"/>`);
-  out.push(`<text x="${x0 + left + plotW / 2}" y="${top - 8}" text-anchor="middle">${name}</text>`);
+  out.push(`<text class="axis-label" x="${x0 + left + plotW / 2}" y="${top - 8}" text-anchor="middle">${name}</text>`);
   // y ticks: decades on the log scale, tenths (labelled every 0.2) on the linear one.
   const yTicks = logScale
     ? Array.from({ length: hi - lo + 1 }, (_v, i) => 10 ** (lo + i))
@@ -133,14 +141,16 @@ function panel(x0: number, name: string, maxStep: number, logScale: boolean, ser
     const y = round(sy(v));
     out.push(`<line x1="${x0 + left}" x2="${x0 + left + plotW}" y1="${y}" y2="${y}" stroke="#eee"/>`);
     const label = logScale ? (v >= 1 ? String(v) : v.toPrecision(1)) : v.toFixed(1);
-    out.push(`<text x="${x0 + left - 4}" y="${y + 4}" text-anchor="end">${label}</text>`);
+    out.push(`<text class="tick" x="${x0 + left - 4}" y="${y + 4}" text-anchor="end">${label}</text>`);
   }
   for (const step of niceTicks(maxStep)) {
     const x = round(sx(step));
     out.push(`<line x1="${x}" x2="${x}" y1="${top + plotH}" y2="${top + plotH + 4}" stroke="#888"/>`);
-    out.push(`<text x="${x}" y="${top + plotH + 16}" text-anchor="middle">${step}</text>`);
+    out.push(`<text class="tick" x="${x}" y="${top + plotH + 16}" text-anchor="middle">${step}</text>`);
   }
-  out.push(`<text x="${x0 + left + plotW / 2}" y="${top + plotH + 32}" text-anchor="middle">step</text>`);
+  out.push(
+    `<text class="axis-label" x="${x0 + left + plotW / 2}" y="${top + plotH + 32}" text-anchor="middle">step</text>`,
+  );
   series.forEach((s, i) => {
     const points = s.points.filter(([, v]) => Number.isFinite(v) && (!logScale || v > 0));
     if (points.length > 0) {
@@ -155,7 +165,7 @@ function panel(x0: number, name: string, maxStep: number, logScale: boolean, ser
     const ly = logScale ? top + 12 + 14 * i : top + plotH - 8 - 14 * (series.length - 1 - i);
     const lx = x0 + left + plotW - 120;
     out.push(`<line x1="${lx}" x2="${lx + 14}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="2"/>`);
-    out.push(`<text x="${lx + 18}" y="${ly}">${escapeXml(s.label)}</text>`);
+    out.push(`<text class="legend" x="${lx + 18}" y="${ly}">${escapeXml(s.label)}</text>`);
   });
   return out.join('\n');
 }
@@ -172,8 +182,4 @@ function niceTicks(max: number): number[] {
 
 function round(v: number): number {
   return Math.round(v * 10) / 10;
-}
-
-function escapeXml(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }

@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 
 import { BACKEND_CHOICES } from '../backend';
 import { ModelSize, PRESET_NAMES, PresetName } from '../model/config';
+import { unknownNameMessage } from '../options';
 import { createTask, TASK_NAMES, TaskName, TaskOptions } from '../tasks/tasks';
 import { DECAYS } from './schedule';
 import { DEFAULT_RECIPE, Recipe, TASK_RECIPES } from './recipe';
@@ -17,6 +18,27 @@ export class UsageError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'UsageError';
+  }
+}
+
+/**
+ * Refuses the first flag of `argv` that `flags` (a `util.parseArgs` options table) does not have,
+ * with the nearest one: `unknown option --taks (did you mean --task?)`. Call it before parseArgs,
+ * whose own message has no suggestion. The value after a string flag and everything after `--`
+ * are not flags.
+ */
+export function checkFlagNames(argv: readonly string[], flags: Readonly<Record<string, { type: string }>>): void {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--') return;
+    if (!arg.startsWith('--')) continue;
+    const name = arg.slice(2).split('=')[0];
+    const flag = flags[name];
+    if (flag === undefined) {
+      const quote = (n: string) => `--${n}`;
+      throw new UsageError(unknownNameMessage('option', name, Object.keys(flags), { quote, listKnown: false }));
+    }
+    if (flag.type === 'string' && !arg.includes('=')) i++;
   }
 }
 
@@ -54,8 +76,10 @@ export interface TrainOptions extends RecipeSettings {
   resume: boolean;
   evalEvery: number;
   checkpointEvery: number;
-  /** Steps between plain progress lines when the output is not a terminal. */
+  /** Steps between the training log's loss entries (train-log.jsonl, training-curve.svg). */
   logEvery: number;
+  /** Print each evaluation's wrong decodings (else only the last evaluation's, at the end). */
+  verbose: boolean;
   /** Stop once held-out exact match reaches this; 0 never stops early. */
   targetExactMatch: number;
   /** Stop (and save) after this many wall-clock seconds of the run (evaluations included); undefined: no limit. */
@@ -64,6 +88,12 @@ export interface TrainOptions extends RecipeSettings {
 
 export { DEFAULT_RECIPE, TASK_RECIPES };
 
+/**
+ * Where `npm run train` writes when no --out is given: `models/runs/<task>`, ignored by git and
+ * left out of the package, so that training never overwrites the shipped `models/<task>`.
+ */
+export const RUNS_FOLDER = 'models/runs';
+
 export const TRAIN_USAGE = `Usage: npm run train -- [options]
 
 Trains a seq2seq Transformer on a toy task and saves it (model.json, weights.bin,
@@ -71,7 +101,7 @@ task.json, train-log.jsonl, training-curve.svg, checkpoint.bin) in --out.
 Every optimisation default is the task's recipe (the table at the end); a flag overrides it.
 
 Example:
-  npm run train -- --task addition          # stops at 0.99 held-out exact match, into models/addition
+  npm run train -- --task addition          # stops at 0.99 held-out exact match, into ${RUNS_FOLDER}/addition
 
 Data and model:
   --task NAME              ${TASK_NAMES.join(' | ')} (default reverse)
@@ -99,11 +129,12 @@ Optimisation (defaults: the task's recipe):
   --seed N                 training data seed (default 1)
 Run:
   --backend NAME           ${BACKEND_CHOICES.filter((b) => b !== 'webgl').join(' | ')} (default auto)
-  --out DIR                output folder (default models/<task>)
+  --out DIR                output folder (default ${RUNS_FOLDER}/<task>, ignored by git)
   --resume                 continue from DIR/checkpoint.bin with its settings
   --eval-every N           steps between held-out evaluations (default the recipe's)
   --checkpoint-every N     steps between checkpoints (default 250)
-  --log-every N            steps between progress lines when not on a terminal (default 50)
+  --log-every N            steps between the loss entries of train-log.jsonl (default 50)
+  --verbose                print the wrong decodings of every evaluation (else the last one's, at the end)
   --target-exact-match R   stop when held-out exact match reaches R; 0 never stops early (default 0.99)
   --max-seconds S          stop (and save) after S seconds of this run, evaluations included (default: no limit)
   --help                   this text
@@ -189,8 +220,6 @@ const FLAGS = {
   digits: { type: 'string' },
   preset: { type: 'string' },
   'embedding-dim': { type: 'string' },
-  /** Deprecated spelling of --embedding-dim (TransformerConfig's earlier `dModel`). */
-  'd-model': { type: 'string' },
   heads: { type: 'string' },
   'key-dim': { type: 'string' },
   ff: { type: 'string' },
@@ -219,6 +248,7 @@ const FLAGS = {
   backend: { type: 'string' },
   out: { type: 'string' },
   resume: { type: 'boolean' },
+  verbose: { type: 'boolean' },
   'eval-every': { type: 'string' },
   'checkpoint-every': { type: 'string' },
   'log-every': { type: 'string' },
@@ -262,6 +292,7 @@ export type ParsedTrainArgs =
 /** Parses `argv` (without node and the script); throws `UsageError`. */
 export function parseTrainArgs(argv: string[]): ParsedTrainArgs {
   let values: Record<string, string | boolean | undefined>;
+  checkFlagNames(argv, FLAGS);
   try {
     ({ values } = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: false }));
   } catch (error) {
@@ -319,7 +350,7 @@ export function parseTrainArgs(argv: string[]): ParsedTrainArgs {
   try {
     createTask(task, taskOptions);
   } catch (error) {
-    throw new UsageError((error as Error).message.replace(/^createTask: /, `--task ${task}: `));
+    throw new UsageError((error as Error).message.replace(/^createTask(\('\w+'\))?: /, `--task ${task}: `));
   }
 
   const preset = set('preset', choice('preset', PRESET_NAMES), 'reference');
@@ -327,12 +358,7 @@ export function parseTrainArgs(argv: string[]): ParsedTrainArgs {
   const put = <K extends keyof ModelSize>(key: K, value: ModelSize[K] | undefined) => {
     if (value !== undefined) model[key] = value;
   };
-  const embeddingDim = int('embedding-dim', 1);
-  const dModel = int('d-model', 1);
-  if (embeddingDim !== undefined && dModel !== undefined && embeddingDim !== dModel) {
-    throw new UsageError(`--d-model (deprecated) is ${dModel} but --embedding-dim is ${embeddingDim}; give only one`);
-  }
-  put('embeddingDim', embeddingDim ?? dModel);
+  put('embeddingDim', int('embedding-dim', 1));
   put('numHeads', int('heads', 1));
   put('keyDim', int('key-dim', 1));
   put('intermediateDim', int('ff', 1));
@@ -426,11 +452,12 @@ export function parseTrainArgs(argv: string[]): ParsedTrainArgs {
       ),
       'auto',
     ),
-    out: set('out', str('out'), `models/${task}`),
+    out: set('out', str('out'), `${RUNS_FOLDER}/${task}`),
     resume: set('resume', values.resume as boolean | undefined, false),
     evalEvery: set('evalEvery', int('eval-every', 1), recipe.evalEvery),
     checkpointEvery: set('checkpointEvery', int('checkpoint-every', 1), 250),
     logEvery: set('logEvery', int('log-every', 1), 50),
+    verbose: set('verbose', values.verbose as boolean | undefined, false),
     targetExactMatch: set(
       'targetExactMatch',
       num('target-exact-match', (v) => v >= 0 && v <= 1, 'a number in [0, 1]'),
@@ -557,21 +584,24 @@ Options:
   --json             print one JSON object
   --help             this text`;
 
+const EVALUATE_FLAGS = {
+  model: { type: 'string' },
+  set: { type: 'string' },
+  count: { type: 'string' },
+  failures: { type: 'string' },
+  backend: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean' },
+} as const;
+
 /** Parses `npm run evaluate` arguments; throws `UsageError`. */
 export function parseEvaluateArgs(argv: string[]): { help: true } | { help: false; options: EvaluateOptions } {
   let values: Record<string, string | boolean | undefined>;
+  checkFlagNames(argv, EVALUATE_FLAGS);
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: {
-        model: { type: 'string' },
-        set: { type: 'string' },
-        count: { type: 'string' },
-        failures: { type: 'string' },
-        backend: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean' },
-      },
+      options: EVALUATE_FLAGS,
       strict: true,
       allowPositionals: false,
     }));

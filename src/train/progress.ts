@@ -1,27 +1,55 @@
 /**
- * Progress display of a training run: a live one-line bar on a terminal,
- * plain periodic lines otherwise (a log file, CI, a pipe), and the estimate of
- * when a run that stops at a target exact match will stop.
+ * Progress of a training run: one line per held-out evaluation (train loss, held-out loss, exact
+ * match, labelled), a live bar under them on a terminal, and the ETA, smoothed so that it moves
+ * steadily (the README's "Training output" gives the method).
  *
- * The bar is our own (a few lines, below) rather than a package such as
- * cli-progress: it has to share its line with evaluations printed above it and
- * to switch to plain lines off a terminal, which is most of what such a package
- * would do, and the library adds no runtime dependency for a training script.
+ * The bar is our own (a few lines, below) rather than a package such as cli-progress: it has to
+ * share its line with evaluations printed above it and to stay off when the output is not a
+ * terminal, which is most of what such a package would do, and the library adds no runtime
+ * dependency for a training script.
  */
 
-/** What the display shows about the run so far. */
+/** What the live bar shows about the run so far. */
 export interface ProgressSnapshot {
   step: number;
   totalSteps: number;
-  /** Mean loss since the last line. */
-  loss: number;
-  /** Mean token accuracy since the last line. */
+  /** Mean training loss over the steps since the last evaluation. */
+  trainLoss: number;
+  /** The last evaluation's exact match, if any. */
+  exactMatch?: number;
+  /** Held-out exact match the run stops at (--target-exact-match), if it stops early. */
+  targetExactMatch?: number;
+  /** Steps per second (EtaEstimator.stepsPerSecond), if known. */
+  stepsPerSecond?: number;
+  eta?: Eta;
+}
+
+/** One held-out evaluation as its line shows it. */
+export interface EvaluationLine {
+  step: number;
+  totalSteps: number;
+  /** Mean training loss over the steps since the previous evaluation (undefined if none). */
+  trainLoss?: number;
+  heldOutLoss: number;
+  exactMatch: number;
+  /** Held-out samples decoded exactly, of `size`. */
+  right: number;
+  size: number;
   tokenAccuracy: number;
-  stepsPerSecond: number;
-  /** Seconds left, or undefined when unknown. */
-  etaSeconds?: number;
-  /** When the run stops at a target exact match: the target, and the step the trend reaches it at. */
-  target?: TargetProgress;
+  stepsPerSecond?: number;
+  eta?: Eta;
+}
+
+/** Time left, and what it is to. */
+export interface Eta {
+  seconds: number;
+  /** The step the run is expected to stop at. */
+  stopStep: number;
+  /**
+   * Whether `stopStep` is a limit the run may stop before (--steps while no trend is known, or
+   * --max-seconds): the ETA is shown as `<= 3m10s`; an estimate from the trend as `~45s`.
+   */
+  bound: boolean;
 }
 
 export interface TargetProgress {
@@ -44,15 +72,17 @@ export interface ExactMatchPoint {
  * `window` evaluations: exact match against steps rises as a sigmoid, so its logit is close to a
  * straight line over a few evaluations; the least-squares line through the logits of the last
  * `window` points (exact matches clamped to [1/1024, 1 - 1/1024]) is followed to logit(target).
- * Undefined while there are fewer than two points or the trend is not rising; the last step
- * when the target is already met. Never before the last evaluated step.
+ * Undefined while there are fewer than `window` points, while one of them is 0 (the logit of a
+ * zero is only the clamp's, and a line from it rises far too steeply: early runs estimated the
+ * end a few steps away) or when the trend is not rising; the last step when the target is
+ * already met. Never before the last evaluated step.
  */
 export function estimateTargetStep(points: readonly ExactMatchPoint[], target: number, window = 3): number | undefined {
   if (points.length === 0) return undefined;
   const last = points[points.length - 1];
   if (last.exactMatch >= target) return last.step;
   const recent = points.slice(-Math.max(2, window));
-  if (recent.length < 2) return undefined;
+  if (recent.length < Math.max(2, window) || recent.some((p) => !(p.exactMatch > 0))) return undefined;
   const logit = (p: number) => {
     const q = Math.min(1 - 1 / 1024, Math.max(1 / 1024, p));
     return Math.log(q / (1 - q));
@@ -75,28 +105,71 @@ export function estimateTargetStep(points: readonly ExactMatchPoint[], target: n
 }
 
 /**
- * The step the run will most likely stop at: the estimated target step when it comes before
- * `totalSteps`, else `totalSteps`.
+ * The ETA of a run, from two smoothed halves:
+ * - speed: steps per second over the last `windowSteps` steps by wall clock (evaluations included,
+ *   as they take the run's time too), rather than since the start (which the first, slower steps
+ *   would skew) or over one step (noisy);
+ * - the stop step: --steps until the exact-match trend gives an estimate (estimateTargetStep), then
+ *   the median of the last three estimates, one per evaluation (a single noisy evaluation moves it
+ *   little), never before the current step or after --steps.
+ * A --max-seconds limit caps the time left.
  */
-export function expectedStopStep(totalSteps: number, target?: TargetProgress): number {
-  const estimate = target?.estimatedStep;
-  return estimate === undefined ? totalSteps : Math.min(totalSteps, estimate);
-}
+export class EtaEstimator {
+  /** (step, milliseconds) of the last `windowSteps` + 1 steps. */
+  private readonly times: Array<[number, number]> = [];
+  private readonly estimates: number[] = [];
 
-/**
- * Seconds until the run stops: steps left to `expectedStopStep` at `stepsPerSecond` (which
- * counts evaluations in, as measured by wall clock), capped by `secondsLeft` (--max-seconds).
- */
-export function etaSeconds(
-  step: number,
-  totalSteps: number,
-  stepsPerSecond: number,
-  target?: TargetProgress,
-  secondsLeft?: number,
-): number | undefined {
-  if (!(stepsPerSecond > 0)) return undefined;
-  const left = Math.max(0, expectedStopStep(totalSteps, target) - step) / stepsPerSecond;
-  return secondsLeft === undefined ? left : Math.max(0, Math.min(left, secondsLeft));
+  constructor(
+    private readonly totalSteps: number,
+    private readonly windowSteps = 100,
+  ) {}
+
+  /** Records that `step` finished at `nowMs` (a clock in milliseconds). */
+  recordStep(step: number, nowMs: number): void {
+    this.times.push([step, nowMs]);
+    if (this.times.length > this.windowSteps + 1) this.times.shift();
+  }
+
+  /** Records the trend's estimate of the target step after an evaluation (undefined: none yet). */
+  recordEstimate(estimatedStep: number | undefined): void {
+    if (estimatedStep !== undefined) this.estimates.push(estimatedStep);
+  }
+
+  /** Steps per second over the window; undefined before two steps. */
+  stepsPerSecond(): number | undefined {
+    if (this.times.length < 2) return undefined;
+    const [firstStep, firstMs] = this.times[0];
+    const [lastStep, lastMs] = this.times[this.times.length - 1];
+    return lastMs > firstMs ? ((lastStep - firstStep) * 1000) / (lastMs - firstMs) : undefined;
+  }
+
+  /** The step the run is expected to stop at, and whether it is only the limit (see Eta.bound). */
+  stopStep(step: number): { stopStep: number; bound: boolean } {
+    if (this.estimates.length === 0) return { stopStep: this.totalSteps, bound: true };
+    const recent = [...this.estimates.slice(-3)].sort((a, b) => a - b);
+    const median =
+      recent.length % 2 === 1
+        ? recent[(recent.length - 1) / 2]
+        : (recent[recent.length / 2 - 1] + recent[recent.length / 2]) / 2;
+    const stop = Math.round(Math.min(this.totalSteps, Math.max(step, median)));
+    return { stopStep: stop, bound: stop === this.totalSteps };
+  }
+
+  /** The ETA at `step`, capped by `secondsLeft` (--max-seconds); undefined while the speed is unknown. */
+  eta(step: number, secondsLeft?: number): Eta | undefined {
+    const rate = this.stepsPerSecond();
+    if (rate === undefined || !(rate > 0)) return undefined;
+    const { stopStep, bound } = this.stopStep(step);
+    const seconds = Math.max(0, stopStep - step) / rate;
+    if (secondsLeft !== undefined && secondsLeft < seconds) {
+      return {
+        seconds: Math.max(0, secondsLeft),
+        stopStep: Math.min(stopStep, Math.round(step + secondsLeft * rate)),
+        bound: true,
+      };
+    }
+    return { seconds, stopStep, bound };
+  }
 }
 
 /** A stream the display writes to (process.stderr or process.stdout). */
@@ -107,40 +180,43 @@ export interface ProgressStream {
 }
 
 /**
- * Shows progress on `stream`. On a TTY, `update` redraws one line in place
- * (at most every 100 ms) and `print` writes a full line above it; elsewhere
- * `update` prints a plain line every `lineEvery` steps.
+ * Shows progress on `stream`. `print` and `printFields` write full lines; on a TTY, `update`
+ * redraws a bar in place under them (at most every 100 ms) and a line of fields wider than the
+ * terminal wraps between two fields, never inside one. Off a terminal (a log, CI, a pipe)
+ * `update` writes nothing: the lines are the record.
  */
 export class ProgressDisplay {
   private lastDraw = 0;
   private barShown = false;
+  /** The bar's fill so far: it never goes back when the expected stop step moves later. */
+  private filled = 0;
 
-  constructor(
-    private readonly stream: ProgressStream,
-    private readonly lineEvery: number,
-  ) {}
+  constructor(private readonly stream: ProgressStream) {}
 
   get isLive(): boolean {
     return this.stream.isTTY === true;
   }
 
   update(p: ProgressSnapshot, force = false): void {
-    if (this.isLive) {
-      const now = Date.now();
-      if (!force && now - this.lastDraw < 100 && p.step !== p.totalSteps) return;
-      this.lastDraw = now;
-      const width = Math.max(40, (this.stream.columns ?? 100) - 1);
-      this.stream.write(`\r\x1b[K${formatBar(p, width)}`);
-      this.barShown = true;
-    } else if (force || p.step % this.lineEvery === 0) {
-      this.stream.write(`${formatLine(p)}\n`);
-    }
+    if (!this.isLive) return;
+    const stop = p.eta?.stopStep ?? p.totalSteps;
+    this.filled = Math.max(this.filled, Math.min(1, Math.max(0, p.step / Math.max(1, stop))));
+    const now = Date.now();
+    if (!force && now - this.lastDraw < 100 && p.step !== p.totalSteps) return;
+    this.lastDraw = now;
+    this.stream.write(`\r\x1b[K${formatBar(p, this.filled, this.width)}`);
+    this.barShown = true;
   }
 
-  /** Writes a full line (an evaluation, a message) without breaking the bar. */
+  /** Writes a full line (a message) without breaking the bar. */
   print(text: string): void {
     this.clear();
     this.stream.write(`${text}\n`);
+  }
+
+  /** Writes fields separated by two spaces; on a TTY, wrapped between fields to the terminal's width. */
+  printFields(fields: readonly string[]): void {
+    this.print(this.isLive ? wrapFields(fields, this.width) : fields.join('  '));
   }
 
   /** Removes the live bar (before exiting or printing). */
@@ -150,29 +226,27 @@ export class ProgressDisplay {
       this.barShown = false;
     }
   }
+
+  private get width(): number {
+    return Math.max(20, (this.stream.columns ?? 100) - 1);
+  }
 }
 
 /**
- * `step 340/2000  loss 0.1234  token acc 0.953  3.40 steps/s  ETA 8m09s`; with a target,
- * `exact match 0.75 -> 0.99 at ~step 380` before the speed, and the ETA is to that step.
+ * `step 300/600  train loss 0.1234  held-out loss 0.1456  exact match 0.7773 (398/512)  token acc
+ * 0.9530  3.40 steps/s  ETA ~1m05s`: one evaluation, every figure labelled.
  */
-export function formatLine(p: ProgressSnapshot): string {
-  return `step ${p.step}/${p.totalSteps}  ${details(p)}  ETA ${formatDuration(p.etaSeconds)}`;
-}
-
-/** Loss, token accuracy, where the run stands against its target, speed. */
-function details(p: ProgressSnapshot): string {
-  const t = p.target;
-  let toTarget = '';
-  if (t !== undefined) {
-    const now = t.lastExactMatch === undefined ? '?' : t.lastExactMatch.toFixed(3);
-    const at = t.estimatedStep === undefined ? '' : ` at ~step ${t.estimatedStep}`;
-    toTarget = `exact match ${now} -> ${t.exactMatch}${at}  `;
-  }
-  return (
-    `loss ${p.loss.toFixed(4)}  token acc ${p.tokenAccuracy.toFixed(3)}  ` +
-    `${toTarget}${p.stepsPerSecond.toFixed(2)} steps/s`
+export function evaluationFields(e: EvaluationLine): string[] {
+  const fields = [`step ${e.step}/${e.totalSteps}`];
+  if (e.trainLoss !== undefined) fields.push(`train loss ${e.trainLoss.toFixed(4)}`);
+  fields.push(
+    `held-out loss ${e.heldOutLoss.toFixed(4)}`,
+    `exact match ${e.exactMatch.toFixed(4)} (${e.right}/${e.size})`,
+    `token acc ${e.tokenAccuracy.toFixed(4)}`,
   );
+  if (e.stepsPerSecond !== undefined) fields.push(`${e.stepsPerSecond.toFixed(2)} steps/s`);
+  if (e.eta !== undefined) fields.push(formatEta(e.eta));
+  return fields;
 }
 
 /** Eighths of a cell, for a bar that moves smoothly: '' then U+258F (1/8) to U+2589 (7/8). */
@@ -180,23 +254,56 @@ const PARTIAL_BLOCKS = ['', '\u258f', '\u258e', '\u258d', '\u258c', '\u258b', '\
 const FULL_BLOCK = '\u2588';
 
 /**
- * `|██████▌      |  45% step 340/2000  ETA 8m09s  loss ...`: the bar fills towards the step the run
- * is expected to stop at (expectedStopStep), in eighths of a cell; then the percentage, the step
- * and the ETA, and the rest of the line, cut to `width` (so a narrow terminal loses the details
- * first).
+ * `|██████▌      |  45%  step 340/2000  ETA ~1m05s  train loss 0.1234  exact match 0.746 -> 0.99
+ * 3.40 steps/s`: the bar, filled to `filled` (of the way to the expected stop step) in eighths of a
+ * cell, then as many whole fields as fit in `width` (a narrow terminal loses the last ones first).
  */
-export function formatBar(p: ProgressSnapshot, width: number): string {
-  const stop = expectedStopStep(p.totalSteps, p.target);
-  const fraction = Math.min(1, Math.max(0, p.step / Math.max(1, stop)));
-  const text =
-    ` ${String(Math.floor(fraction * 100)).padStart(3)}% step ${p.step}/${p.totalSteps}  ` +
-    `ETA ${formatDuration(p.etaSeconds)}  ${details(p)}`;
-  const cells = Math.max(10, Math.min(40, width - text.length - 2));
-  const eighths = Math.floor(fraction * cells * 8);
-  const full = Math.floor(eighths / 8);
-  const partial = PARTIAL_BLOCKS[eighths % 8];
-  const bar = (FULL_BLOCK.repeat(full) + partial).padEnd(cells, ' ');
-  return `|${bar}|${text}`.slice(0, width);
+export function formatBar(p: ProgressSnapshot, filled: number, width: number): string {
+  const fields = [`${String(Math.floor(filled * 100)).padStart(3)}%`, `step ${p.step}/${p.totalSteps}`];
+  if (p.eta !== undefined) fields.push(formatEta(p.eta));
+  fields.push(`train loss ${p.trainLoss.toFixed(4)}`);
+  if (p.targetExactMatch !== undefined) {
+    fields.push(`exact match ${p.exactMatch === undefined ? '?' : p.exactMatch.toFixed(3)} -> ${p.targetExactMatch}`);
+  } else if (p.exactMatch !== undefined) {
+    fields.push(`exact match ${p.exactMatch.toFixed(3)}`);
+  }
+  if (p.stepsPerSecond !== undefined) fields.push(`${p.stepsPerSecond.toFixed(2)} steps/s`);
+  // The bar takes what all the fields leave, from 20 cells (10 under 60 columns) to 40: past that, the
+  // last fields go.
+  const fieldsLength = fields.map((f) => `  ${f}`).join('').length;
+  const cells = Math.max(width >= 60 ? 20 : 10, Math.min(40, width - 2 - fieldsLength));
+  const eighths = Math.floor(filled * cells * 8);
+  const bar = (FULL_BLOCK.repeat(Math.floor(eighths / 8)) + PARTIAL_BLOCKS[eighths % 8]).padEnd(cells, ' ');
+  let line = `|${bar}|`;
+  for (const field of fields) {
+    if (line.length + 2 + field.length > width) break;
+    line += `  ${field}`;
+  }
+  return line;
+}
+
+/**
+ * Fields joined by two spaces, starting a new line (indented by two) where the next field would
+ * pass `width`; a field longer than a line stays whole on its own.
+ */
+export function wrapFields(fields: readonly string[], width: number): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const field of fields) {
+    if (line === '') line = field;
+    else if (line.length + 2 + field.length <= width) line += `  ${field}`;
+    else {
+      lines.push(line);
+      line = `  ${field}`;
+    }
+  }
+  if (line !== '') lines.push(line);
+  return lines.join('\n');
+}
+
+/** `ETA ~45s` (from the trend) or `ETA <= 3m10s` (to a limit the run may stop before). */
+export function formatEta(eta: Eta): string {
+  return `ETA ${eta.bound ? '<= ' : '~'}${formatDuration(eta.seconds)}`;
 }
 
 /** `8m09s`, `1h02m`, `42s`, or `?` when unknown. */

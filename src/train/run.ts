@@ -10,7 +10,7 @@ import { ensureBackend } from '../backend';
 
 import { nodePath } from '../io/atomic';
 import { fileSystem } from '../io/file_system';
-import { Seq2SeqTaskInfo, taskInfoFor, writeTaskJson } from '../io/task_json';
+import { Seq2SeqTaskInfo, taskInfoFor, writeTaskJson } from '../model/task_json';
 import { presetConfig, TransformerConfig } from '../model/config';
 import { createTransformer } from '../model/transformer';
 import { encodeBatch, EncodedBatch } from '../tasks/encode';
@@ -22,7 +22,14 @@ import { evaluateSeq2Seq } from './evaluate';
 import { EvalLogEntry, LogEntry, TrainLogEntry, writeTrainingLog } from './log';
 import { parseTrainArgs, recipeOf, reproduceCommand, TrainOptions } from './options';
 import { balancedShare, Recipe } from './recipe';
-import { estimateTargetStep, etaSeconds, ProgressDisplay, ProgressStream, TargetProgress } from './progress';
+import {
+  estimateTargetStep,
+  EtaEstimator,
+  evaluationFields,
+  ProgressDisplay,
+  ProgressStream,
+  TargetProgress,
+} from './progress';
 import { warmupSchedule } from './schedule';
 import { withSeededRandom } from './seed';
 import { Trainer } from './trainer';
@@ -72,11 +79,17 @@ export class TrainingRun {
   readonly stream: TrainingStream;
   readonly heldOut: Sample[];
   readonly progress: ProgressDisplay;
+  /** The ETA shown on the bar and the evaluation lines. */
+  readonly eta: EtaEstimator;
   /** Every log entry of the run, resumed ones included. */
   log: LogEntry[] = [];
   /** Training seconds (steps and batch making; not evaluation or saving). */
   seconds = 0;
   lastEval: EvalLogEntry | undefined;
+  /** Training loss summed over the steps since the last evaluation, for its line. */
+  private sinceEval = { loss: 0, steps: 0 };
+  /** When this process's part of the run started (performance.now()), for --max-seconds. */
+  private runStart = performance.now();
 
   private constructor(
     options: TrainOptions,
@@ -109,7 +122,8 @@ export class TrainingRun {
       labelSmoothing: options.labelSmoothing ?? 0,
       weightDecay: options.weightDecay ?? 0,
     });
-    this.progress = new ProgressDisplay(display ?? { write: () => true }, options.logEvery);
+    this.progress = new ProgressDisplay(display ?? { write: () => true });
+    this.eta = new EtaEstimator(options.steps);
   }
 
   static async create(args: TrainingRunArgs): Promise<TrainingRun> {
@@ -161,7 +175,25 @@ export class TrainingRun {
     };
     this.log.push(entry);
     this.lastEval = entry;
-    this.progress.print(formatEval(entry));
+    const target = this.targetProgress();
+    this.eta.recordEstimate(target?.estimatedStep);
+    const { steps, loss } = this.sinceEval;
+    this.sinceEval = { loss: 0, steps: 0 };
+    this.progress.printFields(
+      evaluationFields({
+        step: entry.step,
+        totalSteps: this.options.steps,
+        trainLoss: steps > 0 ? loss / steps : undefined,
+        heldOutLoss: entry.loss,
+        exactMatch: entry.exactMatch,
+        right: Math.round(entry.exactMatch * entry.size),
+        size: entry.size,
+        tokenAccuracy: entry.tokenAccuracy,
+        stepsPerSecond: this.eta.stepsPerSecond(),
+        eta: this.eta.eta(entry.step, this.secondsLeft()),
+      }),
+    );
+    if (this.options.verbose) for (const line of formatFailures(entry)) this.progress.print(line);
     return entry;
   }
 
@@ -173,8 +205,8 @@ export class TrainingRun {
    */
   async train(interrupted: () => boolean = () => false): Promise<TrainingOutcome> {
     const o = this.options;
-    const runStart = Date.now();
-    const startStep = this.trainer.stepCount;
+    this.runStart = performance.now();
+    this.eta.recordStep(this.trainer.stepCount, this.runStart);
     let window = { loss: 0, accuracy: 0, gradNorm: 0, steps: 0, seconds: 0 };
     while (this.trainer.stepCount < o.steps) {
       // wasm and cpu steps never wait on the event loop, so yield to it: this is when Ctrl-C is seen.
@@ -193,23 +225,16 @@ export class TrainingRun {
         seconds: window.seconds + stepSeconds,
       };
       const step = result.step;
-      const wallSeconds = (Date.now() - runStart) / 1000;
-      const rate = (step - startStep) / wallSeconds;
-      const target = this.targetProgress();
+      this.eta.recordStep(step, performance.now());
+      this.sinceEval = { loss: this.sinceEval.loss + result.loss, steps: this.sinceEval.steps + 1 };
       this.progress.update({
         step,
         totalSteps: o.steps,
-        loss: window.loss / window.steps,
-        tokenAccuracy: window.accuracy / window.steps,
-        stepsPerSecond: rate,
-        etaSeconds: etaSeconds(
-          step,
-          o.steps,
-          rate,
-          target,
-          o.maxSeconds === undefined ? undefined : o.maxSeconds - wallSeconds,
-        ),
-        target,
+        trainLoss: this.sinceEval.loss / this.sinceEval.steps,
+        exactMatch: this.lastEval?.exactMatch,
+        targetExactMatch: o.targetExactMatch > 0 ? o.targetExactMatch : undefined,
+        stepsPerSecond: this.eta.stepsPerSecond(),
+        eta: this.eta.eta(step, this.secondsLeft()),
       });
       if (step % o.logEvery === 0) {
         const entry: TrainLogEntry = {
@@ -235,7 +260,7 @@ export class TrainingRun {
           };
         }
       }
-      if (o.maxSeconds !== undefined && (Date.now() - runStart) / 1000 >= o.maxSeconds) {
+      if (o.maxSeconds !== undefined && this.secondsLeft()! <= 0) {
         return { stopReason: `reached --max-seconds ${o.maxSeconds}`, interrupted: false };
       }
       if (this.out !== undefined && step % o.checkpointEvery === 0 && step < o.steps) {
@@ -243,6 +268,12 @@ export class TrainingRun {
       }
     }
     return { stopReason: `reached --steps ${o.steps}`, interrupted: false };
+  }
+
+  /** Seconds of --max-seconds left to this process's part of the run; undefined without a limit. */
+  private secondsLeft(): number | undefined {
+    const limit = this.options.maxSeconds;
+    return limit === undefined ? undefined : limit - (performance.now() - this.runStart) / 1000;
   }
 
   /**
@@ -356,16 +387,11 @@ export function scaleInitialWeights(model: tf.LayersModel, scale: number): void 
   }
 }
 
-/** `step 300  held-out exact match 0.7773 ...` plus the wrong decodings. */
-export function formatEval(e: EvalLogEntry): string {
-  const lines = [
-    `step ${e.step}  held-out exact match ${e.exactMatch.toFixed(4)} ` +
-      `(${Math.round(e.exactMatch * e.size)}/${e.size})  ` +
-      `token acc ${e.tokenAccuracy.toFixed(4)}  loss ${e.loss.toFixed(4)}`,
-  ];
-  for (const f of e.failures)
-    lines.push(`  wrong: ${f.input} -> expected ${f.expected}, got ${f.got === '' ? '(nothing)' : f.got}`);
-  return lines.join('\n');
+/** `wrong: 1 2 3 -> expected 3 2 1, got 3 2`: the wrong decodings an evaluation kept. */
+export function formatFailures(e: EvalLogEntry): string[] {
+  return e.failures.map(
+    (f) => `  wrong: ${f.input} -> expected ${f.expected}, got ${f.got === '' ? '(nothing)' : f.got}`,
+  );
 }
 
 export interface TimeToAccuracyArgs {

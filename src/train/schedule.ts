@@ -3,10 +3,14 @@
  * Plain functions of the step, so a resumed run gets exactly the rates of an
  * uninterrupted one.
  */
+import { checkOptionNames, optionNames } from '../options';
 
+/** The values of `ScheduleArgs.decay`: after the warmup, cosine to `minRate`, 1/sqrt(step), or none. */
 export const DECAYS = ['cosine', 'inverse-sqrt', 'constant'] as const;
+/** One of `DECAYS`. */
 export type Decay = (typeof DECAYS)[number];
 
+/** The arguments of `warmupSchedule`. */
 export interface ScheduleArgs {
   /** Rate reached at the end of the warmup. Required. */
   peak: number;
@@ -24,6 +28,14 @@ export interface ScheduleArgs {
   minRate?: number;
 }
 
+const SCHEDULE_ARG_NAMES = optionNames<ScheduleArgs>({
+  peak: true,
+  warmupSteps: true,
+  decay: true,
+  totalSteps: true,
+  minRate: true,
+});
+
 /** The learning rate of step `step` (1-based: the first update is step 1). */
 export type LearningRateSchedule = (step: number) => number;
 
@@ -36,6 +48,7 @@ export type LearningRateSchedule = (step: number) => number;
  * ```
  */
 export function warmupSchedule(args: ScheduleArgs): LearningRateSchedule {
+  checkOptionNames('warmupSchedule', args, SCHEDULE_ARG_NAMES);
   const { peak } = args;
   const warmupSteps = args.warmupSteps ?? 0;
   const decay = args.decay ?? 'cosine';

@@ -6,6 +6,7 @@
  * Shapes: B batch, S source length, T target length, V vocabulary.
  */
 import * as tf from '@tensorflow/tfjs';
+import { checkOptionNames, optionNames } from '../options';
 
 import { Adam } from './adam';
 import { clipScale, globalNorm } from './clip';
@@ -14,6 +15,7 @@ import { maskedSoftmaxCrossEntropy, maskedTokenAccuracy } from './losses';
 import { LearningRateSchedule } from './schedule';
 import type { EncodedBatch } from '../tasks/encode';
 
+/** The arguments of `Trainer`: the model and the optimisation settings. */
 export interface TrainerArgs {
   /** A model with inputs `[source (B, S), decoderInput (B, T)]` and logits (B, T, V) out. Required. */
   model: tf.LayersModel;
@@ -32,6 +34,17 @@ export interface TrainerArgs {
   /** Adam's decoupled weight decay (see AdamArgs). Default 0. */
   weightDecay?: number;
 }
+
+const TRAINER_ARG_NAMES = optionNames<TrainerArgs>({
+  model: true,
+  learningRate: true,
+  beta1: true,
+  beta2: true,
+  epsilon: true,
+  clipNorm: true,
+  labelSmoothing: true,
+  weightDecay: true,
+});
 
 /** What one step measured (on the batch, before the update). */
 export interface StepResult {
@@ -104,6 +117,7 @@ export class Trainer {
   private readonly variables: tf.Variable[];
 
   constructor(args: TrainerArgs) {
+    checkOptionNames('Trainer', args, TRAINER_ARG_NAMES);
     this.model = args.model;
     const rate = args.learningRate ?? 1e-3;
     this.schedule = typeof rate === 'number' ? () => rate : rate;

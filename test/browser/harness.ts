@@ -8,13 +8,12 @@
  * the same files. The models come from models/<task>, the ones the package ships.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Page } from 'playwright-core';
 
-import { demoMounts, modelsIndex, Mount, RunningServer, startStaticServer } from '../../src/io/static_server';
-import { buildBrowser } from '../../scripts/build_browser';
-import { ChromiumSession } from '../../scripts/chromium';
+import type { Mount } from '../../src/io/static_server';
+import { ChromiumSession, launchChromium, watchPage } from '../../scripts/chromium';
+import { type DemoSite, startDemoSite, waitForDemo } from '../../scripts/demo_page';
 
 export {
   CHROMIUM_ARGS,
@@ -51,53 +50,61 @@ export function requireModel(task: string): string {
   return folder;
 }
 
-export interface TestSite {
-  /** Base URL, e.g. 'http://127.0.0.1:41234/'. */
-  url: string;
-  /** The temporary build folder (browser/ and demo/). */
-  outDir: string;
-  close(): Promise<void>;
-}
+export type TestSite = DemoSite;
 
 /**
- * Builds into a temporary folder and serves it exactly as `npm run demo` does, with extra mounts
- * (test pages) on top; `crossOriginIsolated` adds the headers that give pages SharedArrayBuffer.
+ * Builds into a temporary folder and serves it exactly as `npm run demo` does, with the test
+ * models and extra mounts (test pages) on top; `crossOriginIsolated` adds the headers that give
+ * pages SharedArrayBuffer.
  */
-export async function startTestSite(extraMounts: Mount[] = [], crossOriginIsolated = false): Promise<TestSite> {
-  const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfjs-attention-web-'));
-  await buildBrowser({ outDir });
-  const mounts = demoMounts(ROOT).map((mount) => {
-    if (mount.prefix === '/') return { ...mount, dir: path.join(outDir, 'demo') };
-    if (mount.prefix === '/dist/browser/') return { ...mount, dir: path.join(outDir, 'browser') };
-    if (mount.prefix === '/models/') return { ...mount, dir: MODELS_DIR };
-    return mount;
-  });
-  let running: RunningServer;
-  try {
-    running = await startStaticServer(
-      {
-        mounts: [...mounts, ...extraMounts],
-        generated: { '/models/index.json': () => modelsIndex(MODELS_DIR) },
-        crossOriginIsolated,
-      },
-      0,
-    );
-  } catch (error) {
-    fs.rmSync(outDir, { recursive: true, force: true });
-    throw error;
-  }
-  return {
-    url: running.url,
-    outDir,
-    close: async () => {
-      await running.close();
-      fs.rmSync(outDir, { recursive: true, force: true });
-    },
-  };
+export function startTestSite(extraMounts: Mount[] = [], crossOriginIsolated = false): Promise<TestSite> {
+  return startDemoSite(MODELS_DIR, extraMounts, crossOriginIsolated);
 }
 
 /** The browser the tests drive (launched by `launchChromium`). */
 export type TestBrowser = ChromiumSession;
+
+/** The demo open in Chromium on a site of its own: what the demo tests drive. */
+export interface DemoSession {
+  site: TestSite;
+  browser: TestBrowser;
+  page: Page;
+  /** What went wrong in the page (`watchPage`). */
+  watch: { problems: string[] };
+  close(): Promise<void>;
+}
+
+/**
+ * Builds and serves the demo, launches Chromium and opens the demo with `query`
+ * ('?backend=wasm&model=reverse&input=12'), waiting until it has settled.
+ */
+export async function openDemo(query: string): Promise<DemoSession> {
+  const browser = await launchChromium();
+  let site: TestSite | undefined;
+  try {
+    site = await startTestSite();
+    fs.mkdirSync(OUTPUT_DIR, { recursive: true });
+    const page = await browser.context.newPage();
+    const watch = watchPage(page);
+    await page.goto(`${site.url}${query}`);
+    await waitForDemo(page);
+    const opened = site;
+    return {
+      site: opened,
+      browser,
+      page,
+      watch,
+      close: async () => {
+        await browser.close();
+        await opened.close();
+      },
+    };
+  } catch (error) {
+    await browser.close();
+    await site?.close();
+    throw error;
+  }
+}
 
 /** One heatmap canvas as the page drew it (pixels, not the DOM): what the user actually sees. */
 export interface DrawnHeatmap {

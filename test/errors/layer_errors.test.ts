@@ -51,9 +51,9 @@ describe('layer arguments, at construction', () => {
       /TransformerEncoderBlock '.*': dropout must be a number in \[0, 1\), got -0\.1/,
     ],
     [
-      'TransformerEncoderBlock activation "tanh"',
-      encoder({ activation: 'tanh' }),
-      /TransformerEncoderBlock '.*': activation must be one of 'relu', 'gelu', got 'tanh'/,
+      'TransformerEncoderBlock activation "tanhh"',
+      encoder({ activation: 'tanhh' }),
+      /TransformerEncoderBlock '.*': activation must be one of 'linear', 'relu', 'gelu', .*, got 'tanhh'/,
     ],
     [
       'TransformerDecoderBlock numHeads -1',
@@ -78,7 +78,7 @@ describe('layer arguments, at construction', () => {
     [
       'TransformerDecoderBlock activation 2 (not a string)',
       decoder({ activation: 2 }),
-      /TransformerDecoderBlock '.*': activation must be one of 'relu', 'gelu', got 2/,
+      /TransformerDecoderBlock '.*': activation must be one of 'linear', 'relu', 'gelu', .*, got 2/,
     ],
   ])('%s', (_title, make, message) => {
     expect(make).toThrow(message);

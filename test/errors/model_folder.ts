@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 
 import '../../src/io/file_system'; // file:// in plain Node
-import { Seq2SeqTaskInfo, taskInfoFor, writeTaskJson } from '../../src/io/task_json';
+import { Seq2SeqTaskInfo, taskInfoFor, writeTaskJson } from '../../src/model/task_json';
 import { presetConfig, TransformerConfig } from '../../src/model/config';
 import { createTransformer } from '../../src/model/transformer';
 import { createTask, Task } from '../../src/tasks';

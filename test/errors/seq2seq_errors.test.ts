@@ -175,7 +175,7 @@ describe('model folder', () => {
       }),
     );
     await expect(loadSeq2Seq(folder)).rejects.toThrow(
-      `${file(folder, 'task.json')}: vocabulary.size is 14 but the model's vocabulary is 13; ` +
+      `${file(folder, 'task.json')}: vocabulary.size is 14 but the model's vocabulary (its output width) is 13; ` +
         'task.json does not belong to this model',
     );
   });

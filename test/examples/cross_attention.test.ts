@@ -19,11 +19,12 @@ import {
   TRAINING_BUDGET,
 } from './example_helpers';
 
-const VOCABULARY = 16;
 const QUESTION_LENGTH = 3;
 const CONTEXT_LENGTH = 6;
 
 // README:begin cross-attention
+const VOCABULARY = 16; // token ids 0..15; 0 is padding
+
 function buildCrossAttentionModel(): tf.LayersModel {
   const question = tf.input({ shape: [null], dtype: 'int32', name: 'question' });
   const context = tf.input({ shape: [null], dtype: 'int32', name: 'context' });

@@ -18,11 +18,11 @@ import {
   summaryLines,
 } from './example_helpers';
 
+// README:begin gpt
 const VOCABULARY = 12; // 0 is padding, 1..11 are tokens
 const LENGTH = 8;
 const WIDTH = 32;
 
-// README:begin gpt
 function buildGpt(): tf.LayersModel {
   const tokens = tf.input({ shape: [null], dtype: 'int32', name: 'tokens' });
   let x = new TokenAndPositionEmbedding({

@@ -18,10 +18,10 @@ import {
   TRAINING_BUDGET,
 } from './example_helpers';
 
-const VOCABULARY = 10;
+// README:begin sequence-classifier
+const VOCABULARY = 10; // token ids 0..9; 0 is padding
 const LENGTH = 8;
 
-// README:begin sequence-classifier
 function buildClassifier(): tf.LayersModel {
   const tokens = tf.input({ shape: [null], dtype: 'int32', name: 'tokens' });
   // Id 0 is padding: the embedding's mask keeps attention off padded positions.
@@ -36,9 +36,7 @@ function buildClassifier(): tf.LayersModel {
   model.compile({ optimizer: tf.train.adam(0.01), loss: 'binaryCrossentropy', metrics: ['accuracy'] });
   return model;
 }
-// README:end
 
-// README:begin sequential-classifier
 function buildSequentialClassifier(): tf.Sequential {
   const model = tf.sequential({
     layers: [

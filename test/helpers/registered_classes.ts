@@ -1,13 +1,21 @@
 /** This library's own layer classes, registered with tfjs's serialization by className (= the exported name). */
 export const OWN_LAYER_CLASS_NAMES = [
+  'ActivationOperation',
   'AttentionOutputProjection',
   'AttentionProjection',
   'ElementwiseOperation',
   'KerasGlobalAveragePooling1D',
+  'KerasIoPositionalEmbedding',
+  'KerasIoTokenAndPositionEmbedding',
+  'KerasIoTransformerBlock',
+  'KerasIoTransformerEncoder',
+  'KerasNormalization',
+  'KerasSoftmax',
   'MaskedLayerNormalization',
   'MultiHeadAttention',
   'ReduceOperation',
   'SinusoidalPositionEncoding',
+  'SliceOperation',
   'TokenAndPositionEmbedding',
   'TransformerDecoderBlock',
   'TransformerEncoderBlock',
@@ -26,12 +34,14 @@ export const KERAS_HUB_LAYERS: Record<string, string> = {
 export const LAYER_CLASS_NAMES = [...OWN_LAYER_CLASS_NAMES, ...Object.keys(KERAS_HUB_LAYERS)];
 
 /**
- * Every name registered: the classNames, and for keras-hub's the camelCased name tfjs's
- * model.json loader looks up ('kerasHub>TransformerEncoder'; see src/layers/keras_hub/parts.ts).
+ * Every name registered: the classNames, for keras-hub's the camelCased name tfjs's model.json
+ * loader looks up ('kerasHub>TransformerEncoder'; see src/layers/keras_hub/parts.ts), and the
+ * activation Keras 3 calls 'leaky_relu' (src/keras/activations.ts).
  */
 export const REGISTERED_NAMES = [
   ...LAYER_CLASS_NAMES,
   ...Object.keys(KERAS_HUB_LAYERS).map((name) => name.replace('keras_hub>', 'kerasHub>')),
+  'KerasLeakyRelu',
 ];
 
 /** The exported names of those classes. */

@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
-import { atomicWriteFile, atomicWriteFileSync, setFaultHookForTesting } from '../../src/io/atomic';
+import { atomicWriteFile, setFaultHookForTesting } from '../../src/io/atomic';
 import { NodeFileSystem, fileSystem, registerFileSystemRoutes } from '../../src/io/file_system';
 
 /** Inputs every model here is probed with: (3, 4). */
@@ -415,7 +415,7 @@ describe('atomicWriteFile', () => {
     await atomicWriteFile(file, '{"step": 1}');
     await atomicWriteFile(file, '{"step": 2}');
     expect(fs.readFileSync(file, 'utf8')).toBe('{"step": 2}');
-    atomicWriteFileSync(path.join(folder, 'log.bin'), new Uint8Array([1, 2, 255]));
+    await atomicWriteFile(path.join(folder, 'log.bin'), new Uint8Array([1, 2, 255]));
     expect([...fs.readFileSync(path.join(folder, 'log.bin'))]).toEqual([1, 2, 255]);
     expect(listFolder(folder)).toEqual(['log.bin', 'task.json']);
   });

@@ -44,6 +44,7 @@ function makeTree(): string {
     JSON.stringify({ task: { name: 'reverse' }, metrics: { heldOutExactMatch: 0.995 } }),
   );
   write('models/reverse/weights.bin', 'weights');
+  write('models/reverse/study.json', '{}');
   write('models/reverse/.weights.bin.tmp-1-abc', SECRET);
   write('models/copy/model.json', '{}');
   write('models/copy/task.json', JSON.stringify({ task: { name: 'copy' } }));
@@ -119,13 +120,13 @@ describe('serves what is mounted', () => {
     expect((await request('/app.js', 'PUT')).status).toBe(405);
   });
 
-  test('/models/index.json lists the model folders with a task.json, the toy tasks first', async () => {
+  test('/models/index.json lists the model folders with a task.json (toy tasks first) and their studies', async () => {
     const reply = await request('/models/index.json');
     expect(reply.status).toBe(200);
     expect(JSON.parse(reply.body)).toEqual({
       models: [
         { name: 'copy', task: 'copy' },
-        { name: 'reverse', task: 'reverse', heldOutExactMatch: 0.995 },
+        { name: 'reverse', task: 'reverse', heldOutExactMatch: 0.995, study: 'study.json' },
         { name: 'zeta', task: 'reverse' },
       ],
     });
@@ -239,7 +240,7 @@ test('a taken port is a readable error', async () => {
   );
 });
 
-test('npm run demo: a bad --port exits with code 2, a one-line message and the usage', () => {
+test('npm run demo: a bad --port exits with code 2 and one line, saying where the options are', () => {
   const run = spawnSync(
     process.execPath,
     ['-r', 'ts-node/register/transpile-only', 'scripts/demo.ts', '--port', 'eighty'],
@@ -250,6 +251,8 @@ test('npm run demo: a bad --port exits with code 2, a one-line message and the u
     },
   );
   expect(run.status).toBe(2);
-  expect(run.stderr).toMatch(/^error: --port must be an integer in \[0, 65535\], got "eighty"\n\nUsage: npm run demo/);
+  expect(run.stderr).toBe(
+    'error: --port must be an integer in [0, 65535], got "eighty"; npm run demo -- --help lists every option\n',
+  );
   expect(run.stderr).not.toMatch(/\n\s+at /); // no stack trace
 });

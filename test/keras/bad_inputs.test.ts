@@ -46,20 +46,25 @@ function patchFirstValue(dataset: string, value: number): Uint8Array {
   throw new Error(`the values of ${dataset} were not found`);
 }
 
-/** The weights file with the (20, 8) embedding table's dataspace declaring `rows` rows. */
-function patchEmbeddingRows(rows: bigint): Uint8Array {
+/**
+ * The weights file with the dataspace that declares `from` declaring `to` instead (a dataspace
+ * message holds each dimension as 8 little-endian bytes, then the maximum dimensions alike).
+ */
+function patchDims(from: bigint[], to: bigint[]): Uint8Array {
   const copy = WEIGHTS.slice();
-  // A dataspace message holds each dimension as 8 little-endian bytes: find (20, 8).
-  const dims = new Uint8Array(16);
-  new DataView(dims.buffer).setBigUint64(0, 20n, true);
-  new DataView(dims.buffer).setBigUint64(8, 8n, true);
-  for (let at = 0; at + 16 <= copy.length; at++) {
-    if (dims.every((b, i) => copy[at + i] === b)) {
-      new DataView(copy.buffer).setBigUint64(at, rows, true);
-      return copy;
-    }
+  const pattern = (dims: bigint[]) => {
+    const bytes = new Uint8Array(8 * dims.length);
+    dims.forEach((d, i) => new DataView(bytes.buffer).setBigUint64(8 * i, d, true));
+    return bytes;
+  };
+  const needle = pattern(from);
+  const found: number[] = [];
+  for (let at = 0; at + needle.length <= copy.length; at++) {
+    if (needle.every((b, i) => copy[at + i] === b)) found.push(at);
   }
-  throw new Error('the embedding dataspace was not found');
+  if (found.length === 0) throw new Error(`no dataspace declares [${from}]`);
+  for (const at of found) copy.set(pattern(to), at);
+  return copy;
 }
 
 const ROWS: [string, () => Uint8Array, string | RegExp][] = [
@@ -77,6 +82,18 @@ const ROWS: [string, () => Uint8Array, string | RegExp][] = [
     "zip entry '../../etc/evil.json' has a path outside the archive (absolute or with '..'); refusing the archive",
   ],
   [
+    'one byte of the weights entry changed',
+    () => {
+      const bytes = withConfig(() => undefined);
+      // The entry is stored (not deflated): find its middle in the archive and change one value's byte.
+      const middle = WEIGHTS.subarray(WEIGHTS.length >> 1, (WEIGHTS.length >> 1) + 32);
+      const at = bytes.findIndex((_b, i) => middle.every((m, j) => bytes[i + j] === m));
+      bytes[at + 16] ^= 0x10;
+      return bytes;
+    },
+    /zip entry 'model\.weights\.h5' fails its CRC-32 check \(stored 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}\)/,
+  ],
+  [
     'a declared uncompressed size far over the real one',
     () =>
       zip([{ name: 'config.json', data: new TextEncoder().encode('{"a": 1}'), deflate: true, declaredSize: 1 << 30 }]),
@@ -90,7 +107,7 @@ const ROWS: [string, () => Uint8Array, string | RegExp][] = [
   ],
   [
     'an HDF5 dataset with an absurd shape',
-    () => withConfig(() => undefined, patchEmbeddingRows(1n << 31n)),
+    () => withConfig(() => undefined, patchDims([20n, 8n], [1n << 31n, 8n])),
     new RegExp(
       "model\\.weights\\.h5: dataset 'layers/embedding/vars/0' declares shape \\[2147483648,8\\] " +
         '\\(68719476736 bytes of <f4\\), more than the \\d+-byte file can hold; the file is corrupt or crafted',
@@ -100,6 +117,13 @@ const ROWS: [string, () => Uint8Array, string | RegExp][] = [
     'a weight shape that does not match the config',
     () => withConfig((c) => (layer(c, 'hidden').config.units = 5)),
     "layers/dense_1/vars/0 has shape [8,4] but layer 'hidden' needs [8,5] for hidden/kernel; the weights do not " +
+      'match the config',
+  ],
+  [
+    // Same element count, so only the shape tells: loaded, it would predict wrong values.
+    'a Dense kernel stored transposed',
+    () => withConfig(() => undefined, patchDims([8n, 4n], [4n, 8n])),
+    "layers/dense_1/vars/0 has shape [4,8] but layer 'hidden' needs [8,4] for hidden/kernel; the weights do not " +
       'match the config',
   ],
   [
@@ -125,7 +149,7 @@ const ROWS: [string, () => Uint8Array, string | RegExp][] = [
   [
     'an unknown layer class',
     () => withConfig((c) => (layer(c, 'pool').class_name = 'FancyPooling')),
-    "layer 'pool' (FancyPooling): unknown layer class FancyPooling (module keras.layers)",
+    "layer 'pool' (FancyPooling): unknown layer class FancyPooling from module keras.layers",
   ],
   [
     'a cycle in the graph',
@@ -162,7 +186,7 @@ describe('bad Keras files: a clear error each, nothing leaked', () => {
   });
 
   it("non-finite weights load with {nonFiniteWeights: 'warn'}, with a warning", async () => {
-    const bytes = ROWS[11][1]();
+    const bytes = ROWS.find(([name]) => name === 'non-finite weights')![1]();
     const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
     const model = await loadKerasModel(bytes, { nonFiniteWeights: 'warn' });
     expect(warn).toHaveBeenCalledWith(expect.stringContaining("loaded anyway (nonFiniteWeights: 'warn')"));

@@ -1,6 +1,16 @@
 /** The loader's own layers (op_layers.ts): values, masks and config round trips. */
 import * as tf from '@tensorflow/tfjs';
-import { ElementwiseOperation, KerasGlobalAveragePooling1D, ReduceOperation } from '../../src';
+import {
+  ActivationOperation,
+  ElementwiseOperation,
+  KerasGlobalAveragePooling1D,
+  KerasNormalization,
+  ReduceOperation,
+  SliceOperation,
+  type SliceKeyItem,
+} from '../../src';
+import type { ActivationOperationArgs } from '../../src/keras/activations';
+import { parseSliceKey } from '../../src/keras/slicing';
 
 const close = (got: unknown, want: number[][] | number[][][]) =>
   expect(Math.max(...(got as number[][]).flat(2).map((v, i) => Math.abs(v - want.flat(2)[i])))).toBeLessThan(1e-4);
@@ -89,5 +99,151 @@ describe('KerasGlobalAveragePooling1D', () => {
     expect((layer.call(x, { mask }) as tf.Tensor).arraySync()).toEqual([[2, 20]]);
     const theirs = tf.layers.globalAveragePooling1d({});
     expect((theirs.call(x, { mask }) as tf.Tensor).arraySync()).not.toEqual([[2, 20]]);
+  });
+});
+
+describe('SliceOperation (x[key], NumPy basic indexing)', () => {
+  const x = tf.range(0, 24).reshape([2, 3, 4]); // x[b, t, d] = 12 b + 4 t + d
+  const all = { start: null, stop: null, step: null };
+  const slice = (start: number | null, stop: number | null, step: number | null = null) => ({ start, stop, step });
+  const index = (key: SliceKeyItem[], input: tf.Tensor = x) =>
+    (new SliceOperation({ key, name: 's' }).apply(input) as tf.Tensor).arraySync();
+
+  it('takes integers (removing the axis), slices with negative bounds and steps, new axes and the ellipsis', () => {
+    expect(index([all, -1, all])).toEqual([
+      [8, 9, 10, 11],
+      [20, 21, 22, 23],
+    ]);
+    expect(index([all, slice(null, null, -2), null, slice(1, 3)])).toEqual([
+      [[[9, 10]], [[1, 2]]],
+      [[[21, 22]], [[13, 14]]],
+    ]);
+    expect(index(['ellipsis', slice(null, null, 3)])).toEqual(index([all, all, slice(0, 4, 3)]));
+    expect(index([0, 'ellipsis', 2])).toEqual([2, 6, 10]);
+    // Out-of-range bounds are clipped, as Python's slice.indices does.
+    expect(index([all, slice(-10, 2), 0])).toEqual([
+      [0, 4],
+      [12, 16],
+    ]);
+    expect((new SliceOperation({ key: [all, slice(5, 10)] }).apply(x) as tf.Tensor).shape).toEqual([2, 0, 4]);
+    expect(() => index([all, 3])).toThrow("SliceOperation 's': index 3 is out of range for axis 1 of size 3");
+  });
+
+  it('keeps unknown sizes unknown in its output shape, and round-trips its config', () => {
+    const layer = new SliceOperation({ key: [all, slice(null, null, -2), null, 0], name: 's' });
+    expect(layer.computeOutputShape([null, 3, 4])).toEqual([null, 2, 1]);
+    expect(layer.computeOutputShape([null, null, 4])).toEqual([null, null, 1]);
+    roundTrip(layer);
+  });
+
+  it('reads both Keras spellings of a key and refuses what is not a static basic index', () => {
+    const keras3 = [{ class_name: '__slice__', config: { start: 1, stop: null, step: 2 } }, -1, null];
+    expect(parseSliceKey(keras3, 'm')).toEqual([slice(1, null, 2), -1, null]);
+    expect(parseSliceKey([{ start: null, stop: 3, step: null }, { class_name: '__ellipsis__' }], 'm')).toEqual([
+      slice(null, 3),
+      'ellipsis',
+    ]);
+    expect(() => parseSliceKey([{ start: { class_name: '__keras_tensor__' }, stop: 1, step: 1 }], 'm')).toThrow(
+      'm: a slice start of {"class_name":"__keras_tensor__"}; only integer (static) bounds are supported',
+    );
+    expect(() => parseSliceKey([[0, 1]], 'm')).toThrow('m: index [0,1] is not supported');
+    expect(() => parseSliceKey(['ellipsis', 'ellipsis'], 'm')).toThrow('m: an index with two ellipses');
+    expect(() => parseSliceKey([slice(0, 1, 0)], 'm')).toThrow('m: a slice step of 0');
+  });
+});
+
+describe('ActivationOperation (Keras activation operations)', () => {
+  const x = tf.tensor1d([-1, 0, 1, 2]);
+  const apply = (args: Omit<ActivationOperationArgs, 'name'>) =>
+    (new ActivationOperation({ ...args, name: 'a' }).apply(x) as tf.Tensor).arraySync() as number[];
+  const near = (got: number[], want: number[]) =>
+    expect(Math.max(...got.map((v, i) => Math.abs(v - want[i])))).toBeLessThan(1e-6);
+
+  it("computes Keras's definitions: exact and tanh gelu, leaky_relu with slope 0.2, elu with alpha", () => {
+    // 0.5 x (1 + erf(x / sqrt 2)) and 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))), by Python's math.
+    near(apply({ activation: 'gelu' }), [-0.15865525, 0, 0.84134475, 1.95449974]);
+    near(apply({ activation: 'gelu', approximate: true }), [-0.15880801, 0, 0.84119199, 1.95459769]);
+    near(apply({ activation: 'leaky_relu' }), [-0.2, 0, 1, 2]);
+    near(apply({ activation: 'leaky_relu', negativeSlope: 0.1 }), [-0.1, 0, 1, 2]);
+    near(apply({ activation: 'elu', alpha: 2 }), [2 * (Math.exp(-1) - 1), 0, 1, 2]);
+    near(apply({ activation: 'silu' }), [-1 / (1 + Math.E), 0, 1 / (1 + Math.exp(-1)), 2 / (1 + Math.exp(-2))]);
+    near(apply({ activation: 'softsign' }), [-0.5, 0, 0.5, 2 / 3]);
+    const softmax = new ActivationOperation({ activation: 'softmax', axis: 0 }).apply(
+      tf.tensor2d([[0], [Math.log(3)]]),
+    );
+    near((softmax as tf.Tensor).arraySync() as unknown as number[], [0.25, 0.75]);
+  });
+
+  it("passes no mask on, as Keras's operations; reads tfjs's camel-cased names; refuses unknown ones", () => {
+    const layer = new ActivationOperation({ activation: 'leakyRelu' as never, negativeSlope: 0.1 });
+    expect(layer.activation).toBe('leaky_relu');
+    expect(layer.computeMask(x, tf.ones([4], 'bool'))).toBeNull();
+    roundTrip(layer);
+    expect(() => new ActivationOperation({ activation: 'hard_sigmoid' as never })).toThrow(
+      'ActivationOperation: activation is "hard_sigmoid"; expected one of linear, relu',
+    );
+  });
+
+  it("gives layers Keras 3's 'leaky_relu' activation (slope 0.2, tfjs's LeakyReLU's is 0.3) as KerasLeakyRelu", () => {
+    const layer = tf.layers.activation({ activation: 'KerasLeakyRelu' as never });
+    near((layer.apply(x) as tf.Tensor).arraySync() as number[], [-0.2, 0, 1, 2]);
+  });
+});
+
+describe('KerasNormalization', () => {
+  const x = tf.tensor3d([
+    [
+      [1, 10],
+      [3, 30],
+      [5, 50],
+    ],
+  ]); // (B=1, T=3, D=2)
+
+  it('normalizes by the adapted mean and variance (its weights, in Keras order: mean, variance, count)', () => {
+    const layer = new KerasNormalization({ name: 'n' });
+    layer.build([null, 3, 2]);
+    expect(layer.weights.map((w) => [w.originalName, w.shape, w.trainable])).toEqual([
+      ['mean', [2], false],
+      ['variance', [2], false],
+      ['count', [], false],
+    ]);
+    layer.setWeights([tf.tensor1d([3, 30]), tf.tensor1d([4, 0]), tf.scalar(3)]);
+    // (x - mean) / max(sqrt(variance), 1e-7)
+    close((layer.apply(x) as tf.Tensor).arraySync(), [
+      [
+        [-1, -2e8],
+        [0, 0],
+        [1, 2e8],
+      ],
+    ]);
+  });
+
+  it('takes fixed statistics broadcast onto the kept axes, one for everything with axis null, and inverts', () => {
+    const perStep = new KerasNormalization({ axis: 1, mean: [1, 3, 5], variance: [1, 4, 16] });
+    close((perStep.apply(x) as tf.Tensor).arraySync(), [
+      [
+        [0, 9],
+        [0, 13.5],
+        [0, 11.25],
+      ],
+    ]);
+    const whole = new KerasNormalization({ axis: null, mean: 1, variance: 4, invert: true });
+    close((whole.apply(x) as tf.Tensor).arraySync(), [
+      [
+        [3, 21],
+        [7, 61],
+        [11, 101],
+      ],
+    ]);
+    roundTrip(whole);
+    const mask = tf.tensor2d([[1, 1, 0]], undefined, 'bool');
+    expect(whole.computeMask(x, mask)).toBe(mask);
+  });
+
+  it('refuses statistics that do not fit', () => {
+    expect(() => new KerasNormalization({ mean: [1, 2] })).toThrow('mean and variance must be given together');
+    expect(() => new KerasNormalization({ mean: [1, 2, 3], variance: [1, 1, 1], name: 'n' }).apply(x)).toThrow(
+      "KerasNormalization 'n': mean of shape [3] does not broadcast onto the kept axes [2]",
+    );
   });
 });

@@ -73,10 +73,17 @@ describe('stock layers', () => {
   it.each([
     ['LSTM', {}, 'tfjs has a LSTM layer, but loadKerasModel does not check its Keras arguments yet'],
     ['EinsumDense', {}, 'EinsumDense) is not supported by loadKerasModel: tfjs has no einsum layer'],
-    ['Functional', {}, 'a model nested inside a model is not supported'],
-    ['Frobnicate', {}, 'unknown layer class Frobnicate (module my.module)'],
+    ['Functional', {}, 'a nested Functional without a layers list (a subclassed model) has no graph to load'],
+    ['Frobnicate', {}, 'unknown layer class Frobnicate from module keras.layers'],
   ])('class %s is refused', (cls, config, message) => {
-    expect(() => convertGraph(graphOf(layer(cls, config, { module: 'my.module' })), 'm.keras')).toThrow(message);
+    expect(() => convertGraph(graphOf(layer(cls, config, { module: 'keras.layers' })), 'm.keras')).toThrow(message);
+  });
+
+  it("a class from the user's module is refused with the customObjects line, even with a stock name", () => {
+    expect(() => convertGraph(graphOf(layer('Dense', {}, { module: 'my.module' })), 'm.keras')).toThrow(
+      'Dense from module my.module is a class of your own, which Keras itself loads only when given custom_objects; ' +
+        'pass its tfjs equal: loadKerasModel(source, {customObjects: {Dense: MyLayer}})',
+    );
   });
 
   it('a keras-hub class not registered names what to do; keras_nlp> is read as keras_hub>', () => {
@@ -85,7 +92,8 @@ describe('stock layers', () => {
       "class 'keras_nlp>NoSuchLayer' is not known to tfjs; this keras-hub layer is not supported yet",
     );
     expect(() => convertGraph(graphOf({ ...hub, registered_name: 'my_pkg>Thing' }), 'm.keras')).toThrow(
-      "class 'my_pkg>Thing' is not known to tfjs; register a tfjs layer class with className 'my_pkg>Thing'",
+      "class 'my_pkg>Thing' is not known to tfjs; pass a tfjs layer class for it: " +
+        "loadKerasModel(source, {customObjects: {'my_pkg>Thing': MyLayer}})",
     );
   });
 

@@ -130,16 +130,16 @@ describeEachBackend('MultiHeadAttention (Keras 3 parity)', () => {
       const x = tf.tensor3d([[[2]]]);
       tf.dispose(layer.apply(x) as tf.Tensor);
       const w = (v: number, shape: number[]) => tf.fill(shape, v);
-      // query, key, value, gate (kernel [1, 1, 1], bias [1, 1]), output (kernel [1, 1, 1], bias [1]).
+      // query, key, gate (kernel [1, 1, 1], bias [1, 1]), value, output (kernel [1, 1, 1], bias [1]).
       layer.setWeights([
         w(1, [1, 1, 1]),
         w(0, [1, 1]),
         w(1, [1, 1, 1]),
         w(0, [1, 1]),
-        w(0.5, [1, 1, 1]),
-        w(0, [1, 1]),
         w(1, [1, 1, 1]),
         w(-2, [1, 1]),
+        w(0.5, [1, 1, 1]),
+        w(0, [1, 1]),
         w(3, [1, 1, 1]),
         w(0.25, [1]),
       ]);
@@ -149,7 +149,7 @@ describeEachBackend('MultiHeadAttention (Keras 3 parity)', () => {
       layer.dispose();
     });
 
-    it('the gate weights come after value and before output, with Keras paths', () => {
+    it('the gate weights come between key and value (Keras 3.14+), with Keras paths', () => {
       const layer = new MultiHeadAttention({ numHeads: 2, keyDim: 3, valueDim: 5, useGate: true });
       layer.apply([tf.input({ shape: [4, 6] }), tf.input({ shape: [7, 8] })]);
       expect(layer.weights.map((w) => w.originalName)).toEqual([
@@ -157,24 +157,24 @@ describeEachBackend('MultiHeadAttention (Keras 3 parity)', () => {
         `${layer.name}/query/bias`,
         `${layer.name}/key/kernel`,
         `${layer.name}/key/bias`,
-        `${layer.name}/value/kernel`,
-        `${layer.name}/value/bias`,
         `${layer.name}/gate/kernel`,
         `${layer.name}/gate/bias`,
+        `${layer.name}/value/kernel`,
+        `${layer.name}/value/bias`,
         `${layer.name}/attention_output/kernel`,
         `${layer.name}/attention_output/bias`,
       ]);
       // The gate projects the query input [Dq, H, V].
-      expect(layer.weights[6].shape).toEqual([6, 2, 5]);
+      expect(layer.weights[4].shape).toEqual([6, 2, 5]);
       expect(layer.kerasWeightPaths()).toEqual([
         'query_dense/vars/0',
         'query_dense/vars/1',
         'key_dense/vars/0',
         'key_dense/vars/1',
-        'value_dense/vars/0',
-        'value_dense/vars/1',
         '_gate_dense/vars/0',
         '_gate_dense/vars/1',
+        'value_dense/vars/0',
+        'value_dense/vars/1',
         'output_dense/vars/0',
         'output_dense/vars/1',
       ]);
@@ -519,17 +519,6 @@ describeEachBackend('MultiHeadAttention (Keras 3 parity)', () => {
         );
         m.dispose();
       }
-      x.dispose();
-    });
-
-    it('cached decoding refuses a gated or windowed layer', () => {
-      const layer = make({ slidingWindow: 3 })();
-      const x = tensor([1, 2, 4], 16);
-      tf.dispose(layer.apply(x) as tf.Tensor);
-      expect(() => layer.inferenceWeights()).toThrow(
-        "MultiHeadAttention 'mha': cached decoding supports neither useGate nor slidingWindow " +
-          '(got useGate false, slidingWindow 3)',
-      );
       x.dispose();
     });
   });

@@ -390,7 +390,11 @@ describeEachBackend('TransformerDecoderBlock', () => {
         /intermediateDim must be a positive integer, got undefined \(missing\)/,
       ],
       ['dropout 1', make({ dropout: 1 }), /dropout must be a number in \[0, 1\), got 1/],
-      ['activation swish', make({ activation: 'swish' }), /activation must be one of 'relu', 'gelu', got 'swish'/],
+      [
+        'activation swishy',
+        make({ activation: 'swishy' }),
+        /activation must be one of 'linear', 'relu', 'gelu', .*, got 'swishy'/,
+      ],
       ['layerNormEpsilon 0', make({ layerNormEpsilon: 0 }), /layerNormEpsilon must be a positive number, got 0/],
       ['normalizeFirst 1', make({ normalizeFirst: 1 }), /normalizeFirst must be true or false, got 1/],
     ];

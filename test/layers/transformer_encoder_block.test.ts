@@ -308,7 +308,11 @@ describeEachBackend('TransformerEncoderBlock', () => {
         /intermediateDim must be a positive integer, got undefined \(missing\)/,
       ],
       ['dropout 1', make({ dropout: 1 }), /dropout must be a number in \[0, 1\), got 1/],
-      ['activation swish', make({ activation: 'swish' }), /activation must be one of 'relu', 'gelu', got 'swish'/],
+      [
+        'activation swishy',
+        make({ activation: 'swishy' }),
+        /activation must be one of 'linear', 'relu', 'gelu', .*, got 'swishy'/,
+      ],
       ['layerNormEpsilon 0', make({ layerNormEpsilon: 0 }), /layerNormEpsilon must be a positive number, got 0/],
       ['keyDim 0', make({ keyDim: 0 }), /keyDim must be a positive integer, got 0/],
       ['causal "yes"', make({ causal: 'yes' }), /causal must be true or false, got 'yes'/],

@@ -10,9 +10,11 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { freshTestSet, heldOutSet, loadSeq2Seq, Seq2Seq, TASK_NAMES } from '../../src';
+import { loadSeq2Seq, Seq2Seq } from '../../src';
+import { freshTestSet, heldOutSet, TASK_NAMES } from '../../src/tasks';
 import { initBackend } from '../../src/backend';
 import { figuresIn, readmeTable, readReadme, toDigitsShown } from '../helpers/readme_tables';
+import { recordMargin } from '../helpers/test_output';
 
 const MODELS = path.join(__dirname, '../../models');
 const FRESH_SAMPLES = 400;
@@ -33,7 +35,7 @@ beforeAll(async () => {
   await initBackend('wasm', { quiet: true });
 });
 
-/** Greedy exact match of `model` on `samples`, leaving no tensors behind; prints the margin for the CI log. */
+/** Greedy exact match of `model` on `samples`, leaving no tensors behind; kept in test-output/margins.jsonl. */
 async function exactMatchOn(
   model: Seq2Seq,
   samples: Array<{ source: number[]; target: number[] }>,
@@ -44,7 +46,7 @@ async function exactMatchOn(
   expect(tf.memory().numTensors).toBe(before);
   const wrong = samples.filter((s, i) => outputs[i].join(',') !== s.target.join(','));
   const exactMatch = 1 - wrong.length / samples.length;
-  console.log(`${label} ${exactMatch.toFixed(4)} (${samples.length - wrong.length}/${samples.length})`);
+  recordMargin('shipped_models', { label, exactMatch, right: samples.length - wrong.length, of: samples.length });
   return {
     exactMatch,
     wrong: wrong.map((s) => `${model.tokensToString(s.source)} -> ${model.tokensToString(s.target)}`),

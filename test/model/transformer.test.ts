@@ -422,8 +422,13 @@ describe('TransformerConfig', () => {
   it("presetConfig('tiny') is the preset plus the task, with overrides on top", () => {
     const config = presetConfig('tiny', TASK, { normalizeFirst: true });
     expect(config).toMatchObject({ ...PRESETS.tiny, ...TASK, keyDim: 16, normalizeFirst: true });
-    // The task wins over a preset or an override that names its fields.
-    expect(presetConfig('tiny', TASK, { vocabularySize: 99 } as ModelSize).vocabularySize).toBe(10);
+    // The task's sizes come from the task: an override that names one is an error, as is a typo.
+    expect(() => presetConfig('tiny', TASK, { vocabularySize: 99 } as ModelSize)).toThrow(
+      "presetConfig: overrides: unknown option 'vocabularySize'",
+    );
+    expect(() => presetConfig('tiny', TASK, { numHead: 2 } as ModelSize)).toThrow(
+      "presetConfig: overrides: unknown option 'numHead' (did you mean 'numHeads'?)",
+    );
   });
 
   const bad: Array<[string, Partial<TransformerConfigInput> | Record<string, unknown>, RegExp]> = [

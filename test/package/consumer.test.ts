@@ -52,7 +52,12 @@ let typechecks: Promise<Record<'node16' | 'bundler', Checked>>;
 /** The pages built, served and a browser to open them, started by beforeAll (see `startWeb`). */
 let web: Promise<Web>;
 /** What test-output/consumer.json records. */
-const record: { seconds: Record<string, number>; backends: Record<string, string>; tfjsDeclarationErrors?: number } = {
+const record: {
+  seconds: Record<string, number>;
+  backends: Record<string, string>;
+  tfjsDeclarationErrors?: number;
+  tarballBytes?: number;
+} = {
   seconds: {},
   backends: {},
 };
@@ -205,12 +210,7 @@ async function startWeb(): Promise<Web> {
   try {
     const server = await startStaticServer(
       {
-        mounts: [
-          mount('app'),
-          mount('plain-without'),
-          mount('plain-with'),
-          { prefix: '/models/', dir: path.join(installed, 'models') },
-        ],
+        mounts: [mount('app'), mount('plain-without'), mount('plain-with')],
       },
       0,
     );
@@ -254,6 +254,7 @@ beforeAll(async () => {
   );
   installed = path.join(project, 'node_modules', 'tfjs-attention');
   record.seconds.beforeAll = (Date.now() - start) / 1000;
+  record.tarballBytes = fs.statSync(path.join(packDir, tarballs[0])).size;
 
   // The slowest steps start now and run beside the Node tests (two cores); the describes below
   // wait for them. A handler marks each as handled, so a failure surfaces there, not as an
@@ -272,11 +273,6 @@ afterAll(async () => {
   fs.mkdirSync(OUTPUT_DIR, { recursive: true });
   fs.writeFileSync(path.join(OUTPUT_DIR, 'consumer.json'), JSON.stringify(record, null, 2) + '\n');
 });
-
-/** The backend the library's auto choice takes in Node here: native TensorFlow only if npm could install tfjs-node. */
-function expectedNodeBackend(): string {
-  return fs.existsSync(path.join(project, 'node_modules', '@tensorflow', 'tfjs-node')) ? 'tensorflow' : 'wasm';
-}
 
 /** Every number of a nested array, flattened. */
 const flat = (value: unknown): number[] => (Array.isArray(value) ? value.flatMap(flat) : [value as number]);
@@ -342,7 +338,8 @@ describe('Node', () => {
 
   test('ES module: loadSeq2Seq first chooses the backend, then the README example runs on it', async () => {
     const out = await runScript('readme.mjs');
-    const backend = expectedNodeBackend();
+    // wasm: installing the package brings no native TensorFlow (see 'installing it fetched no ...').
+    const backend = 'wasm';
     expect(out.resolved).toBe(path.join(installed, 'dist', 'index.mjs'));
     expect(out.reverseFolder).toBe(path.join(installed, 'models', 'reverse'));
     expect(out.sameClassAsRequire).toBe(true);
@@ -589,7 +586,7 @@ describe("in Chromium, bundled by the consumer's esbuild", () => {
     },
   );
 
-  test('the app decodes /models/reverse and shows the backend the library chose', async () => {
+  test("the app decodes the shipped reverse model its build copied next to it, on the library's backend", async () => {
     const { result, requests, problems } = await openPage<{
       inputs: string[];
       decoded: string[];
@@ -608,9 +605,9 @@ describe("in Chromium, bundled by the consumer's esbuild", () => {
       expect.arrayContaining([
         '/app/',
         '/app/main.js',
-        '/models/reverse/model.json',
-        '/models/reverse/weights.bin',
-        '/models/reverse/task.json',
+        '/app/models/reverse/model.json',
+        '/app/models/reverse/weights.bin',
+        '/app/models/reverse/task.json',
       ]),
     );
     // The wasm backend's chunk is fetched only when webgl is not used.
@@ -652,6 +649,40 @@ describe("in Chromium, bundled by the consumer's esbuild", () => {
 });
 
 describe('the installed package', () => {
+  test('installing it fetched no @tensorflow/tfjs-node: an optional peer dependency, the app chooses it', () => {
+    expect(fs.existsSync(path.join(project, 'node_modules', '@tensorflow', 'tfjs-node'))).toBe(false);
+    const lock = JSON.parse(fs.readFileSync(path.join(project, 'package-lock.json'), 'utf8'));
+    expect(Object.keys(lock.packages).filter((key) => key.includes('tfjs-node'))).toEqual([]);
+    const manifest = JSON.parse(fs.readFileSync(path.join(installed, 'package.json'), 'utf8'));
+    expect(manifest.peerDependenciesMeta).toEqual({ '@tensorflow/tfjs-node': { optional: true } });
+    expect(manifest.optionalDependencies).toBeUndefined();
+    expect(manifest.dependencies?.['@tensorflow/tfjs-node']).toBeUndefined();
+  });
+
+  test('has its LICENSE, CHANGELOG and the README images, no source maps and no training runs', () => {
+    const license = fs.readFileSync(path.join(installed, 'LICENSE'), 'utf8');
+    expect(license).toMatch(/^\s*Apache License\s+Version 2\.0, January 2004\s/);
+    expect(JSON.parse(fs.readFileSync(path.join(installed, 'package.json'), 'utf8')).license).toBe('Apache-2.0');
+    expect(fs.readFileSync(path.join(installed, 'CHANGELOG.md'), 'utf8')).toMatch(/^# Changelog/);
+    // Every image the README shows is in the package, at the path the README gives.
+    const readme = fs.readFileSync(path.join(installed, 'README.md'), 'utf8');
+    const images = [...readme.matchAll(/!\[[^\]]*\]\(([^)]+)\)/g)].map((m) => m[1]);
+    expect(images.length).toBeGreaterThan(0);
+    expect(images.filter((image) => !fs.existsSync(path.join(installed, image)))).toEqual([]);
+    const all = (dir: string): string[] =>
+      fs
+        .readdirSync(path.join(installed, dir), { withFileTypes: true })
+        .flatMap((entry) =>
+          entry.isDirectory() ? all(path.posix.join(dir, entry.name)) : [path.posix.join(dir, entry.name)],
+        );
+    expect(all('dist').filter((file) => file.endsWith('.map'))).toEqual([]);
+    // No dangling source-map comments either.
+    for (const file of ['dist/index.js', 'dist/browser/tfjs-attention.esm.js', 'dist/browser/tfjs-attention.min.js']) {
+      expect(fs.readFileSync(path.join(installed, file), 'utf8')).not.toContain('sourceMappingURL');
+    }
+    expect(all('models').filter((file) => file.startsWith('models/runs/'))).toEqual([]);
+  });
+
   test('has the ES module entry, its declarations, both bundles and the models without checkpoints', () => {
     const files = (dir: string): string[] =>
       fs

@@ -68,7 +68,7 @@ describe('createTask', () => {
   it('rejects invalid arguments naming the argument, the value and what was expected', () => {
     const numSymbolsMessage =
       'createTask: numSymbols must be an integer in [1, 62] (one display character per symbol), got ';
-    const copyOptions = 'valid options: numSymbols, minLen, maxLen';
+    const copyOptions = "known options: 'numSymbols', 'minLen', 'maxLen'";
     const cases: Array<[string, TaskOptions | undefined, string]> = [
       ['copyy', {}, "createTask: unknown task 'copyy'; expected one of copy, reverse, sort, addition"],
       ['copy', null as unknown as TaskOptions, 'createTask: options must be an object, got null'],
@@ -82,9 +82,9 @@ describe('createTask', () => {
       ['sort', { maxLen: 1 }, 'createTask: maxLen must be an integer >= minLen (2), got 1'],
       ['addition', { digits: 0 }, 'createTask: digits must be an integer >= 1, got 0'],
       ['addition', { digits: Infinity }, 'createTask: digits must be an integer >= 1, got Infinity'],
-      ['addition', { maxLen: 5 }, "createTask: option 'maxLen' does not apply to addition; valid options: digits"],
-      ['copy', { digits: 3 }, `createTask: option 'digits' does not apply to copy; ${copyOptions}`],
-      ['copy', { maxlen: 3 } as TaskOptions, `createTask: option 'maxlen' does not apply to copy; ${copyOptions}`],
+      ['addition', { maxLen: 5 }, "createTask('addition'): unknown option 'maxLen'; known options: 'digits'"],
+      ['copy', { digits: 3 }, `createTask('copy'): unknown option 'digits'; ${copyOptions}`],
+      ['copy', { maxlen: 3 } as TaskOptions, "createTask('copy'): unknown option 'maxlen' (did you mean 'maxLen'?)"],
     ];
     for (const [name, options, message] of cases) {
       expect(() => createTask(name as TaskName, options)).toThrow(message);

@@ -1,12 +1,14 @@
-import { curveSvg, LogEntry, toJsonLines } from '../../src/train/log';
+import { LogEntry, toJsonLines, trainingCurveSvg } from '../../src/train/log';
 import {
   estimateTargetStep,
-  etaSeconds,
-  expectedStopStep,
+  EtaEstimator,
+  evaluationFields,
   formatBar,
   formatDuration,
-  formatLine,
+  formatEta,
   ProgressDisplay,
+  ProgressSnapshot,
+  wrapFields,
 } from '../../src/train/progress';
 
 const entries: LogEntry[] = [
@@ -49,7 +51,7 @@ describe('training log', () => {
   });
 
   it('plots loss (log scale) and accuracies as a standalone SVG with escaped text', () => {
-    const svg = curveSvg(entries, 'reverse <reference> & co');
+    const svg = trainingCurveSvg(entries, 'reverse <reference> & co');
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
     expect(svg).toContain('reverse &lt;reference&gt; &amp; co');
     expect(svg.match(/<polyline/g)).toHaveLength(5); // train + held-out loss; 3 accuracy curves
@@ -57,32 +59,59 @@ describe('training log', () => {
     expect(svg).toContain('>0.01<');
     expect(svg).toContain('>10<');
     expect(svg).not.toContain('NaN');
+    // Axes with ticks and labels, and a legend in each panel.
+    const texts = (cls: string) =>
+      [...svg.matchAll(new RegExp(`<text class="${cls}"[^>]*>([^<]*)<`, 'g'))].map((m) => m[1]);
+    expect(texts('axis-label')).toEqual(['loss (log scale)', 'step', 'accuracy', 'step']);
+    expect(texts('legend')).toEqual([
+      'train',
+      'held-out',
+      'train token acc',
+      'held-out token acc',
+      'held-out exact match',
+    ]);
+    expect(texts('tick')).toEqual(expect.arrayContaining(['0.01', '0.1', '1', '10', '0.0', '0.2', '1.0', '20', '100']));
   });
 
   it('survives an empty log', () => {
-    expect(curveSvg([], 'empty')).not.toContain('NaN');
+    expect(trainingCurveSvg([], 'empty')).not.toContain('NaN');
   });
 });
 
 describe('progress display', () => {
-  const snapshot = {
+  const snapshot: ProgressSnapshot = {
     step: 340,
     totalSteps: 2000,
-    loss: 0.12345,
-    tokenAccuracy: 0.9531,
+    trainLoss: 0.12345,
+    exactMatch: 0.7461,
+    targetExactMatch: 0.99,
     stepsPerSecond: 3.4,
-    etaSeconds: 489,
+    eta: { seconds: 489, stopStep: 2000, bound: true },
+  };
+  const evaluation = {
+    step: 300,
+    totalSteps: 600,
+    trainLoss: 0.12345,
+    heldOutLoss: 0.14562,
+    exactMatch: 398 / 512,
+    right: 398,
+    size: 512,
+    tokenAccuracy: 0.953,
+    stepsPerSecond: 3.4,
+    eta: { seconds: 65, stopStep: 521, bound: false },
   };
 
-  it('formats a line, a bar and durations', () => {
-    expect(formatLine(snapshot)).toBe('step 340/2000  loss 0.1235  token acc 0.953  3.40 steps/s  ETA 8m09s');
-    // 340/2000 = 17%: of 40 cells, 6.8 = 6 full and 6/8 of the seventh (U+258A); the ETA before the details.
-    const text = '  17% step 340/2000  ETA 8m09s  loss 0.1235  token acc 0.953  3.40 steps/s';
-    expect(formatBar(snapshot, 200)).toBe(`|${'\u2588'.repeat(6)}\u258a${' '.repeat(33)}|${text}`);
-    // Narrow: at least 10 cells (1.7 = 1 full, 5/8 of the next), cut to the width: the details go first.
-    expect(formatBar(snapshot, 50)).toBe(`|\u2588\u258b${' '.repeat(8)}|  17% step 340/2000  ETA 8m09s  loss 0`);
-    expect(formatBar({ ...snapshot, step: 2000 }, 200).slice(0, 42)).toBe(`|${'\u2588'.repeat(40)}|`);
-    expect(formatBar({ ...snapshot, step: 0 }, 200).slice(0, 42)).toBe(`|${' '.repeat(40)}|`);
+  it('one line per evaluation, every figure labelled: train loss, held-out loss, exact match', () => {
+    expect(evaluationFields(evaluation).join('  ')).toBe(
+      'step 300/600  train loss 0.1235  held-out loss 0.1456  exact match 0.7773 (398/512)  ' +
+        'token acc 0.9530  3.40 steps/s  ETA ~1m05s',
+    );
+    // The first evaluation of a resumed run has no steps behind it: no train loss, rather than 0 or NaN.
+    expect(evaluationFields({ ...evaluation, trainLoss: undefined })[1]).toBe('held-out loss 0.1456');
+    expect([formatEta({ seconds: 489, stopStep: 2000, bound: true }), formatEta(evaluation.eta)]).toEqual([
+      'ETA <= 8m09s',
+      'ETA ~1m05s',
+    ]);
     expect([formatDuration(42), formatDuration(3725), formatDuration(undefined), formatDuration(NaN)]).toEqual([
       '42s',
       '1h02m',
@@ -91,17 +120,37 @@ describe('progress display', () => {
     ]);
   });
 
-  it('shows the exact match, the target and the step the trend reaches it at; the bar fills towards that step', () => {
-    const target = { exactMatch: 0.99, lastExactMatch: 0.7461, estimatedStep: 680 };
-    const withTarget = { ...snapshot, target, etaSeconds: 100 };
-    expect(formatLine(withTarget)).toBe(
-      'step 340/2000  loss 0.1235  token acc 0.953  exact match 0.746 -> 0.99 at ~step 680  3.40 steps/s  ETA 1m40s',
+  it('the bar: filled in eighths of a cell, then whole fields only, the last ones dropped first', () => {
+    // 17% of 40 cells: 6.8 = 6 full and 6/8 of the seventh (U+258A).
+    const fields = '   17%  step 340/2000  ETA <= 8m09s  train loss 0.1235  exact match 0.746 -> 0.99  3.40 steps/s';
+    expect(formatBar(snapshot, 0.17, 200)).toBe(`|${'\u2588'.repeat(6)}\u258a${' '.repeat(33)}|${fields}`);
+    for (const width of [40, 50, 60, 75, 90, 110]) {
+      const bar = formatBar(snapshot, 0.17, width);
+      expect(bar.length).toBeLessThanOrEqual(width);
+      // Every field shown is whole: the line is the bar and a prefix of the fields, cut between two.
+      const shown = bar.slice(bar.lastIndexOf('|') + 1);
+      expect(fields.startsWith(shown)).toBe(true);
+      expect(fields.slice(shown.length)).toMatch(/^($| {2})/);
+    }
+    expect(formatBar(snapshot, 0.17, 80)).toBe(
+      `|\u2588\u2588\u2588\u258d${' '.repeat(16)}|   17%  step 340/2000  ETA <= 8m09s  train loss 0.1235`,
     );
-    // 340 of the expected 680 steps: half the bar.
-    expect(formatBar(withTarget, 200).slice(0, 47)).toBe(`|${'\u2588'.repeat(20)}${' '.repeat(20)}|  50%`);
-    expect(formatLine({ ...snapshot, target: { exactMatch: 0.99 } })).toContain(
-      '  exact match ? -> 0.99  3.40 steps/s',
-    );
+    expect(formatBar(snapshot, 0.17, 50)).toBe(`|\u2588\u258b${' '.repeat(8)}|   17%  step 340/2000  ETA <= 8m09s`);
+    expect(formatBar(snapshot, 1, 200).slice(0, 42)).toBe(`|${'\u2588'.repeat(40)}|`);
+    expect(formatBar(snapshot, 0, 200).slice(0, 42)).toBe(`|${' '.repeat(40)}|`);
+  });
+
+  it('a printed line wider than the terminal wraps between fields, never inside one', () => {
+    const fields = evaluationFields(evaluation);
+    const wrapped = wrapFields(fields, 40).split('\n');
+    expect(wrapped).toEqual([
+      'step 300/600  train loss 0.1235',
+      '  held-out loss 0.1456',
+      '  exact match 0.7773 (398/512)',
+      '  token acc 0.9530  3.40 steps/s',
+      '  ETA ~1m05s',
+    ]);
+    expect(wrapFields(fields, 1000)).toBe(fields.join('  '));
   });
 
   it('estimates the target step from the logit trend of the last evaluations', () => {
@@ -114,6 +163,17 @@ describe('progress display', () => {
     expect(estimateTargetStep(plateau, 0.99, 3)).toBe(480);
     expect(estimateTargetStep(curve, 0.25)).toBe(200); // already reached (0.269 at step 200): the last step
     expect(estimateTargetStep(curve.slice(0, 1), 0.99)).toBeUndefined(); // one point: no trend
+    expect(estimateTargetStep(curve.slice(0, 2), 0.99)).toBeUndefined(); // two: not yet
+    // The start of a reverse run (npm run train): with a 0 among the last three, no estimate (from 0
+    // and 0.029 the line said step ~70; the run stopped at 325); from three above 0, a later one.
+    const start = [
+      { step: 25, exactMatch: 0 },
+      { step: 50, exactMatch: 0.0293 },
+      { step: 75, exactMatch: 0.1035 },
+      { step: 100, exactMatch: 0.2246 },
+    ];
+    expect(estimateTargetStep(start.slice(0, 3), 0.99)).toBeUndefined();
+    expect(estimateTargetStep(start, 0.99)).toBeGreaterThan(200);
     expect(estimateTargetStep([], 0.99)).toBeUndefined();
     const falling = [...curve].reverse().map((p, i) => ({ step: 50 * (i + 1), exactMatch: p.exactMatch }));
     expect(estimateTargetStep(falling, 0.99)).toBeUndefined();
@@ -133,31 +193,80 @@ describe('progress display', () => {
     expect(estimateTargetStep(reverse, 0.99)).toBe(369);
   });
 
-  it('estimates the seconds left to the expected stop: the target step, --steps or --max-seconds', () => {
-    const target = { exactMatch: 0.99, estimatedStep: 400 };
-    expect(expectedStopStep(3000, target)).toBe(400);
-    expect(expectedStopStep(300, target)).toBe(300);
-    expect(expectedStopStep(3000, { exactMatch: 0.99 })).toBe(3000);
-    expect(expectedStopStep(3000)).toBe(3000);
-    expect(etaSeconds(300, 3000, 5, target)).toBe(20);
-    expect(etaSeconds(300, 3000, 5, { exactMatch: 0.99 })).toBe(540);
-    expect(etaSeconds(300, 3000, 5)).toBe(540);
-    expect(etaSeconds(300, 3000, 5, target, 8)).toBe(8);
-    expect(etaSeconds(300, 3000, 5, target, -1)).toBe(0);
-    expect(etaSeconds(300, 3000, 0, target)).toBeUndefined();
+  it('ETA: speed over the last steps by wall clock; the stop step from the median of the last three estimates', () => {
+    const eta = new EtaEstimator(1000, 100);
+    expect(eta.eta(0)).toBeUndefined(); // no speed yet
+    // 2 steps/s, then 10 steps/s: the window of 100 steps sees only the recent speed.
+    let ms = 0;
+    for (let step = 0; step <= 300; step++) {
+      eta.recordStep(step, ms);
+      ms += step < 150 ? 500 : 100;
+    }
+    expect(eta.stepsPerSecond()).toBeCloseTo(10, 10);
+    // No trend yet: to --steps, shown as an upper bound.
+    expect(eta.eta(300)).toEqual({ seconds: 70, stopStep: 1000, bound: true });
+    // Estimates 500, then 420, then an outlier 360, then 440: the median of the last three moves little.
+    const stops = [500, 420, 360, 440].map((estimate) => {
+      eta.recordEstimate(estimate);
+      return eta.stopStep(300).stopStep;
+    });
+    expect(stops).toEqual([500, 460, 420, 420]);
+    expect(eta.eta(300)).toEqual({ seconds: 12, stopStep: 420, bound: false });
+    eta.recordEstimate(undefined); // an evaluation with no rising trend changes nothing
+    expect(eta.stopStep(300).stopStep).toBe(420);
+    // Never before the current step, never after --steps; --max-seconds caps the time left.
+    expect(eta.stopStep(430)).toEqual({ stopStep: 430, bound: false });
+    expect(eta.eta(300, 5)).toEqual({ seconds: 5, stopStep: 350, bound: true });
+    const late = new EtaEstimator(400);
+    late.recordEstimate(900);
+    expect(late.stopStep(100)).toEqual({ stopStep: 400, bound: true });
   });
 
-  it('redraws in place on a TTY and prints plain periodic lines elsewhere', () => {
+  it('between evaluations the ETA counts down steadily; a noisy evaluation moves it less than the raw trend', () => {
+    // A run at 5 steps/s; evaluations every 25 steps from step 150 give raw estimates with one outlier.
+    const raw = new Map([
+      [150, 420],
+      [175, 400],
+      [200, 300],
+      [225, 395],
+      [250, 390],
+    ]);
+    const eta = new EtaEstimator(2000, 100);
+    const shown: number[] = [];
+    for (let step = 0; step <= 260; step++) {
+      eta.recordStep(step, step * 200);
+      if (raw.has(step)) eta.recordEstimate(raw.get(step));
+      if (step >= 150) shown.push(eta.eta(step)!.seconds);
+    }
+    // Between evaluations: one step (0.2 s) less per step.
+    for (let i = 1; i < shown.length; i++) {
+      if (!raw.has(150 + i)) expect(shown[i - 1] - shown[i]).toBeCloseTo(0.2, 10);
+    }
+    // The outlier at step 200 (300, 80 steps early) moved the stop step 10 steps: 410 to 400.
+    const jump = (step: number) => shown[step - 150 - 1] - shown[step - 150] - 0.2;
+    expect(jump(200) * 5).toBeCloseTo(10, 6);
+  });
+
+  it('on a TTY: a bar redrawn in place that never goes back, and lines above it; elsewhere only the lines', () => {
     const tty: string[] = [];
-    const live = new ProgressDisplay({ write: (t) => tty.push(t) > 0, isTTY: true, columns: 100 }, 50);
-    live.update(snapshot, true);
-    live.print('evaluation');
-    expect(tty[0]).toBe(`\r\x1b[K${formatBar(snapshot, 99)}`);
-    expect(tty.slice(1)).toEqual(['\r\x1b[K', 'evaluation\n']);
+    const live = new ProgressDisplay({ write: (t) => tty.push(t) > 0, isTTY: true, columns: 100 });
+    live.update({ ...snapshot, eta: { seconds: 10, stopStep: 400, bound: false } }, true);
+    // The expected stop moves later (400 to 800): the bar keeps its 85%.
+    live.update({ ...snapshot, eta: { seconds: 100, stopStep: 800, bound: false } }, true);
+    live.printFields(['evaluation', 'line']);
+    // 100 columns: a bar of 20 cells and the fields that fit.
+    expect(tty.map((t) => t.slice(0, 32))).toEqual([
+      `\r\x1b[K|${'\u2588'.repeat(17)}${' '.repeat(3)}|   85%`,
+      `\r\x1b[K|${'\u2588'.repeat(17)}${' '.repeat(3)}|   85%`,
+      '\r\x1b[K',
+      'evaluation  line\n',
+    ]);
+    expect(tty[1]).toContain('ETA ~1m40s');
 
     const plain: string[] = [];
-    const lines = new ProgressDisplay({ write: (t) => plain.push(t) > 0 }, 50);
-    for (const step of [340, 349, 350]) lines.update({ ...snapshot, step });
-    expect(plain).toEqual([`${formatLine({ ...snapshot, step: 350 })}\n`]);
+    const lines = new ProgressDisplay({ write: (t) => plain.push(t) > 0 });
+    for (const step of [340, 349, 350]) lines.update({ ...snapshot, step }, true);
+    lines.printFields(evaluationFields(evaluation));
+    expect(plain).toEqual([`${evaluationFields(evaluation).join('  ')}\n`]);
   });
 });

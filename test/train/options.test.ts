@@ -29,7 +29,7 @@ function usageError(argv: string[]): string {
 }
 
 describe('parseTrainArgs', () => {
-  it('defaults to reverse, the reference preset and the recipe, into models/reverse', () => {
+  it('defaults to reverse, the reference preset and the recipe, into models/runs/reverse (not the shipped one)', () => {
     const { options: o, explicit } = options([]);
     expect(o).toMatchObject({
       task: 'reverse',
@@ -38,7 +38,7 @@ describe('parseTrainArgs', () => {
       batch: 64,
       lr: DEFAULT_RECIPE.lr,
       decay: DEFAULT_RECIPE.decay,
-      out: 'models/reverse',
+      out: 'models/runs/reverse',
       resume: false,
       targetExactMatch: 0.99,
       backend: 'auto',
@@ -130,7 +130,9 @@ describe('parseTrainArgs', () => {
   });
 
   it.each([
-    [['--frobnicate'], "Unknown option '--frobnicate'"],
+    [['--frobnicate'], 'unknown option --frobnicate'],
+    [['--taks', 'reverse'], 'unknown option --taks (did you mean --task?)'],
+    [['--lr', '0.01', '--evel-every=5'], 'unknown option --evel-every (did you mean --eval-every?)'],
     [['--task', 'juggle'], "--task must be one of copy, reverse, sort, addition, got 'juggle'"],
     [['--steps', 'many'], "--steps must be an integer >= 1, got 'many'"],
     [['--steps', '0'], "--steps must be an integer >= 1, got '0'"],
@@ -142,7 +144,7 @@ describe('parseTrainArgs', () => {
     [['--seed', '4294967296'], "--seed must be an integer in [0, 4294967295], got '4294967296'"],
     [['--target-exact-match', '1.5'], "--target-exact-match must be a number in [0, 1], got '1.5'"],
     [['--backend', 'gpu'], "--backend must be one of auto, tensorflow, wasm, cpu, got 'gpu'"],
-    [['--task', 'addition', '--symbols', '4'], "--task addition: option 'numSymbols' does not apply to addition"],
+    [['--task', 'addition', '--symbols', '4'], "--task addition: unknown option 'numSymbols'"],
     [
       ['--warmup', '500', '--decay-steps', '400'],
       '--decay-steps must be greater than --warmup (500) for the cosine decay, got 400',

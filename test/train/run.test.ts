@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { initBackend } from '../../src/backend';
-import { readTaskJson } from '../../src/io/task_json';
+import { readTaskJson } from '../../src/model/task_json';
 import { parseTrainArgs, TrainOptions } from '../../src/train/options';
 import { balancedShare } from '../../src/train/recipe';
 import { TrainingRun } from '../../src/train/run';
@@ -102,6 +102,7 @@ describe('TrainingRun', () => {
     expect(run.targetProgress()).toEqual({ exactMatch: 0.9, lastExactMatch: undefined, estimatedStep: undefined });
     const evals = [
       { step: 50, exactMatch: 0.1 },
+      { step: 75, exactMatch: 0.2 },
       { step: 100, exactMatch: 0.3 },
     ];
     for (const e of evals)

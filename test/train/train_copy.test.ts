@@ -6,6 +6,7 @@
 import { initBackend } from '../../src/backend';
 import { TASK_RECIPES } from '../../src/train/recipe';
 import { runTimeToAccuracy } from '../../src/train/run';
+import { recordMargin } from '../helpers/test_output';
 
 beforeAll(() => initBackend('wasm', { quiet: true }));
 
@@ -31,10 +32,8 @@ it('trains the tiny preset on copy to >= 0.9 held-out exact match', async () => 
       '1',
     ],
   });
-  // Printed so the CI log shows how much margin the budget has.
-  console.log(
-    `copy/tiny: exact match ${result.exactMatch} after ${result.steps} steps, ${result.seconds} s of training`,
-  );
+  // Kept in test-output/margins.jsonl: how much margin the budget has.
+  recordMargin('train_copy', { exactMatch: result.exactMatch, steps: result.steps, seconds: result.seconds });
   expect(result.reached).toBe(true);
   expect(result.exactMatch).toBeGreaterThanOrEqual(0.9);
   expect(result.steps).toBeLessThanOrEqual(300);

@@ -4,7 +4,8 @@ import { initBackend } from '../../src/backend';
 import { createTrainingStream, encodeBatch } from '../../src/tasks';
 import { decodeCheckpoint, encodeCheckpoint } from '../../src/train/checkpoint';
 import { warmupSchedule } from '../../src/train/schedule';
-import { NonFiniteLossError, Trainer } from '../../src/train/trainer';
+import { maskedSoftmaxCrossEntropy } from '../../src/train/losses';
+import { batchTensors, NonFiniteLossError, Trainer } from '../../src/train/trainer';
 import { tinySetup } from './helpers';
 
 beforeAll(() => initBackend('wasm', { quiet: true }));
@@ -35,6 +36,25 @@ describe('Trainer', () => {
       .filter((w, i) => w.trainable && after[i].every((v, k) => v === before[i][k]))
       .map((w) => w.name);
     expect(unchanged).toEqual([]);
+    trainer.dispose();
+    model.dispose();
+  });
+
+  it('a step with labelSmoothing reports the smoothed loss of its batch', async () => {
+    // tiny has no dropout: the step's forward pass is the one computed here.
+    const { task, model } = tinySetup();
+    const batch = encodeBatch(task, createTrainingStream(task, 5).nextBatch(16));
+    const lossOf = (smoothing: number) =>
+      tf.tidy(() => {
+        const { source, decoderInput, decoderTarget } = batchTensors(batch);
+        const logits = model.apply([source, decoderInput], { training: true }) as tf.Tensor;
+        return maskedSoftmaxCrossEntropy(logits, decoderTarget, smoothing).dataSync()[0];
+      });
+    const [plain, smoothed] = [lossOf(0), lossOf(0.3)];
+    expect(Math.abs(smoothed - plain)).toBeGreaterThan(5e-3); // near-uniform outputs at the start: close, not equal
+    const trainer = new Trainer({ model, learningRate: schedule, labelSmoothing: 0.3 });
+    const result = await trainer.step(batch);
+    expect(result.loss).toBeCloseTo(smoothed, 5);
     trainer.dispose();
     model.dispose();
   });

@@ -1,7 +1,7 @@
 /**
- * What the keras-hub layers (this folder) share: Keras's activation names, the weights of their
- * Keras sub-layers (Dense, LayerNormalization, MultiHeadAttention) kept in Keras's order with
- * their paths in a Keras 3 weights file, and the residual sub-block of the transformer layers.
+ * What the keras-hub layers (this folder) share: their default names and registration, and the
+ * weights of their Keras sub-layers (Dense, LayerNormalization, MultiHeadAttention, embeddings)
+ * kept in Keras's order with their paths in a Keras 3 weights file.
  *
  * Keras 3's `.keras` weights file (keras/src/saving/saving_lib.py `_save_state` and
  * `_walk_saveable`) stores a layer's own variables under `<path>/vars/0, 1, ...` in creation order,
@@ -15,11 +15,8 @@
  * were assigned: the order of `weights` here, which Keras 2 `.h5` files also use.
  */
 import * as tf from '@tensorflow/tfjs';
-import { describeValue as describe } from '../../describe';
-import { dense2d } from '../../ops/dense';
-import { gelu } from '../../ops/gelu';
-import { layerNormalize } from '../../ops/layer_norm';
-import { MultiHeadAttention } from '../multi_head_attention';
+import type { MultiHeadAttention } from '../multi_head_attention';
+import type { SubLayerName } from '../transformer_block';
 
 const nameCounts: Record<string, number> = {};
 
@@ -45,53 +42,6 @@ export function registerKerasHubClass(cls: tf.serialization.SerializableConstruc
   const camel = cls.className.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
   const map = tf.serialization.SerializationMap.getMap().classNameMap;
   map[camel] = map[cls.className];
-}
-
-/** Keras activation names these layers run, each in tfjs ops. */
-const ACTIVATION_FUNCTIONS: Record<string, (x: tf.Tensor) => tf.Tensor> = {
-  linear: (x) => x,
-  relu: (x) => tf.relu(x),
-  // Keras's 'gelu' is exact (approximate=False), x * Phi(x).
-  gelu,
-  tanh: (x) => tf.tanh(x),
-  sigmoid: (x) => tf.sigmoid(x),
-  silu: (x) => x.mul(tf.sigmoid(x)),
-  swish: (x) => x.mul(tf.sigmoid(x)),
-  softplus: (x) => tf.softplus(x),
-  elu: (x) => tf.elu(x),
-  selu: (x) => tf.selu(x),
-};
-export const KERAS_ACTIVATIONS = Object.keys(ACTIVATION_FUNCTIONS);
-
-/**
- * A Keras activation: a name ('relu', 'gelu', ...) or Keras 3's serialized function
- * (`{class_name: 'function', config: 'relu'}`, whichever casing the loader hands over).
- */
-export function resolveActivation(layer: string, value: unknown): string {
-  const name =
-    typeof value === 'string'
-      ? value
-      : value != null && typeof value === 'object' && typeof (value as { config?: unknown }).config === 'string'
-        ? ((value as { config: string }).config as string)
-        : undefined;
-  if (name == null || !(name in ACTIVATION_FUNCTIONS)) {
-    const choices = KERAS_ACTIVATIONS.map((a) => `'${a}'`).join(', ');
-    throw new Error(`${layer}: activation must be one of ${choices}, got ${describe(value)}`);
-  }
-  return name;
-}
-
-/** A Keras Dense sub-layer: kernel [in, out], bias [out] (vars/0, vars/1). */
-export interface DenseWeights {
-  kernel: tf.LayerVariable;
-  bias: tf.LayerVariable;
-}
-
-/** A Keras LayerNormalization sub-layer: gamma, beta [D] (vars/0, vars/1). */
-export interface NormWeights {
-  gamma: tf.LayerVariable;
-  beta: tf.LayerVariable;
-  epsilon: number;
 }
 
 /** One Keras sub-layer of a keras-hub layer, in Keras's order, and where Keras saves it. */
@@ -143,37 +93,13 @@ export abstract class LayerWithParts extends tf.layers.Layer {
   }
 }
 
-/** `activation(x W + b)` over the last axis of (B, T, Din): (B, T, Dout). Call inside a tidy. */
-export function applyDense(x: tf.Tensor, dense: DenseWeights, activation: string): tf.Tensor {
-  const [batch, length, width] = x.shape;
-  const kernel = dense.kernel.read();
-  // (B, T, Din) -> (B*T, Din): 2-D matmuls train on every backend.
-  const flat = x.reshape([batch * length, width]);
-  const fusedActivation = activation === 'relu' ? 'relu' : 'linear';
-  let y: tf.Tensor = dense2d(flat, kernel, dense.bias.read(), fusedActivation);
-  if (activation !== 'relu' && activation !== 'linear') y = ACTIVATION_FUNCTIONS[activation](y);
-  return y.reshape([batch, length, kernel.shape[1] as number]);
-}
-
-/** Layer normalization over the last axis (Ba et al. 2016), Keras's LayerNormalization. Call inside a tidy. */
-export function applyNorm(x: tf.Tensor, norm: NormWeights): tf.Tensor {
-  return layerNormalize(x, norm.gamma.read(), norm.beta.read(), norm.epsilon);
-}
-
-/**
- * One residual sub-block of keras-hub's transformer layers: `norm(x + dropout(f(x)))` (post-LN,
- * BERT-style) or, with `normalizeFirst`, `x + dropout(f(norm(x)))` (pre-LN, GPT-2-style).
- * Call inside a tidy.
- */
-export function residualBlock(
-  x: tf.Tensor,
-  norm: NormWeights,
-  normalizeFirst: boolean,
-  dropout: number,
-  training: boolean,
-  f: (input: tf.Tensor) => tf.Tensor,
-): tf.Tensor {
-  const drop = (t: tf.Tensor) => (training && dropout > 0 ? tf.dropout(t, dropout) : t);
-  if (normalizeFirst) return x.add(drop(f(applyNorm(x, norm))));
-  return applyNorm(x.add(drop(f(x))), norm);
-}
+/** keras-hub's attribute name of each transformer sub-layer: the group Keras 3 saves it under. */
+export const KERAS_HUB_GROUPS: Record<SubLayerName, string> = {
+  self_attention: '_self_attention_layer',
+  self_attention_layer_norm: '_self_attention_layer_norm',
+  cross_attention: '_cross_attention_layer',
+  cross_attention_layer_norm: '_cross_attention_layer_norm',
+  feedforward_intermediate_dense: '_feedforward_intermediate_dense',
+  feedforward_output_dense: '_feedforward_output_dense',
+  feedforward_layer_norm: '_feedforward_layer_norm',
+};

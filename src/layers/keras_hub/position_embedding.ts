@@ -5,13 +5,22 @@ import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
 import { describeValue as describe } from '../../describe';
-import { checkPositiveInt, type InitializerIdentifier, resolveInitializer, serializeInitializer } from '../args';
+import {
+  checkPositiveInt,
+  type InitializerIdentifier,
+  resolveInitializer,
+  serializeInitializer,
+  checkLayerArgNames,
+  layerArgNames,
+} from '../args';
+import { type IncrementalRole, POSITIONED, startIndexOf } from '../incremental';
 import { layerArgsWithName, registerKerasHubClass } from './parts';
 import { checkRank, type Kwargs, type Shape } from '../shapes';
 
 /** keras-hub's default `hierarchical_alpha`, also what its TokenAndPositionEmbedding uses. */
 export const DEFAULT_HIERARCHICAL_ALPHA = 0.4;
 
+/** The arguments of `KerasHubPositionEmbedding`: keras-hub's `PositionEmbedding`'s, in camelCase. */
 export interface KerasHubPositionEmbeddingArgs extends LayerArgs {
   /** Longest sequence L the table covers. Required. */
   sequenceLength: number;
@@ -20,6 +29,13 @@ export interface KerasHubPositionEmbeddingArgs extends LayerArgs {
   /** keras-hub's mixing weight for sequences longer than L (see the class comment). Default 0.4. */
   hierarchicalAlpha?: number;
 }
+
+/** Every argument name, for the unknown-argument check. */
+const ARG_NAMES = layerArgNames<KerasHubPositionEmbeddingArgs>({
+  sequenceLength: true,
+  initializer: true,
+  hierarchicalAlpha: true,
+});
 
 /**
  * A learned position embedding (Devlin et al. 2019): returns the embeddings of positions 0..T-1,
@@ -48,6 +64,7 @@ export class KerasHubPositionEmbedding extends tf.layers.Layer {
 
   constructor(args: KerasHubPositionEmbeddingArgs) {
     super(layerArgsWithName(args, 'position_embedding'));
+    checkLayerArgNames(this, KerasHubPositionEmbedding, args, ARG_NAMES);
     const name = this.label;
     if (args == null || typeof args !== 'object') {
       throw new Error(`${name}: expected an arguments object {sequenceLength, ...}, got ${args}`);
@@ -86,12 +103,18 @@ export class KerasHubPositionEmbedding extends tf.layers.Layer {
     return null as unknown as tf.Tensor;
   }
 
-  override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
+  /** `startIndex` (keras-hub's `start_index`): the position of the input's first row. Default 0. */
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
     checkRank(this.label, 'inputs', x.shape, 3);
+    const start = startIndexOf(this.label, kwargs);
     return tf.tidy(() =>
-      positionRows(this.embeddings!.read(), x.shape[1] as number, this.hierarchicalAlpha).broadcastTo(x.shape),
+      positionRows(this.embeddings!.read(), start, x.shape[1] as number, this.hierarchicalAlpha).broadcastTo(x.shape),
     );
+  }
+
+  incrementalRole(): IncrementalRole {
+    return POSITIONED;
   }
 
   override getConfig(): tf.serialization.ConfigDict {
@@ -105,13 +128,16 @@ export class KerasHubPositionEmbedding extends tf.layers.Layer {
 }
 registerKerasHubClass(KerasHubPositionEmbedding);
 
-/** The (T, D) position rows of a [L, D] table for positions 0..T-1 (see the class comment). Call inside a tidy. */
-export function positionRows(table: tf.Tensor, length: number, alpha: number): tf.Tensor2D {
+/**
+ * The (T, D) position rows of a [L, D] table for positions start .. start + T - 1 (see the class
+ * comment). Call inside a tidy.
+ */
+export function positionRows(table: tf.Tensor, start: number, length: number, alpha: number): tf.Tensor2D {
   const [rows, width] = table.shape as number[];
-  if (length < rows) return table.slice([0, 0], [length, width]) as tf.Tensor2D;
+  if (start + length < rows) return table.slice([start, 0], [length, width]) as tf.Tensor2D;
   // E = (P - alpha P[0]) / (1 - alpha); row t = alpha E[t div L] + (1 - alpha) E[t mod L].
   const e = table.sub(table.slice([0, 0], [1, width]).mul(alpha)).div(1 - alpha);
-  const positions = Array.from({ length }, (_v, t) => t);
+  const positions = Array.from({ length }, (_v, t) => start + t);
   const high = tf.gather(
     e,
     tf.tensor1d(

@@ -3,15 +3,22 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
-import { checkPositiveNumber } from '../args';
+import { checkPositiveNumber, checkLayerArgNames, layerArgNames } from '../args';
+import { type IncrementalRole, POSITIONED, startIndexOf } from '../incremental';
 import { layerArgsWithName, registerKerasHubClass } from './parts';
 import { checkRank, type Kwargs, type Shape } from '../shapes';
 import { sinusoidalEncoding } from '../sinusoidal_position_encoding';
 
+/** The arguments of `KerasHubSinePositionEncoding`: keras-hub's `SinePositionEncoding`'s, in camelCase. */
 export interface KerasHubSinePositionEncodingArgs extends LayerArgs {
   /** The wavelength scale w. Default 10000. */
   maxWavelength?: number;
 }
+
+/** Every argument name, for the unknown-argument check. */
+const ARG_NAMES = layerArgNames<KerasHubSinePositionEncodingArgs>({
+  maxWavelength: true,
+});
 
 /**
  * The fixed sinusoidal encoding of Vaswani et al. 2017 (section 3.5) as keras-hub computes it:
@@ -32,6 +39,7 @@ export class KerasHubSinePositionEncoding extends tf.layers.Layer {
 
   constructor(args: KerasHubSinePositionEncodingArgs = {}) {
     super(layerArgsWithName(args, 'sine_position_encoding'));
+    checkLayerArgNames(this, KerasHubSinePositionEncoding, args, ARG_NAMES);
     this.maxWavelength = checkPositiveNumber(this.label, 'maxWavelength', args.maxWavelength ?? 10000);
   }
 
@@ -53,11 +61,17 @@ export class KerasHubSinePositionEncoding extends tf.layers.Layer {
     return null as unknown as tf.Tensor;
   }
 
-  override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
+  /** `startIndex` (keras-hub's `start_index`): the position of the input's first row. Default 0. */
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
     checkRank(this.label, 'inputs', x.shape, 3);
     const [, length, width] = x.shape as number[];
-    return tf.tidy(() => sinusoidalEncoding(length, width, this.maxWavelength).broadcastTo(x.shape));
+    const start = startIndexOf(this.label, kwargs);
+    return tf.tidy(() => sinusoidalEncoding(length, width, this.maxWavelength, start).broadcastTo(x.shape));
+  }
+
+  incrementalRole(): IncrementalRole {
+    return POSITIONED;
   }
 
   override getConfig(): tf.serialization.ConfigDict {

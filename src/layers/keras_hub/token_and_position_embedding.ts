@@ -7,15 +7,19 @@ import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
 import { checkTokenIds, embeddingLookup } from '../../ops/embedding';
 import {
   checkBoolean,
+  checkLayerArgNames,
   checkPositiveInt,
   type InitializerIdentifier,
+  layerArgNames,
   resolveInitializer,
   serializeInitializer,
 } from '../args';
 import { type Kwargs, type Shape } from '../shapes';
 import { DEFAULT_HIERARCHICAL_ALPHA, positionRows } from './position_embedding';
+import { type IncrementalRole, POSITIONED, startIndexOf } from '../incremental';
 import { layerArgsWithName, LayerWithParts, registerKerasHubClass } from './parts';
 
+/** The arguments of `KerasHubTokenAndPositionEmbedding`: keras-hub's, in camelCase. */
 export interface KerasHubTokenAndPositionEmbeddingArgs extends LayerArgs {
   /** Number of token ids V (ids 0..V-1). Required. */
   vocabularySize: number;
@@ -36,6 +40,16 @@ export interface KerasHubTokenAndPositionEmbeddingArgs extends LayerArgs {
   /** Whether id 0 is padding: the output then carries the padding mask (B, T), 1 = real token. Default false. */
   maskZero?: boolean;
 }
+
+/** Every argument name, for the unknown-argument check. */
+const ARG_NAMES = layerArgNames<KerasHubTokenAndPositionEmbeddingArgs>({
+  vocabularySize: true,
+  sequenceLength: true,
+  embeddingDim: true,
+  tieWeights: true,
+  embeddingsInitializer: true,
+  maskZero: true,
+});
 
 /**
  * Token ids (B, T) to `token_embedding[id] + position_embedding[t]`, (B, T, D), as keras-hub
@@ -69,6 +83,7 @@ export class KerasHubTokenAndPositionEmbedding extends LayerWithParts {
 
   constructor(args: KerasHubTokenAndPositionEmbeddingArgs) {
     super(layerArgsWithName(args, 'token_and_position_embedding'));
+    checkLayerArgNames(this, KerasHubTokenAndPositionEmbedding, args, ARG_NAMES);
     const name = this.label;
     if (args == null || typeof args !== 'object') {
       throw new Error(
@@ -134,8 +149,10 @@ export class KerasHubTokenAndPositionEmbedding extends LayerWithParts {
     return (this.maskZero ? tf.tidy(() => tf.notEqual(ids, 0)) : null) as tf.Tensor;
   }
 
-  override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
+  /** `startIndex` (keras-hub's `start_index`): the position of the first id. Default 0. */
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
     const ids = Array.isArray(inputs) ? inputs[0] : inputs;
+    const start = startIndexOf(this.label, kwargs);
     if (ids.rank !== 2) {
       throw new Error(`${this.label}: token ids must have shape (B, T), got shape [${ids.shape.join(', ')}]`);
     }
@@ -145,9 +162,13 @@ export class KerasHubTokenAndPositionEmbedding extends LayerWithParts {
       // 1. Tokens: (B*T) ids -> (B*T, D) -> (B, T, D).
       const tokens = embeddingLookup(this.tokenEmbeddings!.read(), ids.reshape([batch * length]));
       // 2. Positions (T, D), broadcast over the batch.
-      const positions = positionRows(this.positionEmbeddings!.read(), length, DEFAULT_HIERARCHICAL_ALPHA);
+      const positions = positionRows(this.positionEmbeddings!.read(), start, length, DEFAULT_HIERARCHICAL_ALPHA);
       return tokens.reshape([batch, length, this.embeddingDim]).add(positions);
     });
+  }
+
+  incrementalRole(): IncrementalRole {
+    return POSITIONED;
   }
 
   override getConfig(): tf.serialization.ConfigDict {

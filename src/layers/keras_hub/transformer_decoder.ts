@@ -1,17 +1,20 @@
 /**
  * keras-hub's `TransformerDecoder` (keras_hub/src/layers/modeling/transformer_decoder.py): the
  * same arguments, defaults, math, weight shapes and order, so that Keras models built from it load.
+ * The block itself is the shared TransformerBlock; this class holds keras-hub's names, defaults,
+ * mask rules and weight paths.
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkBoolean, serializeInitializer } from '../args';
-import { byCallArgument } from '../keras_args';
-import { checkPaddingMasks, combineMasks, passMask, resolveInputMasks } from '../masks';
-import { MultiHeadAttention } from '../multi_head_attention';
+import { checkBoolean, layerArgNames } from '../args';
+import type { IncrementalRole } from '../incremental';
+import { byCallArgument, checkCallArguments } from '../keras_args';
+import { checkPaddingMasks, passMask, resolveInputMasks } from '../masks';
 import { checkRank, checkSequence, type Kwargs, type Shape, shapeList } from '../shapes';
-import { applyDense, type DenseWeights, type NormWeights, residualBlock, registerKerasHubClass } from './parts';
-import { KerasHubTransformerBase, type KerasHubTransformerArgs, weightsPart } from './transformer_base';
-import { checkEncoderAttentionMask } from './transformer_encoder';
+import { type BlockCacheArgs, type BlockHeadMaskArgs, type BlockKind, TransformerBlock } from '../transformer_block';
+import { KERAS_HUB_GROUPS, layerArgsWithName, registerKerasHubClass } from './parts';
+import { checkEncoderAttentionMask, type KerasHubTransformerArgs } from './transformer_encoder';
 
+/** The arguments of `KerasHubTransformerDecoder`: keras-hub's `TransformerDecoder`'s, in camelCase. */
 export interface KerasHubTransformerDecoderArgs extends KerasHubTransformerArgs {
   /** keras-hub's build shapes, written in its configs; kept, and checked against the inputs. Default null. */
   decoderSequenceShape?: Shape | null;
@@ -30,8 +33,11 @@ export interface KerasHubTransformerDecoderArgs extends KerasHubTransformerArgs 
   callArguments?: string[] | null;
 }
 
-/** Keyword arguments of `apply` (tensors the Keras loader passes as inputs instead, with callArguments). */
-export interface KerasHubTransformerDecoderCallArgs {
+/**
+ * Keyword arguments of `apply` (tensors the Keras loader passes as inputs instead, with
+ * callArguments), and keras-hub's caches of cached decoding (see TransformerBlock).
+ */
+export interface KerasHubTransformerDecoderCallArgs extends BlockCacheArgs, BlockHeadMaskArgs {
   /** (B, T), 1 = real token. Default: the decoder sequence's own padding mask. */
   decoderPaddingMask?: tf.Tensor;
   /** (B, T, T), 1 = may attend. */
@@ -55,6 +61,43 @@ interface DecoderInputs<T> {
   decoderIndex: number;
   encoderIndex: number;
 }
+
+/** Every argument name, for the unknown-argument check. */
+const ARG_NAMES = layerArgNames<KerasHubTransformerDecoderArgs>({
+  intermediateDim: true,
+  numHeads: true,
+  dropout: true,
+  activation: true,
+  layerNormEpsilon: true,
+  kernelInitializer: true,
+  biasInitializer: true,
+  normalizeFirst: true,
+  callArguments: true,
+  decoderSequenceShape: true,
+  encoderSequenceShape: true,
+  useCausalMask: true,
+});
+
+const KIND: BlockKind = {
+  argNames: ARG_NAMES,
+  owner: () => KerasHubTransformerDecoder,
+  label: 'keras_hub TransformerDecoder',
+  // In the order keras-hub's build creates them.
+  weightOrder: [
+    'self_attention',
+    'self_attention_layer_norm',
+    'cross_attention',
+    'cross_attention_layer_norm',
+    'feedforward_intermediate_dense',
+    'feedforward_output_dense',
+    'feedforward_layer_norm',
+  ],
+  attentionScopes: { self: 'self_attention', cross: 'cross_attention' },
+  regularizers: false,
+  inputNames: { sequence: 'decoder_sequence', memory: 'encoder_sequence' },
+  exactKeyDim: false,
+  kerasGroups: KERAS_HUB_GROUPS,
+};
 
 /**
  * A Transformer decoder layer (Vaswani et al. 2017, section 3.1) as keras-hub defines it: causal
@@ -83,7 +126,7 @@ interface DecoderInputs<T> {
  * const y = decoder.apply([tf.zeros([2, 7, 32]), tf.zeros([2, 9, 32])]) as tf.Tensor; // [2, 7, 32]
  * ```
  */
-export class KerasHubTransformerDecoder extends KerasHubTransformerBase {
+export class KerasHubTransformerDecoder extends TransformerBlock {
   /** @nocollapse */
   static className = 'keras_hub>TransformerDecoder';
   /** keras-hub's tensor call arguments (the caches of cached decoding aside), the names `callArguments` uses. */
@@ -100,28 +143,17 @@ export class KerasHubTransformerDecoder extends KerasHubTransformerBase {
   readonly encoderSequenceShape: Shape | null;
   readonly useCausalMask: boolean;
 
-  selfAttention: MultiHeadAttention | null = null;
-  crossAttention: MultiHeadAttention | null = null;
-  private selfAttentionNorm!: NormWeights;
-  private crossAttentionNorm: NormWeights | null = null;
-  private feedForwardNorm!: NormWeights;
-  private intermediateDense!: DenseWeights;
-  private outputDense!: DenseWeights;
+  readonly callArguments: string[] | null;
+
   constructor(args: KerasHubTransformerDecoderArgs) {
-    super(args, {
-      namePrefix: 'transformer_decoder',
-      kerasCallArguments: KerasHubTransformerDecoder.kerasCallArguments,
-      required: 'decoder_sequence',
-      regularizers: false,
-    });
+    super(layerArgsWithName(args, 'transformer_decoder'), KIND);
     const name = this.label;
+    this.callArguments = checkCallArguments(name, args.callArguments, KerasHubTransformerDecoder.kerasCallArguments, [
+      'decoder_sequence',
+    ]);
     this.decoderSequenceShape = checkBuildShape(name, 'decoderSequenceShape', args.decoderSequenceShape);
     this.encoderSequenceShape = checkBuildShape(name, 'encoderSequenceShape', args.encoderSequenceShape);
     this.useCausalMask = checkBoolean(name, 'useCausalMask', args.useCausalMask ?? true);
-  }
-
-  protected attentionLayers(): Array<MultiHeadAttention | null> {
-    return [this.selfAttention, this.crossAttention];
   }
 
   /** The inputs (or shapes) by keras-hub's call argument names. */
@@ -152,31 +184,7 @@ export class KerasHubTransformerDecoder extends KerasHubTransformerBase {
     if (this.encoderSequenceShape != null && encoderShape == null) {
       throw new Error(`${this.label}: the config has an encoderSequenceShape, but the layer got no encoder sequence`);
     }
-    const width = decoderShape[2] as number;
-    const keyDim = this.keyDimFor(width, 'decoder');
-    // In the order keras-hub's build creates them.
-    this.selfAttention = this.addAttention('self_attention', keyDim, decoderShape, decoderShape);
-    this.selfAttentionNorm = this.addNorm('self_attention_layer_norm', width);
-    this.parts = [
-      { group: '_self_attention_layer', attention: this.selfAttention },
-      weightsPart('_self_attention_layer_norm', this.selfAttentionNorm),
-    ];
-    if (encoderShape) {
-      this.crossAttention = this.addAttention('cross_attention', keyDim, decoderShape, encoderShape);
-      this.crossAttentionNorm = this.addNorm('cross_attention_layer_norm', width);
-      this.parts.push(
-        { group: '_cross_attention_layer', attention: this.crossAttention },
-        weightsPart('_cross_attention_layer_norm', this.crossAttentionNorm),
-      );
-    }
-    this.intermediateDense = this.addDense('feedforward_intermediate_dense', width, this.intermediateDim);
-    this.outputDense = this.addDense('feedforward_output_dense', this.intermediateDim, width);
-    this.feedForwardNorm = this.addNorm('feedforward_layer_norm', width);
-    this.parts.push(
-      weightsPart('_feedforward_intermediate_dense', this.intermediateDense),
-      weightsPart('_feedforward_output_dense', this.outputDense),
-      weightsPart('_feedforward_layer_norm', this.feedForwardNorm),
-    );
+    this.buildSublayers(decoderShape, encoderShape, null, this.useCausalMask);
     this.built = true;
   }
 
@@ -188,11 +196,10 @@ export class KerasHubTransformerDecoder extends KerasHubTransformerBase {
   override computeMask(inputs: tf.Tensor | tf.Tensor[], mask?: tf.Tensor | tf.Tensor[]): tf.Tensor {
     const list = Array.isArray(inputs) ? inputs : [inputs];
     const { decoderIndex } = this.named(list);
-    // tfjs types computeMask as never null, but null is how it says "no mask".
-    return passMask(list[decoderIndex], resolveInputMasks(inputs, mask)[decoderIndex]) as tf.Tensor;
+    return this.withCacheMasks(passMask(list[decoderIndex], resolveInputMasks(inputs, mask)[decoderIndex]));
   }
 
-  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
     const args = kwargs as KerasHubTransformerDecoderCallArgs;
     const list = Array.isArray(inputs) ? inputs : [inputs];
     const named = this.named(list);
@@ -205,110 +212,72 @@ export class KerasHubTransformerDecoder extends KerasHubTransformerBase {
       );
     }
     const own = resolveInputMasks(inputs, args.mask);
-    const masks = {
-      decoderOwn: own[named.decoderIndex],
-      encoderOwn: encoder ? own[named.encoderIndex] : null,
-      decoderPadding: named.decoder_padding_mask ?? args.decoderPaddingMask ?? null,
-      decoderAttention: named.decoder_attention_mask ?? args.decoderAttentionMask ?? null,
-      encoderPadding: named.encoder_padding_mask ?? args.encoderPaddingMask ?? null,
-      encoderAttention: named.encoder_attention_mask ?? args.encoderAttentionMask ?? null,
-    };
+    const decoderOwn = own[named.decoderIndex];
+    const encoderOwn = encoder ? own[named.encoderIndex] : null;
+    const decoderPadding = named.decoder_padding_mask ?? args.decoderPaddingMask ?? null;
+    const decoderAttention = named.decoder_attention_mask ?? args.decoderAttentionMask ?? null;
+    const encoderPadding = named.encoder_padding_mask ?? args.encoderPaddingMask ?? null;
+    const encoderAttention = named.encoder_attention_mask ?? args.encoderAttentionMask ?? null;
     checkSequence(this.label, 'decoder_sequence', x, this.selfAttention?.queryDense?.kernel?.shape[0] as number);
     if (encoder) {
       const width = this.crossAttention?.keyDense?.kernel?.shape[0] as number;
       checkSequence(this.label, 'encoder_sequence', encoder, width, x.shape[0]);
     }
     checkPaddingMasks(this.label, [
-      ['decoder_sequence', masks.decoderOwn, x],
-      ['decoder_padding_mask', masks.decoderPadding, x],
-      ['encoder_sequence', masks.encoderOwn, encoder ?? x],
-      ['encoder_padding_mask', encoder ? masks.encoderPadding : null, encoder ?? x],
+      ['decoder_sequence', decoderOwn, x],
+      ['decoder_padding_mask', decoderPadding, x],
+      ['encoder_sequence', encoderOwn, encoder ?? x],
+      ['encoder_padding_mask', encoder ? encoderPadding : null, encoder ?? x],
     ]);
+    const caches = this.cachesOf(args);
     const [batch, length] = x.shape as number[];
-    checkEncoderAttentionMask(this.label, masks.decoderAttention, batch, length, length);
-    if (encoder)
-      checkEncoderAttentionMask(this.label, masks.encoderAttention, batch, length, encoder.shape[1] as number);
-    return tf.tidy(() => this.forward(x, encoder, masks, args.training ?? false));
+    const headMasks = this.headMasksOf(args, batch);
+    if (caches == null) {
+      checkEncoderAttentionMask(this.label, decoderAttention, batch, length, length);
+      if (encoder) checkEncoderAttentionMask(this.label, encoderAttention, batch, length, encoder.shape[1] as number);
+    }
+    // keras-hub's masks (`_compute_self_attention_mask`, merge_padding_and_attention_mask). Self-
+    // attention: decoder padding (B, 1, T) * decoder attention mask * the causal mask (the
+    // attention's own, with useCausalMask), and the decoder sequence's own mask on queries and
+    // values, as Keras's attention applies it. Cross-attention: encoder padding (B, 1, S) *
+    // encoder attention mask; the query (a residual sum) carries no mask in Keras, the encoder
+    // sequence its own on the values.
+    const self = {
+      ...caches?.self,
+      masks: {
+        queryMask: decoderOwn,
+        valueMask: decoderPadding ?? decoderOwn,
+        keyMask: decoderPadding != null ? decoderOwn : null,
+        attentionMask: decoderAttention,
+      },
+      headMask: headMasks.self,
+    };
+    const cross =
+      encoder == null
+        ? null
+        : {
+            ...caches?.cross,
+            memory: encoder,
+            masks: {
+              valueMask: encoderPadding ?? encoderOwn,
+              keyMask: encoderPadding != null ? encoderOwn : null,
+              attentionMask: encoderAttention,
+            },
+            headMask: headMasks.cross,
+          };
+    return tf.tidy(() => this.outputsOf(this.runBlock(x, self, cross, args.training ?? false), caches != null));
   }
 
-  /**
-   * The layer on explicit tensors: x (B, T, D), encoder (B, S, De) or null, and the masks
-   * (padding (B, L) with 1 = real token, attention (B, T, S) with 1 = may attend, or null).
-   * Call inside a tidy.
-   */
-  forward(
-    x: tf.Tensor,
-    encoder: tf.Tensor | null,
-    masks: {
-      decoderOwn: tf.Tensor | null;
-      encoderOwn: tf.Tensor | null;
-      decoderPadding: tf.Tensor | null;
-      decoderAttention: tf.Tensor | null;
-      encoderPadding: tf.Tensor | null;
-      encoderAttention: tf.Tensor | null;
-    },
-    training: boolean,
-  ): tf.Tensor {
-    const { normalizeFirst, dropout } = this;
-    // 1. Self-attention mask: decoder padding (B, 1, T) * decoder attention mask * causal (1, T, T),
-    //    and the decoder sequence's own mask on queries and values, as Keras's attention applies it.
-    const { decoderOwn, decoderPadding } = masks;
-    const selfMask = combineMasks(
-      x,
-      x,
-      decoderOwn,
-      decoderPadding ?? decoderOwn,
-      decoderPadding != null ? decoderOwn : null,
-      this.useCausalMask,
-      masks.decoderAttention,
-    );
-    let h = residualBlock(
-      x,
-      this.selfAttentionNorm,
-      normalizeFirst,
-      dropout,
-      training,
-      (q) => this.selfAttention!.attend(q, q, q, selfMask, training).output,
-    );
-    // 2. Cross-attention: encoder padding (B, 1, S) * encoder attention mask (B, T, S); the query
-    //    (a residual sum) carries no mask in Keras, the encoder sequence its own on the values.
-    if (encoder) {
-      const { encoderOwn, encoderPadding } = masks;
-      const crossMask = combineMasks(
-        x,
-        encoder,
-        null,
-        encoderPadding ?? encoderOwn,
-        encoderPadding != null ? encoderOwn : null,
-        false,
-        masks.encoderAttention,
-      );
-      h = residualBlock(
-        h,
-        this.crossAttentionNorm!,
-        normalizeFirst,
-        dropout,
-        training,
-        (q) => this.crossAttention!.attend(q, encoder, encoder, crossMask, training).output,
-      );
-    }
-    // 3. Feed-forward block: (B, T, D) -> (B, T, I) -> (B, T, D).
-    return residualBlock(h, this.feedForwardNorm, normalizeFirst, dropout, training, (q) =>
-      applyDense(applyDense(q, this.intermediateDense, this.activation), this.outputDense, 'linear'),
-    );
+  /** Runs one position at a time with its self-attention's cache (and cross-attention's, static). */
+  incrementalRole(inputCount: number): IncrementalRole {
+    const { decoderIndex, encoderIndex } = this.named(new Array<number>(inputCount).fill(0));
+    return { kind: 'cached', slots: this.blockCacheSlots(decoderIndex, encoderIndex) };
   }
 
   override getConfig(): tf.serialization.ConfigDict {
     return {
       ...super.getConfig(),
-      intermediateDim: this.intermediateDim,
-      numHeads: this.numHeads,
-      dropout: this.dropout,
-      activation: this.activation,
-      layerNormEpsilon: this.layerNormEpsilon,
-      kernelInitializer: serializeInitializer(this.kernelInitializer),
-      biasInitializer: serializeInitializer(this.biasInitializer),
-      normalizeFirst: this.normalizeFirst,
+      ...this.blockConfig(),
       decoderSequenceShape: this.decoderSequenceShape,
       encoderSequenceShape: this.encoderSequenceShape,
       useCausalMask: this.useCausalMask,

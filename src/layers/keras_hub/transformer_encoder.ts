@@ -1,22 +1,30 @@
 /**
  * keras-hub's `TransformerEncoder` (keras_hub/src/layers/modeling/transformer_encoder.py): the
  * same arguments, defaults, math, weight shapes and order, so that Keras models built from it load.
+ * The block itself is the shared TransformerBlock; this class holds keras-hub's names, defaults,
+ * mask rules and weight paths.
  */
 import * as tf from '@tensorflow/tfjs';
-import { serializeInitializer } from '../args';
-import { byCallArgument, serializeRegularizerOrConstraint } from '../keras_args';
-import { checkPaddingMasks, combineMasks, passMask, resolveInputMasks } from '../masks';
-import { MultiHeadAttention } from '../multi_head_attention';
+import { layerArgNames } from '../args';
+import { byCallArgument, checkCallArguments, serializeRegularizerOrConstraint } from '../keras_args';
+import { checkPaddingMasks, passMask, resolveInputMasks } from '../masks';
 import { checkRank, checkSequence, formatShape, type Kwargs, type Shape, shapeList } from '../shapes';
-import { applyDense, type DenseWeights, type NormWeights, residualBlock, registerKerasHubClass } from './parts';
 import {
-  KerasHubTransformerBase,
-  type KerasHubRegularizerArgs,
-  type KerasHubTransformerArgs,
-  weightsPart,
-} from './transformer_base';
+  type BlockHeadMaskArgs,
+  type BlockKind,
+  type BlockRegularizerArgs,
+  TransformerBlock,
+  type TransformerBlockArgs,
+} from '../transformer_block';
+import { KERAS_HUB_GROUPS, layerArgsWithName, registerKerasHubClass } from './parts';
 
-export interface KerasHubTransformerEncoderArgs extends KerasHubTransformerArgs, KerasHubRegularizerArgs {
+/** The arguments both keras-hub transformer layers take: ours without `keyDim` (keras-hub's is floor(D / H)). */
+export interface KerasHubTransformerArgs extends TransformerBlockArgs {
+  /** Which Keras call argument each input is; set by the Keras loader. Default null. */
+  callArguments?: string[] | null;
+}
+
+export interface KerasHubTransformerEncoderArgs extends KerasHubTransformerArgs, BlockRegularizerArgs {
   /**
    * Which Keras call argument each input is (`KerasHubTransformerEncoder.kerasCallArguments`), e.g.
    * `['inputs', 'padding_mask']`; set by the Keras loader. Default null: the one input is `inputs`.
@@ -24,8 +32,24 @@ export interface KerasHubTransformerEncoderArgs extends KerasHubTransformerArgs,
   callArguments?: string[] | null;
 }
 
+/** Every argument name, for the unknown-argument check. */
+const ARG_NAMES = layerArgNames<KerasHubTransformerEncoderArgs>({
+  intermediateDim: true,
+  numHeads: true,
+  dropout: true,
+  activation: true,
+  layerNormEpsilon: true,
+  kernelInitializer: true,
+  biasInitializer: true,
+  normalizeFirst: true,
+  callArguments: true,
+  kernelRegularizer: true,
+  biasRegularizer: true,
+  activityRegularizer: true,
+});
+
 /** Keyword arguments of `apply` (tensors the Keras loader passes as inputs instead, with callArguments). */
-export interface KerasHubTransformerEncoderCallArgs {
+export interface KerasHubTransformerEncoderCallArgs extends Pick<BlockHeadMaskArgs, 'selfAttentionHeadMask'> {
   /** (B, T), 1 = real token: masks the keys. Default: the input's own padding mask. */
   paddingMask?: tf.Tensor;
   /** (B, T, T), 1 = query t may attend to position s. */
@@ -33,6 +57,25 @@ export interface KerasHubTransformerEncoderCallArgs {
   training?: boolean;
   mask?: tf.Tensor | Array<tf.Tensor | null>;
 }
+
+const KIND: BlockKind = {
+  argNames: ARG_NAMES,
+  owner: () => KerasHubTransformerEncoder,
+  label: 'keras_hub TransformerEncoder',
+  // In the order keras-hub's build creates them.
+  weightOrder: [
+    'self_attention',
+    'self_attention_layer_norm',
+    'feedforward_layer_norm',
+    'feedforward_intermediate_dense',
+    'feedforward_output_dense',
+  ],
+  attentionScopes: { self: 'self_attention_layer', cross: 'cross_attention_layer' },
+  regularizers: true,
+  inputNames: { sequence: 'inputs', memory: 'memory' },
+  exactKeyDim: false,
+  kerasGroups: KERAS_HUB_GROUPS,
+};
 
 /**
  * A Transformer encoder layer (Vaswani et al. 2017, section 3.1) as keras-hub defines it:
@@ -56,29 +99,22 @@ export interface KerasHubTransformerEncoderCallArgs {
  * const y = encoder.apply(tf.zeros([2, 10, 32])) as tf.Tensor; // [2, 10, 32]
  * ```
  */
-export class KerasHubTransformerEncoder extends KerasHubTransformerBase {
+export class KerasHubTransformerEncoder extends TransformerBlock {
   /** @nocollapse */
   static className = 'keras_hub>TransformerEncoder';
   /** keras-hub's tensor call arguments, the names `callArguments` uses. */
   static readonly kerasCallArguments: readonly string[] = ['inputs', 'padding_mask', 'attention_mask'];
 
-  selfAttention: MultiHeadAttention | null = null;
-  private selfAttentionNorm!: NormWeights;
-  private feedForwardNorm!: NormWeights;
-  private intermediateDense!: DenseWeights;
-  private outputDense!: DenseWeights;
+  readonly callArguments: string[] | null;
 
   constructor(args: KerasHubTransformerEncoderArgs) {
-    super(args, {
-      namePrefix: 'transformer_encoder',
-      kerasCallArguments: KerasHubTransformerEncoder.kerasCallArguments,
-      required: 'inputs',
-      regularizers: true,
-    });
-  }
-
-  protected attentionLayers(): Array<MultiHeadAttention | null> {
-    return [this.selfAttention];
+    super(layerArgsWithName(args, 'transformer_encoder'), KIND);
+    this.callArguments = checkCallArguments(
+      this.label,
+      args.callArguments,
+      KerasHubTransformerEncoder.kerasCallArguments,
+      ['inputs'],
+    );
   }
 
   /** The inputs (or shapes) by Keras call argument: `inputs`, and the masks when they are inputs. */
@@ -94,22 +130,7 @@ export class KerasHubTransformerEncoder extends KerasHubTransformerBase {
   override build(inputShape: Shape | Shape[]): void {
     const shape = this.named(shapeList(inputShape)).inputs;
     checkRank(this.label, 'inputs', shape, 3);
-    const width = shape[2] as number;
-    const keyDim = this.keyDimFor(width, 'input');
-    const attention = this.addAttention('self_attention_layer', keyDim, shape, shape);
-    this.selfAttention = attention;
-    // In the order keras-hub's build creates them.
-    this.selfAttentionNorm = this.addNorm('self_attention_layer_norm', width);
-    this.feedForwardNorm = this.addNorm('feedforward_layer_norm', width);
-    this.intermediateDense = this.addDense('feedforward_intermediate_dense', width, this.intermediateDim);
-    this.outputDense = this.addDense('feedforward_output_dense', this.intermediateDim, width);
-    this.parts = [
-      { group: '_self_attention_layer', attention },
-      weightsPart('_self_attention_layer_norm', this.selfAttentionNorm),
-      weightsPart('_feedforward_layer_norm', this.feedForwardNorm),
-      weightsPart('_feedforward_intermediate_dense', this.intermediateDense),
-      weightsPart('_feedforward_output_dense', this.outputDense),
-    ];
+    this.buildSublayers(shape, null, null, false);
     this.built = true;
   }
 
@@ -140,55 +161,26 @@ export class KerasHubTransformerEncoder extends KerasHubTransformerBase {
     ]);
     const [batch, length] = x.shape as number[];
     checkEncoderAttentionMask(this.label, attentionMask, batch, length, length);
-    return tf.tidy(() => this.forward(x, ownMask, paddingMask, attentionMask, args.training ?? false));
-  }
-
-  /**
-   * The layer on explicit tensors: x (B, T, D); ownMask, the input's padding mask (B, T), and
-   * paddingMask (B, T), 1 = real token, or null; attentionMask (B, T, T) or null. Call inside a tidy.
-   */
-  forward(
-    x: tf.Tensor,
-    ownMask: tf.Tensor | null,
-    paddingMask: tf.Tensor | null,
-    attentionMask: tf.Tensor | null,
-    training: boolean,
-  ): tf.Tensor {
-    // 1. The self-attention mask: keras-hub's padding (B, 1, T) * attention mask (B, T, T), and the
-    //    input's own mask on queries (B, T, 1) and values (B, 1, T), as Keras's attention applies it.
-    const keys = paddingMask ?? ownMask;
-    const mask = combineMasks(x, x, ownMask, keys, paddingMask != null ? ownMask : null, false, attentionMask);
-    // 2. Self-attention block.
-    const attention = this.selfAttention!;
-    const { normalizeFirst, dropout } = this;
-    const attended = residualBlock(
-      x,
-      this.selfAttentionNorm,
-      normalizeFirst,
-      dropout,
-      training,
-      (h) => attention.attend(h, h, h, mask, training).output,
-    );
-    // 3. Feed-forward block: (B, T, D) -> (B, T, I) -> (B, T, D).
-    return residualBlock(attended, this.feedForwardNorm, normalizeFirst, dropout, training, (h) =>
-      applyDense(applyDense(h, this.intermediateDense, this.activation), this.outputDense, 'linear'),
-    );
+    // keras-hub's mask (merge_padding_and_attention_mask): padding (B, 1, T) * attention mask
+    // (B, T, T), and the input's own mask on queries (B, T, 1) and values (B, 1, T), as Keras's
+    // attention applies it.
+    const masks = {
+      queryMask: ownMask,
+      valueMask: paddingMask ?? ownMask,
+      keyMask: paddingMask != null ? ownMask : null,
+      attentionMask,
+    };
+    const headMasks = this.headMasksOf(args, batch);
+    return tf.tidy(() => this.runBlock(x, { masks, headMask: headMasks.self }, null, args.training ?? false).output);
   }
 
   override getConfig(): tf.serialization.ConfigDict {
     return {
       ...super.getConfig(),
-      intermediateDim: this.intermediateDim,
-      numHeads: this.numHeads,
-      dropout: this.dropout,
-      activation: this.activation,
-      layerNormEpsilon: this.layerNormEpsilon,
-      kernelInitializer: serializeInitializer(this.kernelInitializer),
-      biasInitializer: serializeInitializer(this.biasInitializer),
+      ...this.blockConfig(),
       kernelRegularizer: serializeRegularizerOrConstraint(this.kernelRegularizer),
       biasRegularizer: serializeRegularizerOrConstraint(this.biasRegularizer),
       activityRegularizer: null,
-      normalizeFirst: this.normalizeFirst,
       callArguments: this.callArguments,
     };
   }

@@ -208,7 +208,7 @@ describeEachBackend('keras_hub TransformerEncoder', () => {
     it('more heads than the width', () => {
       const layer = make({ numHeads: 5 })();
       expect(() => layer.apply(tf.input({ shape: [3, 4] }))).toThrow(
-        `${label}: the attention key dim floor(D / numHeads) is 0: the input width 4 must be at least numHeads 5`,
+        `${label}: the attention key dim floor(D / numHeads) is 0: the width 4 must be at least numHeads 5`,
       );
     });
 

@@ -1,11 +1,12 @@
 // A browser app as a consumer writes it: tfjs and tfjs-attention by their plain names, bundled
-// by the app's own esbuild (build.mjs). It loads the shipped reverse model from /models/, decodes
-// a few sequences and shows the backend the library chose. The test reads `window.result`.
+// by the app's own esbuild (build.mjs). It loads the shipped reverse model from the models/ folder
+// the build copied next to the page (a URL relative to it), decodes a few sequences and shows the
+// backend the library chose. The test reads `window.result`.
 import * as tf from '@tensorflow/tfjs';
 import { loadSeq2Seq } from 'tfjs-attention';
 
 async function main() {
-  const reverse = await loadSeq2Seq('/models/reverse');
+  const reverse = await loadSeq2Seq('models/reverse');
   document.querySelector('#backend').textContent = tf.getBackend();
   const inputs = ['314', '0123456789', '98'];
   const outputs = await reverse.generate(inputs.map((text) => reverse.stringToTokens(text)));

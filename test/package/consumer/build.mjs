@@ -4,7 +4,9 @@
 //
 // - app: app.js as an ES module with code splitting, as apps ship: tfjs-attention's dynamic
 //   import of the wasm backend becomes a chunk of its own, fetched only if wasm is chosen. The
-//   wasm backend's binaries are copied beside it (where the backend looks for them by default).
+//   wasm backend's binaries are copied beside it (where the backend looks for them by default),
+//   and the shipped reverse model into its models/ folder, as the README says an app does:
+//   found through the package's `models/*` export, copied next to the page, loaded by URL.
 // - plain-without, plain-with: one IIFE each, so that the modules evaluate in source order and
 //   wasm_spy.cjs runs before tfjs (with splitting, the chunk shared with the wasm backend, which
 //   holds tfjs, would be evaluated before the entry's own first import).
@@ -18,7 +20,8 @@ const PAGES = {
   'plain-without': { entry: 'plain_page_without.js', format: 'iife', splitting: false },
   'plain-with': { entry: 'plain_page_with.js', format: 'iife', splitting: false },
 };
-const wasmDist = path.dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm'));
+const require = createRequire(import.meta.url);
+const wasmDist = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm'));
 
 const written = {};
 await Promise.all(
@@ -38,6 +41,8 @@ await Promise.all(
       for (const file of fs.readdirSync(wasmDist).filter((name) => name.endsWith('.wasm'))) {
         fs.copyFileSync(path.join(wasmDist, file), `web/${page}/${file}`);
       }
+      const reverse = path.dirname(require.resolve('tfjs-attention/models/reverse/model.json'));
+      fs.cpSync(reverse, `web/${page}/models/reverse`, { recursive: true });
     }
     fs.writeFileSync(`web/${page}.meta.json`, JSON.stringify(result.metafile));
     written[page] = Object.keys(result.metafile.outputs);
