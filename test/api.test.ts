@@ -42,6 +42,7 @@ const PUBLIC_NAMES = {
   ],
   tasks: ['tasks', 'CharTokenizer'],
   training: [
+    'Adam',
     'DECAYS',
     'DEFAULT_RECIPE',
     'TASK_RECIPES',
@@ -73,6 +74,7 @@ const PUBLIC_NAMES = {
     'isTfjsNodeAvailable',
     'kernelThreads',
     'kernelThreadsReady',
+    'relaxedSimdKernels',
     'setKernelThreads',
     'softwareWebglRenderer',
   ],
