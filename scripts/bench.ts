@@ -13,7 +13,9 @@
  * peer still runs in Node. time-to-accuracy needs Node and says so.
  *
  * Flags: --json, --only NAME (repeatable), --peer torch, --backend NAME, --browser,
- * --repeats N, --steps N (training steps per repeat), --threads N (peer),
+ * --repeats N, --steps N (training steps per repeat), --threads SPEC (the peer's thread configurations to
+ * try: 'all', the default, for PyTorch's 1 or 2 intra-op threads by OpenBLAS's 1 or 2; N for N and N;
+ * or TxB[,TxB...]; each peer figure is its fastest configuration's, scripts/peers/peer_threads.py),
  * --task NAME and --seed N (time-to-accuracy: the task's default recipe, default reverse and 1),
  * --keep (append the lines, with date, start and end times and the command, to models/BENCHMARKS.jsonl).
  *
@@ -41,7 +43,7 @@ import { GPT_CHAR_STEPS, gptCharBatches, gptCharText } from './bench/gpt_char';
 
 const USAGE =
   'Usage: npm run bench -- [--json] [--only NAME]... [--peer torch] [--backend NAME] [--browser] ' +
-  '[--repeats N] [--steps N] [--threads N] [--task NAME] [--seed N] [--keep]\n' +
+  '[--repeats N] [--steps N] [--threads all|N|TxB,...] [--task NAME] [--seed N] [--keep]\n' +
   `Benchmarks: ${BENCHMARKS.join(', ')}`;
 
 function fail(message: string): never {
@@ -58,7 +60,7 @@ const BENCH_OPTIONS = {
   browser: { type: 'boolean', default: false },
   repeats: { type: 'string', default: '5' },
   steps: { type: 'string', default: '20' },
-  threads: { type: 'string', default: '1' },
+  threads: { type: 'string', default: 'all' },
   task: { type: 'string', default: 'reverse' },
   seed: { type: 'string', default: '1' },
   keep: { type: 'boolean', default: false },
@@ -84,7 +86,9 @@ const positiveInt = (flag: string, text: string) => {
 };
 const repeats = positiveInt('repeats', parsed.repeats!);
 const stepsPerRepeat = positiveInt('steps', parsed.steps!);
-const peerThreads = positiveInt('threads', parsed.threads!);
+const peerThreads = parsed.threads!;
+if (!/^(all|\d+|\d+x\d+(,\d+x\d+)*)$/.test(peerThreads))
+  fail(`--threads must be 'all', N or TxB[,TxB...] (PyTorch x BLAS threads), got '${peerThreads}'`);
 const only = (parsed.only ?? [...BENCHMARKS]) as BenchName[];
 for (const name of only) if (!BENCHMARKS.includes(name)) fail(`unknown benchmark '${name}'`);
 if (parsed.peer != null && parsed.peer !== 'torch') fail(`unknown peer '${parsed.peer}'; the peer is 'torch'`);
@@ -210,9 +214,13 @@ function runPeer(name: BenchName, ours: Result[]): Array<Record<string, unknown>
   if (!existsSync(python) || probe.status !== 0) {
     throw new Error(`the torch peer needs Debian's python3-torch: apt-get install python3-torch libopenblas0-pthread`);
   }
-  const run = spawnSync(python, [script, ...(PEER_ARGS[name]?.(ours) ?? []), '--threads', String(peerThreads)], {
+  // OpenBLAS picks its kernels and block sizes when it loads, from these if they are set: unset, it
+  // takes the ones it detects for this CPU.
+  const { OPENBLAS_CORETYPE: _coreType, OPENBLAS_L2_SIZE: _l2Size, ...env } = process.env;
+  const run = spawnSync(python, [script, ...(PEER_ARGS[name]?.(ours) ?? []), '--threads', peerThreads], {
     encoding: 'utf8',
     maxBuffer: 1 << 24,
+    env,
   });
   if (run.status !== 0) throw new Error(`torch peer failed for ${name}: ${run.stderr.trim().split('\n').pop()}`);
   return run.stdout
@@ -309,11 +317,12 @@ async function main(): Promise<void> {
         fail(`--backend with --browser must be one of ${PAGE_BACKENDS.join(', ')}, got '${name}'`);
     }
     // The host's CPU and cores, with what the page ran on in place of Node and its tfjs backend.
-    const { cpu, cores } = machineInfo();
+    const { cpu, vectorExtensions, cores } = machineInfo();
     const announced = new Set<string>();
     await benchInChromium({ only, backends, settings }, (lines, page) => {
       const machine = {
         cpu,
+        vectorExtensions,
         cores,
         runtime: 'chromium',
         chromium: page.chromium,
@@ -321,6 +330,7 @@ async function main(): Promise<void> {
         backend: page.backend,
         wasmThreads: page.wasmThreads,
         kernelThreads: page.kernelThreads,
+        relaxedSimd: page.relaxedSimd,
         crossOriginIsolated: page.crossOriginIsolated,
         fusedAttention: page.fusedAttention,
       };
@@ -375,7 +385,11 @@ function formatLine(line: Record<string, unknown>): string {
     'steps',
     'seconds',
   ].filter((k) => k in p);
-  return `${own}\n    torch: ${shared.map((k) => `${k}=${p[k]}`).join(' ')} (threads ${p.threads})`;
+  const threads = p.threads as { torch: number; blas: number } | undefined;
+  const config = threads
+    ? `PyTorch ${threads.torch} thread(s), BLAS ${threads.blas}, of ${JSON.stringify(p.threadConfigs)}`
+    : '';
+  return `${own}\n    torch: ${shared.map((k) => `${k}=${p[k]}`).join(' ')} (${config})`;
 }
 
 main().catch((error) => {

@@ -108,7 +108,8 @@ export * as tasks from './tasks/public';
 // Training in any runtime (the command-line runs with files live in scripts/ and src/train/run.ts).
 export { Trainer } from './train/trainer';
 export type { StepResult, TrainerArgs, TrainerState } from './train/trainer';
-export type { Adam } from './train/adam';
+export { Adam } from './train/adam';
+export type { AdamArgs } from './train/adam';
 export { warmupSchedule, DECAYS } from './train/schedule';
 export type { Decay, LearningRateSchedule, ScheduleArgs } from './train/schedule';
 export { evaluateSeq2Seq } from './train/evaluate';
@@ -153,4 +154,5 @@ export {
 export type { BackendChoice, BackendName, InitBackendOptions, WasmExtrasOptions } from './backend';
 export { installGradientFixes } from './kernels/tile_gradient';
 export { kernelThreads, kernelThreadsReady, setKernelThreads } from './kernels/threads';
+export { relaxedSimdKernels } from './kernels/simd_kernels';
 export type { GradientFixesOptions } from './kernels/tile_gradient';

@@ -42,6 +42,7 @@ const PUBLIC_NAMES = {
   ],
   tasks: ['tasks', 'CharTokenizer'],
   training: [
+    'Adam',
     'DECAYS',
     'DEFAULT_RECIPE',
     'TASK_RECIPES',
@@ -75,6 +76,7 @@ const PUBLIC_NAMES = {
     'isTfjsNodeAvailable',
     'kernelThreads',
     'kernelThreadsReady',
+    'relaxedSimdKernels',
     'setKernelThreads',
     'softwareWebglRenderer',
   ],

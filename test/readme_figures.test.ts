@@ -175,9 +175,23 @@ describe('models/BENCHMARKS.jsonl', () => {
       expect(line.date).toMatch(/^\d{4}-\d{2}-\d{2}$/);
       expect(line.startedAt.slice(0, 10)).toBe(line.date);
       expect(line.benchCommand).toMatch(/^npm run bench -- /);
-      // kernelThreads since the kernels have threads (src/kernels/threads.ts); older lines lack it.
-      const keys = Object.keys(line.machine).filter((key) => key !== 'kernelThreads');
+      // kernelThreads since the kernels have threads (src/kernels/threads.ts), the CPU's vector
+      // extensions and whether the kernels ran relaxed SIMD since they can; older lines lack them.
+      const since = ['kernelThreads', 'vectorExtensions', 'relaxedSimd'];
+      const keys = Object.keys(line.machine).filter((key) => !since.includes(key));
       expect(keys.sort()).toEqual(['backend', 'cores', 'cpu', 'node', 'tfjs', 'wasmThreads']);
+      if ('relaxedSimd' in line.machine) expect(Object.keys(line.machine)).toEqual(expect.arrayContaining(since));
+    }
+  });
+
+  test("a peer that tried its thread configurations names the fastest, each one's figure and its BLAS", () => {
+    for (const line of kept.filter((l) => typeof l.peer?.threads === 'object')) {
+      const peer = line.peer!;
+      const configs = peer.threadConfigs as Array<Record<string, number>>;
+      expect(configs.length).toBeGreaterThan(0);
+      expect(configs).toContainEqual(expect.objectContaining(peer.threads as object));
+      expect(typeof peer.blas).toBe('string');
+      expect(peer).toHaveProperty('openblasCore');
     }
   });
 });
@@ -190,7 +204,10 @@ describe("the README's Speed section", () => {
     expect(new Set(run.map((line) => line.name))).toEqual(new Set(BENCH_NAMES));
     const started = `${run[0].date} at ${run[0].startedAt.slice(11, 16)} UTC`;
     expect(speed).toContain(`one run of \`${benchCommand}\` on ${started}`);
-    expect(speed).toContain(`(\`machine.cpu\` "${machine.cpu}", ${machine.cores} cores)`);
+    // The CPU class: its vector extensions, where the run recorded them (AVX-512 or not changes the ratios).
+    const extensions = machine.vectorExtensions as string[] | undefined;
+    const cpuClass = extensions ? `, ${extensions.join(', ')}` : '';
+    expect(speed).toContain(`(\`machine.cpu\` "${machine.cpu}"${cpuClass}, ${machine.cores} cores)`);
     expect(speed).toContain(`Node ${String(machine.node).replace(/^v(\d+)\..*/, '$1')}, `);
     expect(speed).toContain(`tfjs ${String(machine.tfjs).replace(/^(\d+\.\d+)\..*/, '$1')}, `);
     const threads = `tfjs's own kernels on ${machine.wasmThreads} thread, ours on ${machine.kernelThreads}`;

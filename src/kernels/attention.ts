@@ -194,12 +194,12 @@ function transposeHead(
 }
 
 /**
- * The masked scores' bias, (1 - mask) * MASKED_SCORE, written at float `out` of `f` in the mask's
- * own layout, then 4 zeros: a block reads whole vectors of it (`addRowBias`), up to 3 floats past
- * a row's end, into padding the softmax overwrites.
+ * Copies the mask to float `out` of `f` in its own layout, then 4 zeros: a block reads whole
+ * vectors of it (`addRowBias`, which turns it into the scores' bias (1 - mask) * MASKED_SCORE), up
+ * to 3 floats past a row's end, into padding the softmax overwrites.
  */
-function writeMaskBias(f: Float32Array, mask: Float32Array, out: number): void {
-  for (let i = 0; i < mask.length; i++) f[out + i] = (1 - mask[i]) * MASKED_SCORE;
+function writeMask(f: Float32Array, mask: Float32Array, out: number): void {
+  f.set(mask, out);
   f.fill(0, out + mask.length, out + mask.length + 4);
 }
 
@@ -283,7 +283,7 @@ function forEachHead(
 /**
  * A block's scores for head h into `out` (floats, rows `width` bytes apart): scale * Q K^T
  * against the transposed keys at `keysStart` (keysStart's (B, H, K, S4) layout), plus the mask's
- * bias staged at `biasStart` when there is a mask.
+ * bias from the mask staged at `biasStart` when there is a mask.
  */
 function blockScores(
   mm: KernelCalls,
@@ -303,7 +303,7 @@ function blockScores(
   if (mask) {
     const [maskBatch, maskRow, maskColumn] = mask.strides;
     const bias = mask.biasStart + b * maskBatch + t0 * maskRow + first * maskColumn;
-    mm.addRowBias(4 * out, rows, width, 4 * bias, 4 * maskRow, maskColumn);
+    mm.addRowBias(4 * out, rows, width, 4 * bias, 4 * maskRow, maskColumn, -MASKED_SCORE, MASKED_SCORE);
   }
 }
 
@@ -350,7 +350,7 @@ function attentionForward(
   const parts = headParts(L);
   // Zeroed: the transposed keys (their padding stays 0) and the probabilities (zero outside the
   // keys a block attends to). Scratch, written whole: the context, each row's statistics
-  // (maximum, sum), a block's scores per part, the mask's bias.
+  // (maximum, sum), a block's scores per part, the mask.
   const probabilitiesSize = attrs.withProbabilities ? second.length : 0;
   const starts = stage(
     sources,
@@ -361,7 +361,7 @@ function attentionForward(
   const q = headsAt(starts[L.querySource], T, L.queryWidth, L.queryOffset, K);
   const k = headsAt(starts[L.keySource], L.keyRows, L.keyWidth, L.keyOffset, K);
   const v = headsAt(starts[L.valueSource], L.keyRows, L.valueWidth, L.valueOffset, V);
-  if (mask) writeMaskBias(mm.floats, mask, biasStart);
+  if (mask) writeMask(mm.floats, mask, biasStart);
   const maskBias = mask ? { biasStart, strides: maskStrides } : null;
   const blocks = blocksOf(L, mask, maskStrides);
   forEachHead(L, parts, (calls, b, h, part) => {
@@ -420,7 +420,7 @@ function attentionBackward(
   const saved = inputs.probabilities;
   const staged = [...sources, inputs.dContext, saved ?? inputs.rowStats];
   // Zeroed: the gradients (they accumulate) and the transposed keys' and values' padding.
-  // Scratch, written whole: a block's P and its dP / dScore per part, the mask's bias.
+  // Scratch, written whole: a block's P and its dP / dScore per part, the mask.
   const starts = stage(
     staged,
     [...grads.map((g) => g.length), B * H * K * S4, B * H * V * S4],
@@ -437,7 +437,7 @@ function attentionBackward(
   const k = role(L.keySource, S, L.keyWidth, L.keyOffset, K);
   const v = role(L.valueSource, S, L.valueWidth, L.valueOffset, V);
   const dc = headsAt(dcStart, T, H * V, 0, V);
-  if (mask) writeMaskBias(mm.floats, mask, biasStart);
+  if (mask) writeMask(mm.floats, mask, biasStart);
   const maskBias = mask ? { biasStart, strides: maskStrides } : null;
   const blocks = blocksOf(L, mask, maskStrides);
   forEachHead(L, parts, (calls, b, h, part) => {

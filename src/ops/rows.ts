@@ -16,7 +16,7 @@ import '../kernels/attention';
 import '../kernels/gelu';
 import '../kernels/layer_norm';
 import { computeOnArrays } from '../kernels/fused_kernel';
-import { matMulInto } from '../kernels/matmul';
+import { epilogueActivation, matMulInto } from '../kernels/matmul';
 import { simdKernels } from '../kernels/simd_kernels';
 
 /** Whether the typed-array ops can run: WebAssembly SIMD is available. */
@@ -85,14 +85,17 @@ export interface DenseArrays {
   outputDim: number;
 }
 
-/** `activation(x kernel + bias)` for x of rows of `inputDim` floats: rows of `outputDim` floats. */
+/**
+ * `activation(x kernel + bias)` for x of rows of `inputDim` floats: rows of `outputDim` floats.
+ * Linear, relu and exact GELU in the product's epilogue, as the fused dense kernel applies them.
+ */
 export function denseRows(x: Float32Array, dense: DenseArrays, activation = 'linear'): Float32Array {
   const { kernel, bias, inputDim: K, outputDim: N } = dense;
   const M = x.length / K;
   const out = new Float32Array(M * N);
-  const relu = activation === 'relu';
-  matMulInto({ a: x, b: kernel, bias, M, K, N, transposeA: false, transposeB: false, relu }, out);
-  return relu ? out : activateRows(out, N, activation);
+  const fused = epilogueActivation(activation);
+  matMulInto({ a: x, b: kernel, bias, M, K, N, transposeA: false, transposeB: false, activation: fused }, out);
+  return fused === activation ? out : activateRows(out, N, activation);
 }
 
 /**

@@ -4,6 +4,7 @@
  * says what it measured and where.
  */
 import * as tf from '@tensorflow/tfjs';
+import { relaxedSimdKernels } from '../kernels/simd_kernels';
 import { kernelThreads } from '../kernels/threads';
 
 export interface Timing {
@@ -118,19 +119,40 @@ export function round(value: number): number {
   return Number(value.toPrecision(4));
 }
 
+/** The vector extensions that set a CPU's speed at matrix products, by their names in Linux's CPU flags. */
+const VECTOR_EXTENSIONS: Record<string, string> = { avx: 'AVX', avx2: 'AVX2', fma: 'FMA', avx512f: 'AVX-512' };
+
+/**
+ * Which of VECTOR_EXTENSIONS the CPU has, from /proc/cpuinfo: two machines of one model name
+ * ("AMD EPYC" on a cloud host) can differ there, and the peer's BLAS picks its kernels by them.
+ * null where that file does not exist (not Linux).
+ */
+export function vectorExtensions(): string[] | null {
+  const fs = require('fs') as typeof import('fs');
+  if (!fs.existsSync('/proc/cpuinfo')) return null;
+  const flags = /^flags\s*:(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1].trim().split(/\s+/) ?? [];
+  return Object.keys(VECTOR_EXTENSIONS)
+    .filter((flag) => flags.includes(flag))
+    .map((flag) => VECTOR_EXTENSIONS[flag]);
+}
+
 /** What ran the benchmark. */
-export function machineInfo(): Record<string, string | number> {
+export function machineInfo(): Record<string, string | number | boolean | string[] | null> {
   // Lazily, so the module also loads where `os` does not exist.
   const os = require('os') as typeof import('os');
+  const ours = tf.getBackend() === 'wasm' || tf.getBackend() === 'cpu';
   return {
     cpu: os.cpus()[0]?.model ?? 'unknown',
+    vectorExtensions: vectorExtensions(),
     cores: os.cpus().length,
     node: process.version,
     tfjs: tf.version.tfjs,
     backend: tf.getBackend(),
     wasmThreads: tf.getBackend() === 'wasm' ? wasmThreadCount() : 0,
-    // Threads of this library's SIMD kernels (src/kernels/threads.ts), on wasm and cpu.
-    kernelThreads: tf.getBackend() === 'wasm' || tf.getBackend() === 'cpu' ? kernelThreads() : 0,
+    // Threads of this library's SIMD kernels (src/kernels/threads.ts), on wasm and cpu, and whether
+    // they ran relaxed SIMD's fused multiply-add (src/kernels/simd_kernels.ts).
+    kernelThreads: ours ? kernelThreads() : 0,
+    relaxedSimd: ours && relaxedSimdKernels(),
   };
 }
 
