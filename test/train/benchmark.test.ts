@@ -52,37 +52,42 @@ describe('measureWithin', () => {
 });
 
 describe('measureInTurn', () => {
+  /** A clock that only the works move: each call of a work lasts exactly its scripted milliseconds. */
+  let now = 0;
+  beforeEach(() => jest.spyOn(performance, 'now').mockImplementation(() => now));
+  afterEach(() => jest.restoreAllMocks());
+
+  /** Work `name` that lasts `ms[call]` on the clock, call by call, and logs its name. */
+  function scripted(name: string, ms: number[], log: string[] = []) {
+    let call = 0;
+    return () => {
+      log.push(name);
+      now += ms[Math.min(call++, ms.length - 1)];
+    };
+  }
+
   test('times every work in each round, starting from the next work each round', async () => {
     const order: string[] = [];
-    const work = (name: string, ms: number) => async () => {
-      order.push(name);
-      await new Promise<void>((resolve) => setTimeout(resolve, ms));
-    };
     const { timings, ratios } = await measureInTurn(
-      { a: work('a', 5), b: work('b', 100), c: work('c', 5) },
-      { warmup: 1, repeats: 3 },
+      { a: scripted('a', [5], order), b: scripted('b', [40], order), c: scripted('c', [10], order) },
+      { warmup: 1, repeats: 3, units: 2 },
     );
-    // Warm-up a, b, c; then the rounds a b c, b c a, c a b.
-    expect(order.join('')).toBe('abc' + 'abc' + 'bca' + 'cab');
-    for (const name of ['a', 'b', 'c'] as const) expect(timings[name].repeatsMs).toHaveLength(3);
-    expect(ratios.a).toBe(1);
-    // b sleeps 20x as long as a: timers can run late, but never early.
-    expect(timings.b.medianMs).toBeGreaterThanOrEqual(99);
-    expect(ratios.b).toBeGreaterThan(2);
+    // Warm-up a, b, c; then the rounds a b c, b c a, c a b, each work twice (units).
+    expect(order.join('')).toBe('abc' + 'aabbcc' + 'bbccaa' + 'ccaabb');
+    expect(timings.a).toEqual({ medianMs: 5, repeatsMs: [5, 5, 5], spread: 0 });
+    expect(timings.b.medianMs).toBe(40);
+    expect(ratios).toEqual({ a: 1, b: 8, c: 2 });
   });
 
   test('each ratio is the median of the rounds ratios, not the ratio of the medians', async () => {
-    // Round by round a takes 50, 150, 50 ms and b 100, 300, 300: medians 50 and 300 (ratio 6), while
-    // the rounds' ratios are 2, 2 and 6 (median 2). Timers that run late bring both toward 1.
-    const ms = { a: [50, 50, 150, 50], b: [100, 100, 300, 300] };
-    const calls = { a: 0, b: 0 };
-    const work = (name: 'a' | 'b') => async () => {
-      const wait = ms[name][calls[name]++];
-      await new Promise<void>((resolve) => setTimeout(resolve, wait));
-    };
-    const { timings, ratios } = await measureInTurn({ a: work('a'), b: work('b') }, { warmup: 1, repeats: 3 });
-    expect(ratios.b).toBeGreaterThan(1);
-    expect(ratios.b).toBeLessThan(0.75 * (timings.b.medianMs / timings.a.medianMs));
+    // After the warm-up call, round by round a takes 10, 30, 10 ms and b takes 20, 60, 60: medians 10
+    // and 60 (ratio 6), while the rounds' ratios are 2, 2 and 6 (median 2).
+    const { timings, ratios } = await measureInTurn(
+      { a: scripted('a', [1, 10, 30, 10]), b: scripted('b', [1, 20, 60, 60]) },
+      { warmup: 1, repeats: 3 },
+    );
+    expect([timings.a.medianMs, timings.b.medianMs]).toEqual([10, 60]);
+    expect(ratios.b).toBe(2);
   });
 
   test('needs a work', async () => {
