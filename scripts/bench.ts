@@ -19,6 +19,9 @@
  * --task NAME and --seed N (time-to-accuracy: the task's default recipe, default reverse and 1),
  * --keep (append the lines, with date, start and end times and the command, to models/BENCHMARKS.jsonl).
  *
+ * In Node, generate-gpt also times @genai-fi/nanogpt's GPT generating with its own cache, in turn
+ * with ours in this process (scripts/bench/nanogpt.ts): the `nanogpt` figures and `speedRatioNanogpt`.
+ *
  * With --peer torch the peer does our work, not its own: it trains train-reference on our batches and
  * decodes decode-greedy's sources (temporary files, scripts/bench/batch_file.ts), and trains
  * time-to-accuracy with the recipe our run reports, on our run's batches, scored on our held-out set.
@@ -38,8 +41,19 @@ import { checkFlagNames } from '../src/train/options';
 import { balancedShare } from '../src/train/recipe';
 
 import { benchTempFile, writeInt32File } from './bench/batch_file';
-import { BENCHMARKS, BenchName, decodeSamples, PORTABLE_CASES, referenceBatches, Result, task } from './bench/cases';
+import {
+  BENCHMARKS,
+  BenchName,
+  BenchSettings,
+  decodeSamples,
+  PORTABLE_CASES,
+  referenceBatches,
+  Result,
+  task,
+} from './bench/cases';
+import { generateGpt } from './bench/generate_gpt';
 import { GPT_CHAR_STEPS, gptCharBatches, gptCharText } from './bench/gpt_char';
+import { nanogptPeer } from './bench/nanogpt';
 
 const USAGE =
   'Usage: npm run bench -- [--json] [--only NAME]... [--peer torch] [--backend NAME] [--browser] ' +
@@ -153,6 +167,33 @@ async function timeToAccuracy(): Promise<Result> {
     msPerStep: round((1000 * result.seconds) / result.steps),
     loadAvg1m: [round(loadBefore), round(loadavg()[0])],
   };
+}
+
+/**
+ * generate-gpt in Node: @genai-fi/nanogpt's generation timed in turn with ours in this process
+ * (scripts/bench/nanogpt.ts; without it, the line says why), and the load average around it.
+ */
+async function generateGptWithNanogpt(settings: BenchSettings): Promise<Result[]> {
+  const loadBefore = loadavg()[0];
+  let peer: Awaited<ReturnType<typeof nanogptPeer>> | undefined;
+  let peerFailed: string | undefined;
+  try {
+    peer = await nanogptPeer();
+  } catch (error) {
+    peerFailed = (error as Error).message;
+    console.error(`bench: the nanogpt peer of generate-gpt failed: ${peerFailed}`);
+  }
+  try {
+    const rows = await generateGpt(settings, peer);
+    const loadAvg1m = [round(loadBefore), round(loadavg()[0])];
+    return rows.map((row) => ({
+      ...row,
+      ...(peerFailed != null ? { nanogpt: { failed: peerFailed } } : {}),
+      loadAvg1m,
+    }));
+  } finally {
+    peer?.dispose();
+  }
 }
 
 // ---- the peer ----------------------------------------------------------------
@@ -346,7 +387,12 @@ async function main(): Promise<void> {
     const machine = machineInfo();
     if (!parsed.json) console.log(`machine: ${JSON.stringify(machine)}`);
     for (const name of only) {
-      const run = name === 'time-to-accuracy' ? timeToAccuracy : PORTABLE_CASES[name]!;
+      const run =
+        name === 'time-to-accuracy'
+          ? timeToAccuracy
+          : name === 'generate-gpt'
+            ? generateGptWithNanogpt
+            : PORTABLE_CASES[name]!;
       print([await run(settings)].flat(), { ...machine, backend });
     }
   }
@@ -366,14 +412,22 @@ async function main(): Promise<void> {
 }
 
 function formatLine(line: Record<string, unknown>): string {
-  const { machine: _machine, peer, skipped, ...rest } = line;
+  const { machine: _machine, peer, skipped, nanogpt, ...rest } = line;
   const own = Object.entries(rest)
     // The renderer is in the machine line above the lines of its page.
-    .filter(([k]) => k !== 'repeatsMs' && k !== 'glRenderer')
+    .filter(([k]) => !k.startsWith('repeatsMs') && k !== 'glRenderer')
     .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`)
     .join(' ');
   if (skipped != null) return `skipped: ${own}: ${skipped}`;
-  if (!peer) return own;
+  const n = nanogpt as Record<string, unknown> | undefined;
+  const js = n
+    ? `\n    nanogpt ${n.version ?? ''}: ` +
+      Object.entries(n)
+        .filter(([k]) => k.startsWith('msPerToken') || k.startsWith('kernels') || k === 'failed')
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')
+    : '';
+  if (!peer) return own + js;
   const p = peer as Record<string, unknown>;
   const shared = [
     'tokensPerSecond',
@@ -389,7 +443,7 @@ function formatLine(line: Record<string, unknown>): string {
   const config = threads
     ? `PyTorch ${threads.torch} thread(s), BLAS ${threads.blas}, of ${JSON.stringify(p.threadConfigs)}`
     : '';
-  return `${own}\n    torch: ${shared.map((k) => `${k}=${p[k]}`).join(' ')} (${config})`;
+  return `${own}\n    torch: ${shared.map((k) => `${k}=${p[k]}`).join(' ')} (${config})${js}`;
 }
 
 main().catch((error) => {

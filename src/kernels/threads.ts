@@ -214,7 +214,7 @@ class Pool {
     Atomics.store(ctl, GEN, generation);
     if (Atomics.load(ctl, WORKERS_ASLEEP) > 0) Atomics.notify(ctl, GEN);
     let failure: unknown = null;
-    for (;;) {
+    while (callerClaimsParts) {
       const next = Atomics.load(ctl, NEXT);
       const part = next & ((1 << INDEX_BITS) - 1);
       if (part >= parts) break;
@@ -367,6 +367,19 @@ export async function kernelThreadsReady(timeoutMs = 5000): Promise<number> {
 /** Parts of calls run by a worker since the workers started (0 on one thread). */
 export function partsRunByWorkers(): number {
   return pool ? Atomics.load(pool.control, WORKER_PARTS) : 0;
+}
+
+/** Whether the calling thread claims parts too (see `setCallerClaimsParts`). */
+let callerClaimsParts = true;
+
+/**
+ * For tests of the threads: with `false`, the calling thread leaves every part of a threaded call
+ * to the workers and waits for them, so that a test of what the workers compute does not depend on
+ * the scheduler handing them parts (the caller is often fast enough to take them all). Default
+ * true; not exported from the package.
+ */
+export function setCallerClaimsParts(claims: boolean): void {
+  callerClaimsParts = claims;
 }
 
 /**

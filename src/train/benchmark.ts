@@ -66,6 +66,48 @@ export async function measureWithin(
   return summarize(rounds.repeatsMs);
 }
 
+/** `measureInTurn`'s result: each work's timing, and each work's time over the first's, round by round. */
+export interface TimingsInTurn<K extends string> {
+  timings: Record<K, Timing>;
+  /**
+   * For each work, the median over rounds of its milliseconds divided by the first work's in the
+   * same round (1 for the first work): a ratio that a slow spell of the machine, which slows
+   * both calls of a round alike, moves less than it moves the medians.
+   */
+  ratios: Record<K, number>;
+}
+
+/**
+ * Times several works in turn: `warmup` untimed calls of each, then `repeats` rounds that each
+ * time `units` calls of every work, one work after the other, starting from the next work each
+ * round (so none always runs first, or right after a given other one). For comparing two
+ * libraries in one process on a machine whose load changes while they run.
+ */
+export async function measureInTurn<K extends string>(
+  works: Record<K, () => void | Promise<void>>,
+  { warmup = 2, repeats = 5, units = 1 }: { warmup?: number; repeats?: number; units?: number } = {},
+): Promise<TimingsInTurn<K>> {
+  const names = Object.keys(works) as K[];
+  if (names.length === 0) throw new Error('measureInTurn: no works to time');
+  for (const name of names) for (let i = 0; i < warmup; i++) await works[name]();
+  const rounds: Array<Record<K, number>> = [];
+  for (let r = 0; r < repeats; r++) {
+    const times = {} as Record<K, number>;
+    for (let i = 0; i < names.length; i++) {
+      const name = names[(r + i) % names.length];
+      times[name] = (await timedRounds(works[name], 1, units, Infinity)).repeatsMs[0];
+    }
+    rounds.push(times);
+  }
+  const timings = {} as Record<K, Timing>;
+  const ratios = {} as Record<K, number>;
+  for (const name of names) {
+    timings[name] = summarize(rounds.map((times) => times[name]));
+    ratios[name] = round(median(rounds.map((times) => times[name] / times[names[0]])));
+  }
+  return { timings, ratios };
+}
+
 /** `repeats` rounds of `units` calls, per-call milliseconds of each; stops after the call that ends past `deadline`. */
 async function timedRounds(
   work: () => void | Promise<void>,

@@ -1,13 +1,13 @@
 /**
  * The SIMD kernels on more than one thread (src/kernels/threads.ts) compute what they compute on
  * one: a part computes the same floats on any thread, so every threaded result must equal the
- * one-thread result exactly, and the workers must really have taken parts. Run with either
+ * one-thread result exactly, also with every part on two workers racing for them. Run with either
  * arithmetic of the kernels (jest.config.js's second project runs it with relaxed SIMD).
  */
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend';
 import { fusedAttention } from '../../src/kernels/attention';
-import { partsRunByWorkers, setKernelThreads } from '../../src/kernels/threads';
+import { partsRunByWorkers, setCallerClaimsParts, setKernelThreads } from '../../src/kernels/threads';
 import { causalMask } from '../../src/layers/masks';
 import { gelu } from '../../src/ops/gelu';
 import { layerNormalize } from '../../src/ops/layer_norm';
@@ -22,12 +22,16 @@ function expectSameFloats(actual: Float32Array, expected: Float32Array): void {
   expect(firstDifference).toBe(-1);
 }
 
+/** Runs shared between the caller and a worker, and on two workers alone, for each comparison. */
+const RUNS = 4;
+
 /**
- * Runs `f` on one thread, then on two until the worker has taken parts (at most 30 times: on a
- * loaded machine the caller may finish a call before the worker wakes); returns the one-thread
- * result, every two-thread result, and the parts the worker ran.
+ * Runs `f` on one thread, then RUNS times on two threads (the caller and a worker share the parts)
+ * and RUNS times on three with every part on the two workers (`setCallerClaimsParts(false)`: the
+ * workers take parts whatever the scheduler does, and race each other for them); returns the
+ * one-thread result, every threaded result, and the parts the workers ran.
  */
-async function onOneAndTwoThreads(
+async function onOneAndMoreThreads(
   f: () => tf.Tensor[],
 ): Promise<{ one: Float32Array[]; twos: Float32Array[][]; workerParts: number }> {
   const values = () =>
@@ -38,10 +42,17 @@ async function onOneAndTwoThreads(
     });
   await useThreads(1);
   const one = values();
-  await useThreads(2);
-  const before = partsRunByWorkers();
   const twos: Float32Array[][] = [];
-  while (twos.length < 30 && partsRunByWorkers() === before) twos.push(values());
+  await useThreads(2);
+  for (let i = 0; i < RUNS; i++) twos.push(values());
+  await useThreads(3);
+  const before = partsRunByWorkers();
+  setCallerClaimsParts(false);
+  try {
+    for (let i = 0; i < RUNS; i++) twos.push(values());
+  } finally {
+    setCallerClaimsParts(true);
+  }
   return { one, twos, workerParts: partsRunByWorkers() - before };
 }
 
@@ -55,7 +66,7 @@ describe.each(BACKENDS_OF_THIS_RUN)('kernel threads [%s]', (backend) => {
     const a = seededTensor([517, 96], 1);
     const b = seededTensor([96, 130], 2);
     const bias = seededTensor([130], 3);
-    const { one, twos, workerParts } = await onOneAndTwoThreads(() => [
+    const { one, twos, workerParts } = await onOneAndMoreThreads(() => [
       tf.matMul(a, b),
       tf.matMul(a, b, false, false),
       tf.matMul(b, a, true, true),
@@ -63,6 +74,7 @@ describe.each(BACKENDS_OF_THIS_RUN)('kernel threads [%s]', (backend) => {
       tf.fused.matMul({ a, b, bias, activation: 'relu' }),
     ]);
     tf.dispose([a, b, bias]);
+    // tfjs's own matMul on cpu; the library's product replaces wasm's.
     if (backend === 'wasm') expect(workerParts).toBeGreaterThan(0);
     for (const two of twos) two.forEach((values, i) => expectSameFloats(values, one[i]));
     // Not all zeros, and the relu really clipped some.
@@ -80,7 +92,7 @@ describe.each(BACKENDS_OF_THIS_RUN)('kernel threads [%s]', (backend) => {
     const mask = tf.mul(causalMask(T, T), padding);
     const { sources, ...args } = selfAttentionArgs([B, T, H, K], 4, mask, 0.25);
     const source = sources[0];
-    const { one, twos, workerParts } = await onOneAndTwoThreads(() => {
+    const { one, twos, workerParts } = await onOneAndMoreThreads(() => {
       const { value, grads } = tf.valueAndGrads((x: tf.Tensor) =>
         fusedAttention({ ...args, sources: [x] })
           .context.mul(weights)
@@ -100,7 +112,7 @@ describe.each(BACKENDS_OF_THIS_RUN)('kernel threads [%s]', (backend) => {
     const gamma = seededTensor([128], 7);
     const beta = seededTensor([128], 8);
     const weights = seededTensor([1000, 128], 9);
-    const { one, twos, workerParts } = await onOneAndTwoThreads(() => {
+    const { one, twos, workerParts } = await onOneAndMoreThreads(() => {
       const { value, grads } = tf.valueAndGrads((input: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
         gelu(layerNormalize(input, g, b, 1e-5))
           .mul(weights)

@@ -13,6 +13,7 @@ import {
   kernelThreadsReady,
   MAX_PARTS,
   partsRunByWorkers,
+  setCallerClaimsParts,
   setKernelThreads,
   THREADS_ENV_VAR,
   type KernelCalls,
@@ -29,14 +30,29 @@ describe('kernel threads: the protocol', () => {
   /** Copies the float at `from` to the n floats from `to` (through the module: a worker may run it). */
   const spread = (calls: KernelCalls, from: number, to: number, n: number) =>
     calls.copyRows(4 * from, 0, 4 * to, 4, n, 1, 1);
+  /** Runs `work` with the caller claiming no parts: every part of a threaded call goes to the workers. */
+  const onWorkersOnly = (work: () => void) => {
+    setCallerClaimsParts(false);
+    try {
+      work();
+    } finally {
+      setCallerClaimsParts(true);
+    }
+  };
   const floatsAt = (start: number, n: number) => Array.from(simdKernels()!.floats.subarray(start, start + n));
 
-  test(`${MAX_PARTS} parts each write their own run, every one exactly once`, () => {
+  test.each([
+    ['shared by the caller and the worker', false],
+    ['on the worker alone', true],
+  ])(`${MAX_PARTS} parts each write their own run, every one exactly once (%s)`, (_how, workersOnly) => {
     const [one, counts] = stage([new Float32Array([1, 1, 1, 1])], [4 * MAX_PARTS]);
     // Part p adds p + 1 to its four floats (axpyRows accumulating): a part run twice would show.
-    inParallel(MAX_PARTS, (calls, p) => {
-      calls.axpyRows(4 * one, 0, 0, 4 * one, 0, 4 * (counts + 4 * p), 16, 1, 1, 16, p + 1, 1);
-    });
+    const call = () =>
+      inParallel(MAX_PARTS, (calls, p) => {
+        calls.axpyRows(4 * one, 0, 0, 4 * one, 0, 4 * (counts + 4 * p), 16, 1, 1, 16, p + 1, 1);
+      });
+    if (workersOnly) onWorkersOnly(call);
+    else call();
     expect(floatsAt(counts, 4 * MAX_PARTS)).toEqual(
       Array.from({ length: 4 * MAX_PARTS }, (_, i) => Math.floor(i / 4) + 1),
     );
@@ -73,13 +89,15 @@ describe('kernel threads: the protocol', () => {
 
   test('asking again for the running thread count keeps the running workers', () => {
     const [one, counts] = stage([new Float32Array([1, 1, 1, 1])], [4 * MAX_PARTS]);
-    const call = () =>
+    const before = partsRunByWorkers();
+    // Every part on the worker, whatever the scheduler does.
+    onWorkersOnly(() =>
       inParallel(MAX_PARTS, (calls, p) =>
         calls.axpyRows(4 * one, 0, 0, 4 * one, 0, 4 * (counts + 4 * p), 16, 1, 1, 16, 1, 0),
-      );
-    for (let i = 0; i < 30 && partsRunByWorkers() === 0; i++) call();
+      ),
+    );
     const taken = partsRunByWorkers();
-    expect(taken).toBeGreaterThan(0);
+    expect(taken - before).toBe(MAX_PARTS);
     // A new pool would count from 0 again (and leave the old workers running).
     setKernelThreads(2);
     expect(kernelThreads()).toBe(2);
