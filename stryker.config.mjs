@@ -1,0 +1,56 @@
+// Mutation testing of the core (issue 31): `npm run mutation -- src/keras/zip.ts` mutates one module
+// (or several, or a folder) and runs only its tests; `npm run mutation` mutates every module below.
+// Slow (minutes per module), so it is not part of `npm test`. Equivalent mutants: test/MUTATION.md.
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const jestConfig = require('./jest.config.js');
+
+/** The modules in scope, each with the test files that check it (run alone, in jest's main project). */
+const MODULES = {
+  'src/keras/zip.ts': ['test/keras/zip.test.ts', 'test/keras/save.test.ts'],
+  'src/train/losses.ts': ['test/train/losses.test.ts'],
+  'src/keras/weights.ts': ['test/keras/weights.test.ts', 'test/keras/fixtures.test.ts', 'test/keras/bad_inputs.test.ts'],
+  'src/train/trainer.ts': ['test/train/trainer.test.ts'],
+  'src/keras/hdf5.ts': null,
+  'src/ops': null,
+  'src/kernels': null,
+  'src/decode': null,
+};
+
+// scripts/mutation.cjs passes the modules asked for; a module without a list above (or any other
+// path) runs the tests jest finds related to the mutated files.
+const asked = (process.env.MUTATION_MODULES ?? '').split(',').filter(Boolean);
+const modules = asked.length > 0 ? asked : Object.keys(MODULES);
+const lists = modules.map((m) => MODULES[m.replace(/\/$/, '')] ?? null);
+const related = lists.some((list) => list === null);
+const tests = [...new Set(lists.flat().filter(Boolean))];
+
+/** jest's main project (the second re-runs the kernel tests with relaxed SIMD: not needed here). */
+const main = jestConfig.projects.find((p) => p.displayName === 'separate-simd');
+
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  mutate: modules.map((m) => (m.endsWith('.ts') ? m : `${m.replace(/\/$/, '')}/**/*.ts`)),
+  testRunner: 'jest',
+  coverageAnalysis: 'perTest',
+  concurrency: 1,
+  timeoutMS: 60000,
+  jest: {
+    projectType: 'custom',
+    enableFindRelatedTests: related,
+    config: {
+      ...main,
+      testTimeout: jestConfig.testTimeout,
+      projects: undefined,
+      displayName: undefined,
+      ...(related ? {} : { testMatch: tests.map((t) => `<rootDir>/${t}`) }),
+    },
+  },
+  reporters: ['clear-text', 'progress', 'html', 'json'],
+  htmlReporter: { fileName: 'reports/mutation/mutation.html' },
+  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: true,
+  ignorePatterns: ['dist', 'coverage', 'reports', 'models/runs', '.venv', '.train-tmp'],
+};
