@@ -26,9 +26,10 @@ const MODULES = {
 // path) runs the tests jest finds related to the mutated files.
 const asked = (process.env.MUTATION_MODULES ?? '').split(',').filter(Boolean);
 const modules = asked.length > 0 ? asked : Object.keys(MODULES);
-const lists = modules.map((m) => MODULES[m.replace(/\/$/, '')] ?? null);
+// A module may carry a line range (src/keras/zip.ts:80-100: mutate those lines only).
+const lists = modules.map((m) => MODULES[m.replace(/:[\d-]+$/, '').replace(/\/$/, '')] ?? null);
 /** The report's name: the modules, e.g. reports/mutation/src-keras-zip.ts.json. */
-const report = asked.length > 0 ? asked.join('+').replace(/[/\\]/g, '-') : 'all';
+const report = asked.length > 0 ? asked.join('+').replace(/[/\\:]/g, '-') : 'all';
 const related = lists.some((list) => list === null);
 const tests = [...new Set(lists.flat().filter(Boolean))];
 /**
@@ -44,7 +45,7 @@ const main = jestConfig.projects.find((p) => p.displayName === 'separate-simd');
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
-  mutate: modules.map((m) => (m.endsWith('.ts') ? m : `${m.replace(/\/$/, '')}/**/*.ts`)),
+  mutate: modules.map((m) => (/\.ts(:[\d-]+)?$/.test(m) ? m : `${m.replace(/\/$/, '')}/**/*.ts`)),
   testRunner: 'jest',
   coverageAnalysis: 'perTest',
   concurrency: 1,

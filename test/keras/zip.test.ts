@@ -109,7 +109,15 @@ function zip64Extra(values: bigint[], { before = 0, size }: { before?: number; s
  */
 function asZip64(
   archive: Uint8Array,
-  over: { count?: bigint; directorySize?: bigint; locatorSignature?: number; recordOffset?: bigint } = {},
+  over: {
+    count?: bigint;
+    directorySize?: bigint;
+    directoryOffset?: bigint;
+    locatorSignature?: number;
+    recordOffset?: bigint;
+    /** Which end record fields read 0xffff(ffff). Default all. */
+    marked?: ('count' | 'size' | 'offset')[];
+  } = {},
 ): Uint8Array {
   const eocd = archive.byteLength - 22;
   const old = new DataView(archive.buffer, archive.byteOffset, archive.byteLength);
@@ -120,15 +128,17 @@ function asZip64(
   record.setUint32(0, 0x06064b50, true);
   record.setBigUint64(32, over.count ?? BigInt(count), true);
   record.setBigUint64(40, over.directorySize ?? BigInt(directorySize), true);
-  record.setBigUint64(48, BigInt(directoryOffset), true);
+  record.setBigUint64(48, over.directoryOffset ?? BigInt(directoryOffset), true);
   const locator = new DataView(new ArrayBuffer(20));
   locator.setUint32(0, over.locatorSignature ?? 0x07064b50, true);
   locator.setBigUint64(8, over.recordOffset ?? BigInt(eocd), true);
   const end = new Uint8Array(archive.subarray(eocd));
-  new DataView(end.buffer).setUint16(8, 0xffff, true);
-  new DataView(end.buffer).setUint16(10, 0xffff, true);
-  new DataView(end.buffer).setUint32(12, 0xffffffff, true);
-  new DataView(end.buffer).setUint32(16, 0xffffffff, true);
+  const marked = over.marked ?? ['count', 'size', 'offset'];
+  const view = new DataView(end.buffer);
+  if (marked.includes('count')) view.setUint16(8, 0xffff, true);
+  if (marked.includes('count')) view.setUint16(10, 0xffff, true);
+  if (marked.includes('size')) view.setUint32(12, 0xffffffff, true);
+  if (marked.includes('offset')) view.setUint32(16, 0xffffffff, true);
   return concat([archive.subarray(0, eocd), new Uint8Array(record.buffer), new Uint8Array(locator.buffer), end]);
 }
 
@@ -136,6 +146,11 @@ const open = (bytes: Uint8Array) => new ZipArchive(bytes, 'x.keras');
 const HELLO = text('hello, zip');
 /** Two chunks' worth of bytes that deflate well but not trivially. */
 const BIG = Uint8Array.from({ length: 150000 }, (_, i) => (i * 7 + (i >> 9)) & 0xff);
+/** 150 kB that deflate hardly shrinks (a fixed pseudo-random sequence): more than one inflate chunk in and out. */
+const NOISE = (() => {
+  let x = 12345;
+  return Uint8Array.from({ length: 150000 }, () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 24);
+})();
 
 describe('ZipArchive', () => {
   it('crc32 is zip\'s CRC-32: the check value of "123456789" and of nothing', () => {
@@ -147,7 +162,7 @@ describe('ZipArchive', () => {
   it('reads stored and deflated entries (one longer than the inflate chunk) with what the directory declares', () => {
     const bytes = build(
       [
-        { name: 'config.json', data: text('{"a": 1}') },
+        { name: 'config.json', data: text('{"a": 1}'), extra: text('abcd'), comment: text('cc') },
         { name: 'assets/', data: new Uint8Array(0) },
         { name: 'big.bin', data: BIG, deflate: true, localExtra: 5, comment: text('c'), extra: text('abcd') },
       ],
@@ -174,6 +189,64 @@ describe('ZipArchive', () => {
     expect(archive.has('assets/')).toBe(false);
     expect(archive.readText('config.json')).toBe('{"a": 1}');
     expect(archive.read('big.bin')).toEqual(BIG);
+    expect(open(build([{ name: 'n', data: NOISE, deflate: true }])).read('n')).toEqual(NOISE);
+    expect(deflateSync(NOISE).byteLength).toBeGreaterThan(1 << 16);
+  });
+
+  it('follows zip64 when any one end record field is marked, with the record at the file edges', () => {
+    const one = build([{ name: 'a', data: HELLO }]);
+    for (const field of ['count', 'size', 'offset'] as const) {
+      expect(open(asZip64(one, { marked: [field] })).readText('a')).toBe('hello, zip');
+    }
+    expect(() => open(asZip64(one, { directoryOffset: 1n << 60n }))).toThrow(
+      `x.keras: zip central directory offset ${1n << 60n} is out of range`,
+    );
+    // A locator at offset 0, its record the last 56 bytes of the file (in the archive comment): an empty archive.
+    const edges = new DataView(new ArrayBuffer(20 + 22 + 56));
+    edges.setUint32(0, 0x07064b50, true);
+    edges.setBigUint64(8, 42n, true);
+    edges.setUint32(20, 0x06054b50, true);
+    edges.setUint16(30, 0xffff, true);
+    edges.setUint16(20 + 20, 56, true);
+    edges.setUint32(42, 0x06064b50, true);
+    expect(open(new Uint8Array(edges.buffer)).entries.size).toBe(0);
+    // The record's signature with fewer than 56 bytes after it.
+    edges.setBigUint64(8, 43n, true);
+    edges.setUint32(43, 0x06064b50, true);
+    expect(() => open(new Uint8Array(edges.buffer))).toThrow(
+      'x.keras: the zip64 end-of-central-directory record is missing or truncated',
+    );
+  });
+
+  it('reads an extra field to its last byte and no further', () => {
+    const big = 0xffffffff;
+    const sizes = { name: 'a', data: HELLO, uncompressedSize: big, compressedSize: big };
+    expect(() => open(build([{ ...sizes, extra: zip64Extra([], { size: 0 }) }]))).toThrow(
+      "x.keras: entry 'a' has a short zip64 field",
+    );
+    // A comment shaped like a zip64 field is not one.
+    expect(() => open(build([{ name: 'a', data: HELLO, uncompressedSize: big, comment: zip64Extra([10n]) }]))).toThrow(
+      "x.keras: stored zip entry 'a' declares 4294967295 bytes but holds 10",
+    );
+  });
+
+  it('reads a local header that ends the file exactly, and refuses one cut short', () => {
+    // An empty stored entry whose local header is the last 30 bytes of the file (in the archive comment).
+    const header = new DataView(new ArrayBuffer(30));
+    header.setUint32(0, 0x04034b50, true);
+    const base = build([{ name: 'e', data: new Uint8Array(0), localHeaderOffset: 0 }], { comment: 30 });
+    const offset = base.byteLength - 30;
+    const bytes = build([{ name: 'e', data: new Uint8Array(0), localHeaderOffset: offset }], { comment: 30 });
+    bytes.set(new Uint8Array(header.buffer), offset);
+    expect(open(bytes).read('e')).toEqual(new Uint8Array(0));
+    // Only the signature, 4 bytes before the end.
+    const cut = build([{ name: 'e', data: new Uint8Array(0), localHeaderOffset: base.byteLength - 4 }], {
+      comment: 30,
+    });
+    cut.set(new Uint8Array(header.buffer, 0, 4), base.byteLength - 4);
+    expect(() => open(cut).read('e')).toThrow(
+      `x.keras: zip entry 'e' has no local header at offset ${base.byteLength - 4} (truncated archive)`,
+    );
   });
 
   it('an empty archive (the end record alone, at offset 0) has no entries, and says so', () => {
@@ -299,7 +372,7 @@ describe('ZipArchive', () => {
   });
 
   it('accepts names that only look like a climb, and refuses a NUL', () => {
-    expect(open(build([{ name: 'a..b/..c/1:x', data: HELLO }])).has('a..b/..c/1:x')).toBe(true);
+    expect(open(build([{ name: 'a..b/..c/d:x', data: HELLO }])).has('a..b/..c/d:x')).toBe(true);
     expect(() => open(build([{ name: 'a\0b', data: HELLO }]))).toThrow(
       'x.keras: zip entry name "a\\u0000b" contains a NUL byte',
     );

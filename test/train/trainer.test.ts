@@ -282,4 +282,35 @@ describe('Trainer', () => {
     trainer.dispose();
     model.dispose();
   });
+
+  it('NonFiniteLossError says what diverged and what to try; an unknown option names the Trainer', () => {
+    const error = new NonFiniteLossError(7, NaN, Infinity, 0.00123456);
+    expect(error.name).toBe('NonFiniteLossError');
+    expect(error.message).toBe(
+      'training diverged at step 7: loss NaN, gradient norm Infinity (learning rate 0.00123); the update was not ' +
+        'applied. Try a lower --lr, a longer --warmup, or --resume from the last checkpoint.',
+    );
+    const { model } = tinySetup('copy', 1);
+    expect(() => new Trainer({ model, clipnorm: 1 } as never)).toThrow(/^Trainer: unknown option 'clipnorm'/);
+    model.dispose();
+  });
+
+  it("setState names a weight of the wrong size, and restores the moments under the variables' names", async () => {
+    const { task, model } = tinySetup('copy', 1);
+    const trainer = new Trainer({ model });
+    await trainer.step(encodeBatch(task, createTrainingStream(task, 5).nextBatch(8)));
+    const state = await trainer.getState();
+    const w = model.weights[0];
+    const weights = state.weights.map((v, i) => (i === 0 ? v.subarray(1) : v));
+    await expect(trainer.setState({ ...state, weights })).rejects.toThrow(
+      `Trainer.setState: weight ${w.originalName} has shape [${w.shape}] (${w.read().size} values), ` +
+        `the state ${w.read().size - 1}`,
+    );
+    await trainer.setState(state);
+    const names = (await trainer.optimizer.getWeights()).map((n) => n.name);
+    const variables = model.trainableWeights.map((v) => v.read().name);
+    expect(names.slice(1)).toEqual([...variables.map((n) => `${n}/m`), ...variables.map((n) => `${n}/v`)]);
+    trainer.dispose();
+    model.dispose();
+  });
 });
