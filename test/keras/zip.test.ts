@@ -435,7 +435,8 @@ describe('ZipArchive', () => {
     expect(atEnd).toBe(41);
     const wrong = (crc32(HELLO) ^ 0x80000000) >>> 0;
     expect(() => open(build([{ name: 'a', data: HELLO, crc: wrong }])).read('a')).toThrow(
-      `x.keras: zip entry 'a' fails its CRC-32 check (stored 0x${wrong.toString(16)}, computed 0x${crc32(HELLO).toString(16)})`,
+      `x.keras: zip entry 'a' fails its CRC-32 check ` +
+        `(stored 0x${wrong.toString(16)}, computed 0x${crc32(HELLO).toString(16)})`,
     );
     expect(() => open(build([{ name: 'a', data: HELLO, crc: 0x1f }])).read('a')).toThrow(
       '(stored 0x0000001f, computed',

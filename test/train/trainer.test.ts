@@ -257,7 +257,8 @@ describe('Trainer', () => {
       `Trainer.setState: the state has ${state.weights.length - 1} weights, the model ${state.weights.length}`,
     );
     await expect(trainer.setState({ ...state, secondMoments: state.secondMoments.slice(1) })).rejects.toThrow(
-      `Trainer.setState: expected ${n} first and second moments (one per trainable weight) at step 1, got ${n} and ${n - 1}`,
+      `Trainer.setState: expected ${n} first and second moments (one per trainable weight) at step 1, ` +
+        `got ${n} and ${n - 1}`,
     );
     const fewer = { ...state, firstMoments: state.firstMoments.slice(1), secondMoments: state.secondMoments.slice(1) };
     await expect(trainer.setState(fewer)).rejects.toThrow(`expected ${n} first and second moments`);
