@@ -30,7 +30,8 @@ const modules = asked.length > 0 ? asked : Object.keys(MODULES);
 // A module may carry a line range (src/keras/zip.ts:80-100: mutate those lines only).
 const lists = modules.map((m) => MODULES[m.replace(/:[\d-]+$/, '').replace(/\/$/, '')] ?? null);
 /** The report's name: the modules, e.g. reports/mutation/src-keras-zip.ts.json. */
-const report = asked.length > 0 ? asked.join('+').replace(/[/\\:]/g, '-') : 'all';
+const named = asked.length > 0 ? asked.join('+').replace(/[/\\:]/g, '-') : 'all';
+const report = named.length > 100 ? `${named.slice(0, 80)}+more` : named;
 const related = lists.some((list) => list === null);
 const tests = [...new Set(lists.flat().filter(Boolean))];
 /**

@@ -309,7 +309,7 @@ describe('Trainer', () => {
     );
     await trainer.setState(state);
     const names = (await trainer.optimizer.getWeights()).map((n) => n.name);
-    const variables = model.trainableWeights.map((v) => v.read().name);
+    const variables = model.trainableWeights.map((v) => (v.read() as tf.Variable).name);
     expect(names.slice(1)).toEqual([...variables.map((n) => `${n}/m`), ...variables.map((n) => `${n}/v`)]);
     trainer.dispose();
     model.dispose();
