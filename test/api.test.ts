@@ -59,6 +59,7 @@ const PUBLIC_NAMES = {
     'NodeFileSystem',
     'fileSystem',
     'loadKerasModel',
+    'KERAS_ACTIVATIONS',
     'saveKerasModel',
     'KERAS_IO_LAYERS',
     'parseTaskJson',

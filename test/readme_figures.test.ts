@@ -121,6 +121,14 @@ function rowSpec(label: string): RowSpec {
       ratio: ['speedRatioCachedVsPeerUncached', 'speedRatioUncached'],
     };
   }
+  if (label === '`generate-gpt` ms/token, 8 + 120 tokens, batch 1') {
+    return {
+      line: (l) => l.name === 'generate-gpt',
+      ours: ['msPerTokenCached', 'msPerTokenUncached'],
+      peer: ['peer.msPerTokenCached', 'nanogpt.msPerTokenCached'],
+      ratio: ['speedRatio', 'speedRatioNanogpt'],
+    };
+  }
   if (label === '`train-reference`: ms/step on identical batches (tokens/s)') {
     return {
       line: (l) => l.name === 'train-reference',

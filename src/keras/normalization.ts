@@ -9,6 +9,7 @@ import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 /** A mean or variance given in the config: a number or nested lists of them. */
 export type Statistic = number | Statistic[];
 
+/** The arguments of `KerasNormalization` (Keras's `Normalization` layer). */
 export interface KerasNormalizationArgs extends LayerArgs {
   /**
    * The axis or axes kept: one mean and variance per position along them, the other axes share

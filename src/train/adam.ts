@@ -26,6 +26,7 @@ import type { NamedTensor } from '@tensorflow/tfjs-core/dist/tensor_types';
 import { AdamState, floatsOf, type AdamParameters } from '../kernels/adam';
 import { checkOptionNames, optionNames } from '../options';
 
+/** The arguments of `Adam`, with `tf.train.adam`'s defaults. */
 export interface AdamArgs {
   /** Step size; may be changed between steps through `learningRate`. Default 1e-3. */
   learningRate?: number;
@@ -257,7 +258,10 @@ export class Adam extends tf.Optimizer {
     return { learningRate, beta1, beta2, epsilon, weightDecay };
   }
 
-  /** @nocollapse */
+  /**
+   * The optimizer a config (`getConfig`'s) describes, as tfjs deserializes optimizers.
+   * @nocollapse
+   */
   static override fromConfig<T extends tf.serialization.Serializable>(
     cls: tf.serialization.SerializableConstructor<T>,
     config: tf.serialization.ConfigDict,
