@@ -128,7 +128,9 @@ export type { LoadKerasModelOptions } from './keras/load';
 export { saveKerasModel } from './keras/save';
 export type { SaveKerasModelOptions } from './keras/save';
 export type { KerasModelSource } from './keras/source';
-export type { NonFiniteWeights } from './keras/weights';
+export { ModelLoadError } from './io/load_error';
+export { DEFAULT_MAX_WEIGHT_BYTES } from './io/limits';
+export type { ModelLoadOptions, NonFiniteWeights } from './io/limits';
 export { ElementwiseOperation, KerasGlobalAveragePooling1D, KerasSoftmax, ReduceOperation } from './keras/op_layers';
 export type {
   Constant,

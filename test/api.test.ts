@@ -54,6 +54,8 @@ const PUBLIC_NAMES = {
     'warmupSchedule',
   ],
   io: [
+    'DEFAULT_MAX_WEIGHT_BYTES',
+    'ModelLoadError',
     'NodeFileSystem',
     'fileSystem',
     'loadKerasModel',

@@ -215,6 +215,18 @@ const CASES: Record<string, Case> = {
     () => api.loadKerasModel('model.keras', { nonFinite: 'warn' } as never),
     unknown('nonFinite', 'nonFiniteWeights'),
   ],
+  loadSeq2Seq: [
+    () => api.loadSeq2Seq('models/reverse', { maxWeightByte: 1 } as never),
+    unknown('maxWeightByte', 'maxWeightBytes'),
+  ],
+  fileSystem: [
+    () => api.fileSystem('models/reverse', { nonFinite: 'warn' } as never),
+    unknown('nonFinite', 'nonFiniteWeights'),
+  ],
+  NodeFileSystem: [
+    () => new api.NodeFileSystem('models/reverse', { maxWeights: 1 } as never),
+    unknown('maxWeights', 'maxWeightBytes'),
+  ],
   saveKerasModel: [
     () => api.saveKerasModel(denseModel, null, { dateSave: new Date(0) } as never),
     unknown('dateSave', 'dateSaved'),
@@ -244,7 +256,6 @@ const NO_OPTIONS: Record<string, string> = {
   checkStudy: 'the parsed study.json and its file name',
   greedyDecode: 'a model, sources and a length',
   scoreTargets: 'a model, sources and targets',
-  loadSeq2Seq: 'a folder or URL',
   Seq2Seq: 'a model and its task.json record (parseTaskJson checks one read from a file)',
   balancedShare: "a recipe (TASK_RECIPES' entries) and a step",
   trainingCurveSvg: 'log entries and a title',
@@ -252,8 +263,7 @@ const NO_OPTIONS: Record<string, string> = {
   readTaskJson: 'a folder',
   writeTaskJson: 'a folder and a record',
   taskInfoFor: 'the task, the config and two records that become task.json',
-  fileSystem: 'a folder',
-  NodeFileSystem: 'a folder',
+  ModelLoadError: 'a file name and what is wrong with it',
   registerFileSystemRoutes: 'nothing',
   ensureBackend: 'nothing',
   isTfjsNodeAvailable: 'nothing',

@@ -15,13 +15,13 @@ function nodeOnly(what: string): Error {
 
 /** Node-only: see file_system.ts. */
 export class NodeFileSystem implements tf.io.IOHandler {
-  constructor(path: string) {
+  constructor(path: string, _options?: unknown) {
     throw nodeOnly(`NodeFileSystem(${JSON.stringify(path)})`);
   }
 }
 
 /** Node-only: see file_system.ts. */
-export function fileSystem(path: string): NodeFileSystem {
+export function fileSystem(path: string, _options?: unknown): NodeFileSystem {
   throw nodeOnly(`fileSystem(${JSON.stringify(path)})`);
 }
 

@@ -16,6 +16,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
+import { describeValue } from '../describe';
+
 import {
   atomicWriteFile,
   faultPoint,
@@ -27,19 +29,15 @@ import {
   parseTempName,
   tempPathFor,
 } from './atomic';
+import { checkJsonBytes, checkJsonText, checkLoadOptions, ModelLoadOptions } from './limits';
+import { ModelLoadError } from './load_error';
+import { checkedForTfjs, checkWeightSpecs } from './model_artifacts';
+import { NOT_PLAIN_FILE, readPlainFile } from './read_file';
 import { checkWeightPath } from './weight_paths';
 
 const FILE_SCHEME = 'file://';
 const MODEL_JSON = 'model.json';
 const WEIGHTS_BIN = 'weights.bin';
-
-/**
- * Bytes per element of each weight dtype, to tell a truncated weights file from
- * a complete one. A string tensor stores a 4-byte length before each element,
- * so 4 is its lower bound.
- */
-const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, complex64: 8, string: 4 };
-const QUANTIZED_BYTES: Record<string, number> = { uint8: 1, uint16: 2, float16: 2 };
 
 /**
  * An `IOHandler` that saves a model into a folder and loads it from the
@@ -80,18 +78,33 @@ const QUANTIZED_BYTES: Record<string, number> = { uint8: 1, uint16: 2, float16: 
  *
  * Concurrent saves to one folder from this process run one after another.
  * Saving to one folder from several processes at once is not supported.
+ *
+ * ## Loading an untrusted folder
+ *
+ * `load` reads model.json and its weight files as files from outside
+ * (src/io/model_artifacts.ts): within the JSON limits, weight files that
+ * resolve (symbolic links followed) inside the model's folder and are plain
+ * files of exactly the size the manifest needs, no NaN or infinity in the
+ * weights (`options.nonFiniteWeights`), and a build of the model within the
+ * weights the manifest lists, before tfjs builds it again from what `load`
+ * returns (tfjs checks nothing before it allocates every weight, and never
+ * returns from a graph with a cycle). Every failure is a `ModelLoadError`
+ * naming the file.
  */
 export class NodeFileSystem implements tf.io.IOHandler {
   /** Absolute path: the folder for `save`, the model.json for `load`. */
   readonly path: string;
+  private readonly options: Required<ModelLoadOptions>;
 
   /**
    * @param path For `save`, a folder (created if missing). For `load`, the
    *   model.json file; the weight files it lists are read relative to its
    *   folder. Relative paths are resolved against the working directory.
+   * @param options For `load`: see `ModelLoadOptions`.
    */
-  constructor(path: string) {
+  constructor(path: string, options: ModelLoadOptions = {}) {
     this.path = nodePath().resolve(path);
+    this.options = checkLoadOptions('fileSystem', options);
   }
 
   /** Writes the model folder, each file atomically (tfjs's `IOHandler.save`). */
@@ -106,12 +119,35 @@ export class NodeFileSystem implements tf.io.IOHandler {
 
   /** Reads the model folder (tfjs's `IOHandler.load`). */
   async load(): Promise<tf.io.ModelArtifacts> {
-    const modelJSON = await readModelJSON(this.path);
-    // tfjs's own model.json -> artifacts mapping (as its http loader uses), with our weights reader.
-    return tf.io.getModelArtifactsForJSON(modelJSON, async (manifest) => {
-      const { specs, data } = await readWeights(manifest, this.path);
-      return [specs, data];
-    });
+    const artifacts = await this.readArtifacts();
+    try {
+      // tfjs builds the model from these with no check of its own: armed, its build runs under ours.
+      return checkedForTfjs(artifacts, this.path, this.options);
+    } catch (error) {
+      throw ModelLoadError.wrap(error, this.path);
+    }
+  }
+
+  /**
+   * model.json and its weights read and checked as files, not yet as a model (for loaders that
+   * build the model themselves with `buildFromArtifacts`, once).
+   */
+  async readArtifacts(): Promise<tf.io.ModelArtifacts> {
+    try {
+      const modelJSON = await readModelJSON(this.path);
+      // tfjs's own model.json -> artifacts mapping (as its http loader uses), with our weights reader.
+      return await tf.io.getModelArtifactsForJSON(modelJSON, async (manifest) => {
+        const { specs, data } = await readWeights(manifest, this.path, this.options);
+        return [specs, data];
+      });
+    } catch (error) {
+      throw ModelLoadError.wrap(error, this.path);
+    }
+  }
+
+  /** The options `load` applies. */
+  get loadOptions(): Required<ModelLoadOptions> {
+    return this.options;
   }
 }
 
@@ -122,8 +158,8 @@ export class NodeFileSystem implements tf.io.IOHandler {
  * directly when tfjs-node's own `file://` handler is registered but this
  * package's atomic saving is wanted.
  */
-export function fileSystem(path: string): NodeFileSystem {
-  return new NodeFileSystem(path);
+export function fileSystem(path: string, options: ModelLoadOptions = {}): NodeFileSystem {
+  return new NodeFileSystem(path, options);
 }
 
 // ---------------------------------------------------------------------------
@@ -410,99 +446,154 @@ function processExists(pid: number): boolean {
 // Loading.
 
 async function readModelJSON(path: string): Promise<tf.io.ModelJSON> {
-  const fs = nodeFs();
   const { dirname, join } = nodePath();
   let text: string;
   try {
-    text = await fs.promises.readFile(path, 'utf8');
+    text = new TextDecoder().decode(readPlainFile(path, (size) => checkJsonBytes(size, path)));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
       const folder = dirname(path);
       const why = (await exists(folder)) ? 'does not exist' : `does not exist (nor does the folder ${folder})`;
-      throw new Error(`Cannot load model: ${path} ${why}`);
+      throw ModelLoadError.withMessage(path, `Cannot load model: ${path} ${why}`);
     }
     if (code === 'EISDIR') {
-      throw new Error(
+      throw ModelLoadError.withMessage(
+        path,
         `Cannot load model: ${path} is a folder; load the model.json inside it (file://${join(path, MODEL_JSON)})`,
       );
     }
+    if (code === NOT_PLAIN_FILE)
+      throw ModelLoadError.withMessage(path, `Cannot load model: ${path} is not a plain file`);
     throw error;
   }
+  checkJsonText(text, path);
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new Error(`Cannot load model: ${path} is not valid JSON (${(error as Error).message})`);
+    throw ModelLoadError.withMessage(
+      path,
+      `Cannot load model: ${path} is not valid JSON (${(error as Error).message})`,
+    );
   }
   if (json == null || typeof json !== 'object' || Array.isArray(json)) {
-    throw new Error(`Cannot load model: ${path} is not a model.json (expected a JSON object with modelTopology)`);
+    throw ModelLoadError.withMessage(
+      path,
+      `Cannot load model: ${path} is not a model.json (expected a JSON object with modelTopology)`,
+    );
   }
   return json as tf.io.ModelJSON;
 }
 
 /**
  * Reads the weight files listed in `manifest` (relative to model.json's
- * folder) and concatenates them in manifest order, checking that together
- * they are long enough for every weight the manifest lists.
+ * folder) and concatenates them in manifest order. Before reading anything:
+ * each path must resolve, symbolic links followed, to a plain file inside
+ * the model's folder, and together the files must hold exactly the bytes
+ * the manifest's weights need.
  */
 async function readWeights(
   manifest: tf.io.WeightsManifestConfig,
   modelJSONPath: string,
+  options: Required<ModelLoadOptions>,
 ): Promise<{ specs: tf.io.WeightsManifestEntry[]; data: ArrayBuffer }> {
   const fs = nodeFs();
-  const { dirname, join, basename } = nodePath();
+  const { dirname, join, basename, sep } = nodePath();
   const jsonName = basename(modelJSONPath);
   const isGroup = (g: tf.io.WeightsManifestConfig[number]) =>
     g != null && Array.isArray(g.paths) && g.paths.every((p) => typeof p === 'string') && Array.isArray(g.weights);
   if (!Array.isArray(manifest) || !manifest.every(isGroup)) {
-    throw new Error(
+    throw ModelLoadError.withMessage(
+      modelJSONPath,
       `Cannot load model: ${modelJSONPath} has a malformed weightsManifest (expected [{paths, weights}])`,
     );
   }
+  const specs = manifest.flatMap((group) => group.weights);
+  const needBytes = checkWeightSpecs(specs, modelJSONPath, options.maxWeightBytes).reduce((sum, w) => sum + w.bytes, 0);
 
   const folder = dirname(modelJSONPath);
-  for (const p of manifest.flatMap((group) => group.paths)) checkWeightPath(p, modelJSONPath);
-  const files = manifest.flatMap((group) => group.paths.map((p) => join(folder, p)));
-  const specs = manifest.flatMap((group) => group.weights);
-  const buffers: Uint8Array[] = [];
-  for (const file of files) {
+  const realFolder = fs.realpathSync(folder);
+  const files: string[] = [];
+  const reals: string[] = [];
+  const sizes: number[] = [];
+  for (const p of manifest.flatMap((group) => group.paths)) {
+    checkWeightPath(p, modelJSONPath);
+    const file = join(folder, p);
+    let real: string;
     try {
-      buffers.push(await fs.promises.readFile(file));
+      real = fs.realpathSync(file);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new Error(`Cannot load model: weights file ${file} does not exist (listed in ${modelJSONPath})`);
+        throw ModelLoadError.withMessage(
+          file,
+          `Cannot load model: weights file ${file} does not exist (listed in ${modelJSONPath})`,
+        );
       }
       throw error;
     }
+    if (real === realFolder) {
+      throw ModelLoadError.withMessage(
+        file,
+        `Cannot load model: ${modelJSONPath} lists the weights file ${describeValue(p)}, which is its folder, ` +
+          'not a file',
+      );
+    }
+    if (!real.startsWith(realFolder + sep)) {
+      throw ModelLoadError.withMessage(
+        file,
+        `Cannot load model: weights file ${file} resolves to ${real}, outside the model's folder ${realFolder} ` +
+          '(a symbolic link?); refusing to read it',
+      );
+    }
+    const stat = fs.statSync(real);
+    if (!stat.isFile()) {
+      throw ModelLoadError.withMessage(
+        file,
+        `Cannot load model: weights file ${file} (listed in ${modelJSONPath}) is not a plain file`,
+      );
+    }
+    files.push(file);
+    reals.push(real);
+    sizes.push(stat.size);
   }
 
-  const haveBytes = buffers.reduce((sum, b) => sum + b.byteLength, 0);
-  const needBytes = specs.reduce((sum, spec) => sum + weightByteLength(spec), 0);
-  if (haveBytes < needBytes) {
+  const haveBytes = sizes.reduce((sum, size) => sum + size, 0);
+  if (files.length === 0 && needBytes > 0) {
+    throw ModelLoadError.withMessage(
+      modelJSONPath,
+      `Cannot load model: ${modelJSONPath} lists no weights file, but its weightsManifest needs ${needBytes} bytes`,
+    );
+  }
+  if (haveBytes !== needBytes) {
     const what = files.length === 1 ? `weights file ${files[0]} has` : `weights files ${files.join(', ')} have`;
-    throw new Error(
+    throw ModelLoadError.withMessage(
+      files[0] ?? modelJSONPath,
       `Cannot load model: ${what} ${haveBytes} bytes but ${jsonName}'s weightsManifest needs ${needBytes} ` +
-        '(truncated, or not the weights of this model.json)',
+        (haveBytes < needBytes
+          ? '(truncated, or not the weights of this model.json)'
+          : '(not the weights of this model.json)'),
     );
   }
 
-  // Copy into one buffer made here: a Node Buffer's ArrayBuffer may come from
-  // another realm (as under jest), which tfjs' instanceof checks reject.
+  // One buffer made here, filled file by file: a Node Buffer's ArrayBuffer may come from another realm
+  // (as under jest), which tfjs' instanceof checks reject.
   const data = new Uint8Array(haveBytes);
   let offset = 0;
-  for (const buffer of buffers) {
-    data.set(buffer, offset);
-    offset += buffer.byteLength;
+  for (const [i, file] of files.entries()) {
+    readPlainFile(
+      reals[i],
+      (size) => {
+        if (size !== sizes[i]) {
+          throw ModelLoadError.withMessage(file, `Cannot load model: weights file ${file} changed while being read`);
+        }
+      },
+      data,
+      offset,
+    );
+    offset += sizes[i];
   }
   return { specs, data: data.buffer };
-}
-
-/** Bytes a weight takes in the weights file (a lower bound for strings). */
-function weightByteLength(spec: tf.io.WeightsManifestEntry): number {
-  const size = (spec.shape ?? []).reduce((product, dim) => product * dim, 1);
-  const perElement = spec.quantization != null ? QUANTIZED_BYTES[spec.quantization.dtype] : DTYPE_BYTES[spec.dtype];
-  return size * (perElement ?? 0);
 }
 
 if (isNodeRuntime()) {

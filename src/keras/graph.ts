@@ -11,6 +11,7 @@
  * a name used twice).
  */
 import * as tf from '@tensorflow/tfjs';
+import { describeValue as describe } from '../describe';
 import { convertStockLayer, STOCK_LAYERS } from './stock_layers';
 import { type KerasActivationName } from './activations';
 import { type Constant, constantShape, ELEMENTWISE_OPERATIONS, REDUCE_OPERATIONS } from './op_layers';
@@ -419,10 +420,17 @@ function convertLayer(
   // Keras 3 operations and Keras 2 TFOpLambdas (SlicingOpLambda for `x[...]`).
   const tfOp = layer.class_name === 'TFOpLambda' || layer.class_name === 'SlicingOpLambda';
   if (isOperation(layer) || tfOp) {
-    const fn = tfOp ? String(layer.config.function) : layer.class_name;
-    const op = tfOp ? TF_OP_LAMBDAS[fn] : OPERATIONS[fn];
+    const fn = tfOp ? layer.config.function : layer.class_name;
+    if (typeof fn !== 'string') {
+      throw new Error(
+        `${where}: a ${layer.class_name} whose config.function is ${describe(fn)}; expected a tf function name`,
+      );
+    }
+    const table = tfOp ? TF_OP_LAMBDAS : OPERATIONS;
+    // Own keys only: a file's 'constructor' must not find Object.prototype's.
+    const op = Object.prototype.hasOwnProperty.call(table, fn) ? table[fn] : undefined;
     if (op == null) {
-      const known = Object.keys(tfOp ? TF_OP_LAMBDAS : OPERATIONS).join(', ');
+      const known = Object.keys(table).join(', ');
       throw new Error(
         `${where}: the operation ${tfOp ? `tf.${fn}` : `${layer.module ?? 'keras.ops'}.${fn}`} ` +
           `is not supported by loadKerasModel (supported: ${known}); express it with Keras layers instead`,
@@ -489,7 +497,10 @@ function resolveClass(
   const registered = layer.registered_name ?? (layer.class_name.includes('>') ? layer.class_name : null);
   // 1. customObjects, as Keras's custom_objects: by registered name, then by class name.
   const customKey = [registered, layer.class_name].find(
-    (k): k is string => typeof k === 'string' && context.customObjects != null && k in context.customObjects,
+    (k): k is string =>
+      typeof k === 'string' &&
+      context.customObjects != null &&
+      Object.prototype.hasOwnProperty.call(context.customObjects, k),
   );
   if (customKey != null) {
     const cls = context.customObjects![customKey];

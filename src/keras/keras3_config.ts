@@ -13,6 +13,7 @@
  * - each layer may carry `build_config` (input shapes); tfjs infers shapes from the graph instead.
  */
 import { KerasGraph, LayerJson, NestedModel, NodeCall, sequentialGraph, TensorRef } from './graph';
+import { describeValue as describe } from '../describe';
 import { describeValue } from './source';
 
 /** Whether a model config uses Keras 3's node format (any node an {args, kwargs} object). */
@@ -180,7 +181,7 @@ function normalizeValue(key: string, value: unknown, where: string): unknown {
     const name = (object.config as { name?: unknown })?.name ?? object.name;
     if (name !== 'float32' && name !== 'int32') {
       throw new Error(
-        `${where}: dtype policy ${JSON.stringify(name)} is not supported; tfjs computes layers in float32: ` +
+        `${where}: dtype policy ${describe(name)} is not supported; tfjs computes layers in float32: ` +
           'save the model with the float32 policy',
       );
     }

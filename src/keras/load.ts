@@ -13,17 +13,31 @@
  * disposes what was built, so a call either returns a whole model or throws, leaking no tensor.
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkOptionNames, optionNames } from '../options';
+import { optionNames } from '../options';
 import { ensureBackend } from '../backend';
 import { isNodeRuntime } from '../io/atomic';
+import { fileSystem } from '../io/file_system';
+import {
+  checkJsonBytes,
+  checkJsonValue,
+  checkLoadOptions,
+  decodeUtf8,
+  JSON_LIMITS,
+  ModelLoadOptions,
+  parseJson,
+} from '../io/limits';
+import { ModelLoadError } from '../io/load_error';
+import { buildFromArtifacts } from '../io/model_artifacts';
+import { checkTopology } from '../io/topology';
+import { budgetOf, buildWithinBudget, formatBytes, WeightBudget, weightBytes } from '../io/weight_budget';
 import { checkWeightPath } from '../io/weight_paths';
-import { ClassContext, convertGraph, ConvertedGraph } from './graph';
+import { ClassContext, convertGraph, ConvertedGraph, LayerClass } from './graph';
 import { Hdf5File } from './hdf5';
 import { parseKeras2Config } from './keras2_config';
 import { asObject, isKeras3Config, parseKeras3Config } from './keras3_config';
 import { inlineNestedModels } from './nested_models';
-import { describeValue, detectFormat, isUrl, KerasModelSource, readSource } from './source';
-import { AssignOptions, assignH5Weights, assignKeras3Weights } from './weights';
+import { describeValue, detectFormat, isJsonFile, isUrl, KerasModelSource, readSource } from './source';
+import { assignH5Weights, assignKeras3Weights } from './weights';
 import { ZipArchive } from './zip';
 // The classes a Keras file can name, registered with tfjs whoever imports only this module (npm run convert).
 import './op_layers';
@@ -35,8 +49,8 @@ import '../layers/keras_hub/transformer_decoder';
 import '../layers/keras_hub/transformer_encoder';
 import '../layers/keras_io';
 
-/** Options of `loadKerasModel`. */
-export interface LoadKerasModelOptions extends AssignOptions {
+/** Options of `loadKerasModel`: those of every loader (`ModelLoadOptions`), and `customObjects`. */
+export interface LoadKerasModelOptions extends ModelLoadOptions {
   /**
    * Keras's `custom_objects`: the file's class name (or registered name, `'Custom>MyLayer'`) -> the
    * tfjs layer class that computes what the user's Keras class computes. Takes priority over this
@@ -48,6 +62,9 @@ export interface LoadKerasModelOptions extends AssignOptions {
   customObjects?: Record<string, tf.serialization.SerializableConstructor<tf.layers.Layer>>;
 }
 
+/** `loadKerasModel`'s options checked, the defaults filled in. */
+type CheckedOptions = Required<ModelLoadOptions> & Pick<LoadKerasModelOptions, 'customObjects'>;
+
 /**
  * Loads a Keras model, recognizing by content:
  * - a Keras 3 `.keras` file (zip of config.json, metadata.json, model.weights.h5);
@@ -58,7 +75,8 @@ export interface LoadKerasModelOptions extends AssignOptions {
  * bytes (`ArrayBuffer`, `Uint8Array`), a `Blob`/`File` (from an `<input type="file">`), or a tfjs
  * `IOHandler` of a model.json. Keras's `MultiHeadAttention` loads as this package's layer; what
  * cannot load exactly is an error naming the layer, its class and what to do (see the README's
- * "Bring a Keras model").
+ * "Bring a Keras model"). The file is untrusted (README, "Untrusted model files"): whatever is wrong
+ * with it is a `ModelLoadError` naming it, within bounded time and memory.
  *
  * ```ts
  * import { loadKerasModel } from 'tfjs-attention';
@@ -70,41 +88,54 @@ export async function loadKerasModel(
   source: KerasModelSource | tf.io.IOHandler,
   options: LoadKerasModelOptions = {},
 ): Promise<tf.LayersModel> {
-  checkOptions(options);
+  const checked = checkOptions(options);
   await ensureBackend();
-  if (isIOHandler(source)) return loadModelJson(source, 'the given IOHandler', options);
+  if (isIOHandler(source))
+    return load('the given IOHandler', () => loadModelJson(source, 'the given IOHandler', checked));
   const name = describeSource(source);
-  const bytes = await readSource(source, name);
-  switch (detectFormat(bytes, name)) {
-    case 'zip':
-      return loadKerasArchive(bytes, name, options);
-    case 'hdf5':
-      return loadH5(bytes, name, options);
-    case 'json':
-      if (typeof source !== 'string') {
-        throw new Error(
-          `${name}: holds a model.json, whose weight files are named relative to its location; ` +
-            'pass its path or URL (or a tfjs IOHandler such as tf.io.browserFiles([json, ...weights]))',
-        );
-      }
-      if (isUrl(source) || !isNodeRuntime()) return loadModelJson(urlHandler(bytes, source), name, options);
-      return loadModelJson(handlerFor(source), name, options);
+  // A model.json file in Node goes to this package's reader (files checked and read within the limits,
+  // no build of the raw topology, which may be in Keras 3's format), not read whole here.
+  const localJson = async (path: string) => {
+    const handler = fileSystem(path.replace(/^file:\/\//, ''), checked);
+    return loadModelJson({ load: () => handler.readArtifacts() }, name, checked);
+  };
+  const isLocal = typeof source === 'string' && !isUrl(source) && isNodeRuntime();
+  return load(name, async () => {
+    if (isLocal && (await isJsonFile(source as string))) return localJson(source as string);
+    // A file may hold up to 4 copies of the weights (an optimizer's state), and a config.
+    const bytes = await readSource(source, name, 4 * checked.maxWeightBytes + JSON_LIMITS.maxBytes);
+    switch (detectFormat(bytes, name)) {
+      case 'zip':
+        return loadKerasArchive(bytes, name, checked);
+      case 'hdf5':
+        return loadH5(bytes, name, checked);
+      case 'json':
+        if (typeof source !== 'string') {
+          throw new Error(
+            `${name}: holds a model.json, whose weight files are named relative to its location; ` +
+              'pass its path or URL (or a tfjs IOHandler such as tf.io.browserFiles([json, ...weights]))',
+          );
+        }
+        return isLocal ? localJson(source) : loadModelJson(urlHandler(bytes, source), name, checked);
+    }
+  });
+}
+
+/** Runs one load, every failure a `ModelLoadError` naming `name`. */
+async function load(name: string, run: () => Promise<tf.LayersModel>): Promise<tf.LayersModel> {
+  try {
+    return await run();
+  } catch (error) {
+    throw ModelLoadError.wrap(error, name);
   }
 }
 
-function checkOptions(options: LoadKerasModelOptions): void {
-  if (options == null || typeof options !== 'object') {
-    throw new Error(`loadKerasModel: options is ${String(options)}; expected an object`);
-  }
-  checkOptionNames(
+function checkOptions(options: LoadKerasModelOptions): CheckedOptions {
+  const checked = checkLoadOptions(
     'loadKerasModel',
     options,
-    optionNames<LoadKerasModelOptions>({ nonFiniteWeights: true, customObjects: true }),
+    optionNames<LoadKerasModelOptions>({ nonFiniteWeights: true, maxWeightBytes: true, customObjects: true }),
   );
-  const mode = options.nonFiniteWeights;
-  if (mode != null && mode !== 'refuse' && mode !== 'warn') {
-    throw new Error(`loadKerasModel: nonFiniteWeights is ${JSON.stringify(mode)}; expected 'refuse' or 'warn'`);
-  }
   const custom = options.customObjects;
   if (custom != null) {
     if (typeof custom !== 'object' || Array.isArray(custom)) {
@@ -121,6 +152,7 @@ function checkOptions(options: LoadKerasModelOptions): void {
       }
     }
   }
+  return { ...checked, customObjects: custom };
 }
 
 function classContext(options: LoadKerasModelOptions, bareNames: boolean): ClassContext {
@@ -144,30 +176,49 @@ function describeSource(source: KerasModelSource): string {
   return 'the given bytes';
 }
 
-async function loadKerasArchive(bytes: Uint8Array, name: string, options: AssignOptions): Promise<tf.LayersModel> {
+async function loadKerasArchive(bytes: Uint8Array, name: string, options: CheckedOptions): Promise<tf.LayersModel> {
   const archive = new ZipArchive(bytes, name);
   if (!archive.has('config.json')) {
     throw new Error(
       `${name}: a zip without config.json is not a .keras file (it holds ${[...archive.entries.keys()]})`,
     );
   }
-  const config = parseJson(archive.readText('config.json'), `${name}!config.json`);
-  if (!archive.has('model.weights.h5')) {
+  const where = `${name}!config.json`;
+  checkJsonBytes(archive.entries.get('config.json')!.uncompressedSize, where);
+  const config = parseJson(decodeUtf8(archive.read('config.json'), where), where);
+  const weightsEntry = archive.entries.get('model.weights.h5');
+  if (weightsEntry == null) {
     const npz = archive.has('model.weights.npz') ? ' (its weights are in .npz form, which is not supported)' : '';
     throw new Error(`${name}: the .keras archive has no model.weights.h5${npz}`);
   }
-  const where = `${name}!config.json`;
+  checkTopology(config, where, 'keras');
   // Keras 3 writes its node format; tf.keras 2.13-2.15 (and tf-keras) write Keras 2 nodes in the same zip.
   const graph = inlineNestedModels(
     isKeras3Config(config) ? parseKeras3Config(config, where) : parseKeras2Config(config, where, true),
     where,
   );
   const converted = convertGraph(graph, where, classContext(options, false));
-  const h5 = new Hdf5File(archive.read('model.weights.h5'), `${name}!model.weights.h5`);
-  return build(converted, name, (model) => assignKeras3Weights(model, graph.kerasGroups, h5, options));
+  const weightsFile = `${name}!model.weights.h5`;
+  const stored = weightsEntry.uncompressedSize;
+  return build(converted, budgetOf(name, stored, `of ${weightsFile}`, options.maxWeightBytes), (model) => {
+    // The weights file may hold the weights, an optimizer's state (up to 3 copies) and the groups' metadata;
+    // more than that is refused before a byte of it is inflated.
+    const needed = weightBytes(model);
+    const allowed = 4 * needed + 65536 + 16384 * (model.weights.length + model.layers.length);
+    if (stored > allowed) {
+      throw new ModelLoadError(
+        weightsFile,
+        `is ${formatBytes(stored)}, far more than the ${formatBytes(needed)} of weights its config needs (with an ` +
+          `optimizer's state and the groups' metadata, at most ${formatBytes(allowed)}); ` +
+          'the file is corrupt or crafted',
+      );
+    }
+    const h5 = new Hdf5File(archive.read('model.weights.h5'), weightsFile);
+    assignKeras3Weights(model, graph.kerasGroups, h5, options);
+  });
 }
 
-async function loadH5(bytes: Uint8Array, name: string, options: AssignOptions): Promise<tf.LayersModel> {
+async function loadH5(bytes: Uint8Array, name: string, options: CheckedOptions): Promise<tf.LayersModel> {
   const h5 = new Hdf5File(bytes, name);
   const attrs = h5.attrs('');
   if (attrs.model_config == null) {
@@ -176,38 +227,33 @@ async function loadH5(bytes: Uint8Array, name: string, options: AssignOptions): 
         'load the full model (.keras, or .h5 from model.save)',
     );
   }
-  const config = parseJson(String(attrs.model_config), `${name} (model_config)`);
   const where = `${name} (model_config)`;
+  if (typeof attrs.model_config !== 'string') {
+    throw new ModelLoadError(name, 'has a model_config attribute that is not a string of JSON');
+  }
+  const config = parseJson(attrs.model_config, where);
+  checkTopology(config, where, 'keras');
   const graph = inlineNestedModels(
     isKeras3Config(config) ? parseKeras3Config(config, where) : parseKeras2Config(config, where),
     where,
   );
   const converted = convertGraph(graph, where, classContext(options, false));
-  return build(converted, name, (model) => assignH5Weights(model, h5, options, graph.h5Groups));
+  const budget = budgetOf(name, bytes.byteLength, 'of the file', options.maxWeightBytes);
+  return build(converted, budget, (model) => assignH5Weights(model, h5, options, graph.h5Groups));
 }
 
-/** Builds the model with tfjs and fills its weights; disposes it if anything fails. */
+/**
+ * Builds the model with tfjs, its weights within what the file holds (io/weight_budget.ts), and
+ * fills them; disposes it if anything fails.
+ */
 async function build(
   converted: ConvertedGraph,
-  name: string,
+  budget: WeightBudget,
   assign: (model: tf.LayersModel) => void,
 ): Promise<tf.LayersModel> {
-  let model: tf.LayersModel;
-  // tfjs 4.22's deserializer finds nested layer classes only in its registry: the customObjects
-  // classes that are not registered are registered for this build and removed after it.
-  const registry = tf.serialization.SerializationMap.getMap().classNameMap;
-  const added = Object.entries(converted.customObjects).filter(([name]) => !(name in registry));
-  for (const [name, cls] of added)
-    registry[name] = [cls as never, (cls as unknown as { fromConfig: never }).fromConfig];
-  try {
-    model = await tf.models.modelFromJSON({
-      modelTopology: converted.topology as unknown as tf.io.ModelJSON['modelTopology'],
-    });
-  } catch (error) {
-    throw new Error(`${name}: tfjs could not build the model from its config (${(error as Error).message})`);
-  } finally {
-    for (const [name] of added) delete registry[name];
-  }
+  // What tfjs builds, checked as tfjs reads it (the file's own graph was checked as Keras numbers it).
+  checkTopology(converted.topology, budget.file);
+  const model = await withCustomClasses(converted.customObjects, () => buildWithinBudget(converted.topology, budget));
   try {
     assign(model);
   } catch (error) {
@@ -217,12 +263,24 @@ async function build(
   return model;
 }
 
-/** Loads a tfjs model.json through `handler`, its topology converted. */
-async function loadModelJson(
-  handler: tf.io.IOHandler,
-  name: string,
-  options: LoadKerasModelOptions,
-): Promise<tf.LayersModel> {
+/**
+ * Runs `build` with the customObjects classes that tfjs's registry lacks registered: tfjs 4.22's
+ * deserializer finds nested layer classes only in its registry. They are removed when it settles.
+ */
+async function withCustomClasses<T>(classes: Record<string, LayerClass>, build: () => Promise<T>): Promise<T> {
+  const registry = tf.serialization.SerializationMap.getMap().classNameMap;
+  const added = Object.entries(classes).filter(([name]) => !(name in registry));
+  for (const [name, cls] of added)
+    registry[name] = [cls as never, (cls as unknown as { fromConfig: never }).fromConfig];
+  try {
+    return await build();
+  } finally {
+    for (const [name] of added) delete registry[name];
+  }
+}
+
+/** Loads a tfjs model.json through `handler`, its topology converted, its weights checked (io/model_artifacts.ts). */
+async function loadModelJson(handler: tf.io.IOHandler, name: string, options: CheckedOptions): Promise<tf.LayersModel> {
   if (handler.load == null) throw new Error(`loadKerasModel: the handler for ${name} cannot load`);
   const artifacts = await handler.load();
   if (artifacts.modelTopology == null) {
@@ -231,15 +289,14 @@ async function loadModelJson(
   if (artifacts.modelTopology instanceof ArrayBuffer) {
     throw new Error(`loadKerasModel: ${name} holds a graph model (binary topology); expected a layers model`);
   }
-  const modelTopology = convertModelJsonTopology(artifacts.modelTopology as Record<string, unknown>, name, options);
-  const model = await tf.loadLayersModel(tf.io.fromMemory({ ...artifacts, modelTopology }));
-  try {
-    checkFinite(model, name, options);
-  } catch (error) {
-    model.dispose();
-    throw error;
-  }
-  return model;
+  checkJsonValue(artifacts.modelTopology, name);
+  checkTopology(artifacts.modelTopology, name, 'keras');
+  const { modelTopology, customObjects } = convertModelJson(
+    artifacts.modelTopology as Record<string, unknown>,
+    name,
+    options,
+  );
+  return withCustomClasses(customObjects, () => buildFromArtifacts({ ...artifacts, modelTopology }, name, options));
 }
 
 /**
@@ -251,6 +308,15 @@ export function convertModelJsonTopology(
   name: string,
   options: LoadKerasModelOptions = {},
 ): Record<string, unknown> {
+  return convertModelJson(topology, name, options).modelTopology;
+}
+
+/** `convertModelJsonTopology`'s result, and the customObjects classes it uses (graph.ts's `ConvertedGraph`). */
+function convertModelJson(
+  topology: Record<string, unknown>,
+  name: string,
+  options: LoadKerasModelOptions,
+): { modelTopology: Record<string, unknown>; customObjects: Record<string, LayerClass> } {
   const wrapped = topology.model_config != null;
   const modelConfig = wrapped ? topology.model_config : topology;
   const where = `${name} (modelTopology)`;
@@ -260,25 +326,12 @@ export function convertModelJsonTopology(
     where,
   );
   // A model.json names tfjs classes (tfjs wrote it) or Keras 2 ones (tensorflowjs_converter did).
-  const converted = convertGraph(graph, where, classContext(options, true)).topology as unknown as Record<
-    string,
-    unknown
-  >;
-  return wrapped ? { ...topology, model_config: converted } : converted;
-}
-
-function checkFinite(model: tf.LayersModel, name: string, options: AssignOptions): void {
-  for (const weight of model.weights) {
-    const values = weight.read().dataSync();
-    let bad = 0;
-    for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) bad++;
-    if (bad === 0) continue;
-    const message = `${name}: weight ${weight.originalName} holds ${bad} non-finite value(s) (NaN or ±Infinity)`;
-    if ((options.nonFiniteWeights ?? 'refuse') === 'refuse') {
-      throw new Error(`${message}; pass {nonFiniteWeights: 'warn'} to load it anyway`);
-    }
-    console.warn(`${message}; loaded anyway (nonFiniteWeights: 'warn')`);
-  }
+  const converted = convertGraph(graph, where, classContext(options, true));
+  const config = converted.topology as unknown as Record<string, unknown>;
+  return {
+    modelTopology: wrapped ? { ...topology, model_config: config } : config,
+    customObjects: converted.customObjects,
+  };
 }
 
 /**
@@ -286,7 +339,7 @@ function checkFinite(model: tf.LayersModel, name: string, options: AssignOptions
  * that leaves the model's folder is refused (io/weight_paths.ts).
  */
 function urlHandler(bytes: Uint8Array, url: string): tf.io.IOHandler {
-  const json = parseJson(new TextDecoder().decode(bytes), url) as tf.io.ModelJSON;
+  const json = parseJson(decodeUtf8(bytes, url), url) as tf.io.ModelJSON;
   const base = url.slice(0, url.lastIndexOf('/') + 1);
   return {
     load: () =>
@@ -304,20 +357,4 @@ function urlHandler(bytes: Uint8Array, url: string): tf.io.IOHandler {
         return [manifest.flatMap((group) => group.weights), tf.io.concatenateArrayBuffers(buffers)];
       }),
   };
-}
-
-function handlerFor(location: string): tf.io.IOHandler {
-  const url = isNodeRuntime() && !isUrl(location) && !location.startsWith('file://') ? `file://${location}` : location;
-  const handlers = tf.io.getLoadHandlers(url);
-  if (handlers.length === 0) return tf.io.http(url); // relative and absolute URLs in a browser
-  if (handlers.length > 1) throw new Error(`loadKerasModel: more than one load handler matches ${url}`);
-  return handlers[0];
-}
-
-function parseJson(text: string, where: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new Error(`${where}: is not valid JSON (${(error as Error).message})`);
-  }
 }

@@ -107,8 +107,10 @@ export class KerasNormalization extends tf.layers.Layer {
       );
       this.addWeight('count', [], 'float32', tf.initializers.zeros(), undefined, false);
     } else {
-      // Checks that the fixed statistics broadcast onto the kept axes.
-      tf.tidy(() => this.statistics());
+      // Checks that the fixed statistics broadcast onto the kept axes (tidy keeps what it returns: nothing).
+      tf.tidy(() => {
+        this.statistics();
+      });
     }
     this.built = true;
   }

@@ -23,20 +23,12 @@
  * is assigned, so a model is either loaded whole or not at all.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { ModelLoadOptions } from '../io/limits';
+import { countNonFinite, reportNonFinite, writeWeight } from '../io/model_artifacts';
 import type { Hdf5File } from './hdf5';
 
-/** What to do with weights that hold NaN or ±Infinity. */
-export type NonFiniteWeights = 'refuse' | 'warn';
-
-/**
- * Options of loading weights (`loadKerasModel`'s).
- *
- * @inline
- */
-export interface AssignOptions {
-  /** 'refuse' (the default) throws naming the weight; 'warn' loads it and warns once per weight. */
-  nonFiniteWeights?: NonFiniteWeights;
-}
+/** What `assign*Weights` take of the load options: `nonFiniteWeights`. */
+export type AssignOptions = Pick<ModelLoadOptions, 'nonFiniteWeights'>;
 
 /** Keras's naming.to_snake_case, used for weight group names. */
 export function toSnakeCase(name: string): string {
@@ -80,15 +72,7 @@ class WeightsIndex {
   private readonly datasets = new Map<string, string>();
 
   constructor(readonly h5: Hdf5File) {
-    const walk = (path: string, depth: number): void => {
-      if (depth > 32) throw new Error(`${h5.source}: ${path} is nested more than 32 groups deep`);
-      if (!h5.isGroup(path)) {
-        this.datasets.set(path.replace(/\\/g, '/'), path);
-        return;
-      }
-      for (const key of h5.keys(path)) walk(path === '' ? key : `${path}/${key}`, depth + 1);
-    };
-    walk('', 0);
+    for (const path of h5.datasetPaths()) this.datasets.set(path.replace(/\\/g, '/'), path);
   }
 
   /** Dataset paths under `root` (normalized), relative to it. */
@@ -173,7 +157,7 @@ export function assignKeras3Weights(
       );
     }
   }
-  write(pending);
+  write(pending, where);
 }
 
 /**
@@ -225,7 +209,7 @@ export function assignH5Weights(
       throw new Error(`${where}: model_weights/${group} holds weights, but the config has no layer '${group}'`);
     }
   }
-  write(pending);
+  write(pending, where);
 }
 
 function weightNames(h5: Hdf5File, path: string): string[] {
@@ -248,7 +232,8 @@ function readWeight(
   if (!h5.has(path)) {
     throw new Error(`${h5.source}: weight ${variable.originalName} of ${owner} is missing (no ${path})`);
   }
-  const { shape, values } = h5.read(path);
+  // The declared shape first: a weight of the wrong shape is refused before its values are read.
+  const shape = h5.shape(path);
   const expected = variable.shape;
   if (shape.length !== expected.length || shape.some((d, i) => d !== expected[i])) {
     throw new Error(
@@ -256,24 +241,14 @@ function readWeight(
         `${variable.originalName}; the weights do not match the config`,
     );
   }
-  let bad = 0;
-  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) bad++;
-  if (bad > 0) {
-    const message =
-      `${h5.source}: ${path} (weight ${variable.originalName} of ${owner}) holds ${bad} non-finite ` +
-      `value(s) (NaN or ±Infinity) of ${values.length}`;
-    if ((options.nonFiniteWeights ?? 'refuse') === 'refuse') {
-      throw new Error(`${message}; pass {nonFiniteWeights: 'warn'} to load it anyway`);
-    }
-    console.warn(`${message}; loaded anyway (nonFiniteWeights: 'warn')`);
-  }
+  const { values } = h5.read(path);
+  const what = `${path} (weight ${variable.originalName} of ${owner})`;
+  reportNonFinite(countNonFinite(values), values.length, h5.source, what, options);
   return { variable, values };
 }
 
-function write(pending: Pending[]): void {
+function write(pending: Pending[], file: string): void {
   for (const { variable, values } of pending) {
-    const value = tf.tensor(values, variable.shape as number[], variable.dtype);
-    variable.write(value);
-    value.dispose();
+    writeWeight(variable, tf.tensor(values, variable.shape as number[], variable.dtype), file);
   }
 }

@@ -7,6 +7,9 @@ import { checkOptionNames, optionNames } from '../options';
 import { ensureBackend } from '../backend';
 import { isNodeRuntime, nodeFs, nodePath } from '../io/atomic';
 import { fileSystem } from '../io/file_system';
+import { checkLoadOptions, ModelLoadOptions } from '../io/limits';
+import { ModelLoadError } from '../io/load_error';
+import { buildFromArtifacts } from '../io/model_artifacts';
 import { checkWeightPath } from '../io/weight_paths';
 import { parseTaskJson, readTaskJson, Seq2SeqTaskInfo, TASK_JSON, validateTaskJson } from './task_json';
 import { createTask, Task, TaskName, TASK_NAMES } from '../tasks/tasks';
@@ -212,23 +215,37 @@ export class Seq2Seq {
  * Loads a model saved by training: a folder in Node (`models/reverse`, also
  * `file://...`), or a URL in the browser (`/models/reverse`, `https://...`),
  * fetching model.json, its weights and task.json; or a tfjs store URL such as
- * `indexeddb://reverse` written by `Seq2Seq.save`. Errors name the file and
- * what is wrong with it.
+ * `indexeddb://reverse` written by `Seq2Seq.save`. The files are untrusted
+ * (README, "Untrusted model files"): an error is a `ModelLoadError` that names
+ * the file and what is wrong with it. `options` as for `loadKerasModel`
+ * (`nonFiniteWeights`, `maxWeightBytes`).
  */
-export async function loadSeq2Seq(location: string): Promise<Seq2Seq> {
+export async function loadSeq2Seq(location: string, options: ModelLoadOptions = {}): Promise<Seq2Seq> {
   if (typeof location !== 'string' || location === '') {
     throw new Error(`loadSeq2Seq: expected a model folder or URL, got ${describe(location)}`);
   }
+  const checked = checkLoadOptions('loadSeq2Seq', options);
   await ensureBackend();
+  try {
+    return await loadFrom(location, checked);
+  } catch (error) {
+    throw ModelLoadError.wrap(error, location);
+  }
+}
+
+async function loadFrom(location: string, options: Required<ModelLoadOptions>): Promise<Seq2Seq> {
   const store = /^(indexeddb|localstorage):\/\//.exec(location);
   if (store) {
-    const model = await tf.loadLayersModel(location);
+    const handlers = tf.io.getLoadHandlers(location);
+    const load = handlers.length === 1 ? handlers[0].load?.bind(handlers[0]) : undefined;
+    if (load == null) throw new Error(`loadSeq2Seq: not one tfjs store handles ${location}`);
+    const model = await buildFromArtifacts(await load(), location, options);
     const metadata = model.getUserDefinedMetadata() as Record<string, unknown> | undefined;
     if (!metadata?.[METADATA_KEY]) {
       model.dispose();
       throw new Error(`loadSeq2Seq: ${location} holds a model without task info; save it with Seq2Seq.save`);
     }
-    return new Seq2Seq(model, validateTaskJson(metadata[METADATA_KEY], `${location} (task info)`));
+    return fromParts(model, validateTaskJson(metadata[METADATA_KEY], `${location} (task info)`), location);
   }
   const isUrl = /^https?:\/\//.test(location) || !isNodeRuntime();
   if (isUrl) {
@@ -238,14 +255,13 @@ export async function loadSeq2Seq(location: string): Promise<Seq2Seq> {
     if (!response.ok) throw new Error(`loadSeq2Seq: ${taskUrl} could not be fetched (HTTP ${response.status})`);
     const info = parseTaskJson(await response.text(), taskUrl);
     const modelUrl = `${base}/model.json`;
-    const model = await tf.loadLayersModel(
-      tf.io.http(modelUrl, {
-        weightUrlConverter: async (name) => {
-          checkWeightPath(name, modelUrl);
-          return `${base}/${name}`;
-        },
-      }),
-    );
+    const handler = tf.io.http(modelUrl, {
+      weightUrlConverter: async (name) => {
+        checkWeightPath(name, modelUrl);
+        return `${base}/${name}`;
+      },
+    });
+    const model = await buildFromArtifacts(await handler.load!(), modelUrl, options);
     return fromParts(model, info, taskUrl);
   }
   const folder = nodePath().resolve(location.replace(/^file:\/\//, '').replace(/[/\\]model\.json$/, ''));
@@ -253,9 +269,9 @@ export async function loadSeq2Seq(location: string): Promise<Seq2Seq> {
   if (!nodeFs().statSync(folder).isDirectory())
     throw new Error(`loadSeq2Seq: ${folder} is not a folder; expected a model folder`);
   const info = await readTaskJson(folder);
-  // This package's handler, not a file:// URL: the URL needs a registered
-  // route, which a caller that imports only this module does not have.
-  const model = await tf.loadLayersModel(fileSystem(nodePath().join(folder, 'model.json')));
+  // This package's reader, not a file:// URL (which needs a registered route), and one build, ours.
+  const modelJson = nodePath().join(folder, 'model.json');
+  const model = await buildFromArtifacts(await fileSystem(modelJson, options).readArtifacts(), modelJson, options);
   return fromParts(model, info, nodePath().join(folder, TASK_JSON));
 }
 

@@ -12,7 +12,9 @@ import type { TransformerConfig } from './config';
 import type { Task } from '../tasks/tasks';
 import { SPECIAL_TOKEN_NAMES } from '../tasks/vocabulary';
 
-import { atomicWriteFile, nodeFs, nodePath } from '../io/atomic';
+import { atomicWriteFile, nodePath } from '../io/atomic';
+import { checkJsonBytes, checkJsonText } from '../io/limits';
+import { NOT_PLAIN_FILE, readPlainFile } from '../io/read_file';
 
 export const TASK_JSON = 'task.json';
 export const TASK_JSON_FORMAT = 'tfjs-attention-seq2seq';
@@ -103,6 +105,7 @@ export function taskInfoFor(
  * errors. Every error says which field is wrong, its value and what was expected.
  */
 export function parseTaskJson(text: string, source: string): Seq2SeqTaskInfo {
+  checkJsonText(text, source);
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -193,10 +196,14 @@ export async function readTaskJson(folderOrFile: string): Promise<Seq2SeqTaskInf
   const file = taskJsonPath(folderOrFile);
   let text: string;
   try {
-    text = await nodeFs().promises.readFile(file, 'utf8');
+    text = new TextDecoder().decode(readPlainFile(file, (size) => checkJsonBytes(size, file)));
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
       throw new Error(`${file} does not exist; a model folder needs the task.json written by training`);
+    }
+    if (code === 'EISDIR' || code === NOT_PLAIN_FILE) {
+      throw new Error(`${file} is not a plain file; a model folder needs the task.json written by training`);
     }
     throw error;
   }

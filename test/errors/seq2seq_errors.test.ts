@@ -9,6 +9,8 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 
 import { initBackend } from '../../src/backend';
+import { fileSystem } from '../../src/io/file_system';
+import { ModelLoadError } from '../../src/io/load_error';
 import { loadSeq2Seq, Seq2Seq } from '../../src/model/seq2seq';
 import { copyFolder, saveModelFolder, tempDir, tinyReverse } from './model_folder';
 
@@ -211,6 +213,78 @@ describe('model folder', () => {
     );
     await expect(loadSeq2Seq(truncated)).rejects.toThrow('has 8 bytes');
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('untrusted weights: the same rules in loadSeq2Seq and the file:// route', () => {
+  let count = 0;
+  function folderWith(damage: (folder: string) => void): string {
+    const folder = copyFolder(good, path.join(root, `weights-${++count}`));
+    damage(folder);
+    return folder;
+  }
+  const withNaN = (folder: string) => {
+    const weights = path.join(folder, 'weights.bin');
+    const bytes = fs.readFileSync(weights);
+    bytes.writeFloatLE(NaN, 8);
+    fs.writeFileSync(weights, bytes);
+  };
+
+  it("NaN weights are refused by both, and load with {nonFiniteWeights: 'warn'} with a warning", async () => {
+    const folder = folderWith(withNaN);
+    const json = path.join(folder, 'model.json');
+    const refused = `${json}: weight 'source_embedding/token_embedding/embeddings' holds 1 non-finite value(s)`;
+    await expect(loadSeq2Seq(folder)).rejects.toThrow(refused);
+    await expect(tf.loadLayersModel(`file://${json}`)).rejects.toThrow(refused);
+    const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+    const loaded = await loadSeq2Seq(folder, { nonFiniteWeights: 'warn' });
+    const viaRoute = await tf.loadLayersModel(fileSystem(json, { nonFiniteWeights: 'warn' }));
+    expect(warn).toHaveBeenCalledTimes(2);
+    expect(warn).toHaveBeenCalledWith(expect.stringContaining("loaded anyway (nonFiniteWeights: 'warn')"));
+    warn.mockRestore();
+    expect(Number.isNaN(loaded.model.getWeights()[0].dataSync()[2])).toBe(true);
+    expect(Number.isNaN(viaRoute.getWeights()[0].dataSync()[2])).toBe(true);
+    loaded.dispose();
+    viaRoute.dispose();
+  });
+
+  it('maxWeightBytes refuses a model whose manifest lists more, naming the option', async () => {
+    const error = await loadSeq2Seq(good, { maxWeightBytes: 1000 }).catch((e) => e);
+    expect(error).toBeInstanceOf(ModelLoadError);
+    expect(error.message).toMatch(
+      /model\.json: lists more than 1\.0 kB of weights \(the maxWeightBytes option\) by weight '.+'$/,
+    );
+    expect(error.file).toBe(path.join(good, 'model.json'));
+  });
+
+  it('a manifest that lists no weights file, but weights, is refused naming model.json', async () => {
+    const folder = folderWith((f) => {
+      const json = JSON.parse(fs.readFileSync(path.join(f, 'model.json'), 'utf8'));
+      json.weightsManifest[0].paths = [];
+      fs.writeFileSync(path.join(f, 'model.json'), JSON.stringify(json));
+    });
+    const json = path.join(folder, 'model.json');
+    await expect(loadSeq2Seq(folder)).rejects.toThrow(
+      new RegExp(`^Cannot load model: ${json} lists no weights file, but its weightsManifest needs \\d+ bytes$`),
+    );
+  });
+
+  it('a weights file that is a link to a file inside the folder loads; the manifest must match the model', async () => {
+    const linked = folderWith((folder) => {
+      fs.mkdirSync(path.join(folder, 'store'));
+      fs.renameSync(path.join(folder, 'weights.bin'), path.join(folder, 'store/weights.bin'));
+      fs.symlinkSync('store/weights.bin', path.join(folder, 'weights.bin'));
+    });
+    (await loadSeq2Seq(linked)).dispose();
+    const extra = folderWith((folder) => {
+      const json = JSON.parse(fs.readFileSync(path.join(folder, 'model.json'), 'utf8'));
+      json.weightsManifest[0].weights[0].name = 'spare/kernel';
+      fs.writeFileSync(path.join(folder, 'model.json'), JSON.stringify(json));
+    });
+    await expect(loadSeq2Seq(extra)).rejects.toThrow(
+      "model.json: its weightsManifest has no weight 'source_embedding/token_embedding/embeddings', which the " +
+        "model's config creates (the weights are not those of this model)",
+    );
   });
 });
 

@@ -111,7 +111,7 @@ describe('loadKerasModel sources', () => {
     fs.writeFileSync(path.join(tmp, 'reverse/model.json'), JSON.stringify(json));
     fs.copyFileSync(path.join(reverse, 'weights.bin'), path.join(tmp, 'weights.bin'));
     await expect(loadSeq2Seq(`${server.url}t/reverse`)).rejects.toThrow(
-      `lists the weights file "../weights.bin", which is outside the model's folder`,
+      `lists the weights file '../weights.bin', which is outside the model's folder`,
     );
   });
 });
