@@ -22,7 +22,9 @@ import { inParallelRuns, partsFor, type KernelCalls } from './threads';
 /** Added to the scores of masked keys before the softmax (Keras's value for float32). */
 export const MASKED_SCORE = -1e9;
 
-const FORWARD = 'TfjsAttentionScaledDotProduct';
+/** The forward kernel's name (computeOnArrays runs it on plain arrays too: src/ops/rows.ts). */
+export const ATTENTION_FORWARD = 'TfjsAttentionScaledDotProduct';
+const FORWARD = ATTENTION_FORWARD;
 const BACKWARD = 'TfjsAttentionScaledDotProductGrad';
 
 /** Where queries, keys or values are read: source tensor `source`, heads from column `offset`. */
@@ -61,7 +63,7 @@ export interface FusedAttentionArgs {
 }
 
 /** The kernels' attributes: the slices flattened, as tfjs attributes are plain values. */
-interface AttentionAttrs {
+export interface AttentionAttrs {
   /**
    * The forward's second output: the probabilities (B, H, T, S) when true, else only each row's
    * maximum score and log of the exponentials' sum (B, H, T, 2), all the backward needs to
@@ -81,6 +83,31 @@ interface AttentionAttrs {
   valueOffset: number;
   /** The keys and values read, from the first position: S (-1 = the whole source). */
   keyLength: number;
+}
+
+/** What the attention's attributes are made of: where each role's heads are, and their sizes. */
+export type AttentionLayout = Pick<
+  FusedAttentionArgs,
+  'query' | 'key' | 'value' | 'numHeads' | 'keyDim' | 'valueDim' | 'scale'
+>;
+
+/** The forward kernel's attributes for `layout`, reading `keyLength` keys (-1: all). */
+export function attentionAttrs(layout: AttentionLayout, keyLength: number, withProbabilities: boolean): AttentionAttrs {
+  const { query, key, value, numHeads, keyDim, valueDim, scale } = layout;
+  return {
+    withProbabilities,
+    numHeads,
+    keyDim,
+    valueDim,
+    scale,
+    querySource: query.source,
+    queryOffset: query.offset,
+    keySource: key.source,
+    keyOffset: key.offset,
+    valueSource: value.source,
+    valueOffset: value.offset,
+    keyLength,
+  };
 }
 
 /** Sizes and strides the loops need, from the input shapes and attributes. */
@@ -556,20 +583,7 @@ function inputsOf(sources: tf.Tensor[], mask: tf.Tensor | null): Record<string, 
 export function fusedAttention(args: FusedAttentionArgs): { context: tf.Tensor4D; probabilities: tf.Tensor4D | null } {
   checkArgs(args);
   const taping = tf.engine().isTapeOn();
-  const attrs: AttentionAttrs = {
-    withProbabilities: !taping && args.needProbabilities === true,
-    numHeads: args.numHeads,
-    keyDim: args.keyDim,
-    valueDim: args.valueDim,
-    scale: args.scale,
-    querySource: args.query.source,
-    queryOffset: args.query.offset,
-    keySource: args.key.source,
-    keyOffset: args.key.offset,
-    valueSource: args.value.source,
-    valueOffset: args.value.offset,
-    keyLength: args.keyLength ?? -1,
-  };
+  const attrs = attentionAttrs(args, args.keyLength ?? -1, !taping && args.needProbabilities === true);
   const mask = args.mask == null ? null : args.mask.dtype === 'float32' ? args.mask : args.mask.cast('float32');
 
   if (args.keyLength != null && taping) {

@@ -12,7 +12,7 @@
  * Available where WebAssembly SIMD is (`hasRowOps`), whatever the tfjs backend.
  */
 // The kernels' modules define the fused kernels computeOnArrays runs (attention, layer norm, GELU).
-import '../kernels/attention';
+import { ATTENTION_FORWARD, attentionAttrs } from '../kernels/attention';
 import '../kernels/gelu';
 import '../kernels/layer_norm';
 import { computeOnArrays } from '../kernels/fused_kernel';
@@ -154,19 +154,6 @@ export function attentionRows(args: AttentionRowsArgs): Float32Array {
     inputs.mask = args.mask.values;
     shapes.mask = args.mask.shape;
   }
-  const attrs = {
-    withProbabilities: false,
-    numHeads: args.numHeads,
-    keyDim: args.keyDim,
-    valueDim: args.valueDim,
-    scale: args.scale,
-    querySource: args.query.source,
-    queryOffset: args.query.offset,
-    keySource: args.key.source,
-    keyOffset: args.key.offset,
-    valueSource: args.value.source,
-    valueOffset: args.value.offset,
-    keyLength: args.keyLength,
-  };
-  return computeOnArrays('TfjsAttentionScaledDotProduct', inputs, attrs, shapes)[0];
+  const attrs = attentionAttrs(args, args.keyLength, false);
+  return computeOnArrays(ATTENTION_FORWARD, inputs, attrs, shapes)[0];
 }
