@@ -17,6 +17,8 @@ export default defineConfig(
     'scripts/peers/',
     '.venv/',
     'scripts/tmp-diag/',
+    '.stryker-tmp/',
+    'reports/',
   ]),
 
   js.configs.recommended,

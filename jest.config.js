@@ -2,21 +2,51 @@
  * Tests run TypeScript directly through ts-jest. Type checking happens in
  * `npm run build` (tsc) and `npm run typecheck`; ts-jest only transpiles so the
  * suite stays within its time budget on a 2-core machine.
+ *
+ * Two projects: every test with the SIMD kernels assembled from separate multiplies and adds, and
+ * the kernels' own tests again with relaxed SIMD's fused multiply-add (src/kernels/simd_kernels.ts
+ * picks it where the engine validates it), so that both arithmetics are tested on every run.
  */
 // Colours only on a terminal (or with FORCE_COLOR): jest's code frames colour themselves whenever
 // CI is set (picocolors), which leaves raw escape codes in a CI log or a file.
 if (!process.stdout.isTTY && process.env.FORCE_COLOR === undefined) process.env.NO_COLOR = '1';
 
-/** @type {import('jest').Config} */
-module.exports = {
+const shared = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
-  testMatch: ['**/*.test.ts'],
-  setupFiles: ['<rootDir>/test/setup.ts'],
   transform: {
     // isolatedModules (in that tsconfig): ts-jest transpiles each file on its own, without type checking.
     '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/test/tsconfig.jest.json' }],
   },
+};
+
+/** The tests of the kernels whose arithmetic relaxed SIMD changes. */
+const KERNEL_TESTS = [
+  'kernels/attention',
+  'kernels/dense',
+  'kernels/layer_norm',
+  'kernels/matmul',
+  'kernels/simd_kernels',
+  'kernels/thread_results',
+  'train/adam_kernel',
+].map((name) => `<rootDir>/test/${name}.test.ts`);
+
+/** @type {import('jest').Config} */
+module.exports = {
   testTimeout: 120000,
   maxWorkers: 2,
+  projects: [
+    {
+      ...shared,
+      displayName: 'separate-simd',
+      testMatch: ['**/*.test.ts'],
+      setupFiles: ['<rootDir>/test/setup.ts', '<rootDir>/test/helpers/separate_simd.ts'],
+    },
+    {
+      ...shared,
+      displayName: 'relaxed-simd',
+      testMatch: KERNEL_TESTS,
+      setupFiles: ['<rootDir>/test/setup.ts', '<rootDir>/test/helpers/relaxed_simd.ts'],
+    },
+  ],
 };

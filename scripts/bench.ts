@@ -13,9 +13,14 @@
  * peer still runs in Node. time-to-accuracy needs Node and says so.
  *
  * Flags: --json, --only NAME (repeatable), --peer torch, --backend NAME, --browser,
- * --repeats N, --steps N (training steps per repeat), --threads N (peer),
+ * --repeats N, --steps N (training steps per repeat), --threads SPEC (the peer's thread configurations to
+ * try: 'all', the default, for PyTorch's 1 or 2 intra-op threads by OpenBLAS's 1 or 2; N for N and N;
+ * or TxB[,TxB...]; each peer figure is its fastest configuration's, scripts/peers/peer_threads.py),
  * --task NAME and --seed N (time-to-accuracy: the task's default recipe, default reverse and 1),
  * --keep (append the lines, with date, start and end times and the command, to models/BENCHMARKS.jsonl).
+ *
+ * In Node, generate-gpt also times @genai-fi/nanogpt's GPT generating with its own cache, in turn
+ * with ours in this process (scripts/bench/nanogpt.ts): the `nanogpt` figures and `speedRatioNanogpt`.
  *
  * With --peer torch the peer does our work, not its own: it trains train-reference on our batches and
  * decodes decode-greedy's sources (temporary files, scripts/bench/batch_file.ts), and trains
@@ -36,12 +41,23 @@ import { checkFlagNames } from '../src/train/options';
 import { balancedShare } from '../src/train/recipe';
 
 import { benchTempFile, writeInt32File } from './bench/batch_file';
-import { BENCHMARKS, BenchName, decodeSamples, PORTABLE_CASES, referenceBatches, Result, task } from './bench/cases';
+import {
+  BENCHMARKS,
+  BenchName,
+  BenchSettings,
+  decodeSamples,
+  PORTABLE_CASES,
+  referenceBatches,
+  Result,
+  task,
+} from './bench/cases';
+import { generateGpt } from './bench/generate_gpt';
 import { GPT_CHAR_STEPS, gptCharBatches, gptCharText } from './bench/gpt_char';
+import { nanogptPeer } from './bench/nanogpt';
 
 const USAGE =
   'Usage: npm run bench -- [--json] [--only NAME]... [--peer torch] [--backend NAME] [--browser] ' +
-  '[--repeats N] [--steps N] [--threads N] [--task NAME] [--seed N] [--keep]\n' +
+  '[--repeats N] [--steps N] [--threads all|N|TxB,...] [--task NAME] [--seed N] [--keep]\n' +
   `Benchmarks: ${BENCHMARKS.join(', ')}`;
 
 function fail(message: string): never {
@@ -58,7 +74,7 @@ const BENCH_OPTIONS = {
   browser: { type: 'boolean', default: false },
   repeats: { type: 'string', default: '5' },
   steps: { type: 'string', default: '20' },
-  threads: { type: 'string', default: '1' },
+  threads: { type: 'string', default: 'all' },
   task: { type: 'string', default: 'reverse' },
   seed: { type: 'string', default: '1' },
   keep: { type: 'boolean', default: false },
@@ -84,7 +100,9 @@ const positiveInt = (flag: string, text: string) => {
 };
 const repeats = positiveInt('repeats', parsed.repeats!);
 const stepsPerRepeat = positiveInt('steps', parsed.steps!);
-const peerThreads = positiveInt('threads', parsed.threads!);
+const peerThreads = parsed.threads!;
+if (!/^(all|\d+|\d+x\d+(,\d+x\d+)*)$/.test(peerThreads))
+  fail(`--threads must be 'all', N or TxB[,TxB...] (PyTorch x BLAS threads), got '${peerThreads}'`);
 const only = (parsed.only ?? [...BENCHMARKS]) as BenchName[];
 for (const name of only) if (!BENCHMARKS.includes(name)) fail(`unknown benchmark '${name}'`);
 if (parsed.peer != null && parsed.peer !== 'torch') fail(`unknown peer '${parsed.peer}'; the peer is 'torch'`);
@@ -151,6 +169,33 @@ async function timeToAccuracy(): Promise<Result> {
   };
 }
 
+/**
+ * generate-gpt in Node: @genai-fi/nanogpt's generation timed in turn with ours in this process
+ * (scripts/bench/nanogpt.ts; without it, the line says why), and the load average around it.
+ */
+async function generateGptWithNanogpt(settings: BenchSettings): Promise<Result[]> {
+  const loadBefore = loadavg()[0];
+  let peer: Awaited<ReturnType<typeof nanogptPeer>> | undefined;
+  let peerFailed: string | undefined;
+  try {
+    peer = await nanogptPeer();
+  } catch (error) {
+    peerFailed = (error as Error).message;
+    console.error(`bench: the nanogpt peer of generate-gpt failed: ${peerFailed}`);
+  }
+  try {
+    const rows = await generateGpt(settings, peer);
+    const loadAvg1m = [round(loadBefore), round(loadavg()[0])];
+    return rows.map((row) => ({
+      ...row,
+      ...(peerFailed != null ? { nanogpt: { failed: peerFailed } } : {}),
+      loadAvg1m,
+    }));
+  } finally {
+    peer?.dispose();
+  }
+}
+
 // ---- the peer ----------------------------------------------------------------
 /**
  * The peer's command for each benchmark that has one (tfjs-layer-norm-step compares tfjs with itself),
@@ -210,9 +255,13 @@ function runPeer(name: BenchName, ours: Result[]): Array<Record<string, unknown>
   if (!existsSync(python) || probe.status !== 0) {
     throw new Error(`the torch peer needs Debian's python3-torch: apt-get install python3-torch libopenblas0-pthread`);
   }
-  const run = spawnSync(python, [script, ...(PEER_ARGS[name]?.(ours) ?? []), '--threads', String(peerThreads)], {
+  // OpenBLAS picks its kernels and block sizes when it loads, from these if they are set: unset, it
+  // takes the ones it detects for this CPU.
+  const { OPENBLAS_CORETYPE: _coreType, OPENBLAS_L2_SIZE: _l2Size, ...env } = process.env;
+  const run = spawnSync(python, [script, ...(PEER_ARGS[name]?.(ours) ?? []), '--threads', peerThreads], {
     encoding: 'utf8',
     maxBuffer: 1 << 24,
+    env,
   });
   if (run.status !== 0) throw new Error(`torch peer failed for ${name}: ${run.stderr.trim().split('\n').pop()}`);
   return run.stdout
@@ -309,11 +358,12 @@ async function main(): Promise<void> {
         fail(`--backend with --browser must be one of ${PAGE_BACKENDS.join(', ')}, got '${name}'`);
     }
     // The host's CPU and cores, with what the page ran on in place of Node and its tfjs backend.
-    const { cpu, cores } = machineInfo();
+    const { cpu, vectorExtensions, cores } = machineInfo();
     const announced = new Set<string>();
     await benchInChromium({ only, backends, settings }, (lines, page) => {
       const machine = {
         cpu,
+        vectorExtensions,
         cores,
         runtime: 'chromium',
         chromium: page.chromium,
@@ -321,6 +371,7 @@ async function main(): Promise<void> {
         backend: page.backend,
         wasmThreads: page.wasmThreads,
         kernelThreads: page.kernelThreads,
+        relaxedSimd: page.relaxedSimd,
         crossOriginIsolated: page.crossOriginIsolated,
         fusedAttention: page.fusedAttention,
       };
@@ -336,7 +387,12 @@ async function main(): Promise<void> {
     const machine = machineInfo();
     if (!parsed.json) console.log(`machine: ${JSON.stringify(machine)}`);
     for (const name of only) {
-      const run = name === 'time-to-accuracy' ? timeToAccuracy : PORTABLE_CASES[name]!;
+      const run =
+        name === 'time-to-accuracy'
+          ? timeToAccuracy
+          : name === 'generate-gpt'
+            ? generateGptWithNanogpt
+            : PORTABLE_CASES[name]!;
       print([await run(settings)].flat(), { ...machine, backend });
     }
   }
@@ -356,14 +412,22 @@ async function main(): Promise<void> {
 }
 
 function formatLine(line: Record<string, unknown>): string {
-  const { machine: _machine, peer, skipped, ...rest } = line;
+  const { machine: _machine, peer, skipped, nanogpt, ...rest } = line;
   const own = Object.entries(rest)
     // The renderer is in the machine line above the lines of its page.
-    .filter(([k]) => k !== 'repeatsMs' && k !== 'glRenderer')
+    .filter(([k]) => !k.startsWith('repeatsMs') && k !== 'glRenderer')
     .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`)
     .join(' ');
   if (skipped != null) return `skipped: ${own}: ${skipped}`;
-  if (!peer) return own;
+  const n = nanogpt as Record<string, unknown> | undefined;
+  const js = n
+    ? `\n    nanogpt ${n.version ?? ''}: ` +
+      Object.entries(n)
+        .filter(([k]) => k.startsWith('msPerToken') || k.startsWith('kernels') || k === 'failed')
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')
+    : '';
+  if (!peer) return own + js;
   const p = peer as Record<string, unknown>;
   const shared = [
     'tokensPerSecond',
@@ -375,7 +439,11 @@ function formatLine(line: Record<string, unknown>): string {
     'steps',
     'seconds',
   ].filter((k) => k in p);
-  return `${own}\n    torch: ${shared.map((k) => `${k}=${p[k]}`).join(' ')} (threads ${p.threads})`;
+  const threads = p.threads as { torch: number; blas: number } | undefined;
+  const config = threads
+    ? `PyTorch ${threads.torch} thread(s), BLAS ${threads.blas}, of ${JSON.stringify(p.threadConfigs)}`
+    : '';
+  return `${own}\n    torch: ${shared.map((k) => `${k}=${p[k]}`).join(' ')} (${config})${js}`;
 }
 
 main().catch((error) => {

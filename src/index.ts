@@ -37,6 +37,7 @@ export { TransformerDecoderBlock } from './layers/transformer_decoder_block';
 export type { TransformerDecoderBlockArgs } from './layers/transformer_decoder_block';
 export { ACTIVATIONS } from './layers/transformer_block';
 export type { Activation, BlockCacheArgs, TransformerBlockArgs } from './layers/transformer_block';
+export type { CacheSlot, CachingAttention, IncrementalLayer, IncrementalRole } from './layers/incremental';
 export { TokenAndPositionEmbedding, POSITION_ENCODINGS } from './layers/token_and_position_embedding';
 export type { PositionEncoding, TokenAndPositionEmbeddingArgs } from './layers/token_and_position_embedding';
 export { SinusoidalPositionEncoding, sinusoidalEncoding } from './layers/sinusoidal_position_encoding';
@@ -48,6 +49,7 @@ export { causalMask } from './layers/masks';
 export type { Shape } from './layers/shapes';
 export type { InitializerIdentifier } from './layers/args';
 export type { ConstraintIdentifier, RegularizerIdentifier } from './layers/keras_args';
+export type { FullyMaskedQueries } from './ops/attention';
 // keras-hub's layers (registered as 'keras_hub>TransformerEncoder' etc.), for Keras models built from them.
 export { KerasHubTransformerEncoder } from './layers/keras_hub/transformer_encoder';
 export type {
@@ -108,7 +110,8 @@ export * as tasks from './tasks/public';
 // Training in any runtime (the command-line runs with files live in scripts/ and src/train/run.ts).
 export { Trainer } from './train/trainer';
 export type { StepResult, TrainerArgs, TrainerState } from './train/trainer';
-export type { Adam } from './train/adam';
+export { Adam } from './train/adam';
+export type { AdamArgs } from './train/adam';
 export { warmupSchedule, DECAYS } from './train/schedule';
 export type { Decay, LearningRateSchedule, ScheduleArgs } from './train/schedule';
 export { evaluateSeq2Seq } from './train/evaluate';
@@ -130,13 +133,19 @@ export { ModelLoadError } from './io/load_error';
 export { DEFAULT_MAX_WEIGHT_BYTES } from './io/limits';
 export type { ModelLoadOptions, NonFiniteWeights } from './io/limits';
 export { ElementwiseOperation, KerasGlobalAveragePooling1D, KerasSoftmax, ReduceOperation } from './keras/op_layers';
-export type { ElementwiseOperationArgs, KerasGlobalAveragePooling1DArgs, ReduceOperationArgs } from './keras/op_layers';
-export { ActivationOperation } from './keras/activations';
-export type { KerasActivationName, KerasActivationOptions } from './keras/activations';
+export type {
+  Constant,
+  ElementwiseOperationArgs,
+  KerasGlobalAveragePooling1DArgs,
+  KerasSoftmaxArgs,
+  ReduceOperationArgs,
+} from './keras/op_layers';
+export { ActivationOperation, KERAS_ACTIVATIONS } from './keras/activations';
+export type { ActivationOperationArgs, KerasActivationName, KerasActivationOptions } from './keras/activations';
 export { SliceOperation } from './keras/slicing';
-export type { SliceKeyItem } from './keras/slicing';
+export type { SliceKeyItem, SliceOperationArgs } from './keras/slicing';
 export { KerasNormalization } from './keras/normalization';
-export type { KerasNormalizationArgs } from './keras/normalization';
+export type { KerasNormalizationArgs, Statistic } from './keras/normalization';
 export { parseTaskJson, readTaskJson, taskInfoFor, writeTaskJson } from './model/task_json';
 export type { Seq2SeqMetrics, Seq2SeqTaskInfo, Seq2SeqTrainingInfo } from './model/task_json';
 export { fileSystem, NodeFileSystem, registerFileSystemRoutes } from './io/file_system';
@@ -153,4 +162,5 @@ export {
 export type { BackendChoice, BackendName, InitBackendOptions, WasmExtrasOptions } from './backend';
 export { installGradientFixes } from './kernels/tile_gradient';
 export { kernelThreads, kernelThreadsReady, setKernelThreads } from './kernels/threads';
+export { relaxedSimdKernels } from './kernels/simd_kernels';
 export type { GradientFixesOptions } from './kernels/tile_gradient';

@@ -42,6 +42,7 @@ const PUBLIC_NAMES = {
   ],
   tasks: ['tasks', 'CharTokenizer'],
   training: [
+    'Adam',
     'DECAYS',
     'DEFAULT_RECIPE',
     'TASK_RECIPES',
@@ -58,6 +59,7 @@ const PUBLIC_NAMES = {
     'NodeFileSystem',
     'fileSystem',
     'loadKerasModel',
+    'KERAS_ACTIVATIONS',
     'saveKerasModel',
     'KERAS_IO_LAYERS',
     'parseTaskJson',
@@ -75,6 +77,7 @@ const PUBLIC_NAMES = {
     'isTfjsNodeAvailable',
     'kernelThreads',
     'kernelThreadsReady',
+    'relaxedSimdKernels',
     'setKernelThreads',
     'softwareWebglRenderer',
   ],

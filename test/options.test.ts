@@ -205,6 +205,7 @@ const CASES: Record<string, Case> = {
     () => new api.Trainer({ model: null as never, learning_rate: 1e-3 } as never),
     unknown('learning_rate', 'learningRate'),
   ],
+  Adam: [() => new api.Adam({ learningRate: 1e-3, beta_2: 0.99 } as never), unknown('beta_2', 'beta2')],
   warmupSchedule: [() => api.warmupSchedule({ peak: 1e-3, warmup: 10 } as never), unknown('warmup', 'warmupSteps')],
   evaluateSeq2Seq: [
     () => api.evaluateSeq2Seq(null as never, [], null as never, { maxLength: 3, batch: 8 } as never),
@@ -270,6 +271,7 @@ const NO_OPTIONS: Record<string, string> = {
   kernelThreads: 'nothing',
   kernelThreadsReady: 'a timeout',
   setKernelThreads: 'a count',
+  relaxedSimdKernels: 'nothing',
   'tasks.Random': 'a seed',
   'tasks.TrainingStream': 'a task and a generator (createTrainingStream makes one)',
   'tasks.createTrainingStream': 'a task and a seed',

@@ -112,13 +112,17 @@ function rowSpec(label: string): RowSpec {
     const batch = Number(decode[1]);
     return {
       line: (l) => l.name === 'decode-greedy' && l.batch === batch,
-      // Batch 64's cached steps are tfjs kernels already: the row shows cached and uncached only.
-      ours:
-        batch === 1
-          ? ['msPerSequenceCached', 'msPerSequenceCachedTfjsSteps', 'msPerSequenceUncached']
-          : ['msPerSequenceCached', 'msPerSequenceUncached'],
+      ours: ['msPerSequenceCached', 'msPerSequenceUncached'],
       peer: ['peer.msPerSequence'],
       ratio: ['speedRatioCachedVsPeerUncached', 'speedRatioUncached'],
+    };
+  }
+  if (label === '`generate-gpt` ms/token, 8 + 120 tokens, batch 1') {
+    return {
+      line: (l) => l.name === 'generate-gpt',
+      ours: ['msPerTokenCached', 'msPerTokenUncached'],
+      peer: ['peer.msPerTokenCached', 'nanogpt.msPerTokenCached'],
+      ratio: ['speedRatio', 'speedRatioNanogpt'],
     };
   }
   if (label === '`train-reference`: ms/step on identical batches (tokens/s)') {
@@ -175,9 +179,23 @@ describe('models/BENCHMARKS.jsonl', () => {
       expect(line.date).toMatch(/^\d{4}-\d{2}-\d{2}$/);
       expect(line.startedAt.slice(0, 10)).toBe(line.date);
       expect(line.benchCommand).toMatch(/^npm run bench -- /);
-      // kernelThreads since the kernels have threads (src/kernels/threads.ts); older lines lack it.
-      const keys = Object.keys(line.machine).filter((key) => key !== 'kernelThreads');
+      // kernelThreads since the kernels have threads (src/kernels/threads.ts), the CPU's vector
+      // extensions and whether the kernels ran relaxed SIMD since they can; older lines lack them.
+      const since = ['kernelThreads', 'vectorExtensions', 'relaxedSimd'];
+      const keys = Object.keys(line.machine).filter((key) => !since.includes(key));
       expect(keys.sort()).toEqual(['backend', 'cores', 'cpu', 'node', 'tfjs', 'wasmThreads']);
+      if ('relaxedSimd' in line.machine) expect(Object.keys(line.machine)).toEqual(expect.arrayContaining(since));
+    }
+  });
+
+  test("a peer that tried its thread configurations names the fastest, each one's figure and its BLAS", () => {
+    for (const line of kept.filter((l) => typeof l.peer?.threads === 'object')) {
+      const peer = line.peer!;
+      const configs = peer.threadConfigs as Array<Record<string, number>>;
+      expect(configs.length).toBeGreaterThan(0);
+      expect(configs).toContainEqual(expect.objectContaining(peer.threads as object));
+      expect(typeof peer.blas).toBe('string');
+      expect(peer).toHaveProperty('openblasCore');
     }
   });
 });
@@ -190,7 +208,10 @@ describe("the README's Speed section", () => {
     expect(new Set(run.map((line) => line.name))).toEqual(new Set(BENCH_NAMES));
     const started = `${run[0].date} at ${run[0].startedAt.slice(11, 16)} UTC`;
     expect(speed).toContain(`one run of \`${benchCommand}\` on ${started}`);
-    expect(speed).toContain(`(\`machine.cpu\` "${machine.cpu}", ${machine.cores} cores)`);
+    // The CPU class: its vector extensions, where the run recorded them (AVX-512 or not changes the ratios).
+    const extensions = machine.vectorExtensions as string[] | undefined;
+    const cpuClass = extensions ? `, ${extensions.join(', ')}` : '';
+    expect(speed).toContain(`(\`machine.cpu\` "${machine.cpu}"${cpuClass}, ${machine.cores} cores)`);
     expect(speed).toContain(`Node ${String(machine.node).replace(/^v(\d+)\..*/, '$1')}, `);
     expect(speed).toContain(`tfjs ${String(machine.tfjs).replace(/^(\d+\.\d+)\..*/, '$1')}, `);
     const threads = `tfjs's own kernels on ${machine.wasmThreads} thread, ours on ${machine.kernelThreads}`;
@@ -213,7 +234,6 @@ describe("the README's Speed section", () => {
       expectFigures(figuresIn(ours), line, spec.ours);
       expectFigures(figuresIn(peer), line, spec.peer);
       expectFigures(figuresIn(ratio), line, spec.ratio);
-      if (line.name === 'decode-greedy') expect(line.cachedSteps).toBe(line.batch === 1 ? 'typed-arrays' : 'tfjs');
     }
     // The run measured nothing the table leaves out.
     expect(used.size).toBe(run.length);

@@ -9,6 +9,7 @@ import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 
 import { initBackend, webglRenderer } from '../../src/backend';
 import { hasFusedAttention } from '../../src/kernels/attention';
+import { relaxedSimdKernels } from '../../src/kernels/simd_kernels';
 import { kernelThreads } from '../../src/kernels/threads';
 import { BenchName, BenchSettings, NODE_ONLY, PORTABLE_CASES, Result } from './cases';
 
@@ -20,6 +21,8 @@ export interface PageEnvironment {
   wasmThreads: number;
   /** Threads of this library's SIMD kernels (src/kernels/threads.ts): 1 without isolation too. */
   kernelThreads: number;
+  /** Whether those kernels run relaxed SIMD's fused multiply-add (Chromium has it). */
+  relaxedSimd: boolean;
   /** Whether the page is cross-origin isolated (the runner serves it so). */
   crossOriginIsolated: boolean;
   /** Whether MultiHeadAttention runs the fused SIMD kernels (initBackend('wasm') installs them). */
@@ -44,6 +47,7 @@ const bench: PageBench = {
       tfjs: tf.version.tfjs,
       wasmThreads: chosen === 'wasm' ? getThreadsCount() : 0,
       kernelThreads: chosen === 'wasm' ? kernelThreads() : 0,
+      relaxedSimd: chosen === 'wasm' && relaxedSimdKernels(),
       crossOriginIsolated: self.crossOriginIsolated,
       fusedAttention: hasFusedAttention(32, 32),
       glRenderer: webglRenderer() ?? '',

@@ -18,31 +18,46 @@ export interface Fixture {
   /** The file, or the folder. */
   path: string;
   loaders: readonly Loader[];
+  /** A folder's files that a load reads (model.json, its weight files, task.json). */
+  files: readonly string[];
 }
 
-/** Every fixture of the repository the fuzzer mutates: test/fixtures/keras and the trained models/. */
+/**
+ * Every fixture of the repository the fuzzer mutates: test/fixtures/keras, the files Keras itself
+ * wrote (test/fixtures/keras_written: Keras 3, tf-keras and tf.keras 2.15 in every format, nested
+ * models, keras-hub and keras.io layers) and the trained models/.
+ */
 export function fixtures(): Fixture[] {
-  const keras = path.join(ROOT, 'test/fixtures/keras');
   const found: Fixture[] = [];
-  for (const name of fs.readdirSync(keras).sort()) {
-    const file = path.join(keras, name);
-    if (name.endsWith('.keras')) found.push({ name, kind: 'keras', path: file, loaders: ['keras'] });
-    if (name.endsWith('.h5')) found.push({ name, kind: 'h5', path: file, loaders: ['keras'] });
-    if (fs.existsSync(path.join(file, 'weights.bin'))) {
-      found.push({ name, kind: 'folder', path: file, loaders: ['keras', 'file'] });
+  for (const folder of ['test/fixtures/keras', 'test/fixtures/keras_written']) {
+    const dir = path.join(ROOT, folder);
+    for (const name of fs.readdirSync(dir).sort()) {
+      const file = path.join(dir, name);
+      const label = folder.endsWith('written') ? `keras_written/${name}` : name;
+      if (name.endsWith('.keras'))
+        found.push({ name: label, kind: 'keras', path: file, loaders: ['keras'], files: [] });
+      if (name.endsWith('.h5')) found.push({ name: label, kind: 'h5', path: file, loaders: ['keras'], files: [] });
+      if (fs.existsSync(path.join(file, 'model.json'))) {
+        const files = ['model.json', ...weightFiles(path.join(file, 'model.json'))];
+        found.push({ name: label, kind: 'folder', path: file, loaders: ['keras', 'file'], files });
+      }
     }
   }
   const models = path.join(ROOT, 'models');
   for (const name of fs.readdirSync(models).sort()) {
     if (fs.existsSync(path.join(models, name, 'task.json'))) {
-      found.push({ name: `models/${name}`, kind: 'folder', path: path.join(models, name), loaders: LOADERS });
+      const files = ['model.json', 'weights.bin', 'task.json'];
+      found.push({ name: `models/${name}`, kind: 'folder', path: path.join(models, name), loaders: LOADERS, files });
     }
   }
   return found;
 }
 
-/** The files of a model folder that a load reads. */
-export const FOLDER_FILES = ['model.json', 'weights.bin', 'task.json'];
+/** The weight files a model.json's manifest names. */
+function weightFiles(modelJson: string): string[] {
+  const json = JSON.parse(fs.readFileSync(modelJson, 'utf8')) as { weightsManifest?: { paths: string[] }[] };
+  return (json.weightsManifest ?? []).flatMap((group) => group.paths);
+}
 
 /** One load to try. */
 export interface FuzzCase {

@@ -1,10 +1,12 @@
 /**
  * The structure of an HDF5 fixture, as the library's own reader sees it (every metadata field it
  * reads, through its trace), and crafted changes to it: a field set to a chosen value, an attribute
- * that declares a billion elements, a group B-tree made a chain, a dataset made chunked, an
- * attribute's string replaced (the new value appended in a global heap collection of its own).
+ * that declares a billion elements, a group B-tree made a chain, groups made a chain of hard links,
+ * a dataset made chunked, an attribute's string replaced (the new value appended in a
+ * global heap collection of its own).
  */
 import { Hdf5File } from '../../src/keras/hdf5';
+import { Hdf5Reader } from '../../src/keras/hdf5_reader';
 import { concat } from './zip_writer';
 
 /** A metadata field (or, for labels ending in "of <object>", a whole message) the reader read. */
@@ -101,6 +103,39 @@ export function btreeChain(bytes: Uint8Array, fields: Hdf5Field[], length: numbe
     out.setBigUint64(at + 24 + 24, child, true);
   }
   return setField(concat([bytes, chain]), table.at, 8, BigInt(bytes.byteLength));
+}
+
+/**
+ * The file's groups made a chain of hard links, at most `length` long: the root, then the groups
+ * with two members or more, each with every member (symbol table entry) pointed at the next group.
+ * The product of their member counts is the number of paths through the chain (2^38 in
+ * k3_keras_hub.keras), for a reader that walks paths without noticing an object met before.
+ */
+export function groupChain(bytes: Uint8Array, fields: Hdf5Field[], length: number): Uint8Array {
+  const reader = new Hdf5Reader(bytes, 'fixture');
+  const parent = new Map<number, number>(); // member's address -> its group's
+  const branching: number[] = [];
+  const walk = (address: number): void => {
+    const object = reader.object(address);
+    if (object.isDataset) return;
+    const members = reader.links(object, 'a group');
+    if (members.size >= 2 && address !== reader.rootAddress) branching.push(address);
+    for (const member of members.values()) {
+      parent.set(member, address);
+      walk(member);
+    }
+  };
+  walk(reader.rootAddress);
+  const chain = [reader.rootAddress, ...branching].slice(0, length);
+  const next = new Map(chain.slice(0, -1).map((group, i) => [group, chain[i + 1]]));
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let out = bytes;
+  for (const field of fields) {
+    if (field.what !== 'symbol object header address') continue;
+    const to = next.get(parent.get(Number(view.getBigUint64(field.at, true)))!);
+    if (to != null) out = setField(out, field.at, 8, BigInt(to));
+  }
+  return out;
 }
 
 /**

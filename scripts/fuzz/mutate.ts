@@ -1,7 +1,7 @@
 /**
  * Seeded, structure-aware mutations of the repository's model fixtures: each case changes one to
  * three things in one layer of a file's structure (the zip around a `.keras`, the HDF5 of a weights
- * file, the JSON of a config, model.json or task.json, the bytes of weights.bin, the files of a
+ * file, the JSON of a config, model.json or task.json, the bytes of a weights file, the files of a
  * model folder) or in its raw bytes, and says in a few words what it changed.
  */
 import { spawnSync } from 'node:child_process';
@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Random } from '../../src/tasks/random';
 import { ZipArchive } from '../../src/keras/zip';
-import { Fixture, fixtures, FOLDER_FILES, folderTarget, FuzzCase, writeCaseFolder } from './cases';
+import { Fixture, fixtures, folderTarget, FuzzCase, writeCaseFolder } from './cases';
 import {
   btreeChain,
   chunkedLayout,
@@ -399,7 +399,7 @@ function prefixed(prefix: string, change: Change): Change {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Model folders (model.json, weights.bin, task.json).
+// Model folders (model.json, weight files, task.json).
 
 function mutateWeights(bytes: Uint8Array, c: Chooser): Change {
   const floats = Math.floor(bytes.byteLength / 4);
@@ -426,7 +426,7 @@ export function makeCase(fixture: Fixture, c: Chooser, id: number, root: string)
     fs.writeFileSync(path.join(folder, name), change.bytes);
     return { ...base, target: path.join(folder, name), how: change.how };
   }
-  const present = FOLDER_FILES.filter((f) => fs.existsSync(path.join(fixture.path, f)));
+  const present = fixture.files;
   const files: Record<string, Uint8Array | null> = Object.fromEntries(present.map((f) => [f, null]));
   const which = c.pick(present);
   const original = readOnce(path.join(fixture.path, which));
@@ -454,7 +454,7 @@ export function makeCase(fixture: Fixture, c: Chooser, id: number, root: string)
     return { ...base, target: folderTarget(folder, loader), how };
   }
   let change: Change;
-  if (which === 'weights.bin') change = mutateWeights(original, c);
+  if (which.endsWith('.bin')) change = mutateWeights(original, c);
   else if (choice < 8) {
     const { text, how: what } = mutateJson(new TextDecoder().decode(original), c);
     change = { bytes: new TextEncoder().encode(text), how: what };

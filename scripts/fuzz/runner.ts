@@ -60,8 +60,9 @@ const GENERIC = new RegExp(
     'Maximum call stack',
     'Invalid array length',
     'Array buffer allocation failed',
-    'undefined is not',
-    'null is not',
+    // JavaScriptCore's "null is not an object (evaluating 'a.b')" (V8 says "Cannot read properties of
+    // null"); our own sentences may quote a null value ("dtype policy null is not supported").
+    '(null|undefined) is not an object',
     '\\[object Object\\]',
     '\\bNaN\\b(?! or ±Infinity)',
     '\\bundefined\\b(?! \\(missing\\))',

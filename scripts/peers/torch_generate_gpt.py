@@ -13,11 +13,14 @@ the blocks, its keys and values written in place into per-layer caches prealloca
 positions (the loop Hugging Face's and nanoGPT's generate run). Uncached: the whole prefix every
 step. Both report milliseconds per generated token.
 
-    /usr/bin/python3 scripts/peers/torch_generate_gpt.py --repeats 5 --threads 1
-    -> {"name":"generate-gpt","peer":"torch","msPerTokenCached":..,"msPerTokenUncached":..,..}
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 scripts/peers/torch_generate_gpt.py --repeats 5
+    -> {"name":"generate-gpt","peer":"torch","msPerTokenCached":..,"msPerTokenUncached":..,
+        "threads":{"torch":1,"blas":1},"threadsUncached":{..},"threadConfigs":[..],"blas":..,..}
 
---threads T sets torch.set_num_threads(T) and, before torch is imported, OMP_NUM_THREADS and
-OPENBLAS_NUM_THREADS (Debian's torch calls the system OpenBLAS), unless already set.
+--threads: the thread configurations to try (peer_threads.py), default all four of PyTorch's 1 or 2
+intra-op threads by OpenBLAS's 1 or 2. Each figure is its fastest configuration's: "threads" names
+the cached figure's, "threadsUncached" the uncached figure's, "threadConfigs" every configuration's
+figures.
 """
 
 import argparse
@@ -35,15 +38,14 @@ def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", default="all", help="'all', N, or TxB[,TxB...]: PyTorch x BLAS threads to try")
     return p.parse_args()
 
 
 ARGS = parse_args()
-os.environ.setdefault("OMP_NUM_THREADS", str(ARGS.threads))
-os.environ.setdefault("OPENBLAS_NUM_THREADS", str(ARGS.threads))
 
 import torch  # noqa: E402
+from peer_threads import fastest, parse_configs, record, set_threads, threads_of  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
@@ -112,24 +114,34 @@ def generate(model, prompt, cached):
 
 
 def main():
-    torch.set_num_threads(ARGS.threads)
+    configs = parse_configs(ARGS.threads)
+    set_threads(configs[0])
     torch.manual_seed(1)
     model = Gpt().eval()
     prompt = torch.arange(1, PROMPT + 1).view(1, PROMPT)
     # The cache gives the same tokens as the whole model (the check that it is a real cache).
     assert torch.equal(generate(model, prompt, True), generate(model, prompt, False))
-    line = {"name": "generate-gpt", "peer": "torch", "torch": torch.__version__, "threads": ARGS.threads,
+    line = {"name": "generate-gpt", "peer": "torch", "torch": torch.__version__,
             "loadAvg1m": round(os.getloadavg()[0], 2), "batch": 1, "prompt": PROMPT, "newTokens": NEW_TOKENS}
+    by_config = {}
     for label, cached in (("Cached", True), ("Uncached", False)):
         for _ in range(ARGS.warmup):
             generate(model, prompt, cached)
-        repeats_ms = []
-        for _ in range(ARGS.repeats):
+
+        def repeat():
             start = time.perf_counter()
             generate(model, prompt, cached)
-            repeats_ms.append((time.perf_counter() - start) * 1000 / NEW_TOKENS)
-        line[f"msPerToken{label}"] = round(statistics.median(repeats_ms), 4)
-        line[f"repeatsMs{label}"] = [round(r, 4) for r in repeats_ms]
+            return (time.perf_counter() - start) * 1000
+
+        best, times = fastest(configs, ARGS.repeats, repeat, lambda: generate(model, prompt, cached))
+        figure = f"msPerToken{label}"
+        fields = record(best, times, figure, 1 / NEW_TOKENS)
+        for entry in fields.pop("threadConfigs"):
+            by_config.setdefault((entry["torch"], entry["blas"]), {}).update(entry)
+        line.update(fields if cached else {"threadsUncached": threads_of(best)})
+        line[figure] = round(statistics.median(times[best]) / NEW_TOKENS, 4)
+        line[f"repeatsMs{label}"] = [round(r / NEW_TOKENS, 4) for r in times[best]]
+    line["threadConfigs"] = list(by_config.values())
     line["cacheSpeedup"] = round(line["msPerTokenUncached"] / line["msPerTokenCached"], 3)
     print(json.dumps(line))
 

@@ -10,11 +10,13 @@ default betas and epsilon, as the tfjs side sets them); batch 16 windows of 128.
 The batches come from the file the tfjs side wrote (int32, steps x 16 x 129: inputs are the first
 128 of each window, targets the last 128), reused in order by every repeat.
 
-    /usr/bin/python3 scripts/peers/torch_gpt_char.py --batches /tmp/gpt-char-batches.bin --steps 10 --repeats 5 --threads 1
-    -> {"name":"train-gpt-char","peer":"torch","msPerStep":..,"tokensPerSecond":..,"repeatsMs":[..],..}
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 scripts/peers/torch_gpt_char.py \
+        --batches /tmp/gpt-char-batches.bin --steps 10 --repeats 5
+    -> {"name":"train-gpt-char","peer":"torch","msPerStep":..,"tokensPerSecond":..,"repeatsMs":[..],
+        "threads":{"torch":1,"blas":2},"threadConfigs":[..],"blas":..,"openblasCore":..,..}
 
---threads T sets torch.set_num_threads(T) and, before torch is imported, OMP_NUM_THREADS and
-OPENBLAS_NUM_THREADS (Debian's torch calls the system OpenBLAS), unless already set.
+--threads: the thread configurations to try (peer_threads.py), default all four of PyTorch's 1 or 2
+intra-op threads by OpenBLAS's 1 or 2; the figures are the fastest one's.
 """
 
 import argparse
@@ -32,17 +34,16 @@ def parse_args():
     p.add_argument("--steps", type=int, required=True)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", default="all", help="'all', N, or TxB[,TxB...]: PyTorch x BLAS threads to try")
     return p.parse_args()
 
 
 ARGS = parse_args()
-os.environ.setdefault("OMP_NUM_THREADS", str(ARGS.threads))
-os.environ.setdefault("OPENBLAS_NUM_THREADS", str(ARGS.threads))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from batch_file import read_int32_steps  # noqa: E402
+from peer_threads import fastest, parse_configs, record  # noqa: E402
 from torch import nn  # noqa: E402
 
 
@@ -65,7 +66,7 @@ class GptChar(nn.Module):
 
 
 def main():
-    torch.set_num_threads(ARGS.threads)
+    configs = parse_configs(ARGS.threads)
     torch.manual_seed(1)
     steps = read_int32_steps(ARGS.batches, ARGS.steps, [(BATCH, LENGTH + 1)])
     windows = torch.from_numpy(np.stack([windows for (windows,) in steps]))
@@ -82,17 +83,19 @@ def main():
         optimizer.step()
         return loss.item()
 
-    for i in range(ARGS.warmup):
-        step(i)
-    repeats_ms = []
-    for _ in range(ARGS.repeats):
+    def repeat():
         start = time.perf_counter()
         for i in range(ARGS.steps):
             step(i)
-        repeats_ms.append((time.perf_counter() - start) * 1000 / ARGS.steps)
+        return (time.perf_counter() - start) * 1000 / ARGS.steps
+
+    for i in range(ARGS.warmup):
+        step(i)
+    best, times = fastest(configs, ARGS.repeats, repeat, lambda: step(0))
+    repeats_ms = times[best]
     median = statistics.median(repeats_ms)
     print(json.dumps({
-        "name": "train-gpt-char", "peer": "torch", "torch": torch.__version__, "threads": ARGS.threads,
+        "name": "train-gpt-char", "peer": "torch", "torch": torch.__version__, **record(best, times, "msPerStep"),
         # The machine's 1-minute load average when the figure was taken, as torch_reverse.py records it.
         "loadAvg1m": round(os.getloadavg()[0], 2),
         "msPerStep": round(median, 3), "tokensPerSecond": round(BATCH * LENGTH * 1000 / median, 1),

@@ -79,9 +79,12 @@ Benchmarks (each prints JSON lines on stdout; progress goes to stderr):
       Self-attention (query = key = value = x, x requires grad), no mask, need_weights=False;
       forward-backward: backward of out.sum() to x and all weights; forward: under no_grad.
 
---threads T sets torch.set_num_threads(T) and, before torch is imported, OMP_NUM_THREADS and
-OPENBLAS_NUM_THREADS (Debian's torch calls the system OpenBLAS, whose thread pool
-torch.set_num_threads does not control), unless those variables are already set.
+--threads: the thread configurations to try (peer_threads.py), default all four of PyTorch's 1 or 2
+intra-op threads by OpenBLAS's 1 or 2. Each figure (each batch size, attention size and mode) is the
+fastest configuration's, with "threads" naming it and "threadConfigs" every configuration's figure.
+time-to-accuracy, one training run, first times 10 steps of each configuration on a copy of the
+model and trains with the fastest. Run the peer with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset
+(`env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 ...`; the bench does).
 All seeds are fixed (--seed, default 1).
 """
 
@@ -120,7 +123,7 @@ def parse_args(argv=None):
                    help="decode: the bench's sources (int32, 1x12 then 64x12, PAD-padded) instead of our own")
     p.add_argument("--warmup", type=int, default=10, help="untimed warm-up steps / calls")
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", default="all", help="'all', N, or TxB[,TxB...]: PyTorch x BLAS threads to try")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--max-seconds", type=float, default=600.0, help="time-to-accuracy: training-time budget")
     p.add_argument("--target", type=float, default=0.99, help="time-to-accuracy: exact-match goal")
@@ -138,10 +141,6 @@ def parse_args(argv=None):
 
 
 ARGS = parse_args() if __name__ == "__main__" else None
-if ARGS is not None:
-    # Must happen before torch (and OpenBLAS / libgomp) are loaded.
-    os.environ.setdefault("OMP_NUM_THREADS", str(ARGS.threads))
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", str(ARGS.threads))
 
 import warnings  # noqa: E402
 
@@ -150,6 +149,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from batch_file import read_int32_steps  # noqa: E402
+from peer_threads import fastest, parse_configs, record, set_threads  # noqa: E402
 
 warnings.filterwarnings("ignore", message="The PyTorch API of nested tensors is in prototype stage")
 
@@ -325,8 +325,7 @@ def make_train_step(model, optimizer, scheduler=None):
 def base_record(name, args):
     # loadAvg1m: the machine's 1-minute load average when the figure was taken (other work on the
     # 2 cores makes the figures noisy).
-    return {"name": name, "peer": "torch", "torch": torch.__version__, "threads": args.threads,
-            "loadAvg1m": round(os.getloadavg()[0], 2)}
+    return {"name": name, "peer": "torch", "torch": torch.__version__, "loadAvg1m": round(os.getloadavg()[0], 2)}
 
 
 def summarize_ms(repeats_ms):
@@ -356,23 +355,31 @@ def bench_train(args):
     # One running index over warm-up and repeats, as the bench's own loop: both sides see the
     # batches in the same order.
     taken = 0
-    for _ in range(args.warmup):
-        step(batches[taken % len(batches)])
+
+    def next_step():
+        nonlocal taken
+        loss = step(batches[taken % len(batches)])
         taken += 1
-    repeats_ms, step_rates, token_rates = [], [], []
-    for r in range(args.repeats):
+        return loss
+
+    def repeat():
         t0 = time.perf_counter()
         for _ in range(len(batches)):
-            loss = step(batches[taken % len(batches)])
-            taken += 1
+            loss = next_step()
         secs = time.perf_counter() - t0
-        repeats_ms.append(secs * 1000)
-        step_rates.append(args.steps / secs)
-        token_rates.append(tokens / secs)
-        log(f"repeat {r}: {secs:.3f}s, loss {loss.item():.4f}")
+        log(f"repeat: {secs:.3f}s, loss {loss.item():.4f}")
+        return secs * 1000
+
+    for _ in range(args.warmup):
+        next_step()
+    best, times = fastest(args.configs, args.repeats, repeat, next_step)
+    repeats_ms = times[best]
+    step_rates = [args.steps * 1000 / ms for ms in repeats_ms]
     sps = statistics.median(step_rates)
     rec = base_record("train-reference", args)
-    rec.update({"stepsPerSecond": round(sps, 3), "tokensPerSecond": round(statistics.median(token_rates), 1),
+    rec.update(record(best, times, "msPerStep", 1 / args.steps))
+    rec.update({"stepsPerSecond": round(sps, 3),
+                "tokensPerSecond": round(statistics.median([tokens * 1000 / ms for ms in repeats_ms]), 1),
                 "msPerStep": round(1000 / sps, 3), **summarize_ms(repeats_ms),
                 "steps": args.steps, "warmup": args.warmup, "batch": BATCH,
                 "targetTokensPerRepeat": tokens, "batches": "the bench's" if args.batches else "own"})
@@ -391,17 +398,20 @@ def bench_decode(args):
             srcs = [torch.from_numpy(given[0 if batch == 1 else 1])] * calls
         else:
             srcs = [to_batch(reverse_samples(rng, batch))[0] for _ in range(calls)]
+        def repeat():
+            t0 = time.perf_counter()
+            for s in srcs:
+                greedy_decode(model, s)
+            return (time.perf_counter() - t0) * 1000
+
         with torch.inference_mode():
             for i in range(max(1, args.warmup // 4)):
                 greedy_decode(model, srcs[i % calls])
-            repeats_ms = []
-            for _ in range(args.repeats):
-                t0 = time.perf_counter()
-                for s in srcs:
-                    greedy_decode(model, s)
-                repeats_ms.append((time.perf_counter() - t0) * 1000)
+            best, times = fastest(args.configs, args.repeats, repeat, lambda: greedy_decode(model, srcs[0]))
+        repeats_ms = times[best]
         ms_per_call = statistics.median(repeats_ms) / calls
         rec = base_record("decode-greedy", args)
+        rec.update(record(best, times, "msPerSequence", 1 / (calls * batch)))
         rec.update({"batch": batch, "msPerSequence": round(ms_per_call / batch, 4),
                     "msPerBatch": round(ms_per_call, 3), "decodeSteps": TARGET_LEN,
                     "callsPerRepeat": calls, **summarize_ms(repeats_ms),
@@ -548,14 +558,38 @@ def preset_plan(args):
             "maxSteps": math.inf, "batch": BATCH, "peakLr": lr, "recipe": recipe}
 
 
+def fastest_training_threads(args, make_plan, batch, steps=5, rounds=3):
+    """The thread configuration that trains fastest, timed on a copy of the model, and set for the run.
+
+    `rounds` repeats of `steps` steps on `batch` per configuration (peer_threads.fastest); the copy is
+    made with the random state saved and restored, so the run itself is what it would be without it.
+    """
+    state = torch.get_rng_state()
+    probe = make_plan()
+    torch.set_rng_state(state)
+    probe["model"].train()
+
+    def repeat():
+        t0 = time.perf_counter()
+        for number in range(1, steps + 1):
+            probe["step"](batch, number)
+        return (time.perf_counter() - t0) * 1000
+
+    best, times = fastest(args.configs, rounds, repeat, lambda: probe["step"](batch, 1))
+    return record(best, times, "msPerStepBeforeTraining", 1 / steps)
+
+
 def bench_time_to_accuracy(args):
     torch.manual_seed(args.seed)
     held_out, exclude = held_out_set(args.held_out)
     rng = np.random.default_rng(args.seed)
-    plan = recipe_plan(parse_recipe(args.recipe_json)) if args.recipe_json else preset_plan(args)
+    make_plan = (lambda: recipe_plan(parse_recipe(args.recipe_json))) if args.recipe_json else (lambda: preset_plan(args))
+    plan = make_plan()
     if args.batches and not args.recipe_json:
         raise SystemExit("time-to-accuracy: --batches needs --recipe-json (the recipe's steps say how many)")
     given = bench_batches(args.batches, plan["maxSteps"], plan["batch"]) if args.batches else None
+    first_batch = given[0] if given is not None else to_batch(reverse_samples(rng, plan["batch"], exclude))
+    threads = fastest_training_threads(args, make_plan, first_batch)
     model, step = plan["model"], plan["step"]
     model.train()
     train_seconds, steps, em = 0.0, 0, 0.0
@@ -578,6 +612,7 @@ def bench_time_to_accuracy(args):
         if em >= args.target or train_seconds >= args.max_seconds:
             break
     rec = base_record("time-to-accuracy", args)
+    rec.update(threads)
     rec.update({"steps": steps, "seconds": round(train_seconds, 3), "exactMatch": round(em, 4),
                 "reached": em >= args.target, "target": args.target, "heldOut": HELD_OUT_SIZE,
                 "batch": plan["batch"], "evalEvery": plan["evalEvery"], "peakLr": plan["peakLr"],
@@ -605,7 +640,8 @@ def bench_attention(args):
                 mha(x, x, x, need_weights=False)
 
         for mode, call in (("forward-backward", forward_backward), ("forward", forward)):
-            # Calibrate calls per repeat to ~0.3 s.
+            # Calibrate calls per repeat to ~0.3 s (on the first configuration's threads).
+            set_threads(args.configs[0])
             for _ in range(max(3, args.warmup)):
                 call()
             t0 = time.perf_counter()
@@ -613,13 +649,17 @@ def bench_attention(args):
                 call()
             per = (time.perf_counter() - t0) / 10
             calls = max(10, int(0.3 / per))
-            repeats_ms = []
-            for _ in range(args.repeats):
+
+            def repeat():
                 t0 = time.perf_counter()
                 for _ in range(calls):
                     call()
-                repeats_ms.append((time.perf_counter() - t0) * 1000)
+                return (time.perf_counter() - t0) * 1000
+
+            best, times = fastest(args.configs, args.repeats, repeat, call)
+            repeats_ms = times[best]
             rec = base_record("attention-forward-backward", args)
+            rec.update(record(best, times, "msPerCall", 1 / calls))
             rec.update({"B": b, "T": t, "D": d, "H": h, "mode": mode,
                         "msPerCall": round(statistics.median(repeats_ms) / calls, 4),
                         "callsPerRepeat": calls, **summarize_ms(repeats_ms)})
@@ -628,7 +668,8 @@ def bench_attention(args):
 
 def main(args):
     torch.manual_seed(args.seed)
-    torch.set_num_threads(args.threads)
+    args.configs = parse_configs(args.threads)
+    set_threads(args.configs[0])
     {"train": bench_train, "decode": bench_decode, "time-to-accuracy": bench_time_to_accuracy,
      "attention": bench_attention}[args.bench](args)
 

@@ -12,7 +12,15 @@
 import * as tf from '@tensorflow/tfjs';
 import type { SymbolicTensor } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import { type ArrayStep, type ArrayValue, arrayStepFor, type StepPositions } from './array_steps';
-import { allNodes, callNode, describeLayer, type GraphPlan, type NodeValue, type PlannedNode } from './graph';
+import {
+  allNodes,
+  callNode,
+  describeLayer,
+  type GraphPlan,
+  type NodeValue,
+  type PlannedNode,
+  readByGrowingPart,
+} from './graph';
 import type { RunnerSetup, StepRunner } from './runner';
 
 /** How each node that runs every step runs: its array step, or 'bridged' (through tfjs). */
@@ -89,9 +97,7 @@ export class ArrayRunner implements StepRunner {
    */
   private runFixedPart(): void {
     const { model, fixedInputs, tokenInput } = this.setup;
-    const needed = new Set(
-      this.plan.nodes.filter((n) => n.run.kind !== 'static').flatMap((n) => n.node.inputTensors.map((t) => t.id)),
-    );
+    const needed = readByGrowingPart(this.plan);
     const values = new Map<number, ArrayValue>();
     model.inputs.forEach((input, i) => {
       if (i !== tokenInput) values.set(input.id, toArrays({ tensor: fixedInputs[i]!, mask: null }));

@@ -43,6 +43,7 @@ export function maxTargetLength(model: tf.LayersModel): number {
   return positionLimit(model, DECODER_INPUT);
 }
 
+/** Options of `decode`; an unknown one is an error naming the nearest. */
 export interface DecodeOptions {
   /** Most target tokens to produce, EOS included. Default: the model's decoder positions (maxTargetLength). */
   maxLength?: number;

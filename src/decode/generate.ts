@@ -32,6 +32,7 @@ import {
 export { SAMPLERS };
 export type { SamplerName };
 
+/** Options of `generate` (README "Generate text"); an unknown one is an error naming the nearest. */
 export interface GenerateOptions {
   /** Most tokens generated per prompt, a stop token included. Default 32. */
   maxNewTokens?: number;

@@ -165,6 +165,13 @@ function planSlot(layer: tf.layers.Layer, slot: CacheSlot, dynamicInputs: boolea
   return { ...slot, mode: 'updated' };
 }
 
+/** The symbolic tensors (by id) that the nodes depending on the tokens read: what a runner keeps of the fixed part. */
+export function readByGrowingPart(plan: GraphPlan): Set<number> {
+  return new Set(
+    plan.nodes.filter((n) => n.run.kind !== 'static').flatMap((n) => n.node.inputTensors.map((t) => t.id)),
+  );
+}
+
 /** Every node of a plan, nested plans' included, depth first. */
 export function allNodes(plan: GraphPlan): PlannedNode[] {
   return plan.nodes.flatMap((n) => (n.run.kind === 'nested' ? [n, ...allNodes(n.run.plan)] : [n]));

@@ -17,7 +17,15 @@
 import * as tf from '@tensorflow/tfjs';
 import type { SymbolicTensor } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import { describeValue } from '../describe';
-import { callNode, type GraphPlan, type NodeRun, type NodeValue, type PlannedNode, runModel } from './graph';
+import {
+  callNode,
+  type GraphPlan,
+  type NodeRun,
+  type NodeValue,
+  type PlannedNode,
+  readByGrowingPart,
+  runModel,
+} from './graph';
 
 /** Runs a model's rows position by position. */
 export interface StepRunner {
@@ -174,9 +182,7 @@ export class CachedRunner implements StepRunner {
   /** Runs the nodes that do not depend on the tokens once, keeping what the others read. */
   private runFixedPart(): void {
     const { model, fixedInputs, tokenInput } = this.setup;
-    const needed = new Set(
-      this.plan.nodes.filter((n) => n.run.kind !== 'static').flatMap((n) => n.node.inputTensors.map((t) => t.id)),
-    );
+    const needed = readByGrowingPart(this.plan);
     const kept = tidyKeep(() => {
       const values = new Map<number, Value>();
       model.inputs.forEach((input, i) => {

@@ -13,6 +13,7 @@ import { Random } from '../tasks/random';
 
 /** The samplers `generate` takes. */
 export const SAMPLERS = ['greedy', 'beam', 'topK', 'topP', 'random'] as const;
+/** One of `SAMPLERS`. */
 export type SamplerName = (typeof SAMPLERS)[number];
 
 /** A sampler's settings (checked by `generate`). */

@@ -76,7 +76,8 @@ const WEIGHTS_BIN = 'weights.bin';
  * folder holds no model yet, or its model.json does not use 'weights.bin',
  * step 1 is skipped.
  *
- * Concurrent saves to one folder from this process run one after another.
+ * Concurrent saves to one folder from this process run one after another,
+ * in the order they were called.
  * Saving to one folder from several processes at once is not supported.
  *
  * ## Loading an untrusted folder
@@ -112,8 +113,12 @@ export class NodeFileSystem implements tf.io.IOHandler {
     if (artifacts.modelTopology instanceof ArrayBuffer) {
       throw new Error('NodeFileSystem.save() supports JSON model topologies only, not binary (GraphDef) ones');
     }
-    await createOrVerifyFolder(this.path);
-    await oneSaveAtATime(this.path, () => saveIntoFolder(this.path, artifacts));
+    // Join the folder's queue before anything is awaited: saves then run in
+    // the order they were called, not in the order their first I/O returns.
+    await oneSaveAtATime(this.path, async () => {
+      await createOrVerifyFolder(this.path);
+      await saveIntoFolder(this.path, artifacts);
+    });
     return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
   }
 

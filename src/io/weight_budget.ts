@@ -199,20 +199,23 @@ function messageOf(error: unknown): string {
  * `artifacts` (already checked by their loader) armed so that tfjs's own `loadLayersModel` builds
  * them within `budget`, each weight it creates checked by `onWeight` (which throws to refuse it), and
  * `onBuilt` called once tfjs has built the model (which throws to refuse it; the weights made are then
- * disposed): see the module comment. Anything else reading the artifacts gets them unchanged.
+ * disposed): see the module comment. `onBuilt` returns whether it wrote the model's weights itself:
+ * tfjs, which reads `weightData` again after building (tfjs-layers 4.22 `loadLayersModelFromIOHandler`),
+ * then finds none to decode and load. Anything else reading the artifacts gets them unchanged.
  */
 export function armForTfjs(
   artifacts: tf.io.ModelArtifacts,
   budget: WeightBudget,
   onWeight: (weight: tf.LayerVariable) => void,
-  onBuilt: () => void,
+  onBuilt: () => boolean,
 ): tf.io.ModelArtifacts {
-  const { modelTopology, trainingConfig } = artifacts;
+  const { modelTopology, trainingConfig, weightData } = artifacts;
   let window: {
     created: tf.LayerVariable[];
     layers: Set<tf.layers.Layer>;
     model: tf.LayersModel | null;
     built: boolean;
+    written: boolean;
   } | null = null;
   const armed = { ...artifacts };
   Object.defineProperty(armed, 'modelTopology', {
@@ -224,6 +227,7 @@ export function armForTfjs(
           layers: new Set<tf.layers.Layer>(),
           model: null as tf.LayersModel | null,
           built: false,
+          written: false,
         };
         window = opened;
         const restore = instrument(
@@ -250,7 +254,7 @@ export function armForTfjs(
       // tfjs reads this right after building the model.
       if (window != null && !window.built) {
         try {
-          onBuilt();
+          window.written = onBuilt();
           // tfjs compiles the model with this next, and its errors would name no file: a trial first.
           if (trainingConfig != null) compiles(window.model, trainingConfig, budget.file);
         } catch (error) {
@@ -262,6 +266,12 @@ export function armForTfjs(
         countOnce(window.layers);
       }
       return trainingConfig;
+    },
+  });
+  Object.defineProperty(armed, 'weightData', {
+    enumerable: true,
+    get() {
+      return window?.written ? undefined : weightData;
     },
   });
   return armed;

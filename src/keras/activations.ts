@@ -20,6 +20,7 @@ import * as tf from '@tensorflow/tfjs';
 import { checkLayerArgNames, layerArgNames } from '../layers/args';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 
+/** The activations `loadKerasModel` reads, by Keras's names (`keras.activations`). */
 export const KERAS_ACTIVATIONS = [
   'linear',
   'relu',
@@ -37,6 +38,7 @@ export const KERAS_ACTIVATIONS = [
   'mish',
   'softmax',
 ] as const;
+/** One of `KERAS_ACTIVATIONS`. */
 export type KerasActivationName = (typeof KERAS_ACTIVATIONS)[number];
 
 /** The parameters some activations take (Keras's names and defaults). */

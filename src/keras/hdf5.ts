@@ -52,6 +52,36 @@ export class Hdf5File {
     return [...this.links(node, path).keys()];
   }
 
+  /**
+   * Every dataset's path ('layers/dense/vars/0'), walking the groups from the root in the file's
+   * order. Each object is reached once: a second link to one (an HDF5 hard link, which Keras never
+   * writes, and which lets a crafted file reach a group by 2^n paths through n groups) is an error,
+   * as is nesting deeper than `maxDepth`, so the walk takes time linear in the file's objects.
+   */
+  datasetPaths(maxDepth = 32): string[] {
+    const paths: string[] = [];
+    const reached = new Map<Hdf5Object, string>();
+    const walk = (path: string, depth: number): void => {
+      const node = this.node(path);
+      const earlier = reached.get(node);
+      if (earlier != null) {
+        throw new Error(
+          `${this.source}: '${path}' links to the object already at '${earlier || '/'}' (a hard link, which Keras ` +
+            'never writes); the file is crafted',
+        );
+      }
+      reached.set(node, path);
+      if (node.isDataset) {
+        paths.push(path);
+        return;
+      }
+      if (depth === maxDepth) throw new Error(`${this.source}: '${path}' is nested more than ${maxDepth} groups deep`);
+      for (const key of this.keys(path)) walk(path === '' ? key : `${path}/${key}`, depth + 1);
+    };
+    walk('', 0);
+    return paths;
+  }
+
   /** Whether the object at `path` is a group (has members) rather than a dataset. */
   isGroup(path: string): boolean {
     return !this.node(path).isDataset;

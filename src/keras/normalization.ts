@@ -9,6 +9,7 @@ import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 /** A mean or variance given in the config: a number or nested lists of them. */
 export type Statistic = number | Statistic[];
 
+/** The arguments of `KerasNormalization` (Keras's `Normalization` layer). */
 export interface KerasNormalizationArgs extends LayerArgs {
   /**
    * The axis or axes kept: one mean and variance per position along them, the other axes share
@@ -106,8 +107,10 @@ export class KerasNormalization extends tf.layers.Layer {
       );
       this.addWeight('count', [], 'float32', tf.initializers.zeros(), undefined, false);
     } else {
-      // Checks that the fixed statistics broadcast onto the kept axes.
-      tf.tidy(() => this.statistics());
+      // Checks that the fixed statistics broadcast onto the kept axes (tidy keeps what it returns: nothing).
+      tf.tidy(() => {
+        this.statistics();
+      });
     }
     this.built = true;
   }

@@ -404,6 +404,7 @@ function broadcastShapes(a: tf.Shape, b: tf.Shape, name: string): tf.Shape {
   return out;
 }
 
+/** The arguments of `KerasSoftmax` (Keras's `Softmax` layer). */
 export interface KerasSoftmaxArgs extends LayerArgs {
   /** Axis or axes of the softmax (negative counts from the end). Default -1. */
   axis?: number | number[];

@@ -82,6 +82,7 @@ function expandKey(key: SliceKeyItem[], rank: number, where: string): SliceKeyIt
   return at < 0 ? [...key, ...full] : [...key.slice(0, at), ...full, ...key.slice(at + 1)];
 }
 
+/** The arguments of `SliceOperation`: the key of a Keras `GetItem` (`x[key]`). */
 export interface SliceOperationArgs extends LayerArgs {
   /** The index, in parseSliceKey's form. */
   key: SliceKeyItem[];

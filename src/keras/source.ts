@@ -114,9 +114,15 @@ export async function readSource(source: KerasModelSource, name: string, maxByte
   }
 }
 
+/** A value as these messages show it: its type, then the value ('string "x"', cut at 200 characters). */
 export function describeValue(value: unknown): string {
   if (value === null) return 'null';
+  if (value === undefined) return 'undefined (missing)';
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object') return `an object (${(value as object).constructor?.name ?? 'Object'})`;
-  return `${typeof value} ${JSON.stringify(value)}`;
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'string') {
+    return `string ${JSON.stringify(value.length <= 200 ? value : `${value.slice(0, 200)}…`)}`;
+  }
+  return `${typeof value} ${String(value)}`;
 }

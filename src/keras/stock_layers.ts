@@ -80,6 +80,33 @@ function merge(operation: string): StockLayer {
   };
 }
 
+/**
+ * Keras's Conv1D or Conv2D as tfjs's class of the same name: channels last, one group, no LoRA,
+ * the paddings tfjs has for it.
+ */
+function convolution(className: 'Conv1D' | 'Conv2D', paddings: string[]): StockLayer {
+  return {
+    args: {
+      filters: any,
+      kernel_size: any,
+      strides: any,
+      padding: oneOf(...paddings),
+      data_format: oneOf('channels_last', null),
+      dilation_rate: any,
+      groups: oneOf(1, null),
+      activation,
+      use_bias: any,
+      ...WEIGHT_ARGS('kernel', 'bias'),
+      lora_rank: zeroOrNull,
+      lora_alpha: any,
+    },
+    convert: ({ groups: _g, lora_rank: _r, lora_alpha: _a, ...config }) => ({
+      className,
+      config: { ...config, activation: ACTIVATIONS[config.activation as string] },
+    }),
+  };
+}
+
 /** Keys every layer may have (Keras base Layer arguments). */
 const BASE: Record<string, Check> = {
   name: any,
@@ -155,26 +182,7 @@ export const STOCK_LAYERS: Record<string, StockLayer> = {
       config,
     }),
   },
-  Conv1D: {
-    args: {
-      filters: any,
-      kernel_size: any,
-      strides: any,
-      padding: oneOf('valid', 'same', 'causal'),
-      data_format: oneOf('channels_last', null),
-      dilation_rate: any,
-      groups: oneOf(1, null),
-      activation,
-      use_bias: any,
-      ...WEIGHT_ARGS('kernel', 'bias'),
-      lora_rank: zeroOrNull,
-      lora_alpha: any,
-    },
-    convert: ({ groups: _g, lora_rank: _r, lora_alpha: _a, ...config }) => ({
-      className: 'Conv1D',
-      config: { ...config, activation: ACTIVATIONS[config.activation as string] },
-    }),
-  },
+  Conv1D: convolution('Conv1D', ['valid', 'same', 'causal']),
   GlobalAveragePooling1D: {
     args: { data_format: oneOf('channels_last', 'channels_first', null), keepdims: any },
     // tfjs's own ignores data_format and the mask: see op_layers.ts.
@@ -203,26 +211,7 @@ export const STOCK_LAYERS: Record<string, StockLayer> = {
       config: { ...config, alpha: negative_slope ?? alpha ?? 0.3 },
     }),
   },
-  Conv2D: {
-    args: {
-      filters: any,
-      kernel_size: any,
-      strides: any,
-      padding: oneOf('valid', 'same'),
-      data_format: oneOf('channels_last', null),
-      dilation_rate: any,
-      groups: oneOf(1, null),
-      activation,
-      use_bias: any,
-      ...WEIGHT_ARGS('kernel', 'bias'),
-      lora_rank: zeroOrNull,
-      lora_alpha: any,
-    },
-    convert: ({ groups: _g, lora_rank: _r, lora_alpha: _a, ...config }) => ({
-      className: 'Conv2D',
-      config: { ...config, activation: ACTIVATIONS[config.activation as string] },
-    }),
-  },
+  Conv2D: convolution('Conv2D', ['valid', 'same']),
   // tfjs has no Normalization layer: normalization.ts.
   Normalization: {
     args: { axis: any, mean: any, variance: any, invert: any },

@@ -72,15 +72,7 @@ class WeightsIndex {
   private readonly datasets = new Map<string, string>();
 
   constructor(readonly h5: Hdf5File) {
-    const walk = (path: string, depth: number): void => {
-      if (depth > 32) throw new Error(`${h5.source}: ${path} is nested more than 32 groups deep`);
-      if (!h5.isGroup(path)) {
-        this.datasets.set(path.replace(/\\/g, '/'), path);
-        return;
-      }
-      for (const key of h5.keys(path)) walk(path === '' ? key : `${path}/${key}`, depth + 1);
-    };
-    walk('', 0);
+    for (const path of h5.datasetPaths()) this.datasets.set(path.replace(/\\/g, '/'), path);
   }
 
   /** Dataset paths under `root` (normalized), relative to it. */

@@ -22,7 +22,9 @@ import { inParallelRuns, partsFor, type KernelCalls } from './threads';
 /** Added to the scores of masked keys before the softmax (Keras's value for float32). */
 export const MASKED_SCORE = -1e9;
 
-const FORWARD = 'TfjsAttentionScaledDotProduct';
+/** The forward kernel's name (computeOnArrays runs it on plain arrays too: src/ops/rows.ts). */
+export const ATTENTION_FORWARD = 'TfjsAttentionScaledDotProduct';
+const FORWARD = ATTENTION_FORWARD;
 const BACKWARD = 'TfjsAttentionScaledDotProductGrad';
 
 /** Where queries, keys or values are read: source tensor `source`, heads from column `offset`. */
@@ -61,7 +63,7 @@ export interface FusedAttentionArgs {
 }
 
 /** The kernels' attributes: the slices flattened, as tfjs attributes are plain values. */
-interface AttentionAttrs {
+export interface AttentionAttrs {
   /**
    * The forward's second output: the probabilities (B, H, T, S) when true, else only each row's
    * maximum score and log of the exponentials' sum (B, H, T, 2), all the backward needs to
@@ -81,6 +83,31 @@ interface AttentionAttrs {
   valueOffset: number;
   /** The keys and values read, from the first position: S (-1 = the whole source). */
   keyLength: number;
+}
+
+/** What the attention's attributes are made of: where each role's heads are, and their sizes. */
+export type AttentionLayout = Pick<
+  FusedAttentionArgs,
+  'query' | 'key' | 'value' | 'numHeads' | 'keyDim' | 'valueDim' | 'scale'
+>;
+
+/** The forward kernel's attributes for `layout`, reading `keyLength` keys (-1: all). */
+export function attentionAttrs(layout: AttentionLayout, keyLength: number, withProbabilities: boolean): AttentionAttrs {
+  const { query, key, value, numHeads, keyDim, valueDim, scale } = layout;
+  return {
+    withProbabilities,
+    numHeads,
+    keyDim,
+    valueDim,
+    scale,
+    querySource: query.source,
+    queryOffset: query.offset,
+    keySource: key.source,
+    keyOffset: key.offset,
+    valueSource: value.source,
+    valueOffset: value.offset,
+    keyLength,
+  };
 }
 
 /** Sizes and strides the loops need, from the input shapes and attributes. */
@@ -194,12 +221,12 @@ function transposeHead(
 }
 
 /**
- * The masked scores' bias, (1 - mask) * MASKED_SCORE, written at float `out` of `f` in the mask's
- * own layout, then 4 zeros: a block reads whole vectors of it (`addRowBias`), up to 3 floats past
- * a row's end, into padding the softmax overwrites.
+ * Copies the mask to float `out` of `f` in its own layout, then 4 zeros: a block reads whole
+ * vectors of it (`addRowBias`, which turns it into the scores' bias (1 - mask) * MASKED_SCORE), up
+ * to 3 floats past a row's end, into padding the softmax overwrites.
  */
-function writeMaskBias(f: Float32Array, mask: Float32Array, out: number): void {
-  for (let i = 0; i < mask.length; i++) f[out + i] = (1 - mask[i]) * MASKED_SCORE;
+function writeMask(f: Float32Array, mask: Float32Array, out: number): void {
+  f.set(mask, out);
   f.fill(0, out + mask.length, out + mask.length + 4);
 }
 
@@ -283,7 +310,7 @@ function forEachHead(
 /**
  * A block's scores for head h into `out` (floats, rows `width` bytes apart): scale * Q K^T
  * against the transposed keys at `keysStart` (keysStart's (B, H, K, S4) layout), plus the mask's
- * bias staged at `biasStart` when there is a mask.
+ * bias from the mask staged at `biasStart` when there is a mask.
  */
 function blockScores(
   mm: KernelCalls,
@@ -303,7 +330,7 @@ function blockScores(
   if (mask) {
     const [maskBatch, maskRow, maskColumn] = mask.strides;
     const bias = mask.biasStart + b * maskBatch + t0 * maskRow + first * maskColumn;
-    mm.addRowBias(4 * out, rows, width, 4 * bias, 4 * maskRow, maskColumn);
+    mm.addRowBias(4 * out, rows, width, 4 * bias, 4 * maskRow, maskColumn, -MASKED_SCORE, MASKED_SCORE);
   }
 }
 
@@ -350,7 +377,7 @@ function attentionForward(
   const parts = headParts(L);
   // Zeroed: the transposed keys (their padding stays 0) and the probabilities (zero outside the
   // keys a block attends to). Scratch, written whole: the context, each row's statistics
-  // (maximum, sum), a block's scores per part, the mask's bias.
+  // (maximum, sum), a block's scores per part, the mask.
   const probabilitiesSize = attrs.withProbabilities ? second.length : 0;
   const starts = stage(
     sources,
@@ -361,7 +388,7 @@ function attentionForward(
   const q = headsAt(starts[L.querySource], T, L.queryWidth, L.queryOffset, K);
   const k = headsAt(starts[L.keySource], L.keyRows, L.keyWidth, L.keyOffset, K);
   const v = headsAt(starts[L.valueSource], L.keyRows, L.valueWidth, L.valueOffset, V);
-  if (mask) writeMaskBias(mm.floats, mask, biasStart);
+  if (mask) writeMask(mm.floats, mask, biasStart);
   const maskBias = mask ? { biasStart, strides: maskStrides } : null;
   const blocks = blocksOf(L, mask, maskStrides);
   forEachHead(L, parts, (calls, b, h, part) => {
@@ -420,7 +447,7 @@ function attentionBackward(
   const saved = inputs.probabilities;
   const staged = [...sources, inputs.dContext, saved ?? inputs.rowStats];
   // Zeroed: the gradients (they accumulate) and the transposed keys' and values' padding.
-  // Scratch, written whole: a block's P and its dP / dScore per part, the mask's bias.
+  // Scratch, written whole: a block's P and its dP / dScore per part, the mask.
   const starts = stage(
     staged,
     [...grads.map((g) => g.length), B * H * K * S4, B * H * V * S4],
@@ -437,7 +464,7 @@ function attentionBackward(
   const k = role(L.keySource, S, L.keyWidth, L.keyOffset, K);
   const v = role(L.valueSource, S, L.valueWidth, L.valueOffset, V);
   const dc = headsAt(dcStart, T, H * V, 0, V);
-  if (mask) writeMaskBias(mm.floats, mask, biasStart);
+  if (mask) writeMask(mm.floats, mask, biasStart);
   const maskBias = mask ? { biasStart, strides: maskStrides } : null;
   const blocks = blocksOf(L, mask, maskStrides);
   forEachHead(L, parts, (calls, b, h, part) => {
@@ -556,20 +583,7 @@ function inputsOf(sources: tf.Tensor[], mask: tf.Tensor | null): Record<string, 
 export function fusedAttention(args: FusedAttentionArgs): { context: tf.Tensor4D; probabilities: tf.Tensor4D | null } {
   checkArgs(args);
   const taping = tf.engine().isTapeOn();
-  const attrs: AttentionAttrs = {
-    withProbabilities: !taping && args.needProbabilities === true,
-    numHeads: args.numHeads,
-    keyDim: args.keyDim,
-    valueDim: args.valueDim,
-    scale: args.scale,
-    querySource: args.query.source,
-    queryOffset: args.query.offset,
-    keySource: args.key.source,
-    keyOffset: args.key.offset,
-    valueSource: args.value.source,
-    valueOffset: args.value.offset,
-    keyLength: args.keyLength ?? -1,
-  };
+  const attrs = attentionAttrs(args, args.keyLength ?? -1, !taping && args.needProbabilities === true);
   const mask = args.mask == null ? null : args.mask.dtype === 'float32' ? args.mask : args.mask.cast('float32');
 
   if (args.keyLength != null && taping) {

@@ -14,6 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { FUSED_KERNEL_BACKENDS } from './fused_kernel';
+import { writtenInPlace } from './simd_kernels';
 
 const KERNEL = 'TfjsAttentionCacheUpdate';
 
@@ -75,7 +76,10 @@ function kernelFunc(backendName: string): tf.KernelFunc {
       // A copy when the storage is shared; allocated before any view is taken (it may grow the heap).
       const out = shared ? wasm.makeOutput(cache.shape, 'float32') : cache;
       if (shared) wasm.typedArrayFromHeap(out).set(wasm.typedArrayFromHeap(cache));
-      else wasm.incRef(cache.dataId);
+      else {
+        wasm.incRef(cache.dataId);
+        writtenInPlace(cache.dataId);
+      }
       writeRows(wasm.typedArrayFromHeap(out), cache.shape, wasm.typedArrayFromHeap(update), update.shape, a);
       return { dataId: out.dataId, shape: cache.shape, dtype: 'float32' };
     }
@@ -88,6 +92,7 @@ function kernelFunc(backendName: string): tf.KernelFunc {
       return cpu.makeTensorInfo(cache.shape, 'float32', copy);
     }
     cpu.incRef(cache.dataId);
+    writtenInPlace(cache.dataId);
     writeRows(values, cache.shape, updateValues, update.shape, a);
     return { dataId: cache.dataId, shape: cache.shape, dtype: 'float32' };
   };

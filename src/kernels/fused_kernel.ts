@@ -13,6 +13,7 @@
  * attention or layer normalization in a single pass replaces tens of small ones.
  */
 import * as tf from '@tensorflow/tfjs';
+import { identify } from './simd_kernels';
 
 /** The backends that get the fused kernels. */
 export const FUSED_KERNEL_BACKENDS = ['cpu', 'wasm'] as const;
@@ -60,15 +61,17 @@ function kernelFuncFor<Attrs>(spec: FusedKernelSpec<Attrs>, backendName: string)
       // detaches the views taken before it.
       const outInfos = outShapes.map((shape) => wasm.makeOutput(shape, 'float32'));
       const views: FloatInputs = {};
-      for (const [name, info] of given) views[name] = wasm.typedArrayFromHeap(info);
-      const outViews = outInfos.map((info) => wasm.typedArrayFromHeap(info));
+      // Identified by data id: the SIMD kernels' staging need not copy a tensor in twice.
+      for (const [name, info] of given) views[name] = identify(wasm.typedArrayFromHeap(info), info.dataId);
+      const outViews = outInfos.map((info) => identify(wasm.typedArrayFromHeap(info), info.dataId));
       spec.compute(views, outViews, attrs as unknown as Attrs, shapes);
       return outInfos;
     }
 
     const cpu = backend as unknown as CpuBackend;
     const views: FloatInputs = {};
-    for (const [name, info] of given) views[name] = cpu.data.get(info.dataId).values as Float32Array;
+    for (const [name, info] of given)
+      views[name] = identify(cpu.data.get(info.dataId).values as Float32Array, info.dataId);
     const outArrays = outShapes.map((shape) => new Float32Array(tf.util.sizeFromShape(shape)));
     spec.compute(views, outArrays, attrs as unknown as Attrs, shapes);
     return outArrays.map((values, i) => cpu.makeTensorInfo(outShapes[i], 'float32', values));

@@ -8,28 +8,104 @@
  * than `axpyRows` including its copies in and out (832 x 64 x 192: 1.33 ms against 0.93 ms;
  * 2048 x 128 x 512: 23.6 ms against 16.0 ms, on the machine of models/BENCHMARKS.jsonl), creates
  * an XNNPACK operator for every new right-hand operand (every gradient product), and handles a
- * transposed operand only after a transpose. Here a transposed left operand is read in place
- * through strides, and a transposed right one is transposed in the SIMD module.
+ * transposed operand only after a transpose. Here a transposed operand is transposed in the SIMD
+ * module (the left one part by part, on the kernel threads). The pieces of a product
+ * (`productRows`, `transposedRows`, `inRowBlocks`) also serve dense.ts's fused layers.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { simdKernels, stage, unstage } from './simd_kernels';
-import { inParallelRuns, partsFor } from './threads';
+import { identify, simdKernels, stage, unstage } from './simd_kernels';
+import { inParallelRuns, partsFor, type KernelCalls } from './threads';
 
 /**
- * Columns of the product computed per pass over the rows: a panel of the right operand (K rows of
- * up to 256 floats, 256 kB at K = 256) then stays in the L2 cache while every row block reads it.
+ * The right operand is read in blocks of DEPTH rows by PANEL columns (256 kB), each summed into
+ * the product before the next: a block then stays in the L2 cache while every 4-row tile of the
+ * part reads it, whatever K (at K = 2048, a whole panel of K rows is 2 MB, and every tile would
+ * read it again from memory).
  */
 const PANEL = 256;
+const DEPTH = 256;
 
 /**
- * The least work worth a part of its own on another thread, in multiply-adds: about 25 us at
- * this kernel's 8-12 GMAC/s, several times what handing a part over costs.
+ * The least work worth a part of its own on another thread, in multiply-adds: about 10 us at
+ * this kernel's 20-25 GMAC/s, several times what handing a part over costs.
  */
 const MIN_PART_MACS = 1 << 18;
 
 /** `n` rounded up to whole SIMD vectors of 4 floats. */
-const wholeVectors = (n: number) => 4 * Math.ceil(n / 4);
+export const wholeVectors = (n: number) => 4 * Math.ceil(n / 4);
+
+/**
+ * A product C = A B whose operands are in the module's memory (floats from its start): A as (M, K)
+ * rows at `left`, B as (K, N4) rows at `right`, C as (M, N4) rows at `out`, N4 a whole number of
+ * vectors. `accumulate` adds to the C there.
+ */
+export interface StagedProduct {
+  left: number;
+  right: number;
+  out: number;
+  K: number;
+  N4: number;
+  accumulate?: boolean;
+}
+
+/** Rows [r0, r0 + rows) of a staged product, on `calls` (a part of a parallel call). */
+export function productRows(calls: KernelCalls, p: StagedProduct, r0: number, rows: number): void {
+  const { K, N4 } = p;
+  for (let x0 = 0; x0 < N4; x0 += PANEL) {
+    const width = 4 * Math.min(PANEL, N4 - x0);
+    for (let k0 = 0; k0 < K; k0 += DEPTH) {
+      const depth = Math.min(DEPTH, K - k0);
+      const [left, block, out] = [p.left + r0 * K + k0, p.right + k0 * N4 + x0, p.out + r0 * N4 + x0];
+      const accumulate = k0 > 0 || p.accumulate === true ? 1 : 0;
+      calls.axpyRows(4 * left, 4 * K, 4, 4 * block, 4 * N4, 4 * out, 4 * N4, rows, depth, width, 1, accumulate);
+    }
+  }
+}
+
+/**
+ * Rows [r0, r0 + rows) of the transpose of the (K, M) matrix at `stored` into (M, K) rows at
+ * `out`, on `calls`: the left operand of a product of a transposed matrix (read in place through
+ * strides, each step of the product would touch K cache lines for 4 floats of each).
+ */
+export function transposedRows(
+  calls: KernelCalls,
+  stored: number,
+  [K, M]: [number, number],
+  out: number,
+  r0: number,
+  rows: number,
+): void {
+  calls.transposeRows(4 * (stored + r0), 4 * M, 4 * (out + r0 * K), 4 * K, K, rows);
+}
+
+/**
+ * `visit(calls, r0, rows)` for blocks of whole 4-row tiles of an (M, ...) result whose rows cost
+ * `macsPerRow` multiply-adds each, one block per part, over the kernel threads.
+ */
+export function inRowBlocks(
+  M: number,
+  macsPerRow: number,
+  visit: (calls: KernelCalls, r0: number, rows: number) => void,
+): void {
+  const tiles = Math.ceil(M / 4);
+  const parts = partsFor(tiles, Math.ceil(MIN_PART_MACS / (4 * macsPerRow)));
+  inParallelRuns(tiles, parts, (calls, firstTile, endTile) =>
+    visit(calls, 4 * firstTile, Math.min(M, 4 * endTile) - 4 * firstTile),
+  );
+}
+
+/** The activations a product applies in its epilogue, after the bias; 'gelu' is exact GELU (gelu.ts's). */
+export const EPILOGUE_ACTIVATIONS = ['linear', 'relu', 'gelu'] as const;
+export type EpilogueActivation = (typeof EPILOGUE_ACTIVATIONS)[number];
+
+/**
+ * `activation` (a Keras name) when a product applies it in its epilogue, else 'linear' (the
+ * caller applies it to the result).
+ */
+export function epilogueActivation(activation: string): EpilogueActivation {
+  return EPILOGUE_ACTIVATIONS.find((name) => name === activation) ?? 'linear';
+}
 
 export interface MatMulArgs {
   /** (M, K), or (K, M) when transposeA. */
@@ -43,24 +119,33 @@ export interface MatMulArgs {
   N: number;
   transposeA: boolean;
   transposeB: boolean;
-  relu: boolean;
+  /** Applied to the product plus bias. Exact GELU (gelu.ts's) also keeps what it was applied to. */
+  activation: EpilogueActivation;
 }
 
-/** Writes activation(op(a) op(b) + bias) into out (M, N). */
-export function matMulInto(args: MatMulArgs, out: Float32Array): void {
-  const { a, b, bias, M, K, N, transposeA, transposeB, relu } = args;
+/**
+ * Writes activation(op(a) op(b) + bias) into out (M, N), and for GELU op(a) op(b) + bias into
+ * `preActivation` (M, N) when given (its gradient needs it).
+ */
+export function matMulInto(args: MatMulArgs, out: Float32Array, preActivation?: Float32Array): void {
+  const { a, b, bias, M, K, N, transposeA, transposeB, activation } = args;
   const mm = simdKernels()!;
   const N4 = wholeVectors(N);
   const padded = N4 !== N || transposeB;
+  const gelu = activation === 'gelu';
   // The right operand as (K, N4) rows when it must be moved (transposed or padded to whole
-  // vectors), the product as (M, N4) rows, then compacted to (M, N) when padded.
+  // vectors), the left one as (M, K) rows when it is transposed, the product as (M, N4) rows
+  // (and GELU of it), then compacted to (M, N) when padded.
   const starts = stage(bias ? [a, b, bias] : [a, b], bias ? [3] : [], [
     padded ? K * N4 : 0,
+    transposeA ? M * K : 0,
     M * N4,
-    padded && N4 !== N ? M * N : 0,
+    gelu ? M * N4 : 0,
+    N4 !== N ? M * N : 0,
+    N4 !== N && preActivation ? M * N : 0,
   ]);
   const [aAt, bAt] = starts;
-  const [rightAt, productAt, compactAt] = starts.slice(starts.length - 3);
+  const [rightAt, leftAt, productAt, activatedAt, compactAt, compactPreAt] = starts.slice(starts.length - 6);
   const biasAt = bias ? starts[2] : 0;
   let right = bAt;
   if (padded) {
@@ -70,25 +155,26 @@ export function matMulInto(args: MatMulArgs, out: Float32Array): void {
     // Padding columns of the transposed right operand: zeros, so the padded product columns are finite.
     if (transposeB && N4 !== N) for (let k = 0; k < K; k++) mm.floats.fill(0, right + k * N4 + N, right + (k + 1) * N4);
   }
-  const [aRow, aCol] = transposeA ? [4, 4 * M] : [4 * K, 4];
-  // Blocks of whole 4-row tiles of the product, one per part, over the kernel threads.
-  const tiles = Math.ceil(M / 4);
-  const parts = partsFor(tiles, Math.ceil(MIN_PART_MACS / (4 * K * N4)));
-  inParallelRuns(tiles, parts, (calls, firstTile, endTile) => {
-    const [r0, rows] = [4 * firstTile, Math.min(M, 4 * endTile) - 4 * firstTile];
-    const [left, product] = [4 * aAt + r0 * aRow, 4 * (productAt + r0 * N4)];
-    for (let x0 = 0; x0 < N4; x0 += PANEL) {
-      const width = 4 * Math.min(PANEL, N4 - x0);
-      calls.axpyRows(left, aRow, aCol, 4 * (right + x0), 4 * N4, product + 4 * x0, 4 * N4, rows, K, width, 1, 0);
-    }
+  const product: StagedProduct = { left: transposeA ? leftAt : aAt, right, out: productAt, K, N4 };
+  inRowBlocks(M, K * N4, (calls, r0, rows) => {
+    if (transposeA) transposedRows(calls, aAt, [K, M], leftAt, r0, rows);
+    productRows(calls, product, r0, rows);
+    const at = 4 * (productAt + r0 * N4);
     // The bias's last vector may read 3 floats past it: the zeroed region after it.
-    if (bias) calls.addRowBias(product, rows, 4 * N4, 4 * biasAt, 0, 1);
-    if (relu) calls.reluInPlace(product, 4 * rows * N4);
+    if (bias) calls.addRowBias(at, rows, 4 * N4, 4 * biasAt, 0, 1, 1, 0);
+    if (activation === 'relu') calls.reluInPlace(at, 4 * rows * N4);
+    if (gelu) calls.geluForward(at, 4 * (activatedAt + r0 * N4), 4 * rows * N4);
   });
-  if (N4 !== N) {
-    mm.copyRows(4 * productAt, 4 * N4, 4 * compactAt, 4 * N, M, N, N);
-    unstage([out], [compactAt]);
-  } else unstage([out], [productAt]);
+  // Each output from its own region: unstage records which tensor a region holds.
+  const outputs: Array<[Float32Array | undefined, number, number]> = [
+    [out, gelu ? activatedAt : productAt, compactAt],
+    [gelu ? preActivation : undefined, productAt, compactPreAt],
+  ];
+  for (const [output, at, compact] of outputs) {
+    if (output === undefined) continue;
+    if (N4 !== N) mm.copyRows(4 * at, 4 * N4, 4 * compact, 4 * N, M, N, N);
+    unstage([output], [N4 !== N ? compact : at]);
+  }
 }
 
 interface ProductInputs {
@@ -132,7 +218,7 @@ export function matMulOnWasm(original: tf.KernelFunc): tf.KernelFunc {
     const backend = args.backend as unknown as BackendWasm;
     const out = backend.makeOutput([...a.shape.slice(0, -2), M, N], 'float32');
     // Views taken after the allocation, which may grow (and detach) the heap.
-    const view = (x: tf.TensorInfo) => backend.typedArrayFromHeap(x) as Float32Array;
+    const view = (x: tf.TensorInfo) => identify(backend.typedArrayFromHeap(x) as Float32Array, x.dataId);
     matMulInto(
       {
         a: view(a),
@@ -143,7 +229,7 @@ export function matMulOnWasm(original: tf.KernelFunc): tf.KernelFunc {
         N,
         transposeA,
         transposeB,
-        relu: activation === 'relu',
+        activation: activation as 'linear' | 'relu',
       },
       view(out),
     );

@@ -4,7 +4,8 @@
  * binary). Each helper returns the code that leaves its value on the stack, operands first, so
  * `f32x4.add(get(acc), f32x4.mul(load(a), load(b)))` reads like the code it emits.
  *
- * Opcodes: WebAssembly Core Specification 2.0, section 5.4 (instructions), SIMD included.
+ * Opcodes: WebAssembly Core Specification 2.0, section 5.4 (instructions), SIMD and bulk memory included, and the
+ * relaxed SIMD proposal's (WebAssembly/relaxed-simd, Overview.md, "Binary format").
  */
 
 export type Code = number[];
@@ -78,12 +79,26 @@ export const f32x4 = {
   div: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe7)],
   abs: (a: Code): Code => [...a, ...simd(0xe0)],
   neg: (a: Code): Code => [...a, ...simd(0xe1)],
+  sqrt: (a: Code): Code => [...a, ...simd(0xe3)],
   /** |magnitude| with the sign bit of `sign`, lane-wise (bitwise: no f32x4 copysign in SIMD). */
   copySign: (magnitude: Code, sign: Code): Code =>
     v128.or(f32x4.abs(magnitude), v128.and(sign, i32x4.splat(i32.const(0x80000000 | 0)))),
   min: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe8)],
   max: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe9)],
   nearest: (a: Code): Code => [...a, ...simd(0x6a)],
+  /**
+   * Relaxed SIMD's f32x4.relaxed_madd, a * b + c: fused (one rounding) where the engine uses the
+   * CPU's fused multiply-add, else a multiply and an add; the same choice every time in one
+   * engine on one CPU. Valid only where the engine has relaxed SIMD (`WebAssembly.validate`).
+   */
+  relaxedMadd: (a: Code, b: Code, c: Code): Code => [...a, ...b, ...c, ...simd(0x105)],
+  /** The lanes `lanes` of a and b side by side (0-3 a's, 4-7 b's): i8x16.shuffle of their bytes. */
+  shuffle: (a: Code, b: Code, lanes: [number, number, number, number]): Code => [
+    ...a,
+    ...b,
+    ...simd(0x0d),
+    ...lanes.flatMap((lane) => [4 * lane, 4 * lane + 1, 4 * lane + 2, 4 * lane + 3]),
+  ],
   /** Lane-wise a > b: all ones where true, zeros where false. */
   gt: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x44)],
   /** v128.load from `address + offset`; it need not be 16-byte aligned (alignment is only a hint). */
@@ -105,6 +120,11 @@ export const i32x4 = {
 export const v128 = {
   and: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x4e)],
   or: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x50)],
+};
+
+export const bulkMemory = {
+  /** memory.fill (bulk memory): `bytes` bytes from `address` set to the low byte of `value`. */
+  fill: (address: Code, value: Code, bytes: Code): Code => [...address, ...value, ...bytes, 0xfc, 0x0b, 0x00],
 };
 
 /** `if (condition) then else otherwise`, both branches leaving nothing on the stack. */
@@ -141,7 +161,8 @@ export interface FunctionSpec {
   body: Code;
 }
 
-type Locals<T extends ValueType[]> = { [I in keyof T]: Local };
+/** A local for each type of T, by position. */
+export type Locals<T extends ValueType[]> = { [I in keyof T]: Local };
 
 /**
  * A function named `name` with the given parameter and local types; `body` receives them as

@@ -66,10 +66,12 @@ export class AttentionOutputProjection extends ProjectionBase {
     return tf.tidy(() => mergeHeads(Array.isArray(inputs) ? inputs[0] : inputs, this));
   }
 
+  /** How `generate` runs this layer one new position at a time (see `IncrementalRole`). */
   incrementalRole(): IncrementalRole {
     return POSITION_WISE;
   }
 
+  /** The layer's arguments, as tfjs serializes them (Keras's names for Keras's arguments). */
   override getConfig(): tf.serialization.ConfigDict {
     return { ...super.getConfig(), outputDim: this.outputDim };
   }

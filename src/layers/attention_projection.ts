@@ -2,7 +2,7 @@
  * The per-head projection that produces queries, keys or values.
  */
 import * as tf from '@tensorflow/tfjs';
-import { addBias } from '../ops/dense';
+import { denseWithAnyBias } from '../ops/dense';
 import { checkPositiveInt, checkLayerArgNames, layerArgNames } from './args';
 import { type IncrementalRole, POSITION_WISE } from './incremental';
 import { checkRank, type Kwargs, type Shape } from './shapes';
@@ -73,10 +73,12 @@ export class AttentionProjection extends ProjectionBase {
     return tf.tidy(() => projectHeads(Array.isArray(inputs) ? inputs[0] : inputs, this));
   }
 
+  /** How `generate` runs this layer one new position at a time (see `IncrementalRole`). */
   incrementalRole(): IncrementalRole {
     return POSITION_WISE;
   }
 
+  /** The layer's arguments, as tfjs serializes them (Keras's names for Keras's arguments). */
   override getConfig(): tf.serialization.ConfigDict {
     return { ...super.getConfig(), numHeads: this.numHeads, headDim: this.headDim };
   }
@@ -110,16 +112,13 @@ export function projectJoined(x: tf.Tensor, layers: AttentionProjection[]): tf.T
   // One projection uses its weights as they are; several are put side by side.
   const joined = <T extends tf.Tensor>(parts: T[], axis: number): T =>
     parts.length === 1 ? parts[0] : (tf.concat(parts, axis) as T);
-  // (B, T, D) -> (B*T, D) @ (D, sum of H*E): a 2-D matmul trains on every backend.
-  const flat = tf.matMul(x.reshape([batch * length, width]), joined(layers.map(flatKernel), 1));
-  // Not dense2d's fused bias: the wasm kernel rejects a bias whose storage is
-  // 2-D ([H, K]), and a reshape keeps the storage.
   const biases = layers.some((layer) => layer.bias != null)
     ? joined(
         layers.map((layer) => flatBias(layer) ?? tf.zeros([layer.numHeads * layer.headDim])),
         0,
       )
     : null;
-  const biased = biases == null ? flat : addBias(flat, biases);
-  return biased.reshape([batch, length, -1]) as tf.Tensor3D;
+  // (B, T, D) -> (B*T, D) @ (D, sum of H*E) + bias: 2-D products train on every backend.
+  const flat = denseWithAnyBias(x.reshape([batch * length, width]), joined(layers.map(flatKernel), 1), biases);
+  return flat.reshape([batch, length, -1]) as tf.Tensor3D;
 }

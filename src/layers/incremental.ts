@@ -36,6 +36,11 @@ export interface CacheSlot {
   keyValueInputs: number[];
 }
 
+/**
+ * How `generate` runs a layer one new position at a time: position-wise (on the new position
+ * alone), positioned (also told where the position is, through the call argument named), or
+ * cached (attention over the positions so far, with the key/value caches of `slots`).
+ */
 export type IncrementalRole =
   | { kind: 'position-wise' }
   | { kind: 'positioned'; startIndexArgument: string }

@@ -66,6 +66,7 @@ export class MaskedLayerNormalization extends tf.layers.Layer {
     return tf.tidy(() => layerNormalize(x, this.gamma!.read(), this.beta!.read(), this.epsilon));
   }
 
+  /** How `generate` runs this layer one new position at a time (see `IncrementalRole`). */
   incrementalRole(): IncrementalRole {
     return POSITION_WISE;
   }

@@ -822,7 +822,10 @@ export class MultiHeadAttention extends tf.layers.Layer {
     };
   }
 
-  /** The layer itself, as tools that look into a model see it (its head mask: `headMask`). */
+  /**
+   * The layer itself, as tools that look into a model see it (its head mask: `headMask`).
+   * @internal
+   */
   attentionSublayers(): Array<AttentionSublayer<MultiHeadAttention>> {
     return [{ name: '', attention: this, headMaskArgument: 'headMask' }];
   }

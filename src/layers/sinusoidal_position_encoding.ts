@@ -66,6 +66,7 @@ export class SinusoidalPositionEncoding extends tf.layers.Layer {
     return tf.tidy(() => x.add(sinusoidalEncoding(length, width, this.maxWavelength, start)));
   }
 
+  /** How `generate` runs this layer one new position at a time (see `IncrementalRole`). */
   incrementalRole(): IncrementalRole {
     return POSITIONED;
   }

@@ -170,6 +170,7 @@ export class TokenAndPositionEmbedding extends tf.layers.Layer {
     return tf.tidy(() => this.embed(ids.cast('int32'), start).reshape([batch, length, this.embeddingDim]));
   }
 
+  /** How `generate` runs this layer one new position at a time (see `IncrementalRole`). */
   incrementalRole(): IncrementalRole {
     return POSITIONED;
   }

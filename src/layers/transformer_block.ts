@@ -76,6 +76,7 @@ export interface TransformerBlockArgs extends LayerArgs {
 
 /** The feed-forward activations, by their Keras names. */
 export const ACTIVATIONS = ACTIVATION_NAMES;
+/** A feed-forward activation: one of `ACTIVATIONS`. */
 export type Activation = string;
 
 /** Regularizer arguments, for the blocks that take them (keras-hub's TransformerEncoder). */
@@ -335,7 +336,10 @@ export abstract class TransformerBlock extends tf.layers.Layer {
     };
   }
 
-  /** The sub-layers that exist, in the class's weight order, with the weights of each. */
+  /**
+   * The sub-layers that exist, in the class's weight order, with the weights of each.
+   * @internal
+   */
   sublayers(): Array<{ name: SubLayerName; attention?: MultiHeadAttention; variables: tf.LayerVariable[] }> {
     if (!this.built) return [];
     const norm = (n: NormWeights | null) => (n ? [n.gamma, n.beta] : null);
@@ -431,6 +435,7 @@ export abstract class TransformerBlock extends tf.layers.Layer {
    * cross-attention, then the feed-forward network (B, T, D) -> (B, T, I) -> (B, T, D), each in a
    * residual connection with dropout and a layer norm: post-LN `norm(x + drop(f(x)))` or, with
    * normalizeFirst, pre-LN `x + drop(f(norm(x)))`.
+   * @internal
    */
   wire<T>(x: T, withCross: boolean, ops: BlockOps<T>): T {
     const residual = (input: T, norm: BlockPart, f: (t: T) => T): T =>
@@ -449,6 +454,7 @@ export abstract class TransformerBlock extends tf.layers.Layer {
    * position) of its sequence and memory inputs, on tensors or arrays: for our blocks, padded
    * positions neither attend nor are attended. Null for a class whose call decides them
    * otherwise (keras-hub's and keras.io's); the typed-array runner then runs it through tfjs.
+   * @internal
    */
   paddingMasksOf<T>(sequence: T | null, memory: T | null): BlockPaddingMasks<T> | null {
     if (!this.kind.paddingMasks) return null;
@@ -472,7 +478,10 @@ export abstract class TransformerBlock extends tf.layers.Layer {
     );
   }
 
-  /** The attention sub-layers, as tools that look into a model name them and mask their heads. */
+  /**
+   * The attention sub-layers, as tools that look into a model name them and mask their heads.
+   * @internal
+   */
   attentionSublayers(): Array<AttentionSublayer<MultiHeadAttention>> {
     const list: Array<AttentionSublayer<MultiHeadAttention>> = [];
     if (this.selfAttention) {

@@ -21,6 +21,7 @@ import { positionLimit } from '../decode/graph';
 import './transformer';
 import { describeValue as describe } from '../describe';
 
+/** Options of `Seq2Seq.generate`; an unknown one is an error naming the nearest. */
 export interface Seq2SeqGenerateOptions {
   /** Beam width; 1 (the default) is greedy decoding. */
   beamWidth?: number;

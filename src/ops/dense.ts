@@ -1,6 +1,8 @@
 /**
  * Dense products with gradients that run few kernels. Fewer kernels per training step matter as
- * much as faster ones: tfjs spends tens of microseconds of bookkeeping on each.
+ * much as faster ones: tfjs spends tens of microseconds of bookkeeping on each. On cpu and wasm a
+ * dense layer is one SIMD kernel forward and one backward (src/kernels/dense.ts); elsewhere, and
+ * for widths that are not whole SIMD vectors, it is composed of tfjs ops as below.
  *
  * Transposed products (`dy @ W^T`, `x^T @ dy`) are written as tfjs matmuls with transpose flags.
  * tfjs-backend-wasm 4.22 runs those in a naive loop ~10-20x slower than XNNPACK (XNNPACK only
@@ -9,21 +11,28 @@
  * which also serves tfjs's own layers (our logits `tf.layers.dense`, users' models).
  */
 import * as tf from '@tensorflow/tfjs';
+import { fusedDense, hasFusedDense, type DenseActivation } from '../kernels/dense';
+import { epilogueActivation } from '../kernels/matmul';
 import { activate } from './activations';
+import { gelu } from './gelu';
 
 type Dense = (x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor) => tf.Tensor2D;
 
 /**
- * `activation(x @ kernel + bias)` for 2-D x [N, D], kernel [D, E], bias [E] or null (a bias stored
- * 1-D: the wasm fused kernel checks the storage's rank): one fused kernel forward (XNNPACK on
- * wasm) and, under a gradient tape, one hand-written gradient (two matmuls and `sumRows`).
+ * `activation(x @ kernel + bias)` for 2-D x [N, D], kernel [D, E], bias of E values or null, the
+ * activation linear, relu or exact GELU. On cpu and wasm one fused kernel each way
+ * (src/kernels/dense.ts). Else one tfjs fused matmul forward (a bias stored 1-D: the wasm kernel
+ * checks the storage's rank) and, under a gradient tape, one hand-written gradient (two matmuls and
+ * `sumRows`), then GELU's own op.
  */
 export function dense2d(
   x: tf.Tensor,
   kernel: tf.Tensor,
   bias: tf.Tensor | null,
-  activation: 'linear' | 'relu' = 'linear',
+  activation: DenseActivation = 'linear',
 ): tf.Tensor2D {
+  if (hasFusedDense(x, kernel, bias)) return fusedDense(x, kernel, bias, activation);
+  if (activation === 'gelu') return gelu(dense2d(x, kernel, bias)) as tf.Tensor2D;
   if (bias == null || !tf.engine().isTapeOn()) {
     return tf.fused.matMul({
       a: x as tf.Tensor2D,
@@ -56,6 +65,16 @@ const denseLinear = makeDense('linear');
 const denseRelu = makeDense('relu');
 
 /**
+ * `x @ kernel + bias` like `dense2d`, for a bias of E values in any storage (a [H, K] bias
+ * reshaped to H*K keeps its 2-D storage, which tfjs-backend-wasm's own fused matmul rejects):
+ * where the fused kernel does not run, a matmul and `addBias`. Call inside a tidy.
+ */
+export function denseWithAnyBias(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null): tf.Tensor2D {
+  if (bias == null || hasFusedDense(x, kernel, bias)) return dense2d(x, kernel, bias);
+  return addBias(tf.matMul(x as tf.Tensor2D, kernel as tf.Tensor2D), bias);
+}
+
+/**
  * Column sums of a 2-D (N, E) tensor, (E): `ones(1, N) @ x`. The wasm backend sums over axis 0
  * by transposing first; the product runs in XNNPACK. Bias and layer-norm gradients are such
  * sums. Call inside a tidy.
@@ -80,8 +99,8 @@ const addBiasWithGrad = tf.customGrad(((x: tf.Tensor, bias: tf.Tensor) => ({
 
 /**
  * `activation(x W + b)` over the last axis of a sequence (B, T, Din) -> (B, T, Dout), as a Keras
- * Dense on rank-3 input: a 2-D product (it trains on every backend) with relu fused where it is
- * the activation. Call inside a tidy.
+ * Dense on rank-3 input: a 2-D product (it trains on every backend) with the activation fused
+ * where `dense2d` takes it (linear, relu, exact GELU). Call inside a tidy.
  */
 export function denseSequence(
   x: tf.Tensor,
@@ -92,8 +111,8 @@ export function denseSequence(
   const [batch, length, width] = x.shape;
   // (B, T, Din) -> (B*T, Din)
   const flat = x.reshape([batch * length, width]);
-  const fused = activation === 'relu' ? 'relu' : 'linear';
+  const fused = epilogueActivation(activation);
   const y = dense2d(flat, kernel, bias, fused);
-  const activated = activation === 'relu' || activation === 'linear' ? y : activate(y, activation);
+  const activated = fused === activation ? y : activate(y, activation);
   return activated.reshape([batch, length, kernel.shape[1] as number]) as tf.Tensor3D;
 }

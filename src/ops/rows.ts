@@ -12,11 +12,11 @@
  * Available where WebAssembly SIMD is (`hasRowOps`), whatever the tfjs backend.
  */
 // The kernels' modules define the fused kernels computeOnArrays runs (attention, layer norm, GELU).
-import '../kernels/attention';
+import { ATTENTION_FORWARD, attentionAttrs } from '../kernels/attention';
 import '../kernels/gelu';
 import '../kernels/layer_norm';
 import { computeOnArrays } from '../kernels/fused_kernel';
-import { matMulInto } from '../kernels/matmul';
+import { epilogueActivation, matMulInto } from '../kernels/matmul';
 import { simdKernels } from '../kernels/simd_kernels';
 
 /** Whether the typed-array ops can run: WebAssembly SIMD is available. */
@@ -85,14 +85,17 @@ export interface DenseArrays {
   outputDim: number;
 }
 
-/** `activation(x kernel + bias)` for x of rows of `inputDim` floats: rows of `outputDim` floats. */
+/**
+ * `activation(x kernel + bias)` for x of rows of `inputDim` floats: rows of `outputDim` floats.
+ * Linear, relu and exact GELU in the product's epilogue, as the fused dense kernel applies them.
+ */
 export function denseRows(x: Float32Array, dense: DenseArrays, activation = 'linear'): Float32Array {
   const { kernel, bias, inputDim: K, outputDim: N } = dense;
   const M = x.length / K;
   const out = new Float32Array(M * N);
-  const relu = activation === 'relu';
-  matMulInto({ a: x, b: kernel, bias, M, K, N, transposeA: false, transposeB: false, relu }, out);
-  return relu ? out : activateRows(out, N, activation);
+  const fused = epilogueActivation(activation);
+  matMulInto({ a: x, b: kernel, bias, M, K, N, transposeA: false, transposeB: false, activation: fused }, out);
+  return fused === activation ? out : activateRows(out, N, activation);
 }
 
 /**
@@ -151,19 +154,6 @@ export function attentionRows(args: AttentionRowsArgs): Float32Array {
     inputs.mask = args.mask.values;
     shapes.mask = args.mask.shape;
   }
-  const attrs = {
-    withProbabilities: false,
-    numHeads: args.numHeads,
-    keyDim: args.keyDim,
-    valueDim: args.valueDim,
-    scale: args.scale,
-    querySource: args.query.source,
-    queryOffset: args.query.offset,
-    keySource: args.key.source,
-    keyOffset: args.key.offset,
-    valueSource: args.value.source,
-    valueOffset: args.value.offset,
-    keyLength: args.keyLength,
-  };
-  return computeOnArrays('TfjsAttentionScaledDotProduct', inputs, attrs, shapes)[0];
+  const attrs = attentionAttrs(args, args.keyLength, false);
+  return computeOnArrays(ATTENTION_FORWARD, inputs, attrs, shapes)[0];
 }

@@ -1,3 +1,5 @@
+import { describeValue } from '../describe';
+
 /**
  * A character tokenizer for small text corpora: the vocabulary is the corpus's distinct
  * characters, id 0 is padding (what an embedding's `maskZero` masks) and the characters take ids
@@ -10,8 +12,6 @@
  * tokenizer.decode(ids); // 'to be'
  * ```
  */
-import { describeValue } from '../describe';
-
 export class CharTokenizer {
   /** The characters, id i + 1 for characters[i]. */
   readonly characters: readonly string[];

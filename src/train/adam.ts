@@ -23,7 +23,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { NamedTensor } from '@tensorflow/tfjs-core/dist/tensor_types';
+import { AdamState, floatsOf, type AdamParameters } from '../kernels/adam';
+import { checkOptionNames, optionNames } from '../options';
 
+/** The arguments of `Adam`, with `tf.train.adam`'s defaults. */
 export interface AdamArgs {
   /** Step size; may be changed between steps through `learningRate`. Default 1e-3. */
   learningRate?: number;
@@ -40,18 +43,29 @@ export interface AdamArgs {
   weightDecay?: number;
 }
 
-interface Slot {
-  name: string;
-  /** First and second moments, float32 as tf.train.adam keeps them. */
-  m: Float32Array;
-  v: Float32Array;
-}
+/** Every option name, for the unknown-option check. */
+const ADAM_ARG_NAMES = optionNames<AdamArgs>({
+  learningRate: true,
+  beta1: true,
+  beta2: true,
+  epsilon: true,
+  weightDecay: true,
+});
 
 /**
- * The update runs in plain JavaScript over typed arrays, not as tensor ops: a
- * tensor Adam costs about a dozen kernels per variable (~900 per step for the
- * reference model, each with tfjs's per-kernel overhead), while the arithmetic
- * is ~240k multiply-adds. Each variable gets one new tensor per step.
+ * The update runs as one fused SIMD kernel over the kernel threads (src/kernels/adam.ts), not as
+ * tensor ops: a tensor Adam costs about a dozen kernels per variable (~900 per step for the
+ * reference model, each with tfjs's per-kernel overhead), on one thread. The weights and moments
+ * stay in the kernels' memory between steps; each variable gets one new tensor per step.
+ *
+ * As an optimizer for `model.compile` it computes what `tf.train.adam` computes, within float32
+ * rounding, given the same hyperparameters (tf.train.adam's defaults are beta2 0.999 and epsilon
+ * 1e-7), except that a restored optimizer continues exactly (see above):
+ *
+ * ```ts
+ * const optimizer = new Adam({ learningRate: 1e-3, beta2: 0.999, epsilon: 1e-7 });
+ * model.compile({ optimizer, loss: 'meanSquaredError' });
+ * ```
  */
 export class Adam extends tf.Optimizer {
   /** @nocollapse */
@@ -62,10 +76,21 @@ export class Adam extends tf.Optimizer {
   readonly beta2: number;
   readonly epsilon: number;
   readonly weightDecay: number;
-  private slots: Slot[] = [];
+  /** The names of the variables of the moments, in order (moments are matched by position). */
+  private names: string[] = [];
+  /** Weights and moments, made by the first update. */
+  private state: AdamState | null = null;
+  /** Moments restored (`setMoments`, `setWeights`) before an update has made the state. */
+  private restored: { first: Float32Array[]; second: Float32Array[] } | null = null;
+  /**
+   * What each variable held after the last update assigned it (its data id): while it still holds
+   * it, the state's weights are its weights, and they need not be copied in again.
+   */
+  private assigned: unknown[] = [];
 
   constructor(args: AdamArgs = {}) {
     super();
+    checkOptionNames('Adam', args, ADAM_ARG_NAMES);
     this.learningRate = args.learningRate ?? 1e-3;
     this.beta1 = args.beta1 ?? 0.9;
     this.beta2 = args.beta2 ?? 0.98;
@@ -94,63 +119,102 @@ export class Adam extends tf.Optimizer {
     });
     this.update(
       variables,
-      named.map(({ tensor }) => (tensor == null ? null : (tensor.dataSync() as Float32Array))),
+      named.map(({ tensor }) => tensor ?? null),
     );
   }
 
   /**
-   * One Adam step on gradients already read into arrays (one per variable, in
-   * the same order every step), each multiplied by `gradientScale` first (the
-   * factor of global-norm clipping).
+   * One Adam step of `variables` (the same ones, in the same order, every step) from their
+   * gradients (tensors, or arrays already read), each multiplied by `gradientScale` first (the
+   * factor of global-norm clipping). A null gradient leaves its variable as it is.
    */
-  update(variables: tf.Variable[], gradients: Array<Float32Array | null>, gradientScale = 1): void {
+  update(variables: tf.Variable[], gradients: Array<tf.Tensor | Float32Array | null>, gradientScale = 1): void {
     const t = this.iterations + 1;
-    const stepSize = this.learningRate / (1 - Math.pow(this.beta1, t));
-    const rootCorrection = 1 / Math.sqrt(1 - Math.pow(this.beta2, t));
     const { beta1, beta2, epsilon } = this;
+    const parameters: AdamParameters = {
+      gradientScale,
+      beta1,
+      oneMinusBeta1: 1 - beta1,
+      beta2,
+      oneMinusBeta2: 1 - beta2,
+      stepSize: this.learningRate / (1 - Math.pow(beta1, t)),
+      rootCorrection: 1 / Math.sqrt(1 - Math.pow(beta2, t)),
+      epsilon,
+    };
+    const keep = variables.map((v) => (v.rank >= 2 ? 1 - this.learningRate * this.weightDecay : 1));
+    const state = this.stateFor(variables);
+    // Views of the wasm heap (floatsOf): read after the last allocation before the update copies them.
+    const weights = variables.map((v, i) => (this.assigned[i] === v.dataId ? null : floatsOf(v)));
+    const read = gradients.map((g) => (g == null || g instanceof Float32Array ? g : floatsOf(g)));
+    state.update(weights, read, parameters, keep);
     variables.forEach((variable, i) => {
-      const slot = (this.slots[i] ??= {
-        name: variable.name,
-        m: new Float32Array(variable.size),
-        v: new Float32Array(variable.size),
-      });
-      const gradient = gradients[i];
-      if (gradient == null) return;
-      const { m, v } = slot;
-      const weights = variable.dataSync() as Float32Array;
-      const updated = new Float32Array(weights.length);
-      const keep = variable.rank >= 2 ? 1 - this.learningRate * this.weightDecay : 1;
-      for (let k = 0; k < weights.length; k++) {
-        const g = gradient[k] * gradientScale;
-        m[k] = beta1 * m[k] + (1 - beta1) * g;
-        v[k] = beta2 * v[k] + (1 - beta2) * g * g;
-        updated[k] = weights[k] * keep - (stepSize * m[k]) / (Math.sqrt(v[k]) * rootCorrection + epsilon);
-      }
-      const value = tf.tensor(updated, variable.shape, 'float32');
+      if (read[i] == null) return;
+      // The wasm backend copies the values into its heap; the others may keep the array itself.
+      const values = tf.getBackend() === 'wasm' ? state.weights(i) : state.weights(i).slice();
+      const value = tf.tensor(values, variable.shape, 'float32');
       variable.assign(value);
       value.dispose();
+      this.assigned[i] = variable.dataId;
     });
     this.incrementIterations();
   }
 
+  /**
+   * The state for `variables`: the one made before while their sizes are the same, else a new one
+   * with the moments kept (or restored) by position where the sizes match, zero elsewhere.
+   */
+  private stateFor(variables: tf.Variable[]): AdamState {
+    const sizes = variables.map((v) => v.size);
+    const current = this.state;
+    if (current != null && current.sizes.length === sizes.length && sizes.every((n, i) => current.sizes[i] === n)) {
+      return current;
+    }
+    const { first, second } = this.getMoments();
+    const state = new AdamState(sizes);
+    sizes.forEach((size, i) => {
+      if (first[i]?.length !== size || second[i]?.length !== size) return;
+      state.setMoment(1, i, first[i]);
+      state.setMoment(2, i, second[i]);
+    });
+    this.state?.dispose();
+    this.state = state;
+    this.restored = null;
+    this.assigned = [];
+    this.names = variables.map((v) => v.name);
+    return state;
+  }
+
   /** `iter`, then every first moment, then every second moment: new tensors the caller disposes. */
   override async getWeights(): Promise<NamedTensor[]> {
+    const { first, second } = this.getMoments();
     return [
       await this.saveIterations(),
-      ...this.slots.map((s) => ({ name: `${s.name}/m`, tensor: tf.tensor(s.m) })),
-      ...this.slots.map((s) => ({ name: `${s.name}/v`, tensor: tf.tensor(s.v) })),
+      ...first.map((m, i) => ({ name: `${this.names[i]}/m`, tensor: tf.tensor(m) })),
+      ...second.map((v, i) => ({ name: `${this.names[i]}/v`, tensor: tf.tensor(v) })),
     ];
   }
 
   /** The moments as arrays (copies), in the order of the variables of `update`. */
   getMoments(): { first: Float32Array[]; second: Float32Array[] } {
-    return { first: this.slots.map((s) => s.m.slice()), second: this.slots.map((s) => s.v.slice()) };
+    if (this.state == null) {
+      return {
+        first: this.restored?.first.map((m) => m.slice()) ?? [],
+        second: this.restored?.second.map((v) => v.slice()) ?? [],
+      };
+    }
+    const state = this.state;
+    return {
+      first: state.sizes.map((_size, i) => state.moment(1, i)),
+      second: state.sizes.map((_size, i) => state.moment(2, i)),
+    };
   }
 
   /** Restores moments from arrays (copied) and the step count. */
   setMoments(step: number, names: string[], first: Float32Array[], second: Float32Array[]): void {
     this.iterations_ = step;
-    this.slots = names.map((name, i) => ({ name, m: first[i].slice(), v: second[i].slice() }));
+    this.forgetState();
+    this.names = [...names];
+    this.restored = { first: first.map((m) => m.slice()), second: second.map((v) => v.slice()) };
   }
 
   /**
@@ -166,16 +230,27 @@ export class Adam extends tf.Optimizer {
       );
     }
     const count = moments.length / 2;
-    this.slots = moments.slice(0, count).map((first, i) => ({
-      name: first.name.replace(/\/m$/, ''),
-      m: Float32Array.from(first.tensor.dataSync() as Float32Array),
-      v: Float32Array.from(moments[count + i].tensor.dataSync() as Float32Array),
-    }));
+    const values = (list: NamedTensor[]) => list.map((m) => Float32Array.from(m.tensor.dataSync() as Float32Array));
+    this.setMoments(
+      this.iterations,
+      moments.slice(0, count).map((m) => m.name.replace(/\/m$/, '')),
+      values(moments.slice(0, count)),
+      values(moments.slice(count)),
+    );
+  }
+
+  /** Drops the state (its kernels' memory too). */
+  private forgetState(): void {
+    this.state?.dispose();
+    this.state = null;
+    this.restored = null;
+    this.assigned = [];
   }
 
   override dispose(): void {
     super.dispose();
-    this.slots = [];
+    this.forgetState();
+    this.names = [];
   }
 
   getConfig(): tf.serialization.ConfigDict {
@@ -183,7 +258,10 @@ export class Adam extends tf.Optimizer {
     return { learningRate, beta1, beta2, epsilon, weightDecay };
   }
 
-  /** @nocollapse */
+  /**
+   * The optimizer a config (`getConfig`'s) describes, as tfjs deserializes optimizers.
+   * @nocollapse
+   */
   static override fromConfig<T extends tf.serialization.Serializable>(
     cls: tf.serialization.SerializableConstructor<T>,
     config: tf.serialization.ConfigDict,

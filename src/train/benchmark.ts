@@ -4,6 +4,7 @@
  * says what it measured and where.
  */
 import * as tf from '@tensorflow/tfjs';
+import { relaxedSimdKernels } from '../kernels/simd_kernels';
 import { kernelThreads } from '../kernels/threads';
 
 export interface Timing {
@@ -65,6 +66,48 @@ export async function measureWithin(
   return summarize(rounds.repeatsMs);
 }
 
+/** `measureInTurn`'s result: each work's timing, and each work's time over the first's, round by round. */
+export interface TimingsInTurn<K extends string> {
+  timings: Record<K, Timing>;
+  /**
+   * For each work, the median over rounds of its milliseconds divided by the first work's in the
+   * same round (1 for the first work): a ratio that a slow spell of the machine, which slows
+   * both calls of a round alike, moves less than it moves the medians.
+   */
+  ratios: Record<K, number>;
+}
+
+/**
+ * Times several works in turn: `warmup` untimed calls of each, then `repeats` rounds that each
+ * time `units` calls of every work, one work after the other, starting from the next work each
+ * round (so none always runs first, or right after a given other one). For comparing two
+ * libraries in one process on a machine whose load changes while they run.
+ */
+export async function measureInTurn<K extends string>(
+  works: Record<K, () => void | Promise<void>>,
+  { warmup = 2, repeats = 5, units = 1 }: { warmup?: number; repeats?: number; units?: number } = {},
+): Promise<TimingsInTurn<K>> {
+  const names = Object.keys(works) as K[];
+  if (names.length === 0) throw new Error('measureInTurn: no works to time');
+  for (const name of names) for (let i = 0; i < warmup; i++) await works[name]();
+  const rounds: Array<Record<K, number>> = [];
+  for (let r = 0; r < repeats; r++) {
+    const times = {} as Record<K, number>;
+    for (let i = 0; i < names.length; i++) {
+      const name = names[(r + i) % names.length];
+      times[name] = (await timedRounds(works[name], 1, units, Infinity)).repeatsMs[0];
+    }
+    rounds.push(times);
+  }
+  const timings = {} as Record<K, Timing>;
+  const ratios = {} as Record<K, number>;
+  for (const name of names) {
+    timings[name] = summarize(rounds.map((times) => times[name]));
+    ratios[name] = round(median(rounds.map((times) => times[name] / times[names[0]])));
+  }
+  return { timings, ratios };
+}
+
 /** `repeats` rounds of `units` calls, per-call milliseconds of each; stops after the call that ends past `deadline`. */
 async function timedRounds(
   work: () => void | Promise<void>,
@@ -118,19 +161,40 @@ export function round(value: number): number {
   return Number(value.toPrecision(4));
 }
 
+/** The vector extensions that set a CPU's speed at matrix products, by their names in Linux's CPU flags. */
+const VECTOR_EXTENSIONS: Record<string, string> = { avx: 'AVX', avx2: 'AVX2', fma: 'FMA', avx512f: 'AVX-512' };
+
+/**
+ * Which of VECTOR_EXTENSIONS the CPU has, from /proc/cpuinfo: two machines of one model name
+ * ("AMD EPYC" on a cloud host) can differ there, and the peer's BLAS picks its kernels by them.
+ * null where that file does not exist (not Linux).
+ */
+export function vectorExtensions(): string[] | null {
+  const fs = require('fs') as typeof import('fs');
+  if (!fs.existsSync('/proc/cpuinfo')) return null;
+  const flags = /^flags\s*:(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1].trim().split(/\s+/) ?? [];
+  return Object.keys(VECTOR_EXTENSIONS)
+    .filter((flag) => flags.includes(flag))
+    .map((flag) => VECTOR_EXTENSIONS[flag]);
+}
+
 /** What ran the benchmark. */
-export function machineInfo(): Record<string, string | number> {
+export function machineInfo(): Record<string, string | number | boolean | string[] | null> {
   // Lazily, so the module also loads where `os` does not exist.
   const os = require('os') as typeof import('os');
+  const ours = tf.getBackend() === 'wasm' || tf.getBackend() === 'cpu';
   return {
     cpu: os.cpus()[0]?.model ?? 'unknown',
+    vectorExtensions: vectorExtensions(),
     cores: os.cpus().length,
     node: process.version,
     tfjs: tf.version.tfjs,
     backend: tf.getBackend(),
     wasmThreads: tf.getBackend() === 'wasm' ? wasmThreadCount() : 0,
-    // Threads of this library's SIMD kernels (src/kernels/threads.ts), on wasm and cpu.
-    kernelThreads: tf.getBackend() === 'wasm' || tf.getBackend() === 'cpu' ? kernelThreads() : 0,
+    // Threads of this library's SIMD kernels (src/kernels/threads.ts), on wasm and cpu, and whether
+    // they ran relaxed SIMD's fused multiply-add (src/kernels/simd_kernels.ts).
+    kernelThreads: ours ? kernelThreads() : 0,
+    relaxedSimd: ours && relaxedSimdKernels(),
   };
 }
 

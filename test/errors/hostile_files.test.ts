@@ -81,6 +81,8 @@ describe('the judge of an outcome', () => {
     ['/tmp/x/model.keras: needs NaN bytes', 'unclear'],
     [`/tmp/x/model.keras: ${'x'.repeat(1000)}`, 'unclear'],
     ["/tmp/x/model.keras: layer 'd' (Dense): tfjs cannot build it from its config (tfjs: t is undefined)", 'refused'],
+    ["/tmp/x/model.keras: layer 'd': dtype policy null is not supported; tfjs computes layers in float32", 'refused'],
+    ["/tmp/x/model.keras: null is not an object (evaluating 'config.name')", 'unclear'],
   ])('%s -> %s', (message, kind) => {
     expect(judge(c, { ...result, message }, 256).kind).toBe(kind);
   });

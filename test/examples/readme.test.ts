@@ -23,10 +23,11 @@ const regions = fs
 /** The README's TypeScript blocks, as written between the fences. */
 const readmeBlocks = [...readme.matchAll(/```ts[^\n]*\n([\s\S]*?)```/g)].map((m) => m[1]);
 
-it('finds the three example regions', () => {
+it('finds the four example regions', () => {
   expect(regions.map(([name]) => name).sort()).toEqual([
     'cross_attention.test.ts: cross-attention',
     'gpt_decoder.test.ts: gpt',
+    'sequence_classifier.test.ts: adam',
     'sequence_classifier.test.ts: sequence-classifier',
   ]);
 });

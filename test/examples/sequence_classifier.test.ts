@@ -1,11 +1,11 @@
 /**
  * Example 1 of the README: a sequence classifier, tfjs's own embedding (with
  * maskZero), our MultiHeadAttention (self-attention), pooling and a dense
- * head, as a functional model and as a tf.sequential. Toy task: does the
- * sequence contain token 7?
+ * head, as a functional model and as a tf.sequential, and compiled with the
+ * library's Adam. Toy task: does the sequence contain token 7?
  */
 import * as tf from '@tensorflow/tfjs';
-import { MultiHeadAttention } from '../../src';
+import { Adam, MultiHeadAttention } from '../../src';
 import { describeEachBackend } from '../helpers/backends';
 import {
   attentionParams,
@@ -54,6 +54,14 @@ function buildSequentialClassifier(): tf.Sequential {
   });
   model.compile({ optimizer: tf.train.adam(0.01), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
   return model;
+}
+// README:end
+
+// README:begin adam
+function compileWithFusedAdam(model: tf.LayersModel): void {
+  // The library's Adam: every variable in one fused kernel, on the kernel threads.
+  const optimizer = new Adam({ learningRate: 0.01, beta2: 0.999, epsilon: 1e-7 });
+  model.compile({ optimizer, loss: 'binaryCrossentropy', metrics: ['accuracy'] });
 }
 // README:end
 
@@ -108,6 +116,17 @@ describeEachBackend('example: sequence classifier', (backend) => {
     );
     tf.dispose([test.xs, test.ys]);
     tf.dispose([train.xs, train.ys, predicted]);
+    model.dispose();
+  });
+
+  it("trains through model.compile and fit with the library's Adam", async () => {
+    const model = buildClassifier();
+    compileWithFusedAdam(model);
+    const train = containsSeven(budget.examples, 12);
+    await expectTrainingLowersLoss(model, train.xs, train.ys, { epochs: budget.epochs, batchSize: 32 });
+    expect(model.optimizer).toBeInstanceOf(Adam);
+    model.optimizer.dispose();
+    tf.dispose([train.xs, train.ys]);
     model.dispose();
   });
 

@@ -240,6 +240,12 @@ describe('KerasNormalization', () => {
     expect(whole.computeMask(x, mask)).toBe(mask);
   });
 
+  it('builds with fixed statistics leaving no tensor behind (every Keras file with one loaded leaked two)', () => {
+    const before = tf.memory().numTensors;
+    new KerasNormalization({ axis: 1, mean: [1, 3, 5], variance: [1, 4, 16] }).build([null, 3, 2]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('refuses statistics that do not fit', () => {
     expect(() => new KerasNormalization({ mean: [1, 2] })).toThrow('mean and variance must be given together');
     expect(() => new KerasNormalization({ mean: [1, 2, 3], variance: [1, 1, 1], name: 'n' }).apply(x)).toThrow(

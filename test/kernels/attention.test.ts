@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { fusedAttention, hasFusedAttention, type FusedAttentionArgs } from '../../src/kernels/attention';
 import { plainAttention } from '../../src/ops/attention';
+import { updateCache } from '../../src/ops/attention_cache';
 import { describeEachBackend } from '../helpers/backends';
 import { maxAbsDiff, seededTensor, selfAttentionArgs } from '../helpers/tensors';
 
@@ -295,5 +296,45 @@ describeEachBackend('fusedAttention', () => {
       }),
     ).toThrow('fusedAttention: sources[0] must be (B, L, W), got shape [6,8]');
     x.dispose();
+  });
+
+  // The kernels' staging finds a tensor the previous call staged in place, by its data id; a cache
+  // written in place keeps its data id, so its write must tell staging (cache_update.ts).
+  it('a key/value cache written in place between two calls is read as written', () => {
+    const before = tf.memory().numTensors;
+    const [b, t, s, h, k] = [2, 1, 6, 2, 4];
+    const width = 2 * h * k;
+    const query = seededTensor([b, t, h * k], 5);
+    let cache = tf.zeros([b, s, width]) as tf.Tensor3D;
+    const args = (keyLength: number): FusedAttentionArgs => ({
+      sources: [query, cache],
+      query: { source: 0, offset: 0 },
+      key: { source: 1, offset: 0 },
+      value: { source: 1, offset: h * k },
+      numHeads: h,
+      keyDim: k,
+      valueDim: k,
+      scale: 0.5,
+      mask: null,
+      keyLength,
+    });
+    const attend = (keyLength: number, run: typeof fusedAttention) =>
+      tf.tidy(() => run(args(keyLength)).context.dataSync().slice());
+    const write = (position: number) => {
+      const rows = seededTensor([b, 1, width], 10 + position) as tf.Tensor3D;
+      const written = updateCache(cache, rows, { index: position, sourceColumn: 0, targetColumn: 0, width });
+      tf.dispose([rows, cache]);
+      cache = written;
+    };
+    write(0);
+    for (let position = 1; position < s; position++) {
+      // A call that stages the cache as it is, then the write, then the first kernel call since.
+      attend(position, fusedAttention);
+      write(position);
+      const fused = attend(position + 1, fusedAttention);
+      expect(maxAbsDiff(fused, attend(position + 1, plainAttention))).toBeLessThan(1e-5);
+    }
+    tf.dispose([query, cache]);
+    expect(tf.memory().numTensors).toBe(before);
   });
 });

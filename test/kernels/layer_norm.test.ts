@@ -68,6 +68,32 @@ describeEachBackend('layer norm', () => {
     );
   }
 
+  it("sums dGamma and dBeta part by part, each part's sums added in order (so no thread count changes them)", () => {
+    // 1000 x 128 is 3 parts of the backward (a part per 2^15 elements): rows [0, 333), [333, 666), [666, 1000).
+    const [rows, D, bounds] = [1000, 128, [0, 333, 666, 1000]];
+    const x = seededTensor([rows, D], 11, 2);
+    const [gamma, beta] = [seededTensor([D], 12), seededTensor([D], 13)];
+    const weights = seededTensor([rows, D], 14);
+    const sums = (first: number, end: number) =>
+      valueAndGradients(
+        (a, g, b) => layerNormalize(a, g, b, EPSILON),
+        x.slice(first, end - first),
+        gamma,
+        beta,
+        weights.slice(first, end - first),
+      ).slice(2);
+    const whole = sums(0, rows);
+    // Each part alone is one part: its sums are what the whole's part computed, then added in order.
+    const parts = bounds.slice(1).map((end, p) => sums(bounds[p], end));
+    for (const which of [0, 1]) {
+      const expected = Float32Array.from({ length: D }, (_x, e) =>
+        parts.reduce((sum, part) => sum + part[which][e], 0),
+      );
+      expect(whole[which].findIndex((value, e) => !Object.is(value, expected[e]))).toBe(-1);
+    }
+    tf.dispose([x, gamma, beta, weights]);
+  });
+
   it('is fused for widths that are multiples of 4, and only those', () => {
     expect(hasFusedLayerNorm(64)).toBe(true);
     expect(hasFusedLayerNorm(6)).toBe(false);

@@ -1,9 +1,12 @@
 /**
  * The WebAssembly SIMD kernels against plain loops: the small products with strides wider than
  * the rows, a transposed A, alpha, accumulation and every tile shape; the softmax's rows with
- * their padding and statistics, its recomputation and gradient; the mask's bias.
+ * their padding and statistics, its recomputation and gradient; the mask's bias. Run once with
+ * each arithmetic (jest.config.js's projects), which the first tests check.
  */
-import { simdKernels } from '../../src/kernels/simd_kernels';
+import { existsSync, readFileSync } from 'fs';
+import { identify, relaxedSimdKernels, simdKernels, stage, unstage } from '../../src/kernels/simd_kernels';
+import { assembleModule, defineFunction, f32x4, get, i32 } from '../../src/kernels/wasm_assembler';
 import { seededValues } from '../layers/attention_reference';
 
 const mm = simdKernels()!;
@@ -65,9 +68,40 @@ function expectAxpyRows(before: Float32Array, k: AxpyCase): void {
   }
 }
 
+/** Whether this engine validates relaxed SIMD's f32x4.relaxed_madd: a module of one function using it. */
+function engineHasRelaxedSimd(): boolean {
+  const probe = defineFunction('probe', ['v128'], [], ([v]) =>
+    f32x4.store(i32.const(0), f32x4.relaxedMadd(get(v), get(v), get(v))),
+  );
+  return WebAssembly.validate(assembleModule([probe]));
+}
+
+/** Whether the CPU has fused multiply-add, where Linux says so (null elsewhere). */
+function cpuHasFma(): boolean | null {
+  if (!existsSync('/proc/cpuinfo')) return null;
+  return /^flags\s*:.*\bfma\b/m.test(readFileSync('/proc/cpuinfo', 'utf8'));
+}
+
 describe('simdKernels (WebAssembly SIMD)', () => {
   it('compiles here: Node 20 has WebAssembly SIMD', () => {
     expect(simdKernels()).not.toBeNull();
+  });
+
+  it("is assembled with relaxed SIMD's multiply-add exactly where the engine validates it, as the project asks", () => {
+    expect(relaxedSimdKernels()).toBe(engineHasRelaxedSimd());
+    // The setup file of the jest project says which arithmetic this run tests.
+    expect(relaxedSimdKernels()).toBe(process.env.TFJS_ATTENTION_TEST_SIMD === 'relaxed');
+  });
+
+  it('rounds a multiply-add once with relaxed SIMD on a CPU with FMA, twice without relaxed SIMD', () => {
+    // -(1 + 2^-11) + (1 + 2^-12)^2 = 2^-24 exactly; the product alone rounds to 1 + 2^-11.
+    const [x, y] = [1 + 2 ** -12, -(1 + 2 ** -11)];
+    mm.reserve(16);
+    mm.floats.set([1, x, 0, 0, y, y, y, y, x, x, x, x]);
+    // C (float 12) = A(0, 0) B[0, :] + A(0, 1) B[1, :]: A at float 0, B's rows at floats 4 and 8.
+    mm.axpyRows(0, 4, 4, 16, 16, 48, 16, 1, 2, 16, 1, 0);
+    const fused = relaxedSimdKernels() && cpuHasFma() !== false;
+    expect(Array.from(mm.floats.subarray(12, 16))).toEqual(Array(4).fill(fused ? 2 ** -24 : 0));
   });
 
   it('axpyRows: C[i, :] = alpha * sum_j A(i, j) B[j, :] (+ C) with A read transposed', () => {
@@ -185,14 +219,70 @@ describe('simdKernels (WebAssembly SIMD)', () => {
     }
   });
 
-  it('addRowBias adds a row of biases per row, or one bias broadcast over the row', () => {
+  it('addRowBias adds a row of biases per row, or one bias broadcast over the row, scaled and shifted', () => {
     mm.reserve(64);
     mm.floats.fill(1, 0, 16);
     mm.floats.set([10, 20, 30, 40, 50, 60, 70, 80], 32);
-    mm.addRowBias(0, 2, 16, 4 * 32, 4 * 4, 1);
+    mm.addRowBias(0, 2, 16, 4 * 32, 4 * 4, 1, 1, 0);
     expect(Array.from(mm.floats.slice(0, 8))).toEqual([11, 21, 31, 41, 51, 61, 71, 81]);
-    mm.addRowBias(0, 2, 16, 4 * 32, 4 * 1, 0);
+    mm.addRowBias(0, 2, 16, 4 * 32, 4 * 1, 0, 1, 0);
     expect(Array.from(mm.floats.slice(0, 8))).toEqual([21, 31, 41, 51, 71, 81, 91, 101]);
+    // A mask (1 = may attend) as the scores' bias (1 - m) * -1e9: scale 1e9, shift -1e9.
+    mm.floats.set([1, 0, 1, 0.5], 32);
+    mm.floats.fill(0, 0, 4);
+    mm.addRowBias(0, 1, 16, 4 * 32, 0, 1, 1e9, -1e9);
+    expect(Array.from(mm.floats.slice(0, 4))).toEqual([0, -1e9, 0, -5e8]);
+  });
+
+  it('transposeRows: groups of 16 rows, blocks of 4, the columns and rows left over, strides wider than rows', () => {
+    for (const [rows, columns] of [
+      [7, 10],
+      [8, 4],
+      [3, 9],
+      [13, 1],
+      [37, 11], // two groups of 16 rows, a block of 4, a row left over
+    ]) {
+      // src: rows of `columns` floats, 12 apart, at float 0; dst: rows of `rows` floats, 40 apart, at 500.
+      const before = seedMemory(1000, rows * columns);
+      mm.transposeRows(0, 4 * 12, 4 * 500, 4 * 40, rows, columns);
+      for (let e = 0; e < columns; e++) {
+        for (let r = 0; r < 40; r++) {
+          const expected = r < rows ? before[r * 12 + e] : before[500 + e * 40 + r];
+          expect(mm.floats[500 + e * 40 + r]).toBe(expected);
+        }
+      }
+    }
+  });
+
+  it("stage finds in place what the previous call staged or gave out, and only the previous call's", () => {
+    const values = identify(Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]), {});
+    const [first, firstScratch] = stage([values], [], [16]);
+    const [again, scratch] = stage([values], [], [16]);
+    expect(again).toBe(first);
+    // The new call's regions stay clear of the previous call's.
+    expect(scratch >= first + 8 + 16 || scratch + 16 <= first).toBe(true);
+    // What this call gives out is found by the next one.
+    mm.floats.set([9, 9, 9, 9], scratch);
+    const out = identify(new Float32Array(4), {});
+    unstage([out], [scratch]);
+    expect(stage([out], [], [])[0]).toBe(scratch);
+    // Two calls later it is copied again, with its values; so is an array of no whole vectors.
+    const [copied] = stage([values], [], []);
+    expect(copied).not.toBe(first);
+    expect(Array.from(mm.floats.subarray(copied, copied + 8))).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    const odd = identify(Float32Array.from([1, 2, 3]), {});
+    const [odd1] = stage([odd], [], [8]);
+    expect(stage([odd], [], [8])[0]).not.toBe(odd1);
+    expect(firstScratch).toBeGreaterThanOrEqual(first + 8);
+  });
+
+  it('zeroFill zeros the bytes asked for and nothing around them', () => {
+    mm.reserve(64);
+    mm.floats.fill(7, 0, 64);
+    mm.zeroFill(4 * 3, 4 * 50);
+    expect(Array.from(mm.floats.subarray(0, 64)).map((v, i) => (i >= 3 && i < 53 ? v === 0 : v === 7))).not.toContain(
+      false,
+    );
   });
 
   it('reserve grows the memory and keeps its contents', () => {

@@ -1,4 +1,4 @@
-import { measureWithin } from '../../src/train/benchmark';
+import { measureInTurn, measureWithin } from '../../src/train/benchmark';
 
 /** Work that counts its calls and lasts `ms(call)` milliseconds (a timer, so never 0 ms). */
 function countedWork(ms: (call: number) => number = () => 2) {
@@ -48,5 +48,49 @@ describe('measureWithin', () => {
     await expect(measureWithin(work, { warmup: 1, maxSeconds: 10 })).rejects.toThrow(
       'measureWithin: warmup must be >= 2 to estimate, got 1',
     );
+  });
+});
+
+describe('measureInTurn', () => {
+  /** A clock that only the works move: each call of a work lasts exactly its scripted milliseconds. */
+  let now = 0;
+  beforeEach(() => jest.spyOn(performance, 'now').mockImplementation(() => now));
+  afterEach(() => jest.restoreAllMocks());
+
+  /** Work `name` that lasts `ms[call]` on the clock, call by call, and logs its name. */
+  function scripted(name: string, ms: number[], log: string[] = []) {
+    let call = 0;
+    return () => {
+      log.push(name);
+      now += ms[Math.min(call++, ms.length - 1)];
+    };
+  }
+
+  test('times every work in each round, starting from the next work each round', async () => {
+    const order: string[] = [];
+    const { timings, ratios } = await measureInTurn(
+      { a: scripted('a', [5], order), b: scripted('b', [40], order), c: scripted('c', [10], order) },
+      { warmup: 1, repeats: 3, units: 2 },
+    );
+    // Warm-up a, b, c; then the rounds a b c, b c a, c a b, each work twice (units).
+    expect(order.join('')).toBe('abc' + 'aabbcc' + 'bbccaa' + 'ccaabb');
+    expect(timings.a).toEqual({ medianMs: 5, repeatsMs: [5, 5, 5], spread: 0 });
+    expect(timings.b.medianMs).toBe(40);
+    expect(ratios).toEqual({ a: 1, b: 8, c: 2 });
+  });
+
+  test('each ratio is the median of the rounds ratios, not the ratio of the medians', async () => {
+    // After the warm-up call, round by round a takes 10, 30, 10 ms and b takes 20, 60, 60: medians 10
+    // and 60 (ratio 6), while the rounds' ratios are 2, 2 and 6 (median 2).
+    const { timings, ratios } = await measureInTurn(
+      { a: scripted('a', [1, 10, 30, 10]), b: scripted('b', [1, 20, 60, 60]) },
+      { warmup: 1, repeats: 3 },
+    );
+    expect([timings.a.medianMs, timings.b.medianMs]).toEqual([10, 60]);
+    expect(ratios.b).toBe(2);
+  });
+
+  test('needs a work', async () => {
+    await expect(measureInTurn({})).rejects.toThrow('measureInTurn: no works to time');
   });
 });

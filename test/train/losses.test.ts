@@ -102,6 +102,29 @@ describeEachBackend('masked losses', () => {
     );
   });
 
+  it.each([
+    ['logits of rank 2', [2, 3], [2, 3]],
+    ['targets of rank 3', [2, 3, 4], [2, 3, 1]],
+    ['another batch size', [2, 3, 4], [1, 3]],
+    ['another target length', [2, 3, 4], [2, 2]],
+  ])('each function refuses %s, naming itself and both shapes', (_what, logitsShape, targetsShape) => {
+    const functions = { maskedSoftmaxCrossEntropy, maskedTokenAccuracy, maskedTokenCounts };
+    for (const [name, fn] of Object.entries(functions)) {
+      expect(() => tf.tidy(() => fn(tf.zeros(logitsShape), tf.zeros(targetsShape, 'int32')))).toThrow(
+        `${name}: expected logits (B, T, V) and targets (B, T) with the same B and T, ` +
+          `got logits [${logitsShape}] and targets [${targetsShape}]`,
+      );
+    }
+  });
+
+  it('refuses a negative or NaN labelSmoothing', () => {
+    for (const e of [-0.1, NaN]) {
+      expect(() => maskedSoftmaxCrossEntropy(tf.zeros([1, 1, 4]), tf.ones([1, 1], 'int32'), e)).toThrow(
+        `maskedSoftmaxCrossEntropy: labelSmoothing must be a number in [0, 1), got ${e}`,
+      );
+    }
+  });
+
   it('leaves no tensors behind', () => {
     const l = tf.tensor3d(logits);
     const t = tf.tensor2d(targets, undefined, 'int32');

@@ -203,4 +203,115 @@ describe('Trainer', () => {
     small.model.dispose();
     other.model.dispose();
   });
+
+  it('checks clipNorm and labelSmoothing, and passes its defaults and Adam arguments on', () => {
+    const { model } = tinySetup('copy', 1);
+    for (const clipNorm of [0, -1, NaN]) {
+      expect(() => new Trainer({ model, clipNorm })).toThrow(
+        `Trainer: clipNorm must be a positive number or Infinity, got ${clipNorm}`,
+      );
+    }
+    for (const labelSmoothing of [-0.1, 1, NaN]) {
+      expect(() => new Trainer({ model, labelSmoothing })).toThrow(
+        `Trainer: labelSmoothing must be a number in [0, 1), got ${labelSmoothing}`,
+      );
+    }
+    const plain = new Trainer({ model });
+    expect([plain.clipNorm, plain.labelSmoothing, plain.nextLearningRate]).toEqual([1, 0, 1e-3]);
+    expect(plain.optimizer.learningRate).toBe(1e-3);
+    plain.dispose();
+    const trainer = new Trainer({
+      model,
+      learningRate: (step) => step / 100,
+      clipNorm: Infinity,
+      labelSmoothing: 0,
+      beta1: 0.8,
+      beta2: 0.9,
+      epsilon: 1e-6,
+      weightDecay: 0.01,
+    });
+    expect([trainer.clipNorm, trainer.nextLearningRate, trainer.optimizer.learningRate]).toEqual([
+      Infinity,
+      0.01,
+      0.01,
+    ]);
+    const { beta1, beta2, epsilon, weightDecay } = trainer.optimizer;
+    expect({ beta1, beta2, epsilon, weightDecay }).toEqual({
+      beta1: 0.8,
+      beta2: 0.9,
+      epsilon: 1e-6,
+      weightDecay: 0.01,
+    });
+    trainer.dispose();
+    model.dispose();
+  });
+
+  it('setState refuses moments that do not fit, naming what it expected, and changes nothing', async () => {
+    const { task, model } = tinySetup('copy', 1);
+    const trainer = new Trainer({ model });
+    await trainer.step(encodeBatch(task, createTrainingStream(task, 5).nextBatch(8)));
+    const state = await trainer.getState();
+    const n = state.firstMoments.length;
+    const before = weightsOf(model);
+    await expect(trainer.setState({ ...state, weights: state.weights.slice(1) })).rejects.toThrow(
+      `Trainer.setState: the state has ${state.weights.length - 1} weights, the model ${state.weights.length}`,
+    );
+    await expect(trainer.setState({ ...state, secondMoments: state.secondMoments.slice(1) })).rejects.toThrow(
+      `Trainer.setState: expected ${n} first and second moments (one per trainable weight) at step 1, ` +
+        `got ${n} and ${n - 1}`,
+    );
+    const fewer = { ...state, firstMoments: state.firstMoments.slice(1), secondMoments: state.secondMoments.slice(1) };
+    await expect(trainer.setState(fewer)).rejects.toThrow(`expected ${n} first and second moments`);
+    await expect(trainer.setState({ ...state, firstMoments: [], secondMoments: [] })).rejects.toThrow(
+      `expected ${n} first and second moments (one per trainable weight) at step 1, got 0 and 0`,
+    );
+    for (const which of ['first', 'second'] as const) {
+      const moments = state[`${which}Moments`].map((m, i) => (i === 1 ? m.subarray(1) : m));
+      const name = (trainer as unknown as { variables: tf.Variable[] }).variables[1].name;
+      await expect(trainer.setState({ ...state, [`${which}Moments`]: moments })).rejects.toThrow(
+        `Trainer.setState: the ${which} moment of ${name} has ${state.firstMoments[1].length - 1} values, ` +
+          `expected ${state.firstMoments[1].length}`,
+      );
+    }
+    expect(weightsOf(model)).toEqual(before);
+    expect(trainer.stepCount).toBe(1);
+    // Step 0 without moments is a fresh start; its weights are taken.
+    const zero = state.weights.map((w) => new Float32Array(w.length));
+    await trainer.setState({ step: 0, weights: zero, firstMoments: [], secondMoments: [] });
+    expect(trainer.stepCount).toBe(0);
+    expect(weightsOf(model).every((w) => w.every((v) => v === 0))).toBe(true);
+    trainer.dispose();
+    model.dispose();
+  });
+
+  it('NonFiniteLossError says what diverged and what to try; an unknown option names the Trainer', () => {
+    const error = new NonFiniteLossError(7, NaN, Infinity, 0.00123456);
+    expect(error.name).toBe('NonFiniteLossError');
+    expect(error.message).toBe(
+      'training diverged at step 7: loss NaN, gradient norm Infinity (learning rate 0.00123); the update was not ' +
+        'applied. Try a lower --lr, a longer --warmup, or --resume from the last checkpoint.',
+    );
+    const { model } = tinySetup('copy', 1);
+    expect(() => new Trainer({ model, clipnorm: 1 } as never)).toThrow(/^Trainer: unknown option 'clipnorm'/);
+    model.dispose();
+  });
+
+  it("setState names a weight of the wrong size, and restores the moments under the variables' names", async () => {
+    const { task, model } = tinySetup('copy', 1);
+    const trainer = new Trainer({ model });
+    await trainer.step(encodeBatch(task, createTrainingStream(task, 5).nextBatch(8)));
+    const state = await trainer.getState();
+    const w = model.weights[0];
+    const weights = state.weights.map((v, i) => (i === 0 ? v.subarray(1) : v));
+    await expect(trainer.setState({ ...state, weights })).rejects.toThrow(
+      `Trainer.setState: weight ${w.originalName} has shape [${w.shape}] (${w.read().size} values), ` +
+        `the state ${w.read().size - 1}`,
+    );
+    await trainer.setState(state);
+    const names = (await trainer.optimizer.getWeights()).map((n) => n.name);
+    const variables = model.trainableWeights.map((v) => (v.read() as tf.Variable).name);
+    expect(names.slice(1)).toEqual([...variables.map((n) => `${n}/m`), ...variables.map((n) => `${n}/v`)]);
+    trainer.dispose();
+    model.dispose();
+  });
 });

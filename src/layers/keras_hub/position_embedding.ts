@@ -113,6 +113,7 @@ export class KerasHubPositionEmbedding extends tf.layers.Layer {
     );
   }
 
+  /** How `generate` runs this layer one new position at a time (see `IncrementalRole`). */
   incrementalRole(): IncrementalRole {
     return POSITIONED;
   }

@@ -70,6 +70,7 @@ export class KerasHubSinePositionEncoding extends tf.layers.Layer {
     return tf.tidy(() => sinusoidalEncoding(length, width, this.maxWavelength, start).broadcastTo(x.shape));
   }
 
+  /** How `generate` runs this layer one new position at a time (see `IncrementalRole`). */
   incrementalRole(): IncrementalRole {
     return POSITIONED;
   }

@@ -167,6 +167,7 @@ export class KerasHubTokenAndPositionEmbedding extends LayerWithParts {
     });
   }
 
+  /** How `generate` runs this layer one new position at a time (see `IncrementalRole`). */
   incrementalRole(): IncrementalRole {
     return POSITIONED;
   }

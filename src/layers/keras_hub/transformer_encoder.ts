@@ -24,6 +24,7 @@ export interface KerasHubTransformerArgs extends TransformerBlockArgs {
   callArguments?: string[] | null;
 }
 
+/** The arguments of `KerasHubTransformerEncoder`: keras-hub's `TransformerEncoder`'s, camel-cased. */
 export interface KerasHubTransformerEncoderArgs extends KerasHubTransformerArgs, BlockRegularizerArgs {
   /**
    * Which Keras call argument each input is (`KerasHubTransformerEncoder.kerasCallArguments`), e.g.

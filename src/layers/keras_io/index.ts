@@ -14,6 +14,10 @@ export {
   KerasIoTransformerEncoder,
 };
 
+/**
+ * The keras.io example classes by their class names, for `loadKerasModel`'s `customObjects` when a
+ * file was saved from those examples' code: `loadKerasModel(file, { customObjects: KERAS_IO_LAYERS })`.
+ */
 export const KERAS_IO_LAYERS = {
   TransformerBlock: KerasIoTransformerBlock,
   TokenAndPositionEmbedding: KerasIoTokenAndPositionEmbedding,

@@ -11,6 +11,7 @@ import type { Kwargs, Shape } from '../shapes';
 import { checkExampleArgs, KerasIoLayer, positiveInt } from './parts';
 import { embedTokensAndPositions } from './token_and_position_embedding';
 
+/** The arguments of `KerasIoPositionalEmbedding`, as the keras.io example's constructor takes them. */
 export interface KerasIoPositionalEmbeddingArgs extends LayerArgs {
   /** Number of positions L (the longest sequence). Required. */
   sequenceLength: number;

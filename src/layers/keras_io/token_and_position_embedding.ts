@@ -11,6 +11,7 @@ import { checkTokenIds, embeddingLookup } from '../../ops/embedding';
 import type { Kwargs, Shape } from '../shapes';
 import { checkExampleArgs, KerasIoLayer, positiveInt } from './parts';
 
+/** The arguments of `KerasIoTokenAndPositionEmbedding`, as the keras.io example's constructor takes them. */
 export interface KerasIoTokenAndPositionEmbeddingArgs extends LayerArgs {
   /** Number of positions L (the longest sequence). Required. */
   maxlen: number;

@@ -11,6 +11,7 @@ import { type Kwargs, type Shape, shapeList } from '../shapes';
 import { type BlockKind, TransformerBlock } from '../transformer_block';
 import { checkExampleArgs, positiveInt } from './parts';
 
+/** The arguments of `KerasIoTransformerEncoder`, as the keras.io example's constructor takes them. */
 export interface KerasIoTransformerEncoderArgs extends LayerArgs {
   /** Width D of the input and output; also each attention head's key dim. Required. */
   embedDim: number;

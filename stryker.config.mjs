@@ -1,0 +1,73 @@
+// Mutation testing of the core (issue 31): `npm run mutation -- src/keras/zip.ts` mutates one module
+// (or several, or a folder) and runs only its tests; `npm run mutation` mutates every module below.
+// Slow (minutes per module), so it is not part of `npm test`. Equivalent mutants: test/MUTATION.md.
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const jestConfig = require('./jest.config.js');
+
+/**
+ * The modules in scope, each with the test files that check it (run alone, in jest's main project).
+ * test/keras/bad_inputs.test.ts is left out: it opens an archive at module scope, which makes every
+ * mutant of the zip and weights readers "static" (each re-running every test: hours).
+ */
+const MODULES = {
+  'src/keras/zip.ts': ['test/keras/zip.test.ts'],
+  'src/train/losses.ts': ['test/train/losses.test.ts'],
+  // Not measured yet: its tests beyond fixtures.test.ts (bad_inputs, nested_models) to be listed.
+  'src/keras/weights.ts': ['test/keras/fixtures.test.ts'],
+  'src/train/trainer.ts': ['test/train/trainer.test.ts'],
+  'src/keras/hdf5.ts': null,
+  'src/ops': null,
+  'src/kernels': null,
+  'src/decode': null,
+};
+
+// scripts/mutation.cjs passes the modules asked for; a module without a list above (or any other
+// path) runs the tests jest finds related to the mutated files.
+const asked = (process.env.MUTATION_MODULES ?? '').split(',').filter(Boolean);
+const modules = asked.length > 0 ? asked : Object.keys(MODULES);
+// A module may carry a line range (src/keras/zip.ts:80-100: mutate those lines only).
+const lists = modules.map((m) => MODULES[m.replace(/:[\d-]+$/, '').replace(/\/$/, '')] ?? null);
+/** The report's name: the modules, e.g. reports/mutation/src-keras-zip.ts.json. */
+const named = asked.length > 0 ? asked.join('+').replace(/[/\\:]/g, '-') : 'all';
+const report = named.length > 100 ? `${named.slice(0, 80)}+more` : named;
+const related = lists.some((list) => list === null);
+const tests = [...new Set(lists.flat().filter(Boolean))];
+/**
+ * Tests each mutant would re-run for seconds without checking anything the others do not:
+ * trainer.test.ts's 200 steps of memory accounting (10 s of every trainer mutant's run; the
+ * non-finite-loss test checks the memory after a step too).
+ */
+const SLOW = ['keeps tf.memory() flat'];
+const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** jest's main project (the second re-runs the kernel tests with relaxed SIMD: not needed here). */
+const main = jestConfig.projects.find((p) => p.displayName === 'separate-simd');
+
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  mutate: modules.map((m) => (/\.ts(:[\d-]+)?$/.test(m) ? m : `${m.replace(/\/$/, '')}/**/*.ts`)),
+  testRunner: 'jest',
+  coverageAnalysis: 'perTest',
+  concurrency: 1,
+  timeoutMS: 10000,
+  jest: {
+    projectType: 'custom',
+    enableFindRelatedTests: related,
+    config: {
+      ...main,
+      testTimeout: jestConfig.testTimeout,
+      projects: undefined,
+      displayName: undefined,
+      ...(related ? {} : { testMatch: tests.map((t) => `<rootDir>/${t}`) }),
+      testNamePattern: `^(?!.*(${SLOW.map(escape).join('|')}))`,
+    },
+  },
+  reporters: ['clear-text', 'progress', 'html', 'json'],
+  htmlReporter: { fileName: `reports/mutation/${report}.html` },
+  jsonReporter: { fileName: `reports/mutation/${report}.json` },
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: true,
+  ignorePatterns: ['dist', 'coverage', 'reports', 'models/runs', '.venv', '.train-tmp'],
+};

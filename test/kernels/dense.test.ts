@@ -1,0 +1,92 @@
+/**
+ * The fused dense layer (src/kernels/dense.ts) against tfjs ops: activation(x W + b) and the
+ * gradient of every input, for linear, relu and exact GELU, with and without a bias, a bias stored
+ * 2-D, rows that are not whole 4-row tiles, more rows than one block of a product (the weights'
+ * gradient sums over them); the same floats on one thread and two. Run with both arithmetics of
+ * the kernels (jest.config.js).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { fusedDense, hasFusedDense, type DenseActivation } from '../../src/kernels/dense';
+import { partsRunByWorkers } from '../../src/kernels/threads';
+import { describeEachBackend } from '../helpers/backends';
+import { maxAbsDiff, seededTensor } from '../helpers/tensors';
+import { useThreads } from '../helpers/threads';
+
+/** The plain definition in tfjs ops. */
+function reference(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null, activation: DenseActivation): tf.Tensor {
+  let z = tf.matMul(x as tf.Tensor2D, kernel as tf.Tensor2D);
+  if (bias) z = z.add(bias.reshape([-1]));
+  if (activation === 'relu') return tf.relu(z);
+  if (activation === 'gelu') return z.mul(tf.erf(z.mul(Math.SQRT1_2)).add(1)).mul(0.5);
+  return z;
+}
+
+/** The output, then the gradient of sum(output * weights) for x, the kernel and the bias. */
+function valuesAndGradients(
+  dense: typeof reference,
+  [N, D, E]: number[],
+  activation: DenseActivation,
+  biasShape: number[] | null,
+): Float32Array[] {
+  return tf.tidy(() => {
+    const [x, kernel, weights] = [seededTensor([N, D], 1), seededTensor([D, E], 2, 0.3), seededTensor([N, E], 3)];
+    const bias = biasShape && seededTensor(biasShape, 4);
+    const inputs = [x, kernel, ...(bias ? [bias] : [])];
+    const { value, grads } = tf.valueAndGrads((...xs: tf.Tensor[]) =>
+      dense(xs[0], xs[1], xs[2] ?? null, activation)
+        .mul(weights)
+        .sum(),
+    )(inputs);
+    const output = dense(x, kernel, bias, activation);
+    return [output, value, ...grads].map((t) => t.dataSync() as Float32Array);
+  });
+}
+
+describeEachBackend('fused dense layer', (backend) => {
+  const cases: Array<{ size: number[]; activation: DenseActivation; biasShape: number[] | null }> = [
+    { size: [13, 8, 12], activation: 'linear', biasShape: [12] },
+    { size: [6, 4, 8], activation: 'relu', biasShape: null },
+    { size: [21, 12, 16], activation: 'gelu', biasShape: [4, 4] }, // a [H, K] bias, reshaped
+    { size: [301, 16, 20], activation: 'gelu', biasShape: [20] }, // dW sums over two blocks of rows
+  ];
+  for (const { size, activation, biasShape } of cases) {
+    it(`${size.join(' x ')} ${activation}, bias ${biasShape ?? 'none'}: output and every gradient`, () => {
+      const before = tf.memory().numTensors;
+      expect(tf.tidy(() => hasFusedDense(seededTensor([2, size[1]], 0), seededTensor(size.slice(1), 0), null))).toBe(
+        true,
+      );
+      const ours = valuesAndGradients(fusedDense, size, activation, biasShape);
+      const theirs = valuesAndGradients(reference, size, activation, biasShape);
+      ours.forEach((values, i) => {
+        const largest = theirs[i].reduce((max, v) => Math.max(max, Math.abs(v)), 1);
+        expect({ output: i, close: maxAbsDiff(values, theirs[i]) < 2e-5 * largest }).toEqual({
+          output: i,
+          close: true,
+        });
+      });
+      // relu and GELU changed something: some outputs differ from the plain product.
+      const plain = valuesAndGradients(reference, size, 'linear', biasShape)[0];
+      if (activation !== 'linear') expect(maxAbsDiff(ours[0], plain)).toBeGreaterThan(0.01);
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
+
+  it('is fused for widths that are whole SIMD vectors, and only those', () => {
+    const fused = (D: number, E: number) =>
+      tf.tidy(() => hasFusedDense(seededTensor([3, D], 1), seededTensor([D, E], 2), null));
+    expect([fused(8, 8), fused(6, 8), fused(8, 5)]).toEqual([true, false, false]);
+  });
+
+  it('gives the same floats on one thread and on two', async () => {
+    const size = [517, 64, 96];
+    await useThreads(1);
+    const one = valuesAndGradients(fusedDense, size, 'gelu', [96]);
+    await useThreads(2);
+    const before = partsRunByWorkers();
+    let two = valuesAndGradients(fusedDense, size, 'gelu', [96]);
+    for (let i = 0; i < 20 && partsRunByWorkers() === before; i++)
+      two = valuesAndGradients(fusedDense, size, 'gelu', [96]);
+    if (backend === 'wasm') expect(partsRunByWorkers()).toBeGreaterThan(before);
+    two.forEach((values, i) => expect(maxAbsDiff(values, one[i])).toBe(0));
+  });
+});
