@@ -205,6 +205,15 @@ export class ElementwiseOperation extends tf.layers.Layer {
   }
 
   /**
+   * Whether this computes `ids != 0`, the padding mask of token ids (an Embedding's `mask_zero`, made
+   * explicit by the loader: keras_masks.ts): `generate` then never generates id 0, as for an
+   * embedding that masks it.
+   */
+  get isPaddingMask(): boolean {
+    return this.operation === 'not_equal' && this.constant === 0;
+  }
+
+  /**
    * Position-wise (see positions.ts), unless a constant operand holds rows that differ along the
    * positions (`x + table`, table (T, D)): the new position would need its own row.
    */
