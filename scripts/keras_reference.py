@@ -131,8 +131,10 @@ def layer_norm(x, gamma, beta, epsilon):
     return (x - mean) / np.sqrt(var + epsilon) * gamma + beta
 
 
-def mha(cfg, w, query, value, key, query_mask, value_mask, key_mask, causal, attention_mask=None):
-    """keras/src/layers/attention/multi_head_attention.py: einsum projections, masked softmax, optional gate."""
+def mha(cfg, w, query, value, key, query_mask, value_mask, key_mask, causal, attention_mask=None, zero_rows=False):
+    """keras/src/layers/attention/multi_head_attention.py: einsum projections, masked softmax, optional gate.
+    `zero_rows`: Keras 3.10+'s masked Softmax (the path taken with dropout or returned scores) sets the
+    masked probabilities to 0 after the softmax, so a query whose keys are all masked attends to nothing."""
     use_bias = cfg.get("use_bias", True)
     per = 2 if use_bias else 1
     gate = bool(cfg.get("use_gate"))
@@ -160,9 +162,13 @@ def mha(cfg, w, query, value, key, query_mask, value_mask, key_mask, causal, att
         mask &= attention_mask.astype(bool).reshape((-1,) + attention_mask.shape[-2:]) if attention_mask.ndim == 3 else (
             attention_mask.astype(bool)[None]
         )
-    # Keras's Softmax with a mask: adds a large negative number where the mask is 0.
-    scores = scores + (1.0 - mask[:, None].astype(scores.dtype)) * -1e9
+    # Keras's masked Softmax (softmax.py): -1e9 where the mask is 0, so a query whose keys are all masked
+    # has equal scores and attends uniformly (in float32 Keras's older `+ (1 - mask) * -1e9` and the
+    # fused path's -0.7 * max give the same; in float64 an added -1e9 would keep the scores apart).
+    scores = np.where(mask[:, None], scores, -1e9)
     probs = softmax(scores, -1)
+    if zero_rows:
+        probs = np.where(mask[:, None], probs, 0.0)
     out = np.einsum("bhts,bshv->bthv", probs, v)
     if gate:  # use_gate: each head's context times sigmoid(query W_G + b_G)
         out = out * (1 / (1 + np.exp(-(np.einsum("btd,dhv->bthv", query, kernels[3]) + biases[3]))))
@@ -186,54 +192,126 @@ ELEMENTWISE = {
 REDUCE = {"Mean": np.mean, "Sum": np.sum, "math.reduce_mean": np.mean, "math.reduce_sum": np.sum}
 
 
-def hub_encoder(cfg, w, x, own):
+def hub_encoder(cfg, w, x, own, zero_rows):
     """keras_hub TransformerEncoder (post-LN unless normalize_first; inference): the padding mask is the
     input's own, merged (B, 1, S), and the attention layer applies its own query/value masks too."""
     eps, nf = cfg.get("layer_norm_epsilon", 1e-5), cfg.get("normalize_first", False)
     mha_cfg = {"key_dim": x.shape[-1] // cfg["num_heads"], "use_bias": True}
+    zero = zero_rows and cfg.get("dropout", 0) > 0
 
     def block(h, gamma, beta, f):
         return h + f(layer_norm(h, gamma, beta, eps)) if nf else layer_norm(h + f(h), gamma, beta, eps)
 
-    h = block(x, w[8], w[9], lambda q: mha(mha_cfg, w[:8], q, q, q, own, own, own, False))
+    h = block(x, w[8], w[9], lambda q: mha(mha_cfg, w[:8], q, q, q, own, own, own, False, zero_rows=zero))
     act = ACTIVATIONS[cfg.get("activation", "relu")]
     return block(h, w[10], w[11], lambda q: act(q @ w[12] + w[13]) @ w[14] + w[15])
 
 
-def hub_decoder(cfg, w, x, own, enc, enc_own):
+def hub_decoder(cfg, w, x, own, enc, enc_own, zero_rows):
     """keras_hub TransformerDecoder (inference, no cache): causal self-attention over the decoder's own
-    padding, then cross-attention over the encoder sequence masked by the encoder's padding."""
+    padding, then cross-attention over the encoder sequence masked by the encoder's padding. Its
+    attentions (CachedMultiHeadAttention) take no implicit masks: the padding masks only mask keys."""
     eps, nf = cfg.get("layer_norm_epsilon", 1e-5), cfg.get("normalize_first", False)
     mha_cfg = {"key_dim": x.shape[-1] // cfg["num_heads"], "use_bias": True}
+    zero = zero_rows and cfg.get("dropout", 0) > 0
 
     def block(h, gamma, beta, f):
         return h + f(layer_norm(h, gamma, beta, eps)) if nf else layer_norm(h + f(h), gamma, beta, eps)
 
-    h = block(x, w[8], w[9], lambda q: mha(mha_cfg, w[:8], q, q, q, own, own, own, True))
-    h = block(h, w[18], w[19], lambda q: mha(mha_cfg, w[10:18], q, enc, enc, None, enc_own, None, False))
+    h = block(x, w[8], w[9], lambda q: mha(mha_cfg, w[:8], q, q, q, None, own, None, True, zero_rows=zero))
+    h = block(h, w[18], w[19], lambda q: mha(mha_cfg, w[10:18], q, enc, enc, None, enc_own, None, False, zero_rows=zero))
     act = ACTIVATIONS[cfg.get("activation", "relu")]
     return block(h, w[24], w[25], lambda q: act(q @ w[20] + w[21]) @ w[22] + w[23])
 
 
-def run(config, weights, inputs):
-    """Runs the functional graph; returns the model outputs (float64)."""
+def keras_version(path):
+    """The keras_version a file records (a .keras's metadata.json, an .h5's attribute), or None."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head[:2] == b"PK":
+        z = zipfile.ZipFile(path)
+        return json.loads(z.read("metadata.json")).get("keras_version") if "metadata.json" in z.namelist() else None
+    version = h5py.File(path, "r").attrs.get("keras_version")
+    return version.decode() if isinstance(version, bytes) else version
+
+
+def mask_rules(version, keras3):
+    """What the Keras that wrote a file does with padding masks (read from Keras's source):
+    merge layers (keras/src/layers/merging/base_merge.py): Keras 2 ANDs the masks there are, Keras 3.4+
+    ORs them unless one is missing (then none), Keras 3.0-3.3 passed them none; Keras 3.8+'s
+    MultiHeadAttention reads the query's mask from the query and clears its inputs' masks
+    (multi_head_attention.py `call`); Keras 3.10+'s masked Softmax zeroes fully masked rows
+    (softmax.py), on the attention's path with dropout or returned scores."""
+    match = re.match(r"(\d+)\.(\d+)", version or "")
+    major, minor = (int(match[1]), int(match[2])) if match else ((3, 99) if keras3 else (2, 0))
+    at_least = lambda m: major > 3 or (major == 3 and minor >= m)  # noqa: E731
+    return {"merge": "and" if major < 3 else "or" if at_least(4) else "none", "clears": at_least(8),
+            "zero": at_least(10)}
+
+
+def keras_run_order(config):
+    """The calls (layer, node) of a Keras 3 functional config in the order Keras runs them
+    (keras/src/ops/function.py): `_build_map` lists the calls depth-first from the outputs, `map_graph`
+    gives each the longest distance to an output (a shared layer's calls at least the depth of its calls
+    seen before) in a dict in the order they were first given one, `_run_through_graph` runs the depths
+    from the deepest, each in that order. A call's inputs are its tensors in `tree.flatten((args, kwargs))`
+    order (keyword arguments by sorted name)."""
+    layers = {l["name"]: l for l in config["config"]["layers"]}
+
+    def parents(call):
+        layer = layers[call[0]]
+        if layer["class_name"] == "InputLayer":
+            return []
+        args, kwargs = parse_call(layer["inbound_nodes"][call[1]])
+        refs = refs_of((args, {k: kwargs[k] for k in sorted(kwargs)}))
+        return [(r[0], r[1]) for r in refs]
+
+    ordered, finished = [], set()
+
+    def visit(call):
+        if call in finished:
+            return
+        for parent in parents(call):
+            visit(parent)
+        finished.add(call)
+        ordered.append(call)
+
+    for name, n, _ in config["config"]["output_layers"]:
+        visit((name, n))
+    depths, layer_depths = {}, {}
+    for call in reversed(ordered):
+        depth = max(depths.setdefault(call, 0), layer_depths.get(call[0], 0))
+        layer_depths[call[0]] = depths[call] = depth
+        for parent in parents(call):
+            depths[parent] = max(depth + 1, depths.get(parent, 0))
+    return [c for d in sorted(set(depths.values()), reverse=True) for c in depths if depths[c] == d]
+
+
+def run(config, weights, inputs, version=None):
+    """Runs the functional graph as the Keras `version` that wrote it; returns the model outputs (float64)."""
     layers = config["config"]["layers"]
-    values = {}  # (layer, node, tensor) -> (array, mask)
+    keras3 = any(isinstance(n, dict) for l in layers for n in l["inbound_nodes"])
+    rules = mask_rules(version, keras3)
+    values = {}  # (layer, node, tensor) -> (array, the mask it carries now)
     for (name, n, t), x in zip(config["config"]["input_layers"], inputs):
         values[(name, n, t)] = (x, None)
-    pending = [l for l in layers if l["class_name"] != "InputLayer"]
-    while pending:
-        progressed = False
-        for layer in list(pending):
-            calls = [parse_call(node) for node in layer["inbound_nodes"]]
-            if not all(all(r in values for r in refs_of(c)) for c in calls):
-                continue
-            for n, (args, kwargs) in enumerate(calls):
-                values[(layer["name"], n, 0)] = apply(layer, weights.get(layer["name"], []), args, kwargs, values)
-            pending.remove(layer)
-            progressed = True
-        if not progressed:
-            raise ValueError("graph cannot be evaluated")
+    by_name = {l["name"]: l for l in layers}
+    if keras3:
+        calls = [(by_name[name], n) for name, n in keras_run_order(config) if by_name[name]["class_name"] != "InputLayer"]
+    else:  # Keras 2 clears no mask: any order that has a call's inputs computed computes the same
+        calls, done, pending = [], set(config["config"]["input_layers"][i][0] for i in range(len(inputs))), list(layers)
+        while pending:
+            ready = [l for l in pending if l["class_name"] != "InputLayer"
+                     and all(r[0] in done for node in l["inbound_nodes"] for r in refs_of(parse_call(node)))]
+            if not ready:
+                break
+            for layer in ready:
+                calls += [(layer, n) for n in range(len(layer["inbound_nodes"]))]
+                done.add(layer["name"])
+                pending.remove(layer)
+    for layer, n in calls:
+        args, kwargs = parse_call(layer["inbound_nodes"][n])
+        values[(layer["name"], n, 0)] = apply(layer, weights.get(layer["name"], []), args, kwargs, values, rules)
     return [values[tuple(r)][0] for r in config["config"]["output_layers"]]
 
 
@@ -280,9 +358,16 @@ def refs_of(call):
     return out
 
 
-def apply(layer, w, args, kwargs, values):
+def apply(layer, w, args, kwargs, values, rules):
     cls, cfg = layer["class_name"], layer["config"]
     get = lambda r: values[tuple(r)] if isinstance(r, Ref) else (r, None)  # noqa: E731
+    given = lambda name: get(kwargs[name])[0].astype(bool) if isinstance(kwargs.get(name), Ref) else None  # noqa: E731
+
+    def clear(*refs):  # Keras 3.8+'s MultiHeadAttention: set_keras_mask(tensor, None)
+        for r in refs:
+            if rules["clears"] and isinstance(r, Ref):
+                values[tuple(r)] = (values[tuple(r)][0], None)
+
     if cls == "TFOpLambda":
         cls = cfg["function"]
     if cls in ELEMENTWISE:
@@ -291,8 +376,11 @@ def apply(layer, w, args, kwargs, values):
         )
         (a, ma), (b, mb) = get(operands[0]), get(operands[1])
         mask = None
-        if not is_op(layer) and layer["class_name"] != "TFOpLambda" and (ma is not None or mb is not None):
-            mask = (ma if ma is not None else True) & (mb if mb is not None else True)
+        if not is_op(layer) and layer["class_name"] != "TFOpLambda":  # a merge layer
+            if rules["merge"] == "and" and (ma is not None or mb is not None):
+                mask = (ma if ma is not None else True) & (mb if mb is not None else True)
+            elif rules["merge"] == "or" and ma is not None and mb is not None:
+                mask = ma | mb
         return ELEMENTWISE[cls](a, b), mask
     if cls in REDUCE:
         x, _ = get(args[0])
@@ -301,18 +389,29 @@ def apply(layer, w, args, kwargs, values):
         return REDUCE[cls](x, axis=tuple(axis) if isinstance(axis, list) else axis, keepdims=keepdims), None
     if layer.get("registered_name") == "keras_hub>TransformerEncoder":
         x, m = get(args[0])
-        return hub_encoder(cfg, w, x, m), m
+        out = hub_encoder(cfg, w, x, m, rules["zero"])
+        if not cfg.get("normalize_first", False):  # its attention's query is the input itself
+            clear(args[0])
+        return out, m
     if layer.get("registered_name") == "keras_hub>TransformerDecoder":
         (x, m), (e, em) = get(args[0]), get(args[1])
-        return hub_decoder(cfg, w, x, m, e, em), m
+        return hub_decoder(cfg, w, x, m, e, em, rules["zero"]), m
     if cls == "MultiHeadAttention":
         q, qm = get(args[0])
-        v, vm = get(args[1] if len(args) > 1 else kwargs["value"])
+        vr = args[1] if len(args) > 1 else kwargs["value"]
+        v, vm = get(vr)
         kr = args[2] if len(args) > 2 else kwargs.get("key")
-        k, km = get(kr) if kr is not None else (v, vm)
+        k, km = get(kr) if kr is not None else (v, None)
+        # A mask the call passes wins, except the query's in Keras 3.8+ (read from the query itself).
+        query_mask = qm if rules["clears"] or given("query_mask") is None else given("query_mask")
+        value_mask = given("value_mask") if given("value_mask") is not None else vm
+        key_mask = given("key_mask") if given("key_mask") is not None else km
         am = kwargs.get("attention_mask")
         am = get(am)[0] if am is not None else None
-        out = mha(cfg, w, q, v, k, qm, vm, km if kr is not None else None, bool(kwargs.get("use_causal_mask")), am)
+        zero = rules["zero"] and (cfg.get("dropout", 0) > 0 or bool(kwargs.get("return_attention_scores")))
+        causal = bool(kwargs.get("use_causal_mask"))
+        out = mha(cfg, w, q, v, k, query_mask, value_mask, key_mask, causal, am, zero_rows=zero)
+        clear(args[0], vr, kr)
         return out, qm
     x, m = get(args[0])
     if cls == "Embedding":
@@ -330,6 +429,7 @@ def apply(layer, w, args, kwargs, values):
         y = np.stack([np.einsum("bkc,kcf->bf", x[:, t : t + size], kernel) for t in range(x.shape[1] - size + 1)], 1)
         return ACTIVATIONS[cfg.get("activation", "linear")](y + bias), None
     if cls == "GlobalAveragePooling1D":
+        m = given("mask") if given("mask") is not None else m
         steps = 1 if cfg.get("data_format", "channels_last") == "channels_last" else 2
         if m is None:
             return x.mean(steps), None
@@ -363,7 +463,8 @@ def main():
     by_name = dict(zip(order, inputs))
     feed = [by_name[r[0]] for r in config["config"]["input_layers"]]
     weights64 = {k: [a.astype(np.float64) for a in v] for k, v in weights.items()}
-    outputs = run(config, weights64, [x.astype(np.float64) if x.dtype.kind == "f" else x for x in feed])
+    feed64 = [x.astype(np.float64) if x.dtype.kind == "f" else x for x in feed]
+    outputs = run(config, weights64, feed64, keras_version(sys.argv[1]))
     json.dump({"inputs": [x.tolist() for x in feed], "outputs": [y.tolist() for y in outputs]}, sys.stdout)
 
 

@@ -49,6 +49,7 @@ export { causalMask } from './layers/masks';
 export type { Shape } from './layers/shapes';
 export type { InitializerIdentifier } from './layers/args';
 export type { ConstraintIdentifier, RegularizerIdentifier } from './layers/keras_args';
+export type { FullyMaskedQueries } from './ops/attention';
 // keras-hub's layers (registered as 'keras_hub>TransformerEncoder' etc.), for Keras models built from them.
 export { KerasHubTransformerEncoder } from './layers/keras_hub/transformer_encoder';
 export type {

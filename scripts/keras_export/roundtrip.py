@@ -7,12 +7,15 @@ and the files, and reads back DIR/keras.json. For each model of the manifest:
 1. `keras.saving.load_model(file)`: no custom objects, safe mode on (keras-hub is imported so that
    its registered classes are known, as any keras-hub user has it);
 2. `predict` on the manifest's inputs, recorded for the TypeScript side to compare with tfjs's;
-3. a few training steps on those inputs (`fit`, JAX backend, Adam, mean squared error to the
-   manifest's targets),
-   the loss before and after, then `model.save` to `<name>.trained.keras` and `predict` again:
-   the file and predictions that `loadKerasModel` must match;
+3. training steps on those inputs (`fit`, JAX backend, Adam, mean squared error to the manifest's
+   targets), each step's loss (the TypeScript side checks that the mean of the last three is below
+   the mean of the first three: one step's loss moves with dropout's noise) and `predict`'s before
+   and after, then `model.save` to `<name>.trained.keras` and `predict` again: the file and
+   predictions that `loadKerasModel` must match;
 4. with `decode` in the manifest (the shipped reverse model), before training: greedy decoding of
    its sources, one position at a time with the whole model, as loadSeq2Seq's `generate` does.
+Deterministic: Python's, NumPy's and Keras's random generators are seeded (`keras.utils.set_random_seed`)
+before each model is loaded, so its dropout draws the same masks on every run of the same file.
 """
 
 import json
@@ -28,7 +31,8 @@ import keras  # noqa: E402
 import keras_hub  # noqa: E402,F401  (registers keras-hub's classes)
 
 DIR = sys.argv[1]
-TRAIN_STEPS = 3
+TRAIN_STEPS = 10
+SEED = 27
 
 
 def arrays(inputs):
@@ -81,6 +85,8 @@ def main():
     for case in manifest["models"]:
         started = time.time()
         path = os.path.join(DIR, case["file"])
+        # Before loading: a Dropout layer draws its generator's seed when it is made.
+        keras.utils.set_random_seed(SEED)
         model = keras.saving.load_model(path)
         model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
         xs = arrays(case["inputs"])
@@ -93,12 +99,14 @@ def main():
         # Train: a few Adam steps on the inputs, to the manifest's targets; the loss must fall.
         targets = [np.asarray(t, dtype="float32") for t in case["targets"]]
         x = xs if len(xs) > 1 else xs[0]
-        model.fit(x, targets if len(targets) > 1 else targets[0], epochs=TRAIN_STEPS, batch_size=len(xs[0]), verbose=0)
+        y = targets if len(targets) > 1 else targets[0]
+        history = model.fit(x, y, epochs=TRAIN_STEPS, batch_size=len(xs[0]), shuffle=False, verbose=0)
         trained_outputs = call(model, xs)
         trained = case["name"] + ".trained.keras"
         model.save(os.path.join(DIR, trained))
         before, after = mse(outputs, targets), mse(trained_outputs, targets)
-        result["train"] = {"loss_before": before, "loss_after": after, "file": trained}
+        steps = [float(v) for v in history.history["loss"]]
+        result["train"] = {"loss_before": before, "loss_after": after, "steps": steps, "file": trained}
         result["trained_outputs"] = as_list(trained_outputs)
         result["seconds"] = round(time.time() - started, 1)
         results["models"].append(result)

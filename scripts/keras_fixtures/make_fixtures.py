@@ -11,7 +11,8 @@ own `predict`, before any saving), and writes `<group>.json`: per file, the inpu
 the Keras version, and for files that must be refused, the part of the message that says why.
 
 Groups:
-- keras3: Keras 3 (JAX backend) `.keras` and `.h5`: MultiHeadAttention with its options and masks;
+- keras3: Keras 3 (JAX backend) `.keras` and `.h5`: MultiHeadAttention with its options and masks
+  (and the run order Keras gives the layers, which decides which masks Keras >= 3.8 has cleared);
   keras-hub's layers; slicing (`x[:, -1, :]`, GetItem), Cropping1D, activations (as layers' arguments
   and as operations), constant tensors, Softmax, Normalization (adapted, fixed, inverted), a Conv2D
   patch stem with Reshape/Permute; nested Sequential and functional models (shared, frozen, with
@@ -20,7 +21,7 @@ Groups:
 - tf_keras / tf2.15: Keras 2 `.h5` and the Keras 2 `.keras` zip (tf-keras 2.21; tf.keras 2.15, also
   as saved on Windows, with `\\` in its weight group names), and (tf2.15) tensorflowjs_converter's
   model.json of the `.h5`: TFOpLambda (tf.nn activations), SlicingOpLambda, nested models as in
-  keras3, Normalization, Cropping1D, MultiHeadAttention.
+  keras3, Normalization, Cropping1D, MultiHeadAttention, and the padding masks Keras 2 gives it.
 """
 
 import json
@@ -74,10 +75,21 @@ def nested(a):
     return np.vectorize(lambda v: float("%.9g" % v), otypes=[object])(a.astype(np.float32)).tolist()
 
 
+def run_order(model):
+    """The layers and operations in the order Keras 3 runs them (keras/src/ops/function.py
+    `_run_through_graph`: `_nodes_by_depth`, deepest first), for models without nested models
+    (the loader inlines those); None otherwise and for Keras 2."""
+    if GROUP != "keras3" or any(isinstance(layer, keras.Model) for layer in model.layers):
+        return None
+    depths = sorted(model._nodes_by_depth, reverse=True)
+    return [n.operation.name for d in depths for n in model._nodes_by_depth[d] if not n.is_input]
+
+
 def record(files, model, inputs, custom_objects=None, note=""):
     """Keras's prediction for `inputs`, recorded for every file the model was saved as."""
     outputs = model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    order = run_order(model)
     for file in files:
         ENTRIES.append(
             {
@@ -87,6 +99,7 @@ def record(files, model, inputs, custom_objects=None, note=""):
                 "customObjects": custom_objects or [],
                 "inputs": [{"dtype": "int32" if x.dtype.kind in "iu" else "float32", "values": nested(x)} for x in inputs],
                 "outputs": [nested(y) for y in outputs],
+                **({"runOrder": order} if order is not None else {}),
             }
         )
 
@@ -279,6 +292,40 @@ def keras3():
         randomize(model)
         record(save(model, f"k3_mask_{name}", (".keras",)), model, [tokens(45, 2, 6, 30)])
 
+    # 4d. Where the masks Keras >= 3.8 clears depend on the order Keras runs the layers in
+    #     (keras/src/ops/function.py `map_graph`): two attentions at the same depth read one masked
+    #     tensor as their value, and the first to run clears its mask for the second; keras-hub's
+    #     post-LN TransformerEncoder clears its input's mask (its attention's query is the input);
+    #     Concatenate ORs the masks of its inputs along the features.
+    keras.utils.set_random_seed(46)
+    ids = keras.Input((6,), dtype="int32", name="tokens")
+    x = layers.Embedding(30, 8, mask_zero=True)(ids)
+    first = layers.MultiHeadAttention(2, 4, name="first")(layers.Dense(8)(x), x)
+    second = layers.MultiHeadAttention(2, 4, name="second")(layers.LayerNormalization()(x), x)
+    both = layers.Concatenate()([first, second])
+    after = layers.MultiHeadAttention(2, 4, name="after")(both, both)
+    e = layers.Embedding(30, 8, mask_zero=True)(ids)
+    encoded = keras_hub.layers.TransformerEncoder(12, 2, name="encoder")(e)
+    over = layers.MultiHeadAttention(2, 4, name="over_encoder")(encoded, e)
+    model = keras.Model(ids, [after, over])
+    randomize(model)
+    record(save(model, "k3_mask_order"), model, [tokens(46, 2, 6, 30)])
+
+    # 4e. keras-hub's transformer layers with dropout on padded inputs, every position an output:
+    #     their attention (Keras 3.10+, with dropout: the masked Softmax path) gives a query whose keys
+    #     are all masked zero attention: the encoder's padded queries, the decoder's first query where
+    #     its sequence starts with padding.
+    keras.utils.set_random_seed(47)
+    src = keras.Input((6,), dtype="int32", name="source")
+    tgt = keras.Input((5,), dtype="int32", name="target")
+    e = keras_hub.layers.TransformerEncoder(12, 2, dropout=0.2)(layers.Embedding(30, 8, mask_zero=True)(src))
+    d = keras_hub.layers.TransformerDecoder(12, 2, dropout=0.2)(layers.Embedding(30, 8, mask_zero=True)(tgt), e)
+    model = keras.Model([src, tgt], [layers.Dense(3)(e), layers.Dense(3)(d)])
+    randomize(model)
+    target = tokens(48, 2, 5, 30, pad=False)
+    target[1, :2] = 0  # row 1 starts with padding
+    record(save(model, "k3_mask_hub_dropout"), model, [tokens(47, 2, 6, 30), target])
+
     # 5. keras.io "Text classification with Transformer", as the example builds it (smaller).
     keras.utils.set_random_seed(5)
     maxlen, vocab_size, embed_dim, num_heads, ff_dim = 6, 40, 8, 2, 12
@@ -436,6 +483,20 @@ def keras2(prefix):
     normalized = layers.Concatenate()([norm(inp), fixed(inp), layers.Dense(3, activation="gelu")(inp)])
     model = keras.Model(inp, [reversed_, picked, normalized])
     record(save(model, f"{prefix}_ops"), model, [floats(24, 2, 6, 4) * 2])
+
+    # Padding masks into MultiHeadAttention as Keras 2 passes them: the query's, value's and key's
+    # own masks (here the value is another tensor than the query), ANDed by merge layers, none
+    # cleared; with dropout, a fully masked query still attends uniformly (Keras 2's masked softmax).
+    seed(4)
+    ids = keras.Input((6,), dtype="int32", name="tokens")
+    x = layers.Embedding(30, 8, mask_zero=True)(ids)
+    a = layers.MultiHeadAttention(2, 4, dropout=0.3, name="attention")(
+        layers.LayerNormalization()(x), layers.LayerNormalization()(x)
+    )
+    h = layers.Add()([x, a])
+    model = keras.Model(ids, layers.MultiHeadAttention(2, 4, name="again")(h, h))
+    randomize(model)
+    record(save_all_keras2(model, f"{prefix}_mask"), model, [tokens(47, 2, 6, 30)])
 
     # A Sequential model with an Embedding and masked pooling.
     seq = keras.Sequential(

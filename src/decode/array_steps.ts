@@ -350,8 +350,8 @@ interface AttentionState {
  * memory; attention over the keys with the causal and sliding-window masks at the positions'
  * offset and the padding masks (a static cache: the memory's; 'full': the query's, value's and
  * key's, as Keras's `_compute_attention_mask`); the gate, the head mask, the heads merged. Null
- * where the kernels cannot take the layer (K or V not a multiple of 4) or the head mask varies by
- * row.
+ * where the kernels cannot take the layer (K or V not a multiple of 4, `fullyMaskedQueries`
+ * 'zero') or the head mask varies by row.
  */
 function attentionState(
   layer: MultiHeadAttention,
@@ -361,7 +361,9 @@ function attentionState(
 ): AttentionState | null {
   const H = layer.numHeads;
   const [K, V] = [layer.keyDim, layer.valueDim];
-  if (K % 4 !== 0 || V % 4 !== 0 || (headMask != null && headMask.rank !== 1)) return null;
+  // The row kernel gives a query whose keys are all masked uniform attention only.
+  if (K % 4 !== 0 || V % 4 !== 0 || (headMask != null && headMask.rank !== 1) || layer.fullyMaskedQueries === 'zero')
+    return null;
   const keysWidth = H * K;
   const width = keysWidth + H * V;
   const heads = headMask ? Float32Array.from(headMask.dataSync()) : null;

@@ -54,7 +54,10 @@ export interface GenerateOptions {
   seed?: number;
   /** A prompt's generation ends at the first of these tokens, which is left out of the result. Default none. */
   stopTokenIds?: number[];
-  /** Tokens never generated. Default: the padding id 0 when the model's embedding masks it (`maskZero`). */
+  /**
+   * Tokens never generated. Default: the padding id 0 when the model's embedding masks it (`maskZero`,
+   * or the `ids != 0` a Keras file's `mask_zero` loads as).
+   */
   suppressTokenIds?: number[];
   /** Run one new position per step with key/value caches (true) or rerun the whole model each step. Default true. */
   useCache?: boolean;
@@ -421,15 +424,19 @@ function findTokenInput(model: tf.LayersModel, name: string | undefined, useCach
   );
 }
 
-/** Whether the layers reading the token input treat id 0 as padding (maskZero). */
+/**
+ * Whether the layers reading the token input treat id 0 as padding: an embedding's maskZero, or the
+ * `ids != 0` a Keras file's `mask_zero` loads as (the loader's ElementwiseOperation, `isPaddingMask`).
+ */
 function masksZero(model: tf.LayersModel, tokenInput: number): boolean {
   const input = model.inputs[tokenInput];
   const readers = model.layers.filter((layer) =>
     layer.inboundNodes.some((node) => node.inputTensors.some((t) => t.id === input.id)),
   );
-  return readers.some(
-    (layer) => (layer as unknown as { maskZero?: boolean }).maskZero === true || layer.getConfig().maskZero === true,
-  );
+  return readers.some((layer) => {
+    const flags = layer as unknown as { maskZero?: boolean; isPaddingMask?: boolean };
+    return flags.maskZero === true || flags.isPaddingMask === true || layer.getConfig().maskZero === true;
+  });
 }
 
 /** Throws when a position embedding with a fixed table (ours) is shorter than the positions fed. */

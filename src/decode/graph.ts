@@ -135,10 +135,11 @@ function planDynamicNode(layer: tf.layers.Layer, inputs: SymbolicTensor[], dynam
   }
   if (isIncrementalLayer(layer)) {
     const role = layer.incrementalRole(inputs.length);
-    if (role.kind !== 'cached') return role;
-    return { kind: 'cached', slots: role.slots.map((slot) => planSlot(layer, slot, dynamicInputs)) };
-  }
-  if (isPositionWise(layer)) return { kind: 'position-wise' };
+    if (role?.kind === 'cached') {
+      return { kind: 'cached', slots: role.slots.map((slot) => planSlot(layer, slot, dynamicInputs)) };
+    }
+    if (role != null) return role;
+  } else if (isPositionWise(layer)) return { kind: 'position-wise' };
   throw new Error(
     `generate: ${describeLayer(layer)} mixes positions and keeps no key/value cache, so the model cannot ` +
       'run one new position at a time; pass useCache: false to rerun the whole model for every token',

@@ -254,6 +254,7 @@ export function armForTfjs(
       // tfjs reads this right after building the model.
       if (window != null && !window.built) {
         try {
+          refuseLeftOut(window.model, window.layers, budget.file);
           window.written = onBuilt();
           // tfjs compiles the model with this next, and its errors would name no file: a trial first.
           if (trainingConfig != null) compiles(window.model, trainingConfig, budget.file);
@@ -275,6 +276,26 @@ export function armForTfjs(
     },
   });
   return armed;
+}
+
+/**
+ * Refuses a model that leaves out a layer with weights that its config builds: tfjs keeps only the
+ * layers an output depends on through their inputs, and its loader drops a tensor passed as a keyword
+ * argument (tf.keras 2's `MultiHeadAttention(query, value=v)` in a converter's model.json), so the
+ * model would compute something else than the file's, and the left-out weights would outlive
+ * `model.dispose()`.
+ */
+function refuseLeftOut(model: tf.LayersModel | null, built: Set<tf.layers.Layer>, file: string): void {
+  const kept = new Set(model?.weights ?? []);
+  const leftOut = [...built].filter((layer) => !layer.weights.some((w) => kept.has(w)));
+  if (leftOut.length === 0) return;
+  const names = leftOut.map((l) => `layer '${l.name}' (${l.getClassName()})`).join(', ');
+  throw new ModelLoadError(
+    file,
+    `no output of the model tfjs builds depends on ${names} ` +
+      "of its config (tfjs's loader drops a tensor passed as a keyword argument, such as tf.keras 2's " +
+      'MultiHeadAttention value=), so tfjs would compute another model; loadKerasModel reads such a file',
+  );
 }
 
 /** Whether tfjs can compile `model` with `config` (a model.json's trainingConfig); an error naming the file if not. */

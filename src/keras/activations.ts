@@ -19,6 +19,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { checkLayerArgNames, layerArgNames } from '../layers/args';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
+import type { IncrementalRole } from '../layers/incremental';
+import { axesOf, positionWiseUnless } from './positions';
 
 /** The activations `loadKerasModel` reads, by Keras's names (`keras.activations`). */
 export const KERAS_ACTIVATIONS = [
@@ -108,7 +110,7 @@ export function kerasActivation(
  */
 export function softmaxOver(x: tf.Tensor, axes: number[]): tf.Tensor {
   return tf.tidy(() => {
-    const positive = axes.map((a) => (a < 0 ? a + x.rank : a));
+    const positive = axesOf(axes, x.rank);
     if (positive.length > 1) return tf.exp(tf.sub(x, tf.logSumExp(x, positive, true)));
     const axis = positive[0];
     if (axis === x.rank - 1) return tf.softmax(x, -1);
@@ -184,6 +186,13 @@ export class ActivationOperation extends tf.layers.Layer {
   override computeMask(_inputs: tf.Tensor | tf.Tensor[], _mask?: tf.Tensor | tf.Tensor[]): tf.Tensor {
     // tfjs types computeMask as never null, but null is how it says "no mask".
     return null as unknown as tf.Tensor;
+  }
+
+  /** Position-wise (see positions.ts): elementwise, or a softmax over neither the batch nor the positions' axis. */
+  incrementalRole(): IncrementalRole | null {
+    return positionWiseUnless(this, ({ input }) =>
+      this.activation === 'softmax' ? axesOf([this.options.axis ?? -1], input.length) : [],
+    );
   }
 
   getConfig(): tf.serialization.ConfigDict {

@@ -337,8 +337,9 @@ function serialize(object: tf.serialization.Serializable | null): unknown {
 /**
  * Keras's attention with dropout, or returning its scores, runs a softmax that gives a query whose
  * keys are all masked zero attention (keras/src/layers/activations/softmax.py); without, its fused
- * `dot_product_attention` gives it uniform attention, as this package always does. Masks that can
- * mask a whole row then give other numbers: refused.
+ * `dot_product_attention` gives it uniform attention. Our attention gives what its
+ * `fullyMaskedQueries` says (`zero`; our blocks' attention: uniform). Where the two differ, masks
+ * that can mask a whole row give other numbers: refused.
  */
 function checkFullyMaskedRows(
   ctx: ExportContext,
@@ -346,23 +347,34 @@ function checkFullyMaskedRows(
   dropout: number,
   returnScores: boolean,
   masked: boolean,
+  zero = false,
 ): void {
-  if (!masked || (dropout === 0 && !returnScores)) return;
+  const kerasZero = dropout > 0 || returnScores;
+  if (!masked || kerasZero === zero) return;
+  if (zero) {
+    refuse(
+      ctx,
+      `${what} has fullyMaskedQueries 'zero' and receives padding or attention masks: Keras's attention without ` +
+        'dropout or returned scores gives a query whose keys are all masked (a padded position) uniform attention, ' +
+        `so the outputs at padded positions would differ; save a copy with fullyMaskedQueries 'uniform'`,
+    );
+  }
   refuse(
     ctx,
     `${what} has ${returnScores ? 'returnAttentionScores' : `dropout ${dropout}`} and receives padding or ` +
       "attention masks: Keras's attention then gives a query whose keys are all masked (a padded position) " +
       'zero attention where tfjs gives it uniform attention, so the outputs at padded positions would differ; ' +
-      `save a copy with ${returnScores ? 'returnAttentionScores false' : 'dropout 0'} in its attention`,
+      `save a copy with ${returnScores ? 'returnAttentionScores false' : 'dropout 0'} in its attention` +
+      ", or with fullyMaskedQueries 'zero'",
   );
 }
 
 /**
  * Our MultiHeadAttention as Keras's, called `(query, value, key=, value_mask=, key_mask=,
  * attention_mask=, use_causal_mask=)`: the value and key padding masks tfjs applied as
- * `value_mask`/`key_mask`, the query's as `attention_mask` rows (B, T, 1), ANDed with an attention
- * mask input (Keras reads a query mask only from the query's implicit mask, which the written
- * model does not carry).
+ * `value_mask`/`key_mask`, the query's (a `query_mask` input, else the query's own) as
+ * `attention_mask` rows (B, T, 1), ANDed with an attention mask input (Keras 3.8+ reads a query mask
+ * only from the query's implicit mask, which the written model does not carry).
  */
 function exportAttention(layer: MultiHeadAttention, ctx: ExportContext): KerasTensor[] {
   const names = layer.callArguments ?? ['query', 'value', 'key'].slice(0, ctx.inputs.length);
@@ -373,8 +385,10 @@ function exportAttention(layer: MultiHeadAttention, ctx: ExportContext): KerasTe
   const query = input('query')!;
   const value = input('value') ?? query;
   const key = input('key');
-  // An explicit value_mask / key_mask input wins over the tensor's own (as in our layer and Keras).
-  const valueMask: MaskSource | null = input('value_mask')?.tensor ?? value.mask;
+  // An explicit mask input wins over the tensor's own (as in our layer and Keras).
+  const queryMask: MaskSource | null = input('query_mask')?.tensor ?? query.mask;
+  // Without a value input the value is the query, and its mask the query's (as in our layer).
+  const valueMask: MaskSource | null = input('value_mask')?.tensor ?? (input('value') == null ? queryMask : value.mask);
   const keyMask: MaskSource | null = input('key_mask')?.tensor ?? key?.mask ?? null;
   const userMask = input('attention_mask')?.tensor ?? null;
   checkFullyMaskedRows(
@@ -382,9 +396,10 @@ function exportAttention(layer: MultiHeadAttention, ctx: ExportContext): KerasTe
     'the attention',
     layer.dropout,
     layer.returnAttentionScores,
-    query.mask != null || valueMask != null || keyMask != null || userMask != null || layer.slidingWindow != null,
+    queryMask != null || valueMask != null || keyMask != null || userMask != null || layer.slidingWindow != null,
+    layer.fullyMaskedQueries === 'zero',
   );
-  let attentionMask: KerasTensor | null = query.mask == null ? null : ctx.masks.rows(query.mask);
+  let attentionMask: KerasTensor | null = queryMask == null ? null : ctx.masks.rows(queryMask);
   if (userMask != null) {
     const user = ctx.masks.padding(userMask);
     attentionMask = attentionMask == null ? user : ctx.masks.and(attentionMask, user);
@@ -433,7 +448,14 @@ function exportBlock(block: TransformerBlock, ctx: ExportContext): KerasTensor[]
     );
   }
   const causal = className === 'TransformerDecoderBlock' || (block as unknown as { causal: boolean }).causal;
-  checkFullyMaskedRows(ctx, 'the block', block.dropout, false, sequenceMask != null || memoryMask != null);
+  checkFullyMaskedRows(
+    ctx,
+    'the block',
+    block.dropout,
+    false,
+    sequenceMask != null || memoryMask != null,
+    block.fullyMaskedQueries === 'zero',
+  );
   const kwargs: Record<string, unknown> = {};
   const self = sequenceMask == null ? null : ctx.masks.pair(sequenceMask, [sequenceMask]);
   if (memory != null) {
@@ -652,7 +674,14 @@ function exportKerasHubEncoder(layer: KerasHubTransformerEncoder, ctx: ExportCon
     input('padding_mask')?.tensor ?? null,
     input('attention_mask')?.tensor ?? null,
   );
-  checkFullyMaskedRows(ctx, 'the layer', layer.dropout, false, masks.padding != null || masks.attention != null);
+  checkFullyMaskedRows(
+    ctx,
+    'the layer',
+    layer.dropout,
+    false,
+    masks.padding != null || masks.attention != null,
+    layer.fullyMaskedQueries === 'zero',
+  );
   const kwargs: Record<string, unknown> = {};
   if (masks.padding != null) kwargs.padding_mask = masks.padding;
   if (masks.attention != null) kwargs.attention_mask = masks.attention;
@@ -703,6 +732,7 @@ function exportKerasHubDecoder(layer: KerasHubTransformerDecoder, ctx: ExportCon
     layer.dropout,
     false,
     self.padding != null || self.attention != null || crossMasked,
+    layer.fullyMaskedQueries === 'zero',
   );
   return write(
     layer,

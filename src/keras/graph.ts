@@ -254,13 +254,23 @@ export interface ClassContext {
   bareNames: boolean;
 }
 
-/** Checks the graph and converts it for tfjs; throws naming the layer and what to do. */
+/**
+ * A rewrite of the checked graph before its layers are converted (load.ts makes a Keras file's
+ * masks explicit with it, keras_masks.ts), given what each layer loads as: 'operation' (Keras 3
+ * operations, Keras 2 TFOpLambdas), 'stock:<class>' (stock_layers.ts), else the tfjs class name,
+ * or 'unknown' where the class is refused (its conversion then says why).
+ */
+export type GraphRewrite = (graph: KerasGraph, classOf: (layer: LayerJson) => string) => KerasGraph;
+
+/** Checks the graph, rewrites it (`rewrite`) and converts it for tfjs; throws naming the layer and what to do. */
 export function convertGraph(
   graph: KerasGraph,
   where: string,
   context: ClassContext = { bareNames: true },
+  rewrite: GraphRewrite | null = null,
 ): ConvertedGraph {
   checkGraph(graph, where);
+  if (rewrite != null) graph = rewrite(graph, (layer) => loadsAs(layer, where, context));
   const layers: TfjsLayerJson[] = [];
   const custom: Record<string, LayerClass> = {};
   for (const layer of graph.layers) {
@@ -480,6 +490,19 @@ function convertLayer(
   const config = { ...layer.config };
   const inputs = nodes.map((node, i) => classInputs(node, resolved.cls, config, `${where} call ${i}`));
   return out(resolved.className, config, inputs);
+}
+
+/** What a layer loads as: see `GraphRewrite`. */
+function loadsAs(layer: LayerJson, where: string, context: ClassContext): string {
+  if (isOperation(layer) || layer.class_name === 'TFOpLambda' || layer.class_name === 'SlicingOpLambda') {
+    return 'operation';
+  }
+  try {
+    const resolved = resolveClass(layer, `${where}: layer '${layer.name}' (${layer.class_name})`, context);
+    return resolved.stock ? `stock:${layer.class_name}` : resolved.className;
+  } catch {
+    return 'unknown';
+  }
 }
 
 /** Keras's own module prefixes: a class from one of them is Keras's, not the user's. */
@@ -734,11 +757,6 @@ function getItem(
  * Non-tensor call arguments: `use_causal_mask` -> config `causal`, `return_attention_scores` ->
  * config; `training` false/None and absent masks are dropped; anything else is an error.
  */
-/** Whether a call passes only query/value/key (the MultiHeadAttention inputs that may be collapsed). */
-function names3(named: [string, TensorRef][]): boolean {
-  return named.every(([n]) => n === 'query' || n === 'value' || n === 'key');
-}
-
 function classInputs(node: NodeCall, cls: LayerClass, config: Record<string, unknown>, where: string): TensorRef[] {
   const kwargs = { ...node.kwargs };
   if ('use_causal_mask' in kwargs) {
@@ -788,24 +806,25 @@ function classInputs(node: NodeCall, cls: LayerClass, config: Record<string, unk
   }
   checkNeutral(kwargs, where);
   named.sort(([a], [b]) => callArguments.indexOf(a) - callArguments.indexOf(b));
-  if (cls.kerasCallArguments == null || names3(named)) {
-    // Keras's defaults, which our layer shares: key = value when absent, value = query in self-attention.
-    // Dropping the repeats keeps the node's inputs distinct (see copyRepeatedInputs).
-    const ref = (n: string) => named.find(([name]) => name === n)?.[1];
-    const same = (a?: TensorRef, b?: TensorRef) => a != null && b != null && JSON.stringify(a) === JSON.stringify(b);
-    if (same(ref('key'), ref('value')))
-      named.splice(
-        named.findIndex(([n]) => n === 'key'),
-        1,
-      );
-    if (!ref('key') && same(ref('value'), ref('query')))
-      named.splice(
-        named.findIndex(([n]) => n === 'value'),
-        1,
-      );
+  // Keras's defaults, which MultiHeadAttention shares: key = value when absent, value = query in
+  // self-attention (and then the value's mask = the query's). Dropping the repeats keeps the node's
+  // inputs distinct (see copyRepeatedInputs) and self-attention recognisable as such (explain.ts).
+  const ref = (n: string) => named.find(([name]) => name === n)?.[1];
+  const same = (a?: TensorRef, b?: TensorRef) => a != null && b != null && JSON.stringify(a) === JSON.stringify(b);
+  const drop = (n: string) =>
+    named.splice(
+      named.findIndex(([name]) => name === n),
+      1,
+    );
+  if (same(ref('key'), ref('value'))) drop('key');
+  if (!ref('key') && same(ref('value'), ref('query'))) {
+    drop('value');
+    if (same(ref('value_mask'), ref('query_mask'))) drop('value_mask');
   }
   const names = named.map(([n]) => n);
-  const leading = names.every((n, i) => n === callArguments[i]);
+  // Without callArguments a class takes only its sequences positionally (query, value, key;
+  // keras-hub's inputs or decoder and encoder sequences): a mask input needs the names.
+  const leading = names.every((n, i) => n === callArguments[i]) && !names.some((n) => n.endsWith('_mask'));
   if (!leading) {
     if (cls.kerasCallArguments == null) {
       const missing = callArguments.slice(0, names.length).filter((n) => !names.includes(n));

@@ -31,7 +31,8 @@ import { buildFromArtifacts } from '../io/model_artifacts';
 import { checkTopology } from '../io/topology';
 import { budgetOf, buildWithinBudget, formatBytes, WeightBudget, weightBytes } from '../io/weight_budget';
 import { checkWeightPath } from '../io/weight_paths';
-import { ClassContext, convertGraph, ConvertedGraph, LayerClass } from './graph';
+import { ClassContext, convertGraph, ConvertedGraph, GraphRewrite, LayerClass } from './graph';
+import { explicitMasks, maskSemantics } from './keras_masks';
 import { Hdf5File } from './hdf5';
 import { parseKeras2Config } from './keras2_config';
 import { asObject, isKeras3Config, parseKeras3Config } from './keras3_config';
@@ -159,6 +160,22 @@ function classContext(options: LoadKerasModelOptions, bareNames: boolean): Class
   return { customObjects: options.customObjects as ClassContext['customObjects'], bareNames };
 }
 
+/** The rewrite that makes a Keras file's masks explicit, as the Keras `version` that wrote it applies them. */
+function kerasMasks(version: string | null, keras3: boolean): GraphRewrite {
+  const semantics = maskSemantics(version, keras3);
+  return (graph, classOf) => explicitMasks(graph, semantics, classOf);
+}
+
+/** The `keras_version` of a `.keras` archive's metadata.json, or null without one. */
+function archiveKerasVersion(archive: ZipArchive, name: string): string | null {
+  const entry = archive.entries.get('metadata.json');
+  if (entry == null) return null;
+  const where = `${name}!metadata.json`;
+  checkJsonBytes(entry.uncompressedSize, where);
+  const metadata = parseJson(decodeUtf8(archive.read('metadata.json'), where), where) as { keras_version?: unknown };
+  return typeof metadata?.keras_version === 'string' ? metadata.keras_version : null;
+}
+
 function isIOHandler(source: unknown): source is tf.io.IOHandler {
   return (
     source != null &&
@@ -197,7 +214,12 @@ async function loadKerasArchive(bytes: Uint8Array, name: string, options: Checke
     isKeras3Config(config) ? parseKeras3Config(config, where) : parseKeras2Config(config, where, true),
     where,
   );
-  const converted = convertGraph(graph, where, classContext(options, false));
+  const converted = convertGraph(
+    graph,
+    where,
+    classContext(options, false),
+    kerasMasks(archiveKerasVersion(archive, name), isKeras3Config(config)),
+  );
   const weightsFile = `${name}!model.weights.h5`;
   const stored = weightsEntry.uncompressedSize;
   return build(converted, budgetOf(name, stored, `of ${weightsFile}`, options.maxWeightBytes), (model) => {
@@ -237,7 +259,13 @@ async function loadH5(bytes: Uint8Array, name: string, options: CheckedOptions):
     isKeras3Config(config) ? parseKeras3Config(config, where) : parseKeras2Config(config, where),
     where,
   );
-  const converted = convertGraph(graph, where, classContext(options, false));
+  const version = typeof attrs.keras_version === 'string' ? attrs.keras_version : null;
+  const converted = convertGraph(
+    graph,
+    where,
+    classContext(options, false),
+    kerasMasks(version, isKeras3Config(config)),
+  );
   const budget = budgetOf(name, bytes.byteLength, 'of the file', options.maxWeightBytes);
   return build(converted, budget, (model) => assignH5Weights(model, h5, options, graph.h5Groups));
 }
@@ -325,8 +353,11 @@ function convertModelJson(
     isKeras3Config(modelConfig) ? parseKeras3Config(modelConfig, where) : parseKeras2Config(modelConfig, where),
     where,
   );
-  // A model.json names tfjs classes (tfjs wrote it) or Keras 2 ones (tensorflowjs_converter did).
-  const converted = convertGraph(graph, where, classContext(options, true));
+  // A model.json names tfjs classes (tfjs wrote it) or Keras 2 ones (tensorflowjs_converter did);
+  // the masks are Keras's unless tfjs wrote it (then they follow tfjs, as when it was saved).
+  const version = typeof topology.keras_version === 'string' ? topology.keras_version : null;
+  const masks = version?.startsWith('tfjs') ? null : kerasMasks(version, isKeras3Config(modelConfig));
+  const converted = convertGraph(graph, where, classContext(options, true), masks);
   const config = converted.topology as unknown as Record<string, unknown>;
   return {
     modelTopology: wrapped ? { ...topology, model_config: config } : config,

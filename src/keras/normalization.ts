@@ -5,6 +5,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { checkLayerArgNames, layerArgNames } from '../layers/args';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
+import type { IncrementalRole } from '../layers/incremental';
+import { axesOf, positionWiseUnless } from './positions';
 
 /** A mean or variance given in the config: a number or nested lists of them. */
 export type Statistic = number | Statistic[];
@@ -79,7 +81,7 @@ export class KerasNormalization extends tf.layers.Layer {
   build(inputShape: tf.Shape | tf.Shape[]): void {
     const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
     const rank = shape.length;
-    const keep = [...new Set(this.axis.map((a) => (a < 0 ? a + rank : a)))].sort((a, b) => a - b);
+    const keep = [...new Set(axesOf(this.axis, rank))].sort((a, b) => a - b);
     for (const a of keep) {
       if (a < 0 || a >= rank) {
         throw new Error(
@@ -154,6 +156,14 @@ export class KerasNormalization extends tf.layers.Layer {
 
   computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
     return (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
+  }
+
+  /**
+   * Position-wise (see positions.ts) unless its statistics differ along the batch or the positions'
+   * axis (that axis kept, `axis=1`): the new position would need its own.
+   */
+  incrementalRole(): IncrementalRole | null {
+    return positionWiseUnless(this, () => this.broadcastShape.flatMap((size, axis) => (size > 1 ? [axis] : [])));
   }
 
   getConfig(): tf.serialization.ConfigDict {

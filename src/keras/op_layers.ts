@@ -17,7 +17,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { checkLayerArgNames, layerArgNames } from '../layers/args';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
+import type { IncrementalRole } from '../layers/incremental';
 import { softmaxOver } from './activations';
+import { axesOf, positionWiseUnless } from './positions';
 
 export const ELEMENTWISE_OPERATIONS = [
   'add',
@@ -202,6 +204,26 @@ export class ElementwiseOperation extends tf.layers.Layer {
     return tf.tidy(() => masks.slice(1).reduce((a, b) => tf.logicalAnd(a, b), tf.cast(masks[0], 'bool')));
   }
 
+  /**
+   * Whether this computes `ids != 0`, the padding mask of token ids (an Embedding's `mask_zero`, made
+   * explicit by the loader: keras_masks.ts): `generate` then never generates id 0, as for an
+   * embedding that masks it.
+   */
+  get isPaddingMask(): boolean {
+    return this.operation === 'not_equal' && this.constant === 0;
+  }
+
+  /**
+   * Position-wise (see positions.ts), unless a constant operand holds rows that differ along the
+   * positions (`x + table`, table (T, D)): the new position would need its own row.
+   */
+  incrementalRole(): IncrementalRole | null {
+    return positionWiseUnless(this, ({ output }) => {
+      const offset = output.length - this.constantDims.length; // the constant is aligned to the right
+      return this.constantDims.flatMap((size, axis) => (size > 1 ? [axis + offset] : []));
+    });
+  }
+
   getConfig(): tf.serialization.ConfigDict {
     return {
       operation: this.operation,
@@ -303,6 +325,11 @@ export class ReduceOperation extends tf.layers.Layer {
   override computeMask(): tf.Tensor {
     // tfjs types computeMask as never null, but null is how it says "no mask".
     return null as unknown as tf.Tensor;
+  }
+
+  /** Position-wise (see positions.ts) when it reduces neither the batch nor the positions' axis. */
+  incrementalRole(): IncrementalRole | null {
+    return positionWiseUnless(this, ({ input }) => this.axes(input.length));
   }
 
   getConfig(): tf.serialization.ConfigDict {
@@ -461,6 +488,13 @@ export class KerasSoftmax extends tf.layers.Layer {
   override computeMask(inputs: tf.Tensor | tf.Tensor[], mask?: tf.Tensor | tf.Tensor[]): tf.Tensor {
     // tfjs types computeMask as never null, but null is how it says "no mask".
     return ((Array.isArray(mask) ? mask[0] : mask) ?? null) as tf.Tensor;
+  }
+
+  /** Position-wise (see positions.ts) when its softmax is over neither the batch nor the positions' axis. */
+  incrementalRole(): IncrementalRole | null {
+    return positionWiseUnless(this, ({ input }) =>
+      axesOf(Array.isArray(this.axis) ? this.axis : [this.axis], input.length),
+    );
   }
 
   getConfig(): tf.serialization.ConfigDict {

@@ -20,6 +20,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { checkLayerArgNames, layerArgNames } from '../layers/args';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
+import type { IncrementalRole } from '../layers/incremental';
+import { positionWiseUnless } from './positions';
 
 /** One entry of a key: a slice, an integer index, `null` (new axis of size 1) or `'ellipsis'`. */
 export type SliceKeyItem =
@@ -155,6 +157,20 @@ export class SliceOperation extends tf.layers.Layer {
   override computeMask(_inputs: tf.Tensor | tf.Tensor[], _mask?: tf.Tensor | tf.Tensor[]): tf.Tensor {
     // tfjs types computeMask as never null, but null is how it says "no mask".
     return null as unknown as tf.Tensor;
+  }
+
+  /**
+   * Position-wise (see positions.ts) when the key takes the batch and the positions' axes whole and
+   * leaves them first (`mask[:, :, None]`, `x[..., :4]`), not when it slices them or puts an axis
+   * before them (`x[:, -1]`, `mask[:, None, :]`).
+   */
+  incrementalRole(): IncrementalRole | null {
+    const whole = (item: SliceKeyItem) =>
+      item != null && typeof item === 'object' && item.start == null && item.stop == null && (item.step ?? 1) === 1;
+    return positionWiseUnless(this, ({ input }) => {
+      const key = expandKey(this.key, input.length, `SliceOperation '${this.name}'`);
+      return [0, 1].filter((axis) => !whole(key[axis]));
+    });
   }
 
   getConfig(): tf.serialization.ConfigDict {

@@ -85,6 +85,9 @@ export function readTfjsGraph(model: tf.LayersModel, where: string): TfjsGraph {
       });
     });
   }
+  // The model's inputs in its own order (config.layers lists them wherever the graph needs them).
+  const order = config.inputLayers.map(([name]) => name);
+  inputs.sort((a, b) => order.indexOf(a.layer.name) - order.indexOf(b.layer.name));
   return {
     name: config.name,
     inputs,

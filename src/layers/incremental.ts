@@ -48,8 +48,11 @@ export type IncrementalRole =
 
 /** A layer that says how it runs incrementally. */
 export interface IncrementalLayer {
-  /** The role of a call with `inputCount` inputs. */
-  incrementalRole(inputCount: number): IncrementalRole;
+  /**
+   * The role of a call with `inputCount` inputs; null when the layer, as built, cannot run one new
+   * position at a time (`generate` then refuses it by name).
+   */
+  incrementalRole(inputCount: number): IncrementalRole | null;
 }
 
 export function isIncrementalLayer(layer: unknown): layer is IncrementalLayer {

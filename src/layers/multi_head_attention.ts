@@ -9,11 +9,12 @@ import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
 import { AttentionOutputProjection, mergeHeads } from './attention_output_projection';
 import { AttentionProjection, projectHeads, projectJoined } from './attention_projection';
-import { type HeadsSlice, scaledDotProductAttention } from '../ops/attention';
+import { type FullyMaskedQueries, type HeadsSlice, scaledDotProductAttention } from '../ops/attention';
 import { updateCache } from '../ops/attention_cache';
 import { describeValue } from '../describe';
 import {
   checkBoolean,
+  checkChoice,
   checkLayerArgNames,
   checkPositiveInt,
   checkRate,
@@ -95,7 +96,9 @@ export interface MultiHeadAttentionArgs extends LayerArgs {
   /**
    * Which Keras call argument each input is (from `MultiHeadAttention.kerasCallArguments`), e.g.
    * `['query', 'value', 'attention_mask']`; set by the Keras loader for nodes that pass tensors as
-   * keyword arguments. Default null: the inputs are query, [query, value] or [query, value, key].
+   * keyword arguments. A `query_mask`, `value_mask` or `key_mask` input, (B, T) / (B, S) with 1 = a
+   * real position, is used in place of that tensor's own padding mask. Default null: the inputs are
+   * query, [query, value] or [query, value, key].
    */
   callArguments?: string[] | null;
   /** Whether `apply` returns `[output, scores]`, scores (B, H, T, S). Default false. */
@@ -116,6 +119,15 @@ export interface MultiHeadAttentionArgs extends LayerArgs {
    * Default false.
    */
   softmaxRobustMasking?: boolean;
+  /**
+   * What a query whose keys are all masked (a padded position) gets: 'uniform' attention, the
+   * average of the values (the default, so the output stays finite; Keras's fused attention does
+   * the same), or 'zero' attention, so the context is zero and the output is the output
+   * projection's bias, with zero scores. Keras 3.10+ takes the 'zero' path when the layer has
+   * `dropout` > 0 or returns its scores (its masked Softmax; the fused path otherwise), which is
+   * where `loadKerasModel` sets it. Default 'uniform'.
+   */
+  fullyMaskedQueries?: FullyMaskedQueries;
 }
 
 /** Every argument name, for the unknown-argument check. */
@@ -144,6 +156,7 @@ const ARG_NAMES = layerArgNames<MultiHeadAttentionArgs>({
   biasInitializer: true,
   queryShape: true,
   softmaxRobustMasking: true,
+  fullyMaskedQueries: true,
   keyShape: true,
   valueShape: true,
 });
@@ -239,7 +252,8 @@ export interface AttentionRunResult {
  * Masks, all combined (1 = may attend): padding masks that tfjs propagates
  * (e.g. from `tf.layers.embedding({maskZero: true})`), `causal`, `slidingWindow`,
  * and the `attentionMask` keyword argument, (T, S), (B, T, S) or (B, H, T, S). A
- * query whose keys are all masked attends uniformly, so its output stays finite.
+ * query whose keys are all masked attends uniformly, so its output stays finite (or, with
+ * `fullyMaskedQueries: 'zero'`, not at all, as Keras's attention with dropout).
  *
  * Weights, in Keras's order: query kernel [Dq, H, K], query bias [H, K], key
  * kernel [Dk, H, K], key bias [H, K], with `useGate` gate kernel [Dq, H, V] and
@@ -281,6 +295,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
   readonly flashAttention: boolean | null;
   readonly seed: number | null;
   readonly softmaxRobustMasking: boolean;
+  readonly fullyMaskedQueries: FullyMaskedQueries;
   readonly kernelInitializer: Initializer;
   readonly biasInitializer: Initializer;
   readonly kernelRegularizer: Regularizer | null;
@@ -323,6 +338,10 @@ export class MultiHeadAttention extends tf.layers.Layer {
     this.flashAttention = checkFlashAttention(name, args.flashAttention, this.dropout);
     this.seed = checkSeed(name, args.seed);
     this.softmaxRobustMasking = checkBoolean(name, 'softmaxRobustMasking', args.softmaxRobustMasking ?? false);
+    this.fullyMaskedQueries = checkChoice(name, 'fullyMaskedQueries', args.fullyMaskedQueries ?? 'uniform', [
+      'uniform',
+      'zero',
+    ] as const);
     this.kernelInitializer = resolveInitializer(name, 'kernelInitializer', args.kernelInitializer, 'glorotUniform');
     this.biasInitializer = resolveInitializer(name, 'biasInitializer', args.biasInitializer, 'zeros');
     this.kernelRegularizer = resolveRegularizer(name, 'kernelRegularizer', args.kernelRegularizer);
@@ -330,10 +349,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
     rejectActivityRegularizer(name, args.activityRegularizer);
     this.kernelConstraint = resolveConstraint(name, 'kernelConstraint', args.kernelConstraint);
     this.biasConstraint = resolveConstraint(name, 'biasConstraint', args.biasConstraint);
-    this.callArguments = checkCallArguments(name, args.callArguments, MultiHeadAttention.kerasCallArguments, [
-      'query',
-      'value',
-    ]);
+    this.callArguments = checkCallArguments(name, args.callArguments, MultiHeadAttention.kerasCallArguments, ['query']);
     this.supportsMasking = true;
   }
 
@@ -440,6 +456,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
     value: T;
     key: T;
     hasKey: boolean;
+    queryMask?: T;
     valueMask?: T;
     keyMask?: T;
     attentionMask?: T;
@@ -456,18 +473,21 @@ export class MultiHeadAttention extends tf.layers.Layer {
     }
     const named = byCallArgument(name, this.callArguments, list);
     const index = (arg: string) => this.callArguments!.indexOf(arg);
+    // Without a value input the value is the query (self-attention), and so is its mask.
+    const selfAttention = named.value === undefined;
+    const value = selfAttention ? named.query : named.value;
     const hasKey = named.key !== undefined;
+    const valueIndex = selfAttention ? index('query') : index('value');
     return {
       query: named.query,
-      value: named.value,
-      key: hasKey ? named.key : named.value,
+      value,
+      key: hasKey ? named.key : value,
       hasKey,
-      // Keras reads query_mask from the query's own mask (MultiHeadAttention.call overwrites the
-      // argument with get_keras_mask(query)), so a query_mask input is accepted and not used.
-      valueMask: named.value_mask,
+      queryMask: named.query_mask,
+      valueMask: named.value_mask ?? (selfAttention ? named.query_mask : undefined),
       keyMask: named.key_mask,
       attentionMask: named.attention_mask,
-      indices: { query: index('query'), value: index('value'), key: hasKey ? index('key') : index('value') },
+      indices: { query: index('query'), value: valueIndex, key: hasKey ? index('key') : valueIndex },
     };
   }
 
@@ -637,9 +657,10 @@ export class MultiHeadAttention extends tf.layers.Layer {
     const attentionMask = roles.attentionMask ?? args.attentionMask ?? null;
     this.checkCallInputs(query, value, key);
     const padding = resolveInputMasks(inputs, args.mask);
-    const queryMask = padding[roles.indices.query];
-    // Explicit value_mask / key_mask inputs win over the tensors' own masks, as in Keras; the key's
+    // Explicit query_mask / value_mask / key_mask inputs win over the tensors' own masks, as in
+    // Keras (whose 3.8+ reads the query's from the query: loadKerasModel passes that one); the key's
     // own mask counts only when a key was given (Keras ignores it for key = value).
+    const queryMask = roles.queryMask ?? padding[roles.indices.query];
     const valueMask = roles.valueMask ?? padding[roles.indices.value];
     const keyMask = roles.keyMask ?? (roles.hasKey ? padding[roles.indices.key] : null);
     checkPaddingMasks(name, [
@@ -688,6 +709,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
       dropout: options.training ? this.dropout : 0,
       needProbabilities: (options.needProbabilities ?? false) || observer != null,
       keyLength,
+      fullyMaskedQueries: this.fullyMaskedQueries,
     });
     const headMask = options.headMask ?? null;
     if (observer != null && probabilities != null) observer({ layer: this, inputs, probabilities, mask, headMask });
@@ -963,6 +985,7 @@ export class MultiHeadAttention extends tf.layers.Layer {
       flashAttention: this.flashAttention,
       seed: this.seed,
       ...(this.softmaxRobustMasking ? { softmaxRobustMasking: true } : {}),
+      ...(this.fullyMaskedQueries !== 'uniform' ? { fullyMaskedQueries: this.fullyMaskedQueries } : {}),
       kernelInitializer: serializeInitializer(this.kernelInitializer),
       biasInitializer: serializeInitializer(this.biasInitializer),
       kernelRegularizer: serializeRegularizerOrConstraint(this.kernelRegularizer),

@@ -25,6 +25,7 @@ import { layerNormalize } from '../ops/layer_norm';
 import { describeValue } from '../describe';
 import {
   checkBoolean,
+  checkChoice,
   checkPositiveInt,
   checkPositiveNumber,
   checkRate,
@@ -35,6 +36,7 @@ import {
 import { type RegularizerIdentifier, rejectActivityRegularizer, resolveRegularizer } from './keras_args';
 import { checkOptionNames } from '../options';
 import type { AttentionSublayer } from './attention_recorder';
+import type { FullyMaskedQueries } from '../ops/attention';
 import type { CacheSlot } from './incremental';
 import { type AttentionInputs, MultiHeadAttention } from './multi_head_attention';
 import { checkRank, type Shape } from './shapes';
@@ -63,6 +65,13 @@ export interface TransformerBlockArgs extends LayerArgs {
   kernelInitializer?: InitializerIdentifier;
   /** Initializer of every bias. Default 'zeros'. */
   biasInitializer?: InitializerIdentifier;
+  /**
+   * What a query whose keys are all masked (a padded position) gets in the block's attention:
+   * 'uniform' attention or 'zero' attention (see MultiHeadAttention's `fullyMaskedQueries`; Keras
+   * 3.10+'s attention in keras-hub's layers gives 'zero' when they have dropout, where the Keras
+   * loader sets it). Default 'uniform'.
+   */
+  fullyMaskedQueries?: FullyMaskedQueries;
 }
 
 /** The feed-forward activations, by their Keras names. */
@@ -215,6 +224,7 @@ export abstract class TransformerBlock extends tf.layers.Layer {
   readonly normalizeFirst: boolean;
   readonly kernelInitializer: Initializer;
   readonly biasInitializer: Initializer;
+  readonly fullyMaskedQueries: FullyMaskedQueries;
   /** Null unless the class takes regularizers and was given one. */
   readonly kernelRegularizer: Regularizer | null;
   readonly biasRegularizer: Regularizer | null;
@@ -246,6 +256,10 @@ export abstract class TransformerBlock extends tf.layers.Layer {
     this.normalizeFirst = checkBoolean(name, 'normalizeFirst', args.normalizeFirst ?? false);
     this.kernelInitializer = resolveInitializer(name, 'kernelInitializer', args.kernelInitializer, 'glorotUniform');
     this.biasInitializer = resolveInitializer(name, 'biasInitializer', args.biasInitializer, 'zeros');
+    this.fullyMaskedQueries = checkChoice(name, 'fullyMaskedQueries', args.fullyMaskedQueries ?? 'uniform', [
+      'uniform',
+      'zero',
+    ] as const);
     this.kernelRegularizer = kind.regularizers
       ? resolveRegularizer(name, 'kernelRegularizer', args.kernelRegularizer)
       : null;
@@ -291,6 +305,7 @@ export abstract class TransformerBlock extends tf.layers.Layer {
       keyDim,
       dropout: this.kind.attentionDropout === false ? 0 : this.dropout,
       causal,
+      fullyMaskedQueries: this.fullyMaskedQueries,
       kernelInitializer: this.kernelInitializer,
       biasInitializer: this.biasInitializer,
       kernelRegularizer: this.kernelRegularizer,
@@ -574,6 +589,7 @@ export abstract class TransformerBlock extends tf.layers.Layer {
       normalizeFirst: this.normalizeFirst,
       kernelInitializer: serializeInitializer(this.kernelInitializer),
       biasInitializer: serializeInitializer(this.biasInitializer),
+      ...(this.fullyMaskedQueries !== 'uniform' ? { fullyMaskedQueries: this.fullyMaskedQueries } : {}),
     };
   }
 }

@@ -36,6 +36,7 @@ const ARG_NAMES = layerArgNames<TransformerDecoderBlockArgs>({
   activation: true,
   layerNormEpsilon: true,
   normalizeFirst: true,
+  fullyMaskedQueries: true,
   kernelInitializer: true,
   biasInitializer: true,
 });

@@ -42,6 +42,7 @@ const ARG_NAMES = layerArgNames<TransformerEncoderBlockArgs>({
   activation: true,
   layerNormEpsilon: true,
   normalizeFirst: true,
+  fullyMaskedQueries: true,
   kernelInitializer: true,
   biasInitializer: true,
   causal: true,

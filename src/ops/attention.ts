@@ -46,7 +46,17 @@ export interface AttentionArgs {
    * Default: every position of the sources.
    */
   keyLength?: number;
+  /**
+   * What a query whose keys are all masked gets: 'uniform' attention (its scores are all equally
+   * masked, so the softmax averages the values; the default) or 'zero' attention (a zero context
+   * and zero probabilities: Keras's masked `Softmax`, keras/src/layers/activations/softmax.py, which
+   * zeroes the masked positions after the softmax since Keras 3.10).
+   */
+  fullyMaskedQueries?: FullyMaskedQueries;
 }
+
+/** See `AttentionArgs.fullyMaskedQueries`. */
+export type FullyMaskedQueries = 'uniform' | 'zero';
 
 export interface AttentionResult {
   /** (B, T, H, V): each head's weighted values, the layout the output projection reads. */
@@ -75,14 +85,37 @@ export function scaledDotProductAttention(args: AttentionArgs): AttentionResult 
     (mask == null || mask.rank < 4) &&
     // A cache prefix is read in place only without a tape (the kernel's backward reads whole sources).
     !(args.keyLength != null && tf.engine().isTapeOn());
-  if (fused) return fusedAttention({ ...args, mask, scale });
-  return plainAttention({ ...args, mask, scale, dropout });
+  const result = fused ? fusedAttention({ ...args, mask, scale }) : plainAttention({ ...args, mask, scale, dropout });
+  if (args.fullyMaskedQueries !== 'zero' || mask == null) return result;
+  return zeroFullyMaskedQueries(result, mask);
+}
+
+/**
+ * The context and probabilities of the queries whose keys are all masked set to zero (Keras's
+ * masked Softmax: `where(mask, softmax(scores), 0)`; the other rows' masked probabilities are
+ * already exactly 0). Call inside a tidy.
+ */
+function zeroFullyMaskedQueries(result: AttentionResult, mask: tf.Tensor): AttentionResult {
+  // 1 where a query may attend to any key: (T, 1), (B, T, 1), (B, 1, 1) or (B, H, T, 1).
+  const attends = mask.cast('float32').max(-1, true);
+  // As the probabilities' (B, H, T, S) and the context's (B, T, H, V) factors.
+  const [forProbabilities, forContext] =
+    attends.rank === 4
+      ? [attends, attends.transpose([0, 2, 1, 3])]
+      : attends.rank === 3
+        ? [attends.expandDims(1), attends.expandDims(2)]
+        : [attends, attends.expandDims(1)];
+  return {
+    context: result.context.mul(forContext) as tf.Tensor4D,
+    probabilities: result.probabilities == null ? null : (result.probabilities.mul(forProbabilities) as tf.Tensor4D),
+  };
 }
 
 /**
  * The additive scores of a mask, (1 - mask) * MASKED_SCORE: 0 where 1 = may attend, -1e9 where
  * masked, so that the softmax gives masked keys probability 0 (exactly: e^-1e9 underflows). A
- * query whose keys are all masked gets equal scores everywhere and attends uniformly, as in Keras.
+ * query whose keys are all masked gets equal scores everywhere and attends uniformly, as Keras's
+ * fused `dot_product_attention` does (see `AttentionArgs.fullyMaskedQueries` for its other path).
  */
 export function maskToScores(mask: tf.Tensor): tf.Tensor {
   return tf.scalar(1).sub(mask.cast('float32')).mul(MASKED_SCORE);

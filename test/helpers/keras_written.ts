@@ -11,21 +11,11 @@ import { KERAS_IO_LAYERS, loadKerasModel, type LoadKerasModelOptions } from '../
 
 export const KERAS_WRITTEN = path.join(__dirname, '../fixtures/keras_written');
 
-/** Files that do not load or match Keras yet, and what is missing (the test checks that they still fail). */
-export const KNOWN_GAPS: Record<string, string> = {
-  // MultiHeadAttention (src/layers/multi_head_attention.ts) and the masks it is given. Its options
-  // use_gate, attention_mask, use_causal_mask and sliding_window match Keras 3.15 on their own.
-  'k3_attention.keras':
-    'padding masks as Keras 3.15 applies them (the k3_mask_* gaps); gate, attention_mask, sliding_window match',
-  'k3_attention.h5':
-    "Keras 3.14+ lists MultiHeadAttention's weights as query, key, gate, value, output (gate before value)",
-  'k3_mask_value.keras':
-    "tfjs 4.22's executor gives a layer only its first input's mask: MultiHeadAttention never sees the value's mask",
-  'k3_mask_cleared.keras':
-    "Keras >= 3.8's MultiHeadAttention clears the masks of its input tensors: x + mha(x, x) carries none after it",
-  'k3_mask_explicit.keras':
-    'with dropout (or return_attention_scores) Keras gives a fully masked query row zero attention, not uniform',
-};
+/**
+ * Files that do not load or match Keras yet, and what is missing (the test checks that they still
+ * fail). None today.
+ */
+export const KNOWN_GAPS: Record<string, string> = {};
 
 /** One fixture file: the inputs Keras predicted on and its outputs, or the reason it must be refused. */
 export interface KerasWrittenEntry {
@@ -39,6 +29,11 @@ export interface KerasWrittenEntry {
   outputs?: unknown[];
   /** Set for files that must be refused: a part of the expected error message. */
   refused?: string;
+  /**
+   * Keras 3 models without nested models: the layers and operations in the order Keras runs them
+   * (which decides the masks Keras 3.8+ has cleared; src/keras/keras_masks.ts `kerasRunOrder`).
+   */
+  runOrder?: string[];
 }
 
 export interface KerasWrittenManifest {

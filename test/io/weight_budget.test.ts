@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { fileSystem } from '../../src/io/file_system';
 import { ModelLoadError } from '../../src/io/load_error';
 import { buildWithinBudget } from '../../src/io/weight_budget';
+import { KERAS_WRITTEN } from '../helpers/keras_written';
 
 /** A tfjs functional topology: input (B, 4) -> each layer in turn. */
 function chain(...layers: { class_name: string; name: string; config: Record<string, unknown> }[]): object {
@@ -190,6 +191,20 @@ describe("the file:// route: tfjs's own build, under the same budget and checks"
     );
     await new Promise((resolve) => setImmediate(resolve));
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('refuses a model that leaves out a layer its config builds, leaving nothing behind', async () => {
+    // tensorflowjs_converter's model.json of a tf.keras 2.15 model: `attention(query, value=norm_2)`,
+    // where tfjs's loader drops the keyword argument's tensor and so the layer that makes it.
+    const file = path.join(KERAS_WRITTEN, 'k2.15_mask_tfjs', 'model.json');
+    const before = tf.memory().numTensors;
+    await expect(tf.loadLayersModel(`file://${file}`)).rejects.toThrow(
+      `${file}: no output of the model tfjs builds depends on layer 'layer_normalization_2' (LayerNormalization) ` +
+        "of its config (tfjs's loader drops a tensor passed as a keyword argument",
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(tf.memory().numTensors).toBe(before);
+    expect([prototype.addWeight, prototype.apply]).toEqual([addWeight, apply]);
   });
 
   it("wraps tfjs's errors about the model as a whole, naming the file", async () => {

@@ -42,14 +42,17 @@ describe.each(refused.map((e) => [e.file, e] as const))('%s (refused)', (file, e
   });
 });
 
-describe.each(Object.entries(KNOWN_GAPS))('%s (known gap)', (file, gap) => {
-  it(`does not load or match yet: ${gap}`, async () => {
-    const entry = manifest.entries.find((e) => e.file === file && e.refused == null)!;
-    expect(entry).toBeDefined();
-    const result = await compareWithKeras(entry).catch((error: Error) => error);
-    if (!(result instanceof Error)) expect(result.maxDiff).toBeGreaterThan(1e-5);
+// A loop, not describe.each, which refuses an empty table (there are no known gaps today).
+for (const [file, gap] of Object.entries(KNOWN_GAPS)) {
+  describe(`${file} (known gap)`, () => {
+    it(`does not load or match yet: ${gap}`, async () => {
+      const entry = manifest.entries.find((e) => e.file === file && e.refused == null)!;
+      expect(entry).toBeDefined();
+      const result = await compareWithKeras(entry).catch((error: Error) => error);
+      if (!(result instanceof Error)) expect(result.maxDiff).toBeGreaterThan(1e-5);
+    });
   });
-});
+}
 
 it('a user class with the bare name of one of ours is refused with the customObjects line', async () => {
   const file = path.join(KERAS_WRITTEN, 'k3_keras_io_text_classification.keras');

@@ -166,10 +166,12 @@ describeEachBackend('loadKerasModel: Keras 2 MultiHeadAttention with value/key k
         outputDim: null,
       });
       expect(cross.getConfig()).toMatchObject({ numHeads: 2, keyDim: 3, valueDim: 3, useBias: false, outputDim: 5 });
+      // The value's padding mask (its embedding's, ids != 0), which Keras 2 reads from the value: an input.
       expect(cross.inboundNodes[0].inboundLayers.map((layer) => layer.name)).toEqual([
         'residual',
         'context_embedding',
         'key_projection',
+        'context_padding_mask',
       ]);
 
       // Weights loaded unchanged, in Keras's order.
@@ -248,8 +250,8 @@ describe('convertModelJsonTopology', () => {
   const layer = (t: any, name: string) => t.model_config.config.layers.find((l: any) => l.name === name);
 
   it(
-    'turns value/key keyword arguments into positional inputs ' +
-      '[query, value, key] and leaves the original untouched',
+    'turns value/key keyword arguments into inputs [query, value, key] (and the padding mask Keras ' +
+      'applies) and leaves the original untouched',
     () => {
       const original = topology();
       const rewritten = convertModelJsonTopology(original, 'model.json') as any;
@@ -258,8 +260,10 @@ describe('convertModelJsonTopology', () => {
           ['residual', 0, 0, {}],
           ['context_embedding', 0, 0, {}],
           ['key_projection', 0, 0, {}],
+          ['context_padding_mask', 0, 0, {}],
         ],
       ]);
+      expect(layer(rewritten, 'cross_attention').config.callArguments).toEqual(['query', 'value', 'key', 'value_mask']);
       // value = query: one input, self-attention (tfjs frees a tensor given twice to one call too early).
       expect(layer(rewritten, 'self_attention').inbound_nodes).toEqual([[['layer_norm', 0, 0, {}]]]);
       expect(layer(original, 'cross_attention').inbound_nodes[0]).toHaveLength(1);
@@ -290,13 +294,22 @@ describe('convertModelJsonTopology', () => {
     layer(withMask, 'cross_attention').inbound_nodes[0][0][3].key_mask = ['context_embedding', 0, 0];
     const converted = layer(convertModelJsonTopology(withMask, 'fixture/model.json'), 'cross_attention');
     // Not the plain leading query, value, key: every tensor is an input, callArguments names each.
-    expect(converted.config.callArguments).toEqual(['query', 'value', 'key', 'key_mask', 'attention_mask']);
+    // (and the value's padding mask, which Keras applies: value_mask).
+    expect(converted.config.callArguments).toEqual([
+      'query',
+      'value',
+      'key',
+      'value_mask',
+      'key_mask',
+      'attention_mask',
+    ]);
     expect(converted.inbound_nodes[0].map((entry: unknown[]) => entry[0])).toEqual([
       'residual',
       'context_embedding',
       'key_projection',
-      'cross_attention_call0_input3_copy', // context_embedding again: routed through a copy (copyRepeatedInputs)
-      'cross_attention_call0_input4_copy',
+      'context_padding_mask',
+      'cross_attention_call0_input4_copy', // context_embedding again: routed through a copy (copyRepeatedInputs)
+      'cross_attention_call0_input5_copy',
     ]);
     withMask.model_config.config.layers.find((l: any) => l.name === 'cross_attention').inbound_nodes[0][0][3].bogus = [
       'context_embedding',

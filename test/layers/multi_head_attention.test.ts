@@ -424,6 +424,70 @@ describeEachBackend('MultiHeadAttention', () => {
         layer.dispose();
       });
     }
+    for (const { path, keyDim } of [
+      { path: 'plain (keyDim 3)', keyDim: 3 },
+      { path: 'fused (keyDim 4)', keyDim: 4 },
+    ]) {
+      it(`with fullyMaskedQueries 'zero' such a row attends to nothing (Keras's masked Softmax): [${path}]`, () => {
+        const args = { numHeads: 2, keyDim, returnAttentionScores: true };
+        const uniform = new MultiHeadAttention(args);
+        const zero = new MultiHeadAttention({ ...args, fullyMaskedQueries: 'zero' });
+        const x = tensor([2, 3, 4], 62);
+        // Row 0 of batch 0 is fully masked, by the attention mask or (batch 1) by the query's padding.
+        const attentionMask = tf.tensor3d([
+          [
+            [0, 0, 0],
+            [1, 0, 1],
+            [1, 1, 1],
+          ],
+          [
+            [1, 1, 1],
+            [1, 1, 0],
+            [1, 1, 1],
+          ],
+        ]);
+        const padding = tf.tensor2d([
+          [1, 1, 1],
+          [0, 1, 1],
+        ]);
+        uniform.apply(x);
+        zero.apply(x);
+        randomizeWeights(uniform, 161);
+        zero.setWeights(uniform.getWeights());
+        const [a, aScores] = uniform.apply(x, { attentionMask, mask: padding }) as tf.Tensor[];
+        const [b, bScores] = zero.apply(x, { attentionMask, mask: padding }) as tf.Tensor[];
+        const [out, scores] = [b.arraySync() as number[][][], bScores.arraySync() as number[][][][]];
+        const [outUniform, scoresUniform] = [a.arraySync() as number[][][], aScores.arraySync() as number[][][][]];
+        // The fully masked rows: zero scores, and the output is the output projection's bias.
+        const bias = Array.from(zero.outputDense!.bias!.read().dataSync());
+        for (const [batch, row] of [
+          [0, 0],
+          [1, 0],
+        ]) {
+          for (const head of scores[batch]) expect(head[row]).toEqual([0, 0, 0]);
+          expect(maxAbsDiff(out[batch][row], bias)).toBeLessThan(1e-6);
+          expect(maxAbsDiff(outUniform[batch][row], bias)).toBeGreaterThan(1e-3);
+        }
+        // Every other row as with uniform attention.
+        for (const [batch, row] of [
+          [0, 1],
+          [0, 2],
+          [1, 1],
+          [1, 2],
+        ]) {
+          expect(maxAbsDiff(out[batch][row], outUniform[batch][row])).toBeLessThan(1e-6);
+          expect(maxAbsDiff(scores[batch][0][row], scoresUniform[batch][0][row])).toBeLessThan(1e-6);
+        }
+        expect(zero.getConfig().fullyMaskedQueries).toBe('zero');
+        expect('fullyMaskedQueries' in uniform.getConfig()).toBe(false);
+        expect(() => new MultiHeadAttention({ ...args, fullyMaskedQueries: 'none' as never })).toThrow(
+          "fullyMaskedQueries must be one of 'uniform', 'zero', got 'none'",
+        );
+        tf.dispose([x, attentionMask, padding, a, aScores, b, bScores]);
+        uniform.dispose();
+        zero.dispose();
+      });
+    }
   });
 
   describe('dropout', () => {

@@ -228,67 +228,95 @@ describeEachBackend('MultiHeadAttention (Keras 3 parity)', () => {
     const v = () => tensor([2, 5, 4], 7);
     const k = () => tensor([2, 5, 6], 8);
 
+    /**
+     * A layer with `callArguments` on `namedInputs` against one without, with the same weights, on
+     * `plainInputs` and `attentionMask` (what the named masks mean): the largest difference of their
+     * outputs, and of the named one's and the plain one's without the mask (the named mask mattered).
+     */
+    function namedAgainstPlain(
+      callArguments: string[],
+      namedInputs: tf.Tensor[],
+      plainInputs: tf.Tensor[],
+      attentionMask: tf.Tensor,
+    ): { same: number; unmasked: number } {
+      const plain = new MultiHeadAttention({ numHeads: 2, keyDim: 2 });
+      const named = new MultiHeadAttention({ numHeads: 2, keyDim: 2, callArguments });
+      const call = (layer: MultiHeadAttention, inputs: tf.Tensor[], kwargs = {}) =>
+        layer.apply(inputs.length === 1 ? inputs[0] : inputs, kwargs) as tf.Tensor;
+      tf.dispose([call(plain, plainInputs, { attentionMask }), call(named, namedInputs)]);
+      named.setWeights(plain.getWeights());
+      const outputs = [call(named, namedInputs), call(plain, plainInputs, { attentionMask }), call(plain, plainInputs)];
+      const [b, a, c] = outputs;
+      const result = {
+        same: maxAbsDiff(b, a.arraySync() as number[][][]),
+        unmasked: maxAbsDiff(b, c.arraySync() as number[][][]),
+      };
+      tf.dispose(outputs);
+      plain.dispose();
+      named.dispose();
+      return result;
+    }
+
     it('names the inputs: [query, value, key, attention_mask] equals the keyword form', () => {
-      const positional = new MultiHeadAttention({ numHeads: 2, keyDim: 2 });
-      const named = new MultiHeadAttention({
-        numHeads: 2,
-        keyDim: 2,
-        callArguments: ['query', 'attention_mask', 'key', 'value'],
-      });
       const [query, value, key] = [q(), v(), k()];
       const mask = tf.tensor3d(
         seededValues(30, 9).map((x) => (x > -0.3 ? 1 : 0)),
         [2, 3, 5],
       );
-      tf.dispose(positional.apply([query, value, key], { attentionMask: mask }) as tf.Tensor);
-      tf.dispose(named.apply([query, mask, key, value]) as tf.Tensor);
-      named.setWeights(positional.getWeights());
-      const a = positional.apply([query, value, key], { attentionMask: mask }) as tf.Tensor;
-      const b = named.apply([query, mask, key, value]) as tf.Tensor;
-      expect(maxAbsDiff(b, a.arraySync() as number[][][])).toBeLessThan(1e-6);
+      const { same, unmasked } = namedAgainstPlain(
+        ['query', 'attention_mask', 'key', 'value'],
+        [query, mask, key, value],
+        [query, value, key],
+        mask,
+      );
+      expect(same).toBeLessThan(1e-6);
       // Without the mask the output differs: the mask input was used.
-      const c = positional.apply([query, value, key]) as tf.Tensor;
-      expect(maxAbsDiff(b, c.arraySync() as number[][][])).toBeGreaterThan(1e-3);
-      tf.dispose([query, value, key, mask, a, b, c]);
-      positional.dispose();
-      named.dispose();
+      expect(unmasked).toBeGreaterThan(1e-3);
+      tf.dispose([query, value, key, mask]);
     });
 
     it('value_mask and key_mask inputs are padding masks of the keys (B, S)', () => {
-      const positional = new MultiHeadAttention({ numHeads: 2, keyDim: 2 });
-      const named = new MultiHeadAttention({
-        numHeads: 2,
-        keyDim: 2,
-        callArguments: ['query', 'value', 'value_mask', 'key_mask'],
-      });
       const [query, value] = [q(), v()];
       const valueMask = tf.tensor2d([1, 1, 1, 1, 0, 1, 1, 1, 1, 1], [2, 5]);
       const keyMask = tf.tensor2d([1, 1, 1, 1, 1, 1, 1, 0, 0, 1], [2, 5]);
-      tf.dispose(positional.apply([query, value]) as tf.Tensor);
-      tf.dispose(named.apply([query, value, valueMask, keyMask]) as tf.Tensor);
-      named.setWeights(positional.getWeights());
       const combined = tf.tidy(() => valueMask.mul(keyMask).expandDims(1).tile([1, 3, 1]));
-      const a = positional.apply([query, value], { attentionMask: combined }) as tf.Tensor;
-      const b = named.apply([query, value, valueMask, keyMask]) as tf.Tensor;
-      expect(maxAbsDiff(b, a.arraySync() as number[][][])).toBeLessThan(1e-6);
-      tf.dispose([query, value, valueMask, keyMask, combined, a, b]);
-      positional.dispose();
-      named.dispose();
+      const { same, unmasked } = namedAgainstPlain(
+        ['query', 'value', 'value_mask', 'key_mask'],
+        [query, value, valueMask, keyMask],
+        [query, value],
+        combined,
+      );
+      expect(same).toBeLessThan(1e-6);
+      expect(unmasked).toBeGreaterThan(1e-3);
+      tf.dispose([query, value, valueMask, keyMask, combined]);
     });
 
-    it("a query_mask input is accepted and, as in Keras, the query's own mask is used instead", () => {
-      // keras MultiHeadAttention.call: `query_mask = backend.get_keras_mask(query)` overwrites the argument.
-      const plain = new MultiHeadAttention({ numHeads: 2, keyDim: 2 });
-      const named = new MultiHeadAttention({ numHeads: 2, keyDim: 2, callArguments: ['query', 'value', 'query_mask'] });
+    it("a query_mask input masks the queries (B, T), in place of the query's own mask", () => {
+      // Keras 3.8+ reads the query's mask from the query itself (multi_head_attention.py `call`);
+      // loadKerasModel passes that mask here, explicitly (src/keras/keras_masks.ts).
       const [query, value] = [q(), v()];
-      const zeros = tf.zeros([2, 3]);
-      tf.dispose(plain.apply([query, value]) as tf.Tensor);
-      tf.dispose(named.apply([query, value, zeros]) as tf.Tensor);
-      named.setWeights(plain.getWeights());
-      const a = plain.apply([query, value]) as tf.Tensor;
-      const b = named.apply([query, value, zeros]) as tf.Tensor;
-      expect(maxAbsDiff(b, a.arraySync() as number[][][])).toBe(0);
-      tf.dispose([query, value, zeros, a, b]);
+      const queryMask = tf.tensor2d([1, 0, 1, 1, 1, 0], [2, 3]);
+      const rows = tf.tidy(() => queryMask.expandDims(2).tile([1, 1, 5]));
+      const { same, unmasked } = namedAgainstPlain(
+        ['query', 'value', 'query_mask'],
+        [query, value, queryMask],
+        [query, value],
+        rows,
+      );
+      expect(same).toBeLessThan(1e-6);
+      // Not vacuous: a masked query row attends uniformly, unlike the unmasked call.
+      expect(unmasked).toBeGreaterThan(1e-3);
+      tf.dispose([query, value, queryMask, rows]);
+    });
+
+    it('without a value input, attends over the query (self-attention) with the query_mask on the keys too', () => {
+      const query = q();
+      const queryMask = tf.tensor2d([1, 1, 0, 1, 0, 1], [2, 3]);
+      const pair = tf.tidy(() => queryMask.expandDims(2).mul(queryMask.expandDims(1)));
+      const { same, unmasked } = namedAgainstPlain(['query', 'query_mask'], [query, queryMask], [query], pair);
+      expect(same).toBeLessThan(1e-6);
+      expect(unmasked).toBeGreaterThan(1e-3);
+      tf.dispose([query, queryMask, pair]);
     });
 
     it('works in a functional model with the mask as a model input, and round-trips', async () => {
@@ -466,9 +494,9 @@ describeEachBackend('MultiHeadAttention (Keras 3 parity)', () => {
         'MultiHeadAttention \'mha\': callArguments ["query","value","value"] names an argument twice',
       ],
       [
-        'callArguments without value',
-        make({ callArguments: ['query', 'attention_mask'] }),
-        'MultiHeadAttention \'mha\': callArguments ["query","attention_mask"] must include \'value\'',
+        'callArguments without query',
+        make({ callArguments: ['value', 'attention_mask'] }),
+        'MultiHeadAttention \'mha\': callArguments ["value","attention_mask"] must include \'query\'',
       ],
       [
         'callArguments not a list',

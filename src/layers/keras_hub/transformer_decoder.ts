@@ -72,6 +72,7 @@ const ARG_NAMES = layerArgNames<KerasHubTransformerDecoderArgs>({
   kernelInitializer: true,
   biasInitializer: true,
   normalizeFirst: true,
+  fullyMaskedQueries: true,
   callArguments: true,
   decoderSequenceShape: true,
   encoderSequenceShape: true,

@@ -43,6 +43,7 @@ const ARG_NAMES = layerArgNames<KerasHubTransformerEncoderArgs>({
   kernelInitializer: true,
   biasInitializer: true,
   normalizeFirst: true,
+  fullyMaskedQueries: true,
   callArguments: true,
   kernelRegularizer: true,
   biasRegularizer: true,

@@ -109,6 +109,27 @@ describeEachBackend('keras_hub TransformerEncoder', () => {
     });
   });
 
+  it("fullyMaskedQueries 'zero' (Keras 3.10+'s attention with dropout): a padded query attends to nothing", () => {
+    // With the input's own mask on the queries, padded positions are fully masked rows of the attention.
+    const make = (fullyMaskedQueries: 'uniform' | 'zero') =>
+      new KerasHubTransformerEncoder({ intermediateDim: 4, numHeads: 2, fullyMaskedQueries });
+    const [uniform, zero] = [make('uniform'), make('zero')];
+    const x = withMask(seededTensor([1, 4, 4], 5), paddingMask([2], 4));
+    tf.dispose([uniform.apply(x) as tf.Tensor, zero.apply(x) as tf.Tensor]);
+    zero.setWeights(uniform.getWeights());
+    const [a, b] = [uniform.apply(x) as tf.Tensor, zero.apply(x) as tf.Tensor];
+    const diff = tf.tidy(() => tf.abs(a.sub(b)).max(-1).dataSync());
+    expect([diff[0], diff[1]]).toEqual([0, 0]);
+    expect(Math.min(diff[2], diff[3])).toBeGreaterThan(1e-3);
+    expect(zero.selfAttention!.fullyMaskedQueries).toBe('zero');
+    expect(zero.getConfig().fullyMaskedQueries).toBe('zero');
+    expect('fullyMaskedQueries' in uniform.getConfig()).toBe(false);
+    expect(() => make('none' as never)).toThrow("fullyMaskedQueries must be one of 'uniform', 'zero', got 'none'");
+    tf.dispose([x, x.kerasMask ?? [], a, b]);
+    uniform.dispose();
+    zero.dispose();
+  });
+
   describe('Keras weights', () => {
     it('lists the weights in Keras order with their paths in a Keras 3 weights file', () => {
       const layer = new KerasHubTransformerEncoder({ intermediateDim: 6, numHeads: 2 });
