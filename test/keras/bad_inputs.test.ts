@@ -17,13 +17,23 @@ const DIR = path.join(__dirname, '../fixtures/keras');
 const KERAS = new Uint8Array(fs.readFileSync(path.join(DIR, 'k3_attention.keras')));
 const H5 = new Uint8Array(fs.readFileSync(path.join(DIR, 'k2_attention.h5')));
 
-const archive = new ZipArchive(KERAS, 'fixture');
-const CONFIG = JSON.parse(archive.readText('config.json'));
-const WEIGHTS = archive.read('model.weights.h5');
-const METADATA = archive.read('metadata.json');
+/**
+ * The .keras fixture's entries, read in beforeAll rather than at module scope: a mutation run
+ * (test/MUTATION.md) counts what a test file does on import as every test's, which makes each
+ * mutant of the zip reader re-run every test.
+ */
+let CONFIG: any;
+let WEIGHTS: Uint8Array;
+let METADATA: Uint8Array;
+beforeAll(() => {
+  const archive = new ZipArchive(KERAS, 'fixture');
+  CONFIG = JSON.parse(archive.readText('config.json'));
+  WEIGHTS = archive.read('model.weights.h5');
+  METADATA = archive.read('metadata.json');
+});
 
 /** The .keras fixture with its config edited. */
-function withConfig(edit: (config: any) => void, weights = WEIGHTS): Uint8Array {
+function withConfig(edit: (config: any) => void, weights: Uint8Array = WEIGHTS): Uint8Array {
   const config = JSON.parse(JSON.stringify(CONFIG));
   edit(config);
   return zip([
