@@ -137,7 +137,10 @@ describe("the reader refuses crafted files (issue 29's rows, in this process)", 
     [
       'groups made a chain of hard links',
       (b: Uint8Array) => groupChain(b, mapHdf5(b), 30),
-      /^k\.h5: '[^']+' links to the object already at '[^']+' \(a hard link, which Keras never writes\); the file is crafted$/,
+      new RegExp(
+        "^k\\.h5: '[^']+' links to the object already at '[^']+' \\(a hard link, which Keras never writes\\); " +
+          'the file is crafted$',
+      ),
     ],
     [
       'an attribute of a billion size-0 strings',
@@ -147,8 +150,8 @@ describe("the reader refuses crafted files (issue 29's rows, in this process)", 
     [
       'a dataset made chunked',
       (b: Uint8Array) => chunkedLayout(b, mapHdf5(b), /kernel/, [2147483647, 1]),
-      "k.h5: dataset 'model_weights/cross_attention/cross_attention/query/kernel:0' uses chunked storage, which Keras " +
-        'never writes (its datasets are contiguous); re-save the model with Keras',
+      "k.h5: dataset 'model_weights/cross_attention/cross_attention/query/kernel:0' uses chunked storage, which " +
+        'Keras never writes (its datasets are contiguous); re-save the model with Keras',
     ],
     [
       'a dataspace of version 0',
