@@ -27,7 +27,16 @@ const MODULES = {
   'src/keras/hdf5_reader.ts': ['test/keras/hdf5.test.ts', 'test/keras/bad_inputs.test.ts'],
   'src/ops': null,
   'src/kernels': null,
-  'src/decode': null,
+  // The searches and samplers alone have fast tests of their own; the folder's runners need models.
+  'src/decode/search.ts': ['test/decode/search.test.ts', 'test/decode/samplers.test.ts'],
+  'src/decode/samplers.ts': ['test/decode/search.test.ts', 'test/decode/samplers.test.ts'],
+  'src/decode': [
+    'test/decode/search.test.ts',
+    'test/decode/samplers.test.ts',
+    'test/decode/decode.test.ts',
+    'test/decode/array_runner.test.ts',
+    'test/decode/generate.test.ts',
+  ],
 };
 
 // scripts/mutation.cjs passes the modules asked for; a module without a list above (or any other
