@@ -132,17 +132,45 @@ describe('assignKeras3Weights', () => {
     model.dispose();
   });
 
+  it("ignores what the file holds outside layers/ (a compiled model's optimizer variables)", () => {
+    const model = smallModel();
+    const h5 = keras3File((w) => {
+      w.dataset('optimizer/vars/0', [1], BIAS.subarray(0, 1));
+      w.dataset('vars/0', [1], BIAS.subarray(0, 1));
+    });
+    assignKeras3Weights(model, GROUPS, h5, {});
+    expect(values(model, 'out')).toEqual([Array.from(OUT)]);
+    model.dispose();
+  });
+
+  it("reads nothing for a layer without a group (not a group named 'undefined')", () => {
+    const noDropGroup = new Map([...GROUPS].filter(([name]) => name !== 'drop'));
+    expectRefused(
+      (model) =>
+        assignKeras3Weights(
+          model,
+          noDropGroup,
+          keras3File((w) => w.dataset('layers/undefined/vars/0', [1], new Float32Array(1))),
+          {},
+        ),
+      'model.weights.h5: the weights file holds weights for layers/undefined, which no layer of the config matches',
+    );
+  });
+
   it('refuses weights for a layer that has none', () => {
     expectRefused(
       (model) =>
         assignKeras3Weights(
           model,
           GROUPS,
-          keras3File((w) => w.dataset('layers/dropout/vars/0', [1], new Float32Array(1))),
+          keras3File((w) => {
+            w.dataset('layers/dropout/vars/0', [1], new Float32Array(1));
+            w.dataset('layers/dropout/vars/1', [1], new Float32Array(1));
+          }),
           {},
         ),
-      "model.weights.h5: layer 'drop' has no weights in its config, but the file holds 1 for it under " +
-        'layers/dropout (vars/0); the file does not match the config',
+      "model.weights.h5: layer 'drop' has no weights in its config, but the file holds 2 for it under " +
+        'layers/dropout (vars/0, vars/1); the file does not match the config',
     );
   });
 
@@ -261,7 +289,63 @@ function h5File(edit: (w: Hdf5Writer) => void = () => undefined, skip: string[] 
   }, 'model.h5');
 }
 
+/** `h5` with the weight_names attribute of some groups replaced (the writer writes one string, not lists). */
+function withWeightNames(h5: Hdf5File, names: Record<string, unknown>): Hdf5File {
+  const attrs = (p: string) => (p in names ? { weight_names: names[p] } : h5.attrs(p));
+  return Object.assign(Object.create(h5) as Hdf5File, { attrs });
+}
+
+/** A full-model .h5 of smallModel(true) whose 'hidden' lists its kernel and bias. */
+function h5WithBias(): Hdf5File {
+  const h5 = h5File((w) => w.dataset('model_weights/hidden/hidden/bias:0', [2], BIAS));
+  return withWeightNames(h5, { 'model_weights/hidden': ['hidden/kernel:0', 'hidden/bias:0'] });
+}
+
 describe('assignH5Weights', () => {
+  it('gives each listed weight its dataset, in the order listed', () => {
+    const model = smallModel(true);
+    assignH5Weights(model, h5WithBias(), {});
+    expect(values(model, 'hidden')).toEqual([Array.from(KERNEL), Array.from(BIAS)]);
+    expect(values(model, 'out')).toEqual([Array.from(OUT)]);
+    model.dispose();
+  });
+
+  it('refuses a list of weights of another length, naming them, and weight_names that are not strings', () => {
+    expectRefused(
+      (model) => assignH5Weights(model, h5WithBias(), {}),
+      "model.h5: layer 'hidden' (Dense) has 1 weights, but model_weights/hidden lists 2 (hidden/kernel:0, " +
+        'hidden/bias:0); the weight count does not match the config',
+      smallModel(false),
+    );
+    expectRefused(
+      (model) =>
+        assignH5Weights(model, withWeightNames(h5File(), { 'model_weights/hidden': ['hidden/kernel:0', 3] }), {}),
+      'model.h5: model_weights/hidden has a weight_names attribute that is not a list of strings',
+      smallModel(false),
+    );
+  });
+
+  it("reads a nested model's group in Keras's order: its layers' trainable weights, then the non-trainable", () => {
+    const model = smallModel(true);
+    model.getLayer('hidden').trainable = false;
+    const h5 = file((w) => {
+      w.group('model_weights/x');
+      w.dataset('model_weights/inner/hidden/kernel:0', [3, 2], KERNEL);
+      w.dataset('model_weights/inner/hidden/bias:0', [2], BIAS);
+      w.dataset('model_weights/inner/out/kernel:0', [2, 2], OUT);
+    }, 'model.h5');
+    const names = { 'model_weights/inner': ['out/kernel:0', 'hidden/kernel:0', 'hidden/bias:0'] };
+    assignH5Weights(model, withWeightNames(h5, names), {}, new Map([['inner', ['hidden', 'drop', 'out']]]));
+    expect(values(model, 'hidden')).toEqual([Array.from(KERNEL), Array.from(BIAS)]);
+    expect(values(model, 'out')).toEqual([Array.from(OUT)]);
+    model.dispose();
+    expectRefused(
+      (m) => assignH5Weights(m, h5File(undefined, ['hidden', 'out']), {}, new Map([['inner', ['hidden', 'out']]])),
+      "model.h5: the weights of nested model 'inner' are missing: no group model_weights/inner in the file",
+      smallModel(false),
+    );
+  });
+
   it('gives each weight the dataset its weight_names lists', () => {
     const model = smallModel(false);
     // Groups without weight_names and top_level_model_weights hold nothing of a layer's.
