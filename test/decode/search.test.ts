@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { StepRunner } from '../../src/decode/runner';
 import { argmax } from '../../src/decode/samplers';
-import { beamSearch, runSync, samplingSearch, type SearchOptions } from '../../src/decode/search';
+import { beamSearch, runAsync, runSync, samplingSearch, type SearchOptions } from '../../src/decode/search';
 
 const [BOS, EOS, A, B] = [1, 2, 3, 4];
 const VOCABULARY = 5;
@@ -88,5 +88,80 @@ describe('searches on a scripted model', () => {
     expect(result.tokens).toEqual([[A], [B]]);
     expect(result.logProbs[1]).toBeCloseTo(Math.log(0.95) + Math.log(0.95), 5);
     expect(runner.histories[1].slice(0, 4)).toEqual([BOS, B, B, B]);
+  });
+});
+
+describe('search loops: streaming, limits, the answer beam search picks', () => {
+  const greedy = (row: Float32Array) => argmax(row, OPTIONS.suppressed);
+
+  /** The scripted runner, counting its advances. */
+  class CountingRunner extends ScriptedRunner {
+    advances = 0;
+    advance(tokens: Int32Array, n: number, index: number): tf.Tensor2D {
+      this.advances++;
+      return super.advance(tokens, n, index);
+    }
+  }
+
+  it('runAsync gives what runSync gives and awaits onToken, called each step (null: in a prompt, ended)', async () => {
+    const seen: Array<[Array<number | null>, number]> = [];
+    let waited = 0;
+    const onToken = async (tokens: Array<number | null>, step: number) => {
+      seen.push([tokens, step]);
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      waited++;
+    };
+    const prompts = [[BOS], [BOS, B, B]];
+    const result = await runAsync(samplingSearch(new ScriptedRunner(2), prompts, greedy, { ...OPTIONS, onToken }));
+    expect(result).toEqual(runSync(samplingSearch(new ScriptedRunner(2), prompts, greedy, OPTIONS)));
+    expect(seen).toEqual([
+      [[A, null], 0],
+      [[EOS, null], 1],
+      [[null, B], 2],
+      [[null, EOS], 3],
+    ]);
+    expect(waited).toBe(4);
+  });
+
+  it('a row stops at maxNewTokens without a stop token; runAllSteps keeps stepping to the limit', () => {
+    const short = runSync(samplingSearch(new ScriptedRunner(1), [[BOS, B]], greedy, { ...OPTIONS, maxNewTokens: 2 }));
+    expect(short.tokens).toEqual([[B, B]]);
+    expect(short.logProbs[0]).toBeCloseTo(2 * Math.log(0.95), 5);
+    const runner = new CountingRunner(1);
+    runSync(samplingSearch(runner, [[BOS]], greedy, OPTIONS));
+    expect(runner.advances).toBe(2); // the prompt, then A; EOS ends it
+    const all = new CountingRunner(1);
+    const result = runSync(samplingSearch(all, [[BOS]], greedy, { ...OPTIONS, runAllSteps: true }));
+    expect(result.tokens).toEqual([[A]]);
+    expect(all.advances).toBe(OPTIONS.maxNewTokens); // the prompt, then 5 more: the 6th token needs no step after it
+  });
+
+  it('beam search answers with a hypothesis that stopped over a likelier one cut at the limit', () => {
+    // After [BOS, B]: B 0.95 (cut at maxNewTokens 1) or EOS 0.05 (stopped).
+    const result = runSync(beamSearch(new ScriptedRunner(2), [[BOS, B]], 2, { ...OPTIONS, maxNewTokens: 1 }, null));
+    expect(result.tokens).toEqual([[]]);
+    expect(result.logProbs[0]).toBeCloseTo(Math.log(0.05), 5);
+    // None stopped: the likeliest.
+    const cut = runSync(beamSearch(new ScriptedRunner(2), [[BOS]], 2, { ...OPTIONS, maxNewTokens: 1 }, null));
+    expect(cut.tokens).toEqual([[A]]);
+    expect(cut.logProbs[0]).toBeCloseTo(Math.log(0.6), 5);
+  });
+
+  it('beam search answers with the greedy baseline only where it scores higher', () => {
+    const beam = (baseline: { tokens: number[][]; logProbs: number[] }) =>
+      runSync(beamSearch(new ScriptedRunner(2), [[BOS]], 2, OPTIONS, baseline));
+    expect(beam({ tokens: [[B]], logProbs: [-0.1] })).toEqual({ tokens: [[B]], logProbs: [-0.1] });
+    // A tie keeps beam search's own answer.
+    const own = runSync(beamSearch(new ScriptedRunner(2), [[BOS]], 2, OPTIONS, null));
+    expect(beam({ tokens: [[B]], logProbs: own.logProbs }).tokens).toEqual([[A]]);
+    expect(beam({ tokens: [[B]], logProbs: [-5] }).tokens).toEqual([[A]]);
+  });
+
+  it("beam search streams its answer's tokens at the end, a position at a time", () => {
+    const seen: Array<[Array<number | null>, number]> = [];
+    const onToken = (tokens: Array<number | null>, step: number) => void seen.push([tokens, step]);
+    const result = runSync(beamSearch(new ScriptedRunner(4), [[BOS], [BOS, B, B]], 2, { ...OPTIONS, onToken }, null));
+    expect(result.tokens).toEqual([[A], [B]]);
+    expect(seen).toEqual([[[A, B], 0]]);
   });
 });
