@@ -79,4 +79,26 @@ describe('sampleToken', () => {
     const cold = (u: number) => sampleToken(ROW, settings({ temperature: 0.5 }), draw(u));
     expect([cold(0.72), cold(0.73), cold(0.9), cold(0.92)]).toEqual([1, 3, 3, 0]);
   });
+
+  it('a draw on a boundary of the cumulative mass picks the next candidate (equal weights: exact sums)', () => {
+    const even = Float32Array.from([-1, -1, -1, -1]);
+    // Weights 1, 1, 1, 1 of 4: [0, 1/4) picks token 0, [1/4, 1/2) token 1, ...
+    expect([0, 0.25, 0.5, 0.75].map((u) => sampleToken(even, settings({}), draw(u)))).toEqual([0, 1, 2, 3]);
+    // topP 0.5 keeps exactly two of them (mass 2 of 4 reaches it), not three.
+    expect(sampleToken(even, settings({ sampler: 'topP', topP: 0.5 }), draw(0.99))).toBe(1);
+  });
+
+  it('samples a row of very unlikely tokens by their ratios (the softmax is shifted by the row maximum)', () => {
+    // e^-1000 underflows: without the shift every weight would be 0.
+    const unlikely = Float32Array.from([-1000, -1000 - Math.log(3)]); // 3 : 1
+    expect([0.7, 0.8].map((u) => sampleToken(unlikely, settings({}), draw(u)))).toEqual([0, 1]);
+    // Temperature 1/2: 9 : 1.
+    const cold = settings({ temperature: 0.5 });
+    expect([0.85, 0.95].map((u) => sampleToken(unlikely, cold, draw(u)))).toEqual([0, 1]);
+  });
+
+  it('topP and topK apply only to their own samplers', () => {
+    expect(sampleToken(ROW, settings({ topP: 0.1, topK: 1 }), draw(0.99))).toBe(2);
+    expect(sampleToken(ROW, settings({ sampler: 'topK', topK: 4, topP: 0.1 }), draw(0.99))).toBe(2);
+  });
 });

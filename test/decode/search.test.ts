@@ -27,8 +27,8 @@ const SCRIPT: Record<string, Record<number, number>> = {
   [String([BOS, B, B, B])]: { [EOS]: 0.95, [A]: 0.05 },
 };
 
-function probabilitiesAfter(history: number[]): number[] {
-  const known = SCRIPT[String(history)] ?? { [A]: 0.5, [B]: 0.5 };
+function probabilitiesAfter(history: number[], script = SCRIPT): number[] {
+  const known = script[String(history)] ?? { [A]: 0.5, [B]: 0.5 };
   return Array.from({ length: VOCABULARY }, (_x, v) => known[v] ?? 1e-12);
 }
 
@@ -36,12 +36,15 @@ function probabilitiesAfter(history: number[]): number[] {
 class ScriptedRunner implements StepRunner {
   readonly probabilities = true;
   histories: number[][];
-  constructor(readonly rows: number) {
+  constructor(
+    readonly rows: number,
+    readonly script = SCRIPT,
+  ) {
     this.histories = Array.from({ length: rows }, () => []);
   }
   advance(tokens: Int32Array, n: number, index: number): tf.Tensor2D {
     this.histories = this.histories.map((h, r) => [...h.slice(0, index), ...tokens.subarray(r * n, (r + 1) * n)]);
-    return tf.tensor2d(this.histories.map(probabilitiesAfter));
+    return tf.tensor2d(this.histories.map((h) => probabilitiesAfter(h, this.script)));
   }
   reorder(rows: Int32Array): void {
     this.histories = Array.from(rows, (r) => [...this.histories[r]]);
@@ -163,5 +166,58 @@ describe('search loops: streaming, limits, the answer beam search picks', () => 
     const result = runSync(beamSearch(new ScriptedRunner(4), [[BOS], [BOS, B, B]], 2, { ...OPTIONS, onToken }, null));
     expect(result.tokens).toEqual([[A], [B]]);
     expect(seen).toEqual([[[A, B], 0]]);
+  });
+
+  it('equal-length prompts start from their own prefixes; prompts of other lengths get maxNewTokens each', () => {
+    const runner = new ScriptedRunner(2);
+    const same = runSync(
+      samplingSearch(
+        runner,
+        [
+          [BOS, A],
+          [BOS, B],
+        ],
+        greedy,
+        OPTIONS,
+      ),
+    );
+    expect(same.tokens).toEqual([[], [B, B]]);
+    expect(runner.histories.map((h) => h.slice(0, 2))).toEqual([
+      [BOS, A],
+      [BOS, B],
+    ]);
+    const mixed = runSync(
+      samplingSearch(new ScriptedRunner(2), [[BOS], [BOS, B, B]], greedy, { ...OPTIONS, maxNewTokens: 2 }),
+    );
+    expect(mixed.tokens).toEqual([[A], [B]]);
+    expect(mixed.logProbs[1]).toBeCloseTo(2 * Math.log(0.95), 5);
+  });
+
+  it('beam search: one live beam at the start, suppressed tokens never taken, more beams than candidates', () => {
+    // From BOS the likeliest token is BOS itself (suppressed); after A nothing ever stops, after B a stop comes.
+    const script: Record<string, Record<number, number>> = {
+      [String([BOS])]: { [BOS]: 0.65, [A]: 0.2, [B]: 0.15 },
+      [String([BOS, B])]: { [EOS]: 0.9, [A]: 0.1 },
+    };
+    const beam = (width: number) =>
+      runSync(beamSearch(new ScriptedRunner(width, script), [[BOS]], width, { ...OPTIONS, maxNewTokens: 3 }, null));
+    // Width 2: [A] and [B] after one step; [B, EOS] stops (0.135), every [A, ...] (0.1, 0.05) is cut at the limit.
+    expect(beam(2).tokens).toEqual([[B]]);
+    expect(beam(2).logProbs[0]).toBeCloseTo(Math.log(0.15) + Math.log(0.9), 5);
+    // Width 4: more beams than the 3 candidates of the first step (EOS, A, B).
+    expect(beam(4)).toEqual(beam(2));
+  });
+
+  it('beam search breaks ties to the earlier beam and the lower id, and stops stepping when every beam is done', () => {
+    // After [BOS, A, A] (a prompt) A and B are equally likely: cut at maxNewTokens 1, the answer is A.
+    const tie = runSync(beamSearch(new ScriptedRunner(2), [[BOS, A, A]], 2, { ...OPTIONS, maxNewTokens: 1 }, null));
+    expect(tie.tokens).toEqual([[A]]);
+    const runner = new CountingRunner(2);
+    runSync(beamSearch(runner, [[BOS]], 2, OPTIONS, null));
+    // The prompt, [A] / [B], [A, EOS] / [B, B], [A, EOS] / [B, B, B]: then [B, B, B, EOS] ends the last beam.
+    expect(runner.advances).toBe(4);
+    const limited = new CountingRunner(2);
+    runSync(beamSearch(limited, [[BOS]], 2, { ...OPTIONS, maxNewTokens: 1 }, null));
+    expect(limited.advances).toBe(1);
   });
 });
