@@ -220,4 +220,48 @@ describe('search loops: streaming, limits, the answer beam search picks', () => 
     runSync(beamSearch(limited, [[BOS]], 2, { ...OPTIONS, maxNewTokens: 1 }, null));
     expect(limited.advances).toBe(1);
   });
+
+  it("each row takes at most maxNewTokens, counted from its own prompt's end (rows that never stop)", () => {
+    // After A, A the scripted model never stops (A or B, 1/2 each).
+    const prompts = [
+      [BOS, A, A],
+      [BOS, A, A, A, A],
+    ];
+    const sampled = runSync(samplingSearch(new ScriptedRunner(2), prompts, greedy, { ...OPTIONS, maxNewTokens: 2 }));
+    expect(sampled.tokens).toEqual([
+      [A, A],
+      [A, A],
+    ]);
+    const beam = runSync(beamSearch(new ScriptedRunner(4), prompts, 2, { ...OPTIONS, maxNewTokens: 2 }, null));
+    expect(beam.tokens).toEqual([
+      [A, A],
+      [A, A],
+    ]);
+    expect(beam.logProbs[1]).toBeCloseTo(2 * Math.log(0.5), 5);
+  });
+
+  it("beam search feeds a prompt's own tokens, and an empty beam never wins when nothing stopped", () => {
+    // The second prompt is longer than the common prefix: its tokens are fed one step at a time.
+    const runner = new ScriptedRunner(2);
+    const fed = runSync(beamSearch(runner, [[BOS], [BOS, B, B, B]], 1, OPTIONS, null));
+    expect(runner.histories[1].slice(0, 4)).toEqual([BOS, B, B, B]);
+    expect(fed).toEqual({
+      tokens: [[A], []],
+      logProbs: [expect.closeTo(total([A]), 5), expect.closeTo(Math.log(0.95), 5)],
+    });
+    // Width 4, one token allowed: 3 candidates (EOS, A, B) and an empty beam; nothing stops but EOS (0.1e-11).
+    const cut = runSync(beamSearch(new ScriptedRunner(4), [[BOS, A, A]], 4, { ...OPTIONS, maxNewTokens: 1 }, null));
+    expect(cut.tokens[0]).toEqual([]); // [EOS] stopped: a stopped answer first, however unlikely
+    const none = runSync(
+      beamSearch(
+        new ScriptedRunner(4),
+        [[BOS, A, A]],
+        4,
+        { ...OPTIONS, maxNewTokens: 1, stopTokenIds: new Set([0]) },
+        null,
+      ),
+    );
+    expect(none.tokens).toEqual([[A]]); // nothing stopped: the likeliest, not the empty beam
+    expect(none.logProbs[0]).toBeCloseTo(Math.log(0.5), 5);
+  });
 });
