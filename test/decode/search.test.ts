@@ -264,4 +264,27 @@ describe('search loops: streaming, limits, the answer beam search picks', () => 
     expect(none.tokens).toEqual([[A]]); // nothing stopped: the likeliest, not the empty beam
     expect(none.logProbs[0]).toBeCloseTo(Math.log(0.5), 5);
   });
+
+  it("a runner's error comes out of runSync and runAsync as it was thrown", async () => {
+    class FailingRunner extends ScriptedRunner {
+      advance(tokens: Int32Array, n: number, index: number): tf.Tensor2D {
+        if (index > 0) throw new Error('the model failed');
+        return super.advance(tokens, n, index);
+      }
+    }
+    expect(() => runSync(samplingSearch(new FailingRunner(1), [[BOS]], greedy, OPTIONS))).toThrow('the model failed');
+    await expect(runAsync(beamSearch(new FailingRunner(2), [[BOS]], 2, OPTIONS, null))).rejects.toThrow(
+      'the model failed',
+    );
+  });
+
+  it("beam search reads each row's own log-probabilities (a likely PAD in the next row is not a token)", () => {
+    // PAD (suppressed) is the likeliest after BOS; nothing can stop in one token.
+    const script: Record<string, Record<number, number>> = { [String([BOS])]: { 0: 0.7, [A]: 0.2, [B]: 0.1 } };
+    const result = runSync(
+      beamSearch(new ScriptedRunner(2, script), [[BOS]], 2, { ...OPTIONS, maxNewTokens: 1 }, null),
+    );
+    expect(result.tokens).toEqual([[A]]);
+    expect(result.logProbs[0]).toBeCloseTo(Math.log(0.2), 5);
+  });
 });
