@@ -114,6 +114,71 @@ describe('Hdf5File', () => {
   });
 });
 
+/** A one-dataset file ('x': [1, 2] as float32, and a group 'g') with fields of it set by `edit`. */
+function patched(edit: (set: (what: string, value: bigint) => void) => void): Uint8Array {
+  const w = new Hdf5Writer();
+  w.dataset('x', [2], Float32Array.from([1, 2]));
+  w.group('g');
+  let bytes = w.toBytes();
+  const fields = mapHdf5(bytes);
+  edit((what, value) => {
+    const field = fields.find((f) => f.what === what)!;
+    bytes = setField(bytes, field.at, field.size, value);
+  });
+  return bytes;
+}
+
+describe('Hdf5File on crafted datatypes, shapes and links', () => {
+  const DATATYPE = 'datatype class and version'; // version 1 in the high nibble, the class in the low one
+  const BITS = 'datatype bit field'; // the first: byte order (bit 0), signed (bit 3, fixed-point)
+
+  it('reads 4-byte integers as integers, not as the float32 of their bits', () => {
+    // The float32 bits of 1 and 2, read as unsigned 32-bit integers.
+    const bytes = patched((set) => set(DATATYPE, 0x10n));
+    expect(Array.from(new Hdf5File(bytes, 'w.h5').read('x').values)).toEqual([0x3f800000, 0x40000000]);
+  });
+
+  it("names the type numpy's way when a dataset declares more than its storage holds", () => {
+    const message = (type: string) =>
+      `w.h5: dataset 'x' declares shape [3] (12 bytes of ${type}), more than the 8 bytes that hold it; ` +
+      'the file is corrupt or crafted';
+    const cases: [number, number, string][] = [
+      [0x11, 0x20, '<f4'],
+      [0x11, 0x21, '>f4'],
+      [0x10, 0x00, '<u4'],
+      [0x10, 0x08, '<i4'],
+    ];
+    for (const [datatype, bits, type] of cases) {
+      const bytes = patched((set) => {
+        set(DATATYPE, BigInt(datatype));
+        set(BITS, BigInt(bits));
+        set('dimension size', 3n);
+      });
+      expect(() => new Hdf5File(bytes, 'w.h5').read('x')).toThrow(message(type));
+    }
+  });
+
+  it('refuses a dataset of strings, saying so', () => {
+    const strings = patched((set) => set(DATATYPE, 0x13n));
+    expect(() => new Hdf5File(strings, 'w.h5').read('x')).toThrow(
+      "w.h5: dataset 'x' holds string values; expected float32/float64 or an integer type (float16 and bfloat16 " +
+        'weights are not supported; save the model in float32)',
+    );
+  });
+
+  it('refuses a member that links back to the root group', () => {
+    const bytes = written();
+    const view = new DataView(bytes.buffer);
+    const fields = mapHdf5(bytes);
+    const root = view.getBigUint64(fields.find((f) => f.what === 'root group object header address')!.at, true);
+    const member = fields.find((f) => f.what === 'symbol object header address')!;
+    const looped = setField(bytes, member.at, 8, root);
+    expect(() => new Hdf5File(looped, 'w.h5').datasetPaths()).toThrow(
+      "w.h5: 'a/b/x' links to the object already at '/' (a hard link, which Keras never writes); the file is crafted",
+    );
+  });
+});
+
 /** Opens `bytes` as `name` and reads everything in it: every group's members and attributes, every dataset. */
 function readAll(bytes: Uint8Array, name: string): void {
   const file = new Hdf5File(bytes, name);
