@@ -287,4 +287,11 @@ describe('search loops: streaming, limits, the answer beam search picks', () => 
     expect(result.tokens).toEqual([[A]]);
     expect(result.logProbs[0]).toBeCloseTo(Math.log(0.2), 5);
   });
+
+  it("beam search answers each prompt from its own beams, whichever prompt's answer scores higher", () => {
+    // [BOS, B, B, B] then EOS (0.95) outscores [BOS] then A, EOS (0.54): each keeps its own.
+    const result = runSync(beamSearch(new ScriptedRunner(4), [[BOS, B, B, B], [BOS]], 2, OPTIONS, null));
+    expect(result.tokens).toEqual([[], [A]]);
+    expect(result.logProbs[1]).toBeCloseTo(total([A]), 5);
+  });
 });
