@@ -166,6 +166,22 @@ describe('Hdf5File on crafted datatypes, shapes and links', () => {
     );
   });
 
+  it("refuses an object header whose version byte is a v2 header's first byte without its signature", () => {
+    const bytes = patched((set) => set('object header version', 0x4fn)); // 'O' of 'OHDR'
+    expect(() => new Hdf5File(bytes, 'w.h5').keys('g')).toThrow(
+      /^w\.h5: the HDF5 file has no object header at address \d+ \(version byte 79\); the file is corrupt$/,
+    );
+  });
+
+  it('reads a group whose B-tree nodes are filled to their capacity (2K children)', () => {
+    // 34 symbol nodes of 8 members: the writer takes K = 17, so the root B-tree node holds 34 = 2K.
+    const w = new Hdf5Writer();
+    for (let i = 0; i < 34 * 8; i++) w.dataset(`many/m${String(i).padStart(3, '0')}`, [1], Float32Array.from([i]));
+    const file = new Hdf5File(w.toBytes(), 'w.h5');
+    expect(file.keys('many')).toHaveLength(272);
+    expect(Array.from(file.read('many/m271').values)).toEqual([271]);
+  });
+
   it('refuses a member that links back to the root group', () => {
     const bytes = written();
     const view = new DataView(bytes.buffer);
