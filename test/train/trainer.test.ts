@@ -149,10 +149,10 @@ describe('Trainer', () => {
     const { task, model } = tinySetup();
     const trainer = new Trainer({ model, learningRate: 1e-3 });
     // The model's forward pass unchanged, its backward pass overflowing: every gradient is +-Infinity or NaN.
-    const overflow = tf.customGrad((x, save) => {
-      save([x as tf.Tensor]);
-      return { value: tf.clone(x as tf.Tensor), gradFunc: (dy: tf.Tensor) => tf.mul(dy, Infinity) };
-    });
+    const overflow = tf.customGrad((x) => ({
+      value: tf.clone(x as tf.Tensor),
+      gradFunc: (dy: tf.Tensor) => tf.mul(dy, Infinity),
+    }));
     const apply = model.apply.bind(model);
     model.apply = ((inputs, kwargs) => overflow(apply(inputs, kwargs) as tf.Tensor)) as typeof model.apply;
     const before = weightsOf(model);
