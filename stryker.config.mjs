@@ -28,6 +28,7 @@ const MODULES = {
   'src/keras/hdf5_reader.ts': ['test/keras/hdf5.test.ts'],
   'src/ops': null,
   'src/kernels': null,
+  'src/kernels/layer_norm.ts': ['test/kernels/layer_norm.test.ts'],
   // The searches and samplers alone have fast tests of their own; the folder's runners need models.
   'src/decode/search.ts': ['test/decode/search.test.ts', 'test/decode/samplers.test.ts'],
   'src/decode/samplers.ts': ['test/decode/search.test.ts', 'test/decode/samplers.test.ts'],
