@@ -133,10 +133,11 @@ export function assignKeras3Weights(
       );
     }
     const paths = layer.kerasWeightPaths ? layer.kerasWeightPaths() : weights.map((_w, i) => `vars/${i}`);
+    // `stored` is not empty here (refused just above).
     if (paths.length !== weights.length || stored.length !== weights.length) {
       throw new Error(
         `${where}: layer '${layer.name}' (${layer.getClassName()}) has ${weights.length} weights, but ${root} holds ` +
-          `${stored.length} (${stored.join(', ') || 'none'}); the weight count does not match the config`,
+          `${stored.length} (${stored.join(', ')}); the weight count does not match the config`,
       );
     }
     paths.forEach((path, i) => {

@@ -17,17 +17,30 @@ const DIR = path.join(__dirname, '../fixtures/keras');
 const KERAS = new Uint8Array(fs.readFileSync(path.join(DIR, 'k3_attention.keras')));
 const H5 = new Uint8Array(fs.readFileSync(path.join(DIR, 'k2_attention.h5')));
 
-const archive = new ZipArchive(KERAS, 'fixture');
-const CONFIG = JSON.parse(archive.readText('config.json'));
-const WEIGHTS = archive.read('model.weights.h5');
-const METADATA = archive.read('metadata.json');
+/**
+ * The .keras fixture's entries, read by the first test that needs them rather than at module scope or
+ * in beforeAll: a mutation run (test/MUTATION.md) counts what runs outside a test as every test's,
+ * which makes each mutant of the zip reader re-run every test.
+ */
+let entries: { config: any; weights: Uint8Array; metadata: Uint8Array } | undefined;
+function fixture(): { config: any; weights: Uint8Array; metadata: Uint8Array } {
+  if (entries == null) {
+    const archive = new ZipArchive(KERAS, 'fixture');
+    entries = {
+      config: JSON.parse(archive.readText('config.json')),
+      weights: archive.read('model.weights.h5'),
+      metadata: archive.read('metadata.json'),
+    };
+  }
+  return entries;
+}
 
 /** The .keras fixture with its config edited. */
-function withConfig(edit: (config: any) => void, weights = WEIGHTS): Uint8Array {
-  const config = JSON.parse(JSON.stringify(CONFIG));
+function withConfig(edit: (config: any) => void, weights: Uint8Array = fixture().weights): Uint8Array {
+  const config = JSON.parse(JSON.stringify(fixture().config));
   edit(config);
   return zip([
-    { name: 'metadata.json', data: METADATA },
+    { name: 'metadata.json', data: fixture().metadata },
     { name: 'config.json', data: new TextEncoder().encode(JSON.stringify(config)) },
     { name: 'model.weights.h5', data: weights },
   ]);
@@ -43,8 +56,8 @@ function withModelConfig(edit: (config: any) => void): Uint8Array {
 
 /** The weights file with the first value of a float32 dataset replaced (h5py writes data contiguous). */
 function patchFirstValue(dataset: string, value: number): Uint8Array {
-  const copy = WEIGHTS.slice();
-  const needle = new Uint8Array(new Hdf5File(WEIGHTS, 'weights').read(dataset).values.slice(0, 2).buffer);
+  const copy = fixture().weights.slice();
+  const needle = new Uint8Array(new Hdf5File(fixture().weights, 'weights').read(dataset).values.slice(0, 2).buffer);
   for (let at = 0; at + needle.length <= copy.length; at++) {
     if (needle.every((b, i) => copy[at + i] === b)) {
       new DataView(copy.buffer).setFloat32(at, value, true);
@@ -59,7 +72,7 @@ function patchFirstValue(dataset: string, value: number): Uint8Array {
  * message holds each dimension as 8 little-endian bytes, then the maximum dimensions alike).
  */
 function patchDims(from: bigint[], to: bigint[]): Uint8Array {
-  const copy = WEIGHTS.slice();
+  const copy = fixture().weights.slice();
   const pattern = (dims: bigint[]) => {
     const bytes = new Uint8Array(8 * dims.length);
     dims.forEach((d, i) => new DataView(bytes.buffer).setBigUint64(8 * i, d, true));
@@ -94,7 +107,7 @@ const ROWS: [string, () => Uint8Array, string | RegExp][] = [
     () => {
       const bytes = withConfig(() => undefined);
       // The entry is stored (not deflated): find its middle in the archive and change one value's byte.
-      const middle = WEIGHTS.subarray(WEIGHTS.length >> 1, (WEIGHTS.length >> 1) + 32);
+      const middle = fixture().weights.subarray(fixture().weights.length >> 1, (fixture().weights.length >> 1) + 32);
       const at = bytes.findIndex((_b, i) => middle.every((m, j) => bytes[i + j] === m));
       bytes[at + 16] ^= 0x10;
       return bytes;

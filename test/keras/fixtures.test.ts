@@ -38,13 +38,14 @@ function maxDiff(a: number[][], b: number[][]): number {
 const FILES = ['k3_attention.keras', 'k3_attention.h5', 'k2_attention.h5', 'k3_nodes/model.json'];
 
 describe.each(FILES)('loadKerasModel(%s)', (file) => {
-  let model: tf.LayersModel;
-  beforeAll(async () => {
-    model = await loadKerasModel(path.join(DIR, file));
-  });
-  afterAll(() => model.dispose());
+  // Loaded by the first test that runs, not in beforeAll: a mutation run (test/MUTATION.md) counts
+  // what runs outside a test as every test's, which makes each mutant of the loader re-run every test.
+  let model: tf.LayersModel | undefined;
+  const load = async () => (model ??= await loadKerasModel(path.join(DIR, file)));
+  afterAll(() => model?.dispose());
 
-  it('predicts what the NumPy reference computes from the file (< 1e-4)', () => {
+  it('predicts what the NumPy reference computes from the file (< 1e-4)', async () => {
+    const model = await load();
     const got = predict(model);
     // k3_nodes/model.json is the Keras 3 .keras's model in Keras 3's node format, saying the same Keras version.
     expect(maxDiff(got, reference.outputs[file.startsWith('k3_nodes') ? 'k3_attention.keras' : file])).toBeLessThan(
@@ -56,7 +57,8 @@ describe.each(FILES)('loadKerasModel(%s)', (file) => {
     expect(maxDiff(predict(model, [[8, 1, 2, 4, 0, 0], reference.inputs[0][1]]), got)).toBeGreaterThan(1e-4);
   });
 
-  it('loads the attention layers with their Keras arguments and call arguments', () => {
+  it('loads the attention layers with their Keras arguments and call arguments', async () => {
+    const model = await load();
     const self = model.getLayer('self_attention') as MultiHeadAttention;
     const cross = model.getLayer('cross_attention') as MultiHeadAttention;
     expect(self.getConfig()).toMatchObject({ numHeads: 2, keyDim: 4, valueDim: 4, useBias: true, causal: true });
@@ -77,7 +79,7 @@ describe.each(FILES)('loadKerasModel(%s)', (file) => {
       await convertKerasModel(path.join(DIR, file), folder);
       expect(fs.readdirSync(folder).sort()).toEqual(['model.json', 'weights.bin']);
       const reloaded = await tf.loadLayersModel(`file://${path.join(folder, 'model.json')}`);
-      expect(maxDiff(predict(reloaded), predict(model))).toBe(0);
+      expect(maxDiff(predict(reloaded), predict(await load()))).toBe(0);
       reloaded.dispose();
     } finally {
       fs.rmSync(folder, { recursive: true, force: true });

@@ -91,6 +91,14 @@ describeEachBackend('layer norm', () => {
       );
       expect(whole[which].findIndex((value, e) => !Object.is(value, expected[e]))).toBe(-1);
     }
+    // Every part's dx (each part reads its own rows' 1/std) against the plain version's.
+    const dx = (f: typeof plainLayerNorm) => valueAndGradients(f, x, gamma, beta, weights)[1];
+    expect(
+      maxAbsDiff(
+        dx((a, g, b) => layerNormalize(a, g, b, EPSILON)),
+        dx(plainLayerNorm),
+      ),
+    ).toBeLessThan(2e-5);
     tf.dispose([x, gamma, beta, weights]);
   });
 

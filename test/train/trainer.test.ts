@@ -145,6 +145,33 @@ describe('Trainer', () => {
     model.dispose();
   });
 
+  it('stops on a finite loss whose gradient is not finite, without touching the weights', async () => {
+    const { task, model } = tinySetup();
+    const trainer = new Trainer({ model, learningRate: 1e-3 });
+    // The model's forward pass unchanged, its backward pass overflowing: every gradient is +-Infinity or NaN.
+    const overflow = tf.customGrad((x) => ({
+      value: tf.clone(x as tf.Tensor),
+      gradFunc: (dy: tf.Tensor) => tf.mul(dy, Infinity),
+    }));
+    const apply = model.apply.bind(model);
+    model.apply = ((inputs, kwargs) => overflow(apply(inputs, kwargs) as tf.Tensor)) as typeof model.apply;
+    const before = weightsOf(model);
+    const batch = encodeBatch(task, createTrainingStream(task, 5).nextBatch(16));
+    const error: NonFiniteLossError = await trainer.step(batch).then(
+      () => {
+        throw new Error('the step did not stop');
+      },
+      (e) => e,
+    );
+    expect(error).toBeInstanceOf(NonFiniteLossError);
+    expect(Number.isFinite(error.loss)).toBe(true);
+    expect(Number.isFinite(error.gradNorm)).toBe(false);
+    expect(trainer.stepCount).toBe(0);
+    weightsOf(model).forEach((w, i) => expect(Array.from(w)).toEqual(Array.from(before[i])));
+    trainer.dispose();
+    model.dispose();
+  });
+
   it('clips by global norm: after one step Adam holds (1 - beta1) scale g and (1 - beta2) (scale g)^2', async () => {
     // Adam's first update is (almost) invariant to the gradient's scale, so the weights cannot show the
     // clipping; the moments can. Same seed, same batch, no dropout (tiny): the same gradient g each time.
