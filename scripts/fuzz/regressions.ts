@@ -42,6 +42,15 @@ function keras(name: string, replace: Record<string, Uint8Array | ZipInput['raw'
   );
 }
 
+/** A `.keras` fixture whose weights file (model.weights.h5) is changed as `h5` changes an `.h5`. */
+function kerasWeights(
+  name: string,
+  change: (bytes: Uint8Array, fields: ReturnType<typeof mapHdf5>) => Uint8Array,
+): Uint8Array {
+  const weights = new ZipArchive(read(fixture(name).path), name).read('model.weights.h5');
+  return keras(name, { 'model.weights.h5': change(weights, mapHdf5(weights)) });
+}
+
 /** The parts of a model config (Keras's or tfjs's) that the rows edit. */
 interface LayerEntry {
   class_name: string;
@@ -103,10 +112,7 @@ export const ROWS: Row[] = [
     fixture: 'k3_attention.keras',
     loaders: ['keras'],
     expect: 'B-tree',
-    make: () => {
-      const weights = new ZipArchive(read(fixture('k3_attention.keras').path), 'x').read('model.weights.h5');
-      return keras('k3_attention.keras', { 'model.weights.h5': btreeChain(weights, mapHdf5(weights), 40) });
-    },
+    make: () => kerasWeights('k3_attention.keras', (b, f) => btreeChain(b, f, 40)),
   },
   {
     // Not in the issue's table: the weights index that reads tf.keras's Windows paths walked every
@@ -115,10 +121,7 @@ export const ROWS: Row[] = [
     fixture: 'k3_keras_hub.keras',
     loaders: ['keras'],
     expect: 'links to the object already at',
-    make: () => {
-      const weights = new ZipArchive(read(fixture('k3_keras_hub.keras').path), 'x').read('model.weights.h5');
-      return keras('k3_keras_hub.keras', { 'model.weights.h5': groupChain(weights, mapHdf5(weights), 30) });
-    },
+    make: () => kerasWeights('k3_keras_hub.keras', (b, f) => groupChain(b, f, 30)),
   },
   {
     what: 'hang: .h5 kernel dataset made chunked with chunk dims [2147483647, 1]',

@@ -141,8 +141,7 @@ export class KerasNormalization extends tf.layers.Layer {
   }
 
   private keptAxis(i: number): boolean {
-    const rank = this.broadcastShape.length;
-    return this.axis.some((a) => (a < 0 ? a + rank : a) === i);
+    return axesOf(this.axis, this.broadcastShape.length).includes(i);
   }
 
   call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {

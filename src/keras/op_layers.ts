@@ -285,7 +285,7 @@ export class ReduceOperation extends tf.layers.Layer {
 
   private axes(rank: number): number[] {
     if (this.axis == null) return Array.from({ length: rank }, (_x, i) => i);
-    const axes = (Array.isArray(this.axis) ? this.axis : [this.axis]).map((a) => (a < 0 ? a + rank : a));
+    const axes = axesOf(Array.isArray(this.axis) ? this.axis : [this.axis], rank);
     for (const a of axes) {
       if (a < 0 || a >= rank) {
         throw new Error(

@@ -6,6 +6,7 @@
 import { deflateSync } from 'fflate';
 
 import { crc32, ZipArchive } from '../../src/keras/zip';
+import { concat } from '../../scripts/fuzz/zip_writer';
 
 interface Entry {
   name: string;
@@ -78,16 +79,6 @@ function build(entries: Entry[], layout: Layout = {}): Uint8Array {
   return concat([new Uint8Array(layout.prefix ?? 0), ...parts, ...central, new Uint8Array(end.buffer)]).subarray(
     layout.prefix ?? 0,
   );
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
 }
 
 /** A zip64 extra field (id 1) holding `values` as 64-bit little-endian numbers, after `before` other bytes. */
