@@ -9,7 +9,12 @@ import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
 import { AttentionOutputProjection, mergeHeads } from './attention_output_projection';
 import { AttentionProjection, projectHeads, projectJoined } from './attention_projection';
-import { type FullyMaskedQueries, type HeadsSlice, scaledDotProductAttention } from '../ops/attention';
+import {
+  FULLY_MASKED_QUERIES,
+  type FullyMaskedQueries,
+  type HeadsSlice,
+  scaledDotProductAttention,
+} from '../ops/attention';
 import { updateCache } from '../ops/attention_cache';
 import { describeValue } from '../describe';
 import {
@@ -338,10 +343,12 @@ export class MultiHeadAttention extends tf.layers.Layer {
     this.flashAttention = checkFlashAttention(name, args.flashAttention, this.dropout);
     this.seed = checkSeed(name, args.seed);
     this.softmaxRobustMasking = checkBoolean(name, 'softmaxRobustMasking', args.softmaxRobustMasking ?? false);
-    this.fullyMaskedQueries = checkChoice(name, 'fullyMaskedQueries', args.fullyMaskedQueries ?? 'uniform', [
-      'uniform',
-      'zero',
-    ] as const);
+    this.fullyMaskedQueries = checkChoice(
+      name,
+      'fullyMaskedQueries',
+      args.fullyMaskedQueries ?? 'uniform',
+      FULLY_MASKED_QUERIES,
+    );
     this.kernelInitializer = resolveInitializer(name, 'kernelInitializer', args.kernelInitializer, 'glorotUniform');
     this.biasInitializer = resolveInitializer(name, 'biasInitializer', args.biasInitializer, 'zeros');
     this.kernelRegularizer = resolveRegularizer(name, 'kernelRegularizer', args.kernelRegularizer);

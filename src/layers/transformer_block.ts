@@ -36,7 +36,7 @@ import {
 import { type RegularizerIdentifier, rejectActivityRegularizer, resolveRegularizer } from './keras_args';
 import { checkOptionNames } from '../options';
 import type { AttentionSublayer } from './attention_recorder';
-import type { FullyMaskedQueries } from '../ops/attention';
+import { FULLY_MASKED_QUERIES, type FullyMaskedQueries } from '../ops/attention';
 import type { CacheSlot } from './incremental';
 import { type AttentionInputs, MultiHeadAttention } from './multi_head_attention';
 import { checkRank, type Shape } from './shapes';
@@ -256,10 +256,12 @@ export abstract class TransformerBlock extends tf.layers.Layer {
     this.normalizeFirst = checkBoolean(name, 'normalizeFirst', args.normalizeFirst ?? false);
     this.kernelInitializer = resolveInitializer(name, 'kernelInitializer', args.kernelInitializer, 'glorotUniform');
     this.biasInitializer = resolveInitializer(name, 'biasInitializer', args.biasInitializer, 'zeros');
-    this.fullyMaskedQueries = checkChoice(name, 'fullyMaskedQueries', args.fullyMaskedQueries ?? 'uniform', [
-      'uniform',
-      'zero',
-    ] as const);
+    this.fullyMaskedQueries = checkChoice(
+      name,
+      'fullyMaskedQueries',
+      args.fullyMaskedQueries ?? 'uniform',
+      FULLY_MASKED_QUERIES,
+    );
     this.kernelRegularizer = kind.regularizers
       ? resolveRegularizer(name, 'kernelRegularizer', args.kernelRegularizer)
       : null;

@@ -57,6 +57,8 @@ export interface AttentionArgs {
 
 /** See `AttentionArgs.fullyMaskedQueries`. */
 export type FullyMaskedQueries = 'uniform' | 'zero';
+/** Every value of `FullyMaskedQueries`, for the layers' argument checks. */
+export const FULLY_MASKED_QUERIES: readonly FullyMaskedQueries[] = ['uniform', 'zero'];
 
 export interface AttentionResult {
   /** (B, T, H, V): each head's weighted values, the layout the output projection reads. */
