@@ -19,6 +19,7 @@ import {
   simdKernels,
   stage,
   type ResidentBlock,
+  wholeVectors,
 } from './simd_kernels';
 import { inParallelRuns, partsFor } from './threads';
 
@@ -28,8 +29,6 @@ export type AdamParameters = Record<(typeof ADAM_PARAMETERS)[number], number>;
 /** Floats below which a part of the update is not worth handing to another thread. */
 const MIN_PART_FLOATS = 1 << 15;
 
-/** `n` rounded up to whole SIMD vectors of 4 floats. */
-const wholeVectors = (n: number) => 4 * Math.ceil(n / 4);
 
 /**
  * A tensor's floats without a copy where its backend allows: a view of the wasm backend's heap

@@ -16,7 +16,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { hasFusedKernel, defineFusedKernel, runFusedKernel, type FloatInputs } from './fused_kernel';
-import { simdKernels, stage, unstage } from './simd_kernels';
+import { simdKernels, stage, unstage, wholeVectors } from './simd_kernels';
 import { inParallelRuns, partsFor, type KernelCalls } from './threads';
 
 /** Added to the scores of masked keys before the softmax (Keras's value for float32). */
@@ -199,9 +199,6 @@ const ROWS = 32;
  * 0.6-0.9x the time), and the memory stays linear in T.
  */
 const SAVED_PROBABILITIES_MAX = 1 << 20;
-
-/** `n` rounded up to whole SIMD vectors of 4 floats. */
-const wholeVectors = (n: number) => 4 * Math.ceil(n / 4);
 
 /**
  * Copies head h's keys (or values) of batch row b, E floats per position, into their (E, S4)

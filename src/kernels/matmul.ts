@@ -14,7 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { identify, simdKernels, stage, unstage } from './simd_kernels';
+import { identify, kept, simdKernels, stage, unstage, wholeVectors } from './simd_kernels';
 import { inParallelRuns, partsFor, type KernelCalls } from './threads';
 
 /**
@@ -32,9 +32,6 @@ const DEPTH = 256;
  */
 const MIN_PART_MACS = 1 << 18;
 
-/** `n` rounded up to whole SIMD vectors of 4 floats. */
-export const wholeVectors = (n: number) => 4 * Math.ceil(n / 4);
-
 /**
  * A product C = A B whose operands are in the module's memory (floats from its start): A as (M, K)
  * rows at `left`, B as (K, N4) rows at `right`, C as (M, N4) rows at `out`, N4 a whole number of
@@ -47,18 +44,21 @@ export interface StagedProduct {
   K: number;
   N4: number;
   accumulate?: boolean;
+  /** B's rows are this many floats apart (default N4): B is N4 columns of a wider matrix. */
+  rightRow?: number;
 }
 
 /** Rows [r0, r0 + rows) of a staged product, on `calls` (a part of a parallel call). */
 export function productRows(calls: KernelCalls, p: StagedProduct, r0: number, rows: number): void {
   const { K, N4 } = p;
+  const rightRow = p.rightRow ?? N4;
   for (let x0 = 0; x0 < N4; x0 += PANEL) {
     const width = 4 * Math.min(PANEL, N4 - x0);
     for (let k0 = 0; k0 < K; k0 += DEPTH) {
       const depth = Math.min(DEPTH, K - k0);
-      const [left, block, out] = [p.left + r0 * K + k0, p.right + k0 * N4 + x0, p.out + r0 * N4 + x0];
+      const [left, block, out] = [p.left + r0 * K + k0, p.right + k0 * rightRow + x0, p.out + r0 * N4 + x0];
       const accumulate = k0 > 0 || p.accumulate === true ? 1 : 0;
-      calls.axpyRows(4 * left, 4 * K, 4, 4 * block, 4 * N4, 4 * out, 4 * N4, rows, depth, width, 1, accumulate);
+      calls.axpyRows(4 * left, 4 * K, 4, 4 * block, 4 * rightRow, 4 * out, 4 * N4, rows, depth, width, 1, accumulate);
     }
   }
 }
@@ -110,10 +110,13 @@ export function epilogueActivation(activation: string): EpilogueActivation {
 export interface MatMulArgs {
   /** (M, K), or (K, M) when transposeA. */
   a: Float32Array;
-  /** (K, N), or (N, K) when transposeB. */
-  b: Float32Array;
-  /** (N) or null. */
-  bias: Float32Array | null;
+  /**
+   * (K, N), or (N, K) when transposeB; or several (K, N_p) matrices side by side (`joinColumns`),
+   * each N_p whole vectors, not transposed (the weights of several layers in one product).
+   */
+  b: Float32Array | Float32Array[];
+  /** (N) or null; or one (N_p) per matrix of b. */
+  bias: Float32Array | Float32Array[] | null;
   M: number;
   K: number;
   N: number;
@@ -121,6 +124,35 @@ export interface MatMulArgs {
   transposeB: boolean;
   /** Applied to the product plus bias. Exact GELU (gelu.ts's) also keeps what it was applied to. */
   activation: EpilogueActivation;
+  /**
+   * b and the bias are weights that later calls read unchanged (a layer's kernel): kept in the
+   * SIMD module's memory (`keptColumns`) where b is used as it is (not transposed, N whole
+   * vectors). Always so for several matrices.
+   */
+  keepWeights?: boolean;
+}
+
+/** Writes the (rows, N_p) matrices `parts` side by side, as (rows, sum of N_p) rows, at float `start`. */
+export function joinColumns(parts: Float32Array[], rows: number, start: number): void {
+  const floats = simdKernels()!.floats;
+  const widths = parts.map((part) => part.length / rows);
+  let at = start;
+  for (let r = 0; r < rows; r++) {
+    parts.forEach((part, i) => {
+      floats.set(part.subarray(r * widths[i], (r + 1) * widths[i]), at);
+      at += widths[i];
+    });
+  }
+}
+
+/**
+ * Where the (rows, N_p) matrices `parts`, side by side, are kept in the module's memory (`kept`;
+ * one matrix as it is), or null where they cannot be: then the caller stages them.
+ */
+export function keptColumns(parts: Float32Array[], rows: number): number | null {
+  if (parts.length === 1) return kept(parts[0]);
+  const length = parts.reduce((sum, part) => sum + part.length, 0);
+  return kept(parts, `columns of ${rows} rows`, length, (start) => joinColumns(parts, rows, start));
 }
 
 /**
@@ -128,25 +160,46 @@ export interface MatMulArgs {
  * `preActivation` (M, N) when given (its gradient needs it).
  */
 export function matMulInto(args: MatMulArgs, out: Float32Array, preActivation?: Float32Array): void {
-  const { a, b, bias, M, K, N, transposeA, transposeB, activation } = args;
+  const { a, M, K, N, transposeA, transposeB, activation } = args;
   const mm = simdKernels()!;
   const N4 = wholeVectors(N);
   const padded = N4 !== N || transposeB;
   const gelu = activation === 'gelu';
+  const bParts = [args.b].flat();
+  const biasParts = args.bias === null ? null : [args.bias].flat();
+  if (bParts.length > 1 && padded)
+    throw new Error('matMulInto: joined matrices must be whole vectors wide, untransposed');
+  // Kept weights first: `stage` then leaves them out. Joined ones not kept are joined in scratch.
+  const keepWeights = (args.keepWeights === true || bParts.length > 1) && !padded;
+  const keptB = keepWeights ? keptColumns(bParts, K) : null;
+  const keptBias = keepWeights && biasParts ? keptColumns(biasParts, 1) : null;
+  const [b, bias] = [bParts.length === 1 ? bParts[0] : null, biasParts?.length === 1 ? biasParts[0] : null];
+  const stagedB = keptB === null ? b : null;
+  const stagedBias = keptBias === null ? bias : null;
+  const staged = [a, ...(stagedB ? [stagedB] : []), ...(stagedBias ? [stagedBias] : [])];
   // The right operand as (K, N4) rows when it must be moved (transposed or padded to whole
   // vectors), the left one as (M, K) rows when it is transposed, the product as (M, N4) rows
-  // (and GELU of it), then compacted to (M, N) when padded.
-  const starts = stage(bias ? [a, b, bias] : [a, b], bias ? [3] : [], [
+  // (and GELU of it), then compacted to (M, N) when padded; joined matrices and biases not kept.
+  const joinB = keptB === null && b === null;
+  const joinBias = biasParts !== null && keptBias === null && bias === null;
+  const starts = stage(staged, stagedBias ? [3] : [], [
     padded ? K * N4 : 0,
     transposeA ? M * K : 0,
     M * N4,
     gelu ? M * N4 : 0,
     N4 !== N ? M * N : 0,
     N4 !== N && preActivation ? M * N : 0,
+    joinB ? K * N : 0,
+    joinBias ? N : 0,
   ]);
-  const [aAt, bAt] = starts;
-  const [rightAt, leftAt, productAt, activatedAt, compactAt, compactPreAt] = starts.slice(starts.length - 6);
-  const biasAt = bias ? starts[2] : 0;
+  const aAt = starts[0];
+  const [rightAt, leftAt, productAt, activatedAt, compactAt, compactPreAt, joinedBAt, joinedBiasAt] = starts.slice(
+    starts.length - 8,
+  );
+  if (joinB) joinColumns(bParts, K, joinedBAt);
+  if (joinBias) joinColumns(biasParts, 1, joinedBiasAt);
+  const bAt = keptB ?? (joinB ? joinedBAt : starts[1]);
+  const biasAt = keptBias ?? (joinBias ? joinedBiasAt : stagedBias ? starts[staged.length - 1] : 0);
   let right = bAt;
   if (padded) {
     right = rightAt;
@@ -161,7 +214,7 @@ export function matMulInto(args: MatMulArgs, out: Float32Array, preActivation?: 
     productRows(calls, product, r0, rows);
     const at = 4 * (productAt + r0 * N4);
     // The bias's last vector may read 3 floats past it: the zeroed region after it.
-    if (bias) calls.addRowBias(at, rows, 4 * N4, 4 * biasAt, 0, 1, 1, 0);
+    if (biasParts) calls.addRowBias(at, rows, 4 * N4, 4 * biasAt, 0, 1, 1, 0);
     if (activation === 'relu') calls.reluInPlace(at, 4 * rows * N4);
     if (gelu) calls.geluForward(at, 4 * (activatedAt + r0 * N4), 4 * rows * N4);
   });

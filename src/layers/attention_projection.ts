@@ -2,7 +2,7 @@
  * The per-head projection that produces queries, keys or values.
  */
 import * as tf from '@tensorflow/tfjs';
-import { denseWithAnyBias } from '../ops/dense';
+import { denseSideBySide } from '../ops/dense';
 import { checkPositiveInt, checkLayerArgNames, layerArgNames } from './args';
 import { type IncrementalRole, POSITION_WISE } from './incremental';
 import { checkRank, type Kwargs, type Shape } from './shapes';
@@ -109,16 +109,11 @@ export function projectHeads(x: tf.Tensor, layer: AttentionProjection): tf.Tenso
  */
 export function projectJoined(x: tf.Tensor, layers: AttentionProjection[]): tf.Tensor3D {
   const [batch, length, width] = x.shape;
-  // One projection uses its weights as they are; several are put side by side.
-  const joined = <T extends tf.Tensor>(parts: T[], axis: number): T =>
-    parts.length === 1 ? parts[0] : (tf.concat(parts, axis) as T);
-  const biases = layers.some((layer) => layer.bias != null)
-    ? joined(
-        layers.map((layer) => flatBias(layer) ?? tf.zeros([layer.numHeads * layer.headDim])),
-        0,
-      )
-    : null;
   // (B, T, D) -> (B*T, D) @ (D, sum of H*E) + bias: 2-D products train on every backend.
-  const flat = denseWithAnyBias(x.reshape([batch * length, width]), joined(layers.map(flatKernel), 1), biases);
+  const rows = x.reshape([batch * length, width]);
+  const biases = layers.some((layer) => layer.bias != null)
+    ? layers.map((layer) => flatBias(layer) ?? tf.zeros([layer.numHeads * layer.headDim]))
+    : null;
+  const flat = denseSideBySide(rows, layers.map(flatKernel), biases);
   return flat.reshape([batch, length, -1]) as tf.Tensor3D;
 }

@@ -75,6 +75,18 @@ export function denseWithAnyBias(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tenso
 }
 
 /**
+ * x @ [W_0 W_1 ...] + [b_0 b_1 ...] for 2-D x (N, D), kernels W_p (D, E_p) and a bias b_p of E_p
+ * values each (any storage) or null: several dense layers' products side by side, (N, sum of E_p).
+ * The fused kernel takes the weights as they are (and keeps them joined while they are unchanged);
+ * elsewhere they are joined here and `denseWithAnyBias` runs. Call inside a tidy.
+ */
+export function denseSideBySide(x: tf.Tensor, kernels: tf.Tensor[], biases: tf.Tensor[] | null): tf.Tensor2D {
+  if (hasFusedDense(x, kernels, biases)) return fusedDense(x, kernels, biases, 'linear');
+  const joined = (parts: tf.Tensor[], axis: number) => (parts.length === 1 ? parts[0] : tf.concat(parts, axis));
+  return denseWithAnyBias(x, joined(kernels, 1), biases && joined(biases, 0));
+}
+
+/**
  * Column sums of a 2-D (N, E) tensor, (E): `ones(1, N) @ x`. The wasm backend sums over axis 0
  * by transposing first; the product runs in XNNPACK. Bias and layer-norm gradients are such
  * sums. Call inside a tidy.

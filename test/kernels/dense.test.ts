@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { fusedDense, hasFusedDense, type DenseActivation } from '../../src/kernels/dense';
-import { partsRunByWorkers } from '../../src/kernels/threads';
+import { partsRunByWorkers, setCallerClaimsParts } from '../../src/kernels/threads';
 import { describeEachBackend } from '../helpers/backends';
 import { maxAbsDiff, seededTensor } from '../helpers/tensors';
 import { useThreads } from '../helpers/threads';
@@ -71,6 +71,51 @@ describeEachBackend('fused dense layer', (backend) => {
     });
   }
 
+  // Several kernels side by side, with a bias each or none: the reference joins them in tensors.
+  const joined = (k: number[]) => (xs: tf.Tensor[]) => [xs[0], tf.concat(xs.slice(1, 1 + k.length), 1)];
+  const partCases: Array<{ size: number[]; widths: number[]; activation: DenseActivation; withBias: boolean }> = [
+    { size: [13, 8], widths: [8, 4, 12], activation: 'linear', withBias: true },
+    { size: [301, 16], widths: [4, 20], activation: 'gelu', withBias: true },
+    { size: [6, 12], widths: [8, 8], activation: 'relu', withBias: false },
+  ];
+  for (const { size, widths, activation, withBias } of partCases) {
+    const title = `${size.join(' x ')}, kernels ${widths.join(' + ')} side by side, ${activation}, bias ${withBias}`;
+    it(`${title}: output and every gradient`, () => {
+      const before = tf.memory().numTensors;
+      const [N, D] = size;
+      const parts = widths.length;
+      const gradients = (dense: (xs: tf.Tensor[]) => tf.Tensor) =>
+        tf.tidy(() => {
+          const x = seededTensor([N, D], 1);
+          const kernels = widths.map((w, p) => seededTensor([D, w], 2 + p, 0.3));
+          const biases = withBias ? widths.map((w, p) => seededTensor([w], 7 + p)) : [];
+          const weights = seededTensor([N, widths.reduce((a, b) => a + b)], 3);
+          const { value, grads } = tf.valueAndGrads((...xs: tf.Tensor[]) => dense(xs).mul(weights).sum())([
+            x,
+            ...kernels,
+            ...biases,
+          ]);
+          return [dense([x, ...kernels, ...biases]), value, ...grads].map((t) => t.dataSync() as Float32Array);
+        });
+      const ours = gradients((xs) =>
+        fusedDense(xs[0], xs.slice(1, 1 + parts), withBias ? xs.slice(1 + parts) : null, activation),
+      );
+      const theirs = gradients((xs) => {
+        const [x, kernel] = joined(widths)(xs);
+        return reference(x, kernel, withBias ? tf.concat(xs.slice(1 + parts), 0) : null, activation);
+      });
+      expect(ours.length).toBe(theirs.length);
+      ours.forEach((values, i) => {
+        const largest = theirs[i].reduce((max, v) => Math.max(max, Math.abs(v)), 1);
+        expect({ output: i, close: maxAbsDiff(values, theirs[i]) < 2e-5 * largest }).toEqual({
+          output: i,
+          close: true,
+        });
+      });
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
+
   it('is fused for widths that are whole SIMD vectors, and only those', () => {
     const fused = (D: number, E: number) =>
       tf.tidy(() => hasFusedDense(seededTensor([3, D], 1), seededTensor([D, E], 2), null));
@@ -87,6 +132,34 @@ describeEachBackend('fused dense layer', (backend) => {
     for (let i = 0; i < 20 && partsRunByWorkers() === before; i++)
       two = valuesAndGradients(fusedDense, size, 'gelu', [96]);
     if (backend === 'wasm') expect(partsRunByWorkers()).toBeGreaterThan(before);
+    two.forEach((values, i) => expect(maxAbsDiff(values, one[i])).toBe(0));
+  });
+
+  it('gives the same floats on one thread and on two with kernels side by side', async () => {
+    const sideBySide = () =>
+      tf.tidy(() => {
+        const x = seededTensor([517, 64], 1);
+        const kernels = [32, 64, 96].map((w, p) => seededTensor([64, w], 2 + p, 0.3));
+        const biases = [32, 64, 96].map((w, p) => seededTensor([w], 7 + p));
+        const { value, grads } = tf.valueAndGrads((...xs: tf.Tensor[]) =>
+          fusedDense(xs[0], xs.slice(1, 4), xs.slice(4), 'linear').square().sum(),
+        )([x, ...kernels, ...biases]);
+        return [value, ...grads].map((t) => t.dataSync() as Float32Array);
+      });
+    await useThreads(1);
+    const one = sideBySide();
+    await useThreads(2);
+    const before = partsRunByWorkers();
+    // Every part on the worker: the test does not depend on the scheduler handing it one.
+    setCallerClaimsParts(false);
+    let two: Float32Array[];
+    try {
+      two = sideBySide();
+    } finally {
+      setCallerClaimsParts(true);
+    }
+    if (backend === 'wasm') expect(partsRunByWorkers()).toBeGreaterThan(before);
+    expect(two.length).toBe(8); // the loss, then the gradients of x, three kernels and three biases
     two.forEach((values, i) => expect(maxAbsDiff(values, one[i])).toBe(0));
   });
 });
