@@ -30,7 +30,8 @@ const MODULES = {
   'src/kernels': null,
   'src/kernels/layer_norm.ts': ['test/kernels/layer_norm.test.ts'],
   'src/kernels/attention.ts': ['test/kernels/attention.test.ts'],
-  'src/kernels/matmul.ts': ['test/kernels/matmul.test.ts'],
+  'src/kernels/matmul.ts': ['test/kernels/matmul.test.ts', 'test/kernels/dense.test.ts', 'test/kernels/kept.test.ts'],
+  'src/kernels/dense.ts': ['test/kernels/dense.test.ts', 'test/kernels/kept.test.ts'],
   // The searches and samplers alone have fast tests of their own; the folder's runners need models.
   'src/decode/search.ts': ['test/decode/search.test.ts', 'test/decode/samplers.test.ts'],
   'src/decode/samplers.ts': ['test/decode/search.test.ts', 'test/decode/samplers.test.ts'],
