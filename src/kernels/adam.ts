@@ -29,7 +29,6 @@ export type AdamParameters = Record<(typeof ADAM_PARAMETERS)[number], number>;
 /** Floats below which a part of the update is not worth handing to another thread. */
 const MIN_PART_FLOATS = 1 << 15;
 
-
 /**
  * A tensor's floats without a copy where its backend allows: a view of the wasm backend's heap
  * (valid until tfjs next allocates), else `dataSync()`.

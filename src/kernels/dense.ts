@@ -64,13 +64,9 @@ defineFusedKernel<DenseAttrs>({
   },
   compute: (inputs, [y, preActivation], { activation, parts }, shapes) => {
     const [[N, D], E] = [shapes.x, sum(widthsOf(shapes, parts))];
-    const biases = partsOf(inputs, 'bias', parts);
+    const [kernels, biases] = [partsOf(inputs, 'kernel', parts), partsOf(inputs, 'bias', parts)];
     const args = { M: N, K: D, N: E, transposeA: false, transposeB: false, activation, keepWeights: true };
-    matMulInto(
-      { ...args, a: inputs.x, b: partsOf(inputs, 'kernel', parts), bias: biases.length > 0 ? biases : null },
-      y,
-      preActivation,
-    );
+    matMulInto({ ...args, a: inputs.x, b: kernels, bias: biases }, y, preActivation);
   },
 });
 

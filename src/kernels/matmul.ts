@@ -115,7 +115,7 @@ export interface MatMulArgs {
    * each N_p whole vectors, not transposed (the weights of several layers in one product).
    */
   b: Float32Array | Float32Array[];
-  /** (N) or null; or one (N_p) per matrix of b. */
+  /** (N) or null; or one (N_p) per matrix of b (none: no bias). */
   bias: Float32Array | Float32Array[] | null;
   M: number;
   K: number;
@@ -166,7 +166,7 @@ export function matMulInto(args: MatMulArgs, out: Float32Array, preActivation?: 
   const padded = N4 !== N || transposeB;
   const gelu = activation === 'gelu';
   const bParts = [args.b].flat();
-  const biasParts = args.bias === null ? null : [args.bias].flat();
+  const biasParts = args.bias === null || [args.bias].flat().length === 0 ? null : [args.bias].flat();
   if (bParts.length > 1 && padded)
     throw new Error('matMulInto: joined matrices must be whole vectors wide, untransposed');
   // Kept weights first: `stage` then leaves them out. Joined ones not kept are joined in scratch.

@@ -46,6 +46,7 @@ describeEachBackend('fused dense layer', (backend) => {
   const cases: Array<{ size: number[]; activation: DenseActivation; biasShape: number[] | null }> = [
     { size: [13, 8, 12], activation: 'linear', biasShape: [12] },
     { size: [6, 4, 8], activation: 'relu', biasShape: null },
+    { size: [301, 64, 96], activation: 'relu', biasShape: [96] }, // in several parts on two threads
     { size: [21, 12, 16], activation: 'gelu', biasShape: [4, 4] }, // a [H, K] bias, reshaped
     { size: [301, 16, 20], activation: 'gelu', biasShape: [20] }, // dW sums over two blocks of rows
   ];
@@ -120,6 +121,82 @@ describeEachBackend('fused dense layer', (backend) => {
     const fused = (D: number, E: number) =>
       tf.tidy(() => hasFusedDense(seededTensor([3, D], 1), seededTensor([D, E], 2), null));
     expect([fused(8, 8), fused(6, 8), fused(8, 5)]).toEqual([true, false, false]);
+  });
+
+  it('is fused for 2-D float32 operands that fit together, with kernels side by side, and only those', () => {
+    const cases = tf.tidy(() => {
+      const x = seededTensor([3, 8], 1);
+      const k = (D: number, E: number) => seededTensor([D, E], 2);
+      const b = (E: number) => seededTensor([E], 3);
+      const fused = (...args: Parameters<typeof hasFusedDense>) => hasFusedDense(...args);
+      return {
+        one: fused(x, k(8, 4), b(4)),
+        sideBySide: fused(x, [k(8, 4), k(8, 12)], [b(4), b(12)]),
+        sideBySideNoBias: fused(x, [k(8, 4), k(8, 12)], null),
+        biasStored2d: fused(x, k(8, 4), seededTensor([2, 2], 3)),
+        xRank3: fused(seededTensor([3, 8, 8], 1), k(8, 4), null), // shape[1] is D: the rank decides
+        xWidthNotD: fused(seededTensor([3, 12], 1), k(8, 4), null),
+        kernelRank3: fused(x, seededTensor([8, 2, 2], 2), null),
+        aPartOtherD: fused(x, [k(8, 4), k(12, 4)], null),
+        aPartNotWholeVectors: fused(x, [k(8, 4), k(8, 6)], null),
+        fewerBiases: fused(x, [k(8, 4), k(8, 4)], [b(4)]),
+        aBiasOtherSize: fused(x, [k(8, 4), k(8, 8)], [b(4), b(4)]),
+        biasOtherSize: fused(x, k(8, 4), b(8)),
+        int32X: fused(x.cast('int32'), k(8, 4), null),
+        int32Kernel: fused(x, [k(8, 4), k(8, 4).cast('int32')], null),
+        int32Bias: fused(x, k(8, 4), b(4).cast('int32')),
+      };
+    });
+    expect(cases).toEqual({
+      one: true,
+      sideBySide: true,
+      sideBySideNoBias: true,
+      biasStored2d: true,
+      xRank3: false,
+      xWidthNotD: false,
+      kernelRank3: false,
+      aPartOtherD: false,
+      aPartNotWholeVectors: false,
+      fewerBiases: false,
+      aBiasOtherSize: false,
+      biasOtherSize: false,
+      int32X: false,
+      int32Kernel: false,
+      int32Bias: false,
+    });
+  });
+
+  it('leaves no tensor behind, with a tape and without', () => {
+    const [x, kernel, bias] = [seededTensor([5, 8], 1), seededTensor([8, 12], 2), seededTensor([12], 3)];
+    for (const activation of ['linear', 'relu', 'gelu'] as const) {
+      const before = tf.memory().numTensors;
+      fusedDense(x, kernel, bias, activation).dispose();
+      fusedDense(x, [kernel, kernel], null, activation).dispose();
+      const variable = tf.variable(kernel);
+      const { value, grads } = tf.variableGrads(
+        () => fusedDense(x, variable, bias, activation).sum() as tf.Scalar,
+        [variable],
+      );
+      tf.dispose([value, ...Object.values(grads), variable]);
+      expect({ activation, leaked: tf.memory().numTensors - before }).toEqual({ activation, leaked: 0 });
+    }
+    tf.dispose([x, kernel, bias]);
+  });
+
+  it('runs as one kernel each way, named as tf.profile shows them', async () => {
+    const [x, kernel] = [seededTensor([5, 8], 1), tf.variable(seededTensor([8, 12], 2))];
+    const { kernelNames } = await tf.profile(() => {
+      const { value, grads } = tf.variableGrads(() => fusedDense(x, kernel, null, 'gelu').sum() as tf.Scalar, [kernel]);
+      tf.dispose([value, ...Object.values(grads)]);
+    });
+    expect(kernelNames.filter((name) => name.startsWith('TfjsAttention'))).toEqual([
+      'TfjsAttentionDense',
+      'TfjsAttentionDenseGrad',
+    ]);
+    // Without a tape the forward gives its output alone: GELU's input is kept only for a gradient.
+    const { kernels } = await tf.profile(() => fusedDense(x, kernel, null, 'gelu').dispose());
+    expect(kernels.map((k) => [k.name, k.outputShapes])).toEqual([['TfjsAttentionDense', [[5, 12]]]]);
+    tf.dispose([x, kernel]);
   });
 
   it('gives the same floats on one thread and on two', async () => {
