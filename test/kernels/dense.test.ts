@@ -136,7 +136,7 @@ describeEachBackend('fused dense layer', (backend) => {
         biasStored2d: fused(x, k(8, 4), seededTensor([2, 2], 3)),
         xRank3: fused(seededTensor([3, 8, 8], 1), k(8, 4), null), // shape[1] is D: the rank decides
         xWidthNotD: fused(seededTensor([3, 12], 1), k(8, 4), null),
-        kernelRank3: fused(x, seededTensor([8, 2, 2], 2), null),
+        kernelRank3: fused(x, seededTensor([8, 4, 2], 2), null), // shape[1] a whole vector: the rank decides
         aPartOtherD: fused(x, [k(8, 4), k(12, 4)], null),
         aPartNotWholeVectors: fused(x, [k(8, 4), k(8, 6)], null),
         fewerBiases: fused(x, [k(8, 4), k(8, 4)], [b(4)]),
@@ -193,9 +193,22 @@ describeEachBackend('fused dense layer', (backend) => {
       'TfjsAttentionDense',
       'TfjsAttentionDenseGrad',
     ]);
-    // Without a tape the forward gives its output alone: GELU's input is kept only for a gradient.
-    const { kernels } = await tf.profile(() => fusedDense(x, kernel, null, 'gelu').dispose());
-    expect(kernels.map((k) => [k.name, k.outputShapes])).toEqual([['TfjsAttentionDense', [[5, 12]]]]);
+    // The forward gives GELU's input too only under a tape, for the gradient, and only for GELU.
+    const forwardOutputs = async (activation: DenseActivation, tape: boolean) => {
+      const { kernels } = await tf.profile(() => {
+        if (!tape) return fusedDense(x, kernel, null, activation).dispose();
+        const { value, grads } = tf.variableGrads(
+          () => fusedDense(x, kernel, null, activation).sum() as tf.Scalar,
+          [kernel],
+        );
+        tf.dispose([value, ...Object.values(grads)]);
+      });
+      return kernels.filter((k) => k.name === 'TfjsAttentionDense').map((k) => k.outputShapes.length);
+    };
+    expect(await forwardOutputs('gelu', false)).toEqual([1]);
+    expect(await forwardOutputs('gelu', true)).toEqual([2]);
+    expect(await forwardOutputs('linear', true)).toEqual([1]);
+    expect(await forwardOutputs('relu', true)).toEqual([1]);
     tf.dispose([x, kernel]);
   });
 
