@@ -17,6 +17,7 @@ import {
   mapHdf5,
   setField,
 } from '../../scripts/fuzz/hdf5_craft';
+import { concat } from '../../scripts/fuzz/zip_writer';
 
 const DIR = path.join(__dirname, '../fixtures/hdf5');
 const open = (name: string) => new Hdf5File(new Uint8Array(fs.readFileSync(path.join(DIR, name))), name);
@@ -192,6 +193,267 @@ describe('Hdf5File on crafted datatypes, shapes and links', () => {
     expect(() => new Hdf5File(looped, 'w.h5').datasetPaths()).toThrow(
       "w.h5: 'a/b/x' links to the object already at '/' (a hard link, which Keras never writes); the file is crafted",
     );
+  });
+});
+
+/** The package's writer's file of dataset 'x' ([1, 2] as float32) and empty group 'g', and its fields. */
+function small(): { bytes: Uint8Array; fields: ReturnType<typeof mapHdf5> } {
+  const w = new Hdf5Writer();
+  w.dataset('x', [2], Float32Array.from([1, 2]));
+  w.group('g');
+  const bytes = w.toBytes();
+  return { bytes, fields: mapHdf5(bytes) };
+}
+
+/** `value` as `size` little-endian bytes. */
+const le = (value: number | bigint, size: number): number[] =>
+  Array.from(setField(new Uint8Array(size), 0, size, BigInt(value)));
+const ascii = (text: string) => Array.from(new TextEncoder().encode(text));
+
+/** An object header message: its type, flags and data (its header is laid out by the header's version). */
+interface Part {
+  type: number;
+  data: number[];
+  flags?: number;
+}
+const MSG = { nil: 0x00, dataspace: 0x01, datatype: 0x03, link: 0x06, layout: 0x08, filters: 0x0b, continuation: 0x10 };
+/** A continuation message: the next block's address and length. */
+const continuation = (address: number, length: number): Part => ({
+  type: MSG.continuation,
+  data: [...le(address, 8), ...le(length, 8)],
+});
+/** Messages laid out for a version 1 header: type (2 bytes), size (2), flags, 3 reserved bytes, data. */
+const blockV1 = (parts: Part[]) =>
+  parts.flatMap((p) => [...le(p.type, 2), ...le(p.data.length, 2), p.flags ?? 0, 0, 0, 0, ...p.data]);
+/** Messages laid out for a version 2 header: type, size (2 bytes), flags, creation order (2, if `ordered`), data. */
+const blockV2 = (parts: Part[], ordered = false) =>
+  parts.flatMap((p) => [p.type, ...le(p.data.length, 2), p.flags ?? 0, ...(ordered ? [0, 0] : []), ...p.data]);
+/** A version 1 object header whose first block is `block`. */
+const headerV1 = (block: number[]) => [1, 0, 0, 0, ...le(1, 4), ...le(block.length, 4), 0, 0, 0, 0, ...block];
+/**
+ * A version 2 object header: "OHDR", version 2, `flags`, `fields` (times, attribute phase values), the
+ * first block's size (in 1 << (flags & 3) bytes), `block`, a checksum (not verified by the reader).
+ */
+const headerV2 = (block: number[], flags = 0x02, fields: number[] = []) => [
+  ...ascii('OHDR'),
+  2,
+  flags,
+  ...fields,
+  ...le(block.length, 1 << (flags & 3)),
+  ...block,
+  ...[0, 0, 0, 0],
+];
+
+/**
+ * `small()`'s file with an object appended and the root's member `member` pointed at it:
+ * `build(address, x)` gives its bytes, placed at `address`; `x` holds dataset x's messages (as
+ * `Part`s: dataspace, datatype, layout) and its object header's address.
+ */
+function withObject(
+  member: 'g' | 'x',
+  build: (address: number, x: { parts: Part[]; address: number }) => number[],
+): Uint8Array {
+  const { bytes, fields } = small();
+  const data = (kind: string) => {
+    const f = fields.find((m) => m.what === `${kind} message of dataset 'x'`)!;
+    return Array.from(bytes.subarray(f.at, f.at + f.size));
+  };
+  const parts = [
+    { type: MSG.dataspace, data: data('dataspace') },
+    { type: MSG.datatype, data: data('datatype') },
+    { type: MSG.layout, data: data('layout') },
+  ];
+  const [g, x] = fields.filter((f) => f.what === 'symbol object header address'); // the root's, by name
+  const address = Number(new DataView(bytes.buffer).getBigUint64(x.at, true));
+  const added = Uint8Array.from(build(bytes.byteLength, { parts, address }));
+  return setField(concat([bytes, added]), (member === 'g' ? g : x).at, 8, BigInt(bytes.byteLength));
+}
+const readX = (bytes: Uint8Array) => Array.from(new Hdf5File(bytes, 'w.h5').read('x').values);
+
+/** A link message (version 1, 1-byte name length) with the optional fields asked for, then `tail`. */
+function link(name: string, tail: number[], options: { type?: number; order?: boolean; charset?: boolean } = {}): Part {
+  const flags = (options.type != null ? 0x08 : 0) | (options.order ? 0x04 : 0) | (options.charset ? 0x10 : 0);
+  const encoded = Array.from(new TextEncoder().encode(name));
+  return {
+    type: MSG.link,
+    data: [
+      ...[1, flags],
+      ...(options.type != null ? [options.type] : []),
+      ...(options.order ? le(7, 8) : []),
+      ...(options.charset ? [1] : []), // UTF-8
+      encoded.length,
+      ...encoded,
+      ...tail,
+    ],
+  };
+}
+/** `small()`'s file with group 'g' made a version 2 header of the link messages `links(x's address)`. */
+const linkedGroup = (links: (x: number) => Part[]) => withObject('g', (_at, x) => headerV2(blockV2(links(x.address))));
+/** Group 'g' with a hard link 'café' to x written with every optional field, and a soft link 'soft'. */
+const optionalLinkFields = () =>
+  linkedGroup((x) => [
+    link('café', le(x, 8), { type: 0, order: true, charset: true }),
+    link('soft', [...le(2, 2), ...ascii('/x')], { type: 1 }),
+  ]);
+
+describe('Hdf5File on object headers, group B-trees and links crafted byte by byte', () => {
+  it('reads a version 2 header with attribute phase values, creation order and a 3-byte gap at its end', () => {
+    const bytes = withObject('x', (_at, x) => headerV2([...blockV2(x.parts, true), 0, 0, 0], 0x14, le(0, 4)));
+    expect(readX(bytes)).toEqual([1, 2]);
+  });
+
+  it.each([
+    ['1', (parts: Part[]) => headerV1(blockV1(parts))],
+    ['2', (parts: Part[]) => headerV2(blockV2(parts))],
+  ])("reads a version %s header's last message when it is its header alone, on the block's last bytes", (_v, build) => {
+    const bytes = withObject('x', (_at, x) => build([...x.parts, { type: MSG.filters, data: [] }]));
+    expect(() => readX(bytes)).toThrow("w.h5: dataset 'x' is compressed or filtered, which Keras never writes");
+  });
+
+  it("takes a version 2 message's flags from its own header", () => {
+    const bytes = withObject('x', (_at, x) =>
+      headerV2(blockV2(x.parts.map((p, i) => ({ ...p, flags: i === 1 ? 2 : 0 })))),
+    );
+    expect(() => readX(bytes)).toThrow("w.h5: dataset 'x' has a shared (committed) datatype or dataspace");
+  });
+
+  // Each header's first block continues into one holding x's messages, and back into itself with a
+  // length that holds nothing: a reader that did not count the first block as seen reads x.
+  it.each([
+    [
+      '1',
+      (at: number, parts: Part[]) => {
+        const first = 2 * (8 + 16); // two continuation messages, after the header's 16-byte prefix
+        const next = blockV1(parts);
+        const header = headerV1(blockV1([continuation(at + 16 + first, next.length), continuation(at + 16, 0)]));
+        return [...header, ...next];
+      },
+    ],
+    [
+      '2',
+      (at: number, parts: Part[]) => {
+        // Flags 0x10 (attribute phase values: 0x4f08, 0x4843) and a 1-byte size of 75 put "OCHK" just
+        // before the first block, so a continuation can point at it as at a version 2 continuation block.
+        const fields = [0x08, ...ascii('OCH')];
+        const next = [...ascii('OCHK'), ...blockV2(parts), 0, 0, 0, 0];
+        // The header: an 11-byte prefix (the first block starts at + 11), the 75-byte block, a checksum.
+        const jumps = [continuation(at + 11 + 75 + 4, next.length), continuation(at + 7, 8)];
+        const filler = { type: MSG.nil, data: new Array(75 - blockV2(jumps).length - 4).fill(0) };
+        const header = headerV2(blockV2([...jumps, filler]), 0x10, fields);
+        expect(header[10]).toBe('K'.charCodeAt(0));
+        return [...header, ...next];
+      },
+    ],
+  ])('refuses a version %s header whose continuation leads back to its first block', (_v, build) => {
+    const bytes = withObject('x', (at, x) => build(at, x.parts));
+    expect(() => readX(bytes)).toThrow(
+      'w.h5: the HDF5 file has an object header whose continuation blocks form a loop; the file is crafted',
+    );
+  });
+
+  it('refuses a group B-tree that reaches a symbol node twice, or an inner node twice at any level up to 32', () => {
+    const { bytes, fields } = small();
+    expect(() => new Hdf5File(btreeChain(bytes, fields, 1), 'w.h5').keys('')).toThrow(
+      /^w\.h5: the HDF5 file has a B-tree for the root group that reaches symbol node \d+ twice$/,
+    );
+    for (const length of [3, 33]) {
+      // The chain's root is at level length - 1: 32 is the deepest read.
+      expect(() => new Hdf5File(btreeChain(bytes, fields, length), 'w.h5').keys('')).toThrow(
+        /^w\.h5: the HDF5 file has a B-tree for the root group that reaches node \d+ twice; the file is crafted$/,
+      );
+    }
+  });
+
+  it("refuses a group B-tree node whose level is not its parent's less one", () => {
+    const { bytes, fields } = small();
+    const NODE = 64; // btreeChain's nodes: 24-byte header, key, child, key, child, key
+    const second = bytes.byteLength + NODE;
+    const chain = setField(btreeChain(bytes, fields, 2), second + 5, 1, 5n);
+    expect(() => new Hdf5File(chain, 'w.h5').keys('')).toThrow(
+      `w.h5: the HDF5 file has a B-tree for the root group whose node at ${second} has level 5, expected 0`,
+    );
+  });
+
+  it('refuses a group B-tree node or symbol node whose entries run one byte past the end of the file', () => {
+    const { bytes, fields } = small();
+    // btreeChain's last node ends the file, just holding its 2 entries (64 bytes): 3 need 16 more.
+    const node = bytes.byteLength;
+    const tree = setField(btreeChain(bytes, fields, 1), node + 6, 2, 3n);
+    expect(() => new Hdf5File(tree, 'w.h5').keys('')).toThrow(
+      `w.h5: the HDF5 file has a B-tree node at ${node + 24} (56 bytes) past the end of its ${node + 64} bytes`,
+    );
+    // The root's symbol node (2 entries of 40 bytes after an 8-byte header) copied to the end, less its last byte.
+    const view = new DataView(bytes.buffer);
+    const rootTree = Number(
+      view.getBigUint64(fields.find((f) => f.what === 'symbol table message of the root group')!.at, true),
+    );
+    const symbols = Number(view.getBigUint64(rootTree + 24 + 8, true));
+    const cut = concat([bytes, bytes.slice(symbols, symbols + 8 + 2 * 40 - 1)]);
+    const moved = setField(cut, rootTree + 24 + 8, 8, BigInt(bytes.byteLength));
+    expect(() => new Hdf5File(moved, 'w.h5').keys('')).toThrow(
+      `w.h5: the HDF5 file has a symbol table node at ${node + 8} (80 bytes) past the end of its ${node + 87} bytes`,
+    );
+  });
+
+  it('leaves out a symbol table entry of a soft link (cache type 2)', () => {
+    const { bytes, fields } = small();
+    // The root's entries, by name: x's cache type follows its object header address.
+    const [, x] = fields.filter((f) => f.what === 'symbol object header address');
+    expect(new Hdf5File(bytes, 'w.h5').keys('')).toEqual(['g', 'x']);
+    expect(new Hdf5File(setField(bytes, x.at + 8, 4, 2n), 'w.h5').keys('')).toEqual(['g']);
+  });
+
+  it('reads link messages with every optional field, and leaves out a soft link', () => {
+    const file = new Hdf5File(optionalLinkFields(), 'w.h5');
+    expect(file.keys('g')).toEqual(['café']);
+    expect(Array.from(file.read('g/café').values)).toEqual([1, 2]);
+  });
+
+  it.each([
+    [
+      'an external link',
+      (x: number) => [link('ext', [...le(0, 2)], { type: 64 }), link('y', le(x, 8))],
+      "an external or user-defined link 'ext' in group 'g'; refusing to follow it",
+    ],
+    [
+      'two members of one name',
+      (x: number) => [link('a', le(x, 8)), link('a', le(x, 8))],
+      "two members named 'a' in group 'g'",
+    ],
+    [
+      'a hard link whose name ends its message',
+      () => [link('a', [])],
+      "a link message without its address in group 'g'",
+    ],
+  ])('refuses %s', (_what, links, problem) => {
+    expect(() => new Hdf5File(linkedGroup(links), 'w.h5').keys('g')).toThrow(`w.h5: the HDF5 file has ${problem}`);
+  });
+
+  // The fuzzer's map (and a read past the end) names each field as the reader reads it.
+  it.each([
+    [
+      "the writer's file (version 1 headers, symbol tables)",
+      written,
+      [
+        ...['object header version', 'object header size', 'message type', 'message size', 'message flags'],
+        ...['B-tree node type', 'B-tree node level', 'B-tree entries used', 'B-tree child address'],
+        ...['local heap data size', 'local heap data address', 'symbol count', 'link name offset'],
+        ...['symbol object header address', 'symbol cache type'],
+      ],
+    ],
+    [
+      'latest.h5 (version 2 headers, link messages, continuations)',
+      () => new Uint8Array(fs.readFileSync(path.join(DIR, 'latest.h5'))),
+      [
+        ...['object header version', 'object header flags', 'object header chunk size'],
+        ...['message type', 'message size', 'message flags', 'continuation address', 'continuation length'],
+        ...['link message version', 'link message flags', 'link name length', 'link address'],
+      ],
+    ],
+    ['a link message with every optional field', optionalLinkFields, ['link type']],
+  ])('mapHdf5 of %s names each field the reader reads', (_what, bytes, labels) => {
+    const named = new Set(mapHdf5(bytes()).map((f) => f.what));
+    expect(labels.filter((label) => !named.has(label))).toEqual([]);
   });
 });
 
