@@ -56,6 +56,14 @@ describe('the HDF5 reader reads what h5py writes', () => {
   });
 });
 
+const latest = () => new Uint8Array(fs.readFileSync(path.join(DIR, 'latest.h5')));
+const layouts = () => new Uint8Array(fs.readFileSync(path.join(DIR, 'layouts.h5')));
+/** The field `what` inside the message (or other region) `region` of a map. */
+const inside = (fields: ReturnType<typeof mapHdf5>, region: string, what: string) => {
+  const r = fields.find((f) => f.what === region)!;
+  return fields.find((f) => f.what === what && f.at >= r.at && f.at < r.at + r.size)!;
+};
+
 /** A file of the package's own writer: nested groups, a string attribute, two datasets. */
 function written(): Uint8Array {
   const w = new Hdf5Writer();
@@ -435,6 +443,8 @@ describe('Hdf5File on object headers, group B-trees and links crafted byte by by
       "the writer's file (version 1 headers, symbol tables)",
       written,
       [
+        ...['superblock version', 'size of offsets', 'size of lengths', 'group leaf node K', 'group internal node K'],
+        ...['root group object header address'],
         ...['object header version', 'object header size', 'message type', 'message size', 'message flags'],
         ...['B-tree node type', 'B-tree node level', 'B-tree entries used', 'B-tree child address'],
         ...['local heap data size', 'local heap data address', 'symbol count', 'link name offset'],
@@ -442,9 +452,11 @@ describe('Hdf5File on object headers, group B-trees and links crafted byte by by
       ],
     ],
     [
-      'latest.h5 (version 2 headers, link messages, continuations)',
-      () => new Uint8Array(fs.readFileSync(path.join(DIR, 'latest.h5'))),
+      'latest.h5 (superblock 3, version 2 headers, link messages, continuations)',
+      latest,
       [
+        ...['superblock version', 'size of offsets', 'size of lengths', 'root group object header address'],
+        ...['link info flags', 'attribute info flags'],
         ...['object header version', 'object header flags', 'object header chunk size'],
         ...['message type', 'message size', 'message flags', 'continuation address', 'continuation length'],
         ...['link message version', 'link message flags', 'link name length', 'link address'],
@@ -454,6 +466,93 @@ describe('Hdf5File on object headers, group B-trees and links crafted byte by by
   ])('mapHdf5 of %s names each field the reader reads', (_what, bytes, labels) => {
     const named = new Set(mapHdf5(bytes()).map((f) => f.what));
     expect(labels.filter((label) => !named.has(label))).toEqual([]);
+  });
+});
+
+describe('Hdf5File on crafted superblocks, datatypes and attributes', () => {
+  it('finds the superblock after a 512-byte user block, and names a file without one', () => {
+    const shifted = new Uint8Array(512 + written().byteLength);
+    shifted.set(written(), 512);
+    expect(new Hdf5File(shifted, 'w.h5').read('a/b/x').values).toEqual(Float32Array.from([1, 2, 3, 4, 5, 6]));
+    const unsigned = setField(written(), 0, 1, 0n);
+    expect(() => new Hdf5File(unsigned, 'w.h5')).toThrow(
+      'w.h5: the HDF5 file has no HDF5 signature (at offset 0, 512, 1024, ...)',
+    );
+  });
+
+  it('reads a version 1 superblock: its root group entry is 4 bytes later than in version 0', () => {
+    const bytes = written();
+    const root = new DataView(bytes.buffer).getBigUint64(64, true); // the root entry's object header address
+    const v1 = setField(setField(bytes, 8, 1, 1n), 68, 8, root);
+    expect(new Hdf5File(v1, 'w.h5').read('a/b/x').values).toEqual(Float32Array.from([1, 2, 3, 4, 5, 6]));
+  });
+
+  it('refuses a superblock cut short, or with a group B-tree K of 0', () => {
+    expect(() => new Hdf5File(written().slice(0, 20), 'w.h5')).toThrow(
+      'w.h5: the HDF5 file has the superblock at 0 (24 bytes) past the end of its 20 bytes (truncated or corrupt)',
+    );
+    for (const field of ['group leaf node K', 'group internal node K']) {
+      expect(
+        () =>
+          new Hdf5File(
+            patched((set) => set(field, 0n)),
+            'w.h5',
+          ),
+      ).toThrow('w.h5: the HDF5 file has a group B-tree K of 0 in its superblock');
+    }
+  });
+
+  it('reads contiguous data at address 1: only an address of all ones is "no address"', () => {
+    const bytes = patched((set) => set('contiguous data address', 1n));
+    const view = new DataView(bytes.buffer);
+    expect(Array.from(new Hdf5File(bytes, 'w.h5').read('x').values)).toEqual([
+      view.getFloat32(1, true),
+      view.getFloat32(5, true),
+    ]);
+  });
+
+  it.each([
+    [4, 'a bitfield type'],
+    [5, 'a opaque type'],
+    [6, 'a compound type'],
+    [7, 'a reference type'],
+    [10, 'a array type'],
+    [11, 'a class 11 type'],
+  ])('names a dataset of datatype class %s as holding %s values', (typeClass, name) => {
+    const bytes = patched((set) => set('datatype class and version', BigInt(0x10 + typeClass)));
+    expect(() => new Hdf5File(bytes, 'w.h5').read('x')).toThrow(`w.h5: dataset 'x' holds ${name} values;`);
+  });
+
+  it('refuses a dataset whose data is in external files', () => {
+    const bytes = withObject('x', (_at, x) => headerV2(blockV2([...x.parts, { type: 0x07, data: [] }])));
+    expect(() => readX(bytes)).toThrow("w.h5: dataset 'x' keeps its data in external files; refusing to read them");
+  });
+
+  it('gives null for an attribute of a shared datatype or dataspace', () => {
+    const bytes = latest();
+    const flags = inside(mapHdf5(bytes), "attribute 'keras_version' of the root group", 'attribute flags');
+    expect(new Hdf5File(bytes, 'l.h5').attrs('').keras_version).toBe('2.11.0');
+    for (const shared of [1n, 2n]) {
+      expect(new Hdf5File(setField(bytes, flags.at, 1, shared), 'l.h5').attrs('').keras_version).toBeNull();
+    }
+  });
+
+  it('gives null for an attribute of three elements of an unsupported type (a compound)', () => {
+    const bytes = layouts();
+    const fields = mapHdf5(bytes);
+    const type = inside(fields, "attribute 'i32_list' of 'with_attrs'", 'datatype class and version');
+    const compound = setField(bytes, type.at, 1, 0x16n);
+    expect(new Hdf5File(bytes, 'l.h5').attrs('with_attrs').i32_list).toEqual([1, -2, 3]);
+    expect(new Hdf5File(compound, 'l.h5').attrs('with_attrs').i32_list).toBeNull();
+  });
+
+  it('refuses an attribute that declares more elements than its message holds, saying how many bytes it has', () => {
+    const bytes = layouts();
+    const dimension = inside(mapHdf5(bytes), "attribute 'i32_list' of 'with_attrs'", 'dimension size');
+    expect(() => new Hdf5File(setField(bytes, dimension.at, 8, 5n), 'l.h5').attrs('with_attrs')).toThrow(
+      "l.h5: attribute 'i32_list' of 'with_attrs' declares 5 elements of 4 bytes, more than its 16-byte message " +
+        'holds; the file is corrupt or crafted',
+    );
   });
 });
 
