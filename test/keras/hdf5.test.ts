@@ -448,7 +448,14 @@ describe('Hdf5File on object headers, group B-trees and links crafted byte by by
         ...['object header version', 'object header size', 'message type', 'message size', 'message flags'],
         ...['B-tree node type', 'B-tree node level', 'B-tree entries used', 'B-tree child address'],
         ...['local heap data size', 'local heap data address', 'symbol count', 'link name offset'],
-        ...['symbol object header address', 'symbol cache type'],
+        ...['symbol object header address', 'symbol cache type', 'TREE signature', 'SNOD signature', 'HEAP signature'],
+        ...['symbol table message of the root group', 'B-tree address of the root group'],
+        ...['local heap address of the root group', "attribute 'name' of 'a'"],
+        ...['attribute message version', 'attribute name size', 'attribute datatype size', 'attribute dataspace size'],
+        ...["datatype message of dataset 'y'", "dataspace message of dataset 'y'", "layout message of dataset 'y'"],
+        ...['datatype class and version', 'datatype bit field', 'datatype size', 'datatype precision'],
+        ...['dataspace version', 'dataspace rank', 'dataspace flags', 'dimension size'],
+        ...['layout version', 'layout class', 'contiguous data address', 'contiguous data size'],
       ],
     ],
     [
@@ -460,12 +467,18 @@ describe('Hdf5File on object headers, group B-trees and links crafted byte by by
         ...['object header version', 'object header flags', 'object header chunk size'],
         ...['message type', 'message size', 'message flags', 'continuation address', 'continuation length'],
         ...['link message version', 'link message flags', 'link name length', 'link address'],
+        ...['OHDR signature', 'OCHK signature', 'GCOL signature', 'attribute flags', 'dataspace type'],
+        ...["variable-length element count of attribute 'keras_version' of the root group"],
+        ...['global heap collection address', 'global heap object index'],
+        ...['global heap collection size', 'global heap object size'],
       ],
     ],
+    ['layouts.h5 (compact datasets)', layouts, ['compact data size']],
     ['a link message with every optional field', optionalLinkFields, ['link type']],
   ])('mapHdf5 of %s names each field the reader reads', (_what, bytes, labels) => {
     const named = new Set(mapHdf5(bytes()).map((f) => f.what));
     expect(labels.filter((label) => !named.has(label))).toEqual([]);
+    expect(named.has('')).toBe(false);
   });
 });
 
