@@ -1,9 +1,9 @@
 /**
  * saveKerasModel without Python: the zip writer read back by this package's reader (the HDF5
- * writer's tests are in hdf5_writer.test.ts), models saved and read back by loadKerasModel to the same predictions on inputs with padding
- * (the masks tfjs applied, written out explicitly), the Keras config they hold, the Keras-written
- * fixtures saved again, and every refusal. Keras itself opens, predicts and trains these files in
- * `npm run check:keras-export` (.ci/run).
+ * writer's tests are in hdf5_writer.test.ts), models saved and read back by loadKerasModel to the
+ * same predictions on inputs with padding (the masks tfjs applied, written out explicitly), the
+ * Keras config they hold, the Keras-written fixtures saved again, and every refusal. Keras itself
+ * opens, predicts and trains these files in `npm run check:keras-export` (.ci/run).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
