@@ -216,6 +216,7 @@ function small(): { bytes: Uint8Array; fields: ReturnType<typeof mapHdf5> } {
 /** `value` as `size` little-endian bytes. */
 const le = (value: number | bigint, size: number): number[] =>
   Array.from(setField(new Uint8Array(size), 0, size, BigInt(value)));
+const NONE = 0xffffffffffffffffn; // an undefined address: all ones
 const ascii = (text: string) => Array.from(new TextEncoder().encode(text));
 
 /** An object header message: its type, flags and data (its header is laid out by the header's version). */
@@ -581,6 +582,120 @@ function readAll(bytes: Uint8Array, name: string): void {
 }
 
 const keras2 = () => new Uint8Array(fs.readFileSync(path.join(__dirname, '../fixtures/keras/k2_attention.h5')));
+
+/** A version 3 attribute message: its name (NUL-terminated), datatype, dataspace and data. */
+function attribute(name: string, type: number[], space: number[], data: number[]): Part {
+  const encoded = [...ascii(name), 0];
+  const sizes = [...le(encoded.length, 2), ...le(type.length, 2), ...le(space.length, 2)];
+  return { type: 0x0c, data: [3, 0, ...sizes, 0, ...encoded, ...type, ...space, ...data] };
+}
+/** Datatypes: a little-endian signed 4-byte integer, a fixed-length string, a variable-length sequence or string. */
+const INT32 = [0x10, 0x08, 0, 0, ...le(4, 4), ...le(0, 2), ...le(32, 2)];
+const fixedString = (size: number, padding: number) => [0x13, padding, 0, 0, ...le(size, 4)];
+const sequenceOf = (base: number[]) => [0x19, 0x00, 0, 0, ...le(16, 4), ...base];
+const VLEN_STRING = [0x19, 0x01, 0, 0, ...le(16, 4), ...fixedString(1, 0)];
+/** A version 2 dataspace: scalar for [], simple otherwise, maximum dimensions (equal) with `max`. */
+const space = (dims: number[], max = false) => [
+  ...[2, dims.length, max ? 1 : 0, dims.length === 0 ? 0 : 1],
+  ...[...dims, ...(max ? dims : [])].flatMap((d) => le(d, 8)),
+];
+const NULL_SPACE = [2, 0, 0, 2];
+const int32s = (...values: number[]) => values.flatMap((v) => le(v, 4));
+/** A global heap collection of `objects` (index i + 1 for the i-th), then 16 bytes of free space. */
+function collection(objects: number[][]): number[] {
+  const body = objects.flatMap((o, i) => [
+    ...[...le(i + 1, 2), ...le(1, 2), 0, 0, 0, 0, ...le(o.length, 8)],
+    ...o,
+    ...new Array((8 - (o.length % 8)) % 8).fill(0),
+  ]);
+  return [...ascii('GCOL'), 1, 0, 0, 0, ...le(16 + body.length + 16, 8), ...body, ...new Array(16).fill(0)];
+}
+/** A variable-length element: its length, then the global heap collection and object that hold it. */
+const heapId = (length: number, collection: number | bigint, index: number) => [
+  ...le(length, 4),
+  ...le(collection, 8),
+  ...le(index, 4),
+];
+/**
+ * The attributes of group 'g' in `small()`'s file, g made a version 2 header of the attribute
+ * messages `parts(heap)`, followed by the global heap collection `heap` at address `heap`.
+ */
+function attrsOfG(parts: (heap: number) => Part[], heap: number[] = []): Record<string, unknown> {
+  const bytes = withObject('g', (at) => {
+    const header = (address: number) => headerV2(blockV2(parts(address)));
+    const end = at + header(0).length;
+    return [...header(end), ...heap];
+  });
+  return { ...new Hdf5File(bytes, 'w.h5').attrs('g') };
+}
+const one = (type: number[], dataspace: number[], data: number[]) => () => [attribute('v', type, dataspace, data)];
+
+describe('Hdf5File on attributes, datatypes, dataspaces and global heaps crafted byte by byte', () => {
+  const nested = (depth: number): number[] => (depth === 0 ? INT32 : sequenceOf(nested(depth - 1)));
+  it.each([
+    ['int32 values', one(INT32, space([3]), int32s(1, -2, 3)), [1, -2, 3]],
+    ['int32 values with maximum dimensions', one(INT32, space([3], true), int32s(1, -2, 3)), [1, -2, 3]],
+    ['one value in 32 dimensions', one(INT32, space(new Array(32).fill(1)), int32s(5)), [5]],
+    ['the null dataspace', one(INT32, NULL_SPACE, []), []],
+    ['a space-padded string', one(fixedString(5, 2), space([]), ascii('ab   ')), 'ab'],
+    ['a space-padded string holding a NUL', one(fixedString(4, 2), space([]), [0x61, 0, 0x62, 0x20]), 'a\0b'],
+    ['a null-terminated string', one(fixedString(4, 0), space([]), [0x61, 0x62, 0, 0x63]), 'ab'],
+    ['a null-padded string without padding', one(fixedString(2, 1), space([]), ascii('ab')), 'ab'],
+    ['sequences nested 4 deep (none)', one(nested(4), space([0]), []), []],
+  ])('reads an attribute of %s', (_what, parts, value) => {
+    expect(attrsOfG(parts)).toEqual({ v: value });
+  });
+
+  it('reads variable-length strings and sequences from a global heap', () => {
+    const heap = collection([ascii('hello'), int32s(1, -2, 3), []]);
+    const attrs = attrsOfG(
+      (at) => [
+        attribute('s', VLEN_STRING, space([]), heapId(5, at, 1)),
+        attribute('q', sequenceOf(INT32), space([2]), [...heapId(3, at, 2), ...heapId(2, at, 2)]),
+        attribute('e', sequenceOf(INT32), space([]), heapId(0, NONE, 0)),
+      ],
+      heap,
+    );
+    expect(attrs).toEqual({
+      s: 'hello',
+      q: [
+        [1, -2, 3],
+        [1, -2],
+      ],
+      e: [],
+    });
+  });
+
+  it.each([
+    ['sequences nested 5 deep', one(nested(5), space([0]), []), 'has datatypes nested more than 4 deep'],
+    ['a 7-byte datatype', one(fixedString(5, 0).slice(0, 7), space([]), []), 'has a 7-byte datatype message'],
+    ['an 11-byte integer datatype', one(INT32.slice(0, 11), space([]), int32s(1)), 'has a truncated numeric datatype'],
+    [
+      '33 dimensions',
+      one(INT32, space(new Array(33).fill(1)), int32s(1)),
+      'has a dataspace of rank 33; HDF5 allows at most 32',
+    ],
+    ['a dataspace of type 3', one(INT32, [2, 0, 0, 3], []), 'has a dataspace of type 3'],
+    [
+      'maximum dimensions cut short',
+      one(INT32, space([3], true).slice(0, 19), int32s(1, -2, 3)),
+      'has a dataspace message that its 1 dimensions overrun',
+    ],
+  ])('refuses an attribute of %s', (_what, parts, problem) => {
+    expect(() => attrsOfG(parts)).toThrow(`w.h5: attribute 'v' of 'g' ${problem}`);
+  });
+
+  it.each([
+    ['no global heap', 1, false, 1, /refers to no global heap$/],
+    ['a missing heap object', 3, true, 5, /refers to global heap object 5, which collection \d+ lacks$/],
+    ['a heap object too short', 4, true, 2, /needs 16 bytes from a 12-byte global heap object$/],
+  ])('refuses a variable-length attribute with %s', (_what, length, inHeap, index, problem) => {
+    const heap = collection([ascii('hello'), int32s(1, -2, 3)]);
+    const read = () =>
+      attrsOfG((at) => [attribute('v', sequenceOf(INT32), space([]), heapId(length, inHeap ? at : NONE, index))], heap);
+    expect(read).toThrow(new RegExp(`^w\\.h5: attribute 'v' of 'g' ${problem.source}`));
+  });
+});
 
 describe("the reader refuses crafted files (issue 29's rows, in this process)", () => {
   it.each([
