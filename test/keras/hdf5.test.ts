@@ -501,6 +501,21 @@ describe('Hdf5File on crafted superblocks, datatypes and attributes', () => {
     expect(new Hdf5File(v1, 'w.h5').read('a/b/x').values).toEqual(Float32Array.from([1, 2, 3, 4, 5, 6]));
   });
 
+  it('refuses a superblock of 4-byte addresses or 4-byte lengths', () => {
+    for (const [field, problem] of [
+      ['size of offsets', 'has 4-byte addresses and 8-byte lengths'],
+      ['size of lengths', 'has 8-byte addresses and 4-byte lengths'],
+    ]) {
+      expect(
+        () =>
+          new Hdf5File(
+            patched((set) => set(field, 4n)),
+            'w.h5',
+          ),
+      ).toThrow(`w.h5: the HDF5 file ${problem}; only 8-byte ones (what h5py writes) are read`);
+    }
+  });
+
   it('refuses a superblock cut short, or with a group B-tree K of 0', () => {
     expect(() => new Hdf5File(written().slice(0, 20), 'w.h5')).toThrow(
       'w.h5: the HDF5 file has the superblock at 0 (24 bytes) past the end of its 20 bytes (truncated or corrupt)',
@@ -601,14 +616,15 @@ const space = (dims: number[], max = false) => [
 ];
 const NULL_SPACE = [2, 0, 0, 2];
 const int32s = (...values: number[]) => values.flatMap((v) => le(v, 4));
-/** A global heap collection of `objects` (index i + 1 for the i-th), then 16 bytes of free space. */
-function collection(objects: number[][]): number[] {
+/** A global heap collection of `objects` (index i + 1 for the i-th), then 16 bytes of free space (if `free`). */
+function collection(objects: number[][], free = true): number[] {
   const body = objects.flatMap((o, i) => [
     ...[...le(i + 1, 2), ...le(1, 2), 0, 0, 0, 0, ...le(o.length, 8)],
     ...o,
     ...new Array((8 - (o.length % 8)) % 8).fill(0),
   ]);
-  return [...ascii('GCOL'), 1, 0, 0, 0, ...le(16 + body.length + 16, 8), ...body, ...new Array(16).fill(0)];
+  const tail = new Array(free ? 16 : 0).fill(0);
+  return [...ascii('GCOL'), 1, 0, 0, 0, ...le(16 + body.length + tail.length, 8), ...body, ...tail];
 }
 /** A variable-length element: its length, then the global heap collection and object that hold it. */
 const heapId = (length: number, collection: number | bigint, index: number) => [
@@ -664,6 +680,11 @@ describe('Hdf5File on attributes, datatypes, dataspaces and global heaps crafted
       ],
       e: [],
     });
+    // A collection whose last object ends it, without free space.
+    const full = collection([int32s(1, -2)], false);
+    expect(attrsOfG((at) => [attribute('f', sequenceOf(INT32), space([]), heapId(2, at, 1))], full)).toEqual({
+      f: [1, -2],
+    });
   });
 
   it.each([
@@ -694,6 +715,108 @@ describe('Hdf5File on attributes, datatypes, dataspaces and global heaps crafted
     const read = () =>
       attrsOfG((at) => [attribute('v', sequenceOf(INT32), space([]), heapId(length, inHeap ? at : NONE, index))], heap);
     expect(read).toThrow(new RegExp(`^w\\.h5: attribute 'v' of 'g' ${problem.source}`));
+  });
+});
+
+describe('Hdf5File on crafted layouts, sizes, names and numbers', () => {
+  /** Dataset x's messages with its layout replaced by `layout` (a version 2 header: no padding). */
+  const withLayout = (layout: number[]) =>
+    withObject('x', (_at, x) => headerV2(blockV2([...x.parts.slice(0, 2), { type: 0x08, data: layout }])));
+  const float32s = (...values: number[]) => Array.from(new Uint8Array(Float32Array.from(values).buffer));
+
+  it('reads compact data that fills its layout message exactly, and refuses it one byte short', () => {
+    expect(readX(withLayout([3, 0, ...le(8, 2), ...float32s(1.5, -2)]))).toEqual([1.5, -2]);
+    expect(() => readX(withLayout([3, 0, ...le(8, 2), ...float32s(1.5, -2).slice(0, 7)]))).toThrow(
+      "w.h5: dataset 'x' has compact data running past its message",
+    );
+  });
+
+  it.each([
+    [
+      [4, 3],
+      'uses virtual storage, which Keras never writes (its datasets are contiguous); re-save the model with Keras',
+    ],
+    [[4, 7], 'uses class-7 storage, which Keras never writes'],
+    [[2, 1], 'has a data layout message of version 2; versions 3 and 4 (HDF5 1.6.3 and later) are read'],
+    [[5, 1], 'has a data layout message of version 5;'],
+  ])('refuses the layout [version, class] %j', (head, problem) => {
+    expect(() => readX(withLayout([...head, ...new Array(16).fill(0)]))).toThrow(`w.h5: dataset 'x' ${problem}`);
+  });
+
+  it.each([
+    [0x11, 2, 'a 16-bit float'],
+    [0x10, 3, 'a 3-byte integer'],
+  ])('names a dataset of class and version %s and size %s as holding %s values', (typeClass, size, name) => {
+    const bytes = patched((set) => {
+      set('datatype class and version', BigInt(typeClass));
+      set('datatype size', BigInt(size));
+    });
+    expect(() => readX(bytes)).toThrow(`w.h5: dataset 'x' holds ${name} values;`);
+  });
+
+  it('reads 8-byte integers, unsigned and signed, beyond 2^63', () => {
+    const ones = (signed: boolean) => {
+      let bytes = patched((set) => {
+        set('datatype class and version', 0x10n);
+        set('datatype bit field', signed ? 8n : 0n);
+        set('datatype size', 8n);
+        set('dimension size', 1n);
+      });
+      const data = mapHdf5(bytes).find((f) => f.what === 'contiguous data address')!;
+      bytes = setField(bytes, Number(new DataView(bytes.buffer).getBigUint64(data.at, true)), 8, NONE);
+      return readX(bytes);
+    };
+    expect([ones(false), ones(true)]).toEqual([[2 ** 64], [-1]]);
+  });
+
+  it('checks a length against the file length (a dimension too, but only against 2^53)', () => {
+    const length = small().bytes.byteLength;
+    const sized = (what: string, value: bigint) => () => readX(patched((set) => set(what, value)));
+    expect(sized('contiguous data size', BigInt(length))).toThrow(
+      new RegExp(`^w\\.h5: the HDF5 file has the data of dataset 'x' at \\d+ \\(${length} bytes\\) past the end`),
+    );
+    expect(sized('contiguous data size', BigInt(length + 1))).toThrow(
+      new RegExp(
+        `^w\\.h5: the HDF5 file has a contiguous data size of ${length + 1} at \\d+, more than the ${length}-byte`,
+      ),
+    );
+    expect(sized('dimension size', 2n ** 53n - 1n)).toThrow(
+      "w.h5: dataset 'x' declares shape [9007199254740991] (36028797018963964 bytes of <f4), more than the 8 bytes",
+    );
+    expect(sized('dimension size', 2n ** 53n)).toThrow(
+      /^w\.h5: the HDF5 file has a dimension size of 9007199254740992 at \d+; the file is corrupt$/,
+    );
+  });
+
+  it("reads a member name at a local heap's first and refuses one at its end", () => {
+    const { bytes, fields } = small();
+    // The root's local heap: the last one written (a group's members are written before it).
+    const heap = fields.filter((f) => f.what === 'local heap data size').at(-1)!;
+    const heapSize = new DataView(bytes.buffer).getBigUint64(heap.at, true);
+    const nameOffset = (value: bigint) => patched((set) => set('link name offset', value)); // g's, the first
+    expect(new Hdf5File(nameOffset(0n), 'w.h5').keys('')).toEqual(['', 'x']);
+    expect(() => new Hdf5File(nameOffset(heapSize), 'w.h5').keys('')).toThrow(
+      `w.h5: the HDF5 file has a link name at offset ${heapSize} past its local heap (for the root group)`,
+    );
+  });
+
+  it('finds the signature in a file of 8 bytes, and after a user block of 1024', () => {
+    expect(() => new Hdf5File(written().slice(0, 8), 'w.h5')).toThrow(
+      'w.h5: the HDF5 file has superblock version at 8 (1 bytes) past the end of its 8 bytes',
+    );
+    const shifted = new Uint8Array(1024 + written().byteLength);
+    shifted.set(written(), 1024);
+    expect(new Hdf5File(shifted, 'w.h5').keys('')).toEqual(['a', 'y']);
+  });
+
+  it('shows a name of up to 200 characters whole in a message, and a longer one cut at 200', () => {
+    const twice = (name: string) => () =>
+      new Hdf5File(
+        linkedGroup((x) => [link(name, le(x, 8)), link(name, le(x, 8))]),
+        'w.h5',
+      ).keys('g');
+    expect(twice('n'.repeat(200))).toThrow(`has two members named '${'n'.repeat(200)}' in group 'g'`);
+    expect(twice('n'.repeat(201))).toThrow(`has two members named '${'n'.repeat(200)}…' in group 'g'`);
   });
 });
 
