@@ -633,17 +633,19 @@ const heapId = (length: number, collection: number | bigint, index: number) => [
   ...le(index, 4),
 ];
 /**
- * The attributes of group 'g' in `small()`'s file, g made a version 2 header of the attribute
- * messages `parts(heap)`, followed by the global heap collection `heap` at address `heap`.
+ * `small()`'s file with group 'g' made a version 2 header of the attribute messages `parts(heap)`,
+ * followed by the global heap collection `heap` at address `heap`.
  */
-function attrsOfG(parts: (heap: number) => Part[], heap: number[] = []): Record<string, unknown> {
-  const bytes = withObject('g', (at) => {
+function withAttributes(parts: (heap: number) => Part[], heap: number[] = []): Uint8Array {
+  return withObject('g', (at) => {
     const header = (address: number) => headerV2(blockV2(parts(address)));
     const end = at + header(0).length;
     return [...header(end), ...heap];
   });
-  return { ...new Hdf5File(bytes, 'w.h5').attrs('g') };
 }
+const attrsOfG = (parts: (heap: number) => Part[], heap: number[] = []): Record<string, unknown> => ({
+  ...new Hdf5File(withAttributes(parts, heap), 'w.h5').attrs('g'),
+});
 const one = (type: number[], dataspace: number[], data: number[]) => () => [attribute('v', type, dataspace, data)];
 
 describe('Hdf5File on attributes, datatypes, dataspaces and global heaps crafted byte by byte', () => {
@@ -685,6 +687,25 @@ describe('Hdf5File on attributes, datatypes, dataspaces and global heaps crafted
     expect(attrsOfG((at) => [attribute('f', sequenceOf(INT32), space([]), heapId(2, at, 1))], full)).toEqual({
       f: [1, -2],
     });
+  });
+
+  it('reads variable-length data that decodes to the whole length of the file, and refuses more', () => {
+    // Elements each reading one string of `size` bytes again, `pad` bytes after the heap: the file
+    // is twice `size` bytes long when `size` is the rest of the file (and a multiple of 8).
+    const file = (size: number, count: number, pad: number) =>
+      withAttributes(
+        (at) => [attribute('v', VLEN_STRING, space([count]), new Array(count).fill(heapId(size, at, 1)).flat())],
+        [...collection([new Array(size).fill(0x61)]), ...new Array(pad).fill(0)],
+      );
+    const rest = file(0, 2, 0).byteLength;
+    const pad = (8 - (rest % 8)) % 8;
+    const size = rest + pad;
+    expect(file(size, 2, pad).byteLength).toBe(2 * size);
+    const a = 'a'.repeat(size);
+    expect(new Hdf5File(file(size, 2, pad), 'w.h5').attrs('g').v).toEqual([a, a]);
+    expect(() => new Hdf5File(file(size, 3, pad), 'w.h5').attrs('g')).toThrow(
+      "w.h5: attribute 'v' of 'g' decodes to more bytes than the file holds (variable-length data used over and over)",
+    );
   });
 
   it.each([
