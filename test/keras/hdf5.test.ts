@@ -475,11 +475,24 @@ describe('Hdf5File on object headers, group B-trees and links crafted byte by by
       ],
     ],
     ['layouts.h5 (compact datasets)', layouts, ['compact data size']],
+    [
+      'an attribute of a variable-length sequence',
+      () =>
+        withAttributes(
+          (at) => [attribute('q', sequenceOf(INT32), space([]), heapId(1, at, 1))],
+          collection([int32s(4)]),
+        ),
+      ['sequence length'],
+    ],
     ['a link message with every optional field', optionalLinkFields, ['link type']],
   ])('mapHdf5 of %s names each field the reader reads', (_what, bytes, labels) => {
     const named = new Set(mapHdf5(bytes()).map((f) => f.what));
     expect(labels.filter((label) => !named.has(label))).toEqual([]);
     expect(named.has('')).toBe(false);
+    // A datatype's precision: 10 bytes after its class and version.
+    const map = mapHdf5(bytes());
+    const classes = new Set(map.filter((f) => f.what === 'datatype class and version').map((f) => f.at + 10));
+    expect(map.filter((f) => f.what === 'datatype precision' && !classes.has(f.at))).toEqual([]);
   });
 });
 
@@ -659,9 +672,37 @@ describe('Hdf5File on attributes, datatypes, dataspaces and global heaps crafted
     ['a space-padded string holding a NUL', one(fixedString(4, 2), space([]), [0x61, 0, 0x62, 0x20]), 'a\0b'],
     ['a null-terminated string', one(fixedString(4, 0), space([]), [0x61, 0x62, 0, 0x63]), 'ab'],
     ['a null-padded string without padding', one(fixedString(2, 1), space([]), ascii('ab')), 'ab'],
+    ['a null-terminated string of none', one(fixedString(3, 0), space([]), [0, 0x61, 0x62]), ''],
+    ['a null-padded string ending in spaces', one(fixedString(4, 1), space([]), ascii('ab  ')), 'ab  '],
+    ['a space-padded string of two words', one(fixedString(5, 2), space([]), ascii('a b  ')), 'a b'],
     ['sequences nested 4 deep (none)', one(nested(4), space([0]), []), []],
   ])('reads an attribute of %s', (_what, parts, value) => {
     expect(attrsOfG(parts)).toEqual({ v: value });
+  });
+
+  it('names an attribute up to its trailing NULs', () => {
+    const named = (name: string) => () => [attribute(name, INT32, space([]), int32s(7))];
+    expect([attrsOfG(named('a\0b')), attrsOfG(named('n\0'))]).toEqual([{ 'a\0b': 7 }, { n: 7 }]);
+  });
+
+  it('refuses an attribute message of version 0 or 4, without a name, or too short for its parts', () => {
+    const v = attribute('v', INT32, space([1]), int32s(5));
+    const refused = (data: number[]) => () => attrsOfG(() => [{ ...v, data }]);
+    expect(refused([0, ...v.data.slice(1)])).toThrow(
+      "w.h5: the HDF5 file has an attribute message of version 0 on 'g'",
+    );
+    expect(refused([4, ...v.data.slice(1)])).toThrow(
+      "w.h5: the HDF5 file has an attribute message of version 4 on 'g'",
+    );
+    const overrun = "w.h5: the HDF5 file has an attribute message on 'g' whose parts overrun it";
+    expect(refused([...v.data.slice(0, 2), 0, 0, ...v.data.slice(4)])).toThrow(overrun);
+    expect(refused(v.data.slice(0, v.data.length - 4 - 1))).toThrow(overrun); // no data, the dataspace cut
+  });
+
+  it("ignores a version 1 attribute's reserved byte (version 2 and 3 keep their flags there)", () => {
+    const bytes = written();
+    const message = mapHdf5(bytes).find((f) => f.what === "attribute 'name' of 'a'")!;
+    expect({ ...new Hdf5File(setField(bytes, message.at + 1, 1, 3n), 'w.h5').attrs('a') }).toEqual({ name: 'hello' });
   });
 
   it('reads variable-length strings and sequences from a global heap', () => {
