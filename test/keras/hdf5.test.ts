@@ -565,6 +565,16 @@ describe('Hdf5File on crafted superblocks, datatypes and attributes', () => {
     expect(() => new Hdf5File(bytes, 'w.h5').read('x')).toThrow(`w.h5: dataset 'x' holds ${name} values;`);
   });
 
+  it('names a dataset of variable-length strings as holding them', () => {
+    const bytes = patched((set) => {
+      set('datatype class and version', 0x19n);
+      set('datatype bit field', 1n);
+    });
+    expect(() => new Hdf5File(bytes, 'w.h5').read('x')).toThrow(
+      "w.h5: dataset 'x' holds variable-length-string values;",
+    );
+  });
+
   it('refuses a dataset whose data is in external files', () => {
     const bytes = withObject('x', (_at, x) => headerV2(blockV2([...x.parts, { type: 0x07, data: [] }])));
     expect(() => readX(bytes)).toThrow("w.h5: dataset 'x' keeps its data in external files; refusing to read them");
