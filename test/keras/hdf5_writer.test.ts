@@ -192,6 +192,13 @@ describe('Hdf5Writer lays out what libhdf5 reads', () => {
     ]);
   });
 
+  it('sorts members in byte order (libhdf5 searches them so): a prefix first, UTF-8 not UTF-16 order', () => {
+    const sorted = new Hdf5Writer();
+    for (const name of ['😀', 'ab', 'ｚ', 'a']) sorted.dataset(name, [1], Float32Array.from([1]));
+    const s = new Layout(sorted.toBytes());
+    expect(s.group(s.n(80), s.n(88)).entries.map((e) => e.name)).toEqual(['a', 'ab', 'ｚ', '😀']);
+  });
+
   it('object headers: version 1, reference count 1, each message 8-byte aligned with flags 0', () => {
     const g = f.group(f.n(80), f.n(88));
     for (const entry of g.entries) {
@@ -243,6 +250,14 @@ describe('Hdf5Writer lays out what libhdf5 reads', () => {
         ...[0, 0, 0, 0, 0, 0, 0, 0],
       ],
     ]);
+  });
+
+  it('a group of 296 members: K raised to 19 for its 37 symbol nodes (2K children at least)', () => {
+    const many = new Hdf5Writer();
+    for (let i = 0; i < 296; i++) many.dataset(`many/d${i}`, [1], Float32Array.from([i]));
+    const m = new Layout(many.toBytes());
+    expect(m.view.getUint16(18, true)).toBe(19);
+    expect(new Hdf5File(m.bytes, 'w.h5').keys('many')).toHaveLength(296);
   });
 
   it("a group of 300 members: K raised to 19 for its 38 symbol nodes, each B-tree key its node's greatest name", () => {
