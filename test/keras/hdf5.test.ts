@@ -733,6 +733,12 @@ describe('Hdf5File on attributes, datatypes, dataspaces and global heaps crafted
       ],
       e: [],
     });
+    // A sequence of strings: not read (null).
+    const strings = attrsOfG(
+      (at) => [attribute('t', sequenceOf(fixedString(1, 0)), space([]), heapId(2, at, 1))],
+      collection([ascii('ab')]),
+    );
+    expect(strings).toEqual({ t: null });
     // A collection whose last object ends it, without free space.
     const full = collection([int32s(1, -2)], false);
     expect(attrsOfG((at) => [attribute('f', sequenceOf(INT32), space([]), heapId(2, at, 1))], full)).toEqual({
@@ -776,6 +782,12 @@ describe('Hdf5File on attributes, datatypes, dataspaces and global heaps crafted
     ],
   ])('refuses an attribute of %s', (_what, parts, problem) => {
     expect(() => attrsOfG(parts)).toThrow(`w.h5: attribute 'v' of 'g' ${problem}`);
+  });
+
+  it('reads an empty heap object that ends its collection (16 bytes from the end)', () => {
+    const heap = collection([int32s(1, -2), []], false);
+    const read = () => attrsOfG((at) => [attribute('v', sequenceOf(INT32), space([]), heapId(1, at, 2))], heap);
+    expect(read).toThrow("w.h5: attribute 'v' of 'g' needs 4 bytes from a 0-byte global heap object");
   });
 
   it.each([
@@ -869,6 +881,35 @@ describe('Hdf5File on crafted layouts, sizes, names and numbers', () => {
     expect(new Hdf5File(nameOffset(0n), 'w.h5').keys('')).toEqual(['', 'x']);
     expect(() => new Hdf5File(nameOffset(heapSize), 'w.h5').keys('')).toThrow(
       `w.h5: the HDF5 file has a link name at offset ${heapSize} past its local heap (for the root group)`,
+    );
+  });
+
+  it('refuses a member name that runs to the end of its local heap without a NUL', () => {
+    const { bytes, fields } = small();
+    const heap = fields.filter((f) => f.what === 'local heap data size').at(-1)!; // the root's
+    const x = fields.filter((f) => f.what === 'link name offset').at(-1)!; // the root's last member
+    const offset = new DataView(bytes.buffer).getBigUint64(x.at, true);
+    const cut = setField(bytes, heap.at, 8, offset + 1n); // the heap ends on 'x'
+    expect(() => new Hdf5File(cut, 'w.h5').keys('')).toThrow(
+      `w.h5: the HDF5 file has a link name at offset ${offset} without its terminating NUL (for the root group)`,
+    );
+  });
+
+  it('refuses a signature, or an address after a user block, that runs past the end of the file', () => {
+    const length = small().bytes.byteLength;
+    const tree = patched((set) => set('B-tree address of the root group', BigInt(length - 2)));
+    expect(() => new Hdf5File(tree, 'w.h5').keys('')).toThrow(
+      `w.h5: the HDF5 file has a TREE signature at ${length - 2} (4 bytes) past the end of its ${length} bytes`,
+    );
+    // Addresses count from the superblock: after 512 bytes, the last byte of the file is at length - 1.
+    const moved = patched((set) => set('contiguous data address', BigInt(length)));
+    const shifted = new Uint8Array(512 + length);
+    shifted.set(moved, 512);
+    expect(() => new Hdf5File(shifted, 'w.h5').read('x')).toThrow(
+      new RegExp(
+        `^w\\.h5: the HDF5 file has a contiguous data address of ${length} at \\d+, ` +
+          `past the end of the ${512 + length}-byte file`,
+      ),
     );
   });
 
