@@ -38,6 +38,32 @@ describe('Hdf5Writer', () => {
     file.dataset('x', [1], new Float32Array(1));
     expect(() => file.dataset('x/y', [1], new Float32Array(1))).toThrow("'x/y' passes through dataset 'x'");
   });
+
+  it('refuses a shape of negative or fractional sizes, a path taken, a path without a name, . and ..', () => {
+    const file = new Hdf5Writer();
+    for (const shape of [[-1], [1.5], [2 ** 53]]) {
+      expect(() => file.dataset('x', shape, new Float32Array(1))).toThrow(
+        `Hdf5Writer: dataset 'x' has shape [${shape}]; expected non-negative integers`,
+      );
+    }
+    file.dataset('x', [1], new Float32Array(1));
+    expect(() => file.dataset('/x/', [1], new Float32Array(1))).toThrow("Hdf5Writer: '/x/' already exists");
+    expect(() => file.dataset('//', [1], new Float32Array(1))).toThrow(
+      "Hdf5Writer: a dataset needs a name, got path '//'",
+    );
+    for (const part of ['.', '..']) {
+      expect(() => file.dataset(`a/${part}/y`, [1], new Float32Array(1))).toThrow(
+        `Hdf5Writer: path 'a/${part}/y' has a '${part}' part`,
+      );
+    }
+  });
+
+  it('writes a file larger than its first 64 KiB buffer', () => {
+    const file = new Hdf5Writer();
+    const values = Float32Array.from({ length: 40000 }, (_v, i) => i);
+    file.dataset('big', [40000], values);
+    expect(new Hdf5File(file.toBytes(), 'w.h5').read('big').values).toEqual(values);
+  });
 });
 
 /** The writer's file, parsed by offsets as the specification lays it out (no checks of its own). */
@@ -117,16 +143,20 @@ class Layout {
   }
 }
 
-describe('Hdf5Writer lays out what libhdf5 reads', () => {
+/** The file the layout tests look at, made in each test (a writer that throws fails that test). */
+function sample(): Layout {
   const file = new Hdf5Writer();
   file.dataset('b/x', [2, 3], Float32Array.from([1, 2, 3, 4, 5, 6]));
   file.dataset('B', [1], Float32Array.from([7]));
   file.dataset('é', [0], new Float32Array(0));
   file.attribute('b', 'name', 'hello');
   file.attribute('b', 'none', '');
-  const f = new Layout(file.toBytes());
+  return new Layout(file.toBytes());
+}
 
+describe('Hdf5Writer lays out what libhdf5 reads', () => {
   it('a version 0 superblock: 8-byte addresses, K = 4 and 16, the end of the file, the root entry', () => {
+    const f = sample();
     const signature = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
     expect(Array.from(f.bytes.subarray(0, 24))).toEqual([
       ...signature,
@@ -162,6 +192,7 @@ describe('Hdf5Writer lays out what libhdf5 reads', () => {
   });
 
   it("a group: members in byte order, a group's entry caching its symbol table, B-tree keys, a local heap", () => {
+    const f = sample();
     const root = f.header(f.n(64));
     const g = f.group(f.n(80), f.n(88));
     expect(g.tree).toEqual({
@@ -200,6 +231,7 @@ describe('Hdf5Writer lays out what libhdf5 reads', () => {
   });
 
   it('object headers: version 1, reference count 1, each message 8-byte aligned with flags 0', () => {
+    const f = sample();
     const g = f.group(f.n(80), f.n(88));
     for (const entry of g.entries) {
       const h = f.header(entry.header);
@@ -210,6 +242,7 @@ describe('Hdf5Writer lays out what libhdf5 reads', () => {
   });
 
   it('a float32 dataset: dataspace version 1, the IEEE binary32 datatype, contiguous layout (none when empty)', () => {
+    const f = sample();
     const g = f.group(f.n(80), f.n(88));
     const [one, , empty] = g.entries.map((e) => f.header(e.header));
     expect(one.messages.map((m) => m.type)).toEqual([0x01, 0x03, 0x08]);
@@ -228,6 +261,7 @@ describe('Hdf5Writer lays out what libhdf5 reads', () => {
   });
 
   it('a string attribute: version 1, a NUL-terminated name, null-padded UTF-8 of its own length, scalar', () => {
+    const f = sample();
     const g = f.group(f.n(80), f.n(88));
     const b = f.header(g.entries[1].header);
     const attributes = b.messages
@@ -249,6 +283,19 @@ describe('Hdf5Writer lays out what libhdf5 reads', () => {
         ...scalar,
         ...[0, 0, 0, 0, 0, 0, 0, 0],
       ],
+    ]);
+  });
+
+  it('a symbol node for every 8 members, none for an empty group (as libhdf5 writes them)', () => {
+    const file = new Hdf5Writer();
+    for (let i = 0; i < 8; i++) file.dataset(`eight/d${i}`, [1], Float32Array.from([i]));
+    file.group('empty');
+    const l = new Layout(file.toBytes());
+    const root = l.group(l.n(80), l.n(88));
+    const groups = root.entries.map((e) => l.group(Number(e.scratch[0]), Number(e.scratch[1])));
+    expect(groups.map((g) => [g.tree.children.length, g.entries.length])).toEqual([
+      [1, 8], // eight
+      [0, 0], // empty
     ]);
   });
 
