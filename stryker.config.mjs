@@ -26,6 +26,9 @@ const MODULES = {
   'src/keras/hdf5.ts': ['test/keras/hdf5.test.ts', 'test/keras/bad_inputs.test.ts'],
   // hdf5.test.ts alone loads no tfjs: a mutant's run takes seconds (its sweep reaches every check).
   'src/keras/hdf5_reader.ts': ['test/keras/hdf5.test.ts'],
+  // The writer's layout field by field, and its files read back: no tfjs (hdf5.test.ts, which reads
+  // the writer's files too, would add its field sweeps' seconds to every mutant's run).
+  'src/keras/hdf5_writer.ts': ['test/keras/hdf5_writer.test.ts'],
   'src/ops': null,
   'src/kernels': null,
   'src/kernels/layer_norm.ts': ['test/kernels/layer_norm.test.ts'],

@@ -1,9 +1,9 @@
 /**
- * saveKerasModel without Python: the HDF5 and zip writers read back by this package's readers,
- * models saved and read back by loadKerasModel to the same predictions on inputs with padding
- * (the masks tfjs applied, written out explicitly), the Keras config they hold, the Keras-written
- * fixtures saved again, and every refusal. Keras itself opens, predicts and trains these files in
- * `npm run check:keras-export` (.ci/run).
+ * saveKerasModel without Python: the zip writer read back by this package's reader (the HDF5
+ * writer's tests are in hdf5_writer.test.ts), models saved and read back by loadKerasModel to the
+ * same predictions on inputs with padding (the masks tfjs applied, written out explicitly), the
+ * Keras config they hold, the Keras-written fixtures saved again, and every refusal. Keras itself
+ * opens, predicts and trains these files in `npm run check:keras-export` (.ci/run).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -19,7 +19,6 @@ import {
 } from '../../src';
 import { Hdf5File } from '../../src/keras/hdf5';
 import { convertToKeras } from '../../src/keras/convert';
-import { Hdf5Writer } from '../../src/keras/hdf5_writer';
 import { ZipArchive } from '../../src/keras/zip';
 import { writeZip } from '../../src/keras/zip_writer';
 import { compareWithKeras, KERAS_WRITTEN, KNOWN_GAPS, readManifest } from '../helpers/keras_written';
@@ -101,35 +100,6 @@ function gpt(): tf.LayersModel {
   const out = tf.layers.dense({ units: 10, name: 'logits' }).apply(x);
   return tf.model({ inputs: tokens, outputs: out as tf.SymbolicTensor, name: 'gpt' });
 }
-
-describe('Hdf5Writer', () => {
-  it('writes groups, string attributes and float32 datasets that the HDF5 reader reads back', () => {
-    const file = new Hdf5Writer();
-    // 300 members: symbol-table nodes hold 8, so the group's B-tree needs more than its default 32 children.
-    for (let i = 0; i < 300; i++) file.dataset(`many/d${i}`, [2], Float32Array.from([i, -i]));
-    file.dataset('layers/dense/vars/0', [2, 3], Float32Array.from([1, 2, 3, 4, 5, 6]));
-    file.dataset('scalar', [], Float32Array.from([0.25]));
-    file.attribute('layers/dense/vars', 'name', 'dense é');
-    file.group('layers/dropout/vars');
-    const h5 = new Hdf5File(file.toBytes(), 'written');
-    expect(h5.keys('')).toEqual(['layers', 'many', 'scalar']);
-    expect(h5.keys('many')).toHaveLength(300);
-    expect(Array.from(h5.read('many/d299').values)).toEqual([299, -299]);
-    expect(h5.read('layers/dense/vars/0')).toEqual({ shape: [2, 3], values: Float32Array.from([1, 2, 3, 4, 5, 6]) });
-    expect(h5.read('scalar')).toEqual({ shape: [], values: Float32Array.from([0.25]) });
-    expect(h5.attrs('layers/dense/vars')).toEqual({ name: 'dense é' });
-    expect(h5.keys('layers/dropout/vars')).toEqual([]);
-  });
-
-  it('refuses a dataset whose values do not fill its shape, and a path through a dataset', () => {
-    const file = new Hdf5Writer();
-    expect(() => file.dataset('x', [2, 2], new Float32Array(3))).toThrow(
-      "dataset 'x' has 3 values; its shape [2,2] needs 4",
-    );
-    file.dataset('x', [1], new Float32Array(1));
-    expect(() => file.dataset('x/y', [1], new Float32Array(1))).toThrow("'x/y' passes through dataset 'x'");
-  });
-});
 
 it('writeZip writes stored entries that the zip reader reads back, CRC-checked', () => {
   const data = new TextEncoder().encode('{"keras_version": "3.15.1"}');
