@@ -7,6 +7,12 @@ const require = createRequire(import.meta.url);
 const jestConfig = require('./jest.config.js');
 
 /**
+ * src/ops's modules: each has test/ops/<name>.test.ts, which checks its values against plain loops
+ * on cpu and wasm (the fused kernels) and on a backend without them (the tfjs-ops path), in seconds.
+ */
+const OPS = ['activations', 'attention', 'attention_cache', 'dense', 'embedding', 'gelu', 'layer_norm', 'rows'];
+
+/**
  * The modules in scope, each with the test files that check it (run alone, in jest's main project).
  * Every mutant's run loads each listed file (tfjs and the package with it: about a second each),
  * so a list holds the files that check the module's values, not every file that reaches it.
@@ -26,7 +32,8 @@ const MODULES = {
   'src/keras/hdf5.ts': ['test/keras/hdf5.test.ts', 'test/keras/bad_inputs.test.ts'],
   // hdf5.test.ts alone loads no tfjs: a mutant's run takes seconds (its sweep reaches every check).
   'src/keras/hdf5_reader.ts': ['test/keras/hdf5.test.ts'],
-  'src/ops': null,
+  ...Object.fromEntries(OPS.map((name) => [`src/ops/${name}.ts`, [`test/ops/${name}.test.ts`]])),
+  'src/ops': OPS.map((name) => `test/ops/${name}.test.ts`),
   'src/kernels': null,
   'src/kernels/layer_norm.ts': ['test/kernels/layer_norm.test.ts'],
   'src/kernels/attention.ts': ['test/kernels/attention.test.ts'],
