@@ -42,7 +42,8 @@ export async function useOpsOnlyBackend(): Promise<void> {
     if (cpu == null) throw new Error('useOpsOnlyBackend: tfjs has no cpu backend');
     tf.registerBackend(OPS_ONLY_BACKEND, cpu, -1);
     for (const kernel of tf.getKernelsForBackend('cpu')) {
-      if (!kernel.kernelName.startsWith('TfjsAttention')) tf.registerKernel({ ...kernel, backendName: OPS_ONLY_BACKEND });
+      if (!kernel.kernelName.startsWith('TfjsAttention'))
+        tf.registerKernel({ ...kernel, backendName: OPS_ONLY_BACKEND });
     }
   }
   await tf.setBackend(OPS_ONLY_BACKEND);

@@ -28,7 +28,8 @@ describe('activate', () => {
   it('refuses an unknown name, listing the known ones', () => {
     const x = tf.scalar(1);
     expect(() => activate(x, 'Relu')).toThrow(
-      "activate: unknown activation 'Relu'; expected one of linear, relu, gelu, tanh, sigmoid, silu, swish, softplus, elu, selu",
+      "activate: unknown activation 'Relu'; expected one of " +
+        'linear, relu, gelu, tanh, sigmoid, silu, swish, softplus, elu, selu',
     );
     // Not Object's own properties either.
     expect(() => activate(x, 'toString')).toThrow("unknown activation 'toString'");

@@ -24,7 +24,8 @@ describeEachPath('gelu', (path) => {
   // 1001 values from -10 to 10: not a whole number of vectors, both tails and the centre.
   const xs = Array.from({ length: 1001 }, (_v, i) => -10 + i / 50);
 
-  it(`runs ${fusedHere ? 'the fused kernel' : 'the composite'} here, and equals the composite and float64 (forward and gradient)`, () => {
+  const here = fusedHere ? 'the fused kernel' : 'the composite';
+  it(`runs ${here} here, and equals the composite and float64 (forward and gradient)`, () => {
     expect(hasFusedGelu()).toBe(fusedHere);
     const before = tf.memory().numTensors;
     const x = tf.tensor1d(xs);
@@ -48,7 +49,7 @@ describeEachPath('gelu', (path) => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
-  it(`runs ${fusedHere ? 'one fused kernel' : 'the composite'} for float32, the composite for int32 (float32 values)`, async () => {
+  it(`runs ${here} for float32, the composite for int32 (float32 values)`, async () => {
     const { kernels, result } = await profiled(() => gelu(tf.tensor1d([-2, 0.5, 3])));
     expect(kernels).toEqual(fusedHere ? ['TfjsAttentionGelu'] : ['Multiply', 'Erf', 'Add']);
     expect(maxAbsDiff(result.dataSync(), [-2, 0.5, 3].map(exact))).toBeLessThan(1e-6);
