@@ -18,7 +18,7 @@ import {
 } from '../../src/ops/attention';
 import { describeEachPath, OPS_ONLY_BACKEND } from '../helpers/backends';
 import { type Reference, reference, type Rows, seededRows } from '../helpers/heads_reference';
-import { FUSED_ATTENTION, FUSED_ATTENTION_GRAD, profiled } from '../helpers/kernel_paths';
+import { FUSED_ATTENTION, FUSED_ATTENTION_GRAD, runThenProfile } from '../helpers/kernel_paths';
 import { maxAbsDiff } from '../helpers/tensors';
 import { seededValues } from '../layers/attention_reference';
 
@@ -99,7 +99,7 @@ describeEachPath('scaledDotProductAttention', (path) => {
         fullyMaskedQueries: options.fullyMaskedQueries,
         needProbabilities: options.needProbabilities,
       };
-      const { kernels, result } = await profiled(() =>
+      const { kernels, result } = await runThenProfile(() =>
         tf.tidy(() => {
           const r = scaledDotProductAttention(args);
           return r.probabilities ? [r.context, r.probabilities] : [r.context];
@@ -185,7 +185,7 @@ describeEachPath('scaledDotProductAttention', (path) => {
       for (const keyLength of [undefined, 3]) {
         // Without keyLength the keys' source is cut to its first 3 rows.
         const cut = keyLength ? sources : [sources[0], sources[1].slice([0, 0, 0], [B, 3, -1])];
-        const { kernels, result } = await profiled(() =>
+        const { kernels, result } = await runThenProfile(() =>
           tf.grads((...xs: tf.Tensor[]) => {
             const r = scaledDotProductAttention({
               ...layout,
@@ -230,7 +230,7 @@ describeEachPath('scaledDotProductAttention', (path) => {
         if (!keyLength) cut[1].dispose();
       }
       // Through the context alone, with neither, the kernel's gradient runs.
-      const { kernels } = await profiled(() =>
+      const { kernels } = await runThenProfile(() =>
         tf.grads((...xs: tf.Tensor[]) =>
           scaledDotProductAttention({
             ...layout,
@@ -256,7 +256,7 @@ describeEachPath('scaledDotProductAttention', (path) => {
       Array.from({ length: S }, (_s, s) => Array.from({ length: H * V }, (_x, i) => (i % V === s ? 1 : 0))),
     ];
     const sources = [tf.tensor3d(queries), tf.tensor3d(keys), tf.tensor3d(values)];
-    const { kernels, result } = await profiled(() =>
+    const { kernels, result } = await runThenProfile(() =>
       tf.tidy(() => {
         const r = scaledDotProductAttention({
           sources,

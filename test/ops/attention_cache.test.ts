@@ -82,17 +82,22 @@ describeEachPath('updateCache', (path) => {
     });
   }
 
-  it('writes an int32 cache with tfjs ops (the in-place kernel takes float32)', () => {
+  it("writes an int32 cache with tfjs ops (the in-place kernel takes float32), keeping the cache's dtype", () => {
     const cacheRows = seeded(1, 3, 2, 3).map((rows) => rows.map((row) => row.map((v) => Math.round(10 * v))));
-    const updateRows = [[[7, -8]]];
     const attrs = { index: 1, sourceColumn: 0, targetColumn: 0, width: 2 };
-    const cache = tf.tensor3d(cacheRows, undefined, 'int32');
-    const update = tf.tensor3d(updateRows, undefined, 'int32');
-    const result = tf.tidy(() => updateCache(cache, update, attrs));
-    expect(result.dtype).toBe('int32');
-    expect(result.arraySync()).toEqual(written(cacheRows, updateRows, attrs));
-    expect(result.dataId === cache.dataId).toBe(false);
-    tf.dispose([cache, update, result]);
+    // A float32 update goes in as tfjs casts it, toward zero.
+    for (const [updateDtype, updateRows, writtenRows] of [
+      ['int32', [[[7, -8]]], [[[7, -8]]]],
+      ['float32', [[[7.5, -8.25]]], [[[7, -8]]]],
+    ] as const) {
+      const cache = tf.tensor3d(cacheRows, undefined, 'int32');
+      const update = tf.tensor3d(updateRows as unknown as number[][][], undefined, updateDtype);
+      const result = tf.tidy(() => updateCache(cache, update, attrs));
+      expect(result.dtype).toBe('int32');
+      expect(result.arraySync()).toEqual(written(cacheRows, writtenRows as unknown as Rows, attrs));
+      expect(result.dataId === cache.dataId).toBe(false);
+      tf.dispose([cache, update, result]);
+    }
   });
 
   it('refuses rows or columns outside the cache or the update, naming the ranges and shapes', () => {

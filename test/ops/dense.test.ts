@@ -10,7 +10,7 @@ import { addBias, dense2d, denseSequence, denseWithAnyBias, sumRows } from '../.
 import { ACTIVATION_REFERENCE } from '../helpers/activation_reference';
 import { describeEachPath, OPS_ONLY_BACKEND } from '../helpers/backends';
 import { dense } from '../helpers/block_reference';
-import { profiled } from '../helpers/kernel_paths';
+import { runThenProfile } from '../helpers/kernel_paths';
 import { maxAbsDiff } from '../helpers/tensors';
 import { seededValues } from '../layers/attention_reference';
 
@@ -135,11 +135,11 @@ describeEachPath('ops/dense', (path) => {
           const bt = bias ? tf.tensor1d(bias) : null;
           const before = tf.memory().numTensors;
           const expected = dense(x, kernel, bias).map((row) => row.map(ACTIVATION_REFERENCE[activation]));
-          const forward = await profiled(() => tf.tidy(() => dense2d(xt, kt, bt, activation)));
+          const forward = await runThenProfile(() => tf.tidy(() => dense2d(xt, kt, bt, activation)));
           expect(forward.kernels.includes('TfjsAttentionDense')).toBe(fused);
           expect(maxAbsDiff(forward.result.arraySync(), expected)).toBeLessThan(2e-6);
           const inputs = bt ? [xt, kt, bt] : [xt, kt];
-          const taped = await profiled(() =>
+          const taped = await runThenProfile(() =>
             tf.grads((...t: tf.Tensor[]) =>
               dense2d(t[0], t[1], t[2] ?? null, activation)
                 .mul(wt)

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { checkTokenIds, embeddingLookup, ONE_HOT_MAX_VOCABULARY } from '../../src/ops/embedding';
 import { describeEachPath, OPS_ONLY_BACKEND } from '../helpers/backends';
-import { profiled } from '../helpers/kernel_paths';
+import { runThenProfile } from '../helpers/kernel_paths';
 import { maxAbsDiff } from '../helpers/tensors';
 import { seededValues } from '../layers/attention_reference';
 
@@ -42,14 +42,14 @@ describeEachPath('embeddingLookup', (path) => {
       const before = tf.memory().numTensors;
       for (const dtype of ['int32', 'float32'] as const) {
         const idTensor = tf.tensor1d(ids, dtype);
-        const plain = await profiled(() => tf.tidy(() => embeddingLookup(table, idTensor)));
+        const plain = await runThenProfile(() => tf.tidy(() => embeddingLookup(table, idTensor)));
         expect(plain.kernels).toContain('GatherV2');
         expect(plain.kernels).not.toContain('OneHot');
         // int32 ids are used as they are; float32 ones are cast first.
         expect(plain.kernels.includes('Cast')).toBe(dtype === 'float32');
         expect(plain.result.arraySync()).toEqual(ids.map((id) => rows[id].map(Math.fround)));
         let looked: number[][] = [];
-        const taped = await profiled(() =>
+        const taped = await runThenProfile(() =>
           tf.grad((t: tf.Tensor) => {
             const y = embeddingLookup(t, idTensor);
             looked = y.arraySync();

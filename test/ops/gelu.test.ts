@@ -9,7 +9,7 @@ import { hasFusedGelu } from '../../src/kernels/gelu';
 import { gelu } from '../../src/ops/gelu';
 import { describeEachPath, OPS_ONLY_BACKEND } from '../helpers/backends';
 import { erf } from '../helpers/block_reference';
-import { profiled } from '../helpers/kernel_paths';
+import { runThenProfile } from '../helpers/kernel_paths';
 import { maxAbsDiff } from '../helpers/tensors';
 
 const composite = (x: tf.Tensor) => x.mul(tf.erf(x.mul(Math.SQRT1_2)).add(1)).mul(0.5);
@@ -50,7 +50,7 @@ describeEachPath('gelu', (path) => {
   });
 
   it(`runs ${here} for float32, the composite for int32 (float32 values)`, async () => {
-    const { kernels, result } = await profiled(() => gelu(tf.tensor1d([-2, 0.5, 3])));
+    const { kernels, result } = await runThenProfile(() => tf.tidy(() => gelu(tf.tensor1d([-2, 0.5, 3]))));
     expect(kernels).toEqual(fusedHere ? ['TfjsAttentionGelu'] : ['Multiply', 'Erf', 'Add']);
     expect(maxAbsDiff(result.dataSync(), [-2, 0.5, 3].map(exact))).toBeLessThan(1e-6);
     const ints = tf.tensor1d([-2, -1, 0, 1, 3], 'int32');

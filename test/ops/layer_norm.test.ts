@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { layerNormalize } from '../../src/ops/layer_norm';
 import { layerNorm } from '../helpers/block_reference';
 import { describeEachPath, OPS_ONLY_BACKEND } from '../helpers/backends';
-import { FUSED_LAYER_NORM, FUSED_LAYER_NORM_GRAD, profiled } from '../helpers/kernel_paths';
+import { FUSED_LAYER_NORM, FUSED_LAYER_NORM_GRAD, runThenProfile } from '../helpers/kernel_paths';
 import { maxAbsDiff } from '../helpers/tensors';
 import { seededValues } from '../layers/attention_reference';
 
@@ -50,12 +50,12 @@ describeEachPath('layerNormalize', (path) => {
       const W = rowsOf(weights, width);
       const expected = layerNorm(rowsOf(x, width), { gamma, beta }, epsilon).flat();
 
-      const forward = await profiled(() => tf.tidy(() => layerNormalize(xt, gt, bt, epsilon)));
+      const forward = await runThenProfile(() => tf.tidy(() => layerNormalize(xt, gt, bt, epsilon)));
       expect(forward.result.shape).toEqual(shape);
       expect(maxAbsDiff(forward.result.dataSync(), expected)).toBeLessThan(2e-6);
       expect(forward.kernels.includes(FUSED_LAYER_NORM)).toBe(fused);
 
-      const taped = await profiled(() =>
+      const taped = await runThenProfile(() =>
         tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => layerNormalize(a, g, b, epsilon).mul(wt).sum())([
           xt,
           gt,
