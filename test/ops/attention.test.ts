@@ -330,30 +330,13 @@ describe('maskToScores and plainAttention', () => {
   it('plainAttention: always the probabilities; the default scale 1/sqrt(K)', () => {
     const rows = seededRows(1, 2, 2 * 4 + 4, 50);
     const source = tf.tensor3d(rows);
+    const layout = { query: { source: 0, offset: 0 }, key: { source: 0, offset: 4 }, value: { source: 0, offset: 8 } };
     const r = tf.tidy(() => {
-      const { context, probabilities } = plainAttention({
-        sources: [source],
-        query: { source: 0, offset: 0 },
-        key: { source: 0, offset: 4 },
-        value: { source: 0, offset: 8 },
-        numHeads: 1,
-        keyDim: 4,
-        valueDim: 4,
-        mask: null,
-      });
+      const args = { sources: [source], ...layout, numHeads: 1, keyDim: 4, valueDim: 4, mask: null };
+      const { context, probabilities } = plainAttention(args);
       return [context, probabilities];
     });
-    const expected = reference({
-      sources: [rows],
-      query: { source: 0, offset: 0 },
-      key: { source: 0, offset: 4 },
-      value: { source: 0, offset: 8 },
-      H: 1,
-      K: 4,
-      V: 4,
-      scale: 0.5,
-      mask: null,
-    });
+    const expected = reference({ sources: [rows], ...layout, H: 1, K: 4, V: 4, scale: 0.5, mask: null });
     expect(maxAbsDiff(r[0].arraySync() as number[][][][], expected.context)).toBeLessThan(2e-6);
     expect(maxAbsDiff(r[1].arraySync() as number[][][][], expected.probabilities)).toBeLessThan(2e-6);
     tf.dispose([source, ...r]);

@@ -29,38 +29,18 @@ function written(cache: Rows, update: Rows, a: CacheUpdateAttrs): Rows {
   return out;
 }
 
-/** Cache (2, 5, 6); update (2, T, 4) or as wide as the cache. */
-const CASES: Array<{ title: string; rows: number; updateWidth: number; attrs: CacheUpdateAttrs }> = [
-  {
-    title: 'first rows, first columns',
-    rows: 2,
-    updateWidth: 4,
-    attrs: { index: 0, sourceColumn: 1, targetColumn: 0, width: 2 },
-  },
-  {
-    title: 'a middle row, middle columns',
-    rows: 1,
-    updateWidth: 4,
-    attrs: { index: 2, sourceColumn: 0, targetColumn: 2, width: 3 },
-  },
-  {
-    title: 'last rows, last columns',
-    rows: 2,
-    updateWidth: 4,
-    attrs: { index: 3, sourceColumn: 2, targetColumn: 4, width: 2 },
-  },
-  {
-    title: 'every row and column',
-    rows: 5,
-    updateWidth: 6,
-    attrs: { index: 0, sourceColumn: 0, targetColumn: 0, width: 6 },
-  },
+/** Cache (2, 5, 6); update (2, T, 4) or as wide as the cache: [title, T, update width, attrs]. */
+const CASES: Array<[string, number, number, CacheUpdateAttrs]> = [
+  ['first rows, first columns', 2, 4, { index: 0, sourceColumn: 1, targetColumn: 0, width: 2 }],
+  ['a middle row, middle columns', 1, 4, { index: 2, sourceColumn: 0, targetColumn: 2, width: 3 }],
+  ['last rows, last columns', 2, 4, { index: 3, sourceColumn: 2, targetColumn: 4, width: 2 }],
+  ['every row and column', 5, 6, { index: 0, sourceColumn: 0, targetColumn: 0, width: 6 }],
 ];
 
 describeEachPath('updateCache', (path) => {
   const inPlace = path !== OPS_ONLY_BACKEND;
 
-  for (const { title, rows, updateWidth, attrs } of CASES) {
+  for (const [title, rows, updateWidth, attrs] of CASES) {
     it(`${title}: ${inPlace ? 'in place' : 'a new tensor'}, and updateCacheWithOps alike`, () => {
       const cacheRows = seeded(2, 5, 6, 1);
       const updateRows = seeded(2, rows, updateWidth, 2);
