@@ -6,6 +6,7 @@
  * kernels (tfjs ops, as webgl runs them).
  */
 import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../src/backend';
 import { addBias, dense2d, denseSequence, denseWithAnyBias, sumRows } from '../../src/ops/dense';
 import { ACTIVATION_REFERENCE } from '../helpers/activation_reference';
 import { describeEachPath, OPS_ONLY_BACKEND } from '../helpers/backends';
@@ -139,13 +140,12 @@ describeEachPath('ops/dense', (path) => {
           expect(forward.kernels.includes('TfjsAttentionDense')).toBe(fused);
           expect(maxAbsDiff(forward.result.arraySync(), expected)).toBeLessThan(2e-6);
           const inputs = bt ? [xt, kt, bt] : [xt, kt];
+          // The gradients of sum(y * weights): dy = weights.
           const taped = await runThenProfile(() =>
-            tf.grads((...t: tf.Tensor[]) =>
-              dense2d(t[0], t[1], t[2] ?? null, activation)
-                .mul(wt)
-                .sum(),
-            )(inputs),
+            tf.grads((...t: tf.Tensor[]) => dense2d(t[0], t[1], t[2] ?? null, activation))(inputs, wt),
           );
+          // The bias gradient is sumRows's product, not tfjs's Sum over the rows (its fused matmul's gradient).
+          expect(taped.kernels).not.toContain('Sum');
           expect(taped.kernels.includes('TfjsAttentionDenseGrad')).toBe(fused);
           const loss = (xs: Matrix, k: Matrix, b: number[] | null) => denseLoss(xs, k, b, activation, weights);
           const [dx, dKernel, dBias] = taped.result.map((t) => t.arraySync());
@@ -246,4 +246,18 @@ describeEachPath('ops/dense', (path) => {
       tf.dispose([xt, kt, bt, y]);
     });
   }
+});
+
+describe('ops/dense on tfjs-backend-wasm with its own kernels (keepTfjsKernels)', () => {
+  afterAll(() => initBackend('wasm', { quiet: true }));
+
+  it("denseWithAnyBias takes a bias of 2-D storage, which tfjs's own _FusedMatMul refuses", async () => {
+    await initBackend('wasm', { quiet: true, keepTfjsKernels: true });
+    const [x, kernel] = [matrix(2, 3, 90), matrix(3, 4, 91)];
+    const bias = [1, 2, 3, 4];
+    const [xt, kt, bt] = [tf.tensor2d(x), tf.tensor2d(kernel), tf.tensor2d([bias.slice(0, 2), bias.slice(2)])];
+    const y = tf.tidy(() => denseWithAnyBias(xt, kt, bt.reshape([4])));
+    expect(maxAbsDiff(y.arraySync(), dense(x, kernel, bias))).toBeLessThan(2e-6);
+    tf.dispose([xt, kt, bt, y]);
+  });
 });
