@@ -132,6 +132,8 @@ describeEachPath('scaledDotProductAttention', (path) => {
       const kernels = await check(layouts.self(), {});
       expect(kernels.includes(FUSED_ATTENTION)).toBe(kernelHere);
       await check(layouts.self(), { needProbabilities: true });
+      // 'zero' without a mask: no query is fully masked.
+      await check(layouts.self(), { fullyMaskedQueries: 'zero' });
     });
 
     it(`${kind}, queries from one source, keys and values from another, scale 1 and 0.3`, async () => {
@@ -139,7 +141,7 @@ describeEachPath('scaledDotProductAttention', (path) => {
       await check(layouts.cross(), { scale: 0.3, needProbabilities: true });
     });
 
-    for (const fullyMaskedQueries of [undefined, ...FULLY_MASKED_QUERIES]) {
+    for (const fullyMaskedQueries of [undefined, 'uniform', 'zero'] as const) {
       const shapes = '(T, S), (B, T, S), (B, 1, S), (B, 1, T, S) and per head (B, H, T, S)';
       it(`${kind}, masks ${shapes}, a fully masked query ${fullyMaskedQueries ?? '(default)'}`, async () => {
         const at = causalish;
@@ -156,6 +158,9 @@ describeEachPath('scaledDotProductAttention', (path) => {
           const squeezed = await check(layouts.cross(), { ...o, mask: { shape: [B, 1, T, S], at } });
           // A mask of heads axis 1 is the (B, T, S) mask, which the kernel takes.
           expect(squeezed.includes(FUSED_ATTENTION)).toBe(kernelHere);
+          // (B, 1, 1, S): a padding mask with heads and queries axes of 1.
+          const padding = (b: number, _h: number, _t: number, s: number) => (s < 3 - b ? 1 : 0);
+          await check(layouts.cross(), { ...o, mask: { shape: [B, 1, 1, S], at: padding } });
           const heads = await check(layouts.cross(), { ...o, mask: { shape: [B, H, T, S], at: perHead } });
           expect(heads.includes(FUSED_ATTENTION)).toBe(false);
         }
@@ -229,20 +234,30 @@ describeEachPath('scaledDotProductAttention', (path) => {
         tf.dispose(result);
         if (!keyLength) cut[1].dispose();
       }
-      // Through the context alone, with neither, the kernel's gradient runs.
-      const { kernels } = await runThenProfile(() =>
-        tf.grads((...xs: tf.Tensor[]) =>
-          scaledDotProductAttention({
-            ...layout,
-            sources: xs,
-            numHeads: H,
-            keyDim: K,
-            valueDim: V,
-            mask: null,
-          }).context.sum(),
-        )(sources),
+      // Through the context alone the kernel's gradient runs, except with a key prefix (tfjs ops,
+      // which give the cut sources' gradients and zero for the rows past it).
+      const contextGradients = (xs: tf.Tensor[], keyLength?: number) =>
+        runThenProfile(() =>
+          tf.grads((...ys: tf.Tensor[]) => {
+            const args = { ...layout, sources: ys, numHeads: H, keyDim: K, valueDim: V, mask: null, keyLength };
+            return scaledDotProductAttention(args).context.sum();
+          })(xs),
+        );
+      const whole = await contextGradients(sources, 3);
+      expect(whole.kernels.includes(FUSED_ATTENTION_GRAD)).toBe(false);
+      const cut = [sources[0], sources[1].slice([0, 0, 0], [B, 3, -1])];
+      const ofCut = await contextGradients(cut);
+      expect(ofCut.kernels.includes(FUSED_ATTENTION_GRAD)).toBe(kernelHere);
+      expect(maxAbsDiff(whole.result[0].dataSync(), ofCut.result[0].dataSync())).toBeLessThan(1e-6);
+      const padded = tf.tidy(() =>
+        ofCut.result[1].pad([
+          [0, 0],
+          [0, 2],
+          [0, 0],
+        ]),
       );
-      expect(kernels.includes(FUSED_ATTENTION_GRAD)).toBe(kernelHere);
+      expect(maxAbsDiff(whole.result[1].dataSync(), padded.dataSync())).toBeLessThan(1e-6);
+      tf.dispose([...whole.result, ...ofCut.result, cut[1], padded]);
       tf.dispose([...sources, mask, wc, wp]);
     });
   }
@@ -307,6 +322,10 @@ describeEachPath('scaledDotProductAttention', (path) => {
 });
 
 describe('maskToScores and plainAttention', () => {
+  it("FULLY_MASKED_QUERIES lists both ways, 'uniform' (the default) and 'zero'", () => {
+    expect(FULLY_MASKED_QUERIES).toEqual(['uniform', 'zero']);
+  });
+
   it('maskToScores: 0 where 1 = may attend, MASKED_SCORE where masked, for bool, int32 and float32 masks', () => {
     for (const dtype of ['bool', 'int32', 'float32'] as const) {
       const scores = tf.tidy(() =>
