@@ -7,6 +7,12 @@ const require = createRequire(import.meta.url);
 const jestConfig = require('./jest.config.js');
 
 /**
+ * src/ops's modules: each has test/ops/<name>.test.ts, which checks its values against plain loops
+ * on cpu and wasm (the fused kernels) and on a backend without them (the tfjs-ops path), in seconds.
+ */
+const OPS = ['activations', 'attention', 'attention_cache', 'dense', 'embedding', 'gelu', 'layer_norm', 'rows'];
+
+/**
  * The modules in scope, each with the test files that check it (run alone, in jest's main project).
  * Every mutant's run loads each listed file (tfjs and the package with it: about a second each),
  * so a list holds the files that check the module's values, not every file that reaches it.
@@ -29,7 +35,8 @@ const MODULES = {
   // The writer's layout field by field, and its files read back: no tfjs (hdf5.test.ts, which reads
   // the writer's files too, would add its field sweeps' seconds to every mutant's run).
   'src/keras/hdf5_writer.ts': ['test/keras/hdf5_writer.test.ts'],
-  'src/ops': null,
+  ...Object.fromEntries(OPS.map((name) => [`src/ops/${name}.ts`, [`test/ops/${name}.test.ts`]])),
+  'src/ops': OPS.map((name) => `test/ops/${name}.test.ts`),
   'src/kernels': null,
   'src/kernels/layer_norm.ts': ['test/kernels/layer_norm.test.ts'],
   'src/kernels/attention.ts': ['test/kernels/attention.test.ts'],

@@ -25,8 +25,9 @@ export const ACTIVATION_NAMES: readonly string[] = Object.keys(ACTIVATION_FUNCTI
 
 /** `name`(x) (one of ACTIVATION_NAMES). Call inside a tidy. */
 export function activate(x: tf.Tensor, name: string): tf.Tensor {
-  const f = ACTIVATION_FUNCTIONS[name];
-  if (f == null)
+  // Only the table's own names: `ACTIVATION_FUNCTIONS.toString` is Object's.
+  const f = ACTIVATION_NAMES.includes(name) ? ACTIVATION_FUNCTIONS[name] : undefined;
+  if (f === undefined)
     throw new Error(`activate: unknown activation '${name}'; expected one of ${ACTIVATION_NAMES.join(', ')}`);
   return f(x);
 }

@@ -57,8 +57,9 @@ export const ROW_ACTIVATIONS: readonly string[] = [...Object.keys(IN_PLACE), 'so
 /** `activation` (one of ROW_ACTIVATIONS) of rows of `width` floats, in place; returns x. */
 export function activateRows(x: Float32Array, width: number, activation: string): Float32Array {
   if (activation === 'softmax') return softmaxRows(x, width);
-  const f = IN_PLACE[activation];
-  if (f == null)
+  // Only the table's own names: `IN_PLACE.toString` is Object's.
+  const f = ROW_ACTIVATIONS.includes(activation) ? IN_PLACE[activation] : undefined;
+  if (f === undefined)
     throw new Error(`activateRows: unknown activation '${activation}'; expected one of ${ROW_ACTIVATIONS}`);
   f(x);
   return x;

@@ -27,3 +27,36 @@ export function describeEachBackend(title: string, body: (backend: TestBackend) 
     });
   }
 }
+
+/**
+ * The cpu backend under another name, with tfjs's cpu kernels and none of ours: the library's
+ * fused kernels and in-place cache writes run on 'cpu' and 'wasm' only (src/kernels), so here every
+ * op takes the path in tfjs ops that webgl, webgpu and tensorflow take. Never chosen by tfjs itself.
+ */
+export const OPS_ONLY_BACKEND = 'ops-only';
+
+/** Registers OPS_ONLY_BACKEND (once) and makes it the current backend. */
+export async function useOpsOnlyBackend(): Promise<void> {
+  if (tf.findBackendFactory(OPS_ONLY_BACKEND) == null) {
+    const cpu = tf.findBackendFactory('cpu');
+    if (cpu == null) throw new Error('useOpsOnlyBackend: tfjs has no cpu backend');
+    tf.registerBackend(OPS_ONLY_BACKEND, cpu, -1);
+    for (const kernel of tf.getKernelsForBackend('cpu')) {
+      if (!kernel.kernelName.startsWith('TfjsAttention'))
+        tf.registerKernel({ ...kernel, backendName: OPS_ONLY_BACKEND });
+    }
+  }
+  await tf.setBackend(OPS_ONLY_BACKEND);
+}
+
+/** The paths a test file checks: the fused kernels on cpu and wasm, the plain tfjs ops on OPS_ONLY_BACKEND. */
+export type TestPath = TestBackend | typeof OPS_ONLY_BACKEND;
+
+/** `describeEachBackend`, then the same tests on OPS_ONLY_BACKEND. */
+export function describeEachPath(title: string, body: (path: TestPath) => void): void {
+  describeEachBackend(title, body);
+  describe(`${title} [${OPS_ONLY_BACKEND}]`, () => {
+    beforeAll(useOpsOnlyBackend);
+    body(OPS_ONLY_BACKEND);
+  });
+}

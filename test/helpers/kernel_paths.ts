@@ -33,3 +33,15 @@ export async function profiled<T extends tf.TensorContainer>(f: () => T): Promis
 export function fusedKernelsIn(kernels: string[]): string[] {
   return FUSED_BLOCK_KERNELS.filter((name) => kernels.includes(name));
 }
+
+/**
+ * `profiled`, after one run of `f` outside the profiler (its result disposed): an error that `f`
+ * throws fails the test here. Thrown inside tf.profile, it escapes tfjs's kernel timer as an
+ * unhandled rejection that ends the test process (a crash, not a failed test).
+ */
+export async function runThenProfile<T extends tf.TensorContainer>(
+  f: () => T,
+): Promise<{ kernels: string[]; result: T }> {
+  tf.dispose(tf.tidy(f));
+  return profiled(f);
+}

@@ -1,13 +1,44 @@
 /**
- * The dense products of src/ops/dense.ts against plain tfjs ops: values and every gradient, on
- * cpu and wasm (where the transposed products of the gradients go through the BatchMatMul that
- * initBackend installs).
+ * The dense products of src/ops/dense.ts against plain tfjs ops and against float64 plain loops
+ * (values, and gradients by central differences): values and every gradient, on cpu and wasm
+ * (the fused dense kernel for widths that are multiples of 4; the transposed products of the
+ * gradients go through the BatchMatMul that initBackend installs) and on a backend without our
+ * kernels (tfjs ops, as webgl runs them).
  */
 import * as tf from '@tensorflow/tfjs';
-import { addBias, dense2d, sumRows } from '../../src/ops/dense';
-import { describeEachBackend } from '../helpers/backends';
+import { initBackend } from '../../src/backend';
+import { addBias, dense2d, denseSequence, denseWithAnyBias, sumRows } from '../../src/ops/dense';
+import { ACTIVATION_REFERENCE } from '../helpers/activation_reference';
+import { describeEachPath, OPS_ONLY_BACKEND } from '../helpers/backends';
+import { dense } from '../helpers/block_reference';
+import { runThenProfile } from '../helpers/kernel_paths';
+import { maxAbsDiff } from '../helpers/tensors';
+import { seededValues } from '../layers/attention_reference';
 
-describeEachBackend('ops/dense', () => {
+type Matrix = number[][];
+
+const matrix = (rows: number, columns: number, seed: number, scale = 1): Matrix => {
+  const values = seededValues(rows * columns, seed).map((v) => Math.fround(v * scale));
+  return Array.from({ length: rows }, (_r, r) => values.slice(r * columns, (r + 1) * columns));
+};
+
+/** sum(activation(x kernel + bias) * weights) in float64. */
+function denseLoss(x: Matrix, kernel: Matrix, bias: number[] | null, activation: string, weights: Matrix): number {
+  const y = dense(x, kernel, bias).map((row) => row.map(ACTIVATION_REFERENCE[activation]));
+  return y.reduce((s, row, n) => s + row.reduce((t, v, e) => t + v * weights[n][e], 0), 0);
+}
+
+/** The gradient of `f` in each entry of `m`, by central differences (float64). */
+function gradientOf(m: Matrix, f: (m: Matrix) => number, h = 1e-6): Matrix {
+  return m.map((row, r) =>
+    row.map((_v, c) => {
+      const at = (delta: number) => f(m.map((rr, i) => (i === r ? rr.map((v, j) => (j === c ? v + delta : v)) : rr)));
+      return (at(h) - at(-h)) / (2 * h);
+    }),
+  );
+}
+
+describeEachPath('ops/dense', (path) => {
   it('sumRows sums a matrix over its rows', () => {
     const x = tf.tensor2d([
       [1, 2, 3],
@@ -87,4 +118,146 @@ describeEachBackend('ops/dense', () => {
       },
     );
   }
+  // x (5, D) @ kernel (D, E): D, E multiples of 4 take the fused kernel on cpu and wasm.
+  for (const [D, E] of [
+    [8, 4],
+    [3, 2],
+  ]) {
+    for (const activation of ['linear', 'relu', 'gelu'] as const) {
+      for (const withBias of [true, false]) {
+        const fused = path !== OPS_ONLY_BACKEND && D % 4 === 0 && E % 4 === 0;
+        const title = `${D} -> ${E}, ${activation}, ${withBias ? 'bias' : 'no bias'} (${fused ? 'fused' : 'tfjs ops'})`;
+        it(`dense2d ${title}: values and gradients against plain loops`, async () => {
+          const x = matrix(5, D, D + E, 2);
+          const kernel = matrix(D, E, 2 * D + E);
+          const bias = withBias ? matrix(1, E, 3 * D + E)[0] : null;
+          const weights = matrix(5, E, 4 * D + E);
+          const [xt, kt, wt] = [tf.tensor2d(x), tf.tensor2d(kernel), tf.tensor2d(weights)];
+          const bt = bias ? tf.tensor1d(bias) : null;
+          const before = tf.memory().numTensors;
+          const expected = dense(x, kernel, bias).map((row) => row.map(ACTIVATION_REFERENCE[activation]));
+          const forward = await runThenProfile(() => tf.tidy(() => dense2d(xt, kt, bt, activation)));
+          expect(forward.kernels.includes('TfjsAttentionDense')).toBe(fused);
+          expect(maxAbsDiff(forward.result.arraySync(), expected)).toBeLessThan(2e-6);
+          const inputs = bt ? [xt, kt, bt] : [xt, kt];
+          // The gradients of sum(y * weights): dy = weights.
+          const taped = await runThenProfile(() =>
+            tf.grads((...t: tf.Tensor[]) => dense2d(t[0], t[1], t[2] ?? null, activation))(inputs, wt),
+          );
+          // The bias gradient is sumRows's product, not tfjs's Sum over the rows (its fused matmul's gradient).
+          expect(taped.kernels).not.toContain('Sum');
+          expect(taped.kernels.includes('TfjsAttentionDenseGrad')).toBe(fused);
+          const loss = (xs: Matrix, k: Matrix, b: number[] | null) => denseLoss(xs, k, b, activation, weights);
+          const [dx, dKernel, dBias] = taped.result.map((t) => t.arraySync());
+          expect(
+            maxAbsDiff(
+              dx as Matrix,
+              gradientOf(x, (m) => loss(m, kernel, bias)),
+            ),
+          ).toBeLessThan(2e-5);
+          expect(
+            maxAbsDiff(
+              dKernel as Matrix,
+              gradientOf(kernel, (m) => loss(x, m, bias)),
+            ),
+          ).toBeLessThan(2e-5);
+          if (bias)
+            expect(maxAbsDiff(dBias as number[], gradientOf([bias], (m) => loss(x, kernel, m[0]))[0])).toBeLessThan(
+              2e-5,
+            );
+          tf.dispose([forward.result, ...taped.result]);
+          expect(tf.memory().numTensors).toBe(before);
+          tf.dispose([xt, kt, wt, ...(bt ? [bt] : [])]);
+        });
+      }
+    }
+  }
+
+  for (const D of [8, 3]) {
+    it(`denseWithAnyBias ${D} -> 4 with a [2, 2] bias reshaped to 4 values: values and gradients`, () => {
+      const x = matrix(3, D, 5);
+      const kernel = matrix(D, 4, 6);
+      const bias = [0.5, -1, 2, 0.25];
+      const weights = matrix(3, 4, 7);
+      const [xt, kt, bt, wt] = [
+        tf.tensor2d(x),
+        tf.tensor2d(kernel),
+        tf.tensor2d([bias.slice(0, 2), bias.slice(2)]),
+        tf.tensor2d(weights),
+      ];
+      const before = tf.memory().numTensors;
+      const y = tf.tidy(() => denseWithAnyBias(xt, kt, bt.reshape([4])));
+      expect(maxAbsDiff(y.arraySync(), dense(x, kernel, bias))).toBeLessThan(2e-6);
+      const noBias = tf.tidy(() => denseWithAnyBias(xt, kt, null));
+      expect(maxAbsDiff(noBias.arraySync(), dense(x, kernel, null))).toBeLessThan(2e-6);
+      const [dx, dKernel, dBias] = tf.grads((a: tf.Tensor, k: tf.Tensor, b: tf.Tensor) =>
+        denseWithAnyBias(a, k, b.reshape([4]))
+          .mul(wt)
+          .sum(),
+      )([xt, kt, bt]);
+      const loss = (xs: Matrix, k: Matrix, b: number[]) => denseLoss(xs, k, b, 'linear', weights);
+      expect(
+        maxAbsDiff(
+          dx.arraySync() as Matrix,
+          gradientOf(x, (m) => loss(m, kernel, bias)),
+        ),
+      ).toBeLessThan(2e-5);
+      expect(
+        maxAbsDiff(
+          dKernel.arraySync() as Matrix,
+          gradientOf(kernel, (m) => loss(x, m, bias)),
+        ),
+      ).toBeLessThan(2e-5);
+      expect(dBias.shape).toEqual([2, 2]);
+      expect(maxAbsDiff(dBias.dataSync(), gradientOf([bias], (m) => loss(x, kernel, m[0]))[0])).toBeLessThan(2e-5);
+      tf.dispose([y, noBias, dx, dKernel, dBias]);
+      expect(tf.memory().numTensors).toBe(before);
+      tf.dispose([xt, kt, bt, wt]);
+    });
+  }
+
+  it('addBias without a tape adds the bias to every row', () => {
+    const y = tf.tidy(() =>
+      addBias(
+        tf.tensor2d([
+          [1, 2],
+          [3, 4],
+        ]),
+        tf.tensor1d([0.5, -1]),
+      ),
+    );
+    expect(y.arraySync()).toEqual([
+      [1.5, 1],
+      [3.5, 3],
+    ]);
+    y.dispose();
+  });
+
+  for (const activation of ['linear', 'relu', 'gelu', 'tanh', 'elu']) {
+    it(`denseSequence (2, 3, 4) -> (2, 3, 8), ${activation}: each position's dense, activated once`, () => {
+      const x = matrix(6, 4, 8, 2);
+      const kernel = matrix(4, 8, 9);
+      const bias = matrix(1, 8, 10)[0];
+      const [xt, kt, bt] = [tf.tensor3d([x.slice(0, 3), x.slice(3)]), tf.tensor2d(kernel), tf.tensor1d(bias)];
+      const y = tf.tidy(() => denseSequence(xt, kt, bt, activation));
+      expect(y.shape).toEqual([2, 3, 8]);
+      const expected = dense(x, kernel, bias).map((row) => row.map(ACTIVATION_REFERENCE[activation]));
+      expect(maxAbsDiff(y.dataSync(), expected.flat())).toBeLessThan(2e-6);
+      tf.dispose([xt, kt, bt, y]);
+    });
+  }
+});
+
+describe('ops/dense on tfjs-backend-wasm with its own kernels (keepTfjsKernels)', () => {
+  afterAll(() => initBackend('wasm', { quiet: true }));
+
+  it("denseWithAnyBias takes a bias of 2-D storage, which tfjs's own _FusedMatMul refuses", async () => {
+    await initBackend('wasm', { quiet: true, keepTfjsKernels: true });
+    const [x, kernel] = [matrix(2, 3, 90), matrix(3, 4, 91)];
+    const bias = [1, 2, 3, 4];
+    const [xt, kt, bt] = [tf.tensor2d(x), tf.tensor2d(kernel), tf.tensor2d([bias.slice(0, 2), bias.slice(2)])];
+    const y = tf.tidy(() => denseWithAnyBias(xt, kt, bt.reshape([4])));
+    expect(maxAbsDiff(y.arraySync(), dense(x, kernel, bias))).toBeLessThan(2e-6);
+    tf.dispose([xt, kt, bt, y]);
+  });
 });

@@ -1,13 +1,15 @@
 /**
  * The fused GELU kernel against the composite definition in tfjs ops, x * (erf(x / sqrt 2) + 1) / 2,
  * and against float64: values and gradients over a wide range, sizes that are not whole SIMD
- * vectors, and no tensor left behind; on cpu and wasm.
+ * vectors, and no tensor left behind; on cpu and wasm (the kernel), and on a backend without our
+ * kernels (the composite, as webgl runs it).
  */
 import * as tf from '@tensorflow/tfjs';
 import { hasFusedGelu } from '../../src/kernels/gelu';
 import { gelu } from '../../src/ops/gelu';
-import { describeEachBackend } from '../helpers/backends';
+import { describeEachPath, OPS_ONLY_BACKEND } from '../helpers/backends';
 import { erf } from '../helpers/block_reference';
+import { runThenProfile } from '../helpers/kernel_paths';
 import { maxAbsDiff } from '../helpers/tensors';
 
 const composite = (x: tf.Tensor) => x.mul(tf.erf(x.mul(Math.SQRT1_2)).add(1)).mul(0.5);
@@ -17,12 +19,14 @@ const exact = (x: number) => (x * (1 + erf(x / Math.SQRT2))) / 2;
 const exactGradient = (x: number) =>
   (1 + erf(x / Math.SQRT2)) / 2 + (x * Math.exp((-x * x) / 2)) / Math.sqrt(2 * Math.PI);
 
-describeEachBackend('gelu', () => {
+describeEachPath('gelu', (path) => {
+  const fusedHere = path !== OPS_ONLY_BACKEND;
   // 1001 values from -10 to 10: not a whole number of vectors, both tails and the centre.
   const xs = Array.from({ length: 1001 }, (_v, i) => -10 + i / 50);
 
-  it('runs the fused kernel here, and equals the composite and float64 (forward and gradient)', () => {
-    expect(hasFusedGelu()).toBe(true);
+  const here = fusedHere ? 'the fused kernel' : 'the composite';
+  it(`runs ${here} here, and equals the composite and float64 (forward and gradient)`, () => {
+    expect(hasFusedGelu()).toBe(fusedHere);
     const before = tf.memory().numTensors;
     const x = tf.tensor1d(xs);
     const weights = tf.tensor1d(xs.map((_v, i) => Math.cos(i)));
@@ -43,6 +47,17 @@ describeEachBackend('gelu', () => {
     expect(values[1000]).toBe(10);
     tf.dispose([x, weights, fused, plain, fusedGrad, plainGrad]);
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it(`runs ${here} for float32, the composite for int32 (float32 values)`, async () => {
+    const { kernels, result } = await runThenProfile(() => tf.tidy(() => gelu(tf.tensor1d([-2, 0.5, 3]))));
+    expect(kernels).toEqual(fusedHere ? ['TfjsAttentionGelu'] : ['Multiply', 'Erf', 'Add']);
+    expect(maxAbsDiff(result.dataSync(), [-2, 0.5, 3].map(exact))).toBeLessThan(1e-6);
+    const ints = tf.tensor1d([-2, -1, 0, 1, 3], 'int32');
+    const y = tf.tidy(() => gelu(ints));
+    expect(y.dtype).toBe('float32');
+    expect(maxAbsDiff(y.dataSync(), [-2, -1, 0, 1, 3].map(exact))).toBeLessThan(1e-6);
+    tf.dispose([result, ints, y]);
   });
 
   it('keeps the shape of a rank-3 input', () => {
