@@ -44,21 +44,18 @@ export interface StagedProduct {
   K: number;
   N4: number;
   accumulate?: boolean;
-  /** B's rows are this many floats apart (default N4): B is N4 columns of a wider matrix. */
-  rightRow?: number;
 }
 
 /** Rows [r0, r0 + rows) of a staged product, on `calls` (a part of a parallel call). */
 export function productRows(calls: KernelCalls, p: StagedProduct, r0: number, rows: number): void {
   const { K, N4 } = p;
-  const rightRow = p.rightRow ?? N4;
   for (let x0 = 0; x0 < N4; x0 += PANEL) {
     const width = 4 * Math.min(PANEL, N4 - x0);
     for (let k0 = 0; k0 < K; k0 += DEPTH) {
       const depth = Math.min(DEPTH, K - k0);
-      const [left, block, out] = [p.left + r0 * K + k0, p.right + k0 * rightRow + x0, p.out + r0 * N4 + x0];
+      const [left, block, out] = [p.left + r0 * K + k0, p.right + k0 * N4 + x0, p.out + r0 * N4 + x0];
       const accumulate = k0 > 0 || p.accumulate === true ? 1 : 0;
-      calls.axpyRows(4 * left, 4 * K, 4, 4 * block, 4 * rightRow, 4 * out, 4 * N4, rows, depth, width, 1, accumulate);
+      calls.axpyRows(4 * left, 4 * K, 4, 4 * block, 4 * N4, 4 * out, 4 * N4, rows, depth, width, 1, accumulate);
     }
   }
 }
