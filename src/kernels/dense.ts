@@ -132,7 +132,7 @@ function denseBackward(
     productRows(calls, { left: g, right: kernelTAt, out: dxAt, K: E, N4: D }, r0, rows);
   });
   // Rows of dW = x^T g, and with the first rows db = ones(1, N) g: one product for every kernel
-  // (a product per kernel made several times the calls, 5% of train-reference's step).
+  // (a product per kernel would make several times the kernel calls).
   inRowBlocks(D, N * E, (calls, r0, rows) => {
     transposedRows(calls, xAt, [N, D], xTAt, r0, rows);
     productRows(calls, { left: xTAt, right: g, out: dKernelAt, K: N, N4: E }, r0, rows);
