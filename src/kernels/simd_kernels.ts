@@ -1057,8 +1057,9 @@ function placeInRing(length: number): number | null {
 /**
  * How many times a tensor is asked for in one form (by its first data id) before it is copied into
  * the ring: it is kept the third time. A training step reads each weight twice, forward and
- * backward, and then replaces it: those weights are staged as before, for writing them into the
- * ring's memory, which the step's other calls have long left, made gpt-char's step about 3% slower.
+ * backward, and then replaces it: those weights are staged as before, where the kernel calls around
+ * them have kept the staging regions in cache, rather than written into the ring's colder memory
+ * for no later use.
  */
 const ASKED_BEFORE_KEPT = 2;
 let askedFor = new WeakMap<object, Map<string, number>>();
