@@ -90,16 +90,14 @@ function denseBackward(
   const offsets = widths.map((_w, p) => sum(widths.slice(0, p)));
   const linear = activation === 'linear';
   // The kernel and its transpose W^T (E, D) kept from one call to the next where they can be
-  // (the forward kept the kernel), else staged (joined in scratch) and transposed here.
+  // (the forward kept the kernel), else joined in scratch and transposed here.
   const keptKernel = keptColumns(kernels, D);
   const transpose = (from: number, to: number) => mm.transposeRows(4 * from, 4 * E, 4 * to, 4 * D, D, E);
   const keptKernelT =
     keptKernel === null ? null : kept(kernels, `transposed (${D}, ${E})`, E * D, (at) => transpose(keptKernel, at));
-  const stagedKernel = keptKernel === null && parts === 1 ? kernels : [];
-  const joinKernel = keptKernel === null && parts > 1;
   // Scratch: g (unless linear: dy itself), W^T unless kept, x^T (D, N), a row of N ones for the bias
-  // sum, dx, dW, db, W joined unless kept, and the dW_p one after another (several kernels).
-  const staged = [dy, x, ...(linear ? [] : [through]), ...stagedKernel];
+  // sum, dx, dW, db, W unless kept, and the dW_p one after another (several kernels).
+  const staged = [dy, x, ...(linear ? [] : [through])];
   const starts = stage(
     staged,
     [],
@@ -111,15 +109,15 @@ function denseBackward(
       N * D,
       D * E,
       E,
-      joinKernel ? D * E : 0,
+      keptKernel === null ? D * E : 0,
       parts > 1 ? D * E : 0,
     ],
   );
   const [dyAt, xAt] = starts;
   const throughAt = linear ? 0 : starts[2];
   const [gAt, scratchTAt, xTAt, onesAt, dxAt, dKernelAt, dBiasAt, joinedAt, splitAt] = starts.slice(starts.length - 9);
-  if (joinKernel) joinColumns(kernels, D, joinedAt);
-  const kernelAt = keptKernel ?? (joinKernel ? joinedAt : starts[staged.length - 1]);
+  if (keptKernel === null) joinColumns(kernels, D, joinedAt);
+  const kernelAt = keptKernel ?? joinedAt;
   const g = linear ? dyAt : gAt;
   const kernelTAt = keptKernelT ?? scratchTAt;
   if (keptKernelT === null) transpose(kernelAt, kernelTAt);

@@ -132,6 +132,7 @@ export interface MatMulArgs {
 /** Writes the (rows, N_p) matrices `parts` side by side, as (rows, sum of N_p) rows, at float `start`. */
 export function joinColumns(parts: Float32Array[], rows: number, start: number): void {
   const floats = simdKernels()!.floats;
+  if (parts.length === 1) return floats.set(parts[0], start);
   const widths = parts.map((part) => part.length / rows);
   let at = start;
   for (let r = 0; r < rows; r++) {
@@ -144,7 +145,8 @@ export function joinColumns(parts: Float32Array[], rows: number, start: number):
 
 /**
  * Where the (rows, N_p) matrices `parts`, side by side, are kept in the module's memory (`kept`;
- * one matrix as it is), or null where they cannot be: then the caller stages them.
+ * one matrix as it is), or null where they cannot be: then the caller joins them in scratch
+ * (`joinColumns`).
  */
 export function keptColumns(parts: Float32Array[], rows: number): number | null {
   if (parts.length === 1) return kept(parts[0]);
@@ -163,22 +165,22 @@ export function matMulInto(args: MatMulArgs, out: Float32Array, preActivation?: 
   const padded = N4 !== N || transposeB;
   const gelu = activation === 'gelu';
   const bParts = [args.b].flat();
-  const biasParts = args.bias === null || [args.bias].flat().length === 0 ? null : [args.bias].flat();
+  const biasParts = [args.bias ?? []].flat();
   if (bParts.length > 1 && padded)
     throw new Error('matMulInto: joined matrices must be whole vectors wide, untransposed');
-  // Kept weights first: `stage` then leaves them out. Joined ones not kept are joined in scratch.
-  const keepWeights = (args.keepWeights === true || bParts.length > 1) && !padded;
-  const keptB = keepWeights ? keptColumns(bParts, K) : null;
-  const keptBias = keepWeights && biasParts ? keptColumns(biasParts, 1) : null;
-  const [b, bias] = [bParts.length === 1 ? bParts[0] : null, biasParts?.length === 1 ? biasParts[0] : null];
-  const stagedB = keptB === null ? b : null;
-  const stagedBias = keptBias === null ? bias : null;
-  const staged = [a, ...(stagedB ? [stagedB] : []), ...(stagedBias ? [stagedBias] : [])];
+  // Weights (a layer's kernels and biases, used as they are): kept between calls where they can be
+  // (taken before `stage`, which then leaves them out), else joined in scratch here. Other operands
+  // are staged.
+  const weights = (args.keepWeights === true || bParts.length > 1) && !padded;
+  const keptB = weights ? keptColumns(bParts, K) : null;
+  const keptBias = weights && biasParts.length > 0 ? keptColumns(biasParts, 1) : null;
+  const joinB = weights && keptB === null;
+  const joinBias = weights && biasParts.length > 0 && keptBias === null;
+  const stagedBias = !weights && biasParts.length > 0;
+  const staged = [a, ...(weights ? [] : bParts), ...(stagedBias ? biasParts : [])];
   // The right operand as (K, N4) rows when it must be moved (transposed or padded to whole
   // vectors), the left one as (M, K) rows when it is transposed, the product as (M, N4) rows
-  // (and GELU of it), then compacted to (M, N) when padded; joined matrices and biases not kept.
-  const joinB = keptB === null && b === null;
-  const joinBias = biasParts !== null && keptBias === null && bias === null;
+  // (and GELU of it), then compacted to (M, N) when padded; the weights joined when not kept.
   const starts = stage(staged, stagedBias ? [3] : [], [
     padded ? K * N4 : 0,
     transposeA ? M * K : 0,
@@ -211,7 +213,7 @@ export function matMulInto(args: MatMulArgs, out: Float32Array, preActivation?: 
     productRows(calls, product, r0, rows);
     const at = 4 * (productAt + r0 * N4);
     // The bias's last vector may read 3 floats past it: the zeroed region after it.
-    if (biasParts) calls.addRowBias(at, rows, 4 * N4, 4 * biasAt, 0, 1, 1, 0);
+    if (biasParts.length > 0) calls.addRowBias(at, rows, 4 * N4, 4 * biasAt, 0, 1, 1, 0);
     if (activation === 'relu') calls.reluInPlace(at, 4 * rows * N4);
     if (gelu) calls.geluForward(at, 4 * (activatedAt + r0 * N4), 4 * rows * N4);
   });

@@ -894,7 +894,7 @@ export function identify(array: Float32Array, dataId: object): Float32Array {
 export function writtenInPlace(dataId: object): void {
   previous?.tensors.delete(dataId);
   current?.tensors.delete(dataId);
-  for (const copy of keptCopies.filter((c) => c.ids.includes(dataId))) forgetKept(copy);
+  keptCopies = keptCopies.filter((copy) => !copy.ids.includes(dataId));
 }
 
 /** Where one kernel call staged its regions, and the tensors (by data id) whose floats they still hold. */
@@ -1020,36 +1020,32 @@ interface KeptCopy {
 let ring: ResidentBlock | null = null;
 /** Where the next copy goes in the ring (floats from its start). */
 let ringHead = 0;
-/** The ring's copies in the order they were placed. */
-const keptCopies: KeptCopy[] = [];
-const keptById = new Map<object, KeptCopy[]>();
+/** The ring's copies in the order they were placed (a few hundred at most: a search is cheap). */
+let keptCopies: KeptCopy[] = [];
 /** The copies the current kernel call has taken: a new copy must not overwrite them. */
 const keptThisCall = new Set<KeptCopy>();
 
-function forgetKept(copy: KeptCopy): void {
-  keptCopies.splice(keptCopies.indexOf(copy), 1);
-  const sameTensor = keptById.get(copy.ids[0])!.filter((other) => other !== copy);
-  if (sameTensor.length > 0) keptById.set(copy.ids[0], sameTensor);
-  else keptById.delete(copy.ids[0]);
-}
+/** The floats a copy of `length` floats takes in the ring: room to read past its end, whole lines. */
+const spanOf = (length: number) => roundUp(length + SLACK, LINE);
 
 /**
- * A place for `length` floats in the ring, after the last copy placed (from the start again at the
- * end), forgetting the copies there; null when the copies this call took leave no such place.
+ * A place for a copy of `length` floats in the ring, after the last copy placed (from the start
+ * again at the end), forgetting the copies there; null when the copies this call took leave no
+ * such place.
  */
 function placeInRing(length: number): number | null {
-  const span = (copy: KeptCopy) => roundUp(copy.length + SLACK, LINE);
+  const span = spanOf(length);
   for (let tries = 0; tries <= keptThisCall.size; tries++) {
-    if (ringHead + length > ringFloats) ringHead = 0;
-    const overlapped = keptCopies.filter((copy) => copy.at < ringHead + length && ringHead < copy.at + span(copy));
-    const taken = overlapped.filter((copy) => keptThisCall.has(copy));
+    if (ringHead + span > ringFloats) ringHead = 0;
+    const overlaps = (copy: KeptCopy) => copy.at < ringHead + span && ringHead < copy.at + spanOf(copy.length);
+    const taken = keptCopies.filter((copy) => overlaps(copy) && keptThisCall.has(copy));
     if (taken.length === 0) {
-      overlapped.forEach(forgetKept);
+      keptCopies = keptCopies.filter((copy) => !overlaps(copy));
       const at = ringHead;
-      ringHead += length;
+      ringHead += span;
       return at;
     }
-    ringHead = Math.max(...taken.map((copy) => copy.at + span(copy)));
+    ringHead = Math.max(...taken.map((copy) => copy.at + spanOf(copy.length)));
   }
   return null;
 }
@@ -1072,7 +1068,7 @@ let askedFor = new WeakMap<object, Map<string, number>>();
  * list: their floats joined), `fill(start)` writing its `length` floats (default: the one array's
  * floats as they are). The copy is followed by zeros up to a whole vector and SLACK floats. Null
  * when an array has no data id, the copy is too large to keep (a quarter of the ring) or not kept
- * yet: stage it instead.
+ * yet: copy it in with the call's other arrays instead.
  */
 export function kept(
   array: Float32Array | Float32Array[],
@@ -1085,21 +1081,21 @@ export function kept(
   const kernels = simdKernels();
   if (!ids.every((id) => id !== undefined) || kernels === null || length > ringFloats / 4) return null;
   const sameIds = (copy: KeptCopy) => copy.ids.length === ids.length && copy.ids.every((id, i) => id === ids[i]);
-  const found = keptById.get(ids[0])?.find((copy) => copy.form === form && copy.length === length && sameIds(copy));
+  const found = keptCopies.find((copy) => copy.form === form && copy.length === length && sameIds(copy));
   if (found !== undefined) {
     keptThisCall.add(found);
     return ring!.start + found.at;
   }
   const asked = askedFor.get(ids[0]) ?? new Map<string, number>();
-  const times = (asked.get(`${form} ${length}`) ?? 0) + 1;
-  askedFor.set(ids[0], asked.set(`${form} ${length}`, times));
+  const key = `${form} ${length}`;
+  const times = (asked.get(key) ?? 0) + 1;
+  askedFor.set(ids[0], asked.set(key, times));
   if (times <= ASKED_BEFORE_KEPT) return null;
   ring ??= allocateResident(ringFloats);
-  const at = placeInRing(roundUp(length + SLACK, LINE));
+  const at = placeInRing(length);
   if (at === null) return null;
   const copy: KeptCopy = { ids, form, at, length };
   keptCopies.push(copy);
-  keptById.set(ids[0], [...(keptById.get(ids[0]) ?? []), copy]);
   keptThisCall.add(copy);
   const start = ring.start + at;
   if (fill) fill(start);
@@ -1117,8 +1113,7 @@ export function setKeptRingFloats(floats?: number): void {
   if (ring !== null) freeResident(ring);
   ring = null;
   ringHead = 0;
-  keptCopies.length = 0;
-  keptById.clear();
+  keptCopies = [];
   keptThisCall.clear();
   askedFor = new WeakMap();
   ringFloats = floats ?? KEPT_FLOATS;
