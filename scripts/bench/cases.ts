@@ -12,7 +12,7 @@ import { presetConfig } from '../../src/model/config';
 import { decode } from '../../src/decode/decode';
 import { createTransformer } from '../../src/model/transformer';
 import { createTask, createTrainingStream, encodeBatch, generateSamples } from '../../src/tasks';
-import { measure, measureWithin, median, round } from '../../src/train/benchmark';
+import { calibratedUnits, measure, measureWithin, median, round } from '../../src/train/benchmark';
 import { Trainer } from '../../src/train/trainer';
 
 import { generateGpt } from './generate_gpt';
@@ -166,7 +166,8 @@ export async function attentionForwardBackward({
       const size = { name: 'attention-forward-backward' as const, backend: tf.getBackend(), B, T, D, H, mode };
       const baseBytes = tf.memory().numBytes;
       const peakBytes = (await tf.profile(call)).peakBytes - baseBytes;
-      const timing = await measureWithin(call, { warmup: 2, repeats, units: T >= 512 ? 1 : 5, maxSeconds });
+      const units = await calibratedUnits(call, { maxSeconds });
+      const timing = await measureWithin(call, { warmup: 2, repeats, units, maxSeconds });
       if ('skipped' in timing) results.push({ ...size, skipped: timing.skipped });
       else results.push({ ...size, msPerCall: round(timing.medianMs), peakBytes, spread: timing.spread });
     }

@@ -66,6 +66,32 @@ export async function measureWithin(
   return summarize(rounds.repeatsMs);
 }
 
+/**
+ * Calls per timed repeat so that a repeat lasts about `targetMs`, and at least `minUnits`: the
+ * PyTorch peer's rule for its attention figures (scripts/peers/torch_reverse.py, bench_attention:
+ * 3 warm-up calls, 10 timed to calibrate, max(10, 0.3 s / call) calls a repeat), so that both
+ * sides time repeats of the same length after the same warm-up. A fast call timed a few times
+ * (5 calls of 5 ms) is a different figure from the same call timed a hundred times: what the first
+ * calls leave (the JIT, the kernels' kept weights, the heap's size) weighs more in it. Where 13
+ * calls of the first one's length would take longer than `maxSeconds`, no calibration: 1.
+ */
+export async function calibratedUnits(
+  work: () => void | Promise<void>,
+  {
+    targetMs = 300,
+    minUnits = 10,
+    maxSeconds = Infinity,
+  }: { targetMs?: number; minUnits?: number; maxSeconds?: number } = {},
+): Promise<number> {
+  const start = performance.now();
+  await work();
+  await settled();
+  if ((performance.now() - start) * 13 > maxSeconds * 1000) return 1;
+  for (let i = 0; i < 2; i++) await work();
+  const calibration = await timedRounds(work, 1, 10, Infinity);
+  return Math.max(minUnits, Math.floor(targetMs / calibration.repeatsMs[0]));
+}
+
 /** `measureInTurn`'s result: each work's timing, and each work's time over the first's, round by round. */
 export interface TimingsInTurn<K extends string> {
   timings: Record<K, Timing>;

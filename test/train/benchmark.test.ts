@@ -1,4 +1,4 @@
-import { measureInTurn, measureWithin } from '../../src/train/benchmark';
+import { calibratedUnits, measureInTurn, measureWithin } from '../../src/train/benchmark';
 
 /** Work that counts its calls and lasts `ms(call)` milliseconds (a timer, so never 0 ms). */
 function countedWork(ms: (call: number) => number = () => 2) {
@@ -92,5 +92,37 @@ describe('measureInTurn', () => {
 
   test('needs a work', async () => {
     await expect(measureInTurn({})).rejects.toThrow('measureInTurn: no works to time');
+  });
+});
+
+describe('calibratedUnits', () => {
+  /** A clock that only the work moves: each call lasts `ms` milliseconds on it. */
+  let now = 0;
+  beforeEach(() => jest.spyOn(performance, 'now').mockImplementation(() => now));
+  afterEach(() => jest.restoreAllMocks());
+  const lasting = (ms: number) => {
+    const counter = { calls: 0 };
+    return { counter, work: () => void ((now += ms), counter.calls++) };
+  };
+
+  test("the peer's rule: 3 warm-up calls, 10 timed, then calls for 300 ms a repeat, at least 10", async () => {
+    for (const [ms, units] of [
+      [4, 75],
+      [7, 42],
+      [50, 10],
+      [400, 10],
+    ]) {
+      const { counter, work } = lasting(ms);
+      expect(await calibratedUnits(work)).toBe(units);
+      expect(counter.calls).toBe(13);
+    }
+    expect(await calibratedUnits(lasting(4).work, { targetMs: 1000, minUnits: 300 })).toBe(300);
+  });
+
+  test('no calibration where 13 calls of the first one would be over the budget: one call made, 1', async () => {
+    const { counter, work } = lasting(100);
+    expect(await calibratedUnits(work, { maxSeconds: 1.2 })).toBe(1);
+    expect(counter.calls).toBe(1);
+    expect(await calibratedUnits(work, { maxSeconds: 1.3 })).toBe(10);
   });
 });
