@@ -45,6 +45,15 @@ const MSG = {
 
 /** Datatype classes (IV.A.2.d). */
 const CLASS = { fixed: 0, float: 1, string: 3, vlen: 9 } as const;
+/**
+ * `text` after "a" or "an", as it is spoken: an opaque type, an 8-byte integer, an 11-byte one, a
+ * 16-bit float (the numbers that are said with a vowel first: 8, 11, 18, 80-89, 800-899, ...).
+ */
+export function withArticle(text: string): string {
+  const vowelSound = /^[aeiou]/i.test(text) || /^(8|11|18)(?!\d)|^8\d/.test(text);
+  return `${vowelSound ? 'an' : 'a'} ${text}`;
+}
+
 const CLASS_NAMES = [
   'fixed-point',
   'floating-point',
@@ -493,7 +502,7 @@ export class Hdf5Reader {
   /** Parses a datatype message of at most `limit` bytes at `at`. */
   private datatype(at: number, limit: number, where: string, depth: number): Hdf5Type {
     if (depth > MAX_TYPE_DEPTH) this.fail(`${where} has datatypes nested more than ${MAX_TYPE_DEPTH} deep`);
-    if (limit < 8) this.fail(`${where} has a ${limit}-byte datatype message`);
+    if (limit < 8) this.fail(`${where} has ${withArticle(`${limit}-byte`)} datatype message`);
     const classAndVersion = this.u8(at, 'datatype class and version');
     const typeClass = classAndVersion & 0x0f;
     const bits = this.u8(at + 1, 'datatype bit field') | (this.u8(at + 2, 'datatype bit field') << 8);
@@ -504,10 +513,10 @@ export class Hdf5Reader {
       const precision = this.u16(at + 10, 'datatype precision');
       const bigEndian = (bits & 1) === 1;
       if (typeClass === CLASS.fixed && ![1, 2, 4, 8].includes(size)) {
-        return { kind: 'unsupported', size, what: `a ${size}-byte integer` };
+        return { kind: 'unsupported', size, what: withArticle(`${size}-byte integer`) };
       }
       if (typeClass === CLASS.float && size !== 4 && size !== 8) {
-        return { kind: 'unsupported', size, what: `a ${size * 8}-bit float` };
+        return { kind: 'unsupported', size, what: withArticle(`${size * 8}-bit float`) };
       }
       const fixed = typeClass === CLASS.fixed;
       return {
@@ -525,7 +534,7 @@ export class Hdf5Reader {
       const base = this.datatype(at + 8, limit - 8, where, depth + 1);
       return { kind: 'vlen-sequence', size: 16, base };
     }
-    return { kind: 'unsupported', size, what: `a ${CLASS_NAMES[typeClass] ?? `class ${typeClass}`} type` };
+    return { kind: 'unsupported', size, what: withArticle(`${CLASS_NAMES[typeClass] ?? `class ${typeClass}`} type`) };
   }
 
   private dataspace(at: number, limit: number, where: string): Hdf5Space {
@@ -625,7 +634,7 @@ export class Hdf5Reader {
     if (object == null)
       this.fail(`${where} refers to global heap object ${index}, which collection ${collection} lacks`);
     const [start, size] = object!;
-    if (bytes > size) this.fail(`${where} needs ${bytes} bytes from a ${size}-byte global heap object`);
+    if (bytes > size) this.fail(`${where} needs ${bytes} bytes from ${withArticle(`${size}-byte`)} global heap object`);
     return this.bytes.subarray(start, start + bytes);
   }
 
@@ -679,7 +688,7 @@ export class Hdf5Reader {
   }
 
   private signature(at: number, text: string): boolean {
-    this.need(at, 4, `a ${text} signature`);
+    this.need(at, 4, withArticle(`${text} signature`));
     this.trace?.(at, 4, `${text} signature`);
     for (let i = 0; i < 4; i++) if (this.bytes[at + i] !== text.charCodeAt(i)) return false;
     return true;
@@ -725,11 +734,12 @@ export class Hdf5Reader {
     const value = this.view.getBigUint64(at, true);
     if (value > BigInt(this.bytes.byteLength) && !what.startsWith('dimension')) {
       this.fail(
-        `has a ${what} of ${value} at ${at}, more than the ${this.bytes.byteLength}-byte file holds ` +
+        `has ${withArticle(what)} of ${value} at ${at}, more than the ${this.bytes.byteLength}-byte file holds ` +
           '(truncated or corrupt)',
       );
     }
-    if (value > BigInt(Number.MAX_SAFE_INTEGER)) this.fail(`has a ${what} of ${value} at ${at}; the file is corrupt`);
+    if (value > BigInt(Number.MAX_SAFE_INTEGER))
+      this.fail(`has ${withArticle(what)} of ${value} at ${at}; the file is corrupt`);
     return Number(value);
   }
 
@@ -744,7 +754,7 @@ export class Hdf5Reader {
     }
     if (value >= BigInt(this.bytes.byteLength - this.base)) {
       this.fail(
-        `has a ${what} of ${value} at ${at}, past the end of the ${this.bytes.byteLength}-byte file ` +
+        `has ${withArticle(what)} of ${value} at ${at}, past the end of the ${this.bytes.byteLength}-byte file ` +
           '(truncated or corrupt)',
       );
     }

@@ -7,6 +7,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Hdf5File } from '../../src/keras/hdf5';
+import { withArticle } from '../../src/keras/hdf5_reader';
 import { Hdf5Writer } from '../../src/keras/hdf5_writer';
 import {
   btreeChain,
@@ -555,10 +556,10 @@ describe('Hdf5File on crafted superblocks, datatypes and attributes', () => {
 
   it.each([
     [4, 'a bitfield type'],
-    [5, 'a opaque type'],
+    [5, 'an opaque type'],
     [6, 'a compound type'],
     [7, 'a reference type'],
-    [10, 'a array type'],
+    [10, 'an array type'],
     [11, 'a class 11 type'],
   ])('names a dataset of datatype class %s as holding %s values', (typeClass, name) => {
     const bytes = patched((set) => set('datatype class and version', BigInt(0x10 + typeClass)));
@@ -1029,4 +1030,21 @@ describe('every metadata field set to 0, 1, all ones or the file length', () => 
       expect([...refusals].sort()).toMatchSnapshot();
     },
   );
+});
+
+describe('withArticle', () => {
+  it.each([
+    ['opaque type', 'an opaque type'],
+    ['array type', 'an array type'],
+    ['bitfield type', 'a bitfield type'],
+    ['8-byte integer', 'an 8-byte integer'],
+    ['11-byte', 'an 11-byte'],
+    ['18-byte', 'an 18-byte'],
+    ['80-bit float', 'an 80-bit float'],
+    ['800-byte', 'an 800-byte'],
+    ['16-bit float', 'a 16-bit float'],
+    ['110-byte', 'a 110-byte'],
+    ['1-byte', 'a 1-byte'],
+    ['0-byte', 'a 0-byte'],
+  ])('%s -> %s', (text, spoken) => expect(withArticle(text)).toBe(spoken));
 });
