@@ -99,6 +99,35 @@ describeEachBackend('explainAttention', () => {
     model.dispose();
   });
 
+  it("with headMasks: the masked layer's contributions, shares, importance scaled; the next pass changed", () => {
+    const model = gpt();
+    seedWeights(model, 7);
+    const ids = tf.tensor2d([[3, 5, 7, 2, 9]], undefined, 'int32');
+    const plain = explainAttention(model, ids, { headOutputs: true });
+    const before = tf.memory().numTensors;
+    const masked = explainAttention(model, ids, {
+      headOutputs: true,
+      headMasks: { 'block_0/self_attention': [0.5, 0] },
+    });
+    expect(tf.memory().numTensors).toBe(before);
+    const [first, second] = [masked[0], plain[0]];
+    expect(first.headMask).toEqual([0.5, 0]);
+    expect(plain[0].headMask).toBeNull();
+    // The masked layer's own weights and value norms do not depend on its mask.
+    expect(maxDiff(first.weights, second.weights)).toBe(0);
+    expect(maxDiff(first.valueNorms, second.valueNorms)).toBe(0);
+    const scaledBy = (x: number[][][][], factors: number[]) =>
+      x.map((row) => row.map((head, h) => head.map((t) => t.map((v) => v * factors[h]))));
+    expect(maxDiff(first.contributions, scaledBy(second.contributions, [0.5, 0]))).toBeLessThan(1e-6);
+    expect(maxDiff(first.headOutputs!, scaledBy(second.headOutputs!, [0.5, 0]))).toBeLessThan(1e-6);
+    expect(first.importance[0][0]).toBeCloseTo(second.importance[0][0] * 0.5, 6);
+    expect(first.importance[0][1]).toBe(0);
+    // The next block sees the masked output: its attention is another.
+    expect(maxDiff(masked[1].weights, plain[1].weights)).toBeGreaterThan(1e-4);
+    tf.dispose(ids);
+    model.dispose();
+  });
+
   it("per head, the contributions summed over keys are the head's share (others masked, minus the bias)", () => {
     const model = classifier();
     seedWeights(model, 20);
