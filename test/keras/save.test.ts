@@ -81,7 +81,7 @@ function classifier(): tf.LayersModel {
   return tf.model({ inputs: tokens, outputs: out as tf.SymbolicTensor, name: 'classifier' });
 }
 
-function gpt(): tf.LayersModel {
+function gpt(layerNormEpsilon?: number): tf.LayersModel {
   const tokens = tf.input({ shape: [null], dtype: 'int32', name: 'tokens' });
   let x = new TokenAndPositionEmbedding({
     vocabularySize: 10,
@@ -94,6 +94,7 @@ function gpt(): tf.LayersModel {
     intermediateDim: 16,
     causal: true,
     normalizeFirst: true,
+    layerNormEpsilon,
     name: 'block',
   }).apply(x);
   x = tf.layers.layerNormalization({ name: 'norm' }).apply(x);
@@ -159,6 +160,18 @@ describe('saveKerasModel, read back by loadKerasModel', () => {
       num_heads: 2,
       intermediate_dim: 16,
     });
+    x.dispose();
+    model.dispose();
+  });
+
+  it("a block's layer-norm epsilon: keras-hub's layer_norm_epsilon, read back to the same predictions", async () => {
+    const model = gpt(0.05);
+    randomize(model);
+    const x = ids();
+    // At 0.05 the norms' outputs differ from the default 1e-5's by far more than 1e-5.
+    expect(await roundTrip(model, [x])).toBeLessThan(1e-5);
+    const block = configOf(await saveKerasModel(model)).layers.find((l) => l.name === 'block')!;
+    expect(block.config.layer_norm_epsilon).toBe(0.05);
     x.dispose();
     model.dispose();
   });
