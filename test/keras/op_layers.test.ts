@@ -9,7 +9,7 @@ import {
   SliceOperation,
   type SliceKeyItem,
 } from '../../src';
-import type { ActivationOperationArgs } from '../../src/keras/activations';
+import { KERAS_ACTIVATIONS, type ActivationOperationArgs } from '../../src/keras/activations';
 import { parseSliceKey } from '../../src/keras/slicing';
 
 const close = (got: unknown, want: number[][] | number[][][]) =>
@@ -172,6 +172,41 @@ describe('ActivationOperation (Keras activation operations)', () => {
       tf.tensor2d([[0], [Math.log(3)]]),
     );
     near((softmax as tf.Tensor).arraySync() as unknown as number[], [0.25, 0.75]);
+  });
+
+  it('computes every elementwise activation Keras names by its definition (keras/src/activations)', () => {
+    const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
+    const softplus = (v: number) => Math.log1p(Math.exp(v));
+    const [alpha, scale] = [1.6732632423543772, 1.0507009873554805]; // selu's constants
+    const definitions: Record<string, (v: number) => number> = {
+      linear: (v) => v,
+      relu: (v) => Math.max(v, 0),
+      relu6: (v) => Math.min(Math.max(v, 0), 6),
+      sigmoid,
+      tanh: Math.tanh,
+      softplus,
+      softsign: (v) => v / (1 + Math.abs(v)),
+      silu: (v) => v * sigmoid(v),
+      swish: (v) => v * sigmoid(v),
+      selu: (v) => scale * (v > 0 ? v : alpha * Math.expm1(v)),
+      elu: (v) => (v > 0 ? v : Math.expm1(v)),
+      mish: (v) => v * Math.tanh(softplus(v)),
+    };
+    // gelu, leaky_relu and softmax take options: the test above.
+    expect([...Object.keys(definitions), 'gelu', 'leaky_relu', 'softmax'].sort()).toEqual(
+      [...KERAS_ACTIVATIONS].sort(),
+    );
+    const values = [-3, -1, -0.25, 0, 0.5, 2, 7];
+    const input = tf.tensor1d(values);
+    for (const [activation, f] of Object.entries(definitions)) {
+      const layer = new ActivationOperation({
+        activation: activation as ActivationOperationArgs['activation'],
+        name: 'a',
+      });
+      const got = (layer.apply(input) as tf.Tensor).arraySync() as number[];
+      got.forEach((v, i) => expect([activation, v]).toEqual([activation, expect.closeTo(f(values[i]), 5)]));
+    }
+    input.dispose();
   });
 
   it("passes no mask on, as Keras's operations; reads tfjs's camel-cased names; refuses unknown ones", () => {
