@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
+  checkJsonBytes,
   checkJsonText,
   checkJsonValue,
   checkLoadOptions,
@@ -43,6 +44,13 @@ describe('JSON limits', () => {
       'f.json: is 16777217 characters of JSON, more than the 16777216 a model file may have',
     );
     expect(() => parseJson('{"a": ', 'f.json')).toThrow(/^f\.json: is not valid JSON \(.+\)$/);
+  });
+
+  it('a document of 16 MB passes by its byte size, one byte more is refused before it is read', () => {
+    expect(() => checkJsonBytes(JSON_LIMITS.maxBytes, 'f.json')).not.toThrow();
+    expect(() => checkJsonBytes(JSON_LIMITS.maxBytes + 1, 'f.json')).toThrow(
+      'f.json: is 16777217 bytes, more than the 16777216 a JSON file of a model may have',
+    );
   });
 
   it('parsed values: depth, strings and cycles', () => {

@@ -37,10 +37,16 @@ describe('checkpoint file', () => {
     }
   });
 
-  it('names the file and the problem for a truncated or foreign file', () => {
+  it('names the file and the problem for a truncated, overlong or foreign file', () => {
     const bytes = encodeCheckpoint(checkpoint);
     expect(() => decodeCheckpoint(bytes.subarray(0, bytes.length - 4), '/m/checkpoint.bin')).toThrow(
       /^\/m\/checkpoint.bin is not a usable training checkpoint: \d+ bytes, but its header lists 15 float32 values/,
+    );
+    // Bytes after the last value: another file's tail, or two checkpoints run together.
+    const longer = new Uint8Array(bytes.length + 4);
+    longer.set(bytes);
+    expect(() => decodeCheckpoint(longer, 'c.bin')).toThrow(
+      /^c.bin is not a usable training checkpoint: \d+ bytes, but its header lists 15 float32 values/,
     );
     expect(() => decodeCheckpoint(new TextEncoder().encode('{"format": 1}'), 'c.bin')).toThrow(
       'c.bin is not a usable training checkpoint: it does not start with "TFACKPT1"',
