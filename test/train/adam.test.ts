@@ -44,6 +44,23 @@ describe('Adam', () => {
     w.dispose();
   });
 
+  it("defaults to lr 1e-3, beta1 0.9, beta2 0.98 and epsilon 1e-9 (Vaswani et al. 5.3's betas, not tfjs's)", () => {
+    // The last component's gradients are 1e-8: there the update depends on epsilon as much as on g.
+    const tiny = grads.map((g) => [...g, 1e-8]);
+    const w = tf.variable(tf.tensor1d([1, -2, 0.5, 0.25]));
+    const adam = new Adam();
+    expect([adam.learningRate, adam.beta1, adam.beta2, adam.epsilon]).toEqual([1e-3, 0.9, 0.98, 1e-9]);
+    for (const g of tiny) {
+      const gt = tf.tensor1d(g);
+      adam.applyGradients([{ name: w.name, tensor: gt }]);
+      gt.dispose();
+    }
+    const expected = referenceAdam([1, -2, 0.5, 0.25], tiny, [1e-3, 1e-3, 1e-3, 1e-3], 0.9, 0.98, 1e-9);
+    Array.from(w.dataSync()).forEach((x, k) => expect(x).toBeCloseTo(expected[k], 6));
+    adam.dispose();
+    w.dispose();
+  });
+
   it('getWeights/setWeights restore the state exactly: the next updates are bit-identical', async () => {
     const run = async (restoreAfter: number | null): Promise<Float32Array> => {
       const w = tf.variable(tf.tensor1d([1, -2, 0.5]));
