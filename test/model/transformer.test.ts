@@ -206,6 +206,8 @@ describeEachBackend('createTransformer', () => {
           numDecoderLayers: 2,
         },
       ],
+      // Every norm, the blocks' and both final ones, with the config's epsilon (0.05 shows; 1e-5 would not).
+      ['pre-LN, layer-norm epsilon 0.05', { normalizeFirst: true, layerNormEpsilon: 0.05 }],
     ];
     for (const [title, overrides] of cases) {
       for (const how of ['predict', 'apply(training)'] as Run[]) {
