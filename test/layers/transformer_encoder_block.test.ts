@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { TokenAndPositionEmbedding } from '../../src/layers/token_and_position_embedding';
 import { TransformerDecoderBlock } from '../../src/layers/transformer_decoder_block';
+import { KerasIoTransformerBlock } from '../../src/layers/keras_io/transformer_block';
 import { TransformerEncoderBlock, TransformerEncoderBlockArgs } from '../../src/layers/transformer_encoder_block';
 import { describeEachBackend } from '../helpers/backends';
 import { Activation, encoderBlockWeights, erf, gelu, referenceEncoderBlock } from '../helpers/block_reference';
@@ -345,5 +346,28 @@ describeEachBackend('TransformerEncoderBlock', () => {
       );
       x.dispose();
     });
+  });
+});
+
+describe('dropout in a block', () => {
+  const x = () => tf.randomNormal([2, 6, 8], 0, 1, 'float32', 3);
+  const maxAbs = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => a.sub(b).abs().max().dataSync()[0]);
+
+  it('drops the residual branches in training only, and attention probabilities unless the block says not', () => {
+    const input = x();
+    // keras.io's block drops only its residual branches (`rate`); its attention has no dropout.
+    const io = new KerasIoTransformerBlock({ embedDim: 8, numHeads: 2, ffDim: 8, rate: 0.5 });
+    const ours = new TransformerEncoderBlock({ numHeads: 2, intermediateDim: 8, dropout: 0.5 });
+    for (const block of [io, ours]) tf.dispose(block.apply(input) as tf.Tensor);
+    expect([io.selfAttention!.dropout, ours.selfAttention!.dropout]).toEqual([0, 0.5]);
+    const inference = io.apply(input) as tf.Tensor;
+    const again = io.apply(input) as tf.Tensor;
+    const training = io.apply(input, { training: true }) as tf.Tensor;
+    expect(maxAbs(inference, again)).toBe(0);
+    // Only the residual dropout can make training differ here.
+    expect(maxAbs(inference, training)).toBeGreaterThan(0.1);
+    tf.dispose([input, inference, again, training]);
+    io.dispose();
+    ours.dispose();
   });
 });
