@@ -97,6 +97,59 @@ describe('TrainingRun', () => {
     scaled.dispose();
   });
 
+  it('stops at the first evaluation whose exact match reaches the target, equal included', async () => {
+    const run = await TrainingRun.create({
+      options: options(['--steps', '50', '--eval-every', '2', '--target-exact-match', '0.5']),
+      backend: 'wasm',
+    });
+    const scores = [0.25, 0.5, 0.75];
+    let evaluations = 0;
+    run.evaluate = async () => {
+      const entry = {
+        type: 'eval' as const,
+        step: run.trainer.stepCount,
+        exactMatch: scores[evaluations++],
+        tokenAccuracy: 0,
+        loss: 0,
+        size: 512,
+        seconds: 0,
+        failures: [],
+      };
+      run.log.push(entry);
+      return entry;
+    };
+    expect(await run.train()).toEqual({
+      stopReason: 'held-out exact match 0.5000 >= --target-exact-match 0.5',
+      interrupted: false,
+    });
+    expect([run.trainer.stepCount, evaluations]).toEqual([4, 2]);
+    run.dispose();
+  });
+
+  it("logs each window's mean loss, token accuracy and gradient norm over its steps", async () => {
+    const run = await TrainingRun.create({ options: options(['--steps', '6', '--log-every', '3']), backend: 'wasm' });
+    const steps: Array<{ loss: number; tokenAccuracy: number; gradNorm: number }> = [];
+    const step = run.trainer.step.bind(run.trainer);
+    run.trainer.step = async (batch) => {
+      const result = await step(batch);
+      steps.push(result);
+      return result;
+    };
+    await run.train();
+    const mean = (key: 'loss' | 'tokenAccuracy' | 'gradNorm', from: number) =>
+      steps.slice(from, from + 3).reduce((sum, r) => sum + r[key], 0) / 3;
+    const logged = run.log.filter((e) => e.type === 'train');
+    expect(logged.map((e) => e.step)).toEqual([3, 6]);
+    logged.forEach((entry, w) => {
+      for (const key of ['loss', 'tokenAccuracy', 'gradNorm'] as const) {
+        expect((entry as unknown as Record<string, number>)[key]).toBeCloseTo(mean(key, 3 * w), 10);
+      }
+    });
+    // Not a constant: the windows differ.
+    expect(logged[0].gradNorm).not.toBe(logged[1].gradNorm);
+    run.dispose();
+  });
+
   it("reports the target and the trend's estimated step from its evaluations", async () => {
     const run = await TrainingRun.create({ options: options(['--target-exact-match', '0.9']), backend: 'wasm' });
     expect(run.targetProgress()).toEqual({ exactMatch: 0.9, lastExactMatch: undefined, estimatedStep: undefined });
