@@ -19,6 +19,7 @@ import {
   installWasmExtras,
   softwareWebglRenderer,
 } from '../src/backend';
+import { kernelThreads } from '../src/kernels/threads';
 
 /** mulberry32: a tiny seeded generator of floats in [0, 1). */
 function rng(seed: number): () => number {
@@ -180,6 +181,19 @@ describe('initBackend', () => {
     await initBackend('cpu');
     expect(errSpy).toHaveBeenCalledTimes(1); // cpu was already announced
     expect(logSpy).not.toHaveBeenCalled();
+  });
+
+  it('threads: the kernels run on that many threads once it resolves (1, then 2); a bad count is refused', async () => {
+    const before = kernelThreads();
+    try {
+      await initBackend('wasm', { quiet: true, threads: 1 });
+      expect(kernelThreads()).toBe(1);
+      await initBackend('wasm', { quiet: true, threads: 2 });
+      expect(kernelThreads()).toBe(2);
+      await expect(initBackend('wasm', { quiet: true, threads: 0 })).rejects.toThrow(/initBackend: threads/);
+    } finally {
+      await initBackend('wasm', { quiet: true, threads: before });
+    }
   });
 
   it('is idempotent: a second wasm init registers nothing new and warns about nothing', async () => {
