@@ -47,6 +47,9 @@ const MODULES = {
   'src/decode/samplers.ts': ['test/decode/search.test.ts', 'test/decode/samplers.test.ts'],
   // decode.ts on a width-8 encoder-decoder of one block a side, cpu only (decode.test.ts: 28 s).
   'src/decode/decode.ts': ['test/decode/decode_unit.test.ts'],
+  // generate and its runners on width-8 models (a decoder-only stack, an encoder-decoder), cpu and
+  // the plain-ops backend (generate.test.ts, which trains a model: 48 s).
+  'src/decode/generate.ts': ['test/decode/generate_unit.test.ts', 'test/decode/decode_unit.test.ts'],
   'src/decode': [
     'test/decode/search.test.ts',
     'test/decode/samplers.test.ts',
