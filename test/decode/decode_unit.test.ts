@@ -10,32 +10,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend';
 import { decode, greedyDecode, maxTargetLength, padBatch, scoreTargets } from '../../src/decode/decode';
-import { createTransformer } from '../../src/model/transformer';
 import { BOS, EOS, PAD } from '../../src/tasks/vocabulary';
-import { seededValues } from '../layers/attention_reference';
+import { TINY_TARGET_LENGTH, tinyEncoderDecoder } from './tiny_models';
 
-const LIMIT = 6;
+const LIMIT = TINY_TARGET_LENGTH;
 const SOURCES = [[3, 4, 5], [6, 5], [4, 4, 3, 6], [5], [3, 3], [6, 2, 4]];
-
-function seededModel(): tf.LayersModel {
-  const model = createTransformer({
-    vocabularySize: 7,
-    maxSourceLength: 6,
-    maxTargetLength: LIMIT,
-    embeddingDim: 8,
-    numHeads: 2,
-    intermediateDim: 16,
-    numEncoderLayers: 1,
-    numDecoderLayers: 1,
-    normalizeFirst: true,
-  });
-  const weights = model
-    .getWeights()
-    .map((w, i) => (w.rank < 2 ? w.clone() : tf.tensor(seededValues(w.size, 200 + i), w.shape)));
-  model.setWeights(weights);
-  tf.dispose(weights);
-  return model;
-}
 
 /** Log-probabilities (T, V) of the token after each of `fed` (BOS first), by `predict` on this source alone. */
 function stepLogProbs(model: tf.LayersModel, source: number[], fed: number[]): number[][] {
@@ -62,7 +41,7 @@ describe('decode on a tiny seeded encoder-decoder [cpu]', () => {
   let model: tf.LayersModel;
   beforeAll(async () => {
     await initBackend('cpu', { quiet: true });
-    model = seededModel();
+    model = tinyEncoderDecoder();
   });
   afterAll(() => model.dispose());
 

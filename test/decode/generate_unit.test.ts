@@ -19,24 +19,13 @@ import { ElementwiseOperation } from '../../src/keras/op_layers';
 import { MultiHeadAttention } from '../../src/layers/multi_head_attention';
 import { TokenAndPositionEmbedding } from '../../src/layers/token_and_position_embedding';
 import { TransformerEncoderBlock } from '../../src/layers/transformer_encoder_block';
-import { createTransformer } from '../../src/model/transformer';
 import { useOpsOnlyBackend } from '../helpers/backends';
 import { seededValues } from '../layers/attention_reference';
+import { seedKernels as seed, TINY_VOCABULARY as VOCABULARY, tinyEncoderDecoder } from './tiny_models';
 
-const VOCABULARY = 7;
 /** Positions of the decoder-only model's table. */
 const POSITIONS = 8;
 const PROMPTS = [[3, 4, 5], [6], [4, 4]];
-
-/** Seeded kernels and embeddings; biases and norms keep their zeros and ones. */
-function seed(model: tf.LayersModel, from: number, scale = 1): tf.LayersModel {
-  const weights = model
-    .getWeights()
-    .map((w, i) => (w.rank < 2 ? w.clone() : tf.tensor(seededValues(w.size, from + i), w.shape).mul(scale)));
-  model.setWeights(weights);
-  tf.dispose(weights);
-  return model;
-}
 
 /** Our embedding, one pre-LN causal block, a dense head: logits, or probabilities with `softmax`. */
 function gpt({ softmax = false, maskZero = true, from = 300, scale = 1 } = {}): tf.LayersModel {
@@ -56,22 +45,6 @@ function gpt({ softmax = false, maskZero = true, from = 300, scale = 1 } = {}): 
   }).apply(x) as tf.SymbolicTensor;
   const head = tf.layers.dense({ units: VOCABULARY, activation: softmax ? 'softmax' : 'linear', name: 'head' });
   return seed(tf.model({ inputs: tokens, outputs: head.apply(x) as tf.SymbolicTensor, name: 'gpt' }), from, scale);
-}
-
-/** createTransformer's encoder-decoder at width 8: inputs 'source' and 'decoder_input'. */
-function seq2seq(): tf.LayersModel {
-  const model = createTransformer({
-    vocabularySize: VOCABULARY,
-    maxSourceLength: 6,
-    maxTargetLength: 6,
-    embeddingDim: 8,
-    numHeads: 2,
-    intermediateDim: 16,
-    numEncoderLayers: 1,
-    numDecoderLayers: 1,
-    normalizeFirst: true,
-  });
-  return seed(model, 200);
 }
 
 /** The model's output (T, V) after each position of `ids`, by `predict` on this row alone. */
@@ -129,7 +102,7 @@ describe('generate on tiny seeded models [cpu]', () => {
     await initBackend('cpu', { quiet: true });
     model = gpt();
     softmax = gpt({ softmax: true });
-    encoderDecoder = seq2seq();
+    encoderDecoder = tinyEncoderDecoder();
   });
   afterAll(() => tf.dispose([model, softmax, encoderDecoder].flatMap((m) => m.getWeights())));
 
@@ -657,9 +630,11 @@ describe('generate on tiny seeded models [cpu]', () => {
     );
     const inputs = { features: tf.tensor3d(seededValues(3 * 2 * 4, 9), [3, 2, 4]) };
     const found = generateSync(both, PROMPTS, { maxNewTokens: 3, useCache: false, inputs });
-    expect(generateSync(both, PROMPTS, { maxNewTokens: 3, useCache: false, inputs, tokenInput: 'ids' })).toEqual(found);
+    const named = generateSync(both, PROMPTS, { maxNewTokens: 3, useCache: false, inputs, tokenInput: 'ids' });
+    expect(named).toEqual(found);
     expect(() => generateSync(both, PROMPTS, { maxNewTokens: 3, inputs })).toThrow(
-      "generate: model 'both' has inputs 'features', 'ids'; pass tokenInput with the name of the one that takes the tokens",
+      "generate: model 'both' has inputs 'features', 'ids'; " +
+        'pass tokenInput with the name of the one that takes the tokens',
     );
     expect(() => generateSync(both, PROMPTS, { maxNewTokens: 3, inputs, tokenInput: 'tokens' })).toThrow(
       "generate: tokenInput 'tokens' is not an input of the model (features, ids)",
