@@ -50,6 +50,7 @@ const MODULES = {
   // generate and its runners on width-8 models (a decoder-only stack, an encoder-decoder), cpu and
   // the plain-ops backend (generate.test.ts, which trains a model: 48 s).
   'src/decode/generate.ts': ['test/decode/generate_unit.test.ts', 'test/decode/decode_unit.test.ts'],
+  'src/decode/runner.ts': ['test/decode/generate_unit.test.ts', 'test/decode/decode_unit.test.ts'],
   'src/decode': [
     'test/decode/search.test.ts',
     'test/decode/samplers.test.ts',

@@ -828,4 +828,35 @@ describe('the runners [cpu]', () => {
     }
     tf.dispose(inner.getWeights());
   });
+
+  it('runs an encoder-decoder used as a layer: its encoder (static inside the nested plan) every step', () => {
+    const source = tf.input({ shape: [null], dtype: 'int32', name: 'outer_source' });
+    const tokens = tf.input({ shape: [null], dtype: 'int32', name: 'outer_tokens' });
+    const inner = tinyEncoderDecoder();
+    const outer = tf.model({ inputs: [source, tokens], outputs: inner.apply([source, tokens]) as tf.SymbolicTensor });
+    // Prompts of a common length 2: the rerun runner's first call feeds two positions a row.
+    const prompts = [
+      [1, 3],
+      [1, 4],
+    ];
+    const options: GenerateOptions = {
+      maxNewTokens: 4,
+      inputs: { outer_source: [[3, 4, 5], [6]] },
+      tokenInput: 'outer_tokens',
+      suppressTokenIds: [0, 1],
+    };
+    const cached = generateSync(outer, prompts, { ...options, step: 'tfjs' });
+    const rerun = generateSync(outer, prompts, { ...options, useCache: false });
+    expect(rerun.tokens).toEqual(cached.tokens);
+    expectClose(rerun.logProbs, cached.logProbs);
+    const direct = generateSync(inner, prompts, {
+      ...options,
+      inputs: { source: [[3, 4, 5], [6]] },
+      tokenInput: 'decoder_input',
+    });
+    expect(direct.tokens).toEqual(cached.tokens);
+    expectClose(direct.logProbs, cached.logProbs);
+    expect(cached.tokens[0]).not.toEqual(cached.tokens[1]);
+    tf.dispose(inner.getWeights());
+  });
 });
