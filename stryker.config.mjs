@@ -45,6 +45,12 @@ const MODULES = {
   // The searches and samplers alone have fast tests of their own; the folder's runners need models.
   'src/decode/search.ts': ['test/decode/search.test.ts', 'test/decode/samplers.test.ts'],
   'src/decode/samplers.ts': ['test/decode/search.test.ts', 'test/decode/samplers.test.ts'],
+  // decode.ts on a width-8 encoder-decoder of one block a side, cpu only (decode.test.ts: 28 s).
+  'src/decode/decode.ts': ['test/decode/decode_unit.test.ts'],
+  // generate and its runners on width-8 models (a decoder-only stack, an encoder-decoder), cpu and
+  // the plain-ops backend (generate.test.ts, which trains a model: 48 s).
+  'src/decode/generate.ts': ['test/decode/generate_unit.test.ts', 'test/decode/decode_unit.test.ts'],
+  'src/decode/runner.ts': ['test/decode/generate_unit.test.ts', 'test/decode/decode_unit.test.ts'],
   'src/decode': [
     'test/decode/search.test.ts',
     'test/decode/samplers.test.ts',

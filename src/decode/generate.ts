@@ -16,7 +16,7 @@ import { checkOptionNames, optionNames } from '../options';
 import { Random } from '../tasks/random';
 import { hasRowOps } from '../ops/rows';
 import { ArrayRunner, planArraySteps } from './array_runner';
-import { headMaskArguments, outputIsProbabilities, planGraph, positionLimit } from './graph';
+import { headMaskArguments, isContainer, outputIsProbabilities, planGraph, positionLimit } from './graph';
 import { CachedRunner, checkFixedRows, RerunRunner, type RunnerSetup, type StepRunner } from './runner';
 import { SAMPLERS, type SamplerName, type SamplerSettings, sampleToken } from './samplers';
 import {
@@ -278,8 +278,9 @@ function resolveOptions(model: tf.LayersModel, prompts: number[][], options: Gen
   const vocabulary = outputVocabulary(model);
   checkPrompts(prompts, vocabulary);
   const plan = useCache ? planGraph(model, new Set([model.inputs[tokenInput].id])) : null;
-  const suppressed = new Set(options.suppressTokenIds ?? (masksZero(model, tokenInput) ? [0] : []));
-  checkIdList('suppressTokenIds', [...suppressed], vocabulary);
+  const suppressIds = options.suppressTokenIds ?? (masksZero(model, tokenInput) ? [0] : []);
+  checkIdList('suppressTokenIds', suppressIds, vocabulary);
+  const suppressed = new Set(suppressIds);
   checkIdList('stopTokenIds', options.stopTokenIds ?? [], vocabulary);
   const longest = Math.max(0, ...prompts.map((p) => p.length));
   // The positions fed: each prompt, then all generated tokens but the last.
@@ -426,17 +427,21 @@ function findTokenInput(model: tf.LayersModel, name: string | undefined, useCach
 
 /**
  * Whether the layers reading the token input treat id 0 as padding: an embedding's maskZero, or the
- * `ids != 0` a Keras file's `mask_zero` loads as (the loader's ElementwiseOperation, `isPaddingMask`).
+ * `ids != 0` a Keras file's `mask_zero` loads as (the loader's ElementwiseOperation, `isPaddingMask`);
+ * in a model used as a layer, the layers reading its input there.
  */
 function masksZero(model: tf.LayersModel, tokenInput: number): boolean {
   const input = model.inputs[tokenInput];
-  const readers = model.layers.filter((layer) =>
-    layer.inboundNodes.some((node) => node.inputTensors.some((t) => t.id === input.id)),
+  return model.layers.some((layer) =>
+    layer.inboundNodes.some((node) =>
+      node.inputTensors.some((t, i) => {
+        if (t.id !== input.id) return false;
+        if (isContainer(layer)) return masksZero(layer, i);
+        const flags = layer as unknown as { maskZero?: boolean; isPaddingMask?: boolean };
+        return flags.maskZero === true || flags.isPaddingMask === true || layer.getConfig().maskZero === true;
+      }),
+    ),
   );
-  return readers.some((layer) => {
-    const flags = layer as unknown as { maskZero?: boolean; isPaddingMask?: boolean };
-    return flags.maskZero === true || flags.isPaddingMask === true || layer.getConfig().maskZero === true;
-  });
 }
 
 /** Throws when a position embedding with a fixed table (ours) is shorter than the positions fed. */

@@ -91,7 +91,8 @@ function nodesInRunOrder(model: tf.LayersModel): Node[] {
     .filter((node) => node.inputTensors.length > 0 && node.outboundLayer.getClassName() !== 'InputLayer');
 }
 
-function isContainer(layer: tf.layers.Layer): layer is tf.LayersModel {
+/** Whether `layer` is a model used as a layer (a container of layers). */
+export function isContainer(layer: tf.layers.Layer): layer is tf.LayersModel {
   return (layer as Partial<tf.LayersModel>).nodesByDepth != null;
 }
 
