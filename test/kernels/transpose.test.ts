@@ -36,6 +36,9 @@ function transposeReference(values: number[], shape: number[], perm: number[]): 
 const CASES: Array<[number[], number[], tf.DataType, boolean]> = [
   [[37, 11], [1, 0], 'float32', true], // rows and columns not multiples of the kernel's blocks
   [[2048, 37], [1, 0], 'float32', true], // many blocks of rows
+  // One matrix of 1 MB, more than the kernels' memory starts with: it grows to hold the staged input
+  // and output and little more, so a write past the output leaves the memory.
+  [[512, 512], [1, 0], 'float32', true],
   [[3, 5, 7], [0, 2, 1], 'float32', true], // one matrix per leading index
   [[2, 3, 4, 5], [0, 1, 3, 2], 'float32', true],
   [[2, 1, 3, 4, 2], [0, 1, 2, 4, 3], 'float32', true],
@@ -47,6 +50,7 @@ const CASES: Array<[number[], number[], tf.DataType, boolean]> = [
   [[2, 3, 4, 5], [0, 2, 3, 1], 'float32', false],
   [[4, 6], [0, 1], 'float32', false], // no swap
   [[6], [0], 'float32', false], // rank 1
+  [[], [], 'float32', false], // a scalar (tf.transpose clones it; the kernel hands it over too)
   [[4, 6], [1, 0], 'int32', false], // another dtype
   [[0, 6], [1, 0], 'float32', false], // empty
   [[3, 0, 2], [0, 2, 1], 'float32', false],
