@@ -72,7 +72,7 @@ describeEachPath('gelu', (path) => {
 });
 
 describeEachBackend('the fused gelu kernel', () => {
-  it('in several parts on two threads, staged after a resident block, equals float64 (forward and gradient)', async () => {
+  it('in parts on two threads, staged after a resident block, equals float64 (forward and gradient)', async () => {
     // 200,003 values: over twice the floats of a part (MIN_PART_ELEMENTS), not whole vectors; the
     // resident block (as Adam's state keeps) puts the staged regions away from address 0.
     const threads = kernelThreads();
