@@ -63,6 +63,16 @@ describeEachPath('gelu', (path) => {
     tf.dispose([result, ints, y]);
   });
 
+  it(`runs ${fusedHere ? 'the fused gradient kernel' : 'tfjs ops'} for the gradient`, async () => {
+    const x = tf.tensor1d([-2, 0.5, 3]);
+    const { kernels, result } = await runThenProfile(() => tf.grad((t: tf.Tensor) => gelu(t).sum())(x));
+    expect(kernels.filter((name) => name.startsWith('TfjsAttention'))).toEqual(
+      fusedHere ? ['TfjsAttentionGelu', 'TfjsAttentionGeluGrad'] : [],
+    );
+    expect(maxAbsDiff(result.dataSync(), [-2, 0.5, 3].map(exactGradient))).toBeLessThan(1e-6);
+    tf.dispose([x, result]);
+  });
+
   it('keeps the shape of a rank-3 input', () => {
     const y = tf.tidy(() => gelu(tf.ones([2, 3, 5])));
     expect(y.shape).toEqual([2, 3, 5]);
