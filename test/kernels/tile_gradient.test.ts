@@ -75,8 +75,11 @@ describeEachBackend('Tile gradient', () => {
     // The shape of tf.layers.layerNormalization's gamma tiled over batch 16 and length 128.
     const x = tf.ones([1, 1, 8]);
     const w = tf.ones([16, 128, 8]);
+    const grad = () => tf.grad((input: tf.Tensor) => tf.tile(input, [16, 128, 1]).mul(w).sum())(x);
     const count = async () => {
-      const info = await tf.profile(() => tf.grad((input: tf.Tensor) => tf.tile(input, [16, 128, 1]).mul(w).sum())(x));
+      // Once outside the profiler first: an error thrown inside it ends the test process (kernel_paths.ts).
+      tf.dispose(grad());
+      const info = await tf.profile(grad);
       tf.dispose(info.result as tf.Tensor);
       return info.kernels.filter((k) => k.name === 'Slice' || k.name === 'Add').length;
     };
@@ -124,9 +127,41 @@ describeEachBackend('Tile gradient', () => {
     installGradientFixes({ replaceTfjsGradients: false });
     const own = tf.getGradient('Tile');
     installGradientFixes();
-    expect(tf.getGradient('Tile')).not.toBe(own);
+    const ours = tf.getGradient('Tile');
+    expect(ours).not.toBe(own);
     installGradientFixes();
+    expect(tf.getGradient('Tile')).toBe(ours);
     installGradientFixes({ replaceTfjsGradients: false });
     expect(tf.getGradient('Tile')).toBe(own);
+    installGradientFixes({ replaceTfjsGradients: false });
+    expect(tf.getGradient('Tile')).toBe(own);
+  });
+
+  it('names itself and the nearest option for an unknown option', () => {
+    expect(() => installGradientFixes({ replaceGradients: false } as never)).toThrow(
+      /installGradientFixes.*replaceGradients.*replaceTfjsGradients/s,
+    );
+  });
+
+  it('sums only the tiled axes: one Reshape and one Sum each', async () => {
+    const dy = seededTensor([16, 128, 8], 2);
+    const sum = () => sumRepetitions(dy, [1, 1, 8], [16, 128, 1]);
+    // Once outside the profiler first: an error thrown inside it ends the test process (kernel_paths.ts).
+    tf.dispose(sum());
+    const info = await tf.profile(sum);
+    expect(info.kernels.map((k) => k.name)).toEqual(['Reshape', 'Sum', 'Reshape', 'Sum']);
+    expect((info.result as tf.Tensor).shape).toEqual([1, 1, 8]);
+    tf.dispose([dy, info.result as tf.Tensor]);
+  });
+
+  it('gives a tensor of its own, not dy, when nothing is tiled', () => {
+    const dy = seededTensor([2, 3], 4);
+    const values = Array.from(dy.dataSync());
+    const grad = sumRepetitions(dy, [2, 3], [1, 1]);
+    expect(grad).not.toBe(dy);
+    grad.dispose();
+    expect(dy.isDisposed).toBe(false);
+    expect(Array.from(dy.dataSync())).toEqual(values);
+    dy.dispose();
   });
 });

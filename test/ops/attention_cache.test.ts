@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { type CacheUpdateAttrs, updateCache, updateCacheWithOps } from '../../src/ops/attention_cache';
 import { describeEachPath, OPS_ONLY_BACKEND } from '../helpers/backends';
+import { runThenProfile } from '../helpers/kernel_paths';
 import { seededValues } from '../layers/attention_reference';
 
 type Rows = number[][][];
@@ -53,6 +54,7 @@ describeEachPath('updateCache', (path) => {
       expect(kept.arraySync()).toEqual(cacheRows);
       const donated = tf.tensor3d(cacheRows);
       const result = tf.tidy(() => updateCache(donated, update, attrs));
+      expect(result.dtype).toBe('float32');
       expect(result.arraySync()).toEqual(expected);
       // In place: the result is the donated cache's storage.
       expect(result.dataId === donated.dataId).toBe(inPlace);
@@ -61,6 +63,38 @@ describeEachPath('updateCache', (path) => {
       update.dispose();
     });
   }
+
+  it('copies a cache whose storage another tensor shares (a clone): the clone keeps its values', () => {
+    const cacheRows = seeded(2, 5, 6, 4);
+    const updateRows = seeded(2, 2, 4, 5);
+    const attrs = { index: 1, sourceColumn: 1, targetColumn: 2, width: 3 };
+    const cache = tf.tensor3d(cacheRows);
+    const clone = cache.clone();
+    const update = tf.tensor3d(updateRows);
+    const result = tf.tidy(() => updateCache(cache, update, attrs));
+    expect(result.dtype).toBe('float32');
+    expect(result.arraySync()).toEqual(written(cacheRows, updateRows, attrs));
+    expect(result.dataId === clone.dataId).toBe(false);
+    expect(clone.arraySync()).toEqual(cacheRows);
+    tf.dispose([cache, clone, update, result]);
+  });
+
+  it(`runs ${inPlace ? 'one kernel of its own, registered once, without a warning' : 'tfjs ops'}`, async () => {
+    const warn = jest.spyOn(console, 'warn');
+    try {
+      const update = tf.ones([1, 1, 4]) as tf.Tensor3D;
+      const attrs = { index: 1, sourceColumn: 0, targetColumn: 0, width: 4 };
+      const write = () => tf.tidy(() => updateCache(tf.zeros([1, 3, 4]) as tf.Tensor3D, update, attrs));
+      const { kernels, result } = await runThenProfile(write);
+      const ours = kernels.filter((name) => name.startsWith('TfjsAttention'));
+      expect(ours).toEqual(inPlace ? ['TfjsAttentionCacheUpdate'] : []);
+      expect(Array.from(result.dataSync())).toEqual([0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0]);
+      expect(warn).not.toHaveBeenCalled();
+      tf.dispose([update, result]);
+    } finally {
+      warn.mockRestore();
+    }
+  });
 
   it("writes an int32 cache with tfjs ops (the in-place kernel takes float32), keeping the cache's dtype", () => {
     const cacheRows = seeded(1, 3, 2, 3).map((rows) => rows.map((row) => row.map((v) => Math.round(10 * v))));

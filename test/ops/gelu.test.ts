@@ -6,11 +6,14 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { hasFusedGelu } from '../../src/kernels/gelu';
+import { allocateResident, freeResident } from '../../src/kernels/simd_kernels';
+import { kernelThreads } from '../../src/kernels/threads';
 import { gelu } from '../../src/ops/gelu';
-import { describeEachPath, OPS_ONLY_BACKEND } from '../helpers/backends';
+import { describeEachBackend, describeEachPath, OPS_ONLY_BACKEND } from '../helpers/backends';
 import { erf } from '../helpers/block_reference';
 import { runThenProfile } from '../helpers/kernel_paths';
 import { maxAbsDiff } from '../helpers/tensors';
+import { useThreads } from '../helpers/threads';
 
 const composite = (x: tf.Tensor) => x.mul(tf.erf(x.mul(Math.SQRT1_2)).add(1)).mul(0.5);
 
@@ -60,10 +63,53 @@ describeEachPath('gelu', (path) => {
     tf.dispose([result, ints, y]);
   });
 
+  it(`runs ${fusedHere ? 'the fused gradient kernel' : 'tfjs ops'} for the gradient`, async () => {
+    const x = tf.tensor1d([-2, 0.5, 3]);
+    const { kernels, result } = await runThenProfile(() => tf.grad((t: tf.Tensor) => gelu(t).sum())(x));
+    expect(kernels.filter((name) => name.startsWith('TfjsAttention'))).toEqual(
+      fusedHere ? ['TfjsAttentionGelu', 'TfjsAttentionGeluGrad'] : [],
+    );
+    expect(maxAbsDiff(result.dataSync(), [-2, 0.5, 3].map(exactGradient))).toBeLessThan(1e-6);
+    tf.dispose([x, result]);
+  });
+
   it('keeps the shape of a rank-3 input', () => {
     const y = tf.tidy(() => gelu(tf.ones([2, 3, 5])));
     expect(y.shape).toEqual([2, 3, 5]);
     expect(maxAbsDiff(y.dataSync(), new Float32Array(30).fill(exact(1)))).toBeLessThan(1e-6);
     y.dispose();
+  });
+});
+
+describeEachBackend('the fused gelu kernel', () => {
+  it('in parts on two threads, staged after a resident block, equals float64 (forward and gradient)', async () => {
+    // 200,003 values: over twice the floats of a part (MIN_PART_ELEMENTS), not whole vectors; the
+    // resident block (as Adam's state keeps) puts the staged regions away from address 0.
+    const threads = kernelThreads();
+    await useThreads(2);
+    const block = allocateResident(4096);
+    try {
+      const n = 200003;
+      const xs = Array.from({ length: n }, (_v, i) => -10 + (20 * i) / n);
+      const x = tf.tensor1d(xs);
+      const weights = tf.tensor1d(xs.map((_v, i) => Math.cos(i)));
+      const y = tf.tidy(() => gelu(x));
+      const dx = tf.tidy(() => tf.grad((t: tf.Tensor) => gelu(t).mul(weights).sum())(x));
+      const [values, gradients] = [y.dataSync(), dx.dataSync()];
+      let [worst, worstGradient] = [0, 0];
+      xs.forEach((value, i) => {
+        worst = Math.max(worst, Math.abs(values[i] - exact(value)) / Math.max(1, Math.abs(value)));
+        worstGradient = Math.max(
+          worstGradient,
+          Math.abs(gradients[i] - Math.fround(Math.cos(i)) * exactGradient(value)),
+        );
+      });
+      expect(worst).toBeLessThan(1e-6);
+      expect(worstGradient).toBeLessThan(1e-6);
+      tf.dispose([x, weights, y, dx]);
+    } finally {
+      freeResident(block);
+      await useThreads(threads);
+    }
   });
 });

@@ -8,6 +8,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend';
 import { partsRunByWorkers } from '../../src/kernels/threads';
+import { AdamState } from '../../src/kernels/adam';
+import { allocateResident, freeResident } from '../../src/kernels/simd_kernels';
 import { Adam } from '../../src/train/adam';
 import { describeEachBackend } from '../helpers/backends';
 import { maxAbsDiff, seededTensor } from '../helpers/tensors';
@@ -123,6 +125,55 @@ describeEachBackend('Adam (fused kernel)', (backend) => {
     adam.dispose();
   });
 
+  it('leaves the weights and moments of a variable without gradient as they were: later steps agree too', () => {
+    // b has no gradient at the second step; at the third, tf.train.adam takes up where it left b.
+    const run = (optimizer: tf.Optimizer) => {
+      const [a, b] = [seededVariable([3], 40), seededVariable([5], 41)];
+      for (let step = 0; step < 3; step++) {
+        const [ga, gb] = [seededTensor([3], 50 + step), seededTensor([5], 60 + step)];
+        optimizer.applyGradients([
+          { name: a.name, tensor: ga },
+          { name: b.name, tensor: (step === 1 ? null : gb) as tf.Tensor },
+        ]);
+        tf.dispose([ga, gb]);
+      }
+      const out = [a, b].map((v) => v.dataSync() as Float32Array);
+      tf.dispose([a, b]);
+      optimizer.dispose();
+      return out;
+    };
+    const ours = run(new Adam(HYPER));
+    const theirs = run(tf.train.adam(HYPER.learningRate, HYPER.beta1, HYPER.beta2, HYPER.epsilon));
+    ours.forEach((weights, i) => expect(maxAbsDiff(weights, theirs[i])).toBeLessThan(2e-6));
+  });
+
+  it('reads back each moment as set, each variable at its own place', () => {
+    const state = new AdamState([3, 5]);
+    const values = (n: number, from: number) => Float32Array.from({ length: n }, (_v, k) => from + k);
+    state.setMoment(1, 0, values(3, 10));
+    state.setMoment(1, 1, values(5, 20));
+    state.setMoment(2, 0, values(3, 30));
+    state.setMoment(2, 1, values(5, 40));
+    expect([1, 2].map((which) => [0, 1].map((i) => Array.from(state.moment(which as 1 | 2, i))))).toEqual([
+      [Array.from(values(3, 10)), Array.from(values(5, 20))],
+      [Array.from(values(3, 30)), Array.from(values(5, 40))],
+    ]);
+    state.dispose();
+  });
+
+  it('gives its memory back when disposed', () => {
+    const probe = () => {
+      const block = allocateResident(4);
+      freeResident(block);
+      return block.start;
+    };
+    const before = probe();
+    const state = new AdamState([1000]);
+    expect(probe()).toBeGreaterThan(before);
+    state.dispose();
+    expect(probe()).toBe(before);
+  });
+
   it('keeps each optimizer state apart, also after another one is disposed', () => {
     const run = (withOther: boolean) => {
       const other = withOther ? new Adam(HYPER) : null;
@@ -164,5 +215,31 @@ describe('Adam where WebAssembly SIMD is missing', () => {
     ours.forEach((step, s) =>
       step.forEach((weights, i) => expect(maxAbsDiff(weights, theirs[s][i])).toBeLessThan(2e-6)),
     );
+    // A gradient scale (as the trainer's clipping passes), and a variable without gradient at one step.
+    const scaled = (update: (variables: tf.Variable[], gradients: Array<tf.Tensor | null>) => void) => {
+      const { variables, gradients } = problem();
+      gradients.forEach((step, s) =>
+        update(
+          variables,
+          step.map((g, i) => (s === 1 && i === 2 ? null : g)),
+        ),
+      );
+      const out = variables.map((v) => v.dataSync() as Float32Array);
+      tf.dispose([...variables, ...gradients.flat()]);
+      return out;
+    };
+    const plain = new PlainAdam!(HYPER);
+    const reference = tf.train.adam(HYPER.learningRate, HYPER.beta1, HYPER.beta2, HYPER.epsilon);
+    const withScale = scaled((variables, gradients) => plain.update(variables, gradients, 0.25));
+    const withScaledGradients = scaled((variables, gradients) =>
+      tf.tidy(() =>
+        reference.applyGradients(
+          variables.map((v, i) => ({ name: v.name, tensor: (gradients[i]?.mul(0.25) ?? null) as tf.Tensor })),
+        ),
+      ),
+    );
+    withScale.forEach((weights, i) => expect(maxAbsDiff(weights, withScaledGradients[i])).toBeLessThan(2e-6));
+    plain.dispose();
+    reference.dispose();
   });
 });
