@@ -28,6 +28,19 @@ function graphOf(l: LayerJson): KerasGraph {
 }
 
 describe('stock layers', () => {
+  it("LeakyReLU's slope: Keras 3's negative_slope, Keras 2's alpha, else Keras's default 0.3", () => {
+    const slope = (config: Record<string, unknown>) => convertStockLayer(layer('LeakyReLU', config), 'm').config.alpha;
+    expect([slope({ negative_slope: 0.1 }), slope({ alpha: 0.05 }), slope({})]).toEqual([0.1, 0.05, 0.3]);
+  });
+
+  it('GlobalAveragePooling1D keeps keepdims as given', () => {
+    expect(convertStockLayer(layer('GlobalAveragePooling1D', { keepdims: true }), 'm').config).toEqual({
+      name: 'l',
+      data_format: 'channels_last',
+      keepdims: true,
+    });
+  });
+
   it('GlobalAveragePooling1D loads as KerasGlobalAveragePooling1D with its data_format and keepdims', () => {
     expect(convertStockLayer(layer('GlobalAveragePooling1D', { data_format: 'channels_first' }), 'm')).toEqual({
       className: 'KerasGlobalAveragePooling1D',
