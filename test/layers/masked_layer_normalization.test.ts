@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { MaskedLayerNormalization } from '../../src/layers/masked_layer_normalization';
 import { describeEachBackend } from '../helpers/backends';
+import { maxAbsDiff } from '../helpers/tensors';
 
 /** Each row of x (rows of `width`) normalized with `epsilon`, times gamma plus beta, in float64. */
 function normalizedRows(x: number[], width: number, epsilon: number, gamma: number[], beta: number[]): number[] {
@@ -19,11 +20,6 @@ function normalizedRows(x: number[], width: number, epsilon: number, gamma: numb
   }
   return out;
 }
-
-const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  expect(a.length).toBe(b.length);
-  return Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
-};
 
 describeEachBackend('MaskedLayerNormalization', () => {
   // Rows whose variance (about 1e-6 to 4e-4) is of the order of the epsilons compared: 1e-5 and
@@ -43,9 +39,9 @@ describeEachBackend('MaskedLayerNormalization', () => {
     const y = layer.apply(x) as tf.Tensor;
     expect(tf.memory().numTensors).toBe(before + 1);
     expect(y.shape).toEqual([1, 3, WIDTH]);
-    expect(maxDiff(y.dataSync(), normalizedRows(X, WIDTH, 1e-5, gamma, beta))).toBeLessThan(2e-4);
+    expect(maxAbsDiff(y.dataSync(), normalizedRows(X, WIDTH, 1e-5, gamma, beta))).toBeLessThan(2e-4);
     // With tfjs's default the last row (variance 2e-8) would be about 100x smaller.
-    expect(maxDiff(y.dataSync(), normalizedRows(X, WIDTH, 1e-3, gamma, beta))).toBeGreaterThan(0.1);
+    expect(maxAbsDiff(y.dataSync(), normalizedRows(X, WIDTH, 1e-3, gamma, beta))).toBeGreaterThan(0.1);
     tf.dispose([x, y]);
     layer.dispose();
   });
@@ -54,7 +50,7 @@ describeEachBackend('MaskedLayerNormalization', () => {
     const layer = new MaskedLayerNormalization({ epsilon: 1e-3, name: 'final_norm' });
     const x = tf.tensor3d(X, [1, 3, WIDTH]);
     const y = layer.apply(x) as tf.Tensor;
-    expect(maxDiff(y.dataSync(), normalizedRows(X, WIDTH, 1e-3, [1, 1, 1, 1], [0, 0, 0, 0]))).toBeLessThan(1e-5);
+    expect(maxAbsDiff(y.dataSync(), normalizedRows(X, WIDTH, 1e-3, [1, 1, 1, 1], [0, 0, 0, 0]))).toBeLessThan(1e-5);
     const config = layer.getConfig();
     expect(config).toMatchObject({ epsilon: 1e-3, name: 'final_norm' });
     const again = MaskedLayerNormalization.fromConfig(MaskedLayerNormalization, config) as MaskedLayerNormalization;
