@@ -99,6 +99,25 @@ describeEachBackend('explainAttention', () => {
     model.dispose();
   });
 
+  it('a layer called twice: two explanations, the second named path#2, each from its own call', () => {
+    const attention = new MultiHeadAttention({ numHeads: 2, keyDim: 4, name: 'shared' });
+    const input = tf.input({ shape: [4, 8] });
+    const once = attention.apply(input) as tf.SymbolicTensor;
+    const model = tf.model({ inputs: input, outputs: attention.apply(once) as tf.SymbolicTensor });
+    seedWeights(model, 3);
+    const x = tf.tensor3d(seededValues(32, 7), [1, 4, 8]);
+    const before = tf.memory().numTensors;
+    const explained = explainAttention(model, x);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(explained.map((e) => e.path)).toEqual(['shared', 'shared#2']);
+    // Each call's own weights: the first is the layer's on x alone, the second differs from it.
+    const first = tf.tidy(() => attention.attentionContributions(x).weights.arraySync() as number[][][][]);
+    expect(maxDiff(explained[0].weights, first)).toBeLessThan(1e-6);
+    expect(maxDiff(explained[1].weights, first)).toBeGreaterThan(1e-3);
+    tf.dispose(x);
+    model.dispose();
+  });
+
   it("with headMasks: the masked layer's contributions, shares, importance scaled; the next pass changed", () => {
     const model = gpt();
     seedWeights(model, 7);
