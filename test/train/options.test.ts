@@ -73,6 +73,15 @@ describe('parseTrainArgs', () => {
     expect(TRAIN_USAGE).toContain(`  ${task.padEnd(9)} ${formatRecipe(r)}`);
   });
 
+  it("a --warmup past the recipe's decay steps moves the cosine's end just past it (no --decay-steps needed)", () => {
+    const r = TASK_RECIPES.reverse;
+    const { options: o, explicit } = options(['--warmup', String(r.decaySteps + 100)]);
+    expect(o).toMatchObject({ warmup: r.decaySteps + 100, decay: 'cosine', decaySteps: r.decaySteps + 101 });
+    expect(explicit.has('decaySteps')).toBe(false);
+    // Below it, the recipe's own.
+    expect(options(['--warmup', '1']).options.decaySteps).toBe(r.decaySteps);
+  });
+
   it('every recipe setting is overridden by its flag, and the first line names what changed', () => {
     const argv = '--task addition --norm post --lr 0.001 --label-smoothing 0.1 --weight-decay 0.01'.split(' ');
     const { options: o } = options([...argv, '--length-balanced', '0.25', '--init-scale', '0.5', '--eval-every', '10']);
