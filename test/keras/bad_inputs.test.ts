@@ -178,6 +178,15 @@ const ROWS: [string, () => Uint8Array, string | RegExp][] = [
     'config.json: the model has a cycle (add call 0 -> add_1 call 0 -> ',
   ],
   [
+    'a negative node index in a tensor reference',
+    () =>
+      withConfig((c) => {
+        const history = layer(c, 'hidden').inbound_nodes[0].args[0].config.keras_history;
+        history[1] = -1;
+      }),
+    `config.json: layer 'hidden' call 0 has the tensor reference ["pool",-1,0]; expected [layer name, call, tensor]`,
+  ],
+  [
     'a layer referring to a missing layer',
     () => withConfig((c) => (layer(c, 'hidden').inbound_nodes[0].args[0].config.keras_history = ['nowhere', 0, 0])),
     "config.json: layer 'hidden' call 0 reads layer 'nowhere', which the model does not have",

@@ -162,6 +162,9 @@ describe('progress display', () => {
     const plateau = [{ step: 0, exactMatch: 0.5 }, ...curve.slice(1)];
     expect(estimateTargetStep(plateau, 0.99, 3)).toBe(480);
     expect(estimateTargetStep(curve, 0.25)).toBe(200); // already reached (0.269 at step 200): the last step
+    // Reached exactly: the last step, though the line through the last three is still below it there.
+    const reached = [...curve.slice(0, 3), { step: 200, exactMatch: 0.5 }];
+    expect(estimateTargetStep(reached, 0.5)).toBe(200);
     expect(estimateTargetStep(curve.slice(0, 1), 0.99)).toBeUndefined(); // one point: no trend
     expect(estimateTargetStep(curve.slice(0, 2), 0.99)).toBeUndefined(); // two: not yet
     // The start of a reverse run (npm run train): with a 0 among the last three, no estimate (from 0
@@ -203,6 +206,13 @@ describe('progress display', () => {
       ms += step < 150 ? 500 : 100;
     }
     expect(eta.stepsPerSecond()).toBeCloseTo(10, 10);
+    // The window is 100 steps (101 times): a slow first step (1 s, then 0.1 s each) counts while it
+    // is one of the last 100, and not after.
+    const edge = new EtaEstimator(1000, 100);
+    for (let step = 0; step <= 100; step++) edge.recordStep(step, step === 0 ? 0 : 1000 + 100 * (step - 1));
+    expect(edge.stepsPerSecond()).toBeCloseTo((100 * 1000) / 10900, 10);
+    edge.recordStep(101, 11000);
+    expect(edge.stepsPerSecond()).toBeCloseTo(10, 10);
     // No trend yet: to --steps, shown as an upper bound.
     expect(eta.eta(300)).toEqual({ seconds: 70, stopStep: 1000, bound: true });
     // Estimates 500, then 420, then an outlier 360, then 440: the median of the last three moves little.
