@@ -122,6 +122,10 @@ describe('TrainingStream', () => {
     const mixed = batches.map(() => stream.nextBatch(64, 0.5));
     const again = createTrainingStream(task, 4);
     expect(batches.map(() => again.nextBatch(64, 0.5))).toEqual(mixed); // reproducible from the seed
+    // Exactly the first round(share x size) draws balanced: 3 of 8 at 0.375, draw for draw.
+    const byHand = createTrainingStream(task, 9);
+    const drawn = Array.from({ length: 8 }, (_x, i) => byHand.next(i < 3));
+    expect(createTrainingStream(task, 9).nextBatch(8, 0.375)).toEqual(drawn);
     const shortShare = (samples: Array<{ source: number[] }>) =>
       samples.filter((s) => task.tokensToString(s.source).length < 7).length / samples.length;
     // Not both operands of 3 digits: 19% of the task's distribution, 1 - 1/9 = 89% of balanced draws.
