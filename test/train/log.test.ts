@@ -73,6 +73,15 @@ describe('training log', () => {
     expect(texts('tick')).toEqual(expect.arrayContaining(['0.01', '0.1', '1', '10', '0.0', '0.2', '1.0', '20', '100']));
   });
 
+  it("spans the steps to the largest, wherever it is in the log (a resumed run's log repeats steps)", () => {
+    const [early, late] = [entries[0], { ...entries[1], step: 300 }];
+    const resumed = [early, late, { ...entries[2], step: 200 }];
+    const ticks = (svg: string) => [...svg.matchAll(/<text class="tick"[^>]*>(\d+)</g)].map((m) => Number(m[1]));
+    const steps = ticks(trainingCurveSvg(resumed, 'resumed'));
+    expect(Math.max(...steps)).toBe(300);
+    expect(ticks(trainingCurveSvg([early, late], 'in order'))).toEqual(steps);
+  });
+
   it('survives an empty log', () => {
     expect(trainingCurveSvg([], 'empty')).not.toContain('NaN');
   });
