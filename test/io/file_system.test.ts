@@ -381,6 +381,37 @@ describe('errors', () => {
     );
   });
 
+  it('says when the weights file is longer than model.json needs', async () => {
+    const folder = freshFolder();
+    await modelA.save(`file://${folder}`);
+    fs.appendFileSync(path.join(folder, 'weights.bin'), new Uint8Array(4));
+    await expect(tf.loadLayersModel(`file://${folder}/model.json`)).rejects.toThrow(
+      `weights file ${folder}/weights.bin has 272 bytes but model.json's weightsManifest needs 268 ` +
+        '(not the weights of this model.json)',
+    );
+  });
+
+  it('says when the weights file shrinks or grows between its size check and its read', async () => {
+    const folder = freshFolder();
+    await modelA.save(`file://${folder}`);
+    const weights = path.join(folder, 'weights.bin');
+    // The module object itself (the `import * as` namespace's properties cannot be redefined).
+    const nodeFs = jest.requireActual<typeof fs>('fs');
+    const statSync = nodeFs.statSync;
+    for (const change of [-4, 4]) {
+      // The size the loader checks is 268 (what model.json needs); the file it then opens is not.
+      fs.truncateSync(weights, 268 + change);
+      jest.spyOn(nodeFs, 'statSync').mockImplementation(((file: fs.PathLike, options?: fs.StatSyncOptions) => {
+        const stat = statSync(file, options) as fs.Stats;
+        return String(file).endsWith('weights.bin') ? Object.assign(stat, { size: 268 }) : stat;
+      }) as typeof fs.statSync);
+      await expect(tf.loadLayersModel(`file://${folder}/model.json`)).rejects.toThrow(
+        `Cannot load model: weights file ${folder}/weights.bin changed while being read`,
+      );
+      jest.restoreAllMocks();
+    }
+  });
+
   it('names a missing weights file', async () => {
     const folder = freshFolder();
     await modelA.save(`file://${folder}`);
