@@ -144,6 +144,35 @@ describeEachBackend('MultiHeadAttention cache', () => {
     tf.dispose([query, memory, mask, full, first, cache, again, same, unmasked]);
   });
 
+  it("with a cache the query's padding mask is not applied, as keras-hub's CachedMultiHeadAttention has none", () => {
+    const layer = built(
+      { numHeads: 2, keyDim: 8 },
+      [
+        [2, 4, 16],
+        [2, 6, 12],
+      ],
+      7,
+    );
+    const [query, memory] = [tensor([2, 4, 16], 3), tensor([2, 6, 12], 4)];
+    const queryMask = tf.tensor2d([
+      [1, 1, 1, 0],
+      [1, 1, 1, 1],
+    ]);
+    const empty = layer.createCache(2, 6);
+    const [plain, cache] = layer.apply([query, memory], { cache: empty, cacheUpdateIndex: 0 }) as tf.Tensor[];
+    const [masked, same] = layer.apply([query, memory], {
+      cache,
+      cacheUpdateIndex: null,
+      mask: [queryMask, null] as unknown as tf.Tensor[],
+    }) as tf.Tensor[];
+    expect(maxAbsDiff(masked, plain)).toBe(0);
+    // Without a cache the padded query row is fully masked (uniform attention): it differs there.
+    const uncached = layer.apply([query, memory], { mask: [queryMask, null] as unknown as tf.Tensor[] }) as tf.Tensor;
+    const row = (t: tf.Tensor) => t.slice([0, 3, 0], [1, 1, -1]);
+    expect(tf.tidy(() => maxAbsDiff(row(uncached), row(plain)))).toBeGreaterThan(1e-3);
+    tf.dispose([query, memory, queryMask, empty, plain, cache, masked, same, uncached]);
+  });
+
   it('[query, value, key] with separate key and value fills both halves of a cache row', () => {
     const layer = built(
       { numHeads: 2, keyDim: 4, causal: true },
