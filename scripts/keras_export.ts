@@ -8,7 +8,8 @@
  * The models: the README's classifier (functional and tf.sequential), cross-attention and GPT
  * examples (their code is the README's, read from test/examples/, where a test keeps the README in
  * step), createTransformer's seq2seq (post-LN with learned positions, pre-LN with sinusoidal ones),
- * MultiHeadAttention with its Keras options, and the shipped models/reverse. For each:
+ * MultiHeadAttention with its Keras options, tfjs's stock layers with settings away from their
+ * defaults, and the shipped models/reverse. For each:
  * 1. (Node) a few tfjs training steps, so that no weight is at its initial value; `saveKerasModel`;
  *    `loadKerasModel` of the file predicts what the tfjs model predicts (no Python);
  * 2. (Keras, scripts/keras_export/roundtrip.py) `keras.saving.load_model` with no custom code;
@@ -37,15 +38,17 @@ const TOLERANCE = 1e-5;
 const BATCH = 4;
 
 interface Inputs {
-  values: number[][][];
+  /** One array per input: (B, L) token ids, or (B, L, C) floats. */
+  values: Array<number[][] | number[][][]>;
   dtypes: string[];
 }
 
 interface Case {
   name: string;
   model: tf.LayersModel;
-  /** Token ids (with padding) for each input; a float input gets normal values. */
   inputs: Inputs;
+  /** Where tfjs trains it: tfjs 4.22's wasm backend has no Conv2DBackpropFilter (a Conv1D's kernel gradient). */
+  trainOn?: 'cpu';
   decode?: { sources: number[][]; bos: number; eos: number; pad: number; max_length: number };
   /** tfjs's greedy decoding of `decode.sources`. */
   decoded?: number[][];
@@ -116,6 +119,33 @@ function readmeBuilders(): Record<string, () => tf.LayersModel> {
     }
   }
   return builders;
+}
+
+/** (BATCH, length, channels) floats, uniform in [-2, 2). */
+function floats(length: number, channels: number, seed: number): number[][][] {
+  const next = random(seed);
+  return Array.from({ length: BATCH }, () =>
+    Array.from({ length }, () => Array.from({ length: channels }, () => 4 * next() - 2)),
+  );
+}
+
+/**
+ * tfjs's stock layers with settings away from their defaults (a strided Conv1D with 'same' padding,
+ * BatchNormalization's momentum and epsilon, LeakyReLU's slope, the layer norms' epsilons): each
+ * must reach Keras under its own name, not as Keras's default.
+ */
+function stockLayersModel(): tf.LayersModel {
+  return tf.sequential({
+    name: 'stock_layers',
+    layers: [
+      tf.layers.conv1d({ inputShape: [9, 4], filters: 6, kernelSize: 3, strides: 2, padding: 'same', name: 'conv' }),
+      tf.layers.batchNormalization({ momentum: 0.5, epsilon: 0.02, name: 'batch_norm' }),
+      tf.layers.leakyReLU({ alpha: 0.15, name: 'leaky' }),
+      tf.layers.layerNormalization({ epsilon: 0.03, name: 'layer_norm' }),
+      new library.MaskedLayerNormalization({ epsilon: 0.05, name: 'masked_norm' }),
+      tf.layers.dense({ units: 3, name: 'head' }),
+    ],
+  });
 }
 
 /**
@@ -192,6 +222,12 @@ async function cases(): Promise<Case[]> {
       inputs: seq2seqInputs(8),
     },
     { name: 'attention_options', model: attentionOptionsModel(), inputs: ids(7, 11, 10, true) },
+    {
+      name: 'stock_layers',
+      model: stockLayersModel(),
+      inputs: { values: [floats(9, 4, 11)], dtypes: ['float32'] },
+      trainOn: 'cpu',
+    },
   ];
   const reverse = await loadSeq2Seq(path.join(ROOT, 'models/reverse'));
   const samples = heldOutSet(createTask('reverse'));
@@ -250,8 +286,10 @@ async function main(): Promise<void> {
         const targets = targetsFor(c.model, c.inputs, 100 + i);
         c.model.compile({ optimizer: tf.train.adam(0.01), loss: 'meanSquaredError' });
         const [xs, ys] = [tensorsOf(c.inputs), targets.map((t) => tf.tensor(t))];
+        if (c.trainOn) await tf.setBackend(c.trainOn);
         await c.model.fit(xs.length === 1 ? xs[0] : xs, ys.length === 1 ? ys[0] : ys, { epochs: 2, verbose: 0 });
         tf.dispose([...xs, ...ys]);
+        if (c.trainOn) await tf.setBackend('wasm');
       }
       const exportStarted = Date.now();
       const file = `${c.name}.keras`;

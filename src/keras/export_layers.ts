@@ -114,6 +114,20 @@ function weightArgs(c: Record<string, unknown>, ctx: ExportContext, ...names: st
   return out;
 }
 
+/** Conv1D, channels last (the caller checks). */
+const conv1d = stock('Conv1D', (c, ctx) => ({
+  filters: c.filters,
+  kernel_size: c.kernelSize,
+  strides: c.strides,
+  padding: c.padding,
+  data_format: 'channels_last',
+  dilation_rate: c.dilationRate,
+  groups: 1,
+  activation: kerasActivation(c.activation, ctx.where),
+  use_bias: c.useBias,
+  ...weightArgs(c, ctx, 'kernel', 'bias'),
+}));
+
 function merge(className: string): Exporter {
   return (layer, ctx) => write(layer, ctx, { className, config: {} }, [ctx.inputs]);
 }
@@ -162,22 +176,13 @@ export const EXPORTERS: Record<string, Exporter> = {
   ReLU: stock('ReLU', (c) => ({ max_value: c.maxValue ?? null, negative_slope: 0, threshold: 0 })),
   LeakyReLU: stock('LeakyReLU', (c) => ({ negative_slope: c.alpha })),
   Softmax: stock('Softmax', (c) => ({ axis: c.axis })),
-  Conv1D: stock('Conv1D', (c, ctx) => {
-    if (c.dataFormat !== 'channelsLast')
-      refuse(ctx, `dataFormat ${JSON.stringify(c.dataFormat)}: only channelsLast is written`);
-    return {
-      filters: c.filters,
-      kernel_size: c.kernelSize,
-      strides: c.strides,
-      padding: c.padding,
-      data_format: 'channels_last',
-      dilation_rate: c.dilationRate,
-      groups: 1,
-      activation: kerasActivation(c.activation, ctx.where),
-      use_bias: c.useBias,
-      ...weightArgs(c, ctx, 'kernel', 'bias'),
-    };
-  }),
+  // tfjs 4.22's Conv1D.getConfig deletes dataFormat (tfjs-layers layers/convolutional.js): the layer's own.
+  Conv1D: (layer, ctx) => {
+    const { dataFormat } = layer as unknown as { dataFormat: unknown };
+    if (dataFormat !== 'channelsLast')
+      refuse(ctx, `dataFormat ${JSON.stringify(dataFormat)}: only channelsLast is written`);
+    return conv1d(layer, ctx);
+  },
   BatchNormalization: stock('BatchNormalization', (c, ctx) => ({
     axis: c.axis,
     momentum: c.momentum,

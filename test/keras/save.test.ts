@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import {
   createTransformer,
   loadKerasModel,
+  MaskedLayerNormalization,
   MultiHeadAttention,
   saveKerasModel,
   TokenAndPositionEmbedding,
@@ -255,6 +256,45 @@ describe('saveKerasModel, read back by loadKerasModel', () => {
     randomize(model);
     const x = ids();
     expect(await roundTrip(model, [x])).toBeLessThan(1e-6);
+    x.dispose();
+    model.dispose();
+  });
+
+  it('stock layers with settings away from their defaults: each written under its Keras name, and read back', async () => {
+    const model = tf.sequential({
+      layers: [
+        tf.layers.conv1d({ inputShape: [9, 4], filters: 6, kernelSize: 3, strides: 2, padding: 'same' }),
+        tf.layers.batchNormalization({ momentum: 0.5, epsilon: 0.02 }),
+        tf.layers.leakyReLU({ alpha: 0.15 }),
+        tf.layers.layerNormalization({ epsilon: 0.03 }),
+        new MaskedLayerNormalization({ epsilon: 0.05 }),
+        tf.layers.dense({ units: 3 }),
+      ],
+    });
+    randomize(model);
+    const x = tf.randomNormal([2, 9, 4], 0, 1, 'float32', 7);
+    expect(await roundTrip(model, [x])).toBeLessThan(1e-5);
+    const layers = configOf(await saveKerasModel(model)).layers.filter((l) => l.class_name !== 'InputLayer');
+    expect(layers.map((l) => l.class_name)).toEqual([
+      'Conv1D',
+      'BatchNormalization',
+      'LeakyReLU',
+      'LayerNormalization',
+      'LayerNormalization',
+      'Dense',
+    ]);
+    const [conv, batchNorm, leaky, layerNorm, masked] = layers.map((l) => l.config);
+    expect(conv).toMatchObject({ filters: 6, kernel_size: [3], strides: [2], padding: 'same' });
+    expect(batchNorm).toMatchObject({ momentum: 0.5, epsilon: 0.02 });
+    expect(leaky.negative_slope).toBeCloseTo(0.15, 6);
+    expect(layerNorm.epsilon).toBeCloseTo(0.03, 6);
+    expect(masked.epsilon).toBeCloseTo(0.05, 6);
+    // Keras's Conv1D reads channels first too, but this writes channels last only.
+    const first = tf.sequential({
+      layers: [tf.layers.conv1d({ inputShape: [4, 9], filters: 2, kernelSize: 3, dataFormat: 'channelsFirst' })],
+    });
+    await expect(saveKerasModel(first)).rejects.toThrow('dataFormat "channelsFirst": only channelsLast is written');
+    first.dispose();
     x.dispose();
     model.dispose();
   });
