@@ -47,6 +47,21 @@ export function expectLayerContract(title: string, c: LayerContractCase): void {
       const copy = fromConfig(registeredCls, JSON.parse(JSON.stringify(config))) as tf.layers.Layer;
       expect(copy.getConfig()).toEqual(config);
       expect(copy.getClassName()).toBe(cls.className);
+      // Given the layer's weights, the copy computes what the layer computes: every setting the
+      // forward reads made the trip (one left out of the config would come back as its default,
+      // which the equality above cannot see: both configs would lack it).
+      const inputs = c.inputs();
+      const outputs = toList(layer.apply(inputs, c.callArgs) as tf.Tensor | tf.Tensor[]);
+      disposeAll(copy.apply(inputs, c.callArgs) as tf.Tensor | tf.Tensor[]);
+      copy.setWeights(layer.getWeights());
+      const copied = toList(copy.apply(inputs, c.callArgs) as tf.Tensor | tf.Tensor[]);
+      outputs.forEach((output, i) =>
+        expect(tf.tidy(() => output.sub(copied[i]).abs().max().dataSync()[0])).toBeLessThan(1e-6),
+      );
+      tf.dispose([...outputs, ...copied]);
+      disposeAll(inputs);
+      layer.dispose();
+      copy.dispose();
     });
 
     it('produces the declared output shape, eagerly and symbolically', () => {

@@ -74,7 +74,7 @@ describeEachBackend('TransformerDecoderBlock', () => {
     outputShape: [2, 4, 6],
     weightShapes: decoderWeightShapes(6, 5, 2, 3, 8),
   });
-  expectLayerContract('TransformerDecoderBlock decoder-only, pre-LN gelu, keyDim 4, dropout', {
+  expectLayerContract('TransformerDecoderBlock decoder-only, pre-LN gelu, keyDim 4, dropout, epsilon 0.05', {
     make: () =>
       new TransformerDecoderBlock({
         numHeads: 2,
@@ -83,6 +83,7 @@ describeEachBackend('TransformerDecoderBlock', () => {
         normalizeFirst: true,
         activation: 'gelu',
         dropout: 0.1,
+        layerNormEpsilon: 0.05,
       }),
     inputs: () => seededTensor([2, 4, 6], 3),
     outputShape: [2, 4, 6],

@@ -39,7 +39,7 @@ describeEachBackend('TransformerEncoderBlock', () => {
     outputShape: [2, 5, 6],
     weightShapes: encoderWeightShapes(6, 2, 3, 8),
   });
-  expectLayerContract('TransformerEncoderBlock pre-LN gelu causal, keyDim 4, dropout, padded input', {
+  expectLayerContract('TransformerEncoderBlock pre-LN gelu causal, keyDim 4, dropout, epsilon 0.05, padded input', {
     make: () =>
       new TransformerEncoderBlock({
         numHeads: 2,
@@ -49,6 +49,7 @@ describeEachBackend('TransformerEncoderBlock', () => {
         normalizeFirst: true,
         causal: true,
         dropout: 0.1,
+        layerNormEpsilon: 0.05,
       }),
     // The padding mask rides on the input as tfjs layers attach it (kerasMask);
     // disposing the input disposes it too.
