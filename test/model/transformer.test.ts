@@ -193,6 +193,21 @@ describeEachBackend('createTransformer', () => {
     model.dispose();
   });
 
+  it("every block gets the config's dropout: training differs from predict, predict from nothing", () => {
+    const { model } = tinyModel({ dropout: 0.3 });
+    const blocks = model.layers.filter((l) => /_block_/.test(l.name));
+    expect(blocks.length).toBeGreaterThan(1);
+    expect(blocks.map((b) => (b as unknown as { dropout: number }).dropout)).toEqual(blocks.map(() => 0.3));
+    const [inference, again, training] = [
+      logits(model, SOURCE, DECODER_INPUT),
+      logits(model, SOURCE, DECODER_INPUT),
+      logits(model, SOURCE, DECODER_INPUT, 'apply(training)'),
+    ];
+    expect(maxAbsDiff(inference, again)).toBe(0);
+    expect(maxAbsDiff(training, inference)).toBeGreaterThan(1e-3);
+    model.dispose();
+  });
+
   describe('equals the plain-math reference (1e-5)', () => {
     const cases: Array<[string, ModelSize]> = [
       ['post-LN, learned positions', {}],
