@@ -56,28 +56,34 @@ describeEachBackend('MultiHeadAttention cache', () => {
     ['causal, gated, no biases', { numHeads: 2, keyDim: 8, causal: true, useGate: true, useBias: false }],
     ['causal, key dim 6 (the plain path)', { numHeads: 2, keyDim: 6, causal: true }],
   ];
-  it.each(cases)('%s: an updated cache, prefill 3 then one row a step, equals the full pass', (_title, args) => {
-    const layer = built(
-      { name: 'mha', ...args },
-      [
-        [2, 9, 16],
-        [2, 9, 16],
-      ],
-      11,
-    );
-    const x = tensor([2, 9, 16], 3);
-    const before = tf.memory().numTensors;
-    const full = layer.apply(x) as tf.Tensor;
-    const cached = stepByStep(layer, x, 3);
-    expect(maxAbsDiff(full, cached)).toBeLessThan(2e-5);
-    // The rows differ: the comparison is not between constants.
-    const [first, last] = [full.slice([0, 0, 0], [2, 1, -1]), full.slice([0, 8, 0], [2, 1, -1])];
-    expect(maxAbsDiff(first, last)).toBeGreaterThan(1e-2);
-    tf.dispose([first, last]);
-    tf.dispose([full, cached]);
-    expect(tf.memory().numTensors).toBe(before);
-    x.dispose();
-  });
+  it.each(cases)(
+    '%s: an updated cache, prefill 1, 2 or 3 then one row a step, equals the full pass',
+    (_title, args) => {
+      const layer = built(
+        { name: 'mha', ...args },
+        [
+          [2, 9, 16],
+          [2, 9, 16],
+        ],
+        11,
+      );
+      const x = tensor([2, 9, 16], 3);
+      const before = tf.memory().numTensors;
+      const full = layer.apply(x) as tf.Tensor;
+      // A prefill of 2 is the shortest whose causal mask matters: its first query must not see key 1.
+      for (const prefill of [1, 2, 3]) {
+        const cached = stepByStep(layer, x, prefill);
+        expect({ prefill, diff: maxAbsDiff(full, cached) < 2e-5 }).toEqual({ prefill, diff: true });
+        cached.dispose();
+      }
+      // The rows differ: the comparison is not between constants.
+      const [first, last] = [full.slice([0, 0, 0], [2, 1, -1]), full.slice([0, 8, 0], [2, 1, -1])];
+      expect(maxAbsDiff(first, last)).toBeGreaterThan(1e-2);
+      tf.dispose([first, last, full]);
+      expect(tf.memory().numTensors).toBe(before);
+      x.dispose();
+    },
+  );
 
   it("the cache's rows are each position's projected keys then values, zeros after the written ones", () => {
     const layer = built(
