@@ -369,3 +369,26 @@ describe('dropout in a block', () => {
     ours.dispose();
   });
 });
+
+describe("keras.io's TransformerBlock", () => {
+  it("takes the example's defaults: rate 0.1 on the residual branches, layer norms with epsilon 1e-6", () => {
+    const io = new KerasIoTransformerBlock({ embedDim: 8, numHeads: 2, ffDim: 8 });
+    expect([io.rate, io.dropout, io.layerNormEpsilon]).toEqual([0.1, 0.1, 1e-6]);
+    // The same as our block with those settings and the same weights, on rows of tiny variance
+    // (where epsilon 1e-6 and 1e-5 differ by far more than rounding).
+    const input = seededTensor([2, 5, 8], 4).mul(1e-3);
+    // The example's attention has key_dim = embed_dim.
+    const ours = new TransformerEncoderBlock({ numHeads: 2, keyDim: 8, intermediateDim: 8, layerNormEpsilon: 1e-6 });
+    for (const block of [io, ours]) tf.dispose(block.apply(input) as tf.Tensor);
+    randomizeWeights(io, 5);
+    // The same weights by sublayer and name (the example's order differs: its norms come last).
+    const key = (w: tf.LayerVariable) => w.originalName.split('/').slice(-2).join('/');
+    const ioWeights = new Map(io.weights.map((w) => [key(w), w.read()]));
+    ours.setWeights(ours.weights.map((w) => ioWeights.get(key(w))!));
+    const [a, b] = [io.apply(input) as tf.Tensor, ours.apply(input) as tf.Tensor];
+    expect(maxAbsDiff(a.dataSync(), b.dataSync())).toBeLessThan(1e-5);
+    tf.dispose([input, a, b]);
+    io.dispose();
+    ours.dispose();
+  });
+});
