@@ -240,6 +240,23 @@ describe('bad Keras files: a clear error each, nothing leaked', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it("a weights file larger than its config's weights allow (4x, an optimizer's state and metadata) is refused unread", async () => {
+    const model = await loadKerasModel(KERAS);
+    const needed = model.weights.reduce((sum, w) => sum + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
+    const allowed = 4 * needed + 65536 + 16384 * (model.weights.length + model.layers.length);
+    model.dispose();
+    const padded = (size: number) => {
+      const weights = new Uint8Array(size);
+      weights.set(fixture().weights);
+      return withConfig(() => undefined, weights);
+    };
+    // At the allowance it loads (HDF5 ignores bytes past its end); one byte more is refused.
+    (await loadKerasModel(padded(allowed))).dispose();
+    await expect(loadKerasModel(padded(allowed + 1))).rejects.toThrow(
+      /model\.weights\.h5: is .+, far more than the .+ of weights its config needs \(with an optimizer's state/,
+    );
+  });
+
   it("non-finite weights load with {nonFiniteWeights: 'warn'}, with a warning", async () => {
     const bytes = ROWS.find(([name]) => name === 'non-finite weights')![1]();
     const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
