@@ -50,6 +50,8 @@ const MODULES = {
   'src/kernels/gelu.ts': ['test/ops/gelu.test.ts'],
   'src/kernels/adam.ts': ['test/train/adam_kernel.test.ts'],
   'src/kernels/fused_kernel.ts': ['test/kernels/fused_kernel.test.ts'],
+  // The encodings byte for byte and small modules run by the engine: no tfjs, under a second.
+  'src/kernels/wasm_assembler.ts': ['test/kernels/wasm_assembler.test.ts'],
   // The searches and samplers alone have fast tests of their own; the folder's runners need models.
   'src/decode/search.ts': ['test/decode/search.test.ts', 'test/decode/samplers.test.ts'],
   'src/decode/samplers.ts': ['test/decode/search.test.ts', 'test/decode/samplers.test.ts'],
