@@ -1,9 +1,11 @@
 /**
  * The protocol of the SIMD kernels' threads (src/kernels/threads.ts; thread_results.test.ts checks
  * their results): more parts than threads, a command buffer too small for a call, a part that
- * traps, the settings' errors, and a Node process that ends by itself with the workers started.
+ * traps, how work is cut into parts, the settings' errors, the count from the environment (on a
+ * fresh copy of the module), and a Node process that ends by itself with the workers started.
  */
 import { spawnSync } from 'child_process';
+import * as os from 'os';
 import * as path from 'path';
 import { initBackend } from '../../src/backend';
 import { simdKernels, stage } from '../../src/kernels/simd_kernels';
@@ -12,6 +14,8 @@ import {
   kernelThreads,
   kernelThreadsReady,
   MAX_PARTS,
+  inParallelRuns,
+  partsFor,
   partsRunByWorkers,
   setCallerClaimsParts,
   setKernelThreads,
@@ -104,6 +108,46 @@ describe('kernel threads: the protocol', () => {
     expect(partsRunByWorkers()).toBe(taken);
   });
 
+  test('partsFor: four parts a thread, none below minItems, at most one an item; 1 on one thread', async () => {
+    // Two threads: at most 8 parts.
+    expect([partsFor(100), partsFor(8), partsFor(5), partsFor(1), partsFor(0)]).toEqual([8, 8, 5, 1, 1]);
+    expect([partsFor(100, 30), partsFor(100, 12), partsFor(100, 13), partsFor(10, 20)]).toEqual([3, 8, 7, 1]);
+    await useThreads(3);
+    expect([partsFor(100), partsFor(12), partsFor(11), partsFor(100, 10)]).toEqual([12, 12, 11, 10]);
+    setKernelThreads(1);
+    expect([kernelThreads(), partsFor(100), partsFor(100, 1)]).toEqual([1, 1, 1]);
+    await useThreads(2);
+  });
+
+  test('inParallelRuns cuts the items into nearly equal runs in order, each run to its part', async () => {
+    const [indices, out] = stage([new Float32Array([0, 1, 2, 3])], [10]);
+    const runs: number[][] = [];
+    // Each part writes its index into its run's floats, on the workers.
+    onWorkersOnly(() =>
+      inParallelRuns(10, 4, (calls, first, end, part) => {
+        runs.push([first, end, part]);
+        spread(calls, indices + part, out + first, end - first);
+      }),
+    );
+    // Recorded once each; the caller, which claims none, never runs a body.
+    expect(runs).toEqual([
+      [0, 2, 0],
+      [2, 5, 1],
+      [5, 7, 2],
+      [7, 10, 3],
+    ]);
+    expect(floatsAt(out, 10)).toEqual([0, 0, 1, 1, 1, 2, 2, 3, 3, 3]);
+    runs.length = 0;
+    setKernelThreads(1);
+    inParallelRuns(7, 3, (_calls, first, end, part) => runs.push([first, end, part]));
+    expect(runs).toEqual([
+      [0, 2, 0],
+      [2, 4, 1],
+      [4, 7, 2],
+    ]);
+    await useThreads(2);
+  });
+
   test('the thread settings reject what is not an integer from 1 to 64, naming the value', async () => {
     expect(() => setKernelThreads(0)).toThrow('setKernelThreads: count must be an integer from 1 to 64, got 0');
     expect(() => setKernelThreads(1.5)).toThrow('got 1.5');
@@ -114,6 +158,62 @@ describe('kernel threads: the protocol', () => {
     );
     expect(kernelThreads()).toBe(2);
   });
+});
+
+describe('kernel threads: the count in effect', () => {
+  type Threads = typeof import('../../src/kernels/threads');
+  /**
+   * Runs `use` on a fresh copy of threads.ts (and the kernels: no count asked for yet) with
+   * THREADS_ENV_VAR set to `value` (unset for undefined) while it runs; stops its workers after.
+   */
+  async function withFreshThreads(value: string | undefined, use: (threads: Threads) => Promise<void>) {
+    const saved = process.env[THREADS_ENV_VAR];
+    if (value === undefined) delete process.env[THREADS_ENV_VAR];
+    else process.env[THREADS_ENV_VAR] = value;
+    let threads: Threads | undefined;
+    jest.isolateModules(() => {
+      threads = require('../../src/kernels/threads') as Threads;
+    });
+    try {
+      await use(threads!);
+    } finally {
+      if (saved === undefined) delete process.env[THREADS_ENV_VAR];
+      else process.env[THREADS_ENV_VAR] = saved;
+      threads!.setKernelThreads(1);
+    }
+  }
+  const cores = Math.min(os.availableParallelism(), 4);
+
+  test.each([
+    ['3', 3],
+    [' 1 ', 1],
+    ['2\n', 2],
+    ['', cores],
+    [undefined, cores],
+  ])(`${THREADS_ENV_VAR} %j: %d threads`, async (value, count) => {
+    await withFreshThreads(value, async (threads) => {
+      expect(await threads.kernelThreadsReady()).toBe(count);
+      expect(threads.partsFor(1000)).toBe(count === 1 ? 1 : 4 * count);
+    });
+  });
+
+  test(`setKernelThreads wins over ${THREADS_ENV_VAR}`, async () => {
+    await withFreshThreads('3', async (threads) => {
+      threads.setKernelThreads(2);
+      expect(await threads.kernelThreadsReady()).toBe(2);
+    });
+  });
+
+  test.each(['many', '0', '65', '2.5', '-1', '1 2'])(
+    `${THREADS_ENV_VAR} %j is an error that names the variable and the value`,
+    async (value) => {
+      await withFreshThreads(value, async (threads) => {
+        expect(() => threads.kernelThreads()).toThrow(
+          `the ${THREADS_ENV_VAR} environment variable must be an integer from 1 to 64, got '${value}'`,
+        );
+      });
+    },
+  );
 });
 
 describe('kernel threads: a Node process', () => {
@@ -143,15 +243,11 @@ describe('kernel threads: a Node process', () => {
     expect(out.workerParts).toBeGreaterThan(0);
   });
 
-  test(`${THREADS_ENV_VAR} sets the count, and a bad value is an error that names the variable`, () => {
+  test(`${THREADS_ENV_VAR} sets the count at start (its values and errors: 'the count in effect' above)`, () => {
     const script = `
       const { initBackend } = require('./src/backend');
       const { kernelThreads } = require('./src/kernels/threads');
       initBackend('wasm', { quiet: true }).then(() => console.log(kernelThreads()), (e) => console.log(e.message));`;
-    expect(runNode(script, { [THREADS_ENV_VAR]: '1' }).stdout.trim()).toBe('1');
     expect(runNode(script, { [THREADS_ENV_VAR]: '3' }).stdout.trim()).toBe('3');
-    expect(runNode(script, { [THREADS_ENV_VAR]: 'many' }).stdout.trim()).toBe(
-      `the ${THREADS_ENV_VAR} environment variable must be an integer from 1 to 64, got 'many'`,
-    );
   });
 });
