@@ -54,6 +54,9 @@ const MODULES = {
   'src/kernels/wasm_assembler.ts': ['test/kernels/wasm_assembler.test.ts'],
   // The protocol: parts claimed once each, on the workers alone where a test says so; the counts.
   'src/kernels/threads.ts': ['test/kernels/threads.test.ts'],
+  // Each kernel called directly on the module's memory against plain loops: no tfjs. The kernels
+  // are assembled once per test file, on first use, so their mutants are static (every test runs).
+  'src/kernels/simd_kernels.ts': ['test/kernels/simd_kernels.test.ts'],
   // The searches and samplers alone have fast tests of their own; the folder's runners need models.
   'src/decode/search.ts': ['test/decode/search.test.ts', 'test/decode/samplers.test.ts'],
   'src/decode/samplers.ts': ['test/decode/search.test.ts', 'test/decode/samplers.test.ts'],

@@ -154,6 +154,64 @@ describe('simdKernels (WebAssembly SIMD)', () => {
     expectAxpyRows(before, { ...shape, alpha: 0.25, accumulate: 0 });
   });
 
+  it('layerNormRows: per row xHat = (x - mean) / sqrt(var + epsilon), y = xHat gamma + beta, and the inverse std', () => {
+    // x: 3 rows of 8 at float 100 (two vectors a row); gamma at 40, beta at 60; y, xHat and
+    // inverseStd at 300, 400 and 500, which start as garbage (written whole).
+    const [rows, D, epsilon] = [3, 8, 0.1];
+    const before = seedMemory(600, 6);
+    mm.layerNormRows(4 * 100, 4 * 40, 4 * 60, 4 * 300, 4 * 400, 4 * 500, rows, 4 * D, D, epsilon);
+    for (let r = 0; r < rows; r++) {
+      const x = Array.from(before.subarray(100 + r * D, 100 + (r + 1) * D));
+      const mean = x.reduce((sum, v) => sum + v, 0) / D;
+      const variance = x.reduce((sum, v) => sum + (v - mean) ** 2, 0) / D;
+      const inverseStd = 1 / Math.sqrt(variance + epsilon);
+      expect(mm.floats[500 + r]).toBeCloseTo(inverseStd, 5);
+      for (let e = 0; e < D; e++) {
+        const xHat = (x[e] - mean) * inverseStd;
+        expect(mm.floats[400 + r * D + e]).toBeCloseTo(xHat, 5);
+        expect(mm.floats[300 + r * D + e]).toBeCloseTo(xHat * before[40 + e] + before[60 + e], 5);
+      }
+    }
+    // Nothing past the outputs: the fourth row, the fourth inverse std.
+    expect(Array.from(mm.floats.subarray(300 + rows * D, 300 + (rows + 1) * D))).toEqual(
+      Array.from(before.subarray(300 + rows * D, 300 + (rows + 1) * D)),
+    );
+    expect(Array.from(mm.floats.subarray(400 + rows * D, 400 + (rows + 1) * D))).toEqual(
+      Array.from(before.subarray(400 + rows * D, 400 + (rows + 1) * D)),
+    );
+    expect(mm.floats[500 + rows]).toBe(before[500 + rows]);
+  });
+
+  it('layerNormRowsBackward: dx per row from dy, xHat and the inverse std; dGamma and dBeta added to', () => {
+    // dy: 3 rows of 8 at float 100, xHat at 200, inverseStd at 300, gamma at 40; dx at 400 (garbage
+    // before: written whole); dGamma at 500 and dBeta at 520 hold values that the sums add to.
+    const [rows, D] = [3, 8];
+    const before = seedMemory(600, 7);
+    mm.layerNormRowsBackward(4 * 100, 4 * 200, 4 * 300, 4 * 40, 4 * 400, 4 * 500, 4 * 520, rows, 4 * D, D);
+    const dGamma = Array.from(before.subarray(500, 500 + D));
+    const dBeta = Array.from(before.subarray(520, 520 + D));
+    for (let r = 0; r < rows; r++) {
+      const dy = Array.from(before.subarray(100 + r * D, 100 + (r + 1) * D));
+      const xHat = Array.from(before.subarray(200 + r * D, 200 + (r + 1) * D));
+      const dxHat = dy.map((g, e) => g * before[40 + e]);
+      const meanDxHat = dxHat.reduce((sum, v) => sum + v, 0) / D;
+      const meanDxHatXHat = dxHat.reduce((sum, v, e) => sum + v * xHat[e], 0) / D;
+      for (let e = 0; e < D; e++) {
+        const dx = before[300 + r] * (dxHat[e] - meanDxHat - xHat[e] * meanDxHatXHat);
+        expect(mm.floats[400 + r * D + e]).toBeCloseTo(dx, 5);
+        dGamma[e] += dy[e] * xHat[e];
+        dBeta[e] += dy[e];
+      }
+    }
+    for (let e = 0; e < D; e++) {
+      expect(mm.floats[500 + e]).toBeCloseTo(dGamma[e], 5);
+      expect(mm.floats[520 + e]).toBeCloseTo(dBeta[e], 5);
+    }
+    expect(Array.from(mm.floats.subarray(400 + rows * D, 400 + (rows + 1) * D))).toEqual(
+      Array.from(before.subarray(400 + rows * D, 400 + (rows + 1) * D)),
+    );
+  });
+
   /** Rows of `width` floats (a multiple of 4) holding `count` real values each, at float 0. */
   function stageRows(values: number[][], width: number): void {
     mm.reserve(values.length * width + 64);
