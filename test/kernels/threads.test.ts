@@ -7,7 +7,6 @@
 import { spawnSync } from 'child_process';
 import * as os from 'os';
 import * as path from 'path';
-import { initBackend } from '../../src/backend';
 import { simdKernels, stage } from '../../src/kernels/simd_kernels';
 import {
   inParallel,
@@ -25,8 +24,8 @@ import {
 import { useThreads } from '../helpers/threads';
 
 describe('kernel threads: the protocol', () => {
+  // No tfjs here (the kernels alone): the file loads in a second, a mutation run's every mutant.
   beforeAll(async () => {
-    await initBackend('wasm', { quiet: true });
     await useThreads(2);
   });
   afterAll(() => setKernelThreads(2));
@@ -148,14 +147,12 @@ describe('kernel threads: the protocol', () => {
     await useThreads(2);
   });
 
-  test('the thread settings reject what is not an integer from 1 to 64, naming the value', async () => {
+  test('the thread settings reject what is not an integer from 1 to 64, naming the value', () => {
     expect(() => setKernelThreads(0)).toThrow('setKernelThreads: count must be an integer from 1 to 64, got 0');
     expect(() => setKernelThreads(1.5)).toThrow('got 1.5');
     expect(() => setKernelThreads(65)).toThrow('got 65');
     expect(() => setKernelThreads('2' as unknown as number)).toThrow('got "2"');
-    await expect(initBackend('wasm', { quiet: true, threads: -1 })).rejects.toThrow(
-      'initBackend: threads must be an integer from 1 to 64, got -1',
-    );
+    // initBackend's `threads` is checked the same way (test/backend.test.ts).
     expect(kernelThreads()).toBe(2);
   });
 });
@@ -243,7 +240,7 @@ describe('kernel threads: a Node process', () => {
     expect(out.workerParts).toBeGreaterThan(0);
   });
 
-  test(`${THREADS_ENV_VAR} sets the count at start (its values and errors: 'the count in effect' above)`, () => {
+  test(`${THREADS_ENV_VAR} sets the count at start (its values and errors: checked in-process above)`, () => {
     const script = `
       const { initBackend } = require('./src/backend');
       const { kernelThreads } = require('./src/kernels/threads');
