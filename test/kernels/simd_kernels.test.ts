@@ -154,7 +154,7 @@ describe('simdKernels (WebAssembly SIMD)', () => {
     expectAxpyRows(before, { ...shape, alpha: 0.25, accumulate: 0 });
   });
 
-  it('layerNormRows: per row xHat = (x - mean) / sqrt(var + epsilon), y = xHat gamma + beta, and the inverse std', () => {
+  it('layerNormRows: per row xHat = (x - mean) / sqrt(var + epsilon), y = xHat gamma + beta, the inverse std', () => {
     // x: 3 rows of 8 at float 100 (two vectors a row); gamma at 40, beta at 60; y, xHat and
     // inverseStd at 300, 400 and 500, which start as garbage (written whole).
     const [rows, D, epsilon] = [3, 8, 0.1];
