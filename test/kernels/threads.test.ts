@@ -7,6 +7,7 @@
 import { spawnSync } from 'child_process';
 import * as os from 'os';
 import * as path from 'path';
+import { Worker } from 'worker_threads';
 import { simdKernels, stage } from '../../src/kernels/simd_kernels';
 import {
   inParallel,
@@ -88,6 +89,47 @@ describe('kernel threads: the protocol', () => {
     expect(floatsAt(out, 64)).toEqual(Array(64).fill(3));
     setKernelThreads(2);
     expect(await kernelThreadsReady()).toBe(2);
+  });
+
+  test('a part that traps on a worker: the call says a thread failed, and the kernels then run on one', async () => {
+    const [three, out] = stage([new Float32Array([3])], [4 * 16]);
+    const beyondMemory = (2 ** 31 - 64) / 4;
+    onWorkersOnly(() =>
+      expect(() => inParallel(16, (k, p) => spread(k, three, p === 9 ? beyondMemory : out + 4 * p, 4))).toThrow(
+        'tfjs-attention: a kernel thread failed; the kernels now run on one thread',
+      ),
+    );
+    // Every other part ran.
+    expect(floatsAt(out, 64)).toEqual(Array.from({ length: 64 }, (_, i) => (i >= 36 && i < 40 ? 0 : 3)));
+    expect([kernelThreads(), partsRunByWorkers(), partsFor(100)]).toEqual([1, 0, 1]);
+    // On one thread the caller runs every part, even with the caller told to claim none.
+    simdKernels()!.floats.fill(0, out, out + 64);
+    onWorkersOnly(() => inParallel(16, (k, p) => spread(k, three, out + 4 * p, 4)));
+    expect(floatsAt(out, 64)).toEqual(Array(64).fill(3));
+    await useThreads(2);
+  });
+
+  test('a call of one part runs on the caller, never on a worker', () => {
+    const [three, out] = stage([new Float32Array([3])], [4]);
+    const before = partsRunByWorkers();
+    onWorkersOnly(() => inParallel(1, (k) => spread(k, three, out, 4)));
+    expect(floatsAt(out, 4)).toEqual([3, 3, 3, 3]);
+    expect(partsRunByWorkers()).toBe(before);
+  });
+
+  test('another thread count stops the running workers', async () => {
+    const terminate = jest.spyOn(Worker.prototype, 'terminate');
+    try {
+      await useThreads(3);
+      expect(terminate).toHaveBeenCalledTimes(1); // the one worker of two threads
+      setKernelThreads(1);
+      expect(terminate).toHaveBeenCalledTimes(3); // the two of three
+      expect(kernelThreads()).toBe(1);
+      await useThreads(2);
+      expect(terminate).toHaveBeenCalledTimes(3);
+    } finally {
+      terminate.mockRestore();
+    }
   });
 
   test('asking again for the running thread count keeps the running workers', () => {
