@@ -37,7 +37,7 @@ interface AxpyCase {
 /**
  * Runs `axpyRows` on memory that held `before` and checks every float of C's m rows of cRow
  * against plain loops: the first `width` columns get alpha * sum_j A(i, j) B[j, e] (added to the
- * old value when accumulating), the rest are untouched.
+ * old value when accumulating), the rest are untouched, and so is the row after the m rows.
  */
 function expectAxpyRows(before: Float32Array, k: AxpyCase): void {
   mm.axpyRows(
@@ -54,11 +54,12 @@ function expectAxpyRows(before: Float32Array, k: AxpyCase): void {
     k.alpha,
     k.accumulate,
   );
-  for (let i = 0; i < k.m; i++) {
+  // C's m rows, and the row after them untouched.
+  for (let i = 0; i <= k.m; i++) {
     for (let e = 0; e < k.cRow; e++) {
       const old = before[k.c + i * k.cRow + e];
       let expected = old;
-      if (e < k.width) {
+      if (e < k.width && i < k.m) {
         let sum = 0;
         for (let j = 0; j < k.n; j++) sum += before[k.a + i * k.aRow + j * k.aCol] * before[k.b + j * k.bRow + e];
         expected = (k.accumulate ? old : 0) + k.alpha * sum;
