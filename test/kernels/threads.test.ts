@@ -7,7 +7,8 @@
 import { spawnSync } from 'child_process';
 import * as os from 'os';
 import * as path from 'path';
-import { Worker } from 'worker_threads';
+// Node's module object itself (a namespace import's names cannot be replaced): the pool constructs its Worker.
+import workerThreads from 'worker_threads';
 import { simdKernels, stage } from '../../src/kernels/simd_kernels';
 import {
   inParallel,
@@ -19,6 +20,7 @@ import {
   partsRunByWorkers,
   setCallerClaimsParts,
   setKernelThreads,
+  setWorkersClaimParts,
   THREADS_ENV_VAR,
   type KernelCalls,
 } from '../../src/kernels/threads';
@@ -118,7 +120,7 @@ describe('kernel threads: the protocol', () => {
   });
 
   test('another thread count stops the running workers', async () => {
-    const terminate = jest.spyOn(Worker.prototype, 'terminate');
+    const terminate = jest.spyOn(workerThreads.Worker.prototype, 'terminate');
     try {
       await useThreads(3);
       expect(terminate).toHaveBeenCalledTimes(1); // the one worker of two threads
@@ -130,6 +132,72 @@ describe('kernel threads: the protocol', () => {
     } finally {
       terminate.mockRestore();
     }
+  });
+
+  /** Runs `work` with the workers told of no call: the caller runs every part, through the pool. */
+  const onCallerOnly = (work: () => void) => {
+    setWorkersClaimParts(false);
+    try {
+      work();
+    } finally {
+      setWorkersClaimParts(true);
+    }
+  };
+
+  test('a part that throws on the caller: the call throws it after the parts claimed, later parts skipped', () => {
+    const [three, out] = stage([new Float32Array([3])], [4 * 8]);
+    const before = partsRunByWorkers();
+    // The body throws only when run here (the recorder's calls, which a worker would replay, do not).
+    const body = (k: KernelCalls, p: number) => {
+      if (p === 3 && k === simdKernels()) throw new Error('part 3 failed');
+      spread(k, three, out + 4 * p, 4);
+    };
+    onCallerOnly(() => expect(() => inParallel(8, body)).toThrow('part 3 failed'));
+    expect(floatsAt(out, 32)).toEqual(Array.from({ length: 32 }, (_, i) => (i < 12 ? 3 : 0)));
+    // The caller (claiming parts by default) ran them all; the threads still work.
+    expect(partsRunByWorkers()).toBe(before);
+    expect(kernelThreads()).toBe(2);
+    onCallerOnly(() => inParallel(8, (k, p) => spread(k, three, out + 4 * p, 4)));
+    expect(floatsAt(out, 32)).toEqual(Array(32).fill(3));
+  });
+
+  test('no worker can start: the kernels run on one thread, and the workers started are stopped', async () => {
+    const RealWorker = workerThreads.Worker;
+    const terminate = jest.spyOn(RealWorker.prototype, 'terminate');
+    let started = 0;
+    // The second worker fails to start.
+    workerThreads.Worker = class extends RealWorker {
+      constructor(...args: ConstructorParameters<typeof RealWorker>) {
+        if (++started === 2) throw new Error('no worker here');
+        super(...args);
+      }
+    };
+    try {
+      setKernelThreads(3);
+      expect(await kernelThreadsReady()).toBe(1);
+      expect(started).toBe(2);
+      // The one of two threads (stopped by setKernelThreads), then the one that did start.
+      expect(terminate).toHaveBeenCalledTimes(2);
+      expect(partsFor(100)).toBe(1);
+    } finally {
+      workerThreads.Worker = RealWorker;
+      terminate.mockRestore();
+    }
+    await useThreads(2);
+  });
+
+  test('kernelThreadsReady resolves at once on one thread, and with no time left (no timer runs)', async () => {
+    jest.useFakeTimers();
+    try {
+      setKernelThreads(1);
+      expect(await kernelThreadsReady(1e9)).toBe(1);
+      setKernelThreads(3);
+      // Whether or not the new workers are ready yet, it does not wait.
+      expect([1, 3]).toContain(await kernelThreadsReady(0));
+    } finally {
+      jest.useRealTimers();
+    }
+    await useThreads(2);
   });
 
   test('asking again for the running thread count keeps the running workers', () => {
@@ -189,11 +257,15 @@ describe('kernel threads: the protocol', () => {
     await useThreads(2);
   });
 
-  test('the thread settings reject what is not an integer from 1 to 64, naming the value', () => {
+  test('the thread settings reject what is not an integer from 1 to 64, naming the value', async () => {
     expect(() => setKernelThreads(0)).toThrow('setKernelThreads: count must be an integer from 1 to 64, got 0');
     expect(() => setKernelThreads(1.5)).toThrow('got 1.5');
     expect(() => setKernelThreads(65)).toThrow('got 65');
     expect(() => setKernelThreads('2' as unknown as number)).toThrow('got "2"');
+    // 64 is accepted (asked for, not started: the count is set back before any call).
+    expect(() => setKernelThreads(64)).not.toThrow();
+    await useThreads(2);
+    expect(THREADS_ENV_VAR).toBe('TFJS_ATTENTION_THREADS');
     // initBackend's `threads` is checked the same way (test/backend.test.ts).
     expect(kernelThreads()).toBe(2);
   });
@@ -226,6 +298,7 @@ describe('kernel threads: the count in effect', () => {
   test.each([
     ['3', 3],
     [' 1 ', 1],
+    ['01', 1],
     ['2\n', 2],
     ['', cores],
     [undefined, cores],
@@ -243,7 +316,7 @@ describe('kernel threads: the count in effect', () => {
     });
   });
 
-  test.each(['many', '0', '65', '2.5', '-1', '1 2'])(
+  test.each(['many', '0', '65', '2.5', '-1', '1 2', '+3', '0x2', '2e0'])(
     `${THREADS_ENV_VAR} %j is an error that names the variable and the value`,
     async (value) => {
       await withFreshThreads(value, async (threads) => {
