@@ -316,6 +316,21 @@ describe('kernel threads: the count in effect', () => {
     });
   });
 
+  test('by default the caller claims parts: a call kept from the workers completes', async () => {
+    await withFreshThreads('2', async (threads) => {
+      expect(await threads.kernelThreadsReady()).toBe(2);
+      const parts: number[] = [];
+      threads.setWorkersClaimParts(false);
+      threads.inParallel(4, (calls, p) => {
+        parts.push(p);
+        calls.zeroFill(0, 0);
+      });
+      // Recorded, then run here.
+      expect(parts).toEqual([0, 1, 2, 3, 0, 1, 2, 3]);
+      expect(threads.partsRunByWorkers()).toBe(0);
+    });
+  });
+
   test.each(['many', '0', '65', '2.5', '-1', '1 2', '+3', '0x2', '2e0'])(
     `${THREADS_ENV_VAR} %j is an error that names the variable and the value`,
     async (value) => {
