@@ -335,6 +335,60 @@ describe('simdKernels (WebAssembly SIMD)', () => {
     expect(firstScratch).toBeGreaterThanOrEqual(first + 8);
   });
 
+  /** erf in float64 by its Taylor series (|x| <= 3 here: terms below 1e-17 relative). */
+  const erf = (x: number) => {
+    let [term, sum] = [x, x];
+    for (let n = 1; n < 80; n++) {
+      term *= (-x * x) / n;
+      sum += term / (2 * n + 1);
+    }
+    return (2 / Math.sqrt(Math.PI)) * sum;
+  };
+  const phi = (x: number) => 0.5 * (1 + erf(x / Math.SQRT2));
+  const density = (x: number) => Math.exp((-x * x) / 2) / Math.sqrt(2 * Math.PI);
+
+  it('geluForward and geluBackward: y = x Phi(x), dx = dy (Phi(x) + x phi(x)), over the bytes asked for', () => {
+    // x: 12 floats at 100 (-3 to 3), dy at 200; y at 300 and dx at 400 hold garbage past the 12.
+    const before = seedMemory(600, 8);
+    const xs = Array.from({ length: 12 }, (_v, i) => -3 + (6 * i) / 11);
+    mm.floats.set(xs, 100);
+    mm.geluForward(4 * 100, 4 * 300, 4 * 12);
+    mm.geluBackward(4 * 100, 4 * 200, 4 * 400, 4 * 12);
+    xs.forEach((value, i) => {
+      const x = Math.fround(value);
+      expect(mm.floats[300 + i]).toBeCloseTo(x * phi(x), 6);
+      expect(mm.floats[400 + i]).toBeCloseTo(before[200 + i] * (phi(x) + x * density(x)), 6);
+    });
+    expect(Array.from(mm.floats.subarray(312, 320))).toEqual(Array.from(before.subarray(312, 320)));
+    expect(Array.from(mm.floats.subarray(412, 420))).toEqual(Array.from(before.subarray(412, 420)));
+  });
+
+  it('reluInPlace and reluBackward over the bytes asked for, from their addresses', () => {
+    // y at 100 (8 floats of both signs, relu-ed in place), dy at 200, dx at 300.
+    const before = seedMemory(400, 9);
+    mm.reluInPlace(4 * 100, 4 * 8);
+    for (let i = 0; i < 12; i++)
+      expect(mm.floats[100 + i]).toBe(i < 8 ? Math.max(before[100 + i], 0) : before[100 + i]);
+    expect(mm.floats[99]).toBe(before[99]);
+    mm.reluBackward(4 * 100, 4 * 200, 4 * 300, 4 * 8);
+    for (let i = 0; i < 12; i++) {
+      expect(mm.floats[300 + i]).toBe(i >= 8 ? before[300 + i] : before[100 + i] > 0 ? before[200 + i] : 0);
+    }
+    expect(before.subarray(100, 108).some((v) => v < 0) && before.subarray(100, 108).some((v) => v > 0)).toBe(true);
+  });
+
+  it('copyRows copies rows of count floats between strides and zeros each row up to padTo', () => {
+    // 3 rows of 5 floats at 100, 7 apart, to 300, 9 apart, padded with zeros to 7 floats.
+    const before = seedMemory(400, 10);
+    mm.copyRows(4 * 100, 4 * 7, 4 * 300, 4 * 9, 3, 5, 7);
+    for (let r = 0; r < 4; r++) {
+      for (let e = 0; e < 9; e++) {
+        const expected = r === 3 || e >= 7 ? before[300 + 9 * r + e] : e < 5 ? before[100 + 7 * r + e] : 0;
+        expect(mm.floats[300 + 9 * r + e]).toBe(expected);
+      }
+    }
+  });
+
   it('zeroFill zeros the bytes asked for and nothing around them', () => {
     mm.reserve(64);
     mm.floats.fill(7, 0, 64);
