@@ -304,9 +304,10 @@ describe('simdKernels (WebAssembly SIMD)', () => {
       // src: rows of `columns` floats, 12 apart, at float 0; dst: rows of `rows` floats, 40 apart, at 500.
       const before = seedMemory(1000, rows * columns);
       mm.transposeRows(0, 4 * 12, 4 * 500, 4 * 40, rows, columns);
-      for (let e = 0; e < columns; e++) {
+      // dst's rows, and the row after them untouched.
+      for (let e = 0; e <= columns; e++) {
         for (let r = 0; r < 40; r++) {
-          const expected = r < rows ? before[r * 12 + e] : before[500 + e * 40 + r];
+          const expected = r < rows && e < columns ? before[r * 12 + e] : before[500 + e * 40 + r];
           expect(mm.floats[500 + e * 40 + r]).toBe(expected);
         }
       }
