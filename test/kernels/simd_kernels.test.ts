@@ -5,7 +5,14 @@
  * each arithmetic (jest.config.js's projects), which the first tests check.
  */
 import { existsSync, readFileSync } from 'fs';
-import { identify, relaxedSimdKernels, simdKernels, stage, unstage } from '../../src/kernels/simd_kernels';
+import {
+  ADAM_PARAMETERS,
+  identify,
+  relaxedSimdKernels,
+  simdKernels,
+  stage,
+  unstage,
+} from '../../src/kernels/simd_kernels';
 import { assembleModule, defineFunction, f32x4, get, i32 } from '../../src/kernels/wasm_assembler';
 import { seededValues } from '../layers/attention_reference';
 
@@ -387,6 +394,43 @@ describe('simdKernels (WebAssembly SIMD)', () => {
         const expected = r === 3 || e >= 7 ? before[300 + 9 * r + e] : e < 5 ? before[100 + 7 * r + e] : 0;
         expect(mm.floats[300 + 9 * r + e]).toBe(expected);
       }
+    }
+  });
+
+  it("adamUpdate: the moments and the weights of Adam's step, from the parameters' block by name", () => {
+    // w, g, m, v: 8 floats each at 100, 200, 300, 400 (v's non-negative), the block at 500 written
+    // as train/adam.ts writes it (ADAM_PARAMETERS' order, by name); the floats past the 8 untouched.
+    const before = seedMemory(600, 11);
+    for (let i = 400; i < 416; i++) mm.floats[i] = before[i] = Math.abs(before[i]);
+    const parameters: Record<(typeof ADAM_PARAMETERS)[number], number> = {
+      gradientScale: 0.5,
+      beta1: 0.8,
+      oneMinusBeta1: 0.3,
+      beta2: 0.95,
+      oneMinusBeta2: 0.07,
+      stepSize: 0.01,
+      rootCorrection: 1.3,
+      epsilon: 0.2,
+    };
+    mm.floats.set(
+      ADAM_PARAMETERS.map((name) => parameters[name]),
+      500,
+    );
+    const keep = 0.99;
+    mm.adamUpdate(4 * 100, 4 * 200, 4 * 300, 4 * 400, 4 * 8, 4 * 500, keep);
+    const p = parameters;
+    for (let i = 0; i < 12; i++) {
+      if (i >= 8) {
+        for (const region of [100, 300, 400]) expect(mm.floats[region + i]).toBe(before[region + i]);
+        continue;
+      }
+      const g = before[200 + i] * p.gradientScale;
+      const m = p.beta1 * before[300 + i] + p.oneMinusBeta1 * g;
+      const v = p.beta2 * before[400 + i] + p.oneMinusBeta2 * g * g;
+      expect(mm.floats[300 + i]).toBeCloseTo(m, 6);
+      expect(mm.floats[400 + i]).toBeCloseTo(v, 6);
+      const w = keep * before[100 + i] - (p.stepSize * m) / (Math.sqrt(v) * p.rootCorrection + p.epsilon);
+      expect(mm.floats[100 + i]).toBeCloseTo(w, 6);
     }
   });
 
