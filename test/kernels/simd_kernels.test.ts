@@ -7,11 +7,14 @@
 import { existsSync, readFileSync } from 'fs';
 import {
   ADAM_PARAMETERS,
+  allocateResident,
+  freeResident,
   identify,
   relaxedSimdKernels,
   simdKernels,
   stage,
   unstage,
+  writtenInPlace,
 } from '../../src/kernels/simd_kernels';
 import { assembleModule, defineFunction, f32x4, get, i32 } from '../../src/kernels/wasm_assembler';
 import { seededValues } from '../layers/attention_reference';
@@ -432,6 +435,63 @@ describe('simdKernels (WebAssembly SIMD)', () => {
       const w = keep * before[100 + i] - (p.stepSize * m) / (Math.sqrt(v) * p.rootCorrection + p.epsilon);
       expect(mm.floats[100 + i]).toBeCloseTo(w, 6);
     }
+  });
+
+  it('resident blocks: one after another, zeroed; freeing one moves the later ones down with their floats', () => {
+    const [a, b, c] = [allocateResident(10), allocateResident(20), allocateResident(5)];
+    try {
+      expect([b.start - a.start, c.start - b.start]).toEqual([10, 20]);
+      expect(Array.from(mm.floats.subarray(a.start, c.start + 5)).every((v) => v === 0)).toBe(true);
+      mm.floats.fill(1, a.start, a.start + 10);
+      mm.floats.fill(2, b.start, b.start + 20);
+      mm.floats.fill(3, c.start, c.start + 5);
+      // The staging area starts on the page after the last block.
+      expect(stage([new Float32Array(4)], [], [])[0]).toBe(1024 * Math.ceil((c.start + 5) / 1024));
+      freeResident(b);
+      expect(c.start).toBe(a.start + 10);
+      expect(Array.from(mm.floats.subarray(a.start, c.start + 5))).toEqual([...Array(10).fill(1), ...Array(5).fill(3)]);
+      freeResident(b); // no longer held: nothing moves
+      expect(c.start).toBe(a.start + 10);
+      const first = a.start;
+      freeResident(a);
+      expect(c.start).toBe(first);
+      expect(Array.from(mm.floats.subarray(c.start, c.start + 5))).toEqual(Array(5).fill(3));
+    } finally {
+      freeResident(c);
+    }
+    // None held: a call's regions start at float 0 again.
+    expect(stage([new Float32Array(4)], [], [])[0]).toBe(0);
+  });
+
+  it("stage: a call's regions in order, rounded to lines, clear of the previous call's; zeroed ones zeroed", () => {
+    // A resident block allocated and freed forgets the previous calls: this one starts at float 0.
+    freeResident(allocateResident(1));
+    const [x, z, scratch] = stage([Float32Array.from([1, 2, 3, 4, 5])], [20], [3]);
+    expect([x, z, scratch]).toEqual([0, 16, 48]);
+    expect(Array.from(mm.floats.subarray(x, x + 5))).toEqual([1, 2, 3, 4, 5]);
+    mm.floats.fill(9, z, z + 20);
+    // The next call: not before the previous one (at 0), so after its end (64 and its slack of 4),
+    // on the next page; its zeroed region zeroed again.
+    const [x2, z2] = stage([Float32Array.from([6])], [20], []);
+    expect([x2, z2]).toEqual([1024, 1040]);
+    expect(Array.from(mm.floats.subarray(z2, z2 + 20))).toEqual(Array(20).fill(0));
+    // The one after fits before the previous call's (16 floats and the slack before 1024): at 0.
+    expect(stage([Float32Array.from([7])], [], [])[0]).toBe(0);
+    // One that does not fit before it goes after the previous call's end (16 and the slack: 1024),
+    // and then a small one fits before that again.
+    expect(stage([new Float32Array(1021)], [], [])[0]).toBe(1024);
+    expect(stage([Float32Array.from([8])], [], [])[0]).toBe(0);
+  });
+
+  it('writtenInPlace: a tensor changed in place is copied in again by the next call', () => {
+    const id = {};
+    const values = identify(Float32Array.from([1, 2, 3, 4]), id);
+    const [first] = stage([values], [], []);
+    expect(stage([values], [], [])[0]).toBe(first);
+    values.set([5, 6, 7, 8]);
+    writtenInPlace(id);
+    const [copied] = stage([values], [], []);
+    expect(Array.from(mm.floats.subarray(copied, copied + 4))).toEqual([5, 6, 7, 8]);
   });
 
   it('zeroFill zeros the bytes asked for and nothing around them', () => {
