@@ -469,7 +469,7 @@ describe('simdKernels (WebAssembly SIMD)', () => {
     const [x, z, scratch] = stage([Float32Array.from([1, 2, 3, 4, 5])], [20], [3]);
     expect([x, z, scratch]).toEqual([0, 16, 48]);
     expect(Array.from(mm.floats.subarray(x, x + 5))).toEqual([1, 2, 3, 4, 5]);
-    mm.floats.fill(9, z, z + 20);
+    mm.floats.fill(9, z, 1200); // garbage where this call's and the next call's zeroed regions lie
     // The next call: not before the previous one (at 0), so after its end (64 and its slack of 4),
     // on the next page; its zeroed region zeroed again.
     const [x2, z2] = stage([Float32Array.from([6])], [20], []);
