@@ -50,6 +50,13 @@ const MODULES = {
   'src/kernels/gelu.ts': ['test/ops/gelu.test.ts'],
   'src/kernels/adam.ts': ['test/train/adam_kernel.test.ts'],
   'src/kernels/fused_kernel.ts': ['test/kernels/fused_kernel.test.ts'],
+  // The encodings byte for byte and small modules run by the engine: no tfjs, under a second.
+  'src/kernels/wasm_assembler.ts': ['test/kernels/wasm_assembler.test.ts'],
+  // The protocol: parts claimed once each, on the workers alone where a test says so; the counts.
+  'src/kernels/threads.ts': ['test/kernels/threads.test.ts'],
+  // Each kernel called directly on the module's memory against plain loops: no tfjs. The kernels
+  // are assembled once per test file, on first use, so their mutants are static (every test runs).
+  'src/kernels/simd_kernels.ts': ['test/kernels/simd_kernels.test.ts'],
   // The searches and samplers alone have fast tests of their own; the folder's runners need models.
   'src/decode/search.ts': ['test/decode/search.test.ts', 'test/decode/samplers.test.ts'],
   'src/decode/samplers.ts': ['test/decode/search.test.ts', 'test/decode/samplers.test.ts'],
@@ -85,6 +92,12 @@ const tests = [...new Set(lists.flat().filter(Boolean))];
  * non-finite-loss test checks the memory after a step too).
  */
 const SLOW = ['keeps tf.memory() flat'];
+/**
+ * Tests that run the package in a child process, which loads the sandbox's code without the
+ * mutant switch: they cannot see a mutant, and take tens of seconds (threads.test.ts's Node
+ * processes; the thread count from the environment is checked in-process there too).
+ */
+const IN_CHILD_PROCESSES = ['kernel threads: a Node process'];
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** jest's main project (the second re-runs the kernel tests with relaxed SIMD: not needed here). */
@@ -106,7 +119,7 @@ export default {
       projects: undefined,
       displayName: undefined,
       ...(related ? {} : { testMatch: tests.map((t) => `<rootDir>/${t}`) }),
-      testNamePattern: `^(?!.*(${SLOW.map(escape).join('|')}))`,
+      testNamePattern: `^(?!.*(${[...SLOW, ...IN_CHILD_PROCESSES].map(escape).join('|')}))`,
     },
   },
   reporters: ['clear-text', 'progress', 'html', 'json'],

@@ -190,7 +190,9 @@ describe('initBackend', () => {
       expect(kernelThreads()).toBe(1);
       await initBackend('wasm', { quiet: true, threads: 2 });
       expect(kernelThreads()).toBe(2);
-      await expect(initBackend('wasm', { quiet: true, threads: 0 })).rejects.toThrow(/initBackend: threads/);
+      await expect(initBackend('wasm', { quiet: true, threads: 0 })).rejects.toThrow(
+        'initBackend: threads must be an integer from 1 to 64, got 0',
+      );
     } finally {
       await initBackend('wasm', { quiet: true, threads: before });
     }

@@ -211,8 +211,10 @@ class Pool {
     Atomics.store(ctl, DONE, 0);
     Atomics.store(ctl, TOTAL, (generation << INDEX_BITS) | parts);
     Atomics.store(ctl, NEXT, generation << INDEX_BITS);
-    Atomics.store(ctl, GEN, generation);
-    if (Atomics.load(ctl, WORKERS_ASLEEP) > 0) Atomics.notify(ctl, GEN);
+    if (workersClaimParts) {
+      Atomics.store(ctl, GEN, generation);
+      if (Atomics.load(ctl, WORKERS_ASLEEP) > 0) Atomics.notify(ctl, GEN);
+    }
     let failure: unknown = null;
     while (callerClaimsParts) {
       const next = Atomics.load(ctl, NEXT);
@@ -380,6 +382,20 @@ let callerClaimsParts = true;
  */
 export function setCallerClaimsParts(claims: boolean): void {
   callerClaimsParts = claims;
+}
+
+/** Whether the workers are told of a threaded call (see `setWorkersClaimParts`). */
+let workersClaimParts = true;
+
+/**
+ * For tests of the threads, the other side of `setCallerClaimsParts`: with `false`, a threaded
+ * call is not published to the workers (its generation is not stored where they wait), so the
+ * calling thread claims and runs every part through the pool's own path, its handling of a part
+ * that throws included. Never with `setCallerClaimsParts(false)` (no thread would take the parts).
+ * Default true; not exported from the package.
+ */
+export function setWorkersClaimParts(claims: boolean): void {
+  workersClaimParts = claims;
 }
 
 /**

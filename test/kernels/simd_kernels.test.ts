@@ -5,7 +5,17 @@
  * each arithmetic (jest.config.js's projects), which the first tests check.
  */
 import { existsSync, readFileSync } from 'fs';
-import { identify, relaxedSimdKernels, simdKernels, stage, unstage } from '../../src/kernels/simd_kernels';
+import {
+  ADAM_PARAMETERS,
+  allocateResident,
+  freeResident,
+  identify,
+  relaxedSimdKernels,
+  simdKernels,
+  stage,
+  unstage,
+  writtenInPlace,
+} from '../../src/kernels/simd_kernels';
 import { assembleModule, defineFunction, f32x4, get, i32 } from '../../src/kernels/wasm_assembler';
 import { seededValues } from '../layers/attention_reference';
 
@@ -37,7 +47,7 @@ interface AxpyCase {
 /**
  * Runs `axpyRows` on memory that held `before` and checks every float of C's m rows of cRow
  * against plain loops: the first `width` columns get alpha * sum_j A(i, j) B[j, e] (added to the
- * old value when accumulating), the rest are untouched.
+ * old value when accumulating), the rest are untouched, and so is the row after the m rows.
  */
 function expectAxpyRows(before: Float32Array, k: AxpyCase): void {
   mm.axpyRows(
@@ -54,11 +64,12 @@ function expectAxpyRows(before: Float32Array, k: AxpyCase): void {
     k.alpha,
     k.accumulate,
   );
-  for (let i = 0; i < k.m; i++) {
+  // C's m rows, and the row after them untouched.
+  for (let i = 0; i <= k.m; i++) {
     for (let e = 0; e < k.cRow; e++) {
       const old = before[k.c + i * k.cRow + e];
       let expected = old;
-      if (e < k.width) {
+      if (e < k.width && i < k.m) {
         let sum = 0;
         for (let j = 0; j < k.n; j++) sum += before[k.a + i * k.aRow + j * k.aCol] * before[k.b + j * k.bRow + e];
         expected = (k.accumulate ? old : 0) + k.alpha * sum;
@@ -154,6 +165,64 @@ describe('simdKernels (WebAssembly SIMD)', () => {
     expectAxpyRows(before, { ...shape, alpha: 0.25, accumulate: 0 });
   });
 
+  it('layerNormRows: per row xHat = (x - mean) / sqrt(var + epsilon), y = xHat gamma + beta, the inverse std', () => {
+    // x: 3 rows of 8 at float 100 (two vectors a row); gamma at 40, beta at 60; y, xHat and
+    // inverseStd at 300, 400 and 500, which start as garbage (written whole).
+    const [rows, D, epsilon] = [3, 8, 0.1];
+    const before = seedMemory(600, 6);
+    mm.layerNormRows(4 * 100, 4 * 40, 4 * 60, 4 * 300, 4 * 400, 4 * 500, rows, 4 * D, D, epsilon);
+    for (let r = 0; r < rows; r++) {
+      const x = Array.from(before.subarray(100 + r * D, 100 + (r + 1) * D));
+      const mean = x.reduce((sum, v) => sum + v, 0) / D;
+      const variance = x.reduce((sum, v) => sum + (v - mean) ** 2, 0) / D;
+      const inverseStd = 1 / Math.sqrt(variance + epsilon);
+      expect(mm.floats[500 + r]).toBeCloseTo(inverseStd, 5);
+      for (let e = 0; e < D; e++) {
+        const xHat = (x[e] - mean) * inverseStd;
+        expect(mm.floats[400 + r * D + e]).toBeCloseTo(xHat, 5);
+        expect(mm.floats[300 + r * D + e]).toBeCloseTo(xHat * before[40 + e] + before[60 + e], 5);
+      }
+    }
+    // Nothing past the outputs: the fourth row, the fourth inverse std.
+    expect(Array.from(mm.floats.subarray(300 + rows * D, 300 + (rows + 1) * D))).toEqual(
+      Array.from(before.subarray(300 + rows * D, 300 + (rows + 1) * D)),
+    );
+    expect(Array.from(mm.floats.subarray(400 + rows * D, 400 + (rows + 1) * D))).toEqual(
+      Array.from(before.subarray(400 + rows * D, 400 + (rows + 1) * D)),
+    );
+    expect(mm.floats[500 + rows]).toBe(before[500 + rows]);
+  });
+
+  it('layerNormRowsBackward: dx per row from dy, xHat and the inverse std; dGamma and dBeta added to', () => {
+    // dy: 3 rows of 8 at float 100, xHat at 200, inverseStd at 300, gamma at 40; dx at 400 (garbage
+    // before: written whole); dGamma at 500 and dBeta at 520 hold values that the sums add to.
+    const [rows, D] = [3, 8];
+    const before = seedMemory(600, 7);
+    mm.layerNormRowsBackward(4 * 100, 4 * 200, 4 * 300, 4 * 40, 4 * 400, 4 * 500, 4 * 520, rows, 4 * D, D);
+    const dGamma = Array.from(before.subarray(500, 500 + D));
+    const dBeta = Array.from(before.subarray(520, 520 + D));
+    for (let r = 0; r < rows; r++) {
+      const dy = Array.from(before.subarray(100 + r * D, 100 + (r + 1) * D));
+      const xHat = Array.from(before.subarray(200 + r * D, 200 + (r + 1) * D));
+      const dxHat = dy.map((g, e) => g * before[40 + e]);
+      const meanDxHat = dxHat.reduce((sum, v) => sum + v, 0) / D;
+      const meanDxHatXHat = dxHat.reduce((sum, v, e) => sum + v * xHat[e], 0) / D;
+      for (let e = 0; e < D; e++) {
+        const dx = before[300 + r] * (dxHat[e] - meanDxHat - xHat[e] * meanDxHatXHat);
+        expect(mm.floats[400 + r * D + e]).toBeCloseTo(dx, 5);
+        dGamma[e] += dy[e] * xHat[e];
+        dBeta[e] += dy[e];
+      }
+    }
+    for (let e = 0; e < D; e++) {
+      expect(mm.floats[500 + e]).toBeCloseTo(dGamma[e], 5);
+      expect(mm.floats[520 + e]).toBeCloseTo(dBeta[e], 5);
+    }
+    expect(Array.from(mm.floats.subarray(400 + rows * D, 400 + (rows + 1) * D))).toEqual(
+      Array.from(before.subarray(400 + rows * D, 400 + (rows + 1) * D)),
+    );
+  });
+
   /** Rows of `width` floats (a multiple of 4) holding `count` real values each, at float 0. */
   function stageRows(values: number[][], width: number): void {
     mm.reserve(values.length * width + 64);
@@ -245,9 +314,10 @@ describe('simdKernels (WebAssembly SIMD)', () => {
       // src: rows of `columns` floats, 12 apart, at float 0; dst: rows of `rows` floats, 40 apart, at 500.
       const before = seedMemory(1000, rows * columns);
       mm.transposeRows(0, 4 * 12, 4 * 500, 4 * 40, rows, columns);
-      for (let e = 0; e < columns; e++) {
+      // dst's rows, and the row after them untouched.
+      for (let e = 0; e <= columns; e++) {
         for (let r = 0; r < 40; r++) {
-          const expected = r < rows ? before[r * 12 + e] : before[500 + e * 40 + r];
+          const expected = r < rows && e < columns ? before[r * 12 + e] : before[500 + e * 40 + r];
           expect(mm.floats[500 + e * 40 + r]).toBe(expected);
         }
       }
@@ -274,6 +344,154 @@ describe('simdKernels (WebAssembly SIMD)', () => {
     const [odd1] = stage([odd], [], [8]);
     expect(stage([odd], [], [8])[0]).not.toBe(odd1);
     expect(firstScratch).toBeGreaterThanOrEqual(first + 8);
+  });
+
+  /** erf in float64 by its Taylor series (|x| <= 3 here: terms below 1e-17 relative). */
+  const erf = (x: number) => {
+    let [term, sum] = [x, x];
+    for (let n = 1; n < 80; n++) {
+      term *= (-x * x) / n;
+      sum += term / (2 * n + 1);
+    }
+    return (2 / Math.sqrt(Math.PI)) * sum;
+  };
+  const phi = (x: number) => 0.5 * (1 + erf(x / Math.SQRT2));
+  const density = (x: number) => Math.exp((-x * x) / 2) / Math.sqrt(2 * Math.PI);
+
+  it('geluForward and geluBackward: y = x Phi(x), dx = dy (Phi(x) + x phi(x)), over the bytes asked for', () => {
+    // x: 12 floats at 100 (-3 to 3), dy at 200; y at 300 and dx at 400 hold garbage past the 12.
+    const before = seedMemory(600, 8);
+    const xs = Array.from({ length: 12 }, (_v, i) => -3 + (6 * i) / 11);
+    mm.floats.set(xs, 100);
+    mm.geluForward(4 * 100, 4 * 300, 4 * 12);
+    mm.geluBackward(4 * 100, 4 * 200, 4 * 400, 4 * 12);
+    xs.forEach((value, i) => {
+      const x = Math.fround(value);
+      expect(mm.floats[300 + i]).toBeCloseTo(x * phi(x), 6);
+      expect(mm.floats[400 + i]).toBeCloseTo(before[200 + i] * (phi(x) + x * density(x)), 6);
+    });
+    expect(Array.from(mm.floats.subarray(312, 320))).toEqual(Array.from(before.subarray(312, 320)));
+    expect(Array.from(mm.floats.subarray(412, 420))).toEqual(Array.from(before.subarray(412, 420)));
+  });
+
+  it('reluInPlace and reluBackward over the bytes asked for, from their addresses', () => {
+    // y at 100 (8 floats of both signs, relu-ed in place), dy at 200, dx at 300.
+    const before = seedMemory(400, 9);
+    mm.reluInPlace(4 * 100, 4 * 8);
+    for (let i = 0; i < 12; i++)
+      expect(mm.floats[100 + i]).toBe(i < 8 ? Math.max(before[100 + i], 0) : before[100 + i]);
+    expect(mm.floats[99]).toBe(before[99]);
+    mm.reluBackward(4 * 100, 4 * 200, 4 * 300, 4 * 8);
+    for (let i = 0; i < 12; i++) {
+      expect(mm.floats[300 + i]).toBe(i >= 8 ? before[300 + i] : before[100 + i] > 0 ? before[200 + i] : 0);
+    }
+    expect(before.subarray(100, 108).some((v) => v < 0) && before.subarray(100, 108).some((v) => v > 0)).toBe(true);
+  });
+
+  it('copyRows copies rows of count floats between strides and zeros each row up to padTo', () => {
+    // 3 rows of 5 floats at 100, 7 apart, to 300, 9 apart, padded with zeros to 7 floats.
+    const before = seedMemory(400, 10);
+    mm.copyRows(4 * 100, 4 * 7, 4 * 300, 4 * 9, 3, 5, 7);
+    for (let r = 0; r < 4; r++) {
+      for (let e = 0; e < 9; e++) {
+        const expected = r === 3 || e >= 7 ? before[300 + 9 * r + e] : e < 5 ? before[100 + 7 * r + e] : 0;
+        expect(mm.floats[300 + 9 * r + e]).toBe(expected);
+      }
+    }
+  });
+
+  it("adamUpdate: the moments and the weights of Adam's step, from the parameters' block by name", () => {
+    // w, g, m, v: 8 floats each at 100, 200, 300, 400 (v's non-negative), the block at 500 written
+    // as train/adam.ts writes it (ADAM_PARAMETERS' order, by name); the floats past the 8 untouched.
+    const before = seedMemory(600, 11);
+    for (let i = 400; i < 416; i++) mm.floats[i] = before[i] = Math.abs(before[i]);
+    const parameters: Record<(typeof ADAM_PARAMETERS)[number], number> = {
+      gradientScale: 0.5,
+      beta1: 0.8,
+      oneMinusBeta1: 0.3,
+      beta2: 0.95,
+      oneMinusBeta2: 0.07,
+      stepSize: 0.01,
+      rootCorrection: 1.3,
+      epsilon: 0.2,
+    };
+    mm.floats.set(
+      ADAM_PARAMETERS.map((name) => parameters[name]),
+      500,
+    );
+    const keep = 0.99;
+    mm.adamUpdate(4 * 100, 4 * 200, 4 * 300, 4 * 400, 4 * 8, 4 * 500, keep);
+    const p = parameters;
+    for (let i = 0; i < 12; i++) {
+      if (i >= 8) {
+        for (const region of [100, 300, 400]) expect(mm.floats[region + i]).toBe(before[region + i]);
+        continue;
+      }
+      const g = before[200 + i] * p.gradientScale;
+      const m = p.beta1 * before[300 + i] + p.oneMinusBeta1 * g;
+      const v = p.beta2 * before[400 + i] + p.oneMinusBeta2 * g * g;
+      expect(mm.floats[300 + i]).toBeCloseTo(m, 6);
+      expect(mm.floats[400 + i]).toBeCloseTo(v, 6);
+      const w = keep * before[100 + i] - (p.stepSize * m) / (Math.sqrt(v) * p.rootCorrection + p.epsilon);
+      expect(mm.floats[100 + i]).toBeCloseTo(w, 6);
+    }
+  });
+
+  it('resident blocks: one after another, zeroed; freeing one moves the later ones down with their floats', () => {
+    const [a, b, c] = [allocateResident(10), allocateResident(20), allocateResident(5)];
+    try {
+      expect([b.start - a.start, c.start - b.start]).toEqual([10, 20]);
+      expect(Array.from(mm.floats.subarray(a.start, c.start + 5)).every((v) => v === 0)).toBe(true);
+      mm.floats.fill(1, a.start, a.start + 10);
+      mm.floats.fill(2, b.start, b.start + 20);
+      mm.floats.fill(3, c.start, c.start + 5);
+      // The staging area starts on the page after the last block.
+      expect(stage([new Float32Array(4)], [], [])[0]).toBe(1024 * Math.ceil((c.start + 5) / 1024));
+      freeResident(b);
+      expect(c.start).toBe(a.start + 10);
+      expect(Array.from(mm.floats.subarray(a.start, c.start + 5))).toEqual([...Array(10).fill(1), ...Array(5).fill(3)]);
+      freeResident(b); // no longer held: nothing moves
+      expect(c.start).toBe(a.start + 10);
+      const first = a.start;
+      freeResident(a);
+      expect(c.start).toBe(first);
+      expect(Array.from(mm.floats.subarray(c.start, c.start + 5))).toEqual(Array(5).fill(3));
+    } finally {
+      freeResident(c);
+    }
+    // None held: a call's regions start at float 0 again.
+    expect(stage([new Float32Array(4)], [], [])[0]).toBe(0);
+  });
+
+  it("stage: a call's regions in order, rounded to lines, clear of the previous call's; zeroed ones zeroed", () => {
+    // A resident block allocated and freed forgets the previous calls: this one starts at float 0.
+    freeResident(allocateResident(1));
+    const [x, z, scratch] = stage([Float32Array.from([1, 2, 3, 4, 5])], [20], [3]);
+    expect([x, z, scratch]).toEqual([0, 16, 48]);
+    expect(Array.from(mm.floats.subarray(x, x + 5))).toEqual([1, 2, 3, 4, 5]);
+    mm.floats.fill(9, z, 1200); // garbage where this call's and the next call's zeroed regions lie
+    // The next call: not before the previous one (at 0), so after its end (64 and its slack of 4),
+    // on the next page; its zeroed region zeroed again.
+    const [x2, z2] = stage([Float32Array.from([6])], [20], []);
+    expect([x2, z2]).toEqual([1024, 1040]);
+    expect(Array.from(mm.floats.subarray(z2, z2 + 20))).toEqual(Array(20).fill(0));
+    // The one after fits before the previous call's (16 floats and the slack before 1024): at 0.
+    expect(stage([Float32Array.from([7])], [], [])[0]).toBe(0);
+    // One that does not fit before it goes after the previous call's end (16 and the slack: 1024),
+    // and then a small one fits before that again.
+    expect(stage([new Float32Array(1021)], [], [])[0]).toBe(1024);
+    expect(stage([Float32Array.from([8])], [], [])[0]).toBe(0);
+  });
+
+  it('writtenInPlace: a tensor changed in place is copied in again by the next call', () => {
+    const id = {};
+    const values = identify(Float32Array.from([1, 2, 3, 4]), id);
+    const [first] = stage([values], [], []);
+    expect(stage([values], [], [])[0]).toBe(first);
+    values.set([5, 6, 7, 8]);
+    writtenInPlace(id);
+    const [copied] = stage([values], [], []);
+    expect(Array.from(mm.floats.subarray(copied, copied + 4))).toEqual([5, 6, 7, 8]);
   });
 
   it('zeroFill zeros the bytes asked for and nothing around them', () => {

@@ -1,28 +1,34 @@
 /**
  * The protocol of the SIMD kernels' threads (src/kernels/threads.ts; thread_results.test.ts checks
  * their results): more parts than threads, a command buffer too small for a call, a part that
- * traps, the settings' errors, and a Node process that ends by itself with the workers started.
+ * traps, how work is cut into parts, the settings' errors, the count from the environment (on a
+ * fresh copy of the module), and a Node process that ends by itself with the workers started.
  */
 import { spawnSync } from 'child_process';
+import * as os from 'os';
 import * as path from 'path';
-import { initBackend } from '../../src/backend';
+// Node's module object itself (a namespace import's names cannot be replaced): the pool constructs its Worker.
+import workerThreads from 'worker_threads';
 import { simdKernels, stage } from '../../src/kernels/simd_kernels';
 import {
   inParallel,
   kernelThreads,
   kernelThreadsReady,
   MAX_PARTS,
+  inParallelRuns,
+  partsFor,
   partsRunByWorkers,
   setCallerClaimsParts,
   setKernelThreads,
+  setWorkersClaimParts,
   THREADS_ENV_VAR,
   type KernelCalls,
 } from '../../src/kernels/threads';
 import { useThreads } from '../helpers/threads';
 
 describe('kernel threads: the protocol', () => {
+  // No tfjs here (the kernels alone): the file loads in a second, a mutation run's every mutant.
   beforeAll(async () => {
-    await initBackend('wasm', { quiet: true });
     await useThreads(2);
   });
   afterAll(() => setKernelThreads(2));
@@ -87,6 +93,113 @@ describe('kernel threads: the protocol', () => {
     expect(await kernelThreadsReady()).toBe(2);
   });
 
+  test('a part that traps on a worker: the call says a thread failed, and the kernels then run on one', async () => {
+    const [three, out] = stage([new Float32Array([3])], [4 * 16]);
+    const beyondMemory = (2 ** 31 - 64) / 4;
+    onWorkersOnly(() =>
+      expect(() => inParallel(16, (k, p) => spread(k, three, p === 9 ? beyondMemory : out + 4 * p, 4))).toThrow(
+        'tfjs-attention: a kernel thread failed; the kernels now run on one thread',
+      ),
+    );
+    // Every other part ran.
+    expect(floatsAt(out, 64)).toEqual(Array.from({ length: 64 }, (_, i) => (i >= 36 && i < 40 ? 0 : 3)));
+    expect([kernelThreads(), partsRunByWorkers(), partsFor(100)]).toEqual([1, 0, 1]);
+    // On one thread the caller runs every part, even with the caller told to claim none.
+    simdKernels()!.floats.fill(0, out, out + 64);
+    onWorkersOnly(() => inParallel(16, (k, p) => spread(k, three, out + 4 * p, 4)));
+    expect(floatsAt(out, 64)).toEqual(Array(64).fill(3));
+    await useThreads(2);
+  });
+
+  test('a call of one part runs on the caller, never on a worker', () => {
+    const [three, out] = stage([new Float32Array([3])], [4]);
+    const before = partsRunByWorkers();
+    onWorkersOnly(() => inParallel(1, (k) => spread(k, three, out, 4)));
+    expect(floatsAt(out, 4)).toEqual([3, 3, 3, 3]);
+    expect(partsRunByWorkers()).toBe(before);
+  });
+
+  test('another thread count stops the running workers', async () => {
+    const terminate = jest.spyOn(workerThreads.Worker.prototype, 'terminate');
+    try {
+      await useThreads(3);
+      expect(terminate).toHaveBeenCalledTimes(1); // the one worker of two threads
+      setKernelThreads(1);
+      expect(terminate).toHaveBeenCalledTimes(3); // the two of three
+      expect(kernelThreads()).toBe(1);
+      await useThreads(2);
+      expect(terminate).toHaveBeenCalledTimes(3);
+    } finally {
+      terminate.mockRestore();
+    }
+  });
+
+  /** Runs `work` with the workers told of no call: the caller runs every part, through the pool. */
+  const onCallerOnly = (work: () => void) => {
+    setWorkersClaimParts(false);
+    try {
+      work();
+    } finally {
+      setWorkersClaimParts(true);
+    }
+  };
+
+  test('a part that throws on the caller: the call throws it after the parts claimed, later parts skipped', () => {
+    const [three, out] = stage([new Float32Array([3])], [4 * 8]);
+    const before = partsRunByWorkers();
+    // The body throws only when run here (the recorder's calls, which a worker would replay, do not).
+    const body = (k: KernelCalls, p: number) => {
+      if (p === 3 && k === simdKernels()) throw new Error('part 3 failed');
+      spread(k, three, out + 4 * p, 4);
+    };
+    onCallerOnly(() => expect(() => inParallel(8, body)).toThrow('part 3 failed'));
+    expect(floatsAt(out, 32)).toEqual(Array.from({ length: 32 }, (_, i) => (i < 12 ? 3 : 0)));
+    // The caller (claiming parts by default) ran them all; the threads still work.
+    expect(partsRunByWorkers()).toBe(before);
+    expect(kernelThreads()).toBe(2);
+    onCallerOnly(() => inParallel(8, (k, p) => spread(k, three, out + 4 * p, 4)));
+    expect(floatsAt(out, 32)).toEqual(Array(32).fill(3));
+  });
+
+  test('no worker can start: the kernels run on one thread, and the workers started are stopped', async () => {
+    const RealWorker = workerThreads.Worker;
+    const terminate = jest.spyOn(RealWorker.prototype, 'terminate');
+    let started = 0;
+    // The second worker fails to start.
+    workerThreads.Worker = class extends RealWorker {
+      constructor(...args: ConstructorParameters<typeof RealWorker>) {
+        if (++started === 2) throw new Error('no worker here');
+        super(...args);
+      }
+    };
+    try {
+      setKernelThreads(3);
+      expect(await kernelThreadsReady()).toBe(1);
+      expect(started).toBe(2);
+      // The one of two threads (stopped by setKernelThreads), then the one that did start.
+      expect(terminate).toHaveBeenCalledTimes(2);
+      expect(partsFor(100)).toBe(1);
+    } finally {
+      workerThreads.Worker = RealWorker;
+      terminate.mockRestore();
+    }
+    await useThreads(2);
+  });
+
+  test('kernelThreadsReady resolves at once on one thread, and with no time left (no timer runs)', async () => {
+    jest.useFakeTimers();
+    try {
+      setKernelThreads(1);
+      expect(await kernelThreadsReady(1e9)).toBe(1);
+      setKernelThreads(3);
+      // Whether or not the new workers are ready yet, it does not wait.
+      expect([1, 3]).toContain(await kernelThreadsReady(0));
+    } finally {
+      jest.useRealTimers();
+    }
+    await useThreads(2);
+  });
+
   test('asking again for the running thread count keeps the running workers', () => {
     const [one, counts] = stage([new Float32Array([1, 1, 1, 1])], [4 * MAX_PARTS]);
     const before = partsRunByWorkers();
@@ -104,16 +217,130 @@ describe('kernel threads: the protocol', () => {
     expect(partsRunByWorkers()).toBe(taken);
   });
 
+  test('partsFor: four parts a thread, none below minItems, at most one an item; 1 on one thread', async () => {
+    // Two threads: at most 8 parts.
+    expect([partsFor(100), partsFor(8), partsFor(5), partsFor(1), partsFor(0)]).toEqual([8, 8, 5, 1, 1]);
+    expect([partsFor(100, 30), partsFor(100, 12), partsFor(100, 13), partsFor(10, 20)]).toEqual([3, 8, 7, 1]);
+    await useThreads(3);
+    expect([partsFor(100), partsFor(12), partsFor(11), partsFor(100, 10)]).toEqual([12, 12, 11, 10]);
+    setKernelThreads(1);
+    expect([kernelThreads(), partsFor(100), partsFor(100, 1)]).toEqual([1, 1, 1]);
+    await useThreads(2);
+  });
+
+  test('inParallelRuns cuts the items into nearly equal runs in order, each run to its part', async () => {
+    const [indices, out] = stage([new Float32Array([0, 1, 2, 3])], [10]);
+    const runs: number[][] = [];
+    // Each part writes its index into its run's floats, on the workers.
+    onWorkersOnly(() =>
+      inParallelRuns(10, 4, (calls, first, end, part) => {
+        runs.push([first, end, part]);
+        spread(calls, indices + part, out + first, end - first);
+      }),
+    );
+    // Recorded once each; the caller, which claims none, never runs a body.
+    expect(runs).toEqual([
+      [0, 2, 0],
+      [2, 5, 1],
+      [5, 7, 2],
+      [7, 10, 3],
+    ]);
+    expect(floatsAt(out, 10)).toEqual([0, 0, 1, 1, 1, 2, 2, 3, 3, 3]);
+    runs.length = 0;
+    setKernelThreads(1);
+    inParallelRuns(7, 3, (_calls, first, end, part) => runs.push([first, end, part]));
+    expect(runs).toEqual([
+      [0, 2, 0],
+      [2, 4, 1],
+      [4, 7, 2],
+    ]);
+    await useThreads(2);
+  });
+
   test('the thread settings reject what is not an integer from 1 to 64, naming the value', async () => {
     expect(() => setKernelThreads(0)).toThrow('setKernelThreads: count must be an integer from 1 to 64, got 0');
     expect(() => setKernelThreads(1.5)).toThrow('got 1.5');
     expect(() => setKernelThreads(65)).toThrow('got 65');
     expect(() => setKernelThreads('2' as unknown as number)).toThrow('got "2"');
-    await expect(initBackend('wasm', { quiet: true, threads: -1 })).rejects.toThrow(
-      'initBackend: threads must be an integer from 1 to 64, got -1',
-    );
+    // 64 is accepted (asked for, not started: the count is set back before any call).
+    expect(() => setKernelThreads(64)).not.toThrow();
+    await useThreads(2);
+    expect(THREADS_ENV_VAR).toBe('TFJS_ATTENTION_THREADS');
+    // initBackend's `threads` is checked the same way (test/backend.test.ts).
     expect(kernelThreads()).toBe(2);
   });
+});
+
+describe('kernel threads: the count in effect', () => {
+  type Threads = typeof import('../../src/kernels/threads');
+  /**
+   * Runs `use` on a fresh copy of threads.ts (and the kernels: no count asked for yet) with
+   * THREADS_ENV_VAR set to `value` (unset for undefined) while it runs; stops its workers after.
+   */
+  async function withFreshThreads(value: string | undefined, use: (threads: Threads) => Promise<void>) {
+    const saved = process.env[THREADS_ENV_VAR];
+    if (value === undefined) delete process.env[THREADS_ENV_VAR];
+    else process.env[THREADS_ENV_VAR] = value;
+    let threads: Threads | undefined;
+    jest.isolateModules(() => {
+      threads = require('../../src/kernels/threads') as Threads;
+    });
+    try {
+      await use(threads!);
+    } finally {
+      if (saved === undefined) delete process.env[THREADS_ENV_VAR];
+      else process.env[THREADS_ENV_VAR] = saved;
+      threads!.setKernelThreads(1);
+    }
+  }
+  const cores = Math.min(os.availableParallelism(), 4);
+
+  test.each([
+    ['3', 3],
+    [' 1 ', 1],
+    ['01', 1],
+    ['2\n', 2],
+    ['', cores],
+    [undefined, cores],
+  ])(`${THREADS_ENV_VAR} %j: %d threads`, async (value, count) => {
+    await withFreshThreads(value, async (threads) => {
+      expect(await threads.kernelThreadsReady()).toBe(count);
+      expect(threads.partsFor(1000)).toBe(count === 1 ? 1 : 4 * count);
+    });
+  });
+
+  test(`setKernelThreads wins over ${THREADS_ENV_VAR}`, async () => {
+    await withFreshThreads('3', async (threads) => {
+      threads.setKernelThreads(2);
+      expect(await threads.kernelThreadsReady()).toBe(2);
+    });
+  });
+
+  test('by default the caller claims parts: a call kept from the workers completes', async () => {
+    await withFreshThreads('2', async (threads) => {
+      expect(await threads.kernelThreadsReady()).toBe(2);
+      const parts: number[] = [];
+      threads.setWorkersClaimParts(false);
+      threads.inParallel(4, (calls, p) => {
+        parts.push(p);
+        calls.zeroFill(0, 0);
+      });
+      // Recorded, then run here.
+      expect(parts).toEqual([0, 1, 2, 3, 0, 1, 2, 3]);
+      expect(threads.partsRunByWorkers()).toBe(0);
+    });
+  });
+
+  test.each(['many', '0', '65', '2.5', '-1', '1 2', '+3', '0x2', '2e0'])(
+    `${THREADS_ENV_VAR} %j is an error that names the variable and the value`,
+    async (value) => {
+      await withFreshThreads(value, async (threads) => {
+        expect(() => threads.kernelThreads()).toThrow(
+          `the ${THREADS_ENV_VAR} environment variable must be an integer from 1 to 64, got '${value}'`,
+        );
+      });
+    },
+  );
 });
 
 describe('kernel threads: a Node process', () => {
@@ -143,15 +370,11 @@ describe('kernel threads: a Node process', () => {
     expect(out.workerParts).toBeGreaterThan(0);
   });
 
-  test(`${THREADS_ENV_VAR} sets the count, and a bad value is an error that names the variable`, () => {
+  test(`${THREADS_ENV_VAR} sets the count at start (its values and errors: checked in-process above)`, () => {
     const script = `
       const { initBackend } = require('./src/backend');
       const { kernelThreads } = require('./src/kernels/threads');
       initBackend('wasm', { quiet: true }).then(() => console.log(kernelThreads()), (e) => console.log(e.message));`;
-    expect(runNode(script, { [THREADS_ENV_VAR]: '1' }).stdout.trim()).toBe('1');
     expect(runNode(script, { [THREADS_ENV_VAR]: '3' }).stdout.trim()).toBe('3');
-    expect(runNode(script, { [THREADS_ENV_VAR]: 'many' }).stdout.trim()).toBe(
-      `the ${THREADS_ENV_VAR} environment variable must be an integer from 1 to 64, got 'many'`,
-    );
   });
 });
