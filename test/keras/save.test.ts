@@ -260,7 +260,7 @@ describe('saveKerasModel, read back by loadKerasModel', () => {
     model.dispose();
   });
 
-  it('stock layers with settings away from their defaults: each written under its Keras name, and read back', async () => {
+  it('stock layers away from their defaults: each setting under its Keras name, and read back', async () => {
     const model = tf.sequential({
       layers: [
         tf.layers.conv1d({ inputShape: [9, 4], filters: 6, kernelSize: 3, strides: 2, padding: 'same' }),

@@ -357,8 +357,11 @@ describe('kernel threads: a Node process', () => {
     const run = runNode(`
       const tf = require('@tensorflow/tfjs');
       const { initBackend } = require('./src/backend');
-      const { kernelThreads, partsRunByWorkers } = require('./src/kernels/threads');
-      initBackend('wasm', { quiet: true, threads: 2 }).then(() => {
+      const threads = require('./src/kernels/threads');
+      const { kernelThreads, kernelThreadsReady, partsRunByWorkers, setCallerClaimsParts } = threads;
+      // Every part on the worker (not left to the scheduler), ready however loaded the machine is.
+      setCallerClaimsParts(false);
+      initBackend('wasm', { quiet: true, threads: 2 }).then(() => kernelThreadsReady(60000)).then(() => {
         const a = tf.ones([512, 256]);
         const sum = tf.matMul(a, a, false, true).sum().dataSync()[0];
         console.log(JSON.stringify({ threads: kernelThreads(), sum, workerParts: partsRunByWorkers() }));
@@ -373,8 +376,11 @@ describe('kernel threads: a Node process', () => {
   test(`${THREADS_ENV_VAR} sets the count at start (its values and errors: checked in-process above)`, () => {
     const script = `
       const { initBackend } = require('./src/backend');
-      const { kernelThreads } = require('./src/kernels/threads');
-      initBackend('wasm', { quiet: true }).then(() => console.log(kernelThreads()), (e) => console.log(e.message));`;
+      const { kernelThreads, kernelThreadsReady } = require('./src/kernels/threads');
+      // initBackend waits 5 s for the workers; a loaded machine may take longer to start them.
+      initBackend('wasm', { quiet: true })
+        .then(() => kernelThreadsReady(60000))
+        .then(() => console.log(kernelThreads()), (e) => console.log(e.message));`;
     expect(runNode(script, { [THREADS_ENV_VAR]: '3' }).stdout.trim()).toBe('3');
   });
 });
