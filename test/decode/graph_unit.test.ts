@@ -194,6 +194,15 @@ describe('the graph of a model, as incremental decoding runs it [cpu]', () => {
         "generate: layer 'over_time' (Softmax) mixes positions",
       ],
       [(x) => new OwnRole(null).apply(x), '(OwnRole) mixes positions'],
+      // A layer norm over the positions' axis (no weights: their shape would need a length).
+      [
+        (x) => tf.layers.layerNormalization({ axis: 1, center: false, scale: false, name: 'over_positions' }).apply(x),
+        "generate: layer 'over_positions' (LayerNormalization) mixes positions",
+      ],
+      [
+        (x) => tf.layers.layerNormalization({ axis: [-2, -1], center: false, scale: false, name: 'two' }).apply(x),
+        "generate: layer 'two' (LayerNormalization) mixes positions",
+      ],
       [
         (x) => new MultiHeadAttention({ numHeads: 2, keyDim: 4, name: 'both_ways' }).apply([x, x]),
         "generate: layer 'both_ways' (MultiHeadAttention) attends over the growing sequence without a causal mask, " +
@@ -228,14 +237,10 @@ describe('the graph of a model, as incremental decoding runs it [cpu]', () => {
     const y = sym(
       tf.layers.softmax({ axis: -1, name: 'minus_one' }).apply(new OwnRole({ kind: 'position-wise' }).apply(x)),
     );
-    const z = sym(tf.layers.concatenate({ name: 'default_axis' }).apply([x, y]));
+    const normed = sym(tf.layers.layerNormalization({ axis: 2 }).apply(sym(tf.layers.batchNormalization().apply(y))));
+    const z = sym(tf.layers.concatenate({ name: 'default_axis' }).apply([x, normed]));
     const model = tf.model({ inputs: tokens, outputs: z });
-    expect(kinds(planGraph(model, growing(model))).map(([, kind]) => kind)).toEqual([
-      'position-wise',
-      'position-wise',
-      'position-wise',
-      'position-wise',
-    ]);
+    expect(kinds(planGraph(model, growing(model))).map(([, kind]) => kind)).toEqual(Array(6).fill('position-wise'));
     tf.dispose(model.getWeights());
   });
 
