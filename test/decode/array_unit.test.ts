@@ -15,6 +15,7 @@ import { headMaskArguments, planGraph, runModel } from '../../src/decode/graph';
 import type { RunnerSetup } from '../../src/decode/runner';
 import { MaskedLayerNormalization } from '../../src/layers/masked_layer_normalization';
 import { MultiHeadAttention } from '../../src/layers/multi_head_attention';
+import { SinusoidalPositionEncoding } from '../../src/layers/sinusoidal_position_encoding';
 import { TokenAndPositionEmbedding } from '../../src/layers/token_and_position_embedding';
 import { TransformerDecoderBlock } from '../../src/layers/transformer_decoder_block';
 import { TransformerEncoderBlock } from '../../src/layers/transformer_encoder_block';
@@ -46,7 +47,7 @@ interface Run {
   chunks: number[][][];
   /** Fixed inputs' rows by input name (token id rows). */
   fixed?: Record<string, number[][]>;
-  /** Rows to keep after the chunk of that index (a beam search's reorder). */
+  /** Rows to keep after the chunk of that index (a beam search's reorder; -1: before the first). */
   reorders?: Record<number, number[]>;
   /** Head masks by attention path. */
   headMasks?: Record<string, number[] | tf.Tensor>;
@@ -82,6 +83,7 @@ function expectedRows(
 function expectSameAsModel(model: tf.LayersModel, run: Run, tolerance = 1e-4): number[][] {
   const tokenName = run.tokenInput ?? model.inputNames[0];
   const tokenInput = model.inputNames.indexOf(tokenName);
+  const before = tf.memory().numTensors;
   const rows = run.chunks[0].length;
   let fixedRows = Object.fromEntries(Object.entries(run.fixed ?? {}).map(([k, v]) => [k, v.slice(0, rows)]));
   const masks = run.headMasks ? headMaskArguments(model, run.headMasks) : null;
@@ -102,7 +104,14 @@ function expectSameAsModel(model: tf.LayersModel, run: Run, tolerance = 1e-4): n
   const runner = new ArrayRunner(setup, plan, planned.steps, maxLength);
   let histories: number[][] = Array.from({ length: rows }, () => []);
   let last: number[][] = [];
+  const reorder = (order: number[] | undefined) => {
+    if (!order) return;
+    runner.reorder(Int32Array.from(order));
+    histories = order.map((from) => histories[from]);
+    fixedRows = Object.fromEntries(Object.entries(fixedRows).map(([k, v]) => [k, order.map((from) => v[from])]));
+  };
   try {
+    reorder(run.reorders?.[-1]);
     run.chunks.forEach((chunk, c) => {
       const n = chunk[0].length;
       const output = runner.advance(Int32Array.from(chunk.flat()), n, histories[0].length);
@@ -119,17 +128,14 @@ function expectSameAsModel(model: tf.LayersModel, run: Run, tolerance = 1e-4): n
         expect(last[r]).toHaveLength(at.length);
         last[r].forEach((v, i) => expect(Math.abs(v - at[i])).toBeLessThan(tolerance));
       });
-      const order = run.reorders?.[c];
-      if (order) {
-        runner.reorder(Int32Array.from(order));
-        histories = order.map((from) => histories[from]);
-        fixedRows = Object.fromEntries(Object.entries(fixedRows).map(([k, v]) => [k, order.map((from) => v[from])]));
-      }
+      reorder(run.reorders?.[c]);
     });
   } finally {
     runner.dispose();
     tf.dispose(masks?.made ?? []);
   }
+  // The runner owns the fixed inputs' tensors: disposed with it.
+  expect(tf.memory().numTensors).toBe(before);
   return last;
 }
 
@@ -202,6 +208,8 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
   it("runs our embedding's sinusoidal positions (scaled), masked layer norm and projections' layers", () => {
     const tokens = ids('tokens');
     let x = sym(embedding({ positionEncoding: 'sinusoidal', scaleEmbeddings: true, sequenceLength: 6 }).apply(tokens));
+    // A position layer without an array step: through tfjs, told where the positions start.
+    x = sym(tf.layers.add().apply([x, sym(new SinusoidalPositionEncoding().apply(x))]));
     x = sym(new MaskedLayerNormalization({ epsilon: 0.3 }).apply(x));
     x = sym(
       new TransformerEncoderBlock({ numHeads: 2, intermediateDim: 8, causal: true, activation: 'relu' }).apply(x),
@@ -259,6 +267,8 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     expectSameAsModel(model, { chunks: TOKENS, fixed });
     // The memory's mask and the static caches move with the rows.
     expectSameAsModel(model, { chunks: TOKENS, fixed, reorders: { 0: [2, 2, 1], 1: [1, 0, 2] } });
+    // Reordered before the first step: the fixed part's values (the memory and its mask) move.
+    expectSameAsModel(model, { chunks: TOKENS, fixed, reorders: { [-1]: [2, 0, 2], 1: [1, 0, 2] } });
     const headMasks = { self: [1, 0], cross: [0, 2], plain: tf.tensor1d([0.5, 0, 1]) };
     const masked = expectSameAsModel(model, { chunks: TOKENS, fixed, headMasks });
     const unmasked = expectSameAsModel(model, { chunks: TOKENS, fixed });
@@ -271,6 +281,8 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     const source = ids('source');
     let memory = sym(embedding({ maskZero: true, name: 'source_embedding' }).apply(source));
     memory = sym(tf.layers.dense({ units: 8, name: 'source_dense' }).apply(memory));
+    // No array step: through tfjs, with the source's mask.
+    memory = sym(tf.layers.dense({ units: 8, activation: 'softsign', name: 'source_softsign' }).apply(memory));
     memory = sym(new TransformerEncoderBlock({ numHeads: 2, intermediateDim: 16, name: 'encoder' }).apply(memory));
     // An attention without a cache over the source, its padding masks from query, value and key.
     memory = sym(
@@ -501,6 +513,21 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     }
     expect(() => make(4).advance(Int32Array.from([3, 6]), 2, 0)).not.toThrow();
 
+    // The fixed part throws (a source id outside the table): the runner frees the fixed inputs it owns.
+    const encoded = tf.model({
+      inputs: [tokens, source],
+      outputs: sym(
+        new MultiHeadAttention({ numHeads: 2, keyDim: 4 }).apply([
+          x,
+          sym(embedding({ name: 'source_ids' }).apply(source)),
+        ]),
+      ),
+    });
+    const before = tf.memory().numTensors;
+    expect(() =>
+      make(4, encoded, { ...setup, model: encoded, fixedInputs: [null, tf.tensor2d([[3, 9]], undefined, 'int32')] }),
+    ).toThrow("TokenAndPositionEmbedding 'source_ids': token id 9 is outside [0, 6]");
+    expect(tf.memory().numTensors).toBe(before);
     // An output not (B, T, V); an output that does not depend on the tokens.
     const flat = tf.model({ inputs: tokens, outputs: sym(tf.layers.activation({ activation: 'relu' }).apply(tokens)) });
     expect(() => make(4, flat).advance(Int32Array.from([3]), 1, 0)).toThrow(
@@ -522,6 +549,6 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     expect(() => make(4, fixedOnly, sourceSetup).advance(Int32Array.from([3]), 1, 0)).toThrow(
       'generate: the model output does not depend on the token input',
     );
-    tf.dispose([...model.getWeights(), ...flat.getWeights(), ...fixedOnly.getWeights()]);
+    tf.dispose([...model.getWeights(), ...flat.getWeights(), ...fixedOnly.getWeights(), ...encoded.getWeights()]);
   });
 });

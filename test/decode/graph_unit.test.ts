@@ -73,6 +73,18 @@ class OwnRole extends tf.layers.Layer {
   }
 }
 
+/** A Subtract layer of a user's own (tfjs has none; a Keras file's loads as an operation layer). */
+class Subtract extends tf.layers.Layer {
+  static className = 'Subtract';
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    const [a, b] = inputs as tf.Tensor[];
+    return tf.sub(a, b);
+  }
+  override computeOutputShape(shapes: tf.Shape | tf.Shape[]): tf.Shape {
+    return (shapes as tf.Shape[])[0];
+  }
+}
+
 function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
   return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
 }
@@ -241,6 +253,39 @@ describe('the graph of a model, as incremental decoding runs it [cpu]', () => {
     const z = sym(tf.layers.concatenate({ name: 'default_axis' }).apply([x, normed]));
     const model = tf.model({ inputs: tokens, outputs: z });
     expect(kinds(planGraph(model, growing(model))).map(([, kind]) => kind)).toEqual(Array(6).fill('position-wise'));
+    tf.dispose(model.getWeights());
+  });
+
+  it("plans each of tfjs's position-wise layers position-wise", () => {
+    const tokens = ids('tokens');
+    const x = sym(tf.layers.embedding({ inputDim: VOCABULARY, outputDim: 8 }).apply(tokens));
+    const y = sym(tf.layers.dense({ units: 8 }).apply(x));
+    const layers: Array<[tf.layers.Layer, boolean]> = [
+      [tf.layers.activation({ activation: 'relu' }), false],
+      [tf.layers.add(), true],
+      [tf.layers.alphaDropout({ rate: 0.1 }), false],
+      [tf.layers.average(), true],
+      [tf.layers.batchNormalization(), false],
+      [tf.layers.elu(), false],
+      [tf.layers.gaussianDropout({ rate: 0.1 }), false],
+      [tf.layers.gaussianNoise({ stddev: 0.1 }), false],
+      [tf.layers.leakyReLU(), false],
+      [tf.layers.masking(), false],
+      [tf.layers.maximum(), true],
+      [tf.layers.minimum(), true],
+      [tf.layers.multiply(), true],
+      [tf.layers.prelu({ sharedAxes: [1] }), false],
+      [tf.layers.reLU(), false],
+      [tf.layers.spatialDropout1d({ rate: 0.1 }), false],
+      [new Subtract({}), true],
+      [tf.layers.thresholdedReLU(), false],
+      [tf.layers.timeDistributed({ layer: tf.layers.dense({ units: 8 }) }), false],
+    ];
+    const outputs = layers.map(([layer, merge]) => sym(layer.apply(merge ? [x, y] : x)));
+    const model = tf.model({ inputs: tokens, outputs });
+    const planned = Object.fromEntries(kinds(planGraph(model, growing(model))));
+    for (const [layer] of layers)
+      expect([layer.getClassName(), planned[layer.name]]).toEqual([layer.getClassName(), 'position-wise']);
     tf.dispose(model.getWeights());
   });
 
@@ -504,6 +549,16 @@ describe('the graph of a model, as incremental decoding runs it [cpu]', () => {
       expect(maxAbsDiff(plain, model.predict(t) as tf.Tensor)).toBeLessThan(1e-6);
       expect(maxAbsDiff(plain, masked)).toBeGreaterThan(1e-3);
     });
-    tf.dispose([...made, ...model.getWeights()]);
+    // The same model used as a layer: the head mask reaches the attention inside it.
+    const outerInput = ids('outer');
+    const outer = tf.model({ inputs: outerInput, outputs: sym(model.apply(outerInput)), name: 'outer' });
+    const nested = headMaskArguments(outer, { [`${model.name}/mha`]: [0, 1] });
+    tf.tidy(() => {
+      const t = tf.tensor2d([[3, 4, 5]], undefined, 'int32');
+      const [masked] = runModel(model, [t], extra);
+      expect(maxAbsDiff(runModel(outer, [t], nested.extra)[0], masked)).toBeLessThan(1e-6);
+      expect(maxAbsDiff(runModel(outer, [t])[0], model.predict(t) as tf.Tensor)).toBeLessThan(1e-6);
+    });
+    tf.dispose([...made, ...nested.made, ...model.getWeights()]);
   });
 });
