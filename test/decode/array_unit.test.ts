@@ -80,7 +80,7 @@ function expectedRows(
  * Runs the chunks through an ArrayRunner and checks each output against the model on each row's
  * history alone; returns the outputs (rows, V) of the last chunk.
  */
-function expectSameAsModel(model: tf.LayersModel, run: Run, tolerance = 1e-4): number[][] {
+function expectSameAsModel(model: tf.LayersModel, run: Run, tolerance = 3e-4): number[][] {
   const tokenName = run.tokenInput ?? model.inputNames[0];
   const tokenInput = model.inputNames.indexOf(tokenName);
   const before = tf.memory().numTensors;
@@ -288,6 +288,8 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     memory = sym(
       new MultiHeadAttention({ numHeads: 2, keyDim: 4, name: 'encoder_mha' }).apply([memory, memory, memory]),
     );
+    // Heads of 6, which the array kernels do not take: through tfjs, with its head mask.
+    memory = sym(new MultiHeadAttention({ numHeads: 2, keyDim: 6, name: 'encoder_odd' }).apply(memory));
     memory = sym(tf.layers.layerNormalization({ name: 'encoder_norm' }).apply(memory));
     let x = sym(embedding({ name: 'embedding' }).apply(tokens));
     x = sym(new TransformerDecoderBlock({ numHeads: 2, intermediateDim: 16, name: 'block' }).apply([x, memory]));
@@ -316,6 +318,7 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
       'block2/cross_attention': [0.5, 1],
       encoder_mha: [0, 1],
       'encoder/self_attention': [1, 0.25],
+      encoder_odd: [0, 1],
     };
     expectSameAsModel(model, { chunks: TOKENS, fixed, headMasks });
     tf.dispose(model.getWeights());
