@@ -394,6 +394,15 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     x = sym(tf.layers.activation({ activation: 'gelu', name: 'act_gelu' }).apply(x));
     x = sym(tf.layers.elu({ name: 'elu' }).apply(x));
     x = sym(tf.layers.dropout({ rate: 0.5, name: 'dropout' }).apply(x));
+    // The other layers that are the identity at inference, and the merges, on arrays too.
+    x = sym(tf.layers.alphaDropout({ rate: 0.5, name: 'alpha_dropout' }).apply(x));
+    x = sym(tf.layers.gaussianDropout({ rate: 0.5, name: 'gaussian_dropout' }).apply(x));
+    x = sym(tf.layers.gaussianNoise({ stddev: 1, name: 'gaussian_noise' }).apply(x));
+    x = sym(tf.layers.spatialDropout1d({ rate: 0.5, name: 'spatial_dropout' }).apply(x));
+    x = sym(tf.layers.masking({ name: 'masking' }).apply(x));
+    x = sym(tf.layers.add({ name: 'add' }).apply([x, x]));
+    x = sym(tf.layers.average({ name: 'average' }).apply([x, x]));
+    x = sym(tf.layers.maximum({ name: 'maximum' }).apply([x, x]));
     x = sym(new TransformerDecoderBlock({ numHeads: 2, intermediateDim: 8, name: 'block' }).apply([x, memory]));
     x = sym(new MultiHeadAttention({ numHeads: 2, keyDim: 4, causal: true, name: 'mha' }).apply([x, x]));
     const model = tf.model({ inputs: [tokens, source], outputs: x });
@@ -419,6 +428,14 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
       act_gelu: 'arrays',
       elu: 'tfjs',
       dropout: 'arrays',
+      alpha_dropout: 'arrays',
+      gaussian_dropout: 'arrays',
+      gaussian_noise: 'arrays',
+      spatial_dropout: 'arrays',
+      masking: 'arrays',
+      add: 'arrays',
+      average: 'arrays',
+      maximum: 'arrays',
       block: 'arrays',
       mha: 'arrays',
     });
