@@ -13,6 +13,8 @@ import { initBackend } from '../../src/backend';
 import { ArrayRunner, planArraySteps } from '../../src/decode/array_runner';
 import { headMaskArguments, planGraph, runModel } from '../../src/decode/graph';
 import type { RunnerSetup } from '../../src/decode/runner';
+import { AttentionOutputProjection } from '../../src/layers/attention_output_projection';
+import { AttentionProjection } from '../../src/layers/attention_projection';
 import { MaskedLayerNormalization } from '../../src/layers/masked_layer_normalization';
 import { MultiHeadAttention } from '../../src/layers/multi_head_attention';
 import { SinusoidalPositionEncoding } from '../../src/layers/sinusoidal_position_encoding';
@@ -214,6 +216,9 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     x = sym(
       new TransformerEncoderBlock({ numHeads: 2, intermediateDim: 8, causal: true, activation: 'relu' }).apply(x),
     );
+    // Our attention projections as layers of their own: (B, T, 8) -> (B, T, 2, 4) -> (B, T, 8).
+    x = sym(new AttentionProjection({ numHeads: 2, headDim: 4 }).apply(x));
+    x = sym(new AttentionOutputProjection({ outputDim: 8 }).apply(x));
     const model = seedKernels(
       tf.model({ inputs: tokens, outputs: sym(tf.layers.dense({ units: VOCABULARY, activation: 'elu' }).apply(x)) }),
       20,
@@ -390,6 +395,8 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     x = sym(tf.layers.layerNormalization({ name: 'norm_6' }).apply(x));
     x = sym(new MaskedLayerNormalization({ name: 'masked_6' }).apply(x));
     x = sym(tf.layers.dense({ units: 8, name: 'widen' }).apply(x));
+    x = sym(new AttentionProjection({ numHeads: 2, headDim: 4, name: 'projection' }).apply(x));
+    x = sym(new AttentionOutputProjection({ outputDim: 8, name: 'output_projection' }).apply(x));
     x = sym(tf.layers.layerNormalization({ name: 'norm_8' }).apply(x));
     x = sym(new MaskedLayerNormalization({ name: 'masked_8' }).apply(x));
     x = sym(tf.layers.activation({ activation: 'softsign', name: 'act_softsign' }).apply(x));
@@ -424,6 +431,8 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
       norm_6: 'tfjs',
       masked_6: 'tfjs',
       widen: 'arrays',
+      projection: 'arrays',
+      output_projection: 'arrays',
       norm_8: 'arrays',
       masked_8: 'arrays',
       act_softsign: 'tfjs',
