@@ -559,6 +559,24 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
       make(4, encoded, { ...setup, model: encoded, fixedInputs: [null, tf.tensor2d([[3, 9]], undefined, 'int32')] }),
     ).toThrow("TokenAndPositionEmbedding 'source_ids': token id 9 is outside [0, 6]");
     expect(tf.memory().numTensors).toBe(before);
+    // A merge of the new positions with a fixed input of another length (predict needs them equal).
+    const merged = tf.model({
+      inputs: [tokens, source],
+      outputs: sym(
+        tf.layers
+          .add({ name: 'mixed_lengths' })
+          .apply([x, sym(tf.layers.embedding({ inputDim: VOCABULARY, outputDim: 8 }).apply(source))]),
+      ),
+    });
+    const mergedRunner = make(4, merged, {
+      ...setup,
+      model: merged,
+      fixedInputs: [null, tf.tensor2d([[3, 4, 5]], undefined, 'int32')],
+    });
+    expect(() => mergedRunner.advance(Int32Array.from([3]), 1, 0)).toThrow(
+      'generate: mixed_lengths merges inputs of different shapes, which the typed-array step does not',
+    );
+    mergedRunner.dispose();
     // An output not (B, T, V); an output that does not depend on the tokens.
     const flat = tf.model({ inputs: tokens, outputs: sym(tf.layers.activation({ activation: 'relu' }).apply(tokens)) });
     expect(() => make(4, flat).advance(Int32Array.from([3]), 1, 0)).toThrow(
@@ -580,6 +598,12 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     expect(() => make(4, fixedOnly, sourceSetup).advance(Int32Array.from([3]), 1, 0)).toThrow(
       'generate: the model output does not depend on the token input',
     );
-    tf.dispose([...model.getWeights(), ...flat.getWeights(), ...fixedOnly.getWeights(), ...encoded.getWeights()]);
+    tf.dispose([
+      ...model.getWeights(),
+      ...flat.getWeights(),
+      ...fixedOnly.getWeights(),
+      ...encoded.getWeights(),
+      ...merged.getWeights(),
+    ]);
   });
 });
