@@ -66,6 +66,13 @@ const MODULES = {
   // the plain-ops backend (generate.test.ts, which trains a model: 48 s).
   'src/decode/generate.ts': ['test/decode/generate_unit.test.ts', 'test/decode/decode_unit.test.ts'],
   'src/decode/runner.ts': ['test/decode/generate_unit.test.ts', 'test/decode/decode_unit.test.ts'],
+  // The graph reading of a model (plans, refusals, runModel, head masks) on width-8 models, no generation.
+  'src/decode/graph.ts': ['test/decode/graph_unit.test.ts'],
+  // The typed-array runner and its steps: each step against the layer's own call, the runner
+  // against predict, on width-8 models (array_runner.test.ts compares whole generations on two
+  // backends: 30 s).
+  'src/decode/array_runner.ts': ['test/decode/array_unit.test.ts'],
+  'src/decode/array_steps.ts': ['test/decode/array_unit.test.ts'],
   'src/decode': [
     'test/decode/search.test.ts',
     'test/decode/samplers.test.ts',

@@ -26,14 +26,12 @@ const POSITION_WISE_CLASSES = new Set([
   'Add',
   'AlphaDropout',
   'Average',
-  'BatchNormalization',
   'Dense',
   'Dropout',
   'ELU',
   'Embedding',
   'GaussianDropout',
   'GaussianNoise',
-  'LayerNormalization',
   'LeakyReLU',
   'Masking',
   'Maximum',
@@ -49,6 +47,13 @@ const POSITION_WISE_CLASSES = new Set([
 
 /** tfjs layers that are position-wise when they work on the last axis (their `axis` config). */
 const LAST_AXIS_CLASSES = new Set(['Concatenate', 'Softmax']);
+
+/**
+ * tfjs layers whose `axis` config (a number or a list) names the axes they normalize over or keep
+ * weights along: position-wise unless one of them is the positions' axis, 1 (a layer norm over
+ * axis 1 mixes positions; a batch norm on axis 1 has weights per position).
+ */
+const NORMALIZING_CLASSES = new Set(['BatchNormalization', 'LayerNormalization']);
 
 /** A cache of a cached node: over the growing positions (updated each step) or over static ones (written once). */
 export interface PlannedSlot extends CacheSlot {
@@ -104,6 +109,11 @@ function isPositionWise(layer: tf.layers.Layer): boolean {
     const axis = layer.getConfig().axis as number | undefined;
     const rank = (layer.outputShape as number[]).length;
     return axis == null || axis === -1 || axis === rank - 1;
+  }
+  if (NORMALIZING_CLASSES.has(className)) {
+    const axes = [layer.getConfig().axis].flat() as number[];
+    const rank = (layer.outputShape as number[]).length;
+    return !axes.some((axis) => axis === 1 || axis === 1 - rank);
   }
   return false;
 }
