@@ -12,6 +12,7 @@ import {
   epilogueActivation,
   inRowBlocks,
   matMulInto,
+  matMulOnWasm,
   productRows,
   type EpilogueActivation,
 } from '../../src/kernels/matmul';
@@ -314,5 +315,84 @@ describe('matMulInto against float64 loops', () => {
       'linear',
       'linear',
     ]);
+  });
+});
+
+describe('matMulOnWasm: the products it takes, and those it leaves to tfjs', () => {
+  /** Runs the kernel with a stand-in for tfjs's: its values, or 'tfjs' when it handed the call over. */
+  function run(
+    inputs: Record<string, tf.Tensor>,
+    attrs: { transposeA: boolean; transposeB: boolean; activation?: string },
+  ): { shape: number[]; values: number[] } | 'tfjs' {
+    const backend = tf.backend();
+    let handedOver = false;
+    const original: tf.KernelFunc = () => {
+      handedOver = true;
+      return [];
+    };
+    const out = matMulOnWasm(original)({
+      inputs,
+      backend,
+      attrs: attrs as unknown as tf.NamedAttrMap,
+    }) as tf.TensorInfo;
+    if (handedOver) return 'tfjs';
+    const values = Array.from(backend.readSync(out.dataId) as Float32Array);
+    backend.disposeData(out.dataId);
+    return { shape: out.shape, values };
+  }
+
+  it('float32, a batch of 1, a 1-D float32 bias, linear or relu: here, with the values of plain loops', async () => {
+    await initBackend('wasm', { quiet: true });
+    const before = tf.memory().numTensors;
+    const [a, b, bias] = [seeded(6, 60), seeded(12, 61), seeded(4, 62)];
+    for (const [transposeA, transposeB] of [
+      [false, false],
+      [true, true],
+    ]) {
+      const shape = { M: 2, K: 3, N: 4, transposeA, transposeB };
+      const inputs = {
+        a: tf.tensor(a, transposeA ? [1, 3, 2] : [1, 2, 3]),
+        b: tf.tensor(b, transposeB ? [1, 4, 3] : [1, 3, 4]),
+        bias: tf.tensor1d(bias),
+      };
+      const relu = run(inputs, { transposeA, transposeB, activation: 'relu' });
+      expect(relu).not.toBe('tfjs');
+      if (relu === 'tfjs') return;
+      expect(relu.shape).toEqual([1, 2, 4]);
+      expect(relativeError(relu.values, reference(a, [b], [bias], shape, 'relu').out)).toBeLessThan(1e-6);
+      // No activation given: linear; no bias.
+      const { a: a2, b: b2 } = inputs;
+      const linear = run({ a: a2, b: b2 }, { transposeA, transposeB });
+      expect(linear).not.toBe('tfjs');
+      if (linear === 'tfjs') return;
+      expect(relativeError(linear.values, reference(a, [b], [], shape, 'linear').out)).toBeLessThan(1e-6);
+      tf.dispose(Object.values(inputs));
+    }
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('leaves to tfjs: int32, batches, PReLU, a bias not 1-D float32 of N, elu, empty products', async () => {
+    await initBackend('wasm', { quiet: true });
+    const f = (shape: number[], dtype: 'float32' | 'int32' = 'float32') =>
+      tf.tensor(seededValues(tf.util.sizeFromShape(shape), 70), shape, dtype);
+    const plain = { transposeA: false, transposeB: false };
+    const cases: Array<[string, Record<string, tf.Tensor>, Partial<typeof plain> & { activation?: string }]> = [
+      ['an int32 left operand', { a: f([2, 3], 'int32'), b: f([3, 4]) }, {}],
+      ['an int32 right operand', { a: f([2, 3]), b: f([3, 4], 'int32') }, {}],
+      ['a batch of 2 on the left', { a: f([2, 2, 3]), b: f([1, 3, 4]) }, {}],
+      ['a batch of 2 on the right', { a: f([1, 2, 3]), b: f([2, 3, 4]) }, {}],
+      ['PReLU weights', { a: f([2, 3]), b: f([3, 4]), preluActivationWeights: f([4]) }, { activation: 'prelu' }],
+      ['a 2-D bias', { a: f([2, 3]), b: f([3, 4]), bias: f([1, 4]) }, {}],
+      ['an int32 bias', { a: f([2, 3]), b: f([3, 4]), bias: f([4], 'int32') }, {}],
+      ['a bias of N + 1', { a: f([2, 3]), b: f([3, 4]), bias: f([5]) }, {}],
+      ['elu', { a: f([2, 3]), b: f([3, 4]) }, { activation: 'elu' }],
+      ['no rows', { a: f([0, 3]), b: f([3, 4]) }, {}],
+      ['no depth', { a: f([2, 0]), b: f([0, 4]) }, {}],
+      ['no columns', { a: f([2, 3]), b: f([3, 0]) }, {}],
+    ];
+    for (const [name, inputs, attrs] of cases) {
+      expect({ name, result: run(inputs, { ...plain, ...attrs }) }).toEqual({ name, result: 'tfjs' });
+      tf.dispose(Object.values(inputs));
+    }
   });
 });
