@@ -214,6 +214,20 @@ describe('matMulInto against float64 loops', () => {
   ];
   for (const { name, widths, copies } of keptCases) {
     it(`keeps ${name} from the third call, with the same values`, () => {
+      // Once after the resident block, once with the ring the first block (its copies from float 0).
+      for (const residentBefore of [true, false]) {
+        if (!residentBefore && resident) {
+          freeResident(resident);
+          resident = null;
+        }
+        setKeptRingFloats(1 << 16);
+        keepsFromTheThirdCall(widths, copies);
+      }
+    });
+  }
+
+  function keepsFromTheThirdCall(widths: number[], copies: number): void {
+    {
       const shape = { M: 9, K: 6, N: widths.reduce((s, w) => s + w, 0), transposeA: false, transposeB: false };
       const bParts = widths.map((w, i) => identify(seeded(shape.K * w, 10 + i), {}));
       const biasParts = widths.map((w, i) => identify(seeded(w, 20 + i), {}));
@@ -228,7 +242,7 @@ describe('matMulInto against float64 loops', () => {
         expect({ call, error: relativeError(out, expected) < 1e-5 }).toEqual({ call, error: true });
         expect({ call, copies: keptCopyCount() }).toEqual({ call, copies: call >= 3 ? copies : 0 });
       }
-    });
+    }
   }
 
   it('joins kernels side by side in scratch when they cannot be kept (no data id)', () => {
@@ -242,6 +256,37 @@ describe('matMulInto against float64 loops', () => {
       expect(relativeError(out, reference(a, bParts, bias ?? [], shape, 'linear').out)).toBeLessThan(1e-5);
     }
     expect(keptCopyCount()).toBe(0);
+  });
+
+  // The next call finds a tensor the previous one gave out where it left it (`stage`), and places
+  // its own regions after the previous call's: an output held outside the call's regions would be
+  // overwritten before it is read. Outputs of 64 x 30 floats (compacted from 64 x 32).
+  for (const read of ['out', 'preActivation'] as const) {
+    it(`the next call reads the previous call's ${read} in place (not whole vectors wide)`, () => {
+      const first = { M: 64, K: 8, N: 30, transposeA: false, transposeB: false };
+      const [a, b, c] = [seeded(64 * 8, 80), seeded(8 * 30, 81), seeded(30 * 12, 82)];
+      const out = identify(new Float32Array(64 * 30), {});
+      const pre = identify(new Float32Array(64 * 30), {});
+      matMulInto({ ...first, a, b, bias: null, activation: 'gelu' }, out, pre);
+      const expected = reference(a, [b], [], first, 'gelu');
+      const next = { M: 64, K: 30, N: 12, transposeA: false, transposeB: false };
+      const result = new Float32Array(64 * 12);
+      matMulInto({ ...next, a: read === 'out' ? out : pre, b: c, bias: null, activation: 'linear' }, result);
+      const input = Float32Array.from(read === 'out' ? expected.out : expected.pre);
+      expect(relativeError(result, reference(input, [c], [], next, 'linear').out)).toBeLessThan(1e-5);
+    });
+  }
+
+  it('kernels side by side joined in scratch, in several parts: each part reads them whole', () => {
+    // 13 rows, 4 parts of one tile (each row 300 x 256 multiply-adds).
+    const shape = { M: 13, K: 300, N: 256, transposeA: false, transposeB: false };
+    const bParts = [seeded(300 * 128, 90), seeded(300 * 128, 91)];
+    const a = seeded(13 * 300, 92);
+    const out = new Float32Array(13 * 256);
+    const before = partsRunByWorkers();
+    matMulInto({ ...shape, a, b: bParts, bias: null, activation: 'linear' }, out);
+    expect(partsRunByWorkers() - before).toBe(4);
+    expect(relativeError(out, reference(a, bParts, [], shape, 'linear').out)).toBeLessThan(1e-5);
   });
 
   it('a kernel to keep that is not whole vectors wide, or transposed, is staged instead', () => {
@@ -382,7 +427,10 @@ describe('matMulOnWasm: the products it takes, and those it leaves to tfjs', () 
       ['a batch of 2 on the left', { a: f([2, 2, 3]), b: f([1, 3, 4]) }, {}],
       ['a batch of 2 on the right', { a: f([1, 2, 3]), b: f([2, 3, 4]) }, {}],
       ['PReLU weights', { a: f([2, 3]), b: f([3, 4]), preluActivationWeights: f([4]) }, { activation: 'prelu' }],
+      // tfjs gives PReLU weights only with 'prelu'; the kernel refuses them whatever the activation.
+      ['PReLU weights, linear', { a: f([2, 3]), b: f([3, 4]), preluActivationWeights: f([4]) }, {}],
       ['a 2-D bias', { a: f([2, 3]), b: f([3, 4]), bias: f([1, 4]) }, {}],
+      ['a 2-D bias of N rows', { a: f([2, 3]), b: f([3, 4]), bias: f([4, 1]) }, {}],
       ['an int32 bias', { a: f([2, 3]), b: f([3, 4]), bias: f([4], 'int32') }, {}],
       ['a bias of N + 1', { a: f([2, 3]), b: f([3, 4]), bias: f([5]) }, {}],
       ['elu', { a: f([2, 3]), b: f([3, 4]) }, { activation: 'elu' }],
