@@ -342,6 +342,33 @@ describe('fusedAttention against float64 loops', () => {
         keyLength: 7,
       },
     ],
+    // A source that holds the queries too is staged whole: its T rows are read, not only S.
+    [
+      'one batch row, queries and keys in one source, values apart',
+      {
+        ...selfAttention(1, 10, 2, 4, 4, null),
+        sources: [
+          [1, 10, 16],
+          [1, 10, 8],
+        ],
+        key: { source: 0, offset: 8 },
+        value: { source: 1, offset: 0 },
+        keyLength: 7,
+      },
+    ],
+    [
+      'one batch row, queries and values in one source, keys apart',
+      {
+        ...selfAttention(1, 10, 2, 4, 4, null),
+        sources: [
+          [1, 10, 16],
+          [1, 10, 8],
+        ],
+        key: { source: 1, offset: 0 },
+        value: { source: 0, offset: 8 },
+        keyLength: 7,
+      },
+    ],
     [
       'one batch row, a (1, T, keyLength) mask',
       {
@@ -356,7 +383,7 @@ describe('fusedAttention against float64 loops', () => {
       // The positions past the prefix are never read: the same call on sources cut to the prefix
       // gives the same floats (one batch row: the cut sources' seeded rows are the prefix's).
       const { query, key, value, keyLength } = problem;
-      if (problem.sources[0][0] === 1 && key.source !== query.source) {
+      if (problem.sources[0][0] === 1 && key.source !== query.source && value.source !== query.source) {
         const cut = problem.sources.map((shape, i): [number, number, number] =>
           i === key.source || i === value.source ? [1, keyLength!, shape[2]] : shape,
         );
