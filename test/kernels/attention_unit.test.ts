@@ -152,6 +152,7 @@ function kernel(
   const [B, T] = p.sources[p.query.source];
   const S = p.keyLength ?? p.sources[p.key.source][1];
   const out = {
+    tapedBytes: 0,
     contexts: [] as Float32Array[],
     probabilities: null as Float32Array | null,
     grads: [] as Float32Array[],
@@ -180,11 +181,18 @@ function kernel(
       read(context);
       expect(probabilities!.shape).toEqual([B, p.H, T, S]);
       out.probabilities = probabilities!.dataSync() as Float32Array;
+      // Not asked for: none returned, the same context.
+      const alone = fusedAttention(args);
+      expect(alone.probabilities).toBeNull();
+      read(alone.context);
     }
     if (p.keyLength === undefined) {
       const w = tf.tensor(weights, [B, T, p.H, p.V]);
       const loss = (...xs: tf.Tensor[]) => {
+        const bytes = tf.memory().numBytes;
         const result = fusedAttention({ ...args, sources: xs, needProbabilities: true });
+        // What the forward keeps for the backward: the probabilities or each row's statistics.
+        out.tapedBytes = tf.memory().numBytes - bytes;
         // Under a tape the probabilities are not returned (nothing of (T, S) kept).
         expect(result.probabilities).toBeNull();
         read(result.context);
@@ -201,8 +209,12 @@ function kernel(
   return out;
 }
 
-/** Checks the kernel against the loops; returns how many parts the workers ran. */
+/** Checks the kernel against the loops; returns how many parts the workers ran, and the taped bytes. */
 function check(p: Problem, options: KernelOptions = {}): number {
+  return checked(p, options).parts;
+}
+
+function checked(p: Problem, options: KernelOptions = {}): { parts: number; tapedBytes: number } {
   const [B, T] = p.sources[p.query.source];
   const weights = seededValues(B * T * p.H * p.V, 77);
   const before = [tf.memory().numTensors, partsRunByWorkers()];
@@ -222,7 +234,7 @@ function check(p: Problem, options: KernelOptions = {}): number {
       largest: true,
     });
   });
-  return parts;
+  return { parts, tapedBytes: ours.tapedBytes };
 }
 
 /** Self-attention over one (B, T, 2HK + HV) source. */
@@ -289,7 +301,10 @@ describe('fusedAttention against float64 loops', () => {
   it('over 2^20 probabilities (B1 H4 T520), the backward recomputes them from the row statistics', () => {
     const mask = { shape: [520, 520], values: (_b: number, t: number, s: number) => Number(s <= t && s < 500) };
     // The context under the tape (row statistics kept, not the probabilities) and the gradients.
-    expect(check(selfAttention(1, 520, 4, 4, 4, mask), { withProbabilities: false })).toBeGreaterThan(0);
+    const { parts, tapedBytes } = checked(selfAttention(1, 520, 4, 4, 4, mask), { withProbabilities: false });
+    expect(parts).toBeGreaterThan(0);
+    // The row statistics (B, H, T, 2) kept for the backward, not 4 MB of probabilities (B, H, T, S).
+    expect(tapedBytes).toBeLessThan(4 * 4 * 520 * 520);
   });
 
   const masks: Array<[string, number[], (b: number, t: number, s: number) => number]> = [
@@ -423,6 +438,10 @@ describe('fusedAttention against float64 loops', () => {
       "fusedAttention: value columns [9, 13) of sources[0] must lie inside a source's width (shapes [2,3,12])",
     );
     expect(fails({ value: { source: 0, offset: 8 } })).not.toThrow();
+    expect(fails({ sources: [x, y], value: { source: 1, offset: 9 } })).toThrow(
+      'fusedAttention: value columns [9, 13) of sources[1] must lie inside a source' +
+        "'s width (shapes [2,3,12], [2,5,12])",
+    );
     for (const keyLength of [0, 1.5, 4]) {
       expect(fails({ keyLength })).toThrow(`fusedAttention: keyLength must be an integer in [1, 3], got ${keyLength}`);
     }
