@@ -15,7 +15,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { identify, kept, simdKernels, stage, unstage, wholeVectors } from './simd_kernels';
-import { inParallel, partsFor, type KernelCalls } from './threads';
+import { inParallel, partsFor, runOf, type KernelCalls } from './threads';
 
 /**
  * The right operand is read in blocks of DEPTH rows by PANEL columns (256 kB), each summed into
@@ -99,8 +99,8 @@ export function inRowBlocks(...results: RowBlocks[]): void {
   inParallel(total, (calls, part) => {
     let i = 0;
     while (i + 1 < results.length && firstParts[i + 1] <= part) i++;
-    const [{ M, visit }, { tiles, parts }, p] = [results[i], cuts[i], part - firstParts[i]];
-    const [firstTile, endTile] = [Math.floor((p * tiles) / parts), Math.floor(((p + 1) * tiles) / parts)];
+    const [firstTile, endTile] = runOf(cuts[i].tiles, cuts[i].parts, part - firstParts[i]);
+    const { M, visit } = results[i];
     visit(calls, 4 * firstTile, Math.min(M, 4 * endTile) - 4 * firstTile);
   });
 }
