@@ -141,6 +141,29 @@ describeEachBackend('fusedAttention', () => {
     }
   }
 
+  it('S not a whole number of vectors: the transposed keys and values are padded with zeros, whatever the memory held', () => {
+    // NaN through the kernels' memory first (forward and backward, twice: the staging regions of
+    // two calls in a row alternate), so that padding read without being zeroed makes NaN results.
+    const before = tf.memory().numTensors;
+    const nanArgs = selfAttentionArgs([2, 40, H, K], 4, null, 0.5, V);
+    const nan = tf.fill(nanArgs.sources[0].shape, NaN);
+    for (let i = 0; i < 2; i++) {
+      tf.dispose(tf.tidy(() => sourceGradients({ ...nanArgs, sources: [nan] }, tf.ones([2, 40, H, V]), true)));
+    }
+    tf.dispose([nan, ...nanArgs.sources]);
+    const args = selfAttentionArgs([B, S, H, K], 23, null, 0.5, V);
+    const weights = seededTensor([B, S, H, V], 24);
+    const [fused, composite] = [true, false].map((useFused) =>
+      tf.tidy(() => [
+        (useFused ? fusedAttention : plainAttention)(args).context,
+        ...sourceGradients(args, weights, useFused),
+      ]),
+    );
+    fused.forEach((t, i) => expect(maxAbsDiff(t.dataSync(), composite[i].dataSync())).toBeLessThan(1e-5));
+    tf.dispose([...fused, ...composite, ...args.sources, weights]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('wider heads (key dim 16, value dim 20) equal the plain definition, forward and backward', () => {
     const before = tf.memory().numTensors;
     const [k, v] = [16, 20];
