@@ -59,6 +59,16 @@ const MODULES = {
   // the plain-ops backend (generate.test.ts, which trains a model: 48 s).
   'src/decode/generate.ts': ['test/decode/generate_unit.test.ts', 'test/decode/decode_unit.test.ts'],
   'src/decode/runner.ts': ['test/decode/generate_unit.test.ts', 'test/decode/decode_unit.test.ts'],
+  // Fast modules outside the core (a planted-bug audit found boundary bugs surviving there): each
+  // with the files that check its values, no model trained.
+  'src/train/progress.ts': ['test/train/log.test.ts'],
+  'src/train/log.ts': ['test/train/log.test.ts'],
+  'src/train/schedule.ts': ['test/train/schedule.test.ts'],
+  'src/train/checkpoint.ts': ['test/train/checkpoint.test.ts'],
+  'src/train/options.ts': ['test/train/options.test.ts'],
+  'src/tasks/samples.ts': ['test/tasks/samples.test.ts', 'test/tasks/encode.test.ts'],
+  'src/tasks/tasks.ts': ['test/tasks/tasks.test.ts', 'test/tasks/samples.test.ts', 'test/tasks/encode.test.ts'],
+  'src/io/topology.ts': ['test/io/limits.test.ts'],
   'src/decode': [
     'test/decode/search.test.ts',
     'test/decode/samplers.test.ts',

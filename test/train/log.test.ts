@@ -289,3 +289,144 @@ describe('progress display', () => {
     expect(plain).toEqual([`${evaluationFields(evaluation).join('  ')}\n`]);
   });
 });
+
+describe('progress at its edges', () => {
+  const bare: ProgressSnapshot = { step: 5, totalSteps: 10, trainLoss: 0.5 };
+
+  it('the trend: a target of 1 is reached at a finite step (the clamp), a flat trend gives none', () => {
+    const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+    const curve = [100, 150, 200].map((step) => ({ step, exactMatch: sigmoid(0.02 * (step - 250)) }));
+    // logit(1 - 1/1024) = ln 1023 = 6.93 at 200 + (6.93 + 1) / 0.02 = 596.5.
+    expect(estimateTargetStep(curve, 1)).toBe(597);
+    const flat = [100, 150, 200].map((step) => ({ step, exactMatch: 0.5 }));
+    expect(estimateTargetStep(flat, 0.99)).toBeUndefined();
+  });
+
+  it('the speed: known from two steps, unknown while the clock or the step stands still', () => {
+    const two = new EtaEstimator(10);
+    two.recordStep(0, 0);
+    expect(two.stepsPerSecond()).toBeUndefined();
+    two.recordStep(1, 500);
+    expect(two.stepsPerSecond()).toBe(2);
+    expect(two.eta(1)).toEqual({ seconds: 4.5, stopStep: 10, bound: true });
+    const stillClock = new EtaEstimator(10);
+    stillClock.recordStep(0, 100);
+    stillClock.recordStep(1, 100);
+    expect(stillClock.stepsPerSecond()).toBeUndefined();
+    expect(stillClock.eta(1)).toBeUndefined();
+    // Two records of one step (a resumed run's first): a rate of 0, no ETA (rather than Infinity).
+    const stillStep = new EtaEstimator(10);
+    stillStep.recordStep(5, 0);
+    stillStep.recordStep(5, 1000);
+    expect(stillStep.stepsPerSecond()).toBe(0);
+    expect(stillStep.eta(5)).toBeUndefined();
+  });
+
+  it('--max-seconds caps the ETA only when it is shorter, equal included', () => {
+    const eta = new EtaEstimator(1000, 100);
+    for (let step = 0; step <= 100; step++) eta.recordStep(step, step * 100); // 10 steps/s
+    eta.recordEstimate(220);
+    expect(eta.eta(100)).toEqual({ seconds: 12, stopStep: 220, bound: false });
+    expect(eta.eta(100, 1000)).toEqual({ seconds: 12, stopStep: 220, bound: false });
+    expect(eta.eta(100, 12)).toEqual({ seconds: 12, stopStep: 220, bound: false });
+    expect(eta.eta(100, 11)).toEqual({ seconds: 11, stopStep: 210, bound: true });
+    expect(eta.eta(100, -5)).toEqual({ seconds: 0, stopStep: 50, bound: true });
+  });
+
+  it('fields that are not known are left out, not shown as undefined', () => {
+    const evaluation = { step: 1, totalSteps: 2, heldOutLoss: 0.5, exactMatch: 0.25, right: 1, size: 4, tokenAccuracy: 0.75 };
+    expect(evaluationFields(evaluation)).toEqual([
+      'step 1/2',
+      'held-out loss 0.5000',
+      'exact match 0.2500 (1/4)',
+      'token acc 0.7500',
+    ]);
+    const tail = (p: ProgressSnapshot) => formatBar(p, 0.5, 200).slice(42);
+    expect(tail(bare)).toBe('   50%  step 5/10  train loss 0.5000');
+    expect(tail({ ...bare, exactMatch: 0.25 })).toBe('   50%  step 5/10  train loss 0.5000  exact match 0.250');
+    expect(tail({ ...bare, targetExactMatch: 0.99 })).toBe('   50%  step 5/10  train loss 0.5000  exact match ? -> 0.99');
+  });
+
+  it('the bar: every eighth of a cell, the cells the fields leave, a field that ends at the last column', () => {
+    for (let k = 0; k < 8; k++) {
+      const bar = formatBar(bare, (8 * 3 + k + 0.5) / 320, 200).slice(1, 41);
+      expect(bar).toBe(('\u2588'.repeat(3) + (k === 0 ? '' : String.fromCharCode(0x2590 - k))).padEnd(40));
+    }
+    // The fields take 36 columns: at 68 the bar gets the other 30, and the last field ends at column 68.
+    const fields = '   50%  step 5/10  train loss 0.5000';
+    expect(formatBar(bare, 0.5, 68)).toBe(`|${'\u2588'.repeat(15)}${' '.repeat(15)}|${fields}`);
+    // From 60 columns the bar keeps at least 20 cells; under 60, 10.
+    const full: ProgressSnapshot = {
+      ...bare,
+      step: 340,
+      totalSteps: 2000,
+      eta: { seconds: 489, stopStep: 2000, bound: true },
+      exactMatch: 0.7461,
+      targetExactMatch: 0.99,
+    };
+    const shown = '   50%  step 340/2000  ETA <= 8m09s';
+    expect(formatBar(full, 0.5, 60)).toBe(`|${'\u2588'.repeat(10)}${' '.repeat(10)}|${shown}`);
+    expect(formatBar(full, 0.5, 59)).toBe(`|${'\u2588'.repeat(5)}${' '.repeat(5)}|${shown}`);
+  });
+
+  it('durations at the unit boundaries; negative or unknown as ?', () => {
+    expect([-1, 0, 59.4, 59.5, 60, 3599, 3600, Infinity].map((s) => formatDuration(s))).toEqual([
+      '?',
+      '0s',
+      '59s',
+      '1m00s',
+      '1m00s',
+      '59m59s',
+      '1h00m',
+      '?',
+    ]);
+  });
+
+  it('on a TTY the bar is redrawn at most every 100 ms (the last step and a forced one always), to the width', () => {
+    const now = jest.spyOn(Date, 'now');
+    try {
+      const tty: string[] = [];
+      const live = new ProgressDisplay({ write: (t) => tty.push(t) > 0, isTTY: true, columns: 100 });
+      for (const [ms, step, force] of [
+        [1000, 5, false],
+        [1050, 6, false],
+        [1100, 7, false],
+        [1150, 10, false],
+        [1160, 8, true],
+      ] as const) {
+        now.mockReturnValue(ms);
+        // Not forced: called without the argument, as run.ts does.
+        if (force) live.update({ ...bare, step }, true);
+        else live.update({ ...bare, step });
+      }
+      // No ETA: filled to totalSteps. 99 columns: 40 cells.
+      expect(tty.map((t) => t.slice(0, 52))).toEqual([
+        `\r\x1b[K|${'\u2588'.repeat(20)}${' '.repeat(20)}|   50%`,
+        `\r\x1b[K|${'\u2588'.repeat(28)}${' '.repeat(12)}|   70%`,
+        `\r\x1b[K|${'\u2588'.repeat(40)}|  100%`,
+        `\r\x1b[K|${'\u2588'.repeat(40)}|  100%`,
+      ]);
+      // The bar is cleared once before a line, not again before the next.
+      tty.length = 0;
+      live.print('a');
+      live.print('b');
+      expect(tty).toEqual(['\r\x1b[K', 'a\n', 'b\n']);
+    } finally {
+      now.mockRestore();
+    }
+  });
+
+  it("a TTY's lines wrap at its width less one (100 columns when unknown, 20 at least)", () => {
+    const printed = (columns: number | undefined, fields: string[]) => {
+      const out: string[] = [];
+      new ProgressDisplay({ write: (t) => out.push(t) > 0, isTTY: true, columns }).printFields(fields);
+      return out.join('');
+    };
+    const [a, b] = ['a'.repeat(19), 'b'.repeat(19)];
+    expect(printed(41, [a, b])).toBe(`${a}  ${b}\n`);
+    expect(printed(40, [a, b])).toBe(`${a}\n  ${b}\n`);
+    expect(printed(undefined, ['x'.repeat(48), 'y'.repeat(49)])).toBe(`${'x'.repeat(48)}  ${'y'.repeat(49)}\n`);
+    expect(printed(undefined, ['x'.repeat(48), 'y'.repeat(50)])).toBe(`${'x'.repeat(48)}\n  ${'y'.repeat(50)}\n`);
+    expect(printed(5, ['x'.repeat(9), 'y'.repeat(9)])).toBe(`${'x'.repeat(9)}  ${'y'.repeat(9)}\n`);
+  });
+});
