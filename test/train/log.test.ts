@@ -334,7 +334,15 @@ describe('progress at its edges', () => {
   });
 
   it('fields that are not known are left out, not shown as undefined', () => {
-    const evaluation = { step: 1, totalSteps: 2, heldOutLoss: 0.5, exactMatch: 0.25, right: 1, size: 4, tokenAccuracy: 0.75 };
+    const evaluation = {
+      step: 1,
+      totalSteps: 2,
+      heldOutLoss: 0.5,
+      exactMatch: 0.25,
+      right: 1,
+      size: 4,
+      tokenAccuracy: 0.75,
+    };
     expect(evaluationFields(evaluation)).toEqual([
       'step 1/2',
       'held-out loss 0.5000',
@@ -344,7 +352,9 @@ describe('progress at its edges', () => {
     const tail = (p: ProgressSnapshot) => formatBar(p, 0.5, 200).slice(42);
     expect(tail(bare)).toBe('   50%  step 5/10  train loss 0.5000');
     expect(tail({ ...bare, exactMatch: 0.25 })).toBe('   50%  step 5/10  train loss 0.5000  exact match 0.250');
-    expect(tail({ ...bare, targetExactMatch: 0.99 })).toBe('   50%  step 5/10  train loss 0.5000  exact match ? -> 0.99');
+    expect(tail({ ...bare, targetExactMatch: 0.99 })).toBe(
+      '   50%  step 5/10  train loss 0.5000  exact match ? -> 0.99',
+    );
   });
 
   it('the bar: every eighth of a cell, the cells the fields leave, a field that ends at the last column', () => {
