@@ -440,3 +440,119 @@ describe('progress at its edges', () => {
     expect(printed(5, ['x'.repeat(9), 'y'.repeat(9)])).toBe(`${'x'.repeat(9)}  ${'y'.repeat(9)}\n`);
   });
 });
+
+describe('training curve geometry', () => {
+  // The layout: two panels of 360 x 240 side by side, each plot inset 52 left, 12 right, 34 top,
+  // 40 bottom (296 x 166), under a 20-pixel title band.
+  const round = (v: number) => Math.round(v * 10) / 10;
+  const x = (x0: number, step: number, maxStep: number) => round(x0 + 52 + (step / maxStep) * 296);
+  const y = (t: number) => round(34 + (1 - Math.min(1, Math.max(0, t))) * 166);
+  const logY = (v: number, lo: number, hi: number) => y((Math.log10(v) - lo) / (hi - lo));
+  const elements = (svg: string, tag: string) =>
+    [...svg.matchAll(new RegExp(`<${tag} ([^>]*?)/?>([^<]*)`, 'g'))].map((m) => ({
+      ...Object.fromEntries([...m[1].matchAll(/([\w-]+)="([^"]*)"/g)].map((a) => [a[1], a[2]])),
+      text: m[2],
+    }));
+
+  it('draws every point, tick and legend where the layout puts it', () => {
+    const svg = trainingCurveSvg(entries, 'run');
+    expect(svg.split('\n').slice(0, 4)).toEqual([
+      '<svg xmlns="http://www.w3.org/2000/svg" width="720" height="264" viewBox="0 0 720 264" font-family="sans-serif" font-size="11">',
+      '<rect width="720" height="264" fill="white"/>',
+      '<text x="360" y="16" text-anchor="middle" font-size="13">run</text>',
+      '<g transform="translate(0, 20)">',
+    ]);
+    expect(svg.endsWith('</g>\n</svg>\n')).toBe(true);
+    const rects = elements(svg, 'rect').slice(1);
+    expect(rects.map((r) => [r.x, r.y, r.width, r.height])).toEqual([
+      ['52', '34', '296', '166'],
+      ['412', '34', '296', '166'],
+    ]);
+    // Losses 2.1, 0.05, 0.2: decades 10^-2 to 10^1.
+    const polylines = elements(svg, 'polyline').map((p) => [p.points, p.stroke]);
+    expect(polylines).toEqual([
+      [`${x(0, 50, 100)},${logY(2.1, -2, 1)} ${x(0, 100, 100)},${logY(0.05, -2, 1)}`, '#1f77b4'],
+      [`${x(0, 100, 100)},${logY(0.2, -2, 1)}`, '#ff7f0e'],
+      [`${x(360, 50, 100)},${y(0.2)} ${x(360, 100, 100)},${y(0.99)}`, '#1f77b4'],
+      [`${x(360, 100, 100)},${y(0.9)}`, '#ff7f0e'],
+      [`${x(360, 100, 100)},${y(0.5)}`, '#2ca02c'],
+    ]);
+    // Dots on the held-out series only.
+    expect(elements(svg, 'circle').map((c) => [c.cx, c.cy, c.fill])).toEqual([
+      [`${x(0, 100, 100)}`, `${logY(0.2, -2, 1)}`, '#ff7f0e'],
+      [`${x(360, 100, 100)}`, `${y(0.9)}`, '#ff7f0e'],
+      [`${x(360, 100, 100)}`, `${y(0.5)}`, '#2ca02c'],
+    ]);
+    const texts = elements(svg, 'text').slice(1);
+    const ticks = texts.filter((t) => t.class === 'tick').map((t) => [t.text, t.x, t.y]);
+    const decades = [0.01, 0.1, 1, 10].map((v, i) => [String(v), '48', `${round(y(i / 3) + 4)}`]);
+    const tenths = [0, 0.2, 0.4, 0.6, 0.8, 1].map((v) => [v.toFixed(1), '408', `${round(y(v) + 4)}`]);
+    const steps = (x0: number) => [20, 40, 60, 80, 100].map((s) => [String(s), `${x(x0, s, 100)}`, '216']);
+    expect(ticks).toEqual([...decades, ...steps(0), ...tenths, ...steps(360)]);
+    const gridlines = elements(svg, 'line').filter((l) => l.stroke === '#eee');
+    expect(gridlines.map((l) => [l.x1, l.x2, l.y1])).toEqual([
+      ...decades.map(([, , ty]) => ['52', '348', `${Number(ty) - 4}`]),
+      ...tenths.map(([, , ty]) => ['412', '708', `${round(Number(ty) - 4)}`]),
+    ]);
+    const stepMarks = elements(svg, 'line').filter((l) => l.stroke === '#888');
+    expect(stepMarks.map((l) => [l.x1, l.y1, l.y2])).toEqual(
+      [...steps(0), ...steps(360)].map(([, tx]) => [tx, '200', '204']),
+    );
+    expect(texts.filter((t) => t.class === 'axis-label').map((t) => [t.text, t.x, t.y])).toEqual([
+      ['loss (log scale)', '200', '26'],
+      ['step', '200', '232'],
+      ['accuracy', '560', '26'],
+      ['step', '560', '232'],
+    ]);
+    // Legends top right of the loss panel, bottom right of the accuracy panel.
+    expect(texts.filter((t) => t.class === 'legend').map((t) => [t.text, t.x, t.y])).toEqual([
+      ['train', '246', '46'],
+      ['held-out', '246', '60'],
+      ['train token acc', '606', '164'],
+      ['held-out token acc', '606', '178'],
+      ['held-out exact match', '606', '192'],
+    ]);
+    const keys = elements(svg, 'line').filter((l) => l['stroke-width'] === '2');
+    expect(keys.map((l) => [l.x1, l.x2, l.y1, l.stroke])).toEqual([
+      ['228', '242', '42', '#1f77b4'],
+      ['228', '242', '56', '#ff7f0e'],
+      ['588', '602', '160', '#1f77b4'],
+      ['588', '602', '174', '#ff7f0e'],
+      ['588', '602', '188', '#2ca02c'],
+    ]);
+  });
+
+  it('leaves out what a scale cannot show, clamps the rest, and gives one decade at least', () => {
+    const train = (step: number, loss: number, tokenAccuracy: number): LogEntry => ({
+      ...(entries[0] as Extract<LogEntry, { type: 'train' }>),
+      step,
+      loss,
+      tokenAccuracy,
+    });
+    // Losses 0 and NaN are off a log scale; 0.1 alone spans 10^-1 to 10^0. Accuracy 0 is on its scale.
+    const svg = trainingCurveSvg([train(10, 0, 0), train(20, NaN, 0.5), train(30, 0.1, 1.5)], 'edges');
+    const polylines = elements(svg, 'polyline').map((p) => p.points);
+    expect(polylines).toEqual([
+      `${x(0, 30, 30)},${logY(0.1, -1, 0)}`,
+      `${x(360, 10, 30)},${y(0)} ${x(360, 20, 30)},${y(0.5)} ${x(360, 30, 30)},${y(1)}`,
+    ]);
+    const ticks = elements(svg, 'text').filter((t) => t.class === 'tick');
+    expect(ticks.slice(0, 2).map((t) => t.text)).toEqual(['0.1', '1']);
+    expect(ticks.slice(2, 5).map((t) => t.text)).toEqual(['10', '20', '30']);
+    // No values: 10^-2 to 10^1.
+    const empty = elements(trainingCurveSvg([], 'empty'), 'text').filter((t) => t.class === 'tick');
+    expect(empty.slice(0, 4).map((t) => t.text)).toEqual(['0.01', '0.1', '1', '10']);
+  });
+
+  it('marks whole steps only, each once, on a short run', () => {
+    const ticks = (maxStep: number) =>
+      elements(trainingCurveSvg([{ ...entries[0], step: maxStep }], 'short'), 'text')
+        .filter((t) => t.class === 'tick' && t.y === '216' && Number(t.x) < 360) // the loss panel's steps
+        .map((t) => Number(t.text));
+    expect(ticks(1)).toEqual([1]);
+    expect(ticks(2)).toEqual([1, 2]);
+    expect(ticks(7)).toEqual([2, 4, 6]);
+    expect(ticks(1000)).toEqual([200, 400, 600, 800, 1000]);
+    expect(ticks(30000)).toEqual([10000, 20000, 30000]);
+  });
+});
