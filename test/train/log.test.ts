@@ -530,18 +530,23 @@ describe('training curve geometry', () => {
       tokenAccuracy,
     });
     // Losses 0 and NaN are off a log scale; 0.1 alone spans 10^-1 to 10^0. Accuracy 0 is on its scale.
-    const svg = trainingCurveSvg([train(10, 0, 0), train(20, NaN, 0.5), train(30, 0.1, 1.5)], 'edges');
+    const svg = trainingCurveSvg(
+      [train(10, 0, 0), train(20, NaN, 0.5), train(30, 0.1, 1.5), train(40, 0.1, -0.5)],
+      'edges',
+    );
     const polylines = elements(svg, 'polyline').map((p) => p.points);
     expect(polylines).toEqual([
-      `${x(0, 30, 30)},${logY(0.1, -1, 0)}`,
-      `${x(360, 10, 30)},${y(0)} ${x(360, 20, 30)},${y(0.5)} ${x(360, 30, 30)},${y(1)}`,
+      `${x(0, 30, 40)},${logY(0.1, -1, 0)} ${x(0, 40, 40)},${logY(0.1, -1, 0)}`,
+      `${x(360, 10, 40)},${y(0)} ${x(360, 20, 40)},${y(0.5)} ${x(360, 30, 40)},${y(1)} ${x(360, 40, 40)},${y(0)}`,
     ]);
     const ticks = elements(svg, 'text').filter((t) => t.class === 'tick');
     expect(ticks.slice(0, 2).map((t) => t.text)).toEqual(['0.1', '1']);
-    expect(ticks.slice(2, 5).map((t) => t.text)).toEqual(['10', '20', '30']);
+    expect(ticks.slice(2, 6).map((t) => t.text)).toEqual(['10', '20', '30', '40']);
     // No values: 10^-2 to 10^1.
     const empty = elements(trainingCurveSvg([], 'empty'), 'text').filter((t) => t.class === 'tick');
-    expect(empty.slice(0, 4).map((t) => t.text)).toEqual(['0.01', '0.1', '1', '10']);
+    expect(empty.filter((t) => t.x === '48').map((t) => t.text)).toEqual(['0.01', '0.1', '1', '10']);
+    // And steps up to 1.
+    expect(empty.filter((t) => t.y === '216').map((t) => t.text)).toEqual(['1', '1']);
   });
 
   it('marks whole steps only, each once, on a short run', () => {
