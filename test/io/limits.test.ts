@@ -273,4 +273,110 @@ describe('topology check', () => {
       "config.json: layer 'a' call 0 reads layer 'y', which the model does not have",
     );
   });
+
+  describe('at its edges', () => {
+    const input = (name = 'x') => ({ class_name: 'InputLayer', name, config: {}, inbound_nodes: [] as unknown[] });
+    const layer = (className: string, name: string, nodes: unknown) => ({
+      class_name: className,
+      name,
+      config: {},
+      inbound_nodes: nodes,
+    });
+    const model = (layers: unknown[], outputs: unknown, inputs: unknown = [['x', 0, 0]]) => ({
+      class_name: 'Functional',
+      config: { layers, input_layers: inputs, output_layers: outputs },
+    });
+    /** x -> d, d reading `ref` (a Keras 2 node) or the node given. */
+    const dense = (node: unknown, outputs: unknown = [['d', 0, 0]]) =>
+      model([input(), layer('Dense', 'd', [node])], outputs);
+    const check = (topology: unknown, numbering?: 'keras') => () => checkTopology(topology, 'm.json', numbering);
+    /** A model whose one layer is a model, `depth` deep; tfjs numbers a nested model's calls from 1. */
+    const nest = (depth: number): object =>
+      depth === 0
+        ? model([input('i'), layer('Dense', 'd', [[['i', 0, 0, {}]]])], [['d', 0, 0]], [['i', 0, 0]])
+        : model(
+            [input('i'), { ...nest(depth - 1), name: 'm', inbound_nodes: [[['i', 0, 0, {}]]] }],
+            [['m', 1, 0]],
+            [['i', 0, 0]],
+          );
+
+    it('tensor 1024 of a call, models nested 8 deep and 5000 layers pass; one more of each is refused', () => {
+      expect(check(dense([['x', 0, 1024, {}]]))).not.toThrow();
+      expect(check(dense([['x', 0, 1025, {}]]))).toThrow("m.json: layer 'd' call 0 reads tensor 1025 of layer 'x'");
+      expect(check(nest(8))).not.toThrow();
+      expect(check(nest(9))).toThrow('m.json: nests models more than 8 deep');
+      const fan = (length: number) =>
+        model(
+          [input(), ...Array.from({ length }, (_v, i) => layer('ReLU', `r${i}`, [[['x', 0, 0, {}]]]))],
+          Array.from({ length }, (_v, i) => [`r${i}`, 0, 0]),
+        );
+      expect(check(fan(MAX_LAYERS - 1))).not.toThrow();
+      expect(check(fan(MAX_LAYERS))).toThrow('m.json: has more than 5000 layers');
+    });
+
+    it("reads references in Keras 2's kwargs and a TFOpLambda's one-entry node, and a single output reference", () => {
+      expect(check(dense([['x', 0, 0, { mask: ['y', 0, 0] }]]))).toThrow(
+        "m.json: layer 'd' call 0 reads layer 'y', which the model does not have",
+      );
+      expect(check(dense(['x', 0, 0, { y: ['x', 0, 0] }], ['d', 0, 0]))).not.toThrow();
+      expect(check(dense(['x', 0, 0, { y: ['z', 0, 0] }], ['d', 0, 0]))).toThrow("reads layer 'z'");
+      // An input layer's one call is its creation: call 1 does not exist; a layer called twice has call 1.
+      expect(check(dense([['x', 1, 0, {}]]))).toThrow(
+        "m.json: layer 'd' call 0 reads call 1 of layer 'x', which is called 1 time(s)",
+      );
+      const twice = model(
+        [
+          input(),
+          layer('Dense', 'd', [[['x', 0, 0, {}]]]),
+          layer('Dense', 'e', [[['d', 0, 0, {}]], [['x', 0, 0, {}]]]),
+        ],
+        [['e', 1, 0]],
+      );
+      expect(check(twice)).not.toThrow();
+      expect(check({ model_config: dense([['x', 1, 0, {}]]) })).toThrow("reads call 1 of layer 'x'");
+    });
+
+    it('names what is not a model, a layer, a node or a reference list', () => {
+      const cases: Array<[unknown, string]> = [
+        [null, 'modelTopology is null; expected a JSON object'],
+        [{ model_config: 3 }, 'model_config is 3; expected a JSON object'],
+        [
+          { class_name: 'Dense', config: { layers: [] } },
+          "the model is a 'Dense'; expected a Functional, Model, Sequential model config",
+        ],
+        [{ class_name: 'Functional', config: 5 }, "the model's config is 5; expected a JSON object"],
+        [{ class_name: 'Functional', config: { layers: 5 } }, "the model's config has no layers list"],
+        [model([input(), 7], []), 'layer 1 of the model is 7; expected a JSON object'],
+        [model([input(), layer('', 'd', [])], []), "layer 1 of the model has the class_name ''"],
+        [model([input(), layer('Dense', '', [])], []), "layer 1 of the model has the name ''"],
+        [model([input(), layer('Dense', 'd', 5)], []), "layer 'd' has inbound_nodes 5"],
+        [dense(5), "layer 'd' call 0 is 5; expected a list of tensor references or {args, kwargs}"],
+        [dense([['x', 0, 0, {}]], 'd'), "the model's output_layers is 'd'; expected a list of tensor references"],
+      ];
+      for (const [topology, message] of cases) expect(check(topology)).toThrow(`m.json: ${message}`);
+    });
+
+    it('a Sequential model names its layers in their configs, or not at all', () => {
+      const sequential = (layers: unknown[]) => ({ class_name: 'Sequential', config: layers });
+      expect(
+        check(
+          sequential([
+            { class_name: 'Dense', config: { name: 'a' } },
+            { class_name: 'Dense', config: {} },
+          ]),
+        ),
+      ).not.toThrow();
+      expect(
+        check(
+          sequential([
+            { class_name: 'Dense', config: { name: 'a' } },
+            { class_name: 'Dense', config: { name: 'a' } },
+          ]),
+        ),
+      ).toThrow("m.json: the model has two layers named 'a'");
+      expect(check(sequential([{ class_name: 'Dense', name: 'toString' }]))).toThrow(
+        "m.json: layer 0 of the model is named 'toString', a member of every JavaScript object",
+      );
+    });
+  });
 });
