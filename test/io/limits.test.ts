@@ -334,6 +334,19 @@ describe('topology check', () => {
       );
       expect(check(twice)).not.toThrow();
       expect(check({ model_config: dense([['x', 1, 0, {}]]) })).toThrow("reads call 1 of layer 'x'");
+      // A reference of 4 entries in kwargs; a list of values there that is no reference; tensor -1.
+      expect(check(dense([['x', 0, 0, { mask: ['y', 0, 0, {}] }]]))).toThrow("reads layer 'y'");
+      expect(check(dense([['x', 0, 0, { axes: ['x', 'y', 0] }]]))).not.toThrow();
+      expect(check(dense([['x', 0, -1, {}]]))).toThrow("m.json: layer 'd' call 0 has the tensor reference");
+      // No inputs or outputs listed: nothing read (an InputLayer alone).
+      expect(check({ class_name: 'Functional', config: { layers: [input()] } })).not.toThrow();
+    });
+
+    it('leaves a Keras graph with nested models to the check of what tfjs builds from it', () => {
+      const withSpare = nest(1) as { config: { layers: unknown[] } };
+      withSpare.config.layers.push(layer('Dense', 'spare', [[['i', 0, 0, {}]]]));
+      expect(check(withSpare, 'keras')).not.toThrow();
+      expect(check(withSpare)).toThrow("m.json: layer 'spare' of the model is not used by its outputs");
     });
 
     it('names what is not a model, a layer, a node or a reference list', () => {
