@@ -4,6 +4,7 @@ import * as path from 'node:path';
 
 import {
   Checkpoint,
+  CHECKPOINT_FILE,
   decodeCheckpoint,
   encodeCheckpoint,
   readCheckpoint,
@@ -97,6 +98,7 @@ describe('checkpoint layout and checks at their edges', () => {
   };
 
   it('is the magic, the header length, the header, zeros to a multiple of 4, then every float32', () => {
+    expect(CHECKPOINT_FILE).toBe('checkpoint.bin'); // the name --resume reads in a run's folder
     const bytes = encodeCheckpoint({ ...checkpoint, extra: null });
     const { magic, length, header } = parts(bytes);
     expect(magic).toBe('TFACKPT1');
