@@ -1,4 +1,8 @@
-import { LogEntry, toJsonLines, trainingCurveSvg } from '../../src/train/log';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { LogEntry, toJsonLines, trainingCurveSvg, writeTrainingLog } from '../../src/train/log';
 import {
   estimateTargetStep,
   EtaEstimator,
@@ -513,6 +517,14 @@ describe('training curve geometry', () => {
       ['held-out exact match', '606', '192'],
     ]);
     const keys = elements(svg, 'line').filter((l) => l['stroke-width'] === '2');
+    expect(keys.every((l) => l.y1 === l.y2)).toBe(true);
+    // One element a line, nothing else.
+    const lines = svg.trimEnd().split('\n');
+    expect(lines.filter((l) => !/^<[^<]*(<\/\w+>)?$/.test(l))).toEqual([]);
+    // 6 around the panels; the loss panel: frame, name, 4 decades and 5 steps (a line and a label each),
+    // "step", the train curve and the held-out one with its dot, a legend entry (2) each: 28; the
+    // accuracy panel: the same with 6 tenths and three curves (two with a dot): 36.
+    expect(lines).toHaveLength(6 + (2 + 2 * 4 + 2 * 5 + 1 + 3 + 4) + (2 + 2 * 6 + 2 * 5 + 1 + 3 + 4 + 4));
     expect(keys.map((l) => [l.x1, l.x2, l.y1, l.stroke])).toEqual([
       ['228', '242', '42', '#1f77b4'],
       ['228', '242', '56', '#ff7f0e'],
@@ -542,6 +554,16 @@ describe('training curve geometry', () => {
     const ticks = elements(svg, 'text').filter((t) => t.class === 'tick');
     expect(ticks.slice(0, 2).map((t) => t.text)).toEqual(['0.1', '1']);
     expect(ticks.slice(2, 6).map((t) => t.text)).toEqual(['10', '20', '30', '40']);
+    // Decades below 10^-3 labelled as written (10 ** -4 is 0.00009999999999999999 in floats).
+    const tiny = elements(trainingCurveSvg([train(10, 5e-5, 0.5), train(20, 0.5, 0.5)], 'tiny'), 'text');
+    expect(tiny.filter((t) => t.x === '48').map((t) => t.text)).toEqual([
+      '0.00001',
+      '0.0001',
+      '0.001',
+      '0.01',
+      '0.1',
+      '1',
+    ]);
     // No values: 10^-2 to 10^1.
     const empty = elements(trainingCurveSvg([], 'empty'), 'text').filter((t) => t.class === 'tick');
     expect(empty.filter((t) => t.x === '48').map((t) => t.text)).toEqual(['0.01', '0.1', '1', '10']);
@@ -559,5 +581,19 @@ describe('training curve geometry', () => {
     expect(ticks(7)).toEqual([2, 4, 6]);
     expect(ticks(1000)).toEqual([200, 400, 600, 800, 1000]);
     expect(ticks(30000)).toEqual([10000, 20000, 30000]);
+  });
+});
+
+describe('writeTrainingLog', () => {
+  it('writes train-log.jsonl and training-curve.svg into the folder', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'train-log-'));
+    try {
+      await writeTrainingLog(dir, entries, 'run');
+      expect(fs.readdirSync(dir).sort()).toEqual(['train-log.jsonl', 'training-curve.svg']);
+      expect(fs.readFileSync(path.join(dir, 'train-log.jsonl'), 'utf8')).toBe(toJsonLines(entries));
+      expect(fs.readFileSync(path.join(dir, 'training-curve.svg'), 'utf8')).toBe(trainingCurveSvg(entries, 'run'));
+    } finally {
+      fs.rmSync(dir, { recursive: true });
+    }
   });
 });
