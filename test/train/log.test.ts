@@ -461,7 +461,8 @@ describe('training curve geometry', () => {
   it('draws every point, tick and legend where the layout puts it', () => {
     const svg = trainingCurveSvg(entries, 'run');
     expect(svg.split('\n').slice(0, 4)).toEqual([
-      '<svg xmlns="http://www.w3.org/2000/svg" width="720" height="264" viewBox="0 0 720 264" font-family="sans-serif" font-size="11">',
+      '<svg xmlns="http://www.w3.org/2000/svg" width="720" height="264" viewBox="0 0 720 264" ' +
+        'font-family="sans-serif" font-size="11">',
       '<rect width="720" height="264" fill="white"/>',
       '<text x="360" y="16" text-anchor="middle" font-size="13">run</text>',
       '<g transform="translate(0, 20)">',
