@@ -452,7 +452,8 @@ describe('training curve geometry', () => {
   const x = (x0: number, step: number, maxStep: number) => round(x0 + 52 + (step / maxStep) * 296);
   const y = (t: number) => round(34 + (1 - Math.min(1, Math.max(0, t))) * 166);
   const logY = (v: number, lo: number, hi: number) => y((Math.log10(v) - lo) / (hi - lo));
-  const elements = (svg: string, tag: string) =>
+  /** Each `<tag>` element's attributes, and its text as `text`. */
+  const elements = (svg: string, tag: string): Array<Record<string, string>> =>
     [...svg.matchAll(new RegExp(`<${tag} ([^>]*?)/?>([^<]*)`, 'g'))].map((m) => ({
       ...Object.fromEntries([...m[1].matchAll(/([\w-]+)="([^"]*)"/g)].map((a) => [a[1], a[2]])),
       text: m[2],
