@@ -369,6 +369,75 @@ describe('topology check', () => {
       for (const [topology, message] of cases) expect(check(topology)).toThrow(`m.json: ${message}`);
     });
 
+    it('names a malformed reference, a missing class, a bad layer config and a nested model, in full', () => {
+      const exactly = (topology: unknown, message: string, numbering?: 'keras') =>
+        expect(check(topology, numbering)).toThrow(new Error(`m.json: ${message}`));
+      for (const ref of [
+        ['x', 0],
+        [5, 0, 0],
+        ['x', 0.5, 0],
+        ['x', 0, 0.5],
+        ['x', -1, 0],
+      ]) {
+        exactly(
+          dense([ref]),
+          `layer 'd' call 0 has the tensor reference ${JSON.stringify(ref)}; expected [layer name, call, tensor]`,
+        );
+      }
+      exactly(
+        model([input(), { name: 'd', config: {} }], []),
+        'layer 1 of the model has the class_name undefined (missing)',
+      );
+      exactly(
+        model([input(), { ...layer('Dense', 'd', []), config: 5 }], []),
+        'layer 1 of the model is 5; expected a JSON object',
+      );
+      exactly(
+        model([input(), layer('__proto__', 'd', [])], []),
+        "layer 1 of the model has the class_name '__proto__', which is no layer class " +
+          '(a member of every JavaScript object)',
+      );
+      exactly(
+        model([input(), layer('Dense', 'constructor', [])], []),
+        "layer 1 of the model is named 'constructor', a member of every JavaScript object, which tfjs's deserializer " +
+          'mistakes for one; rename the layer',
+      );
+      exactly(dense([['x', 1, 0, {}]]), "layer 'd' call 0 reads call 1 of layer 'x', which is called 1 time(s)");
+      exactly(
+        dense([['x', 0, 0, {}]], [['zz', 0, 0]]),
+        "the model's inputs and outputs reads layer 'zz', which the model does not have",
+      );
+      exactly(
+        model([input(), layer('Dense', 'd', [[['x', 0, 0, {}]]])], [['d', 0, 0]], [['zz', 0, 0]]),
+        "the model's inputs and outputs reads layer 'zz', which the model does not have",
+      );
+      const inner = nest(1) as { config: { layers: Array<{ config: unknown }> } };
+      inner.config.layers[1].config = { layers: 5 };
+      exactly(inner, "model 'm''s config has no layers list");
+      // Without nested models a Keras graph is checked whole.
+      const spare = model(
+        [input(), layer('Dense', 'd', [[['x', 0, 0, {}]]]), layer('Dense', 'e', [[['x', 0, 0, {}]]])],
+        [['d', 0, 0]],
+      );
+      exactly(spare, "layer 'e' of the model is not used by its outputs; a saved model has no such layer", 'keras');
+      // A cycle entered from outside it (p reads q, which is in a cycle with r): the cycle only.
+      const cycle = model(
+        [
+          input(),
+          layer('Dense', 'p', [
+            [
+              ['x', 0, 0, {}],
+              ['q', 0, 0, {}],
+            ],
+          ]),
+          layer('Dense', 'q', [[['r', 0, 0, {}]]]),
+          layer('Dense', 'r', [[['q', 0, 0, {}]]]),
+        ],
+        [['p', 0, 0]],
+      );
+      exactly(cycle, 'the model has a cycle (q call 0 -> r call 0 -> q call 0); a model never does');
+    });
+
     it('a Sequential model names its layers in their configs, or not at all', () => {
       const sequential = (layers: unknown[]) => ({ class_name: 'Sequential', config: layers });
       expect(
