@@ -170,11 +170,11 @@ function panel(x0: number, name: string, maxStep: number, logScale: boolean, ser
   return out.join('\n');
 }
 
-/** About five round step values in (0, max]. */
+/** About five round step values in (0, max]: whole steps, so a run of under 5 steps marks each once. */
 function niceTicks(max: number): number[] {
   const rough = max / 5;
   const magnitude = 10 ** Math.floor(Math.log10(rough));
-  const step = [1, 2, 5, 10].map((m) => m * magnitude).find((s) => s >= rough) ?? rough;
+  const step = Math.max(1, [1, 2, 5, 10].map((m) => m * magnitude).find((s) => s >= rough) ?? rough);
   const ticks: number[] = [];
   for (let t = step; t <= max + 1e-9; t += step) ticks.push(Math.round(t));
   return ticks;

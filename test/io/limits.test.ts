@@ -273,4 +273,192 @@ describe('topology check', () => {
       "config.json: layer 'a' call 0 reads layer 'y', which the model does not have",
     );
   });
+
+  describe('at its edges', () => {
+    const input = (name = 'x') => ({ class_name: 'InputLayer', name, config: {}, inbound_nodes: [] as unknown[] });
+    const layer = (className: string, name: string, nodes: unknown) => ({
+      class_name: className,
+      name,
+      config: {},
+      inbound_nodes: nodes,
+    });
+    const model = (layers: unknown[], outputs: unknown, inputs: unknown = [['x', 0, 0]]) => ({
+      class_name: 'Functional',
+      config: { layers, input_layers: inputs, output_layers: outputs },
+    });
+    /** x -> d, d reading `ref` (a Keras 2 node) or the node given. */
+    const dense = (node: unknown, outputs: unknown = [['d', 0, 0]]) =>
+      model([input(), layer('Dense', 'd', [node])], outputs);
+    const check = (topology: unknown, numbering?: 'keras') => () => checkTopology(topology, 'm.json', numbering);
+    /** A model whose one layer is a model, `depth` deep; tfjs numbers a nested model's calls from 1. */
+    const nest = (depth: number): object =>
+      depth === 0
+        ? model([input('i'), layer('Dense', 'd', [[['i', 0, 0, {}]]])], [['d', 0, 0]], [['i', 0, 0]])
+        : model(
+            [input('i'), { ...nest(depth - 1), name: 'm', inbound_nodes: [[['i', 0, 0, {}]]] }],
+            [['m', 1, 0]],
+            [['i', 0, 0]],
+          );
+
+    it('tensor 1024 of a call, models nested 8 deep and 5000 layers pass; one more of each is refused', () => {
+      expect(check(dense([['x', 0, 1024, {}]]))).not.toThrow();
+      expect(check(dense([['x', 0, 1025, {}]]))).toThrow("m.json: layer 'd' call 0 reads tensor 1025 of layer 'x'");
+      expect(check(nest(8))).not.toThrow();
+      expect(check(nest(9))).toThrow('m.json: nests models more than 8 deep');
+      const fan = (length: number) =>
+        model(
+          [input(), ...Array.from({ length }, (_v, i) => layer('ReLU', `r${i}`, [[['x', 0, 0, {}]]]))],
+          Array.from({ length }, (_v, i) => [`r${i}`, 0, 0]),
+        );
+      expect(check(fan(MAX_LAYERS - 1))).not.toThrow();
+      expect(check(fan(MAX_LAYERS))).toThrow('m.json: has more than 5000 layers');
+    });
+
+    it("reads references in Keras 2's kwargs and a TFOpLambda's one-entry node, and a single output reference", () => {
+      expect(check(dense([['x', 0, 0, { mask: ['y', 0, 0] }]]))).toThrow(
+        "m.json: layer 'd' call 0 reads layer 'y', which the model does not have",
+      );
+      expect(check(dense(['x', 0, 0, { y: ['x', 0, 0] }], ['d', 0, 0]))).not.toThrow();
+      expect(check(dense(['x', 0, 0, { y: ['z', 0, 0] }], ['d', 0, 0]))).toThrow("reads layer 'z'");
+      // An input layer's one call is its creation: call 1 does not exist; a layer called twice has call 1.
+      expect(check(dense([['x', 1, 0, {}]]))).toThrow(
+        "m.json: layer 'd' call 0 reads call 1 of layer 'x', which is called 1 time(s)",
+      );
+      const twice = model(
+        [
+          input(),
+          layer('Dense', 'd', [[['x', 0, 0, {}]]]),
+          layer('Dense', 'e', [[['d', 0, 0, {}]], [['x', 0, 0, {}]]]),
+        ],
+        [['e', 1, 0]],
+      );
+      expect(check(twice)).not.toThrow();
+      expect(check({ model_config: dense([['x', 1, 0, {}]]) })).toThrow("reads call 1 of layer 'x'");
+      // A reference of 4 entries in kwargs; a list of values there that is no reference; tensor -1.
+      expect(check(dense([['x', 0, 0, { mask: ['y', 0, 0, {}] }]]))).toThrow("reads layer 'y'");
+      expect(check(dense([['x', 0, 0, { axes: ['x', 'y', 0] }]]))).not.toThrow();
+      expect(check(dense([['x', 0, -1, {}]]))).toThrow("m.json: layer 'd' call 0 has the tensor reference");
+      // No inputs or outputs listed: nothing read (an InputLayer alone).
+      expect(check({ class_name: 'Functional', config: { layers: [input()] } })).not.toThrow();
+    });
+
+    it('leaves a Keras graph with nested models to the check of what tfjs builds from it', () => {
+      const withSpare = nest(1) as { config: { layers: unknown[] } };
+      withSpare.config.layers.push(layer('Dense', 'spare', [[['i', 0, 0, {}]]]));
+      expect(check(withSpare, 'keras')).not.toThrow();
+      expect(check(withSpare)).toThrow("m.json: layer 'spare' of the model is not used by its outputs");
+    });
+
+    it('names what is not a model, a layer, a node or a reference list', () => {
+      const cases: Array<[unknown, string]> = [
+        [null, 'modelTopology is null; expected a JSON object'],
+        [{ model_config: 3 }, 'model_config is 3; expected a JSON object'],
+        [
+          { class_name: 'Dense', config: { layers: [] } },
+          "the model is a 'Dense'; expected a Functional, Model, Sequential model config",
+        ],
+        [{ class_name: 'Functional', config: 5 }, "the model's config is 5; expected a JSON object"],
+        [{ class_name: 'Functional', config: { layers: 5 } }, "the model's config has no layers list"],
+        [model([input(), 7], []), 'layer 1 of the model is 7; expected a JSON object'],
+        [model([input(), layer('', 'd', [])], []), "layer 1 of the model has the class_name ''"],
+        [model([input(), layer('Dense', '', [])], []), "layer 1 of the model has the name ''"],
+        [model([input(), layer('Dense', 'd', 5)], []), "layer 'd' has inbound_nodes 5"],
+        [dense(5), "layer 'd' call 0 is 5; expected a list of tensor references or {args, kwargs}"],
+        [dense([['x', 0, 0, {}]], 'd'), "the model's output_layers is 'd'; expected a list of tensor references"],
+      ];
+      for (const [topology, message] of cases) expect(check(topology)).toThrow(`m.json: ${message}`);
+    });
+
+    it('names a malformed reference, a missing class, a bad layer config and a nested model, in full', () => {
+      const exactly = (topology: unknown, message: string, numbering?: 'keras') =>
+        expect(check(topology, numbering)).toThrow(new Error(`m.json: ${message}`));
+      for (const ref of [
+        ['x', 0],
+        [5, 0, 0],
+        ['x', 0.5, 0],
+        ['x', 0, 0.5],
+        ['x', -1, 0],
+      ]) {
+        exactly(
+          dense([ref]),
+          `layer 'd' call 0 has the tensor reference ${JSON.stringify(ref)}; expected [layer name, call, tensor]`,
+        );
+      }
+      exactly(
+        model([input(), { name: 'd', config: {} }], []),
+        'layer 1 of the model has the class_name undefined (missing)',
+      );
+      exactly(
+        model([input(), { ...layer('Dense', 'd', []), config: 5 }], []),
+        'layer 1 of the model is 5; expected a JSON object',
+      );
+      exactly(
+        model([input(), layer('__proto__', 'd', [])], []),
+        "layer 1 of the model has the class_name '__proto__', which is no layer class " +
+          '(a member of every JavaScript object)',
+      );
+      exactly(
+        model([input(), layer('Dense', 'constructor', [])], []),
+        "layer 1 of the model is named 'constructor', a member of every JavaScript object, which tfjs's deserializer " +
+          'mistakes for one; rename the layer',
+      );
+      exactly(dense([['x', 1, 0, {}]]), "layer 'd' call 0 reads call 1 of layer 'x', which is called 1 time(s)");
+      exactly(
+        dense([['x', 0, 0, {}]], [['zz', 0, 0]]),
+        "the model's inputs and outputs reads layer 'zz', which the model does not have",
+      );
+      exactly(
+        model([input(), layer('Dense', 'd', [[['x', 0, 0, {}]]])], [['d', 0, 0]], [['zz', 0, 0]]),
+        "the model's inputs and outputs reads layer 'zz', which the model does not have",
+      );
+      const inner = nest(1) as { config: { layers: Array<{ config: unknown }> } };
+      inner.config.layers[1].config = { layers: 5 };
+      exactly(inner, "model 'm''s config has no layers list");
+      // Without nested models a Keras graph is checked whole.
+      const spare = model(
+        [input(), layer('Dense', 'd', [[['x', 0, 0, {}]]]), layer('Dense', 'e', [[['x', 0, 0, {}]]])],
+        [['d', 0, 0]],
+      );
+      exactly(spare, "layer 'e' of the model is not used by its outputs; a saved model has no such layer", 'keras');
+      // A cycle entered from outside it (p reads q, which is in a cycle with r): the cycle only.
+      const cycle = model(
+        [
+          input(),
+          layer('Dense', 'p', [
+            [
+              ['x', 0, 0, {}],
+              ['q', 0, 0, {}],
+            ],
+          ]),
+          layer('Dense', 'q', [[['r', 0, 0, {}]]]),
+          layer('Dense', 'r', [[['q', 0, 0, {}]]]),
+        ],
+        [['p', 0, 0]],
+      );
+      exactly(cycle, 'the model has a cycle (q call 0 -> r call 0 -> q call 0); a model never does');
+    });
+
+    it('a Sequential model names its layers in their configs, or not at all', () => {
+      const sequential = (layers: unknown[]) => ({ class_name: 'Sequential', config: layers });
+      expect(
+        check(
+          sequential([
+            { class_name: 'Dense', config: { name: 'a' } },
+            { class_name: 'Dense', config: {} },
+          ]),
+        ),
+      ).not.toThrow();
+      expect(
+        check(
+          sequential([
+            { class_name: 'Dense', config: { name: 'a' } },
+            { class_name: 'Dense', config: { name: 'a' } },
+          ]),
+        ),
+      ).toThrow("m.json: the model has two layers named 'a'");
+      expect(check(sequential([{ class_name: 'Dense', name: 'toString' }]))).toThrow(
+        "m.json: layer 0 of the model is named 'toString', a member of every JavaScript object",
+      );
+    });
+  });
 });

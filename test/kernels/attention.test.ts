@@ -141,7 +141,7 @@ describeEachBackend('fusedAttention', () => {
     }
   }
 
-  it('S not a whole number of vectors: the transposed keys and values are padded with zeros, whatever the memory held', () => {
+  it('S not whole vectors: the transposed keys and values are padded with zeros, whatever the memory held', () => {
     // NaN through the kernels' memory first (forward and backward, twice: the staging regions of
     // two calls in a row alternate), so that padding read without being zeroed makes NaN results.
     const before = tf.memory().numTensors;

@@ -171,4 +171,38 @@ describe('TrainingStream', () => {
     expect(() => stream.nextBatch(0)).toThrow('TrainingStream.nextBatch: batchSize must be an integer >= 1, got 0');
     expect(() => stream.nextBatch(2.5)).toThrow('TrainingStream.nextBatch: batchSize must be an integer >= 1, got 2.5');
   });
+
+  it('at its edges: a batch of 1, shares 0 and 1, next() unbalanced, a share near the limit reported as is', () => {
+    const task = createTask('addition');
+    expect(createTrainingStream(task, 9).nextBatch(1)).toEqual([createTrainingStream(task, 9).next(false)]);
+    const plain = createTrainingStream(task, 9);
+    const unbalanced = Array.from({ length: 20 }, () => plain.next(false));
+    const byDefault = createTrainingStream(task, 9);
+    expect(Array.from({ length: 20 }, () => byDefault.next())).toEqual(unbalanced);
+    const balanced = createTrainingStream(task, 9);
+    const all = Array.from({ length: 8 }, () => balanced.next(true));
+    expect(createTrainingStream(task, 9).nextBatch(8, 1)).toEqual(all);
+    expect(all).not.toEqual(unbalanced.slice(0, 8));
+    expect(() => createTrainingStream(task, 9).nextBatch(8, -0.5)).toThrow(
+      'TrainingStream.nextBatch: balancedShare must be a number in [0, 1], got -0.5',
+    );
+  });
+
+  it('counts each excluded source once, by its ids (not their digits run together), in the share it reports', () => {
+    // 62 symbols (ids 3 to 64), lengths 1 and 2: [3, 33] and [33, 3] are two sources. The held-out and
+    // fresh sets cover every length-1 source (half the distribution) and some of the length-2 ones.
+    const task = createTask('copy', { numSymbols: 62, minLen: 1, maxLen: 2 });
+    const distinct = new Set([...keys(heldOutSet(task)), ...keys(freshTestSet(task))]);
+    const share = [...distinct].reduce((sum, k) => sum + 0.5 / 62 ** k.split(',').length, 0);
+    expect(share).toBeGreaterThan(0.5);
+    expect(share).toBeLessThan(0.6);
+    expect(() => createTrainingStream(task, 1)).toThrow(
+      `createTrainingStream: the held-out and fresh test sets cover ${(100 * share).toFixed(1)}% of copy's sources`,
+    );
+    // Below the limit: the same count, reported.
+    const longer = createTask('copy', { numSymbols: 62, minLen: 2, maxLen: 3 });
+    const covered = new Set([...keys(heldOutSet(longer)), ...keys(freshTestSet(longer))]);
+    const expected = [...covered].reduce((sum, k) => sum + 0.5 / 62 ** k.split(',').length, 0);
+    expect(createTrainingStream(longer, 1).excludedProbability).toBeCloseTo(expected, 14);
+  });
 });

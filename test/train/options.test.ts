@@ -29,6 +29,68 @@ function usageError(argv: string[]): string {
 }
 
 describe('parseTrainArgs', () => {
+  it('takes each numeric flag at the edges of its range and refuses the value just past them', () => {
+    // [flag, values accepted, where the value lands, values refused, what the message says is expected]
+    const get = (o: TrainOptions, key: string): unknown =>
+      key.split('.').reduce<unknown>((v, k) => (v as Record<string, unknown>)[k], o);
+    const cases: Array<[string, string[], string, string[], string]> = [
+      ['lr', ['1e-9', '0.999'], 'lr', ['0', '1'], 'a number in (0, 1)'],
+      ['dropout', ['0', '0.999'], 'model.dropout', ['-0.01', '1'], 'a number in [0, 1)'],
+      ['beta1', ['0', '0.999'], 'beta1', ['-0.01', '1'], 'a number in [0, 1)'],
+      ['beta2', ['0', '0.999'], 'beta2', ['-0.01', '1'], 'a number in [0, 1)'],
+      ['clip', ['1e-9'], 'clip', ['0'], 'a positive number'],
+      ['label-smoothing', ['0', '0.999'], 'labelSmoothing', ['-0.01', '1'], 'a number in [0, 1)'],
+      ['weight-decay', ['0', '0.999'], 'weightDecay', ['-0.01', '1'], 'a number in [0, 1)'],
+      ['length-balanced', ['0', '1'], 'lengthBalanced', ['-0.01', '1.01'], 'a number in [0, 1]'],
+      ['init-scale', ['1e-9'], 'initScale', ['0'], 'a positive number'],
+      ['target-exact-match', ['0', '1'], 'targetExactMatch', ['-0.01', '1.01'], 'a number in [0, 1]'],
+      ['max-seconds', ['1e-9'], 'maxSeconds', ['0'], 'a positive number of seconds'],
+      ['batch', ['1', '65536'], 'batch', ['0', '65537', '1.5'], 'an integer in [1, 65536]'],
+      ['seed', ['0', '4294967295'], 'seed', ['-1', '4294967296'], 'an integer in [0, 4294967295]'],
+      ['steps', ['1'], 'steps', ['0'], 'an integer >= 1'],
+      ['warmup', ['0'], 'warmup', ['-1'], 'an integer >= 0'],
+      ['length-balanced-steps', ['0'], 'lengthBalancedSteps', ['-1'], 'an integer >= 0'],
+      ['eval-every', ['1'], 'evalEvery', ['0'], 'an integer >= 1'],
+      ['checkpoint-every', ['1'], 'checkpointEvery', ['0'], 'an integer >= 1'],
+      ['log-every', ['1'], 'logEvery', ['0'], 'an integer >= 1'],
+      ['embedding-dim', ['1'], 'model.embeddingDim', ['0'], 'an integer >= 1'],
+      ['heads', ['1'], 'model.numHeads', ['0'], 'an integer >= 1'],
+      ['key-dim', ['1'], 'model.keyDim', ['0'], 'an integer >= 1'],
+      ['ff', ['1'], 'model.intermediateDim', ['0'], 'an integer >= 1'],
+      ['encoder-layers', ['1'], 'model.numEncoderLayers', ['0'], 'an integer >= 1'],
+      ['decoder-layers', ['1'], 'model.numDecoderLayers', ['0'], 'an integer >= 1'],
+      ['symbols', ['1'], 'taskOptions.numSymbols', ['0'], 'an integer >= 1'],
+    ];
+    for (const [flag, accepted, key, refused, expected] of cases) {
+      for (const value of accepted) expect(get(options([`--${flag}=${value}`]).options, key)).toBe(Number(value));
+      for (const value of refused) {
+        expect(usageError([`--${flag}=${value}`])).toBe(`--${flag} must be ${expected}, got '${value}'`);
+      }
+      expect(usageError([`--${flag}= `])).toBe(`--${flag} must be ${expected}, got ' '`);
+    }
+    // --min-lr up to --lr itself; its default a fraction of the --lr given.
+    expect(options(['--lr', '0.01', '--min-lr', '0.01']).options.minLr).toBe(0.01);
+    expect(options(['--lr', '0.01', '--min-lr', '0']).options.minLr).toBe(0);
+    expect(usageError(['--lr', '0.01', '--min-lr', '0.011'])).toBe(
+      "--min-lr must be a number in [0, --lr (0.01)], got '0.011'",
+    );
+    expect(usageError(['--lr', '0.01', '--min-lr=-0.001'])).toBe(
+      "--min-lr must be a number in [0, --lr (0.01)], got '-0.001'",
+    );
+    const recipe = TASK_RECIPES.reverse;
+    expect(options(['--lr', '0.01']).options.minLr).toBeCloseTo(recipe.minLrFraction * 0.01, 15);
+    // --layers sets both stacks unless one is given.
+    expect(options(['--layers', '3', '--decoder-layers', '1']).options.model).toMatchObject({
+      numEncoderLayers: 3,
+      numDecoderLayers: 1,
+    });
+    // --decay-steps must pass --warmup for the cosine, equal included.
+    expect(usageError(['--decay', 'cosine', '--warmup', '10', '--decay-steps', '10'])).toBe(
+      '--decay-steps must be greater than --warmup (10) for the cosine decay, got 10',
+    );
+    expect(options(['--decay', 'cosine', '--warmup', '10', '--decay-steps', '11']).options.decaySteps).toBe(11);
+  });
+
   it('defaults to reverse, the reference preset and the recipe, into models/runs/reverse (not the shipped one)', () => {
     const { options: o, explicit } = options([]);
     expect(o).toMatchObject({

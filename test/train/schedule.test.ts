@@ -37,4 +37,30 @@ describe('warmupSchedule', () => {
       'decay must be one of cosine, inverse-sqrt, constant',
     );
   });
+
+  it('defaults: a cosine to a tenth of the peak; its bounds: minRate in [0, peak], totalSteps past the warmup', () => {
+    const lr = warmupSchedule({ peak: 1e-3, totalSteps: 10 });
+    // No warmup: step 1 is a tenth of the way down already.
+    expect(lr(1)).toBeCloseTo(1e-4 + 0.5 * 9e-4 * (1 + Math.cos(Math.PI / 10)), 12);
+    expect([lr(10), lr(20)].map((r) => Number(r.toPrecision(12)))).toEqual([1e-4, 1e-4]);
+    expect(warmupSchedule({ peak: 1e-3, totalSteps: 10, minRate: 0 })(10)).toBe(0);
+    expect(warmupSchedule({ peak: 1e-3, totalSteps: 10, minRate: 1e-3 })(10)).toBe(1e-3);
+    expect(warmupSchedule({ peak: 1e-3, warmupSteps: 9, totalSteps: 10 })(10)).toBeCloseTo(1e-4, 12);
+    for (const minRate of [-1e-5, 1.5e-3, NaN, Infinity]) {
+      expect(() => warmupSchedule({ peak: 1e-3, totalSteps: 10, minRate })).toThrow(
+        `warmupSchedule: minRate must be a number in [0, peak], got ${minRate}`,
+      );
+    }
+    expect(() => warmupSchedule({ peak: 1e-3, warmupSteps: -1, decay: 'constant' })).toThrow(
+      'warmupSchedule: warmupSteps must be an integer >= 0, got -1',
+    );
+    for (const totalSteps of [10, 9, 10.5]) {
+      expect(() => warmupSchedule({ peak: 1e-3, warmupSteps: 10, totalSteps })).toThrow(
+        `warmupSchedule: cosine decay needs totalSteps, an integer > warmupSteps (10), got ${totalSteps}`,
+      );
+    }
+    expect(() => warmupSchedule({ peak: 1e-3, totalSteps: 10, minrate: 0 } as never)).toThrow(
+      "warmupSchedule: unknown option 'minrate' (did you mean 'minRate'?)",
+    );
+  });
 });
