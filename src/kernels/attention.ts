@@ -204,7 +204,7 @@ const SAVED_PROBABILITIES_MAX = 1 << 20;
  * Copies head h's keys (or values) of batch row b, E floats per position, into their (E, S4)
  * block of the (B, H, E, S4) array at float `out`: transposed, so that Q K^T and dC V^T are
  * weighted sums of contiguous rows for `axpyRows`, with S4 = S rounded up to whole vectors.
- * The padding is left as it was: zero it first where it is read (the backward's dC V^T).
+ * `out` must be zeroed: the padding stays 0.
  */
 function transposeHead(
   calls: KernelCalls,
@@ -269,11 +269,6 @@ interface Block {
   count: number;
   /** A row of the block's scores in bytes: `count` rounded up to whole vectors. */
   width: number;
-}
-
-/** Whether every block attends to all S keys (no mask, or one that hides no key from a whole block). */
-function coversEveryKey(blocks: Block[][], S: number): boolean {
-  return blocks.every((row) => row.every((block) => block.first === 0 && block.count === S));
 }
 
 /** Each batch row's blocks of ROWS queries, in order, with the keys they attend to. */
@@ -377,32 +372,22 @@ function attentionForward(
   const mask = inputs.mask;
   const maskStrides = L.maskStrides ?? [0, 0, 0];
   const parts = headParts(L);
-  const blocks = blocksOf(L, mask, maskStrides);
-  // Zeroed when a block skips keys: the probabilities (zero outside the keys a block attends to).
-  // Scratch, written whole: the context, each row's statistics (maximum, sum), a block's scores per
-  // part, the mask, and the transposed keys (their padding, when S is not whole vectors, only
-  // reaches the scores' padding, which the softmax overwrites), and the probabilities otherwise.
-  const probabilities = attrs.withProbabilities ? second.length : 0;
-  const zeroProbabilities = !coversEveryKey(blocks, S);
+  // Zeroed: the transposed keys (their padding stays 0) and the probabilities (zero outside the
+  // keys a block attends to). Scratch, written whole: the context, each row's statistics
+  // (maximum, sum), a block's scores per part, the mask.
+  const probabilitiesSize = attrs.withProbabilities ? second.length : 0;
   const starts = stage(
     sources,
-    [zeroProbabilities ? probabilities : 0],
-    [
-      context.length,
-      B * H * T * 2,
-      parts * ROWS * S4,
-      mask ? mask.length + 4 : 0,
-      B * H * K * S4,
-      zeroProbabilities ? 0 : probabilities,
-    ],
+    [B * H * K * S4, probabilitiesSize],
+    [context.length, B * H * T * 2, parts * ROWS * S4, mask ? mask.length + 4 : 0],
   );
-  const [zeroedPAt, cStart, statsStart, scoresStart, biasStart, keysStart, pAt] = starts.slice(sources.length);
-  const pStart = zeroProbabilities ? zeroedPAt : pAt;
+  const [keysStart, pStart, cStart, statsStart, scoresStart, biasStart] = starts.slice(sources.length);
   const q = headsAt(starts[L.querySource], T, L.queryWidth, L.queryOffset, K);
   const k = headsAt(starts[L.keySource], L.keyRows, L.keyWidth, L.keyOffset, K);
   const v = headsAt(starts[L.valueSource], L.keyRows, L.valueWidth, L.valueOffset, V);
   if (mask) writeMask(mm.floats, mask, biasStart);
   const maskBias = mask ? { biasStart, strides: maskStrides } : null;
+  const blocks = blocksOf(L, mask, maskStrides);
   forEachHead(L, parts, (calls, b, h, part) => {
     transposeHead(calls, k, [H, S, K], [b, h], keysStart);
     const scores = scoresStart + part * ROWS * S4;
@@ -458,27 +443,16 @@ function attentionBackward(
   // The forward's probabilities when it saved them, else they are recomputed from the statistics.
   const saved = inputs.probabilities;
   const staged = [...sources, inputs.dContext, saved ?? inputs.rowStats];
-  // Zeroed: the gradients (they accumulate), and the transposed keys and values when they have
-  // padding. Scratch, written whole: a block's P and its dP / dScore per part, the mask, the
-  // transposed keys and values without padding.
-  const transposed = [B * H * K * S4, B * H * V * S4];
-  const zeroTransposed = S4 !== S;
+  // Zeroed: the gradients (they accumulate) and the transposed keys' and values' padding.
+  // Scratch, written whole: a block's P and its dP / dScore per part, the mask.
   const starts = stage(
     staged,
-    [...grads.map((g) => g.length), ...transposed.map((n) => (zeroTransposed ? n : 0))],
-    [
-      parts * ROWS * S4,
-      parts * ROWS * S4,
-      mask ? mask.length + 4 : 0,
-      ...transposed.map((n) => (zeroTransposed ? 0 : n)),
-    ],
+    [...grads.map((g) => g.length), B * H * K * S4, B * H * V * S4],
+    [parts * ROWS * S4, parts * ROWS * S4, mask ? mask.length + 4 : 0],
   );
   const [dcStart, savedStart] = starts.slice(sources.length, sources.length + 2);
   const gradStarts = starts.slice(staged.length, staged.length + grads.length);
-  const [zeroedKeysAt, zeroedValuesAt, pScratch, dScratch, biasStart, keysAt, valuesAt] = starts.slice(
-    staged.length + grads.length,
-  );
-  const [keysStart, valuesStart] = zeroTransposed ? [zeroedKeysAt, zeroedValuesAt] : [keysAt, valuesAt];
+  const [keysStart, valuesStart, pScratch, dScratch, biasStart] = starts.slice(staged.length + grads.length);
   const role = (source: number, length: number, width: number, offset: number, headSize: number) => ({
     x: headsAt(starts[source], length, width, offset, headSize),
     dx: headsAt(gradStarts[source], length, width, offset, headSize),

@@ -31,7 +31,6 @@ import {
   transposedRows,
 } from './matmul';
 import { kept, simdKernels, stage, unstage } from './simd_kernels';
-import type { KernelCalls } from './threads';
 
 const FORWARD = 'TfjsAttentionDense';
 const BACKWARD = 'TfjsAttentionDenseGrad';
@@ -124,31 +123,25 @@ function denseBackward(
   if (keptKernelT === null) transpose(kernelAt, kernelTAt);
   mm.floats.fill(1, onesAt, onesAt + N);
   // Rows of g, then the same rows of dx = g W^T.
-  const dxRows = (calls: KernelCalls, r0: number, rows: number) => {
+  inRowBlocks(N, E * D, (calls, r0, rows) => {
     const [from, bytes] = [4 * r0 * E, 4 * rows * E];
     if (activation === 'gelu') calls.geluBackward(4 * throughAt + from, 4 * dyAt + from, 4 * gAt + from, bytes);
     if (activation === 'relu') calls.reluBackward(4 * throughAt + from, 4 * dyAt + from, 4 * gAt + from, bytes);
     productRows(calls, { left: g, right: kernelTAt, out: dxAt, K: E, N4: D }, r0, rows);
-  };
+  });
   // Rows of dW = x^T g, and with the first rows db = ones(1, N) g: one product for every kernel
-  // (a product per kernel would make several times the kernel calls); then each kernel's gradient,
-  // its columns of these rows of dW, as rows of its own (D, E_p).
-  const dKernelRows = (calls: KernelCalls, r0: number, rows: number) => {
+  // (a product per kernel would make several times the kernel calls).
+  inRowBlocks(D, N * E, (calls, r0, rows) => {
     transposedRows(calls, xAt, [N, D], xTAt, r0, rows);
     productRows(calls, { left: xTAt, right: g, out: dKernelAt, K: N, N4: E }, r0, rows);
     if (r0 === 0) productRows(calls, { left: onesAt, right: g, out: dBiasAt, K: N, N4: E }, 0, 1);
-    if (parts === 1) return;
-    offsets.forEach((offset, p) => {
-      const [from, to] = [dKernelAt + r0 * E + offset, splitAt + D * offset + r0 * widths[p]];
-      calls.copyRows(4 * from, 4 * E, 4 * to, 4 * widths[p], rows, widths[p], widths[p]);
-    });
-  };
-  const dxBlocks = { M: N, macsPerRow: E * D, visit: dxRows };
-  const dKernelBlocks = { M: D, macsPerRow: N * E, visit: dKernelRows };
-  // dW reads every row of g: after them, unless g is dy itself (linear).
-  if (linear) inRowBlocks(dxBlocks, dKernelBlocks);
-  else [dxBlocks, dKernelBlocks].forEach((blocks) => inRowBlocks(blocks));
-  const dKernelStarts = offsets.map((offset) => (parts === 1 ? dKernelAt : splitAt + D * offset));
+  });
+  // Each kernel's gradient, its columns of dW, as (D, E_p) rows; each bias's, its part of db.
+  const dKernelStarts = offsets.map((offset, p) => {
+    if (parts === 1) return dKernelAt;
+    mm.copyRows(4 * (dKernelAt + offset), 4 * E, 4 * (splitAt + D * offset), 4 * widths[p], D, widths[p], widths[p]);
+    return splitAt + D * offset;
+  });
   unstage([dx, ...dKernels, ...dBiases], [dxAt, ...dKernelStarts, ...offsets.map((offset) => dBiasAt + offset)]);
 }
 

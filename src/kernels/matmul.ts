@@ -15,7 +15,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { identify, kept, simdKernels, stage, unstage, wholeVectors } from './simd_kernels';
-import { inParallel, partsFor, runOf, type KernelCalls } from './threads';
+import { inParallelRuns, partsFor, type KernelCalls } from './threads';
 
 /**
  * The right operand is read in blocks of DEPTH rows by PANEL columns (256 kB), each summed into
@@ -76,33 +76,20 @@ export function transposedRows(
   calls.transposeRows(4 * (stored + r0), 4 * M, 4 * (out + r0 * K), 4 * K, K, rows);
 }
 
-/** A result cut into blocks of rows for `inRowBlocks`: (M, ...) rows of `macsPerRow` multiply-adds each. */
-export interface RowBlocks {
-  M: number;
-  macsPerRow: number;
-  visit: (calls: KernelCalls, r0: number, rows: number) => void;
-}
-
 /**
- * `visit(calls, r0, rows)` for blocks of whole 4-row tiles of each result, one block per part,
- * over the kernel threads; several results that do not read one another go in one parallel call,
- * which the threads finish together (one wait where separate calls would each wait for the last
- * part of theirs).
+ * `visit(calls, r0, rows)` for blocks of whole 4-row tiles of an (M, ...) result whose rows cost
+ * `macsPerRow` multiply-adds each, one block per part, over the kernel threads.
  */
-export function inRowBlocks(...results: RowBlocks[]): void {
-  const cuts = results.map(({ M, macsPerRow }) => {
-    const tiles = Math.ceil(M / 4);
-    return { tiles, parts: partsFor(tiles, Math.ceil(MIN_PART_MACS / (4 * macsPerRow))) };
-  });
-  const firstParts = cuts.map((_cut, i) => cuts.slice(0, i).reduce((sum, cut) => sum + cut.parts, 0));
-  const total = firstParts[results.length - 1] + cuts[results.length - 1].parts;
-  inParallel(total, (calls, part) => {
-    let i = 0;
-    while (i + 1 < results.length && firstParts[i + 1] <= part) i++;
-    const [firstTile, endTile] = runOf(cuts[i].tiles, cuts[i].parts, part - firstParts[i]);
-    const { M, visit } = results[i];
-    visit(calls, 4 * firstTile, Math.min(M, 4 * endTile) - 4 * firstTile);
-  });
+export function inRowBlocks(
+  M: number,
+  macsPerRow: number,
+  visit: (calls: KernelCalls, r0: number, rows: number) => void,
+): void {
+  const tiles = Math.ceil(M / 4);
+  const parts = partsFor(tiles, Math.ceil(MIN_PART_MACS / (4 * macsPerRow)));
+  inParallelRuns(tiles, parts, (calls, firstTile, endTile) =>
+    visit(calls, 4 * firstTile, Math.min(M, 4 * endTile) - 4 * firstTile),
+  );
 }
 
 /** The activations a product applies in its epilogue, after the bias; 'gelu' is exact GELU (gelu.ts's). */
@@ -221,7 +208,7 @@ export function matMulInto(args: MatMulArgs, out: Float32Array, preActivation?: 
     if (transposeB && N4 !== N) for (let k = 0; k < K; k++) mm.floats.fill(0, right + k * N4 + N, right + (k + 1) * N4);
   }
   const product: StagedProduct = { left: transposeA ? leftAt : aAt, right, out: productAt, K, N4 };
-  const visit = (calls: KernelCalls, r0: number, rows: number) => {
+  inRowBlocks(M, K * N4, (calls, r0, rows) => {
     if (transposeA) transposedRows(calls, aAt, [K, M], leftAt, r0, rows);
     productRows(calls, product, r0, rows);
     const at = 4 * (productAt + r0 * N4);
@@ -229,8 +216,7 @@ export function matMulInto(args: MatMulArgs, out: Float32Array, preActivation?: 
     if (biasParts.length > 0) calls.addRowBias(at, rows, 4 * N4, 4 * biasAt, 0, 1, 1, 0);
     if (activation === 'relu') calls.reluInPlace(at, 4 * rows * N4);
     if (gelu) calls.geluForward(at, 4 * (activatedAt + r0 * N4), 4 * rows * N4);
-  };
-  inRowBlocks({ M, macsPerRow: K * N4, visit });
+  });
   // Each output from its own region: unstage records which tensor a region holds.
   const outputs: Array<[Float32Array | undefined, number, number]> = [
     [out, gelu ? activatedAt : productAt, compactAt],

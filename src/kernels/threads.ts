@@ -432,10 +432,7 @@ export function inParallelRuns(
   parts: number,
   visit: (calls: KernelCalls, first: number, end: number, part: number) => void,
 ): void {
-  inParallel(parts, (calls, part) => visit(calls, ...runOf(items, parts, part), part));
-}
-
-/** The items [first, end) of part `part` of `items` cut into `parts` nearly equal runs. */
-export function runOf(items: number, parts: number, part: number): [number, number] {
-  return [Math.floor((part * items) / parts), Math.floor(((part + 1) * items) / parts)];
+  inParallel(parts, (calls, part) =>
+    visit(calls, Math.floor((part * items) / parts), Math.floor(((part + 1) * items) / parts), part),
+  );
 }

@@ -332,34 +332,22 @@ describe('matMulInto against float64 loops', () => {
     ).toBeLessThan(1e-5);
   });
 
-  it('inRowBlocks visits whole 4-row tiles, one block a part, every row once, for each result', () => {
-    const blocks: Array<[string, number, number]> = [];
-    const visit = (name: string) => (_calls: unknown, r0: number, rows: number) => blocks.push([name, r0, rows]);
-    const sorted = () => [...blocks].sort((x, y) => x[0].localeCompare(y[0]) || x[1] - y[1]);
+  it('inRowBlocks visits whole 4-row tiles, one block a part, every row once', () => {
+    const blocks: number[][] = [];
     // Rows of 2^17 multiply-adds: a part of each 4-row tile (14 rows, 4 tiles); of 2^15: two tiles
     // a part at least (MIN_PART_MACS, 2^18).
-    inRowBlocks({ M: 14, macsPerRow: 1 << 17, visit: visit('a') });
-    expect(sorted()).toEqual([
-      ['a', 0, 4],
-      ['a', 4, 4],
-      ['a', 8, 4],
-      ['a', 12, 2],
+    inRowBlocks(14, 1 << 17, (_calls, r0, rows) => blocks.push([r0, rows]));
+    expect(blocks.sort((x, y) => x[0] - y[0])).toEqual([
+      [0, 4],
+      [4, 4],
+      [8, 4],
+      [12, 2],
     ]);
     blocks.length = 0;
-    inRowBlocks({ M: 14, macsPerRow: 1 << 15, visit: visit('a') });
-    expect(sorted()).toEqual([
-      ['a', 0, 8],
-      ['a', 8, 6],
-    ]);
-    // Two results in one parallel call: each cut as it would be alone.
-    blocks.length = 0;
-    inRowBlocks({ M: 14, macsPerRow: 1 << 15, visit: visit('a') }, { M: 10, macsPerRow: 1 << 17, visit: visit('b') });
-    expect(sorted()).toEqual([
-      ['a', 0, 8],
-      ['a', 8, 6],
-      ['b', 0, 4],
-      ['b', 4, 4],
-      ['b', 8, 2],
+    inRowBlocks(14, 1 << 15, (_calls, r0, rows) => blocks.push([r0, rows]));
+    expect(blocks.sort((x, y) => x[0] - y[0])).toEqual([
+      [0, 8],
+      [8, 6],
     ]);
   });
 
