@@ -21,24 +21,10 @@ import { SinusoidalPositionEncoding } from '../../src/layers/sinusoidal_position
 import { TokenAndPositionEmbedding } from '../../src/layers/token_and_position_embedding';
 import { TransformerDecoderBlock } from '../../src/layers/transformer_decoder_block';
 import { TransformerEncoderBlock } from '../../src/layers/transformer_encoder_block';
-import { seedKernels } from './tiny_models';
+import { seedKernels, Subtract } from './tiny_models';
 
 const VOCABULARY = 7;
 
-/**
- * A Subtract layer of a user's own (tfjs has none; Keras files' Subtract loads as an operation
- * layer): the typed-array step knows the class name.
- */
-class Subtract extends tf.layers.Layer {
-  static className = 'Subtract';
-  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
-    const [a, b] = inputs as tf.Tensor[];
-    return tf.sub(a, b);
-  }
-  override computeOutputShape(shapes: tf.Shape | tf.Shape[]): tf.Shape {
-    return (shapes as tf.Shape[])[0];
-  }
-}
 const ids = (name: string) => tf.input({ shape: [null], dtype: 'int32', name });
 const sym = (x: unknown) => x as tf.SymbolicTensor;
 const embedding = (args: Partial<ConstructorParameters<typeof TokenAndPositionEmbedding>[0]> = {}) =>

@@ -29,7 +29,7 @@ import { MultiHeadAttention } from '../../src/layers/multi_head_attention';
 import { TokenAndPositionEmbedding } from '../../src/layers/token_and_position_embedding';
 import { TransformerDecoderBlock } from '../../src/layers/transformer_decoder_block';
 import { TransformerEncoderBlock } from '../../src/layers/transformer_encoder_block';
-import { seedKernels } from './tiny_models';
+import { seedKernels, Subtract } from './tiny_models';
 
 const VOCABULARY = 7;
 
@@ -70,18 +70,6 @@ class OwnRole extends tf.layers.Layer {
   }
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
     return [inputs].flat()[0];
-  }
-}
-
-/** A Subtract layer of a user's own (tfjs has none; a Keras file's loads as an operation layer). */
-class Subtract extends tf.layers.Layer {
-  static className = 'Subtract';
-  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
-    const [a, b] = inputs as tf.Tensor[];
-    return tf.sub(a, b);
-  }
-  override computeOutputShape(shapes: tf.Shape | tf.Shape[]): tf.Shape {
-    return (shapes as tf.Shape[])[0];
   }
 }
 

@@ -39,3 +39,18 @@ export function tinyEncoderDecoder(): tf.LayersModel {
   });
   return seedKernels(model, 200);
 }
+
+/**
+ * A Subtract layer of a user's own (tfjs has none; a Keras file's Subtract loads as an operation
+ * layer): the graph plans it and the typed-array step runs it by its class name.
+ */
+export class Subtract extends tf.layers.Layer {
+  static className = 'Subtract';
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    const [a, b] = inputs as tf.Tensor[];
+    return tf.sub(a, b);
+  }
+  override computeOutputShape(shapes: tf.Shape | tf.Shape[]): tf.Shape {
+    return (shapes as tf.Shape[])[0];
+  }
+}
