@@ -91,15 +91,18 @@ function refuse(ctx: ExportContext, problem: string): never {
   throw new Error(`${ctx.where}: ${problem}`);
 }
 
-/** A stock layer whose Keras config is its tfjs config renamed (and checked by `convert`). */
+/**
+ * A stock layer whose Keras config is its tfjs config renamed (and checked by `convert`, which also
+ * gets the layer for what its config leaves out).
+ */
 function stock(
   className: string,
-  convert: (c: Record<string, unknown>, ctx: ExportContext) => Record<string, unknown>,
+  convert: (c: Record<string, unknown>, ctx: ExportContext, layer: tf.layers.Layer) => Record<string, unknown>,
 ) {
   return (layer: tf.layers.Layer, ctx: ExportContext): KerasTensor[] => {
     const c = configOf(layer);
     if (c.activityRegularizer != null) refuse(ctx, 'has an activity regularizer, which tfjs cannot run');
-    return write(layer, ctx, { className, config: convert(c, ctx), weights: ownVariables(layer) });
+    return write(layer, ctx, { className, config: convert(c, ctx, layer), weights: ownVariables(layer) });
   };
 }
 
@@ -113,20 +116,6 @@ function weightArgs(c: Record<string, unknown>, ctx: ExportContext, ...names: st
   }
   return out;
 }
-
-/** Conv1D, channels last (the caller checks). */
-const conv1d = stock('Conv1D', (c, ctx) => ({
-  filters: c.filters,
-  kernel_size: c.kernelSize,
-  strides: c.strides,
-  padding: c.padding,
-  data_format: 'channels_last',
-  dilation_rate: c.dilationRate,
-  groups: 1,
-  activation: kerasActivation(c.activation, ctx.where),
-  use_bias: c.useBias,
-  ...weightArgs(c, ctx, 'kernel', 'bias'),
-}));
 
 function merge(className: string): Exporter {
   return (layer, ctx) => write(layer, ctx, { className, config: {} }, [ctx.inputs]);
@@ -176,13 +165,24 @@ export const EXPORTERS: Record<string, Exporter> = {
   ReLU: stock('ReLU', (c) => ({ max_value: c.maxValue ?? null, negative_slope: 0, threshold: 0 })),
   LeakyReLU: stock('LeakyReLU', (c) => ({ negative_slope: c.alpha })),
   Softmax: stock('Softmax', (c) => ({ axis: c.axis })),
-  // tfjs 4.22's Conv1D.getConfig deletes dataFormat (tfjs-layers layers/convolutional.js): the layer's own.
-  Conv1D: (layer, ctx) => {
+  Conv1D: stock('Conv1D', (c, ctx, layer) => {
+    // tfjs 4.22's Conv1D.getConfig deletes dataFormat (tfjs-layers layers/convolutional.js): the layer's own.
     const { dataFormat } = layer as unknown as { dataFormat: unknown };
     if (dataFormat !== 'channelsLast')
       refuse(ctx, `dataFormat ${JSON.stringify(dataFormat)}: only channelsLast is written`);
-    return conv1d(layer, ctx);
-  },
+    return {
+      filters: c.filters,
+      kernel_size: c.kernelSize,
+      strides: c.strides,
+      padding: c.padding,
+      data_format: 'channels_last',
+      dilation_rate: c.dilationRate,
+      groups: 1,
+      activation: kerasActivation(c.activation, ctx.where),
+      use_bias: c.useBias,
+      ...weightArgs(c, ctx, 'kernel', 'bias'),
+    };
+  }),
   BatchNormalization: stock('BatchNormalization', (c, ctx) => ({
     axis: c.axis,
     momentum: c.momentum,

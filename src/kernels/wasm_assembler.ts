@@ -36,7 +36,10 @@ function signedLeb(value: number): Code {
 }
 
 /** A name: its length in UTF-8 bytes (not UTF-16 units: 'é' is 2 bytes), then the bytes. */
-const utf8 = (text: string): Code => vector([...new TextEncoder().encode(text)].map((byte) => [byte]));
+const utf8 = (text: string): Code => {
+  const bytes = new TextEncoder().encode(text);
+  return [...unsignedLeb(bytes.length), ...bytes];
+};
 const vector = (items: Code[]): Code => [...unsignedLeb(items.length), ...items.flat()];
 const section = (id: number, body: Code): Code => [id, ...unsignedLeb(body.length), ...body];
 const simd = (opcode: number): Code => [0xfd, ...unsignedLeb(opcode)];
