@@ -708,6 +708,11 @@ describe('staging: what a call finds in place, and where its regions go', () => 
     expect(stage([new Float32Array(1024)], [], [])[0]).toBe(0);
     // Not before it (it starts at 0): after its end, 1028, on the next page.
     expect(stage([new Float32Array(1500)], [], [])[0]).toBe(2048);
+    // A call at 1024 after one at 0; then one of a whole page does not fit before it (its last 4
+    // floats would be the first 4 of the call before): after the call at 1024, which ends at 2052.
+    expect(stage([tensor(4)], [], [])[0]).toBe(0);
+    expect(stage([new Float32Array(1021)], [], [])[0]).toBe(1024);
+    expect(stage([new Float32Array(1024)], [], [])[0]).toBe(3072);
   });
 
   it('grows the memory to hold a call and 4 floats past its end', () => {
@@ -736,8 +741,53 @@ describe('staging: what a call finds in place, and where its regions go', () => 
     expect(stage([new Float32Array(2000)], [], [])[0]).toBe(0);
   });
 
-  it('unstage after the calls were forgotten copies out and records nothing', () => {
+  it('resident blocks: the memory grown to hold one, zeroed over old floats; freeing the first moves each later one', () => {
+    // One past the memory's end: grown to hold it.
+    const large = allocateResident(mm.floats.length + 1);
+    try {
+      expect(mm.floats.length).toBeGreaterThanOrEqual(large.start + large.length);
+    } finally {
+      freeResident(large);
+    }
+    const a = allocateResident(8);
+    mm.floats.fill(5, a.start + 8, a.start + 15); // old floats where the next two blocks go
+    const [b, c] = [allocateResident(4), allocateResident(3)];
+    try {
+      expect(at(a.start, 15)).toEqual(Array(15).fill(0));
+      mm.floats.fill(2, b.start, b.start + 4);
+      mm.floats.fill(3, c.start, c.start + 3);
+      const first = a.start;
+      freeResident(a);
+      expect([b.start, c.start]).toEqual([first, first + 4]);
+      expect(at(first, 7)).toEqual([2, 2, 2, 2, 3, 3, 3]);
+    } finally {
+      freeResident(b);
+      freeResident(c);
+    }
+  });
+
+  it('zeroes every zeroed region of a call, after its arrays', () => {
     forgetCalls();
+    mm.reserve(2048);
+    mm.floats.fill(9, 0, 2048);
+    // Without scratch regions (a call of two arguments): the array's and the zeroed ones' starts.
+    expect(stage([tensor(4)], [8])).toEqual([0, 16]);
+    forgetCalls();
+    mm.floats.fill(9, 0, 2048);
+    const [x, z1, z2, scratch] = stage([tensor(4)], [20, 8], [4]);
+    expect([x, z1, z2, scratch]).toEqual([0, 16, 48, 64]);
+    // The array, its line's rest untouched, 20 zeros and their line's rest, 8 zeros, the rest and
+    // the scratch untouched.
+    const nines = (n: number) => Array(n).fill(9);
+    const zeros = (n: number) => Array(n).fill(0);
+    const expected = [1, 2, 3, 4, ...nines(12), ...zeros(20), ...nines(12), ...zeros(8), ...nines(12)];
+    expect(at(0, 68)).toEqual(expected);
+  });
+
+  it('unstage and writtenInPlace after the calls were forgotten: copied out, nothing recorded', () => {
+    forgetCalls();
+    // A tensor written in place before any call staged (a key/value cache before the first kernel).
+    expect(() => writtenInPlace({})).not.toThrow();
     mm.floats.set([4, 3, 2, 1], 0);
     const out = identify(new Float32Array(4), {});
     unstage([out], [0]);
