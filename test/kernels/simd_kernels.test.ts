@@ -741,7 +741,7 @@ describe('staging: what a call finds in place, and where its regions go', () => 
     expect(stage([new Float32Array(2000)], [], [])[0]).toBe(0);
   });
 
-  it('resident blocks: the memory grown to hold one, zeroed over old floats; freeing the first moves each later one', () => {
+  it('resident blocks: the memory grown to hold one, zeroed over old floats; each later one moved down', () => {
     // One past the memory's end: grown to hold it.
     const large = allocateResident(mm.floats.length + 1);
     try {
