@@ -892,7 +892,7 @@ export function identify(array: Float32Array, dataId: object): Float32Array {
  * floats no longer does, and the next call that takes it copies it in again.
  */
 export function writtenInPlace(dataId: object): void {
-  previous?.tensors.delete(dataId);
+  // Only `current`: `previous` is read by `stage` alone, after it has replaced it by `current`.
   current?.tensors.delete(dataId);
   keptCopies = keptCopies.filter((copy) => !copy.ids.includes(dataId));
 }

@@ -10,8 +10,13 @@ import {
   allocateResident,
   freeResident,
   identify,
+  KERNEL_FUNCTIONS,
+  kept,
+  keptCopyCount,
   relaxedSimdKernels,
+  setKeptRingFloats,
   simdKernels,
+  simdModule,
   stage,
   unstage,
   writtenInPlace,
@@ -509,5 +514,519 @@ describe('simdKernels (WebAssembly SIMD)', () => {
     mm.reserve(mm.floats.length + 1);
     expect(mm.floats.length).toBeGreaterThan(first.length);
     expect(Array.from(mm.floats.slice(0, 10))).toEqual(Array.from(first));
+  });
+});
+
+describe("the module's compilation and memory", () => {
+  type Module = typeof import('../../src/kernels/simd_kernels');
+
+  /**
+   * A fresh copy of simd_kernels.ts (its own kernels, compiled now, and memory) while `globals`
+   * replace those of globalThis (a value of undefined: a global that is missing), restored after.
+   */
+  function freshModule(globals: Record<string, unknown>): Module {
+    const saved = Object.keys(globals).map(
+      (name) => [name, Object.getOwnPropertyDescriptor(globalThis, name)] as const,
+    );
+    Object.entries(globals).forEach(([name, value]) =>
+      Object.defineProperty(globalThis, name, { value, configurable: true, writable: true }),
+    );
+    try {
+      let fresh: Module | undefined;
+      jest.isolateModules(() => {
+        fresh = require('../../src/kernels/simd_kernels') as Module;
+      });
+      fresh!.simdKernels();
+      return fresh!;
+    } finally {
+      for (const [name, descriptor] of saved) {
+        if (descriptor === undefined) delete (globalThis as Record<string, unknown>)[name];
+        else Object.defineProperty(globalThis, name, descriptor);
+      }
+    }
+  }
+
+  /**
+   * WebAssembly with its Memory replaced by one that records what it is asked for (in `asked`) and
+   * refuses (a RangeError, as when the address space cannot be reserved) what `refuse` says.
+   */
+  function memoryRecorder(refuse: (d: WebAssembly.MemoryDescriptor) => boolean) {
+    const asked: WebAssembly.MemoryDescriptor[] = [];
+    const Memory = WebAssembly.Memory;
+    function Recording(descriptor: WebAssembly.MemoryDescriptor) {
+      asked.push(descriptor);
+      if (refuse(descriptor)) throw new RangeError('WebAssembly.Memory(): could not allocate memory');
+      return new Memory(descriptor);
+    }
+    return { asked, WebAssembly: Object.create(WebAssembly, { Memory: { value: Recording } }) as typeof WebAssembly };
+  }
+
+  /** Whether `kernels` run on their memory: zeroFill of 3 floats of 5 set, and `reserve` growing it. */
+  function expectKernelsRun(kernels: NonNullable<ReturnType<Module['simdKernels']>>): void {
+    const size = kernels.floats.length;
+    kernels.reserve(size + 1);
+    expect(kernels.floats.length).toBe(size + 16384);
+    kernels.floats.set([1, 2, 3, 4, 5], size - 2);
+    kernels.zeroFill(4 * (size - 1), 4 * 3);
+    expect(Array.from(kernels.floats.subarray(size - 2, size + 3))).toEqual([1, 0, 0, 0, 5]);
+  }
+
+  const shared = { initial: 16, shared: true };
+
+  it('is compiled once, on a shared memory of 4 GB at most, with every kernel of the list', () => {
+    expect(simdKernels()).toBe(mm);
+    const compiled = simdModule()!;
+    expect(compiled.shared).toBe(true);
+    expect(compiled.memory.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(compiled.relaxed).toBe(relaxedSimdKernels());
+    // The kernels' floats are the module's memory.
+    mm.reserve(8);
+    mm.floats[5] = 1.5;
+    expect(new Float32Array(compiled.memory.buffer)[5]).toBe(1.5);
+    expect(WebAssembly.Module.exports(compiled.module).map((e) => e.name)).toEqual(
+      KERNEL_FUNCTIONS.map((kernel) => kernel.name),
+    );
+    // Asked for 4 GB first (which Node reserves), not 1 GB: the same memory and module as a fresh
+    // copy made while WebAssembly.Memory records what it is asked for.
+    const memories = memoryRecorder(() => false);
+    const fresh = freshModule({ WebAssembly: memories.WebAssembly });
+    expect(memories.asked).toEqual([{ ...shared, maximum: 65536 }]);
+    expect(fresh.simdModule()!.shared).toBe(true);
+    expectKernelsRun(fresh.simdKernels()!);
+  });
+
+  it('takes a shared memory of 1 GB where 4 GB cannot be reserved, and one of its own where neither can', () => {
+    const without4GB = memoryRecorder((d) => d.maximum === 65536);
+    const smaller = freshModule({ WebAssembly: without4GB.WebAssembly });
+    expect(without4GB.asked).toEqual([
+      { ...shared, maximum: 65536 },
+      { ...shared, maximum: 16384 },
+    ]);
+    expect(smaller.simdModule()!.shared).toBe(true);
+    expectKernelsRun(smaller.simdKernels()!);
+    const unshared = memoryRecorder((d) => d.shared === true);
+    const own = freshModule({ WebAssembly: unshared.WebAssembly });
+    expect(unshared.asked).toEqual([{ ...shared, maximum: 65536 }, { ...shared, maximum: 16384 }, { initial: 16 }]);
+    expect(own.simdModule()!.shared).toBe(false);
+    expect(own.simdModule()!.memory.buffer).not.toBeInstanceOf(SharedArrayBuffer);
+    expectKernelsRun(own.simdKernels()!);
+  });
+
+  it('shares its memory only where SharedArrayBuffer exists and a page is cross-origin isolated', () => {
+    for (const [globals, sharing] of [
+      [{ crossOriginIsolated: false }, false],
+      [{ crossOriginIsolated: true }, true],
+      [{ SharedArrayBuffer: undefined }, false],
+    ] as const) {
+      const fresh = freshModule(globals);
+      expect({ globals, shared: fresh.simdModule()!.shared }).toEqual({ globals, shared: sharing });
+      expect({ globals, relaxed: fresh.relaxedSimdKernels() }).toEqual({ globals, relaxed: relaxedSimdKernels() });
+      expectKernelsRun(fresh.simdKernels()!);
+    }
+  });
+
+  it('is null without WebAssembly or its SIMD (no memory reserved for nothing), and keeps no copy then', () => {
+    const none = freshModule({ WebAssembly: undefined });
+    expect([none.simdKernels(), none.simdModule(), none.relaxedSimdKernels()]).toEqual([null, null, false]);
+    const w = none.identify(new Float32Array(8), {});
+    expect([none.kept(w), none.kept(w), none.kept(w)]).toEqual([null, null, null]);
+    for (const globals of [{}, { crossOriginIsolated: false }]) {
+      const memories = memoryRecorder(() => false);
+      const noSimd = Object.create(memories.WebAssembly, { validate: { value: () => false } });
+      const fresh = freshModule({ ...globals, WebAssembly: noSimd });
+      expect([fresh.simdKernels(), fresh.simdModule(), fresh.relaxedSimdKernels()]).toEqual([null, null, false]);
+      expect(memories.asked).toEqual([]);
+    }
+  });
+
+  it("reserve of exactly the memory's size keeps it; one float more grows it by one page, contents kept", () => {
+    const size = mm.floats.length;
+    const floats = mm.floats;
+    floats[size - 1] = 2.5;
+    mm.reserve(size);
+    expect(mm.floats).toBe(floats);
+    mm.reserve(size + 1);
+    expect(mm.floats.length).toBe(size + 16384);
+    expect(mm.floats[size - 1]).toBe(2.5);
+    expect(simdModule()!.memory.buffer.byteLength).toBe(4 * (size + 16384));
+  });
+});
+
+describe('staging: what a call finds in place, and where its regions go', () => {
+  /** Forgets every call staged before (a resident block allocated and freed): the next starts at 0. */
+  const forgetCalls = () => freeResident(allocateResident(1));
+  /** A tensor's floats (a data id of their own): 1, 2, ... from `first`. */
+  const tensor = (length: number, first = 1) =>
+    identify(
+      Float32Array.from({ length }, (_x, i) => first + i),
+      {},
+    );
+  const at = (start: number, length: number) => Array.from(mm.floats.subarray(start, start + length));
+
+  it('an output given out is copied out whole and found in place by the next call, not the one after', () => {
+    forgetCalls();
+    const [scratch] = stage([], [], [8]);
+    mm.floats.set([1, 2, 3, 4, 5, 6, 7, 8], scratch);
+    const out = identify(new Float32Array(8), {});
+    unstage([out], [scratch]);
+    expect(Array.from(out)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    const [found, other] = stage([out], [], [16]);
+    expect([found, other]).toEqual([scratch, 1024]);
+    // The next call does not find it (this call reused it and gave it no region of its own): it
+    // copies it in, clear of the region before, whose floats it may overwrite.
+    const [copied, more] = stage([out, tensor(4, 20)], [], []);
+    expect(at(copied, 8)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(at(more, 4)).toEqual([20, 21, 22, 23]);
+  });
+
+  it('a reused array is recorded only by the call that copied it in', () => {
+    forgetCalls();
+    const a = tensor(4);
+    const [first] = stage([a], [], []);
+    expect(first).toBe(0);
+    // Too large to fit before the first call: after it, with `a` found at 0.
+    const [found, large] = stage([a, new Float32Array(2000)], [], []);
+    expect([found, large]).toEqual([0, 1024]);
+    // Small again: at 0, before the large call; `a` is copied in (the call before took it from
+    // the one before that), and its floats are not overwritten by another array's.
+    const [copied, b] = stage([a, tensor(4, 50)], [], []);
+    expect(at(copied, 4)).toEqual([1, 2, 3, 4]);
+    expect(at(b, 4)).toEqual([50, 51, 52, 53]);
+  });
+
+  it('a tensor staged with another length is copied in again', () => {
+    forgetCalls();
+    const id = {};
+    const [first] = stage([identify(Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]), id)], [], []);
+    const [second] = stage([identify(Float32Array.from([1, 2, 3, 4]), id)], [], []);
+    expect(second).not.toBe(first);
+    expect(at(second, 4)).toEqual([1, 2, 3, 4]);
+  });
+
+  it("a call's region ends 4 floats past its last: a call of a whole page is followed a page later", () => {
+    forgetCalls();
+    expect(stage([new Float32Array(1024)], [], [])[0]).toBe(0);
+    // Not before it (it starts at 0): after its end, 1028, on the next page.
+    expect(stage([new Float32Array(1500)], [], [])[0]).toBe(2048);
+    // A call at 1024 after one at 0; then one of a whole page does not fit before it (its last 4
+    // floats would be the first 4 of the call before): after the call at 1024, which ends at 2052.
+    expect(stage([tensor(4)], [], [])[0]).toBe(0);
+    expect(stage([new Float32Array(1021)], [], [])[0]).toBe(1024);
+    expect(stage([new Float32Array(1024)], [], [])[0]).toBe(3072);
+  });
+
+  it('grows the memory to hold a call and 4 floats past its end', () => {
+    forgetCalls();
+    const size = mm.floats.length;
+    const [start] = stage([new Float32Array(size).fill(3)], [], []);
+    expect(start).toBe(0);
+    expect(mm.floats.length).toBe(size + 16384);
+    expect(mm.floats[size - 1]).toBe(3);
+  });
+
+  it('forgets what the calls before held when a resident block is allocated over them or one is freed', () => {
+    forgetCalls();
+    const a = tensor(8);
+    const [first] = stage([a], [], []);
+    expect(first).toBe(0);
+    const block = allocateResident(100); // zeroes floats 0 to 99, where `a` was
+    try {
+      const [copied] = stage([a], [], []);
+      expect(copied).toBe(1024);
+      expect(at(copied, 8)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    } finally {
+      freeResident(block);
+    }
+    // Nothing held and nothing staged: even a call too large to fit before the last one starts at 0.
+    expect(stage([new Float32Array(2000)], [], [])[0]).toBe(0);
+  });
+
+  it('resident blocks: the memory grown to hold one, zeroed over old floats; each later one moved down', () => {
+    // One past the memory's end: grown to hold it.
+    const large = allocateResident(mm.floats.length + 1);
+    try {
+      expect(mm.floats.length).toBeGreaterThanOrEqual(large.start + large.length);
+    } finally {
+      freeResident(large);
+    }
+    const a = allocateResident(8);
+    mm.floats.fill(5, a.start + 8, a.start + 15); // old floats where the next two blocks go
+    const [b, c] = [allocateResident(4), allocateResident(3)];
+    try {
+      expect(at(a.start, 15)).toEqual(Array(15).fill(0));
+      mm.floats.fill(2, b.start, b.start + 4);
+      mm.floats.fill(3, c.start, c.start + 3);
+      const first = a.start;
+      freeResident(a);
+      expect([b.start, c.start]).toEqual([first, first + 4]);
+      expect(at(first, 7)).toEqual([2, 2, 2, 2, 3, 3, 3]);
+    } finally {
+      freeResident(b);
+      freeResident(c);
+    }
+  });
+
+  it('zeroes every zeroed region of a call, after its arrays', () => {
+    forgetCalls();
+    mm.reserve(2048);
+    mm.floats.fill(9, 0, 2048);
+    // Without scratch regions (a call of two arguments): the array's and the zeroed ones' starts.
+    expect(stage([tensor(4)], [8])).toEqual([0, 16]);
+    forgetCalls();
+    mm.floats.fill(9, 0, 2048);
+    const [x, z1, z2, scratch] = stage([tensor(4)], [20, 8], [4]);
+    expect([x, z1, z2, scratch]).toEqual([0, 16, 48, 64]);
+    // The array, its line's rest untouched, 20 zeros and their line's rest, 8 zeros, the rest and
+    // the scratch untouched.
+    const nines = (n: number) => Array(n).fill(9);
+    const zeros = (n: number) => Array(n).fill(0);
+    const expected = [1, 2, 3, 4, ...nines(12), ...zeros(20), ...nines(12), ...zeros(8), ...nines(12)];
+    expect(at(0, 68)).toEqual(expected);
+  });
+
+  it('unstage and writtenInPlace after the calls were forgotten: copied out, nothing recorded', () => {
+    forgetCalls();
+    // A tensor written in place before any call staged (a key/value cache before the first kernel).
+    expect(() => writtenInPlace({})).not.toThrow();
+    mm.floats.set([4, 3, 2, 1], 0);
+    const out = identify(new Float32Array(4), {});
+    unstage([out], [0]);
+    expect(Array.from(out)).toEqual([4, 3, 2, 1]);
+    mm.floats.set([0, 0, 0, 0], 0);
+    const [copied] = stage([out], [], [8]);
+    expect(at(copied, 4)).toEqual([4, 3, 2, 1]);
+  });
+});
+
+/**
+ * The kept copies of weights in the module's memory (`kept`): made the third time a tensor is
+ * asked for in a form (a training step's weights, read twice, are staged), found again by data id
+ * and form without a copy, copied in again when the tensor is written in place, placed in a ring
+ * whose oldest copies give way, never a copy the same kernel call has taken; refused when too
+ * large. kept.test.ts runs the dense layer on them.
+ */
+describe('kept copies', () => {
+  afterEach(() => setKeptRingFloats());
+
+  /** An array of `length` floats from `seed`, identified as the tensor `id`. */
+  function weights(length: number, seed: number, id: object = {}): Float32Array {
+    return identify(
+      Float32Array.from({ length }, (_x, i) => Math.sin(seed * 7.1 + i * 0.37)),
+      id,
+    );
+  }
+
+  /** The module's floats at [start, start + length). */
+  const at = (start: number, length: number) => Array.from(mm.floats.subarray(start, start + length));
+
+  /** Ends a kernel call: the copies it took may be replaced by the next call's. */
+  const endCall = () => stage([], [], []);
+
+  /** `kept(...args)` asked for the third time, when a copy is made. */
+  function keptNow(...args: Parameters<typeof kept>): number | null {
+    kept(...args);
+    kept(...args);
+    return kept(...args);
+  }
+
+  it('are made the third time a tensor is asked for in a form', () => {
+    setKeptRingFloats(1024);
+    const w = weights(8, 1);
+    expect([kept(w), kept(w), keptCopyCount()]).toEqual([null, null, 0]);
+    // Another form of it is counted apart.
+    expect(kept(w, 'other', 8, () => {})).toBeNull();
+    const start = kept(w);
+    expect([start === null, keptCopyCount()]).toEqual([false, 1]);
+    expect(at(start!, 8)).toEqual(Array.from(w));
+    endCall();
+  });
+
+  it('are found again by data id and form, without a new copy', () => {
+    setKeptRingFloats(1024);
+    const w = weights(10, 1);
+    const first = keptNow(w)!;
+    endCall();
+    expect(at(first, 12)).toEqual([...Array.from(w), 0, 0]);
+    expect([kept(w), keptCopyCount()]).toEqual([first, 1]);
+    // The same floats under another data id are another tensor: a copy of their own.
+    const again = keptNow(weights(10, 1))!;
+    expect([again === first, keptCopyCount()]).toEqual([false, 2]);
+    // Another form of the first tensor: a copy of its own, written by `fill`.
+    const doubled = keptNow(w, 'doubled', 10, (start) =>
+      mm.floats.set(
+        w.map((v) => 2 * v),
+        start,
+      ),
+    )!;
+    expect(at(doubled, 10)).toEqual(Array.from(w.map((v) => 2 * v)));
+    expect(kept(w)).toBe(first);
+    // The same form of another length: a copy of its own.
+    expect(kept(w, 'doubled', 4, () => {})).toBeNull();
+    endCall();
+  });
+
+  it('are copied in again after `writtenInPlace`, theirs alone, joined ones too', () => {
+    setKeptRingFloats(1024);
+    const [id, other] = [{}, {}];
+    const w = weights(8, 2, id);
+    const v = weights(8, 3, other);
+    const joined = (parts: Float32Array[]) =>
+      keptNow(parts, 'joined', 16, (start) => parts.forEach((p, i) => mm.floats.set(p, start + 8 * i)));
+    keptNow(w);
+    const vStart = keptNow(v);
+    joined([v, w]);
+    endCall();
+    expect(keptCopyCount()).toBe(3);
+    w.fill(3);
+    writtenInPlace(id);
+    // The copies of w, alone and joined, are forgotten; v's stays where it was.
+    expect(keptCopyCount()).toBe(1);
+    expect(kept(v)).toBe(vStart);
+    const start = kept(w)!;
+    expect(at(start, 8)).toEqual(Array(8).fill(3));
+    expect(keptCopyCount()).toBe(2);
+    endCall();
+  });
+
+  it('key a joined copy by every tensor in it, in order', () => {
+    setKeptRingFloats(1024);
+    const [a, b] = [weights(4, 3), weights(4, 4)];
+    const join = (parts: Float32Array[]) =>
+      keptNow(parts, 'joined', 8, (start) => parts.forEach((p, i) => mm.floats.set(p, start + 4 * i)));
+    // A "joined" copy of a alone first: not the copy of a and b.
+    const alone = join([a])!;
+    const first = join([a, b])!;
+    expect(first).not.toBe(alone);
+    expect(at(first, 8)).toEqual([...Array.from(a), ...Array.from(b)]);
+    expect(join([a, b])).toBe(first);
+    const other = join([a, weights(4, 5)]);
+    expect(other === first).toBe(false);
+    expect(keptCopyCount()).toBe(3);
+    // A list with an array of no data id: none.
+    expect(keptNow([a, new Float32Array(4)], 'joined', 8, () => {})).toBeNull();
+    endCall();
+  });
+
+  it("start at the ring's start plus their place, the ring after the resident blocks, and move with it", () => {
+    const block = allocateResident(100);
+    let freed = false;
+    try {
+      setKeptRingFloats(1024);
+      // 13 floats take 32 (whole lines, with room to read past the end): the next copy 32 further.
+      const [w, v] = [weights(13, 1), weights(8, 2)];
+      const wStart = keptNow(w)!;
+      const vStart = keptNow(v)!;
+      endCall();
+      expect([wStart, vStart]).toEqual([100, 132]);
+      expect(at(wStart, 20)).toEqual([...Array.from(w), ...Array(7).fill(0)]);
+      expect([kept(w), kept(v)]).toEqual([100, 132]);
+      expect(at(vStart, 8)).toEqual(Array.from(v));
+      endCall();
+      // The block freed, the ring moves down to float 0 with its copies.
+      freeResident(block);
+      freed = true;
+      expect([kept(w), kept(v)]).toEqual([0, 32]);
+      expect(at(32, 8)).toEqual(Array.from(v));
+      endCall();
+    } finally {
+      if (!freed) freeResident(block);
+    }
+  });
+
+  it('give way oldest first in a full ring, but never to a copy taken by the same call', () => {
+    // Each copy of 40 floats takes 48 (whole cache lines, with room to read past its end): 5 fit in 256.
+    setKeptRingFloats(256);
+    const list = [0, 1, 2, 3, 4].map((i) => weights(40, 10 + i));
+    const starts = list.map((w) => {
+      const start = keptNow(w)!;
+      endCall();
+      return start;
+    });
+    expect(starts).toEqual([0, 48, 96, 144, 192]);
+    expect(keptCopyCount()).toBe(5);
+    list.forEach((w, i) => expect(at(starts[i], 48)).toEqual([...Array.from(w), ...Array(8).fill(0)]));
+    // A sixth of 18 floats (taking 32: not in the 16 left at the end) goes to the start of the
+    // ring, in the place of the oldest, and zeros what it leaves of the oldest's floats up to a
+    // whole vector and 4 floats more.
+    const sixth = weights(18, 20);
+    expect(keptNow(sixth)).toBe(0);
+    endCall();
+    expect(at(0, 24)).toEqual([...Array.from(sixth), ...Array(6).fill(0)]);
+    expect(at(24, 16)).toEqual(Array.from(list[0].subarray(24, 40)));
+    expect(keptCopyCount()).toBe(5);
+    // The oldest, asked for again, is copied again after the sixth (at 32), in the place of the
+    // next oldest.
+    expect(kept(list[0])).toBe(32);
+    endCall();
+    expect(keptCopyCount()).toBe(5);
+    // One call takes the copy at the ring's head (at 96), then needs a new one: the new one goes
+    // past it, and the taken copy keeps its floats.
+    expect(kept(list[2])).toBe(96);
+    const fresh = weights(40, 30);
+    expect(keptNow(fresh)).toBe(144);
+    expect(at(96, 40)).toEqual(Array.from(list[2]));
+    expect(at(144, 40)).toEqual(Array.from(fresh));
+    endCall();
+  });
+
+  it("take the ring's last place when it fits exactly, and replace only the copies they overlap", () => {
+    // 44 floats take 48: 4 fit in 192 exactly.
+    setKeptRingFloats(192);
+    const list = [0, 1, 2, 3, 4].map((i) => weights(44, i));
+    const starts = list.map((w) => {
+      const start = keptNow(w);
+      endCall();
+      return start;
+    });
+    expect(starts).toEqual([0, 48, 96, 144, 0]);
+    expect(keptCopyCount()).toBe(4);
+    expect(kept(list[1])).toBe(48);
+    endCall();
+  });
+
+  it('are refused when the copies the call has taken leave no place, which keep their floats', () => {
+    // 32 floats take 48: 2 fit in 128.
+    setKeptRingFloats(128);
+    const [a, b, c] = [weights(32, 1), weights(32, 2), weights(32, 3)];
+    const [aStart, bStart] = [keptNow(a)!, keptNow(b)!];
+    expect([aStart, bStart]).toEqual([0, 48]);
+    expect(keptNow(c)).toBeNull();
+    expect(at(aStart, 32)).toEqual(Array.from(a));
+    expect(at(bStart, 32)).toEqual(Array.from(b));
+    expect(keptCopyCount()).toBe(2);
+    endCall();
+    // The next call may replace them.
+    const cStart = kept(c)!;
+    expect(at(cStart, 32)).toEqual(Array.from(c));
+    endCall();
+  });
+
+  it('are refused for arrays without a data id or larger than a quarter of the ring', () => {
+    setKeptRingFloats(256);
+    expect(keptNow(new Float32Array(8))).toBeNull();
+    expect(keptNow(weights(65, 1))).toBeNull();
+    expect(keptNow(weights(64, 1))).not.toBeNull();
+    endCall();
+    // The ring of 4M floats (16 MB) by default.
+    setKeptRingFloats();
+    expect(keptNow(identify(new Float32Array((1 << 20) + 1), {}))).toBeNull();
+    expect(keptCopyCount()).toBe(0);
+  });
+
+  it('start again from nothing after setKeptRingFloats, the ring freed', () => {
+    setKeptRingFloats(1024);
+    const [w, v] = [weights(8, 1), weights(8, 2)];
+    keptNow(w);
+    expect(keptNow(v)).toBe(16);
+    endCall();
+    setKeptRingFloats(1024);
+    // Asked for from the first time again, copied to the new ring's start.
+    expect([kept(v), kept(v), keptCopyCount()]).toEqual([null, null, 0]);
+    expect(kept(v)).toBe(0);
+    endCall();
+    setKeptRingFloats();
+    // No ring held: a call's regions start at float 0.
+    freeResident(allocateResident(1));
+    expect(stage([new Float32Array(2000)], [], [])[0]).toBe(0);
   });
 });
