@@ -807,6 +807,39 @@ describe('the runners [cpu]', () => {
     tf.dispose([...model.getWeights(), ...twoD.getWeights()]);
   });
 
+  it('the cached runner keeps of its fixed part only what the growing part reads: the memory and its mask', () => {
+    const model = tinyEncoderDecoder();
+    const tokenInput = model.inputNames.indexOf('decoder_input');
+    const source = tf.tensor2d(
+      [
+        [3, 4, 0],
+        [5, 6, 2],
+      ],
+      undefined,
+      'int32',
+    );
+    const before = tf.memory().numTensors;
+    const setup: RunnerSetup = {
+      model,
+      tokenInput,
+      fixedInputs: model.inputNames.map((_name, i) => (i === tokenInput ? null : source)),
+      rows: 2,
+      probabilities: false,
+      extra: () => undefined,
+    };
+    const runner = new CachedRunner(setup, planGraph(model, new Set([model.inputs[tokenInput].id])), 4);
+    // The encoder's output and its padding mask; the embedding's, the block's and the norm's inside go.
+    expect(tf.memory().numTensors - before).toBe(2);
+    const first = runner.advance(Int32Array.from([1, 1]), 1, 0);
+    const expected = [predictRows(model, [1], [3, 4])[0], predictRows(model, [1], [5, 6, 2])[0]];
+    expectClose([...first.dataSync()], expected.flat());
+    first.dispose();
+    runner.dispose();
+    // The runner owns its fixed inputs: the source goes with it.
+    expect(tf.memory().numTensors).toBe(before - 1);
+    tf.dispose(model.getWeights());
+  });
+
   it('runs a model used as a layer, and head masks, the same cached (tfjs steps) as rerun and as predict', () => {
     const inner = gpt();
     const tokens = tf.input({ shape: [null], dtype: 'int32', name: 'outer_tokens' });
