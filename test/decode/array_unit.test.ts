@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend';
 import { ArrayRunner, planArraySteps } from '../../src/decode/array_runner';
 import { headMaskArguments, planGraph, runModel } from '../../src/decode/graph';
+import type { IncrementalRole } from '../../src/layers/incremental';
 import type { RunnerSetup } from '../../src/decode/runner';
 import { AttentionOutputProjection } from '../../src/layers/attention_output_projection';
 import { AttentionProjection } from '../../src/layers/attention_projection';
@@ -24,6 +25,19 @@ import { TransformerEncoderBlock } from '../../src/layers/transformer_encoder_bl
 import { seedKernels, Subtract } from './tiny_models';
 
 const VOCABULARY = 7;
+
+/** A cached layer of a user's own: it says it keeps a causal attention's cache (`incrementalRole`). */
+class OwnCached extends tf.layers.Layer {
+  static className = 'OwnCached';
+  private readonly attention = new MultiHeadAttention({ numHeads: 2, keyDim: 4, causal: true });
+  incrementalRole(): IncrementalRole {
+    const slot = { cacheArgument: 'cache', indexArgument: 'cacheUpdateIndex', keyValueInputs: [0] };
+    return { kind: 'cached', slots: [{ ...slot, attention: this.attention }] };
+  }
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return [inputs].flat()[0];
+  }
+}
 
 const ids = (name: string) => tf.input({ shape: [null], dtype: 'int32', name });
 const sym = (x: unknown) => x as tf.SymbolicTensor;
@@ -204,6 +218,12 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     );
     // Our attention projections as layers of their own: (B, T, 8) -> (B, T, 2, 4) -> (B, T, 8).
     x = sym(new AttentionProjection({ numHeads: 2, headDim: 4 }).apply(x));
+    // tfjs's layer norms of the (B, T, 2, 4) heads: over both axes (the last first; without gamma, which
+    // would be 8 wide and make the 8 values one row) and over the heads' axis through tfjs; over the last
+    // axis (as -1 and as 3) on arrays. The first norm sees the raw projections (after a norm over the
+    // last axis, one over both would change little).
+    x = sym(tf.layers.layerNormalization({ axis: [3, 2], scale: false, center: false, epsilon: 0.1 }).apply(x));
+    for (const axis of [2, -1, 3]) x = sym(tf.layers.layerNormalization({ axis, epsilon: 0.1 }).apply(x));
     x = sym(new AttentionOutputProjection({ outputDim: 8 }).apply(x));
     const model = seedKernels(
       tf.model({ inputs: tokens, outputs: sym(tf.layers.dense({ units: VOCABULARY, activation: 'elu' }).apply(x)) }),
@@ -382,6 +402,11 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     x = sym(new MaskedLayerNormalization({ name: 'masked_6' }).apply(x));
     x = sym(tf.layers.dense({ units: 8, name: 'widen' }).apply(x));
     x = sym(new AttentionProjection({ numHeads: 2, headDim: 4, name: 'projection' }).apply(x));
+    // tfjs's layer norms of the (B, T, 2, 4) heads: on arrays over the last axis only.
+    x = sym(tf.layers.layerNormalization({ axis: -1, name: 'heads_norm_last' }).apply(x));
+    x = sym(tf.layers.layerNormalization({ axis: 3, name: 'heads_norm_3' }).apply(x));
+    x = sym(tf.layers.layerNormalization({ axis: 2, name: 'heads_norm_2' }).apply(x));
+    x = sym(tf.layers.layerNormalization({ axis: [3, 2], name: 'heads_norm_3_2' }).apply(x));
     x = sym(new AttentionOutputProjection({ outputDim: 8, name: 'output_projection' }).apply(x));
     x = sym(tf.layers.layerNormalization({ name: 'norm_8' }).apply(x));
     x = sym(new MaskedLayerNormalization({ name: 'masked_8' }).apply(x));
@@ -418,6 +443,10 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
       masked_6: 'tfjs',
       widen: 'arrays',
       projection: 'arrays',
+      heads_norm_last: 'arrays',
+      heads_norm_3: 'arrays',
+      heads_norm_2: 'tfjs',
+      heads_norm_3_2: 'tfjs',
       output_projection: 'arrays',
       norm_8: 'arrays',
       masked_8: 'arrays',
@@ -482,6 +511,12 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
       ]);
       tf.dispose(m.getWeights());
     }
+    // A cached layer of a user's own (not an attention or a block of ours): no array step, refused.
+    const t = ids('tokens');
+    const e = sym(tf.layers.embedding({ inputDim: VOCABULARY, outputDim: 8 }).apply(t));
+    const own = tf.model({ inputs: t, outputs: sym(new OwnCached({ name: 'own' }).apply(e)) });
+    expect(stepsOf(own)).toBe("layer 'own' (OwnCached)");
+    tf.dispose(own.getWeights());
   });
 
   it('refuses positions past the caches or the table, ids outside the vocabulary, outputs it cannot read', () => {

@@ -265,7 +265,7 @@ describe('search loops: streaming, limits, the answer beam search picks', () => 
     expect(none.logProbs[0]).toBeCloseTo(Math.log(0.5), 5);
   });
 
-  it('beam search: an empty beam stays empty while a longer prompt is fed and after it (fewer candidates than beams)', () => {
+  it('beam search: an empty beam stays empty while a longer prompt is fed and after it (fewer candidates)', () => {
     // The longer prompt's tokens are fed one step at a time with one live beam, so its 3 other beams are
     // empty; after the prompt its one beam has 3 candidates (EOS, A, B) for 4 beams. The shorter prompt's
     // beams finish after one token: 3 candidates again. Nothing stops (stop id 0 is suppressed), so an
