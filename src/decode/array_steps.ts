@@ -175,15 +175,12 @@ const withWidth = (value: ArrayValue, data: Float32Array, width: number): ArrayV
 // -------------------------------------------------------------------------------------------------
 // Position-wise layers.
 
-/** tfjs's layers that are the identity at inference. */
-const IDENTITY_CLASSES = new Set([
-  'Dropout',
-  'AlphaDropout',
-  'GaussianDropout',
-  'GaussianNoise',
-  'SpatialDropout1D',
-  'Masking',
-]);
+/**
+ * tfjs's layers that are the identity at inference. Not Masking: it zeroes the positions whose
+ * features all equal its mask value and masks them (its own mask, not its input's), so it runs
+ * through tfjs.
+ */
+const IDENTITY_CLASSES = new Set(['Dropout', 'AlphaDropout', 'GaussianDropout', 'GaussianNoise', 'SpatialDropout1D']);
 
 const MERGES: Record<string, (a: number, b: number) => number> = {
   Add: (a, b) => a + b,

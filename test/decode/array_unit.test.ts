@@ -47,8 +47,8 @@ const embedding = (args: Partial<ConstructorParameters<typeof TokenAndPositionEm
 interface Run {
   /** Token rows' chunks: each chunk is one `advance` (rows x n tokens). */
   chunks: number[][][];
-  /** Fixed inputs' rows by input name (token id rows). */
-  fixed?: Record<string, number[][]>;
+  /** Fixed inputs' rows by input name: token id rows, or rows of feature vectors (float32). */
+  fixed?: Record<string, number[][] | number[][][]>;
   /** Rows to keep after the chunk of that index (a beam search's reorder; -1: before the first). */
   reorders?: Record<number, number[]>;
   /** Head masks by attention path. */
@@ -65,14 +65,21 @@ interface Run {
   byNodes?: boolean;
 }
 
+/** Rows of token ids as an int32 tensor (B, L); rows of feature vectors as a float32 one (B, L, F). */
+function fixedTensor(rows: Array<number[] | number[][]>): tf.Tensor {
+  return Array.isArray(rows[0][0])
+    ? tf.tensor3d(rows as number[][][])
+    : tf.tensor2d(rows as number[][], undefined, 'int32');
+}
+
 /** The model's output (T, V) for one row's inputs, by `predict` (or `runModel` with call arguments). */
 function expectedRows(
   model: tf.LayersModel,
-  inputs: Record<string, number[]>,
+  inputs: Record<string, number[] | number[][]>,
   extra?: (layer: tf.layers.Layer) => Record<string, unknown> | undefined,
 ): number[][] {
   return tf.tidy(() => {
-    const tensors = model.inputNames.map((name) => tf.tensor2d([inputs[name]], undefined, 'int32'));
+    const tensors = model.inputNames.map((name) => fixedTensor([inputs[name]]));
     const [out] = extra ? runModel(model, tensors, extra) : [model.predict(tensors) as tf.Tensor];
     return (out.arraySync() as number[][][])[0];
   });
@@ -92,9 +99,7 @@ function expectSameAsModel(model: tf.LayersModel, run: Run, tolerance = 3e-4): n
   const setup: RunnerSetup = {
     model,
     tokenInput,
-    fixedInputs: model.inputNames.map((name, i) =>
-      i === tokenInput ? null : tf.tensor2d(fixedRows[name], undefined, 'int32'),
-    ),
+    fixedInputs: model.inputNames.map((name, i) => (i === tokenInput ? null : fixedTensor(fixedRows[name]))),
     rows,
     probabilities: false,
     extra: masks?.extra ?? (() => undefined),
@@ -187,6 +192,9 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     x = sym(tf.layers.layerNormalization({ scale: false, center: false, epsilon: 0.1 }).apply(x));
     x = sym(tf.layers.activation({ activation: 'softmax' }).apply(x));
     x = sym(tf.layers.layerNormalization({ scale: false }).apply(x));
+    // Through tfjs (not the identity: zeroes the positions all 0.25, none here; its mask reaches no merge,
+    // whose computeMask tfjs 4.22 breaks on a mask beside none).
+    x = sym(tf.layers.masking({ maskValue: 0.25 }).apply(x));
     const model = seedKernels(
       tf.model({ inputs: tokens, outputs: sym(tf.layers.dense({ units: VOCABULARY }).apply(x)) }),
       10,
@@ -337,6 +345,35 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     tf.dispose(model.getWeights());
   });
 
+  it("runs tfjs's Masking over a padded source of features: its values and its mask as tfjs computes them", () => {
+    const tokens = ids('tokens');
+    const features = tf.input({ shape: [null, 4], name: 'features' });
+    // Padding: positions whose features are all -1 (the mask value), zeroed and masked by the layer.
+    let memory = sym(tf.layers.masking({ maskValue: -1 }).apply(features));
+    memory = sym(tf.layers.dense({ units: 8, name: 'features_dense' }).apply(memory));
+    const x = sym(embedding({ name: 'embedding' }).apply(tokens));
+    const cross = sym(new MultiHeadAttention({ numHeads: 2, keyDim: 4, name: 'cross' }).apply([x, memory]));
+    const model = seedKernels(
+      tf.model({ inputs: [tokens, features], outputs: sym(tf.layers.dense({ units: VOCABULARY }).apply(cross)) }),
+      70,
+    );
+    const pad = [-1, -1, -1, -1];
+    const fixed = {
+      features: [
+        [[0.5, -1, 2, 0], pad, pad],
+        [[1, 0.25, -0.5, 3], [-1, 2, -1, -1], pad],
+        [
+          [-2, 1, 0, 1],
+          [0, 0, 0, 0],
+          [1, 1, -1, 0.5],
+        ],
+      ],
+    };
+    // The reference runs node by node: predict hands the attention only its first input's mask.
+    expectSameAsModel(model, { chunks: TOKENS, fixed, byNodes: true, reorders: { 1: [2, 0, 0] } });
+    tf.dispose(model.getWeights());
+  });
+
   it('runs a model used as a layer: its nodes with their own steps, its encoder part every step', () => {
     const innerTokens = ids('inner_tokens');
     const innerSource = ids('inner_source');
@@ -414,7 +451,8 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     x = sym(tf.layers.activation({ activation: 'gelu', name: 'act_gelu' }).apply(x));
     x = sym(tf.layers.elu({ name: 'elu' }).apply(x));
     x = sym(tf.layers.dropout({ rate: 0.5, name: 'dropout' }).apply(x));
-    // The other layers that are the identity at inference, and the merges, on arrays too.
+    // The other layers that are the identity at inference, and the merges, on arrays too; Masking (not
+    // the identity: it zeroes and masks the positions all of its mask value) through tfjs.
     x = sym(tf.layers.alphaDropout({ rate: 0.5, name: 'alpha_dropout' }).apply(x));
     x = sym(tf.layers.gaussianDropout({ rate: 0.5, name: 'gaussian_dropout' }).apply(x));
     x = sym(tf.layers.gaussianNoise({ stddev: 1, name: 'gaussian_noise' }).apply(x));
@@ -458,7 +496,7 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
       gaussian_dropout: 'arrays',
       gaussian_noise: 'arrays',
       spatial_dropout: 'arrays',
-      masking: 'arrays',
+      masking: 'tfjs',
       add: 'arrays',
       average: 'arrays',
       maximum: 'arrays',
