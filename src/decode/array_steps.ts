@@ -263,10 +263,11 @@ function positionWiseStep(layer: tf.layers.Layer): ArrayStep | null {
 
 /** tfjs's LayerNormalization over the last axis (its `axis` -1), with or without gamma and beta. */
 function tfjsLayerNormStep(layer: tf.layers.Layer, config: Record<string, unknown>): ArrayStep | null {
-  const axis = [config.axis].flat() as number[];
+  // The layer is built (it has a node): tfjs has made its axes a list of non-negative ones (-1 is rank - 1).
+  const axis = config.axis as number[];
   const rank = (layer.outputShape as number[]).length;
   const width = (layer.outputShape as number[])[rank - 1];
-  if (axis.length !== 1 || !(axis[0] === -1 || axis[0] === rank - 1) || width % 4 !== 0) return null;
+  if (axis.length !== 1 || axis[0] !== rank - 1 || width % 4 !== 0) return null;
   const weights = [...layer.weights];
   const gammaVariable = config.scale !== false ? weights.shift()! : null;
   const betaVariable = config.center !== false ? weights.shift()! : null;
