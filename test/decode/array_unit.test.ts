@@ -345,6 +345,51 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     tf.dispose(model.getWeights());
   });
 
+  it('runs static attentions over a padded source: causal with a window, a query without a mask, padding read', () => {
+    const tokens = ids('tokens');
+    const source = ids('source');
+    const masked = sym(embedding({ maskZero: true, name: 'masked' }).apply(source));
+    const unmasked = sym(tf.layers.embedding({ inputDim: VOCABULARY, outputDim: 8, name: 'unmasked' }).apply(source));
+    // Each part's padded positions are read downstream: a Conv1D ends the masks (it supports none), and the
+    // attention whose query has no mask gives none.
+    const conv = (x: tf.SymbolicTensor, name: string) =>
+      sym(tf.layers.conv1d({ filters: 8, kernelSize: 1, name }).apply(x));
+    const windowed = new MultiHeadAttention({
+      numHeads: 2,
+      keyDim: 4,
+      causal: true,
+      slidingWindow: 2,
+      name: 'windowed',
+    });
+    const block = new TransformerEncoderBlock({ numHeads: 2, intermediateDim: 8, causal: true, name: 'causal_block' });
+    const crossed = new MultiHeadAttention({ numHeads: 2, keyDim: 4, valueDim: 8, name: 'crossed' });
+    const memory = sym(
+      tf.layers
+        .add()
+        .apply([
+          conv(sym(windowed.apply(masked)), 'windowed_conv'),
+          conv(sym(block.apply(masked)), 'block_conv'),
+          sym(crossed.apply([unmasked, masked])),
+        ]),
+    );
+    const x = sym(embedding({ name: 'embedding' }).apply(tokens));
+    const cross = sym(new MultiHeadAttention({ numHeads: 2, keyDim: 4, name: 'cross' }).apply([x, memory]));
+    const model = seedKernels(
+      tf.model({ inputs: [tokens, source], outputs: sym(tf.layers.dense({ units: VOCABULARY }).apply(cross)) }),
+      80,
+    );
+    const fixed = {
+      source: [
+        [3, 4, 0, 0],
+        [5, 6, 3, 2],
+        [0, 2, 0, 5],
+      ],
+    };
+    // The reference runs node by node: predict hands an attention of two inputs only its first one's mask.
+    expectSameAsModel(model, { chunks: TOKENS, fixed, byNodes: true, reorders: { 0: [2, 0, 1] } });
+    tf.dispose(model.getWeights());
+  });
+
   it("runs tfjs's Masking over a padded source of features: its values and its mask as tfjs computes them", () => {
     const tokens = ids('tokens');
     const features = tf.input({ shape: [null, 4], name: 'features' });
