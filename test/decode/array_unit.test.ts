@@ -16,6 +16,8 @@ import type { IncrementalRole } from '../../src/layers/incremental';
 import type { RunnerSetup } from '../../src/decode/runner';
 import { AttentionOutputProjection } from '../../src/layers/attention_output_projection';
 import { AttentionProjection } from '../../src/layers/attention_projection';
+import { KerasHubTransformerDecoder } from '../../src/layers/keras_hub/transformer_decoder';
+import { KerasHubTransformerEncoder } from '../../src/layers/keras_hub/transformer_encoder';
 import { MaskedLayerNormalization } from '../../src/layers/masked_layer_normalization';
 import { MultiHeadAttention } from '../../src/layers/multi_head_attention';
 import { SinusoidalPositionEncoding } from '../../src/layers/sinusoidal_position_encoding';
@@ -48,7 +50,7 @@ interface Run {
   /** Token rows' chunks: each chunk is one `advance` (rows x n tokens). */
   chunks: number[][][];
   /** Fixed inputs' rows by input name: token id rows, or rows of feature vectors (float32). */
-  fixed?: Record<string, number[][] | number[][][]>;
+  fixed?: Record<string, Array<number[] | number[][]>>;
   /** Rows to keep after the chunk of that index (a beam search's reorder; -1: before the first). */
   reorders?: Record<number, number[]>;
   /** Head masks by attention path. */
@@ -354,23 +356,23 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     // attention whose query has no mask gives none.
     const conv = (x: tf.SymbolicTensor, name: string) =>
       sym(tf.layers.conv1d({ filters: 8, kernelSize: 1, name }).apply(x));
-    const windowed = new MultiHeadAttention({
-      numHeads: 2,
-      keyDim: 4,
-      causal: true,
-      slidingWindow: 2,
-      name: 'windowed',
-    });
+    const attention = (name: string, args: Record<string, unknown> = {}) =>
+      new MultiHeadAttention({ numHeads: 2, keyDim: 4, name, ...args });
     const block = new TransformerEncoderBlock({ numHeads: 2, intermediateDim: 8, causal: true, name: 'causal_block' });
-    const crossed = new MultiHeadAttention({ numHeads: 2, keyDim: 4, valueDim: 8, name: 'crossed' });
+    const decoder = new TransformerDecoderBlock({ numHeads: 2, intermediateDim: 8, name: 'static_decoder' });
     const memory = sym(
-      tf.layers
-        .add()
-        .apply([
-          conv(sym(windowed.apply(masked)), 'windowed_conv'),
-          conv(sym(block.apply(masked)), 'block_conv'),
-          sym(crossed.apply([unmasked, masked])),
-        ]),
+      tf.layers.add().apply([
+        conv(sym(attention('windowed', { causal: true, slidingWindow: 2 }).apply(masked)), 'windowed_conv'),
+        conv(sym(attention('window_only', { slidingWindow: 1 }).apply(masked)), 'window_only_conv'),
+        conv(sym(block.apply(masked)), 'block_conv'),
+        // The query's padding alone; the value's alone (the output has no mask); keys from another input
+        // than the values (through tfjs).
+        conv(sym(attention('query_masked').apply([masked, unmasked])), 'query_masked_conv'),
+        sym(attention('value_masked', { valueDim: 8 }).apply([unmasked, masked])),
+        conv(sym(attention('key_apart').apply([masked, masked, unmasked])), 'key_apart_conv'),
+        // A block whose sequence has no mask, over a padded memory: its cross-attention's value mask alone.
+        sym(decoder.apply([unmasked, masked])),
+      ]),
     );
     const x = sym(embedding({ name: 'embedding' }).apply(tokens));
     const cross = sym(new MultiHeadAttention({ numHeads: 2, keyDim: 4, name: 'cross' }).apply([x, memory]));
@@ -475,6 +477,8 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     memory = sym(tf.layers.dense({ units: 8, activation: 'softsign', name: 's_softsign' }).apply(memory));
     memory = sym(new TransformerEncoderBlock({ numHeads: 2, intermediateDim: 8, name: 's_block' }).apply(memory));
     memory = sym(new MultiHeadAttention({ numHeads: 2, keyDim: 4, name: 's_mha' }).apply([memory, memory]));
+    // keras-hub's encoder decides its padding masks in its call: through tfjs in the fixed part.
+    memory = sym(new KerasHubTransformerEncoder({ numHeads: 2, intermediateDim: 8, name: 's_hub' }).apply(memory));
     let x = sym(embedding({ name: 'embedding' }).apply(tokens));
     x = sym(tf.layers.dense({ units: 8, activation: 'relu', name: 'relu' }).apply(x));
     x = sym(tf.layers.dense({ units: 8, name: 'called' }).apply(x, { scale: 2 } as never));
@@ -508,6 +512,8 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     x = sym(tf.layers.maximum({ name: 'maximum' }).apply([x, x]));
     x = sym(new TransformerDecoderBlock({ numHeads: 2, intermediateDim: 8, name: 'block' }).apply([x, memory]));
     x = sym(new MultiHeadAttention({ numHeads: 2, keyDim: 4, causal: true, name: 'mha' }).apply([x, x]));
+    // keras-hub's decoder with its caches: on arrays (the caches hold no padding masks).
+    x = sym(new KerasHubTransformerDecoder({ numHeads: 2, intermediateDim: 8, name: 'hub' }).apply([x, memory]));
     const model = tf.model({ inputs: [tokens, source], outputs: x });
     expect(stepsOf(model)).toEqual({
       s_embedding: 'arrays',
@@ -517,6 +523,7 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
       s_softsign: 'tfjs',
       s_block: 'arrays',
       s_mha: 'arrays',
+      s_hub: 'tfjs',
       embedding: 'arrays',
       relu: 'arrays',
       called: 'tfjs',
@@ -547,6 +554,7 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
       maximum: 'arrays',
       block: 'arrays',
       mha: 'arrays',
+      hub: 'arrays',
     });
     // Head masks: a (H) one on arrays; a (B, H) one, or any other call argument, through tfjs.
     const rowMask = tf.ones([2, 2]);
@@ -575,25 +583,46 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     }
     tf.dispose([rowMask, headMask, ...model.getWeights()]);
 
-    // Attentions the kernels cannot take: heads of 6 (keys or values), 'zero' for fully masked queries.
-    const attentions: Array<[Record<string, unknown>, boolean]> = [
+    // Attentions the steps cannot take: heads of 6 (keys or values), 'zero' for fully masked queries,
+    // scores returned, inputs by Keras's call arguments, keys from another input than the values.
+    const attentions: Array<[Record<string, unknown>, boolean, string?]> = [
       [{ keyDim: 6 }, false],
       [{ keyDim: 4, valueDim: 6 }, false],
       [{ keyDim: 4, fullyMaskedQueries: 'zero' }, false],
       [{ keyDim: 4, fullyMaskedQueries: 'uniform' }, true],
       [{ keyDim: 4, valueDim: 8 }, true],
+      [{ keyDim: 4, returnAttentionScores: true }, false],
+      [{ keyDim: 4, callArguments: ['query', 'value'] }, false],
+      [{ keyDim: 4 }, false, 'key apart'],
+      [{ keyDim: 4 }, true, 'key the value'],
     ];
-    for (const [args, runs] of attentions) {
+    for (const [args, runs, inputs] of attentions) {
       const t = ids('tokens');
       const e = sym(tf.layers.embedding({ inputDim: VOCABULARY, outputDim: 8 }).apply(t));
+      const k = sym(tf.layers.dense({ units: 8 }).apply(e));
       const a = new MultiHeadAttention({ numHeads: 2, causal: true, name: 'a', ...args } as never);
-      const m = tf.model({ inputs: t, outputs: sym(a.apply([e, e])) });
-      expect([args, stepsOf(m)]).toEqual([
+      const applied = a.apply(inputs === 'key apart' ? [e, e, k] : inputs === 'key the value' ? [e, k, k] : [e, e]);
+      const m = tf.model({ inputs: t, outputs: [applied].flat().map(sym) });
+      expect([args, inputs, stepsOf(m)]).toEqual([
         args,
+        inputs,
         runs ? expect.objectContaining({ a: 'arrays' }) : "layer 'a' (MultiHeadAttention)",
       ]);
       tf.dispose(m.getWeights());
     }
+    // A block 6 wide (heads of 4): the row kernels take rows of a multiple of 4.
+    const t6 = ids('tokens');
+    const e6 = sym(tf.layers.embedding({ inputDim: VOCABULARY, outputDim: 6 }).apply(t6));
+    const block6 = new TransformerEncoderBlock({
+      numHeads: 2,
+      keyDim: 4,
+      intermediateDim: 8,
+      causal: true,
+      name: 'b6',
+    });
+    const narrow = tf.model({ inputs: t6, outputs: sym(block6.apply(e6)) });
+    expect(stepsOf(narrow)).toBe("layer 'b6' (TransformerEncoderBlock)");
+    tf.dispose(narrow.getWeights());
     // A cached layer of a user's own (not an attention or a block of ours): no array step, refused.
     const t = ids('tokens');
     const e = sym(tf.layers.embedding({ inputDim: VOCABULARY, outputDim: 8 }).apply(t));

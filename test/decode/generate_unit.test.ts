@@ -343,6 +343,32 @@ describe('generate on tiny seeded models [cpu]', () => {
     });
   });
 
+  it('runs tfjs steps by default where the typed arrays have no step: an attention with keys apart from values', () => {
+    const tokens = tf.input({ shape: [null], dtype: 'int32', name: 'tokens' });
+    const x = new TokenAndPositionEmbedding({
+      vocabularySize: VOCABULARY,
+      sequenceLength: POSITIONS,
+      embeddingDim: 8,
+    }).apply(tokens) as tf.SymbolicTensor;
+    const keys = tf.layers.dense({ units: 8 }).apply(x) as tf.SymbolicTensor;
+    const attended = new MultiHeadAttention({ numHeads: 2, keyDim: 4, causal: true }).apply([x, x, keys]);
+    const head = tf.layers.dense({ units: VOCABULARY }).apply(attended as tf.SymbolicTensor) as tf.SymbolicTensor;
+    const apart = seed(tf.model({ inputs: tokens, outputs: head }), 500);
+    // The typed-array steps project keys and values from one input: they refuse it, and 'auto' takes tfjs steps.
+    const results: Array<ReturnType<typeof generateSync>> = [];
+    expect(runnersOf(() => results.push(generateSync(apart, PROMPTS, { maxNewTokens: 3 })))).toEqual({
+      arrays: 0,
+      cached: 5,
+      rerun: 0,
+    });
+    const [auto] = results;
+    const rerun = generateSync(apart, PROMPTS, { maxNewTokens: 3, useCache: false });
+    expect(auto.tokens).toEqual(rerun.tokens);
+    expectClose(auto.logProbs, rerun.logProbs);
+    expectClose(auto.logProbs, scoreByHand(apart, PROMPTS, auto.tokens));
+    tf.dispose(apart.getWeights());
+  });
+
   it(`elsewhere (plain tfjs ops) runs typed arrays up to ${TYPED_ARRAY_MAX_ROWS} rows, else tfjs steps`, async () => {
     await useOpsOnlyBackend();
     try {
