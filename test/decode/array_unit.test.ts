@@ -487,6 +487,7 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     x = sym(tf.layers.layerNormalization({ name: 'norm_6' }).apply(x));
     x = sym(new MaskedLayerNormalization({ name: 'masked_6' }).apply(x));
     x = sym(tf.layers.dense({ units: 8, name: 'widen' }).apply(x));
+    const widened = x;
     x = sym(new AttentionProjection({ numHeads: 2, headDim: 4, name: 'projection' }).apply(x));
     // tfjs's layer norms of the (B, T, 2, 4) heads: on arrays over the last axis only.
     x = sym(tf.layers.layerNormalization({ axis: -1, name: 'heads_norm_last' }).apply(x));
@@ -510,6 +511,8 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     x = sym(tf.layers.add({ name: 'add' }).apply([x, x]));
     x = sym(tf.layers.average({ name: 'average' }).apply([x, x]));
     x = sym(tf.layers.maximum({ name: 'maximum' }).apply([x, x]));
+    // Three inputs, the third not the second (as an attention's key apart from its value).
+    x = sym(tf.layers.add({ name: 'add3' }).apply([x, x, widened]));
     x = sym(new TransformerDecoderBlock({ numHeads: 2, intermediateDim: 8, name: 'block' }).apply([x, memory]));
     x = sym(new MultiHeadAttention({ numHeads: 2, keyDim: 4, causal: true, name: 'mha' }).apply([x, x]));
     // keras-hub's decoder with its caches: on arrays (the caches hold no padding masks).
@@ -552,6 +555,7 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
       add: 'arrays',
       average: 'arrays',
       maximum: 'arrays',
+      add3: 'arrays',
       block: 'arrays',
       mha: 'arrays',
       hub: 'arrays',
