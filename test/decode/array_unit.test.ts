@@ -591,6 +591,7 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     // scores returned, inputs by Keras's call arguments, keys from another input than the values.
     const attentions: Array<[Record<string, unknown>, boolean, string?]> = [
       [{ keyDim: 6 }, false],
+      [{ keyDim: 6, valueDim: 4 }, false],
       [{ keyDim: 4, valueDim: 6 }, false],
       [{ keyDim: 4, fullyMaskedQueries: 'zero' }, false],
       [{ keyDim: 4, fullyMaskedQueries: 'uniform' }, true],
