@@ -73,6 +73,10 @@ export function arrayStepFor(planned: PlannedNode, setup: StepSetup): ArrayStep 
   // layer computes: such nodes run as tfjs runs them.
   const callArgs = Object.keys(node.callArgs ?? {}).filter((k) => k !== 'mask' && k !== 'training');
   if (callArgs.length > 0) return null;
+  // An attention's keys from another input than its values (query, value, key): the steps project
+  // both from one input (one product fills a cache row), so such a node runs as tfjs runs it.
+  const [, value, key = value] = node.inputTensors;
+  if (layer instanceof MultiHeadAttention && key !== value) return null;
   const extra = Object.keys(setup.extra ?? {});
   if (run.kind === 'cached') {
     if (layer instanceof MultiHeadAttention) return attentionStep(layer, run.slots[0].mode, setup);
@@ -175,15 +179,12 @@ const withWidth = (value: ArrayValue, data: Float32Array, width: number): ArrayV
 // -------------------------------------------------------------------------------------------------
 // Position-wise layers.
 
-/** tfjs's layers that are the identity at inference. */
-const IDENTITY_CLASSES = new Set([
-  'Dropout',
-  'AlphaDropout',
-  'GaussianDropout',
-  'GaussianNoise',
-  'SpatialDropout1D',
-  'Masking',
-]);
+/**
+ * tfjs's layers that are the identity at inference. Not Masking: it zeroes the positions whose
+ * features all equal its mask value and masks them (its own mask, not its input's), so it runs
+ * through tfjs.
+ */
+const IDENTITY_CLASSES = new Set(['Dropout', 'AlphaDropout', 'GaussianDropout', 'GaussianNoise', 'SpatialDropout1D']);
 
 const MERGES: Record<string, (a: number, b: number) => number> = {
   Add: (a, b) => a + b,
@@ -266,10 +267,11 @@ function positionWiseStep(layer: tf.layers.Layer): ArrayStep | null {
 
 /** tfjs's LayerNormalization over the last axis (its `axis` -1), with or without gamma and beta. */
 function tfjsLayerNormStep(layer: tf.layers.Layer, config: Record<string, unknown>): ArrayStep | null {
-  const axis = [config.axis].flat() as number[];
+  // The layer is built (it has a node): tfjs has made its axes a list of non-negative ones (-1 is rank - 1).
+  const axis = config.axis as number[];
   const rank = (layer.outputShape as number[]).length;
   const width = (layer.outputShape as number[])[rank - 1];
-  if (axis.length !== 1 || !(axis[0] === -1 || axis[0] === rank - 1) || width % 4 !== 0) return null;
+  if (axis.length !== 1 || axis[0] !== rank - 1 || width % 4 !== 0) return null;
   const weights = [...layer.weights];
   const gammaVariable = config.scale !== false ? weights.shift()! : null;
   const betaVariable = config.center !== false ? weights.shift()! : null;
@@ -325,11 +327,13 @@ function embeddingStep(layer: TokenAndPositionEmbedding, setup: StepSetup): Arra
 /** How an attention runs: with an updated or a static cache (PlannedSlot's modes), or without one. */
 type AttentionMode = PlannedSlot['mode'] | 'full';
 
-/** Padding masks (B, L) of an attention's query, value and key, 1 = a real position; null = none. */
+/**
+ * Padding masks (B, L) of an attention's query and value, 1 = a real position; null = none. The
+ * key is the value's own tensor (arrayStepFor), so its mask is the value's.
+ */
 export interface PaddingMasks {
   queryMask?: Float32Array | null;
   valueMask?: Float32Array | null;
-  keyMask?: Float32Array | null;
 }
 
 /** One attention layer on arrays, with its cache: what the layer and a block's attention share. */
@@ -348,8 +352,8 @@ interface AttentionState {
  * keys and values projected into the cache (an updated cache at the step's positions; a static
  * one once, from the memory) or, without a cache ('full', a node that runs once), over the whole
  * memory; attention over the keys with the causal and sliding-window masks at the positions'
- * offset and the padding masks (a static cache: the memory's; 'full': the query's, value's and
- * key's, as Keras's `_compute_attention_mask`); the gate, the head mask, the heads merged. Null
+ * offset and the padding masks (a static cache: the memory's; 'full': the query's and value's, as
+ * Keras's `_compute_attention_mask`); the gate, the head mask, the heads merged. Null
  * where the kernels cannot take the layer (K or V not a multiple of 4, `fullyMaskedQueries`
  * 'zero') or the head mask varies by row.
  */
@@ -455,23 +459,23 @@ function attentionState(
 }
 
 /**
- * The (B, T, S) mask of padding masks (query (B, T), value and key (B, S)) times a position mask
+ * The (B, T, S) mask of padding masks (query (B, T), value (B, S)) times a position mask
  * (1, T, S), or the position mask alone (null: none of them).
  */
 function paddingMask(
   rows: number,
   T: number,
   S: number,
-  { queryMask, valueMask, keyMask }: PaddingMasks,
+  { queryMask, valueMask }: PaddingMasks,
   positions: { values: Float32Array; shape: [number, number, number] } | null,
 ): { values: Float32Array; shape: [number, number, number] } | null {
-  if (queryMask == null && valueMask == null && keyMask == null) return positions;
+  if (queryMask == null && valueMask == null) return positions;
   const values = new Float32Array(rows * T * S);
   for (let b = 0; b < rows; b++) {
     for (let t = 0; t < T; t++) {
       const query = queryMask ? queryMask[b * T + t] : 1;
       for (let s = 0; s < S; s++) {
-        const keys = (valueMask ? valueMask[b * S + s] : 1) * (keyMask ? keyMask[b * S + s] : 1);
+        const keys = valueMask ? valueMask[b * S + s] : 1;
         const position = positions ? positions.values[t * S + s] : 1;
         values[(b * T + t) * S + s] = query * keys * position;
       }
@@ -505,9 +509,9 @@ function positionMask(
 }
 
 /**
- * A MultiHeadAttention node: inputs query, [query, value] or [query, value, key] (one source of
- * keys and values). Without a cache (`full`), their padding masks apply and the output keeps the
- * query's.
+ * A MultiHeadAttention node: inputs query, [query, value] or [query, value, value] (keys from the
+ * values' input: arrayStepFor). Without a cache (`full`), their padding masks apply and the output
+ * keeps the query's.
  */
 function attentionStep(layer: MultiHeadAttention, mode: AttentionMode, setup: StepSetup): ArrayStep | null {
   if (layer.callArguments != null || layer.returnAttentionScores) return null;
@@ -517,14 +521,8 @@ function attentionStep(layer: MultiHeadAttention, mode: AttentionMode, setup: St
   if (state == null) return null;
   return {
     run: (inputs, at) => {
-      const [query, value = query, key = value] = inputs;
-      if (key !== value && key.data !== value.data) {
-        throw new Error(
-          `generate: '${layer.name}' takes keys and values from different inputs, which the typed-array step does not`,
-        );
-      }
-      const masks = { queryMask: query.mask, valueMask: value.mask, keyMask: key.mask };
-      const output = state.attend(query, value, at, masks);
+      const [query, value = query] = inputs;
+      const output = state.attend(query, value, at, { queryMask: query.mask, valueMask: value.mask });
       const mask = mode === 'full' ? query.mask : null;
       return [{ data: output, shape: [at.rows, at.n, output.length / (at.rows * at.n)], mask }];
     },

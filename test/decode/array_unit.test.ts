@@ -12,9 +12,12 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend';
 import { ArrayRunner, planArraySteps } from '../../src/decode/array_runner';
 import { headMaskArguments, planGraph, runModel } from '../../src/decode/graph';
+import type { IncrementalRole } from '../../src/layers/incremental';
 import type { RunnerSetup } from '../../src/decode/runner';
 import { AttentionOutputProjection } from '../../src/layers/attention_output_projection';
 import { AttentionProjection } from '../../src/layers/attention_projection';
+import { KerasHubTransformerDecoder } from '../../src/layers/keras_hub/transformer_decoder';
+import { KerasHubTransformerEncoder } from '../../src/layers/keras_hub/transformer_encoder';
 import { MaskedLayerNormalization } from '../../src/layers/masked_layer_normalization';
 import { MultiHeadAttention } from '../../src/layers/multi_head_attention';
 import { SinusoidalPositionEncoding } from '../../src/layers/sinusoidal_position_encoding';
@@ -25,6 +28,19 @@ import { seedKernels, Subtract } from './tiny_models';
 
 const VOCABULARY = 7;
 
+/** A cached layer of a user's own: it says it keeps a causal attention's cache (`incrementalRole`). */
+class OwnCached extends tf.layers.Layer {
+  static className = 'OwnCached';
+  private readonly attention = new MultiHeadAttention({ numHeads: 2, keyDim: 4, causal: true });
+  incrementalRole(): IncrementalRole {
+    const slot = { cacheArgument: 'cache', indexArgument: 'cacheUpdateIndex', keyValueInputs: [0] };
+    return { kind: 'cached', slots: [{ ...slot, attention: this.attention }] };
+  }
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return [inputs].flat()[0];
+  }
+}
+
 const ids = (name: string) => tf.input({ shape: [null], dtype: 'int32', name });
 const sym = (x: unknown) => x as tf.SymbolicTensor;
 const embedding = (args: Partial<ConstructorParameters<typeof TokenAndPositionEmbedding>[0]> = {}) =>
@@ -33,8 +49,8 @@ const embedding = (args: Partial<ConstructorParameters<typeof TokenAndPositionEm
 interface Run {
   /** Token rows' chunks: each chunk is one `advance` (rows x n tokens). */
   chunks: number[][][];
-  /** Fixed inputs' rows by input name (token id rows). */
-  fixed?: Record<string, number[][]>;
+  /** Fixed inputs' rows by input name: token id rows, or rows of feature vectors (float32). */
+  fixed?: Record<string, Array<number[] | number[][]>>;
   /** Rows to keep after the chunk of that index (a beam search's reorder; -1: before the first). */
   reorders?: Record<number, number[]>;
   /** Head masks by attention path. */
@@ -51,14 +67,21 @@ interface Run {
   byNodes?: boolean;
 }
 
+/** Rows of token ids as an int32 tensor (B, L); rows of feature vectors as a float32 one (B, L, F). */
+function fixedTensor(rows: Array<number[] | number[][]>): tf.Tensor {
+  return Array.isArray(rows[0][0])
+    ? tf.tensor3d(rows as number[][][])
+    : tf.tensor2d(rows as number[][], undefined, 'int32');
+}
+
 /** The model's output (T, V) for one row's inputs, by `predict` (or `runModel` with call arguments). */
 function expectedRows(
   model: tf.LayersModel,
-  inputs: Record<string, number[]>,
+  inputs: Record<string, number[] | number[][]>,
   extra?: (layer: tf.layers.Layer) => Record<string, unknown> | undefined,
 ): number[][] {
   return tf.tidy(() => {
-    const tensors = model.inputNames.map((name) => tf.tensor2d([inputs[name]], undefined, 'int32'));
+    const tensors = model.inputNames.map((name) => fixedTensor([inputs[name]]));
     const [out] = extra ? runModel(model, tensors, extra) : [model.predict(tensors) as tf.Tensor];
     return (out.arraySync() as number[][][])[0];
   });
@@ -78,9 +101,7 @@ function expectSameAsModel(model: tf.LayersModel, run: Run, tolerance = 3e-4): n
   const setup: RunnerSetup = {
     model,
     tokenInput,
-    fixedInputs: model.inputNames.map((name, i) =>
-      i === tokenInput ? null : tf.tensor2d(fixedRows[name], undefined, 'int32'),
-    ),
+    fixedInputs: model.inputNames.map((name, i) => (i === tokenInput ? null : fixedTensor(fixedRows[name]))),
     rows,
     probabilities: false,
     extra: masks?.extra ?? (() => undefined),
@@ -173,6 +194,9 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     x = sym(tf.layers.layerNormalization({ scale: false, center: false, epsilon: 0.1 }).apply(x));
     x = sym(tf.layers.activation({ activation: 'softmax' }).apply(x));
     x = sym(tf.layers.layerNormalization({ scale: false }).apply(x));
+    // Through tfjs (not the identity: zeroes the positions all 0.25, none here; its mask reaches no merge,
+    // whose computeMask tfjs 4.22 breaks on a mask beside none).
+    x = sym(tf.layers.masking({ maskValue: 0.25 }).apply(x));
     const model = seedKernels(
       tf.model({ inputs: tokens, outputs: sym(tf.layers.dense({ units: VOCABULARY }).apply(x)) }),
       10,
@@ -204,6 +228,12 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     );
     // Our attention projections as layers of their own: (B, T, 8) -> (B, T, 2, 4) -> (B, T, 8).
     x = sym(new AttentionProjection({ numHeads: 2, headDim: 4 }).apply(x));
+    // tfjs's layer norms of the (B, T, 2, 4) heads: over both axes (the last first; without gamma, which
+    // would be 8 wide and make the 8 values one row) and over the heads' axis through tfjs; over the last
+    // axis (as -1 and as 3) on arrays. The first norm sees the raw projections (after a norm over the
+    // last axis, one over both would change little).
+    x = sym(tf.layers.layerNormalization({ axis: [3, 2], scale: false, center: false, epsilon: 0.1 }).apply(x));
+    for (const axis of [2, -1, 3]) x = sym(tf.layers.layerNormalization({ axis, epsilon: 0.1 }).apply(x));
     x = sym(new AttentionOutputProjection({ outputDim: 8 }).apply(x));
     const model = seedKernels(
       tf.model({ inputs: tokens, outputs: sym(tf.layers.dense({ units: VOCABULARY, activation: 'elu' }).apply(x)) }),
@@ -317,6 +347,80 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     tf.dispose(model.getWeights());
   });
 
+  it('runs static attentions over a padded source: causal with a window, a query without a mask, padding read', () => {
+    const tokens = ids('tokens');
+    const source = ids('source');
+    const masked = sym(embedding({ maskZero: true, name: 'masked' }).apply(source));
+    const unmasked = sym(tf.layers.embedding({ inputDim: VOCABULARY, outputDim: 8, name: 'unmasked' }).apply(source));
+    // Each part's padded positions are read downstream: a Conv1D ends the masks (it supports none), and the
+    // attention whose query has no mask gives none.
+    const conv = (x: tf.SymbolicTensor, name: string) =>
+      sym(tf.layers.conv1d({ filters: 8, kernelSize: 1, name }).apply(x));
+    const attention = (name: string, args: Record<string, unknown> = {}) =>
+      new MultiHeadAttention({ numHeads: 2, keyDim: 4, name, ...args });
+    const block = new TransformerEncoderBlock({ numHeads: 2, intermediateDim: 8, causal: true, name: 'causal_block' });
+    const decoder = new TransformerDecoderBlock({ numHeads: 2, intermediateDim: 8, name: 'static_decoder' });
+    const memory = sym(
+      tf.layers.add().apply([
+        conv(sym(attention('windowed', { causal: true, slidingWindow: 2 }).apply(masked)), 'windowed_conv'),
+        conv(sym(attention('window_only', { slidingWindow: 1 }).apply(masked)), 'window_only_conv'),
+        conv(sym(block.apply(masked)), 'block_conv'),
+        // The query's padding alone; the value's alone (the output has no mask); keys from another input
+        // than the values (through tfjs).
+        conv(sym(attention('query_masked').apply([masked, unmasked])), 'query_masked_conv'),
+        sym(attention('value_masked', { valueDim: 8 }).apply([unmasked, masked])),
+        conv(sym(attention('key_apart').apply([masked, masked, unmasked])), 'key_apart_conv'),
+        // A block whose sequence has no mask, over a padded memory: its cross-attention's value mask alone.
+        sym(decoder.apply([unmasked, masked])),
+      ]),
+    );
+    const x = sym(embedding({ name: 'embedding' }).apply(tokens));
+    const cross = sym(new MultiHeadAttention({ numHeads: 2, keyDim: 4, name: 'cross' }).apply([x, memory]));
+    const model = seedKernels(
+      tf.model({ inputs: [tokens, source], outputs: sym(tf.layers.dense({ units: VOCABULARY }).apply(cross)) }),
+      80,
+    );
+    const fixed = {
+      source: [
+        [3, 4, 0, 0],
+        [5, 6, 3, 2],
+        [0, 2, 0, 5],
+      ],
+    };
+    // The reference runs node by node: predict hands an attention of two inputs only its first one's mask.
+    expectSameAsModel(model, { chunks: TOKENS, fixed, byNodes: true, reorders: { 0: [2, 0, 1] } });
+    tf.dispose(model.getWeights());
+  });
+
+  it("runs tfjs's Masking over a padded source of features: its values and its mask as tfjs computes them", () => {
+    const tokens = ids('tokens');
+    const features = tf.input({ shape: [null, 4], name: 'features' });
+    // Padding: positions whose features are all -1 (the mask value), zeroed and masked by the layer.
+    let memory = sym(tf.layers.masking({ maskValue: -1 }).apply(features));
+    memory = sym(tf.layers.dense({ units: 8, name: 'features_dense' }).apply(memory));
+    const x = sym(embedding({ name: 'embedding' }).apply(tokens));
+    const cross = sym(new MultiHeadAttention({ numHeads: 2, keyDim: 4, name: 'cross' }).apply([x, memory]));
+    const model = seedKernels(
+      tf.model({ inputs: [tokens, features], outputs: sym(tf.layers.dense({ units: VOCABULARY }).apply(cross)) }),
+      70,
+    );
+    const pad = [-1, -1, -1, -1];
+    const fixed = {
+      features: [
+        [[0.5, -1, 2, 0], pad, pad],
+        [[1, 0.25, -0.5, 3], [-1, 2, -1, -1], pad],
+        [
+          [-2, 1, 0, 1],
+          [0, 0, 0, 0],
+          [1, 1, -1, 0.5],
+        ],
+      ],
+    };
+    // The reference runs node by node: predict hands the attention only its first input's mask.
+    expectSameAsModel(model, { chunks: TOKENS, fixed, byNodes: true, reorders: { 1: [2, 0, 0] } });
+    tf.dispose(model.getWeights());
+  });
+
   it('runs a model used as a layer: its nodes with their own steps, its encoder part every step', () => {
     const innerTokens = ids('inner_tokens');
     const innerSource = ids('inner_source');
@@ -373,6 +477,8 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     memory = sym(tf.layers.dense({ units: 8, activation: 'softsign', name: 's_softsign' }).apply(memory));
     memory = sym(new TransformerEncoderBlock({ numHeads: 2, intermediateDim: 8, name: 's_block' }).apply(memory));
     memory = sym(new MultiHeadAttention({ numHeads: 2, keyDim: 4, name: 's_mha' }).apply([memory, memory]));
+    // keras-hub's encoder decides its padding masks in its call: through tfjs in the fixed part.
+    memory = sym(new KerasHubTransformerEncoder({ numHeads: 2, intermediateDim: 8, name: 's_hub' }).apply(memory));
     let x = sym(embedding({ name: 'embedding' }).apply(tokens));
     x = sym(tf.layers.dense({ units: 8, activation: 'relu', name: 'relu' }).apply(x));
     x = sym(tf.layers.dense({ units: 8, name: 'called' }).apply(x, { scale: 2 } as never));
@@ -381,7 +487,13 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     x = sym(tf.layers.layerNormalization({ name: 'norm_6' }).apply(x));
     x = sym(new MaskedLayerNormalization({ name: 'masked_6' }).apply(x));
     x = sym(tf.layers.dense({ units: 8, name: 'widen' }).apply(x));
+    const widened = x;
     x = sym(new AttentionProjection({ numHeads: 2, headDim: 4, name: 'projection' }).apply(x));
+    // tfjs's layer norms of the (B, T, 2, 4) heads: on arrays over the last axis only.
+    x = sym(tf.layers.layerNormalization({ axis: -1, name: 'heads_norm_last' }).apply(x));
+    x = sym(tf.layers.layerNormalization({ axis: 3, name: 'heads_norm_3' }).apply(x));
+    x = sym(tf.layers.layerNormalization({ axis: 2, name: 'heads_norm_2' }).apply(x));
+    x = sym(tf.layers.layerNormalization({ axis: [3, 2], name: 'heads_norm_3_2' }).apply(x));
     x = sym(new AttentionOutputProjection({ outputDim: 8, name: 'output_projection' }).apply(x));
     x = sym(tf.layers.layerNormalization({ name: 'norm_8' }).apply(x));
     x = sym(new MaskedLayerNormalization({ name: 'masked_8' }).apply(x));
@@ -389,7 +501,8 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     x = sym(tf.layers.activation({ activation: 'gelu', name: 'act_gelu' }).apply(x));
     x = sym(tf.layers.elu({ name: 'elu' }).apply(x));
     x = sym(tf.layers.dropout({ rate: 0.5, name: 'dropout' }).apply(x));
-    // The other layers that are the identity at inference, and the merges, on arrays too.
+    // The other layers that are the identity at inference, and the merges, on arrays too; Masking (not
+    // the identity: it zeroes and masks the positions all of its mask value) through tfjs.
     x = sym(tf.layers.alphaDropout({ rate: 0.5, name: 'alpha_dropout' }).apply(x));
     x = sym(tf.layers.gaussianDropout({ rate: 0.5, name: 'gaussian_dropout' }).apply(x));
     x = sym(tf.layers.gaussianNoise({ stddev: 1, name: 'gaussian_noise' }).apply(x));
@@ -398,8 +511,12 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     x = sym(tf.layers.add({ name: 'add' }).apply([x, x]));
     x = sym(tf.layers.average({ name: 'average' }).apply([x, x]));
     x = sym(tf.layers.maximum({ name: 'maximum' }).apply([x, x]));
+    // Three inputs, the third not the second (as an attention's key apart from its value).
+    x = sym(tf.layers.add({ name: 'add3' }).apply([x, x, widened]));
     x = sym(new TransformerDecoderBlock({ numHeads: 2, intermediateDim: 8, name: 'block' }).apply([x, memory]));
     x = sym(new MultiHeadAttention({ numHeads: 2, keyDim: 4, causal: true, name: 'mha' }).apply([x, x]));
+    // keras-hub's decoder with its caches: on arrays (the caches hold no padding masks).
+    x = sym(new KerasHubTransformerDecoder({ numHeads: 2, intermediateDim: 8, name: 'hub' }).apply([x, memory]));
     const model = tf.model({ inputs: [tokens, source], outputs: x });
     expect(stepsOf(model)).toEqual({
       s_embedding: 'arrays',
@@ -409,6 +526,7 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
       s_softsign: 'tfjs',
       s_block: 'arrays',
       s_mha: 'arrays',
+      s_hub: 'tfjs',
       embedding: 'arrays',
       relu: 'arrays',
       called: 'tfjs',
@@ -418,6 +536,10 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
       masked_6: 'tfjs',
       widen: 'arrays',
       projection: 'arrays',
+      heads_norm_last: 'arrays',
+      heads_norm_3: 'arrays',
+      heads_norm_2: 'tfjs',
+      heads_norm_3_2: 'tfjs',
       output_projection: 'arrays',
       norm_8: 'arrays',
       masked_8: 'arrays',
@@ -429,12 +551,14 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
       gaussian_dropout: 'arrays',
       gaussian_noise: 'arrays',
       spatial_dropout: 'arrays',
-      masking: 'arrays',
+      masking: 'tfjs',
       add: 'arrays',
       average: 'arrays',
       maximum: 'arrays',
+      add3: 'arrays',
       block: 'arrays',
       mha: 'arrays',
+      hub: 'arrays',
     });
     // Head masks: a (H) one on arrays; a (B, H) one, or any other call argument, through tfjs.
     const rowMask = tf.ones([2, 2]);
@@ -463,25 +587,53 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     }
     tf.dispose([rowMask, headMask, ...model.getWeights()]);
 
-    // Attentions the kernels cannot take: heads of 6 (keys or values), 'zero' for fully masked queries.
-    const attentions: Array<[Record<string, unknown>, boolean]> = [
+    // Attentions the steps cannot take: heads of 6 (keys or values), 'zero' for fully masked queries,
+    // scores returned, inputs by Keras's call arguments, keys from another input than the values.
+    const attentions: Array<[Record<string, unknown>, boolean, string?]> = [
       [{ keyDim: 6 }, false],
+      [{ keyDim: 6, valueDim: 4 }, false],
       [{ keyDim: 4, valueDim: 6 }, false],
       [{ keyDim: 4, fullyMaskedQueries: 'zero' }, false],
       [{ keyDim: 4, fullyMaskedQueries: 'uniform' }, true],
       [{ keyDim: 4, valueDim: 8 }, true],
+      [{ keyDim: 4, returnAttentionScores: true }, false],
+      [{ keyDim: 4, callArguments: ['query', 'value'] }, false],
+      [{ keyDim: 4 }, false, 'key apart'],
+      [{ keyDim: 4 }, true, 'key the value'],
     ];
-    for (const [args, runs] of attentions) {
+    for (const [args, runs, inputs] of attentions) {
       const t = ids('tokens');
       const e = sym(tf.layers.embedding({ inputDim: VOCABULARY, outputDim: 8 }).apply(t));
+      const k = sym(tf.layers.dense({ units: 8 }).apply(e));
       const a = new MultiHeadAttention({ numHeads: 2, causal: true, name: 'a', ...args } as never);
-      const m = tf.model({ inputs: t, outputs: sym(a.apply([e, e])) });
-      expect([args, stepsOf(m)]).toEqual([
+      const applied = a.apply(inputs === 'key apart' ? [e, e, k] : inputs === 'key the value' ? [e, k, k] : [e, e]);
+      const m = tf.model({ inputs: t, outputs: [applied].flat().map(sym) });
+      expect([args, inputs, stepsOf(m)]).toEqual([
         args,
+        inputs,
         runs ? expect.objectContaining({ a: 'arrays' }) : "layer 'a' (MultiHeadAttention)",
       ]);
       tf.dispose(m.getWeights());
     }
+    // A block 6 wide (heads of 4): the row kernels take rows of a multiple of 4.
+    const t6 = ids('tokens');
+    const e6 = sym(tf.layers.embedding({ inputDim: VOCABULARY, outputDim: 6 }).apply(t6));
+    const block6 = new TransformerEncoderBlock({
+      numHeads: 2,
+      keyDim: 4,
+      intermediateDim: 8,
+      causal: true,
+      name: 'b6',
+    });
+    const narrow = tf.model({ inputs: t6, outputs: sym(block6.apply(e6)) });
+    expect(stepsOf(narrow)).toBe("layer 'b6' (TransformerEncoderBlock)");
+    tf.dispose(narrow.getWeights());
+    // A cached layer of a user's own (not an attention or a block of ours): no array step, refused.
+    const t = ids('tokens');
+    const e = sym(tf.layers.embedding({ inputDim: VOCABULARY, outputDim: 8 }).apply(t));
+    const own = tf.model({ inputs: t, outputs: sym(new OwnCached({ name: 'own' }).apply(e)) });
+    expect(stepsOf(own)).toBe("layer 'own' (OwnCached)");
+    tf.dispose(own.getWeights());
   });
 
   it('refuses positions past the caches or the table, ids outside the vocabulary, outputs it cannot read', () => {

@@ -343,6 +343,32 @@ describe('generate on tiny seeded models [cpu]', () => {
     });
   });
 
+  it('runs tfjs steps by default where the typed arrays have no step: an attention with keys apart from values', () => {
+    const tokens = tf.input({ shape: [null], dtype: 'int32', name: 'tokens' });
+    const x = new TokenAndPositionEmbedding({
+      vocabularySize: VOCABULARY,
+      sequenceLength: POSITIONS,
+      embeddingDim: 8,
+    }).apply(tokens) as tf.SymbolicTensor;
+    const keys = tf.layers.dense({ units: 8 }).apply(x) as tf.SymbolicTensor;
+    const attended = new MultiHeadAttention({ numHeads: 2, keyDim: 4, causal: true }).apply([x, x, keys]);
+    const head = tf.layers.dense({ units: VOCABULARY }).apply(attended as tf.SymbolicTensor) as tf.SymbolicTensor;
+    const apart = seed(tf.model({ inputs: tokens, outputs: head }), 500);
+    // The typed-array steps project keys and values from one input: they refuse it, and 'auto' takes tfjs steps.
+    const results: Array<ReturnType<typeof generateSync>> = [];
+    expect(runnersOf(() => results.push(generateSync(apart, PROMPTS, { maxNewTokens: 3 })))).toEqual({
+      arrays: 0,
+      cached: 5,
+      rerun: 0,
+    });
+    const [auto] = results;
+    const rerun = generateSync(apart, PROMPTS, { maxNewTokens: 3, useCache: false });
+    expect(auto.tokens).toEqual(rerun.tokens);
+    expectClose(auto.logProbs, rerun.logProbs);
+    expectClose(auto.logProbs, scoreByHand(apart, PROMPTS, auto.tokens));
+    tf.dispose(apart.getWeights());
+  });
+
   it(`elsewhere (plain tfjs ops) runs typed arrays up to ${TYPED_ARRAY_MAX_ROWS} rows, else tfjs steps`, async () => {
     await useOpsOnlyBackend();
     try {
@@ -805,6 +831,39 @@ describe('the runners [cpu]', () => {
     );
     rerun.dispose();
     tf.dispose([...model.getWeights(), ...twoD.getWeights()]);
+  });
+
+  it('the cached runner keeps of its fixed part only what the growing part reads: the memory and its mask', () => {
+    const model = tinyEncoderDecoder();
+    const tokenInput = model.inputNames.indexOf('decoder_input');
+    const source = tf.tensor2d(
+      [
+        [3, 4, 0],
+        [5, 6, 2],
+      ],
+      undefined,
+      'int32',
+    );
+    const before = tf.memory().numTensors;
+    const setup: RunnerSetup = {
+      model,
+      tokenInput,
+      fixedInputs: model.inputNames.map((_name, i) => (i === tokenInput ? null : source)),
+      rows: 2,
+      probabilities: false,
+      extra: () => undefined,
+    };
+    const runner = new CachedRunner(setup, planGraph(model, new Set([model.inputs[tokenInput].id])), 4);
+    // The encoder's output and its padding mask; the embedding's, the block's and the norm's inside go.
+    expect(tf.memory().numTensors - before).toBe(2);
+    const first = runner.advance(Int32Array.from([1, 1]), 1, 0);
+    const expected = [predictRows(model, [1], [3, 4])[0], predictRows(model, [1], [5, 6, 2])[0]];
+    expectClose([...first.dataSync()], expected.flat());
+    first.dispose();
+    runner.dispose();
+    // The runner owns its fixed inputs: the source goes with it.
+    expect(tf.memory().numTensors).toBe(before - 1);
+    tf.dispose(model.getWeights());
   });
 
   it('runs a model used as a layer, and head masks, the same cached (tfjs steps) as rerun and as predict', () => {

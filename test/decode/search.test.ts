@@ -265,6 +265,26 @@ describe('search loops: streaming, limits, the answer beam search picks', () => 
     expect(none.logProbs[0]).toBeCloseTo(Math.log(0.5), 5);
   });
 
+  it('beam search: an empty beam stays empty while a longer prompt is fed and after it (fewer candidates)', () => {
+    // The longer prompt's tokens are fed one step at a time with one live beam, so its 3 other beams are
+    // empty; after the prompt its one beam has 3 candidates (EOS, A, B) for 4 beams. The shorter prompt's
+    // beams finish after one token: 3 candidates again. Nothing stops (stop id 0 is suppressed), so an
+    // empty beam that took a token would be a hypothesis without tokens.
+    const result = runSync(
+      beamSearch(
+        new ScriptedRunner(8),
+        [[BOS], [BOS, A, A]],
+        4,
+        { ...OPTIONS, maxNewTokens: 1, stopTokenIds: new Set([0]) },
+        null,
+      ),
+    );
+    expect(result).toEqual({
+      tokens: [[A], [A]],
+      logProbs: [expect.closeTo(Math.log(0.6), 5), expect.closeTo(Math.log(0.5), 5)],
+    });
+  });
+
   it("a runner's error comes out of runSync and runAsync as it was thrown", async () => {
     class FailingRunner extends ScriptedRunner {
       advance(tokens: Int32Array, n: number, index: number): tf.Tensor2D {
