@@ -22,6 +22,7 @@ import { partsRunByWorkers, setCallerClaimsParts } from '../../src/kernels/threa
 import { seededValues } from '../layers/attention_reference';
 import { maxAbsDiff } from '../helpers/tensors';
 import { useThreads } from '../helpers/threads';
+import { watchPastReserved } from '../helpers/past_reserved';
 
 interface Problem {
   /** Each source's shape (B, L, W) and a seed for its values. */
@@ -135,15 +136,16 @@ function reference(p: Problem, weights: number[]) {
 const relativeError = (actual: ArrayLike<number>, expected: ArrayLike<number>) =>
   maxAbsDiff(actual, expected) / Array.from(expected).reduce((max, v) => Math.max(max, Math.abs(v)), 1);
 
-/**
- * The kernel's answers for `p`: the context and probabilities (`withProbabilities`), and without a
- * key prefix the context under a gradient tape and the gradients.
- */
 interface KernelOptions {
   maskDtype?: 'float32' | 'int32';
   withProbabilities?: boolean;
 }
 
+/**
+ * The kernel's answers for `p`: the context and probabilities (`withProbabilities`), and without a
+ * key prefix the context under a gradient tape and the gradients. No call writes past the memory
+ * staged for it (`watchPastReserved`): the mask and its 4 zeros, the scratch of every part.
+ */
 function kernel(
   p: Problem,
   weights: number[],
@@ -157,6 +159,7 @@ function kernel(
     probabilities: null as Float32Array | null,
     grads: [] as Float32Array[],
   };
+  const watch = watchPastReserved();
   tf.tidy(() => {
     const sources = p.sources.map((shape, i) => tf.tensor3d(sourceValues(shape, i), shape));
     const mask = p.mask && tf.tensor(maskValues(p.mask), p.mask.shape, maskDtype);
@@ -206,6 +209,7 @@ function kernel(
         });
     }
   });
+  expect(watch.stop()).toEqual([]);
   return out;
 }
 
