@@ -21,7 +21,7 @@ import { allocateResident, freeResident, type ResidentBlock } from '../../src/ke
 import { partsRunByWorkers, setCallerClaimsParts } from '../../src/kernels/threads';
 import { seededValues } from '../layers/attention_reference';
 import { maxAbsDiff } from '../helpers/tensors';
-import { useThreads } from '../helpers/threads';
+import { useThreads, withPartsInterleaved } from '../helpers/threads';
 import { watchPastReserved } from '../helpers/past_reserved';
 
 interface Problem {
@@ -309,6 +309,18 @@ describe('fusedAttention against float64 loops', () => {
     expect(parts).toBeGreaterThan(0);
     // The row statistics (B, H, T, 2) kept for the backward, not 4 MB of probabilities (B, H, T, S).
     expect(tapedBytes).toBeLessThan(4 * 4 * 520 * 520);
+  });
+
+  it("a call's parts are independent: interleaved one kernel call at a time, each way round, the same values", () => {
+    // B2 H4 T64 K16 V16: two parts of 4 (batch row, head) pairs a call (2^17 multiply-adds a pair),
+    // two blocks of queries, the second over all 64 keys (the causal mask): a part that wrote into
+    // another's scratch (its scores, P or dP, the saved probabilities' padding) would change them
+    // between that part's calls.
+    const causal = { shape: [64, 64], values: (_b: number, t: number, s: number) => Number(s <= t) };
+    for (const reversed of [false, true]) {
+      // The forward with and without the probabilities, under the tape, and the backward.
+      expect(withPartsInterleaved(reversed, () => check(selfAttention(2, 64, 4, 16, 16, causal)))).toBe(4);
+    }
   });
 
   const masks: Array<[string, number[], (b: number, t: number, s: number) => number]> = [
