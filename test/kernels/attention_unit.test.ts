@@ -17,9 +17,10 @@ import {
   type FusedAttentionArgs,
   type HeadsSlice,
 } from '../../src/kernels/attention';
-import { allocateResident, freeResident, type ResidentBlock } from '../../src/kernels/simd_kernels';
+import { allocateResident, freeResident, simdKernels, type ResidentBlock } from '../../src/kernels/simd_kernels';
 import { partsRunByWorkers, setCallerClaimsParts } from '../../src/kernels/threads';
 import { seededValues } from '../layers/attention_reference';
+import { FUSED_ATTENTION, FUSED_ATTENTION_GRAD, runThenProfile } from '../helpers/kernel_paths';
 import { maxAbsDiff } from '../helpers/tensors';
 import { useThreads, withPartsInterleaved } from '../helpers/threads';
 import { watchPastReserved } from '../helpers/past_reserved';
@@ -309,6 +310,58 @@ describe('fusedAttention against float64 loops', () => {
     expect(parts).toBeGreaterThan(0);
     // The row statistics (B, H, T, 2) kept for the backward, not 4 MB of probabilities (B, H, T, S).
     expect(tapedBytes).toBeLessThan(4 * 4 * 520 * 520);
+  });
+
+  it('each block of 32 queries reads only the keys its rows may attend to, from a whole vector', () => {
+    // B1 H1 T96 (three whole blocks): a band of the last 10 keys (s from t - 9 to t), row 66 fully
+    // masked.
+    const band = {
+      shape: [96, 96],
+      values: (_b: number, t: number, s: number) => Number(t !== 66 && s <= t && s >= t - 9),
+    };
+    const softmax = jest.spyOn(simdKernels()!, 'softmaxRows');
+    try {
+      check(selfAttention(1, 96, 1, 4, 4, band));
+      // (rows, keys) of each block's softmax, in each of the three forward calls: rows 0-31 read
+      // keys 0-31; rows 32-63 keys 20-63 (23 rounded down to a whole vector); rows 64-95 all 96
+      // (a fully masked row attends to every key alike); no block past the last row.
+      const blocks = [
+        [32, 32],
+        [32, 44],
+        [32, 96],
+      ];
+      expect(softmax.mock.calls.map(([, rows, count]) => [rows, count])).toEqual([...blocks, ...blocks, ...blocks]);
+    } finally {
+      softmax.mockRestore();
+    }
+  });
+
+  it("a block of one query row at t = 32 reads that row's mask (T33, S8)", () => {
+    // Rows 0-7 causal, then all 8 keys: row 32 alone in its block (a row read at t / S would
+    // find row 0's last keys and row 1's first, keys 4 and 5 only).
+    check(threeSources(1, 33, 8, { shape: [33, 8], values: (_b, t, s) => Number(s <= t) }));
+  });
+
+  it('a (B, 1, S) mask of more batch rows than keys: each batch row reads its own (B5, S4)', () => {
+    // Batch row 4 attends to all 4 keys (a row read at b / S would find batch row 0's last keys
+    // and row 1's first: key 0 only).
+    const values = (b: number, _t: number, s: number) => (b === 0 ? Number(s < 2) : b === 1 ? Number(s >= 1) : 1);
+    check(threeSources(5, 2, 4, { shape: [5, 1, 4], values }));
+  });
+
+  it('runs TfjsAttentionScaledDotProduct, and TfjsAttentionScaledDotProductGrad for the gradient', async () => {
+    const x = tf.tensor3d(seededValues(2 * 3 * 12, 5), [2, 3, 12]);
+    const args = selfAttentionArgsOf(x);
+    const forward = await runThenProfile(() => fusedAttention(args).context);
+    expect(forward.kernels).toEqual([FUSED_ATTENTION]);
+    const gradient = await runThenProfile(() =>
+      tf.grad((t: tf.Tensor) => fusedAttention({ ...args, sources: [t] }).context.sum())(x),
+    );
+    expect(gradient.kernels.filter((name) => name.startsWith('TfjsAttention'))).toEqual([
+      FUSED_ATTENTION,
+      FUSED_ATTENTION_GRAD,
+    ]);
+    tf.dispose([x, forward.result, gradient.result]);
   });
 
   it("a call's parts are independent: interleaved one kernel call at a time, each way round, the same values", () => {
