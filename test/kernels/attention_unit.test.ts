@@ -4,8 +4,9 @@
  * heads at column offsets, every mask shape (a fully masked row among them), a key prefix of a
  * cache, several blocks of 32 queries with keys skipped outside a window, and the backward that
  * recomputes the probabilities; every (batch row, head) part run by a worker thread, after a
- * resident block (so no staged region starts at float 0). attention.test.ts checks the same
- * kernel against the plain definition in tfjs ops, on both backends.
+ * resident block (so no staged region starts at float 0), and the parts interleaved call by call;
+ * the keys each block reads; nothing written past the memory staged for a call. attention.test.ts
+ * checks the same kernel against the plain definition in tfjs ops, on both backends.
  */
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend';
@@ -319,6 +320,7 @@ describe('fusedAttention against float64 loops', () => {
       shape: [96, 96],
       values: (_b: number, t: number, s: number) => Number(t !== 66 && s <= t && s >= t - 9),
     };
+    // One (batch row, head) pair: one part, run on this thread by the module's own functions.
     const softmax = jest.spyOn(simdKernels()!, 'softmaxRows');
     try {
       check(selfAttention(1, 96, 1, 4, 4, band));
