@@ -4,8 +4,9 @@
  * heads at column offsets, every mask shape (a fully masked row among them), a key prefix of a
  * cache, several blocks of 32 queries with keys skipped outside a window, and the backward that
  * recomputes the probabilities; every (batch row, head) part run by a worker thread, after a
- * resident block (so no staged region starts at float 0). attention.test.ts checks the same
- * kernel against the plain definition in tfjs ops, on both backends.
+ * resident block (so no staged region starts at float 0), and the parts interleaved call by call;
+ * the keys each block reads; nothing written past the memory staged for a call. attention.test.ts
+ * checks the same kernel against the plain definition in tfjs ops, on both backends.
  */
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend';
@@ -17,11 +18,13 @@ import {
   type FusedAttentionArgs,
   type HeadsSlice,
 } from '../../src/kernels/attention';
-import { allocateResident, freeResident, type ResidentBlock } from '../../src/kernels/simd_kernels';
+import { allocateResident, freeResident, simdKernels, type ResidentBlock } from '../../src/kernels/simd_kernels';
 import { partsRunByWorkers, setCallerClaimsParts } from '../../src/kernels/threads';
 import { seededValues } from '../layers/attention_reference';
+import { FUSED_ATTENTION, FUSED_ATTENTION_GRAD, runThenProfile } from '../helpers/kernel_paths';
 import { maxAbsDiff } from '../helpers/tensors';
-import { useThreads } from '../helpers/threads';
+import { useThreads, withPartsInterleaved } from '../helpers/threads';
+import { watchPastReserved } from '../helpers/past_reserved';
 
 interface Problem {
   /** Each source's shape (B, L, W) and a seed for its values. */
@@ -135,15 +138,16 @@ function reference(p: Problem, weights: number[]) {
 const relativeError = (actual: ArrayLike<number>, expected: ArrayLike<number>) =>
   maxAbsDiff(actual, expected) / Array.from(expected).reduce((max, v) => Math.max(max, Math.abs(v)), 1);
 
-/**
- * The kernel's answers for `p`: the context and probabilities (`withProbabilities`), and without a
- * key prefix the context under a gradient tape and the gradients.
- */
 interface KernelOptions {
   maskDtype?: 'float32' | 'int32';
   withProbabilities?: boolean;
 }
 
+/**
+ * The kernel's answers for `p`: the context and probabilities (`withProbabilities`), and without a
+ * key prefix the context under a gradient tape and the gradients. No call writes past the memory
+ * staged for it (`watchPastReserved`): the mask and its 4 zeros, the scratch of every part.
+ */
 function kernel(
   p: Problem,
   weights: number[],
@@ -157,6 +161,7 @@ function kernel(
     probabilities: null as Float32Array | null,
     grads: [] as Float32Array[],
   };
+  const watch = watchPastReserved();
   tf.tidy(() => {
     const sources = p.sources.map((shape, i) => tf.tensor3d(sourceValues(shape, i), shape));
     const mask = p.mask && tf.tensor(maskValues(p.mask), p.mask.shape, maskDtype);
@@ -206,6 +211,7 @@ function kernel(
         });
     }
   });
+  expect(watch.stop()).toEqual([]);
   return out;
 }
 
@@ -305,6 +311,71 @@ describe('fusedAttention against float64 loops', () => {
     expect(parts).toBeGreaterThan(0);
     // The row statistics (B, H, T, 2) kept for the backward, not 4 MB of probabilities (B, H, T, S).
     expect(tapedBytes).toBeLessThan(4 * 4 * 520 * 520);
+  });
+
+  it('each block of 32 queries reads only the keys its rows may attend to, from a whole vector', () => {
+    // B1 H1 T96 (three whole blocks): a band of the last 10 keys (s from t - 9 to t), row 66 fully
+    // masked.
+    const band = {
+      shape: [96, 96],
+      values: (_b: number, t: number, s: number) => Number(t !== 66 && s <= t && s >= t - 9),
+    };
+    // One (batch row, head) pair: one part, run on this thread by the module's own functions.
+    const softmax = jest.spyOn(simdKernels()!, 'softmaxRows');
+    try {
+      check(selfAttention(1, 96, 1, 4, 4, band));
+      // (rows, keys) of each block's softmax, in each of the three forward calls: rows 0-31 read
+      // keys 0-31; rows 32-63 keys 20-63 (23 rounded down to a whole vector); rows 64-95 all 96
+      // (a fully masked row attends to every key alike); no block past the last row.
+      const blocks = [
+        [32, 32],
+        [32, 44],
+        [32, 96],
+      ];
+      expect(softmax.mock.calls.map(([, rows, count]) => [rows, count])).toEqual([...blocks, ...blocks, ...blocks]);
+    } finally {
+      softmax.mockRestore();
+    }
+  });
+
+  it("a block of one query row at t = 32 reads that row's mask (T33, S8)", () => {
+    // Rows 0-7 causal, then all 8 keys: row 32 alone in its block (a row read at t / S would
+    // find row 0's last keys and row 1's first, keys 4 and 5 only).
+    check(threeSources(1, 33, 8, { shape: [33, 8], values: (_b, t, s) => Number(s <= t) }));
+  });
+
+  it('a (B, 1, S) mask of more batch rows than keys: each batch row reads its own (B5, S4)', () => {
+    // Batch row 4 attends to all 4 keys (a row read at b / S would find batch row 0's last keys
+    // and row 1's first: key 0 only).
+    const values = (b: number, _t: number, s: number) => (b === 0 ? Number(s < 2) : b === 1 ? Number(s >= 1) : 1);
+    check(threeSources(5, 2, 4, { shape: [5, 1, 4], values }));
+  });
+
+  it('runs TfjsAttentionScaledDotProduct, and TfjsAttentionScaledDotProductGrad for the gradient', async () => {
+    const x = tf.tensor3d(seededValues(2 * 3 * 12, 5), [2, 3, 12]);
+    const args = selfAttentionArgsOf(x);
+    const forward = await runThenProfile(() => fusedAttention(args).context);
+    expect(forward.kernels).toEqual([FUSED_ATTENTION]);
+    const gradient = await runThenProfile(() =>
+      tf.grad((t: tf.Tensor) => fusedAttention({ ...args, sources: [t] }).context.sum())(x),
+    );
+    expect(gradient.kernels.filter((name) => name.startsWith('TfjsAttention'))).toEqual([
+      FUSED_ATTENTION,
+      FUSED_ATTENTION_GRAD,
+    ]);
+    tf.dispose([x, forward.result, gradient.result]);
+  });
+
+  it("a call's parts are independent: interleaved one kernel call at a time, each way round, the same values", () => {
+    // B2 H4 T64 K16 V16: two parts of 4 (batch row, head) pairs a call (2^17 multiply-adds a pair),
+    // two blocks of queries, the second over all 64 keys (the causal mask): a part that wrote into
+    // another's scratch (its scores, P or dP, the saved probabilities' padding) would change them
+    // between that part's calls.
+    const causal = { shape: [64, 64], values: (_b: number, t: number, s: number) => Number(s <= t) };
+    for (const reversed of [false, true]) {
+      // The forward with and without the probabilities, under the tape, and the backward.
+      expect(withPartsInterleaved(reversed, () => check(selfAttention(2, 64, 4, 16, 16, causal)))).toBe(4);
+    }
   });
 
   const masks: Array<[string, number[], (b: number, t: number, s: number) => number]> = [

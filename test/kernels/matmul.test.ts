@@ -31,6 +31,7 @@ import { seededValues } from '../layers/attention_reference';
 import { gelu as exactGelu } from '../helpers/block_reference';
 import { maxAbsDiff } from '../helpers/tensors';
 import { useThreads } from '../helpers/threads';
+import { watchPastReserved } from '../helpers/past_reserved';
 
 const values = (size: number, seed: number) => Array.from({ length: size }, (_v, i) => Math.sin(seed + i * 0.37));
 
@@ -152,16 +153,20 @@ const relativeError = (actual: ArrayLike<number>, expected: number[]) =>
 
 describe('matMulInto against float64 loops', () => {
   let resident: ResidentBlock | null = null;
+  let watch: ReturnType<typeof watchPastReserved>;
   // Run on wasm with two threads, every part left to the worker, after a resident block: staged
   // regions then start away from float 0, where an address bug multiplying or dividing shows.
+  // No call writes past the memory staged for it (a bias joined or an output compacted there).
   beforeEach(async () => {
     await initBackend('wasm', { quiet: true });
     await useThreads(2);
     setKeptRingFloats(1 << 16);
     resident = allocateResident(1000);
     setCallerClaimsParts(false);
+    watch = watchPastReserved();
   });
   afterEach(() => {
+    expect(watch.stop()).toEqual([]);
     setCallerClaimsParts(true);
     if (resident) freeResident(resident);
     setKeptRingFloats();
