@@ -50,6 +50,7 @@ import {
   referenceBatches,
   Result,
   task,
+  trainReferenceWarmupSteps,
 } from './bench/cases';
 import { generateGpt } from './bench/generate_gpt';
 import { GPT_CHAR_STEPS, gptCharBatches, gptCharText } from './bench/gpt_char';
@@ -210,7 +211,7 @@ const PEER_ARGS: Partial<Record<BenchName, (ours: Result[]) => string[]>> = {
     '--steps',
     String(stepsPerRepeat),
     '--warmup',
-    '5',
+    String(trainReferenceWarmupSteps(stepsPerRepeat)),
     '--repeats',
     String(repeats),
   ],

@@ -67,6 +67,15 @@ export function referenceBatches(steps: number) {
 /** decode-greedy's samples at a batch size: the bench writes their sources for the peer. */
 export const decodeSamples = (batch: number) => generateSamples(task, batch, 7);
 
+/**
+ * train-reference's untimed steps before its repeats, on both sides (the peer's `--warmup`): three
+ * repeats' worth. Our first 20-step repeats after 5 warm-up steps ran 49-74 ms a step where the
+ * later ones of the same process settled at 37-40 (V8 still optimizing tfjs's JavaScript and tiering
+ * up the kernels' WebAssembly), while the peer's were flat from the first: a median of five such
+ * repeats timed part of our warm-up.
+ */
+export const trainReferenceWarmupSteps = (steps: number) => 3 * steps;
+
 export async function trainReference({ repeats, steps, maxSeconds = Infinity }: BenchSettings): Promise<Result> {
   const model = createTransformer(presetConfig('reference', task));
   // The reference throughput setting (README, "Toy tasks"): Adam at 1e-3, no schedule, no clipping (the peer has none).
@@ -79,7 +88,7 @@ export async function trainReference({ repeats, steps, maxSeconds = Infinity }: 
       await trainer.step(batches[next]);
       next = (next + 1) % batches.length;
     },
-    { warmup: 5, repeats, units: steps, maxSeconds },
+    { warmup: trainReferenceWarmupSteps(steps), repeats, units: steps, maxSeconds },
   );
   const meanTokens = tokensPerBatch.reduce((a, b) => a + b, 0) / tokensPerBatch.length;
   model.dispose();
