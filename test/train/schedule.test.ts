@@ -4,6 +4,8 @@ describe('warmupSchedule', () => {
   it('warms up linearly to the peak, then follows a cosine down to minRate and stays there', () => {
     const lr = warmupSchedule({ peak: 1e-3, warmupSteps: 100, decay: 'cosine', totalSteps: 1100, minRate: 1e-4 });
     expect(lr(1)).toBeCloseTo(1e-5, 12);
+    // Steps count from 1; a step 0 (asked before the first) gets the first step's rate, never 0.
+    expect(lr(0)).toBeCloseTo(1e-5, 12);
     expect(lr(50)).toBeCloseTo(5e-4, 12);
     expect(lr(100)).toBeCloseTo(1e-3, 12);
     // Halfway through the decay the cosine term is 0: the midpoint of peak and floor.
