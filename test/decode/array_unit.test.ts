@@ -24,6 +24,7 @@ import { SinusoidalPositionEncoding } from '../../src/layers/sinusoidal_position
 import { TokenAndPositionEmbedding } from '../../src/layers/token_and_position_embedding';
 import { TransformerDecoderBlock } from '../../src/layers/transformer_decoder_block';
 import { TransformerEncoderBlock } from '../../src/layers/transformer_encoder_block';
+import { ids as idTensor } from '../helpers/tensors';
 import { seedKernels, Subtract } from './tiny_models';
 
 const VOCABULARY = 7;
@@ -69,9 +70,7 @@ interface Run {
 
 /** Rows of token ids as an int32 tensor (B, L); rows of feature vectors as a float32 one (B, L, F). */
 function fixedTensor(rows: Array<number[] | number[][]>): tf.Tensor {
-  return Array.isArray(rows[0][0])
-    ? tf.tensor3d(rows as number[][][])
-    : tf.tensor2d(rows as number[][], undefined, 'int32');
+  return Array.isArray(rows[0][0]) ? tf.tensor3d(rows as number[][][]) : idTensor(rows as number[][]);
 }
 
 /** The model's output (T, V) for one row's inputs, by `predict` (or `runModel` with call arguments). */
@@ -693,9 +692,9 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
       ),
     });
     const before = tf.memory().numTensors;
-    expect(() =>
-      make(4, encoded, { ...setup, model: encoded, fixedInputs: [null, tf.tensor2d([[3, 9]], undefined, 'int32')] }),
-    ).toThrow("TokenAndPositionEmbedding 'source_ids': token id 9 is outside [0, 6]");
+    expect(() => make(4, encoded, { ...setup, model: encoded, fixedInputs: [null, idTensor([[3, 9]])] })).toThrow(
+      "TokenAndPositionEmbedding 'source_ids': token id 9 is outside [0, 6]",
+    );
     expect(tf.memory().numTensors).toBe(before);
     // A merge of the new positions with a fixed input of another length (predict needs them equal).
     const merged = tf.model({
@@ -709,7 +708,7 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     const mergedRunner = make(4, merged, {
       ...setup,
       model: merged,
-      fixedInputs: [null, tf.tensor2d([[3, 4, 5]], undefined, 'int32')],
+      fixedInputs: [null, idTensor([[3, 4, 5]])],
     });
     expect(() => mergedRunner.advance(Int32Array.from([3]), 1, 0)).toThrow(
       'generate: mixed_lengths merges inputs of different shapes, which the typed-array step does not',
@@ -731,7 +730,7 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
       ...setup,
       model: fixedOnly,
       tokenInput: 0,
-      fixedInputs: [null, tf.tensor2d([[3, 4]], undefined, 'int32')],
+      fixedInputs: [null, idTensor([[3, 4]])],
     };
     expect(() => make(4, fixedOnly, sourceSetup).advance(Int32Array.from([3]), 1, 0)).toThrow(
       'generate: the model output does not depend on the token input',

@@ -29,6 +29,7 @@ import { MultiHeadAttention } from '../../src/layers/multi_head_attention';
 import { TokenAndPositionEmbedding } from '../../src/layers/token_and_position_embedding';
 import { TransformerDecoderBlock } from '../../src/layers/transformer_decoder_block';
 import { TransformerEncoderBlock } from '../../src/layers/transformer_encoder_block';
+import { ids as idTensor } from '../helpers/tensors';
 import { seedKernels, Subtract } from './tiny_models';
 
 const VOCABULARY = 7;
@@ -375,35 +376,23 @@ describe('the graph of a model, as incremental decoding runs it [cpu]', () => {
     );
     tf.tidy(() => {
       // Padding in both inputs: the masks must reach the attentions as predict's executor sends them.
-      const t = tf.tensor2d(
-        [
-          [3, 4, 5, 0],
-          [6, 0, 0, 0],
-        ],
-        undefined,
-        'int32',
-      );
-      const s = tf.tensor2d(
-        [
-          [2, 0, 0],
-          [4, 5, 6],
-        ],
-        undefined,
-        'int32',
-      );
+      const t = idTensor([
+        [3, 4, 5, 0],
+        [6, 0, 0, 0],
+      ]);
+      const s = idTensor([
+        [2, 0, 0],
+        [4, 5, 6],
+      ]);
       const expected = model.predict([t, s]) as tf.Tensor;
       const [actual] = runModel(model, [t, s]);
       expect(actual.shape).toEqual([2, 4, VOCABULARY]);
       expect(maxAbsDiff(actual, expected)).toBeLessThan(1e-5);
       // Not a degenerate check: the masks change the outputs.
-      const unpadded = tf.tensor2d(
-        [
-          [2, 3, 3],
-          [4, 5, 6],
-        ],
-        undefined,
-        'int32',
-      );
+      const unpadded = idTensor([
+        [2, 3, 3],
+        [4, 5, 6],
+      ]);
       const unmasked = model.predict([t, unpadded]) as tf.Tensor;
       expect(maxAbsDiff(unmasked.slice([0, 0], [1, 3]), expected.slice([0, 0], [1, 3]))).toBeGreaterThan(1e-3);
     });
@@ -420,7 +409,7 @@ describe('the graph of a model, as incremental decoding runs it [cpu]', () => {
     const model = tf.model({ inputs: tokens, outputs: conv });
     const [, embedNode, denseNode, addNode, convNode] = [null, ...model.layers.slice(1).map((l) => l.inboundNodes[0])];
     tf.tidy(() => {
-      const t = tf.tensor2d([[3, 0, 4]], undefined, 'int32');
+      const t = idTensor([[3, 0, 4]]);
       const e = callNode(embedNode!, [{ tensor: t, mask: null }]);
       expect(e.masks[0]!.cast('float32').arraySync()).toEqual([[1, 0, 1]]);
       const value = { tensor: e.outputs[0], mask: e.masks[0] };
@@ -528,7 +517,7 @@ describe('the graph of a model, as incremental decoding runs it [cpu]', () => {
     const model = seedKernels(tf.model({ inputs: tokens, outputs: sym(mha.apply([x, x])) }), 60);
     const { extra, made } = headMaskArguments(model, { mha: [0, 1] });
     tf.tidy(() => {
-      const t = tf.tensor2d([[3, 4, 5]], undefined, 'int32');
+      const t = idTensor([[3, 4, 5]]);
       const [masked] = runModel(model, [t], extra);
       const e = embed.apply(t) as tf.Tensor;
       const expected = mha.call([e, e], { headMask: made[0] } as never) as tf.Tensor;
@@ -542,7 +531,7 @@ describe('the graph of a model, as incremental decoding runs it [cpu]', () => {
     const outer = tf.model({ inputs: outerInput, outputs: sym(model.apply(outerInput)), name: 'outer' });
     const nested = headMaskArguments(outer, { [`${model.name}/mha`]: [0, 1] });
     tf.tidy(() => {
-      const t = tf.tensor2d([[3, 4, 5]], undefined, 'int32');
+      const t = idTensor([[3, 4, 5]]);
       const [masked] = runModel(model, [t], extra);
       expect(maxAbsDiff(runModel(outer, [t], nested.extra)[0], masked)).toBeLessThan(1e-6);
       expect(maxAbsDiff(runModel(outer, [t])[0], model.predict(t) as tf.Tensor)).toBeLessThan(1e-6);
