@@ -359,12 +359,14 @@ async function main(): Promise<void> {
         fail(`--backend with --browser must be one of ${PAGE_BACKENDS.join(', ')}, got '${name}'`);
     }
     // The host's CPU and cores, with what the page ran on in place of Node and its tfjs backend.
-    const { cpu, vectorExtensions, cores } = machineInfo();
+    const { cpu, vectorExtensions, cpuFamily, cpuModelNumber, cores } = machineInfo();
     const announced = new Set<string>();
     await benchInChromium({ only, backends, settings }, (lines, page) => {
       const machine = {
         cpu,
         vectorExtensions,
+        cpuFamily,
+        cpuModelNumber,
         cores,
         runtime: 'chromium',
         chromium: page.chromium,

@@ -180,11 +180,14 @@ describe('models/BENCHMARKS.jsonl', () => {
       expect(line.startedAt.slice(0, 10)).toBe(line.date);
       expect(line.benchCommand).toMatch(/^npm run bench -- /);
       // kernelThreads since the kernels have threads (src/kernels/threads.ts), the CPU's vector
-      // extensions and whether the kernels ran relaxed SIMD since they can; older lines lack them.
+      // extensions and whether the kernels ran relaxed SIMD since they can, its x86 family and
+      // model numbers since 2026-12-06's second class of "AMD EPYC"; older lines lack them.
       const since = ['kernelThreads', 'vectorExtensions', 'relaxedSimd'];
-      const keys = Object.keys(line.machine).filter((key) => !since.includes(key));
+      const family = ['cpuFamily', 'cpuModelNumber'];
+      const keys = Object.keys(line.machine).filter((key) => !since.includes(key) && !family.includes(key));
       expect(keys.sort()).toEqual(['backend', 'cores', 'cpu', 'node', 'tfjs', 'wasmThreads']);
       if ('relaxedSimd' in line.machine) expect(Object.keys(line.machine)).toEqual(expect.arrayContaining(since));
+      if ('cpuFamily' in line.machine) expect(Object.keys(line.machine)).toEqual(expect.arrayContaining(family));
     }
   });
 

@@ -204,14 +204,37 @@ export function vectorExtensions(): string[] | null {
     .map((flag) => VECTOR_EXTENSIONS[flag]);
 }
 
+/**
+ * The x86 family and model numbers of the CPU (`cpu family` and `model` in /proc/cpuinfo, whose
+ * text `cpuinfo` is, read here when not given). They tell apart two CPUs of one model name and one
+ * set of VECTOR_EXTENSIONS: a cloud host's "AMD EPYC" with AVX-512 is family 25 (Zen 4, whose cores
+ * run AVX-512 on 256-bit halves) or family 26 (Zen 5, whose EPYC cores run it at full width). The
+ * peer's BLAS does twice the multiply-adds a cycle on the second; ours, 4-lane WebAssembly SIMD,
+ * the same on both, so the ratios differ by class. null where the file does not say (not Linux,
+ * not x86).
+ */
+export function cpuFamily(cpuinfo?: string): { family: number; model: number } | null {
+  if (cpuinfo === undefined) {
+    const fs = require('fs') as typeof import('fs');
+    if (!fs.existsSync('/proc/cpuinfo')) return null;
+    cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8');
+  }
+  const family = /^cpu family\s*:\s*(\d+)\s*$/m.exec(cpuinfo)?.[1];
+  const model = /^model\s*:\s*(\d+)\s*$/m.exec(cpuinfo)?.[1];
+  return family === undefined || model === undefined ? null : { family: Number(family), model: Number(model) };
+}
+
 /** What ran the benchmark. */
 export function machineInfo(): Record<string, string | number | boolean | string[] | null> {
   // Lazily, so the module also loads where `os` does not exist.
   const os = require('os') as typeof import('os');
   const ours = tf.getBackend() === 'wasm' || tf.getBackend() === 'cpu';
+  const x86 = cpuFamily();
   return {
     cpu: os.cpus()[0]?.model ?? 'unknown',
     vectorExtensions: vectorExtensions(),
+    cpuFamily: x86?.family ?? null,
+    cpuModelNumber: x86?.model ?? null,
     cores: os.cpus().length,
     node: process.version,
     tfjs: tf.version.tfjs,

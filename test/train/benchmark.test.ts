@@ -1,4 +1,4 @@
-import { calibratedUnits, measureInTurn, measureWithin } from '../../src/train/benchmark';
+import { calibratedUnits, cpuFamily, measureInTurn, measureWithin } from '../../src/train/benchmark';
 
 /** Work that counts its calls and lasts `ms(call)` milliseconds (a timer, so never 0 ms). */
 function countedWork(ms: (call: number) => number = () => 2) {
@@ -124,5 +124,22 @@ describe('calibratedUnits', () => {
     expect(await calibratedUnits(work, { maxSeconds: 1.2 })).toBe(1);
     expect(counter.calls).toBe(1);
     expect(await calibratedUnits(work, { maxSeconds: 1.3 })).toBe(10);
+  });
+});
+
+describe('cpuFamily', () => {
+  // The head of a core's block in /proc/cpuinfo on the two "AMD EPYC" hosts with AVX-512 seen here.
+  const block = (family: number, model: number) =>
+    `processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: ${family}\nmodel\t\t: ${model}\n` +
+    `model name\t: AMD EPYC\nstepping\t: 1\nflags\t\t: fpu avx avx2 fma avx512f\n`;
+
+  test('reads the x86 family and model numbers, not the model name or the stepping', () => {
+    expect(cpuFamily(block(26, 2))).toEqual({ family: 26, model: 2 });
+    expect(cpuFamily(block(25, 17) + '\n' + block(25, 17))).toEqual({ family: 25, model: 17 });
+  });
+
+  test('null where the text does not give both (not x86, not Linux)', () => {
+    expect(cpuFamily('processor\t: 0\nmodel name\t: AMD EPYC\nmodel\t\t: 2\n')).toBeNull();
+    expect(cpuFamily('processor\t: 0\nBogoMIPS\t: 50.00\nCPU part\t: 0xd0c\n')).toBeNull();
   });
 });
