@@ -24,6 +24,8 @@ import {
 const ROOT = path.join(__dirname, '..');
 const BENCHMARKS = path.join(ROOT, 'models', 'BENCHMARKS.jsonl');
 const SPEED_HEADER = ['benchmark', 'tfjs-attention (wasm)', 'PyTorch peer', 'ratio (higher is better for us)'];
+/** The second table's: the same benchmarks on another class of CPU, named in its first cell. */
+const SECOND_CLASS_HEADER = ['benchmark (family 26)', ...SPEED_HEADER.slice(1)];
 const RECIPES_HEADER = [
   'task',
   'seed',
@@ -57,10 +59,14 @@ const kept: Line[] = fs
  * The run the README names by its command and date: the kept lines of that command and date, which
  * must be one run (other kept runs, such as the per-task time-to-accuracy ones, have other commands).
  */
-function runOfReadme(): Line[] {
-  const named = /one run of `(npm run bench[^`]*)` on (\d{4}-\d{2}-\d{2})(?: at (\d\d:\d\d) UTC)?/.exec(speed);
+function runOfReadme(lead = ''): Line[] {
+  const named = new RegExp(
+    lead + String.raw`one run of \`(npm run bench[^\`]*)\` on (\d{4}-\d{2}-\d{2})(?: at (\d\d:\d\d) UTC)?`,
+  ).exec(speed);
   if (!named)
-    throw new Error('the Speed section does not say the date of its run ("one run of `npm run bench ...` on")');
+    throw new Error(
+      `the Speed section does not say the date of its run ("${lead}one run of \`npm run bench ...\` on")`,
+    );
   const [, command, date, time] = named;
   // The start time tells apart two runs of one command on one day.
   const started = time == null ? date : `${date}T${time}`;
@@ -204,16 +210,26 @@ describe('models/BENCHMARKS.jsonl', () => {
 });
 
 describe("the README's Speed section", () => {
-  test('names the command, the machine and the versions of its run', () => {
-    const run = runOfReadme();
+  // The first table's run (the prose below it is that run's too) and the second table's, on
+  // another class of CPU.
+  const tables: Array<[string, string[], () => Line[]]> = [
+    ['the first table', SPEED_HEADER, () => runOfReadme()],
+    ['the second table', SECOND_CLASS_HEADER, () => runOfReadme('The second table is ')],
+  ];
+
+  test.each(tables)('%s names the command, the machine and the versions of its run', (_name, _header, runOf) => {
+    const run = runOf();
     const { benchCommand, machine } = run[0];
     expect(benchCommand).toBe('npm run bench -- --json --peer torch'); // the full bench, with the peer
     expect(new Set(run.map((line) => line.name))).toEqual(new Set(BENCH_NAMES));
     const started = `${run[0].date} at ${run[0].startedAt.slice(11, 16)} UTC`;
     expect(speed).toContain(`one run of \`${benchCommand}\` on ${started}`);
-    // The CPU class: its vector extensions, where the run recorded them (AVX-512 or not changes the ratios).
+    // The CPU class: its vector extensions (AVX-512 or not changes the ratios) and its x86 family
+    // and model numbers (two hosts of one name and one set of extensions can differ), where the run
+    // recorded them.
     const extensions = machine.vectorExtensions as string[] | undefined;
-    const cpuClass = extensions ? `, ${extensions.join(', ')}` : '';
+    const family = machine.cpuFamily == null ? '' : `, family ${machine.cpuFamily} model ${machine.cpuModelNumber}`;
+    const cpuClass = (extensions ? `, ${extensions.join(', ')}` : '') + family;
     expect(speed).toContain(`(\`machine.cpu\` "${machine.cpu}"${cpuClass}, ${machine.cores} cores)`);
     expect(speed).toContain(`Node ${String(machine.node).replace(/^v(\d+)\..*/, '$1')}, `);
     expect(speed).toContain(`tfjs ${String(machine.tfjs).replace(/^(\d+\.\d+)\..*/, '$1')}, `);
@@ -222,25 +238,34 @@ describe("the README's Speed section", () => {
     expect(speed).toContain(`PyTorch ${String(run[0].peer!.torch).replace(/^(\d+\.\d+)\..*/, '$1')}`);
   });
 
-  test('every row of the table is a kept line, every figure its figure to the digits shown', () => {
-    const run = runOfReadme();
-    const rows = readmeTable(readme, SPEED_HEADER);
-    expect(rows.length).toBeGreaterThan(0);
-    const used = new Set<Line>();
-    for (const [label, ours, peer, ratio] of rows) {
-      const spec = rowSpec(label);
-      const matching = run.filter(spec.line);
-      expect({ label, lines: matching.length }).toEqual({ label, lines: 1 });
-      const [line] = matching;
-      expect(used.has(line)).toBe(false);
-      used.add(line);
-      expectFigures(figuresIn(ours), line, spec.ours);
-      expectFigures(figuresIn(peer), line, spec.peer);
-      expectFigures(figuresIn(ratio), line, spec.ratio);
-    }
-    // The run measured nothing the table leaves out.
-    expect(used.size).toBe(run.length);
+  test('the two tables are runs on two classes of CPU', () => {
+    const [first, second] = [runOfReadme()[0].machine, runOfReadme('The second table is ')[0].machine];
+    expect(second.cpuFamily).not.toBeUndefined();
+    expect([second.cpuFamily, second.cpuModelNumber]).not.toEqual([first.cpuFamily, first.cpuModelNumber]);
   });
+
+  test.each(tables)(
+    'every row of %s is a kept line, every figure its figure to the digits shown',
+    (_name, header, runOf) => {
+      const run = runOf();
+      const rows = readmeTable(readme, header);
+      expect(rows.length).toBeGreaterThan(0);
+      const used = new Set<Line>();
+      for (const [label, ours, peer, ratio] of rows) {
+        const spec = rowSpec(label);
+        const matching = run.filter(spec.line);
+        expect({ label, lines: matching.length }).toEqual({ label, lines: 1 });
+        const [line] = matching;
+        expect(used.has(line)).toBe(false);
+        used.add(line);
+        expectFigures(figuresIn(ours), line, spec.ours);
+        expectFigures(figuresIn(peer), line, spec.peer);
+        expectFigures(figuresIn(ratio), line, spec.ratio);
+      }
+      // The run measured nothing the table leaves out.
+      expect(used.size).toBe(run.length);
+    },
+  );
 
   test("the prose's load average and KV-cache speed-ups are the run's", () => {
     const run = runOfReadme();
