@@ -27,6 +27,7 @@ const KERNEL_TESTS = [
   'kernels/layer_norm',
   'kernels/matmul',
   'kernels/simd_kernels',
+  'kernels/simd_peak',
   'kernels/thread_results',
   'train/adam_kernel',
 ].map((name) => `<rootDir>/test/${name}.test.ts`);

@@ -1,0 +1,79 @@
+/**
+ * The most 4-lane multiply-adds a core does in WebAssembly on this machine, against what our
+ * product kernel (`axpyRows`, src/kernels/simd_kernels.ts) does: the ceiling that the README's
+ * Speed section sets the PyTorch peer's figures against.
+ *
+ *   node scripts/run.cjs scripts/simd_peak.ts
+ *
+ * prints one JSON line: the machine (as the bench's lines record it), `peakGmacPerThread` (a loop
+ * of PEAK_CHAINS independent chains of 4-lane multiply-adds on one thread: relaxed SIMD's fused
+ * one where the engine validates it, as our kernels, else a multiply and an add), and
+ * `productGmac` for a 512 x 512 x 512 `tf.matMul` on the wasm backend, our kernels on 1 thread and
+ * on the kernel threads. Each figure is the median of 7 timed repeats after a warm-up.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+import { initBackend } from '../src/backend';
+import { relaxedSimdKernels } from '../src/kernels/simd_kernels';
+import { kernelThreads, kernelThreadsReady, setKernelThreads } from '../src/kernels/threads';
+import { machineInfo, round } from '../src/train/benchmark';
+import { PEAK_CHAINS, peakFunction } from './bench/simd_peak';
+
+/** The median of 7 timed repeats of `work` after 2 untimed ones, in ms. */
+function medianMs(work: () => void): number {
+  for (let i = 0; i < 2; i++) work();
+  const times = Array.from({ length: 7 }, () => {
+    const start = performance.now();
+    work();
+    return performance.now() - start;
+  });
+  return times.sort((a, b) => a - b)[3];
+}
+
+async function main(): Promise<void> {
+  await initBackend('wasm', { quiet: true });
+  const threads = kernelThreads();
+  const machine = machineInfo();
+
+  const peak = peakFunction();
+  const iterations = 10_000_000;
+  const peakMs = peak === null ? null : medianMs(() => peak.run(iterations, 1e-7));
+  const peakGmacPerThread = peakMs === null ? null : (PEAK_CHAINS * 4 * iterations) / peakMs / 1e6;
+
+  const n = 512;
+  const [a, b] = [tf.randomNormal([n, n]), tf.randomNormal([n, n])];
+  const product = () => {
+    for (let i = 0; i < 10; i++) tf.matMul(a, b).dispose();
+    tf.matMul(a, b).dataSync();
+  };
+  const productGmac: Record<string, number> = {};
+  for (const count of [...new Set([1, threads])]) {
+    setKernelThreads(count);
+    await kernelThreadsReady();
+    productGmac[`threads${kernelThreads()}`] = round((11 * n ** 3) / medianMs(product) / 1e6);
+  }
+  setKernelThreads(threads);
+  tf.dispose([a, b]);
+
+  console.log(
+    JSON.stringify({
+      name: 'simd-peak',
+      date: new Date().toISOString().slice(0, 10),
+      command: 'node scripts/run.cjs scripts/simd_peak.ts',
+      machine,
+      peakRelaxedSimd: peak?.relaxed ?? null,
+      kernelsRelaxedSimd: relaxedSimdKernels(),
+      peakChains: PEAK_CHAINS,
+      peakGmacPerThread: peakGmacPerThread === null ? null : round(peakGmacPerThread),
+      productGmac,
+    }),
+  );
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(`simd_peak: ${(error as Error).stack ?? error}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,22 @@
+/**
+ * The 4-lane multiply-add peak's loop (scripts/bench/simd_peak.ts, printed by
+ * scripts/simd_peak.ts): every chain is run, every iteration counts, and it uses the arithmetic
+ * our kernels use on this engine (run by both jest projects: with and without relaxed SIMD).
+ */
+import { PEAK_CHAINS, peakFunction, peakModule } from '../../scripts/bench/simd_peak';
+import { relaxedSimdKernels } from '../../src/kernels/simd_kernels';
+
+describe('the 4-lane multiply-add peak', () => {
+  test('each of the chains adds its step once an iteration, in every lane', () => {
+    const peak = peakFunction()!;
+    expect(Array.from(peak.run(1000, 1))).toEqual(Array(4 * PEAK_CHAINS).fill(1001));
+    expect(Array.from(peak.run(3, 0.5))).toEqual(Array(4 * PEAK_CHAINS).fill(2.5));
+    expect(Array.from(peak.run(0, 0.5))).toEqual(Array(4 * PEAK_CHAINS).fill(1));
+  });
+
+  test("runs relaxed SIMD's fused multiply-add exactly where our kernels do", () => {
+    expect(peakFunction()!.relaxed).toBe(relaxedSimdKernels());
+    expect(WebAssembly.validate(peakModule(false))).toBe(true);
+    expect(WebAssembly.validate(peakModule(true))).toBe(relaxedSimdKernels());
+  });
+});
