@@ -31,6 +31,7 @@ import {
   bulkMemory,
   set,
   v128,
+  VectorConstants,
   type ValueType,
 } from './wasm_assembler';
 
@@ -54,17 +55,24 @@ const RELAXED: Arithmetic = { relaxed: true, madd: (a, b, c) => f32x4.relaxedMad
 interface KernelDefinition {
   name: string;
   params: ValueType[];
-  assemble(math: Arithmetic): FunctionSpec;
+  assemble(math: Arithmetic, constants: VectorConstants): FunctionSpec;
 }
 
-/** `defineFunction`, with the body given the arithmetic it is assembled with. */
+/**
+ * `defineFunction`, with the body given the arithmetic it is assembled with and the module's vector
+ * constants (globals: see `VectorConstants` for why a kernel's loop reads its constants there).
+ */
 function defineKernel<P extends ValueType[], L extends ValueType[]>(
   name: string,
   params: [...P],
   locals: [...L],
-  body: (params: Locals<P>, locals: Locals<L>, math: Arithmetic) => Code,
+  body: (params: Locals<P>, locals: Locals<L>, math: Arithmetic, constants: VectorConstants) => Code,
 ): KernelDefinition {
-  return { name, params, assemble: (math) => defineFunction(name, params, locals, (p, l) => body(p, l, math)) };
+  return {
+    name,
+    params,
+    assemble: (math, constants) => defineFunction(name, params, locals, (p, l) => body(p, l, math, constants)),
+  };
 }
 
 const at = (base: Local, index: Local, stride: Local): Code => i32.add(get(base), i32.mul(get(index), get(stride)));
@@ -249,22 +257,22 @@ const EXP_FLOOR = -87;
  * rounding), times 2^n built in the exponent bits. Lanes below EXP_FLOOR give exactly 0, as
  * masked scores must.
  */
-function expLanes(x: Local, n: Local, r: Local, math: Arithmetic): Code {
-  const splat = (value: number) => f32x4.splat(f32.const(value));
-  const clamped = f32x4.max(get(x), splat(EXP_FLOOR));
-  const horner = [1 / 720, 1 / 120, 1 / 24, 1 / 6, 1 / 2, 1, 1].reduce<Code>(
-    (acc, coefficient) => math.madd(acc, get(r), splat(coefficient)),
-    splat(0),
+function expLanes(x: Local, n: Local, r: Local, math: Arithmetic, c: VectorConstants): Code {
+  // pmax: x's own value where it is NaN too, as max; the mask below zeroes such lanes.
+  const clamped = f32x4.pmax(get(x), c.f32(EXP_FLOOR));
+  // From the highest coefficient: 0 * r + 1/720 is 1/720 for every finite r.
+  const horner = [1 / 120, 1 / 24, 1 / 6, 1 / 2, 1, 1].reduce<Code>(
+    (acc, coefficient) => math.madd(acc, get(r), c.f32(coefficient)),
+    c.f32(1 / 720),
   );
-  const twoToTheN = i32x4.shl(i32x4.add(i32x4.truncSatF32x4(get(n)), i32x4.splat(i32.const(127))), i32.const(23));
+  const twoToTheN = i32x4.shl(i32x4.add(i32x4.truncSatF32x4(get(n)), c.i32(127)), i32.const(23));
   return [
-    ...set(n, f32x4.nearest(f32x4.mul(clamped, splat(Math.LOG2E)))),
-    // r = x - n ln2, with ln2 split in two so that n * 0.693359375 is exact.
+    ...set(n, f32x4.nearest(f32x4.mul(clamped, c.f32(Math.LOG2E)))),
     ...set(
       r,
-      f32x4.sub(f32x4.sub(clamped, f32x4.mul(get(n), splat(0.693359375))), f32x4.mul(get(n), splat(-2.1219444e-4))),
+      f32x4.sub(f32x4.sub(clamped, f32x4.mul(get(n), c.f32(0.693359375))), f32x4.mul(get(n), c.f32(-2.1219444e-4))),
     ),
-    ...v128.and(f32x4.mul(horner, twoToTheN), f32x4.gt(get(x), splat(EXP_FLOOR))),
+    ...v128.and(f32x4.mul(horner, twoToTheN), f32x4.gt(get(x), c.f32(EXP_FLOOR))),
   ];
 }
 
@@ -297,7 +305,7 @@ const softmaxRows = defineKernel(
   'softmaxRows',
   ['i32', 'i32', 'i32', 'i32', 'i32'],
   ['i32', 'i32', 'v128', 'v128', 'v128', 'v128', 'f32', 'f32'],
-  ([p, rows, count, width, stats], [r, address, x, n, e, sums, max, sum], math) =>
+  ([p, rows, count, width, stats], [r, address, x, n, e, sums, max, sum], math, c) =>
     forLoop(r, i32.const(0), get(rows), 1, [
       ...padRow(p, count, width, address, PAD_SCORE),
       ...set(sums, f32x4.splat(f32.const(-Infinity))),
@@ -306,7 +314,7 @@ const softmaxRows = defineKernel(
       ...set(sums, f32x4.splat(f32.const(0))),
       ...forLoop(address, get(p), plus(p, width), 16, [
         ...set(x, f32x4.sub(f32x4.load(get(address)), f32x4.splat(get(max)))),
-        ...set(e, expLanes(x, n, e, math)),
+        ...set(e, expLanes(x, n, e, math, c)),
         ...f32x4.store(get(address), get(e)),
         ...set(sums, f32x4.add(get(sums), get(e))),
       ]),
@@ -330,12 +338,13 @@ const expShiftedRows = defineKernel(
   'expShiftedRows',
   ['i32', 'i32', 'i32', 'i32', 'i32'],
   ['i32', 'i32', 'v128', 'v128', 'v128', 'v128'],
-  ([p, rows, count, width, stats], [r, address, x, n, e, shift], math) =>
+  ([p, rows, count, width, stats], [r, address, x, n, e, shift], math, c) =>
     forLoop(r, i32.const(0), get(rows), 1, [
       ...set(shift, f32x4.splat(f32.add(f32.load(get(stats)), f32.load(i32.add(get(stats), i32.const(4)))))),
       ...forLoop(address, get(p), plus(p, width), 16, [
-        ...set(x, f32x4.min(f32x4.sub(f32x4.load(get(address)), get(shift)), f32x4.splat(f32.const(0)))),
-        ...f32x4.store(get(address), expLanes(x, n, e, math)),
+        // pmin: as min, -0 and NaN included (b < a ? b : a with b = +0).
+        ...set(x, f32x4.pmin(f32x4.sub(f32x4.load(get(address)), get(shift)), c.f32(0))),
+        ...f32x4.store(get(address), expLanes(x, n, e, math, c)),
       ]),
       ...padRow(p, count, width, address, 0),
       ...advance(stats, i32.const(8)),
@@ -411,18 +420,29 @@ const ERF_A = [0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429
  * left in `cdf` and `pdf`; `z`, `t`, `n` and `r` are scratch. erf(|z|) = 1 - poly(t) e^(-z^2)
  * with t = 1 / (1 + p |z|), and e^(-z^2) = e^(-x^2/2) is the density's exponential too.
  */
-function normalLanes(x: Local, cdf: Local, pdf: Local, [z, t, n, r]: Local[], math: Arithmetic): Code {
-  const splat = (value: number) => f32x4.splat(f32.const(value));
-  const poly = [...ERF_A].reverse().reduce<Code>((acc, a) => math.madd(acc, get(t), splat(a)), splat(0));
+function normalLanes(
+  x: Local,
+  cdf: Local,
+  pdf: Local,
+  [z, t, n, r]: Local[],
+  math: Arithmetic,
+  c: VectorConstants,
+): Code {
+  // |v|, -v and |magnitude| with sign's sign by their bits, with masks from the constants.
+  const abs = (v: Code) => v128.and(v, c.i32(0x7fffffff));
+  const negative = (v: Code) => v128.xor(v, c.i32(0x80000000 | 0));
+  const copySign = (magnitude: Code, sign: Code) => v128.or(abs(magnitude), v128.and(sign, c.i32(0x80000000 | 0)));
+  // From the highest coefficient: 0 * t + a5 is a5 for every finite t.
+  const [highest, ...rest] = [...ERF_A].reverse();
+  const poly = rest.reduce<Code>((acc, a) => math.madd(acc, get(t), c.f32(a)), c.f32(highest));
   return [
-    ...set(z, f32x4.abs(f32x4.mul(get(x), splat(Math.SQRT1_2)))),
-    ...set(t, f32x4.div(splat(1), f32x4.add(splat(1), f32x4.mul(get(z), splat(ERF_P))))),
-    ...set(pdf, f32x4.neg(f32x4.mul(get(z), get(z)))),
-    ...set(pdf, expLanes(pdf, n, r, math)),
-    // erf(|z|), then its sign: 0.5 * (1 + sign(x) erf(|z|)).
-    ...set(cdf, f32x4.sub(splat(1), f32x4.mul(f32x4.mul(poly, get(t)), get(pdf)))),
-    ...set(cdf, f32x4.mul(splat(0.5), f32x4.add(splat(1), f32x4.copySign(get(cdf), get(x))))),
-    ...set(pdf, f32x4.mul(get(pdf), splat(1 / Math.sqrt(2 * Math.PI)))),
+    ...set(z, abs(f32x4.mul(get(x), c.f32(Math.SQRT1_2)))),
+    ...set(t, f32x4.div(c.f32(1), f32x4.add(c.f32(1), f32x4.mul(get(z), c.f32(ERF_P))))),
+    ...set(pdf, negative(f32x4.mul(get(z), get(z)))),
+    ...set(pdf, expLanes(pdf, n, r, math, c)),
+    ...set(cdf, f32x4.sub(c.f32(1), f32x4.mul(f32x4.mul(poly, get(t)), get(pdf)))),
+    ...set(cdf, f32x4.mul(c.f32(0.5), f32x4.add(c.f32(1), copySign(get(cdf), get(x))))),
+    ...set(pdf, f32x4.mul(get(pdf), c.f32(1 / Math.sqrt(2 * Math.PI)))),
   ];
 }
 
@@ -431,10 +451,10 @@ const geluForward = defineKernel(
   'geluForward',
   ['i32', 'i32', 'i32'],
   ['i32', 'v128', 'v128', 'v128', 'v128', 'v128', 'v128', 'v128'],
-  ([x, y, bytes], [at, value, cdf, pdf, ...scratch], math) =>
+  ([x, y, bytes], [at, value, cdf, pdf, ...scratch], math, c) =>
     forLoop(at, i32.const(0), get(bytes), 16, [
       ...set(value, f32x4.load(plus(x, at))),
-      ...normalLanes(value, cdf, pdf, scratch, math),
+      ...normalLanes(value, cdf, pdf, scratch, math, c),
       ...f32x4.store(plus(y, at), f32x4.mul(get(value), get(cdf))),
     ]),
 );
@@ -444,10 +464,10 @@ const geluBackward = defineKernel(
   'geluBackward',
   ['i32', 'i32', 'i32', 'i32'],
   ['i32', 'v128', 'v128', 'v128', 'v128', 'v128', 'v128', 'v128'],
-  ([x, dy, dx, bytes], [at, value, cdf, pdf, ...scratch], math) =>
+  ([x, dy, dx, bytes], [at, value, cdf, pdf, ...scratch], math, c) =>
     forLoop(at, i32.const(0), get(bytes), 16, [
       ...set(value, f32x4.load(plus(x, at))),
-      ...normalLanes(value, cdf, pdf, scratch, math),
+      ...normalLanes(value, cdf, pdf, scratch, math, c),
       ...f32x4.store(plus(dx, at), f32x4.mul(f32x4.load(plus(dy, at)), math.madd(get(value), get(pdf), get(cdf)))),
     ]),
 );
@@ -774,9 +794,11 @@ const SHARED_MAXIMUM_PAGES = [65536, 16384];
  */
 function moduleBytes(sharedMaxPages?: number): { bytes: Uint8Array<ArrayBuffer>; relaxed: boolean } | null {
   for (const math of [RELAXED, SEPARATE]) {
+    const constants = new VectorConstants();
     const bytes = assembleModule(
-      KERNEL_FUNCTIONS.map((kernel) => kernel.assemble(math)),
+      KERNEL_FUNCTIONS.map((kernel) => kernel.assemble(math, constants)),
       sharedMaxPages,
+      constants,
     );
     if (WebAssembly.validate(bytes)) return { bytes, relaxed: math.relaxed };
   }

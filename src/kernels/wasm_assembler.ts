@@ -53,6 +53,8 @@ export interface Local {
 }
 
 export const get = (local: Local): Code => [0x20, ...unsignedLeb(local.index)];
+/** global.get: the value of the module's global `index` (`VectorConstants`). */
+export const getGlobal = (index: number): Code => [0x23, ...unsignedLeb(index)];
 export const set = (local: Local, value: Code): Code => [...value, 0x21, ...unsignedLeb(local.index)];
 
 export const i32 = {
@@ -89,6 +91,10 @@ export const f32x4 = {
     v128.or(f32x4.abs(magnitude), v128.and(sign, i32x4.splat(i32.const(0x80000000 | 0)))),
   min: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe8)],
   max: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe9)],
+  /** f32x4.pmin, b < a ? b : a lane-wise: one instruction on x64, where `min` takes eight (NaN, -0). */
+  pmin: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xea)],
+  /** f32x4.pmax, a < b ? b : a lane-wise: one instruction on x64, where `max` takes eight (NaN, -0). */
+  pmax: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xeb)],
   nearest: (a: Code): Code => [...a, ...simd(0x6a)],
   /**
    * Relaxed SIMD's f32x4.relaxed_madd, a * b + c: fused (one rounding) where the engine uses the
@@ -124,7 +130,46 @@ export const i32x4 = {
 export const v128 = {
   and: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x4e)],
   or: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x50)],
+  xor: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x51)],
 };
+
+/**
+ * Vector constants kept in the module's globals, one immutable v128 global each, read with
+ * `global.get`. Written inline as `f32x4.splat(f32.const(c))`, V8 (11.3, Node 20) builds each
+ * splat anew at every use inside a loop, three instructions (a move to a general register, one to
+ * a vector register, a broadcast), where a global is one load: exact GELU has 22 such constants a
+ * vector. The same value gets the same global.
+ */
+export class VectorConstants {
+  /** Each global's 16 bytes, by index. */
+  private readonly values: Uint8Array[] = [];
+  private readonly indices = new Map<string, number>();
+
+  /** The float `value` in all four lanes (rounded to float32). */
+  f32(value: number): Code {
+    return this.lanes(new Uint8Array(new Float32Array([value, value, value, value]).buffer));
+  }
+
+  /** The 32-bit integer `value` in all four lanes (a bit mask). */
+  i32(value: number): Code {
+    return this.lanes(new Uint8Array(new Int32Array([value, value, value, value]).buffer));
+  }
+
+  /** The global section's entries: v128, immutable, initialized by v128.const. */
+  globals(): Code[] {
+    return this.values.map((bytes) => [VALUE_TYPE.v128, 0x00, ...simd(0x0c), ...bytes, 0x0b]);
+  }
+
+  private lanes(bytes: Uint8Array): Code {
+    const key = bytes.join(',');
+    let index = this.indices.get(key);
+    if (index === undefined) {
+      index = this.values.push(bytes) - 1;
+      this.indices.set(key, index);
+    }
+    return getGlobal(index);
+  }
+}
 
 export const bulkMemory = {
   /** memory.fill (bulk memory): `bytes` bytes from `address` set to the low byte of `value`. */
@@ -191,9 +236,14 @@ export function defineFunction<P extends ValueType[], L extends ValueType[]>(
  * A module that imports its memory as `env.memory` and exports `functions` by name, none of
  * which returns a value. With `sharedMaxPages`, the memory imported is a shared one of at most
  * that many 64 kB pages (a `WebAssembly.Memory` made with `shared: true` and that maximum), so
- * that instances in several threads can work on it at once.
+ * that instances in several threads can work on it at once. `constants` are its globals (the
+ * functions' `global.get`s index them).
  */
-export function assembleModule(functions: FunctionSpec[], sharedMaxPages?: number): Uint8Array<ArrayBuffer> {
+export function assembleModule(
+  functions: FunctionSpec[],
+  sharedMaxPages?: number,
+  constants?: VectorConstants,
+): Uint8Array<ArrayBuffer> {
   const types = functions.map((fn) => [0x60, ...vector(fn.params.map((t) => [VALUE_TYPE[t]])), 0]);
   // Limits: 0x00 min (1 page), or 0x03 shared with min (1 page) and max (Core spec 5.3.7).
   const limits = sharedMaxPages === undefined ? [0x00, 0x01] : [0x03, 0x01, ...unsignedLeb(sharedMaxPages)];
@@ -209,6 +259,7 @@ export function assembleModule(functions: FunctionSpec[], sharedMaxPages?: numbe
     ...section(1, vector(types)),
     ...section(2, vector([memoryImport])),
     ...section(3, vector(functions.map((_, index) => unsignedLeb(index)))),
+    ...(constants === undefined ? [] : section(6, vector(constants.globals()))),
     ...section(7, vector(exports)),
     ...section(10, vector(bodies)),
   ]);

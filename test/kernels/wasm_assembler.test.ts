@@ -21,7 +21,9 @@ import {
   set,
   v128,
   type Code,
+  getGlobal,
   type Local,
+  VectorConstants,
 } from '../../src/kernels/wasm_assembler';
 
 /** Marker operands: each stands for the code of one operand, so the order of operands shows. */
@@ -100,6 +102,8 @@ describe('wasm_assembler: encodings', () => {
     expect(f32x4.sqrt(A)).toEqual([0xa1, SIMD, 0xe3, 0x01]);
     expect(f32x4.min(A, B)).toEqual([0xa1, 0xb1, SIMD, 0xe8, 0x01]);
     expect(f32x4.max(A, B)).toEqual([0xa1, 0xb1, SIMD, 0xe9, 0x01]);
+    expect(f32x4.pmin(A, B)).toEqual([0xa1, 0xb1, SIMD, 0xea, 0x01]);
+    expect(f32x4.pmax(A, B)).toEqual([0xa1, 0xb1, SIMD, 0xeb, 0x01]);
     expect(f32x4.nearest(A)).toEqual([0xa1, SIMD, 0x6a]);
     expect(f32x4.gt(A, B)).toEqual([0xa1, 0xb1, SIMD, 0x44]);
     // Relaxed SIMD: f32x4.relaxed_madd is 0x105.
@@ -143,6 +147,30 @@ describe('wasm_assembler: encodings', () => {
     expect(i32x4.truncSatF32x4(A)).toEqual([0xa1, SIMD, 0xf8, 0x01]);
     expect(v128.and(A, B)).toEqual([0xa1, 0xb1, SIMD, 0x4e]);
     expect(v128.or(A, B)).toEqual([0xa1, 0xb1, SIMD, 0x50]);
+    expect(v128.xor(A, B)).toEqual([0xa1, 0xb1, SIMD, 0x51]);
+  });
+
+  test('global.get takes the index as an unsigned LEB128; a vector constant is a global, one per value', () => {
+    expect(getGlobal(0)).toEqual([0x23, 0x00]);
+    expect(getGlobal(200)).toEqual([0x23, 0xc8, 0x01]);
+    const constants = new VectorConstants();
+    expect(constants.f32(1.5)).toEqual([0x23, 0x00]);
+    expect(constants.i32(0x7fffffff)).toEqual([0x23, 0x01]);
+    expect(constants.f32(1.5)).toEqual([0x23, 0x00]);
+    // 0.1 as a float32 is 0x3DCCCCCD: the same global as the float32 it rounds to.
+    expect(constants.f32(0.1)).toEqual([0x23, 0x02]);
+    expect(constants.f32(Math.fround(0.1))).toEqual([0x23, 0x02]);
+    // 1.0 (0x3F800000) and the integer 0x3F800000 have the same lanes: one global.
+    expect(constants.f32(1)).toEqual([0x23, 0x03]);
+    expect(constants.i32(0x3f800000)).toEqual([0x23, 0x03]);
+    // Each global: type v128 (0x7B), immutable (0), v128.const (0xFD 12) of its 16 bytes, end.
+    const lanes = (bytes: number[]) => [...bytes, ...bytes, ...bytes, ...bytes];
+    expect(constants.globals()).toEqual([
+      [0x7b, 0x00, SIMD, 0x0c, ...lanes([0x00, 0x00, 0xc0, 0x3f]), 0x0b],
+      [0x7b, 0x00, SIMD, 0x0c, ...lanes([0xff, 0xff, 0xff, 0x7f]), 0x0b],
+      [0x7b, 0x00, SIMD, 0x0c, ...lanes([0xcd, 0xcc, 0xcc, 0x3d]), 0x0b],
+      [0x7b, 0x00, SIMD, 0x0c, ...lanes([0x00, 0x00, 0x80, 0x3f]), 0x0b],
+    ]);
   });
 
   test('memory.fill: 0xFC 11 and memory index 0', () => {
@@ -266,6 +294,28 @@ describe('wasm_assembler: what the engine computes', () => {
       ints: new Int32Array(memory.buffer),
     };
   }
+
+  test("vector constants: the module's globals hold them, pmin and pmax read them as the spec says", () => {
+    const constants = new VectorConstants();
+    const memory = new WebAssembly.Memory({ initial: 1 });
+    const x = f32x4.load(i32.const(64));
+    const fn = defineFunction('consts', [], [], () => [
+      ...f32x4.store(i32.const(0), constants.f32(-2.5)),
+      ...f32x4.store(i32.const(16), v128.xor(constants.i32(0x80000000 | 0), constants.f32(-2.5))),
+      // pmin(a, b) = b < a ? b : a; pmax(a, b) = a < b ? b : a: a NaN a stays, -0 against +0 stays a.
+      ...f32x4.store(i32.const(32), f32x4.pmin(x, constants.f32(0))),
+      ...f32x4.store(i32.const(48), f32x4.pmax(x, constants.f32(0))),
+    ]);
+    const bytes = assembleModule([fn], undefined, constants);
+    expect(WebAssembly.validate(bytes)).toBe(true);
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
+    const floats = new Float32Array(memory.buffer);
+    floats.set([NaN, -0, -3, 2], 16);
+    (instance.exports.consts as () => void)();
+    expect(Array.from(floats.subarray(0, 8))).toEqual([-2.5, -2.5, -2.5, -2.5, 2.5, 2.5, 2.5, 2.5]);
+    expect(Array.from(floats.subarray(8, 12))).toEqual([NaN, -0, -3, 0]);
+    expect(Array.from(floats.subarray(12, 16))).toEqual([NaN, -0, 0, 2]);
+  });
 
   test('scalar arithmetic, loads and stores', () => {
     const { exports, floats, ints } = run([
