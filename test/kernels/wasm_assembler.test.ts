@@ -163,6 +163,9 @@ describe('wasm_assembler: encodings', () => {
     // 1.0 (0x3F800000) and the integer 0x3F800000 have the same lanes: one global.
     expect(constants.f32(1)).toEqual([0x23, 0x03]);
     expect(constants.i32(0x3f800000)).toEqual([0x23, 0x03]);
+    // Bytes 1, 23, 0, 0 and 12, 3, 0, 0 are two values (written without separators, one string).
+    expect(constants.i32(1 + 23 * 256)).toEqual([0x23, 0x04]);
+    expect(constants.i32(12 + 3 * 256)).toEqual([0x23, 0x05]);
     // Each global: type v128 (0x7B), immutable (0), v128.const (0xFD 12) of its 16 bytes, end.
     const lanes = (bytes: number[]) => [...bytes, ...bytes, ...bytes, ...bytes];
     expect(constants.globals()).toEqual([
@@ -170,6 +173,8 @@ describe('wasm_assembler: encodings', () => {
       [0x7b, 0x00, SIMD, 0x0c, ...lanes([0xff, 0xff, 0xff, 0x7f]), 0x0b],
       [0x7b, 0x00, SIMD, 0x0c, ...lanes([0xcd, 0xcc, 0xcc, 0x3d]), 0x0b],
       [0x7b, 0x00, SIMD, 0x0c, ...lanes([0x00, 0x00, 0x80, 0x3f]), 0x0b],
+      [0x7b, 0x00, SIMD, 0x0c, ...lanes([1, 23, 0, 0]), 0x0b],
+      [0x7b, 0x00, SIMD, 0x0c, ...lanes([12, 3, 0, 0]), 0x0b],
     ]);
   });
 
