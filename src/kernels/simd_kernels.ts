@@ -268,6 +268,7 @@ function expLanes(x: Local, n: Local, r: Local, math: Arithmetic, c: VectorConst
   const twoToTheN = i32x4.shl(i32x4.add(i32x4.truncSatF32x4(get(n)), c.i32(127)), i32.const(23));
   return [
     ...set(n, f32x4.nearest(f32x4.mul(clamped, c.f32(Math.LOG2E)))),
+    // r = x - n ln2, with ln2 split in two so that n * 0.693359375 is exact.
     ...set(
       r,
       f32x4.sub(f32x4.sub(clamped, f32x4.mul(get(n), c.f32(0.693359375))), f32x4.mul(get(n), c.f32(-2.1219444e-4))),
@@ -428,7 +429,7 @@ function normalLanes(
   math: Arithmetic,
   c: VectorConstants,
 ): Code {
-  // |v|, -v and |magnitude| with sign's sign by their bits, with masks from the constants.
+  // |v|, -v and |magnitude| with sign's sign (no f32x4 copysign in SIMD) by their bits, masks from the constants.
   const abs = (v: Code) => v128.and(v, c.i32(0x7fffffff));
   const negative = (v: Code) => v128.xor(v, c.i32(0x80000000 | 0));
   const copySign = (magnitude: Code, sign: Code) => v128.or(abs(magnitude), v128.and(sign, c.i32(0x80000000 | 0)));
@@ -440,6 +441,7 @@ function normalLanes(
     ...set(t, f32x4.div(c.f32(1), f32x4.add(c.f32(1), f32x4.mul(get(z), c.f32(ERF_P))))),
     ...set(pdf, negative(f32x4.mul(get(z), get(z)))),
     ...set(pdf, expLanes(pdf, n, r, math, c)),
+    // erf(|z|), then its sign: 0.5 * (1 + sign(x) erf(|z|)).
     ...set(cdf, f32x4.sub(c.f32(1), f32x4.mul(f32x4.mul(poly, get(t)), get(pdf)))),
     ...set(cdf, f32x4.mul(c.f32(0.5), f32x4.add(c.f32(1), copySign(get(cdf), get(x))))),
     ...set(pdf, f32x4.mul(get(pdf), c.f32(1 / Math.sqrt(2 * Math.PI)))),

@@ -86,9 +86,6 @@ export const f32x4 = {
   abs: (a: Code): Code => [...a, ...simd(0xe0)],
   neg: (a: Code): Code => [...a, ...simd(0xe1)],
   sqrt: (a: Code): Code => [...a, ...simd(0xe3)],
-  /** |magnitude| with the sign bit of `sign`, lane-wise (bitwise: no f32x4 copysign in SIMD). */
-  copySign: (magnitude: Code, sign: Code): Code =>
-    v128.or(f32x4.abs(magnitude), v128.and(sign, i32x4.splat(i32.const(0x80000000 | 0)))),
   min: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe8)],
   max: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe9)],
   /** f32x4.pmin, b < a ? b : a lane-wise: one instruction on x64, where `min` takes eight (NaN, -0). */
