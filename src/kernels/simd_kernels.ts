@@ -41,7 +41,7 @@ import {
  * instruction and one rounding instead of two), else a multiply and an add. Both give the same
  * floats on every thread of one process: the threads run one compiled module.
  */
-interface Arithmetic {
+export interface Arithmetic {
   /** Whether `madd` is relaxed SIMD's. */
   relaxed: boolean;
   /** a * b + c, lane-wise. */
@@ -50,6 +50,8 @@ interface Arithmetic {
 
 const SEPARATE: Arithmetic = { relaxed: false, madd: (a, b, c) => f32x4.add(c, f32x4.mul(a, b)) };
 const RELAXED: Arithmetic = { relaxed: true, madd: (a, b, c) => f32x4.relaxedMadd(a, b, c) };
+/** The arithmetics in the order a module tries them: the first whose module validates is used. */
+export const ARITHMETICS: readonly Arithmetic[] = [RELAXED, SEPARATE];
 
 /** A kernel of the module: its name and parameters, and its code for either arithmetic. */
 interface KernelDefinition {
@@ -795,7 +797,7 @@ const SHARED_MAXIMUM_PAGES = [65536, 16384];
  * neither validates (no WebAssembly SIMD).
  */
 function moduleBytes(sharedMaxPages?: number): { bytes: Uint8Array<ArrayBuffer>; relaxed: boolean } | null {
-  for (const math of [RELAXED, SEPARATE]) {
+  for (const math of ARITHMETICS) {
     const constants = new VectorConstants();
     const bytes = assembleModule(
       KERNEL_FUNCTIONS.map((kernel) => kernel.assemble(math, constants)),

@@ -190,15 +190,21 @@ export function round(value: number): number {
 /** The vector extensions that set a CPU's speed at matrix products, by their names in Linux's CPU flags. */
 const VECTOR_EXTENSIONS: Record<string, string> = { avx: 'AVX', avx2: 'AVX2', fma: 'FMA', avx512f: 'AVX-512' };
 
-/**
- * Which of VECTOR_EXTENSIONS the CPU has, from /proc/cpuinfo: two machines of one model name
- * ("AMD EPYC" on a cloud host) can differ there, and the peer's BLAS picks its kernels by them.
- * null where that file does not exist (not Linux).
- */
-export function vectorExtensions(): string[] | null {
+/** The text of /proc/cpuinfo, or null where that file does not exist (not Linux). */
+function cpuinfoText(): string | null {
+  // Lazily, so the module also loads where `fs` does not exist.
   const fs = require('fs') as typeof import('fs');
-  if (!fs.existsSync('/proc/cpuinfo')) return null;
-  const flags = /^flags\s*:(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1].trim().split(/\s+/) ?? [];
+  return fs.existsSync('/proc/cpuinfo') ? fs.readFileSync('/proc/cpuinfo', 'utf8') : null;
+}
+
+/**
+ * Which of VECTOR_EXTENSIONS the CPU has, from /proc/cpuinfo's text (read here when not given):
+ * two machines of one model name ("AMD EPYC" on a cloud host) can differ there, and the peer's BLAS
+ * picks its kernels by them. null where that file does not exist (not Linux).
+ */
+export function vectorExtensions(cpuinfo = cpuinfoText()): string[] | null {
+  if (cpuinfo === null) return null;
+  const flags = /^flags\s*:(.*)$/m.exec(cpuinfo)?.[1].trim().split(/\s+/) ?? [];
   return Object.keys(VECTOR_EXTENSIONS)
     .filter((flag) => flags.includes(flag))
     .map((flag) => VECTOR_EXTENSIONS[flag]);
@@ -213,12 +219,8 @@ export function vectorExtensions(): string[] | null {
  * the same on both, so the ratios differ by class. null where the file does not say (not Linux,
  * not x86).
  */
-export function cpuFamily(cpuinfo?: string): { family: number; model: number } | null {
-  if (cpuinfo === undefined) {
-    const fs = require('fs') as typeof import('fs');
-    if (!fs.existsSync('/proc/cpuinfo')) return null;
-    cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8');
-  }
+export function cpuFamily(cpuinfo = cpuinfoText()): { family: number; model: number } | null {
+  if (cpuinfo === null) return null;
   const family = /^cpu family\s*:\s*(\d+)\s*$/m.exec(cpuinfo)?.[1];
   const model = /^model\s*:\s*(\d+)\s*$/m.exec(cpuinfo)?.[1];
   return family === undefined || model === undefined ? null : { family: Number(family), model: Number(model) };
@@ -229,10 +231,11 @@ export function machineInfo(): Record<string, string | number | boolean | string
   // Lazily, so the module also loads where `os` does not exist.
   const os = require('os') as typeof import('os');
   const ours = tf.getBackend() === 'wasm' || tf.getBackend() === 'cpu';
-  const x86 = cpuFamily();
+  const cpuinfo = cpuinfoText();
+  const x86 = cpuFamily(cpuinfo);
   return {
     cpu: os.cpus()[0]?.model ?? 'unknown',
-    vectorExtensions: vectorExtensions(),
+    vectorExtensions: vectorExtensions(cpuinfo),
     cpuFamily: x86?.family ?? null,
     cpuModelNumber: x86?.model ?? null,
     cores: os.cpus().length,

@@ -44,6 +44,16 @@ class OwnCached extends tf.layers.Layer {
 
 const ids = (name: string) => tf.input({ shape: [null], dtype: 'int32', name });
 const sym = (x: unknown) => x as tf.SymbolicTensor;
+/**
+ * A model of `inputs` whose logits are a dense layer to VOCABULARY (with `activation`) over `x`, its
+ * kernels seeded from `seed` (tiny_models' seedKernels).
+ */
+const logitsModel = (
+  inputs: tf.SymbolicTensor | tf.SymbolicTensor[],
+  x: tf.SymbolicTensor,
+  seed: number,
+  activation?: 'elu',
+) => seedKernels(tf.model({ inputs, outputs: sym(tf.layers.dense({ units: VOCABULARY, activation }).apply(x)) }), seed);
 const embedding = (args: Partial<ConstructorParameters<typeof TokenAndPositionEmbedding>[0]> = {}) =>
   new TokenAndPositionEmbedding({ vocabularySize: VOCABULARY, sequenceLength: 8, embeddingDim: 8, ...args });
 
@@ -196,10 +206,7 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     // Through tfjs (not the identity: zeroes the positions all 0.25, none here; its mask reaches no merge,
     // whose computeMask tfjs 4.22 breaks on a mask beside none).
     x = sym(tf.layers.masking({ maskValue: 0.25 }).apply(x));
-    const model = seedKernels(
-      tf.model({ inputs: tokens, outputs: sym(tf.layers.dense({ units: VOCABULARY }).apply(x)) }),
-      10,
-    );
+    const model = logitsModel(tokens, x, 10);
     // Norms with gamma and beta of their own (seedKernels leaves 1-D weights alone).
     model.layers
       .filter((l) => l.getClassName() === 'LayerNormalization')
@@ -234,10 +241,7 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     x = sym(tf.layers.layerNormalization({ axis: [3, 2], scale: false, center: false, epsilon: 0.1 }).apply(x));
     for (const axis of [2, -1, 3]) x = sym(tf.layers.layerNormalization({ axis, epsilon: 0.1 }).apply(x));
     x = sym(new AttentionOutputProjection({ outputDim: 8 }).apply(x));
-    const model = seedKernels(
-      tf.model({ inputs: tokens, outputs: sym(tf.layers.dense({ units: VOCABULARY, activation: 'elu' }).apply(x)) }),
-      20,
-    );
+    const model = logitsModel(tokens, x, 20, 'elu');
     expectSameAsModel(model, { chunks: TOKENS, maxLength: 6 });
     // The table's length: the shorter of the caches' and the embedding's.
     expectSameAsModel(model, { chunks: TOKENS, maxLength: 5 });
@@ -272,13 +276,7 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     const plain = sym(
       new MultiHeadAttention({ numHeads: 3, keyDim: 4, causal: true, useBias: false, name: 'plain' }).apply(cross),
     );
-    const model = seedKernels(
-      tf.model({
-        inputs: [tokens, source],
-        outputs: sym(tf.layers.dense({ units: VOCABULARY }).apply(sym(tf.layers.add().apply([cross, plain])))),
-      }),
-      30,
-    );
+    const model = logitsModel([tokens, source], sym(tf.layers.add().apply([cross, plain])), 30);
     const fixed = {
       source: [
         [3, 0, 0],
@@ -321,10 +319,7 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
         memory,
       ]),
     );
-    const model = seedKernels(
-      tf.model({ inputs: [tokens, source], outputs: sym(tf.layers.dense({ units: VOCABULARY }).apply(x)) }),
-      40,
-    );
+    const model = logitsModel([tokens, source], x, 40);
     const fixed = {
       source: [
         [3, 4, 0, 0],
@@ -375,10 +370,7 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     );
     const x = sym(embedding({ name: 'embedding' }).apply(tokens));
     const cross = sym(new MultiHeadAttention({ numHeads: 2, keyDim: 4, name: 'cross' }).apply([x, memory]));
-    const model = seedKernels(
-      tf.model({ inputs: [tokens, source], outputs: sym(tf.layers.dense({ units: VOCABULARY }).apply(cross)) }),
-      80,
-    );
+    const model = logitsModel([tokens, source], cross, 80);
     const fixed = {
       source: [
         [3, 4, 0, 0],
@@ -399,10 +391,7 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     memory = sym(tf.layers.dense({ units: 8, name: 'features_dense' }).apply(memory));
     const x = sym(embedding({ name: 'embedding' }).apply(tokens));
     const cross = sym(new MultiHeadAttention({ numHeads: 2, keyDim: 4, name: 'cross' }).apply([x, memory]));
-    const model = seedKernels(
-      tf.model({ inputs: [tokens, features], outputs: sym(tf.layers.dense({ units: VOCABULARY }).apply(cross)) }),
-      70,
-    );
+    const model = logitsModel([tokens, features], cross, 70);
     const pad = [-1, -1, -1, -1];
     const fixed = {
       features: [
@@ -432,10 +421,7 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     const tokens = ids('tokens');
     const source = ids('source');
     const x = sym(inner.apply([tokens, source]));
-    const model = seedKernels(
-      tf.model({ inputs: [source, tokens], outputs: sym(tf.layers.dense({ units: VOCABULARY }).apply(x)) }),
-      50,
-    );
+    const model = logitsModel([source, tokens], x, 50);
     const fixed = {
       source: [
         [3, 0],
@@ -640,10 +626,7 @@ describe('the typed-array runner and steps against predict [cpu]', () => {
     const source = ids('source');
     const x = sym(embedding({ sequenceLength: 4, name: 'short' }).apply(tokens));
     const block = sym(new TransformerEncoderBlock({ numHeads: 2, intermediateDim: 8, causal: true }).apply(x));
-    const model = seedKernels(
-      tf.model({ inputs: tokens, outputs: sym(tf.layers.dense({ units: VOCABULARY }).apply(block)) }),
-      60,
-    );
+    const model = logitsModel(tokens, block, 60);
     const setup: RunnerSetup = {
       model,
       tokenInput: 0,

@@ -1,11 +1,10 @@
 import { simdKernels } from '../../src/kernels/simd_kernels';
 import * as threads from '../../src/kernels/threads';
-import { kernelThreadsReady, setKernelThreads, type KernelCalls } from '../../src/kernels/threads';
 
 /** Runs the kernels on `count` threads from the next call, once the workers are ready. */
 export async function useThreads(count: number): Promise<void> {
-  setKernelThreads(count);
-  expect(await kernelThreadsReady()).toBe(count);
+  threads.setKernelThreads(count);
+  expect(await threads.kernelThreadsReady()).toBe(count);
 }
 
 /**
@@ -23,7 +22,7 @@ export function withPartsInterleaved(reversed: boolean, fn: () => void): number 
     const recorded: Array<Array<[string, number[]]>> = [];
     original(items, parts, (_calls, first, end, part) => {
       const calls: Array<[string, number[]]> = (recorded[part] = []);
-      const recorder = new Proxy({} as KernelCalls, {
+      const recorder = new Proxy({} as threads.KernelCalls, {
         get:
           (_target, name) =>
           (...args: number[]) =>

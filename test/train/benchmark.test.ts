@@ -10,6 +10,18 @@ function countedWork(ms: (call: number) => number = () => 2) {
   return { counter, work };
 }
 
+/**
+ * A clock that only the works move, for the tests of the describe block that calls this:
+ * `performance.now` reads `clock.now`, which the works advance (a timer's 1 ms can be 60 on a
+ * loaded machine).
+ */
+function scriptedClock(): { now: number } {
+  const clock = { now: 0 };
+  beforeEach(() => jest.spyOn(performance, 'now').mockImplementation(() => clock.now));
+  afterEach(() => jest.restoreAllMocks());
+  return clock;
+}
+
 describe('measureWithin', () => {
   test('within the budget it makes the calls measure makes (the two probes are warm-up calls)', async () => {
     for (const maxSeconds of [Infinity, 3600]) {
@@ -33,46 +45,41 @@ describe('measureWithin', () => {
     });
   });
 
-  test('calls that turn out slower than the probe stop once the budget has run out', async () => {
-    // On a clock that only the calls move (a timer's 1 ms can be 60 on a loaded machine): the probe
-    // (call 2) takes 1 ms, so 4 more look like ~4 ms of a 200 ms budget; each takes 150, so the
-    // deadline (the probe's start + 200 ms) has passed after the second timed call.
-    let now = 0;
-    const clock = jest.spyOn(performance, 'now').mockImplementation(() => now);
-    try {
-      let calls = 0;
-      const work = () => {
-        calls++;
-        now += calls <= 2 ? 1 : 150;
-      };
-      const timing = await measureWithin(work, { warmup: 2, repeats: 2, units: 2, maxSeconds: 0.2 });
-      expect(calls).toBe(2 + 2);
-      expect(timing).toEqual({ skipped: 'one call took 1 ms, but after 2 of 4 timed calls 0.2 s had passed' });
-    } finally {
-      clock.mockRestore();
-    }
-  });
-
   test('a finite budget needs two warm-up calls to estimate from', async () => {
     const { work } = countedWork();
     await expect(measureWithin(work, { warmup: 1, maxSeconds: 10 })).rejects.toThrow(
       'measureWithin: warmup must be >= 2 to estimate, got 1',
     );
   });
+
+  describe('on a clock that only the calls move', () => {
+    const clock = scriptedClock();
+
+    test('calls that turn out slower than the probe stop once the budget has run out', async () => {
+      // The probe (call 2) takes 1 ms, so 4 more look like ~4 ms of a 200 ms budget; each takes 150,
+      // so the deadline (the probe's start + 200 ms) has passed after the second timed call.
+      let calls = 0;
+      const work = () => {
+        calls++;
+        clock.now += calls <= 2 ? 1 : 150;
+      };
+      const timing = await measureWithin(work, { warmup: 2, repeats: 2, units: 2, maxSeconds: 0.2 });
+      expect(calls).toBe(2 + 2);
+      expect(timing).toEqual({ skipped: 'one call took 1 ms, but after 2 of 4 timed calls 0.2 s had passed' });
+    });
+  });
 });
 
 describe('measureInTurn', () => {
-  /** A clock that only the works move: each call of a work lasts exactly its scripted milliseconds. */
-  let now = 0;
-  beforeEach(() => jest.spyOn(performance, 'now').mockImplementation(() => now));
-  afterEach(() => jest.restoreAllMocks());
+  /** Each call of a work lasts exactly its scripted milliseconds on the clock. */
+  const clock = scriptedClock();
 
   /** Work `name` that lasts `ms[call]` on the clock, call by call, and logs its name. */
   function scripted(name: string, ms: number[], log: string[] = []) {
     let call = 0;
     return () => {
       log.push(name);
-      now += ms[Math.min(call++, ms.length - 1)];
+      clock.now += ms[Math.min(call++, ms.length - 1)];
     };
   }
 
@@ -106,13 +113,11 @@ describe('measureInTurn', () => {
 });
 
 describe('calibratedUnits', () => {
-  /** A clock that only the work moves: each call lasts `ms` milliseconds on it. */
-  let now = 0;
-  beforeEach(() => jest.spyOn(performance, 'now').mockImplementation(() => now));
-  afterEach(() => jest.restoreAllMocks());
+  /** Each call lasts `ms` milliseconds on the clock. */
+  const clock = scriptedClock();
   const lasting = (ms: number) => {
     const counter = { calls: 0 };
-    return { counter, work: () => void ((now += ms), counter.calls++) };
+    return { counter, work: () => void ((clock.now += ms), counter.calls++) };
   };
 
   test("the peer's rule: 3 warm-up calls, 10 timed, then calls for 300 ms a repeat, at least 10", async () => {
