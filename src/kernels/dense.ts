@@ -17,7 +17,11 @@
  * backward).
  *
  * Shapes: x (N, D), W (D, E), b (E), with D and E whole SIMD vectors (multiples of 4); side by side,
- * W_p (D, E_p) and b_p (E_p) with every E_p whole vectors and E their sum.
+ * W_p (D, E_p) and b_p (E_p) with every E_p whole vectors and E their sum. The tensors may have
+ * other shapes with the same floats, and their gradients keep them: x (..., D) gives y (..., E), a
+ * kernel (D, H, K) is read as (D, H*K), a bias as its E_p floats. A layer then reshapes neither its
+ * input, nor its weights, nor its output (under a gradient tape a reshape is three tfjs kernels:
+ * the reshape, the clone that autodiff saves, and the reshape back).
  */
 import * as tf from '@tensorflow/tfjs';
 import { defineFusedKernel, hasFusedKernel, runFusedKernel } from './fused_kernel';
@@ -44,26 +48,40 @@ interface DenseAttrs {
   withPreActivation: boolean;
   /** How many kernels (and biases) side by side: inputs kernel0, bias0, kernel1, bias1, ... */
   parts: number;
+  /** How many of x's last dimensions, and of each kernel's first, are D (`fusedDense`'s `inner`). */
+  inner: number;
+  /** Backward: each bias's shape, the shape its gradient is given (none without biases). */
+  biasShapes?: number[][];
 }
 
 /** The inputs `name`0, `name`1, ... of a kernel of `parts` parts (none where absent). */
 const partsOf = (inputs: Record<string, Float32Array>, name: string, parts: number) =>
   Array.from({ length: parts }, (_x, p) => inputs[`${name}${p}`]).filter((part) => part !== undefined);
 
+/** A kernel's width E_p: its dimensions after the `inner` first, (D, H, K) being (D, H*K). */
+const widthOf = (kernelShape: number[], inner: number) => tf.util.sizeFromShape(kernelShape.slice(inner));
+
 /** Every part's width E_p, from the input shapes. */
-const widthsOf = (shapes: Record<string, number[]>, parts: number) =>
-  Array.from({ length: parts }, (_x, p) => shapes[`kernel${p}`][1]);
+const widthsOf = (shapes: Record<string, number[]>, { parts, inner }: DenseAttrs) =>
+  Array.from({ length: parts }, (_x, p) => widthOf(shapes[`kernel${p}`], inner));
+
+/** x (..., D), its last `inner` dimensions making D, as (N, D) rows. */
+function rowsOf(xShape: number[], inner: number): [number, number] {
+  const D = tf.util.sizeFromShape(xShape.slice(xShape.length - inner));
+  return [tf.util.sizeFromShape(xShape) / D, D];
+}
 
 const sum = (values: number[]) => values.reduce((total, v) => total + v, 0);
 
 defineFusedKernel<DenseAttrs>({
   kernelName: FORWARD,
-  outputShapes: (shapes, { activation, withPreActivation, parts }) => {
-    const y = [shapes.x[0], sum(widthsOf(shapes, parts))];
-    return activation === 'gelu' && withPreActivation ? [y, y] : [y];
+  outputShapes: (shapes, attrs) => {
+    const y = [...shapes.x.slice(0, shapes.x.length - attrs.inner), sum(widthsOf(shapes, attrs))];
+    return attrs.activation === 'gelu' && attrs.withPreActivation ? [y, y] : [y];
   },
-  compute: (inputs, [y, preActivation], { activation, parts }, shapes) => {
-    const [[N, D], E] = [shapes.x, sum(widthsOf(shapes, parts))];
+  compute: (inputs, [y, preActivation], attrs, shapes) => {
+    const { activation, parts } = attrs;
+    const [[N, D], E] = [rowsOf(shapes.x, attrs.inner), sum(widthsOf(shapes, attrs))];
     const [kernels, biases] = [partsOf(inputs, 'kernel', parts), partsOf(inputs, 'bias', parts)];
     const args = { M: N, K: D, N: E, transposeA: false, transposeB: false, activation, keepWeights: true };
     matMulInto({ ...args, a: inputs.x, b: kernels, bias: biases }, y, preActivation);
@@ -78,14 +96,15 @@ defineFusedKernel<DenseAttrs>({
 function denseBackward(
   inputs: Record<string, Float32Array>,
   outputs: Float32Array[],
-  { activation, parts }: DenseAttrs,
+  attrs: DenseAttrs,
   shapes: Record<string, number[]>,
 ): void {
+  const { activation, parts } = attrs;
   const mm = simdKernels()!;
   const { dy, x, through } = inputs;
   const kernels = partsOf(inputs, 'kernel', parts);
   const [dx, dKernels, dBiases] = [outputs[0], outputs.slice(1, 1 + parts), outputs.slice(1 + parts)];
-  const [[N, D], widths] = [shapes.x, widthsOf(shapes, parts)];
+  const [[N, D], widths] = [rowsOf(shapes.x, attrs.inner), widthsOf(shapes, attrs)];
   const E = sum(widths);
   const offsets = widths.map((_w, p) => sum(widths.slice(0, p)));
   const linear = activation === 'linear';
@@ -134,7 +153,7 @@ function denseBackward(
   inRowBlocks(D, N * E, (calls, r0, rows) => {
     transposedRows(calls, xAt, [N, D], xTAt, r0, rows);
     productRows(calls, { left: xTAt, right: g, out: dKernelAt, K: N, N4: E }, r0, rows);
-    if (r0 === 0) productRows(calls, { left: onesAt, right: g, out: dBiasAt, K: N, N4: E }, 0, 1);
+    if (r0 === 0 && dBiases.length > 0) productRows(calls, { left: onesAt, right: g, out: dBiasAt, K: N, N4: E }, 0, 1);
   });
   // Each kernel's gradient, its columns of dW, as (D, E_p) rows; each bias's, its part of db.
   const dKernelStarts = offsets.map((offset, p) => {
@@ -147,32 +166,37 @@ function denseBackward(
 
 defineFusedKernel<DenseAttrs>({
   kernelName: BACKWARD,
-  outputShapes: (shapes, { parts }) => [
+  outputShapes: (shapes, { parts, biasShapes = [] }) => [
     shapes.x,
     ...Array.from({ length: parts }, (_x, p) => shapes[`kernel${p}`]),
-    ...widthsOf(shapes, parts).map((width) => [width]),
+    ...biasShapes,
   ],
   compute: (inputs, outputs, attrs, shapes) => denseBackward(inputs, outputs, attrs, shapes),
 });
 
 /**
- * Whether `fusedDense` runs for x (N, D), a kernel (D, E) and a bias of E values (or none), or
- * kernels (D, E_p) side by side with a bias each (or none): on the cpu and wasm backends, where
+ * Whether `fusedDense` runs for x (..., D), a kernel (D, ...) of E columns and a bias of E values
+ * (or none), or kernels (D, ...) of E_p columns side by side with a bias each (or none); D is x's
+ * last `inner` dimensions and each kernel's first `inner`. On the cpu and wasm backends, where
  * WebAssembly SIMD is available, for float32 and D and every E_p multiples of 4.
  */
 export function hasFusedDense(
   x: tf.Tensor,
   kernel: tf.Tensor | tf.Tensor[],
   bias: tf.Tensor | tf.Tensor[] | null,
+  inner = 1,
 ): boolean {
   const kernels = [kernel].flat();
   const biases = bias === null ? null : [bias].flat();
-  const D = kernels[0].shape[0];
+  const dShape = x.shape.slice(x.rank - inner);
+  const D = tf.util.sizeFromShape(dShape);
+  const widths = kernels.map((k) => widthOf(k.shape, inner));
   return (
-    x.rank === 2 &&
-    x.shape[1] === D &&
-    kernels.every((k) => k.rank === 2 && k.shape[0] === D && (k.shape[1] as number) % 4 === 0) &&
-    (biases === null || (biases.length === kernels.length && biases.every((b, p) => b.size === kernels[p].shape[1]))) &&
+    x.rank > inner &&
+    kernels.every(
+      (k, p) => k.rank > inner && tf.util.arraysEqual(k.shape.slice(0, inner), dShape) && widths[p] % 4 === 0,
+    ) &&
+    (biases === null || (biases.length === kernels.length && biases.every((b, p) => b.size === widths[p]))) &&
     [x, ...kernels, ...(biases ?? [])].every((t) => t.dtype === 'float32') &&
     D % 4 === 0 &&
     hasFusedKernel(FORWARD) &&
@@ -187,13 +211,19 @@ export function hasFusedDense(
  * product with the kernels joined, without joining them in a tensor: the kernel keeps its joined
  * copy while they are unchanged, and the gradient gives each kernel's and bias's own. Call inside
  * a tidy.
+ *
+ * Other shapes are read as these, without a reshape: x (..., D) gives (..., E), and a kernel
+ * (D, H, K) is (D, H*K). With `inner` 2, D is x's last two dimensions and each kernel's first two:
+ * x (B, T, H, V) by a kernel (H, V, E) is (B*T, H*V) by (H*V, E), giving (B, T, E). Every gradient
+ * has its input's shape.
  */
 export function fusedDense(
   x: tf.Tensor,
   kernel: tf.Tensor | tf.Tensor[],
   bias: tf.Tensor | tf.Tensor[] | null,
   activation: DenseActivation,
-): tf.Tensor2D {
+  inner = 1,
+): tf.Tensor {
   const kernels = [kernel].flat();
   const biases = bias === null ? [] : [bias].flat();
   const parts = kernels.length;
@@ -205,13 +235,14 @@ export function fusedDense(
     ...named('bias', values.slice(1 + parts)),
   });
   if (!tf.engine().isTapeOn()) {
-    const attrs: DenseAttrs = { activation, withPreActivation: false, parts };
-    return runFusedKernel(FORWARD, inputs([x, ...kernels, ...biases]), attrs)[0] as tf.Tensor2D;
+    const attrs: DenseAttrs = { activation, withPreActivation: false, parts, inner };
+    return runFusedKernel(FORWARD, inputs([x, ...kernels, ...biases]), attrs)[0];
   }
   const withGradient = tf.customGrad(((...args: unknown[]) => {
     const save = args.pop() as tf.GradSaveFunc;
     const values = args as tf.Tensor[];
-    const [y, preActivation] = runFusedKernel(FORWARD, inputs(values), { activation, withPreActivation: true, parts });
+    const forward: DenseAttrs = { activation, withPreActivation: true, parts, inner };
+    const [y, preActivation] = runFusedKernel(FORWARD, inputs(values), forward);
     // What the gradient goes through: GELU's input, relu's output.
     const through = activation === 'gelu' ? [preActivation] : activation === 'relu' ? [y] : [];
     save([...values.slice(0, 1 + parts), ...through]);
@@ -219,15 +250,15 @@ export function fusedDense(
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [savedX, savedKernels, savedThrough] = [saved[0], saved.slice(1, 1 + parts), saved[1 + parts]];
-        const grads = runFusedKernel(
+        const backward: DenseAttrs = { ...forward, withPreActivation: false, biasShapes: biases.map((b) => b.shape) };
+        // Every gradient comes out in its input's shape, a bias's included.
+        return runFusedKernel(
           BACKWARD,
           { dy, x: savedX, ...named('kernel', savedKernels), ...(savedThrough ? { through: savedThrough } : {}) },
-          { activation, withPreActivation: false, parts },
+          backward,
         );
-        // A bias may be stored with another shape (a reshape keeps the storage): its gradient takes it.
-        return [...grads.slice(0, 1 + parts), ...biases.map((b, p) => grads[1 + parts + p].reshape(b.shape))];
       },
     };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (...xs: tf.Tensor[]) => tf.Tensor2D;
+  }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (...xs: tf.Tensor[]) => tf.Tensor;
   return withGradient(x, ...kernels, ...biases);
 }

@@ -2,7 +2,7 @@
  * The projection that merges the heads back into one vector per position.
  */
 import * as tf from '@tensorflow/tfjs';
-import { dense2d } from '../ops/dense';
+import { denseOverLastAxes } from '../ops/dense';
 import { checkPositiveInt, checkLayerArgNames, layerArgNames } from './args';
 import { type IncrementalRole, POSITION_WISE } from './incremental';
 import { checkRank, type Kwargs, type Shape } from './shapes';
@@ -78,14 +78,7 @@ export class AttentionOutputProjection extends ProjectionBase {
 }
 tf.serialization.registerClass(AttentionOutputProjection);
 
-/** (B, T, H, V) -> (B, T, Dout) with the layer's weights; call inside a tidy. */
+/** (B, T, H, V) -> (B, T, Dout) with the layer's weights [H, V, Dout]; call inside a tidy. */
 export function mergeHeads(x: tf.Tensor, layer: AttentionOutputProjection): tf.Tensor3D {
-  const [batch, length, numHeads, valueDim] = x.shape;
-  // (B, T, H, V) -> (B*T, H*V) @ (H*V, Dout) -> (B*T, Dout)
-  const flat = dense2d(
-    x.reshape([batch * length, numHeads * valueDim]),
-    layer.kernel!.read().reshape([numHeads * valueDim, layer.outputDim]),
-    layer.bias ? layer.bias.read() : null,
-  );
-  return flat.reshape([batch, length, layer.outputDim]) as tf.Tensor3D;
+  return denseOverLastAxes(x, layer.kernel!.read(), layer.bias ? layer.bias.read() : null, 2) as tf.Tensor3D;
 }

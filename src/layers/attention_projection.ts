@@ -85,17 +85,6 @@ export class AttentionProjection extends ProjectionBase {
 }
 tf.serialization.registerClass(AttentionProjection);
 
-/** The layer's kernel [D, H, E] as a matrix (D, H*E). Call inside a tidy. */
-export function flatKernel(layer: AttentionProjection): tf.Tensor2D {
-  const kernel = layer.kernel!.read();
-  return kernel.reshape([kernel.shape[0], layer.numHeads * layer.headDim]);
-}
-
-/** The layer's bias [H, E] as a vector (H*E), or null without a bias. Call inside a tidy. */
-export function flatBias(layer: AttentionProjection): tf.Tensor1D | null {
-  return layer.bias ? (layer.bias.read().reshape([layer.numHeads * layer.headDim]) as tf.Tensor1D) : null;
-}
-
 /** (B, T, D) -> (B, T, H, headDim) with the layer's weights; call inside a tidy. */
 export function projectHeads(x: tf.Tensor, layer: AttentionProjection): tf.Tensor4D {
   const [batch, length] = x.shape;
@@ -105,15 +94,16 @@ export function projectHeads(x: tf.Tensor, layer: AttentionProjection): tf.Tenso
 /**
  * (B, T, D) through several projections side by side, unsplit: (B, T, sum of H*E),
  * each row holding the first projection's H*E values, then the next one's. Layers
- * without a bias add zeros. Call inside a tidy.
+ * without a bias add zeros. The kernels [D, H, E] and biases [H, E] go in as they are
+ * (`denseSideBySide` reads them as (D, H*E) and H*E). Call inside a tidy.
  */
 export function projectJoined(x: tf.Tensor, layers: AttentionProjection[]): tf.Tensor3D {
-  const [batch, length, width] = x.shape;
-  // (B, T, D) -> (B*T, D) @ (D, sum of H*E) + bias: 2-D products train on every backend.
-  const rows = x.reshape([batch * length, width]);
   const biases = layers.some((layer) => layer.bias != null)
-    ? layers.map((layer) => flatBias(layer) ?? tf.zeros([layer.numHeads * layer.headDim]))
+    ? layers.map((layer) => layer.bias?.read() ?? tf.zeros([layer.numHeads * layer.headDim]))
     : null;
-  const flat = denseSideBySide(rows, layers.map(flatKernel), biases);
-  return flat.reshape([batch, length, -1]) as tf.Tensor3D;
+  return denseSideBySide(
+    x,
+    layers.map((layer) => layer.kernel!.read()),
+    biases,
+  ) as tf.Tensor3D;
 }

@@ -31,7 +31,8 @@ export function dense2d(
   bias: tf.Tensor | null,
   activation: DenseActivation = 'linear',
 ): tf.Tensor2D {
-  if (hasFusedDense(x, kernel, bias)) return fusedDense(x, kernel, bias, activation);
+  if (x.rank === 2 && kernel.rank === 2 && hasFusedDense(x, kernel, bias))
+    return fusedDense(x, kernel, bias, activation) as tf.Tensor2D;
   if (activation === 'gelu') return gelu(dense2d(x, kernel, bias)) as tf.Tensor2D;
   if (bias == null || !tf.engine().isTapeOn()) {
     return tf.fused.matMul({
@@ -75,15 +76,44 @@ export function denseWithAnyBias(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tenso
 }
 
 /**
- * x @ [W_0 W_1 ...] + [b_0 b_1 ...] for 2-D x (N, D), kernels W_p (D, E_p) and a bias b_p of E_p
- * values each (any storage) or null: several dense layers' products side by side, (N, sum of E_p).
- * The fused kernel takes the weights as they are (and keeps them joined while they are unchanged);
- * elsewhere they are joined here and `denseWithAnyBias` runs. Call inside a tidy.
+ * x @ [W_0 W_1 ...] + [b_0 b_1 ...] for x (..., D), kernels W_p (D, ...) of E_p columns (a (D, H, K)
+ * kernel is (D, H*K)) and a bias b_p of E_p values each (any shape) or null: several dense layers'
+ * products side by side, (..., sum of E_p). The fused kernel takes every tensor as it is (and keeps
+ * the weights joined while they are unchanged); elsewhere they are reshaped and joined here and
+ * `denseWithAnyBias` runs. Call inside a tidy.
  */
-export function denseSideBySide(x: tf.Tensor, kernels: tf.Tensor[], biases: tf.Tensor[] | null): tf.Tensor2D {
+export function denseSideBySide(x: tf.Tensor, kernels: tf.Tensor[], biases: tf.Tensor[] | null): tf.Tensor {
   if (hasFusedDense(x, kernels, biases)) return fusedDense(x, kernels, biases, 'linear');
+  const width = x.shape[x.rank - 1];
+  const matrices = kernels.map((kernel) => (kernel.rank === 2 ? kernel : kernel.reshape([width, -1])));
+  const vectors = biases && biases.map((bias) => (bias.rank === 1 ? bias : bias.reshape([-1])));
   const joined = (parts: tf.Tensor[], axis: number) => (parts.length === 1 ? parts[0] : tf.concat(parts, axis));
-  return denseWithAnyBias(x, joined(kernels, 1), biases && joined(biases, 0));
+  return onRows(x, (rows) => denseWithAnyBias(rows, joined(matrices, 1), vectors && joined(vectors, 0)));
+}
+
+/**
+ * x (..., A_1, ..., A_k) by a kernel (A_1, ..., A_k, E), summed over the k = `axes` shared axes,
+ * plus a bias of E values or null: (..., E). Attention's output projection is (B, T, H, V) by
+ * [H, V, Dout]. The fused kernel takes both as they are; elsewhere (N, A_1*...*A_k) rows by a
+ * matrix. Call inside a tidy.
+ */
+export function denseOverLastAxes(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null, axes: number): tf.Tensor {
+  if (hasFusedDense(x, kernel, bias, axes)) return fusedDense(x, kernel, bias, 'linear', axes);
+  const inner = tf.util.sizeFromShape(kernel.shape.slice(0, axes));
+  const lead = x.shape.slice(0, x.rank - axes);
+  const y = dense2d(x.reshape([-1, inner]), kernel.reshape([inner, -1]), bias);
+  return y.reshape([...lead, y.shape[1]]);
+}
+
+/**
+ * `product` of x (..., D) as rows (N, D), its (N, E) result as (..., E): the 2-D products that
+ * train on every backend. Call inside a tidy.
+ */
+function onRows(x: tf.Tensor, product: (rows: tf.Tensor2D) => tf.Tensor): tf.Tensor {
+  if (x.rank === 2) return product(x as tf.Tensor2D);
+  const lead = x.shape.slice(0, -1) as number[];
+  const y = product(x.reshape([-1, x.shape[x.rank - 1] as number]));
+  return y.reshape([...lead, y.shape[1] as number]);
 }
 
 /**
@@ -120,11 +150,10 @@ export function denseSequence(
   bias: tf.Tensor | null,
   activation: string,
 ): tf.Tensor3D {
-  const [batch, length, width] = x.shape;
-  // (B, T, Din) -> (B*T, Din)
-  const flat = x.reshape([batch * length, width]);
   const fused = epilogueActivation(activation);
-  const y = dense2d(flat, kernel, bias, fused);
-  const activated = fused === activation ? y : activate(y, activation);
-  return activated.reshape([batch, length, kernel.shape[1] as number]) as tf.Tensor3D;
+  // The fused kernel takes (B, T, Din) as it is; tfjs's products take (B*T, Din) rows.
+  const y = hasFusedDense(x, kernel, bias)
+    ? fusedDense(x, kernel, bias, fused)
+    : onRows(x, (rows) => dense2d(rows, kernel, bias, fused));
+  return (fused === activation ? y : activate(y, activation)) as tf.Tensor3D;
 }

@@ -117,13 +117,99 @@ describeEachBackend('fused dense layer', (backend) => {
     });
   }
 
+  // Operands of other shapes, read as 2-D without a reshape: the reference reshapes them for the
+  // plain product; every gradient must come back in its input's own shape.
+  const shapeCases: Array<{
+    title: string;
+    x: number[];
+    kernels: number[][];
+    biases: number[][] | null;
+    inner: number;
+  }> = [
+    { title: 'x (B, T, D) by (D, E)', x: [3, 7, 8], kernels: [[8, 12]], biases: [[12]], inner: 1 },
+    { title: 'x (B, T, D) by (D, H, K), bias (H, K)', x: [2, 5, 8], kernels: [[8, 2, 4]], biases: [[2, 4]], inner: 1 },
+    {
+      title: 'x (B, T, D) by (D, H, K) and (D, E) side by side',
+      x: [2, 9, 12],
+      kernels: [
+        [12, 3, 4],
+        [12, 8],
+      ],
+      biases: [[3, 4], [8]],
+      inner: 1,
+    },
+    {
+      title: 'x (B, T, H, V) by (H, V, E), two inner axes',
+      x: [2, 6, 2, 4],
+      kernels: [[2, 4, 12]],
+      biases: [[12]],
+      inner: 2,
+    },
+    { title: 'x (N, D) by (D, H, K), no bias', x: [301, 16], kernels: [[16, 5, 4]], biases: null, inner: 1 },
+  ];
+  for (const { title, x: xShape, kernels: kernelShapes, biases: biasShapes, inner } of shapeCases) {
+    it(`${title}: output and every gradient, in their inputs' shapes`, () => {
+      const before = tf.memory().numTensors;
+      const D = tf.util.sizeFromShape(xShape.slice(xShape.length - inner));
+      const lead = xShape.slice(0, xShape.length - inner);
+      const widths = kernelShapes.map((shape) => tf.util.sizeFromShape(shape.slice(inner)));
+      const run = (dense: (xs: tf.Tensor[]) => tf.Tensor) =>
+        tf.tidy(() => {
+          const x = seededTensor(xShape, 1);
+          const kernels = kernelShapes.map((shape, p) => seededTensor(shape, 2 + p, 0.3));
+          const biases = (biasShapes ?? []).map((shape, p) => seededTensor(shape, 7 + p));
+          const weights = seededTensor([...lead, widths.reduce((a, b) => a + b)], 3);
+          const inputs = [x, ...kernels, ...biases];
+          const { value, grads } = tf.valueAndGrads((...xs: tf.Tensor[]) => dense(xs).mul(weights).sum())(inputs);
+          const output = dense(inputs);
+          return {
+            shapes: [output, ...grads].map((t) => t.shape),
+            values: [output, value, ...grads].map((t) => t.dataSync() as Float32Array),
+          };
+        });
+      const parts = kernelShapes.length;
+      const ours = run((xs) =>
+        fusedDense(xs[0], xs.slice(1, 1 + parts), biasShapes ? xs.slice(1 + parts) : null, 'gelu', inner),
+      );
+      const theirs = run((xs) => {
+        const rows = xs[0].reshape([-1, D]);
+        const kernel = tf.concat(
+          xs.slice(1, 1 + parts).map((k) => k.reshape([D, -1])),
+          1,
+        );
+        const bias = biasShapes
+          ? tf.concat(
+              xs.slice(1 + parts).map((b) => b.reshape([-1])),
+              0,
+            )
+          : null;
+        return reference(rows, kernel, bias, 'gelu').reshape([...lead, -1]);
+      });
+      expect(ours.shapes).toEqual([
+        [...lead, widths.reduce((a, b) => a + b)],
+        xShape,
+        ...kernelShapes,
+        ...(biasShapes ?? []),
+      ]);
+      expect(ours.shapes).toEqual(theirs.shapes);
+      ours.values.forEach((values, i) => {
+        const largest = theirs.values[i].reduce((max, v) => Math.max(max, Math.abs(v)), 1);
+        expect({ output: i, close: maxAbsDiff(values, theirs.values[i]) < 2e-5 * largest }).toEqual({
+          output: i,
+          close: true,
+        });
+      });
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
+
   it('is fused for widths that are whole SIMD vectors, and only those', () => {
     const fused = (D: number, E: number) =>
       tf.tidy(() => hasFusedDense(seededTensor([3, D], 1), seededTensor([D, E], 2), null));
     expect([fused(8, 8), fused(6, 8), fused(8, 5)]).toEqual([true, false, false]);
   });
 
-  it('is fused for 2-D float32 operands that fit together, with kernels side by side, and only those', () => {
+  it('is fused for float32 operands that fit together, with kernels side by side, and only those', () => {
     const cases = tf.tidy(() => {
       const x = seededTensor([3, 8], 1);
       const k = (D: number, E: number) => seededTensor([D, E], 2);
@@ -134,9 +220,15 @@ describeEachBackend('fused dense layer', (backend) => {
         sideBySide: fused(x, [k(8, 4), k(8, 12)], [b(4), b(12)]),
         sideBySideNoBias: fused(x, [k(8, 4), k(8, 12)], null),
         biasStored2d: fused(x, k(8, 4), seededTensor([2, 2], 3)),
-        xRank3: fused(seededTensor([3, 8, 8], 1), k(8, 4), null), // shape[1] is D: the rank decides
+        xRank3: fused(seededTensor([3, 5, 8], 1), k(8, 4), null),
+        xRank3LastNotD: fused(seededTensor([3, 8, 5], 1), k(8, 4), null),
         xWidthNotD: fused(seededTensor([3, 12], 1), k(8, 4), null),
-        kernelRank3: fused(x, seededTensor([8, 4, 2], 2), null), // shape[1] a whole vector: the rank decides
+        kernelRank3: fused(x, seededTensor([8, 4, 2], 2), seededTensor([4, 2], 3)), // (8, 8) columns
+        kernelRank3NotWholeVectors: fused(x, seededTensor([8, 3, 2], 2), null), // 6 columns
+        kernelRank1: fused(x, seededTensor([8], 2), null),
+        twoInnerAxes: fused(seededTensor([3, 2, 4], 1), seededTensor([2, 4, 4], 2), null, 2),
+        twoInnerAxesOtherOrder: fused(seededTensor([3, 4, 2], 1), seededTensor([2, 4, 4], 2), null, 2),
+        twoInnerAxesXRank2: fused(seededTensor([2, 4], 1), seededTensor([2, 4, 4], 2), null, 2),
         aPartOtherD: fused(x, [k(8, 4), k(12, 4)], null),
         aPartNotWholeVectors: fused(x, [k(8, 4), k(8, 6)], null),
         fewerBiases: fused(x, [k(8, 4), k(8, 4)], [b(4)]),
@@ -152,9 +244,15 @@ describeEachBackend('fused dense layer', (backend) => {
       sideBySide: true,
       sideBySideNoBias: true,
       biasStored2d: true,
-      xRank3: false,
+      xRank3: true,
+      xRank3LastNotD: false,
       xWidthNotD: false,
-      kernelRank3: false,
+      kernelRank3: true,
+      kernelRank3NotWholeVectors: false,
+      kernelRank1: false,
+      twoInnerAxes: true,
+      twoInnerAxesOtherOrder: false,
+      twoInnerAxesXRank2: false,
       aPartOtherD: false,
       aPartNotWholeVectors: false,
       fewerBiases: false,
