@@ -7,12 +7,20 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend';
-import { addBias, dense2d, denseSequence, denseWithAnyBias, sumRows } from '../../src/ops/dense';
+import {
+  addBias,
+  dense2d,
+  denseOverLastAxes,
+  denseSequence,
+  denseSideBySide,
+  denseWithAnyBias,
+  sumRows,
+} from '../../src/ops/dense';
 import { ACTIVATION_REFERENCE } from '../helpers/activation_reference';
 import { describeEachPath, OPS_ONLY_BACKEND } from '../helpers/backends';
 import { dense } from '../helpers/block_reference';
 import { runThenProfile } from '../helpers/kernel_paths';
-import { maxAbsDiff } from '../helpers/tensors';
+import { maxAbsDiff, seededTensor } from '../helpers/tensors';
 import { seededValues } from '../layers/attention_reference';
 
 type Matrix = number[][];
@@ -36,6 +44,22 @@ function gradientOf(m: Matrix, f: (m: Matrix) => number, h = 1e-6): Matrix {
       return (at(h) - at(-h)) / (2 * h);
     }),
   );
+}
+
+/**
+ * x (..., A_1..A_k) by kernels (A_1..A_k, ...) side by side plus biases, k = `inner`: the rows
+ * (N, A_1*...*A_k) by the kernels as matrices, joined, then back to (..., E). Plain tfjs ops.
+ */
+function reshapedProduct(x: tf.Tensor, kernels: tf.Tensor[], biases: tf.Tensor[], inner: number): tf.Tensor {
+  const D = x.shape.slice(x.rank - inner).reduce((a, b) => a * b, 1);
+  const matrices = kernels.map((k) => k.reshape([D, -1]));
+  const y = tf.matMul(x.reshape([-1, D]), tf.concat(matrices, 1)).add(
+    tf.concat(
+      biases.map((b) => b.reshape([-1])),
+      0,
+    ),
+  );
+  return y.reshape([...x.shape.slice(0, x.rank - inner), -1]);
 }
 
 describeEachPath('ops/dense', (path) => {
@@ -118,6 +142,55 @@ describeEachPath('ops/dense', (path) => {
       },
     );
   }
+  // Sequences, kernels [D, H, K], biases [H, K] and two inner axes, against a product of the
+  // reshaped 2-D tensors: the fused kernel (cpu, wasm) takes them without a reshape either way.
+  const shapedCases = [
+    {
+      title: 'denseSequence of x (2, 3, 8) by (8, 12), gelu',
+      shapes: [[2, 3, 8], [8, 12], [12]],
+      run: (t: tf.Tensor[]) => denseSequence(t[0], t[1], t[2], 'gelu'),
+      plain: (t: tf.Tensor[]) => {
+        const z = reshapedProduct(t[0], [t[1]], [t[2]], 1);
+        return z.mul(0.5).mul(tf.erf(z.mul(Math.SQRT1_2)).add(1)); // exact GELU
+      },
+    },
+    {
+      title: 'denseSideBySide of x (2, 3, 8) by [8, 2, 4] and (8, 4), biases [2, 4] and (4)',
+      shapes: [[2, 3, 8], [8, 2, 4], [8, 4], [2, 4], [4]],
+      run: (t: tf.Tensor[]) => denseSideBySide(t[0], [t[1], t[2]], [t[3], t[4]]),
+      plain: (t: tf.Tensor[]) => reshapedProduct(t[0], [t[1], t[2]], [t[3], t[4]], 1),
+    },
+    {
+      title: 'denseOverLastAxes of x (2, 3, 2, 4) by [2, 4, 8], bias (8)',
+      shapes: [[2, 3, 2, 4], [2, 4, 8], [8]],
+      run: (t: tf.Tensor[]) => denseOverLastAxes(t[0], t[1], t[2], 2),
+      plain: (t: tf.Tensor[]) => reshapedProduct(t[0], [t[1]], [t[2]], 2),
+    },
+  ];
+  for (const { title, shapes, run, plain } of shapedCases) {
+    const fused = path !== OPS_ONLY_BACKEND;
+    it(`${title}: values and gradients as the 2-D product's, ${fused ? 'no reshape' : 'tfjs ops'}`, async () => {
+      const inputs = shapes.map((shape, i) => seededTensor(shape, 11 + i, 0.5));
+      const before = tf.memory().numTensors;
+      const dy = tf.tidy(() => seededTensor(plain(inputs).shape, 3));
+      // The gradients for a given dy (no loss op of its own, whose gradient may reshape).
+      const taped = await runThenProfile(() => tf.grads((...t: tf.Tensor[]) => run(t))(inputs, dy));
+      const expected = tf.tidy(() => tf.grads((...t: tf.Tensor[]) => plain(t))(inputs, dy));
+      const [ours, theirs] = [tf.tidy(() => run(inputs)), tf.tidy(() => plain(inputs))];
+      expect(ours.shape).toEqual(theirs.shape);
+      expect(maxAbsDiff(ours.dataSync() as Float32Array, theirs.dataSync() as Float32Array)).toBeLessThan(1e-5);
+      taped.result.forEach((gradient, i) => {
+        expect({ input: i, shape: gradient.shape }).toEqual({ input: i, shape: shapes[i] });
+        const close = maxAbsDiff(gradient.dataSync() as Float32Array, expected[i].dataSync() as Float32Array) < 1e-5;
+        expect({ input: i, close }).toEqual({ input: i, close: true });
+      });
+      expect(taped.kernels.includes('Reshape')).toBe(!fused);
+      tf.dispose([ours, theirs, dy, ...taped.result, ...expected]);
+      expect(tf.memory().numTensors).toBe(before);
+      tf.dispose(inputs);
+    });
+  }
+
   // x (5, D) @ kernel (D, E): D, E multiples of 4 take the fused kernel on cpu and wasm.
   for (const [D, E] of [
     [8, 4],
