@@ -16,18 +16,12 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
 import { relaxedSimdKernels } from '../src/kernels/simd_kernels';
 import { kernelThreads, kernelThreadsReady, setKernelThreads } from '../src/kernels/threads';
-import { machineInfo, round } from '../src/train/benchmark';
+import { machineInfo, measure, round } from '../src/train/benchmark';
 import { PEAK_CHAINS, peakFunction } from './bench/simd_peak';
 
-/** The median of 7 timed repeats of `work` after 2 untimed ones, in ms. */
-function medianMs(work: () => void): number {
-  for (let i = 0; i < 2; i++) work();
-  const times = Array.from({ length: 7 }, () => {
-    const start = performance.now();
-    work();
-    return performance.now() - start;
-  });
-  return times.sort((a, b) => a - b)[3];
+/** The median of 7 timed repeats of `work` after 2 untimed ones, in ms (the bench's `measure`). */
+async function medianMs(work: () => void): Promise<number> {
+  return (await measure(work, { warmup: 2, repeats: 7 })).medianMs;
 }
 
 async function main(): Promise<void> {
@@ -37,7 +31,7 @@ async function main(): Promise<void> {
 
   const peak = peakFunction();
   const iterations = 10_000_000;
-  const peakMs = peak === null ? null : medianMs(() => peak.run(iterations, 1e-7));
+  const peakMs = peak === null ? null : await medianMs(() => peak.run(iterations, 1e-7));
   const peakGmacPerThread = peakMs === null ? null : (PEAK_CHAINS * 4 * iterations) / peakMs / 1e6;
 
   const n = 512;
@@ -50,7 +44,7 @@ async function main(): Promise<void> {
   for (const count of [...new Set([1, threads])]) {
     setKernelThreads(count);
     await kernelThreadsReady();
-    productGmac[`threads${kernelThreads()}`] = round((11 * n ** 3) / medianMs(product) / 1e6);
+    productGmac[`threads${kernelThreads()}`] = round((11 * n ** 3) / (await medianMs(product)) / 1e6);
   }
   setKernelThreads(threads);
   tf.dispose([a, b]);

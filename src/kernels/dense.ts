@@ -108,6 +108,7 @@ function denseBackward(
   const E = sum(widths);
   const offsets = widths.map((_w, p) => sum(widths.slice(0, p)));
   const linear = activation === 'linear';
+  const withBias = dBiases.length > 0;
   // The kernel and its transpose W^T (E, D) kept from one call to the next where they can be
   // (the forward kept the kernel), else joined in scratch and transposed here.
   const keptKernel = keptColumns(kernels, D);
@@ -115,7 +116,8 @@ function denseBackward(
   const keptKernelT =
     keptKernel === null ? null : kept(kernels, `transposed (${D}, ${E})`, E * D, (at) => transpose(keptKernel, at));
   // Scratch: g (unless linear: dy itself), W^T unless kept, x^T (D, N), a row of N ones for the bias
-  // sum, dx, dW, db, W unless kept, and the dW_p one after another (several kernels).
+  // sum (with biases), dx, dW, db (with biases), W unless kept, and the dW_p one after another
+  // (several kernels).
   const staged = [dy, x, ...(linear ? [] : [through])];
   const starts = stage(
     staged,
@@ -124,10 +126,10 @@ function denseBackward(
       linear ? 0 : N * E,
       keptKernelT === null ? E * D : 0,
       D * N,
-      N,
+      withBias ? N : 0,
       N * D,
       D * E,
-      E,
+      withBias ? E : 0,
       keptKernel === null ? D * E : 0,
       parts > 1 ? D * E : 0,
     ],
@@ -140,7 +142,7 @@ function denseBackward(
   const g = linear ? dyAt : gAt;
   const kernelTAt = keptKernelT ?? scratchTAt;
   if (keptKernelT === null) transpose(kernelAt, kernelTAt);
-  mm.floats.fill(1, onesAt, onesAt + N);
+  if (withBias) mm.floats.fill(1, onesAt, onesAt + N);
   // Rows of g, then the same rows of dx = g W^T.
   inRowBlocks(N, E * D, (calls, r0, rows) => {
     const [from, bytes] = [4 * r0 * E, 4 * rows * E];
@@ -153,7 +155,7 @@ function denseBackward(
   inRowBlocks(D, N * E, (calls, r0, rows) => {
     transposedRows(calls, xAt, [N, D], xTAt, r0, rows);
     productRows(calls, { left: xTAt, right: g, out: dKernelAt, K: N, N4: E }, r0, rows);
-    if (r0 === 0 && dBiases.length > 0) productRows(calls, { left: onesAt, right: g, out: dBiasAt, K: N, N4: E }, 0, 1);
+    if (r0 === 0 && withBias) productRows(calls, { left: onesAt, right: g, out: dBiasAt, K: N, N4: E }, 0, 1);
   });
   // Each kernel's gradient, its columns of dW, as (D, E_p) rows; each bias's, its part of db.
   const dKernelStarts = offsets.map((offset, p) => {

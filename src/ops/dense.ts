@@ -100,19 +100,17 @@ export function denseSideBySide(x: tf.Tensor, kernels: tf.Tensor[], biases: tf.T
 export function denseOverLastAxes(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null, axes: number): tf.Tensor {
   if (hasFusedDense(x, kernel, bias, axes)) return fusedDense(x, kernel, bias, 'linear', axes);
   const inner = tf.util.sizeFromShape(kernel.shape.slice(0, axes));
-  const lead = x.shape.slice(0, x.rank - axes);
-  const y = dense2d(x.reshape([-1, inner]), kernel.reshape([inner, -1]), bias);
-  return y.reshape([...lead, y.shape[1]]);
+  return onRows(x, (rows) => dense2d(rows, kernel.reshape([inner, -1]), bias), axes);
 }
 
 /**
- * `product` of x (..., D) as rows (N, D), its (N, E) result as (..., E): the 2-D products that
- * train on every backend. Call inside a tidy.
+ * `product` of x (..., D) as rows (N, D), D its last `axes` axes, and its (N, E) result as
+ * (..., E): the 2-D products that train on every backend. Call inside a tidy.
  */
-function onRows(x: tf.Tensor, product: (rows: tf.Tensor2D) => tf.Tensor): tf.Tensor {
-  if (x.rank === 2) return product(x as tf.Tensor2D);
-  const lead = x.shape.slice(0, -1) as number[];
-  const y = product(x.reshape([-1, x.shape[x.rank - 1] as number]));
+function onRows(x: tf.Tensor, product: (rows: tf.Tensor2D) => tf.Tensor, axes = 1): tf.Tensor {
+  if (x.rank === 2 && axes === 1) return product(x as tf.Tensor2D);
+  const lead = x.shape.slice(0, x.rank - axes) as number[];
+  const y = product(x.reshape([-1, tf.util.sizeFromShape(x.shape.slice(x.rank - axes))]));
   return y.reshape([...lead, y.shape[1] as number]);
 }
 

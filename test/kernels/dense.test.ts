@@ -42,6 +42,17 @@ function valuesAndGradients(
   });
 }
 
+/** Each of `ours` within 2e-5 of the matching one of `theirs`, relative to its largest magnitude (at least 1). */
+function expectEachClose(ours: Float32Array[], theirs: Float32Array[]): void {
+  ours.forEach((values, i) => {
+    const largest = theirs[i].reduce((max, v) => Math.max(max, Math.abs(v)), 1);
+    expect({ output: i, close: maxAbsDiff(values, theirs[i]) < 2e-5 * largest }).toEqual({
+      output: i,
+      close: true,
+    });
+  });
+}
+
 describeEachBackend('fused dense layer', (backend) => {
   const cases: Array<{ size: number[]; activation: DenseActivation; biasShape: number[] | null }> = [
     { size: [13, 8, 12], activation: 'linear', biasShape: [12] },
@@ -58,13 +69,7 @@ describeEachBackend('fused dense layer', (backend) => {
       );
       const ours = valuesAndGradients(fusedDense, size, activation, biasShape);
       const theirs = valuesAndGradients(reference, size, activation, biasShape);
-      ours.forEach((values, i) => {
-        const largest = theirs[i].reduce((max, v) => Math.max(max, Math.abs(v)), 1);
-        expect({ output: i, close: maxAbsDiff(values, theirs[i]) < 2e-5 * largest }).toEqual({
-          output: i,
-          close: true,
-        });
-      });
+      expectEachClose(ours, theirs);
       // relu and GELU changed something: some outputs differ from the plain product.
       const plain = valuesAndGradients(reference, size, 'linear', biasShape)[0];
       if (activation !== 'linear') expect(maxAbsDiff(ours[0], plain)).toBeGreaterThan(0.01);
@@ -106,13 +111,7 @@ describeEachBackend('fused dense layer', (backend) => {
         return reference(x, kernel, withBias ? tf.concat(xs.slice(1 + parts), 0) : null, activation);
       });
       expect(ours.length).toBe(theirs.length);
-      ours.forEach((values, i) => {
-        const largest = theirs[i].reduce((max, v) => Math.max(max, Math.abs(v)), 1);
-        expect({ output: i, close: maxAbsDiff(values, theirs[i]) < 2e-5 * largest }).toEqual({
-          output: i,
-          close: true,
-        });
-      });
+      expectEachClose(ours, theirs);
       expect(tf.memory().numTensors).toBe(before);
     });
   }
@@ -192,13 +191,7 @@ describeEachBackend('fused dense layer', (backend) => {
         ...(biasShapes ?? []),
       ]);
       expect(ours.shapes).toEqual(theirs.shapes);
-      ours.values.forEach((values, i) => {
-        const largest = theirs.values[i].reduce((max, v) => Math.max(max, Math.abs(v)), 1);
-        expect({ output: i, close: maxAbsDiff(values, theirs.values[i]) < 2e-5 * largest }).toEqual({
-          output: i,
-          close: true,
-        });
-      });
+      expectEachClose(ours.values, theirs.values);
       expect(tf.memory().numTensors).toBe(before);
     });
   }
