@@ -25,6 +25,14 @@ export interface LayerContractCase {
   allowPartialGradients?: boolean;
 }
 
+/**
+ * Weights whose gradient is zero in exact arithmetic: an attention's key bias b adds q . b to every
+ * score of a query q, the same for every key, and the softmax removes that. Computed, their gradient
+ * is rounding noise (about 1e-7 where the query bias's is near 1), and now and then exactly 0, so
+ * neither a nonzero gradient nor a move can be asked of them: the gradient must be that small.
+ */
+const ZERO_GRADIENT_IN_EXACT_ARITHMETIC = /(^|\/)key\/bias$/;
+
 function toList<T>(x: T | T[]): T[] {
   return Array.isArray(x) ? x : [x];
 }
@@ -118,13 +126,17 @@ export function expectLayerContract(title: string, c: LayerContractCase): void {
         layer.trainableWeights.map((w) => w.read() as tf.Variable),
       );
       expect(Number.isFinite(value.dataSync()[0])).toBe(true);
-      for (const [name, grad] of Object.entries(grads)) {
-        const norm = tf.norm(grad).dataSync()[0];
+      const norms = Object.entries(grads).map(([name, grad]) => [name, tf.norm(grad).dataSync()[0]] as const);
+      const largest = Math.max(...norms.map(([, norm]) => norm));
+      for (const [name, norm] of norms) {
         expect({ name, finite: Number.isFinite(norm) }).toEqual({ name, finite: true });
-        if (!c.allowPartialGradients) expect({ name, nonZero: norm > 0 }).toEqual({ name, nonZero: true });
+        if (ZERO_GRADIENT_IN_EXACT_ARITHMETIC.test(name)) {
+          expect({ name, rounding: norm <= 1e-4 * largest }).toEqual({ name, rounding: true });
+        } else if (!c.allowPartialGradients) expect({ name, nonZero: norm > 0 }).toEqual({ name, nonZero: true });
       }
       optimizer.applyGradients(grads as unknown as Parameters<typeof optimizer.applyGradients>[0]);
       layer.getWeights().forEach((w, i) => {
+        if (ZERO_GRADIENT_IN_EXACT_ARITHMETIC.test(layer.weights[i].originalName)) return;
         const change = tf.max(tf.abs(w.sub(before[i]))).dataSync()[0];
         expect({ weight: layer.weights[i].originalName, changed: change > 0 }).toEqual({
           weight: layer.weights[i].originalName,
