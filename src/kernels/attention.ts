@@ -276,6 +276,11 @@ function blocksOf(L: Layout, mask: Float32Array | undefined, maskStrides: [numbe
   const { batch: B, queryLength: T, keyLength: S } = L;
   const blocks: Block[][] = [];
   for (let b = 0; b < B; b++) {
+    if (b > 0 && maskStrides[0] === 0) {
+      // A mask the same for every batch row (a causal one): its key ranges are row 0's.
+      blocks.push(blocks[0].map((block) => ({ ...block, b })));
+      continue;
+    }
     blocks.push([]);
     for (let t0 = 0; t0 < T; t0 += ROWS) {
       const rows = Math.min(ROWS, T - t0);

@@ -254,28 +254,38 @@ const layerNormRowsBackward = defineKernel(
 const EXP_FLOOR = -87;
 
 /**
+ * 1.5 * 2^23: added to a float of magnitude below 2^22, it leaves that float rounded to the
+ * nearest integer n in the sum's low mantissa bits, so that the sum's bits are this constant's
+ * plus n (XNNPACK's expf kernels: the "magic bias").
+ */
+const ROUNDING_BIAS = 12582912;
+
+/**
  * e^x lane-wise for x <= 0 (scores shifted by their row maximum), as Cephes's expf: x = n ln2 + r
  * with |r| <= ln2 / 2, e^r by its Taylor polynomial to r^6 (relative error ~1e-7, float32's
- * rounding), times 2^n built in the exponent bits. Lanes below EXP_FLOOR give exactly 0, as
- * masked scores must.
+ * rounding), times 2^n built in the exponent bits. n is rounded by adding ROUNDING_BIAS, whose
+ * sum also holds n in its low bits: ((those bits + 127) << 23) is 2^n, as 0 <= n + 127 < 2^9
+ * keeps the constant's own bits out of the shifted result. That is 3 instructions where
+ * `nearest` and a saturating float-to-integer conversion take 8 on x64. Lanes below EXP_FLOOR
+ * give exactly 0, as masked scores must; a NaN lane stays NaN (so a softmax row with a NaN is
+ * NaN throughout, as tf.softmax's).
  */
 function expLanes(x: Local, n: Local, r: Local, math: Arithmetic, c: VectorConstants): Code {
-  // pmax: x's own value where it is NaN too, as max; the mask below zeroes such lanes.
+  // pmax: x's own value where it is NaN too, as max.
   const clamped = f32x4.pmax(get(x), c.f32(EXP_FLOOR));
   // From the highest coefficient: 0 * r + 1/720 is 1/720 for every finite r.
   const horner = [1 / 120, 1 / 24, 1 / 6, 1 / 2, 1, 1].reduce<Code>(
     (acc, coefficient) => math.madd(acc, get(r), c.f32(coefficient)),
     c.f32(1 / 720),
   );
-  const twoToTheN = i32x4.shl(i32x4.add(i32x4.truncSatF32x4(get(n)), c.i32(127)), i32.const(23));
+  const twoToTheN = i32x4.shl(i32x4.add(get(n), c.i32(127)), i32.const(23));
   return [
-    ...set(n, f32x4.nearest(f32x4.mul(clamped, c.f32(Math.LOG2E)))),
-    // r = x - n ln2, with ln2 split in two so that n * 0.693359375 is exact.
-    ...set(
-      r,
-      f32x4.sub(f32x4.sub(clamped, f32x4.mul(get(n), c.f32(0.693359375))), f32x4.mul(get(n), c.f32(-2.1219444e-4))),
-    ),
-    ...v128.and(f32x4.mul(horner, twoToTheN), f32x4.gt(get(x), c.f32(EXP_FLOOR))),
+    // n holds x log2(e) + ROUNDING_BIAS, and r the integer n as a float, then x - n ln2, with ln2
+    // split in two so that n * 0.693359375 is exact.
+    ...set(n, math.madd(clamped, c.f32(Math.LOG2E), c.f32(ROUNDING_BIAS))),
+    ...set(r, f32x4.sub(get(n), c.f32(ROUNDING_BIAS))),
+    ...set(r, math.madd(get(r), c.f32(2.1219444e-4), math.madd(get(r), c.f32(-0.693359375), clamped))),
+    ...v128.andnot(f32x4.mul(horner, twoToTheN), f32x4.lt(get(x), c.f32(EXP_FLOOR))),
   ];
 }
 
@@ -312,7 +322,9 @@ const softmaxRows = defineKernel(
     forLoop(r, i32.const(0), get(rows), 1, [
       ...padRow(p, count, width, address, PAD_SCORE),
       ...set(sums, f32x4.splat(f32.const(-Infinity))),
-      ...forLoop(address, get(p), plus(p, width), 16, set(sums, f32x4.max(get(sums), f32x4.load(get(address))))),
+      // pmax, one instruction where max takes eight: a NaN it drops still makes its row NaN
+      // through its exponential (expLanes).
+      ...forLoop(address, get(p), plus(p, width), 16, set(sums, f32x4.pmax(get(sums), f32x4.load(get(address))))),
       ...set(max, laneMax(sums)),
       ...set(sums, f32x4.splat(f32.const(0))),
       ...forLoop(address, get(p), plus(p, width), 16, [
@@ -322,8 +334,10 @@ const softmaxRows = defineKernel(
         ...set(sums, f32x4.add(get(sums), get(e))),
       ]),
       ...set(sum, laneSum(sums)),
+      // Times 1 / sum: a multiply where a vector division takes several cycles.
+      ...set(sums, f32x4.splat(f32.div(f32.const(1), get(sum)))),
       ...forLoop(address, get(p), plus(p, width), 16, [
-        ...f32x4.store(get(address), f32x4.div(f32x4.load(get(address)), f32x4.splat(get(sum)))),
+        ...f32x4.store(get(address), f32x4.mul(f32x4.load(get(address)), get(sums))),
       ]),
       ...f32.store(get(stats), get(max)),
       ...f32.store(i32.add(get(stats), i32.const(4)), get(sum)),
@@ -511,9 +525,11 @@ const copyRows = defineKernel(
   ['i32', 'i32'],
   ([src, srcRow, dst, dstRow, rows, count, padTo], [r, x]) =>
     forLoop(r, i32.const(0), get(rows), 1, [
-      ...forLoop(x, i32.const(0), i32.mul(get(count), i32.const(4)), 4, [
-        ...f32.store(plus(dst, x), f32.load(plus(src, x))),
+      // Whole vectors while 16 bytes remain (x < 4 count - 12), then the last floats one at a time.
+      ...forLoop(x, i32.const(0), i32.add(i32.mul(get(count), i32.const(4)), i32.const(-12)), 16, [
+        ...f32x4.store(plus(dst, x), f32x4.load(plus(src, x))),
       ]),
+      ...forLoop(x, get(x), i32.mul(get(count), i32.const(4)), 4, [...f32.store(plus(dst, x), f32.load(plus(src, x)))]),
       ...forLoop(x, get(x), i32.mul(get(padTo), i32.const(4)), 4, [...f32.store(plus(dst, x), f32.const(0))]),
       ...advance(src, get(srcRow)),
       ...advance(dst, get(dstRow)),

@@ -106,6 +106,8 @@ export const f32x4 = {
     ...simd(0x0d),
     ...lanes.flatMap((lane) => [4 * lane, 4 * lane + 1, 4 * lane + 2, 4 * lane + 3]),
   ],
+  /** Lane-wise a < b: all ones where true, zeros where false (false where either is NaN). */
+  lt: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x43)],
   /** Lane-wise a > b: all ones where true, zeros where false. */
   gt: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x44)],
   /** v128.load from `address + offset`; it need not be 16-byte aligned (alignment is only a hint). */
@@ -126,6 +128,8 @@ export const i32x4 = {
 
 export const v128 = {
   and: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x4e)],
+  /** a & ~b. */
+  andnot: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x4f)],
   or: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x50)],
   xor: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x51)],
 };

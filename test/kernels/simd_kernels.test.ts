@@ -267,6 +267,26 @@ describe('simdKernels (WebAssembly SIMD)', () => {
     expect(mm.floats[1701]).toBeCloseTo(sum, 4);
   });
 
+  it('softmaxRows: a row with a NaN score is NaN throughout, as tf.softmax; -Infinity scores get 0', () => {
+    // The NaN in every lane position, and in a later vector than the row's maximum.
+    const rows = [
+      [NaN, 1, 2, 3, 4, 5],
+      [1, NaN, 2, 3, 4, 5],
+      [1, 2, 3, 4, 5, NaN],
+      [0.5, -Infinity, 2, -Infinity, 1, 0],
+    ];
+    stageRows(rows, 8);
+    mm.softmaxRows(0, 4, 6, 4 * 8, 4 * 40);
+    for (let r = 0; r < 3; r++) {
+      expect(Array.from(mm.floats.slice(r * 8, r * 8 + 6)).every(Number.isNaN)).toBe(true);
+    }
+    const finite = [0.5, 2, 1, 0];
+    const sum = finite.reduce((acc, x) => acc + Math.exp(x - 2), 0);
+    const expected = [0.5, -Infinity, 2, -Infinity, 1, 0].map((x) => Math.exp(x - 2) / sum);
+    for (let s = 0; s < 6; s++) expect(mm.floats[24 + s]).toBeCloseTo(expected[s], 6);
+    expect(mm.floats[25]).toBe(0);
+  });
+
   it("expShiftedRows recomputes softmaxRows's probabilities from its maximum and log of the sum", () => {
     const row = [0.5, -3, 2, 1.25, -1e9, 0];
     stageRows([row], 8);
@@ -393,14 +413,21 @@ describe('simdKernels (WebAssembly SIMD)', () => {
     expect(before.subarray(100, 108).some((v) => v < 0) && before.subarray(100, 108).some((v) => v > 0)).toBe(true);
   });
 
-  it('copyRows copies rows of count floats between strides and zeros each row up to padTo', () => {
-    // 3 rows of 5 floats at 100, 7 apart, to 300, 9 apart, padded with zeros to 7 floats.
+  it.each([
+    [1, 3],
+    [4, 4],
+    [5, 7],
+    [11, 13],
+  ])('copyRows copies rows of %i floats between strides and zeros each row up to %i floats', (count, padTo) => {
+    // 3 rows of `count` floats at 100, count + 2 apart, to 300, padTo + 2 apart, padded with zeros
+    // (whole vectors, then the floats past the last one).
+    const [from, to] = [count + 2, padTo + 2];
     const before = seedMemory(400, 10);
-    mm.copyRows(4 * 100, 4 * 7, 4 * 300, 4 * 9, 3, 5, 7);
+    mm.copyRows(4 * 100, 4 * from, 4 * 300, 4 * to, 3, count, padTo);
     for (let r = 0; r < 4; r++) {
-      for (let e = 0; e < 9; e++) {
-        const expected = r === 3 || e >= 7 ? before[300 + 9 * r + e] : e < 5 ? before[100 + 7 * r + e] : 0;
-        expect(mm.floats[300 + 9 * r + e]).toBe(expected);
+      for (let e = 0; e < to; e++) {
+        const expected = r === 3 || e >= padTo ? before[300 + to * r + e] : e < count ? before[100 + from * r + e] : 0;
+        expect(mm.floats[300 + to * r + e]).toBe(expected);
       }
     }
   });
