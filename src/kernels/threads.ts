@@ -424,15 +424,20 @@ export function partsFor(items: number, minItems = 1): number {
 }
 
 /**
- * `inParallel` over `items` cut into `parts` nearly equal runs: `visit(calls, first, end, part)`
- * for the items [first, end) of each part.
+ * `inParallel` over `items` cut into `parts` runs in order, each of at least one item, that shrink
+ * from the first to the last: part p's share of the items past one each is proportional to
+ * parts - p (8 parts: 8/36 of the call first, 1/36 last). Threads claim parts in order, so the
+ * small ones come last, when one thread may wait for the other's part: the wait is at most the
+ * last part's time, not an eighth of the call's. `visit(calls, first, end, part)` for the items
+ * [first, end) of each part.
  */
 export function inParallelRuns(
   items: number,
   parts: number,
   visit: (calls: KernelCalls, first: number, end: number, part: number) => void,
 ): void {
-  inParallel(parts, (calls, part) =>
-    visit(calls, Math.floor((part * items) / parts), Math.floor(((part + 1) * items) / parts), part),
-  );
+  // Parts before p take p * parts - p (p - 1) / 2 of the parts (parts + 1) / 2 shares.
+  const before = (p: number) =>
+    p + Math.floor(((items - parts) * (p * parts - (p * (p - 1)) / 2)) / ((parts * (parts + 1)) / 2));
+  inParallel(parts, (calls, part) => visit(calls, before(part), before(part + 1), part));
 }

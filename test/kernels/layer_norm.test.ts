@@ -69,8 +69,9 @@ describeEachBackend('layer norm', () => {
   }
 
   it("sums dGamma and dBeta part by part, each part's sums added in order (so no thread count changes them)", () => {
-    // 1000 x 128 is 3 parts of the backward (a part per 2^15 elements): rows [0, 333), [333, 666), [666, 1000).
-    const [rows, D, bounds] = [1000, 128, [0, 333, 666, 1000]];
+    // 1000 x 128 is 3 parts of the backward (a part per 2^15 elements), which inParallelRuns cuts
+    // into shrinking runs (past one row each, 3/6, 2/6 and 1/6 of 997): rows [0, 499), [499, 832), [832, 1000).
+    const [rows, D, bounds] = [1000, 128, [0, 499, 832, 1000]];
     const x = seededTensor([rows, D], 11, 2);
     const [gamma, beta] = [seededTensor([D], 12), seededTensor([D], 13)];
     const weights = seededTensor([rows, D], 14);

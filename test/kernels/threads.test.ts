@@ -228,7 +228,7 @@ describe('kernel threads: the protocol', () => {
     await useThreads(2);
   });
 
-  test('inParallelRuns cuts the items into nearly equal runs in order, each run to its part', async () => {
+  test('inParallelRuns cuts the items into runs in order that shrink to the last, each to its part', async () => {
     const [indices, out] = stage([new Float32Array([0, 1, 2, 3])], [10]);
     const runs: number[][] = [];
     // Each part writes its index into its run's floats, on the workers.
@@ -240,20 +240,28 @@ describe('kernel threads: the protocol', () => {
     );
     // Recorded once each; the caller, which claims none, never runs a body.
     expect(runs).toEqual([
-      [0, 2, 0],
-      [2, 5, 1],
-      [5, 7, 2],
-      [7, 10, 3],
+      [0, 3, 0],
+      [3, 6, 1],
+      [6, 8, 2],
+      [8, 10, 3],
     ]);
-    expect(floatsAt(out, 10)).toEqual([0, 0, 1, 1, 1, 2, 2, 3, 3, 3]);
+    expect(floatsAt(out, 10)).toEqual([0, 0, 0, 1, 1, 1, 2, 2, 3, 3]);
     runs.length = 0;
     setKernelThreads(1);
     inParallelRuns(7, 3, (_calls, first, end, part) => runs.push([first, end, part]));
     expect(runs).toEqual([
-      [0, 2, 0],
-      [2, 4, 1],
-      [4, 7, 2],
+      [0, 3, 0],
+      [3, 5, 1],
+      [5, 7, 2],
     ]);
+    // Past one item each, part p's share is proportional to parts - p: 8/36 of 504 first, 1/36 last.
+    const sizes: number[] = [];
+    inParallelRuns(512, 8, (_calls, first, end) => sizes.push(end - first));
+    expect(sizes).toEqual([113, 99, 85, 71, 57, 43, 29, 15]);
+    // As many parts as items: one each.
+    sizes.length = 0;
+    inParallelRuns(8, 8, (_calls, first, end) => sizes.push(end - first));
+    expect(sizes).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
     await useThreads(2);
   });
 
