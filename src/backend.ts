@@ -23,6 +23,7 @@ import * as tf from '@tensorflow/tfjs';
 import { checkOptionNames, optionNames } from './options';
 import { installGradientFixes } from './kernels/tile_gradient';
 import { matMulOnWasm } from './kernels/matmul';
+import { sumLeadingOnWasm } from './kernels/sum';
 import { concatOnWasm, splitVOnWasm } from './kernels/concat';
 import { tileOnWasm } from './kernels/tile';
 import { transposeLastTwoOnWasm } from './kernels/transpose';
@@ -430,6 +431,7 @@ const WASM_KERNEL_REPLACEMENTS: Array<{ kernelName: string; replace: (original: 
   { kernelName: tf.Tile, replace: tileOnWasm },
   { kernelName: tf.Concat, replace: concatOnWasm },
   { kernelName: tf.SplitV, replace: splitVOnWasm },
+  { kernelName: tf.Sum, replace: sumLeadingOnWasm },
 ];
 
 /** tfjs's own kernel configs that `installWasmExtras` replaced, by kernel name, to restore them. */
@@ -438,8 +440,8 @@ const replacedWasmKernels = new Map<string, tf.KernelConfig>();
 /** Options of `installWasmExtras`. */
 export interface WasmExtrasOptions {
   /**
-   * Replace tfjs's Identity, BatchMatMul, _FusedMatMul, Transpose, Tile, Concat and SplitV on wasm with
-   * faster equivalents (default true); false restores tfjs's own where an earlier call replaced them.
+   * Replace tfjs's Identity, BatchMatMul, _FusedMatMul, Transpose, Tile, Concat, SplitV and Sum on wasm
+   * with faster equivalents (default true); false restores tfjs's own where an earlier call replaced them.
    */
   replaceTfjsKernels?: boolean;
 }
@@ -455,9 +457,11 @@ export interface WasmExtrasOptions {
  *   src/kernels/matmul.ts; 1.3-1.5x XNNPACK's speed on this library's shapes, and tfjs 4.22 sends
  *   transposed products to a naive loop); its Transpose of the last two axes of float32 tensors
  *   with a cache-blocked one (`transposeLastTwoOnWasm`, ~9x faster); its Tile with one that
- *   copies whole blocks (`tileOnWasm`); and its Concat and SplitV with row copies inside the heap
- *   (`concatOnWasm`, `splitVOnWasm`, src/kernels/concat.ts). They compute the same values, up to
- *   float32 rounding where a product's sums run in another order.
+ *   copies whole blocks (`tileOnWasm`); its Concat and SplitV with row copies inside the heap
+ *   (`concatOnWasm`, `splitVOnWasm`, src/kernels/concat.ts); and its Sum over leading axes of
+ *   float32 tensors (a dense layer's bias gradient) with column sums in one pass
+ *   (`sumLeadingOnWasm`, src/kernels/sum.ts; tfjs 4.22 transposes first, 10-17x slower). They
+ *   compute the same values, up to float32 rounding where a product's sums run in another order.
  * Idempotent. `initBackend` calls it whenever it selects wasm (`keepTfjsKernels` is the option);
  * call it yourself only if you select wasm with `tf.setBackend`. Needs the wasm backend package
  * loaded (importing '@tensorflow/tfjs-backend-wasm', or `initBackend('wasm')`).
