@@ -24,6 +24,7 @@ const shared = {
 const KERNEL_TESTS = [
   'kernels/attention',
   'kernels/dense',
+  'kernels/exp',
   'kernels/layer_norm',
   'kernels/matmul',
   'kernels/simd_kernels',

@@ -22,6 +22,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { checkOptionNames, optionNames } from './options';
 import { installGradientFixes } from './kernels/tile_gradient';
+import { expOnWasm } from './kernels/exp';
 import { matMulOnWasm } from './kernels/matmul';
 import { sumLeadingOnWasm } from './kernels/sum';
 import { concatOnWasm, splitVOnWasm } from './kernels/concat';
@@ -432,6 +433,7 @@ const WASM_KERNEL_REPLACEMENTS: Array<{ kernelName: string; replace: (original: 
   { kernelName: tf.Concat, replace: concatOnWasm },
   { kernelName: tf.SplitV, replace: splitVOnWasm },
   { kernelName: tf.Sum, replace: sumLeadingOnWasm },
+  { kernelName: tf.Exp, replace: expOnWasm },
 ];
 
 /** tfjs's own kernel configs that `installWasmExtras` replaced, by kernel name, to restore them. */
@@ -440,8 +442,8 @@ const replacedWasmKernels = new Map<string, tf.KernelConfig>();
 /** Options of `installWasmExtras`. */
 export interface WasmExtrasOptions {
   /**
-   * Replace tfjs's Identity, BatchMatMul, _FusedMatMul, Transpose, Tile, Concat, SplitV and Sum on wasm
-   * with faster equivalents (default true); false restores tfjs's own where an earlier call replaced them.
+   * Replace tfjs's Identity, BatchMatMul, _FusedMatMul, Transpose, Tile, Concat, SplitV, Sum and Exp on
+   * wasm with faster equivalents (default true); false restores tfjs's own where an earlier call replaced them.
    */
   replaceTfjsKernels?: boolean;
 }
@@ -460,8 +462,10 @@ export interface WasmExtrasOptions {
  *   copies whole blocks (`tileOnWasm`); its Concat and SplitV with row copies inside the heap
  *   (`concatOnWasm`, `splitVOnWasm`, src/kernels/concat.ts); and its Sum over leading axes of
  *   float32 tensors (a dense layer's bias gradient) with column sums in one pass
- *   (`sumLeadingOnWasm`, src/kernels/sum.ts; tfjs 4.22 transposes first, 10-17x slower). They
- *   compute the same values, up to float32 rounding where a product's sums run in another order.
+ *   (`sumLeadingOnWasm`, src/kernels/sum.ts; tfjs 4.22 transposes first, 10-17x slower); and its
+ *   Exp of float32 tensors with a SIMD one on the kernel threads (`expOnWasm`, src/kernels/exp.ts;
+ *   tfjs 4.22 calls expf an element at a time). They compute the same values, up to float32
+ *   rounding where a product's sums run in another order, and within 1 ulp of e^x for Exp.
  * Idempotent. `initBackend` calls it whenever it selects wasm (`keepTfjsKernels` is the option);
  * call it yourself only if you select wasm with `tf.setBackend`. Needs the wasm backend package
  * loaded (importing '@tensorflow/tfjs-backend-wasm', or `initBackend('wasm')`).

@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { defineFusedKernel, hasFusedKernel, runFusedKernel } from './fused_kernel';
 import { simdKernels, stage, unstage } from './simd_kernels';
-import { inParallelRuns, partsFor, type KernelCalls } from './threads';
+import { inVectorRuns } from './threads';
 
 const FORWARD = 'TfjsAttentionGelu';
 const BACKWARD = 'TfjsAttentionGeluGrad';
@@ -18,25 +18,15 @@ const BACKWARD = 'TfjsAttentionGeluGrad';
 /** Elements below which a part of GELU is not worth handing to another thread (about 20 us). */
 const MIN_PART_ELEMENTS = 1 << 15;
 
-/**
- * Calls `run(calls, firstByte, bytes)` over `n` floats as runs of whole vectors (the kernels read
- * and write 4 floats at a time, so the last run may cover up to 3 past n), one per part,
- * over the kernel threads (threads.ts).
- */
-function inVectorRuns(n: number, run: (calls: KernelCalls, firstByte: number, bytes: number) => void): void {
-  const vectors = Math.ceil(n / 4);
-  inParallelRuns(vectors, partsFor(vectors, MIN_PART_ELEMENTS / 4), (calls, first, end) =>
-    run(calls, 16 * first, 16 * (end - first)),
-  );
-}
-
 defineFusedKernel<Record<string, never>>({
   kernelName: FORWARD,
   outputShapes: ({ x }) => [x],
   compute: ({ x }, [y]) => {
     // A last partial vector reads past x into y's region, and writes y's slack.
     const [xAt, yAt] = stage([x], [], [y.length + 3]);
-    inVectorRuns(x.length, (calls, first, bytes) => calls.geluForward(4 * xAt + first, 4 * yAt + first, bytes));
+    inVectorRuns(x.length, MIN_PART_ELEMENTS, (calls, first, bytes) =>
+      calls.geluForward(4 * xAt + first, 4 * yAt + first, bytes),
+    );
     unstage([y], [yAt]);
   },
 });
@@ -47,7 +37,7 @@ defineFusedKernel<Record<string, never>>({
   compute: ({ x, dy }, [dx]) => {
     // A last partial vector reads past x and dy into the next region, and writes dx's slack.
     const [xAt, dyAt, dxAt] = stage([x, dy], [], [dx.length + 3]);
-    inVectorRuns(x.length, (calls, first, bytes) =>
+    inVectorRuns(x.length, MIN_PART_ELEMENTS, (calls, first, bytes) =>
       calls.geluBackward(4 * xAt + first, 4 * dyAt + first, 4 * dxAt + first, bytes),
     );
     unstage([dx], [dxAt]);

@@ -289,6 +289,54 @@ function expLanes(x: Local, n: Local, r: Local, math: Arithmetic, c: VectorConst
   ];
 }
 
+/** Cephes's expf: e^r - 1 - r = r^2 P(r) for |r| <= ln2 / 2, P's coefficients from the highest. */
+const EXP_MINIMAX = [
+  1.98756915e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1,
+];
+
+/** exp(x) is +Infinity above this (e^89 > float32's largest), 0 below EXP_ANY_FLOOR (e^-104 < its smallest). */
+const EXP_ANY_CEILING = 89;
+const EXP_ANY_FLOOR = -104;
+
+/**
+ * e^x lane-wise for any x, as tfjs's Exp needs: `expLanes`'s reduction with Cephes's minimax
+ * polynomial (EXP_MINIMAX), x clamped to [EXP_ANY_FLOOR, EXP_ANY_CEILING] (NaN stays NaN), and
+ * 2^n built as 2^(n >> 1) times 2^(n - (n >> 1)), two factors that stay normal floats for n from
+ * -150 to 128: results below float32's smallest normal number come out subnormal, rounded once,
+ * and above its largest as +Infinity. Within 1 ulp of e^x correctly rounded, with and without
+ * fused multiply-adds (test/kernels/exp.test.ts checks 146,000 points from -110 to 90). The
+ * integer n is the rounded sum's bits less ROUNDING_BIAS's. `x` is overwritten.
+ */
+function expAnyLanes(x: Local, n: Local, r: Local, math: Arithmetic, c: VectorConstants): Code {
+  // Cephes's minimax polynomial: e^r = 1 + (r + r^2 P(r)), the small part summed first.
+  const [highest, ...rest] = EXP_MINIMAX;
+  const p = rest.reduce<Code>((acc, coefficient) => math.madd(acc, get(r), c.f32(coefficient)), c.f32(highest));
+  const horner = f32x4.add(math.madd(p, f32x4.mul(get(r), get(r)), get(r)), c.f32(1));
+  const power = (exponent: Code) => i32x4.shl(i32x4.add(exponent, c.i32(127)), i32.const(23));
+  return [
+    ...set(x, f32x4.pmin(f32x4.pmax(get(x), c.f32(EXP_ANY_FLOOR)), c.f32(EXP_ANY_CEILING))),
+    ...set(n, math.madd(get(x), c.f32(Math.LOG2E), c.f32(ROUNDING_BIAS))),
+    ...set(r, f32x4.sub(get(n), c.f32(ROUNDING_BIAS))),
+    ...set(r, math.madd(get(r), c.f32(2.1219444e-4), math.madd(get(r), c.f32(-0.693359375), get(x)))),
+    // n as an integer in n (the sum's bits less the bias's bits), and n >> 1 in x.
+    ...set(n, i32x4.sub(get(n), c.f32(ROUNDING_BIAS))),
+    ...set(x, i32x4.shrS(get(n), i32.const(1))),
+    ...f32x4.mul(f32x4.mul(horner, power(get(x))), power(i32x4.sub(get(n), get(x)))),
+  ];
+}
+
+/** e^x over the floats in [x, x + bytes) to y (bytes a multiple of 16), for any x (`expAnyLanes`). */
+const expForward = defineKernel(
+  'expForward',
+  ['i32', 'i32', 'i32'],
+  ['i32', 'v128', 'v128', 'v128'],
+  ([x, y, bytes], [at, value, n, r], math, c) =>
+    forLoop(at, i32.const(0), get(bytes), 16, [
+      ...set(value, f32x4.load(plus(x, at))),
+      ...f32x4.store(plus(y, at), expAnyLanes(value, n, r, math, c)),
+    ]),
+);
+
 /** Put in the padding columns of a block of scores: below EXP_FLOOR, so its exponential is 0. */
 const PAD_SCORE = -1e30;
 
@@ -724,6 +772,8 @@ export interface SimdKernels {
   transposeRows(src: number, srcRow: number, dst: number, dstRow: number, rows: number, columns: number): void;
   /** See `geluForward` above; addresses and bytes in bytes. */
   geluForward(x: number, y: number, bytes: number): void;
+  /** See `expForward` above; addresses and bytes in bytes. */
+  expForward(x: number, y: number, bytes: number): void;
   /** See `geluBackward` above; addresses and bytes in bytes. */
   geluBackward(x: number, dy: number, dx: number, bytes: number): void;
   /** max(x, 0) in place over the floats in [p, p + bytes); bytes a multiple of 16. */
@@ -757,6 +807,7 @@ export const KERNEL_FUNCTIONS = [
   layerNormRows,
   layerNormRowsBackward,
   adamUpdate,
+  expForward,
 ];
 
 const PAGE_BYTES = 65536;

@@ -441,3 +441,19 @@ export function inParallelRuns(
     p + Math.floor(((items - parts) * (p * parts - (p * (p - 1)) / 2)) / ((parts * (parts + 1)) / 2));
   inParallel(parts, (calls, part) => visit(calls, before(part), before(part + 1), part));
 }
+
+/**
+ * Calls `run(calls, firstByte, bytes)` over `n` floats as runs of whole vectors (the kernels read
+ * and write 4 floats at a time, so the last run may cover up to 3 past n), one per part, parts of
+ * at least `minElements` floats, over the kernel threads.
+ */
+export function inVectorRuns(
+  n: number,
+  minElements: number,
+  run: (calls: KernelCalls, firstByte: number, bytes: number) => void,
+): void {
+  const vectors = Math.ceil(n / 4);
+  inParallelRuns(vectors, partsFor(vectors, minElements / 4), (calls, first, end) =>
+    run(calls, 16 * first, 16 * (end - first)),
+  );
+}

@@ -120,6 +120,9 @@ export const f32x4 = {
 export const i32x4 = {
   splat: (value: Code): Code => [...value, ...simd(0x11)],
   add: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xae)],
+  sub: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xb1)],
+  /** Each lane shifted right by the i32 `bits`, copying the sign bit in. */
+  shrS: (a: Code, bits: Code): Code => [...a, ...bits, ...simd(0xac)],
   /** Each lane shifted left by the i32 `bits`. */
   shl: (a: Code, bits: Code): Code => [...a, ...bits, ...simd(0xab)],
   /** f32 lanes to i32, rounding toward zero and saturating. */
