@@ -364,6 +364,36 @@ describe('Transpose on wasm (the last two axes of float32 in SIMD; values: test/
   });
 });
 
+describe('Sum and Exp on wasm (values: test/kernels/sum.test.ts, test/kernels/exp.test.ts)', () => {
+  it.each([
+    ['Sum', (x: tf.Tensor) => tf.sum(x, 0)],
+    ['Exp', (x: tf.Tensor) => tf.exp(x)],
+  ] as const)(
+    "%s is registered by initBackend, gives tfjs's values within float32 rounding; keepTfjsKernels restores tfjs's",
+    async (name, op) => {
+      const kernel = () => tf.getKernel(name, 'wasm')!.kernelFunc;
+      const x = tf.tensor2d(
+        Array.from({ length: 300 * 7 }, (_v, i) => Math.sin(i) * 4),
+        [300, 7],
+      );
+      const values = () => tf.tidy(() => Array.from(op(x).dataSync()));
+      await initBackend('wasm', { quiet: true, keepTfjsKernels: true });
+      const [tfjsOwn, expected] = [kernel(), values()];
+      await initBackend('wasm', { quiet: true });
+      expect(kernel()).not.toBe(tfjsOwn);
+      const ours = values();
+      expect(ours.length).toBe(expected.length);
+      ours.forEach((v, i) =>
+        expect(Math.abs(v - expected[i])).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(expected[i]))),
+      );
+      await initBackend('wasm', { quiet: true, keepTfjsKernels: true });
+      expect(kernel()).toBe(tfjsOwn);
+      await initBackend('wasm', { quiet: true });
+      x.dispose();
+    },
+  );
+});
+
 describe('an embedding model on wasm', () => {
   const vocab = 8;
   const seqLen = 3;
