@@ -424,8 +424,8 @@ export function partsFor(items: number, minItems = 1): number {
 }
 
 /**
- * `inParallel` over `items` cut into `parts` runs in order, each of at least one item, that shrink
- * from the first to the last: part p's share of the items past one each is proportional to
+ * `inParallel` over `items` cut into `parts` runs in order, each of at least one item (when there
+ * are as many), that shrink from the first to the last: part p's share of the items past one each is proportional to
  * parts - p (8 parts: 8/36 of the call first, 1/36 last). Threads claim parts in order, so the
  * small ones come last, when one thread may wait for the other's part: the wait is at most the
  * last part's time, not an eighth of the call's. `visit(calls, first, end, part)` for the items
@@ -436,9 +436,13 @@ export function inParallelRuns(
   parts: number,
   visit: (calls: KernelCalls, first: number, end: number, part: number) => void,
 ): void {
-  // Parts before p take p * parts - p (p - 1) / 2 of the parts (parts + 1) / 2 shares.
+  // The items before part p: one for each part before it, and of the rest the shares of parts 0 to
+  // p - 1, parts + (parts - 1) + ... + (parts - p + 1) = p parts - p (p - 1) / 2 of (parts + 1) parts / 2.
+  // With fewer items than parts (a caller's own count), runs of nearly equal length, some empty.
   const before = (p: number) =>
-    p + Math.floor(((items - parts) * (p * parts - (p * (p - 1)) / 2)) / ((parts * (parts + 1)) / 2));
+    items < parts
+      ? Math.floor((p * items) / parts)
+      : p + Math.floor(((items - parts) * (p * parts - (p * (p - 1)) / 2)) / ((parts * (parts + 1)) / 2));
   inParallel(parts, (calls, part) => visit(calls, before(part), before(part + 1), part));
 }
 

@@ -262,6 +262,19 @@ describe('kernel threads: the protocol', () => {
     sizes.length = 0;
     inParallelRuns(8, 8, (_calls, first, end) => sizes.push(end - first));
     expect(sizes).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
+    // Fewer items than parts (a caller may count its parts itself): every item once, in order.
+    runs.length = 0;
+    inParallelRuns(3, 8, (_calls, first, end, part) => runs.push([first, end, part]));
+    expect(runs.map(([first, end]) => [first, end])).toEqual([
+      [0, 0],
+      [0, 0],
+      [0, 1],
+      [1, 1],
+      [1, 1],
+      [1, 2],
+      [2, 2],
+      [2, 3],
+    ]);
     await useThreads(2);
   });
 
