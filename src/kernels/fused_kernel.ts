@@ -13,7 +13,7 @@
  * attention or layer normalization in a single pass replaces tens of small ones.
  */
 import * as tf from '@tensorflow/tfjs';
-import { identify } from './simd_kernels';
+import { heapFloats, identify } from './simd_kernels';
 
 /** The backends that get the fused kernels. */
 export const FUSED_KERNEL_BACKENDS = ['cpu', 'wasm'] as const;
@@ -62,8 +62,8 @@ function kernelFuncFor<Attrs>(spec: FusedKernelSpec<Attrs>, backendName: string)
       const outInfos = outShapes.map((shape) => wasm.makeOutput(shape, 'float32'));
       const views: FloatInputs = {};
       // Identified by data id: the SIMD kernels' staging need not copy a tensor in twice.
-      for (const [name, info] of given) views[name] = identify(wasm.typedArrayFromHeap(info), info.dataId);
-      const outViews = outInfos.map((info) => identify(wasm.typedArrayFromHeap(info), info.dataId));
+      for (const [name, info] of given) views[name] = heapFloats(wasm, info);
+      const outViews = outInfos.map((info) => heapFloats(wasm, info));
       spec.compute(views, outViews, attrs as unknown as Attrs, shapes);
       return outInfos;
     }

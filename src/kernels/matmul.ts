@@ -14,7 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { identify, kept, simdKernels, stage, unstage, wholeVectors } from './simd_kernels';
+import { heapFloats, kept, simdKernels, stage, unstage, wholeVectors } from './simd_kernels';
 import { inParallelRuns, partsFor, type KernelCalls } from './threads';
 
 /**
@@ -270,7 +270,7 @@ export function matMulOnWasm(original: tf.KernelFunc): tf.KernelFunc {
     const backend = args.backend as unknown as BackendWasm;
     const out = backend.makeOutput([...a.shape.slice(0, -2), M, N], 'float32');
     // Views taken after the allocation, which may grow (and detach) the heap.
-    const view = (x: tf.TensorInfo) => identify(backend.typedArrayFromHeap(x) as Float32Array, x.dataId);
+    const view = (x: tf.TensorInfo) => heapFloats(backend, x);
     matMulInto(
       {
         a: view(a),

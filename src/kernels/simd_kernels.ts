@@ -14,6 +14,7 @@
  * Addresses and strides are in bytes; the contiguous inner dimension `width` (bytes) must be a
  * multiple of 16: four floats per SIMD vector.
  */
+import type { TensorInfo } from '@tensorflow/tfjs';
 import {
   assembleModule,
   type Code,
@@ -261,14 +262,31 @@ const EXP_FLOOR = -87;
 const ROUNDING_BIAS = 12582912;
 
 /**
- * e^x lane-wise for x <= 0 (scores shifted by their row maximum), as Cephes's expf: x = n ln2 + r
- * with |r| <= ln2 / 2, e^r by its Taylor polynomial to r^6 (relative error ~1e-7, float32's
- * rounding), times 2^n built in the exponent bits. n is rounded by adding ROUNDING_BIAS, whose
- * sum also holds n in its low bits: ((those bits + 127) << 23) is 2^n, as 0 <= n + 127 < 2^9
- * keeps the constant's own bits out of the shifted result. That is 3 instructions where
- * `nearest` and a saturating float-to-integer conversion take 8 on x64. Lanes below EXP_FLOOR
- * give exactly 0, as masked scores must; a NaN lane stays NaN (so a softmax row with a NaN is
- * NaN throughout, as tf.softmax's).
+ * The range reduction of both exponentials below, x = n ln2 + r with |r| <= ln2 / 2 (Cephes's
+ * expf): n is rounded by adding ROUNDING_BIAS, whose sum, left in `n`, also holds n in its low
+ * bits; `r` gets n as a float, then x - n ln2, with ln2 split in two so that n * 0.693359375 is
+ * exact. That is 3 instructions where `nearest` and a saturating float-to-integer conversion take
+ * 8 on x64. `x` is read twice.
+ */
+function reduceExp(x: Code, n: Local, r: Local, math: Arithmetic, c: VectorConstants): Code {
+  return [
+    ...set(n, math.madd(x, c.f32(Math.LOG2E), c.f32(ROUNDING_BIAS))),
+    ...set(r, f32x4.sub(get(n), c.f32(ROUNDING_BIAS))),
+    ...set(r, math.madd(get(r), c.f32(2.1219444e-4), math.madd(get(r), c.f32(-0.693359375), x))),
+  ];
+}
+
+/**
+ * 2^e lane-wise for integer lanes e from -126 to 127, built in the exponent bits: (e + 127) << 23.
+ * Only the low 9 bits of e + 127 reach the result, so ROUNDING_BIAS's sum can stand for its n.
+ */
+const twoToThe = (e: Code, c: VectorConstants): Code => i32x4.shl(i32x4.add(e, c.i32(127)), i32.const(23));
+
+/**
+ * e^x lane-wise for x <= 0 (scores shifted by their row maximum): `reduceExp`, e^r by its Taylor
+ * polynomial to r^6 (relative error ~1e-7, float32's rounding), times 2^n. Lanes below EXP_FLOOR
+ * give exactly 0, as masked scores must; a NaN lane stays NaN (so a softmax row with a NaN is NaN
+ * throughout, as tf.softmax's).
  */
 function expLanes(x: Local, n: Local, r: Local, math: Arithmetic, c: VectorConstants): Code {
   // pmax: x's own value where it is NaN too, as max.
@@ -278,13 +296,9 @@ function expLanes(x: Local, n: Local, r: Local, math: Arithmetic, c: VectorConst
     (acc, coefficient) => math.madd(acc, get(r), c.f32(coefficient)),
     c.f32(1 / 720),
   );
-  const twoToTheN = i32x4.shl(i32x4.add(get(n), c.i32(127)), i32.const(23));
+  const twoToTheN = twoToThe(get(n), c);
   return [
-    // n holds x log2(e) + ROUNDING_BIAS, and r the integer n as a float, then x - n ln2, with ln2
-    // split in two so that n * 0.693359375 is exact.
-    ...set(n, math.madd(clamped, c.f32(Math.LOG2E), c.f32(ROUNDING_BIAS))),
-    ...set(r, f32x4.sub(get(n), c.f32(ROUNDING_BIAS))),
-    ...set(r, math.madd(get(r), c.f32(2.1219444e-4), math.madd(get(r), c.f32(-0.693359375), clamped))),
+    ...reduceExp(clamped, n, r, math, c),
     ...v128.andnot(f32x4.mul(horner, twoToTheN), f32x4.lt(get(x), c.f32(EXP_FLOOR))),
   ];
 }
@@ -299,29 +313,25 @@ const EXP_ANY_CEILING = 89;
 const EXP_ANY_FLOOR = -104;
 
 /**
- * e^x lane-wise for any x, as tfjs's Exp needs: `expLanes`'s reduction with Cephes's minimax
- * polynomial (EXP_MINIMAX), x clamped to [EXP_ANY_FLOOR, EXP_ANY_CEILING] (NaN stays NaN), and
- * 2^n built as 2^(n >> 1) times 2^(n - (n >> 1)), two factors that stay normal floats for n from
- * -150 to 128: results below float32's smallest normal number come out subnormal, rounded once,
- * and above its largest as +Infinity. Within 1 ulp of e^x correctly rounded, with and without
- * fused multiply-adds (test/kernels/exp.test.ts checks 146,000 points from -110 to 90). The
- * integer n is the rounded sum's bits less ROUNDING_BIAS's. `x` is overwritten.
+ * e^x lane-wise for any x, as tfjs's Exp needs: x clamped to [EXP_ANY_FLOOR, EXP_ANY_CEILING] (NaN
+ * stays NaN), `reduceExp`, e^r by Cephes's minimax polynomial (EXP_MINIMAX), and 2^n as 2^(n >> 1)
+ * times 2^(n - (n >> 1)), two factors that stay normal floats for n from -150 to 128: results
+ * below float32's smallest normal number come out subnormal, rounded once, and above its largest
+ * as +Infinity. Within 1 ulp of e^x correctly rounded, with and without fused multiply-adds
+ * (test/kernels/exp.test.ts checks 146,000 points from -110 to 90). `x` is overwritten.
  */
 function expAnyLanes(x: Local, n: Local, r: Local, math: Arithmetic, c: VectorConstants): Code {
-  // Cephes's minimax polynomial: e^r = 1 + (r + r^2 P(r)), the small part summed first.
+  // e^r = 1 + (r + r^2 P(r)), the small part summed first.
   const [highest, ...rest] = EXP_MINIMAX;
   const p = rest.reduce<Code>((acc, coefficient) => math.madd(acc, get(r), c.f32(coefficient)), c.f32(highest));
-  const horner = f32x4.add(math.madd(p, f32x4.mul(get(r), get(r)), get(r)), c.f32(1));
-  const power = (exponent: Code) => i32x4.shl(i32x4.add(exponent, c.i32(127)), i32.const(23));
+  const expR = f32x4.add(math.madd(p, f32x4.mul(get(r), get(r)), get(r)), c.f32(1));
   return [
     ...set(x, f32x4.pmin(f32x4.pmax(get(x), c.f32(EXP_ANY_FLOOR)), c.f32(EXP_ANY_CEILING))),
-    ...set(n, math.madd(get(x), c.f32(Math.LOG2E), c.f32(ROUNDING_BIAS))),
-    ...set(r, f32x4.sub(get(n), c.f32(ROUNDING_BIAS))),
-    ...set(r, math.madd(get(r), c.f32(2.1219444e-4), math.madd(get(r), c.f32(-0.693359375), get(x)))),
+    ...reduceExp(get(x), n, r, math, c),
     // n as an integer in n (the sum's bits less the bias's bits), and n >> 1 in x.
     ...set(n, i32x4.sub(get(n), c.f32(ROUNDING_BIAS))),
     ...set(x, i32x4.shrS(get(n), i32.const(1))),
-    ...f32x4.mul(f32x4.mul(horner, power(get(x))), power(i32x4.sub(get(n), get(x)))),
+    ...f32x4.mul(f32x4.mul(expR, twoToThe(get(x), c)), twoToThe(i32x4.sub(get(n), get(x)), c)),
   ];
 }
 
@@ -978,6 +988,15 @@ const tensorOf = new WeakMap<Float32Array, object>();
 export function identify(array: Float32Array, dataId: object): Float32Array {
   tensorOf.set(array, dataId);
   return array;
+}
+
+/**
+ * The floats of tensor `info` on tfjs-backend-wasm's heap, a view identified by its data id
+ * (`identify`). Take a call's views after its outputs are allocated: an allocation may grow the
+ * heap, which detaches the views taken before it.
+ */
+export function heapFloats(backend: { typedArrayFromHeap(info: TensorInfo): unknown }, info: TensorInfo): Float32Array {
+  return identify(backend.typedArrayFromHeap(info) as Float32Array, info.dataId);
 }
 
 /**

@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { identify, simdKernels, stage, unstage, wholeVectors } from './simd_kernels';
+import { heapFloats, simdKernels, stage, unstage, wholeVectors } from './simd_kernels';
 
 /** How many leading axes `axis` names (0, 1, ... in any order), or 0 when it names others too. */
 export function leadingAxes(axis: number | number[], shape: number[]): number {
@@ -42,9 +42,7 @@ export function sumLeadingOnWasm(original: tf.KernelFunc): tf.KernelFunc {
     }
     const N = tf.util.sizeFromShape(x.shape.slice(0, leading));
     const E = size / N;
-    // Views taken after the allocation, which may grow (and detach) the heap.
-    const input = identify(backend.typedArrayFromHeap(x) as Float32Array, x.dataId);
-    const output = identify(backend.typedArrayFromHeap(out) as Float32Array, out.dataId);
+    const [input, output] = [heapFloats(backend, x), heapFloats(backend, out)];
     // Scratch: a 1 (the left operand, every column of it: a column stride of 0), and the sums, E
     // rounded up to whole vectors: a row of x is read as E4 floats, the last one up to 3 floats
     // past x's end, into the staged memory after it; the columns past E are not copied out.

@@ -425,11 +425,11 @@ export function partsFor(items: number, minItems = 1): number {
 
 /**
  * `inParallel` over `items` cut into `parts` runs in order, each of at least one item (when there
- * are as many), that shrink from the first to the last: part p's share of the items past one each is proportional to
- * parts - p (8 parts: 8/36 of the call first, 1/36 last). Threads claim parts in order, so the
- * small ones come last, when one thread may wait for the other's part: the wait is at most the
- * last part's time, not an eighth of the call's. `visit(calls, first, end, part)` for the items
- * [first, end) of each part.
+ * are as many), that shrink from the first to the last: part p's share of the items past one each
+ * is proportional to parts - p (8 parts: 8/36 of the call first, 1/36 last). Threads claim parts
+ * in order, so the small ones come last, when one thread may wait for the other's part: the wait
+ * is at most the last part's time, not an eighth of the call's. `visit(calls, first, end, part)`
+ * for the items [first, end) of each part.
  */
 export function inParallelRuns(
   items: number,

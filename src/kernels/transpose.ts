@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { identify, simdKernels, stage, unstage } from './simd_kernels';
+import { heapFloats, simdKernels, stage, unstage } from './simd_kernels';
 
 /** Whether `perm` keeps every axis but swaps the last two. */
 function swapsLastTwo(perm: number[]): boolean {
@@ -30,9 +30,7 @@ export function transposeLastTwoOnWasm(original: tf.KernelFunc): tf.KernelFunc {
     const backend = args.backend as unknown as BackendWasm;
     const [rows, columns] = x.shape.slice(-2);
     const out = backend.makeOutput([...x.shape.slice(0, -2), columns, rows], 'float32');
-    // Views taken after the allocation, which may grow (and detach) the heap.
-    const input = identify(backend.typedArrayFromHeap(x) as Float32Array, x.dataId);
-    const output = identify(backend.typedArrayFromHeap(out) as Float32Array, out.dataId);
+    const [input, output] = [heapFloats(backend, x), heapFloats(backend, out)];
     const [from, to] = stage([input], [], [size]);
     for (let matrix = 0; matrix < size; matrix += rows * columns) {
       kernels.transposeRows(4 * (from + matrix), 4 * columns, 4 * (to + matrix), 4 * rows, rows, columns);

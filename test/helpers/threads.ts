@@ -7,6 +7,16 @@ export async function useThreads(count: number): Promise<void> {
   expect(await threads.kernelThreadsReady()).toBe(count);
 }
 
+/** Runs `work` with the caller claiming no parts: every part of a threaded call goes to the workers. */
+export function onWorkersOnly<T>(work: () => T): T {
+  threads.setCallerClaimsParts(false);
+  try {
+    return work();
+  } finally {
+    threads.setCallerClaimsParts(true);
+  }
+}
+
 /**
  * Runs `fn` with the parts of every `inParallelRuns` call interleaved on this thread, one kernel
  * call of each part in turn (the parts in order, or the last first when `reversed`): a

@@ -5,10 +5,10 @@
  * with a stand-in for tfjs's kernel, to see which inputs they hand over to it.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { initBackend } from '../../src/backend';
 import { concatOnWasm, splitVOnWasm } from '../../src/kernels/concat';
 import { describeEachBackend } from '../helpers/backends';
+import { callKernel, tfjsStandIn } from '../helpers/wasm_kernels';
 
 type Values = number[] | boolean[];
 
@@ -206,19 +206,13 @@ describeEachBackend('Concat and SplitV', () => {
 });
 
 describe('concatOnWasm and splitVOnWasm called directly', () => {
-  let backend: BackendWasm;
   beforeAll(async () => {
     await initBackend('wasm', { quiet: true });
-    backend = tf.backend() as BackendWasm;
   });
-
-  /** A stand-in for tfjs's kernel: records that it was asked, answers a marker. */
-  const original = () => jest.fn((() => 'tfjs') as unknown as tf.KernelFunc);
 
   const complexInfo = (shape: number[]): tf.TensorInfo => ({ dataId: {}, shape, dtype: 'complex64' });
 
-  const callConcat = (kernel: tf.KernelFunc, inputs: tf.Tensor[], axis: number) =>
-    kernel({ inputs: inputs as unknown as tf.NamedTensorInfoMap, attrs: { axis } as tf.NamedAttrMap, backend });
+  const callConcat = (kernel: tf.KernelFunc, inputs: tf.Tensor[], axis: number) => callKernel(kernel, inputs, { axis });
 
   it('copies numeric inputs of one dtype itself (float32, int32, bool; two or more non-empty)', () => {
     for (const [dtype, shapes] of [
@@ -241,7 +235,7 @@ describe('concatOnWasm and splitVOnWasm called directly', () => {
     ] as Array<[tf.DataType, number[][]]>) {
       const values = shapes.map((shape, i) => valuesOf(shape, dtype, i + 1));
       const inputs = shapes.map((shape, i) => tf.tensor(values[i], shape, dtype));
-      const fallback = original();
+      const fallback = tfjsStandIn();
       const out = callConcat(concatOnWasm(fallback), inputs, shapes[0].length - 1);
       expect(fallback).not.toHaveBeenCalled();
       const tensor = tf.engine().makeTensorFromTensorInfo(out as tf.TensorInfo);
@@ -264,7 +258,7 @@ describe('concatOnWasm and splitVOnWasm called directly', () => {
     ];
     for (const [name, make] of cases) {
       const inputs = make();
-      const fallback = original();
+      const fallback = tfjsStandIn();
       expect([name, callConcat(concatOnWasm(fallback), inputs, 0)]).toEqual([name, 'tfjs']);
       expect(fallback).toHaveBeenCalledTimes(1);
       tf.dispose(inputs.filter((t) => t instanceof tf.Tensor));
@@ -273,15 +267,11 @@ describe('concatOnWasm and splitVOnWasm called directly', () => {
 
   it('splits numeric tensors itself and hands strings, complex numbers and empty tensors to tfjs', () => {
     const callSplit = (kernel: tf.KernelFunc, x: tf.Tensor, numOrSizeSplits: number | number[], axis: number) =>
-      kernel({
-        inputs: { x } as unknown as tf.NamedTensorInfoMap,
-        attrs: { numOrSizeSplits, axis } as unknown as tf.NamedAttrMap,
-        backend,
-      });
+      callKernel(kernel, { x }, { numOrSizeSplits, axis });
     for (const dtype of ['float32', 'int32', 'bool'] as tf.DataType[]) {
       const values = valuesOf([2, 9], dtype, 2);
       const x = tf.tensor(values, [2, 9], dtype);
-      const fallback = original();
+      const fallback = tfjsStandIn();
       const outs = callSplit(splitVOnWasm(fallback), x, [4, 0, 5], 1) as tf.TensorInfo[];
       expect(fallback).not.toHaveBeenCalled();
       const tensors = outs.map((info) => tf.engine().makeTensorFromTensorInfo(info));
@@ -298,7 +288,7 @@ describe('concatOnWasm and splitVOnWasm called directly', () => {
       ['complex', complexInfo([2]) as unknown as tf.Tensor],
       ['empty', tf.zeros([2, 0])],
     ] as Array<[string, tf.Tensor]>) {
-      const fallback = original();
+      const fallback = tfjsStandIn();
       expect([name, callSplit(splitVOnWasm(fallback), x, 2, 0)]).toEqual([name, 'tfjs']);
       expect(fallback).toHaveBeenCalledTimes(1);
       if (x instanceof tf.Tensor) x.dispose();

@@ -4,12 +4,12 @@
  * as tfjs's own Exp gives them, and the kernel handing other dtypes and empty tensors to tfjs's.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { initBackend } from '../../src/backend';
 import { expOnWasm } from '../../src/kernels/exp';
 import { simdKernels } from '../../src/kernels/simd_kernels';
-import { partsRunByWorkers, setCallerClaimsParts } from '../../src/kernels/threads';
-import { useThreads } from '../helpers/threads';
+import { partsRunByWorkers } from '../../src/kernels/threads';
+import { onWorkersOnly, useThreads } from '../helpers/threads';
+import { callKernel, tfjsStandIn } from '../helpers/wasm_kernels';
 
 /** The largest of many numbers (Math.max(...xs) overflows the stack past about 100,000). */
 function largest(xs: ArrayLike<number>): number {
@@ -72,15 +72,12 @@ describe('expForward', () => {
 });
 
 describe('expOnWasm', () => {
-  let backend: BackendWasm;
   beforeAll(async () => {
     await initBackend('wasm', { quiet: true });
     await useThreads(2);
-    backend = tf.backend() as BackendWasm;
   });
 
-  const callDirectly = (x: tf.Tensor, fallback: tf.KernelFunc) =>
-    expOnWasm(fallback)({ inputs: { x } as unknown as tf.NamedTensorInfoMap, attrs: {}, backend });
+  const callDirectly = (x: tf.Tensor, fallback: tf.KernelFunc) => callKernel(expOnWasm(fallback), { x });
 
   it('tf.exp of float32 over more floats than a part (a last partial vector), on the worker: within 1 ulp', () => {
     // 3 x 70001: not whole vectors, and parts on both threads.
@@ -89,13 +86,7 @@ describe('expOnWasm', () => {
     const before = tf.memory().numTensors;
     // Every part on the worker (the caller claims none), so that its results are the ones checked.
     const workerParts = partsRunByWorkers();
-    setCallerClaimsParts(false);
-    let y: tf.Tensor;
-    try {
-      y = tf.exp(x);
-    } finally {
-      setCallerClaimsParts(true);
-    }
+    const y = onWorkersOnly(() => tf.exp(x));
     expect(partsRunByWorkers() - workerParts).toBeGreaterThan(1);
     expect([y.shape, y.dtype]).toEqual([[3, 70001], 'float32']);
     const got = y.dataSync();
@@ -106,7 +97,7 @@ describe('expOnWasm', () => {
   });
 
   it('runs float32 here and hands other dtypes and empty tensors to tfjs', () => {
-    const fallback = jest.fn((() => 'tfjs') as unknown as tf.KernelFunc);
+    const fallback = tfjsStandIn();
     const x = tf.tensor([
       [0, 1, -2],
       [30, -100, 2],

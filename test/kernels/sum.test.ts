@@ -5,10 +5,10 @@
  * which axes, dtypes and sizes it hands over to it.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { initBackend } from '../../src/backend';
 import { leadingAxes, sumLeadingOnWasm } from '../../src/kernels/sum';
 import { describeEachBackend } from '../helpers/backends';
+import { callKernel, tfjsStandIn } from '../helpers/wasm_kernels';
 
 const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
@@ -87,10 +87,8 @@ describeEachBackend('Sum', () => {
 });
 
 describe('sumLeadingOnWasm called directly', () => {
-  let backend: BackendWasm;
   beforeAll(async () => {
     await initBackend('wasm', { quiet: true });
-    backend = tf.backend() as BackendWasm;
   });
 
   it.each(CASES)(
@@ -98,12 +96,8 @@ describe('sumLeadingOnWasm called directly', () => {
     (shape, axis, keepDims, dtype, leading) => {
       const values = valuesOf(shape, dtype);
       const x = tf.tensor(values, shape, dtype);
-      const fallback = jest.fn((() => 'tfjs') as unknown as tf.KernelFunc);
-      const out = sumLeadingOnWasm(fallback)({
-        inputs: { x } as unknown as tf.NamedTensorInfoMap,
-        attrs: { axis, keepDims } as unknown as tf.NamedAttrMap,
-        backend,
-      });
+      const fallback = tfjsStandIn();
+      const out = callKernel(sumLeadingOnWasm(fallback), { x }, { axis, keepDims });
       if (leading > 0) {
         expect(fallback).not.toHaveBeenCalled();
         const t = tf.engine().makeTensorFromTensorInfo(out as tf.TensorInfo);

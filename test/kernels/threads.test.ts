@@ -18,13 +18,12 @@ import {
   inParallelRuns,
   partsFor,
   partsRunByWorkers,
-  setCallerClaimsParts,
   setKernelThreads,
   setWorkersClaimParts,
   THREADS_ENV_VAR,
   type KernelCalls,
 } from '../../src/kernels/threads';
-import { useThreads } from '../helpers/threads';
+import { onWorkersOnly, useThreads } from '../helpers/threads';
 
 describe('kernel threads: the protocol', () => {
   // No tfjs here (the kernels alone): the file loads in a second, a mutation run's every mutant.
@@ -36,15 +35,6 @@ describe('kernel threads: the protocol', () => {
   /** Copies the float at `from` to the n floats from `to` (through the module: a worker may run it). */
   const spread = (calls: KernelCalls, from: number, to: number, n: number) =>
     calls.copyRows(4 * from, 0, 4 * to, 4, n, 1, 1);
-  /** Runs `work` with the caller claiming no parts: every part of a threaded call goes to the workers. */
-  const onWorkersOnly = (work: () => void) => {
-    setCallerClaimsParts(false);
-    try {
-      work();
-    } finally {
-      setCallerClaimsParts(true);
-    }
-  };
   const floatsAt = (start: number, n: number) => Array.from(simdKernels()!.floats.subarray(start, start + n));
 
   test.each([

@@ -5,10 +5,10 @@
  * kernel, to see which tensors it hands over to it.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { initBackend } from '../../src/backend';
 import { tileInto, tileOnWasm } from '../../src/kernels/tile';
 import { describeEachBackend } from '../helpers/backends';
+import { callKernel, tfjsStandIn } from '../helpers/wasm_kernels';
 
 const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
@@ -71,18 +71,12 @@ describeEachBackend('Tile', () => {
 });
 
 describe('tileOnWasm called directly', () => {
-  let backend: BackendWasm;
   beforeAll(async () => {
     await initBackend('wasm', { quiet: true });
-    backend = tf.backend() as BackendWasm;
   });
 
   const call = (fallback: tf.KernelFunc, x: tf.TensorInfo, reps: number[]) =>
-    tileOnWasm(fallback)({
-      inputs: { x } as unknown as tf.NamedTensorInfoMap,
-      attrs: { reps } as unknown as tf.NamedAttrMap,
-      backend,
-    });
+    callKernel(tileOnWasm(fallback), { x }, { reps });
 
   it('tiles float32 and int32 itself', () => {
     for (const [shape, reps, dtype] of [
@@ -91,7 +85,7 @@ describe('tileOnWasm called directly', () => {
     ] as Array<[number[], number[], tf.DataType]>) {
       const values = valuesOf(shape, dtype);
       const x = tf.tensor(values, shape, dtype);
-      const fallback = jest.fn((() => 'tfjs') as unknown as tf.KernelFunc);
+      const fallback = tfjsStandIn();
       const t = tf.engine().makeTensorFromTensorInfo(call(fallback, x, reps) as tf.TensorInfo);
       expect(fallback).not.toHaveBeenCalled();
       expect([t.shape, t.dtype]).toEqual([shape.map((n, k) => n * reps[k]), dtype]);
@@ -110,7 +104,7 @@ describe('tileOnWasm called directly', () => {
     ];
     for (const [name, make, reps] of cases) {
       const x = make();
-      const fallback = jest.fn((() => 'tfjs') as unknown as tf.KernelFunc);
+      const fallback = tfjsStandIn();
       expect([name, call(fallback, x, reps)]).toEqual([name, 'tfjs']);
       expect(fallback).toHaveBeenCalledTimes(1);
       x.dispose();

@@ -5,10 +5,10 @@
  * for tfjs's kernel, to see which permutations, dtypes and sizes it hands over to it.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { initBackend } from '../../src/backend';
 import { transposeLastTwoOnWasm } from '../../src/kernels/transpose';
 import { describeEachBackend } from '../helpers/backends';
+import { callKernel, tfjsStandIn } from '../helpers/wasm_kernels';
 
 const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
@@ -71,10 +71,8 @@ describeEachBackend('Transpose', () => {
 });
 
 describe('transposeLastTwoOnWasm called directly', () => {
-  let backend: BackendWasm;
   beforeAll(async () => {
     await initBackend('wasm', { quiet: true });
-    backend = tf.backend() as BackendWasm;
   });
 
   it.each(CASES)(
@@ -82,12 +80,8 @@ describe('transposeLastTwoOnWasm called directly', () => {
     (shape, perm, dtype, ours) => {
       const values = valuesOf(shape, dtype);
       const x = tf.tensor(values, shape, dtype);
-      const fallback = jest.fn((() => 'tfjs') as unknown as tf.KernelFunc);
-      const out = transposeLastTwoOnWasm(fallback)({
-        inputs: { x } as unknown as tf.NamedTensorInfoMap,
-        attrs: { perm } as unknown as tf.NamedAttrMap,
-        backend,
-      });
+      const fallback = tfjsStandIn();
+      const out = callKernel(transposeLastTwoOnWasm(fallback), { x }, { perm });
       if (ours) {
         expect(fallback).not.toHaveBeenCalled();
         const t = tf.engine().makeTensorFromTensorInfo(out as tf.TensorInfo);
