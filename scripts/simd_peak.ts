@@ -7,9 +7,11 @@
  *
  * prints one JSON line: the machine (as the bench's lines record it), `peakGmacPerThread` (a loop
  * of PEAK_CHAINS independent chains of 4-lane multiply-adds on one thread: relaxed SIMD's fused
- * one where the engine validates it, as our kernels, else a multiply and an add), and
- * `productGmac` for a 512 x 512 x 512 `tf.matMul` on the wasm backend, our kernels on 1 thread and
- * on the kernel threads. Each figure is the median of 7 timed repeats after a warm-up.
+ * one where the engine validates it, as our kernels, else a multiply and an add),
+ * `peakGmacAllThreads` (the same loop on `peakThreads` threads at once, as many as our kernels use:
+ * the threads' rates summed; less than peakThreads times one thread's where threads share a core's
+ * multiply-add units), and `productGmac` for a 512 x 512 x 512 `tf.matMul` on the wasm backend,
+ * our kernels on 1 thread and on the kernel threads. Each figure is the median of 7 timed repeats after a warm-up.
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -17,7 +19,7 @@ import { initBackend } from '../src/backend';
 import { relaxedSimdKernels } from '../src/kernels/simd_kernels';
 import { kernelThreads, kernelThreadsReady, setKernelThreads } from '../src/kernels/threads';
 import { machineInfo, measure, round } from '../src/train/benchmark';
-import { PEAK_CHAINS, peakFunction } from './bench/simd_peak';
+import { PEAK_CHAINS, peakFunction, peakOnThreads } from './bench/simd_peak';
 
 /** The median of 7 timed repeats of `work` after 2 untimed ones, in ms (the bench's `measure`). */
 async function medianMs(work: () => void): Promise<number> {
@@ -33,6 +35,13 @@ async function main(): Promise<void> {
   const iterations = 10_000_000;
   const peakMs = peak === null ? null : await medianMs(() => peak.run(iterations, 1e-7));
   const peakGmacPerThread = peakMs === null ? null : (PEAK_CHAINS * 4 * iterations) / peakMs / 1e6;
+  // The same loop on as many threads as our kernels use, all at once: the threads' rates summed, 7 times.
+  const together: number[] = [];
+  for (let repeat = 0; repeat < 7 && peak !== null; repeat++) {
+    const runs = (await peakOnThreads(threads, iterations, 1e-7))!;
+    together.push(runs.reduce((sum, { ms }) => sum + (PEAK_CHAINS * 4 * iterations) / ms / 1e6, 0));
+  }
+  const peakGmacAllThreads = together.length === 0 ? null : together.sort((x, y) => x - y)[together.length >> 1];
 
   const n = 512;
   const [a, b] = [tf.randomNormal([n, n]), tf.randomNormal([n, n])];
@@ -59,6 +68,8 @@ async function main(): Promise<void> {
       kernelsRelaxedSimd: relaxedSimdKernels(),
       peakChains: PEAK_CHAINS,
       peakGmacPerThread: peakGmacPerThread === null ? null : round(peakGmacPerThread),
+      peakThreads: threads,
+      peakGmacAllThreads: peakGmacAllThreads === null ? null : round(peakGmacAllThreads),
       productGmac,
     }),
   );

@@ -1,6 +1,7 @@
 /**
- * The 4-lane multiply-add peak of one core in WebAssembly (scripts/simd_peak.ts prints it): a
- * loop of independent chains that nothing but the multiply-add units limits.
+ * The 4-lane multiply-add peak of one core in WebAssembly, and of all the cores at once
+ * (scripts/simd_peak.ts prints both): a loop of independent chains that nothing but the
+ * multiply-add units limits.
  */
 import { ARITHMETICS, type Arithmetic } from '../../src/kernels/simd_kernels';
 import { assembleModule, defineFunction, f32, f32x4, forLoop, get, i32, set } from '../../src/kernels/wasm_assembler';
@@ -39,27 +40,92 @@ export function peakModule(math: Arithmetic): Uint8Array<ArrayBuffer> {
   return assembleModule([peak]);
 }
 
+/** peakModule in the first of our kernels' arithmetics whose module validates (as our kernels choose). */
+function peakBytes(): { bytes: Uint8Array<ArrayBuffer>; relaxed: boolean } | null {
+  for (const math of ARITHMETICS) {
+    const bytes = peakModule(math);
+    if (WebAssembly.validate(bytes)) return { bytes, relaxed: math.relaxed };
+  }
+  return null;
+}
+
 /**
- * `peak` of peakModule in the first of our kernels' arithmetics whose module validates (as our
- * kernels choose), instantiated on a memory of its own; null without WebAssembly SIMD.
+ * `peak` of peakBytes's module, instantiated on a memory of its own; null without WebAssembly
+ * SIMD. `run` returns the accumulators' lanes.
  */
 export function peakFunction(): {
   relaxed: boolean;
   run: (iterations: number, step: number) => Float32Array;
 } | null {
-  for (const math of ARITHMETICS) {
-    const bytes = peakModule(math);
-    if (!WebAssembly.validate(bytes)) continue;
-    const memory = new WebAssembly.Memory({ initial: 1 });
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
-    const peak = instance.exports.peak as (iterations: number, out: number, step: number) => void;
-    return {
-      relaxed: math.relaxed,
-      run: (iterations, step) => {
-        peak(iterations, 0, step);
-        return new Float32Array(memory.buffer, 0, 4 * PEAK_CHAINS).slice();
-      },
-    };
+  const module = peakBytes();
+  if (module === null) return null;
+  const memory = new WebAssembly.Memory({ initial: 1 });
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(module.bytes), { env: { memory } });
+  const peak = instance.exports.peak as (iterations: number, out: number, step: number) => void;
+  return {
+    relaxed: module.relaxed,
+    run: (iterations, step) => {
+      peak(iterations, 0, step);
+      return new Float32Array(memory.buffer, 0, 4 * PEAK_CHAINS).slice();
+    },
+  };
+}
+
+/**
+ * A worker of `peakOnThreads`: instantiates the loop, says it is ready, waits for the start word,
+ * runs the loop once and posts its time and the accumulators' lanes.
+ */
+const PEAK_WORKER = `'use strict';
+const { parentPort, workerData } = require('worker_threads');
+const { bytes, start, iterations, step } = workerData;
+const memory = new WebAssembly.Memory({ initial: 1 });
+const peak = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports.peak;
+const go = new Int32Array(start);
+parentPort.postMessage('ready');
+Atomics.wait(go, 0, 0);
+const began = performance.now();
+peak(iterations, 0, step);
+const ms = performance.now() - began;
+parentPort.postMessage({ ms, lanes: new Float32Array(memory.buffer, 0, 4 * ${PEAK_CHAINS}).slice() });
+`;
+
+/**
+ * The loop of peakFunction run `iterations` times on `threads` threads at once (Node: this one and
+ * threads - 1 workers, started together once every worker is ready), for the multiply-adds that
+ * all the cores do together: two threads on one core's two hyperthreads share its multiply-add
+ * units, and do no more than one thread. Each thread's time in ms and its lanes, this thread's
+ * first; null without WebAssembly SIMD.
+ */
+export async function peakOnThreads(
+  threads: number,
+  iterations: number,
+  step: number,
+): Promise<Array<{ ms: number; lanes: Float32Array }> | null> {
+  const module = peakBytes();
+  const here = peakFunction();
+  if (module === null || here === null) return null;
+  const { Worker } = require('worker_threads') as typeof import('worker_threads');
+  const start = new SharedArrayBuffer(4);
+  const workers = Array.from(
+    { length: threads - 1 },
+    () => new Worker(PEAK_WORKER, { eval: true, workerData: { bytes: module.bytes, start, iterations, step } }),
+  );
+  const message = (worker: import('worker_threads').Worker) =>
+    new Promise<unknown>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+  try {
+    await Promise.all(workers.map(message));
+    const results = workers.map(message) as Array<Promise<{ ms: number; lanes: Float32Array }>>;
+    const go = new Int32Array(start);
+    Atomics.store(go, 0, 1);
+    Atomics.notify(go, 0);
+    const began = performance.now();
+    const lanes = here.run(iterations, step);
+    const ms = performance.now() - began;
+    return [{ ms, lanes }, ...(await Promise.all(results))];
+  } finally {
+    await Promise.all(workers.map((worker) => worker.terminate()));
   }
-  return null;
 }
