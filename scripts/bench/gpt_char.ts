@@ -2,9 +2,10 @@
  * `train-gpt-char`: a training step of a character-level, decoder-only model, beyond the toy tasks.
  *
  * Model (the same in scripts/peers/torch_gpt_char.py): token + learned position embedding (65
- * characters, 128 positions, width 128), 4 pre-LN causal blocks (4 heads of 32, feed-forward 512,
- * exact gelu, dropout 0), a final layer norm, a dense layer to the 65 characters; softmax
- * cross-entropy of the next character at every position; Adam 1e-3; batch 16 windows of 128.
+ * characters, 128 positions, width 128, no padding mask: every id is a character), 4 pre-LN causal
+ * blocks (4 heads of 32, feed-forward 512, exact gelu, dropout 0), a final layer norm, a dense layer
+ * to the 65 characters; softmax cross-entropy of the next character at every position; Adam 1e-3;
+ * batch 16 windows of 128.
  * The final norm is ours (`MaskedLayerNormalization`) or tfjs's `tf.layers.layerNormalization`,
  * the one the README's GPT example uses: both are timed.
  *
@@ -79,6 +80,8 @@ function buildModel(finalNorm: 'ours' | 'tfjs'): tf.LayersModel {
     vocabularySize: vocabulary,
     sequenceLength: length,
     embeddingDim: width,
+    // Id 0 is a character here ('a'), not padding: no padding mask, as the peer.
+    maskZero: false,
   }).apply(tokens) as tf.SymbolicTensor;
   for (let i = 0; i < layers; i++) {
     x = new TransformerEncoderBlock({
