@@ -14,12 +14,12 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { heapFloats, kept, simdKernels, stage, unstage, wholeVectors } from './simd_kernels';
+import { heapFloats, kept, productRowBlock, simdKernels, stage, unstage, wholeVectors } from './simd_kernels';
 import { inParallelRuns, partsFor, type KernelCalls } from './threads';
 
 /**
  * The right operand is read in blocks of DEPTH rows by PANEL columns (256 kB), each summed into
- * the product before the next: a block then stays in the L2 cache while every 4-row tile of the
+ * the product before the next: a block then stays in the L2 cache while every row tile of the
  * part reads it, whatever K (at K = 2048, a whole panel of K rows is 2 MB, and every tile would
  * read it again from memory).
  */
@@ -77,18 +77,20 @@ export function transposedRows(
 }
 
 /**
- * `visit(calls, r0, rows)` for blocks of whole 4-row tiles of an (M, ...) result whose rows cost
- * `macsPerRow` multiply-adds each, one block per part, over the kernel threads.
+ * `visit(calls, r0, rows)` for blocks of rows of an (M, ...) result whose rows cost `macsPerRow`
+ * multiply-adds each, one block per part, over the kernel threads: every block but the last a
+ * multiple of `productRowBlock()` rows, the rows `axpyRows` computes in whole tiles.
  */
 export function inRowBlocks(
   M: number,
   macsPerRow: number,
   visit: (calls: KernelCalls, r0: number, rows: number) => void,
 ): void {
-  const tiles = Math.ceil(M / 4);
-  const parts = partsFor(tiles, Math.ceil(MIN_PART_MACS / (4 * macsPerRow)));
-  inParallelRuns(tiles, parts, (calls, firstTile, endTile) =>
-    visit(calls, 4 * firstTile, Math.min(M, 4 * endTile) - 4 * firstTile),
+  const block = productRowBlock();
+  const blocks = Math.ceil(M / block);
+  const parts = partsFor(blocks, Math.ceil(MIN_PART_MACS / (block * macsPerRow)));
+  inParallelRuns(blocks, parts, (calls, first, end) =>
+    visit(calls, block * first, Math.min(M, block * end) - block * first),
   );
 }
 

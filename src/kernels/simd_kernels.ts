@@ -95,18 +95,31 @@ const advance = (address: Local, step: Code): Code => set(address, i32.add(get(a
  * a + i*aRow + j*aCol, so A may be read transposed; B row j starts at b + j*bRow, C row i at
  * c + i*cRow.
  *
- * Register-blocked like XNNPACK's "loadsplat" micro-kernels: a tile of 4 rows of C by 8 floats
- * keeps 8 accumulators, and each step j loads two vectors of B and broadcasts four floats of A for
- * 16 multiply-adds, where one row at a time needs a load of B per multiply-add. The rows left
- * over (m mod 4) go one at a time, 16 floats per tile.
+ * Register-blocked like XNNPACK's "loadsplat" micro-kernels: a tile of rows of C by a few vectors
+ * keeps its accumulators in registers, and each step j loads the tile's vectors of B once and
+ * broadcasts one float of A per row, where one row at a time needs a load of B per multiply-add.
+ * The tile is the largest that V8's 15 vector registers on x64 hold without spilling to the stack
+ * (accumulators, B's vectors and the rows' broadcasts, which V8 loads all before the first
+ * multiply-add):
+ *
+ * - relaxed SIMD's fused multiply-add: 3 rows by 12 floats, 9 accumulators + 3 + 3 registers, 6
+ *   loads for 9 multiply-adds. Then 3 rows by 8 or 4 floats, 2 rows left (m mod 3) by 16 or 4, and
+ *   1 row by 16 or 4. On a Zen 5 core (README, Speed), 0.87 to 1.0 of 4 x 8's time on the
+ *   library's product shapes.
+ * - separate multiplies and adds, whose product takes one more register: 4 rows by 8 floats (8
+ *   accumulators), then 4 by 4, then the rows left over (m mod 4) one at a time by 16 or 4. The
+ *   3 x 12 tile spills there (12 GMAC/s against 27).
+ *
+ * Each float of C is the same sum, in the same order, whatever the tile: the result does not
+ * depend on which tile, or which thread's part, computes it.
  */
 const axpyRows = defineKernel(
   'axpyRows',
   ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'f32', 'i32'],
-  [...Array<'i32'>(7).fill('i32'), ...Array<'v128'>(11).fill('v128')],
+  [...Array<'i32'>(7).fill('i32'), ...Array<'v128'>(14).fill('v128')],
   (
     [a, aRow, aCol, b, bRow, c, cRow, m, n, width, alpha, accumulate],
-    [i, j, x, rowA, rowC, pa, pb, weight, b0, b1, ...acc],
+    [i, j, x, rowA, rowC, pa, pb, weight, b0, b1, b2, b3, ...acc],
     math,
   ) => {
     // Writes alpha * acc (+ the old C) to C at rowC + r*cRow + x + 16v.
@@ -119,12 +132,12 @@ const axpyRows = defineKernel(
       ];
     };
     // A tile of `rows` rows of C by `vectors` vectors from column x: sum over j, walking A's
-    // column and B's rows by pointer. With four rows, B's vectors are loaded once per j into b0,
-    // b1 and each row's weight once into `weight`; with one row, each vector of B is used once.
-    const tile = (rows: 1 | 4, vectors: number) => {
+    // column and B's rows by pointer. With several rows, B's vectors are loaded once per j into b0..
+    // and each row's weight once into `weight`; with one row, each vector of B is used once.
+    const tile = (rows: number, vectors: number) => {
       const accOf = (r: number, v: number) => acc[r * vectors + v];
       const aAt = (r: number) => (r === 0 ? get(pa) : i32.add(get(pa), i32.mul(get(aRow), i32.const(r))));
-      const bVectors = [b0, b1];
+      const bVectors = [b0, b1, b2, b3];
       const products =
         rows === 1
           ? [
@@ -158,20 +171,32 @@ const axpyRows = defineKernel(
     };
     const rowsFrom = (first: Code, step: number, last: Code, body: Code) =>
       forLoop(i, first, last, step, [...set(rowA, at(a, i, aRow)), ...set(rowC, at(c, i, cRow)), ...body]);
-    return [
-      // Four rows at a time: 8 floats per tile, then 4.
-      ...rowsFrom(i32.const(0), 4, i32.add(get(m), i32.const(-3)), [
-        ...forLoop(x, i32.const(0), i32.add(get(width), i32.const(-31)), 32, tile(4, 2)),
-        ...forLoop(x, get(x), get(width), 16, tile(4, 1)),
-      ]),
-      // The last m mod 4 rows one at a time: 16 floats per tile, then 4.
-      ...rowsFrom(get(i), 1, get(m), [
-        ...forLoop(x, i32.const(0), i32.add(get(width), i32.const(-63)), 64, tile(1, 4)),
-        ...forLoop(x, get(x), get(width), 16, tile(1, 1)),
-      ]),
-    ];
+    // Tiles of `rows` rows from row `first` while that many rows are left: `widths[0]` vectors wide
+    // while they fit, then the narrower widths in turn over the columns left.
+    const rowTiles = (first: Code, rows: number, widths: number[]) =>
+      rowsFrom(first, rows, i32.add(get(m), i32.const(1 - rows)), [
+        ...forLoop(x, i32.const(0), i32.add(get(width), i32.const(1 - 16 * widths[0])), 16 * widths[0], [
+          ...tile(rows, widths[0]),
+        ]),
+        ...widths.slice(1).flatMap((vectors) => {
+          const last = i32.add(get(width), i32.const(1 - 16 * vectors));
+          return forLoop(x, get(x), last, 16 * vectors, tile(rows, vectors));
+        }),
+      ]);
+    return math.relaxed
+      ? [...rowTiles(i32.const(0), 3, [3, 2, 1]), ...rowTiles(get(i), 2, [4, 1]), ...rowTiles(get(i), 1, [4, 1])]
+      : [...rowTiles(i32.const(0), 4, [2, 1]), ...rowTiles(get(i), 1, [4, 1])];
   },
 );
+
+/**
+ * How many rows of C `axpyRows` computes in whole tiles with none left over: `inRowBlocks`
+ * (matmul.ts) cuts a product's rows for the threads at multiples of it, where rows left over would
+ * go one at a time. Two 3-row tiles with relaxed SIMD, one 4-row tile without (see `axpyRows`).
+ */
+export function productRowBlock(): number {
+  return relaxedSimdKernels() ? 6 : 4;
+}
 
 /**
  * Layer normalization of `rows` rows of `width` bytes (count floats, as an f32) at x: per row

@@ -2,8 +2,8 @@
  * The wasm backend's matrix products as `initBackend` installs them (src/kernels/matmul.ts)
  * against the cpu backend's: every transpose combination, widths that are not whole SIMD vectors,
  * more columns than one panel, more rows of the right operand than one block, rows not a multiple
- * of the 4-row tile, _FusedMatMul's bias and relu, and the products left to tfjs (batched, other
- * activations); no tensor left behind.
+ * of the product's row block (productRowBlock), _FusedMatMul's bias and relu, and the products
+ * left to tfjs (batched, other activations); no tensor left behind.
  */
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend';
@@ -21,6 +21,7 @@ import {
   freeResident,
   identify,
   keptCopyCount,
+  productRowBlock,
   setKeptRingFloats,
   simdKernels,
   stage,
@@ -173,7 +174,8 @@ describe('matMulInto against float64 loops', () => {
   });
 
   const cases: Array<Shape & { activation: EpilogueActivation; bias: boolean; parts: boolean }> = [
-    // Four 4-row parts (over 2^18 multiply-adds a tile), two panels of 256 columns, two blocks of K.
+    // A part for each row block (over 2^18 multiply-adds a block; 4 or 6 rows, productRowBlock), two
+    // panels of 256 columns, two blocks of K.
     { M: 13, K: 300, N: 301, transposeA: true, transposeB: false, activation: 'linear', bias: true, parts: true },
     { M: 11, K: 270, N: 262, transposeA: false, transposeB: true, activation: 'relu', bias: true, parts: true },
     { M: 14, K: 280, N: 256, transposeA: false, transposeB: false, activation: 'gelu', bias: false, parts: true },
@@ -192,7 +194,7 @@ describe('matMulInto against float64 loops', () => {
       const [out, pre] = [new Float32Array(M * N), new Float32Array(M * N).fill(7)];
       const before = partsRunByWorkers();
       matMulInto({ ...shape, a, b, bias: biasValues, activation }, out, pre);
-      expect(partsRunByWorkers() - before).toBe(parts ? Math.ceil(M / 4) : 0);
+      expect(partsRunByWorkers() - before).toBe(parts ? Math.ceil(M / productRowBlock()) : 0);
       expect(relativeError(out, expected.out)).toBeLessThan(1e-5);
       // GELU's input is given back; other activations leave the array alone.
       if (activation === 'gelu') expect(relativeError(pre, expected.pre)).toBeLessThan(1e-5);
@@ -283,14 +285,14 @@ describe('matMulInto against float64 loops', () => {
   }
 
   it('kernels side by side joined in scratch, in several parts: each part reads them whole', () => {
-    // 13 rows, 4 parts of one tile (each row 300 x 256 multiply-adds).
+    // 13 rows, a part for each row block (each row 300 x 256 multiply-adds): 4 parts, or 3 of 6 rows.
     const shape = { M: 13, K: 300, N: 256, transposeA: false, transposeB: false };
     const bParts = [seeded(300 * 128, 90), seeded(300 * 128, 91)];
     const a = seeded(13 * 300, 92);
     const out = new Float32Array(13 * 256);
     const before = partsRunByWorkers();
     matMulInto({ ...shape, a, b: bParts, bias: null, activation: 'linear' }, out);
-    expect(partsRunByWorkers() - before).toBe(4);
+    expect(partsRunByWorkers() - before).toBe(Math.ceil(13 / productRowBlock()));
     expect(relativeError(out, reference(a, bParts, [], shape, 'linear').out)).toBeLessThan(1e-5);
   });
 
@@ -337,23 +339,35 @@ describe('matMulInto against float64 loops', () => {
     ).toBeLessThan(1e-5);
   });
 
-  it('inRowBlocks visits whole 4-row tiles, one block a part, every row once', () => {
+  it('inRowBlocks visits whole row blocks (productRowBlock), one block a part at least, every row once', () => {
     const blocks: number[][] = [];
-    // Rows of 2^17 multiply-adds: a part of each 4-row tile (14 rows, 4 tiles); of 2^15: two tiles
-    // a part at least (MIN_PART_MACS, 2^18).
-    inRowBlocks(14, 1 << 17, (_calls, r0, rows) => blocks.push([r0, rows]));
-    expect(blocks.sort((x, y) => x[0] - y[0])).toEqual([
-      [0, 4],
-      [4, 4],
-      [8, 4],
-      [12, 2],
-    ]);
-    blocks.length = 0;
-    inRowBlocks(14, 1 << 15, (_calls, r0, rows) => blocks.push([r0, rows]));
-    expect(blocks.sort((x, y) => x[0] - y[0])).toEqual([
-      [0, 8],
-      [8, 6],
-    ]);
+    const visit = (M: number, macsPerRow: number) => {
+      blocks.length = 0;
+      inRowBlocks(M, macsPerRow, (_calls, r0, rows) => blocks.push([r0, rows]));
+      return blocks.sort((x, y) => x[0] - y[0]);
+    };
+    // Rows of 2^17 multiply-adds: a part of each block; of 2^15: two blocks a part at least
+    // (MIN_PART_MACS, 2^18), so one part of 14 rows with 6-row blocks (3 blocks).
+    if (productRowBlock() === 4) {
+      expect(visit(14, 1 << 17)).toEqual([
+        [0, 4],
+        [4, 4],
+        [8, 4],
+        [12, 2],
+      ]);
+      expect(visit(14, 1 << 15)).toEqual([
+        [0, 8],
+        [8, 6],
+      ]);
+    } else {
+      expect(productRowBlock()).toBe(6);
+      expect(visit(14, 1 << 17)).toEqual([
+        [0, 6],
+        [6, 6],
+        [12, 2],
+      ]);
+      expect(visit(14, 1 << 15)).toEqual([[0, 14]]);
+    }
   });
 
   it('epilogueActivation: the activations a product applies, else linear', () => {

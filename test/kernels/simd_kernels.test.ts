@@ -13,6 +13,7 @@ import {
   KERNEL_FUNCTIONS,
   kept,
   keptCopyCount,
+  productRowBlock,
   relaxedSimdKernels,
   setKeptRingFloats,
   simdKernels,
@@ -162,12 +163,27 @@ describe('simdKernels (WebAssembly SIMD)', () => {
     });
   });
 
-  it('axpyRows over 7 rows and 44 columns: four-row tiles of 8 and 4 floats, then single rows', () => {
+  it('axpyRows over 7 rows and 44 columns: whole tiles of every width, then a single row', () => {
     // A: 7 x 6 row-major at float 0, stride 9; B: 6 rows of 44 at float 100, stride 48; C: 7 rows at
-    // float 500, stride 48, overwritten with alpha 0.25; every tile shape and the leftover rows.
+    // float 500, stride 48, overwritten with alpha 0.25. Relaxed SIMD: two 3-row tiles of 12, 12, 12
+    // and 8 floats, then row 6 by 16, 16, 4, 4 and 4. Without: a 4-row tile of 8 floats five times
+    // and 4 once, then rows 4 to 6 one at a time.
     const before = seedMemory(1000, 5);
     const shape = { a: 0, aRow: 9, aCol: 1, b: 100, bRow: 48, c: 500, cRow: 48, m: 7, n: 6, width: 44 };
     expectAxpyRows(before, { ...shape, alpha: 0.25, accumulate: 0 });
+  });
+
+  it('axpyRows over 8 rows and 52 columns: the two rows left after 3-row tiles, and 4-row tiles', () => {
+    // A: 8 x 5 row-major at float 0; B: 5 rows of 52 at float 100, stride 56; C: 8 rows at float 500,
+    // stride 56, accumulated. Relaxed SIMD: two 3-row tiles of 12 (four times) and 4 floats, then rows
+    // 6 and 7 by 16 (three times) and 4. Without: two 4-row tiles of 8 (six times) and 4 floats.
+    const before = seedMemory(1100, 7);
+    const shape = { a: 0, aRow: 5, aCol: 1, b: 100, bRow: 56, c: 500, cRow: 56, m: 8, n: 5, width: 52 };
+    expectAxpyRows(before, { ...shape, alpha: -1.5, accumulate: 1 });
+  });
+
+  it('productRowBlock: whole tiles of axpyRows, two of 3 rows with relaxed SIMD and one of 4 without', () => {
+    expect(productRowBlock()).toBe(relaxedSimdKernels() ? 6 : 4);
   });
 
   it('layerNormRows: per row xHat = (x - mean) / sqrt(var + epsilon), y = xHat gamma + beta, the inverse std', () => {
