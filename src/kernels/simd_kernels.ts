@@ -119,9 +119,12 @@ const axpyRows = defineKernel(
   [...Array<'i32'>(7).fill('i32'), ...Array<'v128'>(14).fill('v128')],
   (
     [a, aRow, aCol, b, bRow, c, cRow, m, n, width, alpha, accumulate],
-    [i, j, x, rowA, rowC, pa, pb, weight, b0, b1, b2, b3, ...acc],
+    [i, j, x, rowA, rowC, pa, pb, weight, b0, b1, ...more],
     math,
   ) => {
+    // Nine accumulators, then B's third and fourth vectors: the 4 x 8 tile takes the first eight
+    // locals after b1, and its code does not depend on the locals only the other tiles use.
+    const [acc, [b2, b3]] = [more.slice(0, 9), more.slice(9)];
     // Writes alpha * acc (+ the old C) to C at rowC + r*cRow + x + 16v.
     const finish = (accumulator: Local, r: number, v: number) => {
       const address = r === 0 ? plus(rowC, x) : i32.add(plus(rowC, x), i32.mul(get(cRow), i32.const(r)));
@@ -172,17 +175,18 @@ const axpyRows = defineKernel(
     const rowsFrom = (first: Code, step: number, last: Code, body: Code) =>
       forLoop(i, first, last, step, [...set(rowA, at(a, i, aRow)), ...set(rowC, at(c, i, cRow)), ...body]);
     // Tiles of `rows` rows from row `first` while that many rows are left: `widths[0]` vectors wide
-    // while they fit, then the narrower widths in turn over the columns left.
+    // while they fit, then the narrower widths in turn over the columns left (one vector wide while
+    // any column is left).
     const rowTiles = (first: Code, rows: number, widths: number[]) =>
-      rowsFrom(first, rows, i32.add(get(m), i32.const(1 - rows)), [
-        ...forLoop(x, i32.const(0), i32.add(get(width), i32.const(1 - 16 * widths[0])), 16 * widths[0], [
-          ...tile(rows, widths[0]),
-        ]),
-        ...widths.slice(1).flatMap((vectors) => {
-          const last = i32.add(get(width), i32.const(1 - 16 * vectors));
-          return forLoop(x, get(x), last, 16 * vectors, tile(rows, vectors));
+      rowsFrom(
+        first,
+        rows,
+        rows === 1 ? get(m) : i32.add(get(m), i32.const(1 - rows)),
+        widths.flatMap((vectors, k) => {
+          const last = vectors === 1 ? get(width) : i32.add(get(width), i32.const(1 - 16 * vectors));
+          return forLoop(x, k === 0 ? i32.const(0) : get(x), last, 16 * vectors, tile(rows, vectors));
         }),
-      ]);
+      );
     return math.relaxed
       ? [...rowTiles(i32.const(0), 3, [3, 2, 1]), ...rowTiles(get(i), 2, [4, 1]), ...rowTiles(get(i), 1, [4, 1])]
       : [...rowTiles(i32.const(0), 4, [2, 1]), ...rowTiles(get(i), 1, [4, 1])];
