@@ -18,7 +18,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
 import { relaxedSimdKernels } from '../src/kernels/simd_kernels';
 import { kernelThreads, kernelThreadsReady, setKernelThreads } from '../src/kernels/threads';
-import { machineInfo, measure, round } from '../src/train/benchmark';
+import { machineInfo, measure, median, round } from '../src/train/benchmark';
 import { PEAK_CHAINS, peakFunction, peakOnThreads } from './bench/simd_peak';
 
 /** The median of 7 timed repeats of `work` after 2 untimed ones, in ms (the bench's `measure`). */
@@ -33,15 +33,17 @@ async function main(): Promise<void> {
 
   const peak = peakFunction();
   const iterations = 10_000_000;
-  const peakMs = peak === null ? null : await medianMs(() => peak.run(iterations, 1e-7));
-  const peakGmacPerThread = peakMs === null ? null : (PEAK_CHAINS * 4 * iterations) / peakMs / 1e6;
+  /** GMAC/s of one thread that ran the loop in `ms`. */
+  const gmacIn = (ms: number) => (PEAK_CHAINS * 4 * iterations) / ms / 1e6;
+  const peakGmacPerThread = peak === null ? null : gmacIn(await medianMs(() => peak.run(iterations, 1e-7)));
   // The same loop on as many threads as our kernels use, all at once: the threads' rates summed, 7 times.
   const together: number[] = [];
-  for (let repeat = 0; repeat < 7 && peak !== null; repeat++) {
-    const runs = (await peakOnThreads(threads, iterations, 1e-7))!;
-    together.push(runs.reduce((sum, { ms }) => sum + (PEAK_CHAINS * 4 * iterations) / ms / 1e6, 0));
+  for (let repeat = 0; repeat < 7; repeat++) {
+    const runs = await peakOnThreads(threads, iterations, 1e-7);
+    if (runs === null) break;
+    together.push(runs.reduce((sum, { ms }) => sum + gmacIn(ms), 0));
   }
-  const peakGmacAllThreads = together.length === 0 ? null : together.sort((x, y) => x - y)[together.length >> 1];
+  const peakGmacAllThreads = together.length === 0 ? null : median(together);
 
   const n = 512;
   const [a, b] = [tf.randomNormal([n, n]), tf.randomNormal([n, n])];

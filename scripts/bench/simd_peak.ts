@@ -49,26 +49,24 @@ function peakBytes(): { bytes: Uint8Array<ArrayBuffer>; relaxed: boolean } | nul
   return null;
 }
 
-/**
- * `peak` of peakBytes's module, instantiated on a memory of its own; null without WebAssembly
- * SIMD. `run` returns the accumulators' lanes.
- */
-export function peakFunction(): {
-  relaxed: boolean;
-  run: (iterations: number, step: number) => Float32Array;
-} | null {
-  const module = peakBytes();
-  if (module === null) return null;
+/** The loop of `module` (peakBytes's) on a memory of its own; `run` returns the accumulators' lanes. */
+function instantiatePeak(module: { bytes: Uint8Array<ArrayBuffer>; relaxed: boolean }) {
   const memory = new WebAssembly.Memory({ initial: 1 });
   const instance = new WebAssembly.Instance(new WebAssembly.Module(module.bytes), { env: { memory } });
   const peak = instance.exports.peak as (iterations: number, out: number, step: number) => void;
   return {
     relaxed: module.relaxed,
-    run: (iterations, step) => {
+    run: (iterations: number, step: number): Float32Array => {
       peak(iterations, 0, step);
       return new Float32Array(memory.buffer, 0, 4 * PEAK_CHAINS).slice();
     },
   };
+}
+
+/** `peak` of peakBytes's module (`instantiatePeak`); null without WebAssembly SIMD. */
+export function peakFunction(): ReturnType<typeof instantiatePeak> | null {
+  const module = peakBytes();
+  return module === null ? null : instantiatePeak(module);
 }
 
 /**
@@ -102,8 +100,8 @@ export async function peakOnThreads(
   step: number,
 ): Promise<Array<{ ms: number; lanes: Float32Array }> | null> {
   const module = peakBytes();
-  const here = peakFunction();
-  if (module === null || here === null) return null;
+  if (module === null) return null;
+  const here = instantiatePeak(module);
   const { Worker } = require('worker_threads') as typeof import('worker_threads');
   const start = new SharedArrayBuffer(4);
   const workers = Array.from(

@@ -10,14 +10,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { heapFloats, simdKernels, stage, unstage } from './simd_kernels';
-import { inVectorRuns } from './threads';
-
-/**
- * Elements below which a part is not worth handing to another thread: about 20 us of `expForward`
- * on the machine of the note with this change (30 without relaxed SIMD).
- */
-const MIN_PART_ELEMENTS = 1 << 15;
+import { heapFloats, simdKernels } from './simd_kernels';
+import { elementwise } from './threads';
 
 /** tfjs's wasm Exp, `original`, with float32 done here. */
 export function expOnWasm(original: tf.KernelFunc): tf.KernelFunc {
@@ -27,13 +21,9 @@ export function expOnWasm(original: tf.KernelFunc): tf.KernelFunc {
     if (x.dtype !== 'float32' || simdKernels() == null || size === 0) return original(args);
     const backend = args.backend as unknown as BackendWasm;
     const out = backend.makeOutput(x.shape, 'float32');
-    const [input, output] = [heapFloats(backend, x), heapFloats(backend, out)];
-    // A last partial vector reads past x into the output's region, and writes the output's slack.
-    const [xAt, yAt] = stage([input], [], [size + 3]);
-    inVectorRuns(size, MIN_PART_ELEMENTS, (calls, first, bytes) =>
-      calls.expForward(4 * xAt + first, 4 * yAt + first, bytes),
+    elementwise([heapFloats(backend, x)], heapFloats(backend, out), (calls, [xAt, yAt], bytes) =>
+      calls.expForward(xAt, yAt, bytes),
     );
-    unstage([output], [yAt]);
     return out;
   };
 }

@@ -9,39 +9,23 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { defineFusedKernel, hasFusedKernel, runFusedKernel } from './fused_kernel';
-import { simdKernels, stage, unstage } from './simd_kernels';
-import { inVectorRuns } from './threads';
+import { simdKernels } from './simd_kernels';
+import { elementwise } from './threads';
 
 const FORWARD = 'TfjsAttentionGelu';
 const BACKWARD = 'TfjsAttentionGeluGrad';
 
-/** Elements below which a part of GELU is not worth handing to another thread (about 20 us). */
-const MIN_PART_ELEMENTS = 1 << 15;
-
 defineFusedKernel<Record<string, never>>({
   kernelName: FORWARD,
   outputShapes: ({ x }) => [x],
-  compute: ({ x }, [y]) => {
-    // A last partial vector reads past x into y's region, and writes y's slack.
-    const [xAt, yAt] = stage([x], [], [y.length + 3]);
-    inVectorRuns(x.length, MIN_PART_ELEMENTS, (calls, first, bytes) =>
-      calls.geluForward(4 * xAt + first, 4 * yAt + first, bytes),
-    );
-    unstage([y], [yAt]);
-  },
+  compute: ({ x }, [y]) => elementwise([x], y, (calls, [xAt, yAt], bytes) => calls.geluForward(xAt, yAt, bytes)),
 });
 
 defineFusedKernel<Record<string, never>>({
   kernelName: BACKWARD,
   outputShapes: ({ x }) => [x],
-  compute: ({ x, dy }, [dx]) => {
-    // A last partial vector reads past x and dy into the next region, and writes dx's slack.
-    const [xAt, dyAt, dxAt] = stage([x, dy], [], [dx.length + 3]);
-    inVectorRuns(x.length, MIN_PART_ELEMENTS, (calls, first, bytes) =>
-      calls.geluBackward(4 * xAt + first, 4 * dyAt + first, 4 * dxAt + first, bytes),
-    );
-    unstage([dx], [dxAt]);
-  },
+  compute: ({ x, dy }, [dx]) =>
+    elementwise([x, dy], dx, (calls, [xAt, dyAt, dxAt], bytes) => calls.geluBackward(xAt, dyAt, dxAt, bytes)),
 });
 
 /** Whether the fused GELU runs: on the cpu and wasm backends, where WebAssembly SIMD is available. */

@@ -26,7 +26,7 @@
  */
 import type { Worker as NodeWorker } from 'worker_threads';
 import { isNodeRuntime } from '../io/atomic';
-import { KERNEL_FUNCTIONS, simdKernels, simdModule, type SimdKernels } from './simd_kernels';
+import { KERNEL_FUNCTIONS, simdKernels, simdModule, stage, unstage, type SimdKernels } from './simd_kernels';
 
 /** The module's functions, without its memory: what a part may call. */
 export type KernelCalls = Omit<SimdKernels, 'floats' | 'reserve'>;
@@ -460,4 +460,34 @@ export function inVectorRuns(
   inParallelRuns(vectors, partsFor(vectors, minElements / 4), (calls, first, end) =>
     run(calls, 16 * first, 16 * (end - first)),
   );
+}
+
+/**
+ * Floats below which a part of an element-wise kernel is not worth handing to another thread:
+ * about 20 us of GELU or e^x (`geluForward`, `expForward`) on the machine of the note that added
+ * exp.ts (30 without relaxed SIMD).
+ */
+const MIN_ELEMENTWISE_PART = 1 << 15;
+
+/**
+ * An element-wise kernel on the kernel threads: `inputs` copied into the module's memory, then
+ * `run(calls, at, bytes)` over runs of whole vectors (`inVectorRuns`), `at` the byte address of
+ * the run's start in each input and, last, in the output, then the output copied out. A last
+ * partial vector reads past each input into the region after it and writes the output's slack
+ * (3 floats).
+ */
+export function elementwise(
+  inputs: Float32Array[],
+  output: Float32Array,
+  run: (calls: KernelCalls, at: number[], bytes: number) => void,
+): void {
+  const starts = stage(inputs, [], [output.length + 3]);
+  inVectorRuns(output.length, MIN_ELEMENTWISE_PART, (calls, first, bytes) =>
+    run(
+      calls,
+      starts.map((start) => 4 * start + first),
+      bytes,
+    ),
+  );
+  unstage([output], [starts[inputs.length]]);
 }

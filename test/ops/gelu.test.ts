@@ -83,8 +83,8 @@ describeEachPath('gelu', (path) => {
 
 describeEachBackend('the fused gelu kernel', () => {
   it('in parts on two threads, staged after a resident block, equals float64 (forward and gradient)', async () => {
-    // 200,003 values: over twice the floats of a part (MIN_PART_ELEMENTS), not whole vectors; the
-    // resident block (as Adam's state keeps) puts the staged regions away from address 0.
+    // 200,003 values: over twice the floats of a part (threads.ts's MIN_ELEMENTWISE_PART), not whole
+    // vectors; the resident block (as Adam's state keeps) puts the staged regions away from address 0.
     const threads = kernelThreads();
     await useThreads(2);
     const block = allocateResident(4096);
