@@ -22,6 +22,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { checkOptionNames, optionNames } from './options';
 import { installGradientFixes } from './kernels/tile_gradient';
+import { installLayerNormalizationFix } from './layers/tfjs_layer_normalization';
 import { expOnWasm } from './kernels/exp';
 import { matMulOnWasm } from './kernels/matmul';
 import { sumLeadingOnWasm } from './kernels/sum';
@@ -49,10 +50,12 @@ export interface InitBackendOptions {
   /** Do not print the "using backend" line (nor an auto-choice fallback note). Default false. */
   quiet?: boolean;
   /**
-   * Leave tfjs's own kernels and gradients as they are (restoring them if an earlier call replaced
-   * them): on wasm only the kernel tfjs lacks is added. Default false: replace them, process-wide,
-   * with the faster equivalents of `installWasmExtras` (on wasm) and `installGradientFixes` (the
-   * `Tile` gradient, on every backend).
+   * Leave tfjs's own kernels, gradients and layer normalization call as they are (restoring them
+   * if an earlier call replaced them): on wasm only the kernel tfjs lacks is added. Default false:
+   * replace them, process-wide, with the faster equivalents of `installWasmExtras` (on wasm),
+   * `installGradientFixes` (the `Tile` gradient) and `installLayerNormalizationFix`
+   * (`tf.layers.layerNormalization` over the last axis through the fused layer norm), the last two
+   * on every backend.
    */
   keepTfjsKernels?: boolean;
   /**
@@ -223,6 +226,7 @@ export async function initBackend(name?: string, opts: InitBackendOptions = {}):
   }
 
   installGradientFixes({ replaceTfjsGradients: opts.keepTfjsKernels !== true });
+  installLayerNormalizationFix({ replaceTfjsCall: opts.keepTfjsKernels !== true });
   if (opts.threads !== undefined) setKernelThreads(opts.threads);
   // The kernel threads start now rather than at the first kernel, which would run on one thread.
   if (chosen === 'wasm' || chosen === 'cpu') await kernelThreadsReady();

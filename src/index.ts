@@ -161,6 +161,8 @@ export {
 } from './backend';
 export type { BackendChoice, BackendName, InitBackendOptions, WasmExtrasOptions } from './backend';
 export { installGradientFixes } from './kernels/tile_gradient';
+export { installLayerNormalizationFix } from './layers/tfjs_layer_normalization';
+export type { LayerNormalizationFixOptions } from './layers/tfjs_layer_normalization';
 export { kernelThreads, kernelThreadsReady, setKernelThreads } from './kernels/threads';
 export { relaxedSimdKernels } from './kernels/simd_kernels';
 export type { GradientFixesOptions } from './kernels/tile_gradient';

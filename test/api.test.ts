@@ -73,6 +73,7 @@ const PUBLIC_NAMES = {
     'ensureBackend',
     'initBackend',
     'installGradientFixes',
+    'installLayerNormalizationFix',
     'installWasmExtras',
     'isTfjsNodeAvailable',
     'kernelThreads',

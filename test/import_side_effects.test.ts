@@ -1,9 +1,10 @@
 /**
  * Importing the package changes nothing that a plain tfjs program relies on: it registers its
  * layer classes with tfjs serialization and, in Node, the `file://` routes, and nothing else. No
- * backend factory, no kernel, no WebAssembly module compiled or memory allocated, no tensor, and
- * tfjs's backend is still unchosen. (test/package/consumer.test.ts checks the same for the packed
- * package in Node CJS, Node ESM and Chromium, against a plain tfjs script's results.)
+ * backend factory, no kernel, no layer's call replaced, no WebAssembly module compiled or memory
+ * allocated, no tensor, and tfjs's backend is still unchosen. (test/package/consumer.test.ts checks
+ * the same for the packed package in Node CJS, Node ESM and Chromium, against a plain tfjs script's
+ * results.)
  *
  * Jest gives each test file its own module registry, so the tfjs imported here starts clean.
  */
@@ -36,6 +37,12 @@ function tfjsState() {
     gradients: Object.fromEntries(
       tf.getKernelsForBackend('cpu').map((k) => [k.kernelName, tf.getGradient(k.kernelName)]),
     ),
+    // tfjs-layers' LayerNormalization call (initBackend replaces it: installLayerNormalizationFix).
+    layerNormalizationCall: (
+      tf.serialization.SerializationMap.getMap().classNameMap.LayerNormalization[0] as unknown as {
+        prototype: { call: unknown };
+      }
+    ).prototype.call,
     // Not tf.memory(): it would initialise a backend.
     numTensors: engine.state.numTensors,
     saveRoutesForFile: tf.io.getSaveHandlers('file://x').length,

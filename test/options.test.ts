@@ -240,6 +240,10 @@ const CASES: Record<string, Case> = {
     () => api.installGradientFixes({ replaceGradients: true } as never),
     unknown('replaceGradients', 'replaceTfjsGradients'),
   ],
+  installLayerNormalizationFix: [
+    () => api.installLayerNormalizationFix({ replaceCall: true } as never),
+    unknown('replaceCall', 'replaceTfjsCall'),
+  ],
   'tasks.createTask': [() => api.tasks.createTask('copy', { maxlen: 5 } as never), unknown('maxlen', 'maxLen')],
 };
 
