@@ -22,7 +22,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { checkOptionNames, optionNames } from './options';
 import { installGradientFixes } from './kernels/tile_gradient';
-import { installLayerNormalizationFix } from './layers/tfjs_layer_normalization';
+import { installLayerFixes } from './layers/tfjs_layers';
 import { expOnWasm } from './kernels/exp';
 import { matMulOnWasm } from './kernels/matmul';
 import { sumLeadingOnWasm } from './kernels/sum';
@@ -50,12 +50,11 @@ export interface InitBackendOptions {
   /** Do not print the "using backend" line (nor an auto-choice fallback note). Default false. */
   quiet?: boolean;
   /**
-   * Leave tfjs's own kernels, gradients and layer normalization call as they are (restoring them
+   * Leave tfjs's own kernels, gradients and layer calls as they are (restoring them
    * if an earlier call replaced them): on wasm only the kernel tfjs lacks is added. Default false:
    * replace them, process-wide, with the faster equivalents of `installWasmExtras` (on wasm),
-   * `installGradientFixes` (the `Tile` gradient) and `installLayerNormalizationFix`
-   * (`tf.layers.layerNormalization` over the last axis through the fused layer norm), the last two
-   * on every backend.
+   * `installGradientFixes` (the `Tile` gradient) and `installLayerFixes` (`tf.layers.dense` and
+   * `tf.layers.layerNormalization` through the fused kernels), the last two on every backend.
    */
   keepTfjsKernels?: boolean;
   /**
@@ -226,7 +225,7 @@ export async function initBackend(name?: string, opts: InitBackendOptions = {}):
   }
 
   installGradientFixes({ replaceTfjsGradients: opts.keepTfjsKernels !== true });
-  installLayerNormalizationFix({ replaceTfjsCall: opts.keepTfjsKernels !== true });
+  installLayerFixes({ replaceTfjsCalls: opts.keepTfjsKernels !== true });
   if (opts.threads !== undefined) setKernelThreads(opts.threads);
   // The kernel threads start now rather than at the first kernel, which would run on one thread.
   if (chosen === 'wasm' || chosen === 'cpu') await kernelThreadsReady();

@@ -161,8 +161,8 @@ export {
 } from './backend';
 export type { BackendChoice, BackendName, InitBackendOptions, WasmExtrasOptions } from './backend';
 export { installGradientFixes } from './kernels/tile_gradient';
-export { installLayerNormalizationFix } from './layers/tfjs_layer_normalization';
-export type { LayerNormalizationFixOptions } from './layers/tfjs_layer_normalization';
+export { installLayerFixes } from './layers/tfjs_layers';
+export type { LayerFixesOptions } from './layers/tfjs_layers';
 export { kernelThreads, kernelThreadsReady, setKernelThreads } from './kernels/threads';
 export { relaxedSimdKernels } from './kernels/simd_kernels';
 export type { GradientFixesOptions } from './kernels/tile_gradient';

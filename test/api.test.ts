@@ -73,7 +73,7 @@ const PUBLIC_NAMES = {
     'ensureBackend',
     'initBackend',
     'installGradientFixes',
-    'installLayerNormalizationFix',
+    'installLayerFixes',
     'installWasmExtras',
     'isTfjsNodeAvailable',
     'kernelThreads',

@@ -37,12 +37,15 @@ function tfjsState() {
     gradients: Object.fromEntries(
       tf.getKernelsForBackend('cpu').map((k) => [k.kernelName, tf.getGradient(k.kernelName)]),
     ),
-    // tfjs-layers' LayerNormalization call (initBackend replaces it: installLayerNormalizationFix).
-    layerNormalizationCall: (
-      tf.serialization.SerializationMap.getMap().classNameMap.LayerNormalization[0] as unknown as {
-        prototype: { call: unknown };
-      }
-    ).prototype.call,
+    // The calls of tfjs-layers' Dense and LayerNormalization (initBackend replaces them: installLayerFixes).
+    layerCalls: ['Dense', 'LayerNormalization'].map(
+      (name) =>
+        (
+          tf.serialization.SerializationMap.getMap().classNameMap[name][0] as unknown as {
+            prototype: { call: unknown };
+          }
+        ).prototype.call,
+    ),
     // Not tf.memory(): it would initialise a backend.
     numTensors: engine.state.numTensors,
     saveRoutesForFile: tf.io.getSaveHandlers('file://x').length,

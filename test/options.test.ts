@@ -240,9 +240,9 @@ const CASES: Record<string, Case> = {
     () => api.installGradientFixes({ replaceGradients: true } as never),
     unknown('replaceGradients', 'replaceTfjsGradients'),
   ],
-  installLayerNormalizationFix: [
-    () => api.installLayerNormalizationFix({ replaceCall: true } as never),
-    unknown('replaceCall', 'replaceTfjsCall'),
+  installLayerFixes: [
+    () => api.installLayerFixes({ replaceCalls: true } as never),
+    unknown('replaceCalls', 'replaceTfjsCalls'),
   ],
   'tasks.createTask': [() => api.tasks.createTask('copy', { maxlen: 5 } as never), unknown('maxlen', 'maxLen')],
 };

@@ -1,23 +1,24 @@
 /**
- * `installLayerNormalizationFix`: `tf.layers.layerNormalization` over the last axis runs the fused
- * layer norm (two kernels a training step where tfjs's call runs hundreds), with tfjs's own call's
- * values and gradients to float32 rounding, with and without gamma and beta; every other case runs
- * tfjs's call unchanged; the fix is undone by `replaceTfjsCall: false` and by `initBackend`'s
+ * `installLayerFixes`: `tf.layers.layerNormalization` over the last axis runs the fused layer norm
+ * (two kernels a training step where tfjs's call runs hundreds), and `tf.layers.dense` with a
+ * linear or GELU activation the fused dense kernel, with tfjs's own calls' values and
+ * gradients to float32 rounding, with and without their optional weights; every other case runs
+ * tfjs's call unchanged; the fix is undone by `replaceTfjsCalls: false` and by `initBackend`'s
  * `keepTfjsKernels`, and leaves no tensor behind.
  */
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend';
-import { installLayerNormalizationFix } from '../../src/layers/tfjs_layer_normalization';
+import { installLayerFixes } from '../../src/layers/tfjs_layers';
 import { describeEachBackend } from '../helpers/backends';
 import { maxAbsDiff, seededTensor } from '../helpers/tensors';
 
-/** The fused forward kernel's name (src/kernels/layer_norm.ts). */
+/** The fused forward kernels' names (src/kernels/layer_norm.ts, src/kernels/dense.ts). */
 const FUSED = 'TfjsAttentionLayerNorm';
+const FUSED_DENSE = 'TfjsAttentionDense';
 
 type Prototype = { call: unknown };
-const layerNormalizationPrototype = () =>
-  (tf.serialization.SerializationMap.getMap().classNameMap.LayerNormalization[0] as unknown as { prototype: Prototype })
-    .prototype;
+const prototypeOf = (name: string) =>
+  (tf.serialization.SerializationMap.getMap().classNameMap[name][0] as unknown as { prototype: Prototype }).prototype;
 
 /** The layer's output and the gradients of sum(output * dy) with respect to x, then each weight. */
 function outputAndGradients(layer: tf.layers.Layer, x: tf.Tensor, dy: tf.Tensor): Float32Array[] {
@@ -31,11 +32,11 @@ function outputAndGradients(layer: tf.layers.Layer, x: tf.Tensor, dy: tf.Tensor)
 
 /** The same, once through the fused call and once through tfjs's own. */
 function bothWays(layer: tf.layers.Layer, x: tf.Tensor, dy: tf.Tensor): { ours: Float32Array[]; tfjs: Float32Array[] } {
-  installLayerNormalizationFix();
+  installLayerFixes();
   const ours = outputAndGradients(layer, x, dy);
-  installLayerNormalizationFix({ replaceTfjsCall: false });
+  installLayerFixes({ replaceTfjsCalls: false });
   const tfjs = outputAndGradients(layer, x, dy);
-  installLayerNormalizationFix();
+  installLayerFixes();
   return { ours, tfjs };
 }
 
@@ -94,10 +95,10 @@ describeEachBackend('tf.layers.layerNormalization through the fused layer norm',
       const full = builtLayer({}, x);
       tf.tidy(() => full.setWeights([named('gamma') ?? tf.ones([16]), named('beta') ?? tf.zeros([16])]));
       const ours = outputAndGradients(layer, x, dy);
-      installLayerNormalizationFix({ replaceTfjsCall: false });
+      installLayerFixes({ replaceTfjsCalls: false });
       const reference = outputAndGradients(full, x, dy);
       expect(() => outputAndGradients(layer, x, dy)).toThrow(TypeError);
-      installLayerNormalizationFix();
+      installLayerFixes();
       // y and dx, then the gradients of the weights the layer has, in its order (gamma, beta).
       const kept = [0, 1, ...(args.scale === false ? [] : [2]), ...(args.center === false ? [] : [3])];
       expect(ours.length).toBe(kept.length);
@@ -140,24 +141,104 @@ describeEachBackend('tf.layers.layerNormalization through the fused layer norm',
   });
 });
 
-describe('installLayerNormalizationFix', () => {
-  it("is undone by replaceTfjsCall: false and by initBackend's keepTfjsKernels, and is idempotent", async () => {
+describeEachBackend('tf.layers.dense through the fused dense kernel', () => {
+  const x = seededTensor([3, 5, 16], 4, 2);
+  const dy = seededTensor([3, 5, 8], 5);
+  afterAll(() => tf.dispose([x, dy]));
+
+  /** A dense layer of 8 units built on x, its weights seeded. */
+  function builtDense(args: Omit<Parameters<typeof tf.layers.dense>[0], 'units'>, input: tf.Tensor, units = 8) {
+    const layer = tf.layers.dense({ units, ...args });
+    tf.dispose(layer.apply(input) as tf.Tensor);
+    layer.setWeights(layer.getWeights().map((w, i) => tf.tidy(() => seededTensor(w.shape, 20 + i, 0.5))));
+    return layer;
+  }
+
+  it("gives tfjs's call's output and gradients for linear and GELU, with and without a bias", async () => {
+    for (const activation of ['linear', 'gelu'] as const) {
+      for (const useBias of [true, false]) {
+        const layer = builtDense({ activation, useBias }, x);
+        const { ours, tfjs } = bothWays(layer, x, dy);
+        expect(ours.map((a) => a.length)).toEqual([120, 240, 128, ...(useBias ? [8] : [])]);
+        ours.forEach((values, i) => {
+          const scale = Math.max(...tfjs[i].map(Math.abs));
+          expect(scale).toBeGreaterThan(0.5);
+          expect(maxAbsDiff(values, tfjs[i])).toBeLessThan(4e-6 * scale);
+        });
+        const kernels = await kernelsOf(layer, x);
+        expect(kernels).toEqual([FUSED_DENSE]);
+        layer.dispose();
+      }
+    }
+  });
+
+  it("runs tfjs's call for other activations (relu: see DENSE_ACTIVATIONS) and other widths", async () => {
+    const odd = seededTensor([3, 5, 6], 6);
+    const cases: [Parameters<typeof builtDense>[0], tf.Tensor, number][] = [
+      [{ activation: 'relu' }, x, 8],
+      [{ activation: 'tanh' }, x, 8],
+      [{ activation: 'gelu_new' }, x, 8],
+      [{}, x, 6],
+      [{}, odd, 8],
+    ];
+    for (const [args, input, units] of cases) {
+      const layer = builtDense(args, input, units);
+      expect(await kernelsOf(layer, input)).not.toContain(FUSED_DENSE);
+      const ones = tf.ones([...input.shape.slice(0, -1), units]);
+      const { ours, tfjs } = bothWays(layer, input, ones);
+      ours.forEach((values, i) => expect(Array.from(values)).toEqual(Array.from(tfjs[i])));
+      ones.dispose();
+      layer.dispose();
+    }
+    odd.dispose();
+  });
+
+  it('leaves no tensor behind in a training step of a model of both layers', () => {
+    const model = tf.sequential({
+      layers: [
+        tf.layers.dense({ inputShape: [5, 16], units: 8, activation: 'gelu' }),
+        tf.layers.layerNormalization(),
+        tf.layers.dense({ units: 8 }),
+      ],
+    });
+    const optimizer = tf.train.adam(0.01);
+    const step = () => optimizer.minimize(() => tf.sum(tf.mul(model.apply(x) as tf.Tensor, dy)), true)!;
+    tf.dispose(step());
+    const before = tf.memory().numTensors;
+    const losses = [0, 1, 2].map(() => {
+      const loss = step();
+      const value = loss.dataSync()[0];
+      loss.dispose();
+      return value;
+    });
+    expect(tf.memory().numTensors).toBe(before);
+    // It trains: the loss falls step after step.
+    expect(losses[1]).toBeLessThan(losses[0]);
+    expect(losses[2]).toBeLessThan(losses[1]);
+    optimizer.dispose();
+    model.dispose();
+  });
+});
+
+describe('installLayerFixes', () => {
+  it("is undone by replaceTfjsCalls: false and by initBackend's keepTfjsKernels, and is idempotent", async () => {
     await initBackend('cpu', { quiet: true, keepTfjsKernels: true });
-    const tfjsCall = layerNormalizationPrototype().call;
-    installLayerNormalizationFix();
-    installLayerNormalizationFix();
-    const ours = layerNormalizationPrototype().call;
-    expect(ours).not.toBe(tfjsCall);
-    installLayerNormalizationFix({ replaceTfjsCall: false });
-    expect(layerNormalizationPrototype().call).toBe(tfjsCall);
+    const names = ['Dense', 'LayerNormalization'];
+    const tfjsCalls = names.map((name) => prototypeOf(name).call);
+    installLayerFixes();
+    installLayerFixes();
+    const ours = names.map((name) => prototypeOf(name).call);
+    ours.forEach((call, i) => expect(call).not.toBe(tfjsCalls[i]));
+    installLayerFixes({ replaceTfjsCalls: false });
+    names.forEach((name, i) => expect(prototypeOf(name).call).toBe(tfjsCalls[i]));
     await initBackend('cpu', { quiet: true });
-    expect(layerNormalizationPrototype().call).toBe(ours);
+    names.forEach((name, i) => expect(prototypeOf(name).call).not.toBe(tfjsCalls[i]));
     await initBackend('cpu', { quiet: true, keepTfjsKernels: true });
-    expect(layerNormalizationPrototype().call).toBe(tfjsCall);
-    installLayerNormalizationFix();
+    names.forEach((name, i) => expect(prototypeOf(name).call).toBe(tfjsCalls[i]));
+    installLayerFixes();
   });
 
   it('refuses an unknown option, naming the nearest', () => {
-    expect(() => installLayerNormalizationFix({ replaceTfjsCalls: true } as never)).toThrow(/replaceTfjsCall/);
+    expect(() => installLayerFixes({ replaceTfjsCall: true } as never)).toThrow(/replaceTfjsCalls/);
   });
 });
