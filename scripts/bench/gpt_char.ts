@@ -21,7 +21,7 @@ import { MaskedLayerNormalization } from '../../src/layers/masked_layer_normaliz
 import { TokenAndPositionEmbedding } from '../../src/layers/token_and_position_embedding';
 import { TransformerEncoderBlock } from '../../src/layers/transformer_encoder_block';
 import { Random } from '../../src/tasks/random';
-import { measureWithin, round } from '../../src/train/benchmark';
+import { measureInTurn, measureWithin, round, type Timing } from '../../src/train/benchmark';
 import { Adam } from '../../src/train/adam';
 
 export const GPT_CHAR = { vocabulary: 65, length: 128, width: 128, heads: 4, layers: 4, ff: 512, batch: 16 };
@@ -98,68 +98,85 @@ function buildModel(finalNorm: 'ours' | 'tfjs'): tf.LayersModel {
   return tf.model({ inputs: tokens, outputs: logits });
 }
 
-/**
- * Times a repeat of one training step per batch of `batches` (gptCharBatches; reused in order by
- * every repeat), for each final norm; a norm whose steps would take over `maxSeconds` (default
- * Infinity) is skipped with the reason.
- */
-export async function trainGptChar(options: { repeats: number; batches: Int32Array; maxSeconds?: number }) {
+/** One final norm's model, optimizer and training step on the batches in order. */
+function trainer(finalNorm: 'ours' | 'tfjs', batches: Int32Array) {
   const { batch, length, vocabulary } = GPT_CHAR;
-  const { batches } = options;
   const steps = batches.length / (batch * (length + 1));
-  const results = [];
-  for (const finalNorm of ['ours', 'tfjs'] as const) {
-    const model = buildModel(finalNorm);
-    const optimizer = new Adam({ learningRate: 1e-3, beta2: 0.999, epsilon: 1e-8 });
-    const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-    let next = 0;
-    const step = () => {
-      const rows = batches.subarray(next * batch * (length + 1), (next + 1) * batch * (length + 1));
-      next = (next + 1) % steps;
-      const loss = tf.tidy((): tf.Scalar => {
-        const windows = tf.tensor2d(rows, [batch, length + 1], 'int32');
-        const inputs = windows.slice([0, 0], [batch, length]);
-        const targets = windows.slice([0, 1], [batch, length]);
-        return optimizer.minimize(
-          () => {
-            const logits = model.apply(inputs, { training: true }) as tf.Tensor;
-            const logProbs = tf.logSoftmax(logits.reshape([batch * length, vocabulary]));
-            const nll = tf.neg(tf.sum(tf.mul(logProbs, oneHotFloat(targets.reshape([-1]), vocabulary)), -1));
-            return tf.mean(nll) as tf.Scalar;
-          },
-          true,
-          variables,
-        ) as tf.Scalar;
-      });
-      loss.dataSync();
-      loss.dispose();
-    };
-    const timing = await measureWithin(step, {
-      warmup: 2,
-      repeats: options.repeats,
-      units: steps,
-      maxSeconds: options.maxSeconds ?? Infinity,
+  const model = buildModel(finalNorm);
+  const optimizer = new Adam({ learningRate: 1e-3, beta2: 0.999, epsilon: 1e-8 });
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  let next = 0;
+  const step = () => {
+    const rows = batches.subarray(next * batch * (length + 1), (next + 1) * batch * (length + 1));
+    next = (next + 1) % steps;
+    const loss = tf.tidy((): tf.Scalar => {
+      const windows = tf.tensor2d(rows, [batch, length + 1], 'int32');
+      const inputs = windows.slice([0, 0], [batch, length]);
+      const targets = windows.slice([0, 1], [batch, length]);
+      return optimizer.minimize(
+        () => {
+          const logits = model.apply(inputs, { training: true }) as tf.Tensor;
+          const logProbs = tf.logSoftmax(logits.reshape([batch * length, vocabulary]));
+          const nll = tf.neg(tf.sum(tf.mul(logProbs, oneHotFloat(targets.reshape([-1]), vocabulary)), -1));
+          return tf.mean(nll) as tf.Scalar;
+        },
+        true,
+        variables,
+      ) as tf.Scalar;
     });
-    const row = {
-      name: 'train-gpt-char' as const,
-      backend: tf.getBackend(),
-      finalNorm: finalNorm === 'ours' ? 'MaskedLayerNormalization' : 'tf.layers.layerNormalization',
-    };
+    loss.dataSync();
+    loss.dispose();
+  };
+  const dispose = () => {
     model.dispose();
     optimizer.dispose();
-    if ('skipped' in timing) {
-      results.push({ ...row, batch, T: length, skipped: timing.skipped });
-      continue;
-    }
-    results.push({
-      ...row,
-      msPerStep: round(timing.medianMs),
-      tokensPerSecond: round((batch * length * 1000) / timing.medianMs),
-      repeatsMs: timing.repeatsMs,
-      spread: timing.spread,
-      batch,
-      T: length,
-    });
+  };
+  return { step, steps, dispose };
+}
+
+/**
+ * Times repeats of one training step per batch of `batches` (gptCharBatches; reused in order by
+ * every repeat), for each final norm. Without a time budget (Node) the two models' repeats take
+ * turns (`measureInTurn`), so that a slow spell of the machine weighs on both alike; with one (the
+ * browser), one model after the other, and a norm whose steps would take over `maxSeconds` is
+ * skipped with the reason.
+ */
+export async function trainGptChar(options: { repeats: number; batches: Int32Array; maxSeconds?: number }) {
+  const { batch, length } = GPT_CHAR;
+  const maxSeconds = options.maxSeconds ?? Infinity;
+  const norms = ['ours', 'tfjs'] as const;
+  const rowOf = (finalNorm: 'ours' | 'tfjs') => ({
+    name: 'train-gpt-char' as const,
+    backend: tf.getBackend(),
+    finalNorm: finalNorm === 'ours' ? 'MaskedLayerNormalization' : 'tf.layers.layerNormalization',
+  });
+  const resultOf = (finalNorm: 'ours' | 'tfjs', timing: Timing | { skipped: string }) =>
+    'skipped' in timing
+      ? { ...rowOf(finalNorm), batch, T: length, skipped: timing.skipped }
+      : {
+          ...rowOf(finalNorm),
+          msPerStep: round(timing.medianMs),
+          tokensPerSecond: round((batch * length * 1000) / timing.medianMs),
+          repeatsMs: timing.repeatsMs,
+          spread: timing.spread,
+          batch,
+          T: length,
+        };
+  if (maxSeconds === Infinity) {
+    const trainers = { ours: trainer('ours', options.batches), tfjs: trainer('tfjs', options.batches) };
+    const { timings } = await measureInTurn(
+      { ours: trainers.ours.step, tfjs: trainers.tfjs.step },
+      { warmup: 2, repeats: options.repeats, units: trainers.ours.steps },
+    );
+    norms.forEach((norm) => trainers[norm].dispose());
+    return norms.map((norm) => resultOf(norm, timings[norm]));
+  }
+  const results = [];
+  for (const finalNorm of norms) {
+    const { step, steps, dispose } = trainer(finalNorm, options.batches);
+    const timing = await measureWithin(step, { warmup: 2, repeats: options.repeats, units: steps, maxSeconds });
+    dispose();
+    results.push(resultOf(finalNorm, timing));
   }
   return results;
 }
