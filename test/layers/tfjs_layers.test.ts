@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend';
 import { installLayerFixes } from '../../src/layers/tfjs_layers';
 import { describeEachBackend } from '../helpers/backends';
-import { maxAbsDiff, seededTensor } from '../helpers/tensors';
+import { maxAbsDiff, randomizeWeights, seededTensor } from '../helpers/tensors';
 
 /** The fused forward kernels' names (src/kernels/layer_norm.ts, src/kernels/dense.ts). */
 const FUSED = 'TfjsAttentionLayerNorm';
@@ -38,6 +38,27 @@ function bothWays(layer: tf.layers.Layer, x: tf.Tensor, dy: tf.Tensor): { ours: 
   const tfjs = outputAndGradients(layer, x, dy);
   installLayerFixes();
   return { ours, tfjs };
+}
+
+/** Each of `ours` is `tfjs`'s to float32 rounding, relative to its largest value, itself not small. */
+function expectRounding(ours: Float32Array[], tfjs: Float32Array[]): void {
+  ours.forEach((values, i) => {
+    const scale = Math.max(...tfjs[i].map(Math.abs));
+    expect(scale).toBeGreaterThan(0.5);
+    expect(maxAbsDiff(values, tfjs[i])).toBeLessThan(4e-6 * scale);
+  });
+}
+
+/**
+ * That `layer` on `input` runs tfjs's own call with the fix installed: no `fused` kernel, and the
+ * output and gradients (for a dy of ones) float for float the same as without the fix.
+ */
+async function expectTfjsCall(layer: tf.layers.Layer, input: tf.Tensor, fused: string): Promise<void> {
+  expect(await kernelsOf(layer, input)).not.toContain(fused);
+  const ones = tf.tidy(() => tf.onesLike(layer.apply(input) as tf.Tensor));
+  const { ours, tfjs } = bothWays(layer, input, ones);
+  ones.dispose();
+  ours.forEach((values, i) => expect(Array.from(values)).toEqual(Array.from(tfjs[i])));
 }
 
 /** The names of the kernels that one forward call of `layer` on x runs. */
@@ -73,11 +94,7 @@ describeEachBackend('tf.layers.layerNormalization through the fused layer norm',
       const layer = builtLayer(args, input);
       const { ours, tfjs } = bothWays(layer, input, dy);
       expect(ours.map((a) => a.length)).toEqual([240, 240, 16, 16]);
-      ours.forEach((values, i) => {
-        const scale = Math.max(...tfjs[i].map(Math.abs));
-        expect(scale).toBeGreaterThan(0.5);
-        expect(maxAbsDiff(values, tfjs[i])).toBeLessThan(4e-6 * scale);
-      });
+      expectRounding(ours, tfjs);
       const kernels = await kernelsOf(layer, input);
       expect(kernels).toContain(FUSED);
       expect(kernels).not.toContain('FusedBatchNorm');
@@ -117,13 +134,8 @@ describeEachBackend('tf.layers.layerNormalization through the fused layer norm',
     ];
     for (const [args, input] of cases) {
       const layer = builtLayer(args, input);
-      const kernels = await kernelsOf(layer, input);
-      expect(kernels).toContain('FusedBatchNorm');
-      expect(kernels).not.toContain(FUSED);
-      const ones = tf.onesLike(input);
-      const { ours, tfjs } = bothWays(layer, input, ones);
-      ones.dispose();
-      ours.forEach((values, i) => expect(Array.from(values)).toEqual(Array.from(tfjs[i])));
+      expect(await kernelsOf(layer, input)).toContain('FusedBatchNorm');
+      await expectTfjsCall(layer, input, FUSED);
       layer.dispose();
     }
     odd.dispose();
@@ -150,7 +162,7 @@ describeEachBackend('tf.layers.dense through the fused dense kernel', () => {
   function builtDense(args: Omit<Parameters<typeof tf.layers.dense>[0], 'units'>, input: tf.Tensor, units = 8) {
     const layer = tf.layers.dense({ units, ...args });
     tf.dispose(layer.apply(input) as tf.Tensor);
-    layer.setWeights(layer.getWeights().map((w, i) => tf.tidy(() => seededTensor(w.shape, 20 + i, 0.5))));
+    randomizeWeights(layer, 20);
     return layer;
   }
 
@@ -160,11 +172,7 @@ describeEachBackend('tf.layers.dense through the fused dense kernel', () => {
         const layer = builtDense({ activation, useBias }, x);
         const { ours, tfjs } = bothWays(layer, x, dy);
         expect(ours.map((a) => a.length)).toEqual([120, 240, 128, ...(useBias ? [8] : [])]);
-        ours.forEach((values, i) => {
-          const scale = Math.max(...tfjs[i].map(Math.abs));
-          expect(scale).toBeGreaterThan(0.5);
-          expect(maxAbsDiff(values, tfjs[i])).toBeLessThan(4e-6 * scale);
-        });
+        expectRounding(ours, tfjs);
         // relu leaves some outputs at 0 (their gradient too): the comparison covers both sides.
         if (activation === 'relu') expect(ours[0].filter((v) => v === 0).length).toBeGreaterThan(10);
         const kernels = await kernelsOf(layer, x);
@@ -184,11 +192,7 @@ describeEachBackend('tf.layers.dense through the fused dense kernel', () => {
     ];
     for (const [args, input, units] of cases) {
       const layer = builtDense(args, input, units);
-      expect(await kernelsOf(layer, input)).not.toContain(FUSED_DENSE);
-      const ones = tf.ones([...input.shape.slice(0, -1), units]);
-      const { ours, tfjs } = bothWays(layer, input, ones);
-      ours.forEach((values, i) => expect(Array.from(values)).toEqual(Array.from(tfjs[i])));
-      ones.dispose();
+      await expectTfjsCall(layer, input, FUSED_DENSE);
       layer.dispose();
     }
     odd.dispose();
