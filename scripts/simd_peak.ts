@@ -11,15 +11,36 @@
  * `peakGmacAllThreads` (the same loop on `peakThreads` threads at once, as many as our kernels use:
  * the threads' rates summed; less than peakThreads times one thread's where threads share a core's
  * multiply-add units), and `productGmac` for a 512 x 512 x 512 `tf.matMul` on the wasm backend,
- * our kernels on 1 thread and on the kernel threads. Each figure is the median of 7 timed repeats after a warm-up.
+ * our kernels on 1 thread and on the kernel threads, and `kernelGmacInCache` for `axpyRows` itself on
+ * one thread on a product whose right operand stays in the L1 cache (IN_CACHE: 3,000 x 128 by 128 x 12,
+ * one tile wide, 6 kB): what the kernel's own instructions allow, memory aside. Each figure is the
+ * median of 7 timed repeats after a warm-up.
  */
 import * as tf from '@tensorflow/tfjs';
 
 import { initBackend } from '../src/backend';
-import { relaxedSimdKernels } from '../src/kernels/simd_kernels';
+import { relaxedSimdKernels, simdKernels } from '../src/kernels/simd_kernels';
 import { kernelThreads, kernelThreadsReady, setKernelThreads } from '../src/kernels/threads';
 import { machineInfo, measure, median, round } from '../src/train/benchmark';
 import { PEAK_CHAINS, peakFunction, peakOnThreads } from './bench/simd_peak';
+
+/** `kernelGmacInCache`'s product, (M, K) by (K, N): B is K x N floats (6 kB), N one 3 x 12 tile wide. */
+const IN_CACHE = { M: 3000, K: 128, N: 12 };
+
+/** GMAC/s of `axpyRows` alone, on the calling thread, on the IN_CACHE product (operands in the module's memory). */
+async function kernelGmacInCache(): Promise<number | null> {
+  const kernels = simdKernels();
+  if (kernels === null) return null;
+  const { M, K, N } = IN_CACHE;
+  const [a, b, c] = [0, M * K, M * K + K * N];
+  kernels.reserve(c + M * N);
+  for (let i = 0; i < c; i++) kernels.floats[i] = Math.sin(i);
+  const calls = 20;
+  const product = () => {
+    for (let i = 0; i < calls; i++) kernels.axpyRows(4 * a, 4 * K, 4, 4 * b, 4 * N, 4 * c, 4 * N, M, K, 4 * N, 1, 0);
+  };
+  return (calls * M * K * N) / (await medianMs(product)) / 1e6;
+}
 
 /** The median of 7 timed repeats of `work` after 2 untimed ones, in ms (the bench's `measure`). */
 async function medianMs(work: () => void): Promise<number> {
@@ -59,6 +80,7 @@ async function main(): Promise<void> {
   }
   setKernelThreads(threads);
   tf.dispose([a, b]);
+  const inCache = await kernelGmacInCache();
 
   console.log(
     JSON.stringify({
@@ -73,6 +95,7 @@ async function main(): Promise<void> {
       peakThreads: threads,
       peakGmacAllThreads: peakGmacAllThreads === null ? null : round(peakGmacAllThreads),
       productGmac,
+      kernelGmacInCache: inCache === null ? null : round(inCache),
     }),
   );
 }
