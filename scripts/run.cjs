@@ -6,6 +6,11 @@
  * flag (Node 20 only: later V8s may not know it). The library itself never sets V8 flags.
  *
  *   node scripts/run.cjs scripts/bench.ts --json --only train-reference
+ *
+ * The command lines also start the wasm backend with tfjs's tensors in the SIMD kernels' memory
+ * (initBackend's `sharedHeap`, src/kernels/shared_heap.ts) by setting TFJS_ATTENTION_SHARED_HEAP to
+ * 1 where it is not set: TFJS_ATTENTION_SHARED_HEAP=0 runs them without. The library's default is
+ * without.
  */
 'use strict';
 const { spawn } = require('node:child_process');
@@ -32,6 +37,8 @@ if (entry === undefined) {
   console.error('usage: node scripts/run.cjs SCRIPT.ts [ARGS...]');
   process.exit(2);
 }
+
+process.env.TFJS_ATTENTION_SHARED_HEAP ??= '1';
 
 const node20 = process.versions.node.split('.')[0] === '20';
 if (!node20 || hasRelaxedSimd() || process.execArgv.includes(FLAG)) {

@@ -29,6 +29,7 @@ import { sumLeadingOnWasm } from './kernels/sum';
 import { concatOnWasm, splitVOnWasm } from './kernels/concat';
 import { tileOnWasm } from './kernels/tile';
 import { transposeLastTwoOnWasm } from './kernels/transpose';
+import { installSharedHeap } from './kernels/shared_heap';
 import { checkThreadCount, kernelThreadsReady, setKernelThreads } from './kernels/threads';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { isNodeRuntime } from './io/atomic';
@@ -44,6 +45,9 @@ export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
 /** The environment variable that picks the backend when `initBackend` gets no name. */
 export const BACKEND_ENV_VAR = 'TFJS_ATTENTION_BACKEND';
+
+/** The environment variable that, set to 1, makes `initBackend`'s `sharedHeap` true by default (Node). */
+export const SHARED_HEAP_ENV_VAR = 'TFJS_ATTENTION_SHARED_HEAP';
 
 /** Options of `initBackend`. */
 export interface InitBackendOptions {
@@ -63,6 +67,16 @@ export interface InitBackendOptions {
    * TFJS_ATTENTION_THREADS environment variable in Node, else the machine's cores, up to 4.
    */
   threads?: number;
+  /**
+   * In Node, on wasm: tfjs's tensors and the SIMD kernels in one shared WebAssembly memory, so that
+   * a kernel reads its inputs in place and copies its outputs within the memory on the kernel threads'
+   * module, instead of copying both ways between two memories (src/kernels/shared_heap.ts: tfjs's
+   * threaded WebAssembly build, with tfjs's own kernels still on one thread). Only when it is the
+   * first choice of the wasm backend in the process and the kernels have not run yet; otherwise, or
+   * where it cannot load, the backend starts as usual and a line says why. Default: true when the
+   * TFJS_ATTENTION_SHARED_HEAP environment variable is 1 in Node, else false.
+   */
+  sharedHeap?: boolean;
 }
 
 /** What `chooseAutoBackend` needs to know about the running environment. */
@@ -207,7 +221,7 @@ export async function initBackend(name?: string, opts: InitBackendOptions = {}):
   checkOptionNames(
     'initBackend',
     opts,
-    optionNames<InitBackendOptions>({ quiet: true, keepTfjsKernels: true, threads: true }),
+    optionNames<InitBackendOptions>({ quiet: true, keepTfjsKernels: true, threads: true, sharedHeap: true }),
   );
   const choice = parseChoice(name);
   if (opts.threads !== undefined) checkThreadCount(opts.threads, 'initBackend: threads');
@@ -216,10 +230,12 @@ export async function initBackend(name?: string, opts: InitBackendOptions = {}):
   };
 
   let chosen: BackendName;
+  const sharedHeap = opts.sharedHeap ?? (isNodeRuntime() && process.env[SHARED_HEAP_ENV_VAR] === '1');
+  const setting: BackendSetting = { keepTfjsKernels: opts.keepTfjsKernels === true, sharedHeap, log };
   if (choice === 'auto') {
-    chosen = await initAuto(log, opts.keepTfjsKernels === true);
+    chosen = await initAuto(setting);
   } else {
-    const failure = await trySetBackend(choice, opts.keepTfjsKernels === true);
+    const failure = await trySetBackend(choice, setting);
     if (failure !== undefined) throw new Error(`backend '${choice}' cannot be used: ${failure}`);
     chosen = choice;
   }
@@ -258,8 +274,16 @@ function parseChoice(name: string | undefined): BackendChoice {
   throw new Error(`unknown backend '${value}' (from ${source}); valid names: ${BACKEND_CHOICES.join(', ')}`);
 }
 
+/** How `initBackend` sets a backend up: its options as `trySetBackend` takes them. */
+interface BackendSetting {
+  keepTfjsKernels: boolean;
+  sharedHeap: boolean;
+  log: (line: string) => void;
+}
+
 /** 'auto': walks `chooseAutoBackend`'s order, dropping each backend that fails to initialise. */
-async function initAuto(log: (line: string) => void, keepTfjsKernels: boolean): Promise<BackendName> {
+async function initAuto(setting: BackendSetting): Promise<BackendName> {
+  const { log } = setting;
   const node = isNodeRuntime();
   const available: BackendAvailability = {
     isNode: node,
@@ -276,7 +300,7 @@ async function initAuto(log: (line: string) => void, keepTfjsKernels: boolean): 
   }
   for (;;) {
     const candidate = chooseAutoBackend(available);
-    const failure = await trySetBackend(candidate, keepTfjsKernels);
+    const failure = await trySetBackend(candidate, setting);
     if (failure === undefined) return candidate;
     if (candidate === 'cpu') throw new Error(`no backend could be initialised; cpu: ${failure}`);
     log(`backend ${candidate} is unavailable (${failure}); trying the next one`);
@@ -285,7 +309,8 @@ async function initAuto(log: (line: string) => void, keepTfjsKernels: boolean): 
 }
 
 /** Makes `name` the current backend; returns why it could not, or undefined on success. */
-async function trySetBackend(name: BackendName, keepTfjsKernels: boolean): Promise<string | undefined> {
+async function trySetBackend(name: BackendName, setting: BackendSetting): Promise<string | undefined> {
+  const { keepTfjsKernels } = setting;
   switch (name) {
     case 'tensorflow': {
       const probe = probeTfjsNode();
@@ -301,6 +326,10 @@ async function trySetBackend(name: BackendName, keepTfjsKernels: boolean): Promi
       break;
     case 'wasm':
       if (!(await loadWasmBackend())) return WASM_MISSING;
+      if (setting.sharedHeap && tf.engine().registry.wasm === undefined) {
+        const reason = await installSharedHeap();
+        if (reason !== undefined) setting.log(`the shared heap is not used: ${reason}`);
+      }
       // Before setBackend, so the kernels are there from the first op.
       installWasmExtras({ replaceTfjsKernels: !keepTfjsKernels });
       break;

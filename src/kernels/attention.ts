@@ -16,7 +16,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { hasFusedKernel, defineFusedKernel, runFusedKernel, type FloatInputs } from './fused_kernel';
-import { simdKernels, stage, unstage, wholeVectors } from './simd_kernels';
+import { lineAligned, simdKernels, stage, unstage, wholeVectors } from './simd_kernels';
 import { inParallelRuns, partsFor, type KernelCalls } from './threads';
 
 /** Added to the scores of masked keys before the softmax (Keras's value for float32). */
@@ -380,11 +380,12 @@ function attentionForward(
   // Zeroed: the transposed keys (their padding stays 0) and the probabilities (zero outside the
   // keys a block attends to). Scratch, written whole: the context, each row's statistics
   // (maximum, sum), a block's scores per part, the mask.
-  const probabilitiesSize = attrs.withProbabilities ? second.length : 0;
+  // The probabilities and the context are the outputs as they are (in place: `stage`; the
+  // context, whose rows the heads write side by side, only from a whole cache line).
   const starts = stage(
     sources,
-    [B * H * K * S4, probabilitiesSize],
-    [context.length, B * H * T * 2, parts * ROWS * S4, mask ? mask.length + 4 : 0],
+    [B * H * K * S4, attrs.withProbabilities ? second : 0],
+    [lineAligned(context), B * H * T * 2, parts * ROWS * S4, mask ? mask.length + 4 : 0],
   );
   const [keysStart, pStart, cStart, statsStart, scoresStart, biasStart] = starts.slice(sources.length);
   const q = headsAt(starts[L.querySource], T, L.queryWidth, L.queryOffset, K);
@@ -450,9 +451,10 @@ function attentionBackward(
   const staged = [...sources, inputs.dContext, saved ?? inputs.rowStats];
   // Zeroed: the gradients (they accumulate) and the transposed keys' and values' padding.
   // Scratch, written whole: a block's P and its dP / dScore per part, the mask.
+  // The gradients in place from a whole cache line (the heads write their rows side by side).
   const starts = stage(
     staged,
-    [...grads.map((g) => g.length), B * H * K * S4, B * H * V * S4],
+    [...grads.map(lineAligned), B * H * K * S4, B * H * V * S4],
     [parts * ROWS * S4, parts * ROWS * S4, mask ? mask.length + 4 : 0],
   );
   const [dcStart, savedStart] = starts.slice(sources.length, sources.length + 2);

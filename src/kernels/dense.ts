@@ -127,9 +127,10 @@ function denseBackward(
       keptKernelT === null ? E * D : 0,
       D * N,
       withBias ? N : 0,
-      N * D,
-      D * E,
-      withBias ? E : 0,
+      // dx, dW and db, each its output as it is when there is one kernel (in place: `stage`).
+      dx,
+      parts === 1 ? dKernels[0] : D * E,
+      withBias ? (parts === 1 ? dBiases[0] : E) : 0,
       keptKernel === null ? D * E : 0,
       parts > 1 ? D * E : 0,
     ],

@@ -38,7 +38,7 @@ function layerNormForward(
 ): void {
   const [y, xHat, inverseStd] = outputs;
   const D = gamma.length;
-  const starts = stage([x, gamma, beta], [], [y.length, xHat.length, inverseStd.length]);
+  const starts = stage([x, gamma, beta], [], [y, xHat, inverseStd]);
   const [xAt, gammaAt, betaAt, yAt, xHatAt, invAt] = starts.map((start) => 4 * start);
   const rows = inverseStd.length;
   inParallelRuns(rows, partsFor(rows, Math.ceil(MIN_PART_ELEMENTS / D)), (calls, first, end) => {
@@ -72,7 +72,7 @@ function layerNormBackward(
   // Each part's dGamma and dBeta accumulate over its rows, then are summed over the parts in
   // order. The parts do not depend on the thread count, so neither do the floats. dx is written whole.
   const parts = Math.max(1, Math.min(BACKWARD_PARTS, Math.floor((rows * D) / MIN_PART_ELEMENTS)));
-  const starts = stage([dy, xHat, inverseStd, gamma], [parts * D, parts * D], [dx.length]);
+  const starts = stage([dy, xHat, inverseStd, gamma], [parts * D, parts * D], [dx]);
   const [dyAt, xHatAt, invAt, gammaAt, dGammaAt, dBetaAt, dxAt] = starts.map((start) => 4 * start);
   inParallelRuns(rows, parts, (calls, first, end, p) => {
     const at = 4 * D * first;

@@ -592,6 +592,11 @@ const zeroFill = defineKernel('zeroFill', ['i32', 'i32'], [], ([address, bytes])
   bulkMemory.fill(get(address), i32.const(0), get(bytes)),
 );
 
+/** `bytes` bytes from `source` to `destination` (memory.copy: as memmove). */
+const copyBytes = defineKernel('copyBytes', ['i32', 'i32', 'i32'], [], ([destination, source, bytes]) =>
+  bulkMemory.copy(get(destination), get(source), get(bytes)),
+);
+
 /** The gradient through relu over `bytes` of its output y and dy: dx = dy where y > 0, else 0. */
 const reluBackward = defineKernel('reluBackward', ['i32', 'i32', 'i32', 'i32'], ['i32'], ([y, dy, dx, bytes], [at]) =>
   forLoop(at, i32.const(0), get(bytes), 16, [
@@ -823,6 +828,8 @@ export interface SimdKernels {
   reluBackward(y: number, dy: number, dx: number, bytes: number): void;
   /** See `adamUpdate` above; addresses and bytes in bytes. */
   adamUpdate(w: number, g: number, m: number, v: number, bytes: number, parameters: number, keep: number): void;
+  /** See `copyBytes` above; addresses and bytes in bytes. */
+  copyBytes(destination: number, source: number, bytes: number): void;
   /** The module's memory as floats; valid until the next `reserve`. */
   floats: Float32Array;
   /** Makes the memory hold at least `count` floats (growing it detaches the old `floats`). */
@@ -847,6 +854,7 @@ export const KERNEL_FUNCTIONS = [
   layerNormRowsBackward,
   adamUpdate,
   expForward,
+  copyBytes,
 ];
 
 const PAGE_BYTES = 65536;
@@ -920,6 +928,16 @@ function moduleBytes(sharedMaxPages?: number): { bytes: Uint8Array<ArrayBuffer>;
  * cross-origin isolated page), else a memory of this thread's own.
  */
 function instantiate(): CompiledModule | null {
+  if (heap !== null) {
+    const assembled = moduleBytes(heap.maximumPages);
+    if (assembled === null) return null;
+    return {
+      module: new WebAssembly.Module(assembled.bytes),
+      memory: heap.memory,
+      shared: true,
+      relaxed: assembled.relaxed,
+    };
+  }
   const sharable =
     typeof SharedArrayBuffer === 'function' && (typeof crossOriginIsolated === 'undefined' || crossOriginIsolated);
   if (sharable) {
@@ -949,10 +967,22 @@ function compileSimdKernels(): SimdKernels | null {
   const functions = new WebAssembly.Instance(module, { env: { memory } }).exports;
   // Every function of KERNEL_FUNCTIONS by its name, as SimdKernels declares it.
   const calls = Object.fromEntries(KERNEL_FUNCTIONS.map(({ name }) => [name, functions[name]]));
+  if (heap !== null) heap.arena = allocateArena(heap);
   const state: SimdKernels = {
     ...(calls as unknown as Omit<SimdKernels, 'floats' | 'reserve'>),
     floats: new Float32Array(memory.buffer),
     reserve(count: number) {
+      if (heap?.arena != null) {
+        const { start, end } = heap.arena;
+        if (count > end)
+          throw new Error(
+            `the SIMD kernels need ${Math.ceil((4 * (count - start)) / 2 ** 20)} MB of the shared WebAssembly heap, ` +
+              `more than the ${(4 * (end - start)) / 2 ** 20} MB they took at the start (initBackend's sharedHeap)`,
+          );
+        // tfjs's allocations grow the memory too: a view taken before covers the old length only.
+        if (state.floats.length < count) state.floats = new Float32Array(memory.buffer);
+        return;
+      }
       const missing = count * 4 - memory.buffer.byteLength;
       if (missing <= 0) return;
       memory.grow(Math.ceil(missing / PAGE_BYTES));
@@ -960,6 +990,60 @@ function compileSimdKernels(): SimdKernels | null {
     },
   };
   return state;
+}
+
+/**
+ * tfjs's heap when the kernels share it (shared_heap.ts): its memory, the most pages it may grow
+ * to, its allocator, and the kernels' arena there once taken (in floats from the memory's start).
+ */
+interface Heap {
+  memory: WebAssembly.Memory;
+  maximumPages: number;
+  malloc(bytes: number): number;
+  arena?: { start: number; end: number };
+}
+let heap: Heap | null = null;
+
+/**
+ * The kernels' arena in tfjs's heap, the sizes of ARENA_MEGABYTES tried in turn: one block of
+ * tfjs's allocator, taken once, where every region of the kernels goes (resident blocks, the kept
+ * ring, each call's staging). Only tfjs's allocator may grow the memory (a memory grown by anything
+ * else leaves tfjs's views of it short), and a block cannot grow in place, so the arena is as large
+ * as a call could need: untouched pages of it cost address space, not memory. A gpt-char training
+ * step uses 43 MB.
+ */
+const ARENA_MEGABYTES = [1024, 512, 256];
+
+function allocateArena(from: Heap): { start: number; end: number } {
+  for (const megabytes of ARENA_MEGABYTES) {
+    const address = from.malloc(megabytes * 2 ** 20);
+    if (address !== 0) {
+      // Whole cache lines from a line's start.
+      const start = roundUp(address / 4, LINE);
+      return { start, end: address / 4 + (megabytes * 2 ** 20) / 4 };
+    }
+  }
+  throw new Error(`no ${ARENA_MEGABYTES[ARENA_MEGABYTES.length - 1]} MB block in the shared WebAssembly heap`);
+}
+
+/**
+ * Puts the kernels' memory in tfjs's heap (shared_heap.ts): the module is assembled for `memory`
+ * and instantiated on it, and the kernels take their regions from one block of `malloc`. Only
+ * before the kernels have compiled; returns why it did nothing, or undefined.
+ */
+export function placeInHeap(shared: {
+  memory: WebAssembly.Memory;
+  maximumPages: number;
+  malloc(bytes: number): number;
+}): string | undefined {
+  if (compiled !== undefined) return 'the SIMD kernels have started already, in a memory of their own';
+  heap = { ...shared };
+  return undefined;
+}
+
+/** Whether the kernels' memory is tfjs's heap (`placeInHeap`), so that tensors' views are in it. */
+export function inSharedHeap(): boolean {
+  return heap !== null && compiled != null;
 }
 
 /**
@@ -975,9 +1059,12 @@ export interface ResidentBlock {
 /** The resident blocks, in memory order from float 0; staging starts after the last. */
 const residentBlocks: ResidentBlock[] = [];
 
+/** Where the kernels' regions start: the arena in tfjs's heap, else the memory's start. */
+const regionsStart = () => heap?.arena?.start ?? 0;
+
 const residentEnd = () => {
   const last = residentBlocks[residentBlocks.length - 1];
-  return last === undefined ? 0 : last.start + last.length;
+  return last === undefined ? regionsStart() : last.start + last.length;
 };
 
 /** A resident block of `length` floats, zero-filled, after the others. */
@@ -997,7 +1084,7 @@ export function freeResident(block: ResidentBlock): void {
   if (index < 0) return;
   residentBlocks.splice(index, 1);
   const floats = simdKernels()!.floats;
-  let end = index === 0 ? 0 : residentBlocks[index - 1].start + residentBlocks[index - 1].length;
+  let end = index === 0 ? regionsStart() : residentBlocks[index - 1].start + residentBlocks[index - 1].length;
   for (const later of residentBlocks.slice(index)) {
     floats.copyWithin(end, later.start, later.start + later.length);
     later.start = end;
@@ -1025,8 +1112,31 @@ export function identify(array: Float32Array, dataId: object): Float32Array {
  * heap, which detaches the views taken before it.
  */
 export function heapFloats(backend: { typedArrayFromHeap(info: TensorInfo): unknown }, info: TensorInfo): Float32Array {
-  return identify(backend.typedArrayFromHeap(info) as Float32Array, info.dataId);
+  const floats = identify(backend.typedArrayFromHeap(info) as Float32Array, info.dataId);
+  // The wasm backend's heap is the kernels' memory (`placeInHeap`): its views are regions already.
+  if (heap !== null && floats.buffer instanceof SharedArrayBuffer) inHeap.add(floats);
+  return floats;
 }
+
+/**
+ * Views of tfjs's tensors in the kernels' own memory (`heapFloats` with `placeInHeap`): `stage`
+ * and `unstage` use them in place.
+ */
+const inHeap = new WeakSet<Float32Array>();
+
+/**
+ * `output` as a region of `stage` when it starts on a whole cache line, else its length: for an
+ * output whose rows the threads write in pieces side by side (each head's columns of attention's
+ * context), where an output in place would have the threads write the same cache lines at every
+ * piece's ends. Staged regions start on whole lines; tfjs's allocator aligns to far less.
+ */
+export function lineAligned(output: Float32Array): Region {
+  const at = startInHeap(output);
+  return at === undefined || at % LINE === 0 ? output : output.length;
+}
+
+/** Where `array` starts in the kernels' memory (floats) when it is a view of it, else undefined. */
+const startInHeap = (array: Float32Array) => (inHeap.has(array) ? array.byteOffset / 4 : undefined);
 
 /**
  * Tells staging that the tensor with data id `dataId` was changed in place: a region that held its
@@ -1074,6 +1184,20 @@ const roundUp = (n: number, to: number) => to * Math.ceil(n / to);
 /** `n` rounded up to whole SIMD vectors of 4 floats. */
 export const wholeVectors = (n: number) => roundUp(n, 4);
 
+/** How many arrays `stage` has copied in and `unstage` out, in this process (for tests). */
+const copies = { in: 0, out: 0 };
+
+/** The counts of `copies` now (for tests). */
+export function stagingCopies(): { in: number; out: number } {
+  return { ...copies };
+}
+
+/**
+ * A region `stage` lays out: so many floats, or an output whose floats the kernel writes as they
+ * are (every float of it, none past it), so that it can be the output itself (see `stage`).
+ */
+export type Region = number | Float32Array;
+
 /**
  * Copies `arrays` into the module's memory one after another (after the resident blocks),
  * followed by `zeroed` zero-filled regions (for results that accumulate) and `scratch` regions left
@@ -1083,17 +1207,27 @@ export const wholeVectors = (n: number) => roundUp(n, 4);
  * An array that holds a tensor the previous call staged or gave out (`identify`), in whole vectors,
  * is not copied: its start is where that call left it. This call's regions go where they do not
  * overlap the previous call's: at the start of the staging area if they fit before it, else after it.
+ *
+ * When tfjs's tensors are in the module's memory (`placeInHeap`), an array that is a tensor's view
+ * there (`heapFloats`) is read where it is, and a region given as an output there is that output:
+ * the kernel writes the tensor in place, and `unstage` has nothing to copy.
  */
-export function stage(arrays: Float32Array[], zeroed: number[], scratch: number[] = []): number[] {
+export function stage(arrays: Float32Array[], zeroed: Region[], scratch: Region[] = []): number[] {
   const kernels = simdKernels()!;
   previous = current;
+  // An output given as its region is written in place where it is in the memory already.
+  const regions = [...zeroed, ...scratch];
+  const inPlace = regions.map((region) => (typeof region === 'number' ? undefined : startInHeap(region)));
+  const regionSizes = regions.map((region, i) =>
+    inPlace[i] !== undefined ? 0 : typeof region === 'number' ? region : region.length,
+  );
   const kept = (array: Float32Array) => {
     const id = tensorOf.get(array);
     const held = id === undefined ? undefined : previous?.tensors.get(id);
     return held !== undefined && held.length === array.length && array.length % 4 === 0 ? held.start : undefined;
   };
-  const reused = arrays.map(kept);
-  const sizes = [...arrays.map((array, i) => (reused[i] === undefined ? array.length : 0)), ...zeroed, ...scratch];
+  const reused = arrays.map((array) => startInHeap(array) ?? kept(array));
+  const sizes = [...arrays.map((array, i) => (reused[i] === undefined ? array.length : 0)), ...regionSizes];
   const size = sizes.reduce((sum, n) => sum + roundUp(n, LINE), 0);
   const base = roundUp(residentEnd(), PAGE);
   const start = previous === null || base + size + SLACK <= previous.start ? base : roundUp(previous.end, PAGE);
@@ -1108,12 +1242,20 @@ export function stage(arrays: Float32Array[], zeroed: number[], scratch: number[
   arrays.forEach((array, i) => {
     // A reused array stays in the previous call's region, which the next call may overwrite.
     if (reused[i] !== undefined) starts[i] = reused[i];
-    else kernels.floats.set(array, starts[i]);
+    else {
+      kernels.floats.set(array, starts[i]);
+      copies.in++;
+    }
     const id = tensorOf.get(array);
     if (id !== undefined && reused[i] === undefined)
       current!.tensors.set(id, { start: starts[i], length: array.length });
   });
-  zeroed.forEach((n, i) => kernels.zeroFill(4 * starts[arrays.length + i], 4 * n));
+  inPlace.forEach((at, i) => {
+    if (at !== undefined) starts[arrays.length + i] = at;
+  });
+  zeroed.forEach((region, i) =>
+    kernels.zeroFill(4 * starts[arrays.length + i], 4 * (typeof region === 'number' ? region : region.length)),
+  );
   // The kept copies this call took (`kept`, before this) may be replaced again by the next call's.
   keptThisCall.clear();
   return starts;
@@ -1124,9 +1266,20 @@ export function stage(arrays: Float32Array[], zeroed: number[], scratch: number[
  * tensor each region now holds (for the next call's `stage`): a region must not change after.
  */
 export function unstage(outputs: Float32Array[], starts: number[]): void {
-  const floats = simdKernels()!.floats;
+  const kernels = simdKernels()!;
   outputs.forEach((output, i) => {
-    output.set(floats.subarray(starts[i], starts[i] + output.length));
+    const at = startInHeap(output);
+    if (at !== undefined) {
+      // Within the one memory: the module's memory.copy (V8 copies a shared memory's floats one word
+      // at a time), unless the kernel wrote the output in place (`stage`).
+      if (at !== starts[i]) {
+        kernels.copyBytes(4 * at, 4 * starts[i], 4 * output.length);
+        copies.out++;
+      }
+      return;
+    }
+    output.set(kernels.floats.subarray(starts[i], starts[i] + output.length));
+    copies.out++;
     const id = tensorOf.get(output);
     if (id !== undefined) current?.tensors.set(id, { start: starts[i], length: output.length });
   });

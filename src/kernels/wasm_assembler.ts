@@ -176,6 +176,16 @@ export class VectorConstants {
 }
 
 export const bulkMemory = {
+  /** memory.copy (bulk memory): `bytes` bytes from `source` to `destination`, as memmove. */
+  copy: (destination: Code, source: Code, bytes: Code): Code => [
+    ...destination,
+    ...source,
+    ...bytes,
+    0xfc,
+    0x0a,
+    0x00,
+    0x00,
+  ],
   /** memory.fill (bulk memory): `bytes` bytes from `address` set to the low byte of `value`. */
   fill: (address: Code, value: Code, bytes: Code): Code => [...address, ...value, ...bytes, 0xfc, 0x0b, 0x00],
 };

@@ -4,7 +4,7 @@
  * says what it measured and where.
  */
 import * as tf from '@tensorflow/tfjs';
-import { relaxedSimdKernels } from '../kernels/simd_kernels';
+import { inSharedHeap, relaxedSimdKernels } from '../kernels/simd_kernels';
 import { kernelThreads } from '../kernels/threads';
 
 export interface Timing {
@@ -247,6 +247,8 @@ export function machineInfo(): Record<string, string | number | boolean | string
     // they ran relaxed SIMD's fused multiply-add (src/kernels/simd_kernels.ts).
     kernelThreads: ours ? kernelThreads() : 0,
     relaxedSimd: ours && relaxedSimdKernels(),
+    // tfjs's tensors and the kernels in one memory (initBackend's sharedHeap).
+    sharedHeap: ours && inSharedHeap(),
   };
 }
 
