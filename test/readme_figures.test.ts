@@ -191,10 +191,12 @@ describe('models/BENCHMARKS.jsonl', () => {
       expect(line.benchCommand).toMatch(/^npm run bench -- /);
       // kernelThreads since the kernels have threads (src/kernels/threads.ts), the CPU's vector
       // extensions and whether the kernels ran relaxed SIMD since they can, its x86 family and
-      // model numbers since 2026-12-06's second class of "AMD EPYC"; older lines lack them.
+      // model numbers since 2026-12-06's second class of "AMD EPYC", whether tfjs's tensors were
+      // in the kernels' memory (initBackend's sharedHeap) since 2026-12-07; older lines lack them.
       const since = ['kernelThreads', 'vectorExtensions', 'relaxedSimd'];
       const family = ['cpuFamily', 'cpuModelNumber'];
-      const keys = Object.keys(line.machine).filter((key) => !since.includes(key) && !family.includes(key));
+      const later = [...since, ...family, 'sharedHeap'];
+      const keys = Object.keys(line.machine).filter((key) => !later.includes(key));
       expect(keys.sort()).toEqual(['backend', 'cores', 'cpu', 'node', 'tfjs', 'wasmThreads']);
       if ('relaxedSimd' in line.machine) expect(Object.keys(line.machine)).toEqual(expect.arrayContaining(since));
       if ('cpuFamily' in line.machine) expect(Object.keys(line.machine)).toEqual(expect.arrayContaining(family));
