@@ -25,7 +25,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type * as TfjsWasm from '@tensorflow/tfjs-backend-wasm';
-import { placeInHeap } from './simd_kernels';
+import { placeInHeap, simdKernelsCompiled } from './simd_kernels';
 
 /** The tfjs-backend-wasm whose loader and module this file knows (see above); any other is left alone. */
 const BUILT_FOR = '4.22.0';
@@ -125,25 +125,24 @@ async function loadThreadedModule(memory: WebAssembly.Memory): Promise<ThreadedM
 export async function installSharedHeap(): Promise<string | undefined> {
   if (typeof process !== 'object' || typeof process.versions?.node !== 'string') return 'it needs Node';
   if (tf.engine().registry.wasm !== undefined) return "the 'wasm' backend has started already";
+  if (simdKernelsCompiled()) return 'the SIMD kernels have started already, in a memory of their own';
   const wasm = nodeRequire('@tensorflow/tfjs-backend-wasm') as typeof TfjsWasm;
   if (wasm.version_wasm !== BUILT_FOR)
     return `it relies on tfjs-backend-wasm ${BUILT_FOR}'s loader and finds version ${wasm.version_wasm}`;
   const memory = new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES, shared: true });
+  let backend: TfjsWasm.BackendWasm;
   let module: ThreadedModule;
   try {
     module = await loadThreadedModule(memory);
+    // Read by BackendWasm's constructor: tfjs's own kernels on the calling thread, as in Node before.
+    wasm.setThreadsCount(1);
+    backend = new wasm.BackendWasm(module as unknown as ConstructorParameters<typeof wasm.BackendWasm>[0]);
   } catch (error) {
-    return `tfjs's threaded WebAssembly build did not load: ${(error as Error).message}`;
+    return `tfjs's threaded WebAssembly build did not start: ${(error as Error).message}`;
   }
-  const placed = placeInHeap({
-    memory,
-    maximumPages: MAXIMUM_PAGES,
-    malloc: (bytes) => module._malloc(bytes),
-  });
+  // Last, once nothing can fail: the kernels' memory, then tfjs's backend.
+  const placed = placeInHeap({ memory, maximumPages: MAXIMUM_PAGES, malloc: (bytes) => module._malloc(bytes) });
   if (placed !== undefined) return placed;
-  // Read by BackendWasm's constructor: tfjs's own kernels on the calling thread, as in Node before.
-  wasm.setThreadsCount(1);
-  const backend = new wasm.BackendWasm(module as unknown as ConstructorParameters<typeof wasm.BackendWasm>[0]);
   tf.removeBackend('wasm');
   tf.registerBackend('wasm', () => backend, 2);
   return undefined;

@@ -1036,9 +1036,14 @@ export function placeInHeap(shared: {
   maximumPages: number;
   malloc(bytes: number): number;
 }): string | undefined {
-  if (compiled !== undefined) return 'the SIMD kernels have started already, in a memory of their own';
+  if (simdKernelsCompiled()) return 'the SIMD kernels have started already, in a memory of their own';
   heap = { ...shared };
   return undefined;
+}
+
+/** Whether the kernels have compiled (or found they cannot): after that `placeInHeap` does nothing. */
+export function simdKernelsCompiled(): boolean {
+  return compiled !== undefined;
 }
 
 /** Whether the kernels' memory is tfjs's heap (`placeInHeap`), so that tensors' views are in it. */

@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import { initBackend } from '../../src/backend';
 import { fusedDense } from '../../src/kernels/dense';
+import { installSharedHeap } from '../../src/kernels/shared_heap';
 import { inSharedHeap, placeInHeap, simdModule, stagingCopies } from '../../src/kernels/simd_kernels';
 import { TransformerEncoderBlock } from '../../src/layers/transformer_encoder_block';
 import { maxAbsDiff, randomizeWeights, seededTensor } from '../helpers/tensors';
@@ -112,8 +113,10 @@ describe('initBackend sharedHeap', () => {
     x.dispose();
   });
 
-  it('is refused once the kernels have compiled in a memory of their own', () => {
+  it('is refused once the wasm backend or the kernels have started, and says why', async () => {
+    await expect(installSharedHeap()).resolves.toBe("the 'wasm' backend has started already");
     const memory = new WebAssembly.Memory({ initial: 1, maximum: 16, shared: true });
     expect(placeInHeap({ memory, maximumPages: 16, malloc: () => 0 })).toMatch(/started already/);
+    expect(simdModule()!.memory).not.toBe(memory);
   });
 });
