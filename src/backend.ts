@@ -69,9 +69,9 @@ export interface InitBackendOptions {
   threads?: number;
   /**
    * In Node, on wasm: tfjs's tensors and the SIMD kernels in one shared WebAssembly memory, so that
-   * a kernel reads its inputs in place and copies its outputs within the memory on the kernel threads'
-   * module, instead of copying both ways between two memories (src/kernels/shared_heap.ts: tfjs's
-   * threaded WebAssembly build, with tfjs's own kernels still on one thread). Only when it is the
+   * a kernel reads its inputs and writes its outputs where tfjs keeps them, instead of copying both
+   * ways between two memories (src/kernels/shared_heap.ts: tfjs's threaded WebAssembly build, with
+   * tfjs's own kernels still on one thread). Only when it is the
    * first choice of the wasm backend in the process and the kernels have not run yet; otherwise, or
    * where it cannot load, the backend starts as usual and a line says why. Default: true when the
    * TFJS_ATTENTION_SHARED_HEAP environment variable is 1 in Node, else false.

@@ -9,19 +9,19 @@
  * (README, Speed). Here tfjs's threaded SIMD build, which tfjs itself loads in a cross-origin
  * isolated page, runs tfjs's 'wasm' backend in Node on a shared memory, with tfjs's own thread count
  * at 1, and the SIMD kernels' module takes that same memory (simd_kernels.ts `placeInHeap`): a kernel
- * reads its inputs where tfjs keeps them and copies its outputs into tfjs's tensors inside the module,
- * on the kernel threads.
+ * reads its inputs where tfjs keeps them and writes its outputs into tfjs's tensors, in place or by a
+ * copy inside the module (`stage`, `unstage`).
  *
- * What it relies on, all of tfjs-backend-wasm 4.22.0 (any other version is left alone): the threaded build's
- * Emscripten loader (wasm-out/tfjs-backend-wasm-threaded-simd.js), which accepts a memory
+ * What it relies on, all of tfjs-backend-wasm 4.22.0 (any other version is left alone): the threaded
+ * build's Emscripten loader (wasm-out/tfjs-backend-wasm-threaded-simd.js), which accepts a memory
  * (`wasmMemory`), asks `locateFile` for its worker script right before each `new Worker`, and
- * exports `_malloc`; its worker script, which wasm-out exports as a string (`wasmWorkerContents`);
- * and `BackendWasm`'s use of the module's `tfjs` functions, which tfjs's own loader (`init` in
- * dist/tf-backend-wasm.node.js) makes with `cwrap` as below. The loader starts a pool of 8 pthread
- * workers; with one tfjs thread none of them is ever used, so each is a stand-in that only answers
- * the loader's 'load' message. Loading it sets `global.Worker` and adds two process listeners that
- * rethrow; both are undone here. Anything that grows the memory other than tfjs's allocator breaks
- * tfjs's views of it (its next upload throws), so the kernels take their memory from `_malloc`.
+ * exports `_malloc`; and `BackendWasm`'s use of the module's `tfjs` functions, which tfjs's own
+ * loader (`init` in dist/tf-backend-wasm.node.js) makes with `cwrap` as below. The loader starts a
+ * pool of 8 pthread workers; with one tfjs thread none of them is ever used, so each is a stand-in
+ * that only answers the loader's 'load' message. Loading it sets `global.Worker` and adds two
+ * process listeners that rethrow; both are undone here. Anything that grows the memory other than
+ * tfjs's allocator breaks tfjs's views of it (its next upload throws), so the kernels take their
+ * memory from `_malloc`.
  */
 import * as tf from '@tensorflow/tfjs';
 import type * as TfjsWasm from '@tensorflow/tfjs-backend-wasm';
@@ -38,7 +38,6 @@ const MAXIMUM_PAGES = 65536;
 interface ThreadedModule {
   cwrap(name: string, returns: string | null, args: string[]): (...args: number[]) => number;
   _malloc(bytes: number): number;
-  _free(address: number): void;
   PThread: { unusedWorkers: Array<{ standIn?: boolean }> };
   tfjs?: Record<string, unknown>;
 }
