@@ -19,7 +19,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import { initBackend } from '../src/backend';
-import { relaxedSimdKernels, simdKernels } from '../src/kernels/simd_kernels';
+import { relaxedSimdKernels, simdKernels, stage } from '../src/kernels/simd_kernels';
 import { kernelThreads, kernelThreadsReady, setKernelThreads } from '../src/kernels/threads';
 import { machineInfo, measure, median, round } from '../src/train/benchmark';
 import { PEAK_CHAINS, peakFunction, peakOnThreads } from './bench/simd_peak';
@@ -32,9 +32,9 @@ async function kernelGmacInCache(): Promise<number | null> {
   const kernels = simdKernels();
   if (kernels === null) return null;
   const { M, K, N } = IN_CACHE;
-  const [a, b, c] = [0, M * K, M * K + K * N];
-  kernels.reserve(c + M * N);
-  for (let i = 0; i < c; i++) kernels.floats[i] = Math.sin(i);
+  // Operands in regions of the kernels' own (from address 0 the memory may be tfjs's: sharedHeap).
+  const values = (n: number, from: number) => Float32Array.from({ length: n }, (_x, i) => Math.sin(from + i));
+  const [a, b, c] = stage([values(M * K, 0), values(K * N, M * K)], [], [M * N]);
   const calls = 20;
   const product = () => {
     for (let i = 0; i < calls; i++) kernels.axpyRows(4 * a, 4 * K, 4, 4 * b, 4 * N, 4 * c, 4 * N, M, K, 4 * N, 1, 0);

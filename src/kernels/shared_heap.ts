@@ -66,7 +66,6 @@ function nodeRequire(id: string): unknown {
 
 /** The threaded build's module on `memory`, its process-wide side effects undone. */
 async function loadThreadedModule(memory: WebAssembly.Memory): Promise<ThreadedModule> {
-  const path = nodeRequire('path') as typeof import('path');
   const resolve = (file: string) =>
     (require as unknown as { resolve(id: string): string }).resolve(`@tensorflow/tfjs-backend-wasm/wasm-out/${file}`);
   const global = globalThis as { Worker?: unknown };
@@ -83,7 +82,7 @@ async function loadThreadedModule(memory: WebAssembly.Memory): Promise<ThreadedM
         global.Worker = standInWorker;
         return file;
       }
-      if (file.endsWith('.wasm')) return path.join(path.dirname(resolve('tfjs-backend-wasm-threaded-simd.js')), file);
+      if (file.endsWith('.wasm')) return resolve(file);
       return prefix + file;
     },
   };

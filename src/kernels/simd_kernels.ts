@@ -1031,11 +1031,7 @@ function allocateArena(from: Heap): { start: number; end: number } {
  * and instantiated on it, and the kernels take their regions from one block of `malloc`. Only
  * before the kernels have compiled; returns why it did nothing, or undefined.
  */
-export function placeInHeap(shared: {
-  memory: WebAssembly.Memory;
-  maximumPages: number;
-  malloc(bytes: number): number;
-}): string | undefined {
+export function placeInHeap(shared: Omit<Heap, 'arena'>): string | undefined {
   if (simdKernelsCompiled()) return 'the SIMD kernels have started already, in a memory of their own';
   heap = { ...shared };
   return undefined;
@@ -1203,6 +1199,9 @@ export function stagingCopies(): { in: number; out: number } {
  */
 export type Region = number | Float32Array;
 
+/** A region's floats. */
+const lengthOf = (region: Region) => (typeof region === 'number' ? region : region.length);
+
 /**
  * Copies `arrays` into the module's memory one after another (after the resident blocks),
  * followed by `zeroed` zero-filled regions (for results that accumulate) and `scratch` regions left
@@ -1223,9 +1222,7 @@ export function stage(arrays: Float32Array[], zeroed: Region[], scratch: Region[
   // An output given as its region is written in place where it is in the memory already.
   const regions = [...zeroed, ...scratch];
   const inPlace = regions.map((region) => (typeof region === 'number' ? undefined : startInHeap(region)));
-  const regionSizes = regions.map((region, i) =>
-    inPlace[i] !== undefined ? 0 : typeof region === 'number' ? region : region.length,
-  );
+  const regionSizes = regions.map((region, i) => (inPlace[i] !== undefined ? 0 : lengthOf(region)));
   const kept = (array: Float32Array) => {
     const id = tensorOf.get(array);
     const held = id === undefined ? undefined : previous?.tensors.get(id);
@@ -1258,9 +1255,7 @@ export function stage(arrays: Float32Array[], zeroed: Region[], scratch: Region[
   inPlace.forEach((at, i) => {
     if (at !== undefined) starts[arrays.length + i] = at;
   });
-  zeroed.forEach((region, i) =>
-    kernels.zeroFill(4 * starts[arrays.length + i], 4 * (typeof region === 'number' ? region : region.length)),
-  );
+  zeroed.forEach((region, i) => kernels.zeroFill(4 * starts[arrays.length + i], 4 * lengthOf(region)));
   // The kept copies this call took (`kept`, before this) may be replaced again by the next call's.
   keptThisCall.clear();
   return starts;
