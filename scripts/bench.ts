@@ -34,7 +34,7 @@ import { parseArgs } from 'node:util';
 
 import * as tf from '@tensorflow/tfjs';
 
-import { initBackend } from '../src/backend';
+import { initBackend, SHARED_HEAP_ENV_VAR } from '../src/backend';
 import { createTask, createTrainingStream, encodeBatch, heldOutSet, TASK_NAMES, TaskName } from '../src/tasks';
 import { machineInfo, round } from '../src/train/benchmark';
 import { checkFlagNames } from '../src/train/options';
@@ -361,7 +361,9 @@ async function main(): Promise<void> {
     // The host's CPU and cores, with what the page ran on in place of Node and its tfjs backend.
     const { cpu, vectorExtensions, cpuFamily, cpuModelNumber, cores } = machineInfo();
     const announced = new Set<string>();
-    await benchInChromium({ only, backends, settings }, (lines, page) => {
+    // The page follows the variable that sets the shared heap in Node (scripts/run.cjs sets it).
+    const sharedHeap = process.env[SHARED_HEAP_ENV_VAR] === '1';
+    await benchInChromium({ only, backends, settings, sharedHeap }, (lines, page) => {
       const machine = {
         cpu,
         vectorExtensions,
@@ -375,6 +377,7 @@ async function main(): Promise<void> {
         wasmThreads: page.wasmThreads,
         kernelThreads: page.kernelThreads,
         relaxedSimd: page.relaxedSimd,
+        sharedHeap: page.sharedHeap,
         crossOriginIsolated: page.crossOriginIsolated,
         fusedAttention: page.fusedAttention,
       };

@@ -29,7 +29,8 @@ import { sumLeadingOnWasm } from './kernels/sum';
 import { concatOnWasm, splitVOnWasm } from './kernels/concat';
 import { tileOnWasm } from './kernels/tile';
 import { transposeLastTwoOnWasm } from './kernels/transpose';
-import { installSharedHeap } from './kernels/shared_heap';
+import { installSharedHeap, shareThreadedHeap } from './kernels/shared_heap';
+import { inSharedHeap } from './kernels/simd_kernels';
 import { checkThreadCount, kernelThreadsReady, setKernelThreads } from './kernels/threads';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { isNodeRuntime } from './io/atomic';
@@ -68,12 +69,14 @@ export interface InitBackendOptions {
    */
   threads?: number;
   /**
-   * In Node, on wasm: tfjs's tensors and the SIMD kernels in one shared WebAssembly memory, so that
-   * a kernel reads its inputs and writes its outputs where tfjs keeps them, instead of copying both
-   * ways between two memories (src/kernels/shared_heap.ts: tfjs's threaded WebAssembly build, with
-   * tfjs's own kernels still on one thread). Only when it is the
-   * first choice of the wasm backend in the process and the kernels have not run yet; otherwise, or
-   * where it cannot load, the backend starts as usual and a line says why. Default: true when the
+   * On wasm: tfjs's tensors and the SIMD kernels in one shared WebAssembly memory, so that a kernel
+   * reads its inputs and writes its outputs where tfjs keeps them, instead of copying both ways
+   * between two memories (src/kernels/shared_heap.ts). In Node, tfjs's threaded WebAssembly build
+   * as the wasm backend, with tfjs's own kernels still on one thread: only when it is the first
+   * choice of the wasm backend in the process. In a browser, the heap of the threaded build that
+   * tfjs loads itself on a cross-origin isolated page. Either way only before the kernels have run;
+   * otherwise, or where it cannot be, the backend starts as usual and a line says why, and
+   * `sharedHeapKernels()` says whether it is in use. Default: true when the
    * TFJS_ATTENTION_SHARED_HEAP environment variable is 1 in Node, else false.
    */
   sharedHeap?: boolean;
@@ -326,7 +329,8 @@ async function trySetBackend(name: BackendName, setting: BackendSetting): Promis
       break;
     case 'wasm':
       if (!(await loadWasmBackend())) return WASM_MISSING;
-      if (setting.sharedHeap && tf.engine().registry.wasm === undefined) {
+      // In Node the threaded build is tfjs's backend only if it is there before tfjs starts 'wasm'.
+      if (setting.sharedHeap && isNodeRuntime() && tf.engine().registry.wasm === undefined) {
         const reason = await installSharedHeap();
         if (reason !== undefined) setting.log(`the shared heap is not used: ${reason}`);
       }
@@ -355,6 +359,11 @@ async function trySetBackend(name: BackendName, setting: BackendSetting): Promis
       ? 'the WebAssembly module failed to initialise (see the TensorFlow.js warning above; ' +
           'in a browser, serve the .wasm files and call setWasmPaths from @tensorflow/tfjs-backend-wasm)'
       : 'initialisation failed (see the TensorFlow.js warning above)';
+  }
+  // In a browser tfjs has chosen its build by now: a threaded one's heap is shared already.
+  if (name === 'wasm' && setting.sharedHeap && !isNodeRuntime() && !inSharedHeap()) {
+    const reason = shareThreadedHeap(tf.backend());
+    if (reason !== undefined) setting.log(`the shared heap is not used: ${reason}`);
   }
   return undefined;
 }

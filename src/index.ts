@@ -164,5 +164,5 @@ export { installGradientFixes } from './kernels/tile_gradient';
 export { installLayerFixes } from './layers/tfjs_layers';
 export type { LayerFixesOptions } from './layers/tfjs_layers';
 export { kernelThreads, kernelThreadsReady, setKernelThreads } from './kernels/threads';
-export { relaxedSimdKernels } from './kernels/simd_kernels';
+export { relaxedSimdKernels, sharedHeapKernels } from './kernels/simd_kernels';
 export type { GradientFixesOptions } from './kernels/tile_gradient';

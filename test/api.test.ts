@@ -80,6 +80,7 @@ const PUBLIC_NAMES = {
     'kernelThreadsReady',
     'relaxedSimdKernels',
     'setKernelThreads',
+    'sharedHeapKernels',
     'softwareWebglRenderer',
   ],
 };

@@ -276,6 +276,7 @@ const NO_OPTIONS: Record<string, string> = {
   kernelThreadsReady: 'a timeout',
   setKernelThreads: 'a count',
   relaxedSimdKernels: 'nothing',
+  sharedHeapKernels: 'nothing',
   'tasks.Random': 'a seed',
   'tasks.TrainingStream': 'a task and a generator (createTrainingStream makes one)',
   'tasks.createTrainingStream': 'a task and a seed',

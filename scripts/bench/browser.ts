@@ -56,6 +56,8 @@ export interface BrowserBenchOptions {
   backends?: readonly string[];
   /** maxSeconds defaults to MAX_SECONDS here. */
   settings: BenchSettings;
+  /** initBackend's `sharedHeap` on the page (tfjs's heap is shared there: the page is cross-origin isolated). */
+  sharedHeap: boolean;
 }
 
 /** What a page ran on: the page's own report and Chromium's full version (the user agent has only the major). */
@@ -112,8 +114,9 @@ export async function benchInChromium(
         await page.goto(server.url);
         if (watch.problems.length > 0) throw new Error(`the bench page failed to load: ${watch.problems.join('; ')}`);
         const pageEnvironment = await page.evaluate(
-          ([name, wasmPath]) => (globalThis as unknown as { bench: PageBench }).bench.start(name, wasmPath),
-          [backend, WASM_PATH],
+          ([name, wasmPath, sharedHeap]) =>
+            (globalThis as unknown as { bench: PageBench }).bench.start(name, wasmPath, sharedHeap),
+          [backend, WASM_PATH, options.sharedHeap] as const,
         );
         const cdp = await browser.context.newCDPSession(page);
         const { product } = await cdp.send('Browser.getVersion'); // 'HeadlessChrome/156.0.8078.114'

@@ -9,7 +9,7 @@ import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 
 import { initBackend, webglRenderer } from '../../src/backend';
 import { hasFusedAttention } from '../../src/kernels/attention';
-import { relaxedSimdKernels } from '../../src/kernels/simd_kernels';
+import { relaxedSimdKernels, sharedHeapKernels } from '../../src/kernels/simd_kernels';
 import { kernelThreads } from '../../src/kernels/threads';
 import { BenchName, BenchSettings, NODE_ONLY, PORTABLE_CASES, Result } from './cases';
 
@@ -23,6 +23,8 @@ export interface PageEnvironment {
   kernelThreads: number;
   /** Whether those kernels run relaxed SIMD's fused multiply-add (Chromium has it). */
   relaxedSimd: boolean;
+  /** Whether our kernels ran in tfjs's heap (initBackend's sharedHeap). */
+  sharedHeap: boolean;
   /** Whether the page is cross-origin isolated (the runner serves it so). */
   crossOriginIsolated: boolean;
   /** Whether MultiHeadAttention runs the fused SIMD kernels (initBackend('wasm') installs them). */
@@ -32,22 +34,23 @@ export interface PageEnvironment {
 }
 
 export interface PageBench {
-  /** `wasmPath`: the folder the .wasm files are served from. */
-  start(backend: string, wasmPath: string): Promise<PageEnvironment>;
+  /** `wasmPath`: the folder the .wasm files are served from; `sharedHeap`: initBackend's. */
+  start(backend: string, wasmPath: string, sharedHeap: boolean): Promise<PageEnvironment>;
   /** The benchmark's lines, or one `skipped` line when it cannot run in a page. */
   run(name: BenchName, settings: BenchSettings): Promise<Result[]>;
 }
 
 const bench: PageBench = {
-  async start(backend, wasmPath) {
+  async start(backend, wasmPath, sharedHeap) {
     setWasmPaths(wasmPath);
-    const chosen = await initBackend(backend, { quiet: true });
+    const chosen = await initBackend(backend, { quiet: true, sharedHeap });
     return {
       backend: chosen,
       tfjs: tf.version.tfjs,
       wasmThreads: chosen === 'wasm' ? getThreadsCount() : 0,
       kernelThreads: chosen === 'wasm' ? kernelThreads() : 0,
       relaxedSimd: chosen === 'wasm' && relaxedSimdKernels(),
+      sharedHeap: chosen === 'wasm' && sharedHeapKernels(),
       crossOriginIsolated: self.crossOriginIsolated,
       fusedAttention: hasFusedAttention(32, 32),
       glRenderer: webglRenderer() ?? '',

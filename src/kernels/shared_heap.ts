@@ -1,27 +1,30 @@
 /**
- * One WebAssembly memory for tfjs's tensors and the SIMD kernels, in Node (`initBackend`'s
- * `sharedHeap`).
+ * One WebAssembly memory for tfjs's tensors and the SIMD kernels (`initBackend`'s `sharedHeap`).
  *
- * tfjs-backend-wasm keeps its tensors in the heap of its own module, which in Node is never shared
- * with other threads (tfjs loads its single-threaded build there). The SIMD kernels run on worker
- * threads over a shared memory of their own, so every kernel call copies its inputs from tfjs's heap
- * into that memory and its outputs back, on the calling thread: 16 ms of a 150 ms gpt-char step
- * (README, Speed). Here tfjs's threaded SIMD build, which tfjs itself loads in a cross-origin
- * isolated page, runs tfjs's 'wasm' backend in Node on a shared memory, with tfjs's own thread count
- * at 1, and the SIMD kernels' module takes that same memory (simd_kernels.ts `placeInHeap`): a kernel
- * reads its inputs where tfjs keeps them and writes its outputs into tfjs's tensors, in place or by a
- * copy inside the module (`stage`, `unstage`).
+ * tfjs-backend-wasm keeps its tensors in the heap of its own module. Unless that heap is shared
+ * with other threads, the SIMD kernels run on worker threads over a shared memory of their own, and
+ * every kernel call copies its inputs from tfjs's heap into that memory and its outputs back, on the
+ * calling thread: 16 ms of a 150 ms gpt-char step (README, Speed). Here the kernels' module takes
+ * tfjs's heap instead (simd_kernels.ts `placeInHeap`): a kernel reads its inputs where tfjs keeps
+ * them and writes its outputs into tfjs's tensors, in place or by a copy inside the module (`stage`,
+ * `unstage`). Two ways to a shared heap:
  *
- * What it relies on, all of tfjs-backend-wasm 4.22.0 (any other version is left alone): the threaded
- * build's Emscripten loader (wasm-out/tfjs-backend-wasm-threaded-simd.js), which accepts a memory
- * (`wasmMemory`), asks `locateFile` for its worker script right before each `new Worker`, and
- * exports `_malloc`; and `BackendWasm`'s use of the module's `tfjs` functions, which tfjs's own
- * loader (`init` in dist/tf-backend-wasm.node.js) makes with `cwrap` as below. The loader starts a
- * pool of 8 pthread workers; with one tfjs thread none of them is ever used, so each is a stand-in
- * that only answers the loader's 'load' message. Loading it sets `global.Worker` and adds two
- * process listeners that rethrow; both are undone here. Anything that grows the memory other than
- * tfjs's allocator breaks tfjs's views of it (its next upload throws), so the kernels take their
- * memory from `_malloc`.
+ * - In a browser, tfjs loads its threaded SIMD build itself on a cross-origin isolated page, and
+ *   that build's heap is a shared memory (its Emscripten module's `wasmMemory`):
+ *   `shareThreadedHeap` only hands it to the kernels.
+ * - In Node, tfjs loads its single-threaded build, so `installSharedHeap` loads the threaded one
+ *   and makes it tfjs's 'wasm' backend, with tfjs's own thread count at 1. What it relies on, all of
+ *   tfjs-backend-wasm 4.22.0 (any other version is left alone): the threaded build's Emscripten
+ *   loader (wasm-out/tfjs-backend-wasm-threaded-simd.js), which accepts a memory (`wasmMemory`),
+ *   asks `locateFile` for its worker script right before each `new Worker`, and exports `_malloc`;
+ *   and `BackendWasm`'s use of the module's `tfjs` functions, which tfjs's own loader (`init` in
+ *   dist/tf-backend-wasm.node.js) makes with `cwrap` as below. The loader starts a pool of 8
+ *   pthread workers; with one tfjs thread none of them is ever used, so each is a stand-in that only
+ *   answers the loader's 'load' message. Loading it sets `global.Worker` and adds two process
+ *   listeners that rethrow; both are undone here.
+ *
+ * Either way, anything that grows the memory other than tfjs's allocator breaks tfjs's views of it
+ * (its next upload throws), so the kernels take their memory from `_malloc`.
  */
 import * as tf from '@tensorflow/tfjs';
 import type * as TfjsWasm from '@tensorflow/tfjs-backend-wasm';
@@ -30,7 +33,11 @@ import { placeInHeap, simdKernelsCompiled } from './simd_kernels';
 /** The tfjs-backend-wasm whose loader and module this file knows (see above); any other is left alone. */
 const BUILT_FOR = '4.22.0';
 
-/** The threaded build's memory: it imports a shared memory of at least 256 pages and at most 65536. */
+/**
+ * The threaded build's memory: it imports a shared memory of at least 256 pages and at most 65536,
+ * and makes one of 65536 at most itself (4 GB, all that 32-bit addresses reach; the kernels' module
+ * declares that maximum, which any wasm32 memory's fits).
+ */
 const INITIAL_PAGES = 256;
 const MAXIMUM_PAGES = 65536;
 
@@ -144,4 +151,29 @@ export async function installSharedHeap(): Promise<string | undefined> {
   tf.removeBackend('wasm');
   tf.registerBackend('wasm', () => backend, 2);
   return undefined;
+}
+
+/** What `shareThreadedHeap` uses of a wasm backend's Emscripten module (`BackendWasm.wasm`). */
+interface HeapOfBackend {
+  wasmMemory?: WebAssembly.Memory;
+  _malloc?(bytes: number): number;
+}
+
+/**
+ * In a browser: when tfjs's 'wasm' backend `backend` runs tfjs's threaded build (which tfjs loads on
+ * a cross-origin isolated page), the SIMD kernels take its heap, a shared memory already. Before
+ * the SIMD kernels have started. Returns why it did nothing, or undefined once done.
+ */
+export function shareThreadedHeap(backend: tf.KernelBackend): string | undefined {
+  const module = (backend as { wasm?: HeapOfBackend }).wasm;
+  const memory = module?.wasmMemory;
+  // Without cross-origin isolation a page has no SharedArrayBuffer at all.
+  const shared = typeof SharedArrayBuffer === 'function' && memory?.buffer instanceof SharedArrayBuffer;
+  if (memory === undefined || !shared || module?._malloc === undefined)
+    return (
+      'tfjs runs its single-threaded build here, whose heap is not shared (tfjs loads the threaded one ' +
+      'on a cross-origin isolated page)'
+    );
+  const malloc = module._malloc.bind(module);
+  return placeInHeap({ memory, maximumPages: MAXIMUM_PAGES, malloc });
 }

@@ -1048,6 +1048,15 @@ export function inSharedHeap(): boolean {
 }
 
 /**
+ * Whether the SIMD kernels work in tfjs-backend-wasm's own memory (`initBackend`'s `sharedHeap`),
+ * reading and writing tfjs's tensors where tfjs keeps them, rather than in a memory of their own.
+ * Compiles the kernels if they are not yet.
+ */
+export function sharedHeapKernels(): boolean {
+  return simdKernels() !== null && inSharedHeap();
+}
+
+/**
  * A block of the module's memory whose floats stay from one kernel call to the next (`stage` never
  * writes there): state a kernel keeps, such as Adam's moments (adam.ts). `start` (in floats) moves
  * when a block allocated before it is freed.

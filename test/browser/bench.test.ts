@@ -16,6 +16,7 @@ beforeAll(async () => {
     {
       only: ['attention-forward-backward', 'time-to-accuracy'],
       settings: { repeats: 1, steps: 1, attentionSizes: [[2, 8, 16, 2]] },
+      sharedHeap: true,
     },
     (results, environment) => {
       lines.push(...results);
@@ -41,18 +42,19 @@ test('measures the attention call on wasm, then on webgl', () => {
   }
 });
 
-test('wasm runs our fused attention on the kernel threads, isolated; webgl is SwiftShader, marked software GL', () => {
+test("wasm runs our fused attention on the kernel threads in tfjs's heap, isolated; webgl is software GL", () => {
   const [wasm, webgl] = environments;
   expect(wasm).toMatchObject({
     backend: 'wasm',
     // The default: the cores Chromium reports (navigator.hardwareConcurrency), at most 4.
     kernelThreads: Math.min(os.cpus().length, 4),
     crossOriginIsolated: true,
+    sharedHeap: true,
     fusedAttention: true,
     tfjs: '4.22.0',
   });
   expect(wasm.wasmThreads).toBeGreaterThanOrEqual(1);
-  expect(webgl).toMatchObject({ backend: 'webgl', fusedAttention: false });
+  expect(webgl).toMatchObject({ backend: 'webgl', fusedAttention: false, sharedHeap: false });
   expect(webgl.chromium).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
   expect(webgl.glRenderer).toMatch(/SwiftShader/);
   for (const line of lines) {

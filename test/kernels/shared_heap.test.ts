@@ -8,8 +8,14 @@ import * as tf from '@tensorflow/tfjs';
 
 import { initBackend } from '../../src/backend';
 import { fusedDense } from '../../src/kernels/dense';
-import { installSharedHeap } from '../../src/kernels/shared_heap';
-import { inSharedHeap, placeInHeap, simdModule, stagingCopies } from '../../src/kernels/simd_kernels';
+import { installSharedHeap, shareThreadedHeap } from '../../src/kernels/shared_heap';
+import {
+  inSharedHeap,
+  placeInHeap,
+  sharedHeapKernels,
+  simdModule,
+  stagingCopies,
+} from '../../src/kernels/simd_kernels';
 import { TransformerEncoderBlock } from '../../src/layers/transformer_encoder_block';
 import { maxAbsDiff, randomizeWeights, seededTensor } from '../helpers/tensors';
 
@@ -41,6 +47,7 @@ describe('initBackend sharedHeap', () => {
   it("puts tfjs's wasm tensors and the kernels in one memory", () => {
     expect(tf.getBackend()).toBe('wasm');
     expect(inSharedHeap()).toBe(true);
+    expect(sharedHeapKernels()).toBe(true);
     const tfjsModule = (tf.backend() as unknown as { wasm: { wasmMemory: WebAssembly.Memory } }).wasm;
     expect(tfjsModule.wasmMemory).toBe(simdModule()!.memory);
     expect(tfjsModule.wasmMemory.buffer).toBeInstanceOf(SharedArrayBuffer);
@@ -117,6 +124,20 @@ describe('initBackend sharedHeap', () => {
     await expect(installSharedHeap()).resolves.toBe("the 'wasm' backend has started already");
     const memory = new WebAssembly.Memory({ initial: 1, maximum: 16, shared: true });
     expect(placeInHeap({ memory, maximumPages: 16, malloc: () => 0 })).toMatch(/started already/);
+    expect(simdModule()!.memory).not.toBe(memory);
+  });
+
+  it("takes a browser's threaded tfjs heap only when it is shared, and says why not", () => {
+    // The browser path, given wasm backends' modules as a page would have them.
+    const backendWith = (wasm: object) => ({ wasm }) as unknown as tf.KernelBackend;
+    const notShared = /single-threaded build here, whose heap is not shared/;
+    expect(shareThreadedHeap(tf.findBackend('cpu')!)).toMatch(notShared);
+    const unshared = new WebAssembly.Memory({ initial: 1, maximum: 16 });
+    expect(shareThreadedHeap(backendWith({ wasmMemory: unshared, _malloc: () => 0 }))).toMatch(notShared);
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 16, shared: true });
+    expect(shareThreadedHeap(backendWith({ wasmMemory: memory }))).toMatch(notShared);
+    // A shared heap, but the kernels run already (here, in Node's shared heap): placeInHeap's reason.
+    expect(shareThreadedHeap(backendWith({ wasmMemory: memory, _malloc: () => 0 }))).toMatch(/started already/);
     expect(simdModule()!.memory).not.toBe(memory);
   });
 });
