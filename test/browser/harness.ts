@@ -64,6 +64,30 @@ export function startTestSite(extraMounts: Mount[] = [], crossOriginIsolated = f
 /** The browser the tests drive (launched by `launchChromium`). */
 export type TestBrowser = ChromiumSession;
 
+/**
+ * Serves test page `file` of the folder `pagesDir` under /test/ on a site of its own (with
+ * `startTestSite`'s cross-origin isolation or not), opens it in `browser`, and returns what its
+ * `window.result` promise resolves to, with what went wrong in the page (`watchPage`).
+ */
+export async function testPageResult<T>(
+  browser: TestBrowser,
+  pagesDir: string,
+  file: string,
+  crossOriginIsolated: boolean,
+): Promise<{ result: T; problems: string[] }> {
+  const site = await startTestSite([{ prefix: '/test/', dir: pagesDir, files: [file] }], crossOriginIsolated);
+  try {
+    const page = await browser.context.newPage();
+    const watch = watchPage(page);
+    await page.goto(`${site.url}test/${file}`);
+    const result = (await page.evaluate(() => (window as unknown as { result: Promise<unknown> }).result)) as T;
+    await page.close();
+    return { result, problems: watch.problems };
+  } finally {
+    await site.close();
+  }
+}
+
 /** The demo open in Chromium on a site of its own: what the demo tests drive. */
 export interface DemoSession {
   site: TestSite;
