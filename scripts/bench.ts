@@ -34,7 +34,7 @@ import { parseArgs } from 'node:util';
 
 import * as tf from '@tensorflow/tfjs';
 
-import { initBackend, SHARED_HEAP_ENV_VAR } from '../src/backend';
+import { initBackend, sharedHeapByDefault } from '../src/backend';
 import { createTask, createTrainingStream, encodeBatch, heldOutSet, TASK_NAMES, TaskName } from '../src/tasks';
 import { machineInfo, round } from '../src/train/benchmark';
 import { checkFlagNames } from '../src/train/options';
@@ -362,7 +362,7 @@ async function main(): Promise<void> {
     const { cpu, vectorExtensions, cpuFamily, cpuModelNumber, cores } = machineInfo();
     const announced = new Set<string>();
     // The page follows the variable that sets the shared heap in Node (scripts/run.cjs sets it).
-    const sharedHeap = process.env[SHARED_HEAP_ENV_VAR] === '1';
+    const sharedHeap = sharedHeapByDefault();
     await benchInChromium({ only, backends, settings, sharedHeap }, (lines, page) => {
       const machine = {
         cpu,

@@ -50,6 +50,11 @@ export const BACKEND_ENV_VAR = 'TFJS_ATTENTION_BACKEND';
 /** The environment variable that, set to 1, makes `initBackend`'s `sharedHeap` true by default (Node). */
 export const SHARED_HEAP_ENV_VAR = 'TFJS_ATTENTION_SHARED_HEAP';
 
+/** `initBackend`'s `sharedHeap` when not given: SHARED_HEAP_ENV_VAR is 1, in Node. */
+export function sharedHeapByDefault(): boolean {
+  return isNodeRuntime() && process.env[SHARED_HEAP_ENV_VAR] === '1';
+}
+
 /** Options of `initBackend`. */
 export interface InitBackendOptions {
   /** Do not print the "using backend" line (nor an auto-choice fallback note). Default false. */
@@ -233,7 +238,7 @@ export async function initBackend(name?: string, opts: InitBackendOptions = {}):
   };
 
   let chosen: BackendName;
-  const sharedHeap = opts.sharedHeap ?? (isNodeRuntime() && process.env[SHARED_HEAP_ENV_VAR] === '1');
+  const sharedHeap = opts.sharedHeap ?? sharedHeapByDefault();
   const setting: BackendSetting = { keepTfjsKernels: opts.keepTfjsKernels === true, sharedHeap, log };
   if (choice === 'auto') {
     chosen = await initAuto(setting);

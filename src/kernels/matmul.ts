@@ -185,12 +185,12 @@ export function matMulInto(args: MatMulArgs, out: Float32Array, preActivation?: 
   // (and GELU of it), then compacted to (M, N) when padded; the weights joined when not kept.
   // The product and GELU of it are the outputs as they are when N is whole vectors: written in
   // place where the outputs are in the module's memory (`stage`).
-  const productOutput = N4 !== N ? undefined : gelu ? preActivation : out;
+  const asOutput = (output: Float32Array | undefined) => (N4 === N && output !== undefined ? output : M * N4);
   const starts = stage(staged, stagedBias ? [3] : [], [
     padded ? K * N4 : 0,
     transposeA ? M * K : 0,
-    productOutput ?? M * N4,
-    gelu ? (N4 === N ? out : M * N4) : 0,
+    asOutput(gelu ? preActivation : out),
+    gelu ? asOutput(out) : 0,
     N4 !== N ? M * N : 0,
     N4 !== N && preActivation ? M * N : 0,
     joinB ? K * N : 0,

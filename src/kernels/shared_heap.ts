@@ -28,7 +28,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type * as TfjsWasm from '@tensorflow/tfjs-backend-wasm';
-import { placeInHeap, simdKernelsCompiled } from './simd_kernels';
+import { isNodeRuntime } from '../io/atomic';
+import { heapRefused, placeInHeap } from './simd_kernels';
 
 /** The tfjs-backend-wasm whose loader and module this file knows (see above); any other is left alone. */
 const BUILT_FOR = '4.22.0';
@@ -128,9 +129,11 @@ async function loadThreadedModule(memory: WebAssembly.Memory): Promise<ThreadedM
  * nothing, or undefined once done.
  */
 export async function installSharedHeap(): Promise<string | undefined> {
-  if (typeof process !== 'object' || typeof process.versions?.node !== 'string') return 'it needs Node';
+  if (!isNodeRuntime()) return 'it needs Node';
   if (tf.engine().registry.wasm !== undefined) return "the 'wasm' backend has started already";
-  if (simdKernelsCompiled()) return 'the SIMD kernels have started already, in a memory of their own';
+  // Before loading anything, as placeInHeap checks again at the end.
+  const refused = heapRefused();
+  if (refused !== undefined) return refused;
   const wasm = nodeRequire('@tensorflow/tfjs-backend-wasm') as typeof TfjsWasm;
   if (wasm.version_wasm !== BUILT_FOR)
     return `it relies on tfjs-backend-wasm ${BUILT_FOR}'s loader and finds version ${wasm.version_wasm}`;

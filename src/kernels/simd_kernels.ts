@@ -1032,14 +1032,17 @@ function allocateArena(from: Heap): { start: number; end: number } {
  * before the kernels have compiled; returns why it did nothing, or undefined.
  */
 export function placeInHeap(shared: Omit<Heap, 'arena'>): string | undefined {
-  if (simdKernelsCompiled()) return 'the SIMD kernels have started already, in a memory of their own';
-  heap = { ...shared };
-  return undefined;
+  const refused = heapRefused();
+  if (refused === undefined) heap = { ...shared };
+  return refused;
 }
 
-/** Whether the kernels have compiled (or found they cannot): after that `placeInHeap` does nothing. */
-export function simdKernelsCompiled(): boolean {
-  return compiled !== undefined;
+/**
+ * Why `placeInHeap` would do nothing now, or undefined: the kernels have compiled (or found they
+ * cannot), in a memory of their own.
+ */
+export function heapRefused(): string | undefined {
+  return compiled === undefined ? undefined : 'the SIMD kernels have started already, in a memory of their own';
 }
 
 /** Whether the kernels' memory is tfjs's heap (`placeInHeap`), so that tensors' views are in it. */

@@ -4,7 +4,7 @@
  * says what it measured and where.
  */
 import * as tf from '@tensorflow/tfjs';
-import { inSharedHeap, relaxedSimdKernels } from '../kernels/simd_kernels';
+import { relaxedSimdKernels, sharedHeapKernels } from '../kernels/simd_kernels';
 import { kernelThreads } from '../kernels/threads';
 
 export interface Timing {
@@ -248,7 +248,7 @@ export function machineInfo(): Record<string, string | number | boolean | string
     kernelThreads: ours ? kernelThreads() : 0,
     relaxedSimd: ours && relaxedSimdKernels(),
     // tfjs's tensors and the kernels in one memory (initBackend's sharedHeap).
-    sharedHeap: ours && inSharedHeap(),
+    sharedHeap: ours && sharedHeapKernels(),
   };
 }
 

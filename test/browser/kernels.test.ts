@@ -104,7 +104,7 @@ test.each([
     expect(result.onWasm).toHaveLength(result.onCpu.length);
     result.onCpu.forEach((expected, i) => {
       const scale = Math.max(1, ...expected.map(Math.abs));
-      expect(maxAbsDiff(Float32Array.from(result.onWasm[i]), Float32Array.from(expected))).toBeLessThan(1e-4 * scale);
+      expect(maxAbsDiff(result.onWasm[i], expected)).toBeLessThan(1e-4 * scale);
       // tfjs's allocator grew the memory (the kernels' arena is in it): the same floats after.
       expect(result.afterGrowth[i]).toEqual(result.onWasm[i]);
     });
